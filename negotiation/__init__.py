@@ -1,0 +1,69 @@
+"""Haohuan's negotiation engine: the pure domain.
+
+Standard library only. Values in, values out; ``today`` is always a parameter. Reasons
+come back as enums, never text: the portal translates them.
+"""
+
+from negotiation.affordability import Assessment, ExpenseFlag, Statement, assess
+from negotiation.consequences import EventKind, TimelineEvent, plan_timeline, timeline
+from negotiation.dates import Frequency, add_months, due_dates
+from negotiation.money import Currency, percent_of, split_evenly
+from negotiation.offers import Authority, OfferJudgement, judge_offer
+from negotiation.plans import Installment, Plan, Terms, Waiver, build_plan
+from negotiation.policy import (
+    Bounds,
+    ExpenseCategory,
+    PlanKind,
+    Policy,
+    PolicyError,
+    Stage,
+    StageRules,
+    load_policy,
+)
+from negotiation.proposals import Decision, Label, PlanRequest, Proposal, evaluate_request, propose
+from negotiation.reasons import Rejection, RejectionReason
+from negotiation.snapshot import Arrears, Hold, LoanSnapshot
+
+__all__ = [
+    "Arrears",
+    "Assessment",
+    "Authority",
+    "Bounds",
+    "Currency",
+    "Decision",
+    "EventKind",
+    "ExpenseCategory",
+    "ExpenseFlag",
+    "Frequency",
+    "Hold",
+    "Installment",
+    "Label",
+    "LoanSnapshot",
+    "OfferJudgement",
+    "Plan",
+    "PlanKind",
+    "PlanRequest",
+    "Policy",
+    "PolicyError",
+    "Proposal",
+    "Rejection",
+    "RejectionReason",
+    "Stage",
+    "StageRules",
+    "Statement",
+    "Terms",
+    "TimelineEvent",
+    "Waiver",
+    "add_months",
+    "assess",
+    "build_plan",
+    "due_dates",
+    "evaluate_request",
+    "judge_offer",
+    "load_policy",
+    "percent_of",
+    "plan_timeline",
+    "propose",
+    "split_evenly",
+    "timeline",
+]

@@ -1,0 +1,5 @@
+"""``python -m negotiation``: see ``negotiation.cli``."""
+
+from negotiation.cli import main
+
+raise SystemExit(main())

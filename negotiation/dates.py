@@ -1,0 +1,46 @@
+"""Payment frequencies and due-date schedules."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from enum import StrEnum
+
+
+class Frequency(StrEnum):
+    """How often installments fall due."""
+
+    MONTHLY = "monthly"
+    BIWEEKLY = "biweekly"
+    WEEKLY = "weekly"
+
+    @property
+    def periods_per_year(self) -> int:
+        """Installments in a year at this frequency."""
+        return {"monthly": 12, "biweekly": 26, "weekly": 52}[self.value]
+
+
+def add_months(start: date, months: int, anchor_day: int | None = None) -> date:
+    """``start`` moved by whole months, clamped to the month's last day.
+
+    ``anchor_day`` is the day of the month the schedule was set on, so that a schedule
+    anchored on the 31st goes Jan 31, Feb 28 (or 29), Mar 31, not Mar 28.
+    """
+    day = anchor_day if anchor_day is not None else start.day
+    month_index = start.year * 12 + (start.month - 1) + months
+    year, month = divmod(month_index, 12)
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day, last_day))
+
+
+def due_dates(first: date, count: int, frequency: Frequency) -> list[date]:
+    """``count`` due dates starting on ``first``, strictly increasing."""
+    if frequency is Frequency.MONTHLY:
+        return [add_months(first, k, first.day) for k in range(count)]
+    step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
+    return [first + step * k for k in range(count)]
+
+
+def days_between(start: date, end: date) -> int:
+    """Whole days from ``start`` to ``end`` (negative when ``end`` is earlier)."""
+    return (end - start).days

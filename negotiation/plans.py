@@ -1,0 +1,230 @@
+"""Turning a plan's terms into an exact, dated schedule of installments.
+
+Building never judges: it computes what the terms mean. ``negotiation.rules`` decides
+whether those terms are allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from negotiation.dates import Frequency, due_dates
+from negotiation.money import HUNDRED, ceil_to_step, percent_of, split_evenly
+from negotiation.policy import PlanKind
+from negotiation.snapshot import LoanSnapshot
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a borrower asks for or an agent offers.
+
+    ``down_payment`` None lets the engine choose the smallest allowed first installment
+    (``minimum_down``) or an even share, whichever is larger.
+    """
+
+    kind: PlanKind
+    first_due_date: date
+    installments: int = 1
+    frequency: Frequency = Frequency.MONTHLY
+    down_payment: int | None = None
+    penalty_waiver_pct: Decimal = ZERO
+    fee_waiver_pct: Decimal = ZERO
+    settlement_discount_pct: Decimal = ZERO
+    interest_rate_pct: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Installment:
+    """One payment of a plan."""
+
+    due_date: date
+    amount: int
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """What the lender forgoes under a plan, in minor units."""
+
+    penalties: int = 0
+    fees: int = 0
+    discount: int = 0
+
+    @property
+    def total(self) -> int:
+        """Everything waived."""
+        return self.penalties + self.fees + self.discount
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A complete schedule: what is restructured, what is waived, and every installment.
+
+    ``total`` always equals the sum of the installments, which equals ``restructured``
+    less ``waiver.total`` plus ``interest``.
+    """
+
+    kind: PlanKind
+    frequency: Frequency
+    installments: tuple[Installment, ...]
+    restructured: int
+    waiver: Waiver
+    interest: int
+    interest_rate_pct: Decimal
+
+    @property
+    def total(self) -> int:
+        """What the borrower pays under the plan."""
+        return sum(item.amount for item in self.installments)
+
+    @property
+    def first_due_date(self) -> date:
+        """When the first installment falls due."""
+        return self.installments[0].due_date
+
+    @property
+    def last_due_date(self) -> date:
+        """When the plan is complete, if kept."""
+        return self.installments[-1].due_date
+
+    @property
+    def typical_installment(self) -> int:
+        """The amount most installments come to (the second, when there is a down payment)."""
+        return self.installments[1 if len(self.installments) > 1 else 0].amount
+
+
+def restructured_amount(snapshot: LoanSnapshot, kind: PlanKind) -> int:
+    """What a plan of ``kind`` deals with: the arrears, or the whole balance."""
+    if kind.covers_whole_balance:
+        return snapshot.outstanding
+    return snapshot.arrears.total
+
+
+def waiver_for(snapshot: LoanSnapshot, terms: Terms) -> Waiver:
+    """The penalties, fees and settlement discount that ``terms`` forgo."""
+    penalties = percent_of(snapshot.arrears.penalties, terms.penalty_waiver_pct)
+    fees = percent_of(snapshot.arrears.fees, terms.fee_waiver_pct)
+    discount = 0
+    if terms.kind is PlanKind.SETTLEMENT:
+        payable = restructured_amount(snapshot, terms.kind) - penalties - fees
+        discount = percent_of(payable, terms.settlement_discount_pct)
+    return Waiver(penalties, fees, discount)
+
+
+def minimum_down(snapshot: LoanSnapshot, percent: Decimal, minimum_installment: int) -> int:
+    """The smallest first installment allowed: ``percent`` of the arrears, rounded up to
+    the currency's step, and never below the minimum installment."""
+    step = snapshot.currency.installment_step
+    share = ceil_to_step(Decimal(snapshot.arrears.total) * percent / HUNDRED, step)
+    return max(share, minimum_installment)
+
+
+def build_plan(snapshot: LoanSnapshot, terms: Terms, smallest_first: int = 0) -> Plan:
+    """The exact schedule ``terms`` describe for ``snapshot``.
+
+    ``smallest_first`` is the least first installment the engine may choose when the
+    terms leave the down payment open (see ``minimum_down``). The caller checks the
+    result against the bounds; this function only guarantees the arithmetic: amounts sum
+    to the total, and due dates strictly increase.
+    """
+    restructured = restructured_amount(snapshot, terms.kind)
+    waiver = waiver_for(snapshot, terms)
+    amounts = schedule_amounts(snapshot, terms, smallest_first, restructured - waiver.total)
+    dates = due_dates(terms.first_due_date, len(amounts), terms.frequency)
+    return Plan(
+        kind=terms.kind,
+        frequency=terms.frequency,
+        installments=tuple(map(Installment, dates, amounts)),
+        restructured=restructured,
+        waiver=waiver,
+        interest=sum(amounts) - (restructured - waiver.total),
+        interest_rate_pct=terms.interest_rate_pct if len(amounts) > 1 else ZERO,
+    )
+
+
+def payable_under(snapshot: LoanSnapshot, terms: Terms) -> int:
+    """What the borrower must pay under ``terms`` before any plan interest."""
+    return restructured_amount(snapshot, terms.kind) - waiver_for(snapshot, terms).total
+
+
+def schedule_amounts(
+    snapshot: LoanSnapshot,
+    terms: Terms,
+    smallest_first: int = 0,
+    payable: int | None = None,
+    installments: int | None = None,
+) -> list[int]:
+    """The installment amounts of ``terms`` (with ``installments`` in place of the
+    terms' own count, when given) without their dates: what searches over terms need,
+    at a fraction of the cost of a whole plan."""
+    if payable is None:
+        payable = payable_under(snapshot, terms)
+    count = installments if installments is not None else terms.installments
+    if not terms.kind.is_installment_plan:
+        count = 1
+    if count == 1:
+        return [payable]
+    step = snapshot.currency.installment_step
+    rate = _periodic_rate(terms)
+    first = terms.down_payment
+    if first is None:
+        first = max(smallest_first, _even_first(payable, count, rate, step))
+    first = min(max(first, 0), payable)
+    return [first, *_amortize(payable - first, count - 1, rate, step)]
+
+
+def _periodic_rate(terms: Terms) -> Decimal:
+    if terms.kind is not PlanKind.RESTRUCTURE:
+        # An arrears plan adds no interest of its own: the loan's contractual interest
+        # keeps running on its regular schedule.
+        return ZERO
+    return terms.interest_rate_pct / HUNDRED / terms.frequency.periods_per_year
+
+
+def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
+    """A first installment about the size of the others, so a plan with no required down
+    payment has level installments."""
+    if rate == 0:
+        return split_evenly(payable, count, step)[0]
+    return _level_payment(Decimal(payable), count, rate, step)
+
+
+def _level_payment(principal: Decimal, periods: int, rate: Decimal, step: int) -> int:
+    """The annuity installment repaying ``principal`` over ``periods``, rounded up to
+    ``step`` so the last installment is the smaller one."""
+    if rate == 0:
+        return ceil_to_step(principal / periods, step)
+    factor = (1 + rate) ** periods
+    return ceil_to_step(principal * rate * factor / (factor - 1), step)
+
+
+def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[int]:
+    """Level installments repaying ``principal`` with interest at ``rate`` per period;
+    the last one settles the exact balance."""
+    if rate == 0:
+        return split_evenly(principal, periods, step)
+    payment = _level_payment(Decimal(principal), periods, rate, step)
+    amounts = _amortize_with(principal, periods, rate, payment)
+    if amounts[-1] <= 0 and step > 1:
+        # Rounding every installment up to the step overpaid so much that nothing is
+        # left for the last one; level the installments to the unit instead.
+        level = _level_payment(Decimal(principal), periods, rate, 1)
+        amounts = _amortize_with(principal, periods, rate, level)
+    return amounts
+
+
+def _amortize_with(principal: int, periods: int, rate: Decimal, payment: int) -> list[int]:
+    # Exact integer arithmetic on the rate as a fraction: each period's interest is the
+    # balance times the rate, rounded half up, with no Decimal context in the loop.
+    numerator, denominator = rate.as_integer_ratio()
+    balance = principal
+    amounts = []
+    for period in range(periods):
+        interest = (2 * balance * numerator + denominator) // (2 * denominator)
+        amount = balance + interest if period == periods - 1 else payment
+        amounts.append(amount)
+        balance += interest - amount
+    return amounts

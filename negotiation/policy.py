@@ -1,0 +1,391 @@
+"""The lender's collection policy: stages, plan bounds, affordability and authority.
+
+The defaults live in ``default_policy.toml`` beside this module. A product overrides any
+key with a TOML file of the same shape; the JSON command line takes the same keys.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from negotiation.dates import Frequency
+from negotiation.money import Currency
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class Stage(StrEnum):
+    """Where a loan stands in the collection process, by days past due."""
+
+    CURRENT = "current"
+    EARLY = "early"
+    MID = "mid"
+    LATE = "late"
+
+
+class PlanKind(StrEnum):
+    """The kinds of arrangement a borrower may choose or an agent may offer."""
+
+    PAY_IN_FULL = "pay_in_full"
+    DEFERRAL = "deferral"
+    ARREARS_PLAN = "arrears_plan"
+    RESTRUCTURE = "restructure"
+    SETTLEMENT = "settlement"
+
+    @property
+    def is_installment_plan(self) -> bool:
+        """True for kinds paid over several installments."""
+        return self in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE)
+
+    @property
+    def covers_whole_balance(self) -> bool:
+        """True when the kind deals with the not-yet-due principal too, not only arrears."""
+        return self in (PlanKind.RESTRUCTURE, PlanKind.SETTLEMENT)
+
+
+class ExpenseCategory(StrEnum):
+    """Expense lines of an income-and-expenditure statement that have guideline figures."""
+
+    FOOD = "food"
+    UTILITIES = "utilities"
+    TRANSPORT = "transport"
+    OTHER = "other"
+
+
+class PolicyError(ValueError):
+    """A policy value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """What a borrower may choose alone while the loan is in one stage."""
+
+    self_service: bool
+    plan_kinds: frozenset[PlanKind]
+    frequencies: tuple[Frequency, ...]
+    max_installments: int
+    max_restructure_installments: int
+    minimum_installment: Mapping[Currency, int]
+    minimum_down_payment_pct: Decimal
+    max_days_to_first_payment: int
+    max_penalty_waiver_pct: Decimal
+    max_fee_waiver_pct: Decimal
+    conditional_waivers: bool
+    plan_interest_rate_pct: Decimal
+    settlement_discount_cap_pct: Decimal
+
+    @property
+    def bounds(self) -> Bounds:
+        """These rules as bounds; a borrower's plan carries the stage's own rate."""
+        return Bounds(
+            plan_kinds=self.plan_kinds,
+            frequencies=frozenset(self.frequencies),
+            max_installments=self.max_installments,
+            max_restructure_installments=self.max_restructure_installments,
+            max_days_to_first_payment=self.max_days_to_first_payment,
+            minimum_down_payment_pct=self.minimum_down_payment_pct,
+            max_penalty_waiver_pct=self.max_penalty_waiver_pct,
+            max_fee_waiver_pct=self.max_fee_waiver_pct,
+            settlement_discount_cap_pct=self.settlement_discount_cap_pct,
+            min_plan_interest_rate_pct=self.plan_interest_rate_pct,
+        )
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The limits a plan must keep: a stage's self-service limits or a staff role's."""
+
+    plan_kinds: frozenset[PlanKind]
+    frequencies: frozenset[Frequency]
+    max_installments: int
+    max_restructure_installments: int
+    max_days_to_first_payment: int
+    minimum_down_payment_pct: Decimal
+    max_penalty_waiver_pct: Decimal
+    max_fee_waiver_pct: Decimal
+    settlement_discount_cap_pct: Decimal
+    min_plan_interest_rate_pct: Decimal
+
+    def allows(self, kind: PlanKind) -> bool:
+        """True when a plan of ``kind`` is within these bounds; paying in full always is."""
+        return kind is PlanKind.PAY_IN_FULL or kind in self.plan_kinds
+
+    def max_term(self, kind: PlanKind) -> int:
+        """The most installments a plan of ``kind`` may have."""
+        if kind is PlanKind.RESTRUCTURE:
+            return self.max_restructure_installments
+        if kind is PlanKind.ARREARS_PLAN:
+            return self.max_installments
+        return 1
+
+    def widened_by(self, other: Bounds) -> Bounds:
+        """Bounds that allow whatever either of the two allows."""
+        return Bounds(
+            plan_kinds=self.plan_kinds | other.plan_kinds,
+            frequencies=self.frequencies | other.frequencies,
+            max_installments=max(self.max_installments, other.max_installments),
+            max_restructure_installments=max(
+                self.max_restructure_installments, other.max_restructure_installments
+            ),
+            max_days_to_first_payment=max(
+                self.max_days_to_first_payment, other.max_days_to_first_payment
+            ),
+            minimum_down_payment_pct=min(
+                self.minimum_down_payment_pct, other.minimum_down_payment_pct
+            ),
+            max_penalty_waiver_pct=max(self.max_penalty_waiver_pct, other.max_penalty_waiver_pct),
+            max_fee_waiver_pct=max(self.max_fee_waiver_pct, other.max_fee_waiver_pct),
+            settlement_discount_cap_pct=max(
+                self.settlement_discount_cap_pct, other.settlement_discount_cap_pct
+            ),
+            min_plan_interest_rate_pct=min(
+                self.min_plan_interest_rate_pct, other.min_plan_interest_rate_pct
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A complete, validated collection policy."""
+
+    early_from_days: int
+    mid_from_days: int
+    late_from_days: int
+    credit_report_days: int
+    legal_referral_days: int
+    penalty_monthly_pct: Decimal
+    penalty_max_accruals: int
+    affordability_ratio_pct: Decimal
+    max_restructures_per_12_months: int
+    grace_days: int
+    misses_before_broken: int
+    max_deferral_days: int
+    stages: Mapping[Stage, StageRules]
+    agent: Bounds
+    supervisor: Bounds
+    expense_guidelines: Mapping[Currency, Mapping[ExpenseCategory, tuple[int, int]]]
+
+    def stage_for(self, days_past_due: int) -> Stage:
+        """The collection stage of a loan that is ``days_past_due`` days overdue."""
+        if days_past_due >= self.late_from_days:
+            return Stage.LATE
+        if days_past_due >= self.mid_from_days:
+            return Stage.MID
+        if days_past_due >= self.early_from_days:
+            return Stage.EARLY
+        return Stage.CURRENT
+
+    def stage_starts(self, stage: Stage) -> int:
+        """The days past due on which ``stage`` begins."""
+        return {
+            Stage.CURRENT: 0,
+            Stage.EARLY: self.early_from_days,
+            Stage.MID: self.mid_from_days,
+            Stage.LATE: self.late_from_days,
+        }[stage]
+
+    def rules_for(self, stage: Stage) -> StageRules | None:
+        """The self-service bounds of ``stage``; None for a loan that is not overdue."""
+        return self.stages.get(stage)
+
+    def guideline(self, currency: Currency, category: ExpenseCategory, household: int) -> int:
+        """The monthly guideline figure for one expense line and household size."""
+        first, each_further = self.expense_guidelines[currency][category]
+        return first + each_further * (household - 1)
+
+
+def _default_table() -> dict[str, Any]:
+    text = resources.files("negotiation").joinpath("default_policy.toml").read_text("utf-8")
+    return tomllib.loads(text, parse_float=Decimal)
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` laid over it, tables merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_policy(
+    overrides: Mapping[str, Any] | None = None, *, path: Path | str | None = None
+) -> Policy:
+    """The default policy, overridden by a product's TOML file and then by ``overrides``.
+
+    Raises ``PolicyError`` naming the first key that is missing or invalid.
+    """
+    table = _default_table()
+    if path is not None:
+        with Path(path).open("rb") as handle:
+            table = merge(table, tomllib.load(handle, parse_float=Decimal))
+    if overrides:
+        table = merge(table, overrides)
+    return _build(table)
+
+
+# Validation of the raw tables. Each reader names the full key in its error so a product
+# owner can find the mistake in their file.
+
+
+def _table(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, Mapping):
+        raise PolicyError(f"{where}{key}: must be a table")
+    return value
+
+
+# Upper limits keep every computation bounded whatever a product file says: no plan has
+# more than 600 installments (50 years monthly), no threshold exceeds 100 years.
+MAX_INSTALLMENTS = 600
+MAX_DAYS = 36_500
+MAX_AMOUNT = 10**15
+
+
+def _whole(
+    raw: Mapping[str, Any], key: str, where: str, minimum: int = 0, maximum: int = MAX_DAYS
+) -> int:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise PolicyError(f"{where}{key}: must be a whole number from {minimum} to {maximum}")
+    return value
+
+
+def _percent(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
+    value = raw.get(key)
+    message = f"{where}{key}: must be a percentage from 0 to 100"
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise PolicyError(message)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PolicyError(message) from None
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise PolicyError(message)
+    return number
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{where}{key}: must be true or false")
+    return value
+
+
+def _choices(raw: Mapping[str, Any], key: str, where: str, kind: type[E]) -> list[E]:
+    value = raw.get(key)
+    allowed = ", ".join(member.value for member in kind)
+    if not isinstance(value, list) or not value:
+        raise PolicyError(f"{where}{key}: must be a non-empty list of: {allowed}")
+    try:
+        return [kind(item) for item in value]
+    except ValueError:
+        raise PolicyError(f"{where}{key}: must be a non-empty list of: {allowed}") from None
+
+
+def _minimums(raw: Mapping[str, Any], where: str) -> dict[Currency, int]:
+    table = _table(raw, "minimum_installment", where)
+    inner = f"{where}minimum_installment."
+    return {currency: _whole(table, currency.value, inner, 1, MAX_AMOUNT) for currency in Currency}
+
+
+def _stage_rules(raw: Mapping[str, Any], where: str) -> StageRules:
+    return StageRules(
+        self_service=_flag(raw, "self_service", where),
+        plan_kinds=frozenset(_choices(raw, "plan_kinds", where, PlanKind)),
+        frequencies=tuple(dict.fromkeys(_choices(raw, "frequencies", where, Frequency))),
+        max_installments=_whole(raw, "max_installments", where, 2, MAX_INSTALLMENTS),
+        max_restructure_installments=_whole(
+            raw, "max_restructure_installments", where, 0, MAX_INSTALLMENTS
+        ),
+        minimum_installment=_minimums(raw, where),
+        minimum_down_payment_pct=_percent(raw, "minimum_down_payment_pct", where),
+        max_days_to_first_payment=_whole(raw, "max_days_to_first_payment", where, 0),
+        max_penalty_waiver_pct=_percent(raw, "max_penalty_waiver_pct", where),
+        max_fee_waiver_pct=_percent(raw, "max_fee_waiver_pct", where),
+        conditional_waivers=_flag(raw, "conditional_waivers", where),
+        plan_interest_rate_pct=_percent(raw, "plan_interest_rate_pct", where),
+        settlement_discount_cap_pct=_percent(raw, "settlement_discount_cap_pct", where),
+    )
+
+
+def _authority(raw: Mapping[str, Any], where: str) -> Bounds:
+    return Bounds(
+        plan_kinds=frozenset(_choices(raw, "plan_kinds", where, PlanKind)),
+        frequencies=frozenset(_choices(raw, "frequencies", where, Frequency)),
+        max_installments=_whole(raw, "max_installments", where, 2, MAX_INSTALLMENTS),
+        max_restructure_installments=_whole(
+            raw, "max_restructure_installments", where, 0, MAX_INSTALLMENTS
+        ),
+        max_days_to_first_payment=_whole(raw, "max_days_to_first_payment", where, 0),
+        minimum_down_payment_pct=_percent(raw, "minimum_down_payment_pct", where),
+        max_penalty_waiver_pct=_percent(raw, "max_penalty_waiver_pct", where),
+        max_fee_waiver_pct=_percent(raw, "max_fee_waiver_pct", where),
+        settlement_discount_cap_pct=_percent(raw, "settlement_discount_cap_pct", where),
+        min_plan_interest_rate_pct=_percent(raw, "min_plan_interest_rate_pct", where),
+    )
+
+
+def _guidelines(raw: Mapping[str, Any]) -> dict[Currency, dict[ExpenseCategory, tuple[int, int]]]:
+    table = _table(raw, "expense_guidelines", "")
+    result: dict[Currency, dict[ExpenseCategory, tuple[int, int]]] = {}
+    for currency in Currency:
+        lines = _table(table, currency.value, "expense_guidelines.")
+        result[currency] = {}
+        for category in ExpenseCategory:
+            pair = lines.get(category.value)
+            key = f"expense_guidelines.{currency.value}.{category.value}"
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_AMOUNT
+                    for v in pair
+                )
+            ):
+                raise PolicyError(f"{key}: must be [first person, each further person] amounts")
+            result[currency][category] = (pair[0], pair[1])
+    return result
+
+
+def _build(raw: Mapping[str, Any]) -> Policy:
+    stages = _table(raw, "stages", "")
+    consequences = _table(raw, "consequences", "")
+    plans = _table(raw, "plans", "")
+    stage_tables = _table(raw, "stage", "")
+    authority = _table(raw, "authority", "")
+    policy = Policy(
+        early_from_days=_whole(stages, "early_from_days", "stages.", 1),
+        mid_from_days=_whole(stages, "mid_from_days", "stages.", 2),
+        late_from_days=_whole(stages, "late_from_days", "stages.", 3),
+        credit_report_days=_whole(consequences, "credit_report_days", "consequences.", 1),
+        legal_referral_days=_whole(consequences, "legal_referral_days", "consequences.", 1),
+        penalty_monthly_pct=_percent(consequences, "penalty_monthly_pct", "consequences."),
+        penalty_max_accruals=_whole(consequences, "penalty_max_accruals", "consequences."),
+        affordability_ratio_pct=_percent(plans, "affordability_ratio_pct", "plans."),
+        max_restructures_per_12_months=_whole(plans, "max_restructures_per_12_months", "plans."),
+        grace_days=_whole(plans, "grace_days", "plans."),
+        misses_before_broken=_whole(plans, "misses_before_broken", "plans.", 1),
+        max_deferral_days=_whole(plans, "max_deferral_days", "plans.", 1),
+        stages={
+            stage: _stage_rules(_table(stage_tables, stage.value, "stage."), f"stage.{stage}.")
+            for stage in (Stage.EARLY, Stage.MID, Stage.LATE)
+        },
+        agent=_authority(_table(authority, "agent", "authority."), "authority.agent."),
+        supervisor=_authority(
+            _table(authority, "supervisor", "authority."), "authority.supervisor."
+        ),
+        expense_guidelines=_guidelines(raw),
+    )
+    if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
+        raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
+    return policy

@@ -1,0 +1,273 @@
+"""Judging terms against bounds: the one place that says whether a plan is allowed.
+
+Self-service requests are judged against the stage's bounds, agent offers against the
+agent's and the supervisor's; the checks are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from negotiation.affordability import Assessment
+from negotiation.dates import Frequency
+from negotiation.plans import (
+    Plan,
+    Terms,
+    build_plan,
+    minimum_down,
+    payable_under,
+    schedule_amounts,
+)
+from negotiation.policy import Bounds, PlanKind, Policy, StageRules
+from negotiation.reasons import Rejection, RejectionReason
+from negotiation.snapshot import LoanSnapshot
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a judgement depends on besides the terms themselves."""
+
+    snapshot: LoanSnapshot
+    policy: Policy
+    rules: StageRules
+    today: date
+    assessment: Assessment | None = None
+
+    @property
+    def minimum_installment(self) -> int:
+        """The stage's minimum installment in the loan's currency."""
+        return self.rules.minimum_installment[self.snapshot.currency]
+
+    def latest_first_date(self, kind: PlanKind, bounds: Bounds) -> date:
+        """The last day the first (or only) payment may fall on."""
+        if kind is PlanKind.DEFERRAL:
+            days = self.policy.max_deferral_days
+        else:
+            days = bounds.max_days_to_first_payment
+        return self.today + timedelta(days=days)
+
+
+def regular_per_period(snapshot: LoanSnapshot, kind: PlanKind, frequency: Frequency) -> int:
+    """The contractual installment, converted to ``frequency`` (rounded up), that an
+    arrears plan's borrower keeps paying beside it; zero for other kinds."""
+    if kind is not PlanKind.ARREARS_PLAN:
+        return 0
+    yearly = snapshot.regular_installment * snapshot.frequency.periods_per_year
+    return -(-yearly // frequency.periods_per_year)
+
+
+def fits_statement(snapshot: LoanSnapshot, plan: Plan, assessment: Assessment) -> bool:
+    """True when every payment the plan asks for fits what the statement can afford."""
+    amounts = [item.amount for item in plan.installments]
+    return amounts_fit(snapshot, plan.kind, plan.frequency, amounts, assessment)
+
+
+def amounts_fit(
+    snapshot: LoanSnapshot,
+    kind: PlanKind,
+    frequency: Frequency,
+    amounts: Sequence[int],
+    assessment: Assessment,
+) -> bool:
+    """True when every amount fits the statement: installments, with the regular
+    installment an arrears plan runs beside, against the affordable amount per period;
+    a single payment against the affordable month."""
+    largest = max(amounts)
+    if len(amounts) == 1:
+        return largest <= assessment.affordable_monthly
+    limit = assessment.affordable_per(frequency)
+    return largest + regular_per_period(snapshot, kind, frequency) <= limit
+
+
+def below_minimum(amounts: Sequence[int], minimum: int) -> bool:
+    """True when an amount is not positive, or under ``minimum`` without being a
+    smaller last installment."""
+    if any(amount <= 0 for amount in amounts):
+        return True
+    return any(amount < minimum for amount in amounts[:-1])
+
+
+def first_installment_floor(context: Context, bounds: Bounds, kind: PlanKind) -> int:
+    """The smallest first installment an installment plan may start with."""
+    if not kind.is_installment_plan:
+        return 0
+    return minimum_down(
+        context.snapshot, bounds.minimum_down_payment_pct, context.minimum_installment
+    )
+
+
+def judge(context: Context, terms: Terms, bounds: Bounds) -> tuple[Plan | None, list[Rejection]]:
+    """Build the plan ``terms`` describe and list every way it breaks ``bounds``.
+
+    The plan is None when the terms are too malformed to build (a kind or term the
+    bounds do not allow); otherwise it is returned even when rejected, so a caller can
+    show what was asked for.
+    """
+    rejections = _shape_rejections(context, terms, bounds)
+    if any(r.reason in _UNBUILDABLE for r in rejections):
+        return None, rejections
+    floor = first_installment_floor(context, bounds, terms.kind)
+    plan = build_plan(context.snapshot, terms, smallest_first=floor)
+    rejections += _amount_rejections(context, terms, bounds, plan, floor)
+    return plan, rejections
+
+
+_UNBUILDABLE = frozenset(
+    {
+        RejectionReason.NOTHING_OVERDUE,
+        RejectionReason.KIND_NOT_ALLOWED,
+        RejectionReason.TERM_TOO_SHORT,
+        RejectionReason.TERM_TOO_LONG,
+    }
+)
+
+
+def _shape_rejections(context: Context, terms: Terms, bounds: Bounds) -> list[Rejection]:
+    snapshot, policy = context.snapshot, context.policy
+    kind = terms.kind
+    found: list[Rejection] = []
+    if snapshot.arrears.total == 0 and not kind.covers_whole_balance:
+        found.append(Rejection(RejectionReason.NOTHING_OVERDUE))
+    if not bounds.allows(kind):
+        found.append(Rejection(RejectionReason.KIND_NOT_ALLOWED))
+    if (
+        kind is PlanKind.RESTRUCTURE
+        and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
+    ):
+        found.append(Rejection(RejectionReason.TOO_MANY_RESTRUCTURES))
+    latest = context.latest_first_date(kind, bounds)
+    if terms.first_due_date < context.today:
+        found.append(Rejection(RejectionReason.FIRST_PAYMENT_IN_PAST, context.today))
+    elif terms.first_due_date > latest:
+        found.append(Rejection(RejectionReason.FIRST_PAYMENT_TOO_LATE, latest))
+    if terms.penalty_waiver_pct > bounds.max_penalty_waiver_pct:
+        found.append(
+            Rejection(RejectionReason.PENALTY_WAIVER_TOO_HIGH, bounds.max_penalty_waiver_pct)
+        )
+    if terms.fee_waiver_pct > bounds.max_fee_waiver_pct:
+        found.append(Rejection(RejectionReason.FEE_WAIVER_TOO_HIGH, bounds.max_fee_waiver_pct))
+    if kind is PlanKind.SETTLEMENT and (
+        terms.settlement_discount_pct > bounds.settlement_discount_cap_pct
+    ):
+        found.append(
+            Rejection(RejectionReason.DISCOUNT_TOO_HIGH, bounds.settlement_discount_cap_pct)
+        )
+    if kind.is_installment_plan:
+        found += _term_rejections(terms, bounds)
+    return found
+
+
+def _term_rejections(terms: Terms, bounds: Bounds) -> list[Rejection]:
+    found: list[Rejection] = []
+    longest = bounds.max_term(terms.kind)
+    if terms.frequency not in bounds.frequencies:
+        found.append(Rejection(RejectionReason.FREQUENCY_NOT_ALLOWED))
+    if terms.installments < 2:
+        found.append(Rejection(RejectionReason.TERM_TOO_SHORT, 2 if longest >= 2 else None))
+    elif terms.installments > longest:
+        found.append(Rejection(RejectionReason.TERM_TOO_LONG, longest if longest >= 2 else None))
+    if (
+        terms.kind is PlanKind.RESTRUCTURE
+        and terms.interest_rate_pct < bounds.min_plan_interest_rate_pct
+    ):
+        found.append(
+            Rejection(RejectionReason.INTEREST_RATE_TOO_LOW, bounds.min_plan_interest_rate_pct)
+        )
+    return found
+
+
+def _amount_rejections(
+    context: Context, terms: Terms, bounds: Bounds, plan: Plan, floor: int
+) -> list[Rejection]:
+    found: list[Rejection] = []
+    payable = plan.restructured - plan.waiver.total
+    if payable <= 0:
+        return [Rejection(RejectionReason.INSTALLMENT_BELOW_MINIMUM)]
+    if not terms.kind.is_installment_plan:
+        return found
+    down = terms.down_payment
+    if down is not None and down < floor:
+        found.append(Rejection(RejectionReason.DOWN_PAYMENT_TOO_LOW, min(floor, payable)))
+    elif down is not None and down >= payable:
+        found.append(
+            Rejection(RejectionReason.DOWN_PAYMENT_TOO_HIGH, _highest_down(context, terms, floor))
+        )
+    elif below_minimum(_amounts_of(plan), context.minimum_installment):
+        longest = longest_term(context, terms, bounds, floor)
+        found.append(Rejection(RejectionReason.INSTALLMENT_BELOW_MINIMUM, longest))
+    elif context.assessment is not None and not fits_statement(
+        context.snapshot, plan, context.assessment
+    ):
+        longest = longest_term(context, terms, bounds, floor)
+        fastest = fastest_affordable(context, terms, floor, longest)
+        found.append(Rejection(RejectionReason.NOT_AFFORDABLE, fastest))
+    return found
+
+
+def _highest_down(context: Context, terms: Terms, floor: int) -> int | None:
+    """The largest down payment that leaves the other installments at the minimum."""
+    payable = payable_under(context.snapshot, terms)
+    highest = payable - (terms.installments - 1) * context.minimum_installment
+    return highest if highest >= floor else None
+
+
+def _amounts_of(plan: Plan) -> list[int]:
+    return [item.amount for item in plan.installments]
+
+
+def longest_term(context: Context, terms: Terms, bounds: Bounds, floor: int) -> int | None:
+    """The most installments ``terms`` allow while every installment keeps the minimum."""
+    snapshot, minimum = context.snapshot, context.minimum_installment
+    payable = payable_under(snapshot, terms)
+
+    def keeps_minimum(count: int) -> bool:
+        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
+        return not below_minimum(amounts, minimum)
+
+    return _last_true(keeps_minimum, 2, bounds.max_term(terms.kind))
+
+
+def fastest_affordable(
+    context: Context, terms: Terms, floor: int, longest: int | None
+) -> int | None:
+    """The fewest installments, up to ``longest``, for which ``terms`` are affordable,
+    or None when no such term is (or no statement was given)."""
+    assessment = context.assessment
+    if assessment is None or longest is None:
+        return None
+    snapshot = context.snapshot
+    payable = payable_under(snapshot, terms)
+
+    def affordable(count: int) -> bool:
+        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
+        return amounts_fit(snapshot, terms.kind, terms.frequency, amounts, assessment)
+
+    return _first_true(affordable, 2, longest)
+
+
+def _first_true(test: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The smallest n in [low, high] with test(n), for a test that stays true once true."""
+    if high < low or not test(high):
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        if test(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _last_true(test: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The largest n in [low, high] with test(n), for a test that stays false once false."""
+    if high < low or not test(low):
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if test(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
