@@ -199,10 +199,10 @@ def dump_event(event: TimelineEvent) -> dict[str, Any]:
 
 
 def dump_plan(plan: Plan) -> dict[str, Any]:
-    """A plan's schedule and sums as JSON."""
+    """A plan's schedule and sums as JSON; a single payment has no frequency."""
     return {
         "kind": plan.kind.value,
-        "frequency": plan.frequency.value,
+        "frequency": plan.frequency.value if len(plan.installments) > 1 else None,
         "installments": [
             {"due_date": item.due_date.isoformat(), "amount": item.amount}
             for item in plan.installments
