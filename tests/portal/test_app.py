@@ -1,0 +1,36 @@
+import pytest
+from click.testing import CliRunner
+
+from portal import ConfigurationError, create_app
+from portal.cli import cli
+
+
+def test_health_check_answers():
+    client = create_app({"TESTING": True}).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+@pytest.mark.parametrize("secret", ["", "dev", "change-me", "short-but-random-9f8a"])
+def test_production_refuses_a_missing_or_weak_secret(secret):
+    with pytest.raises(ConfigurationError, match="HAOHUAN_SECRET_KEY"):
+        create_app({"ENV_NAME": "production", "SECRET_KEY": secret})
+
+
+def test_production_starts_with_a_strong_secret():
+    app = create_app({"ENV_NAME": "production", "SECRET_KEY": "x" * 16 + "9f8a7b6c5d4e3f2a1b0c"})
+    assert app.config["SECRET_KEY"].endswith("1b0c")
+
+
+def test_development_gets_a_random_secret_per_process():
+    first = create_app()
+    second = create_app()
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert first.config["SECRET_KEY"] != second.config["SECRET_KEY"]
+
+
+def test_the_haohuan_command_lists_its_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "demo" in result.output
