@@ -189,7 +189,9 @@ def _amount_rejections(
         return found
     down = terms.down_payment
     if down is not None and down < floor:
-        found.append(Rejection(RejectionReason.DOWN_PAYMENT_TOO_LOW, min(floor, payable)))
+        # No down payment works when the floor leaves nothing for the other installments.
+        nearest = floor if floor < payable else None
+        found.append(Rejection(RejectionReason.DOWN_PAYMENT_TOO_LOW, nearest))
     elif down is not None and down >= payable:
         found.append(
             Rejection(RejectionReason.DOWN_PAYMENT_TOO_HIGH, _highest_down(context, terms, floor))
