@@ -104,7 +104,10 @@ def restructured_amount(snapshot: LoanSnapshot, kind: PlanKind) -> int:
 
 
 def waiver_for(snapshot: LoanSnapshot, terms: Terms) -> Waiver:
-    """The penalties, fees and settlement discount that ``terms`` forgo."""
+    """The penalties, fees and settlement discount that ``terms`` forgo. A promise to pay
+    forgoes nothing: it is a delay, not a concession."""
+    if terms.kind is PlanKind.DEFERRAL:
+        return Waiver()
     penalties = percent_of(snapshot.arrears.penalties, terms.penalty_waiver_pct)
     fees = percent_of(snapshot.arrears.fees, terms.fee_waiver_pct)
     discount = 0
@@ -141,7 +144,8 @@ def build_plan(snapshot: LoanSnapshot, terms: Terms, smallest_first: int = 0) ->
         restructured=restructured,
         waiver=waiver,
         interest=sum(amounts) - (restructured - waiver.total),
-        interest_rate_pct=terms.interest_rate_pct if len(amounts) > 1 else ZERO,
+        # Only a restructure charges interest of its own; state no rate for anything else.
+        interest_rate_pct=terms.interest_rate_pct if _periodic_rate(terms) else ZERO,
     )
 
 
@@ -195,9 +199,10 @@ def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
 def _level_payment(principal: Decimal, periods: int, rate: Decimal, step: int) -> int:
     """The annuity installment repaying ``principal`` over ``periods``, rounded up to
     ``step`` so the last installment is the smaller one."""
-    if rate == 0:
-        return ceil_to_step(principal / periods, step)
     factor = (1 + rate) ** periods
+    if rate == 0 or factor == 1:
+        # A rate too small to register at Decimal's precision is no interest at all.
+        return ceil_to_step(principal / periods, step)
     return ceil_to_step(principal * rate * factor / (factor - 1), step)
 
 
