@@ -33,13 +33,29 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         ENV_NAME=os.environ.get("HAOHUAN_ENV", "development"),
         SECRET_KEY=os.environ.get("HAOHUAN_SECRET_KEY", ""),
+        DATABASE_URL=os.environ.get("DATABASE_URL", ""),
+        POLICY_FILE=os.environ.get("HAOHUAN_POLICY_FILE", ""),
+        PAYMENT_GATEWAY=os.environ.get("PAYMENT_GATEWAY", "sandbox"),
+        LENDER_NAME=os.environ.get("HAOHUAN_LENDER_NAME", "好還 Haohuan Finance"),
+        LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
+        LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
+        LENDER_HOURS=os.environ.get("HAOHUAN_LENDER_HOURS", "09:00-18:00"),
     )
     app.config.update(config or {})
     _check_secret(app)
 
+    from portal import cases, db, i18n, security
+    from portal.borrower.views import blueprint as borrower
     from portal.health import blueprint as health
+    from portal.home import blueprint as home
+    from portal.payments.sandbox_views import blueprint as sandbox
 
-    app.register_blueprint(health)
+    db.init_app(app)
+    cases.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    for blueprint in (health, home, borrower, sandbox):
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import click
-from flask.cli import FlaskGroup
+import random
 
-from portal import create_app
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from portal import create_app, db, migrate, seed
+from portal.clock import local_today, now
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -16,11 +20,51 @@ def cli() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def demo(host: str, port: int) -> None:
-    """Serve the portal locally for a demonstration."""
+@click.option("--no-serve", is_flag=True, help="Prepare and print the links, then stop.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate the database, seed demo cases, print their links, and serve the portal."""
     app = create_app()
-    click.echo(f"Haohuan is serving on http://{host}:{port}/healthz")
-    app.run(host=host, port=port, debug=False)
+    # A request context: seeding goes through the same services as the pages do.
+    with app.test_request_context("/"):
+        migrate.upgrade(app)
+        database = db.session()
+        rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
+        seed.seed(database, local_today("Asia/Taipei"), rng, now())
+        printed = seed.demo_links(database, now())
+        database.commit()
+    base = f"http://{host}:{port}"
+    click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
+    for item in printed:
+        note = f"  [{item.note}]" if item.note else ""
+        click.echo(
+            f"{item.borrower}  {item.currency}  {item.days_past_due:>3} days  {item.locale}{note}\n"
+            f"    {base}/r/{item.token}\n"
+            f"    date of birth {item.date_of_birth}  or  ID last 4 {item.id_last4}"
+        )
+    if not no_serve:
+        click.echo(f"\nServing on {base} (Ctrl+C to stop)")
+        app.run(host=host, port=port, debug=False)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Bring the database up to the latest migration."""
+    migrate.upgrade(current_app)
+    click.echo("database is up to date")
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True)
+@with_appcontext
+def db_revision(message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    migrate.new_revision(current_app, message)
 
 
 def main() -> None:

@@ -1,0 +1,166 @@
+"""The borrower's forms. Every message is translated; amounts are typed in major units
+(dollars, yuan) and converted to minor units exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
+
+
+class AmountField(StringField):
+    """A money amount typed in major units; ``data`` is minor units (int) or None."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        text = str(valuelist[0]).strip().replace(",", "").replace("\uff0c", "")  # full-width comma
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50.")) from None
+        if not value.is_finite() or value < 0 or value >= MAX_MAJOR:
+            raise ValueError(_l("Enter an amount of zero or more."))
+        minor = value.scaleb(2)
+        if minor != minor.to_integral_value():
+            raise ValueError(_l("Use at most two digits after the decimal point."))
+        self.data = int(minor)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        return str(Decimal(self.data).scaleb(-2).normalize())
+
+
+class VerifyForm(FlaskForm):
+    """Confirm who you are before anything about the debt is shown."""
+
+    method = RadioField(
+        _l("Confirm with"),
+        choices=[
+            ("date_of_birth", _l("Date of birth")),
+            ("id_last4", _l("Last 4 characters of your ID number")),
+        ],
+        default="date_of_birth",
+        validators=[InputRequired(message=_l("Choose how to confirm who you are."))],
+    )
+    answer = StringField(
+        _l("Your answer"),
+        validators=[
+            DataRequired(message=_l("Enter your answer.")),
+            Length(max=40, message=_l("That answer is too long.")),
+        ],
+    )
+
+
+class StatementForm(FlaskForm):
+    """An optional income-and-expenditure statement, monthly."""
+
+    net_monthly_income = AmountField(
+        _l("Income after tax, per month"),
+        validators=[InputRequired(message=_l("Enter your monthly income, or skip this step."))],
+    )
+    household_size = IntegerField(
+        _l("People in your household"),
+        default=1,
+        validators=[
+            InputRequired(message=_l("Enter how many people live in your household.")),
+            NumberRange(1, 20, message=_l("Enter a number from 1 to 20.")),
+        ],
+    )
+    housing = AmountField(_l("Rent or mortgage"))
+    utilities = AmountField(_l("Water, power, gas, phone and internet"))
+    food = AmountField(_l("Food and groceries"))
+    transport = AmountField(_l("Transport"))
+    other_debt_payments = AmountField(_l("Payments on other debts"))
+    other = AmountField(_l("Other essential spending"))
+
+
+class CustomPlanForm(FlaskForm):
+    """A plan of the borrower's own design (GET: no CSRF needed, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    kind = SelectField(_l("Kind of plan"), choices=[], validate_choice=True)
+    installments = IntegerField(
+        _l("Number of payments"),
+        default=6,
+        validators=[
+            InputRequired(message=_l("Enter the number of payments.")),
+            NumberRange(1, 600, message=_l("Enter a number from 1 to 600.")),
+        ],
+    )
+    frequency = SelectField(_l("How often"), choices=[], validate_choice=True)
+    first_due_date = DateField(
+        _l("First payment date"),
+        validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
+    )
+    down_payment = AmountField(_l("First payment (optional)"), validators=[Optional()])
+
+
+class AcceptForm(FlaskForm):
+    """Explicit consent to a plan exactly as shown."""
+
+    kind = HiddenField()
+    installments = HiddenField()
+    frequency = HiddenField()
+    first_due_date = HiddenField()
+    down_payment = HiddenField()
+    offer_id = HiddenField()
+    shown = HiddenField()
+    consent = BooleanField(
+        _l("I have read the plan and its terms, and I agree to them."),
+        validators=[DataRequired(message=_l("Please confirm that you agree to the terms."))],
+    )
+
+
+class HelpForm(FlaskForm):
+    """I can't pay right now, or I dispute this debt."""
+
+    reason = RadioField(
+        _l("What is happening?"),
+        choices=[
+            ("hardship", _l("I cannot pay right now")),
+            ("dispute", _l("I dispute this debt")),
+        ],
+        validators=[InputRequired(message=_l("Choose what is happening."))],
+    )
+    details = TextAreaField(
+        _l("Tell us more (optional)"),
+        validators=[
+            Optional(),
+            Length(max=2000, message=_l("Please keep it under 2000 characters.")),
+        ],
+    )
+
+
+class PartPaymentForm(FlaskForm):
+    """Pay part of what is overdue, without a plan."""
+
+    amount = AmountField(
+        _l("Amount to pay"),
+        validators=[InputRequired(message=_l("Enter the amount you want to pay."))],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only its CSRF token: for buttons that change something."""

@@ -1,0 +1,83 @@
+"""The borrower's session: begun fresh after verification, scoped to one case,
+15 minutes idle and 2 hours at most, ended when its link is revoked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from flask import g, redirect, session, url_for
+from sqlalchemy.orm import Session
+
+from portal import db
+from portal.access import LinkState, link_state
+from portal.clock import now
+from portal.models import Case, ReminderLink
+
+IDLE_LIMIT = timedelta(minutes=15)
+ABSOLUTE_LIMIT = timedelta(hours=2)
+
+
+def begin(link: ReminderLink, moment: datetime) -> None:
+    """Start a new session for the link's borrower, dropping anything from before
+    (only the language choice survives)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session.update(
+        case_id=link.case_id,
+        link_id=link.id,
+        offer_id=link.offer_id,
+        started=moment.isoformat(),
+        seen=moment.isoformat(),
+    )
+
+
+def end() -> None:
+    """Forget the borrower (keeping the language choice)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+def current_case(database: Session, moment: datetime) -> Case | None:
+    """The case this session may see, or None when it has ended."""
+    case_id, link_id = session.get("case_id"), session.get("link_id")
+    if case_id is None or link_id is None:
+        return None
+    try:
+        started = datetime.fromisoformat(session["started"])
+        seen = datetime.fromisoformat(session["seen"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+        return None
+    link = database.get(ReminderLink, link_id)
+    if link is None or link.case_id != case_id:
+        return None
+    if link_state(link, moment) in (LinkState.REVOKED, LinkState.DISABLED):
+        return None
+    session["seen"] = moment.isoformat()
+    return database.get(Case, case_id)
+
+
+def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``view`` only inside a live borrower session; ``g.case`` is its case."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        moment = now()
+        case = current_case(db.session(), moment)
+        if case is None:
+            end()
+            return redirect(url_for("borrower.session_ended"))
+        g.case = case
+        g.now = moment
+        g.borrower_locale = case.loan.borrower.locale
+        return view(*args, **kwargs)
+
+    return wrapper

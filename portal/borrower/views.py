@@ -1,0 +1,565 @@
+"""The borrower's pages. Each view parses, checks the session's case, calls one
+service, and renders or redirects; with ``HX-Request`` only the fragment is returned."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from negotiation import (
+    Frequency,
+    PlanKind,
+    Statement,
+    assess,
+    plan_timeline,
+    propose,
+)
+from portal import db
+from portal.access import Attempt, FactKind, LinkState, Verdict, find_link, verify
+from portal.arrangements import (
+    Choice,
+    ConsentRecord,
+    Refusal,
+    accept,
+    cancel_pending,
+    shown_hash,
+    usable_offer,
+    work_out,
+)
+from portal.borrower import session as borrower_session
+from portal.borrower.forms import (
+    AcceptForm,
+    ConfirmForm,
+    CustomPlanForm,
+    HelpForm,
+    PartPaymentForm,
+    StatementForm,
+    VerifyForm,
+)
+from portal.borrower.session import borrower_required
+from portal.borrower.wording import (
+    FREQUENCY_NAMES,
+    KIND_EXPLANATIONS,
+    KIND_NAMES,
+    STAGE_EXPLANATIONS,
+    STAGE_NAMES,
+    event_sentence,
+    plan_event_sentence,
+    rejection_sentence,
+)
+from portal.cases import live_plan, policy, snapshot_of, view_case
+from portal.clock import local_today, now
+from portal.holds import place_hold
+from portal.models import Case, Payment
+from portal.payments.service import open_payment, payment_for_case
+
+blueprint = Blueprint("borrower", __name__)
+
+
+@blueprint.context_processor
+def wording() -> dict[str, Any]:
+    """The translated names of the engine's enums, for every borrower template."""
+    return {
+        "STAGE_NAMES": STAGE_NAMES,
+        "STAGE_EXPLANATIONS": STAGE_EXPLANATIONS,
+        "KIND_NAMES": KIND_NAMES,
+        "KIND_EXPLANATIONS": KIND_EXPLANATIONS,
+        "FREQUENCY_NAMES": FREQUENCY_NAMES,
+        "event_sentence": event_sentence,
+        "plan_event_sentence": plan_event_sentence,
+        "rejection_sentence": rejection_sentence,
+    }
+
+
+def _page(
+    template: str, fragment: str | None = None, status: int = 200, **context: Any
+) -> Response:
+    """The full page, or only its fragment for an htmx request (one URL, two forms)."""
+    is_htmx = request.headers.get("HX-Request") == "true"
+    name = fragment if (fragment and is_htmx) else template
+    response = make_response(render_template(name, **context), status)
+    response.headers["Vary"] = "HX-Request, Cookie"
+    return response
+
+
+def _today(case: Case) -> date:
+    return local_today(case.loan.borrower.timezone)
+
+
+# Link and verification ---------------------------------------------------------------
+
+
+@blueprint.get("/r/<token>")
+def open_link(token: str) -> Response:
+    """A reminder link: the verification form. Changes nothing (link scanners prefetch)."""
+    state, _link = find_link(db.session(), token, now())
+    if state is not LinkState.USABLE:
+        return _link_problem(state)
+    return _page("borrower/verify.html", form=VerifyForm(), token=token)
+
+
+@blueprint.post("/r/<token>")
+def verify_link(token: str) -> Response:
+    """Check the borrower's answer; on success, a fresh session and the status page."""
+    database, moment = db.session(), now()
+    state, link = find_link(database, token, moment)
+    if state is not LinkState.USABLE or link is None:
+        return _link_problem(state)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        return _page("borrower/verify.html", form=form, token=token, status=422)
+    attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
+    verdict = verify(database, link, attempt, moment)
+    database.commit()
+    if verdict is Verdict.VERIFIED:
+        borrower_session.begin(link, moment)
+        target = "borrower.plans" if link.offer_id else "borrower.status"
+        return redirect(url_for(target), code=303)
+    if verdict is Verdict.LINK_DISABLED:
+        return _link_problem(LinkState.DISABLED)
+    remaining = max(0, 5 - link.failed_attempts)
+    return _page(
+        "borrower/verify.html",
+        form=form,
+        token=token,
+        verdict=verdict.value,
+        remaining=remaining,
+        status=422,
+    )
+
+
+def _link_problem(state: LinkState) -> Response:
+    status = 404 if state is LinkState.UNKNOWN else 410
+    return _page("borrower/link_problem.html", state=state.value, status=status)
+
+
+@blueprint.get("/session-ended")
+def session_ended() -> Response:
+    """A calm page for an ended session: open your link again."""
+    return _page("borrower/session_ended.html")
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    """End the borrower's session."""
+    borrower_session.end()
+    return redirect(url_for("borrower.session_ended", signed_out=1), code=303)
+
+
+# Status ------------------------------------------------------------------------------
+
+
+@blueprint.get("/status")
+@borrower_required
+def status() -> Response:
+    """What is owed, itemised; the stage in plain words; what happens next and when."""
+    case: Case = g.case
+    view = view_case(db.session(), case, _today(case))
+    plan_events = ()
+    if view.plan is not None:
+        plan_events = _plan_events(case, view.plan)
+    return _page("borrower/status.html", view=view, plan_events=plan_events)
+
+
+def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
+    """The consequences of the case's live plan, as the engine states them."""
+    worked = _schedule_of(plan)
+    snapshot = snapshot_of(db.session(), case, _today(case))
+    return plan_timeline(
+        snapshot, policy(), worked, _today(case), conditional_waiver=plan.conditional_waiver
+    )
+
+
+def _schedule_of(plan: Any) -> Any:
+    """A stored plan as the engine's schedule, to state its consequences."""
+    from decimal import Decimal
+
+    from negotiation import Installment, Waiver
+    from negotiation import Plan as Schedule
+
+    return Schedule(
+        kind=PlanKind(plan.kind),
+        frequency=Frequency(plan.frequency or "monthly"),
+        installments=tuple(Installment(i.due_date, i.amount) for i in plan.installments),
+        restructured=plan.restructured,
+        waiver=Waiver(plan.waived_penalties, plan.waived_fees, plan.discount),
+        interest=plan.interest,
+        interest_rate_pct=Decimal(plan.interest_rate_pct),
+    )
+
+
+# Negotiate ---------------------------------------------------------------------------
+
+
+def _statement() -> Statement | None:
+    raw = session.get("statement")
+    if not raw:
+        return None
+    try:
+        return Statement(**raw)
+    except (TypeError, ValueError):
+        session.pop("statement", None)
+        return None
+
+
+@blueprint.route("/plans", methods=["GET", "POST"])
+@borrower_required
+def plans() -> Response:
+    """The options: an agent's offer first, plan cards, a calculator, and the optional
+    income-and-expenditure form."""
+    case: Case = g.case
+    today = _today(case)
+    form = StatementForm()
+    if request.method == "POST":
+        if "skip" in request.form:
+            session.pop("statement", None)
+        elif form.validate_on_submit():
+            session["statement"] = {
+                field: getattr(form, field).data or 0
+                for field in (
+                    "net_monthly_income",
+                    "household_size",
+                    "housing",
+                    "utilities",
+                    "food",
+                    "transport",
+                    "other_debt_payments",
+                    "other",
+                )
+            }
+            return redirect(url_for("borrower.plans") + "#options", code=303)
+        else:
+            return _plans_page(case, today, form, status=422)
+    elif _statement() is not None:
+        form = StatementForm(data=_statement_as_major(_statement()))
+    return _plans_page(case, today, form)
+
+
+def _statement_as_major(statement: Statement | None) -> dict[str, Any]:
+    if statement is None:
+        return {}
+    return dict(statement.__dict__)
+
+
+def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200) -> Response:
+    database = db.session()
+    snapshot = snapshot_of(database, case, today)
+    statement = _statement()
+    proposals = propose(snapshot, policy(), today, statement)
+    assessment = assess(statement, policy(), snapshot.currency) if statement else None
+    offer = _offer_choice(case, today)
+    calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
+    return _page(
+        "borrower/plans.html",
+        status=status,
+        snapshot=snapshot,
+        proposals=proposals,
+        statement_form=form,
+        assessment=assessment,
+        offer=offer,
+        calculator=calculator,
+        plan=live_plan(database, case),
+        stage=policy().stage_for(snapshot.days_past_due),
+    )
+
+
+def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
+    offer_id = session.get("offer_id")
+    if not offer_id:
+        return None
+    offer = usable_offer(db.session(), case, offer_id, g.now)
+    if offer is None:
+        return None
+    worked = work_out(db.session(), case, today, Choice(PlanKind.PAY_IN_FULL, offer_id=offer.id))
+    if not worked.allowed:
+        return None
+    return {"offer": offer, "schedule": worked.schedule, "expires": offer.expires_at}
+
+
+def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
+    """The custom plan calculator: its form, and the schedule or refusal it works out to."""
+    rules = policy().rules_for(
+        policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
+    )
+    kinds = [
+        k for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE) if rules and k in rules.plan_kinds
+    ]
+    form = CustomPlanForm(formdata=args, meta={"csrf": False})
+    form.kind.choices = [(k.value, str(KIND_NAMES[k])) for k in kinds]
+    frequencies = rules.frequencies if rules else (Frequency.MONTHLY,)
+    form.frequency.choices = [(f.value, str(FREQUENCY_NAMES[f.value])) for f in frequencies]
+    if args is None:
+        form.first_due_date.data = today
+        if kinds:
+            form.kind.data = kinds[0].value
+        form.frequency.data = frequencies[0].value
+        return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
+    if not form.validate():
+        return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
+    choice = Choice(
+        kind=PlanKind(form.kind.data),
+        installments=form.installments.data or 0,
+        frequency=Frequency(form.frequency.data),
+        first_due_date=form.first_due_date.data,
+        down_payment=form.down_payment.data,
+    )
+    worked = work_out(db.session(), case, today, choice, _statement())
+    return {"form": form, "worked": worked, "choice": choice, "available": bool(kinds)}
+
+
+@blueprint.get("/plans/calculate")
+@borrower_required
+def calculate() -> Response:
+    """The calculator's result: a fragment for htmx, or the whole options page."""
+    case: Case = g.case
+    today = _today(case)
+    calculator = _calculator(case, today, request.args)
+    if request.headers.get("HX-Request") == "true":
+        snapshot = snapshot_of(db.session(), case, today)
+        return _page(
+            "borrower/_calculator.html",
+            calculator=calculator,
+            snapshot=snapshot,
+        )
+    return _plans_page(case, today, StatementForm())
+
+
+# Review and accept -------------------------------------------------------------------
+
+
+def _choice_from(values: Any) -> Choice | None:
+    """A choice from query or form values; None when anything is malformed."""
+    try:
+        offer = values.get("offer_id") or None
+        down = values.get("down_payment") or None
+        first = values.get("first_due_date") or None
+        return Choice(
+            kind=PlanKind(values.get("kind") or "pay_in_full"),
+            installments=int(values.get("installments") or 1),
+            frequency=Frequency(values.get("frequency") or "monthly"),
+            first_due_date=date.fromisoformat(first) if first else None,
+            down_payment=int(down) if down is not None else None,
+            offer_id=int(offer) if offer is not None else None,
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+@blueprint.get("/plans/review")
+@borrower_required
+def review() -> Response:
+    """The whole plan, its consequences and its terms, and the consent to it."""
+    case: Case = g.case
+    choice = _choice_from(request.args)
+    if choice is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    if (
+        choice.offer_id is not None
+        and usable_offer(db.session(), case, choice.offer_id, g.now) is None
+    ):
+        abort(404)
+    return _review_page(case, choice)
+
+
+def _review_page(
+    case: Case,
+    choice: Choice,
+    form: AcceptForm | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    today = _today(case)
+    worked = work_out(db.session(), case, today, choice, _statement())
+    if not worked.allowed or worked.schedule is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    locale = str(get_locale())
+    form = form or AcceptForm()
+    form.kind.data = choice.kind.value
+    form.installments.data = str(choice.installments)
+    form.frequency.data = choice.frequency.value
+    form.first_due_date.data = choice.first_due_date.isoformat() if choice.first_due_date else ""
+    form.down_payment.data = "" if choice.down_payment is None else str(choice.down_payment)
+    form.offer_id.data = "" if choice.offer_id is None else str(choice.offer_id)
+    form.shown.data = shown_hash(worked.schedule, worked.conditional_waiver, locale)
+    snapshot = snapshot_of(db.session(), case, today)
+    events = plan_timeline(
+        snapshot, policy(), worked.schedule, today, conditional_waiver=worked.conditional_waiver
+    )
+    return _page(
+        "borrower/review.html",
+        status=status,
+        schedule=worked.schedule,
+        worked=worked,
+        events=events,
+        form=form,
+        notice=notice,
+        currency=case.loan.currency,
+        policy=policy(),
+    )
+
+
+@blueprint.post("/plans/accept")
+@borrower_required
+def accept_plan() -> Response:
+    """Record the consent, once; then on to payment."""
+    case: Case = g.case
+    form = AcceptForm()
+    choice = _choice_from(request.form)
+    if choice is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    if (
+        choice.offer_id is not None
+        and usable_offer(db.session(), case, choice.offer_id, g.now) is None
+    ):
+        abort(404)
+    if not form.validate_on_submit():
+        return _review_page(case, choice, form=form, status=422)
+    consent = ConsentRecord(
+        ip_address=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", ""),
+        locale=str(get_locale()),
+        shown=form.shown.data or "",
+    )
+    result = accept(db.session(), case, g.now, _today(case), choice, consent)
+    if result.refusal is Refusal.TERMS_CHANGED:
+        notice = _("The figures changed since the page was shown. Please review them again.")
+        return _review_page(case, choice, notice=notice, status=409)
+    if result.plan is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    return redirect(url_for("borrower.pay"), code=303)
+
+
+@blueprint.post("/plans/withdraw")
+@borrower_required
+def withdraw() -> Response:
+    """Withdraw an accepted plan before its first payment, to choose another."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        cancel_pending(db.session(), g.case)
+    return redirect(url_for("borrower.plans"), code=303)
+
+
+# Pay ---------------------------------------------------------------------------------
+
+
+@blueprint.get("/pay")
+@borrower_required
+def pay() -> Response:
+    """What to pay now: the plan's next installment, or the arrears, or a part of them."""
+    case: Case = g.case
+    database = db.session()
+    plan = live_plan(database, case)
+    snapshot = snapshot_of(database, case, _today(case))
+    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    return _page(
+        "borrower/pay.html",
+        plan=plan,
+        due=due,
+        snapshot=snapshot,
+        form=ConfirmForm(),
+        part_form=PartPaymentForm(),
+        currency=case.loan.currency,
+    )
+
+
+@blueprint.post("/pay")
+@borrower_required
+def start_payment() -> Response:
+    """Start (or resume) the payment of what is due; never a second charge for it."""
+    case: Case = g.case
+    database = db.session()
+    purpose = request.form.get("purpose", "installment")
+    part = PartPaymentForm()
+    amount = None
+    if purpose == "partial":
+        if not part.validate_on_submit() or not part.amount.data:
+            return _pay_with_errors(case, part)
+        amount = part.amount.data
+    elif not ConfirmForm().validate_on_submit():
+        abort(400)
+    result = open_payment(
+        database,
+        case,
+        purpose,
+        amount,
+        g.now,
+        lambda payment_id: url_for("borrower.payment_result", payment_id=payment_id),
+    )
+    if result.error:
+        part.amount.errors = [result.error]
+        return _pay_with_errors(case, part)
+    return redirect(result.redirect_url, code=303)
+
+
+def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
+    database = db.session()
+    plan = live_plan(database, case)
+    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    return _page(
+        "borrower/pay.html",
+        status=422,
+        plan=plan,
+        due=due,
+        snapshot=snapshot_of(database, case, _today(case)),
+        form=ConfirmForm(),
+        part_form=part,
+        currency=case.loan.currency,
+    )
+
+
+@blueprint.get("/pay/result/<int:payment_id>")
+@borrower_required
+def payment_result(payment_id: int) -> Response:
+    """The payment's true state, read from our records (never from the return URL)."""
+    payment: Payment | None = payment_for_case(db.session(), g.case, payment_id)
+    if payment is None:
+        abort(404)
+    plan = live_plan(db.session(), g.case)
+    return _page(
+        "borrower/payment_result.html",
+        payment=payment,
+        plan=plan,
+        form=ConfirmForm(),
+        currency=g.case.loan.currency,
+    )
+
+
+# Help --------------------------------------------------------------------------------
+
+
+@blueprint.route("/help", methods=["GET", "POST"])
+@borrower_required
+def help_page() -> Response:
+    """I can't pay right now, or I dispute this debt: the case goes on hold."""
+    case: Case = g.case
+    form = HelpForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _page("borrower/help.html", form=form, status=422)
+        place_hold(
+            db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
+        )
+        return redirect(url_for("borrower.help_done"), code=303)
+    return _page("borrower/help.html", form=form)
+
+
+@blueprint.get("/help/done")
+@borrower_required
+def help_done() -> Response:
+    """A calm confirmation of what happens next."""
+    return _page("borrower/help_done.html", hold=g.case.hold)

@@ -1,0 +1,122 @@
+"""Reading a case: from rows to the engine's snapshot, and what the borrower is shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from flask import Flask, current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from negotiation import (
+    Arrears,
+    Currency,
+    Frequency,
+    Hold,
+    LoanSnapshot,
+    PlanKind,
+    Policy,
+    Stage,
+    TimelineEvent,
+    load_policy,
+    timeline,
+)
+from portal.models import Case, CaseEvent, Loan, Plan
+
+LIVE_PLAN_STATUSES = ("pending", "active")
+
+
+def init_app(app: Flask) -> None:
+    """Load the collection policy once: the defaults, then a product file if configured."""
+    path = app.config.get("POLICY_FILE") or None
+    app.extensions["haohuan.policy"] = load_policy(path=Path(path) if path else None)
+
+
+def policy() -> Policy:
+    """The policy in force."""
+    return current_app.extensions["haohuan.policy"]  # type: ignore[no-any-return]
+
+
+def snapshot_of(db: Session, case: Case, today: date) -> LoanSnapshot:
+    """The engine's view of a case's loan on ``today``, from its installments and charges."""
+    loan = case.loan
+    overdue = [i for i in loan.installments if i.due_date < today and i.unpaid > 0]
+    upcoming = [i for i in loan.installments if i.due_date >= today]
+    days = (today - overdue[0].due_date).days if overdue else 0
+    charges = {"fee": 0, "penalty": 0}
+    for charge in loan.charges:
+        charges[charge.kind] += charge.outstanding
+    regular = upcoming[0].amount_due if upcoming else 0
+    return LoanSnapshot(
+        as_of=today,
+        currency=Currency(loan.currency),
+        arrears=Arrears(
+            principal=sum(i.principal_due - i.principal_paid for i in overdue),
+            interest=sum(i.interest_due - i.interest_paid for i in overdue),
+            fees=charges["fee"],
+            penalties=charges["penalty"],
+        ),
+        not_yet_due_principal=sum(i.principal_due - i.principal_paid for i in upcoming),
+        regular_installment=regular,
+        days_past_due=days,
+        frequency=Frequency(loan.frequency),
+        restructures_last_12_months=_recent_restructures(db, case, today),
+        holds=frozenset({Hold(case.hold)}) if case.hold else frozenset(),
+    )
+
+
+def _recent_restructures(db: Session, case: Case, today: date) -> int:
+    since = today - timedelta(days=365)
+    query = select(func.count(Plan.id)).where(
+        Plan.case_id == case.id,
+        Plan.kind == PlanKind.RESTRUCTURE.value,
+        Plan.status.in_(("active", "completed", "broken")),
+        func.date(Plan.accepted_at) >= since,
+    )
+    return int(db.scalar(query) or 0)
+
+
+def live_plan(db: Session, case: Case) -> Plan | None:
+    """The case's pending or active plan, if any."""
+    query = select(Plan).where(Plan.case_id == case.id, Plan.status.in_(LIVE_PLAN_STATUSES))
+    return db.scalars(query).first()
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Everything the status page shows about one case."""
+
+    case: Case
+    loan: Loan
+    snapshot: LoanSnapshot
+    stage: Stage
+    timeline: tuple[TimelineEvent, ...]
+    plan: Plan | None
+
+    @property
+    def arranged(self) -> bool:
+        """True once the first installment of a plan is paid: escalation is paused."""
+        return self.plan is not None and self.plan.status == "active"
+
+
+def view_case(db: Session, case: Case, today: date) -> CaseView:
+    """The case as the borrower sees it on ``today``."""
+    snapshot = snapshot_of(db, case, today)
+    rules = policy()
+    return CaseView(
+        case=case,
+        loan=case.loan,
+        snapshot=snapshot,
+        stage=rules.stage_for(snapshot.days_past_due),
+        timeline=timeline(snapshot, rules),
+        plan=live_plan(db, case),
+    )
+
+
+def record_event(db: Session, case: Case, kind: str, actor: str, **data: object) -> CaseEvent:
+    """Append an event to the case's timeline (committed with the caller's work)."""
+    event = CaseEvent(case_id=case.id, kind=kind, actor=actor, data=dict(data))
+    db.add(event)
+    return event

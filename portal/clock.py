@@ -1,0 +1,22 @@
+"""The portal's one clock. Tests and the demo may freeze it with ``HAOHUAN_NOW``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def now() -> datetime:
+    """The current time in UTC, or the frozen time the configuration names."""
+    frozen = current_app.config.get("HAOHUAN_NOW")
+    if frozen:
+        moment = datetime.fromisoformat(frozen)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def local_today(timezone: str) -> date:
+    """Today's date where the borrower lives: days past due count in their calendar."""
+    return now().astimezone(ZoneInfo(timezone)).date()

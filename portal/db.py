@@ -1,0 +1,90 @@
+"""The database: one engine per application, one session per request.
+
+Plain SQLAlchemy 2 (typed models, ``select()``), bound to the app with ``init_app``.
+SQLite by default (``instance/haohuan.db``); PostgreSQL through ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def database_url(app: Flask) -> str:
+    """The configured URL, or the embedded SQLite file in the instance folder."""
+    url = app.config.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs name the old driver; psycopg 3 is the one installed.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return str(url)
+    return f"sqlite:///{app.instance_path}/haohuan.db"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs."""
+    options: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, **options)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's engine and session factory, and close sessions after requests."""
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url(app))
+    app.extensions["haohuan.engine"] = engine
+    app.extensions["haohuan.sessions"] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    """The current app's engine."""
+    return current_app.extensions["haohuan.engine"]  # type: ignore[no-any-return]
+
+
+def session() -> Session:
+    """The session of the current request (or app context), created on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["haohuan.sessions"]()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _close_session(_error: BaseException | None) -> None:
+    db_session = g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """The request's session, committed at the end of the block or rolled back."""
+    db_session = session()
+    try:
+        yield db_session
+        db_session.commit()
+    except BaseException:
+        db_session.rollback()
+        raise

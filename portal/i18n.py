@@ -1,0 +1,99 @@
+"""Languages: choosing one by script, and formatting money and dates for it.
+
+Werkzeug's ``best_match`` and Babel's ``negotiate_locale`` both fail on Chinese tags, so a
+tag is parsed and sorted by script: Traditional (Hant, or TW, HK, MO) or Simplified
+(Hans, CN, SG, or bare ``zh``). Order of choice: an explicit switch, then the borrower's
+stored language, then the browser's Accept-Language.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency
+from flask import Flask, g, request, session
+from flask_babel import Babel, get_locale
+
+SUPPORTED = ("zh_Hant_TW", "zh_Hans_CN", "en")
+DEFAULT = "zh_Hant_TW"
+NAMES = {"zh_Hant_TW": "繁體中文", "zh_Hans_CN": "简体中文", "en": "English"}
+TRADITIONAL_TERRITORIES = frozenset({"TW", "HK", "MO"})
+
+
+def supported_for(tag: str) -> str | None:
+    """The supported locale a language tag asks for, or None."""
+    if tag in SUPPORTED:
+        return tag
+    try:
+        locale = Locale.parse(tag.replace("_", "-"), sep="-")
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
+    if locale.language == "en":
+        return "en"
+    if locale.language != "zh":
+        return None
+    if locale.script == "Hant" or (
+        locale.script is None and locale.territory in TRADITIONAL_TERRITORIES
+    ):
+        return "zh_Hant_TW"
+    return "zh_Hans_CN"
+
+
+def select_locale() -> str:
+    """The language for this request."""
+    chosen = session.get("lang")
+    if chosen in SUPPORTED:
+        return str(chosen)
+    stored = getattr(g, "borrower_locale", None)
+    if stored in SUPPORTED:
+        return str(stored)
+    for tag, _quality in request.accept_languages:
+        found = supported_for(tag)
+        if found:
+            return found
+    return DEFAULT
+
+
+def remember_switch() -> None:
+    """An explicit ``?lang=`` switch is remembered for the rest of the session."""
+    wanted = request.args.get("lang")
+    if wanted in SUPPORTED:
+        session["lang"] = wanted
+
+
+def money(amount: int, currency: str) -> str:
+    """An amount of minor units in the request's language; whole Taiwan dollars without
+    cents, as they are written in Taiwan."""
+    value = Decimal(amount).scaleb(-2)
+    locale = str(get_locale() or DEFAULT)
+    if currency == "TWD" and amount % 100 == 0:
+        return format_currency(
+            value, currency, format="¤#,##0", locale=locale, currency_digits=False
+        )
+    return format_currency(value, currency, locale=locale)
+
+
+def long_date(day: date) -> str:
+    """A date as the request's language writes it in full."""
+    return format_date(day, format="long", locale=str(get_locale() or DEFAULT))
+
+
+def html_lang() -> str:
+    """The BCP 47 tag for the page's ``lang`` attribute."""
+    return {"zh_Hant_TW": "zh-Hant-TW", "zh_Hans_CN": "zh-Hans-CN", "en": "en"}[
+        str(get_locale() or DEFAULT)
+    ]
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Babel and the template helpers."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
+    Babel(app, locale_selector=select_locale)
+    app.before_request(remember_switch)
+    app.jinja_env.globals.update(
+        money=money, long_date=long_date, html_lang=html_lang, LANGUAGES=NAMES
+    )
+    app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})

@@ -1,0 +1,356 @@
+"""The portal's tables, as typed SQLAlchemy 2 models.
+
+Money columns are integers in the currency's minor unit; rates are exact decimals.
+Timestamps are stored in UTC. Verification facts are stored only as salted hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the only clock read outside a request's ``now``)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """All models; money is BigInteger so any currency's balance fits."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        int: BigInteger().with_variant(Integer(), "sqlite")
+    }
+
+
+class Borrower(Base):
+    """A person who owes; contacted only about their own debt."""
+
+    __tablename__ = "borrowers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="zh_Hant_TW")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Taipei")
+    phone: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    verification_salt: Mapped[str] = mapped_column(String(64))
+    date_of_birth_hash: Mapped[str] = mapped_column(String(128))
+    id_last4_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    loans: Mapped[list[Loan]] = relationship(back_populates="borrower")
+
+
+class Loan(Base):
+    """An installment loan and its contractual terms."""
+
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    product: Mapped[str] = mapped_column(String(64), default="personal")
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[int]
+    annual_rate_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    frequency: Mapped[str] = mapped_column(String(16), default="monthly")
+    start_date: Mapped[date] = mapped_column(Date)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="loans")
+    installments: Mapped[list[LoanInstallment]] = relationship(
+        back_populates="loan", order_by="LoanInstallment.sequence"
+    )
+    charges: Mapped[list[LoanCharge]] = relationship(back_populates="loan")
+    case: Mapped[Case] = relationship(back_populates="loan")
+
+
+class LoanInstallment(Base):
+    """One contractual installment: principal and interest due, and what was paid."""
+
+    __tablename__ = "loan_installments"
+    __table_args__ = (UniqueConstraint("loan_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    principal_due: Mapped[int]
+    interest_due: Mapped[int]
+    principal_paid: Mapped[int] = mapped_column(default=0)
+    interest_paid: Mapped[int] = mapped_column(default=0)
+
+    loan: Mapped[Loan] = relationship(back_populates="installments")
+
+    @property
+    def amount_due(self) -> int:
+        """What this installment asks for in all."""
+        return self.principal_due + self.interest_due
+
+    @property
+    def unpaid(self) -> int:
+        """What is still owed on it."""
+        return self.amount_due - self.principal_paid - self.interest_paid
+
+
+class LoanCharge(Base):
+    """A fee or a penalty charged to a loan."""
+
+    __tablename__ = "loan_charges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "fee" or "penalty"
+    description: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    paid: Mapped[int] = mapped_column(default=0)
+    waived: Mapped[int] = mapped_column(default=0)
+    charged_on: Mapped[date] = mapped_column(Date)
+
+    loan: Mapped[Loan] = relationship(back_populates="charges")
+
+    @property
+    def outstanding(self) -> int:
+        """What is still owed on the charge."""
+        return self.amount - self.paid - self.waived
+
+
+class Case(Base):
+    """A loan's collection case: its stage, any hold, and whether a plan is active."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, arranged, resolved
+    stage: Mapped[str] = mapped_column(String(16), default="current")
+    hold: Mapped[str | None] = mapped_column(String(16))  # dispute, hardship
+    hold_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    needs_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    loan: Mapped[Loan] = relationship(back_populates="case")
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """One entry of a case's append-only timeline."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(16))  # borrower, agent, system
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class ReminderLink(Base):
+    """A reminder link: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "reminder_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16), default="status")  # status, offer
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship()
+    offer: Mapped[Offer | None] = relationship()
+
+
+class VerificationAttempt(Base):
+    """A verification try, kept to enforce the per-borrower and per-address limits."""
+
+    __tablename__ = "verification_attempts"
+    __table_args__ = (
+        Index("ix_verification_attempts_borrower_at", "borrower_id", "at"),
+        Index("ix_verification_attempts_address_at", "address_hash", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("reminder_links.id"))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Offer(Base):
+    """A plan an agent prepared for the borrower, judged against authority."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24))  # ready, needs_approval, accepted, expired
+    terms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Plan(Base):
+    """An accepted arrangement. At most one pending or active plan per case."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        Index(
+            "uq_plans_one_live_per_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'active')"),
+            postgresql_where=text("status IN ('pending', 'active')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
+    # pending (accepted, first installment unpaid), active, completed, broken, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    kind: Mapped[str] = mapped_column(String(24))
+    frequency: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    restructured: Mapped[int]
+    total: Mapped[int]
+    waived_penalties: Mapped[int] = mapped_column(default=0)
+    waived_fees: Mapped[int] = mapped_column(default=0)
+    discount: Mapped[int] = mapped_column(default=0)
+    interest: Mapped[int] = mapped_column(default=0)
+    interest_rate_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4), default=Decimal(0))
+    conditional_waiver: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    installments: Mapped[list[PlanInstallment]] = relationship(
+        back_populates="plan", order_by="PlanInstallment.sequence"
+    )
+    consent: Mapped[Consent] = relationship(back_populates="plan")
+
+    @property
+    def waived(self) -> int:
+        """Everything the plan forgoes."""
+        return self.waived_penalties + self.waived_fees + self.discount
+
+
+class PlanInstallment(Base):
+    """One installment of an accepted plan."""
+
+    __tablename__ = "plan_installments"
+    __table_args__ = (UniqueConstraint("plan_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[int]
+    paid: Mapped[int] = mapped_column(default=0)
+
+    plan: Mapped[Plan] = relationship(back_populates="installments")
+
+
+class Consent(Base):
+    """The borrower's explicit acceptance of a plan, with what they were shown."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ip_address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    locale: Mapped[str] = mapped_column(String(16))
+    terms_version: Mapped[str] = mapped_column(String(32))
+    shown_hash: Mapped[str] = mapped_column(String(64))
+
+    plan: Mapped[Plan] = relationship(back_populates="consent")
+
+
+class Payment(Base):
+    """A payment through a gateway; it counts only once the gateway confirms it."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    purpose: Mapped[str] = mapped_column(String(24))  # installment, arrears, partial
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    # created, pending, succeeded, failed, unknown
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    gateway: Mapped[str] = mapped_column(String(16))
+    gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedEvent(Base):
+    """A gateway event already handled: written in the same transaction as its work."""
+
+    __tablename__ = "processed_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("gateway", "event_id"),)
+
+
+__all__ = [
+    "Base",
+    "Borrower",
+    "Case",
+    "CaseEvent",
+    "Consent",
+    "Loan",
+    "LoanCharge",
+    "LoanInstallment",
+    "Offer",
+    "Payment",
+    "Plan",
+    "PlanInstallment",
+    "ProcessedEvent",
+    "ReminderLink",
+    "VerificationAttempt",
+]

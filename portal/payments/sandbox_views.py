@@ -1,0 +1,68 @@
+"""The sandbox gateway's checkout page: the stand-in for a provider's hosted page.
+
+Its buttons produce gateway events that go through ``events.handle``, exactly the path
+a provider's webhook takes, so the rest of the portal cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from portal import db
+from portal.borrower.forms import ConfirmForm
+from portal.borrower.session import borrower_required
+from portal.models import Payment
+from portal.payments.events import GatewayEvent, Outcome, handle
+
+blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+
+
+def _payment(reference: str) -> Payment:
+    payment = (
+        db.session()
+        .scalars(
+            select(Payment).where(
+                Payment.gateway_reference == reference, Payment.gateway == "sandbox"
+            )
+        )
+        .first()
+    )
+    if payment is None or payment.case_id != g.case.id:
+        abort(404)
+    return payment
+
+
+@blueprint.get("/checkout/<reference>")
+@borrower_required
+def checkout(reference: str) -> Response:
+    """The simulated provider page: pay, or decline."""
+    payment = _payment(reference)
+    return make_response(
+        render_template("sandbox/checkout.html", payment=payment, form=ConfirmForm())
+    )
+
+
+@blueprint.post("/checkout/<reference>")
+@borrower_required
+def complete(reference: str) -> Response:
+    """Simulate the provider's answer and deliver it as a gateway event."""
+    payment = _payment(reference)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    outcome = Outcome.SUCCEEDED if request.form.get("outcome") == "succeed" else Outcome.FAILED
+    event = GatewayEvent("sandbox", f"evt_{secrets.token_hex(12)}", reference, outcome)
+    handle(db.session(), event, g.now)
+    return redirect(url_for("borrower.payment_result", payment_id=payment.id), code=303)

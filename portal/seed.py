@@ -1,0 +1,313 @@
+"""Realistic demo cases: every stage and currency, three languages, and the special
+cases a reviewer wants to see (a pre-approved offer, a hold, an arranged plan).
+
+All dates are relative to today, so the demo reads the same whichever day it runs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from negotiation import Frequency, PlanKind, add_months, propose
+from portal.access import issue_link
+from portal.arrangements import Choice, ConsentRecord, accept, shown_hash
+from portal.cases import policy, snapshot_of
+from portal.hashing import fact_hash, new_salt
+from portal.models import (
+    Borrower,
+    Case,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Offer,
+    Payment,
+)
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.service import open_payment
+
+
+@dataclass(frozen=True)
+class Person:
+    """A demo borrower."""
+
+    name: str
+    locale: str
+    timezone: str
+    currency: str
+
+
+PEOPLE = [
+    Person("陳怡君", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("林志明", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("黃淑芬", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("張家豪", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("李美玲", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("王建宏", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("吳佩珊", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("劉俊傑", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("Emily Tsai", "en", "Asia/Taipei", "TWD"),
+    Person("Kevin Hsu", "en", "Asia/Taipei", "TWD"),
+    Person("王伟", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("李娜", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("张敏", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("刘洋", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("陈静", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("杨帆", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("赵磊", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("黄丽", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("周强", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("Li Wei", "en", "Asia/Shanghai", "CNY"),
+    Person("陳嘉欣", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("黃志偉", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("李詠詩", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("張浩然", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("Wong Chi Ming", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Chan Ka Yan", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Cheung Ho Yin", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Lee Wing Sze", "en", "Asia/Hong_Kong", "HKD"),
+    Person("蔡雅婷", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("楊宗翰", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("吴婷", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("Mandy Lau", "en", "Asia/Hong_Kong", "HKD"),
+]
+
+# Days past due for each person, in order: current, early, mid and late cases.
+DAYS_PAST_DUE = [
+    0, 4, 9, 17, 26, 38, 52, 75, 12, 98,
+    0, 6, 14, 29, 33, 47, 64, 88, 120, 21,
+    3, 19, 45, 101, 8, 35, 60, 150, 40, 23,
+    11, 70,
+]  # fmt: skip
+
+# Typical loan sizes in major units.
+LOAN_SIZE = {"TWD": (60_000, 400_000), "CNY": (15_000, 120_000), "HKD": (20_000, 150_000)}
+ANNUAL_RATE = {"TWD": Decimal("12.0"), "CNY": Decimal("14.6"), "HKD": Decimal("18.0")}
+
+HOLD_INDEX = 22  # 李詠詩: hardship declared
+OFFER_INDEX = 6  # 吳佩珊: a pre-approved offer from an agent
+ARRANGED_INDEX = 16  # 赵磊: an active plan, first installment paid
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    """What ``haohuan demo`` prints for one case."""
+
+    borrower: str
+    locale: str
+    currency: str
+    days_past_due: int
+    date_of_birth: str
+    id_last4: str
+    token: str
+    note: str
+
+
+def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
+    """Create the demo portfolio if the database has none yet (so re-running is safe)."""
+    if db.scalars(select(Borrower.id).limit(1)).first() is not None:
+        return
+    cases = [
+        _seed_case(db, index, person, days, today, rng)
+        for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
+    ]
+    db.commit()
+    _seed_offer(db, cases[OFFER_INDEX], today, now)
+    _seed_arranged(db, cases[ARRANGED_INDEX], today, now)
+
+
+def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
+    """An agent's pre-approved offer: eight monthly payments, half the penalties waived."""
+    db.add(
+        Offer(
+            case_id=case.id,
+            status="ready",
+            terms={
+                "kind": "arrears_plan",
+                "installments": 8,
+                "frequency": "monthly",
+                "first_due_date": (today + timedelta(days=3)).isoformat(),
+                "penalty_waiver_pct": "50",
+            },
+            created_by="demo.agent@haohuan.example",
+            created_at=now,
+            expires_at=now + timedelta(days=7),
+        )
+    )
+    db.commit()
+
+
+def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
+    """A borrower who accepted a plan and paid its first installment, through the same
+    services the portal uses."""
+    snapshot = snapshot_of(db, case, today)
+    proposal = next(
+        p for p in propose(snapshot, policy(), today) if p.plan.kind is PlanKind.ARREARS_PLAN
+    )
+    schedule = proposal.plan
+    choice = Choice(
+        kind=schedule.kind,
+        installments=len(schedule.installments),
+        frequency=schedule.frequency,
+        first_due_date=schedule.first_due_date,
+    )
+    consent = ConsentRecord(
+        "127.0.0.1",
+        "demo",
+        "zh_Hans_CN",
+        shown_hash(schedule, proposal.conditional_waiver, "zh_Hans_CN"),
+    )
+    accepted = accept(db, case, now, today, choice, consent)
+    assert accepted.plan is not None  # the demo data is built to allow it  # noqa: S101
+    started = open_payment(db, case, "installment", None, now, lambda _id: "/")
+    reference = db.scalars(
+        select(Payment.gateway_reference).where(Payment.case_id == case.id)
+    ).one()
+    handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
+    del started
+
+
+def _facts(index: int) -> tuple[date, str]:
+    """A fixed date of birth and ID tail per demo borrower, so the printout is stable."""
+    birthday = date(1970 + index % 30, 1 + index % 12, 1 + (index * 7) % 28)
+    return birthday, f"{(index * 7919 + 1234) % 10000:04d}"
+
+
+def _seed_case(
+    db: Session, index: int, person: Person, days: int, today: date, rng: random.Random
+) -> Case:
+    salt = new_salt()
+    birthday, last4 = _facts(index)
+    borrower = Borrower(
+        reference=f"B-{index + 1:05d}",
+        full_name=person.name,
+        locale=person.locale,
+        timezone=person.timezone,
+        phone=f"+886 9{index:02d} 555 {1000 + index}",
+        email=None,
+        verification_salt=salt,
+        date_of_birth_hash=fact_hash(birthday.isoformat(), salt),
+        id_last4_hash=fact_hash(last4, salt),
+    )
+    low, high = LOAN_SIZE[person.currency]
+    principal = rng.randrange(low, high, 1_000) * 100
+    term = rng.choice((12, 18, 24, 36))
+    paid = rng.randint(2, max(2, term // 2))
+    missed = 0 if days == 0 else 1 + days // 30
+    first_unpaid_due = today - timedelta(days=days) if days else today + timedelta(days=9)
+    first_due = add_months(first_unpaid_due, -paid)
+    loan = Loan(
+        number=f"LN-{2024 + index % 2}-{index + 1:06d}",
+        currency=person.currency,
+        principal=principal,
+        annual_rate_pct=ANNUAL_RATE[person.currency],
+        frequency=Frequency.MONTHLY.value,
+        start_date=add_months(first_due, -1),
+        borrower=borrower,
+    )
+    step = 100 if person.currency == "TWD" else 1  # Taiwan dollars without cents
+    schedule = _amortization(principal, term, ANNUAL_RATE[person.currency], step)
+    for sequence, (principal_part, interest_part) in enumerate(schedule, start=1):
+        due = add_months(first_due, sequence - 1, first_due.day)
+        settled = sequence <= paid
+        loan.installments.append(
+            LoanInstallment(
+                sequence=sequence,
+                due_date=due,
+                principal_due=principal_part,
+                interest_due=interest_part,
+                principal_paid=principal_part if settled else 0,
+                interest_paid=interest_part if settled else 0,
+            )
+        )
+    _charges(loan, days, missed, schedule[paid:], today)
+    case = Case(
+        loan=loan,
+        stage="current",
+        hold="hardship" if index == HOLD_INDEX else None,
+        hold_since=datetime.combine(today, datetime.min.time()) if index == HOLD_INDEX else None,
+    )
+    db.add_all([borrower, loan, case])
+    return case
+
+
+def _amortization(
+    principal: int, term: int, annual_rate: Decimal, step: int
+) -> list[tuple[int, int]]:
+    """An annuity schedule: (principal, interest) per month, summing to the principal,
+    every figure a multiple of ``step``."""
+    rate = annual_rate / 100 / 12
+    factor = (1 + rate) ** term
+    payment = int((principal * rate * factor / (factor - 1)).to_integral_value()) // 100 * 100
+    balance, rows = principal, []
+    for month in range(term):
+        interest = int((balance * rate / step).to_integral_value()) * step
+        principal_part = balance if month == term - 1 else payment - interest
+        rows.append((principal_part, interest))
+        balance -= principal_part
+    return rows
+
+
+def _charges(
+    loan: Loan, days: int, missed: int, unpaid: list[tuple[int, int]], today: date
+) -> None:
+    """A late fee per missed installment and penalties by the policy's monthly rate."""
+    if days == 0:
+        return
+    fee = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000}[loan.currency]
+    for number in range(min(missed, len(unpaid))):
+        loan.charges.append(
+            LoanCharge(
+                kind="fee",
+                description="late_fee",
+                amount=fee,
+                charged_on=today - timedelta(days=days - 30 * number),
+            )
+        )
+    overdue_principal = sum(p for p, _ in unpaid[:missed])
+    months = min(days // 30, 9)
+    if months:
+        loan.charges.append(
+            LoanCharge(
+                kind="penalty",
+                description="default_penalty",
+                amount=overdue_principal * 5 // 1000 * months,
+                charged_on=today - timedelta(days=days % 30),
+            )
+        )
+
+
+def demo_links(db: Session, now: datetime) -> list[DemoCase]:
+    """Issue a fresh link for every demo case and say how to open it."""
+    cases = db.scalars(select(Case).order_by(Case.id)).all()
+    printed = []
+    for index, case in enumerate(cases):
+        borrower = case.loan.borrower
+        birthday, last4 = _facts(int(borrower.reference[2:]) - 1)
+        offer = db.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+        ).first()
+        token = issue_link(db, case, now, offer=offer)
+        note = "on hold (hardship)" if case.hold else ""
+        if case.status == "arranged":
+            note = "arranged: plan active"
+        if offer:
+            note = "pre-approved offer"
+        printed.append(
+            DemoCase(
+                borrower=borrower.full_name,
+                locale=borrower.locale,
+                currency=case.loan.currency,
+                days_past_due=DAYS_PAST_DUE[index] if index < len(DAYS_PAST_DUE) else 0,
+                date_of_birth=birthday.isoformat(),
+                id_last4=last4,
+                token=token,
+                note=note,
+            )
+        )
+    return printed
