@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck bench clean
+.PHONY: demo test lint format typecheck bench clean translations compile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) compile
 	$(BIN)/haohuan demo
 
-test: $(STAMP)
+test: $(STAMP) compile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -38,3 +38,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Translations: extract the catalog template, merge it into the three catalogs, compile.
+CATALOGS := $(foreach l,zh_Hant_TW zh_Hans_CN en,translations/$(l)/LC_MESSAGES/messages)
+
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location \
+		--sort-output --project=haohuan --copyright-holder=Haohuan -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+compile: $(addsuffix .mo,$(CATALOGS))
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@ --statistics

@@ -164,7 +164,7 @@ def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
     )
     accepted = accept(db, case, now, today, choice, consent)
     assert accepted.plan is not None  # the demo data is built to allow it  # noqa: S101
-    started = open_payment(db, case, "installment", None, now, lambda _id: "/")
+    started = open_payment(db, case, "installment", None, today, now, lambda _id: "/")
     reference = db.scalars(
         select(Payment.gateway_reference).where(Payment.case_id == case.id)
     ).one()

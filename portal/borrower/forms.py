@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
@@ -56,8 +57,8 @@ class VerifyForm(FlaskForm):
     method = RadioField(
         _l("Confirm with"),
         choices=[
-            ("date_of_birth", _l("Date of birth")),
-            ("id_last4", _l("Last 4 characters of your ID number")),
+            SelectChoice("date_of_birth", _l("Date of birth")),
+            SelectChoice("id_last4", _l("Last 4 characters of your ID number")),
         ],
         default="date_of_birth",
         validators=[InputRequired(message=_l("Choose how to confirm who you are."))],
@@ -139,8 +140,8 @@ class HelpForm(FlaskForm):
     reason = RadioField(
         _l("What is happening?"),
         choices=[
-            ("hardship", _l("I cannot pay right now")),
-            ("dispute", _l("I dispute this debt")),
+            SelectChoice("hardship", _l("I cannot pay right now")),
+            SelectChoice("dispute", _l("I dispute this debt")),
         ],
         validators=[InputRequired(message=_l("Choose what is happening."))],
     )

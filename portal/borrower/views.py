@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
 
 from negotiation import (
     Frequency,
@@ -300,9 +301,11 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
         k for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE) if rules and k in rules.plan_kinds
     ]
     form = CustomPlanForm(formdata=args, meta={"csrf": False})
-    form.kind.choices = [(k.value, str(KIND_NAMES[k])) for k in kinds]
+    form.kind.choices = [SelectChoice(k.value, str(KIND_NAMES[k])) for k in kinds]
     frequencies = rules.frequencies if rules else (Frequency.MONTHLY,)
-    form.frequency.choices = [(f.value, str(FREQUENCY_NAMES[f.value])) for f in frequencies]
+    form.frequency.choices = [
+        SelectChoice(f.value, str(FREQUENCY_NAMES[f.value])) for f in frequencies
+    ]
     if args is None:
         form.first_due_date.data = today
         if kinds:
@@ -497,6 +500,7 @@ def start_payment() -> Response:
         case,
         purpose,
         amount,
+        _today(case),
         g.now,
         lambda payment_id: url_for("borrower.payment_result", payment_id=payment_id),
     )

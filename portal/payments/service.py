@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.cases import live_plan, record_event
+from portal.cases import live_plan, record_event, snapshot_of
+from portal.i18n import money
 from portal.models import Case, Payment
 from portal.payments.gateway import gateway
 
@@ -37,6 +38,7 @@ def open_payment(
     case: Case,
     purpose: str,
     amount: int | None,
+    today: date,
     now: datetime,
     return_url: Callable[[int], str],
 ) -> Started:
@@ -53,6 +55,14 @@ def open_payment(
     elif purpose == "partial":
         if amount is None or amount <= 0:
             return Started(error=_("Enter the amount you want to pay."))
+        overdue = snapshot_of(db, case, today).arrears.total
+        if amount > overdue:
+            return Started(
+                error=_(
+                    "That is more than is overdue. You can pay up to %(amount)s here.",
+                    amount=money(overdue, case.loan.currency),
+                )
+            )
     else:
         return Started(error=_("There is no plan payment due."))
     existing = db.scalars(
