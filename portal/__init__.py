@@ -44,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     _check_secret(app)
 
-    from portal import cases, db, errors, i18n, security
+    from portal import cases, db, errors, i18n, logs, security
     from portal.borrower.views import blueprint as borrower
     from portal.health import blueprint as health
     from portal.home import blueprint as home
@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    logs.init_app()
     for blueprint in (health, home, borrower, sandbox):
         app.register_blueprint(blueprint)
     return app
