@@ -40,6 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
         LENDER_HOURS=os.environ.get("HAOHUAN_LENDER_HOURS", "09:00-18:00"),
+        SESSION_COOKIE_NAME="haohuan",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("HAOHUAN_ENV", "development") == "production",
     )
     app.config.update(config or {})
     _check_secret(app)

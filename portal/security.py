@@ -45,9 +45,5 @@ def init_app(app: Flask) -> None:
     """CSRF protection (htmx sends the token in a header), headers, cookie flags."""
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound to the session instead
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["ENV_NAME"] == "production")
-    app.config.setdefault("SESSION_COOKIE_NAME", "haohuan")
     csrf.init_app(app)
     app.after_request(_headers)

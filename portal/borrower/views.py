@@ -72,10 +72,45 @@ from portal.payments.service import open_payment, payment_for_case
 blueprint = Blueprint("borrower", __name__)
 
 
+def review_url(
+    kind: PlanKind,
+    installments: int,
+    frequency: Frequency,
+    first_due_date: date,
+    down_payment: int | None = None,
+    offer_id: int | None = None,
+) -> str:
+    """The review page of one choice (amounts are recomputed there, never carried)."""
+    params: dict[str, Any] = {
+        "kind": kind.value,
+        "installments": installments,
+        "frequency": frequency.value,
+        "first_due_date": first_due_date.isoformat(),
+    }
+    if down_payment is not None:
+        params["down_payment"] = down_payment
+    if offer_id is not None:
+        params["offer_id"] = offer_id
+    return url_for("borrower.review", **params)
+
+
+def schedule_review_url(schedule: Any, offer_id: int | None = None) -> str:
+    """The review page of a proposal or an offer, by its kind and shape."""
+    return review_url(
+        schedule.kind,
+        len(schedule.installments),
+        schedule.frequency,
+        schedule.first_due_date,
+        offer_id=offer_id,
+    )
+
+
 @blueprint.context_processor
 def wording() -> dict[str, Any]:
     """The translated names of the engine's enums, for every borrower template."""
     return {
+        "review_url": review_url,
+        "schedule_review_url": schedule_review_url,
         "STAGE_NAMES": STAGE_NAMES,
         "STAGE_EXPLANATIONS": STAGE_EXPLANATIONS,
         "KIND_NAMES": KIND_NAMES,

@@ -1,0 +1,100 @@
+"""The options page: cards, the statement, and the live calculator with and without JS."""
+
+from __future__ import annotations
+
+from .conftest import build_case, sign_in
+
+
+def test_the_calculator_answers_htmx_with_a_fragment(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-12-02"
+    fragment = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    html = fragment.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="calculation"')
+    assert "<html" not in html
+    assert "HX-Request" in fragment.headers["Vary"]
+    assert html.count("<tr>") >= 6 + 1  # six payments and the header row
+
+
+def test_the_calculator_works_as_a_plain_form_without_javascript(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-12-02"
+    page = client.get(f"/plans/calculate?{query}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<html" in html
+    assert 'id="calculation"' in html
+    assert "/plans/review?kind=arrears_plan&amp;installments=6" in html
+
+
+def test_a_refused_plan_says_why_and_what_would_do(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=40&frequency=monthly&first_due_date=2026-12-02"
+    html = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "The most allowed is 12." in html
+    late = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2027-03-01"
+    html = client.get(f"/plans/calculate?{late}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "December 14, 2026" in html
+
+
+def test_malformed_calculator_input_gets_messages_not_errors(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    for query in (
+        "kind=arrears_plan&installments=abc&frequency=monthly&first_due_date=2026-12-02",
+        "kind=loan_shark&installments=6&frequency=monthly&first_due_date=2026-12-02",
+        "kind=arrears_plan&installments=6&frequency=daily&first_due_date=2026-12-02",
+        "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=02/12/2026",
+        "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-12-02&down_payment=x",
+    ):
+        response = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"})
+        assert response.status_code == 200, query
+        assert 'class="alert"' in response.get_data(as_text=True), query
+
+
+def test_a_statement_marks_what_fits(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    posted = client.post(
+        "/plans",
+        data={
+            "net_monthly_income": "45,000",
+            "household_size": "3",
+            "housing": "15000",
+            "food": "12000",
+            "utilities": "3000",
+            "transport": "3000",
+        },
+    )
+    assert posted.status_code == 303
+    html = client.get("/plans").get_data(as_text=True)
+    assert "you can afford about NT$9,600 a month" in html
+    assert "Fastest that fits your budget" in html
+
+
+def test_a_bad_statement_keeps_what_was_typed(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    response = client.post(
+        "/plans", data={"net_monthly_income": "lots", "household_size": "0", "food": "12000"}
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter an amount in numbers" in html
+    assert "Enter a number from 1 to 20." in html
+    assert 'value="12000"' in html  # nothing typed is lost
+    assert 'value="lots"' in html
+
+
+def test_skipping_the_statement(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    assert client.post("/plans", data={"skip": "1"}).status_code == 200
