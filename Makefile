@@ -46,6 +46,7 @@ translations: $(STAMP)
 	$(BIN)/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location \
 		--sort-output --project=haohuan --copyright-holder=Haohuan -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m portal.catalogs
 
 compile: $(addsuffix .mo,$(CATALOGS))
 

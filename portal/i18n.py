@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency
 from flask import Flask, g, request, session
@@ -27,17 +26,17 @@ def supported_for(tag: str) -> str | None:
     """The supported locale a language tag asks for, or None."""
     if tag in SUPPORTED:
         return tag
-    try:
-        locale = Locale.parse(tag.replace("_", "-"), sep="-")
-    except (ValueError, TypeError, UnknownLocaleError):
-        return None
-    if locale.language == "en":
+    # Subtags by their shape (BCP 47): a 4-letter script, a 2-letter region. Parsed by
+    # hand because Babel has no data for valid tags such as zh-Hans-TW.
+    parts = tag.replace("_", "-").split("-")
+    language = parts[0].lower()
+    script = next((p.title() for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
+    region = next((p.upper() for p in parts[1:] if len(p) == 2 and p.isalpha()), None)
+    if language == "en":
         return "en"
-    if locale.language != "zh":
+    if language != "zh":
         return None
-    if locale.script == "Hant" or (
-        locale.script is None and locale.territory in TRADITIONAL_TERRITORIES
-    ):
+    if script == "Hant" or (script is None and region in TRADITIONAL_TERRITORIES):
         return "zh_Hant_TW"
     return "zh_Hans_CN"
 

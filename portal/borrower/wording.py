@@ -185,8 +185,8 @@ def plan_event_sentence(event: TimelineEvent, currency: str) -> str:
     if kind is EventKind.PLAN_BROKEN:
         stage = str(STAGE_NAMES[event.stage or Stage.LATE])
         return _(
-            "The earliest date missed payments could end the plan. Your case would then "
-            "return to: %(stage)s.",
+            "This is the earliest date on which missed payments could end the plan. Your "
+            "case would then return to: %(stage)s.",
             stage=stage,
         )
     if kind is EventKind.WAIVER_REINSTATED:
