@@ -130,7 +130,8 @@ def _next_penalty(snapshot: LoanSnapshot, policy: Policy) -> TimelineEvent | Non
     """The next monthly penalty: on each monthly anniversary of the first missed due
     date, up to the policy's number of accruals."""
     missed = snapshot.first_missed_due_date
-    amount = percent_of(snapshot.arrears.principal, policy.penalty_monthly_pct)
+    step = snapshot.currency.installment_step
+    amount = percent_of(snapshot.arrears.principal, policy.penalty_monthly_pct) // step * step
     if missed is None or amount == 0:
         return None
     for accrual in range(1, policy.penalty_max_accruals + 1):

@@ -7,6 +7,7 @@ import random
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
 
 from portal import create_app, db, migrate, seed
 from portal.clock import local_today, now
@@ -43,7 +44,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         )
     if not no_serve:
         click.echo(f"\nServing on {base} (Ctrl+C to stop)")
-        app.run(host=host, port=port, debug=False)
+        # Flask refuses app.run() inside its own CLI; werkzeug's server is what it uses.
+        run_simple(host, port, app, threaded=True)
 
 
 @cli.group("db")

@@ -297,6 +297,7 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     snapshot = snapshot_of(database, case, today)
     statement = _statement()
     proposals = propose(snapshot, policy(), today, statement)
+    featured, more = _featured(proposals)
     assessment = assess(statement, policy(), snapshot.currency) if statement else None
     offer = _offer_choice(case, today)
     calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
@@ -304,7 +305,8 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
         "borrower/plans.html",
         status=status,
         snapshot=snapshot,
-        proposals=proposals,
+        proposals=featured,
+        more_proposals=more,
         statement_form=form,
         assessment=assessment,
         offer=offer,
@@ -312,6 +314,21 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
         plan=live_plan(database, case),
         stage=policy().stage_for(snapshot.days_past_due),
     )
+
+
+def _featured(proposals: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+    """The best of each kind and every labelled plan first; the variations after, so a
+    phone shows a handful of cards rather than every term at every frequency."""
+    seen: set[PlanKind] = set()
+    featured, more = [], []
+    for proposal in proposals:
+        kind = proposal.plan.kind
+        if kind not in seen or proposal.labels:
+            featured.append(proposal)
+            seen.add(kind)
+        else:
+            more.append(proposal)
+    return featured, more
 
 
 def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
