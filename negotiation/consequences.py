@@ -105,7 +105,7 @@ def plan_timeline(
             TimelineEvent(broken_on, EventKind.WAIVER_REINSTATED, amount=plan.waiver.total)
         )
     events.append(TimelineEvent(plan.last_due_date, EventKind.PLAN_COMPLETED))
-    return tuple(events)
+    return tuple(sorted(events, key=_chronological))
 
 
 def _milestones(snapshot: LoanSnapshot, policy: Policy) -> list[TimelineEvent]:

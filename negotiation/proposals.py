@@ -92,8 +92,8 @@ def propose(
 
     For each kind the stage allows: paying in full, a settlement and a deferral as
     single payments; arrears plans and restructures at each allowed frequency, over the
-    longest term (lowest installment) and either the fastest affordable term (with a
-    statement) or the shortest. Empty when nothing is overdue.
+    longest term (lowest installment) and, with a statement, the fastest affordable
+    term. Empty when nothing is overdue.
     """
     context = _context(snapshot, policy, today, statement)
     if context is None:
@@ -197,17 +197,17 @@ def _candidates(context: Context) -> list[Terms]:
 
 
 def _plan_candidates(context: Context, kind: PlanKind, frequency: Frequency) -> list[Terms]:
-    """The longest term, and the fastest affordable one (or the shortest)."""
+    """The longest term (the lowest installment) and, with a statement, the fastest
+    affordable one. Without a statement the shortest term is not offered: two large
+    payments a week apart is rarely what anyone behind on a loan is looking for, and
+    the calculator reaches every term in between."""
     bounds = context.rules.bounds
     template = _stage_terms(context.rules, kind, context.today, installments=2, frequency=frequency)
     floor = first_installment_floor(context, bounds, kind)
     longest = longest_term(context, template, bounds, floor)
     if longest is None:
         return []
-    if context.assessment is None:
-        fastest: int | None = 2
-    else:
-        fastest = fastest_affordable(context, template, floor, longest)
+    fastest = fastest_affordable(context, template, floor, longest)
     counts = dict.fromkeys(count for count in (fastest, longest) if count is not None)
     return [replace(template, installments=count) for count in counts]
 

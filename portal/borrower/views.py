@@ -143,10 +143,16 @@ def _today(case: Case) -> date:
 @blueprint.get("/r/<token>")
 def open_link(token: str) -> Response:
     """A reminder link: the verification form. Changes nothing (link scanners prefetch)."""
-    state, _link = find_link(db.session(), token, now())
-    if state is not LinkState.USABLE:
+    state, link = find_link(db.session(), token, now())
+    if state is not LinkState.USABLE or link is None:
         return _link_problem(state)
+    _speak_as_borrower(link)
     return _page("borrower/verify.html", form=VerifyForm(), token=token)
+
+
+def _speak_as_borrower(link: Any) -> None:
+    """The reminder was sent in the borrower's language; its page answers in it too."""
+    g.borrower_locale = link.case.loan.borrower.locale
 
 
 @blueprint.post("/r/<token>")
@@ -156,6 +162,7 @@ def verify_link(token: str) -> Response:
     state, link = find_link(database, token, moment)
     if state is not LinkState.USABLE or link is None:
         return _link_problem(state)
+    _speak_as_borrower(link)
     form = VerifyForm()
     if not form.validate_on_submit():
         return _page("borrower/verify.html", form=form, token=token, status=422)

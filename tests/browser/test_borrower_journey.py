@@ -1,0 +1,150 @@
+"""The whole journey in Chromium at a phone's size, in each language, with JavaScript
+on and off: link, verification, status, options, review, payment, an arranged case.
+Every page passes axe with no serious or critical violation and weighs under 100 KB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.portal.conftest import build_case
+
+from .conftest import SCREENSHOTS
+
+PHONE = {"width": 390, "height": 844}
+PAGE_BUDGET = 100 * 1024
+
+
+@dataclass
+class Visit:
+    """What the browser fetched for one page, and what axe said of it."""
+
+    name: str
+    transferred: int
+    violations: list[str] = field(default_factory=list)
+
+
+class Recorder:
+    """Counts the bytes of every response and runs axe on each page visited."""
+
+    def __init__(self, page, prefix: str, javascript: bool) -> None:
+        # axe runs inside the page, so only where JavaScript runs; the pages are the
+        # same templates either way.
+        self.page, self.prefix, self.javascript = page, prefix, javascript
+        self.bytes = 0
+        self.visits: list[Visit] = []
+        self.axe = Axe()
+        page.on("response", self._count)
+
+    def _count(self, response) -> None:
+        try:
+            self.bytes += len(response.body())
+        except Exception:  # a redirect has no body to count
+            return
+
+    def visit(self, name: str) -> None:
+        """Record the page now shown: its weight since the last visit, axe, a picture."""
+        self.page.wait_for_load_state("load")
+        serious = []
+        if self.javascript:
+            results = self.axe.run(self.page)
+            serious = [
+                f"{v['id']}: {v['help']}"
+                for v in results.response["violations"]
+                if v.get("impact") in ("serious", "critical")
+            ]
+        self.visits.append(Visit(name, self.bytes, serious))
+        self.bytes = 0
+        if self.javascript:
+            self.page.screenshot(path=SCREENSHOTS / f"{self.prefix}-{name}.png", full_page=True)
+
+
+CASES = [
+    ("zh_Hant_TW", "TWD", "陳怡君"),
+    ("zh_Hans_CN", "CNY", "王伟"),
+    ("en", "HKD", "Wong Chi Ming"),
+]
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize(("locale", "currency", "name"), CASES, ids=[c[0] for c in CASES])
+def test_link_to_an_arranged_plan(server, browser, locale, currency, name, javascript):
+    base, app = server
+    built = build_case(app, locale=locale, currency=currency, name=name, days_past_due=47)
+    context = browser.new_context(viewport=PHONE, java_script_enabled=javascript, locale="en-US")
+    page = context.new_page()
+    record = Recorder(page, locale, javascript)
+
+    page.goto(f"{base}/r/{built.token}")
+    assert page.locator("html").get_attribute("lang").startswith(locale.split("_")[0])
+    record.visit("1-verify")
+    page.fill("#answer", built.date_of_birth)
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/status")
+    assert name in page.inner_text("h1")
+    record.visit("2-status")
+
+    page.click("main a.button[href='/plans']")
+    page.wait_for_url("**/plans")
+    record.visit("3-options")
+    if javascript:
+        _calculator_updates_in_place(page)
+
+    page.locator("main a.button[href*='kind=arrears_plan']").first.click()
+    page.wait_for_url("**/plans/review**")
+    record.visit("4-review")
+    page.check("#consent")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/pay")
+    record.visit("5-pay")
+
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/sandbox/checkout/**")
+    record.visit("6-checkout")
+    page.click("button[value=succeed]")
+    page.wait_for_url("**/pay/result/**")
+    assert page.locator("main .good").count() == 1
+    record.visit("7-receipt")
+
+    page.goto(f"{base}/status")
+    assert page.locator("main section.good").count() == 1  # the plan is active
+    record.visit("8-arranged")
+    context.close()
+
+    for visit in record.visits:
+        assert visit.violations == [], (visit.name, visit.violations)
+        assert visit.transferred < PAGE_BUDGET, (visit.name, visit.transferred)
+    with app.app_context():
+        from portal import db
+        from portal.models import Case
+
+        assert db.session().get(Case, built.case_id).status == "arranged"
+
+
+def _calculator_updates_in_place(page) -> None:
+    """With JavaScript, the calculator answers without leaving the page."""
+    url = page.url
+    page.fill("#installments", "40")
+    page.locator("#calculation .alert").wait_for(timeout=5000)
+    page.fill("#installments", "6")
+    page.locator("#calculation table.schedule").wait_for(timeout=5000)
+    assert page.url == url
+
+
+def test_an_expired_link_is_calm(server, browser):
+    base, _app = server
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/r/{'x' * 43}")
+    assert page.locator("main h1").count() == 1
+    assert "Traceback" not in page.content()
+    results = Axe().run(page)
+    serious = [
+        v["id"]
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+    assert serious == []
+    context.close()
