@@ -1,0 +1,102 @@
+"""An agent's offer comes first; and the migrations build exactly the models' schema."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from portal import db
+from portal.access import issue_link
+from portal.models import Base, Case, Offer, Plan
+
+from .conftest import NOW, build_case
+
+
+def _offer_link(app, built, **terms):
+    with app.test_request_context("/"):
+        session = db.session()
+        offer = Offer(
+            case_id=built.case_id,
+            status="ready",
+            terms={
+                "kind": "arrears_plan",
+                "installments": 8,
+                "frequency": "monthly",
+                "first_due_date": "2026-12-03",
+                "penalty_waiver_pct": "50",
+                **terms,
+            },
+            created_by="agent@example",
+            expires_at=NOW + timedelta(days=7),
+        )
+        session.add(offer)
+        session.flush()
+        token = issue_link(session, session.get(Case, built.case_id), NOW, offer=offer)
+        session.commit()
+        return token, offer.id
+
+
+def test_an_offer_link_shows_the_offer_first_and_can_be_accepted(app, client):
+    built = build_case(app, locale="en")
+    token, offer_id = _offer_link(app, built)
+    verified = client.post(f"/r/{token}", data={"method": "id_last4", "answer": built.id_last4})
+    assert verified.location.endswith("/plans")
+    html = client.get("/plans").get_data(as_text=True)
+    offer_at = html.index("An offer prepared for you")
+    assert offer_at < html.index("Plans you can choose now")
+    review = re.search(r'href="(/plans/review\?[^"]*offer_id=\d+[^"]*)"', html).group(1)
+    page = client.get(review.replace("&amp;", "&"))
+    fields = dict(
+        re.findall(
+            r'<input id="(\w+)" name="\w+" type="hidden" value="([^"]*)"',
+            page.get_data(as_text=True),
+        )
+    )
+    fields.pop("csrf_token", None)
+    assert fields["offer_id"] == str(offer_id)
+    accepted = client.post("/plans/accept", data={**fields, "consent": "y"})
+    assert accepted.status_code == 303
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan)).one()
+        assert plan.offer_id == offer_id
+        assert len(plan.installments) == 8
+        assert plan.waived_penalties == 7_500  # half the NT$150 penalty
+        assert session.get(Offer, offer_id).status == "accepted"
+
+
+def test_an_expired_offer_is_not_shown(app, client):
+    built = build_case(app, locale="en")
+    token, offer_id = _offer_link(app, built)
+    with app.app_context():
+        db.session().get(Offer, offer_id).expires_at = NOW - timedelta(minutes=1)
+        db.session().commit()
+    client.post(f"/r/{token}", data={"method": "id_last4", "answer": built.id_last4})
+    html = client.get("/plans").get_data(as_text=True)
+    assert "An offer prepared for you" not in html
+    assert (
+        client.get(
+            f"/plans/review?kind=arrears_plan&installments=8&offer_id={offer_id}"
+        ).status_code
+        == 404
+    )
+
+
+def test_an_offer_outside_policy_is_never_shown(app, client):
+    built = build_case(app, locale="en")
+    token, _ = _offer_link(app, built, installments=60)  # beyond even a supervisor
+    client.post(f"/r/{token}", data={"method": "id_last4", "answer": built.id_last4})
+    assert "An offer prepared for you" not in client.get("/plans").get_data(as_text=True)
+
+
+@pytest.mark.both_databases
+def test_the_migrations_build_exactly_the_models(app):
+    with app.app_context(), db.engine().connect() as connection:
+        context = MigrationContext.configure(connection)
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
