@@ -67,10 +67,9 @@ def postgres_migrated() -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """SQLite for every portal test; PostgreSQL too for those marked both_databases."""
+    """Every portal test runs on SQLite and on PostgreSQL (skipped without its URL)."""
     if "backend" in metafunc.fixturenames:
-        marked = metafunc.definition.get_closest_marker("both_databases")
-        metafunc.parametrize("backend", BACKENDS if marked else ["sqlite"], indirect=True)
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import func, select
 
 from portal import db
@@ -12,8 +11,6 @@ from portal.models import Consent, Plan
 
 from .conftest import build_case, sign_in
 from .test_journey import first_review_link, review_form
-
-pytestmark = pytest.mark.both_databases
 
 SUBMITS = 8
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import func, select
 
 from portal import db
 from portal.models import Case, CaseEvent, Consent, Payment, Plan, ReminderLink
 
 from .conftest import build_case, sign_in
-
-pytestmark = pytest.mark.both_databases
 
 
 def review_form(html: str) -> dict[str, str]:

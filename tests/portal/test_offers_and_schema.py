@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
@@ -94,7 +93,6 @@ def test_an_offer_outside_policy_is_never_shown(app, client):
     assert "An offer prepared for you" not in client.get("/plans").get_data(as_text=True)
 
 
-@pytest.mark.both_databases
 def test_the_migrations_build_exactly_the_models(app):
     with app.app_context(), db.engine().connect() as connection:
         context = MigrationContext.configure(connection)
