@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
 from negotiation import (
+    EventKind,
     Frequency,
     PlanKind,
     Statement,
@@ -220,25 +221,40 @@ def status() -> Response:
 
 
 def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
-    """The consequences of the case's live plan, as the engine states them."""
-    worked = _schedule_of(plan)
-    snapshot = snapshot_of(db.session(), case, _today(case))
-    return plan_timeline(
-        snapshot, policy(), worked, _today(case), conditional_waiver=plan.conditional_waiver
+    """What the live plan means from today, as the engine states it: for an active plan,
+    only what is still to pay (escalation is already paused)."""
+    remaining = _schedule_of(plan, unpaid_only=plan.status == "active")
+    if remaining is None:
+        return ()
+    today = _today(case)
+    snapshot = snapshot_of(db.session(), case, today)
+    events = plan_timeline(
+        snapshot, policy(), remaining, today, conditional_waiver=plan.conditional_waiver
     )
+    if plan.status != "active":
+        return events
+    already = (EventKind.ESCALATION_PAUSED, EventKind.PENALTIES_FROZEN)
+    return tuple(event for event in events if event.kind not in already)
 
 
-def _schedule_of(plan: Any) -> Any:
-    """A stored plan as the engine's schedule, to state its consequences."""
+def _schedule_of(plan: Any, *, unpaid_only: bool) -> Any:
+    """A stored plan (or what is left of it) as the engine's schedule."""
     from decimal import Decimal
 
     from negotiation import Installment, Waiver
     from negotiation import Plan as Schedule
 
+    items = [
+        Installment(i.due_date, i.amount - i.paid)
+        for i in plan.installments
+        if not unpaid_only or i.paid < i.amount
+    ]
+    if not items:
+        return None
     return Schedule(
         kind=PlanKind(plan.kind),
         frequency=Frequency(plan.frequency or "monthly"),
-        installments=tuple(Installment(i.due_date, i.amount) for i in plan.installments),
+        installments=tuple(items),
         restructured=plan.restructured,
         waiver=Waiver(plan.waived_penalties, plan.waived_fees, plan.discount),
         interest=plan.interest,

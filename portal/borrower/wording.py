@@ -179,7 +179,7 @@ def plan_event_sentence(event: TimelineEvent, currency: str) -> str:
         return texts[kind]
     if kind is EventKind.MISSED_IF_UNPAID:
         return _(
-            "If the first payment of %(amount)s is not made by this date, it counts as missed.",
+            "If the next payment, %(amount)s, is not made by this date, it counts as missed.",
             amount=money(event.amount or 0, currency),
         )
     if kind is EventKind.PLAN_BROKEN:

@@ -214,3 +214,22 @@ def test_links_are_stored_only_as_hashes(app):
         stored = db.session().scalars(select(ReminderLink.token_hash)).all()
     assert built.token not in stored
     assert len(stored[0]) == 64
+
+
+def test_an_active_plan_speaks_of_what_is_left(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    checkout = client.post("/pay", data={"purpose": "installment"}).location
+    client.post(checkout, data={"outcome": "succeed"})
+    status = client.get("/status").get_data(as_text=True)
+    assert "Your plan is active" in status
+    assert "Collection pauses once your first payment is made." not in status
+    with app.app_context():
+        plan = db.session().scalars(select(Plan)).one()
+        second = plan.installments[1]
+    # The next missed-payment rule is about the second installment, not the paid first.
+    assert f"If the next payment, NT${second.amount // 100:,}," in status
+    assert "Where your case stands" not in status
