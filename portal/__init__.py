@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Secrets that must never reach production: the development default and obvious fillers.
 WEAK_SECRETS = frozenset({"", "dev", "change-me", "secret", "development"})
+# Gateways this build can use; Stripe joins with the payments issue.
+KNOWN_GATEWAYS = frozenset({"sandbox"})
 
 
 class ConfigurationError(RuntimeError):
@@ -60,8 +62,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     logs.init_app()
-    for blueprint in (health, home, borrower, sandbox):
+    for blueprint in (health, home, borrower):
         app.register_blueprint(blueprint)
+    if app.config["PAYMENT_GATEWAY"] == "sandbox":
+        app.register_blueprint(sandbox)
     return app
 
 
@@ -69,10 +73,15 @@ def _check_secret(app: Flask) -> None:
     """Refuse to start in production with a missing or weak secret; in development use
     a random one per process, so nothing depends on a known key."""
     secret = app.config.get("SECRET_KEY") or ""
+    if app.config["PAYMENT_GATEWAY"] not in KNOWN_GATEWAYS:
+        raise ConfigurationError(f"unknown PAYMENT_GATEWAY {app.config['PAYMENT_GATEWAY']!r}")
     if app.config["ENV_NAME"] == "production":
         if secret.lower() in WEAK_SECRETS or len(secret) < 32:
             raise ConfigurationError(
                 "HAOHUAN_SECRET_KEY must be set to at least 32 random characters in production"
             )
+        if app.config["PAYMENT_GATEWAY"] == "sandbox":
+            # The sandbox lets a borrower approve their own payment: never with real cases.
+            raise ConfigurationError("PAYMENT_GATEWAY=sandbox is refused in production")
     elif not secret:
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)

@@ -33,6 +33,7 @@ from negotiation import (
 from negotiation import Plan as Schedule
 from portal.cases import live_plan, policy, record_event, snapshot_of
 from portal.models import Case, Consent, Offer, Plan, PlanInstallment
+from portal.payments.service import void_open_payments
 
 TERMS_VERSION = "2026-11"
 
@@ -184,6 +185,7 @@ def accept(
     today: date,
     choice: Choice,
     consent: ConsentRecord,
+    statement: Statement | None = None,
 ) -> Accepted:
     """Record the borrower's acceptance of a choice, once.
 
@@ -193,7 +195,7 @@ def accept(
     existing = live_plan(db, case)
     if existing is not None:
         return Accepted(existing)
-    worked = work_out(db, case, today, choice)
+    worked = work_out(db, case, today, choice, statement)
     if not worked.allowed or worked.schedule is None:
         return Accepted(None, Refusal.NOT_ALLOWED)
     if shown_hash(worked.schedule, worked.conditional_waiver, consent.locale) != consent.shown:
@@ -258,6 +260,11 @@ def cancel_pending(db: Session, case: Case) -> bool:
     if plan is None:
         return False
     plan.status = "cancelled"
+    void_open_payments(db, plan)
+    if plan.offer_id is not None:
+        offer = db.get(Offer, plan.offer_id)
+        if offer is not None and offer.status == "accepted":
+            offer.status = "ready"  # the offer may still be taken up, until it expires
     record_event(db, case, "plan_withdrawn", "borrower", plan_id=plan.id)
     db.commit()
     return True

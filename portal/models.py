@@ -108,6 +108,8 @@ class LoanInstallment(Base):
     interest_due: Mapped[int]
     principal_paid: Mapped[int] = mapped_column(default=0)
     interest_paid: Mapped[int] = mapped_column(default=0)
+    principal_waived: Mapped[int] = mapped_column(default=0)
+    interest_waived: Mapped[int] = mapped_column(default=0)
 
     loan: Mapped[Loan] = relationship(back_populates="installments")
 
@@ -117,9 +119,19 @@ class LoanInstallment(Base):
         return self.principal_due + self.interest_due
 
     @property
+    def principal_outstanding(self) -> int:
+        """Principal still owed: neither paid nor waived."""
+        return self.principal_due - self.principal_paid - self.principal_waived
+
+    @property
+    def interest_outstanding(self) -> int:
+        """Interest still owed: neither paid nor waived."""
+        return self.interest_due - self.interest_paid - self.interest_waived
+
+    @property
     def unpaid(self) -> int:
         """What is still owed on it."""
-        return self.amount_due - self.principal_paid - self.interest_paid
+        return self.principal_outstanding + self.interest_outstanding
 
 
 class LoanCharge(Base):
@@ -190,6 +202,8 @@ class ReminderLink(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sessions begun from this link before this moment are over (signing out ends them).
+    sessions_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -305,10 +319,28 @@ class Consent(Base):
     plan: Mapped[Plan] = relationship(back_populates="consent")
 
 
+OPEN_PAYMENT_STATUSES = ("created", "pending", "unknown")
+
+
 class Payment(Base):
-    """A payment through a gateway; it counts only once the gateway confirms it."""
+    """A payment through a gateway; it counts only once the gateway confirms it.
+
+    At most one open payment per case, purpose and plan: a double click or a second tab
+    resumes it rather than starting another charge.
+    """
 
     __tablename__ = "payments"
+    __table_args__ = (
+        Index(
+            "uq_payments_one_open",
+            "case_id",
+            "purpose",
+            text("coalesce(plan_id, 0)"),
+            unique=True,
+            sqlite_where=text("status IN ('created', 'pending', 'unknown')"),
+            postgresql_where=text("status IN ('created', 'pending', 'unknown')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -316,7 +348,7 @@ class Payment(Base):
     purpose: Mapped[str] = mapped_column(String(24))  # installment, arrears, partial
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    # created, pending, succeeded, failed, unknown
+    # created, pending, unknown (open); succeeded, failed, voided (closed)
     status: Mapped[str] = mapped_column(String(16), default="created")
     gateway: Mapped[str] = mapped_column(String(16))
     gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)

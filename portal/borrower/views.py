@@ -513,7 +513,7 @@ def accept_plan() -> Response:
         locale=str(get_locale()),
         shown=form.shown.data or "",
     )
-    result = accept(db.session(), case, g.now, _today(case), choice, consent)
+    result = accept(db.session(), case, g.now, _today(case), choice, consent, _statement())
     if result.refusal is Refusal.TERMS_CHANGED:
         notice = _("The figures changed since the page was shown. Please review them again.")
         return _review_page(case, choice, notice=notice, status=409)

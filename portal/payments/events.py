@@ -2,13 +2,15 @@
 
 The sandbox's checkout page and the Stripe webhook both end here. Each event is handled
 once: its id is written in the same transaction as its effects, under a unique
-constraint, so a redelivery (or twenty at once) changes nothing more.
+constraint, so a redelivery (or twenty at once) changes nothing more. A payment never
+moves back from succeeded; money received is always applied to the loan, even when the
+plan it was meant for has been withdrawn since.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -17,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from portal.cases import record_event
 from portal.clock import local_today
-from portal.ledger import apply_to_loan
+from portal.ledger import (
+    apply_to_loan,
+    write_off_balance,
+    write_off_charges,
+    write_off_future_interest,
+)
 from portal.models import Case, Payment, Plan, ProcessedEvent
 
 
@@ -26,9 +33,6 @@ class Outcome(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-FINAL = frozenset({"succeeded"})
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,14 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     payment = db.scalars(
         select(Payment).where(Payment.gateway_reference == event.reference).with_for_update()
     ).first()
-    if payment is not None and payment.status not in FINAL:
+    if payment is not None and payment.status != "succeeded":
+        case = db.get(Case, payment.case_id, with_for_update=True)
+        assert case is not None  # a payment always belongs to a case  # noqa: S101
         if event.outcome is Outcome.SUCCEEDED:
-            _succeed(db, payment, now)
-        else:
+            _succeed(db, case, payment, now)
+        elif payment.status != "failed":
             payment.status = "failed"
-            record_event(db, _case(db, payment), "payment_failed", "system", payment_id=payment.id)
+            record_event(db, case, "payment_failed", "system", payment_id=payment.id)
     try:
         db.commit()
     except IntegrityError:
@@ -66,43 +72,58 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     return True
 
 
-def _case(db: Session, payment: Payment) -> Case:
-    case = db.get(Case, payment.case_id)
-    assert case is not None  # a payment always belongs to a case  # noqa: S101
-    return case
-
-
-def _succeed(db: Session, payment: Payment, now: datetime) -> None:
+def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
+    """Record the money, then let it move the plan it was for, if that plan is live."""
     payment.status = "succeeded"
     payment.confirmed_at = now
-    case = _case(db, payment)
     record_event(
         db, case, "payment_succeeded", "system", payment_id=payment.id, amount=payment.amount
     )
-    plan = db.get(Plan, payment.plan_id) if payment.plan_id else None
-    write_off = False
-    if plan is not None:
-        _allocate_to_plan(plan, payment.amount)
-        if plan.status == "pending":
-            plan.status = "active"
-            plan.activated_at = now
-            case.status = "arranged"
-            # An unconditional waiver is granted at once; a conditional one is earned by
-            # keeping the plan to the end (and reinstated if it breaks).
-            write_off = not plan.conditional_waiver
-            record_event(db, case, "plan_activated", "system", plan_id=plan.id)
-        if all(i.paid >= i.amount for i in plan.installments):
-            plan.status = "completed"
-            case.status = "resolved"
-            write_off = write_off or plan.conditional_waiver
-            record_event(db, case, "plan_completed", "system", plan_id=plan.id)
-    apply_to_loan(
+    today = local_today(case.loan.borrower.timezone)
+    plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
+    if plan is not None and plan.status not in ("pending", "active"):
+        record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
+        plan = None
+    if plan is None:
+        _credit(db, case, apply_to_loan(case.loan, payment.amount, today))
+        return
+    first_payment = plan.status == "pending"
+    if first_payment:
+        _activate(db, case, plan, now, today)
+    _allocate_to_plan(plan, payment.amount)
+    completed = all(i.paid >= i.amount for i in plan.installments)
+    if completed and plan.conditional_waiver:
+        write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees)
+    reserve = plan.conditional_waiver and not completed
+    leftover = apply_to_loan(
         case.loan,
         payment.amount,
-        local_today(case.loan.borrower.timezone),
-        waived_penalties=plan.waived_penalties if plan and write_off else 0,
-        waived_fees=plan.waived_fees if plan and write_off else 0,
+        today,
+        reserved_penalties=plan.waived_penalties if reserve else 0,
+        reserved_fees=plan.waived_fees if reserve else 0,
     )
+    if completed:
+        if plan.discount:
+            write_off_balance(case.loan, plan.discount)
+        plan.status = "completed"
+        case.status = "resolved"
+        record_event(db, case, "plan_completed", "system", plan_id=plan.id)
+    _credit(db, case, leftover)
+
+
+def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -> None:
+    plan.status = "active"
+    plan.activated_at = now
+    case.status = "arranged"
+    # An unconditional waiver is granted at once; a conditional one is earned by keeping
+    # the plan to the end (and reinstated if it breaks).
+    if not plan.conditional_waiver:
+        write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees)
+    if plan.kind in ("restructure", "settlement"):
+        # Both deal with the whole balance: the contract's interest still to come is not
+        # owed (a restructure charges its own instead; a settlement closes the loan).
+        write_off_future_interest(case.loan, today)
+    record_event(db, case, "plan_activated", "system", plan_id=plan.id)
 
 
 def _allocate_to_plan(plan: Plan, amount: int) -> None:
@@ -115,3 +136,10 @@ def _allocate_to_plan(plan: Plan, amount: int) -> None:
             paid = min(due, amount)
             installment.paid += paid
             amount -= paid
+
+
+def _credit(db: Session, case: Case, leftover: int) -> None:
+    """Money beyond everything owed is kept as a credit for the borrower (the ledger
+    issue keeps the balance; the event records it now)."""
+    if leftover > 0:
+        record_event(db, case, "credit", "system", amount=leftover)

@@ -50,6 +50,8 @@ def _payment(reference: str) -> Payment:
 def checkout(reference: str) -> Response:
     """The simulated provider page: pay, or decline."""
     payment = _payment(reference)
+    if payment.status != "pending":
+        return redirect(url_for("borrower.payment_result", payment_id=payment.id), code=303)
     return make_response(
         render_template("sandbox/checkout.html", payment=payment, form=ConfirmForm())
     )
@@ -62,6 +64,9 @@ def complete(reference: str) -> Response:
     payment = _payment(reference)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if payment.status != "pending":
+        # A declined, voided or already paid checkout cannot be paid again.
+        return redirect(url_for("borrower.payment_result", payment_id=payment.id), code=303)
     outcome = Outcome.SUCCEEDED if request.form.get("outcome") == "succeed" else Outcome.FAILED
     event = GatewayEvent("sandbox", f"evt_{secrets.token_hex(12)}", reference, outcome)
     handle(db.session(), event, g.now)

@@ -1,5 +1,6 @@
 """Starting payments: one open payment per thing being paid, so a refresh, a back
-button or a double click resumes the same checkout instead of charging twice."""
+button, a double click or a second tab resumes the same checkout instead of charging
+twice. The unique index on open payments settles races between concurrent requests."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.cases import live_plan, record_event, snapshot_of
 from portal.i18n import money
-from portal.models import Case, Payment
+from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
 from portal.payments.gateway import gateway
 
-OPEN = ("created", "pending", "unknown")
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Started:
 
 def payment_for_case(db: Session, case: Case, payment_id: int) -> Payment | None:
     """The payment, only if it belongs to the case (another borrower's id gets None)."""
+    if not 0 < payment_id <= MAX_ID:
+        return None
     payment = db.get(Payment, payment_id)
     return payment if payment is not None and payment.case_id == case.id else None
 
@@ -42,54 +46,92 @@ def open_payment(
     now: datetime,
     return_url: Callable[[int], str],
 ) -> Started:
-    """Open (or reuse) a payment and hand it to the gateway. Commits."""
+    """Open (or resume) a payment and hand it to the gateway. Commits."""
     plan = live_plan(db, case)
-    plan_id = None
-    if purpose == "installment":
-        if plan is None:
-            return Started(error=_("There is no plan payment due."))
-        due = next((i for i in plan.installments if i.paid < i.amount), None)
-        if due is None:
-            return Started(error=_("There is no plan payment due."))
-        amount, plan_id = due.amount - due.paid, plan.id
-    elif purpose == "partial":
-        if amount is None or amount <= 0:
-            return Started(error=_("Enter the amount you want to pay."))
-        overdue = snapshot_of(db, case, today).arrears.total
-        if amount > overdue:
-            return Started(
-                error=_(
-                    "That is more than is overdue. You can pay up to %(amount)s here.",
-                    amount=money(overdue, case.loan.currency),
-                )
-            )
-    else:
-        return Started(error=_("There is no plan payment due."))
-    existing = db.scalars(
-        select(Payment).where(
-            Payment.case_id == case.id,
-            Payment.plan_id.is_(plan_id) if plan_id is None else Payment.plan_id == plan_id,
-            Payment.purpose == purpose,
-            Payment.amount == amount,
-            Payment.status.in_(OPEN),
-        )
-    ).first()
-    payment = existing or Payment(
-        case_id=case.id,
-        plan_id=plan_id,
-        purpose=purpose,
-        amount=amount,
-        currency=case.loan.currency,
-        status="created",
-        gateway=gateway().name,
-        created_at=now,
-    )
-    if existing is None:
-        db.add(payment)
+    wanted = _what_to_pay(db, case, plan, purpose, amount, today)
+    if isinstance(wanted, str):
+        return Started(error=wanted)
+    amount, plan_id = wanted
+    payment = _open(db, case, purpose, plan_id)
+    if payment is not None and payment.amount != amount:
+        # The amount changed (a part payment retyped): the old checkout is void.
+        payment.status = "voided"
         db.flush()
-        record_event(db, case, "payment_started", "borrower", payment_id=payment.id, amount=amount)
-    checkout = gateway().start(payment.id, amount, payment.currency, return_url(payment.id))
+        payment = None
+    if payment is None:
+        payment = Payment(
+            case_id=case.id,
+            plan_id=plan_id,
+            purpose=purpose,
+            amount=amount,
+            currency=case.loan.currency,
+            status="created",
+            gateway=gateway().name,
+            created_at=now,
+        )
+        db.add(payment)
+        try:
+            db.flush()
+        except IntegrityError:
+            # A concurrent request opened it first: resume that one.
+            db.rollback()
+            payment = _open(db, case, purpose, plan_id)
+            if payment is None:
+                return Started(error=_("There is no plan payment due."))
+        else:
+            record_event(
+                db, case, "payment_started", "borrower", payment_id=payment.id, amount=amount
+            )
+    checkout = gateway().start(payment.id, payment.amount, payment.currency, return_url(payment.id))
     payment.gateway_reference = checkout.reference
     payment.status = "pending"
     db.commit()
     return Started(redirect_url=checkout.redirect_url)
+
+
+def _what_to_pay(
+    db: Session, case: Case, plan: Plan | None, purpose: str, amount: int | None, today: date
+) -> tuple[int, int | None] | str:
+    """The amount and plan of a payment, or a translated reason it cannot be made."""
+    if purpose == "installment":
+        due = (
+            None
+            if plan is None
+            else next((i for i in plan.installments if i.paid < i.amount), None)
+        )
+        if plan is None or due is None:
+            return _("There is no plan payment due.")
+        return due.amount - due.paid, plan.id
+    if purpose != "partial":
+        return _("There is no plan payment due.")
+    if plan is not None:
+        return _("You have a plan: please pay its installments, so that it counts for the plan.")
+    if amount is None or amount <= 0:
+        return _("Enter the amount you want to pay.")
+    overdue = snapshot_of(db, case, today).arrears.total
+    if amount > overdue:
+        return _(
+            "That is more than is overdue. You can pay up to %(amount)s here.",
+            amount=money(overdue, case.loan.currency),
+        )
+    return amount, None
+
+
+def _open(db: Session, case: Case, purpose: str, plan_id: int | None) -> Payment | None:
+    plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
+    return db.scalars(
+        select(Payment).where(
+            Payment.case_id == case.id,
+            Payment.purpose == purpose,
+            plan_filter,
+            Payment.status.in_(OPEN_PAYMENT_STATUSES),
+        )
+    ).first()
+
+
+def void_open_payments(db: Session, plan: Plan) -> None:
+    """Close the plan's open checkouts: a withdrawn plan cannot be paid any more."""
+    for payment in db.scalars(
+        select(Payment).where(Payment.plan_id == plan.id, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+    ):
+        payment.status = "voided"

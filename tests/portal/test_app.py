@@ -18,9 +18,16 @@ def test_production_refuses_a_missing_or_weak_secret(secret):
         create_app({"ENV_NAME": "production", "SECRET_KEY": secret})
 
 
-def test_production_starts_with_a_strong_secret():
-    app = create_app({"ENV_NAME": "production", "SECRET_KEY": "x" * 16 + "9f8a7b6c5d4e3f2a1b0c"})
-    assert app.config["SECRET_KEY"].endswith("1b0c")
+def test_production_refuses_the_sandbox_gateway():
+    # A borrower could approve their own payment on the sandbox's page.
+    strong = "x" * 16 + "9f8a7b6c5d4e3f2a1b0c"
+    with pytest.raises(ConfigurationError, match="sandbox is refused in production"):
+        create_app({"ENV_NAME": "production", "SECRET_KEY": strong})
+
+
+def test_an_unknown_gateway_is_refused_at_start():
+    with pytest.raises(ConfigurationError, match="unknown PAYMENT_GATEWAY"):
+        create_app({"PAYMENT_GATEWAY": "paypal"})
 
 
 def test_development_gets_a_random_secret_per_process():

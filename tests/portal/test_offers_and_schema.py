@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
@@ -93,8 +94,22 @@ def test_an_offer_outside_policy_is_never_shown(app, client):
     assert "An offer prepared for you" not in client.get("/plans").get_data(as_text=True)
 
 
+EXPRESSION_INDEXES = {"uq_payments_one_open"}  # not reflected by SQLAlchemy; checked below
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_the_migrations_build_exactly_the_models(app):
+    def compared(item, name, kind, reflected, other):
+        return not (kind == "index" and name in EXPRESSION_INDEXES)
+
     with app.app_context(), db.engine().connect() as connection:
-        context = MigrationContext.configure(connection)
+        context = MigrationContext.configure(connection, opts={"include_object": compared})
         differences = compare_metadata(context, Base.metadata)
+        if connection.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            query = "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        indexes = set(connection.exec_driver_sql(query).scalars())
     assert differences == []
+    assert indexes >= EXPRESSION_INDEXES

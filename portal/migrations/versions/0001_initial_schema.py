@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 09:34:14.385264
+Create Date: 2026-11-30 10:05:48.449808
 """
 
 from __future__ import annotations
@@ -117,6 +117,12 @@ def upgrade() -> None:
         sa.Column(
             "interest_paid", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column(
+            "principal_waived", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "interest_waived", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["loan_id"], ["loans.id"], name=op.f("fk_loan_installments_loan_id_loans")
         ),
@@ -206,6 +212,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sessions_ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -254,6 +261,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payments_case_id"), ["case_id"], unique=False)
+    # Written by hand: autogenerate does not render expression indexes.
+    op.create_index(
+        "uq_payments_one_open",
+        "payments",
+        ["case_id", "purpose", sa.text("coalesce(plan_id, 0)")],
+        unique=True,
+        sqlite_where=sa.text("status IN ('created', 'pending', 'unknown')"),
+        postgresql_where=sa.text("status IN ('created', 'pending', 'unknown')"),
+    )
 
     op.create_table(
         "plan_installments",
@@ -316,6 +332,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_plan_installments_plan_id"))
 
     op.drop_table("plan_installments")
+    op.drop_index("uq_payments_one_open", table_name="payments")
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payments_case_id"))
 
