@@ -116,6 +116,10 @@ def judge(context: Context, terms: Terms, bounds: Bounds) -> tuple[Plan | None, 
 
 _UNBUILDABLE = frozenset(
     {
+        # A first date outside the window may be any date at all (year 9999): no
+        # schedule is built from it.
+        RejectionReason.FIRST_PAYMENT_IN_PAST,
+        RejectionReason.FIRST_PAYMENT_TOO_LATE,
         RejectionReason.NOTHING_OVERDUE,
         RejectionReason.KIND_NOT_ALLOWED,
         RejectionReason.TERM_TOO_SHORT,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         DATABASE_URL=os.environ.get("DATABASE_URL", ""),
         POLICY_FILE=os.environ.get("HAOHUAN_POLICY_FILE", ""),
         PAYMENT_GATEWAY=os.environ.get("PAYMENT_GATEWAY", "sandbox"),
+        TRUSTED_PROXIES=os.environ.get("HAOHUAN_TRUSTED_PROXIES", "0"),
         LENDER_NAME=os.environ.get("HAOHUAN_LENDER_NAME", "好還 Haohuan Finance"),
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
@@ -56,6 +58,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.home import blueprint as home
     from portal.payments.sandbox_views import blueprint as sandbox
 
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind a reverse proxy the client's address is in X-Forwarded-For; trust only
+        # as many hops as there are proxies of our own.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     cases.init_app(app)
     i18n.init_app(app)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.cases import record_event
+from portal.db import lock_row
 from portal.hashing import (
     fact_matches,
     new_token,
@@ -23,7 +24,7 @@ from portal.hashing import (
     normalise_id_last4,
     token_hash,
 )
-from portal.models import Case, Offer, ReminderLink, VerificationAttempt
+from portal.models import Borrower, Case, Offer, ReminderLink, VerificationAttempt
 
 LINK_LIFETIME = timedelta(days=7)
 FAILURES_PER_LINK = 5
@@ -125,7 +126,12 @@ def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> 
 
     Records the attempt. The caller commits: a failed attempt must be kept too.
     """
+    # Concurrent guesses are serialised on the link and the borrower, so no burst of
+    # answers outruns the limits.
+    lock_row(db, ReminderLink, link.id)
+    db.refresh(link)
     borrower = link.case.loan.borrower
+    lock_row(db, Borrower, borrower.id)
     hashed_address = address_hash(attempt.address)
     if link.disabled_at is not None:
         return Verdict.LINK_DISABLED
@@ -160,8 +166,14 @@ def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> 
 
 
 def _after_failure(db: Session, link: ReminderLink, now: datetime) -> Verdict:
-    link.failed_attempts += 1
-    if link.failed_attempts >= FAILURES_PER_LINK:
+    failures = db.execute(
+        update(ReminderLink)
+        .where(ReminderLink.id == link.id)
+        .values(failed_attempts=ReminderLink.failed_attempts + 1)
+        .returning(ReminderLink.failed_attempts)
+    ).scalar_one()
+    db.refresh(link)
+    if failures >= FAILURES_PER_LINK:
         link.disabled_at = now
         record_event(db, link.case, "link_disabled", "system", link_id=link.id)
         return Verdict.LINK_DISABLED

@@ -13,7 +13,7 @@ def now() -> datetime:
     frozen = current_app.config.get("HAOHUAN_NOW")
     if frozen:
         moment = datetime.fromisoformat(frozen)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return datetime.now(UTC)
 
 

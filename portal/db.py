@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -76,6 +76,16 @@ def _close_session(_error: BaseException | None) -> None:
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
+
+
+def lock_row(db_session: Session, model: Any, row_id: int) -> None:
+    """Lock one row until the transaction ends, on SQLite as on PostgreSQL.
+
+    A no-op UPDATE: PostgreSQL locks the row as SELECT ... FOR UPDATE would, and SQLite
+    (which ignores FOR UPDATE) takes its database write lock, so concurrent requests
+    that check-then-write on the same thing run one after another.
+    """
+    db_session.execute(update(model).where(model.id == row_id).values(id=model.id))
 
 
 @contextmanager

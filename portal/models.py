@@ -202,8 +202,9 @@ class ReminderLink(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Sessions begun from this link before this moment are over (signing out ends them).
-    sessions_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sessions carry the generation they began in; signing out moves it on, so every
+    # copy of an older session cookie stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,6 +24,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
+AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
 
 
 class AmountField(StringField):
@@ -32,6 +35,9 @@ class AmountField(StringField):
         if not valuelist or not str(valuelist[0]).strip():
             return
         text = str(valuelist[0]).strip().replace(",", "").replace("\uff0c", "")  # full-width comma
+        text = unicodedata.normalize("NFKC", text)  # full-width digits from CJK keyboards
+        if not AMOUNT.fullmatch(text):
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
         try:
             value = Decimal(text)
         except InvalidOperation:

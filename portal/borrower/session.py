@@ -30,10 +30,21 @@ def begin(link: ReminderLink, moment: datetime) -> None:
     session.update(
         case_id=link.case_id,
         link_id=link.id,
+        generation=link.session_generation,
         offer_id=link.offer_id,
         started=moment.isoformat(),
         seen=moment.isoformat(),
     )
+
+
+def sign_out(database: Session) -> None:
+    """End this session for good: a copy of its cookie no longer works either."""
+    link_id = session.get("link_id")
+    link = database.get(ReminderLink, link_id) if isinstance(link_id, int) else None
+    if link is not None:
+        link.session_generation += 1
+        database.commit()
+    end()
 
 
 def end() -> None:
@@ -60,6 +71,8 @@ def current_case(database: Session, moment: datetime) -> Case | None:
     if link is None or link.case_id != case_id:
         return None
     if link_state(link, moment) in (LinkState.REVOKED, LinkState.DISABLED):
+        return None
+    if session.get("generation") != link.session_generation:
         return None
     session["seen"] = moment.isoformat()
     return database.get(Case, case_id)

@@ -3,7 +3,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -200,8 +200,8 @@ def session_ended() -> Response:
 
 @blueprint.post("/sign-out")
 def sign_out() -> Response:
-    """End the borrower's session."""
-    borrower_session.end()
+    """End the borrower's session, on the server too."""
+    borrower_session.sign_out(db.session())
     return redirect(url_for("borrower.session_ended", signed_out=1), code=303)
 
 
@@ -420,22 +420,54 @@ def calculate() -> Response:
 # Review and accept -------------------------------------------------------------------
 
 
-def _choice_from(values: Any) -> Choice | None:
-    """A choice from query or form values; None when anything is malformed."""
+MAX_ID = 2**63 - 1
+MAX_AMOUNT = 10**15
+CHOICE_HORIZON = timedelta(days=366)
+
+
+def _bounded(text: Any, low: int, high: int) -> int | None:
+    """A whole number from a form or query value, within [low, high]; else None."""
+    if text is None or text == "":
+        return None
+    value = int(str(text), 10)  # raises ValueError for anything but digits
+    if not low <= value <= high:
+        raise ValueError("out of range")
+    return value
+
+
+def _choice_from(values: Any, today: date) -> Choice | None:
+    """A choice from query or form values; None when anything is malformed or absurd
+    (an id beyond 64 bits, a date more than a year away, an amount beyond reason)."""
     try:
-        offer = values.get("offer_id") or None
-        down = values.get("down_payment") or None
         first = values.get("first_due_date") or None
+        first_date = date.fromisoformat(first) if first else None
+        if first_date is not None and abs(first_date - today) > CHOICE_HORIZON:
+            return None
         return Choice(
             kind=PlanKind(values.get("kind") or "pay_in_full"),
-            installments=int(values.get("installments") or 1),
+            installments=_bounded(values.get("installments"), 1, 600) or 1,
             frequency=Frequency(values.get("frequency") or "monthly"),
-            first_due_date=date.fromisoformat(first) if first else None,
-            down_payment=int(down) if down is not None else None,
-            offer_id=int(offer) if offer is not None else None,
+            first_due_date=first_date,
+            down_payment=_bounded(values.get("down_payment"), 0, MAX_AMOUNT),
+            offer_id=_bounded(values.get("offer_id"), 1, MAX_ID),
         )
     except (TypeError, ValueError):
         return None
+
+
+def _calculator_url(choice: Choice) -> str:
+    if choice.offer_id is not None or not choice.kind.is_installment_plan:
+        return url_for("borrower.plans")
+    params: dict[str, Any] = {
+        "kind": choice.kind.value,
+        "installments": choice.installments,
+        "frequency": choice.frequency.value,
+    }
+    if choice.first_due_date is not None:
+        params["first_due_date"] = choice.first_due_date.isoformat()
+    if choice.down_payment is not None:
+        params["down_payment"] = choice.down_payment
+    return url_for("borrower.calculate", **params) + "#calc-title"
 
 
 @blueprint.get("/plans/review")
@@ -443,7 +475,7 @@ def _choice_from(values: Any) -> Choice | None:
 def review() -> Response:
     """The whole plan, its consequences and its terms, and the consent to it."""
     case: Case = g.case
-    choice = _choice_from(request.args)
+    choice = _choice_from(request.args, _today(case))
     if choice is None:
         return redirect(url_for("borrower.plans"), code=303)
     if (
@@ -464,7 +496,8 @@ def _review_page(
     today = _today(case)
     worked = work_out(db.session(), case, today, choice, _statement())
     if not worked.allowed or worked.schedule is None:
-        return redirect(url_for("borrower.plans"), code=303)
+        # Show why, in the calculator, rather than dropping the borrower's choice.
+        return redirect(_calculator_url(choice), code=303)
     locale = str(get_locale())
     form = form or AcceptForm()
     form.kind.data = choice.kind.value
@@ -497,7 +530,7 @@ def accept_plan() -> Response:
     """Record the consent, once; then on to payment."""
     case: Case = g.case
     form = AcceptForm()
-    choice = _choice_from(request.form)
+    choice = _choice_from(request.form, _today(case))
     if choice is None:
         return redirect(url_for("borrower.plans"), code=303)
     if (
@@ -615,7 +648,19 @@ def payment_result(payment_id: int) -> Response:
         plan=plan,
         form=ConfirmForm(),
         currency=g.case.loan.currency,
+        received_on=_local_date(payment.confirmed_at, g.case.loan.borrower.timezone),
     )
+
+
+def _local_date(moment: Any, timezone: str) -> date | None:
+    """The day a stored UTC moment fell on where the borrower lives."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(timezone)).date()
 
 
 # Help --------------------------------------------------------------------------------

@@ -160,3 +160,38 @@ def test_sign_out(app, client):
     sign_in(client, built)
     assert client.post("/sign-out").status_code == 303
     assert client.get("/status").status_code == 302
+
+
+def test_signing_out_ends_every_copy_of_the_session(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    stolen = client.get_cookie("haohuan").value
+    assert client.post("/sign-out").status_code == 303
+    thief = app.test_client()
+    thief.set_cookie("haohuan", stolen)
+    assert thief.get("/status").status_code == 302
+    sign_in(client, built)  # the borrower may sign in again at once
+    assert client.get("/status").status_code == 200
+
+
+def test_concurrent_wrong_answers_still_lock_the_link(app, client):
+    import threading
+
+    built = build_case(app)
+    barrier = threading.Barrier(8)
+
+    def guess() -> None:
+        own = app.test_client()
+        barrier.wait(timeout=10)
+        own.post(f"/r/{built.token}", data={"method": "id_last4", "answer": "0000"})
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with app.app_context():
+        link = db.session().scalars(select(ReminderLink)).one()
+        checked = db.session().scalars(select(VerificationAttempt)).all()
+        assert link.disabled_at is not None
+        assert len(checked) == 5  # the rest were refused unchecked

@@ -183,3 +183,47 @@ def test_request_logs_redact_link_tokens():
     assert RedactLinkTokens().filter(record)
     assert "abcDEF123" not in record.getMessage()
     assert "/r/[redacted]" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/pay/result/99999999999999999999",
+        "/plans/review?kind=arrears_plan&installments=6&offer_id=99999999999999999999",
+        "/plans/review?kind=arrears_plan&installments=6&first_due_date=9999-12-31",
+        "/plans/calculate?kind=arrears_plan&installments=6&frequency=monthly&first_due_date=9999-12-31",
+        "/plans/calculate?kind=arrears_plan&installments=6&frequency=monthly&first_due_date=0001-01-01",
+        "/plans?kind=arrears_plan&installments=6&frequency=monthly&first_due_date=9999-12-31",
+        "/plans/review?kind=arrears_plan&installments=99999999999999999999999",
+        "/plans/review?kind=arrears_plan&installments=6&down_payment=-5",
+    ],
+)
+def test_absurd_values_get_a_page_not_a_500(app, client, query):
+    built = build_case(app)
+    sign_in(client, built)
+    response = client.get(query)
+    assert response.status_code in (200, 303, 404), (query, response.status_code)
+
+
+def test_absurd_posted_values_get_a_page_not_a_500(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    for data in (
+        {
+            "kind": "arrears_plan",
+            "installments": "6",
+            "offer_id": "99999999999999999999",
+            "consent": "y",
+        },
+        {
+            "kind": "arrears_plan",
+            "installments": "6",
+            "first_due_date": "9999-12-31",
+            "consent": "y",
+        },
+        {"kind": "arrears_plan", "installments": "1e9", "consent": "y"},
+    ):
+        assert client.post("/plans/accept", data=data).status_code in (303, 404), data
+    for amount in ("1_000", "1E-2", "0", "+5", "１０００.５"):
+        response = client.post("/pay", data={"purpose": "partial", "amount": amount})
+        assert response.status_code in (303, 422), amount
