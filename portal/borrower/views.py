@@ -110,6 +110,8 @@ def schedule_review_url(schedule: Any, offer_id: int | None = None) -> str:
 def wording() -> dict[str, Any]:
     """The translated names of the engine's enums, for every borrower template."""
     return {
+        "PAY_IN_FULL": PlanKind.PAY_IN_FULL,
+        "MONTHLY": Frequency.MONTHLY,
         "review_url": review_url,
         "schedule_review_url": schedule_review_url,
         "STAGE_NAMES": STAGE_NAMES,

@@ -148,3 +148,58 @@ def test_an_expired_link_is_calm(server, browser):
     ]
     assert serious == []
     context.close()
+
+
+def _serious(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def test_the_other_borrower_pages_pass_axe(server, browser):
+    """Help, its confirmation, a declined payment, a form with errors, a signed-out page."""
+    base, app = server
+    built = build_case(app, locale="zh_Hant_TW", name="林志明")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/r/{built.token}")
+    page.fill("#answer", "1999-01-01")  # wrong: the page with an error message
+    page.click("main form button[type=submit]")
+    checked = {"verify-error": _serious(page)}
+    page.fill("#answer", built.date_of_birth)
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/status")
+
+    page.goto(f"{base}/plans")
+    page.click("details.budget summary, section.budget details summary")
+    page.fill("#net_monthly_income", "lots")
+    page.click("section.budget form button[type=submit]:not([name])")
+    checked["statement-error"] = _serious(page)
+
+    page.goto(f"{base}/pay")
+    page.click("main a.button")  # pay everything overdue: review it
+    page.wait_for_url("**/plans/review**")
+    page.check("#consent")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/pay")
+    page.click("main form button[type=submit]")
+    page.click("button[value=fail]")
+    page.wait_for_url("**/pay/result/**")
+    checked["declined"] = _serious(page)
+
+    page.goto(f"{base}/help")
+    checked["help"] = _serious(page)
+    page.check("input[value=hardship]")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/help/done")
+    checked["help-done"] = _serious(page)
+    page.screenshot(path=SCREENSHOTS / "zh_Hant_TW-9-help-done.png", full_page=True)
+
+    page.click("form.signout button")
+    page.wait_for_url("**/session-ended**")
+    checked["signed-out"] = _serious(page)
+    context.close()
+    assert checked == {name: [] for name in checked}
