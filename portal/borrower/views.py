@@ -3,6 +3,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any
 
@@ -291,17 +292,7 @@ def plans() -> Response:
             session.pop("statement", None)
         elif form.validate_on_submit():
             session["statement"] = {
-                field: getattr(form, field).data or 0
-                for field in (
-                    "net_monthly_income",
-                    "household_size",
-                    "housing",
-                    "utilities",
-                    "food",
-                    "transport",
-                    "other_debt_payments",
-                    "other",
-                )
+                field.name: getattr(form, field.name).data or 0 for field in fields(Statement)
             }
             return redirect(url_for("borrower.plans") + "#options", code=303)
         else:
@@ -477,15 +468,20 @@ def _calculator_url(choice: Choice) -> str:
 def review() -> Response:
     """The whole plan, its consequences and its terms, and the consent to it."""
     case: Case = g.case
-    choice = _choice_from(request.args, _today(case))
+    choice = _own_choice(case, request.args)
     if choice is None:
         return redirect(url_for("borrower.plans"), code=303)
-    if (
-        choice.offer_id is not None
-        and usable_offer(db.session(), case, choice.offer_id, g.now) is None
-    ):
-        abort(404)
     return _review_page(case, choice)
+
+
+def _own_choice(case: Case, values: Any) -> Choice | None:
+    """The choice in ``values``; None when malformed. An offer that is not this case's
+    own, usable offer is a 404: another borrower's offer id gets nothing."""
+    choice = _choice_from(values, _today(case))
+    offer_id = choice.offer_id if choice is not None else None
+    if offer_id is not None and usable_offer(db.session(), case, offer_id, g.now) is None:
+        abort(404)
+    return choice
 
 
 def _review_page(
@@ -532,14 +528,9 @@ def accept_plan() -> Response:
     """Record the consent, once; then on to payment."""
     case: Case = g.case
     form = AcceptForm()
-    choice = _choice_from(request.form, _today(case))
+    choice = _own_choice(case, request.form)
     if choice is None:
         return redirect(url_for("borrower.plans"), code=303)
-    if (
-        choice.offer_id is not None
-        and usable_offer(db.session(), case, choice.offer_id, g.now) is None
-    ):
-        abort(404)
     if not form.validate_on_submit():
         return _review_page(case, choice, form=form, status=422)
     consent = ConsentRecord(
