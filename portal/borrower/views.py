@@ -313,7 +313,7 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     snapshot = snapshot_of(database, case, today)
     statement = _statement()
     proposals = propose(snapshot, policy(), today, statement)
-    featured, more = _featured(proposals)
+    featured, more = _featured(proposals, snapshot.frequency)
     assessment = assess(statement, policy(), snapshot.currency) if statement else None
     offer = _offer_choice(case, today)
     calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
@@ -332,19 +332,19 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     )
 
 
-def _featured(proposals: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
-    """The best of each kind and every labelled plan first; the variations after, so a
-    phone shows a handful of cards rather than every term at every frequency."""
-    seen: set[PlanKind] = set()
-    featured, more = [], []
+def _featured(proposals: tuple[Any, ...], usual: Frequency) -> tuple[list[Any], list[Any]]:
+    """The best of each kind (at the frequency the borrower already pays, when there is
+    one) and every labelled plan first; the variations after, so a phone shows a handful
+    of cards rather than every term at every frequency."""
+    best: dict[PlanKind, Any] = {}
     for proposal in proposals:
         kind = proposal.plan.kind
-        if kind not in seen or proposal.labels:
-            featured.append(proposal)
-            seen.add(kind)
-        else:
-            more.append(proposal)
-    return featured, more
+        familiar = len(proposal.plan.installments) == 1 or proposal.plan.frequency is usual
+        if kind not in best or (familiar and best[kind].plan.frequency is not usual):
+            best[kind] = proposal
+    chosen = {id(p) for p in best.values()} | {id(p) for p in proposals if p.labels}
+    featured = [p for p in proposals if id(p) in chosen]
+    return featured, [p for p in proposals if id(p) not in chosen]
 
 
 def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
