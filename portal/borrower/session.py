@@ -9,12 +9,12 @@ from functools import wraps
 from typing import Any
 
 from flask import g, redirect, session, url_for
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal import db
 from portal.access import LinkState, link_state
 from portal.clock import now
-from portal.models import Case, ReminderLink
+from portal.models import Case, Loan, ReminderLink
 
 IDLE_LIMIT = timedelta(minutes=15)
 ABSOLUTE_LIMIT = timedelta(hours=2)
@@ -75,7 +75,16 @@ def current_case(database: Session, moment: datetime) -> Case | None:
     if session.get("generation") != link.session_generation:
         return None
     session["seen"] = moment.isoformat()
-    return database.get(Case, case_id)
+    # Every borrower page reads the loan, its borrower, installments and charges.
+    return database.get(
+        Case,
+        case_id,
+        options=[
+            joinedload(Case.loan).joinedload(Loan.borrower),
+            joinedload(Case.loan).selectinload(Loan.installments),
+            joinedload(Case.loan).selectinload(Loan.charges),
+        ],
+    )
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
