@@ -108,12 +108,13 @@ def waiver_for(snapshot: LoanSnapshot, terms: Terms) -> Waiver:
     forgoes nothing: it is a delay, not a concession."""
     if terms.kind is PlanKind.DEFERRAL:
         return Waiver()
-    penalties = percent_of(snapshot.arrears.penalties, terms.penalty_waiver_pct)
-    fees = percent_of(snapshot.arrears.fees, terms.fee_waiver_pct)
+    step = snapshot.currency.installment_step  # whole Taiwan dollars, like the installments
+    penalties = percent_of(snapshot.arrears.penalties, terms.penalty_waiver_pct) // step * step
+    fees = percent_of(snapshot.arrears.fees, terms.fee_waiver_pct) // step * step
     discount = 0
     if terms.kind is PlanKind.SETTLEMENT:
         payable = restructured_amount(snapshot, terms.kind) - penalties - fees
-        discount = percent_of(payable, terms.settlement_discount_pct)
+        discount = percent_of(payable, terms.settlement_discount_pct) // step * step
     return Waiver(penalties, fees, discount)
 
 

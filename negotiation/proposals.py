@@ -247,7 +247,9 @@ def _ranked(proposals: list[Proposal], judged: bool) -> tuple[Proposal, ...]:
     if not ranked:
         return ()
     labels: dict[int, set[Label]] = {index: set() for index in range(len(ranked))}
-    labels[0].add(Label.RECOMMENDED)
+    if ranked[0].affordable is not False:
+        # Nothing is recommended that the borrower's own figures say they cannot pay.
+        labels[0].add(Label.RECOMMENDED)
     if judged and ranked[0].affordable:
         labels[0].add(Label.FASTEST_AFFORDABLE)
     plans_only = [i for i, p in enumerate(ranked) if len(p.plan.installments) > 1]

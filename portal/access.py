@@ -29,7 +29,7 @@ from portal.models import Borrower, Case, Offer, ReminderLink, VerificationAttem
 LINK_LIFETIME = timedelta(days=7)
 FAILURES_PER_LINK = 5
 FAILURES_PER_BORROWER_PER_DAY = 10
-ATTEMPTS_PER_ADDRESS_PER_HOUR = 20
+FAILURES_PER_ADDRESS_PER_HOUR = 20
 
 
 class LinkState(StrEnum):
@@ -137,7 +137,7 @@ def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> 
         return Verdict.LINK_DISABLED
     if (
         _attempts_from(db, hashed_address, now - timedelta(hours=1))
-        >= ATTEMPTS_PER_ADDRESS_PER_HOUR
+        >= FAILURES_PER_ADDRESS_PER_HOUR
     ):
         return Verdict.ADDRESS_LIMITED
     if _failures_of(db, borrower.id, now - timedelta(days=1)) >= FAILURES_PER_BORROWER_PER_DAY:
@@ -194,8 +194,12 @@ def _normalised(attempt: Attempt) -> str | None:
 
 
 def _attempts_from(db: Session, hashed_address: str, since: datetime) -> int:
+    # Only failures count: many phones share a carrier's address, and a borrower who
+    # answers right must never be locked out by others who did the same.
     query = select(func.count(VerificationAttempt.id)).where(
-        VerificationAttempt.address_hash == hashed_address, VerificationAttempt.at >= since
+        VerificationAttempt.address_hash == hashed_address,
+        VerificationAttempt.succeeded.is_(False),
+        VerificationAttempt.at >= since,
     )
     return int(db.scalar(query) or 0)
 

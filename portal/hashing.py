@@ -43,16 +43,25 @@ def fact_matches(fact: str, salt: str, expected: str) -> bool:
 
 
 _DATE_PARTS = re.compile(r"^(\d{4})\D?(\d{1,2})\D?(\d{1,2})$")
+_MINGUO_PARTS = re.compile(r"^(\d{2,3})\D(\d{1,2})\D(\d{1,2})$")
+MINGUO_OFFSET = 1911  # year 1 of the Republic of China calendar used in Taiwan is 1912
 
 
 def normalise_date_of_birth(answer: str) -> str | None:
-    """An ISO date from what a borrower typed (1985-03-07, 1985/3/7, 19850307), or None."""
-    text = unicodedata.normalize("NFKC", answer).strip()
+    """An ISO date from what a borrower typed, or None: 1985-03-07, 1985/3/7, 19850307,
+    1985年3月7日, or a Taiwan (Minguo) date such as 74/3/7 or 民國74年3月7日."""
+    text = unicodedata.normalize("NFKC", answer).strip().replace(" ", "")
+    text = text.removeprefix("民國").removeprefix("民国").removesuffix("日")
+    offset = 0
     match = _DATE_PARTS.match(text)
     if not match:
+        match = _MINGUO_PARTS.match(text)
+        offset = MINGUO_OFFSET
+    if not match:
         return None
+    year, month, day = (int(part) for part in match.groups())
     try:
-        return date(*(int(part) for part in match.groups())).isoformat()
+        return date(year + offset, month, day).isoformat()
     except ValueError:
         return None
 

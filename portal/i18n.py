@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from babel.numbers import format_currency
@@ -46,7 +47,7 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in SUPPORTED:
         return str(chosen)
-    stored = getattr(g, "borrower_locale", None)
+    stored = getattr(g, "borrower_locale", None) or session.get("borrower_locale")
     if stored in SUPPORTED:
         return str(stored)
     for tag, _quality in request.accept_languages:
@@ -63,14 +64,29 @@ def remember_switch() -> None:
         session["lang"] = wanted
 
 
+def gap() -> str:
+    """The space between two sentences: none in Chinese, one in English."""
+    return "" if str(get_locale() or DEFAULT).startswith("zh") else " "
+
+
+def switch_language_url(code: str) -> str:
+    """This page's address in another language: the same query (a plan being reviewed
+    stays the same plan), with ``lang`` set."""
+    arguments = request.args.to_dict(flat=False)
+    arguments["lang"] = [code]
+    return request.path + "?" + urlencode(arguments, doseq=True)
+
+
 def money(amount: int, currency: str) -> str:
     """An amount of minor units in the request's language; whole Taiwan dollars without
     cents, as they are written in Taiwan."""
     value = Decimal(amount).scaleb(-2)
     locale = str(get_locale() or DEFAULT)
-    if currency == "TWD" and amount % 100 == 0:
+    if currency == "TWD":
+        # "NT$" in every language: Taiwan's own "$" alone reads as any dollar.
+        pattern = "'NT$'#,##0" + ("" if amount % 100 == 0 else ".00")
         return format_currency(
-            value, currency, format="¤#,##0", locale=locale, currency_digits=False
+            value, currency, format=pattern, locale=locale, currency_digits=False
         )
     return format_currency(value, currency, locale=locale)
 
@@ -93,6 +109,11 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_switch)
     app.jinja_env.globals.update(
-        money=money, long_date=long_date, html_lang=html_lang, LANGUAGES=NAMES
+        money=money,
+        long_date=long_date,
+        html_lang=html_lang,
+        LANGUAGES=NAMES,
+        switch_language_url=switch_language_url,
+        gap=gap,
     )
     app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})

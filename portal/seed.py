@@ -276,7 +276,8 @@ def _charges(
             LoanCharge(
                 kind="penalty",
                 description="default_penalty",
-                amount=overdue_principal * 5 // 1000 * months,
+                # Whole units of the currency (whole Taiwan dollars), as lenders charge.
+                amount=overdue_principal * 5 // 1000 * months // 100 * 100,
                 charged_on=today - timedelta(days=days % 30),
             )
         )

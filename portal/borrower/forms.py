@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
 AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
+GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
 
 
 class AmountField(StringField):
@@ -34,8 +35,13 @@ class AmountField(StringField):
         self.data = None
         if not valuelist or not str(valuelist[0]).strip():
             return
-        text = str(valuelist[0]).strip().replace(",", "").replace("\uff0c", "")  # full-width comma
-        text = unicodedata.normalize("NFKC", text)  # full-width digits from CJK keyboards
+        # Full-width digits and commas from CJK keyboards count as their ASCII selves.
+        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
+        if text.startswith("-"):
+            raise ValueError(_l("An amount cannot be negative."))
+        if not GROUPED.fullmatch(text):
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
+        text = text.replace(",", "")
         if not AMOUNT.fullmatch(text):
             raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
         try:
@@ -54,7 +60,8 @@ class AmountField(StringField):
             return str(self.raw_data[0])
         if self.data is None:
             return ""
-        return str(Decimal(self.data).scaleb(-2).normalize())
+        text = f"{Decimal(self.data).scaleb(-2):f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class VerifyForm(FlaskForm):
@@ -121,7 +128,7 @@ class CustomPlanForm(FlaskForm):
         _l("First payment date"),
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )
-    down_payment = AmountField(_l("First payment (optional)"), validators=[Optional()])
+    down_payment = AmountField(_l("First payment amount (optional)"), validators=[Optional()])
 
 
 class AcceptForm(FlaskForm):

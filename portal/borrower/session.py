@@ -31,6 +31,7 @@ def begin(link: ReminderLink, moment: datetime) -> None:
         case_id=link.case_id,
         link_id=link.id,
         generation=link.session_generation,
+        borrower_locale=link.case.loan.borrower.locale,
         offer_id=link.offer_id,
         started=moment.isoformat(),
         seen=moment.isoformat(),

@@ -67,6 +67,7 @@ from portal.borrower.wording import (
 )
 from portal.cases import live_plan, policy, snapshot_of, view_case
 from portal.clock import local_today, now
+from portal.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.holds import place_hold
 from portal.models import Case, Payment
 from portal.payments.service import open_payment, payment_for_case
@@ -186,8 +187,18 @@ def verify_link(token: str) -> Response:
         token=token,
         verdict=verdict.value,
         remaining=remaining,
+        other_method=_other_method(attempt) if verdict is Verdict.UNREADABLE else None,
         status=422,
     )
+
+
+def _other_method(attempt: Attempt) -> str | None:
+    """When an unreadable answer fits the other question, say so."""
+    if attempt.kind is FactKind.DATE_OF_BIRTH and normalise_id_last4(attempt.answer):
+        return "id_last4"
+    if attempt.kind is FactKind.ID_LAST4 and normalise_date_of_birth(attempt.answer):
+        return "date_of_birth"
+    return None
 
 
 def _link_problem(state: LinkState) -> Response:
@@ -217,10 +228,25 @@ def status() -> Response:
     """What is owed, itemised; the stage in plain words; what happens next and when."""
     case: Case = g.case
     view = view_case(db.session(), case, _today(case))
-    plan_events = ()
+    plan_events: tuple[Any, ...] = ()
+    progress = None
     if view.plan is not None:
         plan_events = _plan_events(case, view.plan)
-    return _page("borrower/status.html", view=view, plan_events=plan_events)
+        progress = _progress(view.plan)
+    return _page("borrower/status.html", view=view, plan_events=plan_events, progress=progress)
+
+
+def _progress(plan: Any) -> dict[str, Any]:
+    """How far through its plan the borrower is."""
+    unpaid = [i for i in plan.installments if i.paid < i.amount]
+    following = unpaid[0] if unpaid else None
+    return {
+        "paid": len(plan.installments) - len(unpaid),
+        "count": len(plan.installments),
+        "next": following,
+        "next_amount": following.amount - following.paid if following else 0,
+        "left": sum(i.amount - i.paid for i in unpaid),
+    }
 
 
 def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
@@ -329,6 +355,8 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
         calculator=calculator,
         plan=live_plan(database, case),
         stage=policy().stage_for(snapshot.days_past_due),
+        on_hold=case.hold is not None,
+        nothing_fits=assessment is not None and not any(p.affordable for p in proposals),
     )
 
 
@@ -431,6 +459,8 @@ def _bounded(text: Any, low: int, high: int) -> int | None:
 def _choice_from(values: Any, today: date) -> Choice | None:
     """A choice from query or form values; None when anything is malformed or absurd
     (an id beyond 64 bits, a date more than a year away, an amount beyond reason)."""
+    if not values.get("kind"):
+        return None
     try:
         first = values.get("first_due_date") or None
         first_date = date.fromisoformat(first) if first else None
@@ -591,7 +621,9 @@ def start_payment() -> Response:
     part = PartPaymentForm()
     amount = None
     if purpose == "partial":
-        if not part.validate_on_submit() or not part.amount.data:
+        if part.validate_on_submit() and not part.amount.data:
+            part.amount.errors = [_("Enter an amount greater than zero.")]
+        if part.errors or not part.amount.data:
             return _pay_with_errors(case, part)
         amount = part.amount.data
     elif not ConfirmForm().validate_on_submit():
@@ -678,5 +710,7 @@ def help_page() -> Response:
 @blueprint.get("/help/done")
 @borrower_required
 def help_done() -> Response:
-    """A calm confirmation of what happens next."""
+    """A calm confirmation of what happens next (only once the case is on hold)."""
+    if g.case.hold is None:
+        return redirect(url_for("borrower.help_page"), code=303)
     return _page("borrower/help_done.html", hold=g.case.hold)

@@ -16,9 +16,9 @@ from portal.i18n import long_date, money
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
-    Stage.EARLY: _l("Recently overdue"),
-    Stage.MID: _l("Overdue: follow-up stage"),
-    Stage.LATE: _l("Seriously overdue: legal stage"),
+    Stage.EARLY: _l("Early stage"),
+    Stage.MID: _l("Middle stage"),
+    Stage.LATE: _l("Late stage"),
 }
 
 STAGE_EXPLANATIONS = {
@@ -152,8 +152,8 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
         return _("A penalty of %(amount)s is added.", amount=money(event.amount or 0, currency))
     if kind is EventKind.CREDIT_REPORTED:
         if event.past:
-            return _("The late payment was reported to the credit bureau.")
-        return _("The late payment is reported to the credit bureau.")
+            return _("From this date, the late payment can be reported to the credit bureau.")
+        return _("The late payment can be reported to the credit bureau.")
     if kind is EventKind.STAGE_CHANGES:
         stage = str(STAGE_NAMES[event.stage or Stage.LATE])
         if event.past:
@@ -161,7 +161,7 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
         return _("Your case moves to: %(stage)s.", stage=stage)
     if kind is EventKind.LEGAL_REFERRAL:
         if event.past:
-            return _("The loan was referred for legal action.")
+            return _("From this date, the loan can be referred for legal action.")
         return _("The loan may be referred for legal action (arbitration or court).")
     return plan_event_sentence(event, currency)
 

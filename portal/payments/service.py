@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.cases import live_plan, record_event, snapshot_of
+from negotiation import LoanSnapshot, PlanKind, PlanRequest, evaluate_request
+from negotiation import Plan as Schedule
+from portal.cases import live_plan, policy, record_event, snapshot_of
 from portal.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
 from portal.payments.gateway import gateway
@@ -108,13 +110,28 @@ def _what_to_pay(
         return _("You have a plan: please pay its installments, so that it counts for the plan.")
     if amount is None or amount <= 0:
         return _("Enter the amount you want to pay.")
-    overdue = snapshot_of(db, case, today).arrears.total
-    if amount > overdue:
+    snapshot = snapshot_of(db, case, today)
+    whole = _pay_in_full(snapshot, today)
+    if whole is not None and amount >= whole.total and whole.waiver.total:
+        return _(
+            "That clears everything overdue. Use “Pay everything overdue” instead: it is "
+            "%(amount)s, because %(waived)s is waived.",
+            amount=money(whole.total, case.loan.currency),
+            waived=money(whole.waiver.total, case.loan.currency),
+        )
+    if amount > snapshot.arrears.total:
         return _(
             "That is more than is overdue. You can pay up to %(amount)s here.",
-            amount=money(overdue, case.loan.currency),
+            amount=money(snapshot.arrears.total, case.loan.currency),
         )
     return amount, None
+
+
+def _pay_in_full(snapshot: LoanSnapshot, today: date) -> Schedule | None:
+    """What paying everything overdue today costs, with the stage's waivers."""
+    request = PlanRequest(PlanKind.PAY_IN_FULL, today)
+    decision = evaluate_request(snapshot, policy(), today, request)
+    return decision.proposal.plan if decision.proposal else None
 
 
 def _open(db: Session, case: Case, purpose: str, plan_id: int | None) -> Payment | None:

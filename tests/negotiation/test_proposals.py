@@ -194,3 +194,11 @@ def test_every_proposal_keeps_the_stage_bounds(policy, stage_days):
         if plan.kind.is_installment_plan:
             assert plan.frequency in rules.frequencies
             assert 2 <= len(plan.installments) <= rules.bounds.max_term(plan.kind)
+
+
+def test_nothing_is_recommended_that_the_budget_cannot_carry(policy):
+    broke = Statement(net_monthly_income=3_000_000, housing=3_200_000)
+    proposals = propose(snapshot(), policy, AS_OF, broke)
+    assert proposals
+    assert all(p.affordable is False for p in proposals)
+    assert not any(Label.RECOMMENDED in p.labels for p in proposals)

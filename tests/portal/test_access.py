@@ -195,3 +195,23 @@ def test_concurrent_wrong_answers_still_lock_the_link(app, client):
         checked = db.session().scalars(select(VerificationAttempt)).all()
         assert link.disabled_at is not None
         assert len(checked) == 5  # the rest were refused unchecked
+
+
+def test_right_answers_never_use_up_the_address_limit(app, client):
+    for n in range(22):
+        built = build_case(app, name=f"C{n}", id_last4=f"{n:04d}")
+        fresh = app.test_client()
+        response = fresh.post(
+            f"/r/{built.token}",
+            data={"method": "id_last4", "answer": built.id_last4},
+            environ_base={"REMOTE_ADDR": "100.64.0.1"},  # a carrier's shared address
+        )
+        assert response.status_code == 303, n
+
+
+def test_an_id_typed_as_a_birthday_is_pointed_to_the_other_question(app, client):
+    built = build_case(app, locale="en")
+    response = answer(client, built, "6789", method="date_of_birth")
+    assert response.status_code == 422
+    assert "choose “Last 4 characters of your ID number” above" in response.get_data(as_text=True)
+    assert answer(client, built, "1985年3月7日").status_code == 303

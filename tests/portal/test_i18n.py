@@ -74,8 +74,22 @@ def test_every_page_has_a_language_switch(app, client):
     pages += [client.get(p) for p in ("/status", "/plans", "/pay", "/help")]
     for page in pages:
         html = page.get_data(as_text=True)
-        assert html.count('href="?lang=') == 2  # the two languages not in use
+        assert len(re.findall(r'href="/[^"]*\?(?:[^"]*&amp;)?lang=', html)) == 2  # the others
         assert 'aria-current="true"' in html
+
+
+def test_switching_language_keeps_the_plan_being_reviewed(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=4&frequency=monthly&first_due_date=2026-11-30"
+    html = client.get(f"/plans/review?{query}").get_data(as_text=True)
+    english = re.search(r'href="([^"]*lang=en[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "installments=4" in english
+    page = client.get(english).get_data(as_text=True)
+    assert "Spread the overdue amount" in page
+    assert page.count("<tr><td>") == 4  # the same four payments
+    # A review with no plan in its address goes back to the options.
+    assert client.get("/plans/review?lang=en").status_code == 303
 
 
 def test_money_and_dates_follow_the_language(app, client):

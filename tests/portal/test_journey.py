@@ -233,3 +233,17 @@ def test_an_active_plan_speaks_of_what_is_left(app, client):
     # The next missed-payment rule is about the second installment, not the paid first.
     assert f"If the next payment, NT${second.amount // 100:,}," in status
     assert "Where your case stands" not in status
+
+
+def test_the_hold_confirmation_is_only_for_a_case_on_hold(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    assert client.get("/help/done").status_code == 303
+
+
+def test_taiwan_dollars_read_nt_dollars_in_every_language(app, client):
+    built = build_case(app, locale="zh_Hant_TW")
+    sign_in(client, built)
+    for language in ("zh_Hant_TW", "zh_Hans_CN", "en"):
+        html = client.get(f"/status?lang={language}").get_data(as_text=True)
+        assert "NT$11,450" in html, language

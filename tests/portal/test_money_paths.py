@@ -136,3 +136,11 @@ def test_a_double_click_on_pay_opens_one_payment(app, client):
     assert len(set(locations)) == 1
     with app.app_context():
         assert db.session().scalar(select(func.count()).select_from(Payment)) == 1
+
+
+def test_a_part_payment_of_everything_points_to_paying_in_full(app, client):
+    built = build_case(app, locale="en", days_past_due=10)  # early: the penalty is waived
+    sign_in(client, built)
+    response = client.post("/pay", data={"purpose": "partial", "amount": "5950"})
+    assert response.status_code == 422
+    assert "Use “Pay everything overdue” instead: it is NT$5,800" in response.get_data(as_text=True)
