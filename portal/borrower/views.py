@@ -32,6 +32,7 @@ from negotiation import (
     plan_timeline,
     propose,
 )
+from negotiation.rules import regular_per_period
 from portal import db
 from portal.access import Attempt, FactKind, LinkState, Verdict, find_link, verify
 from portal.arrangements import (
@@ -57,6 +58,7 @@ from portal.borrower.forms import (
 from portal.borrower.session import borrower_required
 from portal.borrower.wording import (
     FREQUENCY_NAMES,
+    PERIOD_NAMES,
     KIND_EXPLANATIONS,
     KIND_NAMES,
     STAGE_EXPLANATIONS,
@@ -121,6 +123,7 @@ def wording() -> dict[str, Any]:
         "KIND_NAMES": KIND_NAMES,
         "KIND_EXPLANATIONS": KIND_EXPLANATIONS,
         "FREQUENCY_NAMES": FREQUENCY_NAMES,
+        "PERIOD_NAMES": PERIOD_NAMES,
         "event_sentence": event_sentence,
         "plan_event_sentence": plan_event_sentence,
         "rejection_sentence": rejection_sentence,
@@ -394,7 +397,9 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
         policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
     )
     kinds = [
-        k for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE) if rules and k in rules.plan_kinds
+        k
+        for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE, PlanKind.DEFERRAL)
+        if rules and k in rules.plan_kinds
     ]
     form = CustomPlanForm(formdata=args, meta={"csrf": False})
     form.kind.choices = [SelectChoice(k.value, str(KIND_NAMES[k])) for k in kinds]
@@ -479,7 +484,8 @@ def _choice_from(values: Any, today: date) -> Choice | None:
 
 
 def _calculator_url(choice: Choice) -> str:
-    if choice.offer_id is not None or not choice.kind.is_installment_plan:
+    calculable = choice.kind.is_installment_plan or choice.kind is PlanKind.DEFERRAL
+    if choice.offer_id is not None or not calculable:
         return url_for("borrower.plans")
     params: dict[str, Any] = {
         "kind": choice.kind.value,
@@ -539,9 +545,12 @@ def _review_page(
     events = plan_timeline(
         snapshot, policy(), worked.schedule, today, conditional_waiver=worked.conditional_waiver
     )
+    alongside = regular_per_period(snapshot, worked.schedule.kind, worked.schedule.frequency)
     return _page(
         "borrower/review.html",
         status=status,
+        alongside=alongside,
+        together=worked.schedule.typical_installment + alongside,
         schedule=worked.schedule,
         worked=worked,
         events=events,

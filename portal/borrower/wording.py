@@ -60,6 +60,12 @@ KIND_EXPLANATIONS = {
     PlanKind.SETTLEMENT: _l("One payment today closes the whole loan for less than you owe."),
 }
 
+PERIOD_NAMES = {
+    "monthly": _l("month"),
+    "biweekly": _l("two weeks"),
+    "weekly": _l("week"),
+}
+
 FREQUENCY_NAMES = {
     "monthly": _l("monthly"),
     "biweekly": _l("every two weeks"),

@@ -98,3 +98,28 @@ def test_skipping_the_statement(app, client):
     built = build_case(app)
     sign_in(client, built)
     assert client.post("/plans", data={"skip": "1"}).status_code == 200
+
+
+def test_a_promise_to_pay_on_a_date_of_ones_own(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    query = "kind=deferral&installments=1&frequency=monthly&first_due_date=2026-12-09"
+    html = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "December 9, 2026" in html
+    assert "NT$11,450" in html  # a promise waives nothing
+    late = "kind=deferral&installments=1&frequency=monthly&first_due_date=2026-12-20"
+    html = client.get(f"/plans/calculate?{late}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "The latest is December 14, 2026." in html
+
+
+def test_the_review_of_an_arrears_plan_gives_the_real_monthly_cost(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-11-30"
+    html = client.get(f"/plans/review?{query}").get_data(as_text=True)
+    # NT$1,896 a month on the plan (after the first, NT$1,895) beside the regular NT$5,500.
+    assert "come to about NT$7,396 per month" in html
