@@ -58,9 +58,9 @@ from portal.borrower.forms import (
 from portal.borrower.session import borrower_required
 from portal.borrower.wording import (
     FREQUENCY_NAMES,
-    PERIOD_NAMES,
     KIND_EXPLANATIONS,
     KIND_NAMES,
+    PERIOD_NAMES,
     STAGE_EXPLANATIONS,
     STAGE_NAMES,
     event_sentence,
