@@ -213,23 +213,27 @@ def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[in
     if rate == 0:
         return split_evenly(principal, periods, step)
     payment = _level_payment(Decimal(principal), periods, rate, step)
-    amounts = _amortize_with(principal, periods, rate, payment)
+    amounts = _amortize_with(principal, periods, rate, payment, step)
     if amounts[-1] <= 0 and step > 1:
         # Rounding every installment up to the step overpaid so much that nothing is
         # left for the last one; level the installments to the unit instead.
         level = _level_payment(Decimal(principal), periods, rate, 1)
-        amounts = _amortize_with(principal, periods, rate, level)
+        amounts = _amortize_with(principal, periods, rate, level, 1)
     return amounts
 
 
-def _amortize_with(principal: int, periods: int, rate: Decimal, payment: int) -> list[int]:
+def _amortize_with(
+    principal: int, periods: int, rate: Decimal, payment: int, step: int
+) -> list[int]:
     # Exact integer arithmetic on the rate as a fraction: each period's interest is the
-    # balance times the rate, rounded half up, with no Decimal context in the loop.
+    # balance times the rate, rounded half up to the currency's step (whole Taiwan
+    # dollars), with no Decimal context in the loop.
     numerator, denominator = rate.as_integer_ratio()
+    denominator *= step
     balance = principal
     amounts = []
     for period in range(periods):
-        interest = (2 * balance * numerator + denominator) // (2 * denominator)
+        interest = (2 * balance * numerator + denominator) // (2 * denominator) * step
         amount = balance + interest if period == periods - 1 else payment
         amounts.append(amount)
         balance += interest - amount
