@@ -40,6 +40,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         POLICY_FILE=os.environ.get("HAOHUAN_POLICY_FILE", ""),
         PAYMENT_GATEWAY=os.environ.get("PAYMENT_GATEWAY", "sandbox"),
         TRUSTED_PROXIES=os.environ.get("HAOHUAN_TRUSTED_PROXIES", "0"),
+        STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY", ""),
+        STRIPE_PUBLISHABLE_KEY=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
+        STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE", ""),
+        STRIPE_JS_URL=os.environ.get("STRIPE_JS_URL", ""),
         LENDER_NAME=os.environ.get("HAOHUAN_LENDER_NAME", "好還 Haohuan Finance"),
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
@@ -57,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.health import blueprint as health
     from portal.home import blueprint as home
     from portal.payments.sandbox_views import blueprint as sandbox
+    from portal.payments.webhooks import blueprint as webhooks
 
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
@@ -69,7 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     logs.init_app()
-    for blueprint in (health, home, borrower):
+    for blueprint in (health, home, borrower, webhooks):
         app.register_blueprint(blueprint)
     if app.config["PAYMENT_GATEWAY"] == "sandbox":
         app.register_blueprint(sandbox)

@@ -1,0 +1,173 @@
+"""Stripe webhooks: verified over the raw body, applied once, never moved backwards."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import db
+from portal.models import Case, Payment, Plan, ProcessedEvent
+
+from .conftest import NOW, build_case, sign_in
+from .test_journey import first_review_link, review_form
+
+SECRET = "whsec_test_secret"
+
+
+def signed(payload: bytes, secret: str = SECRET, at: float | None = None) -> str:
+    timestamp = int(at if at is not None else time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def event(kind: str, intent: str = "pi_test_1", event_id: str = "evt_1") -> bytes:
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "created": int(time.time()),
+        "data": {"object": {"id": intent, "object": "payment_intent", "status": "succeeded"}},
+    }
+    return json.dumps(body).encode()
+
+
+def deliver(client, payload: bytes, signature: str | None = None):
+    return client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={
+            "Stripe-Signature": signature or signed(payload),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+@pytest.fixture
+def stripe_payment(app, client):
+    """A borrower who accepted a plan, and an open payment at Stripe for its first part."""
+    app.config["STRIPE_WEBHOOK_SECRET"] = SECRET
+    built = build_case(app)
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan)).one()
+        payment = Payment(
+            case_id=built.case_id,
+            plan_id=plan.id,
+            purpose="installment",
+            amount=plan.installments[0].amount,
+            currency="TWD",
+            status="pending",
+            gateway="stripe",
+            gateway_reference="pi_test_1",
+            created_at=NOW,
+        )
+        session.add(payment)
+        session.commit()
+    client.post("/sign-out")
+    return built
+
+
+def state(app):
+    with app.app_context():
+        session = db.session()
+        payment = session.scalars(select(Payment)).one()
+        plan = session.scalars(select(Plan)).one()
+        processed = session.scalar(select(func.count()).select_from(ProcessedEvent))
+        case = session.get(Case, payment.case_id)
+        return payment.status, plan.status, plan.installments[0].paid, processed, case.status
+
+
+def test_a_signed_success_arranges_the_case_once(app, client, stripe_payment):
+    payload = event("payment_intent.succeeded")
+    assert deliver(client, payload).status_code == 200
+    status, plan, paid, processed, case = state(app)
+    assert (status, plan, processed, case) == ("succeeded", "active", 1, "arranged")
+    again = deliver(client, payload)  # Stripe redelivers
+    assert again.status_code == 200
+    assert again.json["duplicate"] is True
+    assert state(app) == (status, plan, paid, processed, case)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["tampered body", "wrong secret", "301 seconds old", "no signature", "garbage signature"],
+)
+def test_an_unverified_delivery_is_a_400_and_writes_nothing(app, client, stripe_payment, how):
+    payload = event("payment_intent.succeeded")
+    header = {
+        "tampered body": signed(payload),
+        "wrong secret": signed(payload, secret="whsec_other"),
+        "301 seconds old": signed(payload, at=time.time() - 301),
+        "no signature": "",
+        "garbage signature": "t=1,v1=deadbeef",
+    }[how]
+    body = payload.replace(b"pi_test_1", b"pi_test_2") if how == "tampered body" else payload
+    response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 400
+    assert state(app)[0] == "pending"
+    assert state(app)[3] == 0
+
+
+def test_a_delivery_299_seconds_old_is_accepted(app, client, stripe_payment):
+    payload = event("payment_intent.succeeded")
+    assert deliver(client, payload, signed(payload, at=time.time() - 299)).status_code == 200
+    assert state(app)[0] == "succeeded"
+
+
+def test_unknown_event_types_are_acknowledged(app, client, stripe_payment):
+    response = deliver(client, event("customer.created", event_id="evt_other"))
+    assert response.status_code == 200
+    assert state(app)[0] == "pending"
+
+
+def test_a_success_after_a_failure_ends_in_the_true_state(app, client, stripe_payment):
+    deliver(client, event("payment_intent.payment_failed", event_id="evt_fail"))
+    assert state(app)[0] == "failed"
+    deliver(client, event("payment_intent.succeeded", event_id="evt_ok"))
+    assert state(app)[:2] == ("succeeded", "active")
+
+
+def test_a_late_failure_never_undoes_a_success(app, client, stripe_payment):
+    deliver(client, event("payment_intent.succeeded", event_id="evt_ok"))
+    deliver(client, event("payment_intent.payment_failed", event_id="evt_late_fail"))
+    assert state(app)[:2] == ("succeeded", "active")
+
+
+def test_twenty_concurrent_deliveries_record_one_payment(app, stripe_payment):
+    payload = event("payment_intent.succeeded")
+    header = signed(payload)
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def post() -> None:
+        own = app.test_client()
+        barrier.wait(timeout=10)
+        statuses.append(deliver(own, payload, header).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 20
+    status, plan, paid, processed, case = state(app)
+    with app.app_context():
+        amount = db.session().scalars(select(Payment)).one().amount
+    assert (status, plan, processed, case) == ("succeeded", "active", 1, "arranged")
+    assert paid == amount  # allocated once, not twenty times
+
+
+def test_the_webhook_needs_no_csrf_but_everything_else_does(app, client, stripe_payment):
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert deliver(client, event("payment_intent.succeeded")).status_code == 200
+    assert client.post("/sign-out").status_code == 400
