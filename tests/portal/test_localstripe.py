@@ -1,0 +1,153 @@
+"""The Stripe path against a real local Stripe: localstripe as a process on 127.0.0.1,
+the real stripe SDK, and localstripe's own signed webhooks delivered to the portal served
+by a real HTTP server. Runs when HAOHUAN_TEST_LOCALSTRIPE is set (CI sets it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import stripe
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from portal import db
+from portal.models import Payment, Plan
+from portal.payments.stripe_gateway import StripeSettings, create_intent
+
+from .conftest import NOW, build_case, sign_in
+from .test_journey import first_review_link, review_form
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
+    reason="HAOHUAN_TEST_LOCALSTRIPE is not set (CI sets it)",
+)
+
+WEBHOOK_SECRET = "whsec_localstripe"
+# localstripe's own command binds every interface; its app is started on loopback only.
+LAUNCH = (
+    "import sys; from aiohttp import web; from localstripe.server import app; "
+    "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def localstripe() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(port)])
+    try:
+        wait_for(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def served(app, localstripe) -> Iterator[str]:
+    """The portal on a real HTTP server, registered as localstripe's webhook endpoint."""
+    app.config.update(
+        STRIPE_SECRET_KEY="sk_test_haohuan",
+        STRIPE_PUBLISHABLE_KEY="pk_test_haohuan",
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=localstripe,
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    registration = urllib.parse.urlencode(
+        {"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
+        f"{localstripe}/_config/webhooks/haohuan",
+        data=registration,
+        headers={"Authorization": "Bearer sk_test_haohuan"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        assert answer.status == 200
+    yield url
+    server.shutdown()
+
+
+def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, localstripe):
+    built = build_case(app)
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    with app.test_request_context("/"):
+        session = db.session()
+        plan = session.scalars(select(Plan)).one()
+        payment = Payment(
+            case_id=built.case_id,
+            plan_id=plan.id,
+            purpose="installment",
+            amount=plan.installments[0].amount,
+            currency="TWD",
+            status="created",
+            gateway="stripe",
+            created_at=NOW,
+        )
+        session.add(payment)
+        session.flush()
+        intent_id, secret = create_intent(
+            StripeSettings.from_config(),
+            payment.id,
+            payment.amount,
+            payment.currency,
+            {"case_id": str(built.case_id), "plan_id": str(plan.id)},
+        )
+        payment.gateway_reference, payment.status = intent_id, "pending"
+        session.commit()
+    assert secret.startswith(intent_id)
+
+    # What Stripe.js does in the browser: a card, then confirmation.
+    browser = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": localstripe})
+    card = browser.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
+    browser.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
+    assert browser.v1.payment_intents.confirm(intent_id).status == "succeeded"
+    intent = browser.v1.payment_intents.retrieve(intent_id)
+    assert intent.amount == payment.amount
+    assert intent.metadata["payment_id"] == str(payment.id)
+
+    # localstripe signs and delivers payment_intent.succeeded about a second later.
+    for _ in range(100):
+        with app.app_context():
+            status = db.session().scalars(select(Payment)).one().status
+        if status == "succeeded":
+            break
+        time.sleep(0.1)
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Payment)).one().status == "succeeded"
+        assert session.scalars(select(Plan)).one().status == "active"
