@@ -23,8 +23,7 @@ from portal import db
 from portal.models import Payment, Plan
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
-from .conftest import NOW, build_case, sign_in
-from .test_journey import first_review_link, review_form
+from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
@@ -95,32 +94,16 @@ def served(app, localstripe) -> Iterator[str]:
 
 
 def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, localstripe):
-    built = build_case(app)
-    sign_in(client, built)
-    plans = client.get("/plans").get_data(as_text=True)
-    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
-    client.post("/plans/accept", data={**form, "consent": "y"})
+    opened = stripe_payment_for_a_new_plan(app, client)
     with app.test_request_context("/"):
         session = db.session()
-        plan = session.scalars(select(Plan)).one()
-        payment = Payment(
-            case_id=built.case_id,
-            plan_id=plan.id,
-            purpose="installment",
-            amount=plan.installments[0].amount,
-            currency="TWD",
-            status="created",
-            gateway="stripe",
-            created_at=NOW,
-        )
-        session.add(payment)
-        session.flush()
+        payment = session.get(Payment, opened.id)
         intent_id, secret = create_intent(
             StripeSettings.from_config(),
             payment.id,
             payment.amount,
             payment.currency,
-            {"case_id": str(built.case_id), "plan_id": str(plan.id)},
+            {"case_id": str(payment.case_id), "plan_id": str(payment.plan_id)},
         )
         payment.gateway_reference, payment.status = intent_id, "pending"
         session.commit()

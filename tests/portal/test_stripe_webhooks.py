@@ -48,10 +48,9 @@ def deliver(client, payload: bytes, signature: str | None = None):
     )
 
 
-@pytest.fixture
-def stripe_payment(app, client):
-    """A borrower who accepted a plan, and an open payment at Stripe for its first part."""
-    app.config["STRIPE_WEBHOOK_SECRET"] = SECRET
+def stripe_payment_for_a_new_plan(app, client, reference: str | None = None) -> Payment:
+    """A borrower who accepted a plan, and an open Stripe payment for its first part
+    (with ``reference`` as its PaymentIntent id, when known). Returns the payment."""
     built = build_case(app)
     sign_in(client, built)
     plans = client.get("/plans").get_data(as_text=True)
@@ -66,15 +65,22 @@ def stripe_payment(app, client):
             purpose="installment",
             amount=plan.installments[0].amount,
             currency="TWD",
-            status="pending",
+            status="pending" if reference else "created",
             gateway="stripe",
-            gateway_reference="pi_test_1",
+            gateway_reference=reference,
             created_at=NOW,
         )
         session.add(payment)
         session.commit()
+        return payment
+
+
+@pytest.fixture
+def stripe_payment(app, client):
+    app.config["STRIPE_WEBHOOK_SECRET"] = SECRET
+    payment = stripe_payment_for_a_new_plan(app, client, "pi_test_1")
     client.post("/sign-out")
-    return built
+    return payment
 
 
 def state(app):
