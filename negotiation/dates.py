@@ -39,8 +39,3 @@ def due_dates(first: date, count: int, frequency: Frequency) -> list[date]:
         return [add_months(first, k, first.day) for k in range(count)]
     step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
     return [first + step * k for k in range(count)]
-
-
-def days_between(start: date, end: date) -> int:
-    """Whole days from ``start`` to ``end`` (negative when ``end`` is earlier)."""
-    return (end - start).days

@@ -6,7 +6,7 @@ amount and a rate is rounded once, explicitly, back to an integer of minor units
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 HUNDRED = Decimal(100)
@@ -39,11 +39,6 @@ class Currency(StrEnum):
 def percent_of(amount: int, percent: Decimal) -> int:
     """``percent`` % of ``amount``, rounded down: a cap computed this way is never exceeded."""
     return int((Decimal(amount) * percent / HUNDRED).to_integral_value(ROUND_FLOOR))
-
-
-def round_half_up(value: Decimal) -> int:
-    """Round a Decimal amount of minor units to the nearest unit, halves away from zero."""
-    return int(value.to_integral_value(ROUND_HALF_UP))
 
 
 def ceil_to_step(value: Decimal, step: int) -> int:

@@ -4,8 +4,10 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -26,12 +28,15 @@ from wtforms.fields.choices import SelectChoice
 from negotiation import (
     EventKind,
     Frequency,
+    Installment,
     PlanKind,
     Statement,
+    Waiver,
     assess,
     plan_timeline,
     propose,
 )
+from negotiation import Plan as Schedule
 from negotiation.rules import regular_per_period
 from portal import db
 from portal.access import Attempt, FactKind, LinkState, Verdict, find_link, verify
@@ -271,11 +276,6 @@ def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
 
 def _schedule_of(plan: Any, *, unpaid_only: bool) -> Any:
     """A stored plan (or what is left of it) as the engine's schedule."""
-    from decimal import Decimal
-
-    from negotiation import Installment, Waiver
-    from negotiation import Plan as Schedule
-
     items = [
         Installment(i.due_date, i.amount - i.paid)
         for i in plan.installments
@@ -688,9 +688,6 @@ def payment_result(payment_id: int) -> Response:
 
 def _local_date(moment: Any, timezone: str) -> date | None:
     """The day a stored UTC moment fell on where the borrower lives."""
-    from datetime import UTC
-    from zoneinfo import ZoneInfo
-
     if moment is None:
         return None
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
