@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import click
 from flask import current_app
@@ -11,6 +12,8 @@ from werkzeug.serving import run_simple
 
 from portal import create_app, db, migrate, seed
 from portal.clock import local_today, now
+from portal.payments import sweeper
+from portal.payments.stripe_gateway import StripeSettings
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -67,6 +70,25 @@ def db_upgrade() -> None:
 def db_revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
     migrate.new_revision(current_app, message)
+
+
+@cli.group("payments")
+def payments_group() -> None:
+    """Payments."""
+
+
+@payments_group.command("sweep")
+@click.option("--older-than", default=5, show_default=True, help="Minutes a payment is left open.")
+@with_appcontext
+def payments_sweep(older_than: int) -> None:
+    """Settle Stripe payments left open, by asking Stripe."""
+    swept = sweeper.sweep(
+        db.session(), StripeSettings.from_config(), now(), timedelta(minutes=older_than)
+    )
+    click.echo(
+        f"checked {swept.checked} open payments: {swept.succeeded} succeeded, "
+        f"{swept.failed} failed, {swept.checked - swept.succeeded - swept.failed} still open"
+    )
 
 
 def main() -> None:

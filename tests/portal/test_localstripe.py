@@ -23,6 +23,7 @@ from portal import db
 from portal.models import Payment, Plan
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
+from .conftest import NOW
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
@@ -134,3 +135,81 @@ def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, lo
         session = db.session()
         assert session.scalars(select(Payment)).one().status == "succeeded"
         assert session.scalars(select(Plan)).one().status == "active"
+
+
+@pytest.fixture
+def unregistered(app, localstripe):
+    """The portal pointed at localstripe, with no webhook registered: nothing reports."""
+    app.config.update(STRIPE_SECRET_KEY="sk_test_haohuan", STRIPE_API_BASE=localstripe)
+    return localstripe
+
+
+def _intent_for(app, client, confirm: bool, localstripe: str):
+    opened = stripe_payment_for_a_new_plan(app, client)
+    with app.test_request_context("/"):
+        session = db.session()
+        payment = session.get(Payment, opened.id)
+        intent_id, _secret = create_intent(
+            StripeSettings.from_config(), payment.id, payment.amount, payment.currency, {}
+        )
+        payment.gateway_reference, payment.status = intent_id, "pending"
+        session.commit()
+    if confirm:
+        browser = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": localstripe})
+        card = browser.v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "cvc": "123",
+                },
+            }
+        )
+        browser.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
+        browser.v1.payment_intents.confirm(intent_id)
+    return intent_id
+
+
+def test_the_sweeper_settles_what_no_webhook_reported(app, client, unregistered):
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from portal.cli import cli
+
+    _intent_for(app, client, confirm=True, localstripe=unregistered)
+    # Too recent to sweep: the borrower may still be paying.
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=1)).isoformat()
+    runner = CliRunner()
+    fresh = runner.invoke(cli, ["payments", "sweep"], obj=_script_info(app))
+    assert "checked 0 open payments" in fresh.output, fresh.output
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=10)).isoformat()
+    swept = runner.invoke(cli, ["payments", "sweep"], obj=_script_info(app))
+    assert "checked 1 open payments: 1 succeeded, 0 failed, 0 still open" in swept.output
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Payment)).one().status == "succeeded"
+        assert session.scalars(select(Plan)).one().status == "active"
+    again = runner.invoke(cli, ["payments", "sweep"], obj=_script_info(app))
+    assert "checked 0 open payments" in again.output
+
+
+def test_the_sweeper_leaves_an_unpaid_intent_open(app, client, unregistered):
+    from datetime import timedelta
+
+    from portal.payments.sweeper import sweep
+
+    _intent_for(app, client, confirm=False, localstripe=unregistered)
+    later = NOW + timedelta(minutes=10)
+    with app.test_request_context("/"):
+        swept = sweep(db.session(), StripeSettings.from_config(), later, timedelta(minutes=5))
+        assert (swept.checked, swept.succeeded, swept.failed) == (1, 0, 0)
+        assert db.session().scalars(select(Payment)).one().status == "pending"
+
+
+def _script_info(app):
+    from flask.cli import ScriptInfo
+
+    return ScriptInfo(create_app=lambda: app)
