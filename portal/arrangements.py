@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -123,7 +123,10 @@ def _work_out_offer(
     if offer is None or offer.case_id != case.id:
         return Worked(None, ())
     snapshot = snapshot_of(db, case, today)
-    judgement = judge_offer(snapshot, policy(), today, offer_terms(offer), statement)
+    terms = offer_terms(offer)
+    # An offer is opened days after it was made: a first date already past moves to today.
+    terms = replace(terms, first_due_date=max(terms.first_due_date, today))
+    judgement = judge_offer(snapshot, policy(), today, terms, statement)
     if judgement.authority is Authority.OUTSIDE_POLICY or judgement.plan is None:
         return Worked(judgement.plan, judgement.reasons or (), affordable=judgement.affordable)
     rules = policy().rules_for(policy().stage_for(snapshot.days_past_due))

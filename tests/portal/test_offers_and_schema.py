@@ -113,3 +113,12 @@ def test_the_migrations_build_exactly_the_models(app):
         indexes = set(connection.exec_driver_sql(query).scalars())
     assert differences == []
     assert indexes >= EXPRESSION_INDEXES
+
+
+def test_an_offer_opened_after_its_first_date_starts_today(app, client):
+    built = build_case(app, locale="en")
+    token, _offer_id = _offer_link(app, built, first_due_date="2026-11-25")  # five days ago
+    client.post(f"/r/{token}", data={"method": "id_last4", "answer": built.id_last4})
+    html = client.get("/plans").get_data(as_text=True)
+    assert "An offer prepared for you" in html
+    assert "November 30, 2026" in html  # its first payment is today
