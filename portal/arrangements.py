@@ -203,6 +203,12 @@ def accept(
         return Accepted(None, Refusal.NOT_ALLOWED)
     if shown_hash(worked.schedule, worked.conditional_waiver, consent.locale) != consent.shown:
         return Accepted(None, Refusal.TERMS_CHANGED)
+    # A part payment still open from before the plan must not be paid beside it. (Done
+    # before the plan is added: its query would flush the plan outside the race guard.)
+    void_open_payments(db, case_id=case.id, plan_id=None)
+    offer = db.get(Offer, choice.offer_id) if choice.offer_id is not None else None
+    if offer is not None:
+        offer.status = "accepted"
     plan = _plan_row(case, worked, choice, now)
     db.add(plan)
     db.add(
@@ -217,10 +223,6 @@ def accept(
         )
     )
     record_event(db, case, "plan_accepted", "borrower", plan_kind=plan.kind, total=plan.total)
-    if choice.offer_id is not None:
-        offer = db.get(Offer, choice.offer_id)
-        if offer is not None:
-            offer.status = "accepted"
     try:
         db.commit()
     except IntegrityError:
@@ -263,7 +265,7 @@ def cancel_pending(db: Session, case: Case) -> bool:
     if plan is None:
         return False
     plan.status = "cancelled"
-    void_open_payments(db, plan)
+    void_open_payments(db, case_id=case.id, plan_id=plan.id)
     if plan.offer_id is not None:
         offer = db.get(Offer, plan.offer_id)
         if offer is not None and offer.status == "accepted":

@@ -9,11 +9,12 @@ plan it was meant for has been withdrawn since.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,8 @@ from portal.ledger import (
     write_off_future_interest,
 )
 from portal.models import Case, Payment, Plan, ProcessedEvent
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -53,16 +56,18 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     except IntegrityError:
         db.rollback()
         return False
-    payment = db.scalars(
-        select(Payment).where(Payment.gateway_reference == event.reference).with_for_update()
-    ).first()
-    if payment is not None and payment.status != "succeeded":
+    payment_id = _claim(db, event, now)
+    if payment_id is not None:
+        # Everything the claim may have changed under us is read again, fresh: objects
+        # loaded earlier in this session (the borrower's case, a sweep's list) are stale.
+        db.expire_all()
+        payment = db.get(Payment, payment_id)
+        assert payment is not None  # the row was just claimed  # noqa: S101
         case = db.get(Case, payment.case_id, with_for_update=True)
         assert case is not None  # a payment always belongs to a case  # noqa: S101
         if event.outcome is Outcome.SUCCEEDED:
             _succeed(db, case, payment, now)
-        elif payment.status != "failed":
-            payment.status = "failed"
+        else:
             record_event(db, case, "payment_failed", "system", payment_id=payment.id)
     try:
         db.commit()
@@ -72,10 +77,40 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     return True
 
 
+def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
+    """Move the payment to the event's outcome in one conditional UPDATE, so that of any
+    number of concurrent handlers (a webhook, a sweep, a double click) exactly one gets
+    it back; a success is final, a failure never overrides one. None when there is
+    nothing to do."""
+    if event.outcome is Outcome.SUCCEEDED:
+        claim = (
+            update(Payment)
+            .where(Payment.gateway_reference == event.reference, Payment.status != "succeeded")
+            .values(status="succeeded", confirmed_at=now)
+        )
+    else:
+        claim = (
+            update(Payment)
+            .where(
+                Payment.gateway_reference == event.reference,
+                Payment.status.not_in(("succeeded", "failed")),
+            )
+            .values(status="failed")
+        )
+    claimed = db.execute(claim.returning(Payment.id)).scalars().first()
+    if (
+        claimed is None
+        and not db.scalars(
+            select(Payment.id).where(Payment.gateway_reference == event.reference)
+        ).first()
+    ):
+        log.warning("gateway event %s names no payment we know", event.event_id)
+    return claimed
+
+
 def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
-    """Record the money, then let it move the plan it was for, if that plan is live."""
-    payment.status = "succeeded"
-    payment.confirmed_at = now
+    """Record the money, then let it move the plan it was for, if that plan is live; money
+    that arrives for no plan while one is live counts for that plan."""
     record_event(
         db, case, "payment_succeeded", "system", payment_id=payment.id, amount=payment.amount
     )
@@ -84,6 +119,12 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     if plan is not None and plan.status not in ("pending", "active"):
         record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
         plan = None
+    if plan is None and payment.plan_id is None:
+        plan = db.scalars(
+            select(Plan)
+            .where(Plan.case_id == case.id, Plan.status.in_(("pending", "active")))
+            .with_for_update()
+        ).first()
     if plan is None:
         _credit(db, case, apply_to_loan(case.loan, payment.amount, today))
         return

@@ -146,9 +146,13 @@ def _open(db: Session, case: Case, purpose: str, plan_id: int | None) -> Payment
     ).first()
 
 
-def void_open_payments(db: Session, plan: Plan) -> None:
-    """Close the plan's open checkouts: a withdrawn plan cannot be paid any more."""
+def void_open_payments(db: Session, *, case_id: int, plan_id: int | None) -> None:
+    """Close a case's open checkouts for one plan (or, with None, its part payments): a
+    withdrawn plan cannot be paid any more, nor a part payment once a plan is agreed."""
+    plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
     for payment in db.scalars(
-        select(Payment).where(Payment.plan_id == plan.id, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+        select(Payment).where(
+            Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES)
+        )
     ):
         payment.status = "voided"
