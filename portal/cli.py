@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
-from portal import create_app, db, migrate, seed
+from portal import create_app, db, ledger, migrate, seed
 from portal.clock import local_today, now
 from portal.payments import sweeper
 from portal.payments.stripe_gateway import StripeSettings
@@ -89,6 +89,23 @@ def payments_sweep(older_than: int) -> None:
         f"checked {swept.checked} open payments: {swept.succeeded} succeeded, "
         f"{swept.failed} failed, {swept.checked - swept.succeeded - swept.failed} still open"
     )
+
+
+@cli.group("ledger")
+def ledger_group() -> None:
+    """The books."""
+
+
+@ledger_group.command("check")
+@with_appcontext
+def ledger_check() -> None:
+    """Prove every confirmed payment is allocated exactly; exit 1 on any drift."""
+    problems = ledger.check(db.session())
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("the ledger balances")
 
 
 def main() -> None:

@@ -12,26 +12,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from portal.models import Loan, LoanCharge, LoanInstallment
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment
 
 
 def apply_to_loan(
-    loan: Loan, amount: int, on: date, *, reserved_penalties: int = 0, reserved_fees: int = 0
-) -> int:
-    """Allocate ``amount`` as of ``on``, leaving the reserved charges alone. Returns what
-    was left over, once everything owed is paid (a credit for the ledger to keep)."""
-    amount = _pay_charges(_charges(loan, "penalty"), amount, reserved_penalties)
-    amount = _pay_charges(_charges(loan, "fee"), amount, reserved_fees)
+    loan: Loan,
+    amount: int,
+    on: date,
+    *,
+    reserved_penalties: int = 0,
+    reserved_fees: int = 0,
+) -> list[Allocation]:
+    """Allocate ``amount`` as of ``on``, leaving the reserved charges alone. Returns the
+    allocations (not yet added to a session), summing exactly to ``amount``: anything
+    left once everything owed is paid is a credit."""
+    shares: list[Allocation] = []
+    amount = _pay_charges(_charges(loan, "penalty"), amount, reserved_penalties, shares)
+    amount = _pay_charges(_charges(loan, "fee"), amount, reserved_fees, shares)
     installments = sorted(loan.installments, key=lambda i: i.sequence)
     overdue = [i for i in installments if i.due_date < on]
     upcoming = [i for i in installments if i.due_date >= on]
     for installment in overdue:
-        amount = _pay_interest(installment, amount)
+        amount = _pay_interest(installment, amount, shares)
     for installment in overdue:
-        amount = _pay_principal(installment, amount)
+        amount = _pay_principal(installment, amount, shares)
     for installment in upcoming:
-        amount = _pay_principal(installment, _pay_interest(installment, amount))
-    return amount
+        amount = _pay_principal(installment, _pay_interest(installment, amount, shares), shares)
+    if amount > 0:
+        shares.append(Allocation(target="credit", amount=amount))
+    return shares
 
 
 def write_off_charges(loan: Loan, *, penalties: int = 0, fees: int = 0) -> None:
@@ -64,15 +76,19 @@ def write_off_future_interest(loan: Loan, on: date) -> int:
     return waived
 
 
-def _pay_interest(installment: LoanInstallment, amount: int) -> int:
+def _pay_interest(installment: LoanInstallment, amount: int, shares: list[Allocation]) -> int:
     share = min(amount, installment.interest_outstanding)
-    installment.interest_paid += share
+    if share:
+        installment.interest_paid += share
+        shares.append(Allocation(target="interest", installment_id=installment.id, amount=share))
     return amount - share
 
 
-def _pay_principal(installment: LoanInstallment, amount: int) -> int:
+def _pay_principal(installment: LoanInstallment, amount: int, shares: list[Allocation]) -> int:
     share = min(amount, installment.principal_outstanding)
-    installment.principal_paid += share
+    if share:
+        installment.principal_paid += share
+        shares.append(Allocation(target="principal", installment_id=installment.id, amount=share))
     return amount - share
 
 
@@ -87,11 +103,84 @@ def _write_off(charges: Iterable[LoanCharge], amount: int) -> None:
         amount -= share
 
 
-def _pay_charges(charges: list[LoanCharge], amount: int, reserved: int) -> int:
+def _pay_charges(
+    charges: list[LoanCharge], amount: int, reserved: int, shares: list[Allocation]
+) -> int:
     payable = max(0, sum(c.outstanding for c in charges) - reserved)
     for charge in charges:
         share = min(amount, charge.outstanding, payable)
-        charge.paid += share
+        if share:
+            charge.paid += share
+            shares.append(Allocation(target=charge.kind, charge_id=charge.id, amount=share))
         amount -= share
         payable -= share
     return amount
+
+
+def check(db: Session) -> list[str]:
+    """Every way the books disagree with themselves, as sentences (empty when they balance):
+    each confirmed payment's allocations sum to it; nothing is allocated from money not
+    received; no installment or charge is paid or waived beyond what it asked for, nor
+    credited with more than it shows paid."""
+    problems: list[str] = []
+    allocated = dict(
+        db.execute(
+            select(Allocation.payment_id, func.sum(Allocation.amount)).group_by(
+                Allocation.payment_id
+            )
+        ).all()
+    )
+    for payment in db.scalars(select(Payment)):
+        total = int(allocated.get(payment.id, 0))
+        if payment.status == "succeeded" and total != payment.amount:
+            problems.append(f"payment {payment.id}: allocated {total} of {payment.amount}")
+        if payment.status != "succeeded" and total:
+            problems.append(f"payment {payment.id} is {payment.status} but allocated {total}")
+    by_target = _allocated_by(db)
+    for installment in db.scalars(select(LoanInstallment)):
+        for component, paid, waived, due in (
+            (
+                "principal",
+                installment.principal_paid,
+                installment.principal_waived,
+                installment.principal_due,
+            ),
+            (
+                "interest",
+                installment.interest_paid,
+                installment.interest_waived,
+                installment.interest_due,
+            ),
+        ):
+            if paid + waived > due or min(paid, waived) < 0:
+                problems.append(
+                    f"installment {installment.id}: {component} paid and waived exceed what was due"
+                )
+            if by_target.get(("installment", installment.id, component), 0) > paid:
+                problems.append(
+                    f"installment {installment.id}: more {component} allocated than paid"
+                )
+    for charge in db.scalars(select(LoanCharge)):
+        if charge.paid + charge.waived > charge.amount or min(charge.paid, charge.waived) < 0:
+            problems.append(f"charge {charge.id}: paid and waived exceed the charge")
+        if by_target.get(("charge", charge.id, charge.kind), 0) > charge.paid:
+            problems.append(f"charge {charge.id}: more allocated than paid")
+    return problems
+
+
+def _allocated_by(db: Session) -> dict[tuple[str, int, str], int]:
+    rows = db.execute(
+        select(
+            Allocation.charge_id,
+            Allocation.installment_id,
+            Allocation.target,
+            func.sum(Allocation.amount),
+        ).group_by(Allocation.charge_id, Allocation.installment_id, Allocation.target)
+    ).all()
+    totals: dict[tuple[str, int, str], int] = {}
+    for charge_id, installment_id, target, amount in rows:
+        if charge_id is not None:
+            totals[("charge", charge_id, target)] = int(amount)
+        elif installment_id is not None:
+            totals[("installment", installment_id, target)] = int(amount)
+    return totals

@@ -357,6 +357,20 @@ class Payment(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Allocation(Base):
+    """Where part of a confirmed payment went: a charge, an installment's interest or
+    principal, or a credit. A payment's allocations always sum to its amount."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    target: Mapped[str] = mapped_column(String(16))  # penalty, fee, interest, principal, credit
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("loan_charges.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("loan_installments.id"))
+    amount: Mapped[int]
+
+
 class ProcessedEvent(Base):
     """A gateway event already handled: written in the same transaction as its work."""
 
@@ -371,6 +385,7 @@ class ProcessedEvent(Base):
 
 
 __all__ = [
+    "Allocation",
     "Base",
     "Borrower",
     "Case",

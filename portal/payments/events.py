@@ -26,7 +26,7 @@ from portal.ledger import (
     write_off_charges,
     write_off_future_interest,
 )
-from portal.models import Case, Payment, Plan, ProcessedEvent
+from portal.models import Allocation, Case, Payment, Plan, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
             .with_for_update()
         ).first()
     if plan is None:
-        _credit(db, case, apply_to_loan(case.loan, payment.amount, today))
+        _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today))
         return
     first_payment = plan.status == "pending"
     if first_payment:
@@ -136,7 +136,7 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     if completed and plan.conditional_waiver:
         write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees)
     reserve = plan.conditional_waiver and not completed
-    leftover = apply_to_loan(
+    shares = apply_to_loan(
         case.loan,
         payment.amount,
         today,
@@ -149,7 +149,7 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
         plan.status = "completed"
         case.status = "resolved"
         record_event(db, case, "plan_completed", "system", plan_id=plan.id)
-    _credit(db, case, leftover)
+    _record(db, case, payment, shares)
 
 
 def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -> None:
@@ -179,8 +179,10 @@ def _allocate_to_plan(plan: Plan, amount: int) -> None:
             amount -= paid
 
 
-def _credit(db: Session, case: Case, leftover: int) -> None:
-    """Money beyond everything owed is kept as a credit for the borrower (the ledger
-    issue keeps the balance; the event records it now)."""
-    if leftover > 0:
-        record_event(db, case, "credit", "system", amount=leftover)
+def _record(db: Session, case: Case, payment: Payment, shares: list[Allocation]) -> None:
+    """Keep where every part of the payment went; a credit is also told to the case."""
+    for share in shares:
+        share.payment_id = payment.id
+        db.add(share)
+        if share.target == "credit":
+            record_event(db, case, "credit", "system", amount=share.amount)

@@ -144,3 +144,59 @@ def test_a_part_payment_of_everything_points_to_paying_in_full(app, client):
     response = client.post("/pay", data={"purpose": "partial", "amount": "5950"})
     assert response.status_code == 422
     assert "Use “Pay everything overdue” instead: it is NT$5,800" in response.get_data(as_text=True)
+
+
+def books(app) -> list[str]:
+    from portal import ledger
+
+    with app.app_context():
+        return ledger.check(db.session())
+
+
+def test_the_books_balance_after_every_kind_of_payment(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    client.post("/pay", data={"purpose": "partial", "amount": "1000"})
+    checkout = client.post("/pay", data={"purpose": "partial", "amount": "1000"}).location
+    client.post(checkout, data={"outcome": "succeed"})
+    accept_first(client, "arrears_plan")
+    for _ in range(20):
+        with app.app_context():
+            if db.session().scalars(select(Plan)).one().status == "completed":
+                break
+        pay_due(client)
+    assert books(app) == []
+    with app.app_context():
+        session = db.session()
+        from portal.models import Allocation
+
+        for payment in session.scalars(select(Payment).where(Payment.status == "succeeded")):
+            allocated = session.scalar(
+                select(func.sum(Allocation.amount)).where(Allocation.payment_id == payment.id)
+            )
+            assert allocated == payment.amount
+
+
+def test_the_ledger_check_command_finds_drift(app, client):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from portal.cli import cli
+    from portal.models import Allocation
+
+    built = build_case(app)
+    sign_in(client, built)
+    accept_first(client, "pay_in_full")
+    pay_due(client)
+    runner = CliRunner()
+    info = ScriptInfo(create_app=lambda: app)
+    balanced = runner.invoke(cli, ["ledger", "check"], obj=info)
+    assert balanced.exit_code == 0
+    assert "the ledger balances" in balanced.output
+    with app.app_context():
+        share = db.session().scalars(select(Allocation)).first()
+        share.amount += 1  # a cent appears from nowhere
+        db.session().commit()
+    drifted = runner.invoke(cli, ["ledger", "check"], obj=info)
+    assert drifted.exit_code == 1
+    assert "allocated" in drifted.output

@@ -15,7 +15,7 @@ from portal.models import Case, CaseEvent, Payment, Plan
 from portal.payments.stripe_gateway import StripeSettings
 
 from .conftest import NOW, build_case, sign_in
-from .test_money_paths import accept_first
+from .test_money_paths import accept_first, books
 from .test_stripe_webhooks import SECRET, deliver, event, stripe_payment_for_a_new_plan
 
 
@@ -58,6 +58,7 @@ def test_a_webhook_during_a_sweep_applies_the_payment_once(app, client, monkeypa
     assert plan_paid[0] == payment.amount
     assert plan_paid[1] == 0
     assert events.count("payment_succeeded") == 1
+    assert books(app) == []
 
 
 def test_a_double_click_on_the_checkout_pays_once(app, client, monkeypatch):
@@ -93,6 +94,7 @@ def test_a_double_click_on_the_checkout_pays_once(app, client, monkeypatch):
     assert plan_paid[0] == amount
     assert plan_paid[1] == 0
     assert events.count("payment_succeeded") == 1
+    assert books(app) == []
 
 
 def test_a_part_payment_left_open_is_void_once_a_plan_is_agreed(app, client):
