@@ -132,8 +132,8 @@ def check(db: Session) -> list[str]:
     )
     for payment in db.scalars(select(Payment)):
         total = int(allocated.get(payment.id, 0))
-        if payment.status == "succeeded" and total != payment.amount:
-            problems.append(f"payment {payment.id}: allocated {total} of {payment.amount}")
+        if payment.status == "succeeded" and total != payment.kept:
+            problems.append(f"payment {payment.id}: allocated {total} of {payment.kept} kept")
         if payment.status != "succeeded" and total:
             problems.append(f"payment {payment.id} is {payment.status} but allocated {total}")
     by_target = _allocated_by(db)

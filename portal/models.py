@@ -355,6 +355,15 @@ class Payment(Base):
     gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Money taken back after the payment succeeded: refunded in all, and held by a
+    # dispute that is open or was lost. What stays allocated is amount less both.
+    refunded: Mapped[int] = mapped_column(default=0, server_default="0")
+    disputed: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def kept(self) -> int:
+        """What of the payment is still ours."""
+        return self.amount - self.refunded - self.disputed
 
 
 class Allocation(Base):

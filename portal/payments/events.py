@@ -20,13 +20,22 @@ from sqlalchemy.orm import Session
 
 from portal.cases import record_event
 from portal.clock import local_today
+from portal.db import lock_row
 from portal.ledger import (
     apply_to_loan,
     write_off_balance,
     write_off_charges,
     write_off_future_interest,
 )
-from portal.models import Allocation, Case, Payment, Plan, ProcessedEvent
+from portal.models import (
+    Allocation,
+    Case,
+    LoanCharge,
+    LoanInstallment,
+    Payment,
+    Plan,
+    ProcessedEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +45,24 @@ class Outcome(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
 
 
 @dataclass(frozen=True)
 class GatewayEvent:
-    """One event from a gateway, already authenticated by the caller."""
+    """One event from a gateway, already authenticated by the caller.
+
+    For REFUNDED, ``amount`` is everything refunded so far (Stripe reports the running
+    total); for DISPUTED, what the dispute now holds (its amount while open or lost,
+    zero once won).
+    """
 
     gateway: str
     event_id: str
     reference: str
     outcome: Outcome
+    amount: int = 0
 
 
 def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
@@ -56,7 +73,11 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     except IntegrityError:
         db.rollback()
         return False
-    payment_id = _claim(db, event, now)
+    if event.outcome in (Outcome.REFUNDED, Outcome.DISPUTED):
+        _take_back(db, event, now)
+        payment_id = None
+    else:
+        payment_id = _claim(db, event, now)
     if payment_id is not None:
         # Everything the claim may have changed under us is read again, fresh: objects
         # loaded earlier in this session (the borrower's case, a sweep's list) are stale.
@@ -177,6 +198,123 @@ def _allocate_to_plan(plan: Plan, amount: int) -> None:
             paid = min(due, amount)
             installment.paid += paid
             amount -= paid
+
+
+def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
+    """A refund or a dispute: reverse the payment's allocations by what is newly taken
+    back (or apply again what a won dispute returns), and let its plan feel it."""
+    reference = event.reference
+    found = db.scalars(select(Payment.id).where(Payment.gateway_reference == reference)).first()
+    if found is None:
+        log.warning("gateway event %s names no payment we know", event.event_id)
+        return
+    lock_row(db, Payment, found)
+    db.expire_all()
+    payment = db.get(Payment, found)
+    assert payment is not None  # just locked  # noqa: S101
+    if payment.status != "succeeded":
+        log.warning("%s for payment %s, which never succeeded", event.outcome, payment.id)
+        return
+    case = db.get(Case, payment.case_id, with_for_update=True)
+    assert case is not None  # a payment always belongs to a case  # noqa: S101
+    before = payment.kept
+    if event.outcome is Outcome.REFUNDED:
+        payment.refunded = min(max(event.amount, payment.refunded), payment.amount)
+        # Nothing can be both refunded and held by a dispute: never more than was paid.
+        payment.disputed = min(payment.disputed, payment.amount - payment.refunded)
+    else:
+        payment.disputed = min(max(event.amount, 0), payment.amount - payment.refunded)
+    change = payment.kept - before
+    kind = "payment_refunded" if event.outcome is Outcome.REFUNDED else "payment_disputed"
+    record_event(db, case, kind, "system", payment_id=payment.id, kept=payment.kept)
+    today = local_today(case.loan.borrower.timezone)
+    plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
+    if change < 0:
+        db.add_all(_reversals(db, payment, -change))
+        if plan is not None:
+            _unpay_plan(db, case, plan, -change)
+    elif change > 0:
+        # A dispute won: the money is ours again, and goes where new money goes.
+        for share in apply_to_loan(case.loan, change, today):
+            share.payment_id = payment.id
+            db.add(share)
+        if plan is not None and plan.status in ("pending", "active"):
+            _allocate_to_plan(plan, change)
+            if (
+                plan.status == "pending"
+                and plan.installments[0].paid >= plan.installments[0].amount
+            ):
+                plan.status = "active"
+                case.status = "arranged"
+                record_event(db, case, "plan_activated", "system", plan_id=plan.id)
+
+
+# The waterfall's order, reversed: what was paid last is taken back first.
+_REVERSE_ORDER = {"credit": 0, "principal": 1, "interest": 2, "fee": 3, "penalty": 4}
+
+
+def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
+    """Negative allocations undoing ``amount`` of the payment, with the loan's paid
+    figures reduced to match."""
+    net: dict[tuple[str, int | None, int | None], int] = {}
+    for share in db.scalars(select(Allocation).where(Allocation.payment_id == payment.id)):
+        key = (share.target, share.charge_id, share.installment_id)
+        net[key] = net.get(key, 0) + share.amount
+    ordered = sorted(
+        (item for item in net.items() if item[1] > 0),
+        key=lambda item: (_REVERSE_ORDER[item[0][0]], -(item[0][2] or item[0][1] or 0)),
+    )
+    reversals = []
+    for (target, charge_id, installment_id), held in ordered:
+        if amount == 0:
+            break
+        share = min(held, amount)
+        amount -= share
+        _unpay(db, target, charge_id, installment_id, share)
+        reversals.append(
+            Allocation(
+                payment_id=payment.id,
+                target=target,
+                charge_id=charge_id,
+                installment_id=installment_id,
+                amount=-share,
+            )
+        )
+    return reversals
+
+
+def _unpay(
+    db: Session, target: str, charge_id: int | None, installment_id: int | None, share: int
+) -> None:
+    if charge_id is not None:
+        charge = db.get(LoanCharge, charge_id)
+        if charge is not None:
+            charge.paid -= share
+    elif installment_id is not None:
+        installment = db.get(LoanInstallment, installment_id)
+        if installment is not None and target == "interest":
+            installment.interest_paid -= share
+        elif installment is not None:
+            installment.principal_paid -= share
+
+
+def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int) -> None:
+    """Take money back off the plan, latest installment first. A plan whose first
+    installment is no longer paid is no longer arranged: the de-escalation is undone."""
+    for installment in reversed(plan.installments):
+        share = min(installment.paid, amount)
+        installment.paid -= share
+        amount -= share
+    if plan.status not in ("active", "completed"):
+        return
+    if plan.installments[0].paid < plan.installments[0].amount:
+        plan.status = "pending"
+        case.status = "open"
+        record_event(db, case, "plan_deactivated", "system", plan_id=plan.id)
+    elif plan.status == "completed":
+        plan.status = "active"
+        case.status = "arranged"
+        record_event(db, case, "plan_reopened", "system", plan_id=plan.id)
 
 
 def _record(db: Session, case: Case, payment: Payment, shares: list[Allocation]) -> None:

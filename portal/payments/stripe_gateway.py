@@ -97,11 +97,27 @@ def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> 
 
 def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
     """The internal event a Stripe event means, or None for a type we do not act on."""
-    outcome = OUTCOMES.get(str(event.get("type")))
-    if outcome is None:
-        return None
-    intent = (event.get("data") or {}).get("object") or {}
-    intent_id = intent.get("id")
+    kind = str(event.get("type"))
+    found = (event.get("data") or {}).get("object") or {}
+    if kind in OUTCOMES:
+        intent_id = found.get("id")
+        if not isinstance(intent_id, str):
+            return None
+        return GatewayEvent("stripe", event["id"], intent_id, OUTCOMES[kind])
+    intent_id = found.get("payment_intent")
     if not isinstance(intent_id, str):
         return None
-    return GatewayEvent("stripe", event["id"], intent_id, outcome)
+    if kind == "charge.refunded":
+        refunded = _whole(found.get("amount_refunded"))
+        return GatewayEvent("stripe", event["id"], intent_id, Outcome.REFUNDED, refunded)
+    if kind in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
+        held = _whole(found.get("amount"))
+        return GatewayEvent("stripe", event["id"], intent_id, Outcome.DISPUTED, held)
+    if kind == "charge.dispute.closed":
+        held = 0 if found.get("status") == "won" else _whole(found.get("amount"))
+        return GatewayEvent("stripe", event["id"], intent_id, Outcome.DISPUTED, held)
+    return None
+
+
+def _whole(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

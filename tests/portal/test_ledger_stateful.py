@@ -17,7 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import func, select
 
 from portal import create_app, db, ledger
+from portal.clock import now
 from portal.models import Allocation, Case, Payment, Plan
+from portal.payments.events import GatewayEvent, Outcome, handle
 
 from .conftest import _config, build_case, sign_in
 
@@ -40,6 +42,7 @@ class MoneyPaths(RuleBasedStateMachine):
         self.built = build_case(self.app)
         sign_in(self.client, self.built)
         self.checkouts: list[str] = []
+        self.events = 0
 
     def teardown(self) -> None:
         self.app.extensions["haohuan.engine"].dispose()
@@ -84,15 +87,43 @@ class MoneyPaths(RuleBasedStateMachine):
             checkout = data.draw(st.sampled_from(self.checkouts))
             self.client.post(checkout, data={"outcome": outcome})
 
+    @rule(data=st.data(), share=st.integers(min_value=1, max_value=100))
+    def refund(self, data: st.DataObject, share: int) -> None:
+        """Stripe refunds part (or all) of a succeeded payment; totals only grow."""
+        payment = self._succeeded(data)
+        if payment is not None:
+            total = min(payment.amount, payment.refunded + payment.amount * share // 100)
+            self._event(payment, Outcome.REFUNDED, total)
+
+    @rule(data=st.data(), won=st.booleans())
+    def dispute(self, data: st.DataObject, won: bool) -> None:
+        """A dispute opens on a succeeded payment, or is settled."""
+        payment = self._succeeded(data)
+        if payment is not None:
+            held = 0 if won else payment.amount - payment.refunded
+            self._event(payment, Outcome.DISPUTED, held)
+
+    def _succeeded(self, data: st.DataObject) -> Payment | None:
+        with self.app.app_context():
+            paid = db.session().scalars(select(Payment).where(Payment.status == "succeeded")).all()
+        return data.draw(st.sampled_from(paid)) if paid else None
+
+    def _event(self, payment: Payment, outcome: Outcome, amount: int) -> None:
+        self.events += 1
+        event = GatewayEvent(
+            "sandbox", f"evt_state_{self.events}", payment.gateway_reference or "", outcome, amount
+        )
+        with self.app.test_request_context("/"):
+            handle(db.session(), event, now())
+
     @invariant()
     def the_books_balance(self) -> None:
         with self.app.app_context():
             session = db.session()
             assert ledger.check(session) == []
-            received = session.scalar(
-                select(func.coalesce(func.sum(Payment.amount), 0)).where(
-                    Payment.status == "succeeded"
-                )
+            received = sum(
+                p.kept
+                for p in session.scalars(select(Payment).where(Payment.status == "succeeded"))
             )
             allocated = session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)))
             assert received == allocated

@@ -177,3 +177,86 @@ def test_the_webhook_needs_no_csrf_but_everything_else_does(app, client, stripe_
     app.config["WTF_CSRF_ENABLED"] = True
     assert deliver(client, event("payment_intent.succeeded")).status_code == 200
     assert client.post("/sign-out").status_code == 400
+
+
+def charge_event(kind: str, event_id: str, **fields) -> bytes:
+    """A charge or dispute event as Stripe sends it, naming the PaymentIntent."""
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "created": int(time.time()),
+        "data": {"object": {"id": "ch_or_dp_1", "payment_intent": "pi_test_1", **fields}},
+    }
+    return json.dumps(body).encode()
+
+
+def overdue(app, case_id):
+    from portal.cases import snapshot_of
+
+    from .conftest import TODAY
+
+    with app.test_request_context("/"):
+        session = db.session()
+        return snapshot_of(session, session.get(Case, case_id), TODAY).arrears.total
+
+
+def books(app):
+    from portal import ledger
+
+    with app.app_context():
+        return ledger.check(db.session())
+
+
+def test_a_refunded_down_payment_undoes_the_arrangement(app, client, stripe_payment):
+    before = overdue(app, stripe_payment.case_id)
+    deliver(client, event("payment_intent.succeeded"))
+    assert state(app)[4] == "arranged"
+    amount = stripe_payment.amount
+    assert overdue(app, stripe_payment.case_id) == before - amount
+    refund = charge_event("charge.refunded", "evt_refund", amount_refunded=amount)
+    assert deliver(client, refund).status_code == 200
+    status, plan, paid, _processed, case = state(app)
+    assert (status, plan, paid, case) == ("succeeded", "pending", 0, "open")
+    assert overdue(app, stripe_payment.case_id) == before  # everything owed again
+    assert books(app) == []
+    # A redelivery of the refund takes nothing more back.
+    deliver(client, refund)
+    assert overdue(app, stripe_payment.case_id) == before
+
+
+def test_a_partial_refund_takes_back_only_its_amount(app, client, stripe_payment):
+    before = overdue(app, stripe_payment.case_id)
+    deliver(client, event("payment_intent.succeeded"))
+    deliver(client, charge_event("charge.refunded", "evt_r1", amount_refunded=10_000))
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 10_000
+    assert state(app)[1] == "pending"  # the first installment is no longer fully paid
+    # Stripe reports the running total: a second refund of 5,000 says 15,000.
+    deliver(client, charge_event("charge.refunded", "evt_r2", amount_refunded=15_000))
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 15_000
+    assert books(app) == []
+
+
+def test_a_dispute_holds_the_money_until_it_is_won(app, client, stripe_payment):
+    before = overdue(app, stripe_payment.case_id)
+    amount = stripe_payment.amount
+    deliver(client, event("payment_intent.succeeded"))
+    deliver(
+        client,
+        charge_event("charge.dispute.created", "evt_d1", amount=amount, status="needs_response"),
+    )
+    assert overdue(app, stripe_payment.case_id) == before
+    assert state(app)[4] == "open"
+    assert books(app) == []
+    deliver(client, charge_event("charge.dispute.closed", "evt_d2", amount=amount, status="won"))
+    assert overdue(app, stripe_payment.case_id) == before - amount
+    assert state(app)[1:3] == ("active", amount)
+    assert state(app)[4] == "arranged"
+    assert books(app) == []
+
+
+def test_a_refund_for_a_payment_that_never_succeeded_changes_nothing(app, client, stripe_payment):
+    before = overdue(app, stripe_payment.case_id)
+    deliver(client, charge_event("charge.refunded", "evt_r", amount_refunded=5_000))
+    assert overdue(app, stripe_payment.case_id) == before
+    assert state(app)[0] == "pending"
