@@ -16,6 +16,7 @@ from portal.models import Case, Payment, Plan, ProcessedEvent
 
 from .conftest import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
+from .test_money_paths import books
 
 SECRET = "whsec_test_secret"
 
@@ -199,13 +200,6 @@ def overdue(app, case_id):
     with app.test_request_context("/"):
         session = db.session()
         return snapshot_of(session, session.get(Case, case_id), TODAY).arrears.total
-
-
-def books(app):
-    from portal import ledger
-
-    with app.app_context():
-        return ledger.check(db.session())
 
 
 def test_a_refunded_down_payment_undoes_the_arrangement(app, client, stripe_payment):
