@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from portal import cases, db, errors, i18n, logs, security
     from portal.borrower.views import blueprint as borrower
+    from portal.extensions import htmx
     from portal.health import blueprint as health
     from portal.home import blueprint as home
     from portal.payments.sandbox_views import blueprint as sandbox
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # as many hops as there are proxies of our own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     db.init_app(app)
+    htmx.init_app(app)
     cases.init_app(app)
     i18n.init_app(app)
     security.init_app(app)

@@ -6,8 +6,6 @@ SQLite by default (``instance/haohuan.db``); PostgreSQL through ``DATABASE_URL``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +84,3 @@ def lock_row(db_session: Session, model: Any, row_id: int) -> None:
     that check-then-write on the same thing run one after another.
     """
     db_session.execute(update(model).where(model.id == row_id).values(id=model.id))
-
-
-@contextmanager
-def transaction() -> Iterator[Session]:
-    """The request's session, committed at the end of the block or rolled back."""
-    db_session = session()
-    try:
-        yield db_session
-        db_session.commit()
-    except BaseException:
-        db_session.rollback()
-        raise

@@ -74,6 +74,7 @@ from portal.borrower.wording import (
 )
 from portal.cases import live_plan, policy, snapshot_of, view_case
 from portal.clock import local_today, now
+from portal.extensions import htmx
 from portal.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.holds import place_hold
 from portal.models import Case, Payment
@@ -139,11 +140,15 @@ def _page(
     template: str, fragment: str | None = None, status: int = 200, **context: Any
 ) -> Response:
     """The full page, or only its fragment for an htmx request (one URL, two forms)."""
-    is_htmx = request.headers.get("HX-Request") == "true"
-    name = fragment if (fragment and is_htmx) else template
+    name = fragment if (fragment and _wants_fragment()) else template
     response = make_response(render_template(name, **context), status)
     response.headers["Vary"] = "HX-Request, Cookie"
     return response
+
+
+def _wants_fragment() -> bool:
+    """An htmx request, but not a history restore (which needs the whole page)."""
+    return bool(htmx) and not htmx.history_restore_request
 
 
 def _today(case: Case) -> date:
@@ -433,7 +438,7 @@ def calculate() -> Response:
     case: Case = g.case
     today = _today(case)
     calculator = _calculator(case, today, request.args)
-    if request.headers.get("HX-Request") == "true":
+    if _wants_fragment():
         snapshot = snapshot_of(db.session(), case, today)
         return _page(
             "borrower/_calculator.html",

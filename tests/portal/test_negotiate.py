@@ -123,3 +123,12 @@ def test_the_review_of_an_arrears_plan_gives_the_real_monthly_cost(app, client):
     html = client.get(f"/plans/review?{query}").get_data(as_text=True)
     # NT$1,896 a month on the plan (after the first, NT$1,895) beside the regular NT$5,500.
     assert "come to about NT$7,396 per month" in html
+
+
+def test_an_htmx_history_restore_gets_the_whole_page(app, client):
+    built = build_case(app)
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-12-02"
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    html = client.get(f"/plans/calculate?{query}", headers=headers).get_data(as_text=True)
+    assert "<html" in html
