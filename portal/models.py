@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -393,6 +394,103 @@ class ProcessedEvent(Base):
     __table_args__ = (UniqueConstraint("gateway", "event_id"),)
 
 
+class StaffMember(Base):
+    """Someone who works the cases or the books, signing in with a password.
+
+    Roles are a comma-separated set (``agent``, ``supervisor``, ``finance``, ``admin``);
+    a page asks for the role it needs. Changing the password or deactivating the account
+    bumps ``session_generation``, which signs out every session at once.
+    """
+
+    __tablename__ = "staff_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    session_generation: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """The member's roles."""
+        return frozenset(role for role in self.roles.split(",") if role)
+
+
+class StaffSignInAttempt(Base):
+    """One staff sign-in attempt, kept to rate-limit guessing by account and by address."""
+
+    __tablename__ = "staff_sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    succeeded: Mapped[bool]
+
+
+class ReconciliationRun(Base):
+    """One comparison of Stripe's balance history and payouts with our payments, for
+    the balance transactions created in ``[since, until)``."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[str] = mapped_column(String(254))  # a staff email, or "cli"
+    # completed, or failed (Stripe could not be read; ``error`` says why)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    matched: Mapped[int] = mapped_column(default=0)
+    missing_here: Mapped[int] = mapped_column(default=0)
+    missing_at_stripe: Mapped[int] = mapped_column(default=0)
+    amount_mismatches: Mapped[int] = mapped_column(default=0)
+    payout_mismatches: Mapped[int] = mapped_column(default=0)
+
+    items: Mapped[list[ReconciliationItem]] = relationship(
+        back_populates="run", order_by="ReconciliationItem.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def unmatched(self) -> int:
+        """Everything that needs a person to look at it."""
+        return (
+            self.missing_here
+            + self.missing_at_stripe
+            + self.amount_mismatches
+            + self.payout_mismatches
+        )
+
+
+class ReconciliationItem(Base):
+    """One line of a reconciliation: a payment matched or not, or a payout checked."""
+
+    __tablename__ = "reconciliation_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
+    # matched, missing_here, missing_at_stripe, amount_mismatch, payout_ok, payout_mismatch
+    kind: Mapped[str] = mapped_column(String(24))
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    payment_intent: Mapped[str | None] = mapped_column(String(128))
+    balance_transaction: Mapped[str | None] = mapped_column(String(128))
+    payout: Mapped[str | None] = mapped_column(String(128))
+    stripe_amount: Mapped[int | None]
+    our_amount: Mapped[int | None]
+    fee: Mapped[int] = mapped_column(default=0)
+    net: Mapped[int | None]
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(String(255))
+
+    run: Mapped[ReconciliationRun] = relationship(back_populates="items")
+
+
 __all__ = [
     "Allocation",
     "Base",
@@ -408,6 +506,10 @@ __all__ = [
     "Plan",
     "PlanInstallment",
     "ProcessedEvent",
+    "ReconciliationItem",
+    "ReconciliationRun",
     "ReminderLink",
+    "StaffMember",
+    "StaffSignInAttempt",
     "VerificationAttempt",
 ]
