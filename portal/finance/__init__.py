@@ -1,0 +1,1 @@
+"""Finance: the console's reports and pages, and reconciliation against Stripe."""
