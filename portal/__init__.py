@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Secrets that must never reach production: the development default and obvious fillers.
 WEAK_SECRETS = frozenset({"", "dev", "change-me", "secret", "development"})
-# Gateways this build can use; Stripe joins with the payments issue.
-KNOWN_GATEWAYS = frozenset({"sandbox"})
+# Gateways this build can use, and the settings each cannot run without.
+KNOWN_GATEWAYS = frozenset({"sandbox", "stripe"})
+STRIPE_REQUIRED = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 
 
 class ConfigurationError(RuntimeError):
@@ -45,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE", ""),
         STRIPE_JS_URL=os.environ.get("STRIPE_JS_URL", ""),
+        STRIPE_WALLETS=os.environ.get("STRIPE_WALLETS", "1"),
         LENDER_NAME=os.environ.get("HAOHUAN_LENDER_NAME", "好還 Haohuan Finance"),
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
@@ -62,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.extensions import htmx
     from portal.health import blueprint as health
     from portal.home import blueprint as home
+    from portal.payments.checkout_views import blueprint as stripe_checkout
     from portal.payments.sandbox_views import blueprint as sandbox
     from portal.payments.webhooks import blueprint as webhooks
 
@@ -81,6 +84,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     if app.config["PAYMENT_GATEWAY"] == "sandbox":
         app.register_blueprint(sandbox)
+    else:
+        app.register_blueprint(stripe_checkout)
     return app
 
 
@@ -90,6 +95,10 @@ def _check_secret(app: Flask) -> None:
     secret = app.config.get("SECRET_KEY") or ""
     if app.config["PAYMENT_GATEWAY"] not in KNOWN_GATEWAYS:
         raise ConfigurationError(f"unknown PAYMENT_GATEWAY {app.config['PAYMENT_GATEWAY']!r}")
+    if app.config["PAYMENT_GATEWAY"] == "stripe":
+        missing = [name for name in STRIPE_REQUIRED if not app.config.get(name)]
+        if missing:
+            raise ConfigurationError(f"PAYMENT_GATEWAY=stripe needs {', '.join(missing)}")
     if app.config["ENV_NAME"] == "production":
         if secret.lower() in WEAK_SECRETS or len(secret) < 32:
             raise ConfigurationError(

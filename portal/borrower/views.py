@@ -649,7 +649,6 @@ def start_payment() -> Response:
         amount,
         _today(case),
         g.now,
-        lambda payment_id: url_for("borrower.payment_result", payment_id=payment_id),
     )
     if result.error:
         part.amount.errors = [result.error]

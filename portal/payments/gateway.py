@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from flask import current_app
+
+if TYPE_CHECKING:
+    from portal.models import Payment
 
 
 @dataclass(frozen=True)
@@ -16,21 +19,36 @@ class Checkout:
     redirect_url: str
 
 
+class GatewayUnavailableError(RuntimeError):
+    """The provider could not be reached or did not answer in time: nothing is known to
+    have happened, and the same call can safely be made again."""
+
+
 class Gateway(Protocol):
     """What the portal needs from a payment provider."""
 
     name: str
 
-    def start(self, payment_id: int, amount: int, currency: str, return_url: str) -> Checkout:
-        """Begin collecting ``amount``; idempotent for the same ``payment_id``."""
+    def start(self, payment: Payment) -> Checkout:
+        """Begin collecting the payment; the same checkout again for the same payment.
+        Raises ``GatewayUnavailableError`` when the provider cannot be reached."""
+        ...
+
+    def void(self, payment: Payment) -> None:
+        """Make a payment we closed unpayable at the provider, where it allows; best
+        effort (the sweeper finishes what an outage leaves)."""
         ...
 
 
-def gateway() -> Gateway:
-    """The configured gateway (``PAYMENT_GATEWAY``; the offline sandbox by default)."""
-    name = current_app.config.get("PAYMENT_GATEWAY", "sandbox")
+def gateway(name: str | None = None) -> Gateway:
+    """The gateway called ``name``, or the configured one (``PAYMENT_GATEWAY``)."""
+    name = name or current_app.config.get("PAYMENT_GATEWAY", "sandbox")
     if name == "sandbox":
         from portal.payments.sandbox import SandboxGateway
 
         return SandboxGateway()
+    if name == "stripe":
+        from portal.payments.stripe_checkout import StripeGateway
+
+        return StripeGateway()
     raise RuntimeError(f"unknown PAYMENT_GATEWAY {name!r}")

@@ -8,6 +8,7 @@ import hmac
 
 from flask import current_app, url_for
 
+from portal.models import Payment
 from portal.payments.gateway import Checkout
 
 
@@ -16,10 +17,13 @@ class SandboxGateway:
 
     name = "sandbox"
 
-    def start(self, payment_id: int, amount: int, currency: str, return_url: str) -> Checkout:
+    def start(self, payment: Payment) -> Checkout:
         """The same reference for the same payment, so a retry reuses its checkout."""
-        reference = f"sbx_{payment_id}_{_signature(payment_id)}"
+        reference = f"sbx_{payment.id}_{_signature(payment.id)}"
         return Checkout(reference, url_for("sandbox.checkout", reference=reference))
+
+    def void(self, payment: Payment) -> None:
+        """Nothing to do: the sandbox's page refuses a payment that is not pending."""
 
 
 def _signature(payment_id: int) -> str:

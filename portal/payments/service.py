@@ -4,7 +4,6 @@ twice. The unique index on open payments settles races between concurrent reques
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,7 +17,7 @@ from negotiation import Plan as Schedule
 from portal.cases import live_plan, policy, record_event, snapshot_of
 from portal.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
-from portal.payments.gateway import gateway
+from portal.payments.gateway import GatewayUnavailableError, gateway
 
 MAX_ID = 2**63 - 1
 
@@ -46,7 +45,6 @@ def open_payment(
     amount: int | None,
     today: date,
     now: datetime,
-    return_url: Callable[[int], str],
 ) -> Started:
     """Open (or resume) a payment and hand it to the gateway. Commits."""
     plan = live_plan(db, case)
@@ -55,9 +53,10 @@ def open_payment(
         return Started(error=wanted)
     amount, plan_id = wanted
     payment = _open(db, case, purpose, plan_id)
-    if payment is not None and payment.amount != amount:
-        # The amount changed (a part payment retyped): the old checkout is void.
-        payment.status = "voided"
+    if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
+        # The amount changed (a part payment retyped), or the lender changed provider:
+        # the old checkout is void.
+        _void(payment)
         db.flush()
         payment = None
     if payment is None:
@@ -84,7 +83,19 @@ def open_payment(
             record_event(
                 db, case, "payment_started", "borrower", payment_id=payment.id, amount=amount
             )
-    checkout = gateway().start(payment.id, payment.amount, payment.currency, return_url(payment.id))
+    try:
+        checkout = gateway().start(payment)
+    except GatewayUnavailableError:
+        # Kept open as "unknown": trying again resumes this payment with the same
+        # idempotency key, so the provider cannot charge for it twice.
+        payment.status = "unknown"
+        db.commit()
+        return Started(
+            error=_(
+                "We could not reach the card payment service. Nothing has been charged. "
+                "Please try again in a few minutes."
+            )
+        )
     payment.gateway_reference = checkout.reference
     payment.status = "pending"
     db.commit()
@@ -155,4 +166,10 @@ def void_open_payments(db: Session, *, case_id: int, plan_id: int | None) -> Non
             Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES)
         )
     ):
-        payment.status = "voided"
+        _void(payment)
+
+
+def _void(payment: Payment) -> None:
+    """Close an open payment, and its checkout at the provider."""
+    payment.status = "voided"
+    gateway(payment.gateway).void(payment)

@@ -8,8 +8,11 @@ anything is parsed.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
@@ -39,6 +42,7 @@ class StripeSettings:
     webhook_secret: str
     api_base: str | None
     js_url: str
+    wallets: bool = True
 
     @classmethod
     def from_config(cls) -> StripeSettings:
@@ -50,35 +54,95 @@ class StripeSettings:
             webhook_secret=config.get("STRIPE_WEBHOOK_SECRET", ""),
             api_base=config.get("STRIPE_API_BASE") or None,
             js_url=config.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
+            wallets=str(config.get("STRIPE_WALLETS", "1")).lower() not in ("0", "false", "no"),
         )
 
 
+@functools.lru_cache(maxsize=8)
 def client(settings: StripeSettings) -> stripe.StripeClient:
-    """A client for the configured Stripe (or a local stand-in such as localstripe)."""
+    """A client for the configured Stripe (or a local stand-in such as localstripe),
+    one per settings: its HTTP sessions are per thread and keep their connections."""
     addresses: Any = {"api": settings.api_base} if settings.api_base else None
     return stripe.StripeClient(settings.secret_key, base_addresses=addresses, max_network_retries=2)
 
 
+# Wallets Stripe can take in a currency, besides cards. Alipay and WeChat Pay settle in
+# these currencies only; a Taiwan-dollar loan is paid by card.
+WALLETS = {
+    "CNY": ("alipay", "wechat_pay"),
+    "HKD": ("alipay", "wechat_pay"),
+    "USD": ("alipay", "wechat_pay"),
+}
+
+# What a PaymentIntent's status means for a payment of ours that is still open; the
+# other statuses mean it is still with the borrower or being processed.
+SETTLED = {"succeeded": Outcome.SUCCEEDED, "canceled": Outcome.FAILED}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the portal needs to know of one PaymentIntent."""
+
+    id: str
+    status: str
+    client_secret: str
+    amount: int
+    currency: str
+
+
+def payment_method_types(currency: str, wallets: bool = True) -> list[str]:
+    """Card everywhere; Alipay and WeChat Pay where the currency allows them."""
+    return ["card", *(WALLETS.get(currency.upper(), ()) if wallets else ())]
+
+
 def create_intent(
-    settings: StripeSettings, payment_id: int, amount: int, currency: str, metadata: dict[str, str]
+    settings: StripeSettings,
+    payment_id: int,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str],
+    wallets: bool = False,
 ) -> tuple[str, str]:
     """Create (or, on a retry, get back) the PaymentIntent of one internal payment;
-    returns its id and client secret."""
+    returns its id and client secret. The idempotency key is the payment's own id, so a
+    retry after a timeout returns the intent the lost response described."""
+    types = payment_method_types(currency, wallets)
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "payment_method_types": types,
+        "metadata": {**metadata, "payment_id": str(payment_id)},
+    }
+    if "wechat_pay" in types:
+        params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
     intent = client(settings).v1.payment_intents.create(
-        params={
-            "amount": amount,
-            "currency": currency.lower(),
-            "payment_method_types": ["card"],
-            "metadata": {**metadata, "payment_id": str(payment_id)},
-        },
-        options={"idempotency_key": f"haohuan-payment-{payment_id}"},
+        params=params, options={"idempotency_key": f"haohuan-payment-{payment_id}"}
     )
     return str(intent.id), str(intent.client_secret)
 
 
+def retrieve_intent(settings: StripeSettings, intent_id: str) -> Intent:
+    """Stripe's own word on a PaymentIntent: never trust a return URL's query for it."""
+    intent = client(settings).v1.payment_intents.retrieve(intent_id)
+    return Intent(
+        id=str(intent.id),
+        status=str(intent.status),
+        client_secret=str(intent.client_secret),
+        amount=int(intent.amount),
+        currency=str(intent.currency).upper(),
+    )
+
+
 def retrieve_status(settings: StripeSettings, intent_id: str) -> str:
-    """Stripe's own word on a PaymentIntent, for when events arrive out of order."""
-    return str(client(settings).v1.payment_intents.retrieve(intent_id).status)
+    """Only the status of a PaymentIntent, for when events arrive out of order."""
+    return retrieve_intent(settings, intent_id).status
+
+
+def cancel_intent(settings: StripeSettings, intent_id: str) -> None:
+    """Make an abandoned intent unpayable (an old tab cannot charge a voided payment)."""
+    client(settings).v1.payment_intents.cancel(
+        intent_id, options={"idempotency_key": f"haohuan-cancel-{intent_id}"}
+    )
 
 
 def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> dict[str, Any]:
@@ -121,3 +185,174 @@ def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
 
 def _whole(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+# Reconciliation reads ---------------------------------------------------------------------
+# Balance history and payouts, read with the SDK's auto-pagination and turned at once into
+# plain values, so a page of SDK objects is freed as soon as it has been read.
+
+PAGE_SIZE = 100  # Stripe's largest page
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    """One balance transaction: amount, fee and net in the account's settlement currency,
+    and the charge behind it (for a refund, the charge it returns money from)."""
+
+    id: str
+    type: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    created: datetime
+    payment_intent: str | None
+    charge: str | None
+    # The charge's own amount, in the currency the borrower paid in (the settlement
+    # currency differs when Stripe converted it); None for anything but a charge.
+    charged: int | None = None
+    charged_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class PayoutLine:
+    """One payout to the lender's bank account."""
+
+    id: str
+    amount: int
+    currency: str
+    status: str
+    automatic: bool
+    created: datetime
+
+
+@dataclass(frozen=True)
+class ChargeState:
+    """A charge as Stripe has it now: its intent, amount, everything refunded from it,
+    and when its balance transaction was created (None while there is none)."""
+
+    id: str
+    payment_intent: str | None
+    amount: int
+    currency: str
+    refunded: int
+    settled_at: datetime | None
+
+
+def balance_lines(
+    settings: StripeSettings, since: datetime, until: datetime, page_size: int = PAGE_SIZE
+) -> Iterator[BalanceLine]:
+    """Every balance transaction created in ``[since, until)``, newest first, each with
+    its charge or refund expanded (one request a page, not one a transaction)."""
+    pages = client(settings).v1.balance_transactions.list(
+        params={"created": _window(since, until), "limit": page_size, "expand": ["data.source"]}
+    )
+    for transaction in pages.auto_paging_iter():
+        yield _balance_line(transaction)
+
+
+def payouts_between(
+    settings: StripeSettings, since: datetime, until: datetime, page_size: int = PAGE_SIZE
+) -> Iterator[PayoutLine]:
+    """Every payout created in ``[since, until)``."""
+    pages = client(settings).v1.payouts.list(
+        params={"created": _window(since, until), "limit": page_size}
+    )
+    for payout in pages.auto_paging_iter():
+        yield PayoutLine(
+            id=str(payout.id),
+            amount=int(payout.amount),
+            currency=str(payout.currency).upper(),
+            status=str(payout.status),
+            automatic=bool(payout.automatic),
+            created=_moment(payout.created),
+        )
+
+
+def payout_lines(
+    settings: StripeSettings, payout_id: str, page_size: int = PAGE_SIZE
+) -> Iterator[BalanceLine]:
+    """The balance transactions an automatic payout carried (Stripe answers this only
+    for automatic payouts: a manual one is not tied to transactions)."""
+    pages = client(settings).v1.balance_transactions.list(
+        params={"payout": payout_id, "limit": page_size}
+    )
+    for transaction in pages.auto_paging_iter():
+        yield _balance_line(transaction)
+
+
+def charge_state(settings: StripeSettings, charge_id: str) -> ChargeState:
+    """A charge's intent and what has been refunded from it in all."""
+    return _charge_state(client(settings).v1.charges.retrieve(charge_id))
+
+
+def intent_charge(settings: StripeSettings, intent_id: str) -> ChargeState | None:
+    """The successful charge of a PaymentIntent, or None when Stripe holds no money for
+    it (no such intent, or one that never succeeded)."""
+    try:
+        intent = client(settings).v1.payment_intents.retrieve(
+            intent_id, params={"expand": ["latest_charge.balance_transaction"]}
+        )
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return None
+        raise
+    charge: Any = intent.latest_charge
+    if intent.status != "succeeded" or charge is None or isinstance(charge, str):
+        return None
+    return _charge_state(charge)
+
+
+def _window(since: datetime, until: datetime) -> dict[str, int]:
+    # Stripe's times are whole seconds: created >= since and created < until, exactly.
+    return {"gte": _ceil_seconds(since), "lt": _ceil_seconds(until)}
+
+
+def _ceil_seconds(moment: datetime) -> int:
+    return -((EPOCH - moment) // SECOND)
+
+
+def _moment(seconds: int) -> datetime:
+    return EPOCH + int(seconds) * SECOND
+
+
+def _balance_line(transaction: Any) -> BalanceLine:
+    source = transaction.source
+    is_charge = getattr(source, "object", None) == "charge"
+    intent = getattr(source, "payment_intent", None)
+    charge = _id(source) if is_charge else _id(getattr(source, "charge", None))
+    return BalanceLine(
+        id=str(transaction.id),
+        type=str(transaction.type),
+        amount=int(transaction.amount),
+        fee=int(transaction.fee),
+        net=int(transaction.net),
+        currency=str(transaction.currency).upper(),
+        created=_moment(transaction.created),
+        payment_intent=_id(intent),
+        charge=charge,
+        charged=int(source.amount) if is_charge else None,
+        charged_currency=str(source.currency).upper() if is_charge else None,
+    )
+
+
+def _charge_state(charge: Any) -> ChargeState:
+    settled: Any = charge.balance_transaction
+    expanded = settled is not None and not isinstance(settled, str)
+    return ChargeState(
+        id=str(charge.id),
+        payment_intent=_id(charge.payment_intent),
+        amount=int(charge.amount),
+        currency=str(charge.currency).upper(),
+        refunded=int(charge.amount_refunded or 0),
+        settled_at=_moment(settled.created) if expanded else None,
+    )
+
+
+def _id(value: Any) -> str | None:
+    """The id of an expandable field, expanded or not."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.id)

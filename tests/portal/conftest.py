@@ -94,9 +94,17 @@ def _url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> st
 
 
 @pytest.fixture
-def app(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+def extra_config() -> dict[str, object]:
+    """Configuration a test module adds to its app (override it in the module)."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, extra_config: dict[str, object]
+) -> Iterator[Flask]:
     """The application on a fresh database of the chosen backend."""
-    application = create_app(_config(_url_for(backend, request, tmp_path)))
+    application = create_app({**_config(_url_for(backend, request, tmp_path)), **extra_config})
     yield application
     application.extensions["haohuan.engine"].dispose()
 

@@ -12,7 +12,7 @@ import portal.payments.sandbox_views as sandbox_views
 import portal.payments.sweeper as sweeper
 from portal import db
 from portal.models import Case, CaseEvent, Payment, Plan
-from portal.payments.stripe_gateway import StripeSettings
+from portal.payments.stripe_gateway import Intent, StripeSettings
 
 from .conftest import NOW, build_case, sign_in
 from .test_money_paths import accept_first, books
@@ -40,12 +40,12 @@ def test_a_webhook_during_a_sweep_applies_the_payment_once(app, client, monkeypa
     before, _, _ = money_in(app, payment.case_id)
     webhook = app.test_client()
 
-    def stripe_says_succeeded(_settings, _reference):
+    def stripe_says_succeeded(_settings, reference):
         # While the sweep asks Stripe, Stripe's webhook lands and is applied.
         assert deliver(webhook, event("payment_intent.succeeded")).status_code == 200
-        return "succeeded"
+        return Intent(reference, "succeeded", "secret", payment.amount, payment.currency)
 
-    monkeypatch.setattr(sweeper, "retrieve_status", stripe_says_succeeded)
+    monkeypatch.setattr(sweeper, "retrieve_intent", stripe_says_succeeded)
     with app.test_request_context("/"):
         sweeper.sweep(
             db.session(),
