@@ -15,27 +15,17 @@ import http.client
 import os
 import random
 import re
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, drive, figures, served
 
-from portal import create_app, db, migrate, seed  # noqa: E402 (after the path above)
-from portal.clock import local_today, now  # noqa: E402
+sys.path.insert(0, str(ROOT))  # this file is bench/portal.py: the package must win
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from portal import create_app, db, migrate, seed
+from portal.clock import local_today, now
 
 
 def prepare(url: str) -> tuple[str, str]:
@@ -71,41 +61,29 @@ def sign_in(port: int, token: str, date_of_birth: str) -> str:
 
 def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> list[float]:
     """Keep-alive clients requesting ``path`` back to back; the latency of each request."""
-    latencies: list[float] = []
-    lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            connection.request("GET", path, headers={"Cookie": cookie})
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{path} answered {response.status}")
-            mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
+    def step(connection: http.client.HTTPConnection) -> str | None:
+        if time.perf_counter() >= deadline:
+            return None
+        connection.request("GET", path, headers={"Cookie": cookie})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}")
+        return path
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies
+    return drive(port, clients, step).get(path, [])
 
 
 def report(name: str, latencies: list[float], seconds: float) -> float:
-    latencies.sort()
-    rate = len(latencies) / seconds
-    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    """Print one page's figures; return its requests per second."""
+    measured = figures(latencies, seconds)
     print(
-        f"{name:<10} {rate:>8.0f} req/s   p50 {statistics.median(latencies) * 1000:6.1f} ms"
-        f"   p99 {p99 * 1000:6.1f} ms   ({len(latencies):,} requests)"
+        f"{name:<10} {measured.rate:>8.0f} req/s   p50 {measured.p50_ms:6.1f} ms"
+        f"   p99 {measured.p99_ms:6.1f} ms   ({measured.count:,} requests)"
     )
-    return rate
+    return measured.rate
 
 
 def main() -> None:
@@ -117,35 +95,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="haohuan-bench-")
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir}/haohuan.db"
     token, date_of_birth = prepare(url)
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "HAOHUAN_SECRET_KEY": "bench-" + "k" * 40,  # shared by both workers
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "portal:create_app()",
-        ],
-        cwd=ROOT,
-        env=environment,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with served(url) as port:
         cookie = sign_in(port, token, date_of_birth)
         load(port, "/status", cookie, args.clients, 1.0)  # warm up both workers
         print(
@@ -158,9 +108,6 @@ def main() -> None:
             "/status", load(port, "/status", cookie, args.clients, args.seconds), args.seconds
         )
         print(f"ratio      /status serves {status / trivial:.2f}x the trivial page's throughput")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

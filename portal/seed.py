@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from negotiation import Frequency, PlanKind, add_months, propose
 from portal.access import issue_link
 from portal.arrangements import Choice, ConsentRecord, accept, shown_hash
 from portal.cases import policy, snapshot_of
+from portal.finance.demo import seed_payment_history
 from portal.hashing import fact_hash, new_salt
 from portal.models import (
     Borrower,
@@ -27,6 +28,7 @@ from portal.models import (
     LoanInstallment,
     Offer,
     Payment,
+    Plan,
 )
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.service import open_payment
@@ -119,6 +121,7 @@ def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
     db.commit()
     _seed_offer(db, cases[OFFER_INDEX], today, now)
     _seed_arranged(db, cases[ARRANGED_INDEX], today, now)
+    seed_payment_history(db, cases, now, rng)
 
 
 def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
@@ -145,6 +148,17 @@ def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
 def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
     """A borrower who accepted a plan and paid its first installment, through the same
     services the portal uses."""
+    accept_arrears_plan(db, case, today, now)
+    open_payment(db, case, "installment", None, today, now)
+    reference = db.scalars(
+        select(Payment.gateway_reference).where(Payment.case_id == case.id)
+    ).one()
+    handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
+
+
+def accept_arrears_plan(db: Session, case: Case, today: date, now: datetime) -> Plan:
+    """The borrower accepts the arrears plan proposed to them, through the services the
+    portal's own pages use. Commits."""
     snapshot = snapshot_of(db, case, today)
     proposal = next(
         p for p in propose(snapshot, policy(), today) if p.plan.kind is PlanKind.ARREARS_PLAN
@@ -159,17 +173,49 @@ def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
     consent = ConsentRecord(
         "127.0.0.1",
         "demo",
-        "zh_Hans_CN",
-        shown_hash(schedule, proposal.conditional_waiver, "zh_Hans_CN"),
+        case.loan.borrower.locale,
+        shown_hash(schedule, proposal.conditional_waiver, case.loan.borrower.locale),
     )
     accepted = accept(db, case, now, today, choice, consent)
     assert accepted.plan is not None  # the demo data is built to allow it  # noqa: S101
-    started = open_payment(db, case, "installment", None, today, now, lambda _id: "/")
-    reference = db.scalars(
-        select(Payment.gateway_reference).where(Payment.case_id == case.id)
-    ).one()
-    handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
-    del started
+    return accepted.plan
+
+
+def open_stripe_payment(db: Session, plan: Plan, reference: str | None, now: datetime) -> Payment:
+    """An open Stripe payment for the plan's first installment, as the Stripe gateway
+    records one: ``reference`` is its PaymentIntent id (None until Stripe has made one).
+    Added to the session, not committed."""
+    payment = Payment(
+        case_id=plan.case_id,
+        plan_id=plan.id,
+        purpose="installment",
+        amount=plan.installments[0].amount,
+        currency=plan.currency,
+        status="pending" if reference else "created",
+        gateway="stripe",
+        gateway_reference=reference,
+        created_at=now,
+    )
+    db.add(payment)
+    return payment
+
+
+def overdue_cases(db: Session, count: int, today: date, rng: random.Random) -> list[Case]:
+    """``count`` more overdue cases like the demo's, none on hold, numbered after the
+    demo portfolio (for load tests). Commits."""
+    kinds = [
+        (person, days)
+        for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
+        if days and index != HOLD_INDEX
+    ]
+    # Past the demo's numbers, so references never collide and no index is HOLD_INDEX.
+    first = max(len(PEOPLE), db.scalar(select(func.count(Borrower.id))) or 0)
+    cases = [
+        _seed_case(db, first + number, *kinds[number % len(kinds)], today, rng)
+        for number in range(count)
+    ]
+    db.commit()
+    return cases
 
 
 def _facts(index: int) -> tuple[date, str]:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from portal import db
 from portal.models import Case, Payment, Plan, ProcessedEvent
+from portal.seed import open_stripe_payment
 
 from .conftest import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
@@ -60,18 +61,7 @@ def stripe_payment_for_a_new_plan(app, client, reference: str | None = None) -> 
     with app.app_context():
         session = db.session()
         plan = session.scalars(select(Plan)).one()
-        payment = Payment(
-            case_id=built.case_id,
-            plan_id=plan.id,
-            purpose="installment",
-            amount=plan.installments[0].amount,
-            currency="TWD",
-            status="pending" if reference else "created",
-            gateway="stripe",
-            gateway_reference=reference,
-            created_at=NOW,
-        )
-        session.add(payment)
+        payment = open_stripe_payment(session, plan, reference, NOW)
         session.commit()
         return payment
 

@@ -1,0 +1,123 @@
+"""What the portal's HTTP benchmarks share: the app served by gunicorn, concurrent
+keep-alive clients, and latency figures."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
+
+# One request on a client's connection: returns a label for its latency, or None (having
+# sent nothing) when the client is done.
+Step = Callable[[http.client.HTTPConnection], str | None]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served(url: str, **settings: str) -> Iterator[int]:
+    """The app on ``url`` served by gunicorn (``WORKERS`` workers) with these extra
+    environment settings; yields its port, and stops the server afterwards."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "HAOHUAN_SECRET_KEY": "bench-" + "k" * 40,  # shared by both workers
+        **settings,
+    }
+    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [*command, "--log-level", "warning", "portal:create_app()"], cwd=ROOT, env=environment
+    )
+    try:
+        _wait_for(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for(port: int) -> None:
+    # The master listens before its workers boot; requests queue until they are up.
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not start listening on port {port}")
+
+
+def drive(port: int, clients: int, step: Step) -> dict[str, list[float]]:
+    """``clients`` threads, each on its own keep-alive connection, calling ``step`` back
+    to back until it returns None; the latencies in seconds, by the label each returned.
+    The first failure of any client is raised once all have stopped."""
+    latencies: dict[str, list[float]] = {}
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[tuple[str, float]] = []
+        try:
+            while True:
+                started = time.perf_counter()
+                label = step(connection)
+                if label is None:
+                    break
+                mine.append((label, time.perf_counter() - started))
+        except Exception as error:  # re-raised in the caller's thread below
+            failures.append(error)
+        finally:
+            connection.close()
+            with lock:
+                for label, seconds in mine:
+                    latencies.setdefault(label, []).append(seconds)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return latencies
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A run's throughput and latency."""
+
+    count: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.count / self.seconds
+
+
+def figures(latencies: list[float], seconds: float) -> Figures:
+    """The figures of ``latencies`` (in seconds) measured over ``seconds``."""
+    ordered = sorted(latencies)
+    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+    return Figures(len(ordered), seconds, statistics.median(ordered) * 1000, p99 * 1000)

@@ -1,0 +1,344 @@
+"""Signed Stripe webhook deliveries under concurrent load, on SQLite and on PostgreSQL.
+
+For each backend: migrates a fresh database (a temporary SQLite file; a PostgreSQL
+database created for the run and dropped after it, never the test database), opens cases
+each with an accepted plan and an open Stripe payment for its first installment (through
+``portal.seed``), serves the app with gunicorn (2 workers), and has concurrent keep-alive
+clients deliver ``payment_intent.succeeded`` events signed as Stripe signs them. Every
+tenth delivery is a redelivery of an event already acknowledged, reported apart. Then it
+checks that every paid payment succeeded exactly once and that ``ledger.check`` finds no
+drift, and prints deliveries per second, p50 and p99, and the SQLite/PostgreSQL ratio.
+
+    .venv/bin/python bench/webhooks.py [--events 3000 | --seconds 10] [--clients 8]
+        [--backend sqlite|postgres|both] [--postgres-url postgresql://root@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import psycopg
+import stripe
+from _common import ROOT, Figures, drive, figures, served
+from psycopg import sql
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
+
+from portal import create_app, db, ledger, migrate, seed
+from portal.clock import local_today, now
+from portal.models import Case, CaseEvent, Payment, ProcessedEvent
+
+SECRET = "whsec_bench_" + "s" * 24
+BENCH_DATABASE = "bench_webhooks"
+# Stripe redelivers whenever an acknowledgement is slow or lost; one in ten is a
+# pessimistic but realistic share.
+REDELIVER_EVERY = 10
+FRESH, REDELIVERY = "fresh", "redelivery"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A PaymentIntent the portal is waiting on: its id and amount in minor units."""
+
+    reference: str
+    amount: int
+    currency: str
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--events", type=int, help="deliveries per backend (default 3000)")
+    length.add_argument("--seconds", type=float, help="deliver for this long instead")
+    parser.add_argument(
+        "--cases", type=int, help="open payments to pay (default: enough for --events)"
+    )
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    if args.seconds is None and args.events is None:
+        args.events = 3000
+    if args.cases is None:
+        # With --seconds the rate is not known beforehand: size for a generous one, and
+        # say so below if the payments run out first.
+        wanted = args.events if args.events else int(args.seconds * 400)
+        args.cases = wanted - wanted // REDELIVER_EVERY
+    return args
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    """A URL for a fresh SQLite file in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="haohuan-bench-") as folder:
+        yield f"sqlite:///{folder}/haohuan.db"
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A URL for a PostgreSQL database of the benchmark's own, created next to
+    ``admin_url``'s and dropped afterwards, so the test database is never touched."""
+    name = sql.Identifier(BENCH_DATABASE)
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield urlsplit(admin_url)._replace(path=f"/{BENCH_DATABASE}").geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+
+
+def postgres_unreachable(admin_url: str) -> str | None:
+    """Why PostgreSQL at ``admin_url`` cannot be used, or None when it can."""
+    try:
+        psycopg.connect(admin_url, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        return str(error).strip().splitlines()[0]
+    return None
+
+
+def prepare(url: str, count: int) -> list[Intent]:
+    """Migrate, then open ``count`` cases each with an accepted arrears plan and a pending
+    Stripe payment for its first installment."""
+    # Verification facts are hashed at a low cost: nobody signs in during the benchmark.
+    app = create_app({"DATABASE_URL": url, "SCRYPT_COST": 2})
+    with app.test_request_context("/"):
+        migrate.upgrade(app)
+        session = db.session()
+        moment = now()
+        cases = seed.overdue_cases(session, count, local_today("Asia/Taipei"), random.Random(1))
+        intents = [_open_intent(session, case, moment) for case in cases]
+        session.commit()
+    app.extensions["haohuan.engine"].dispose()
+    return intents
+
+
+def _open_intent(session: Session, case: Case, moment: datetime) -> Intent:
+    today = local_today(case.loan.borrower.timezone)
+    plan = seed.accept_arrears_plan(session, case, today, moment)
+    reference = f"pi_bench_{case.id:07d}"
+    payment = seed.open_stripe_payment(session, plan, reference, moment)
+    return Intent(reference, payment.amount, payment.currency)
+
+
+def event_body(number: int, intent: Intent) -> bytes:
+    """A ``payment_intent.succeeded`` event as Stripe sends it."""
+    event = {
+        "id": f"evt_bench_{number:07d}",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": intent.reference,
+                "object": "payment_intent",
+                "amount": intent.amount,
+                "currency": intent.currency.lower(),
+                "status": "succeeded",
+            }
+        },
+    }
+    return json.dumps(event).encode()
+
+
+@dataclass
+class Deliveries:
+    """Hands the next delivery to whichever client is free: a success for the next open
+    payment or, every ``REDELIVER_EVERY``th, an event already acknowledged once more."""
+
+    intents: list[Intent]
+    total: int | None
+    deadline: float
+    sent: int = 0
+    paid: list[str] = field(default_factory=list)
+    acknowledged: list[bytes] = field(default_factory=list)
+    duplicates: int = 0
+    ran_out: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def take(self) -> tuple[str, bytes] | None:
+        """The next delivery (its kind and body), or None when the run is over."""
+        with self.lock:
+            if self.sent == self.total or time.perf_counter() >= self.deadline:
+                return None
+            self.sent += 1
+            if self.sent % REDELIVER_EVERY == 0 and self.acknowledged:
+                return REDELIVERY, self.rng.choice(self.acknowledged)
+            fresh = self.sent - self.sent // REDELIVER_EVERY - 1
+            if fresh >= len(self.intents):
+                self.ran_out = True
+                return None
+        return FRESH, event_body(fresh, self.intents[fresh])
+
+    def acknowledge(self, kind: str, body: bytes, duplicate: bool) -> None:
+        """Record the portal's answer; a first delivery called a duplicate is a bug."""
+        if kind == FRESH and duplicate:
+            raise RuntimeError(f"a first delivery was called a duplicate: {body[:80]!r}")
+        with self.lock:
+            if kind == REDELIVERY:
+                self.duplicates += duplicate
+            else:
+                self.acknowledged.append(body)
+                self.paid.append(json.loads(body)["data"]["object"]["id"])
+
+
+def deliver(port: int, deliveries: Deliveries, clients: int) -> dict[str, list[float]]:
+    """Post every delivery, signed afresh each time as Stripe does on a retry."""
+
+    def step(connection: http.client.HTTPConnection) -> str | None:
+        taken = deliveries.take()
+        if taken is None:
+            return None
+        kind, body = taken
+        signature = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+        headers = {"Content-Type": "application/json", "Stripe-Signature": signature}
+        connection.request("POST", "/webhooks/stripe", body, headers)
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the webhook answered {response.status}: {answer[:200]!r}")
+        deliveries.acknowledge(kind, body, bool(json.loads(answer).get("duplicate")))
+        return kind
+
+    return drive(port, clients, step)
+
+
+def warm_up(port: int, clients: int) -> None:
+    """Boot both workers on an event type the portal acknowledges without acting on."""
+    body = json.dumps({"id": "evt_warm", "type": "customer.created", "data": {}}).encode()
+    left = iter(range(clients * 20))
+
+    def step(connection: http.client.HTTPConnection) -> str | None:
+        if next(left, None) is None:
+            return None
+        signature = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+        connection.request("POST", "/webhooks/stripe", body, {"Stripe-Signature": signature})
+        connection.getresponse().read()
+        return "warm"
+
+    drive(port, clients, step)
+
+
+def verify(url: str, paid: list[str]) -> list[str]:
+    """Every way the database disagrees with the deliveries the portal acknowledged:
+    each paid payment succeeded, with one success recorded; no other payment moved; one
+    processed event per payment; and ``ledger.check`` finds no drift."""
+    app = create_app({"DATABASE_URL": url})
+    with app.app_context():
+        session = db.session()
+        payments = select(Payment.id, Payment.gateway_reference, Payment.status)
+        statuses = {r: (i, s) for i, r, s in session.execute(payments)}
+        recorded = Counter(
+            data.get("payment_id")
+            for data in session.scalars(
+                select(CaseEvent.data).where(CaseEvent.kind == "payment_succeeded")
+            )
+        )
+        processed = session.scalar(select(func.count()).select_from(ProcessedEvent))
+        problems = ledger.check(session)
+    app.extensions["haohuan.engine"].dispose()
+    expected = set(paid)
+    for reference, (payment_id, status) in statuses.items():
+        if (status == "succeeded") != (reference in expected):
+            problems.append(f"{reference} is {status}")
+        if recorded[payment_id] != (reference in expected):
+            problems.append(f"{reference} recorded {recorded[payment_id]} successes")
+    if processed != len(expected):
+        problems.append(f"{processed} processed events for {len(expected)} payments")
+    return problems
+
+
+def bench(backend: str, url: str, args: argparse.Namespace) -> Figures:
+    """Prepare, serve, deliver and verify on one backend; print and return its figures."""
+    intents = prepare(url, args.cases)
+    with served(url, STRIPE_WEBHOOK_SECRET=SECRET, PAYMENT_GATEWAY="sandbox") as port:
+        warm_up(port, args.clients)
+        deadline = time.perf_counter() + (args.seconds or float("inf"))
+        deliveries = Deliveries(intents, args.events, deadline)
+        started = time.perf_counter()
+        latencies = deliver(port, deliveries, args.clients)
+        seconds = time.perf_counter() - started
+    overall = figures(latencies[FRESH] + latencies.get(REDELIVERY, []), seconds)
+    _print_figures(backend, overall, deliveries, latencies.get(REDELIVERY, []))
+    problems = verify(url, deliveries.paid)
+    _print_verification(deliveries, problems)
+    if problems:
+        raise SystemExit(f"{backend}: the books do not agree with the deliveries")
+    return overall
+
+
+def _print_figures(
+    backend: str, overall: Figures, deliveries: Deliveries, redelivered: list[float]
+) -> None:
+    print(
+        f"{backend:<10} {overall.count:>6,} deliveries in {overall.seconds:5.1f} s"
+        f"   {overall.rate:6.0f}/s   p50 {overall.p50_ms:6.1f} ms   p99 {overall.p99_ms:6.1f} ms"
+    )
+    if redelivered:
+        again = figures(redelivered, overall.seconds)
+        print(
+            f"{'':<10} {again.count:>6,} of them redeliveries, {deliveries.duplicates:,}"
+            f" acknowledged as duplicates   p50 {again.p50_ms:6.1f} ms"
+            f"   p99 {again.p99_ms:6.1f} ms"
+        )
+    if deliveries.ran_out:
+        print(f"{'':<10} (the open payments ran out before the time: raise --cases)")
+
+
+def _print_verification(deliveries: Deliveries, problems: list[str]) -> None:
+    if problems:
+        print(f"{'':<10} NOT VERIFIED: {len(problems)} problems, first: {problems[:5]}")
+        return
+    print(
+        f"{'':<10} verified: {len(deliveries.paid):,} payments succeeded, each recorded once;"
+        " no other payment moved; ledger.check finds no drift"
+    )
+
+
+def main() -> None:
+    """Run the chosen backends and print their figures and ratio."""
+    args = parse_args()
+    length = f"{args.events:,} deliveries" if args.events else f"{args.seconds:.0f} s"
+    print(
+        f"gunicorn, 2 workers; {args.clients} concurrent clients, {length} per backend,"
+        f" every {REDELIVER_EVERY}th a redelivery; {args.cases:,} open Stripe payments"
+    )
+    rates: dict[str, float] = {}
+    if args.backend in ("sqlite", "both"):
+        with sqlite_database() as url:
+            rates["sqlite"] = bench("sqlite", url, args).rate
+    unreachable = postgres_unreachable(args.postgres_url)
+    if args.backend == "both" and unreachable:
+        # ``make bench`` on a machine without PostgreSQL still measures SQLite.
+        print(f"postgres   skipped: {unreachable}")
+    elif args.backend in ("postgres", "both"):
+        with postgres_database(args.postgres_url) as url:
+            rates["postgres"] = bench("postgres", url, args).rate
+    if len(rates) == 2:
+        print(
+            f"ratio      SQLite/PostgreSQL {rates['sqlite'] / rates['postgres']:.2f}x"
+            " deliveries per second"
+        )
+
+
+if __name__ == "__main__":
+    main()
