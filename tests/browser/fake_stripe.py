@@ -1,0 +1,86 @@
+"""localstripe with its fake Stripe.js taught the Payment Element's ``confirmPayment``,
+for the browser test of the Stripe checkout.
+
+Two routes are added under ``/_config/`` (the only prefix localstripe serves without an
+API key): ``/_config/haohuan/stripe.js``, localstripe's fake Stripe.js followed by
+``stripe_adapter.js``; and ``/_config/haohuan/confirm``, which confirms an intent with
+the card typed into the element, authorised by the intent's client secret as Stripe
+authorises Stripe.js's own confirmation. Everything else (charges, 3-D Secure, signed
+webhooks) is localstripe's own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+@contextmanager
+def running() -> Iterator[str]:
+    """A fresh localstripe with the adapter; yields its base URL."""
+    from tests.portal.localstripe_server import free_port, wait_for
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, str(port)], cwd=ROOT)
+    try:
+        wait_for(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _stripe_js(_request: Any) -> Any:
+    from aiohttp import web
+    from localstripe import server
+
+    fake = (Path(server.__file__).parent / "localstripe-v3.js").read_text()
+    adapter = (HERE / "stripe_adapter.js").read_text()
+    return web.Response(text=f"{fake}\n{adapter}", content_type="application/javascript")
+
+
+async def _confirm(request: Any) -> Any:
+    from aiohttp import web
+    from localstripe.errors import UserError
+    from localstripe.resources import PaymentIntent, PaymentMethod
+
+    data = json.loads(await request.text())
+    secret = str(data.get("client_secret") or "")
+    try:
+        intent = PaymentIntent._api_retrieve(secret.split("_secret_")[0])
+        if intent.client_secret != secret:
+            raise UserError(401, "Unauthorized")
+        card = data.get("card") or {}
+        method = PaymentMethod(
+            type="card",
+            card={key: card.get(key) for key in ("number", "exp_month", "exp_year", "cvc")},
+        )
+        intent.payment_method = method.id
+        intent._confirm(on_failure_now=intent._report_failure)
+    except UserError as error:
+        return web.json_response(error.body, status=error.code)
+    return web.json_response(intent._export())
+
+
+def serve(port: int) -> None:
+    """localstripe (as the other tests run it) with the two routes added."""
+    sys.path.insert(0, str(ROOT))
+    from localstripe.server import app
+
+    from tests.portal import localstripe_server
+
+    app.router.add_get("/_config/haohuan/stripe.js", _stripe_js)
+    app.router.add_post("/_config/haohuan/confirm", _confirm)
+    localstripe_server.serve(port)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
