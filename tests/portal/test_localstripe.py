@@ -5,9 +5,6 @@ by a real HTTP server. Runs when HAOHUAN_TEST_LOCALSTRIPE is set (CI sets it).""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -24,6 +21,7 @@ from portal.models import Payment, Plan
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
 from .conftest import NOW
+from .localstripe_server import running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
@@ -32,39 +30,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 WEBHOOK_SECRET = "whsec_localstripe"
-# localstripe's own command binds every interface; its app is started on loopback only.
-LAUNCH = (
-    "import sys; from aiohttp import web; from localstripe.server import app; "
-    "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")
 def localstripe() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(port)])
-    try:
-        wait_for(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running() as url:
+        yield url
 
 
 @pytest.fixture
