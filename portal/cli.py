@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -12,6 +13,8 @@ from werkzeug.serving import run_simple
 
 from portal import create_app, db, ledger, migrate, seed
 from portal.clock import local_today, now
+from portal.finance import reconcile as reconciliation
+from portal.finance.reports import day_bounds, finance_timezone
 from portal.payments import sweeper
 from portal.payments.stripe_gateway import StripeSettings
 
@@ -106,6 +109,38 @@ def ledger_check() -> None:
     if problems:
         raise SystemExit(1)
     click.echo("the ledger balances")
+
+
+@cli.command("reconcile")
+@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The day after the last one (default: tomorrow, so through now).",
+)
+@click.option("--timezone", help="Whose calendar days (default: the finance timezone).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write a CSV.")
+@with_appcontext
+def reconcile_command(
+    since: datetime, until: datetime | None, timezone: str | None, csv_path: str | None
+) -> None:
+    """Reconcile Stripe's balance history and payouts with our payments; exit 1 when
+    Stripe could not be read or anything is unmatched."""
+    zone = ZoneInfo(timezone) if timezone else finance_timezone()
+    after = until.date() if until else now().astimezone(zone).date() + timedelta(days=1)
+    if after <= since.date():
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    start, end = day_bounds(since.date(), after - timedelta(days=1), zone)
+    settings = StripeSettings.from_config()
+    run = reconciliation.reconcile(db.session(), settings, start, end, "cli", now())
+    for line in reconciliation.describe(run):
+        click.echo(line)
+    if csv_path:
+        with open(csv_path, "w", newline="", encoding="utf-8") as stream:
+            reconciliation.write_run_csv(run, stream)
+        click.echo(f"CSV written to {csv_path}")
+    if run.status != "completed" or run.unmatched:
+        raise SystemExit(1)
 
 
 def main() -> None:

@@ -474,9 +474,14 @@ class ReconciliationItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
-    # matched, missing_here, missing_at_stripe, amount_mismatch, payout_ok, payout_mismatch
+    # matched, missing_here, missing_at_stripe, amount_mismatch, outside_window (ours is in
+    # the period, Stripe's record of it just outside: not a problem), payout_ok,
+    # payout_mismatch, payout_unchecked (a manual or failed payout: nothing to sum)
     kind: Mapped[str] = mapped_column(String(24))
     currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's type of the balance transaction (charge, refund, adjustment, ...): set on
+    # exactly the lines of the period's balance history, so totals add each once.
+    transaction_type: Mapped[str | None] = mapped_column(String(32))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     payment_intent: Mapped[str | None] = mapped_column(String(128))
     balance_transaction: Mapped[str | None] = mapped_column(String(128))

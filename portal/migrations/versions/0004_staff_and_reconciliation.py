@@ -90,6 +90,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("transaction_type", sa.String(length=32), nullable=True),
         sa.Column(
             "payment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),

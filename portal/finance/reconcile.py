@@ -1,0 +1,468 @@
+"""Reconciliation: Stripe's balance history and payouts against our payments.
+
+A run reads every balance transaction created in ``[since, until)`` and the payouts
+created then, matches each charge to our payment by its PaymentIntent, checks refunds
+against what we recorded, looks for our succeeded payments Stripe has no money for, and
+checks that each automatic payout's transactions sum to the payout. It stores one
+``ReconciliationRun`` with a ``ReconciliationItem`` per line and commits once. A run that
+could not read Stripe is stored as failed, with no items: never half a report.
+
+Money is integer minor units throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol, TextIO
+
+import stripe
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from negotiation.money import Currency
+from portal.finance.export import csv_lines
+from portal.models import Payment, ReconciliationItem, ReconciliationRun
+from portal.payments import stripe_gateway
+from portal.payments.stripe_gateway import (
+    PAGE_SIZE,
+    BalanceLine,
+    ChargeState,
+    PayoutLine,
+    StripeSettings,
+)
+
+log = logging.getLogger(__name__)
+
+MATCHED = "matched"
+MISSING_HERE = "missing_here"
+MISSING_AT_STRIPE = "missing_at_stripe"
+AMOUNT_MISMATCH = "amount_mismatch"
+OUTSIDE_WINDOW = "outside_window"
+PAYOUT_OK = "payout_ok"
+PAYOUT_MISMATCH = "payout_mismatch"
+PAYOUT_UNCHECKED = "payout_unchecked"
+# The kinds that need a person: what ReconciliationRun.unmatched counts.
+UNMATCHED_KINDS = (MISSING_HERE, MISSING_AT_STRIPE, AMOUNT_MISMATCH, PAYOUT_MISMATCH)
+
+# Stripe's balance transaction types for money in from a payment, and back out of one.
+CHARGE_TYPES = frozenset({"charge", "payment"})
+REFUND_TYPES = frozenset({"refund", "payment_refund"})
+# Payout transactions are checked through the payouts themselves.
+PAYOUT_TYPES = frozenset({"payout", "payout_cancel", "payout_failure"})
+
+# SQLite takes at most 999 bound parameters in older builds: look payments up in chunks.
+LOOKUP_CHUNK = 500
+
+
+class StripeReader(Protocol):
+    """What reconciliation reads from Stripe (a fake in tests, Stripe itself in use)."""
+
+    def balance_lines(self, since: datetime, until: datetime) -> Iterable[BalanceLine]: ...
+    def payouts(self, since: datetime, until: datetime) -> Iterable[PayoutLine]: ...
+    def payout_lines(self, payout_id: str) -> Iterable[BalanceLine]: ...
+    def charge(self, charge_id: str) -> ChargeState: ...
+    def intent_charge(self, intent_id: str) -> ChargeState | None: ...
+
+
+@dataclass(frozen=True)
+class LiveStripe:
+    """The reader over the configured Stripe (or localstripe)."""
+
+    settings: StripeSettings
+    page_size: int = PAGE_SIZE
+
+    def balance_lines(self, since: datetime, until: datetime) -> Iterable[BalanceLine]:
+        """The period's balance history."""
+        return stripe_gateway.balance_lines(self.settings, since, until, self.page_size)
+
+    def payouts(self, since: datetime, until: datetime) -> Iterable[PayoutLine]:
+        """The period's payouts."""
+        return stripe_gateway.payouts_between(self.settings, since, until, self.page_size)
+
+    def payout_lines(self, payout_id: str) -> Iterable[BalanceLine]:
+        """What an automatic payout carried."""
+        return stripe_gateway.payout_lines(self.settings, payout_id, self.page_size)
+
+    def charge(self, charge_id: str) -> ChargeState:
+        """A charge as it stands now."""
+        return stripe_gateway.charge_state(self.settings, charge_id)
+
+    def intent_charge(self, intent_id: str) -> ChargeState | None:
+        """An intent's successful charge, if any."""
+        return stripe_gateway.intent_charge(self.settings, intent_id)
+
+
+@dataclass
+class CurrencyTotals:
+    """One settlement currency's money in the period, in minor units: charges (gross),
+    refunds (as a positive amount), Stripe's fees, and the net of every transaction."""
+
+    gross: int = 0
+    fees: int = 0
+    net: int = 0
+    refunded: int = 0
+
+
+def reconcile(
+    db: Session,
+    settings: StripeSettings,
+    since: datetime,
+    until: datetime,
+    started_by: str,
+    now: datetime,
+    *,
+    page_size: int = PAGE_SIZE,
+) -> ReconciliationRun:
+    """Reconcile ``[since, until)`` against the configured Stripe; store the run and
+    commit. The run's status is "completed", or "failed" when Stripe could not be read."""
+    reader = LiveStripe(settings, page_size)
+    return reconcile_with(db, reader, since, until, started_by, now)
+
+
+def reconcile_with(
+    db: Session,
+    reader: StripeReader,
+    since: datetime,
+    until: datetime,
+    started_by: str,
+    now: datetime,
+) -> ReconciliationRun:
+    """``reconcile`` over any reader of Stripe."""
+    run = ReconciliationRun(
+        started_at=now, since=since, until=until, started_by=started_by, status="completed"
+    )
+    try:
+        items = _compare(db, reader, since, until)
+    except stripe.StripeError as error:
+        log.warning("reconciliation could not read Stripe: %s", type(error).__name__)
+        run.status = "failed"
+        run.error = f"{type(error).__name__}: {error}"
+    else:
+        run.items = items
+        _count(run)
+    db.add(run)
+    db.commit()
+    return run
+
+
+def _compare(
+    db: Session, reader: StripeReader, since: datetime, until: datetime
+) -> list[ReconciliationItem]:
+    lines = [line for line in reader.balance_lines(since, until) if line.type not in PAYOUT_TYPES]
+    refunded = {
+        charge: reader.charge(charge)
+        for charge in {line.charge for line in lines if line.type in REFUND_TYPES}
+        if charge is not None
+    }
+    intents = {line.payment_intent for line in lines} | {
+        state.payment_intent for state in refunded.values()
+    }
+    payments = _payments_by_intent(db, {intent for intent in intents if intent})
+    seen: set[str] = set()
+    items = [_line_item(line, payments, refunded, seen) for line in lines]
+    items.extend(_ours_not_listed(db, reader, since, until, seen))
+    items.extend(_payout_items(reader, since, until))
+    return items
+
+
+def _line_item(
+    line: BalanceLine,
+    payments: dict[str, Row[Any]],
+    refunded: dict[str, ChargeState],
+    seen: set[str],
+) -> ReconciliationItem:
+    if line.type in CHARGE_TYPES:
+        return _charge_item(line, payments.get(line.payment_intent or ""), seen)
+    if line.type in REFUND_TYPES:
+        state = refunded.get(line.charge or "")
+        intent = state.payment_intent if state else line.payment_intent
+        return _refund_item(line, state, payments.get(intent or ""))
+    # Adjustments (disputes among them), Stripe's own fees, transfers: a person looks.
+    return _item(line, MISSING_HERE, f"{line.type}: not matched automatically")
+
+
+def _charge_item(line: BalanceLine, payment: Row[Any] | None, seen: set[str]) -> ReconciliationItem:
+    if payment is None:
+        return _item(line, MISSING_HERE, "no payment of ours has this PaymentIntent")
+    item = _item(line, MATCHED, None, payment)
+    item.our_amount = payment.amount
+    if payment.gateway_reference in seen:
+        item.kind, item.note = MISSING_HERE, "a second charge for the same payment"
+    elif payment.status != "succeeded":
+        item.kind, item.note = MISSING_HERE, f"our payment is {payment.status}, not succeeded"
+    elif (line.charged, line.charged_currency) != (payment.amount, payment.currency):
+        item.kind = AMOUNT_MISMATCH
+        item.note = f"Stripe charged {line.charged} {line.charged_currency}"
+    seen.add(payment.gateway_reference)
+    return item
+
+
+def _refund_item(
+    line: BalanceLine, state: ChargeState | None, payment: Row[Any] | None
+) -> ReconciliationItem:
+    if state is None or payment is None:
+        return _item(line, MISSING_HERE, "a refund of no payment of ours")
+    item = _item(line, MATCHED, f"refund; {state.refunded} refunded in all", payment)
+    # Stripe's refunds are negative amounts; ours is what we recorded refunded in all.
+    item.our_amount = -payment.refunded
+    if state.refunded != payment.refunded:
+        item.kind = AMOUNT_MISMATCH
+        item.note = f"Stripe refunded {state.refunded} in all, we recorded {payment.refunded}"
+    return item
+
+
+def _ours_not_listed(
+    db: Session, reader: StripeReader, since: datetime, until: datetime, seen: set[str]
+) -> Iterator[ReconciliationItem]:
+    """Our succeeded payments confirmed in the period that the balance history did not
+    show. Each intent is asked about directly: a charge Stripe dated just outside the
+    period is no alarm."""
+    for payment in _confirmed_between(db, since, until):
+        if payment.gateway_reference in seen:
+            continue
+        state = reader.intent_charge(payment.gateway_reference)
+        yield _unlisted_item(payment, state, since, until)
+
+
+def _unlisted_item(
+    payment: Row[Any], state: ChargeState | None, since: datetime, until: datetime
+) -> ReconciliationItem:
+    item = ReconciliationItem(
+        kind=MISSING_AT_STRIPE,
+        currency=payment.currency,
+        payment_id=payment.id,
+        payment_intent=payment.gateway_reference,
+        our_amount=payment.amount,
+        note="Stripe has no successful charge for this PaymentIntent",
+    )
+    if state is None:
+        return item
+    item.stripe_amount, item.occurred_at = state.amount, state.settled_at
+    if (state.amount, state.currency) != (payment.amount, payment.currency):
+        item.kind = AMOUNT_MISMATCH
+        item.note = f"Stripe charged {state.amount} {state.currency}"
+    elif state.settled_at is not None and not since <= state.settled_at < until:
+        item.kind = OUTSIDE_WINDOW
+        item.note = f"Stripe recorded it at {state.settled_at.isoformat()}"
+    else:
+        item.note = "Stripe's charge is in the period but not in its balance history"
+    return item
+
+
+def _payout_items(
+    reader: StripeReader, since: datetime, until: datetime
+) -> Iterator[ReconciliationItem]:
+    for payout in reader.payouts(since, until):
+        item = ReconciliationItem(
+            kind=PAYOUT_UNCHECKED,
+            currency=payout.currency,
+            payout=payout.id,
+            stripe_amount=payout.amount,
+            occurred_at=payout.created,
+        )
+        if not payout.automatic:
+            item.note = "a manual payout: Stripe ties no transactions to it"
+        elif payout.status in ("failed", "canceled"):
+            item.note = f"payout {payout.status}"
+        else:
+            carried = [line for line in reader.payout_lines(payout.id) if line.type != "payout"]
+            item.net = sum(line.net for line in carried)
+            item.kind = PAYOUT_OK if item.net == payout.amount else PAYOUT_MISMATCH
+            item.note = f"{len(carried)} transactions, net {item.net}"
+        yield item
+
+
+def _item(
+    line: BalanceLine, kind: str, note: str | None, payment: Row[Any] | None = None
+) -> ReconciliationItem:
+    return ReconciliationItem(
+        kind=kind,
+        currency=line.currency,
+        transaction_type=line.type,
+        payment_id=payment.id if payment is not None else None,
+        payment_intent=line.payment_intent or (payment.gateway_reference if payment else None),
+        balance_transaction=line.id,
+        stripe_amount=line.amount,
+        fee=line.fee,
+        net=line.net,
+        occurred_at=line.created,
+        note=note,
+    )
+
+
+_PAYMENT_COLUMNS = (
+    Payment.id,
+    Payment.gateway_reference,
+    Payment.amount,
+    Payment.currency,
+    Payment.status,
+    Payment.refunded,
+)
+
+
+def _payments_by_intent(db: Session, intents: set[str]) -> dict[str, Row[Any]]:
+    """Our Stripe payments by PaymentIntent id: plain rows, not tracked objects, so ten
+    thousand of them stay cheap."""
+    ordered = sorted(intents)
+    found: dict[str, Row[Any]] = {}
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start : start + LOOKUP_CHUNK]
+        rows = db.execute(
+            select(*_PAYMENT_COLUMNS).where(
+                Payment.gateway == "stripe", Payment.gateway_reference.in_(chunk)
+            )
+        )
+        found.update((row.gateway_reference, row) for row in rows)
+    return found
+
+
+def _confirmed_between(db: Session, since: datetime, until: datetime) -> list[Row[Any]]:
+    return list(
+        db.execute(
+            select(*_PAYMENT_COLUMNS)
+            .where(
+                Payment.gateway == "stripe",
+                Payment.status == "succeeded",
+                Payment.gateway_reference.is_not(None),
+                Payment.confirmed_at >= since,
+                Payment.confirmed_at < until,
+            )
+            .order_by(Payment.id)
+        )
+    )
+
+
+def _count(run: ReconciliationRun) -> None:
+    kinds = Counter(item.kind for item in run.items)
+    run.matched = kinds[MATCHED]
+    run.missing_here = kinds[MISSING_HERE]
+    run.missing_at_stripe = kinds[MISSING_AT_STRIPE]
+    run.amount_mismatches = kinds[AMOUNT_MISMATCH]
+    run.payout_mismatches = kinds[PAYOUT_MISMATCH]
+
+
+def totals(run: ReconciliationRun) -> dict[str, CurrencyTotals]:
+    """The period's money per settlement currency, from the run's balance-history lines
+    (each balance transaction is one line; payout checks and our own lines add nothing)."""
+    found: dict[str, CurrencyTotals] = {}
+    for item in run.items:
+        if item.transaction_type is None:
+            continue
+        money = found.setdefault(item.currency, CurrencyTotals())
+        amount = item.stripe_amount or 0
+        if item.transaction_type in CHARGE_TYPES:
+            money.gross += amount
+        elif item.transaction_type in REFUND_TYPES:
+            money.refunded -= amount
+        money.fees += item.fee
+        money.net += item.net or 0
+    return dict(sorted(found.items()))
+
+
+def major(amount: int | None, currency: str) -> Decimal | None:
+    """Minor units as an exact decimal amount of the currency (12345 TWD is 123.45)."""
+    if amount is None:
+        return None
+    digits = Currency(currency).minor_digits if currency in Currency.__members__ else 2
+    return Decimal(amount).scaleb(-digits)
+
+
+CSV_COLUMNS = (
+    "run_id",
+    "kind",
+    "currency",
+    "stripe_type",
+    "balance_transaction",
+    "payment_intent",
+    "payout",
+    "payment_id",
+    "stripe_amount_minor",
+    "stripe_amount",
+    "our_amount_minor",
+    "our_amount",
+    "fee_minor",
+    "fee",
+    "net_minor",
+    "net",
+    "occurred_at_utc",
+    "note",
+)
+
+
+def write_run_csv(run: ReconciliationRun, stream: TextIO) -> None:
+    """Write the run as CSV, one row per item: amounts as integer minor units beside the
+    exact decimal amount, and no text cell a spreadsheet would run as a formula."""
+    for line in csv_lines(CSV_COLUMNS, (_csv_row(run, item) for item in run.items)):
+        stream.write(line)
+
+
+def _csv_row(run: ReconciliationRun, item: ReconciliationItem) -> tuple[object, ...]:
+    def amount(value: int | None) -> tuple[object, object]:
+        return ("", "") if value is None else (value, major(value, item.currency))
+
+    return (
+        run.id,
+        item.kind,
+        item.currency,
+        item.transaction_type or "",
+        item.balance_transaction or "",
+        item.payment_intent or "",
+        item.payout or "",
+        item.payment_id or "",
+        *amount(item.stripe_amount),
+        *amount(item.our_amount),
+        *amount(item.fee),
+        *amount(item.net),
+        _utc(item.occurred_at),
+        item.note or "",
+    )
+
+
+def _utc(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    # PostgreSQL answers in its session's timezone, SQLite with naive UTC.
+    aware = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.isoformat(timespec="seconds")
+
+
+def describe(run: ReconciliationRun) -> list[str]:
+    """The run for a person reading a terminal: counts, totals, every unmatched line."""
+    head = f"reconciliation {run.id}: {run.status}, {_utc(run.since)} to {_utc(run.until)}"
+    if run.status != "completed":
+        return [head, f"  Stripe could not be read: {run.error}"]
+    kinds = Counter(item.kind for item in run.items)
+    lines = [head, "  " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))]
+    for currency, money in totals(run).items():
+        lines.append(
+            f"  {currency}: gross {_shown(money.gross, currency)}"
+            f"  fees {_shown(money.fees, currency)}"
+            f"  refunded {_shown(money.refunded, currency)}"
+            f"  net {_shown(money.net, currency)}"
+        )
+    unmatched = [item for item in run.items if item.kind in UNMATCHED_KINDS]
+    lines.append(f"  {len(unmatched)} unmatched" + (":" if unmatched else ""))
+    lines.extend(f"    {_describe_item(item)}" for item in unmatched)
+    return lines
+
+
+def _describe_item(item: ReconciliationItem) -> str:
+    refs = " ".join(
+        ref for ref in (item.balance_transaction, item.payment_intent, item.payout) if ref
+    )
+    ours = "" if item.payment_id is None else f" payment {item.payment_id}"
+    return (
+        f"{item.kind} {item.currency} {refs}{ours}"
+        f" stripe {_shown(item.stripe_amount, item.currency)}"
+        f" ours {_shown(item.our_amount, item.currency)}: {item.note or ''}"
+    )
+
+
+def _shown(amount: int | None, currency: str) -> str:
+    value = major(amount, currency)
+    return "-" if value is None else f"{value:,}"
