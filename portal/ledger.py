@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment
+from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment, Waiver
 
 
 def apply_to_loan(
@@ -46,34 +46,65 @@ def apply_to_loan(
     return shares
 
 
-def write_off_charges(loan: Loan, *, penalties: int = 0, fees: int = 0) -> None:
-    """Waive up to these amounts of the outstanding penalties and fees, oldest first."""
-    _write_off(_charges(loan, "penalty"), penalties)
-    _write_off(_charges(loan, "fee"), fees)
+def write_off_charges(loan: Loan, *, penalties: int = 0, fees: int = 0) -> list[Waiver]:
+    """Waive up to these amounts of the outstanding penalties and fees, oldest first.
+    Returns what was waived, item by item (not yet added to a session)."""
+    return _write_off(_charges(loan, "penalty"), penalties) + _write_off(
+        _charges(loan, "fee"), fees
+    )
 
 
-def write_off_balance(loan: Loan, amount: int) -> None:
+def write_off_balance(loan: Loan, amount: int) -> list[Waiver]:
     """Waive up to ``amount`` of what is left of the loan, from its last installment
     back: a settlement discount closes the loan for less than was owed."""
+    waived: list[Waiver] = []
     for installment in sorted(loan.installments, key=lambda i: -i.sequence):
-        share = min(amount, installment.interest_outstanding)
-        installment.interest_waived += share
-        amount -= share
-        share = min(amount, installment.principal_outstanding)
-        installment.principal_waived += share
-        amount -= share
-
-
-def write_off_future_interest(loan: Loan, on: date) -> int:
-    """Waive the contractual interest of installments not yet due: a restructure charges
-    its own interest instead. Returns the amount waived."""
-    waived = 0
-    for installment in loan.installments:
-        if installment.due_date >= on:
-            share = installment.interest_outstanding
-            installment.interest_waived += share
-            waived += share
+        for target in ("interest", "principal"):
+            share = min(amount, _outstanding(installment, target))
+            if share:
+                waived.append(_waive_installment(installment, target, share))
+                amount -= share
     return waived
+
+
+def write_off_future_interest(loan: Loan, on: date) -> list[Waiver]:
+    """Waive the contractual interest of installments not yet due: a restructure charges
+    its own interest instead. Returns what was waived."""
+    return [
+        _waive_installment(installment, "interest", installment.interest_outstanding)
+        for installment in loan.installments
+        if installment.due_date >= on and installment.interest_outstanding
+    ]
+
+
+def reinstate(loan: Loan, waivers: Iterable[Waiver]) -> None:
+    """Take waivers back, item by item: the loan owes again exactly what they forgave."""
+    charges = {charge.id: charge for charge in loan.charges}
+    installments = {installment.id: installment for installment in loan.installments}
+    for waiver in waivers:
+        if waiver.charge_id is not None:
+            charge = charges[waiver.charge_id]
+            charge.waived -= min(waiver.amount, charge.waived)
+        elif waiver.installment_id is not None:
+            installment = installments[waiver.installment_id]
+            if waiver.target == "interest":
+                installment.interest_waived -= min(waiver.amount, installment.interest_waived)
+            else:
+                installment.principal_waived -= min(waiver.amount, installment.principal_waived)
+
+
+def _outstanding(installment: LoanInstallment, target: str) -> int:
+    if target == "interest":
+        return installment.interest_outstanding
+    return installment.principal_outstanding
+
+
+def _waive_installment(installment: LoanInstallment, target: str, amount: int) -> Waiver:
+    if target == "interest":
+        installment.interest_waived += amount
+    else:
+        installment.principal_waived += amount
+    return Waiver(target=target, installment_id=installment.id, amount=amount)
 
 
 def _pay_interest(installment: LoanInstallment, amount: int, shares: list[Allocation]) -> int:
@@ -96,11 +127,15 @@ def _charges(loan: Loan, kind: str) -> list[LoanCharge]:
     return sorted((c for c in loan.charges if c.kind == kind), key=lambda c: (c.charged_on, c.id))
 
 
-def _write_off(charges: Iterable[LoanCharge], amount: int) -> None:
+def _write_off(charges: Iterable[LoanCharge], amount: int) -> list[Waiver]:
+    waived = []
     for charge in charges:
         share = min(amount, charge.outstanding)
-        charge.waived += share
+        if share:
+            charge.waived += share
+            waived.append(Waiver(target=charge.kind, charge_id=charge.id, amount=share))
         amount -= share
+    return waived
 
 
 def _pay_charges(

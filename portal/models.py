@@ -381,6 +381,27 @@ class Allocation(Base):
     amount: Mapped[int]
 
 
+class Waiver(Base):
+    """Part of a loan a plan wrote off, item by item, so it can be taken back exactly.
+
+    Earned on ``activation`` (an unconditional waiver, the contract's interest still to
+    come) or on ``completion`` (a conditional waiver, a settlement's discount). If the
+    payment that earned it is refunded or lost to a dispute, it is reinstated.
+    """
+
+    __tablename__ = "waivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    earned_by: Mapped[str] = mapped_column(String(16))  # activation, completion
+    target: Mapped[str] = mapped_column(String(16))  # penalty, fee, interest, principal
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("loan_charges.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("loan_installments.id"))
+    amount: Mapped[int]
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reinstated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ProcessedEvent(Base):
     """A gateway event already handled: written in the same transaction as its work."""
 
@@ -517,4 +538,5 @@ __all__ = [
     "StaffMember",
     "StaffSignInAttempt",
     "VerificationAttempt",
+    "Waiver",
 ]

@@ -23,6 +23,7 @@ from portal.clock import local_today
 from portal.db import lock_row
 from portal.ledger import (
     apply_to_loan,
+    reinstate,
     write_off_balance,
     write_off_charges,
     write_off_future_interest,
@@ -35,6 +36,7 @@ from portal.models import (
     Payment,
     Plan,
     ProcessedEvent,
+    Waiver,
 )
 
 log = logging.getLogger(__name__)
@@ -148,29 +150,42 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
         ).first()
     if plan is None:
         _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today))
-        return
-    first_payment = plan.status == "pending"
-    if first_payment:
+    else:
+        _record(db, case, payment, _pay_plan(db, case, plan, payment.amount, now, today))
+
+
+def _pay_plan(
+    db: Session, case: Case, plan: Plan, amount: int, now: datetime, today: date
+) -> list[Allocation]:
+    """Money for a live plan: its first installment activates it, its last completes it,
+    and the money goes to the loan by the waterfall. Returns the allocations."""
+    if plan.status == "pending":
         _activate(db, case, plan, now, today)
-    _allocate_to_plan(plan, payment.amount)
+    _allocate_to_plan(plan, amount)
     completed = all(i.paid >= i.amount for i in plan.installments)
     if completed and plan.conditional_waiver:
-        write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees)
+        _keep(
+            db,
+            plan,
+            "completion",
+            now,
+            write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees),
+        )
     reserve = plan.conditional_waiver and not completed
     shares = apply_to_loan(
         case.loan,
-        payment.amount,
+        amount,
         today,
         reserved_penalties=plan.waived_penalties if reserve else 0,
         reserved_fees=plan.waived_fees if reserve else 0,
     )
     if completed:
         if plan.discount:
-            write_off_balance(case.loan, plan.discount)
+            _keep(db, plan, "completion", now, write_off_balance(case.loan, plan.discount))
         plan.status = "completed"
         case.status = "resolved"
         record_event(db, case, "plan_completed", "system", plan_id=plan.id)
-    _record(db, case, payment, shares)
+    return shares
 
 
 def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -> None:
@@ -180,12 +195,48 @@ def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -
     # An unconditional waiver is granted at once; a conditional one is earned by keeping
     # the plan to the end (and reinstated if it breaks).
     if not plan.conditional_waiver:
-        write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees)
+        _keep(
+            db,
+            plan,
+            "activation",
+            now,
+            write_off_charges(case.loan, penalties=plan.waived_penalties, fees=plan.waived_fees),
+        )
     if plan.kind in ("restructure", "settlement"):
         # Both deal with the whole balance: the contract's interest still to come is not
         # owed (a restructure charges its own instead; a settlement closes the loan).
-        write_off_future_interest(case.loan, today)
+        _keep(db, plan, "activation", now, write_off_future_interest(case.loan, today))
     record_event(db, case, "plan_activated", "system", plan_id=plan.id)
+
+
+def _keep(db: Session, plan: Plan, earned_by: str, now: datetime, waivers: list[Waiver]) -> None:
+    """Remember what the plan wrote off and why, so it can be taken back exactly."""
+    for waiver in waivers:
+        waiver.plan_id, waiver.earned_by, waiver.granted_at = plan.id, earned_by, now
+        db.add(waiver)
+
+
+def _reinstate(db: Session, case: Case, plan: Plan, earned_by: str, now: datetime) -> None:
+    """The payment that earned these waivers was taken back: so are they."""
+    waivers = db.scalars(
+        select(Waiver).where(
+            Waiver.plan_id == plan.id,
+            Waiver.earned_by == earned_by,
+            Waiver.reinstated_at.is_(None),
+        )
+    ).all()
+    reinstate(case.loan, waivers)
+    for waiver in waivers:
+        waiver.reinstated_at = now
+    if waivers:
+        record_event(
+            db,
+            case,
+            "waivers_reinstated",
+            "system",
+            plan_id=plan.id,
+            amount=sum(w.amount for w in waivers),
+        )
 
 
 def _allocate_to_plan(plan: Plan, amount: int) -> None:
@@ -232,21 +283,14 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
     if change < 0:
         db.add_all(_reversals(db, payment, -change))
         if plan is not None:
-            _unpay_plan(db, case, plan, -change)
+            _unpay_plan(db, case, plan, -change, now)
     elif change > 0:
         # A dispute won: the money is ours again, and goes where new money goes.
-        for share in apply_to_loan(case.loan, change, today):
-            share.payment_id = payment.id
-            db.add(share)
         if plan is not None and plan.status in ("pending", "active"):
-            _allocate_to_plan(plan, change)
-            if (
-                plan.status == "pending"
-                and plan.installments[0].paid >= plan.installments[0].amount
-            ):
-                plan.status = "active"
-                case.status = "arranged"
-                record_event(db, case, "plan_activated", "system", plan_id=plan.id)
+            shares = _pay_plan(db, case, plan, change, now, today)
+        else:
+            shares = apply_to_loan(case.loan, change, today)
+        _record(db, case, payment, shares)
 
 
 # The waterfall's order, reversed: what was paid last is taken back first.
@@ -298,7 +342,7 @@ def _unpay(
             installment.principal_paid -= share
 
 
-def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int) -> None:
+def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int, now: datetime) -> None:
     """Take money back off the plan, latest installment first. A plan whose first
     installment is no longer paid is no longer arranged: the de-escalation is undone."""
     for installment in reversed(plan.installments):
@@ -308,12 +352,16 @@ def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int) -> None:
     if plan.status not in ("active", "completed"):
         return
     if plan.installments[0].paid < plan.installments[0].amount:
+        if plan.status == "completed":
+            _reinstate(db, case, plan, "completion", now)
         plan.status = "pending"
         case.status = "open"
+        _reinstate(db, case, plan, "activation", now)
         record_event(db, case, "plan_deactivated", "system", plan_id=plan.id)
     elif plan.status == "completed":
         plan.status = "active"
         case.status = "arranged"
+        _reinstate(db, case, plan, "completion", now)
         record_event(db, case, "plan_reopened", "system", plan_id=plan.id)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from portal import create_app, db, ledger
 from portal.clock import now
-from portal.models import Allocation, Case, Payment, Plan
+from portal.models import Allocation, Case, LoanCharge, Payment, Plan, Waiver
 from portal.payments.events import GatewayEvent, Outcome, handle
 
 from .conftest import _config, build_case, sign_in
@@ -140,6 +140,23 @@ class MoneyPaths(RuleBasedStateMachine):
             case = session.get(Case, self.built.case_id)
             if any(p.status == "active" for p in plans):
                 assert case.status == "arranged"
+
+    @invariant()
+    def waivers_stand_only_while_earned(self) -> None:
+        """What a plan wrote off stands only while the payments that earned it do: a
+        refunded or disputed payment takes its waivers back, item by item."""
+        with self.app.app_context():
+            session = db.session()
+            standing = session.scalars(select(Waiver).where(Waiver.reinstated_at.is_(None)))
+            by_charge: dict[int, int] = {}
+            for waiver in standing:
+                plan = session.get(Plan, waiver.plan_id)
+                earned = ("active", "completed") if waiver.earned_by == "activation" else ()
+                assert plan.status in (*earned, "completed"), (waiver.earned_by, plan.status)
+                if waiver.charge_id is not None:
+                    by_charge[waiver.charge_id] = by_charge.get(waiver.charge_id, 0) + waiver.amount
+            for charge_id, amount in by_charge.items():
+                assert amount <= session.get(LoanCharge, charge_id).waived
 
 
 def test_money_paths_keep_every_invariant(template):

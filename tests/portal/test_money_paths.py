@@ -7,11 +7,12 @@ import threading
 
 from sqlalchemy import func, select
 
-from portal import db
+from portal import db, ledger
 from portal.cases import snapshot_of
-from portal.models import Case, CaseEvent, Payment, Plan
+from portal.models import Case, CaseEvent, Payment, Plan, Waiver
+from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .conftest import TODAY, build_case, sign_in
+from .conftest import NOW, TODAY, build_case, sign_in
 from .test_journey import first_review_link, review_form
 
 
@@ -200,3 +201,74 @@ def test_the_ledger_check_command_finds_drift(app, client):
     drifted = runner.invoke(cli, ["ledger", "check"], obj=info)
     assert drifted.exit_code == 1
     assert "allocated" in drifted.output
+
+
+def owed(app, case_id) -> int:
+    """Everything the loan still asks for: installments and charges."""
+    with app.app_context():
+        loan = db.session().get(Case, case_id).loan
+        return sum(i.unpaid for i in loan.installments) + sum(c.outstanding for c in loan.charges)
+
+
+def take_back(app, payment_id: int, outcome: Outcome, amount: int, event_id: str) -> None:
+    with app.test_request_context("/"):
+        session = db.session()
+        reference = session.get(Payment, payment_id).gateway_reference
+        handle(session, GatewayEvent("sandbox", event_id, reference, outcome, amount), NOW)
+
+
+def test_a_refunded_settlement_owes_again_what_it_forgave(app, client):
+    built = build_case(app, days_past_due=120, locale="en")
+    sign_in(client, built)
+    before = owed(app, built.case_id)
+    accept_first(client, "settlement")
+    pay_due(client)
+    assert owed(app, built.case_id) == 0
+    with app.app_context():
+        payment = db.session().scalars(select(Payment)).one()
+    take_back(app, payment.id, Outcome.REFUNDED, payment.amount, "evt_refund_all")
+    # The discount, the waived charges and the contract's future interest are all owed
+    # again: the loan is exactly as it was before the settlement.
+    assert owed(app, built.case_id) == before
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Plan)).one().status == "pending"
+        assert session.get(Case, built.case_id).status == "open"
+        waivers = session.scalars(select(Waiver)).all()
+        assert {w.earned_by for w in waivers} == {"activation", "completion"}
+        assert all(w.reinstated_at is not None for w in waivers)
+        assert ledger.check(session) == []
+    # The dispute is won back: the plan is kept again, and so are its waivers.
+    take_back(app, payment.id, Outcome.DISPUTED, payment.amount, "evt_dispute_lost")
+    take_back(app, payment.id, Outcome.DISPUTED, 0, "evt_dispute_won")
+    assert owed(app, built.case_id) == before  # nothing to win back: it was refunded
+
+
+def test_a_lost_dispute_that_reopens_a_kept_plan_takes_its_conditional_waiver_back(app, client):
+    built = build_case(app)  # mid stage: half the NT$150 penalty waived if the plan is kept
+    sign_in(client, built)
+    accept_first(client, "arrears_plan")
+    for _ in range(20):
+        pay_due(client)
+        with app.app_context():
+            if db.session().scalars(select(Plan)).one().status == "completed":
+                break
+    assert arrears_now(app, built.case_id).total == 0
+    with app.app_context():
+        last = db.session().scalars(select(Payment).order_by(Payment.id.desc())).first()
+    take_back(app, last.id, Outcome.DISPUTED, last.amount, "evt_dispute_last")
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Plan)).one().status == "active"
+        assert session.get(Case, built.case_id).status == "arranged"
+        completion = session.scalars(select(Waiver).where(Waiver.earned_by == "completion")).all()
+        assert sum(w.amount for w in completion) == 7_500
+        assert all(w.reinstated_at is not None for w in completion)
+    # The last installment is owed again, and the half penalty it would have earned.
+    assert arrears_now(app, built.case_id).total == last.amount + 7_500
+    take_back(app, last.id, Outcome.DISPUTED, 0, "evt_dispute_won_back")
+    assert arrears_now(app, built.case_id).total == 0
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Plan)).one().status == "completed"
+        assert ledger.check(session) == []
