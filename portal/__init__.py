@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE", ""),
         STRIPE_JS_URL=os.environ.get("STRIPE_JS_URL", ""),
         STRIPE_WALLETS=os.environ.get("STRIPE_WALLETS", "1"),
+        WATERFALL=os.environ.get("HAOHUAN_WATERFALL", "penalty,fee,interest,principal"),
         LENDER_NAME=os.environ.get("HAOHUAN_LENDER_NAME", "好還 Haohuan Finance"),
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
@@ -58,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config or {})
     _check_secret(app)
+    _check_waterfall(app)
 
     from portal import cases, db, errors, i18n, logs, security
     from portal.borrower.views import blueprint as borrower
@@ -109,3 +111,13 @@ def _check_secret(app: Flask) -> None:
             raise ConfigurationError("PAYMENT_GATEWAY=sandbox is refused in production")
     elif not secret:
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+
+
+def _check_waterfall(app: Flask) -> None:
+    """Refuse to start with a payment waterfall that does not order all four parts."""
+    from portal.ledger import parse_waterfall
+
+    try:
+        parse_waterfall(str(app.config.get("WATERFALL") or ""))
+    except ValueError as error:
+        raise ConfigurationError(f"HAOHUAN_WATERFALL: {error}") from None

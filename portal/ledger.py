@@ -1,7 +1,8 @@
 """Allocating a confirmed payment to what the loan owes, and writing off waivers.
 
-The default waterfall: penalties, then fees, then interest, then principal; the oldest
-first within each; what is overdue before what is to come. A conditional waiver is
+The default waterfall: penalties, then fees, then interest, then principal (configurable
+with ``HAOHUAN_WATERFALL``); the oldest first within each; what is overdue before what is
+to come. A conditional waiver is
 reserved while its plan runs (the waterfall leaves that much of the penalties and fees
 alone) and written off when the plan is kept to the end. The payments issue replaces
 this with a double-entry ledger; the order is the same.
@@ -12,10 +13,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment, Waiver
+
+# The default order money pays what is owed in; a lender can choose another
+# (``HAOHUAN_WATERFALL``), as long as it names each of the four exactly once.
+DEFAULT_WATERFALL = ("penalty", "fee", "interest", "principal")
+
+
+def parse_waterfall(text: str) -> tuple[str, ...]:
+    """A waterfall from its comma-separated form; raises ValueError unless it orders
+    exactly penalty, fee, interest and principal."""
+    order = tuple(part.strip() for part in text.split(",") if part.strip())
+    if sorted(order) != sorted(DEFAULT_WATERFALL):
+        raise ValueError(f"a waterfall orders each of {', '.join(DEFAULT_WATERFALL)} once")
+    return order
+
+
+def waterfall() -> tuple[str, ...]:
+    """The configured waterfall (checked when the app starts)."""
+    return parse_waterfall(current_app.config.get("WATERFALL") or ",".join(DEFAULT_WATERFALL))
 
 
 def apply_to_loan(
@@ -26,21 +46,27 @@ def apply_to_loan(
     reserved_penalties: int = 0,
     reserved_fees: int = 0,
 ) -> list[Allocation]:
-    """Allocate ``amount`` as of ``on``, leaving the reserved charges alone. Returns the
-    allocations (not yet added to a session), summing exactly to ``amount``: anything
-    left once everything owed is paid is a credit."""
+    """Allocate ``amount`` as of ``on`` by the configured waterfall, leaving the reserved
+    charges alone: what is overdue first, component by component, oldest first within
+    each; then the installments still to come, in order. Returns the allocations (not
+    yet added to a session), summing exactly to ``amount``: anything left once
+    everything owed is paid is a credit."""
     shares: list[Allocation] = []
-    amount = _pay_charges(_charges(loan, "penalty"), amount, reserved_penalties, shares)
-    amount = _pay_charges(_charges(loan, "fee"), amount, reserved_fees, shares)
+    order = waterfall()
     installments = sorted(loan.installments, key=lambda i: i.sequence)
     overdue = [i for i in installments if i.due_date < on]
     upcoming = [i for i in installments if i.due_date >= on]
-    for installment in overdue:
-        amount = _pay_interest(installment, amount, shares)
-    for installment in overdue:
-        amount = _pay_principal(installment, amount, shares)
+    reserved = {"penalty": reserved_penalties, "fee": reserved_fees}
+    for target in order:
+        if target in reserved:
+            amount = _pay_charges(_charges(loan, target), amount, reserved[target], shares)
+        else:
+            for installment in overdue:
+                amount = _PAY[target](installment, amount, shares)
     for installment in upcoming:
-        amount = _pay_principal(installment, _pay_interest(installment, amount, shares), shares)
+        for target in order:
+            if target not in reserved:
+                amount = _PAY[target](installment, amount, shares)
     if amount > 0:
         shares.append(Allocation(target="credit", amount=amount))
     return shares
@@ -121,6 +147,9 @@ def _pay_principal(installment: LoanInstallment, amount: int, shares: list[Alloc
         installment.principal_paid += share
         shares.append(Allocation(target="principal", installment_id=installment.id, amount=share))
     return amount - share
+
+
+_PAY = {"interest": _pay_interest, "principal": _pay_principal}
 
 
 def _charges(loan: Loan, kind: str) -> list[LoanCharge]:

@@ -24,6 +24,7 @@ from portal.db import lock_row
 from portal.ledger import (
     apply_to_loan,
     reinstate,
+    waterfall,
     write_off_balance,
     write_off_charges,
     write_off_future_interest,
@@ -293,10 +294,6 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
         _record(db, case, payment, shares)
 
 
-# The waterfall's order, reversed: what was paid last is taken back first.
-_REVERSE_ORDER = {"credit": 0, "principal": 1, "interest": 2, "fee": 3, "penalty": 4}
-
-
 def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
     """Negative allocations undoing ``amount`` of the payment, with the loan's paid
     figures reduced to match."""
@@ -304,9 +301,11 @@ def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
     for share in db.scalars(select(Allocation).where(Allocation.payment_id == payment.id)):
         key = (share.target, share.charge_id, share.installment_id)
         net[key] = net.get(key, 0) + share.amount
+    # The waterfall's order, reversed: what was paid last is taken back first.
+    last_first = {target: rank for rank, target in enumerate(("credit", *reversed(waterfall())))}
     ordered = sorted(
         (item for item in net.items() if item[1] > 0),
-        key=lambda item: (_REVERSE_ORDER[item[0][0]], -(item[0][2] or item[0][1] or 0)),
+        key=lambda item: (last_first[item[0][0]], -(item[0][2] or item[0][1] or 0)),
     )
     reversals = []
     for (target, charge_id, installment_id), held in ordered:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
-from portal import db, ledger
+from portal import ConfigurationError, create_app, db, ledger
 from portal.cases import snapshot_of
 from portal.models import Case, CaseEvent, Payment, Plan, Waiver
 from portal.payments.events import GatewayEvent, Outcome, handle
@@ -272,3 +273,28 @@ def test_a_lost_dispute_that_reopens_a_kept_plan_takes_its_conditional_waiver_ba
         session = db.session()
         assert session.scalars(select(Plan)).one().status == "completed"
         assert ledger.check(session) == []
+
+
+def test_the_waterfall_is_the_lenders_choice(app):
+    built = build_case(app)
+    with app.test_request_context("/"):
+        loan = db.session().get(Case, built.case_id).loan
+        default = ledger.apply_to_loan(loan, 100, TODAY)
+        assert [share.target for share in default] == ["penalty"]
+        db.session().rollback()
+
+        app.config["WATERFALL"] = "principal, interest, fee, penalty"
+        loan = db.session().get(Case, built.case_id).loan
+        overdue = [i for i in loan.installments if i.due_date < TODAY]
+        principal = sum(i.principal_outstanding for i in overdue)
+        shares = ledger.apply_to_loan(loan, principal + 1, TODAY)
+        assert {s.target for s in shares[:-1]} == {"principal"}
+        assert sum(s.amount for s in shares[:-1]) == principal
+        assert (shares[-1].target, shares[-1].amount) == ("interest", 1)
+        db.session().rollback()
+
+
+@pytest.mark.parametrize("order", ["principal,interest", "penalty,fee,interest,principal,fee", "x"])
+def test_a_waterfall_that_misses_a_part_is_refused(order, tmp_path):
+    with pytest.raises(ConfigurationError, match="HAOHUAN_WATERFALL"):
+        create_app({"WATERFALL": order, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
