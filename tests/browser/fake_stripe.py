@@ -12,10 +12,8 @@ webhooks) is localstripe's own.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 
-@contextmanager
-def running() -> Iterator[str]:
+def running() -> AbstractContextManager[str]:
     """A fresh localstripe with the adapter; yields its base URL."""
-    from tests.portal.localstripe_server import free_port, wait_for
+    from tests.portal.localstripe_server import running as localstripe
 
-    port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, str(port)], cwd=ROOT)
-    try:
-        wait_for(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return localstripe(script=__file__)
 
 
 async def _stripe_js(_request: Any) -> Any:

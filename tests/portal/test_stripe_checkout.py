@@ -31,8 +31,8 @@ from portal.payments.stripe_gateway import (
 from portal.payments.sweeper import sweep
 
 from .conftest import NOW, build_case, sign_in
-from .test_journey import first_review_link, review_form
 from .localstripe_server import free_port, running
+from .test_journey import first_review_link, review_form
 
 needs_localstripe = pytest.mark.skipif(
     not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
