@@ -1,0 +1,169 @@
+"""Staff accounts and signing in: the service functions behind the sign-in page and the
+``haohuan staff`` commands. Each commits once.
+
+Guessing is limited two ways, as borrower verification is (``portal.access``): failures
+per email address typed (5 in 15 minutes) and per client address (20 in an hour). The
+limit per email counts what was typed, whether or not an account has it, so a refusal
+never tells anyone which emails are staff.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from portal.access import _aware as as_utc
+from portal.access import address_hash
+from portal.db import lock_row
+from portal.models import StaffMember, StaffSignInAttempt
+from portal.staff.passwords import (
+    PasswordProblem,
+    hash_password,
+    password_matches,
+    password_problem,
+    spend_the_same_time,
+)
+
+ROLES = ("agent", "supervisor", "finance", "admin")
+ACCOUNT_WINDOW = timedelta(minutes=15)
+FAILURES_PER_ACCOUNT = 5
+ADDRESS_WINDOW = timedelta(hours=1)
+FAILURES_PER_ADDRESS = 20
+
+
+class SignInVerdict(StrEnum):
+    """The outcome of one sign-in attempt."""
+
+    SIGNED_IN = "signed_in"
+    WRONG = "wrong"
+    ACCOUNT_LIMITED = "account_limited"
+    ADDRESS_LIMITED = "address_limited"
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A verdict, and the member when it is ``SIGNED_IN``."""
+
+    verdict: SignInVerdict
+    member: StaffMember | None = None
+
+
+class AccountError(ValueError):
+    """A staff account cannot be created or changed as asked; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def normalise_email(email: str) -> str:
+    """An email as it is stored and compared: full-width forms folded, trimmed, lower case."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def find_member(db: Session, email: str) -> StaffMember | None:
+    """The account with this email, active or not."""
+    return db.scalars(
+        select(StaffMember).where(StaffMember.email == normalise_email(email))
+    ).first()
+
+
+def _checked_password(password: str) -> str:
+    problem = password_problem(password)
+    if problem is PasswordProblem.TOO_SHORT:
+        raise AccountError("the password must be at least 12 characters")
+    if problem is PasswordProblem.TOO_LONG:
+        raise AccountError("the password must be at most 256 characters")
+    return hash_password(password)
+
+
+def add_member(
+    db: Session, email: str, name: str, roles: Iterable[str], password: str, now: datetime
+) -> StaffMember:
+    """Create an active account. Raises ``AccountError`` for a taken email, an unknown
+    role or a weak password. Commits."""
+    email = normalise_email(email)
+    wanted = sorted(set(roles))
+    unknown = [role for role in wanted if role not in ROLES]
+    if unknown or not wanted:
+        raise AccountError(f"roles must be among {', '.join(ROLES)}")
+    if "@" not in email or not name.strip():
+        raise AccountError("an email address and a name are needed")
+    if find_member(db, email) is not None:
+        raise AccountError(f"{email} already has an account")
+    member = StaffMember(
+        email=email,
+        name=name.strip(),
+        password_hash=_checked_password(password),
+        roles=",".join(wanted),
+        active=True,
+        created_at=now,
+    )
+    db.add(member)
+    db.commit()
+    return member
+
+
+def change_password(db: Session, member: StaffMember, password: str) -> None:
+    """Set a new password and end every session of the account. Commits."""
+    member.password_hash = _checked_password(password)
+    member.session_generation += 1
+    db.commit()
+
+
+def deactivate(db: Session, member: StaffMember) -> None:
+    """Stop the account from signing in, and end its sessions. Commits."""
+    member.active = False
+    member.session_generation += 1
+    db.commit()
+
+
+def sign_in(db: Session, email: str, password: str, address: str, now: datetime) -> SignInResult:
+    """Check an email and password within the limits, recording the attempt. Commits."""
+    email = normalise_email(email)[:254]
+    hashed_address = address_hash(address)
+    member = find_member(db, email)
+    if member is not None:
+        # Concurrent guesses at one account are serialised, so no burst outruns the limit.
+        lock_row(db, StaffMember, member.id)
+        db.refresh(member)
+    if _failures(db, StaffSignInAttempt.address == hashed_address, now - ADDRESS_WINDOW) >= (
+        FAILURES_PER_ADDRESS
+    ):
+        db.rollback()
+        return SignInResult(SignInVerdict.ADDRESS_LIMITED)
+    of_account = [StaffSignInAttempt.email == email]
+    if member is not None and member.last_sign_in_at is not None:
+        # A successful sign-in forgives the typing mistakes before it.
+        of_account.append(StaffSignInAttempt.at > as_utc(member.last_sign_in_at))
+    if _failures(db, and_(*of_account), now - ACCOUNT_WINDOW) >= FAILURES_PER_ACCOUNT:
+        db.rollback()
+        return SignInResult(SignInVerdict.ACCOUNT_LIMITED)
+    if member is None:
+        spend_the_same_time(password)
+        succeeded = False
+    else:
+        succeeded = password_matches(member.password_hash, password) and member.active
+    db.add(StaffSignInAttempt(email=email, address=hashed_address, at=now, succeeded=succeeded))
+    if succeeded and member is not None:
+        member.last_sign_in_at = now
+    db.commit()
+    if succeeded:
+        return SignInResult(SignInVerdict.SIGNED_IN, member)
+    return SignInResult(SignInVerdict.WRONG)
+
+
+def _failures(db: Session, who: ColumnElement[bool], since: datetime) -> int:
+    query = select(func.count(StaffSignInAttempt.id)).where(
+        who,
+        StaffSignInAttempt.succeeded.is_(False),
+        StaffSignInAttempt.at >= since,
+    )
+    return int(db.scalar(query) or 0)

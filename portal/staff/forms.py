@@ -1,0 +1,30 @@
+"""The staff sign-in form."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from portal.staff.passwords import MAX_LENGTH
+
+
+class SignInForm(FlaskForm):
+    """Email and password; ``next`` is where to go afterwards (checked before use)."""
+
+    email = EmailField(
+        _l("Email"),
+        validators=[
+            DataRequired(message=_l("Enter your email address.")),
+            Length(max=254, message=_l("That email address is too long.")),
+        ],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(message=_l("Enter your password.")),
+            Length(max=MAX_LENGTH, message=_l("That password is too long.")),
+        ],
+    )
+    next = HiddenField()
