@@ -64,11 +64,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal import cases, db, errors, i18n, logs, security
     from portal.borrower.views import blueprint as borrower
     from portal.extensions import htmx
+    from portal.finance.views import blueprint as finance
     from portal.health import blueprint as health
     from portal.home import blueprint as home
     from portal.payments.checkout_views import blueprint as stripe_checkout
     from portal.payments.sandbox_views import blueprint as sandbox
     from portal.payments.webhooks import blueprint as webhooks
+    from portal.staff.views import blueprint as staff
 
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
@@ -82,7 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     logs.init_app()
-    for blueprint in (health, home, borrower, webhooks):
+    for blueprint in (health, home, borrower, webhooks, staff, finance):
         app.register_blueprint(blueprint)
     if app.config["PAYMENT_GATEWAY"] == "sandbox":
         app.register_blueprint(sandbox)

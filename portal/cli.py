@@ -14,9 +14,12 @@ from werkzeug.serving import run_simple
 from portal import create_app, db, ledger, migrate, seed
 from portal.clock import local_today, now
 from portal.finance import reconcile as reconciliation
+from portal.finance.demo import demo_finance_account
 from portal.finance.reports import day_bounds, finance_timezone
+from portal.models import StaffMember
 from portal.payments import sweeper
 from portal.payments.stripe_gateway import StripeSettings
+from portal.staff import accounts
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -39,6 +42,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         seed.seed(database, local_today("Asia/Taipei"), rng, now())
         printed = seed.demo_links(database, now())
         database.commit()
+        finance_email, finance_password = demo_finance_account(database, now())
     base = f"http://{host}:{port}"
     click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
     for item in printed:
@@ -48,6 +52,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f"    {base}/r/{item.token}\n"
             f"    date of birth {item.date_of_birth}  or  ID last 4 {item.id_last4}"
         )
+    click.echo(
+        f"\nFinance console: {base}/staff/sign-in\n"
+        f"    email {finance_email}  password {finance_password}  (a new password each run)"
+    )
     if not no_serve:
         click.echo(f"\nServing on {base} (Ctrl+C to stop)")
         # Flask refuses app.run() inside its own CLI; werkzeug's server is what it uses.
@@ -141,6 +149,60 @@ def reconcile_command(
         click.echo(f"CSV written to {csv_path}")
     if run.status != "completed" or run.unmatched:
         raise SystemExit(1)
+
+
+@cli.group("staff")
+def staff_group() -> None:
+    """Staff accounts (the finance console and, later, the agent console)."""
+
+
+def _staff_member(email: str) -> StaffMember:
+    member = accounts.find_member(db.session(), email)
+    if member is None:
+        raise click.ClickException(f"no staff account has the email {email}")
+    return member
+
+
+def _new_password() -> str:
+    # Asked twice and never echoed; never an option, so it stays out of shell history.
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@staff_group.command("add")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(accounts.ROLES))
+@with_appcontext
+def staff_add(email: str, name: str, roles: tuple[str, ...]) -> None:
+    """Create a staff account; the password is asked for (twice, hidden)."""
+    try:
+        member = accounts.add_member(db.session(), email, name, roles, _new_password(), now())
+    except accounts.AccountError as error:
+        raise click.ClickException(error.reason) from None
+    click.echo(f"added {member.email} with the roles {member.roles}")
+
+
+@staff_group.command("password")
+@click.option("--email", required=True)
+@with_appcontext
+def staff_password(email: str) -> None:
+    """Set a new password (asked twice, hidden); the account's sessions end."""
+    member = _staff_member(email)
+    try:
+        accounts.change_password(db.session(), member, _new_password())
+    except accounts.AccountError as error:
+        raise click.ClickException(error.reason) from None
+    click.echo(f"password changed for {member.email}; its sessions have ended")
+
+
+@staff_group.command("deactivate")
+@click.option("--email", required=True)
+@with_appcontext
+def staff_deactivate(email: str) -> None:
+    """Stop an account from signing in; its sessions end at once."""
+    member = _staff_member(email)
+    accounts.deactivate(db.session(), member)
+    click.echo(f"{member.email} is deactivated")
 
 
 def main() -> None:

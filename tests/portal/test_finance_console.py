@@ -1,0 +1,490 @@
+"""The finance console: a day's money, payments found and exported, the collections
+chart, and reconciliation runs; in three languages, and calm about bad input.
+
+Payments are made real: a payment row, then the gateway's event through
+``portal.payments.events.handle``, so allocations, refunds and disputes are the ledger's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from portal import db
+from portal.finance import reconcile as reconciliation
+from portal.finance.chart import bar_chart, nice_step
+from portal.finance.export import safe_cell
+from portal.finance.reports import PaymentFilters, day_overview, payment_page
+from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
+from portal.payments.events import GatewayEvent, Outcome, handle
+
+from .conftest import build_case
+from .test_staff import add_staff, staff_sign_in
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+YESTERDAY = date(2026, 11, 29)  # the frozen clock's day before, in Taipei
+LANGUAGES = ("zh_Hant_TW", "zh_Hans_CN", "en")
+
+
+def taipei(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TAIPEI).astimezone(UTC)
+
+
+def pay(app, built, amount, when, reference, *, refund=0, dispute=0, succeed=True):
+    """A part payment begun and (unless ``succeed`` is false) confirmed at ``when``, then
+    refunded or disputed in part; returns its id."""
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        payment = Payment(
+            case_id=case.id,
+            purpose="partial",
+            amount=amount,
+            currency=case.loan.currency,
+            status="pending",
+            gateway="stripe",
+            gateway_reference=reference,
+            created_at=when,
+        )
+        session.add(payment)
+        session.commit()
+        if succeed:
+            handle(
+                session,
+                GatewayEvent("stripe", f"ok_{reference}", reference, Outcome.SUCCEEDED),
+                when,
+            )
+        if refund:
+            handle(
+                session,
+                GatewayEvent("stripe", f"re_{reference}", reference, Outcome.REFUNDED, refund),
+                when + timedelta(hours=1),
+            )
+        if dispute:
+            handle(
+                session,
+                GatewayEvent("stripe", f"dp_{reference}", reference, Outcome.DISPUTED, dispute),
+                when + timedelta(hours=2),
+            )
+        return payment.id
+
+
+@pytest.fixture
+def finance(app, client):
+    """A client signed in as a finance staff member."""
+    add_staff(app)
+    assert staff_sign_in(client).status_code == 303
+    return client
+
+
+@pytest.fixture
+def books(app):
+    """Yesterday: three TWD payments (one refunded in part, one disputed in full), one
+    CNY payment, one TWD payment still open; and payments the day before and today."""
+    chen = build_case(app, name="陳怡君")
+    lin = build_case(app, name='=HYPERLINK("http://evil")')
+    wang = build_case(app, currency="CNY", name="王伟", locale="zh_Hans_CN")
+    return {
+        "full": pay(app, chen, 100_000, taipei(YESTERDAY, 9), "pi_full"),
+        "refunded": pay(app, lin, 50_000, taipei(YESTERDAY, 13), "pi_refunded", refund=20_000),
+        "disputed": pay(app, chen, 70_000, taipei(YESTERDAY, 23), "pi_disputed", dispute=70_000),
+        "cny": pay(app, wang, 30_000, taipei(YESTERDAY, 8), "pi_cny"),
+        "open": pay(app, lin, 40_000, taipei(YESTERDAY, 20), "pi_open", succeed=False),
+        "before": pay(app, chen, 10_000, taipei(YESTERDAY, 0) - timedelta(minutes=1), "pi_before"),
+        "today": pay(app, chen, 20_000, taipei(date(2026, 11, 30), 0), "pi_today"),
+    }
+
+
+# The day's money ---------------------------------------------------------------------------
+
+
+def test_the_overview_accounts_for_every_cent_of_the_day(app, books):
+    with app.test_request_context("/"):
+        view = day_overview(db.session(), YESTERDAY, TAIPEI)
+    cny, twd = view.currencies  # sorted by code
+    assert (cny.currency, twd.currency) == ("CNY", "TWD")
+    assert twd.succeeded_count == 3
+    assert twd.succeeded_total == 220_000
+    assert (twd.refunded, twd.disputed) == (20_000, 70_000)
+    assert twd.kept == 130_000
+    assert twd.allocated_total == twd.kept
+    assert twd.unallocated == 0
+    # 陳怡君's NT$1,000 paid her penalty and fee, then the interest of both overdue
+    # installments (NT$500 and NT$50 of the next); her disputed NT$700 was allocated, then
+    # all taken back. The other borrower's NT$500 paid penalty, fee and NT$50 of interest;
+    # the NT$200 refund took back the last paid first: the interest, then NT$150 of the fee.
+    assert twd.allocated == {
+        "penalty": 15_000 + 15_000,
+        "fee": 30_000 + 15_000,
+        "interest": 55_000 + 0,
+        "principal": 0,
+    }
+    assert (twd.open_count, twd.open_total) == (1, 40_000)
+    assert (cny.succeeded_count, cny.kept, cny.allocated_total) == (1, 30_000, 30_000)
+    assert view.run is None
+
+
+def test_the_overview_page_shows_the_day_and_its_reconciliation(app, finance, books):
+    with app.app_context():
+        session = db.session()
+        session.add(
+            ReconciliationRun(
+                started_at=taipei(date(2026, 11, 30), 6),
+                since=taipei(YESTERDAY, 0) - timedelta(days=1),
+                until=taipei(date(2026, 11, 30), 0),
+                started_by="cli",
+                status="completed",
+                matched=4,
+                missing_here=1,
+            )
+        )
+        session.commit()
+    html = finance.get("/finance/?lang=en").get_data(as_text=True)
+    assert "Online repayments on November 29, 2026" in html
+    assert "3 payments succeeded" in html
+    assert "NT$2,200" in html
+    assert "NT$1,300" in html
+    assert "CN¥300.00" in html
+    assert "1 line needs a look." in html
+    assert "1 payment begun this day is still open" in html
+    assert "Every cent kept is allocated." in html
+    other_day = finance.get("/finance/?day=2026-11-30&lang=en").get_data(as_text=True)
+    assert "NT$200" in other_day
+    assert "No reconciliation run covers this day yet." in other_day
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "yesterday", "1899-01-01", "2026-11-29T00:00"])
+def test_a_bad_day_is_explained_and_yesterday_is_shown(finance, day):
+    response = finance.get(f"/finance/?day={day}&lang=en")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Enter a date" in html
+    assert "November 29, 2026" in html
+
+
+# Payments --------------------------------------------------------------------------------
+
+
+def _ids(html):
+    return [int(n) for n in re.findall(r'href="/finance/payments/(\d+)"', html)]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["today", "disputed", "open", "refunded", "full", "cny", "before"]),
+        ("status=succeeded&currency=CNY", ["cny"]),
+        ("status=open", ["open"]),
+        (
+            "dated_by=confirmed&since=2026-11-29&until=2026-11-29",
+            ["disputed", "refunded", "full", "cny"],
+        ),
+        ("since=2026-11-30", ["today"]),
+        ("q=pi_refunded", ["refunded"]),
+        ("q=pi_ref", ["refunded"]),
+        ("q=王", ["cny"]),
+        ("q=LN-T-B-00003", ["cny"]),
+        ("q=%25", []),  # a LIKE wildcard is only a character
+        ("purpose=installment", []),
+        ("gateway=sandbox", []),
+    ],
+)
+def test_filters_and_search(finance, books, query, expected):
+    response = finance.get(f"/finance/payments?{query}")
+    assert response.status_code == 200
+    assert _ids(response.get_data(as_text=True)) == [books[name] for name in expected]
+
+
+def test_search_by_payment_number(finance, books):
+    for query in (str(books["cny"]), f"%23{books['cny']}"):
+        assert _ids(finance.get(f"/finance/payments?q={query}").get_data(as_text=True)) == [
+            books["cny"]
+        ]
+
+
+def test_pages_of_payments(app, books):
+    with app.test_request_context("/"):
+        first = payment_page(db.session(), PaymentFilters(), TAIPEI, 1, per_page=3)
+        last = payment_page(db.session(), PaymentFilters(), TAIPEI, 99, per_page=3)
+    assert (first.total, first.pages, len(first.rows)) == (7, 3, 3)
+    assert (last.page, len(last.rows)) == (3, 1)
+    assert first.rows[0].payment.id == books["today"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("status=bogus", "Choose one of the listed values."),
+        ("currency=XXX", "Choose one of the listed values."),
+        ("dated_by=%3Cscript%3E", "Choose one of the listed values."),
+        ("since=2026-13-01", "Enter a date as YYYY-MM-DD"),
+        ("since=2026-11-30&until=2026-11-01", "The end date is before the start date."),
+        ("page=0", "No such page."),
+        ("page=abc", "No such page."),
+        ("q=" + "x" * 101, "Search for at most 100 characters."),
+    ],
+)
+def test_bad_filters_are_explained(finance, books, query, message):
+    response = finance.get(f"/finance/payments?{query}&lang=en")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert "<script>" not in html
+    exported = finance.get(f"/finance/payments.csv?{query}")
+    assert exported.status_code == 303  # back to the list, where it is explained
+
+
+def test_a_payment_with_its_allocations_and_events(finance, books):
+    html = finance.get(f"/finance/payments/{books['refunded']}?lang=en").get_data(as_text=True)
+    assert "pi_refunded" in html
+    assert "Refunded" in html
+    assert "reversed" in html  # the refund's negative allocations
+    assert "NT$300" in html  # kept
+    assert "The gateway confirmed the payment" in html
+    for missing in ("999999", str(2**64)):
+        response = finance.get(f"/finance/payments/{missing}?lang=en")
+        assert response.status_code == 404
+        assert "No such payment" in response.get_data(as_text=True)
+
+
+def test_payments_csv_follows_the_filters_and_defuses_formulas(finance, books):
+    response = finance.get("/finance/payments.csv?currency=TWD&status=succeeded&lang=en")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert [int(r["payment_id"]) for r in rows] == [
+        books[n] for n in ("today", "disputed", "refunded", "full", "before")
+    ]
+    refunded = next(r for r in rows if r["gateway_reference"] == "pi_refunded")
+    assert refunded["amount_minor"] == "50000"
+    assert refunded["amount"] == "NT$500"
+    assert refunded["kept_minor"] == "30000"
+    assert refunded["borrower_name"] == '\'=HYPERLINK("http://evil")'
+    assert refunded["created_at_utc"] == "2026-11-29T05:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+886", "'+886"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("陳怡君", "陳怡君"),
+        ("a=b", "a=b"),
+        (-5, -5),
+        ("", ""),
+    ],
+)
+def test_csv_cells_never_start_a_formula(value, expected):
+    assert safe_cell(value) == expected
+
+
+# The collections chart -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("largest", "ticks", "unit", "step"),
+    [
+        (0, 4, 100, 100),
+        (399, 4, 1, 100),
+        (401, 4, 1, 200),
+        (9, 4, 1, 5),  # 2.5 is not a whole unit
+        (900, 4, 1, 250),
+        (1_234_567, 4, 100, 500_000),
+    ],
+)
+def test_the_scale_steps_are_round(largest, ticks, unit, step):
+    assert nice_step(largest, ticks, unit) == step
+
+
+def test_bars_fill_the_plot_and_the_top_tick_clears_the_tallest():
+    chart = bar_chart(
+        [0, 50_000, 125_000, -1],
+        width=500,
+        height=300,
+        left=100,
+        right=0,
+        top=0,
+        bottom=100,
+        ticks=4,
+        unit=100,
+    )
+    assert [t.value for t in chart.ticks] == [0, 50_000, 100_000, 150_000, 200_000]
+    assert chart.ticks[0].y == chart.bottom == 200
+    assert chart.ticks[-1].y == 0
+    tallest = chart.bars[2]
+    assert tallest.height == pytest.approx(200 * 125_000 / 200_000)
+    assert tallest.y + tallest.height == pytest.approx(chart.bottom)
+    assert chart.bars[0].height == 0
+    assert chart.bars[3].height == 0
+    assert chart.bars[0].x >= 100
+    assert chart.bars[-1].x + chart.bars[-1].width <= 500
+    assert 3 in chart.labelled
+
+
+def test_labels_are_thinned_but_the_last_day_is_labelled():
+    chart = bar_chart([1] * 30, labels=8)
+    assert len(chart.labelled) <= 8
+    assert 29 in chart.labelled
+
+
+def test_the_chart_page_has_an_svg_and_its_table(finance, books):
+    response = finance.get("/finance/collections?currency=TWD&until=2026-11-30&lang=en")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<svg viewBox="0 0 720 280"' in html
+    assert 'role="img" aria-labelledby="chart-title chart-desc"' in html
+    assert '<title id="chart-title">Money kept per day, TWD</title>' in html
+    assert '<desc id="chart-desc">' in html
+    assert " style=" not in html
+    assert "<style" not in html
+    assert html.count('class="chart-bar"') == 30
+    assert "NT$1,300" in html  # yesterday's kept money, in the table
+    assert "NT$2,000" in html  # a round tick on the axis
+    assert "<caption" in html
+    bad = finance.get("/finance/collections?currency=EUR&until=someday&lang=en")
+    assert bad.status_code == 400
+    assert "Choose one of the listed values." in bad.get_data(as_text=True)
+
+
+# Reconciliation --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_reconcile(monkeypatch):
+    """Stand in for Stripe: a run with one matched line and one Stripe has and we lack."""
+    calls = []
+
+    def reconcile(database, settings, since, until, started_by, now):
+        calls.append((since, until, started_by))
+        run = ReconciliationRun(
+            started_at=now, since=since, until=until, started_by=started_by, status="completed"
+        )
+        run.items = [
+            ReconciliationItem(
+                kind="matched",
+                currency="TWD",
+                payment_intent="pi_full",
+                stripe_amount=100_000,
+                our_amount=100_000,
+                fee=3_400,
+                net=96_600,
+                transaction_type="charge",
+                balance_transaction="txn_1",
+            ),
+            ReconciliationItem(
+                kind="missing_here",
+                currency="TWD",
+                payment_intent="pi_ghost",
+                stripe_amount=5_000,
+                fee=200,
+                net=4_800,
+                transaction_type="charge",
+                balance_transaction="txn_2",
+                note="=cmd|' /C calc'!A0",
+            ),
+        ]
+        run.matched, run.missing_here = 1, 1
+        database.add(run)
+        database.commit()
+        return run
+
+    monkeypatch.setattr(reconciliation, "reconcile", reconcile)
+    return calls
+
+
+def test_starting_a_run_and_reading_it(finance, books, fake_reconcile):
+    started = finance.post(
+        "/finance/reconciliations", data={"since": "2026-11-28", "until": "2026-11-29"}
+    )
+    assert started.status_code == 303
+    assert fake_reconcile == [
+        (taipei(date(2026, 11, 28), 0), taipei(date(2026, 11, 30), 0), "mei@haohuan.example")
+    ]
+    html = finance.get(started.headers["Location"] + "?lang=en").get_data(as_text=True)
+    assert "Reconciliation run 1" in html
+    assert "1 line needs a look: it is listed first." in html
+    assert html.index("pi_ghost") < html.index("pi_full")  # unmatched first
+    assert "At Stripe but not here" in html
+    assert "NT$34" in html  # the fee, in the totals
+    listed = finance.get("/finance/reconciliations?lang=en").get_data(as_text=True)
+    assert 'href="/finance/reconciliations/1"' in listed
+    overview = finance.get("/finance/?lang=en").get_data(as_text=True)
+    assert 'href="/finance/reconciliations/1"' in overview
+    exported = finance.get("/finance/reconciliations/1.csv")
+    assert exported.mimetype == "text/csv"
+    text = exported.get_data(as_text=True)
+    assert "pi_ghost" in text
+    assert "'=cmd" in text
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "message"),
+    [
+        ("2026-11-29", "2026-11-01", "The end date is before the start date."),
+        ("2026-01-01", "2026-11-29", "Reconcile at most 93 days at a time."),
+        ("", "2026-11-29", "Enter the first day."),
+        ("2026-11-29", "", "Enter the last day."),
+        ("29/11/2026", "2026-11-29", "Enter a date as YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_period_is_explained(finance, fake_reconcile, since, until, message):
+    response = finance.post(
+        "/finance/reconciliations?lang=en", data={"since": since, "until": until}
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert fake_reconcile == []
+
+
+def test_an_unknown_run_is_explained(finance):
+    for path in ("/finance/reconciliations/7", "/finance/reconciliations/7.csv"):
+        response = finance.get(path + "?lang=en")
+        assert response.status_code == 404
+        assert "No such reconciliation run" in response.get_data(as_text=True)
+
+
+# Every page, every language --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_page_renders_in_every_language(app, finance, books, fake_reconcile, lang):
+    finance.post("/finance/reconciliations", data={"since": "2026-11-29", "until": "2026-11-29"})
+    with app.app_context():
+        run_id = db.session().scalars(select(ReconciliationRun.id)).one()
+    html_lang = {"zh_Hant_TW": "zh-Hant-TW", "zh_Hans_CN": "zh-Hans-CN", "en": "en"}[lang]
+    for path in (
+        "/finance/",
+        "/finance/payments",
+        f"/finance/payments/{books['refunded']}",
+        "/finance/collections",
+        "/finance/reconciliations",
+        f"/finance/reconciliations/{run_id}",
+        "/staff/sign-in",
+    ):
+        response = finance.get(f"{path}?lang={lang}")
+        assert response.status_code == 200, path
+        html = response.get_data(as_text=True)
+        assert f'<html lang="{html_lang}">' in html, path
+        assert " style=" not in html, path
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+
+
+def test_taiwan_wording_in_the_console(finance, books):
+    html = finance.get("/finance/payments?lang=zh_Hant_TW").get_data(as_text=True)
+    assert "匯出" in html
+    assert "退款" in finance.get(f"/finance/payments/{books['refunded']}").get_data(as_text=True)
+    assert "對帳" in finance.get("/finance/reconciliations").get_data(as_text=True)
+    assert "日期" in finance.get("/finance/payments?since=bad").get_data(as_text=True)
