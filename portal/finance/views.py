@@ -28,7 +28,13 @@ from portal.finance import reconcile as reconciliation
 from portal.finance import reports
 from portal.finance.chart import bar_chart
 from portal.finance.export import payment_lines
-from portal.finance.forms import ChartForm, DayForm, PaymentFilterForm, ReconcileForm
+from portal.finance.forms import (
+    CURRENCIES,
+    ChartForm,
+    DayForm,
+    PaymentFilterForm,
+    ReconcileForm,
+)
 from portal.finance.wording import (
     ALLOCATION_TARGETS,
     GATEWAYS,
@@ -38,7 +44,7 @@ from portal.finance.wording import (
     PURPOSES,
     RUN_STATUSES,
 )
-from portal.i18n import DEFAULT, money
+from portal.i18n import DEFAULT, long_date, money
 from portal.models import ReconciliationItem, ReconciliationRun
 from portal.payments.service import MAX_ID
 from portal.payments.stripe_gateway import StripeSettings
@@ -65,6 +71,7 @@ def wording() -> dict[str, Any]:
         "ITEM_KIND_NAMES": ITEM_KINDS,
         "UNMATCHED_KINDS": reconciliation.UNMATCHED_KINDS,
         "local_time": local_time,
+        "run_period": run_period,
     }
 
 
@@ -74,6 +81,16 @@ def local_time(moment: datetime | None) -> str:
         return "—"
     local = reports.as_utc(moment).astimezone(reports.finance_timezone())
     return format_datetime(local, "medium", locale=str(get_locale() or DEFAULT))
+
+
+def run_period(run: ReconciliationRun) -> str:
+    """A run's days in the finance timezone, first to last (its end is exclusive)."""
+    zone = reports.finance_timezone()
+    first = reports.local_day(run.since, zone)
+    last = reports.local_day(run.until - timedelta(microseconds=1), zone)
+    if first == last:
+        return long_date(first)
+    return _("%(first)s to %(last)s", first=long_date(first), last=long_date(last))
 
 
 def _today() -> date:
@@ -191,7 +208,10 @@ def collections() -> Response:
     database = db.session()
     form = ChartForm(formdata=request.args)
     valid = form.validate()
-    currencies = list(reports.payment_currencies(database)) or ["TWD"]
+    # The lender's own currency first, then the others it is paid in.
+    found = set(reports.payment_currencies(database))
+    currencies = [c for c in CURRENCIES if c in found] + sorted(found - set(CURRENCIES))
+    currencies = currencies or [CURRENCIES[0]]
     currency = (valid and form.currency.data) or currencies[0]
     last_day = (valid and form.until.data) or _today()
     form.currency.data = currency
