@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -205,7 +205,7 @@ def accept(
         return Accepted(None, Refusal.TERMS_CHANGED)
     # A part payment still open from before the plan must not be paid beside it. (Done
     # before the plan is added: its query would flush the plan outside the race guard.)
-    void_open_payments(db, case_id=case.id, plan_id=None)
+    void_open_payments(db, case_id=case.id, plan_id=None, now=now)
     offer = db.get(Offer, choice.offer_id) if choice.offer_id is not None else None
     if offer is not None:
         offer.status = "accepted"
@@ -259,13 +259,23 @@ def _plan_row(case: Case, worked: Worked, choice: Choice, now: datetime) -> Plan
     return plan
 
 
-def cancel_pending(db: Session, case: Case) -> bool:
+def cancel_pending(db: Session, case: Case, now: datetime) -> bool:
     """Withdraw an accepted plan whose first installment is not paid yet. Commits."""
     plan = db.scalars(select(Plan).where(Plan.case_id == case.id, Plan.status == "pending")).first()
     if plan is None:
         return False
-    plan.status = "cancelled"
-    void_open_payments(db, case_id=case.id, plan_id=plan.id)
+    # Conditional, so a first payment that lands at the same moment wins: an activated
+    # plan is never withdrawn.
+    withdrawn = db.execute(
+        update(Plan)
+        .where(Plan.id == plan.id, Plan.status == "pending")
+        .values(status="cancelled")
+        .returning(Plan.id)
+    ).first()
+    if withdrawn is None:
+        db.rollback()
+        return False
+    void_open_payments(db, case_id=case.id, plan_id=plan.id, now=now)
     if plan.offer_id is not None:
         offer = db.get(Offer, plan.offer_id)
         if offer is not None and offer.status == "accepted":

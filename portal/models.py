@@ -356,6 +356,8 @@ class Payment(Base):
     gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When we closed it unpaid: the sweeper makes sure its intent is dead for a week.
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Money taken back after the payment succeeded: refunded in all, and held by a
     # dispute that is open or was lost. What stays allocated is amount less both.
     refunded: Mapped[int] = mapped_column(default=0, server_default="0")

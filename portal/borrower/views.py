@@ -598,7 +598,7 @@ def withdraw() -> Response:
     """Withdraw an accepted plan before its first payment, to choose another."""
     form = ConfirmForm()
     if form.validate_on_submit():
-        cancel_pending(db.session(), g.case)
+        cancel_pending(db.session(), g.case, g.now)
     return redirect(url_for("borrower.plans"), code=303)
 
 

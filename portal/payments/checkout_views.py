@@ -28,7 +28,7 @@ from flask_babel import get_locale
 from portal import db
 from portal.borrower.session import borrower_required
 from portal.models import OPEN_PAYMENT_STATUSES, Payment
-from portal.payments.service import payment_for_case
+from portal.payments.service import move_open, payment_for_case
 from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent, StripeSettings, retrieve_intent
 from portal.security import content_security_policy
@@ -119,7 +119,7 @@ def returned(payment_id: int) -> Response:
     if intent is None:
         # The borrower may well have paid; until Stripe answers (or its webhook lands,
         # or the sweeper asks) the payment is neither paid nor failed.
-        payment.status = "unknown"
+        move_open(db.session(), payment.id, "unknown")
         db.session().commit()
         return _result(payment)
     if settle(db.session(), payment, intent, g.now, "return"):

@@ -30,6 +30,7 @@ from portal.ledger import (
     write_off_future_interest,
 )
 from portal.models import (
+    OPEN_PAYMENT_STATUSES,
     Allocation,
     Case,
     LoanCharge,
@@ -48,6 +49,9 @@ class Outcome(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # One attempt failed (a declined card), but the checkout can still be paid: Stripe
+    # keeps the intent open for another card, so the payment stays open too.
+    DECLINED = "declined"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
 
@@ -68,8 +72,14 @@ class GatewayEvent:
     amount: int = 0
 
 
+class TooEarlyError(RuntimeError):
+    """The event is about a payment whose success has not reached us yet (providers do
+    not promise order): nothing is recorded, so the provider's retry applies it later."""
+
+
 def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
-    """Apply an event once. Returns False when it was a duplicate. Commits."""
+    """Apply an event once. Returns False when it was a duplicate; raises TooEarlyError,
+    having written nothing, for a refund or dispute that overtook its payment. Commits."""
     db.add(ProcessedEvent(gateway=event.gateway, event_id=event.event_id, received_at=now))
     try:
         db.flush()
@@ -77,7 +87,14 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
         db.rollback()
         return False
     if event.outcome in (Outcome.REFUNDED, Outcome.DISPUTED):
-        _take_back(db, event, now)
+        try:
+            _take_back(db, event, now)
+        except TooEarlyError:
+            db.rollback()
+            raise
+        payment_id = None
+    elif event.outcome is Outcome.DECLINED:
+        _declined(db, event)
         payment_id = None
     else:
         payment_id = _claim(db, event, now)
@@ -101,6 +118,17 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     return True
 
 
+def _declined(db: Session, event: GatewayEvent) -> None:
+    """A card declined: told to the case, the payment left open for another try."""
+    payment = db.scalars(
+        select(Payment).where(Payment.gateway_reference == event.reference)
+    ).first()
+    if payment is not None and payment.status in OPEN_PAYMENT_STATUSES:
+        case = db.get(Case, payment.case_id)
+        if case is not None:
+            record_event(db, case, "payment_declined", "system", payment_id=payment.id)
+
+
 def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
     """Move the payment to the event's outcome in one conditional UPDATE, so that of any
     number of concurrent handlers (a webhook, a sweep, a double click) exactly one gets
@@ -109,7 +137,11 @@ def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
     if event.outcome is Outcome.SUCCEEDED:
         claim = (
             update(Payment)
-            .where(Payment.gateway_reference == event.reference, Payment.status != "succeeded")
+            .where(
+                Payment.gateway_reference == event.reference,
+                Payment.status != "succeeded",
+                Payment.confirmed_at.is_(None),  # a success is applied once, ever
+            )
             .values(status="succeeded", confirmed_at=now)
         )
     else:
@@ -143,12 +175,15 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     if plan is not None and plan.status not in ("pending", "active"):
         record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
         plan = None
-    if plan is None and payment.plan_id is None:
+    elif plan is None:
         plan = db.scalars(
             select(Plan)
             .where(Plan.case_id == case.id, Plan.status.in_(("pending", "active")))
             .with_for_update()
         ).first()
+    # From here a payment's plan is the plan its money counted for, so that a refund or
+    # a dispute unwinds exactly that plan (or none).
+    payment.plan_id = plan.id if plan is not None else None
     if plan is None:
         _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today))
     else:
@@ -264,6 +299,9 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
     db.expire_all()
     payment = db.get(Payment, found)
     assert payment is not None  # just locked  # noqa: S101
+    if payment.status in (*OPEN_PAYMENT_STATUSES, "voided"):
+        # It may yet succeed (a voided checkout can still be paid from an old tab).
+        raise TooEarlyError(f"{event.outcome} before payment {payment.id} succeeded")
     if payment.status != "succeeded":
         log.warning("%s for payment %s, which never succeeded", event.outcome, payment.id)
         return

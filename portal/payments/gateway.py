@@ -34,11 +34,6 @@ class Gateway(Protocol):
         Raises ``GatewayUnavailableError`` when the provider cannot be reached."""
         ...
 
-    def void(self, payment: Payment) -> None:
-        """Make a payment we closed unpayable at the provider, where it allows; best
-        effort (the sweeper finishes what an outage leaves)."""
-        ...
-
 
 def gateway(name: str | None = None) -> Gateway:
     """The gateway called ``name``, or the configured one (``PAYMENT_GATEWAY``)."""

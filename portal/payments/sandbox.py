@@ -22,9 +22,6 @@ class SandboxGateway:
         reference = f"sbx_{payment.id}_{_signature(payment.id)}"
         return Checkout(reference, url_for("sandbox.checkout", reference=reference))
 
-    def void(self, payment: Payment) -> None:
-        """Nothing to do: the sandbox's page refuses a payment that is not pending."""
-
 
 def _signature(payment_id: int) -> str:
     key = current_app.config["SECRET_KEY"].encode("utf-8")

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,8 +57,7 @@ def open_payment(
     if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
         # The amount changed (a part payment retyped), or the lender changed provider:
         # the old checkout is void.
-        _void(payment)
-        db.flush()
+        move_open(db, payment.id, "voided", voided_at=now)
         payment = None
     if payment is None:
         payment = Payment(
@@ -83,12 +83,15 @@ def open_payment(
             record_event(
                 db, case, "payment_started", "borrower", payment_id=payment.id, amount=amount
             )
+    # The payment exists before the provider is asked: an outage or a crash while
+    # waiting loses nothing, and no database lock is held across the network.
+    db.commit()
     try:
         checkout = gateway().start(payment)
     except GatewayUnavailableError:
         # Kept open as "unknown": trying again resumes this payment with the same
         # idempotency key, so the provider cannot charge for it twice.
-        payment.status = "unknown"
+        move_open(db, payment.id, "unknown")
         db.commit()
         return Started(
             error=_(
@@ -96,10 +99,25 @@ def open_payment(
                 "Please try again in a few minutes."
             )
         )
-    payment.gateway_reference = checkout.reference
-    payment.status = "pending"
+    moved = move_open(db, payment.id, "pending", gateway_reference=checkout.reference)
     db.commit()
+    if not moved:
+        # Settled or voided while the provider answered: show what it became.
+        return Started(redirect_url=url_for("borrower.payment_result", payment_id=payment.id))
     return Started(redirect_url=checkout.redirect_url)
+
+
+def move_open(db: Session, payment_id: int, status: str, **values: object) -> bool:
+    """Change a payment's status only while it is still open, in one conditional UPDATE:
+    a payment a webhook or the sweeper settled meanwhile is never moved back. True when
+    it moved."""
+    moved = db.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+        .values(status=status, **values)
+        .returning(Payment.id)
+    ).first()
+    return moved is not None
 
 
 def _what_to_pay(
@@ -157,19 +175,14 @@ def _open(db: Session, case: Case, purpose: str, plan_id: int | None) -> Payment
     ).first()
 
 
-def void_open_payments(db: Session, *, case_id: int, plan_id: int | None) -> None:
+def void_open_payments(db: Session, *, case_id: int, plan_id: int | None, now: datetime) -> None:
     """Close a case's open checkouts for one plan (or, with None, its part payments): a
-    withdrawn plan cannot be paid any more, nor a part payment once a plan is agreed."""
+    withdrawn plan cannot be paid any more, nor a part payment once a plan is agreed.
+    The sweeper cancels their intents at the provider (never from inside a transaction);
+    money that still arrives for one is applied to the loan, never lost."""
     plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
-    for payment in db.scalars(
-        select(Payment).where(
-            Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES)
-        )
-    ):
-        _void(payment)
-
-
-def _void(payment: Payment) -> None:
-    """Close an open payment, and its checkout at the provider."""
-    payment.status = "voided"
-    gateway(payment.gateway).void(payment)
+    db.execute(
+        update(Payment)
+        .where(Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+        .values(status="voided", voided_at=now)
+    )

@@ -11,7 +11,7 @@ and the next attempt or the sweeper asks again with the same key.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 import stripe
 from flask import url_for
@@ -24,7 +24,6 @@ from portal.payments.stripe_gateway import (
     SETTLED,
     Intent,
     StripeSettings,
-    cancel_intent,
     create_intent,
 )
 
@@ -44,16 +43,6 @@ class StripeGateway:
         reference = payment.gateway_reference or self.new_intent(payment)
         return Checkout(reference, url_for("checkout.page", payment_id=payment.id))
 
-    def void(self, payment: Payment) -> None:
-        """Cancel the intent so an old tab cannot pay it; an outage leaves it to the
-        sweeper, and money that still arrives is applied to the loan, never lost."""
-        if not payment.gateway_reference:
-            return
-        try:
-            cancel_intent(StripeSettings.from_config(), payment.gateway_reference)
-        except stripe.StripeError as error:
-            log.warning("could not cancel %s: %s", payment.gateway_reference, type(error).__name__)
-
     def new_intent(self, payment: Payment) -> str:
         """Create the payment's intent, or get back the one a lost answer described."""
         settings = StripeSettings.from_config()
@@ -61,6 +50,7 @@ class StripeGateway:
             intent_id, _secret = create_intent(
                 settings,
                 payment.id,
+                idempotency_key(payment),
                 payment.amount,
                 payment.currency,
                 intent_metadata(payment),
@@ -70,6 +60,15 @@ class StripeGateway:
             log.warning("stripe unavailable for payment %s: %s", payment.id, type(error).__name__)
             raise GatewayUnavailableError(str(error)) from None
         return intent_id
+
+
+def idempotency_key(payment: Payment) -> str:
+    """The payment's own key: its id and the microsecond it was opened, so two databases
+    (a restored backup, two environments on one Stripe test account) never share one."""
+    opened = payment.created_at
+    if opened.tzinfo is None:  # SQLite hands back naive UTC
+        opened = opened.replace(tzinfo=UTC)
+    return f"haohuan-payment-{payment.id}-{int(opened.timestamp() * 1_000_000)}"
 
 
 def intent_metadata(payment: Payment) -> dict[str, str]:

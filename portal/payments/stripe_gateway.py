@@ -21,11 +21,14 @@ from flask import current_app
 from portal.payments.events import GatewayEvent, Outcome
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe recommends
+REQUEST_TIMEOUT = 10  # seconds per attempt
 
 # The event types that move a payment, and the outcome each means.
 OUTCOMES = {
     "payment_intent.succeeded": Outcome.SUCCEEDED,
-    "payment_intent.payment_failed": Outcome.FAILED,
+    # A failed attempt leaves the intent payable with another card: not the end.
+    "payment_intent.payment_failed": Outcome.DECLINED,
+    "payment_intent.canceled": Outcome.FAILED,
 }
 
 
@@ -63,7 +66,14 @@ def client(settings: StripeSettings) -> stripe.StripeClient:
     """A client for the configured Stripe (or a local stand-in such as localstripe),
     one per settings: its HTTP sessions are per thread and keep their connections."""
     addresses: Any = {"api": settings.api_base} if settings.api_base else None
-    return stripe.StripeClient(settings.secret_key, base_addresses=addresses, max_network_retries=2)
+    return stripe.StripeClient(
+        settings.secret_key,
+        base_addresses=addresses,
+        max_network_retries=2,
+        # Stripe answers in well under a second; a borrower should not wait 80 s (the
+        # SDK's default) for an outage to be noticed.
+        http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT),
+    )
 
 
 # Wallets Stripe can take in a currency, besides cards. Alipay and WeChat Pay settle in
@@ -98,13 +108,14 @@ def payment_method_types(currency: str, wallets: bool = True) -> list[str]:
 def create_intent(
     settings: StripeSettings,
     payment_id: int,
+    idempotency_key: str,
     amount: int,
     currency: str,
     metadata: dict[str, str],
     wallets: bool = False,
 ) -> tuple[str, str]:
     """Create (or, on a retry, get back) the PaymentIntent of one internal payment;
-    returns its id and client secret. The idempotency key is the payment's own id, so a
+    returns its id and client secret. The idempotency key is the payment's own, so a
     retry after a timeout returns the intent the lost response described."""
     types = payment_method_types(currency, wallets)
     params: dict[str, Any] = {
@@ -116,7 +127,7 @@ def create_intent(
     if "wechat_pay" in types:
         params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
     intent = client(settings).v1.payment_intents.create(
-        params=params, options={"idempotency_key": f"haohuan-payment-{payment_id}"}
+        params=params, options={"idempotency_key": idempotency_key}
     )
     return str(intent.id), str(intent.client_secret)
 

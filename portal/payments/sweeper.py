@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import OPEN_PAYMENT_STATUSES, Payment
@@ -69,6 +69,9 @@ def sweep(db: Session, settings: StripeSettings, now: datetime, older_than: time
             log.warning("sweep could not check %s: %s", reference, type(error).__name__)
             continue
         outcome = SETTLED.get(intent.status)
+        if outcome is None and payment.status == "unknown":
+            # Stripe answers again and nothing is decided: the borrower can carry on.
+            _reopen(db, payment.id)
         if outcome is Outcome.FAILED and payment.status == "voided":
             continue  # cancelled, as it should be
         if outcome is not None and settle(db, payment, intent, now, "sweep"):
@@ -81,7 +84,7 @@ def _to_check(db: Session, open_before: datetime, voided_since: datetime) -> lis
     recently_voided = (
         (Payment.status == "voided")
         & Payment.gateway_reference.is_not(None)
-        & (Payment.created_at >= voided_since)
+        & (func.coalesce(Payment.voided_at, Payment.created_at) >= voided_since)
     )
     return list(
         db.scalars(
@@ -94,10 +97,29 @@ def _to_check(db: Session, open_before: datetime, voided_since: datetime) -> lis
 
 def _recover_reference(db: Session, payment: Payment) -> None:
     """A create that timed out: ask again with the same key, and keep the intent's id
-    (Stripe returns the intent the lost answer described, or makes the first one)."""
+    (Stripe returns the intent the lost answer described, or makes the first one). Only
+    a payment still open and still without an intent takes it: one voided meanwhile
+    stays voided."""
     try:
-        payment.gateway_reference = StripeGateway().new_intent(payment)
+        reference = StripeGateway().new_intent(payment)
     except GatewayUnavailableError:
         return
-    payment.status = "pending"
+    db.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.gateway_reference.is_(None),
+            Payment.status.in_(OPEN_PAYMENT_STATUSES),
+        )
+        .values(gateway_reference=reference, status="pending")
+    )
+    db.commit()
+
+
+def _reopen(db: Session, payment_id: int) -> None:
+    db.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "unknown")
+        .values(status="pending")
+    )
     db.commit()

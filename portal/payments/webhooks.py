@@ -13,7 +13,7 @@ from flask import Blueprint, request
 
 from portal import db
 from portal.clock import now
-from portal.payments.events import handle
+from portal.payments.events import TooEarlyError, handle
 from portal.payments.stripe_gateway import (
     SignatureError,
     StripeSettings,
@@ -48,5 +48,10 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
             "stripe event %s of type %s acknowledged, not acted on", event["id"], event.get("type")
         )
         return {"received": True}, 200
-    applied = handle(db.session(), internal, now())
+    try:
+        applied = handle(db.session(), internal, now())
+    except TooEarlyError:
+        # Stripe retries a non-2xx delivery, by which time the payment will be known.
+        log.info("stripe event %s arrived before its payment succeeded", event["id"])
+        return {"error": "retry later"}, 503
     return {"received": True, "duplicate": not applied}, 200

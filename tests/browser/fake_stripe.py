@@ -5,7 +5,8 @@ Two routes are added under ``/_config/`` (the only prefix localstripe serves wit
 API key): ``/_config/haohuan/stripe.js``, localstripe's fake Stripe.js followed by
 ``stripe_adapter.js``; and ``/_config/haohuan/confirm``, which confirms an intent with
 the card typed into the element, authorised by the intent's client secret as Stripe
-authorises Stripe.js's own confirmation. Everything else (charges, 3-D Secure, signed
+authorises Stripe.js's own confirmation (and, as Stripe does, again after a declined
+card). Everything else (charges, 3-D Secure, signed
 webhooks) is localstripe's own.
 """
 
@@ -54,6 +55,10 @@ async def _confirm(request: Any) -> Any:
             card={key: card.get(key) for key in ("number", "exp_month", "exp_year", "cvc")},
         )
         intent.payment_method = method.id
+        if intent.latest_charge is not None and intent.latest_charge.status == "failed":
+            # Stripe lets a declined intent be confirmed again with another card;
+            # localstripe does not, so the failed attempt is set aside here.
+            intent.latest_charge = None
         intent._confirm(on_failure_now=intent._report_failure)
     except UserError as error:
         return web.json_response(error.body, status=error.code)

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from portal import db
 from portal.models import Payment, Plan
+from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
 from .conftest import NOW
@@ -73,6 +74,7 @@ def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, lo
         intent_id, secret = create_intent(
             StripeSettings.from_config(),
             payment.id,
+            idempotency_key(payment),
             payment.amount,
             payment.currency,
             {"case_id": str(payment.case_id), "plan_id": str(payment.plan_id)},
@@ -121,7 +123,12 @@ def _intent_for(app, client, confirm: bool, localstripe: str):
         session = db.session()
         payment = session.get(Payment, opened.id)
         intent_id, _secret = create_intent(
-            StripeSettings.from_config(), payment.id, payment.amount, payment.currency, {}
+            StripeSettings.from_config(),
+            payment.id,
+            idempotency_key(payment),
+            payment.amount,
+            payment.currency,
+            {},
         )
         payment.gateway_reference, payment.status = intent_id, "pending"
         session.commit()

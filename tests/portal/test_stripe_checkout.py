@@ -17,11 +17,14 @@ from typing import ClassVar
 
 import pytest
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from portal import db
-from portal.models import Case, Payment, Plan
+from portal import db, ledger
+from portal.models import Allocation, Case, Payment, Plan
+from portal.payments import checkout_views
 from portal.payments.checkout_views import stripe_policy
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.stripe_checkout import StripeGateway, idempotency_key
 from portal.payments.stripe_gateway import (
     StripeSettings,
     cancel_intent,
@@ -209,14 +212,24 @@ def recorder() -> Iterator[str]:
 
 def test_every_post_to_stripe_carries_an_idempotency_key(recorder):
     settings = StripeSettings("sk_test", "pk_test", "wh", recorder, f"{recorder}/v3/")
-    create_intent(settings, 42, 120000, "TWD", {"case_id": "7"})
-    create_intent(settings, 42, 120000, "TWD", {"case_id": "7"})
+    create_intent(settings, 42, "haohuan-payment-42-1", 120000, "TWD", {"case_id": "7"})
+    create_intent(settings, 42, "haohuan-payment-42-1", 120000, "TWD", {"case_id": "7"})
     cancel_intent(settings, "pi_recorded")
     assert _Recorder.seen == [
-        ("POST", "/v1/payment_intents", "haohuan-payment-42"),
-        ("POST", "/v1/payment_intents", "haohuan-payment-42"),
+        ("POST", "/v1/payment_intents", "haohuan-payment-42-1"),
+        ("POST", "/v1/payment_intents", "haohuan-payment-42-1"),
         ("POST", "/v1/payment_intents/pi_recorded/cancel", "haohuan-cancel-pi_recorded"),
     ]
+
+
+def test_two_databases_never_share_an_idempotency_key():
+    """The same payment id, opened in a restored backup or another environment a moment
+    apart, gets another key (a shared one would hand back the other's intent)."""
+    first = Payment(id=7, created_at=NOW)
+    again = Payment(id=7, created_at=NOW + timedelta(microseconds=1))
+    naive = Payment(id=7, created_at=NOW.replace(tzinfo=None))
+    assert idempotency_key(first) != idempotency_key(again)
+    assert idempotency_key(first) == idempotency_key(naive)
 
 
 # Against localstripe -------------------------------------------------------------------
@@ -335,16 +348,21 @@ def test_the_sweeper_recovers_an_intent_the_outage_hid(local_stripe, app, client
 
 
 @needs_localstripe
-def test_withdrawing_the_plan_cancels_its_intent(local_stripe, app, client, stripe_base):
+def test_withdrawing_the_plan_voids_it_and_the_sweeper_cancels_its_intent(
+    local_stripe, app, client, stripe_base
+):
     accept_a_plan(app, client)
     start(client)
     payment = the_payment(app)
     client.post("/plans/withdraw")
     assert the_payment(app).status == "voided"
+    # An old tab cannot be used to pay it here...
+    assert client.get(f"/pay/checkout/{payment.id}").status_code == 303
+    # ...and the sweeper (never a request holding the database) cancels it at Stripe.
+    assert sweep_at(app, LATER).cancelled == 1
     intent = stripe_client(stripe_base).v1.payment_intents.retrieve(payment.gateway_reference)
     assert intent.status == "canceled"
-    # And an old tab cannot be used to pay it.
-    assert client.get(f"/pay/checkout/{payment.id}").status_code == 303
+    assert sweep_at(app, LATER).cancelled == 0
 
 
 @needs_localstripe
@@ -354,14 +372,81 @@ def test_a_voided_payment_paid_anyway_is_applied_by_the_sweeper(
     accept_a_plan(app, client)
     start(client)
     payment = the_payment(app)
-    # Stripe is down when the plan is withdrawn, so the intent stays payable...
-    app.config["STRIPE_API_BASE"] = CLOSED
     client.post("/plans/withdraw")
-    app.config["STRIPE_API_BASE"] = stripe_base
-    # ...and an old tab pays it. The money is ours and must be applied, not lost.
+    # Before the sweeper cancels it, an old tab pays it. The money is ours: applied.
     assert pay_at_stripe(stripe_base, payment.gateway_reference) == "succeeded"
     assert sweep_at(app, LATER).succeeded == 1
     assert the_payment(app).status == "succeeded"
+    with app.app_context():
+        session = db.session()
+        assert ledger.check(session) == []
+        allocated = session.scalar(
+            select(func.sum(Allocation.amount)).where(Allocation.payment_id == payment.id)
+        )
+        assert allocated == payment.amount
+
+
+@needs_localstripe
+def test_the_return_page_never_undoes_what_the_webhook_settled(
+    local_stripe, app, client, stripe_base, monkeypatch
+):
+    accept_a_plan(app, client)
+    start(client)
+    payment = the_payment(app)
+    pay_at_stripe(stripe_base, payment.gateway_reference)
+
+    def stripe_fails_after_the_webhook_lands(settings, reference):
+        # While the return page waits on Stripe, the webhook settles the payment.
+        with app.test_request_context("/"):
+            event = GatewayEvent("stripe", "evt_race", reference, Outcome.SUCCEEDED)
+            handle(db.session(), event, NOW)
+        raise stripe.APIConnectionError("timed out")
+
+    monkeypatch.setattr(checkout_views, "retrieve_intent", stripe_fails_after_the_webhook_lands)
+    client.get(f"/pay/return/{payment.id}")
+    monkeypatch.undo()
+    assert the_payment(app).status == "succeeded"
+    sweep_at(app, LATER)
+    with app.app_context():
+        session = db.session()
+        assert ledger.check(session) == []
+        allocated = session.scalar(select(func.sum(Allocation.amount)))
+        assert allocated == payment.amount
+
+
+@needs_localstripe
+def test_the_sweeper_never_reopens_a_payment_voided_while_it_asked(
+    local_stripe, app, client, stripe_base, monkeypatch
+):
+    accept_a_plan(app, client)
+    app.config["STRIPE_API_BASE"] = CLOSED
+    start(client)
+    app.config["STRIPE_API_BASE"] = stripe_base
+    real = StripeGateway.new_intent
+
+    def withdrawn_meanwhile(gateway, payment):
+        client.post("/plans/withdraw")
+        return real(gateway, payment)
+
+    monkeypatch.setattr(StripeGateway, "new_intent", withdrawn_meanwhile)
+    sweep_at(app, LATER)
+    payment = the_payment(app)
+    assert (payment.status, payment.gateway_reference) == ("voided", None)
+
+
+@needs_localstripe
+def test_an_unknown_payment_is_open_again_once_stripe_answers(
+    local_stripe, app, client, stripe_base
+):
+    accept_a_plan(app, client)
+    start(client)
+    payment = the_payment(app)
+    app.config["STRIPE_API_BASE"] = CLOSED
+    client.get(f"/pay/return/{payment.id}")
+    assert the_payment(app).status == "unknown"
+    app.config["STRIPE_API_BASE"] = stripe_base
+    sweep_at(app, LATER)  # the borrower never paid: nothing is decided
+    assert the_payment(app).status == "pending"
 
 
 @needs_localstripe

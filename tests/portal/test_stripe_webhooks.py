@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import db
-from portal.models import Case, Payment, Plan, ProcessedEvent
+from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
 from portal.seed import open_stripe_payment
 
 from .conftest import NOW, build_case, sign_in
@@ -127,11 +127,21 @@ def test_unknown_event_types_are_acknowledged(app, client, stripe_payment):
     assert state(app)[0] == "pending"
 
 
-def test_a_success_after_a_failure_ends_in_the_true_state(app, client, stripe_payment):
+def test_a_declined_card_leaves_the_payment_open_for_another(app, client, stripe_payment):
+    # Stripe keeps the intent payable after a failed attempt: so do we, and the success
+    # that follows (another card) ends in Stripe's true state.
     deliver(client, event("payment_intent.payment_failed", event_id="evt_fail"))
-    assert state(app)[0] == "failed"
+    assert state(app)[0] == "pending"
+    with app.app_context():
+        kinds = db.session().scalars(select(CaseEvent.kind)).all()
+        assert "payment_declined" in kinds
     deliver(client, event("payment_intent.succeeded", event_id="evt_ok"))
     assert state(app)[:2] == ("succeeded", "active")
+
+
+def test_a_cancelled_intent_closes_the_payment(app, client, stripe_payment):
+    deliver(client, event("payment_intent.canceled", event_id="evt_cancel"))
+    assert state(app)[0] == "failed"
 
 
 def test_a_late_failure_never_undoes_a_success(app, client, stripe_payment):
@@ -239,8 +249,35 @@ def test_a_dispute_holds_the_money_until_it_is_won(app, client, stripe_payment):
     assert books(app) == []
 
 
-def test_a_refund_for_a_payment_that_never_succeeded_changes_nothing(app, client, stripe_payment):
+def test_a_refund_that_overtakes_its_payment_is_retried(app, client, stripe_payment):
+    """Stripe does not promise order: a refund before its success is refused (503, so
+    Stripe retries it), writes nothing, and applies once the success is in."""
     before = overdue(app, stripe_payment.case_id)
-    deliver(client, charge_event("charge.refunded", "evt_r", amount_refunded=5_000))
+    refund = charge_event("charge.refunded", "evt_r", amount_refunded=5_000)
+    assert deliver(client, refund).status_code == 503
     assert overdue(app, stripe_payment.case_id) == before
     assert state(app)[0] == "pending"
+    assert state(app)[3] == 0  # not even marked as seen
+    deliver(client, event("payment_intent.succeeded"))
+    assert deliver(client, refund).status_code == 200
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 5_000
+    assert books(app) == []
+
+
+def test_a_refund_unwinds_the_plan_the_money_counted_for(app, client, stripe_payment):
+    """Money that came for no plan (a part payment paid from an old tab) counts for the
+    live plan; its refund must undo that plan, not only the loan."""
+    with app.app_context():
+        session = db.session()
+        payment = session.get(Payment, stripe_payment.id)
+        payment.plan_id, payment.purpose = None, "partial"
+        session.commit()
+    deliver(client, event("payment_intent.succeeded"))
+    assert state(app)[1] == "active"
+    with app.app_context():
+        session = db.session()
+        assert session.get(Payment, stripe_payment.id).plan_id is not None
+    deliver(client, charge_event("charge.refunded", "evt_r", amount_refunded=stripe_payment.amount))
+    status, plan, paid, _processed, case = state(app)
+    assert (status, plan, paid, case) == ("succeeded", "pending", 0, "open")
+    assert books(app) == []
