@@ -95,11 +95,29 @@ class Loan(Base):
     case: Mapped[Case] = relationship(back_populates="loan")
 
 
+# An installment with principal or interest still owed (neither paid nor waived).
+UNPAID_INSTALLMENT = (
+    "principal_paid + principal_waived < principal_due "
+    "OR interest_paid + interest_waived < interest_due"
+)
+
+
 class LoanInstallment(Base):
     """One contractual installment: principal and interest due, and what was paid."""
 
     __tablename__ = "loan_installments"
-    __table_args__ = (UniqueConstraint("loan_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("loan_id", "sequence"),
+        # The daily work reads only installments still owed: in a healthy portfolio they
+        # are a small part of the table, and this index is all it scans.
+        Index(
+            "ix_loan_installments_unpaid",
+            "due_date",
+            "loan_id",
+            sqlite_where=text(UNPAID_INSTALLMENT),
+            postgresql_where=text(UNPAID_INSTALLMENT),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
@@ -161,6 +179,14 @@ class Case(Base):
     """A loan's collection case: its stage, any hold, and whether a plan is active."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "ix_cases_overdue_since",
+            "overdue_since",
+            sqlite_where=text("overdue_since IS NOT NULL"),
+            postgresql_where=text("overdue_since IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), unique=True)
@@ -168,6 +194,9 @@ class Case(Base):
     stage: Mapped[str] = mapped_column(String(16), default="current")
     hold: Mapped[str | None] = mapped_column(String(16))  # dispute, hardship
     hold_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The due date of the oldest installment still unpaid once due, kept by the daily
+    # work (``haohuan cases advance``); days past due are counted from it.
+    overdue_since: Mapped[date | None] = mapped_column(Date)
     needs_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -292,7 +321,15 @@ class PlanInstallment(Base):
     """One installment of an accepted plan."""
 
     __tablename__ = "plan_installments"
-    __table_args__ = (UniqueConstraint("plan_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "sequence"),
+        Index(
+            "ix_plan_installments_unpaid",
+            "due_date",
+            sqlite_where=text("paid < amount"),
+            postgresql_where=text("paid < amount"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
@@ -300,6 +337,11 @@ class PlanInstallment(Base):
     due_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[int]
     paid: Mapped[int] = mapped_column(default=0)
+    # Set by the daily work the day the installment counts as missed (unpaid past the
+    # grace days); a plan breaks on the policy's number of misses.
+    missed_on: Mapped[date | None] = mapped_column(Date)
+    # The original due date, when the borrower moved this installment (once per plan).
+    moved_from: Mapped[date | None] = mapped_column(Date)
 
     plan: Mapped[Plan] = relationship(back_populates="installments")
 
@@ -519,6 +561,19 @@ class ReconciliationItem(Base):
     run: Mapped[ReconciliationRun] = relationship(back_populates="items")
 
 
+class LifecycleRun(Base):
+    """One day of case work done: each day is worked once, in order, and re-running a
+    day changes nothing."""
+
+    __tablename__ = "lifecycle_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, unique=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 __all__ = [
     "Allocation",
     "Base",
@@ -526,6 +581,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "Consent",
+    "LifecycleRun",
     "Loan",
     "LoanCharge",
     "LoanInstallment",
