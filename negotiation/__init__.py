@@ -8,6 +8,16 @@ from negotiation.affordability import Assessment, ExpenseFlag, Statement, assess
 from negotiation.consequences import EventKind, TimelineEvent, plan_timeline, timeline
 from negotiation.dates import Frequency, add_months, due_dates
 from negotiation.money import Currency, percent_of, split_evenly
+from negotiation.moves import (
+    MoveDecision,
+    MoveRefusal,
+    MoveWindow,
+    PlanPayment,
+    judge_move,
+    movable,
+    move_window,
+    moved,
+)
 from negotiation.offers import Authority, OfferJudgement, judge_offer
 from negotiation.plans import Installment, Plan, Terms, Waiver, build_plan
 from negotiation.policy import (
@@ -39,9 +49,13 @@ __all__ = [
     "Installment",
     "Label",
     "LoanSnapshot",
+    "MoveDecision",
+    "MoveRefusal",
+    "MoveWindow",
     "OfferJudgement",
     "Plan",
     "PlanKind",
+    "PlanPayment",
     "PlanRequest",
     "Policy",
     "PolicyError",
@@ -59,8 +73,12 @@ __all__ = [
     "build_plan",
     "due_dates",
     "evaluate_request",
+    "judge_move",
     "judge_offer",
     "load_policy",
+    "movable",
+    "move_window",
+    "moved",
     "percent_of",
     "plan_timeline",
     "propose",

@@ -17,6 +17,9 @@ from negotiation.plans import Plan
 from negotiation.policy import PlanKind, Policy, Stage
 from negotiation.snapshot import LoanSnapshot
 
+# Inside TimelineEvent, ``date`` names its field; this names the type.
+_Day = date
+
 
 class EventKind(StrEnum):
     """The kinds of dated consequence."""
@@ -28,6 +31,7 @@ class EventKind(StrEnum):
     LEGAL_REFERRAL = "legal_referral"
     ESCALATION_PAUSED = "escalation_paused"
     PENALTIES_FROZEN = "penalties_frozen"
+    INSTALLMENT_MOVED = "installment_moved"
     MISSED_IF_UNPAID = "missed_if_unpaid"
     PLAN_BROKEN = "plan_broken"
     WAIVER_REINSTATED = "waiver_reinstated"
@@ -40,7 +44,8 @@ class TimelineEvent:
 
     ``stage`` is the stage an event moves the case to (stage changes, a broken plan);
     ``amount`` the money involved (a penalty, a reinstated waiver, a missed
-    installment); ``past`` marks a milestone already reached on the snapshot's date.
+    installment); ``past`` marks a milestone already reached on the snapshot's date;
+    ``moved_from`` is a moved installment's original date.
     """
 
     date: date
@@ -48,6 +53,7 @@ class TimelineEvent:
     stage: Stage | None = None
     amount: int | None = None
     past: bool = False
+    moved_from: _Day | None = None
 
 
 def timeline(snapshot: LoanSnapshot, policy: Policy) -> tuple[TimelineEvent, ...]:
@@ -80,7 +86,9 @@ def plan_timeline(
     """What a plan changes, by date: escalation paused, and what breaking it triggers.
 
     Days past due keep counting from the first missed due date while the arrears are
-    unpaid, so a broken plan returns the case to the stage those days imply.
+    unpaid, so a broken plan returns the case to the stage those days imply. An
+    installment the borrower moved is stated on its new date, with the date it left;
+    the missed and broken dates follow the new date, as the daily work does.
     """
     if plan.kind in (PlanKind.PAY_IN_FULL, PlanKind.SETTLEMENT):
         return (TimelineEvent(plan.first_due_date, EventKind.PLAN_COMPLETED),)
@@ -100,6 +108,16 @@ def plan_timeline(
         ),
         TimelineEvent(broken_on, EventKind.PLAN_BROKEN, stage=stage_then),
     ]
+    events.extend(
+        TimelineEvent(
+            item.due_date,
+            EventKind.INSTALLMENT_MOVED,
+            amount=item.amount,
+            moved_from=item.moved_from,
+        )
+        for item in plan.installments
+        if item.moved_from is not None
+    )
     if conditional_waiver and plan.waiver.total > 0:
         events.append(
             TimelineEvent(broken_on, EventKind.WAIVER_REINSTATED, amount=plan.waiver.total)

@@ -39,10 +39,12 @@ class Terms:
 
 @dataclass(frozen=True)
 class Installment:
-    """One payment of a plan."""
+    """One payment of a plan; ``moved_from`` is its original date when the borrower
+    moved it (see ``negotiation.moves``)."""
 
     due_date: date
     amount: int
+    moved_from: date | None = None
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ class Policy:
     grace_days: int
     misses_before_broken: int
     max_deferral_days: int
+    max_installment_move_days: int
     stages: Mapping[Stage, StageRules]
     agent: Bounds
     supervisor: Bounds
@@ -248,6 +249,9 @@ def _table(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 # more than 600 installments (50 years monthly), no threshold exceeds 100 years.
 MAX_INSTALLMENTS = 600
 MAX_DAYS = 36_500
+# A move of more than a month is a new schedule, not a few more days: that is a
+# restructure, agreed with its own terms.
+MAX_INSTALLMENT_MOVE_DAYS = 31
 MAX_AMOUNT = 10**15
 
 
@@ -376,6 +380,10 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         grace_days=_whole(plans, "grace_days", "plans."),
         misses_before_broken=_whole(plans, "misses_before_broken", "plans.", 1),
         max_deferral_days=_whole(plans, "max_deferral_days", "plans.", 1),
+        # 0 is allowed: a product that lets no borrower move an installment.
+        max_installment_move_days=_whole(
+            plans, "max_installment_move_days", "plans.", 0, MAX_INSTALLMENT_MOVE_DAYS
+        ),
         stages={
             stage: _stage_rules(_table(stage_tables, stage.value, "stage."), f"stage.{stage}.")
             for stage in (Stage.EARLY, Stage.MID, Stage.LATE)

@@ -117,3 +117,11 @@ def test_staff_authority_never_narrower_than_self_service(policy):
         assert agent.max_installments >= rules.max_installments
         assert agent.max_penalty_waiver_pct >= rules.max_penalty_waiver_pct
         assert agent.minimum_down_payment_pct <= rules.minimum_down_payment_pct
+
+
+def test_installment_moves_are_bounded_and_can_be_turned_off(policy):
+    assert policy.max_installment_move_days == 14
+    assert load_policy({"plans": {"max_installment_move_days": 0}}).max_installment_move_days == 0
+    for bad in (-1, 32, "14", True, 1.5):
+        with pytest.raises(PolicyError, match=r"plans\.max_installment_move_days"):
+            load_policy({"plans": {"max_installment_move_days": bad}})
