@@ -11,7 +11,8 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
-from portal import create_app, db, ledger, migrate, seed
+from portal import create_app, db, ledger, lifecycle, migrate, seed
+from portal.cases import policy
 from portal.clock import local_today, now
 from portal.finance import reconcile as reconciliation
 from portal.finance.demo import demo_finance_account
@@ -100,6 +101,41 @@ def payments_sweep(older_than: int) -> None:
         f"checked {swept.checked} open payments: {swept.succeeded} succeeded, "
         f"{swept.failed} failed, {swept.checked - swept.succeeded - swept.failed} still open"
     )
+
+
+@cli.group("cases")
+def cases_group() -> None:
+    """The daily case work."""
+
+
+@cases_group.command("advance")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Work this day (again). Without it: every day not yet worked, up to today.",
+)
+@click.option("--timezone", default="Asia/Taipei", show_default=True, help="Whose today.")
+@with_appcontext
+def cases_advance(as_of: datetime | None, timezone: str) -> None:
+    """Days past due, stages, plan misses and breaks, penalties: each day once."""
+    engine = current_app.extensions["haohuan.engine"]
+    worked = lifecycle.advance(
+        engine,
+        policy(),
+        local_today(timezone),
+        now(),
+        as_of.date() if as_of is not None else None,
+    )
+    for day in worked:
+        click.echo(
+            f"{day.as_of}: {day.became_overdue} became overdue, {day.caught_up} caught up, "
+            f"{day.installments_missed} plan installments missed, {day.plans_broken} plans "
+            f"broken, {day.plans_lapsed} lapsed, {day.cases_reopened} cases reopened, "
+            f"{day.stages_changed} stage changes, {day.penalties} penalties "
+            f"({sum(day.seconds.values()):.2f} s)"
+        )
+    if not worked:
+        click.echo("nothing to do: today is already worked")
 
 
 @cli.group("ledger")

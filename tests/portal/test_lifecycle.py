@@ -1,0 +1,286 @@
+"""The daily case work, with frozen dates: stages follow days past due, penalties accrue
+on anniversaries, plans are watched (missed, broken, lapsed), holds pause everything,
+and every day is worked once: a re-run changes nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+from sqlalchemy import func, select
+
+from negotiation import EventKind, add_months
+from portal import db, lifecycle
+from portal.cases import policy, view_case
+from portal.cli import cli
+from portal.models import (
+    Case,
+    CaseEvent,
+    LifecycleRun,
+    LoanCharge,
+    Payment,
+    Plan,
+    PlanInstallment,
+)
+
+from .conftest import NOW, TODAY, build_case, sign_in
+from .test_money_paths import accept_first, pay_due
+
+
+def work(app, as_of: date) -> lifecycle.DayWork:
+    with app.app_context():
+        return lifecycle.work_day(app.extensions["haohuan.engine"], policy(), as_of, NOW)
+
+
+def case_state(app, case_id: int) -> tuple[str, str, date | None]:
+    with app.app_context():
+        case = db.session().get(Case, case_id)
+        return case.status, case.stage, case.overdue_since
+
+
+def events_of(app, case_id: int, kind: str | None = None) -> list[CaseEvent]:
+    with app.app_context():
+        query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+        if kind:
+            query = query.where(CaseEvent.kind == kind)
+        found = db.session().scalars(query.order_by(CaseEvent.id)).all()
+        db.session().expunge_all()
+        return list(found)
+
+
+def everything(app) -> tuple[int, ...]:
+    """Counts of every row the daily work may write, and a digest of case states."""
+    with app.app_context():
+        session = db.session()
+        counts = tuple(
+            session.scalar(select(func.count()).select_from(model))
+            for model in (CaseEvent, LoanCharge, Plan)
+        )
+        states = tuple(
+            session.execute(
+                select(Case.id, Case.status, Case.stage, Case.overdue_since).order_by(Case.id)
+            )
+        )
+        plans = tuple(session.execute(select(Plan.id, Plan.status).order_by(Plan.id)))
+        missed = tuple(
+            session.execute(
+                select(PlanInstallment.id, PlanInstallment.missed_on).order_by(PlanInstallment.id)
+            )
+        )
+        return (*counts, hash((states, plans, missed)))
+
+
+def test_a_day_moves_each_case_to_its_stage_once(app):
+    current = build_case(app, days_past_due=0)
+    early = build_case(app, days_past_due=10)
+    mid = build_case(app, days_past_due=47)
+    late = build_case(app, days_past_due=120)
+    day = work(app, TODAY)
+    assert (day.became_overdue, day.stages_changed) == (3, 3)
+    assert case_state(app, current.case_id) == ("open", "current", None)
+    assert case_state(app, early.case_id)[1:] == ("early", TODAY - timedelta(days=10))
+    assert case_state(app, mid.case_id)[1] == "mid"
+    assert case_state(app, late.case_id)[1] == "late"
+    [changed] = events_of(app, late.case_id, "stage_changed")
+    assert changed.data == {"as_of": "2026-11-30", "from": "current", "to": "late"}
+    [overdue] = events_of(app, late.case_id, "became_overdue")
+    assert overdue.data["since"] == str(TODAY - timedelta(days=120))
+
+    before = everything(app)
+    again = work(app, TODAY)
+    assert again.changed == 0
+    assert everything(app) == before
+
+
+def test_the_stage_changes_on_the_day_the_threshold_is_crossed(app):
+    built = build_case(app, days_past_due=29)
+    work(app, TODAY)
+    assert work(app, TODAY + timedelta(days=1)).stages_changed == 0  # 30 days: still early
+    assert case_state(app, built.case_id)[1] == "early"
+    assert work(app, TODAY + timedelta(days=2)).stages_changed == 1
+    assert case_state(app, built.case_id)[1] == "mid"  # 31 days past due
+    assert work(app, TODAY + timedelta(days=3)).stages_changed == 0
+
+
+def test_a_payment_that_catches_up_returns_the_case_to_current(app):
+    built = build_case(app, days_past_due=10, installments=6, paid=4)
+    work(app, TODAY)
+    with app.app_context():
+        session = db.session()
+        loan = session.get(Case, built.case_id).loan
+        for installment in loan.installments:
+            if installment.due_date < TODAY:
+                installment.principal_paid = installment.principal_due
+                installment.interest_paid = installment.interest_due
+        session.commit()
+    day = work(app, TODAY + timedelta(days=1))
+    assert (day.caught_up, day.stages_changed) == (1, 1)
+    assert case_state(app, built.case_id) == ("open", "current", None)
+
+
+def test_penalties_accrue_on_the_anniversary_the_borrower_was_shown(app):
+    built = build_case(app, days_past_due=31)  # first missed 30 October: anniversary today
+    with app.test_request_context("/"):
+        session = db.session()
+        shown = view_case(session, session.get(Case, built.case_id), TODAY - timedelta(days=1))
+        [promised] = [e for e in shown.timeline if e.kind is EventKind.PENALTY_ACCRUES]
+    assert promised.date == TODAY
+    work(app, TODAY - timedelta(days=1))
+    assert work(app, TODAY).penalties == 1
+    with app.app_context():
+        charge = (
+            db.session().scalars(select(LoanCharge).where(LoanCharge.charged_on == TODAY)).one()
+        )
+        assert (charge.kind, charge.amount) == ("penalty", promised.amount)
+        assert charge.amount == 2_500  # 0.5% of NT$5,000 overdue principal
+    assert work(app, TODAY).penalties == 0
+    assert work(app, TODAY + timedelta(days=1)).penalties == 0
+
+
+def test_an_anniversary_of_the_31st_falls_on_a_shorter_months_last_day(app):
+    built = build_case(app, days_past_due=30, paid=0)  # first missed 31 October
+    assert case_state(app, built.case_id)[2] is None
+    assert work(app, TODAY).penalties == 1  # 30 November
+    with app.app_context():
+        since = db.session().get(Case, built.case_id).overdue_since
+    assert since == date(2026, 10, 31)
+
+
+def test_penalties_stop_at_the_policys_number(app):
+    # First missed ten months ago: the tenth anniversary is beyond the nine allowed.
+    build_case(app, days_past_due=(TODAY - add_months(TODAY, -10)).days)
+    assert work(app, TODAY).penalties == 0
+
+
+def test_a_hold_pauses_stages_and_penalties(app):
+    held = build_case(app, days_past_due=31, hold="dispute")
+    day = work(app, TODAY)
+    assert (day.stages_changed, day.penalties) == (0, 0)
+    assert case_state(app, held.case_id)[1] == "current"
+    assert case_state(app, held.case_id)[2] is not None  # the facts are still kept
+
+
+def test_an_arranged_case_does_not_escalate_and_a_broken_plan_re_escalates(app, client):
+    built = build_case(app, days_past_due=25)
+    work(app, TODAY)
+    sign_in(client, built)
+    accept_first(client, "arrears_plan")
+    pay_due(client)
+    assert case_state(app, built.case_id)[:2] == ("arranged", "early")
+    with app.app_context():
+        plan = db.session().scalars(select(Plan)).one()
+        dues = [i.due_date for i in plan.installments]
+        waiver = plan.waived_penalties + plan.waived_fees
+    grace = timedelta(days=5)
+    # Past the mid threshold, still arranged: no escalation.
+    assert work(app, TODAY + timedelta(days=10)).stages_changed == 0
+    # The second installment unpaid past its grace days: missed, dated as shown.
+    first_miss = dues[1] + grace + timedelta(days=1)
+    day = work(app, first_miss)
+    assert (day.installments_missed, day.plans_broken) == (1, 0)
+    with app.app_context():
+        second = (
+            db.session().scalars(select(PlanInstallment).where(PlanInstallment.sequence == 2)).one()
+        )
+        assert second.missed_on == dues[1] + grace
+    # The third missed too: the plan breaks and the case goes back to collection.
+    day = work(app, dues[2] + grace + timedelta(days=1))
+    assert (day.installments_missed, day.plans_broken, day.stages_changed) == (1, 1, 1)
+    status, stage, _since = case_state(app, built.case_id)
+    assert (status, stage) == ("open", "late" if (dues[2] - TODAY).days + 31 >= 91 else "mid")
+    [broken] = events_of(app, built.case_id, "plan_broken")
+    assert broken.data["waiver_reinstated"] == waiver
+    with app.app_context():
+        assert db.session().scalars(select(Plan)).one().status == "broken"
+    assert work(app, dues[2] + grace + timedelta(days=1)).changed == 0
+
+
+def test_a_plan_never_started_lapses_and_its_checkout_is_void(app, client):
+    built = build_case(app, days_past_due=10)
+    sign_in(client, built)
+    accept_first(client, "arrears_plan")
+    client.post("/pay", data={"purpose": "installment"})  # opened, never paid
+    with app.app_context():
+        first_due = db.session().scalars(select(Plan)).one().installments[0].due_date
+    day = work(app, first_due + timedelta(days=6))
+    assert day.plans_lapsed == 1
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(Plan)).one().status == "lapsed"
+        assert session.scalars(select(Payment)).one().status == "voided"
+    assert case_state(app, built.case_id)[0] == "open"
+
+
+def test_a_kept_plan_resolves_and_a_later_miss_reopens(app, client):
+    built = build_case(app, days_past_due=10)
+    sign_in(client, built)
+    accept_first(client, "pay_in_full")
+    pay_due(client)
+    assert case_state(app, built.case_id)[0] == "resolved"
+    work(app, TODAY)
+    assert case_state(app, built.case_id) == ("resolved", "current", None)
+    with app.app_context():
+        loan = db.session().get(Case, built.case_id).loan
+        next_due = min(i.due_date for i in loan.installments if i.unpaid > 0)
+    day = work(app, next_due + timedelta(days=1))
+    assert (day.became_overdue, day.cases_reopened, day.stages_changed) == (1, 1, 1)
+    assert case_state(app, built.case_id)[:2] == ("open", "early")
+
+
+def test_a_missed_day_is_caught_up_not_skipped(app):
+    build_case(app, days_past_due=29)
+    engine = app.extensions["haohuan.engine"]
+    with app.app_context():
+        lifecycle.advance(engine, policy(), TODAY - timedelta(days=3), NOW)
+        worked = lifecycle.advance(engine, policy(), TODAY, NOW)
+        assert [w.as_of for w in worked] == [TODAY - timedelta(days=n) for n in (2, 1, 0)]
+        assert lifecycle.advance(engine, policy(), TODAY, NOW) == []
+        assert db.session().scalar(select(func.count()).select_from(LifecycleRun)) == 4
+
+
+def test_the_command_works_a_day_and_says_what_changed(app):
+    build_case(app, days_past_due=47)
+    runner = CliRunner()
+    info = ScriptInfo(create_app=lambda: app)
+    result = runner.invoke(cli, ["cases", "advance", "--as-of", "2026-11-30"], obj=info)
+    assert result.exit_code == 0, result.output
+    assert "2026-11-30: 1 became overdue" in result.output
+    assert "1 stage changes" in result.output
+    again = runner.invoke(cli, ["cases", "advance", "--as-of", "2026-11-30"], obj=info)
+    assert "0 became overdue" in again.output
+    assert "0 stage changes" in again.output
+
+
+def test_the_status_page_shows_the_days_penalty(app, client):
+    built = build_case(app, days_past_due=31, penalties=0)
+    sign_in(client, built)
+    before = client.get("/status").get_data(as_text=True)
+    work(app, TODAY)
+    after = client.get("/status").get_data(as_text=True)
+    assert "NT$25" in after
+    assert before != after
+
+
+def test_two_runs_at_once_write_each_change_once(app, backend):
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers by itself; the advisory lock is PostgreSQL's")
+    for days in (10, 47, 120, 31):
+        build_case(app, days_past_due=days)
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        work(app, TODAY)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        kinds = db.session().scalars(select(CaseEvent.kind)).all()
+    assert kinds.count("stage_changed") == 4
+    assert kinds.count("penalty_charged") == 1
