@@ -94,6 +94,7 @@ class CaseView:
     stage: Stage
     timeline: tuple[TimelineEvent, ...]
     plan: Plan | None
+    ended: EndedPlan | None = None
 
     @property
     def arranged(self) -> bool:
@@ -105,14 +106,45 @@ def view_case(db: Session, case: Case, today: date) -> CaseView:
     """The case as the borrower sees it on ``today``."""
     snapshot = snapshot_of(db, case, today)
     rules = policy()
+    plan = live_plan(db, case)
     return CaseView(
         case=case,
         loan=case.loan,
         snapshot=snapshot,
         stage=rules.stage_for(snapshot.days_past_due),
         timeline=timeline(snapshot, rules),
-        plan=live_plan(db, case),
+        plan=plan,
+        ended=None if plan is not None else ended_plan(db, case, today),
     )
+
+
+# How long a broken or lapsed plan is still told on the status page.
+ENDED_PLAN_SHOWN_DAYS = 90
+
+
+@dataclass(frozen=True)
+class EndedPlan:
+    """A plan that ended without being kept: broken (missed payments) or lapsed (never
+    started), on the date the borrower had been shown."""
+
+    plan: Plan
+    ended_on: date
+    missed: int
+
+
+def ended_plan(db: Session, case: Case, today: date) -> EndedPlan | None:
+    """The case's latest plan, if it broke or lapsed recently."""
+    latest = db.scalars(
+        select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc()).limit(1)
+    ).first()
+    if latest is None or latest.status not in ("broken", "lapsed"):
+        return None
+    missed = [i.missed_on for i in latest.installments if i.missed_on is not None]
+    first = latest.installments[0].due_date + timedelta(days=policy().grace_days)
+    ended_on = max(missed) if latest.status == "broken" and missed else first
+    if (today - ended_on).days > ENDED_PLAN_SHOWN_DAYS:
+        return None
+    return EndedPlan(latest, ended_on, len(missed))
 
 
 def record_event(db: Session, case: Case, kind: str, actor: str, **data: object) -> CaseEvent:

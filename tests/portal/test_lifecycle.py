@@ -196,6 +196,12 @@ def test_an_arranged_case_does_not_escalate_and_a_broken_plan_re_escalates(app, 
     with app.app_context():
         assert db.session().scalars(select(Plan)).one().status == "broken"
     assert work(app, dues[2] + grace + timedelta(days=1)).changed == 0
+    # The borrower is told: when it ended, why, and what is owed again.
+    page = client.get("/status").get_data(as_text=True)
+    ended = dues[2] + grace
+    assert f"您的還款方案已於 {ended.year}年{ended.month}月{ended.day}日 終止" in page
+    assert "2 期款項未繳" in page
+    assert "您可以在下方選擇新的還款方案" in page
 
 
 def test_a_plan_never_started_lapses_and_its_checkout_is_void(app, client):
@@ -212,6 +218,7 @@ def test_a_plan_never_started_lapses_and_its_checkout_is_void(app, client):
         assert session.scalars(select(Plan)).one().status == "lapsed"
         assert session.scalars(select(Payment)).one().status == "voided"
     assert case_state(app, built.case_id)[0] == "open"
+    assert "您的還款方案未生效" in client.get("/status").get_data(as_text=True)
 
 
 def test_a_kept_plan_resolves_and_a_later_miss_reopens(app, client):
