@@ -41,6 +41,11 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         database = db.session()
         rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
         seed.seed(database, local_today("Asia/Taipei"), rng, now())
+        database.commit()
+        # Today's case work, as the daily job would do it: stages, misses, penalties.
+        lifecycle.advance(
+            app.extensions["haohuan.engine"], policy(), local_today("Asia/Taipei"), now()
+        )
         printed = seed.demo_links(database, now())
         database.commit()
         finance_email, finance_password = demo_finance_account(database, now())
