@@ -38,6 +38,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ENV_NAME=os.environ.get("HAOHUAN_ENV", "development"),
         SECRET_KEY=os.environ.get("HAOHUAN_SECRET_KEY", ""),
         DATABASE_URL=os.environ.get("DATABASE_URL", ""),
+        DB_POOL_SIZE=int(os.environ.get("HAOHUAN_DB_POOL_SIZE", "5")),
+        DB_MAX_OVERFLOW=int(os.environ.get("HAOHUAN_DB_MAX_OVERFLOW", "5")),
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        REDIS_PREFIX=os.environ.get("HAOHUAN_REDIS_PREFIX", "haohuan"),
+        RATE_LIMITS=os.environ.get("HAOHUAN_RATE_LIMITS", ""),
         POLICY_FILE=os.environ.get("HAOHUAN_POLICY_FILE", ""),
         PAYMENT_GATEWAY=os.environ.get("PAYMENT_GATEWAY", "sandbox"),
         TRUSTED_PROXIES=os.environ.get("HAOHUAN_TRUSTED_PROXIES", "0"),
@@ -61,7 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _check_secret(app)
     _check_waterfall(app)
 
-    from portal import cases, db, errors, i18n, logs, security
+    from portal import cases, db, errors, i18n, logs, ratelimit, redis_client, security
     from portal.borrower.views import blueprint as borrower
     from portal.extensions import htmx
     from portal.finance.views import blueprint as finance
@@ -78,6 +83,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # as many hops as there are proxies of our own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     db.init_app(app)
+    redis_client.init_app(app)
+    ratelimit.init_app(app)
     htmx.init_app(app)
     cases.init_app(app)
     i18n.init_app(app)

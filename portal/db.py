@@ -27,13 +27,23 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{app.instance_path}/haohuan.db"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings each backend needs."""
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """An engine with the settings each backend needs. Each process has its own pool:
+    a gunicorn worker serves one request at a time, so a small pool suffices, and
+    workers times machines times (pool size + overflow) must stay under PostgreSQL's
+    max_connections."""
     options: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Pre-ping replaces connections a database restart or a proxy's idle timeout
+        # closed; a dead database host fails in 10 s rather than hanging a worker.
+        options.update(
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_args={"connect_timeout": 10},
+        )
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -52,7 +62,11 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def init_app(app: Flask) -> None:
     """Create the app's engine and session factory, and close sessions after requests."""
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_url(app))
+    engine = make_engine(
+        database_url(app),
+        pool_size=int(app.config.get("DB_POOL_SIZE", 5)),
+        max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 5)),
+    )
     app.extensions["haohuan.engine"] = engine
     app.extensions["haohuan.sessions"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
