@@ -143,6 +143,21 @@ def cases_advance(as_of: datetime | None, timezone: str) -> None:
         click.echo("nothing to do: today is already worked")
 
 
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Run what is queued, then stop.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker for the app's queue (needs REDIS_URL), with its scheduler for
+    work that waits; each job runs inside an app context."""
+    from portal import jobs
+
+    try:
+        worker = jobs.worker(current_app._get_current_object())  # type: ignore[attr-defined]
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    worker.work(burst=burst, with_scheduler=True)
+
+
 @cli.group("ledger")
 def ledger_group() -> None:
     """The books."""

@@ -31,6 +31,7 @@ from portal.models import OPEN_PAYMENT_STATUSES, Payment
 from portal.payments.service import move_open, payment_for_case
 from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent, StripeSettings, retrieve_intent
+from portal.payments.sweeper import schedule_follow_up
 from portal.security import content_security_policy
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/pay")
@@ -119,7 +120,8 @@ def returned(payment_id: int) -> Response:
     if intent is None:
         # The borrower may well have paid; until Stripe answers (or its webhook lands,
         # or the sweeper asks) the payment is neither paid nor failed.
-        move_open(db.session(), payment.id, "unknown")
+        if move_open(db.session(), payment.id, "unknown"):
+            schedule_follow_up(payment.id)
         db.session().commit()
         return _result(payment)
     if settle(db.session(), payment, intent, g.now, "return"):

@@ -19,6 +19,7 @@ from portal.cases import live_plan, policy, record_event, snapshot_of
 from portal.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
 from portal.payments.gateway import GatewayUnavailableError, gateway
+from portal.payments.sweeper import schedule_follow_up
 
 MAX_ID = 2**63 - 1
 
@@ -57,7 +58,8 @@ def open_payment(
     if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
         # The amount changed (a part payment retyped), or the lender changed provider:
         # the old checkout is void.
-        move_open(db, payment.id, "voided", voided_at=now)
+        if move_open(db, payment.id, "voided", voided_at=now) and payment.gateway_reference:
+            schedule_follow_up(payment.id)  # its intent is cancelled at the provider
         payment = None
     if payment is None:
         payment = Payment(
@@ -91,7 +93,8 @@ def open_payment(
     except GatewayUnavailableError:
         # Kept open as "unknown": trying again resumes this payment with the same
         # idempotency key, so the provider cannot charge for it twice.
-        move_open(db, payment.id, "unknown")
+        if move_open(db, payment.id, "unknown") and payment.gateway == "stripe":
+            schedule_follow_up(payment.id)
         db.commit()
         return Started(
             error=_(
@@ -178,11 +181,17 @@ def _open(db: Session, case: Case, purpose: str, plan_id: int | None) -> Payment
 def void_open_payments(db: Session, *, case_id: int, plan_id: int | None, now: datetime) -> None:
     """Close a case's open checkouts for one plan (or, with None, its part payments): a
     withdrawn plan cannot be paid any more, nor a part payment once a plan is agreed.
-    The sweeper cancels their intents at the provider (never from inside a transaction);
-    money that still arrives for one is applied to the loan, never lost."""
+    A follow-up job, or the sweeper, cancels their intents at the provider (never from
+    inside a transaction); money that still arrives for one is applied to the loan,
+    never lost."""
     plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
-    db.execute(
+    voided = db.execute(
         update(Payment)
         .where(Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES))
         .values(status="voided", voided_at=now)
-    )
+        .returning(Payment.id, Payment.gateway, Payment.gateway_reference)
+    ).all()
+    for payment_id, provider, reference in voided:
+        if provider == "stripe" and reference:
+            # Cancelled at Stripe soon after the commit, by a job; the sweeper if it is lost.
+            schedule_follow_up(payment_id)

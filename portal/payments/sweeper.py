@@ -14,11 +14,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import stripe
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from portal import jobs
+from portal.clock import now
+from portal.db import session
 from portal.models import OPEN_PAYMENT_STATUSES, Payment
 from portal.payments.events import Outcome
 from portal.payments.gateway import GatewayUnavailableError
@@ -36,6 +40,22 @@ log = logging.getLogger(__name__)
 VOIDED_WATCH = timedelta(days=7)
 
 
+# Waits before each re-check of a payment Stripe could not be asked about; after the
+# last, the sweeper (from cron, every few minutes) carries on.
+FOLLOW_UP_DELAYS = (timedelta(seconds=15), timedelta(minutes=1), timedelta(minutes=4))
+
+
+class Checked(StrEnum):
+    """What checking one payment with Stripe did."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    # Stripe answered and nothing is decided (or it was settled already).
+    UNDECIDED = "undecided"
+    UNREACHABLE = "unreachable"
+
+
 @dataclass(frozen=True)
 class Swept:
     """What one sweep did."""
@@ -51,32 +71,60 @@ def sweep(db: Session, settings: StripeSettings, now: datetime, older_than: time
     voided in the last week) and settle what Stripe has decided. Each settlement
     commits on its own."""
     payments = _to_check(db, now - older_than, now - VOIDED_WATCH)
-    counts = {Outcome.SUCCEEDED: 0, Outcome.FAILED: 0}
-    cancelled = 0
-    for payment in payments:
-        if payment.gateway_reference is None:
-            _recover_reference(db, payment)
-            continue
-        reference = payment.gateway_reference
-        try:
-            intent = retrieve_intent(settings, reference)
-            if payment.status == "voided" and intent.status in CANCELABLE:
-                cancel_intent(settings, reference)
-                cancelled += 1
-                continue
-        except stripe.StripeError as error:
-            # One intent Stripe cannot answer for must not stop the others.
-            log.warning("sweep could not check %s: %s", reference, type(error).__name__)
-            continue
-        outcome = SETTLED.get(intent.status)
-        if outcome is None and payment.status == "unknown":
-            # Stripe answers again and nothing is decided: the borrower can carry on.
-            _reopen(db, payment.id)
-        if outcome is Outcome.FAILED and payment.status == "voided":
-            continue  # cancelled, as it should be
-        if outcome is not None and settle(db, payment, intent, now, "sweep"):
-            counts[outcome] += 1
-    return Swept(len(payments), counts[Outcome.SUCCEEDED], counts[Outcome.FAILED], cancelled)
+    results = [check(db, settings, payment, now) for payment in payments]
+    return Swept(
+        len(payments),
+        results.count(Checked.SUCCEEDED),
+        results.count(Checked.FAILED),
+        results.count(Checked.CANCELLED),
+    )
+
+
+def check(db: Session, settings: StripeSettings, payment: Payment, now: datetime) -> Checked:
+    """Ask Stripe about one open or voided payment and act on its answer: recover a lost
+    intent, cancel a voided one, settle a decided one, reopen an unknown one. Commits
+    what it changes."""
+    if payment.gateway_reference is None:
+        return Checked.UNDECIDED if _recover_reference(db, payment) else Checked.UNREACHABLE
+    reference = payment.gateway_reference
+    try:
+        intent = retrieve_intent(settings, reference)
+        if payment.status == "voided" and intent.status in CANCELABLE:
+            cancel_intent(settings, reference)
+            return Checked.CANCELLED
+    except stripe.StripeError as error:
+        # One intent Stripe cannot answer for must not stop the others.
+        log.warning("could not check %s: %s", reference, type(error).__name__)
+        return Checked.UNREACHABLE
+    outcome = SETTLED.get(intent.status)
+    if outcome is None and payment.status == "unknown":
+        # Stripe answers again and nothing is decided: the borrower can carry on.
+        _reopen(db, payment.id)
+    if outcome is Outcome.FAILED and payment.status == "voided":
+        return Checked.UNDECIDED  # cancelled, as it should be
+    if outcome is not None and settle(db, payment, intent, now, "sweep"):
+        return Checked(outcome.value)
+    return Checked.UNDECIDED
+
+
+def schedule_follow_up(payment_id: int) -> None:
+    """Re-check one payment with Stripe soon, off the request: after an outage left it
+    unknown, or after it was voided (its intent is cancelled)."""
+    jobs.enqueue(follow_up, payment_id, 0, delay=FOLLOW_UP_DELAYS[0])
+
+
+def follow_up(payment_id: int, attempt: int = 0) -> None:
+    """A job: check one payment alone, and again after a longer wait while Stripe still
+    cannot be reached. A payment settled meanwhile is left alone."""
+    database = session()
+    payment = database.get(Payment, payment_id)
+    if payment is None or payment.gateway != "stripe":
+        return
+    if payment.status not in OPEN_PAYMENT_STATUSES and payment.status != "voided":
+        return
+    checked = check(database, StripeSettings.from_config(), payment, now())
+    if checked is Checked.UNREACHABLE and attempt + 1 < len(FOLLOW_UP_DELAYS):
+        jobs.enqueue(follow_up, payment_id, attempt + 1, delay=FOLLOW_UP_DELAYS[attempt + 1])
 
 
 def _to_check(db: Session, open_before: datetime, voided_since: datetime) -> list[Payment]:
@@ -95,15 +143,15 @@ def _to_check(db: Session, open_before: datetime, voided_since: datetime) -> lis
     )
 
 
-def _recover_reference(db: Session, payment: Payment) -> None:
+def _recover_reference(db: Session, payment: Payment) -> bool:
     """A create that timed out: ask again with the same key, and keep the intent's id
     (Stripe returns the intent the lost answer described, or makes the first one). Only
     a payment still open and still without an intent takes it: one voided meanwhile
-    stays voided."""
+    stays voided. False when Stripe could not be reached."""
     try:
         reference = StripeGateway().new_intent(payment)
     except GatewayUnavailableError:
-        return
+        return False
     db.execute(
         update(Payment)
         .where(
@@ -114,6 +162,7 @@ def _recover_reference(db: Session, payment: Payment) -> None:
         .values(gateway_reference=reference, status="pending")
     )
     db.commit()
+    return True
 
 
 def _reopen(db: Session, payment_id: int) -> None:
