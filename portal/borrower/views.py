@@ -56,6 +56,7 @@ from portal.borrower.forms import (
     ConfirmForm,
     CustomPlanForm,
     HelpForm,
+    MoveForm,
     PartPaymentForm,
     StatementForm,
     VerifyForm,
@@ -66,9 +67,12 @@ from portal.borrower.wording import (
     KIND_EXPLANATIONS,
     KIND_NAMES,
     PERIOD_NAMES,
+    PLAN_MOVE_REFUSALS,
     STAGE_EXPLANATIONS,
     STAGE_NAMES,
     event_sentence,
+    move_range,
+    move_refusal_sentence,
     plan_event_sentence,
     rejection_sentence,
 )
@@ -77,7 +81,9 @@ from portal.clock import local_today, now
 from portal.extensions import htmx
 from portal.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.holds import place_hold
+from portal.i18n import long_date, money
 from portal.models import Case, Payment
+from portal.moves import move_choices, move_installment, moved_installment
 from portal.payments.service import open_payment, payment_for_case
 
 blueprint = Blueprint("borrower", __name__)
@@ -133,6 +139,7 @@ def wording() -> dict[str, Any]:
         "event_sentence": event_sentence,
         "plan_event_sentence": plan_event_sentence,
         "rejection_sentence": rejection_sentence,
+        "move_range": move_range,
     }
 
 
@@ -239,14 +246,92 @@ def sign_out() -> Response:
 @borrower_required
 def status() -> Response:
     """What is owed, itemised; the stage in plain words; what happens next and when."""
-    case: Case = g.case
+    return _status_page(g.case)
+
+
+def _status_page(
+    case: Case, move_form: MoveForm | None = None, problem: str | None = None, status: int = 200
+) -> Response:
     view = view_case(db.session(), case, _today(case))
     plan_events: tuple[Any, ...] = ()
     progress = None
     if view.plan is not None:
         plan_events = _plan_events(case, view.plan)
         progress = _progress(view.plan)
-    return _page("borrower/status.html", view=view, plan_events=plan_events, progress=progress)
+    return _page(
+        "borrower/status.html",
+        status=status,
+        view=view,
+        plan_events=plan_events,
+        progress=progress,
+        move=_move_section(case, view.plan, move_form, problem),
+    )
+
+
+MOVE_CHOICES = 3
+
+
+def _move_section(
+    case: Case, plan: Any, form: MoveForm | None, problem: str | None
+) -> dict[str, Any] | None:
+    """The "a few more days" section of an active plan: the form with each payment's
+    dates, or the move already made; None when there is nothing to say."""
+    active = plan is not None and plan.status == "active"
+    # The next few payments are the ones a borrower needs days for; a later one can be
+    # moved once it comes near, so a phone shows a short list rather than the whole plan.
+    choices = move_choices(plan, _today(case))[:MOVE_CHOICES] if active else []
+    done = moved_installment(plan) if active else None
+    if done is None and not choices and problem is None:
+        return None
+    form = form or MoveForm()
+    form.installment.choices = [
+        SelectChoice(
+            str(row.id),
+            _(
+                "%(amount)s due %(date)s",
+                date=long_date(row.due_date),
+                amount=money(row.amount - row.paid, case.loan.currency),
+            ),
+        )
+        for row, _window in choices
+    ]
+    if form.installment.data is None and choices:
+        form.installment.data = str(choices[0][0].id)
+    windows = [window for _row, window in choices]
+    return {
+        "form": form,
+        "choices": choices,
+        "done": done,
+        "problem": problem,
+        "days": policy().max_installment_move_days,
+        "earliest": min((w.earliest for w in windows), default=None),
+        "latest": max((w.latest for w in windows), default=None),
+    }
+
+
+@blueprint.post("/plan/move")
+@borrower_required
+def move_payment() -> Response:
+    """Move one upcoming payment of the active plan to a later date, once; then back to
+    the status page, which states the new date. Refusals re-show the form, with why."""
+    case: Case = g.case
+    form = MoveForm()
+    if not form.validate_on_submit():
+        return _status_page(case, form, status=422)
+    try:
+        installment_id = _bounded(form.installment.data, 1, MAX_ID)
+    except ValueError:
+        installment_id = None
+    assert form.new_date.data is not None  # InputRequired  # noqa: S101
+    result = move_installment(db.session(), case, installment_id, form.new_date.data, _today(case))
+    if result.refusal is not None:
+        sentence = move_refusal_sentence(result.refusal, result.window)
+        if result.refusal in PLAN_MOVE_REFUSALS:
+            return _status_page(case, form, problem=sentence, status=409)
+        field = form.new_date if result.window is not None else form.installment
+        field.errors = [sentence]
+        return _status_page(case, form, status=422)
+    return redirect(url_for("borrower.status", _anchor="move-title"), code=303)
 
 
 def _progress(plan: Any) -> dict[str, Any]:
@@ -282,7 +367,7 @@ def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
 def _schedule_of(plan: Any, *, unpaid_only: bool) -> Any:
     """A stored plan (or what is left of it) as the engine's schedule."""
     items = [
-        Installment(i.due_date, i.amount - i.paid)
+        Installment(i.due_date, i.amount - i.paid, i.moved_from)
         for i in plan.installments
         if not unpaid_only or i.paid < i.amount
     ]

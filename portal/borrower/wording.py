@@ -11,8 +11,17 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from negotiation import EventKind, PlanKind, Rejection, RejectionReason, Stage, TimelineEvent
-from portal.i18n import long_date, money
+from negotiation import (
+    EventKind,
+    MoveRefusal,
+    MoveWindow,
+    PlanKind,
+    Rejection,
+    RejectionReason,
+    Stage,
+    TimelineEvent,
+)
+from portal.i18n import gap, long_date, money
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
@@ -195,9 +204,68 @@ def plan_event_sentence(event: TimelineEvent, currency: str) -> str:
             "case would then return to: %(stage)s.",
             stage=stage,
         )
+    if kind is EventKind.INSTALLMENT_MOVED and event.moved_from is not None:
+        return _(
+            "Your payment of %(amount)s is due on this date instead of %(date)s, as you "
+            "asked. Moving it costs nothing.",
+            amount=money(event.amount or 0, currency),
+            date=long_date(event.moved_from),
+        )
     if kind is EventKind.WAIVER_REINSTATED:
         return _(
             "If the plan ends that way, the %(amount)s we waived becomes due again.",
             amount=money(event.amount or 0, currency),
         )
     return ""
+
+
+# Moving one installment (negotiation.moves) ------------------------------------------
+
+MOVE_REFUSALS = {
+    MoveRefusal.NOT_OFFERED: _l(
+        "Payments of this plan cannot be moved online. Please call us if you need more time."
+    ),
+    MoveRefusal.PLAN_NOT_ACTIVE: _l(
+        "A payment can be moved once your plan has started, after its first payment."
+    ),
+    MoveRefusal.ALREADY_MOVED: _l(
+        "You have already moved a payment of this plan, and a plan allows one move. "
+        "Please call us if you need more time."
+    ),
+    MoveRefusal.NO_SUCH_INSTALLMENT: _l("Choose one of your plan's upcoming payments."),
+    MoveRefusal.ALREADY_PAID: _l("That payment is already paid."),
+    MoveRefusal.ALREADY_DUE: _l("That payment's date has passed, so it can no longer be moved."),
+    MoveRefusal.NO_ROOM: _l(
+        "That payment cannot be moved: your next payment is due the day after it."
+    ),
+}
+
+# Refusals about the plan as a whole, shown above the form rather than beside a field.
+PLAN_MOVE_REFUSALS = frozenset(
+    {MoveRefusal.NOT_OFFERED, MoveRefusal.PLAN_NOT_ACTIVE, MoveRefusal.ALREADY_MOVED}
+)
+DATE_MOVE_REFUSALS = frozenset(
+    {MoveRefusal.NOT_LATER, MoveRefusal.TOO_LATE, MoveRefusal.NOT_BEFORE_NEXT}
+)
+
+
+def move_range(window: MoveWindow) -> str:
+    """The dates a payment may move to, as one sentence."""
+    return _(
+        "Choose a date from %(earliest)s to %(latest)s.",
+        earliest=long_date(window.earliest),
+        latest=long_date(window.latest),
+    )
+
+
+def move_refusal_sentence(refusal: MoveRefusal, window: MoveWindow | None) -> str:
+    """A refused move as a sentence; a refused date says which dates would do."""
+    if refusal in DATE_MOVE_REFUSALS and window is not None:
+        if refusal is MoveRefusal.NOT_LATER:
+            lead = _("The new date must be after %(date)s.", date=long_date(window.current))
+        elif refusal is MoveRefusal.NOT_BEFORE_NEXT:
+            lead = _("The new date must come before your next payment's date.")
+        else:
+            lead = _("That date is later than the plan allows.")
+        return f"{lead}{gap()}{move_range(window)}"
+    return str(MOVE_REFUSALS.get(refusal, MOVE_REFUSALS[MoveRefusal.NO_SUCH_INSTALLMENT]))
