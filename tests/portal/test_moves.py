@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from negotiation import load_policy
-from portal import db
+from portal import db, lifecycle
+from portal.cases import policy
 from portal.models import CaseEvent, Plan, PlanInstallment
 
-from .conftest import TODAY, build_case, sign_in
+from .conftest import NOW, TODAY, build_case, sign_in
 from .test_journey import first_review_link, review_form
 
 SUBMITS = 8
@@ -323,3 +324,21 @@ def test_a_date_typed_with_full_width_digits_is_read(app, client):
     response = client.post("/plan/move", data={"installment": str(second_id), "new_date": typed})
     assert response.status_code == 303
     assert installments(app)[1] == (wanted, second)
+
+
+def test_the_daily_work_counts_a_moved_payment_from_its_new_date(app, client):
+    _built, rows = start_plan(app, client)
+    second_id, second = rows[1]
+    new_date = second + timedelta(days=10)
+    assert move(client, second_id, new_date).status_code == 303
+    grace = timedelta(days=5)
+
+    def missed_on(day):
+        with app.app_context():
+            lifecycle.work_day(app.extensions["haohuan.engine"], policy(), day, NOW)
+            return db.session().get(PlanInstallment, second_id).missed_on
+
+    # The first day it would have counted as missed, had it not moved: it does not.
+    assert missed_on(second + grace + timedelta(days=1)) is None
+    assert missed_on(new_date + grace) is None
+    assert missed_on(new_date + grace + timedelta(days=1)) is not None
