@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from negotiation import MoveRefusal, MoveWindow, PlanPayment, judge_move, movable
+from negotiation import MoveRefusal, MoveWindow, PlanPayment, judge_move, movable, move_window
 from portal.cases import live_plan, policy, record_event
 from portal.db import lock_row
 from portal.models import Case, Plan, PlanInstallment
@@ -31,6 +31,16 @@ def move_choices(plan: Plan, today: date) -> list[tuple[PlanInstallment, MoveWin
     installments = list(plan.installments)
     found = movable(payments_of(installments), today, policy(), active=plan.status == "active")
     return [(installments[index], window) for index, window in found]
+
+
+def plan_refusal(plan: Plan | None, today: date) -> MoveRefusal:
+    """Why no installment of ``plan`` can be moved today (None: there is no plan): the
+    rule's answer about the plan as a whole, else that no payment is one to move."""
+    if plan is None:
+        return MoveRefusal.PLAN_NOT_ACTIVE
+    payments = payments_of(list(plan.installments))
+    decision = move_window(payments, -1, today, policy(), active=plan.status == "active")
+    return decision.refusal or MoveRefusal.NO_SUCH_INSTALLMENT
 
 
 def moved_installment(plan: Plan) -> PlanInstallment | None:

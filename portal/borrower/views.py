@@ -83,7 +83,7 @@ from portal.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.holds import place_hold
 from portal.i18n import long_date, money
 from portal.models import Case, Payment
-from portal.moves import move_choices, move_installment, moved_installment
+from portal.moves import move_choices, move_installment, moved_installment, plan_refusal
 from portal.payments.service import open_payment, payment_for_case
 
 blueprint = Blueprint("borrower", __name__)
@@ -282,7 +282,11 @@ def _move_section(
     choices = move_choices(plan, _today(case))[:MOVE_CHOICES] if active else []
     done = moved_installment(plan) if active else None
     if done is None and not choices and problem is None:
-        return None
+        if form is None or not form.errors:
+            return None
+        # A form posted where none is offered (a plan not active, moves turned off): say
+        # why in the plan's terms rather than leave its field errors unseen.
+        problem = move_refusal_sentence(plan_refusal(plan, _today(case)), None)
     form = form or MoveForm()
     form.installment.choices = [
         SelectChoice(

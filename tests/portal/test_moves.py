@@ -255,6 +255,10 @@ def test_no_plan_at_all_is_answered_calmly(app, client):
     response = client.post("/plan/move", data={"installment": "1", "new_date": "2026-12-10"})
     assert response.status_code == 409
     assert "once your plan has started" in response.get_data(as_text=True)
+    # Even a form that does not parse is answered about the plan, not left blank.
+    response = client.post("/plan/move", data={"installment": "x", "new_date": "soon"})
+    assert response.status_code == 422
+    assert "once your plan has started" in response.get_data(as_text=True)
 
 
 def test_a_product_without_moves_shows_no_form(app, client):
