@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/negotiation.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/lifecycle.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

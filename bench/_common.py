@@ -1,5 +1,5 @@
-"""What the portal's HTTP benchmarks share: the app served by gunicorn, concurrent
-keep-alive clients, and latency figures."""
+"""What the portal's benchmarks share: the app served by gunicorn, concurrent keep-alive
+clients, latency figures, and a PostgreSQL database of a benchmark's own."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -121,3 +126,35 @@ def figures(latencies: list[float], seconds: float) -> Figures:
     ordered = sorted(latencies)
     p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
     return Figures(len(ordered), seconds, statistics.median(ordered) * 1000, p99 * 1000)
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    """A URL for a fresh SQLite file in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="haohuan-bench-") as folder:
+        yield f"sqlite:///{folder}/haohuan.db"
+
+
+@contextmanager
+def postgres_database(admin_url: str, database: str) -> Iterator[str]:
+    """A URL for the PostgreSQL database ``database``, created fresh next to
+    ``admin_url``'s and dropped afterwards, so the test database is never touched."""
+    name = sql.Identifier(database)
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield urlsplit(admin_url)._replace(path=f"/{database}").geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+
+
+def postgres_unreachable(admin_url: str) -> str | None:
+    """Why PostgreSQL at ``admin_url`` cannot be used, or None when it can."""
+    try:
+        psycopg.connect(admin_url, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        return str(error).strip().splitlines()[0]
+    return None

@@ -20,20 +20,23 @@ import http.client
 import json
 import random
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
 
-import psycopg
 import stripe
-from _common import ROOT, Figures, drive, figures, served
-from psycopg import sql
+from _common import (
+    ROOT,
+    Figures,
+    drive,
+    figures,
+    postgres_database,
+    postgres_unreachable,
+    served,
+    sqlite_database,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -81,38 +84,6 @@ def parse_args() -> argparse.Namespace:
         wanted = args.events if args.events else int(args.seconds * 400)
         args.cases = wanted - wanted // REDELIVER_EVERY
     return args
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    """A URL for a fresh SQLite file in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="haohuan-bench-") as folder:
-        yield f"sqlite:///{folder}/haohuan.db"
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A URL for a PostgreSQL database of the benchmark's own, created next to
-    ``admin_url``'s and dropped afterwards, so the test database is never touched."""
-    name = sql.Identifier(BENCH_DATABASE)
-    # CREATE and DROP DATABASE cannot run inside a transaction.
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield urlsplit(admin_url)._replace(path=f"/{BENCH_DATABASE}").geturl()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
-
-
-def postgres_unreachable(admin_url: str) -> str | None:
-    """Why PostgreSQL at ``admin_url`` cannot be used, or None when it can."""
-    try:
-        psycopg.connect(admin_url, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        return str(error).strip().splitlines()[0]
-    return None
 
 
 def prepare(url: str, count: int) -> list[Intent]:
@@ -331,7 +302,7 @@ def main() -> None:
         # ``make bench`` on a machine without PostgreSQL still measures SQLite.
         print(f"postgres   skipped: {unreachable}")
     elif args.backend in ("postgres", "both"):
-        with postgres_database(args.postgres_url) as url:
+        with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
             rates["postgres"] = bench("postgres", url, args).rate
     if len(rates) == 2:
         print(
