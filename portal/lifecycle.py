@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
+    cast,
     exists,
     extract,
     func,
@@ -48,6 +50,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from negotiation import Currency, Policy, Stage
 from portal.models import (
@@ -452,23 +455,28 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
     anniversary = extract("day", since) == day.as_of.day
     if day.is_month_end:
         anniversary = or_(anniversary, extract("day", since) > day.as_of.day)
-    principal = (
+    # The overdue principal of the cases whose anniversary it is, and of no other: one
+    # index probe per case, not an aggregate over every loan. Cast back to a whole
+    # number: PostgreSQL's sum() of bigint is numeric, whose division is not the integer
+    # division the rule rounds down with.
+    overdue = cast(
         select(
-            installments.c.loan_id,
             func.sum(
                 installments.c.principal_due
                 - installments.c.principal_paid
                 - installments.c.principal_waived
-            ).label("overdue"),
+            )
         )
-        .where(installments.c.due_date < day.as_of, _UNPAID)
-        .group_by(installments.c.loan_id)
-        .subquery("principal")
+        .where(
+            installments.c.loan_id == cases.c.loan_id,
+            installments.c.due_date < day.as_of,
+            _UNPAID,
+        )
+        .scalar_subquery(),
+        BigInteger,
     )
     numerator, denominator = policy.penalty_monthly_pct.as_integer_ratio()
     step = case(*((loans.c.currency == c.value, c.installment_step) for c in Currency), else_=1)
-    # Integer division, as the engine's percent_of rounds down: exact, never a float.
-    amount = principal.c.overdue * numerator // (denominator * 100) // step * step
     already = exists(
         select(charges.c.id).where(
             charges.c.loan_id == cases.c.loan_id,
@@ -476,24 +484,25 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
             charges.c.charged_on == day.as_of,
         )
     )
-    due = (
-        select(cases.c.id.label("case_id"), cases.c.loan_id, amount.label("amount"))
-        .select_from(
-            cases.join(loans, loans.c.id == cases.c.loan_id).join(
-                principal, principal.c.loan_id == cases.c.loan_id
-            )
+    candidates = (
+        select(
+            cases.c.id.label("case_id"),
+            cases.c.loan_id,
+            # Integer division, as the engine's percent_of rounds down: exact, no float.
+            (overdue * numerator // (denominator * 100) // step * step).label("amount"),
         )
+        .select_from(cases.join(loans, loans.c.id == cases.c.loan_id))
         .where(
             since.is_not(None),
             anniversary,
             months.between(1, policy.penalty_max_accruals),
             not_(_paused()),
             cases.c.status == "open",
-            amount > 0,
             not_(already),
         )
-        .subquery("due")
+        .subquery("candidates")
     )
+    due = select(candidates).where(candidates.c.amount > 0).subquery("due")
     data = _json(conn, as_of=day.as_of, amount=due.c.amount)
     work.penalties = _add_events(conn, day, "penalty_charged", select(due.c.case_id), data)
     if not work.penalties:
@@ -515,12 +524,16 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
 
 
 def _record_run(engine: Engine, work: DayWork, now: datetime) -> None:
+    """The day is worked; its first run's figures are kept (a re-run's are all zero)."""
     summary = {k: v for k, v in asdict(work).items() if k not in ("as_of",)}
-    with engine.begin() as conn:
-        done = conn.scalar(select(runs.c.id).where(runs.c.as_of == work.as_of))
-        if done is None:
-            conn.execute(
-                insert(runs).values(
-                    as_of=work.as_of, started_at=now, finished_at=now, summary=summary
+    try:
+        with _step(engine) as conn:
+            done = conn.scalar(select(runs.c.id).where(runs.c.as_of == work.as_of))
+            if done is None:
+                conn.execute(
+                    insert(runs).values(
+                        as_of=work.as_of, started_at=now, finished_at=now, summary=summary
+                    )
                 )
-            )
+    except IntegrityError:
+        pass  # another run recorded the same day at the same moment

@@ -388,7 +388,7 @@ class Payment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(24))  # installment, arrears, partial
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))

@@ -122,7 +122,9 @@ def test_a_payment_that_catches_up_returns_the_case_to_current(app):
 
 
 def test_penalties_accrue_on_the_anniversary_the_borrower_was_shown(app):
-    built = build_case(app, days_past_due=31)  # first missed 30 October: anniversary today
+    # First missed 30 October: anniversary today. An odd principal, so that the rounding
+    # (down, to the currency's step) is tested, not hidden by an exact division.
+    built = build_case(app, days_past_due=31, principal_part=501_234)
     with app.test_request_context("/"):
         session = db.session()
         shown = view_case(session, session.get(Case, built.case_id), TODAY - timedelta(days=1))
@@ -135,7 +137,9 @@ def test_penalties_accrue_on_the_anniversary_the_borrower_was_shown(app):
             db.session().scalars(select(LoanCharge).where(LoanCharge.charged_on == TODAY)).one()
         )
         assert (charge.kind, charge.amount) == ("penalty", promised.amount)
-        assert charge.amount == 2_500  # 0.5% of NT$5,000 overdue principal
+        assert charge.amount == 2_500  # 0.5% of NT$5,012.34 is 25.06: NT$25, whole dollars
+    [told] = events_of(app, built.case_id, "penalty_charged")
+    assert told.data["amount"] == 2_500
     assert work(app, TODAY).penalties == 0
     assert work(app, TODAY + timedelta(days=1)).penalties == 0
 

@@ -51,6 +51,8 @@ def upgrade() -> None:
     )
     op.add_column("plan_installments", sa.Column("missed_on", sa.Date(), nullable=True))
     op.add_column("plan_installments", sa.Column("moved_from", sa.Date(), nullable=True))
+    # A broken or lapsed plan's checkouts are voided by plan: found by index.
+    op.create_index("ix_payments_plan_id", "payments", ["plan_id"])
     op.create_index(
         "ix_plan_installments_unpaid",
         "plan_installments",
@@ -62,6 +64,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_plan_installments_unpaid", table_name="plan_installments")
+    op.drop_index("ix_payments_plan_id", table_name="payments")
     with op.batch_alter_table("plan_installments") as batch_op:
         batch_op.drop_column("moved_from")
         batch_op.drop_column("missed_on")
