@@ -53,3 +53,17 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+def to_pay_page(page, base: str, built) -> None:
+    """A borrower through the link, verification, the arrears plan and consent, to Pay."""
+    page.goto(f"{base}/r/{built.token}")
+    page.fill("#answer", built.date_of_birth)
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/status")
+    page.goto(f"{base}/plans")
+    page.locator("main a.button[href*='kind=arrears_plan']").first.click()
+    page.wait_for_url("**/plans/review**")
+    page.check("#consent")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/pay")

@@ -11,22 +11,13 @@ from sqlalchemy import select
 
 from tests.portal.conftest import build_case
 
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, to_pay_page
 from .test_borrower_journey import CASES, PHONE, _serious
 
 
 def _arranged(page, base: str, built) -> None:
     """Through verification, an arrears plan and its first payment, to an active plan."""
-    page.goto(f"{base}/r/{built.token}")
-    page.fill("#answer", built.date_of_birth)
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/status")
-    page.goto(f"{base}/plans")
-    page.locator("main a.button[href*='kind=arrears_plan']").first.click()
-    page.wait_for_url("**/plans/review**")
-    page.check("#consent")
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/pay")
+    to_pay_page(page, base, built)
     page.click("main form button[type=submit]")
     page.wait_for_url("**/sandbox/checkout/**")
     page.click("button[value=succeed]")

@@ -21,7 +21,7 @@ from portal.payments import checkout_views
 from tests.portal.conftest import _config, build_case
 
 from . import fake_stripe
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, to_pay_page
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
@@ -75,16 +75,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
 
 def _to_checkout(page, base: str, built) -> None:
     """Link, verification, the arrears plan, consent, and Pay: on to the checkout."""
-    page.goto(f"{base}/r/{built.token}")
-    page.fill("#answer", built.date_of_birth)
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/status")
-    page.goto(f"{base}/plans")
-    page.locator("main a.button[href*='kind=arrears_plan']").first.click()
-    page.wait_for_url("**/plans/review**")
-    page.check("#consent")
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/pay")
+    to_pay_page(page, base, built)
     page.click("main form button[type=submit]")
     page.wait_for_url("**/pay/checkout/**")
 

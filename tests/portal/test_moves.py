@@ -15,7 +15,7 @@ from portal.cases import policy
 from portal.models import CaseEvent, Plan, PlanInstallment
 
 from .conftest import NOW, TODAY, build_case, sign_in
-from .test_journey import first_review_link, review_form
+from .test_money_paths import accept_first, pay_due
 
 SUBMITS = 8
 
@@ -25,11 +25,8 @@ def start_plan(app, client, **case):
     Returns the ids and due dates of the plan's installments."""
     built = build_case(app, **case)
     sign_in(client, built)
-    plans = client.get("/plans").get_data(as_text=True)
-    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
-    client.post("/plans/accept", data={**form, "consent": "y"})
-    checkout = client.post("/pay", data={"purpose": "installment"}).location
-    client.post(checkout, data={"outcome": "succeed"})
+    accept_first(client, "arrears_plan")
+    pay_due(client)
     with app.app_context():
         query = select(Plan).where(Plan.case_id == built.case_id)
         plan = db.session().scalars(query).one()
@@ -236,9 +233,7 @@ def test_another_borrowers_installment_is_not_theirs_to_move(app, client):
 def test_a_pending_plan_offers_no_move(app, client):
     built = build_case(app, locale="en")
     sign_in(client, built)
-    plans = client.get("/plans").get_data(as_text=True)
-    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
-    client.post("/plans/accept", data={**form, "consent": "y"})
+    accept_first(client, "arrears_plan")
     assert "Need a few more days?" not in client.get("/status").get_data(as_text=True)
     with app.app_context():
         second = db.session().scalars(select(Plan)).one().installments[1]
