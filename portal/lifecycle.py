@@ -79,6 +79,8 @@ runs = LifecycleRun.__table__
 
 # One key for PostgreSQL's advisory lock: two runs never interleave their steps.
 LOCK_KEY = 7_151_994
+# Cases changed per transaction by the steps that can touch most of the portfolio.
+BATCH = 20_000
 # How far back a run without ``--as-of`` catches up on days it missed.
 MAX_CATCH_UP_DAYS = 62
 PENALTY_DESCRIPTION = "late_penalty"
@@ -128,23 +130,51 @@ def advance(
 
 
 def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayWork:
-    """All of one day's case work, step by step, each step its own short transaction."""
+    """All of one day's case work, step by step, in short transactions."""
     work = DayWork(as_of)
     day = _Day(as_of, now, policy)
-    steps: list[tuple[str, Callable[[Connection, _Day, DayWork], None]]] = [
+    steps: list[tuple[str, Callable[[Engine, _Day, DayWork], None]]] = [
         ("overdue", _refresh_overdue),
-        ("plans", _watch_plans),
-        ("reopen", _reopen_resolved),
+        ("plans", _one_transaction(_watch_plans)),
+        ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
-        ("penalties", _accrue_penalties),
+        ("penalties", _one_transaction(_accrue_penalties)),
     ]
     for name, step in steps:
         started = time.perf_counter()
-        with _step(engine) as conn:
-            step(conn, day, work)
+        step(engine, day, work)
         work.seconds[name] = round(time.perf_counter() - started, 3)
     _record_run(engine, work, now)
     return work
+
+
+def _one_transaction(
+    step: Callable[[Connection, _Day, DayWork], None],
+) -> Callable[[Engine, _Day, DayWork], None]:
+    """A step whose changes are few on any day (plans, penalties): one transaction."""
+
+    def run(engine: Engine, day: _Day, work: DayWork) -> None:
+        with _step(engine) as conn:
+            step(conn, day, work)
+
+    return run
+
+
+def _in_batches(
+    engine: Engine,
+    changing: Select[Any],
+    apply: Callable[[Connection, ColumnElement[bool]], None],
+) -> None:
+    """Find the cases a step changes (reading, locking nothing), then change them a batch
+    of ids at a time, each batch its own transaction: even a day when most of a million
+    cases change holds no row for long, and the portal's payments go on meanwhile. Each
+    batch re-checks the step's own conditions, so what changed meanwhile is respected."""
+    with engine.connect() as conn:
+        ids = sorted(conn.scalars(changing))
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        with _step(engine) as conn:
+            apply(conn, cases.c.id.between(chunk[0], chunk[-1]))
 
 
 @dataclass(frozen=True)
@@ -219,28 +249,31 @@ def _oldest_unpaid(day: _Day) -> Subquery:
     )
 
 
-def _refresh_overdue(conn: Connection, day: _Day, work: DayWork) -> None:
+def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
     oldest = _oldest_unpaid(day)
-    newly = select(cases.c.id).where(
-        cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
+    moved = and_(
+        cases.c.loan_id == oldest.c.loan_id,
+        or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
     )
-    work.became_overdue = _add_events(
-        conn, day, "became_overdue", newly, _json(conn, as_of=day.as_of, since=oldest.c.since)
+    cleared = and_(
+        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
     )
-    conn.execute(
-        update(cases)
-        .where(
-            cases.c.loan_id == oldest.c.loan_id,
-            or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+
+    def apply(conn: Connection, within: ColumnElement[bool]) -> None:
+        newly = select(cases.c.id).where(
+            within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
         )
-        .values(overdue_since=oldest.c.since)
-    )
-    still_owed = select(oldest.c.loan_id)
-    cleared = and_(cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(still_owed))
-    work.caught_up = _add_events(
-        conn, day, "caught_up", select(cases.c.id).where(cleared), _json(conn, as_of=day.as_of)
-    )
-    conn.execute(update(cases).where(cleared).values(overdue_since=None))
+        since = _json(conn, as_of=day.as_of, since=oldest.c.since)
+        work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
+        conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
+        caught_up = select(cases.c.id).where(within, cleared)
+        work.caught_up += _add_events(
+            conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of)
+        )
+        conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+
+    changing = select(cases.c.id).where(moved).union(select(cases.c.id).where(cleared))
+    _in_batches(engine, changing, apply)
 
 
 # 2. Plans -------------------------------------------------------------------------------
@@ -429,15 +462,17 @@ def _paused() -> ColumnElement[bool]:
     return or_(cases.c.status == "arranged", cases.c.hold.is_not(None), promise)
 
 
-def _move_stages(conn: Connection, day: _Day, work: DayWork) -> None:
+def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
     stage = _stage_of(day)
     moving = and_(cases.c.stage != stage, not_(_paused()))
-    data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
-    work.stages_changed = _add_events(
-        conn, day, "stage_changed", select(cases.c.id).where(moving), data
-    )
-    if work.stages_changed:
-        conn.execute(update(cases).where(moving).values(stage=stage, updated_at=day.now))
+
+    def apply(conn: Connection, within: ColumnElement[bool]) -> None:
+        data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
+        rows = select(cases.c.id).where(within, moving)
+        work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
+        conn.execute(update(cases).where(within, moving).values(stage=stage, updated_at=day.now))
+
+    _in_batches(engine, select(cases.c.id).where(moving), apply)
 
 
 # 5. Penalties -----------------------------------------------------------------------------

@@ -293,3 +293,18 @@ def test_two_runs_at_once_write_each_change_once(app):
         kinds = db.session().scalars(select(CaseEvent.kind)).all()
     assert kinds.count("stage_changed") == 4
     assert kinds.count("penalty_charged") == 1
+
+
+def test_a_big_day_is_changed_a_batch_at_a_time_with_the_same_result(app, monkeypatch):
+    """Batches of two cases: every change made once, every event written once."""
+    monkeypatch.setattr(lifecycle, "BATCH", 2)
+    built = [build_case(app, days_past_due=days) for days in (0, 10, 47, 120, 95, 3)]
+    day = work(app, TODAY)
+    assert (day.became_overdue, day.stages_changed) == (5, 5)
+    stages = [case_state(app, b.case_id)[1] for b in built]
+    assert stages == ["current", "early", "mid", "late", "late", "early"]
+    with app.app_context():
+        kinds = db.session().scalars(select(CaseEvent.kind)).all()
+    assert kinds.count("stage_changed") == 5
+    assert kinds.count("became_overdue") == 5
+    assert work(app, TODAY).changed == 0
