@@ -163,18 +163,19 @@ def _one_transaction(
 def _in_batches(
     engine: Engine,
     changing: Select[Any],
-    apply: Callable[[Connection, ColumnElement[bool]], None],
+    apply: Callable[[Connection, int, int], None],
 ) -> None:
-    """Find the cases a step changes (reading, locking nothing), then change them a batch
-    of ids at a time, each batch its own transaction: even a day when most of a million
-    cases change holds no row for long, and the portal's payments go on meanwhile. Each
-    batch re-checks the step's own conditions, so what changed meanwhile is respected."""
+    """Find what a step changes (reading, locking nothing), then change it a batch of ids
+    at a time (``apply(conn, first, last)``), each batch its own transaction: even a day
+    when most of a million cases change holds no row for long, and the portal's payments
+    go on meanwhile. Each batch re-checks the step's own conditions, so what changed
+    meanwhile is respected."""
     with engine.connect() as conn:
         ids = sorted(conn.scalars(changing))
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         with _step(engine) as conn:
-            apply(conn, cases.c.id.between(chunk[0], chunk[-1]))
+            apply(conn, chunk[0], chunk[-1])
 
 
 @dataclass(frozen=True)
@@ -238,28 +239,35 @@ def _add_events(
 # 1. Overdue since -----------------------------------------------------------------------
 
 
-def _oldest_unpaid(day: _Day) -> Subquery:
+def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
     """Each loan's oldest installment still owed once due (read through the partial
-    index of unpaid installments)."""
+    index of unpaid installments), for the loans ``among`` says, or all."""
     return (
         select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
-        .where(installments.c.due_date < day.as_of, _UNPAID)
+        .where(installments.c.due_date < day.as_of, _UNPAID, *among)
         .group_by(installments.c.loan_id)
         .subquery("oldest")
     )
 
 
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
-    oldest = _oldest_unpaid(day)
-    moved = and_(
-        cases.c.loan_id == oldest.c.loan_id,
-        or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
-    )
-    cleared = and_(
-        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
-    )
+    """Batched by loan: each batch reads the installments of its own loans only."""
 
-    def apply(conn: Connection, within: ColumnElement[bool]) -> None:
+    def changes(oldest: Subquery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        moved = and_(
+            cases.c.loan_id == oldest.c.loan_id,
+            or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+        )
+        cleared = and_(
+            cases.c.overdue_since.is_not(None),
+            cases.c.loan_id.not_in(select(oldest.c.loan_id)),
+        )
+        return moved, cleared
+
+    def apply(conn: Connection, first: int, last: int) -> None:
+        oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
+        moved, cleared = changes(oldest)
+        within = cases.c.loan_id.between(first, last)
         newly = select(cases.c.id).where(
             within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
         )
@@ -272,7 +280,8 @@ def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
         )
         conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
 
-    changing = select(cases.c.id).where(moved).union(select(cases.c.id).where(cleared))
+    moved, cleared = changes(_oldest_unpaid(day))
+    changing = select(cases.c.loan_id).where(moved).union(select(cases.c.loan_id).where(cleared))
     _in_batches(engine, changing, apply)
 
 
@@ -466,7 +475,8 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
     stage = _stage_of(day)
     moving = and_(cases.c.stage != stage, not_(_paused()))
 
-    def apply(conn: Connection, within: ColumnElement[bool]) -> None:
+    def apply(conn: Connection, first: int, last: int) -> None:
+        within = cases.c.id.between(first, last)
         data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
         rows = select(cases.c.id).where(within, moving)
         work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
