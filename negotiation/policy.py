@@ -9,12 +9,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from negotiation.contact import Blackout, ContactRules, ContactWindow
 from negotiation.dates import Frequency
 from negotiation.money import Currency
 
@@ -172,6 +174,7 @@ class Policy:
     agent: Bounds
     supervisor: Bounds
     expense_guidelines: Mapping[Currency, Mapping[ExpenseCategory, tuple[int, int]]]
+    contact: ContactRules
 
     def stage_for(self, days_past_due: int) -> Stage:
         """The collection stage of a loan that is ``days_past_due`` days overdue."""
@@ -361,6 +364,97 @@ def _guidelines(raw: Mapping[str, Any]) -> dict[Currency, dict[ExpenseCategory, 
     return result
 
 
+# Contact caps above these are no limit at all; a blackout range longer than a year is a
+# ban, not a holiday.
+MAX_CONTACTS = 100
+MAX_BLACKOUT_DAYS = 366
+
+
+def _clock(raw: Mapping[str, Any], key: str, where: str) -> time:
+    value = raw.get(key)
+    message = f'{where}{key}: must be a local time "HH:MM"'
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise PolicyError(message)
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise PolicyError(message) from None
+
+
+def _day(value: Any, key: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PolicyError(f"{key}: each blackout must be a date or a [first, last] pair of dates")
+
+
+def _blackouts(raw: Mapping[str, Any], jurisdiction: str, where: str) -> list[Blackout]:
+    value = raw.get("blackouts", [])
+    key = f"{where}blackouts"
+    if not isinstance(value, list):
+        raise PolicyError(f"{key}: must be a list of dates or [first, last] pairs of dates")
+    result = []
+    for item in value:
+        if isinstance(item, list):
+            if len(item) != 2:
+                raise PolicyError(f"{key}: a range must be a [first, last] pair of dates")
+            first, last = _day(item[0], key), _day(item[1], key)
+        else:
+            first = last = _day(item, key)
+        if not 0 <= (last - first).days < MAX_BLACKOUT_DAYS:
+            raise PolicyError(
+                f"{key}: a range must end on or after its first day, "
+                f"within {MAX_BLACKOUT_DAYS} days"
+            )
+        result.append(Blackout(jurisdiction, first, last))
+    return result
+
+
+def _contact(raw: Mapping[str, Any]) -> ContactRules:
+    table = _table(raw, "contact", "")
+    jurisdictions = _table(table, "jurisdiction", "contact.")
+    applied = table.get("jurisdictions")
+    if (
+        not isinstance(applied, list)
+        or not applied
+        or not all(isinstance(name, str) and name in jurisdictions for name in applied)
+    ):
+        raise PolicyError(
+            "contact.jurisdictions: must be a non-empty list of names from contact.jurisdiction"
+        )
+    windows: list[ContactWindow] = []
+    blackouts: list[Blackout] = []
+    for name in dict.fromkeys(applied):
+        where = f"contact.jurisdiction.{name}."
+        rules = _table(jurisdictions, name, "contact.jurisdiction.")
+        start = _clock(rules, "allowed_from", where)
+        end = _clock(rules, "allowed_until", where)
+        if not start < end:
+            raise PolicyError(f"{where}allowed_from: must be before allowed_until")
+        windows.append(ContactWindow(name, start, end))
+        blackouts.extend(_blackouts(rules, name, where))
+    if max(w.start for w in windows) >= min(w.end for w in windows):
+        raise PolicyError("contact.jurisdictions: their allowed hours do not overlap")
+    return ContactRules(
+        windows=tuple(windows),
+        blackouts=tuple(blackouts),
+        max_connected_calls_per_day=_whole(
+            table, "max_connected_calls_per_day", "contact.", 1, MAX_CONTACTS
+        ),
+        max_call_attempts_per_7_days=_whole(
+            table, "max_call_attempts_per_7_days", "contact.", 1, MAX_CONTACTS
+        ),
+        max_messages_per_day=_whole(table, "max_messages_per_day", "contact.", 1, MAX_CONTACTS),
+        max_messages_per_7_days=_whole(
+            table, "max_messages_per_7_days", "contact.", 1, MAX_CONTACTS
+        ),
+    )
+
+
 def _build(raw: Mapping[str, Any]) -> Policy:
     stages = _table(raw, "stages", "")
     consequences = _table(raw, "consequences", "")
@@ -393,6 +487,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
             _table(authority, "supervisor", "authority."), "authority.supervisor."
         ),
         expense_guidelines=_guidelines(raw),
+        contact=_contact(raw),
     )
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")

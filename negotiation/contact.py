@@ -1,0 +1,383 @@
+"""Who may be contacted about a debt, on which channel, and when: the contact rules in code.
+
+``may_contact`` judges one intended contact against the policy's contact rules and the
+recipient's history of contact attempts across every agent. A refusal carries every
+reason that applies (enums, never text) and the earliest moment the same contact becomes
+allowed, or None when it never will by waiting: a third party, a hold or an opt-out.
+``next_allowed`` is the same answer for bulk sending: a message whose desired time falls
+outside the allowed hours is scheduled for the next allowed moment, not dropped.
+
+Local time is the borrower's (an IANA zone, read with ``zoneinfo``): the allowed hours,
+the blackout dates and the "per day" caps are all in the borrower's local calendar. All
+arithmetic is done in UTC, so a day with a daylight-saving change is 23 or 25 hours long
+and an hour that does not exist locally is never returned.
+
+Decisions documented here, for the lender to confirm:
+
+- A hold (dispute, hardship) stops every collection contact on every channel, letters
+  included. Messages the borrower asked for (a receipt, the hold's own acknowledgement)
+  are not collection contact and are not judged here.
+- Letters are exempt from the allowed hours (they arrive when the post comes) and have no
+  frequency cap, but not from holds, opt-outs or holiday blackouts: a letter is not posted
+  during a blackout.
+- Calls: at most ``max_connected_calls_per_day`` connected calls on one local day; every
+  attempt counts toward ``max_call_attempts_per_7_days``. A call is judged before it is
+  placed, so it is refused once the connected calls of the day reach the cap.
+- Messages (SMS and email together) have their own per-day and per-7-days caps.
+- The 7 days are seven consecutive local calendar days. History may hold attempts later
+  than the requested moment (contacts already scheduled): a contact is allowed only if
+  every 7-day window containing its day stays within the cap.
+- History is the recipient's: the borrower's own, or a guarantor's own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from negotiation.snapshot import Hold
+
+WEEK_DAYS = 7
+
+
+class Channel(StrEnum):
+    """The ways a recipient can be contacted."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    LETTER = "letter"
+    CALL = "call"
+
+    @property
+    def is_message(self) -> bool:
+        """True for the electronic messages that share the message caps."""
+        return self in (Channel.SMS, Channel.EMAIL)
+
+
+class Recipient(StrEnum):
+    """Who a contact is addressed to. Only the borrower or a registered guarantor may be."""
+
+    BORROWER = "borrower"
+    GUARANTOR = "guarantor"
+    THIRD_PARTY = "third_party"
+
+
+class ContactRefusal(StrEnum):
+    """Each reason a contact may not be made now."""
+
+    THIRD_PARTY = "third_party"
+    ON_HOLD = "on_hold"
+    OPTED_OUT = "opted_out"
+    QUIET_HOURS = "quiet_hours"
+    HOLIDAY_BLACKOUT = "holiday_blackout"
+    CONNECTED_CALLS_PER_DAY = "connected_calls_per_day"
+    CALL_ATTEMPTS_PER_7_DAYS = "call_attempts_per_7_days"
+    MESSAGES_PER_DAY = "messages_per_day"
+    MESSAGES_PER_7_DAYS = "messages_per_7_days"
+
+    @property
+    def is_permanent(self) -> bool:
+        """True for reasons that waiting does not lift."""
+        return self in (
+            ContactRefusal.THIRD_PARTY,
+            ContactRefusal.ON_HOLD,
+            ContactRefusal.OPTED_OUT,
+        )
+
+
+def _aware(moment: datetime, what: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime")
+
+
+@dataclass(frozen=True)
+class ContactWindow:
+    """One jurisdiction's allowed hours, local wall-clock time, ``start`` to before ``end``."""
+
+    jurisdiction: str
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if not self.start < self.end:
+            raise ValueError(f"contact window {self.jurisdiction}: start must be before end")
+
+
+@dataclass(frozen=True)
+class Blackout:
+    """A holiday on which no contact is made: ``first`` to ``last`` local dates, inclusive."""
+
+    jurisdiction: str
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"blackout {self.jurisdiction}: last must not be before first")
+
+    def covers(self, day: date) -> bool:
+        """True when ``day`` falls in this blackout."""
+        return self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class ContactRules:
+    """The contact rules of the jurisdictions that apply, from the policy's [contact] table.
+
+    The allowed hours are the intersection of every window (the stricter rule wins); the
+    blackouts are all of them.
+    """
+
+    windows: tuple[ContactWindow, ...]
+    blackouts: tuple[Blackout, ...]
+    max_connected_calls_per_day: int
+    max_call_attempts_per_7_days: int
+    max_messages_per_day: int
+    max_messages_per_7_days: int
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ValueError("contact rules need at least one window")
+        if not self.allowed_from < self.allowed_until:
+            raise ValueError("the contact windows do not overlap: no hour is allowed")
+        caps = (
+            self.max_connected_calls_per_day,
+            self.max_call_attempts_per_7_days,
+            self.max_messages_per_day,
+            self.max_messages_per_7_days,
+        )
+        if any(cap < 1 for cap in caps):
+            raise ValueError("every contact cap must be at least 1")
+
+    @property
+    def allowed_from(self) -> time:
+        """The local time contact may start: the latest start of all windows."""
+        return max(window.start for window in self.windows)
+
+    @property
+    def allowed_until(self) -> time:
+        """The local time contact must stop by: the earliest end of all windows."""
+        return min(window.end for window in self.windows)
+
+    def blacked_out(self, day: date) -> bool:
+        """True when ``day`` is in any blackout."""
+        return any(blackout.covers(day) for blackout in self.blackouts)
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    """One intended contact: who, how, when, and what stands in its way on the case.
+
+    ``time_zone`` is the borrower's IANA zone (e.g. ``Asia/Taipei``); ``moment`` is aware.
+    """
+
+    channel: Channel
+    recipient: Recipient
+    moment: datetime
+    time_zone: str
+    holds: frozenset[Hold] = field(default_factory=frozenset)
+    opted_out: frozenset[Channel] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        _aware(self.moment, "moment")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone: {self.time_zone!r}") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The borrower's time zone."""
+        return ZoneInfo(self.time_zone)
+
+
+@dataclass(frozen=True)
+class ContactAttempt:
+    """One past (or already scheduled) contact attempt, by any agent or system."""
+
+    moment: datetime
+    channel: Channel
+    connected: bool = False
+
+    def __post_init__(self) -> None:
+        _aware(self.moment, "attempt moment")
+
+
+@dataclass(frozen=True)
+class ContactHistory:
+    """The recipient's contact attempts across all agents, in any order."""
+
+    attempts: tuple[ContactAttempt, ...] = ()
+
+    def with_attempt(self, attempt: ContactAttempt) -> ContactHistory:
+        """This history with one more attempt, e.g. a message just scheduled."""
+        return ContactHistory((*self.attempts, attempt))
+
+
+@dataclass(frozen=True)
+class ContactDecision:
+    """Whether a contact may be made, why not, and from when it may.
+
+    ``allowed_from`` is the requested moment when allowed, the earliest later moment the
+    same contact becomes allowed when refused for a while (in the borrower's zone), and
+    None when waiting will never allow it.
+    """
+
+    moment: datetime
+    reasons: tuple[ContactRefusal, ...]
+    allowed_from: datetime | None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the contact may be made at the requested moment."""
+        return not self.reasons
+
+
+class _Counts:
+    """The history's attempts counted by local day, for the capped kinds of contact."""
+
+    def __init__(self, history: ContactHistory, zone: ZoneInfo) -> None:
+        self.connected_calls: Counter[date] = Counter()
+        self.call_attempts: Counter[date] = Counter()
+        self.messages: Counter[date] = Counter()
+        for attempt in history.attempts:
+            day = attempt.moment.astimezone(zone).date()
+            if attempt.channel is Channel.CALL:
+                self.call_attempts[day] += 1
+                if attempt.connected:
+                    self.connected_calls[day] += 1
+            elif attempt.channel.is_message:
+                self.messages[day] += 1
+
+
+def _week_full(counts: Counter[date], day: date, cap: int) -> bool:
+    """True when one more on ``day`` would put some 7-day window containing it over ``cap``."""
+    for end in range(WEEK_DAYS):
+        last = day + timedelta(days=end)
+        total = sum(counts[last - timedelta(days=back)] for back in range(WEEK_DAYS))
+        if total >= cap:
+            return True
+    return False
+
+
+def _day_refusals(
+    channel: Channel, day: date, counts: _Counts, rules: ContactRules
+) -> list[ContactRefusal]:
+    reasons: list[ContactRefusal] = []
+    if rules.blacked_out(day):
+        reasons.append(ContactRefusal.HOLIDAY_BLACKOUT)
+    if channel is Channel.CALL:
+        if counts.connected_calls[day] >= rules.max_connected_calls_per_day:
+            reasons.append(ContactRefusal.CONNECTED_CALLS_PER_DAY)
+        if _week_full(counts.call_attempts, day, rules.max_call_attempts_per_7_days):
+            reasons.append(ContactRefusal.CALL_ATTEMPTS_PER_7_DAYS)
+    elif channel.is_message:
+        if counts.messages[day] >= rules.max_messages_per_day:
+            reasons.append(ContactRefusal.MESSAGES_PER_DAY)
+        if _week_full(counts.messages, day, rules.max_messages_per_7_days):
+            reasons.append(ContactRefusal.MESSAGES_PER_7_DAYS)
+    return reasons
+
+
+def _in_hours(channel: Channel, wall: time, rules: ContactRules) -> bool:
+    return channel is Channel.LETTER or rules.allowed_from <= wall < rules.allowed_until
+
+
+def _first_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The first instant (UTC) at which the local clock on ``day`` reads ``wall`` or later.
+
+    Usually ``wall`` itself; when the clocks jump forward over it, the moment they jump.
+    """
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if second >= first:
+        # An ordinary time (both equal), or a repeated one: its first occurrence.
+        return first
+    # A gap: the offset after the jump puts ``second`` before it, the offset before puts
+    # ``first`` after it; search between by the minute (transitions fall on whole minutes).
+    moment = second
+    while moment.astimezone(zone).replace(tzinfo=None) < naive:
+        moment += timedelta(minutes=1)
+    return moment
+
+
+def _earliest(request: ContactRequest, counts: _Counts, rules: ContactRules) -> datetime:
+    """The first moment at or after the request's at which the contact is allowed.
+
+    Terminates: blackouts are finite, and days beyond the last attempt plus a week have no
+    capped contact, while the allowed hours are never empty.
+    """
+    zone = request.zone
+    moment = request.moment.astimezone(UTC)
+    while True:
+        local = moment.astimezone(zone)
+        day = local.date()
+        next_day = _first_instant(day + timedelta(days=1), time(0), zone)
+        if _day_refusals(request.channel, day, counts, rules):
+            moment = next_day
+        elif _in_hours(request.channel, local.time(), rules):
+            return local
+        elif local.time() < rules.allowed_from:
+            moment = _first_instant(day, rules.allowed_from, zone)
+        else:
+            moment = next_day
+
+
+def may_contact(
+    request: ContactRequest, history: ContactHistory, rules: ContactRules
+) -> ContactDecision:
+    """Judge one intended contact against the rules and the recipient's history.
+
+    Returns every reason that refuses it at the requested moment and the earliest moment
+    it becomes allowed (None for a third party, a hold or an opted-out channel).
+    """
+    reasons: list[ContactRefusal] = []
+    if request.recipient is Recipient.THIRD_PARTY:
+        reasons.append(ContactRefusal.THIRD_PARTY)
+    if request.holds:
+        reasons.append(ContactRefusal.ON_HOLD)
+    if request.channel in request.opted_out:
+        reasons.append(ContactRefusal.OPTED_OUT)
+    zone = request.zone
+    local = request.moment.astimezone(zone)
+    counts = _Counts(history, zone)
+    if not _in_hours(request.channel, local.time(), rules):
+        reasons.append(ContactRefusal.QUIET_HOURS)
+    reasons.extend(_day_refusals(request.channel, local.date(), counts, rules))
+    if any(reason.is_permanent for reason in reasons):
+        allowed_from = None
+    elif reasons:
+        allowed_from = _earliest(request, counts, rules)
+    else:
+        allowed_from = local
+    return ContactDecision(moment=request.moment, reasons=tuple(reasons), allowed_from=allowed_from)
+
+
+def next_allowed(
+    request: ContactRequest, history: ContactHistory, rules: ContactRules
+) -> datetime | None:
+    """For bulk sending: when to send a contact wanted at ``request.moment``.
+
+    The desired moment itself when allowed, else the next allowed moment (in the
+    borrower's zone); None when it must never be sent. Add each scheduled contact to the
+    history before scheduling the next one to the same recipient.
+    """
+    return may_contact(request, history, rules).allowed_from
+
+
+def schedule(
+    requests: Iterable[ContactRequest], history: ContactHistory, rules: ContactRules
+) -> list[datetime | None]:
+    """Schedule several contacts to one recipient in order, each counting toward the caps."""
+    planned: list[datetime | None] = []
+    for request in requests:
+        moment = next_allowed(request, history, rules)
+        planned.append(moment)
+        if moment is not None:
+            history = history.with_attempt(ContactAttempt(moment, request.channel))
+    return planned
