@@ -6,6 +6,21 @@ come back as enums, never text: the portal translates them.
 
 from negotiation.affordability import Assessment, ExpenseFlag, Statement, assess
 from negotiation.consequences import EventKind, TimelineEvent, plan_timeline, timeline
+from negotiation.contact import (
+    Blackout,
+    Channel,
+    ContactAttempt,
+    ContactDecision,
+    ContactHistory,
+    ContactRefusal,
+    ContactRequest,
+    ContactRules,
+    ContactWindow,
+    Recipient,
+    may_contact,
+    next_allowed,
+    schedule,
+)
 from negotiation.dates import Frequency, add_months, due_dates
 from negotiation.money import Currency, percent_of, split_evenly
 from negotiation.moves import (
@@ -38,7 +53,16 @@ __all__ = [
     "Arrears",
     "Assessment",
     "Authority",
+    "Blackout",
     "Bounds",
+    "Channel",
+    "ContactAttempt",
+    "ContactDecision",
+    "ContactHistory",
+    "ContactRefusal",
+    "ContactRequest",
+    "ContactRules",
+    "ContactWindow",
     "Currency",
     "Decision",
     "EventKind",
@@ -60,6 +84,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Proposal",
+    "Recipient",
     "Rejection",
     "RejectionReason",
     "Stage",
@@ -76,12 +101,15 @@ __all__ = [
     "judge_move",
     "judge_offer",
     "load_policy",
+    "may_contact",
     "movable",
     "move_window",
     "moved",
+    "next_allowed",
     "percent_of",
     "plan_timeline",
     "propose",
+    "schedule",
     "split_evenly",
     "timeline",
 ]

@@ -197,11 +197,15 @@ class ContactRequest:
 
 @dataclass(frozen=True)
 class ContactAttempt:
-    """One past (or already scheduled) contact attempt, by any agent or system."""
+    """One past (or already scheduled) contact attempt, by any agent or system.
+
+    ``agent`` is kept for the record only: the caps count every agent's attempts alike.
+    """
 
     moment: datetime
     channel: Channel
     connected: bool = False
+    agent: str = ""
 
     def __post_init__(self) -> None:
         _aware(self.moment, "attempt moment")
