@@ -1,25 +1,36 @@
-"""Staff passwords: scrypt hashes through Werkzeug, and the rules a new password meets.
+"""Staff passwords: Argon2id hashes, the older scrypt hashes they replace, and the rules a
+new password meets.
 
-The cost is read from the configuration (``SCRYPT_COST``, which tests lower); a stored
-hash carries its own parameters, so raising the cost later keeps old hashes valid.
+New and changed passwords are hashed with Argon2id (argon2-cffi). Accounts made before
+that carry Werkzeug scrypt hashes (``scrypt:N:r:p$salt$hash``); those still verify, and
+``needs_rehash`` tells the sign-in to replace them with Argon2 once the password is known
+to be right. The Argon2 cost is read from the configuration (``ARGON2_TIME_COST``,
+``ARGON2_MEMORY_COST`` in KiB, ``ARGON2_PARALLELISM``; tests lower it); a stored hash
+carries its own parameters, so changing the cost later keeps old hashes valid, and a
+hash made at another cost is re-hashed at the next sign-in too.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
-# scrypt N for passwords: Werkzeug's own default (32 MiB of memory per check).
-DEFAULT_PASSWORD_COST = 2**15
+# argon2-cffi's own defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes).
+DEFAULT_TIME_COST = 3
+DEFAULT_MEMORY_COST = 64 * 1024
+DEFAULT_PARALLELISM = 4
 MIN_LENGTH = 12
 # Long enough for any passphrase, short enough that hashing it cannot be used to tire us.
 MAX_LENGTH = 256
+ARGON2_PREFIX = "$argon2"
 
 # One throwaway hash per cost, checked against when the email is unknown, so that an
 # unknown email takes as long to refuse as a known one.
-_UNKNOWN_ACCOUNT_HASHES: dict[str, str] = {}
+_UNKNOWN_ACCOUNT_HASHES: dict[tuple[int, int, int], str] = {}
 
 
 class PasswordProblem(StrEnum):
@@ -29,14 +40,20 @@ class PasswordProblem(StrEnum):
     TOO_LONG = "too_long"
 
 
-# Werkzeug bounds scrypt's memory at 132 * N * r bytes, which OpenSSL's own overhead
-# exceeds below N = 256: a test's cheaper cost is raised to that.
-LOWEST_COST = 256
+def _parameters() -> tuple[int, int, int]:
+    config = current_app.config
+    time_cost = max(int(config.get("ARGON2_TIME_COST", DEFAULT_TIME_COST)), 1)
+    parallelism = max(int(config.get("ARGON2_PARALLELISM", DEFAULT_PARALLELISM)), 1)
+    # Argon2 needs at least 8 KiB per lane; a test's cheaper cost is raised to that.
+    memory_cost = max(int(config.get("ARGON2_MEMORY_COST", DEFAULT_MEMORY_COST)), 8 * parallelism)
+    return time_cost, memory_cost, parallelism
 
 
-def _method() -> str:
-    cost = max(int(current_app.config.get("SCRYPT_COST", DEFAULT_PASSWORD_COST)), LOWEST_COST)
-    return f"scrypt:{cost}:8:1"
+def _hasher() -> PasswordHasher:
+    time_cost, memory_cost, parallelism = _parameters()
+    return PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
+    )
 
 
 def password_problem(password: str) -> PasswordProblem | None:
@@ -49,21 +66,39 @@ def password_problem(password: str) -> PasswordProblem | None:
 
 
 def hash_password(password: str) -> str:
-    """A salted scrypt hash of ``password``, with its parameters."""
-    return generate_password_hash(password, method=_method())
+    """A salted Argon2id hash of ``password``, with its parameters (PHC string format)."""
+    return _hasher().hash(password)
 
 
 def password_matches(stored_hash: str, password: str) -> bool:
-    """Whether ``password`` is the one ``stored_hash`` was made from (constant time)."""
+    """Whether ``password`` is the one ``stored_hash`` was made from (constant time), for
+    an Argon2 hash or an older Werkzeug scrypt one."""
     if len(password) > MAX_LENGTH:
         return False
+    if stored_hash.startswith(ARGON2_PREFIX):
+        try:
+            return _hasher().verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            # A mismatch, or a damaged hash: either way not this password.
+            return False
     return check_password_hash(stored_hash, password)
 
 
+def needs_rehash(stored_hash: str) -> bool:
+    """Whether ``stored_hash`` should be replaced, once the password is known: anything
+    not Argon2id at the configured cost (an older scrypt hash above all)."""
+    if not stored_hash.startswith(f"{ARGON2_PREFIX}id$"):
+        return True
+    try:
+        return _hasher().check_needs_rehash(stored_hash)
+    except InvalidHashError:
+        return True
+
+
 def spend_the_same_time(password: str) -> None:
-    """Check ``password`` against a throwaway hash of the current cost: the work a real
-    check does, for an email that names no account."""
-    method = _method()
-    if method not in _UNKNOWN_ACCOUNT_HASHES:
-        _UNKNOWN_ACCOUNT_HASHES[method] = generate_password_hash("unknown account", method=method)
-    check_password_hash(_UNKNOWN_ACCOUNT_HASHES[method], password[:MAX_LENGTH])
+    """Check ``password`` against a throwaway Argon2 hash of the current cost: the work a
+    real check does, for an email that names no account."""
+    parameters = _parameters()
+    if parameters not in _UNKNOWN_ACCOUNT_HASHES:
+        _UNKNOWN_ACCOUNT_HASHES[parameters] = hash_password("unknown account")
+    password_matches(_UNKNOWN_ACCOUNT_HASHES[parameters], password[:MAX_LENGTH])
