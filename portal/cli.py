@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from portal.finance.reports import day_bounds, finance_timezone
 from portal.models import StaffMember
 from portal.payments import sweeper
 from portal.payments.stripe_gateway import StripeSettings
-from portal.staff import accounts
+from portal.staff import accounts, totp
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -220,22 +221,46 @@ def _staff_member(email: str) -> StaffMember:
 
 
 def _new_password() -> str:
-    # Asked twice and never echoed; never an option, so it stays out of shell history.
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    """The new password, typed twice: hidden at a terminal; otherwise (a script, a pipe)
+    the first two lines of stdin, which must match. Never an option, so it stays out of
+    shell history and the process list."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    # Only the line ending goes: spaces at either end are part of a passphrase.
+    first = stdin.readline().rstrip("\r\n")
+    second = stdin.readline().rstrip("\r\n")
+    if not first:
+        raise click.ClickException("no password on stdin (two lines, the same password)")
+    if first != second:
+        raise click.ClickException("the two passwords on stdin differ")
+    return first
 
 
-@staff_group.command("add")
+@staff_group.command("create")
 @click.option("--email", required=True)
-@click.option("--name", required=True)
-@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(accounts.ROLES))
+@click.option("--name", help="How the console greets them (default: the email's local part).")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(accounts.ROLES),
+    help="Repeat for several roles.",
+)
 @with_appcontext
-def staff_add(email: str, name: str, roles: tuple[str, ...]) -> None:
-    """Create a staff account; the password is asked for (twice, hidden)."""
+def staff_create(email: str, name: str | None, roles: tuple[str, ...]) -> None:
+    """Create a staff account; the password is asked for twice (hidden), or read from
+    two lines of stdin when it is not a terminal."""
     try:
         member = accounts.add_member(db.session(), email, name, roles, _new_password(), now())
     except accounts.AccountError as error:
         raise click.ClickException(error.reason) from None
     click.echo(f"added {member.email} with the roles {member.roles}")
+
+
+# The command's first name, kept so that scripts and notes that use it go on working.
+staff_group.add_command(staff_create, "add")
 
 
 @staff_group.command("password")
@@ -259,6 +284,25 @@ def staff_deactivate(email: str) -> None:
     member = _staff_member(email)
     accounts.deactivate(db.session(), member)
     click.echo(f"{member.email} is deactivated")
+
+
+@staff_group.command("totp")
+@click.option("--email", required=True)
+@click.option("--disable", is_flag=True, help="Stop asking this account for a code.")
+@with_appcontext
+def staff_totp(email: str, disable: bool) -> None:
+    """Ask this account for a one-time code after its password: prints the otpauth://
+    URI and the secret once (a new secret each time; its sessions end)."""
+    member = _staff_member(email)
+    if disable:
+        accounts.disable_totp(db.session(), member)
+        click.echo(f"{member.email} signs in with the password alone")
+        return
+    secret = accounts.enable_totp(db.session(), member)
+    click.echo(f"one-time codes are on for {member.email}; its sessions have ended")
+    click.echo("add this to the authenticator app (shown once only):")
+    click.echo(totp.provisioning_uri(secret, member.email))
+    click.echo(f"secret: {secret}")
 
 
 def main() -> None:

@@ -464,7 +464,9 @@ class StaffMember(Base):
 
     Roles are a comma-separated set (``agent``, ``supervisor``, ``finance``, ``admin``);
     a page asks for the role it needs. Changing the password or deactivating the account
-    bumps ``session_generation``, which signs out every session at once.
+    bumps ``session_generation``, which signs out every session at once. ``totp_secret``
+    (base32), when set, asks for a one-time code after the password; ``totp_last_step``
+    is the time step of the last code accepted, so no code is accepted twice.
     """
 
     __tablename__ = "staff_members"
@@ -478,6 +480,8 @@ class StaffMember(Base):
     session_generation: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def role_set(self) -> frozenset[str]:

@@ -44,6 +44,8 @@ RULES: dict[tuple[str, str], str] = {
     ("borrower.open_link", "GET"): "link",
     ("borrower.verify_link", "POST"): "verify",
     ("staff.sign_in_submit", "POST"): "staff_sign_in",
+    # The one-time code is the same guessing, so it draws on the same allowance.
+    ("staff.sign_in_code_submit", "POST"): "staff_sign_in",
     ("webhooks.stripe_webhook", "POST"): "webhook",
 }
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from babel.dates import format_datetime
 from flask import (
-    Blueprint,
     Response,
     g,
     make_response,
@@ -48,9 +47,9 @@ from portal.i18n import DEFAULT, long_date, money
 from portal.models import ReconciliationItem, ReconciliationRun
 from portal.payments.service import MAX_ID
 from portal.payments.stripe_gateway import StripeSettings
-from portal.staff.auth import staff_required
+from portal.staff.auth import staff_blueprint, staff_required
 
-blueprint = Blueprint("finance", __name__, url_prefix="/finance")
+blueprint = staff_blueprint("finance", __name__, url_prefix="/finance")
 CHART_DAYS = 30
 RUNS_SHOWN = 100
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.

@@ -5,6 +5,11 @@ choice), lasts 30 minutes idle and 12 hours at most, and carries the account's
 ``session_generation``: a password change, a deactivation or a sign-out moves it on, and
 every copy of an older cookie stops working. Borrower and staff sessions use different
 keys and each sign-in clears the other's, so neither can stand in for the other.
+
+Every view of a staff blueprint (made with ``staff_blueprint``) either wears
+``staff_required`` or is marked ``open_to_all`` (signing in and out); both record
+themselves on the view (``STAFF_ROLES_ATTRIBUTE``, ``OPEN_ATTRIBUTE``), and a test walks
+the URL map to check every such route against every role.
 """
 
 from __future__ import annotations
@@ -14,16 +19,65 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 
 from portal import db
 from portal.clock import now
 from portal.models import StaffMember
+from portal.staff.accounts import unknown_roles
 
 IDLE_LIMIT = timedelta(minutes=30)
 ABSOLUTE_LIMIT = timedelta(hours=12)
 STAFF_KEYS = ("staff_id", "staff_generation", "staff_started", "staff_seen")
+# Between a right password and its one-time code: who, which generation, since when.
+PENDING_KEY = "staff_pending"
+PENDING_LIMIT = timedelta(minutes=5)
+STAFF_ROLES_ATTRIBUTE = "staff_roles"
+OPEN_ATTRIBUTE = "staff_open"
+STAFF_BLUEPRINT_ATTRIBUTE = "is_staff"
+
+
+def staff_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A blueprint of staff pages: marked so the route-and-role test finds it."""
+    blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
+    setattr(blueprint, STAFF_BLUEPRINT_ATTRIBUTE, True)
+    return blueprint
+
+
+def open_to_all(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a staff view that anyone may reach (signing in and out): a deliberate
+    exception, declared where the route is, that the route-and-role test accepts."""
+    setattr(view, OPEN_ATTRIBUTE, True)
+    return view
+
+
+def await_code(member: StaffMember, moment: datetime) -> None:
+    """Remember, for a few minutes, whose password was right while the code is asked for."""
+    session[PENDING_KEY] = {
+        "id": member.id,
+        "generation": member.session_generation,
+        "at": moment.isoformat(),
+    }
+
+
+def awaiting_code(moment: datetime) -> tuple[int, int] | None:
+    """The (account id, generation) waiting for its code, or None when there is none or
+    it has waited too long."""
+    pending = session.get(PENDING_KEY)
+    try:
+        since = datetime.fromisoformat(pending["at"])
+        member_id, generation = int(pending["id"]), int(pending["generation"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not timedelta(0) <= moment - since <= PENDING_LIMIT:
+        return None
+    return member_id, generation
+
+
+def forget_code() -> None:
+    """Drop the waiting code step."""
+    session.pop(PENDING_KEY, None)
 
 
 def begin(member: StaffMember, moment: datetime) -> None:
@@ -92,7 +146,12 @@ def safe_next(target: str | None) -> str | None:
 def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Run the view only for a signed-in, active staff member holding every one of
     ``roles``: signed out, to the sign-in page (and back afterwards); without the role,
-    403. ``g.staff`` is the member."""
+    403. ``g.staff`` is the member. The roles are recorded on the view
+    (``STAFF_ROLES_ATTRIBUTE``); a role that is not a staff role is a programming error,
+    refused when the module loads."""
+    unknown = unknown_roles(roles)
+    if unknown:
+        raise ValueError(f"unknown staff roles: {', '.join(unknown)}")
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -119,6 +178,7 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
                 return render_template("staff/forbidden.html"), 403
             return view(*args, **kwargs)
 
+        setattr(wrapper, STAFF_ROLES_ATTRIBUTE, frozenset(roles))
         return wrapper
 
     return decorate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
+from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from portal.staff.passwords import MAX_LENGTH
@@ -25,6 +25,20 @@ class SignInForm(FlaskForm):
         validators=[
             DataRequired(message=_l("Enter your password.")),
             Length(max=MAX_LENGTH, message=_l("That password is too long.")),
+        ],
+    )
+    next = HiddenField()
+
+
+class CodeForm(FlaskForm):
+    """The one-time code from the authenticator app, asked for after a right password."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[
+            DataRequired(message=_l("Enter the 6-digit code from your authenticator app.")),
+            # Room for spaces between groups of digits; anything longer is not a code.
+            Length(max=16, message=_l("That code is too long.")),
         ],
     )
     next = HiddenField()

@@ -1,18 +1,22 @@
-"""Staff sign-in and sign-out, and the landing page that leads to each console."""
+"""Staff sign-in (the password, then the one-time code when the account has one) and
+sign-out, and the landing page that leads to each console."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
+from datetime import datetime
+
+from flask import Response, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal import db
 from portal.clock import now
+from portal.models import StaffMember
 from portal.staff import accounts, auth
 from portal.staff.accounts import SignInVerdict
-from portal.staff.auth import safe_next, staff_required
-from portal.staff.forms import SignInForm
+from portal.staff.auth import open_to_all, safe_next, staff_blueprint, staff_required
+from portal.staff.forms import CodeForm, SignInForm
 
-blueprint = Blueprint("staff", __name__, url_prefix="/staff")
+blueprint = staff_blueprint("staff", __name__, url_prefix="/staff")
 
 REFUSALS = {
     SignInVerdict.WRONG: lambda: _("The email or the password is wrong."),
@@ -36,7 +40,13 @@ def _sign_in_page(form: SignInForm, status: int = 200, problem: str | None = Non
     return make_response(page, status)
 
 
+def _code_page(form: CodeForm, status: int = 200, problem: str | None = None) -> Response:
+    page = render_template("staff/sign_in_code.html", form=form, problem=problem)
+    return make_response(page, status)
+
+
 @blueprint.get("/sign-in")
+@open_to_all
 def sign_in() -> Response:
     """The sign-in form."""
     form = SignInForm(next=safe_next(request.args.get("next")) or "")
@@ -44,8 +54,10 @@ def sign_in() -> Response:
 
 
 @blueprint.post("/sign-in")
+@open_to_all
 def sign_in_submit() -> Response:
-    """Check the email and password; on success, a new session and the page asked for."""
+    """Check the email and password; on success, a new session and the page asked for,
+    or the code step when the account has a one-time code."""
     form = SignInForm()
     if not form.validate_on_submit():
         return _sign_in_page(form, 422)
@@ -55,10 +67,55 @@ def sign_in_submit() -> Response:
     )
     if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
         status = 401 if result.verdict is SignInVerdict.WRONG else 429
+        if result.verdict is SignInVerdict.NEEDS_CODE:
+            auth.await_code(result.member, moment)
+            return _code_page(CodeForm(formdata=None, next=form.next.data or ""))
+        status = 401 if result.verdict is SignInVerdict.WRONG else 429
         return _sign_in_page(form, status, REFUSALS[result.verdict]())
-    auth.begin(result.member, moment)
-    target = safe_next(form.next.data) or url_for("staff.home")
-    return redirect(target, code=303)
+    return _begin(result.member, moment, form.next.data)
+
+
+@blueprint.get("/sign-in/code")
+@open_to_all
+def sign_in_code() -> Response:
+    """The code step again (after a reload), or back to the start when nothing waits."""
+    if auth.awaiting_code(now()) is None:
+        return redirect(url_for("staff.sign_in"), code=303)
+    return _code_page(CodeForm(formdata=None, next=safe_next(request.args.get("next")) or ""))
+
+
+@blueprint.post("/sign-in/code")
+@open_to_all
+def sign_in_code_submit() -> Response:
+    """Check the one-time code of the account whose password was right; on success, a
+    new session and the page asked for."""
+    moment = now()
+    pending = auth.awaiting_code(moment)
+    if pending is None:
+        auth.forget_code()
+        return _sign_in_page(
+            SignInForm(formdata=None), 401, _("Your sign-in took too long. Please start again.")
+        )
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _code_page(form, 422)
+    member_id, generation = pending
+    result = accounts.check_code(
+        db.session(), member_id, generation, form.code.data or "", _address(), moment
+    )
+    if result.verdict is SignInVerdict.WRONG:
+        return _code_page(form, 401, _("The code is wrong or has already been used."))
+    if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
+        # Over a limit: the waiting step goes, so the next try starts from the password.
+        auth.forget_code()
+        return _sign_in_page(SignInForm(formdata=None), 429, REFUSALS[result.verdict]())
+    return _begin(result.member, moment, form.next.data)
+
+
+def _begin(member: StaffMember, moment: datetime, target: str | None) -> Response:
+    """A new session, then the page asked for (on this site) or the landing page."""
+    auth.begin(member, moment)
+    return redirect(safe_next(target) or url_for("staff.home"), code=303)
 
 
 def _address() -> str:
@@ -67,6 +124,7 @@ def _address() -> str:
 
 
 @blueprint.post("/sign-out")
+@open_to_all
 def sign_out() -> Response:
     """End the session, and every copy of it."""
     auth.sign_out(db.session())

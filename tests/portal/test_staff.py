@@ -1,20 +1,23 @@
-"""Staff accounts: scrypt passwords, sign-in within limits, sessions that begin fresh,
+"""Staff accounts: Argon2 passwords (and the scrypt ones before them), sign-in within
+limits, one-time codes, sessions that begin fresh,
 time out and end everywhere at once, role checks, and the ``haohuan staff`` commands."""
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
 
 from portal import db
 from portal.cli import cli
 from portal.models import StaffMember, StaffSignInAttempt
-from portal.staff import accounts, passwords
-from portal.staff.auth import safe_next
+from portal.staff import accounts, auth, passwords, totp
+from portal.staff.auth import safe_next, staff_required
 
 from .conftest import NOW, build_case, sign_in
 
@@ -48,10 +51,10 @@ def member(app, email="mei@haohuan.example"):
 # Passwords -------------------------------------------------------------------------------
 
 
-def test_passwords_are_scrypt_hashes_at_the_configured_cost(app):
+def test_passwords_are_argon2id_hashes_at_the_configured_cost(app):
     add_staff(app)
     stored = member(app).password_hash
-    assert stored.startswith("scrypt:256:8:1$")  # tests lower the cost (SCRYPT_COST)
+    assert stored.startswith("$argon2id$v=19$m=8,t=1,p=1$")  # tests lower the cost
     assert PASSWORD not in stored
     with app.app_context():
         assert passwords.password_matches(stored, PASSWORD)
@@ -60,9 +63,54 @@ def test_passwords_are_scrypt_hashes_at_the_configured_cost(app):
 
 
 def test_the_production_cost_is_strong(app):
-    app.config.pop("SCRYPT_COST")
+    for key in ("ARGON2_TIME_COST", "ARGON2_MEMORY_COST", "ARGON2_PARALLELISM"):
+        app.config.pop(key)
     with app.app_context():
-        assert passwords.hash_password(PASSWORD).startswith("scrypt:32768:8:1$")
+        assert passwords.hash_password(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def scrypt_account(app, email="old@haohuan.example"):
+    """An account from before Argon2: its hash made by Werkzeug's scrypt."""
+    with app.app_context():
+        session = db.session()
+        session.add(
+            StaffMember(
+                email=email,
+                name="舊帳號",
+                password_hash=generate_password_hash(PASSWORD, method="scrypt:256:8:1"),
+                roles="finance",
+                active=True,
+                created_at=NOW,
+            )
+        )
+        session.commit()
+
+
+def test_a_scrypt_hash_still_signs_in_and_becomes_argon2(app, client):
+    scrypt_account(app)
+    assert staff_sign_in(client, email="old@haohuan.example", password=WRONG).status_code == 401
+    assert member(app, "old@haohuan.example").password_hash.startswith("scrypt:")
+    assert staff_sign_in(client, email="old@haohuan.example").status_code == 303
+    rehashed = member(app, "old@haohuan.example").password_hash
+    assert rehashed.startswith("$argon2id$")
+    with app.app_context():
+        assert passwords.password_matches(rehashed, PASSWORD)
+    client.post("/staff/sign-out")
+    assert staff_sign_in(client, email="old@haohuan.example").status_code == 303
+    assert member(app, "old@haohuan.example").password_hash == rehashed  # once is enough
+
+
+def test_an_argon2_hash_of_another_cost_is_rehashed_at_sign_in(app, client):
+    add_staff(app)
+    app.config["ARGON2_TIME_COST"] = 2
+    assert staff_sign_in(client).status_code == 303
+    assert member(app).password_hash.startswith("$argon2id$v=19$m=8,t=2,p=1$")
+
+
+def test_a_damaged_hash_matches_nothing(app):
+    with app.app_context():
+        assert not passwords.password_matches("$argon2id$garbage", PASSWORD)
+        assert passwords.needs_rehash("$argon2id$garbage")
 
 
 @pytest.mark.parametrize("weak", ["", "short", "elevenchars"])
@@ -121,12 +169,12 @@ def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(app, client, 
 
 def test_an_unknown_email_spends_a_password_check(app, client, monkeypatch):
     checked = []
-    real = passwords.check_password_hash
+    real = passwords.password_matches
     monkeypatch.setattr(
-        passwords, "check_password_hash", lambda h, p: checked.append(p) or real(h, p)
+        passwords, "password_matches", lambda h, p: checked.append((h[:10], p)) or real(h, p)
     )
     staff_sign_in(client, email="nobody@haohuan.example", password=WRONG)
-    assert checked == [WRONG]
+    assert checked == [("$argon2id$", WRONG)]  # an Argon2 check, as for a real account
 
 
 def test_a_deactivated_account_cannot_sign_in(app, client):
@@ -422,3 +470,247 @@ def test_staff_password_and_deactivate(app, client):
     missing = run(app, "staff", "deactivate", "--email", "nobody@haohuan.example")
     assert missing.exit_code == 1
     assert "no staff account" in missing.output
+
+
+def test_staff_create_reads_two_lines_of_stdin_without_a_terminal(app, client):
+    created = run(
+        app,
+        "staff",
+        "create",
+        "--role",
+        "supervisor",
+        "--email",
+        "Wang@haohuan.example",
+        typed=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert "added wang@haohuan.example with the roles supervisor" in created.output
+    assert PASSWORD not in created.output
+    assert member(app, "wang@haohuan.example").name == "wang"  # no --name: the local part
+    assert staff_sign_in(client, email="wang@haohuan.example").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        (f"{PASSWORD}\n{WRONG}\n", "the two passwords on stdin differ"),
+        (f"{PASSWORD}\n", "the two passwords on stdin differ"),
+        ("", "no password on stdin"),
+    ],
+)
+def test_staff_create_refuses_stdin_that_does_not_confirm(app, typed, message):
+    arguments = ("staff", "create", "--role", "admin", "--email", "a@h.example")
+    refused = run(app, *arguments, typed=typed)
+    assert refused.exit_code == 1
+    assert message in refused.output
+    with app.app_context():
+        assert db.session().scalar(select(func.count(StaffMember.id))) == 0
+
+
+def test_staff_create_knows_only_the_four_roles(app):
+    for role in accounts.ROLES:
+        created = run(
+            app, "staff", "create", "--role", role, "--email", f"{role}@h.example",
+            typed=f"{PASSWORD}\n{PASSWORD}\n",
+        )  # fmt: skip
+        assert created.exit_code == 0, created.output
+    unknown = run(app, "staff", "create", "--role", "root", "--email", "r@h.example")
+    assert unknown.exit_code == 2
+    assert "'agent', 'supervisor', 'finance', 'admin'" in unknown.output
+    with pytest.raises(ValueError, match="unknown staff roles: root"):
+        staff_required("root")
+
+
+# Every staff route, every role ---------------------------------------------------------
+
+# A value for each URL converter Werkzeug has (by class name): unknown ids give 404s.
+SAMPLE_ARGUMENTS = {
+    "integer": 1,
+    "float": 1.0,
+    "unicode": "x",
+    "any": None,
+    "path": "x",
+    "uuid": "0" * 32,
+}
+
+
+def staff_endpoints(app):
+    """Every route of a staff blueprint, from the URL map: a blueprint is staff when it was
+    made with ``staff_blueprint`` or any of its views wears ``staff_required``."""
+    views = app.view_functions
+
+    def blueprint_of(endpoint):
+        return endpoint.rsplit(".", 1)[0] if "." in endpoint else None
+
+    guarded = {blueprint_of(e) for e, v in views.items() if hasattr(v, auth.STAFF_ROLES_ATTRIBUTE)}
+    marked = {n for n, b in app.blueprints.items() if getattr(b, "is_staff", False)}
+    # A blueprint guarding its views but not marked would hide its unguarded routes.
+    assert guarded <= marked, guarded - marked
+    # Anything else is a borrower's or a machine's: listed here, so a new blueprint has to
+    # be put on one side or the other before it passes.
+    assert set(app.blueprints) - marked <= {
+        "health", "home", "borrower", "webhooks", "sandbox", "checkout",
+    }  # fmt: skip
+    found = []
+    for rule in app.url_map.iter_rules():
+        if blueprint_of(rule.endpoint) not in marked:
+            continue
+        values = {
+            name: SAMPLE_ARGUMENTS[type(converter).__name__.removesuffix("Converter").lower()]
+            or converter.items[0]  # an AnyConverter: its first choice
+            for name, converter in rule._converters.items()
+        }
+        path = rule.build(values)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((rule.endpoint, method, path))
+    return found
+
+
+def test_every_staff_route_checks_its_roles_for_every_role(app):
+    routes = staff_endpoints(app)
+    endpoints = {endpoint for endpoint, _, _ in routes}
+    assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    for role in accounts.ROLES:
+        add_staff(app, email=f"{role}@haohuan.example", roles=(role,))
+    built = build_case(app)
+    # One browser per kind of visitor, signed in once (sign-ins are rate-limited).
+    clients = {"signed out": app.test_client(), "borrower": app.test_client()}
+    sign_in(clients["borrower"], built)
+    for role in accounts.ROLES:
+        clients[role] = app.test_client()
+        assert staff_sign_in(clients[role], email=f"{role}@haohuan.example").status_code == 303
+
+    def roles_of(endpoint):
+        return getattr(app.view_functions[endpoint], auth.STAFF_ROLES_ATTRIBUTE, None)
+
+    # The open routes (signing in and out) last: signing out would end the sessions.
+    routes.sort(key=lambda route: roles_of(route[0]) is None)
+    checked = 0
+    for endpoint, method, path in routes:
+        roles = roles_of(endpoint)
+        if roles is None:
+            # Only signing in and out may skip the role check, and must say so.
+            open_view = getattr(app.view_functions[endpoint], auth.OPEN_ATTRIBUTE, False)
+            assert open_view, f"{endpoint} checks no role"
+        for who, client in clients.items():
+            response = client.open(path, method=method)
+            status = response.status_code
+            label = f"{method} {path} ({endpoint}) as {who}: {status}"
+            assert status != 500, label
+            if roles is None:
+                continue
+            if who in ("signed out", "borrower"):
+                assert status == 303, label
+                assert response.headers["Location"].startswith("/staff/sign-in"), label
+            elif roles <= {who}:
+                assert status not in (401, 403), label
+            else:
+                assert status == 403, label
+            checked += 1
+    assert checked >= len(clients) * len({e for e in endpoints if e.startswith("finance.")})
+
+
+# One-time codes ----------------------------------------------------------------------------
+
+RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "code"),
+    [(59, "287082"), (1111111109, "081804"), (1234567890, "005924"), (2000000000, "279037")],
+)
+def test_totp_codes_match_rfc_6238(seconds, code):
+    # Appendix B's SHA-1 vectors, whose last six digits are the 6-digit codes.
+    assert totp.code_for(RFC_SECRET, seconds // 30) == code
+
+
+def test_totp_accepts_one_step_either_side_and_never_twice():
+    step = totp.step_at(NOW)
+    for offset in (-1, 0, 1):
+        assert totp.matching_step(RFC_SECRET, totp.code_for(RFC_SECRET, step + offset), NOW, None)
+    for offset in (-2, 2):
+        code = totp.code_for(RFC_SECRET, step + offset)
+        assert totp.matching_step(RFC_SECRET, code, NOW, None) is None
+    current = totp.code_for(RFC_SECRET, step)
+    assert totp.matching_step(RFC_SECRET, current, NOW, step) is None
+    assert totp.matching_step(RFC_SECRET, current, NOW, step - 1) == step
+    assert totp.matching_step(RFC_SECRET, "12345", NOW, None) is None
+    assert totp.matching_step(RFC_SECRET, "abcdef", NOW, None) is None
+
+
+def enable_totp(app, email="mei@haohuan.example"):
+    """Turn codes on through the command; returns the secret it printed."""
+    shown = run(app, "staff", "totp", "--email", email)
+    assert shown.exit_code == 0, shown.output
+    uri = next(line for line in shown.output.splitlines() if line.startswith("otpauth://"))
+    secret = shown.output.split("secret: ")[1].split()[0]
+    assert uri.startswith(f"otpauth://totp/Haohuan:{email}?secret={secret}&issuer=Haohuan")
+    assert "digits=6&period=30" in uri
+    with app.app_context():
+        assert accounts.find_member(db.session(), email).totp_secret == secret
+    return secret
+
+
+def send_code(client, code, **kwargs):
+    return client.post("/staff/sign-in/code", data={"code": code}, **kwargs)
+
+
+def test_with_totp_the_password_leads_to_the_code(app, client):
+    add_staff(app)
+    secret = enable_totp(app)
+    asked = staff_sign_in(client, query_string={"lang": "en"})
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert 'autocomplete="one-time-code"' in page
+    assert 'inputmode="numeric"' in page
+    assert client.get("/finance/").status_code == 303  # not signed in yet
+    assert client.get("/staff/sign-in/code").status_code == 200
+    code = totp.code_for(secret, totp.step_at(NOW))
+    signed_in = send_code(client, code)
+    assert signed_in.status_code == 303
+    assert client.get("/finance/").status_code == 200
+    # The same code, again, in another browser: refused.
+    other = app.test_client()
+    assert staff_sign_in(other).status_code == 200
+    refused = send_code(other, code, query_string={"lang": "en"})
+    assert refused.status_code == 401
+    assert "The code is wrong or has already been used." in refused.get_data(as_text=True)
+    # The next step's code still works (the app may be a step ahead).
+    assert send_code(other, totp.code_for(secret, totp.step_at(NOW) + 1)).status_code == 303
+
+
+def test_the_code_step_needs_the_password_first_and_expires(app, client):
+    add_staff(app)
+    secret = enable_totp(app)
+    code = totp.code_for(secret, totp.step_at(NOW))
+    assert send_code(client, code).status_code == 401  # no password yet
+    assert client.get("/staff/sign-in/code").status_code == 303
+    staff_sign_in(client)
+    at(app, timedelta(minutes=6))
+    late = totp.code_for(secret, totp.step_at(NOW + timedelta(minutes=6)))
+    expired = send_code(client, late, query_string={"lang": "en"})
+    assert expired.status_code == 401
+    assert "took too long" in expired.get_data(as_text=True)
+
+
+def test_wrong_codes_count_toward_the_limits(app, client):
+    add_staff(app)
+    secret = enable_totp(app)
+    staff_sign_in(client)
+    for _ in range(accounts.FAILURES_PER_ACCOUNT):
+        assert send_code(client, "000000").status_code == 401
+    limited = send_code(client, totp.code_for(secret, totp.step_at(NOW)))
+    assert limited.status_code == 429
+    assert staff_sign_in(client).status_code == 429  # the password step is locked too
+    at(app, accounts.ACCOUNT_WINDOW + timedelta(seconds=1))
+    assert staff_sign_in(client).status_code == 200
+
+
+def test_enabling_totp_ends_sessions_and_disable_turns_it_off(app, client):
+    add_staff(app)
+    staff_sign_in(client)
+    enable_totp(app)
+    assert client.get("/finance/").status_code == 303
+    off = run(app, "staff", "totp", "--email", "mei@haohuan.example", "--disable")
+    assert off.exit_code == 0
+    assert staff_sign_in(client).status_code == 303
