@@ -144,11 +144,6 @@ def retrieve_intent(settings: StripeSettings, intent_id: str) -> Intent:
     )
 
 
-def retrieve_status(settings: StripeSettings, intent_id: str) -> str:
-    """Only the status of a PaymentIntent, for when events arrive out of order."""
-    return retrieve_intent(settings, intent_id).status
-
-
 def cancel_intent(settings: StripeSettings, intent_id: str) -> None:
     """Make an abandoned intent unpayable (an old tab cannot charge a voided payment)."""
     client(settings).v1.payment_intents.cancel(

@@ -65,6 +65,25 @@ def running(script: str = __file__) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def pay_at_stripe(base: str, intent_id: str, number: str = "4242424242424242") -> str:
+    """What Stripe.js does in the borrower's browser: a card, then confirmation. Returns
+    the intent's status (a declined card leaves it requiring a payment method)."""
+    import stripe
+
+    sdk = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": base})
+    card = sdk.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
+    sdk.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
+    try:
+        return str(sdk.v1.payment_intents.confirm(intent_id).status)
+    except stripe.CardError:
+        return str(sdk.v1.payment_intents.retrieve(intent_id).status)
+
+
 def _within(created: int, window: Any) -> bool:
     if not isinstance(window, dict):
         return True

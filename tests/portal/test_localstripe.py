@@ -22,7 +22,7 @@ from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
 from .conftest import NOW
-from .localstripe_server import running
+from .localstripe_server import pay_at_stripe, running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
@@ -67,33 +67,12 @@ def served(app, localstripe) -> Iterator[str]:
 
 
 def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, localstripe):
-    opened = stripe_payment_for_a_new_plan(app, client)
-    with app.test_request_context("/"):
-        session = db.session()
-        payment = session.get(Payment, opened.id)
-        intent_id, secret = create_intent(
-            StripeSettings.from_config(),
-            payment.id,
-            idempotency_key(payment),
-            payment.amount,
-            payment.currency,
-            {"case_id": str(payment.case_id), "plan_id": str(payment.plan_id)},
-        )
-        payment.gateway_reference, payment.status = intent_id, "pending"
-        session.commit()
+    payment, intent_id, secret = _open_intent(app, client)
     assert secret.startswith(intent_id)
-
-    # What Stripe.js does in the browser: a card, then confirmation.
-    browser = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": localstripe})
-    card = browser.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        }
-    )
-    browser.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
-    assert browser.v1.payment_intents.confirm(intent_id).status == "succeeded"
-    intent = browser.v1.payment_intents.retrieve(intent_id)
+    assert pay_at_stripe(localstripe, intent_id) == "succeeded"
+    intent = stripe.StripeClient(
+        "sk_test_haohuan", base_addresses={"api": localstripe}
+    ).v1.payment_intents.retrieve(intent_id)
     assert intent.amount == payment.amount
     assert intent.metadata["payment_id"] == str(payment.id)
 
@@ -117,36 +96,30 @@ def unregistered(app, localstripe):
     return localstripe
 
 
-def _intent_for(app, client, confirm: bool, localstripe: str):
+def _open_intent(app, client) -> tuple[Payment, str, str]:
+    """A borrower's open Stripe payment for a new plan, and its intent at localstripe."""
     opened = stripe_payment_for_a_new_plan(app, client)
     with app.test_request_context("/"):
         session = db.session()
         payment = session.get(Payment, opened.id)
-        intent_id, _secret = create_intent(
+        intent_id, secret = create_intent(
             StripeSettings.from_config(),
             payment.id,
             idempotency_key(payment),
             payment.amount,
             payment.currency,
-            {},
+            {"case_id": str(payment.case_id), "plan_id": str(payment.plan_id)},
         )
         payment.gateway_reference, payment.status = intent_id, "pending"
         session.commit()
+        session.expunge(payment)
+    return payment, intent_id, secret
+
+
+def _intent_for(app, client, confirm: bool, localstripe: str) -> str:
+    _payment, intent_id, _secret = _open_intent(app, client)
     if confirm:
-        browser = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": localstripe})
-        card = browser.v1.payment_methods.create(
-            params={
-                "type": "card",
-                "card": {
-                    "number": "4242424242424242",
-                    "exp_month": 12,
-                    "exp_year": 2030,
-                    "cvc": "123",
-                },
-            }
-        )
-        browser.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
-        browser.v1.payment_intents.confirm(intent_id)
+        pay_at_stripe(localstripe, intent_id)
     return intent_id
 
 

@@ -34,7 +34,7 @@ from portal.payments.stripe_gateway import (
 from portal.payments.sweeper import sweep
 
 from .conftest import NOW, build_case, sign_in
-from .localstripe_server import free_port, running
+from .localstripe_server import free_port, pay_at_stripe, running
 from .test_journey import first_review_link, review_form
 
 needs_localstripe = pytest.mark.skipif(
@@ -96,22 +96,6 @@ def the_payment(app) -> Payment:
 
 def stripe_client(base: str) -> stripe.StripeClient:
     return stripe.StripeClient("sk_test_haohuan", base_addresses={"api": base})
-
-
-def pay_at_stripe(base: str, intent_id: str, number: str = "4242424242424242") -> str:
-    """What Stripe.js does in the borrower's browser: a card, then confirmation."""
-    sdk = stripe_client(base)
-    card = sdk.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        }
-    )
-    sdk.v1.payment_intents.update(intent_id, params={"payment_method": card.id})
-    try:
-        return str(sdk.v1.payment_intents.confirm(intent_id).status)
-    except stripe.CardError:
-        return str(sdk.v1.payment_intents.retrieve(intent_id).status)
 
 
 def sweep_at(app, moment) -> object:
