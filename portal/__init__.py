@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _check_waterfall(app)
 
     from portal import cases, db, errors, i18n, logs, ratelimit, redis_client, security
+    from portal.agents import blueprint as agent
     from portal.borrower.views import blueprint as borrower
     from portal.extensions import htmx
     from portal.finance.views import blueprint as finance
@@ -91,8 +92,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     logs.init_app()
-    for blueprint in (health, home, borrower, webhooks, staff, finance):
+    for blueprint in (health, home, borrower, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
+    # The consoles' navigation links only to pages this app serves.
+    endpoints = frozenset(app.view_functions)
+    app.context_processor(lambda: {"console_endpoints": endpoints})
     if app.config["PAYMENT_GATEWAY"] == "sandbox":
         app.register_blueprint(sandbox)
     else:

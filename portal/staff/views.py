@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from portal import db
@@ -17,6 +26,13 @@ from portal.staff.auth import open_to_all, safe_next, staff_blueprint, staff_req
 from portal.staff.forms import CodeForm, SignInForm
 
 blueprint = staff_blueprint("staff", __name__, url_prefix="/staff")
+
+# Where each role lands after signing in, the first that applies.
+CONSOLES = (
+    ("agent", "agent.queue"),
+    ("finance", "finance.overview"),
+    ("admin", "admin.audit"),
+)
 
 REFUSALS = {
     SignInVerdict.WRONG: lambda: _("The email or the password is wrong."),
@@ -135,6 +151,8 @@ def sign_out() -> Response:
 @staff_required()
 def home() -> Response:
     """Where a staff member lands: straight to the one console their roles open."""
-    if "finance" in g.staff.role_set:
-        return redirect(url_for("finance.overview"), code=303)
+    roles = g.staff.role_set
+    for role, endpoint in CONSOLES:
+        if role in roles and endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint), code=303)
     return make_response(render_template("staff/home.html"))

@@ -341,7 +341,8 @@ def test_a_missing_role_gets_403(app, client):
     assert "Your account cannot open this page" in response.get_data(as_text=True)
     assert client.get("/finance/payments").status_code == 403
     assert client.post("/finance/reconciliations").status_code == 403
-    assert client.get("/staff/").status_code == 200  # the landing page needs no role
+    # The landing page needs no role; an agent lands in the agent console.
+    assert client.get("/staff/").headers["Location"].endswith("/agent/")
 
 
 def test_a_borrower_session_never_opens_the_console(app, client):

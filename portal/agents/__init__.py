@@ -1,0 +1,57 @@
+"""The agent console: the case queue and case pages, offers and their approval, reminders
+on every channel, calls and promises to pay.
+
+The case page is built from sections, each owned by the module that knows its subject:
+a module registers ``@case_section(order, "agent/_x.html")`` with a function that
+returns the template's context for one case, and the case page renders them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from portal.models import Case, StaffMember
+from portal.staff.auth import staff_blueprint
+
+blueprint = staff_blueprint("agent", __name__, url_prefix="/agent")
+
+SectionBuilder = Callable[[Session, Case, StaffMember, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CaseSection:
+    """One part of the case page: its place, its template, and what fills it."""
+
+    order: int
+    template: str
+    build: SectionBuilder
+
+
+SECTIONS: list[CaseSection] = []
+
+
+def case_section(order: int, template: str) -> Callable[[SectionBuilder], SectionBuilder]:
+    """Register a section of the case page (lower ``order`` first)."""
+
+    def register(build: SectionBuilder) -> SectionBuilder:
+        SECTIONS.append(CaseSection(order, template, build))
+        SECTIONS.sort(key=lambda section: section.order)
+        return build
+
+    return register
+
+
+def case_sections(
+    db: Session, case: Case, member: StaffMember, moment: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every section of the case page, each as (template, its context)."""
+    return [(s.template, s.build(db, case, member, moment)) for s in SECTIONS]
+
+
+# The view modules attach their routes and sections to ``blueprint`` when imported.
+from portal.agents import views  # noqa: E402, F401
