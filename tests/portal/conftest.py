@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -21,6 +22,7 @@ from portal import create_app, db, migrate
 from portal.access import issue_link
 from portal.hashing import fact_hash, new_salt
 from portal.models import Base, Borrower, Case, Loan, LoanCharge, LoanInstallment
+from portal.staff import accounts
 
 # The frozen moment: 10:00 in Taipei on 2026-11-30.
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -219,3 +221,25 @@ def sign_in(client: FlaskClient, built: Built) -> None:
         f"/r/{built.token}", data={"method": "date_of_birth", "answer": built.date_of_birth}
     )
     assert response.status_code == 303, response.data[:500]
+
+
+PASSWORD = "correct horse battery"
+
+
+def add_staff(
+    app: Flask,
+    email: str = "mei@haohuan.example",
+    roles: tuple[str, ...] = ("finance",),
+    password: str = PASSWORD,
+) -> int:
+    """A staff account, created through the service the CLI uses; returns its id."""
+    with app.app_context():
+        member = accounts.add_member(db.session(), email, "林美", roles, password, NOW)
+        return member.id
+
+
+def staff_sign_in(
+    client: FlaskClient, email: str = "mei@haohuan.example", password: str = PASSWORD, **kwargs: Any
+) -> Any:
+    """Post the sign-in form (tests run without CSRF unless they turn it on)."""
+    return client.post("/staff/sign-in", data={"email": email, "password": password}, **kwargs)

@@ -24,8 +24,7 @@ from portal.finance.reports import PaymentFilters, day_overview, payment_page
 from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .conftest import build_case
-from .test_staff import add_staff, staff_sign_in
+from .conftest import add_staff, build_case, staff_sign_in
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 YESTERDAY = date(2026, 11, 29)  # the frozen clock's day before, in Taipei

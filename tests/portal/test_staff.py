@@ -19,23 +19,10 @@ from portal.models import StaffMember, StaffSignInAttempt
 from portal.staff import accounts, auth, passwords, totp
 from portal.staff.auth import safe_next, staff_required
 
-from .conftest import NOW, build_case, sign_in
+from .conftest import NOW, PASSWORD, add_staff, build_case, sign_in, staff_sign_in
 
-PASSWORD = "correct horse battery"
 WRONG = "incorrect horse battery"
 GENERIC = "The email or the password is wrong."
-
-
-def add_staff(app, email="mei@haohuan.example", roles=("finance",), password=PASSWORD):
-    """A staff account, created through the service the CLI uses."""
-    with app.app_context():
-        member = accounts.add_member(db.session(), email, "林美", roles, password, NOW)
-        return member.id
-
-
-def staff_sign_in(client, email="mei@haohuan.example", password=PASSWORD, **kwargs):
-    """Post the sign-in form (tests run without CSRF unless they turn it on)."""
-    return client.post("/staff/sign-in", data={"email": email, "password": password}, **kwargs)
 
 
 def at(app, delta):
