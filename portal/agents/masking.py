@@ -1,0 +1,79 @@
+"""Personal data as the console shows it until an agent asks to see it: enough to tell
+cases apart and to recognise a borrower on the phone, never enough to copy out.
+
+Every function is total: any stored value (empty, odd spacing, another script) gives a
+masked string, never an exception and never the value itself.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+STAR = "*"
+
+
+def _is_cjk(character: str) -> bool:
+    """A character of a script written without spaces between names (Han, kana, hangul)."""
+    name = unicodedata.name(character, "")
+    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
+
+
+def mask_name(name: str | None) -> str:
+    """A name with only its first character kept: 陳怡君 → 陳**, Chan Ka Yan →
+    C*** K*** Y***. Latin words hide their length; Chinese names keep theirs, as the
+    usual 陳** does."""
+    text = (name or "").strip()
+    if not text:
+        return ""
+    if any(_is_cjk(character) for character in text):
+        compact = "".join(text.split())
+        return compact[0] + STAR * (len(compact) - 1)
+    return " ".join(word[0] + STAR * 3 for word in text.split())
+
+
+def mask_phone(phone: str | None) -> str:
+    """A phone number with its country code, the first digit after it and the last three
+    digits kept, the layout too: +886 912 345 678 → +886 9** *** 678."""
+    text = (phone or "").strip()
+    digits = [index for index, character in enumerate(text) if character.isdigit()]
+    if not digits:
+        return STAR * 3 if text else ""
+    code: list[int] = []
+    if text.startswith("+"):
+        # The country code: the digits before the first separator (never more than 3).
+        code_end = next((i for i, c in enumerate(text) if i and not c.isdigit()), len(text))
+        code = [i for i in digits if i < code_end][:3]
+    national = [i for i in digits if i not in code]
+    keep = set(national[:1] if code else national[:2]) | set(national[-3:])
+    # Short numbers: never show more than half of the number's own digits.
+    if len(keep) * 2 > len(national):
+        keep = set(national[-2:]) if len(national) > 3 else set()
+    keep |= set(code)
+    return "".join(
+        character if (not character.isdigit() or index in keep) else STAR
+        for index, character in enumerate(text)
+    )
+
+
+def mask_email(email: str | None) -> str:
+    """An address with the first character of its mailbox and its domain kept:
+    mei.lin@example.com → m***@example.com."""
+    text = (email or "").strip()
+    if not text:
+        return ""
+    mailbox, at, domain = text.rpartition("@")
+    if not at:
+        return text[0] + STAR * 3
+    return (mailbox[:1] or STAR) + STAR * 3 + "@" + domain
+
+
+def mask_address(address: str | None) -> str:
+    """A postal address reduced to its first line's first few characters (the city or
+    district in a Chinese address, the house number in an English one), the rest
+    starred."""
+    text = (address or "").strip()
+    if not text:
+        return ""
+    first = text.splitlines()[0].strip()
+    shown = first[:3]
+    return shown + STAR * 6

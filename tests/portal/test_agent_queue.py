@@ -1,0 +1,315 @@
+"""The agent console's case queue and case page: every filter narrows, sorting and pages,
+search by loan number and by phone digits, personal data masked until revealed (and the
+reveal recorded), the case page's sections, and who may see any of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal import db
+from portal.agents.masking import mask_address, mask_email, mask_name, mask_phone
+from portal.agents.queue import QueueFilter, matching_cases, page_of, parse_filter
+from portal.models import Case, Plan
+
+from .conftest import NOW, TODAY, build_case
+
+
+def make_case(app, days=47, *, phone="+886 912 345 678", stage=None, contact=None, **kwargs):
+    """A case ``days`` past due as the daily work leaves it (overdue_since and stage
+    set), with its own phone number and last contact."""
+    built = build_case(app, days_past_due=days, **kwargs)
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        case.overdue_since = TODAY - timedelta(days=days) if days else None
+        case.stage = stage or (
+            "current" if not days else "early" if days <= 30 else "mid" if days <= 90 else "late"
+        )
+        case.last_contact_at = contact
+        case.loan.borrower.phone = phone
+        session.commit()
+    return built
+
+
+def ids_of(app, chosen, today=TODAY):
+    with app.app_context():
+        return set(db.session().scalars(matching_cases(chosen, today)))
+
+
+def page_ids(app, chosen, per_page=50):
+    with app.test_request_context("/"):
+        found = page_of(db.session(), chosen, TODAY, per_page=per_page)
+        return [row.case_id for row in found.rows], found
+
+
+# Filters ---------------------------------------------------------------------------------
+
+
+def test_days_past_due_bands_and_stages_narrow(app):
+    cases = {days: make_case(app, days).case_id for days in (0, 5, 30, 31, 60, 61, 95, 200)}
+    bands = {
+        "1-30": {5, 30},
+        "31-60": {31, 60},
+        "61-90": {61},
+        "91-180": {95},
+        "181+": {200},
+        "overdue": {5, 30, 31, 60, 61, 95, 200},
+        "0": {0},
+        "all": set(cases),
+    }
+    for band, expected in bands.items():
+        assert ids_of(app, QueueFilter(dpd_band=band)) == {cases[d] for d in expected}, band
+    assert ids_of(app, QueueFilter(stage="mid")) == {cases[d] for d in (31, 60, 61)}
+    assert ids_of(app, QueueFilter(stage="late")) == {cases[95], cases[200]}
+    assert ids_of(app, QueueFilter(stage="current", dpd_band="all")) == {cases[0]}
+
+
+def test_currency_hold_and_balance_narrow(app):
+    # One installment overdue at 20 days, two at 40.
+    twd = make_case(app, 20, currency="TWD").case_id  # 550,000 + fee 30,000 + 15,000
+    cny = make_case(app, 20, currency="CNY", fees=0, penalties=0).case_id  # 550,000
+    held = make_case(app, 20, hold="dispute", principal_part=100_000, interest_part=0).case_id
+    hardship = make_case(app, 40, hold="hardship").case_id  # 2 x 550,000 + 45,000
+    assert ids_of(app, QueueFilter(currency="CNY")) == {cny}
+    assert ids_of(app, QueueFilter(hold="none")) == {twd, cny}
+    assert ids_of(app, QueueFilter(hold="dispute")) == {held}
+    assert ids_of(app, QueueFilter(hold="hardship")) == {hardship}
+    # Overdue amounts in whole units: 5,950 (twd), 5,500 (cny), 1,450 (held), 11,450.
+    assert ids_of(app, QueueFilter(balance_min=5_500, balance_max=5_950)) == {twd, cny}
+    assert ids_of(app, QueueFilter(balance_min=5_501)) == {twd, hardship}
+    assert ids_of(app, QueueFilter(balance_max=1_450)) == {held}
+    assert ids_of(app, QueueFilter(balance_max=1_449)) == set()
+    _, found = page_ids(app, QueueFilter(sort="balance"))
+    assert [(row.case_id, row.arrears) for row in found.rows] == [
+        (hardship, 1_145_000),
+        (twd, 595_000),
+        (cny, 550_000),
+        (held, 145_000),
+    ]
+
+
+def test_the_arrears_agree_with_the_case_snapshot(app):
+    from portal.cases import snapshot_of
+
+    built = make_case(app, 75, fees=12_300, penalties=4_500)
+    with app.test_request_context("/"):
+        session = db.session()
+        snapshot = snapshot_of(session, session.get(Case, built.case_id), TODAY)
+        row = page_of(session, QueueFilter(), TODAY).rows[0]
+        assert row.arrears == snapshot.arrears.total
+        assert row.days_past_due == 75 == snapshot.days_past_due
+
+
+def add_plan(app, case_id, status, *, plan_id=None):
+    with app.app_context():
+        session = db.session()
+        session.add(
+            Plan(
+                case_id=case_id,
+                status=status,
+                kind="arrears_plan",
+                currency="TWD",
+                restructured=100,
+                total=100,
+                accepted_at=NOW,
+            )
+        )
+        session.commit()
+
+
+def test_plan_status_is_the_latest_plans(app):
+    none = make_case(app, 40).case_id
+    active = make_case(app, 40).case_id
+    add_plan(app, active, "broken")
+    add_plan(app, active, "active")
+    broken = make_case(app, 40).case_id
+    add_plan(app, broken, "pending")
+    with app.app_context():
+        session = db.session()
+        session.scalars(select(Plan).where(Plan.case_id == broken)).one().status = "broken"
+        session.commit()
+    assert ids_of(app, QueueFilter(plan_status="none")) == {none}
+    assert ids_of(app, QueueFilter(plan_status="active")) == {active}
+    assert ids_of(app, QueueFilter(plan_status="broken")) == {broken}  # not the older one
+    assert ids_of(app, QueueFilter(plan_status="pending")) == set()
+    _, found = page_ids(app, QueueFilter(sort="loan"))
+    assert [row.plan_status for row in found.rows] == [None, "active", "broken"]
+
+
+def test_last_contact_bands_count_in_the_consoles_calendar(app):
+    # NOW is 10:00 in Taipei; Taipei's midnight is 16:00 UTC the day before.
+    never = make_case(app, 40).case_id
+    today = make_case(app, 40, contact=NOW - timedelta(hours=9)).case_id
+    yesterday = make_case(app, 40, contact=NOW - timedelta(hours=11)).case_id
+    old = make_case(app, 40, contact=NOW - timedelta(days=8)).case_id
+    assert ids_of(app, QueueFilter(last_contact="never")) == {never}
+    assert ids_of(app, QueueFilter(last_contact="today")) == {today}
+    assert ids_of(app, QueueFilter(last_contact="not_today")) == {never, yesterday, old}
+    assert ids_of(app, QueueFilter(last_contact="7d")) == {today, yesterday}
+    assert ids_of(app, QueueFilter(last_contact="over_7d")) == {old}
+    ordered, _ = page_ids(app, QueueFilter(sort="last_contact"))
+    assert ordered == [never, old, yesterday, today]  # the longest without contact first
+    ordered, _ = page_ids(app, QueueFilter(sort="last_contact", direction="desc"))
+    assert ordered == [today, yesterday, old, never]
+
+
+def test_filters_combine(app):
+    wanted = make_case(app, 45, currency="CNY").case_id
+    make_case(app, 45, currency="TWD")
+    make_case(app, 120, currency="CNY")
+    make_case(app, 45, currency="CNY", hold="hardship")
+    chosen = QueueFilter(dpd_band="31-60", currency="CNY", hold="none", plan_status="none")
+    assert ids_of(app, chosen) == {wanted}
+
+
+# Search ----------------------------------------------------------------------------------
+
+
+def loan_number(app, case_id):
+    with app.app_context():
+        return db.session().get(Case, case_id).loan.number
+
+
+def test_search_by_loan_number_whole_start_or_end(app):
+    first = make_case(app, 40).case_id
+    second = make_case(app, 40).case_id
+    number = loan_number(app, first)  # LN-T-B-00001
+    assert ids_of(app, QueueFilter(search=number)) == {first}
+    assert ids_of(app, QueueFilter(search=number.lower())) == {first}
+    assert ids_of(app, QueueFilter(search="LN-T-B")) == {first, second}
+    assert ids_of(app, QueueFilter(search="B-00002")) == {second}
+    assert ids_of(app, QueueFilter(search="LN-X")) == set()
+    assert ids_of(app, QueueFilter(search="%")) == set()  # no wildcard
+
+
+def test_search_by_phone_digits_ignores_separators(app):
+    taipei = make_case(app, 40, phone="+886 912-345 678").case_id
+    shanghai = make_case(app, 40, phone="+86 138 0013 8000").case_id
+    for typed in ("912345678", "0912 345 678", "+886-912-345-678", "(0912) 345678"):
+        assert ids_of(app, QueueFilter(search=typed)) == {taipei}, typed
+    assert ids_of(app, QueueFilter(search="13800138000")) == {shanghai}
+    assert ids_of(app, QueueFilter(search="5678")) == {taipei}
+    assert ids_of(app, QueueFilter(search="99999999")) == set()
+
+
+# Sorting and pages -----------------------------------------------------------------------
+
+
+def test_sorting_by_days_and_loan_number_both_ways(app):
+    cases = [make_case(app, days).case_id for days in (10, 80, 0, 45)]
+    ordered, _ = page_ids(app, QueueFilter(dpd_band="all"))
+    assert ordered == [cases[1], cases[3], cases[0], cases[2]]
+    ordered, _ = page_ids(app, QueueFilter(dpd_band="all", direction="asc"))
+    assert ordered == [cases[2], cases[0], cases[3], cases[1]]
+    ordered, _ = page_ids(app, QueueFilter(dpd_band="all", sort="loan"))
+    assert ordered == cases
+    ordered, _ = page_ids(app, QueueFilter(dpd_band="all", sort="loan", direction="desc"))
+    assert ordered == cases[::-1]
+
+
+def test_pages_cover_every_case_once(app):
+    cases = [make_case(app, 30 + n).case_id for n in range(7)]
+    seen = []
+    for number in (1, 2, 3):
+        ordered, found = page_ids(app, QueueFilter(page=number), per_page=3)
+        assert (found.total, found.pages, found.page) == (7, 3, number)
+        seen += ordered
+    assert seen == cases[::-1]
+    ordered, found = page_ids(app, QueueFilter(page=99), per_page=3)
+    assert found.page == 3  # past the end: the last page
+    assert ordered == [cases[0]]
+
+
+# Reading a filter ------------------------------------------------------------------------
+
+
+def test_parse_filter_reads_every_field_and_round_trips(app):
+    args = {
+        "stage": "mid",
+        "dpd": "31-60",
+        "min": "1,000",
+        "max": "50000",
+        "currency": "TWD",
+        "plan": "broken",
+        "hold": "none",
+        "contact": "not_today",
+        "q": "  0912 345  678 ",
+        "sort": "balance",
+        "dir": "asc",
+        "page": "3",
+    }
+    with app.test_request_context("/"):
+        chosen, problems = parse_filter(args)
+        assert problems == []
+        assert chosen == QueueFilter(
+            stage="mid",
+            dpd_band="31-60",
+            balance_min=1000,
+            balance_max=50000,
+            currency="TWD",
+            plan_status="broken",
+            hold="none",
+            last_contact="not_today",
+            search="0912 345 678",
+            sort="balance",
+            direction="asc",
+            page=3,
+        )
+        assert parse_filter(chosen.to_args()) == (chosen, [])
+        assert QueueFilter().to_args() == {}
+        assert parse_filter({}) == (QueueFilter(), [])
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"stage": "<script>"}, "stage"),
+        ({"dpd": "1-999"}, "dpd_band"),
+        ({"currency": "EUR"}, "currency"),
+        ({"plan": "x"}, "plan_status"),
+        ({"hold": "yes"}, "hold"),
+        ({"contact": "yesterday"}, "last_contact"),
+        ({"sort": "name"}, "sort"),
+        ({"dir": "up"}, "direction"),
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page": "9" * 30}, "page"),
+        ({"min": "12.5"}, "balance_min"),
+        ({"max": "-3"}, "balance_max"),
+        ({"min": "9" * 40}, "balance_min"),
+        ({"min": "5000", "max": "10"}, "balance_min"),
+        ({"q": "x" * 101}, "search"),
+    ],
+)
+def test_parse_filter_never_raises_and_says_what_it_left_out(app, args, field):
+    with app.test_request_context("/"):
+        chosen, problems = parse_filter(args)
+        assert len(problems) == 1
+        assert all(str(problem) for problem in problems)
+        default = getattr(QueueFilter(), field)
+        if field == "search":
+            assert chosen.search == "x" * 100
+        else:
+            assert getattr(chosen, field) == default
+
+
+# Masking ---------------------------------------------------------------------------------
+
+
+def test_masking_keeps_enough_to_recognise_and_no_more():
+    assert mask_name("陳怡君") == "陳**"
+    assert mask_name("王伟") == "王*"
+    assert mask_name("Chan Ka Yan") == "C*** K*** Y***"
+    assert mask_name("  ") == ""
+    assert mask_phone("+886 912 345 678") == "+886 9** *** 678"
+    assert mask_phone("+86 138 0013 8000") == "+86 1** **** *000"
+    assert mask_phone("0912-345-678") == "09**-***-678"
+    assert mask_phone("123") == "***"
+    assert mask_phone("") == ""
+    assert mask_email("mei.lin@example.com") == "m***@example.com"
+    assert mask_email("no-at-sign") == "n***"
+    assert mask_address("台北市大安區復興南路一段 1 號\n5 樓") == "台北市******"
+    assert mask_address(None) == ""
