@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_babel import LazyString
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
 from portal.agents.masking import mask_name, mask_phone
+from portal.agents.wording import PLAN_STATUS_NAMES
 from portal.borrower.wording import STAGE_NAMES
 from portal.models import (
     UNPAID_INSTALLMENT,
@@ -76,15 +77,7 @@ DPD_RANGES: dict[str, tuple[int, int | None]] = {
 CURRENCIES: dict[str, Any] = {code: code for code in ("TWD", "CNY", "HKD", "USD")}
 
 # The status of the case's latest plan (portal.models.Plan), or "none" for never a plan.
-PLAN_STATUSES: dict[str, Any] = {
-    "none": _l("No plan ever"),
-    "pending": _l("Accepted, first payment not made"),
-    "active": _l("Active"),
-    "completed": _l("Completed"),
-    "broken": _l("Broken"),
-    "lapsed": _l("Lapsed (never started)"),
-    "cancelled": _l("Withdrawn by the borrower"),
-}
+PLAN_STATUSES: dict[str, Any] = {"none": _l("No plan ever"), **PLAN_STATUS_NAMES}
 
 HOLDS: dict[str, Any] = {
     "any": _l("On hold or not"),
@@ -204,23 +197,25 @@ class QueueFilter:
 # Reading a filter --------------------------------------------------------------------------
 
 
-def _problem(key: str, value: str) -> LazyString:
+def _problem(key: str, value: str) -> str:
     shown = value if len(value) <= 40 else value[:39] + "…"
-    return _l(
+    # gettext, not lazy_gettext: a lazy string counts as safe HTML in Jinja, and this one
+    # carries what was typed.
+    return _(
         "%(field)s: “%(value)s” is not one of the choices, so it was left out.",
         field=FIELD_LABELS[key],
         value=shown,
     )
 
 
-def _amount(args: Mapping[str, str], key: str, problems: list[Any]) -> int | None:
+def _amount(args: Mapping[str, str], key: str, problems: list[str]) -> int | None:
     raw = (args.get(key) or "").strip()
     if not raw:
         return None
     cleaned = raw.replace(",", "").replace(" ", "").replace("\uff0c", "")  # a full-width comma
     if not re.fullmatch(r"[0-9]{1,13}", cleaned) or int(cleaned) > MAX_AMOUNT:
         problems.append(
-            _l(
+            _(
                 "%(field)s: enter a whole amount such as 5000, without decimals.",
                 field=FIELD_LABELS[key],
             )
@@ -229,10 +224,11 @@ def _amount(args: Mapping[str, str], key: str, problems: list[Any]) -> int | Non
     return int(cleaned)
 
 
-def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[Any]]:
-    """The filter a query string asks for, and the problems found in it (translated
-    sentences, lazily). Never raises: anything unusable falls back to its default."""
-    problems: list[Any] = []
+def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
+    """The filter a query string asks for, and the problems found in it (sentences in the
+    request's language: call it inside a request or app context). Never raises: anything
+    unusable falls back to its default."""
+    problems: list[str] = []
 
     def choice(key: str, choices: Mapping[str, Any], default: str | None) -> str | None:
         raw = (args.get(key) or "").strip()
@@ -257,14 +253,12 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[Any]]:
     balance_min = _amount(args, "min", problems)
     balance_max = _amount(args, "max", problems)
     if balance_min is not None and balance_max is not None and balance_min > balance_max:
-        problems.append(
-            _l("The lowest overdue amount is above the highest, so both were left out.")
-        )
+        problems.append(_("The lowest overdue amount is above the highest, so both were left out."))
         balance_min = balance_max = None
 
     search = " ".join((args.get("q") or "").split())
     if len(search) > MAX_SEARCH:
-        problems.append(_l("Search for at most 100 characters."))
+        problems.append(_("Search for at most 100 characters."))
         search = search[:MAX_SEARCH]
 
     page = 1
@@ -273,7 +267,7 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[Any]]:
         if re.fullmatch(r"[1-9][0-9]{0,5}", raw_page) and int(raw_page) <= MAX_PAGE:
             page = int(raw_page)
         else:
-            problems.append(_l("No such page, so the first page is shown."))
+            problems.append(_("No such page, so the first page is shown."))
 
     found = QueueFilter(
         stage=stage,

@@ -7,14 +7,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
-from portal import db
+from portal import agents, db
 from portal.agents.masking import mask_address, mask_email, mask_name, mask_phone
 from portal.agents.queue import QueueFilter, matching_cases, page_of, parse_filter
-from portal.models import Case, Plan
+from portal.models import AuditEntry, Case, Plan
 
-from .conftest import NOW, TODAY, build_case
+from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
 
 
 def make_case(app, days=47, *, phone="+886 912 345 678", stage=None, contact=None, **kwargs):
@@ -313,3 +314,213 @@ def test_masking_keeps_enough_to_recognise_and_no_more():
     assert mask_email("no-at-sign") == "n***"
     assert mask_address("台北市大安區復興南路一段 1 號\n5 樓") == "台北市******"
     assert mask_address(None) == ""
+
+
+# The pages -------------------------------------------------------------------------------
+
+AGENT = "agent@haohuan.example"
+
+
+@pytest.fixture
+def agent(app, client):
+    """A signed-in agent."""
+    add_staff(app, AGENT, ("agent",))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    return client
+
+
+def audit_entries(app, action):
+    with app.app_context():
+        return (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
+            .all()
+        )
+
+
+def test_the_queue_lists_cases_masked(app, agent):
+    make_case(app, 47, name="陳怡君", phone="+886 987 654 321")
+    make_case(app, 12, name="Chan Ka Yan", phone="+852 9123 4567", currency="HKD")
+    html = agent.get("/agent/?lang=en").get_data(as_text=True)
+    assert "2 cases found" in html
+    assert "陳**" in html
+    assert "C*** K*** Y***" in html
+    assert "+886 9** *** 321" in html
+    for secret in ("陳怡君", "怡君", "Chan Ka", "987 654", "987654", "9123 4567", "9123"):
+        assert secret not in html
+    assert "LN-T-B-00001" in html
+    assert html.index("LN-T-B-00001") < html.index("LN-T-B-00002")  # 47 days before 12
+
+
+def test_the_queue_filters_searches_and_pages_over_http(app, agent):
+    first = make_case(app, 47, phone="+886 912 345 678").case_id
+    make_case(app, 12, phone="+886 933 111 222")
+    html = agent.get("/agent/?lang=en&q=0912345678").get_data(as_text=True)
+    assert "1 case found" in html
+    assert f"/agent/cases/{first}" in html
+    html = agent.get("/agent/?lang=en&dpd=1-30").get_data(as_text=True)
+    assert "1 case found" in html
+    assert "LN-T-B-00002" in html
+
+
+def test_bad_filter_values_are_explained_not_errors(app, agent):
+    make_case(app, 47)
+    response = agent.get("/agent/?lang=en&dpd=forever&page=abc&min=lots&sort=%3Cb%3E")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Some filters were left out" in html
+    assert "Days past due: “forever” is not one of the choices" in html
+    assert "No such page" in html
+    assert "enter a whole amount" in html
+    assert "<b>" not in html  # echoed values are escaped
+    assert "1 case found" in html
+    zh = agent.get("/agent/?lang=zh_Hant_TW&dpd=forever").get_data(as_text=True)
+    assert "forever" in zh
+    assert "not one of the choices" not in zh
+
+
+def test_htmx_gets_only_the_results(app, agent):
+    make_case(app, 47)
+    response = agent.get("/agent/?lang=en", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert "1 case found" in html
+    assert "<html" not in html
+    assert 'hx-swap-oob="true"' in html
+    assert "HX-Request" in response.headers["Vary"]
+
+
+@pytest.fixture
+def only_a_test_section(app, monkeypatch):
+    """The case page's registered sections replaced by one of the test's own, so these
+    tests read this module's parts whatever the other sections do."""
+    calls = []
+
+    def build(database, case, member, moment):
+        calls.append((case.id, member.email, moment))
+        return {"greeting": "hello from a section"}
+
+    template = "<section><h2>Test section</h2><p>{{ section.greeting }} {{ case.id }}</p></section>"
+    loader = ChoiceLoader([DictLoader({"agent/_test_section.html": template}), app.jinja_loader])
+    monkeypatch.setattr(app, "jinja_loader", loader)
+    app.jinja_env.loader = loader
+    monkeypatch.setattr(
+        agents, "SECTIONS", [agents.CaseSection(1, "agent/_test_section.html", build)]
+    )
+    return calls
+
+
+def test_the_case_page_shows_every_section_and_records_the_view(app, agent, only_a_test_section):
+    built = make_case(app, 47, fees=30_000, penalties=15_000)
+    response = agent.get(f"/agent/cases/{built.case_id}?lang=en")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for heading in (
+        "Borrower",
+        "Loan",
+        "Arrears",
+        "Overdue today, item by item",
+        "Fees and penalties charged",
+        "What happens next, as the borrower is told",
+        "Actions",
+        "Contractual schedule",
+        "Plans",
+        "Payments",
+        "Events",
+        "Contact log",
+    ):
+        assert f">{heading}<" in html, heading
+    # 47 days: two installments of 5,000 + 500 overdue, the fee and the penalty.
+    for label, amount in (
+        ("Principal", "NT$10,000"),
+        ("Interest", "NT$1,000"),
+        ("Fees", "NT$300"),
+        ("Penalties", "NT$150"),
+        ("Total overdue", "NT$11,450"),
+    ):
+        assert f'<th scope="row">{label}</th><td class="num">{amount}</td>' in html, label
+    assert "陳**" in html
+    assert "陳怡君" not in html
+    actions = html[html.index('id="actions"') : html.index("Contractual schedule")]
+    assert f"hello from a section {built.case_id}" in actions
+    assert only_a_test_section == [(built.case_id, AGENT, NOW)]
+    views = audit_entries(app, "case.view")
+    assert [(v.actor, v.case_id) for v in views] == [(AGENT, built.case_id)]
+
+
+def test_the_case_page_renders_every_registered_section(app, agent):
+    built = make_case(app, 47)
+    assert agent.get(f"/agent/cases/{built.case_id}").status_code == 200
+
+
+def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test_section):
+    built = make_case(app, 47, name="陳怡君", phone="+886 912 345 678")
+    with app.app_context():
+        session = db.session()
+        borrower = session.get(Case, built.case_id).loan.borrower
+        borrower.email = "yijun.chen@example.com"
+        borrower.postal_address = "台北市大安區復興南路一段 100 號"
+        session.commit()
+    page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "yijun.chen@example.com" not in page
+    assert "y***@example.com" in page
+    assert "復興南路" not in page
+    response = agent.post(f"/agent/cases/{built.case_id}/reveal", data={"group": "contact"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "+886 912 345 678" in html
+    assert "yijun.chen@example.com" in html
+    assert "陳怡君" not in html  # only the group asked for
+    assert "復興南路" not in html
+    reveals = audit_entries(app, "borrower.reveal")
+    assert len(reveals) == 1
+    assert reveals[0].actor == AGENT
+    assert reveals[0].case_id == built.case_id
+    assert reveals[0].details["fields"] == ["email", "phone"]
+    # With htmx, the borrower's part only; the address and name revealed together.
+    response = agent.post(
+        f"/agent/cases/{built.case_id}/reveal",
+        data={"group": ["name", "address", "bogus"]},
+        headers={"HX-Request": "true"},
+    )
+    html = response.get_data(as_text=True)
+    assert "<html" not in html
+    assert "陳怡君" in html
+    assert "復興南路" in html
+    assert "yijun.chen@example.com" not in html
+    assert audit_entries(app, "borrower.reveal")[1].details["fields"] == [
+        "full_name",
+        "postal_address",
+    ]
+    # The page after is masked again.
+    assert "陳怡君" not in agent.get(f"/agent/cases/{built.case_id}").get_data(as_text=True)
+
+
+def test_an_unknown_case_is_a_404_page(app, agent):
+    make_case(app, 47)
+    for path in ("/agent/cases/999", "/agent/cases/99999999999999999999999"):
+        response = agent.get(path + "?lang=en")
+        assert response.status_code == 404
+        assert "No such case" in response.get_data(as_text=True)
+    assert agent.post("/agent/cases/999/reveal", data={"group": "name"}).status_code == 404
+    assert agent.get("/agent/cases/-1").status_code == 404
+    assert audit_entries(app, "case.view") == []
+    assert audit_entries(app, "borrower.reveal") == []
+
+
+@pytest.mark.parametrize("roles", [("finance",), ("admin",)])
+def test_only_agents_see_cases(app, client, roles):
+    built = make_case(app, 47)
+    add_staff(app, "other@haohuan.example", roles)
+    staff_sign_in(client, "other@haohuan.example")
+    assert client.get("/agent/").status_code == 403
+    assert client.get(f"/agent/cases/{built.case_id}").status_code == 403
+    response = client.post(f"/agent/cases/{built.case_id}/reveal", data={"group": "name"})
+    assert response.status_code == 403
+    assert audit_entries(app, "borrower.reveal") == []
+
+
+def test_signed_out_goes_to_sign_in(app, client):
+    built = make_case(app, 47)
+    response = client.get(f"/agent/cases/{built.case_id}")
+    assert response.status_code == 303
+    assert "/staff/sign-in" in response.headers["Location"]
