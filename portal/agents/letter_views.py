@@ -1,0 +1,90 @@
+"""Printed letters from the case page: the "Print a letter" section and its route."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, g, make_response, render_template, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from negotiation.contact import Channel
+from portal import db
+from portal.agents import blueprint, case_section
+from portal.contact import allowed_from_text, judge, refusal_reasons
+from portal.letters import (
+    LETTER_REFUSAL_TEXT,
+    PrintedLetter,
+    letter_refusals,
+    past_letters,
+    print_letter,
+)
+from portal.models import Case, StaffMember
+from portal.payments.service import MAX_ID
+from portal.staff.auth import staff_required
+
+
+def _case_url(case: Case) -> str | None:
+    """The case page, once the console serves one."""
+    if "agent.case" in current_app.view_functions:
+        return url_for("agent.case", case_id=case.id)
+    return None
+
+
+def _local_time(moment: datetime, zone: ZoneInfo) -> str:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return str(format_datetime(aware.astimezone(zone), "medium", rebase=False))
+
+
+@case_section(50, "agent/_case_letter.html")
+def letter_section(
+    database: Session, case: Case, member: StaffMember, moment: datetime
+) -> dict[str, Any]:
+    """The case page's letters: may one be printed now (and if not, why), the button,
+    and the letters printed before. Everything is under ``letter_panel``."""
+    zone = ZoneInfo(case.loan.borrower.timezone)
+    decision = judge(database, case, Channel.LETTER, moment)
+    refusals = letter_refusals(database, case, moment)
+    reasons = [str(LETTER_REFUSAL_TEXT[r]) for r in refusals] + refusal_reasons(decision)
+    return {
+        "letter_panel": {
+            "case": case,
+            "reasons": reasons,
+            "allowed_from": None if refusals else allowed_from_text(decision),
+            "letters": [
+                {"message": message, "local_time": _local_time(message.created_at, zone)}
+                for message in past_letters(database, case)
+            ],
+        }
+    }
+
+
+@blueprint.post("/cases/<int:case_id>/letter")
+@staff_required("agent")
+def print_case_letter(case_id: int) -> Response:
+    """Print a reminder letter: the PDF to download, or why the rules refuse it."""
+    database = db.session()
+    case = database.get(Case, case_id) if 0 < case_id <= MAX_ID else None
+    if case is None:
+        page = render_template(
+            "staff/problem.html",
+            heading=_("No such case"),
+            message=_("There is no case number %(number)s.", number=case_id),
+            back_url=url_for("agent.queue"),
+            back_label=_("Back to the cases"),
+        )
+        return make_response(page, 404)
+    result = print_letter(database, case, g.staff, g.now)
+    if not isinstance(result, PrintedLetter):
+        page = render_template(
+            "agent/letter_refused.html", case=case, result=result, case_url=_case_url(case)
+        )
+        return make_response(page, 409)
+    response = make_response(result.pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+    return response
