@@ -50,6 +50,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         printed = seed.demo_links(database, now())
         database.commit()
         finance_email, finance_password = demo_finance_account(database, now())
+        staff_accounts = seed.demo_staff_accounts(database, now())
     base = f"http://{host}:{port}"
     click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
     for item in printed:
@@ -63,6 +64,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         f"\nFinance console: {base}/staff/sign-in\n"
         f"    email {finance_email}  password {finance_password}  (a new password each run)"
     )
+    click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
+    for roles, email, password in staff_accounts:
+        click.echo(f"    {roles:<16} email {email}  password {password}")
     if not no_serve:
         click.echo(f"\nServing on {base} (Ctrl+C to stop)")
         # Flask refuses app.run() inside its own CLI; werkzeug's server is what it uses.

@@ -1,5 +1,7 @@
 """Realistic demo cases: every stage and currency, three languages, and the special
-cases a reviewer wants to see (a pre-approved offer, a hold, an arranged plan).
+cases a reviewer wants to see (a pre-approved offer, a hold, an arranged plan); the
+borrowers' phones, email and postal addresses, in Taipei, Shanghai, Hong Kong and Los
+Angeles; and the agent console's demo accounts.
 
 All dates are relative to today, so the demo reads the same whichever day it runs.
 """
@@ -7,6 +9,7 @@ All dates are relative to today, so the demo reads the same whichever day it run
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +35,7 @@ from portal.models import (
 )
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.service import open_payment
+from portal.staff.accounts import add_member, change_password, find_member
 
 
 @dataclass(frozen=True)
@@ -77,14 +81,50 @@ PEOPLE = [
     Person("楊宗翰", "zh_Hant_TW", "Asia/Taipei", "TWD"),
     Person("吴婷", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
     Person("Mandy Lau", "en", "Asia/Hong_Kong", "HKD"),
+    # Borrowers living in Los Angeles: the contact rules count hours in their own zone.
+    Person("林雅惠", "zh_Hant_TW", "America/Los_Angeles", "TWD"),
+    Person("Jason Wu", "en", "America/Los_Angeles", "TWD"),
+    Person("周晓燕", "zh_Hans_CN", "America/Los_Angeles", "CNY"),
 ]
+
+# How each name is written in an email address.
+ROMAN = {
+    "陳怡君": "yijun.chen",
+    "林志明": "chihming.lin",
+    "黃淑芬": "shufen.huang",
+    "張家豪": "chiahao.chang",
+    "李美玲": "meiling.li",
+    "王建宏": "chienhung.wang",
+    "吳佩珊": "peishan.wu",
+    "劉俊傑": "chunchieh.liu",
+    "王伟": "wei.wang",
+    "李娜": "na.li",
+    "张敏": "min.zhang",
+    "刘洋": "yang.liu",
+    "陈静": "jing.chen",
+    "杨帆": "fan.yang",
+    "赵磊": "lei.zhao",
+    "黄丽": "li.huang",
+    "周强": "qiang.zhou",
+    "陳嘉欣": "kayan.chan",
+    "黃志偉": "chiwai.wong",
+    "李詠詩": "wingsze.lee",
+    "張浩然": "hoyin.cheung",
+    "蔡雅婷": "yating.tsai",
+    "楊宗翰": "tsunghan.yang",
+    "吴婷": "ting.wu",
+    "林雅惠": "yahui.lin",
+    "周晓燕": "xiaoyan.zhou",
+}
+# Borrowers with no email on file: reached by phone, SMS or letter only.
+NO_EMAIL = frozenset({3, 9, 17, 27})
 
 # Days past due for each person, in order: current, early, mid and late cases.
 DAYS_PAST_DUE = [
     0, 4, 9, 17, 26, 38, 52, 75, 12, 98,
     0, 6, 14, 29, 33, 47, 64, 88, 120, 21,
     3, 19, 45, 101, 8, 35, 60, 150, 40, 23,
-    11, 70,
+    11, 70, 45, 62, 38,
 ]  # fmt: skip
 
 # Typical loan sizes in major units.
@@ -234,8 +274,9 @@ def _seed_case(
         full_name=person.name,
         locale=person.locale,
         timezone=person.timezone,
-        phone=f"+886 9{index:02d} 555 {1000 + index}",
-        email=None,
+        phone=_phone(index, person),
+        email=_email(index, person),
+        postal_address=_postal_address(index, person),
         verification_salt=salt,
         date_of_birth_hash=fact_hash(birthday.isoformat(), salt),
         id_last4_hash=fact_hash(last4, salt),
@@ -280,6 +321,41 @@ def _seed_case(
     )
     db.add_all([borrower, loan, case])
     return case
+
+
+def _phone(index: int, person: Person) -> str:
+    """A phone number written the way the borrower's region writes it (fictional ranges:
+    555 in North America, and numbers no carrier hands out elsewhere)."""
+    if person.timezone == "America/Los_Angeles":
+        return f"+1 213 555 {100 + index:04d}"
+    if person.timezone == "Asia/Shanghai":
+        return f"+86 139 {5550 + index:04d} {1000 + index:04d}"
+    if person.timezone == "Asia/Hong_Kong":
+        return f"+852 9{555 - index:03d} {1000 + index}"
+    return f"+886 9{index:02d} 555 {1000 + index}"
+
+
+def _email(index: int, person: Person) -> str | None:
+    """An address at the example domain, or None for the few reached without one."""
+    if index in NO_EMAIL:
+        return None
+    local = ROMAN.get(person.name) or ".".join(person.name.lower().split())
+    return f"{local}@example.com"
+
+
+def _postal_address(index: int, person: Person) -> str | None:
+    """A postal address in the region's own order, for about half the borrowers (every
+    one without an email among them, so a letter can reach them)."""
+    if index % 2 and index not in NO_EMAIL:
+        return None
+    number, floor = 10 + index * 7, 2 + index % 9
+    if person.timezone == "America/Los_Angeles":
+        return f"{1200 + index} Wilshire Blvd Apt {floor}\nLos Angeles, CA 90017\nUSA"
+    if person.timezone == "Asia/Shanghai":
+        return f"上海市浦东新区世纪大道 {number} 号 {floor}0{index % 4 + 1} 室\n200120"
+    if person.timezone == "Asia/Hong_Kong":
+        return f"香港九龍旺角彌敦道 {number} 號 {floor} 樓 A 室"
+    return f"106 台北市大安區復興南路一段 {number} 號 {floor} 樓"
 
 
 def _amortization(
@@ -327,6 +403,32 @@ def _charges(
                 charged_on=today - timedelta(days=days % 30),
             )
         )
+
+
+# The agent console's demo accounts: (email, name, roles).
+DEMO_STAFF = (
+    ("agent@haohuan.example", "Demo Agent", ("agent",)),
+    ("supervisor@haohuan.example", "Demo Supervisor", ("agent", "supervisor")),
+    ("admin@haohuan.example", "Demo Admin", ("admin",)),
+)
+
+
+def demo_staff_accounts(db: Session, now: datetime) -> list[tuple[str, str, str]]:
+    """Create (or reactivate) the console's demo accounts, each with a new random
+    password, and return (roles, email, password) for each: printed each run, never a
+    known secret. Commits."""
+    printed = []
+    for email, name, roles in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        member = find_member(db, email)
+        if member is None:
+            add_member(db, email, name, list(roles), password, now)
+        else:
+            member.active = True
+            member.roles = ",".join(roles)
+            change_password(db, member, password)
+        printed.append((",".join(roles), email, password))
+    return printed
 
 
 def demo_links(db: Session, now: datetime) -> list[DemoCase]:
