@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _check_waterfall(app)
 
     from portal import cases, db, errors, i18n, logs, ratelimit, redis_client, security
+    from portal.admin import blueprint as admin
     from portal.agents import blueprint as agent
     from portal.borrower.views import blueprint as borrower
     from portal.extensions import htmx
@@ -94,6 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app()
     for blueprint in (health, home, borrower, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
+    app.register_blueprint(admin)
     # The consoles' navigation links only to pages this app serves.
     endpoints = frozenset(app.view_functions)
     app.context_processor(lambda: {"console_endpoints": endpoints})

@@ -12,6 +12,10 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 5. penalties accrue on each monthly anniversary of the first missed due date, for cases
    neither arranged nor on hold, up to the policy's number of accruals.
 
+Last, promises to pay made on calls are reviewed (``portal.promises.review_promises``):
+kept once paid in full, partly kept or broken once their date has passed where the
+borrower lives; a broken or partly kept one asks for an agent.
+
 Every step is a few set-based statements that touch only the rows that change, each in
 its own short transaction (the portal keeps taking payments meanwhile), and each writes
 its case events in the same transaction as its change. Every predicate excludes what is
@@ -51,6 +55,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from negotiation import Currency, Policy, Stage
 from portal.models import (
@@ -66,6 +71,7 @@ from portal.models import (
     Plan,
     PlanInstallment,
 )
+from portal.promises import review_promises
 
 cases = Case.__table__
 events = CaseEvent.__table__
@@ -102,6 +108,9 @@ class DayWork:
     cases_reopened: int = 0
     stages_changed: int = 0
     penalties: int = 0
+    promises_kept: int = 0
+    promises_partly_kept: int = 0
+    promises_broken: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -139,6 +148,7 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
         ("penalties", _one_transaction(_accrue_penalties)),
+        ("promises", _one_transaction(_review_promises)),
     ]
     for name, step in steps:
         started = time.perf_counter()
@@ -566,6 +576,19 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
             ),
         )
     )
+
+
+# Promises to pay ---------------------------------------------------------------------------
+
+
+def _review_promises(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Decide the open promises to pay in this step's transaction. Promises are few (one
+    open per case at most, made on calls), so the review reads them all at once."""
+    with Session(bind=conn) as session:
+        review = review_promises(session, day.as_of, day.now)
+    work.promises_kept = review.kept
+    work.promises_partly_kept = review.partly_kept
+    work.promises_broken = review.broken
 
 
 def _record_run(engine: Engine, work: DayWork, now: datetime) -> None:

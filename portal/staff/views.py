@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from portal import db
+from portal import audit, db
 from portal.clock import now
 from portal.models import StaffMember
 from portal.staff import accounts, auth
@@ -87,6 +87,7 @@ def sign_in_submit() -> Response:
             auth.await_code(result.member, moment)
             return _code_page(CodeForm(formdata=None, next=form.next.data or ""))
         status = 401 if result.verdict is SignInVerdict.WRONG else 429
+        _record_failure(form.email.data or "", result.verdict, moment)
         return _sign_in_page(form, status, REFUSALS[result.verdict]())
     return _begin(result.member, moment, form.next.data)
 
@@ -120,6 +121,7 @@ def sign_in_code_submit() -> Response:
         db.session(), member_id, generation, form.code.data or "", _address(), moment
     )
     if result.verdict is SignInVerdict.WRONG:
+        _record_failure(result.member or member_id, result.verdict, moment, step="code")
         return _code_page(form, 401, _("The code is wrong or has already been used."))
     if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
         # Over a limit: the waiting step goes, so the next try starts from the password.
@@ -128,8 +130,25 @@ def sign_in_code_submit() -> Response:
     return _begin(result.member, moment, form.next.data)
 
 
+def _record_failure(
+    who: StaffMember | str | int, verdict: SignInVerdict, moment: datetime, step: str = "password"
+) -> None:
+    """A refused sign-in, in the audit log: the account when known, else the email typed
+    (never the password). Commits."""
+    database = db.session()
+    if isinstance(who, int):
+        who = database.get(StaffMember, who) or str(who)
+    actor = who if isinstance(who, StaffMember) else accounts.normalise_email(who)[:254]
+    audit.record(database, actor, "staff.sign_in_failed", moment, step=step, verdict=verdict.value)
+    database.commit()
+
+
 def _begin(member: StaffMember, moment: datetime, target: str | None) -> Response:
-    """A new session, then the page asked for (on this site) or the landing page."""
+    """A new session (recorded in the audit log), then the page asked for (on this
+    site) or the landing page."""
+    database = db.session()
+    audit.record(database, member, "staff.sign_in", moment)
+    database.commit()
     auth.begin(member, moment)
     return redirect(safe_next(target) or url_for("staff.home"), code=303)
 
@@ -142,8 +161,14 @@ def _address() -> str:
 @blueprint.post("/sign-out")
 @open_to_all
 def sign_out() -> Response:
-    """End the session, and every copy of it."""
-    auth.sign_out(db.session())
+    """End the session, and every copy of it (recorded in the audit log)."""
+    database = db.session()
+    moment = now()
+    member = auth.current_member(database, moment)
+    if member is not None:
+        # Committed by sign_out, with the session's end.
+        audit.record(database, member, "staff.sign_out", moment)
+    auth.sign_out(database)
     return redirect(url_for("staff.sign_in", signed_out=1), code=303)
 
 

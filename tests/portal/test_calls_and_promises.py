@@ -1,0 +1,575 @@
+"""Calls and promises to pay on the agent console: every call passes the contact rules
+(quiet hours in the borrower's own zone, caps shared by every agent, holds, opt-outs),
+someone else answering is never told anything, and a promise is checked when made and
+decided against real payments by the daily work."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from flask import render_template
+from flask_babel import force_locale
+from sqlalchemy import func, select
+
+from portal import db, lifecycle
+from portal.agents import case_sections
+from portal.cases import policy
+from portal.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    OptOut,
+    Promise,
+    StaffMember,
+)
+
+from .conftest import NOW, add_staff, build_case, staff_sign_in
+from .test_finance_console import pay
+
+AGENT = "agent@haohuan.example"
+OTHER = "other.agent@haohuan.example"
+
+
+def agent(app, email=AGENT):
+    """A client signed in as an agent."""
+    add_staff(app, email=email, roles=("agent",))
+    client = app.test_client()
+    assert staff_sign_in(client, email=email).status_code == 303
+    return client
+
+
+def move_clock(app, client, moment, email=AGENT):
+    """The portal's clock at ``moment``; the agent signs in again (a long jump ends the
+    session, as it would in life)."""
+    app.config["HAOHUAN_NOW"] = moment.isoformat()
+    assert staff_sign_in(client, email=email).status_code == 303
+
+
+def log(client, case_id, lang="en", **data):
+    return client.post(f"/agent/cases/{case_id}/calls?lang={lang}", data=data)
+
+
+def reached(client, case_id, **extra):
+    return log(client, case_id, answered="borrower", outcome="reached", **extra)
+
+
+def rows(app, model, **where):
+    with app.app_context():
+        query = select(model).filter_by(**where).order_by(model.id)
+        found = db.session().scalars(query).all()
+        db.session().expunge_all()
+        return list(found)
+
+
+def text_of(response):
+    return response.get_data(as_text=True)
+
+
+# Quiet hours, in the borrower's own time zone ---------------------------------------------
+
+
+def test_quiet_hours_follow_each_borrowers_own_clock(app):
+    taipei = build_case(app, timezone="Asia/Taipei")
+    new_york = build_case(app, timezone="America/New_York")
+    client = agent(app)
+    # 14:30 UTC: 22:30 in Taipei (too late), 09:30 in New York (fine).
+    move_clock(app, client, datetime(2026, 11, 30, 14, 30, tzinfo=UTC))
+
+    check = client.get(f"/agent/cases/{taipei.case_id}/calls/check?lang=en")
+    page = text_of(check)
+    assert check.status_code == 200
+    assert "Do not call the borrower now." in page
+    assert "outside the allowed hours in the borrower&#39;s time zone" in page
+    assert "A call is allowed from Dec 1, 2026, 8:00:00\u202fAM (Asia/Taipei)" in page
+    assert "Nov 30, 2026, 10:30:00\u202fPM (Asia/Taipei)" in page  # their local time
+
+    refused = reached(client, taipei.case_id)
+    assert refused.status_code == 422
+    assert "This call cannot be logged" in text_of(refused)
+    assert "Dec 1, 2026, 8:00:00\u202fAM (Asia/Taipei)" in text_of(refused)
+    assert rows(app, ContactAttempt) == []
+
+    assert reached(client, new_york.case_id).status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    assert attempt.case_id == new_york.case_id
+    assert attempt.connected
+
+
+def test_new_york_evening_is_refused_until_eight_new_york_time(app):
+    built = build_case(app, timezone="America/New_York")
+    client = agent(app)
+    # 03:30 UTC on 1 December: 22:30 on 30 November in New York (EST, UTC-5).
+    move_clock(app, client, datetime(2026, 12, 1, 3, 30, tzinfo=UTC))
+    refused = log(client, built.case_id, answered="nobody")
+    assert refused.status_code == 422
+    assert "Dec 1, 2026, 8:00:00\u202fAM (America/New_York)" in text_of(refused)
+    # 13:00 UTC is 08:00 in New York: allowed.
+    move_clock(app, client, datetime(2026, 12, 1, 13, 0, tzinfo=UTC))
+    assert log(client, built.case_id, answered="nobody").status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    assert attempt.outcome == "no_answer"
+    assert not attempt.connected
+
+
+def test_a_call_logged_late_is_judged_when_it_began(app):
+    built = build_case(app)
+    client = agent(app)
+    # 22:10 in Taipei; the call began 15 minutes ago, at 21:55: allowed, recorded then.
+    move_clock(app, client, datetime(2026, 11, 30, 14, 10, tzinfo=UTC))
+    assert reached(client, built.case_id, started="15").status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    assert attempt.at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 13, 55, tzinfo=UTC)
+    # "Just now" (22:10) is refused; a start time not offered is a form error.
+    assert reached(client, built.case_id).status_code == 422
+    assert reached(client, built.case_id, started="600").status_code == 422
+    assert len(rows(app, ContactAttempt)) == 1
+
+
+# Caps across every agent --------------------------------------------------------------------
+
+
+def test_connected_calls_per_day_are_counted_across_agents(app):
+    built = build_case(app)
+    first, second = agent(app), agent(app, OTHER)
+    assert reached(first, built.case_id).status_code == 303
+    assert reached(first, built.case_id).status_code == 303
+    assert reached(second, built.case_id).status_code == 303
+    refused = reached(second, built.case_id)
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "already been reached by phone as often as allowed today" in page
+    assert "Dec 1, 2026, 8:00:00\u202fAM (Asia/Taipei)" in page
+    attempts = rows(app, ContactAttempt)
+    assert [a.agent for a in attempts] == [AGENT, AGENT, OTHER]
+    # The refusal is kept for compliance, under the agent who tried.
+    (refusal,) = rows(app, AuditEntry, action="call.refused")
+    assert refusal.actor == OTHER
+    assert refusal.case_id == built.case_id
+    assert refusal.details["reasons"] == ["connected_calls_per_day"]
+    # The check says so too, with the day's count.
+    check = text_of(second.get(f"/agent/cases/{built.case_id}/calls/check?lang=en"))
+    assert "3 of at most 3, by every agent" in check
+
+
+def test_seven_call_attempts_in_seven_days(app):
+    built = build_case(app)
+    client = agent(app)
+    for day, calls in ((date(2026, 11, 30), 4), (date(2026, 12, 2), 3)):
+        move_clock(app, client, datetime(day.year, day.month, day.day, 2, tzinfo=UTC))
+        for _ in range(calls):
+            assert log(client, built.case_id, answered="nobody").status_code == 303
+    move_clock(app, client, datetime(2026, 12, 4, 2, tzinfo=UTC))
+    refused = log(client, built.case_id, answered="nobody")
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "called as often as allowed in 7 days" in page
+    # The first four fall out of the window on 7 December, local time.
+    assert "Dec 7, 2026, 8:00:00\u202fAM (Asia/Taipei)" in page
+    assert len(rows(app, ContactAttempt)) == 7
+
+
+# Holds and opt-outs: refused, and no time given ------------------------------------------------
+
+
+def test_a_case_on_hold_cannot_be_called(app):
+    built = build_case(app, hold="hardship")
+    client = agent(app)
+    check = text_of(client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en"))
+    assert "The case is on hold" in check
+    assert "Waiting does not make a call allowed" in check
+    assert "A call is allowed from" not in check
+    refused = reached(client, built.case_id)
+    assert refused.status_code == 422
+    assert "Waiting does not make a call allowed" in text_of(refused)
+    assert rows(app, ContactAttempt) == []
+
+
+def test_an_opt_out_said_on_the_phone_is_recorded_and_honoured(app):
+    built = build_case(app)
+    client = agent(app)
+    assert reached(client, built.case_id, opt_out=["call", "sms"]).status_code == 303
+    opt_outs = rows(app, OptOut)
+    assert {(o.channel, o.source, o.recorded_by) for o in opt_outs} == {
+        ("call", "agent", AGENT),
+        ("sms", "agent", AGENT),
+    }
+    assert {e.details["channel"] for e in rows(app, AuditEntry, action="optout.record")} == {
+        "call",
+        "sms",
+    }
+    refused = reached(client, built.case_id)
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "opted out of this channel" in page
+    assert "Waiting does not make a call allowed" in page
+    # An unknown channel is a form error, not a crash.
+    assert reached(client, build_case(app).case_id, opt_out=["pigeon"]).status_code == 422
+
+
+# Someone else answered -------------------------------------------------------------------------
+
+
+def test_someone_else_answering_records_only_an_unconnected_attempt(app):
+    built = build_case(app)
+    client = agent(app)
+    logged = log(client, built.case_id, answered="someone_else", note="A man answered.")
+    assert logged.status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    assert (attempt.connected, attempt.outcome) == (False, "third_party")
+    page = text_of(client.get(logged.location + "&lang=en"))
+    assert "nothing about the debt may be discussed with them" in page
+    (entry,) = rows(app, AuditEntry, action="call.log")
+    assert entry.details["debt_discussed"] is False
+    assert entry.details["discussion_refused"] == ["third_party"]
+    assert entry.details["connected"] is False
+    # The form warns before anything is logged.
+    form = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "do not say why you are calling and do not mention the debt" in form
+    # The attempt counts toward the 7 days: the borrower's number was dialled.
+    check = text_of(client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en"))
+    assert "1 of at most 7, by every agent" in check
+    assert "0 of at most 3, by every agent" in check
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"outcome": "promise", "promise_date": "2026-12-05", "promise_amount": "1000"},
+        {"outcome": "dispute"},
+        {"outcome": "hardship"},
+        {"outcome": "callback", "callback_at": "2026-11-30T19:00"},
+        {"outcome": "reached"},
+        {"opt_out": "call"},
+    ],
+)
+def test_nothing_about_the_debt_can_be_recorded_from_someone_else(app, extra):
+    built = build_case(app)
+    client = agent(app)
+    refused = log(client, built.case_id, answered="someone_else", **extra)
+    assert refused.status_code == 422
+    assert rows(app, ContactAttempt) == []
+    assert rows(app, Promise) == []
+    with app.app_context():
+        assert db.session().get(Case, built.case_id).hold is None
+
+
+def test_nobody_and_the_borrower_have_their_own_outcomes(app):
+    built = build_case(app)
+    client = agent(app)
+    assert log(client, built.case_id, answered="nobody", outcome="promise").status_code == 422
+    assert log(client, built.case_id, answered="borrower").status_code == 422
+    assert log(client, built.case_id, answered="borrower", outcome="no_answer").status_code == 422
+    assert log(client, built.case_id).status_code == 422
+    assert log(client, built.case_id, answered="robot").status_code == 422
+    assert rows(app, ContactAttempt) == []
+
+
+# Holds from a call -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", ["dispute", "hardship"])
+def test_a_dispute_or_hardship_on_the_phone_puts_the_case_on_hold(app, outcome):
+    built = build_case(app)
+    client = agent(app)
+    note = "Says the fee was never agreed."
+    assert reached(client, built.case_id, note=note).status_code == 303
+    told = log(client, built.case_id, answered="borrower", outcome=outcome, note=note)
+    assert told.status_code == 303
+    with app.app_context():
+        case = db.session().get(Case, built.case_id)
+        assert (case.hold, case.needs_agent) == (outcome, True)
+    (event,) = rows(app, CaseEvent, kind=f"{outcome}_declared")
+    assert event.actor == "agent"
+    assert event.data["details"] == note
+    assert event.data["by"] == AGENT
+    (entry,) = rows(app, AuditEntry, action="hold.place")
+    assert entry.details["reason"] == outcome
+    assert entry.case_id == built.case_id
+    # From now on no collection call is allowed.
+    assert reached(client, built.case_id).status_code == 422
+
+
+# Callbacks -------------------------------------------------------------------------------------
+
+
+def test_a_callback_time_must_be_one_the_rules_allow(app):
+    built = build_case(app)
+    client = agent(app)
+    late = log(
+        client,
+        built.case_id,
+        answered="borrower",
+        outcome="callback",
+        callback_at="2026-11-30T23:00",
+    )
+    assert late.status_code == 422
+    page = text_of(late)
+    assert "The rules do not allow a call then." in page
+    assert "Dec 1, 2026, 8:00:00\u202fAM (Asia/Taipei)" in page
+    assert rows(app, ContactAttempt) == []
+    for bad in ("", "tomorrow", "2026-11-30T09:00", "2027-06-01T10:00"):
+        response = log(
+            client, built.case_id, answered="borrower", outcome="callback", callback_at=bad
+        )
+        assert response.status_code == 422, bad
+    assert rows(app, ContactAttempt) == []
+    good = log(
+        client,
+        built.case_id,
+        answered="borrower",
+        outcome="callback",
+        callback_at="2026-11-30T19:30",
+    )
+    assert good.status_code == 303
+    (event,) = rows(app, CaseEvent, kind="callback_requested")
+    assert event.data["at"] == "2026-11-30T19:30:00+08:00"
+    listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "Call back at Nov 30, 2026, 7:30:00\u202fPM (Asia/Taipei)" in listed
+
+
+# Promises: made within bounds ------------------------------------------------------------------
+
+
+def promise(client, case_id, when="2026-12-05", amount="1500", lang="en", **extra):
+    return log(
+        client,
+        case_id,
+        lang=lang,
+        answered="borrower",
+        outcome="promise",
+        promise_date=when,
+        promise_amount=amount,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "amount", "english", "chinese"),
+    [
+        ("2026-11-29", "1500", "The promised date is in the past.", "承諾的日期已經過去。"),
+        ("2026-12-05", "0", "Enter an amount greater than zero.", "請輸入大於零的金額。"),
+        ("2026-12-05", "-5", "An amount cannot be negative.", "金額不能是負數。"),
+        (
+            "2026-12-15",
+            "1500",
+            "A promise to pay may run at most 14 days: by December 14, 2026 at the latest.",
+            "承諾還款最長 14 天：最晚 2026年12月14日。",
+        ),
+        ("2026-12-05", "999999", "That is more than everything owed (NT$41,450).", "超過全部欠款"),
+        (
+            "",
+            "1500",
+            "Enter the date the borrower promised to pay by.",
+            "請輸入借款人承諾還款的日期。",
+        ),
+        ("2026-12-05", "", "Enter the amount the borrower promised.", "請輸入借款人承諾的金額。"),
+        ("2026-12-05", "15.005", "Use at most two digits after the decimal point.", "小數點後"),
+        ("12/05/2026", "1500", "Enter a date as YYYY-MM-DD", "2026-11-29"),
+    ],
+)
+def test_a_promise_out_of_bounds_is_explained_and_nothing_is_recorded(
+    app, when, amount, english, chinese
+):
+    built = build_case(app)
+    client = agent(app)
+    response = promise(client, built.case_id, when, amount)
+    assert response.status_code == 422
+    assert english in text_of(response)
+    chinese_page = promise(client, built.case_id, when, amount, lang="zh_Hant_TW")
+    assert chinese_page.status_code == 422
+    assert chinese in text_of(chinese_page)
+    assert rows(app, ContactAttempt) == []
+    assert rows(app, Promise) == []
+
+
+def test_promise_fields_go_only_with_a_promise(app):
+    built = build_case(app)
+    client = agent(app)
+    response = reached(client, built.case_id, promise_date="2026-12-05", promise_amount="100")
+    assert response.status_code == 422
+    assert "go with the outcome “promised to pay”" in text_of(response)
+    assert rows(app, ContactAttempt) == []
+
+
+def test_a_promise_is_recorded_exactly_and_linked_to_its_call(app):
+    built = build_case(app, currency="CNY")
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-14", "1,234.56").status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    (made,) = rows(app, Promise)
+    assert (made.amount, made.currency, made.due_date) == (123456, "CNY", date(2026, 12, 14))
+    assert (made.status, made.contact_attempt_id, made.made_by) == ("open", attempt.id, AGENT)
+    assert attempt.outcome == "promise"
+    assert attempt.connected
+    (entry,) = rows(app, AuditEntry, action="promise.create")
+    assert entry.details["amount"] == 123456
+    assert entry.case_id == built.case_id
+    listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "CN¥1,234.56" in listed
+    assert "December 14, 2026" in listed
+
+
+# Promises: tracked against payments ------------------------------------------------------------
+
+
+def work(app, as_of, now):
+    with app.app_context():
+        return lifecycle.work_day(app.extensions["haohuan.engine"], policy(), as_of, now)
+
+
+def taipei(day, hour):
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC) - timedelta(hours=8)
+
+
+def the_promise(app):
+    (found,) = rows(app, Promise)
+    return found
+
+
+def needs_agent(app, case_id):
+    with app.app_context():
+        return db.session().get(Case, case_id).needs_agent
+
+
+def test_a_promise_paid_in_full_is_kept_as_soon_as_the_money_is_in(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 100_000, taipei(date(2026, 12, 1), 12), "pi_one")
+    pay(app, built, 50_000, taipei(date(2026, 12, 2), 12), "pi_two")
+    day = work(app, date(2026, 12, 3), taipei(date(2026, 12, 3), 3))
+    assert day.promises_kept == 1
+    kept = the_promise(app)
+    assert (kept.status, kept.paid, kept.settled_on) == ("kept", 150_000, date(2026, 12, 2))
+    (event,) = rows(app, CaseEvent, kind="promise_kept")
+    assert event.data["paid"] == 150_000
+    assert not needs_agent(app, built.case_id)
+    # A re-run decides nothing again.
+    assert work(app, date(2026, 12, 3), taipei(date(2026, 12, 3), 4)).promises_kept == 0
+
+
+def test_a_promise_partly_paid_by_its_date_is_partly_kept(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 60_000, taipei(date(2026, 12, 5), 23), "pi_in_time")  # 23:00 local
+    pay(app, built, 90_000, taipei(date(2026, 12, 6), 1), "pi_too_late")  # next day
+    # Not decided while the due date lasts.
+    assert work(app, date(2026, 12, 5), taipei(date(2026, 12, 5), 12)).promises_partly_kept == 0
+    assert the_promise(app).status == "open"
+    day = work(app, date(2026, 12, 6), taipei(date(2026, 12, 6), 3))
+    assert day.promises_partly_kept == 1
+    decided = the_promise(app)
+    assert (decided.status, decided.paid, decided.settled_on) == (
+        "partly_kept",
+        60_000,
+        date(2026, 12, 5),
+    )
+    assert needs_agent(app, built.case_id)
+    assert rows(app, CaseEvent, kind="promise_partly_kept")
+
+
+def test_a_promise_with_nothing_paid_is_broken_and_asks_for_an_agent(app):
+    built = build_case(app)
+    client = agent(app)
+    # Paid before the promise was made: it does not count toward it.
+    pay(app, built, 150_000, NOW - timedelta(hours=1), "pi_before")
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    # Refunded in full: nothing kept.
+    pay(app, built, 150_000, taipei(date(2026, 12, 2), 12), "pi_refunded", refund=150_000)
+    day = work(app, date(2026, 12, 6), taipei(date(2026, 12, 6), 3))
+    assert day.promises_broken == 1
+    broken = the_promise(app)
+    assert (broken.status, broken.paid, broken.settled_on) == ("broken", 0, date(2026, 12, 5))
+    assert needs_agent(app, built.case_id)
+    (event,) = rows(app, CaseEvent, kind="promise_broken")
+    assert event.actor == "system"
+    assert event.data["promise_id"] == broken.id
+    listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "Broken" in listed
+
+
+def test_new_york_promises_end_at_new_york_midnight(app):
+    built = build_case(app, timezone="America/New_York", currency="USD")
+    client = agent(app)
+    # 10:00 UTC on 30 November is 05:00 in New York: too early to call; 14:00 UTC is 09:00.
+    move_clock(app, client, datetime(2026, 11, 30, 14, tzinfo=UTC))
+    assert promise(client, built.case_id, "2026-12-05", "25").status_code == 303
+    # 04:00 UTC on 6 December is still 23:00 on the 5th in New York.
+    pay(app, built, 2_500, datetime(2026, 12, 6, 4, tzinfo=UTC), "pi_ny")
+    day = work(app, date(2026, 12, 6), datetime(2026, 12, 6, 3, tzinfo=UTC))
+    assert (day.promises_kept, day.promises_broken) == (0, 0)
+    day = work(app, date(2026, 12, 7), datetime(2026, 12, 7, 2, tzinfo=UTC))
+    assert day.promises_kept == 1
+    kept = the_promise(app)
+    assert (kept.status, kept.settled_on) == ("kept", date(2026, 12, 5))
+
+
+def test_a_new_promise_replaces_the_open_one(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 20_000, NOW + timedelta(minutes=5), "pi_part")
+    move_clock(app, client, NOW + timedelta(hours=3))
+    assert promise(client, built.case_id, "2026-12-10", "1300").status_code == 303
+    first, second = rows(app, Promise)
+    assert (first.status, first.paid) == ("superseded", 20_000)
+    assert (second.status, second.amount) == ("open", 130_000)
+    # The earlier payment counts only toward the first: the windows never overlap.
+    day = work(app, date(2026, 12, 11), taipei(date(2026, 12, 11), 3))
+    assert day.promises_broken == 1
+    assert rows(app, Promise)[1].paid == 0
+
+
+# The case page's section, and hostile input -----------------------------------------------------
+
+
+def test_the_calls_section_is_registered_and_renders(app):
+    built = build_case(app)
+    add_staff(app, email=AGENT, roles=("agent",))
+    with app.test_request_context("/"), force_locale("en"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        member = session.scalar(select(StaffMember).where(StaffMember.email == AGENT))
+        sections = dict(case_sections(session, case, member, NOW))
+        context = sections["agent/_case_calls.html"]
+        spread = render_template("agent/_case_calls.html", **context)
+        nested = render_template("agent/_case_calls.html", section=context)
+    for html in (spread, nested):
+        assert "You may call the borrower now." in html
+        assert f'action="/agent/cases/{built.case_id}/calls#log-call"' in html
+
+
+def test_unknown_cases_and_other_cases_calls_show_nothing(app):
+    mine, theirs = build_case(app), build_case(app)
+    client = agent(app)
+    assert reached(client, theirs.case_id).status_code == 303
+    (attempt,) = rows(app, ContactAttempt)
+    for path in ("/agent/cases/999/calls", "/agent/cases/999/calls/check"):
+        assert client.get(path).status_code == 404
+    assert reached(client, 999).status_code == 404
+    assert client.get(f"/agent/cases/{2**70}/calls").status_code == 404
+    page = text_of(client.get(f"/agent/cases/{mine.case_id}/calls?logged={attempt.id}&lang=en"))
+    assert "The call is logged" not in page
+    assert (
+        client.get(f"/agent/cases/{mine.case_id}/calls?logged=99999999999999999999").status_code
+        == 200
+    )
+
+
+def test_the_check_is_a_fragment_for_htmx(app):
+    built = build_case(app)
+    client = agent(app)
+    fragment = client.get(
+        f"/agent/cases/{built.case_id}/calls/check?lang=en", headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 200
+    assert "<html" not in text_of(fragment)
+    assert "You may call the borrower now." in text_of(fragment)
+    with app.app_context():
+        checks = db.session().scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "call.check")
+        )
+    assert checks == 1
