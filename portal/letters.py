@@ -388,7 +388,7 @@ KNOWN_FONTS: tuple[tuple[str, dict[str, int]], ...] = (
 )
 
 
-class _CIDFont(UnicodeCIDFont):  # type: ignore[misc]
+class _CIDFont(UnicodeCIDFont):
     """reportlab's UnicodeCIDFont pairs MSung-Light (Adobe-CNS1) with the GB CMap, so
     viewers pick wrong glyphs or none; this one takes the CMap that matches the font."""
 
@@ -565,7 +565,7 @@ def qr_drawing(value: str, size: float = QR_SIZE) -> Drawing:
     return drawing
 
 
-class _Box(Flowable):  # type: ignore[misc]
+class _Box(Flowable):
     """An empty tick box."""
 
     def __init__(self, size: float = 3.6 * mm) -> None:
@@ -577,7 +577,7 @@ class _Box(Flowable):  # type: ignore[misc]
         self.canv.rect(0, 0, self.width, self.height)
 
 
-class _AtFoot(Flowable):  # type: ignore[misc]
+class _AtFoot(Flowable):
     """The reply slip: at the foot of the page it ends on, below a dashed cut line
     across the whole sheet; to the next page, whole, when it does not fit."""
 
@@ -763,7 +763,7 @@ def _numbered_canvas(
 ) -> type[Canvas]:
     """A canvas that holds its pages until the end, so each can say "page n of m"."""
 
-    class NumberedCanvas(Canvas):  # type: ignore[misc]
+    class NumberedCanvas(Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._held: list[dict[str, Any]] = []

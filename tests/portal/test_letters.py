@@ -22,8 +22,8 @@ from portal.access import LinkState, find_link
 from portal.cases import view_case
 from portal.contact import record_opt_out
 from portal.i18n import long_date, money
-from portal.letters import KNOWN_FONTS, letter_for, render_pdf
-from portal.models import AuditEntry, Case, ContactAttempt, Message, ReminderLink
+from portal.letters import KNOWN_FONTS, letter_fonts, letter_for, render_pdf
+from portal.models import AuditEntry, Case, ContactAttempt, Message, Plan, ReminderLink
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
 
@@ -212,6 +212,22 @@ def test_letters_in_the_standard_cjk_fonts_read_back_and_name_the_right_cmaps(ap
         assert PHRASES[locale][0][1] in flat
 
 
+def test_each_character_is_set_in_a_face_that_has_it(app):
+    app.config["LETTER_FONT"] = "cid"
+    with app.app_context():
+        traditional, simplified = letter_fonts("zh_Hant_TW"), letter_fonts("zh_Hans_CN")
+    assert [traditional.face_for(c) for c in "A$還还"] == [
+        "Helvetica", "Helvetica", "MSung-Light", "STSong-Light",
+    ]  # fmt: skip
+    assert [simplified.face_for(c) for c in "9¥还還"] == [
+        "Helvetica", "Helvetica", "STSong-Light", "STSong-Light",
+    ]  # fmt: skip
+    markup = traditional.markup("NT$1 <還> 还")
+    assert markup == (
+        'NT$1 &lt;<font face="MSung-Light">還</font>&gt; <font face="STSong-Light">还</font>'
+    )
+
+
 def truetype_font():
     for path, _faces in KNOWN_FONTS:
         try:
@@ -393,6 +409,33 @@ def test_nothing_overdue_means_nothing_to_write(app):
     client.get("/?lang=en")
     page, _entry = refused(app, client, built)
     assert "Nothing is overdue on this loan" in page
+
+
+def add_plan(app, case_id, status):
+    with app.app_context():
+        session = db.session()
+        session.add(
+            Plan(
+                case_id=case_id, status=status, kind="arrears_plan", currency="HKD",
+                restructured=100, total=100, accepted_at=NOW,
+            )
+        )  # fmt: skip
+        session.commit()
+
+
+def test_an_active_plan_pauses_letters_and_a_pending_one_is_told(app):
+    active = letter_case(app, "en")
+    add_plan(app, active.case_id, "active")
+    client = agent_client(app)
+    client.get("/?lang=en")
+    page, entry = refused(app, client, active)
+    assert "plan is active: collection is paused" in page
+    assert entry.details["reasons"] == ["plan_active"]
+    pending = letter_case(app, "en")
+    add_plan(app, pending.case_id, "pending")
+    response = client.post(f"/agent/cases/{pending.case_id}/letter")
+    assert response.status_code == 200
+    assert "Your plan is waiting for its first payment." in " ".join(text_of(response.data).split())
 
 
 def test_refusals_are_translated(app):
