@@ -66,7 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _check_secret(app)
     _check_waterfall(app)
 
-    from portal import cases, db, errors, i18n, logs, ratelimit, redis_client, security
+    from portal import cases, db, errors, i18n, logs, messaging, ratelimit, redis_client, security
     from portal.admin import blueprint as admin
     from portal.agents import blueprint as agent
     from portal.borrower.views import blueprint as borrower
@@ -74,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.finance.views import blueprint as finance
     from portal.health import blueprint as health
     from portal.home import blueprint as home
+    from portal.messaging.optout_views import blueprint as optout
     from portal.payments.checkout_views import blueprint as stripe_checkout
     from portal.payments.sandbox_views import blueprint as sandbox
     from portal.payments.webhooks import blueprint as webhooks
@@ -93,7 +94,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     logs.init_app()
-    for blueprint in (health, home, borrower, webhooks, staff, finance, agent):
+    messaging.init_app(app)
+    for blueprint in (health, home, borrower, optout, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin)
     # The consoles' navigation links only to pages this app serves.

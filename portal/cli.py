@@ -148,6 +148,27 @@ def cases_advance(as_of: datetime | None, timezone: str) -> None:
         click.echo("nothing to do: today is already worked")
 
 
+@cli.group("messages")
+def messages_group() -> None:
+    """Reminders by SMS and email."""
+
+
+@messages_group.command("send-due")
+@with_appcontext
+def messages_send_due() -> None:
+    """Send the scheduled reminders whose time has come, judging each against the
+    contact rules again (cancelled if a hold or an opt-out came since, moved if a cap
+    was used since); mark sends interrupted by a crash as failed, never resent."""
+    from portal.messaging.service import dispatch_due
+
+    done = dispatch_due(db.session(), now())
+    click.echo(
+        f"{done.sent} sent, {done.failed} failed, {done.cancelled} cancelled, "
+        f"{done.rescheduled} moved to a later time, {done.interrupted} interrupted sends "
+        "marked failed"
+    )
+
+
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Run what is queued, then stop.")
 @with_appcontext

@@ -1,0 +1,227 @@
+"""The words of each message, in the borrower's own language (``Borrower.locale``),
+whatever language the agent's console speaks.
+
+What a message may say, and why:
+
+- An SMS is discreet: the lender's name, "a message about your account" (or "an offer
+  for your account"), the link, and how to stop SMS. No amount, no "overdue", no
+  "debt". A text shows on a locked phone's screen, where a partner, a parent or a
+  colleague can read it; telling them about a debt is the third-party disclosure the
+  collection rules forbid (China's 2024 guideline, Hong Kong's Code of Banking
+  Practice, the UK's CONC 7.9, Regulation F's limited-content rule for anything a
+  third party may hear or see). What is owed is on the page behind the link, after the
+  borrower confirms who they are.
+- An email goes to the borrower's own mailbox and is read opened, so its body says what
+  is overdue, what happens next and when (the same dated consequences the status page
+  shows) and the link. Its subject, which notifications show, stays as discreet as an
+  SMS.
+- Every message says how to stop that channel: the opt-out link.
+
+SMS length: a text in Chinese is sent as UCS-2, 70 characters in one part or 67 per
+part of a longer one, and the links count character for character. Two links (the
+reminder's 256-bit token and the signed opt-out) take about 120 characters by
+themselves with a short host name, so a Chinese SMS is three parts and an English one
+two. ``sms_parts`` counts them; the tests hold the texts to that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from negotiation.contact import Channel
+from portal.arrangements import offer_terms
+from portal.borrower.wording import KIND_NAMES, event_sentence
+from portal.cases import view_case
+from portal.i18n import DEFAULT, SUPPORTED, gap, long_date, money
+from portal.models import Case, Offer
+
+# The consequences an email lists: the next few are what a reader takes in.
+EVENTS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One message's words: a subject (email only) and the text."""
+
+    subject: str | None
+    text: str
+    locale: str
+
+
+def borrower_locale(case: Case) -> str:
+    """The language the borrower's messages are written in."""
+    locale = case.loan.borrower.locale
+    return locale if locale in SUPPORTED else DEFAULT
+
+
+def compose(
+    db: Session,
+    case: Case,
+    channel: Channel,
+    moment: datetime,
+    *,
+    link: str,
+    opt_out: str,
+    offer: Offer | None = None,
+) -> Composed:
+    """The message for ``case`` on ``channel``, in the borrower's language."""
+    locale = borrower_locale(case)
+    with force_locale(locale):
+        if channel is Channel.SMS:
+            return Composed(None, _sms(case, link, opt_out, offer), locale)
+        subject, text = _email(db, case, moment, link, opt_out, offer)
+        return Composed(subject, text, locale)
+
+
+def _lender() -> str:
+    return str(current_app.config["LENDER_NAME"])
+
+
+def sms_name(locale: str) -> str:
+    """The lender's name as an SMS signs it (``HAOHUAN_SMS_NAME``). An English text keeps
+    only the name's Latin words: one Chinese character would turn the whole text into
+    UCS-2, 70 characters a part instead of 160."""
+    name = str(current_app.config.get("SMS_NAME") or "好還 Haohuan")
+    if locale.startswith("zh"):
+        return name
+    latin = " ".join(word for word in name.split() if _is_gsm(word))
+    return latin or name
+
+
+def _sms(case: Case, link: str, opt_out: str, offer: Offer | None) -> str:
+    lender = sms_name(borrower_locale(case))
+    if offer is not None:
+        first = _(
+            "%(lender)s: an offer for your account is ready until %(date)s. Open:",
+            lender=lender,
+            date=_short_date(offer.expires_at, case),
+        )
+    else:
+        first = _("%(lender)s: there is a message about your account. Open:", lender=lender)
+    # Links stand on lines of their own: a phone's link detection would otherwise take
+    # the punctuation after them into the address.
+    return "\n".join([first, link, _("To stop SMS from us:"), opt_out])
+
+
+def _short_date(moment: datetime, case: Case) -> str:
+    """A date in the borrower's own calendar, as their language writes it."""
+    local = _aware(moment).astimezone(ZoneInfo(case.loan.borrower.timezone))
+    return long_date(local.date())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _email(
+    db: Session, case: Case, moment: datetime, link: str, opt_out: str, offer: Offer | None
+) -> tuple[str, str]:
+    borrower = case.loan.borrower
+    today = _aware(moment).astimezone(ZoneInfo(borrower.timezone)).date()
+    view = view_case(db, case, today)
+    currency = case.loan.currency
+    arrears = view.snapshot.arrears.total
+    lines = [_("Hello %(name)s,", name=borrower.full_name), ""]
+    if offer is not None:
+        subject = _("%(lender)s: an offer for your account", lender=_lender())
+        terms = offer_terms(offer)
+        lines += [
+            _(
+                "We have prepared an offer for your loan %(number)s: %(kind)s.",
+                number=case.loan.number,
+                kind=KIND_NAMES[terms.kind],
+            ),
+            _(
+                "It is open until %(date)s. The link shows its payments and lets you accept it.",
+                date=_short_date(offer.expires_at, case),
+            ),
+            "",
+        ]
+    else:
+        subject = _("%(lender)s: a message about your account", lender=_lender())
+    if arrears > 0:
+        lines.append(
+            _(
+                "Your loan %(number)s has %(amount)s overdue.",
+                number=case.loan.number,
+                amount=money(arrears, currency),
+            )
+            + gap()
+            + ngettext(
+                "The oldest unpaid installment is %(num)d day overdue.",
+                "The oldest unpaid installment is %(num)d days overdue.",
+                view.snapshot.days_past_due,
+            )
+        )
+        lines.append("")
+        upcoming = [event for event in view.timeline if not event.past][:EVENTS_SHOWN]
+        if view.arranged:
+            lines += [_("Collection is paused while you keep to your plan."), ""]
+        elif upcoming:
+            lines.append(_("What happens next if nothing changes:"))
+            lines += [
+                f"- {long_date(event.date)}: {event_sentence(event, currency)}"
+                for event in upcoming
+            ]
+            lines.append("")
+    lines += [
+        _("See the details, pay, or choose a plan you can afford:")
+        if offer is None
+        else _("See and accept the offer:"),
+        link,
+        _(
+            "The link works for 7 days. We will ask for your date of birth or the last 4 "
+            "characters of your ID number."
+        ),
+        "",
+        _(
+            "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
+            phone=current_app.config["LENDER_PHONE"],
+            hours=current_app.config["LENDER_HOURS"],
+            email=current_app.config["LENDER_EMAIL"],
+        ),
+        "",
+        "-- ",
+        _("To stop emails from us, open %(url)s", url=opt_out),
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+# GSM 03.38: the basic set (one septet each) and the extension set (two: an escape
+# and the character). Anything else makes the whole text UCS-2.
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def _is_gsm(text: str) -> bool:
+    return all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text)
+
+
+def sms_parts(text: str) -> int:
+    """How many SMS parts ``text`` is sent as: GSM-7 fits 160 characters in one part
+    and 153 in each part of a longer text; UCS-2 (any Chinese character) 70 and 67,
+    counted in UTF-16 units."""
+    if _is_gsm(text):
+        units = sum(2 if ch in GSM_EXTENSION else 1 for ch in text)
+        single, part = 160, 153
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    if units <= single:
+        return 1
+    return -(-units // part)
+
+
+def is_message_channel(channel: Channel) -> bool:
+    """True for the channels this package sends (letters are printed, calls dialled)."""
+    return channel in (Channel.SMS, Channel.EMAIL)

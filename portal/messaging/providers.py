@@ -1,0 +1,362 @@
+"""The senders of SMS and email, behind two small interfaces, chosen by configuration.
+
+``SMS_PROVIDER``: ``outbox`` (the default: nothing leaves the machine; the stored
+message row is the outbox the agent console shows) or ``http`` (Twilio's Messages API
+shape: a form-encoded POST with HTTP basic auth, answered with JSON carrying the
+message's ``sid``; any provider that speaks it, or a gateway in front of another one).
+
+``EMAIL_PROVIDER``: ``outbox`` (the default) or ``smtp`` (STARTTLS, implicit TLS or
+plain, with optional authentication).
+
+Every call to a provider has a timeout, and every failure is a ``SendError`` with a
+short reason (never the message body, never a credential). ``SendError.certain`` says
+whether the provider certainly did not take the message: a refusal (HTTP 4xx, an SMTP
+5xx) is certain; a timeout after the request went out is not, because the provider may
+have accepted it before the answer was lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import smtplib
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from typing import Any, Protocol
+
+# How long one call to a provider may take before it is given up.
+DEFAULT_TIMEOUT = 10.0
+# The most of a provider's error text kept on a failed message.
+REASON_LENGTH = 300
+
+
+class SendError(Exception):
+    """A provider did not take a message. ``reason`` is short and safe to store;
+    ``certain`` is False when the provider may have taken it after all (a timeout)."""
+
+    def __init__(self, reason: str, *, certain: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason[:REASON_LENGTH]
+        self.certain = certain
+
+
+class ConfigError(ValueError):
+    """The message providers' configuration cannot work."""
+
+
+class SmsProvider(Protocol):
+    """Sends one SMS. Returns the provider's reference; raises ``SendError``."""
+
+    name: str
+
+    def send(self, to: str, body: str, reference: str) -> str:
+        """Send ``body`` to the phone number ``to``; ``reference`` is ours (the
+        message's id), for the provider's records and for ours."""
+        ...
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email as composed: who to, what, and how to stop receiving them."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    unsubscribe_url: str
+    reference: str
+    to_name: str | None = None
+
+
+class EmailSender(Protocol):
+    """Sends one email. Returns its Message-ID (or the provider's reference); raises
+    ``SendError``."""
+
+    name: str
+
+    def send(self, email: Email) -> str:
+        """Send ``email``."""
+        ...
+
+
+class OutboxSms:
+    """Keeps SMS in the outbox: the stored message is the only copy, shown in the agent
+    console (where a demonstration opens its link). Nothing leaves the machine."""
+
+    name = "outbox"
+
+    def send(self, to: str, body: str, reference: str) -> str:
+        """Accept the message at once."""
+        return f"outbox-{reference}"
+
+
+class OutboxEmail:
+    """Keeps email in the outbox, like ``OutboxSms``."""
+
+    name = "outbox"
+
+    def send(self, email: Email) -> str:
+        """Accept the message at once."""
+        return f"outbox-{email.reference}"
+
+
+def e164(phone: str) -> str:
+    """A phone number as providers want it (E.164): the plus and the digits only."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return ("+" if phone.strip().startswith("+") else "") + digits
+
+
+@dataclass(frozen=True)
+class HttpSms:
+    """An SMS provider over HTTP in Twilio's Messages API shape.
+
+    ``url`` is the full endpoint (Twilio's is
+    ``https://api.twilio.com/2010-04-01/Accounts/<AccountSid>/Messages.json``); with an
+    ``account``, the request authenticates with HTTP basic auth (account and token, as
+    Twilio does), without one with ``Authorization: Bearer <token>``. The body is
+    form-encoded ``To``, ``From`` (``sender``: a number or an alphanumeric sender id)
+    and ``Body``; the answer is JSON whose ``sid`` (or ``id``) is the reference.
+    """
+
+    url: str
+    token: str
+    sender: str
+    account: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = "http"
+
+    def _authorization(self) -> str:
+        if self.account:
+            pair = f"{self.account}:{self.token}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        return f"Bearer {self.token}"
+
+    def send(self, to: str, body: str, reference: str) -> str:
+        """POST the message; a 2xx answer with a reference means it was accepted."""
+        data = urllib.parse.urlencode({"To": e164(to), "From": self.sender, "Body": body})
+        request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
+            self.url,
+            data=data.encode("utf-8"),
+            method="POST",
+            headers={
+                "Authorization": self._authorization(),
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "Accept": "application/json",
+                "User-Agent": "haohuan-sms/1",
+                # Ours, for the provider's logs: which message this was. Twilio ignores
+                # it; it is never used to decide anything.
+                "X-Haohuan-Reference": reference,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = _json(response.read())
+        except urllib.error.HTTPError as error:
+            raise SendError(_http_reason(error), certain=error.code < 500) from None
+        except TimeoutError:
+            raise SendError("no answer from the SMS provider in time", certain=False) from None
+        except urllib.error.URLError as error:
+            # Refused or unresolvable before anything was sent: certainly not taken.
+            cause = error.reason
+            if isinstance(cause, TimeoutError):
+                raise SendError("no answer from the SMS provider in time", certain=False) from None
+            raise SendError(f"SMS provider unreachable: {type(cause).__name__}") from None
+        found = answer.get("sid") or answer.get("id") or answer.get("message_id")
+        if not isinstance(found, str) or not found:
+            raise SendError("the SMS provider's answer carries no message reference", certain=False)
+        return found[:128]
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _http_reason(error: urllib.error.HTTPError) -> str:
+    """Twilio answers errors as JSON ``{"code": 21211, "message": "..."}``; others may
+    not, so the status alone is the fallback."""
+    try:
+        answer = _json(error.read())
+    except OSError:
+        answer = {}
+    found = [
+        f"code {answer['code']}" if answer.get("code") else "",
+        str(answer.get("message") or ""),
+    ]
+    detail = ", ".join(part for part in found if part)
+    return f"HTTP {error.code}: {detail}" if detail else f"HTTP {error.code}"
+
+
+SECURITIES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class SmtpEmail:
+    """Email through an SMTP server: ``security`` is ``starttls`` (upgrade a plain
+    connection, port 587), ``ssl`` (TLS from the first byte, port 465) or ``none`` (a
+    local relay only); the server's certificate is always verified."""
+
+    host: str
+    port: int
+    sender: str
+    security: str = "starttls"
+    username: str = ""
+    password: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = "smtp"
+
+    def send(self, email: Email) -> str:
+        """Build the MIME message and hand it to the server; the Message-ID is the
+        reference."""
+        message = build_email(email, self.sender)
+        try:
+            with self._connect() as server:
+                if self.security == "starttls":
+                    server.starttls(context=ssl.create_default_context())
+                    server.ehlo()
+                if self.username:
+                    server.login(self.username, self.password)
+                refused = server.send_message(message)
+        except smtplib.SMTPRecipientsRefused:
+            raise SendError("the mail server refused the recipient") from None
+        except smtplib.SMTPResponseException as error:
+            # 4xx is a temporary refusal and 5xx a permanent one: either way not taken.
+            text = error.smtp_error.decode("utf-8", "replace") if error.smtp_error else ""
+            raise SendError(f"SMTP {error.smtp_code}: {text}".strip()) from None
+        except TimeoutError:
+            raise SendError("no answer from the mail server in time", certain=False) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise SendError(f"mail server unreachable: {type(error).__name__}") from None
+        if refused:
+            raise SendError("the mail server refused the recipient")
+        return str(message["Message-ID"])
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "ssl":
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+
+def build_email(email: Email, sender: str) -> EmailMessage:
+    """The MIME message: UTF-8 text (and HTML when given), encoded headers, a
+    Message-ID, and one-click unsubscription (RFC 2369 ``List-Unsubscribe`` with RFC
+    8058's ``List-Unsubscribe-Post``), which mail clients show as an unsubscribe button
+    and large mailbox providers require of bulk senders."""
+    message = EmailMessage()
+    name, address = parseaddr(sender)
+    message["From"] = formataddr((name, address)) if name else address
+    message["To"] = Address(display_name=email.to_name or "", addr_spec=email.to)
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    domain = address.rpartition("@")[2] or "haohuan.invalid"
+    message["Message-ID"] = make_msgid(idstring=f"m{email.reference}", domain=domain)
+    message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Collection mail is one to one, not a campaign: no automatic replies to it.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(email.text, charset="utf-8")
+    if email.html:
+        message.add_alternative(email.html, subtype="html", charset="utf-8")
+    return message
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The configured SMS provider and email sender."""
+
+    sms: SmsProvider
+    email: EmailSender
+
+
+def from_config(config: Any) -> Providers:
+    """Build the providers the configuration names, or raise ``ConfigError`` saying
+    which setting is missing or wrong."""
+    return Providers(sms=_sms(config), email=_email(config))
+
+
+def _timeout(config: Any, key: str) -> float:
+    raw = str(config.get(key) or DEFAULT_TIMEOUT)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number of seconds") from None
+    if not 0 < value <= 120:
+        raise ConfigError(f"{key} must be between 0 and 120 seconds")
+    return value
+
+
+def _local(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+def _sms(config: Any) -> SmsProvider:
+    kind = str(config.get("SMS_PROVIDER") or "outbox")
+    if kind == "outbox":
+        return OutboxSms()
+    if kind != "http":
+        raise ConfigError(f"unknown SMS_PROVIDER {kind!r} (outbox or http)")
+    url = str(config.get("SMS_HTTP_URL") or "")
+    missing = [
+        key for key in ("SMS_HTTP_URL", "SMS_HTTP_TOKEN", "SMS_SENDER") if not config.get(key)
+    ]
+    if missing:
+        raise ConfigError(f"SMS_PROVIDER=http needs {', '.join(missing)}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError("SMS_HTTP_URL must be an http(s) URL")
+    if parts.scheme == "http" and not _local(parts.hostname):
+        # The token and every borrower's phone number travel in the request.
+        raise ConfigError("SMS_HTTP_URL must use https (plain http only to this machine)")
+    return HttpSms(
+        url=url,
+        token=str(config["SMS_HTTP_TOKEN"]),
+        sender=str(config["SMS_SENDER"]),
+        account=str(config.get("SMS_HTTP_ACCOUNT") or ""),
+        timeout=_timeout(config, "SMS_HTTP_TIMEOUT"),
+    )
+
+
+def _email(config: Any) -> EmailSender:
+    kind = str(config.get("EMAIL_PROVIDER") or "outbox")
+    if kind == "outbox":
+        return OutboxEmail()
+    if kind != "smtp":
+        raise ConfigError(f"unknown EMAIL_PROVIDER {kind!r} (outbox or smtp)")
+    missing = [key for key in ("SMTP_HOST", "MAIL_FROM") if not config.get(key)]
+    if missing:
+        raise ConfigError(f"EMAIL_PROVIDER=smtp needs {', '.join(missing)}")
+    security = str(config.get("SMTP_SECURITY") or "starttls")
+    if security not in SECURITIES:
+        raise ConfigError(f"SMTP_SECURITY must be one of {', '.join(SECURITIES)}")
+    host = str(config["SMTP_HOST"])
+    username = str(config.get("SMTP_USERNAME") or "")
+    if security == "none" and username and not _local(host):
+        raise ConfigError("SMTP_SECURITY=none would send the password in clear: use starttls")
+    sender = str(config["MAIL_FROM"])
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigError("MAIL_FROM must be an email address")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+    try:
+        port = int(config.get("SMTP_PORT") or default_port)
+    except ValueError:
+        raise ConfigError("SMTP_PORT must be a port number") from None
+    return SmtpEmail(
+        host=host,
+        port=port,
+        sender=sender,
+        security=security,
+        username=username,
+        password=str(config.get("SMTP_PASSWORD") or ""),
+        timeout=_timeout(config, "SMTP_TIMEOUT"),
+    )

@@ -1,0 +1,884 @@
+"""Sending reminders: the one path every SMS and email takes, single or bulk.
+
+Every message is judged by ``portal.contact.judge`` with the case row locked, in the
+transaction that records the contact attempt, so two agents (or an agent and the
+scheduled sender) cannot both take the borrower's last allowed message of the day.
+
+What happens to a contact the rules refuse:
+
+- refused for good (a hold, an opt-out of the channel, a third party): nothing is
+  stored but the refusal, in the audit log;
+- refused for a while (quiet hours, a holiday, the day's or the week's messages used
+  up): an agent sending one message is told why and from when, and may choose to
+  schedule it for then; a bulk send schedules it, never drops it. The scheduled
+  message counts toward the caps on the day it will go.
+
+The scheduled sender (``dispatch_due``, run by ``haohuan messages send-due``) judges
+each message again when its time comes: a hold or an opt-out since cancels it, with
+the reason; caps used since move it to the next allowed moment.
+
+Crash safety. A provider is never called inside a transaction that holds the case lock.
+First the message is recorded as ``sending`` with its attempt (the attempt counts
+toward the caps at once) and committed; then the provider is called; then the outcome
+is recorded. If the process stops between the two commits, the message stays
+``sending``; ``dispatch_due`` marks one older than ``SENDING_STALE_AFTER`` as failed,
+outcome unknown, and never sends it again. So a message is sent at most once: a crash
+can lose one (shown as failed, for an agent to decide) but never send it twice. Twilio's
+Messages API takes no idempotency key, so a retry could not be made safe at the
+provider; at-most-once is the honest choice for collection contact, where a duplicate
+is a breach of the caps and a lost message is only a reminder not received.
+
+A provider's certain refusal (HTTP 4xx, SMTP 5xx) means the borrower was not contacted:
+the attempt is taken off the contact log so it does not use up their allowed messages.
+An uncertain failure (a timeout after the request went out) keeps it: the message may
+have arrived.
+
+Links: a message's reminder link is issued when the message is sent, not when it is
+scheduled, so a message held over a holiday blackout (up to nine days) still carries a
+link valid for seven, and an email states the amounts of the day it is read. The stored
+body keeps the link only for the outbox (which is how it is delivered); for a real
+provider the link's token is replaced by a mark, as links are never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from negotiation import Hold
+from negotiation.contact import (
+    Channel,
+    ContactDecision,
+    ContactHistory,
+    ContactRequest,
+    Recipient,
+    may_contact,
+)
+from negotiation.contact import ContactAttempt as Attempt
+from portal import audit
+from portal.access import issue_link
+from portal.arrangements import usable_offer
+from portal.cases import policy
+from portal.contact import (
+    HISTORY_REACH,
+    judge,
+    lift_opt_out,
+    record_attempt,
+    record_opt_out,
+)
+from portal.db import lock_row
+from portal.hashing import token_hash
+from portal.messaging.compose import compose
+from portal.messaging.links import opt_out_url, reminder_url
+from portal.messaging.providers import Email, Providers, SendError
+from portal.models import (
+    Borrower,
+    Case,
+    ContactAttempt,
+    Loan,
+    Message,
+    MessageBatch,
+    Offer,
+    OptOut,
+    ReminderLink,
+    StaffMember,
+)
+
+log = logging.getLogger(__name__)
+
+MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL)
+# A message left "sending" this long was interrupted (the process stopped mid-send).
+SENDING_STALE_AFTER = timedelta(minutes=10)
+# Cases per transaction in a bulk send: each chunk locks its cases briefly.
+BULK_CHUNK = 500
+# Messages per pass of the scheduled sender.
+DISPATCH_CHUNK = 200
+REDACTED = "[link]"
+INTERRUPTED = "interrupted while sending: whether it arrived is unknown"
+
+Actor = StaffMember | str
+
+
+class Outcome(StrEnum):
+    """What became of one request to send."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    SCHEDULED = "scheduled"
+    REFUSED = "refused"
+
+
+class Problem(StrEnum):
+    """Why a message cannot be made at all, before the contact rules are asked."""
+
+    NO_ADDRESS = "no_address"
+    OFFER_UNUSABLE = "offer_unusable"
+    ALREADY_QUEUED = "already_queued"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of ``send_message``: the message (when one was stored), the contact
+    rules' decision (when they were asked), a problem, or the provider's error."""
+
+    outcome: Outcome
+    message_id: int | None = None
+    decision: ContactDecision | None = None
+    problem: Problem | None = None
+    error: str | None = None
+
+
+def providers() -> Providers:
+    """The configured SMS provider and email sender (``portal.messaging.init_app``)."""
+    return current_app.extensions["haohuan.messaging"]  # type: ignore[no-any-return]
+
+
+def _actor_name(actor: Actor) -> str:
+    return actor.email if isinstance(actor, StaffMember) else actor
+
+
+def address_for(borrower: Borrower, channel: Channel) -> str | None:
+    """Where a message on ``channel`` goes: the borrower's own phone or email. There is
+    no other recipient: nothing here can address a third party."""
+    value = borrower.phone if channel is Channel.SMS else borrower.email
+    return (value or "").strip() or None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def send_message(
+    db: Session,
+    case: Case,
+    channel: Channel,
+    *,
+    actor: Actor,
+    moment: datetime,
+    offer: Offer | None = None,
+    schedule: bool = False,
+) -> SendResult:
+    """Send one reminder (with ``offer``: the offer's link) to the borrower of ``case``
+    now, if the contact rules allow it. Refused for a while: with ``schedule``, store it
+    for the first allowed moment; without, only say why and when. Commits."""
+    if channel not in MESSAGE_CHANNELS:
+        raise ValueError(f"{channel} is not a message channel")
+    who = _actor_name(actor)
+    borrower = case.loan.borrower
+    address = address_for(borrower, channel)
+    problem = None
+    if address is None:
+        problem = Problem.NO_ADDRESS
+    elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
+        problem = Problem.OFFER_UNUSABLE
+    if problem is not None:
+        _audit_refusal(db, actor, case, channel, moment, problem=problem.value, offer=offer)
+        db.commit()
+        return SendResult(Outcome.REFUSED, problem=problem)
+    # The case row is locked before the rules read the history (a no-op UPDATE, which
+    # SQLite needs to take its write lock at once), and stays locked until the commit
+    # that records the attempt.
+    lock_row(db, Case, case.id)
+    decision = judge(db, case, channel, moment, lock=True)
+    if not decision.allowed:
+        if decision.allowed_from is not None and schedule:
+            message = _new_message(
+                db, case, channel, address, who, moment, offer, send_at=decision.allowed_from
+            )
+            db.flush()
+            audit.record(
+                db,
+                actor,
+                "message.schedule",
+                moment,
+                case_id=case.id,
+                message_id=message.id,
+                channel=channel.value,
+                send_at=_aware(decision.allowed_from).astimezone(UTC).isoformat(),
+                reasons=[reason.value for reason in decision.reasons],
+            )
+            db.commit()
+            return SendResult(Outcome.SCHEDULED, message.id, decision)
+        _audit_refusal(db, actor, case, channel, moment, decision=decision, offer=offer)
+        db.commit()
+        return SendResult(Outcome.REFUSED, decision=decision)
+    message = _new_message(db, case, channel, address, who, moment, offer, send_at=moment)
+    db.flush()
+    outgoing = _prepare(db, case, message, moment, who, offer)
+    audit.record(
+        db,
+        actor,
+        "message.send",
+        moment,
+        case_id=case.id,
+        message_id=message.id,
+        channel=channel.value,
+        purpose=message.purpose,
+        offer_id=offer.id if offer else None,
+    )
+    db.commit()
+    return _deliver(db, message, outgoing, actor, moment)
+
+
+def _new_message(
+    db: Session,
+    case: Case,
+    channel: Channel,
+    address: str,
+    who: str,
+    moment: datetime,
+    offer: Offer | None,
+    *,
+    send_at: datetime,
+    batch: MessageBatch | None = None,
+) -> Message:
+    message = Message(
+        case_id=case.id,
+        borrower_id=case.loan.borrower_id,
+        batch_id=batch.id if batch else None,
+        channel=channel.value,
+        purpose="offer" if offer else "reminder",
+        offer_id=offer.id if offer else None,
+        address=address,
+        locale=case.loan.borrower.locale,
+        status="scheduled",
+        send_at=_aware(send_at).astimezone(UTC),
+        created_by=who,
+        created_at=moment,
+    )
+    db.add(message)
+    return message
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for its provider: the text with its live link (held in memory
+    only), and the email built around it."""
+
+    text: str
+    email: Email | None
+
+
+def _prepare(
+    db: Session, case: Case, message: Message, moment: datetime, who: str, offer: Offer | None
+) -> Outgoing:
+    """Issue the link, write the words, and record the message as being sent with its
+    contact attempt (not committed)."""
+    channel = Channel(message.channel)
+    borrower = case.loan.borrower
+    token = issue_link(db, case, moment, offer=offer)
+    db.flush()
+    opt_out = opt_out_url(borrower.id, channel)
+    composed = compose(
+        db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer
+    )
+    provider = providers().sms if channel is Channel.SMS else providers().email
+    message.status = "sending"
+    message.send_at = moment
+    message.link_id = db.scalar(
+        select(ReminderLink.id).where(ReminderLink.token_hash == token_hash(token))
+    )
+    message.locale = composed.locale
+    message.subject = composed.subject
+    message.provider = provider.name
+    # The outbox is how an outbox message is delivered, so it keeps the link; a real
+    # provider has it, and our copy need not (links are stored only as hashes).
+    message.body = composed.text if provider.name == "outbox" else _redact(composed.text, token)
+    record_attempt(db, case, channel, moment, who, outcome="sent", message_id=message.id)
+    email = None
+    if channel is Channel.EMAIL:
+        email = Email(
+            to=message.address or "",
+            to_name=borrower.full_name,
+            subject=composed.subject or "",
+            text=composed.text,
+            html=None,
+            unsubscribe_url=opt_out,
+            reference=str(message.id),
+        )
+    return Outgoing(composed.text, email)
+
+
+def _redact(text: str, token: str) -> str:
+    return text.replace(token, REDACTED)
+
+
+def _deliver(
+    db: Session, message: Message, outgoing: Outgoing, actor: Actor, moment: datetime
+) -> SendResult:
+    """Hand the committed ``sending`` message to its provider and record the outcome.
+    No lock is held while the provider answers. Commits."""
+    try:
+        if outgoing.email is not None:
+            reference = providers().email.send(outgoing.email)
+        else:
+            reference = providers().sms.send(message.address or "", outgoing.text, str(message.id))
+    except SendError as error:
+        message.status = "failed"
+        message.error = error.reason
+        if error.certain:
+            # The borrower was not contacted: the attempt does not count toward the caps.
+            db.execute(delete(ContactAttempt).where(ContactAttempt.message_id == message.id))
+        audit.record(
+            db,
+            actor,
+            "message.failed",
+            moment,
+            case_id=message.case_id,
+            message_id=message.id,
+            channel=message.channel,
+            error=error.reason,
+            certain=error.certain,
+        )
+        db.commit()
+        return SendResult(Outcome.FAILED, message.id, error=error.reason)
+    message.status = "sent"
+    message.sent_at = moment
+    message.provider_reference = reference[:128]
+    db.commit()
+    return SendResult(Outcome.SENT, message.id)
+
+
+def _audit_refusal(
+    db: Session,
+    actor: Actor,
+    case: Case,
+    channel: Channel,
+    moment: datetime,
+    *,
+    decision: ContactDecision | None = None,
+    problem: str | None = None,
+    offer: Offer | None = None,
+) -> None:
+    allowed_from = decision.allowed_from if decision is not None else None
+    audit.record(
+        db,
+        actor,
+        "message.refused",
+        moment,
+        case_id=case.id,
+        channel=channel.value,
+        reasons=[r.value for r in decision.reasons] if decision is not None else [problem],
+        allowed_from=_aware(allowed_from).astimezone(UTC).isoformat() if allowed_from else None,
+        offer_id=offer.id if offer else None,
+    )
+
+
+# Opt-outs -------------------------------------------------------------------------------
+
+
+def opt_out(
+    db: Session,
+    borrower_id: int,
+    channel: Channel,
+    moment: datetime,
+    *,
+    source: str,
+    actor: Actor | None = None,
+    case_id: int | None = None,
+) -> bool:
+    """Record the borrower's opt-out of ``channel`` and cancel what is scheduled to them
+    on it. ``source``: ``link`` (the borrower, from a message) or ``agent`` (said on the
+    phone; ``actor`` is the agent, audited). Commits. False when already opted out."""
+    lock_row(db, Borrower, borrower_id)
+    added = record_opt_out(
+        db,
+        borrower_id,
+        channel,
+        moment,
+        source,
+        recorded_by=_actor_name(actor) if actor is not None else None,
+    )
+    cancelled = _cancel_scheduled(db, borrower_id, channel, "opted_out")
+    if actor is not None:
+        audit.record(
+            db,
+            actor,
+            "optout.record",
+            moment,
+            case_id=case_id,
+            borrower_id=borrower_id,
+            channel=channel.value,
+            source=source,
+            added=added,
+            cancelled=cancelled,
+        )
+    db.commit()
+    return added
+
+
+def lift(
+    db: Session,
+    borrower_id: int,
+    channel: Channel,
+    moment: datetime,
+    *,
+    actor: Actor,
+    case_id: int | None = None,
+) -> bool:
+    """Lift the borrower's opt-out of ``channel`` (they agreed to it again, which the
+    agent confirms). Commits. False when there was none."""
+    lock_row(db, Borrower, borrower_id)
+    lifted = lift_opt_out(db, borrower_id, channel, moment)
+    audit.record(
+        db,
+        actor,
+        "optout.lift",
+        moment,
+        case_id=case_id,
+        borrower_id=borrower_id,
+        channel=channel.value,
+        lifted=lifted,
+    )
+    db.commit()
+    return lifted
+
+
+def _cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: str) -> int:
+    result = db.execute(
+        update(Message)
+        .where(
+            Message.borrower_id == borrower_id,
+            Message.channel == channel.value,
+            Message.status == "scheduled",
+        )
+        .values(status="cancelled", error=reason)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def active_opt_outs(db: Session, borrower_id: int) -> list[OptOut]:
+    """The borrower's opt-outs, newest first (lifted ones too, for the record)."""
+    return list(
+        db.scalars(
+            select(OptOut).where(OptOut.borrower_id == borrower_id).order_by(OptOut.at.desc())
+        )
+    )
+
+
+# The scheduled sender ---------------------------------------------------------------------
+
+
+@dataclass
+class DispatchCounts:
+    """What one run of the scheduled sender did."""
+
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    rescheduled: int = 0
+    interrupted: int = 0
+
+
+def dispatch_due(
+    db: Session, moment: datetime, *, batch_id: int | None = None, limit: int | None = None
+) -> DispatchCounts:
+    """Send every scheduled message whose time has come (of one batch, with
+    ``batch_id``), judging each again now; mark interrupted sends as failed. Commits
+    message by message."""
+    counts = DispatchCounts()
+    counts.interrupted = _fail_interrupted(db, moment)
+    done = 0
+    while limit is None or done < limit:
+        query = (
+            select(Message.id)
+            .where(Message.status == "scheduled", Message.send_at <= moment)
+            .order_by(Message.send_at, Message.id)
+            .limit(DISPATCH_CHUNK if limit is None else min(DISPATCH_CHUNK, limit - done))
+        )
+        if batch_id is not None:
+            query = query.where(Message.batch_id == batch_id)
+        ids = list(db.scalars(query))
+        db.commit()
+        if not ids:
+            break
+        progressed = False
+        for message_id in ids:
+            outcome = _dispatch_one(db, message_id, moment)
+            done += 1
+            if outcome is None:
+                continue
+            progressed = True
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        if not progressed:
+            # Every message of the chunk was taken by another sender meanwhile.
+            break
+    return counts
+
+
+def _fail_interrupted(db: Session, moment: datetime) -> int:
+    result = db.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.send_at < moment - SENDING_STALE_AFTER)
+        .values(status="failed", error=INTERRUPTED)
+    )
+    db.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
+    """Judge and send one scheduled message; the name of the count it adds to, or None
+    when another sender took it first."""
+    lock_row(db, Message, message_id)
+    message = db.get(Message, message_id, populate_existing=True)
+    if message is None or message.status != "scheduled":
+        db.commit()
+        return None
+    case = db.get_one(Case, message.case_id)
+    channel = Channel(message.channel)
+    lock_row(db, Case, case.id)
+    decision = judge(db, case, channel, moment, lock=True, excluding_message=message.id)
+    offer = db.get(Offer, message.offer_id) if message.offer_id else None
+    reason = None
+    address = address_for(case.loan.borrower, channel)
+    if address is None:
+        reason = Problem.NO_ADDRESS.value
+    elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
+        reason = Problem.OFFER_UNUSABLE.value
+    elif not decision.allowed and decision.allowed_from is None:
+        reason = ",".join(r.value for r in decision.reasons)
+    if reason is not None:
+        message.status = "cancelled"
+        message.error = reason
+        audit.record(
+            db,
+            "system",
+            "message.cancel",
+            moment,
+            case_id=case.id,
+            message_id=message.id,
+            reasons=reason.split(","),
+        )
+        db.commit()
+        return "cancelled"
+    if not decision.allowed and decision.allowed_from is not None:
+        message.send_at = _aware(decision.allowed_from).astimezone(UTC)
+        db.commit()
+        return "rescheduled"
+    message.address = address
+    outgoing = _prepare(db, case, message, moment, "system", offer)
+    audit.record(
+        db,
+        "system",
+        "message.send",
+        moment,
+        case_id=case.id,
+        message_id=message.id,
+        channel=channel.value,
+        purpose=message.purpose,
+        batch_id=message.batch_id,
+        scheduled_by=message.created_by,
+    )
+    db.commit()
+    result = _deliver(db, message, outgoing, "system", moment)
+    return "sent" if result.outcome is Outcome.SENT else "failed"
+
+
+def dispatch_batch_job(batch_id: int) -> None:
+    """A job: send a bulk batch's messages that are due now (see ``portal.jobs``)."""
+    from portal import db as database
+    from portal.clock import now
+
+    dispatch_due(database.session(), now(), batch_id=batch_id)
+
+
+# Bulk -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a bulk send would do for one case: send at ``send_at`` (now or later), or
+    not at all, with the reasons."""
+
+    case_id: int
+    borrower_id: int
+    send_at: datetime | None
+    reasons: tuple[str, ...] = ()
+    address: str | None = None
+    locale: str = ""
+
+
+@dataclass
+class BulkSummary:
+    """A bulk send's counts: sent now, scheduled later, refused by reason."""
+
+    cases: int = 0
+    now: int = 0
+    later: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    first_later: datetime | None = None
+    last_later: datetime | None = None
+
+    @property
+    def refused_total(self) -> int:
+        """Every case that gets no message."""
+        return sum(self.refused.values())
+
+    def add(self, planned: Iterable[Planned], moment: datetime) -> None:
+        """Count a chunk of plans."""
+        for plan in planned:
+            self.cases += 1
+            if plan.send_at is None:
+                for reason in plan.reasons[:1] or ("unknown",):
+                    self.refused[reason] = self.refused.get(reason, 0) + 1
+            elif plan.send_at <= moment:
+                self.now += 1
+            else:
+                self.later += 1
+                self.first_later = min(filter(None, (self.first_later, plan.send_at)))
+                self.last_later = max(filter(None, (self.last_later, plan.send_at)))
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def plan_chunk(
+    db: Session, case_ids: Sequence[int], channel: Channel, moment: datetime
+) -> list[Planned]:
+    """For each case, when a message on ``channel`` wanted at ``moment`` may go, from a
+    few queries for the whole chunk (cases, opt-outs, the borrowers' contact history,
+    what is already queued) and the contact rules applied in memory. Two cases of one
+    borrower are planned in turn, the first counting toward the second's caps."""
+    if not case_ids:
+        return []
+    rows = db.execute(
+        select(
+            Case.id,
+            Case.hold,
+            Borrower.id,
+            Borrower.timezone,
+            Borrower.locale,
+            Borrower.phone,
+            Borrower.email,
+        )
+        .join(Loan, Case.loan_id == Loan.id)
+        .join(Borrower, Loan.borrower_id == Borrower.id)
+        .where(Case.id.in_(case_ids))
+        .order_by(Case.id)
+    ).all()
+    borrower_ids = sorted({row[2] for row in rows})
+    opted = defaultdict(set)
+    for borrower_id, opted_channel in db.execute(
+        select(OptOut.borrower_id, OptOut.channel).where(
+            OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
+        )
+    ):
+        opted[borrower_id].add(Channel(opted_channel))
+    histories = _histories(db, borrower_ids, moment)
+    queued = set(
+        db.scalars(
+            select(Message.case_id).where(
+                Message.case_id.in_(case_ids),
+                Message.channel == channel.value,
+                Message.status.in_(("scheduled", "sending")),
+            )
+        )
+    )
+    rules = policy().contact
+    planned = []
+    for case_id, hold, borrower_id, timezone, locale, phone, email in rows:
+        address = ((phone if channel is Channel.SMS else email) or "").strip()
+        if not address:
+            planned.append(Planned(case_id, borrower_id, None, (Problem.NO_ADDRESS.value,)))
+            continue
+        if case_id in queued:
+            planned.append(Planned(case_id, borrower_id, None, (Problem.ALREADY_QUEUED.value,)))
+            continue
+        request = ContactRequest(
+            channel=channel,
+            recipient=Recipient.BORROWER,
+            moment=moment,
+            time_zone=timezone,
+            holds=frozenset({Hold(hold)}) if hold else frozenset(),
+            opted_out=frozenset(opted[borrower_id]),
+        )
+        history = histories.get(borrower_id, ContactHistory())
+        decision = may_contact(request, history, rules)
+        send_at = decision.allowed_from
+        reasons = tuple(reason.value for reason in decision.reasons)
+        if send_at is None:
+            # Permanent reasons first: they are why nothing is sent.
+            permanent = tuple(r.value for r in decision.reasons if r.is_permanent)
+            planned.append(Planned(case_id, borrower_id, None, permanent or reasons))
+            continue
+        send_at = _aware(send_at).astimezone(UTC)
+        histories[borrower_id] = history.with_attempt(Attempt(send_at, channel))
+        planned.append(Planned(case_id, borrower_id, send_at, reasons, address, locale))
+    return planned
+
+
+def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[int, ContactHistory]:
+    """Each borrower's attempts and scheduled messages near ``moment``, as
+    ``portal.contact.contact_history`` reads them for one borrower."""
+    since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
+    found: dict[int, list[Attempt]] = defaultdict(list)
+    for borrower_id, at, channel, connected, agent in db.execute(
+        select(
+            ContactAttempt.borrower_id,
+            ContactAttempt.at,
+            ContactAttempt.channel,
+            ContactAttempt.connected,
+            ContactAttempt.agent,
+        ).where(
+            ContactAttempt.borrower_id.in_(borrower_ids),
+            ContactAttempt.at >= since,
+            ContactAttempt.at < until,
+        )
+    ):
+        found[borrower_id].append(Attempt(_aware(at), Channel(channel), connected, agent))
+    for borrower_id, at, channel in db.execute(
+        select(Message.borrower_id, Message.send_at, Message.channel).where(
+            Message.borrower_id.in_(borrower_ids),
+            Message.status == "scheduled",
+            Message.send_at >= since,
+            Message.send_at < until,
+        )
+    ):
+        found[borrower_id].append(Attempt(_aware(at), Channel(channel)))
+    return {borrower_id: ContactHistory(tuple(items)) for borrower_id, items in found.items()}
+
+
+def preview_bulk(
+    db: Session, case_ids: Sequence[int], channel: Channel, moment: datetime
+) -> BulkSummary:
+    """What queueing a reminder for each of ``case_ids`` would do now, without doing it."""
+    summary = BulkSummary()
+    for chunk in _chunks(case_ids, BULK_CHUNK):
+        summary.add(plan_chunk(db, chunk, channel, moment), moment)
+    db.rollback()
+    return summary
+
+
+def queue_bulk(
+    db: Session,
+    case_ids: Sequence[int],
+    channel: Channel,
+    *,
+    actor: Actor,
+    moment: datetime,
+    segment: dict[str, Any],
+) -> MessageBatch:
+    """Queue a reminder on ``channel`` for every case of a segment: a batch, and one
+    scheduled message per case the rules allow now or later (due now, or at its first
+    allowed moment). Each chunk of cases is locked, planned and written in its own
+    transaction. The messages go out through ``dispatch_due``; their links are issued
+    then."""
+    who = _actor_name(actor)
+    batch = MessageBatch(created_by=who, created_at=moment, channel=channel.value, segment=segment)
+    db.add(batch)
+    db.flush()
+    audit.record(
+        db, actor, "message.bulk", moment, batch_id=batch.id, channel=channel.value,
+        segment=segment, cases=len(case_ids),
+    )  # fmt: skip
+    db.commit()
+    summary = BulkSummary()
+    for chunk in _chunks(sorted(case_ids), BULK_CHUNK):
+        _lock_cases(db, chunk)
+        planned = plan_chunk(db, chunk, channel, moment)
+        summary.add(planned, moment)
+        rows = [
+            _bulk_row(plan, batch, channel, who, moment)
+            for plan in planned
+            if plan.send_at is not None
+        ]
+        if rows:
+            db.execute(insert(Message), rows)
+        refused: dict[str, list[int]] = defaultdict(list)
+        for plan in planned:
+            if plan.send_at is None:
+                refused[plan.reasons[0] if plan.reasons else "unknown"].append(plan.case_id)
+        if refused:
+            audit.record(
+                db, actor, "message.refused", moment, batch_id=batch.id,
+                channel=channel.value, refused=dict(refused),
+            )  # fmt: skip
+        db.execute(
+            update(MessageBatch)
+            .where(MessageBatch.id == batch.id)
+            .values(queued=summary.now, scheduled=summary.later, refused=summary.refused_total)
+        )
+        db.commit()
+    db.refresh(batch)
+    return batch
+
+
+def _bulk_row(
+    plan: Planned, batch: MessageBatch, channel: Channel, who: str, moment: datetime
+) -> dict[str, Any]:
+    return {
+        "case_id": plan.case_id,
+        "borrower_id": plan.borrower_id,
+        "batch_id": batch.id,
+        "channel": channel.value,
+        "purpose": "reminder",
+        "status": "scheduled",
+        "send_at": plan.send_at,
+        # Read again when it is sent: the borrower may have changed them meanwhile.
+        "address": plan.address,
+        "locale": plan.locale,
+        "created_by": who,
+        "created_at": moment,
+    }
+
+
+def _lock_cases(db: Session, case_ids: list[int]) -> None:
+    """Lock a chunk's cases (in id order, as every locker of several cases does) until
+    the chunk's commit; on SQLite, take the write lock."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
+    else:
+        db.execute(update(Case).where(Case.id.in_(case_ids)).values(id=Case.id))
+
+
+def case_messages(db: Session, case_id: int, limit: int = 20) -> list[Message]:
+    """The case's newest messages."""
+    return list(
+        db.scalars(
+            select(Message)
+            .where(Message.case_id == case_id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def record_letter(
+    db: Session,
+    case: Case,
+    *,
+    actor: Actor,
+    moment: datetime,
+    address: str | None,
+    body: str | None = None,
+) -> Message:
+    """Record a printed letter as a message (the letter module calls this after judging
+    ``Channel.LETTER`` with the case locked and recording its attempt). Does not commit."""
+    message = Message(
+        case_id=case.id,
+        borrower_id=case.loan.borrower_id,
+        channel=Channel.LETTER.value,
+        purpose="reminder",
+        address=address,
+        locale=case.loan.borrower.locale,
+        body=body,
+        status="sent",
+        send_at=moment,
+        sent_at=moment,
+        provider="print",
+        created_by=_actor_name(actor),
+        created_at=moment,
+    )
+    db.add(message)
+    return message

@@ -1,0 +1,751 @@
+"""Reminders by SMS and email: a real SMTP server (aiosmtpd) and a local HTTP SMS
+provider, the contact rules at sending time (quiet hours in the borrower's own zone,
+caps shared by agents, holds and opt-outs for good), opt-out links, bulk sends that
+schedule rather than drop, the scheduled sender, and the words in the borrower's
+language."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from negotiation.contact import Channel
+from portal import ConfigurationError, create_app, db
+from portal.cli import cli
+from portal.holds import place_hold
+from portal.messaging import service
+from portal.messaging.compose import compose, sms_parts
+from portal.messaging.links import opt_out_token, opt_out_url
+from portal.messaging.providers import from_config
+from portal.models import (
+    AuditEntry,
+    Case,
+    ContactAttempt,
+    Message,
+    MessageBatch,
+    Offer,
+    OptOut,
+    ReminderLink,
+)
+
+from .conftest import NOW, _config, add_staff, build_case, staff_sign_in
+
+AGENT = "agent@haohuan.example"
+OTHER_AGENT = "other@haohuan.example"
+EMAIL = "chen.yijun@example.com"
+URL = re.compile(r"https?://\S+")
+
+
+def at(app, moment):
+    """Freeze the app's clock at ``moment``."""
+    app.config["HAOHUAN_NOW"] = moment.isoformat()
+
+
+def agent_client(app, email=AGENT):
+    """An agent signed in (at the app's current time), reading the console in English."""
+    add_staff(app, email=email, roles=("agent",))
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert staff_sign_in(client, email=email).status_code == 303
+    return client
+
+
+def with_email(app, built, address=EMAIL):
+    with app.app_context():
+        session = db.session()
+        session.get(Case, built.case_id).loan.borrower.email = address
+        session.commit()
+
+
+def messages(app, **where):
+    with app.app_context():
+        query = select(Message).order_by(Message.id)
+        for name, value in where.items():
+            query = query.where(getattr(Message, name) == value)
+        return list(db.session().scalars(query))
+
+
+def audit_actions(app):
+    with app.app_context():
+        return [e.action for e in db.session().scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def send(client, built, channel="sms", **extra):
+    return client.post(f"/agent/cases/{built.case_id}/messages", data={"channel": channel, **extra})
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Providers: a real SMTP server, a local HTTP SMS provider ------------------------------------
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self):
+        self.received = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def use_smtp(app, controller):
+    app.config.update(
+        EMAIL_PROVIDER="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(controller.port),
+        SMTP_SECURITY="none",
+        MAIL_FROM="好還 Haohuan <reminders@haohuan.example>",
+        PUBLIC_URL="https://pay.haohuan.example",
+    )
+    app.extensions["haohuan.messaging"] = from_config(app.config)
+
+
+class SmsProviderStub(BaseHTTPRequestHandler):
+    """Answers as Twilio's Messages API does; the test sets ``answer``."""
+
+    requests: list
+    answer: tuple[int, dict]
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        type(self).requests.append((self.path, dict(self.headers), self.rfile.read(length)))
+        status, body = type(self).answer
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def sms_server():
+    handler = type("Handler", (SmsProviderStub,), {"requests": [], "answer": (201, {})})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+
+
+def use_http_sms(app, server):
+    app.config.update(
+        SMS_PROVIDER="http",
+        SMS_HTTP_URL=f"http://127.0.0.1:{server.server_port}/2010-04-01/Accounts/AC123/Messages.json",
+        SMS_HTTP_ACCOUNT="AC123",
+        SMS_HTTP_TOKEN="secret-token",
+        SMS_SENDER="Haohuan",
+        SMS_HTTP_TIMEOUT="5",
+    )
+    app.extensions["haohuan.messaging"] = from_config(app.config)
+
+
+def test_an_email_reaches_a_real_smtp_server_in_the_borrowers_language(app, smtp_server):
+    controller, inbox = smtp_server
+    use_smtp(app, controller)
+    built = build_case(app, locale="zh_Hans_CN", name="陈怡君")
+    with_email(app, built)
+    client = agent_client(app)
+
+    answer = send(client, built, "email")
+    assert answer.status_code == 303
+    [(sender, recipients, raw)] = inbox.received
+    assert sender == "reminders@haohuan.example"
+    assert recipients == [EMAIL]
+    mail = message_from_bytes(raw, policy=email_policy.default)
+    opt_out = mail["List-Unsubscribe"].strip().strip("<>")
+    assert opt_out.startswith("https://pay.haohuan.example/opt-out/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["Message-ID"].endswith("@haohuan.example>")
+    assert mail.get_content_type() == "text/plain"
+    body = mail.get_content()
+    with app.test_request_context("/"), force_locale("zh_Hans_CN"):
+        next_steps = _("What happens next if nothing changes:")
+        stop = _("To stop emails from us, open %(url)s", url=opt_out)
+        subject = _("%(lender)s: a message about your account", lender=app.config["LENDER_NAME"])
+    assert next_steps != "What happens next if nothing changes:"  # translated
+    assert next_steps in body
+    assert stop in body
+    assert str(mail["Subject"]) == subject
+    assert "陈怡君" in body
+    assert "NT$11,450" in body  # 4 of 12 installments of 5,500 unpaid... plus the charges
+    # The link in it opens the borrower's page (the verification form).
+    [link] = [u for u in URL.findall(body) if "/r/" in u]
+    assert link.startswith("https://pay.haohuan.example/r/")
+    page = client.get(urlsplit(link).path)
+    assert page.status_code == 200
+    assert 'name="answer"' in page.get_data(as_text=True)
+    # Stored: sent, the Message-ID as reference, the link's token not kept.
+    [stored] = messages(app)
+    assert (stored.status, stored.provider) == ("sent", "smtp")
+    assert stored.provider_reference == mail["Message-ID"]
+    assert urlsplit(link).path.split("/")[-1] not in stored.body
+    assert "/r/[link]" in stored.body
+    assert stored.locale == "zh_Hans_CN"
+    # The mail client's one-click unsubscribe: no cookie, no form token.
+    app.config["WTF_CSRF_ENABLED"] = True
+    clicked = app.test_client().post(urlsplit(opt_out).path, data={"List-Unsubscribe": "One-Click"})
+    assert clicked.status_code == 200
+    with app.app_context():
+        opted = db.session().scalars(select(OptOut)).all()
+    assert [(o.channel, o.source) for o in opted] == [("email", "link")]
+
+
+def test_an_smtp_refusal_is_a_failed_message_that_uses_no_allowed_contact(app, smtp_server):
+    controller, _inbox = smtp_server
+    use_smtp(app, controller)
+    app.config["SMTP_PORT"] = str(free_port())  # nobody listens there
+    app.extensions["haohuan.messaging"] = from_config(app.config)
+    built = build_case(app)
+    with_email(app, built)
+    client = agent_client(app)
+    assert send(client, built, "email").status_code == 303
+    [failed] = messages(app)
+    assert failed.status == "failed"
+    assert "unreachable" in failed.error
+    with app.app_context():
+        assert db.session().scalar(select(func.count(ContactAttempt.id))) == 0
+    assert "message.failed" in audit_actions(app)
+
+
+def test_http_sms_posts_twilios_shape_and_keeps_its_reference(app, sms_server):
+    server, handler = sms_server
+    handler.answer = (201, {"sid": "SM0123456789abcdef", "status": "queued"})
+    use_http_sms(app, server)
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    [(path, headers, raw)] = handler.requests
+    assert path == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded; charset=utf-8"
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:secret-token").decode()
+    form = {key: value[0] for key, value in parse_qs(raw.decode()).items()}
+    assert form["To"] == "+886912345678"
+    assert form["From"] == "Haohuan"
+    assert "/r/" in form["Body"]
+    assert "/opt-out/" in form["Body"]
+    [stored] = messages(app)
+    assert (stored.status, stored.provider_reference) == ("sent", "SM0123456789abcdef")
+    assert headers["X-Haohuan-Reference"] == str(stored.id)
+
+
+def test_an_sms_provider_error_is_failed_with_its_reason(app, sms_server):
+    server, handler = sms_server
+    handler.answer = (400, {"code": 21211, "message": "Invalid 'To' Phone Number"})
+    use_http_sms(app, server)
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    [failed] = messages(app)
+    assert failed.status == "failed"
+    assert failed.error == "HTTP 400: code 21211, Invalid 'To' Phone Number"
+    page = client.get(f"/agent/messages/{failed.id}").get_data(as_text=True)
+    assert "21211" in page
+    with app.app_context():
+        # A certain refusal reached nobody: no attempt, so the caps are untouched.
+        assert db.session().scalar(select(func.count(ContactAttempt.id))) == 0
+    # The provider's own failure (5xx) may have sent it: the attempt is kept.
+    handler.answer = (503, {"message": "Service Unavailable"})
+    assert send(client, built, "sms").status_code == 303
+    second = messages(app)[-1]
+    assert (second.status, second.error) == ("failed", "HTTP 503: Service Unavailable")
+    with app.app_context():
+        assert db.session().scalar(select(func.count(ContactAttempt.id))) == 1
+
+
+# The contact rules at sending time ----------------------------------------------------------
+
+
+def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):
+    built = build_case(app)
+    at(app, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))  # 23:00 in Taipei
+    client = agent_client(app)
+    refused = send(client, built, "sms")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "It is outside the allowed hours in the borrower&#39;s time zone." in page
+    assert "(Asia/Taipei)" in page
+    assert "8:00:00" in page  # 08:00 on the borrower's clock
+    assert messages(app) == []
+    assert audit_actions(app)[-1] == "message.refused"
+    # The agent chooses to schedule it for then.
+    scheduled = send(client, built, "sms", schedule="1")
+    assert scheduled.status_code == 303
+    [waiting] = messages(app)
+    assert waiting.status == "scheduled"
+    assert waiting.send_at.replace(tzinfo=UTC) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert waiting.body is None  # written, with its link, when it is sent
+
+
+def test_quiet_hours_are_the_borrowers_own_in_los_angeles(app):
+    built = build_case(app, timezone="America/Los_Angeles", locale="en", name="Amy Chen")
+    # 15:30 in Taipei, where the agent sits; 23:30 in Los Angeles.
+    at(app, datetime(2026, 11, 30, 7, 30, tzinfo=UTC))
+    client = agent_client(app)
+    refused = send(client, built, "sms")
+    assert refused.status_code == 422
+    assert "(America/Los_Angeles)" in refused.get_data(as_text=True)
+    send(client, built, "sms", schedule="1")
+    [waiting] = messages(app)
+    # 08:00 Pacific Standard Time is 16:00 UTC.
+    assert waiting.send_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    at(app, datetime(2026, 11, 30, 16, 0, tzinfo=UTC))
+    with app.test_request_context("/"):
+        done = service.dispatch_due(db.session(), datetime(2026, 11, 30, 16, 0, tzinfo=UTC))
+    assert done.sent == 1
+    [sent] = messages(app)
+    assert sent.status == "sent"
+    assert "/opt-out/" in sent.body
+
+
+def test_the_days_messages_are_shared_by_every_agent(app):
+    built = build_case(app)
+    with_email(app, built)
+    first = agent_client(app)
+    second = agent_client(app, OTHER_AGENT)
+    assert send(first, built, "sms").status_code == 303
+    assert send(first, built, "email").status_code == 303
+    refused = send(second, built, "sms")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "The borrower has already had as many messages as allowed today." in page
+    assert "Dec 1, 2026, 8:00:00" in page  # tomorrow at 08:00 in Taipei
+    with app.app_context():
+        agents = db.session().scalars(select(ContactAttempt.agent)).all()
+    assert agents == [AGENT, AGENT]
+
+
+def test_a_hold_refuses_every_message_for_good(app):
+    built = build_case(app, hold="dispute")
+    client = agent_client(app)
+    for extra in ({}, {"schedule": "1"}):
+        refused = send(client, built, "sms", **extra)
+        assert refused.status_code == 422
+        page = refused.get_data(as_text=True)
+        assert "The case is on hold" in page
+        assert "Waiting does not make it allowed" in page
+        assert "Schedule it for" not in page
+    assert messages(app) == []
+    assert audit_actions(app).count("message.refused") == 2
+
+
+def test_an_opt_out_link_stops_that_channel_only(app):
+    built = build_case(app, locale="zh_Hant_TW")
+    with_email(app, built)
+    client = agent_client(app)
+    with app.test_request_context("/"):
+        token = opt_out_token(built.borrower_id, Channel.SMS)
+    borrower = app.test_client()
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert borrower.get(f"/opt-out/{tampered}").status_code == 404
+    assert borrower.post(f"/opt-out/{tampered}").status_code == 404
+    assert borrower.get("/opt-out/x").status_code == 404
+    # GET only asks (mail scanners open every link), in the borrower's language.
+    asked = borrower.get(f"/opt-out/{token}")
+    assert asked.status_code == 200
+    text = asked.get_data(as_text=True)
+    assert "停止簡訊" in text or "簡訊" in text
+    assert "+886 9** *** 678" in text
+    with app.app_context():
+        assert db.session().scalar(select(func.count(OptOut.id))) == 0
+    # Our own form needs its CSRF token; the mail client's one-click body does not.
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert borrower.post(f"/opt-out/{token}", data={"x": "1"}).status_code == 400
+    app.config["WTF_CSRF_ENABLED"] = False
+    done = borrower.post(f"/opt-out/{token}")
+    assert done.status_code == 200
+    assert borrower.post(f"/opt-out/{token}").status_code == 200  # twice is harmless
+    with app.app_context():
+        rows = db.session().scalars(select(OptOut)).all()
+    assert [(row.channel, row.source) for row in rows] == [("sms", "link")]
+    refused = send(client, built, "sms", schedule="1")
+    assert refused.status_code == 422
+    assert "The borrower has opted out of this channel." in refused.get_data(as_text=True)
+    assert send(client, built, "email").status_code == 303
+    assert [m.channel for m in messages(app)] == ["email"]
+
+
+def test_an_agent_records_an_opt_out_said_on_the_phone_and_lifts_it_with_consent(app):
+    built = build_case(app)
+    at(app, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))  # night: a message gets scheduled
+    client = agent_client(app)
+    send(client, built, "sms", schedule="1")
+    recorded = client.post(
+        f"/agent/cases/{built.case_id}/opt-outs", data={"channel": "sms", "action": "record"}
+    )
+    assert recorded.status_code == 303
+    [waiting] = messages(app)
+    assert (waiting.status, waiting.error) == ("cancelled", "opted_out")
+    refused = client.post(
+        f"/agent/cases/{built.case_id}/opt-outs", data={"channel": "sms", "action": "lift"}
+    )
+    assert refused.status_code == 422
+    lifted = client.post(
+        f"/agent/cases/{built.case_id}/opt-outs",
+        data={"channel": "sms", "action": "lift", "consent": "1"},
+    )
+    assert lifted.status_code == 303
+    with app.app_context():
+        [row] = db.session().scalars(select(OptOut)).all()
+    assert (row.source, row.recorded_by, row.lifted_at is not None) == ("agent", AGENT, True)
+    assert {"optout.record", "optout.lift"} <= set(audit_actions(app))
+    section = client.get(f"/agent/cases/{built.case_id}/messages").get_data(as_text=True)
+    assert "Told an agent" in section
+    assert "lifted" in section
+
+
+# Bulk ----------------------------------------------------------------------------------------
+
+
+def test_a_bulk_send_at_night_schedules_every_message_and_the_sender_sends_them(app):
+    first = build_case(app, name="陳一")
+    second = build_case(app, name="陳二", locale="zh_Hans_CN")
+    held = build_case(app, name="陳三", hold="hardship")
+    night = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 23:00 in Taipei
+    at(app, night)
+    client = agent_client(app)
+    preview = client.get("/agent/bulk?preview=1&channel=sms&dpd=all")
+    assert preview.status_code == 200
+    page = preview.get_data(as_text=True)
+    assert re.search(r"Scheduled for later</dt><dd class=\"num\">2", page)
+    assert re.search(r"Sent now</dt><dd class=\"num\">0", page)
+    assert "The case is on hold" in page
+    assert messages(app) == []  # a preview changes nothing
+
+    queued = client.post("/agent/bulk", data={"channel": "sms", "dpd": "all"})
+    assert queued.status_code == 303
+    waiting = messages(app)
+    assert {m.case_id for m in waiting} == {first.case_id, second.case_id}
+    morning = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Taipei
+    assert all(m.status == "scheduled" for m in waiting)
+    assert all(m.send_at.replace(tzinfo=UTC) == morning for m in waiting)
+    with app.app_context():
+        batch = db.session().scalars(select(MessageBatch)).one()
+    assert (batch.queued, batch.scheduled, batch.refused) == (0, 2, 1)
+    assert client.get(queued.headers["Location"]).status_code == 200
+
+    # Nothing goes before its time.
+    with app.test_request_context("/"):
+        early = service.dispatch_due(db.session(), morning - timedelta(minutes=1))
+    assert early.sent == 0
+    # A hold placed meanwhile cancels its case's message.
+    with app.test_request_context("/"):
+        session = db.session()
+        place_hold(session, session.get(Case, second.case_id), "dispute", "not mine", night)
+    at(app, morning)
+    result = CliRunner().invoke(
+        cli, ["messages", "send-due"], obj=ScriptInfo(create_app=lambda: app)
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 sent, 0 failed, 1 cancelled" in result.output
+    sent = {m.case_id: m for m in messages(app)}
+    assert sent[first.case_id].status == "sent"
+    assert "/opt-out/" in sent[first.case_id].body
+    assert sent[second.case_id].status == "cancelled"
+    assert sent[second.case_id].error == "on_hold"
+    assert held.case_id not in sent
+    # Queued again, the same segment adds nothing while one is waiting... none is now.
+    assert "message.bulk" in audit_actions(app)
+
+
+def test_bulk_skips_a_case_whose_message_is_already_waiting(app):
+    build_case(app)
+    at(app, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
+    client = agent_client(app)
+    assert client.post("/agent/bulk", data={"channel": "sms", "dpd": "all"}).status_code == 303
+    again = client.get("/agent/bulk?preview=1&channel=sms&dpd=all").get_data(as_text=True)
+    assert "A message on this channel is already waiting" in again
+    client.post("/agent/bulk", data={"channel": "sms", "dpd": "all"})
+    assert len(messages(app)) == 1
+    # An invalid segment or channel queues nothing and says why.
+    refused = client.post("/agent/bulk", data={"channel": "fax", "stage": "nonsense"})
+    assert refused.status_code == 422
+    assert "Choose SMS or email." in refused.get_data(as_text=True)
+
+
+def test_a_late_sender_moves_a_message_past_a_day_whose_messages_are_used(app):
+    built = build_case(app)
+    with_email(app, built)
+    tomorrow = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Taipei
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        night = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+        waiting = service.send_message(
+            session, case, Channel.SMS, actor=AGENT, moment=night, schedule=True
+        )
+        assert waiting.outcome is service.Outcome.SCHEDULED
+        # The sender does not run on the 1st; on the 2nd agents use the day's messages.
+        second_day = tomorrow + timedelta(days=1, hours=1)
+        for channel in (Channel.SMS, Channel.EMAIL):
+            sent = service.send_message(session, case, channel, actor=AGENT, moment=second_day)
+            assert sent.outcome is service.Outcome.SENT
+        done = service.dispatch_due(session, second_day + timedelta(minutes=5))
+    assert (done.sent, done.rescheduled) == (0, 1)
+    moved = messages(app, id=waiting.message_id)[0]
+    assert moved.status == "scheduled"
+    assert moved.send_at.replace(tzinfo=UTC) == tomorrow + timedelta(days=2)
+
+
+def test_an_interrupted_send_is_marked_failed_and_never_sent_again(app):
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+        session.add(
+            Message(
+                case_id=built.case_id,
+                borrower_id=built.borrower_id,
+                channel="sms",
+                purpose="reminder",
+                address="+886 912 345 678",
+                locale="zh_Hant_TW",
+                status="sending",
+                send_at=NOW - timedelta(minutes=30),
+                created_by=AGENT,
+                created_at=NOW - timedelta(minutes=30),
+            )
+        )
+        session.commit()
+    with app.test_request_context("/"):
+        done = service.dispatch_due(db.session(), NOW)
+    assert (done.interrupted, done.sent) == (1, 0)
+    [stale] = messages(app)
+    assert stale.status == "failed"
+    assert "unknown" in stale.error
+
+
+# Offers --------------------------------------------------------------------------------------
+
+
+def add_offer(app, built, *, expires=NOW + timedelta(days=7), status="ready"):
+    with app.app_context():
+        session = db.session()
+        offer = Offer(
+            case_id=built.case_id,
+            status=status,
+            terms={
+                "kind": "arrears_plan",
+                "first_due_date": "2026-11-30",
+                "installments": 3,
+                "frequency": "monthly",
+            },
+            created_by=AGENT,
+            created_at=NOW,
+            expires_at=expires,
+        )
+        session.add(offer)
+        session.commit()
+        return offer.id
+
+
+def test_an_offer_goes_out_as_its_own_link_and_only_while_it_is_open(app):
+    built = build_case(app, locale="en", name="Amy Chen")
+    with_email(app, built)
+    other = build_case(app, name="別人")
+    offer_id = add_offer(app, built)
+    foreign = add_offer(app, other)
+    expired = add_offer(app, built, expires=NOW - timedelta(hours=1))
+    client = agent_client(app)
+    assert send(client, built, "email", offer_id=str(foreign)).status_code == 404
+    assert send(client, built, "email", offer_id="abc").status_code == 404
+    stale = send(client, built, "email", offer_id=str(expired))
+    assert stale.status_code == 422
+    assert "no longer open" in stale.get_data(as_text=True)
+    assert send(client, built, "email", offer_id=str(offer_id)).status_code == 303
+    [sent] = messages(app)
+    assert (sent.purpose, sent.offer_id) == ("offer", offer_id)
+    assert "open until December 7, 2026" in sent.body
+    assert "Spread the overdue amount" in sent.body
+    with app.app_context():
+        link = db.session().get(ReminderLink, sent.link_id)
+        assert (link.purpose, link.offer_id) == ("offer", offer_id)
+
+
+# Words ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "sms_word", "email_word", "most_parts"),
+    [
+        ("zh_Hant_TW", "簡訊", "逾期", 3),
+        ("zh_Hans_CN", "短信", "逾期", 3),
+        ("en", "SMS", "overdue", 2),
+    ],
+)
+def test_every_message_is_in_the_borrowers_language_carries_its_opt_out_and_sms_stay_discreet(
+    app, locale, sms_word, email_word, most_parts
+):
+    app.config["PUBLIC_URL"] = "https://pay.haohuan.tw"
+    built = build_case(app, locale=locale)
+    offer_id = add_offer(app, built)
+    # The agent's console is in English; the messages are in the borrower's language.
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        offer = session.get(Offer, offer_id)
+        for channel in (Channel.SMS, Channel.EMAIL):
+            opt_out = opt_out_url(built.borrower_id, channel)
+            for with_offer in (None, offer):
+                words = compose(
+                    session,
+                    case,
+                    channel,
+                    NOW,
+                    link="https://pay.haohuan.tw/r/" + "x" * 43,
+                    opt_out=opt_out,
+                    offer=with_offer,
+                )
+                assert words.locale == locale
+                assert opt_out in words.text
+                if channel is Channel.SMS:
+                    assert sms_word in words.text
+                    # Discreet: nothing a lock screen should show to someone else.
+                    assert "NT$" not in words.text
+                    assert "overdue" not in words.text.lower()
+                    assert "逾期" not in words.text
+                    assert sms_parts(words.text) <= most_parts, (words.text, sms_parts(words.text))
+                else:
+                    assert email_word in words.text
+                    assert "NT$" in words.text
+                    assert "逾期" not in (words.subject or "")
+
+
+def test_sms_parts_are_counted_as_phones_send_them():
+    assert sms_parts("a" * 160) == 1
+    assert sms_parts("a" * 161) == 2
+    assert sms_parts("a" * 306) == 2
+    assert sms_parts("[" * 80) == 1  # an extension character takes two septets
+    assert sms_parts("[" * 81) == 2
+    assert sms_parts("好" * 70) == 1
+    assert sms_parts("好" * 71) == 2
+    assert sms_parts("好" * 134) == 2
+    assert sms_parts("好" * 135) == 3
+
+
+# The console's pages --------------------------------------------------------------------------
+
+
+def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
+    built = build_case(app)
+    client = agent_client(app)
+    send(client, built, "sms")
+    page = client.get("/agent/outbox")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "+886 9** *** 678" in text
+    assert "+886 912 345 678" not in text
+    assert re.search(r'href="http://localhost/r/[A-Za-z0-9_-]{43}"', text)
+    assert client.get("/agent/outbox?status=nonsense&page=x").status_code == 200
+    assert client.get("/agent/messages/999999").status_code == 404
+    assert client.get("/agent/bulk/999999").status_code == 404
+    assert {"outbox.view", "message.send"} <= set(audit_actions(app))
+    section = client.get(f"/agent/cases/{built.case_id}/messages").get_data(as_text=True)
+    assert "Allowed now" in section
+    assert client.get("/agent/cases/999999/messages").status_code == 404
+    assert send(client, built, "fax").status_code == 422
+
+
+# Configuration ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"SMS_PROVIDER": "carrier-pigeon"}, "unknown SMS_PROVIDER"),
+        ({"SMS_PROVIDER": "http"}, "SMS_PROVIDER=http needs SMS_HTTP_URL"),
+        (
+            {
+                "SMS_PROVIDER": "http",
+                "SMS_HTTP_URL": "http://sms.example.com/send",
+                "SMS_HTTP_TOKEN": "t",
+                "SMS_SENDER": "Haohuan",
+            },
+            "must use https",
+        ),
+        ({"EMAIL_PROVIDER": "smtp"}, "EMAIL_PROVIDER=smtp needs SMTP_HOST, MAIL_FROM"),
+        (
+            {
+                "EMAIL_PROVIDER": "smtp",
+                "SMTP_HOST": "mail.example.com",
+                "MAIL_FROM": "a@example.com",
+                "SMTP_SECURITY": "none",
+                "SMTP_USERNAME": "me",
+            },
+            "password in clear",
+        ),
+        (
+            {"EMAIL_PROVIDER": "smtp", "SMTP_HOST": "mail.example.com", "MAIL_FROM": "nobody"},
+            "MAIL_FROM must be an email address",
+        ),
+        (
+            {
+                "EMAIL_PROVIDER": "smtp",
+                "SMTP_HOST": "mail.example.com",
+                "MAIL_FROM": "a@example.com",
+                "SMTP_TIMEOUT": "forever",
+            },
+            "SMTP_TIMEOUT must be a number",
+        ),
+        ({"PUBLIC_URL": "pay.haohuan.example"}, "HAOHUAN_PUBLIC_URL must be an http"),
+    ],
+)
+def test_the_app_refuses_to_start_with_message_settings_that_cannot_work(
+    tmp_path, settings, complaint
+):
+    config = {**_config(f"sqlite:///{tmp_path}/h.db"), **settings}
+    with pytest.raises(ConfigurationError, match=complaint):
+        create_app(config)
+
+
+def test_production_sends_only_with_the_public_address_of_the_borrowers_site(tmp_path):
+    config = {
+        **_config(f"sqlite:///{tmp_path}/h.db"),
+        "ENV_NAME": "production",
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "EMAIL_PROVIDER": "smtp",
+        "SMTP_HOST": "mail.example.com",
+        "MAIL_FROM": "reminders@haohuan.example",
+    }
+    with pytest.raises(ConfigurationError, match="HAOHUAN_PUBLIC_URL"):
+        create_app(config)
+    app = create_app({**config, "PUBLIC_URL": "https://pay.haohuan.example"})
+    assert app.extensions["haohuan.messaging"].email.name == "smtp"
+    assert app.extensions["haohuan.messaging"].sms.name == "outbox"
