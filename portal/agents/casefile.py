@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,10 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.agents.masking import mask_address, mask_email, mask_name, mask_phone
 from portal.agents.wording import REVEAL_GROUPS
+
+# What the live plan means from today, exactly as the borrower's status page states it:
+# the agent reads the same dated facts the borrower was shown.
+from portal.borrower.views import _plan_events as plan_events_of
 from portal.cases import CaseView, view_case
 from portal.models import (
     Allocation,
@@ -104,6 +109,8 @@ class CaseFile:
 
     case: Case
     view: CaseView
+    # The live plan's dated consequences as the borrower sees them (empty without one).
+    plan_events: tuple[Any, ...]
     today: date
     borrower: BorrowerFacts
     schedule: list[ScheduleLine]
@@ -163,9 +170,11 @@ def read_case(
         )
     )
     plans = list(db.scalars(select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc())))
+    view = view_case(db, case, today)
     return CaseFile(
         case=case,
-        view=view_case(db, case, today),
+        view=view,
+        plan_events=plan_events_of(case, view.plan) if view.plan is not None else (),
         today=today,
         borrower=borrower_facts(loan.borrower, revealed),
         schedule=[ScheduleLine(i, installment_state(i, today)) for i in loan.installments],

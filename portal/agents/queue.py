@@ -189,9 +189,20 @@ class QueueFilter:
         return replace(self, sort=column, direction=None, page=1)
 
     @property
-    def narrowed(self) -> bool:
-        """True when anything beyond the default narrows the queue."""
-        return replace(self, sort="dpd", direction=None, page=1) != QueueFilter()
+    def filters_set(self) -> int:
+        """How many filters (beyond the search) differ from the defaults."""
+        default = QueueFilter()
+        names = (
+            "stage",
+            "dpd_band",
+            "balance_min",
+            "balance_max",
+            "currency",
+            "plan_status",
+            "hold",
+            "last_contact",
+        )
+        return sum(getattr(self, name) != getattr(default, name) for name in names)
 
 
 # Reading a filter --------------------------------------------------------------------------

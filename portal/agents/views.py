@@ -28,7 +28,7 @@ from portal.agents.casefile import (
     record_reveal,
     record_view,
 )
-from portal.borrower.wording import FREQUENCY_NAMES, event_sentence
+from portal.borrower.wording import FREQUENCY_NAMES, event_sentence, plan_event_sentence
 from portal.clock import local_today
 from portal.extensions import htmx
 from portal.finance.wording import ALLOCATION_TARGETS, PAYMENT_STATUSES, PURPOSES
@@ -88,6 +88,7 @@ WORDS: dict[str, Any] = {
     "CONTACT_OUTCOMES": wording.CONTACT_OUTCOMES,
     "INSTALLMENT_STATES": wording.INSTALLMENT_STATES,
     "CHARGE_KINDS": wording.CHARGE_KINDS,
+    "PRODUCT_NAMES": wording.PRODUCT_NAMES,
     "CHARGE_DESCRIPTIONS": wording.CHARGE_DESCRIPTIONS,
     "EVENT_ACTORS": wording.EVENT_ACTORS,
     "REVEAL_LABELS": wording.REVEAL_LABELS,
@@ -98,6 +99,7 @@ WORDS: dict[str, Any] = {
     "event_name": wording.event_name,
     "event_detail": wording.event_detail,
     "consequence_sentence": event_sentence,
+    "plan_consequence_sentence": plan_event_sentence,
     "console_time": console_time,
 }
 

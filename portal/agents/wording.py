@@ -109,6 +109,8 @@ INSTALLMENT_STATES: dict[str, Any] = {
     "due": _l("Not yet due"),
 }
 
+PRODUCT_NAMES: dict[str, Any] = {"personal": _l("Personal loan")}
+
 CHARGE_KINDS: dict[str, Any] = {"fee": _l("Fee"), "penalty": _l("Penalty")}
 CHARGE_DESCRIPTIONS: dict[str, Any] = {
     "late_fee": _l("Late fee"),

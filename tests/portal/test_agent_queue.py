@@ -13,7 +13,7 @@ from sqlalchemy import select
 from portal import agents, db
 from portal.agents.masking import mask_address, mask_email, mask_name, mask_phone
 from portal.agents.queue import QueueFilter, matching_cases, page_of, parse_filter
-from portal.models import AuditEntry, Case, Plan
+from portal.models import AuditEntry, Case, ContactAttempt, Payment, Plan
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
 
@@ -524,3 +524,51 @@ def test_signed_out_goes_to_sign_in(app, client):
     response = client.get(f"/agent/cases/{built.case_id}")
     assert response.status_code == 303
     assert "/staff/sign-in" in response.headers["Location"]
+
+
+def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, only_a_test_section):
+    from portal.payments.events import GatewayEvent, Outcome, handle
+    from portal.payments.service import open_payment
+    from portal.seed import accept_arrears_plan
+
+    built = make_case(app, 47)
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        plan = accept_arrears_plan(session, case, TODAY, NOW)
+        first = plan.installments[0].amount
+        open_payment(session, case, "installment", None, TODAY, NOW)
+        reference = session.scalars(
+            select(Payment.gateway_reference).where(Payment.case_id == case.id)
+        ).one()
+        handle(session, GatewayEvent("sandbox", "evt_test", reference, Outcome.SUCCEEDED), NOW)
+        session.add(
+            ContactAttempt(
+                case_id=case.id,
+                borrower_id=built.borrower_id,
+                channel="call",
+                at=NOW,
+                connected=True,
+                agent=AGENT,
+                outcome="promise",
+                note="Will pay on Friday",
+            )
+        )
+        session.commit()
+    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "Under the plan, as the borrower is told" in html
+    assert "Spread the overdue amount" in html  # the plan's kind
+    plans = html[html.index('id="plans"') : html.index('id="payments"')]
+    assert "Active" in plans
+    payments = html[html.index('id="payments"') : html.index('id="events"')]
+    amount = f"NT${first // 100:,}"
+    assert amount in payments
+    assert "Succeeded" in payments
+    assert "Installment 5, due" in payments  # allocated to the oldest overdue installment
+    events = html[html.index('id="events"') : html.index('id="contacts"')]
+    for words in ("The borrower accepted a plan", "Payment received", "Plan started"):
+        assert words in events, words
+    contacts = html[html.index('id="contacts"') :]
+    assert "Phone call" in contacts
+    assert "Promised to pay" in contacts
+    assert "Will pay on Friday" in contacts
