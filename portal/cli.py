@@ -127,7 +127,7 @@ def cases_group() -> None:
 @click.option("--timezone", default="Asia/Taipei", show_default=True, help="Whose today.")
 @with_appcontext
 def cases_advance(as_of: datetime | None, timezone: str) -> None:
-    """Days past due, stages, plan misses and breaks, penalties: each day once."""
+    """Days past due, stages, plan misses and breaks, penalties, offers: each day once."""
     engine = current_app.extensions["haohuan.engine"]
     worked = lifecycle.advance(
         engine,
@@ -141,8 +141,8 @@ def cases_advance(as_of: datetime | None, timezone: str) -> None:
             f"{day.as_of}: {day.became_overdue} became overdue, {day.caught_up} caught up, "
             f"{day.installments_missed} plan installments missed, {day.plans_broken} plans "
             f"broken, {day.plans_lapsed} lapsed, {day.cases_reopened} cases reopened, "
-            f"{day.stages_changed} stage changes, {day.penalties} penalties "
-            f"({sum(day.seconds.values()):.2f} s)"
+            f"{day.stages_changed} stage changes, {day.penalties} penalties, "
+            f"{day.offers_expired} offers expired ({sum(day.seconds.values()):.2f} s)"
         )
     if not worked:
         click.echo("nothing to do: today is already worked")

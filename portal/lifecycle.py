@@ -10,7 +10,9 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 3. a resolved case that is overdue again is reopened;
 4. stages follow days past due, for cases neither arranged nor on hold;
 5. penalties accrue on each monthly anniversary of the first missed due date, for cases
-   neither arranged nor on hold, up to the policy's number of accruals.
+   neither arranged nor on hold, up to the policy's number of accruals;
+6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
+   supervisor) expires.
 
 Last, promises to pay made on calls are reviewed (``portal.promises.review_promises``):
 kept once paid in full, partly kept or broken once their date has passed where the
@@ -67,6 +69,7 @@ from portal.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    Offer,
     Payment,
     Plan,
     PlanInstallment,
@@ -81,6 +84,7 @@ charges = LoanCharge.__table__
 plans = Plan.__table__
 plan_installments = PlanInstallment.__table__
 payments = Payment.__table__
+offers = Offer.__table__
 runs = LifecycleRun.__table__
 
 # One key for PostgreSQL's advisory lock: two runs never interleave their steps.
@@ -108,6 +112,7 @@ class DayWork:
     cases_reopened: int = 0
     stages_changed: int = 0
     penalties: int = 0
+    offers_expired: int = 0
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
@@ -148,6 +153,7 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
         ("penalties", _one_transaction(_accrue_penalties)),
+        ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
     ]
     for name, step in steps:
@@ -575,6 +581,35 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
                 literal(day.as_of, type_=charges.c.charged_on.type),
             ),
         )
+    )
+
+
+# 6. Offers ----------------------------------------------------------------------------------
+
+
+def _expire_offers(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Offers still open at their expiry (ready to send, or waiting for a supervisor)
+    expire: a link already sent then shows the borrower their own options instead. The
+    change comes first and its events follow from what it returned, so an offer that a
+    supervisor approves at this very moment (which moves its expiry on) is either
+    expired with its event or left alone, never half of each."""
+    open_and_past = and_(
+        offers.c.status.in_(("ready", "needs_approval")), offers.c.expires_at <= day.now
+    )
+    expired = [
+        row.id
+        for row in conn.execute(
+            update(offers).where(open_and_past).values(status="expired").returning(offers.c.id)
+        )
+    ]
+    if not expired:
+        return
+    work.offers_expired = _add_events(
+        conn,
+        day,
+        "offer_expired",
+        select(offers.c.case_id).where(offers.c.id.in_(expired)),
+        _json(conn, as_of=day.as_of, offer_id=offers.c.id),
     )
 
 

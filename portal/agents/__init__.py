@@ -58,3 +58,4 @@ import portal.agents.call_views  # noqa: E402
 import portal.agents.letter_views  # noqa: E402
 import portal.agents.message_views  # noqa: E402, F401
 from portal.agents import views  # noqa: E402, F401
+import portal.agents.offer_views  # noqa: E402, F401
