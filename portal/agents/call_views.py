@@ -114,7 +114,12 @@ def _calls_page(
 ) -> Response:
     context = calls_context(db.session(), case, g.now, form)
     page = render_template(
-        "agent/calls.html", case=case, case_url=_case_url(case), **context, **extra
+        "agent/calls.html",
+        case=case,
+        case_url=_case_url(case),
+        calls_page=True,
+        **context,
+        **extra,
     )
     return make_response(page, status)
 
