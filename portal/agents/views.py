@@ -140,8 +140,12 @@ def queue() -> Response:
         "active": "agent.queue",
         **WORDS,
     }
-    template = "agent/_queue_fragment.html" if _wants_fragment() else "agent/queue.html"
-    return _respond(render_template(template, **context))
+    if not _wants_fragment():
+        return _respond(render_template("agent/queue.html", **context))
+    response = _respond(render_template("agent/_queue_fragment.html", **context))
+    # The address bar shows the filter as the queue understood it, not every empty field.
+    response.headers["HX-Push-Url"] = url()
+    return response
 
 
 # The case page --------------------------------------------------------------------------

@@ -387,6 +387,11 @@ def test_htmx_gets_only_the_results(app, agent):
     assert "<html" not in html
     assert 'hx-swap-oob="true"' in html
     assert "HX-Request" in response.headers["Vary"]
+    # The address bar gets the filter as understood, without the form's empty fields.
+    response = agent.get(
+        "/agent/?q=&dpd=31-60&stage=&hold=any&sort=dpd&dir=desc", headers={"HX-Request": "true"}
+    )
+    assert response.headers["HX-Push-Url"] == "/agent/?dpd=31-60"
 
 
 @pytest.fixture
