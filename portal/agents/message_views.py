@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from flask import (
     Response,
     current_app,
@@ -90,8 +90,10 @@ def borrower_time(moment: datetime | None, zone: str) -> str:
         return "—"
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     local = aware.astimezone(ZoneInfo(zone))
-    shown = format_datetime(local, "medium", locale=str(get_locale() or DEFAULT))
-    return f"{shown} ({zone})"
+    locale = str(get_locale() or DEFAULT)
+    # The date in full and the time to the minute: seconds mean nothing to a borrower's day.
+    day = format_date(local, "medium", locale=locale)
+    return f"{day} {format_time(local, 'short', locale=locale)} ({zone})"
 
 
 def masked(message: Message) -> str:

@@ -124,6 +124,7 @@ def _email(
     db: Session, case: Case, moment: datetime, link: str, opt_out: str, offer: Offer | None
 ) -> tuple[str, str]:
     borrower = case.loan.borrower
+    locale = borrower_locale(case)
     today = _aware(moment).astimezone(ZoneInfo(borrower.timezone)).date()
     view = view_case(db, case, today)
     currency = case.loan.currency
@@ -166,8 +167,10 @@ def _email(
             lines += [_("Collection is paused while you keep to your plan."), ""]
         elif upcoming:
             lines.append(_("What happens next if nothing changes:"))
+            # A Chinese sentence takes a full-width colon.
+            colon = "\uff1a" if locale.startswith("zh") else ": "
             lines += [
-                f"- {long_date(event.date)}: {event_sentence(event, currency)}"
+                f"- {long_date(event.date)}{colon}{event_sentence(event, currency)}"
                 for event in upcoming
             ]
             lines.append("")
