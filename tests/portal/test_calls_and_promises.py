@@ -573,3 +573,16 @@ def test_the_check_is_a_fragment_for_htmx(app):
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "call.check")
         )
     assert checks == 1
+
+
+def test_the_case_page_shows_the_calls_section(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id).status_code == 303
+    page = text_of(client.get(f"/agent/cases/{built.case_id}?lang=en"))
+    assert 'id="calls"' in page
+    assert "You may call the borrower now." in page
+    assert "Promised to pay" in page
+    assert "NT$1,500" in page
+    calls = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert f'href="/agent/cases/{built.case_id}"' in calls
