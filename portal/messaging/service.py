@@ -852,33 +852,3 @@ def case_messages(db: Session, case_id: int, limit: int = 20) -> list[Message]:
             .limit(limit)
         )
     )
-
-
-def record_letter(
-    db: Session,
-    case: Case,
-    *,
-    actor: Actor,
-    moment: datetime,
-    address: str | None,
-    body: str | None = None,
-) -> Message:
-    """Record a printed letter as a message (the letter module calls this after judging
-    ``Channel.LETTER`` with the case locked and recording its attempt). Does not commit."""
-    message = Message(
-        case_id=case.id,
-        borrower_id=case.loan.borrower_id,
-        channel=Channel.LETTER.value,
-        purpose="reminder",
-        address=address,
-        locale=case.loan.borrower.locale,
-        body=body,
-        status="sent",
-        send_at=moment,
-        sent_at=moment,
-        provider="print",
-        created_by=_actor_name(actor),
-        created_at=moment,
-    )
-    db.add(message)
-    return message

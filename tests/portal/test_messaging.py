@@ -483,6 +483,25 @@ def test_a_bulk_send_at_night_schedules_every_message_and_the_sender_sends_them(
     assert "message.bulk" in audit_actions(app)
 
 
+def test_a_bulk_send_in_allowed_hours_goes_out_once_the_answer_is_sent(app):
+    first = build_case(app, name="陳一")
+    second = build_case(app, name="Amy Chen", locale="en")
+    with_email(app, second)
+    client = agent_client(app)  # 10:00 in Taipei
+    queued = client.post("/agent/bulk", data={"channel": "email", "dpd": "all"})
+    assert queued.status_code == 303
+    queued.close()  # the response is done: the job runs (in the process, without Redis)
+    sent = messages(app)
+    assert [(m.case_id, m.status) for m in sent] == [(second.case_id, "sent")]
+    assert "Amy Chen" in sent[0].body
+    with app.app_context():
+        batch = db.session().scalars(select(MessageBatch)).one()
+    assert (batch.queued, batch.scheduled, batch.refused) == (1, 0, 1)  # no email for 陳一
+    page = client.get(f"/agent/bulk/{batch.id}").get_data(as_text=True)
+    assert "c***@example.com" in page
+    assert first.case_id not in {m.case_id for m in sent}
+
+
 def test_bulk_skips_a_case_whose_message_is_already_waiting(app):
     build_case(app)
     at(app, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
