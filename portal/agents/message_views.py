@@ -491,6 +491,16 @@ def bulk_batch(batch_id: int) -> Response:
             .group_by(Message.status)
         ).all()
     )
+    due_waiting = int(
+        database.scalar(
+            select(func.count(Message.id)).where(
+                Message.batch_id == batch.id,
+                Message.status.in_(("scheduled", "sending")),
+                Message.send_at <= g.now,
+            )
+        )
+        or 0
+    )
     first = list(
         database.scalars(
             select(Message)
@@ -507,6 +517,7 @@ def bulk_batch(batch_id: int) -> Response:
         active="agent.bulk",
         batch=batch,
         statuses=statuses,
+        due_waiting=due_waiting,
         messages=first,
         cases=cases,
     )
