@@ -56,10 +56,16 @@ class BorrowerFacts:
     locale: str
     timezone: str
     revealed: frozenset[str]
+    # The groups that hold anything: an empty address has nothing to reveal.
+    present: frozenset[str] = frozenset({"name", "contact", "address"})
 
     def shows(self, group: str) -> bool:
         """True when ``group`` (name, contact, address) is shown in full."""
         return group in self.revealed
+
+    def can_reveal(self, group: str) -> bool:
+        """True when ``group`` holds something still masked."""
+        return group in self.present and group not in self.revealed
 
 
 def borrower_facts(borrower: Borrower, revealed: frozenset[str] = frozenset()) -> BorrowerFacts:
@@ -75,6 +81,15 @@ def borrower_facts(borrower: Borrower, revealed: frozenset[str] = frozenset()) -
         locale=borrower.locale,
         timezone=borrower.timezone,
         revealed=revealed,
+        present=frozenset(
+            group
+            for group, value in (
+                ("name", borrower.full_name),
+                ("contact", borrower.phone or borrower.email),
+                ("address", borrower.postal_address),
+            )
+            if value
+        ),
     )
 
 

@@ -459,6 +459,8 @@ def test_the_case_page_renders_every_registered_section(app, agent):
 
 def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test_section):
     built = make_case(app, 47, name="陳怡君", phone="+886 912 345 678")
+    bare = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "Reveal the postal address" not in bare  # nothing to reveal yet
     with app.app_context():
         session = db.session()
         borrower = session.get(Case, built.case_id).loan.borrower
@@ -466,6 +468,7 @@ def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test
         borrower.postal_address = "台北市大安區復興南路一段 100 號"
         session.commit()
     page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "Reveal the postal address" in page
     assert "yijun.chen@example.com" not in page
     assert "y***@example.com" in page
     assert "復興南路" not in page
