@@ -56,6 +56,6 @@ def case_sections(
 # The view modules attach their routes and sections to ``blueprint`` when imported.
 import portal.agents.call_views  # noqa: E402
 import portal.agents.letter_views  # noqa: E402
-import portal.agents.message_views  # noqa: E402, F401
-from portal.agents import views  # noqa: E402, F401
+import portal.agents.message_views  # noqa: E402
 import portal.agents.offer_views  # noqa: E402, F401
+from portal.agents import views  # noqa: E402, F401
