@@ -57,6 +57,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         LENDER_PHONE=os.environ.get("HAOHUAN_LENDER_PHONE", "0800-000-123"),
         LENDER_EMAIL=os.environ.get("HAOHUAN_LENDER_EMAIL", "help@haohuan.example"),
         LENDER_HOURS=os.environ.get("HAOHUAN_LENDER_HOURS", "09:00-18:00"),
+        OFFER_VALID_DAYS=os.environ.get("HAOHUAN_OFFER_VALID_DAYS", "7"),
+        HAOHUAN_NOW=os.environ.get("HAOHUAN_NOW", ""),
         SESSION_COOKIE_NAME="haohuan",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -65,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     _check_secret(app)
     _check_waterfall(app)
+    _check_offer_validity(app)
 
     from portal import cases, db, errors, i18n, logs, messaging, ratelimit, redis_client, security
     from portal.admin import blueprint as admin
@@ -126,8 +129,19 @@ def _check_secret(app: Flask) -> None:
         if app.config["PAYMENT_GATEWAY"] == "sandbox":
             # The sandbox lets a borrower approve their own payment: never with real cases.
             raise ConfigurationError("PAYMENT_GATEWAY=sandbox is refused in production")
+        if app.config.get("HAOHUAN_NOW"):
+            # A frozen clock would misjudge every contact hour and every due date.
+            raise ConfigurationError("HAOHUAN_NOW is refused in production")
     elif not secret:
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+
+
+def _check_offer_validity(app: Flask) -> None:
+    """Refuse to start unless offers last a whole number of days, 1 to 90."""
+    raw = str(app.config.get("OFFER_VALID_DAYS") or "7")
+    if not raw.isdigit() or not 1 <= int(raw) <= 90:
+        raise ConfigurationError(f"HAOHUAN_OFFER_VALID_DAYS must be 1 to 90 days, not {raw!r}")
+    app.config["OFFER_VALID_DAYS"] = int(raw)
 
 
 def _check_waterfall(app: Flask) -> None:

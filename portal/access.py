@@ -27,6 +27,8 @@ from portal.hashing import (
 from portal.models import Borrower, Case, Offer, ReminderLink, VerificationAttempt
 
 LINK_LIFETIME = timedelta(days=7)
+# A letter spends days in the post and on a table before it is read.
+LETTER_LINK_LIFETIME = timedelta(days=30)
 FAILURES_PER_LINK = 5
 FAILURES_PER_BORROWER_PER_DAY = 10
 FAILURES_PER_ADDRESS_PER_HOUR = 20
@@ -60,9 +62,16 @@ class FactKind(StrEnum):
     ID_LAST4 = "id_last4"
 
 
-def issue_link(db: Session, case: Case, now: datetime, *, offer: Offer | None = None) -> str:
-    """Create a link for ``case`` (carrying ``offer`` when given); returns the token,
-    which is shown once and never stored."""
+def issue_link(
+    db: Session,
+    case: Case,
+    now: datetime,
+    *,
+    offer: Offer | None = None,
+    lifetime: timedelta = LINK_LIFETIME,
+) -> str:
+    """Create a link for ``case`` (carrying ``offer`` when given) that works for
+    ``lifetime``; returns the token, which is shown once and never stored."""
     token = new_token()
     db.add(
         ReminderLink(
@@ -71,7 +80,7 @@ def issue_link(db: Session, case: Case, now: datetime, *, offer: Offer | None = 
             purpose="offer" if offer else "status",
             offer_id=offer.id if offer else None,
             created_at=now,
-            expires_at=now + LINK_LIFETIME,
+            expires_at=now + lifetime,
         )
     )
     return token

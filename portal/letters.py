@@ -76,7 +76,7 @@ from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
 from portal import audit
-from portal.access import LINK_LIFETIME, issue_link
+from portal.access import LETTER_LINK_LIFETIME, issue_link
 from portal.borrower.wording import STAGE_EXPLANATIONS, STAGE_NAMES, event_sentence
 from portal.cases import view_case
 from portal.contact import allowed_from_text, judge, record_attempt, refusal_reasons
@@ -209,7 +209,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     loan, borrower = case.loan, case.loan.borrower
     locale = letter_locale(borrower)
     today = _local_day(moment, borrower.timezone)
-    expires = _local_day(moment + LINK_LIFETIME, borrower.timezone)
+    expires = _local_day(moment + LETTER_LINK_LIFETIME, borrower.timezone)
     view = view_case(db, case, today)
     snapshot, currency = view.snapshot, loan.currency
     arrears = snapshot.arrears
@@ -925,7 +925,7 @@ def print_letter(
         db.commit()
         return RefusedLetter(reasons, None if refusals else allowed_from_text(decision))
     borrower = case.loan.borrower
-    token = issue_link(db, case, moment)
+    token = issue_link(db, case, moment, lifetime=LETTER_LINK_LIFETIME)
     url = link_url(token)
     content = letter_for(db, case, moment, url)
     pdf = render_pdf(content)

@@ -49,8 +49,8 @@ def init_app(app: Flask) -> None:
         parts = urlsplit(public)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError("HAOHUAN_PUBLIC_URL must be an http(s) URL")
-    real = built.sms.name != "outbox" or built.email.name != "outbox"
-    if real and app.config.get("ENV_NAME") == "production" and not public:
-        # Without it a link would name whichever host the agent's console answered on.
-        raise ConfigurationError("sending SMS or email needs HAOHUAN_PUBLIC_URL in production")
+    if app.config.get("ENV_NAME") == "production" and not public:
+        # Without it a link in a message or a printed letter would name whichever host
+        # the agent's console answered on.
+        raise ConfigurationError("HAOHUAN_PUBLIC_URL is required in production")
     app.extensions["haohuan.messaging"] = built

@@ -41,3 +41,25 @@ def test_the_haohuan_command_lists_its_commands():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     assert "demo" in result.output
+
+
+def test_production_refuses_a_frozen_clock():
+    config = {
+        "ENV_NAME": "production",
+        "SECRET_KEY": "x" * 16 + "9f8a7b6c5d4e3f2a1b0c",
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "PUBLIC_URL": "https://pay.haohuan.example",
+    }
+    assert create_app(config).config["HAOHUAN_NOW"] == ""
+    with pytest.raises(ConfigurationError, match="HAOHUAN_NOW is refused in production"):
+        create_app({**config, "HAOHUAN_NOW": "2026-11-30T02:00:00+00:00"})
+
+
+@pytest.mark.parametrize("days", ["0", "91", "seven", "-3", "2.5"])
+def test_an_offer_validity_outside_1_to_90_days_is_refused_at_start(days):
+    with pytest.raises(ConfigurationError, match="HAOHUAN_OFFER_VALID_DAYS"):
+        create_app({"OFFER_VALID_DAYS": days})
+    assert create_app({"OFFER_VALID_DAYS": "30"}).config["OFFER_VALID_DAYS"] == 30
