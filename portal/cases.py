@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -13,16 +14,21 @@ from sqlalchemy.orm import Session
 from negotiation import (
     Arrears,
     Currency,
+    EventKind,
     Frequency,
     Hold,
+    Installment,
     LoanSnapshot,
     PlanKind,
     Policy,
     Stage,
     TimelineEvent,
+    Waiver,
     load_policy,
+    plan_timeline,
     timeline,
 )
+from negotiation import Plan as Schedule
 from portal.models import Case, CaseEvent, Loan, Plan
 
 LIVE_PLAN_STATUSES = ("pending", "active")
@@ -152,3 +158,40 @@ def record_event(db: Session, case: Case, kind: str, actor: str, **data: object)
     event = CaseEvent(case_id=case.id, kind=kind, actor=actor, data=dict(data))
     db.add(event)
     return event
+
+
+def plan_events_of(db: Session, case: Case, plan: Plan, today: date) -> tuple[TimelineEvent, ...]:
+    """What the live plan means from today, as the engine states it: for an active plan,
+    only what is still to pay (escalation is already paused). The borrower's status page
+    and the agent's case page show the same dated facts."""
+    remaining = schedule_of(plan, unpaid_only=plan.status == "active")
+    if remaining is None:
+        return ()
+    snapshot = snapshot_of(db, case, today)
+    events = plan_timeline(
+        snapshot, policy(), remaining, today, conditional_waiver=plan.conditional_waiver
+    )
+    if plan.status != "active":
+        return events
+    already = (EventKind.ESCALATION_PAUSED, EventKind.PENALTIES_FROZEN)
+    return tuple(event for event in events if event.kind not in already)
+
+
+def schedule_of(plan: Plan, *, unpaid_only: bool) -> Schedule | None:
+    """A stored plan (or what is left of it) as the engine's schedule."""
+    items = [
+        Installment(i.due_date, i.amount - i.paid, i.moved_from)
+        for i in plan.installments
+        if not unpaid_only or i.paid < i.amount
+    ]
+    if not items:
+        return None
+    return Schedule(
+        kind=PlanKind(plan.kind),
+        frequency=Frequency(plan.frequency or "monthly"),
+        installments=tuple(items),
+        restructured=plan.restructured,
+        waiver=Waiver(plan.waived_penalties, plan.waived_fees, plan.discount),
+        interest=plan.interest,
+        interest_rate_pct=Decimal(plan.interest_rate_pct),
+    )

@@ -23,8 +23,7 @@ from portal.agents.wording import REVEAL_GROUPS
 
 # What the live plan means from today, exactly as the borrower's status page states it:
 # the agent reads the same dated facts the borrower was shown.
-from portal.borrower.views import _plan_events as plan_events_of
-from portal.cases import CaseView, view_case
+from portal.cases import CaseView, plan_events_of, view_case
 from portal.models import (
     Allocation,
     Borrower,
@@ -189,7 +188,7 @@ def read_case(
     return CaseFile(
         case=case,
         view=view,
-        plan_events=plan_events_of(case, view.plan) if view.plan is not None else (),
+        plan_events=plan_events_of(db, case, view.plan, today) if view.plan is not None else (),
         today=today,
         borrower=borrower_facts(loan.borrower, revealed),
         schedule=[ScheduleLine(i, installment_state(i, today)) for i in loan.installments],

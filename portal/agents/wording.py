@@ -44,7 +44,18 @@ EVENT_NAMES: dict[str, Any] = {
     "dispute_declared": _l("The borrower disputes the debt: case on hold"),
     "link_disabled": _l("Reminder link disabled after wrong answers"),
     "verification_locked": _l("Verification locked after wrong answers"),
+    "offer_created": _l("An agent made an offer"),
+    "offer_approved": _l("A supervisor approved an offer"),
+    "offer_declined": _l("A supervisor declined an offer"),
+    "offer_withdrawn": _l("An offer was withdrawn"),
     "offer_expired": _l("An offer expired"),
+    "call_logged": _l("Call logged"),
+    "callback_requested": _l("The borrower asked to be called back"),
+    "promise_made": _l("The borrower promised to pay"),
+    "promise_kept": _l("Promise to pay kept"),
+    "promise_partly_kept": _l("Promise to pay partly kept"),
+    "promise_broken": _l("Promise to pay broken"),
+    "promise_superseded": _l("Promise to pay replaced by a new one"),
 }
 
 EVENT_ACTORS: dict[str, Any] = {

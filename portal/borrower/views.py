@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import UTC, date, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,17 +25,13 @@ from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
 from negotiation import (
-    EventKind,
     Frequency,
-    Installment,
     PlanKind,
     Statement,
-    Waiver,
     assess,
     plan_timeline,
     propose,
 )
-from negotiation import Plan as Schedule
 from negotiation.rules import regular_per_period
 from portal import db
 from portal.access import Attempt, FactKind, LinkState, Verdict, find_link, verify
@@ -76,7 +71,7 @@ from portal.borrower.wording import (
     plan_event_sentence,
     rejection_sentence,
 )
-from portal.cases import live_plan, policy, snapshot_of, view_case
+from portal.cases import live_plan, plan_events_of, policy, snapshot_of, view_case
 from portal.clock import local_today, now
 from portal.extensions import htmx
 from portal.hashing import normalise_date_of_birth, normalise_id_last4
@@ -256,7 +251,7 @@ def _status_page(
     plan_events: tuple[Any, ...] = ()
     progress = None
     if view.plan is not None:
-        plan_events = _plan_events(case, view.plan)
+        plan_events = plan_events_of(db.session(), case, view.plan, _today(case))
         progress = _progress(view.plan)
     return _page(
         "borrower/status.html",
@@ -349,43 +344,6 @@ def _progress(plan: Any) -> dict[str, Any]:
         "next_amount": following.amount - following.paid if following else 0,
         "left": sum(i.amount - i.paid for i in unpaid),
     }
-
-
-def _plan_events(case: Case, plan: Any) -> tuple[Any, ...]:
-    """What the live plan means from today, as the engine states it: for an active plan,
-    only what is still to pay (escalation is already paused)."""
-    remaining = _schedule_of(plan, unpaid_only=plan.status == "active")
-    if remaining is None:
-        return ()
-    today = _today(case)
-    snapshot = snapshot_of(db.session(), case, today)
-    events = plan_timeline(
-        snapshot, policy(), remaining, today, conditional_waiver=plan.conditional_waiver
-    )
-    if plan.status != "active":
-        return events
-    already = (EventKind.ESCALATION_PAUSED, EventKind.PENALTIES_FROZEN)
-    return tuple(event for event in events if event.kind not in already)
-
-
-def _schedule_of(plan: Any, *, unpaid_only: bool) -> Any:
-    """A stored plan (or what is left of it) as the engine's schedule."""
-    items = [
-        Installment(i.due_date, i.amount - i.paid, i.moved_from)
-        for i in plan.installments
-        if not unpaid_only or i.paid < i.amount
-    ]
-    if not items:
-        return None
-    return Schedule(
-        kind=PlanKind(plan.kind),
-        frequency=Frequency(plan.frequency or "monthly"),
-        installments=tuple(items),
-        restructured=plan.restructured,
-        waiver=Waiver(plan.waived_penalties, plan.waived_fees, plan.discount),
-        interest=plan.interest,
-        interest_rate_pct=Decimal(plan.interest_rate_pct),
-    )
 
 
 # Negotiate ---------------------------------------------------------------------------
