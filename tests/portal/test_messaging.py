@@ -762,6 +762,8 @@ def test_production_sends_only_with_the_public_address_of_the_borrowers_site(tmp
         "EMAIL_PROVIDER": "smtp",
         "SMTP_HOST": "mail.example.com",
         "MAIL_FROM": "reminders@haohuan.example",
+        # Production runs on the real clock (a frozen one is refused there).
+        "HAOHUAN_NOW": "",
     }
     with pytest.raises(ConfigurationError, match="HAOHUAN_PUBLIC_URL"):
         create_app(config)
