@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import g, redirect, session, url_for
+from flask import g, session, url_for
 from sqlalchemy.orm import Session, joinedload
 
 from portal import db
 from portal.access import LinkState, link_state
 from portal.clock import now
+from portal.extensions import leave_page
 from portal.models import Case, Loan, ReminderLink
 
 IDLE_LIMIT = timedelta(minutes=15)
@@ -97,7 +98,7 @@ def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
         case = current_case(db.session(), moment)
         if case is None:
             end()
-            return redirect(url_for("borrower.session_ended"))
+            return leave_page(url_for("borrower.session_ended"), code=302)
         g.case = case
         g.now = moment
         g.borrower_locale = case.loan.borrower.locale

@@ -18,12 +18,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 
 from portal import db
 from portal.clock import now
+from portal.extensions import htmx, leave_page
 from portal.models import StaffMember
 from portal.staff.accounts import unknown_roles
 
@@ -143,6 +145,17 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _page_to_return_to() -> str | None:
+    """The page to come back to after signing in: this one for a plain GET; for an
+    htmx request, the page it was made from (a preview's own URL is no page)."""
+    if htmx:
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        if current.netloc and current.netloc != request.host:
+            return None
+        return current.path + (f"?{current.query}" if current.query else "") or None
+    return request.full_path.rstrip("?") if request.method == "GET" else None
+
+
 def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Run the view only for a signed-in, active staff member holding every one of
     ``roles``: signed out, to the sign-in page (and back afterwards); without the role,
@@ -163,14 +176,12 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
                 # Only the staff keys go: a borrower's session in this browser is theirs.
                 for key in STAFF_KEYS:
                     session.pop(key, None)
-                back = request.full_path if request.method == "GET" else None
-                return redirect(
+                return leave_page(
                     url_for(
                         "staff.sign_in",
-                        next=safe_next(back.rstrip("?") if back else None),
+                        next=safe_next(_page_to_return_to()),
                         ended=1 if had_session else None,
-                    ),
-                    code=303,
+                    )
                 )
             g.staff = member
             g.now = moment

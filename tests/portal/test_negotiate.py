@@ -132,3 +132,13 @@ def test_an_htmx_history_restore_gets_the_whole_page(app, client):
     headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
     html = client.get(f"/plans/calculate?{query}", headers=headers).get_data(as_text=True)
     assert "<html" in html
+
+
+def test_the_calculator_after_the_session_ended_leaves_the_page_whole(app, client):
+    # Without a session the htmx answer sends the whole page to "session ended" rather
+    # than swapping that page into the calculator.
+    query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-12-02"
+    fragment = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.headers["HX-Redirect"].endswith("/session-ended")
+    assert client.get(f"/plans/calculate?{query}").status_code in (302, 303)

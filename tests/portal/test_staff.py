@@ -702,3 +702,24 @@ def test_enabling_totp_ends_sessions_and_disable_turns_it_off(app, client):
     off = run(app, "staff", "totp", "--email", "mei@haohuan.example", "--disable")
     assert off.exit_code == 0
     assert staff_sign_in(client).status_code == 303
+
+
+def test_an_htmx_request_after_the_session_ended_leaves_the_page_whole(app, client):
+    # A live preview or a filter must not get the sign-in page swapped into a corner.
+    built = build_case(app)
+    headers = {
+        "HX-Request": "true",
+        "HX-Current-URL": f"http://localhost/agent/cases/{built.case_id}/offers/new",
+    }
+    response = client.post(f"/agent/cases/{built.case_id}/offers/preview", headers=headers)
+    assert response.status_code == 200
+    assert response.get_data() == b""
+    target = response.headers["HX-Redirect"]
+    assert target.startswith("/staff/sign-in?next=")
+    assert target.endswith(f"next=/agent/cases/{built.case_id}/offers/new")
+    # Another site's page is never where sign-in leads back to.
+    headers["HX-Current-URL"] = "https://evil.example/agent/"
+    response = client.get("/agent/", headers=headers)
+    assert response.headers["HX-Redirect"] == "/staff/sign-in"
+    # Without htmx, the plain redirect as before.
+    assert client.get("/agent/").status_code == 303
