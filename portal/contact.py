@@ -125,10 +125,13 @@ def judge(
 
     With ``lock``, the case row is locked first (PostgreSQL; SQLite serialises writers
     anyway) so the decision holds until the caller's transaction records the contact.
+    The case and its borrower are read again under the lock: the caller loaded them
+    before it, and a hold (or a new phone number) committed in between must count.
     """
-    if lock:
-        db.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     borrower = case.loan.borrower
+    if lock:
+        db.refresh(case, with_for_update=True)
+        db.refresh(borrower)
     request = ContactRequest(
         channel=channel,
         recipient=recipient,

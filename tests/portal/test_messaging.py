@@ -32,7 +32,7 @@ from portal.holds import place_hold
 from portal.messaging import service
 from portal.messaging.compose import compose, sms_parts
 from portal.messaging.links import opt_out_token, opt_out_url
-from portal.messaging.providers import from_config
+from portal.messaging.providers import OutboxSms, Providers, from_config
 from portal.models import (
     AuditEntry,
     Case,
@@ -770,3 +770,62 @@ def test_production_sends_only_with_the_public_address_of_the_borrowers_site(tmp
     app = create_app({**config, "PUBLIC_URL": "https://pay.haohuan.example"})
     assert app.extensions["haohuan.messaging"].email.name == "smtp"
     assert app.extensions["haohuan.messaging"].sms.name == "outbox"
+
+
+class HoldWhileSending(OutboxSms):
+    """An outbox SMS provider during whose answer the borrower declares a dispute in the
+    portal (another session, committed), as may happen while the sender runs."""
+
+    def __init__(self, app, case_id):
+        self.app = app
+        self.case_id = case_id
+
+    def send(self, to, body, reference):
+        with self.app.extensions["haohuan.sessions"]() as other:
+            place_hold(other, other.get(Case, self.case_id), "dispute", "not mine", NOW)
+        return super().send(to, body, reference)
+
+
+def test_a_hold_declared_while_the_sender_runs_stops_the_cases_next_message(app):
+    built = build_case(app)
+    with_email(app, built)
+    night = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 23:00 in Taipei
+    morning = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        for channel in (Channel.SMS, Channel.EMAIL):
+            waiting = service.send_message(
+                session, case, channel, actor=AGENT, moment=night, schedule=True
+            )
+            assert waiting.outcome is service.Outcome.SCHEDULED
+    configured = app.extensions["haohuan.messaging"]
+    app.extensions["haohuan.messaging"] = Providers(
+        sms=HoldWhileSending(app, built.case_id), email=configured.email
+    )
+    with app.test_request_context("/"):
+        done = service.dispatch_due(db.session(), morning)
+    # The SMS went before the dispute; the email, judged after it, must not go.
+    assert (done.sent, done.cancelled) == (1, 1)
+    sms, email = messages(app)
+    assert (sms.channel, sms.status) == ("sms", "sent")
+    assert (email.channel, email.status, email.error) == ("email", "cancelled", "on_hold")
+
+
+def test_a_hold_committed_before_the_lock_is_taken_refuses_the_message(app):
+    # The agent's request read the case, then the borrower's dispute was committed, then
+    # the send took the case's lock: the rules must judge the case as it is under the
+    # lock, not as the request first read it.
+    built = build_case(app)
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        assert case.hold is None
+        with app.extensions["haohuan.sessions"]() as borrower_side:
+            place_hold(
+                borrower_side, borrower_side.get(Case, built.case_id), "dispute", "not mine", NOW
+            )
+        result = service.send_message(session, case, Channel.SMS, actor=AGENT, moment=NOW)
+    assert result.outcome is service.Outcome.REFUSED
+    assert [r.value for r in result.decision.reasons] == ["on_hold"]
+    assert messages(app) == []
