@@ -55,8 +55,13 @@ def _form() -> AuditFilterForm:
     return form
 
 
+# The query arguments the log's links carry on: its filters, nothing else (url_for
+# reads some names itself, such as _method and _scheme).
+FILTER_KEYS = ("actor", "action", "case", "since", "until")
+
+
 def _filter_arguments() -> dict[str, str]:
-    return {k: v for k, v in request.args.items() if k not in ("page", "lang") and v}
+    return {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
 
 
 @blueprint.get("/audit")
@@ -90,7 +95,8 @@ def audit_csv() -> Response:
     there. The export is recorded before it starts."""
     form = _form()
     if not form.validate():
-        return redirect(url_for("admin.audit", **request.args), code=303)
+        shown = {k: v for k, v in request.args.items() if k in (*FILTER_KEYS, "page", "lang")}
+        return redirect(url_for("admin.audit", **shown), code=303)
     filters, zone = form.filters(), finance_timezone()
     database = db.session()
     audit_trail.record_current(database, "audit.export", g.now, filters=_filter_arguments())
