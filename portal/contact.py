@@ -10,11 +10,12 @@ last allowed contact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from negotiation import Hold
@@ -34,6 +35,8 @@ from portal.models import Case, ContactAttempt, Message, OptOut
 # The caps look back at most 7 days and forward over what is already scheduled; two
 # weeks either side covers every window that can contain the day asked about.
 HISTORY_REACH = timedelta(days=14)
+# The first key of the borrowers' contact locks (PostgreSQL advisory locks by two keys).
+CONTACT_LOCK_SPACE = 0x4848
 
 REFUSAL_TEXT = {
     ContactRefusal.THIRD_PARTY: _l(
@@ -76,7 +79,8 @@ def contact_history(
     db: Session, borrower_id: int, moment: datetime, *, excluding_message: int | None = None
 ) -> ContactHistory:
     """The borrower's attempts near ``moment`` by every agent, plus the messages already
-    scheduled to them (each counts toward the caps on the day it will be sent)."""
+    scheduled to them (each counts toward the caps on the day it will be sent). Calls the
+    borrower made to us are not contact we made: they count toward nothing."""
     since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
     made = db.execute(
         select(
@@ -86,6 +90,7 @@ def contact_history(
             ContactAttempt.agent,
         ).where(
             ContactAttempt.borrower_id == borrower_id,
+            ContactAttempt.inbound.is_(False),
             ContactAttempt.at >= since,
             ContactAttempt.at < until,
         )
@@ -111,6 +116,23 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> None:
+    """Hold the borrowers' contact lock until the transaction ends (PostgreSQL; SQLite
+    serialises writers anyway): the caps count a borrower's contacts on all their
+    cases, and locking one case does not stop an agent on another.
+
+    An advisory lock rather than the borrower's row, which an opt-out locks before the
+    messages it cancels while the sender locks a message first; taken after every row
+    lock, it closes no cycle of waits."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for borrower_id in sorted(set(borrower_ids)):
+        db.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :borrower)"),
+            {"space": CONTACT_LOCK_SPACE, "borrower": borrower_id},
+        )
+
+
 def judge(
     db: Session,
     case: Case,
@@ -131,6 +153,7 @@ def judge(
     borrower = case.loan.borrower
     if lock:
         db.refresh(case, with_for_update=True)
+        lock_borrowers(db, [borrower.id])
         db.refresh(borrower)
     request = ContactRequest(
         channel=channel,
@@ -152,17 +175,20 @@ def record_attempt(
     agent: str,
     *,
     connected: bool = False,
+    inbound: bool = False,
     outcome: str | None = None,
     note: str | None = None,
     message_id: int | None = None,
 ) -> ContactAttempt:
-    """Add one contact attempt to the log (and the case's last contact). Does not commit."""
+    """Add one contact attempt to the log (and the case's last contact). Does not commit.
+    ``inbound``: the borrower contacted us (a call), which the caps do not count."""
     attempt = ContactAttempt(
         case_id=case.id,
         borrower_id=case.loan.borrower_id,
         channel=channel.value,
         at=moment,
         connected=connected,
+        inbound=inbound,
         agent=agent,
         outcome=outcome,
         note=note,

@@ -72,6 +72,7 @@ from portal.contact import (
     HISTORY_REACH,
     judge,
     lift_opt_out,
+    lock_borrowers,
     record_attempt,
     record_opt_out,
 )
@@ -732,6 +733,7 @@ def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[i
             ContactAttempt.agent,
         ).where(
             ContactAttempt.borrower_id.in_(borrower_ids),
+            ContactAttempt.inbound.is_(False),  # the borrower's own calls count for nothing
             ContactAttempt.at >= since,
             ContactAttempt.at < until,
         )
@@ -840,6 +842,8 @@ def _lock_cases(db: Session, case_ids: list[int]) -> None:
         db.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
     else:
         db.execute(update(Case).where(Case.id.in_(case_ids)).values(id=Case.id))
+    # The caps are the borrowers': their contacts on cases outside the chunk count too.
+    lock_borrowers(db, db.scalars(select(Loan.borrower_id).join(Case).where(Case.id.in_(case_ids))))
 
 
 def case_messages(db: Session, case_id: int, limit: int = 20) -> list[Message]:

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from negotiation.contact import Channel
 from portal import ConfigurationError, create_app, db
 from portal.cli import cli
+from portal.contact import judge, record_attempt
 from portal.holds import place_hold
 from portal.messaging import service
 from portal.messaging.compose import compose, sms_parts
@@ -829,3 +830,43 @@ def test_a_hold_committed_before_the_lock_is_taken_refuses_the_message(app):
     assert result.outcome is service.Outcome.REFUSED
     assert [r.value for r in result.decision.reasons] == ["on_hold"]
     assert messages(app) == []
+
+
+def test_two_agents_on_two_cases_of_one_borrower_share_the_days_last_message(app, backend):
+    # The caps are the borrower's, across their loans: an agent sending on one case
+    # waits for another agent's send on the borrower's other case, then counts it.
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
+    first, second = build_case(app), build_case(app, name="陳怡君")
+    with app.app_context():
+        session = db.session()
+        session.get(Case, second.case_id).loan.borrower_id = first.borrower_id
+        session.commit()
+        done = service.send_message(
+            session, session.get(Case, first.case_id), Channel.SMS, actor=AGENT, moment=NOW
+        )
+        assert done.outcome is service.Outcome.SENT
+    results = []
+
+    def other_agent():
+        with app.test_request_context("/"):
+            own = db.session()
+            case = own.get(Case, second.case_id)
+            results.append(
+                service.send_message(own, case, Channel.SMS, actor=OTHER_AGENT, moment=NOW)
+            )
+
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, first.case_id)
+        # The first agent's contact, judged and recorded, not yet committed.
+        assert judge(session, case, Channel.SMS, NOW, lock=True).allowed
+        record_attempt(session, case, Channel.SMS, NOW, AGENT, outcome="sent")
+        session.flush()
+        racing = threading.Thread(target=other_agent)
+        racing.start()
+        racing.join(timeout=1)
+        session.commit()
+    racing.join(timeout=30)
+    assert [r.outcome for r in results] == [service.Outcome.REFUSED]
+    assert [r.value for r in results[0].decision.reasons] == ["messages_per_day"]
