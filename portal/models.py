@@ -707,6 +707,9 @@ class ContactAttempt(Base):
     channel: Mapped[str] = mapped_column(String(8))  # call, sms, email, letter
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     connected: Mapped[bool] = mapped_column(default=False)
+    # The borrower called us: logged, but not contact the lender made, so the contact
+    # rules neither judge it nor count it toward the caps.
+    inbound: Mapped[bool] = mapped_column(default=False)
     agent: Mapped[str] = mapped_column(String(254))  # a staff email, or "system"
     # Calls: reached, no_answer, voicemail_none, wrong_number, refused_to_talk, callback,
     # promise, dispute, hardship. Messages: sent.

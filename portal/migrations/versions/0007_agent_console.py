@@ -138,6 +138,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("connected", sa.Boolean(), nullable=False),
+        sa.Column("inbound", sa.Boolean(), nullable=False),
         sa.Column("agent", sa.String(length=254), nullable=False),
         sa.Column("outcome", sa.String(length=24), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
