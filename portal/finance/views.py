@@ -148,7 +148,7 @@ def payments() -> Response:
     found = reports.payment_page(
         db.session(), form.filters(), reports.finance_timezone(), form.page_number()
     )
-    arguments = {k: v for k, v in request.args.items() if k not in ("page", "lang") and v}
+    arguments = _filter_arguments(form)
     page = render_template(
         "finance/payments.html",
         form=form,
@@ -159,6 +159,13 @@ def payments() -> Response:
     return make_response(page)
 
 
+def _filter_arguments(form: PaymentFilterForm) -> dict[str, str]:
+    """The filters as typed, for links: only the form's own fields, so a query naming
+    url_for's own arguments (``_method``, ``_scheme``) is never passed on to it."""
+    fields = {field.name for field in form if field.name != "page"}
+    return {k: v for k, v in request.args.items() if k in fields and v}
+
+
 @blueprint.get("/payments.csv")
 @staff_required("finance")
 def payments_csv() -> Response:
@@ -166,7 +173,7 @@ def payments_csv() -> Response:
     explained there."""
     form = PaymentFilterForm(formdata=request.args)
     if not form.validate():
-        return redirect(url_for("finance.payments", **request.args), code=303)
+        return redirect(url_for("finance.payments", **_filter_arguments(form)), code=303)
     filters, zone = form.filters(), reports.finance_timezone()
 
     def lines() -> Any:

@@ -487,3 +487,16 @@ def test_taiwan_wording_in_the_console(finance, books):
     assert "退款" in finance.get(f"/finance/payments/{books['refunded']}").get_data(as_text=True)
     assert "對帳" in finance.get("/finance/reconciliations").get_data(as_text=True)
     assert "日期" in finance.get("/finance/payments?since=bad").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["_method=POST", "_scheme=javascript", "_external=1"])
+def test_url_building_arguments_in_the_query_are_ignored(finance, books, query):
+    # url_for reads _method, _scheme, _external as its own: never passed on to it.
+    page = finance.get(f"/finance/payments?status=succeeded&{query}")
+    assert page.status_code == 200
+    links = re.findall(r'href="(/finance/payments\.csv[^"]*)"', page.get_data(as_text=True))
+    assert links
+    assert not [link for link in links if "_" in link.split("?", 1)[-1].split("=", 1)[0]]
+    export = finance.get(f"/finance/payments.csv?since=bad&{query}")
+    assert export.status_code == 303
+    assert "_" not in export.location.split("?", 1)[1].split("=", 1)[0]
