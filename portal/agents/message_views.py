@@ -512,6 +512,9 @@ def bulk_batch(batch_id: int) -> Response:
     cases = {case.id: case for case in database.scalars(
         select(Case).where(Case.id.in_({row.case_id for row in first}))
     )}  # fmt: skip
+    # It lists cases and messages: reading it is a staff action like the outbox's.
+    audit.record_current(database, "bulk.view", g.now, batch_id=batch.id, shown=len(first))
+    database.commit()
     page = render_template(
         "agent/bulk_batch.html",
         active="agent.bulk",

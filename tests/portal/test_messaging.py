@@ -500,6 +500,7 @@ def test_a_bulk_send_in_allowed_hours_goes_out_once_the_answer_is_sent(app):
     assert (batch.queued, batch.scheduled, batch.refused) == (1, 0, 1)  # no email for 陳一
     page = client.get(f"/agent/bulk/{batch.id}").get_data(as_text=True)
     assert "c***@example.com" in page
+    assert audit_actions(app)[-1] == "bulk.view"
     assert first.case_id not in {m.case_id for m in sent}
 
 
