@@ -49,6 +49,17 @@ def init_app(app: Flask) -> None:
         parts = urlsplit(public)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError("HAOHUAN_PUBLIC_URL must be an http(s) URL")
+    outboxes = [
+        name
+        for name, provider in (("SMS_PROVIDER", built.sms), ("EMAIL_PROVIDER", built.email))
+        if provider.name == "outbox"
+    ]
+    if app.config.get("ENV_NAME") == "production" and outboxes:
+        # An outbox message is recorded as sent, counts toward the borrower's caps, and
+        # reaches nobody: never with real borrowers.
+        raise ConfigurationError(
+            f"{' and '.join(outboxes)}=outbox is refused in production: name a real provider"
+        )
     if app.config.get("ENV_NAME") == "production" and not public:
         # Without it a link in a message or a printed letter would name whichever host
         # the agent's console answered on.

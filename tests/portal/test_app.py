@@ -52,6 +52,13 @@ def test_production_refuses_a_frozen_clock():
         "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
         "STRIPE_WEBHOOK_SECRET": "whsec_x",
         "PUBLIC_URL": "https://pay.haohuan.example",
+        "EMAIL_PROVIDER": "smtp",
+        "SMTP_HOST": "mail.example.com",
+        "MAIL_FROM": "reminders@haohuan.example",
+        "SMS_PROVIDER": "http",
+        "SMS_HTTP_URL": "https://api.sms.example/send",
+        "SMS_HTTP_TOKEN": "token",
+        "SMS_SENDER": "Haohuan",
     }
     assert create_app(config).config["HAOHUAN_NOW"] == ""
     with pytest.raises(ConfigurationError, match="HAOHUAN_NOW is refused in production"):

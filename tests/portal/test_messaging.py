@@ -767,11 +767,20 @@ def test_production_sends_only_with_the_public_address_of_the_borrowers_site(tmp
         # Production runs on the real clock (a frozen one is refused there).
         "HAOHUAN_NOW": "",
     }
+    # The outbox reaches nobody: refused for SMS here, as for email before SMTP was named.
+    with pytest.raises(ConfigurationError, match="SMS_PROVIDER=outbox is refused in production"):
+        create_app({**config, "PUBLIC_URL": "https://pay.haohuan.example"})
+    sms = {
+        "SMS_PROVIDER": "http",
+        "SMS_HTTP_URL": "https://api.sms.example/send",
+        "SMS_HTTP_TOKEN": "token",
+        "SMS_SENDER": "Haohuan",
+    }
     with pytest.raises(ConfigurationError, match="HAOHUAN_PUBLIC_URL"):
-        create_app(config)
-    app = create_app({**config, "PUBLIC_URL": "https://pay.haohuan.example"})
+        create_app({**config, **sms})
+    app = create_app({**config, **sms, "PUBLIC_URL": "https://pay.haohuan.example"})
     assert app.extensions["haohuan.messaging"].email.name == "smtp"
-    assert app.extensions["haohuan.messaging"].sms.name == "outbox"
+    assert app.extensions["haohuan.messaging"].sms.name == "http"
 
 
 class HoldWhileSending(OutboxSms):
