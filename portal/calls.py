@@ -7,6 +7,14 @@ the borrower's last allowed call of the day. A call the rules refuse is not reco
 made: the agent is told why and from when it would be allowed, and the refusal itself
 goes to the audit log (a call made against the rules is something compliance must see).
 
+A borrower who calls us is not contact the lender made: the rules do not refuse the
+call (it may come at 23:00, on a hold, after the day's cap, or from a borrower who opted
+out of calls), and it does not count toward the caps (``ContactAttempt.inbound``, which
+the contact history leaves out). It is still logged through the gate with the case
+locked, and the audit entry keeps what the rules would have said of an outbound call
+then. What the borrower says on it (a promise, a dispute, an opt-out) is recorded as on
+any call; a callback they ask for is a call we make, so its time must be allowed.
+
 Only the borrower is ever told about the debt. When someone else answers (a relative,
 a colleague, a wrong number) the attempt is recorded as not connected (it still counts
 toward the call attempts of the 7 days: the borrower's number was dialled) and nothing
@@ -50,6 +58,13 @@ LATEST_START = timedelta(minutes=60)
 CALLBACK_WITHIN = timedelta(days=30)
 
 
+class Direction(StrEnum):
+    """Who placed the call."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
 class Answerer(StrEnum):
     """Who picked up."""
 
@@ -71,6 +86,11 @@ class Outcome(StrEnum):
     WRONG_NUMBER = "wrong_number"
     THIRD_PARTY = "third_party"
 
+
+DIRECTIONS = {
+    Direction.OUTBOUND: _l("We called the borrower"),
+    Direction.INBOUND: _l("The borrower called us"),
+}
 
 ANSWERERS = {
     Answerer.BORROWER: _l("The borrower"),
@@ -117,6 +137,11 @@ OPT_OUT_CHANNELS = {
 }
 
 
+def direction_of(attempt: ContactAttempt) -> Direction:
+    """Who placed a logged call."""
+    return Direction.INBOUND if attempt.inbound else Direction.OUTBOUND
+
+
 def answerer_of(attempt: ContactAttempt) -> Answerer:
     """Who answered a logged call, from what was stored."""
     if attempt.connected:
@@ -157,7 +182,8 @@ class CallCheck:
 
 def _counts(db: Session, case: Case, moment: datetime) -> tuple[int, int]:
     """Connected calls on the borrower's local day and call attempts over the 7 local
-    days ending today, by every agent (what the caps count, shown for information)."""
+    days ending today, by every agent (what the caps count, shown for information: the
+    calls we made, not the borrower's own)."""
     zone = ZoneInfo(case.loan.borrower.timezone)
     today = moment.astimezone(zone).date()
     since = datetime.combine(today - timedelta(days=6), datetime.min.time(), tzinfo=zone)
@@ -166,6 +192,7 @@ def _counts(db: Session, case: Case, moment: datetime) -> tuple[int, int]:
         select(ContactAttempt.at, ContactAttempt.connected).where(
             ContactAttempt.borrower_id == case.loan.borrower_id,
             ContactAttempt.channel == Channel.CALL.value,
+            ContactAttempt.inbound.is_(False),
             ContactAttempt.at >= since,
             ContactAttempt.at < until,
         )
@@ -233,13 +260,14 @@ class CallReport:
     promise_due: date | None = None
     promise_amount: int | None = None
     opt_out: tuple[Channel, ...] = ()
+    direction: Direction = Direction.OUTBOUND
 
 
 class Verdict(StrEnum):
     """How logging a call ended."""
 
     LOGGED = "logged"
-    REFUSED = "refused"  # the rules refuse the call itself: nothing recorded as made
+    REFUSED = "refused"  # the rules refuse our call itself: nothing recorded as made
     CALLBACK_REFUSED = "callback_refused"  # the callback time is not allowed: nothing
 
 
@@ -271,9 +299,11 @@ def log_call(
 ) -> CallResult:
     """Judge the call at the moment it started, with the case locked, and record it with
     everything that came of it (a promise, a hold, opt-outs, a callback) in one
-    transaction; or record only the refusal in the audit log. Commits once."""
+    transaction; or record only the refusal in the audit log. A call the borrower made
+    is recorded whatever the rules say of our calls then. Commits once."""
     decision = judge(db, case, Channel.CALL, report.started, lock=True)
-    if not decision.allowed:
+    inbound = report.direction is Direction.INBOUND
+    if not decision.allowed and not inbound:
         db.rollback()
         audit.record(
             db,
@@ -296,6 +326,7 @@ def log_call(
         report.started,
         member.email,
         connected=connected,
+        inbound=inbound,
         outcome=report.outcome.value,
         note=report.note.strip()[:2000] or None,
     )
@@ -303,11 +334,16 @@ def log_call(
     result = CallResult(Verdict.LOGGED, attempt=attempt)
     details: dict[str, object] = {
         "attempt_id": attempt.id,
+        "direction": report.direction.value,
         "started_at": report.started.isoformat(),
         "answered": report.answered.value,
         "outcome": report.outcome.value,
         "connected": connected,
     }
+    if inbound and not decision.allowed:
+        # Why we could not have called then: the record shows the borrower's call was
+        # taken in spite of it, not made against the rules.
+        details["outbound_refused"] = [reason.value for reason in decision.reasons]
     if third_party:
         # The gate's word on talking to whoever answered (never, whatever the time), and
         # said explicitly for the record: nothing about the debt reached them.
@@ -335,7 +371,7 @@ def log_call(
     db.add(
         CaseEvent(
             case_id=case.id,
-            kind="call_logged",
+            kind="call_received" if inbound else "call_logged",
             actor="agent",
             at=moment,
             data={
@@ -463,9 +499,7 @@ def recent_calls(db: Session, case: Case, limit: int = RECENT_CALLS) -> list[Cal
     ]
 
 
-def recent_promises(
-    db: Session, case: Case, now: datetime, limit: int = RECENT_PROMISES
-) -> list[PromiseLine]:
+def recent_promises(db: Session, case: Case, limit: int = RECENT_PROMISES) -> list[PromiseLine]:
     """The case's latest promises, newest first, each with what counted toward it."""
     promises: Sequence[Promise] = db.scalars(
         select(Promise)
@@ -473,7 +507,7 @@ def recent_promises(
         .order_by(Promise.made_at.desc(), Promise.id.desc())
         .limit(limit)
     ).all()
-    paid = progress_of(db, case, promises, now)
+    paid = progress_of(db, case, promises)
     return [PromiseLine(promise, paid[promise.id]) for promise in promises]
 
 

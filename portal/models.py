@@ -722,8 +722,9 @@ class Promise(Base):
     """A borrower's promise to pay ``amount`` by ``due_date``, made on a call.
 
     ``status``: open, then kept (paid in full by the date), partly_kept (some paid) or
-    broken (nothing paid), decided by the daily work from the case's confirmed payments
-    made since the promise; ``paid`` is what counted toward it.
+    broken (nothing paid), decided from the case's confirmed payments made since the
+    promise (kept by the payment that completes it, else by the daily work;
+    ``portal.promises``); ``paid`` is what counted toward it.
     """
 
     __tablename__ = "promises"

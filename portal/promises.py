@@ -4,10 +4,21 @@ payments until they are kept, partly kept or broken.
 What counts toward a promise: the case's payments in the promise's currency that the
 gateway confirmed (status ``succeeded``), net of what was refunded or is held by a
 dispute (``Payment.kept``), confirmed from the moment the promise was made up to the
-end of its due date in the borrower's own time zone. Money taken back later reduces
-what counted (a review reads ``kept`` as it is then). A payment confirmed after the due
+end of its due date in the borrower's own time zone. A payment confirmed after the due
 date does not count: the promise was not kept on time, and the case's balance shows
 the payment anyway.
+
+A promise is decided by one rule (``_decide``) wherever it is decided: at once, by the
+payment that brings what counted up to the amount (``keep_if_paid``, called in the
+payment's own transaction by ``portal.payments.events``); otherwise by the daily review
+(``review_promises``), which also closes promises whose date has passed; or when a new
+promise replaces it. Each reads refunds and disputes as they stand at that moment.
+A decision is final: money taken back after a promise was kept does not un-keep it (the
+borrower did pay as promised; the refund or dispute is on the case's timeline and its
+balance, where the agent sees it), and the review looks only at open promises, so the
+two paths agree. Every path that decides a case's promises holds the case's row lock
+(a payment's, a call's, and the review's, which locks the cases first, in order), so a
+promise is never decided twice.
 
 A case has at most one open promise: a new one supersedes the open one, which is
 decided at that moment (``kept`` if already paid in full, else ``superseded`` with what
@@ -162,15 +173,73 @@ def _progress(
         if reached_on is None and paid >= promise.amount:
             reached_on = confirmed_at.astimezone(zone).date()
     if paid < promise.amount:
-        reached_on = None  # a later refund took it back below the amount
+        reached_on = None  # money taken back since has brought it below the amount
     return Progress(max(paid, 0), reached_on)
 
 
-def progress_of(
-    db: Session, case: Case, promises: Sequence[Promise], now: datetime
-) -> dict[int, int]:
+def _decide(
+    db: Session,
+    promise: Promise,
+    payments: Sequence[tuple[datetime, int, str]],
+    zone: ZoneInfo,
+    now: datetime,
+    *,
+    until: datetime | None = None,
+    closing: str | None = None,
+    **data: object,
+) -> bool:
+    """The rule for one open promise: what counted toward it up to ``until`` (never past
+    the end of its due date; by default, up to that end) is stored in ``paid``; it is
+    kept if that reaches the amount; else ``closing`` says how it ends now: ``BROKEN``
+    (its date has passed: partly kept or broken by what was paid) or ``SUPERSEDED``; with
+    none it stays open. A decision goes on the case's timeline, at ``now``, with
+    ``data``. Returns True when the promise was decided."""
+    end = due_end(promise.due_date, zone)
+    progress = _progress(promise, payments, end if until is None else min(until, end), zone)
+    promise.paid = progress.paid
+    if progress.reached_on is not None:
+        promise.status, promise.settled_on = KEPT, progress.reached_on
+    elif closing == BROKEN:
+        promise.status = PARTLY_KEPT if progress.paid > 0 else BROKEN
+        promise.settled_on = promise.due_date
+    elif closing == SUPERSEDED:
+        promise.status, promise.settled_on = SUPERSEDED, now.astimezone(zone).date()
+    else:
+        return False
+    _event(
+        db,
+        promise.case_id,
+        f"promise_{promise.status}",
+        now,
+        promise_id=promise.id,
+        amount=promise.amount,
+        paid=promise.paid,
+        **data,
+    )
+    return True
+
+
+def keep_if_paid(db: Session, case: Case, now: datetime) -> list[Promise]:
+    """A payment on ``case`` was just confirmed: its open promise is kept now if what
+    counts toward it reaches the amount (the review's rule, decided at once rather than
+    by the next daily run). Runs inside the payment's transaction, whose lock on the case
+    row keeps the daily review and a new promise from deciding it meanwhile. Does not
+    commit. Returns the promises kept."""
+    open_ones = db.scalars(
+        select(Promise).where(Promise.case_id == case.id, Promise.status == OPEN)
+    ).all()
+    if not open_ones:
+        return []
+    zone = ZoneInfo(case.loan.borrower.timezone)
+    payments = _payments_of(db, [case.id], min(_utc(p.made_at) for p in open_ones))[case.id]
+    return [p for p in open_ones if _decide(db, p, payments, zone, now)]
+
+
+def progress_of(db: Session, case: Case, promises: Sequence[Promise]) -> dict[int, int]:
     """What has counted so far toward each of ``promises`` of ``case`` (by promise id):
-    the stored figure for decided ones, computed afresh for the open one."""
+    the stored figure for decided ones, computed afresh for the open one (every payment
+    confirmed so far, up to the end of its due date: one confirmed this very instant
+    counts too)."""
     zone = ZoneInfo(case.loan.borrower.timezone)
     open_ones = [p for p in promises if p.status == OPEN]
     shown = {p.id: p.paid for p in promises}
@@ -178,7 +247,7 @@ def progress_of(
         return shown
     payments = _payments_of(db, [case.id], min(_utc(p.made_at) for p in open_ones))[case.id]
     for promise in open_ones:
-        until = min(now, due_end(promise.due_date, zone))
+        until = due_end(promise.due_date, zone)
         shown[promise.id] = _progress(promise, payments, until, zone).paid
     return shown
 
@@ -206,14 +275,7 @@ def make_promise(
     if earlier:
         payments = _payments_of(db, [case.id], min(_utc(p.made_at) for p in earlier))[case.id]
         for old in earlier:
-            until = min(moment, due_end(old.due_date, zone))
-            progress = _progress(old, payments, until, zone)
-            old.paid = progress.paid
-            if progress.reached_on is not None:
-                old.status, old.settled_on = KEPT, progress.reached_on
-            else:
-                old.status, old.settled_on = SUPERSEDED, moment.astimezone(zone).date()
-            _event(db, case.id, f"promise_{old.status}", moment, promise_id=old.id, paid=old.paid)
+            _decide(db, old, payments, zone, moment, until=moment, closing=SUPERSEDED)
     promise = Promise(
         case_id=case.id,
         contact_attempt_id=attempt_id,
@@ -259,10 +321,19 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
     lives (and is before ``today``, the day being worked). Open ones keep their progress
     in ``paid``. Flushes, does not commit: it runs inside the daily work's transaction.
 
-    Three statements whatever the number of promises: the open promises with their
-    borrowers' zones, their cases' confirmed payments, then the changed rows.
+    Four statements whatever the number of promises: the cases with an open promise
+    locked (in id order, as a payment or a call locks its one case before deciding a
+    promise, so no promise is decided twice and no lock waits in a cycle), the open
+    promises with their borrowers' zones, their cases' confirmed payments, then the
+    changed rows.
     """
     review = PromiseReview()
+    db.execute(
+        select(Case.id)
+        .where(Case.id.in_(select(Promise.case_id).where(Promise.status == OPEN)))
+        .order_by(Case.id)
+        .with_for_update()
+    )
     rows = db.execute(
         select(Promise, Borrower.timezone)
         .join(Case, Case.id == Promise.case_id)
@@ -279,32 +350,27 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
     asking: set[int] = set()
     for promise, timezone in rows:
         zone = ZoneInfo(timezone)
-        end = due_end(promise.due_date, zone)
-        progress = _progress(promise, payments[promise.case_id], min(now, end), zone)
-        promise.paid = progress.paid
-        if progress.reached_on is not None:
-            promise.status, promise.settled_on = KEPT, progress.reached_on
+        over = due_end(promise.due_date, zone) <= now and promise.due_date < today
+        decided = _decide(
+            db,
+            promise,
+            payments[promise.case_id],
+            zone,
+            now,
+            until=now,
+            closing=BROKEN if over else None,
+            as_of=today.isoformat(),
+        )
+        if not decided:
+            continue
+        if promise.status == KEPT:
             review.kept += 1
-        elif end <= now and promise.due_date < today:
-            promise.status = PARTLY_KEPT if progress.paid > 0 else BROKEN
-            promise.settled_on = promise.due_date
+        else:
             asking.add(promise.case_id)
             if promise.status == BROKEN:
                 review.broken += 1
             else:
                 review.partly_kept += 1
-        else:
-            continue
-        _event(
-            db,
-            promise.case_id,
-            f"promise_{promise.status}",
-            now,
-            promise_id=promise.id,
-            amount=promise.amount,
-            paid=promise.paid,
-            as_of=today.isoformat(),
-        )
     if asking:
         for case in db.scalars(select(Case).where(Case.id.in_(sorted(asking)))):
             case.needs_agent = True

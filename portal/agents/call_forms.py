@@ -20,11 +20,13 @@ from portal.borrower.forms import AmountField
 from portal.calls import (
     ANSWERERS,
     CALLBACK_WITHIN,
+    DIRECTIONS,
     OPT_OUT_CHANNELS,
     OUTCOMES,
     OUTCOMES_FOR,
     Answerer,
     CallReport,
+    Direction,
     Outcome,
 )
 from portal.finance.forms import DayField
@@ -71,12 +73,23 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class CallForm(FlaskForm):
-    """What came of a call: who answered, the outcome, and what goes with it.
+    """What came of a call: who called whom, who answered, the outcome, and what goes
+    with it.
 
     Before ``validate``, the view sets ``limits`` (the promise bounds), ``zone`` (the
     borrower's) and ``now``.
     """
 
+    direction = RadioField(
+        _l("Who called?"),
+        choices=[SelectChoice(k.value, v) for k, v in DIRECTIONS.items()],
+        default=Direction.OUTBOUND.value,
+        validate_choice=False,
+        validators=[
+            Optional(),
+            AnyOf([d.value for d in Direction], message=_l("Choose one of the listed values.")),
+        ],
+    )
     answered = RadioField(
         _l("Who answered?"),
         choices=[SelectChoice(k.value, v) for k, v in ANSWERERS.items()],
@@ -142,7 +155,20 @@ class CallForm(FlaskForm):
     def _fail(self, field: Any, message: Any) -> None:
         field.errors = [*field.errors, message]
 
+    def _direction(self) -> Direction:
+        return Direction(self.direction.data or Direction.OUTBOUND.value)
+
     def _fit_together(self) -> None:
+        if self._direction() is Direction.INBOUND:
+            # Whoever rings us, it is the borrower on the line (no one else is told
+            # anything about a debt, so no one else's call is logged here).
+            if self.answered.data and self.answered.data != Answerer.BORROWER.value:
+                self._fail(
+                    self.answered,
+                    _l("The borrower called: choose “the borrower” here, or leave it."),
+                )
+                return
+            self.answered.data = Answerer.BORROWER.value
         if not self.answered.data:
             self._fail(self.answered, _l("Choose who answered."))
             return
@@ -244,6 +270,7 @@ class CallForm(FlaskForm):
         """The validated form as the service's input."""
         answered = Answerer(self.answered.data)
         return CallReport(
+            direction=self._direction(),
             answered=answered,
             outcome=Outcome(self.outcome.data),
             started=now - timedelta(minutes=int(self.started.data or 0)),

@@ -47,6 +47,7 @@ def call_wording() -> dict[str, Any]:
     """The words for stored call codes, in every agent template."""
     return {
         "ANSWERER_NAMES": calls.ANSWERERS,
+        "DIRECTION_NAMES": {d.value: v for d, v in calls.DIRECTIONS.items()},
         "OUTCOME_NAMES": calls.OUTCOMES,
         "PROMISE_STATUS_NAMES": PROMISE_STATUSES,
         "OPT_OUT_NAMES": {c.value: v for c, v in calls.OPT_OUT_CHANNELS.items()},
@@ -96,7 +97,7 @@ def calls_context(
             "form": form or _form_for(database, case, moment, posted=False),
             "limits": promise_limits(database, case, moment),
             "calls": calls.recent_calls(database, case),
-            "promises": calls.recent_promises(database, case, moment),
+            "promises": calls.recent_promises(database, case),
         }
     }
 

@@ -50,6 +50,7 @@ EVENT_NAMES: dict[str, Any] = {
     "offer_withdrawn": _l("An offer was withdrawn"),
     "offer_expired": _l("An offer expired"),
     "call_logged": _l("Call logged"),
+    "call_received": _l("The borrower called"),
     "callback_requested": _l("The borrower asked to be called back"),
     "promise_made": _l("The borrower promised to pay"),
     "promise_kept": _l("Promise to pay kept"),

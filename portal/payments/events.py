@@ -40,6 +40,7 @@ from portal.models import (
     ProcessedEvent,
     Waiver,
 )
+from portal.promises import keep_if_paid
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,8 @@ def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
 
 def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     """Record the money, then let it move the plan it was for, if that plan is live; money
-    that arrives for no plan while one is live counts for that plan."""
+    that arrives for no plan while one is live counts for that plan. A promise to pay
+    that the money completes is kept at once."""
     record_event(
         db, case, "payment_succeeded", "system", payment_id=payment.id, amount=payment.amount
     )
@@ -188,6 +190,7 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
         _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today))
     else:
         _record(db, case, payment, _pay_plan(db, case, plan, payment.amount, now, today))
+    keep_if_paid(db, case, now)
 
 
 def _pay_plan(

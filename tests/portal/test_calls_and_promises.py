@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from flask import render_template
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from portal import db, lifecycle
 from portal.agents import case_sections
@@ -25,7 +25,7 @@ from portal.models import (
     StaffMember,
 )
 
-from .conftest import NOW, add_staff, build_case, staff_sign_in
+from .conftest import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
 from .test_finance_console import pay
 
 AGENT = "agent@haohuan.example"
@@ -438,16 +438,90 @@ def test_a_promise_paid_in_full_is_kept_as_soon_as_the_money_is_in(app):
     client = agent(app)
     assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
     pay(app, built, 100_000, taipei(date(2026, 12, 1), 12), "pi_one")
+    part = the_promise(app)
+    assert (part.status, part.settled_on) == ("open", None)
+    assert rows(app, CaseEvent, kind="promise_kept") == []
+    # The payment that completes it keeps it, in its own transaction: no daily run needed.
     pay(app, built, 50_000, taipei(date(2026, 12, 2), 12), "pi_two")
+    kept = the_promise(app)
+    assert (kept.status, kept.paid, kept.settled_on) == ("kept", 150_000, date(2026, 12, 2))
+    (event,) = rows(app, CaseEvent, kind="promise_kept")
+    assert (event.data["paid"], event.data["promise_id"], event.actor) == (
+        150_000,
+        kept.id,
+        "system",
+    )
+    assert event.at.replace(tzinfo=UTC) == taipei(date(2026, 12, 2), 12)
+    assert not needs_agent(app, built.case_id)
+    # The daily run finds nothing left to decide.
+    assert work(app, date(2026, 12, 3), taipei(date(2026, 12, 3), 3)).promises_kept == 0
+    assert len(rows(app, CaseEvent, kind="promise_kept")) == 1
+
+
+def test_the_daily_run_keeps_a_promise_paid_in_full_that_was_left_open(app):
+    # The review applies the same rule to a promise the payment path left open (here:
+    # set back to open, as if its payment had been confirmed by some other path).
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 150_000, taipei(date(2026, 12, 2), 12), "pi_all")
+    with app.app_context():
+        session = db.session()
+        session.execute(update(Promise).values(status="open", settled_on=None, paid=0))
+        session.execute(delete(CaseEvent).where(CaseEvent.kind == "promise_kept"))
+        session.commit()
     day = work(app, date(2026, 12, 3), taipei(date(2026, 12, 3), 3))
     assert day.promises_kept == 1
     kept = the_promise(app)
     assert (kept.status, kept.paid, kept.settled_on) == ("kept", 150_000, date(2026, 12, 2))
+
+
+def test_a_promise_paid_through_the_sandbox_checkout_is_kept_at_once(app, client):
+    built = build_case(app)
+    staff = agent(app)
+    assert promise(staff, built.case_id, "2026-12-05", "1500").status_code == 303
+    sign_in(client, built)
+    started = client.post("/pay", data={"purpose": "partial", "amount": "1,000"})
+    assert started.status_code == 303
+    client.post(started.location, data={"outcome": "succeed"})
+    part = the_promise(app)
+    assert (part.status, part.paid) == ("open", 100_000)  # its progress so far
+    assert rows(app, CaseEvent, kind="promise_kept") == []
+    listed = text_of(staff.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "NT$1,000" in listed  # paid toward it so far
+    started = client.post("/pay", data={"purpose": "partial", "amount": "500"})
+    client.post(started.location, data={"outcome": "succeed"})
+    kept = the_promise(app)
+    assert (kept.status, kept.paid, kept.settled_on) == ("kept", 150_000, TODAY)
     (event,) = rows(app, CaseEvent, kind="promise_kept")
-    assert event.data["paid"] == 150_000
-    assert not needs_agent(app, built.case_id)
-    # A re-run decides nothing again.
-    assert work(app, date(2026, 12, 3), taipei(date(2026, 12, 3), 4)).promises_kept == 0
+    assert event.data["amount"] == 150_000
+    listed = text_of(staff.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "Kept" in listed
+
+
+def test_money_taken_back_after_a_promise_was_kept_does_not_unkeep_it(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 150_000, taipei(date(2026, 12, 2), 12), "pi_kept", refund=150_000)
+    kept = the_promise(app)
+    assert (kept.status, kept.paid) == ("kept", 150_000)
+    day = work(app, date(2026, 12, 6), taipei(date(2026, 12, 6), 3))
+    assert (day.promises_kept, day.promises_broken, day.promises_partly_kept) == (0, 0, 0)
+    assert the_promise(app).status == "kept"
+    assert rows(app, CaseEvent, kind="payment_refunded")  # the refund is on the timeline
+
+
+def test_a_refund_before_the_last_payment_is_netted_out(app):
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    pay(app, built, 100_000, taipei(date(2026, 12, 1), 12), "pi_back", refund=40_000)
+    pay(app, built, 50_000, taipei(date(2026, 12, 2), 12), "pi_more")
+    assert the_promise(app).status == "open"  # 600 + 500 of 1,500
+    pay(app, built, 40_000, taipei(date(2026, 12, 3), 12), "pi_last")
+    kept = the_promise(app)
+    assert (kept.status, kept.paid, kept.settled_on) == ("kept", 150_000, date(2026, 12, 3))
 
 
 def test_a_promise_partly_paid_by_its_date_is_partly_kept(app):
@@ -478,7 +552,7 @@ def test_a_promise_with_nothing_paid_is_broken_and_asks_for_an_agent(app):
     pay(app, built, 150_000, NOW - timedelta(hours=1), "pi_before")
     assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
     # Refunded in full: nothing kept.
-    pay(app, built, 150_000, taipei(date(2026, 12, 2), 12), "pi_refunded", refund=150_000)
+    pay(app, built, 100_000, taipei(date(2026, 12, 2), 12), "pi_refunded", refund=100_000)
     day = work(app, date(2026, 12, 6), taipei(date(2026, 12, 6), 3))
     assert day.promises_broken == 1
     broken = the_promise(app)
@@ -492,19 +566,26 @@ def test_a_promise_with_nothing_paid_is_broken_and_asks_for_an_agent(app):
 
 
 def test_new_york_promises_end_at_new_york_midnight(app):
-    built = build_case(app, timezone="America/New_York", currency="USD")
+    in_time = build_case(app, timezone="America/New_York", currency="USD")
+    too_late = build_case(app, timezone="America/New_York", currency="USD")
     client = agent(app)
     # 10:00 UTC on 30 November is 05:00 in New York: too early to call; 14:00 UTC is 09:00.
     move_clock(app, client, datetime(2026, 11, 30, 14, tzinfo=UTC))
-    assert promise(client, built.case_id, "2026-12-05", "25").status_code == 303
-    # 04:00 UTC on 6 December is still 23:00 on the 5th in New York.
-    pay(app, built, 2_500, datetime(2026, 12, 6, 4, tzinfo=UTC), "pi_ny")
+    for built in (in_time, too_late):
+        assert promise(client, built.case_id, "2026-12-05", "25").status_code == 303
+    # Still 5 December in New York at 03:00 UTC on the 6th: nothing is decided.
     day = work(app, date(2026, 12, 6), datetime(2026, 12, 6, 3, tzinfo=UTC))
     assert (day.promises_kept, day.promises_broken) == (0, 0)
-    day = work(app, date(2026, 12, 7), datetime(2026, 12, 7, 2, tzinfo=UTC))
-    assert day.promises_kept == 1
-    kept = the_promise(app)
+    # 04:00 UTC on 6 December is still 23:00 on the 5th in New York: kept, that day.
+    pay(app, in_time, 2_500, datetime(2026, 12, 6, 4, tzinfo=UTC), "pi_ny")
+    # 05:00 UTC is midnight in New York: too late to count.
+    pay(app, too_late, 2_500, datetime(2026, 12, 6, 5, tzinfo=UTC), "pi_ny_late")
+    kept, late = rows(app, Promise)
     assert (kept.status, kept.settled_on) == ("kept", date(2026, 12, 5))
+    assert late.status == "open"
+    day = work(app, date(2026, 12, 7), datetime(2026, 12, 7, 2, tzinfo=UTC))
+    assert (day.promises_kept, day.promises_broken) == (0, 1)
+    assert rows(app, Promise)[1].status == "broken"
 
 
 def test_a_new_promise_replaces_the_open_one(app):
@@ -586,3 +667,145 @@ def test_the_case_page_shows_the_calls_section(app):
     assert "NT$1,500" in page
     calls = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
     assert f'href="/agent/cases/{built.case_id}"' in calls
+
+
+# Calls the borrower made to us ------------------------------------------------------------------
+
+
+def inbound(client, case_id, **extra):
+    return log(client, case_id, direction="inbound", **extra)
+
+
+def test_a_borrower_calling_late_on_a_hold_is_logged_and_counts_toward_no_cap(app):
+    built = build_case(app, hold="hardship")
+    client = agent(app)
+    # 15:30 UTC is 23:30 in Taipei: outside the allowed hours, and the case is on hold.
+    move_clock(app, client, datetime(2026, 11, 30, 15, 30, tzinfo=UTC))
+    before = text_of(client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en"))
+    assert "0 of at most 3, by every agent" in before
+    # Our own call is refused as ever, and nothing is recorded as made.
+    assert reached(client, built.case_id).status_code == 422
+    assert rows(app, ContactAttempt) == []
+    # The borrower's call is logged, with "who answered" left empty or said as the borrower.
+    assert (
+        inbound(
+            client, built.case_id, outcome="reached", note="Rang about the hardship."
+        ).status_code
+        == 303
+    )
+    assert inbound(client, built.case_id, answered="borrower", outcome="reached").status_code == 303
+    attempts = rows(app, ContactAttempt)
+    assert [(a.inbound, a.connected, a.channel) for a in attempts] == [(True, True, "call")] * 2
+    assert attempts[0].at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+    first = rows(app, AuditEntry, action="call.log")[0]
+    assert first.details["direction"] == "inbound"
+    assert set(first.details["outbound_refused"]) == {"on_hold", "quiet_hours"}
+    assert rows(app, CaseEvent, kind="call_received")
+    assert rows(app, AuditEntry, action="call.refused")  # our refused call is on record too
+    # Neither counts: not toward today's connected calls, not toward the 7 days.
+    after = text_of(client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en"))
+    assert "0 of at most 3, by every agent" in after
+    assert "0 of at most 7, by every agent" in after
+    # The lists say who called.
+    listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
+    assert "The borrower called us" in listed
+    case_page = text_of(client.get(f"/agent/cases/{built.case_id}?lang=en"))
+    assert "the borrower called us" in case_page
+    assert "The borrower called" in case_page  # the timeline's event
+
+
+def test_calls_from_the_borrower_leave_the_days_outbound_calls_untouched(app):
+    built = build_case(app)
+    client = agent(app)
+    for _ in range(5):  # more than the day's cap of connected calls
+        assert inbound(client, built.case_id, outcome="reached").status_code == 303
+    # Every one of our own calls of the day is still allowed, then the cap applies.
+    for _ in range(3):
+        assert reached(client, built.case_id).status_code == 303
+    refused = reached(client, built.case_id)
+    assert refused.status_code == 422
+    assert "already been reached by phone as often as allowed today" in text_of(refused)
+    with app.app_context():
+        from portal.contact import contact_history
+
+        session = db.session()
+        history = contact_history(session, built.borrower_id, NOW)
+    assert len(history.attempts) == 3
+
+
+def test_a_borrower_who_opted_out_of_calls_can_still_call_us(app):
+    built = build_case(app)
+    client = agent(app)
+    assert reached(client, built.case_id, opt_out=["call"]).status_code == 303
+    assert reached(client, built.case_id).status_code == 422
+    # They ring back and promise to pay: the promise is recorded.
+    assert (
+        inbound(
+            client,
+            built.case_id,
+            outcome="promise",
+            promise_date="2026-12-05",
+            promise_amount="1500",
+        ).status_code
+        == 303
+    )
+    (made,) = rows(app, Promise)
+    assert made.amount == 150_000
+    assert made.contact_attempt_id == rows(app, ContactAttempt)[-1].id
+
+
+@pytest.mark.parametrize("outcome", ["dispute", "hardship"])
+def test_a_borrower_calling_in_can_declare_a_dispute_or_hardship(app, outcome):
+    built = build_case(app)
+    client = agent(app)
+    move_clock(app, client, datetime(2026, 11, 30, 15, 30, tzinfo=UTC))  # 23:30 in Taipei
+    assert inbound(client, built.case_id, outcome=outcome, note="Lost my job.").status_code == 303
+    with app.app_context():
+        assert db.session().get(Case, built.case_id).hold == outcome
+    assert rows(app, CaseEvent, kind=f"{outcome}_declared")
+
+
+def test_a_callback_asked_on_an_inbound_call_is_our_call_and_must_be_allowed(app):
+    built = build_case(app)
+    client = agent(app)
+    move_clock(app, client, datetime(2026, 11, 30, 15, 30, tzinfo=UTC))  # 23:30 in Taipei
+    late = inbound(client, built.case_id, outcome="callback", callback_at="2026-11-30T23:45")
+    assert late.status_code == 422
+    assert "The rules do not allow a call then." in text_of(late)
+    assert rows(app, ContactAttempt) == []
+    good = inbound(client, built.case_id, outcome="callback", callback_at="2026-12-01T09:00")
+    assert good.status_code == 303
+    (event,) = rows(app, CaseEvent, kind="callback_requested")
+    assert event.data["at"] == "2026-12-01T09:00:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"answered": "someone_else"}, "The borrower called: choose “the borrower” here"),
+        ({"answered": "nobody"}, "The borrower called: choose “the borrower” here"),
+        ({"outcome": "no_answer"}, "choose what they said, not “no answer”"),
+        ({"direction": "sideways"}, "Choose one of the listed values."),
+    ],
+)
+def test_an_inbound_call_is_always_the_borrower_on_the_line(app, extra, message):
+    built = build_case(app)
+    client = agent(app)
+    data = {"direction": "inbound", "outcome": "reached", **extra}
+    response = log(client, built.case_id, **data)
+    assert response.status_code == 422
+    assert message in text_of(response)
+    assert rows(app, ContactAttempt) == []
+
+
+def test_the_call_form_asks_who_called_in_three_languages(app):
+    built = build_case(app)
+    client = agent(app)
+    for lang, words in (
+        ("en", "The borrower called us"),
+        ("zh_Hant_TW", "借款人打來"),
+        ("zh_Hans_CN", "借款人打来"),
+    ):
+        page = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang={lang}"))
+        assert 'name="direction"' in page
+        assert words in page, lang
