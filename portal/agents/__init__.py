@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import Response, make_response, render_template, url_for
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from portal import db
 from portal.models import Case, StaffMember
+from portal.payments.service import MAX_ID
 from portal.staff.auth import staff_blueprint
 
 blueprint = staff_blueprint("agent", __name__, url_prefix="/agent")
@@ -51,6 +55,27 @@ def case_sections(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every section of the case page, each as (template, its context)."""
     return [(s.template, s.build(db, case, member, moment)) for s in SECTIONS]
+
+
+def find_case(case_id: int) -> Case | None:
+    """The case with this id, or None (an id no database column could hold included)."""
+    return db.session().get(Case, case_id) if 0 < case_id <= MAX_ID else None
+
+
+def no_case_html(case_id: int) -> str:
+    """The console's page for a case number that does not exist."""
+    return render_template(
+        "staff/problem.html",
+        heading=_("No such case"),
+        message=_("There is no case number %(number)s.", number=case_id),
+        back_url=url_for("agent.queue"),
+        back_label=_("Back to the cases"),
+    )
+
+
+def no_case(case_id: int) -> Response:
+    """``no_case_html`` as a 404 response."""
+    return make_response(no_case_html(case_id), 404)
 
 
 # The view modules attach their routes and sections to ``blueprint`` when imported.

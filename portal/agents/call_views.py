@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from portal import calls, db
-from portal.agents import blueprint, case_section
+from portal.agents import blueprint, case_section, find_case, no_case
 from portal.agents.call_forms import CallForm
 from portal.extensions import htmx
 from portal.i18n import gap
@@ -52,21 +52,6 @@ def call_wording() -> dict[str, Any]:
         "PROMISE_STATUS_NAMES": PROMISE_STATUSES,
         "OPT_OUT_NAMES": {c.value: v for c, v in calls.OPT_OUT_CHANNELS.items()},
     }
-
-
-def _case_or_none(case_id: int) -> Case | None:
-    return db.session().get(Case, case_id) if 0 < case_id <= MAX_ID else None
-
-
-def _no_case(case_id: int) -> Response:
-    page = render_template(
-        "staff/problem.html",
-        heading=_("No such case"),
-        message=_("There is no case number %(number)s.", number=case_id),
-        back_url=url_for("agent.queue"),
-        back_label=_("Back to the cases"),
-    )
-    return make_response(page, 404)
 
 
 def _case_url(case: Case) -> str | None:
@@ -129,9 +114,9 @@ def _calls_page(
 @staff_required("agent")
 def case_calls(case_id: int) -> Response:
     """The case's calls and promises on a page of their own (where a logged call lands)."""
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     logged = None
     asked = request.args.get("logged", "")
     if asked.isdigit() and int(asked) <= MAX_ID:
@@ -147,9 +132,9 @@ def case_calls(case_id: int) -> Response:
 def call_check(case_id: int) -> Response:
     """May I call now? Allowed, or refused with the reasons and from when it is allowed;
     with the borrower's local time. Recorded in the audit log."""
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     check = calls.check_and_record(db.session(), case, g.staff, g.now)
     template = "agent/_call_check.html" if htmx and not htmx.history_restore_request else None
     page = render_template(
@@ -166,9 +151,9 @@ def log_call(case_id: int) -> Response:
     """Record a call and what came of it, if the contact rules allow the call; else say
     why not and from when, and record nothing as made."""
     database = db.session()
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     form = _form_for(database, case, g.now, posted=True)
     if not form.validate_on_submit():
         return _calls_page(case, 422, form)

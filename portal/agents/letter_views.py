@@ -8,12 +8,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, g, make_response, render_template, url_for
 from flask_babel import format_datetime
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
 from portal import db
-from portal.agents import blueprint, case_section
+from portal.agents import blueprint, case_section, find_case, no_case
 from portal.contact import allowed_from_text, judge, refusal_reasons
 from portal.letters import (
     LETTER_REFUSAL_TEXT,
@@ -23,7 +22,6 @@ from portal.letters import (
     print_letter,
 )
 from portal.models import Case, StaffMember
-from portal.payments.service import MAX_ID
 from portal.staff.auth import staff_required
 
 
@@ -68,16 +66,9 @@ def letter_section(
 def print_case_letter(case_id: int) -> Response:
     """Print a reminder letter: the PDF to download, or why the rules refuse it."""
     database = db.session()
-    case = database.get(Case, case_id) if 0 < case_id <= MAX_ID else None
+    case = find_case(case_id)
     if case is None:
-        page = render_template(
-            "staff/problem.html",
-            heading=_("No such case"),
-            message=_("There is no case number %(number)s.", number=case_id),
-            back_url=url_for("agent.queue"),
-            back_label=_("Back to the cases"),
-        )
-        return make_response(page, 404)
+        return no_case(case_id)
     result = print_letter(database, case, g.staff, g.now)
     if not isinstance(result, PrintedLetter):
         page = render_template(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
 from portal import audit, db, jobs
-from portal.agents import blueprint, case_section
+from portal.agents import blueprint, case_section, find_case, no_case
 from portal.agents import queue as case_queue
 from portal.agents.masking import mask_email, mask_phone
 from portal.arrangements import usable_offer
@@ -119,21 +119,6 @@ def message_wording() -> dict[str, Any]:
     }
 
 
-def _case_or_none(case_id: int) -> Case | None:
-    return db.session().get(Case, case_id) if 0 < case_id <= MAX_ID else None
-
-
-def _no_case(case_id: int) -> Response:
-    page = render_template(
-        "staff/problem.html",
-        heading=_("No such case"),
-        message=_("There is no case number %(number)s.", number=case_id),
-        back_url=url_for("agent.queue"),
-        back_label=_("Back to the cases"),
-    )
-    return make_response(page, 404)
-
-
 def _case_url(case: Case) -> str:
     """The case page once the console serves one; this module's own page until then."""
     if "agent.case" in current_app.view_functions:
@@ -206,9 +191,9 @@ def messages_section(
 @staff_required("agent")
 def case_messages(case_id: int) -> Response:
     """The case's reminders on a page of their own."""
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     context = messages_context(db.session(), case, g.now)
     return make_response(render_template("agent/case_messages.html", case=case, **context))
 
@@ -229,9 +214,9 @@ def send_message(case_id: int) -> Response:
     """Send a reminder (or an offer's link) now if the rules allow it; else say why and
     from when, and offer to schedule it for then (``schedule=1``)."""
     database = db.session()
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     raw_channel = request.form.get("channel", "")
     if raw_channel not in ("sms", "email"):
         return _result_page(case, 422, problem=_("Choose SMS or email."))
@@ -304,9 +289,9 @@ def message(message_id: int) -> Response:
 def record_opt_out(case_id: int) -> Response:
     """Record an opt-out the borrower said on the phone, or lift one with their consent."""
     database = db.session()
-    case = _case_or_none(case_id)
+    case = find_case(case_id)
     if case is None:
-        return _no_case(case_id)
+        return no_case(case_id)
     raw = request.form.get("channel", "")
     action = request.form.get("action", "record")
     if raw not in CHANNEL_NAMES or action not in ("record", "lift"):

@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from flask import Response, current_app, g, make_response, render_template, request, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from portal import db
-from portal.agents import blueprint, case_sections, wording
+from portal.agents import blueprint, case_sections, no_case_html, wording
 from portal.agents import queue as queue_service
 from portal.agents.casefile import (
     find_case,
@@ -152,14 +151,7 @@ def queue() -> Response:
 
 
 def _not_found(case_id: int) -> Response:
-    page = render_template(
-        "staff/problem.html",
-        heading=_("No such case"),
-        message=_("There is no case number %(number)s.", number=case_id),
-        back_url=url_for("agent.queue"),
-        back_label=_("Back to the cases"),
-    )
-    return _respond(page, 404)
+    return _respond(no_case_html(case_id), 404)
 
 
 def _case_page(case: Case, revealed: frozenset[str], fragment: bool = False) -> Response:
