@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/lifecycle.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
