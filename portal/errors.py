@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, has_request_context, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
 
+# Pages of staff, who have no reminder link to start again from.
+STAFF_PATHS = ("/staff", "/agent", "/admin", "/finance")
+
+
 def _page(kind: str, status: int) -> tuple[str, int]:
-    return render_template("errors.html", kind=kind, status=status), status
+    staff = has_request_context() and request.path.startswith(STAFF_PATHS)
+    return render_template("errors.html", kind=kind, status=status, staff=staff), status
 
 
 def init_app(app: Flask) -> None:

@@ -723,3 +723,15 @@ def test_an_htmx_request_after_the_session_ended_leaves_the_page_whole(app, clie
     assert response.headers["HX-Redirect"] == "/staff/sign-in"
     # Without htmx, the plain redirect as before.
     assert client.get("/agent/").status_code == 303
+
+
+def test_an_error_on_a_staff_page_leads_back_to_the_console(app, client):
+    # Staff have no reminder link to start again from.
+    add_staff(app, roles=("agent",))
+    staff_sign_in(client)
+    page = client.get("/agent/cases/notanumber?lang=en")
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert "Back to the console" in html
+    assert "open the link in your reminder" not in html
+    assert "open the link in your reminder" in client.get("/nowhere?lang=en").get_data(as_text=True)
