@@ -842,11 +842,10 @@ def test_a_hold_committed_before_the_lock_is_taken_refuses_the_message(app):
     assert messages(app) == []
 
 
+@pytest.mark.postgres_only
 def test_two_agents_on_two_cases_of_one_borrower_share_the_days_last_message(app, backend):
     # The caps are the borrower's, across their loans: an agent sending on one case
     # waits for another agent's send on the borrower's other case, then counts it.
-    if backend != "postgres":
-        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
     first, second = build_case(app), build_case(app, name="陳怡君")
     with app.app_context():
         session = db.session()
