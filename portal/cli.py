@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
@@ -68,9 +70,33 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
     if not no_serve:
+        # Links in messages sent with no request at hand (the scheduled sender) name
+        # the address served here.
+        app.config["PUBLIC_URL"] = app.config.get("PUBLIC_URL") or base
+        _send_due_every_minute(app)
         click.echo(f"\nServing on {base} (Ctrl+C to stop)")
+        click.echo("Scheduled reminders are sent when their time comes (checked every minute).")
         # Flask refuses app.run() inside its own CLI; werkzeug's server is what it uses.
         run_simple(host, port, app, threaded=True)
+
+
+def _send_due_every_minute(app: Flask) -> None:
+    """What cron's ``haohuan messages send-due`` does in production, for the demo: a
+    background thread that sends the reminders whose time has come, judged again."""
+    from portal.messaging.service import dispatch_due
+
+    def loop() -> None:
+        while True:
+            with app.app_context():
+                try:
+                    dispatch_due(db.session(), now())
+                except Exception as error:  # the demo keeps serving; the next minute retries
+                    click.echo(f"scheduled reminders: {type(error).__name__}", err=True)
+                finally:
+                    db.session().close()
+            time.sleep(60)
+
+    threading.Thread(target=loop, name="demo-send-due", daemon=True).start()
 
 
 @cli.group("db")
