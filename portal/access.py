@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.cases import record_event
+from portal.clock import as_utc
 from portal.db import lock_row
 from portal.hashing import (
     fact_matches,
@@ -104,16 +105,9 @@ def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
         return LinkState.REVOKED
     if link.disabled_at is not None:
         return LinkState.DISABLED
-    if _aware(link.expires_at) <= now:
+    if as_utc(link.expires_at) <= now:
         return LinkState.EXPIRED
     return LinkState.USABLE
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def address_hash(address: str) -> str:

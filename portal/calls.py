@@ -27,11 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 from negotiation.contact import Channel, ContactDecision, Recipient
 from portal import audit
 from portal.cases import policy
+from portal.clock import as_utc
 from portal.contact import (
     allowed_from_text,
     judge,
@@ -47,6 +47,7 @@ from portal.contact import (
     refusal_reasons,
 )
 from portal.holds import hold_case
+from portal.i18n import zoned_time
 from portal.models import Case, CaseEvent, ContactAttempt, Promise, StaffMember
 from portal.promises import make_promise, progress_of
 
@@ -151,12 +152,6 @@ def answerer_of(attempt: ContactAttempt) -> Answerer:
     return Answerer.NOBODY
 
 
-def local_time_text(moment: datetime, timezone: str) -> str:
-    """``moment`` as the clock reads where the borrower lives, with the zone named."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    return f"{format_datetime(local, 'medium', rebase=False)} ({timezone})"
-
-
 # Before dialling ----------------------------------------------------------------------
 
 
@@ -200,14 +195,9 @@ def _counts(db: Session, case: Case, moment: datetime) -> tuple[int, int]:
     connected = sum(
         1
         for at, is_connected in rows
-        if is_connected and _aware(at).astimezone(zone).date() == today
+        if is_connected and as_utc(at).astimezone(zone).date() == today
     )
     return connected, len(rows)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
@@ -219,7 +209,7 @@ def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
         decision=decision,
         reasons=refusal_reasons(decision),
         allowed_from=allowed_from_text(decision),
-        local_time=local_time_text(moment, case.loan.borrower.timezone),
+        local_time=zoned_time(moment, case.loan.borrower.timezone),
         connected_today=connected,
         attempts_week=attempts,
         max_connected=rules.max_connected_calls_per_day,
@@ -485,14 +475,14 @@ def recent_calls(db: Session, case: Case, limit: int = RECENT_CALLS) -> list[Cal
         for event in events:
             try:
                 at = datetime.fromisoformat(str(event.data["at"]))
-                callbacks[int(event.data["attempt_id"])] = local_time_text(at, timezone)
+                callbacks[int(event.data["attempt_id"])] = zoned_time(at, timezone)
             except (KeyError, TypeError, ValueError):
                 continue
     return [
         CallLine(
             attempt=attempt,
             answered=answerer_of(attempt),
-            local_time=local_time_text(_aware(attempt.at), timezone),
+            local_time=zoned_time(as_utc(attempt.at), timezone),
             callback=callbacks.get(attempt.id),
         )
         for attempt in attempts

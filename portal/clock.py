@@ -20,3 +20,9 @@ def now() -> datetime:
 def local_today(timezone: str) -> date:
     """Today's date where the borrower lives: days past due count in their calendar."""
     return now().astimezone(ZoneInfo(timezone)).date()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC time: SQLite hands back naive datetimes, and every
+    stored time is UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

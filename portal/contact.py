@@ -11,9 +11,8 @@ last allowed contact.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -30,6 +29,8 @@ from negotiation.contact import (
 )
 from negotiation.contact import ContactAttempt as Attempt
 from portal.cases import policy
+from portal.clock import as_utc
+from portal.i18n import zoned_time
 from portal.models import Case, ContactAttempt, Message, OptOut
 
 # The caps look back at most 7 days and forward over what is already scheduled; two
@@ -96,7 +97,7 @@ def contact_history(
         )
     )
     attempts = [
-        Attempt(_aware(at), Channel(channel), connected, agent)
+        Attempt(as_utc(at), Channel(channel), connected, agent)
         for at, channel, connected, agent in made
     ]
     scheduled = select(Message.send_at, Message.channel).where(
@@ -107,13 +108,8 @@ def contact_history(
     )
     if excluding_message is not None:
         scheduled = scheduled.where(Message.id != excluding_message)
-    attempts += [Attempt(_aware(at), Channel(channel)) for at, channel in db.execute(scheduled)]
+    attempts += [Attempt(as_utc(at), Channel(channel)) for at, channel in db.execute(scheduled)]
     return ContactHistory(tuple(attempts))
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> None:
@@ -196,7 +192,7 @@ def record_attempt(
     )
     db.add(attempt)
     last = case.last_contact_at
-    if last is None or _aware(last) < moment:
+    if last is None or as_utc(last) < moment:
         case.last_contact_at = moment
     return attempt
 
@@ -249,6 +245,4 @@ def allowed_from_text(decision: ContactDecision) -> str | None:
     zone named), or None when waiting never allows it."""
     if decision.allowed_from is None:
         return None
-    moment = decision.allowed_from
-    zone = moment.tzinfo
-    return f"{format_datetime(moment, 'medium', rebase=False)} ({zone})"
+    return zoned_time(decision.allowed_from, str(decision.allowed_from.tzinfo))

@@ -8,14 +8,17 @@ stored language, then the browser's Accept-Language.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
 from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
+
+from portal.clock import as_utc
 
 SUPPORTED = ("zh_Hant_TW", "zh_Hans_CN", "en")
 DEFAULT = "zh_Hant_TW"
@@ -94,6 +97,20 @@ def money(amount: int, currency: str) -> str:
 def long_date(day: date) -> str:
     """A date as the request's language writes it in full."""
     return format_date(day, format="long", locale=str(get_locale() or DEFAULT))
+
+
+def zoned_time(moment: datetime | None, zone: str, *, seconds: bool = True) -> str:
+    """A stored moment on the clock of ``zone`` (the borrower's), with the zone named, as
+    the request's language writes it; "—" for none. Without ``seconds``, the date and
+    the time to the minute (what a message's schedule needs)."""
+    if moment is None:
+        return "—"
+    local = as_utc(moment).astimezone(ZoneInfo(zone))
+    locale = str(get_locale() or DEFAULT)
+    if seconds:
+        return f"{format_datetime(local, 'medium', locale=locale)} ({zone})"
+    day = format_date(local, "medium", locale=locale)
+    return f"{day} {format_time(local, 'short', locale=locale)} ({zone})"
 
 
 def html_lang() -> str:

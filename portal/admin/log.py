@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from portal.clock import as_utc
 from portal.finance.export import csv_lines
-from portal.finance.reports import EARLIEST, LATEST, as_utc, day_bounds
+from portal.finance.reports import EARLIEST, LATEST, day_bounds
 from portal.models import AuditEntry, Case, Loan
 
 PER_PAGE = 50

@@ -25,7 +25,8 @@ from portal import db
 from portal.admin import blueprint
 from portal.admin import log as audit_log
 from portal.admin.forms import AuditFilterForm
-from portal.finance.reports import as_utc, finance_timezone
+from portal.clock import as_utc
+from portal.finance.reports import finance_timezone
 from portal.i18n import DEFAULT
 from portal.staff.auth import staff_required
 

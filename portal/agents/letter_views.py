@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, g, make_response, render_template, url_for
-from flask_babel import format_datetime
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
 from portal import db
 from portal.agents import blueprint, case_section, find_case, no_case
 from portal.contact import allowed_from_text, judge, refusal_reasons
+from portal.i18n import zoned_time
 from portal.letters import (
     LETTER_REFUSAL_TEXT,
     PrintedLetter,
@@ -32,12 +32,6 @@ def _case_url(case: Case) -> str | None:
     return None
 
 
-def _local_time(moment: datetime, zone: ZoneInfo) -> str:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return str(format_datetime(aware.astimezone(zone), "medium", rebase=False))
-
-
 @case_section(50, "agent/_case_letter.html")
 def letter_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
@@ -54,7 +48,7 @@ def letter_section(
             "reasons": reasons,
             "allowed_from": None if refusals else allowed_from_text(decision),
             "letters": [
-                {"message": message, "local_time": _local_time(message.created_at, zone)}
+                {"message": message, "local_time": zoned_time(message.created_at, str(zone))}
                 for message in past_letters(database, case)
             ],
         }

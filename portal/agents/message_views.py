@@ -5,11 +5,9 @@ the outbox, and bulk reminders to a segment of the queue. Views parse, call
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
 from flask import (
     Response,
     current_app,
@@ -20,7 +18,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -33,7 +30,7 @@ from portal.agents import queue as case_queue
 from portal.agents.masking import mask_email, mask_phone
 from portal.arrangements import usable_offer
 from portal.contact import REFUSAL_TEXT, judge, refusal_reasons
-from portal.i18n import DEFAULT
+from portal.i18n import zoned_time
 from portal.messaging import service
 from portal.messaging.service import Problem
 from portal.models import Case, Message, MessageBatch, Offer, StaffMember
@@ -86,14 +83,8 @@ def reason_text(code: str) -> str:
 
 def borrower_time(moment: datetime | None, zone: str) -> str:
     """A stored moment on the borrower's clock, with the zone named."""
-    if moment is None:
-        return "—"
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    local = aware.astimezone(ZoneInfo(zone))
-    locale = str(get_locale() or DEFAULT)
-    # The date in full and the time to the minute: seconds mean nothing to a borrower's day.
-    day = format_date(local, "medium", locale=locale)
-    return f"{day} {format_time(local, 'short', locale=locale)} ({zone})"
+    # The date and the time to the minute: seconds mean nothing to a borrower's day.
+    return zoned_time(moment, zone, seconds=False)
 
 
 def masked(message: Message) -> str:

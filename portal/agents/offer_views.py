@@ -17,7 +17,6 @@ import unicodedata
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
@@ -31,7 +30,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -53,6 +51,7 @@ from portal.borrower.wording import (
 from portal.cases import policy, snapshot_of
 from portal.extensions import htmx
 from portal.finance.forms import DayField
+from portal.i18n import zoned_time
 from portal.models import Case, Offer, StaffMember
 from portal.payments.service import MAX_ID
 from portal.staff.auth import staff_required
@@ -131,16 +130,6 @@ def reason_sentence(rejection: Rejection, currency: str) -> str:
     return rejection_sentence(rejection, currency)
 
 
-def offer_time(moment: datetime | None, timezone: str) -> str:
-    """A stored time in the borrower's time zone, the zone named (contact rules and the
-    borrower's own pages count in it too)."""
-    if moment is None:
-        return "—"
-    zone = ZoneInfo(timezone)
-    local = service.aware(moment).astimezone(zone)
-    return f"{format_datetime(local, 'medium', rebase=False)} ({zone})"
-
-
 @blueprint.context_processor
 def offer_wording() -> dict[str, Any]:
     """The words and helpers the offer templates use (named so as not to collide with
@@ -154,7 +143,7 @@ def offer_wording() -> dict[str, Any]:
         "OFFER_HOLD_NAMES": HOLD_NAMES,
         "OFFER_FREQUENCY_NAMES": FREQUENCY_NAMES,
         "offer_reason": reason_sentence,
-        "offer_time": offer_time,
+        "offer_time": zoned_time,
         "offer_percent": percent,
     }
 

@@ -14,7 +14,7 @@ audit entry in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ from negotiation import Plan as Schedule
 from portal import audit
 from portal.arrangements import offer_terms
 from portal.cases import live_plan, policy, record_event, snapshot_of
+from portal.clock import as_utc
 from portal.db import lock_row
 from portal.models import Case, Loan, Offer, StaffMember
 
@@ -310,15 +311,9 @@ def create_offer(
 def effective_status(offer: Offer, moment: datetime) -> str:
     """An offer's status as it stands at ``moment``: one still open past its expiry is
     expired already, before the daily work writes it down."""
-    if offer.status in OPEN_STATUSES and aware(offer.expires_at) <= moment:
+    if offer.status in OPEN_STATUSES and as_utc(offer.expires_at) <= moment:
         return "expired"
     return offer.status
-
-
-def aware(moment: datetime) -> datetime:
-    """A stored time as an aware UTC time (SQLite hands back naive ones; every stored
-    time is UTC)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def case_offers(db: Session, case: Case) -> list[Offer]:
@@ -485,7 +480,7 @@ def _lock_waiting(
     refusal = None
     if offer.status != "needs_approval":
         refusal = Refusal.NOT_WAITING
-    elif aware(offer.expires_at) <= moment:
+    elif as_utc(offer.expires_at) <= moment:
         refusal = Refusal.EXPIRED
     elif offer.created_by == member.email:
         refusal = Refusal.OWN_OFFER

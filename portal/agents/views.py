@@ -28,7 +28,7 @@ from portal.agents.casefile import (
     record_view,
 )
 from portal.borrower.wording import FREQUENCY_NAMES, event_sentence, plan_event_sentence
-from portal.clock import local_today
+from portal.clock import as_utc, local_today
 from portal.extensions import htmx
 from portal.finance.wording import ALLOCATION_TARGETS, PAYMENT_STATUSES, PURPOSES
 from portal.i18n import DEFAULT
@@ -50,9 +50,8 @@ def console_time(moment: datetime | None) -> str:
     """A stored time in the console's time zone, as the page's language writes it."""
     if moment is None:
         return "—"
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
     return format_datetime(
-        aware.astimezone(console_zone()), "medium", locale=str(get_locale() or DEFAULT)
+        as_utc(moment).astimezone(console_zone()), "medium", locale=str(get_locale() or DEFAULT)
     )
 
 

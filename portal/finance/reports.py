@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from portal.clock import as_utc
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     Allocation,
@@ -46,11 +47,6 @@ def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     start = datetime.combine(first, time.min, tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A stored time as an aware UTC time (SQLite hands back naive UTC)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:

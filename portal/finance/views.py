@@ -23,6 +23,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from portal import db
+from portal.clock import as_utc
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
 from portal.finance.chart import bar_chart
@@ -78,7 +79,7 @@ def local_time(moment: datetime | None) -> str:
     """A stored time in the finance timezone, as the page's language writes it."""
     if moment is None:
         return "—"
-    local = reports.as_utc(moment).astimezone(reports.finance_timezone())
+    local = as_utc(moment).astimezone(reports.finance_timezone())
     return format_datetime(local, "medium", locale=str(get_locale() or DEFAULT))
 
 

@@ -27,7 +27,7 @@ two. ``sms_parts`` counts them; the tests hold the texts to that.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -39,6 +39,7 @@ from negotiation.contact import Channel
 from portal.arrangements import offer_terms
 from portal.borrower.wording import KIND_NAMES, event_sentence
 from portal.cases import view_case
+from portal.clock import as_utc
 from portal.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.models import Case, Offer
 
@@ -112,12 +113,8 @@ def _sms(case: Case, link: str, opt_out: str, offer: Offer | None) -> str:
 
 def _short_date(moment: datetime, case: Case) -> str:
     """A date in the borrower's own calendar, as their language writes it."""
-    local = _aware(moment).astimezone(ZoneInfo(case.loan.borrower.timezone))
+    local = as_utc(moment).astimezone(ZoneInfo(case.loan.borrower.timezone))
     return long_date(local.date())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _email(
@@ -125,7 +122,7 @@ def _email(
 ) -> tuple[str, str]:
     borrower = case.loan.borrower
     locale = borrower_locale(case)
-    today = _aware(moment).astimezone(ZoneInfo(borrower.timezone)).date()
+    today = as_utc(moment).astimezone(ZoneInfo(borrower.timezone)).date()
     view = view_case(db, case, today)
     currency = case.loan.currency
     arrears = view.snapshot.arrears.total

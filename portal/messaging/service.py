@@ -68,6 +68,7 @@ from portal import audit
 from portal.access import issue_link
 from portal.arrangements import usable_offer
 from portal.cases import policy
+from portal.clock import as_utc
 from portal.contact import (
     HISTORY_REACH,
     judge,
@@ -154,10 +155,6 @@ def address_for(borrower: Borrower, channel: Channel) -> str | None:
     return (value or "").strip() or None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def send_message(
     db: Session,
     case: Case,
@@ -204,7 +201,7 @@ def send_message(
                 case_id=case.id,
                 message_id=message.id,
                 channel=channel.value,
-                send_at=_aware(decision.allowed_from).astimezone(UTC).isoformat(),
+                send_at=as_utc(decision.allowed_from).astimezone(UTC).isoformat(),
                 reasons=[reason.value for reason in decision.reasons],
             )
             db.commit()
@@ -252,7 +249,7 @@ def _new_message(
         address=address,
         locale=case.loan.borrower.locale,
         status="scheduled",
-        send_at=_aware(send_at).astimezone(UTC),
+        send_at=as_utc(send_at).astimezone(UTC),
         created_by=who,
         created_at=moment,
     )
@@ -369,7 +366,7 @@ def _audit_refusal(
         case_id=case.id,
         channel=channel.value,
         reasons=[r.value for r in decision.reasons] if decision is not None else [problem],
-        allowed_from=_aware(allowed_from).astimezone(UTC).isoformat() if allowed_from else None,
+        allowed_from=as_utc(allowed_from).astimezone(UTC).isoformat() if allowed_from else None,
         offer_id=offer.id if offer else None,
     )
 
@@ -562,7 +559,7 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
         db.commit()
         return "cancelled"
     if not decision.allowed and decision.allowed_from is not None:
-        message.send_at = _aware(decision.allowed_from).astimezone(UTC)
+        message.send_at = as_utc(decision.allowed_from).astimezone(UTC)
         db.commit()
         return "rescheduled"
     message.address = address
@@ -713,7 +710,7 @@ def plan_chunk(
             permanent = tuple(r.value for r in decision.reasons if r.is_permanent)
             planned.append(Planned(case_id, borrower_id, None, permanent or reasons))
             continue
-        send_at = _aware(send_at).astimezone(UTC)
+        send_at = as_utc(send_at).astimezone(UTC)
         histories[borrower_id] = history.with_attempt(Attempt(send_at, channel))
         planned.append(Planned(case_id, borrower_id, send_at, reasons, address, locale))
     return planned
@@ -738,7 +735,7 @@ def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[i
             ContactAttempt.at < until,
         )
     ):
-        found[borrower_id].append(Attempt(_aware(at), Channel(channel), connected, agent))
+        found[borrower_id].append(Attempt(as_utc(at), Channel(channel), connected, agent))
     for borrower_id, at, channel in db.execute(
         select(Message.borrower_id, Message.send_at, Message.channel).where(
             Message.borrower_id.in_(borrower_ids),
@@ -747,7 +744,7 @@ def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[i
             Message.send_at < until,
         )
     ):
-        found[borrower_id].append(Attempt(_aware(at), Channel(channel)))
+        found[borrower_id].append(Attempt(as_utc(at), Channel(channel)))
     return {borrower_id: ContactHistory(tuple(items)) for borrower_id, items in found.items()}
 
 

@@ -21,8 +21,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.access import _aware as as_utc
 from portal.access import address_hash
+from portal.clock import as_utc
 from portal.db import lock_row
 from portal.models import StaffMember, StaffSignInAttempt
 from portal.staff import totp

@@ -23,6 +23,7 @@ from portal.agents import offers as service
 from portal.agents.offer_views import offers_section
 from portal.arrangements import offer_terms, usable_offer
 from portal.cases import policy
+from portal.clock import as_utc
 from portal.models import AuditEntry, Case, CaseEvent, Offer, StaffMember
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
@@ -110,7 +111,7 @@ def test_an_offer_within_the_agents_authority_is_ready(app):
     assert made.status_code == 303
     [offer] = offers_of(app, built.case_id)
     assert (offer.status, offer.authority, offer.created_by) == ("ready", "agent", AGENT)
-    assert service.aware(offer.expires_at) == NOW + timedelta(days=7)
+    assert as_utc(offer.expires_at) == NOW + timedelta(days=7)
     assert offer.decided_by is None
     # Stored in exactly the shape the borrower side reads back.
     terms = offer_terms(offer)
@@ -156,7 +157,7 @@ def test_an_offer_beyond_it_waits_for_a_supervisor_who_approves_it(app):
     [offer] = offers_of(app, built.case_id)
     assert (offer.status, offer.decided_by, offer.decision_note) == ("ready", SUPERVISOR, "ok")
     # Sendable for a whole validity period from the approval, not from the making.
-    assert service.aware(offer.expires_at) == later + timedelta(days=7)
+    assert as_utc(offer.expires_at) == later + timedelta(days=7)
     [entry] = audit_of(app, "offer.approve")
     assert (entry.actor, entry.details["offer_id"], entry.details["maker"]) == (
         SUPERVISOR,
