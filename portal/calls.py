@@ -32,7 +32,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel, ContactDecision, Recipient
@@ -136,11 +136,6 @@ OPT_OUT_CHANNELS = {
     Channel.EMAIL: _l("Email"),
     Channel.LETTER: _l("Letters"),
 }
-
-
-def direction_of(attempt: ContactAttempt) -> Direction:
-    """Who placed a logged call."""
-    return Direction.INBOUND if attempt.inbound else Direction.OUTBOUND
 
 
 def answerer_of(attempt: ContactAttempt) -> Answerer:
@@ -499,11 +494,3 @@ def recent_promises(db: Session, case: Case, limit: int = RECENT_PROMISES) -> li
     ).all()
     paid = progress_of(db, case, promises)
     return [PromiseLine(promise, paid[promise.id]) for promise in promises]
-
-
-def calls_logged(db: Session, case: Case) -> int:
-    """How many calls the case has had in all."""
-    query = select(func.count(ContactAttempt.id)).where(
-        ContactAttempt.case_id == case.id, ContactAttempt.channel == Channel.CALL.value
-    )
-    return int(db.scalar(query) or 0)

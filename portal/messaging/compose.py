@@ -220,8 +220,3 @@ def sms_parts(text: str) -> int:
     if units <= single:
         return 1
     return -(-units // part)
-
-
-def is_message_channel(channel: Channel) -> bool:
-    """True for the channels this package sends (letters are printed, calls dialled)."""
-    return channel in (Channel.SMS, Channel.EMAIL)
