@@ -30,6 +30,7 @@ from negotiation.contact import (
 from negotiation.contact import ContactAttempt as Attempt
 from portal.cases import policy
 from portal.clock import as_utc
+from portal.db import lock_row
 from portal.i18n import zoned_time
 from portal.models import Case, ContactAttempt, Message, OptOut
 
@@ -141,14 +142,16 @@ def judge(
 ) -> ContactDecision:
     """May the borrower of ``case`` be contacted on ``channel`` at ``moment``?
 
-    With ``lock``, the case row is locked first (PostgreSQL; SQLite serialises writers
-    anyway) so the decision holds until the caller's transaction records the contact.
+    With ``lock``, the case row is locked first (``portal.db.lock_row``: a row lock on
+    PostgreSQL, the database write lock on SQLite) so the decision holds until the
+    caller's transaction records the contact.
     The case and its borrower are read again under the lock: the caller loaded them
     before it, and a hold (or a new phone number) committed in between must count.
     """
     borrower = case.loan.borrower
     if lock:
-        db.refresh(case, with_for_update=True)
+        lock_row(db, Case, case.id)
+        db.refresh(case)
         lock_borrowers(db, [borrower.id])
         db.refresh(borrower)
     request = ContactRequest(

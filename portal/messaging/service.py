@@ -182,10 +182,8 @@ def send_message(
         _audit_refusal(db, actor, case, channel, moment, problem=problem.value, offer=offer)
         db.commit()
         return SendResult(Outcome.REFUSED, problem=problem)
-    # The case row is locked before the rules read the history (a no-op UPDATE, which
-    # SQLite needs to take its write lock at once), and stays locked until the commit
-    # that records the attempt.
-    lock_row(db, Case, case.id)
+    # judge locks the case row before the rules read the history; it stays locked
+    # until the commit that records the attempt.
     decision = judge(db, case, channel, moment, lock=True)
     if not decision.allowed:
         if decision.allowed_from is not None and schedule:
@@ -533,7 +531,6 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
         return None
     case = db.get_one(Case, message.case_id)
     channel = Channel(message.channel)
-    lock_row(db, Case, case.id)
     decision = judge(db, case, channel, moment, lock=True, excluding_message=message.id)
     offer = db.get(Offer, message.offer_id) if message.offer_id else None
     reason = None
