@@ -50,7 +50,7 @@ translations: $(STAMP)
 	$(BIN)/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location \
 		--sort-output --project=haohuan --copyright-holder=Haohuan -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
-	$(BIN)/python -m portal.catalogs
+	$(BIN)/python -m portal.core.catalogs
 
 compile: $(addsuffix .mo,$(CATALOGS))
 

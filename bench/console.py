@@ -8,7 +8,7 @@ an email, opts one in a hundred out of SMS, and logs contact attempts (up to fou
 last fortnight for each overdue case, two SMS this morning for one in ten of them, one a
 month ago for some others) with each case's last contact. Then it measures:
 
-* the case queue (``portal.agents.queue``): ``parse_filter`` and ``page_of`` as the
+* the case queue (``portal.cases.queue``): ``parse_filter`` and ``page_of`` as the
   queue page calls them, for the default page, each filter alone, each sort, a deep page
   and searches by loan number and by phone digits; the median of ``--runs`` runs in
   milliseconds, the slow ones marked, and for each slow one the plan of its slowest
@@ -17,7 +17,7 @@ month ago for some others) with each case's last contact. Then it measures:
   segment's ids (``matching_cases``), the preview (``preview_bulk``) and the queueing
   (``queue_bulk``), in seconds and cases per second; then ``dispatch_due`` sending
   ``--dispatch`` of the queued messages through the outbox provider, messages per second;
-* the contact gate (``portal.contact.judge``) for one borrower with 30 attempts in the
+* the contact gate (``portal.contact.gate.judge``) for one borrower with 30 attempts in the
   last 14 days and two messages scheduled: microseconds per call, locked and not, with the
   statistics the bulk send left and after ANALYZE, beside the rules alone
   (``negotiation.contact.may_contact``).
@@ -50,10 +50,11 @@ from lifecycle import TYPICAL, analyze, load, portfolio, seed
 
 from negotiation import load_policy
 from negotiation.contact import Channel, ContactRequest, Recipient, may_contact
-from portal import create_app, migrate
-from portal.agents.queue import QueueFilter, matching_cases, page_of, parse_filter
-from portal.cases import policy as portal_policy
-from portal.contact import contact_history, judge
+from portal import create_app
+from portal.cases.facts import policy as portal_policy
+from portal.cases.queue import QueueFilter, matching_cases, page_of, parse_filter
+from portal.contact.gate import contact_history, judge
+from portal.core import migrate
 from portal.messaging import service
 from portal.models import Case, ContactAttempt, Message
 

@@ -1,4 +1,4 @@
-"""The daily case work (``portal.lifecycle.work_day``) over a large portfolio.
+"""The daily case work (``portal.cases.lifecycle.work_day``) over a large portfolio.
 
 Migrates a fresh database (PostgreSQL: a database ``bench_lifecycle`` created for the
 run and dropped after it, never the test database; SQLite: a temporary file), seeds
@@ -50,8 +50,9 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
 
 from negotiation import Currency, Policy, load_policy
-from portal import create_app, migrate
-from portal.lifecycle import PENALTY_DESCRIPTION, DayWork, work_day
+from portal import create_app
+from portal.cases.lifecycle import PENALTY_DESCRIPTION, DayWork, work_day
+from portal.core import migrate
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     Borrower,

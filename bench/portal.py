@@ -24,8 +24,10 @@ from _common import ROOT, drive, figures, served
 
 sys.path.insert(0, str(ROOT))  # this file is bench/portal.py: the package must win
 
-from portal import create_app, db, migrate, seed
-from portal.clock import local_today, now
+from portal import create_app
+from portal.core import db, migrate
+from portal.core.clock import local_today, now
+from portal.demo import seed
 
 
 def prepare(url: str) -> tuple[str, str]:

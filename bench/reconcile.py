@@ -33,8 +33,10 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this file's folder holds bench/portal.py: the package must win
 
-from portal import create_app, db, migrate, seed  # noqa: E402 (after the path above)
-from portal.clock import local_today, now  # noqa: E402
+from portal import create_app  # noqa: E402 (after the path above)
+from portal.core import db, migrate  # noqa: E402
+from portal.core.clock import local_today, now  # noqa: E402
+from portal.demo import seed  # noqa: E402
 from portal.finance.reconcile import reconcile  # noqa: E402
 from portal.models import Case, Payment, ReconciliationRun  # noqa: E402
 from portal.payments.stripe_gateway import StripeSettings  # noqa: E402

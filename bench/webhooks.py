@@ -3,7 +3,7 @@
 For each backend: migrates a fresh database (a temporary SQLite file; a PostgreSQL
 database created for the run and dropped after it, never the test database), opens cases
 each with an accepted plan and an open Stripe payment for its first installment (through
-``portal.seed``), serves the app with gunicorn (2 workers), and has concurrent keep-alive
+``portal.demo.seed``), serves the app with gunicorn (2 workers), and has concurrent keep-alive
 clients deliver ``payment_intent.succeeded`` events signed as Stripe signs them. Every
 tenth delivery is a redelivery of an event already acknowledged, reported apart. Then it
 checks that every paid payment succeeded exactly once and that ``ledger.check`` finds no
@@ -42,9 +42,12 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
 
-from portal import create_app, db, ledger, migrate, seed
-from portal.clock import local_today, now
+from portal import create_app
+from portal.core import db, migrate
+from portal.core.clock import local_today, now
+from portal.demo import seed
 from portal.models import Case, CaseEvent, Payment, ProcessedEvent
+from portal.payments import ledger
 
 SECRET = "whsec_bench_" + "s" * 24
 BENCH_DATABASE = "bench_webhooks"

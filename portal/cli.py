@@ -14,14 +14,17 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
-from portal import create_app, db, ledger, lifecycle, migrate, seed
-from portal.cases import policy
-from portal.clock import local_today, now
+from portal import create_app
+from portal.cases import lifecycle
+from portal.cases.facts import policy
+from portal.core import db, migrate
+from portal.core.clock import local_today, now
+from portal.demo import seed
+from portal.demo.finance import demo_finance_account
 from portal.finance import reconcile as reconciliation
-from portal.finance.demo import demo_finance_account
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.models import StaffMember
-from portal.payments import sweeper
+from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.staff import accounts, totp
 
@@ -201,7 +204,7 @@ def messages_send_due() -> None:
 def worker_command(burst: bool) -> None:
     """Run an RQ worker for the app's queue (needs REDIS_URL), with its scheduler for
     work that waits; each job runs inside an app context."""
-    from portal import jobs
+    from portal.core import jobs
 
     try:
         worker = jobs.worker(current_app._get_current_object())  # type: ignore[attr-defined]

@@ -38,7 +38,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # The access log goes to standard output with the path and no query string (Stripe's
 # return URL carries the intent's client secret there), no referrer, and a link's token
-# redacted by portal.logs.RedactLinkTokens (each worker's app attaches it).
+# redacted by portal.core.logs.RedactLinkTokens (each worker's app attaches it).
 accesslog = os.environ.get("HAOHUAN_ACCESS_LOG", "-")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"

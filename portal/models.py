@@ -201,7 +201,7 @@ class Case(Base):
     overdue_since: Mapped[date | None] = mapped_column(Date)
     needs_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The latest contact attempt on any channel, kept by ``portal.contact.record_attempt``
+    # The latest contact attempt on any channel, kept by ``portal.contact.gate.record_attempt``
     # so the queue can filter and sort by it without reading the contact log.
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
@@ -724,7 +724,7 @@ class Promise(Base):
     ``status``: open, then kept (paid in full by the date), partly_kept (some paid) or
     broken (nothing paid), decided from the case's confirmed payments made since the
     promise (kept by the payment that completes it, else by the daily work;
-    ``portal.promises``); ``paid`` is what counted toward it.
+    ``portal.contact.promises``); ``paid`` is what counted toward it.
     """
 
     __tablename__ = "promises"

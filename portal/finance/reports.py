@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.clock import as_utc
+from portal.core.clock import as_utc
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     Allocation,
@@ -29,7 +29,7 @@ from portal.models import (
 )
 
 DEFAULT_TIMEZONE = "Asia/Taipei"
-# The order money is applied in (portal.ledger's waterfall), then what is left over.
+# The order money is applied in (portal.payments.ledger's waterfall), then what is left over.
 ALLOCATION_TARGETS = ("penalty", "fee", "interest", "principal", "credit")
 # The days a filter may name: wide enough for any real payment, narrow enough that a
 # timezone shift never leaves the range Python's dates can hold.

@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
     """Read the providers' settings (the environment, unless the app's configuration
     names them), refuse to start with settings that cannot work, and keep the built
     providers on the app."""
-    from portal import ConfigurationError
+    from portal.core.settings import ConfigurationError
 
     for key, default in SETTINGS.items():
         app.config.setdefault(key, os.environ.get(key, default))

@@ -36,12 +36,12 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
-from portal.arrangements import offer_terms
-from portal.borrower.wording import KIND_NAMES, event_sentence
-from portal.cases import view_case
-from portal.clock import as_utc
-from portal.i18n import DEFAULT, SUPPORTED, gap, long_date, money
+from portal.arrangements.agreement import offer_terms
+from portal.cases.facts import view_case
+from portal.core.clock import as_utc
+from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.models import Case, Offer
+from portal.wording.engine import KIND_NAMES, event_sentence
 
 # The consequences an email lists: the next few are what a reader takes in.
 EVENTS_SHOWN = 3

@@ -1,6 +1,6 @@
 """Sending reminders: the one path every SMS and email takes, single or bulk.
 
-Every message is judged by ``portal.contact.judge`` with the case row locked, in the
+Every message is judged by ``portal.contact.gate.judge`` with the case row locked, in the
 transaction that records the contact attempt, so two agents (or an agent and the
 scheduled sender) cannot both take the borrower's last allowed message of the day.
 
@@ -64,12 +64,11 @@ from negotiation.contact import (
     may_contact,
 )
 from negotiation.contact import ContactAttempt as Attempt
-from portal import audit
-from portal.access import issue_link
-from portal.arrangements import usable_offer
-from portal.cases import policy
-from portal.clock import as_utc
-from portal.contact import (
+from portal.access.verification import issue_link
+from portal.arrangements.agreement import usable_offer
+from portal.audit import trail
+from portal.cases.facts import policy
+from portal.contact.gate import (
     HISTORY_REACH,
     judge,
     lift_opt_out,
@@ -77,8 +76,9 @@ from portal.contact import (
     record_attempt,
     record_opt_out,
 )
-from portal.db import lock_row
-from portal.hashing import token_hash
+from portal.core.clock import as_utc
+from portal.core.db import lock_row
+from portal.core.hashing import token_hash
 from portal.messaging.compose import compose
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
@@ -191,7 +191,7 @@ def send_message(
                 db, case, channel, address, who, moment, offer, send_at=decision.allowed_from
             )
             db.flush()
-            audit.record(
+            trail.record(
                 db,
                 actor,
                 "message.schedule",
@@ -210,7 +210,7 @@ def send_message(
     message = _new_message(db, case, channel, address, who, moment, offer, send_at=moment)
     db.flush()
     outgoing = _prepare(db, case, message, moment, who, offer)
-    audit.record(
+    trail.record(
         db,
         actor,
         "message.send",
@@ -324,7 +324,7 @@ def _deliver(
         if error.certain:
             # The borrower was not contacted: the attempt does not count toward the caps.
             db.execute(delete(ContactAttempt).where(ContactAttempt.message_id == message.id))
-        audit.record(
+        trail.record(
             db,
             actor,
             "message.failed",
@@ -356,7 +356,7 @@ def _audit_refusal(
     offer: Offer | None = None,
 ) -> None:
     allowed_from = decision.allowed_from if decision is not None else None
-    audit.record(
+    trail.record(
         db,
         actor,
         "message.refused",
@@ -396,7 +396,7 @@ def opt_out(
     )
     cancelled = _cancel_scheduled(db, borrower_id, channel, "opted_out")
     if actor is not None:
-        audit.record(
+        trail.record(
             db,
             actor,
             "optout.record",
@@ -425,7 +425,7 @@ def lift(
     agent confirms). Commits. False when there was none."""
     lock_row(db, Borrower, borrower_id)
     lifted = lift_opt_out(db, borrower_id, channel, moment)
-    audit.record(
+    trail.record(
         db,
         actor,
         "optout.lift",
@@ -544,7 +544,7 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     if reason is not None:
         message.status = "cancelled"
         message.error = reason
-        audit.record(
+        trail.record(
             db,
             "system",
             "message.cancel",
@@ -561,7 +561,7 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
         return "rescheduled"
     message.address = address
     outgoing = _prepare(db, case, message, moment, "system", offer)
-    audit.record(
+    trail.record(
         db,
         "system",
         "message.send",
@@ -579,9 +579,9 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
 
 
 def dispatch_batch_job(batch_id: int) -> None:
-    """A job: send a bulk batch's messages that are due now (see ``portal.jobs``)."""
-    from portal import db as database
-    from portal.clock import now
+    """A job: send a bulk batch's messages that are due now (see ``portal.core.jobs``)."""
+    from portal.core import db as database
+    from portal.core.clock import now
 
     dispatch_due(database.session(), now(), batch_id=batch_id)
 
@@ -715,7 +715,7 @@ def plan_chunk(
 
 def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[int, ContactHistory]:
     """Each borrower's attempts and scheduled messages near ``moment``, as
-    ``portal.contact.contact_history`` reads them for one borrower."""
+    ``portal.contact.gate.contact_history`` reads them for one borrower."""
     since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
     found: dict[int, list[Attempt]] = defaultdict(list)
     for borrower_id, at, channel, connected, agent in db.execute(
@@ -774,7 +774,7 @@ def queue_bulk(
     batch = MessageBatch(created_by=who, created_at=moment, channel=channel.value, segment=segment)
     db.add(batch)
     db.flush()
-    audit.record(
+    trail.record(
         db, actor, "message.bulk", moment, batch_id=batch.id, channel=channel.value,
         segment=segment, cases=len(case_ids),
     )  # fmt: skip
@@ -796,7 +796,7 @@ def queue_bulk(
             if plan.send_at is None:
                 refused[plan.reasons[0] if plan.reasons else "unknown"].append(plan.case_id)
         if refused:
-            audit.record(
+            trail.record(
                 db, actor, "message.refused", moment, batch_id=batch.id,
                 channel=channel.value, refused=dict(refused),
             )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from portal.db import make_engine
+from portal.core.db import make_engine
 from portal.models import Base
 
 config = context.config

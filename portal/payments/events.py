@@ -18,17 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.cases import record_event
-from portal.clock import local_today
-from portal.db import lock_row
-from portal.ledger import (
-    apply_to_loan,
-    reinstate,
-    waterfall,
-    write_off_balance,
-    write_off_charges,
-    write_off_future_interest,
-)
+from portal.cases.facts import record_event
+from portal.contact.promises import keep_if_paid
+from portal.core.clock import local_today
+from portal.core.db import lock_row
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     Allocation,
@@ -40,7 +33,14 @@ from portal.models import (
     ProcessedEvent,
     Waiver,
 )
-from portal.promises import keep_if_paid
+from portal.payments.ledger import (
+    apply_to_loan,
+    reinstate,
+    waterfall,
+    write_off_balance,
+    write_off_charges,
+    write_off_future_interest,
+)
 
 log = logging.getLogger(__name__)
 

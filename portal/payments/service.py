@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from negotiation import LoanSnapshot, PlanKind, PlanRequest, evaluate_request
 from negotiation import Plan as Schedule
-from portal.cases import live_plan, policy, record_event, snapshot_of
-from portal.i18n import money
+from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.core.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
 from portal.payments.gateway import GatewayUnavailableError, gateway
 from portal.payments.sweeper import schedule_follow_up

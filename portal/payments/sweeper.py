@@ -20,9 +20,9 @@ import stripe
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from portal import jobs
-from portal.clock import now
-from portal.db import session
+from portal.core import jobs
+from portal.core.clock import now
+from portal.core.db import session
 from portal.models import OPEN_PAYMENT_STATUSES, Payment
 from portal.payments.events import Outcome
 from portal.payments.gateway import GatewayUnavailableError

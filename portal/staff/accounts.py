@@ -1,7 +1,7 @@
 """Staff accounts and signing in: the service functions behind the sign-in page and the
 ``haohuan staff`` commands. Each commits once.
 
-Guessing is limited two ways, as borrower verification is (``portal.access``): failures
+Guessing is limited two ways, as borrower verification is (``portal.access.verification``): failures
 per email address typed (5 in 15 minutes) and per client address (20 in an hour). The
 limit per email counts what was typed, whether or not an account has it, so a refusal
 never tells anyone which emails are staff. With a one-time code (TOTP) enabled, the
@@ -21,9 +21,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.access import address_hash
-from portal.clock import as_utc
-from portal.db import lock_row
+from portal.access.verification import address_hash
+from portal.core.clock import as_utc
+from portal.core.db import lock_row
 from portal.models import StaffMember, StaffSignInAttempt
 from portal.staff import totp
 from portal.staff.passwords import (

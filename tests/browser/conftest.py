@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from portal import create_app, migrate
+from portal import create_app
+from portal.core import migrate
 from tests.portal.conftest import _config
 
 CHROMIUM = os.environ.get("HAOHUAN_CHROMIUM", "/usr/bin/chromium")

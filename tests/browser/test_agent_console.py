@@ -30,9 +30,9 @@ def _sign_in(page, base: str, email: str) -> None:
 
 def _worked_with_email(app, case_id: int) -> str:
     """The day's case work run (stages, overdue since), and an email for the borrower."""
-    from portal import db
-    from portal.cases import policy
-    from portal.lifecycle import work_day
+    from portal.cases.facts import policy
+    from portal.cases.lifecycle import work_day
+    from portal.core import db
     from portal.models import Case
 
     with app.app_context():
@@ -45,7 +45,7 @@ def _worked_with_email(app, case_id: int) -> str:
 
 
 def _offer_status(app, case_id: int) -> str:
-    from portal import db
+    from portal.core import db
     from portal.models import Offer
 
     with app.app_context():

@@ -128,7 +128,7 @@ def test_link_to_an_arranged_plan(server, browser, locale, currency, name, javas
         assert visit.violations == [], (visit.name, visit.violations)
         assert visit.transferred < PAGE_BUDGET, (visit.name, visit.transferred)
     with app.app_context():
-        from portal import db
+        from portal.core import db
         from portal.models import Case
 
         assert db.session().get(Case, built.case_id).status == "arranged"

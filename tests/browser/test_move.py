@@ -26,7 +26,7 @@ def _arranged(page, base: str, built) -> None:
 
 
 def _second_due(app, case_id: int) -> date:
-    from portal import db
+    from portal.core import db
     from portal.models import Plan
 
     with app.app_context():

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from portal import create_app, db, migrate
+from portal import create_app
+from portal.core import db, migrate
 from portal.models import Case, CaseEvent, Payment, ProcessedEvent
-from portal.payments import checkout_views
+from portal.web.payments import checkout_views
 from tests.portal.conftest import _config, build_case
 
 from . import fake_stripe

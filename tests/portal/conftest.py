@@ -18,9 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from negotiation import add_months
-from portal import create_app, db, migrate
-from portal.access import issue_link
-from portal.hashing import fact_hash, new_salt
+from portal import create_app
+from portal.access.verification import issue_link
+from portal.core import db, migrate
+from portal.core.hashing import fact_hash, new_salt
 from portal.models import Base, Borrower, Case, Loan, LoanCharge, LoanInstallment
 from portal.staff import accounts
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal import db
+from portal.core import db
 from portal.models import Case, ReminderLink, VerificationAttempt
 
 from .conftest import NOW, build_case, sign_in
@@ -79,7 +79,7 @@ def test_ten_failures_a_day_hand_the_case_to_an_agent(app, client):
     built = build_case(app)
     tokens = [built.token]
     with app.test_request_context("/"):
-        from portal.access import issue_link
+        from portal.access.verification import issue_link
 
         session = db.session()
         case = session.get(Case, built.case_id)

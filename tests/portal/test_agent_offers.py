@@ -17,14 +17,15 @@ from datetime import timedelta
 from flask import g, render_template
 from sqlalchemy import func, select
 
-from portal import db, lifecycle
-from portal.access import issue_link
-from portal.agents import offers as service
-from portal.agents.offer_views import offers_section
-from portal.arrangements import offer_terms, usable_offer
-from portal.cases import policy
-from portal.clock import as_utc
+from portal.access.verification import issue_link
+from portal.arrangements import offers as service
+from portal.arrangements.agreement import offer_terms, usable_offer
+from portal.cases import lifecycle
+from portal.cases.facts import policy
+from portal.core import db
+from portal.core.clock import as_utc
 from portal.models import AuditEntry, Case, CaseEvent, Offer, StaffMember
+from portal.web.agent.offer_views import offers_section
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
 

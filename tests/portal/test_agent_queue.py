@@ -10,10 +10,11 @@ import pytest
 from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
-from portal import agents, db
-from portal.agents.masking import mask_address, mask_email, mask_name, mask_phone
-from portal.agents.queue import QueueFilter, matching_cases, page_of, parse_filter
+from portal.cases.masking import mask_address, mask_email, mask_name, mask_phone
+from portal.cases.queue import QueueFilter, matching_cases, page_of, parse_filter
+from portal.core import db
 from portal.models import AuditEntry, Case, ContactAttempt, Payment, Plan
+from portal.web import agent as agents
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
 
@@ -93,7 +94,7 @@ def test_currency_hold_and_balance_narrow(app):
 
 
 def test_the_arrears_agree_with_the_case_snapshot(app):
-    from portal.cases import snapshot_of
+    from portal.cases.facts import snapshot_of
 
     built = make_case(app, 75, fees=12_300, penalties=4_500)
     with app.test_request_context("/"):
@@ -535,9 +536,9 @@ def test_signed_out_goes_to_sign_in(app, client):
 
 
 def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, only_a_test_section):
+    from portal.demo.seed import accept_arrears_plan
     from portal.payments.events import GatewayEvent, Outcome, handle
     from portal.payments.service import open_payment
-    from portal.seed import accept_arrears_plan
 
     built = make_case(app, 47)
     with app.test_request_context("/"):

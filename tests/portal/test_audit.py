@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from portal import audit, db
-from portal.admin.log import PER_PAGE
+from portal.audit import trail
+from portal.audit.search import PER_PAGE
+from portal.core import db
 from portal.models import AuditEntry, Case, StaffMember
 
 from .conftest import NOW, PASSWORD, add_staff, build_case, staff_sign_in
@@ -41,7 +42,7 @@ def entries(app, **where):
 def add_entry(app, actor, action, at, case_id=None, **details):
     with app.app_context():
         session = db.session()
-        audit.record(session, actor, action, at, case_id=case_id, **details)
+        trail.record(session, actor, action, at, case_id=case_id, **details)
         session.commit()
 
 

@@ -12,9 +12,9 @@ from flask import render_template
 from flask_babel import force_locale
 from sqlalchemy import delete, func, select, update
 
-from portal import db, lifecycle
-from portal.agents import case_sections
-from portal.cases import policy
+from portal.cases import lifecycle
+from portal.cases.facts import policy
+from portal.core import db
 from portal.models import (
     AuditEntry,
     Case,
@@ -24,6 +24,7 @@ from portal.models import (
     Promise,
     StaffMember,
 )
+from portal.web.agent import case_sections
 
 from .conftest import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
 from .test_finance_console import pay
@@ -726,7 +727,7 @@ def test_calls_from_the_borrower_leave_the_days_outbound_calls_untouched(app):
     assert refused.status_code == 422
     assert "already been reached by phone as often as allowed today" in text_of(refused)
     with app.app_context():
-        from portal.contact import contact_history
+        from portal.contact.gate import contact_history
 
         session = db.session()
         history = contact_history(session, built.borrower_id, NOW)

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from portal import db
+from portal.core import db
 from portal.models import Consent, Plan
 
 from .conftest import build_case, sign_in

@@ -3,7 +3,7 @@ beside the behavioural tests of each path (tests/portal/test_messaging.py, test_
 test_calls_and_promises.py).
 
 Every way a borrower can be reached (a provider's send, a link issued for them, a contact
-logged) may appear only in the modules that pass ``portal.contact.judge`` with the case
+logged) may appear only in the modules that pass ``portal.contact.gate.judge`` with the case
 locked first; a new module that sends, issues links or logs contact fails here until it
 is added, deliberately, with its own gate and tests."""
 
@@ -20,11 +20,11 @@ ALLOWED = {
     "send": {"messaging/service.py"},
     # A link reaches a borrower in a message or a letter; the demo prints its links to
     # the person running it, on their own machine.
-    "issue_link": {"messaging/service.py", "letters.py", "seed.py"},
+    "issue_link": {"messaging/service.py", "letters/service.py", "demo/seed.py"},
     # The contact log: messages, letters and calls.
-    "record_attempt": {"messaging/service.py", "letters.py", "calls.py"},
+    "record_attempt": {"messaging/service.py", "letters/service.py", "contact/calls.py"},
 }
-GATED = {"messaging/service.py", "letters.py", "calls.py"}
+GATED = {"messaging/service.py", "letters/service.py", "contact/calls.py"}
 
 
 def _calls(tree: ast.AST) -> list[tuple[str, ast.Call]]:
@@ -72,7 +72,7 @@ def test_each_gated_module_judges_with_the_case_locked():
                 k.arg == "lock" and getattr(k.value, "value", None) is True for k in call.keywords
             )
         ]
-        assert judged, f"{module} logs contact without portal.contact.judge(..., lock=True)"
+        assert judged, f"{module} logs contact without portal.contact.gate.judge(..., lock=True)"
 
 
 def test_nothing_models_a_third_party_to_contact():

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from portal import db
+from portal.core import db
 from portal.finance import reconcile as reconciliation
-from portal.finance.chart import bar_chart, nice_step
 from portal.finance.export import safe_cell
 from portal.finance.reports import PaymentFilters, day_overview, payment_page
 from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.web.finance.chart import bar_chart, nice_step
 
 from .conftest import add_staff, build_case, staff_sign_in
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from portal.i18n import supported_for
+from portal.core.i18n import supported_for
 
 from .conftest import build_case, sign_in
 

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select
 
-from portal import db
+from portal.core import db
 from portal.models import Case, CaseEvent, Consent, Payment, Plan, ReminderLink
 
 from .conftest import build_case, sign_in

@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import func, select
 
-from portal import create_app, db, ledger
-from portal.clock import now
+from portal import create_app
+from portal.core import db
+from portal.core.clock import now
 from portal.models import Allocation, Case, LoanCharge, Payment, Plan, Waiver
+from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
 from .conftest import _config, build_case, sign_in

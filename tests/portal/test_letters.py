@@ -18,12 +18,12 @@ from reportlab.lib.units import mm
 from sqlalchemy import func, select
 
 from negotiation.contact import Channel
-from portal import db
-from portal.access import LinkState, find_link
-from portal.cases import view_case
-from portal.contact import record_opt_out
-from portal.i18n import long_date, money
-from portal.letters import KNOWN_FONTS, letter_fonts, letter_for, render_pdf
+from portal.access.verification import LinkState, find_link
+from portal.cases.facts import view_case
+from portal.contact.gate import record_opt_out
+from portal.core import db
+from portal.core.i18n import long_date, money
+from portal.letters.service import KNOWN_FONTS, letter_fonts, letter_for, render_pdf
 from portal.models import AuditEntry, Case, ContactAttempt, Message, Plan, ReminderLink
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
@@ -483,8 +483,8 @@ def test_the_print_form_needs_the_csrf_token(app):
 def section_html(app, built, member_email=AGENT):
     from flask import g, render_template
 
-    from portal.agents.letter_views import letter_section
     from portal.staff.accounts import find_member
+    from portal.web.agent.letter_views import letter_section
 
     with app.test_request_context("/?lang=en"):
         app.preprocess_request()

@@ -12,9 +12,10 @@ from flask.cli import ScriptInfo
 from sqlalchemy import func, select
 
 from negotiation import EventKind, add_months
-from portal import db, lifecycle
-from portal.cases import policy, view_case
+from portal.cases import lifecycle
+from portal.cases.facts import policy, view_case
 from portal.cli import cli
+from portal.core import db
 from portal.models import (
     Case,
     CaseEvent,

@@ -16,7 +16,7 @@ import stripe
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from portal import db
+from portal.core import db
 from portal.models import Payment, Plan
 from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent

@@ -26,10 +26,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from negotiation.contact import Channel
-from portal import ConfigurationError, create_app, db
+from portal import ConfigurationError, create_app
+from portal.cases.holds import place_hold
 from portal.cli import cli
-from portal.contact import judge, record_attempt
-from portal.holds import place_hold
+from portal.contact.gate import judge, record_attempt
+from portal.core import db
 from portal.messaging import service
 from portal.messaging.compose import compose, sms_parts
 from portal.messaging.links import opt_out_token, opt_out_url

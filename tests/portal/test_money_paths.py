@@ -8,9 +8,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from portal import ConfigurationError, create_app, db, ledger
-from portal.cases import snapshot_of
+from portal import ConfigurationError, create_app
+from portal.cases.facts import snapshot_of
+from portal.core import db
 from portal.models import Case, CaseEvent, Payment, Plan, Waiver
+from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
 from .conftest import NOW, TODAY, build_case, sign_in
@@ -149,7 +151,7 @@ def test_a_part_payment_of_everything_points_to_paying_in_full(app, client):
 
 
 def books(app) -> list[str]:
-    from portal import ledger
+    from portal.payments import ledger
 
     with app.app_context():
         return ledger.check(db.session())

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from negotiation import load_policy
-from portal import db, lifecycle
-from portal.cases import policy
+from portal.cases import lifecycle
+from portal.cases.facts import policy
+from portal.core import db
 from portal.models import CaseEvent, Plan, PlanInstallment
 
 from .conftest import NOW, TODAY, build_case, sign_in

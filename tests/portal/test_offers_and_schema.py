@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from portal import db
-from portal.access import issue_link
+from portal.access.verification import issue_link
+from portal.core import db
 from portal.models import Base, Case, Offer, Plan
 
 from .conftest import NOW, build_case

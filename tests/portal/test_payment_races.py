@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-import portal.payments.sandbox_views as sandbox_views
 import portal.payments.sweeper as sweeper
-from portal import db
+import portal.web.payments.sandbox_views as sandbox_views
+from portal.core import db
 from portal.models import Case, CaseEvent, Payment, Plan
 from portal.payments.stripe_gateway import Intent, StripeSettings
 

@@ -33,12 +33,20 @@ from redis import Redis
 from rq.job import Job
 from sqlalchemy import func, select, text
 
-from portal import create_app, db, jobs
+from portal import create_app
 from portal.cli import cli
-from portal.migrate import alembic_config
+from portal.core import db, jobs
+from portal.core.migrate import alembic_config
 from portal.models import VerificationAttempt
 from portal.payments import sweeper
-from portal.ratelimit import Limit, Limiter, MemoryCounter, RedisCounter, client_of, parse_limits
+from portal.web.ratelimit import (
+    Limit,
+    Limiter,
+    MemoryCounter,
+    RedisCounter,
+    client_of,
+    parse_limits,
+)
 
 from .conftest import build_case
 from .localstripe_server import free_port, running, wait_for
@@ -257,7 +265,7 @@ def test_without_redis_jobs_run_in_the_process_after_the_response(app):
 
 def test_without_redis_waiting_work_is_left_to_the_scheduled_commands(app, caplog):
     DONE.clear()
-    caplog.set_level(logging.INFO, logger="portal.jobs")
+    caplog.set_level(logging.INFO, logger="portal.core.jobs")
     with app.app_context():
         jobs.enqueue(remember, "later", delay=timedelta(minutes=1))
         jobs.enqueue(remember, "now")

@@ -19,8 +19,8 @@ from flask import Flask
 from flask.cli import ScriptInfo
 from sqlalchemy import select
 
-from portal import db
 from portal.cli import cli
+from portal.core import db
 from portal.finance.reconcile import reconcile, reconcile_with, totals, write_run_csv
 from portal.models import Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import (

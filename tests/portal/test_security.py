@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import db
+from portal.core import db
 from portal.models import Offer, Payment
 
 from .conftest import NOW, build_case, sign_in
@@ -169,7 +169,7 @@ def test_secrets_never_reach_the_logs(app, client, caplog):
 
 
 def test_request_logs_redact_link_tokens():
-    from portal.logs import RedactLinkTokens
+    from portal.core.logs import RedactLinkTokens
 
     record = logging.LogRecord(
         "werkzeug",

@@ -13,11 +13,12 @@ from flask.cli import ScriptInfo
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from portal import db
 from portal.cli import cli
+from portal.core import db
 from portal.models import StaffMember, StaffSignInAttempt
-from portal.staff import accounts, auth, passwords, totp
-from portal.staff.auth import safe_next, staff_required
+from portal.staff import accounts, passwords, totp
+from portal.web.staff import auth
+from portal.web.staff.auth import safe_next, staff_required
 
 from .conftest import NOW, PASSWORD, add_staff, build_case, sign_in, staff_sign_in
 

@@ -19,10 +19,9 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from portal import db, ledger
+from portal.core import db
 from portal.models import Allocation, Case, Payment, Plan
-from portal.payments import checkout_views
-from portal.payments.checkout_views import stripe_policy
+from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.stripe_checkout import StripeGateway, idempotency_key
 from portal.payments.stripe_gateway import (
@@ -32,6 +31,8 @@ from portal.payments.stripe_gateway import (
     payment_method_types,
 )
 from portal.payments.sweeper import sweep
+from portal.web.payments import checkout_views
+from portal.web.payments.checkout_views import stripe_policy
 
 from .conftest import NOW, build_case, sign_in
 from .localstripe_server import free_port, pay_at_stripe, running

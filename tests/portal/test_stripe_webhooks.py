@@ -11,9 +11,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from portal import db
+from portal.core import db
+from portal.demo.seed import open_stripe_payment
 from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
-from portal.seed import open_stripe_payment
 
 from .conftest import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
@@ -193,7 +193,7 @@ def charge_event(kind: str, event_id: str, **fields) -> bytes:
 
 
 def overdue(app, case_id):
-    from portal.cases import snapshot_of
+    from portal.cases.facts import snapshot_of
 
     from .conftest import TODAY
 

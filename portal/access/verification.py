@@ -1,0 +1,216 @@
+"""Reminder links and borrower verification.
+
+A link alone shows nothing about the debt and authorizes nothing: the borrower must
+confirm a fact the lender holds. Failures are counted per link, per borrower per day and
+per address per hour, so guessing a date of birth is not a practical attack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from portal.cases.facts import record_event
+from portal.core.clock import as_utc
+from portal.core.db import lock_row
+from portal.core.hashing import (
+    fact_matches,
+    new_token,
+    normalise_date_of_birth,
+    normalise_id_last4,
+    token_hash,
+)
+from portal.models import Borrower, Case, Offer, ReminderLink, VerificationAttempt
+
+LINK_LIFETIME = timedelta(days=7)
+# A letter spends days in the post and on a table before it is read.
+LETTER_LINK_LIFETIME = timedelta(days=30)
+FAILURES_PER_LINK = 5
+FAILURES_PER_BORROWER_PER_DAY = 10
+FAILURES_PER_ADDRESS_PER_HOUR = 20
+
+
+class LinkState(StrEnum):
+    """What a link is worth right now."""
+
+    USABLE = "usable"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DISABLED = "disabled"
+
+
+class Verdict(StrEnum):
+    """The outcome of one verification attempt."""
+
+    VERIFIED = "verified"
+    WRONG = "wrong"
+    UNREADABLE = "unreadable"
+    LINK_DISABLED = "link_disabled"
+    BORROWER_LOCKED = "borrower_locked"
+    ADDRESS_LIMITED = "address_limited"
+
+
+class FactKind(StrEnum):
+    """The facts a borrower may confirm."""
+
+    DATE_OF_BIRTH = "date_of_birth"
+    ID_LAST4 = "id_last4"
+
+
+def issue_link(
+    db: Session,
+    case: Case,
+    now: datetime,
+    *,
+    offer: Offer | None = None,
+    lifetime: timedelta = LINK_LIFETIME,
+) -> str:
+    """Create a link for ``case`` (carrying ``offer`` when given) that works for
+    ``lifetime``; returns the token, which is shown once and never stored."""
+    token = new_token()
+    db.add(
+        ReminderLink(
+            case_id=case.id,
+            token_hash=token_hash(token),
+            purpose="offer" if offer else "status",
+            offer_id=offer.id if offer else None,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return token
+
+
+def find_link(db: Session, token: str, now: datetime) -> tuple[LinkState, ReminderLink | None]:
+    """The link a token names and whether it may be used."""
+    if not 20 <= len(token) <= 100:
+        return LinkState.UNKNOWN, None
+    link = db.scalars(
+        select(ReminderLink).where(ReminderLink.token_hash == token_hash(token))
+    ).first()
+    return link_state(link, now), link
+
+
+def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
+    """Whether ``link`` may be used at ``now``."""
+    if link is None:
+        return LinkState.UNKNOWN
+    if link.revoked_at is not None:
+        return LinkState.REVOKED
+    if link.disabled_at is not None:
+        return LinkState.DISABLED
+    if as_utc(link.expires_at) <= now:
+        return LinkState.EXPIRED
+    return LinkState.USABLE
+
+
+def address_hash(address: str) -> str:
+    """The client address, hashed: enough to count attempts, not to identify anyone."""
+    return hashlib.sha256(address.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One verification attempt as the borrower made it."""
+
+    kind: FactKind
+    answer: str
+    address: str
+
+
+def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> Verdict:
+    """Check an answer against the borrower's stored fact, enforcing every limit.
+
+    Records the attempt. The caller commits: a failed attempt must be kept too.
+    """
+    # Concurrent guesses are serialised on the link and the borrower, so no burst of
+    # answers outruns the limits.
+    lock_row(db, ReminderLink, link.id)
+    db.refresh(link)
+    borrower = link.case.loan.borrower
+    lock_row(db, Borrower, borrower.id)
+    hashed_address = address_hash(attempt.address)
+    if link.disabled_at is not None:
+        return Verdict.LINK_DISABLED
+    if (
+        _attempts_from(db, hashed_address, now - timedelta(hours=1))
+        >= FAILURES_PER_ADDRESS_PER_HOUR
+    ):
+        return Verdict.ADDRESS_LIMITED
+    if _failures_of(db, borrower.id, now - timedelta(days=1)) >= FAILURES_PER_BORROWER_PER_DAY:
+        return Verdict.BORROWER_LOCKED
+    fact = _normalised(attempt)
+    if fact is None:
+        return Verdict.UNREADABLE
+    stored = (
+        borrower.date_of_birth_hash
+        if attempt.kind is FactKind.DATE_OF_BIRTH
+        else borrower.id_last4_hash
+    )
+    succeeded = fact_matches(fact, borrower.verification_salt, stored)
+    db.add(
+        VerificationAttempt(
+            borrower_id=borrower.id,
+            link_id=link.id,
+            address_hash=hashed_address,
+            succeeded=succeeded,
+            at=now,
+        )
+    )
+    if succeeded:
+        return Verdict.VERIFIED
+    return _after_failure(db, link, now)
+
+
+def _after_failure(db: Session, link: ReminderLink, now: datetime) -> Verdict:
+    failures = db.execute(
+        update(ReminderLink)
+        .where(ReminderLink.id == link.id)
+        .values(failed_attempts=ReminderLink.failed_attempts + 1)
+        .returning(ReminderLink.failed_attempts)
+    ).scalar_one()
+    db.refresh(link)
+    if failures >= FAILURES_PER_LINK:
+        link.disabled_at = now
+        record_event(db, link.case, "link_disabled", "system", link_id=link.id)
+        return Verdict.LINK_DISABLED
+    db.flush()
+    borrower_id = link.case.loan.borrower_id
+    if _failures_of(db, borrower_id, now - timedelta(days=1)) >= FAILURES_PER_BORROWER_PER_DAY:
+        if not link.case.needs_agent:
+            link.case.needs_agent = True
+            record_event(db, link.case, "verification_locked", "system")
+        return Verdict.BORROWER_LOCKED
+    return Verdict.WRONG
+
+
+def _normalised(attempt: Attempt) -> str | None:
+    if attempt.kind is FactKind.DATE_OF_BIRTH:
+        return normalise_date_of_birth(attempt.answer)
+    return normalise_id_last4(attempt.answer)
+
+
+def _attempts_from(db: Session, hashed_address: str, since: datetime) -> int:
+    # Only failures count: many phones share a carrier's address, and a borrower who
+    # answers right must never be locked out by others who did the same.
+    query = select(func.count(VerificationAttempt.id)).where(
+        VerificationAttempt.address_hash == hashed_address,
+        VerificationAttempt.succeeded.is_(False),
+        VerificationAttempt.at >= since,
+    )
+    return int(db.scalar(query) or 0)
+
+
+def _failures_of(db: Session, borrower_id: int, since: datetime) -> int:
+    query = select(func.count(VerificationAttempt.id)).where(
+        VerificationAttempt.borrower_id == borrower_id,
+        VerificationAttempt.succeeded.is_(False),
+        VerificationAttempt.at >= since,
+    )
+    return int(db.scalar(query) or 0)

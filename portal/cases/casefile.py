@@ -1,0 +1,254 @@
+"""Everything the case page shows about one case, read in one place: the borrower (kept
+whole here; the page masks it), the loan and its contractual schedule, the arrears item
+by item, what happens next and when, the events, the contact log, plans, payments and
+where each payment went.
+
+Reading a case is recorded (``case.view``), and so is each reveal of personal data
+(``borrower.reveal``), each in its own transaction with what it records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.audit import trail
+
+# What the live plan means from today, exactly as the borrower's status page states it:
+# the agent reads the same dated facts the borrower was shown.
+from portal.cases.facts import CaseView, plan_events_of, view_case
+from portal.cases.masking import mask_address, mask_email, mask_name, mask_phone
+from portal.models import (
+    Allocation,
+    Borrower,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    LoanCharge,
+    LoanInstallment,
+    Payment,
+    Plan,
+    StaffMember,
+)
+from portal.wording.cases import REVEAL_GROUPS
+
+# The newest rows shown of the long lists; the page says when there are more.
+EVENTS_SHOWN = 200
+CONTACTS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class BorrowerFacts:
+    """The borrower's personal data as this page may show it: each field masked unless
+    its group was revealed in this request."""
+
+    reference: str
+    name: str
+    phone: str
+    email: str
+    postal_address: str
+    locale: str
+    timezone: str
+    revealed: frozenset[str]
+    # The groups that hold anything: an empty address has nothing to reveal.
+    present: frozenset[str] = frozenset({"name", "contact", "address"})
+
+    def shows(self, group: str) -> bool:
+        """True when ``group`` (name, contact, address) is shown in full."""
+        return group in self.revealed
+
+    def can_reveal(self, group: str) -> bool:
+        """True when ``group`` holds something still masked."""
+        return group in self.present and group not in self.revealed
+
+
+def borrower_facts(borrower: Borrower, revealed: frozenset[str] = frozenset()) -> BorrowerFacts:
+    """The borrower's fields, masked except the groups in ``revealed``."""
+    return BorrowerFacts(
+        reference=borrower.reference,
+        name=borrower.full_name if "name" in revealed else mask_name(borrower.full_name),
+        phone=borrower.phone if "contact" in revealed else mask_phone(borrower.phone),
+        email=(borrower.email or "") if "contact" in revealed else mask_email(borrower.email),
+        postal_address=(borrower.postal_address or "")
+        if "address" in revealed
+        else mask_address(borrower.postal_address),
+        locale=borrower.locale,
+        timezone=borrower.timezone,
+        revealed=revealed,
+        present=frozenset(
+            group
+            for group, value in (
+                ("name", borrower.full_name),
+                ("contact", borrower.phone or borrower.email),
+                ("address", borrower.postal_address),
+            )
+            if value
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    """One contractual installment and where it stands."""
+
+    installment: LoanInstallment
+    state: str  # a key of wording.INSTALLMENT_STATES
+
+
+@dataclass(frozen=True)
+class AllocationLine:
+    """Part of a payment and what it paid."""
+
+    allocation: Allocation
+    installment: LoanInstallment | None
+    charge: LoanCharge | None
+
+
+@dataclass(frozen=True)
+class PaymentLines:
+    """A payment with its allocations."""
+
+    payment: Payment
+    allocations: list[AllocationLine]
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """The case page's own sections."""
+
+    case: Case
+    view: CaseView
+    # The live plan's dated consequences as the borrower sees them (empty without one).
+    plan_events: tuple[Any, ...]
+    today: date
+    borrower: BorrowerFacts
+    schedule: list[ScheduleLine]
+    charges: list[LoanCharge]
+    events: list[CaseEvent]
+    more_events: bool
+    contacts: list[ContactAttempt]
+    more_contacts: bool
+    plans: list[Plan]
+    payments: list[PaymentLines]
+
+    @property
+    def days_past_due(self) -> int:
+        """Days past due as the borrower's own calendar counts them today."""
+        return self.view.snapshot.days_past_due
+
+
+def installment_state(installment: LoanInstallment, today: date) -> str:
+    """Where one contractual installment stands on ``today``."""
+    paid = installment.principal_paid + installment.interest_paid
+    waived = installment.principal_waived + installment.interest_waived
+    if installment.unpaid <= 0:
+        if waived and paid:
+            return "settled"
+        return "waived" if waived else "paid"
+    if installment.due_date < today:
+        return "overdue"
+    return "part_paid" if paid or waived else "due"
+
+
+def find_case(db: Session, case_id: int) -> Case | None:
+    """The case with this id, or None (ids out of any column's range included)."""
+    if not 0 < case_id < 2**63:
+        return None
+    return db.get(Case, case_id)
+
+
+def read_case(
+    db: Session, case: Case, today: date, revealed: frozenset[str] = frozenset()
+) -> CaseFile:
+    """Everything the case page shows, as of the borrower's ``today``."""
+    loan = case.loan
+    events = list(
+        db.scalars(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
+            .limit(EVENTS_SHOWN + 1)
+        )
+    )
+    contacts = list(
+        db.scalars(
+            select(ContactAttempt)
+            .where(ContactAttempt.case_id == case.id)
+            .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc())
+            .limit(CONTACTS_SHOWN + 1)
+        )
+    )
+    plans = list(db.scalars(select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc())))
+    view = view_case(db, case, today)
+    return CaseFile(
+        case=case,
+        view=view,
+        plan_events=plan_events_of(db, case, view.plan, today) if view.plan is not None else (),
+        today=today,
+        borrower=borrower_facts(loan.borrower, revealed),
+        schedule=[ScheduleLine(i, installment_state(i, today)) for i in loan.installments],
+        charges=sorted(loan.charges, key=lambda c: (c.charged_on, c.id)),
+        events=events[:EVENTS_SHOWN],
+        more_events=len(events) > EVENTS_SHOWN,
+        contacts=contacts[:CONTACTS_SHOWN],
+        more_contacts=len(contacts) > CONTACTS_SHOWN,
+        plans=plans,
+        payments=_payments(db, case),
+    )
+
+
+def _payments(db: Session, case: Case) -> list[PaymentLines]:
+    """The case's payments, newest first, each with its allocations (two statements)."""
+    payments = list(
+        db.scalars(
+            select(Payment)
+            .where(Payment.case_id == case.id)
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+        )
+    )
+    lines: dict[int, list[AllocationLine]] = defaultdict(list)
+    if payments:
+        rows = db.execute(
+            select(Allocation, LoanInstallment, LoanCharge)
+            .outerjoin(LoanInstallment, LoanInstallment.id == Allocation.installment_id)
+            .outerjoin(LoanCharge, LoanCharge.id == Allocation.charge_id)
+            .where(Allocation.payment_id.in_([p.id for p in payments]))
+            .order_by(Allocation.id)
+        )
+        for allocation, installment, charge in rows:
+            lines[allocation.payment_id].append(AllocationLine(allocation, installment, charge))
+    return [PaymentLines(p, lines.get(p.id, [])) for p in payments]
+
+
+def record_view(db: Session, member: StaffMember, case: Case, moment: datetime) -> None:
+    """Record that ``member`` opened the case. Commits."""
+    trail.record(db, member, "case.view", moment, case_id=case.id)
+    db.commit()
+
+
+def parse_reveal(groups: list[str]) -> frozenset[str]:
+    """The known field groups among those asked for (unknown ones are ignored)."""
+    return frozenset(group for group in groups if group in REVEAL_GROUPS)
+
+
+def record_reveal(
+    db: Session, member: StaffMember, case: Case, groups: frozenset[str], moment: datetime
+) -> None:
+    """Record that ``member`` was shown the borrower's fields in ``groups``, which fields
+    exactly. Commits."""
+    fields = sorted(field for group in groups for field in REVEAL_GROUPS[group])
+    trail.record(
+        db,
+        member,
+        "borrower.reveal",
+        moment,
+        case_id=case.id,
+        borrower_id=case.loan.borrower_id,
+        fields=fields,
+    )
+    db.commit()

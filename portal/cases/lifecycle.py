@@ -1,0 +1,642 @@
+"""The daily case work: each day, every case moves by the lender's rules, exactly once.
+
+For one day ``as_of`` (the portal's "today" that morning), in this order:
+
+1. overdue since: each case's oldest installment still owed once due;
+2. plans: an installment unpaid past its grace days is missed (on the date the borrower
+   was shown); the policy's number of misses (or a missed last installment) breaks an
+   active plan, which returns the case to collection; a plan whose first installment is
+   missed before it ever started lapses;
+3. a resolved case that is overdue again is reopened;
+4. stages follow days past due, for cases neither arranged nor on hold;
+5. penalties accrue on each monthly anniversary of the first missed due date, for cases
+   neither arranged nor on hold, up to the policy's number of accruals;
+6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
+   supervisor) expires.
+
+Last, promises to pay made on calls are reviewed (``portal.contact.promises.review_promises``):
+kept once paid in full, partly kept or broken once their date has passed where the
+borrower lives; a broken or partly kept one asks for an agent.
+
+Every step is a few set-based statements that touch only the rows that change, each in
+its own short transaction (the portal keeps taking payments meanwhile), and each writes
+its case events in the same transaction as its change. Every predicate excludes what is
+already done, so re-running a day changes nothing. On PostgreSQL an advisory lock keeps
+two runs from interleaving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from negotiation import Currency, Policy, Stage
+from portal.contact.promises import review_promises
+from portal.models import (
+    OPEN_PAYMENT_STATUSES,
+    UNPAID_INSTALLMENT,
+    Case,
+    CaseEvent,
+    LifecycleRun,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Offer,
+    Payment,
+    Plan,
+    PlanInstallment,
+)
+
+cases = Case.__table__
+events = CaseEvent.__table__
+loans = Loan.__table__
+installments = LoanInstallment.__table__
+charges = LoanCharge.__table__
+plans = Plan.__table__
+plan_installments = PlanInstallment.__table__
+payments = Payment.__table__
+offers = Offer.__table__
+runs = LifecycleRun.__table__
+
+# One key for PostgreSQL's advisory lock: two runs never interleave their steps.
+LOCK_KEY = 7_151_994
+# Cases changed per transaction by the steps that can touch most of the portfolio.
+BATCH = 20_000
+# How far back a run without ``--as-of`` catches up on days it missed.
+MAX_CATCH_UP_DAYS = 62
+PENALTY_DESCRIPTION = "late_penalty"
+# The partial index's own predicate, word for word (so the planner uses the index), in
+# parentheses so that it keeps its meaning beside other conditions.
+_UNPAID = text(f"({UNPAID_INSTALLMENT})")
+
+
+@dataclass
+class DayWork:
+    """What one day's work changed (all zero when the day had been worked already)."""
+
+    as_of: date
+    became_overdue: int = 0
+    caught_up: int = 0
+    installments_missed: int = 0
+    plans_broken: int = 0
+    plans_lapsed: int = 0
+    cases_reopened: int = 0
+    stages_changed: int = 0
+    penalties: int = 0
+    offers_expired: int = 0
+    promises_kept: int = 0
+    promises_partly_kept: int = 0
+    promises_broken: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        """Rows of cases, plans and charges this day's work changed."""
+        counts = asdict(self)
+        return sum(v for k, v in counts.items() if k not in ("as_of", "seconds"))
+
+
+def advance(
+    engine: Engine, policy: Policy, today: date, now: datetime, as_of: date | None = None
+) -> list[DayWork]:
+    """Work ``as_of`` (again, if asked), or every day not yet worked up to ``today``,
+    oldest first: a day the job did not run is caught up, never skipped."""
+    if as_of is not None:
+        return [work_day(engine, policy, as_of, now)]
+    with engine.connect() as conn:
+        last = conn.scalar(select(func.max(runs.c.as_of)))
+    first = (
+        today
+        if last is None
+        else max(last + timedelta(days=1), today - timedelta(days=MAX_CATCH_UP_DAYS))
+    )
+    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+    return [work_day(engine, policy, day, now) for day in days]
+
+
+def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayWork:
+    """All of one day's case work, step by step, in short transactions."""
+    work = DayWork(as_of)
+    day = _Day(as_of, now, policy)
+    steps: list[tuple[str, Callable[[Engine, _Day, DayWork], None]]] = [
+        ("overdue", _refresh_overdue),
+        ("plans", _one_transaction(_watch_plans)),
+        ("reopen", _one_transaction(_reopen_resolved)),
+        ("stages", _move_stages),
+        ("penalties", _one_transaction(_accrue_penalties)),
+        ("offers", _one_transaction(_expire_offers)),
+        ("promises", _one_transaction(_review_promises)),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        step(engine, day, work)
+        work.seconds[name] = round(time.perf_counter() - started, 3)
+    _record_run(engine, work, now)
+    return work
+
+
+def _one_transaction(
+    step: Callable[[Connection, _Day, DayWork], None],
+) -> Callable[[Engine, _Day, DayWork], None]:
+    """A step whose changes are few on any day (plans, penalties): one transaction."""
+
+    def run(engine: Engine, day: _Day, work: DayWork) -> None:
+        with _step(engine) as conn:
+            step(conn, day, work)
+
+    return run
+
+
+def _in_batches(
+    engine: Engine,
+    changing: Select[Any],
+    apply: Callable[[Connection, int, int], None],
+) -> None:
+    """Find what a step changes (reading, locking nothing), then change it a batch of ids
+    at a time (``apply(conn, first, last)``), each batch its own transaction: even a day
+    when most of a million cases change holds no row for long, and the portal's payments
+    go on meanwhile. Each batch re-checks the step's own conditions, so what changed
+    meanwhile is respected."""
+    with engine.connect() as conn:
+        ids = sorted(conn.scalars(changing))
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        with _step(engine) as conn:
+            apply(conn, chunk[0], chunk[-1])
+
+
+@dataclass(frozen=True)
+class _Day:
+    """The constants of one day's statements."""
+
+    as_of: date
+    now: datetime
+    policy: Policy
+
+    def before(self, days: int) -> date:
+        """The date ``days`` before this one."""
+        return self.as_of - timedelta(days=days)
+
+    @property
+    def is_month_end(self) -> bool:
+        """Whether this is the last day of its month (anniversaries of the 29th to 31st
+        fall on it in shorter months)."""
+        return (self.as_of + timedelta(days=1)).day == 1
+
+
+@contextmanager
+def _step(engine: Engine) -> Iterator[Connection]:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        yield conn
+
+
+def _json(conn: Connection, **fields: object) -> ColumnElement[object]:
+    """A JSON object built in SQL, for an event's data (each dialect names it its way).
+    Keys are this module's own words, written into the SQL as constants."""
+    arguments: list[object] = []
+    for key, value in fields.items():
+        arguments += [
+            literal_column(f"'{key}'"),
+            value if isinstance(value, ColumnElement) else literal(value),
+        ]
+    if conn.dialect.name == "postgresql":
+        return func.json_build_object(*arguments)
+    return func.json_object(*arguments)
+
+
+def _add_events(
+    conn: Connection, day: _Day, kind: str, rows: Select[Any], data: ColumnElement[object]
+) -> int:
+    """INSERT … SELECT one event per row of ``rows`` (a select of case ids); returns how
+    many were written."""
+    source = rows.add_columns(
+        literal(kind), literal("system"), literal(day.now, type_=events.c.at.type), data
+    )
+    # Counted through RETURNING: a driver's rowcount for INSERT … SELECT is not reliable.
+    written = conn.execute(
+        insert(events)
+        .from_select(["case_id", "kind", "actor", "at", "data"], source)
+        .returning(events.c.id)
+    )
+    return len(written.all())
+
+
+# 1. Overdue since -----------------------------------------------------------------------
+
+
+def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
+    """Each loan's oldest installment still owed once due (read through the partial
+    index of unpaid installments), for the loans ``among`` says, or all."""
+    return (
+        select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
+        .where(installments.c.due_date < day.as_of, _UNPAID, *among)
+        .group_by(installments.c.loan_id)
+        .subquery("oldest")
+    )
+
+
+def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
+    """Batched by loan: each batch reads the installments of its own loans only."""
+
+    def changes(oldest: Subquery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        moved = and_(
+            cases.c.loan_id == oldest.c.loan_id,
+            or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+        )
+        cleared = and_(
+            cases.c.overdue_since.is_not(None),
+            cases.c.loan_id.not_in(select(oldest.c.loan_id)),
+        )
+        return moved, cleared
+
+    def apply(conn: Connection, first: int, last: int) -> None:
+        oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
+        moved, cleared = changes(oldest)
+        within = cases.c.loan_id.between(first, last)
+        newly = select(cases.c.id).where(
+            within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
+        )
+        since = _json(conn, as_of=day.as_of, since=oldest.c.since)
+        work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
+        conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
+        caught_up = select(cases.c.id).where(within, cleared)
+        work.caught_up += _add_events(
+            conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of)
+        )
+        conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+
+    moved, cleared = changes(_oldest_unpaid(day))
+    changing = select(cases.c.loan_id).where(moved).union(select(cases.c.loan_id).where(cleared))
+    _in_batches(engine, changing, apply)
+
+
+# 2. Plans -------------------------------------------------------------------------------
+
+
+def _not_on_hold() -> ColumnElement[bool]:
+    return cases.c.hold.is_(None)
+
+
+def _watch_plans(conn: Connection, day: _Day, work: DayWork) -> None:
+    _mark_missed(conn, day, work)
+    _break_plans(conn, day, work)
+    _lapse_plans(conn, day, work)
+
+
+def _mark_missed(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Installments of active plans unpaid past their grace days count as missed, dated
+    the day the borrower was shown ("missed if unpaid on ...")."""
+    grace = day.policy.grace_days
+    missed = and_(
+        plan_installments.c.missed_on.is_(None),
+        plan_installments.c.paid < plan_installments.c.amount,
+        plan_installments.c.due_date < day.before(grace),
+        plan_installments.c.plan_id.in_(
+            select(plans.c.id)
+            .join(cases, cases.c.id == plans.c.case_id)
+            .where(plans.c.status == "active", _not_on_hold())
+        ),
+    )
+    rows = (
+        select(plans.c.case_id)
+        .select_from(plan_installments.join(plans, plans.c.id == plan_installments.c.plan_id))
+        .where(missed)
+    )
+    data = _json(
+        conn,
+        as_of=day.as_of,
+        plan_id=plans.c.id,
+        sequence=plan_installments.c.sequence,
+        due_date=plan_installments.c.due_date,
+        amount=plan_installments.c.amount - plan_installments.c.paid,
+    )
+    work.installments_missed = _add_events(conn, day, "plan_installment_missed", rows, data)
+    conn.execute(
+        update(plan_installments)
+        .where(missed)
+        .values(missed_on=_plus_days(conn, plan_installments.c.due_date, grace))
+    )
+
+
+def _plus_days(conn: Connection, column: ColumnElement[date], days: int) -> ColumnElement[date]:
+    """``column`` plus ``days`` days, in SQL."""
+    if conn.dialect.name == "postgresql":
+        return column + days
+    return func.date(column, f"+{days} days")
+
+
+def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
+    """An active plan breaks on the policy's number of misses, or on a missed last
+    installment (a one-installment plan cannot be missed twice): the case goes back to
+    collection, and a conditional waiver is no longer held for it."""
+    needed = day.policy.misses_before_broken
+    count = func.count(plan_installments.c.id)
+    misses = func.count(plan_installments.c.missed_on)
+    broken_ids = (
+        select(plan_installments.c.plan_id)
+        .group_by(plan_installments.c.plan_id)
+        .having(misses >= case((count < needed, count), else_=needed))
+        .where(
+            plan_installments.c.plan_id.in_(
+                select(plans.c.id)
+                .join(cases, cases.c.id == plans.c.case_id)
+                .where(plans.c.status == "active", _not_on_hold())
+            )
+        )
+    )
+    broken = [
+        tuple(row)
+        for row in conn.execute(
+            select(plans.c.id, plans.c.case_id).where(plans.c.id.in_(broken_ids))
+        )
+    ]
+    if not broken:
+        return
+    ids = [plan_id for plan_id, _case_id in broken]
+    data = _json(
+        conn,
+        as_of=day.as_of,
+        plan_id=plans.c.id,
+        waiver_reinstated=case(
+            (plans.c.conditional_waiver, plans.c.waived_penalties + plans.c.waived_fees),
+            else_=0,
+        ),
+    )
+    work.plans_broken = _add_events(
+        conn, day, "plan_broken", select(plans.c.case_id).where(plans.c.id.in_(ids)), data
+    )
+    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status="broken"))
+    conn.execute(
+        update(cases)
+        .where(cases.c.id.in_([case_id for _plan_id, case_id in broken]))
+        .where(cases.c.status == "arranged")
+        .values(status="open", updated_at=day.now)
+    )
+    _void_payments(conn, day, ids)
+
+
+def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
+    """A plan accepted but never started (its first installment unpaid past the grace
+    days) lapses: nothing was arranged, and collection simply goes on."""
+    first_missed = exists(
+        select(plan_installments.c.id).where(
+            plan_installments.c.plan_id == plans.c.id,
+            plan_installments.c.sequence == 1,
+            plan_installments.c.paid < plan_installments.c.amount,
+            plan_installments.c.due_date < day.before(day.policy.grace_days),
+        )
+    )
+    lapsing = and_(
+        plans.c.status == "pending",
+        first_missed,
+        plans.c.case_id.in_(select(cases.c.id).where(_not_on_hold())),
+    )
+    work.plans_lapsed = _add_events(
+        conn,
+        day,
+        "plan_lapsed",
+        select(plans.c.case_id).where(lapsing),
+        _json(conn, as_of=day.as_of, plan_id=plans.c.id),
+    )
+    if not work.plans_lapsed:
+        return
+    ids = [row.id for row in conn.execute(select(plans.c.id).where(lapsing))]
+    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status="lapsed"))
+    _void_payments(conn, day, ids)
+
+
+def _void_payments(conn: Connection, day: _Day, plan_ids: list[int]) -> None:
+    """A closed plan's checkouts can no longer be paid (the sweeper cancels the intents)."""
+    conn.execute(
+        update(payments)
+        .where(payments.c.plan_id.in_(plan_ids), payments.c.status.in_(OPEN_PAYMENT_STATUSES))
+        .values(status="voided", voided_at=day.now)
+    )
+
+
+# 3. Reopened cases -----------------------------------------------------------------------
+
+
+def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
+    """A resolved case whose loan falls overdue again (an arrears plan kept, a later
+    installment missed) is open again."""
+    again = and_(cases.c.status == "resolved", cases.c.overdue_since.is_not(None))
+    work.cases_reopened = _add_events(
+        conn, day, "case_reopened", select(cases.c.id).where(again), _json(conn, as_of=day.as_of)
+    )
+    if work.cases_reopened:
+        conn.execute(update(cases).where(again).values(status="open", updated_at=day.now))
+
+
+# 4. Stages --------------------------------------------------------------------------------
+
+
+def _stage_of(day: _Day) -> ColumnElement[str]:
+    """The stage days past due imply, as SQL: thresholds become dates, so the column is
+    compared, never computed per row."""
+    since = cases.c.overdue_since
+    policy = day.policy
+    return case(
+        (since.is_(None), Stage.CURRENT.value),
+        (since <= day.before(policy.late_from_days), Stage.LATE.value),
+        (since <= day.before(policy.mid_from_days), Stage.MID.value),
+        (since <= day.before(policy.early_from_days), Stage.EARLY.value),
+        else_=Stage.CURRENT.value,
+    )
+
+
+def _paused() -> ColumnElement[bool]:
+    """Arranged, on hold, or holding a promise to pay (which pauses escalation from the
+    moment it is made)."""
+    promise = exists(
+        select(plans.c.id).where(
+            plans.c.case_id == cases.c.id, plans.c.status == "pending", plans.c.kind == "deferral"
+        )
+    )
+    return or_(cases.c.status == "arranged", cases.c.hold.is_not(None), promise)
+
+
+def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
+    stage = _stage_of(day)
+    moving = and_(cases.c.stage != stage, not_(_paused()))
+
+    def apply(conn: Connection, first: int, last: int) -> None:
+        within = cases.c.id.between(first, last)
+        data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
+        rows = select(cases.c.id).where(within, moving)
+        work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
+        conn.execute(update(cases).where(within, moving).values(stage=stage, updated_at=day.now))
+
+    _in_batches(engine, select(cases.c.id).where(moving), apply)
+
+
+# 5. Penalties -----------------------------------------------------------------------------
+
+
+def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
+    """On each monthly anniversary of the first missed due date (the 29th to 31st fall on
+    a shorter month's last day), a penalty of the policy's percentage of the overdue
+    principal, rounded down to the currency's step; at most the policy's number."""
+    policy = day.policy
+    since = cases.c.overdue_since
+    months = (day.as_of.year - extract("year", since)) * 12 + (
+        day.as_of.month - extract("month", since)
+    )
+    anniversary = extract("day", since) == day.as_of.day
+    if day.is_month_end:
+        anniversary = or_(anniversary, extract("day", since) > day.as_of.day)
+    # The overdue principal of the cases whose anniversary it is, and of no other: one
+    # index probe per case, not an aggregate over every loan. Cast back to a whole
+    # number: PostgreSQL's sum() of bigint is numeric, whose division is not the integer
+    # division the rule rounds down with.
+    overdue = cast(
+        select(
+            func.sum(
+                installments.c.principal_due
+                - installments.c.principal_paid
+                - installments.c.principal_waived
+            )
+        )
+        .where(
+            installments.c.loan_id == cases.c.loan_id,
+            installments.c.due_date < day.as_of,
+            _UNPAID,
+        )
+        .scalar_subquery(),
+        BigInteger,
+    )
+    numerator, denominator = policy.penalty_monthly_pct.as_integer_ratio()
+    step = case(*((loans.c.currency == c.value, c.installment_step) for c in Currency), else_=1)
+    already = exists(
+        select(charges.c.id).where(
+            charges.c.loan_id == cases.c.loan_id,
+            charges.c.kind == "penalty",
+            charges.c.charged_on == day.as_of,
+        )
+    )
+    candidates = (
+        select(
+            cases.c.id.label("case_id"),
+            cases.c.loan_id,
+            # Integer division, as the engine's percent_of rounds down: exact, no float.
+            (overdue * numerator // (denominator * 100) // step * step).label("amount"),
+        )
+        .select_from(cases.join(loans, loans.c.id == cases.c.loan_id))
+        .where(
+            since.is_not(None),
+            anniversary,
+            months.between(1, policy.penalty_max_accruals),
+            not_(_paused()),
+            cases.c.status == "open",
+            not_(already),
+        )
+        .subquery("candidates")
+    )
+    due = select(candidates).where(candidates.c.amount > 0).subquery("due")
+    data = _json(conn, as_of=day.as_of, amount=due.c.amount)
+    work.penalties = _add_events(conn, day, "penalty_charged", select(due.c.case_id), data)
+    if not work.penalties:
+        return
+    conn.execute(
+        insert(charges).from_select(
+            ["loan_id", "kind", "description", "amount", "paid", "waived", "charged_on"],
+            select(
+                due.c.loan_id,
+                literal("penalty"),
+                literal(PENALTY_DESCRIPTION),
+                due.c.amount,
+                literal(0),
+                literal(0),
+                literal(day.as_of, type_=charges.c.charged_on.type),
+            ),
+        )
+    )
+
+
+# 6. Offers ----------------------------------------------------------------------------------
+
+
+def _expire_offers(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Offers still open at their expiry (ready to send, or waiting for a supervisor)
+    expire: a link already sent then shows the borrower their own options instead. The
+    change comes first and its events follow from what it returned, so an offer that a
+    supervisor approves at this very moment (which moves its expiry on) is either
+    expired with its event or left alone, never half of each."""
+    open_and_past = and_(
+        offers.c.status.in_(("ready", "needs_approval")), offers.c.expires_at <= day.now
+    )
+    expired = [
+        row.id
+        for row in conn.execute(
+            update(offers).where(open_and_past).values(status="expired").returning(offers.c.id)
+        )
+    ]
+    if not expired:
+        return
+    work.offers_expired = _add_events(
+        conn,
+        day,
+        "offer_expired",
+        select(offers.c.case_id).where(offers.c.id.in_(expired)),
+        _json(conn, as_of=day.as_of, offer_id=offers.c.id),
+    )
+
+
+# Promises to pay ---------------------------------------------------------------------------
+
+
+def _review_promises(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Decide the open promises to pay in this step's transaction. Promises are few (one
+    open per case at most, made on calls), so the review reads them all at once."""
+    with Session(bind=conn) as session:
+        review = review_promises(session, day.as_of, day.now)
+    work.promises_kept = review.kept
+    work.promises_partly_kept = review.partly_kept
+    work.promises_broken = review.broken
+
+
+def _record_run(engine: Engine, work: DayWork, now: datetime) -> None:
+    """The day is worked; its first run's figures are kept (a re-run's are all zero)."""
+    summary = {k: v for k, v in asdict(work).items() if k not in ("as_of",)}
+    try:
+        with _step(engine) as conn:
+            done = conn.scalar(select(runs.c.id).where(runs.c.as_of == work.as_of))
+            if done is None:
+                conn.execute(
+                    insert(runs).values(
+                        as_of=work.as_of, started_at=now, finished_at=now, summary=summary
+                    )
+                )
+    except IntegrityError:
+        pass  # another run recorded the same day at the same moment

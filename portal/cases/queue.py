@@ -1,0 +1,620 @@
+"""The case queue as queries: which cases a filter selects, in which order, one page of
+them with what the queue shows.
+
+Everything here is set-based SQL that works on SQLite and PostgreSQL alike. Days past due
+are never computed per row: a band of days becomes a range of ``Case.overdue_since``
+dates (indexed), as the daily work does for stages. The overdue amount (the arrears:
+overdue principal and interest plus unpaid fees and penalties, what an agent negotiates
+about) is summed by loan from the installments still owed, which the partial index
+``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table; a page
+that neither filters nor sorts by it sums it for its own fifty loans only.
+
+``parse_filter`` reads a query string (or a posted segment) and never raises: a value it
+cannot use falls back to the default and is reported as a translated sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Subquery
+
+from negotiation import Stage
+from portal.cases.masking import mask_name, mask_phone
+from portal.models import (
+    UNPAID_INSTALLMENT,
+    Borrower,
+    Case,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Plan,
+)
+from portal.wording.cases import PLAN_STATUS_NAMES
+from portal.wording.engine import STAGE_NAMES
+
+DEFAULT_ZONE = ZoneInfo("Asia/Taipei")
+PER_PAGE = 50
+MAX_PAGE = 100_000
+MAX_SEARCH = 100
+# Amounts are typed in whole units of the currency; stored amounts are minor units.
+MINOR_PER_MAJOR = 100
+MAX_AMOUNT = 10**12
+
+# The choices, in the order the form lists them; the first key of each is its default.
+STAGES: dict[str, Any] = {stage.value: STAGE_NAMES[stage] for stage in Stage}
+
+# Days past due: "overdue" (any) is the default, since the queue is for collection; a
+# band is (first day, last day), None for no end.
+DPD_BANDS: dict[str, Any] = {
+    "overdue": _l("Overdue (1 day or more)"),
+    "1-30": _l("1 to 30 days"),
+    "31-60": _l("31 to 60 days"),
+    "61-90": _l("61 to 90 days"),
+    "91-180": _l("91 to 180 days"),
+    "181+": _l("181 days or more"),
+    "0": _l("Not overdue"),
+    "all": _l("All cases"),
+}
+DPD_RANGES: dict[str, tuple[int, int | None]] = {
+    "overdue": (1, None),
+    "1-30": (1, 30),
+    "31-60": (31, 60),
+    "61-90": (61, 90),
+    "91-180": (91, 180),
+    "181+": (181, None),
+}
+
+CURRENCIES: dict[str, Any] = {code: code for code in ("TWD", "CNY", "HKD", "USD")}
+
+# The status of the case's latest plan (portal.models.Plan), or "none" for never a plan.
+PLAN_STATUSES: dict[str, Any] = {"none": _l("No plan ever"), **PLAN_STATUS_NAMES}
+
+HOLDS: dict[str, Any] = {
+    "any": _l("On hold or not"),
+    "none": _l("Not on hold"),
+    "dispute": _l("On hold: dispute"),
+    "hardship": _l("On hold: hardship"),
+}
+
+LAST_CONTACTS: dict[str, Any] = {
+    "never": _l("Never contacted"),
+    "today": _l("Contacted today"),
+    "not_today": _l("Not contacted today"),
+    "7d": _l("Contacted in the last 7 days"),
+    "over_7d": _l("Last contacted more than 7 days ago"),
+}
+
+SORTS: dict[str, Any] = {
+    "dpd": _l("Days past due"),
+    "balance": _l("Overdue amount"),
+    "last_contact": _l("Last contact"),
+    "loan": _l("Loan number"),
+}
+# The direction a column sorts in first: the most urgent (or the natural order) on top.
+# Last contact ascending puts the never-contacted and longest-uncontacted first.
+DEFAULT_DIRECTIONS = {"dpd": "desc", "balance": "desc", "last_contact": "asc", "loan": "asc"}
+DIRECTIONS: dict[str, Any] = {"desc": _l("Descending"), "asc": _l("Ascending")}
+
+# Labels of the fields, for the problems parse_filter reports.
+FIELD_LABELS: dict[str, Any] = {
+    "stage": _l("Stage"),
+    "dpd": _l("Days past due"),
+    "currency": _l("Currency"),
+    "plan": _l("Plan"),
+    "hold": _l("Hold"),
+    "contact": _l("Last contact"),
+    "sort": _l("Sort by"),
+    "dir": _l("Order"),
+    "page": _l("Page"),
+    "min": _l("Overdue amount from"),
+    "max": _l("Overdue amount up to"),
+    "q": _l("Search"),
+}
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the agent asked the queue for. ``None`` (or "any"/"all") means no limit.
+
+    ``balance_min``/``balance_max`` are whole units of the currency (NT$, ¥, HK$), both
+    ends included, compared with the overdue amount. ``search`` is a loan number (or its
+    start or end) or phone digits. Query-string keys: see ``to_args``.
+    """
+
+    stage: str | None = None
+    dpd_band: str = "overdue"
+    balance_min: int | None = None
+    balance_max: int | None = None
+    currency: str | None = None
+    plan_status: str | None = None
+    hold: str = "any"
+    last_contact: str | None = None
+    search: str = ""
+    sort: str = "dpd"
+    # None: the sort's own first direction (DEFAULT_DIRECTIONS).
+    direction: str | None = None
+    page: int = 1
+
+    @property
+    def descending(self) -> bool:
+        """True when the sort runs from the highest (latest, last) down."""
+        return (self.direction or DEFAULT_DIRECTIONS[self.sort]) == "desc"
+
+    def to_args(self, **changes: Any) -> dict[str, str]:
+        """The filter as query-string arguments (defaults left out), with ``changes``
+        applied first: ``to_args(page=2)``, ``to_args(sort="balance", direction="desc")``.
+        ``parse_filter(f.to_args()) == (f, [])`` for every valid filter."""
+        chosen = replace(self, **changes) if changes else self
+        defaults = asdict(QueueFilter())
+        keys = {
+            "stage": "stage",
+            "dpd_band": "dpd",
+            "balance_min": "min",
+            "balance_max": "max",
+            "currency": "currency",
+            "plan_status": "plan",
+            "hold": "hold",
+            "last_contact": "contact",
+            "search": "q",
+            "sort": "sort",
+            "direction": "dir",
+            "page": "page",
+        }
+        values = asdict(chosen)
+        arguments = {}
+        for name, key in keys.items():
+            value = values[name]
+            if value == defaults[name] or value is None:
+                continue
+            arguments[key] = str(value)
+        return arguments
+
+    def sorted_by(self, column: str) -> QueueFilter:
+        """The filter sorted by ``column``: its own first direction, or the other one when
+        it is already sorted by that column; back to the first page."""
+        if self.sort == column:
+            flipped = "asc" if self.descending else "desc"
+            direction = None if flipped == DEFAULT_DIRECTIONS[column] else flipped
+            return replace(self, direction=direction, page=1)
+        return replace(self, sort=column, direction=None, page=1)
+
+    @property
+    def filters_set(self) -> int:
+        """How many filters (beyond the search) differ from the defaults."""
+        default = QueueFilter()
+        names = (
+            "stage",
+            "dpd_band",
+            "balance_min",
+            "balance_max",
+            "currency",
+            "plan_status",
+            "hold",
+            "last_contact",
+        )
+        return sum(getattr(self, name) != getattr(default, name) for name in names)
+
+
+# Reading a filter --------------------------------------------------------------------------
+
+
+def _problem(key: str, value: str) -> str:
+    shown = value if len(value) <= 40 else value[:39] + "…"
+    # gettext, not lazy_gettext: a lazy string counts as safe HTML in Jinja, and this one
+    # carries what was typed.
+    return _(
+        "%(field)s: “%(value)s” is not one of the choices, so it was left out.",
+        field=FIELD_LABELS[key],
+        value=shown,
+    )
+
+
+def _amount(args: Mapping[str, str], key: str, problems: list[str]) -> int | None:
+    raw = (args.get(key) or "").strip()
+    if not raw:
+        return None
+    cleaned = raw.replace(",", "").replace(" ", "").replace("\uff0c", "")  # a full-width comma
+    if not re.fullmatch(r"[0-9]{1,13}", cleaned) or int(cleaned) > MAX_AMOUNT:
+        problems.append(
+            _(
+                "%(field)s: enter a whole amount such as 5000, without decimals.",
+                field=FIELD_LABELS[key],
+            )
+        )
+        return None
+    return int(cleaned)
+
+
+def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
+    """The filter a query string asks for, and the problems found in it (sentences in the
+    request's language: call it inside a request or app context). Never raises: anything
+    unusable falls back to its default."""
+    problems: list[str] = []
+
+    def choice(key: str, choices: Mapping[str, Any], default: str | None) -> str | None:
+        raw = (args.get(key) or "").strip()
+        if not raw:
+            return default
+        if raw in choices:
+            return raw
+        problems.append(_problem(key, raw))
+        return default
+
+    stage = choice("stage", STAGES, None)
+    dpd_band = choice("dpd", DPD_BANDS, "overdue") or "overdue"
+    currency = choice("currency", CURRENCIES, None)
+    plan_status = choice("plan", PLAN_STATUSES, None)
+    hold = choice("hold", HOLDS, "any") or "any"
+    last_contact = choice("contact", LAST_CONTACTS, None)
+    sort = choice("sort", SORTS, "dpd") or "dpd"
+    direction = choice("dir", DIRECTIONS, None)
+    if direction == DEFAULT_DIRECTIONS[sort]:
+        direction = None  # one filter, one way of writing it
+
+    balance_min = _amount(args, "min", problems)
+    balance_max = _amount(args, "max", problems)
+    if balance_min is not None and balance_max is not None and balance_min > balance_max:
+        problems.append(_("The lowest overdue amount is above the highest, so both were left out."))
+        balance_min = balance_max = None
+
+    search = " ".join((args.get("q") or "").split())
+    if len(search) > MAX_SEARCH:
+        problems.append(_("Search for at most 100 characters."))
+        search = search[:MAX_SEARCH]
+
+    page = 1
+    raw_page = (args.get("page") or "").strip()
+    if raw_page:
+        if re.fullmatch(r"[1-9][0-9]{0,5}", raw_page) and int(raw_page) <= MAX_PAGE:
+            page = int(raw_page)
+        else:
+            problems.append(_("No such page, so the first page is shown."))
+
+    found = QueueFilter(
+        stage=stage,
+        dpd_band=dpd_band,
+        balance_min=balance_min,
+        balance_max=balance_max,
+        currency=currency,
+        plan_status=plan_status,
+        hold=hold,
+        last_contact=last_contact,
+        search=search,
+        sort=sort,
+        direction=direction,
+        page=page,
+    )
+    return found, problems
+
+
+# The query ---------------------------------------------------------------------------------
+
+
+def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
+    """Overdue principal and interest per loan: installments due before ``today`` and
+    still owed. The condition is the partial index's own text, so PostgreSQL reads the
+    index, not the table's paid bulk."""
+    owed = (
+        LoanInstallment.principal_due
+        - LoanInstallment.principal_paid
+        - LoanInstallment.principal_waived
+        + LoanInstallment.interest_due
+        - LoanInstallment.interest_paid
+        - LoanInstallment.interest_waived
+    )
+    query = select(LoanInstallment.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
+        text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today
+    )
+    if loan_ids is not None:
+        query = query.where(LoanInstallment.loan_id.in_(loan_ids))
+    return query.group_by(LoanInstallment.loan_id).subquery("owed_installments")
+
+
+def _charges_owed(loan_ids: list[int] | None) -> Subquery:
+    """Unpaid fees and penalties per loan."""
+    owed = LoanCharge.amount - LoanCharge.paid - LoanCharge.waived
+    query = select(LoanCharge.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
+        owed > 0
+    )
+    if loan_ids is not None:
+        query = query.where(LoanCharge.loan_id.in_(loan_ids))
+    return query.group_by(LoanCharge.loan_id).subquery("owed_charges")
+
+
+@dataclass(frozen=True)
+class Arrears:
+    """The overdue amount per loan, as two grouped subqueries joined to ``Loan``.
+
+    Kept apart rather than summed through a UNION: PostgreSQL estimates a grouped union
+    at 200 rows whatever its size, and then joins it in a nested loop (seconds on a
+    hundred thousand cases); grouped by a real column, its statistics hold.
+    """
+
+    installments: Subquery
+    charges: Subquery
+
+    def joined(self, query: Select[Any]) -> Select[Any]:
+        """``query`` (which has ``Loan``) with both amounts outer-joined."""
+        return query.outerjoin(self.installments, self.installments.c.loan_id == Loan.id).outerjoin(
+            self.charges, self.charges.c.loan_id == Loan.id
+        )
+
+    @property
+    def amount(self) -> ColumnElement[Any]:
+        """The loan's overdue amount in minor units (0 when nothing is owed)."""
+        return func.coalesce(self.installments.c.owed, 0) + func.coalesce(self.charges.c.owed, 0)
+
+
+def arrears_of(today: date, loan_ids: list[int] | None = None) -> Arrears:
+    """The overdue amounts on ``today``: overdue principal and interest plus unpaid fees
+    and penalties, per loan; ``loan_ids`` limits the sums to those loans."""
+    return Arrears(_installments_owed(today, loan_ids), _charges_owed(loan_ids))
+
+
+def _latest_plans() -> Select[Any]:
+    """The id of each case's latest plan."""
+    return select(func.max(Plan.id)).group_by(Plan.case_id)
+
+
+def _plan_condition(status: str) -> ColumnElement[bool]:
+    if status == "none":
+        return Case.id.not_in(select(Plan.case_id))
+    latest = select(Plan.case_id).where(Plan.id.in_(_latest_plans()), Plan.status == status)
+    return Case.id.in_(latest)
+
+
+def _start_of(day: date, zone: tzinfo) -> datetime:
+    # In UTC, as times are stored: SQLite compares the text and ignores any offset.
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def _contact_condition(band: str, today: date, zone: tzinfo) -> ColumnElement[bool]:
+    column = Case.last_contact_at
+    midnight = _start_of(today, zone)
+    week = _start_of(today - timedelta(days=6), zone)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "never": column.is_(None),
+        "today": column >= midnight,
+        "not_today": or_(column.is_(None), column < midnight),
+        "7d": column >= week,
+        "over_7d": column < week,
+    }
+    return conditions[band]
+
+
+def _digits_only(column: Any) -> Any:
+    """The column with the separators people write phone numbers with removed."""
+    for separator in (" ", "+", "-", "(", ")", ".", "/"):
+        column = func.replace(column, separator, "")
+    return column
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_condition(search: str) -> ColumnElement[bool]:
+    """A loan number (whole, its start or its end) or phone digits. Digits are matched
+    ignoring separators, and a number written the local way (0912…) also finds the
+    stored international form (+886 912…)."""
+    wanted = search.strip()
+    number = _escape_like(wanted.upper())
+    by_loan = or_(
+        Loan.number == wanted.upper(),
+        func.upper(Loan.number).like(number + "%", escape="\\"),
+        func.upper(Loan.number).like("%" + number, escape="\\"),
+    )
+    digits = re.sub(r"\D", "", wanted)
+    if re.fullmatch(r"[0-9 +\-().]+", wanted) and len(digits) >= 4:
+        phone = _digits_only(Borrower.phone)
+        variants = {digits, digits.lstrip("0")} - {""}
+        by_phone = or_(*(phone.like("%" + v + "%") for v in variants))
+        return or_(by_loan, by_phone)
+    return by_loan
+
+
+def _filtered(
+    chosen: QueueFilter, today: date, zone: tzinfo, arrears: Arrears | None
+) -> Select[Any]:
+    """Case ids that ``chosen`` selects, with the loan (and the borrower) joined only
+    when a filter or the sort reads them: counting a million cases should not join a
+    million loans it never looks at."""
+    query = select(Case.id)
+    if chosen.currency or chosen.search or arrears is not None or chosen.sort == "loan":
+        query = query.join(Loan, Loan.id == Case.loan_id)
+    if chosen.search:
+        query = query.join(Borrower, Borrower.id == Loan.borrower_id)
+    if chosen.dpd_band == "0":
+        query = query.where(Case.overdue_since.is_(None))
+    elif chosen.dpd_band in DPD_RANGES:
+        first, last = DPD_RANGES[chosen.dpd_band]
+        # d days past due means overdue_since = today - d: a band of days is a range of dates.
+        query = query.where(Case.overdue_since <= today - timedelta(days=first))
+        if last is not None:
+            query = query.where(Case.overdue_since >= today - timedelta(days=last))
+    if chosen.stage:
+        query = query.where(Case.stage == chosen.stage)
+    if chosen.currency:
+        query = query.where(Loan.currency == chosen.currency)
+    if chosen.hold == "none":
+        query = query.where(Case.hold.is_(None))
+    elif chosen.hold in ("dispute", "hardship"):
+        query = query.where(Case.hold == chosen.hold)
+    if chosen.plan_status:
+        query = query.where(_plan_condition(chosen.plan_status))
+    if chosen.last_contact:
+        query = query.where(_contact_condition(chosen.last_contact, today, zone))
+    if chosen.search:
+        query = query.where(_search_condition(chosen.search))
+    if arrears is not None:
+        query = arrears.joined(query)
+        owed = arrears.amount
+        if chosen.balance_min is not None:
+            query = query.where(owed >= chosen.balance_min * MINOR_PER_MAJOR)
+        if chosen.balance_max is not None:
+            query = query.where(owed <= chosen.balance_max * MINOR_PER_MAJOR)
+    return query
+
+
+def _needs_arrears(chosen: QueueFilter) -> bool:
+    return (
+        chosen.balance_min is not None or chosen.balance_max is not None or chosen.sort == "balance"
+    )
+
+
+def matching_cases(chosen: QueueFilter, today: date, zone: tzinfo = DEFAULT_ZONE) -> Select[Any]:
+    """A select of the ids of every case ``chosen`` selects (unordered, every page): the
+    segment a bulk send works through. ``zone`` is the calendar "today" and "the last 7
+    days" of the last-contact filter are counted in."""
+    arrears = arrears_of(today) if _needs_arrears(chosen) else None
+    return _filtered(chosen, today, zone, arrears)
+
+
+def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -> Select[Any]:
+    descending = chosen.descending
+    if chosen.sort == "balance" and arrears is not None:
+        owed = arrears.amount
+        key = owed.desc() if descending else owed.asc()
+    elif chosen.sort == "last_contact":
+        column = Case.last_contact_at
+        key = column.desc().nulls_last() if descending else column.asc().nulls_first()
+    elif chosen.sort == "loan":
+        key = Loan.number.desc() if descending else Loan.number.asc()
+    else:
+        # Most days past due is the oldest overdue_since; not overdue counts as 0 days.
+        column = Case.overdue_since
+        key = column.asc().nulls_last() if descending else column.desc().nulls_first()
+    return query.order_by(key, Case.id.asc())
+
+
+# One page ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One case as the queue shows it. The name and phone are masked here, so the full
+    ones never reach the page."""
+
+    case_id: int
+    loan_number: str
+    name: str
+    phone: str
+    currency: str
+    days_past_due: int
+    stage: str
+    status: str
+    hold: str | None
+    plan_status: str | None
+    arrears: int
+    last_contact_at: datetime | None
+    needs_agent: bool
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, with the filter that made it (its page clamped to what
+    exists) and the count of every matching case."""
+
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+    filter: QueueFilter
+
+
+def page_of(
+    db: Session,
+    chosen: QueueFilter,
+    today: date,
+    per_page: int = PER_PAGE,
+    zone: tzinfo = DEFAULT_ZONE,
+) -> QueuePage:
+    """The page of the queue ``chosen`` asks for (the last one if it asks for more),
+    sorted as it asks, in three statements: the count, the page's case ids, and their
+    rows with their arrears and latest plans."""
+    arrears = arrears_of(today) if _needs_arrears(chosen) else None
+    query = _filtered(chosen, today, zone, arrears)
+    total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    pages = max(1, -(-total // per_page))
+    page = min(max(chosen.page, 1), pages)
+    ids = list(
+        db.scalars(_ordered(query, chosen, arrears).limit(per_page).offset((page - 1) * per_page))
+    )
+    rows = _rows(db, ids, today)
+    return QueuePage(rows, total, page, pages, replace(chosen, page=page))
+
+
+def _rows(db: Session, ids: list[int], today: date) -> list[QueueRow]:
+    """The queue's columns for ``ids``, in that order."""
+    if not ids:
+        return []
+    loan_ids = list(db.scalars(select(Case.loan_id).where(Case.id.in_(ids))))
+    owed = arrears_of(today, loan_ids)
+    latest = (
+        select(Plan.case_id, Plan.status)
+        .where(Plan.id.in_(_latest_plans().where(Plan.case_id.in_(ids))))
+        .subquery("latest_plan")
+    )
+    query = (
+        select(
+            Case,
+            Loan.number,
+            Loan.currency,
+            Borrower.full_name,
+            Borrower.phone,
+            owed.amount,
+            latest.c.status,
+        )
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .outerjoin(latest, latest.c.case_id == Case.id)
+        .where(Case.id.in_(ids))
+    )
+    query = owed.joined(query)
+    found = {}
+    for case, number, currency, name, phone, arrears, plan_status in db.execute(query):
+        found[case.id] = QueueRow(
+            case_id=case.id,
+            loan_number=number,
+            name=mask_name(name),
+            phone=mask_phone(phone),
+            currency=currency,
+            days_past_due=max(0, (today - case.overdue_since).days) if case.overdue_since else 0,
+            stage=case.stage,
+            status=case.status,
+            hold=case.hold,
+            plan_status=plan_status,
+            arrears=int(arrears or 0),
+            last_contact_at=case.last_contact_at,
+            needs_agent=case.needs_agent,
+        )
+    return [found[case_id] for case_id in ids if case_id in found]
+
+
+__all__ = [
+    "CURRENCIES",
+    "DPD_BANDS",
+    "HOLDS",
+    "LAST_CONTACTS",
+    "PLAN_STATUSES",
+    "SORTS",
+    "STAGES",
+    "Arrears",
+    "QueueFilter",
+    "QueuePage",
+    "QueueRow",
+    "arrears_of",
+    "matching_cases",
+    "page_of",
+    "parse_filter",
+]

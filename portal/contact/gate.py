@@ -1,0 +1,251 @@
+"""The contact rules applied to a borrower: the one gate every message and call passes.
+
+``judge`` reads the borrower's history across every agent (attempts made, and messages
+already scheduled), their opt-outs and the case's hold, and asks the engine
+(``negotiation.contact``) whether the contact may be made at ``moment``. Callers that go
+on to contact the borrower call ``judge`` with ``lock=True`` inside the transaction that
+records the attempt: the case row is locked, so two agents cannot both take the day's
+last allowed contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from negotiation import Hold
+from negotiation.contact import (
+    Channel,
+    ContactDecision,
+    ContactHistory,
+    ContactRefusal,
+    ContactRequest,
+    Recipient,
+    may_contact,
+)
+from negotiation.contact import ContactAttempt as Attempt
+from portal.cases.facts import policy
+from portal.core.clock import as_utc
+from portal.core.db import lock_row
+from portal.core.i18n import zoned_time
+from portal.models import Case, ContactAttempt, Message, OptOut
+
+# The caps look back at most 7 days and forward over what is already scheduled; two
+# weeks either side covers every window that can contain the day asked about.
+HISTORY_REACH = timedelta(days=14)
+# The first key of the borrowers' contact locks (PostgreSQL advisory locks by two keys).
+CONTACT_LOCK_SPACE = 0x4848
+
+REFUSAL_TEXT = {
+    ContactRefusal.THIRD_PARTY: _l(
+        "Only the borrower may be contacted about the debt, never a relative, employer or "
+        "other third party."
+    ),
+    ContactRefusal.ON_HOLD: _l(
+        "The case is on hold (a dispute or hardship): no collection contact until the hold "
+        "is lifted."
+    ),
+    ContactRefusal.OPTED_OUT: _l("The borrower has opted out of this channel."),
+    ContactRefusal.QUIET_HOURS: _l("It is outside the allowed hours in the borrower's time zone."),
+    ContactRefusal.HOLIDAY_BLACKOUT: _l(
+        "It is a public holiday blackout where the borrower lives."
+    ),
+    ContactRefusal.CONNECTED_CALLS_PER_DAY: _l(
+        "The borrower has already been reached by phone as often as allowed today."
+    ),
+    ContactRefusal.CALL_ATTEMPTS_PER_7_DAYS: _l(
+        "The borrower has been called as often as allowed in 7 days."
+    ),
+    ContactRefusal.MESSAGES_PER_DAY: _l(
+        "The borrower has already had as many messages as allowed today."
+    ),
+    ContactRefusal.MESSAGES_PER_7_DAYS: _l(
+        "The borrower has had as many messages as allowed in 7 days."
+    ),
+}
+
+
+def opted_out_channels(db: Session, borrower_id: int) -> frozenset[Channel]:
+    """The channels the borrower has opted out of and not opted back in to."""
+    rows = db.scalars(
+        select(OptOut.channel).where(OptOut.borrower_id == borrower_id, OptOut.lifted_at.is_(None))
+    )
+    return frozenset(Channel(channel) for channel in rows)
+
+
+def contact_history(
+    db: Session, borrower_id: int, moment: datetime, *, excluding_message: int | None = None
+) -> ContactHistory:
+    """The borrower's attempts near ``moment`` by every agent, plus the messages already
+    scheduled to them (each counts toward the caps on the day it will be sent). Calls the
+    borrower made to us are not contact we made: they count toward nothing."""
+    since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
+    made = db.execute(
+        select(
+            ContactAttempt.at,
+            ContactAttempt.channel,
+            ContactAttempt.connected,
+            ContactAttempt.agent,
+        ).where(
+            ContactAttempt.borrower_id == borrower_id,
+            ContactAttempt.inbound.is_(False),
+            ContactAttempt.at >= since,
+            ContactAttempt.at < until,
+        )
+    )
+    attempts = [
+        Attempt(as_utc(at), Channel(channel), connected, agent)
+        for at, channel, connected, agent in made
+    ]
+    scheduled = select(Message.send_at, Message.channel).where(
+        Message.borrower_id == borrower_id,
+        Message.status == "scheduled",
+        Message.send_at >= since,
+        Message.send_at < until,
+    )
+    if excluding_message is not None:
+        scheduled = scheduled.where(Message.id != excluding_message)
+    attempts += [Attempt(as_utc(at), Channel(channel)) for at, channel in db.execute(scheduled)]
+    return ContactHistory(tuple(attempts))
+
+
+def lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> None:
+    """Hold the borrowers' contact lock until the transaction ends (PostgreSQL; SQLite
+    serialises writers anyway): the caps count a borrower's contacts on all their
+    cases, and locking one case does not stop an agent on another.
+
+    An advisory lock rather than the borrower's row, which an opt-out locks before the
+    messages it cancels while the sender locks a message first; taken after every row
+    lock, it closes no cycle of waits."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for borrower_id in sorted(set(borrower_ids)):
+        db.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :borrower)"),
+            {"space": CONTACT_LOCK_SPACE, "borrower": borrower_id},
+        )
+
+
+def judge(
+    db: Session,
+    case: Case,
+    channel: Channel,
+    moment: datetime,
+    *,
+    recipient: Recipient = Recipient.BORROWER,
+    lock: bool = False,
+    excluding_message: int | None = None,
+) -> ContactDecision:
+    """May the borrower of ``case`` be contacted on ``channel`` at ``moment``?
+
+    With ``lock``, the case row is locked first (``portal.core.db.lock_row``: a row lock on
+    PostgreSQL, the database write lock on SQLite) so the decision holds until the
+    caller's transaction records the contact.
+    The case and its borrower are read again under the lock: the caller loaded them
+    before it, and a hold (or a new phone number) committed in between must count.
+    """
+    borrower = case.loan.borrower
+    if lock:
+        lock_row(db, Case, case.id)
+        db.refresh(case)
+        lock_borrowers(db, [borrower.id])
+        db.refresh(borrower)
+    request = ContactRequest(
+        channel=channel,
+        recipient=recipient,
+        moment=moment,
+        time_zone=borrower.timezone,
+        holds=frozenset({Hold(case.hold)}) if case.hold else frozenset(),
+        opted_out=opted_out_channels(db, borrower.id),
+    )
+    history = contact_history(db, borrower.id, moment, excluding_message=excluding_message)
+    return may_contact(request, history, policy().contact)
+
+
+def record_attempt(
+    db: Session,
+    case: Case,
+    channel: Channel,
+    moment: datetime,
+    agent: str,
+    *,
+    connected: bool = False,
+    inbound: bool = False,
+    outcome: str | None = None,
+    note: str | None = None,
+    message_id: int | None = None,
+) -> ContactAttempt:
+    """Add one contact attempt to the log (and the case's last contact). Does not commit.
+    ``inbound``: the borrower contacted us (a call), which the caps do not count."""
+    attempt = ContactAttempt(
+        case_id=case.id,
+        borrower_id=case.loan.borrower_id,
+        channel=channel.value,
+        at=moment,
+        connected=connected,
+        inbound=inbound,
+        agent=agent,
+        outcome=outcome,
+        note=note,
+        message_id=message_id,
+    )
+    db.add(attempt)
+    last = case.last_contact_at
+    if last is None or as_utc(last) < moment:
+        case.last_contact_at = moment
+    return attempt
+
+
+def record_opt_out(
+    db: Session,
+    borrower_id: int,
+    channel: Channel,
+    moment: datetime,
+    source: str,
+    recorded_by: str | None = None,
+) -> bool:
+    """Record that the borrower wants no more contact on ``channel``. Does not commit.
+    Returns False when they had already opted out (nothing is added)."""
+    if channel in opted_out_channels(db, borrower_id):
+        return False
+    db.add(
+        OptOut(
+            borrower_id=borrower_id,
+            channel=channel.value,
+            at=moment,
+            source=source,
+            recorded_by=recorded_by,
+        )
+    )
+    return True
+
+
+def lift_opt_out(db: Session, borrower_id: int, channel: Channel, moment: datetime) -> bool:
+    """The borrower agreed to contact on ``channel`` again. Does not commit."""
+    rows = db.scalars(
+        select(OptOut).where(
+            OptOut.borrower_id == borrower_id,
+            OptOut.channel == channel.value,
+            OptOut.lifted_at.is_(None),
+        )
+    ).all()
+    for row in rows:
+        row.lifted_at = moment
+    return bool(rows)
+
+
+def refusal_reasons(decision: ContactDecision) -> list[str]:
+    """Each reason the contact is refused, as a sentence in the current language."""
+    return [str(REFUSAL_TEXT[reason]) for reason in decision.reasons]
+
+
+def allowed_from_text(decision: ContactDecision) -> str | None:
+    """When the refused contact becomes allowed, in the borrower's local time (with the
+    zone named), or None when waiting never allows it."""
+    if decision.allowed_from is None:
+        return None
+    return zoned_time(decision.allowed_from, str(decision.allowed_from.tzinfo))

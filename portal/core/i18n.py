@@ -1,0 +1,136 @@
+"""Languages: choosing one by script, and formatting money and dates for it.
+
+Werkzeug's ``best_match`` and Babel's ``negotiate_locale`` both fail on Chinese tags, so a
+tag is parsed and sorted by script: Traditional (Hant, or TW, HK, MO) or Simplified
+(Hans, CN, SG, or bare ``zh``). Order of choice: an explicit switch, then the borrower's
+stored language, then the browser's Accept-Language.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_currency
+from flask import Flask, g, request, session
+from flask_babel import Babel, get_locale
+
+from portal.core.clock import as_utc
+
+SUPPORTED = ("zh_Hant_TW", "zh_Hans_CN", "en")
+DEFAULT = "zh_Hant_TW"
+NAMES = {"zh_Hant_TW": "繁體中文", "zh_Hans_CN": "简体中文", "en": "English"}
+TRADITIONAL_TERRITORIES = frozenset({"TW", "HK", "MO"})
+
+
+def supported_for(tag: str) -> str | None:
+    """The supported locale a language tag asks for, or None."""
+    if tag in SUPPORTED:
+        return tag
+    # Subtags by their shape (BCP 47): a 4-letter script, a 2-letter region. Parsed by
+    # hand because Babel has no data for valid tags such as zh-Hans-TW.
+    parts = tag.replace("_", "-").split("-")
+    language = parts[0].lower()
+    script = next((p.title() for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
+    region = next((p.upper() for p in parts[1:] if len(p) == 2 and p.isalpha()), None)
+    if language == "en":
+        return "en"
+    if language != "zh":
+        return None
+    if script == "Hant" or (script is None and region in TRADITIONAL_TERRITORIES):
+        return "zh_Hant_TW"
+    return "zh_Hans_CN"
+
+
+def select_locale() -> str:
+    """The language for this request."""
+    chosen = session.get("lang")
+    if chosen in SUPPORTED:
+        return str(chosen)
+    stored = getattr(g, "borrower_locale", None) or session.get("borrower_locale")
+    if stored in SUPPORTED:
+        return str(stored)
+    for tag, _quality in request.accept_languages:
+        found = supported_for(tag)
+        if found:
+            return found
+    return DEFAULT
+
+
+def remember_switch() -> None:
+    """An explicit ``?lang=`` switch is remembered for the rest of the session."""
+    wanted = request.args.get("lang")
+    if wanted in SUPPORTED:
+        session["lang"] = wanted
+
+
+def gap() -> str:
+    """The space between two sentences: none in Chinese, one in English."""
+    return "" if str(get_locale() or DEFAULT).startswith("zh") else " "
+
+
+def switch_language_url(code: str) -> str:
+    """This page's address in another language: the same query (a plan being reviewed
+    stays the same plan), with ``lang`` set."""
+    arguments = request.args.to_dict(flat=False)
+    arguments["lang"] = [code]
+    return request.path + "?" + urlencode(arguments, doseq=True)
+
+
+def money(amount: int, currency: str) -> str:
+    """An amount of minor units in the request's language; whole Taiwan dollars without
+    cents, as they are written in Taiwan."""
+    value = Decimal(amount).scaleb(-2)
+    locale = str(get_locale() or DEFAULT)
+    if currency == "TWD":
+        # "NT$" in every language: Taiwan's own "$" alone reads as any dollar.
+        pattern = "'NT$'#,##0" + ("" if amount % 100 == 0 else ".00")
+        return format_currency(
+            value, currency, format=pattern, locale=locale, currency_digits=False
+        )
+    return format_currency(value, currency, locale=locale)
+
+
+def long_date(day: date) -> str:
+    """A date as the request's language writes it in full."""
+    return format_date(day, format="long", locale=str(get_locale() or DEFAULT))
+
+
+def zoned_time(moment: datetime | None, zone: str, *, seconds: bool = True) -> str:
+    """A stored moment on the clock of ``zone`` (the borrower's), with the zone named, as
+    the request's language writes it; "—" for none. Without ``seconds``, the date and
+    the time to the minute (what a message's schedule needs)."""
+    if moment is None:
+        return "—"
+    local = as_utc(moment).astimezone(ZoneInfo(zone))
+    locale = str(get_locale() or DEFAULT)
+    if seconds:
+        return f"{format_datetime(local, 'medium', locale=locale)} ({zone})"
+    day = format_date(local, "medium", locale=locale)
+    return f"{day} {format_time(local, 'short', locale=locale)} ({zone})"
+
+
+def html_lang() -> str:
+    """The BCP 47 tag for the page's ``lang`` attribute."""
+    return {"zh_Hant_TW": "zh-Hant-TW", "zh_Hans_CN": "zh-Hans-CN", "en": "en"}[
+        str(get_locale() or DEFAULT)
+    ]
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Babel and the template helpers."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
+    Babel(app, locale_selector=select_locale)
+    app.before_request(remember_switch)
+    app.jinja_env.globals.update(
+        money=money,
+        long_date=long_date,
+        html_lang=html_lang,
+        LANGUAGES=NAMES,
+        switch_language_url=switch_language_url,
+        gap=gap,
+    )
+    app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})

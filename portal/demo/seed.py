@@ -1,0 +1,462 @@
+"""Realistic demo cases: every stage and currency, three languages, and the special
+cases a reviewer wants to see (a pre-approved offer, a hold, an arranged plan); the
+borrowers' phones, email and postal addresses, in Taipei, Shanghai, Hong Kong and Los
+Angeles; and the agent console's demo accounts.
+
+All dates are relative to today, so the demo reads the same whichever day it runs.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from negotiation import Frequency, PlanKind, add_months, propose
+from portal.access.verification import issue_link
+from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash
+from portal.cases.facts import policy, snapshot_of
+from portal.core.hashing import fact_hash, new_salt
+from portal.demo.finance import seed_payment_history
+from portal.models import (
+    Borrower,
+    Case,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Offer,
+    Payment,
+    Plan,
+)
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.service import open_payment
+from portal.staff.accounts import add_member, change_password, find_member
+
+
+@dataclass(frozen=True)
+class Person:
+    """A demo borrower."""
+
+    name: str
+    locale: str
+    timezone: str
+    currency: str
+
+
+PEOPLE = [
+    Person("陳怡君", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("林志明", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("黃淑芬", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("張家豪", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("李美玲", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("王建宏", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("吳佩珊", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("劉俊傑", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("Emily Tsai", "en", "Asia/Taipei", "TWD"),
+    Person("Kevin Hsu", "en", "Asia/Taipei", "TWD"),
+    Person("王伟", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("李娜", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("张敏", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("刘洋", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("陈静", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("杨帆", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("赵磊", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("黄丽", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("周强", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("Li Wei", "en", "Asia/Shanghai", "CNY"),
+    Person("陳嘉欣", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("黃志偉", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("李詠詩", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("張浩然", "zh_Hant_TW", "Asia/Hong_Kong", "HKD"),
+    Person("Wong Chi Ming", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Chan Ka Yan", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Cheung Ho Yin", "en", "Asia/Hong_Kong", "HKD"),
+    Person("Lee Wing Sze", "en", "Asia/Hong_Kong", "HKD"),
+    Person("蔡雅婷", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("楊宗翰", "zh_Hant_TW", "Asia/Taipei", "TWD"),
+    Person("吴婷", "zh_Hans_CN", "Asia/Shanghai", "CNY"),
+    Person("Mandy Lau", "en", "Asia/Hong_Kong", "HKD"),
+    # Borrowers living in Los Angeles: the contact rules count hours in their own zone.
+    Person("林雅惠", "zh_Hant_TW", "America/Los_Angeles", "TWD"),
+    Person("Jason Wu", "en", "America/Los_Angeles", "TWD"),
+    Person("周晓燕", "zh_Hans_CN", "America/Los_Angeles", "CNY"),
+]
+
+# How each name is written in an email address.
+ROMAN = {
+    "陳怡君": "yijun.chen",
+    "林志明": "chihming.lin",
+    "黃淑芬": "shufen.huang",
+    "張家豪": "chiahao.chang",
+    "李美玲": "meiling.li",
+    "王建宏": "chienhung.wang",
+    "吳佩珊": "peishan.wu",
+    "劉俊傑": "chunchieh.liu",
+    "王伟": "wei.wang",
+    "李娜": "na.li",
+    "张敏": "min.zhang",
+    "刘洋": "yang.liu",
+    "陈静": "jing.chen",
+    "杨帆": "fan.yang",
+    "赵磊": "lei.zhao",
+    "黄丽": "li.huang",
+    "周强": "qiang.zhou",
+    "陳嘉欣": "kayan.chan",
+    "黃志偉": "chiwai.wong",
+    "李詠詩": "wingsze.lee",
+    "張浩然": "hoyin.cheung",
+    "蔡雅婷": "yating.tsai",
+    "楊宗翰": "tsunghan.yang",
+    "吴婷": "ting.wu",
+    "林雅惠": "yahui.lin",
+    "周晓燕": "xiaoyan.zhou",
+}
+# Borrowers with no email on file: reached by phone, SMS or letter only.
+NO_EMAIL = frozenset({3, 9, 17, 27})
+
+# Days past due for each person, in order: current, early, mid and late cases.
+DAYS_PAST_DUE = [
+    0, 4, 9, 17, 26, 38, 52, 75, 12, 98,
+    0, 6, 14, 29, 33, 47, 64, 88, 120, 21,
+    3, 19, 45, 101, 8, 35, 60, 150, 40, 23,
+    11, 70, 45, 62, 38,
+]  # fmt: skip
+
+# Typical loan sizes in major units.
+LOAN_SIZE = {"TWD": (60_000, 400_000), "CNY": (15_000, 120_000), "HKD": (20_000, 150_000)}
+ANNUAL_RATE = {"TWD": Decimal("12.0"), "CNY": Decimal("14.6"), "HKD": Decimal("18.0")}
+
+HOLD_INDEX = 22  # 李詠詩: hardship declared
+OFFER_INDEX = 6  # 吳佩珊: a pre-approved offer from an agent
+ARRANGED_INDEX = 16  # 赵磊: an active plan, first installment paid
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    """What ``haohuan demo`` prints for one case."""
+
+    borrower: str
+    locale: str
+    currency: str
+    days_past_due: int
+    date_of_birth: str
+    id_last4: str
+    token: str
+    note: str
+
+
+def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
+    """Create the demo portfolio if the database has none yet (so re-running is safe)."""
+    if db.scalars(select(Borrower.id).limit(1)).first() is not None:
+        return
+    cases = [
+        _seed_case(db, index, person, days, today, rng)
+        for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
+    ]
+    db.commit()
+    _seed_offer(db, cases[OFFER_INDEX], today, now)
+    _seed_arranged(db, cases[ARRANGED_INDEX], today, now)
+    seed_payment_history(db, cases, now, rng)
+
+
+def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
+    """An agent's pre-approved offer: eight monthly payments, half the penalties waived."""
+    db.add(
+        Offer(
+            case_id=case.id,
+            status="ready",
+            terms={
+                "kind": "arrears_plan",
+                "installments": 8,
+                "frequency": "monthly",
+                "first_due_date": (today + timedelta(days=3)).isoformat(),
+                "penalty_waiver_pct": "50",
+            },
+            created_by="demo.agent@haohuan.example",
+            created_at=now,
+            expires_at=now + timedelta(days=7),
+        )
+    )
+    db.commit()
+
+
+def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
+    """A borrower who accepted a plan and paid its first installment, through the same
+    services the portal uses."""
+    accept_arrears_plan(db, case, today, now)
+    open_payment(db, case, "installment", None, today, now)
+    reference = db.scalars(
+        select(Payment.gateway_reference).where(Payment.case_id == case.id)
+    ).one()
+    handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
+
+
+def accept_arrears_plan(db: Session, case: Case, today: date, now: datetime) -> Plan:
+    """The borrower accepts the arrears plan proposed to them, through the services the
+    portal's own pages use. Commits."""
+    snapshot = snapshot_of(db, case, today)
+    proposal = next(
+        p for p in propose(snapshot, policy(), today) if p.plan.kind is PlanKind.ARREARS_PLAN
+    )
+    schedule = proposal.plan
+    choice = Choice(
+        kind=schedule.kind,
+        installments=len(schedule.installments),
+        frequency=schedule.frequency,
+        first_due_date=schedule.first_due_date,
+    )
+    consent = ConsentRecord(
+        "127.0.0.1",
+        "demo",
+        case.loan.borrower.locale,
+        shown_hash(schedule, proposal.conditional_waiver, case.loan.borrower.locale),
+    )
+    accepted = accept(db, case, now, today, choice, consent)
+    assert accepted.plan is not None  # the demo data is built to allow it  # noqa: S101
+    return accepted.plan
+
+
+def open_stripe_payment(db: Session, plan: Plan, reference: str | None, now: datetime) -> Payment:
+    """An open Stripe payment for the plan's first installment, as the Stripe gateway
+    records one: ``reference`` is its PaymentIntent id (None until Stripe has made one).
+    Added to the session, not committed."""
+    payment = Payment(
+        case_id=plan.case_id,
+        plan_id=plan.id,
+        purpose="installment",
+        amount=plan.installments[0].amount,
+        currency=plan.currency,
+        status="pending" if reference else "created",
+        gateway="stripe",
+        gateway_reference=reference,
+        created_at=now,
+    )
+    db.add(payment)
+    return payment
+
+
+def overdue_cases(db: Session, count: int, today: date, rng: random.Random) -> list[Case]:
+    """``count`` more overdue cases like the demo's, none on hold, numbered after the
+    demo portfolio (for load tests). Commits."""
+    kinds = [
+        (person, days)
+        for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
+        if days and index != HOLD_INDEX
+    ]
+    # Past the demo's numbers, so references never collide and no index is HOLD_INDEX.
+    first = max(len(PEOPLE), db.scalar(select(func.count(Borrower.id))) or 0)
+    cases = [
+        _seed_case(db, first + number, *kinds[number % len(kinds)], today, rng)
+        for number in range(count)
+    ]
+    db.commit()
+    return cases
+
+
+def _facts(index: int) -> tuple[date, str]:
+    """A fixed date of birth and ID tail per demo borrower, so the printout is stable."""
+    birthday = date(1970 + index % 30, 1 + index % 12, 1 + (index * 7) % 28)
+    return birthday, f"{(index * 7919 + 1234) % 10000:04d}"
+
+
+def _seed_case(
+    db: Session, index: int, person: Person, days: int, today: date, rng: random.Random
+) -> Case:
+    salt = new_salt()
+    birthday, last4 = _facts(index)
+    borrower = Borrower(
+        reference=f"B-{index + 1:05d}",
+        full_name=person.name,
+        locale=person.locale,
+        timezone=person.timezone,
+        phone=_phone(index, person),
+        email=_email(index, person),
+        postal_address=_postal_address(index, person),
+        verification_salt=salt,
+        date_of_birth_hash=fact_hash(birthday.isoformat(), salt),
+        id_last4_hash=fact_hash(last4, salt),
+    )
+    low, high = LOAN_SIZE[person.currency]
+    principal = rng.randrange(low, high, 1_000) * 100
+    term = rng.choice((12, 18, 24, 36))
+    paid = rng.randint(2, max(2, term // 2))
+    missed = 0 if days == 0 else 1 + days // 30
+    first_unpaid_due = today - timedelta(days=days) if days else today + timedelta(days=9)
+    first_due = add_months(first_unpaid_due, -paid)
+    loan = Loan(
+        number=f"LN-{2024 + index % 2}-{index + 1:06d}",
+        currency=person.currency,
+        principal=principal,
+        annual_rate_pct=ANNUAL_RATE[person.currency],
+        frequency=Frequency.MONTHLY.value,
+        start_date=add_months(first_due, -1),
+        borrower=borrower,
+    )
+    step = 100 if person.currency == "TWD" else 1  # Taiwan dollars without cents
+    schedule = _amortization(principal, term, ANNUAL_RATE[person.currency], step)
+    for sequence, (principal_part, interest_part) in enumerate(schedule, start=1):
+        due = add_months(first_due, sequence - 1, first_due.day)
+        settled = sequence <= paid
+        loan.installments.append(
+            LoanInstallment(
+                sequence=sequence,
+                due_date=due,
+                principal_due=principal_part,
+                interest_due=interest_part,
+                principal_paid=principal_part if settled else 0,
+                interest_paid=interest_part if settled else 0,
+            )
+        )
+    _charges(loan, days, missed, schedule[paid:], today)
+    case = Case(
+        loan=loan,
+        stage="current",
+        hold="hardship" if index == HOLD_INDEX else None,
+        hold_since=datetime.combine(today, datetime.min.time()) if index == HOLD_INDEX else None,
+    )
+    db.add_all([borrower, loan, case])
+    return case
+
+
+def _phone(index: int, person: Person) -> str:
+    """A phone number written the way the borrower's region writes it (fictional ranges:
+    555 in North America, and numbers no carrier hands out elsewhere)."""
+    if person.timezone == "America/Los_Angeles":
+        return f"+1 213 555 {100 + index:04d}"
+    if person.timezone == "Asia/Shanghai":
+        return f"+86 139 {5550 + index:04d} {1000 + index:04d}"
+    if person.timezone == "Asia/Hong_Kong":
+        return f"+852 9{555 - index:03d} {1000 + index}"
+    return f"+886 9{index:02d} 555 {1000 + index}"
+
+
+def _email(index: int, person: Person) -> str | None:
+    """An address at the example domain, or None for the few reached without one."""
+    if index in NO_EMAIL:
+        return None
+    local = ROMAN.get(person.name) or ".".join(person.name.lower().split())
+    return f"{local}@example.com"
+
+
+def _postal_address(index: int, person: Person) -> str | None:
+    """A postal address in the region's own order, for about half the borrowers (every
+    one without an email among them, so a letter can reach them)."""
+    if index % 2 and index not in NO_EMAIL:
+        return None
+    number, floor = 10 + index * 7, 2 + index % 9
+    if person.timezone == "America/Los_Angeles":
+        return f"{1200 + index} Wilshire Blvd Apt {floor}\nLos Angeles, CA 90017\nUSA"
+    if person.timezone == "Asia/Shanghai":
+        return f"上海市浦东新区世纪大道 {number} 号 {floor}0{index % 4 + 1} 室\n200120"
+    if person.timezone == "Asia/Hong_Kong":
+        return f"香港九龍旺角彌敦道 {number} 號 {floor} 樓 A 室"
+    return f"106 台北市大安區復興南路一段 {number} 號 {floor} 樓"
+
+
+def _amortization(
+    principal: int, term: int, annual_rate: Decimal, step: int
+) -> list[tuple[int, int]]:
+    """An annuity schedule: (principal, interest) per month, summing to the principal,
+    every figure a multiple of ``step``."""
+    rate = annual_rate / 100 / 12
+    factor = (1 + rate) ** term
+    payment = int((principal * rate * factor / (factor - 1)).to_integral_value()) // 100 * 100
+    balance, rows = principal, []
+    for month in range(term):
+        interest = int((balance * rate / step).to_integral_value()) * step
+        principal_part = balance if month == term - 1 else payment - interest
+        rows.append((principal_part, interest))
+        balance -= principal_part
+    return rows
+
+
+def _charges(
+    loan: Loan, days: int, missed: int, unpaid: list[tuple[int, int]], today: date
+) -> None:
+    """A late fee per missed installment and penalties by the policy's monthly rate."""
+    if days == 0:
+        return
+    fee = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000}[loan.currency]
+    for number in range(min(missed, len(unpaid))):
+        loan.charges.append(
+            LoanCharge(
+                kind="fee",
+                description="late_fee",
+                amount=fee,
+                charged_on=today - timedelta(days=days - 30 * number),
+            )
+        )
+    overdue_principal = sum(p for p, _ in unpaid[:missed])
+    months = min(days // 30, 9)
+    if months:
+        loan.charges.append(
+            LoanCharge(
+                kind="penalty",
+                description="default_penalty",
+                # Whole units of the currency (whole Taiwan dollars), as lenders charge.
+                amount=overdue_principal * 5 // 1000 * months // 100 * 100,
+                charged_on=today - timedelta(days=days % 30),
+            )
+        )
+
+
+# The agent console's demo accounts: (email, name, roles).
+DEMO_STAFF = (
+    ("agent@haohuan.example", "Demo Agent", ("agent",)),
+    ("supervisor@haohuan.example", "Demo Supervisor", ("agent", "supervisor")),
+    ("admin@haohuan.example", "Demo Admin", ("admin",)),
+)
+
+
+def demo_staff_accounts(db: Session, now: datetime) -> list[tuple[str, str, str]]:
+    """Create (or reactivate) the console's demo accounts, each with a new random
+    password, and return (roles, email, password) for each: printed each run, never a
+    known secret. Commits."""
+    printed = []
+    for email, name, roles in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        member = find_member(db, email)
+        if member is None:
+            add_member(db, email, name, list(roles), password, now)
+        else:
+            member.active = True
+            member.roles = ",".join(roles)
+            change_password(db, member, password)
+        printed.append((",".join(roles), email, password))
+    return printed
+
+
+def demo_links(db: Session, now: datetime) -> list[DemoCase]:
+    """Issue a fresh link for every demo case and say how to open it."""
+    cases = db.scalars(select(Case).order_by(Case.id)).all()
+    printed = []
+    for index, case in enumerate(cases):
+        borrower = case.loan.borrower
+        birthday, last4 = _facts(int(borrower.reference[2:]) - 1)
+        offer = db.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+        ).first()
+        token = issue_link(db, case, now, offer=offer)
+        note = "on hold (hardship)" if case.hold else ""
+        if case.status == "arranged":
+            note = "arranged: plan active"
+        if offer:
+            note = "pre-approved offer"
+        printed.append(
+            DemoCase(
+                borrower=borrower.full_name,
+                locale=borrower.locale,
+                currency=case.loan.currency,
+                days_past_due=DAYS_PAST_DUE[index] if index < len(DAYS_PAST_DUE) else 0,
+                date_of_birth=birthday.isoformat(),
+                id_last4=last4,
+                token=token,
+                note=note,
+            )
+        )
+    return printed

@@ -1,0 +1,86 @@
+"""The agent console: the case queue and case pages, offers and their approval, reminders
+on every channel, calls and promises to pay.
+
+The case page is built from sections, each owned by the module that knows its subject:
+a module registers ``@case_section(order, "agent/_x.html")`` with a function that
+returns the template's context for one case, and the case page renders them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Response, make_response, render_template, url_for
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from portal.core import db
+from portal.models import Case, StaffMember
+from portal.payments.service import MAX_ID
+from portal.web.staff.auth import staff_blueprint
+
+blueprint = staff_blueprint("agent", __name__, url_prefix="/agent")
+
+SectionBuilder = Callable[[Session, Case, StaffMember, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CaseSection:
+    """One part of the case page: its place, its template, and what fills it."""
+
+    order: int
+    template: str
+    build: SectionBuilder
+
+
+SECTIONS: list[CaseSection] = []
+
+
+def case_section(order: int, template: str) -> Callable[[SectionBuilder], SectionBuilder]:
+    """Register a section of the case page (lower ``order`` first)."""
+
+    def register(build: SectionBuilder) -> SectionBuilder:
+        SECTIONS.append(CaseSection(order, template, build))
+        SECTIONS.sort(key=lambda section: section.order)
+        return build
+
+    return register
+
+
+def case_sections(
+    db: Session, case: Case, member: StaffMember, moment: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every section of the case page, each as (template, its context)."""
+    return [(s.template, s.build(db, case, member, moment)) for s in SECTIONS]
+
+
+def find_case(case_id: int) -> Case | None:
+    """The case with this id, or None (an id no database column could hold included)."""
+    return db.session().get(Case, case_id) if 0 < case_id <= MAX_ID else None
+
+
+def no_case_html(case_id: int) -> str:
+    """The console's page for a case number that does not exist."""
+    return render_template(
+        "staff/problem.html",
+        heading=_("No such case"),
+        message=_("There is no case number %(number)s.", number=case_id),
+        back_url=url_for("agent.queue"),
+        back_label=_("Back to the cases"),
+    )
+
+
+def no_case(case_id: int) -> Response:
+    """``no_case_html`` as a 404 response."""
+    return make_response(no_case_html(case_id), 404)
+
+
+# The view modules attach their routes and sections to ``blueprint`` when imported.
+import portal.web.agent.call_views  # noqa: E402
+import portal.web.agent.letter_views  # noqa: E402
+import portal.web.agent.message_views  # noqa: E402
+import portal.web.agent.offer_views  # noqa: E402, F401
+from portal.web.agent import views  # noqa: E402, F401

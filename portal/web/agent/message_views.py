@@ -1,0 +1,504 @@
+"""Reminders on the agent console: sending one from a case (refused with the reasons and
+the time it becomes allowed, or scheduled for then), the case's messages and opt-outs,
+the outbox, and bulk reminders to a segment of the queue. Views parse, call
+``portal.messaging.service``, and render; every action is in the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from negotiation.contact import Channel, ContactDecision, ContactRefusal
+from portal.arrangements.agreement import usable_offer
+from portal.audit import trail
+from portal.cases import queue as case_queue
+from portal.cases.masking import mask_email, mask_phone
+from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
+from portal.core import db, jobs
+from portal.core.i18n import zoned_time
+from portal.messaging import service
+from portal.messaging.service import Problem
+from portal.models import Case, Message, MessageBatch, Offer, StaffMember
+from portal.payments.service import MAX_ID
+from portal.web.agent import blueprint, case_section, find_case, no_case
+from portal.web.staff.auth import staff_required
+
+SECTION = "agent/_case_messages.html"
+OUTBOX_PAGE = 50
+BATCH_SHOWN = 100
+
+CHANNEL_NAMES = {
+    "sms": _l("SMS"),
+    "email": _l("Email"),
+    "letter": _l("Letter"),
+    "call": _l("Phone calls"),
+}
+STATUS_NAMES = {
+    "scheduled": _l("Scheduled"),
+    "sending": _l("Sending"),
+    "sent": _l("Sent"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+PURPOSE_NAMES = {"reminder": _l("Reminder"), "offer": _l("Offer")}
+PROBLEM_TEXT = {
+    Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),
+    Problem.OFFER_UNUSABLE.value: _l(
+        "The offer is no longer open (accepted, withdrawn, declined or expired)."
+    ),
+    Problem.ALREADY_QUEUED.value: _l(
+        "A message on this channel is already waiting to be sent to this case."
+    ),
+}
+SOURCE_NAMES = {
+    "link": _l("Opt-out link in a message"),
+    "agent": _l("Told an agent"),
+    "borrower_portal": _l("Borrower portal"),
+}
+
+
+def reason_text(code: str) -> str:
+    """A stored refusal or cancellation code as a sentence."""
+    if code in PROBLEM_TEXT:
+        return str(PROBLEM_TEXT[code])
+    try:
+        return str(REFUSAL_TEXT[ContactRefusal(code)])
+    except ValueError:
+        return code
+
+
+def borrower_time(moment: datetime | None, zone: str) -> str:
+    """A stored moment on the borrower's clock, with the zone named."""
+    # The date and the time to the minute: seconds mean nothing to a borrower's day.
+    return zoned_time(moment, zone, seconds=False)
+
+
+def masked(message: Message) -> str:
+    """The message's address as the console shows it."""
+    if message.channel == "sms":
+        return mask_phone(message.address)
+    if message.channel == "email":
+        return mask_email(message.address)
+    return "—"
+
+
+@blueprint.context_processor
+def message_wording() -> dict[str, Any]:
+    """The words for stored message codes, in every agent template."""
+    return {
+        "MESSAGE_CHANNEL_NAMES": CHANNEL_NAMES,
+        "MESSAGE_STATUS_NAMES": STATUS_NAMES,
+        "MESSAGE_PURPOSE_NAMES": PURPOSE_NAMES,
+        "OPT_OUT_SOURCE_NAMES": SOURCE_NAMES,
+        "message_reason": reason_text,
+        "borrower_time": borrower_time,
+        "masked_address": masked,
+    }
+
+
+def _case_url(case: Case) -> str:
+    """The case page once the console serves one; this module's own page until then."""
+    if "agent.case" in current_app.view_functions:
+        return url_for("agent.case", case_id=case.id) + "#messages"
+    return url_for("agent.case_messages", case_id=case.id)
+
+
+# The case page's section ----------------------------------------------------------------
+
+
+def _channel_state(
+    database: Session, case: Case, channel: Channel, moment: datetime
+) -> dict[str, Any]:
+    """May a message go now on ``channel``: the rules' answer without taking the lock
+    (sending asks again under it)."""
+    address = service.address_for(case.loan.borrower, channel)
+    if address is None:
+        return {"channel": channel.value, "address": None, "allowed": False, "reasons": []}
+    decision = judge(database, case, channel, moment)
+    return {
+        "channel": channel.value,
+        "address": mask_phone(address) if channel is Channel.SMS else mask_email(address),
+        "allowed": decision.allowed,
+        "reasons": refusal_reasons(decision),
+        "allowed_from": _allowed_from(decision, case),
+    }
+
+
+def _allowed_from(decision: ContactDecision, case: Case) -> str | None:
+    if decision.allowed or decision.allowed_from is None:
+        return None
+    return borrower_time(decision.allowed_from, case.loan.borrower.timezone)
+
+
+def messages_context(database: Session, case: Case, moment: datetime) -> dict[str, Any]:
+    """What the messages section shows, under one name (``messages_panel``): each
+    channel's state now, the offers that can be sent, the case's messages and the
+    borrower's opt-outs."""
+    offers = [
+        offer
+        for offer in database.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+        )
+        if usable_offer(database, case, offer.id, moment) is not None
+    ]
+    return {
+        "messages_panel": {
+            "case": case,
+            "channels": [
+                _channel_state(database, case, channel, moment)
+                for channel in service.MESSAGE_CHANNELS
+            ],
+            "offers": offers,
+            "messages": service.case_messages(database, case.id),
+            "opt_outs": service.active_opt_outs(database, case.loan.borrower_id),
+            "zone": case.loan.borrower.timezone,
+        }
+    }
+
+
+@case_section(40, SECTION)
+def messages_section(
+    database: Session, case: Case, member: StaffMember, moment: datetime
+) -> dict[str, Any]:
+    """The case page's reminders: send, the case's messages, opt-outs."""
+    return messages_context(database, case, moment)
+
+
+@blueprint.get("/cases/<int:case_id>/messages")
+@staff_required("agent")
+def case_messages(case_id: int) -> Response:
+    """The case's reminders on a page of their own."""
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    context = messages_context(db.session(), case, g.now)
+    return make_response(render_template("agent/case_messages.html", case=case, **context))
+
+
+# Sending one -------------------------------------------------------------------------------
+
+
+def _result_page(case: Case, status: int, **context: Any) -> Response:
+    page = render_template(
+        "agent/message_result.html", case=case, case_url=_case_url(case), **context
+    )
+    return make_response(page, status)
+
+
+@blueprint.post("/cases/<int:case_id>/messages")
+@staff_required("agent")
+def send_message(case_id: int) -> Response:
+    """Send a reminder (or an offer's link) now if the rules allow it; else say why and
+    from when, and offer to schedule it for then (``schedule=1``)."""
+    database = db.session()
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    raw_channel = request.form.get("channel", "")
+    if raw_channel not in ("sms", "email"):
+        return _result_page(case, 422, problem=_("Choose SMS or email."))
+    channel = Channel(raw_channel)
+    offer = None
+    raw_offer = request.form.get("offer_id", "").strip()
+    if raw_offer:
+        wanted = int(raw_offer) if raw_offer.isdigit() and int(raw_offer) <= MAX_ID else 0
+        offer = database.get(Offer, wanted) if wanted else None
+        if offer is None or offer.case_id != case.id:
+            # Another case's offer, or none at all: nothing about it is shown.
+            return _result_page(case, 404, problem=_("This case has no such offer."))
+    result = service.send_message(
+        database,
+        case,
+        channel,
+        actor=g.staff,
+        moment=g.now,
+        offer=offer,
+        schedule=request.form.get("schedule") == "1",
+    )
+    if result.message_id is not None:
+        return redirect(url_for("agent.message", message_id=result.message_id), code=303)
+    decision = result.decision
+    return _result_page(
+        case,
+        422,
+        channel=channel.value,
+        offer=offer,
+        problem=str(PROBLEM_TEXT[result.problem.value]) if result.problem else None,
+        reasons=refusal_reasons(decision) if decision else [],
+        allowed_from=_allowed_from(decision, case) if decision else None,
+    )
+
+
+@blueprint.get("/messages/<int:message_id>")
+@staff_required("agent")
+def message(message_id: int) -> Response:
+    """One message: its state, when, to which (masked) address, and its words. Viewing
+    it is recorded (it shows what the borrower owes)."""
+    database = db.session()
+    found = database.get(Message, message_id) if message_id <= MAX_ID else None
+    if found is None:
+        page = render_template(
+            "staff/problem.html",
+            heading=_("No such message"),
+            message=_("There is no message number %(number)s.", number=message_id),
+            back_url=url_for("agent.outbox"),
+            back_label=_("Back to the outbox"),
+        )
+        return make_response(page, 404)
+    case = database.get_one(Case, found.case_id)
+    trail.record_current(database, "message.view", g.now, case_id=case.id, message_id=found.id)
+    database.commit()
+    page = render_template(
+        "agent/message.html",
+        message=found,
+        case=case,
+        case_url=_case_url(case),
+        zone=case.loan.borrower.timezone,
+    )
+    return make_response(page)
+
+
+# Opt-outs ------------------------------------------------------------------------------------
+
+
+@blueprint.post("/cases/<int:case_id>/opt-outs")
+@staff_required("agent")
+def record_opt_out(case_id: int) -> Response:
+    """Record an opt-out the borrower said on the phone, or lift one with their consent."""
+    database = db.session()
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    raw = request.form.get("channel", "")
+    action = request.form.get("action", "record")
+    if raw not in CHANNEL_NAMES or action not in ("record", "lift"):
+        return _result_page(case, 422, problem=_("Choose a channel."))
+    channel = Channel(raw)
+    borrower_id = case.loan.borrower_id
+    if action == "lift":
+        if request.form.get("consent") != "1":
+            return _result_page(
+                case,
+                422,
+                problem=_(
+                    "An opt-out is lifted only when the borrower agrees: tick the box to "
+                    "confirm they did."
+                ),
+            )
+        service.lift(database, borrower_id, channel, g.now, actor=g.staff, case_id=case.id)
+    else:
+        service.opt_out(
+            database, borrower_id, channel, g.now, source="agent", actor=g.staff, case_id=case.id
+        )
+    return redirect(_case_url(case), code=303)
+
+
+# The outbox ----------------------------------------------------------------------------------
+
+
+@blueprint.get("/outbox")
+@staff_required("agent")
+def outbox() -> Response:
+    """Recent messages, newest first: status, channel, masked address, when; the words
+    of messages kept in the outbox (a demonstration opens their links here)."""
+    database = db.session()
+    status = request.args.get("status", "")
+    status = status if status in STATUS_NAMES else ""
+    raw_page = request.args.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= 100_000 else 1
+    query = select(Message).where(Message.channel.in_(("sms", "email")))
+    counted = select(func.count(Message.id)).where(Message.channel.in_(("sms", "email")))
+    if status:
+        query = query.where(Message.status == status)
+        counted = counted.where(Message.status == status)
+    total = int(database.scalar(counted) or 0)
+    rows = list(
+        database.scalars(
+            query.order_by(Message.id.desc()).limit(OUTBOX_PAGE).offset((page - 1) * OUTBOX_PAGE)
+        )
+    )
+    cases = {case.id: case for case in database.scalars(
+        select(Case).where(Case.id.in_({row.case_id for row in rows}))
+    )}  # fmt: skip
+    trail.record_current(
+        database, "outbox.view", g.now, status=status or None, page=page, shown=len(rows)
+    )
+    database.commit()
+    pages = max(1, -(-total // OUTBOX_PAGE))
+    page_html = render_template(
+        "agent/outbox.html",
+        active="agent.outbox",
+        messages=rows,
+        cases=cases,
+        status=status,
+        page=page,
+        pages=pages,
+        total=total,
+    )
+    return make_response(page_html)
+
+
+# Bulk ----------------------------------------------------------------------------------------
+
+# The queue's filter fields a segment is chosen by (its sorting and paging do not apply).
+SEGMENT_KEYS = ("stage", "dpd", "min", "max", "currency", "plan", "hold", "contact", "q")
+
+
+def _segment(args: Any) -> tuple[case_queue.QueueFilter, list[Any], dict[str, str]]:
+    chosen, problems = case_queue.parse_filter(args)
+    arguments = {k: v for k, v in chosen.to_args().items() if k in SEGMENT_KEYS}
+    return chosen, problems, arguments
+
+
+def _segment_ids(database: Session, chosen: case_queue.QueueFilter) -> list[int]:
+    query = case_queue.matching_cases(chosen, g.now.astimezone(case_queue.DEFAULT_ZONE).date())
+    return sorted(database.scalars(query))
+
+
+def _bulk_channel(raw: str | None) -> Channel | None:
+    return Channel(raw) if raw in ("sms", "email") else None
+
+
+def _bulk_page(status: int = 200, **context: Any) -> Response:
+    choices = {
+        "STAGES": case_queue.STAGES,
+        "DPD_BANDS": case_queue.DPD_BANDS,
+        "CURRENCIES": case_queue.CURRENCIES,
+        "PLAN_STATUSES": case_queue.PLAN_STATUSES,
+        "HOLDS": case_queue.HOLDS,
+        "LAST_CONTACTS": case_queue.LAST_CONTACTS,
+    }
+    page = render_template(
+        "agent/bulk.html",
+        active="agent.bulk",
+        lender_zone=case_queue.DEFAULT_ZONE.key,
+        **choices,
+        **context,
+    )
+    return make_response(page, status)
+
+
+@blueprint.get("/bulk")
+@staff_required("agent")
+def bulk() -> Response:
+    """Choose a segment with the queue's filters and a channel; with ``preview=1``, see
+    how many would be sent now, scheduled, or refused and why. Changes nothing."""
+    database = db.session()
+    chosen, problems, arguments = _segment(request.args)
+    channel = _bulk_channel(request.args.get("channel"))
+    summary = None
+    if request.args.get("preview") == "1":
+        if channel is None:
+            problems.append(_l("Choose SMS or email."))
+        else:
+            summary = service.preview_bulk(database, _segment_ids(database, chosen), channel, g.now)
+    return _bulk_page(
+        filter=chosen,
+        arguments=arguments,
+        channel=channel.value if channel else "",
+        problems=problems,
+        summary=summary,
+    )
+
+
+@blueprint.post("/bulk")
+@staff_required("agent")
+def queue_bulk() -> Response:
+    """Queue a reminder for every case of the segment (worked out again now, not taken
+    from the preview): due ones go at once, the others at their first allowed moment."""
+    database = db.session()
+    chosen, problems, arguments = _segment(request.form)
+    channel = _bulk_channel(request.form.get("channel"))
+    if channel is None or problems:
+        if channel is None:
+            problems.append(_l("Choose SMS or email."))
+        return _bulk_page(
+            422, filter=chosen, arguments=arguments, channel="", problems=problems, summary=None
+        )
+    batch = service.queue_bulk(
+        database,
+        _segment_ids(database, chosen),
+        channel,
+        actor=g.staff,
+        moment=g.now,
+        segment=arguments,
+    )
+    if batch.queued:
+        # The ones due now go once this answer is sent (or on the job queue); the
+        # scheduled sender takes the rest at their times.
+        jobs.enqueue(service.dispatch_batch_job, batch.id)
+    return redirect(url_for("agent.bulk_batch", batch_id=batch.id), code=303)
+
+
+@blueprint.get("/bulk/<int:batch_id>")
+@staff_required("agent")
+def bulk_batch(batch_id: int) -> Response:
+    """One bulk send: what was queued, scheduled and refused, and where its messages
+    stand now."""
+    database = db.session()
+    batch = database.get(MessageBatch, batch_id) if batch_id <= MAX_ID else None
+    if batch is None:
+        page = render_template(
+            "staff/problem.html",
+            heading=_("No such bulk send"),
+            message=_("There is no bulk send number %(number)s.", number=batch_id),
+            back_url=url_for("agent.bulk"),
+            back_label=_("Back to bulk reminders"),
+        )
+        return make_response(page, 404)
+    statuses = dict(
+        database.execute(
+            select(Message.status, func.count(Message.id))
+            .where(Message.batch_id == batch.id)
+            .group_by(Message.status)
+        ).all()
+    )
+    due_waiting = int(
+        database.scalar(
+            select(func.count(Message.id)).where(
+                Message.batch_id == batch.id,
+                Message.status.in_(("scheduled", "sending")),
+                Message.send_at <= g.now,
+            )
+        )
+        or 0
+    )
+    first = list(
+        database.scalars(
+            select(Message)
+            .where(Message.batch_id == batch.id)
+            .order_by(Message.send_at, Message.id)
+            .limit(BATCH_SHOWN)
+        )
+    )
+    cases = {case.id: case for case in database.scalars(
+        select(Case).where(Case.id.in_({row.case_id for row in first}))
+    )}  # fmt: skip
+    # It lists cases and messages: reading it is a staff action like the outbox's.
+    trail.record_current(database, "bulk.view", g.now, batch_id=batch.id, shown=len(first))
+    database.commit()
+    page = render_template(
+        "agent/bulk_batch.html",
+        active="agent.bulk",
+        batch=batch,
+        statuses=statuses,
+        due_waiting=due_waiting,
+        messages=first,
+        cases=cases,
+    )
+    return make_response(page)

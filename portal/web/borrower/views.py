@@ -1,0 +1,778 @@
+"""The borrower's pages. Each view parses, checks the session's case, calls one
+service, and renders or redirects; with ``HX-Request`` only the fragment is returned."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC, date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
+
+from negotiation import (
+    Frequency,
+    PlanKind,
+    Statement,
+    assess,
+    plan_timeline,
+    propose,
+)
+from negotiation.rules import regular_per_period
+from portal.access.verification import Attempt, FactKind, LinkState, Verdict, find_link, verify
+from portal.arrangements.agreement import (
+    Choice,
+    ConsentRecord,
+    Refusal,
+    accept,
+    cancel_pending,
+    shown_hash,
+    usable_offer,
+    work_out,
+)
+from portal.arrangements.moves import (
+    move_choices,
+    move_installment,
+    moved_installment,
+    plan_refusal,
+)
+from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
+from portal.cases.holds import place_hold
+from portal.core import db
+from portal.core.clock import local_today, now
+from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
+from portal.core.i18n import long_date, money
+from portal.models import Case, Payment
+from portal.payments.service import open_payment, payment_for_case
+from portal.web.borrower import session as borrower_session
+from portal.web.borrower.forms import (
+    AcceptForm,
+    ConfirmForm,
+    CustomPlanForm,
+    HelpForm,
+    MoveForm,
+    PartPaymentForm,
+    StatementForm,
+    VerifyForm,
+)
+from portal.web.borrower.session import borrower_required
+from portal.web.extensions import htmx
+from portal.wording.engine import (
+    FREQUENCY_NAMES,
+    KIND_EXPLANATIONS,
+    KIND_NAMES,
+    PERIOD_NAMES,
+    PLAN_MOVE_REFUSALS,
+    STAGE_EXPLANATIONS,
+    STAGE_NAMES,
+    event_sentence,
+    move_range,
+    move_refusal_sentence,
+    plan_event_sentence,
+    rejection_sentence,
+)
+
+blueprint = Blueprint("borrower", __name__)
+
+
+def review_url(
+    kind: PlanKind,
+    installments: int,
+    frequency: Frequency,
+    first_due_date: date,
+    down_payment: int | None = None,
+    offer_id: int | None = None,
+) -> str:
+    """The review page of one choice (amounts are recomputed there, never carried)."""
+    params: dict[str, Any] = {
+        "kind": kind.value,
+        "installments": installments,
+        "frequency": frequency.value,
+        "first_due_date": first_due_date.isoformat(),
+    }
+    if down_payment is not None:
+        params["down_payment"] = down_payment
+    if offer_id is not None:
+        params["offer_id"] = offer_id
+    return url_for("borrower.review", **params)
+
+
+def schedule_review_url(schedule: Any, offer_id: int | None = None) -> str:
+    """The review page of a proposal or an offer, by its kind and shape."""
+    return review_url(
+        schedule.kind,
+        len(schedule.installments),
+        schedule.frequency,
+        schedule.first_due_date,
+        offer_id=offer_id,
+    )
+
+
+@blueprint.context_processor
+def wording() -> dict[str, Any]:
+    """The translated names of the engine's enums, for every borrower template."""
+    return {
+        "PAY_IN_FULL": PlanKind.PAY_IN_FULL,
+        "MONTHLY": Frequency.MONTHLY,
+        "review_url": review_url,
+        "schedule_review_url": schedule_review_url,
+        "STAGE_NAMES": STAGE_NAMES,
+        "STAGE_EXPLANATIONS": STAGE_EXPLANATIONS,
+        "KIND_NAMES": KIND_NAMES,
+        "KIND_EXPLANATIONS": KIND_EXPLANATIONS,
+        "FREQUENCY_NAMES": FREQUENCY_NAMES,
+        "PERIOD_NAMES": PERIOD_NAMES,
+        "event_sentence": event_sentence,
+        "plan_event_sentence": plan_event_sentence,
+        "rejection_sentence": rejection_sentence,
+        "move_range": move_range,
+    }
+
+
+def _page(
+    template: str, fragment: str | None = None, status: int = 200, **context: Any
+) -> Response:
+    """The full page, or only its fragment for an htmx request (one URL, two forms)."""
+    name = fragment if (fragment and _wants_fragment()) else template
+    response = make_response(render_template(name, **context), status)
+    response.headers["Vary"] = "HX-Request, Cookie"
+    return response
+
+
+def _wants_fragment() -> bool:
+    """An htmx request, but not a history restore (which needs the whole page)."""
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def _today(case: Case) -> date:
+    return local_today(case.loan.borrower.timezone)
+
+
+# Link and verification ---------------------------------------------------------------
+
+
+@blueprint.get("/r/<token>")
+def open_link(token: str) -> Response:
+    """A reminder link: the verification form. Changes nothing (link scanners prefetch)."""
+    state, link = find_link(db.session(), token, now())
+    if state is not LinkState.USABLE or link is None:
+        return _link_problem(state)
+    _speak_as_borrower(link)
+    return _page("borrower/verify.html", form=VerifyForm(), token=token)
+
+
+def _speak_as_borrower(link: Any) -> None:
+    """The reminder was sent in the borrower's language; its page answers in it too."""
+    g.borrower_locale = link.case.loan.borrower.locale
+
+
+@blueprint.post("/r/<token>")
+def verify_link(token: str) -> Response:
+    """Check the borrower's answer; on success, a fresh session and the status page."""
+    database, moment = db.session(), now()
+    state, link = find_link(database, token, moment)
+    if state is not LinkState.USABLE or link is None:
+        return _link_problem(state)
+    _speak_as_borrower(link)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        return _page("borrower/verify.html", form=form, token=token, status=422)
+    attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
+    verdict = verify(database, link, attempt, moment)
+    database.commit()
+    if verdict is Verdict.VERIFIED:
+        borrower_session.begin(link, moment)
+        target = "borrower.plans" if link.offer_id else "borrower.status"
+        return redirect(url_for(target), code=303)
+    if verdict is Verdict.LINK_DISABLED:
+        return _link_problem(LinkState.DISABLED)
+    remaining = max(0, 5 - link.failed_attempts)
+    return _page(
+        "borrower/verify.html",
+        form=form,
+        token=token,
+        verdict=verdict.value,
+        remaining=remaining,
+        other_method=_other_method(attempt) if verdict is Verdict.UNREADABLE else None,
+        status=422,
+    )
+
+
+def _other_method(attempt: Attempt) -> str | None:
+    """When an unreadable answer fits the other question, say so."""
+    if attempt.kind is FactKind.DATE_OF_BIRTH and normalise_id_last4(attempt.answer):
+        return "id_last4"
+    if attempt.kind is FactKind.ID_LAST4 and normalise_date_of_birth(attempt.answer):
+        return "date_of_birth"
+    return None
+
+
+def _link_problem(state: LinkState) -> Response:
+    status = 404 if state is LinkState.UNKNOWN else 410
+    return _page("borrower/link_problem.html", state=state.value, status=status)
+
+
+@blueprint.get("/session-ended")
+def session_ended() -> Response:
+    """A calm page for an ended session: open your link again."""
+    return _page("borrower/session_ended.html")
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    """End the borrower's session, on the server too."""
+    borrower_session.sign_out(db.session())
+    return redirect(url_for("borrower.session_ended", signed_out=1), code=303)
+
+
+# Status ------------------------------------------------------------------------------
+
+
+@blueprint.get("/status")
+@borrower_required
+def status() -> Response:
+    """What is owed, itemised; the stage in plain words; what happens next and when."""
+    return _status_page(g.case)
+
+
+def _status_page(
+    case: Case, move_form: MoveForm | None = None, problem: str | None = None, status: int = 200
+) -> Response:
+    view = view_case(db.session(), case, _today(case))
+    plan_events: tuple[Any, ...] = ()
+    progress = None
+    if view.plan is not None:
+        plan_events = plan_events_of(db.session(), case, view.plan, _today(case))
+        progress = _progress(view.plan)
+    return _page(
+        "borrower/status.html",
+        status=status,
+        view=view,
+        plan_events=plan_events,
+        progress=progress,
+        move=_move_section(case, view.plan, move_form, problem),
+    )
+
+
+MOVE_CHOICES = 3
+
+
+def _move_section(
+    case: Case, plan: Any, form: MoveForm | None, problem: str | None
+) -> dict[str, Any] | None:
+    """The "a few more days" section of an active plan: the form with each payment's
+    dates, or the move already made; None when there is nothing to say."""
+    active = plan is not None and plan.status == "active"
+    # The next few payments are the ones a borrower needs days for; a later one can be
+    # moved once it comes near, so a phone shows a short list rather than the whole plan.
+    choices = move_choices(plan, _today(case))[:MOVE_CHOICES] if active else []
+    done = moved_installment(plan) if active else None
+    if done is None and not choices and problem is None:
+        if form is None or not form.errors:
+            return None
+        # A form posted where none is offered (a plan not active, moves turned off): say
+        # why in the plan's terms rather than leave its field errors unseen.
+        problem = move_refusal_sentence(plan_refusal(plan, _today(case)), None)
+    form = form or MoveForm()
+    form.installment.choices = [
+        SelectChoice(
+            str(row.id),
+            _(
+                "%(amount)s due %(date)s",
+                date=long_date(row.due_date),
+                amount=money(row.amount - row.paid, case.loan.currency),
+            ),
+        )
+        for row, _window in choices
+    ]
+    if form.installment.data is None and choices:
+        form.installment.data = str(choices[0][0].id)
+    windows = [window for _row, window in choices]
+    return {
+        "form": form,
+        "choices": choices,
+        "done": done,
+        "problem": problem,
+        "days": policy().max_installment_move_days,
+        "earliest": min((w.earliest for w in windows), default=None),
+        "latest": max((w.latest for w in windows), default=None),
+    }
+
+
+@blueprint.post("/plan/move")
+@borrower_required
+def move_payment() -> Response:
+    """Move one upcoming payment of the active plan to a later date, once; then back to
+    the status page, which states the new date. Refusals re-show the form, with why."""
+    case: Case = g.case
+    form = MoveForm()
+    if not form.validate_on_submit():
+        return _status_page(case, form, status=422)
+    try:
+        installment_id = _bounded(form.installment.data, 1, MAX_ID)
+    except ValueError:
+        installment_id = None
+    assert form.new_date.data is not None  # InputRequired  # noqa: S101
+    result = move_installment(db.session(), case, installment_id, form.new_date.data, _today(case))
+    if result.refusal is not None:
+        sentence = move_refusal_sentence(result.refusal, result.window)
+        if result.refusal in PLAN_MOVE_REFUSALS:
+            return _status_page(case, form, problem=sentence, status=409)
+        field = form.new_date if result.window is not None else form.installment
+        field.errors = [sentence]
+        return _status_page(case, form, status=422)
+    return redirect(url_for("borrower.status", _anchor="move-title"), code=303)
+
+
+def _progress(plan: Any) -> dict[str, Any]:
+    """How far through its plan the borrower is."""
+    unpaid = [i for i in plan.installments if i.paid < i.amount]
+    following = unpaid[0] if unpaid else None
+    return {
+        "paid": len(plan.installments) - len(unpaid),
+        "count": len(plan.installments),
+        "next": following,
+        "next_amount": following.amount - following.paid if following else 0,
+        "left": sum(i.amount - i.paid for i in unpaid),
+    }
+
+
+# Negotiate ---------------------------------------------------------------------------
+
+
+def _statement() -> Statement | None:
+    raw = session.get("statement")
+    if not raw:
+        return None
+    try:
+        return Statement(**raw)
+    except (TypeError, ValueError):
+        session.pop("statement", None)
+        return None
+
+
+@blueprint.route("/plans", methods=["GET", "POST"])
+@borrower_required
+def plans() -> Response:
+    """The options: an agent's offer first, plan cards, a calculator, and the optional
+    income-and-expenditure form."""
+    case: Case = g.case
+    today = _today(case)
+    form = StatementForm()
+    if request.method == "POST":
+        if "skip" in request.form:
+            session.pop("statement", None)
+        elif form.validate_on_submit():
+            session["statement"] = {
+                field.name: getattr(form, field.name).data or 0 for field in fields(Statement)
+            }
+            return redirect(url_for("borrower.plans") + "#options", code=303)
+        else:
+            return _plans_page(case, today, form, status=422)
+    elif _statement() is not None:
+        form = StatementForm(data=_statement_as_major(_statement()))
+    return _plans_page(case, today, form)
+
+
+def _statement_as_major(statement: Statement | None) -> dict[str, Any]:
+    if statement is None:
+        return {}
+    return dict(statement.__dict__)
+
+
+def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200) -> Response:
+    database = db.session()
+    snapshot = snapshot_of(database, case, today)
+    statement = _statement()
+    proposals = propose(snapshot, policy(), today, statement)
+    featured, more = _featured(proposals, snapshot.frequency)
+    assessment = assess(statement, policy(), snapshot.currency) if statement else None
+    offer = _offer_choice(case, today)
+    calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
+    return _page(
+        "borrower/plans.html",
+        status=status,
+        snapshot=snapshot,
+        proposals=featured,
+        more_proposals=more,
+        statement_form=form,
+        assessment=assessment,
+        offer=offer,
+        calculator=calculator,
+        plan=live_plan(database, case),
+        stage=policy().stage_for(snapshot.days_past_due),
+        on_hold=case.hold is not None,
+        nothing_fits=assessment is not None and not any(p.affordable for p in proposals),
+    )
+
+
+def _featured(proposals: tuple[Any, ...], usual: Frequency) -> tuple[list[Any], list[Any]]:
+    """The best of each kind (at the frequency the borrower already pays, when there is
+    one) and every labelled plan first; the variations after, so a phone shows a handful
+    of cards rather than every term at every frequency."""
+    best: dict[PlanKind, Any] = {}
+    for proposal in proposals:
+        kind = proposal.plan.kind
+        familiar = len(proposal.plan.installments) == 1 or proposal.plan.frequency is usual
+        if kind not in best or (familiar and best[kind].plan.frequency is not usual):
+            best[kind] = proposal
+    chosen = {id(p) for p in best.values()} | {id(p) for p in proposals if p.labels}
+    featured = [p for p in proposals if id(p) in chosen]
+    return featured, [p for p in proposals if id(p) not in chosen]
+
+
+def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
+    offer_id = session.get("offer_id")
+    if not offer_id:
+        return None
+    offer = usable_offer(db.session(), case, offer_id, g.now)
+    if offer is None:
+        return None
+    worked = work_out(db.session(), case, today, Choice(PlanKind.PAY_IN_FULL, offer_id=offer.id))
+    if not worked.allowed:
+        return None
+    return {"offer": offer, "schedule": worked.schedule, "expires": offer.expires_at}
+
+
+def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
+    """The custom plan calculator: its form, and the schedule or refusal it works out to."""
+    rules = policy().rules_for(
+        policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
+    )
+    kinds = [
+        k
+        for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE, PlanKind.DEFERRAL)
+        if rules and k in rules.plan_kinds
+    ]
+    form = CustomPlanForm(formdata=args, meta={"csrf": False})
+    form.kind.choices = [SelectChoice(k.value, str(KIND_NAMES[k])) for k in kinds]
+    frequencies = rules.frequencies if rules else (Frequency.MONTHLY,)
+    form.frequency.choices = [
+        SelectChoice(f.value, str(FREQUENCY_NAMES[f.value])) for f in frequencies
+    ]
+    if args is None:
+        form.first_due_date.data = today
+        if kinds:
+            form.kind.data = kinds[0].value
+        form.frequency.data = frequencies[0].value
+        return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
+    if not form.validate():
+        return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
+    choice = Choice(
+        kind=PlanKind(form.kind.data),
+        installments=form.installments.data or 0,
+        frequency=Frequency(form.frequency.data),
+        first_due_date=form.first_due_date.data,
+        down_payment=form.down_payment.data,
+    )
+    worked = work_out(db.session(), case, today, choice, _statement())
+    return {"form": form, "worked": worked, "choice": choice, "available": bool(kinds)}
+
+
+@blueprint.get("/plans/calculate")
+@borrower_required
+def calculate() -> Response:
+    """The calculator's result: a fragment for htmx, or the whole options page."""
+    case: Case = g.case
+    today = _today(case)
+    calculator = _calculator(case, today, request.args)
+    if _wants_fragment():
+        snapshot = snapshot_of(db.session(), case, today)
+        return _page(
+            "borrower/_calculator.html",
+            calculator=calculator,
+            snapshot=snapshot,
+        )
+    return _plans_page(case, today, StatementForm())
+
+
+# Review and accept -------------------------------------------------------------------
+
+
+MAX_ID = 2**63 - 1
+MAX_AMOUNT = 10**15
+CHOICE_HORIZON = timedelta(days=366)
+
+
+def _bounded(text: Any, low: int, high: int) -> int | None:
+    """A whole number from a form or query value, within [low, high]; else None."""
+    if text is None or text == "":
+        return None
+    value = int(str(text), 10)  # raises ValueError for anything but digits
+    if not low <= value <= high:
+        raise ValueError("out of range")
+    return value
+
+
+def _choice_from(values: Any, today: date) -> Choice | None:
+    """A choice from query or form values; None when anything is malformed or absurd
+    (an id beyond 64 bits, a date more than a year away, an amount beyond reason)."""
+    if not values.get("kind"):
+        return None
+    try:
+        first = values.get("first_due_date") or None
+        first_date = date.fromisoformat(first) if first else None
+        if first_date is not None and abs(first_date - today) > CHOICE_HORIZON:
+            return None
+        return Choice(
+            kind=PlanKind(values.get("kind") or "pay_in_full"),
+            installments=_bounded(values.get("installments"), 1, 600) or 1,
+            frequency=Frequency(values.get("frequency") or "monthly"),
+            first_due_date=first_date,
+            down_payment=_bounded(values.get("down_payment"), 0, MAX_AMOUNT),
+            offer_id=_bounded(values.get("offer_id"), 1, MAX_ID),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def _calculator_url(choice: Choice) -> str:
+    calculable = choice.kind.is_installment_plan or choice.kind is PlanKind.DEFERRAL
+    if choice.offer_id is not None or not calculable:
+        return url_for("borrower.plans")
+    params: dict[str, Any] = {
+        "kind": choice.kind.value,
+        "installments": choice.installments,
+        "frequency": choice.frequency.value,
+    }
+    if choice.first_due_date is not None:
+        params["first_due_date"] = choice.first_due_date.isoformat()
+    if choice.down_payment is not None:
+        params["down_payment"] = choice.down_payment
+    return url_for("borrower.calculate", **params) + "#calc-title"
+
+
+@blueprint.get("/plans/review")
+@borrower_required
+def review() -> Response:
+    """The whole plan, its consequences and its terms, and the consent to it."""
+    case: Case = g.case
+    choice = _own_choice(case, request.args)
+    if choice is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    return _review_page(case, choice)
+
+
+def _own_choice(case: Case, values: Any) -> Choice | None:
+    """The choice in ``values``; None when malformed. An offer that is not this case's
+    own, usable offer is a 404: another borrower's offer id gets nothing."""
+    choice = _choice_from(values, _today(case))
+    offer_id = choice.offer_id if choice is not None else None
+    if offer_id is not None and usable_offer(db.session(), case, offer_id, g.now) is None:
+        abort(404)
+    return choice
+
+
+def _review_page(
+    case: Case,
+    choice: Choice,
+    form: AcceptForm | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    today = _today(case)
+    worked = work_out(db.session(), case, today, choice, _statement())
+    if not worked.allowed or worked.schedule is None:
+        # Show why, in the calculator, rather than dropping the borrower's choice.
+        return redirect(_calculator_url(choice), code=303)
+    locale = str(get_locale())
+    form = form or AcceptForm()
+    form.kind.data = choice.kind.value
+    form.installments.data = str(choice.installments)
+    form.frequency.data = choice.frequency.value
+    form.first_due_date.data = choice.first_due_date.isoformat() if choice.first_due_date else ""
+    form.down_payment.data = "" if choice.down_payment is None else str(choice.down_payment)
+    form.offer_id.data = "" if choice.offer_id is None else str(choice.offer_id)
+    form.shown.data = shown_hash(worked.schedule, worked.conditional_waiver, locale)
+    snapshot = snapshot_of(db.session(), case, today)
+    events = plan_timeline(
+        snapshot, policy(), worked.schedule, today, conditional_waiver=worked.conditional_waiver
+    )
+    alongside = regular_per_period(snapshot, worked.schedule.kind, worked.schedule.frequency)
+    return _page(
+        "borrower/review.html",
+        status=status,
+        alongside=alongside,
+        together=worked.schedule.typical_installment + alongside,
+        schedule=worked.schedule,
+        worked=worked,
+        events=events,
+        form=form,
+        notice=notice,
+        currency=case.loan.currency,
+        policy=policy(),
+    )
+
+
+@blueprint.post("/plans/accept")
+@borrower_required
+def accept_plan() -> Response:
+    """Record the consent, once; then on to payment."""
+    case: Case = g.case
+    form = AcceptForm()
+    choice = _own_choice(case, request.form)
+    if choice is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    if not form.validate_on_submit():
+        return _review_page(case, choice, form=form, status=422)
+    consent = ConsentRecord(
+        ip_address=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", ""),
+        locale=str(get_locale()),
+        shown=form.shown.data or "",
+    )
+    result = accept(db.session(), case, g.now, _today(case), choice, consent, _statement())
+    if result.refusal is Refusal.TERMS_CHANGED:
+        notice = _("The figures changed since the page was shown. Please review them again.")
+        return _review_page(case, choice, notice=notice, status=409)
+    if result.plan is None:
+        return redirect(url_for("borrower.plans"), code=303)
+    return redirect(url_for("borrower.pay"), code=303)
+
+
+@blueprint.post("/plans/withdraw")
+@borrower_required
+def withdraw() -> Response:
+    """Withdraw an accepted plan before its first payment, to choose another."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        cancel_pending(db.session(), g.case, g.now)
+    return redirect(url_for("borrower.plans"), code=303)
+
+
+# Pay ---------------------------------------------------------------------------------
+
+
+@blueprint.get("/pay")
+@borrower_required
+def pay() -> Response:
+    """What to pay now: the plan's next installment, or the arrears, or a part of them."""
+    case: Case = g.case
+    database = db.session()
+    plan = live_plan(database, case)
+    snapshot = snapshot_of(database, case, _today(case))
+    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    return _page(
+        "borrower/pay.html",
+        plan=plan,
+        due=due,
+        snapshot=snapshot,
+        form=ConfirmForm(),
+        part_form=PartPaymentForm(),
+        currency=case.loan.currency,
+    )
+
+
+@blueprint.post("/pay")
+@borrower_required
+def start_payment() -> Response:
+    """Start (or resume) the payment of what is due; never a second charge for it."""
+    case: Case = g.case
+    database = db.session()
+    purpose = request.form.get("purpose", "installment")
+    part = PartPaymentForm()
+    amount = None
+    if purpose == "partial":
+        if part.validate_on_submit() and not part.amount.data:
+            part.amount.errors = [_("Enter an amount greater than zero.")]
+        if part.errors or not part.amount.data:
+            return _pay_with_errors(case, part)
+        amount = part.amount.data
+    elif not ConfirmForm().validate_on_submit():
+        abort(400)
+    result = open_payment(
+        database,
+        case,
+        purpose,
+        amount,
+        _today(case),
+        g.now,
+    )
+    if result.error:
+        part.amount.errors = [result.error]
+        return _pay_with_errors(case, part)
+    return redirect(result.redirect_url, code=303)
+
+
+def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
+    database = db.session()
+    plan = live_plan(database, case)
+    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    return _page(
+        "borrower/pay.html",
+        status=422,
+        plan=plan,
+        due=due,
+        snapshot=snapshot_of(database, case, _today(case)),
+        form=ConfirmForm(),
+        part_form=part,
+        currency=case.loan.currency,
+    )
+
+
+@blueprint.get("/pay/result/<int:payment_id>")
+@borrower_required
+def payment_result(payment_id: int) -> Response:
+    """The payment's true state, read from our records (never from the return URL)."""
+    payment: Payment | None = payment_for_case(db.session(), g.case, payment_id)
+    if payment is None:
+        abort(404)
+    plan = live_plan(db.session(), g.case)
+    return _page(
+        "borrower/payment_result.html",
+        payment=payment,
+        plan=plan,
+        form=ConfirmForm(),
+        currency=g.case.loan.currency,
+        received_on=_local_date(payment.confirmed_at, g.case.loan.borrower.timezone),
+    )
+
+
+def _local_date(moment: Any, timezone: str) -> date | None:
+    """The day a stored UTC moment fell on where the borrower lives."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(timezone)).date()
+
+
+# Help --------------------------------------------------------------------------------
+
+
+@blueprint.route("/help", methods=["GET", "POST"])
+@borrower_required
+def help_page() -> Response:
+    """I can't pay right now, or I dispute this debt: the case goes on hold."""
+    case: Case = g.case
+    form = HelpForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _page("borrower/help.html", form=form, status=422)
+        place_hold(
+            db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
+        )
+        return redirect(url_for("borrower.help_done"), code=303)
+    return _page("borrower/help.html", form=form)
+
+
+@blueprint.get("/help/done")
+@borrower_required
+def help_done() -> Response:
+    """A calm confirmation of what happens next (only once the case is on hold)."""
+    if g.case.hold is None:
+        return redirect(url_for("borrower.help_page"), code=303)
+    return _page("borrower/help_done.html", hold=g.case.hold)

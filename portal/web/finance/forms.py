@@ -1,0 +1,173 @@
+"""The finance console's forms. Filters are GET forms (no CSRF: they change nothing);
+starting a reconciliation is a POST with CSRF. Every message is translated, including
+the ones WTForms would otherwise word itself."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, Length, Optional, Regexp, ValidationError
+
+from portal.finance.reports import EARLIEST, LATEST, PaymentFilters
+from portal.wording.finance import GATEWAYS, PAYMENT_STATUSES, PURPOSES
+
+CURRENCIES = ("TWD", "CNY", "HKD", "USD")
+LONGEST_RECONCILIATION = timedelta(days=93)  # a quarter: Stripe lists stay quick
+
+
+class DayField(DateField):
+    """A calendar day typed as YYYY-MM-DD (what a date input sends), between 2000 and
+    2099; anything else is a translated error, not WTForms' own English."""
+
+    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        text = str(valuelist[0]).strip() if valuelist else ""
+        if not text:
+            return
+        try:
+            day = datetime.strptime(text, "%Y-%m-%d").date()  # noqa: DTZ007 (a date only)
+        except ValueError:
+            raise ValueError(_l("Enter a date as YYYY-MM-DD, like 2026-11-29.")) from None
+        if not EARLIEST <= day <= LATEST:
+            raise ValueError(_l("Enter a date between 2000 and 2099."))
+        self.data = day
+
+
+def _choice(label: Any, names: dict[str, Any], any_label: Any) -> SelectField:
+    """A select of stored codes with an "any" first; an unknown code is a clear error."""
+    return SelectField(
+        label,
+        choices=[SelectChoice("", any_label), *(SelectChoice(k, v) for k, v in names.items())],
+        default="",
+        validate_choice=False,
+        validators=[Optional(), AnyOf(list(names), message=_l("Choose one of the listed values."))],
+    )
+
+
+class GetForm(FlaskForm):
+    """A form read from the query string: no CSRF token, since reading changes nothing."""
+
+    class Meta:
+        csrf = False
+
+
+class PaymentFilterForm(GetForm):
+    """The payments list's filters and search."""
+
+    status = _choice(
+        _l("Status"),
+        {"open": _l("Open (created, pending or unknown)"), **PAYMENT_STATUSES},
+        _l("Any status"),
+    )
+    gateway = _choice(_l("Gateway"), GATEWAYS, _l("Any gateway"))
+    currency = _choice(_l("Currency"), {c: c for c in CURRENCIES}, _l("Any currency"))
+    purpose = _choice(_l("Purpose"), PURPOSES, _l("Any purpose"))
+    dated_by = SelectField(
+        _l("Dates apply to"),
+        choices=[
+            SelectChoice("created", _l("Created")),
+            SelectChoice("confirmed", _l("Confirmed")),
+        ],
+        default="created",
+        validate_choice=False,
+        validators=[
+            Optional(),
+            AnyOf(["created", "confirmed"], message=_l("Choose one of the listed values.")),
+        ],
+    )
+    since = DayField(_l("From"))
+    until = DayField(_l("To"))
+    q = StringField(
+        _l("Search"),
+        validators=[Length(max=100, message=_l("Search for at most 100 characters."))],
+    )
+    page = StringField(
+        _l("Page"),
+        validators=[
+            Optional(),
+            Regexp(r"^[1-9][0-9]{0,5}$", message=_l("No such page.")),
+        ],
+    )
+
+    def validate_until(self, field: DayField) -> None:
+        """The period runs forward."""
+        if self.since.data and field.data and field.data < self.since.data:
+            raise ValidationError(_l("The end date is before the start date."))
+
+    def page_number(self) -> int:
+        """The page asked for (the first unless one was)."""
+        return int(self.page.data or 1)
+
+    def filters(self) -> PaymentFilters:
+        """The validated filters."""
+        return PaymentFilters(
+            status=self.status.data or "",
+            gateway=self.gateway.data or "",
+            currency=self.currency.data or "",
+            purpose=self.purpose.data or "",
+            dated_by=self.dated_by.data or "created",
+            since=self.since.data,
+            until=self.until.data,
+            search=(self.q.data or "").strip(),
+        )
+
+
+class DayForm(GetForm):
+    """The day the overview reports."""
+
+    day = DayField(_l("Day"))
+
+
+class ChartForm(GetForm):
+    """The collections chart's currency and last day."""
+
+    currency = SelectField(
+        _l("Currency"),
+        choices=[SelectChoice(c, c) for c in CURRENCIES],
+        validate_choice=False,
+        validators=[
+            Optional(),
+            AnyOf(list(CURRENCIES), message=_l("Choose one of the listed values.")),
+        ],
+    )
+    until = DayField(_l("Last day"))
+
+
+class ReconcileForm(FlaskForm):
+    """The period a reconciliation covers: whole days, first and last included."""
+
+    since = DayField(_l("First day"))
+    until = DayField(_l("Last day"))
+
+    def validate_since(self, field: DayField) -> None:
+        """A run needs its first day."""
+        if field.data is None and not field.errors:
+            raise ValidationError(_l("Enter the first day."))
+
+    def validate_until(self, field: DayField) -> None:
+        """A run needs its last day, after the first, and at most a quarter later."""
+        if field.data is None:
+            if not field.errors:
+                raise ValidationError(_l("Enter the last day."))
+            return
+        if self.since.data is None:
+            return
+        if field.data < self.since.data:
+            raise ValidationError(_l("The end date is before the start date."))
+        if field.data - self.since.data >= LONGEST_RECONCILIATION:
+            raise ValidationError(_l("Reconcile at most 93 days at a time."))
+
+    def period(self) -> tuple[date, date]:
+        """The first and last day (after validation)."""
+        since, until = self.since.data, self.until.data
+        if since is None or until is None:
+            raise ValueError("period() before the form validated")
+        return since, until

@@ -1,0 +1,57 @@
+"""``POST /webhooks/stripe``: the only route without CSRF, because Stripe signs it.
+
+The signature over the raw body is verified before anything is parsed; a failure is a
+400 and writes nothing. Events are dispatched by type; the ones we do not act on are
+logged and acknowledged, so Stripe stops resending them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+
+from portal.core import db
+from portal.core.clock import now
+from portal.payments.events import TooEarlyError, handle
+from portal.payments.stripe_gateway import (
+    SignatureError,
+    StripeSettings,
+    gateway_event,
+    verified_event,
+)
+from portal.web.security import csrf
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+@blueprint.post("/stripe")
+@csrf.exempt
+def stripe_webhook() -> tuple[dict[str, object], int]:
+    """Verify, deduplicate and apply one Stripe event."""
+    settings = StripeSettings.from_config()
+    if not settings.webhook_secret:
+        log.error("stripe webhook received but STRIPE_WEBHOOK_SECRET is not set")
+        return {"error": "not configured"}, 503
+    try:
+        event = verified_event(
+            settings, request.get_data(cache=False), request.headers.get("Stripe-Signature", "")
+        )
+    except SignatureError:
+        log.warning("stripe webhook with a bad signature refused")
+        return {"error": "bad signature"}, 400
+    internal = gateway_event(event)
+    if internal is None:
+        log.info(
+            "stripe event %s of type %s acknowledged, not acted on", event["id"], event.get("type")
+        )
+        return {"received": True}, 200
+    try:
+        applied = handle(db.session(), internal, now())
+    except TooEarlyError:
+        # Stripe retries a non-2xx delivery, by which time the payment will be known.
+        log.info("stripe event %s arrived before its payment succeeded", event["id"])
+        return {"error": "retry later"}, 503
+    return {"received": True, "duplicate": not applied}, 200

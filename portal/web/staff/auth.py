@@ -1,0 +1,195 @@
+"""Staff sessions and the ``staff_required`` decorator every console view wears.
+
+A staff session is begun fresh at sign-in (nothing from before survives but the language
+choice), lasts 30 minutes idle and 12 hours at most, and carries the account's
+``session_generation``: a password change, a deactivation or a sign-out moves it on, and
+every copy of an older cookie stops working. Borrower and staff sessions use different
+keys and each sign-in clears the other's, so neither can stand in for the other.
+
+Every view of a staff blueprint (made with ``staff_blueprint``) either wears
+``staff_required`` or is marked ``open_to_all`` (signing in and out); both record
+themselves on the view (``STAFF_ROLES_ATTRIBUTE``, ``OPEN_ATTRIBUTE``), and a test walks
+the URL map to check every such route against every role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, g, render_template, request, session, url_for
+from sqlalchemy.orm import Session
+
+from portal.core import db
+from portal.core.clock import now
+from portal.models import StaffMember
+from portal.staff.accounts import unknown_roles
+from portal.web.extensions import htmx, leave_page
+
+IDLE_LIMIT = timedelta(minutes=30)
+ABSOLUTE_LIMIT = timedelta(hours=12)
+STAFF_KEYS = ("staff_id", "staff_generation", "staff_started", "staff_seen")
+# Between a right password and its one-time code: who, which generation, since when.
+PENDING_KEY = "staff_pending"
+PENDING_LIMIT = timedelta(minutes=5)
+STAFF_ROLES_ATTRIBUTE = "staff_roles"
+OPEN_ATTRIBUTE = "staff_open"
+STAFF_BLUEPRINT_ATTRIBUTE = "is_staff"
+
+
+def staff_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A blueprint of staff pages: marked so the route-and-role test finds it."""
+    blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
+    setattr(blueprint, STAFF_BLUEPRINT_ATTRIBUTE, True)
+    return blueprint
+
+
+def open_to_all(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a staff view that anyone may reach (signing in and out): a deliberate
+    exception, declared where the route is, that the route-and-role test accepts."""
+    setattr(view, OPEN_ATTRIBUTE, True)
+    return view
+
+
+def await_code(member: StaffMember, moment: datetime) -> None:
+    """Remember, for a few minutes, whose password was right while the code is asked for."""
+    session[PENDING_KEY] = {
+        "id": member.id,
+        "generation": member.session_generation,
+        "at": moment.isoformat(),
+    }
+
+
+def awaiting_code(moment: datetime) -> tuple[int, int] | None:
+    """The (account id, generation) waiting for its code, or None when there is none or
+    it has waited too long."""
+    pending = session.get(PENDING_KEY)
+    try:
+        since = datetime.fromisoformat(pending["at"])
+        member_id, generation = int(pending["id"]), int(pending["generation"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not timedelta(0) <= moment - since <= PENDING_LIMIT:
+        return None
+    return member_id, generation
+
+
+def forget_code() -> None:
+    """Drop the waiting code step."""
+    session.pop(PENDING_KEY, None)
+
+
+def begin(member: StaffMember, moment: datetime) -> None:
+    """Start a new session for ``member``, dropping anything from before (a borrower's
+    session too); only the language choice survives."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session.update(
+        staff_id=member.id,
+        staff_generation=member.session_generation,
+        staff_started=moment.isoformat(),
+        staff_seen=moment.isoformat(),
+    )
+
+
+def end() -> None:
+    """Forget the staff member (keeping the language choice)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+def sign_out(database: Session) -> None:
+    """End this session and every copy of it: cookies live in the browser, so only moving
+    the generation on makes a copied cookie worthless. Commits."""
+    member = current_member(database, now())
+    if member is not None:
+        member.session_generation += 1
+        database.commit()
+    end()
+
+
+def current_member(database: Session, moment: datetime) -> StaffMember | None:
+    """The active staff member this session belongs to, or None when it has ended."""
+    member_id = session.get("staff_id")
+    if not isinstance(member_id, int):
+        return None
+    try:
+        started = datetime.fromisoformat(session["staff_started"])
+        seen = datetime.fromisoformat(session["staff_seen"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+        return None
+    member = database.get(StaffMember, member_id)
+    if member is None or not member.active:
+        return None
+    if session.get("staff_generation") != member.session_generation:
+        return None
+    session["staff_seen"] = moment.isoformat()
+    return member
+
+
+def safe_next(target: str | None) -> str | None:
+    """A path on this site to return to after signing in, or None (never another site)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(character in target for character in "\\\r\n"):
+        return None
+    return target
+
+
+def _page_to_return_to() -> str | None:
+    """The page to come back to after signing in: this one for a plain GET; for an
+    htmx request, the page it was made from (a preview's own URL is no page)."""
+    if htmx:
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        if current.netloc and current.netloc != request.host:
+            return None
+        return current.path + (f"?{current.query}" if current.query else "") or None
+    return request.full_path.rstrip("?") if request.method == "GET" else None
+
+
+def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run the view only for a signed-in, active staff member holding every one of
+    ``roles``: signed out, to the sign-in page (and back afterwards); without the role,
+    403. ``g.staff`` is the member. The roles are recorded on the view
+    (``STAFF_ROLES_ATTRIBUTE``); a role that is not a staff role is a programming error,
+    refused when the module loads."""
+    unknown = unknown_roles(roles)
+    if unknown:
+        raise ValueError(f"unknown staff roles: {', '.join(unknown)}")
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            moment = now()
+            member = current_member(db.session(), moment)
+            if member is None:
+                had_session = "staff_id" in session
+                # Only the staff keys go: a borrower's session in this browser is theirs.
+                for key in STAFF_KEYS:
+                    session.pop(key, None)
+                return leave_page(
+                    url_for(
+                        "staff.sign_in",
+                        next=safe_next(_page_to_return_to()),
+                        ended=1 if had_session else None,
+                    )
+                )
+            g.staff = member
+            g.now = moment
+            if not set(roles) <= member.role_set:
+                return render_template("staff/forbidden.html"), 403
+            return view(*args, **kwargs)
+
+        setattr(wrapper, STAFF_ROLES_ATTRIBUTE, frozenset(roles))
+        return wrapper
+
+    return decorate

@@ -1,0 +1,185 @@
+"""Staff sign-in (the password, then the one-time code when the account has one) and
+sign-out, and the landing page that leads to each console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import (
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from portal.audit import trail
+from portal.core import db
+from portal.core.clock import now
+from portal.models import StaffMember
+from portal.staff import accounts
+from portal.staff.accounts import SignInVerdict
+from portal.web.staff import auth
+from portal.web.staff.auth import open_to_all, safe_next, staff_blueprint, staff_required
+from portal.web.staff.forms import CodeForm, SignInForm
+
+blueprint = staff_blueprint("staff", __name__, url_prefix="/staff")
+
+# Where each role lands after signing in, the first that applies.
+CONSOLES = (
+    ("agent", "agent.queue"),
+    ("finance", "finance.overview"),
+    ("admin", "admin.audit"),
+)
+
+REFUSALS = {
+    SignInVerdict.WRONG: lambda: _("The email or the password is wrong."),
+    SignInVerdict.ACCOUNT_LIMITED: lambda: _(
+        "Too many failed attempts for this email. Wait 15 minutes and try again."
+    ),
+    SignInVerdict.ADDRESS_LIMITED: lambda: _(
+        "Too many failed attempts from this network. Wait an hour and try again."
+    ),
+}
+
+
+def _sign_in_page(form: SignInForm, status: int = 200, problem: str | None = None) -> Response:
+    page = render_template(
+        "staff/sign_in.html",
+        form=form,
+        problem=problem,
+        ended=request.args.get("ended") == "1",
+        signed_out=request.args.get("signed_out") == "1",
+    )
+    return make_response(page, status)
+
+
+def _code_page(form: CodeForm, status: int = 200, problem: str | None = None) -> Response:
+    page = render_template("staff/sign_in_code.html", form=form, problem=problem)
+    return make_response(page, status)
+
+
+@blueprint.get("/sign-in")
+@open_to_all
+def sign_in() -> Response:
+    """The sign-in form."""
+    form = SignInForm(next=safe_next(request.args.get("next")) or "")
+    return _sign_in_page(form)
+
+
+@blueprint.post("/sign-in")
+@open_to_all
+def sign_in_submit() -> Response:
+    """Check the email and password; on success, a new session and the page asked for,
+    or the code step when the account has a one-time code."""
+    form = SignInForm()
+    if not form.validate_on_submit():
+        return _sign_in_page(form, 422)
+    moment = now()
+    result = accounts.sign_in(
+        db.session(), form.email.data or "", form.password.data or "", _address(), moment
+    )
+    if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
+        status = 401 if result.verdict is SignInVerdict.WRONG else 429
+        if result.verdict is SignInVerdict.NEEDS_CODE:
+            auth.await_code(result.member, moment)
+            return _code_page(CodeForm(formdata=None, next=form.next.data or ""))
+        status = 401 if result.verdict is SignInVerdict.WRONG else 429
+        _record_failure(form.email.data or "", result.verdict, moment)
+        return _sign_in_page(form, status, REFUSALS[result.verdict]())
+    return _begin(result.member, moment, form.next.data)
+
+
+@blueprint.get("/sign-in/code")
+@open_to_all
+def sign_in_code() -> Response:
+    """The code step again (after a reload), or back to the start when nothing waits."""
+    if auth.awaiting_code(now()) is None:
+        return redirect(url_for("staff.sign_in"), code=303)
+    return _code_page(CodeForm(formdata=None, next=safe_next(request.args.get("next")) or ""))
+
+
+@blueprint.post("/sign-in/code")
+@open_to_all
+def sign_in_code_submit() -> Response:
+    """Check the one-time code of the account whose password was right; on success, a
+    new session and the page asked for."""
+    moment = now()
+    pending = auth.awaiting_code(moment)
+    if pending is None:
+        auth.forget_code()
+        return _sign_in_page(
+            SignInForm(formdata=None), 401, _("Your sign-in took too long. Please start again.")
+        )
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _code_page(form, 422)
+    member_id, generation = pending
+    result = accounts.check_code(
+        db.session(), member_id, generation, form.code.data or "", _address(), moment
+    )
+    if result.verdict is SignInVerdict.WRONG:
+        _record_failure(result.member or member_id, result.verdict, moment, step="code")
+        return _code_page(form, 401, _("The code is wrong or has already been used."))
+    if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
+        # Over a limit: the waiting step goes, so the next try starts from the password.
+        auth.forget_code()
+        return _sign_in_page(SignInForm(formdata=None), 429, REFUSALS[result.verdict]())
+    return _begin(result.member, moment, form.next.data)
+
+
+def _record_failure(
+    who: StaffMember | str | int, verdict: SignInVerdict, moment: datetime, step: str = "password"
+) -> None:
+    """A refused sign-in, in the audit log: the account when known, else the email typed
+    (never the password). Commits."""
+    database = db.session()
+    if isinstance(who, int):
+        who = database.get(StaffMember, who) or str(who)
+    actor = who if isinstance(who, StaffMember) else accounts.normalise_email(who)[:254]
+    trail.record(database, actor, "staff.sign_in_failed", moment, step=step, verdict=verdict.value)
+    database.commit()
+
+
+def _begin(member: StaffMember, moment: datetime, target: str | None) -> Response:
+    """A new session (recorded in the audit log), then the page asked for (on this
+    site) or the landing page."""
+    database = db.session()
+    trail.record(database, member, "staff.sign_in", moment)
+    database.commit()
+    auth.begin(member, moment)
+    return redirect(safe_next(target) or url_for("staff.home"), code=303)
+
+
+def _address() -> str:
+    # ProxyFix (configured by HAOHUAN_TRUSTED_PROXIES) has already put the client here.
+    return request.remote_addr or ""
+
+
+@blueprint.post("/sign-out")
+@open_to_all
+def sign_out() -> Response:
+    """End the session, and every copy of it (recorded in the audit log)."""
+    database = db.session()
+    moment = now()
+    member = auth.current_member(database, moment)
+    if member is not None:
+        # Committed by sign_out, with the session's end.
+        trail.record(database, member, "staff.sign_out", moment)
+    auth.sign_out(database)
+    return redirect(url_for("staff.sign_in", signed_out=1), code=303)
+
+
+@blueprint.get("/")
+@staff_required()
+def home() -> Response:
+    """Where a staff member lands: straight to the one console their roles open."""
+    roles = g.staff.role_set
+    for role, endpoint in CONSOLES:
+        if role in roles and endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint), code=303)
+    return make_response(render_template("staff/home.html"))

@@ -1,0 +1,170 @@
+"""The agent console's words for stored codes: a case's events, contact outcomes and
+channels, case statuses, installment states, and which personal data a reveal shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from negotiation import Stage
+from portal.core.i18n import money
+from portal.models import CaseEvent
+from portal.wording.engine import KIND_NAMES, STAGE_NAMES
+
+# What happened on a case, by CaseEvent.kind. Events written by modules added later fall
+# back to their code, so a new kind is never a blank line.
+EVENT_NAMES: dict[str, Any] = {
+    "became_overdue": _l("An installment became overdue"),
+    "caught_up": _l("Nothing overdue any more"),
+    "stage_changed": _l("Stage changed"),
+    "penalty_charged": _l("Penalty charged"),
+    "case_reopened": _l("Case reopened: overdue again"),
+    "plan_accepted": _l("The borrower accepted a plan"),
+    "plan_withdrawn": _l("The borrower withdrew an accepted plan"),
+    "plan_activated": _l("Plan started: first payment made"),
+    "plan_completed": _l("Plan completed"),
+    "plan_installment_missed": _l("A plan installment was missed"),
+    "plan_broken": _l("Plan broken"),
+    "plan_lapsed": _l("Plan lapsed: first payment never made"),
+    "plan_deactivated": _l("Plan paused: its payment was taken back"),
+    "plan_reopened": _l("Plan reopened"),
+    "installment_moved": _l("The borrower moved a plan payment"),
+    "waivers_reinstated": _l("Waived amounts became due again"),
+    "payment_started": _l("The borrower started a payment"),
+    "payment_succeeded": _l("Payment received"),
+    "payment_failed": _l("Payment failed"),
+    "payment_declined": _l("Payment declined"),
+    "payment_refunded": _l("Payment refunded"),
+    "payment_disputed": _l("Payment disputed at the card issuer"),
+    "payment_for_closed_plan": _l("Payment arrived for a plan that had ended"),
+    "credit": _l("Overpayment kept as credit"),
+    "hardship_declared": _l("The borrower declared hardship: case on hold"),
+    "dispute_declared": _l("The borrower disputes the debt: case on hold"),
+    "link_disabled": _l("Reminder link disabled after wrong answers"),
+    "verification_locked": _l("Verification locked after wrong answers"),
+    "offer_created": _l("An agent made an offer"),
+    "offer_approved": _l("A supervisor approved an offer"),
+    "offer_declined": _l("A supervisor declined an offer"),
+    "offer_withdrawn": _l("An offer was withdrawn"),
+    "offer_expired": _l("An offer expired"),
+    "call_logged": _l("Call logged"),
+    "call_received": _l("The borrower called"),
+    "callback_requested": _l("The borrower asked to be called back"),
+    "promise_made": _l("The borrower promised to pay"),
+    "promise_kept": _l("Promise to pay kept"),
+    "promise_partly_kept": _l("Promise to pay partly kept"),
+    "promise_broken": _l("Promise to pay broken"),
+    "promise_superseded": _l("Promise to pay replaced by a new one"),
+}
+
+EVENT_ACTORS: dict[str, Any] = {
+    "borrower": _l("Borrower"),
+    "agent": _l("Agent"),
+    "system": _l("System"),
+}
+
+CASE_STATUSES: dict[str, Any] = {
+    "open": _l("Open"),
+    "arranged": _l("Arranged: plan active"),
+    "resolved": _l("Resolved"),
+}
+
+HOLD_NAMES: dict[str, Any] = {
+    "dispute": _l("On hold: dispute"),
+    "hardship": _l("On hold: hardship"),
+}
+
+STAGE_LABELS: dict[str, Any] = {stage.value: STAGE_NAMES[stage] for stage in Stage}
+
+PLAN_KIND_NAMES: dict[str, Any] = {kind.value: name for kind, name in KIND_NAMES.items()}
+
+PLAN_STATUS_NAMES: dict[str, Any] = {
+    "pending": _l("Accepted, first payment not made"),
+    "active": _l("Active"),
+    "completed": _l("Completed"),
+    "broken": _l("Broken"),
+    "lapsed": _l("Lapsed (never started)"),
+    "cancelled": _l("Withdrawn by the borrower"),
+}
+
+CHANNEL_NAMES: dict[str, Any] = {
+    "call": _l("Phone call"),
+    "sms": _l("SMS"),
+    "email": _l("Email"),
+    "letter": _l("Letter"),
+}
+
+# Same English as the call log's own words (portal.contact.calls), so they share translations.
+CONTACT_OUTCOMES: dict[str, Any] = {
+    "reached": _l("Reached, talked"),
+    "refused_to_talk": _l("Refused to talk"),
+    "callback": _l("Asked to be called back"),
+    "promise": _l("Promised to pay"),
+    "dispute": _l("Disputes the debt"),
+    "hardship": _l("Declared hardship"),
+    "no_answer": _l("No answer"),
+    "voicemail_none": _l("No answer"),
+    "wrong_number": _l("Wrong number"),
+    "third_party": _l("Someone else answered: the debt was not mentioned"),
+    "sent": _l("Sent"),
+}
+
+# The state of one contractual installment on the case page.
+INSTALLMENT_STATES: dict[str, Any] = {
+    "paid": _l("Paid"),
+    "waived": _l("Waived"),
+    "settled": _l("Paid, part waived"),
+    "part_paid": _l("Partly paid"),
+    "overdue": _l("Overdue"),
+    "due": _l("Not yet due"),
+}
+
+PRODUCT_NAMES: dict[str, Any] = {"personal": _l("Personal loan")}
+
+CHARGE_KINDS: dict[str, Any] = {"fee": _l("Fee"), "penalty": _l("Penalty")}
+CHARGE_DESCRIPTIONS: dict[str, Any] = {
+    "late_fee": _l("Late fee"),
+    "default_penalty": _l("Default penalty"),
+}
+
+# What each reveal button shows, and the words for it.
+REVEAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "name": ("full_name",),
+    "contact": ("phone", "email"),
+    "address": ("postal_address",),
+}
+REVEAL_LABELS: dict[str, Any] = {
+    "name": _l("Reveal the name"),
+    "contact": _l("Reveal the phone number and email"),
+    "address": _l("Reveal the postal address"),
+}
+
+
+def event_name(event: CaseEvent) -> str:
+    """The event's kind in words (its code when no words were written for it)."""
+    return str(EVENT_NAMES.get(event.kind, event.kind.replace("_", " ")))
+
+
+def event_detail(event: CaseEvent, currency: str) -> str:
+    """What the event's data adds, in words: the amount, the stages, the plan's kind."""
+    data = event.data or {}
+    parts = []
+    if event.kind == "stage_changed" and data.get("to") in STAGE_LABELS:
+        before = STAGE_LABELS.get(str(data.get("from")), data.get("from"))
+        parts.append(
+            _("%(before)s to %(after)s", before=before, after=STAGE_LABELS[str(data["to"])])
+        )
+    if data.get("plan_kind") in PLAN_KIND_NAMES:
+        parts.append(str(PLAN_KIND_NAMES[data["plan_kind"]]))
+    for key in ("amount", "total", "kept"):
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            parts.append(money(value, currency))
+            break
+    if event.kind == "installment_moved" and data.get("moved_to"):
+        parts.append(
+            _("from %(before)s to %(after)s", before=data.get("moved_from"), after=data["moved_to"])
+        )
+    return " · ".join(parts)
