@@ -76,7 +76,7 @@ def batch_progress(db: Session, batch: MessageBatch, moment: datetime, shown: in
         .where(Message.batch_id == batch.id)
         .group_by(Message.status)
     )
-    statuses = {status: count for status, count in db.execute(counted).all()}
+    statuses = dict(db.execute(counted).all())
     due_waiting = int(
         db.scalar(
             select(func.count(Message.id)).where(
