@@ -23,7 +23,9 @@ from portal.cases.facts import view_case
 from portal.contact.gate import record_opt_out
 from portal.core import db
 from portal.core.i18n import long_date, money
-from portal.letters.service import KNOWN_FONTS, letter_fonts, letter_for, render_pdf
+from portal.letters.content import letter_for
+from portal.letters.fonts import KNOWN_FONTS, letter_fonts
+from portal.letters.pdf import render_pdf
 from portal.models import AuditEntry, Case, ContactAttempt, Message, Plan, ReminderLink
 
 from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in

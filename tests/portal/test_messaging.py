@@ -431,6 +431,34 @@ def test_an_agent_records_an_opt_out_said_on_the_phone_and_lifts_it_with_consent
     assert "lifted" in section
 
 
+def test_the_reminder_forms_need_the_page_token(app):
+    """The console's reminder forms are posted with the CSRF token their page carries:
+    without it nothing is done; with it the form's own checks answer."""
+    built = build_case(app)
+    client = agent_client(app)
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = client.get(f"/agent/cases/{built.case_id}/messages").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    opt_out = {"channel": "sms", "action": "record"}
+    url = f"/agent/cases/{built.case_id}/opt-outs"
+    assert client.post(url, data=opt_out).status_code == 400
+    assert client.post(url, data={**opt_out, "csrf_token": token}).status_code == 303
+    lift = {"channel": "sms", "action": "lift", "csrf_token": token}
+    refused = client.post(url, data=lift)
+    assert refused.status_code == 422
+    assert "tick the box to confirm they did" in refused.get_data(as_text=True)
+    assert send(client, built, "fax").status_code == 400
+    wrong = send(client, built, "fax", csrf_token=token)
+    assert wrong.status_code == 422
+    assert "Choose SMS or email." in wrong.get_data(as_text=True)
+    bulk = client.post("/agent/bulk", data={"channel": "fax", "csrf_token": token})
+    assert bulk.status_code == 422
+    assert "Choose SMS or email." in bulk.get_data(as_text=True)
+    with app.app_context():
+        rows = db.session().scalars(select(OptOut)).all()
+    assert [(row.channel, row.source) for row in rows] == [("sms", "agent")]
+
+
 # Bulk ----------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Reminders on the agent console: sending one from a case (refused with the reasons and
 the time it becomes allowed, or scheduled for then), the case's messages and opt-outs,
-the outbox, and bulk reminders to a segment of the queue. Views parse, call
-``portal.messaging.service``, and render; every action is in the audit log."""
+the outbox, and bulk reminders to a segment of the queue. Views read their forms
+(``message_forms``), call ``portal.messaging.service`` (and ``queries`` for what they
+list), and render; every action is in the audit log."""
 
 from __future__ import annotations
 
@@ -20,22 +21,28 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
-from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
 from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
 from portal.core import db, jobs
 from portal.core.i18n import zoned_time
-from portal.messaging import service
+from portal.messaging import queries, service
 from portal.messaging.service import Problem
 from portal.models import Case, Message, MessageBatch, Offer, StaffMember
 from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section, find_case, no_case
+from portal.web.agent.message_forms import (
+    CHOOSE_SENT_CHANNEL,
+    BulkPreviewForm,
+    BulkSendForm,
+    OptOutForm,
+    OutboxForm,
+    SendMessageForm,
+)
 from portal.web.staff.auth import staff_required
 
 SECTION = "agent/_case_messages.html"
@@ -149,13 +156,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
     """What the messages section shows, under one name (``messages_panel``): each
     channel's state now, the offers that can be sent, the case's messages and the
     borrower's opt-outs."""
-    offers = [
-        offer
-        for offer in database.scalars(
-            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
-        )
-        if usable_offer(database, case, offer.id, moment) is not None
-    ]
+    offers = queries.sendable_offers(database, case, moment)
     return {
         "messages_panel": {
             "case": case,
@@ -209,14 +210,13 @@ def send_message(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
-    raw_channel = request.form.get("channel", "")
-    if raw_channel not in ("sms", "email"):
-        return _result_page(case, 422, problem=_("Choose SMS or email."))
-    channel = Channel(raw_channel)
+    form = SendMessageForm()
+    if not form.validate():
+        return _result_page(case, 422, problem=str(CHOOSE_SENT_CHANNEL))
+    channel = form.sent_channel()
     offer = None
-    raw_offer = request.form.get("offer_id", "").strip()
-    if raw_offer:
-        wanted = int(raw_offer) if raw_offer.isdigit() and int(raw_offer) <= MAX_ID else 0
+    wanted = form.offer_number()
+    if wanted is not None:
         offer = database.get(Offer, wanted) if wanted else None
         if offer is None or offer.case_id != case.id:
             # Another case's offer, or none at all: nothing about it is shown.
@@ -228,7 +228,7 @@ def send_message(case_id: int) -> Response:
         actor=g.staff,
         moment=g.now,
         offer=offer,
-        schedule=request.form.get("schedule") == "1",
+        schedule=form.scheduled(),
     )
     if result.message_id is not None:
         return redirect(url_for("agent.message", message_id=result.message_id), code=303)
@@ -284,22 +284,12 @@ def record_opt_out(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
-    raw = request.form.get("channel", "")
-    action = request.form.get("action", "record")
-    if raw not in CHANNEL_NAMES or action not in ("record", "lift"):
-        return _result_page(case, 422, problem=_("Choose a channel."))
-    channel = Channel(raw)
+    form = OptOutForm()
+    if not form.validate():
+        return _result_page(case, 422, problem=form.problem())
+    channel = form.opted_channel()
     borrower_id = case.loan.borrower_id
-    if action == "lift":
-        if request.form.get("consent") != "1":
-            return _result_page(
-                case,
-                422,
-                problem=_(
-                    "An opt-out is lifted only when the borrower agrees: tick the box to "
-                    "confirm they did."
-                ),
-            )
+    if form.lifting():
         service.lift(database, borrower_id, channel, g.now, actor=g.staff, case_id=case.id)
     else:
         service.opt_out(
@@ -317,38 +307,23 @@ def outbox() -> Response:
     """Recent messages, newest first: status, channel, masked address, when; the words
     of messages kept in the outbox (a demonstration opens their links here)."""
     database = db.session()
-    status = request.args.get("status", "")
-    status = status if status in STATUS_NAMES else ""
-    raw_page = request.args.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= 100_000 else 1
-    query = select(Message).where(Message.channel.in_(("sms", "email")))
-    counted = select(func.count(Message.id)).where(Message.channel.in_(("sms", "email")))
-    if status:
-        query = query.where(Message.status == status)
-        counted = counted.where(Message.status == status)
-    total = int(database.scalar(counted) or 0)
-    rows = list(
-        database.scalars(
-            query.order_by(Message.id.desc()).limit(OUTBOX_PAGE).offset((page - 1) * OUTBOX_PAGE)
-        )
-    )
-    cases = {case.id: case for case in database.scalars(
-        select(Case).where(Case.id.in_({row.case_id for row in rows}))
-    )}  # fmt: skip
+    form = OutboxForm(request.args)
+    status, page = form.status.data, form.page.data
+    found = queries.outbox_page(database, status, page, OUTBOX_PAGE)
     trail.record_current(
-        database, "outbox.view", g.now, status=status or None, page=page, shown=len(rows)
+        database, "outbox.view", g.now, status=status or None, page=page, shown=len(found.messages)
     )
     database.commit()
-    pages = max(1, -(-total // OUTBOX_PAGE))
+    pages = max(1, -(-found.total // OUTBOX_PAGE))
     page_html = render_template(
         "agent/outbox.html",
         active="agent.outbox",
-        messages=rows,
-        cases=cases,
+        messages=found.messages,
+        cases=found.cases,
         status=status,
         page=page,
         pages=pages,
-        total=total,
+        total=found.total,
     )
     return make_response(page_html)
 
@@ -366,12 +341,8 @@ def _segment(args: Any) -> tuple[case_queue.QueueFilter, list[Any], dict[str, st
 
 
 def _segment_ids(database: Session, chosen: case_queue.QueueFilter) -> list[int]:
-    query = case_queue.matching_cases(chosen, g.now.astimezone(case_queue.DEFAULT_ZONE).date())
-    return sorted(database.scalars(query))
-
-
-def _bulk_channel(raw: str | None) -> Channel | None:
-    return Channel(raw) if raw in ("sms", "email") else None
+    today = g.now.astimezone(case_queue.DEFAULT_ZONE).date()
+    return queries.segment_case_ids(database, chosen, today)
 
 
 def _bulk_page(status: int = 200, **context: Any) -> Response:
@@ -400,12 +371,13 @@ def bulk() -> Response:
     how many would be sent now, scheduled, or refused and why. Changes nothing."""
     database = db.session()
     chosen, problems, arguments = _segment(request.args)
-    channel = _bulk_channel(request.args.get("channel"))
+    form = BulkPreviewForm(request.args)
+    channel = form.chosen_channel()
     summary = None
-    if request.args.get("preview") == "1":
-        if channel is None:
-            problems.append(_l("Choose SMS or email."))
-        else:
+    if form.previewing():
+        if not form.validate():
+            problems.extend(form.channel.errors)
+        elif channel is not None:
             summary = service.preview_bulk(database, _segment_ids(database, chosen), channel, g.now)
     return _bulk_page(
         filter=chosen,
@@ -423,10 +395,10 @@ def queue_bulk() -> Response:
     from the preview): due ones go at once, the others at their first allowed moment."""
     database = db.session()
     chosen, problems, arguments = _segment(request.form)
-    channel = _bulk_channel(request.form.get("channel"))
+    form = BulkSendForm()
+    channel = form.chosen_channel() if form.validate() else None
     if channel is None or problems:
-        if channel is None:
-            problems.append(_l("Choose SMS or email."))
+        problems.extend(form.channel.errors)
         return _bulk_page(
             422, filter=chosen, arguments=arguments, channel="", problems=problems, summary=None
         )
@@ -461,44 +433,19 @@ def bulk_batch(batch_id: int) -> Response:
             back_label=_("Back to bulk reminders"),
         )
         return make_response(page, 404)
-    statuses = dict(
-        database.execute(
-            select(Message.status, func.count(Message.id))
-            .where(Message.batch_id == batch.id)
-            .group_by(Message.status)
-        ).all()
-    )
-    due_waiting = int(
-        database.scalar(
-            select(func.count(Message.id)).where(
-                Message.batch_id == batch.id,
-                Message.status.in_(("scheduled", "sending")),
-                Message.send_at <= g.now,
-            )
-        )
-        or 0
-    )
-    first = list(
-        database.scalars(
-            select(Message)
-            .where(Message.batch_id == batch.id)
-            .order_by(Message.send_at, Message.id)
-            .limit(BATCH_SHOWN)
-        )
-    )
-    cases = {case.id: case for case in database.scalars(
-        select(Case).where(Case.id.in_({row.case_id for row in first}))
-    )}  # fmt: skip
+    progress = queries.batch_progress(database, batch, g.now, BATCH_SHOWN)
     # It lists cases and messages: reading it is a staff action like the outbox's.
-    trail.record_current(database, "bulk.view", g.now, batch_id=batch.id, shown=len(first))
+    trail.record_current(
+        database, "bulk.view", g.now, batch_id=batch.id, shown=len(progress.messages)
+    )
     database.commit()
     page = render_template(
         "agent/bulk_batch.html",
         active="agent.bulk",
         batch=batch,
-        statuses=statuses,
-        due_waiting=due_waiting,
-        messages=first,
-        cases=cases,
+        statuses=progress.statuses,
+        due_waiting=progress.due_waiting,
+        messages=progress.messages,
+        cases=progress.cases,
     )
     return make_response(page)

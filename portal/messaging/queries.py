@@ -1,0 +1,104 @@
+"""What the agent console reads about messages: the offers a case's reminder may carry,
+the outbox a page at a time, a bulk send's progress, and the cases of a bulk segment.
+Reads only: sending, scheduling and opting out are ``portal.messaging.service``'s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.arrangements.agreement import usable_offer
+from portal.cases import queue as case_queue
+from portal.models import Case, Message, MessageBatch, Offer
+
+# The channels the outbox lists (a letter is printed, a call is logged: neither is sent).
+OUTBOX_CHANNELS = ("sms", "email")
+
+
+def sendable_offers(db: Session, case: Case, moment: datetime) -> list[Offer]:
+    """The case's ready offers that can still be sent (and accepted) at ``moment``."""
+    return [
+        offer
+        for offer in db.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+        )
+        if usable_offer(db, case, offer.id, moment) is not None
+    ]
+
+
+def _cases(db: Session, messages: list[Message]) -> dict[int, Case]:
+    """The cases of ``messages``, by id."""
+    case_ids = {message.case_id for message in messages}
+    return {case.id: case for case in db.scalars(select(Case).where(Case.id.in_(case_ids)))}
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    """One page of the outbox: its messages (newest first), their cases by id, and how
+    many messages there are in all."""
+
+    messages: list[Message]
+    cases: dict[int, Case]
+    total: int
+
+
+def outbox_page(db: Session, status: str, page: int, size: int) -> OutboxPage:
+    """Page ``page`` (from 1) of ``size`` SMS and email messages, newest first, only
+    those in ``status`` when one is given."""
+    query = select(Message).where(Message.channel.in_(OUTBOX_CHANNELS))
+    counted = select(func.count(Message.id)).where(Message.channel.in_(OUTBOX_CHANNELS))
+    if status:
+        query = query.where(Message.status == status)
+        counted = counted.where(Message.status == status)
+    total = int(db.scalar(counted) or 0)
+    rows = list(db.scalars(query.order_by(Message.id.desc()).limit(size).offset((page - 1) * size)))
+    return OutboxPage(rows, _cases(db, rows), total)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a bulk send's messages stand: how many in each status, how many are due and
+    still waiting, and the first of them (by when they go) with their cases by id."""
+
+    statuses: dict[str, int]
+    due_waiting: int
+    messages: list[Message]
+    cases: dict[int, Case]
+
+
+def batch_progress(db: Session, batch: MessageBatch, moment: datetime, shown: int) -> BatchProgress:
+    """The progress of ``batch`` at ``moment``, with its first ``shown`` messages."""
+    counted = (
+        select(Message.status, func.count(Message.id))
+        .where(Message.batch_id == batch.id)
+        .group_by(Message.status)
+    )
+    statuses = dict(db.execute(counted).all())
+    due_waiting = int(
+        db.scalar(
+            select(func.count(Message.id)).where(
+                Message.batch_id == batch.id,
+                Message.status.in_(("scheduled", "sending")),
+                Message.send_at <= moment,
+            )
+        )
+        or 0
+    )
+    first = list(
+        db.scalars(
+            select(Message)
+            .where(Message.batch_id == batch.id)
+            .order_by(Message.send_at, Message.id)
+            .limit(shown)
+        )
+    )
+    return BatchProgress(statuses, due_waiting, first, _cases(db, first))
+
+
+def segment_case_ids(db: Session, chosen: case_queue.QueueFilter, today: date) -> list[int]:
+    """The ids of the cases a bulk segment (the queue's filter) selects on ``today``,
+    in order."""
+    return sorted(db.scalars(case_queue.matching_cases(chosen, today)))
