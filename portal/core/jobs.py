@@ -134,7 +134,7 @@ def worker(app: Flask, *, simple: bool = False) -> Worker | SimpleWorker:
     if not url:
         raise RuntimeError("REDIS_URL is not set: without it, jobs run in the web process")
     connection = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-    work_queue = queue(app, connection)
+    work_queue = Queue(redis_client.prefix(app), connection=connection)
     chosen = AppSimpleWorker if simple else AppWorker
     built = chosen([work_queue], connection=connection)
     built.app = app
