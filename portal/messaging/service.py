@@ -178,10 +178,11 @@ def send_message(
         problem = Problem.NO_ADDRESS
     elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
         problem = Problem.OFFER_UNUSABLE
-    if problem is not None:
-        _audit_refusal(db, actor, case, channel, moment, problem=problem.value, offer=offer)
+    if problem is not None or address is None:
+        refused = problem or Problem.NO_ADDRESS
+        _audit_refusal(db, actor, case, channel, moment, problem=refused.value, offer=offer)
         db.commit()
-        return SendResult(Outcome.REFUSED, problem=problem)
+        return SendResult(Outcome.REFUSED, problem=refused)
     # judge locks the case row before the rules read the history; it stays locked
     # until the commit that records the attempt.
     decision = judge(db, case, channel, moment, lock=True)
