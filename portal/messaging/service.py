@@ -141,7 +141,8 @@ class SendResult:
 
 def providers() -> Providers:
     """The configured SMS provider and email sender (``portal.messaging.init_app``)."""
-    return current_app.extensions["haohuan.messaging"]  # type: ignore[no-any-return]
+    configured: Providers = current_app.extensions["haohuan.messaging"]
+    return configured
 
 
 def _actor_name(actor: Actor) -> str:
@@ -450,6 +451,7 @@ def _cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: s
         )
         .values(status="cancelled", error=reason)
     )
+    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -519,6 +521,7 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
         .values(status="failed", error=INTERRUPTED)
     )
     db.commit()
+    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
