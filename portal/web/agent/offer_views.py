@@ -151,6 +151,8 @@ class WholeField(StringField):
     """A whole number from 1 to 600 (full-width digits read as digits); a translated
     message for anything else."""
 
+    data: int | None
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
         text = unicodedata.normalize("NFKC", str(valuelist[0])).strip() if valuelist else ""
