@@ -207,6 +207,7 @@ def worker_command(burst: bool) -> None:
     from portal.core import jobs
 
     try:
+        # current_app is typed as the Flask app; _get_current_object is its werkzeug proxy's.
         worker = jobs.worker(current_app._get_current_object())  # type: ignore[attr-defined]
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None

@@ -73,7 +73,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(filters: AuditFilters, zone: ZoneInfo) -> Select[Any]:
+def _filtered(filters: AuditFilters, zone: ZoneInfo) -> Select[AuditEntry, str]:
     query = select(AuditEntry, Loan.number).outerjoin(Case, Case.id == AuditEntry.case_id)
     query = query.outerjoin(Loan, Loan.id == Case.loan_id)
     if filters.actor:
@@ -95,7 +95,7 @@ def _filtered(filters: AuditFilters, zone: ZoneInfo) -> Select[Any]:
     return query
 
 
-def _newest_first(query: Select[Any]) -> Select[Any]:
+def _newest_first(query: Select[AuditEntry, str]) -> Select[AuditEntry, str]:
     return query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
 
 

@@ -42,7 +42,8 @@ def init_app(app: Flask) -> None:
 
 def policy() -> Policy:
     """The policy in force."""
-    return current_app.extensions["haohuan.policy"]  # type: ignore[no-any-return]
+    in_force: Policy = current_app.extensions["haohuan.policy"]
+    return in_force
 
 
 def snapshot_of(db: Session, case: Case, today: date) -> LoanSnapshot:

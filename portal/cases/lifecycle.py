@@ -37,10 +37,12 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Connection,
     Engine,
     Select,
     Subquery,
+    Table,
     and_,
     case,
     cast,
@@ -64,6 +66,7 @@ from portal.contact.promises import review_promises
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     UNPAID_INSTALLMENT,
+    Base,
     Case,
     CaseEvent,
     LifecycleRun,
@@ -76,16 +79,26 @@ from portal.models import (
     PlanInstallment,
 )
 
-cases = Case.__table__
-events = CaseEvent.__table__
-loans = Loan.__table__
-installments = LoanInstallment.__table__
-charges = LoanCharge.__table__
-plans = Plan.__table__
-plan_installments = PlanInstallment.__table__
-payments = Payment.__table__
-offers = Offer.__table__
-runs = LifecycleRun.__table__
+
+def _table(model: type[Base]) -> Table:
+    """A model's table, typed as one: the declarative base types ``__table__`` as any
+    FromClause, while every model here maps a plain Table."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} does not map a plain table")
+    return table
+
+
+cases = _table(Case)
+events = _table(CaseEvent)
+loans = _table(Loan)
+installments = _table(LoanInstallment)
+charges = _table(LoanCharge)
+plans = _table(Plan)
+plan_installments = _table(PlanInstallment)
+payments = _table(Payment)
+offers = _table(Offer)
+runs = _table(LifecycleRun)
 
 # One key for PostgreSQL's advisory lock: two runs never interleave their steps.
 LOCK_KEY = 7_151_994
@@ -178,7 +191,7 @@ def _one_transaction(
 
 def _in_batches(
     engine: Engine,
-    changing: Select[Any],
+    changing: Select[Any] | CompoundSelect[Any],
     apply: Callable[[Connection, int, int], None],
 ) -> None:
     """Find what a step changes (reading, locking nothing), then change it a batch of ids

@@ -492,8 +492,8 @@ def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -
         key = Loan.number.desc() if descending else Loan.number.asc()
     else:
         # Most days past due is the oldest overdue_since; not overdue counts as 0 days.
-        column = Case.overdue_since
-        key = column.asc().nulls_last() if descending else column.desc().nulls_first()
+        since = Case.overdue_since
+        key = since.asc().nulls_last() if descending else since.desc().nulls_first()
     return query.order_by(key, Case.id.asc())
 
 

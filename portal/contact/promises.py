@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -149,7 +150,8 @@ def _payments_of(
         .order_by(Payment.confirmed_at, Payment.id)
     )
     for case_id, confirmed_at, kept, currency in rows:
-        found[case_id].append((as_utc(confirmed_at), int(kept), currency))
+        # The query keeps confirmed payments only, whose confirmed_at is never NULL.
+        found[case_id].append((as_utc(cast(datetime, confirmed_at)), int(kept), currency))
     return found
 
 

@@ -74,14 +74,16 @@ def init_app(app: Flask) -> None:
 
 def engine() -> Engine:
     """The current app's engine."""
-    return current_app.extensions["haohuan.engine"]  # type: ignore[no-any-return]
+    bound: Engine = current_app.extensions["haohuan.engine"]
+    return bound
 
 
 def session() -> Session:
     """The session of the current request (or app context), created on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["haohuan.sessions"]()
-    return g.db_session  # type: ignore[no-any-return]
+    current: Session = g.db_session
+    return current
 
 
 def _close_session(_error: BaseException | None) -> None:

@@ -53,6 +53,7 @@ def enqueue(function: Callable[..., Any], *args: Any, delay: timedelta | None = 
     without it. Arguments must be plain values (ids, not rows): they are pickled."""
     job: Job = (function, args, delay)
     if not has_request_context():
+        # current_app is typed as the Flask app; _get_current_object is its werkzeug proxy's.
         _send(current_app._get_current_object(), [job])  # type: ignore[attr-defined]
         return
     if "haohuan_jobs" not in g:
@@ -62,6 +63,7 @@ def enqueue(function: Callable[..., Any], *args: Any, delay: timedelta | None = 
 
 
 def _send_after(response: Response) -> Response:
+    # current_app is typed as the Flask app; _get_current_object is its werkzeug proxy's.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     pending: list[Job] = g.pop("haohuan_jobs", [])
     if redis_client.client(app) is not None:
@@ -114,6 +116,7 @@ class _InAppContext:
         with self.app.app_context():
             if self.fresh_pool:
                 db.engine().dispose(close=False)
+            # A mixin: perform_job is that of the RQ worker it is mixed into.
             return bool(super().perform_job(job, queue, *args, **kwargs))  # type: ignore[misc]
 
 
@@ -134,7 +137,7 @@ def worker(app: Flask, *, simple: bool = False) -> Worker | SimpleWorker:
     if not url:
         raise RuntimeError("REDIS_URL is not set: without it, jobs run in the web process")
     connection = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-    work_queue = queue(app, connection)
+    work_queue = Queue(redis_client.prefix(app), connection=connection)
     chosen = AppSimpleWorker if simple else AppWorker
     built = chosen([work_queue], connection=connection)
     built.app = app

@@ -193,6 +193,8 @@ def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
     reference = db.scalars(
         select(Payment.gateway_reference).where(Payment.case_id == case.id)
     ).one()
+    if reference is None:
+        raise RuntimeError("the sandbox gateway gave the demo payment no reference")
     handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
 
 

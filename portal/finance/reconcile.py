@@ -305,11 +305,11 @@ _PAYMENT_COLUMNS = (
 )
 
 
-def _payments_by_intent(db: Session, intents: set[str]) -> dict[str, Row[Any]]:
+def _payments_by_intent(db: Session, intents: set[str]) -> dict[str, Row[*tuple[Any, ...]]]:
     """Our Stripe payments by PaymentIntent id: plain rows, not tracked objects, so ten
     thousand of them stay cheap."""
     ordered = sorted(intents)
-    found: dict[str, Row[Any]] = {}
+    found: dict[str, Row[*tuple[Any, ...]]] = {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
         chunk = ordered[start : start + LOOKUP_CHUNK]
         rows = db.execute(

@@ -53,7 +53,9 @@ class ConfigError(ValueError):
 class SmsProvider(Protocol):
     """Sends one SMS. Returns the provider's reference; raises ``SendError``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Which provider it is, for the message's record."""
 
     def send(self, to: str, body: str, reference: str) -> str:
         """Send ``body`` to the phone number ``to``; ``reference`` is ours (the
@@ -78,7 +80,9 @@ class EmailSender(Protocol):
     """Sends one email. Returns its Message-ID (or the provider's reference); raises
     ``SendError``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Which provider it is, for the message's record."""
 
     def send(self, email: Email) -> str:
         """Send ``email``."""
@@ -230,7 +234,8 @@ class SmtpEmail:
             raise SendError("the mail server refused the recipient") from None
         except smtplib.SMTPResponseException as error:
             # 4xx is a temporary refusal and 5xx a permanent one: either way not taken.
-            text = error.smtp_error.decode("utf-8", "replace") if error.smtp_error else ""
+            reply = error.smtp_error  # bytes from the server, str when smtplib made it up
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
             raise SendError(f"SMTP {error.smtp_code}: {text}".strip()) from None
         except TimeoutError:
             raise SendError("no answer from the mail server in time", certain=False) from None

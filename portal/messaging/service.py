@@ -141,7 +141,8 @@ class SendResult:
 
 def providers() -> Providers:
     """The configured SMS provider and email sender (``portal.messaging.init_app``)."""
-    return current_app.extensions["haohuan.messaging"]  # type: ignore[no-any-return]
+    configured: Providers = current_app.extensions["haohuan.messaging"]
+    return configured
 
 
 def _actor_name(actor: Actor) -> str:
@@ -178,10 +179,11 @@ def send_message(
         problem = Problem.NO_ADDRESS
     elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
         problem = Problem.OFFER_UNUSABLE
-    if problem is not None:
-        _audit_refusal(db, actor, case, channel, moment, problem=problem.value, offer=offer)
+    if problem is not None or address is None:
+        refused = problem or Problem.NO_ADDRESS
+        _audit_refusal(db, actor, case, channel, moment, problem=refused.value, offer=offer)
         db.commit()
-        return SendResult(Outcome.REFUSED, problem=problem)
+        return SendResult(Outcome.REFUSED, problem=refused)
     # judge locks the case row before the rules read the history; it stays locked
     # until the commit that records the attempt.
     decision = judge(db, case, channel, moment, lock=True)
@@ -449,6 +451,7 @@ def _cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: s
         )
         .values(status="cancelled", error=reason)
     )
+    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -518,6 +521,7 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
         .values(status="failed", error=INTERRUPTED)
     )
     db.commit()
+    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from alembic import context
 
 from portal.core.db import make_engine
 from portal.models import Base
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 config = context.config
 target_metadata = Base.metadata
@@ -37,7 +42,7 @@ def run_online() -> None:
         engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     # render_as_batch lets ALTER TABLE work on SQLite, which cannot alter in place.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():

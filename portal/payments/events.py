@@ -352,16 +352,16 @@ def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
     for (target, charge_id, installment_id), held in ordered:
         if amount == 0:
             break
-        share = min(held, amount)
-        amount -= share
-        _unpay(db, target, charge_id, installment_id, share)
+        taken = min(held, amount)
+        amount -= taken
+        _unpay(db, target, charge_id, installment_id, taken)
         reversals.append(
             Allocation(
                 payment_id=payment.id,
                 target=target,
                 charge_id=charge_id,
                 installment_id=installment_id,
-                amount=-share,
+                amount=-taken,
             )
         )
     return reversals

@@ -13,12 +13,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from flask import current_app
 
 from portal.payments.events import GatewayEvent, Outcome
+
+if TYPE_CHECKING:
+    from stripe.params import PaymentIntentCreateParams, PayoutListParamsCreated
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe recommends
 REQUEST_TIMEOUT = 10  # seconds per attempt
@@ -118,10 +121,12 @@ def create_intent(
     returns its id and client secret. The idempotency key is the payment's own, so a
     retry after a timeout returns the intent the lost response described."""
     types = payment_method_types(currency, wallets)
-    params: dict[str, Any] = {
+    params: PaymentIntentCreateParams = {
         "amount": amount,
         "currency": currency.lower(),
-        "payment_method_types": types,
+        # stripe 16's typed params list allowed_payment_method_types and not this key,
+        # which the request sends as it always has.
+        "payment_method_types": types,  # type: ignore[typeddict-unknown-key]
         "metadata": {**metadata, "payment_id": str(payment_id)},
     }
     if "wechat_pay" in types:
@@ -311,7 +316,7 @@ def intent_charge(settings: StripeSettings, intent_id: str) -> ChargeState | Non
     return _charge_state(charge)
 
 
-def _window(since: datetime, until: datetime) -> dict[str, int]:
+def _window(since: datetime, until: datetime) -> PayoutListParamsCreated:
     # Stripe's times are whole seconds: created >= since and created < until, exactly.
     return {"gte": _ceil_seconds(since), "lt": _ceil_seconds(until)}
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, redirect
+from flask import make_response, redirect
 from flask_htmx import HTMX
+from werkzeug.wrappers import Response
 
 htmx = HTMX()
 

@@ -47,6 +47,7 @@ def _database() -> str:
     except SQLAlchemyError as error:
         log.warning("readiness: database unreachable: %s", type(error).__name__)
         return "unreachable"
+    # current_app is typed as the Flask app; _get_current_object is its werkzeug proxy's.
     if current != _heads(current_app._get_current_object()):  # type: ignore[attr-defined]
         return "migrations not at head"
     return "ok"

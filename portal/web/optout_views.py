@@ -29,7 +29,7 @@ from portal.core.clock import now
 from portal.messaging import service
 from portal.messaging.links import OptOutRequest, read_opt_out_token
 from portal.models import Borrower
-from portal.web.security import csrf
+from portal.web.security import csrf, csrf_exempt
 
 blueprint = Blueprint("optout", __name__)
 
@@ -69,7 +69,7 @@ def confirm(token: str) -> Response:
 
 
 @blueprint.post("/opt-out/<token>")
-@csrf.exempt
+@csrf_exempt
 def record(token: str) -> Response:
     """Record the opt-out (from our form, or a mail client's one-click request)."""
     one_click = request.form.get("List-Unsubscribe") == ONE_CLICK

@@ -176,7 +176,8 @@ def init_app(app: Flask) -> None:
 
 def limiter() -> Limiter:
     """The current app's limiter."""
-    return current_app.extensions["haohuan.limiter"]  # type: ignore[no-any-return]
+    bound: Limiter = current_app.extensions["haohuan.limiter"]
+    return bound
 
 
 def _check() -> Response | None:

@@ -18,6 +18,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
 from portal.audit import search as audit_log
@@ -61,7 +62,7 @@ def _form() -> AuditFilterForm:
 FILTER_KEYS = ("actor", "action", "case", "since", "until")
 
 
-def _filter_arguments() -> dict[str, str]:
+def _filter_arguments() -> dict[str, Any]:  # Any: url_for's **values
     return {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
 
 
@@ -91,12 +92,14 @@ def audit() -> Response:
 
 @blueprint.get("/audit.csv")
 @staff_required("admin")
-def audit_csv() -> Response:
+def audit_csv() -> ResponseReturnValue:
     """The filtered log as CSV, streamed; bad filters go back to the log to be explained
     there. The export is recorded before it starts."""
     form = _form()
     if not form.validate():
-        shown = {k: v for k, v in request.args.items() if k in (*FILTER_KEYS, "page", "lang")}
+        shown: dict[str, Any] = {
+            k: v for k, v in request.args.items() if k in (*FILTER_KEYS, "page", "lang")
+        }
         return redirect(url_for("admin.audit", **shown), code=303)
     filters, zone = form.filters(), finance_timezone()
     database = db.session()

@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
-    Response,
     current_app,
     g,
     make_response,
@@ -21,6 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from portal.contact import calls
 from portal.contact.promises import promise_limits

@@ -19,7 +19,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -33,6 +32,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
@@ -150,6 +150,8 @@ def offer_wording() -> dict[str, Any]:
 class WholeField(StringField):
     """A whole number from 1 to 600 (full-width digits read as digits); a translated
     message for anything else."""
+
+    data: int | None
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
@@ -463,16 +465,18 @@ def _refused(decided: service.Decided, prefix: str, form: FlaskForm) -> Response
     the case changed; the queue again, the reason beside the offer, the note kept."""
     assert decided.refusal is not None  # noqa: S101
     offer = decided.offer
+    # The offer's case exists: offers.case_id is a foreign key.
     currency = db.session().get(Case, offer.case_id).loan.currency  # type: ignore[union-attr]
+    message = str(REFUSAL_SENTENCES[decided.refusal])
     problem = {
-        "message": str(REFUSAL_SENTENCES[decided.refusal]),
+        "message": message,
         "reasons": [reason_sentence(r, currency) for r in decided.reasons]
         + [str(BAR_SENTENCES[b]) for b in decided.bars],
     }
     status = 403 if decided.refusal is service.Refusal.OWN_OFFER else 409
     if decided.refusal in (service.Refusal.NOT_WAITING, service.Refusal.EXPIRED):
         # No longer in the queue: say so above it rather than beside it.
-        flash(problem["message"], FLASH_PROBLEM)
+        flash(message, FLASH_PROBLEM)
         return _approvals_page(status)
     return _approvals_page(status, forms={prefix: form}, problems={offer.id: problem})
 

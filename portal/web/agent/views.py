@@ -68,7 +68,8 @@ def _respond(page: str, status: int = 200) -> Response:
 
 
 def _today() -> date:
-    return g.now.astimezone(console_zone()).date()
+    now: datetime = g.now
+    return now.astimezone(console_zone()).date()
 
 
 WORDS: dict[str, Any] = {
@@ -108,11 +109,15 @@ def queue() -> Response:
     found = queue_service.page_of(db.session(), chosen, _today(), zone=console_zone())
     shown = found.filter
 
+    # url_for takes its own keywords (_external, _anchor) besides the query's: a
+    # dict[str, str] could fill them, so mypy wants the arguments as Any.
     def url(**changes: Any) -> str:
-        return url_for("agent.queue", **shown.to_args(**changes))
+        arguments: dict[str, Any] = shown.to_args(**changes)
+        return url_for("agent.queue", **arguments)
 
     def sort_url(column: str) -> str:
-        return url_for("agent.queue", **shown.sorted_by(column).to_args())
+        arguments: dict[str, Any] = shown.sorted_by(column).to_args()
+        return url_for("agent.queue", **arguments)
 
     context = {
         "page": found,

@@ -4,13 +4,12 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     g,
     make_response,
@@ -22,6 +21,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from negotiation import (
@@ -742,7 +742,7 @@ def payment_result(payment_id: int) -> Response:
     )
 
 
-def _local_date(moment: Any, timezone: str) -> date | None:
+def _local_date(moment: datetime | None, timezone: str) -> date | None:
     """The day a stored UTC moment fell on where the borrower lives."""
     if moment is None:
         return None

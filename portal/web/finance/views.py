@@ -19,6 +19,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -94,7 +95,8 @@ def run_period(run: ReconciliationRun) -> str:
 
 
 def _today() -> date:
-    return g.now.astimezone(reports.finance_timezone()).date()
+    now: datetime = g.now
+    return now.astimezone(reports.finance_timezone()).date()
 
 
 def _problem(status: int, heading: str, message: str, back: str) -> Response:
@@ -160,7 +162,7 @@ def payments() -> Response:
     return make_response(page)
 
 
-def _filter_arguments(form: PaymentFilterForm) -> dict[str, str]:
+def _filter_arguments(form: PaymentFilterForm) -> dict[str, Any]:  # Any: url_for's **values
     """The filters as typed, for links: only the form's own fields, so a query naming
     url_for's own arguments (``_method``, ``_scheme``) is never passed on to it."""
     fields = {field.name for field in form if field.name != "page"}
@@ -169,7 +171,7 @@ def _filter_arguments(form: PaymentFilterForm) -> dict[str, str]:
 
 @blueprint.get("/payments.csv")
 @staff_required("finance")
-def payments_csv() -> Response:
+def payments_csv() -> ResponseReturnValue:
     """The filtered payments as CSV, streamed; bad filters go back to the list to be
     explained there."""
     form = PaymentFilterForm(formdata=request.args)
@@ -257,7 +259,7 @@ def runs() -> Response:
 
 @blueprint.post("/reconciliations")
 @staff_required("finance")
-def start_run() -> Response:
+def start_run() -> ResponseReturnValue:
     """Compare Stripe with our payments for whole days; then show the run."""
     form = ReconcileForm()
     if not form.validate_on_submit():

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import stripe
 from flask import (
     Blueprint,
-    Response,
     abort,
     g,
     make_response,
@@ -24,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
+from werkzeug.wrappers import Response
 
 from portal.core import db
 from portal.models import OPEN_PAYMENT_STATUSES, Payment

@@ -10,7 +10,6 @@ import secrets
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     g,
     make_response,
@@ -20,6 +19,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from portal.core import db
 from portal.models import Payment

@@ -20,7 +20,7 @@ from portal.payments.stripe_gateway import (
     gateway_event,
     verified_event,
 )
-from portal.web.security import csrf
+from portal.web.security import csrf_exempt
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
 @blueprint.post("/stripe")
-@csrf.exempt
+@csrf_exempt
 def stripe_webhook() -> tuple[dict[str, object], int]:
     """Verify, deduplicate and apply one Stripe event."""
     settings = StripeSettings.from_config()

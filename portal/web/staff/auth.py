@@ -66,7 +66,7 @@ def await_code(member: StaffMember, moment: datetime) -> None:
 def awaiting_code(moment: datetime) -> tuple[int, int] | None:
     """The (account id, generation) waiting for its code, or None when there is none or
     it has waited too long."""
-    pending = session.get(PENDING_KEY)
+    pending: Any = session.get(PENDING_KEY)  # whatever the cookie holds: checked below
     try:
         since = datetime.fromisoformat(pending["at"])
         member_id, generation = int(pending["id"]), int(pending["generation"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import (
-    Response,
     current_app,
     g,
     make_response,
@@ -16,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from portal.audit import trail
 from portal.core import db
@@ -85,7 +85,7 @@ def sign_in_submit() -> Response:
     )
     if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
         status = 401 if result.verdict is SignInVerdict.WRONG else 429
-        if result.verdict is SignInVerdict.NEEDS_CODE:
+        if result.verdict is SignInVerdict.NEEDS_CODE and result.member is not None:
             auth.await_code(result.member, moment)
             return _code_page(CodeForm(formdata=None, next=form.next.data or ""))
         status = 401 if result.verdict is SignInVerdict.WRONG else 429
