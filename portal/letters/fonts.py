@@ -150,8 +150,8 @@ def letter_fonts(locale: str) -> Fonts:
     candidates: list[tuple[str, int]] = []
     if configured.lower() != "cid":
         if configured:
-            path, _sep, index = configured.partition("#")
-            candidates.append((path, int(index) if index.isdigit() else 0))
+            path, _sep, face = configured.partition("#")
+            candidates.append((path, int(face) if face.isdigit() else 0))
         candidates += [
             (path, faces.get(locale, 0)) for path, faces in KNOWN_FONTS if Path(path).is_file()
         ]

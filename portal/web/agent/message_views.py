@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import (
-    Response,
     current_app,
     g,
     make_response,
@@ -22,6 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
 from portal.audit import trail
