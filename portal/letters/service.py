@@ -32,7 +32,6 @@ address on a Traditional letter still prints.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -79,6 +78,7 @@ from portal.access.verification import LETTER_LINK_LIFETIME, issue_link
 from portal.audit import trail
 from portal.cases.facts import view_case
 from portal.contact.gate import allowed_from_text, judge, record_attempt, refusal_reasons
+from portal.core import settings
 from portal.core.hashing import token_hash
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.messaging.links import reminder_url
@@ -195,11 +195,8 @@ def _local_day(moment: datetime, zone: str) -> date:
 
 
 def _setting(name: str) -> str:
-    # The app's configuration first; the environment for deployments that set only it.
-    configured = current_app.config.get(name)
-    if configured is None:
-        configured = os.environ.get(f"HAOHUAN_{name}", "")
-    return str(configured or "")
+    # HAOHUAN_<name> in the environment, read at start by portal.core.settings.
+    return str(settings.current().get(name) or "")
 
 
 def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> LetterContent:

@@ -366,7 +366,7 @@ def _segment(args: Any) -> tuple[case_queue.QueueFilter, list[Any], dict[str, st
 
 
 def _segment_ids(database: Session, chosen: case_queue.QueueFilter) -> list[int]:
-    query = case_queue.matching_cases(chosen, g.now.astimezone(case_queue.DEFAULT_ZONE).date())
+    query = case_queue.matching_cases(chosen, case_queue.console_today(g.now))
     return sorted(database.scalars(query))
 
 
@@ -386,7 +386,7 @@ def _bulk_page(status: int = 200, **context: Any) -> Response:
     page = render_template(
         "agent/bulk.html",
         active="agent.bulk",
-        lender_zone=case_queue.DEFAULT_ZONE.key,
+        lender_zone=case_queue.console_zone().key,
         **choices,
         **context,
     )
