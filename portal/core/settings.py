@@ -257,8 +257,9 @@ SETTINGS: tuple[Setting, ...] = (
         "HAOHUAN_LENDER_TIMEZONE",
         "LENDER_TIMEZONE",
         DEFAULT_ZONE,
-        "the lender's time zone: whose today the demo is seeded on and `haohuan cases "
-        "advance` works by default, and the default of the next two",
+        "the lender's time zone: the today the demo is seeded on and `haohuan cases "
+        "advance` works on by default; the finance and console zones follow it unless "
+        "set (a borrower's own zone is on their record: their days count in it)",
         "an IANA time zone",
         _zone,
     ),
