@@ -572,10 +572,6 @@ class Settings:
         return str(self.get(key) or "")
 
     @property
-    def production(self) -> bool:
-        return bool(self.get("ENV_NAME") == "production")
-
-    @property
     def frozen_now(self) -> str:
         """``HAOHUAN_NOW``: the time the clock is frozen at, or empty."""
         return self._text("HAOHUAN_NOW")
