@@ -17,7 +17,7 @@ from werkzeug.serving import run_simple
 from portal import create_app
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.core import db, migrate
+from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
 from portal.demo import seed
 from portal.demo.finance import demo_finance_account
@@ -46,12 +46,11 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         migrate.upgrade(app)
         database = db.session()
         rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
-        seed.seed(database, local_today("Asia/Taipei"), rng, now())
+        lender = settings.current().lender_zone.key
+        seed.seed(database, local_today(lender), rng, now())
         database.commit()
         # Today's case work, as the daily job would do it: stages, misses, penalties.
-        lifecycle.advance(
-            app.extensions["haohuan.engine"], policy(), local_today("Asia/Taipei"), now()
-        )
+        lifecycle.advance(app.extensions["haohuan.engine"], policy(), local_today(lender), now())
         printed = seed.demo_links(database, now())
         database.commit()
         finance_email, finance_password = demo_finance_account(database, now())
@@ -153,15 +152,15 @@ def cases_group() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Work this day (again). Without it: every day not yet worked, up to today.",
 )
-@click.option("--timezone", default="Asia/Taipei", show_default=True, help="Whose today.")
+@click.option("--timezone", help="Whose today (default: the lender's time zone).")
 @with_appcontext
-def cases_advance(as_of: datetime | None, timezone: str) -> None:
+def cases_advance(as_of: datetime | None, timezone: str | None) -> None:
     """Days past due, stages, plan misses and breaks, penalties, offers: each day once."""
     engine = current_app.extensions["haohuan.engine"]
     worked = lifecycle.advance(
         engine,
         policy(),
-        local_today(timezone),
+        local_today(timezone or settings.current().lender_zone.key),
         now(),
         as_of.date() if as_of is not None else None,
     )
@@ -251,8 +250,8 @@ def reconcile_command(
     if after <= since.date():
         raise click.BadParameter("must be after --since", param_hint="--until")
     start, end = day_bounds(since.date(), after - timedelta(days=1), zone)
-    settings = StripeSettings.from_config()
-    run = reconciliation.reconcile(db.session(), settings, start, end, "cli", now())
+    stripe_settings = StripeSettings.from_config()
+    run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
     for line in reconciliation.describe(run):
         click.echo(line)
     if csv_path:
@@ -358,6 +357,13 @@ def staff_totp(email: str, disable: bool) -> None:
     click.echo("add this to the authenticator app (shown once only):")
     click.echo(totp.provisioning_uri(secret, member.email))
     click.echo(f"secret: {secret}")
+
+
+@cli.command("configuration")
+def configuration() -> None:
+    """Print every environment variable Haohuan reads, with its default, meaning and
+    values (Markdown: docs/configuration.md is this output)."""
+    click.echo(settings.markdown(), nl=False)
 
 
 def main() -> None:

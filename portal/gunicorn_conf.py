@@ -1,8 +1,10 @@
 """gunicorn's configuration for the portal: ``gunicorn -c python:portal.gunicorn_conf``.
 
 Every value comes from the environment, with a default fit for one machine behind a
-reverse proxy on the same host. The app itself reads its own settings (``DATABASE_URL``,
-``REDIS_URL``, ``HAOHUAN_*``) when each worker builds it.
+reverse proxy on the same host: the variables are declared, with their defaults, in
+``portal.core.settings`` (the ``gunicorn`` group; ``docs/configuration.md`` lists them).
+The app itself reads its own settings (``DATABASE_URL``, ``REDIS_URL``, ``HAOHUAN_*``)
+when each worker builds it.
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+from portal.core.settings import read_gunicorn
+
+_env = read_gunicorn()
+
 wsgi_app = "portal:create_app()"
 
-bind = os.environ.get("HAOHUAN_BIND", "127.0.0.1:8000").split(",")
+bind = _env["HAOHUAN_BIND"].split(",")
 # gunicorn's own convention; the usual rule of thumb, two per core plus one.
-workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2 + 1)))
+workers = int(_env["WEB_CONCURRENCY"] or multiprocessing.cpu_count() * 2 + 1)
 # More than one thread switches to the gthread worker: fewer processes, more connections.
-threads = int(os.environ.get("HAOHUAN_THREADS", "1"))
+threads = int(_env["HAOHUAN_THREADS"])
 
 # A request may wait on Stripe twice (10 s each, then the database): 60 s before a
 # worker is presumed stuck and replaced; the same grace to finish on a restart.
-timeout = int(os.environ.get("HAOHUAN_WORKER_TIMEOUT", "60"))
+timeout = int(_env["HAOHUAN_WORKER_TIMEOUT"])
 graceful_timeout = timeout
 keepalive = 5
 # Workers are replaced now and then, so a slow leak never grows for long.
@@ -34,12 +40,12 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
 # The proxies allowed to say the request came over HTTPS (X-Forwarded-Proto). The client's
 # address in X-Forwarded-For is the app's business: HAOHUAN_TRUSTED_PROXIES.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = _env["FORWARDED_ALLOW_IPS"]
 
 # The access log goes to standard output with the path and no query string (Stripe's
 # return URL carries the intent's client secret there), no referrer, and a link's token
 # redacted by portal.core.logs.RedactLinkTokens (each worker's app attaches it).
-accesslog = os.environ.get("HAOHUAN_ACCESS_LOG", "-")
+accesslog = _env["HAOHUAN_ACCESS_LOG"]
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
-loglevel = os.environ.get("HAOHUAN_LOG_LEVEL", "info")
+loglevel = _env["HAOHUAN_LOG_LEVEL"]

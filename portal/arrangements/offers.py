@@ -20,7 +20,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -37,14 +36,11 @@ from negotiation import Plan as Schedule
 from portal.arrangements.agreement import offer_terms
 from portal.audit import trail
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.models import Case, Loan, Offer, StaffMember
 
-# How long an offer may be taken up, unless OFFER_VALID_DAYS says otherwise. The policy
-# file has no such key; a week matches a reminder link's own lifetime
-# (portal.access.verification.LINK_LIFETIME), so a link sent the day an offer is made lives as long.
-DEFAULT_VALID_DAYS = 7
 # Offers still in play: sendable, or waiting for a supervisor.
 OPEN_STATUSES = ("ready", "needs_approval")
 SUPERVISOR = "supervisor"
@@ -142,8 +138,7 @@ class Limits:
 
 def offer_validity() -> timedelta:
     """How long a new (or newly approved) offer may be taken up."""
-    days = int(current_app.config.get("OFFER_VALID_DAYS") or DEFAULT_VALID_DAYS)
-    return timedelta(days=days)
+    return timedelta(days=settings.current().offer_valid_days)
 
 
 def case_today(case: Case, moment: datetime) -> date:

@@ -30,6 +30,7 @@ from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
 from portal.cases.masking import mask_name, mask_phone
+from portal.core import settings
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -42,7 +43,6 @@ from portal.models import (
 from portal.wording.cases import PLAN_STATUS_NAMES
 from portal.wording.engine import STAGE_NAMES
 
-DEFAULT_ZONE = ZoneInfo("Asia/Taipei")
 PER_PAGE = 50
 MAX_PAGE = 100_000
 MAX_SEARCH = 100
@@ -472,12 +472,24 @@ def _needs_arrears(chosen: QueueFilter) -> bool:
     )
 
 
-def matching_cases(chosen: QueueFilter, today: date, zone: tzinfo = DEFAULT_ZONE) -> Select[Any]:
+def console_zone() -> ZoneInfo:
+    """The agent console's time zone (``HAOHUAN_CONSOLE_TIMEZONE``): its "today", the
+    days of the last-contact filter, and the times it shows."""
+    return settings.current().console_zone
+
+
+def console_today(moment: datetime) -> date:
+    """The agent console's "today" at ``moment``: the one the queue and the segment of a
+    bulk send, chosen with the queue's filters, are both worked out on."""
+    return moment.astimezone(console_zone()).date()
+
+
+def matching_cases(chosen: QueueFilter, today: date, zone: tzinfo | None = None) -> Select[Any]:
     """A select of the ids of every case ``chosen`` selects (unordered, every page): the
-    segment a bulk send works through. ``zone`` is the calendar "today" and "the last 7
-    days" of the last-contact filter are counted in."""
+    segment a bulk send works through. ``zone`` (the console's unless given) is the
+    calendar "today" and "the last 7 days" of the last-contact filter are counted in."""
     arrears = arrears_of(today) if _needs_arrears(chosen) else None
-    return _filtered(chosen, today, zone, arrears)
+    return _filtered(chosen, today, zone or console_zone(), arrears)
 
 
 def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -> Select[Any]:
@@ -537,13 +549,13 @@ def page_of(
     chosen: QueueFilter,
     today: date,
     per_page: int = PER_PAGE,
-    zone: tzinfo = DEFAULT_ZONE,
+    zone: tzinfo | None = None,
 ) -> QueuePage:
     """The page of the queue ``chosen`` asks for (the last one if it asks for more),
     sorted as it asks, in three statements: the count, the page's case ids, and their
     rows with their arrears and latest plans."""
     arrears = arrears_of(today) if _needs_arrears(chosen) else None
-    query = _filtered(chosen, today, zone, arrears)
+    query = _filtered(chosen, today, zone or console_zone(), arrears)
     total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(chosen.page, 1), pages)
@@ -614,6 +626,8 @@ __all__ = [
     "QueuePage",
     "QueueRow",
     "arrears_of",
+    "console_today",
+    "console_zone",
     "matching_cases",
     "page_of",
     "parse_filter",

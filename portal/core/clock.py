@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from portal.core import settings
 
 
 def now() -> datetime:
     """The current time in UTC, or the frozen time the configuration names."""
-    frozen = current_app.config.get("HAOHUAN_NOW")
+    frozen = settings.current().frozen_now
     if frozen:
         moment = datetime.fromisoformat(frozen)
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,7 +1,786 @@
-"""The application's settings."""
+"""The application's settings: every environment variable the portal reads, declared
+once, read once when the app is built, checked, and documented.
+
+``SETTINGS`` declares each variable: its name in the environment, the ``app.config`` key
+it becomes, its default, what it means, and how it is checked. ``from_environ`` reads
+them all (``create_app`` calls it once, with any configuration the caller passes laid
+over the environment), checks them together and refuses to start with a
+``ConfigurationError`` naming the variable. ``current()`` gives code outside the web
+layer the running app's settings, read from its ``app.config`` (a test may still change
+a value there after the start).
+
+``docs/configuration.md`` is generated from these declarations:
+``haohuan configuration > docs/configuration.md``; a test keeps it in step.
+"""
 
 from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigurationError(RuntimeError):
     """The application refuses to start with this configuration."""
+
+
+# The groups of variables: read by the app, by gunicorn's configuration, by the tests.
+APP, GUNICORN, TEST = "app", "gunicorn", "test"
+
+# The environments the code tells apart; anything else is a typo, refused at start.
+ENVIRONMENTS = ("development", "production")
+# Secrets that must never reach production: the development default and obvious fillers.
+WEAK_SECRETS = frozenset({"", "dev", "change-me", "secret", "development"})
+# Gateways this build can use, and the settings each cannot run without.
+KNOWN_GATEWAYS = frozenset({"sandbox", "stripe"})
+STRIPE_REQUIRED = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+# The default order money pays what is owed in; a lender can choose another
+# (``HAOHUAN_WATERFALL``), as long as it names each of the four exactly once.
+DEFAULT_WATERFALL = ("penalty", "fee", "interest", "principal")
+# The lender's time zone unless HAOHUAN_LENDER_TIMEZONE names another.
+DEFAULT_ZONE = "Asia/Taipei"
+
+Check = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: ``env`` in the environment, ``key`` in ``app.config``
+    (empty for variables the app never reads), ``default`` as it would be written in
+    the environment, what it means, the values it allows (in words, for the docs), and
+    ``check``, which is given the variable's name and value and returns the value to
+    keep or raises ``ValueError`` with the whole complaint."""
+
+    env: str
+    key: str
+    default: str
+    meaning: str
+    allowed: str = ""
+    check: Check | None = None
+    group: str = APP
+
+
+def parse_waterfall(text: str) -> tuple[str, ...]:
+    """A waterfall from its comma-separated form; raises ValueError unless it orders
+    exactly penalty, fee, interest and principal."""
+    order = tuple(part.strip() for part in text.split(",") if part.strip())
+    if sorted(order) != sorted(DEFAULT_WATERFALL):
+        raise ValueError(f"a waterfall orders each of {', '.join(DEFAULT_WATERFALL)} once")
+    return order
+
+
+def _environment(name: str, value: Any) -> Any:
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"{name} must be {' or '.join(ENVIRONMENTS)}, not {value!r}")
+    return value
+
+
+def _whole(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _count(name: str, value: Any) -> Any:
+    # Kept as written (the app reads it with int()); only checked here.
+    if not str(value or "0").isdigit():
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    return value
+
+
+def _waterfall(name: str, value: Any) -> Any:
+    try:
+        parse_waterfall(str(value or ""))
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    return value
+
+
+def _offer_days(name: str, value: Any) -> int:
+    raw = str(value or "7")
+    if not raw.isdigit() or not 1 <= int(raw) <= 90:
+        raise ValueError(f"{name} must be 1 to 90 days, not {raw!r}")
+    return int(raw)
+
+
+def _zone(name: str, value: Any) -> Any:
+    if value:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{name} must be an IANA time zone such as {DEFAULT_ZONE}, not {value!r}"
+            ) from None
+    return value
+
+
+def _moment(name: str, value: Any) -> Any:
+    if value and isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be an ISO 8601 time such as 2026-11-30T10:00:00+08:00, not {value!r}"
+            ) from None
+    return value
+
+
+def _url(name: str, value: Any) -> Any:
+    if value:
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{name} must be an http(s) URL")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # The application ------------------------------------------------------------------
+    Setting(
+        "HAOHUAN_ENV",
+        "ENV_NAME",
+        "development",
+        "`production` refuses a weak secret, the sandbox gateway, a frozen clock, the "
+        "message outboxes and a missing public address, and sets Secure cookies",
+        "`development` or `production`; anything else is refused",
+        _environment,
+    ),
+    Setting(
+        "HAOHUAN_SECRET_KEY",
+        "SECRET_KEY",
+        "",
+        "signs sessions, CSRF tokens and opt-out links; without it, development uses a "
+        "random one per process",
+        "at least 32 random characters in production, the same for every worker",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "DATABASE_URL",
+        "",
+        "the database; without it, `instance/haohuan.db` (SQLite)",
+        "`postgresql://user@host/db` (psycopg 3), `postgres://…`, or `sqlite:///path`",
+    ),
+    Setting(
+        "HAOHUAN_DB_POOL_SIZE",
+        "DB_POOL_SIZE",
+        "5",
+        "PostgreSQL connections each process keeps",
+        "a whole number",
+        _whole,
+    ),
+    Setting(
+        "HAOHUAN_DB_MAX_OVERFLOW",
+        "DB_MAX_OVERFLOW",
+        "5",
+        "PostgreSQL connections each process may open beyond the pool",
+        "a whole number",
+        _whole,
+    ),
+    Setting(
+        "REDIS_URL",
+        "REDIS_URL",
+        "",
+        "Redis for rate limits shared by every web worker and for the RQ job queue; "
+        "without it both stay in the process",
+        "`redis://host:6379/0`, or `rediss://` for TLS",
+    ),
+    Setting(
+        "HAOHUAN_REDIS_PREFIX",
+        "REDIS_PREFIX",
+        "haohuan",
+        "prefix of every Redis key and the queue's name, so environments can share one Redis",
+    ),
+    Setting(
+        "HAOHUAN_RATE_LIMITS",
+        "RATE_LIMITS",
+        "",
+        "requests per seconds from one client address (an IPv6 client's /64), by name; "
+        "any subset of `link=120/600,verify=60/600,staff_sign_in=30/600,webhook=1200/60` "
+        "(those are the defaults)",
+        "`name=count/seconds`, comma-separated",
+    ),
+    Setting(
+        "HAOHUAN_POLICY_FILE",
+        "POLICY_FILE",
+        "",
+        "a product's policy TOML, laid over `negotiation/default_policy.toml`",
+        "a path",
+    ),
+    Setting(
+        "HAOHUAN_TRUSTED_PROXIES",
+        "TRUSTED_PROXIES",
+        "0",
+        "reverse proxies in front of the app whose `X-Forwarded-For` is trusted",
+        "a whole number",
+        _count,
+    ),
+    Setting(
+        "HAOHUAN_PUBLIC_URL",
+        "PUBLIC_URL",
+        "",
+        "the borrower site's address, used in every link a message or letter carries; "
+        "without it, the request's host (required in production)",
+        "an http(s) URL",
+        _url,
+    ),
+    Setting(
+        "HAOHUAN_NOW",
+        "HAOHUAN_NOW",
+        "",
+        "freezes the clock (tests and demonstrations only; refused in production)",
+        "an ISO 8601 time, e.g. `2026-11-30T10:00:00+08:00`",
+        _moment,
+    ),
+    # The lender ---------------------------------------------------------------------------
+    Setting(
+        "HAOHUAN_LENDER_NAME",
+        "LENDER_NAME",
+        "好還 Haohuan Finance",
+        "the lender's name on every page, message and letter",
+    ),
+    Setting("HAOHUAN_LENDER_PHONE", "LENDER_PHONE", "0800-000-123", "the lender's phone number"),
+    Setting("HAOHUAN_LENDER_EMAIL", "LENDER_EMAIL", "help@haohuan.example", "the lender's email"),
+    Setting("HAOHUAN_LENDER_HOURS", "LENDER_HOURS", "09:00-18:00", "the lender's opening hours"),
+    Setting(
+        "HAOHUAN_LENDER_ADDRESS",
+        "LENDER_ADDRESS",
+        "",
+        "the lender's postal address at the head of a letter",
+        "one line per line of the address",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_TIMEZONE",
+        "LENDER_TIMEZONE",
+        DEFAULT_ZONE,
+        "the lender's time zone: the today the demo is seeded on and `haohuan cases "
+        "advance` works on by default; the finance and console zones follow it unless "
+        "set (a borrower's own zone is on their record: their days count in it)",
+        "an IANA time zone",
+        _zone,
+    ),
+    Setting(
+        "HAOHUAN_FINANCE_TIMEZONE",
+        "FINANCE_TIMEZONE",
+        "",
+        "the finance console's and the audit log's calendar days and times, and "
+        "`haohuan reconcile`'s; without it, the lender's",
+        "an IANA time zone",
+        _zone,
+    ),
+    Setting(
+        "HAOHUAN_CONSOLE_TIMEZONE",
+        "CONSOLE_TIMEZONE",
+        "",
+        "the agent console's today (the queue's and a bulk send's segment) and the "
+        "times it shows; without it, the finance time zone",
+        "an IANA time zone",
+        _zone,
+    ),
+    # Money --------------------------------------------------------------------------------
+    Setting(
+        "PAYMENT_GATEWAY",
+        "PAYMENT_GATEWAY",
+        "sandbox",
+        "the payment gateway; the sandbox (a simulated checkout) is refused in production",
+        "`sandbox` or `stripe`",
+    ),
+    Setting(
+        "STRIPE_SECRET_KEY",
+        "STRIPE_SECRET_KEY",
+        "",
+        "Stripe's secret key (required when `PAYMENT_GATEWAY=stripe`)",
+    ),
+    Setting(
+        "STRIPE_PUBLISHABLE_KEY",
+        "STRIPE_PUBLISHABLE_KEY",
+        "",
+        "Stripe's publishable key (required when `PAYMENT_GATEWAY=stripe`)",
+    ),
+    Setting(
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_WEBHOOK_SECRET",
+        "",
+        "verifies `POST /webhooks/stripe`, the only route without CSRF: Stripe signs it "
+        "(required when `PAYMENT_GATEWAY=stripe`)",
+    ),
+    Setting(
+        "STRIPE_API_BASE",
+        "STRIPE_API_BASE",
+        "",
+        "Stripe's API at another address, such as localstripe; without it, Stripe's own",
+        "a URL",
+    ),
+    Setting(
+        "STRIPE_JS_URL",
+        "STRIPE_JS_URL",
+        "",
+        "Stripe.js from another address, such as localstripe; without it, Stripe's own",
+        "a URL",
+    ),
+    Setting(
+        "STRIPE_WALLETS",
+        "STRIPE_WALLETS",
+        "1",
+        "offer Alipay and WeChat Pay where the currency allows them",
+        "`0`, `false` or `no` turns them off",
+    ),
+    Setting(
+        "HAOHUAN_WATERFALL",
+        "WATERFALL",
+        ",".join(DEFAULT_WATERFALL),
+        "the order a payment pays what is overdue in (oldest first within each part); "
+        "refunds take back in reverse",
+        "`penalty`, `fee`, `interest` and `principal`, each once, comma-separated",
+        _waterfall,
+    ),
+    Setting(
+        "HAOHUAN_OFFER_VALID_DAYS",
+        "OFFER_VALID_DAYS",
+        "7",
+        # The policy file has no such key; a week matches a reminder link's own lifetime
+        # (portal.access.verification.LINK_LIFETIME), so a link sent the day an offer is
+        # made lives as long.
+        "how long an agent's offer may be taken up once ready",
+        "1 to 90 (days)",
+        _offer_days,
+    ),
+    # Messages and letters ---------------------------------------------------------------
+    Setting(
+        "SMS_PROVIDER",
+        "SMS_PROVIDER",
+        "outbox",
+        "`outbox` keeps SMS in the agent console's outbox (nothing leaves the machine; "
+        "refused in production); `http` posts them to a provider in Twilio's Messages "
+        "API shape",
+        "`outbox` or `http`",
+    ),
+    Setting(
+        "SMS_HTTP_URL",
+        "SMS_HTTP_URL",
+        "",
+        "the SMS provider's full endpoint (`SMS_PROVIDER=http`)",
+        "an https URL (plain http only to this machine)",
+    ),
+    Setting(
+        "SMS_HTTP_ACCOUNT",
+        "SMS_HTTP_ACCOUNT",
+        "",
+        "the SMS provider's account, for basic auth with the token; without it, the "
+        "token alone is sent as a bearer",
+    ),
+    Setting("SMS_HTTP_TOKEN", "SMS_HTTP_TOKEN", "", "the SMS provider's token"),
+    Setting(
+        "SMS_HTTP_TIMEOUT",
+        "SMS_HTTP_TIMEOUT",
+        "10",
+        "seconds to wait for the SMS provider",
+        "more than 0, at most 120",
+    ),
+    Setting("SMS_SENDER", "SMS_SENDER", "", "the number or sender id SMS are sent from"),
+    Setting(
+        "HAOHUAN_SMS_NAME",
+        "SMS_NAME",
+        "好還 Haohuan",
+        "the lender's name an SMS starts with (an English SMS keeps only its Latin "
+        "words, so it stays in GSM-7)",
+    ),
+    Setting(
+        "EMAIL_PROVIDER",
+        "EMAIL_PROVIDER",
+        "outbox",
+        "`outbox` keeps email in the agent console's outbox (refused in production); "
+        "`smtp` sends it",
+        "`outbox` or `smtp`",
+    ),
+    Setting("SMTP_HOST", "SMTP_HOST", "", "the SMTP server (`EMAIL_PROVIDER=smtp`)"),
+    Setting(
+        "SMTP_PORT",
+        "SMTP_PORT",
+        "",
+        "the SMTP server's port; without it, 587, 465 or 25 by `SMTP_SECURITY`",
+        "a port number",
+    ),
+    Setting("SMTP_USERNAME", "SMTP_USERNAME", "", "the SMTP user"),
+    Setting("SMTP_PASSWORD", "SMTP_PASSWORD", "", "the SMTP user's password"),
+    Setting(
+        "SMTP_SECURITY",
+        "SMTP_SECURITY",
+        "starttls",
+        "how the SMTP connection is protected; `none` is refused with a password to another host",
+        "`starttls`, `ssl` or `none`",
+    ),
+    Setting(
+        "SMTP_TIMEOUT",
+        "SMTP_TIMEOUT",
+        "10",
+        "seconds to wait for the SMTP server",
+        "more than 0, at most 120",
+    ),
+    Setting("MAIL_FROM", "MAIL_FROM", "", "the address email is sent from", "an email address"),
+    Setting(
+        "HAOHUAN_LETTER_FONT",
+        "LETTER_FONT",
+        "",
+        "the font printed letters are set in; without it, a TrueType CJK font found on "
+        "the machine, else the CJK fonts every PDF viewer knows by name",
+        "a TrueType font file (`.ttf`, or `.ttc` with `#index`), or `cid` for the viewer's fonts",
+    ),
+    # gunicorn (portal/gunicorn_conf.py) ---------------------------------------------------
+    Setting(
+        "HAOHUAN_BIND",
+        "",
+        "127.0.0.1:8000",
+        "the addresses gunicorn listens on",
+        "`host:port` or `unix:path`, comma-separated",
+        group=GUNICORN,
+    ),
+    Setting(
+        "WEB_CONCURRENCY",
+        "",
+        "",
+        "gunicorn's worker processes; without it, two per core plus one",
+        "a whole number",
+        group=GUNICORN,
+    ),
+    Setting(
+        "HAOHUAN_THREADS",
+        "",
+        "1",
+        "threads per worker; more than one switches to the gthread worker",
+        "a whole number",
+        group=GUNICORN,
+    ),
+    Setting(
+        "HAOHUAN_WORKER_TIMEOUT",
+        "",
+        "60",
+        "seconds before a silent worker is replaced, and the grace to finish on a restart",
+        "a whole number",
+        group=GUNICORN,
+    ),
+    Setting(
+        "FORWARDED_ALLOW_IPS",
+        "",
+        "127.0.0.1,::1",
+        "the proxies allowed to say a request came over HTTPS (`X-Forwarded-Proto`)",
+        "addresses, comma-separated",
+        group=GUNICORN,
+    ),
+    Setting(
+        "HAOHUAN_ACCESS_LOG",
+        "",
+        "-",
+        "where gunicorn writes the access log (no query strings, link tokens redacted)",
+        "a path, or `-` for standard output",
+        group=GUNICORN,
+    ),
+    Setting(
+        "HAOHUAN_LOG_LEVEL",
+        "",
+        "info",
+        "gunicorn's log level",
+        "`debug`, `info`, `warning`, `error` or `critical`",
+        group=GUNICORN,
+    ),
+    # The tests ----------------------------------------------------------------------------
+    Setting(
+        "HAOHUAN_TEST_POSTGRES_URL",
+        "",
+        "",
+        "runs the PostgreSQL tests on this database (emptied by each test)",
+        "a PostgreSQL URL",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_TEST_REDIS_URL",
+        "",
+        "",
+        "runs the Redis tests on this Redis",
+        "a Redis URL",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_TEST_BROWSER",
+        "",
+        "",
+        "runs the browser tests (Chromium)",
+        "any non-empty value",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_CHROMIUM",
+        "",
+        "/usr/bin/chromium",
+        "the Chromium the browser tests drive",
+        "a path",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_TEST_LOCALSTRIPE",
+        "",
+        "",
+        "runs the tests against localstripe, a fake Stripe started on 127.0.0.1",
+        "any non-empty value",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_TEST_LETTER_FONT",
+        "",
+        "",
+        "makes the test of letters set in a TrueType font fail, rather than skip, "
+        "when no such font is found",
+        "any non-empty value",
+        group=TEST,
+    ),
+    Setting(
+        "HAOHUAN_STATEFUL_EXAMPLES",
+        "",
+        "30",
+        "examples the ledger's stateful property test runs",
+        "a whole number",
+        group=TEST,
+    ),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS if s.group == APP}
+
+
+def _defaults() -> dict[str, Any]:
+    return {key: setting.default for key, setting in BY_KEY.items()}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's checked settings by ``app.config`` key (``app.config`` holds the same
+    values), with typed accessors for what code outside the web layer reads."""
+
+    values: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or its declared default when the values lack it."""
+        if key in self.values:
+            return self.values[key]
+        setting = BY_KEY.get(key)
+        return setting.default if setting is not None else default
+
+    def _text(self, key: str) -> str:
+        return str(self.get(key) or "")
+
+    @property
+    def frozen_now(self) -> str:
+        """``HAOHUAN_NOW``: the time the clock is frozen at, or empty."""
+        return self._text("HAOHUAN_NOW")
+
+    @property
+    def lender_zone(self) -> ZoneInfo:
+        return ZoneInfo(self._text("LENDER_TIMEZONE") or DEFAULT_ZONE)
+
+    @property
+    def finance_zone(self) -> ZoneInfo:
+        """The finance console's, the audit log's and reconciliation's calendar."""
+        return ZoneInfo(self._text("FINANCE_TIMEZONE") or self.lender_zone.key)
+
+    @property
+    def console_zone(self) -> ZoneInfo:
+        """The agent console's calendar and clock."""
+        return ZoneInfo(self._text("CONSOLE_TIMEZONE") or self.finance_zone.key)
+
+    @property
+    def lender_name(self) -> str:
+        return self._text("LENDER_NAME")
+
+    @property
+    def lender_phone(self) -> str:
+        return self._text("LENDER_PHONE")
+
+    @property
+    def lender_email(self) -> str:
+        return self._text("LENDER_EMAIL")
+
+    @property
+    def lender_hours(self) -> str:
+        return self._text("LENDER_HOURS")
+
+    @property
+    def sms_name(self) -> str:
+        return self._text("SMS_NAME") or BY_KEY["SMS_NAME"].default
+
+    @property
+    def public_url(self) -> str:
+        return self._text("PUBLIC_URL")
+
+    @property
+    def payment_gateway(self) -> str:
+        return self._text("PAYMENT_GATEWAY") or BY_KEY["PAYMENT_GATEWAY"].default
+
+    @property
+    def waterfall(self) -> tuple[str, ...]:
+        return parse_waterfall(self._text("WATERFALL") or ",".join(DEFAULT_WATERFALL))
+
+    @property
+    def offer_valid_days(self) -> int:
+        return int(self.get("OFFER_VALID_DAYS") or BY_KEY["OFFER_VALID_DAYS"].default)
+
+
+def read(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every app setting from the environment (``os.environ`` unless given), by
+    ``app.config`` key, as written there or its default; not yet checked. The session
+    cookie is Secure in production, as the environment names it."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        key: environ.get(setting.env, setting.default) for key, setting in BY_KEY.items()
+    }
+    values.update(
+        SESSION_COOKIE_NAME="haohuan",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=values["ENV_NAME"] == "production",
+    )
+    return values
+
+
+def from_environ(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """The settings from the environment (``os.environ`` unless given) with
+    ``overrides`` laid over them, checked; raises ``ConfigurationError``."""
+    return check({**read(environ), **(overrides or {})})
+
+
+def check(given: Mapping[str, Any]) -> Settings:
+    """``given`` checked, one variable and then the variables together, with the values
+    to keep (a random secret in development when none is set, the offer days as a
+    number, the finance and console zones resolved); raises ``ConfigurationError``
+    naming the variable."""
+    values = {**_defaults(), **given}
+    try:
+        values["ENV_NAME"] = _environment("HAOHUAN_ENV", values["ENV_NAME"])
+        _check_secret(values)
+        for key, setting in BY_KEY.items():
+            if setting.check is not None and key != "ENV_NAME":
+                values[key] = setting.check(setting.env, values[key])
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    values["FINANCE_TIMEZONE"] = values["FINANCE_TIMEZONE"] or values["LENDER_TIMEZONE"]
+    values["CONSOLE_TIMEZONE"] = values["CONSOLE_TIMEZONE"] or values["FINANCE_TIMEZONE"]
+    _check_messaging(values)
+    return Settings(values)
+
+
+def _check_secret(values: dict[str, Any]) -> None:
+    """Refuse to start in production with a missing or weak secret; in development use
+    a random one per process, so nothing depends on a known key."""
+    secret = values.get("SECRET_KEY") or ""
+    if values["PAYMENT_GATEWAY"] not in KNOWN_GATEWAYS:
+        raise ConfigurationError(f"unknown PAYMENT_GATEWAY {values['PAYMENT_GATEWAY']!r}")
+    if values["PAYMENT_GATEWAY"] == "stripe":
+        missing = [name for name in STRIPE_REQUIRED if not values.get(name)]
+        if missing:
+            raise ConfigurationError(f"PAYMENT_GATEWAY=stripe needs {', '.join(missing)}")
+    if values["ENV_NAME"] == "production":
+        if secret.lower() in WEAK_SECRETS or len(secret) < 32:
+            raise ConfigurationError(
+                "HAOHUAN_SECRET_KEY must be set to at least 32 random characters in production"
+            )
+        if values["PAYMENT_GATEWAY"] == "sandbox":
+            # The sandbox lets a borrower approve their own payment: never with real cases.
+            raise ConfigurationError("PAYMENT_GATEWAY=sandbox is refused in production")
+        if values.get("HAOHUAN_NOW"):
+            # A frozen clock would misjudge every contact hour and every due date.
+            raise ConfigurationError("HAOHUAN_NOW is refused in production")
+    elif not secret:
+        values["SECRET_KEY"] = secrets.token_urlsafe(32)
+
+
+def _check_messaging(values: dict[str, Any]) -> None:
+    """Refuse the message outboxes, and a missing public address, in production (the
+    providers' own settings are checked when ``portal.messaging`` builds them)."""
+    if values["ENV_NAME"] != "production":
+        return
+    outboxes = [
+        key for key in ("SMS_PROVIDER", "EMAIL_PROVIDER") if (values[key] or "outbox") == "outbox"
+    ]
+    if outboxes:
+        # An outbox message is recorded as sent, counts toward the borrower's caps, and
+        # reaches nobody: never with real borrowers.
+        raise ConfigurationError(
+            f"{' and '.join(outboxes)}=outbox is refused in production: name a real provider"
+        )
+    if not values["PUBLIC_URL"]:
+        # Without it a link in a message or a printed letter would name whichever host
+        # the agent's console answered on.
+        raise ConfigurationError("HAOHUAN_PUBLIC_URL is required in production")
+
+
+def current() -> Settings:
+    """The running app's settings (from its ``app.config``)."""
+    from flask import current_app
+
+    return Settings(current_app.config)
+
+
+def read_gunicorn(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """gunicorn's variables from the environment (``os.environ`` unless given), each as
+    written there or its default; ``portal/gunicorn_conf.py`` turns them into its own."""
+    environ = os.environ if environ is None else environ
+    return {s.env: environ.get(s.env, s.default) for s in SETTINGS if s.group == GUNICORN}
+
+
+# The documentation --------------------------------------------------------------------
+
+SECTIONS = {
+    APP: (
+        "The application",
+        "Read once by `create_app` (`portal.core.settings.from_environ`); a value the "
+        "caller passes to `create_app` under the `app.config` key wins over the "
+        "environment, and is checked the same way. The app refuses to start, naming "
+        "the variable, when one is wrong.",
+    ),
+    GUNICORN: (
+        "gunicorn",
+        "Read by `portal/gunicorn_conf.py` (`gunicorn -c python:portal.gunicorn_conf`) "
+        "when gunicorn starts; each worker then builds the app, which reads the variables "
+        "above.",
+    ),
+    TEST: (
+        "The tests",
+        "Read by the test suite only; the app never reads them.",
+    ),
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(settings: Iterable[Setting] = SETTINGS) -> str:
+    """``docs/configuration.md``: every variable, its default, meaning and values."""
+    chosen = tuple(settings)
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from portal/core/settings.py, where each variable is declared: edit",
+        "     it there, then run `haohuan configuration > docs/configuration.md`",
+        "     (tests/portal/test_settings.py checks that this file is up to date). -->",
+        "",
+        "Every environment variable Haohuan reads. An empty default means none.",
+    ]
+    for group, (title, intro) in SECTIONS.items():
+        lines += ["", f"## {title}", "", intro, ""]
+        if group == APP:
+            lines += ["| variable | `app.config` | default | what it does | values |"]
+            lines += ["|---|---|---|---|---|"]
+        else:
+            lines += ["| variable | default | what it does | values |", "|---|---|---|---|"]
+        for s in (s for s in chosen if s.group == group):
+            default = f"`{s.default}`" if s.default else ""
+            cells = [f"`{s.env}`", default, _cell(s.meaning), _cell(s.allowed)]
+            if group == APP:
+                cells.insert(1, f"`{s.key}`")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

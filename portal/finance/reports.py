@@ -1,6 +1,7 @@
 """What the finance console reads: a day's money, payments found by filter and search,
 one payment's story, and kept money per day. Read-only; days are calendar days in the
-finance timezone (Asia/Taipei by default), and every time is compared in UTC."""
+finance timezone (``HAOHUAN_FINANCE_TIMEZONE``, the lender's by default), and every time
+is compared in UTC."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from portal.core import settings
 from portal.core.clock import as_utc
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
@@ -28,7 +29,6 @@ from portal.models import (
     ReconciliationRun,
 )
 
-DEFAULT_TIMEZONE = "Asia/Taipei"
 # The order money is applied in (portal.payments.ledger's waterfall), then what is left over.
 ALLOCATION_TARGETS = ("penalty", "fee", "interest", "principal", "credit")
 # The days a filter may name: wide enough for any real payment, narrow enough that a
@@ -39,7 +39,7 @@ LATEST = date(2099, 12, 31)
 
 def finance_timezone() -> ZoneInfo:
     """The timezone whose calendar days the console reports in."""
-    return ZoneInfo(current_app.config.get("FINANCE_TIMEZONE") or DEFAULT_TIMEZONE)
+    return settings.current().finance_zone
 
 
 def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal.access.verification import LETTER_LINK_LIFETIME
 from portal.cases.facts import view_case
+from portal.core import settings
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.letters.fonts import setting
 from portal.models import Borrower, Case
@@ -117,7 +117,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     view = view_case(db, case, today)
     snapshot, currency = view.snapshot, loan.currency
     arrears = snapshot.arrears
-    config = current_app.config
+    config = settings.current()
     lender = str(config.get("LENDER_NAME", ""))
     phone, hours = str(config.get("LENDER_PHONE", "")), str(config.get("LENDER_HOURS", ""))
     lender_address = tuple(

@@ -18,18 +18,17 @@ address on a Traditional letter still prints.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from flask import current_app
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import CIDEncoding, UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
+from portal.core import settings
 from portal.core.i18n import DEFAULT
 
 log = logging.getLogger(__name__)
@@ -136,11 +135,9 @@ class Fonts:
 
 
 def setting(name: str) -> str:
-    # The app's configuration first; the environment for deployments that set only it.
-    configured = current_app.config.get(name)
-    if configured is None:
-        configured = os.environ.get(f"HAOHUAN_{name}", "")
-    return str(configured or "")
+    """A letter setting (``HAOHUAN_<name>`` in the environment, read at start by
+    ``portal.core.settings``), or "" when unset."""
+    return str(settings.current().get(name) or "")
 
 
 def letter_fonts(locale: str) -> Fonts:

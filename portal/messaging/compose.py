@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Session
 from negotiation.contact import Channel
 from portal.arrangements.agreement import offer_terms
 from portal.cases.facts import view_case
+from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.models import Case, Offer
@@ -82,14 +82,14 @@ def compose(
 
 
 def _lender() -> str:
-    return str(current_app.config["LENDER_NAME"])
+    return settings.current().lender_name
 
 
 def sms_name(locale: str) -> str:
     """The lender's name as an SMS signs it (``HAOHUAN_SMS_NAME``). An English text keeps
     only the name's Latin words: one Chinese character would turn the whole text into
     UCS-2, 70 characters a part instead of 160."""
-    name = str(current_app.config.get("SMS_NAME") or "好還 Haohuan")
+    name = settings.current().sms_name
     if locale.startswith("zh"):
         return name
     latin = " ".join(word for word in name.split() if _is_gsm(word))
@@ -183,9 +183,9 @@ def _email(
         "",
         _(
             "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
-            phone=current_app.config["LENDER_PHONE"],
-            hours=current_app.config["LENDER_HOURS"],
-            email=current_app.config["LENDER_EMAIL"],
+            phone=settings.current().lender_phone,
+            hours=settings.current().lender_hours,
+            email=settings.current().lender_email,
         ),
         "",
         "-- ",

@@ -20,6 +20,7 @@ from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from negotiation.contact import Channel
+from portal.core import settings
 
 DEVELOPMENT_URL = "http://127.0.0.1:5000/"
 OPT_OUT_SALT = "haohuan.opt-out"
@@ -30,7 +31,7 @@ CODE_CHANNELS = {code: channel for channel, code in CHANNEL_CODES.items()}
 
 def public_base() -> str:
     """The borrower-facing site's base URL, ending in a slash."""
-    configured = str(current_app.config.get("PUBLIC_URL") or "")
+    configured = settings.current().public_url
     if configured:
         return configured.rstrip("/") + "/"
     if has_request_context():

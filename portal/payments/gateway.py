@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from flask import current_app
+from portal.core import settings
 
 if TYPE_CHECKING:
     from portal.models import Payment
@@ -37,7 +37,7 @@ class Gateway(Protocol):
 
 def gateway(name: str | None = None) -> Gateway:
     """The gateway called ``name``, or the configured one (``PAYMENT_GATEWAY``)."""
-    name = name or current_app.config.get("PAYMENT_GATEWAY", "sandbox")
+    name = name or settings.current().payment_gateway
     if name == "sandbox":
         from portal.payments.sandbox import SandboxGateway
 

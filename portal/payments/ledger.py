@@ -13,29 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.core import settings
 from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment, Waiver
-
-# The default order money pays what is owed in; a lender can choose another
-# (``HAOHUAN_WATERFALL``), as long as it names each of the four exactly once.
-DEFAULT_WATERFALL = ("penalty", "fee", "interest", "principal")
-
-
-def parse_waterfall(text: str) -> tuple[str, ...]:
-    """A waterfall from its comma-separated form; raises ValueError unless it orders
-    exactly penalty, fee, interest and principal."""
-    order = tuple(part.strip() for part in text.split(",") if part.strip())
-    if sorted(order) != sorted(DEFAULT_WATERFALL):
-        raise ValueError(f"a waterfall orders each of {', '.join(DEFAULT_WATERFALL)} once")
-    return order
 
 
 def waterfall() -> tuple[str, ...]:
     """The configured waterfall (checked when the app starts)."""
-    return parse_waterfall(current_app.config.get("WATERFALL") or ",".join(DEFAULT_WATERFALL))
+    return settings.current().waterfall
 
 
 def apply_to_loan(

@@ -43,6 +43,24 @@ def test_the_haohuan_command_lists_its_commands():
     assert "demo" in result.output
 
 
+# Everything production needs (but the environment's name).
+PRODUCTION = {
+    "SECRET_KEY": "x" * 16 + "9f8a7b6c5d4e3f2a1b0c",
+    "PAYMENT_GATEWAY": "stripe",
+    "STRIPE_SECRET_KEY": "sk_test_x",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    "PUBLIC_URL": "https://pay.haohuan.example",
+    "EMAIL_PROVIDER": "smtp",
+    "SMTP_HOST": "mail.example.com",
+    "MAIL_FROM": "reminders@haohuan.example",
+    "SMS_PROVIDER": "http",
+    "SMS_HTTP_URL": "https://api.sms.example/send",
+    "SMS_HTTP_TOKEN": "token",
+    "SMS_SENDER": "Haohuan",
+}
+
+
 def test_production_refuses_a_frozen_clock():
     config = {
         "ENV_NAME": "production",
@@ -70,3 +88,64 @@ def test_an_offer_validity_outside_1_to_90_days_is_refused_at_start(days):
     with pytest.raises(ConfigurationError, match="HAOHUAN_OFFER_VALID_DAYS"):
         create_app({"OFFER_VALID_DAYS": days})
     assert create_app({"OFFER_VALID_DAYS": "30"}).config["OFFER_VALID_DAYS"] == 30
+
+
+@pytest.mark.parametrize("typo", ["prod", "Production", "staging", "", "development "])
+def test_a_typo_in_haohuan_env_is_refused_not_read_as_development(monkeypatch, typo):
+    monkeypatch.setenv("HAOHUAN_ENV", typo)
+    with pytest.raises(ConfigurationError, match="HAOHUAN_ENV must be development or production"):
+        create_app({"TESTING": True})
+    monkeypatch.delenv("HAOHUAN_ENV")
+    with pytest.raises(ConfigurationError, match="HAOHUAN_ENV"):
+        create_app({"TESTING": True, "ENV_NAME": typo})
+
+
+def test_haohuan_env_production_makes_cookies_secure(monkeypatch):
+    assert create_app({"TESTING": True}).config["SESSION_COOKIE_SECURE"] is False
+    monkeypatch.setenv("HAOHUAN_ENV", "production")
+    production = {**PRODUCTION, "ENV_NAME": "production"}
+    assert create_app(production).config["SESSION_COOKIE_SECURE"] is True
+    with pytest.raises(ConfigurationError, match="HAOHUAN_SECRET_KEY"):
+        create_app({"TESTING": True})
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [
+        ("HAOHUAN_LENDER_TIMEZONE", "LENDER_TIMEZONE"),
+        ("HAOHUAN_FINANCE_TIMEZONE", "FINANCE_TIMEZONE"),
+        ("HAOHUAN_CONSOLE_TIMEZONE", "CONSOLE_TIMEZONE"),
+    ],
+)
+def test_each_time_zone_is_set_from_the_environment(monkeypatch, variable, key):
+    from portal.cases.queue import console_zone
+    from portal.core.settings import current
+    from portal.finance.reports import finance_timezone
+
+    monkeypatch.setenv(variable, "America/Los_Angeles")
+    app = create_app({"TESTING": True})
+    assert app.config[key] == "America/Los_Angeles"
+    with app.app_context():
+        zones = {
+            "LENDER_TIMEZONE": current().lender_zone,
+            "FINANCE_TIMEZONE": finance_timezone(),
+            "CONSOLE_TIMEZONE": console_zone(),
+        }
+    # The finance zone follows the lender's, the console's the finance zone.
+    following = {
+        "LENDER_TIMEZONE": {"LENDER_TIMEZONE", "FINANCE_TIMEZONE", "CONSOLE_TIMEZONE"},
+        "FINANCE_TIMEZONE": {"FINANCE_TIMEZONE", "CONSOLE_TIMEZONE"},
+        "CONSOLE_TIMEZONE": {"CONSOLE_TIMEZONE"},
+    }[key]
+    for name, zone in zones.items():
+        assert zone.key == ("America/Los_Angeles" if name in following else "Asia/Taipei"), name
+
+
+@pytest.mark.parametrize(
+    "variable", ["HAOHUAN_LENDER_TIMEZONE", "HAOHUAN_FINANCE_TIMEZONE", "HAOHUAN_CONSOLE_TIMEZONE"]
+)
+@pytest.mark.parametrize("zone", ["Taipei", "Asia/Taipai", "UTC+8", "../../etc/passwd"])
+def test_a_time_zone_that_does_not_exist_is_refused_at_start(monkeypatch, variable, zone):
+    monkeypatch.setenv(variable, zone)
+    with pytest.raises(ConfigurationError, match=f"{variable} must be an IANA time zone"):
+        create_app({"TESTING": True})

@@ -341,8 +341,7 @@ def _segment(args: Any) -> tuple[case_queue.QueueFilter, list[Any], dict[str, st
 
 
 def _segment_ids(database: Session, chosen: case_queue.QueueFilter) -> list[int]:
-    today = g.now.astimezone(case_queue.DEFAULT_ZONE).date()
-    return queries.segment_case_ids(database, chosen, today)
+    return queries.segment_case_ids(database, chosen, case_queue.console_today(g.now))
 
 
 def _bulk_page(status: int = 200, **context: Any) -> Response:
@@ -357,7 +356,7 @@ def _bulk_page(status: int = 200, **context: Any) -> Response:
     page = render_template(
         "agent/bulk.html",
         active="agent.bulk",
-        lender_zone=case_queue.DEFAULT_ZONE.key,
+        lender_zone=case_queue.console_zone().key,
         **choices,
         **context,
     )

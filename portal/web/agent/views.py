@@ -14,11 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import Response, current_app, g, make_response, render_template, request, url_for
+from flask import Response, g, make_response, render_template, request, url_for
 from flask_babel import get_locale
 
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
+from portal.cases.queue import console_today, console_zone
 from portal.core import db
 from portal.core.clock import as_utc, local_today
 from portal.core.i18n import DEFAULT
@@ -29,16 +30,6 @@ from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
 from portal.wording.engine import FREQUENCY_NAMES, event_sentence, plan_event_sentence
 from portal.wording.finance import ALLOCATION_TARGETS, PAYMENT_STATUSES, PURPOSES
-
-CONSOLE_TIMEZONE = "Asia/Taipei"
-
-
-def console_zone() -> ZoneInfo:
-    """The lender's time zone: the queue's "today" and the times the console shows."""
-    config = current_app.config
-    return ZoneInfo(
-        config.get("CONSOLE_TIMEZONE") or config.get("FINANCE_TIMEZONE") or CONSOLE_TIMEZONE
-    )
 
 
 def console_time(moment: datetime | None) -> str:
@@ -68,8 +59,7 @@ def _respond(page: str, status: int = 200) -> Response:
 
 
 def _today() -> date:
-    now: datetime = g.now
-    return now.astimezone(console_zone()).date()
+    return console_today(g.now)
 
 
 WORDS: dict[str, Any] = {
