@@ -82,7 +82,7 @@ from portal.contact.gate import allowed_from_text, judge, record_attempt, refusa
 from portal.core.hashing import token_hash
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.messaging.links import reminder_url
-from portal.models import Borrower, Case, Message, ReminderLink, StaffMember
+from portal.models import Borrower, Case, Message, MessageStatus, ReminderLink, StaffMember
 from portal.wording.engine import STAGE_EXPLANATIONS, STAGE_NAMES, event_sentence
 
 log = logging.getLogger(__name__)
@@ -942,7 +942,7 @@ def print_letter(
         locale=content.locale,
         subject=content.title,
         body=stored.plain_text(),
-        status="sent",
+        status=MessageStatus.SENT,
         send_at=moment,
         sent_at=moment,
         provider="print",

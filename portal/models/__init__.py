@@ -10,17 +10,43 @@ The tables live in one module per aggregate; this package re-exports every model
 from __future__ import annotations
 
 from portal.models.access import ReminderLink, VerificationAttempt
-from portal.models.arrangements import Consent, Offer, Plan, PlanInstallment, Waiver
+from portal.models.arrangements import (
+    LIVE_PLAN_STATUSES,
+    OPEN_OFFER_STATUSES,
+    Consent,
+    Offer,
+    OfferStatus,
+    Plan,
+    PlanInstallment,
+    PlanStatus,
+    Waiver,
+)
 from portal.models.base import NAMING, Base, utcnow
-from portal.models.cases import Case, CaseEvent, LifecycleRun
-from portal.models.contact import ContactAttempt, Message, MessageBatch, OptOut, Promise
+from portal.models.cases import Case, CaseEvent, CaseStatus, LifecycleRun
+from portal.models.contact import (
+    ContactAttempt,
+    Message,
+    MessageBatch,
+    MessageStatus,
+    OptOut,
+    Promise,
+    PromiseStatus,
+)
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
-from portal.models.payments import OPEN_PAYMENT_STATUSES, Allocation, Payment, ProcessedEvent
-from portal.models.reconciliation import ReconciliationItem, ReconciliationRun
+from portal.models.payments import (
+    OPEN_PAYMENT_STATUSES,
+    Allocation,
+    Payment,
+    PaymentStatus,
+    ProcessedEvent,
+)
+from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
+    "LIVE_PLAN_STATUSES",
     "NAMING",
+    "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
     "UNPAID_INSTALLMENT",
     "Allocation",
@@ -29,6 +55,7 @@ __all__ = [
     "Borrower",
     "Case",
     "CaseEvent",
+    "CaseStatus",
     "Consent",
     "ContactAttempt",
     "LifecycleRun",
@@ -37,16 +64,22 @@ __all__ = [
     "LoanInstallment",
     "Message",
     "MessageBatch",
+    "MessageStatus",
     "Offer",
+    "OfferStatus",
     "OptOut",
     "Payment",
+    "PaymentStatus",
     "Plan",
     "PlanInstallment",
+    "PlanStatus",
     "ProcessedEvent",
     "Promise",
+    "PromiseStatus",
     "ReconciliationItem",
     "ReconciliationRun",
     "ReminderLink",
+    "RunStatus",
     "StaffMember",
     "StaffSignInAttempt",
     "VerificationAttempt",

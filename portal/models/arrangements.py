@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +22,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, UtcDateTime, utcnow
+from portal.models.base import Base, UtcDateTime, codes, utcnow
+
+
+class OfferStatus(StrEnum):
+    """An offer's status (see ``Offer``)."""
+
+    READY = "ready"
+    NEEDS_APPROVAL = "needs_approval"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+
+
+# The offers a borrower may still take up, or a supervisor still approve.
+OPEN_OFFER_STATUSES = (OfferStatus.READY, OfferStatus.NEEDS_APPROVAL)
 
 
 class Offer(Base):
@@ -37,7 +53,9 @@ class Offer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    status: Mapped[str] = mapped_column(String(24), index=True)
+    status: Mapped[OfferStatus] = mapped_column(
+        codes(OfferStatus, name="status", length=24), index=True
+    )
     terms: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -46,6 +64,23 @@ class Offer(Base):
     decided_by: Mapped[str | None] = mapped_column(String(254))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+class PlanStatus(StrEnum):
+    """A plan's status: pending (accepted, first installment unpaid), active, completed,
+    broken (missed too often), lapsed (never started: its first installment went unpaid
+    past the grace days), cancelled (withdrawn by the borrower before it started)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    LAPSED = "lapsed"
+    CANCELLED = "cancelled"
+
+
+# At most one plan per case is live: pending or active.
+LIVE_PLAN_STATUSES = (PlanStatus.PENDING, PlanStatus.ACTIVE)
 
 
 class Plan(Base):
@@ -65,8 +100,9 @@ class Plan(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
-    # pending (accepted, first installment unpaid), active, completed, broken, cancelled
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[PlanStatus] = mapped_column(
+        codes(PlanStatus, name="status", length=16), default=PlanStatus.PENDING
+    )
     kind: Mapped[str] = mapped_column(String(24))
     frequency: Mapped[str | None] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))

@@ -4,9 +4,10 @@ column types."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, Dialect, Enum, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -54,3 +55,22 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def codes(enum: type[StrEnum], *, name: str, length: int) -> Enum:
+    """A column of one of ``enum``'s codes: stored as the same ``VARCHAR(length)`` text as a
+    plain string column, read back as the enum's member, and guarded by a CHECK constraint
+    named ``ck_<table>_<name>`` (migration 0008) that refuses any other value."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=_values,
+        validate_strings=False,
+    )
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, UtcDateTime, utcnow
+from negotiation.policy import Stage
+from negotiation.snapshot import Hold
+from portal.models.base import Base, UtcDateTime, codes, utcnow
 
 if TYPE_CHECKING:
     from portal.models.loans import Loan
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands: open (no plan in force), arranged (a plan is active), resolved
+    (paid off or settled)."""
+
+    OPEN = "open"
+    ARRANGED = "arranged"
+    RESOLVED = "resolved"
 
 
 class Case(Base):
@@ -29,9 +41,13 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open, arranged, resolved
-    stage: Mapped[str] = mapped_column(String(16), default="current")
-    hold: Mapped[str | None] = mapped_column(String(16))  # dispute, hardship
+    status: Mapped[CaseStatus] = mapped_column(
+        codes(CaseStatus, name="status", length=16), default=CaseStatus.OPEN
+    )
+    stage: Mapped[Stage] = mapped_column(
+        codes(Stage, name="stage", length=16), default=Stage.CURRENT
+    )
+    hold: Mapped[Hold | None] = mapped_column(codes(Hold, name="hold", length=16))
     hold_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The due date of the oldest installment still unpaid once due, kept by the daily
     # work (``haohuan cases advance``); days past due are counted from it.

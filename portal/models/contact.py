@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.models.base import Base, UtcDateTime
+from portal.models.base import Base, UtcDateTime, codes
 
 
 class OptOut(Base):
@@ -45,6 +46,16 @@ class MessageBatch(Base):
     refused: Mapped[int] = mapped_column(default=0)
 
 
+class MessageStatus(StrEnum):
+    """A message's status (see ``Message``); sending is the moment a worker holds it."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class Message(Base):
     """One reminder to a borrower on one channel: the outbox and the record of sending.
 
@@ -76,7 +87,7 @@ class Message(Base):
     locale: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[MessageStatus] = mapped_column(codes(MessageStatus, name="status", length=16))
     send_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     provider: Mapped[str | None] = mapped_column(String(16))
@@ -110,6 +121,16 @@ class ContactAttempt(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
 
+class PromiseStatus(StrEnum):
+    """A promise's status (see ``Promise``); superseded when a newer promise replaced it."""
+
+    OPEN = "open"
+    KEPT = "kept"
+    PARTLY_KEPT = "partly_kept"
+    BROKEN = "broken"
+    SUPERSEDED = "superseded"
+
+
 class Promise(Base):
     """A borrower's promise to pay ``amount`` by ``due_date``, made on a call.
 
@@ -129,6 +150,8 @@ class Promise(Base):
     due_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[PromiseStatus] = mapped_column(
+        codes(PromiseStatus, name="status", length=16), default=PromiseStatus.OPEN, index=True
+    )
     paid: Mapped[int] = mapped_column(default=0)
     settled_on: Mapped[date | None] = mapped_column(Date)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.models.base import Base, UtcDateTime, utcnow
+from portal.models.base import Base, UtcDateTime, codes, utcnow
 
-OPEN_PAYMENT_STATUSES = ("created", "pending", "unknown")
+
+class PaymentStatus(StrEnum):
+    """A payment's status: created, pending, unknown (open); succeeded, failed, voided
+    (closed)."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    VOIDED = "voided"
+
+
+OPEN_PAYMENT_STATUSES = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)
 
 
 class Payment(Base):
@@ -38,8 +52,9 @@ class Payment(Base):
     purpose: Mapped[str] = mapped_column(String(24))  # installment, arrears, partial
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    # created, pending, unknown (open); succeeded, failed, voided (closed)
-    status: Mapped[str] = mapped_column(String(16), default="created")
+    status: Mapped[PaymentStatus] = mapped_column(
+        codes(PaymentStatus, name="status", length=16), default=PaymentStatus.CREATED
+    )
     gateway: Mapped[str] = mapped_column(String(16))
     gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, UtcDateTime
+from portal.models.base import Base, UtcDateTime, codes
+
+
+class RunStatus(StrEnum):
+    """How a reconciliation run ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class ReconciliationRun(Base):
@@ -22,7 +30,7 @@ class ReconciliationRun(Base):
     until: Mapped[datetime] = mapped_column(UtcDateTime())
     started_by: Mapped[str] = mapped_column(String(254))  # a staff email, or "cli"
     # completed, or failed (Stripe could not be read; ``error`` says why)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RunStatus] = mapped_column(codes(RunStatus, name="status", length=16))
     error: Mapped[str | None] = mapped_column(Text)
     matched: Mapped[int] = mapped_column(default=0)
     missing_here: Mapped[int] = mapped_column(default=0)

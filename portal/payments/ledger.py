@@ -17,7 +17,15 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment, Waiver
+from portal.models import (
+    Allocation,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Payment,
+    PaymentStatus,
+    Waiver,
+)
 
 # The default order money pays what is owed in; a lender can choose another
 # (``HAOHUAN_WATERFALL``), as long as it names each of the four exactly once.
@@ -196,9 +204,9 @@ def check(db: Session) -> list[str]:
     )
     for payment in db.scalars(select(Payment)):
         total = int(allocated.get(payment.id, 0))
-        if payment.status == "succeeded" and total != payment.kept:
+        if payment.status == PaymentStatus.SUCCEEDED and total != payment.kept:
             problems.append(f"payment {payment.id}: allocated {total} of {payment.kept} kept")
-        if payment.status != "succeeded" and total:
+        if payment.status != PaymentStatus.SUCCEEDED and total:
             problems.append(f"payment {payment.id} is {payment.status} but allocated {total}")
     by_target = _allocated_by(db)
     for installment in db.scalars(select(LoanInstallment)):

@@ -33,7 +33,15 @@ from portal.core import db, jobs
 from portal.core.i18n import zoned_time
 from portal.messaging import service
 from portal.messaging.service import Problem
-from portal.models import Case, Message, MessageBatch, Offer, StaffMember
+from portal.models import (
+    Case,
+    Message,
+    MessageBatch,
+    MessageStatus,
+    Offer,
+    OfferStatus,
+    StaffMember,
+)
 from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.staff.auth import staff_required
@@ -152,7 +160,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
     offers = [
         offer
         for offer in database.scalars(
-            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+            select(Offer).where(Offer.case_id == case.id, Offer.status == OfferStatus.READY)
         )
         if usable_offer(database, case, offer.id, moment) is not None
     ]
@@ -472,7 +480,7 @@ def bulk_batch(batch_id: int) -> Response:
         database.scalar(
             select(func.count(Message.id)).where(
                 Message.batch_id == batch.id,
-                Message.status.in_(("scheduled", "sending")),
+                Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)),
                 Message.send_at <= g.now,
             )
         )
