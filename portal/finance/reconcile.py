@@ -24,7 +24,7 @@ import stripe
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from negotiation.money import Currency
+from portal.core.currency import to_major
 from portal.finance.export import csv_lines
 from portal.models import Payment, PaymentStatus, ReconciliationItem, ReconciliationRun, RunStatus
 from portal.payments import stripe_gateway
@@ -368,8 +368,7 @@ def major(amount: int | None, currency: str) -> Decimal | None:
     """Minor units as an exact decimal amount of the currency (12345 TWD is 123.45)."""
     if amount is None:
         return None
-    digits = Currency(currency).minor_digits if currency in Currency.__members__ else 2
-    return Decimal(amount).scaleb(-digits)
+    return to_major(amount, currency)
 
 
 CSV_COLUMNS = (
