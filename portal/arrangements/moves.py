@@ -23,7 +23,7 @@ EVENT_KIND = "installment_moved"
 
 def payments_of(installments: list[PlanInstallment]) -> tuple[PlanPayment, ...]:
     """A plan's installments, in order, as the engine's rule reads them."""
-    return tuple(PlanPayment(i.due_date, i.amount - i.paid, i.moved_from) for i in installments)
+    return tuple(PlanPayment(i.due_date, i.outstanding, i.moved_from) for i in installments)
 
 
 def move_choices(plan: Plan, today: date) -> list[tuple[PlanInstallment, MoveWindow]]:
@@ -116,7 +116,7 @@ def move_installment(
         plan_id=plan.id,
         installment_id=chosen.id,
         sequence=chosen.sequence,
-        amount=chosen.amount - chosen.paid,
+        amount=chosen.outstanding,
         moved_from=original.isoformat(),
         moved_to=new_date.isoformat(),
         days=(new_date - original).days,

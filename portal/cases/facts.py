@@ -178,9 +178,9 @@ def plan_events_of(db: Session, case: Case, plan: Plan, today: date) -> tuple[Ti
 def schedule_of(plan: Plan, *, unpaid_only: bool) -> Schedule | None:
     """A stored plan (or what is left of it) as the engine's schedule."""
     items = [
-        Installment(i.due_date, i.amount - i.paid, i.moved_from)
+        Installment(i.due_date, i.outstanding, i.moved_from)
         for i in plan.installments
-        if not unpaid_only or i.paid < i.amount
+        if not unpaid_only or i.outstanding > 0
     ]
     if not items:
         return None

@@ -304,14 +304,7 @@ def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
     """Overdue principal and interest per loan: installments due before ``today`` and
     still owed. The condition is the partial index's own text, so PostgreSQL reads the
     index, not the table's paid bulk."""
-    owed = (
-        LoanInstallment.principal_due
-        - LoanInstallment.principal_paid
-        - LoanInstallment.principal_waived
-        + LoanInstallment.interest_due
-        - LoanInstallment.interest_paid
-        - LoanInstallment.interest_waived
-    )
+    owed = LoanInstallment.unpaid
     query = select(LoanInstallment.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
         text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today
     )
@@ -322,7 +315,7 @@ def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
 
 def _charges_owed(loan_ids: list[int] | None) -> Subquery:
     """Unpaid fees and penalties per loan."""
-    owed = LoanCharge.amount - LoanCharge.paid - LoanCharge.waived
+    owed = LoanCharge.outstanding
     query = select(LoanCharge.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
         owed > 0
     )

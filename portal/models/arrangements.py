@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UtcDateTime, codes, utcnow
@@ -127,6 +128,16 @@ class Plan(Base):
         """Everything the plan forgoes."""
         return self.waived_penalties + self.waived_fees + self.discount
 
+    @property
+    def next_due(self) -> PlanInstallment | None:
+        """The first installment not yet paid in full: what the borrower pays next."""
+        return next((i for i in self.installments if i.outstanding > 0), None)
+
+    @property
+    def outstanding(self) -> int:
+        """What is still to pay on the plan."""
+        return sum(i.outstanding for i in self.installments)
+
 
 class PlanInstallment(Base):
     """One installment of an accepted plan."""
@@ -155,6 +166,11 @@ class PlanInstallment(Base):
     moved_from: Mapped[date | None] = mapped_column(Date)
 
     plan: Mapped[Plan] = relationship(back_populates="installments")
+
+    @hybrid_property
+    def outstanding(self) -> int:
+        """What is still to pay on this installment."""
+        return self.amount - self.paid
 
 
 class Consent(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UtcDateTime, utcnow
@@ -112,20 +113,27 @@ class LoanInstallment(Base):
         """What this installment asks for in all."""
         return self.principal_due + self.interest_due
 
-    @property
+    @hybrid_property
     def principal_outstanding(self) -> int:
         """Principal still owed: neither paid nor waived."""
         return self.principal_due - self.principal_paid - self.principal_waived
 
-    @property
+    @hybrid_property
     def interest_outstanding(self) -> int:
         """Interest still owed: neither paid nor waived."""
         return self.interest_due - self.interest_paid - self.interest_waived
 
-    @property
+    @hybrid_property
     def unpaid(self) -> int:
-        """What is still owed on it."""
-        return self.principal_outstanding + self.interest_outstanding
+        """What is still owed on it (in a query too: the queue sums it per loan)."""
+        return (
+            self.principal_due
+            - self.principal_paid
+            - self.principal_waived
+            + self.interest_due
+            - self.interest_paid
+            - self.interest_waived
+        )
 
 
 class LoanCharge(Base):
@@ -144,7 +152,7 @@ class LoanCharge(Base):
 
     loan: Mapped[Loan] = relationship(back_populates="charges")
 
-    @property
+    @hybrid_property
     def outstanding(self) -> int:
-        """What is still owed on the charge."""
+        """What is still owed on the charge (in a query too)."""
         return self.amount - self.paid - self.waived

@@ -205,7 +205,7 @@ def _pay_plan(
     if plan.status == PlanStatus.PENDING:
         _activate(db, case, plan, now, today)
     _allocate_to_plan(plan, amount)
-    completed = all(i.paid >= i.amount for i in plan.installments)
+    completed = plan.next_due is None
     if completed and plan.conditional_waiver:
         _keep(
             db,
@@ -285,7 +285,7 @@ def _reinstate(db: Session, case: Case, plan: Plan, earned_by: str, now: datetim
 def _allocate_to_plan(plan: Plan, amount: int) -> None:
     """Pay the plan's installments oldest first."""
     for installment in plan.installments:
-        due = installment.amount - installment.paid
+        due = installment.outstanding
         if amount <= 0:
             break
         if due > 0:
@@ -395,7 +395,7 @@ def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int, now: datetime)
         amount -= share
     if plan.status not in (PlanStatus.ACTIVE, PlanStatus.COMPLETED):
         return
-    if plan.installments[0].paid < plan.installments[0].amount:
+    if plan.installments[0].outstanding > 0:
         if plan.status == PlanStatus.COMPLETED:
             _reinstate(db, case, plan, "completion", now)
         plan.status = PlanStatus.PENDING

@@ -131,14 +131,10 @@ def _what_to_pay(
 ) -> tuple[int, int | None] | str:
     """The amount and plan of a payment, or a translated reason it cannot be made."""
     if purpose == "installment":
-        due = (
-            None
-            if plan is None
-            else next((i for i in plan.installments if i.paid < i.amount), None)
-        )
+        due = None if plan is None else plan.next_due
         if plan is None or due is None:
             return _("There is no plan payment due.")
-        return due.amount - due.paid, plan.id
+        return due.outstanding, plan.id
     if purpose != "partial":
         return _("There is no plan payment due.")
     if plan is not None:

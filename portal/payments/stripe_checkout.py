@@ -76,7 +76,7 @@ def intent_metadata(payment: Payment) -> dict[str, str]:
     if payment.plan_id is not None and db is not None:
         metadata["plan_id"] = str(payment.plan_id)
         plan = db.get(Plan, payment.plan_id)
-        due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+        due = plan.next_due if plan else None
         if due is not None:
             metadata["installment_id"] = str(due.id)
     return metadata

@@ -3,18 +3,20 @@ as aware UTC on every backend."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.core import db, migrate
 from portal.models import (
     Case,
     CaseStatus,
+    LoanCharge,
+    LoanInstallment,
     Message,
     MessageStatus,
     Offer,
@@ -22,6 +24,7 @@ from portal.models import (
     Payment,
     PaymentStatus,
     Plan,
+    PlanInstallment,
     PlanStatus,
     Promise,
     PromiseStatus,
@@ -147,3 +150,39 @@ def test_the_status_checks_migrate_down_and_up_again(app, backend):
             )
         session.rollback()
         assert session.get(Case, built.case_id).stage == "late"
+
+
+def test_a_plan_knows_its_next_installment_and_what_is_left():
+    plan = Plan(
+        installments=[
+            PlanInstallment(sequence=1, due_date=date(2026, 12, 1), amount=1_000, paid=1_000),
+            PlanInstallment(sequence=2, due_date=date(2027, 1, 1), amount=1_000, paid=400),
+            PlanInstallment(sequence=3, due_date=date(2027, 2, 1), amount=1_200, paid=0),
+        ]
+    )
+    assert plan.next_due is plan.installments[1]
+    assert [i.outstanding for i in plan.installments] == [0, 600, 1_200]
+    assert plan.outstanding == 1_800
+    for installment in plan.installments:
+        installment.paid = installment.amount
+    assert plan.next_due is None
+    assert plan.outstanding == 0
+
+
+def test_what_is_owed_is_one_definition_in_python_and_in_sql(app):
+    built = build_case(app, days_past_due=47, paid=4)
+    with app.test_request_context("/"):
+        session = db.session()
+        loan = session.get(Case, built.case_id).loan
+        by_python = sum(i.unpaid for i in loan.installments) + sum(
+            c.outstanding for c in loan.charges
+        )
+        by_sql = (
+            session.execute(
+                select(func.sum(LoanInstallment.unpaid)).where(LoanInstallment.loan_id == loan.id)
+            ).scalar_one()
+            + session.execute(
+                select(func.sum(LoanCharge.outstanding)).where(LoanCharge.loan_id == loan.id)
+            ).scalar_one()
+        )
+        assert by_python == by_sql == 8 * 550_000 + 45_000

@@ -294,7 +294,7 @@ def _move_section(
             _(
                 "%(amount)s due %(date)s",
                 date=long_date(row.due_date),
-                amount=money(row.amount - row.paid, case.loan.currency),
+                amount=money(row.outstanding, case.loan.currency),
             ),
         )
         for row, _window in choices
@@ -340,14 +340,14 @@ def move_payment() -> Response:
 
 def _progress(plan: Any) -> dict[str, Any]:
     """How far through its plan the borrower is."""
-    unpaid = [i for i in plan.installments if i.paid < i.amount]
-    following = unpaid[0] if unpaid else None
+    unpaid = [i for i in plan.installments if i.outstanding > 0]
+    following = plan.next_due
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
         "next": following,
-        "next_amount": following.amount - following.paid if following else 0,
-        "left": sum(i.amount - i.paid for i in unpaid),
+        "next_amount": following.outstanding if following else 0,
+        "left": plan.outstanding,
     }
 
 
@@ -665,7 +665,7 @@ def pay() -> Response:
     database = db.session()
     plan = live_plan(database, case)
     snapshot = snapshot_of(database, case, _today(case))
-    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
         plan=plan,
@@ -711,7 +711,7 @@ def start_payment() -> Response:
 def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
     database = db.session()
     plan = live_plan(database, case)
-    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
         status=422,
