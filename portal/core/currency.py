@@ -50,7 +50,7 @@ def minor_digits(currency: str) -> int:
 
 def minor_per_major(currency: str) -> int:
     """Minor units in one whole unit of ``currency`` (100 for NT$, 1 for ¥)."""
-    return 10 ** minor_digits(currency)
+    return int(10 ** minor_digits(currency))
 
 
 def to_major(amount: int, currency: str) -> Decimal:
