@@ -23,7 +23,7 @@ from portal.demo import seed
 from portal.demo.finance import demo_finance_account
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
-from portal.models import StaffMember
+from portal.models import RunStatus, StaffMember
 from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.staff import accounts, totp
@@ -258,7 +258,7 @@ def reconcile_command(
         with open(csv_path, "w", newline="", encoding="utf-8") as stream:
             reconciliation.write_run_csv(run, stream)
         click.echo(f"CSV written to {csv_path}")
-    if run.status != "completed" or run.unmatched:
+    if run.status != RunStatus.COMPLETED or run.unmatched:
         raise SystemExit(1)
 
 

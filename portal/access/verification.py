@@ -16,7 +16,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import record_event
-from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import (
     fact_matches,
@@ -105,7 +104,7 @@ def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
         return LinkState.REVOKED
     if link.disabled_at is not None:
         return LinkState.DISABLED
-    if as_utc(link.expires_at) <= now:
+    if link.expires_at <= now:
         return LinkState.EXPIRED
     return LinkState.USABLE
 

@@ -32,7 +32,7 @@ from negotiation import (
 )
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
-from portal.models import Case, Consent, Offer, Plan, PlanInstallment
+from portal.models import Case, Consent, Offer, OfferStatus, Plan, PlanInstallment, PlanStatus
 from portal.payments.service import void_open_payments
 
 TERMS_VERSION = "2026-11"
@@ -92,12 +92,9 @@ def _worked(proposal: Proposal) -> Worked:
 def usable_offer(db: Session, case: Case, offer_id: int, now: datetime) -> Offer | None:
     """The case's own offer, if it is ready and has not expired."""
     offer = db.get(Offer, offer_id)
-    if offer is None or offer.case_id != case.id or offer.status != "ready":
+    if offer is None or offer.case_id != case.id or offer.status != OfferStatus.READY:
         return None
-    expires = (
-        offer.expires_at if offer.expires_at.tzinfo else offer.expires_at.replace(tzinfo=now.tzinfo)
-    )
-    return offer if expires > now else None
+    return offer if offer.expires_at > now else None
 
 
 def offer_terms(offer: Offer) -> Terms:
@@ -208,7 +205,7 @@ def accept(
     void_open_payments(db, case_id=case.id, plan_id=None, now=now)
     offer = db.get(Offer, choice.offer_id) if choice.offer_id is not None else None
     if offer is not None:
-        offer.status = "accepted"
+        offer.status = OfferStatus.ACCEPTED
     plan = _plan_row(case, worked, choice, now)
     db.add(plan)
     db.add(
@@ -238,7 +235,7 @@ def _plan_row(case: Case, worked: Worked, choice: Choice, now: datetime) -> Plan
     plan = Plan(
         case_id=case.id,
         offer_id=choice.offer_id,
-        status="pending",
+        status=PlanStatus.PENDING,
         kind=schedule.kind.value,
         frequency=schedule.frequency.value if len(schedule.installments) > 1 else None,
         currency=case.loan.currency,
@@ -261,15 +258,17 @@ def _plan_row(case: Case, worked: Worked, choice: Choice, now: datetime) -> Plan
 
 def cancel_pending(db: Session, case: Case, now: datetime) -> bool:
     """Withdraw an accepted plan whose first installment is not paid yet. Commits."""
-    plan = db.scalars(select(Plan).where(Plan.case_id == case.id, Plan.status == "pending")).first()
+    plan = db.scalars(
+        select(Plan).where(Plan.case_id == case.id, Plan.status == PlanStatus.PENDING)
+    ).first()
     if plan is None:
         return False
     # Conditional, so a first payment that lands at the same moment wins: an activated
     # plan is never withdrawn.
     withdrawn = db.execute(
         update(Plan)
-        .where(Plan.id == plan.id, Plan.status == "pending")
-        .values(status="cancelled")
+        .where(Plan.id == plan.id, Plan.status == PlanStatus.PENDING)
+        .values(status=PlanStatus.CANCELLED)
         .returning(Plan.id)
     ).first()
     if withdrawn is None:
@@ -278,8 +277,8 @@ def cancel_pending(db: Session, case: Case, now: datetime) -> bool:
     void_open_payments(db, case_id=case.id, plan_id=plan.id, now=now)
     if plan.offer_id is not None:
         offer = db.get(Offer, plan.offer_id)
-        if offer is not None and offer.status == "accepted":
-            offer.status = "ready"  # the offer may still be taken up, until it expires
+        if offer is not None and offer.status == OfferStatus.ACCEPTED:
+            offer.status = OfferStatus.READY  # the offer may still be taken up, until it expires
     record_event(db, case, "plan_withdrawn", "borrower", plan_id=plan.id)
     db.commit()
     return True

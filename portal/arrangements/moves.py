@@ -16,20 +16,22 @@ from sqlalchemy.orm import Session
 from negotiation import MoveRefusal, MoveWindow, PlanPayment, judge_move, movable, move_window
 from portal.cases.facts import live_plan, policy, record_event
 from portal.core.db import lock_row
-from portal.models import Case, Plan, PlanInstallment
+from portal.models import Case, Plan, PlanInstallment, PlanStatus
 
 EVENT_KIND = "installment_moved"
 
 
 def payments_of(installments: list[PlanInstallment]) -> tuple[PlanPayment, ...]:
     """A plan's installments, in order, as the engine's rule reads them."""
-    return tuple(PlanPayment(i.due_date, i.amount - i.paid, i.moved_from) for i in installments)
+    return tuple(PlanPayment(i.due_date, i.outstanding, i.moved_from) for i in installments)
 
 
 def move_choices(plan: Plan, today: date) -> list[tuple[PlanInstallment, MoveWindow]]:
     """The installments of ``plan`` the borrower may move today, each with its window."""
     installments = list(plan.installments)
-    found = movable(payments_of(installments), today, policy(), active=plan.status == "active")
+    found = movable(
+        payments_of(installments), today, policy(), active=plan.status == PlanStatus.ACTIVE
+    )
     return [(installments[index], window) for index, window in found]
 
 
@@ -39,7 +41,7 @@ def plan_refusal(plan: Plan | None, today: date) -> MoveRefusal:
     if plan is None:
         return MoveRefusal.PLAN_NOT_ACTIVE
     payments = payments_of(list(plan.installments))
-    decision = move_window(payments, -1, today, policy(), active=plan.status == "active")
+    decision = move_window(payments, -1, today, policy(), active=plan.status == PlanStatus.ACTIVE)
     return decision.refusal or MoveRefusal.NO_SUCH_INSTALLMENT
 
 
@@ -89,7 +91,7 @@ def move_installment(
         new_date,
         today,
         policy(),
-        active=plan.status == "active",
+        active=plan.status == PlanStatus.ACTIVE,
     )
     if not decision.allowed:
         chosen = installments[index] if index >= 0 else None
@@ -114,7 +116,7 @@ def move_installment(
         plan_id=plan.id,
         installment_id=chosen.id,
         sequence=chosen.sequence,
-        amount=chosen.amount - chosen.paid,
+        amount=chosen.outstanding,
         moved_from=original.isoformat(),
         moved_to=new_date.isoformat(),
         days=(new_date - original).days,

@@ -37,12 +37,11 @@ from portal.arrangements.agreement import offer_terms
 from portal.audit import trail
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
 from portal.core import settings
-from portal.core.clock import as_utc
 from portal.core.db import lock_row
-from portal.models import Case, Loan, Offer, StaffMember
+from portal.models import OPEN_OFFER_STATUSES, Case, Loan, Offer, OfferStatus, StaffMember
 
 # Offers still in play: sendable, or waiting for a supervisor.
-OPEN_STATUSES = ("ready", "needs_approval")
+OPEN_STATUSES = OPEN_OFFER_STATUSES
 SUPERVISOR = "supervisor"
 ZERO = Decimal(0)
 
@@ -256,7 +255,7 @@ def create_offer(
     if not seen.allowed:
         db.rollback()
         return Made(None, seen)
-    status = "ready" if seen.outcome is Outcome.READY else "needs_approval"
+    status = OfferStatus.READY if seen.outcome is Outcome.READY else OfferStatus.NEEDS_APPROVAL
     needs = "supervisor" if seen.reasons else "agent"
     offer = Offer(
         case_id=case.id,
@@ -306,7 +305,7 @@ def create_offer(
 def effective_status(offer: Offer, moment: datetime) -> str:
     """An offer's status as it stands at ``moment``: one still open past its expiry is
     expired already, before the daily work writes it down."""
-    if offer.status in OPEN_STATUSES and as_utc(offer.expires_at) <= moment:
+    if offer.status in OPEN_STATUSES and offer.expires_at <= moment:
         return "expired"
     return offer.status
 
@@ -340,7 +339,7 @@ def approval_queue(
     """Offers waiting for a supervisor, oldest first (at most ``limit``), each judged
     again today, and how many wait in all. Offers past their expiry are left out: they
     can no longer be approved."""
-    waiting = (Offer.status == "needs_approval", Offer.expires_at > moment)
+    waiting = (Offer.status == OfferStatus.NEEDS_APPROVAL, Offer.expires_at > moment)
     rows = db.scalars(
         select(Offer).where(*waiting).order_by(Offer.created_at, Offer.id).limit(limit)
     )
@@ -388,7 +387,7 @@ def approve(
     if seen.outcome is Outcome.OUTSIDE_POLICY:
         db.rollback()
         return Decided(offer, Refusal.OUTSIDE_POLICY, seen.reasons)
-    offer.status = "ready"
+    offer.status = OfferStatus.READY
     offer.decided_by = member.email
     offer.decided_at = moment
     offer.decision_note = note.strip() or None
@@ -417,7 +416,7 @@ def decline(db: Session, offer: Offer, member: StaffMember, moment: datetime, no
         return refused
     case = db.get(Case, offer.case_id)
     assert case is not None  # a foreign key  # noqa: S101
-    offer.status = "declined"
+    offer.status = OfferStatus.DECLINED
     offer.decided_by = member.email
     offer.decided_at = moment
     offer.decision_note = note.strip()
@@ -456,7 +455,7 @@ def withdraw(db: Session, offer: Offer, member: StaffMember, moment: datetime) -
     case = db.get(Case, offer.case_id)
     assert case is not None  # a foreign key  # noqa: S101
     was = offer.status
-    offer.status = "withdrawn"
+    offer.status = OfferStatus.WITHDRAWN
     _event(db, case, "offer_withdrawn", moment, offer, member)
     trail.record(db, member, "offer.withdraw", moment, case_id=case.id, offer_id=offer.id, was=was)
     db.commit()
@@ -473,9 +472,9 @@ def _lock_waiting(
     lock_row(db, Offer, offer.id)
     db.refresh(offer)
     refusal = None
-    if offer.status != "needs_approval":
+    if offer.status != OfferStatus.NEEDS_APPROVAL:
         refusal = Refusal.NOT_WAITING
-    elif as_utc(offer.expires_at) <= moment:
+    elif offer.expires_at <= moment:
         refusal = Refusal.EXPIRED
     elif offer.created_by == member.email:
         refusal = Refusal.OWN_OFFER

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.core.clock import as_utc
 from portal.finance.export import csv_lines
 from portal.finance.reports import EARLIEST, LATEST, day_bounds
 from portal.models import AuditEntry, Case, Loan
@@ -130,7 +129,7 @@ def details_text(details: dict[str, Any] | None) -> str:
 
 
 def _utc_text(moment: datetime) -> str:
-    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def audit_lines(rows: Iterator[AuditRow], zone: ZoneInfo) -> Iterator[str]:
@@ -143,7 +142,7 @@ def audit_lines(rows: Iterator[AuditRow], zone: ZoneInfo) -> Iterator[str]:
             (
                 row.entry.id,
                 _utc_text(row.entry.at),
-                as_utc(row.entry.at).astimezone(zone).isoformat(timespec="seconds"),
+                row.entry.at.astimezone(zone).isoformat(timespec="seconds"),
                 row.entry.actor,
                 row.entry.staff_id if row.entry.staff_id is not None else "",
                 row.entry.action,

@@ -29,9 +29,7 @@ from negotiation import (
     timeline,
 )
 from negotiation import Plan as Schedule
-from portal.models import Case, CaseEvent, Loan, Plan
-
-LIVE_PLAN_STATUSES = ("pending", "active")
+from portal.models import LIVE_PLAN_STATUSES, Case, CaseEvent, Loan, Plan, PlanStatus
 
 
 def init_app(app: Flask) -> None:
@@ -79,7 +77,7 @@ def _recent_restructures(db: Session, case: Case, today: date) -> int:
     query = select(func.count(Plan.id)).where(
         Plan.case_id == case.id,
         Plan.kind == PlanKind.RESTRUCTURE.value,
-        Plan.status.in_(("active", "completed", "broken")),
+        Plan.status.in_((PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)),
         func.date(Plan.accepted_at) >= since,
     )
     return int(db.scalar(query) or 0)
@@ -106,7 +104,7 @@ class CaseView:
     @property
     def arranged(self) -> bool:
         """True once the first installment of a plan is paid: escalation is paused."""
-        return self.plan is not None and self.plan.status == "active"
+        return self.plan is not None and self.plan.status == PlanStatus.ACTIVE
 
 
 def view_case(db: Session, case: Case, today: date) -> CaseView:
@@ -144,11 +142,11 @@ def ended_plan(db: Session, case: Case, today: date) -> EndedPlan | None:
     latest = db.scalars(
         select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc()).limit(1)
     ).first()
-    if latest is None or latest.status not in ("broken", "lapsed"):
+    if latest is None or latest.status not in (PlanStatus.BROKEN, PlanStatus.LAPSED):
         return None
     missed = [i.missed_on for i in latest.installments if i.missed_on is not None]
     first = latest.installments[0].due_date + timedelta(days=policy().grace_days)
-    ended_on = max(missed) if latest.status == "broken" and missed else first
+    ended_on = max(missed) if latest.status == PlanStatus.BROKEN and missed else first
     if (today - ended_on).days > ENDED_PLAN_SHOWN_DAYS:
         return None
     return EndedPlan(latest, ended_on, len(missed))
@@ -165,14 +163,14 @@ def plan_events_of(db: Session, case: Case, plan: Plan, today: date) -> tuple[Ti
     """What the live plan means from today, as the engine states it: for an active plan,
     only what is still to pay (escalation is already paused). The borrower's status page
     and the agent's case page show the same dated facts."""
-    remaining = schedule_of(plan, unpaid_only=plan.status == "active")
+    remaining = schedule_of(plan, unpaid_only=plan.status == PlanStatus.ACTIVE)
     if remaining is None:
         return ()
     snapshot = snapshot_of(db, case, today)
     events = plan_timeline(
         snapshot, policy(), remaining, today, conditional_waiver=plan.conditional_waiver
     )
-    if plan.status != "active":
+    if plan.status != PlanStatus.ACTIVE:
         return events
     already = (EventKind.ESCALATION_PAUSED, EventKind.PENALTIES_FROZEN)
     return tuple(event for event in events if event.kind not in already)
@@ -181,9 +179,9 @@ def plan_events_of(db: Session, case: Case, plan: Plan, today: date) -> tuple[Ti
 def schedule_of(plan: Plan, *, unpaid_only: bool) -> Schedule | None:
     """A stored plan (or what is left of it) as the engine's schedule."""
     items = [
-        Installment(i.due_date, i.amount - i.paid, i.moved_from)
+        Installment(i.due_date, i.outstanding, i.moved_from)
         for i in plan.installments
-        if not unpaid_only or i.paid < i.amount
+        if not unpaid_only or i.outstanding > 0
     ]
     if not items:
         return None

@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from negotiation import Hold
 from portal.cases.facts import record_event
 from portal.models import Case
 
-HOLD_REASONS = ("hardship", "dispute")
+HOLD_REASONS = (Hold.HARDSHIP, Hold.DISPUTE)
 
 
 def hold_case(
@@ -30,7 +31,7 @@ def hold_case(
         raise ValueError(f"unknown hold reason {reason!r}")
     placed = case.hold is None
     if placed:
-        case.hold = reason
+        case.hold = Hold(reason)
         case.hold_since = now
     case.needs_agent = True
     record_event(db, case, f"{reason}_declared", actor, details=details[:2000], **data)

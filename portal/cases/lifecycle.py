@@ -64,19 +64,24 @@ from sqlalchemy.orm import Session
 from negotiation import Currency, Policy, Stage
 from portal.contact.promises import review_promises
 from portal.models import (
+    OPEN_OFFER_STATUSES,
     OPEN_PAYMENT_STATUSES,
     UNPAID_INSTALLMENT,
     Base,
     Case,
     CaseEvent,
+    CaseStatus,
     LifecycleRun,
     Loan,
     LoanCharge,
     LoanInstallment,
     Offer,
+    OfferStatus,
     Payment,
+    PaymentStatus,
     Plan,
     PlanInstallment,
+    PlanStatus,
 )
 
 
@@ -338,7 +343,7 @@ def _mark_missed(conn: Connection, day: _Day, work: DayWork) -> None:
         plan_installments.c.plan_id.in_(
             select(plans.c.id)
             .join(cases, cases.c.id == plans.c.case_id)
-            .where(plans.c.status == "active", _not_on_hold())
+            .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
         ),
     )
     rows = (
@@ -384,7 +389,7 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
             plan_installments.c.plan_id.in_(
                 select(plans.c.id)
                 .join(cases, cases.c.id == plans.c.case_id)
-                .where(plans.c.status == "active", _not_on_hold())
+                .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
             )
         )
     )
@@ -409,12 +414,12 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
     work.plans_broken = _add_events(
         conn, day, "plan_broken", select(plans.c.case_id).where(plans.c.id.in_(ids)), data
     )
-    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status="broken"))
+    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status=PlanStatus.BROKEN))
     conn.execute(
         update(cases)
         .where(cases.c.id.in_([case_id for _plan_id, case_id in broken]))
-        .where(cases.c.status == "arranged")
-        .values(status="open", updated_at=day.now)
+        .where(cases.c.status == CaseStatus.ARRANGED)
+        .values(status=CaseStatus.OPEN, updated_at=day.now)
     )
     _void_payments(conn, day, ids)
 
@@ -431,7 +436,7 @@ def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
         )
     )
     lapsing = and_(
-        plans.c.status == "pending",
+        plans.c.status == PlanStatus.PENDING,
         first_missed,
         plans.c.case_id.in_(select(cases.c.id).where(_not_on_hold())),
     )
@@ -445,7 +450,7 @@ def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
     if not work.plans_lapsed:
         return
     ids = [row.id for row in conn.execute(select(plans.c.id).where(lapsing))]
-    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status="lapsed"))
+    conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status=PlanStatus.LAPSED))
     _void_payments(conn, day, ids)
 
 
@@ -454,7 +459,7 @@ def _void_payments(conn: Connection, day: _Day, plan_ids: list[int]) -> None:
     conn.execute(
         update(payments)
         .where(payments.c.plan_id.in_(plan_ids), payments.c.status.in_(OPEN_PAYMENT_STATUSES))
-        .values(status="voided", voided_at=day.now)
+        .values(status=PaymentStatus.VOIDED, voided_at=day.now)
     )
 
 
@@ -464,12 +469,12 @@ def _void_payments(conn: Connection, day: _Day, plan_ids: list[int]) -> None:
 def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
     """A resolved case whose loan falls overdue again (an arrears plan kept, a later
     installment missed) is open again."""
-    again = and_(cases.c.status == "resolved", cases.c.overdue_since.is_not(None))
+    again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
     work.cases_reopened = _add_events(
         conn, day, "case_reopened", select(cases.c.id).where(again), _json(conn, as_of=day.as_of)
     )
     if work.cases_reopened:
-        conn.execute(update(cases).where(again).values(status="open", updated_at=day.now))
+        conn.execute(update(cases).where(again).values(status=CaseStatus.OPEN, updated_at=day.now))
 
 
 # 4. Stages --------------------------------------------------------------------------------
@@ -494,10 +499,12 @@ def _paused() -> ColumnElement[bool]:
     moment it is made)."""
     promise = exists(
         select(plans.c.id).where(
-            plans.c.case_id == cases.c.id, plans.c.status == "pending", plans.c.kind == "deferral"
+            plans.c.case_id == cases.c.id,
+            plans.c.status == PlanStatus.PENDING,
+            plans.c.kind == "deferral",
         )
     )
-    return or_(cases.c.status == "arranged", cases.c.hold.is_not(None), promise)
+    return or_(cases.c.status == CaseStatus.ARRANGED, cases.c.hold.is_not(None), promise)
 
 
 def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
@@ -571,7 +578,7 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
             anniversary,
             months.between(1, policy.penalty_max_accruals),
             not_(_paused()),
-            cases.c.status == "open",
+            cases.c.status == CaseStatus.OPEN,
             not_(already),
         )
         .subquery("candidates")
@@ -606,13 +613,14 @@ def _expire_offers(conn: Connection, day: _Day, work: DayWork) -> None:
     change comes first and its events follow from what it returned, so an offer that a
     supervisor approves at this very moment (which moves its expiry on) is either
     expired with its event or left alone, never half of each."""
-    open_and_past = and_(
-        offers.c.status.in_(("ready", "needs_approval")), offers.c.expires_at <= day.now
-    )
+    open_and_past = and_(offers.c.status.in_(OPEN_OFFER_STATUSES), offers.c.expires_at <= day.now)
     expired = [
         row.id
         for row in conn.execute(
-            update(offers).where(open_and_past).values(status="expired").returning(offers.c.id)
+            update(offers)
+            .where(open_and_past)
+            .values(status=OfferStatus.EXPIRED)
+            .returning(offers.c.id)
         )
     ]
     if not expired:

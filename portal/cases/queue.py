@@ -25,12 +25,14 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
 from portal.cases.masking import mask_name, mask_phone
 from portal.core import settings
+from portal.core.currency import DEFAULT_DIGITS, unusual_digits
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -46,8 +48,6 @@ from portal.wording.engine import STAGE_NAMES
 PER_PAGE = 50
 MAX_PAGE = 100_000
 MAX_SEARCH = 100
-# Amounts are typed in whole units of the currency; stored amounts are minor units.
-MINOR_PER_MAJOR = 100
 MAX_AMOUNT = 10**12
 
 # The choices, in the order the form lists them; the first key of each is its default.
@@ -304,14 +304,7 @@ def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
     """Overdue principal and interest per loan: installments due before ``today`` and
     still owed. The condition is the partial index's own text, so PostgreSQL reads the
     index, not the table's paid bulk."""
-    owed = (
-        LoanInstallment.principal_due
-        - LoanInstallment.principal_paid
-        - LoanInstallment.principal_waived
-        + LoanInstallment.interest_due
-        - LoanInstallment.interest_paid
-        - LoanInstallment.interest_waived
-    )
+    owed = LoanInstallment.unpaid
     query = select(LoanInstallment.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
         text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today
     )
@@ -322,7 +315,7 @@ def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
 
 def _charges_owed(loan_ids: list[int] | None) -> Subquery:
     """Unpaid fees and penalties per loan."""
-    owed = LoanCharge.amount - LoanCharge.paid - LoanCharge.waived
+    owed = LoanCharge.outstanding
     query = select(LoanCharge.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
         owed > 0
     )
@@ -460,10 +453,17 @@ def _filtered(
         query = arrears.joined(query)
         owed = arrears.amount
         if chosen.balance_min is not None:
-            query = query.where(owed >= chosen.balance_min * MINOR_PER_MAJOR)
+            query = query.where(owed >= chosen.balance_min * _minor_per_major())
         if chosen.balance_max is not None:
-            query = query.where(owed <= chosen.balance_max * MINOR_PER_MAJOR)
+            query = query.where(owed <= chosen.balance_max * _minor_per_major())
     return query
+
+
+def _minor_per_major() -> ColumnElement[int]:
+    """Minor units in a whole unit of each loan's currency: amounts are typed in whole
+    units, stored amounts are minor units."""
+    scale = {code: 10**digits for code, digits in unusual_digits().items()}
+    return when(scale, value=Loan.currency, else_=10**DEFAULT_DIGITS)
 
 
 def _needs_arrears(chosen: QueueFilter) -> bool:

@@ -47,7 +47,6 @@ from portal.contact.gate import (
     refusal_reasons,
 )
 from portal.contact.promises import make_promise, progress_of
-from portal.core.clock import as_utc
 from portal.core.i18n import zoned_time
 from portal.models import Case, CaseEvent, ContactAttempt, Promise, StaffMember
 
@@ -188,9 +187,7 @@ def _counts(db: Session, case: Case, moment: datetime) -> tuple[int, int]:
         )
     ).all()
     connected = sum(
-        1
-        for at, is_connected in rows
-        if is_connected and as_utc(at).astimezone(zone).date() == today
+        1 for at, is_connected in rows if is_connected and at.astimezone(zone).date() == today
     )
     return connected, len(rows)
 
@@ -477,7 +474,7 @@ def recent_calls(db: Session, case: Case, limit: int = RECENT_CALLS) -> list[Cal
         CallLine(
             attempt=attempt,
             answered=answerer_of(attempt),
-            local_time=zoned_time(as_utc(attempt.at), timezone),
+            local_time=zoned_time(attempt.at, timezone),
             callback=callbacks.get(attempt.id),
         )
         for attempt in attempts

@@ -29,10 +29,9 @@ from negotiation.contact import (
 )
 from negotiation.contact import ContactAttempt as Attempt
 from portal.cases.facts import policy
-from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.i18n import zoned_time
-from portal.models import Case, ContactAttempt, Message, OptOut
+from portal.models import Case, ContactAttempt, Message, MessageStatus, OptOut
 
 # The caps look back at most 7 days and forward over what is already scheduled; two
 # weeks either side covers every window that can contain the day asked about.
@@ -98,18 +97,17 @@ def contact_history(
         )
     )
     attempts = [
-        Attempt(as_utc(at), Channel(channel), connected, agent)
-        for at, channel, connected, agent in made
+        Attempt(at, Channel(channel), connected, agent) for at, channel, connected, agent in made
     ]
     scheduled = select(Message.send_at, Message.channel).where(
         Message.borrower_id == borrower_id,
-        Message.status == "scheduled",
+        Message.status == MessageStatus.SCHEDULED,
         Message.send_at >= since,
         Message.send_at < until,
     )
     if excluding_message is not None:
         scheduled = scheduled.where(Message.id != excluding_message)
-    attempts += [Attempt(as_utc(at), Channel(channel)) for at, channel in db.execute(scheduled)]
+    attempts += [Attempt(at, Channel(channel)) for at, channel in db.execute(scheduled)]
     return ContactHistory(tuple(attempts))
 
 
@@ -195,7 +193,7 @@ def record_attempt(
     )
     db.add(attempt)
     last = case.last_contact_at
-    if last is None or as_utc(last) < moment:
+    if last is None or last < moment:
         case.last_contact_at = moment
     return attempt
 

@@ -45,16 +45,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import policy, snapshot_of
-from portal.core.clock import as_utc
-from portal.models import Borrower, Case, CaseEvent, Loan, Payment, Promise
+from portal.models import (
+    Borrower,
+    Case,
+    CaseEvent,
+    Loan,
+    Payment,
+    PaymentStatus,
+    Promise,
+    PromiseStatus,
+)
 
 # The payment status that means the gateway confirmed the money.
-CONFIRMED = "succeeded"
-OPEN = "open"
-KEPT = "kept"
-PARTLY_KEPT = "partly_kept"
-BROKEN = "broken"
-SUPERSEDED = "superseded"
+CONFIRMED = PaymentStatus.SUCCEEDED
+OPEN = PromiseStatus.OPEN
+KEPT = PromiseStatus.KEPT
+PARTLY_KEPT = PromiseStatus.PARTLY_KEPT
+BROKEN = PromiseStatus.BROKEN
+SUPERSEDED = PromiseStatus.SUPERSEDED
 STATUSES = (OPEN, KEPT, PARTLY_KEPT, BROKEN, SUPERSEDED)
 
 
@@ -151,7 +159,7 @@ def _payments_of(
     )
     for case_id, confirmed_at, kept, currency in rows:
         # The query keeps confirmed payments only, whose confirmed_at is never NULL.
-        found[case_id].append((as_utc(cast(datetime, confirmed_at)), int(kept), currency))
+        found[case_id].append((cast(datetime, confirmed_at), int(kept), currency))
     return found
 
 
@@ -162,7 +170,7 @@ def _progress(
     zone: ZoneInfo,
 ) -> Progress:
     """What counted toward ``promise`` from its making up to (not including) ``until``."""
-    made = as_utc(promise.made_at)
+    made = promise.made_at
     paid, reached_on = 0, None
     for confirmed_at, kept, currency in payments:
         if currency != promise.currency or not made <= confirmed_at < until:
@@ -229,7 +237,7 @@ def keep_if_paid(db: Session, case: Case, now: datetime) -> list[Promise]:
     if not open_ones:
         return []
     zone = ZoneInfo(case.loan.borrower.timezone)
-    payments = _payments_of(db, [case.id], min(as_utc(p.made_at) for p in open_ones))[case.id]
+    payments = _payments_of(db, [case.id], min(p.made_at for p in open_ones))[case.id]
     return [p for p in open_ones if _decide(db, p, payments, zone, now)]
 
 
@@ -243,7 +251,7 @@ def progress_of(db: Session, case: Case, promises: Sequence[Promise]) -> dict[in
     shown = {p.id: p.paid for p in promises}
     if not open_ones:
         return shown
-    payments = _payments_of(db, [case.id], min(as_utc(p.made_at) for p in open_ones))[case.id]
+    payments = _payments_of(db, [case.id], min(p.made_at for p in open_ones))[case.id]
     for promise in open_ones:
         until = due_end(promise.due_date, zone)
         shown[promise.id] = _progress(promise, payments, until, zone).paid
@@ -271,7 +279,7 @@ def make_promise(
         select(Promise).where(Promise.case_id == case.id, Promise.status == OPEN)
     ).all()
     if earlier:
-        payments = _payments_of(db, [case.id], min(as_utc(p.made_at) for p in earlier))[case.id]
+        payments = _payments_of(db, [case.id], min(p.made_at for p in earlier))[case.id]
         for old in earlier:
             _decide(db, old, payments, zone, moment, until=moment, closing=SUPERSEDED)
     promise = Promise(
@@ -343,7 +351,7 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
     if not rows:
         return review
     payments = _payments_of(
-        db, (p.case_id for p, _zone in rows), min(as_utc(p.made_at) for p, _zone in rows)
+        db, (p.case_id for p, _zone in rows), min(p.made_at for p, _zone in rows)
     )
     asking: set[int] = set()
     for promise, timezone in rows:

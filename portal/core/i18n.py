@@ -9,7 +9,6 @@ stored language, then the browser's Accept-Language.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
 
 from portal.core.clock import as_utc
+from portal.core.currency import minor_per_major, to_major
 
 SUPPORTED = ("zh_Hant_TW", "zh_Hans_CN", "en")
 DEFAULT = "zh_Hant_TW"
@@ -83,11 +83,11 @@ def switch_language_url(code: str) -> str:
 def money(amount: int, currency: str) -> str:
     """An amount of minor units in the request's language; whole Taiwan dollars without
     cents, as they are written in Taiwan."""
-    value = Decimal(amount).scaleb(-2)
+    value = to_major(amount, currency)
     locale = str(get_locale() or DEFAULT)
     if currency == "TWD":
         # "NT$" in every language: Taiwan's own "$" alone reads as any dollar.
-        pattern = "'NT$'#,##0" + ("" if amount % 100 == 0 else ".00")
+        pattern = "'NT$'#,##0" + ("" if amount % minor_per_major(currency) == 0 else ".00")
         return format_currency(
             value, currency, format=pattern, locale=locale, currency_digits=False
         )

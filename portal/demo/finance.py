@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from portal.models import Case, Payment
+from portal.models import Case, CaseStatus, Payment, PaymentStatus
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.staff.accounts import add_member, change_password, find_member
 
@@ -41,7 +41,7 @@ def seed_payment_history(
 ) -> None:
     """Part payments on most of the last ``days`` days by borrowers without a plan or a
     hold; one is later refunded in part and one disputed. Commits (per event)."""
-    payers = [c for c in cases if c.hold is None and c.status == "open"]
+    payers = [c for c in cases if c.hold is None and c.status == CaseStatus.OPEN]
     paid: list[Payment] = []
     for back in range(days, 0, -1):
         for _ in range(rng.choice((0, 1, 1, 2, 3))):
@@ -53,7 +53,7 @@ def seed_payment_history(
                 purpose="partial",
                 amount=rng.randrange(low, high, 10_000),
                 currency=case.loan.currency,
-                status="pending",
+                status=PaymentStatus.PENDING,
                 gateway="sandbox",
                 gateway_reference=f"demo_{back}_{len(paid)}",
                 created_at=moment,

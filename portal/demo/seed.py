@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from negotiation import Frequency, PlanKind, add_months, propose
+from negotiation import Frequency, Hold, PlanKind, Stage, add_months, propose
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash
 from portal.cases.facts import policy, snapshot_of
@@ -26,11 +26,14 @@ from portal.demo.finance import seed_payment_history
 from portal.models import (
     Borrower,
     Case,
+    CaseStatus,
     Loan,
     LoanCharge,
     LoanInstallment,
     Offer,
+    OfferStatus,
     Payment,
+    PaymentStatus,
     Plan,
 )
 from portal.payments.events import GatewayEvent, Outcome, handle
@@ -169,7 +172,7 @@ def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
     db.add(
         Offer(
             case_id=case.id,
-            status="ready",
+            status=OfferStatus.READY,
             terms={
                 "kind": "arrears_plan",
                 "installments": 8,
@@ -233,7 +236,7 @@ def open_stripe_payment(db: Session, plan: Plan, reference: str | None, now: dat
         purpose="installment",
         amount=plan.installments[0].amount,
         currency=plan.currency,
-        status="pending" if reference else "created",
+        status=PaymentStatus.PENDING if reference else PaymentStatus.CREATED,
         gateway="stripe",
         gateway_reference=reference,
         created_at=now,
@@ -317,8 +320,8 @@ def _seed_case(
     _charges(loan, days, missed, schedule[paid:], today)
     case = Case(
         loan=loan,
-        stage="current",
-        hold="hardship" if index == HOLD_INDEX else None,
+        stage=Stage.CURRENT,
+        hold=Hold.HARDSHIP if index == HOLD_INDEX else None,
         hold_since=datetime.combine(today, datetime.min.time()) if index == HOLD_INDEX else None,
     )
     db.add_all([borrower, loan, case])
@@ -441,11 +444,11 @@ def demo_links(db: Session, now: datetime) -> list[DemoCase]:
         borrower = case.loan.borrower
         birthday, last4 = _facts(int(borrower.reference[2:]) - 1)
         offer = db.scalars(
-            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+            select(Offer).where(Offer.case_id == case.id, Offer.status == OfferStatus.READY)
         ).first()
         token = issue_link(db, case, now, offer=offer)
         note = "on hold (hardship)" if case.hold else ""
-        if case.status == "arranged":
+        if case.status == CaseStatus.ARRANGED:
             note = "arranged: plan active"
         if offer:
             note = "pre-approved offer"

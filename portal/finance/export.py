@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from portal.finance.reports import PaymentRow
 
@@ -64,9 +64,7 @@ def _with_header(
 def _utc(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    # PostgreSQL answers in its session's timezone, SQLite with naive UTC: both to UTC.
-    aware = moment.astimezone(UTC) if moment.tzinfo else moment
-    return aware.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def payment_lines(rows: Iterable[PaymentRow], money: Callable[[int, str], str]) -> Iterator[str]:

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
@@ -24,9 +24,9 @@ import stripe
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from negotiation.money import Currency
+from portal.core.currency import to_major
 from portal.finance.export import csv_lines
-from portal.models import Payment, ReconciliationItem, ReconciliationRun
+from portal.models import Payment, PaymentStatus, ReconciliationItem, ReconciliationRun, RunStatus
 from portal.payments import stripe_gateway
 from portal.payments.stripe_gateway import (
     PAGE_SIZE,
@@ -134,13 +134,13 @@ def reconcile_with(
 ) -> ReconciliationRun:
     """``reconcile`` over any reader of Stripe."""
     run = ReconciliationRun(
-        started_at=now, since=since, until=until, started_by=started_by, status="completed"
+        started_at=now, since=since, until=until, started_by=started_by, status=RunStatus.COMPLETED
     )
     try:
         items = _compare(db, reader, since, until)
     except stripe.StripeError as error:
         log.warning("reconciliation could not read Stripe: %s", type(error).__name__)
-        run.status = "failed"
+        run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"
     else:
         run.items = items
@@ -193,7 +193,7 @@ def _charge_item(line: BalanceLine, payment: Row[Any] | None, seen: set[str]) ->
     item.our_amount = payment.amount
     if payment.gateway_reference in seen:
         item.kind, item.note = MISSING_HERE, "a second charge for the same payment"
-    elif payment.status != "succeeded":
+    elif payment.status != PaymentStatus.SUCCEEDED:
         item.kind, item.note = MISSING_HERE, f"our payment is {payment.status}, not succeeded"
     elif (line.charged, line.charged_currency) != (payment.amount, payment.currency):
         item.kind = AMOUNT_MISMATCH
@@ -327,7 +327,7 @@ def _confirmed_between(db: Session, since: datetime, until: datetime) -> list[Ro
             select(*_PAYMENT_COLUMNS)
             .where(
                 Payment.gateway == "stripe",
-                Payment.status == "succeeded",
+                Payment.status == PaymentStatus.SUCCEEDED,
                 Payment.gateway_reference.is_not(None),
                 Payment.confirmed_at >= since,
                 Payment.confirmed_at < until,
@@ -368,8 +368,7 @@ def major(amount: int | None, currency: str) -> Decimal | None:
     """Minor units as an exact decimal amount of the currency (12345 TWD is 123.45)."""
     if amount is None:
         return None
-    digits = Currency(currency).minor_digits if currency in Currency.__members__ else 2
-    return Decimal(amount).scaleb(-digits)
+    return to_major(amount, currency)
 
 
 CSV_COLUMNS = (
@@ -426,15 +425,13 @@ def _csv_row(run: ReconciliationRun, item: ReconciliationItem) -> tuple[object, 
 def _utc(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    # PostgreSQL answers in its session's timezone, SQLite with naive UTC.
-    aware = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.isoformat(timespec="seconds")
+    return moment.isoformat(timespec="seconds")
 
 
 def describe(run: ReconciliationRun) -> list[str]:
     """The run for a person reading a terminal: counts, totals, every unmatched line."""
     head = f"reconciliation {run.id}: {run.status}, {_utc(run.since)} to {_utc(run.until)}"
-    if run.status != "completed":
+    if run.status != RunStatus.COMPLETED:
         return [head, f"  Stripe could not be read: {run.error}"]
     kinds = Counter(item.kind for item in run.items)
     lines = [head, "  " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))]

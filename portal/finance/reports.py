@@ -26,6 +26,7 @@ from portal.models import (
     LoanCharge,
     LoanInstallment,
     Payment,
+    PaymentStatus,
     ReconciliationRun,
 )
 
@@ -102,7 +103,7 @@ def day_overview(db: Session, day: date, zone: ZoneInfo) -> DayOverview:
     payments begun that day that are still open."""
     start, end = day_bounds(day, day, zone)
     confirmed = (
-        Payment.status == "succeeded",
+        Payment.status == PaymentStatus.SUCCEEDED,
         Payment.confirmed_at >= start,
         Payment.confirmed_at < end,
     )
@@ -341,7 +342,7 @@ def daily_kept(
     totals: dict[date, list[int]] = {}
     rows = db.execute(
         select(Payment.confirmed_at, Payment.amount - Payment.refunded - Payment.disputed).where(
-            Payment.status == "succeeded",
+            Payment.status == PaymentStatus.SUCCEEDED,
             Payment.currency == currency,
             Payment.confirmed_at >= start,
             Payment.confirmed_at < end,

@@ -25,7 +25,7 @@ from portal.core.hashing import token_hash
 from portal.letters.content import letter_for, local_day, postal_lines
 from portal.letters.pdf import render_pdf
 from portal.messaging.links import reminder_url
-from portal.models import Case, Message, ReminderLink, StaffMember
+from portal.models import Case, Message, MessageStatus, ReminderLink, StaffMember
 
 # Message.address is a String(254); the body keeps the address whole.
 ADDRESS_LENGTH = 254
@@ -139,7 +139,7 @@ def print_letter(
         locale=content.locale,
         subject=content.title,
         body=stored.plain_text(),
-        status="sent",
+        status=MessageStatus.SENT,
         send_at=moment,
         sent_at=moment,
         provider="print",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal.arrangements.agreement import usable_offer
 from portal.cases import queue as case_queue
-from portal.models import Case, Message, MessageBatch, Offer
+from portal.models import Case, Message, MessageBatch, MessageStatus, Offer, OfferStatus
 
 # The channels the outbox lists (a letter is printed, a call is logged: neither is sent).
 OUTBOX_CHANNELS = ("sms", "email")
@@ -23,7 +23,7 @@ def sendable_offers(db: Session, case: Case, moment: datetime) -> list[Offer]:
     return [
         offer
         for offer in db.scalars(
-            select(Offer).where(Offer.case_id == case.id, Offer.status == "ready")
+            select(Offer).where(Offer.case_id == case.id, Offer.status == OfferStatus.READY)
         )
         if usable_offer(db, case, offer.id, moment) is not None
     ]
@@ -63,7 +63,7 @@ class BatchProgress:
     """Where a bulk send's messages stand: how many in each status, how many are due and
     still waiting, and the first of them (by when they go) with their cases by id."""
 
-    statuses: dict[str, int]
+    statuses: dict[MessageStatus, int]
     due_waiting: int
     messages: list[Message]
     cases: dict[int, Case]
@@ -81,7 +81,7 @@ def batch_progress(db: Session, batch: MessageBatch, moment: datetime, shown: in
         db.scalar(
             select(func.count(Message.id)).where(
                 Message.batch_id == batch.id,
-                Message.status.in_(("scheduled", "sending")),
+                Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)),
                 Message.send_at <= moment,
             )
         )

@@ -89,6 +89,7 @@ from portal.models import (
     Loan,
     Message,
     MessageBatch,
+    MessageStatus,
     Offer,
     OptOut,
     ReminderLink,
@@ -248,7 +249,7 @@ def _new_message(
         offer_id=offer.id if offer else None,
         address=address,
         locale=case.loan.borrower.locale,
-        status="scheduled",
+        status=MessageStatus.SCHEDULED,
         send_at=as_utc(send_at).astimezone(UTC),
         created_by=who,
         created_at=moment,
@@ -280,7 +281,7 @@ def _prepare(
         db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer
     )
     provider = providers().sms if channel is Channel.SMS else providers().email
-    message.status = "sending"
+    message.status = MessageStatus.SENDING
     message.send_at = moment
     message.link_id = db.scalar(
         select(ReminderLink.id).where(ReminderLink.token_hash == token_hash(token))
@@ -321,7 +322,7 @@ def _deliver(
         else:
             reference = providers().sms.send(message.address or "", outgoing.text, str(message.id))
     except SendError as error:
-        message.status = "failed"
+        message.status = MessageStatus.FAILED
         message.error = error.reason
         if error.certain:
             # The borrower was not contacted: the attempt does not count toward the caps.
@@ -339,7 +340,7 @@ def _deliver(
         )
         db.commit()
         return SendResult(Outcome.FAILED, message.id, error=error.reason)
-    message.status = "sent"
+    message.status = MessageStatus.SENT
     message.sent_at = moment
     message.provider_reference = reference[:128]
     db.commit()
@@ -447,9 +448,9 @@ def _cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: s
         .where(
             Message.borrower_id == borrower_id,
             Message.channel == channel.value,
-            Message.status == "scheduled",
+            Message.status == MessageStatus.SCHEDULED,
         )
-        .values(status="cancelled", error=reason)
+        .values(status=MessageStatus.CANCELLED, error=reason)
     )
     # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -490,7 +491,7 @@ def dispatch_due(
     while limit is None or done < limit:
         query = (
             select(Message.id)
-            .where(Message.status == "scheduled", Message.send_at <= moment)
+            .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= moment)
             .order_by(Message.send_at, Message.id)
             .limit(DISPATCH_CHUNK if limit is None else min(DISPATCH_CHUNK, limit - done))
         )
@@ -517,8 +518,10 @@ def dispatch_due(
 def _fail_interrupted(db: Session, moment: datetime) -> int:
     result = db.execute(
         update(Message)
-        .where(Message.status == "sending", Message.send_at < moment - SENDING_STALE_AFTER)
-        .values(status="failed", error=INTERRUPTED)
+        .where(
+            Message.status == MessageStatus.SENDING, Message.send_at < moment - SENDING_STALE_AFTER
+        )
+        .values(status=MessageStatus.FAILED, error=INTERRUPTED)
     )
     db.commit()
     # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
@@ -530,7 +533,7 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     when another sender took it first."""
     lock_row(db, Message, message_id)
     message = db.get(Message, message_id, populate_existing=True)
-    if message is None or message.status != "scheduled":
+    if message is None or message.status != MessageStatus.SCHEDULED:
         db.commit()
         return None
     case = db.get_one(Case, message.case_id)
@@ -546,7 +549,7 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     elif not decision.allowed and decision.allowed_from is None:
         reason = ",".join(r.value for r in decision.reasons)
     if reason is not None:
-        message.status = "cancelled"
+        message.status = MessageStatus.CANCELLED
         message.error = reason
         trail.record(
             db,
@@ -680,7 +683,7 @@ def plan_chunk(
             select(Message.case_id).where(
                 Message.case_id.in_(case_ids),
                 Message.channel == channel.value,
-                Message.status.in_(("scheduled", "sending")),
+                Message.status.in_((MessageStatus.SCHEDULED, MessageStatus.SENDING)),
             )
         )
     )
@@ -736,16 +739,16 @@ def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[i
             ContactAttempt.at < until,
         )
     ):
-        found[borrower_id].append(Attempt(as_utc(at), Channel(channel), connected, agent))
+        found[borrower_id].append(Attempt(at, Channel(channel), connected, agent))
     for borrower_id, at, channel in db.execute(
         select(Message.borrower_id, Message.send_at, Message.channel).where(
             Message.borrower_id.in_(borrower_ids),
-            Message.status == "scheduled",
+            Message.status == MessageStatus.SCHEDULED,
             Message.send_at >= since,
             Message.send_at < until,
         )
     ):
-        found[borrower_id].append(Attempt(as_utc(at), Channel(channel)))
+        found[borrower_id].append(Attempt(at, Channel(channel)))
     return {borrower_id: ContactHistory(tuple(items)) for borrower_id, items in found.items()}
 
 
@@ -823,7 +826,7 @@ def _bulk_row(
         "batch_id": batch.id,
         "channel": channel.value,
         "purpose": "reminder",
-        "status": "scheduled",
+        "status": MessageStatus.SCHEDULED,
         "send_at": plan.send_at,
         # Read again when it is sent: the borrower may have changed them meanwhile.
         "address": plan.address,

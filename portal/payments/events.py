@@ -23,13 +23,17 @@ from portal.contact.promises import keep_if_paid
 from portal.core.clock import local_today
 from portal.core.db import lock_row
 from portal.models import (
+    LIVE_PLAN_STATUSES,
     OPEN_PAYMENT_STATUSES,
     Allocation,
     Case,
+    CaseStatus,
     LoanCharge,
     LoanInstallment,
     Payment,
+    PaymentStatus,
     Plan,
+    PlanStatus,
     ProcessedEvent,
     Waiver,
 )
@@ -140,19 +144,19 @@ def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
             update(Payment)
             .where(
                 Payment.gateway_reference == event.reference,
-                Payment.status != "succeeded",
+                Payment.status != PaymentStatus.SUCCEEDED,
                 Payment.confirmed_at.is_(None),  # a success is applied once, ever
             )
-            .values(status="succeeded", confirmed_at=now)
+            .values(status=PaymentStatus.SUCCEEDED, confirmed_at=now)
         )
     else:
         claim = (
             update(Payment)
             .where(
                 Payment.gateway_reference == event.reference,
-                Payment.status.not_in(("succeeded", "failed")),
+                Payment.status.not_in((PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)),
             )
-            .values(status="failed")
+            .values(status=PaymentStatus.FAILED)
         )
     claimed = db.execute(claim.returning(Payment.id)).scalars().first()
     if (
@@ -174,13 +178,13 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     )
     today = local_today(case.loan.borrower.timezone)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
-    if plan is not None and plan.status not in ("pending", "active"):
+    if plan is not None and plan.status not in LIVE_PLAN_STATUSES:
         record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
         plan = None
     elif plan is None:
         plan = db.scalars(
             select(Plan)
-            .where(Plan.case_id == case.id, Plan.status.in_(("pending", "active")))
+            .where(Plan.case_id == case.id, Plan.status.in_(LIVE_PLAN_STATUSES))
             .with_for_update()
         ).first()
     # From here a payment's plan is the plan its money counted for, so that a refund or
@@ -198,10 +202,10 @@ def _pay_plan(
 ) -> list[Allocation]:
     """Money for a live plan: its first installment activates it, its last completes it,
     and the money goes to the loan by the waterfall. Returns the allocations."""
-    if plan.status == "pending":
+    if plan.status == PlanStatus.PENDING:
         _activate(db, case, plan, now, today)
     _allocate_to_plan(plan, amount)
-    completed = all(i.paid >= i.amount for i in plan.installments)
+    completed = plan.next_due is None
     if completed and plan.conditional_waiver:
         _keep(
             db,
@@ -221,16 +225,16 @@ def _pay_plan(
     if completed:
         if plan.discount:
             _keep(db, plan, "completion", now, write_off_balance(case.loan, plan.discount))
-        plan.status = "completed"
-        case.status = "resolved"
+        plan.status = PlanStatus.COMPLETED
+        case.status = CaseStatus.RESOLVED
         record_event(db, case, "plan_completed", "system", plan_id=plan.id)
     return shares
 
 
 def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -> None:
-    plan.status = "active"
+    plan.status = PlanStatus.ACTIVE
     plan.activated_at = now
-    case.status = "arranged"
+    case.status = CaseStatus.ARRANGED
     # An unconditional waiver is granted at once; a conditional one is earned by keeping
     # the plan to the end (and reinstated if it breaks).
     if not plan.conditional_waiver:
@@ -281,7 +285,7 @@ def _reinstate(db: Session, case: Case, plan: Plan, earned_by: str, now: datetim
 def _allocate_to_plan(plan: Plan, amount: int) -> None:
     """Pay the plan's installments oldest first."""
     for installment in plan.installments:
-        due = installment.amount - installment.paid
+        due = installment.outstanding
         if amount <= 0:
             break
         if due > 0:
@@ -302,10 +306,10 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
     db.expire_all()
     payment = db.get(Payment, found)
     assert payment is not None  # just locked  # noqa: S101
-    if payment.status in (*OPEN_PAYMENT_STATUSES, "voided"):
+    if payment.status in (*OPEN_PAYMENT_STATUSES, PaymentStatus.VOIDED):
         # It may yet succeed (a voided checkout can still be paid from an old tab).
         raise TooEarlyError(f"{event.outcome} before payment {payment.id} succeeded")
-    if payment.status != "succeeded":
+    if payment.status != PaymentStatus.SUCCEEDED:
         log.warning("%s for payment %s, which never succeeded", event.outcome, payment.id)
         return
     case = db.get(Case, payment.case_id, with_for_update=True)
@@ -328,7 +332,7 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
             _unpay_plan(db, case, plan, -change, now)
     elif change > 0:
         # A dispute won: the money is ours again, and goes where new money goes.
-        if plan is not None and plan.status in ("pending", "active"):
+        if plan is not None and plan.status in LIVE_PLAN_STATUSES:
             shares = _pay_plan(db, case, plan, change, now, today)
         else:
             shares = apply_to_loan(case.loan, change, today)
@@ -389,18 +393,18 @@ def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int, now: datetime)
         share = min(installment.paid, amount)
         installment.paid -= share
         amount -= share
-    if plan.status not in ("active", "completed"):
+    if plan.status not in (PlanStatus.ACTIVE, PlanStatus.COMPLETED):
         return
-    if plan.installments[0].paid < plan.installments[0].amount:
-        if plan.status == "completed":
+    if plan.installments[0].outstanding > 0:
+        if plan.status == PlanStatus.COMPLETED:
             _reinstate(db, case, plan, "completion", now)
-        plan.status = "pending"
-        case.status = "open"
+        plan.status = PlanStatus.PENDING
+        case.status = CaseStatus.OPEN
         _reinstate(db, case, plan, "activation", now)
         record_event(db, case, "plan_deactivated", "system", plan_id=plan.id)
-    elif plan.status == "completed":
-        plan.status = "active"
-        case.status = "arranged"
+    elif plan.status == PlanStatus.COMPLETED:
+        plan.status = PlanStatus.ACTIVE
+        case.status = CaseStatus.ARRANGED
         _reinstate(db, case, plan, "completion", now)
         record_event(db, case, "plan_reopened", "system", plan_id=plan.id)
 

@@ -17,7 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.core import settings
-from portal.models import Allocation, Loan, LoanCharge, LoanInstallment, Payment, Waiver
+from portal.models import (
+    Allocation,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Payment,
+    PaymentStatus,
+    Waiver,
+)
 
 
 def waterfall() -> tuple[str, ...]:
@@ -183,9 +191,9 @@ def check(db: Session) -> list[str]:
     )
     for payment in db.scalars(select(Payment)):
         total = int(allocated.get(payment.id, 0))
-        if payment.status == "succeeded" and total != payment.kept:
+        if payment.status == PaymentStatus.SUCCEEDED and total != payment.kept:
             problems.append(f"payment {payment.id}: allocated {total} of {payment.kept} kept")
-        if payment.status != "succeeded" and total:
+        if payment.status != PaymentStatus.SUCCEEDED and total:
             problems.append(f"payment {payment.id} is {payment.status} but allocated {total}")
     by_target = _allocated_by(db)
     for installment in db.scalars(select(LoanInstallment)):

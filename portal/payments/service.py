@@ -17,7 +17,7 @@ from negotiation import LoanSnapshot, PlanKind, PlanRequest, evaluate_request
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
 from portal.core.i18n import money
-from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, Plan
+from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, PaymentStatus, Plan
 from portal.payments.gateway import GatewayUnavailableError, gateway
 from portal.payments.sweeper import schedule_follow_up
 
@@ -58,7 +58,10 @@ def open_payment(
     if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
         # The amount changed (a part payment retyped), or the lender changed provider:
         # the old checkout is void.
-        if move_open(db, payment.id, "voided", voided_at=now) and payment.gateway_reference:
+        if (
+            move_open(db, payment.id, PaymentStatus.VOIDED, voided_at=now)
+            and payment.gateway_reference
+        ):
             schedule_follow_up(payment.id)  # its intent is cancelled at the provider
         payment = None
     if payment is None:
@@ -68,7 +71,7 @@ def open_payment(
             purpose=purpose,
             amount=amount,
             currency=case.loan.currency,
-            status="created",
+            status=PaymentStatus.CREATED,
             gateway=gateway().name,
             created_at=now,
         )
@@ -93,7 +96,7 @@ def open_payment(
     except GatewayUnavailableError:
         # Kept open as "unknown": trying again resumes this payment with the same
         # idempotency key, so the provider cannot charge for it twice.
-        if move_open(db, payment.id, "unknown") and payment.gateway == "stripe":
+        if move_open(db, payment.id, PaymentStatus.UNKNOWN) and payment.gateway == "stripe":
             schedule_follow_up(payment.id)
         db.commit()
         return Started(
@@ -102,7 +105,7 @@ def open_payment(
                 "Please try again in a few minutes."
             )
         )
-    moved = move_open(db, payment.id, "pending", gateway_reference=checkout.reference)
+    moved = move_open(db, payment.id, PaymentStatus.PENDING, gateway_reference=checkout.reference)
     db.commit()
     if not moved:
         # Settled or voided while the provider answered: show what it became.
@@ -110,7 +113,7 @@ def open_payment(
     return Started(redirect_url=checkout.redirect_url)
 
 
-def move_open(db: Session, payment_id: int, status: str, **values: object) -> bool:
+def move_open(db: Session, payment_id: int, status: PaymentStatus, **values: object) -> bool:
     """Change a payment's status only while it is still open, in one conditional UPDATE:
     a payment a webhook or the sweeper settled meanwhile is never moved back. True when
     it moved."""
@@ -128,14 +131,10 @@ def _what_to_pay(
 ) -> tuple[int, int | None] | str:
     """The amount and plan of a payment, or a translated reason it cannot be made."""
     if purpose == "installment":
-        due = (
-            None
-            if plan is None
-            else next((i for i in plan.installments if i.paid < i.amount), None)
-        )
+        due = None if plan is None else plan.next_due
         if plan is None or due is None:
             return _("There is no plan payment due.")
-        return due.amount - due.paid, plan.id
+        return due.outstanding, plan.id
     if purpose != "partial":
         return _("There is no plan payment due.")
     if plan is not None:
@@ -188,7 +187,7 @@ def void_open_payments(db: Session, *, case_id: int, plan_id: int | None, now: d
     voided = db.execute(
         update(Payment)
         .where(Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES))
-        .values(status="voided", voided_at=now)
+        .values(status=PaymentStatus.VOIDED, voided_at=now)
         .returning(Payment.id, Payment.gateway, Payment.gateway_reference)
     ).all()
     for payment_id, provider, reference in voided:

@@ -11,7 +11,7 @@ and the next attempt or the sweeper asks again with the same key.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 import stripe
 from flask import url_for
@@ -66,8 +66,6 @@ def idempotency_key(payment: Payment) -> str:
     """The payment's own key: its id and the microsecond it was opened, so two databases
     (a restored backup, two environments on one Stripe test account) never share one."""
     opened = payment.created_at
-    if opened.tzinfo is None:  # SQLite hands back naive UTC
-        opened = opened.replace(tzinfo=UTC)
     return f"haohuan-payment-{payment.id}-{int(opened.timestamp() * 1_000_000)}"
 
 
@@ -78,7 +76,7 @@ def intent_metadata(payment: Payment) -> dict[str, str]:
     if payment.plan_id is not None and db is not None:
         metadata["plan_id"] = str(payment.plan_id)
         plan = db.get(Plan, payment.plan_id)
-        due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+        due = plan.next_due if plan else None
         if due is not None:
             metadata["installment_id"] = str(due.id)
     return metadata

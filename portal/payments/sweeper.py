@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from portal.core import jobs
 from portal.core.clock import now
 from portal.core.db import session
-from portal.models import OPEN_PAYMENT_STATUSES, Payment
+from portal.models import OPEN_PAYMENT_STATUSES, Payment, PaymentStatus
 from portal.payments.events import Outcome
 from portal.payments.gateway import GatewayUnavailableError
 from portal.payments.stripe_checkout import CANCELABLE, StripeGateway, settle
@@ -89,7 +89,7 @@ def check(db: Session, settings: StripeSettings, payment: Payment, now: datetime
     reference = payment.gateway_reference
     try:
         intent = retrieve_intent(settings, reference)
-        if payment.status == "voided" and intent.status in CANCELABLE:
+        if payment.status == PaymentStatus.VOIDED and intent.status in CANCELABLE:
             cancel_intent(settings, reference)
             return Checked.CANCELLED
     except stripe.StripeError as error:
@@ -97,10 +97,10 @@ def check(db: Session, settings: StripeSettings, payment: Payment, now: datetime
         log.warning("could not check %s: %s", reference, type(error).__name__)
         return Checked.UNREACHABLE
     outcome = SETTLED.get(intent.status)
-    if outcome is None and payment.status == "unknown":
+    if outcome is None and payment.status == PaymentStatus.UNKNOWN:
         # Stripe answers again and nothing is decided: the borrower can carry on.
         _reopen(db, payment.id)
-    if outcome is Outcome.FAILED and payment.status == "voided":
+    if outcome is Outcome.FAILED and payment.status == PaymentStatus.VOIDED:
         return Checked.UNDECIDED  # cancelled, as it should be
     if outcome is not None and settle(db, payment, intent, now, "sweep"):
         return Checked(outcome.value)
@@ -120,7 +120,7 @@ def follow_up(payment_id: int, attempt: int = 0) -> None:
     payment = database.get(Payment, payment_id)
     if payment is None or payment.gateway != "stripe":
         return
-    if payment.status not in OPEN_PAYMENT_STATUSES and payment.status != "voided":
+    if payment.status not in OPEN_PAYMENT_STATUSES and payment.status != PaymentStatus.VOIDED:
         return
     checked = check(database, StripeSettings.from_config(), payment, now())
     if checked is Checked.UNREACHABLE and attempt + 1 < len(FOLLOW_UP_DELAYS):
@@ -130,7 +130,7 @@ def follow_up(payment_id: int, attempt: int = 0) -> None:
 def _to_check(db: Session, open_before: datetime, voided_since: datetime) -> list[Payment]:
     still_open = (Payment.status.in_(OPEN_PAYMENT_STATUSES)) & (Payment.created_at < open_before)
     recently_voided = (
-        (Payment.status == "voided")
+        (Payment.status == PaymentStatus.VOIDED)
         & Payment.gateway_reference.is_not(None)
         & (func.coalesce(Payment.voided_at, Payment.created_at) >= voided_since)
     )
@@ -159,7 +159,7 @@ def _recover_reference(db: Session, payment: Payment) -> bool:
             Payment.gateway_reference.is_(None),
             Payment.status.in_(OPEN_PAYMENT_STATUSES),
         )
-        .values(gateway_reference=reference, status="pending")
+        .values(gateway_reference=reference, status=PaymentStatus.PENDING)
     )
     db.commit()
     return True
@@ -168,7 +168,7 @@ def _recover_reference(db: Session, payment: Payment) -> bool:
 def _reopen(db: Session, payment_id: int) -> None:
     db.execute(
         update(Payment)
-        .where(Payment.id == payment_id, Payment.status == "unknown")
-        .values(status="pending")
+        .where(Payment.id == payment_id, Payment.status == PaymentStatus.UNKNOWN)
+        .values(status=PaymentStatus.PENDING)
     )
     db.commit()

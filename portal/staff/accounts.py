@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from portal.access.verification import address_hash
-from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.models import StaffMember, StaffSignInAttempt
 from portal.staff import totp
@@ -173,7 +172,7 @@ def _limited(
     of_account = [StaffSignInAttempt.email == email]
     if member is not None and member.last_sign_in_at is not None:
         # A successful sign-in forgives the typing mistakes before it.
-        of_account.append(StaffSignInAttempt.at > as_utc(member.last_sign_in_at))
+        of_account.append(StaffSignInAttempt.at > member.last_sign_in_at)
     if _failures(db, and_(*of_account), now - ACCOUNT_WINDOW) >= FAILURES_PER_ACCOUNT:
         return SignInVerdict.ACCOUNT_LIMITED
     return None

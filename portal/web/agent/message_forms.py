@@ -13,6 +13,7 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, ValidationError
 
 from negotiation.contact import Channel
+from portal.models import MessageStatus
 from portal.payments.service import MAX_ID
 from portal.web.finance.forms import GetForm
 
@@ -21,7 +22,7 @@ SENT_CHANNELS = tuple(channel.value for channel in Channel if channel.is_message
 # The channels a borrower may opt out of: every one.
 OPT_OUT_CHANNELS = tuple(channel.value for channel in Channel)
 # A message's stored statuses (the outbox's filter).
-STATUSES = ("scheduled", "sending", "sent", "failed", "cancelled")
+STATUSES = tuple(MessageStatus)
 LAST_PAGE = 100_000
 
 CHOOSE_SENT_CHANNEL = _l("Choose SMS or email.")

@@ -32,7 +32,13 @@ from portal.core import db, jobs
 from portal.core.i18n import zoned_time
 from portal.messaging import queries, service
 from portal.messaging.service import Problem
-from portal.models import Case, Message, MessageBatch, Offer, StaffMember
+from portal.models import (
+    Case,
+    Message,
+    MessageBatch,
+    Offer,
+    StaffMember,
+)
 from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.message_forms import (

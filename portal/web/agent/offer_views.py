@@ -43,7 +43,7 @@ from portal.audit import trail
 from portal.cases.facts import policy, snapshot_of
 from portal.core import db
 from portal.core.i18n import zoned_time
-from portal.models import Case, Offer, StaffMember
+from portal.models import Case, Offer, OfferStatus, StaffMember
 from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section
 from portal.web.borrower.forms import AmountField
@@ -376,7 +376,7 @@ def _created_notice(made: service.Made) -> str:
             "Offer %(number)s is ready to send, approved on your authority as a supervisor.",
             number=number,
         )
-    if made.offer.status == "ready":
+    if made.offer.status == OfferStatus.READY:
         return _("Offer %(number)s is ready to send.", number=number)
     return _("Offer %(number)s is waiting for a supervisor's approval.", number=number)
 

@@ -4,7 +4,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,7 +56,7 @@ from portal.core import db
 from portal.core.clock import local_today, now
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money
-from portal.models import Case, Payment
+from portal.models import Case, Payment, PlanStatus
 from portal.payments.service import open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
@@ -276,7 +276,7 @@ def _move_section(
 ) -> dict[str, Any] | None:
     """The "a few more days" section of an active plan: the form with each payment's
     dates, or the move already made; None when there is nothing to say."""
-    active = plan is not None and plan.status == "active"
+    active = plan is not None and plan.status == PlanStatus.ACTIVE
     # The next few payments are the ones a borrower needs days for; a later one can be
     # moved once it comes near, so a phone shows a short list rather than the whole plan.
     choices = move_choices(plan, _today(case))[:MOVE_CHOICES] if active else []
@@ -294,7 +294,7 @@ def _move_section(
             _(
                 "%(amount)s due %(date)s",
                 date=long_date(row.due_date),
-                amount=money(row.amount - row.paid, case.loan.currency),
+                amount=money(row.outstanding, case.loan.currency),
             ),
         )
         for row, _window in choices
@@ -340,14 +340,14 @@ def move_payment() -> Response:
 
 def _progress(plan: Any) -> dict[str, Any]:
     """How far through its plan the borrower is."""
-    unpaid = [i for i in plan.installments if i.paid < i.amount]
-    following = unpaid[0] if unpaid else None
+    unpaid = [i for i in plan.installments if i.outstanding > 0]
+    following = plan.next_due
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
         "next": following,
-        "next_amount": following.amount - following.paid if following else 0,
-        "left": sum(i.amount - i.paid for i in unpaid),
+        "next_amount": following.outstanding if following else 0,
+        "left": plan.outstanding,
     }
 
 
@@ -665,7 +665,7 @@ def pay() -> Response:
     database = db.session()
     plan = live_plan(database, case)
     snapshot = snapshot_of(database, case, _today(case))
-    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
         plan=plan,
@@ -711,7 +711,7 @@ def start_payment() -> Response:
 def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
     database = db.session()
     plan = live_plan(database, case)
-    due = next((i for i in plan.installments if i.paid < i.amount), None) if plan else None
+    due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
         status=422,
@@ -746,8 +746,7 @@ def _local_date(moment: datetime | None, timezone: str) -> date | None:
     """The day a stored UTC moment fell on where the borrower lives."""
     if moment is None:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(ZoneInfo(timezone)).date()
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 # Help --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 
 from portal.core import db
 from portal.core.clock import as_utc
+from portal.core.currency import minor_per_major
 from portal.core.i18n import DEFAULT, long_date, money
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
@@ -228,7 +229,7 @@ def collections() -> Response:
         form.until.data = last_day
     days = reports.daily_kept(database, currency, last_day, CHART_DAYS, reports.finance_timezone())
     # One whole currency unit: the axis is labelled in round amounts.
-    geometry = bar_chart([d.kept for d in days], unit=100)
+    geometry = bar_chart([d.kept for d in days], unit=minor_per_major(currency))
     page = render_template(
         "finance/collections.html",
         form=form,

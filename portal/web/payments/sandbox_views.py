@@ -22,7 +22,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.core import db
-from portal.models import Payment
+from portal.models import Payment, PaymentStatus
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.web.borrower.forms import ConfirmForm
 from portal.web.borrower.session import borrower_required
@@ -50,7 +50,7 @@ def _payment(reference: str) -> Payment:
 def checkout(reference: str) -> Response:
     """The simulated provider page: pay, or decline."""
     payment = _payment(reference)
-    if payment.status != "pending":
+    if payment.status != PaymentStatus.PENDING:
         return redirect(url_for("borrower.payment_result", payment_id=payment.id), code=303)
     return make_response(
         render_template("sandbox/checkout.html", payment=payment, form=ConfirmForm())
@@ -64,7 +64,7 @@ def complete(reference: str) -> Response:
     payment = _payment(reference)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if payment.status != "pending":
+    if payment.status != PaymentStatus.PENDING:
         # A declined, voided or already paid checkout cannot be paid again.
         return redirect(url_for("borrower.payment_result", payment_id=payment.id), code=303)
     outcome = Outcome.SUCCEEDED if request.form.get("outcome") == "succeed" else Outcome.FAILED

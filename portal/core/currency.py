@@ -1,0 +1,64 @@
+"""A currency's minor unit: how many digits follow the decimal point, so an amount stored
+in minor units is read, typed and shown in the currency's own major unit.
+
+One function answers it for every currency: the engine's ``Currency.minor_digits`` for
+the currencies Haohuan lends in, and ISO 4217's exponent as Stripe charges it for any
+other a payment or a Stripe line may carry (0 for the yen or the won, 3 for the dinars).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from negotiation.money import Currency
+
+# Most currencies count in hundredths.
+DEFAULT_DIGITS = 2
+# ISO 4217 currencies without a minor unit, as Stripe lists them.
+ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+# ISO 4217 currencies with thousandths.
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def minor_digits(currency: str) -> int:
+    """Digits after the decimal point in ``currency``'s minor unit."""
+    if currency in Currency.__members__:
+        return Currency(currency).minor_digits
+    if currency in ZERO_DECIMAL:
+        return 0
+    return 3 if currency in THREE_DECIMAL else DEFAULT_DIGITS
+
+
+def minor_per_major(currency: str) -> int:
+    """Minor units in one whole unit of ``currency`` (100 for NT$, 1 for ¥)."""
+    return int(10 ** minor_digits(currency))
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units as an exact decimal amount of the currency (12345 TWD is 123.45)."""
+    return Decimal(amount).scaleb(-minor_digits(currency))
+
+
+def unusual_digits() -> dict[str, int]:
+    """Every currency whose minor unit is not a hundredth, with its digits: what a query
+    over loans of several currencies needs to scale each one's amounts."""
+    return {code: minor_digits(code) for code in sorted(ZERO_DECIMAL | THREE_DECIMAL)}

@@ -1,0 +1,88 @@
+"""The portal's tables, as typed SQLAlchemy 2 models.
+
+Money columns are integers in the currency's minor unit; rates are exact decimals.
+Timestamps are stored in UTC. Verification facts are stored only as salted hashes.
+
+The tables live in one module per aggregate; this package re-exports every model, so
+``from portal.models import X`` and Alembic (``Base.metadata``) see them all.
+"""
+
+from __future__ import annotations
+
+from portal.models.access import ReminderLink, VerificationAttempt
+from portal.models.arrangements import (
+    LIVE_PLAN_STATUSES,
+    OPEN_OFFER_STATUSES,
+    Consent,
+    Offer,
+    OfferStatus,
+    Plan,
+    PlanInstallment,
+    PlanStatus,
+    Waiver,
+)
+from portal.models.base import NAMING, Base, utcnow
+from portal.models.cases import Case, CaseEvent, CaseStatus, LifecycleRun
+from portal.models.contact import (
+    ContactAttempt,
+    Message,
+    MessageBatch,
+    MessageStatus,
+    OptOut,
+    Promise,
+    PromiseStatus,
+)
+from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
+from portal.models.payments import (
+    OPEN_PAYMENT_STATUSES,
+    Allocation,
+    Payment,
+    PaymentStatus,
+    ProcessedEvent,
+)
+from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
+
+__all__ = [
+    "LIVE_PLAN_STATUSES",
+    "NAMING",
+    "OPEN_OFFER_STATUSES",
+    "OPEN_PAYMENT_STATUSES",
+    "UNPAID_INSTALLMENT",
+    "Allocation",
+    "AuditEntry",
+    "Base",
+    "Borrower",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "Consent",
+    "ContactAttempt",
+    "LifecycleRun",
+    "Loan",
+    "LoanCharge",
+    "LoanInstallment",
+    "Message",
+    "MessageBatch",
+    "MessageStatus",
+    "Offer",
+    "OfferStatus",
+    "OptOut",
+    "Payment",
+    "PaymentStatus",
+    "Plan",
+    "PlanInstallment",
+    "PlanStatus",
+    "ProcessedEvent",
+    "Promise",
+    "PromiseStatus",
+    "ReconciliationItem",
+    "ReconciliationRun",
+    "ReminderLink",
+    "RunStatus",
+    "StaffMember",
+    "StaffSignInAttempt",
+    "VerificationAttempt",
+    "Waiver",
+    "utcnow",
+]

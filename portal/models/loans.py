@@ -1,0 +1,158 @@
+"""Borrowers and their loans: the contract, its installments and its charges."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, UtcDateTime, utcnow
+
+if TYPE_CHECKING:
+    from portal.models.cases import Case
+
+
+class Borrower(Base):
+    """A person who owes; contacted only about their own debt."""
+
+    __tablename__ = "borrowers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="zh_Hant_TW")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Taipei")
+    phone: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    # Lines of a postal address, for letters to a borrower unreachable by phone.
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    verification_salt: Mapped[str] = mapped_column(String(64))
+    date_of_birth_hash: Mapped[str] = mapped_column(String(128))
+    id_last4_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    loans: Mapped[list[Loan]] = relationship(back_populates="borrower")
+
+
+class Loan(Base):
+    """An installment loan and its contractual terms."""
+
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    product: Mapped[str] = mapped_column(String(64), default="personal")
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[int]
+    annual_rate_pct: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    frequency: Mapped[str] = mapped_column(String(16), default="monthly")
+    start_date: Mapped[date] = mapped_column(Date)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="loans")
+    installments: Mapped[list[LoanInstallment]] = relationship(
+        back_populates="loan", order_by="LoanInstallment.sequence"
+    )
+    charges: Mapped[list[LoanCharge]] = relationship(back_populates="loan")
+    case: Mapped[Case] = relationship(back_populates="loan")
+
+
+# An installment with principal or interest still owed (neither paid nor waived).
+UNPAID_INSTALLMENT = (
+    "principal_paid + principal_waived < principal_due "
+    "OR interest_paid + interest_waived < interest_due"
+)
+
+
+class LoanInstallment(Base):
+    """One contractual installment: principal and interest due, and what was paid."""
+
+    __tablename__ = "loan_installments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "sequence"),
+        # The daily work reads only installments still owed: in a healthy portfolio they
+        # are a small part of the table, and this index is all it scans.
+        Index(
+            "ix_loan_installments_unpaid",
+            "due_date",
+            "loan_id",
+            sqlite_where=text(UNPAID_INSTALLMENT),
+            postgresql_where=text(UNPAID_INSTALLMENT),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    principal_due: Mapped[int]
+    interest_due: Mapped[int]
+    principal_paid: Mapped[int] = mapped_column(default=0)
+    interest_paid: Mapped[int] = mapped_column(default=0)
+    principal_waived: Mapped[int] = mapped_column(default=0)
+    interest_waived: Mapped[int] = mapped_column(default=0)
+
+    loan: Mapped[Loan] = relationship(back_populates="installments")
+
+    @property
+    def amount_due(self) -> int:
+        """What this installment asks for in all."""
+        return self.principal_due + self.interest_due
+
+    @hybrid_property
+    def principal_outstanding(self) -> int:
+        """Principal still owed: neither paid nor waived."""
+        return self.principal_due - self.principal_paid - self.principal_waived
+
+    @hybrid_property
+    def interest_outstanding(self) -> int:
+        """Interest still owed: neither paid nor waived."""
+        return self.interest_due - self.interest_paid - self.interest_waived
+
+    @hybrid_property
+    def unpaid(self) -> int:
+        """What is still owed on it (in a query too: the queue sums it per loan)."""
+        return (
+            self.principal_due
+            - self.principal_paid
+            - self.principal_waived
+            + self.interest_due
+            - self.interest_paid
+            - self.interest_waived
+        )
+
+
+class LoanCharge(Base):
+    """A fee or a penalty charged to a loan."""
+
+    __tablename__ = "loan_charges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "fee" or "penalty"
+    description: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    paid: Mapped[int] = mapped_column(default=0)
+    waived: Mapped[int] = mapped_column(default=0)
+    charged_on: Mapped[date] = mapped_column(Date)
+
+    loan: Mapped[Loan] = relationship(back_populates="charges")
+
+    @hybrid_property
+    def outstanding(self) -> int:
+        """What is still owed on the charge (in a query too)."""
+        return self.amount - self.paid - self.waived

@@ -1,0 +1,99 @@
+"""Payments through a gateway, where their money went, and the gateway events handled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, UtcDateTime, codes, utcnow
+
+
+class PaymentStatus(StrEnum):
+    """A payment's status: created, pending, unknown (open); succeeded, failed, voided
+    (closed)."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    VOIDED = "voided"
+
+
+OPEN_PAYMENT_STATUSES = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)
+
+
+class Payment(Base):
+    """A payment through a gateway; it counts only once the gateway confirms it.
+
+    At most one open payment per case, purpose and plan: a double click or a second tab
+    resumes it rather than starting another charge.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index(
+            "uq_payments_one_open",
+            "case_id",
+            "purpose",
+            text("coalesce(plan_id, 0)"),
+            unique=True,
+            sqlite_where=text("status IN ('created', 'pending', 'unknown')"),
+            postgresql_where=text("status IN ('created', 'pending', 'unknown')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(24))  # installment, arrears, partial
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[PaymentStatus] = mapped_column(
+        codes(PaymentStatus, name="status", length=16), default=PaymentStatus.CREATED
+    )
+    gateway: Mapped[str] = mapped_column(String(16))
+    gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When we closed it unpaid: the sweeper makes sure its intent is dead for a week.
+    voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Money taken back after the payment succeeded: refunded in all, and held by a
+    # dispute that is open or was lost. What stays allocated is amount less both.
+    refunded: Mapped[int] = mapped_column(default=0, server_default="0")
+    disputed: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def kept(self) -> int:
+        """What of the payment is still ours."""
+        return self.amount - self.refunded - self.disputed
+
+
+class Allocation(Base):
+    """Where part of a confirmed payment went: a charge, an installment's interest or
+    principal, or a credit. A payment's allocations always sum to its amount."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    target: Mapped[str] = mapped_column(String(16))  # penalty, fee, interest, principal, credit
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("loan_charges.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("loan_installments.id"))
+    amount: Mapped[int]
+
+
+class ProcessedEvent(Base):
+    """A gateway event already handled: written in the same transaction as its work."""
+
+    __tablename__ = "processed_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("gateway", "event_id"),)
