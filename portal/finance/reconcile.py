@@ -25,7 +25,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from negotiation.money import Currency
-from portal.finance.export import csv_lines
+from portal.core.csv_export import csv_lines
 from portal.models import Payment, ReconciliationItem, ReconciliationRun
 from portal.payments import stripe_gateway
 from portal.payments.stripe_gateway import (
