@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.core.clock import as_utc
-from portal.core.db import like_pattern
+from portal.core.db import by_id, like_pattern
 from portal.core.pagination import window
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
@@ -292,7 +292,7 @@ class PaymentStory:
 
 def payment_story(db: Session, payment_id: int) -> PaymentStory | None:
     """Everything the payment detail page shows, or None for an unknown id."""
-    payment = db.get(Payment, payment_id)
+    payment = by_id(db, Payment, payment_id)
     if payment is None:
         return None
     case = db.get(Case, payment.case_id)

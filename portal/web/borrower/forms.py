@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,9 +23,10 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.web.common.forms import DayField
+
 MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
 AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # what a date input sends, and what we ask for
 GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
 
 
@@ -182,23 +182,6 @@ class ConfirmForm(FlaskForm):
     """A form with only its CSRF token: for buttons that change something."""
 
 
-class DayField(DateField):
-    """A date typed as 2026-12-05 (full-width digits too), with our own translated
-    message when it cannot be read."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
-            return
-        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
-        try:
-            self.data = date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
-        except ValueError:
-            self.data = None
-        if self.data is None:
-            raise ValueError(_l("Enter a date like 2026-12-05."))
-
-
 class MoveForm(FlaskForm):
     """Move one upcoming installment of an active plan to a later date."""
 
@@ -207,5 +190,7 @@ class MoveForm(FlaskForm):
     installment = RadioField(_l("Which payment"), choices=[], validate_choice=False)
     new_date = DayField(
         _l("New date"),
+        unreadable=_l("Enter a date like 2026-12-05."),
+        any_year=True,
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )

@@ -9,13 +9,13 @@ from functools import wraps
 from typing import Any
 
 from flask import g, session, url_for
-from sqlalchemy.orm import Session, joinedload
 
-from portal.access.verification import LinkState, link_state
+from portal.access.verification import LinkState, borrower_case, link_state
 from portal.core import db
 from portal.core.clock import now
-from portal.models import Case, Loan, ReminderLink
-from portal.web.extensions import leave_page
+from portal.core.db import Session
+from portal.models import Case, ReminderLink
+from portal.web.common.fragments import leave_page
 
 IDLE_LIMIT = timedelta(minutes=15)
 ABSOLUTE_LIMIT = timedelta(hours=2)
@@ -78,15 +78,7 @@ def current_case(database: Session, moment: datetime) -> Case | None:
         return None
     session["seen"] = moment.isoformat()
     # Every borrower page reads the loan, its borrower, installments and charges.
-    return database.get(
-        Case,
-        case_id,
-        options=[
-            joinedload(Case.loan).joinedload(Loan.borrower),
-            joinedload(Case.loan).selectinload(Loan.installments),
-            joinedload(Case.loan).selectinload(Loan.charges),
-        ],
-    )
+    return borrower_case(database, case_id)
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -21,13 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, render_template, request, session, url_for
-from sqlalchemy.orm import Session
 
 from portal.core import db
 from portal.core.clock import now
+from portal.core.db import Session
 from portal.models import StaffMember
 from portal.staff.accounts import unknown_roles
-from portal.web.extensions import htmx, leave_page
+from portal.web.common.fragments import leave_page
+from portal.web.extensions import htmx
 
 IDLE_LIMIT = timedelta(minutes=30)
 ABSOLUTE_LIMIT = timedelta(hours=12)

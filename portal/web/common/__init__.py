@@ -1,0 +1,3 @@
+"""What every blueprint shares and no capability may use: form fields and GET forms
+(``forms``), the page number of a paged list (``pagination``), htmx fragments and
+whole-page exits (``fragments``), and the consoles' "today" (``clock``)."""
