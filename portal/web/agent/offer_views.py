@@ -418,31 +418,32 @@ def _approvals_page(
 @staff_required("supervisor")
 def approve_offer(case_id: int, offer_id: int) -> Response:
     """Approve an offer: it becomes ready to send, if the case still allows it."""
-    offer = _offer_or_404(case_id, offer_id)
-    prefix = f"approve-{offer.id}"
-    form = ApproveForm(prefix=prefix)
-    if not form.validate_on_submit():
-        return _approvals_page(422, forms={prefix: form})
-    decided = service.approve(db.session(), offer, g.staff, g.now, form.note.data or "")
-    if not decided.done:
-        return _refused(decided, prefix, form)
-    flash(_("Offer %(number)s is approved and ready to send.", number=offer.id), FLASH)
-    return redirect(url_for("agent.approvals"), code=303)
+    return _decide(case_id, offer_id, "approve")
 
 
 @blueprint.post("/cases/<int:case_id>/offers/<int:offer_id>/decline")
 @staff_required("supervisor")
 def decline_offer(case_id: int, offer_id: int) -> Response:
     """Decline an offer, saying why."""
+    return _decide(case_id, offer_id, "decline")
+
+
+def _decide(case_id: int, offer_id: int, kind: str) -> Response:
+    """A supervisor's decision on an offer (``approve`` or ``decline``), with its note;
+    back to the queue with what was done, or with why it could not be."""
     offer = _offer_or_404(case_id, offer_id)
-    prefix = f"decline-{offer.id}"
-    form = DeclineForm(prefix=prefix)
+    prefix = f"{kind}-{offer.id}"
+    form = ApproveForm(prefix=prefix) if kind == "approve" else DeclineForm(prefix=prefix)
     if not form.validate_on_submit():
         return _approvals_page(422, forms={prefix: form})
-    decided = service.decline(db.session(), offer, g.staff, g.now, form.note.data or "")
+    decide = service.approve if kind == "approve" else service.decline
+    decided = decide(db.session(), offer, g.staff, g.now, form.note.data or "")
     if not decided.done:
         return _refused(decided, prefix, form)
-    flash(_("Offer %(number)s is declined.", number=offer.id), FLASH)
+    if kind == "approve":
+        flash(_("Offer %(number)s is approved and ready to send.", number=offer.id), FLASH)
+    else:
+        flash(_("Offer %(number)s is declined.", number=offer.id), FLASH)
     return redirect(url_for("agent.approvals"), code=303)
 
 

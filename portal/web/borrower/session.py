@@ -16,6 +16,7 @@ from portal.core.clock import now
 from portal.core.db import Session
 from portal.models import Case, ReminderLink
 from portal.web.common.fragments import leave_page
+from portal.web.common.sessions import still_fresh
 
 IDLE_LIMIT = timedelta(minutes=15)
 ABSOLUTE_LIMIT = timedelta(hours=2)
@@ -62,12 +63,7 @@ def current_case(database: Session, moment: datetime) -> Case | None:
     case_id, link_id = session.get("case_id"), session.get("link_id")
     if case_id is None or link_id is None:
         return None
-    try:
-        started = datetime.fromisoformat(session["started"])
-        seen = datetime.fromisoformat(session["seen"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+    if not still_fresh("started", "seen", moment, IDLE_LIMIT, ABSOLUTE_LIMIT):
         return None
     link = database.get(ReminderLink, link_id)
     if link is None or link.case_id != case_id:

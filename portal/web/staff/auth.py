@@ -28,6 +28,7 @@ from portal.core.db import Session
 from portal.models import StaffMember
 from portal.staff.accounts import unknown_roles
 from portal.web.common.fragments import leave_page
+from portal.web.common.sessions import still_fresh
 from portal.web.extensions import htmx
 
 IDLE_LIMIT = timedelta(minutes=30)
@@ -121,12 +122,7 @@ def current_member(database: Session, moment: datetime) -> StaffMember | None:
     member_id = session.get("staff_id")
     if not isinstance(member_id, int):
         return None
-    try:
-        started = datetime.fromisoformat(session["staff_started"])
-        seen = datetime.fromisoformat(session["staff_seen"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+    if not still_fresh("staff_started", "staff_seen", moment, IDLE_LIMIT, ABSOLUTE_LIMIT):
         return None
     member = database.get(StaffMember, member_id)
     if member is None or not member.active:
