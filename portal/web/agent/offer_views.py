@@ -45,8 +45,7 @@ from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import zoned_time
 from portal.models import Case, Offer, StaffMember
 from portal.web.agent import blueprint, case_section
-from portal.web.borrower.forms import AmountField
-from portal.web.common.forms import DayField
+from portal.web.common.forms import AmountField, DayField
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES, STAGE_NAMES, rejection_sentence

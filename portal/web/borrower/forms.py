@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -23,47 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.web.common.forms import DayField
-
-MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
-AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
-GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
-
-
-class AmountField(StringField):
-    """A money amount typed in major units; ``data`` is minor units (int) or None."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
-            return
-        # Full-width digits and commas from CJK keyboards count as their ASCII selves.
-        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
-        if text.startswith("-"):
-            raise ValueError(_l("An amount cannot be negative."))
-        if not GROUPED.fullmatch(text):
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
-        text = text.replace(",", "")
-        if not AMOUNT.fullmatch(text):
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50.")) from None
-        if not value.is_finite() or value < 0 or value >= MAX_MAJOR:
-            raise ValueError(_l("Enter an amount of zero or more."))
-        minor = value.scaleb(2)
-        if minor != minor.to_integral_value():
-            raise ValueError(_l("Use at most two digits after the decimal point."))
-        self.data = int(minor)
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        if self.data is None:
-            return ""
-        text = f"{Decimal(self.data).scaleb(-2):f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
+from portal.web.common.forms import AmountField, DayField
 
 
 class VerifyForm(FlaskForm):
