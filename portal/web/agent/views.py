@@ -20,11 +20,11 @@ from flask_babel import get_locale
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
 from portal.core import db
-from portal.core.clock import as_utc, local_today
+from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT
 from portal.models import Case
 from portal.web.agent import blueprint, case_sections, no_case_html
-from portal.web.common.clock import console_today, console_zone
+from portal.web.common.clock import borrower_today, console_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
@@ -126,7 +126,7 @@ def _not_found(case_id: int) -> Response:
 
 def _case_page(case: Case, revealed: frozenset[str], fragment: bool = False) -> Response:
     database = db.session()
-    today = local_today(case.loan.borrower.timezone)
+    today = borrower_today(case)
     casefile = read_case(database, case, today, revealed)
     context = {
         "file": casefile,

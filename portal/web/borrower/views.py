@@ -4,7 +4,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,7 +52,7 @@ from portal.arrangements.moves import (
 from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
 from portal.cases.holds import place_hold
 from portal.core import db
-from portal.core.clock import now
+from portal.core.clock import as_utc, now
 from portal.core.db import MAX_ID
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money
@@ -737,8 +737,7 @@ def _local_date(moment: Any, timezone: str) -> date | None:
     """The day a stored UTC moment fell on where the borrower lives."""
     if moment is None:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(ZoneInfo(timezone)).date()
+    return as_utc(moment).astimezone(ZoneInfo(timezone)).date()
 
 
 # Help --------------------------------------------------------------------------------
