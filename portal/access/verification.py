@@ -110,6 +110,13 @@ def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
     return LinkState.USABLE
 
 
+def end_link_sessions(db: Session, link: ReminderLink) -> None:
+    """End every borrower session begun from ``link`` (signing out: a copied cookie
+    stops working too). Commits."""
+    link.session_generation += 1
+    db.commit()
+
+
 def borrower_case(db: Session, case_id: int) -> Case | None:
     """The case a borrower session sees, with what every borrower page reads: the loan,
     its borrower, installments and charges (loaded at once)."""

@@ -10,7 +10,12 @@ from typing import Any
 
 from flask import g, session, url_for
 
-from portal.access.verification import LinkState, borrower_case, link_state
+from portal.access.verification import (
+    LinkState,
+    borrower_case,
+    end_link_sessions,
+    link_state,
+)
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
@@ -45,8 +50,7 @@ def sign_out(database: Session) -> None:
     link_id = session.get("link_id")
     link = database.get(ReminderLink, link_id) if isinstance(link_id, int) else None
     if link is not None:
-        link.session_generation += 1
-        database.commit()
+        end_link_sessions(database, link)
     end()
 
 

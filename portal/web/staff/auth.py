@@ -26,6 +26,7 @@ from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
 from portal.models import StaffMember
+from portal.staff import accounts
 from portal.staff.accounts import unknown_roles
 from portal.web.common.fragments import leave_page
 from portal.web.common.sessions import still_fresh
@@ -112,8 +113,7 @@ def sign_out(database: Session) -> None:
     the generation on makes a copied cookie worthless. Commits."""
     member = current_member(database, now())
     if member is not None:
-        member.session_generation += 1
-        database.commit()
+        accounts.end_sessions(database, member)
     end()
 
 
