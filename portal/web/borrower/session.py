@@ -10,12 +10,8 @@ from typing import Any
 
 from flask import g, session, url_for
 
-from portal.access.verification import (
-    LinkState,
-    borrower_case,
-    end_link_sessions,
-    link_state,
-)
+from portal.access import verification
+from portal.access.verification import LinkState, link_state
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
@@ -50,7 +46,7 @@ def sign_out(database: Session) -> None:
     link_id = session.get("link_id")
     link = database.get(ReminderLink, link_id) if isinstance(link_id, int) else None
     if link is not None:
-        end_link_sessions(database, link)
+        verification.end_link_sessions(database, link)
     end()
 
 
@@ -78,7 +74,7 @@ def current_case(database: Session, moment: datetime) -> Case | None:
         return None
     session["seen"] = moment.isoformat()
     # Every borrower page reads the loan, its borrower, installments and charges.
-    return borrower_case(database, case_id)
+    return verification.borrower_case(database, case_id)
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
