@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal.cases.facts import record_event
-from portal.core.db import lock_row
+from portal.core.db import MAX_ID, lock_row
 from portal.core.hashing import (
     fact_matches,
     new_token,
@@ -24,7 +24,7 @@ from portal.core.hashing import (
     normalise_id_last4,
     token_hash,
 )
-from portal.models import Borrower, Case, Offer, ReminderLink, VerificationAttempt
+from portal.models import Borrower, Case, Loan, Offer, ReminderLink, VerificationAttempt
 
 LINK_LIFETIME = timedelta(days=7)
 # A letter spends days in the post and on a table before it is read.
@@ -107,6 +107,29 @@ def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
     if link.expires_at <= now:
         return LinkState.EXPIRED
     return LinkState.USABLE
+
+
+def end_link_sessions(db: Session, link: ReminderLink) -> None:
+    """End every borrower session begun from ``link`` (signing out: a copied cookie
+    stops working too). Commits."""
+    link.session_generation += 1
+    db.commit()
+
+
+def borrower_case(db: Session, case_id: int) -> Case | None:
+    """The case a borrower session sees, with what every borrower page reads: the loan,
+    its borrower, installments and charges (loaded at once)."""
+    if not 0 < case_id <= MAX_ID:
+        return None
+    return db.get(
+        Case,
+        case_id,
+        options=[
+            joinedload(Case.loan).joinedload(Loan.borrower),
+            joinedload(Case.loan).selectinload(Loan.installments),
+            joinedload(Case.loan).selectinload(Loan.charges),
+        ],
+    )
 
 
 def address_hash(address: str) -> str:

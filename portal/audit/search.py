@@ -11,16 +11,16 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from portal.finance.export import csv_lines
+from portal.core.csv_export import csv_lines
+from portal.core.db import MAX_ID, like_pattern
+from portal.core.pagination import window
 from portal.finance.reports import EARLIEST, LATEST, day_bounds
 from portal.models import AuditEntry, Case, Loan
 
 PER_PAGE = 50
-# Python's int, and PostgreSQL's bigint: a longer number cannot be an id.
-MAX_ID = 2**63 - 1
 
 COLUMNS = (
     "entry_id",
@@ -68,18 +68,14 @@ class AuditPage:
     pages: int
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filtered(filters: AuditFilters, zone: ZoneInfo) -> Select[AuditEntry, str]:
     query = select(AuditEntry, Loan.number).outerjoin(Case, Case.id == AuditEntry.case_id)
     query = query.outerjoin(Loan, Loan.id == Case.loan_id)
     if filters.actor:
-        pattern = "%" + _escape_like(filters.actor.strip()) + "%"
+        pattern = "%" + like_pattern(filters.actor.strip()) + "%"
         query = query.where(AuditEntry.actor.ilike(pattern, escape="\\"))
     if filters.action.endswith("."):
-        query = query.where(AuditEntry.action.like(_escape_like(filters.action) + "%", escape="\\"))
+        query = query.where(AuditEntry.action.like(like_pattern(filters.action) + "%", escape="\\"))
     elif filters.action:
         query = query.where(AuditEntry.action == filters.action)
     wanted = filters.case.strip().removeprefix("#")
@@ -104,11 +100,9 @@ def audit_page(
     """The ``page``-th page of matching entries, newest first (a page past the end
     shows the last)."""
     query = _filtered(filters, zone)
-    total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    rows = db.execute(_newest_first(query).limit(per_page).offset((page - 1) * per_page))
-    return AuditPage([AuditRow(*row) for row in rows], total, page, pages)
+    span = window(db, query, page, per_page)
+    rows = db.execute(span.of(_newest_first(query)))
+    return AuditPage([AuditRow(*row) for row in rows], span.total, span.page, span.pages)
 
 
 def all_entries(db: Session, filters: AuditFilters, zone: ZoneInfo) -> Iterator[AuditRow]:
@@ -135,7 +129,7 @@ def _utc_text(moment: datetime) -> str:
 def audit_lines(rows: Iterator[AuditRow], zone: ZoneInfo) -> Iterator[str]:
     """The export: one CSV line per entry, times in UTC and in ``zone`` (ISO 8601 with
     the offset), every cell safe to open in a spreadsheet
-    (``portal.finance.export.csv_lines``)."""
+    (``portal.core.csv_export.csv_lines``)."""
     return csv_lines(
         COLUMNS,
         (

@@ -23,6 +23,7 @@ from portal.audit import trail
 # the agent reads the same dated facts the borrower was shown.
 from portal.cases.facts import CaseView, plan_events_of, view_case
 from portal.cases.masking import mask_address, mask_email, mask_name, mask_phone
+from portal.core.db import by_id
 from portal.models import (
     Allocation,
     Borrower,
@@ -157,9 +158,7 @@ def installment_state(installment: LoanInstallment, today: date) -> str:
 
 def find_case(db: Session, case_id: int) -> Case | None:
     """The case with this id, or None (ids out of any column's range included)."""
-    if not 0 < case_id < 2**63:
-        return None
-    return db.get(Case, case_id)
+    return by_id(db, Case, case_id)
 
 
 def read_case(

@@ -33,6 +33,8 @@ from negotiation import Stage
 from portal.cases.masking import mask_name, mask_phone
 from portal.core import settings
 from portal.core.currency import DEFAULT_DIGITS, unusual_digits
+from portal.core.db import like_pattern
+from portal.core.pagination import window
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -392,16 +394,12 @@ def _digits_only(column: Any) -> Any:
     return column
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _search_condition(search: str) -> ColumnElement[bool]:
     """A loan number (whole, its start or its end) or phone digits. Digits are matched
     ignoring separators, and a number written the local way (0912…) also finds the
     stored international form (+886 912…)."""
     wanted = search.strip()
-    number = _escape_like(wanted.upper())
+    number = like_pattern(wanted.upper())
     by_loan = or_(
         Loan.number == wanted.upper(),
         func.upper(Loan.number).like(number + "%", escape="\\"),
@@ -556,14 +554,10 @@ def page_of(
     rows with their arrears and latest plans."""
     arrears = arrears_of(today) if _needs_arrears(chosen) else None
     query = _filtered(chosen, today, zone or console_zone(), arrears)
-    total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    pages = max(1, -(-total // per_page))
-    page = min(max(chosen.page, 1), pages)
-    ids = list(
-        db.scalars(_ordered(query, chosen, arrears).limit(per_page).offset((page - 1) * per_page))
-    )
+    span = window(db, query, chosen.page, per_page)
+    ids = list(db.scalars(span.of(_ordered(query, chosen, arrears))))
     rows = _rows(db, ids, today)
-    return QueuePage(rows, total, page, pages, replace(chosen, page=page))
+    return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
 
 
 def _rows(db: Session, ids: list[int], today: date) -> list[QueueRow]:

@@ -47,6 +47,7 @@ from portal.contact.gate import (
     refusal_reasons,
 )
 from portal.contact.promises import make_promise, progress_of
+from portal.core.db import by_id
 from portal.core.i18n import zoned_time
 from portal.models import Case, CaseEvent, ContactAttempt, Promise, StaffMember
 
@@ -135,6 +136,13 @@ OPT_OUT_CHANNELS = {
     Channel.EMAIL: _l("Email"),
     Channel.LETTER: _l("Letters"),
 }
+
+
+def case_call(db: Session, case: Case, attempt_id: int) -> ContactAttempt | None:
+    """The logged contact with this id, only if it is the case's own (another case's id
+    gets None)."""
+    attempt = by_id(db, ContactAttempt, attempt_id)
+    return attempt if attempt is not None and attempt.case_id == case.id else None
 
 
 def answerer_of(attempt: ContactAttempt) -> Answerer:

@@ -7,11 +7,19 @@ SQLite by default (``instance/haohuan.db``); PostgreSQL through ``DATABASE_URL``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, update
-from sqlalchemy.orm import Session, sessionmaker
+
+# Re-exported: the web layer names the session's type without importing SQLAlchemy.
+from sqlalchemy.orm import Session as Session
+from sqlalchemy.orm import sessionmaker
+
+# Python's int, and PostgreSQL's bigint: a longer number cannot be an id.
+MAX_ID = 2**63 - 1
+
+Row = TypeVar("Row")
 
 
 def database_url(app: Flask) -> str:
@@ -100,3 +108,15 @@ def lock_row(db_session: Session, model: Any, row_id: int) -> None:
     that check-then-write on the same thing run one after another.
     """
     db_session.execute(update(model).where(model.id == row_id).values(id=model.id))
+
+
+def by_id(db_session: Session, model: type[Row], row_id: int) -> Row | None:
+    """The row of ``model`` with this id, or None (an id no id column could hold
+    included: it is not looked up)."""
+    return db_session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+
+
+def like_pattern(text: str) -> str:
+    """``text`` for a LIKE pattern (with ``escape="\\"``): its ``%``, ``_`` and
+    backslashes match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,18 +1,14 @@
-"""CSV exports that a spreadsheet opens safely: streamed row by row, amounts as integer
-minor units beside the formatted amount, and no cell a spreadsheet would run as a
-formula (OWASP's CSV injection advice: a leading apostrophe)."""
+"""The payments export: streamed row by row, amounts as integer minor units beside the
+formatted amount, written by ``portal.core.csv_export`` (no cell a spreadsheet would run
+as a formula)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
+from portal.core.csv_export import csv_lines
 from portal.finance.reports import PaymentRow
-
-# A cell starting with one of these is read as a formula by Excel, LibreOffice or Sheets.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 PAYMENT_COLUMNS = (
     "payment_id",
@@ -33,32 +29,6 @@ PAYMENT_COLUMNS = (
     "loan_number",
     "borrower_name",
 )
-
-
-def safe_cell(value: object) -> object:
-    """``value`` as a CSV cell: text that a spreadsheet would run gets an apostrophe in
-    front; numbers and empty cells are left alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def csv_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
-    """The header, then each row, as CSV text one line at a time."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in _with_header(header, rows):
-        writer.writerow([safe_cell(cell) for cell in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _with_header(
-    header: Sequence[str], rows: Iterable[Sequence[object]]
-) -> Iterator[Sequence[object]]:
-    yield header
-    yield from rows
 
 
 def _utc(moment: datetime | None) -> str:

@@ -24,8 +24,8 @@ import stripe
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
-from portal.finance.export import csv_lines
 from portal.models import Payment, PaymentStatus, ReconciliationItem, ReconciliationRun, RunStatus
 from portal.payments import stripe_gateway
 from portal.payments.stripe_gateway import (

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from portal.core import settings
 from portal.core.clock import as_utc
+from portal.core.db import by_id, like_pattern
+from portal.core.pagination import window
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
     Allocation,
@@ -206,10 +208,6 @@ class PaymentPage:
     pages: int
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filtered(filters: PaymentFilters, zone: ZoneInfo) -> Select[Payment, str, str]:
     query = (
         select(Payment, Loan.number, Borrower.full_name)
@@ -241,7 +239,7 @@ def _search(text: str) -> Any:
     """A payment id (``123`` or ``#123``), a gateway reference (``pi_...``) exactly or by
     its start, a loan number by its start, or part of a borrower's name."""
     text = text.strip()
-    pattern = _escape_like(text)
+    pattern = like_pattern(text)
     wanted = [
         Payment.gateway_reference == text,
         Payment.gateway_reference.like(pattern + "%", escape="\\"),
@@ -259,15 +257,9 @@ def payment_page(
 ) -> PaymentPage:
     """The ``page``-th page of matching payments, newest first."""
     query = _filtered(filters, zone)
-    total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    rows = db.execute(
-        query.order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    return PaymentPage([PaymentRow(*row) for row in rows], total, page, pages)
+    span = window(db, query, page, per_page)
+    rows = db.execute(span.of(query.order_by(Payment.created_at.desc(), Payment.id.desc())))
+    return PaymentPage([PaymentRow(*row) for row in rows], span.total, span.page, span.pages)
 
 
 def all_payments(db: Session, filters: PaymentFilters, zone: ZoneInfo) -> Iterator[PaymentRow]:
@@ -301,7 +293,7 @@ class PaymentStory:
 
 def payment_story(db: Session, payment_id: int) -> PaymentStory | None:
     """Everything the payment detail page shows, or None for an unknown id."""
-    payment = db.get(Payment, payment_id)
+    payment = by_id(db, Payment, payment_id)
     if payment is None:
         return None
     case = db.get(Case, payment.case_id)

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from negotiation import LoanSnapshot, PlanKind, PlanRequest, evaluate_request
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.core.db import MAX_ID as MAX_ID  # still imported from here by the outbox views
+from portal.core.db import by_id
 from portal.core.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, PaymentStatus, Plan
 from portal.payments.gateway import GatewayUnavailableError, gateway
 from portal.payments.sweeper import schedule_follow_up
-
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,7 @@ class Started:
 
 def payment_for_case(db: Session, case: Case, payment_id: int) -> Payment | None:
     """The payment, only if it belongs to the case (another borrower's id gets None)."""
-    if not 0 < payment_id <= MAX_ID:
-        return None
-    payment = db.get(Payment, payment_id)
+    payment = by_id(db, Payment, payment_id)
     return payment if payment is not None and payment.case_id == case.id else None
 
 

@@ -135,6 +135,13 @@ def change_password(db: Session, member: StaffMember, password: str) -> None:
     db.commit()
 
 
+def end_sessions(db: Session, member: StaffMember) -> None:
+    """End every session of the account (signing out: a copied cookie stops working
+    too). Commits."""
+    member.session_generation += 1
+    db.commit()
+
+
 def deactivate(db: Session, member: StaffMember) -> None:
     """Stop the account from signing in, and end its sessions. Commits."""
     member.active = False

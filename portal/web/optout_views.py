@@ -26,6 +26,7 @@ from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import opted_out_channels
 from portal.core import db
 from portal.core.clock import now
+from portal.core.db import by_id
 from portal.messaging import service
 from portal.messaging.links import OptOutRequest, read_opt_out_token
 from portal.models import Borrower
@@ -39,7 +40,7 @@ ONE_CLICK = "One-Click"
 def _borrower(token: str) -> tuple[OptOutRequest, Borrower]:
     """The opt-out a token names and its borrower; 404 for anything we did not sign."""
     wanted = read_opt_out_token(token)
-    borrower = db.session().get(Borrower, wanted.borrower_id) if wanted else None
+    borrower = by_id(db.session(), Borrower, wanted.borrower_id) if wanted else None
     if wanted is None or borrower is None:
         abort(404)
     # The message was written in the borrower's language; its page answers in it too.

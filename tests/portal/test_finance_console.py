@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.core import db
+from portal.core.csv_export import safe_cell
 from portal.finance import reconcile as reconciliation
-from portal.finance.export import safe_cell
 from portal.finance.reports import PaymentFilters, day_overview, payment_page
 from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.events import GatewayEvent, Outcome, handle

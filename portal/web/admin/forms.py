@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, Regexp, ValidationError
+from wtforms.validators import Length, ValidationError
 
 from portal.audit.search import AuditFilters
-from portal.web.finance.forms import DayField, GetForm
+from portal.web.common.forms import DayField, GetForm
+from portal.web.common.pagination import Paged, page_field
 
 
-class AuditFilterForm(GetForm):
+class AuditFilterForm(Paged, GetForm):
     """Who, what, which case, and when."""
 
     actor = StringField(
@@ -28,10 +29,7 @@ class AuditFilterForm(GetForm):
     )
     since = DayField(_l("From"))
     until = DayField(_l("To"))
-    page = StringField(
-        _l("Page"),
-        validators=[Optional(), Regexp(r"^[1-9][0-9]{0,5}$", message=_l("No such page."))],
-    )
+    page = page_field()
 
     def offer_actions(self, known: Sequence[str]) -> None:
         """The actions to choose from: each one in the log, and each family (``call.``)."""
@@ -52,10 +50,6 @@ class AuditFilterForm(GetForm):
         """The period runs forward."""
         if self.since.data and field.data and field.data < self.since.data:
             raise ValidationError(_l("The end date is before the start date."))
-
-    def page_number(self) -> int:
-        """The page asked for (the first unless one was)."""
-        return int(self.page.data or 1)
 
     def filters(self) -> AuditFilters:
         """The validated filters."""

@@ -29,6 +29,7 @@ from portal.core.i18n import DEFAULT
 from portal.finance.reports import finance_timezone
 from portal.web.admin import blueprint
 from portal.web.admin.forms import AuditFilterForm
+from portal.web.common.clock import today_in
 from portal.web.staff.auth import staff_required
 
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
@@ -113,6 +114,6 @@ def audit_csv() -> ResponseReturnValue:
         yield from audit_log.audit_lines(audit_log.all_entries(db.session(), filters, zone), zone)
 
     response = Response(stream_with_context(lines()), mimetype="text/csv")
-    name = f"audit-{g.now.astimezone(zone).date().isoformat()}.csv"
+    name = f"audit-{today_in(zone).isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

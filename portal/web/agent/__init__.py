@@ -15,11 +15,11 @@ from typing import Any
 
 from flask import Response, make_response, render_template, url_for
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
+from portal.cases import casefile
 from portal.core import db
+from portal.core.db import Session
 from portal.models import Case, StaffMember
-from portal.payments.service import MAX_ID
 from portal.web.staff.auth import staff_blueprint
 
 blueprint = staff_blueprint("agent", __name__, url_prefix="/agent")
@@ -59,7 +59,7 @@ def case_sections(
 
 def find_case(case_id: int) -> Case | None:
     """The case with this id, or None (an id no database column could hold included)."""
-    return db.session().get(Case, case_id) if 0 < case_id <= MAX_ID else None
+    return casefile.find_case(db.session(), case_id)
 
 
 def no_case_html(case_id: int) -> str:

@@ -30,8 +30,7 @@ from portal.contact.calls import (
 )
 from portal.contact.promises import PromiseLimits, PromiseProblem, promise_problems
 from portal.core.i18n import long_date, money
-from portal.web.borrower.forms import AmountField
-from portal.web.finance.forms import DayField
+from portal.web.common.forms import AmountField, DayField
 
 # How long ago the call began, in minutes: a call is logged when it ends.
 STARTED_CHOICES = (0, 5, 10, 15, 30, 60)

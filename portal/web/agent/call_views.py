@@ -19,18 +19,17 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from portal.contact import calls
 from portal.contact.promises import promise_limits
 from portal.core import db
+from portal.core.db import Session
 from portal.core.i18n import gap
-from portal.models import Case, ContactAttempt, StaffMember
-from portal.payments.service import MAX_ID
+from portal.models import Case, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.call_forms import CallForm
-from portal.web.extensions import htmx
+from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 
 SECTION = "agent/_case_calls.html"
@@ -120,10 +119,9 @@ def case_calls(case_id: int) -> Response:
         return no_case(case_id)
     logged = None
     asked = request.args.get("logged", "")
-    if asked.isdigit() and int(asked) <= MAX_ID:
-        attempt = db.session().get(ContactAttempt, int(asked))
+    if asked.isdigit():
         # Only this case's own call: another case's id shows nothing.
-        logged = attempt if attempt is not None and attempt.case_id == case.id else None
+        logged = calls.case_call(db.session(), case, int(asked))
     answered = calls.answerer_of(logged) if logged else None
     return _calls_page(case, logged=logged, third_party=answered is calls.Answerer.SOMEONE_ELSE)
 
@@ -137,13 +135,8 @@ def call_check(case_id: int) -> Response:
     if case is None:
         return no_case(case_id)
     check = calls.check_and_record(db.session(), case, g.staff, g.now)
-    template = "agent/_call_check.html" if htmx and not htmx.history_restore_request else None
-    page = render_template(
-        template or "agent/call_check.html", case=case, check=check, case_url=_case_url(case)
-    )
-    response = make_response(page)
-    response.headers["Vary"] = "HX-Request, Cookie"
-    return response
+    template = "agent/_call_check.html" if wants_fragment() else "agent/call_check.html"
+    return respond(render_template(template, case=case, check=check, case_url=_case_url(case)))
 
 
 @blueprint.post("/cases/<int:case_id>/calls")

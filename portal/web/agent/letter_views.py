@@ -7,11 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, g, make_response, render_template, url_for
-from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
 from portal.contact.gate import allowed_from_text, judge, refusal_reasons
 from portal.core import db
+from portal.core.db import Session
 from portal.core.i18n import zoned_time
 from portal.letters.service import (
     LETTER_REFUSAL_TEXT,

@@ -15,7 +15,7 @@ from wtforms.validators import AnyOf, ValidationError
 from negotiation.contact import Channel
 from portal.models import MessageStatus
 from portal.payments.service import MAX_ID
-from portal.web.finance.forms import GetForm
+from portal.web.common.forms import GetForm
 
 # The channels a reminder is sent on (a letter is printed, a call is made).
 SENT_CHANNELS = tuple(channel.value for channel in Channel if channel.is_message)

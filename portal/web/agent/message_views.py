@@ -20,7 +20,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
@@ -29,6 +28,7 @@ from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
 from portal.core import db, jobs
+from portal.core.db import Session
 from portal.core.i18n import zoned_time
 from portal.messaging import queries, service
 from portal.messaging.service import Problem

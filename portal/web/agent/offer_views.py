@@ -23,7 +23,6 @@ from flask import (
     current_app,
     flash,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -42,13 +41,12 @@ from portal.arrangements import offers as service
 from portal.audit import trail
 from portal.cases.facts import policy, snapshot_of
 from portal.core import db
+from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import zoned_time
 from portal.models import Case, Offer, OfferStatus, StaffMember
-from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section
-from portal.web.borrower.forms import AmountField
-from portal.web.extensions import htmx
-from portal.web.finance.forms import DayField
+from portal.web.common.forms import AmountField, DayField
+from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES, STAGE_NAMES, rejection_sentence
 
@@ -269,7 +267,7 @@ class DeclineForm(FlaskForm):
 
 
 def _case_or_404(case_id: int) -> Case:
-    case = db.session().get(Case, case_id) if case_id <= MAX_ID else None
+    case = by_id(db.session(), Case, case_id)
     if case is None:
         abort(404)
     return case
@@ -290,17 +288,6 @@ def case_url(case_id: int) -> str:
     if "agent.case" in current_app.view_functions:
         return url_for("agent.case", case_id=case_id) + "#offers"
     return url_for("agent.new_offer", case_id=case_id)
-
-
-def _wants_fragment() -> bool:
-    """An htmx request, but not a history restore (which needs the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _respond(html: str, status: int = 200) -> Response:
-    response = make_response(html, status)
-    response.headers["Vary"] = "HX-Request, Cookie"
-    return response
 
 
 def _initial_form(case: Case, moment: datetime) -> OfferForm:
@@ -329,8 +316,8 @@ def _builder(
         "preview": preview,
         "back_url": case_url(case.id),
     }
-    if _wants_fragment():
-        return _respond(render_template("agent/_offer_preview.html", **context), status)
+    if wants_fragment():
+        return respond(render_template("agent/_offer_preview.html", **context), status)
     today = service.case_today(case, moment)
     snapshot = snapshot_of(db.session(), case, today)
     context.update(
@@ -339,7 +326,7 @@ def _builder(
         limits=service.limits(db.session(), case, moment),
         active="agent.queue",
     )
-    return _respond(render_template("agent/offer_new.html", **context), status)
+    return respond(render_template("agent/offer_new.html", **context), status)
 
 
 # The builder ------------------------------------------------------------------------------
@@ -390,7 +377,7 @@ def preview_offer(case_id: int) -> Response:
     form = OfferForm()
     if not form.validate_on_submit():
         # htmx swaps no 4xx answer: its fragment says what to correct with a 200.
-        return _builder(case, form, None, status=200 if _wants_fragment() else 422)
+        return _builder(case, form, None, status=200 if wants_fragment() else 422)
     preview = service.preview(db.session(), case, g.staff, form.terms(), g.now)
     return _builder(case, form, preview)
 
@@ -425,38 +412,39 @@ def _approvals_page(
         problems=problems or {},
         active="agent.approvals",
     )
-    return _respond(page, status)
+    return respond(page, status)
 
 
 @blueprint.post("/cases/<int:case_id>/offers/<int:offer_id>/approve")
 @staff_required("supervisor")
 def approve_offer(case_id: int, offer_id: int) -> Response:
     """Approve an offer: it becomes ready to send, if the case still allows it."""
-    offer = _offer_or_404(case_id, offer_id)
-    prefix = f"approve-{offer.id}"
-    form = ApproveForm(prefix=prefix)
-    if not form.validate_on_submit():
-        return _approvals_page(422, forms={prefix: form})
-    decided = service.approve(db.session(), offer, g.staff, g.now, form.note.data or "")
-    if not decided.done:
-        return _refused(decided, prefix, form)
-    flash(_("Offer %(number)s is approved and ready to send.", number=offer.id), FLASH)
-    return redirect(url_for("agent.approvals"), code=303)
+    return _decide(case_id, offer_id, "approve")
 
 
 @blueprint.post("/cases/<int:case_id>/offers/<int:offer_id>/decline")
 @staff_required("supervisor")
 def decline_offer(case_id: int, offer_id: int) -> Response:
     """Decline an offer, saying why."""
+    return _decide(case_id, offer_id, "decline")
+
+
+def _decide(case_id: int, offer_id: int, kind: str) -> Response:
+    """A supervisor's decision on an offer (``approve`` or ``decline``), with its note;
+    back to the queue with what was done, or with why it could not be."""
     offer = _offer_or_404(case_id, offer_id)
-    prefix = f"decline-{offer.id}"
-    form = DeclineForm(prefix=prefix)
+    prefix = f"{kind}-{offer.id}"
+    form = ApproveForm(prefix=prefix) if kind == "approve" else DeclineForm(prefix=prefix)
     if not form.validate_on_submit():
         return _approvals_page(422, forms={prefix: form})
-    decided = service.decline(db.session(), offer, g.staff, g.now, form.note.data or "")
+    decide = service.approve if kind == "approve" else service.decline
+    decided = decide(db.session(), offer, g.staff, g.now, form.note.data or "")
     if not decided.done:
         return _refused(decided, prefix, form)
-    flash(_("Offer %(number)s is declined.", number=offer.id), FLASH)
+    if kind == "approve":
+        flash(_("Offer %(number)s is approved and ready to send.", number=offer.id), FLASH)
+    else:
+        flash(_("Offer %(number)s is declined.", number=offer.id), FLASH)
     return redirect(url_for("agent.approvals"), code=303)
 
 
@@ -466,7 +454,7 @@ def _refused(decided: service.Decided, prefix: str, form: FlaskForm) -> Response
     assert decided.refusal is not None  # noqa: S101
     offer = decided.offer
     # The offer's case exists: offers.case_id is a foreign key.
-    currency = db.session().get(Case, offer.case_id).loan.currency  # type: ignore[union-attr]
+    currency = by_id(db.session(), Case, offer.case_id).loan.currency  # type: ignore[union-attr]
     message = str(REFUSAL_SENTENCES[decided.refusal])
     problem = {
         "message": message,
@@ -488,7 +476,7 @@ def withdraw_offer(case_id: int, offer_id: int) -> Response:
     offer = _offer_or_404(case_id, offer_id)
     member: StaffMember = g.staff
     if not service.may_withdraw(offer, member):
-        return _respond(render_template("staff/forbidden.html"), 403)
+        return respond(render_template("staff/forbidden.html"), 403)
     decided = service.withdraw(db.session(), offer, member, g.now)
     if decided.done:
         flash(_("Offer %(number)s is withdrawn.", number=offer.id), FLASH)

@@ -9,23 +9,23 @@ only.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import Response, g, make_response, render_template, request, url_for
+from flask import Response, g, render_template, request, url_for
 from flask_babel import get_locale
 
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
-from portal.cases.queue import console_today, console_zone
 from portal.core import db
-from portal.core.clock import as_utc, local_today
+from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT
 from portal.models import Case
 from portal.web.agent import blueprint, case_sections, no_case_html
-from portal.web.extensions import htmx
+from portal.web.common.clock import borrower_today, console_today, console_zone
+from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
 from portal.wording.engine import FREQUENCY_NAMES, event_sentence, plan_event_sentence
@@ -45,21 +45,6 @@ def borrower_clock(timezone: str, moment: datetime) -> str:
     """The time now where the borrower lives, with the zone's name."""
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{format_datetime(local, 'short', locale=str(get_locale() or DEFAULT))} ({timezone})"
-
-
-def _wants_fragment() -> bool:
-    """An htmx request, but not a history restore (which needs the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _respond(page: str, status: int = 200) -> Response:
-    response = make_response(page, status)
-    response.headers["Vary"] = "HX-Request, Cookie"
-    return response
-
-
-def _today() -> date:
-    return console_today(g.now)
 
 
 WORDS: dict[str, Any] = {
@@ -96,7 +81,7 @@ WORDS: dict[str, Any] = {
 def queue() -> Response:
     """The case queue: filtered, sorted, searched, a page at a time, personal data masked."""
     chosen, problems = queue_service.parse_filter(request.args)
-    found = queue_service.page_of(db.session(), chosen, _today(), zone=console_zone())
+    found = queue_service.page_of(db.session(), chosen, console_today(), zone=console_zone())
     shown = found.filter
 
     # url_for takes its own keywords (_external, _anchor) besides the query's: a
@@ -128,9 +113,9 @@ def queue() -> Response:
         "active": "agent.queue",
         **WORDS,
     }
-    if not _wants_fragment():
-        return _respond(render_template("agent/queue.html", **context))
-    response = _respond(render_template("agent/_queue_fragment.html", **context))
+    if not wants_fragment():
+        return respond(render_template("agent/queue.html", **context))
+    response = respond(render_template("agent/_queue_fragment.html", **context))
     # The address bar shows the filter as the queue understood it, not every empty field.
     response.headers["HX-Push-Url"] = url()
     return response
@@ -140,12 +125,12 @@ def queue() -> Response:
 
 
 def _not_found(case_id: int) -> Response:
-    return _respond(no_case_html(case_id), 404)
+    return respond(no_case_html(case_id), 404)
 
 
 def _case_page(case: Case, revealed: frozenset[str], fragment: bool = False) -> Response:
     database = db.session()
-    today = local_today(case.loan.borrower.timezone)
+    today = borrower_today(case)
     casefile = read_case(database, case, today, revealed)
     context = {
         "file": casefile,
@@ -155,9 +140,9 @@ def _case_page(case: Case, revealed: frozenset[str], fragment: bool = False) -> 
         **WORDS,
     }
     if fragment:
-        return _respond(render_template("agent/_case_borrower.html", **context))
+        return respond(render_template("agent/_case_borrower.html", **context))
     context["sections"] = case_sections(database, case, g.staff, g.now)
-    return _respond(render_template("agent/case.html", **context))
+    return respond(render_template("agent/case.html", **context))
 
 
 @blueprint.get("/cases/<int:case_id>")
@@ -187,4 +172,4 @@ def reveal(case_id: int) -> Response:
     else:
         # Nothing known was asked for: the page as it was, nothing shown, nothing recorded.
         record_view(database, g.staff, found, g.now)
-    return _case_page(found, groups, fragment=_wants_fragment())
+    return _case_page(found, groups, fragment=wants_fragment())

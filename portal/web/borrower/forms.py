@@ -3,12 +3,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -24,46 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
-AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # what a date input sends, and what we ask for
-GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
-
-
-class AmountField(StringField):
-    """A money amount typed in major units; ``data`` is minor units (int) or None."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
-            return
-        # Full-width digits and commas from CJK keyboards count as their ASCII selves.
-        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
-        if text.startswith("-"):
-            raise ValueError(_l("An amount cannot be negative."))
-        if not GROUPED.fullmatch(text):
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
-        text = text.replace(",", "")
-        if not AMOUNT.fullmatch(text):
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50.")) from None
-        if not value.is_finite() or value < 0 or value >= MAX_MAJOR:
-            raise ValueError(_l("Enter an amount of zero or more."))
-        minor = value.scaleb(2)
-        if minor != minor.to_integral_value():
-            raise ValueError(_l("Use at most two digits after the decimal point."))
-        self.data = int(minor)
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        if self.data is None:
-            return ""
-        text = f"{Decimal(self.data).scaleb(-2):f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
+from portal.web.common.forms import AmountField, DayField
 
 
 class VerifyForm(FlaskForm):
@@ -182,23 +137,6 @@ class ConfirmForm(FlaskForm):
     """A form with only its CSRF token: for buttons that change something."""
 
 
-class DayField(DateField):
-    """A date typed as 2026-12-05 (full-width digits too), with our own translated
-    message when it cannot be read."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
-            return
-        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
-        try:
-            self.data = date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
-        except ValueError:
-            self.data = None
-        if self.data is None:
-            raise ValueError(_l("Enter a date like 2026-12-05."))
-
-
 class MoveForm(FlaskForm):
     """Move one upcoming installment of an active plan to a later date."""
 
@@ -207,5 +145,7 @@ class MoveForm(FlaskForm):
     installment = RadioField(_l("Which payment"), choices=[], validate_choice=False)
     new_date = DayField(
         _l("New date"),
+        unreadable=_l("Enter a date like 2026-12-05."),
+        any_year=True,
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )

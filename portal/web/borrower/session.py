@@ -9,13 +9,15 @@ from functools import wraps
 from typing import Any
 
 from flask import g, session, url_for
-from sqlalchemy.orm import Session, joinedload
 
+from portal.access import verification
 from portal.access.verification import LinkState, link_state
 from portal.core import db
 from portal.core.clock import now
-from portal.models import Case, Loan, ReminderLink
-from portal.web.extensions import leave_page
+from portal.core.db import Session
+from portal.models import Case, ReminderLink
+from portal.web.common.fragments import leave_page
+from portal.web.common.sessions import still_fresh
 
 IDLE_LIMIT = timedelta(minutes=15)
 ABSOLUTE_LIMIT = timedelta(hours=2)
@@ -44,8 +46,7 @@ def sign_out(database: Session) -> None:
     link_id = session.get("link_id")
     link = database.get(ReminderLink, link_id) if isinstance(link_id, int) else None
     if link is not None:
-        link.session_generation += 1
-        database.commit()
+        verification.end_link_sessions(database, link)
     end()
 
 
@@ -62,12 +63,7 @@ def current_case(database: Session, moment: datetime) -> Case | None:
     case_id, link_id = session.get("case_id"), session.get("link_id")
     if case_id is None or link_id is None:
         return None
-    try:
-        started = datetime.fromisoformat(session["started"])
-        seen = datetime.fromisoformat(session["seen"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+    if not still_fresh("started", "seen", moment, IDLE_LIMIT, ABSOLUTE_LIMIT):
         return None
     link = database.get(ReminderLink, link_id)
     if link is None or link.case_id != case_id:
@@ -78,15 +74,7 @@ def current_case(database: Session, moment: datetime) -> Case | None:
         return None
     session["seen"] = moment.isoformat()
     # Every borrower page reads the loan, its borrower, installments and charges.
-    return database.get(
-        Case,
-        case_id,
-        options=[
-            joinedload(Case.loan).joinedload(Loan.borrower),
-            joinedload(Case.loan).selectinload(Loan.installments),
-            joinedload(Case.loan).selectinload(Loan.charges),
-        ],
-    )
+    return verification.borrower_case(database, case_id)
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:

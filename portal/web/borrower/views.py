@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     abort,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -53,7 +52,8 @@ from portal.arrangements.moves import (
 from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
 from portal.cases.holds import place_hold
 from portal.core import db
-from portal.core.clock import local_today, now
+from portal.core.clock import now
+from portal.core.db import MAX_ID
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money
 from portal.models import Case, Payment, PlanStatus
@@ -70,7 +70,8 @@ from portal.web.borrower.forms import (
     VerifyForm,
 )
 from portal.web.borrower.session import borrower_required
-from portal.web.extensions import htmx
+from portal.web.common.clock import borrower_today
+from portal.web.common.fragments import respond, wants_fragment
 from portal.wording.engine import (
     FREQUENCY_NAMES,
     KIND_EXPLANATIONS,
@@ -147,19 +148,8 @@ def _page(
     template: str, fragment: str | None = None, status: int = 200, **context: Any
 ) -> Response:
     """The full page, or only its fragment for an htmx request (one URL, two forms)."""
-    name = fragment if (fragment and _wants_fragment()) else template
-    response = make_response(render_template(name, **context), status)
-    response.headers["Vary"] = "HX-Request, Cookie"
-    return response
-
-
-def _wants_fragment() -> bool:
-    """An htmx request, but not a history restore (which needs the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _today(case: Case) -> date:
-    return local_today(case.loan.borrower.timezone)
+    name = fragment if (fragment and wants_fragment()) else template
+    return respond(render_template(name, **context), status)
 
 
 # Link and verification ---------------------------------------------------------------
@@ -252,11 +242,11 @@ def status() -> Response:
 def _status_page(
     case: Case, move_form: MoveForm | None = None, problem: str | None = None, status: int = 200
 ) -> Response:
-    view = view_case(db.session(), case, _today(case))
+    view = view_case(db.session(), case, borrower_today(case))
     plan_events: tuple[Any, ...] = ()
     progress = None
     if view.plan is not None:
-        plan_events = plan_events_of(db.session(), case, view.plan, _today(case))
+        plan_events = plan_events_of(db.session(), case, view.plan, borrower_today(case))
         progress = _progress(view.plan)
     return _page(
         "borrower/status.html",
@@ -279,14 +269,14 @@ def _move_section(
     active = plan is not None and plan.status == PlanStatus.ACTIVE
     # The next few payments are the ones a borrower needs days for; a later one can be
     # moved once it comes near, so a phone shows a short list rather than the whole plan.
-    choices = move_choices(plan, _today(case))[:MOVE_CHOICES] if active else []
+    choices = move_choices(plan, borrower_today(case))[:MOVE_CHOICES] if active else []
     done = moved_installment(plan) if active else None
     if done is None and not choices and problem is None:
         if form is None or not form.errors:
             return None
         # A form posted where none is offered (a plan not active, moves turned off): say
         # why in the plan's terms rather than leave its field errors unseen.
-        problem = move_refusal_sentence(plan_refusal(plan, _today(case)), None)
+        problem = move_refusal_sentence(plan_refusal(plan, borrower_today(case)), None)
     form = form or MoveForm()
     form.installment.choices = [
         SelectChoice(
@@ -327,7 +317,9 @@ def move_payment() -> Response:
     except ValueError:
         installment_id = None
     assert form.new_date.data is not None  # InputRequired  # noqa: S101
-    result = move_installment(db.session(), case, installment_id, form.new_date.data, _today(case))
+    result = move_installment(
+        db.session(), case, installment_id, form.new_date.data, borrower_today(case)
+    )
     if result.refusal is not None:
         sentence = move_refusal_sentence(result.refusal, result.window)
         if result.refusal in PLAN_MOVE_REFUSALS:
@@ -371,7 +363,7 @@ def plans() -> Response:
     """The options: an agent's offer first, plan cards, a calculator, and the optional
     income-and-expenditure form."""
     case: Case = g.case
-    today = _today(case)
+    today = borrower_today(case)
     form = StatementForm()
     if request.method == "POST":
         if "skip" in request.form:
@@ -488,9 +480,9 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
 def calculate() -> Response:
     """The calculator's result: a fragment for htmx, or the whole options page."""
     case: Case = g.case
-    today = _today(case)
+    today = borrower_today(case)
     calculator = _calculator(case, today, request.args)
-    if _wants_fragment():
+    if wants_fragment():
         snapshot = snapshot_of(db.session(), case, today)
         return _page(
             "borrower/_calculator.html",
@@ -503,7 +495,6 @@ def calculate() -> Response:
 # Review and accept -------------------------------------------------------------------
 
 
-MAX_ID = 2**63 - 1
 MAX_AMOUNT = 10**15
 CHOICE_HORIZON = timedelta(days=366)
 
@@ -570,7 +561,7 @@ def review() -> Response:
 def _own_choice(case: Case, values: Any) -> Choice | None:
     """The choice in ``values``; None when malformed. An offer that is not this case's
     own, usable offer is a 404: another borrower's offer id gets nothing."""
-    choice = _choice_from(values, _today(case))
+    choice = _choice_from(values, borrower_today(case))
     offer_id = choice.offer_id if choice is not None else None
     if offer_id is not None and usable_offer(db.session(), case, offer_id, g.now) is None:
         abort(404)
@@ -584,7 +575,7 @@ def _review_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    today = _today(case)
+    today = borrower_today(case)
     worked = work_out(db.session(), case, today, choice, _statement())
     if not worked.allowed or worked.schedule is None:
         # Show why, in the calculator, rather than dropping the borrower's choice.
@@ -635,7 +626,7 @@ def accept_plan() -> Response:
         locale=str(get_locale()),
         shown=form.shown.data or "",
     )
-    result = accept(db.session(), case, g.now, _today(case), choice, consent, _statement())
+    result = accept(db.session(), case, g.now, borrower_today(case), choice, consent, _statement())
     if result.refusal is Refusal.TERMS_CHANGED:
         notice = _("The figures changed since the page was shown. Please review them again.")
         return _review_page(case, choice, notice=notice, status=409)
@@ -664,7 +655,7 @@ def pay() -> Response:
     case: Case = g.case
     database = db.session()
     plan = live_plan(database, case)
-    snapshot = snapshot_of(database, case, _today(case))
+    snapshot = snapshot_of(database, case, borrower_today(case))
     due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
@@ -699,7 +690,7 @@ def start_payment() -> Response:
         case,
         purpose,
         amount,
-        _today(case),
+        borrower_today(case),
         g.now,
     )
     if result.error:
@@ -717,7 +708,7 @@ def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
         status=422,
         plan=plan,
         due=due,
-        snapshot=snapshot_of(database, case, _today(case)),
+        snapshot=snapshot_of(database, case, borrower_today(case)),
         form=ConfirmForm(),
         part_form=part,
         currency=case.loan.currency,

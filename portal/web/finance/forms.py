@@ -4,41 +4,22 @@ the ones WTForms would otherwise word itself."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, Length, Optional, ValidationError
 
-from portal.finance.reports import EARLIEST, LATEST, PaymentFilters
+from portal.finance.reports import PaymentFilters
+from portal.web.common.forms import DayField, GetForm
+from portal.web.common.pagination import Paged, page_field
 from portal.wording.finance import GATEWAYS, PAYMENT_STATUSES, PURPOSES
 
 CURRENCIES = ("TWD", "CNY", "HKD", "USD")
 LONGEST_RECONCILIATION = timedelta(days=93)  # a quarter: Stripe lists stay quick
-
-
-class DayField(DateField):
-    """A calendar day typed as YYYY-MM-DD (what a date input sends), between 2000 and
-    2099; anything else is a translated error, not WTForms' own English."""
-
-    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
-        super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        text = str(valuelist[0]).strip() if valuelist else ""
-        if not text:
-            return
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").date()  # noqa: DTZ007 (a date only)
-        except ValueError:
-            raise ValueError(_l("Enter a date as YYYY-MM-DD, like 2026-11-29.")) from None
-        if not EARLIEST <= day <= LATEST:
-            raise ValueError(_l("Enter a date between 2000 and 2099."))
-        self.data = day
 
 
 def _choice(label: Any, names: dict[str, Any], any_label: Any) -> SelectField:
@@ -52,14 +33,7 @@ def _choice(label: Any, names: dict[str, Any], any_label: Any) -> SelectField:
     )
 
 
-class GetForm(FlaskForm):
-    """A form read from the query string: no CSRF token, since reading changes nothing."""
-
-    class Meta:
-        csrf = False
-
-
-class PaymentFilterForm(GetForm):
+class PaymentFilterForm(Paged, GetForm):
     """The payments list's filters and search."""
 
     status = _choice(
@@ -89,22 +63,12 @@ class PaymentFilterForm(GetForm):
         _l("Search"),
         validators=[Length(max=100, message=_l("Search for at most 100 characters."))],
     )
-    page = StringField(
-        _l("Page"),
-        validators=[
-            Optional(),
-            Regexp(r"^[1-9][0-9]{0,5}$", message=_l("No such page.")),
-        ],
-    )
+    page = page_field()
 
     def validate_until(self, field: DayField) -> None:
         """The period runs forward."""
         if self.since.data and field.data and field.data < self.since.data:
             raise ValidationError(_l("The end date is before the start date."))
-
-    def page_number(self) -> int:
-        """The page asked for (the first unless one was)."""
-        return int(self.page.data or 1)
 
     def filters(self) -> PaymentFilters:
         """The validated filters."""

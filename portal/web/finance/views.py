@@ -5,7 +5,7 @@ runs against Stripe. Views parse, call one service function, and render."""
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from babel.dates import format_datetime
@@ -26,13 +26,14 @@ from flask_babel import gettext as _
 from portal.core import db
 from portal.core.clock import as_utc
 from portal.core.currency import minor_per_major
+from portal.core.db import by_id
 from portal.core.i18n import DEFAULT, long_date, money
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
 from portal.finance.export import payment_lines
 from portal.models import ReconciliationItem, ReconciliationRun
-from portal.payments.service import MAX_ID
 from portal.payments.stripe_gateway import StripeSettings
+from portal.web.common.clock import finance_today
 from portal.web.finance.chart import bar_chart
 from portal.web.finance.forms import (
     CURRENCIES,
@@ -95,11 +96,6 @@ def run_period(run: ReconciliationRun) -> str:
     return _("%(first)s to %(last)s", first=long_date(first), last=long_date(last))
 
 
-def _today() -> date:
-    now: datetime = g.now
-    return now.astimezone(reports.finance_timezone()).date()
-
-
 def _problem(status: int, heading: str, message: str, back: str) -> Response:
     return make_response(
         render_template(
@@ -121,7 +117,7 @@ def _problem(status: int, heading: str, message: str, back: str) -> Response:
 def overview() -> Response:
     """Where every cent of a day's online repayments is (yesterday unless asked)."""
     form = DayForm(formdata=request.args)
-    day = _today() - timedelta(days=1)
+    day = finance_today() - timedelta(days=1)
     if form.validate() and form.day.data:
         day = form.day.data
     if not form.day.data and not form.errors:
@@ -132,9 +128,9 @@ def overview() -> Response:
         "finance/overview.html",
         form=form,
         view=found,
-        today=_today(),
+        today=finance_today(),
         previous_day=day - timedelta(days=1),
-        next_day=day + timedelta(days=1) if day < _today() else None,
+        next_day=day + timedelta(days=1) if day < finance_today() else None,
     )
     return make_response(page, status)
 
@@ -188,7 +184,7 @@ def payments_csv() -> ResponseReturnValue:
         yield from payment_lines(reports.all_payments(db.session(), filters, zone), money)
 
     response = Response(stream_with_context(lines()), mimetype="text/csv")
-    name = f"payments-{_today().isoformat()}.csv"
+    name = f"payments-{finance_today().isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -197,7 +193,7 @@ def payments_csv() -> ResponseReturnValue:
 @staff_required("finance")
 def payment(payment_id: int) -> Response:
     """One payment: whose, its allocations, and what happened to it."""
-    story = reports.payment_story(db.session(), payment_id) if payment_id <= MAX_ID else None
+    story = reports.payment_story(db.session(), payment_id)
     if story is None:
         return _problem(
             404,
@@ -223,7 +219,7 @@ def collections() -> Response:
     currencies = [c for c in CURRENCIES if c in found] + sorted(found - set(CURRENCIES))
     currencies = currencies or [CURRENCIES[0]]
     currency = (valid and form.currency.data) or currencies[0]
-    last_day = (valid and form.until.data) or _today()
+    last_day = (valid and form.until.data) or finance_today()
     form.currency.data = currency
     if valid:
         form.until.data = last_day
@@ -254,7 +250,7 @@ def _runs_page(form: ReconcileForm, status: int = 200) -> Response:
 @staff_required("finance")
 def runs() -> Response:
     """The reconciliation runs, latest first, and the form that starts one."""
-    yesterday = _today() - timedelta(days=1)
+    yesterday = finance_today() - timedelta(days=1)
     return _runs_page(ReconcileForm(since=yesterday, until=yesterday))
 
 
@@ -274,7 +270,7 @@ def start_run() -> ResponseReturnValue:
 
 
 def _run_or_problem(run_id: int) -> ReconciliationRun | Response:
-    run = db.session().get(ReconciliationRun, run_id) if run_id <= MAX_ID else None
+    run = by_id(db.session(), ReconciliationRun, run_id)
     if run is None:
         return _problem(
             404,

@@ -18,12 +18,12 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.core import db
 from portal.models import Payment, PaymentStatus
 from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.sandbox import case_checkout
 from portal.web.borrower.forms import ConfirmForm
 from portal.web.borrower.session import borrower_required
 
@@ -31,16 +31,8 @@ blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
 
 def _payment(reference: str) -> Payment:
-    payment = (
-        db.session()
-        .scalars(
-            select(Payment).where(
-                Payment.gateway_reference == reference, Payment.gateway == "sandbox"
-            )
-        )
-        .first()
-    )
-    if payment is None or payment.case_id != g.case.id:
+    payment = case_checkout(db.session(), g.case, reference)
+    if payment is None:
         abort(404)
     return payment
 

@@ -21,13 +21,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, render_template, request, session, url_for
-from sqlalchemy.orm import Session
 
 from portal.core import db
 from portal.core.clock import now
+from portal.core.db import Session
 from portal.models import StaffMember
+from portal.staff import accounts
 from portal.staff.accounts import unknown_roles
-from portal.web.extensions import htmx, leave_page
+from portal.web.common.fragments import leave_page
+from portal.web.common.sessions import still_fresh
+from portal.web.extensions import htmx
 
 IDLE_LIMIT = timedelta(minutes=30)
 ABSOLUTE_LIMIT = timedelta(hours=12)
@@ -110,8 +113,7 @@ def sign_out(database: Session) -> None:
     the generation on makes a copied cookie worthless. Commits."""
     member = current_member(database, now())
     if member is not None:
-        member.session_generation += 1
-        database.commit()
+        accounts.end_sessions(database, member)
     end()
 
 
@@ -120,12 +122,7 @@ def current_member(database: Session, moment: datetime) -> StaffMember | None:
     member_id = session.get("staff_id")
     if not isinstance(member_id, int):
         return None
-    try:
-        started = datetime.fromisoformat(session["staff_started"])
-        seen = datetime.fromisoformat(session["staff_seen"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if moment - seen > IDLE_LIMIT or moment - started > ABSOLUTE_LIMIT:
+    if not still_fresh("staff_started", "staff_seen", moment, IDLE_LIMIT, ABSOLUTE_LIMIT):
         return None
     member = database.get(StaffMember, member_id)
     if member is None or not member.active:

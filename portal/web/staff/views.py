@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from portal.audit import trail
 from portal.core import db
 from portal.core.clock import now
+from portal.core.db import by_id
 from portal.models import StaffMember
 from portal.staff import accounts
 from portal.staff.accounts import SignInVerdict
@@ -139,7 +140,7 @@ def _record_failure(
     (never the password). Commits."""
     database = db.session()
     if isinstance(who, int):
-        who = database.get(StaffMember, who) or str(who)
+        who = by_id(database, StaffMember, who) or str(who)
     actor = who if isinstance(who, StaffMember) else accounts.normalise_email(who)[:254]
     trail.record(database, actor, "staff.sign_in_failed", moment, step=step, verdict=verdict.value)
     database.commit()

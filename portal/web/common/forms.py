@@ -1,0 +1,101 @@
+"""Fields and forms every blueprint uses. Every message is translated, including the
+ones WTForms would otherwise word itself."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, StringField
+
+from portal.finance.reports import EARLIEST, LATEST
+
+# What a date input sends, and what we ask for.
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
+AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
+GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
+
+
+class AmountField(StringField):
+    """A money amount typed in major units; ``data`` is minor units (int) or None."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        # Full-width digits and commas from CJK keyboards count as their ASCII selves.
+        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
+        if text.startswith("-"):
+            raise ValueError(_l("An amount cannot be negative."))
+        if not GROUPED.fullmatch(text):
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
+        text = text.replace(",", "")
+        if not AMOUNT.fullmatch(text):
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50."))
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50.")) from None
+        if not value.is_finite() or value < 0 or value >= MAX_MAJOR:
+            raise ValueError(_l("Enter an amount of zero or more."))
+        minor = value.scaleb(2)
+        if minor != minor.to_integral_value():
+            raise ValueError(_l("Use at most two digits after the decimal point."))
+        self.data = int(minor)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        text = f"{Decimal(self.data).scaleb(-2):f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class GetForm(FlaskForm):
+    """A form read from the query string: no CSRF token, since reading changes nothing."""
+
+    class Meta:
+        csrf = False
+
+
+class DayField(DateField):
+    """A calendar day typed as YYYY-MM-DD (what a date input sends; full-width digits
+    too), between 2000 and 2099 unless ``any_year``; anything else is a translated error,
+    not WTForms' own English. ``unreadable`` is the error for text that is no such day
+    (a borrower's form says it in its own words)."""
+
+    def __init__(
+        self,
+        label: Any = None,
+        validators: Any = None,
+        *,
+        unreadable: Any = None,
+        any_year: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
+        self.unreadable = unreadable or _l("Enter a date as YYYY-MM-DD, like 2026-11-29.")
+        self.any_year = any_year
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
+        try:
+            day = date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValueError(self.unreadable)
+        if not self.any_year and not EARLIEST <= day <= LATEST:
+            raise ValueError(_l("Enter a date between 2000 and 2099."))
+        self.data = day
