@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal.arrangements.agreement import usable_offer
 from portal.cases import queue as case_queue
+from portal.core.pagination import Window, window
 from portal.models import Case, Message, MessageBatch, MessageStatus, Offer, OfferStatus
 
 # The channels the outbox lists (a letter is printed, a call is logged: neither is sent).
@@ -42,20 +43,19 @@ class OutboxPage:
 
     messages: list[Message]
     cases: dict[int, Case]
-    total: int
+    span: Window
 
 
 def outbox_page(db: Session, status: str, page: int, size: int) -> OutboxPage:
-    """Page ``page`` (from 1) of ``size`` SMS and email messages, newest first, only
-    those in ``status`` when one is given."""
+    """Page ``page`` (from 1, clamped to the pages there are, as every console list is)
+    of ``size`` SMS and email messages, newest first, only those in ``status`` when one
+    is given."""
     query = select(Message).where(Message.channel.in_(OUTBOX_CHANNELS))
-    counted = select(func.count(Message.id)).where(Message.channel.in_(OUTBOX_CHANNELS))
     if status:
         query = query.where(Message.status == status)
-        counted = counted.where(Message.status == status)
-    total = int(db.scalar(counted) or 0)
-    rows = list(db.scalars(query.order_by(Message.id.desc()).limit(size).offset((page - 1) * size)))
-    return OutboxPage(rows, _cases(db, rows), total)
+    span = window(db, query, page, size)
+    rows = list(db.scalars(span.of(query.order_by(Message.id.desc()))))
+    return OutboxPage(rows, _cases(db, rows), span)
 
 
 @dataclass(frozen=True)

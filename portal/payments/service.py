@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from negotiation import LoanSnapshot, PlanKind, PlanRequest, evaluate_request
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
-from portal.core.db import MAX_ID as MAX_ID  # still imported from here by the outbox views
 from portal.core.db import by_id
 from portal.core.i18n import money
 from portal.models import OPEN_PAYMENT_STATUSES, Case, Payment, PaymentStatus, Plan

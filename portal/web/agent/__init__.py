@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Response, make_response, render_template, url_for
+from flask import Response, make_response, url_for
 from flask_babel import gettext as _
 
 from portal.cases import casefile
 from portal.core import db
 from portal.core.db import Session
 from portal.models import Case, StaffMember
+from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_blueprint
 
 blueprint = staff_blueprint("agent", __name__, url_prefix="/agent")
@@ -64,12 +65,11 @@ def find_case(case_id: int) -> Case | None:
 
 def no_case_html(case_id: int) -> str:
     """The console's page for a case number that does not exist."""
-    return render_template(
-        "staff/problem.html",
-        heading=_("No such case"),
-        message=_("There is no case number %(number)s.", number=case_id),
-        back_url=url_for("agent.queue"),
-        back_label=_("Back to the cases"),
+    return problem_html(
+        _("No such case"),
+        _("There is no case number %(number)s.", number=case_id),
+        url_for("agent.queue"),
+        _("Back to the cases"),
     )
 
 

@@ -13,8 +13,8 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, ValidationError
 
 from negotiation.contact import Channel
+from portal.core.db import MAX_ID
 from portal.models import MessageStatus
-from portal.payments.service import MAX_ID
 from portal.web.common.forms import GetForm
 
 # The channels a reminder is sent on (a letter is printed, a call is made).

@@ -28,7 +28,7 @@ from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
 from portal.core import db, jobs
-from portal.core.db import Session
+from portal.core.db import Session, by_id
 from portal.core.i18n import zoned_time
 from portal.messaging import queries, service
 from portal.messaging.service import Problem
@@ -39,7 +39,6 @@ from portal.models import (
     Offer,
     StaffMember,
 )
-from portal.payments.service import MAX_ID
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.message_forms import (
     CHOOSE_SENT_CHANNEL,
@@ -49,6 +48,7 @@ from portal.web.agent.message_forms import (
     OutboxForm,
     SendMessageForm,
 )
+from portal.web.common.pages import problem_page
 from portal.web.staff.auth import staff_required
 
 SECTION = "agent/_case_messages.html"
@@ -256,16 +256,14 @@ def message(message_id: int) -> Response:
     """One message: its state, when, to which (masked) address, and its words. Viewing
     it is recorded (it shows what the borrower owes)."""
     database = db.session()
-    found = database.get(Message, message_id) if message_id <= MAX_ID else None
+    found = by_id(database, Message, message_id)
     if found is None:
-        page = render_template(
-            "staff/problem.html",
-            heading=_("No such message"),
-            message=_("There is no message number %(number)s.", number=message_id),
-            back_url=url_for("agent.outbox"),
-            back_label=_("Back to the outbox"),
+        return problem_page(
+            _("No such message"),
+            _("There is no message number %(number)s.", number=message_id),
+            url_for("agent.outbox"),
+            _("Back to the outbox"),
         )
-        return make_response(page, 404)
     case = database.get_one(Case, found.case_id)
     trail.record_current(database, "message.view", g.now, case_id=case.id, message_id=found.id)
     database.commit()
@@ -314,13 +312,13 @@ def outbox() -> Response:
     of messages kept in the outbox (a demonstration opens their links here)."""
     database = db.session()
     form = OutboxForm(request.args)
-    status, page = form.status.data, form.page.data
-    found = queries.outbox_page(database, status, page, OUTBOX_PAGE)
+    status = form.status.data
+    found = queries.outbox_page(database, status, form.page.data, OUTBOX_PAGE)
+    page, pages = found.span.page, found.span.pages
     trail.record_current(
         database, "outbox.view", g.now, status=status or None, page=page, shown=len(found.messages)
     )
     database.commit()
-    pages = max(1, -(-found.total // OUTBOX_PAGE))
     page_html = render_template(
         "agent/outbox.html",
         active="agent.outbox",
@@ -329,7 +327,7 @@ def outbox() -> Response:
         status=status,
         page=page,
         pages=pages,
-        total=found.total,
+        total=found.span.total,
     )
     return make_response(page_html)
 
@@ -428,16 +426,14 @@ def bulk_batch(batch_id: int) -> Response:
     """One bulk send: what was queued, scheduled and refused, and where its messages
     stand now."""
     database = db.session()
-    batch = database.get(MessageBatch, batch_id) if batch_id <= MAX_ID else None
+    batch = by_id(database, MessageBatch, batch_id)
     if batch is None:
-        page = render_template(
-            "staff/problem.html",
-            heading=_("No such bulk send"),
-            message=_("There is no bulk send number %(number)s.", number=batch_id),
-            back_url=url_for("agent.bulk"),
-            back_label=_("Back to bulk reminders"),
+        return problem_page(
+            _("No such bulk send"),
+            _("There is no bulk send number %(number)s.", number=batch_id),
+            url_for("agent.bulk"),
+            _("Back to bulk reminders"),
         )
-        return make_response(page, 404)
     progress = queries.batch_progress(database, batch, g.now, BATCH_SHOWN)
     # It lists cases and messages: reading it is a staff action like the outbox's.
     trail.record_current(

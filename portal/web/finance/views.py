@@ -34,6 +34,7 @@ from portal.finance.export import payment_lines
 from portal.models import ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import StripeSettings
 from portal.web.common.clock import finance_today
+from portal.web.common.pages import problem_page
 from portal.web.finance.chart import bar_chart
 from portal.web.finance.forms import (
     CURRENCIES,
@@ -97,16 +98,7 @@ def run_period(run: ReconciliationRun) -> str:
 
 
 def _problem(status: int, heading: str, message: str, back: str) -> Response:
-    return make_response(
-        render_template(
-            "staff/problem.html",
-            heading=heading,
-            message=message,
-            back_url=url_for(back),
-            back_label=_("Back"),
-        ),
-        status,
-    )
+    return problem_page(heading, message, url_for(back), _("Back"), status)
 
 
 # The day's money ---------------------------------------------------------------------------
