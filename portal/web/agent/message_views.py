@@ -267,8 +267,9 @@ def message(message_id: int) -> Response:
         )
         return make_response(page, 404)
     case = database.get_one(Case, found.case_id)
-    trail.record_current(database, "message.view", g.now, case_id=case.id, message_id=found.id)
-    database.commit()
+    trail.record_read(
+        database, g.staff, "message.view", g.now, case_id=case.id, message_id=found.id
+    )
     page = render_template(
         "agent/message.html",
         message=found,
@@ -316,10 +317,15 @@ def outbox() -> Response:
     form = OutboxForm(request.args)
     status, page = form.status.data, form.page.data
     found = queries.outbox_page(database, status, page, OUTBOX_PAGE)
-    trail.record_current(
-        database, "outbox.view", g.now, status=status or None, page=page, shown=len(found.messages)
+    trail.record_read(
+        database,
+        g.staff,
+        "outbox.view",
+        g.now,
+        status=status or None,
+        page=page,
+        shown=len(found.messages),
     )
-    database.commit()
     pages = max(1, -(-found.total // OUTBOX_PAGE))
     page_html = render_template(
         "agent/outbox.html",
@@ -440,10 +446,9 @@ def bulk_batch(batch_id: int) -> Response:
         return make_response(page, 404)
     progress = queries.batch_progress(database, batch, g.now, BATCH_SHOWN)
     # It lists cases and messages: reading it is a staff action like the outbox's.
-    trail.record_current(
-        database, "bulk.view", g.now, batch_id=batch.id, shown=len(progress.messages)
+    trail.record_read(
+        database, g.staff, "bulk.view", g.now, batch_id=batch.id, shown=len(progress.messages)
     )
-    database.commit()
     page = render_template(
         "agent/bulk_batch.html",
         active="agent.bulk",
