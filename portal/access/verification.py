@@ -3,6 +3,10 @@
 A link alone shows nothing about the debt and authorizes nothing: the borrower must
 confirm a fact the lender holds. Failures are counted per link, per borrower per day and
 per address per hour, so guessing a date of birth is not a practical attack.
+
+Commits: ``verify`` commits its verdict with the attempt it records, and
+``end_link_sessions`` commits the sessions' end; ``issue_link`` adds the link to the
+caller's transaction (the message or letter that carries it) and does not commit.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ def issue_link(
     lifetime: timedelta = LINK_LIFETIME,
 ) -> str:
     """Create a link for ``case`` (carrying ``offer`` when given) that works for
-    ``lifetime``; returns the token, which is shown once and never stored."""
+    ``lifetime``; returns the token, which is shown once and never stored. Does not
+    commit: the link belongs to the transaction of what carries it."""
     token = new_token()
     db.add(
         ReminderLink(
@@ -149,8 +154,15 @@ class Attempt:
 def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> Verdict:
     """Check an answer against the borrower's stored fact, enforcing every limit.
 
-    Records the attempt. The caller commits: a failed attempt must be kept too.
+    Records the attempt and commits, whatever the verdict: a failed attempt must be kept
+    too (and the link and borrower rows locked while judging are let go).
     """
+    verdict = _judge(db, link, attempt, now)
+    db.commit()
+    return verdict
+
+
+def _judge(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> Verdict:
     # Concurrent guesses are serialised on the link and the borrower, so no burst of
     # answers outruns the limits.
     lock_row(db, ReminderLink, link.id)

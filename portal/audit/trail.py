@@ -1,8 +1,10 @@
 """The staff audit log: every staff action, appended, never changed.
 
 ``record`` adds an entry to the caller's transaction, so the action and its record
-commit together or not at all. The table's triggers (migration 0007) refuse UPDATE and
-DELETE, so not even a bug here can rewrite history.
+commit together or not at all: it never commits. ``record_read`` is the one exception,
+for a read that changes nothing else (the log, the outbox, a message, a bulk send): the
+entry is its own transaction, and ``record_read`` commits it. The table's triggers
+(migration 0007) refuse UPDATE and DELETE, so not even a bug here can rewrite history.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEntry, StaffMember
@@ -47,6 +49,20 @@ def record(
     return entry
 
 
-def record_current(db: Session, action: str, moment: datetime, **kwargs: Any) -> AuditEntry:
-    """``record`` for the staff member signed in to this request (``g.staff``)."""
-    return record(db, g.staff, action, moment, **kwargs)
+def record_read(
+    db: Session,
+    actor: StaffMember,
+    action: str,
+    moment: datetime,
+    *,
+    case_id: int | None = None,
+    **details: Any,
+) -> AuditEntry:
+    """Record that ``actor`` looked at something the log keeps track of, and commit.
+
+    Commits: a read changes nothing else, so its entry needs no other transaction to
+    join. Called once the read is done, so what was shown is what was there before the
+    entry."""
+    entry = record(db, actor, action, moment, case_id=case_id, **details)
+    db.commit()
+    return entry

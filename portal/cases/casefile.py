@@ -224,9 +224,13 @@ def _payments(db: Session, case: Case) -> list[PaymentLines]:
     return [PaymentLines(p, lines.get(p.id, [])) for p in payments]
 
 
-def record_view(db: Session, member: StaffMember, case: Case, moment: datetime) -> None:
-    """Record that ``member`` opened the case. Commits."""
-    trail.record(db, member, "case.view", moment, case_id=case.id)
+def record_view(
+    db: Session, member: StaffMember, case: Case, moment: datetime, **details: Any
+) -> None:
+    """Record that ``member`` opened the case (``details`` say where, when not on the case
+    page: the offer builder shows its arrears too). Commits: the entry is a transaction
+    of its own."""
+    trail.record(db, member, "case.view", moment, case_id=case.id, **details)
     db.commit()
 
 

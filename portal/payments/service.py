@@ -1,6 +1,10 @@
 """Starting payments: one open payment per thing being paid, so a refresh, a back
 button, a double click or a second tab resumes the same checkout instead of charging
-twice. The unique index on open payments settles races between concurrent requests."""
+twice. The unique index on open payments settles races between concurrent requests.
+
+Commits: ``open_payment`` twice (the payment before the provider is asked, then the
+provider's answer) and ``mark_unknown`` once; ``move_open`` and ``void_open_payments``
+add their UPDATE to the caller's transaction and do not commit."""
 
 from __future__ import annotations
 
@@ -93,9 +97,7 @@ def open_payment(
     except GatewayUnavailableError:
         # Kept open as "unknown": trying again resumes this payment with the same
         # idempotency key, so the provider cannot charge for it twice.
-        if move_open(db, payment.id, PaymentStatus.UNKNOWN) and payment.gateway == "stripe":
-            schedule_follow_up(payment.id)
-        db.commit()
+        mark_unknown(db, payment)
         return Started(
             error=_(
                 "We could not reach the card payment service. Nothing has been charged. "
@@ -108,6 +110,16 @@ def open_payment(
         # Settled or voided while the provider answered: show what it became.
         return Started(redirect_url=url_for("borrower.payment_result", payment_id=payment.id))
     return Started(redirect_url=checkout.redirect_url)
+
+
+def mark_unknown(db: Session, payment: Payment) -> None:
+    """The provider could not be asked about an open payment: it stays open as
+    "unknown" (unless a webhook or the sweeper settled it meanwhile, see ``move_open``),
+    neither paid nor failed, and a Stripe payment that moved is checked again soon, off
+    the request. Commits."""
+    if move_open(db, payment.id, PaymentStatus.UNKNOWN) and payment.gateway == "stripe":
+        schedule_follow_up(payment.id)
+    db.commit()
 
 
 def move_open(db: Session, payment_id: int, status: PaymentStatus, **values: object) -> bool:
@@ -179,7 +191,8 @@ def void_open_payments(db: Session, *, case_id: int, plan_id: int | None, now: d
     withdrawn plan cannot be paid any more, nor a part payment once a plan is agreed.
     A follow-up job, or the sweeper, cancels their intents at the provider (never from
     inside a transaction); money that still arrives for one is applied to the loan,
-    never lost."""
+    never lost. Does not commit: the caller's change (a withdrawn plan, an agreed one)
+    commits it."""
     plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
     voided = db.execute(
         update(Payment)

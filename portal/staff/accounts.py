@@ -1,5 +1,6 @@
 """Staff accounts and signing in: the service functions behind the sign-in page and the
-``haohuan staff`` commands. Each commits once.
+``haohuan staff`` commands. Each commits once (the sign-in's audit entries, through
+``record_sign_in`` and ``record_refused_sign_in``, after the attempt's own commit).
 
 Guessing is limited two ways, as borrower verification is (``portal.access.verification``): failures
 per email address typed (5 in 15 minutes) and per client address (20 in an hour). The
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from portal.access.verification import address_hash
-from portal.core.db import lock_row
+from portal.audit import trail
+from portal.core.db import by_id, lock_row
 from portal.models import StaffMember, StaffSignInAttempt
 from portal.staff import totp
 from portal.staff.passwords import (
@@ -135,9 +137,10 @@ def change_password(db: Session, member: StaffMember, password: str) -> None:
     db.commit()
 
 
-def end_sessions(db: Session, member: StaffMember) -> None:
-    """End every session of the account (signing out: a copied cookie stops working
-    too). Commits."""
+def sign_out(db: Session, member: StaffMember, now: datetime) -> None:
+    """End every session of the account (a copied cookie stops working too), recorded in
+    the audit log as its sign-out. Commits both together."""
+    trail.record(db, member, "staff.sign_out", now)
     member.session_generation += 1
     db.commit()
 
@@ -253,6 +256,26 @@ def check_code(
     if succeeded:
         return SignInResult(SignInVerdict.SIGNED_IN, member)
     return SignInResult(SignInVerdict.WRONG)
+
+
+def record_sign_in(db: Session, member: StaffMember, now: datetime) -> None:
+    """The audit log's entry for a sign-in that begins a session. Commits: its own
+    transaction, after the one ``sign_in`` or ``check_code`` committed."""
+    trail.record(db, member, "staff.sign_in", now)
+    db.commit()
+
+
+def record_refused_sign_in(
+    db: Session, who: StaffMember | str | int, verdict: SignInVerdict, now: datetime, step: str
+) -> None:
+    """A refused sign-in in the audit log: the account when known (``who`` may be its id),
+    else the email typed, normalised (never the password). Commits: its own transaction,
+    after the one that recorded the attempt."""
+    if isinstance(who, int):
+        who = by_id(db, StaffMember, who) or str(who)
+    actor = who if isinstance(who, StaffMember) else normalise_email(who)[:254]
+    trail.record(db, actor, "staff.sign_in_failed", now, step=step, verdict=verdict.value)
+    db.commit()
 
 
 def _failures(db: Session, who: ColumnElement[bool], since: datetime) -> int:

@@ -86,8 +86,9 @@ def audit() -> Response:
     )
     # Looking at the log is a staff action too; recorded after reading, so the page
     # shows the log as it was when asked for.
-    audit_trail.record_current(database, "audit.view", g.now, filters=arguments, page=found.page)
-    database.commit()
+    audit_trail.record_read(
+        database, g.staff, "audit.view", g.now, filters=arguments, page=found.page
+    )
     return make_response(page)
 
 
@@ -104,8 +105,7 @@ def audit_csv() -> ResponseReturnValue:
         return redirect(url_for("admin.audit", **shown), code=303)
     filters, zone = form.filters(), finance_timezone()
     database = db.session()
-    audit_trail.record_current(database, "audit.export", g.now, filters=_filter_arguments())
-    database.commit()
+    audit_trail.record_read(database, g.staff, "audit.export", g.now, filters=_filter_arguments())
 
     def lines() -> Any:
         yield EXCEL_UTF8

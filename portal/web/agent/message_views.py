@@ -265,8 +265,9 @@ def message(message_id: int) -> Response:
             _("Back to the outbox"),
         )
     case = database.get_one(Case, found.case_id)
-    trail.record_current(database, "message.view", g.now, case_id=case.id, message_id=found.id)
-    database.commit()
+    trail.record_read(
+        database, g.staff, "message.view", g.now, case_id=case.id, message_id=found.id
+    )
     page = render_template(
         "agent/message.html",
         message=found,
@@ -315,10 +316,15 @@ def outbox() -> Response:
     status = form.status.data
     found = queries.outbox_page(database, status, form.page.data, OUTBOX_PAGE)
     page, pages = found.span.page, found.span.pages
-    trail.record_current(
-        database, "outbox.view", g.now, status=status or None, page=page, shown=len(found.messages)
+    trail.record_read(
+        database,
+        g.staff,
+        "outbox.view",
+        g.now,
+        status=status or None,
+        page=page,
+        shown=len(found.messages),
     )
-    database.commit()
     page_html = render_template(
         "agent/outbox.html",
         active="agent.outbox",
@@ -436,10 +442,9 @@ def bulk_batch(batch_id: int) -> Response:
         )
     progress = queries.batch_progress(database, batch, g.now, BATCH_SHOWN)
     # It lists cases and messages: reading it is a staff action like the outbox's.
-    trail.record_current(
-        database, "bulk.view", g.now, batch_id=batch.id, shown=len(progress.messages)
+    trail.record_read(
+        database, g.staff, "bulk.view", g.now, batch_id=batch.id, shown=len(progress.messages)
     )
-    database.commit()
     page = render_template(
         "agent/bulk_batch.html",
         active="agent.bulk",

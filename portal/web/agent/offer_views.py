@@ -38,7 +38,7 @@ from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optio
 
 from negotiation import Frequency, PlanKind, Rejection, RejectionReason, Terms
 from portal.arrangements import offers as service
-from portal.audit import trail
+from portal.cases import casefile
 from portal.cases.facts import policy, snapshot_of
 from portal.core import db
 from portal.core.db import MAX_ID, by_id
@@ -341,8 +341,7 @@ def new_offer(case_id: int) -> Response:
     database, member, moment = db.session(), g.staff, g.now
     if request.method == "GET":
         # Opening the builder shows the case's arrears: a view of the case, recorded.
-        trail.record(database, member, "case.view", moment, case_id=case.id, page="offer_builder")
-        database.commit()
+        casefile.record_view(database, member, case, moment, page="offer_builder")
         form = _initial_form(case, moment)
         return _builder(case, form, service.preview(database, case, member, form.terms(), moment))
     form = OfferForm()

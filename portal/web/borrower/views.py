@@ -183,7 +183,6 @@ def verify_link(token: str) -> Response:
         return _page("borrower/verify.html", form=form, token=token, status=422)
     attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
     verdict = verify(database, link, attempt, moment)
-    database.commit()
     if verdict is Verdict.VERIFIED:
         borrower_session.begin(link, moment)
         target = "borrower.plans" if link.offer_id else "borrower.status"

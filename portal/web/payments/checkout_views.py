@@ -26,11 +26,10 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
 from portal.core import db
-from portal.models import OPEN_PAYMENT_STATUSES, Payment, PaymentStatus
-from portal.payments.service import move_open, payment_for_case
+from portal.models import OPEN_PAYMENT_STATUSES, Payment
+from portal.payments.service import mark_unknown, payment_for_case
 from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent, StripeSettings, retrieve_intent
-from portal.payments.sweeper import schedule_follow_up
 from portal.web.borrower.session import borrower_required
 from portal.web.security import content_security_policy
 
@@ -120,9 +119,7 @@ def returned(payment_id: int) -> Response:
     if intent is None:
         # The borrower may well have paid; until Stripe answers (or its webhook lands,
         # or the sweeper asks) the payment is neither paid nor failed.
-        if move_open(db.session(), payment.id, PaymentStatus.UNKNOWN):
-            schedule_follow_up(payment.id)
-        db.session().commit()
+        mark_unknown(db.session(), payment)
         return _result(payment)
     if settle(db.session(), payment, intent, g.now, "return"):
         return _result(payment)

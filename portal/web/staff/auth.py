@@ -108,12 +108,13 @@ def end() -> None:
         session["lang"] = language
 
 
-def sign_out(database: Session) -> None:
+def sign_out(database: Session, moment: datetime) -> None:
     """End this session and every copy of it: cookies live in the browser, so only moving
-    the generation on makes a copied cookie worthless. Commits."""
-    member = current_member(database, now())
+    the generation on makes a copied cookie worthless. ``accounts.sign_out`` records it
+    and commits."""
+    member = current_member(database, moment)
     if member is not None:
-        accounts.end_sessions(database, member)
+        accounts.sign_out(database, member, moment)
     end()
 
 

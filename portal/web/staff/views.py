@@ -17,10 +17,8 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from portal.audit import trail
 from portal.core import db
 from portal.core.clock import now
-from portal.core.db import by_id
 from portal.models import StaffMember
 from portal.staff import accounts
 from portal.staff.accounts import SignInVerdict
@@ -136,22 +134,14 @@ def sign_in_code_submit() -> Response:
 def _record_failure(
     who: StaffMember | str | int, verdict: SignInVerdict, moment: datetime, step: str = "password"
 ) -> None:
-    """A refused sign-in, in the audit log: the account when known, else the email typed
-    (never the password). Commits."""
-    database = db.session()
-    if isinstance(who, int):
-        who = by_id(database, StaffMember, who) or str(who)
-    actor = who if isinstance(who, StaffMember) else accounts.normalise_email(who)[:254]
-    trail.record(database, actor, "staff.sign_in_failed", moment, step=step, verdict=verdict.value)
-    database.commit()
+    """A refused sign-in, in the audit log (committed by the account service)."""
+    accounts.record_refused_sign_in(db.session(), who, verdict, moment, step)
 
 
 def _begin(member: StaffMember, moment: datetime, target: str | None) -> Response:
     """A new session (recorded in the audit log), then the page asked for (on this
     site) or the landing page."""
-    database = db.session()
-    trail.record(database, member, "staff.sign_in", moment)
-    database.commit()
+    accounts.record_sign_in(db.session(), member, moment)
     auth.begin(member, moment)
     return redirect(safe_next(target) or url_for("staff.home"), code=303)
 
@@ -165,13 +155,7 @@ def _address() -> str:
 @open_to_all
 def sign_out() -> Response:
     """End the session, and every copy of it (recorded in the audit log)."""
-    database = db.session()
-    moment = now()
-    member = auth.current_member(database, moment)
-    if member is not None:
-        # Committed by sign_out, with the session's end.
-        trail.record(database, member, "staff.sign_out", moment)
-    auth.sign_out(database)
+    auth.sign_out(db.session(), now())
     return redirect(url_for("staff.sign_in", signed_out=1), code=303)
 
 
