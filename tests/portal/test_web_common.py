@@ -14,7 +14,7 @@ from portal.core import db
 from portal.core.db import MAX_ID, by_id, like_pattern
 from portal.core.pagination import window
 from portal.models import Case
-from portal.web.common.forms import DayField, GetForm
+from portal.web.common.forms import AmountField, DayField, GetForm, in_currency
 
 
 class Days(GetForm):
@@ -44,6 +44,54 @@ def test_each_caller_keeps_its_own_words_and_range(app):
     form = _read(app, finance="1999-12-31", borrower="2100-01-01")
     assert [str(e) for e in form.errors["finance"]] == ["Enter a date between 2000 and 2099."]
     assert form.borrower.data == date(2100, 1, 1)
+
+
+class Amounts(GetForm):
+    amount = AmountField("Amount")
+
+
+def _amount(app: Flask, currency: str, typed: str) -> Amounts:
+    with app.test_request_context():
+        form = Amounts(formdata=MultiDict({"amount": typed}), meta=in_currency(currency))
+        form.validate()
+        return form
+
+
+@pytest.mark.parametrize(
+    ("currency", "typed", "minor", "shown"),
+    [
+        ("TWD", "1,500.50", 150050, "1500.5"),
+        ("JPY", "１５００", 1500, "1500"),
+        ("KWD", "1.005", 1005, "1.005"),
+        ("HKD", "0", 0, "0"),
+    ],
+)
+def test_an_amount_is_read_in_its_currencys_minor_unit(app, currency, typed, minor, shown):
+    form = _amount(app, currency, typed)
+    assert not form.errors
+    assert form.amount.data == minor
+    form.amount.raw_data = []
+    with app.test_request_context():
+        assert form.amount._value() == shown
+
+
+@pytest.mark.parametrize(
+    ("currency", "typed", "error"),
+    [
+        ("TWD", "15.005", "Use at most two digits after the decimal point."),
+        ("JPY", "1500.5", "Enter a whole amount, with no decimal point."),
+        ("KWD", "1.0005", "Use at most three digits after the decimal point."),
+    ],
+)
+def test_more_decimals_than_the_currency_has_are_refused(app, currency, typed, error):
+    form = _amount(app, currency, typed)
+    assert [str(e) for e in form.errors["amount"]] == [error]
+    assert form.amount.data is None
+
+
+def test_a_form_of_amounts_must_know_its_currency(app):
+    with app.test_request_context(), pytest.raises(TypeError, match="in_currency"):
+        Amounts(formdata=MultiDict({"amount": "1"}))
 
 
 def test_like_pattern_matches_wildcards_as_themselves():

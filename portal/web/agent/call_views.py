@@ -29,6 +29,7 @@ from portal.core.i18n import gap
 from portal.models import Case, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.call_forms import CallForm
+from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 
@@ -62,7 +63,8 @@ def _case_url(case: Case) -> str | None:
 
 
 def _form_for(database: Session, case: Case, moment: datetime, *, posted: bool) -> CallForm:
-    form = CallForm() if posted else CallForm(formdata=None)
+    meta = in_currency(case.loan.currency)
+    form = CallForm(meta=meta) if posted else CallForm(formdata=None, meta=meta)
     form.limits = promise_limits(database, case, moment)
     form.zone = ZoneInfo(case.loan.borrower.timezone)
     form.now = moment

@@ -45,7 +45,7 @@ from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import zoned_time
 from portal.models import Case, Offer, OfferStatus, StaffMember
 from portal.web.agent import blueprint, case_section
-from portal.web.common.forms import AmountField, DayField
+from portal.web.common.forms import AmountField, DayField, in_currency
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES, STAGE_NAMES, rejection_sentence
@@ -296,7 +296,7 @@ def _initial_form(case: Case, moment: datetime) -> OfferForm:
     today = service.case_today(case, moment)
     snapshot = snapshot_of(db.session(), case, today)
     rules = policy().rules_for(policy().stage_for(snapshot.days_past_due))
-    form = OfferForm(formdata=None)
+    form = OfferForm(formdata=None, meta=in_currency(case.loan.currency))
     form.kind.data = PlanKind.ARREARS_PLAN.value
     form.installments.data = 6
     form.frequency.data = snapshot.frequency.value
@@ -344,7 +344,7 @@ def new_offer(case_id: int) -> Response:
         casefile.record_view(database, member, case, moment, page="offer_builder")
         form = _initial_form(case, moment)
         return _builder(case, form, service.preview(database, case, member, form.terms(), moment))
-    form = OfferForm()
+    form = OfferForm(meta=in_currency(case.loan.currency))
     if not form.validate_on_submit():
         return _builder(case, form, None, status=422)
     made = service.create_offer(database, case, member, form.terms(), moment)
@@ -373,7 +373,7 @@ def preview_offer(case_id: int) -> Response:
     """The schedule and the authority the builder's terms need, worked out now: the
     fragment for htmx, the whole builder without JavaScript. Changes nothing."""
     case = _case_or_404(case_id)
-    form = OfferForm()
+    form = OfferForm(meta=in_currency(case.loan.currency))
     if not form.validate_on_submit():
         # htmx swaps no 4xx answer: its fragment says what to correct with a 200.
         return _builder(case, form, None, status=200 if wants_fragment() else 422)

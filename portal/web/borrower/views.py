@@ -71,6 +71,7 @@ from portal.web.borrower.forms import (
 )
 from portal.web.borrower.session import borrower_required
 from portal.web.common.clock import borrower_today
+from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
 from portal.wording.engine import (
     FREQUENCY_NAMES,
@@ -363,7 +364,7 @@ def plans() -> Response:
     income-and-expenditure form."""
     case: Case = g.case
     today = borrower_today(case)
-    form = StatementForm()
+    form = StatementForm(meta=in_currency(case.loan.currency))
     if request.method == "POST":
         if "skip" in request.form:
             session.pop("statement", None)
@@ -375,7 +376,9 @@ def plans() -> Response:
         else:
             return _plans_page(case, today, form, status=422)
     elif _statement() is not None:
-        form = StatementForm(data=_statement_as_major(_statement()))
+        form = StatementForm(
+            data=_statement_as_major(_statement()), meta=in_currency(case.loan.currency)
+        )
     return _plans_page(case, today, form)
 
 
@@ -449,7 +452,7 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
         for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE, PlanKind.DEFERRAL)
         if rules and k in rules.plan_kinds
     ]
-    form = CustomPlanForm(formdata=args, meta={"csrf": False})
+    form = CustomPlanForm(formdata=args, meta=in_currency(case.loan.currency, csrf=False))
     form.kind.choices = [SelectChoice(k.value, str(KIND_NAMES[k])) for k in kinds]
     frequencies = rules.frequencies if rules else (Frequency.MONTHLY,)
     form.frequency.choices = [
@@ -488,7 +491,7 @@ def calculate() -> Response:
             calculator=calculator,
             snapshot=snapshot,
         )
-    return _plans_page(case, today, StatementForm())
+    return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
 
 
 # Review and accept -------------------------------------------------------------------
@@ -662,7 +665,7 @@ def pay() -> Response:
         due=due,
         snapshot=snapshot,
         form=ConfirmForm(),
-        part_form=PartPaymentForm(),
+        part_form=PartPaymentForm(meta=in_currency(case.loan.currency)),
         currency=case.loan.currency,
     )
 
@@ -674,7 +677,7 @@ def start_payment() -> Response:
     case: Case = g.case
     database = db.session()
     purpose = request.form.get("purpose", "installment")
-    part = PartPaymentForm()
+    part = PartPaymentForm(meta=in_currency(case.loan.currency))
     amount = None
     if purpose == "partial":
         if part.validate_on_submit() and not part.amount.data:

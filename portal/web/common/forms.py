@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 
+from portal.core.currency import minor_digits
 from portal.finance.reports import EARLIEST, LATEST
 
 # What a date input sends, and what we ask for.
@@ -23,8 +24,30 @@ AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or unde
 GROUPED = re.compile(r"\d+(\.\d+)?|\d{1,3}(,\d{3})+(\.\d+)?")  # 1500 or 1,500 (not 1,5,0,0)
 
 
+# What may follow the decimal point, by the currency's minor unit (ISO 4217 knows 0, 2, 3).
+DECIMALS_ALLOWED = {
+    0: _l("Enter a whole amount, with no decimal point."),
+    2: _l("Use at most two digits after the decimal point."),
+    3: _l("Use at most three digits after the decimal point."),
+}
+
+
+def in_currency(currency: str, **meta: Any) -> dict[str, Any]:
+    """A form's ``meta`` for amounts in ``currency``: ``Form(meta=in_currency("TWD"))``."""
+    return {"currency": currency, **meta}
+
+
 class AmountField(StringField):
-    """A money amount typed in major units; ``data`` is minor units (int) or None."""
+    """A money amount typed in major units; ``data`` is minor units (int) or None. The
+    currency comes from the form's meta (``in_currency``): its exponent says how many
+    decimals may be typed and how an amount is written back."""
+
+    def _digits(self) -> int:
+        currency = getattr(self.meta, "currency", None)
+        if not currency:
+            # A programming error, not bad input: every form of amounts knows its currency.
+            raise TypeError(f"{self.name}: build the form with meta=in_currency(...)")
+        return minor_digits(str(currency))
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
@@ -45,9 +68,10 @@ class AmountField(StringField):
             raise ValueError(_l("Enter an amount in numbers, like 1500 or 1500.50.")) from None
         if not value.is_finite() or value < 0 or value >= MAX_MAJOR:
             raise ValueError(_l("Enter an amount of zero or more."))
-        minor = value.scaleb(2)
+        digits = self._digits()
+        minor = value.scaleb(digits)
         if minor != minor.to_integral_value():
-            raise ValueError(_l("Use at most two digits after the decimal point."))
+            raise ValueError(DECIMALS_ALLOWED[digits])
         self.data = int(minor)
 
     def _value(self) -> str:
@@ -55,7 +79,7 @@ class AmountField(StringField):
             return str(self.raw_data[0])
         if self.data is None:
             return ""
-        text = f"{Decimal(self.data).scaleb(-2):f}"
+        text = f"{Decimal(self.data).scaleb(-self._digits()):f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
 
 
