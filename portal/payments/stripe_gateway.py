@@ -124,9 +124,9 @@ def create_intent(
     params: PaymentIntentCreateParams = {
         "amount": amount,
         "currency": currency.lower(),
-        # stripe 16's typed params list allowed_payment_method_types and not this key,
-        # which the request sends as it always has.
-        "payment_method_types": types,  # type: ignore[typeddict-unknown-key]
+        # The SDK's API version (2026-09-30.endive on) refuses payment_method_types with
+        # a 400; the allowed list keeps the methods the currency and amount can take.
+        "allowed_payment_method_types": types,
         "metadata": {**metadata, "payment_id": str(payment_id)},
     }
     if "wechat_pay" in types:

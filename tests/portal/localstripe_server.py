@@ -12,7 +12,11 @@ and the reconciliation needs, each a documented behaviour of Stripe's API:
 - no pickling of its whole store to /tmp after every write, which makes creating
   thousands of objects quadratic and is shared by every localstripe on the machine;
 - lists by type from an index instead of a scan of the whole store: every charge is
-  exported with its refunds listed, so ten thousand charges took minutes a page.
+  exported with its refunds listed, so ten thousand charges took minutes a page;
+- ``allowed_payment_method_types`` on a PaymentIntent (the API version the SDK sends
+  since 2026-09-30 takes that and refuses ``payment_method_types``, the only name
+  localstripe knows): kept as the intent's payment method types, as Stripe reports them,
+  and ``payment_method_types`` refused with a 400, as Stripe refuses it.
 
 Still missing, and not faked here: payouts tied to balance transactions. localstripe's
 payouts are all manual (``automatic`` false) and carry no transactions, and it answers
@@ -146,6 +150,25 @@ def _indexed(resources: Any) -> None:
     resources.StripeObject._api_list_all = classmethod(list_all)
 
 
+def _allowing_types(cls: Any) -> None:
+    plain = cls.__init__
+
+    def init(
+        self: Any, *args: Any, allowed_payment_method_types: Any = None, **kwargs: Any
+    ) -> None:
+        from localstripe.resources import UserError
+
+        if kwargs.get("payment_method_types") is not None:
+            # As Stripe answers on the SDK's API version: the old name is refused.
+            raise UserError(400, "payment_method_types_no_longer_supported")
+        kwargs["payment_method_types"] = allowed_payment_method_types
+        plain(self, *args, **kwargs)
+        # Stripe reports the list on the intent; localstripe keeps it to itself.
+        self.payment_method_types = allowed_payment_method_types or ["card"]
+
+    cls.__init__ = init
+
+
 def serve(port: int) -> None:
     """Teach localstripe the missing pieces, then serve it on 127.0.0.1."""
     from aiohttp import web
@@ -156,6 +179,7 @@ def serve(port: int) -> None:
     _windowed(resources.BalanceTransaction)
     _windowed(resources.Payout)
     _charging_fees(resources.BalanceTransaction)
+    _allowing_types(resources.PaymentIntent)
     from localstripe.server import app
 
     web.run_app(app, host="127.0.0.1", port=port, print=None)

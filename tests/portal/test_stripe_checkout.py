@@ -235,6 +235,9 @@ def test_a_borrower_pays_through_the_checkout_and_the_return_asks_stripe(
     intent = stripe_client(stripe_base).v1.payment_intents.retrieve(payment.gateway_reference)
     assert intent.amount == payment.amount
     assert intent.currency == "twd"
+    # Sent as allowed_payment_method_types (the fake refuses the old name, as Stripe does
+    # on the SDK's API version), reported back as the intent's payment_method_types.
+    assert intent.payment_method_types == ["card"]
     assert intent.metadata["payment_id"] == str(payment.id)
     assert intent.metadata["case_id"] == str(case_id)
     assert intent.metadata["plan_id"] == str(payment.plan_id)
