@@ -21,7 +21,7 @@ from portal.models import Payment, Plan
 from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
-from .conftest import NOW
+from .factories import NOW
 from .localstripe_server import pay_at_stripe, running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
@@ -56,7 +56,7 @@ def served(app, localstripe) -> Iterator[str]:
         {"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET}
     ).encode()
     request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
-        f"{localstripe}/_config/webhooks/haohuan",
+        f"{localstripe}/app_config/webhooks/haohuan",
         data=registration,
         headers={"Authorization": "Bearer sk_test_haohuan"},
     )
