@@ -72,7 +72,7 @@ bench: $(STAMP)
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile
-	HAOHUAN_TEST_BROWSER=1 HAOHUAN_SCREENSHOTS_DIR=$(SCREENSHOTS) \
+	HAOHUAN_TEST_BROWSER=1 HAOHUAN_TEST_LOCALSTRIPE=1 HAOHUAN_SCREENSHOTS_DIR=$(SCREENSHOTS) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/browser
 
 clean:

@@ -55,7 +55,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
             "STRIPE_PUBLISHABLE_KEY": "pk_test_haohuan",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_API_BASE": stripe_js,
-            "STRIPE_JS_URL": f"{stripe_js}/app_config/haohuan/stripe.js",
+            "STRIPE_JS_URL": f"{stripe_js}/_config/haohuan/stripe.js",
         }
     )
     migrate.upgrade(app)
@@ -66,7 +66,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
         {"url": f"{base}/webhooks/stripe", "secret": WEBHOOK_SECRET}
     ).encode()
     request = urllib.request.Request(  # noqa: S310 (a loopback URL we built)
-        f"{stripe_js}/app_config/webhooks/haohuan",
+        f"{stripe_js}/_config/webhooks/haohuan",
         data=registration,
         headers={"Authorization": f"Bearer {SECRET_KEY}"},
     )

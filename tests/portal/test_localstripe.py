@@ -56,7 +56,7 @@ def served(app, localstripe) -> Iterator[str]:
         {"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET}
     ).encode()
     request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
-        f"{localstripe}/app_config/webhooks/haohuan",
+        f"{localstripe}/_config/webhooks/haohuan",
         data=registration,
         headers={"Authorization": "Bearer sk_test_haohuan"},
     )

@@ -53,7 +53,7 @@ def localstripe() -> Iterator[str]:
 @pytest.fixture
 def stripe_url(app: Flask, localstripe: str) -> str:
     """localstripe emptied, and the app pointed at it."""
-    address = f"{localstripe}/app_config/data"
+    address = f"{localstripe}/_config/data"
     request = urllib.request.Request(address, method="DELETE")  # noqa: S310 (loopback http)
     with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
         assert answer.status == 200
