@@ -42,6 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}", app
     http.shutdown()
+    http.server_close()  # closed now, not when a kept-alive connection's thread ends
+    thread.join()
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
         assert answer.status == 200
     yield base, app
     http.shutdown()
+    http.server_close()  # closed now, not when a kept-alive connection's thread ends
 
 
 def _to_checkout(page, base: str, built) -> None:

@@ -64,6 +64,8 @@ def served(app, localstripe) -> Iterator[str]:
         assert answer.status == 200
     yield url
     server.shutdown()
+    server.server_close()  # closed now, not when a kept-alive connection's thread ends
+    thread.join()
 
 
 def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, localstripe):

@@ -194,6 +194,8 @@ def recorder() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 def test_every_post_to_stripe_carries_an_idempotency_key(recorder):
