@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
-# pytest-xdist: two workers (the machine, like CI's, has 2 cores); each worker gets its own
-# PostgreSQL database, Redis key prefix, ports and files (tests/conftest.py).
-# `make test PYTEST_WORKERS=0` runs serially.
+# pytest-xdist: two workers (the machine, like CI's, has 2 cores; the fast suite took 96 s
+# instead of 127 s). Each worker has a PostgreSQL database of its own (tests/portal/conftest.py);
+# Redis keys, ports and files are per test already. `make test PYTEST_WORKERS=0` runs serially.
 PYTEST_WORKERS ?= 2
 SCREENSHOTS := docs/screenshots
 
