@@ -22,13 +22,6 @@ DOCUMENTS = sorted(
 )
 README_MAX_LINES = 200
 
-# Written by other helpers of issue 11 while this test was written: docs/configuration.md
-# (the settings helper) and the screenshots moved from tests/browser/screenshots/ to
-# docs/screenshots/ (the infra helper). A link to them is let through only while they are
-# absent; remove this allowance once both are merged.
-PENDING_FILES = {"docs/configuration.md"}
-PENDING_FOLDER, PENDING_SUFFIX = "docs/screenshots/", ".png"
-
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 CODE = re.compile(r"`([^`\n]+)`")
@@ -45,21 +38,6 @@ def _prose(document: Path) -> str:
 
 def _relative(document: Path) -> str:
     return document.relative_to(ROOT).as_posix()
-
-
-def _pending(path: Path) -> bool:
-    """A file another helper is creating right now, and that is not here yet."""
-    try:
-        name = path.relative_to(ROOT).as_posix()
-    except ValueError:
-        return False
-    if path.exists():
-        return False
-    return (
-        name in PENDING_FILES
-        or name == PENDING_FOLDER.rstrip("/")
-        or (name.startswith(PENDING_FOLDER) and name.endswith(PENDING_SUFFIX))
-    )
 
 
 def _slug(heading: str) -> str:
@@ -118,8 +96,6 @@ def test_relative_links_lead_to_files_and_headings_in_the_repository(document):
         path = (document.parent / name).resolve() if name else document
         if not path.is_relative_to(ROOT):
             broken.append(f"{target}: outside the repository")
-        elif _pending(path):
-            continue
         elif not path.exists():
             broken.append(f"{target}: no such file")
         elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
@@ -145,7 +121,7 @@ def test_paths_named_in_backticks_exist(document):
     missing = [
         token
         for token in _code_tokens(document)
-        if PATH.fullmatch(token) and not (ROOT / token).exists() and not _pending(ROOT / token)
+        if PATH.fullmatch(token) and not (ROOT / token).exists()
     ]
     assert not missing, f"{_relative(document)}: {missing}"
 

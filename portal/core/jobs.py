@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import (
     Flask,
@@ -110,6 +110,21 @@ class _InAppContext:
     app: Flask
     # A forked work horse must not use the parent's pooled database connections.
     fresh_pool = False
+
+    def subscribe(self) -> None:
+        """RQ's command channel (stop, kill a job), listened to by a thread that wakes every
+        second: RQ's own waits up to 60 s for a message, and its stop joins that thread, so
+        a worker told to stop (or a ``--burst`` run that is done) could hang for a minute."""
+        # A mixin: the attributes are those of the RQ worker it is mixed into.
+        rq_worker = cast(Worker, self)
+        channel = rq_worker.pubsub_channel_name
+        rq_worker.log.info("Worker %s: subscribing to channel %s", rq_worker.name, channel)
+        rq_worker.pubsub = rq_worker.connection.pubsub()
+        rq_worker.pubsub.subscribe(**{channel: rq_worker.handle_payload})
+        # rq declares pubsub_thread as None in its __init__ (no annotation of the thread).
+        rq_worker.pubsub_thread = rq_worker.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=rq_worker._pubsub_exception_handler
+        )
 
     def perform_job(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> bool:
         """RQ's job execution, inside an app context."""

@@ -545,6 +545,15 @@ SETTINGS: tuple[Setting, ...] = (
         "a whole number",
         group=TEST,
     ),
+    Setting(
+        "HAOHUAN_SCREENSHOTS_DIR",
+        "",
+        ".artifacts/screenshots",
+        "where the browser tests write their screenshots (`make screenshots` sets "
+        "docs/screenshots, the images the README and docs show)",
+        "a folder",
+        group=TEST,
+    ),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS if s.group == APP}

@@ -15,10 +15,9 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.core import migrate
-from tests.portal.conftest import _config
+from tests.portal.factories import app_config
 
 CHROMIUM = os.environ.get("HAOHUAN_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 pytestmark = pytest.mark.browser
 
@@ -36,13 +35,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The portal on 127.0.0.1 at a free port, on its own SQLite database."""
     path = tmp_path_factory.mktemp("browser") / "haohuan.db"
-    app = create_app({**_config(f"sqlite:///{path}"), "WTF_CSRF_ENABLED": True})
+    app = create_app({**app_config(f"sqlite:///{path}"), "WTF_CSRF_ENABLED": True})
     migrate.upgrade(app)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}", app
     http.shutdown()
+    http.server_close()  # closed now, not when a kept-alive connection's thread ends
+    thread.join()
 
 
 @pytest.fixture(scope="session")
@@ -54,17 +55,3 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
-
-
-def to_pay_page(page, base: str, built) -> None:
-    """A borrower through the link, verification, the arrears plan and consent, to Pay."""
-    page.goto(f"{base}/r/{built.token}")
-    page.fill("#answer", built.date_of_birth)
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/status")
-    page.goto(f"{base}/plans")
-    page.locator("main a.button[href*='kind=arrears_plan']").first.click()
-    page.wait_for_url("**/plans/review**")
-    page.check("#consent")
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/pay")

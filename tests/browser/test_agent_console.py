@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.portal.conftest import NOW, TODAY, add_staff, build_case
+from tests.portal.factories import NOW, TODAY, add_staff, build_case
 
-from .conftest import SCREENSHOTS
+from .pages import SCREENSHOTS
 from .test_borrower_journey import PHONE, _serious
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -77,9 +78,9 @@ def test_an_offer_beyond_authority_approved_sent_and_accepted(server, browser):
     agent.select_option("#kind", "arrears_plan")
     agent.fill("#installments", "6")
     agent.fill("#penalty_waiver_pct", "80")
-    agent.wait_for_timeout(800)  # the live preview (htmx) follows the typing
+    # The live preview (htmx) follows the typing.
     preview = agent.locator("#offer-preview")
-    assert "supervisor" in preview.inner_text().lower()
+    expect(preview).to_contain_text("supervisor", ignore_case=True)
     agent.screenshot(path=SCREENSHOTS / "agent-2-offer-preview.png", full_page=True)
     agent.click("button:has-text('Create offer')")
     agent.wait_for_load_state("networkidle")

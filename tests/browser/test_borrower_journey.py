@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
-from tests.portal.conftest import build_case
+from tests.portal.factories import build_case
 
-from .conftest import SCREENSHOTS
+from .pages import SCREENSHOTS
 
 PHONE = {"width": 390, "height": 844}
 PAGE_BUDGET = 100 * 1024
@@ -138,9 +139,9 @@ def _calculator_updates_in_place(page) -> None:
     """With JavaScript, the calculator answers without leaving the page."""
     url = page.url
     page.fill("#installments", "40")
-    page.locator("#calculation .alert").wait_for(timeout=5000)
+    expect(page.locator("#calculation .alert")).to_be_visible(timeout=5000)
     page.fill("#installments", "6")
-    page.locator("#calculation table.schedule").wait_for(timeout=5000)
+    expect(page.locator("#calculation table.schedule")).to_be_visible(timeout=5000)
     assert page.url == url
 
 

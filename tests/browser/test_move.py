@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.portal.conftest import build_case
+from tests.portal.factories import build_case
 
-from .conftest import SCREENSHOTS, to_pay_page
+from .pages import SCREENSHOTS, to_pay_page
 from .test_borrower_journey import CASES, PHONE, _serious
 
 
@@ -50,9 +51,8 @@ def test_move_a_payment(server, browser, locale, currency, name, javascript):
     # Too far: answered beside the date, the form kept, nothing moved.
     page.fill("#new_date", (second + timedelta(days=15)).isoformat())
     form.locator("button[type=submit]").click()
-    page.wait_for_load_state("networkidle")
-    assert page.locator("#new_date-errors li").count() == 1
-    assert page.locator("#new_date[aria-invalid=true]").count() == 1
+    expect(page.locator("#new_date-errors li")).to_have_count(1)
+    expect(page.locator("#new_date[aria-invalid=true]")).to_have_count(1)
     refused = _serious(page) if javascript else []
     if javascript:
         page.screenshot(path=SCREENSHOTS / f"{locale}-8a-move-refused.png", full_page=True)

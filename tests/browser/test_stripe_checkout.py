@@ -5,6 +5,7 @@ with the browser tests when HAOHUAN_TEST_LOCALSTRIPE is set too (CI sets both)."
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -19,10 +21,10 @@ from portal import create_app
 from portal.core import db, migrate
 from portal.models import Case, CaseEvent, Payment, ProcessedEvent
 from portal.web.payments import checkout_views
-from tests.portal.conftest import _config, build_case
+from tests.portal.factories import app_config, build_case
 
 from . import fake_stripe
-from .conftest import SCREENSHOTS, to_pay_page
+from .pages import SCREENSHOTS, to_pay_page
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
@@ -46,7 +48,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
     path = tmp_path_factory.mktemp("stripe-browser") / "haohuan.db"
     app = create_app(
         {
-            **_config(f"sqlite:///{path}"),
+            **app_config(f"sqlite:///{path}"),
             "WTF_CSRF_ENABLED": True,
             "PAYMENT_GATEWAY": "stripe",
             "STRIPE_SECRET_KEY": SECRET_KEY,
@@ -72,6 +74,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
         assert answer.status == 200
     yield base, app
     http.shutdown()
+    http.server_close()  # closed now, not when a kept-alive connection's thread ends
 
 
 def _to_checkout(page, base: str, built) -> None:
@@ -130,15 +133,15 @@ def test_a_borrower_pays_through_the_payment_element(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     _to_checkout(page, base, built)
 
-    page.wait_for_selector("#payment-element input[placeholder=number]")
-    assert page.locator("#payment-form").is_visible()
+    expect(page.locator("#payment-element input[placeholder=number]")).to_be_visible()
+    expect(page.locator("#payment-form")).to_be_visible()
     _type_card(page, card)
     page.screenshot(path=SCREENSHOTS / f"{locale}-6-stripe-checkout.png", full_page=True)
     page.click("#payment-submit")
     if card == "4000002760003184":
         page.get_by_role("button", name="Complete authentication").click()
     page.wait_for_url("**/pay/result/**")
-    page.locator("main .good").wait_for(timeout=15_000)
+    expect(page.locator("main .good")).to_be_visible(timeout=15_000)
     assert not [e for e in errors if "Content Security Policy" in e], errors
     context.close()
 
@@ -157,12 +160,12 @@ def test_a_declined_card_is_told_on_the_page_and_can_be_retried(stripe_server, b
     context = browser.new_context(viewport=PHONE, locale="en-US")
     page = context.new_page()
     _to_checkout(page, base, built)
-    page.wait_for_selector("#payment-element input[placeholder=number]")
+    expect(page.locator("#payment-element input[placeholder=number]")).to_be_visible()
     _type_card(page, "4000000000000341")
     page.click("#payment-submit")
     message = page.locator("#payment-message")
-    message.wait_for(state="visible")
-    assert message.inner_text().strip()
+    expect(message).to_be_visible()
+    expect(message).to_have_text(re.compile(r"\S"))  # says something
     assert "/pay/checkout/" in page.url
     # localstripe's payment_intent.payment_failed lands; the payment stays open.
     assert _declined_landed(app, built.case_id)
@@ -202,5 +205,5 @@ def test_without_javascript_the_checkout_says_what_to_do(stripe_server, browser)
     page = context.new_page()
     _to_checkout(page, base, built)
     assert "JavaScript" in page.inner_text("main")
-    assert not page.locator("#payment-form").is_visible()
+    expect(page.locator("#payment-form")).to_be_hidden()
     context.close()

@@ -1,58 +1,59 @@
 """Portal fixtures: an app on a migrated database (SQLite, and PostgreSQL when
-HAOHUAN_TEST_POSTGRES_URL is set), a frozen clock, and cases built to exact figures."""
+HAOHUAN_TEST_POSTGRES_URL is set) at a frozen moment. The builders (cases, plans, staff)
+are in factories.py.
+
+Under pytest-xdist each worker migrates and empties a PostgreSQL database of its own: the
+URL's database name plus the worker's id (``test_gw0``), created when missing."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
+import psycopg
 import pytest
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient
+from psycopg import sql
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from negotiation import add_months
 from portal import create_app
-from portal.access.verification import issue_link
-from portal.core import db, migrate
-from portal.core.hashing import fact_hash, new_salt
-from portal.models import Base, Borrower, Case, Loan, LoanCharge, LoanInstallment
-from portal.staff import accounts
+from portal.core import migrate
+from portal.models import Base
+from portal.payments import stripe_gateway
 
-# The frozen moment: 10:00 in Taipei on 2026-11-30.
-NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
-TODAY = date(2026, 11, 30)
+from .factories import app_config
+
 POSTGRES_URL = os.environ.get("HAOHUAN_TEST_POSTGRES_URL", "")
 
 BACKENDS = ["sqlite", "postgres"]
 
 
-def _config(url: str) -> dict[str, object]:
-    return {
-        "TESTING": True,
-        "DATABASE_URL": url,
-        "HAOHUAN_NOW": NOW.isoformat(),
-        "SCRYPT_COST": 2,
-        # Staff passwords at Argon2's floor: the suite signs in hundreds of times.
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_COST": 8,
-        "ARGON2_PARALLELISM": 1,
-        "WTF_CSRF_ENABLED": False,
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
-    }
+def worker_postgres_url(url: str) -> str:
+    """The PostgreSQL database of this xdist worker (``url`` itself when not under xdist),
+    created on the server when it does not exist yet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not found:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file, copied for each test (migrating is the slow part)."""
     path = tmp_path_factory.mktemp("template") / "haohuan.db"
-    app = create_app(_config(f"sqlite:///{path}"))
+    app = create_app(app_config(f"sqlite:///{path}"))
     migrate.upgrade(app)
     app.extensions["haohuan.engine"].dispose()
     return path
@@ -63,14 +64,15 @@ def postgres_migrated() -> str:
     """The PostgreSQL test database, migrated once; tables are emptied between tests."""
     if not POSTGRES_URL:
         pytest.skip("HAOHUAN_TEST_POSTGRES_URL is not set (CI sets it)")
-    app = create_app(_config(POSTGRES_URL))
+    url = worker_postgres_url(POSTGRES_URL)
+    app = create_app(app_config(url))
     engine = app.extensions["haohuan.engine"]
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(app)
     engine.dispose()
-    return POSTGRES_URL
+    return url
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -91,7 +93,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def _url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "postgres":
         url = request.getfixturevalue("postgres_migrated")
-        app = create_app(_config(url))
+        app = create_app(app_config(url))
         with app.extensions["haohuan.engine"].begin() as connection:
             names = ", ".join(t.name for t in Base.metadata.sorted_tables)
             # The audit log refuses TRUNCATE by trigger; a superuser's test reset may
@@ -117,7 +119,7 @@ def app(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, extra_config: dict[str, object]
 ) -> Iterator[Flask]:
     """The application on a fresh database of the chosen backend."""
-    application = create_app({**_config(_url_for(backend, request, tmp_path)), **extra_config})
+    application = create_app({**app_config(_url_for(backend, request, tmp_path)), **extra_config})
     yield application
     application.extensions["haohuan.engine"].dispose()
 
@@ -127,123 +129,18 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@dataclass
-class Built:
-    """A case built for a test, with the answers that verify it and a fresh link."""
+class _NoRetries(stripe.StripeClient):
+    """Stripe's client, never retrying a failed request."""
 
-    case_id: int
-    borrower_id: int
-    token: str
-    date_of_birth: str
-    id_last4: str
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **{**kwargs, "max_network_retries": 0})  # type: ignore[arg-type]
 
 
-def build_case(
-    app: Flask,
-    *,
-    currency: str = "TWD",
-    days_past_due: int = 47,
-    locale: str = "zh_Hant_TW",
-    timezone: str = "Asia/Taipei",
-    installments: int = 12,
-    paid: int = 4,
-    principal_part: int = 500_000,
-    interest_part: int = 50_000,
-    fees: int = 30_000,
-    penalties: int = 15_000,
-    hold: str | None = None,
-    name: str = "陳怡君",
-    date_of_birth: str = "1985-03-07",
-    id_last4: str = "6789",
-) -> Built:
-    """A loan of equal installments (principal_part + interest_part), ``paid`` of them
-    paid, the first unpaid one ``days_past_due`` days ago, plus one fee and one penalty.
-    """
-    with app.test_request_context("/"):
-        session = db.session()
-        salt = new_salt()
-        borrower = Borrower(
-            reference=f"B-{session.query(Borrower).count() + 1:05d}",
-            full_name=name,
-            locale=locale,
-            timezone=timezone,
-            phone="+886 912 345 678",
-            verification_salt=salt,
-            date_of_birth_hash=fact_hash(date_of_birth, salt),
-            id_last4_hash=fact_hash(id_last4, salt),
-        )
-        first_unpaid = TODAY - timedelta(days=days_past_due) if days_past_due else TODAY
-        first_due = add_months(first_unpaid, -paid)
-        loan = Loan(
-            number=f"LN-T-{borrower.reference}",
-            currency=currency,
-            principal=principal_part * installments,
-            annual_rate_pct=Decimal("12"),
-            frequency="monthly",
-            start_date=add_months(first_due, -1),
-            borrower=borrower,
-        )
-        for sequence in range(1, installments + 1):
-            settled = sequence <= paid or (days_past_due == 0 and sequence <= paid)
-            loan.installments.append(
-                LoanInstallment(
-                    sequence=sequence,
-                    due_date=add_months(first_due, sequence - 1, first_due.day),
-                    principal_due=principal_part,
-                    interest_due=interest_part,
-                    principal_paid=principal_part if settled else 0,
-                    interest_paid=interest_part if settled else 0,
-                )
-            )
-        if days_past_due:
-            if fees:
-                loan.charges.append(
-                    LoanCharge(
-                        kind="fee", description="late_fee", amount=fees, charged_on=first_unpaid
-                    )
-                )
-            if penalties:
-                loan.charges.append(
-                    LoanCharge(
-                        kind="penalty",
-                        description="default_penalty",
-                        amount=penalties,
-                        charged_on=first_unpaid,
-                    )
-                )
-        case = Case(loan=loan, hold=hold, hold_since=NOW if hold else None)
-        session.add_all([borrower, loan, case])
-        session.flush()
-        token = issue_link(session, case, NOW)
-        session.commit()
-        return Built(case.id, borrower.id, token, date_of_birth, id_last4)
-
-
-def sign_in(client: FlaskClient, built: Built) -> None:
-    """Open the case's link and verify with the date of birth."""
-    response = client.post(
-        f"/r/{built.token}", data={"method": "date_of_birth", "answer": built.date_of_birth}
-    )
-    assert response.status_code == 303, response.data[:500]
-
-
-PASSWORD = "correct horse battery"
-
-
-def add_staff(
-    app: Flask,
-    email: str = "mei@haohuan.example",
-    roles: tuple[str, ...] = ("finance",),
-    password: str = PASSWORD,
-) -> int:
-    """A staff account, created through the service the CLI uses; returns its id."""
-    with app.app_context():
-        member = accounts.add_member(db.session(), email, "林美", roles, password, NOW)
-        return member.id
-
-
-def staff_sign_in(
-    client: FlaskClient, email: str = "mei@haohuan.example", password: str = PASSWORD, **kwargs: Any
-) -> Any:
-    """Post the sign-in form (tests run without CSRF unless they turn it on)."""
-    return client.post("/staff/sign-in", data={"email": email, "password": password}, **kwargs)
+@pytest.fixture
+def stripe_without_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stripe clients that give up at the first failure: an outage test need not sit
+    through the SDK's retries and their back-off."""
+    stripe_gateway.client.cache_clear()
+    monkeypatch.setattr(stripe, "StripeClient", _NoRetries)
+    yield
+    stripe_gateway.client.cache_clear()

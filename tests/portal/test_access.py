@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.core import db
 from portal.models import Case, ReminderLink, VerificationAttempt
 
-from .conftest import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in
 
 
 def answer(client, built, text, method="date_of_birth", address="203.0.113.7"):

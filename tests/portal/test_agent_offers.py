@@ -27,7 +27,7 @@ from portal.core.clock import as_utc
 from portal.models import AuditEntry, Case, CaseEvent, Offer, StaffMember
 from portal.web.agent.offer_views import offers_section
 
-from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in
 
 AGENT = "agent@haohuan.example"
 OTHER_AGENT = "other@haohuan.example"

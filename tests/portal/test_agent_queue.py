@@ -16,7 +16,7 @@ from portal.core import db
 from portal.models import AuditEntry, Case, ContactAttempt, Payment, Plan
 from portal.web import agent as agents
 
-from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_plan, add_staff, build_case, staff_sign_in
 
 
 def make_case(app, days=47, *, phone="+886 912 345 678", stage=None, contact=None, **kwargs):
@@ -103,23 +103,6 @@ def test_the_arrears_agree_with_the_case_snapshot(app):
         row = page_of(session, QueueFilter(), TODAY).rows[0]
         assert row.arrears == snapshot.arrears.total
         assert row.days_past_due == 75 == snapshot.days_past_due
-
-
-def add_plan(app, case_id, status, *, plan_id=None):
-    with app.app_context():
-        session = db.session()
-        session.add(
-            Plan(
-                case_id=case_id,
-                status=status,
-                kind="arrears_plan",
-                currency="TWD",
-                restructured=100,
-                total=100,
-                accepted_at=NOW,
-            )
-        )
-        session.commit()
 
 
 def test_plan_status_is_the_latest_plans(app):

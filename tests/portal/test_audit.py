@@ -18,7 +18,7 @@ from portal.audit.search import PER_PAGE
 from portal.core import db
 from portal.models import AuditEntry, Case, StaffMember
 
-from .conftest import NOW, PASSWORD, add_staff, build_case, staff_sign_in
+from .factories import NOW, PASSWORD, add_staff, build_case, staff_sign_in
 
 ADMIN = "admin@haohuan.example"
 AGENT = "agent@haohuan.example"

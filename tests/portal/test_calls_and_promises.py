@@ -26,7 +26,7 @@ from portal.models import (
 )
 from portal.web.agent import case_sections
 
-from .conftest import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
 from .test_finance_console import pay
 
 AGENT = "agent@haohuan.example"

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.core import db
 from portal.models import Consent, Plan
 
-from .conftest import build_case, sign_in
+from .factories import build_case, sign_in
 from .test_journey import first_review_link, review_form
 
 SUBMITS = 8

@@ -24,7 +24,7 @@ from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.web.finance.chart import bar_chart, nice_step
 
-from .conftest import add_staff, build_case, staff_sign_in
+from .factories import add_staff, build_case, staff_sign_in
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 YESTERDAY = date(2026, 11, 29)  # the frozen clock's day before, in Taipei

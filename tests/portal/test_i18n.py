@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 
 from portal.core.i18n import supported_for
 
-from .conftest import build_case, sign_in
+from .factories import build_case, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "translations"

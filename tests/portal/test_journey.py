@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from portal.core import db
 from portal.models import Case, CaseEvent, Consent, Payment, Plan, ReminderLink
 
-from .conftest import build_case, sign_in
+from .factories import build_case, sign_in
 
 
 def review_form(html: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from portal.models import Allocation, Case, LoanCharge, Payment, Plan, Waiver
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .conftest import _config, build_case, sign_in
+from .factories import app_config, build_case, sign_in
 
 TEMPLATE: dict[str, Path] = {}
 
@@ -39,7 +39,7 @@ class MoneyPaths(RuleBasedStateMachine):
         super().__init__()
         folder = Path(tempfile.mkdtemp())
         shutil.copy(TEMPLATE["path"], folder / "haohuan.db")
-        self.app = create_app(_config(f"sqlite:///{folder}/haohuan.db"))
+        self.app = create_app(app_config(f"sqlite:///{folder}/haohuan.db"))
         self.client = self.app.test_client()
         self.built = build_case(self.app)
         sign_in(self.client, self.built)

@@ -26,9 +26,9 @@ from portal.core.i18n import long_date, money
 from portal.letters.content import letter_for
 from portal.letters.fonts import KNOWN_FONTS, letter_fonts
 from portal.letters.pdf import render_pdf
-from portal.models import AuditEntry, Case, ContactAttempt, Message, Plan, ReminderLink
+from portal.models import AuditEntry, Case, ContactAttempt, Message, ReminderLink
 
-from .conftest import NOW, TODAY, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_plan, add_staff, build_case, staff_sign_in
 
 PUBLIC = "https://portal.haohuan.example"
 AGENT = "agent@haohuan.example"
@@ -421,28 +421,16 @@ def test_nothing_overdue_means_nothing_to_write(app):
     assert "Nothing is overdue on this loan" in page
 
 
-def add_plan(app, case_id, status):
-    with app.app_context():
-        session = db.session()
-        session.add(
-            Plan(
-                case_id=case_id, status=status, kind="arrears_plan", currency="HKD",
-                restructured=100, total=100, accepted_at=NOW,
-            )
-        )  # fmt: skip
-        session.commit()
-
-
 def test_an_active_plan_pauses_letters_and_a_pending_one_is_told(app):
     active = letter_case(app, "en")
-    add_plan(app, active.case_id, "active")
+    add_plan(app, active.case_id, "active", currency="HKD")
     client = agent_client(app)
     client.get("/?lang=en")
     page, entry = refused(app, client, active)
     assert "plan is active: collection is paused" in page
     assert entry.details["reasons"] == ["plan_active"]
     pending = letter_case(app, "en")
-    add_plan(app, pending.case_id, "pending")
+    add_plan(app, pending.case_id, "pending", currency="HKD")
     response = client.post(f"/agent/cases/{pending.case_id}/letter")
     assert response.status_code == 200
     assert "Your plan is waiting for its first payment." in " ".join(text_of(response.data).split())

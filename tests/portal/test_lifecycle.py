@@ -26,7 +26,7 @@ from portal.models import (
     PlanInstallment,
 )
 
-from .conftest import NOW, TODAY, build_case, sign_in
+from .factories import NOW, TODAY, build_case, sign_in
 from .test_money_paths import accept_first, pay_due
 
 

@@ -21,7 +21,7 @@ from portal.models import Payment, Plan
 from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
-from .conftest import NOW
+from .factories import NOW
 from .localstripe_server import pay_at_stripe, running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
@@ -64,6 +64,8 @@ def served(app, localstripe) -> Iterator[str]:
         assert answer.status == 200
     yield url
     server.shutdown()
+    server.server_close()  # closed now, not when a kept-alive connection's thread ends
+    thread.join()
 
 
 def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, localstripe):

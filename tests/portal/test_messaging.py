@@ -46,7 +46,7 @@ from portal.models import (
     ReminderLink,
 )
 
-from .conftest import NOW, _config, add_staff, build_case, staff_sign_in
+from .factories import NOW, add_staff, app_config, build_case, staff_sign_in
 
 AGENT = "agent@haohuan.example"
 OTHER_AGENT = "other@haohuan.example"
@@ -777,14 +777,14 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
 def test_the_app_refuses_to_start_with_message_settings_that_cannot_work(
     tmp_path, settings, complaint
 ):
-    config = {**_config(f"sqlite:///{tmp_path}/h.db"), **settings}
+    config = {**app_config(f"sqlite:///{tmp_path}/h.db"), **settings}
     with pytest.raises(ConfigurationError, match=complaint):
         create_app(config)
 
 
 def test_production_sends_only_with_the_public_address_of_the_borrowers_site(tmp_path):
     config = {
-        **_config(f"sqlite:///{tmp_path}/h.db"),
+        **app_config(f"sqlite:///{tmp_path}/h.db"),
         "ENV_NAME": "production",
         "PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": "sk_test_x",

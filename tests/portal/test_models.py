@@ -32,7 +32,7 @@ from portal.models import (
     RunStatus,
 )
 
-from .conftest import NOW, build_case
+from .factories import NOW, build_case
 
 # Each status column with its enum: the CHECK constraint of migration 0008 allows exactly
 # the enum's values.

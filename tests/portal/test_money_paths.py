@@ -15,7 +15,7 @@ from portal.models import Case, CaseEvent, Payment, Plan, Waiver
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .conftest import NOW, TODAY, build_case, sign_in
+from .factories import NOW, TODAY, build_case, sign_in
 from .test_journey import first_review_link, review_form
 
 

@@ -15,7 +15,7 @@ from portal.cases.facts import policy
 from portal.core import db
 from portal.models import CaseEvent, Plan, PlanInstallment
 
-from .conftest import NOW, TODAY, build_case, sign_in
+from .factories import NOW, TODAY, build_case, sign_in
 from .test_money_paths import accept_first, pay_due
 
 SUBMITS = 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import build_case, sign_in
+from .factories import build_case, sign_in
 
 
 def test_the_calculator_answers_htmx_with_a_fragment(app, client):

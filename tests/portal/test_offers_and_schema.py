@@ -14,7 +14,7 @@ from portal.access.verification import issue_link
 from portal.core import db
 from portal.models import Base, Case, Offer, Plan
 
-from .conftest import NOW, build_case
+from .factories import NOW, build_case
 
 
 def _offer_link(app, built, **terms):

@@ -14,7 +14,7 @@ from portal.core import db
 from portal.models import Case, CaseEvent, Payment, Plan
 from portal.payments.stripe_gateway import Intent, StripeSettings
 
-from .conftest import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in
 from .test_money_paths import accept_first, books
 from .test_stripe_webhooks import SECRET, deliver, event, stripe_payment_for_a_new_plan
 

@@ -48,7 +48,7 @@ from portal.web.ratelimit import (
     parse_limits,
 )
 
-from .conftest import build_case
+from .factories import build_case
 from .localstripe_server import free_port, running, wait_for
 from .test_stripe_checkout import (
     CLOSED,
@@ -324,8 +324,9 @@ def test_haohuan_worker_needs_redis(app):
 
 
 @pytest.fixture
-def stripe_app(app, siblings, redis_url, prefix) -> Flask:
-    """The test's database, Stripe "down", and jobs on the test Redis."""
+def stripe_app(app, siblings, redis_url, prefix, stripe_without_retries) -> Flask:
+    """The test's database, Stripe "down" (no retries: it fails at once), and jobs on
+    the test Redis."""
     return sibling(
         app,
         siblings,

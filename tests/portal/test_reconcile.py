@@ -30,7 +30,7 @@ from portal.payments.stripe_gateway import (
     StripeSettings,
 )
 
-from .conftest import build_case
+from .factories import build_case
 from .localstripe_server import FEE_PER_MILLE, free_port, running
 
 needs_localstripe = pytest.mark.skipif(
@@ -219,6 +219,7 @@ def test_a_manual_payout_is_listed_but_cannot_be_summed(app, stripe_url):
         assert run.unmatched == 0
 
 
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_a_stripe_outage_stores_a_failed_run_and_fails_the_command(app, case_id):
     ours(app, case_id, "pi_1", 500_000)
     app.config.update(STRIPE_SECRET_KEY=KEY, STRIPE_API_BASE=f"http://127.0.0.1:{free_port()}")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.core import db
 from portal.models import Offer, Payment
 
-from .conftest import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
 
 

@@ -18,7 +18,7 @@ from portal.cli import cli
 from portal.core import db, settings
 from portal.models import Case, Message
 
-from .conftest import NOW, add_staff, build_case, staff_sign_in
+from .factories import NOW, add_staff, build_case, staff_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "configuration.md"

@@ -20,7 +20,7 @@ from portal.staff import accounts, passwords, totp
 from portal.web.staff import auth
 from portal.web.staff.auth import safe_next, staff_required
 
-from .conftest import NOW, PASSWORD, add_staff, build_case, sign_in, staff_sign_in
+from .factories import NOW, PASSWORD, add_staff, build_case, sign_in, staff_sign_in
 
 WRONG = "incorrect horse battery"
 GENERIC = "The email or the password is wrong."

@@ -34,7 +34,7 @@ from portal.payments.sweeper import sweep
 from portal.web.payments import checkout_views
 from portal.web.payments.checkout_views import stripe_policy
 
-from .conftest import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in
 from .localstripe_server import free_port, pay_at_stripe, running
 from .test_journey import first_review_link, review_form
 
@@ -59,6 +59,7 @@ def stripe_base(request: pytest.FixtureRequest) -> str:
     """localstripe's address for the tests that ask for it; a closed port for the others."""
     if "local_stripe" in request.fixturenames:
         return str(request.getfixturevalue("local_stripe"))
+    request.getfixturevalue("stripe_without_retries")  # an outage: fail at once
     return CLOSED
 
 
@@ -193,6 +194,8 @@ def recorder() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 def test_every_post_to_stripe_carries_an_idempotency_key(recorder):
@@ -291,6 +294,7 @@ def test_a_declined_card_returns_to_the_checkout_to_try_again(
 
 
 @needs_localstripe
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_stripe_down_on_the_return_leaves_it_unknown_until_the_sweeper(
     local_stripe, app, client, stripe_base
 ):
@@ -310,6 +314,7 @@ def test_stripe_down_on_the_return_leaves_it_unknown_until_the_sweeper(
 
 
 @needs_localstripe
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_an_unknown_start_is_recovered_with_the_same_payment(
     local_stripe, app, client, stripe_base
 ):
@@ -325,6 +330,7 @@ def test_an_unknown_start_is_recovered_with_the_same_payment(
 
 
 @needs_localstripe
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_the_sweeper_recovers_an_intent_the_outage_hid(local_stripe, app, client, stripe_base):
     accept_a_plan(app, client)
     app.config["STRIPE_API_BASE"] = CLOSED
@@ -403,6 +409,7 @@ def test_the_return_page_never_undoes_what_the_webhook_settled(
 
 
 @needs_localstripe
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_the_sweeper_never_reopens_a_payment_voided_while_it_asked(
     local_stripe, app, client, stripe_base, monkeypatch
 ):
@@ -423,6 +430,7 @@ def test_the_sweeper_never_reopens_a_payment_voided_while_it_asked(
 
 
 @needs_localstripe
+@pytest.mark.usefixtures("stripe_without_retries")
 def test_an_unknown_payment_is_open_again_once_stripe_answers(
     local_stripe, app, client, stripe_base
 ):

@@ -15,7 +15,7 @@ from portal.core import db
 from portal.demo.seed import open_stripe_payment
 from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
 
-from .conftest import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
 from .test_money_paths import books
 
@@ -195,7 +195,7 @@ def charge_event(kind: str, event_id: str, **fields) -> bytes:
 def overdue(app, case_id):
     from portal.cases.facts import snapshot_of
 
-    from .conftest import TODAY
+    from .factories import TODAY
 
     with app.test_request_context("/"):
         session = db.session()
