@@ -387,24 +387,8 @@ def approve(
     if seen.outcome is Outcome.OUTSIDE_POLICY:
         db.rollback()
         return Decided(offer, Refusal.OUTSIDE_POLICY, seen.reasons)
-    offer.status = OfferStatus.READY
-    offer.decided_by = member.email
-    offer.decided_at = moment
-    offer.decision_note = note.strip() or None
     offer.expires_at = moment + offer_validity()
-    _event(db, case, "offer_approved", moment, offer, member)
-    trail.record(
-        db,
-        member,
-        "offer.approve",
-        moment,
-        case_id=case.id,
-        offer_id=offer.id,
-        maker=offer.created_by,
-        note=offer.decision_note,
-    )
-    db.commit()
-    return Decided(offer)
+    return _decided(db, case, offer, member, moment, OfferStatus.READY, note.strip() or None)
 
 
 def decline(db: Session, offer: Offer, member: StaffMember, moment: datetime, note: str) -> Decided:
@@ -416,15 +400,36 @@ def decline(db: Session, offer: Offer, member: StaffMember, moment: datetime, no
         return refused
     case = db.get(Case, offer.case_id)
     assert case is not None  # a foreign key  # noqa: S101
-    offer.status = OfferStatus.DECLINED
+    return _decided(db, case, offer, member, moment, OfferStatus.DECLINED, note.strip())
+
+
+# A supervisor's decision: the case event and the audit action it is recorded as.
+DECISIONS = {
+    OfferStatus.READY: ("offer_approved", "offer.approve"),
+    OfferStatus.DECLINED: ("offer_declined", "offer.decline"),
+}
+
+
+def _decided(
+    db: Session,
+    case: Case,
+    offer: Offer,
+    member: StaffMember,
+    moment: datetime,
+    status: OfferStatus,
+    note: str | None,
+) -> Decided:
+    """Record a supervisor's decision on an offer (its event and audit entry). Commits."""
+    event, action = DECISIONS[status]
+    offer.status = status
     offer.decided_by = member.email
     offer.decided_at = moment
-    offer.decision_note = note.strip()
-    _event(db, case, "offer_declined", moment, offer, member)
+    offer.decision_note = note
+    _event(db, case, event, moment, offer, member)
     trail.record(
         db,
         member,
-        "offer.decline",
+        action,
         moment,
         case_id=case.id,
         offer_id=offer.id,
