@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from portal.core.csv_export import csv_lines
+from portal.core.csv_export import csv_lines, utc_text
 from portal.core.db import MAX_ID, like_pattern
 from portal.core.pagination import window
 from portal.finance.reports import EARLIEST, LATEST, day_bounds
@@ -122,10 +122,6 @@ def details_text(details: dict[str, Any] | None) -> str:
     return json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _utc_text(moment: datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
 def audit_lines(rows: Iterator[AuditRow], zone: ZoneInfo) -> Iterator[str]:
     """The export: one CSV line per entry, times in UTC and in ``zone`` (ISO 8601 with
     the offset), every cell safe to open in a spreadsheet
@@ -135,7 +131,7 @@ def audit_lines(rows: Iterator[AuditRow], zone: ZoneInfo) -> Iterator[str]:
         (
             (
                 row.entry.id,
-                _utc_text(row.entry.at),
+                utc_text(row.entry.at),
                 row.entry.at.astimezone(zone).isoformat(timespec="seconds"),
                 row.entry.actor,
                 row.entry.staff_id if row.entry.staff_id is not None else "",

@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from portal.core.clock import as_utc
 
 # A cell starting with one of these is read as a formula by Excel, LibreOffice or Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,3 +39,11 @@ def _with_header(
 ) -> Iterator[Sequence[object]]:
     yield header
     yield from rows
+
+
+def utc_text(moment: datetime | None) -> str:
+    """A time as a CSV cell: ISO 8601 in UTC to the second with a "Z" ("" for none); a
+    time without a zone is taken as UTC, as every stored time is."""
+    if moment is None:
+        return ""
+    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

@@ -89,7 +89,7 @@ def _whole(name: str, value: Any) -> int:
 
 def _count(name: str, value: Any) -> Any:
     # Kept as written (the app reads it with int()); only checked here.
-    if not str(value or "0").isdigit():
+    if not (str(value or "0").isascii() and str(value or "0").isdigit()):
         raise ValueError(f"{name} must be a whole number, not {value!r}")
     return value
 
@@ -104,7 +104,7 @@ def _waterfall(name: str, value: Any) -> Any:
 
 def _offer_days(name: str, value: Any) -> int:
     raw = str(value or "7")
-    if not raw.isdigit() or not 1 <= int(raw) <= 90:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 90:
         raise ValueError(f"{name} must be 1 to 90 days, not {raw!r}")
     return int(raw)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -322,7 +322,9 @@ def _seed_case(
         loan=loan,
         stage=Stage.CURRENT,
         hold=Hold.HARDSHIP if index == HOLD_INDEX else None,
-        hold_since=datetime.combine(today, datetime.min.time()) if index == HOLD_INDEX else None,
+        hold_since=datetime.combine(today, datetime.min.time(), UTC)
+        if index == HOLD_INDEX
+        else None,
     )
     db.add_all([borrower, loan, case])
     return case

@@ -5,9 +5,8 @@ as a formula)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 
-from portal.core.csv_export import csv_lines
+from portal.core.csv_export import csv_lines, utc_text
 from portal.finance.reports import PaymentRow
 
 PAYMENT_COLUMNS = (
@@ -31,12 +30,6 @@ PAYMENT_COLUMNS = (
 )
 
 
-def _utc(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
 def payment_lines(rows: Iterable[PaymentRow], money: Callable[[int, str], str]) -> Iterator[str]:
     """The payments export, formatted amounts in the language ``money`` writes."""
     return csv_lines(
@@ -44,8 +37,8 @@ def payment_lines(rows: Iterable[PaymentRow], money: Callable[[int, str], str]) 
         (
             (
                 row.payment.id,
-                _utc(row.payment.created_at),
-                _utc(row.payment.confirmed_at),
+                utc_text(row.payment.created_at),
+                utc_text(row.payment.confirmed_at),
                 row.payment.status,
                 row.payment.gateway,
                 row.payment.gateway_reference or "",

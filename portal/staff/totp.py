@@ -50,7 +50,7 @@ def matching_step(secret: str, code: str, moment: datetime, last_step: int | Non
     """The step whose code ``code`` is, near ``moment`` and after ``last_step``; None
     when the code is wrong, too old or already used."""
     typed = "".join(code.split())
-    if len(typed) != DIGITS or not typed.isdigit():
+    if len(typed) != DIGITS or not (typed.isascii() and typed.isdigit()):
         return None
     current = step_at(moment)
     found = None

@@ -152,7 +152,9 @@ def parse_limits(text: str) -> dict[str, Limit]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
         requests, _, seconds = value.partition("/")
-        if name.strip() not in DEFAULT_LIMITS or not (requests.isdigit() and seconds.isdigit()):
+        if name.strip() not in DEFAULT_LIMITS or not (
+            f"{requests}{seconds}".isascii() and requests.isdigit() and seconds.isdigit()
+        ):
             raise ValueError(f"{item!r} is not NAME=REQUESTS/SECONDS with a known name")
         if int(seconds) == 0:
             raise ValueError(f"{item!r} has a window of 0 seconds")

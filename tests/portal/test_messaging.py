@@ -721,6 +721,9 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
     assert "+886 912 345 678" not in text
     assert re.search(r'href="http://localhost/r/[A-Za-z0-9_-]{43}"', text)
     assert client.get("/agent/outbox?status=nonsense&page=x").status_code == 200
+    # Digits that are not ASCII (a superscript, Arabic-Indic) are no page number either.
+    for odd in ("²", "٣", "9999999999999999999999"):
+        assert client.get("/agent/outbox", query_string={"page": odd}).status_code == 200
     assert client.get("/agent/messages/999999").status_code == 404
     assert client.get("/agent/bulk/999999").status_code == 404
     assert {"outbox.view", "message.send"} <= set(audit_actions(app))

@@ -624,6 +624,9 @@ def test_totp_accepts_one_step_either_side_and_never_twice():
     assert totp.matching_step(RFC_SECRET, current, NOW, step) is None
     assert totp.matching_step(RFC_SECRET, current, NOW, step - 1) == step
     assert totp.matching_step(RFC_SECRET, "12345", NOW, None) is None
+    # Six characters that are digits to str.isdigit, but not ASCII: no code, no error.
+    assert totp.matching_step(RFC_SECRET, "²" * 6, NOW, None) is None
+    assert totp.matching_step(RFC_SECRET, "٣" * 6, NOW, None) is None
     assert totp.matching_step(RFC_SECRET, "abcdef", NOW, None) is None
 
 

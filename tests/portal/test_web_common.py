@@ -19,7 +19,7 @@ from portal.web.common.forms import AmountField, DayField, GetForm, in_currency
 
 class Days(GetForm):
     finance = DayField("Day")
-    borrower = DayField("Day", unreadable="Like 2026-12-05.", any_year=True)
+    borrower = DayField("Day", unreadable="Like 2026-12-05.", any_year=True, padded=True)
 
 
 def _read(app: Flask, **values: str) -> Days:
@@ -33,6 +33,15 @@ def test_one_day_field_reads_what_a_date_input_sends_full_width_too(app):
     form = _read(app, finance="2026-11-29", borrower="２０２６－１２－０５")
     assert (form.finance.data, form.borrower.data) == (date(2026, 11, 29), date(2026, 12, 5))
     assert not form.errors
+
+
+def test_the_consoles_read_one_digit_months_and_days_and_the_borrower_form_does_not(app):
+    form = _read(app, finance="2026-1-5", borrower="2026-1-5")
+    assert form.finance.data == date(2026, 1, 5)
+    assert form.borrower.data is None
+    assert form.errors["borrower"] == ["Like 2026-12-05."]
+    form = _read(app, finance="2026-2-30")
+    assert form.finance.data is None
 
 
 def test_each_caller_keeps_its_own_words_and_range(app):

@@ -83,8 +83,16 @@ def upgrade() -> None:
     if bind.dialect.name == "sqlite":
         _rewrite_sqlite(bind, add=True)
         return
+    # PostgreSQL: each CHECK is added NOT VALID (a moment's lock: no scan), and then
+    # validated outside the migration's transaction, where the scan takes a lock that lets
+    # the portal go on writing to the table, however big it is.
     for table, name, column, values in CHECKS:
-        op.create_check_constraint(op.f(name), table, _condition(column, values))
+        op.create_check_constraint(
+            op.f(name), table, _condition(column, values), postgresql_not_valid=True
+        )
+    with op.get_context().autocommit_block():
+        for table, name, _column, _values in CHECKS:
+            op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
 
 
 def downgrade() -> None:

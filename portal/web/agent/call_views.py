@@ -121,7 +121,7 @@ def case_calls(case_id: int) -> Response:
         return no_case(case_id)
     logged = None
     asked = request.args.get("logged", "")
-    if asked.isdigit():
+    if asked.isascii() and asked.isdigit():
         # Only this case's own call: another case's id shows nothing.
         logged = calls.case_call(db.session(), case, int(asked))
     answered = calls.answerer_of(logged) if logged else None

@@ -41,7 +41,7 @@ def _known(choices: tuple[str, ...]) -> Any:
 def _page(value: str | None) -> int:
     """A page number from 1 to ``LAST_PAGE``; anything else is the first page."""
     text = value or "1"
-    return int(text) if text.isdigit() and 0 < int(text) <= LAST_PAGE else 1
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= LAST_PAGE else 1
 
 
 class SendMessageForm(FlaskForm):
@@ -61,7 +61,7 @@ class SendMessageForm(FlaskForm):
         raw = self.offer_id.data
         if not raw:
             return None
-        return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else 0
+        return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID else 0
 
     def scheduled(self) -> bool:
         """Whether to schedule the message when it may not go now."""

@@ -147,5 +147,6 @@ class MoveForm(FlaskForm):
         _l("New date"),
         unreadable=_l("Enter a date like 2026-12-05."),
         any_year=True,
+        padded=True,
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )

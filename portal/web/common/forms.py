@@ -18,6 +18,8 @@ from portal.finance.reports import EARLIEST, LATEST
 
 # What a date input sends, and what we ask for.
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The same, with a month or day of one digit (2026-1-5), as the consoles have always read.
+LOOSE_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 MAX_MAJOR = Decimal(10) ** 11  # a hundred billion: far beyond any household figure
 AMOUNT = re.compile(r"\d+(\.\d+)?")  # plain digits: no signs, exponents or underscores
@@ -94,7 +96,9 @@ class DayField(DateField):
     """A calendar day typed as YYYY-MM-DD (what a date input sends; full-width digits
     too), between 2000 and 2099 unless ``any_year``; anything else is a translated error,
     not WTForms' own English. ``unreadable`` is the error for text that is no such day
-    (a borrower's form says it in its own words)."""
+    (a borrower's form says it in its own words). A month or day of one digit (2026-1-5)
+    is read too, unless ``padded`` (the borrower's form, which always took YYYY-MM-DD
+    exactly)."""
 
     def __init__(
         self,
@@ -103,23 +107,39 @@ class DayField(DateField):
         *,
         unreadable: Any = None,
         any_year: bool = False,
+        padded: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
         self.unreadable = unreadable or _l("Enter a date as YYYY-MM-DD, like 2026-11-29.")
         self.any_year = any_year
+        self.padded = padded
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
         if not valuelist or not str(valuelist[0]).strip():
             return
         text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
-        try:
-            day = date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
-        except ValueError:
-            day = None
+        day = _iso_day(text) if self.padded else _loose_day(text)
         if day is None:
             raise ValueError(self.unreadable)
         if not self.any_year and not EARLIEST <= day <= LATEST:
             raise ValueError(_l("Enter a date between 2000 and 2099."))
         self.data = day
+
+
+def _iso_day(text: str) -> date | None:
+    """YYYY-MM-DD exactly, or None."""
+    try:
+        return date.fromisoformat(text) if ISO_DAY.fullmatch(text) else None
+    except ValueError:
+        return None
+
+
+def _loose_day(text: str) -> date | None:
+    """YYYY-M-D with one or two digits for the month and the day, or None."""
+    found = LOOSE_DAY.fullmatch(text)
+    try:
+        return date(*(int(part) for part in found.groups())) if found else None
+    except ValueError:
+        return None
