@@ -62,22 +62,7 @@ PRODUCTION = {
 
 
 def test_production_refuses_a_frozen_clock():
-    config = {
-        "ENV_NAME": "production",
-        "SECRET_KEY": "x" * 16 + "9f8a7b6c5d4e3f2a1b0c",
-        "PAYMENT_GATEWAY": "stripe",
-        "STRIPE_SECRET_KEY": "sk_test_x",
-        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
-        "STRIPE_WEBHOOK_SECRET": "whsec_x",
-        "PUBLIC_URL": "https://pay.haohuan.example",
-        "EMAIL_PROVIDER": "smtp",
-        "SMTP_HOST": "mail.example.com",
-        "MAIL_FROM": "reminders@haohuan.example",
-        "SMS_PROVIDER": "http",
-        "SMS_HTTP_URL": "https://api.sms.example/send",
-        "SMS_HTTP_TOKEN": "token",
-        "SMS_SENDER": "Haohuan",
-    }
+    config = {"ENV_NAME": "production", **PRODUCTION}
     assert create_app(config).config["HAOHUAN_NOW"] == ""
     with pytest.raises(ConfigurationError, match="HAOHUAN_NOW is refused in production"):
         create_app({**config, "HAOHUAN_NOW": "2026-11-30T02:00:00+00:00"})
