@@ -242,10 +242,52 @@ def test_signing_in_returns_to_the_page_asked_for(app, client):
 
 
 @pytest.mark.parametrize(
-    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "finance", ""]
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "finance",
+        "",
+        # Browsers drop tabs and newlines and read a backslash as a slash.
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\n/evil.example/",
+        "\t//evil.example/",
+        "/ /evil.example/",
+        "/\u00a0/evil.example/",
+        "/\u200b/evil.example/",
+        "/%09/evil.example/",
+        "/%0a/evil.example",
+        "javascript:alert(1)",
+        "/\x00",
+        "///evil.example",
+    ],
 )
 def test_never_returns_to_another_site(target):
     assert safe_next(target) is None
+
+
+@pytest.mark.parametrize(
+    "target", ["/finance/payments", "/agent/cases/7?tab=calls", "/finance/payments?q=a%20b"]
+)
+def test_returns_to_a_page_of_this_site(target):
+    assert safe_next(target) == target
+
+
+@pytest.mark.parametrize("query", ["next=/%09/evil.example/", "next=/%5C%5Cevil.example"])
+def test_signing_in_from_a_tampered_link_lands_on_this_site(app, query):
+    add_staff(app, "mei@haohuan.example", ("finance",))
+    client = app.test_client()
+    form = client.get(f"/staff/sign-in?{query}").get_data(as_text=True)
+    assert '<input id="next" name="next" type="hidden" value="">' in form
+    response = client.post(
+        "/staff/sign-in",
+        data={"email": "mei@haohuan.example", "password": PASSWORD, "next": "/\t/evil.example/"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/")
+    assert "evil.example" not in response.headers["Location"]
 
 
 # Sessions --------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ the URL map to check every such route against every role.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, g, render_template, request, session, url_for
 
@@ -135,10 +136,22 @@ def current_member(database: Session, moment: datetime) -> StaffMember | None:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A path on this site to return to after signing in, or None (never another site)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """A path on this site to return to after signing in, or None (never another site).
+
+    Parsed, not pattern-matched: browsers drop tabs and newlines from a URL and read a
+    backslash as a slash, so ``/<tab>/evil.example`` would leave the site as
+    ``//evil.example``. A backslash, a space, or a control or format character refuses
+    the target, and so does a control or format character once it is percent-decoded;
+    what is left must be a path that starts with exactly one slash, with no scheme and
+    no host."""
+    if not target or "\\" in target or target.startswith("//"):
         return None
-    if any(character in target for character in "\\\r\n"):
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in target):
+        return None
+    if any(unicodedata.category(ch)[0] == "C" for ch in unquote(target)):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
         return None
     return target
 
