@@ -30,7 +30,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
         status = error.code or 500
-        kind = {404: "not_found", 405: "not_found", 410: "not_found"}.get(status, "bad_request")
+        kind = {404: "not_found", 405: "not_found", 410: "not_found", 413: "too_large"}.get(
+            status, "bad_request"
+        )
         return _page(kind, status)
 
     @app.errorhandler(Exception)

@@ -69,8 +69,30 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# The largest body a request may carry. Every form here is a few fields and nothing is
+# uploaded; the longest text (a help request, 2,000 characters) is about 18 KiB encoded,
+# and this leaves room for a pasted text far past it to get the form's own answer.
+# Werkzeug answers 413 from the Content-Length before reading a byte, and stops a body
+# sent without one at the limit.
+BODY_LIMIT = 256 * 1024
+# Stripe's events, the one body we do not write ourselves: a PaymentIntent, charge,
+# refund or dispute event is a few kilobytes; 1 MiB leaves room for any event type.
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+
+
+def allow_body(limit: int) -> None:
+    """Let this request's body be up to ``limit`` bytes (called before it is read)."""
+    request.max_content_length = limit
+
+
 def init_app(app: Flask) -> None:
-    """CSRF protection (htmx sends the token in a header), headers, cookie flags."""
+    """CSRF protection (htmx sends the token in a header), headers, cookie flags, and
+    the body limit."""
+    # Flask's defaults are no limit and 500 kB of form fields: both come down to ours.
+    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or BODY_LIMIT
+    app.config["MAX_FORM_MEMORY_SIZE"] = min(
+        app.config.get("MAX_FORM_MEMORY_SIZE") or BODY_LIMIT, BODY_LIMIT
+    )
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound to the session instead
     csrf.init_app(app)

@@ -227,3 +227,26 @@ def test_absurd_posted_values_get_a_page_not_a_500(app, client):
     for amount in ("1_000", "1E-2", "0", "+5", "１０００.５"):
         response = client.post("/pay", data={"purpose": "partial", "amount": amount})
         assert response.status_code in (303, 422), amount
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"),
+    [("zh_Hant_TW", "送出的內容太多了"), ("zh_Hans_CN", "提交的内容太多了"), ("en", "too much")],
+)
+def test_a_body_past_the_limit_is_a_translated_413_and_changes_nothing(app, client, lang, heading):
+    from portal.web.security import BODY_LIMIT
+
+    built = build_case(app)
+    client.get(f"/r/{built.token}?lang={lang}")
+    response = client.post(
+        f"/r/{built.token}",
+        data={"method": "date_of_birth", "answer": "x" * (BODY_LIMIT + 1)},
+    )
+    assert response.status_code == 413
+    assert heading in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    # Nothing was read, so nothing was counted: the link still takes the right answer.
+    verified = client.post(
+        f"/r/{built.token}", data={"method": "date_of_birth", "answer": built.date_of_birth}
+    )
+    assert verified.status_code == 303

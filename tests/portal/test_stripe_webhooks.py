@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from portal.core import db
 from portal.demo.seed import open_stripe_payment
 from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
+from portal.web.security import BODY_LIMIT, WEBHOOK_BODY_LIMIT
 
 from .factories import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
@@ -281,3 +282,23 @@ def test_a_refund_unwinds_the_plan_the_money_counted_for(app, client, stripe_pay
     status, plan, paid, _processed, case = state(app)
     assert (status, plan, paid, case) == ("succeeded", "pending", 0, "open")
     assert books(app) == []
+
+
+def test_a_body_past_the_limit_is_a_413_before_it_is_read(app, client, stripe_payment):
+    # A signed event padded past the webhook's limit: refused on its length alone.
+    padded = json.loads(event("payment_intent.succeeded"))
+    padded["padding"] = "x" * WEBHOOK_BODY_LIMIT
+    payload = json.dumps(padded).encode()
+    response = client.post(
+        "/webhooks/stripe", data=payload, headers={"Stripe-Signature": signed(payload)}
+    )
+    assert response.status_code == 413
+    assert state(app)[0] == "pending"
+    # Stripe's own events, far larger than any form, are still read and verified.
+    padded["padding"] = "x" * (BODY_LIMIT * 2)
+    payload = json.dumps(padded).encode()
+    response = client.post(
+        "/webhooks/stripe", data=payload, headers={"Stripe-Signature": signed(payload)}
+    )
+    assert response.status_code == 200
+    assert state(app)[0] == "succeeded"

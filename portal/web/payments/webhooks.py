@@ -20,7 +20,7 @@ from portal.payments.stripe_gateway import (
     gateway_event,
     verified_event,
 )
-from portal.web.security import csrf_exempt
+from portal.web.security import WEBHOOK_BODY_LIMIT, allow_body, csrf_exempt
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @csrf_exempt
 def stripe_webhook() -> tuple[dict[str, object], int]:
     """Verify, deduplicate and apply one Stripe event."""
+    allow_body(WEBHOOK_BODY_LIMIT)
     settings = StripeSettings.from_config()
     if not settings.webhook_secret:
         log.error("stripe webhook received but STRIPE_WEBHOOK_SECRET is not set")
