@@ -183,7 +183,9 @@ def limiter() -> Limiter:
 
 
 def _check() -> Response | None:
-    rule = RULES.get((request.endpoint or "", request.method))
+    # HEAD is GET without the body: Flask runs the same view, so it draws on GET's limit.
+    method = "GET" if request.method == "HEAD" else request.method
+    rule = RULES.get((request.endpoint or "", method))
     if rule is None:
         return None
     try:

@@ -177,6 +177,13 @@ def test_the_429_page_is_translated(app, client, language, title):
     assert refused.headers["Cache-Control"] == "no-store"
 
 
+def test_head_draws_on_the_same_limit_as_get(app, client):
+    # A HEAD runs the GET view (a token tried is a token tried): it is counted with GET.
+    assert [client.head(UNKNOWN_LINK).status_code for _ in range(2)] == [404, 404]
+    assert client.get(UNKNOWN_LINK).status_code == 429
+    assert client.head(UNKNOWN_LINK).status_code == 429
+
+
 def test_verification_is_refused_before_the_database_counts_it(app, client):
     built = build_case(app)
     wrong = {"method": "date_of_birth", "answer": "1999-01-01"}
