@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
-from flask import Flask, g, request, session
+from flask import Flask, g, request, session, url_for
 from flask_babel import Babel, get_locale
+from werkzeug.routing import BuildError
 
 from portal.core.clock import as_utc
 from portal.core.currency import minor_per_major, to_major
@@ -74,10 +75,19 @@ def gap() -> str:
 
 def switch_language_url(code: str) -> str:
     """This page's address in another language: the same query (a plan being reviewed
-    stays the same plan), with ``lang`` set."""
+    stays the same plan), with ``lang`` set. The path is built from the matched route,
+    never copied from the request: a path the router only tolerated (``/%5Cevil.example/``
+    on an error page) would become an address on another site. With no route matched
+    (a page not found), the front door in that language."""
+    path = "/"
+    if request.url_rule is not None and request.endpoint:
+        try:
+            path = url_for(request.endpoint, **(request.view_args or {}))
+        except BuildError:
+            path = "/"
     arguments = request.args.to_dict(flat=False)
     arguments["lang"] = [code]
-    return request.path + "?" + urlencode(arguments, doseq=True)
+    return path + "?" + urlencode(arguments, doseq=True)
 
 
 def money(amount: int, currency: str) -> str:

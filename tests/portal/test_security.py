@@ -250,3 +250,23 @@ def test_a_body_past_the_limit_is_a_translated_413_and_changes_nothing(app, clie
         f"/r/{built.token}", data={"method": "date_of_birth", "answer": built.date_of_birth}
     )
     assert verified.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path", ["/%5Cevil.example/x", "/%5C%5Cevil.example/", "//evil.example/x", "/%2F/evil.example"]
+)
+def test_language_links_on_any_page_stay_on_this_site(app, client, path):
+    html = client.get(path).get_data(as_text=True)
+    links = re.findall(r'href="([^"]*lang=[^"]*)"', html)
+    assert links
+    for link in links:
+        assert link.startswith("/"), link
+        assert not link.startswith(("//", "/\\")), link
+        assert "evil.example" not in link.split("?", 1)[0], link
+
+
+def test_language_links_keep_the_page_and_its_query(app, client):
+    built = build_case(app)
+    html = client.get(f"/r/{built.token}?lang=en&x=1").get_data(as_text=True)
+    links = set(re.findall(r'href="([^"]*lang=[^"]*)"', html))
+    assert f"/r/{built.token}?lang=zh_Hant_TW&amp;x=1" in links
