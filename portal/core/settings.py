@@ -15,8 +15,11 @@ a value there after the start).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -235,6 +238,14 @@ SETTINGS: tuple[Setting, ...] = (
         "freezes the clock (tests and demonstrations only; refused in production)",
         "an ISO 8601 time, e.g. `2026-11-30T10:00:00+08:00`",
         _moment,
+    ),
+    Setting(
+        "FLASK_DEBUG",
+        "FLASK_DEBUG_ASKED",
+        "",
+        "Flask's debug mode (`flask --debug` sets it): the interactive debugger runs any "
+        "code a visitor types, so it is refused in production",
+        "empty or 0 (anything else asks for debug mode)",
     ),
     # The lender ---------------------------------------------------------------------------
     Setting(
@@ -681,6 +692,25 @@ def check(given: Mapping[str, Any]) -> Settings:
     return Settings(values)
 
 
+# A secret's least Shannon entropy, in bits, counted over its own characters: a long
+# string of one repeated character (or two, alternating) is long but guessable.
+SECRET_MIN_BITS = 100
+# And what it must still weigh compressed: a short cycle repeated ("0123" * 16) has the
+# entropy of its characters but squeezes to almost nothing.
+SECRET_MIN_COMPRESSED = 24
+
+
+def _random_enough(secret: str) -> bool:
+    """Whether ``secret`` looks random: its characters carry ``SECRET_MIN_BITS`` of
+    entropy, judged by how often each occurs, and it does not compress below
+    ``SECRET_MIN_COMPRESSED`` bytes (``secrets.token_urlsafe(32)`` carries about 200 bits
+    and compresses to about 50)."""
+    counts = Counter(secret)
+    per_character = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    squeezed = len(zlib.compress(secret.encode(), 9))
+    return per_character * len(secret) >= SECRET_MIN_BITS and squeezed >= SECRET_MIN_COMPRESSED
+
+
 def _check_secret(values: dict[str, Any]) -> None:
     """Refuse to start in production with a missing or weak secret; in development use
     a random one per process, so nothing depends on a known key."""
@@ -692,10 +722,13 @@ def _check_secret(values: dict[str, Any]) -> None:
         if missing:
             raise ConfigurationError(f"PAYMENT_GATEWAY=stripe needs {', '.join(missing)}")
     if values["ENV_NAME"] == "production":
-        if secret.lower() in WEAK_SECRETS or len(secret) < 32:
+        if secret.lower() in WEAK_SECRETS or len(secret) < 32 or not _random_enough(secret):
             raise ConfigurationError(
                 "HAOHUAN_SECRET_KEY must be set to at least 32 random characters in production"
             )
+        if str(values.get("FLASK_DEBUG_ASKED") or "").strip().lower() not in ("", "0", "false"):
+            # Werkzeug's debugger lets whoever sees an error page run code on the server.
+            raise ConfigurationError("FLASK_DEBUG (debug mode) is refused in production")
         if values["PAYMENT_GATEWAY"] == "sandbox":
             # The sandbox lets a borrower approve their own payment: never with real cases.
             raise ConfigurationError("PAYMENT_GATEWAY=sandbox is refused in production")

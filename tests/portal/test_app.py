@@ -1,8 +1,11 @@
+import secrets
+
 import pytest
 from click.testing import CliRunner
 
 from portal import ConfigurationError, create_app
 from portal.cli import cli
+from portal.core.settings import _random_enough
 
 
 def test_health_check_answers():
@@ -12,10 +15,39 @@ def test_health_check_answers():
     assert response.json == {"status": "ok"}
 
 
-@pytest.mark.parametrize("secret", ["", "dev", "change-me", "short-but-random-9f8a"])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "dev",
+        "change-me",
+        "short-but-random-9f8a",
+        # Long enough, but not random: one character, two alternating, a short cycle.
+        "a" * 64,
+        "ab" * 32,
+        "0123" * 16,
+    ],
+)
 def test_production_refuses_a_missing_or_weak_secret(secret):
     with pytest.raises(ConfigurationError, match="HAOHUAN_SECRET_KEY"):
         create_app({"ENV_NAME": "production", "SECRET_KEY": secret})
+
+
+def test_a_random_secret_is_random_enough():
+    for _ in range(200):
+        assert _random_enough(secrets.token_urlsafe(32))
+        assert _random_enough(secrets.token_hex(32))
+
+
+@pytest.mark.parametrize("asked", ["1", "true", "yes"])
+def test_production_refuses_debug_mode(monkeypatch, asked):
+    monkeypatch.setenv("FLASK_DEBUG", asked)
+    with pytest.raises(ConfigurationError, match="FLASK_DEBUG"):
+        create_app({"ENV_NAME": "production", **PRODUCTION})
+    monkeypatch.setenv("FLASK_DEBUG", "0")
+    assert create_app({"ENV_NAME": "production", **PRODUCTION}).config["ENV_NAME"] == "production"
+    monkeypatch.setenv("FLASK_DEBUG", asked)
+    assert create_app({}).config["ENV_NAME"] == "development"
 
 
 def test_production_refuses_the_sandbox_gateway():
