@@ -57,7 +57,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    logs.init_app()
     messaging.init_app(app)
     for blueprint in (health, home, borrower, optout, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
@@ -69,4 +68,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(sandbox)
     else:
         app.register_blueprint(stripe_checkout)
+    # Once every route is registered: the log filter learns which paths carry a token.
+    logs.init_app(app)
     return app

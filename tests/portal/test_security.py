@@ -185,6 +185,35 @@ def test_request_logs_redact_link_tokens():
     assert "/r/[redacted]" in record.getMessage()
 
 
+def test_every_route_that_carries_a_token_is_redacted_in_request_logs(app):
+    from portal.core.logs import RedactLinkTokens, token_prefixes
+
+    carrying = [rule for rule in app.url_map.iter_rules() if "token" in rule.arguments]
+    assert {rule.endpoint for rule in carrying} >= {
+        "borrower.open_link",
+        "borrower.verify_link",
+        "optout.confirm",
+        "optout.record",
+    }
+    assert token_prefixes(app) >= {"/r/", "/opt-out/"}
+    secret = "Zq9_-x" * 8
+    for rule in carrying:
+        path = rule.rule.replace("<token>", secret)
+        for method in ("GET", "POST", "HEAD"):
+            record = logging.LogRecord(
+                "gunicorn.access",
+                logging.INFO,
+                __file__,
+                1,
+                '203.0.113.9 - - "%s %s?lang=en HTTP/1.1" 200 512',
+                (method, path),
+                None,
+            )
+            assert RedactLinkTokens().filter(record)
+            assert secret not in record.getMessage(), rule.rule
+            assert "[redacted]?lang=en" in record.getMessage()
+
+
 @pytest.mark.parametrize(
     "query",
     [
