@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from flask import Flask, has_request_context, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -15,9 +16,12 @@ log = logging.getLogger(__name__)
 STAFF_PATHS = ("/staff", "/agent", "/admin", "/finance")
 
 
-def _page(kind: str, status: int) -> tuple[str, int]:
+def _page(kind: str, status: int, reference: str = "") -> tuple[str, int]:
     staff = has_request_context() and request.path.startswith(STAFF_PATHS)
-    return render_template("errors.html", kind=kind, status=status, staff=staff), status
+    page = render_template(
+        "errors.html", kind=kind, status=status, staff=staff, reference=reference
+    )
+    return page, status
 
 
 def init_app(app: Flask) -> None:
@@ -37,6 +41,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[str, int]:
-        # Logged with its type only: a message could carry personal data.
-        log.error("unhandled %s", type(error).__name__, exc_info=app.debug)
-        return _page("server_error", 500)
+        # The traceback goes to the log, never to the page; the page shows a reference
+        # that finds the entry, so support can help the person who saw it. The entry
+        # names the endpoint, not the path: a path can carry a link's token.
+        reference = secrets.token_hex(6)
+        endpoint = request.endpoint if has_request_context() else None
+        log.error(
+            "unhandled %s in %s, reference %s",
+            type(error).__name__,
+            endpoint or "-",
+            reference,
+            exc_info=error,
+        )
+        return _page("server_error", 500, reference)

@@ -299,3 +299,28 @@ def test_language_links_keep_the_page_and_its_query(app, client):
     html = client.get(f"/r/{built.token}?lang=en&x=1").get_data(as_text=True)
     links = set(re.findall(r'href="([^"]*lang=[^"]*)"', html))
     assert f"/r/{built.token}?lang=zh_Hant_TW&amp;x=1" in links
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("zh_Hant_TW", "參考編號"), ("zh_Hans_CN", "参考编号"), ("en", "quote this reference")],
+)
+def test_a_500_logs_its_traceback_and_the_page_names_the_entry(app, caplog, lang, words):
+    def broken() -> str:
+        raise RuntimeError("a detail only the log may show")
+
+    app.add_url_rule("/broken", "broken", broken)
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR, logger="portal.web.errors"):
+        response = client.get(f"/broken?lang={lang}")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert words in page
+    assert "a detail only the log may show" not in page
+    assert "Traceback" not in page
+    (entry,) = [r for r in caplog.records if r.name == "portal.web.errors"]
+    assert entry.exc_info is not None
+    assert entry.exc_info[0] is RuntimeError
+    reference = entry.getMessage().rsplit(" ", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{12}", reference)
+    assert reference in page
