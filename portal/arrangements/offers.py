@@ -41,7 +41,6 @@ from portal.core.db import lock_row
 from portal.models import OPEN_OFFER_STATUSES, Case, Loan, Offer, OfferStatus, StaffMember
 
 # Offers still in play: sendable, or waiting for a supervisor.
-OPEN_STATUSES = OPEN_OFFER_STATUSES
 SUPERVISOR = "supervisor"
 ZERO = Decimal(0)
 
@@ -305,7 +304,7 @@ def create_offer(
 def effective_status(offer: Offer, moment: datetime) -> str:
     """An offer's status as it stands at ``moment``: one still open past its expiry is
     expired already, before the daily work writes it down."""
-    if offer.status in OPEN_STATUSES and offer.expires_at <= moment:
+    if offer.status in OPEN_OFFER_STATUSES and offer.expires_at <= moment:
         return "expired"
     return offer.status
 
@@ -454,7 +453,7 @@ def withdraw(db: Session, offer: Offer, member: StaffMember, moment: datetime) -
         return Decided(offer, Refusal.NOT_ALLOWED)
     lock_row(db, Offer, offer.id)
     db.refresh(offer)
-    if offer.status not in OPEN_STATUSES:
+    if offer.status not in OPEN_OFFER_STATUSES:
         db.rollback()
         return Decided(offer, Refusal.NOT_WAITING)
     case = db.get(Case, offer.case_id)

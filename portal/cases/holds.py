@@ -10,8 +10,6 @@ from negotiation import Hold
 from portal.cases.facts import record_event
 from portal.models import Case
 
-HOLD_REASONS = (Hold.HARDSHIP, Hold.DISPUTE)
-
 
 def hold_case(
     db: Session,
@@ -27,7 +25,7 @@ def hold_case(
     (``actor``: ``borrower`` from the portal, ``agent`` when told on a call). Does not
     commit: the caller's action and the hold belong to one transaction. Returns False
     when the case was already on hold (the declaration is still recorded)."""
-    if reason not in HOLD_REASONS:
+    if reason not in tuple(Hold):
         raise ValueError(f"unknown hold reason {reason!r}")
     placed = case.hold is None
     if placed:

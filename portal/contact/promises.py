@@ -58,12 +58,6 @@ from portal.models import (
 
 # The payment status that means the gateway confirmed the money.
 CONFIRMED = PaymentStatus.SUCCEEDED
-OPEN = PromiseStatus.OPEN
-KEPT = PromiseStatus.KEPT
-PARTLY_KEPT = PromiseStatus.PARTLY_KEPT
-BROKEN = PromiseStatus.BROKEN
-SUPERSEDED = PromiseStatus.SUPERSEDED
-STATUSES = (OPEN, KEPT, PARTLY_KEPT, BROKEN, SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -204,12 +198,12 @@ def _decide(
     progress = _progress(promise, payments, end if until is None else min(until, end), zone)
     promise.paid = progress.paid
     if progress.reached_on is not None:
-        promise.status, promise.settled_on = KEPT, progress.reached_on
-    elif closing == BROKEN:
-        promise.status = PARTLY_KEPT if progress.paid > 0 else BROKEN
+        promise.status, promise.settled_on = PromiseStatus.KEPT, progress.reached_on
+    elif closing == PromiseStatus.BROKEN:
+        promise.status = PromiseStatus.PARTLY_KEPT if progress.paid > 0 else PromiseStatus.BROKEN
         promise.settled_on = promise.due_date
-    elif closing == SUPERSEDED:
-        promise.status, promise.settled_on = SUPERSEDED, now.astimezone(zone).date()
+    elif closing == PromiseStatus.SUPERSEDED:
+        promise.status, promise.settled_on = PromiseStatus.SUPERSEDED, now.astimezone(zone).date()
     else:
         return False
     _event(
@@ -232,7 +226,7 @@ def keep_if_paid(db: Session, case: Case, now: datetime) -> list[Promise]:
     row keeps the daily review and a new promise from deciding it meanwhile. Does not
     commit. Returns the promises kept."""
     open_ones = db.scalars(
-        select(Promise).where(Promise.case_id == case.id, Promise.status == OPEN)
+        select(Promise).where(Promise.case_id == case.id, Promise.status == PromiseStatus.OPEN)
     ).all()
     if not open_ones:
         return []
@@ -247,7 +241,7 @@ def progress_of(db: Session, case: Case, promises: Sequence[Promise]) -> dict[in
     confirmed so far, up to the end of its due date: one confirmed this very instant
     counts too)."""
     zone = ZoneInfo(case.loan.borrower.timezone)
-    open_ones = [p for p in promises if p.status == OPEN]
+    open_ones = [p for p in promises if p.status == PromiseStatus.OPEN]
     shown = {p.id: p.paid for p in promises}
     if not open_ones:
         return shown
@@ -276,12 +270,12 @@ def make_promise(
     open one, which is decided on what was paid up to now. Does not commit."""
     zone = ZoneInfo(case.loan.borrower.timezone)
     earlier = db.scalars(
-        select(Promise).where(Promise.case_id == case.id, Promise.status == OPEN)
+        select(Promise).where(Promise.case_id == case.id, Promise.status == PromiseStatus.OPEN)
     ).all()
     if earlier:
         payments = _payments_of(db, [case.id], min(p.made_at for p in earlier))[case.id]
         for old in earlier:
-            _decide(db, old, payments, zone, moment, until=moment, closing=SUPERSEDED)
+            _decide(db, old, payments, zone, moment, until=moment, closing=PromiseStatus.SUPERSEDED)
     promise = Promise(
         case_id=case.id,
         contact_attempt_id=attempt_id,
@@ -290,7 +284,7 @@ def make_promise(
         due_date=due,
         amount=amount,
         currency=case.loan.currency,
-        status=OPEN,
+        status=PromiseStatus.OPEN,
         paid=0,
     )
     db.add(promise)
@@ -336,7 +330,7 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
     review = PromiseReview()
     db.execute(
         select(Case.id)
-        .where(Case.id.in_(select(Promise.case_id).where(Promise.status == OPEN)))
+        .where(Case.id.in_(select(Promise.case_id).where(Promise.status == PromiseStatus.OPEN)))
         .order_by(Case.id)
         .with_for_update()
     )
@@ -345,7 +339,7 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
         .join(Case, Case.id == Promise.case_id)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(Promise.status == OPEN)
+        .where(Promise.status == PromiseStatus.OPEN)
         .order_by(Promise.id)
     ).all()
     if not rows:
@@ -364,16 +358,16 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
             zone,
             now,
             until=now,
-            closing=BROKEN if over else None,
+            closing=PromiseStatus.BROKEN if over else None,
             as_of=today.isoformat(),
         )
         if not decided:
             continue
-        if promise.status == KEPT:
+        if promise.status == PromiseStatus.KEPT:
             review.kept += 1
         else:
             asking.add(promise.case_id)
-            if promise.status == BROKEN:
+            if promise.status == PromiseStatus.BROKEN:
                 review.broken += 1
             else:
                 review.partly_kept += 1

@@ -71,6 +71,21 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _coded_radio(label: Any, names: dict[Any, Any], default: str | None = None) -> RadioField:
+    """Radio buttons for stored codes (``names``: code to words); a code not listed is a
+    clear, translated error, not WTForms' own."""
+    return RadioField(
+        label,
+        choices=[SelectChoice(code.value, words) for code, words in names.items()],
+        default=default,
+        validate_choice=False,
+        validators=[
+            Optional(),
+            AnyOf([code.value for code in names], message=_l("Choose one of the listed values.")),
+        ],
+    )
+
+
 class CallForm(FlaskForm):
     """What came of a call: who called whom, who answered, the outcome, and what goes
     with it.
@@ -79,34 +94,9 @@ class CallForm(FlaskForm):
     borrower's) and ``now``.
     """
 
-    direction = RadioField(
-        _l("Who called?"),
-        choices=[SelectChoice(k.value, v) for k, v in DIRECTIONS.items()],
-        default=Direction.OUTBOUND.value,
-        validate_choice=False,
-        validators=[
-            Optional(),
-            AnyOf([d.value for d in Direction], message=_l("Choose one of the listed values.")),
-        ],
-    )
-    answered = RadioField(
-        _l("Who answered?"),
-        choices=[SelectChoice(k.value, v) for k, v in ANSWERERS.items()],
-        validate_choice=False,
-        validators=[
-            Optional(),
-            AnyOf([a.value for a in Answerer], message=_l("Choose one of the listed values.")),
-        ],
-    )
-    outcome = RadioField(
-        _l("Outcome"),
-        choices=[SelectChoice(k.value, v) for k, v in OUTCOMES.items()],
-        validate_choice=False,
-        validators=[
-            Optional(),
-            AnyOf([o.value for o in Outcome], message=_l("Choose one of the listed values.")),
-        ],
-    )
+    direction = _coded_radio(_l("Who called?"), DIRECTIONS, default=Direction.OUTBOUND.value)
+    answered = _coded_radio(_l("Who answered?"), ANSWERERS)
+    outcome = _coded_radio(_l("Outcome"), OUTCOMES)
     started = SelectField(
         _l("The call began"),
         choices=[

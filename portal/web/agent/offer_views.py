@@ -43,7 +43,7 @@ from portal.cases.facts import policy, snapshot_of
 from portal.core import db
 from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import zoned_time
-from portal.models import Case, Offer, OfferStatus, StaffMember
+from portal.models import OPEN_OFFER_STATUSES, Case, Offer, OfferStatus, StaffMember
 from portal.web.agent import blueprint, case_section
 from portal.web.common.forms import AmountField, DayField, in_currency
 from portal.web.common.fragments import respond, wants_fragment
@@ -498,7 +498,7 @@ def offers_section(
     for offer in service.case_offers(database, case):
         status = service.effective_status(offer, moment)
         worked = None
-        if status in service.OPEN_STATUSES:
+        if status in OPEN_OFFER_STATUSES:
             worked = service.rejudged(database, case, offer, member, moment)
         rows.append({"offer": offer, "status": status, "preview": worked})
     return {
