@@ -369,7 +369,7 @@ def test_htmx_gets_only_the_results(app, agent):
     html = response.get_data(as_text=True)
     assert "1 case found" in html
     assert "<html" not in html
-    assert 'hx-swap-oob="true"' in html
+    assert 'data-hx-swap-oob="true"' in html
     assert "HX-Request" in response.headers["Vary"]
     # The address bar gets the filter as understood, without the form's empty fields.
     response = agent.get(
