@@ -257,6 +257,7 @@ def reconcile_command(
     if csv_path:
         with open(csv_path, "w", newline="", encoding="utf-8") as stream:
             reconciliation.write_run_csv(run, stream)
+        reconciliation.record_export(db.session(), "cli", run, now())
         click.echo(f"CSV written to {csv_path}")
     if run.status != RunStatus.COMPLETED or run.unmatched:
         raise SystemExit(1)

@@ -24,9 +24,17 @@ import stripe
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from portal.audit import trail
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
-from portal.models import Payment, PaymentStatus, ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models import (
+    Payment,
+    PaymentStatus,
+    ReconciliationItem,
+    ReconciliationRun,
+    RunStatus,
+    StaffMember,
+)
 from portal.payments import stripe_gateway
 from portal.payments.stripe_gateway import (
     PAGE_SIZE,
@@ -113,13 +121,14 @@ def reconcile(
     settings: StripeSettings,
     since: datetime,
     until: datetime,
-    started_by: str,
+    started_by: StaffMember | str,
     now: datetime,
     *,
     page_size: int = PAGE_SIZE,
 ) -> ReconciliationRun:
-    """Reconcile ``[since, until)`` against the configured Stripe; store the run and
-    commit. The run's status is "completed", or "failed" when Stripe could not be read."""
+    """Reconcile ``[since, until)`` against the configured Stripe; store the run, audit
+    it in ``started_by``'s name (a staff member, or ``"cli"``) and commit. The run's status
+    is "completed", or "failed" when Stripe could not be read."""
     reader = LiveStripe(settings, page_size)
     return reconcile_with(db, reader, since, until, started_by, now)
 
@@ -129,12 +138,13 @@ def reconcile_with(
     reader: StripeReader,
     since: datetime,
     until: datetime,
-    started_by: str,
+    started_by: StaffMember | str,
     now: datetime,
 ) -> ReconciliationRun:
     """``reconcile`` over any reader of Stripe."""
+    who = started_by.email if isinstance(started_by, StaffMember) else started_by
     run = ReconciliationRun(
-        started_at=now, since=since, until=until, started_by=started_by, status=RunStatus.COMPLETED
+        started_at=now, since=since, until=until, started_by=who, status=RunStatus.COMPLETED
     )
     try:
         items = _compare(db, reader, since, until)
@@ -146,8 +156,29 @@ def reconcile_with(
         run.items = items
         _count(run)
     db.add(run)
+    db.flush()
+    # The run and its record commit together: a run nobody can trace never exists.
+    trail.record(
+        db,
+        started_by,
+        "reconcile.run",
+        now,
+        run_id=run.id,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        status=run.status,
+    )
     db.commit()
     return run
+
+
+def record_export(
+    db: Session, actor: StaffMember | str, run: ReconciliationRun, moment: datetime
+) -> None:
+    """Record that ``actor`` exported ``run``'s lines (they name payments and amounts).
+    Commits: the export changes nothing else."""
+    trail.record(db, actor, "reconcile.export", moment, run_id=run.id)
+    db.commit()
 
 
 def _compare(

@@ -20,7 +20,7 @@ from portal.core import db
 from portal.core.csv_export import safe_cell
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import PaymentFilters, day_overview, payment_page
-from portal.models import Case, Payment, ReconciliationItem, ReconciliationRun
+from portal.models import AuditEntry, Case, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.web.finance.chart import bar_chart, nice_step
 
@@ -367,9 +367,13 @@ def fake_reconcile(monkeypatch):
     calls = []
 
     def reconcile(database, settings, since, until, started_by, now):
-        calls.append((since, until, started_by))
+        calls.append((since, until, started_by.email))
         run = ReconciliationRun(
-            started_at=now, since=since, until=until, started_by=started_by, status="completed"
+            started_at=now,
+            since=since,
+            until=until,
+            started_by=started_by.email,
+            status="completed",
         )
         run.items = [
             ReconciliationItem(
@@ -427,6 +431,62 @@ def test_starting_a_run_and_reading_it(finance, books, fake_reconcile):
     text = exported.get_data(as_text=True)
     assert "pi_ghost" in text
     assert "'=cmd" in text
+
+
+class NoStripe:
+    """A Stripe with nothing in the period (the real comparison runs over it)."""
+
+    def __init__(self, *args):
+        pass
+
+    def balance_lines(self, since, until):
+        return []
+
+    def payouts(self, since, until):
+        return []
+
+    def intent_charge(self, intent_id):
+        return None
+
+
+def audited(app, prefix):
+    """The log's entries whose action starts with ``prefix``: (actor, action, case, details)."""
+    with app.app_context():
+        query = select(AuditEntry).where(AuditEntry.action.startswith(prefix))
+        entries = db.session().scalars(query.order_by(AuditEntry.id))
+        return [(e.actor, e.action, e.case_id, e.details) for e in entries]
+
+
+def test_finance_reads_exports_and_runs_are_audited(app, finance, books, monkeypatch):
+    monkeypatch.setattr(reconciliation, "LiveStripe", NoStripe)
+    me = "mei@haohuan.example"
+    assert finance.get("/finance/payments?currency=TWD").status_code == 200
+    assert finance.get("/finance/payments.csv?currency=TWD").status_code == 200
+    shown = finance.get(f"/finance/payments/{books['full']}")
+    assert shown.status_code == 200
+    started = finance.post(
+        "/finance/reconciliations", data={"since": "2026-11-28", "until": "2026-11-29"}
+    )
+    assert started.status_code == 303
+    assert finance.get(started.headers["Location"]).status_code == 200
+    assert finance.get(started.headers["Location"] + ".csv").status_code == 200
+    with app.app_context():
+        case_id = db.session().get(Payment, books["full"]).case_id
+    assert audited(app, "finance.") == [
+        (me, "finance.payments.view", None, {"filters": {"currency": "TWD"}, "page": 1}),
+        (me, "finance.payments.export", None, {"filters": {"currency": "TWD"}}),
+        (me, "finance.payment.view", case_id, {"payment_id": books["full"]}),
+    ]
+    (run, view, export) = audited(app, "reconcile.")
+    assert run[:2] == (me, "reconcile.run")
+    assert (run[3]["run_id"], run[3]["status"]) == (1, "completed")
+    assert view == (me, "reconcile.view", None, {"run_id": 1})
+    assert export == (me, "reconcile.export", None, {"run_id": 1})
+    # A page that could not be shown is not recorded as seen.
+    assert finance.get("/finance/payments/999999").status_code == 404
+    assert finance.get("/finance/reconciliations/7").status_code == 404
+    assert len(audited(app, "finance.payment.")) == 1
+    assert len(audited(app, "reconcile.view")) == 1
 
 
 @pytest.mark.parametrize(

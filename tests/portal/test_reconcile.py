@@ -22,7 +22,7 @@ from sqlalchemy import select
 from portal.cli import cli
 from portal.core import db
 from portal.finance.reconcile import reconcile, reconcile_with, totals, write_run_csv
-from portal.models import Payment, ReconciliationItem, ReconciliationRun
+from portal.models import AuditEntry, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import (
     BalanceLine,
     ChargeState,
@@ -234,6 +234,22 @@ def test_a_stripe_outage_stores_a_failed_run_and_fails_the_command(app, case_id)
     with app.app_context():
         stored = db.session().scalars(select(ReconciliationRun.status)).all()
         assert stored == ["failed", "failed"]
+
+
+@pytest.mark.usefixtures("stripe_without_retries")
+def test_a_run_from_the_command_and_its_export_are_audited(app, tmp_path):
+    app.config.update(STRIPE_SECRET_KEY=KEY, STRIPE_API_BASE=f"http://127.0.0.1:{free_port()}")
+    result = invoke(app, *period_arguments(), "--csv", str(tmp_path / "run.csv"))
+    assert result.exit_code == 1
+    with app.app_context():
+        run_id = db.session().scalars(select(ReconciliationRun.id)).one()
+        entries = db.session().scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(e.actor, e.staff_id, e.action) for e in entries] == [
+            ("cli", None, "reconcile.run"),
+            ("cli", None, "reconcile.export"),
+        ]
+        assert entries[0].details["run_id"] == entries[1].details["run_id"] == run_id
+        assert entries[0].details["status"] == "failed"
 
 
 def invoke(app: Flask, *arguments: str):

@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from portal.audit import trail
 from portal.core import db
 from portal.core.clock import as_utc
 from portal.core.currency import minor_per_major
@@ -137,8 +138,9 @@ def payments() -> Response:
     form = PaymentFilterForm(formdata=request.args)
     if not form.validate():
         return make_response(render_template("finance/payments.html", form=form, page=None), 400)
+    database = db.session()
     found = reports.payment_page(
-        db.session(), form.filters(), reports.finance_timezone(), form.page_number()
+        database, form.filters(), reports.finance_timezone(), form.page_number()
     )
     arguments = _filter_arguments(form)
     page = render_template(
@@ -147,6 +149,11 @@ def payments() -> Response:
         page=found,
         csv_url=url_for("finance.payments_csv", **arguments),
         page_url=lambda number: url_for("finance.payments", **arguments, page=number),
+    )
+    # The list names borrowers and their loans: seeing it is recorded, as an agent's
+    # case view is, once the page is read.
+    trail.record_read(
+        database, g.staff, "finance.payments.view", g.now, filters=arguments, page=found.page
     )
     return make_response(page)
 
@@ -167,6 +174,10 @@ def payments_csv() -> ResponseReturnValue:
     if not form.validate():
         return redirect(url_for("finance.payments", **_filter_arguments(form)), code=303)
     filters, zone = form.filters(), reports.finance_timezone()
+    # Recorded before the export starts (it holds names and loan numbers).
+    trail.record_read(
+        db.session(), g.staff, "finance.payments.export", g.now, filters=_filter_arguments(form)
+    )
 
     def lines() -> Any:
         yield EXCEL_UTF8
@@ -193,7 +204,16 @@ def payment(payment_id: int) -> Response:
             _("There is no payment number %(number)s.", number=payment_id),
             "finance.payments",
         )
-    return make_response(render_template("finance/payment.html", story=story))
+    page = render_template("finance/payment.html", story=story)
+    trail.record_read(
+        db.session(),
+        g.staff,
+        "finance.payment.view",
+        g.now,
+        case_id=story.case.id,
+        payment_id=story.payment.id,
+    )
+    return make_response(page)
 
 
 # Collections chart ---------------------------------------------------------------------------
@@ -256,7 +276,7 @@ def start_run() -> ResponseReturnValue:
     first, last = form.period()
     since, until = reports.day_bounds(first, last, reports.finance_timezone())
     run = reconciliation.reconcile(
-        db.session(), StripeSettings.from_config(), since, until, g.staff.email, g.now
+        db.session(), StripeSettings.from_config(), since, until, g.staff, g.now
     )
     return redirect(url_for("finance.run", run_id=run.id), code=303)
 
@@ -285,6 +305,7 @@ def run(run_id: int) -> Response:
     page = render_template(
         "finance/run.html", run=found, items=items, totals=reconciliation.totals(found)
     )
+    trail.record_read(db.session(), g.staff, "reconcile.view", g.now, run_id=found.id)
     return make_response(page)
 
 
@@ -302,6 +323,7 @@ def run_csv(run_id: int) -> Response:
     stream = io.StringIO()
     stream.write(EXCEL_UTF8)
     reconciliation.write_run_csv(found, stream)
+    reconciliation.record_export(db.session(), g.staff, found, g.now)
     response = Response(stream.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="reconciliation-{found.id}.csv"'
