@@ -201,7 +201,10 @@ def _counts(db: Session, case: Case, moment: datetime) -> tuple[int, int]:
 
 
 def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
-    """May the borrower of ``case`` be called at ``moment``? Reads only."""
+    """May the borrower of ``case`` be called at ``moment``? Reads only, and is not
+    recorded: it shows the rules' answer, no personal data (the case page that holds it
+    is recorded as a view, and the call itself as ``call.log``), so a link followed from
+    another site cannot write to the log in an agent's name."""
     decision = judge(db, case, Channel.CALL, moment)
     rules = policy().contact
     connected, attempts = _counts(db, case, moment)
@@ -216,23 +219,6 @@ def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
         max_attempts=rules.max_call_attempts_per_7_days,
         hours=(rules.allowed_from.strftime("%H:%M"), rules.allowed_until.strftime("%H:%M")),
     )
-
-
-def check_and_record(db: Session, case: Case, member: StaffMember, moment: datetime) -> CallCheck:
-    """``call_check``, recorded in the audit log (the agent looked at the case to call
-    it). Commits."""
-    check = call_check(db, case, moment)
-    trail.record(
-        db,
-        member,
-        "call.check",
-        moment,
-        case_id=case.id,
-        allowed=check.allowed,
-        reasons=[reason.value for reason in check.decision.reasons],
-    )
-    db.commit()
-    return check
 
 
 # Logging a call ------------------------------------------------------------------------

@@ -132,11 +132,11 @@ def case_calls(case_id: int) -> Response:
 @staff_required("agent")
 def call_check(case_id: int) -> Response:
     """May I call now? Allowed, or refused with the reasons and from when it is allowed;
-    with the borrower's local time. Recorded in the audit log."""
+    with the borrower's local time. A read: nothing is written (``calls.call_check``)."""
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
-    check = calls.check_and_record(db.session(), case, g.staff, g.now)
+    check = calls.call_check(db.session(), case, g.now)
     template = "agent/_call_check.html" if wants_fragment() else "agent/call_check.html"
     return respond(render_template(template, case=case, check=check, case_url=_case_url(case)))
 
