@@ -11,7 +11,6 @@ caller's transaction (the message or letter that carries it) and does not commit
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from portal.access.addresses import address_hash
 from portal.cases.facts import record_event
 from portal.core.db import MAX_ID, lock_row
 from portal.core.hashing import (
@@ -135,11 +135,6 @@ def borrower_case(db: Session, case_id: int) -> Case | None:
             joinedload(Case.loan).selectinload(Loan.charges),
         ],
     )
-
-
-def address_hash(address: str) -> str:
-    """The client address, hashed: enough to count attempts, not to identify anyone."""
-    return hashlib.sha256(address.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

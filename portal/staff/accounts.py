@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.access.verification import address_hash
+from portal.access.addresses import address_hash
 from portal.audit import trail
 from portal.core.db import by_id, lock_row
 from portal.models import StaffMember, StaffSignInAttempt

@@ -13,7 +13,6 @@ database limits, which count only failures, are the ones that stop guessing.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Protocol
 from flask import Flask, Response, current_app, make_response, render_template, request
 from redis import Redis, RedisError
 
-from portal.access.verification import address_hash
+from portal.access.addresses import address_hash
 from portal.core import redis_client
 
 log = logging.getLogger(__name__)
@@ -123,8 +122,9 @@ class Limiter:
         self.clock = clock
 
     def refusal(self, rule: str, client: str) -> int | None:
-        """Count a request of ``client`` under ``rule``: None when it may go on, else
-        the seconds until the window ends (for ``Retry-After``)."""
+        """Count a request from the address ``client`` under ``rule`` (by its client,
+        ``portal.access.addresses``): None when it may go on, else the seconds until the
+        window ends (for ``Retry-After``)."""
         limit = self.limits[rule]
         now = self.clock()
         window = int(now // limit.seconds)
@@ -132,18 +132,6 @@ class Limiter:
         if self.counter.hit(key, limit.seconds, now) <= limit.requests:
             return None
         return max(1, int((window + 1) * limit.seconds - now))
-
-
-def client_of(address: str) -> str:
-    """Who a limit counts: the address, or for IPv6 its /64 (one subscriber's network,
-    inside which a client can pick any address)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 def parse_limits(text: str) -> dict[str, Limit]:
@@ -189,7 +177,7 @@ def _check() -> Response | None:
     if rule is None:
         return None
     try:
-        retry_after = limiter().refusal(rule, client_of(request.remote_addr or ""))
+        retry_after = limiter().refusal(rule, request.remote_addr or "")
     except RedisError as error:
         # A Redis outage must not shut the portal: the database limits still stand.
         log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)

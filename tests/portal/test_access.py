@@ -116,6 +116,21 @@ def test_twenty_attempts_an_hour_from_one_address(app, client):
     )
 
 
+def test_the_address_limit_counts_an_ipv6_network_as_one_client(app, client):
+    """A client picks any address in its /64: each attempt from a new one is still the
+    same client, as the request limiter counts it."""
+    victims = [build_case(app, name=f"B{n}", id_last4=f"{n:04d}") for n in range(6)]
+    for number, victim in enumerate(victims):
+        for attempt in range(4):
+            answer(client, victim, "1999-01-01", address=f"2001:db8:1:2::{number}:{attempt}")
+    with app.app_context():
+        counted = db.session().scalars(select(VerificationAttempt)).all()
+    assert len(counted) == 20
+    right = victims[0].date_of_birth
+    assert answer(client, victims[0], right, address="2001:db8:1:2:ffff::1").status_code == 422
+    assert answer(client, victims[0], right, address="2001:db8:1:3::1").status_code == 303
+
+
 def test_sessions_end_after_15_idle_minutes_and_2_hours(app, client):
     built = build_case(app)
     sign_in(client, built)

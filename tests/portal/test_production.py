@@ -34,6 +34,7 @@ from rq.job import Job
 from sqlalchemy import func, select, text
 
 from portal import create_app
+from portal.access.addresses import address_hash, client_of
 from portal.cli import cli
 from portal.core import db, jobs
 from portal.core.migrate import alembic_config
@@ -44,7 +45,6 @@ from portal.web.ratelimit import (
     Limiter,
     MemoryCounter,
     RedisCounter,
-    client_of,
     parse_limits,
 )
 
@@ -139,6 +139,10 @@ def test_ipv6_clients_are_counted_by_their_network():
     assert client_of("2001:db8:1:2:aaaa::1") == client_of("2001:db8:1:2:bbbb::9")
     assert client_of("2001:db8:1:2::1") != client_of("2001:db8:1:3::1")
     assert client_of("203.0.113.7") == "203.0.113.7"
+    assert client_of("::ffff:203.0.113.7") == "203.0.113.7"
+    # The stored limits count by the same client as the request limiter.
+    assert address_hash("2001:db8:1:2:aaaa::1") == address_hash("2001:db8:1:2:bbbb::9")
+    assert address_hash("::ffff:203.0.113.7") == address_hash("203.0.113.7")
 
 
 def test_limits_are_configured_by_name():

@@ -217,6 +217,21 @@ def test_twenty_failures_from_one_address_block_it_for_an_hour(app, client):
     assert staff_sign_in(app.test_client()).status_code == 303
 
 
+def test_the_address_limit_counts_an_ipv6_network_as_one_client(app, client):
+    add_staff(app)
+    for number in range(20):
+        staff_sign_in(
+            client,
+            email=f"guess{number}@haohuan.example",
+            password=WRONG,
+            environ_base={"REMOTE_ADDR": f"2001:db8:7:7::{number + 1:x}"},
+        )
+    blocked = staff_sign_in(client, environ_base={"REMOTE_ADDR": "2001:db8:7:7:abcd::1"})
+    assert blocked.status_code == 429
+    elsewhere = staff_sign_in(client, environ_base={"REMOTE_ADDR": "2001:db8:7:8::1"})
+    assert elsewhere.status_code == 303
+
+
 def test_a_blank_form_is_explained(app, client):
     response = client.post("/staff/sign-in?lang=en", data={"email": "", "password": ""})
     assert response.status_code == 422
