@@ -42,6 +42,9 @@ WEAK_SECRETS = frozenset({"", "dev", "change-me", "secret", "development"})
 # Gateways this build can use, and the settings each cannot run without.
 KNOWN_GATEWAYS = frozenset({"sandbox", "stripe"})
 STRIPE_REQUIRED = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+# A borrower's request makes at most one call to Stripe, and waits for it less than this
+# (seconds); an outage is then answered honestly and the sweeper follows the payment up.
+STRIPE_REQUEST_BUDGET = 10
 # The default order money pays what is owed in; a lender can choose another
 # (``HAOHUAN_WATERFALL``), as long as it names each of the four exactly once.
 DEFAULT_WATERFALL = ("penalty", "fee", "interest", "principal")
@@ -132,6 +135,30 @@ def _moment(name: str, value: Any) -> Any:
                 f"{name} must be an ISO 8601 time such as 2026-11-30T10:00:00+08:00, not {value!r}"
             ) from None
     return value
+
+
+def _stripe_timeout(name: str, value: Any) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= STRIPE_REQUEST_BUDGET:
+        raise ValueError(f"{name} must be seconds above 0, at most {STRIPE_REQUEST_BUDGET}")
+    return seconds
+
+
+def _stripe_retries(name: str, value: Any) -> int:
+    raw = str(value)
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 5:
+        raise ValueError(f"{name} must be 0 to 5, not {raw!r}")
+    return int(raw)
+
+
+def stripe_worst_case(timeout: float, retries: int) -> float:
+    """The longest one Stripe call can keep a request waiting: every attempt timing out,
+    and the SDK's pause before each retry (0.5 s doubling, at most 5 s)."""
+    pauses = sum(min(0.5 * 2.0 ** (n - 1), 5.0) for n in range(1, retries + 1))
+    return float(timeout) * (retries + 1) + pauses
 
 
 def _url(name: str, value: Any) -> Any:
@@ -332,6 +359,25 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Stripe.js from another address, such as localstripe; without it, Stripe's own",
         "a URL",
+    ),
+    Setting(
+        "STRIPE_TIMEOUT",
+        "STRIPE_TIMEOUT",
+        "4",
+        "seconds one attempt of a call to Stripe may take (to connect, and between bytes "
+        "of its answer); with the retries, a call must end within "
+        f"{STRIPE_REQUEST_BUDGET} s, so a borrower is never kept waiting by an outage",
+        "seconds, such as `4` or `2.5`",
+        _stripe_timeout,
+    ),
+    Setting(
+        "STRIPE_RETRIES",
+        "STRIPE_RETRIES",
+        "1",
+        "times a call to Stripe that failed on the network is tried again (each attempt "
+        "has the whole timeout, and the SDK pauses 0.5 s, doubling, before each)",
+        "0 to 5",
+        _stripe_retries,
     ),
     Setting(
         "STRIPE_WALLETS",
@@ -686,6 +732,12 @@ def check(given: Mapping[str, Any]) -> Settings:
                 values[key] = setting.check(setting.env, values[key])
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+    worst = stripe_worst_case(values["STRIPE_TIMEOUT"], values["STRIPE_RETRIES"])
+    if worst >= STRIPE_REQUEST_BUDGET:
+        raise ConfigurationError(
+            f"STRIPE_TIMEOUT and STRIPE_RETRIES would keep a request waiting up to {worst:g} s "
+            f"for Stripe: keep it under {STRIPE_REQUEST_BUDGET} s"
+        )
     values["FINANCE_TIMEZONE"] = values["FINANCE_TIMEZONE"] or values["LENDER_TIMEZONE"]
     values["CONSOLE_TIMEZONE"] = values["CONSOLE_TIMEZONE"] or values["FINANCE_TIMEZONE"]
     _check_messaging(values)

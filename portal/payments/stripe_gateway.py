@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PayoutListParamsCreated
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe recommends
-REQUEST_TIMEOUT = 10  # seconds per attempt
 
 # The event types that move a payment, and the outcome each means.
 OUTCOMES = {
@@ -49,6 +48,10 @@ class StripeSettings:
     api_base: str | None
     js_url: str
     wallets: bool = True
+    # Per attempt, and attempts after the first: together under the request budget
+    # (STRIPE_TIMEOUT, STRIPE_RETRIES; checked in portal.core.settings).
+    timeout: float = 4.0
+    retries: int = 1
 
     @classmethod
     def from_config(cls) -> StripeSettings:
@@ -61,6 +64,8 @@ class StripeSettings:
             api_base=config.get("STRIPE_API_BASE") or None,
             js_url=config.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
             wallets=str(config.get("STRIPE_WALLETS", "1")).lower() not in ("0", "false", "no"),
+            timeout=float(config.get("STRIPE_TIMEOUT", 4.0)),
+            retries=int(config.get("STRIPE_RETRIES", 1)),
         )
 
 
@@ -72,10 +77,11 @@ def client(settings: StripeSettings) -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.secret_key,
         base_addresses=addresses,
-        max_network_retries=2,
+        max_network_retries=settings.retries,
         # Stripe answers in well under a second; a borrower should not wait 80 s (the
-        # SDK's default) for an outage to be noticed.
-        http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT),
+        # SDK's default), nor 3 x 10 s, for an outage to be noticed: every attempt and
+        # pause of one call stays under the request budget.
+        http_client=stripe.RequestsClient(timeout=settings.timeout),
     )
 
 
