@@ -12,8 +12,9 @@ from portal.models.base import Base, UtcDateTime, codes, utcnow
 
 
 class PaymentStatus(StrEnum):
-    """A payment's status: created, pending, unknown (open); succeeded, failed, voided
-    (closed)."""
+    """A payment's status: created, pending, unknown (open); succeeded, failed, voided,
+    mismatched (closed). Mismatched: the gateway reported success for another amount or
+    currency than the payment's; it never counts as paid, and finance reviews it."""
 
     CREATED = "created"
     PENDING = "pending"
@@ -21,6 +22,7 @@ class PaymentStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     VOIDED = "voided"
+    MISMATCHED = "mismatched"
 
 
 OPEN_PAYMENT_STATUSES = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)

@@ -67,7 +67,9 @@ class GatewayEvent:
 
     For REFUNDED, ``amount`` is everything refunded so far (Stripe reports the running
     total); for DISPUTED, what the dispute now holds (its amount while open or lost,
-    zero once won).
+    zero once won). For SUCCEEDED with a ``currency``, the amount and currency the
+    gateway says it took (every Stripe path reports them: the webhook, the return page,
+    the sweeper); they must be the payment's own, or the payment is mismatched.
     """
 
     gateway: str
@@ -75,6 +77,7 @@ class GatewayEvent:
     reference: str
     outcome: Outcome
     amount: int = 0
+    currency: str = ""
 
 
 class TooEarlyError(RuntimeError):
@@ -100,6 +103,8 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
         payment_id = None
     elif event.outcome is Outcome.DECLINED:
         _declined(db, event)
+        payment_id = None
+    elif event.outcome is Outcome.SUCCEEDED and _mismatched(db, event):
         payment_id = None
     else:
         payment_id = _claim(db, event, now)
@@ -134,6 +139,55 @@ def _declined(db: Session, event: GatewayEvent) -> None:
             record_event(db, case, "payment_declined", "system", payment_id=payment.id)
 
 
+def _mismatched(db: Session, event: GatewayEvent) -> bool:
+    """A success for another amount or currency than the payment's: the payment is
+    closed as mismatched (never paid, nothing allocated), the case is told, and finance
+    sees it for review. True when the event was such a success."""
+    if not event.currency:
+        return False
+    payment = db.scalars(
+        select(Payment).where(Payment.gateway_reference == event.reference)
+    ).first()
+    if payment is None:
+        return False
+    if (event.amount, event.currency.upper()) == (payment.amount, payment.currency.upper()):
+        return False
+    moved = db.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.status.not_in((PaymentStatus.SUCCEEDED, PaymentStatus.MISMATCHED)),
+            Payment.confirmed_at.is_(None),
+        )
+        .values(status=PaymentStatus.MISMATCHED)
+        .returning(Payment.id)
+    ).first()
+    log.warning(
+        "gateway event %s reports %s %s for payment %s of %s %s: held for review",
+        event.event_id,
+        event.amount,
+        event.currency,
+        payment.id,
+        payment.amount,
+        payment.currency,
+    )
+    if moved is not None:
+        case = db.get(Case, payment.case_id, with_for_update=True)
+        assert case is not None  # a payment always belongs to a case  # noqa: S101
+        record_event(
+            db,
+            case,
+            "payment_mismatched",
+            "system",
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            reported_amount=event.amount,
+            reported_currency=event.currency.upper(),
+        )
+    return True
+
+
 def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
     """Move the payment to the event's outcome in one conditional UPDATE, so that of any
     number of concurrent handlers (a webhook, a sweep, a double click) exactly one gets
@@ -144,7 +198,8 @@ def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
             update(Payment)
             .where(
                 Payment.gateway_reference == event.reference,
-                Payment.status != PaymentStatus.SUCCEEDED,
+                # A mismatched success is final too: only finance can decide it.
+                Payment.status.not_in((PaymentStatus.SUCCEEDED, PaymentStatus.MISMATCHED)),
                 Payment.confirmed_at.is_(None),  # a success is applied once, ever
             )
             .values(status=PaymentStatus.SUCCEEDED, confirmed_at=now)
@@ -154,7 +209,9 @@ def _claim(db: Session, event: GatewayEvent, now: datetime) -> int | None:
             update(Payment)
             .where(
                 Payment.gateway_reference == event.reference,
-                Payment.status.not_in((PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)),
+                Payment.status.not_in(
+                    (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.MISMATCHED)
+                ),
             )
             .values(status=PaymentStatus.FAILED)
         )

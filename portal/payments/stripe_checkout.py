@@ -18,7 +18,7 @@ from flask import url_for
 from sqlalchemy.orm import Session, object_session
 
 from portal.models import Payment, Plan
-from portal.payments.events import GatewayEvent, handle
+from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.gateway import Checkout, GatewayUnavailableError
 from portal.payments.stripe_gateway import (
     SETTLED,
@@ -89,7 +89,11 @@ def settle(db: Session, payment: Payment, intent: Intent, now: datetime, source:
     outcome = SETTLED.get(intent.status)
     if outcome is None or intent.id != payment.gateway_reference:
         return False
-    handle(
-        db, GatewayEvent("stripe", f"{source}:{intent.id}:{outcome.value}", intent.id, outcome), now
-    )
+    event_id = f"{source}:{intent.id}:{outcome.value}"
+    if outcome is Outcome.SUCCEEDED:
+        # Stripe's own amount and currency, compared with the payment's in ``handle``.
+        event = GatewayEvent("stripe", event_id, intent.id, outcome, intent.amount, intent.currency)
+    else:
+        event = GatewayEvent("stripe", event_id, intent.id, outcome)
+    handle(db, event, now)
     return True

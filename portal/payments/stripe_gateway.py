@@ -184,6 +184,26 @@ def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
         intent_id = found.get("id")
         if not isinstance(intent_id, str):
             return None
+        if OUTCOMES[kind] is Outcome.SUCCEEDED:
+            # What Stripe took, compared with the payment before it counts: a missing or
+            # odd amount or currency never matches.
+            taken = next(
+                (
+                    value
+                    for value in (found.get("amount_received"), found.get("amount"))
+                    if isinstance(value, int) and not isinstance(value, bool)
+                ),
+                -1,
+            )
+            currency = found.get("currency")
+            return GatewayEvent(
+                "stripe",
+                event["id"],
+                intent_id,
+                Outcome.SUCCEEDED,
+                taken,
+                currency.upper() if isinstance(currency, str) and currency else "?",
+            )
         return GatewayEvent("stripe", event["id"], intent_id, OUTCOMES[kind])
     intent_id = found.get("payment_intent")
     if not isinstance(intent_id, str):

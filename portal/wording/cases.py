@@ -36,6 +36,7 @@ EVENT_NAMES: dict[str, Any] = {
     "payment_succeeded": _l("Payment received"),
     "payment_failed": _l("Payment failed"),
     "payment_declined": _l("Payment declined"),
+    "payment_mismatched": _l("Payment held for review: the amount or currency did not match"),
     "payment_refunded": _l("Payment refunded"),
     "payment_disputed": _l("Payment disputed at the card issuer"),
     "payment_for_closed_plan": _l("Payment arrived for a plan that had ended"),

@@ -12,6 +12,7 @@ PAYMENT_STATUSES = {
     "succeeded": _l("Succeeded"),
     "failed": _l("Failed"),
     "voided": _l("Voided"),
+    "mismatched": _l("Amount did not match: review"),
 }
 
 GATEWAYS = {"sandbox": _l("Sandbox (test)"), "stripe": _l("Stripe")}

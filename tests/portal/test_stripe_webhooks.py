@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from portal.core import db
 from portal.demo.seed import open_stripe_payment
 from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
+from portal.payments.stripe_checkout import settle
+from portal.payments.stripe_gateway import Intent
 from portal.web.security import BODY_LIMIT, WEBHOOK_BODY_LIMIT
 
 from .factories import NOW, build_case, sign_in
@@ -29,13 +31,32 @@ def signed(payload: bytes, secret: str = SECRET, at: float | None = None) -> str
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-def event(kind: str, intent: str = "pi_test_1", event_id: str = "evt_1") -> bytes:
+# What Stripe took for each PaymentIntent the tests made, as its events report it (the
+# amount and lower-case currency of the payment, unless a test says otherwise).
+TAKEN: dict[str, tuple[int, str]] = {}
+
+
+def event(
+    kind: str,
+    intent: str = "pi_test_1",
+    event_id: str = "evt_1",
+    taken: tuple[int, str] | None = None,
+) -> bytes:
+    amount, currency = taken or TAKEN.get(intent, (0, "twd"))
+    found = {
+        "id": intent,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": currency,
+    }
     body = {
         "id": event_id,
         "object": "event",
         "type": kind,
         "created": int(time.time()),
-        "data": {"object": {"id": intent, "object": "payment_intent", "status": "succeeded"}},
+        "data": {"object": found},
     }
     return json.dumps(body).encode()
 
@@ -64,6 +85,8 @@ def stripe_payment_for_a_new_plan(app, client, reference: str | None = None) -> 
         plan = session.scalars(select(Plan)).one()
         payment = open_stripe_payment(session, plan, reference, NOW)
         session.commit()
+        if reference:
+            TAKEN[reference] = (payment.amount, payment.currency.lower())
         return payment
 
 
@@ -94,6 +117,47 @@ def test_a_signed_success_arranges_the_case_once(app, client, stripe_payment):
     assert again.status_code == 200
     assert again.json["duplicate"] is True
     assert state(app) == (status, plan, paid, processed, case)
+
+
+@pytest.mark.parametrize(
+    ("taken", "why"),
+    [
+        ((100, "usd"), "another currency and amount"),
+        ((1, None), "one minor unit in the right currency"),
+        ((None, "usd"), "the right amount in another currency"),
+        (("100", None), "an amount that is not a number"),
+        ((None, ""), "no currency"),
+    ],
+)
+def test_a_success_for_another_amount_or_currency_is_held_never_paid(
+    app, client, stripe_payment, taken, why
+):
+    amount, currency = taken
+    reported = (
+        stripe_payment.amount if amount is None else amount,
+        stripe_payment.currency.lower() if currency is None else currency,
+    )
+    assert deliver(client, event("payment_intent.succeeded", taken=reported)).status_code == 200
+    status, plan, paid, processed, case = state(app)
+    assert (status, plan, paid, processed, case) == ("mismatched", "pending", 0, 1, "open"), why
+    with app.app_context():
+        kinds = db.session().scalars(select(CaseEvent.kind)).all()
+    assert "payment_mismatched" in kinds
+    assert "payment_succeeded" not in kinds
+    # Nor does a later success of the right amount (or the sweeper) turn it into money:
+    # finance decides it.
+    right = event("payment_intent.succeeded", event_id="evt_2")
+    assert deliver(client, right).status_code == 200
+    assert state(app)[:3] == ("mismatched", "pending", 0)
+
+
+def test_the_return_page_holds_a_mismatched_success_too(app, client, stripe_payment):
+    with app.test_request_context("/"):
+        session = db.session()
+        payment = session.get(Payment, stripe_payment.id)
+        intent = Intent("pi_test_1", "succeeded", "secret", 1, "USD")
+        assert settle(session, payment, intent, NOW, "return") is True
+    assert state(app)[:3] == ("mismatched", "pending", 0)
 
 
 @pytest.mark.parametrize(
