@@ -9,7 +9,7 @@ The tables live in one module per aggregate; this package re-exports every model
 
 from __future__ import annotations
 
-from portal.models.access import ReminderLink, VerificationAttempt
+from portal.models.access import ReminderLink, SessionStatement, VerificationAttempt
 from portal.models.arrangements import (
     LIVE_PLAN_STATUSES,
     OPEN_OFFER_STATUSES,
@@ -80,6 +80,7 @@ __all__ = [
     "ReconciliationRun",
     "ReminderLink",
     "RunStatus",
+    "SessionStatement",
     "StaffMember",
     "StaffSignInAttempt",
     "VerificationAttempt",

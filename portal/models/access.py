@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UtcDateTime, utcnow
@@ -53,3 +53,18 @@ class VerificationAttempt(Base):
     address_hash: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class SessionStatement(Base):
+    """A borrower's income-and-expenditure statement, kept on the server for the session
+    that typed it: the session's cookie carries only a random key, whose SHA-256 finds
+    the row (a copied cookie reads nothing it could not already see; the cookie itself
+    shows nothing). Rows older than a session's longest life are deleted."""
+
+    __tablename__ = "session_statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("reminder_links.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)

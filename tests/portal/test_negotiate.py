@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .factories import build_case, sign_in
+from portal.arrangements import statements
+from portal.core import db
+
+from .factories import NOW, build_case, sign_in
 
 
 def test_the_calculator_answers_htmx_with_a_fragment(app, client):
@@ -78,6 +81,36 @@ def test_a_statement_marks_what_fits(app, client):
     html = client.get("/plans").get_data(as_text=True)
     assert "you can afford about NT$9,600 a month" in html
     assert "Fastest that fits your budget" in html
+
+
+def session_of(app, client) -> tuple[str, dict]:
+    """The session cookie as sent, and what anyone holding it can read from it (it is
+    signed, not encrypted)."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    return cookie, app.session_interface.get_signing_serializer(app).loads(cookie)
+
+
+def test_the_statement_stays_on_the_server_not_in_the_cookie(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    figures = {"net_monthly_income": "45,678", "household_size": "3", "housing": "15432"}
+    assert client.post("/plans", data=figures).status_code == 303
+    _cookie, readable = session_of(app, client)
+    assert "45678" not in repr(readable)
+    assert "15432" not in repr(readable)
+    assert not any("statement" in key and key != "statement_key" for key in readable)
+    # Still the borrower's on the next page, and in the form to change it.
+    html = client.get("/plans").get_data(as_text=True)
+    assert "you can afford about" in html
+    assert 'value="45678"' in html or 'value="45,678"' in html
+    # The key finds it only for the session's own link.
+    with app.app_context():
+        key, link_id = readable["statement_key"], readable["link_id"]
+        assert statements.load(db.session(), link_id, key, NOW).net_monthly_income == 4_567_800
+        assert statements.load(db.session(), link_id + 1, key, NOW) is None
+    # Skipping forgets it on the server too.
+    assert client.post("/plans", data={"skip": "1"}).status_code == 200
+    assert "you can afford about" not in client.get("/plans").get_data(as_text=True)
 
 
 def test_a_bad_statement_keeps_what_was_typed(app, client):

@@ -33,6 +33,7 @@ from negotiation import (
 )
 from negotiation.rules import regular_per_period
 from portal.access.verification import Attempt, FactKind, LinkState, Verdict, find_link, verify
+from portal.arrangements import statements
 from portal.arrangements.agreement import (
     Choice,
     ConsentRecord,
@@ -347,14 +348,12 @@ def _progress(plan: Any) -> dict[str, Any]:
 
 
 def _statement() -> Statement | None:
-    raw = session.get("statement")
-    if not raw:
+    """The statement this session typed, kept on the server: the cookie holds only its
+    key (``portal.arrangements.statements``)."""
+    key, link_id = session.get("statement_key"), session.get("link_id")
+    if not isinstance(key, str) or not isinstance(link_id, int):
         return None
-    try:
-        return Statement(**raw)
-    except (TypeError, ValueError):
-        session.pop("statement", None)
-        return None
+    return statements.load(db.session(), link_id, key, g.now)
 
 
 @blueprint.route("/plans", methods=["GET", "POST"])
@@ -367,11 +366,21 @@ def plans() -> Response:
     form = StatementForm(meta=in_currency(case.loan.currency))
     if request.method == "POST":
         if "skip" in request.form:
-            session.pop("statement", None)
+            key = session.pop("statement_key", None)
+            if isinstance(key, str):
+                statements.forget(db.session(), key)
         elif form.validate_on_submit():
-            session["statement"] = {
-                field.name: getattr(form, field.name).data or 0 for field in fields(Statement)
-            }
+            typed = Statement(
+                **{field.name: getattr(form, field.name).data or 0 for field in fields(Statement)}
+            )
+            old = session.get("statement_key")
+            session["statement_key"] = statements.save(
+                db.session(),
+                session["link_id"],
+                typed,
+                g.now,
+                old if isinstance(old, str) else None,
+            )
             return redirect(url_for("borrower.plans") + "#options", code=303)
         else:
             return _plans_page(case, today, form, status=422)
