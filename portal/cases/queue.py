@@ -394,24 +394,41 @@ def _digits_only(column: Any) -> Any:
     return column
 
 
+# The shortest start or end of a loan number or phone number that the search matches as a
+# part: shorter, "6" or "0006" would match thousands of cases by accident. Four is the
+# last four digits of a phone, the part people read out; anything shorter must be whole.
+MIN_PARTIAL = 4
+
+
 def _search_condition(search: str) -> ColumnElement[bool]:
-    """A loan number (whole, its start or its end) or phone digits. Digits are matched
-    ignoring separators, and a number written the local way (0912…) also finds the
-    stored international form (+886 912…)."""
+    """A loan number or phone number, matched whole, or by its start or its end when
+    what was typed is at least ``MIN_PARTIAL`` characters (digits, for a phone); never in
+    the middle. Phone digits are matched as typed (zeros are digits) ignoring
+    separators; a whole number written the local way (0912 345 678) also finds the
+    stored international form (+886 912 345 678): the national number after a country
+    code of one to three digits."""
     wanted = search.strip()
-    number = like_pattern(wanted.upper())
-    by_loan = or_(
-        Loan.number == wanted.upper(),
-        func.upper(Loan.number).like(number + "%", escape="\\"),
-        func.upper(Loan.number).like("%" + number, escape="\\"),
-    )
+    upper = wanted.upper()
+    by_loan: ColumnElement[bool] = Loan.number == upper
+    if len(upper) >= MIN_PARTIAL:
+        number = like_pattern(upper)
+        by_loan = or_(
+            by_loan,
+            func.upper(Loan.number).like(number + "%", escape="\\"),
+            func.upper(Loan.number).like("%" + number, escape="\\"),
+        )
     digits = re.sub(r"\D", "", wanted)
-    if re.fullmatch(r"[0-9 +\-().]+", wanted) and len(digits) >= 4:
-        phone = _digits_only(Borrower.phone)
-        variants = {digits, digits.lstrip("0")} - {""}
-        by_phone = or_(*(phone.like("%" + v + "%") for v in variants))
-        return or_(by_loan, by_phone)
-    return by_loan
+    if not re.fullmatch(r"[0-9 +\-().]+", wanted) or not digits:
+        return by_loan
+    phone = _digits_only(Borrower.phone)
+    matches = [phone == digits]
+    if len(digits) >= MIN_PARTIAL:
+        matches += [phone.like(digits + "%"), phone.like("%" + digits)]
+    if re.fullmatch(r"0[1-9][0-9]{5,}", digits):
+        # One trunk zero: the national number, after any one- to three-digit country code.
+        national = digits[1:]
+        matches += [phone.like("_" * code + national) for code in (1, 2, 3)]
+    return or_(by_loan, *matches)
 
 
 def _filtered(

@@ -180,6 +180,27 @@ def test_search_by_phone_digits_ignores_separators(app):
     assert ids_of(app, QueueFilter(search="99999999")) == set()
 
 
+def test_search_matches_whole_or_a_start_or_end_of_at_least_four_never_a_middle(app):
+    """A loan number or phone matches whole, or by a start or an end of at least four
+    characters; zeros are digits, and nothing matches in the middle."""
+    ending = make_case(app, 40, phone="+886 912 000 006").case_id
+    middle = make_case(app, 40, phone="+886 960 006 123").case_id
+    sixes = make_case(app, 40, phone="+886 966 666 666").case_id
+    ids = {ending, middle, sixes}
+    assert ids_of(app, QueueFilter(search="000006")) & ids == {ending}
+    assert ids_of(app, QueueFilter(search="6")) & ids == set()
+    assert ids_of(app, QueueFilter(search="006")) & ids == set()  # three: too short
+    assert ids_of(app, QueueFilter(search="0006")) & ids == {ending}
+    assert ids_of(app, QueueFilter(search="6123")) & ids == {middle}
+    assert ids_of(app, QueueFilter(search="0060")) & ids == set()  # a middle
+    assert ids_of(app, QueueFilter(search="886 96")) & ids == {middle, sixes}
+    assert ids_of(app, QueueFilter(search="0912 000 006")) & ids == {ending}
+    number = loan_number(app, ending)  # LN-T-B-0000n
+    assert ids_of(app, QueueFilter(search=number[-1:])) == set()
+    assert ids_of(app, QueueFilter(search=number[-4:])) == {ending}
+    assert ids_of(app, QueueFilter(search=number[2:8])) == set()  # a middle
+
+
 # Sorting and pages -----------------------------------------------------------------------
 
 
