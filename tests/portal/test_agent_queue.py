@@ -36,14 +36,14 @@ def make_case(app, days=47, *, phone="+886 912 345 678", stage=None, contact=Non
     return built
 
 
-def ids_of(app, chosen, today=TODAY):
+def ids_of(app, chosen, moment=NOW):
     with app.app_context():
-        return set(db.session().scalars(matching_cases(chosen, today)))
+        return set(db.session().scalars(matching_cases(chosen, moment)))
 
 
 def page_ids(app, chosen, per_page=50):
     with app.test_request_context("/"):
-        found = page_of(db.session(), chosen, TODAY, per_page=per_page)
+        found = page_of(db.session(), chosen, NOW, per_page=per_page)
         return [row.case_id for row in found.rows], found
 
 
@@ -100,7 +100,7 @@ def test_the_arrears_agree_with_the_case_snapshot(app):
     with app.test_request_context("/"):
         session = db.session()
         snapshot = snapshot_of(session, session.get(Case, built.case_id), TODAY)
-        row = page_of(session, QueueFilter(), TODAY).rows[0]
+        row = page_of(session, QueueFilter(), NOW).rows[0]
         assert row.arrears == snapshot.arrears.total
         assert row.days_past_due == 75 == snapshot.days_past_due
 
