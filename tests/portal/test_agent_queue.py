@@ -4,6 +4,7 @@ reveal recorded), the case page's sections, and who may see any of it."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -585,3 +586,32 @@ def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, o
     assert "Phone call" in contacts
     assert "Promised to pay" in contacts
     assert "Will pay on Friday" in contacts
+
+
+# The stage and the state, two facts ------------------------------------------------------
+
+
+def test_held_and_arranged_cases_show_their_stage_and_their_state_apart(app, agent):
+    """A case on hold or arranged keeps its days past due: its collection stage is the one
+    they imply (never "Up to date" at 45 days), and its state is told beside it."""
+    held = make_case(app, 45, stage="current", hold="dispute").case_id
+    arranged = make_case(app, 45, stage="current").case_id
+    with app.app_context():
+        session = db.session()
+        session.get(Case, arranged).status = "arranged"
+        session.commit()
+    html = agent.get("/agent/?lang=en&dpd=all").get_data(as_text=True)
+    rows = {
+        case_id: re.search(rf'cases/{case_id}">.*?</tr>', html, re.S).group(0)
+        for case_id in (held, arranged)
+    }
+    for case_id, state in ((held, "On hold: dispute"), (arranged, "Arranged: plan active")):
+        assert "<td>Middle stage</td>" in rows[case_id]
+        assert state in rows[case_id]
+        assert "Up to date" not in rows[case_id]
+        page = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+        assert "Collection stage: Middle stage" in page
+        assert state in page
+        assert "Up to date" not in page
+    assert ids_of(app, QueueFilter(dpd_band="all", stage="mid")) >= {held, arranged}
+    assert ids_of(app, QueueFilter(dpd_band="all", stage="current")) & {held, arranged} == set()
