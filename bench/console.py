@@ -254,7 +254,7 @@ def bench_queue(app: Any, engine: Engine, statements: Statements, count: int, ru
                 chosen, problems = parse_filter(args)
                 if problems:
                     raise SystemExit(f"the queue refused {args}: {problems}")
-                found = page_of(db, chosen, TODAY)
+                found = page_of(db, chosen, MOMENT)
                 db.rollback()
                 return found
 
@@ -287,7 +287,7 @@ def bench_bulk(app: Any, engine: Engine, sizes: list[int], dispatch: int) -> Non
         with app.test_request_context("/agent/bulk"), Session(engine) as db:
             started = time.perf_counter()
             # The segment the console would send: every case, the first ``size`` of them.
-            ids = sorted(db.scalars(matching_cases(QueueFilter(dpd_band="all"), TODAY)))[:size]
+            ids = sorted(db.scalars(matching_cases(QueueFilter(dpd_band="all"), MOMENT)))[:size]
             db.rollback()
             chosen = time.perf_counter() - started
             started = time.perf_counter()

@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +35,7 @@ from negotiation import Plan as Schedule
 from portal.arrangements.agreement import offer_terms
 from portal.audit import trail
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.db import lock_row
 from portal.models import OPEN_OFFER_STATUSES, Case, Loan, Offer, OfferStatus, StaffMember
@@ -142,7 +142,7 @@ def offer_validity() -> timedelta:
 def case_today(case: Case, moment: datetime) -> date:
     """The borrower's own date at ``moment``: days past due count in their calendar, as
     on the borrower's pages."""
-    return moment.astimezone(ZoneInfo(case.loan.borrower.timezone)).date()
+    return borrower_today(case.loan.borrower.timezone, moment)
 
 
 def normalised(terms: Terms) -> Terms:

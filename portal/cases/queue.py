@@ -1,11 +1,15 @@
 """The case queue as queries: which cases a filter selects, in which order, one page of
 them with what the queue shows.
 
-Everything here is set-based SQL that works on SQLite and PostgreSQL alike. Days past due
-are never computed per row: a band of days becomes a range of ``Case.overdue_since``
-dates (indexed), as the daily work does for stages. The overdue amount (the arrears:
-overdue principal and interest plus unpaid fees and penalties, what an agent negotiates
-about) is summed by loan from the installments still owed, which the partial index
+Everything here is set-based SQL that works on SQLite and PostgreSQL alike. Days past due,
+the overdue amount and the stage count from each borrower's own today
+(``portal.cases.overdue``), as the case page, letters and messages do. Days past due are
+never computed per row to filter: a band of days becomes a range of ``Case.overdue_since``
+dates (indexed) below the borrower's today, as the daily work does for stages; the rows
+shown count their days from the installments themselves, exactly as the case page does.
+The overdue amount (the arrears: overdue principal and interest plus unpaid fees and
+penalties, what an agent negotiates about) is summed by loan from the installments still
+owed, which the partial index
 ``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table; a page
 that neither filters nor sorts by it sums it for its own fifty loans only.
 
@@ -24,13 +28,15 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
+from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
+from portal.cases.overdue import borrower_today, date_bounds, today_column
 from portal.core import settings
 from portal.core.currency import DEFAULT_DIGITS, unusual_digits
 from portal.core.db import like_pattern
@@ -302,13 +308,22 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
 # The query ---------------------------------------------------------------------------------
 
 
-def _installments_owed(today: date, loan_ids: list[int] | None) -> Subquery:
-    """Overdue principal and interest per loan: installments due before ``today`` and
-    still owed. The condition is the partial index's own text, so PostgreSQL reads the
-    index, not the table's paid bulk."""
+def _installments_owed(moment: datetime, loan_ids: list[int] | None) -> Subquery:
+    """Overdue principal and interest per loan, and the oldest overdue due date:
+    installments due before the borrower's today at ``moment`` and still owed. The
+    condition is the partial index's own text, so PostgreSQL reads the index, not the
+    table's paid bulk."""
     owed = LoanInstallment.unpaid
-    query = select(LoanInstallment.loan_id.label("loan_id"), func.sum(owed).label("owed")).where(
-        text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today
+    today = today_column(Borrower.timezone, moment)
+    query = (
+        select(
+            LoanInstallment.loan_id.label("loan_id"),
+            func.sum(owed).label("owed"),
+            func.min(LoanInstallment.due_date).label("since"),
+        )
+        .join(Loan, Loan.id == LoanInstallment.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today)
     )
     if loan_ids is not None:
         query = query.where(LoanInstallment.loan_id.in_(loan_ids))
@@ -345,15 +360,21 @@ class Arrears:
         )
 
     @property
+    def since(self) -> ColumnElement[Any]:
+        """The due date of the loan's oldest overdue installment (None when none is)."""
+        return self.installments.c.since
+
+    @property
     def amount(self) -> ColumnElement[Any]:
         """The loan's overdue amount in minor units (0 when nothing is owed)."""
         return func.coalesce(self.installments.c.owed, 0) + func.coalesce(self.charges.c.owed, 0)
 
 
-def arrears_of(today: date, loan_ids: list[int] | None = None) -> Arrears:
-    """The overdue amounts on ``today``: overdue principal and interest plus unpaid fees
-    and penalties, per loan; ``loan_ids`` limits the sums to those loans."""
-    return Arrears(_installments_owed(today, loan_ids), _charges_owed(loan_ids))
+def arrears_of(moment: datetime, loan_ids: list[int] | None = None) -> Arrears:
+    """The overdue amounts at ``moment``, each on its borrower's today: overdue principal
+    and interest plus unpaid fees and penalties, per loan; ``loan_ids`` limits the sums to
+    those loans."""
+    return Arrears(_installments_owed(moment, loan_ids), _charges_owed(loan_ids))
 
 
 def _latest_plans() -> Select[Any]:
@@ -394,47 +415,115 @@ def _digits_only(column: Any) -> Any:
     return column
 
 
+# The shortest start or end of a loan number or phone number that the search matches as a
+# part: shorter, "6" or "0006" would match thousands of cases by accident. Four is the
+# last four digits of a phone, the part people read out; anything shorter must be whole.
+MIN_PARTIAL = 4
+
+
 def _search_condition(search: str) -> ColumnElement[bool]:
-    """A loan number (whole, its start or its end) or phone digits. Digits are matched
-    ignoring separators, and a number written the local way (0912…) also finds the
-    stored international form (+886 912…)."""
+    """A loan number or phone number, matched whole, or by its start or its end when
+    what was typed is at least ``MIN_PARTIAL`` characters (digits, for a phone); never in
+    the middle. Phone digits are matched as typed (zeros are digits) ignoring
+    separators; a whole number written the local way (0912 345 678) also finds the
+    stored international form (+886 912 345 678): the national number after a country
+    code of one to three digits."""
     wanted = search.strip()
-    number = like_pattern(wanted.upper())
-    by_loan = or_(
-        Loan.number == wanted.upper(),
-        func.upper(Loan.number).like(number + "%", escape="\\"),
-        func.upper(Loan.number).like("%" + number, escape="\\"),
-    )
+    upper = wanted.upper()
+    by_loan: ColumnElement[bool] = Loan.number == upper
+    if len(upper) >= MIN_PARTIAL:
+        number = like_pattern(upper)
+        by_loan = or_(
+            by_loan,
+            func.upper(Loan.number).like(number + "%", escape="\\"),
+            func.upper(Loan.number).like("%" + number, escape="\\"),
+        )
     digits = re.sub(r"\D", "", wanted)
-    if re.fullmatch(r"[0-9 +\-().]+", wanted) and len(digits) >= 4:
-        phone = _digits_only(Borrower.phone)
-        variants = {digits, digits.lstrip("0")} - {""}
-        by_phone = or_(*(phone.like("%" + v + "%") for v in variants))
-        return or_(by_loan, by_phone)
-    return by_loan
+    if not re.fullmatch(r"[0-9 +\-().]+", wanted) or not digits:
+        return by_loan
+    phone = _digits_only(Borrower.phone)
+    matches = [phone == digits]
+    if len(digits) >= MIN_PARTIAL:
+        matches += [phone.like(digits + "%"), phone.like("%" + digits)]
+    if re.fullmatch(r"0[1-9][0-9]{5,}", digits):
+        # One trunk zero: the national number, after any one- to three-digit country code.
+        national = digits[1:]
+        matches += [phone.like("_" * code + national) for code in (1, 2, 3)]
+    return or_(by_loan, *matches)
+
+
+def _borrower_zone() -> Any:
+    """The zone of the case's borrower, as a correlated subquery: read only for the cases
+    whose overdue date is within a day of a band's edge."""
+    return (
+        select(Borrower.timezone)
+        .join(Loan, Loan.borrower_id == Borrower.id)
+        .where(Loan.id == Case.loan_id)
+        .scalar_subquery()
+    )
+
+
+def _days_band(first: int, last: int | None, moment: datetime) -> ColumnElement[bool]:
+    """Cases ``first`` to ``last`` (None: no end) days past due on their borrower's today
+    at ``moment``; below one day includes the cases not overdue at all. ``d`` days past due
+    means overdue since the borrower's today minus ``d``: away from the edge, the earliest
+    and latest today decide alone and the index on ``overdue_since`` serves; at the edge
+    the borrower's own zone decides."""
+    since = Case.overdue_since
+    earliest, latest = date_bounds(moment)
+    conditions = []
+    if first >= 1:
+        conditions.append(
+            or_(
+                since <= earliest - timedelta(days=first),
+                and_(
+                    since <= latest - timedelta(days=first),
+                    since <= today_column(_borrower_zone(), moment, first),
+                ),
+            )
+        )
+    if last is not None:
+        conditions.append(
+            or_(
+                since.is_(None),
+                since >= latest - timedelta(days=last),
+                and_(
+                    since >= earliest - timedelta(days=last),
+                    since >= today_column(_borrower_zone(), moment, last),
+                ),
+            )
+        )
+    return and_(*conditions) if conditions else Case.id.is_not(None)
+
+
+def stage_days(stage: Stage) -> tuple[int, int | None]:
+    """The days past due of ``stage`` under the policy in force: (first, last or None)."""
+    rules = policy()
+    order = list(Stage)
+    first = rules.stage_starts(stage)
+    later = order[order.index(stage) + 1 :]
+    return first, (rules.stage_starts(later[0]) - 1 if later else None)
 
 
 def _filtered(
-    chosen: QueueFilter, today: date, zone: tzinfo, arrears: Arrears | None
+    chosen: QueueFilter, moment: datetime, zone: tzinfo, arrears: Arrears | None
 ) -> Select[Any]:
-    """Case ids that ``chosen`` selects, with the loan (and the borrower) joined only
-    when a filter or the sort reads them: counting a million cases should not join a
-    million loans it never looks at."""
+    """Case ids that ``chosen`` selects at ``moment``, with the loan (and the borrower)
+    joined only when a filter or the sort reads them: counting a million cases should not
+    join a million loans it never looks at."""
     query = select(Case.id)
     if chosen.currency or chosen.search or arrears is not None or chosen.sort == "loan":
         query = query.join(Loan, Loan.id == Case.loan_id)
     if chosen.search:
         query = query.join(Borrower, Borrower.id == Loan.borrower_id)
     if chosen.dpd_band == "0":
-        query = query.where(Case.overdue_since.is_(None))
+        query = query.where(_days_band(0, 0, moment))
     elif chosen.dpd_band in DPD_RANGES:
-        first, last = DPD_RANGES[chosen.dpd_band]
-        # d days past due means overdue_since = today - d: a band of days is a range of dates.
-        query = query.where(Case.overdue_since <= today - timedelta(days=first))
-        if last is not None:
-            query = query.where(Case.overdue_since >= today - timedelta(days=last))
+        query = query.where(_days_band(*DPD_RANGES[chosen.dpd_band], moment))
     if chosen.stage:
-        query = query.where(Case.stage == chosen.stage)
+        # The stage days past due imply on the borrower's today, as each row shows it; an
+        # arranged or held case keeps its days (its state is another fact).
+        query = query.where(_days_band(*stage_days(Stage(chosen.stage)), moment))
     if chosen.currency:
         query = query.where(Loan.currency == chosen.currency)
     if chosen.hold == "none":
@@ -444,6 +533,7 @@ def _filtered(
     if chosen.plan_status:
         query = query.where(_plan_condition(chosen.plan_status))
     if chosen.last_contact:
+        today = moment.astimezone(zone).date()
         query = query.where(_contact_condition(chosen.last_contact, today, zone))
     if chosen.search:
         query = query.where(_search_condition(chosen.search))
@@ -477,17 +567,22 @@ def console_zone() -> ZoneInfo:
 
 
 def console_today(moment: datetime) -> date:
-    """The agent console's "today" at ``moment``: the one the queue and the segment of a
-    bulk send, chosen with the queue's filters, are both worked out on."""
+    """The agent console's "today" at ``moment``: the calendar the last-contact filter
+    ("contacted today", "the last 7 days") counts in. Days past due and amounts count in
+    each borrower's own today (``portal.cases.overdue.borrower_today``)."""
     return moment.astimezone(console_zone()).date()
 
 
-def matching_cases(chosen: QueueFilter, today: date, zone: tzinfo | None = None) -> Select[Any]:
-    """A select of the ids of every case ``chosen`` selects (unordered, every page): the
-    segment a bulk send works through. ``zone`` (the console's unless given) is the
-    calendar "today" and "the last 7 days" of the last-contact filter are counted in."""
-    arrears = arrears_of(today) if _needs_arrears(chosen) else None
-    return _filtered(chosen, today, zone or console_zone(), arrears)
+def matching_cases(
+    chosen: QueueFilter, moment: datetime, zone: tzinfo | None = None
+) -> Select[Any]:
+    """A select of the ids of every case ``chosen`` selects at ``moment`` (unordered,
+    every page): the segment a bulk send works through, on the same definition of each
+    borrower's today as the queue, the case page and the letter. ``zone`` (the console's
+    unless given) is the calendar "today" and "the last 7 days" of the last-contact
+    filter are counted in."""
+    arrears = arrears_of(moment) if _needs_arrears(chosen) else None
+    return _filtered(chosen, moment, zone or console_zone(), arrears)
 
 
 def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -> Select[Any]:
@@ -521,6 +616,8 @@ class QueueRow:
     phone: str
     currency: str
     days_past_due: int
+    # The collection stage days past due imply; the case's state (arranged, on hold) is
+    # told apart in ``status`` and ``hold``.
     stage: str
     status: str
     hold: str | None
@@ -545,27 +642,28 @@ class QueuePage:
 def page_of(
     db: Session,
     chosen: QueueFilter,
-    today: date,
+    moment: datetime,
     per_page: int = PER_PAGE,
     zone: tzinfo | None = None,
 ) -> QueuePage:
-    """The page of the queue ``chosen`` asks for (the last one if it asks for more),
-    sorted as it asks, in three statements: the count, the page's case ids, and their
-    rows with their arrears and latest plans."""
-    arrears = arrears_of(today) if _needs_arrears(chosen) else None
-    query = _filtered(chosen, today, zone or console_zone(), arrears)
+    """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
+    for more), sorted as it asks, in three statements: the count, the page's case ids,
+    and their rows with their arrears and latest plans."""
+    arrears = arrears_of(moment) if _needs_arrears(chosen) else None
+    query = _filtered(chosen, moment, zone or console_zone(), arrears)
     span = window(db, query, chosen.page, per_page)
     ids = list(db.scalars(span.of(_ordered(query, chosen, arrears))))
-    rows = _rows(db, ids, today)
+    rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
 
 
-def _rows(db: Session, ids: list[int], today: date) -> list[QueueRow]:
-    """The queue's columns for ``ids``, in that order."""
+def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
+    """The queue's columns for ``ids``, in that order: days past due, the overdue amount
+    and the stage each on the borrower's today, as the case page counts them."""
     if not ids:
         return []
     loan_ids = list(db.scalars(select(Case.loan_id).where(Case.id.in_(ids))))
-    owed = arrears_of(today, loan_ids)
+    owed = arrears_of(moment, loan_ids)
     latest = (
         select(Plan.case_id, Plan.status)
         .where(Plan.id.in_(_latest_plans().where(Plan.case_id.in_(ids))))
@@ -578,7 +676,9 @@ def _rows(db: Session, ids: list[int], today: date) -> list[QueueRow]:
             Loan.currency,
             Borrower.full_name,
             Borrower.phone,
+            Borrower.timezone,
             owed.amount,
+            owed.since,
             latest.c.status,
         )
         .join(Loan, Loan.id == Case.loan_id)
@@ -587,16 +687,20 @@ def _rows(db: Session, ids: list[int], today: date) -> list[QueueRow]:
         .where(Case.id.in_(ids))
     )
     query = owed.joined(query)
+    rules = policy()
     found = {}
-    for case, number, currency, name, phone, arrears, plan_status in db.execute(query):
+    for row in db.execute(query):
+        case, number, currency, name, phone, zone, arrears, since, plan_status = row
+        today = borrower_today(zone, moment)
+        days = (today - since).days if since is not None else 0
         found[case.id] = QueueRow(
             case_id=case.id,
             loan_number=number,
             name=mask_name(name),
             phone=mask_phone(phone),
             currency=currency,
-            days_past_due=max(0, (today - case.overdue_since).days) if case.overdue_since else 0,
-            stage=case.stage,
+            days_past_due=days,
+            stage=rules.stage_for(days).value,
             status=case.status,
             hold=case.hold,
             plan_status=plan_status,

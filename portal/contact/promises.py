@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import policy, snapshot_of
+from portal.cases.overdue import borrower_today
 from portal.models import (
     Borrower,
     Case,
@@ -89,7 +90,7 @@ class PromiseProblem(StrEnum):
 def promise_limits(db: Session, case: Case, moment: datetime) -> PromiseLimits:
     """The bounds of a promise made on ``case`` at ``moment``."""
     borrower = case.loan.borrower
-    today = moment.astimezone(ZoneInfo(borrower.timezone)).date()
+    today = borrower_today(borrower.timezone, moment)
     owed = snapshot_of(db, case, today).outstanding
     return PromiseLimits(
         earliest=today,

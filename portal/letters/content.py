@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.access.verification import LETTER_LINK_LIFETIME
 from portal.cases.facts import view_case
+from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
 from portal.letters.fonts import setting
@@ -102,8 +102,9 @@ def postal_lines(borrower: Borrower) -> tuple[str, ...]:
 
 
 def local_day(moment: datetime, zone: str) -> date:
-    """The day ``moment`` falls on, on the clock of ``zone`` (the borrower's)."""
-    return moment.astimezone(ZoneInfo(zone)).date()
+    """The day ``moment`` falls on, on the clock of ``zone`` (the borrower's): their today,
+    as the queue and the case page count it."""
+    return borrower_today(zone, moment)
 
 
 def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> LetterContent:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from negotiation.contact import Channel
 from portal.arrangements.agreement import offer_terms
 from portal.cases.facts import view_case
+from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
@@ -122,7 +123,7 @@ def _email(
 ) -> tuple[str, str]:
     borrower = case.loan.borrower
     locale = borrower_locale(case)
-    today = as_utc(moment).astimezone(ZoneInfo(borrower.timezone)).date()
+    today = borrower_today(borrower.timezone, moment)
     view = view_case(db, case, today)
     currency = case.loan.currency
     arrears = view.snapshot.arrears.total

@@ -5,7 +5,7 @@ Reads only: sending, scheduling and opting out are ``portal.messaging.service``'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -98,7 +98,7 @@ def batch_progress(db: Session, batch: MessageBatch, moment: datetime, shown: in
     return BatchProgress(statuses, due_waiting, first, _cases(db, first))
 
 
-def segment_case_ids(db: Session, chosen: case_queue.QueueFilter, today: date) -> list[int]:
-    """The ids of the cases a bulk segment (the queue's filter) selects on ``today``,
-    in order."""
-    return sorted(db.scalars(case_queue.matching_cases(chosen, today)))
+def segment_case_ids(db: Session, chosen: case_queue.QueueFilter, moment: datetime) -> list[int]:
+    """The ids of the cases a bulk segment (the queue's filter) selects at ``moment``,
+    each on its borrower's today as the queue counts it, in order."""
+    return sorted(db.scalars(case_queue.matching_cases(chosen, moment)))

@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import record_event
+from portal.cases.overdue import borrower_today
 from portal.contact.promises import keep_if_paid
-from portal.core.clock import local_today
 from portal.core.db import lock_row
 from portal.models import (
     LIVE_PLAN_STATUSES,
@@ -233,7 +233,7 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     record_event(
         db, case, "payment_succeeded", "system", payment_id=payment.id, amount=payment.amount
     )
-    today = local_today(case.loan.borrower.timezone)
+    today = borrower_today(case.loan.borrower.timezone, now)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
     if plan is not None and plan.status not in LIVE_PLAN_STATUSES:
         record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
@@ -381,7 +381,7 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
     change = payment.kept - before
     kind = "payment_refunded" if event.outcome is Outcome.REFUNDED else "payment_disputed"
     record_event(db, case, kind, "system", payment_id=payment.id, kept=payment.kept)
-    today = local_today(case.loan.borrower.timezone)
+    today = borrower_today(case.loan.borrower.timezone, now)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
     if change < 0:
         db.add_all(_reversals(db, payment, -change))

@@ -3,7 +3,9 @@
 ``record_sign_in`` and ``record_refused_sign_in``, after the attempt's own commit).
 
 Guessing is limited two ways, as borrower verification is (``portal.access.verification``): failures
-per email address typed (5 in 15 minutes) and per client address (20 in an hour). The
+per email address typed (5 in 15 minutes) and per client address (100 in an hour: an
+office of agents behind one address shares it, so one typo each at shift start must not
+lock them all out). The
 limit per email counts what was typed, whether or not an account has it, so a refusal
 never tells anyone which emails are staff. With a one-time code (TOTP) enabled, the
 right password leads to the code step, and a wrong code counts as a failure like a
@@ -41,7 +43,7 @@ ROLES = ("agent", "supervisor", "finance", "admin")
 ACCOUNT_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5
 ADDRESS_WINDOW = timedelta(hours=1)
-FAILURES_PER_ADDRESS = 20
+FAILURES_PER_ADDRESS = 100
 
 
 class SignInVerdict(StrEnum):

@@ -9,6 +9,11 @@ counts are kept in the process, which is right for one process and too lenient f
 
 The limits are generous on purpose: many phones share a carrier's address, and the
 database limits, which count only failures, are the ones that stop guessing.
+
+Staff sign-in is counted twice, separately: per client address (``staff_sign_in``), high
+enough for an office whose agents all sign in behind one address at the start of a shift,
+and per account (``staff_sign_in_account``: the email typed at the password step, the
+account waiting at the code step), which is what stops someone trying one account fast.
 """
 
 from __future__ import annotations
@@ -54,9 +59,34 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "link": Limit(120, 600),
     # Every verification answer, right or wrong (the database counts only wrong ones).
     "verify": Limit(60, 600),
-    "staff_sign_in": Limit(30, 600),
+    # Per address: an office of 100 staff behind one address signing in at shift start
+    # (a password and a code each, a typo or two among them) stays inside it.
+    "staff_sign_in": Limit(300, 600),
+    # Per account, from anywhere: five passwords and five codes in ten minutes.
+    "staff_sign_in_account": Limit(10, 600),
     # Stripe delivers from a handful of addresses and retries what we refuse.
     "webhook": Limit(1200, 60),
+}
+
+
+def _account_of_sign_in() -> str | None:
+    """The account a sign-in request is about: the email typed at the password step, the
+    account waiting for its code at the code step; None when there is none."""
+    from portal.core.clock import now
+    from portal.staff.accounts import normalise_email
+    from portal.web.staff.auth import awaiting_code
+
+    if request.endpoint == "staff.sign_in_code_submit":
+        pending = awaiting_code(now())
+        return f"member:{pending[0]}" if pending is not None else None
+    email = normalise_email(str(request.form.get("email") or ""))[:254]
+    return f"email:{email}" if email else None
+
+
+# Requests also counted per account, under which limit and for which account.
+ACCOUNT_RULES: dict[tuple[str, str], tuple[str, Callable[[], str | None]]] = {
+    ("staff.sign_in_submit", "POST"): ("staff_sign_in_account", _account_of_sign_in),
+    ("staff.sign_in_code_submit", "POST"): ("staff_sign_in_account", _account_of_sign_in),
 }
 
 # Fixed window: the first hit of a window sets its expiry, in the same atomic step.
@@ -173,19 +203,27 @@ def limiter() -> Limiter:
 def _check() -> Response | None:
     # HEAD is GET without the body: Flask runs the same view, so it draws on GET's limit.
     method = "GET" if request.method == "HEAD" else request.method
-    rule = RULES.get((request.endpoint or "", method))
+    endpoint = (request.endpoint or "", method)
+    rule = RULES.get(endpoint)
     if rule is None:
         return None
-    try:
-        retry_after = limiter().refusal(rule, request.remote_addr or "")
-    except RedisError as error:
-        # A Redis outage must not shut the portal: the database limits still stand.
-        log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)
-        return None
-    if retry_after is None:
-        return None
-    log.info("rate limit %s reached by a client", rule)
-    return too_many(rule, retry_after)
+    counted = [(rule, request.remote_addr or "")]
+    if endpoint in ACCOUNT_RULES:
+        account_rule, account_of = ACCOUNT_RULES[endpoint]
+        account = account_of()
+        if account is not None:
+            counted.append((account_rule, account))
+    for name, who in counted:
+        try:
+            retry_after = limiter().refusal(name, who)
+        except RedisError as error:
+            # A Redis outage must not shut the portal: the database limits still stand.
+            log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)
+            return None
+        if retry_after is not None:
+            log.info("rate limit %s reached by a client", name)
+            return too_many(name, retry_after)
+    return None
 
 
 def too_many(rule: str, retry_after: int) -> Response:

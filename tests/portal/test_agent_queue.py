@@ -4,6 +4,7 @@ reveal recorded), the case page's sections, and who may see any of it."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -36,14 +37,14 @@ def make_case(app, days=47, *, phone="+886 912 345 678", stage=None, contact=Non
     return built
 
 
-def ids_of(app, chosen, today=TODAY):
+def ids_of(app, chosen, moment=NOW):
     with app.app_context():
-        return set(db.session().scalars(matching_cases(chosen, today)))
+        return set(db.session().scalars(matching_cases(chosen, moment)))
 
 
 def page_ids(app, chosen, per_page=50):
     with app.test_request_context("/"):
-        found = page_of(db.session(), chosen, TODAY, per_page=per_page)
+        found = page_of(db.session(), chosen, NOW, per_page=per_page)
         return [row.case_id for row in found.rows], found
 
 
@@ -100,7 +101,7 @@ def test_the_arrears_agree_with_the_case_snapshot(app):
     with app.test_request_context("/"):
         session = db.session()
         snapshot = snapshot_of(session, session.get(Case, built.case_id), TODAY)
-        row = page_of(session, QueueFilter(), TODAY).rows[0]
+        row = page_of(session, QueueFilter(), NOW).rows[0]
         assert row.arrears == snapshot.arrears.total
         assert row.days_past_due == 75 == snapshot.days_past_due
 
@@ -178,6 +179,27 @@ def test_search_by_phone_digits_ignores_separators(app):
     assert ids_of(app, QueueFilter(search="13800138000")) == {shanghai}
     assert ids_of(app, QueueFilter(search="5678")) == {taipei}
     assert ids_of(app, QueueFilter(search="99999999")) == set()
+
+
+def test_search_matches_whole_or_a_start_or_end_of_at_least_four_never_a_middle(app):
+    """A loan number or phone matches whole, or by a start or an end of at least four
+    characters; zeros are digits, and nothing matches in the middle."""
+    ending = make_case(app, 40, phone="+886 912 000 006").case_id
+    middle = make_case(app, 40, phone="+886 960 006 123").case_id
+    sixes = make_case(app, 40, phone="+886 966 666 666").case_id
+    ids = {ending, middle, sixes}
+    assert ids_of(app, QueueFilter(search="000006")) & ids == {ending}
+    assert ids_of(app, QueueFilter(search="6")) & ids == set()
+    assert ids_of(app, QueueFilter(search="006")) & ids == set()  # three: too short
+    assert ids_of(app, QueueFilter(search="0006")) & ids == {ending}
+    assert ids_of(app, QueueFilter(search="6123")) & ids == {middle}
+    assert ids_of(app, QueueFilter(search="0060")) & ids == set()  # a middle
+    assert ids_of(app, QueueFilter(search="886 96")) & ids == {middle, sixes}
+    assert ids_of(app, QueueFilter(search="0912 000 006")) & ids == {ending}
+    number = loan_number(app, ending)  # LN-T-B-0000n
+    assert ids_of(app, QueueFilter(search=number[-1:])) == set()
+    assert ids_of(app, QueueFilter(search=number[-4:])) == {ending}
+    assert ids_of(app, QueueFilter(search=number[2:8])) == set()  # a middle
 
 
 # Sorting and pages -----------------------------------------------------------------------
@@ -564,3 +586,32 @@ def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, o
     assert "Phone call" in contacts
     assert "Promised to pay" in contacts
     assert "Will pay on Friday" in contacts
+
+
+# The stage and the state, two facts ------------------------------------------------------
+
+
+def test_held_and_arranged_cases_show_their_stage_and_their_state_apart(app, agent):
+    """A case on hold or arranged keeps its days past due: its collection stage is the one
+    they imply (never "Up to date" at 45 days), and its state is told beside it."""
+    held = make_case(app, 45, stage="current", hold="dispute").case_id
+    arranged = make_case(app, 45, stage="current").case_id
+    with app.app_context():
+        session = db.session()
+        session.get(Case, arranged).status = "arranged"
+        session.commit()
+    html = agent.get("/agent/?lang=en&dpd=all").get_data(as_text=True)
+    rows = {
+        case_id: re.search(rf'cases/{case_id}">.*?</tr>', html, re.S).group(0)
+        for case_id in (held, arranged)
+    }
+    for case_id, state in ((held, "On hold: dispute"), (arranged, "Arranged: plan active")):
+        assert "<td>Middle stage</td>" in rows[case_id]
+        assert state in rows[case_id]
+        assert "Up to date" not in rows[case_id]
+        page = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+        assert "Collection stage: Middle stage" in page
+        assert state in page
+        assert "Up to date" not in page
+    assert ids_of(app, QueueFilter(dpd_band="all", stage="mid")) >= {held, arranged}
+    assert ids_of(app, QueueFilter(dpd_band="all", stage="current")) & {held, arranged} == set()

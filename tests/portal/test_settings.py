@@ -126,9 +126,10 @@ def _overdue_since(app, built, day):
 
 
 def test_a_bulk_sends_segment_is_the_queue_it_was_chosen_from(app):
-    # In Los Angeles, the console's zone, it is still 29 November: the first case is 30
-    # days past due and the second not yet overdue. In Taipei (the borrowers' zone, and
-    # the one a bulk send counted in before) they would be 31 days and 1 day.
+    # In Los Angeles, the console's zone, it is still 29 November; in Taipei, where the
+    # borrowers live, it is the 30th. Days past due count in the borrower's calendar
+    # (portal.cases.overdue), in the queue and the segment alike: the first case is 31
+    # days past due, the second 1 day, whatever the console's own date.
     assert NOW.astimezone(ZoneInfo(CONSOLE_ZONE)).date() == date(2026, 11, 29)
     thirty = build_case(app, name="陳一")
     _overdue_since(app, thirty, date(2026, 10, 30))
@@ -144,7 +145,7 @@ def test_a_bulk_sends_segment_is_the_queue_it_was_chosen_from(app):
 
     queue = client.get("/agent/?dpd=1-30").get_data(as_text=True)
     in_queue = {case_id for link, case_id in links.items() if f'href="{link}"' in queue}
-    assert in_queue == {thirty.case_id}
+    assert in_queue == {not_yet.case_id}
     preview = client.get("/agent/bulk?preview=1&channel=sms&dpd=1-30").get_data(as_text=True)
     assert re.search(r"Cases in the segment</dt><dd class=\"num\">1<", preview)
     assert client.post("/agent/bulk", data={"channel": "sms", "dpd": "1-30"}).status_code == 303

@@ -204,9 +204,34 @@ def test_a_successful_sign_in_forgives_earlier_mistakes(app, client):
     assert staff_sign_in(client).status_code == 303
 
 
-def test_twenty_failures_from_one_address_block_it_for_an_hour(app, client):
+def test_an_office_behind_one_address_signs_in_at_shift_start(app, client):
+    """Thirty agents share the office's address; each mistypes once, then signs in. No
+    one is refused: the address's limits are set for an office."""
+    office = [f"agent{number}@haohuan.example" for number in range(30)]
+    for email in office:
+        add_staff(app, email=email)
+    for email in office:
+        assert staff_sign_in(client, email=email, password=WRONG).status_code == 401, email
+        assert staff_sign_in(app.test_client(), email=email).status_code == 303, email
+
+
+def test_one_account_is_limited_from_any_address_without_locking_out_the_office(app, client):
+    """Requests to one account are counted on their own, from whichever address: past
+    ten in ten minutes that account waits, and the rest of the office signs in."""
     add_staff(app)
-    for number in range(20):
+    add_staff(app, email="colleague@haohuan.example")
+    for number in range(10):
+        away = {"REMOTE_ADDR": f"198.51.100.{number + 1}"}
+        assert staff_sign_in(app.test_client(), environ_base=away).status_code == 303
+    refused = staff_sign_in(client, environ_base={"REMOTE_ADDR": "198.51.100.99"})
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert staff_sign_in(client, email="colleague@haohuan.example").status_code == 303
+
+
+def test_a_hundred_failures_from_one_address_block_it_for_an_hour(app, client):
+    add_staff(app)
+    for number in range(100):
         staff_sign_in(client, email=f"guess{number}@haohuan.example", password=WRONG)
     blocked = staff_sign_in(client, query_string={"lang": "en"})
     assert blocked.status_code == 429

@@ -351,7 +351,7 @@ def _segment(args: Any) -> tuple[case_queue.QueueFilter, list[Any], dict[str, st
 
 
 def _segment_ids(database: Session, chosen: case_queue.QueueFilter) -> list[int]:
-    return queries.segment_case_ids(database, chosen, case_queue.console_today(g.now))
+    return queries.segment_case_ids(database, chosen, g.now)
 
 
 def _bulk_page(status: int = 200, **context: Any) -> Response:

@@ -24,7 +24,7 @@ from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT
 from portal.models import Case
 from portal.web.agent import blueprint, case_sections, no_case_html
-from portal.web.common.clock import borrower_today, console_today, console_zone
+from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
@@ -81,7 +81,7 @@ WORDS: dict[str, Any] = {
 def queue() -> Response:
     """The case queue: filtered, sorted, searched, a page at a time, personal data masked."""
     chosen, problems = queue_service.parse_filter(request.args)
-    found = queue_service.page_of(db.session(), chosen, console_today(), zone=console_zone())
+    found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     shown = found.filter
 
     # url_for takes its own keywords (_external, _anchor) besides the query's: a

@@ -7,9 +7,8 @@ from datetime import date, tzinfo
 
 from flask import g
 
-from portal.cases import queue
+from portal.cases import overdue, queue
 from portal.cases.queue import console_zone
-from portal.core.clock import local_today
 from portal.finance.reports import finance_timezone
 from portal.models import Case
 
@@ -33,5 +32,7 @@ def finance_today() -> date:
 
 
 def borrower_today(case: Case) -> date:
-    """Today where the case's borrower lives: days past due count in their calendar."""
-    return local_today(case.loan.borrower.timezone)
+    """Today where the case's borrower lives at this request's moment: days past due count
+    in their calendar (``portal.cases.overdue.borrower_today``, as the queue, letters and
+    messages count them)."""
+    return overdue.borrower_today(case.loan.borrower.timezone, g.now)
