@@ -14,6 +14,24 @@ PAYMENT_STATUSES = {
     "voided": _l("Voided"),
 }
 
+# What a payment is shown as: a succeeded one that money was taken back from says so
+# (``Payment.shown_status``).
+SHOWN_PAYMENT_STATUSES = {
+    **PAYMENT_STATUSES,
+    "refunded": _l("Refunded"),
+    "partly_refunded": _l("Partly refunded"),
+    "disputed": _l("Disputed"),
+}
+
+# The payments list's status filter: the stored statuses, any open one, and the
+# succeeded payments money was taken back from.
+PAYMENT_STATUS_FILTERS = {
+    "open": _l("Open (created, pending or unknown)"),
+    **PAYMENT_STATUSES,
+    "refunded": _l("Refunded, in full or in part"),
+    "disputed": _l("Disputed"),
+}
+
 GATEWAYS = {"sandbox": _l("Sandbox (test)"), "stripe": _l("Stripe")}
 
 PURPOSES = {

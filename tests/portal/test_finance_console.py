@@ -180,6 +180,8 @@ def _ids(html):
         ("", ["today", "disputed", "open", "refunded", "full", "cny", "before"]),
         ("status=succeeded&currency=CNY", ["cny"]),
         ("status=open", ["open"]),
+        ("status=refunded", ["refunded"]),
+        ("status=disputed", ["disputed"]),
         (
             "dated_by=confirmed&since=2026-11-29&until=2026-11-29",
             ["disputed", "refunded", "full", "cny"],
@@ -198,6 +200,43 @@ def test_filters_and_search(finance, books, query, expected):
     response = finance.get(f"/finance/payments?{query}")
     assert response.status_code == 200
     assert _ids(response.get_data(as_text=True)) == [books[name] for name in expected]
+
+
+def _status_of(html, payment_id):
+    """The status badge on the row of ``payment_id`` in the payments list."""
+    row = re.search(rf'href="/finance/payments/{payment_id}".*?</tr>', html, re.S)
+    assert row is not None
+    return re.search(r'class="status status-([a-z_]+)">([^<]+)<', row.group(0)).groups()
+
+
+def test_refunded_and_disputed_payments_say_what_they_are(app, finance, books):
+    chen = build_case(app, name="陳怡君")
+    books["all_back"] = pay(app, chen, 30_000, taipei(YESTERDAY, 10), "pi_back", refund=30_000)
+    html = finance.get("/finance/payments?lang=en").get_data(as_text=True)
+    assert _status_of(html, books["refunded"]) == ("partly_refunded", "Partly refunded")
+    assert _status_of(html, books["all_back"]) == ("refunded", "Refunded")
+    assert _status_of(html, books["disputed"]) == ("disputed", "Disputed")
+    assert _status_of(html, books["full"]) == ("succeeded", "Succeeded")
+    page = finance.get(f"/finance/payments/{books['disputed']}?lang=en").get_data(as_text=True)
+    assert 'class="status status-disputed">Disputed<' in page
+    assert 'class="status status-succeeded"' not in page
+    # The filter offers them, in every language.
+    for lang, words in (("en", "Disputed"), ("zh_Hant_TW", "爭議"), ("zh_Hans_CN", "争议")):
+        listed = finance.get(f"/finance/payments?lang={lang}").get_data(as_text=True)
+        assert re.search(rf'<option value="disputed">[^<]*{words}', listed), lang
+        assert '<option value="refunded">' in listed
+    filtered = finance.get("/finance/payments?status=refunded").get_data(as_text=True)
+    assert sorted(_ids(filtered)) == sorted([books["refunded"], books["all_back"]])
+
+
+def test_the_case_page_says_a_payment_is_disputed(app, books):
+    add_staff(app, "agent@haohuan.example", ("agent",))
+    agent = app.test_client()
+    assert staff_sign_in(agent, "agent@haohuan.example").status_code == 303
+    with app.app_context():
+        case_id = db.session().get(Payment, books["disputed"]).case_id
+    html = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'class="status status-disputed">Disputed<' in html
 
 
 def test_search_by_payment_number(finance, books):

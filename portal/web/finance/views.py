@@ -49,9 +49,9 @@ from portal.wording.finance import (
     GATEWAYS,
     ITEM_KINDS,
     PAYMENT_EVENTS,
-    PAYMENT_STATUSES,
     PURPOSES,
     RUN_STATUSES,
+    SHOWN_PAYMENT_STATUSES,
 )
 
 blueprint = staff_blueprint("finance", __name__, url_prefix="/finance")
@@ -65,7 +65,7 @@ EXCEL_UTF8 = "\ufeff"
 def wording() -> dict[str, Any]:
     """The console's words for stored codes, and its time format, in every template."""
     return {
-        "STATUS_NAMES": PAYMENT_STATUSES,
+        "STATUS_NAMES": SHOWN_PAYMENT_STATUSES,
         "GATEWAY_NAMES": GATEWAYS,
         "PURPOSE_NAMES": PURPOSES,
         "TARGET_NAMES": ALLOCATION_TARGETS,
