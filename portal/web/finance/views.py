@@ -52,6 +52,7 @@ from portal.wording.finance import (
     PURPOSES,
     RUN_STATUSES,
     SHOWN_PAYMENT_STATUSES,
+    run_error_sentence,
 )
 
 blueprint = staff_blueprint("finance", __name__, url_prefix="/finance")
@@ -74,6 +75,9 @@ def wording() -> dict[str, Any]:
         "RUN_STATUS_NAMES": RUN_STATUSES,
         "ITEM_KIND_NAMES": ITEM_KINDS,
         "UNMATCHED_KINDS": reconciliation.UNMATCHED_KINDS,
+        "note_text": reconciliation.note_text,
+        "run_error": run_error_sentence,
+        "needs_stripe": needs_stripe,
         "local_time": local_time,
         "run_period": run_period,
     }
@@ -85,6 +89,12 @@ def local_time(moment: datetime | None) -> str:
         return "—"
     local = as_utc(moment).astimezone(reports.finance_timezone())
     return format_datetime(local, "medium", locale=str(get_locale() or DEFAULT))
+
+
+def needs_stripe() -> bool:
+    """True when Stripe is not set up (the sandbox demo): there is nothing to reconcile
+    with, and the pages say so plainly instead of offering a run that cannot work."""
+    return not reconciliation.configured(StripeSettings.from_config())
 
 
 def run_period(run: ReconciliationRun) -> str:
@@ -253,6 +263,8 @@ def start_run() -> ResponseReturnValue:
     form = ReconcileForm()
     if not form.validate_on_submit():
         return _runs_page(form, 422)
+    if needs_stripe():
+        return _runs_page(form, 409)
     first, last = form.period()
     since, until = reports.day_bounds(first, last, reports.finance_timezone())
     run = reconciliation.reconcile(
