@@ -23,17 +23,20 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from negotiation.contact import Channel
 from portal import ConfigurationError, create_app
 from portal.cases.holds import place_hold
+from portal.cases.masking import mask_name, mask_text
 from portal.cli import cli
 from portal.contact.gate import judge, record_attempt
 from portal.core import db
 from portal.messaging import service
 from portal.messaging.compose import compose, sms_parts
-from portal.messaging.links import opt_out_token, opt_out_url
+from portal.messaging.links import hide_link_tokens, opt_out_token, opt_out_url
 from portal.messaging.providers import OutboxSms, Providers, from_config
 from portal.models import (
     AuditEntry,
@@ -723,7 +726,9 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
     text = page.get_data(as_text=True)
     assert "+886 9** *** 678" in text
     assert "+886 912 345 678" not in text
-    assert re.search(r'href="http://localhost/r/[A-Za-z0-9_-]{43}"', text)
+    # The link opens the borrower's case: masked, like their details, until revealed.
+    assert not re.search(r"/r/[A-Za-z0-9_-]{43}", text)
+    assert "http://localhost/r/…" in text
     assert client.get("/agent/outbox?status=nonsense&page=x").status_code == 200
     # Digits that are not ASCII (a superscript, Arabic-Indic) are no page number either.
     for odd in ("²", "٣", "9999999999999999999999"):
@@ -735,6 +740,98 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
     assert "Allowed now" in section
     assert client.get("/agent/cases/999999/messages").status_code == 404
     assert send(client, built, "fax").status_code == 422
+
+
+@given(
+    name=st.text(alphabet="陳怡君王伟林志明ChanKaYn ", min_size=2, max_size=12).filter(
+        lambda n: len(n.strip()) >= 2
+    ),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
+def test_a_name_in_a_message_never_shows_through_its_mask(name, before, after):
+    masked = mask_text(f"{before}{name}{after}", name=name)
+    assert name.strip() not in masked or mask_name(name) == name.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dear 陳怡君, pay NT$300.", "Dear 陳**, pay NT$300."),
+        ("Dear 陳 怡 君,", "Dear 陳**,"),
+        ("Mail MEI.LIN@example.com", "Mail m***@example.com"),
+        ("Call +886 912 345 678", "Call +886 9** *** 678"),
+        ("106 台北市大安區, 忠孝東路四段 100 號", "106******, 忠孝東******"),
+        ("Open https://p.example/r/AbC_12-x or /opt-out/x.y-z", None),
+    ],
+)
+def test_message_masking_covers_each_personal_datum(text, expected):
+    masked = hide_link_tokens(
+        mask_text(
+            text,
+            name="陳怡君",
+            phone="+886 912 345 678",
+            email="mei.lin@example.com",
+            address="106 台北市大安區\n忠孝東路四段 100 號",
+        )
+    )
+    if expected is None:
+        assert masked == "Open https://p.example/r/… or /opt-out/…"
+    else:
+        assert masked == expected
+
+
+def test_message_words_are_masked_for_every_agent_and_revealing_them_is_recorded(app):
+    built = build_case(app, locale="en", name="Amy Chen")
+    with_email(app, built, "amy.chen@example.com")
+    with app.app_context():
+        session = db.session()
+        borrower = session.get(Case, built.case_id).loan.borrower
+        borrower.postal_address = "Flat 12B, Tower 3\n23 Tai Hang Road"
+        session.commit()
+    client = agent_client(app)
+    assert send(client, built, "email").status_code == 303
+    [sent] = messages(app)
+    with app.app_context():
+        # A body that names every personal datum, as a letter's copy or a reply would.
+        stored = db.session().get(Message, sent.id)
+        stored.body += (
+            "\nAmy Chen, amy.chen@example.com, +886 912 345 678, 23 Tai Hang Road"
+            "\nAMY.CHEN@EXAMPLE.COM"
+        )
+        db.session().commit()
+        full = stored.body
+    token = re.search(r"/r/([A-Za-z0-9_-]{43})", full).group(1)
+    personal = ("Amy Chen", "amy.chen@example.com", "AMY.CHEN@EXAMPLE.COM", "912 345", "Tai Hang")
+    for page in (client.get("/agent/outbox"), client.get(f"/agent/messages/{sent.id}")):
+        text = page.get_data(as_text=True)
+        for datum in (*personal, token):
+            assert datum not in text
+        assert "A*** C***" in text
+        assert "a***@example.com" in text
+    assert "message.reveal" not in audit_actions(app)
+    # Revealing is a POST with the CSRF token, recorded each time, shown for that page only.
+    revealed = client.post(f"/agent/messages/{sent.id}/reveal")
+    assert revealed.status_code == 200
+    text = revealed.get_data(as_text=True)
+    for datum in (*personal, token):
+        assert datum in text
+    assert f'href="http://localhost/r/{token}"' in text
+    assert "Your viewing was recorded in the audit log." in text
+    with app.app_context():
+        [entry] = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "message.reveal"))
+            .all()
+        )
+        assert (entry.actor, entry.case_id, entry.details) == (
+            AGENT,
+            built.case_id,
+            {"message_id": sent.id},
+        )
+    assert token not in client.get(f"/agent/messages/{sent.id}").get_data(as_text=True)
+    assert client.post("/agent/messages/999999/reveal").status_code == 404
+    assert client.get(f"/agent/messages/{sent.id}/reveal").status_code == 405
 
 
 # Configuration ----------------------------------------------------------------------------------

@@ -268,9 +268,32 @@ def message(message_id: int) -> Response:
     trail.record_read(
         database, g.staff, "message.view", g.now, case_id=case.id, message_id=found.id
     )
+    return _message_page(found, case, queries.message_words(found, case.loan.borrower))
+
+
+@blueprint.post("/messages/<int:message_id>/reveal")
+@staff_required("agent")
+def reveal_message(message_id: int) -> Response:
+    """One message with its words in full (the borrower's data and its link), in this
+    response only; recorded each time (``message.reveal``)."""
+    database = db.session()
+    found = by_id(database, Message, message_id)
+    if found is None:
+        return problem_page(
+            _("No such message"),
+            _("There is no message number %(number)s.", number=message_id),
+            url_for("agent.outbox"),
+            _("Back to the outbox"),
+        )
+    words = queries.reveal_message(database, g.staff, found, g.now)
+    return _message_page(found, database.get_one(Case, found.case_id), words)
+
+
+def _message_page(message: Message, case: Case, words: queries.Words) -> Response:
     page = render_template(
         "agent/message.html",
-        message=found,
+        message=message,
+        words=words,
         case=case,
         case_url=_case_url(case),
         zone=case.loan.borrower.timezone,
@@ -310,7 +333,8 @@ def record_opt_out(case_id: int) -> Response:
 @staff_required("agent")
 def outbox() -> Response:
     """Recent messages, newest first: status, channel, masked address, when; the words
-    of messages kept in the outbox (a demonstration opens their links here)."""
+    of messages kept in the outbox, masked (a demonstration reveals one, recorded, to
+    open its link)."""
     database = db.session()
     form = OutboxForm(request.args)
     status = form.status.data
@@ -325,10 +349,17 @@ def outbox() -> Response:
         page=page,
         shown=len(found.messages),
     )
+    # The words masked as the case page masks the borrower; revealed one message at a
+    # time, recorded, from its own page.
+    words = {
+        message.id: queries.message_words(message, found.cases[message.case_id].loan.borrower)
+        for message in found.messages
+    }
     page_html = render_template(
         "agent/outbox.html",
         active="agent.outbox",
         messages=found.messages,
+        words=words,
         cases=found.cases,
         status=status,
         page=page,
