@@ -48,6 +48,7 @@ from portal.models import (
     OptOut,
     ReminderLink,
 )
+from portal.web.agent.message_views import failure_text
 
 from .factories import NOW, add_staff, app_config, build_case, staff_sign_in
 
@@ -242,7 +243,7 @@ def test_an_smtp_refusal_is_a_failed_message_that_uses_no_allowed_contact(app, s
     assert send(client, built, "email").status_code == 303
     [failed] = messages(app)
     assert failed.status == "failed"
-    assert "unreachable" in failed.error
+    assert failed.error.startswith("mail_unreachable")
     with app.app_context():
         assert db.session().scalar(select(func.count(ContactAttempt.id))) == 0
     assert "message.failed" in audit_actions(app)
@@ -278,8 +279,9 @@ def test_an_sms_provider_error_is_failed_with_its_reason(app, sms_server):
     assert send(client, built, "sms").status_code == 303
     [failed] = messages(app)
     assert failed.status == "failed"
-    assert failed.error == "HTTP 400: code 21211, Invalid 'To' Phone Number"
+    assert failed.error == "sms_refused: HTTP 400: code 21211, Invalid 'To' Phone Number"
     page = client.get(f"/agent/messages/{failed.id}").get_data(as_text=True)
+    assert "The SMS provider refused the message." in page
     assert "21211" in page
     with app.app_context():
         # A certain refusal reached nobody: no attempt, so the caps are untouched.
@@ -288,9 +290,66 @@ def test_an_sms_provider_error_is_failed_with_its_reason(app, sms_server):
     handler.answer = (503, {"message": "Service Unavailable"})
     assert send(client, built, "sms").status_code == 303
     second = messages(app)[-1]
-    assert (second.status, second.error) == ("failed", "HTTP 503: Service Unavailable")
+    assert (second.status, second.error) == (
+        "failed",
+        "sms_provider_error: HTTP 503: Service Unavailable",
+    )
     with app.app_context():
         assert db.session().scalar(select(func.count(ContactAttempt.id))) == 1
+
+
+def test_a_provider_failure_is_worded_in_the_consoles_language(app):
+    with socket.socket() as silent:  # listens, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app.config.update(
+            SMS_PROVIDER="http",
+            SMS_HTTP_URL=f"http://127.0.0.1:{silent.getsockname()[1]}/Messages.json",
+            SMS_HTTP_ACCOUNT="AC123",
+            SMS_HTTP_TOKEN="secret-token",
+            SMS_SENDER="Haohuan",
+            SMS_HTTP_TIMEOUT="0.5",
+        )
+        app.extensions["haohuan.messaging"] = from_config(app.config)
+        built = build_case(app)
+        client = agent_client(app)
+        assert send(client, built, "sms").status_code == 303
+    [failed] = messages(app)
+    assert (failed.status, failed.error) == ("failed", "sms_timeout")
+    for lang, words in (
+        ("en", "The SMS provider did not answer in time"),
+        ("zh_Hant_TW", "簡訊服務商未在時限內回應"),
+        ("zh_Hans_CN", "短信服务商未在时限内响应"),
+    ):
+        for path in ("/agent/outbox", f"/agent/messages/{failed.id}"):
+            html = client.get(f"{path}?lang={lang}").get_data(as_text=True)
+            assert words in html, (lang, path)
+            assert "sms_timeout" not in html
+            assert "no answer" not in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "sentence", "detail"),
+    [
+        ("sms_refused: HTTP 400: code 21211", "The SMS provider refused", "HTTP 400: code 21211"),
+        ("mail_unreachable: ConnectionRefusedError", "could not be reached", "ConnectionRefused"),
+        ("interrupted", "Sending was interrupted", ""),
+        # Stored before failures were codes: mapped to the same sentences.
+        ("no answer from the SMS provider in time", "did not answer in time", ""),
+        ("SMS provider unreachable: URLError", "could not be reached", "URLError"),
+        ("HTTP 503: Service Unavailable", "a fault of its own", "HTTP 503: Service Unavailable"),
+        ("SMTP 550: no such user", "The mail server refused the email.", "SMTP 550"),
+        ("interrupted while sending: whether it arrived is unknown", "interrupted", ""),
+        ("something else", "The provider did not take the message.", "something else"),
+    ],
+)
+def test_stored_failures_map_to_translated_sentences(app, stored, sentence, detail):
+    with app.test_request_context("/"), force_locale("en"):
+        said, technical = failure_text(stored)
+    assert sentence in said
+    assert detail in technical
+    if not detail:
+        assert technical == ""
 
 
 # The contact rules at sending time ----------------------------------------------------------
@@ -598,8 +657,7 @@ def test_an_interrupted_send_is_marked_failed_and_never_sent_again(app):
         done = service.dispatch_due(db.session(), NOW)
     assert (done.interrupted, done.sent) == (1, 0)
     [stale] = messages(app)
-    assert stale.status == "failed"
-    assert "unknown" in stale.error
+    assert (stale.status, stale.error) == ("failed", "interrupted")
 
 
 # Offers --------------------------------------------------------------------------------------
