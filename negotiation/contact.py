@@ -20,6 +20,8 @@ Decisions documented here, for the lender to confirm:
 - Letters are exempt from the allowed hours (they arrive when the post comes) and have no
   frequency cap, but not from holds, opt-outs or holiday blackouts: a letter is not posted
   during a blackout.
+- A letter's deadline allows for the post: ``letter_deadline`` never asks the borrower to
+  act sooner than ``letter_notice_days`` after the letter's date.
 - Calls: at most ``max_connected_calls_per_day`` connected calls on one local day; every
   attempt counts toward ``max_call_attempts_per_7_days``. A call is judged before it is
   placed, so it is refused once the connected calls of the day reach the cap.
@@ -138,8 +140,13 @@ class ContactRules:
     max_call_attempts_per_7_days: int
     max_messages_per_day: int
     max_messages_per_7_days: int
+    # The fewest days a posted letter gives the borrower to act: the post, then time to
+    # read it and answer.
+    letter_notice_days: int = 14
 
     def __post_init__(self) -> None:
+        if self.letter_notice_days < 1:
+            raise ValueError("a letter must give at least 1 day's notice")
         if not self.windows:
             raise ValueError("contact rules need at least one window")
         if not self.allowed_from < self.allowed_until:
@@ -166,6 +173,15 @@ class ContactRules:
     def blacked_out(self, day: date) -> bool:
         """True when ``day`` is in any blackout."""
         return any(blackout.covers(day) for blackout in self.blackouts)
+
+
+def letter_deadline(rules: ContactRules, dated: date, next_event: date | None) -> date | None:
+    """The day a letter dated ``dated`` asks the borrower to act before: the next thing
+    that happens (``next_event``), but never sooner than the post allows
+    (``rules.letter_notice_days`` after the letter's date). None when nothing is coming."""
+    if next_event is None:
+        return None
+    return max(next_event, dated + timedelta(days=rules.letter_notice_days))
 
 
 @dataclass(frozen=True)

@@ -368,6 +368,8 @@ def _guidelines(raw: Mapping[str, Any]) -> dict[Currency, dict[ExpenseCategory, 
 # ban, not a holiday.
 MAX_CONTACTS = 100
 MAX_BLACKOUT_DAYS = 366
+# A letter's deadline more than a quarter away is no deadline.
+MAX_LETTER_NOTICE = 90
 
 
 def _clock(raw: Mapping[str, Any], key: str, where: str) -> time:
@@ -452,6 +454,7 @@ def _contact(raw: Mapping[str, Any]) -> ContactRules:
         max_messages_per_7_days=_whole(
             table, "max_messages_per_7_days", "contact.", 1, MAX_CONTACTS
         ),
+        letter_notice_days=_whole(table, "letter_notice_days", "contact.", 1, MAX_LETTER_NOTICE),
     )
 
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_babel import force_locale
 from werkzeug.serving import run_simple
 
 from portal import create_app
@@ -230,6 +231,13 @@ def ledger_check() -> None:
     click.echo("the ledger balances")
 
 
+NEEDS_STRIPE = (
+    "reconciliation compares our payments with Stripe's records, and Stripe is not set up "
+    "here (no STRIPE_SECRET_KEY): the sandbox gateway's test payments have nothing at "
+    "Stripe to compare with"
+)
+
+
 @cli.command("reconcile")
 @click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day.")
 @click.option(
@@ -251,14 +259,19 @@ def reconcile_command(
         raise click.BadParameter("must be after --since", param_hint="--until")
     start, end = day_bounds(since.date(), after - timedelta(days=1), zone)
     stripe_settings = StripeSettings.from_config()
+    if not reconciliation.configured(stripe_settings):
+        click.echo(NEEDS_STRIPE, err=True)
+        raise SystemExit(1)
     run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
-    for line in reconciliation.describe(run):
-        click.echo(line)
-    if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as stream:
-            reconciliation.write_run_csv(run, stream)
-        reconciliation.record_export(db.session(), "cli", run, now())
-        click.echo(f"CSV written to {csv_path}")
+    # The terminal and the file are in English, the operators' language.
+    with force_locale("en"):
+        for line in reconciliation.describe(run):
+            click.echo(line)
+        if csv_path:
+            with open(csv_path, "w", newline="", encoding="utf-8") as stream:
+                reconciliation.write_run_csv(run, stream)
+            reconciliation.record_export(db.session(), "cli", run, now())
+            click.echo(f"CSV written to {csv_path}")
     if run.status != RunStatus.COMPLETED or run.unmatched:
         raise SystemExit(1)
 

@@ -9,6 +9,12 @@ schedule is worked out from them whenever it is shown.
 
 Each write is one service function that commits once, with its case event and its
 audit entry in the same transaction.
+
+A case has at most one open offer (ready, or waiting for a supervisor): a new offer
+withdraws the one before it, which names its successor (``replaced_by_id``), so the
+borrower is never sent two offers and a supervisor never approves a stale one. The case
+row is locked while this happens, and a partial unique index in the database refuses a
+second open offer whatever the path.
 """
 
 from __future__ import annotations
@@ -96,6 +102,8 @@ class Preview:
     bars: tuple[Bar, ...] = ()
     by_supervisor: bool = False
     on_hardship_hold: bool = False
+    # The open offer this one would withdraw when made (one open offer per case).
+    replaces: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -109,6 +117,8 @@ class Made:
 
     offer: Offer | None
     preview: Preview
+    # The open offers the new one withdrew (one open offer per case).
+    replaced: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,7 @@ def preview(
         outcome = Outcome.NEEDS_APPROVAL
     else:
         outcome = Outcome.READY
+    current = open_offer(db, case, moment)
     return Preview(
         terms=terms,
         today=today,
@@ -224,7 +235,19 @@ def preview(
         bars=found,
         by_supervisor=outcome is Outcome.READY and bool(reasons),
         on_hardship_hold=case.hold == Hold.HARDSHIP.value,
+        replaces=current.id if current is not None else None,
     )
+
+
+def open_offer(db: Session, case: Case, moment: datetime) -> Offer | None:
+    """The case's open offer at ``moment`` (ready, or waiting for a supervisor, and not
+    past its expiry), if it has one: there is never more than one."""
+    query = select(Offer).where(
+        Offer.case_id == case.id,
+        Offer.status.in_(OPEN_OFFER_STATUSES),
+        Offer.expires_at > moment,
+    )
+    return db.scalars(query.order_by(Offer.id.desc()).limit(1)).first()
 
 
 def limits(db: Session, case: Case, moment: datetime) -> Limits | None:
@@ -256,6 +279,16 @@ def create_offer(
         return Made(None, seen)
     status = OfferStatus.READY if seen.outcome is Outcome.READY else OfferStatus.NEEDS_APPROVAL
     needs = "supervisor" if seen.reasons else "agent"
+    # One open offer per case: those before it close first (the index allows no overlap).
+    older = list(
+        db.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.status.in_(OPEN_OFFER_STATUSES))
+        )
+    )
+    was = {old.id: old.status for old in older}
+    for old in older:
+        old.status = OfferStatus.EXPIRED if old.expires_at <= moment else OfferStatus.WITHDRAWN
+    db.flush()
     offer = Offer(
         case_id=case.id,
         status=status,
@@ -284,6 +317,7 @@ def create_offer(
         approved_by_maker=seen.by_supervisor,
     )
     event.at = moment
+    replaced = [old for old in older if old.status == OfferStatus.WITHDRAWN]
     trail.record(
         db,
         member,
@@ -296,9 +330,27 @@ def create_offer(
         approved_by_maker=seen.by_supervisor,
         reasons=[r.reason.value for r in seen.reasons],
         terms=offer.terms,
+        replaces=[old.id for old in replaced],
     )
+    for old in older:
+        if old.status == OfferStatus.EXPIRED:
+            # Past its expiry already: the daily work would have written it down.
+            _event(db, case, "offer_expired", moment, old, member)
+            continue
+        old.replaced_by_id = offer.id
+        _event(db, case, "offer_withdrawn", moment, old, member, replaced_by=offer.id)
+        trail.record(
+            db,
+            member,
+            "offer.withdraw",
+            moment,
+            case_id=case.id,
+            offer_id=old.id,
+            was=was[old.id],
+            replaced_by=offer.id,
+        )
     db.commit()
-    return Made(offer, seen)
+    return Made(offer, seen, replaced=tuple(old.id for old in replaced))
 
 
 def effective_status(offer: Offer, moment: datetime) -> str:
@@ -489,7 +541,13 @@ def _lock_waiting(
 
 
 def _event(
-    db: Session, case: Case, kind: str, moment: datetime, offer: Offer, member: StaffMember
+    db: Session,
+    case: Case,
+    kind: str,
+    moment: datetime,
+    offer: Offer,
+    member: StaffMember,
+    **details: Any,
 ) -> None:
-    event = record_event(db, case, kind, "agent", offer_id=offer.id, by=member.email)
+    event = record_event(db, case, kind, "agent", offer_id=offer.id, by=member.email, **details)
     event.at = moment

@@ -7,7 +7,9 @@ masked string, never an exception and never the value itself.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
 
 STAR = "*"
 
@@ -77,3 +79,41 @@ def mask_address(address: str | None) -> str:
     first = text.splitlines()[0].strip()
     shown = first[:3]
     return shown + STAR * 6
+
+
+def mask_text(
+    text: str | None,
+    *,
+    name: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    address: str | None = None,
+) -> str:
+    """``text`` (a message's words) with the borrower's personal data in it masked as
+    the case page masks each field: the name (however it is spaced), the phone number,
+    the email address (in any case) and each line of the postal address. Longer values
+    are masked first, so a name inside an address line cannot leak."""
+    masked = text or ""
+    found: list[tuple[str, str, str]] = []  # (value, its pattern, its masked form)
+    compact = "".join((name or "").split())
+    if len(compact) >= 2:  # one character is no personal datum, and is everywhere
+        spaced = r"\s*".join(re.escape(character) for character in compact)
+        found.append((compact, spaced, mask_name(name)))
+    for value, shown in (
+        (phone, mask_phone(phone)),
+        (email, mask_email(email)),
+        *((line, mask_address(line)) for line in (address or "").splitlines()),
+    ):
+        value = (value or "").strip()
+        if len(value) >= 2:
+            found.append((value, re.escape(value), shown))
+    for _value, pattern, shown in sorted(found, key=lambda each: len(each[0]), reverse=True):
+        # A pattern, not a plain replace: an email address in capitals is still theirs.
+        # The masked form is given as a function, so nothing in it is read as a group.
+        masked = re.compile(pattern, re.IGNORECASE).sub(_constant(shown), masked)
+    return masked
+
+
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement that is ``text`` whatever was matched."""
+    return lambda _match: text

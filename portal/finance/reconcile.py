@@ -5,7 +5,12 @@ created then, matches each charge to our payment by its PaymentIntent, checks re
 against what we recorded, looks for our succeeded payments Stripe has no money for, and
 checks that each automatic payout's transactions sum to the payout. It stores one
 ``ReconciliationRun`` with a ``ReconciliationItem`` per line and commits once. A run that
-could not read Stripe is stored as failed, with no items: never half a report.
+could not read Stripe is stored as failed, with no items: never half a report; its
+``error`` is a ``RunError`` code, never the exception's text.
+
+Each line's note is a ``Note`` code and its values (amounts in minor units with their
+currency, Stripe's codes), worded in the reader's language only when shown
+(``portal.wording.finance.note_sentence``).
 
 Money is integer minor units throughout.
 """
@@ -18,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
 import stripe
@@ -25,6 +31,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from portal.audit import trail
+from portal.core import settings as app_settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
 from portal.models import (
@@ -43,6 +50,7 @@ from portal.payments.stripe_gateway import (
     PayoutLine,
     StripeSettings,
 )
+from portal.wording.finance import note_sentence, run_error_sentence
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,52 @@ CHARGE_TYPES = frozenset({"charge", "payment"})
 REFUND_TYPES = frozenset({"refund", "payment_refund"})
 # Payout transactions are checked through the payouts themselves.
 PAYOUT_TYPES = frozenset({"payout", "payout_cancel", "payout_failure"})
+
+
+class Note(StrEnum):
+    """What a line's note says; its values are stored beside it (``note_values``)."""
+
+    UNMATCHED_TYPE = "unmatched_type"  # values: type: Stripe's balance transaction type
+    NO_PAYMENT = "no_payment"
+    SECOND_CHARGE = "second_charge"
+    NOT_SUCCEEDED = "not_succeeded"  # values: status: our payment's status
+    STRIPE_CHARGED = "stripe_charged"  # values: amount, currency: what Stripe charged
+    REFUND_OF_NOTHING = "refund_of_nothing"
+    REFUNDED_IN_ALL = "refunded_in_all"  # values: amount, currency
+    REFUNDS_DIFFER = "refunds_differ"  # values: stripe, ours, currency
+    NO_CHARGE_AT_STRIPE = "no_charge_at_stripe"
+    RECORDED_AT = "recorded_at"  # values: at: an ISO 8601 UTC time
+    NOT_IN_HISTORY = "not_in_history"
+    MANUAL_PAYOUT = "manual_payout"
+    PAYOUT_NOT_PAID = "payout_not_paid"  # values: status: failed or canceled
+    PAYOUT_SUM = "payout_sum"  # values: count, net, currency
+
+
+class RunError(StrEnum):
+    """Why a run could not read Stripe: what ``ReconciliationRun.error`` holds."""
+
+    UNREACHABLE = "unreachable"  # no connection, or no answer in time
+    REFUSED = "refused"  # our key was refused or lacks the permission
+    BUSY = "busy"  # Stripe asked us to slow down
+    FAILED = "stripe_error"  # any other error Stripe answered with
+
+
+def run_error(error: stripe.StripeError) -> RunError:
+    """The code of a Stripe error: the exception's text is never stored or shown."""
+    if isinstance(error, stripe.APIConnectionError):
+        return RunError.UNREACHABLE
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return RunError.REFUSED
+    if isinstance(error, stripe.RateLimitError):
+        return RunError.BUSY
+    return RunError.FAILED
+
+
+def configured(settings: StripeSettings) -> bool:
+    """True when Stripe is set up to be read (a secret key): without it there is nothing
+    to reconcile with, as in the sandbox demo."""
+    return bool(settings.secret_key)
+
 
 # SQLite takes at most 999 bound parameters in older builds: look payments up in chunks.
 LOOKUP_CHUNK = 500
@@ -151,7 +205,7 @@ def reconcile_with(
     except stripe.StripeError as error:
         log.warning("reconciliation could not read Stripe: %s", type(error).__name__)
         run.status = RunStatus.FAILED
-        run.error = f"{type(error).__name__}: {error}"
+        run.error = run_error(error)
     else:
         run.items = items
         _count(run)
@@ -214,21 +268,28 @@ def _line_item(
         intent = state.payment_intent if state else line.payment_intent
         return _refund_item(line, state, payments.get(intent or ""))
     # Adjustments (disputes among them), Stripe's own fees, transfers: a person looks.
-    return _item(line, MISSING_HERE, f"{line.type}: not matched automatically")
+    return _item(line, MISSING_HERE, (Note.UNMATCHED_TYPE, {"type": line.type}))
 
 
 def _charge_item(line: BalanceLine, payment: Row[Any] | None, seen: set[str]) -> ReconciliationItem:
     if payment is None:
-        return _item(line, MISSING_HERE, "no payment of ours has this PaymentIntent")
+        return _item(line, MISSING_HERE, (Note.NO_PAYMENT, {}))
     item = _item(line, MATCHED, None, payment)
     item.our_amount = payment.amount
     if payment.gateway_reference in seen:
-        item.kind, item.note = MISSING_HERE, "a second charge for the same payment"
+        item.kind = MISSING_HERE
+        _note(item, Note.SECOND_CHARGE)
     elif payment.status != PaymentStatus.SUCCEEDED:
-        item.kind, item.note = MISSING_HERE, f"our payment is {payment.status}, not succeeded"
+        item.kind = MISSING_HERE
+        _note(item, Note.NOT_SUCCEEDED, status=str(payment.status))
     elif (line.charged, line.charged_currency) != (payment.amount, payment.currency):
         item.kind = AMOUNT_MISMATCH
-        item.note = f"Stripe charged {line.charged} {line.charged_currency}"
+        _note(
+            item,
+            Note.STRIPE_CHARGED,
+            amount=line.charged or 0,
+            currency=line.charged_currency or "",
+        )
     seen.add(payment.gateway_reference)
     return item
 
@@ -237,13 +298,24 @@ def _refund_item(
     line: BalanceLine, state: ChargeState | None, payment: Row[Any] | None
 ) -> ReconciliationItem:
     if state is None or payment is None:
-        return _item(line, MISSING_HERE, "a refund of no payment of ours")
-    item = _item(line, MATCHED, f"refund; {state.refunded} refunded in all", payment)
+        return _item(line, MISSING_HERE, (Note.REFUND_OF_NOTHING, {}))
+    currency = state.currency
+    refunded: tuple[Note, dict[str, str | int]] = (
+        Note.REFUNDED_IN_ALL,
+        {"amount": state.refunded, "currency": currency},
+    )
+    item = _item(line, MATCHED, refunded, payment)
     # Stripe's refunds are negative amounts; ours is what we recorded refunded in all.
     item.our_amount = -payment.refunded
     if state.refunded != payment.refunded:
         item.kind = AMOUNT_MISMATCH
-        item.note = f"Stripe refunded {state.refunded} in all, we recorded {payment.refunded}"
+        _note(
+            item,
+            Note.REFUNDS_DIFFER,
+            stripe=state.refunded,
+            ours=payment.refunded,
+            currency=currency,
+        )
     return item
 
 
@@ -269,19 +341,19 @@ def _unlisted_item(
         payment_id=payment.id,
         payment_intent=payment.gateway_reference,
         our_amount=payment.amount,
-        note="Stripe has no successful charge for this PaymentIntent",
     )
+    _note(item, Note.NO_CHARGE_AT_STRIPE)
     if state is None:
         return item
     item.stripe_amount, item.occurred_at = state.amount, state.settled_at
     if (state.amount, state.currency) != (payment.amount, payment.currency):
         item.kind = AMOUNT_MISMATCH
-        item.note = f"Stripe charged {state.amount} {state.currency}"
+        _note(item, Note.STRIPE_CHARGED, amount=state.amount, currency=state.currency)
     elif state.settled_at is not None and not since <= state.settled_at < until:
         item.kind = OUTSIDE_WINDOW
-        item.note = f"Stripe recorded it at {state.settled_at.isoformat()}"
+        _note(item, Note.RECORDED_AT, at=state.settled_at.isoformat())
     else:
-        item.note = "Stripe's charge is in the period but not in its balance history"
+        _note(item, Note.NOT_IN_HISTORY)
     return item
 
 
@@ -297,21 +369,29 @@ def _payout_items(
             occurred_at=payout.created,
         )
         if not payout.automatic:
-            item.note = "a manual payout: Stripe ties no transactions to it"
+            _note(item, Note.MANUAL_PAYOUT)
         elif payout.status in ("failed", "canceled"):
-            item.note = f"payout {payout.status}"
+            _note(item, Note.PAYOUT_NOT_PAID, status=payout.status)
         else:
             carried = [line for line in reader.payout_lines(payout.id) if line.type != "payout"]
             item.net = sum(line.net for line in carried)
             item.kind = PAYOUT_OK if item.net == payout.amount else PAYOUT_MISMATCH
-            item.note = f"{len(carried)} transactions, net {item.net}"
+            _note(item, Note.PAYOUT_SUM, count=len(carried), net=item.net, currency=payout.currency)
         yield item
 
 
+def _note(item: ReconciliationItem, code: Note, **values: str | int) -> None:
+    """Set a line's note: its code and the values it is worded with."""
+    item.note_code, item.note_values = code, values
+
+
 def _item(
-    line: BalanceLine, kind: str, note: str | None, payment: Row[Any] | None = None
+    line: BalanceLine,
+    kind: str,
+    note: tuple[Note, dict[str, str | int]] | None,
+    payment: Row[Any] | None = None,
 ) -> ReconciliationItem:
-    return ReconciliationItem(
+    item = ReconciliationItem(
         kind=kind,
         currency=line.currency,
         transaction_type=line.type,
@@ -322,8 +402,10 @@ def _item(
         fee=line.fee,
         net=line.net,
         occurred_at=line.created,
-        note=note,
     )
+    if note is not None:
+        _note(item, note[0], **note[1])
+    return item
 
 
 _PAYMENT_COLUMNS = (
@@ -420,13 +502,15 @@ CSV_COLUMNS = (
     "net_minor",
     "net",
     "occurred_at_utc",
+    "note_code",
     "note",
 )
 
 
 def write_run_csv(run: ReconciliationRun, stream: TextIO) -> None:
     """Write the run as CSV, one row per item: amounts as integer minor units beside the
-    exact decimal amount, and no text cell a spreadsheet would run as a formula."""
+    exact decimal amount, each note as its code and in the current language, and no text
+    cell a spreadsheet would run as a formula."""
     for line in csv_lines(CSV_COLUMNS, (_csv_row(run, item) for item in run.items)):
         stream.write(line)
 
@@ -449,8 +533,18 @@ def _csv_row(run: ReconciliationRun, item: ReconciliationItem) -> tuple[object, 
         *amount(item.fee),
         *amount(item.net),
         _utc(item.occurred_at),
-        item.note or "",
+        item.note_code or "",
+        note_text(item),
     )
+
+
+def note_text(item: ReconciliationItem) -> str:
+    """A line's note in the current language, amounts formatted, times in the finance
+    timezone."""
+    if not item.note_code:
+        return item.note or ""  # a line stored before notes were codes
+    zone = str(app_settings.current().finance_zone)
+    return note_sentence(item.note_code, item.note_values, zone)
 
 
 def _utc(moment: datetime | None) -> str:
@@ -463,7 +557,7 @@ def describe(run: ReconciliationRun) -> list[str]:
     """The run for a person reading a terminal: counts, totals, every unmatched line."""
     head = f"reconciliation {run.id}: {run.status}, {_utc(run.since)} to {_utc(run.until)}"
     if run.status != RunStatus.COMPLETED:
-        return [head, f"  Stripe could not be read: {run.error}"]
+        return [head, f"  Stripe could not be read: {run_error_sentence(run.error)}"]
     kinds = Counter(item.kind for item in run.items)
     lines = [head, "  " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))]
     for currency, money in totals(run).items():
@@ -487,7 +581,7 @@ def _describe_item(item: ReconciliationItem) -> str:
     return (
         f"{item.kind} {item.currency} {refs}{ours}"
         f" stripe {_shown(item.stripe_amount, item.currency)}"
-        f" ours {_shown(item.our_amount, item.currency)}: {item.note or ''}"
+        f" ours {_shown(item.our_amount, item.currency)}: {note_text(item)}"
     )
 
 

@@ -179,7 +179,10 @@ def recent_runs(db: Session, limit: int) -> Sequence[ReconciliationRun]:
 class PaymentFilters:
     """What the payments list is narrowed to; empty values narrow nothing."""
 
-    status: str = ""  # a payment status, or "open" for any of the open ones
+    # A payment status, "open" for any of the open ones, or "refunded" or "disputed" for
+    # the succeeded ones that money was (in part) taken back from. "succeeded" is every
+    # succeeded payment, as the day's overview counts them.
+    status: str = ""
     gateway: str = ""
     currency: str = ""
     purpose: str = ""
@@ -217,6 +220,10 @@ def _filtered(filters: PaymentFilters, zone: ZoneInfo) -> Select[Payment, str, s
     )
     if filters.status == "open":
         query = query.where(Payment.status.in_(OPEN_PAYMENT_STATUSES))
+    elif filters.status == "refunded":
+        query = query.where(Payment.status == PaymentStatus.SUCCEEDED, Payment.refunded > 0)
+    elif filters.status == "disputed":
+        query = query.where(Payment.status == PaymentStatus.SUCCEEDED, Payment.disputed > 0)
     elif filters.status:
         query = query.where(Payment.status == filters.status)
     for column, wanted in (

@@ -15,8 +15,9 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from negotiation import letter_deadline
 from portal.access.verification import LETTER_LINK_LIFETIME
-from portal.cases.facts import view_case
+from portal.cases.facts import policy, view_case
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
@@ -127,6 +128,8 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     with force_locale(locale):
         space = gap()
         upcoming = next((e for e in view.timeline if not e.past and e.date >= today), None)
+        # The deadline allows for the post: never sooner than the policy's notice days.
+        deadline = letter_deadline(policy().contact, today, upcoming.date if upcoming else None)
         if view.plan is not None:
             situation = (
                 _("Your plan is waiting for its first payment.")
@@ -187,9 +190,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
             ),
             situation=(situation,),
             deadline_title=_("What happens if nothing changes"),
-            deadline=(
-                _("Please act before %(date)s.", date=long_date(upcoming.date)) if upcoming else ""
-            ),
+            deadline=_("Please act before %(date)s.", date=long_date(deadline)) if deadline else "",
             consequences=tuple(
                 (long_date(event.date), event_sentence(event, currency), event.past)
                 for event in view.timeline

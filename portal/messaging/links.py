@@ -13,6 +13,7 @@ stopping messages, so it needs no verification; a tampered one names nobody.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -94,3 +95,14 @@ def read_opt_out_token(token: str) -> OptOutRequest | None:
 def opt_out_url(borrower_id: int, channel: Channel) -> str:
     """The opt-out page for one borrower and channel."""
     return public_url("optout.confirm", token=opt_out_token(borrower_id, channel))
+
+
+# A link's token in a message's words: a reminder link (/r/...) or an opt-out (/opt-out/...).
+TOKEN_IN_LINK = re.compile(r"(/(?:r|opt-out)/)[A-Za-z0-9_.-]+")
+TOKEN_HIDDEN = "…"  # noqa: S105 (a placeholder, not a secret)
+
+
+def hide_link_tokens(text: str) -> str:
+    """``text`` with every link's token replaced by "…": a reminder link opens the
+    borrower's case, so its token is as personal as their name."""
+    return TOKEN_IN_LINK.sub(lambda match: match.group(1) + TOKEN_HIDDEN, text)

@@ -9,7 +9,9 @@ message's ``sid``; any provider that speaks it, or a gateway in front of another
 plain, with optional authentication).
 
 Every call to a provider has a timeout, and every failure is a ``SendError`` with a
-short reason (never the message body, never a credential). ``SendError.certain`` says
+``SendFailure`` code (the console words it in the reader's language) and, where the
+provider said something useful (its status and error code), a short technical detail:
+never the message body, never a credential. ``SendError.certain`` says
 whether the provider certainly did not take the message: a refusal (HTTP 4xx, an SMTP
 5xx) is certain; a timeout after the request went out is not, because the provider may
 have accepted it before the answer was lost.
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from enum import StrEnum
 from typing import Any, Protocol
 
 # How long one call to a provider may take before it is given up.
@@ -36,12 +39,30 @@ DEFAULT_TIMEOUT = 10.0
 REASON_LENGTH = 300
 
 
-class SendError(Exception):
-    """A provider did not take a message. ``reason`` is short and safe to store;
-    ``certain`` is False when the provider may have taken it after all (a timeout)."""
+class SendFailure(StrEnum):
+    """Why a provider did not take a message: a code, worded where it is shown."""
 
-    def __init__(self, reason: str, *, certain: bool = True) -> None:
+    SMS_TIMEOUT = "sms_timeout"  # no answer in time: it may have been sent
+    SMS_UNREACHABLE = "sms_unreachable"  # not reached at all: certainly not sent
+    SMS_REFUSED = "sms_refused"  # an HTTP 4xx: the provider said no
+    SMS_PROVIDER_ERROR = "sms_provider_error"  # an HTTP 5xx: it may have been sent
+    SMS_NO_REFERENCE = "sms_no_reference"  # an answer without a reference
+    MAIL_TIMEOUT = "mail_timeout"
+    MAIL_UNREACHABLE = "mail_unreachable"
+    MAIL_REFUSED = "mail_refused"  # an SMTP 4xx or 5xx
+    MAIL_RECIPIENT_REFUSED = "mail_recipient_refused"
+
+
+class SendError(Exception):
+    """A provider did not take a message. ``reason`` is what is stored on the message:
+    the ``failure`` code, then after ": " any technical ``detail`` (the provider's status
+    and error code), short and safe to store. ``certain`` is False when the provider may
+    have taken it after all (a timeout)."""
+
+    def __init__(self, failure: SendFailure, detail: str = "", *, certain: bool = True) -> None:
+        reason = f"{failure.value}: {detail}" if detail else failure.value
         super().__init__(reason)
+        self.failure = failure
         self.reason = reason[:REASON_LENGTH]
         self.certain = certain
 
@@ -162,18 +183,20 @@ class HttpSms:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 answer = _json(response.read())
         except urllib.error.HTTPError as error:
-            raise SendError(_http_reason(error), certain=error.code < 500) from None
+            certain = error.code < 500
+            failure = SendFailure.SMS_REFUSED if certain else SendFailure.SMS_PROVIDER_ERROR
+            raise SendError(failure, _http_reason(error), certain=certain) from None
         except TimeoutError:
-            raise SendError("no answer from the SMS provider in time", certain=False) from None
+            raise SendError(SendFailure.SMS_TIMEOUT, certain=False) from None
         except urllib.error.URLError as error:
             # Refused or unresolvable before anything was sent: certainly not taken.
             cause = error.reason
             if isinstance(cause, TimeoutError):
-                raise SendError("no answer from the SMS provider in time", certain=False) from None
-            raise SendError(f"SMS provider unreachable: {type(cause).__name__}") from None
+                raise SendError(SendFailure.SMS_TIMEOUT, certain=False) from None
+            raise SendError(SendFailure.SMS_UNREACHABLE, type(cause).__name__) from None
         found = answer.get("sid") or answer.get("id") or answer.get("message_id")
         if not isinstance(found, str) or not found:
-            raise SendError("the SMS provider's answer carries no message reference", certain=False)
+            raise SendError(SendFailure.SMS_NO_REFERENCE, certain=False)
         return found[:128]
 
 
@@ -231,18 +254,19 @@ class SmtpEmail:
                     server.login(self.username, self.password)
                 refused = server.send_message(message)
         except smtplib.SMTPRecipientsRefused:
-            raise SendError("the mail server refused the recipient") from None
+            raise SendError(SendFailure.MAIL_RECIPIENT_REFUSED) from None
         except smtplib.SMTPResponseException as error:
             # 4xx is a temporary refusal and 5xx a permanent one: either way not taken.
             reply = error.smtp_error  # bytes from the server, str when smtplib made it up
             text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-            raise SendError(f"SMTP {error.smtp_code}: {text}".strip()) from None
+            detail = f"SMTP {error.smtp_code}: {text}".strip()
+            raise SendError(SendFailure.MAIL_REFUSED, detail) from None
         except TimeoutError:
-            raise SendError("no answer from the mail server in time", certain=False) from None
+            raise SendError(SendFailure.MAIL_TIMEOUT, certain=False) from None
         except (smtplib.SMTPException, OSError) as error:
-            raise SendError(f"mail server unreachable: {type(error).__name__}") from None
+            raise SendError(SendFailure.MAIL_UNREACHABLE, type(error).__name__) from None
         if refused:
-            raise SendError("the mail server refused the recipient")
+            raise SendError(SendFailure.MAIL_RECIPIENT_REFUSED)
         return str(message["Message-ID"])
 
     def _connect(self) -> smtplib.SMTP:

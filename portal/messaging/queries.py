@@ -1,6 +1,7 @@
 """What the agent console reads about messages: the offers a case's reminder may carry,
-the outbox a page at a time, a bulk send's progress, and the cases of a bulk segment.
-Reads only: sending, scheduling and opting out are ``portal.messaging.service``'s."""
+the outbox a page at a time, a message's words (masked, or revealed and recorded), a
+bulk send's progress, and the cases of a bulk segment. Reads only: sending, scheduling
+and opting out are ``portal.messaging.service``'s."""
 
 from __future__ import annotations
 
@@ -11,9 +12,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.arrangements.agreement import usable_offer
+from portal.audit import trail
 from portal.cases import queue as case_queue
+from portal.cases.masking import mask_text
 from portal.core.pagination import Window, window
-from portal.models import Case, Message, MessageBatch, MessageStatus, Offer, OfferStatus
+from portal.messaging.links import hide_link_tokens
+from portal.models import (
+    Borrower,
+    Case,
+    Message,
+    MessageBatch,
+    MessageStatus,
+    Offer,
+    OfferStatus,
+    StaffMember,
+)
 
 # The channels the outbox lists (a letter is printed, a call is logged: neither is sent).
 OUTBOX_CHANNELS = ("sms", "email")
@@ -56,6 +69,46 @@ def outbox_page(db: Session, status: str, page: int, size: int) -> OutboxPage:
     span = window(db, query, page, size)
     rows = list(db.scalars(span.of(query.order_by(Message.id.desc()))))
     return OutboxPage(rows, _cases(db, rows), span)
+
+
+@dataclass(frozen=True)
+class Words:
+    """A message's subject and body as the console shows them."""
+
+    subject: str
+    body: str
+    revealed: bool
+
+
+def message_words(message: Message, borrower: Borrower, *, revealed: bool = False) -> Words:
+    """What ``message`` says, masked as the case page masks the borrower (their name,
+    phone, email and postal address, and every link's token, which opens their case)
+    unless ``revealed``: then in full, for the one response that recorded the reveal
+    (``reveal_message``)."""
+    if revealed:
+        return Words(message.subject or "", message.body or "", True)
+
+    def masked(text: str | None) -> str:
+        hidden = mask_text(
+            text,
+            name=borrower.full_name,
+            phone=borrower.phone,
+            email=borrower.email,
+            address=borrower.postal_address,
+        )
+        # The recipient may be someone else (a guarantor): their address is masked too.
+        hidden = mask_text(hidden, phone=message.address, email=message.address)
+        return hide_link_tokens(hidden)
+
+    return Words(masked(message.subject), masked(message.body), False)
+
+
+def reveal_message(db: Session, member: StaffMember, message: Message, moment: datetime) -> Words:
+    """Record that ``member`` was shown ``message``'s words in full (``message.reveal``),
+    and return them. Commits."""
+    case = db.get_one(Case, message.case_id)
+    trail.record_read(db, member, "message.reveal", moment, case_id=case.id, message_id=message.id)
+    return message_words(message, case.loan.borrower, revealed=True)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,9 @@ BULK_CHUNK = 500
 # Messages per pass of the scheduled sender.
 DISPATCH_CHUNK = 200
 REDACTED = "[link]"
-INTERRUPTED = "interrupted while sending: whether it arrived is unknown"
+# What a message left "sending" by a sender that stopped is failed with (a code, worded
+# where it is shown, as the providers' ``SendFailure`` codes are).
+INTERRUPTED = "interrupted"
 
 Actor = StaffMember | str
 

@@ -37,7 +37,8 @@ class OfferStatus(StrEnum):
     EXPIRED = "expired"
 
 
-# The offers a borrower may still take up, or a supervisor still approve.
+# The offers a borrower may still take up, or a supervisor still approve. At most one
+# per case: a new offer withdraws the one before it (``replaced_by_id``).
 OPEN_OFFER_STATUSES = (OfferStatus.READY, OfferStatus.NEEDS_APPROVAL)
 
 
@@ -47,10 +48,21 @@ class Offer(Base):
     ``status``: ready (within the maker's authority, or approved), needs_approval (beyond
     the agent's authority, waiting in the supervisors' queue), declined (a supervisor
     said no), withdrawn, accepted, expired. ``authority`` is the least authority the
-    terms need (agent or supervisor), as the engine judged them when made.
+    terms need (agent or supervisor), as the engine judged them when made. A case has at
+    most one open offer (ready or needs_approval): a new one withdraws the one before it,
+    which then names its successor in ``replaced_by_id``.
     """
 
     __tablename__ = "offers"
+    __table_args__ = (
+        Index(
+            "uq_offers_one_open_per_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status IN ('ready', 'needs_approval')"),
+            postgresql_where=text("status IN ('ready', 'needs_approval')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -65,6 +77,7 @@ class Offer(Base):
     decided_by: Mapped[str | None] = mapped_column(String(254))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decision_note: Mapped[str | None] = mapped_column(Text)
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
 
 
 class PlanStatus(StrEnum):

@@ -27,6 +27,12 @@ class PaymentStatus(StrEnum):
 
 OPEN_PAYMENT_STATUSES = (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.UNKNOWN)
 
+# What a succeeded payment is shown as once money was taken back from it (not stored: the
+# status stays succeeded, and ``refunded`` and ``disputed`` say how much).
+TAKEN_BACK_DISPUTED = "disputed"
+TAKEN_BACK_REFUNDED = "refunded"
+TAKEN_BACK_PARTLY_REFUNDED = "partly_refunded"
+
 
 class Payment(Base):
     """A payment through a gateway; it counts only once the gateway confirms it.
@@ -72,6 +78,20 @@ class Payment(Base):
     def kept(self) -> int:
         """What of the payment is still ours."""
         return self.amount - self.refunded - self.disputed
+
+    @property
+    def shown_status(self) -> str:
+        """The status a person is shown: a succeeded payment that money was taken back
+        from says so (disputed, refunded, partly refunded) rather than "succeeded"."""
+        if self.status != PaymentStatus.SUCCEEDED:
+            return self.status
+        if self.disputed:
+            return TAKEN_BACK_DISPUTED
+        if self.refunded >= self.amount:
+            return TAKEN_BACK_REFUNDED
+        if self.refunded:
+            return TAKEN_BACK_PARTLY_REFUNDED
+        return self.status
 
 
 class Allocation(Base):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UtcDateTime, codes
@@ -29,7 +30,8 @@ class ReconciliationRun(Base):
     since: Mapped[datetime] = mapped_column(UtcDateTime())
     until: Mapped[datetime] = mapped_column(UtcDateTime())
     started_by: Mapped[str] = mapped_column(String(254))  # a staff email, or "cli"
-    # completed, or failed (Stripe could not be read; ``error`` says why)
+    # completed, or failed (Stripe could not be read; ``error`` says why, as a code of
+    # ``portal.finance.reconcile.RunError``: never the exception's text)
     status: Mapped[RunStatus] = mapped_column(codes(RunStatus, name="status", length=16))
     error: Mapped[str | None] = mapped_column(Text)
     matched: Mapped[int] = mapped_column(default=0)
@@ -77,6 +79,11 @@ class ReconciliationItem(Base):
     fee: Mapped[int] = mapped_column(default=0)
     net: Mapped[int | None]
     occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # What the line says, as a code of ``portal.finance.reconcile.Note`` and the values
+    # it is worded with (amounts in minor units, with their currency), worded in the
+    # reader's language when shown. ``note`` is the English text of lines stored before.
+    note_code: Mapped[str | None] = mapped_column(String(32))
+    note_values: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(String(255))
 
     run: Mapped[ReconciliationRun] = relationship(back_populates="items")

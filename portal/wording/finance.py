@@ -3,7 +3,14 @@ money went, what happened to a payment, and what a reconciliation line means."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from portal.core.i18n import money, zoned_time
 
 PAYMENT_STATUSES = {
     "created": _l("Not sent yet"),
@@ -13,6 +20,24 @@ PAYMENT_STATUSES = {
     "failed": _l("Failed"),
     "voided": _l("Voided"),
     "mismatched": _l("Amount did not match: review"),
+}
+
+# What a payment is shown as: a succeeded one that money was taken back from says so
+# (``Payment.shown_status``).
+SHOWN_PAYMENT_STATUSES = {
+    **PAYMENT_STATUSES,
+    "refunded": _l("Refunded"),
+    "partly_refunded": _l("Partly refunded"),
+    "disputed": _l("Disputed"),
+}
+
+# The payments list's status filter: the stored statuses, any open one, and the
+# succeeded payments money was taken back from.
+PAYMENT_STATUS_FILTERS = {
+    "open": _l("Open (created, pending or unknown)"),
+    **PAYMENT_STATUSES,
+    "refunded": _l("Refunded, in full or in part"),
+    "disputed": _l("Disputed"),
 }
 
 GATEWAYS = {"sandbox": _l("Sandbox (test)"), "stripe": _l("Stripe")}
@@ -51,4 +76,87 @@ ITEM_KINDS = {
     "payout_unchecked": _l("Payout not checked"),
     "matched": _l("Matched"),
     "payout_ok": _l("Payout adds up"),
+}
+
+
+# Why a reconciliation run could not read Stripe (``portal.finance.reconcile.RunError``);
+# the exception's own text is never stored nor shown.
+RUN_ERRORS = {
+    "unreachable": _l(
+        "Stripe did not answer: no connection, or no answer in time. Try again later."
+    ),
+    "refused": _l(
+        "Stripe refused our key, or the key may not read these records. Check the Stripe settings."
+    ),
+    "busy": _l("Stripe asked us to slow down. Try again in a few minutes."),
+    "stripe_error": _l("Stripe answered with an error. Try again later."),
+}
+# A run stored before errors were codes: its stored text is not shown either.
+UNKNOWN_RUN_ERROR = _l("Stripe could not be read.")
+
+
+def run_error_sentence(code: str | None) -> str:
+    """Why a failed run could not read Stripe, in the reader's language."""
+    return str(RUN_ERRORS.get(code or "", UNKNOWN_RUN_ERROR))
+
+
+def note_sentence(
+    code: str | None,
+    values: Mapping[str, object] | None,
+    zone: str,
+    legacy: str | None = None,
+) -> str:
+    """A reconciliation line's note (``portal.finance.reconcile.Note`` and its values) in
+    the reader's language, amounts formatted in their currency, times on the clock of
+    ``zone``. A line stored before notes were codes shows its stored ``legacy`` text."""
+    if not code:
+        return legacy or ""
+    found = dict(values or {})
+
+    def amount(key: str) -> str:
+        return money(int(str(found.get(key, 0))), str(found.get("currency", "")))
+
+    if code == "unmatched_type":
+        return _("Stripe's “%(type)s” line: not matched automatically.", type=found.get("type"))
+    if code == "not_succeeded":
+        status = str(found.get("status", ""))
+        return _(
+            "Our payment is “%(status)s”, not succeeded.",
+            status=PAYMENT_STATUSES.get(status, status),
+        )
+    if code == "stripe_charged":
+        return _("Stripe charged %(amount)s.", amount=amount("amount"))
+    if code == "refunded_in_all":
+        return _("A refund: %(amount)s refunded in all.", amount=amount("amount"))
+    if code == "refunds_differ":
+        return _(
+            "Stripe refunded %(stripe)s in all; we recorded %(ours)s.",
+            stripe=amount("stripe"),
+            ours=amount("ours"),
+        )
+    if code == "recorded_at":
+        at = datetime.fromisoformat(str(found.get("at")))
+        return _("Stripe recorded it at %(time)s.", time=zoned_time(at, zone))
+    if code == "payout_not_paid":
+        if found.get("status") == "canceled":
+            return _("The payout was cancelled.")
+        return _("The payout failed.")
+    if code == "payout_sum":
+        return ngettext(
+            "%(num)d transaction, net %(net)s.",
+            "%(num)d transactions, net %(net)s.",
+            int(str(found.get("count", 0))),
+            net=amount("net"),
+        )
+    return str(NOTES.get(code, code))
+
+
+# The notes that carry no values.
+NOTES = {
+    "no_payment": _l("No payment of ours has this PaymentIntent."),
+    "second_charge": _l("A second charge for the same payment."),
+    "refund_of_nothing": _l("A refund of no payment of ours."),
+    "no_charge_at_stripe": _l("Stripe has no successful charge for this PaymentIntent."),
+    "not_in_history": _l("Stripe's charge is in the period but not in its balance history."),
+    "manual_payout": _l("A manual payout: Stripe ties no transactions to it."),
 }

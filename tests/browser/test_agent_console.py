@@ -106,8 +106,15 @@ def test_an_offer_beyond_authority_approved_sent_and_accepted(server, browser):
     agent.goto(f"{base}/agent/outbox")
     outbox = agent.locator("main").inner_text()
     agent.screenshot(path=SCREENSHOTS / "agent-4-outbox.png", full_page=True)
-    links = re.findall(r"https?://[^\s]+/r/[A-Za-z0-9_-]+", outbox)
-    assert len(links) >= 2, outbox  # one link in the email, one in the SMS
+    # The links are masked there, like the borrower's details (one in each message).
+    assert not re.findall(r"https?://[^\s]+/r/[A-Za-z0-9_-]+", outbox), outbox
+    assert outbox.count("/r/…") >= 2, outbox
+    # The newest message (the SMS) revealed in full, which is recorded: its link.
+    agent.locator("main table tbody tr").first.locator("a").first.click()
+    agent.click("button:has-text('Reveal the whole message')")
+    agent.wait_for_load_state("networkidle")
+    links = re.findall(r"https?://[^\s]+/r/[A-Za-z0-9_-]+", agent.locator("main").inner_text())
+    assert len(links) == 1
     sms_link = links[0]
 
     # The borrower opens the SMS link on a phone: the offer first, then accepts it.

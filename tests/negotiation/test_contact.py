@@ -25,6 +25,7 @@ from negotiation import (
     Hold,
     PolicyError,
     Recipient,
+    letter_deadline,
     load_policy,
     may_contact,
     next_allowed,
@@ -424,8 +425,32 @@ def test_default_contact_rules_are_chinas():
     assert RULES.max_connected_calls_per_day == 3
     assert RULES.max_call_attempts_per_7_days == 7
     assert (RULES.max_messages_per_day, RULES.max_messages_per_7_days) == (2, 7)
+    assert RULES.letter_notice_days == 14
     assert RULES.blacked_out(date(2026, 2, 17))
     assert not RULES.blacked_out(date(2026, 2, 24))
+
+
+@pytest.mark.parametrize(
+    ("next_event", "notice", "deadline"),
+    [
+        # Dated Dec 6, the next thing happens Dec 7: the post takes longer than that.
+        (date(2026, 12, 7), None, date(2026, 12, 20)),
+        (date(2026, 12, 6), None, date(2026, 12, 20)),
+        (date(2026, 12, 19), None, date(2026, 12, 20)),
+        (date(2026, 12, 20), None, date(2026, 12, 20)),
+        (date(2027, 1, 15), None, date(2027, 1, 15)),
+        (None, None, None),
+        # The policy sets the notice.
+        (date(2026, 12, 7), 21, date(2026, 12, 27)),
+        (date(2026, 12, 7), 1, date(2026, 12, 7)),
+    ],
+)
+def test_a_letters_deadline_allows_for_the_post(next_event, notice, deadline):
+    if notice is None:
+        rules = RULES
+    else:
+        rules = load_policy({"contact": {"letter_notice_days": notice}}).contact
+    assert letter_deadline(rules, date(2026, 12, 6), next_event) == deadline
 
 
 def test_the_stricter_jurisdiction_wins():
@@ -464,6 +489,8 @@ def test_blackouts_read_from_json_strings_and_single_days():
         ({"max_connected_calls_per_day": 0}, "contact.max_connected_calls_per_day"),
         ({"max_call_attempts_per_7_days": True}, "contact.max_call_attempts_per_7_days"),
         ({"max_messages_per_day": 1000}, "contact.max_messages_per_day"),
+        ({"letter_notice_days": 0}, "contact.letter_notice_days"),
+        ({"letter_notice_days": "14"}, "contact.letter_notice_days"),
         (
             {"jurisdiction": {"CN": {"allowed_from": "8:00"}}},
             "contact.jurisdiction.CN.allowed_from",

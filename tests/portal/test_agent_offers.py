@@ -12,10 +12,13 @@ supervisor up to 100% and 24.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
+import pytest
 from flask import g, render_template
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from portal.access.verification import issue_link
 from portal.arrangements import offers as service
@@ -444,6 +447,127 @@ def test_an_offer_is_withdrawn_by_its_maker_or_a_supervisor_only(app):
     assert len(audit_of(app, "offer.withdraw")) == 2
 
 
+# One open offer per case --------------------------------------------------------------------
+
+
+def test_a_new_offer_withdraws_the_open_one_and_says_so(app):
+    staff(
+        app, (AGENT, ("agent",)), (OTHER_AGENT, ("agent",)), (SUPERVISOR, ("agent", "supervisor"))
+    )
+    built = build_case(app)
+    agent = signed_in(app, AGENT)
+    assert create(agent, built.case_id, BEYOND).status_code == 303
+    [first] = offers_of(app, built.case_id)
+    # The builder warns before anything changes; another agent's offer counts too.
+    other = signed_in(app, OTHER_AGENT)
+    preview = other.post(
+        f"/agent/cases/{built.case_id}/offers/preview?lang=en",
+        data=WITHIN,
+        headers={"HX-Request": "true"},
+    )
+    assert f"creating this one withdraws offer {first.id}." in text(preview)
+    made = create(other, built.case_id, WITHIN)
+    assert made.status_code == 303
+    page = text(other.get(made.headers["Location"] + "?lang=en"))
+    first, second = offers_of(app, built.case_id)
+    assert f"It replaces offer {first.id}, which is withdrawn." in page
+    assert f"Replaced by offer {second.id}" in page
+    assert (first.status, first.replaced_by_id) == ("withdrawn", second.id)
+    assert (second.status, second.replaced_by_id) == ("ready", None)
+    [event] = events_of(app, built.case_id, "offer_withdrawn")
+    assert event.data == {"offer_id": first.id, "by": OTHER_AGENT, "replaced_by": second.id}
+    [entry] = audit_of(app, "offer.withdraw")
+    assert (entry.actor, entry.details["offer_id"], entry.details["was"]) == (
+        OTHER_AGENT,
+        first.id,
+        "needs_approval",
+    )
+    assert entry.details["replaced_by"] == second.id
+    assert [e.details["replaces"] for e in audit_of(app, "offer.create")] == [[], [first.id]]
+    # The withdrawn one has left the approval queue and can no longer be approved.
+    supervisor = signed_in(app, SUPERVISOR)
+    assert f"Offer {first.id}" not in text(supervisor.get("/agent/approvals?lang=en"))
+    assert supervisor.post(action_url(built.case_id, first.id, "approve")).status_code == 409
+
+
+def test_an_open_offer_past_its_expiry_is_expired_not_withdrawn_by_a_new_one(app):
+    staff(app, (AGENT, ("agent",)))
+    built = build_case(app)
+    agent = signed_in(app, AGENT)
+    create(agent, built.case_id, WITHIN)
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(days=8)).isoformat()
+    agent = signed_in(app, AGENT)
+    preview = agent.post(
+        f"/agent/cases/{built.case_id}/offers/preview?lang=en",
+        data=WITHIN,
+        headers={"HX-Request": "true"},
+    )
+    assert "withdraws offer" not in text(preview)
+    assert (
+        create(agent, built.case_id, {**WITHIN, "first_due_date": "2026-12-12"}).status_code == 303
+    )
+    first, second = offers_of(app, built.case_id)
+    assert (first.status, first.replaced_by_id, second.status) == ("expired", None, "ready")
+    assert [e.data["offer_id"] for e in events_of(app, built.case_id, "offer_expired")] == [
+        first.id
+    ]
+
+
+def test_the_database_holds_one_open_offer_per_case(app):
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+
+        def offer(status):
+            return Offer(
+                case_id=built.case_id,
+                status=status,
+                terms={},
+                created_by=AGENT,
+                created_at=NOW,
+                expires_at=NOW + timedelta(days=7),
+            )
+
+        session.add_all([offer("withdrawn"), offer("declined"), offer("ready")])
+        session.commit()
+        session.add(offer("needs_approval"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+
+
+def test_concurrent_offers_leave_one_open(app, backend):
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises every writer; the race needs PostgreSQL")
+    agents = [f"agent{n}@haohuan.example" for n in range(4)]
+    staff(app, *((email, ("agent",)) for email in agents))
+    built = build_case(app)
+    clients = [signed_in(app, email) for email in agents]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    failures: list[BaseException] = []
+
+    def submit(client):
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(create(client, built.case_id, WITHIN).status_code)
+        except BaseException as error:  # reported to the main thread below
+            failures.append(error)
+
+    threads = [threading.Thread(target=submit, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not failures
+    assert statuses == [303] * len(clients)
+    offers = offers_of(app, built.case_id)
+    assert len(offers) == len(clients)
+    assert [o.status for o in offers] == ["withdrawn"] * (len(clients) - 1) + ["ready"]
+    # Each withdrawn offer names the one that replaced it: a chain ending at the open one.
+    assert [o.replaced_by_id for o in offers] == [o.id for o in offers[1:]] + [None]
+
+
 def test_tampered_ids_get_nothing(app):
     staff(app, (SUPERVISOR, ("agent", "supervisor")), (AGENT, ("agent",)))
     mine = build_case(app)
@@ -464,11 +588,11 @@ def test_tampered_ids_get_nothing(app):
 
 def test_offers_expire_by_the_daily_work_and_are_unusable_from_their_expiry(app):
     staff(app, (AGENT, ("agent",)), (SUPERVISOR, ("agent", "supervisor")))
-    built = build_case(app)
+    built, other = build_case(app), build_case(app)
     agent = signed_in(app, AGENT)
     create(agent, built.case_id, WITHIN)
-    create(agent, built.case_id, BEYOND)
-    ready, waiting = offers_of(app, built.case_id)
+    create(agent, other.case_id, BEYOND)
+    (ready,), (waiting,) = offers_of(app, built.case_id), offers_of(app, other.case_id)
     after = NOW + timedelta(days=7, minutes=1)
     app.config["HAOHUAN_NOW"] = after.isoformat()
     with app.test_request_context("/"):
@@ -478,18 +602,19 @@ def test_offers_expire_by_the_daily_work_and_are_unusable_from_their_expiry(app)
         assert service.effective_status(db.session().get(Offer, ready.id), after) == "expired"
     supervisor = signed_in(app, SUPERVISOR)
     assert f"Offer {waiting.id}" not in text(supervisor.get("/agent/approvals?lang=en"))
-    late = supervisor.post(action_url(built.case_id, waiting.id, "approve"))
+    late = supervisor.post(action_url(other.case_id, waiting.id, "approve"))
     assert late.status_code == 409
-    assert offers_of(app, built.case_id)[1].status == "needs_approval"
+    assert offers_of(app, other.case_id)[0].status == "needs_approval"
 
     with app.app_context():
         engine = app.extensions["haohuan.engine"]
         day = lifecycle.work_day(engine, policy(), TODAY + timedelta(days=7), after)
         assert day.offers_expired == 2
         assert lifecycle.work_day(engine, policy(), TODAY + timedelta(days=7), after).changed == 0
-    assert [o.status for o in offers_of(app, built.case_id)] == ["expired", "expired"]
-    expired = events_of(app, built.case_id, "offer_expired")
-    assert sorted(e.data["offer_id"] for e in expired) == [ready.id, waiting.id]
+    for case_id, offer in ((built.case_id, ready), (other.case_id, waiting)):
+        assert [o.status for o in offers_of(app, case_id)] == ["expired"]
+        expired = events_of(app, case_id, "offer_expired")
+        assert [e.data["offer_id"] for e in expired] == [offer.id]
 
 
 def test_an_offer_not_yet_expired_is_left_alone_by_the_daily_work(app):
@@ -507,9 +632,9 @@ def test_the_case_section_lists_offers_with_what_can_be_done(app):
     staff(app, (AGENT, ("agent",)), (SUPERVISOR, ("agent", "supervisor")))
     built = build_case(app)
     agent = signed_in(app, AGENT)
-    create(agent, built.case_id, WITHIN)
     create(agent, built.case_id, BEYOND)
-    _ready, waiting = offers_of(app, built.case_id)
+    create(agent, built.case_id, WITHIN)  # withdraws the first: one open offer per case
+    waiting, ready = offers_of(app, built.case_id)
     path = f"/agent/cases/{built.case_id}"
     with app.test_request_context(path, headers={"Accept-Language": "en"}):
         session = db.session()
@@ -518,30 +643,30 @@ def test_the_case_section_lists_offers_with_what_can_be_done(app):
         context = offers_section(session, case, g.staff, NOW)
         html = render_template("agent/_case_offers.html", **context)
         sendable = "agent.send_message" in app.view_functions
-    assert [row["status"] for row in context["offers_panel"]["rows"]] == ["needs_approval", "ready"]
+    assert [row["status"] for row in context["offers_panel"]["rows"]] == ["ready", "withdrawn"]
     assert "Ready to send" in html
-    assert "Waiting for approval" in html
+    assert f"Replaced by offer {ready.id}" in html
     assert html.count('name="offer_id"') == (2 * 1 if sendable else 0)  # SMS and email
     assert f'name="offer_id" value="{waiting.id}"' not in html
-    assert html.count("/withdraw") == 2
+    assert html.count("/withdraw") == 1
     assert "Build an offer" in html
     assert "/r/" not in html  # no link is ever shown to pass on
 
 
 def test_offer_counts_in_the_queue_and_audit_are_complete(app):
     staff(app, (AGENT, ("agent",)), (SUPERVISOR, ("agent", "supervisor")))
-    built = build_case(app)
+    built, other = build_case(app), build_case(app)
     agent = signed_in(app, AGENT)
     create(agent, built.case_id, BEYOND)
-    create(agent, built.case_id, BEYOND)
-    first, second = offers_of(app, built.case_id)
+    create(agent, other.case_id, BEYOND)
+    (first,), (second,) = offers_of(app, built.case_id), offers_of(app, other.case_id)
     supervisor = signed_in(app, SUPERVISOR)
     html = text(supervisor.get("/agent/approvals?lang=en"))
     assert "2 offers are waiting" in html
     assert html.index(f"Offer {first.id}") < html.index(f"Offer {second.id}")  # oldest first
     supervisor.post(action_url(built.case_id, first.id, "approve"))
     supervisor.post(
-        action_url(built.case_id, second.id, "decline"), data={f"decline-{second.id}-note": "no"}
+        action_url(other.case_id, second.id, "decline"), data={f"decline-{second.id}-note": "no"}
     )
     supervisor.post(action_url(built.case_id, first.id, "withdraw"))
     with app.app_context():

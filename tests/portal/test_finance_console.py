@@ -130,6 +130,7 @@ def test_the_overview_accounts_for_every_cent_of_the_day(app, books):
 
 
 def test_the_overview_page_shows_the_day_and_its_reconciliation(app, finance, books):
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_haohuan"  # Stripe is set up
     with app.app_context():
         session = db.session()
         session.add(
@@ -180,6 +181,8 @@ def _ids(html):
         ("", ["today", "disputed", "open", "refunded", "full", "cny", "before"]),
         ("status=succeeded&currency=CNY", ["cny"]),
         ("status=open", ["open"]),
+        ("status=refunded", ["refunded"]),
+        ("status=disputed", ["disputed"]),
         (
             "dated_by=confirmed&since=2026-11-29&until=2026-11-29",
             ["disputed", "refunded", "full", "cny"],
@@ -198,6 +201,43 @@ def test_filters_and_search(finance, books, query, expected):
     response = finance.get(f"/finance/payments?{query}")
     assert response.status_code == 200
     assert _ids(response.get_data(as_text=True)) == [books[name] for name in expected]
+
+
+def _status_of(html, payment_id):
+    """The status badge on the row of ``payment_id`` in the payments list."""
+    row = re.search(rf'href="/finance/payments/{payment_id}".*?</tr>', html, re.S)
+    assert row is not None
+    return re.search(r'class="status status-([a-z_]+)">([^<]+)<', row.group(0)).groups()
+
+
+def test_refunded_and_disputed_payments_say_what_they_are(app, finance, books):
+    chen = build_case(app, name="陳怡君")
+    books["all_back"] = pay(app, chen, 30_000, taipei(YESTERDAY, 10), "pi_back", refund=30_000)
+    html = finance.get("/finance/payments?lang=en").get_data(as_text=True)
+    assert _status_of(html, books["refunded"]) == ("partly_refunded", "Partly refunded")
+    assert _status_of(html, books["all_back"]) == ("refunded", "Refunded")
+    assert _status_of(html, books["disputed"]) == ("disputed", "Disputed")
+    assert _status_of(html, books["full"]) == ("succeeded", "Succeeded")
+    page = finance.get(f"/finance/payments/{books['disputed']}?lang=en").get_data(as_text=True)
+    assert 'class="status status-disputed">Disputed<' in page
+    assert 'class="status status-succeeded"' not in page
+    # The filter offers them, in every language.
+    for lang, words in (("en", "Disputed"), ("zh_Hant_TW", "爭議"), ("zh_Hans_CN", "争议")):
+        listed = finance.get(f"/finance/payments?lang={lang}").get_data(as_text=True)
+        assert re.search(rf'<option value="disputed">[^<]*{words}', listed), lang
+        assert '<option value="refunded">' in listed
+    filtered = finance.get("/finance/payments?status=refunded").get_data(as_text=True)
+    assert sorted(_ids(filtered)) == sorted([books["refunded"], books["all_back"]])
+
+
+def test_the_case_page_says_a_payment_is_disputed(app, books):
+    add_staff(app, "agent@haohuan.example", ("agent",))
+    agent = app.test_client()
+    assert staff_sign_in(agent, "agent@haohuan.example").status_code == 303
+    with app.app_context():
+        case_id = db.session().get(Payment, books["disputed"]).case_id
+    html = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'class="status status-disputed">Disputed<' in html
 
 
 def test_search_by_payment_number(finance, books):
@@ -362,8 +402,9 @@ def test_the_chart_page_has_an_svg_and_its_table(finance, books):
 
 
 @pytest.fixture
-def fake_reconcile(monkeypatch):
+def fake_reconcile(app, monkeypatch):
     """Stand in for Stripe: a run with one matched line and one Stripe has and we lack."""
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_haohuan"  # Stripe is set up
     calls = []
 
     def reconcile(database, settings, since, until, started_by, now):
@@ -506,6 +547,121 @@ def test_a_bad_period_is_explained(finance, fake_reconcile, since, until, messag
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert fake_reconcile == []
+
+
+def test_without_stripe_reconciliation_says_plainly_that_it_needs_stripe(app, finance, monkeypatch):
+    """The sandbox demo: no Stripe, so no run is offered, none is started, and no page
+    pretends a day was reconciled."""
+    called = []
+    monkeypatch.setattr(reconciliation, "reconcile", lambda *args: called.append(args))
+    for lang, words in (
+        ("en", "Reconciliation needs Stripe."),
+        ("zh_Hant_TW", "Stripe"),
+        ("zh_Hans_CN", "Stripe"),
+    ):
+        page = finance.get(f"/finance/reconciliations?lang={lang}").get_data(as_text=True)
+        assert words in page
+        assert 'action="/finance/reconciliations"' not in page
+        assert words in finance.get(f"/finance/?lang={lang}").get_data(as_text=True)
+    started = finance.post(
+        "/finance/reconciliations?lang=en", data={"since": "2026-11-28", "until": "2026-11-29"}
+    )
+    assert started.status_code == 409
+    assert "Reconciliation needs Stripe." in started.get_data(as_text=True)
+    assert called == []
+    with app.app_context():
+        assert db.session().scalars(select(ReconciliationRun)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        ("unreachable", "Stripe did not answer"),
+        ("refused", "Stripe refused our key"),
+        # A run stored before errors were codes: its exception text is not shown either.
+        (
+            "APIConnectionError: Network error: HTTPSConnectionPool(host='api.stripe.com')",
+            "Stripe could not be read.",
+        ),
+    ],
+)
+def test_a_failed_run_says_why_in_words_never_the_exception(app, finance, error, sentence):
+    with app.app_context():
+        session = db.session()
+        run = ReconciliationRun(
+            started_at=taipei(YESTERDAY, 12),
+            since=taipei(YESTERDAY, 0),
+            until=taipei(date(2026, 11, 30), 0),
+            started_by="mei@haohuan.example",
+            status="failed",
+            error=error,
+        )
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    for path in (f"/finance/reconciliations/{run_id}", f"/finance/?day={YESTERDAY.isoformat()}"):
+        html = finance.get(f"{path}&lang=en" if "?" in path else f"{path}?lang=en").get_data(
+            as_text=True
+        )
+        assert sentence in html, path
+        for shown_never in ("Error", "HTTPSConnectionPool", "need a look", "needs a look"):
+            assert shown_never not in html, path
+    chinese = finance.get(f"/finance/reconciliations/{run_id}?lang=zh_Hant_TW").get_data(
+        as_text=True
+    )
+    assert "Error" not in chinese
+
+
+def test_a_runs_notes_are_worded_in_the_readers_language(app, finance):
+    with app.app_context():
+        session = db.session()
+        run = ReconciliationRun(
+            started_at=taipei(YESTERDAY, 12),
+            since=taipei(YESTERDAY, 0),
+            until=taipei(date(2026, 11, 30), 0),
+            started_by="mei@haohuan.example",
+            status="completed",
+        )
+        run.items = [
+            ReconciliationItem(
+                kind="amount_mismatch",
+                currency="TWD",
+                stripe_amount=40_000,
+                our_amount=45_000,
+                note_code="stripe_charged",
+                note_values={"amount": 40_000, "currency": "TWD"},
+            ),
+            ReconciliationItem(
+                kind="missing_at_stripe",
+                currency="CNY",
+                our_amount=12_345,
+                note_code="no_charge_at_stripe",
+                note_values={},
+            ),
+        ]
+        run.amount_mismatches = run.missing_at_stripe = 1
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    wanted = {
+        "en": ("Stripe charged NT$400.", "Stripe has no successful charge for this PaymentIntent."),
+        "zh_Hant_TW": ("NT$400", "沒有"),
+        "zh_Hans_CN": ("NT$400", "没有"),
+    }
+    for lang, phrases in wanted.items():
+        html = finance.get(f"/finance/reconciliations/{run_id}?lang={lang}").get_data(as_text=True)
+        for phrase in phrases:
+            assert phrase in html, (lang, phrase)
+        assert "40000" not in html
+        if lang != "en":
+            assert "Stripe charged" not in html
+            assert "successful charge" not in html
+    exported = finance.get(f"/finance/reconciliations/{run_id}.csv?lang=en").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
+    assert next((r["note_code"], r["note"]) for r in rows) == (
+        "stripe_charged",
+        "Stripe charged NT$400.",
+    )
 
 
 def test_an_unknown_run_is_explained(finance):

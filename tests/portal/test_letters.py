@@ -111,11 +111,12 @@ def expected(app, built, locale):
         case = db.session().get(Case, built.case_id)
         view = view_case(db.session(), case, TODAY)
         upcoming = next(e for e in view.timeline if not e.past)
+        deadline = max(upcoming.date, TODAY + timedelta(days=14))
         with force_locale(locale):
             return {
                 "total": money(view.snapshot.arrears.total, case.loan.currency),
                 "penalties": money(view.snapshot.arrears.penalties, case.loan.currency),
-                "deadline": long_date(upcoming.date),
+                "deadline": long_date(deadline),
                 "number": case.loan.number,
             }
 
@@ -294,6 +295,30 @@ def test_a_long_address_is_fitted_into_the_window_and_a_letter_spills_onto_numbe
     last = reader.pages[-1].extract_text()
     for words in ("Reply slip", "I will pay on", "I dispute this debt", "Signature"):
         assert words in last
+
+
+@pytest.mark.parametrize("days_past_due", [29, 47, 119])
+def test_a_letters_deadline_allows_for_the_post(app, days_past_due):
+    """Whatever happens next, and however soon, the letter never asks the borrower to
+    act sooner than the policy's 14 days after its date."""
+    built = letter_case(app, "en", days_past_due=days_past_due)
+    content = letter_content(app, built, "en")
+    with app.test_request_context("/"):
+        view = view_case(db.session(), db.session().get(Case, built.case_id), TODAY)
+        upcoming = next(e for e in view.timeline if not e.past)
+        with force_locale("en"):
+            want = long_date(max(upcoming.date, TODAY + timedelta(days=14)))
+            too_soon = [
+                long_date(TODAY + timedelta(days=d))
+                for d in range(14)
+                if TODAY + timedelta(days=d) != max(upcoming.date, TODAY + timedelta(days=14))
+            ]
+    assert content.deadline == f"Please act before {want}."
+    assert not any(day in content.deadline for day in too_soon)
+    if days_past_due == 29:
+        # The credit report is tomorrow; the letter still gives the post its 14 days.
+        assert upcoming.date == TODAY + timedelta(days=1)
+        assert want == "December 14, 2026"
 
 
 def test_the_plain_text_copy_holds_the_letter(app):

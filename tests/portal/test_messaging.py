@@ -23,17 +23,20 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from negotiation.contact import Channel
 from portal import ConfigurationError, create_app
 from portal.cases.holds import place_hold
+from portal.cases.masking import mask_name, mask_text
 from portal.cli import cli
 from portal.contact.gate import judge, record_attempt
 from portal.core import db
 from portal.messaging import service
 from portal.messaging.compose import compose, sms_parts
-from portal.messaging.links import opt_out_token, opt_out_url
+from portal.messaging.links import hide_link_tokens, opt_out_token, opt_out_url
 from portal.messaging.providers import OutboxSms, Providers, from_config
 from portal.models import (
     AuditEntry,
@@ -45,6 +48,7 @@ from portal.models import (
     OptOut,
     ReminderLink,
 )
+from portal.web.agent.message_views import failure_text
 
 from .factories import NOW, add_staff, app_config, build_case, staff_sign_in
 
@@ -239,7 +243,7 @@ def test_an_smtp_refusal_is_a_failed_message_that_uses_no_allowed_contact(app, s
     assert send(client, built, "email").status_code == 303
     [failed] = messages(app)
     assert failed.status == "failed"
-    assert "unreachable" in failed.error
+    assert failed.error.startswith("mail_unreachable")
     with app.app_context():
         assert db.session().scalar(select(func.count(ContactAttempt.id))) == 0
     assert "message.failed" in audit_actions(app)
@@ -275,8 +279,9 @@ def test_an_sms_provider_error_is_failed_with_its_reason(app, sms_server):
     assert send(client, built, "sms").status_code == 303
     [failed] = messages(app)
     assert failed.status == "failed"
-    assert failed.error == "HTTP 400: code 21211, Invalid 'To' Phone Number"
+    assert failed.error == "sms_refused: HTTP 400: code 21211, Invalid 'To' Phone Number"
     page = client.get(f"/agent/messages/{failed.id}").get_data(as_text=True)
+    assert "The SMS provider refused the message." in page
     assert "21211" in page
     with app.app_context():
         # A certain refusal reached nobody: no attempt, so the caps are untouched.
@@ -285,9 +290,66 @@ def test_an_sms_provider_error_is_failed_with_its_reason(app, sms_server):
     handler.answer = (503, {"message": "Service Unavailable"})
     assert send(client, built, "sms").status_code == 303
     second = messages(app)[-1]
-    assert (second.status, second.error) == ("failed", "HTTP 503: Service Unavailable")
+    assert (second.status, second.error) == (
+        "failed",
+        "sms_provider_error: HTTP 503: Service Unavailable",
+    )
     with app.app_context():
         assert db.session().scalar(select(func.count(ContactAttempt.id))) == 1
+
+
+def test_a_provider_failure_is_worded_in_the_consoles_language(app):
+    with socket.socket() as silent:  # listens, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app.config.update(
+            SMS_PROVIDER="http",
+            SMS_HTTP_URL=f"http://127.0.0.1:{silent.getsockname()[1]}/Messages.json",
+            SMS_HTTP_ACCOUNT="AC123",
+            SMS_HTTP_TOKEN="secret-token",
+            SMS_SENDER="Haohuan",
+            SMS_HTTP_TIMEOUT="0.5",
+        )
+        app.extensions["haohuan.messaging"] = from_config(app.config)
+        built = build_case(app)
+        client = agent_client(app)
+        assert send(client, built, "sms").status_code == 303
+    [failed] = messages(app)
+    assert (failed.status, failed.error) == ("failed", "sms_timeout")
+    for lang, words in (
+        ("en", "The SMS provider did not answer in time"),
+        ("zh_Hant_TW", "簡訊服務商未在時限內回應"),
+        ("zh_Hans_CN", "短信服务商未在时限内响应"),
+    ):
+        for path in ("/agent/outbox", f"/agent/messages/{failed.id}"):
+            html = client.get(f"{path}?lang={lang}").get_data(as_text=True)
+            assert words in html, (lang, path)
+            assert "sms_timeout" not in html
+            assert "no answer" not in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "sentence", "detail"),
+    [
+        ("sms_refused: HTTP 400: code 21211", "The SMS provider refused", "HTTP 400: code 21211"),
+        ("mail_unreachable: ConnectionRefusedError", "could not be reached", "ConnectionRefused"),
+        ("interrupted", "Sending was interrupted", ""),
+        # Stored before failures were codes: mapped to the same sentences.
+        ("no answer from the SMS provider in time", "did not answer in time", ""),
+        ("SMS provider unreachable: URLError", "could not be reached", "URLError"),
+        ("HTTP 503: Service Unavailable", "a fault of its own", "HTTP 503: Service Unavailable"),
+        ("SMTP 550: no such user", "The mail server refused the email.", "SMTP 550"),
+        ("interrupted while sending: whether it arrived is unknown", "interrupted", ""),
+        ("something else", "The provider did not take the message.", "something else"),
+    ],
+)
+def test_stored_failures_map_to_translated_sentences(app, stored, sentence, detail):
+    with app.test_request_context("/"), force_locale("en"):
+        said, technical = failure_text(stored)
+    assert sentence in said
+    assert detail in technical
+    if not detail:
+        assert technical == ""
 
 
 # The contact rules at sending time ----------------------------------------------------------
@@ -595,8 +657,7 @@ def test_an_interrupted_send_is_marked_failed_and_never_sent_again(app):
         done = service.dispatch_due(db.session(), NOW)
     assert (done.interrupted, done.sent) == (1, 0)
     [stale] = messages(app)
-    assert stale.status == "failed"
-    assert "unknown" in stale.error
+    assert (stale.status, stale.error) == ("failed", "interrupted")
 
 
 # Offers --------------------------------------------------------------------------------------
@@ -627,8 +688,8 @@ def test_an_offer_goes_out_as_its_own_link_and_only_while_it_is_open(app):
     built = build_case(app, locale="en", name="Amy Chen")
     with_email(app, built)
     other = build_case(app, name="別人")
-    offer_id = add_offer(app, built)
     foreign = add_offer(app, other)
+    # Past its expiry, not yet written down by the daily work.
     expired = add_offer(app, built, expires=NOW - timedelta(hours=1))
     client = agent_client(app)
     assert send(client, built, "email", offer_id=str(foreign)).status_code == 404
@@ -636,6 +697,10 @@ def test_an_offer_goes_out_as_its_own_link_and_only_while_it_is_open(app):
     stale = send(client, built, "email", offer_id=str(expired))
     assert stale.status_code == 422
     assert "no longer open" in stale.get_data(as_text=True)
+    with app.app_context():  # the daily work; then a new offer (one open offer per case)
+        db.session().get(Offer, expired).status = "expired"
+        db.session().commit()
+    offer_id = add_offer(app, built)
     assert send(client, built, "email", offer_id=str(offer_id)).status_code == 303
     [sent] = messages(app)
     assert (sent.purpose, sent.offer_id) == ("offer", offer_id)
@@ -719,7 +784,9 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
     text = page.get_data(as_text=True)
     assert "+886 9** *** 678" in text
     assert "+886 912 345 678" not in text
-    assert re.search(r'href="http://localhost/r/[A-Za-z0-9_-]{43}"', text)
+    # The link opens the borrower's case: masked, like their details, until revealed.
+    assert not re.search(r"/r/[A-Za-z0-9_-]{43}", text)
+    assert "http://localhost/r/…" in text
     assert client.get("/agent/outbox?status=nonsense&page=x").status_code == 200
     # Digits that are not ASCII (a superscript, Arabic-Indic) are no page number either.
     for odd in ("²", "٣", "9999999999999999999999"):
@@ -731,6 +798,98 @@ def test_the_outbox_shows_what_was_kept_and_its_viewing_is_audited(app):
     assert "Allowed now" in section
     assert client.get("/agent/cases/999999/messages").status_code == 404
     assert send(client, built, "fax").status_code == 422
+
+
+@given(
+    name=st.text(alphabet="陳怡君王伟林志明ChanKaYn ", min_size=2, max_size=12).filter(
+        lambda n: len(n.strip()) >= 2
+    ),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
+def test_a_name_in_a_message_never_shows_through_its_mask(name, before, after):
+    masked = mask_text(f"{before}{name}{after}", name=name)
+    assert name.strip() not in masked or mask_name(name) == name.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dear 陳怡君, pay NT$300.", "Dear 陳**, pay NT$300."),
+        ("Dear 陳 怡 君,", "Dear 陳**,"),
+        ("Mail MEI.LIN@example.com", "Mail m***@example.com"),
+        ("Call +886 912 345 678", "Call +886 9** *** 678"),
+        ("106 台北市大安區, 忠孝東路四段 100 號", "106******, 忠孝東******"),
+        ("Open https://p.example/r/AbC_12-x or /opt-out/x.y-z", None),
+    ],
+)
+def test_message_masking_covers_each_personal_datum(text, expected):
+    masked = hide_link_tokens(
+        mask_text(
+            text,
+            name="陳怡君",
+            phone="+886 912 345 678",
+            email="mei.lin@example.com",
+            address="106 台北市大安區\n忠孝東路四段 100 號",
+        )
+    )
+    if expected is None:
+        assert masked == "Open https://p.example/r/… or /opt-out/…"
+    else:
+        assert masked == expected
+
+
+def test_message_words_are_masked_for_every_agent_and_revealing_them_is_recorded(app):
+    built = build_case(app, locale="en", name="Amy Chen")
+    with_email(app, built, "amy.chen@example.com")
+    with app.app_context():
+        session = db.session()
+        borrower = session.get(Case, built.case_id).loan.borrower
+        borrower.postal_address = "Flat 12B, Tower 3\n23 Tai Hang Road"
+        session.commit()
+    client = agent_client(app)
+    assert send(client, built, "email").status_code == 303
+    [sent] = messages(app)
+    with app.app_context():
+        # A body that names every personal datum, as a letter's copy or a reply would.
+        stored = db.session().get(Message, sent.id)
+        stored.body += (
+            "\nAmy Chen, amy.chen@example.com, +886 912 345 678, 23 Tai Hang Road"
+            "\nAMY.CHEN@EXAMPLE.COM"
+        )
+        db.session().commit()
+        full = stored.body
+    token = re.search(r"/r/([A-Za-z0-9_-]{43})", full).group(1)
+    personal = ("Amy Chen", "amy.chen@example.com", "AMY.CHEN@EXAMPLE.COM", "912 345", "Tai Hang")
+    for page in (client.get("/agent/outbox"), client.get(f"/agent/messages/{sent.id}")):
+        text = page.get_data(as_text=True)
+        for datum in (*personal, token):
+            assert datum not in text
+        assert "A*** C***" in text
+        assert "a***@example.com" in text
+    assert "message.reveal" not in audit_actions(app)
+    # Revealing is a POST with the CSRF token, recorded each time, shown for that page only.
+    revealed = client.post(f"/agent/messages/{sent.id}/reveal")
+    assert revealed.status_code == 200
+    text = revealed.get_data(as_text=True)
+    for datum in (*personal, token):
+        assert datum in text
+    assert f'href="http://localhost/r/{token}"' in text
+    assert "Your viewing was recorded in the audit log." in text
+    with app.app_context():
+        [entry] = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "message.reveal"))
+            .all()
+        )
+        assert (entry.actor, entry.case_id, entry.details) == (
+            AGENT,
+            built.case_id,
+            {"message_id": sent.id},
+        )
+    assert token not in client.get(f"/agent/messages/{sent.id}").get_data(as_text=True)
+    assert client.post("/agent/messages/999999/reveal").status_code == 404
+    assert client.get(f"/agent/messages/{sent.id}/reveal").status_code == 405
 
 
 # Configuration ----------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,11 +19,18 @@ import stripe
 from click.testing import CliRunner
 from flask import Flask
 from flask.cli import ScriptInfo
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from portal.cli import cli
 from portal.core import db
-from portal.finance.reconcile import reconcile, reconcile_with, totals, write_run_csv
+from portal.finance.reconcile import (
+    note_text,
+    reconcile,
+    reconcile_with,
+    totals,
+    write_run_csv,
+)
 from portal.models import AuditEntry, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import (
     BalanceLine,
@@ -226,11 +235,13 @@ def test_a_stripe_outage_stores_a_failed_run_and_fails_the_command(app, case_id)
     with app.app_context():
         run = reconciled()
         assert run.status == "failed"
-        assert run.error.startswith("APIConnectionError")
+        assert run.error == "unreachable"  # a code: never the exception's text
         assert (run.items, run.matched) == ([], 0)
     result = invoke(app, *period_arguments())
     assert result.exit_code == 1
     assert "Stripe could not be read" in result.output
+    assert "Stripe did not answer" in result.output
+    assert "APIConnectionError" not in result.output
     with app.app_context():
         stored = db.session().scalars(select(ReconciliationRun.status)).all()
         assert stored == ["failed", "failed"]
@@ -379,9 +390,58 @@ def test_a_dispute_adjustment_is_flagged_for_a_person(app):
     with app.app_context():
         run = reconcile_with(db.session(), reader, SINCE, UNTIL, "test", MOMENT)
         (item,) = run.items
-        assert (item.kind, item.note) == ("missing_here", "adjustment: not matched automatically")
+        assert (item.kind, item.note_code) == ("missing_here", "unmatched_type")
+        assert (item.note_values, item.note) == ({"type": "adjustment"}, None)
         money = totals(run)["TWD"]
         assert (money.gross, money.fees, money.net, money.refunded) == (0, 1_500, -6_500, 0)
+
+
+class RefundedStripe(FakeStripe):
+    """One charge of NT$5,000, refunded NT$1,500 in all at Stripe."""
+
+    def charge(self, charge_id: str) -> ChargeState:
+        return ChargeState(charge_id, "pi_refunded", 500_000, "TWD", 150_000, MOMENT)
+
+
+def test_notes_are_codes_and_values_worded_in_each_language_with_money_formatted(app):
+    ours(app, build_case(app).case_id, "pi_refunded", 500_000, refunded=100_000)
+    refund_line = replace(line("txn_rf", "refund", -150_000, -150_000), charge="ch_1")
+    reader = RefundedStripe(
+        [refund_line],
+        {payout("po_short", 900_000): [line("txn_1", "charge", 869_400, 869_400)]},
+    )
+    with app.app_context():
+        run = reconcile_with(db.session(), reader, SINCE, UNTIL, "test", MOMENT)
+        by_kind = {item.kind: item for item in run.items}
+        differ, short = by_kind["amount_mismatch"], by_kind["payout_mismatch"]
+        assert (differ.note_code, differ.note_values) == (
+            "refunds_differ",
+            {"stripe": 150_000, "ours": 100_000, "currency": "TWD"},
+        )
+        assert (short.note_code, short.note_values) == (
+            "payout_sum",
+            {"count": 1, "net": 869_400, "currency": "TWD"},
+        )
+    wanted = {
+        "en": (
+            "Stripe refunded NT$1,500 in all; we recorded NT$1,000.",
+            "1 transaction, net NT$8,694.",
+        ),
+        "zh_Hant_TW": ("NT$1,500", "NT$8,694"),
+        "zh_Hans_CN": ("NT$1,500", "NT$8,694"),
+    }
+    for locale, (refunds, payout_sum) in wanted.items():
+        with app.test_request_context("/"), force_locale(locale):
+            session = db.session()
+            items = {i.kind: i for i in session.scalars(select(ReconciliationItem))}
+            refund_text = note_text(items["amount_mismatch"])
+            payout_text = note_text(items["payout_mismatch"])
+        assert refunds in refund_text, locale
+        assert payout_sum in payout_text, locale
+        assert "150000" not in refund_text
+        assert "869400" not in payout_text
+        if locale != "en":
+            assert not re.search("[A-Za-z]{3,}", refund_text.replace("Stripe", "")), refund_text
 
 
 # The CSV ------------------------------------------------------------------------------

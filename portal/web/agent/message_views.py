@@ -95,6 +95,55 @@ def reason_text(code: str) -> str:
         return code
 
 
+# Why a message was not sent (``portal.messaging.providers.SendFailure``, and a send
+# interrupted midway), in the reader's language.
+FAILURE_TEXT = {
+    "sms_timeout": _l("The SMS provider did not answer in time: the message may have been sent."),
+    "sms_unreachable": _l("The SMS provider could not be reached: the message was not sent."),
+    "sms_refused": _l("The SMS provider refused the message."),
+    "sms_provider_error": _l(
+        "The SMS provider had a fault of its own: the message may have been sent."
+    ),
+    "sms_no_reference": _l(
+        "The SMS provider's answer had no message reference: the message may have been sent."
+    ),
+    "mail_timeout": _l("The mail server did not answer in time: the email may have been sent."),
+    "mail_unreachable": _l("The mail server could not be reached: the email was not sent."),
+    "mail_refused": _l("The mail server refused the email."),
+    "mail_recipient_refused": _l("The mail server refused the recipient's address."),
+    "interrupted": _l("Sending was interrupted: whether it arrived is unknown."),
+}
+UNKNOWN_FAILURE = _l("The provider did not take the message.")
+# Failures stored before they were codes: their English words, the code they mean, and
+# how much of the stored text is the provider's detail (nothing, after ": ", or all).
+LEGACY_FAILURES = (
+    ("no answer from the SMS provider in time", "sms_timeout", "none"),
+    ("SMS provider unreachable", "sms_unreachable", "after"),
+    ("the SMS provider's answer carries no message reference", "sms_no_reference", "none"),
+    ("HTTP 5", "sms_provider_error", "all"),
+    ("HTTP ", "sms_refused", "all"),
+    ("no answer from the mail server in time", "mail_timeout", "none"),
+    ("mail server unreachable", "mail_unreachable", "after"),
+    ("the mail server refused the recipient", "mail_recipient_refused", "none"),
+    ("SMTP ", "mail_refused", "all"),
+    ("interrupted while sending", "interrupted", "none"),
+)
+
+
+def failure_text(stored: str | None) -> tuple[str, str]:
+    """A failed message's stored error as a sentence in the reader's language, and the
+    provider's technical detail (its status and error code) when there is one."""
+    text = stored or ""
+    code, _colon, detail = text.partition(": ")
+    if code in FAILURE_TEXT:
+        return str(FAILURE_TEXT[code]), detail
+    for words, legacy, kept in LEGACY_FAILURES:
+        if text.startswith(words):
+            shown = {"none": "", "after": detail, "all": text}[kept]
+            return str(FAILURE_TEXT[legacy]), shown
+    return str(UNKNOWN_FAILURE), text
+
+
 def borrower_time(moment: datetime | None, zone: str) -> str:
     """A stored moment on the borrower's clock, with the zone named."""
     # The date and the time to the minute: seconds mean nothing to a borrower's day.
@@ -119,6 +168,7 @@ def message_wording() -> dict[str, Any]:
         "MESSAGE_PURPOSE_NAMES": PURPOSE_NAMES,
         "OPT_OUT_SOURCE_NAMES": SOURCE_NAMES,
         "message_reason": reason_text,
+        "message_failure": failure_text,
         "borrower_time": borrower_time,
         "masked_address": masked,
     }
@@ -268,9 +318,32 @@ def message(message_id: int) -> Response:
     trail.record_read(
         database, g.staff, "message.view", g.now, case_id=case.id, message_id=found.id
     )
+    return _message_page(found, case, queries.message_words(found, case.loan.borrower))
+
+
+@blueprint.post("/messages/<int:message_id>/reveal")
+@staff_required("agent")
+def reveal_message(message_id: int) -> Response:
+    """One message with its words in full (the borrower's data and its link), in this
+    response only; recorded each time (``message.reveal``)."""
+    database = db.session()
+    found = by_id(database, Message, message_id)
+    if found is None:
+        return problem_page(
+            _("No such message"),
+            _("There is no message number %(number)s.", number=message_id),
+            url_for("agent.outbox"),
+            _("Back to the outbox"),
+        )
+    words = queries.reveal_message(database, g.staff, found, g.now)
+    return _message_page(found, database.get_one(Case, found.case_id), words)
+
+
+def _message_page(message: Message, case: Case, words: queries.Words) -> Response:
     page = render_template(
         "agent/message.html",
-        message=found,
+        message=message,
+        words=words,
         case=case,
         case_url=_case_url(case),
         zone=case.loan.borrower.timezone,
@@ -310,7 +383,8 @@ def record_opt_out(case_id: int) -> Response:
 @staff_required("agent")
 def outbox() -> Response:
     """Recent messages, newest first: status, channel, masked address, when; the words
-    of messages kept in the outbox (a demonstration opens their links here)."""
+    of messages kept in the outbox, masked (a demonstration reveals one, recorded, to
+    open its link)."""
     database = db.session()
     form = OutboxForm(request.args)
     status = form.status.data
@@ -325,10 +399,17 @@ def outbox() -> Response:
         page=page,
         shown=len(found.messages),
     )
+    # The words masked as the case page masks the borrower; revealed one message at a
+    # time, recorded, from its own page.
+    words = {
+        message.id: queries.message_words(message, found.cases[message.case_id].loan.borrower)
+        for message in found.messages
+    }
     page_html = render_template(
         "agent/outbox.html",
         active="agent.outbox",
         messages=found.messages,
+        words=words,
         cases=found.cases,
         status=status,
         page=page,

@@ -42,7 +42,7 @@ from portal.cases import casefile
 from portal.cases.facts import policy, snapshot_of
 from portal.core import db
 from portal.core.db import MAX_ID, by_id
-from portal.core.i18n import zoned_time
+from portal.core.i18n import gap, zoned_time
 from portal.models import OPEN_OFFER_STATUSES, Case, Offer, OfferStatus, StaffMember
 from portal.web.agent import blueprint, case_section
 from portal.web.common.forms import AmountField, DayField, in_currency
@@ -355,6 +355,13 @@ def new_offer(case_id: int) -> Response:
 
 
 def _created_notice(made: service.Made) -> str:
+    notice = _created_sentence(made)
+    for number in made.replaced:
+        notice += gap() + _("It replaces offer %(number)s, which is withdrawn.", number=number)
+    return notice
+
+
+def _created_sentence(made: service.Made) -> str:
     assert made.offer is not None  # noqa: S101
     number = made.offer.id
     if made.preview.by_supervisor:

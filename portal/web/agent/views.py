@@ -29,7 +29,7 @@ from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
 from portal.wording.engine import FREQUENCY_NAMES, event_sentence, plan_event_sentence
-from portal.wording.finance import ALLOCATION_TARGETS, PAYMENT_STATUSES, PURPOSES
+from portal.wording.finance import ALLOCATION_TARGETS, PURPOSES, SHOWN_PAYMENT_STATUSES
 
 
 def console_time(moment: datetime | None) -> str:
@@ -63,7 +63,7 @@ WORDS: dict[str, Any] = {
     "REVEAL_LABELS": wording.REVEAL_LABELS,
     "FREQUENCY_NAMES": FREQUENCY_NAMES,
     "TARGET_NAMES": ALLOCATION_TARGETS,
-    "PAYMENT_STATUS_NAMES": PAYMENT_STATUSES,
+    "PAYMENT_STATUS_NAMES": SHOWN_PAYMENT_STATUSES,
     "PURPOSE_NAMES": PURPOSES,
     "event_name": wording.event_name,
     "event_detail": wording.event_detail,

@@ -16,7 +16,7 @@ from wtforms.validators import AnyOf, Length, Optional, ValidationError
 from portal.finance.reports import PaymentFilters
 from portal.web.common.forms import DayField, GetForm
 from portal.web.common.pagination import Paged, page_field
-from portal.wording.finance import GATEWAYS, PAYMENT_STATUSES, PURPOSES
+from portal.wording.finance import GATEWAYS, PAYMENT_STATUS_FILTERS, PURPOSES
 
 CURRENCIES = ("TWD", "CNY", "HKD", "USD")
 LONGEST_RECONCILIATION = timedelta(days=93)  # a quarter: Stripe lists stay quick
@@ -36,11 +36,7 @@ def _choice(label: Any, names: dict[str, Any], any_label: Any) -> SelectField:
 class PaymentFilterForm(Paged, GetForm):
     """The payments list's filters and search."""
 
-    status = _choice(
-        _l("Status"),
-        {"open": _l("Open (created, pending or unknown)"), **PAYMENT_STATUSES},
-        _l("Any status"),
-    )
+    status = _choice(_l("Status"), PAYMENT_STATUS_FILTERS, _l("Any status"))
     gateway = _choice(_l("Gateway"), GATEWAYS, _l("Any gateway"))
     currency = _choice(_l("Currency"), {c: c for c in CURRENCIES}, _l("Any currency"))
     purpose = _choice(_l("Purpose"), PURPOSES, _l("Any purpose"))

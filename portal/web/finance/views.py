@@ -50,9 +50,10 @@ from portal.wording.finance import (
     GATEWAYS,
     ITEM_KINDS,
     PAYMENT_EVENTS,
-    PAYMENT_STATUSES,
     PURPOSES,
     RUN_STATUSES,
+    SHOWN_PAYMENT_STATUSES,
+    run_error_sentence,
 )
 
 blueprint = staff_blueprint("finance", __name__, url_prefix="/finance")
@@ -66,7 +67,7 @@ EXCEL_UTF8 = "\ufeff"
 def wording() -> dict[str, Any]:
     """The console's words for stored codes, and its time format, in every template."""
     return {
-        "STATUS_NAMES": PAYMENT_STATUSES,
+        "STATUS_NAMES": SHOWN_PAYMENT_STATUSES,
         "GATEWAY_NAMES": GATEWAYS,
         "PURPOSE_NAMES": PURPOSES,
         "TARGET_NAMES": ALLOCATION_TARGETS,
@@ -75,6 +76,9 @@ def wording() -> dict[str, Any]:
         "RUN_STATUS_NAMES": RUN_STATUSES,
         "ITEM_KIND_NAMES": ITEM_KINDS,
         "UNMATCHED_KINDS": reconciliation.UNMATCHED_KINDS,
+        "note_text": reconciliation.note_text,
+        "run_error": run_error_sentence,
+        "needs_stripe": needs_stripe,
         "local_time": local_time,
         "run_period": run_period,
     }
@@ -86,6 +90,12 @@ def local_time(moment: datetime | None) -> str:
         return "—"
     local = as_utc(moment).astimezone(reports.finance_timezone())
     return format_datetime(local, "medium", locale=str(get_locale() or DEFAULT))
+
+
+def needs_stripe() -> bool:
+    """True when Stripe is not set up (the sandbox demo): there is nothing to reconcile
+    with, and the pages say so plainly instead of offering a run that cannot work."""
+    return not reconciliation.configured(StripeSettings.from_config())
 
 
 def run_period(run: ReconciliationRun) -> str:
@@ -273,6 +283,8 @@ def start_run() -> ResponseReturnValue:
     form = ReconcileForm()
     if not form.validate_on_submit():
         return _runs_page(form, 422)
+    if needs_stripe():
+        return _runs_page(form, 409)
     first, last = form.period()
     since, until = reports.day_bounds(first, last, reports.finance_timezone())
     run = reconciliation.reconcile(
