@@ -56,7 +56,7 @@ from portal.core.clock import now
 from portal.core.db import MAX_ID
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money
-from portal.models import Case, Payment, PlanStatus
+from portal.models import Case, Payment, Plan, PlanStatus
 from portal.payments.service import open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
@@ -724,11 +724,18 @@ def payment_result(payment_id: int) -> Response:
     payment: Payment | None = payment_for_case(db.session(), g.case, payment_id)
     if payment is None:
         abort(404)
-    plan = live_plan(db.session(), g.case)
+    database = db.session()
+    plan = live_plan(database, g.case)
+    paid_plan = database.get(Plan, payment.plan_id) if payment.plan_id is not None else None
     return _page(
         "borrower/payment_result.html",
         payment=payment,
         plan=plan,
+        # What the receipt says follows what the payment did: a plan of installments
+        # completed, everything overdue paid (paying in full, or a part payment that
+        # reached the last of it), or a part credited.
+        plan_kind=paid_plan.kind if paid_plan is not None else None,
+        overdue_left=snapshot_of(database, g.case, borrower_today(g.case)).arrears.total,
         form=ConfirmForm(),
         currency=g.case.loan.currency,
         received_on=_local_date(payment.confirmed_at, g.case.loan.borrower.timezone),
