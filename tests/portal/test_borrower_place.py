@@ -47,3 +47,33 @@ def test_a_part_payment_that_clears_the_arrears_says_so(app, client):
     assert "plan is complete" not in receipt
     with app.app_context():
         assert db.session().scalars(select(Payment)).one().purpose == "partial"
+
+
+def calculator_start(html: str) -> dict[str, str]:
+    """The values the calculator's form is shown with."""
+    section = html[html.index('class="calculator"') :]
+    values = {
+        name: re.search(rf'<select[^>]*name="{name}".*?<option selected value="([^"]*)"', section, re.S)
+        for name in ("kind", "frequency")
+    }
+    found = {name: match.group(1) for name, match in values.items() if match}
+    for name in ("installments", "first_due_date"):
+        match = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', section)
+        assert match is not None, name
+        found[name] = match.group(1)
+    return found
+
+
+def test_the_calculator_starts_on_a_plan_the_policy_allows(app, client):
+    # NT$4,850 overdue: at the minimum installment of NT$1,000, at most 4 payments.
+    for days, principal in ((40, 200_000), (47, 500_000)):
+        built = build_case(app, locale="en", days_past_due=days, principal_part=principal)
+        sign_in(client, built)
+        start = calculator_start(client.get("/plans").get_data(as_text=True))
+        assert start["kind"] == "arrears_plan", start
+        fragment = client.get(
+            "/plans/calculate", query_string=start, headers={"HX-Request": "true"}
+        ).get_data(as_text=True)
+        assert "This plan is not possible" not in fragment, (start, fragment)
+        assert "Choose this plan" in fragment
+        client.post("/sign-out")

@@ -396,7 +396,9 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     featured, more = _featured(proposals, snapshot.frequency)
     assessment = assess(statement, policy(), snapshot.currency) if statement else None
     offer = _offer_choice(case, today)
-    calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
+    calculator = _calculator(
+        case, today, request.args if request.args.get("kind") else None, proposals
+    )
     return _page(
         "borrower/plans.html",
         status=status,
@@ -442,8 +444,12 @@ def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
     return {"offer": offer, "schedule": worked.schedule, "expires": offer.expires_at}
 
 
-def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
-    """The custom plan calculator: its form, and the schedule or refusal it works out to."""
+def _calculator(
+    case: Case, today: date, args: Any, proposals: tuple[Any, ...] = ()
+) -> dict[str, Any]:
+    """The custom plan calculator: its form, and the schedule or refusal it works out to.
+    Untouched, it starts on a plan the policy allows: the engine's own proposal of the
+    first kind it offers (a fixed count such as 6 payments is refused for small arrears)."""
     rules = policy().rules_for(
         policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
     )
@@ -463,6 +469,12 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
         if kinds:
             form.kind.data = kinds[0].value
         form.frequency.data = frequencies[0].value
+        start = next((p.plan for k in kinds for p in proposals if p.plan.kind is k), None)
+        if start is not None:
+            form.kind.data = start.kind.value
+            form.installments.data = len(start.installments)
+            form.frequency.data = start.frequency.value
+            form.first_due_date.data = start.first_due_date
         return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
     if not form.validate():
         return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
