@@ -52,9 +52,9 @@ def test_a_part_payment_that_clears_the_arrears_says_so(app, client):
 def calculator_start(html: str) -> dict[str, str]:
     """The values the calculator's form is shown with."""
     section = html[html.index('class="calculator"') :]
+    selected = r'<select[^>]*name="{}".*?<option selected value="([^"]*)"'
     values = {
-        name: re.search(rf'<select[^>]*name="{name}".*?<option selected value="([^"]*)"', section, re.S)
-        for name in ("kind", "frequency")
+        name: re.search(selected.format(name), section, re.DOTALL) for name in ("kind", "frequency")
     }
     found = {name: match.group(1) for name, match in values.items() if match}
     for name in ("installments", "first_due_date"):
