@@ -77,3 +77,105 @@ def test_the_calculator_starts_on_a_plan_the_policy_allows(app, client):
         assert "This plan is not possible" not in fragment, (start, fragment)
         assert "Choose this plan" in fragment
         client.post("/sign-out")
+
+
+def language_repost(html: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of the page's language switch form (a re-post)."""
+    nav = html[html.index('<nav class="languages"') :]
+    nav = nav[: nav.index("</nav>")]
+    action = re.search(r'<form method="post" action="([^"]+)"', nav)
+    assert action is not None, nav
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', nav))
+    fields.pop("csrf_token", None)
+    return action.group(1), {k: v.replace("&amp;", "&") for k, v in fields.items()}
+
+
+def test_a_language_switch_on_a_refused_consent_keeps_the_plan(app, client):
+    from portal.models import Plan
+
+    built = build_case(app, locale="zh_Hant_TW")
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(as_text=True))
+    refused = client.post("/plans/accept", data=form)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'href="/plans/accept?' not in html  # no link to a GET the endpoint refuses
+    action, fields = language_repost(html)
+    assert action == "/plans/accept"
+    switched = client.post(action, data={**fields, "_lang": "en"})
+    assert switched.status_code == 422
+    page = switched.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert "Please confirm that you agree to the terms." in page
+    again = review_form(page)
+    assert {k: again[k] for k in ("kind", "installments", "first_due_date")} == {
+        k: form[k] for k in ("kind", "installments", "first_due_date")
+    }
+    # A switch with the consent ticked shows the plan again; it never accepts it.
+    ticked = client.post(action, data={**again, "consent": "y", "_lang": "zh_Hans_CN"})
+    assert ticked.status_code == 200
+    assert 'lang="zh-Hans-CN"' in ticked.get_data(as_text=True)
+    with app.app_context():
+        assert db.session().scalars(select(Plan)).first() is None
+    # The language stays chosen on the next page.
+    assert '<html lang="zh-Hans-CN">' in client.get("/status").get_data(as_text=True)
+
+
+def test_a_language_switch_on_a_refused_move_shows_the_same_refusal(app, client):
+    from datetime import timedelta
+
+    from .test_moves import installments, move, start_plan
+
+    _built, rows = start_plan(app, client, locale="zh_Hant_TW")
+    (_, _first), (second_id, second), *_ = rows
+    before = installments(app)
+    refused = move(client, second_id, second + timedelta(days=60))
+    assert refused.status_code == 422
+    action, fields = language_repost(refused.get_data(as_text=True))
+    assert action == "/plan/move"
+    switched = client.post(action, data={**fields, "_lang": "en"})
+    assert switched.status_code == 422
+    page = switched.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert "Need a few more days?" in page
+    assert f'value="{(second + timedelta(days=60)).isoformat()}"' in page
+    # An allowed date re-posted by a switch is shown, not made.
+    allowed = {**fields, "new_date": (second + timedelta(days=2)).isoformat(), "_lang": "en"}
+    assert client.post(action, data=allowed).status_code == 200
+    assert installments(app) == before
+
+
+def test_the_calculator_keeps_its_values_across_a_language_switch(app, client):
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    query = "kind=arrears_plan&installments=3&frequency=monthly&first_due_date=2026-12-02"
+    fragment = client.get(f"/plans/calculate?{query}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    nav = fragment[fragment.index('<nav class="languages"') :]
+    assert 'data-hx-swap-oob="true"' in nav[: nav.index(">")]
+    link = re.search(r'href="([^"]*lang=zh_Hans_CN[^"]*)"', nav)
+    assert link is not None
+    url = link.group(1).replace("&amp;", "&")
+    assert url.startswith("/plans/calculate?")
+    assert "installments=3" in url
+    page = client.get(url).get_data(as_text=True)
+    assert calculator_start(page)["installments"] == "3"
+    assert '<html lang="zh-Hans-CN">' in page
+
+
+def test_a_language_switch_on_the_help_form_keeps_what_was_typed(app, client):
+    from portal.models import Case
+
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    refused = client.post("/help", data={"details": "lost my job in May"})
+    assert refused.status_code == 422
+    action, fields = language_repost(refused.get_data(as_text=True))
+    assert fields["details"] == "lost my job in May"
+    switched = client.post(action, data={**fields, "reason": "hardship", "_lang": "zh_Hant_TW"})
+    assert switched.status_code == 200
+    assert "lost my job in May" in switched.get_data(as_text=True)
+    with app.app_context():
+        assert db.session().get(Case, built.case_id).hold is None

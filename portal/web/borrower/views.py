@@ -44,6 +44,7 @@ from portal.arrangements.agreement import (
     work_out,
 )
 from portal.arrangements.moves import (
+    check_move,
     move_choices,
     move_installment,
     moved_installment,
@@ -55,7 +56,7 @@ from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
-from portal.core.i18n import long_date, money
+from portal.core.i18n import long_date, money, switching_language
 from portal.models import Case, Payment, Plan, PlanStatus
 from portal.payments.service import open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
@@ -150,6 +151,10 @@ def _page(
 ) -> Response:
     """The full page, or only its fragment for an htmx request (one URL, two forms)."""
     name = fragment if (fragment and wants_fragment()) else template
+    if request.method == "POST":
+        # Every borrower view that renders on a POST treats a language re-post as a
+        # redisplay, so the page's language switch may post its fields again.
+        g.language_repost = True
     return respond(render_template(name, **context), status)
 
 
@@ -182,6 +187,8 @@ def verify_link(token: str) -> Response:
     form = VerifyForm()
     if not form.validate_on_submit():
         return _page("borrower/verify.html", form=form, token=token, status=422)
+    if switching_language():  # the same form again; the answer is not checked again
+        return _page("borrower/verify.html", form=form, token=token)
     attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
     verdict = verify(database, link, attempt, moment)
     if verdict is Verdict.VERIFIED:
@@ -317,9 +324,9 @@ def move_payment() -> Response:
     except ValueError:
         installment_id = None
     assert form.new_date.data is not None  # InputRequired  # noqa: S101
-    result = move_installment(
-        db.session(), case, installment_id, form.new_date.data, borrower_today(case)
-    )
+    # A language switch shows the same answer again, judged but not made.
+    attempt = check_move if switching_language() else move_installment
+    result = attempt(db.session(), case, installment_id, form.new_date.data, borrower_today(case))
     if result.refusal is not None:
         sentence = move_refusal_sentence(result.refusal, result.window)
         if result.refusal in PLAN_MOVE_REFUSALS:
@@ -327,6 +334,8 @@ def move_payment() -> Response:
         field = form.new_date if result.window is not None else form.installment
         field.errors = [sentence]
         return _status_page(case, form, status=422)
+    if switching_language():
+        return _status_page(case, form)
     return redirect(url_for("borrower.status", _anchor="move-title"), code=303)
 
 
@@ -368,13 +377,13 @@ def plans() -> Response:
     if request.method == "POST":
         if "skip" in request.form:
             session.pop("statement", None)
-        elif form.validate_on_submit():
+        elif form.validate_on_submit() and not switching_language():
             session["statement"] = {
                 field.name: getattr(form, field.name).data or 0 for field in fields(Statement)
             }
             return redirect(url_for("borrower.plans") + "#options", code=303)
         else:
-            return _plans_page(case, today, form, status=422)
+            return _plans_page(case, today, form, status=422 if form.errors else 200)
     elif _statement() is not None:
         form = StatementForm(
             data=_statement_as_major(_statement()), meta=in_currency(case.loan.currency)
@@ -498,10 +507,11 @@ def calculate() -> Response:
     calculator = _calculator(case, today, request.args)
     if wants_fragment():
         snapshot = snapshot_of(db.session(), case, today)
-        return _page(
-            "borrower/_calculator.html",
-            calculator=calculator,
-            snapshot=snapshot,
+        # The language links, swapped out of band, carry the calculator's values: a
+        # switch after typing shows the same plan (the whole page of this URL).
+        return respond(
+            render_template("borrower/_calculator.html", calculator=calculator, snapshot=snapshot)
+            + render_template("_languages.html", oob=True)
         )
     return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
 
@@ -634,6 +644,8 @@ def accept_plan() -> Response:
         return redirect(url_for("borrower.plans"), code=303)
     if not form.validate_on_submit():
         return _review_page(case, choice, form=form, status=422)
+    if switching_language():  # the same plan, consent still ticked; nothing recorded
+        return _review_page(case, choice, form=form)
     consent = ConsentRecord(
         ip_address=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", ""),
@@ -691,6 +703,9 @@ def start_payment() -> Response:
     purpose = request.form.get("purpose", "installment")
     part = PartPaymentForm(meta=in_currency(case.loan.currency))
     amount = None
+    if switching_language():
+        part.validate_on_submit()
+        return _pay_with_errors(case, part, status=422 if part.errors else 200)
     if purpose == "partial":
         if part.validate_on_submit() and not part.amount.data:
             part.amount.errors = [_("Enter an amount greater than zero.")]
@@ -713,13 +728,13 @@ def start_payment() -> Response:
     return redirect(result.redirect_url, code=303)
 
 
-def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
+def _pay_with_errors(case: Case, part: PartPaymentForm, status: int = 422) -> Response:
     database = db.session()
     plan = live_plan(database, case)
     due = plan.next_due if plan else None
     return _page(
         "borrower/pay.html",
-        status=422,
+        status=status,
         plan=plan,
         due=due,
         snapshot=snapshot_of(database, case, borrower_today(case)),
@@ -773,6 +788,8 @@ def help_page() -> Response:
     if request.method == "POST":
         if not form.validate_on_submit():
             return _page("borrower/help.html", form=form, status=422)
+        if switching_language():
+            return _page("borrower/help.html", form=form)
         place_hold(
             db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
         )
