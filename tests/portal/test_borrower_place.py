@@ -5,6 +5,7 @@ on re-shown forms, and dates of birth as Hong Kong writes them."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from sqlalchemy import select
 
@@ -179,3 +180,45 @@ def test_a_language_switch_on_the_help_form_keeps_what_was_typed(app, client):
     assert "lost my job in May" in switched.get_data(as_text=True)
     with app.app_context():
         assert db.session().get(Case, built.case_id).hold is None
+
+
+def date_limits(html: str) -> tuple[str, str]:
+    field = re.search(r'<input[^>]*id="new_date"[^>]*>', html)
+    assert field is not None
+    low = re.search(r'min="([^"]+)"', field.group(0))
+    high = re.search(r'max="([^"]+)"', field.group(0))
+    assert low is not None, field.group(0)
+    assert high is not None
+    return low.group(1), high.group(1)
+
+
+def test_the_move_date_picker_allows_only_the_chosen_payments_dates(app, client):
+    from datetime import timedelta
+
+    from portal.arrangements.moves import move_choices
+    from portal.models import Plan
+
+    from .factories import TODAY
+    from .test_moves import move, start_plan
+
+    built, _rows = start_plan(app, client, locale="en")
+    with app.test_request_context("/"):
+        plan = db.session().scalars(select(Plan).where(Plan.case_id == built.case_id)).one()
+        windows = {
+            str(row.id): (w.earliest.isoformat(), w.latest.isoformat())
+            for row, w in move_choices(plan, TODAY)[:3]
+        }
+    status = client.get("/status").get_data(as_text=True)
+    radios = re.findall(
+        r'<input (?:checked )?data-max="([^"]+)" data-min="([^"]+)"'
+        r'[^>]*name="installment"[^>]*value="(\d+)"',
+        status,
+    )
+    assert {value: (low, high) for high, low, value in radios} == windows
+    first, second = list(windows)[:2]
+    assert date_limits(status) == windows[first]
+    # A refused date for the second payment: the picker now offers the second's window.
+    refused = move(client, int(second), date.fromisoformat(windows[second][1]) + timedelta(1))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert date_limits(page) == windows[second]

@@ -298,15 +298,19 @@ def _move_section(
     ]
     if form.installment.data is None and choices:
         form.installment.data = str(choices[0][0].id)
-    windows = [window for _row, window in choices]
+    # The date picker allows exactly the chosen payment's window (each option carries
+    # its own for the script that follows the choice): the dates the rule accepts.
+    chosen = next(
+        (window for row, window in choices if str(row.id) == form.installment.data),
+        choices[0][1] if choices else None,
+    )
     return {
         "form": form,
         "choices": choices,
         "done": done,
         "problem": problem,
         "days": policy().max_installment_move_days,
-        "earliest": min((w.earliest for w in windows), default=None),
-        "latest": max((w.latest for w in windows), default=None),
+        "window": chosen,
     }
 
 
