@@ -222,3 +222,40 @@ def test_the_move_date_picker_allows_only_the_chosen_payments_dates(app, client)
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert date_limits(page) == windows[second]
+
+
+def test_a_part_payment_below_the_policys_minimum_is_refused(app, client):
+    from negotiation import Currency
+    from portal.cases.facts import policy
+
+    from .test_journey import count
+
+    with app.app_context():
+        least = policy().minimum_part_payment[Currency.TWD]
+    assert least > 1
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    for typed in ("0.01", "1", f"{(least - 1) / 100:.2f}"):
+        refused = client.post("/pay", data={"purpose": "partial", "amount": typed})
+        assert refused.status_code == 422, typed
+        assert f"at least NT${least // 100:,}" in refused.get_data(as_text=True), typed
+    assert count(app, Payment) == 0
+    enough = client.post("/pay", data={"purpose": "partial", "amount": str(least // 100)})
+    assert enough.status_code == 303
+
+
+def test_overdue_below_the_minimum_part_payment_can_still_be_paid_in_part(app, client):
+    from dataclasses import replace
+
+    from negotiation import Currency
+
+    base = app.extensions["haohuan.policy"]
+    raised = dict(base.minimum_part_payment) | {Currency.TWD: 10**9}
+    app.extensions["haohuan.policy"] = replace(base, minimum_part_payment=raised)
+    built = build_case(app, locale="en", days_past_due=10, fees=0, penalties=0)
+    sign_in(client, built)
+    # All that is overdue (one installment, NT$5,500) is below the minimum: it may be
+    # paid as a part payment, in whole; anything less may not.
+    assert client.post("/pay", data={"purpose": "partial", "amount": "5,000"}).status_code == 422
+    started = client.post("/pay", data={"purpose": "partial", "amount": "5,500"})
+    assert started.status_code == 303, started.get_data(as_text=True)[:3000]

@@ -58,7 +58,7 @@ from portal.core.db import MAX_ID
 from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, switching_language
 from portal.models import Case, Payment, Plan, PlanStatus
-from portal.payments.service import open_payment, payment_for_case
+from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
     AcceptForm,
@@ -695,6 +695,7 @@ def pay() -> Response:
         form=ConfirmForm(),
         part_form=PartPaymentForm(meta=in_currency(case.loan.currency)),
         currency=case.loan.currency,
+        least=least_part_payment(snapshot),
     )
 
 
@@ -736,15 +737,17 @@ def _pay_with_errors(case: Case, part: PartPaymentForm, status: int = 422) -> Re
     database = db.session()
     plan = live_plan(database, case)
     due = plan.next_due if plan else None
+    snapshot = snapshot_of(database, case, borrower_today(case))
     return _page(
         "borrower/pay.html",
         status=status,
         plan=plan,
         due=due,
-        snapshot=snapshot_of(database, case, borrower_today(case)),
+        snapshot=snapshot,
         form=ConfirmForm(),
         part_form=part,
         currency=case.loan.currency,
+        least=least_part_payment(snapshot),
     )
 
 
