@@ -259,3 +259,44 @@ def test_overdue_below_the_minimum_part_payment_can_still_be_paid_in_part(app, c
     assert client.post("/pay", data={"purpose": "partial", "amount": "5,000"}).status_code == 422
     started = client.post("/pay", data={"purpose": "partial", "amount": "5,500"})
     assert started.status_code == 303, started.get_data(as_text=True)[:3000]
+
+
+def test_dates_of_birth_with_the_year_last_read_by_the_markets_order():
+    from portal.core.hashing import DateOrder, is_ambiguous_date, normalise_date_of_birth
+
+    # One reading only: accepted in every market.
+    for typed in ("25/12/1980", "25.12.1980", "25-12-1980", "12/25/1980", "２５／１２／１９８０"):
+        assert normalise_date_of_birth(typed) == "1980-12-25", typed
+    assert normalise_date_of_birth("03/03/1980") == "1980-03-03"
+    # Two readings: by the market's order, else unreadable (and said to be ambiguous).
+    assert normalise_date_of_birth("03/04/1980", DateOrder.DAY_FIRST) == "1980-04-03"
+    assert normalise_date_of_birth("03/04/1980", DateOrder.MONTH_FIRST) == "1980-03-04"
+    assert normalise_date_of_birth("03/04/1980") is None
+    assert is_ambiguous_date("03/04/1980")
+    assert not is_ambiguous_date("25/12/1980")
+    # Impossible either way; the year-first forms are unchanged.
+    assert normalise_date_of_birth("31/31/1980", DateOrder.DAY_FIRST) is None
+    assert normalise_date_of_birth("1985-03-07") == "1985-03-07"
+    assert normalise_date_of_birth("74/3/7") == "1985-03-07"
+
+
+def test_a_hong_kong_borrower_verifies_with_day_first_dates(app, client):
+    from portal.models import VerificationAttempt
+
+    hong_kong = build_case(app, currency="HKD", date_of_birth="1980-04-03")
+    answer = {"method": "date_of_birth", "answer": "03/04/1980"}
+    assert client.post(f"/r/{hong_kong.token}", data=answer).status_code == 303
+    client.post("/sign-out")
+    # In Taiwan the same answer reads two ways: asked again, and not counted as a failure.
+    taiwan = build_case(app, currency="TWD", date_of_birth="1980-04-03", locale="en")
+    asked = client.post(f"/r/{taiwan.token}", data=answer)
+    assert asked.status_code == 422
+    assert "can be read two ways" in asked.get_data(as_text=True)
+    with app.app_context():
+        failed = db.session().scalars(
+            select(VerificationAttempt).where(VerificationAttempt.succeeded.is_(False))
+        )
+        assert list(failed) == []
+    one_way = {"method": "date_of_birth", "answer": "25/12/1980"}
+    december = build_case(app, currency="TWD", date_of_birth="1980-12-25")
+    assert client.post(f"/r/{december.token}", data=one_way).status_code == 303

@@ -55,7 +55,7 @@ from portal.cases.holds import place_hold
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
-from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
+from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, switching_language
 from portal.models import Case, Payment, Plan, PlanStatus
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
@@ -210,7 +210,10 @@ def verify_link(token: str) -> Response:
 
 
 def _other_method(attempt: Attempt) -> str | None:
-    """When an unreadable answer fits the other question, say so."""
+    """When an unreadable answer fits the other question, or is a date that reads two
+    ways in the borrower's market (03/04/1980), say so."""
+    if attempt.kind is FactKind.DATE_OF_BIRTH and is_ambiguous_date(attempt.answer):
+        return "ambiguous_date"
     if attempt.kind is FactKind.DATE_OF_BIRTH and normalise_id_last4(attempt.answer):
         return "id_last4"
     if attempt.kind is FactKind.ID_LAST4 and normalise_date_of_birth(attempt.answer):
