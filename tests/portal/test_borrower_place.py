@@ -300,3 +300,58 @@ def test_a_hong_kong_borrower_verifies_with_day_first_dates(app, client):
     one_way = {"method": "date_of_birth", "answer": "25/12/1980"}
     december = build_case(app, currency="TWD", date_of_birth="1980-12-25")
     assert client.post(f"/r/{december.token}", data=one_way).status_code == 303
+
+
+def test_under_an_active_restructure_the_status_page_leads_with_the_plan(app, client):
+    from portal.models import Plan
+
+    from .test_money_paths import accept_first, pay_due
+
+    built = build_case(app, locale="en", currency="HKD")
+    sign_in(client, built)
+    accept_first(client, "restructure")
+    pay_due(client)
+    status = client.get("/status").get_data(as_text=True)
+    with app.app_context():
+        plan = db.session().scalars(select(Plan)).one()
+        assert plan.status == "active"
+        following = plan.installments[1]
+        covered = plan.restructured
+    assert "paid in your regular installments" not in status
+    assert "days overdue" not in status
+    assert "Overdue now" not in status
+    assert "Your plan is active" in status
+    lead = status[status.index("Your plan is active") :]
+    assert f"HK${covered / 100:,.2f}" in lead[: lead.index("Due next")]
+    assert "It replaces your regular installments" in lead
+    due_next = lead[lead.index("Due next") :]
+    assert "Regular installment" not in due_next[: due_next.index("</table>")]
+    assert f"HK${following.amount / 100:,.2f}" in due_next
+    assert following.due_date.strftime("%B") in due_next
+
+
+def test_under_an_active_arrears_plan_the_next_total_counts_the_regular_installment(app, client):
+    from portal.models import Case, Plan
+
+    from .factories import TODAY
+    from .test_money_paths import accept_first, pay_due
+
+    built = build_case(app, locale="en")
+    sign_in(client, built)
+    accept_first(client, "arrears_plan")
+    pay_due(client)
+    status = client.get("/status").get_data(as_text=True)
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan)).one()
+        following = plan.installments[1]
+        loan = session.get(Case, built.case_id).loan
+        regular = next(i for i in loan.installments if i.due_date >= TODAY and i.unpaid)
+        total = following.outstanding + regular.unpaid
+    assert "days overdue" not in status
+    assert "Your regular installments continue beside it" in status
+    due_next = status[status.index("Due next") :]
+    due_next = due_next[: due_next.index("</table>")]
+    assert "Regular installment" in due_next
+    assert f"NT${regular.unpaid // 100:,}" in due_next
+    assert f"NT${total // 100:,}" in due_next

@@ -257,7 +257,7 @@ def _status_page(
     progress = None
     if view.plan is not None:
         plan_events = plan_events_of(db.session(), case, view.plan, borrower_today(case))
-        progress = _progress(view.plan)
+        progress = _progress(case, view.plan, borrower_today(case))
     return _page(
         "borrower/status.html",
         status=status,
@@ -346,16 +346,29 @@ def move_payment() -> Response:
     return redirect(url_for("borrower.status", _anchor="move-title"), code=303)
 
 
-def _progress(plan: Any) -> dict[str, Any]:
-    """How far through its plan the borrower is."""
+def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
+    """How far through its plan the borrower is, what the plan covers, and what is due
+    next in all: the plan's next payment and, beside a plan of the arrears only, the
+    loan's next regular installment (a plan of the whole balance replaces them)."""
     unpaid = [i for i in plan.installments if i.outstanding > 0]
     following = plan.next_due
+    whole_balance = PlanKind(plan.kind).covers_whole_balance
+    regular = None
+    if not whole_balance:
+        regular = next(
+            (i for i in case.loan.installments if i.due_date >= today and i.unpaid > 0), None
+        )
+    due_next = (following.outstanding if following else 0) + (regular.unpaid if regular else 0)
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
         "next": following,
         "next_amount": following.outstanding if following else 0,
         "left": plan.outstanding,
+        "covered": plan.restructured,
+        "whole_balance": whole_balance,
+        "regular": regular,
+        "due_next": due_next,
     }
 
 
