@@ -170,6 +170,9 @@ class Policy:
     misses_before_broken: int
     max_deferral_days: int
     max_installment_move_days: int
+    # The least a part payment (without a plan) may be, per currency, in minor units;
+    # what is overdue may always be paid in whole, even when it is less.
+    minimum_part_payment: Mapping[Currency, int]
     stages: Mapping[Stage, StageRules]
     agent: Bounds
     supervisor: Bounds
@@ -299,9 +302,11 @@ def _choices(raw: Mapping[str, Any], key: str, where: str, kind: type[E]) -> lis
         raise PolicyError(f"{where}{key}: must be a non-empty list of: {allowed}") from None
 
 
-def _minimums(raw: Mapping[str, Any], where: str) -> dict[Currency, int]:
-    table = _table(raw, "minimum_installment", where)
-    inner = f"{where}minimum_installment."
+def _minimums(
+    raw: Mapping[str, Any], where: str, key: str = "minimum_installment"
+) -> dict[Currency, int]:
+    table = _table(raw, key, where)
+    inner = f"{where}{key}."
     return {currency: _whole(table, currency.value, inner, 1, MAX_AMOUNT) for currency in Currency}
 
 
@@ -481,6 +486,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         max_installment_move_days=_whole(
             plans, "max_installment_move_days", "plans.", 0, MAX_INSTALLMENT_MOVE_DAYS
         ),
+        minimum_part_payment=_minimums(plans, "plans.", "minimum_part_payment"),
         stages={
             stage: _stage_rules(_table(stage_tables, stage.value, "stage."), f"stage.{stage}.")
             for stage in (Stage.EARLY, Stage.MID, Stage.LATE)

@@ -22,6 +22,7 @@ from portal.access.addresses import address_hash
 from portal.cases.facts import record_event
 from portal.core.db import MAX_ID, lock_row
 from portal.core.hashing import (
+    DateOrder,
     fact_matches,
     new_token,
     normalise_date_of_birth,
@@ -174,7 +175,7 @@ def _judge(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> 
         return Verdict.ADDRESS_LIMITED
     if _failures_of(db, borrower.id, now - timedelta(days=1)) >= FAILURES_PER_BORROWER_PER_DAY:
         return Verdict.BORROWER_LOCKED
-    fact = _normalised(attempt)
+    fact = _normalised(attempt, DATE_ORDERS.get(link.case.loan.currency))
     if fact is None:
         return Verdict.UNREADABLE
     stored = (
@@ -219,9 +220,16 @@ def _after_failure(db: Session, link: ReminderLink, now: datetime) -> Verdict:
     return Verdict.WRONG
 
 
-def _normalised(attempt: Attempt) -> str | None:
+# How each market writes a date with the year last, by the loan's currency. Hong Kong
+# writes the day first (03/04/1980 is 3 April), the United States the month first.
+# Taiwan and the mainland write the year first, so there such a date is not guessed:
+# one that reads one way only (25/12/1980) is accepted, 03/04/1980 is asked again.
+DATE_ORDERS = {"HKD": DateOrder.DAY_FIRST, "USD": DateOrder.MONTH_FIRST}
+
+
+def _normalised(attempt: Attempt, order: DateOrder | None) -> str | None:
     if attempt.kind is FactKind.DATE_OF_BIRTH:
-        return normalise_date_of_birth(attempt.answer)
+        return normalise_date_of_birth(attempt.answer, order)
     return normalise_id_last4(attempt.answer)
 
 

@@ -60,6 +60,38 @@ class MoveResult:
     installment: PlanInstallment | None = None
 
 
+def check_move(
+    db: Session, case: Case, installment_id: int | None, new_date: date, today: date
+) -> MoveResult:
+    """What ``move_installment`` would answer, with nothing changed or locked: for a
+    page that shows a refused move again (in another language)."""
+    plan = live_plan(db, case)
+    if plan is None:
+        return MoveResult(MoveRefusal.PLAN_NOT_ACTIVE)
+    installments = list(plan.installments)
+    index = next((n for n, i in enumerate(installments) if i.id == installment_id), -1)
+    decision = judge_move(
+        payments_of(installments),
+        index,
+        new_date,
+        today,
+        policy(),
+        active=plan.status == PlanStatus.ACTIVE,
+    )
+    chosen = installments[index] if index >= 0 else None
+    if decision.allowed:
+        return MoveResult(None, installment=chosen)
+    repeat = (
+        decision.refusal is MoveRefusal.ALREADY_MOVED
+        and chosen is not None
+        and chosen.moved_from is not None
+        and chosen.due_date == new_date
+    )
+    if repeat:
+        return MoveResult(None, installment=chosen)
+    return MoveResult(decision.refusal, decision.window)
+
+
 def move_installment(
     db: Session, case: Case, installment_id: int | None, new_date: date, today: date
 ) -> MoveResult:

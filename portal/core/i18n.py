@@ -61,11 +61,47 @@ def select_locale() -> str:
     return DEFAULT
 
 
+SWITCH_FIELD = "_lang"
+
+
 def remember_switch() -> None:
-    """An explicit ``?lang=`` switch is remembered for the rest of the session."""
+    """An explicit ``?lang=`` switch, or a language re-post (``_lang``, see
+    ``language_repost``), is remembered for the rest of the session."""
     wanted = request.args.get("lang")
+    if wanted is None and switching_language():
+        wanted = request.form.get(SWITCH_FIELD)
     if wanted in SUPPORTED:
         session["lang"] = wanted
+
+
+def switching_language() -> bool:
+    """True when this POST is a language switch re-posting a page's form: the view
+    shows the same state again, in the new language, and changes nothing."""
+    return (
+        request.method == "POST"
+        and request.mimetype == "application/x-www-form-urlencoded"
+        and request.form.get(SWITCH_FIELD) in SUPPORTED
+    )
+
+
+def language_repost() -> list[tuple[str, str]] | None:
+    """On a page a POST rendered (a form shown again with its errors), the fields to
+    post again with a language switch, so that the switch keeps what was typed and the
+    page's state: a link would be a GET the endpoint does not answer (405), or would
+    lose the form. Only where the view said it treats such a re-post as a redisplay
+    (``g.language_repost``); None elsewhere, where the switch stays a link."""
+    if request.method != "POST" or not g.get("language_repost"):
+        return None
+    return [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in ("csrf_token", SWITCH_FIELD)
+    ]
+
+
+def switch_language_action() -> str:
+    """Where a language re-post goes: the matched endpoint's own URL."""
+    return switch_language_url(DEFAULT).split("?", 1)[0]
 
 
 def gap() -> str:
@@ -141,6 +177,9 @@ def init_app(app: Flask) -> None:
         html_lang=html_lang,
         LANGUAGES=NAMES,
         switch_language_url=switch_language_url,
+        language_repost=language_repost,
+        switch_language_action=switch_language_action,
+        SWITCH_FIELD=SWITCH_FIELD,
         gap=gap,
     )
     app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})

@@ -151,6 +151,9 @@ def _what_to_pay(
     if amount is None or amount <= 0:
         return _("Enter the amount you want to pay.")
     snapshot = snapshot_of(db, case, today)
+    least = least_part_payment(snapshot)
+    if amount < least:
+        return _("Please pay at least %(amount)s.", amount=money(least, case.loan.currency))
     whole = _pay_in_full(snapshot, today)
     if whole is not None and amount >= whole.total and whole.waiver.total:
         return _(
@@ -165,6 +168,12 @@ def _what_to_pay(
             amount=money(snapshot.arrears.total, case.loan.currency),
         )
     return amount, None
+
+
+def least_part_payment(snapshot: LoanSnapshot) -> int:
+    """The smallest part payment: the policy's minimum for the currency, or all that is
+    overdue when that is less."""
+    return min(policy().minimum_part_payment[snapshot.currency], snapshot.arrears.total)
 
 
 def _pay_in_full(snapshot: LoanSnapshot, today: date) -> Schedule | None:

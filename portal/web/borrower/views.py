@@ -45,6 +45,7 @@ from portal.arrangements.agreement import (
     work_out,
 )
 from portal.arrangements.moves import (
+    check_move,
     move_choices,
     move_installment,
     moved_installment,
@@ -55,10 +56,10 @@ from portal.cases.holds import place_hold
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
-from portal.core.hashing import normalise_date_of_birth, normalise_id_last4
-from portal.core.i18n import long_date, money
-from portal.models import Case, Payment, PlanStatus
-from portal.payments.service import open_payment, payment_for_case
+from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
+from portal.core.i18n import long_date, money, switching_language
+from portal.models import Case, Payment, Plan, PlanStatus
+from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
     AcceptForm,
@@ -151,6 +152,10 @@ def _page(
 ) -> Response:
     """The full page, or only its fragment for an htmx request (one URL, two forms)."""
     name = fragment if (fragment and wants_fragment()) else template
+    if request.method == "POST":
+        # Every borrower view that renders on a POST treats a language re-post as a
+        # redisplay, so the page's language switch may post its fields again.
+        g.language_repost = True
     return respond(render_template(name, **context), status)
 
 
@@ -183,6 +188,8 @@ def verify_link(token: str) -> Response:
     form = VerifyForm()
     if not form.validate_on_submit():
         return _page("borrower/verify.html", form=form, token=token, status=422)
+    if switching_language():  # the same form again; the answer is not checked again
+        return _page("borrower/verify.html", form=form, token=token)
     attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
     verdict = verify(database, link, attempt, moment)
     if verdict is Verdict.VERIFIED:
@@ -204,7 +211,10 @@ def verify_link(token: str) -> Response:
 
 
 def _other_method(attempt: Attempt) -> str | None:
-    """When an unreadable answer fits the other question, say so."""
+    """When an unreadable answer fits the other question, or is a date that reads two
+    ways in the borrower's market (03/04/1980), say so."""
+    if attempt.kind is FactKind.DATE_OF_BIRTH and is_ambiguous_date(attempt.answer):
+        return "ambiguous_date"
     if attempt.kind is FactKind.DATE_OF_BIRTH and normalise_id_last4(attempt.answer):
         return "id_last4"
     if attempt.kind is FactKind.ID_LAST4 and normalise_date_of_birth(attempt.answer):
@@ -248,7 +258,7 @@ def _status_page(
     progress = None
     if view.plan is not None:
         plan_events = plan_events_of(db.session(), case, view.plan, borrower_today(case))
-        progress = _progress(view.plan)
+        progress = _progress(case, view.plan, borrower_today(case))
     return _page(
         "borrower/status.html",
         status=status,
@@ -292,15 +302,19 @@ def _move_section(
     ]
     if form.installment.data is None and choices:
         form.installment.data = str(choices[0][0].id)
-    windows = [window for _row, window in choices]
+    # The date picker allows exactly the chosen payment's window (each option carries
+    # its own for the script that follows the choice): the dates the rule accepts.
+    chosen = next(
+        (window for row, window in choices if str(row.id) == form.installment.data),
+        choices[0][1] if choices else None,
+    )
     return {
         "form": form,
         "choices": choices,
         "done": done,
         "problem": problem,
         "days": policy().max_installment_move_days,
-        "earliest": min((w.earliest for w in windows), default=None),
-        "latest": max((w.latest for w in windows), default=None),
+        "window": chosen,
     }
 
 
@@ -318,9 +332,9 @@ def move_payment() -> Response:
     except ValueError:
         installment_id = None
     assert form.new_date.data is not None  # InputRequired  # noqa: S101
-    result = move_installment(
-        db.session(), case, installment_id, form.new_date.data, borrower_today(case)
-    )
+    # A language switch shows the same answer again, judged but not made.
+    attempt = check_move if switching_language() else move_installment
+    result = attempt(db.session(), case, installment_id, form.new_date.data, borrower_today(case))
     if result.refusal is not None:
         sentence = move_refusal_sentence(result.refusal, result.window)
         if result.refusal in PLAN_MOVE_REFUSALS:
@@ -328,19 +342,34 @@ def move_payment() -> Response:
         field = form.new_date if result.window is not None else form.installment
         field.errors = [sentence]
         return _status_page(case, form, status=422)
+    if switching_language():
+        return _status_page(case, form)
     return redirect(url_for("borrower.status", _anchor="move-title"), code=303)
 
 
-def _progress(plan: Any) -> dict[str, Any]:
-    """How far through its plan the borrower is."""
+def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
+    """How far through its plan the borrower is, what the plan covers, and what is due
+    next in all: the plan's next payment and, beside a plan of the arrears only, the
+    loan's next regular installment (a plan of the whole balance replaces them)."""
     unpaid = [i for i in plan.installments if i.outstanding > 0]
     following = plan.next_due
+    whole_balance = PlanKind(plan.kind).covers_whole_balance
+    regular = None
+    if not whole_balance:
+        regular = next(
+            (i for i in case.loan.installments if i.due_date >= today and i.unpaid > 0), None
+        )
+    due_next = (following.outstanding if following else 0) + (regular.unpaid if regular else 0)
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
         "next": following,
         "next_amount": following.outstanding if following else 0,
         "left": plan.outstanding,
+        "covered": plan.restructured,
+        "whole_balance": whole_balance,
+        "regular": regular,
+        "due_next": due_next,
     }
 
 
@@ -369,7 +398,7 @@ def plans() -> Response:
             key = session.pop("statement_key", None)
             if isinstance(key, str):
                 statements.forget(db.session(), key)
-        elif form.validate_on_submit():
+        elif form.validate_on_submit() and not switching_language():
             typed = Statement(
                 **{field.name: getattr(form, field.name).data or 0 for field in fields(Statement)}
             )
@@ -383,7 +412,7 @@ def plans() -> Response:
             )
             return redirect(url_for("borrower.plans") + "#options", code=303)
         else:
-            return _plans_page(case, today, form, status=422)
+            return _plans_page(case, today, form, status=422 if form.errors else 200)
     elif _statement() is not None:
         form = StatementForm(
             data=_statement_as_major(_statement()), meta=in_currency(case.loan.currency)
@@ -405,7 +434,9 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     featured, more = _featured(proposals, snapshot.frequency)
     assessment = assess(statement, policy(), snapshot.currency) if statement else None
     offer = _offer_choice(case, today)
-    calculator = _calculator(case, today, request.args if request.args.get("kind") else None)
+    calculator = _calculator(
+        case, today, request.args if request.args.get("kind") else None, proposals
+    )
     return _page(
         "borrower/plans.html",
         status=status,
@@ -451,8 +482,12 @@ def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
     return {"offer": offer, "schedule": worked.schedule, "expires": offer.expires_at}
 
 
-def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
-    """The custom plan calculator: its form, and the schedule or refusal it works out to."""
+def _calculator(
+    case: Case, today: date, args: Any, proposals: tuple[Any, ...] = ()
+) -> dict[str, Any]:
+    """The custom plan calculator: its form, and the schedule or refusal it works out to.
+    Untouched, it starts on a plan the policy allows: the engine's own proposal of the
+    first kind it offers (a fixed count such as 6 payments is refused for small arrears)."""
     rules = policy().rules_for(
         policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
     )
@@ -472,6 +507,12 @@ def _calculator(case: Case, today: date, args: Any) -> dict[str, Any]:
         if kinds:
             form.kind.data = kinds[0].value
         form.frequency.data = frequencies[0].value
+        start = next((p.plan for k in kinds for p in proposals if p.plan.kind is k), None)
+        if start is not None:
+            form.kind.data = start.kind.value
+            form.installments.data = len(start.installments)
+            form.frequency.data = start.frequency.value
+            form.first_due_date.data = start.first_due_date
         return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
     if not form.validate():
         return {"form": form, "worked": None, "choice": None, "available": bool(kinds)}
@@ -495,10 +536,11 @@ def calculate() -> Response:
     calculator = _calculator(case, today, request.args)
     if wants_fragment():
         snapshot = snapshot_of(db.session(), case, today)
-        return _page(
-            "borrower/_calculator.html",
-            calculator=calculator,
-            snapshot=snapshot,
+        # The language links, swapped out of band, carry the calculator's values: a
+        # switch after typing shows the same plan (the whole page of this URL).
+        return respond(
+            render_template("borrower/_calculator.html", calculator=calculator, snapshot=snapshot)
+            + render_template("_languages.html", oob=True)
         )
     return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
 
@@ -631,6 +673,8 @@ def accept_plan() -> Response:
         return redirect(url_for("borrower.plans"), code=303)
     if not form.validate_on_submit():
         return _review_page(case, choice, form=form, status=422)
+    if switching_language():  # the same plan, consent still ticked; nothing recorded
+        return _review_page(case, choice, form=form)
     consent = ConsentRecord(
         ip_address=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", ""),
@@ -676,6 +720,7 @@ def pay() -> Response:
         form=ConfirmForm(),
         part_form=PartPaymentForm(meta=in_currency(case.loan.currency)),
         currency=case.loan.currency,
+        least=least_part_payment(snapshot),
     )
 
 
@@ -688,6 +733,9 @@ def start_payment() -> Response:
     purpose = request.form.get("purpose", "installment")
     part = PartPaymentForm(meta=in_currency(case.loan.currency))
     amount = None
+    if switching_language():
+        part.validate_on_submit()
+        return _pay_with_errors(case, part, status=422 if part.errors else 200)
     if purpose == "partial":
         if part.validate_on_submit() and not part.amount.data:
             part.amount.errors = [_("Enter an amount greater than zero.")]
@@ -710,19 +758,21 @@ def start_payment() -> Response:
     return redirect(result.redirect_url, code=303)
 
 
-def _pay_with_errors(case: Case, part: PartPaymentForm) -> Response:
+def _pay_with_errors(case: Case, part: PartPaymentForm, status: int = 422) -> Response:
     database = db.session()
     plan = live_plan(database, case)
     due = plan.next_due if plan else None
+    snapshot = snapshot_of(database, case, borrower_today(case))
     return _page(
         "borrower/pay.html",
-        status=422,
+        status=status,
         plan=plan,
         due=due,
-        snapshot=snapshot_of(database, case, borrower_today(case)),
+        snapshot=snapshot,
         form=ConfirmForm(),
         part_form=part,
         currency=case.loan.currency,
+        least=least_part_payment(snapshot),
     )
 
 
@@ -733,11 +783,18 @@ def payment_result(payment_id: int) -> Response:
     payment: Payment | None = payment_for_case(db.session(), g.case, payment_id)
     if payment is None:
         abort(404)
-    plan = live_plan(db.session(), g.case)
+    database = db.session()
+    plan = live_plan(database, g.case)
+    paid_plan = database.get(Plan, payment.plan_id) if payment.plan_id is not None else None
     return _page(
         "borrower/payment_result.html",
         payment=payment,
         plan=plan,
+        # What the receipt says follows what the payment did: a plan of installments
+        # completed, everything overdue paid (paying in full, or a part payment that
+        # reached the last of it), or a part credited.
+        plan_kind=paid_plan.kind if paid_plan is not None else None,
+        overdue_left=snapshot_of(database, g.case, borrower_today(g.case)).arrears.total,
         form=ConfirmForm(),
         currency=g.case.loan.currency,
         received_on=_local_date(payment.confirmed_at, g.case.loan.borrower.timezone),
@@ -763,6 +820,8 @@ def help_page() -> Response:
     if request.method == "POST":
         if not form.validate_on_submit():
             return _page("borrower/help.html", form=form, status=422)
+        if switching_language():
+            return _page("borrower/help.html", form=form)
         place_hold(
             db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
         )
