@@ -1,0 +1,166 @@
+"""WCAG 2.2 AA on both sides (issue 12, items 45-55): what axe cannot see. Names that
+start with the visible words, errors tied to their fields, languages and times marked up,
+titles that say where and what went wrong, tables with captions, one heading per page,
+and a session that warns before it ends and keeps what was typed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+
+from portal.core import db
+from portal.models import Case, CaseEvent
+
+from .factories import NOW, add_staff, build_case, sign_in, staff_sign_in
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
+@dataclass
+class Element:
+    """One element of a parsed page: enough of a DOM for these tests."""
+
+    tag: str
+    attrs: dict[str, str]
+    parent: Element | None = None
+    children: list[Element | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def visible_text(self) -> str:
+        """The text a sighted person sees: without visually hidden parts."""
+        return "".join(
+            c
+            if isinstance(c, str)
+            else ("" if "visually-hidden" in c.classes() else c.visible_text())
+            for c in self.children
+        )
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def walk(self):
+        for child in self.children:
+            if isinstance(child, Element):
+                yield child
+                yield from child.walk()
+
+    def find_all(self, tag: str | None = None, **attrs: str) -> list[Element]:
+        found = []
+        for element in self.walk():
+            if tag and element.tag != tag:
+                continue
+            wanted_class = attrs.get("class_")
+            if wanted_class and wanted_class not in element.classes():
+                continue
+            if any(element.attrs.get(k) != v for k, v in attrs.items() if k != "class_"):
+                continue
+            found.append(element)
+        return found
+
+    def ancestors(self):
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.current = self.root
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
+        self.current.children.append(element)
+        if tag not in VOID:
+            self.current = element
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
+
+    def handle_endtag(self, tag: str) -> None:
+        node: Element | None = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            self.current = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.current.children.append(data)
+
+
+def parse(html: str) -> Element:
+    builder = _Builder()
+    builder.feed(html)
+    return builder.root
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+AGENT = "agent@haohuan.example"
+
+
+@pytest.fixture
+def agent(app, client):
+    add_staff(app, AGENT, ("agent",))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    return client
+
+
+# 45: label in name ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hant_TW", "zh_Hans_CN"])
+def test_each_plan_cards_link_name_starts_with_its_visible_words(app, client, locale):
+    built = build_case(app, locale=locale)
+    sign_in(client, built)
+    page = parse(client.get(f"/plans?lang={locale}").get_data(as_text=True))
+    links = [a for card in page.find_all("li", class_="card") for a in card.find_all("a")]
+    assert links
+    for link in links:
+        visible = squeeze(link.visible_text())
+        # The accessible name: aria-label when there is one, else the whole text.
+        name = squeeze(link.attrs.get("aria-label") or link.text())
+        assert visible
+        assert name.startswith(visible), (visible, name)
+        assert len(name) > len(visible)  # and it still says which plan it chooses
+
+
+# 51: languages named in their own language are marked with it -----------------------------
+
+
+def test_the_case_page_marks_the_borrowers_language(app, agent):
+    built = build_case(app, locale="zh_Hans_CN")
+    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    language = parse(html).find_all("span", lang="zh-Hans-CN")
+    assert [squeeze(s.text()) for s in language] == ["简体中文"]
+
+
+# 53: time@datetime is a valid date and time ----------------------------------------------
+
+VALID_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d)?Z)?$")
+
+
+def test_times_carry_a_valid_machine_readable_value(app, agent):
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        moment = NOW.replace(microsecond=123456)
+        session.add(CaseEvent(case_id=case.id, kind="note", actor="agent", at=moment))
+        session.commit()
+    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    times = parse(html).find_all("time")
+    assert times
+    for time in times:
+        assert VALID_DATETIME.match(time.attrs["datetime"]), time.attrs["datetime"]
+    assert any(t.attrs["datetime"] == "2026-11-30T02:00:00Z" for t in times)
