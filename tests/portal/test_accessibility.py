@@ -15,6 +15,7 @@ from portal.core import db
 from portal.models import Case, CaseEvent
 
 from .factories import NOW, add_staff, build_case, sign_in, staff_sign_in
+from .test_journey import first_review_link, review_form
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
@@ -164,3 +165,64 @@ def test_times_carry_a_valid_machine_readable_value(app, agent):
     for time in times:
         assert VALID_DATETIME.match(time.attrs["datetime"]), time.attrs["datetime"]
     assert any(t.attrs["datetime"] == "2026-11-30T02:00:00Z" for t in times)
+
+
+# 47 and 55: every form shown with errors links each error to its field, and says so in
+# the page's title -------------------------------------------------------------------------
+
+
+def _errors_of_every_form(app, client):
+    """Each form of both sides posted (or filtered) wrongly: (name, page) pairs."""
+    built = build_case(app, locale="en")
+    pages = [("verify", client.post(f"/r/{built.token}?lang=en", data={}))]
+    sign_in(client, built)
+    pages.append(("help", client.post("/help?lang=en", data={})))
+    pages.append(("statement", client.post("/plans?lang=en", data={"net_monthly_income": "x"})))
+    pages.append(("pay", client.post("/pay?lang=en", data={"amount": "lots"})))
+    review = client.get(first_review_link(client.get("/plans").get_data(True), "arrears_plan"))
+    form = review_form(review.get_data(as_text=True))
+    pages.append(("review", client.post("/plans/accept?lang=en", data=form)))
+    client.post("/sign-out")
+    pages.append(("sign-in", client.post("/staff/sign-in?lang=en", data={})))
+    add_staff(app, AGENT, ("agent", "finance", "admin"))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    case = built.case_id
+    pages.append(("call", client.post(f"/agent/cases/{case}/calls?lang=en", data={})))
+    pages.append(("offer", client.post(f"/agent/cases/{case}/offers/new?lang=en", data={})))
+    pages.append(("overview", client.get("/finance/?lang=en&day=someday")))
+    pages.append(("payments", client.get("/finance/payments?lang=en&since=someday")))
+    pages.append(("collections", client.get("/finance/collections?lang=en&until=someday")))
+    pages.append(("runs", client.post("/finance/reconciliations?lang=en", data={})))
+    pages.append(("audit", client.get("/admin/audit?lang=en&since=someday")))
+    return pages
+
+
+def test_every_error_summary_links_to_a_field_that_exists(app, client):
+    for name, response in _errors_of_every_form(app, client):
+        assert response.status_code < 500, name
+        page = parse(response.get_data(as_text=True))
+        ids = {element.attrs["id"] for element in page.walk() if "id" in element.attrs}
+        summaries = page.find_all("div", class_="summary-of-errors")
+        assert len(summaries) == 1, name
+        links = summaries[0].find_all("a")
+        assert links, name
+        for link in links:
+            target = link.attrs["href"].removeprefix("#")
+            assert target in ids, (name, target)
+            # A group of radios or checkboxes: its errors describe the group.
+            group = next(e for e in page.walk() if e.attrs.get("id") == target)
+            if group.tag == "fieldset":
+                assert f"{target}-errors" in group.attrs.get("aria-describedby", "").split()
+                assert f"{target}-errors" in ids
+
+
+def test_a_page_with_form_errors_says_error_in_its_title(app, client):
+    for name, response in _errors_of_every_form(app, client):
+        title = squeeze(parse(response.get_data(as_text=True)).find_all("title")[0].text())
+        assert title.startswith("Error: "), (name, title)
+
+
+def test_a_page_without_errors_keeps_its_title(app, client):
+    built = build_case(app, locale="en")
+    page = parse(client.get(f"/r/{built.token}?lang=en").get_data(as_text=True))
+    assert not squeeze(page.find_all("title")[0].text()).startswith("Error")
