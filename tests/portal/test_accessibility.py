@@ -226,3 +226,71 @@ def test_a_page_without_errors_keeps_its_title(app, client):
     built = build_case(app, locale="en")
     page = parse(client.get(f"/r/{built.token}?lang=en").get_data(as_text=True))
     assert not squeeze(page.find_all("title")[0].text()).startswith("Error")
+
+
+# 55: titles name the loan, tables have captions, one h1, the queue announces its count ---
+
+TEMPLATES = __import__("pathlib").Path(__file__).resolve().parents[2] / "templates"
+
+
+def test_every_table_in_the_templates_has_a_caption():
+    missing = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"<table\b[^>]*>", text):
+            after = text[match.end() :].lstrip()
+            if not after.startswith("<caption"):
+                missing.append(
+                    f"{path.relative_to(TEMPLATES)}:{text[: match.start()].count(chr(10)) + 1}"
+                )
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "page", ["calls", "calls/check", "messages", "offers/new"], ids=lambda p: p.replace("/", "-")
+)
+def test_case_sub_pages_name_the_loan_and_have_one_h1(app, agent, page):
+    built = build_case(app, locale="en")
+    with app.app_context():
+        number = db.session().get(Case, built.case_id).loan.number
+    html = agent.get(f"/agent/cases/{built.case_id}/{page}?lang=en").get_data(as_text=True)
+    document = parse(html)
+    assert number in document.find_all("title")[0].text()
+    assert len(document.find_all("h1")) == 1
+
+
+def test_the_queue_announces_its_count_not_its_table(app, agent):
+    build_case(app, locale="en")
+    full = parse(agent.get("/agent/?lang=en").get_data(as_text=True))
+    live = [e for e in full.walk() if e.attrs.get("aria-live") or e.attrs.get("role") == "status"]
+    assert [e.attrs.get("id") for e in live] == ["queue-count"]
+    assert all("aria-live" not in a.attrs for a in full.find_all(id="queue-results")[0].ancestors())
+    swapped = agent.get("/agent/?lang=en", headers={"HX-Request": "true"}).get_data(as_text=True)
+    count = parse(swapped).find_all("p", id="queue-count")
+    assert [squeeze(c.text()) for c in count] == ["0 cases found"]
+    assert count[0].attrs["data-hx-swap-oob"] == "innerHTML"
+    # Sorting by a heading gives the focus back to the same link (htmx matches the id).
+    assert parse(swapped).find_all("a", id="sort-dpd")
+
+
+# 50: the offer preview's live region stays; only its inside is swapped --------------------
+
+
+def test_the_offer_preview_swaps_inside_a_live_region_that_stays(app, agent):
+    built = build_case(app, locale="en")
+    page = parse(agent.get(f"/agent/cases/{built.case_id}/offers/new?lang=en").get_data(True))
+    live = page.find_all("div", id="offer-preview-live")
+    assert len(live) == 1
+    assert live[0].attrs.get("aria-live") == "polite"
+    assert live[0].find_all("section", id="offer-preview")
+    form = next(f for f in page.find_all("form") if "data-hx-post" in f.attrs)
+    assert form.attrs["data-hx-target"] == "#offer-preview"
+    fragment = agent.post(
+        f"/agent/cases/{built.case_id}/offers/preview?lang=en",
+        data={"kind": "arrears_plan", "installments": "6", "frequency": "monthly"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    swapped = parse(fragment)
+    assert swapped.find_all("section", id="offer-preview")
+    assert not [e for e in swapped.walk() if "aria-live" in e.attrs]
+    assert "offer-preview-live" not in fragment
