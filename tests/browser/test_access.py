@@ -5,6 +5,7 @@ warns before it ends."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from playwright.sync_api import expect
@@ -133,4 +134,100 @@ def test_borrower_pages_at_200_percent_text_on_a_phone(server, browser):
     page.wait_for_url("**/pay")
     widths["pay"] = _sideways(page)
     assert widths == dict.fromkeys(widths, 0)
+    context.close()
+
+
+# 49 and 50 ------------------------------------------------------------------------------
+
+AGENT = "focus.agent@haohuan.example"
+
+
+def _agent_page(browser, base, app):
+    from .test_agent_console import _worked_with_email
+
+    built = build_case(app, locale="en", name="Focus Test")
+    _worked_with_email(app, built.case_id)
+    from portal.staff.accounts import AccountError
+
+    with contextlib.suppress(AccountError):  # the session's server has this agent already
+        add_staff(app, AGENT, ("agent",))
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    _sign_in_staff(page, base, AGENT, "**/agent/**")
+    return context, page, built
+
+
+def test_focus_stays_on_the_sort_link_and_moves_to_what_was_revealed(server, browser):
+    base, app = server
+    context, page, built = _agent_page(browser, base, app)
+    page.goto(f"{base}/agent/?lang=en")
+    page.locator("#queue-results th a", has_text="Days past due").focus()
+    with page.expect_response(lambda r: "/agent/" in r.url and r.request.headers.get("hx-request")):
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    focused = page.evaluate("document.activeElement.closest('th')?.textContent || ''")
+    assert "Days past due" in focused  # the same heading's new link, not the page's body
+    # The count is announced from the region that stays; the table is not live.
+    expect(page.locator("#queue-count")).to_contain_text("found")
+    assert page.locator("#queue-results").get_attribute("aria-live") is None
+
+    page.goto(f"{base}/agent/cases/{built.case_id}?lang=en")
+    button = page.locator("#borrower .reveal-buttons button").first
+    button.focus()
+    with page.expect_response(lambda r: "/reveal" in r.url):
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.activeElement.closest('#borrower') !== null")
+    expect(page.locator("#borrower .notice")).to_be_focused()
+    context.close()
+
+
+def test_the_offer_preview_live_region_stays_through_swaps(server, browser):
+    base, app = server
+    context, page, built = _agent_page(browser, base, app)
+    page.goto(f"{base}/agent/cases/{built.case_id}/offers/new?lang=en")
+    page.evaluate("document.getElementById('offer-preview-live').dataset.mark = 'kept'")
+    before = page.inner_text("#offer-preview")
+    with page.expect_response(lambda r: "/offers/preview" in r.url):
+        page.select_option("#kind", "arrears_plan")
+        page.fill("#installments", "7")
+        page.locator("#installments").dispatch_event("change")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.getElementById('offer-preview-live').dataset.mark") == "kept"
+    assert page.locator("#offer-preview-live > #offer-preview").count() == 1
+    assert page.inner_text("#offer-preview") != before
+    context.close()
+
+
+def test_a_fast_tab_in_the_calculator_sends_one_request_and_keeps_the_focus(server, browser):
+    """Typing a number and tabbing on at once, into the answer that is about to be
+    replaced: one request, and the focus is where the person put it, not on the body."""
+    base, app = server
+    built = build_case(app, locale="en", name="Tab Test")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _verified(page, base, built)
+    page.goto(f"{base}/plans")
+    page.wait_for_load_state("networkidle")
+    field = page.locator("#installments")
+    field.fill("6")
+    expect(page.locator("#calculation table.schedule")).to_be_visible()  # an answer shown
+    page.wait_for_load_state("networkidle")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/plans/calculate" in r.url else None)
+    field.focus()
+    field.press("Control+a")
+    page.keyboard.type("7")
+    for _ in range(12):  # on past the form's fields into the answer, within the delay
+        page.keyboard.press("Tab")
+        if page.evaluate("!!document.activeElement.closest('#calculation')"):
+            break
+    held = page.evaluate("document.activeElement.id")
+    assert held
+    page.wait_for_timeout(1500)
+    page.wait_for_load_state("networkidle")
+    assert len(asked) == 1, asked
+    assert "installments=7" in asked[0]
+    assert page.evaluate("document.activeElement.id") == held
+    expect(page.locator("#calculation table.schedule")).to_be_visible()
     context.close()
