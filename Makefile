@@ -9,6 +9,14 @@ LOCK := requirements.lock
 # Redis keys, ports and files are per test already. `make test PYTEST_WORKERS=0` runs serially.
 PYTEST_WORKERS ?= 2
 SCREENSHOTS := docs/screenshots
+# The Nu Html Checker the browser tests run over every page they open: the npm package
+# vnu-jar, pinned in package-lock.json (its integrity hash checked by npm ci). Scripts are
+# off: vnu-jar's postinstall would download a Java of its own; Debian's Java runs it.
+VNU := node_modules/vnu-jar/build/dist/vnu.jar
+
+$(VNU): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(VNU)
 
 .PHONY: demo test lint format typecheck bench clean translations compile upgrade lock screenshots
 
@@ -46,7 +54,7 @@ lock: $(BIN)/uv
 demo: $(STAMP) compile
 	$(BIN)/haohuan demo
 
-test: $(STAMP) compile
+test: $(STAMP) compile $(VNU)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -71,12 +79,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/console.py
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
-screenshots: $(STAMP) compile
+screenshots: $(STAMP) compile $(VNU)
 	HAOHUAN_TEST_BROWSER=1 HAOHUAN_TEST_LOCALSTRIPE=1 HAOHUAN_SCREENSHOTS_DIR=$(SCREENSHOTS) \
 		$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/browser
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache .artifacts
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache .artifacts
 
 # Translations: extract the catalog template, merge it into the three catalogs, compile.
 CATALOGS := $(foreach l,zh_Hant_TW zh_Hans_CN en,translations/$(l)/LC_MESSAGES/messages)

@@ -16,6 +16,7 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
 from flask import Flask, g, request, session, url_for
 from flask_babel import Babel, get_locale
+from markupsafe import Markup
 from werkzeug.routing import BuildError
 
 from portal.core.clock import as_utc
@@ -166,6 +167,26 @@ def html_lang() -> str:
     ]
 
 
+def language_tag(code: str) -> str:
+    """The BCP 47 tag of one of the supported locales (``zh_Hant_TW`` -> ``zh-Hant-TW``)."""
+    return code.replace("_", "-")
+
+
+def language_name(code: str) -> Markup:
+    """A language's own name, marked with its language (WCAG 3.1.2): "English" on a
+    Chinese page is read by an English voice. An unknown code is shown as it is."""
+    name = NAMES.get(code)
+    if name is None:
+        return Markup("{}").format(code)
+    return Markup('<span lang="{}">{}</span>').format(language_tag(code), name)
+
+
+def machine_time(moment: datetime) -> str:
+    """A moment for ``<time datetime>``: UTC to the second, as HTML's global date and
+    time string (an ISO string with microseconds is not a valid value)."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel and the template helpers."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
@@ -181,5 +202,8 @@ def init_app(app: Flask) -> None:
         switch_language_action=switch_language_action,
         SWITCH_FIELD=SWITCH_FIELD,
         gap=gap,
+        language_name=language_name,
+        language_tag=language_tag,
+        machine_time=machine_time,
     )
     app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})

@@ -1,14 +1,23 @@
 """Browser fixtures: the portal served by a real HTTP server in a thread, and Debian's
 Chromium driven by Playwright. Run when HAOHUAN_TEST_BROWSER is set (CI sets it); then a
-missing Chromium is a failure, not a skip."""
+missing Chromium is a failure, not a skip.
+
+Every HTML page of the portal that a browser test opens is kept, and at the end of the
+session the Nu Html Checker (vnu.jar from the npm package vnu-jar, pinned in
+package-lock.json and installed by ``make``; run on Debian's Java) validates them all in
+one run: an error in any of them fails the session."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -18,6 +27,8 @@ from portal.core import migrate
 from tests.portal.factories import app_config
 
 CHROMIUM = os.environ.get("HAOHUAN_CHROMIUM", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+VNU = Path(os.environ.get("HAOHUAN_VNU_JAR") or ROOT / "node_modules/vnu-jar/build/dist/vnu.jar")
 
 pytestmark = pytest.mark.browser
 
@@ -46,12 +57,94 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
     thread.join()
 
 
+class PagesSeen:
+    """The HTML of every page of the portal the browser loaded, as the server sent it,
+    once per distinct text (the same page in the same state is checked once)."""
+
+    def __init__(self, base: str) -> None:
+        self.bases = {base}
+        self.pages: dict[str, tuple[str, str]] = {}  # digest -> (address, html)
+
+    def record(self, response: Any) -> None:
+        try:
+            if response.request.resource_type != "document" or not any(
+                response.url.startswith(f"{base}/") for base in self.bases
+            ):
+                return
+            if "text/html" not in response.headers.get("content-type", ""):
+                return
+            html = response.text()
+        except Exception:  # a redirect, or a page left before its body was read
+            return
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        self.pages.setdefault(digest, (response.url, html))
+
+
+class WatchedBrowser:
+    """Chromium, with every context it opens reporting its pages to ``PagesSeen``."""
+
+    def __init__(self, browser: Any, seen: PagesSeen) -> None:
+        self._browser, self._seen = browser, seen
+
+    def new_context(self, **kwargs: Any) -> Any:
+        context = self._browser.new_context(**kwargs)
+        context.on("response", self._seen.record)
+        return context
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        page.context.on("response", self._seen.record)
+        return page
+
+    def watch(self, base: str) -> None:
+        """Check the pages of another portal server too (one configured differently)."""
+        self._seen.bases.add(base)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+def vnu_errors(pages: dict[str, tuple[str, str]], folder: Path) -> list[str]:
+    """The Nu Html Checker's errors over ``pages``, in one run of the jar: "address: line
+    N: message" each."""
+    java = shutil.which("java")
+    assert java, "Java is needed for the Nu Html Checker (.ci/run installs it)"
+    assert VNU.exists(), f"{VNU} is missing: `make node_modules/vnu-jar/build/dist/vnu.jar`"
+    addresses = {}
+    for number, (address, html) in enumerate(pages.values()):
+        name = f"page-{number}.html"
+        (folder / name).write_text(html, encoding="utf-8")
+        addresses[name] = address
+    if not addresses:
+        return []
+    files = [str(folder / name) for name in addresses]
+    result = subprocess.run(
+        [java, "-Xss2m", "-jar", str(VNU), "--errors-only", "--format", "json", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(result.stderr or result.stdout or '{"messages": []}')
+    return [
+        f"{addresses.get(m.get('url', '').rsplit('/', 1)[-1], m.get('url'))}: "
+        f"line {m.get('lastLine')}: {m.get('message')}"
+        for m in report["messages"]
+        if m.get("type") in ("error", "non-document-error")
+    ]
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser(
+    server: tuple[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    seen = PagesSeen(server[0])
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
+        yield WatchedBrowser(chromium, seen)
         chromium.close()
+    errors = vnu_errors(seen.pages, tmp_path_factory.mktemp("html"))
+    assert errors == [], "The Nu Html Checker found errors:\n" + "\n".join(errors)

@@ -43,7 +43,9 @@ def stripe_js() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> Iterator[tuple]:
+def stripe_server(
+    tmp_path_factory: pytest.TempPathFactory, stripe_js: str, browser: object
+) -> Iterator[tuple]:
     """The portal with Stripe as its gateway, registered for localstripe's webhooks."""
     path = tmp_path_factory.mktemp("stripe-browser") / "haohuan.db"
     app = create_app(
@@ -62,6 +64,7 @@ def stripe_server(tmp_path_factory: pytest.TempPathFactory, stripe_js: str) -> I
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{http.server_port}"
+    browser.watch(base)  # type: ignore[attr-defined]  # its pages are HTML-checked too
     registration = urllib.parse.urlencode(
         {"url": f"{base}/webhooks/stripe", "secret": WEBHOOK_SECRET}
     ).encode()

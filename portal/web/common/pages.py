@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Flask, Response, before_render_template, make_response, render_template
+from jinja2 import Template
+from wtforms import Form
 
 
 def problem_html(heading: str, message: str, back_url: str, back_label: str) -> str:
@@ -22,3 +27,26 @@ def problem_page(
 ) -> Response:
     """``problem_html`` as a response with ``status``."""
     return make_response(problem_html(heading, message, back_url, back_label), status)
+
+
+def _forms_in(value: object, depth: int = 3) -> Iterator[Form]:
+    """The forms in a template's context: given directly, or inside the dicts a view
+    groups a section's values in (``move["form"]``, ``calls_panel["form"]``)."""
+    if isinstance(value, Form):
+        yield value
+    elif isinstance(value, Mapping) and depth:
+        for inner in value.values():
+            yield from _forms_in(inner, depth - 1)
+
+
+def _mark_form_errors(
+    sender: Flask, template: Template, context: dict[str, Any], **extra: object
+) -> None:
+    """``form_errors`` for base.html: a page showing a form's errors says "Error" first in
+    its title, so the first thing a screen reader announces is that it went wrong."""
+    context.setdefault("form_errors", any(form.errors for form in _forms_in(context)))
+
+
+def init_app(app: Flask) -> None:
+    """Tell every page whether it shows a form with errors."""
+    before_render_template.connect(_mark_form_errors, app)

@@ -1,0 +1,298 @@
+"""WCAG 2.2 AA on both sides (issue 12, items 45-55): what axe cannot see. Names that
+start with the visible words, errors tied to their fields, languages and times marked up,
+titles that say where and what went wrong, tables with captions, one heading per page,
+and a session that warns before it ends and keeps what was typed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+
+from portal.core import db
+from portal.models import Case, CaseEvent
+
+from .factories import NOW, add_staff, build_case, sign_in, staff_sign_in
+from .test_journey import first_review_link, review_form
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
+@dataclass
+class Element:
+    """One element of a parsed page: enough of a DOM for these tests."""
+
+    tag: str
+    attrs: dict[str, str]
+    parent: Element | None = None
+    children: list[Element | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def visible_text(self) -> str:
+        """The text a sighted person sees: without visually hidden parts."""
+        return "".join(
+            c
+            if isinstance(c, str)
+            else ("" if "visually-hidden" in c.classes() else c.visible_text())
+            for c in self.children
+        )
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def walk(self):
+        for child in self.children:
+            if isinstance(child, Element):
+                yield child
+                yield from child.walk()
+
+    def find_all(self, tag: str | None = None, **attrs: str) -> list[Element]:
+        found = []
+        for element in self.walk():
+            if tag and element.tag != tag:
+                continue
+            wanted_class = attrs.get("class_")
+            if wanted_class and wanted_class not in element.classes():
+                continue
+            if any(element.attrs.get(k) != v for k, v in attrs.items() if k != "class_"):
+                continue
+            found.append(element)
+        return found
+
+    def ancestors(self):
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.current = self.root
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {k: v or "" for k, v in attrs}, self.current)
+        self.current.children.append(element)
+        if tag not in VOID:
+            self.current = element
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.current.children.append(Element(tag, {k: v or "" for k, v in attrs}, self.current))
+
+    def handle_endtag(self, tag: str) -> None:
+        node: Element | None = self.current
+        while node is not None and node.tag != tag:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            self.current = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.current.children.append(data)
+
+
+def parse(html: str) -> Element:
+    builder = _Builder()
+    builder.feed(html)
+    return builder.root
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+AGENT = "agent@haohuan.example"
+
+
+@pytest.fixture
+def agent(app, client):
+    add_staff(app, AGENT, ("agent",))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    return client
+
+
+# 45: label in name ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hant_TW", "zh_Hans_CN"])
+def test_each_plan_cards_link_name_starts_with_its_visible_words(app, client, locale):
+    built = build_case(app, locale=locale)
+    sign_in(client, built)
+    page = parse(client.get(f"/plans?lang={locale}").get_data(as_text=True))
+    links = [a for card in page.find_all("li", class_="card") for a in card.find_all("a")]
+    assert links
+    for link in links:
+        visible = squeeze(link.visible_text())
+        # The accessible name: aria-label when there is one, else the whole text.
+        name = squeeze(link.attrs.get("aria-label") or link.text())
+        assert visible
+        assert name.startswith(visible), (visible, name)
+        assert len(name) > len(visible)  # and it still says which plan it chooses
+
+
+# 51: languages named in their own language are marked with it -----------------------------
+
+
+def test_the_case_page_marks_the_borrowers_language(app, agent):
+    built = build_case(app, locale="zh_Hans_CN")
+    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    language = parse(html).find_all("span", lang="zh-Hans-CN")
+    assert [squeeze(s.text()) for s in language] == ["简体中文"]
+
+
+# 53: time@datetime is a valid date and time ----------------------------------------------
+
+VALID_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d)?Z)?$")
+
+
+def test_times_carry_a_valid_machine_readable_value(app, agent):
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        moment = NOW.replace(microsecond=123456)
+        session.add(CaseEvent(case_id=case.id, kind="note", actor="agent", at=moment))
+        session.commit()
+    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    times = parse(html).find_all("time")
+    assert times
+    for time in times:
+        assert VALID_DATETIME.match(time.attrs["datetime"]), time.attrs["datetime"]
+    assert any(t.attrs["datetime"] == "2026-11-30T02:00:00Z" for t in times)
+
+
+# 47 and 55: every form shown with errors links each error to its field, and says so in
+# the page's title -------------------------------------------------------------------------
+
+
+def _errors_of_every_form(app, client):
+    """Each form of both sides posted (or filtered) wrongly: (name, page) pairs."""
+    built = build_case(app, locale="en")
+    pages = [("verify", client.post(f"/r/{built.token}?lang=en", data={}))]
+    sign_in(client, built)
+    pages.append(("help", client.post("/help?lang=en", data={})))
+    pages.append(("statement", client.post("/plans?lang=en", data={"net_monthly_income": "x"})))
+    pages.append(("pay", client.post("/pay?lang=en", data={"amount": "lots"})))
+    review = client.get(first_review_link(client.get("/plans").get_data(True), "arrears_plan"))
+    form = review_form(review.get_data(as_text=True))
+    pages.append(("review", client.post("/plans/accept?lang=en", data=form)))
+    client.post("/sign-out")
+    pages.append(("sign-in", client.post("/staff/sign-in?lang=en", data={})))
+    add_staff(app, AGENT, ("agent", "finance", "admin"))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    case = built.case_id
+    pages.append(("call", client.post(f"/agent/cases/{case}/calls?lang=en", data={})))
+    pages.append(("offer", client.post(f"/agent/cases/{case}/offers/new?lang=en", data={})))
+    pages.append(("overview", client.get("/finance/?lang=en&day=someday")))
+    pages.append(("payments", client.get("/finance/payments?lang=en&since=someday")))
+    pages.append(("collections", client.get("/finance/collections?lang=en&until=someday")))
+    # The run form is offered only where Stripe is set up; an empty form never reaches it.
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_unused"
+    pages.append(("runs", client.post("/finance/reconciliations?lang=en", data={})))
+    pages.append(("audit", client.get("/admin/audit?lang=en&since=someday")))
+    return pages
+
+
+def test_every_error_summary_links_to_a_field_that_exists(app, client):
+    for name, response in _errors_of_every_form(app, client):
+        assert response.status_code < 500, name
+        page = parse(response.get_data(as_text=True))
+        ids = {element.attrs["id"] for element in page.walk() if "id" in element.attrs}
+        summaries = page.find_all("div", class_="summary-of-errors")
+        assert len(summaries) == 1, name
+        links = summaries[0].find_all("a")
+        assert links, name
+        for link in links:
+            target = link.attrs["href"].removeprefix("#")
+            assert target in ids, (name, target)
+            # A group of radios or checkboxes: its errors describe the group.
+            group = next(e for e in page.walk() if e.attrs.get("id") == target)
+            if group.tag == "fieldset":
+                assert f"{target}-errors" in group.attrs.get("aria-describedby", "").split()
+                assert f"{target}-errors" in ids
+
+
+def test_a_page_with_form_errors_says_error_in_its_title(app, client):
+    for name, response in _errors_of_every_form(app, client):
+        title = squeeze(parse(response.get_data(as_text=True)).find_all("title")[0].text())
+        assert title.startswith("Error: "), (name, title)
+
+
+def test_a_page_without_errors_keeps_its_title(app, client):
+    built = build_case(app, locale="en")
+    page = parse(client.get(f"/r/{built.token}?lang=en").get_data(as_text=True))
+    assert not squeeze(page.find_all("title")[0].text()).startswith("Error")
+
+
+# 55: titles name the loan, tables have captions, one h1, the queue announces its count ---
+
+TEMPLATES = __import__("pathlib").Path(__file__).resolve().parents[2] / "templates"
+
+
+def test_every_table_in_the_templates_has_a_caption():
+    missing = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"<table\b[^>]*>", text):
+            after = text[match.end() :].lstrip()
+            if not after.startswith("<caption"):
+                missing.append(
+                    f"{path.relative_to(TEMPLATES)}:{text[: match.start()].count(chr(10)) + 1}"
+                )
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "page", ["calls", "calls/check", "messages", "offers/new"], ids=lambda p: p.replace("/", "-")
+)
+def test_case_sub_pages_name_the_loan_and_have_one_h1(app, agent, page):
+    built = build_case(app, locale="en")
+    with app.app_context():
+        number = db.session().get(Case, built.case_id).loan.number
+    html = agent.get(f"/agent/cases/{built.case_id}/{page}?lang=en").get_data(as_text=True)
+    document = parse(html)
+    assert number in document.find_all("title")[0].text()
+    assert len(document.find_all("h1")) == 1
+
+
+def test_the_queue_announces_its_count_not_its_table(app, agent):
+    build_case(app, locale="en")
+    full = parse(agent.get("/agent/?lang=en").get_data(as_text=True))
+    live = [e for e in full.walk() if e.attrs.get("aria-live") or e.attrs.get("role") == "status"]
+    assert [e.attrs.get("id") for e in live] == ["queue-count"]
+    assert all("aria-live" not in a.attrs for a in full.find_all(id="queue-results")[0].ancestors())
+    swapped = agent.get("/agent/?lang=en", headers={"HX-Request": "true"}).get_data(as_text=True)
+    count = parse(swapped).find_all("p", id="queue-count")
+    assert [squeeze(c.text()) for c in count] == ["0 cases found"]
+    assert count[0].attrs["data-hx-swap-oob"] == "innerHTML"
+    # Sorting by a heading gives the focus back to the same link (htmx matches the id).
+    assert parse(swapped).find_all("a", id="sort-dpd")
+
+
+# 50: the offer preview's live region stays; only its inside is swapped --------------------
+
+
+def test_the_offer_preview_swaps_inside_a_live_region_that_stays(app, agent):
+    built = build_case(app, locale="en")
+    page = parse(agent.get(f"/agent/cases/{built.case_id}/offers/new?lang=en").get_data(True))
+    live = page.find_all("div", id="offer-preview-live")
+    assert len(live) == 1
+    assert live[0].attrs.get("aria-live") == "polite"
+    assert live[0].find_all("section", id="offer-preview")
+    form = next(f for f in page.find_all("form") if "data-hx-post" in f.attrs)
+    assert form.attrs["data-hx-target"] == "#offer-preview"
+    fragment = agent.post(
+        f"/agent/cases/{built.case_id}/offers/preview?lang=en",
+        data={"kind": "arrears_plan", "installments": "6", "frequency": "monthly"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    swapped = parse(fragment)
+    assert swapped.find_all("section", id="offer-preview")
+    assert not [e for e in swapped.walk() if "aria-live" in e.attrs]
+    assert "offer-preview-live" not in fragment
