@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from negotiation import Stage
 from portal.core.i18n import money
@@ -66,9 +67,9 @@ EVENT_ACTORS: dict[str, Any] = {
 }
 
 CASE_STATUSES: dict[str, Any] = {
-    "open": _l("Open"),
+    "open": lazy_pgettext("case status", "Open"),
     "arranged": _l("Arranged: plan active"),
-    "resolved": _l("Resolved"),
+    "resolved": lazy_pgettext("case status", "Resolved"),
 }
 
 HOLD_NAMES: dict[str, Any] = {
@@ -84,7 +85,7 @@ PLAN_STATUS_NAMES: dict[str, Any] = {
     "pending": _l("Accepted, first payment not made"),
     "active": _l("Active"),
     "completed": _l("Completed"),
-    "broken": _l("Broken"),
+    "broken": lazy_pgettext("plan status", "Broken"),
     "lapsed": _l("Lapsed (never started)"),
     "cancelled": _l("Withdrawn by the borrower"),
 }
@@ -92,7 +93,7 @@ PLAN_STATUS_NAMES: dict[str, Any] = {
 CHANNEL_NAMES: dict[str, Any] = {
     "call": _l("Phone call"),
     "sms": _l("SMS"),
-    "email": _l("Email"),
+    "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
 }
 
