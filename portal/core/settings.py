@@ -252,11 +252,51 @@ SETTINGS: tuple[Setting, ...] = (
         "HAOHUAN_LENDER_NAME",
         "LENDER_NAME",
         "好還 Haohuan Finance",
-        "the lender's name on every page, message and letter",
+        "the lender's name on every page, message and letter in Traditional Chinese and English",
     ),
-    Setting("HAOHUAN_LENDER_PHONE", "LENDER_PHONE", "0800-000-123", "the lender's phone number"),
+    Setting(
+        "HAOHUAN_LENDER_NAME_HANS",
+        "LENDER_NAME_HANS",
+        "好还 Haohuan Finance",
+        "the lender's name on Simplified Chinese pages, messages and letters",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE",
+        "LENDER_PHONE",
+        "0800-000-123",
+        "the lender's phone number for Taiwan borrowers (and staff pages)",
+    ),
     Setting("HAOHUAN_LENDER_EMAIL", "LENDER_EMAIL", "help@haohuan.example", "the lender's email"),
-    Setting("HAOHUAN_LENDER_HOURS", "LENDER_HOURS", "09:00-18:00", "the lender's opening hours"),
+    Setting(
+        "HAOHUAN_LENDER_HOURS",
+        "LENDER_HOURS",
+        "09:00-18:00",
+        "the lender's opening hours for Taiwan borrowers",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE_CN",
+        "LENDER_PHONE_CN",
+        "400-000-0123",
+        "the phone number mainland borrowers (CNY loans) are given",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_HOURS_CN",
+        "LENDER_HOURS_CN",
+        "",
+        "the opening hours mainland borrowers are given; empty: `HAOHUAN_LENDER_HOURS`",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE_HK",
+        "LENDER_PHONE_HK",
+        "+852 3000 0123",
+        "the phone number Hong Kong borrowers (HKD loans) are given",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_HOURS_HK",
+        "LENDER_HOURS_HK",
+        "",
+        "the opening hours Hong Kong borrowers are given; empty: `HAOHUAN_LENDER_HOURS`",
+    ),
     Setting(
         "HAOHUAN_LENDER_ADDRESS",
         "LENDER_ADDRESS",
@@ -399,6 +439,12 @@ SETTINGS: tuple[Setting, ...] = (
         "好還 Haohuan",
         "the lender's name an SMS starts with (an English SMS keeps only its Latin "
         "words, so it stays in GSM-7)",
+    ),
+    Setting(
+        "HAOHUAN_SMS_NAME_HANS",
+        "SMS_NAME_HANS",
+        "好还 Haohuan",
+        "the lender's name a Simplified Chinese SMS starts with",
     ),
     Setting(
         "EMAIL_PROVIDER",
@@ -629,6 +675,10 @@ class Settings:
     @property
     def sms_name(self) -> str:
         return self._text("SMS_NAME") or BY_KEY["SMS_NAME"].default
+
+    @property
+    def sms_name_hans(self) -> str:
+        return self._text("SMS_NAME_HANS") or self.sms_name
 
     @property
     def public_url(self) -> str:

@@ -40,8 +40,9 @@ STAGE_EXPLANATIONS = {
         "legal advice."
     ),
     Stage.LATE: _l(
-        "Payments have been late for over three months. The loan may be referred for "
-        "arbitration or to court."
+        # The legal path differs by market (Taiwan: a payment order or a lawsuit; the
+        # mainland: arbitration or a lawsuit): each catalog names its own.
+        "Payments have been late for over three months. The loan may be referred for legal action."
     ),
 }
 
@@ -177,7 +178,7 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
     if kind is EventKind.LEGAL_REFERRAL:
         if event.past:
             return _("From this date, the loan can be referred for legal action.")
-        return _("The loan may be referred for legal action (arbitration or court).")
+        return _("The loan may be referred for legal action.")
     return plan_event_sentence(event, currency)
 
 
