@@ -199,7 +199,10 @@ def test_an_email_reaches_a_real_smtp_server_in_the_borrowers_language(app, smtp
     with app.test_request_context("/"), force_locale("zh_Hans_CN"):
         next_steps = _("What happens next if nothing changes:")
         stop = _("To stop emails from us, open %(url)s", url=opt_out)
-        subject = _("%(lender)s: a message about your account", lender=app.config["LENDER_NAME"])
+        # A Simplified message names the lender in Simplified characters (好还).
+        subject = _(
+            "%(lender)s: a message about your account", lender=app.config["LENDER_NAME_HANS"]
+        )
     assert next_steps != "What happens next if nothing changes:"  # translated
     assert next_steps in body
     assert stop in body
