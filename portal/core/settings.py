@@ -112,6 +112,18 @@ def _offer_days(name: str, value: Any) -> int:
     return int(raw)
 
 
+# Credit bureaus a lender can name as the one it reports late payments to: Taiwan's
+# Joint Credit Information Center (聯徵中心). Empty: the borrower is told of "the credit
+# bureau" without a name.
+CREDIT_BUREAUS = frozenset({"", "jcic"})
+
+
+def _credit_bureau(name: str, value: Any) -> Any:
+    if str(value or "") not in CREDIT_BUREAUS:
+        raise ValueError(f"{name} must be empty or jcic, not {value!r}")
+    return str(value or "")
+
+
 def _zone(name: str, value: Any) -> Any:
     if value:
         try:
@@ -296,6 +308,15 @@ SETTINGS: tuple[Setting, ...] = (
         "LENDER_HOURS_HK",
         "",
         "the opening hours Hong Kong borrowers are given; empty: `HAOHUAN_LENDER_HOURS`",
+    ),
+    Setting(
+        "HAOHUAN_CREDIT_BUREAU",
+        "CREDIT_BUREAU",
+        "",
+        "the credit bureau the lender reports Taiwan loans' late payments to, named to "
+        "Taiwan borrowers (`jcic`: 聯徵中心); empty: a credit bureau, unnamed",
+        "empty or `jcic`",
+        _credit_bureau,
     ),
     Setting(
         "HAOHUAN_LENDER_ADDRESS",

@@ -21,7 +21,8 @@ from negotiation import (
     Stage,
     TimelineEvent,
 )
-from portal.core.i18n import gap, long_date, money
+from portal.core import settings
+from portal.core.i18n import gap, long_date, market_of, money
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
@@ -167,6 +168,17 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
     if kind is EventKind.PENALTY_ACCRUES:
         return _("A penalty of %(amount)s is added.", amount=money(event.amount or 0, currency))
     if kind is EventKind.CREDIT_REPORTED:
+        # 聯徵中心 is named only where the lender reports to it: Taiwan loans, when the
+        # lender says so (HAOHUAN_CREDIT_BUREAU).
+        if settings.current().get("CREDIT_BUREAU") == "jcic" and market_of(currency) == "TW":
+            if event.past:
+                return _(
+                    "From this date, the late payment can be reported to the Joint Credit "
+                    "Information Center (JCIC)."
+                )
+            return _(
+                "The late payment can be reported to the Joint Credit Information Center (JCIC)."
+            )
         if event.past:
             return _("From this date, the late payment can be reported to the credit bureau.")
         return _("The late payment can be reported to the credit bureau.")

@@ -150,7 +150,7 @@ def test_the_overview_page_shows_the_day_and_its_reconciliation(app, finance, bo
     assert "NT$2,200" in html
     assert "NT$1,300" in html
     assert "CN¥300.00" in html
-    assert "1 line needs a look." in html
+    assert "1 line needs review." in html
     assert "1 payment begun this day is still open" in html
     assert "Every cent kept is allocated." in html
     other_day = finance.get("/finance/?day=2026-11-30&lang=en").get_data(as_text=True)
@@ -414,7 +414,7 @@ def test_starting_a_run_and_reading_it(finance, books, fake_reconcile):
     ]
     html = finance.get(started.headers["Location"] + "?lang=en").get_data(as_text=True)
     assert "Reconciliation run 1" in html
-    assert "1 line needs a look: it is listed first." in html
+    assert "1 line needs review: it is listed first." in html
     assert html.index("pi_ghost") < html.index("pi_full")  # unmatched first
     assert "At Stripe but not here" in html
     assert "NT$34" in html  # the fee, in the totals

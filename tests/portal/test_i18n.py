@@ -227,7 +227,6 @@ REGION_WRONG = {
         ("仲裁", "支付命令 or 訴訟 (Taiwan's path)"),
         ("毀約", "未履行"),
         ("已結清", "已結案 (a closed case), or name what was paid"),
-        ("聯徵", "徵信機構: the lender names 聯徵中心 only where it reports to it"),
     ],
     "zh_Hans_CN": [
         ("联络", "联系"),
@@ -311,6 +310,7 @@ def test_a_source_string_used_in_two_senses_has_a_context_for_each():
         (("Open", "promise status"), ("Open", "case status")),
         (("Broken", "promise status"), ("Broken", "plan status")),
         (("Email", "channel"), ("Email", "address")),
+        (("Reference", "a borrower's"), ("Reference", None)),  # a customer / a payment
     ):
         assert sense in catalog, sense
         assert other in catalog, other
@@ -381,3 +381,8 @@ def test_the_english_source_says_what_it_means():
     assert ("Minimum first payment (share of the overdue amount)", None) in template
     assert ("IP address", None) in template
     assert ("Needs review", None) in template
+
+
+def test_taiwans_credit_bureau_is_named_only_in_the_messages_that_say_the_lender_reports_to_it():
+    for english, text in _strings(_catalog("zh_Hant_TW")):
+        assert ("聯徵" in text) == ("JCIC" in english), english

@@ -190,3 +190,18 @@ def test_templates_put_no_ascii_punctuation_or_spaces_around_translated_text():
                 shown = text[max(0, match.start() - 50) : match.end() + 30]
                 found.append(f"{path.relative_to(ROOT)}: {shown!r}")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("bureau", "currency", "named"),
+    [("jcic", "TWD", True), ("", "TWD", False), ("jcic", "HKD", False)],
+)
+def test_the_credit_bureau_is_named_only_where_the_lender_reports_to_it(
+    app, client, bureau, currency, named
+):
+    app.config["CREDIT_BUREAU"] = bureau
+    built = build_case(app, locale="zh_Hant_TW", currency=currency, days_past_due=10)
+    sign_in(client, built)
+    html = client.get("/status").get_data(as_text=True)
+    assert ("聯徵中心" in html) is named
+    assert ("徵信機構" in html) is not named
