@@ -168,12 +168,13 @@ def _flatten(text: str) -> str:
     return TAG.sub("\x00", text)
 
 
-# ASCII ": , ; ." written beside an output ({{ ... }}) outside a tag: the punctuation
+# ASCII ": , ; ." or parentheses written beside an output ({{ ... }}) outside a tag: the punctuation
 # of one language put around words translated into another.
 JOINED = re.compile(
     r"\}\}[\x00\x02]*[ \t]*[:,;](?=[ \t\n]|$|\{\{)"
     r"|\}\}[\x00\x02]*\.(?=\s|$)"
-    r"|[^\s\x00\x02>][ \t]*[:,;][ \t]+\x02*\{\{",
+    r"|[^\s\x00\x02>][ \t]*[:,;][ \t]+\x02*\{\{"
+    r"|\(\{\{|\}\}\)",
     re.M,
 )
 # A literal space before a translated sentence that follows another output: a space in
