@@ -16,6 +16,7 @@ from portal.core.i18n import zoned_time
 from portal.letters.content import letter_for
 from portal.messaging.compose import compose
 from portal.models import Case
+from portal.web.agent.views import borrower_clock
 
 from .factories import NOW, build_case, sign_in
 
@@ -145,11 +146,13 @@ def test_zone_names_take_the_languages_parentheses(app):
     moment = NOW
     with app.test_request_context("/"):
         with force_locale("zh_Hant_TW"):
-            chinese = zoned_time(moment, "Asia/Taipei")
+            chinese = (zoned_time(moment, "Asia/Taipei"), borrower_clock("Asia/Taipei", moment))
         with force_locale("en"):
-            english = zoned_time(moment, "Asia/Taipei")
-    assert chinese.endswith("（Asia/Taipei）")
-    assert english.endswith(" (Asia/Taipei)")
+            english = (zoned_time(moment, "Asia/Taipei"), borrower_clock("Asia/Taipei", moment))
+    for shown in chinese:
+        assert shown.endswith("（Asia/Taipei）")
+    for shown in english:
+        assert shown.endswith(" (Asia/Taipei)")
 
 
 TAG = re.compile(r"<[^<>]*>")
