@@ -69,6 +69,8 @@ class LetterContent:
     # A translated pattern with %(label)s and %(value)s: a label and its value on one
     # line of the plain-text copy (a full-width colon in Chinese).
     label_pattern: str = "%(label)s: %(value)s"
+    # What joins the parts of an address on one line (a full-width comma in Chinese).
+    address_separator: str = ", "
 
     def _labelled(self, label: str, value: str) -> str:
         return self.label_pattern % {"label": label, "value": value}
@@ -133,6 +135,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     )
     with force_locale(locale):
         space = gap()
+        separator = pgettext("between the parts of an address", ", ")
         upcoming = next((e for e in view.timeline if not e.past and e.date >= today), None)
         if view.plan is not None:
             situation = (
@@ -257,9 +260,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
             slip_return=(
                 _(
                     "Send this slip to: %(address)s. Or call us on %(phone)s.",
-                    address=pgettext("between the parts of an address", ", ").join(
-                        (contact.name, *lender_address)
-                    ),
+                    address=separator.join((contact.name, *lender_address)),
                     phone=phone,
                 )
                 if lender_address
@@ -273,4 +274,5 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
             continued=_("Loan %(number)s", number=loan.number),
             page_pattern=_("Page %(page)d of %(pages)d"),
             label_pattern=_("%(label)s: %(value)s"),
+            address_separator=separator,
         )
