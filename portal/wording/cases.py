@@ -114,8 +114,8 @@ CONTACT_OUTCOMES: dict[str, Any] = {
 
 # The state of one contractual installment on the case page.
 INSTALLMENT_STATES: dict[str, Any] = {
-    "paid": _l("Paid"),
-    "waived": _l("Waived"),
+    "paid": lazy_pgettext("installment status", "Paid"),
+    "waived": lazy_pgettext("installment status", "Waived"),
     "settled": _l("Paid, part waived"),
     "part_paid": _l("Partly paid"),
     "overdue": _l("Overdue"),

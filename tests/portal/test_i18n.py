@@ -311,6 +311,8 @@ def test_a_source_string_used_in_two_senses_has_a_context_for_each():
         (("Broken", "promise status"), ("Broken", "plan status")),
         (("Email", "channel"), ("Email", "address")),
         (("Reference", "a borrower's"), ("Reference", None)),  # a customer / a payment
+        (("Paid", "installment status"), ("Paid", None)),  # paid off / the amount paid
+        (("Waived", "installment status"), ("Waived", None)),
     ):
         assert sense in catalog, sense
         assert other in catalog, other
