@@ -292,6 +292,8 @@ def test_one_term_per_concept():
                 assert dispute in text, f"{locale}: a disputed debt is {dispute}: {english!r}"
             if re.search(r"(?i)\bschedule\b(?! it)", english):
                 assert schedule in text, f"{locale}: the schedule is {schedule}: {english!r}"
+            # A plan is a 方案; 計畫 names only the schedule (還款計畫表).
+            assert not re.search(schedule[:-1] + "(?!表)", text), f"{locale}: {text!r}"
     greetings = {
         re.sub(r"%\(name\)s", "N", text)
         for english, text in _strings(_catalog("zh_Hans_CN"))
