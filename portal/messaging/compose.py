@@ -167,10 +167,14 @@ def _email(
             lines += [_("Collection is paused while you keep to your plan."), ""]
         elif upcoming:
             lines.append(_("What happens next if nothing changes:"))
-            # A Chinese sentence takes a full-width colon.
-            colon = "\uff1a" if locale.startswith("zh") else ": "
+            # The language's own colon (full-width in Chinese), as the catalog writes it.
             lines += [
-                f"- {long_date(event.date)}{colon}{event_sentence(event, currency)}"
+                "- "
+                + _(
+                    "%(label)s: %(value)s",
+                    label=long_date(event.date),
+                    value=event_sentence(event, currency),
+                )
                 for event in upcoming
             ]
             lines.append("")
