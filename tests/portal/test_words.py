@@ -19,6 +19,7 @@ from portal.models import Case
 from portal.web.agent.views import borrower_clock
 
 from .factories import NOW, build_case, sign_in
+from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 
 ROOT = Path(__file__).resolve().parents[2]
 TAIWAN_PHONE = "0800-000-123"
@@ -39,7 +40,8 @@ TAIWAN_PHONE = "0800-000-123"
 def test_the_brand_and_the_phone_follow_the_language_and_the_market(
     app, client, locale, currency, brand, phone, lang
 ):
-    built = build_case(app, locale=locale, currency=currency)
+    name = "王芳" if locale == "zh_Hans_CN" else "陳怡君"
+    built = build_case(app, locale=locale, currency=currency, name=name)
     pages = [client.get(f"/r/{built.token}").get_data(as_text=True)]
     sign_in(client, built)
     pages.append(client.get("/status").get_data(as_text=True))
@@ -52,6 +54,12 @@ def test_the_brand_and_the_phone_follow_the_language_and_the_market(
             assert TAIWAN_PHONE not in html, "a Taiwan 0800 number outside Taiwan"
         if locale == "zh_Hans_CN":
             assert "好還" not in html
+        # Every word in the page's own script (the language switch names the others).
+        text = re.sub(r'<nav class="languages".*?</nav>', "", html, flags=re.S)
+        wrong = {"zh-Hans-CN": TRADITIONAL_ONLY, "zh-Hant-TW": SIMPLIFIED_ONLY}.get(lang)
+        wrong = SIMPLIFIED_ONLY if lang == "zh-Hant-HK" else wrong
+        if wrong:
+            assert not set(text) & set(wrong), sorted(set(text) & set(wrong))
 
 
 def test_a_simplified_page_never_shows_the_traditional_brand_to_a_visitor(app, client):
