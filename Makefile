@@ -89,13 +89,25 @@ clean:
 # Translations: extract the catalog template, merge it into the three catalogs, compile.
 CATALOGS := $(foreach l,zh_Hant_TW zh_Hans_CN en,translations/$(l)/LC_MESSAGES/messages)
 
+# The keywords extraction looks for besides Babel's own (gettext, ngettext, pgettext,
+# npgettext): the lazy forms. tests/portal/test_i18n.py reads them from here.
+KEYWORDS := -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -k pgettext:1c,2 -k npgettext:1c,2,3
+
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location \
+	$(BIN)/pybabel extract -F translations/babel.cfg $(KEYWORDS) --no-location \
 		--sort-output --project=haohuan --copyright-holder=Haohuan -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/python -m portal.core.catalogs
 
-compile: $(addsuffix .mo,$(CATALOGS))
+# Hong Kong's catalog inherits Taiwan's: overrides.po holds only what Hong Kong says
+# differently (portal/core/catalogs.py).
+INHERITED := translations/zh_Hant_HK/LC_MESSAGES/messages
+
+compile: $(addsuffix .mo,$(CATALOGS) $(INHERITED))
 
 translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel compile -i $< -o $@ --statistics
+
+translations/zh_Hant_HK/LC_MESSAGES/messages.mo: translations/zh_Hant_HK/LC_MESSAGES/overrides.po \
+		translations/zh_Hant_TW/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/python -m portal.core.catalogs inherit zh_Hant_HK zh_Hant_TW

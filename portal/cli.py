@@ -192,7 +192,7 @@ def messages_send_due() -> None:
 
     done = dispatch_due(db.session(), now())
     click.echo(
-        f"{done.sent} sent, {done.failed} failed, {done.cancelled} cancelled, "
+        f"{done.sent} sent, {done.failed} failed, {done.cancelled} canceled, "
         f"{done.rescheduled} moved to a later time, {done.interrupted} interrupted sends "
         "marked failed"
     )

@@ -32,6 +32,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -133,7 +134,7 @@ HOLDING_OUTCOMES = {Outcome.DISPUTE: "dispute", Outcome.HARDSHIP: "hardship"}
 OPT_OUT_CHANNELS = {
     Channel.CALL: _l("Phone calls"),
     Channel.SMS: _l("SMS"),
-    Channel.EMAIL: _l("Email"),
+    Channel.EMAIL: lazy_pgettext("channel", "Email"),
     Channel.LETTER: _l("Letters"),
 }
 

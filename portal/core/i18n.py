@@ -4,28 +4,110 @@ Werkzeug's ``best_match`` and Babel's ``negotiate_locale`` both fail on Chinese 
 tag is parsed and sorted by script: Traditional (Hant, or TW, HK, MO) or Simplified
 (Hans, CN, SG, or bare ``zh``). Order of choice: an explicit switch, then the borrower's
 stored language, then the browser's Accept-Language.
+
+A language is read in a market: the borrower's, by the currency of their loan. Traditional
+Chinese in Hong Kong is its own catalog, ``zh_Hant_HK``: it inherits every translation of
+``zh_Hant_TW`` and overrides what Hong Kong says differently (短訊, 身份證號碼, 公眾假期;
+``translations/zh_Hant_HK/LC_MESSAGES/overrides.po``, merged by ``make compile``). The
+lender's name, phone and hours follow the language and the market too (``lender``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
-from flask import Flask, g, request, session, url_for
-from flask_babel import Babel, get_locale
+from flask import Flask, g, has_request_context, request, session, url_for
+from flask_babel import Babel, get_locale, gettext
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
+from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.currency import minor_per_major, to_major
 
+# The languages a reader chooses between (the switch on every page).
 SUPPORTED = ("zh_Hant_TW", "zh_Hans_CN", "en")
 DEFAULT = "zh_Hant_TW"
 NAMES = {"zh_Hant_TW": "繁體中文", "zh_Hans_CN": "简体中文", "en": "English"}
+# Regional catalogs, each with the language it inherits from.
+REGIONAL = {"zh_Hant_HK": "zh_Hant_TW"}
+# Every catalog there is, and each one's name (staff pages show a message's language).
+LOCALES = (*SUPPORTED, *REGIONAL)
+LOCALE_NAMES = {**NAMES, "zh_Hant_HK": "繁體中文\uff08香港\uff09"}
 TRADITIONAL_TERRITORIES = frozenset({"TW", "HK", "MO"})
+HONG_KONG_TERRITORIES = frozenset({"HK", "MO"})
+# A borrower's market, by the currency of their loan; the lender's own is Taiwan.
+MARKETS = {"TWD": "TW", "CNY": "CN", "HKD": "HK"}
+HOME_MARKET = "TW"
+
+
+def market_of(currency: str | None) -> str:
+    """The market a loan in ``currency`` was made in."""
+    return MARKETS.get(currency or "", HOME_MARKET)
+
+
+def language_of(locale: str) -> str:
+    """The chosen language a catalog belongs to (``zh_Hant_HK`` is Traditional Chinese)."""
+    return REGIONAL.get(locale, locale)
+
+
+def for_market(locale: str, market: str | None) -> str:
+    """The catalog a reader of ``locale`` in ``market`` reads: Traditional Chinese is
+    Hong Kong's in Hong Kong and Taiwan's elsewhere. With no market known, the locale
+    as asked for."""
+    if market is None:
+        return locale if locale in LOCALES else DEFAULT
+    language = language_of(locale) if locale in LOCALES else DEFAULT
+    if language == "zh_Hant_TW" and market == "HK":
+        return "zh_Hant_HK"
+    return language
+
+
+def speak_to(locale: str, currency: str | None) -> None:
+    """Answer this request in a borrower's language, read in their loan's market."""
+    g.borrower_locale = locale
+    g.borrower_market = market_of(currency)
+
+
+@dataclass(frozen=True)
+class Lender:
+    """How the lender is named and reached, as one reader sees it."""
+
+    name: str
+    phone: str
+    hours: str
+    email: str
+
+
+def lender(locale: str | None = None, market: str | None = None) -> Lender:
+    """The lender's name in the script of ``locale`` (the request's by default), and the
+    phone and hours of ``market`` (the borrower's, else the lender's own): a mainland or
+    Hong Kong borrower is never given a Taiwan 0800 number."""
+    current = settings.current()
+    locale = locale or str(get_locale() or DEFAULT)
+    if market is None:
+        market = _request_market() or HOME_MARKET
+    name = current.get("LENDER_NAME")
+    if locale.startswith("zh_Hans"):
+        name = current.get("LENDER_NAME_HANS") or name
+    phone, hours = current.get("LENDER_PHONE"), current.get("LENDER_HOURS")
+    if market in ("CN", "HK"):
+        phone = current.get(f"LENDER_PHONE_{market}") or phone
+        hours = current.get(f"LENDER_HOURS_{market}") or hours
+    return Lender(str(name or ""), str(phone or ""), str(hours or ""), current.lender_email)
+
+
+def _request_market() -> str | None:
+    """The market of the borrower this request speaks to, if any."""
+    if not has_request_context():
+        return None
+    market = getattr(g, "borrower_market", None) or session.get("borrower_market")
+    return str(market) if market in MARKETS.values() else None
 
 
 def supported_for(tag: str) -> str | None:
@@ -43,22 +125,23 @@ def supported_for(tag: str) -> str | None:
     if language != "zh":
         return None
     if script == "Hant" or (script is None and region in TRADITIONAL_TERRITORIES):
-        return "zh_Hant_TW"
+        return "zh_Hant_HK" if region in HONG_KONG_TERRITORIES else "zh_Hant_TW"
     return "zh_Hans_CN"
 
 
 def select_locale() -> str:
-    """The language for this request."""
+    """The catalog for this request: the language chosen, read in the borrower's market."""
+    market = _request_market()
     chosen = session.get("lang")
     if chosen in SUPPORTED:
-        return str(chosen)
+        return for_market(str(chosen), market)
     stored = getattr(g, "borrower_locale", None) or session.get("borrower_locale")
-    if stored in SUPPORTED:
-        return str(stored)
+    if stored in LOCALES:
+        return for_market(str(stored), market)
     for tag, _quality in request.accept_languages:
         found = supported_for(tag)
         if found:
-            return found
+            return for_market(found, market)
     return DEFAULT
 
 
@@ -155,16 +238,18 @@ def zoned_time(moment: datetime | None, zone: str, *, seconds: bool = True) -> s
     local = as_utc(moment).astimezone(ZoneInfo(zone))
     locale = str(get_locale() or DEFAULT)
     if seconds:
-        return f"{format_datetime(local, 'medium', locale=locale)} ({zone})"
-    day = format_date(local, "medium", locale=locale)
-    return f"{day} {format_time(local, 'short', locale=locale)} ({zone})"
+        shown = format_datetime(local, "medium", locale=locale)
+    else:
+        day = format_date(local, "medium", locale=locale)
+        shown = f"{day} {format_time(local, 'short', locale=locale)}"
+    # The zone in parentheses of the language's own width.
+    return gettext("%(time)s (%(zone)s)", time=shown, zone=zone)
 
 
 def html_lang() -> str:
     """The BCP 47 tag for the page's ``lang`` attribute."""
-    return {"zh_Hant_TW": "zh-Hant-TW", "zh_Hans_CN": "zh-Hans-CN", "en": "en"}[
-        str(get_locale() or DEFAULT)
-    ]
+    locale = str(get_locale() or DEFAULT)
+    return "en" if locale == "en" else locale.replace("_", "-")
 
 
 def language_tag(code: str) -> str:
@@ -175,7 +260,7 @@ def language_tag(code: str) -> str:
 def language_name(code: str) -> Markup:
     """A language's own name, marked with its language (WCAG 3.1.2): "English" on a
     Chinese page is read by an English voice. An unknown code is shown as it is."""
-    name = NAMES.get(code)
+    name = LOCALE_NAMES.get(code)
     if name is None:
         return Markup("{}").format(code)
     return Markup('<span lang="{}">{}</span>').format(language_tag(code), name)
@@ -197,6 +282,7 @@ def init_app(app: Flask) -> None:
         long_date=long_date,
         html_lang=html_lang,
         LANGUAGES=NAMES,
+        LOCALE_NAMES=LOCALE_NAMES,
         switch_language_url=switch_language_url,
         language_repost=language_repost,
         switch_language_action=switch_language_action,
@@ -206,4 +292,9 @@ def init_app(app: Flask) -> None:
         language_tag=language_tag,
         machine_time=machine_time,
     )
-    app.context_processor(lambda: {"current_locale": str(get_locale() or DEFAULT)})
+    app.context_processor(_template_context)
+
+
+def _template_context() -> dict[str, object]:
+    locale = str(get_locale() or DEFAULT)
+    return {"current_locale": locale, "current_language": language_of(locale), "lender": lender()}

@@ -115,6 +115,18 @@ def _offer_days(name: str, value: Any) -> int:
     return int(raw)
 
 
+# Credit bureaus a lender can name as the one it reports late payments to: Taiwan's
+# Joint Credit Information Center (聯徵中心). Empty: the borrower is told of "the credit
+# bureau" without a name.
+CREDIT_BUREAUS = frozenset({"", "jcic"})
+
+
+def _credit_bureau(name: str, value: Any) -> Any:
+    if str(value or "") not in CREDIT_BUREAUS:
+        raise ValueError(f"{name} must be empty or jcic, not {value!r}")
+    return str(value or "")
+
+
 def _zone(name: str, value: Any) -> Any:
     if value:
         try:
@@ -280,11 +292,60 @@ SETTINGS: tuple[Setting, ...] = (
         "HAOHUAN_LENDER_NAME",
         "LENDER_NAME",
         "好還 Haohuan Finance",
-        "the lender's name on every page, message and letter",
+        "the lender's name on every page, message and letter in Traditional Chinese and English",
     ),
-    Setting("HAOHUAN_LENDER_PHONE", "LENDER_PHONE", "0800-000-123", "the lender's phone number"),
+    Setting(
+        "HAOHUAN_LENDER_NAME_HANS",
+        "LENDER_NAME_HANS",
+        "好还 Haohuan Finance",
+        "the lender's name on Simplified Chinese pages, messages and letters",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE",
+        "LENDER_PHONE",
+        "0800-000-123",
+        "the lender's phone number for Taiwan borrowers (and staff pages)",
+    ),
     Setting("HAOHUAN_LENDER_EMAIL", "LENDER_EMAIL", "help@haohuan.example", "the lender's email"),
-    Setting("HAOHUAN_LENDER_HOURS", "LENDER_HOURS", "09:00-18:00", "the lender's opening hours"),
+    Setting(
+        "HAOHUAN_LENDER_HOURS",
+        "LENDER_HOURS",
+        "09:00-18:00",
+        "the lender's opening hours for Taiwan borrowers",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE_CN",
+        "LENDER_PHONE_CN",
+        "400-000-0123",
+        "the phone number mainland borrowers (CNY loans) are given",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_HOURS_CN",
+        "LENDER_HOURS_CN",
+        "",
+        "the opening hours mainland borrowers are given; empty: `HAOHUAN_LENDER_HOURS`",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_PHONE_HK",
+        "LENDER_PHONE_HK",
+        "+852 3000 0123",
+        "the phone number Hong Kong borrowers (HKD loans) are given",
+    ),
+    Setting(
+        "HAOHUAN_LENDER_HOURS_HK",
+        "LENDER_HOURS_HK",
+        "",
+        "the opening hours Hong Kong borrowers are given; empty: `HAOHUAN_LENDER_HOURS`",
+    ),
+    Setting(
+        "HAOHUAN_CREDIT_BUREAU",
+        "CREDIT_BUREAU",
+        "",
+        "the credit bureau the lender reports Taiwan loans' late payments to, named to "
+        "Taiwan borrowers (`jcic`: 聯徵中心); empty: a credit bureau, unnamed",
+        "empty or `jcic`",
+        _credit_bureau,
+    ),
     Setting(
         "HAOHUAN_LENDER_ADDRESS",
         "LENDER_ADDRESS",
@@ -446,6 +507,12 @@ SETTINGS: tuple[Setting, ...] = (
         "好還 Haohuan",
         "the lender's name an SMS starts with (an English SMS keeps only its Latin "
         "words, so it stays in GSM-7)",
+    ),
+    Setting(
+        "HAOHUAN_SMS_NAME_HANS",
+        "SMS_NAME_HANS",
+        "好还 Haohuan",
+        "the lender's name a Simplified Chinese SMS starts with",
     ),
     Setting(
         "EMAIL_PROVIDER",
@@ -676,6 +743,10 @@ class Settings:
     @property
     def sms_name(self) -> str:
         return self._text("SMS_NAME") or BY_KEY["SMS_NAME"].default
+
+    @property
+    def sms_name_hans(self) -> str:
+        return self._text("SMS_NAME_HANS") or self.sms_name
 
     @property
     def public_url(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, ngettext, pgettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,16 @@ from negotiation import letter_deadline
 from portal.access.verification import LETTER_LINK_LIFETIME
 from portal.cases.facts import policy, view_case
 from portal.cases.overdue import borrower_today
-from portal.core import settings
-from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
+from portal.core.i18n import (
+    DEFAULT,
+    LOCALES,
+    for_market,
+    gap,
+    lender,
+    long_date,
+    market_of,
+    money,
+)
 from portal.letters.fonts import setting
 from portal.models import Borrower, Case
 from portal.wording.engine import STAGE_EXPLANATIONS, STAGE_NAMES, event_sentence
@@ -68,31 +76,43 @@ class LetterContent:
     continued: str
     # A translated pattern with %(page)d and %(pages)d, filled in at rendering.
     page_pattern: str
+    # A translated pattern with %(label)s and %(value)s: a label and its value on one
+    # line of the plain-text copy (a full-width colon in Chinese).
+    label_pattern: str = "%(label)s: %(value)s"
+    # What joins the parts of an address on one line (a full-width comma in Chinese).
+    address_separator: str = ", "
+
+    def _labelled(self, label: str, value: str) -> str:
+        return self.label_pattern % {"label": label, "value": value}
 
     def plain_text(self) -> str:
         """The letter as plain text: the copy kept with the sent message."""
         lines = [*self.address_lines, "", *self.sender_lines, self.date_line]
         lines += [self.reference_line, "", self.title, "", self.greeting, *self.introduction]
         lines += ["", self.arrears_title]
-        lines += [f"{label}: {amount}" for label, amount in (*self.arrears, self.total)]
+        lines += [self._labelled(label, amount) for label, amount in (*self.arrears, self.total)]
         lines += [self.not_yet_due, *self.situation, "", self.deadline_title]
         if self.deadline:
             lines.append(self.deadline)
-        lines += [f"{day}: {sentence}" for day, sentence, _past in self.consequences]
+        lines += [self._labelled(day, sentence) for day, sentence, _past in self.consequences]
         lines += [self.consequences_note, "", self.steps_title]
         lines += [f"- {step}" for step in self.steps]
         lines += ["", self.link_title, self.link_url, self.link_note, "", *self.closing]
         lines += [self.signature, "", self.cut_here, self.slip_title]
-        lines += [f"{label}: {value}" for label, value in self.slip_fields]
+        lines += [self._labelled(label, value) for label, value in self.slip_fields]
         lines += [f"[ ] {self.slip_pay_on} ____", *(f"[ ] {o}" for o in self.slip_options)]
-        lines += [f"{label}: ____" for label in (*self.slip_call_back, *self.slip_sign)]
+        lines += [
+            self._labelled(label, "____") for label in (*self.slip_call_back, *self.slip_sign)
+        ]
         lines.append(self.slip_return)
         return "\n".join(line for line in lines if line is not None).strip() + "\n"
 
 
-def letter_locale(borrower: Borrower) -> str:
-    """The language the borrower's letters are written in."""
-    return borrower.locale if borrower.locale in SUPPORTED else DEFAULT
+def letter_locale(borrower: Borrower, currency: str | None = None) -> str:
+    """The catalog the borrower's letters are written in: their language, read in the
+    market of their loan's ``currency``."""
+    locale = borrower.locale if borrower.locale in LOCALES else DEFAULT
+    return for_market(locale, market_of(currency))
 
 
 def postal_lines(borrower: Borrower) -> tuple[str, ...]:
@@ -113,20 +133,20 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     (itemised), what happens next and when (the status page's timeline), what they can
     do, the link, and a reply slip."""
     loan, borrower = case.loan, case.loan.borrower
-    locale = letter_locale(borrower)
+    locale = letter_locale(borrower, loan.currency)
     today = local_day(moment, borrower.timezone)
     expires = local_day(moment + LETTER_LINK_LIFETIME, borrower.timezone)
     view = view_case(db, case, today)
     snapshot, currency = view.snapshot, loan.currency
     arrears = snapshot.arrears
-    config = settings.current()
-    lender = str(config.get("LENDER_NAME", ""))
-    phone, hours = str(config.get("LENDER_PHONE", "")), str(config.get("LENDER_HOURS", ""))
+    contact = lender(locale, market_of(loan.currency))
+    phone, hours = contact.phone, contact.hours
     lender_address = tuple(
         line.strip() for line in setting("LENDER_ADDRESS").splitlines() if line.strip()
     )
     with force_locale(locale):
         space = gap()
+        separator = pgettext("between the parts of an address", ", ")
         upcoming = next((e for e in view.timeline if not e.past and e.date >= today), None)
         # The deadline allows for the post: never sooner than the policy's notice days.
         deadline = letter_deadline(policy().contact, today, upcoming.date if upcoming else None)
@@ -147,10 +167,10 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
             title=_("Your loan %(number)s: a payment is overdue", number=loan.number),
             address_lines=(borrower.full_name.strip(), *postal_lines(borrower)),
             sender_lines=(
-                lender,
+                contact.name,
                 _("Phone: %(phone)s", phone=phone),
                 _("Hours: %(hours)s", hours=hours),
-                _("Email: %(email)s", email=str(config.get("LENDER_EMAIL", ""))),
+                _("Email: %(email)s", email=contact.email),
             ),
             date_line=long_date(today),
             reference_line=_("Loan number: %(number)s", number=loan.number),
@@ -233,7 +253,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
                 _("We want to help you find a way to repay that works for you."),
                 _("Yours sincerely,"),
             ),
-            signature=lender,
+            signature=contact.name,
             cut_here=_("Cut along this line and send the slip back to us."),
             slip_title=_("Reply slip"),
             slip_fields=(
@@ -251,7 +271,7 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
             slip_return=(
                 _(
                     "Send this slip to: %(address)s. Or call us on %(phone)s.",
-                    address=", ".join((lender, *lender_address)),
+                    address=separator.join((contact.name, *lender_address)),
                     phone=phone,
                 )
                 if lender_address
@@ -259,9 +279,11 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
                     "Call us on %(phone)s with your answers, or send a photo of this slip to "
                     "%(email)s.",
                     phone=phone,
-                    email=str(config.get("LENDER_EMAIL", "")),
+                    email=contact.email,
                 )
             ),
             continued=_("Loan %(number)s", number=loan.number),
             page_pattern=_("Page %(page)d of %(pages)d"),
+            label_pattern=_("%(label)s: %(value)s"),
+            address_separator=separator,
         )

@@ -44,15 +44,16 @@ CID_FACES = {
 }
 CID_ORDER = {
     "zh_Hant_TW": ("MSung-Light", "STSong-Light"),
+    "zh_Hant_HK": ("MSung-Light", "STSong-Light"),
     "zh_Hans_CN": ("STSong-Light", "MSung-Light"),
     "en": ("MSung-Light", "STSong-Light"),
 }
 # TrueType CJK fonts Debian installs (fonts-arphic-uming, fonts-wqy-zenhei), and the
-# index of the collection's face for each language (UMing: 0 CN, 2 TW).
+# index of the collection's face for each language (UMing: 0 CN, 1 HK, 2 TW).
 KNOWN_FONTS: tuple[tuple[str, dict[str, int]], ...] = (
     (
         "/usr/share/fonts/truetype/arphic/uming.ttc",
-        {"zh_Hant_TW": 2, "zh_Hans_CN": 0, "en": 2},
+        {"zh_Hant_TW": 2, "zh_Hant_HK": 1, "zh_Hans_CN": 0, "en": 2},
     ),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", {}),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", {}),

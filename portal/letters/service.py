@@ -135,7 +135,7 @@ def print_letter(
         channel=Channel.LETTER.value,
         purpose="reminder",
         link_id=link_id,
-        address=", ".join(postal_lines(borrower))[:ADDRESS_LENGTH],
+        address=content.address_separator.join(postal_lines(borrower))[:ADDRESS_LENGTH],
         locale=content.locale,
         subject=content.title,
         body=stored.plain_text(),

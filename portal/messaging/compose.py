@@ -40,7 +40,7 @@ from portal.cases.facts import view_case
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.clock import as_utc
-from portal.core.i18n import DEFAULT, SUPPORTED, gap, long_date, money
+from portal.core.i18n import DEFAULT, LOCALES, for_market, gap, lender, long_date, market_of, money
 from portal.models import Case, Offer
 from portal.wording.engine import KIND_NAMES, event_sentence
 
@@ -58,9 +58,10 @@ class Composed:
 
 
 def borrower_locale(case: Case) -> str:
-    """The language the borrower's messages are written in."""
+    """The catalog the borrower's messages are written in: their language, read in
+    their loan's market."""
     locale = case.loan.borrower.locale
-    return locale if locale in SUPPORTED else DEFAULT
+    return for_market(locale if locale in LOCALES else DEFAULT, market_of(case.loan.currency))
 
 
 def compose(
@@ -82,15 +83,16 @@ def compose(
         return Composed(subject, text, locale)
 
 
-def _lender() -> str:
-    return settings.current().lender_name
+def _lender(case: Case) -> str:
+    return lender(borrower_locale(case), market_of(case.loan.currency)).name
 
 
 def sms_name(locale: str) -> str:
     """The lender's name as an SMS signs it (``HAOHUAN_SMS_NAME``). An English text keeps
     only the name's Latin words: one Chinese character would turn the whole text into
     UCS-2, 70 characters a part instead of 160."""
-    name = settings.current().sms_name
+    current = settings.current()
+    name = current.sms_name_hans if locale.startswith("zh_Hans") else current.sms_name
     if locale.startswith("zh"):
         return name
     latin = " ".join(word for word in name.split() if _is_gsm(word))
@@ -127,9 +129,10 @@ def _email(
     view = view_case(db, case, today)
     currency = case.loan.currency
     arrears = view.snapshot.arrears.total
+    contact = lender(locale, market_of(currency))
     lines = [_("Hello %(name)s,", name=borrower.full_name), ""]
     if offer is not None:
-        subject = _("%(lender)s: an offer for your account", lender=_lender())
+        subject = _("%(lender)s: an offer for your account", lender=_lender(case))
         terms = offer_terms(offer)
         lines += [
             _(
@@ -144,7 +147,7 @@ def _email(
             "",
         ]
     else:
-        subject = _("%(lender)s: a message about your account", lender=_lender())
+        subject = _("%(lender)s: a message about your account", lender=_lender(case))
     if arrears > 0:
         lines.append(
             _(
@@ -165,10 +168,14 @@ def _email(
             lines += [_("Collection is paused while you keep to your plan."), ""]
         elif upcoming:
             lines.append(_("What happens next if nothing changes:"))
-            # A Chinese sentence takes a full-width colon.
-            colon = "\uff1a" if locale.startswith("zh") else ": "
+            # The language's own colon (full-width in Chinese), as the catalog writes it.
             lines += [
-                f"- {long_date(event.date)}{colon}{event_sentence(event, currency)}"
+                "- "
+                + _(
+                    "%(label)s: %(value)s",
+                    label=long_date(event.date),
+                    value=event_sentence(event, currency),
+                )
                 for event in upcoming
             ]
             lines.append("")
@@ -184,9 +191,9 @@ def _email(
         "",
         _(
             "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
-            phone=settings.current().lender_phone,
-            hours=settings.current().lender_hours,
-            email=settings.current().lender_email,
+            phone=contact.phone,
+            hours=contact.hours,
+            email=contact.email,
         ),
         "",
         "-- ",

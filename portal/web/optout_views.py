@@ -15,7 +15,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    g,
     make_response,
     render_template,
     request,
@@ -27,6 +26,7 @@ from portal.contact.gate import opted_out_channels
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import by_id
+from portal.core.i18n import speak_to
 from portal.messaging import service
 from portal.messaging.links import OptOutRequest, read_opt_out_token
 from portal.models import Borrower
@@ -44,7 +44,7 @@ def _borrower(token: str) -> tuple[OptOutRequest, Borrower]:
     if wanted is None or borrower is None:
         abort(404)
     # The message was written in the borrower's language; its page answers in it too.
-    g.borrower_locale = borrower.locale
+    speak_to(borrower.locale, borrower.loans[0].currency if borrower.loans else None)
     return wanted, borrower
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from negotiation import Stage
 from portal.core.i18n import money
@@ -67,9 +68,9 @@ EVENT_ACTORS: dict[str, Any] = {
 }
 
 CASE_STATUSES: dict[str, Any] = {
-    "open": _l("Open"),
+    "open": lazy_pgettext("case status", "Open"),
     "arranged": _l("Arranged: plan active"),
-    "resolved": _l("Resolved"),
+    "resolved": lazy_pgettext("case status", "Resolved"),
 }
 
 HOLD_NAMES: dict[str, Any] = {
@@ -85,7 +86,7 @@ PLAN_STATUS_NAMES: dict[str, Any] = {
     "pending": _l("Accepted, first payment not made"),
     "active": _l("Active"),
     "completed": _l("Completed"),
-    "broken": _l("Broken"),
+    "broken": lazy_pgettext("plan status", "Broken"),
     "lapsed": _l("Lapsed (never started)"),
     "cancelled": _l("Withdrawn by the borrower"),
 }
@@ -93,7 +94,7 @@ PLAN_STATUS_NAMES: dict[str, Any] = {
 CHANNEL_NAMES: dict[str, Any] = {
     "call": _l("Phone call"),
     "sms": _l("SMS"),
-    "email": _l("Email"),
+    "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
 }
 
@@ -114,8 +115,8 @@ CONTACT_OUTCOMES: dict[str, Any] = {
 
 # The state of one contractual installment on the case page.
 INSTALLMENT_STATES: dict[str, Any] = {
-    "paid": _l("Paid"),
-    "waived": _l("Waived"),
+    "paid": lazy_pgettext("installment status", "Paid"),
+    "waived": lazy_pgettext("installment status", "Waived"),
     "settled": _l("Paid, part waived"),
     "part_paid": _l("Partly paid"),
     "overdue": _l("Overdue"),

@@ -21,7 +21,8 @@ from negotiation import (
     Stage,
     TimelineEvent,
 )
-from portal.core.i18n import gap, long_date, money
+from portal.core import settings
+from portal.core.i18n import gap, long_date, market_of, money
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
@@ -40,8 +41,9 @@ STAGE_EXPLANATIONS = {
         "legal advice."
     ),
     Stage.LATE: _l(
-        "Payments have been late for over three months. The loan may be referred for "
-        "arbitration or to court."
+        # The legal path differs by market (Taiwan: a payment order or a lawsuit; the
+        # mainland: arbitration or a lawsuit): each catalog names its own.
+        "Payments have been late for over three months. The loan may be referred for legal action."
     ),
 }
 
@@ -166,6 +168,17 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
     if kind is EventKind.PENALTY_ACCRUES:
         return _("A penalty of %(amount)s is added.", amount=money(event.amount or 0, currency))
     if kind is EventKind.CREDIT_REPORTED:
+        # 聯徵中心 is named only where the lender reports to it: Taiwan loans, when the
+        # lender says so (HAOHUAN_CREDIT_BUREAU).
+        if settings.current().get("CREDIT_BUREAU") == "jcic" and market_of(currency) == "TW":
+            if event.past:
+                return _(
+                    "From this date, the late payment can be reported to the Joint Credit "
+                    "Information Center (JCIC)."
+                )
+            return _(
+                "The late payment can be reported to the Joint Credit Information Center (JCIC)."
+            )
         if event.past:
             return _("From this date, the late payment can be reported to the credit bureau.")
         return _("The late payment can be reported to the credit bureau.")
@@ -177,7 +190,7 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
     if kind is EventKind.LEGAL_REFERRAL:
         if event.past:
             return _("From this date, the loan can be referred for legal action.")
-        return _("The loan may be referred for legal action (arbitration or court).")
+        return _("The loan may be referred for legal action.")
     return plan_event_sentence(event, currency)
 
 

@@ -28,7 +28,7 @@ SHOWN_PAYMENT_STATUSES = {
     **PAYMENT_STATUSES,
     "refunded": _l("Refunded"),
     "partly_refunded": _l("Partly refunded"),
-    "disputed": _l("Disputed"),
+    "disputed": _l("Disputed by the cardholder"),
 }
 
 # The payments list's status filter: the stored statuses, any open one, and the
@@ -37,7 +37,7 @@ PAYMENT_STATUS_FILTERS = {
     "open": _l("Open (created, pending or unknown)"),
     **PAYMENT_STATUSES,
     "refunded": _l("Refunded, in full or in part"),
-    "disputed": _l("Disputed"),
+    "disputed": _l("Disputed by the cardholder"),
 }
 
 GATEWAYS = {"sandbox": _l("Sandbox (test)"), "stripe": _l("Stripe")}
@@ -139,7 +139,7 @@ def note_sentence(
         return _("Stripe recorded it at %(time)s.", time=zoned_time(at, zone))
     if code == "payout_not_paid":
         if found.get("status") == "canceled":
-            return _("The payout was cancelled.")
+            return _("The payout was canceled.")
         return _("The payout failed.")
     if code == "payout_sum":
         return ngettext(

@@ -352,7 +352,7 @@ def test_printing_records_the_message_the_contact_and_the_audit_entry(app):
     assert (message.channel, message.status, message.provider, message.purpose) == (
         "letter", "sent", "print", "reminder",
     )  # fmt: skip
-    assert message.address == "106 台北市大安區, 忠孝東路四段 100 號 5 樓"
+    assert message.address == "106 台北市大安區，忠孝東路四段 100 號 5 樓"  # a Chinese comma
     assert message.created_by == AGENT
     assert message.locale == "zh_Hant_TW"
     assert message.send_at.replace(tzinfo=UTC) == message.sent_at.replace(tzinfo=UTC) == NOW

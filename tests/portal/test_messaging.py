@@ -203,7 +203,10 @@ def test_an_email_reaches_a_real_smtp_server_in_the_borrowers_language(app, smtp
     with app.test_request_context("/"), force_locale("zh_Hans_CN"):
         next_steps = _("What happens next if nothing changes:")
         stop = _("To stop emails from us, open %(url)s", url=opt_out)
-        subject = _("%(lender)s: a message about your account", lender=app.config["LENDER_NAME"])
+        # A Simplified message names the lender in Simplified characters (好还).
+        subject = _(
+            "%(lender)s: a message about your account", lender=app.config["LENDER_NAME_HANS"]
+        )
     assert next_steps != "What happens next if nothing changes:"  # translated
     assert next_steps in body
     assert stop in body
@@ -564,7 +567,7 @@ def test_a_bulk_send_at_night_schedules_every_message_and_the_sender_sends_them(
         cli, ["messages", "send-due"], obj=ScriptInfo(create_app=lambda: app)
     )
     assert result.exit_code == 0, result.output
-    assert "1 sent, 0 failed, 1 cancelled" in result.output
+    assert "1 sent, 0 failed, 1 canceled" in result.output
     sent = {m.case_id: m for m in messages(app)}
     assert sent[first.case_id].status == "sent"
     assert "/opt-out/" in sent[first.case_id].body

@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from werkzeug.wrappers import Response
 
 from portal.contact import calls
@@ -35,10 +36,10 @@ from portal.web.staff.auth import staff_required
 
 SECTION = "agent/_case_calls.html"
 PROMISE_STATUSES = {
-    "open": _l("Open"),
-    "kept": _l("Kept"),
-    "partly_kept": _l("Partly kept"),
-    "broken": _l("Broken"),
+    "open": lazy_pgettext("promise status", "Open"),
+    "kept": lazy_pgettext("promise status", "Kept"),
+    "partly_kept": lazy_pgettext("promise status", "Partly kept"),
+    "broken": lazy_pgettext("promise status", "Broken"),
     "superseded": _l("Replaced by a later promise"),
 }
 

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from werkzeug.wrappers import Response
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
@@ -57,7 +58,7 @@ BATCH_SHOWN = 100
 
 CHANNEL_NAMES = {
     "sms": _l("SMS"),
-    "email": _l("Email"),
+    "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
     "call": _l("Phone calls"),
 }
@@ -66,7 +67,7 @@ STATUS_NAMES = {
     "sending": _l("Sending"),
     "sent": _l("Sent"),
     "failed": _l("Failed"),
-    "cancelled": _l("Cancelled"),
+    "cancelled": _l("Canceled"),
 }
 PURPOSE_NAMES = {"reminder": _l("Reminder"), "offer": _l("Offer")}
 PROBLEM_TEXT = {

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from flask import Response, g, render_template, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
@@ -44,7 +45,8 @@ def console_time(moment: datetime | None) -> str:
 def borrower_clock(timezone: str, moment: datetime) -> str:
     """The time now where the borrower lives, with the zone's name."""
     local = moment.astimezone(ZoneInfo(timezone))
-    return f"{format_datetime(local, 'short', locale=str(get_locale() or DEFAULT))} ({timezone})"
+    shown = format_datetime(local, "short", locale=str(get_locale() or DEFAULT))
+    return _("%(time)s (%(zone)s)", time=shown, zone=timezone)
 
 
 WORDS: dict[str, Any] = {

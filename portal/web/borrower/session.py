@@ -15,6 +15,7 @@ from portal.access.verification import LinkState, link_state
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
+from portal.core.i18n import market_of, speak_to
 from portal.models import Case, ReminderLink
 from portal.web.common.fragments import leave_page
 from portal.web.common.sessions import still_fresh
@@ -35,6 +36,7 @@ def begin(link: ReminderLink, moment: datetime) -> None:
         link_id=link.id,
         generation=link.session_generation,
         borrower_locale=link.case.loan.borrower.locale,
+        borrower_market=market_of(link.case.loan.currency),
         offer_id=link.offer_id,
         started=moment.isoformat(),
         seen=moment.isoformat(),
@@ -89,7 +91,7 @@ def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return leave_page(url_for("borrower.session_ended"), code=302)
         g.case = case
         g.now = moment
-        g.borrower_locale = case.loan.borrower.locale
+        speak_to(case.loan.borrower.locale, case.loan.currency)
         return view(*args, **kwargs)
 
     return wrapper

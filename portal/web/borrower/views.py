@@ -57,7 +57,7 @@ from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
-from portal.core.i18n import long_date, money, switching_language
+from portal.core.i18n import long_date, money, speak_to, switching_language
 from portal.models import Case, Payment, Plan, PlanStatus
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
@@ -174,7 +174,7 @@ def open_link(token: str) -> Response:
 
 def _speak_as_borrower(link: Any) -> None:
     """The reminder was sent in the borrower's language; its page answers in it too."""
-    g.borrower_locale = link.case.loan.borrower.locale
+    speak_to(link.case.loan.borrower.locale, link.case.loan.currency)
 
 
 @blueprint.post("/r/<token>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -14,7 +15,7 @@ class SignInForm(FlaskForm):
     """Email and password; ``next`` is where to go afterwards (checked before use)."""
 
     email = EmailField(
-        _l("Email"),
+        lazy_pgettext("address", "Email"),
         validators=[
             DataRequired(message=_l("Enter your email address.")),
             Length(max=254, message=_l("That email address is too long.")),
