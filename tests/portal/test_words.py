@@ -217,3 +217,17 @@ def test_the_credit_bureau_is_named_only_where_the_lender_reports_to_it(
     html = client.get("/status").get_data(as_text=True)
     assert ("聯徵中心" in html) is named
     assert ("徵信機構" in html) is not named
+
+
+def test_a_promise_reads_as_a_promise_and_the_opt_out_button_as_an_action(app):
+    from .test_calls_and_promises import agent, promise, text_of
+
+    built = build_case(app)
+    client = agent(app)
+    assert promise(client, built.case_id, "2026-12-05", "1500").status_code == 303
+    calls = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=zh_Hant_TW"))
+    assert "待履行" in calls  # an open promise, not 處理中 (a case being processed)
+    assert "處理中" not in calls
+    page = client.get(f"/agent/cases/{built.case_id}?lang=zh_Hant_TW").get_data(as_text=True)
+    button = re.search(r'<button type="submit" class="secondary">記錄</button>', page)
+    assert button, "the opt-out form's button says 記錄 (record it), not 案件資料"
