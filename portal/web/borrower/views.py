@@ -143,8 +143,14 @@ def wording() -> dict[str, Any]:
         "plan_event_sentence": plan_event_sentence,
         "rejection_sentence": rejection_sentence,
         "move_range": move_range,
-        "session_seconds_left": lambda: borrower_session.seconds_left(g.now),
     }
+
+
+@blueprint.app_context_processor
+def session_clock() -> dict[str, Any]:
+    """How long the borrower's session lasts, for the warning in _signout.html: app-wide,
+    as the checkout pages of the payments blueprint show it too."""
+    return {"session_seconds_left": lambda: borrower_session.seconds_left(g.get("now") or now())}
 
 
 def _page(
