@@ -31,7 +31,8 @@ KEPT = "kept_form"  # the session key of the kept form's token
 
 def begin(link: ReminderLink, moment: datetime) -> None:
     """Start a new session for the link's borrower, dropping anything from before
-    (only the language choice survives)."""
+    (only the language choice survives, and the name of a kept form: see
+    ``kept_destination``)."""
     language = session.get("lang")
     kept = session.get(KEPT)
     session.clear()
