@@ -370,3 +370,36 @@ def test_a_kept_form_goes_back_only_to_its_own_case(app, client):
     )
     assert arrived.headers["Location"] == "/status"
     assert "Not my loan." not in client.get("/help").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("store", ["process", "redis", "redis-down"])
+def test_kept_forms_are_given_back_once_wherever_they_are_kept(store):
+    import os
+    import uuid
+
+    from flask import Flask
+
+    from portal.core import redis_client
+    from portal.web.borrower import kept_forms
+
+    app = Flask(__name__)
+    url = os.environ.get("HAOHUAN_TEST_REDIS_URL", "")
+    if store == "redis" and not url:
+        pytest.skip("HAOHUAN_TEST_REDIS_URL is not set (CI sets it)")
+    if store == "redis-down":
+        url = "redis://127.0.0.1:9/0"  # nothing listens: kept in the process instead
+    app.config.update(REDIS_URL=url if store != "process" else "", REDIS_PREFIX=uuid.uuid4().hex)
+    redis_client.init_app(app)
+    with app.app_context():
+        fields = {"reason": ["hardship"], "details": ["下個月"], "csrf_token": ["x"]}
+        token = kept_forms.keep(7, "borrower.help_page", fields)
+        assert token
+        assert kept_forms.keep(7, "borrower.help_page", {"details": ["  "]}) is None
+        assert kept_forms.keep(7, "borrower.help_page", {"details": ["x" * 30_000]}) is None
+        seen = kept_forms.peek(token)
+        assert seen == kept_forms.KeptForm(
+            7, "borrower.help_page", {"reason": ["hardship"], "details": ["下個月"]}
+        )
+        assert kept_forms.take(token) == seen
+        assert kept_forms.take(token) is None
+        assert kept_forms.peek("not-a-token") is None
