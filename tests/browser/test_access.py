@@ -267,3 +267,25 @@ def test_a_warning_before_the_session_ends_and_stay_signed_in(server, browser):
     expect(page.locator("#session-status")).to_have_text("You are still signed in.")
     assert page.input_value("#details") == "half written"
     context.close()
+
+
+# 53 --------------------------------------------------------------------------------------
+
+
+def test_the_html_checker_finds_what_the_issue_found(tmp_path):
+    """The checker the session runs at its end: a page of ours is valid, and a time with
+    microseconds or a bare hx- attribute (what the specialist found) is an error."""
+    from .conftest import vnu_errors
+
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>t</title></head>'
+        "<body><p>{}</p></body></html>"
+    )
+    micro = '<time datetime="2026-11-30T02:00:00.123456+00:00">x</time>'  # isoformat()
+    pages = {
+        "good": ("/good", page.format('<time datetime="2026-11-30T02:00:00Z">today</time>')),
+        "micro": ("/micro", page.format(micro)),
+        "htmx": ("/htmx", page.format('<a href="/" hx-get="/">x</a>')),
+    }
+    errors = vnu_errors(pages, tmp_path)
+    assert {error.split(":")[0] for error in errors} == {"/micro", "/htmx"}
