@@ -107,6 +107,8 @@ class WatchedBrowser:
 def vnu_errors(pages: dict[str, tuple[str, str]], folder: Path) -> list[str]:
     """The Nu Html Checker's errors over ``pages``, in one run of the jar: "address: line
     N: message" each."""
+    if not pages:
+        return []
     java = shutil.which("java")
     assert java, "Java is needed for the Nu Html Checker (.ci/run installs it)"
     assert VNU.exists(), f"{VNU} is missing: `make node_modules/vnu-jar/build/dist/vnu.jar`"
@@ -115,8 +117,6 @@ def vnu_errors(pages: dict[str, tuple[str, str]], folder: Path) -> list[str]:
         name = f"page-{number}.html"
         (folder / name).write_text(html, encoding="utf-8")
         addresses[name] = address
-    if not addresses:
-        return []
     files = [str(folder / name) for name in addresses]
     result = subprocess.run(
         [java, "-Xss2m", "-jar", str(VNU), "--errors-only", "--format", "json", *files],

@@ -231,3 +231,61 @@ def test_a_fast_tab_in_the_calculator_sends_one_request_and_keeps_the_focus(serv
     assert page.evaluate("document.activeElement.id") == held
     expect(page.locator("#calculation table.schedule")).to_be_visible()
     context.close()
+
+
+# 52 --------------------------------------------------------------------------------------
+
+
+def test_a_warning_before_the_session_ends_and_stay_signed_in(server, browser):
+    """The page says the session lasts 123 more seconds (as if 13 minutes had passed):
+    the warning comes 3 seconds later, with the focus on "Stay signed in", which renews
+    the session and gives the focus back to where it was."""
+    base, app = server
+    built = build_case(app, locale="en", name="Warn Test")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _verified(page, base, built)
+
+    def nearly_over(route):
+        response = route.fetch()
+        body = response.text().replace('data-seconds="900"', 'data-seconds="123"')
+        route.fulfill(response=response, body=body)
+
+    page.route("**/help", nearly_over)
+    page.goto(f"{base}/help")
+    page.fill("#details", "half written")
+    warning = page.locator("#session-warning")
+    expect(warning).to_be_hidden()
+    expect(warning).to_be_visible(timeout=8000)
+    expect(page.locator("#session-stay")).to_be_focused()
+    page.screenshot(path=SCREENSHOTS / "access-session-warning.png")
+    with page.expect_response(lambda r: r.url.endswith("/session/extend")) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 200
+    expect(warning).to_be_hidden()
+    expect(page.locator("#details")).to_be_focused()
+    expect(page.locator("#session-status")).to_have_text("You are still signed in.")
+    assert page.input_value("#details") == "half written"
+    context.close()
+
+
+# 53 --------------------------------------------------------------------------------------
+
+
+def test_the_html_checker_finds_what_the_issue_found(tmp_path):
+    """The checker the session runs at its end: a page of ours is valid, and a time with
+    microseconds or a bare hx- attribute (what the specialist found) is an error."""
+    from .conftest import vnu_errors
+
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>t</title></head>'
+        "<body><p>{}</p></body></html>"
+    )
+    micro = '<time datetime="2026-11-30T02:00:00.123456+00:00">x</time>'  # isoformat()
+    pages = {
+        "good": ("/good", page.format('<time datetime="2026-11-30T02:00:00Z">today</time>')),
+        "micro": ("/micro", page.format(micro)),
+        "htmx": ("/htmx", page.format('<a href="/" hx-get="/">x</a>')),
+    }
+    errors = vnu_errors(pages, tmp_path)
+    assert {error.split(":")[0] for error in errors} == {"/micro", "/htmx"}

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import g, session, url_for
+from flask import g, request, session, url_for
+from werkzeug.datastructures import MultiDict
 
 from portal.access import verification
 from portal.access.verification import LinkState, link_state
@@ -17,20 +18,29 @@ from portal.core.clock import now
 from portal.core.db import Session
 from portal.core.i18n import market_of, speak_to
 from portal.models import Case, ReminderLink
+from portal.web.borrower import kept_forms
 from portal.web.common.fragments import leave_page
 from portal.web.common.sessions import still_fresh
 
 IDLE_LIMIT = timedelta(minutes=15)
 ABSOLUTE_LIMIT = timedelta(hours=2)
+# Forms whose half-written content is kept when they are posted after the session ended,
+# and given back after verification (the page must accept a GET and restore its form).
+RESTORED_FORMS = frozenset({"borrower.help_page"})
+KEPT = "kept_form"  # the session key of the kept form's token
 
 
 def begin(link: ReminderLink, moment: datetime) -> None:
     """Start a new session for the link's borrower, dropping anything from before
-    (only the language choice survives)."""
+    (only the language choice survives, and the name of a kept form: see
+    ``kept_destination``)."""
     language = session.get("lang")
+    kept = session.get(KEPT)
     session.clear()
     if language:
         session["lang"] = language
+    if kept:
+        session[KEPT] = kept
     session.update(
         case_id=link.case_id,
         link_id=link.id,
@@ -53,11 +63,14 @@ def sign_out(database: Session) -> None:
 
 
 def end() -> None:
-    """Forget the borrower (keeping the language choice)."""
-    language = session.get("lang")
+    """Forget the borrower (keeping the language choice, and the name of a form kept
+    from an ended session: only a verification for its case gives it back)."""
+    language, kept = session.get("lang"), session.get(KEPT)
     session.clear()
     if language:
         session["lang"] = language
+    if kept:
+        session[KEPT] = kept
 
 
 def current_case(database: Session, moment: datetime) -> Case | None:
@@ -87,7 +100,11 @@ def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
         moment = now()
         case = current_case(db.session(), moment)
         if case is None:
+            kept = _keep_what_was_posted()
             end()
+            if kept:
+                session[KEPT] = kept
+                return leave_page(url_for("borrower.session_ended", kept=1), code=303)
             return leave_page(url_for("borrower.session_ended"), code=302)
         g.case = case
         g.now = moment
@@ -95,3 +112,46 @@ def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _keep_what_was_posted() -> str | None:
+    """A form posted into an ended session, kept for its case: the token, or None."""
+    case_id = session.get("case_id")
+    if request.method != "POST" or request.endpoint not in RESTORED_FORMS:
+        return None
+    if not isinstance(case_id, int):
+        return None
+    return kept_forms.keep(case_id, request.endpoint, request.form.to_dict(flat=False))
+
+
+def kept_destination(case_id: int) -> str | None:
+    """Where a newly verified borrower goes back to: the page of the form they were
+    writing when their last session ended, if it was for this case."""
+    token = session.get(KEPT)
+    kept = kept_forms.peek(token) if isinstance(token, str) else None
+    if kept is None or kept.case_id != case_id:
+        session.pop(KEPT, None)
+        return None
+    return url_for(kept.endpoint)
+
+
+def restore_form(case_id: int, endpoint: str) -> MultiDict[str, str] | None:
+    """The fields kept for this case's ``endpoint``, given back once; None if none."""
+    token = session.get(KEPT)
+    kept = kept_forms.peek(token) if isinstance(token, str) else None
+    if kept is None or kept.case_id != case_id or kept.endpoint != endpoint:
+        return None
+    session.pop(KEPT, None)
+    kept_forms.take(str(token))
+    return kept.formdata()
+
+
+def seconds_left(moment: datetime) -> int:
+    """How long this session lasts if nothing more happens: 15 minutes from this request,
+    or less when the 2 hours in all run out first."""
+    try:
+        started = datetime.fromisoformat(session["started"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    left = min(IDLE_LIMIT, ABSOLUTE_LIMIT - (moment - started))
+    return max(0, int(left.total_seconds()))

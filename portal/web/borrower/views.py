@@ -12,6 +12,7 @@ from flask import (
     Blueprint,
     abort,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -147,6 +148,13 @@ def wording() -> dict[str, Any]:
     }
 
 
+@blueprint.app_context_processor
+def session_clock() -> dict[str, Any]:
+    """How long the borrower's session lasts, for the warning in _signout.html: app-wide,
+    as the checkout pages of the payments blueprint show it too."""
+    return {"session_seconds_left": lambda: borrower_session.seconds_left(g.get("now") or now())}
+
+
 def _page(
     template: str, fragment: str | None = None, status: int = 200, **context: Any
 ) -> Response:
@@ -195,7 +203,8 @@ def verify_link(token: str) -> Response:
     if verdict is Verdict.VERIFIED:
         borrower_session.begin(link, moment)
         target = "borrower.plans" if link.offer_id else "borrower.status"
-        return redirect(url_for(target), code=303)
+        back = borrower_session.kept_destination(link.case_id)
+        return redirect(back or url_for(target), code=303)
     if verdict is Verdict.LINK_DISABLED:
         return _link_problem(LinkState.DISABLED)
     remaining = max(0, 5 - link.failed_attempts)
@@ -826,7 +835,18 @@ def help_page() -> Response:
             db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
         )
         return redirect(url_for("borrower.help_done"), code=303)
+    # What they wrote when their last session ended, back in the form to check and send.
+    kept = borrower_session.restore_form(case.id, "borrower.help_page")
+    if kept is not None:
+        return _page("borrower/help.html", form=HelpForm(formdata=kept), restored=True)
     return _page("borrower/help.html", form=form)
+
+
+@blueprint.post("/session/extend")
+@borrower_required
+def extend_session() -> Response:
+    """ "Stay signed in": this request itself renews the session; how long it now lasts."""
+    return jsonify(seconds=borrower_session.seconds_left(g.now))
 
 
 @blueprint.get("/help/done")
