@@ -10,12 +10,12 @@ LOCK := requirements.lock
 PYTEST_WORKERS ?= 2
 SCREENSHOTS := docs/screenshots
 # The Nu Html Checker the browser tests run over every page they open: the npm package
-# vnu-jar, pinned in package-lock.json (its integrity hash checked by npm ci). Scripts are
+# vnu-jar, pinned in tests/browser/package-lock.json (its integrity hash checked by npm ci). Scripts are
 # off: vnu-jar's postinstall would download a Java of its own; Debian's Java runs it.
-VNU := node_modules/vnu-jar/build/dist/vnu.jar
+VNU := tests/browser/node_modules/vnu-jar/build/dist/vnu.jar
 
-$(VNU): package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
+$(VNU): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund
 	touch $(VNU)
 
 .PHONY: demo test lint format typecheck bench clean translations compile upgrade lock screenshots

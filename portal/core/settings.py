@@ -646,6 +646,14 @@ SETTINGS: tuple[Setting, ...] = (
         group=TEST,
     ),
     Setting(
+        "HAOHUAN_VNU_JAR",
+        "",
+        "tests/browser/node_modules/vnu-jar/build/dist/vnu.jar",
+        "the Nu Html Checker the browser tests run over every page they open",
+        "a path",
+        group=TEST,
+    ),
+    Setting(
         "HAOHUAN_TEST_LOCALSTRIPE",
         "",
         "",

@@ -28,7 +28,8 @@ from tests.portal.factories import app_config
 
 CHROMIUM = os.environ.get("HAOHUAN_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
-VNU = Path(os.environ.get("HAOHUAN_VNU_JAR") or ROOT / "node_modules/vnu-jar/build/dist/vnu.jar")
+VNU_DEFAULT = "tests/browser/node_modules/vnu-jar/build/dist/vnu.jar"
+VNU = Path(os.environ.get("HAOHUAN_VNU_JAR") or ROOT / VNU_DEFAULT)
 
 pytestmark = pytest.mark.browser
 
@@ -111,7 +112,7 @@ def vnu_errors(pages: dict[str, tuple[str, str]], folder: Path) -> list[str]:
         return []
     java = shutil.which("java")
     assert java, "Java is needed for the Nu Html Checker (.ci/run installs it)"
-    assert VNU.exists(), f"{VNU} is missing: `make node_modules/vnu-jar/build/dist/vnu.jar`"
+    assert VNU.exists(), f"{VNU} is missing: `make {VNU_DEFAULT}`"
     addresses = {}
     for number, (address, html) in enumerate(pages.values()):
         name = f"page-{number}.html"
