@@ -20,6 +20,7 @@ from portal.cases import lifecycle
 from portal.cases.facts import policy
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
+from portal.core.i18n import SUPPORTED
 from portal.demo import seed
 from portal.demo.finance import demo_finance_account
 from portal.finance import reconcile as reconciliation
@@ -28,6 +29,7 @@ from portal.models import RunStatus, StaffMember
 from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.staff import accounts, totp
+from portal.wording.staff import password_refusal
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -288,6 +290,24 @@ def _staff_member(email: str) -> StaffMember:
     return member
 
 
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(SUPPORTED),
+    default="en",
+    show_default=True,
+    help="The language a refused password is explained in.",
+)
+
+
+def _refusal(error: accounts.AccountError, lang: str) -> str:
+    """Why the account could not be made or changed: a refused password in words, in
+    ``lang`` (portal.wording.staff)."""
+    if isinstance(error, accounts.WeakPasswordError):
+        with force_locale(lang):
+            return password_refusal(error.problem)
+    return error.reason
+
+
 def _new_password() -> str:
     """The new password, typed twice: hidden at a terminal; otherwise (a script, a pipe)
     the first two lines of stdin, which must match. Never an option, so it stays out of
@@ -316,14 +336,15 @@ def _new_password() -> str:
     type=click.Choice(accounts.ROLES),
     help="Repeat for several roles.",
 )
+@LANG_OPTION
 @with_appcontext
-def staff_create(email: str, name: str | None, roles: tuple[str, ...]) -> None:
+def staff_create(email: str, name: str | None, roles: tuple[str, ...], lang: str) -> None:
     """Create a staff account; the password is asked for twice (hidden), or read from
     two lines of stdin when it is not a terminal."""
     try:
         member = accounts.add_member(db.session(), email, name, roles, _new_password(), now())
     except accounts.AccountError as error:
-        raise click.ClickException(error.reason) from None
+        raise click.ClickException(_refusal(error, lang)) from None
     click.echo(f"added {member.email} with the roles {member.roles}")
 
 
@@ -333,14 +354,15 @@ staff_group.add_command(staff_create, "add")
 
 @staff_group.command("password")
 @click.option("--email", required=True)
+@LANG_OPTION
 @with_appcontext
-def staff_password(email: str) -> None:
+def staff_password(email: str, lang: str) -> None:
     """Set a new password (asked twice, hidden); the account's sessions end."""
     member = _staff_member(email)
     try:
         accounts.change_password(db.session(), member, _new_password())
     except accounts.AccountError as error:
-        raise click.ClickException(error.reason) from None
+        raise click.ClickException(_refusal(error, lang)) from None
     click.echo(f"password changed for {member.email}; its sessions have ended")
 
 

@@ -32,7 +32,17 @@ from negotiation import (
 )
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
-from portal.models import Case, Consent, Offer, OfferStatus, Plan, PlanInstallment, PlanStatus
+from portal.models import (
+    Case,
+    Consent,
+    Message,
+    MessageStatus,
+    Offer,
+    OfferStatus,
+    Plan,
+    PlanInstallment,
+    PlanStatus,
+)
 from portal.payments.service import void_open_payments
 
 TERMS_VERSION = "2026-11"
@@ -95,6 +105,31 @@ def usable_offer(db: Session, case: Case, offer_id: int, now: datetime) -> Offer
     if offer is None or offer.case_id != case.id or offer.status != OfferStatus.READY:
         return None
     return offer if offer.expires_at > now else None
+
+
+def offer_reached(db: Session, case: Case, offer_id: int, link_offer_id: int | None) -> bool:
+    """Whether the offer reached this borrower: the link their session came in on carries
+    it (``link_offer_id``), or a message sent to them did. An offer that was made but
+    never sent is the lender's draft, however its number is guessed."""
+    if link_offer_id is not None and link_offer_id == offer_id:
+        return True
+    sent = select(Message.id).where(
+        Message.case_id == case.id,
+        Message.offer_id == offer_id,
+        Message.status == MessageStatus.SENT,
+    )
+    return db.scalar(sent.limit(1)) is not None
+
+
+def borrowers_offer(
+    db: Session, case: Case, offer_id: int, now: datetime, link_offer_id: int | None
+) -> Offer | None:
+    """The offer, when this borrower may take it up: usable (``usable_offer``) and one
+    that reached them (``offer_reached``)."""
+    offer = usable_offer(db, case, offer_id, now)
+    if offer is None or not offer_reached(db, case, offer_id, link_offer_id):
+        return None
+    return offer
 
 
 def offer_terms(offer: Offer) -> Terms:
@@ -186,8 +221,12 @@ def accept(
     choice: Choice,
     consent: ConsentRecord,
     statement: Statement | None = None,
+    *,
+    link_offer_id: int | None = None,
 ) -> Accepted:
-    """Record the borrower's acceptance of a choice, once.
+    """Record the borrower's acceptance of a choice, once. An offer is accepted only
+    while usable and only when it reached the borrower (``borrowers_offer``: the link of
+    their session, ``link_offer_id``, or a message sent to them carried it).
 
     A second submit, or a concurrent one, finds the plan the first created: the unique
     index on live plans per case decides the race. Commits.
@@ -195,6 +234,10 @@ def accept(
     existing = live_plan(db, case)
     if existing is not None:
         return Accepted(existing)
+    if choice.offer_id is not None and (
+        borrowers_offer(db, case, choice.offer_id, now, link_offer_id) is None
+    ):
+        return Accepted(None, Refusal.NOT_ALLOWED)
     worked = work_out(db, case, today, choice, statement)
     if not worked.allowed or worked.schedule is None:
         return Accepted(None, Refusal.NOT_ALLOWED)

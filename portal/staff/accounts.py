@@ -84,12 +84,29 @@ def find_member(db: Session, email: str) -> StaffMember | None:
     ).first()
 
 
+class WeakPasswordError(AccountError):
+    """A new password is refused; ``problem`` says why (``portal.wording.staff`` has it
+    in words, in each language)."""
+
+    def __init__(self, problem: PasswordProblem) -> None:
+        super().__init__(WEAK_PASSWORD_REASONS[problem])
+        self.problem = problem
+
+
+# Plain reasons for logs and tests; people read portal.wording.staff's translations.
+WEAK_PASSWORD_REASONS = {
+    PasswordProblem.TOO_SHORT: "the password must be at least 12 characters",
+    PasswordProblem.TOO_LONG: "the password must be at most 256 characters",
+    PasswordProblem.COMMON: "the password is one of the most common passwords",
+    PasswordProblem.REPEATED: "the password repeats a few characters",
+    PasswordProblem.SEQUENTIAL: "the password is a sequence of characters",
+}
+
+
 def _checked_password(password: str) -> str:
     problem = password_problem(password)
-    if problem is PasswordProblem.TOO_SHORT:
-        raise AccountError("the password must be at least 12 characters")
-    if problem is PasswordProblem.TOO_LONG:
-        raise AccountError("the password must be at most 256 characters")
+    if problem is not None:
+        raise WeakPasswordError(problem)
     return hash_password(password)
 
 

@@ -8,11 +8,23 @@ to be right. The Argon2 cost is read from the configuration (``ARGON2_TIME_COST`
 ``ARGON2_MEMORY_COST`` in KiB, ``ARGON2_PARALLELISM``; tests lower it); a stored hash
 carries its own parameters, so changing the cost later keeps old hashes valid, and a
 hash made at another cost is re-hashed at the next sign-in too.
+
+A new password must also not be guessable: not one of the 30,000 most common passwords
+(nor one with only digits or symbols around it, ``password1234``), and not a run of
+repeated or sequential characters (``aaaaaaaaaaaa``, ``abcdefgh1234``, ``qwertyuiop12``).
+The list ships with the package, compressed, as ``common-passwords.txt.gz``: it is the
+``passwords`` frequency list of the zxcvbn package (PyPI ``zxcvbn`` 4.5.0, MIT licence,
+``common-passwords.LICENSE`` beside it), which zxcvbn drew from Mark Burnett's 10 million
+password list.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import itertools
 from enum import StrEnum
+from importlib import resources
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,11 +45,77 @@ ARGON2_PREFIX = "$argon2"
 _UNKNOWN_ACCOUNT_HASHES: dict[tuple[int, int, int], str] = {}
 
 
+# A password of fewer distinct characters than this is a few keys pressed again and again.
+MIN_DISTINCT = 5
+# Rows of keys and the digits in the order a keyboard has them, for sequences of keys.
+KEY_SEQUENCES = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
 class PasswordProblem(StrEnum):
-    """Why a new password is refused."""
+    """Why a new password is refused (portal.wording.staff says it in words)."""
 
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    COMMON = "common"
+    REPEATED = "repeated"
+    SEQUENTIAL = "sequential"
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lower case (read once)."""
+    packed = resources.files("portal.staff").joinpath("common-passwords.txt.gz").read_bytes()
+    lines = gzip.decompress(packed).decode("utf-8").splitlines()
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def _is_common(password: str) -> bool:
+    """One of the common passwords, or one with only digits, symbols and spaces around
+    it (what people add to a common word to pass a length rule)."""
+    lowered = password.lower()
+    core = lowered.strip("0123456789 !@#$%^&*()-_=+.,;:?/'\"[]{}<>|`~")
+    return lowered in common_passwords() or (len(core) >= 4 and core in common_passwords())
+
+
+def _step(before: str, after: str) -> int | None:
+    """How ``after`` follows ``before``: 0 the same key, +1 or -1 the next one along the
+    alphabet, the digits or a keyboard row; None when it does not."""
+    if before == after:
+        return 0
+    for row in ("abcdefghijklmnopqrstuvwxyz", *KEY_SEQUENCES):
+        if before in row and after in row:
+            distance = row.index(after) - row.index(before)
+            if distance in (1, -1):
+                return distance
+    return None
+
+
+def _runs(password: str) -> list[int]:
+    """The password cut into runs of repeated or sequential characters; each run's step
+    (0 for a repeated character, +1 or -1 for a sequence)."""
+    lowered = password.lower()
+    steps: list[int] = []
+    current: int | None = None
+    for before, after in itertools.pairwise(lowered):
+        step = _step(before, after)
+        if step is None or (current is not None and step != current):
+            steps.append(current if current is not None else 0)
+            current = None if step is None else step
+        else:
+            current = step
+    steps.append(current if current is not None else 0)
+    return steps
+
+
+def _pattern_problem(password: str) -> PasswordProblem | None:
+    """Repeated or sequential characters: few distinct ones, or a password made of a few
+    runs (at most one run per four characters)."""
+    if len(set(password.lower())) < MIN_DISTINCT:
+        return PasswordProblem.REPEATED
+    runs = _runs(password)
+    if len(runs) * 4 <= len(password):
+        return PasswordProblem.REPEATED if not any(runs) else PasswordProblem.SEQUENTIAL
+    return None
 
 
 def _parameters() -> tuple[int, int, int]:
@@ -62,7 +140,9 @@ def password_problem(password: str) -> PasswordProblem | None:
         return PasswordProblem.TOO_SHORT
     if len(password) > MAX_LENGTH:
         return PasswordProblem.TOO_LONG
-    return None
+    if _is_common(password):
+        return PasswordProblem.COMMON
+    return _pattern_problem(password)
 
 
 def hash_password(password: str) -> str:

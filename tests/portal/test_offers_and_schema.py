@@ -10,11 +10,97 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
+from negotiation import PlanKind
 from portal.access.verification import issue_link
+from portal.arrangements.agreement import Choice, ConsentRecord, Refusal, accept
 from portal.core import db
-from portal.models import Base, Case, Offer, Plan
+from portal.models import Base, Case, Message, Offer, Plan
 
-from .factories import NOW, build_case
+from .factories import NOW, build_case, sign_in
+
+
+def _offer(app, built) -> int:
+    """A ready offer the agent made and never sent."""
+    with app.app_context():
+        session = db.session()
+        offer = Offer(
+            case_id=built.case_id,
+            status="ready",
+            terms={
+                "kind": "arrears_plan",
+                "installments": 8,
+                "frequency": "monthly",
+                "first_due_date": "2026-12-03",
+                "penalty_waiver_pct": "50",
+            },
+            created_by="agent@example",
+            expires_at=NOW + timedelta(days=7),
+        )
+        session.add(offer)
+        session.commit()
+        return offer.id
+
+
+def _review_fields(page_html: str) -> dict[str, str]:
+    fields = dict(
+        re.findall(r'<input id="(\w+)" name="\w+" type="hidden" value="([^"]*)"', page_html)
+    )
+    fields.pop("csrf_token", None)
+    return fields
+
+
+def test_an_offer_never_sent_cannot_be_taken_by_guessing_its_number(app, client):
+    built = build_case(app, locale="en")
+    offer_id = _offer(app, built)
+    sign_in(client, built)  # through a plain status link
+    review = f"/plans/review?kind=arrears_plan&installments=8&offer_id={offer_id}"
+    assert client.get(review).status_code == 404
+    assert "An offer prepared for you" not in client.get("/plans").get_data(as_text=True)
+    posted = client.post(
+        "/plans/accept",
+        data={
+            "kind": "arrears_plan",
+            "installments": "8",
+            "frequency": "monthly",
+            "first_due_date": "2026-12-03",
+            "offer_id": str(offer_id),
+            "shown": "x",
+            "consent": "y",
+        },
+    )
+    assert posted.status_code == 404
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        choice = Choice(PlanKind.ARREARS_PLAN, 8, offer_id=offer_id)
+        consent = ConsentRecord("127.0.0.1", "test", "en", "x")
+        refused = accept(session, case, NOW, NOW.date(), choice, consent)
+        assert refused.refusal is Refusal.NOT_ALLOWED
+        assert session.scalars(select(Plan)).first() is None
+        assert session.get(Offer, offer_id).status == "ready"
+        # Once a message carrying it was sent to the borrower, it is theirs to take.
+        session.add(
+            Message(
+                case_id=built.case_id,
+                borrower_id=built.borrower_id,
+                channel="email",
+                purpose="offer",
+                offer_id=offer_id,
+                locale="en",
+                status="sent",
+                send_at=NOW,
+                sent_at=NOW,
+                created_by="agent@example",
+                created_at=NOW,
+            )
+        )
+        session.commit()
+    page = client.get(review)
+    assert page.status_code == 200
+    fields = _review_fields(page.get_data(as_text=True))
+    assert client.post("/plans/accept", data={**fields, "consent": "y"}).status_code == 303
+    with app.app_context():
+        assert db.session().scalars(select(Plan.offer_id)).one() == offer_id
 
 
 def _offer_link(app, built, **terms):

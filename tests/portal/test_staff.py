@@ -108,6 +108,58 @@ def test_a_password_needs_twelve_characters(app, weak):
     add_staff(app, email="b@haohuan.example", password="twelve chars")
 
 
+@pytest.mark.parametrize(
+    ("weak", "problem"),
+    [
+        ("password1234", "common"),
+        ("PASSWORD1234", "common"),
+        ("!!Iloveyou2024!!", "common"),
+        ("qwerty123456", "common"),
+        ("aaaaaaaaaaaa", "repeated"),
+        ("abababababab", "repeated"),
+        ("aaaabbbbcccc", "repeated"),
+        ("abcdefghijkl", "sequential"),
+        ("abcdefgh1234", "sequential"),
+        ("zyxwvutsrqpo", "sequential"),
+        ("1234567890ab", "sequential"),
+    ],
+)
+def test_a_guessable_password_is_refused_with_its_reason(app, weak, problem):
+    with app.app_context(), pytest.raises(accounts.WeakPasswordError) as refused:
+        accounts.add_member(db.session(), "a@haohuan.example", "A", ["finance"], weak, NOW)
+    assert refused.value.problem == problem
+
+
+def test_the_common_passwords_ship_with_the_package():
+    common = passwords.common_passwords()
+    assert len(common) == 30_000
+    assert {"password", "123456", "iloveyou", "qwertyuiop"} <= common
+
+
+@pytest.mark.parametrize(
+    "good", [PASSWORD, "twelve chars", "Tr0ub4dor&3xy", "kjh34lk5j3h45", "月光下兩隻小貓在屋頂上跳舞"]
+)
+def test_a_password_nobody_would_guess_is_taken(good):
+    assert passwords.password_problem(good) is None
+
+
+@pytest.mark.parametrize(
+    ("lang", "says"),
+    [
+        ("en", "one of the most common ones"),
+        ("zh_Hant_TW", "最常見"),
+        ("zh_Hans_CN", "最常见"),
+    ],
+)
+def test_the_command_says_why_a_password_was_refused_in_the_language_asked(app, lang, says):
+    arguments = ("staff", "create", "--role", "admin", "--email", "a@h.example", "--lang", lang)
+    refused = run(app, *arguments, typed="password1234\npassword1234\n")
+    assert refused.exit_code == 1
+    assert says in refused.output
+    with app.app_context():
+        assert db.session().scalar(select(func.count(StaffMember.id))) == 0
+
+
 def test_an_email_has_one_account_and_roles_are_known(app):
     add_staff(app)
     with app.app_context():

@@ -40,9 +40,9 @@ from portal.arrangements.agreement import (
     ConsentRecord,
     Refusal,
     accept,
+    borrowers_offer,
     cancel_pending,
     shown_hash,
-    usable_offer,
     work_out,
 )
 from portal.arrangements.moves import (
@@ -482,7 +482,7 @@ def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
     offer_id = session.get("offer_id")
     if not offer_id:
         return None
-    offer = usable_offer(db.session(), case, offer_id, g.now)
+    offer = borrowers_offer(db.session(), case, offer_id, g.now, _link_offer())
     if offer is None:
         return None
     worked = work_out(db.session(), case, today, Choice(PlanKind.PAY_IN_FULL, offer_id=offer.id))
@@ -620,12 +620,21 @@ def review() -> Response:
     return _review_page(case, choice)
 
 
+def _link_offer() -> int | None:
+    """The offer the link of this session carries, if any."""
+    offer_id = session.get("offer_id")
+    return offer_id if isinstance(offer_id, int) else None
+
+
 def _own_choice(case: Case, values: Any) -> Choice | None:
     """The choice in ``values``; None when malformed. An offer that is not this case's
-    own, usable offer is a 404: another borrower's offer id gets nothing."""
+    own usable offer, or one that never reached the borrower (by this session's link or
+    a message sent to them), is a 404: a guessed offer id gets nothing."""
     choice = _choice_from(values, borrower_today(case))
     offer_id = choice.offer_id if choice is not None else None
-    if offer_id is not None and usable_offer(db.session(), case, offer_id, g.now) is None:
+    if offer_id is not None and (
+        borrowers_offer(db.session(), case, offer_id, g.now, _link_offer()) is None
+    ):
         abort(404)
     return choice
 
@@ -690,7 +699,16 @@ def accept_plan() -> Response:
         locale=str(get_locale()),
         shown=form.shown.data or "",
     )
-    result = accept(db.session(), case, g.now, borrower_today(case), choice, consent, _statement())
+    result = accept(
+        db.session(),
+        case,
+        g.now,
+        borrower_today(case),
+        choice,
+        consent,
+        _statement(),
+        link_offer_id=_link_offer(),
+    )
     if result.refusal is Refusal.TERMS_CHANGED:
         notice = _("The figures changed since the page was shown. Please review them again.")
         return _review_page(case, choice, notice=notice, status=409)
