@@ -83,6 +83,7 @@ def queue() -> Response:
     chosen, problems = queue_service.parse_filter(request.args)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     shown = found.filter
+    basis = queue_service.amount_basis(shown)
 
     # url_for takes its own keywords (_external, _anchor) besides the query's: a
     # dict[str, str] could fill them, so mypy wants the arguments as Any.
@@ -98,6 +99,12 @@ def queue() -> Response:
         "page": found,
         "chosen": shown,
         "problems": problems,
+        "amount_basis": basis,
+        "amount_rates": ", ".join(
+            f"1 {code} = {rate:f} {basis.currency}"
+            for code, rate in sorted((basis.rates or {}).items())
+            if code != basis.currency
+        ),
         "url": url,
         "sort_url": sort_url,
         "choices": {
