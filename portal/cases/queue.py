@@ -590,6 +590,15 @@ class AmountBasis:
         )
         return owed * factor
 
+    @property
+    def rates_text(self) -> str:
+        """The rates used, as people read them: "1 CNY = 4.45 TWD, 1 HKD = 4.1 TWD"."""
+        return ", ".join(
+            f"1 {code} = {rate:f} {self.currency}"
+            for code, rate in sorted((self.rates or {}).items())
+            if code != self.currency
+        )
+
     def threshold(self, whole: int) -> int:
         """``whole`` units of ``currency`` in its minor units."""
         return whole * minor_per_major(self.currency or "TWD")

@@ -677,6 +677,9 @@ def test_the_queue_says_what_amounts_are_compared_in(app, agent):
     html = agent.get("/agent/?lang=en").get_data(as_text=True)
     assert "compared in TWD, each loan's converted at the configured rates" in html
     assert "1 CNY = 4.45 TWD" in html
+    # The bulk page chooses its segment with the same filters, and says the same.
+    bulk = agent.get("/agent/bulk?lang=en&currency=CNY&min=100").get_data(as_text=True)
+    assert "Overdue amounts are compared in CNY." in bulk
 
 
 @pytest.mark.parametrize("bad", ["CNY", "CNY=0", "CNY=-1", "CNY=4,45", "XYZ=1", "CNY=1e3"])

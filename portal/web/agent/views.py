@@ -83,7 +83,7 @@ def queue() -> Response:
     chosen, problems = queue_service.parse_filter(request.args)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     shown = found.filter
-    basis = queue_service.amount_basis(shown)
+    basis = queue_service.amount_basis(shown)  # what amounts are compared in, said above
 
     # url_for takes its own keywords (_external, _anchor) besides the query's: a
     # dict[str, str] could fill them, so mypy wants the arguments as Any.
@@ -100,11 +100,6 @@ def queue() -> Response:
         "chosen": shown,
         "problems": problems,
         "amount_basis": basis,
-        "amount_rates": ", ".join(
-            f"1 {code} = {rate:f} {basis.currency}"
-            for code, rate in sorted((basis.rates or {}).items())
-            if code != basis.currency
-        ),
         "url": url,
         "sort_url": sort_url,
         "choices": {
