@@ -588,6 +588,8 @@ class AmountBasis:
             {code: literal_column(f"{value:f}") for code, value in factors.items()},
             value=Loan.currency,
         )
+        # A loan in a currency without a rate has no converted amount (NULL): no amount
+        # filter selects it, and sorting by amount puts it last.
         return owed * factor
 
     @property
@@ -652,7 +654,7 @@ def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -
     if chosen.sort == "balance" and arrears is not None:
         basis = amount_basis(chosen)
         owed = basis.amount(arrears.amount)
-        key = owed.desc() if descending else owed.asc()
+        key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
         if basis.currency is None:
             # Amounts of different currencies are not compared: each currency in turn.
             return query.order_by(Loan.currency.asc(), key, Case.id.asc())

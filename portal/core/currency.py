@@ -66,13 +66,13 @@ def unusual_digits() -> dict[str, int]:
 
 
 def parse_rates(text: str) -> dict[str, Decimal]:
-    """``CNY=4.45,HKD=4.1`` (the value of one unit of each lending currency in the reporting
+    """``CNY=4.45,HKD=4.1`` (the value of one unit of each currency in the reporting
     currency, as exact decimals) as a mapping; raises ``ValueError`` naming what is wrong."""
     rates: dict[str, Decimal] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         code, _, rate = (piece.strip() for piece in item.partition("="))
-        if code not in Currency.__members__:
-            raise ValueError(f"{item!r}: {code!r} is not a currency Haohuan lends in")
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{item!r}: {code!r} is not a currency code such as CNY")
         if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", rate) or Decimal(rate) == 0:
             raise ValueError(f"{item!r}: the rate must be a positive decimal such as 4.45")
         rates[code] = Decimal(rate)
