@@ -324,18 +324,25 @@ def _installments_owed(moment: datetime, loan_ids: list[int] | None) -> Subquery
     """Overdue principal and interest per loan, and the oldest overdue due date:
     installments due before the borrower's today at ``moment`` and still owed. The
     condition is the partial index's own text, so PostgreSQL reads the index, not the
-    table's paid bulk."""
+    table's paid bulk; the borrower's zone is read only for the installments due on the
+    day or two that some borrowers have reached and others not."""
     owed = LoanInstallment.unpaid
-    today = today_column(Borrower.timezone, moment)
-    query = (
-        select(
-            LoanInstallment.loan_id.label("loan_id"),
-            func.sum(owed).label("owed"),
-            func.min(LoanInstallment.due_date).label("since"),
-        )
-        .join(Loan, Loan.id == LoanInstallment.loan_id)
-        .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today)
+    earliest, latest = date_bounds(moment)
+    zone = (
+        select(Borrower.timezone)
+        .join(Loan, Loan.borrower_id == Borrower.id)
+        .where(Loan.id == LoanInstallment.loan_id)
+        .scalar_subquery()
+    )
+    due = LoanInstallment.due_date
+    query = select(
+        LoanInstallment.loan_id.label("loan_id"),
+        func.sum(owed).label("owed"),
+        func.min(due).label("since"),
+    ).where(
+        text(f"({UNPAID_INSTALLMENT})"),
+        due < latest,
+        or_(due < earliest, due < today_column(zone, moment)),
     )
     if loan_ids is not None:
         query = query.where(LoanInstallment.loan_id.in_(loan_ids))
