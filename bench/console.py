@@ -207,8 +207,9 @@ def queue_cases(count: int) -> list[tuple[str, dict[str, str]]]:
         ("dpd=181+", {"dpd": "181+"}),
         ("dpd=0 (not overdue)", {"dpd": "0"}),
         ("dpd=all", {"dpd": "all"}),
-        ("overdue amount 5,000-50,000", {"min": "5000", "max": "50000"}),
-        ("overdue amount from 1", {"min": "1"}),
+        # Amounts are compared within one currency (portal.cases.queue.amount_basis).
+        ("overdue amount 5,000-50,000 TWD", {"min": "5000", "max": "50000", "currency": "TWD"}),
+        ("overdue amount from 1 TWD", {"min": "1", "currency": "TWD"}),
         ("currency=HKD", {"currency": "HKD"}),
         ("plan=active", {"plan": "active"}),
         ("plan=none", {"plan": "none"}),

@@ -23,12 +23,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
@@ -38,7 +39,7 @@ from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
 from portal.cases.overdue import borrower_today, date_bounds, today_column
 from portal.core import settings
-from portal.core.currency import DEFAULT_DIGITS, unusual_digits
+from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
 from portal.core.pagination import window
 from portal.models import (
@@ -134,8 +135,9 @@ FIELD_LABELS: dict[str, Any] = {
 class QueueFilter:
     """What the agent asked the queue for. ``None`` (or "any"/"all") means no limit.
 
-    ``balance_min``/``balance_max`` are whole units of the currency (NT$, ¥, HK$), both
-    ends included, compared with the overdue amount. ``search`` is a loan number (or its
+    ``balance_min``/``balance_max`` are whole units, both ends included, compared with
+    the overdue amount in the chosen currency, or without one converted to the reporting
+    currency at the configured rates (``amount_basis``). ``search`` is a loan number (or its
     start or end) or phone digits. Query-string keys: see ``to_args``.
     """
 
@@ -274,6 +276,16 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
     if balance_min is not None and balance_max is not None and balance_min > balance_max:
         problems.append(_("The lowest overdue amount is above the highest, so both were left out."))
         balance_min = balance_max = None
+    if (balance_min, balance_max) != (None, None) and (
+        amount_basis(QueueFilter(currency=currency)).currency is None
+    ):
+        problems.append(
+            _(
+                "Choose a currency to filter by overdue amount: amounts in different "
+                "currencies are not compared, so the amounts were left out."
+            )
+        )
+        balance_min = balance_max = None
 
     search = " ".join((args.get("q") or "").split())
     if len(search) > MAX_SEARCH:
@@ -312,18 +324,25 @@ def _installments_owed(moment: datetime, loan_ids: list[int] | None) -> Subquery
     """Overdue principal and interest per loan, and the oldest overdue due date:
     installments due before the borrower's today at ``moment`` and still owed. The
     condition is the partial index's own text, so PostgreSQL reads the index, not the
-    table's paid bulk."""
+    table's paid bulk; the borrower's zone is read only for the installments due on the
+    day or two that some borrowers have reached and others not."""
     owed = LoanInstallment.unpaid
-    today = today_column(Borrower.timezone, moment)
-    query = (
-        select(
-            LoanInstallment.loan_id.label("loan_id"),
-            func.sum(owed).label("owed"),
-            func.min(LoanInstallment.due_date).label("since"),
-        )
-        .join(Loan, Loan.id == LoanInstallment.loan_id)
-        .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(text(f"({UNPAID_INSTALLMENT})"), LoanInstallment.due_date < today)
+    earliest, latest = date_bounds(moment)
+    zone = (
+        select(Borrower.timezone)
+        .join(Loan, Loan.borrower_id == Borrower.id)
+        .where(Loan.id == LoanInstallment.loan_id)
+        .scalar_subquery()
+    )
+    due = LoanInstallment.due_date
+    query = select(
+        LoanInstallment.loan_id.label("loan_id"),
+        func.sum(owed).label("owed"),
+        func.min(due).label("since"),
+    ).where(
+        text(f"({UNPAID_INSTALLMENT})"),
+        due < latest,
+        or_(due < earliest, due < today_column(zone, moment)),
     )
     if loan_ids is not None:
         query = query.where(LoanInstallment.loan_id.in_(loan_ids))
@@ -539,19 +558,71 @@ def _filtered(
         query = query.where(_search_condition(chosen.search))
     if arrears is not None:
         query = arrears.joined(query)
-        owed = arrears.amount
-        if chosen.balance_min is not None:
-            query = query.where(owed >= chosen.balance_min * _minor_per_major())
-        if chosen.balance_max is not None:
-            query = query.where(owed <= chosen.balance_max * _minor_per_major())
+        basis = amount_basis(chosen)
+        owed = basis.amount(arrears.amount)
+        if basis.currency is not None and chosen.balance_min is not None:
+            query = query.where(owed >= basis.threshold(chosen.balance_min))
+        if basis.currency is not None and chosen.balance_max is not None:
+            query = query.where(owed <= basis.threshold(chosen.balance_max))
     return query
 
 
-def _minor_per_major() -> ColumnElement[int]:
-    """Minor units in a whole unit of each loan's currency: amounts are typed in whole
-    units, stored amounts are minor units."""
-    scale = {code: 10**digits for code, digits in unusual_digits().items()}
-    return when(scale, value=Loan.currency, else_=10**DEFAULT_DIGITS)
+@dataclass(frozen=True)
+class AmountBasis:
+    """What overdue amounts are compared and sorted in: ``currency`` (None: amounts of
+    different currencies are not compared), each loan's own amount when it is the chosen
+    currency, or converted at ``rates`` (one unit of each currency in ``currency``)."""
+
+    currency: str | None
+    rates: Mapping[str, Decimal] | None = None
+
+    @property
+    def converted(self) -> bool:
+        """True when each loan's amount is converted at the configured rates."""
+        return self.rates is not None
+
+    def amount(self, owed: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``owed`` (minor units of each loan's currency) in minor units of ``currency``."""
+        if self.rates is None or self.currency is None:
+            return owed
+        target = minor_digits(self.currency)
+        factors = {
+            code: rate.scaleb(target - minor_digits(code)) for code, rate in self.rates.items()
+        }
+        # Exact decimals the settings checked (digits and a point only): written into the
+        # statement as numeric literals, so PostgreSQL multiplies exactly.
+        factor = when(
+            {code: literal_column(f"{value:f}") for code, value in factors.items()},
+            value=Loan.currency,
+        )
+        # A loan in a currency without a rate has no converted amount (NULL): no amount
+        # filter selects it, and sorting by amount puts it last.
+        return owed * factor
+
+    @property
+    def rates_text(self) -> str:
+        """The rates used, as people read them: "1 CNY = 4.45 TWD, 1 HKD = 4.1 TWD"."""
+        return ", ".join(
+            f"1 {code} = {rate:f} {self.currency}"
+            for code, rate in sorted((self.rates or {}).items())
+            if code != self.currency
+        )
+
+    def threshold(self, whole: int) -> int:
+        """``whole`` units of ``currency`` in its minor units."""
+        return whole * minor_per_major(self.currency or "TWD")
+
+
+def amount_basis(chosen: QueueFilter) -> AmountBasis:
+    """The chosen currency; without one, the reporting currency when a rate is configured
+    for every lending currency; else none (amounts across currencies are not compared)."""
+    if chosen.currency:
+        return AmountBasis(chosen.currency)
+    config = settings.current()
+    rates = config.reporting_rates
+    if all(code in rates for code in CURRENCIES):
+        return AmountBasis(config.reporting_currency, rates)
+    return AmountBasis(None)
 
 
 def _needs_arrears(chosen: QueueFilter) -> bool:
@@ -588,8 +659,12 @@ def matching_cases(
 def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -> Select[Any]:
     descending = chosen.descending
     if chosen.sort == "balance" and arrears is not None:
-        owed = arrears.amount
-        key = owed.desc() if descending else owed.asc()
+        basis = amount_basis(chosen)
+        owed = basis.amount(arrears.amount)
+        key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
+        if basis.currency is None:
+            # Amounts of different currencies are not compared: each currency in turn.
+            return query.order_by(Loan.currency.asc(), key, Case.id.asc())
     elif chosen.sort == "last_contact":
         column = Case.last_contact_at
         key = column.desc().nulls_last() if descending else column.asc().nulls_first()

@@ -8,6 +8,7 @@ other a payment or a Stripe line may carry (0 for the yen or the won, 3 for the 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from negotiation.money import Currency
@@ -62,3 +63,17 @@ def unusual_digits() -> dict[str, int]:
     """Every currency whose minor unit is not a hundredth, with its digits: what a query
     over loans of several currencies needs to scale each one's amounts."""
     return {code: minor_digits(code) for code in sorted(ZERO_DECIMAL | THREE_DECIMAL)}
+
+
+def parse_rates(text: str) -> dict[str, Decimal]:
+    """``CNY=4.45,HKD=4.1`` (the value of one unit of each currency in the reporting
+    currency, as exact decimals) as a mapping; raises ``ValueError`` naming what is wrong."""
+    rates: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, _, rate = (piece.strip() for piece in item.partition("="))
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{item!r}: {code!r} is not a currency code such as CNY")
+        if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", rate) or Decimal(rate) == 0:
+            raise ValueError(f"{item!r}: the rate must be a positive decimal such as 4.45")
+        rates[code] = Decimal(rate)
+    return rates

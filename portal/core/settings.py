@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -125,6 +126,24 @@ def _credit_bureau(name: str, value: Any) -> Any:
     if str(value or "") not in CREDIT_BUREAUS:
         raise ValueError(f"{name} must be empty or jcic, not {value!r}")
     return str(value or "")
+
+
+def _reporting_currency(name: str, value: Any) -> Any:
+    from negotiation.money import Currency
+
+    if str(value or "TWD") not in Currency.__members__:
+        raise ValueError(f"{name} must be one of {', '.join(Currency.__members__)}, not {value!r}")
+    return value
+
+
+def _rates(name: str, value: Any) -> Any:
+    from portal.core.currency import parse_rates
+
+    try:
+        parse_rates(str(value or ""))
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    return value
 
 
 def _zone(name: str, value: Any) -> Any:
@@ -382,6 +401,26 @@ SETTINGS: tuple[Setting, ...] = (
         _zone,
     ),
     # Money --------------------------------------------------------------------------------
+    Setting(
+        "HAOHUAN_REPORTING_CURRENCY",
+        "REPORTING_CURRENCY",
+        "TWD",
+        "the currency the agent console compares and sorts overdue amounts in when no "
+        "currency is chosen (with `HAOHUAN_REPORTING_RATES`)",
+        "`TWD`, `CNY`, `HKD` or `USD`",
+        _reporting_currency,
+    ),
+    Setting(
+        "HAOHUAN_REPORTING_RATES",
+        "REPORTING_RATES",
+        "",
+        "the value of one unit of each other lending currency in the reporting currency, "
+        "exact decimals; with a rate for every one, the queue compares and sorts overdue "
+        "amounts across currencies converted at these rates (and says so); without, an "
+        "amount filter needs a currency chosen and sorting ranks within each currency",
+        "`CODE=rate`, comma-separated, such as `CNY=4.45,HKD=4.1,USD=32`",
+        _rates,
+    ),
     Setting(
         "PAYMENT_GATEWAY",
         "PAYMENT_GATEWAY",
@@ -712,6 +751,20 @@ class Settings:
 
     def _text(self, key: str) -> str:
         return str(self.get(key) or "")
+
+    @property
+    def reporting_currency(self) -> str:
+        """The currency amounts across currencies are compared in."""
+        return self._text("REPORTING_CURRENCY") or "TWD"
+
+    @property
+    def reporting_rates(self) -> dict[str, Decimal]:
+        """One unit of each currency in the reporting currency (itself at 1)."""
+        from portal.core.currency import parse_rates
+
+        rates = parse_rates(self._text("REPORTING_RATES"))
+        rates[self.reporting_currency] = Decimal(1)
+        return rates
 
     @property
     def frozen_now(self) -> str:

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask_babel import force_locale
 from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
@@ -80,16 +81,20 @@ def test_currency_hold_and_balance_narrow(app):
     assert ids_of(app, QueueFilter(hold="none")) == {twd, cny}
     assert ids_of(app, QueueFilter(hold="dispute")) == {held}
     assert ids_of(app, QueueFilter(hold="hardship")) == {hardship}
-    # Overdue amounts in whole units: 5,950 (twd), 5,500 (cny), 1,450 (held), 11,450.
-    assert ids_of(app, QueueFilter(balance_min=5_500, balance_max=5_950)) == {twd, cny}
-    assert ids_of(app, QueueFilter(balance_min=5_501)) == {twd, hardship}
-    assert ids_of(app, QueueFilter(balance_max=1_450)) == {held}
-    assert ids_of(app, QueueFilter(balance_max=1_449)) == set()
+    # Overdue amounts in whole units of the chosen currency: 5,950 (twd), 1,450 (held),
+    # 11,450 (hardship), and 5,500 (cny) in yuan.
+    ntd = {"currency": "TWD"}
+    assert ids_of(app, QueueFilter(balance_min=5_500, balance_max=5_950, **ntd)) == {twd}
+    assert ids_of(app, QueueFilter(balance_min=5_500, currency="CNY")) == {cny}
+    assert ids_of(app, QueueFilter(balance_min=5_501, **ntd)) == {twd, hardship}
+    assert ids_of(app, QueueFilter(balance_max=1_450, **ntd)) == {held}
+    assert ids_of(app, QueueFilter(balance_max=1_449, **ntd)) == set()
+    # No currency and no rates: each currency in turn, never NT$ against ¥.
     _, found = page_ids(app, QueueFilter(sort="balance"))
     assert [(row.case_id, row.arrears) for row in found.rows] == [
+        (cny, 550_000),
         (hardship, 1_145_000),
         (twd, 595_000),
-        (cny, 550_000),
         (held, 145_000),
     ]
 
@@ -615,3 +620,73 @@ def test_held_and_arranged_cases_show_their_stage_and_their_state_apart(app, age
         assert "Up to date" not in page
     assert ids_of(app, QueueFilter(dpd_band="all", stage="mid")) >= {held, arranged}
     assert ids_of(app, QueueFilter(dpd_band="all", stage="current")) & {held, arranged} == set()
+
+
+# Amounts across currencies ---------------------------------------------------------------
+
+
+def _amounts_case(app, currency, interest, charges):
+    # One installment overdue: NT$30,000 of principal, the interest and the charges.
+    return make_case(
+        app,
+        20,
+        currency=currency,
+        principal_part=3_000_000,
+        interest_part=interest,
+        fees=charges,
+        penalties=charges,
+    ).case_id
+
+
+def test_amounts_across_currencies_are_converted_at_the_configured_rates(app):
+    """NT$41,966 against CN¥37,105: at 4.45 NT$ to the yuan the yuan case is the larger,
+    and a filter with no currency chosen compares both in NT$, at exact rates."""
+    taiwan = _amounts_case(app, "TWD", 196_600, 500_000)  # NT$41,966
+    china = _amounts_case(app, "CNY", 210_500, 250_000)  # CN¥37,105 = NT$165,117.25
+    app.config["REPORTING_RATES"] = "CNY=4.45,HKD=4.1,USD=32"
+    ids, _found = page_ids(app, QueueFilter(dpd_band="all", sort="balance"))
+    assert ids == [china, taiwan]
+    assert ids_of(app, QueueFilter(dpd_band="all", balance_min=50_000)) == {china}
+    assert ids_of(app, QueueFilter(dpd_band="all", balance_max=165_117)) == {taiwan}
+    assert ids_of(app, QueueFilter(dpd_band="all", balance_max=165_118)) == {taiwan, china}
+    # Within a chosen currency, amounts are that currency's own.
+    chosen = QueueFilter(dpd_band="all", currency="CNY", balance_min=37_105)
+    assert ids_of(app, chosen) == {china}
+
+
+def test_without_rates_amounts_are_not_compared_across_currencies(app):
+    taiwan = _amounts_case(app, "TWD", 196_600, 500_000)
+    china = _amounts_case(app, "CNY", 210_500, 250_000)
+    ids, _found = page_ids(app, QueueFilter(dpd_band="all", sort="balance"))
+    assert ids == [china, taiwan]  # each currency in turn, never NT$ against ¥
+    with app.test_request_context("/"), force_locale("en"):
+        chosen, problems = parse_filter({"min": "40000"})
+        assert chosen.balance_min is None
+        assert any("Choose a currency" in str(problem) for problem in problems)
+        chosen, problems = parse_filter({"min": "40000", "currency": "TWD"})
+        assert (chosen.balance_min, problems) == (40_000, [])
+
+
+def test_the_queue_says_what_amounts_are_compared_in(app, agent):
+    make_case(app, 20)
+    html = agent.get("/agent/?lang=en&currency=CNY").get_data(as_text=True)
+    assert "Overdue amounts are compared in CNY." in html
+    html = agent.get("/agent/?lang=en").get_data(as_text=True)
+    assert "Overdue amounts are not compared across currencies" in html
+    app.config["REPORTING_RATES"] = "CNY=4.45,HKD=4.1,USD=32"
+    html = agent.get("/agent/?lang=en").get_data(as_text=True)
+    assert "compared in TWD, each loan's converted at the configured rates" in html
+    assert "1 CNY = 4.45 TWD" in html
+    # The bulk page chooses its segment with the same filters, and says the same.
+    bulk = agent.get("/agent/bulk?lang=en&currency=CNY&min=100").get_data(as_text=True)
+    assert "Overdue amounts are compared in CNY." in bulk
+
+
+@pytest.mark.parametrize(
+    "bad", ["CNY", "CNY=0", "CNY=-1", "CNY=4,45", "YUAN=1", "cny=1", "CNY=1e3"]
+)
+def test_reporting_rates_are_checked(bad):
+    from portal.core.currency import parse_rates
+
+    with pytest.raises(ValueError, match=r"currency|rate"):
+        parse_rates(bad)

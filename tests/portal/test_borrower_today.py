@@ -126,7 +126,7 @@ def test_queue_case_page_letter_and_segment_agree_in_every_zone(app, client):
                 assert (case_id in segment) == inside, (zone, stage)
             # Between one installment with the charges (NT$5,950) and two (NT$11,450).
             segment = segment_case_ids(
-                session, QueueFilter(dpd_band="all", balance_min=10_000), MOMENT
+                session, QueueFilter(dpd_band="all", currency="TWD", balance_min=10_000), MOMENT
             )
             two_due = EXPECTED_DAYS[zone] == 32
             assert (case_id in segment) == two_due, zone

@@ -45,6 +45,15 @@ def test_the_queue_balance_filter_counts_a_yen_loan_in_whole_yen(app):
     jpy = make_case(
         app, 20, currency="JPY", principal_part=5_000, interest_part=500, fees=300, penalties=150
     ).case_id
-    assert ids_of(app, QueueFilter(balance_min=5_950, balance_max=5_950)) == {twd, jpy}
-    assert ids_of(app, QueueFilter(balance_min=5_951)) == set()
-    assert ids_of(app, QueueFilter(currency="JPY", balance_max=5_949)) == set()
+    for currency, case_id in (("TWD", twd), ("JPY", jpy)):
+        exact = QueueFilter(currency=currency, balance_min=5_950, balance_max=5_950)
+        assert ids_of(app, exact) == {case_id}
+        assert ids_of(app, QueueFilter(currency=currency, balance_min=5_951)) == set()
+        assert ids_of(app, QueueFilter(currency=currency, balance_max=5_949)) == set()
+    # With no currency chosen, converted at exact rates: ¥5,950 at 0.21 is NT$1,249.50; a
+    # currency without a rate has no converted amount, so no amount filter selects it.
+    app.config["REPORTING_RATES"] = "CNY=4.45,HKD=4.1,USD=32,JPY=0.21"
+    assert ids_of(app, QueueFilter(balance_min=1_249, balance_max=1_250)) == {jpy}
+    assert ids_of(app, QueueFilter(balance_min=1_250)) == {twd}
+    app.config["REPORTING_RATES"] = "CNY=4.45,HKD=4.1,USD=32"
+    assert ids_of(app, QueueFilter(balance_min=1)) == {twd}

@@ -449,6 +449,7 @@ def _bulk_page(status: int = 200, **context: Any) -> Response:
         "agent/bulk.html",
         active="agent.bulk",
         lender_zone=case_queue.console_zone().key,
+        amount_basis=case_queue.amount_basis(context.get("filter") or case_queue.QueueFilter()),
         **choices,
         **context,
     )

@@ -85,6 +85,7 @@ def queue() -> Response:
     chosen, problems = queue_service.parse_filter(request.args)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     shown = found.filter
+    basis = queue_service.amount_basis(shown)  # what amounts are compared in, said above
 
     # url_for takes its own keywords (_external, _anchor) besides the query's: a
     # dict[str, str] could fill them, so mypy wants the arguments as Any.
@@ -100,6 +101,7 @@ def queue() -> Response:
         "page": found,
         "chosen": shown,
         "problems": problems,
+        "amount_basis": basis,
         "url": url,
         "sort_url": sort_url,
         "choices": {
