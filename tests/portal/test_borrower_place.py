@@ -325,7 +325,7 @@ def test_under_an_active_restructure_the_status_page_leads_with_the_plan(app, cl
     assert f"HK${covered / 100:,.2f}" in lead[: lead.index("Due next")]
     assert "It replaces your regular installments" in lead
     due_next = lead[lead.index("Due next") :]
-    assert "Regular installment" not in due_next[: due_next.index("</table>")]
+    assert "Regular installment" not in due_next[: due_next.index("</dl>")]
     assert f"HK${following.amount / 100:,.2f}" in due_next
     assert following.due_date.strftime("%B") in due_next
 
@@ -351,7 +351,7 @@ def test_under_an_active_arrears_plan_the_next_total_counts_the_regular_installm
     assert "days overdue" not in status
     assert "Your regular installments continue beside it" in status
     due_next = status[status.index("Due next") :]
-    due_next = due_next[: due_next.index("</table>")]
+    due_next = due_next[: due_next.index("</dl>")]
     assert "Regular installment" in due_next
     assert f"NT${regular.unpaid // 100:,}" in due_next
     assert f"NT${total // 100:,}" in due_next

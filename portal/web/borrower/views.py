@@ -359,6 +359,15 @@ def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
             (i for i in case.loan.installments if i.due_date >= today and i.unpaid > 0), None
         )
     due_next = (following.outstanding if following else 0) + (regular.unpaid if regular else 0)
+    rows = [
+        {"plan": True, "due_date": i.due_date, "amount": i.outstanding, "moved_from": i.moved_from}
+        for i in (following,)
+        if i is not None
+    ] + [
+        {"plan": False, "due_date": i.due_date, "amount": i.unpaid, "moved_from": None}
+        for i in (regular,)
+        if i is not None
+    ]
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
@@ -369,6 +378,7 @@ def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
         "whole_balance": whole_balance,
         "regular": regular,
         "due_next": due_next,
+        "due_rows": sorted(rows, key=lambda row: row["due_date"]),
     }
 
 
