@@ -72,6 +72,7 @@ def test_the_calculator_starts_on_a_plan_the_policy_allows(app, client):
         sign_in(client, built)
         start = calculator_start(client.get("/plans").get_data(as_text=True))
         assert start["kind"] == "arrears_plan", start
+        assert start["frequency"] == "monthly", start  # as the loan is paid
         fragment = client.get(
             "/plans/calculate", query_string=start, headers={"HX-Request": "true"}
         ).get_data(as_text=True)
