@@ -399,3 +399,15 @@ def test_dates_and_amounts_are_plain_text_outside_html(app):
         assert sentence == "Choose a date from January 7, 2027 to January 20, 2027."
         assert "<" not in f"{sentence}"
         assert f"{NOWRAP}January 7, 2027</span>" in sentence.__html__()
+
+
+def test_no_template_puts_an_unbroken_value_in_an_attribute_without_plain():
+    from pathlib import Path
+
+    attribute = re.compile(r'[\w-]+="[^"]*\{\{[^"]*\}\}[^"]*"')
+    found = []
+    for path in Path("templates").rglob("*.html"):
+        for value in attribute.findall(path.read_text(encoding="utf-8")):
+            if re.search(r"\b(money|long_date)\(", value) and "|plain" not in value:
+                found.append(f"{path}: {value}")
+    assert found == []
