@@ -157,7 +157,7 @@ class Phrase(str):
         return self._html
 
 
-def gettext(message: str, **values: Any) -> str:
+def phrase(message: str, **values: Any) -> str:
     """flask_babel's ``gettext`` for sentences built in code that carry dates and amounts:
     the same text, and HTML that keeps each value unbroken (see ``Unbroken``)."""
     translated = babel_gettext(message)

@@ -21,7 +21,7 @@ from negotiation import (
     TimelineEvent,
 )
 from portal.core.i18n import gap, joined, long_date, money
-from portal.core.i18n import gettext as _
+from portal.core.i18n import phrase as _
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
