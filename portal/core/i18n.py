@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,8 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context, request, session, url_for
 from flask_babel import Babel, get_locale, gettext
-from markupsafe import Markup
+from flask_babel import gettext as babel_gettext
+from markupsafe import Markup, escape
 from werkzeug.routing import BuildError
 
 from portal.core import settings
@@ -210,6 +212,56 @@ def switch_language_url(code: str) -> str:
     return path + "?" + urlencode(arguments, doseq=True)
 
 
+class Unbroken(str):
+    """Text that must not break across lines: a date ("2027年1月6日" split after "6" on a
+    phone) or an amount. Plain text wherever it is used as a string (a message, a letter,
+    a CSV, an attribute through ``plain``); in HTML, through Jinja's escaping, a
+    ``nowrap`` span."""
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return f'<span class="nowrap">{escape(str(self))}</span>'
+
+
+class Phrase(str):
+    """A translated sentence: plain text as a string, and in HTML with each value's own
+    HTML (an unbroken date or amount stays unbroken inside the sentence)."""
+
+    __slots__ = ("_html",)
+    _html: str
+
+    def __new__(cls, text: str, html: str) -> Phrase:
+        made = super().__new__(cls, text)
+        made._html = html
+        return made
+
+    def __html__(self) -> str:
+        return self._html
+
+
+def phrase(message: str, **values: Any) -> str:
+    """flask_babel's ``gettext`` for sentences built in code that carry dates and amounts:
+    the same text, and HTML that keeps each value unbroken (see ``Unbroken``)."""
+    translated = babel_gettext(message)
+    if not values:
+        return translated
+    text = translated % {name: str(value) for name, value in values.items()}
+    # escape() makes the message safe text (a translation holds no markup); % then
+    # escapes each value, or takes its own HTML (Unbroken, Phrase).
+    return Phrase(text, escape(translated) % values)
+
+
+def joined(*parts: str) -> str:
+    """Sentences put together, keeping each one's HTML (see ``Phrase``)."""
+    return Phrase("".join(str(part) for part in parts), Markup("").join(parts))
+
+
+def plain(value: Any) -> str:
+    """A value as plain text, for an attribute (``aria-label``): no markup inside."""
+    return str(value)
+
+
 def money(amount: int, currency: str) -> str:
     """An amount of minor units in the request's language; whole Taiwan dollars without
     cents, as they are written in Taiwan."""
@@ -218,15 +270,15 @@ def money(amount: int, currency: str) -> str:
     if currency == "TWD":
         # "NT$" in every language: Taiwan's own "$" alone reads as any dollar.
         pattern = "'NT$'#,##0" + ("" if amount % minor_per_major(currency) == 0 else ".00")
-        return format_currency(
-            value, currency, format=pattern, locale=locale, currency_digits=False
+        return Unbroken(
+            format_currency(value, currency, format=pattern, locale=locale, currency_digits=False)
         )
-    return format_currency(value, currency, locale=locale)
+    return Unbroken(format_currency(value, currency, locale=locale))
 
 
 def long_date(day: date) -> str:
-    """A date as the request's language writes it in full."""
-    return format_date(day, format="long", locale=str(get_locale() or DEFAULT))
+    """A date as the request's language writes it in full (unbroken in HTML)."""
+    return Unbroken(format_date(day, format="long", locale=str(get_locale() or DEFAULT)))
 
 
 def zoned_time(moment: datetime | None, zone: str, *, seconds: bool = True) -> str:
@@ -292,6 +344,7 @@ def init_app(app: Flask) -> None:
         language_tag=language_tag,
         machine_time=machine_time,
     )
+    app.jinja_env.filters["plain"] = plain
     app.context_processor(_template_context)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from negotiation import (
@@ -22,7 +21,8 @@ from negotiation import (
     TimelineEvent,
 )
 from portal.core import settings
-from portal.core.i18n import gap, long_date, market_of, money
+from portal.core.i18n import gap, joined, long_date, market_of, money
+from portal.core.i18n import phrase as _
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
@@ -280,5 +280,5 @@ def move_refusal_sentence(refusal: MoveRefusal, window: MoveWindow | None) -> st
             lead = _("The new date must come before your next payment's date.")
         else:
             lead = _("That date is later than the plan allows.")
-        return f"{lead}{gap()}{move_range(window)}"
+        return joined(lead, gap(), move_range(window))
     return str(MOVE_REFUSALS.get(refusal, MOVE_REFUSALS[MoveRefusal.NO_SUCH_INSTALLMENT]))

@@ -3,6 +3,7 @@ sign a borrower or a staff member in. Fixtures stay in conftest.py; tests import
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,16 @@ from portal.core import db
 from portal.core.hashing import fact_hash, new_salt
 from portal.models import Borrower, Case, Loan, LoanCharge, LoanInstallment, Plan
 from portal.staff import accounts
+
+# Dates and amounts are wrapped in a nowrap span in HTML (one line on a phone).
+NOWRAP = re.compile(r'<span class="nowrap">([^<]*)</span>')
+
+
+def unwrapped(html: str) -> str:
+    """A page's HTML without the nowrap spans around its dates and amounts, for
+    assertions on the words around them."""
+    return NOWRAP.sub(r"\1", html)
+
 
 # The frozen moment: 10:00 in Taipei on 2026-11-30.
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)

@@ -30,7 +30,7 @@ from portal.core.clock import as_utc
 from portal.models import AuditEntry, Case, CaseEvent, Offer, StaffMember
 from portal.web.agent.offer_views import offers_section
 
-from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
 
 AGENT = "agent@haohuan.example"
 OTHER_AGENT = "other@haohuan.example"
@@ -101,7 +101,7 @@ def create(client, case_id, terms, lang="en"):
 
 
 def text(response):
-    return response.get_data(as_text=True)
+    return unwrapped(response.get_data(as_text=True))
 
 
 # Within, beyond and outside authority --------------------------------------------------

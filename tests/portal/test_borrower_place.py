@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.core import db
 from portal.models import Payment
 
-from .factories import build_case, sign_in
+from .factories import build_case, sign_in, unwrapped
 from .test_journey import first_review_link, review_form
 
 
@@ -37,7 +37,7 @@ def test_paying_everything_overdue_says_it_is_paid_not_that_a_plan_is_complete(a
 def test_a_part_payment_that_clears_the_arrears_says_so(app, client):
     built = build_case(app, locale="en", days_past_due=40, penalties=0, fees=0)
     sign_in(client, built)
-    status = client.get("/status").get_data(as_text=True)
+    status = unwrapped(client.get("/status").get_data(as_text=True))
     overdue = re.search(r"Overdue now: NT\$([\d,]+)", status)
     assert overdue is not None
     started = client.post("/pay", data={"purpose": "partial", "amount": overdue.group(1)})
@@ -72,6 +72,7 @@ def test_the_calculator_starts_on_a_plan_the_policy_allows(app, client):
         sign_in(client, built)
         start = calculator_start(client.get("/plans").get_data(as_text=True))
         assert start["kind"] == "arrears_plan", start
+        assert start["frequency"] == "monthly", start  # as the loan is paid
         fragment = client.get(
             "/plans/calculate", query_string=start, headers={"HX-Request": "true"}
         ).get_data(as_text=True)
@@ -325,7 +326,7 @@ def test_under_an_active_restructure_the_status_page_leads_with_the_plan(app, cl
     assert f"HK${covered / 100:,.2f}" in lead[: lead.index("Due next")]
     assert "It replaces your regular installments" in lead
     due_next = lead[lead.index("Due next") :]
-    assert "Regular installment" not in due_next[: due_next.index("</table>")]
+    assert "Regular installment" not in due_next[: due_next.index("</dl>")]
     assert f"HK${following.amount / 100:,.2f}" in due_next
     assert following.due_date.strftime("%B") in due_next
 
@@ -351,7 +352,62 @@ def test_under_an_active_arrears_plan_the_next_total_counts_the_regular_installm
     assert "days overdue" not in status
     assert "Your regular installments continue beside it" in status
     due_next = status[status.index("Due next") :]
-    due_next = due_next[: due_next.index("</table>")]
+    due_next = due_next[: due_next.index("</dl>")]
     assert "Regular installment" in due_next
     assert f"NT${regular.unpaid // 100:,}" in due_next
     assert f"NT${total // 100:,}" in due_next
+
+
+NOWRAP = '<span class="nowrap">'
+
+
+def test_dates_and_amounts_stay_on_one_line_on_borrower_pages(app, client):
+    from .test_money_paths import accept_first, pay_due
+
+    built = build_case(app, locale="zh_Hant_TW")
+    sign_in(client, built)
+    status = client.get("/status").get_data(as_text=True)
+    # Every long date and every amount on the page sits in a nowrap span, in a table
+    # cell and inside a sentence built in code (the timeline's) alike.
+    for written in re.findall(r"\d{4}年\d{1,2}月\d{1,2}日", status):
+        assert f"{NOWRAP}{written}</span>" in status, written
+    for written in re.findall(r"NT\$[\d,]+", status):
+        assert f"{NOWRAP}{written}</span>" in status, written
+    accept_first(client, "arrears_plan")
+    pay_due(client)
+    for language in ("zh_Hant_TW", "zh_Hans_CN", "en"):
+        page = client.get(f"/status?lang={language}").get_data(as_text=True)
+        sentence = re.search(r"NT\$[\d,]+", page[page.index('class="timeline"') :])
+        assert sentence is not None
+        assert f"{NOWRAP}{sentence.group(0)}</span>" in page
+        plans = client.get("/plans").get_data(as_text=True)
+        for html in (page, plans):
+            # Never markup inside an attribute (the plan cards' aria-label).
+            assert not re.search(r'="[^"]*<span', html), language
+
+
+def test_dates_and_amounts_are_plain_text_outside_html(app):
+    from negotiation import MoveWindow
+    from portal.core.i18n import long_date, money
+    from portal.wording.engine import move_range
+
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        amount = money(123_400, "TWD")
+        assert amount == "NT$1,234"
+        assert "<" not in f"Pay {amount} by {long_date(date(2027, 1, 6))}"
+        sentence = move_range(MoveWindow(date(2027, 1, 6), date(2027, 1, 7), date(2027, 1, 20)))
+        assert sentence == "Choose a date from January 7, 2027 to January 20, 2027."
+        assert "<" not in f"{sentence}"
+        assert f"{NOWRAP}January 7, 2027</span>" in sentence.__html__()
+
+
+def test_no_template_puts_an_unbroken_value_in_an_attribute_without_plain():
+    from pathlib import Path
+
+    attribute = re.compile(r'[\w-]+="[^"]*\{\{[^"]*\}\}[^"]*"')
+    found = []
+    for path in Path("templates").rglob("*.html"):
+        for value in attribute.findall(path.read_text(encoding="utf-8")):
+            if re.search(r"\b(money|long_date)\(", value) and "|plain" not in value:
+                found.append(f"{path}: {value}")
+    assert found == []

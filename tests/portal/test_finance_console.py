@@ -24,7 +24,7 @@ from portal.models import AuditEntry, Case, Payment, ReconciliationItem, Reconci
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.web.finance.chart import bar_chart, nice_step
 
-from .factories import add_staff, build_case, staff_sign_in
+from .factories import add_staff, build_case, staff_sign_in, unwrapped
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 YESTERDAY = date(2026, 11, 29)  # the frozen clock's day before, in Taipei
@@ -145,7 +145,7 @@ def test_the_overview_page_shows_the_day_and_its_reconciliation(app, finance, bo
             )
         )
         session.commit()
-    html = finance.get("/finance/?lang=en").get_data(as_text=True)
+    html = unwrapped(finance.get("/finance/?lang=en").get_data(as_text=True))
     assert "Online repayments on November 29, 2026" in html
     assert "3 payments succeeded" in html
     assert "NT$2,200" in html

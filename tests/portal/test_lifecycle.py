@@ -26,7 +26,7 @@ from portal.models import (
     PlanInstallment,
 )
 
-from .factories import NOW, TODAY, build_case, sign_in
+from .factories import NOW, TODAY, build_case, sign_in, unwrapped
 from .test_money_paths import accept_first, pay_due
 
 
@@ -201,7 +201,7 @@ def test_an_arranged_case_does_not_escalate_and_a_broken_plan_re_escalates(app, 
         assert db.session().scalars(select(Plan)).one().status == "broken"
     assert work(app, dues[2] + grace + timedelta(days=1)).changed == 0
     # The borrower is told: when it ended, why, and what is owed again.
-    page = client.get("/status").get_data(as_text=True)
+    page = unwrapped(client.get("/status").get_data(as_text=True))
     ended = dues[2] + grace
     assert f"您的還款方案已於 {ended.year}年{ended.month}月{ended.day}日 終止" in page
     assert "2 期款項未繳" in page

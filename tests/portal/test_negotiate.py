@@ -5,7 +5,7 @@ from __future__ import annotations
 from portal.arrangements import statements
 from portal.core import db
 
-from .factories import NOW, build_case, sign_in
+from .factories import NOW, build_case, sign_in, unwrapped
 
 
 def test_the_calculator_answers_htmx_with_a_fragment(app, client):
@@ -78,7 +78,7 @@ def test_a_statement_marks_what_fits(app, client):
         },
     )
     assert posted.status_code == 303
-    html = client.get("/plans").get_data(as_text=True)
+    html = unwrapped(client.get("/plans").get_data(as_text=True))
     assert "you can afford about NT$9,600 a month" in html
     assert "Fastest that fits your budget" in html
 
@@ -146,14 +146,14 @@ def test_a_promise_to_pay_on_a_date_of_ones_own(app, client):
     html = client.get(f"/plans/calculate?{late}", headers={"HX-Request": "true"}).get_data(
         as_text=True
     )
-    assert "The latest is December 14, 2026." in html
+    assert "The latest is December 14, 2026." in unwrapped(html)
 
 
 def test_the_review_of_an_arrears_plan_gives_the_real_monthly_cost(app, client):
     built = build_case(app, locale="en")
     sign_in(client, built)
     query = "kind=arrears_plan&installments=6&frequency=monthly&first_due_date=2026-11-30"
-    html = client.get(f"/plans/review?{query}").get_data(as_text=True)
+    html = unwrapped(client.get(f"/plans/review?{query}").get_data(as_text=True))
     # NT$1,896 a month on the plan (after the first, NT$1,895) beside the regular NT$5,500.
     assert "come to about NT$7,396 per month" in html
 

@@ -369,6 +369,15 @@ def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
             (i for i in case.loan.installments if i.due_date >= today and i.unpaid > 0), None
         )
     due_next = (following.outstanding if following else 0) + (regular.unpaid if regular else 0)
+    rows = [
+        {"plan": True, "due_date": i.due_date, "amount": i.outstanding, "moved_from": i.moved_from}
+        for i in (following,)
+        if i is not None
+    ] + [
+        {"plan": False, "due_date": i.due_date, "amount": i.unpaid, "moved_from": None}
+        for i in (regular,)
+        if i is not None
+    ]
     return {
         "paid": len(plan.installments) - len(unpaid),
         "count": len(plan.installments),
@@ -379,6 +388,7 @@ def _progress(case: Case, plan: Any, today: date) -> dict[str, Any]:
         "whole_balance": whole_balance,
         "regular": regular,
         "due_next": due_next,
+        "due_rows": sorted(rows, key=lambda row: row["due_date"]),
     }
 
 
@@ -497,9 +507,8 @@ def _calculator(
     """The custom plan calculator: its form, and the schedule or refusal it works out to.
     Untouched, it starts on a plan the policy allows: the engine's own proposal of the
     first kind it offers (a fixed count such as 6 payments is refused for small arrears)."""
-    rules = policy().rules_for(
-        policy().stage_for(snapshot_of(db.session(), case, today).days_past_due)
-    )
+    snapshot = snapshot_of(db.session(), case, today)
+    rules = policy().rules_for(policy().stage_for(snapshot.days_past_due))
     kinds = [
         k
         for k in (PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE, PlanKind.DEFERRAL)
@@ -516,7 +525,11 @@ def _calculator(
         if kinds:
             form.kind.data = kinds[0].value
         form.frequency.data = frequencies[0].value
-        start = next((p.plan for k in kinds for p in proposals if p.plan.kind is k), None)
+        # The first kind proposed, at the frequency the borrower already pays if it is.
+        offered = [p.plan for k in kinds for p in proposals if p.plan.kind is k]
+        first = [plan for plan in offered if plan.kind is offered[0].kind] if offered else []
+        start = next((plan for plan in first if plan.frequency is snapshot.frequency), None)
+        start = start or (first[0] if first else None)
         if start is not None:
             form.kind.data = start.kind.value
             form.installments.data = len(start.installments)
