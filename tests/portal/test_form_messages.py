@@ -124,3 +124,62 @@ def test_every_forms_messages_are_ours_in_the_pages_script_one_per_field(app, lo
                         assert HAN.search(text), (locale, name, text)
                         assert not set(text) & WRONG_SCRIPT[locale], (locale, name, text)
     assert checked > 20
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown_as"),
+    [
+        ("2026-12-05", 'type="date"'),
+        ("", 'type="date"'),
+        ("soon", 'type="text"'),
+        ("2026-1-5", 'type="text"'),
+        ("2026-02-30", 'type="text"'),
+    ],
+)
+def test_a_date_that_is_not_yyyy_mm_dd_is_shown_back_as_typed_not_blanked(app, typed, shown_as):
+    from wtforms import Form as Plain
+
+    from portal.web.common.forms import DayField
+
+    class Days(Plain):
+        day = DayField("Day")
+
+    with app.test_request_context("/"):
+        form = Days(formdata=MultiDict({"day": typed}))
+        html = str(form.day(type="date", min="2026-01-01"))
+    assert shown_as in html
+    assert f'value="{typed}"' in html or typed == ""
+    if shown_as == 'type="text"':
+        assert 'inputmode="numeric"' in html
+        assert "min=" not in html
+
+
+def test_a_number_field_is_text_with_a_numeric_keyboard_so_it_echoes_what_was_typed(app):
+    from portal.web.borrower.forms import StatementForm
+
+    with app.test_request_context("/", method="POST"):
+        form = StatementForm(formdata=MultiDict({"household_size": "1" * 40}))
+        html = str(form.household_size())
+    assert 'type="text"' in html
+    assert 'inputmode="numeric"' in html
+    assert 'value="' + "1" * 40 + '"' in html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_required_select_starts_with_an_empty_option(app, locale):
+    from wtforms import SelectField
+
+    seen = 0
+    for cls in _all_forms(app):
+        with app.test_request_context("/"):
+            session["lang"] = locale
+            form = cls(formdata=None, meta=in_currency("TWD"))
+            for field in form:
+                if type(field) is SelectField and field.flags.required:
+                    if not list(field.iter_choices()):
+                        field.choices = [("a", "A")]  # choices the view sets
+                    html = str(field())
+                    first = re.findall(r"<option[^>]*>", html)[:1]
+                    assert first == ['<option value="">'], (cls.__qualname__, html)
+                    seen += 1
+    assert seen >= 2  # the offer form's kind and frequency

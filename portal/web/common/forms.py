@@ -12,7 +12,8 @@ from typing import Any
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, StringField
+from markupsafe import Markup
+from wtforms import DateField, Field, SelectField, StringField
 from wtforms.validators import Optional, StopValidation
 
 from portal.core.currency import minor_digits
@@ -186,12 +187,32 @@ class Form(FlaskForm):
         def get_translations(self, form: Any) -> OwnCatalogs:
             return OWN_CATALOGS
 
+        def render_field(self, field: Field, render_kw: dict[str, Any]) -> Any:
+            html = super().render_field(field, render_kw)  # type: ignore[misc]
+            if (
+                isinstance(field, SelectField)
+                and field.flags.required
+                and html.startswith("<select")
+            ):
+                html = _empty_first_option(field, html)
+            return html
+
     def validate(self, extra_validators: Any = None) -> bool:
         valid = bool(super().validate(extra_validators))
         for form_field in self:
             del form_field.errors[1:]
         self._errors = None  # the errors dict is rebuilt from the trimmed fields
         return valid
+
+
+def _empty_first_option(field: SelectField, html: Markup) -> Markup:
+    """A required select starts with an empty option (HTML requires it): nothing is
+    chosen for the person, and choosing nothing is refused in words."""
+    if any(str(choice[0]) == "" for choice in field.iter_choices()):
+        return html
+    opening, bracket, options = html.partition(">")  # the <select ...> tag, then its options
+    empty = Markup('<option value="">{}</option>').format(_l("Choose one"))  # escaped
+    return opening + bracket + empty + options
 
 
 class GetForm(Form):
@@ -223,6 +244,17 @@ class DayField(OwnMessage, DateField):
         self.unreadable = unreadable or _l("Enter a date as YYYY-MM-DD, like 2026-11-29.")
         self.any_year = any_year
         self.padded = padded
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """A date input, unless what is shown back is not YYYY-MM-DD: a browser blanks a
+        date input given anything else, so the person would not see what they typed.
+        Then it is a text input with a numeric keyboard (and the field's error says why)."""
+        shown = self._value()
+        if shown and _iso_day(shown) is None:
+            for limit in ("min", "max"):
+                kwargs.pop(limit, None)
+            kwargs.update(type="text", inputmode="numeric", placeholder="YYYY-MM-DD")
+        return super().__call__(**kwargs)
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
