@@ -192,3 +192,23 @@ JSON = st.recursive(
 def test_any_signed_json_is_answered_below_500(app, client, kind, data):
     response = _signed_delivery(client, {"id": "evt_any", "type": kind, "data": data})
     assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "query"),
+    [
+        ("agent", "/agent/", {"q": "a\x00b"}),
+        ("finance", "/finance/payments", {"q": "\x00"}),
+        ("admin", "/admin/audit", {"actor": "\x00"}),
+        ("agent", "/agent/", {"q\x00": "x"}),
+    ],
+)
+def test_a_nul_character_anywhere_in_a_query_is_a_400(app, role, path, query):
+    response = _staff(app, role).get(path, query_string=query)
+    assert response.status_code == 400
+
+
+def test_a_nul_character_in_a_form_is_a_400_before_anything_is_stored(app, client):
+    sign_in(client, build_case(app, locale="en"))
+    response = client.post("/help", data={"reason": "hardship", "details": "lost\x00my job"})
+    assert response.status_code == 400
