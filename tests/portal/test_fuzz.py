@@ -318,7 +318,7 @@ def _typed(form_field: Field | None) -> st.SearchStrategy[str]:
     kind = type(form_field).__name__ if form_field is not None else ""
     if "Date" in kind or "Day" in kind:
         return st.sampled_from(["2026-12-15", "2026-12-01", "2027-01-31"])
-    if "Amount" in kind or "Integer" in kind or "Decimal" in kind or "Percent" in kind:
+    if any(word in kind for word in ("Amount", "Number", "Integer", "Decimal", "Percent")):
         return st.sampled_from(["1", "3", "1500", "100"])
     if "Boolean" in kind:
         return st.just("y")
@@ -354,6 +354,8 @@ def extra_config() -> dict[str, object]:
     return dict(FUZZ_CONFIG)
 
 
+# Once, on PostgreSQL when it is configured (the stricter: NUL in text, integer widths).
+@pytest.mark.one_backend
 @pytest.mark.parametrize(("endpoint", "method"), ROUTES, ids=[f"{e}-{m}" for e, m in ROUTES])
 def test_no_input_to_any_route_answers_with_a_5xx(app, endpoint, method):
     world = _world(app)
@@ -383,8 +385,9 @@ def test_no_input_to_any_route_answers_with_a_5xx(app, endpoint, method):
     def plain(keys: set[str]) -> dict[str, list[str]]:
         return {key: [base[key]] for key in keys if key in base}
 
-    # Every core odd value in every parameter, one at a time, on a plain submission.
-    for key in sorted(in_query | in_body):
+    # Every core odd value in every parameter, one at a time, on a plain submission; but
+    # ``lang``, which every route reads through the same code, is left to Hypothesis.
+    for key in sorted((in_query | in_body) - {"lang"}):
         for odd in CORE:
             query, body = plain(in_query), plain(in_body)
             (body if key in in_body else query)[key] = [odd]
@@ -393,7 +396,7 @@ def test_no_input_to_any_route_answers_with_a_5xx(app, endpoint, method):
 
     # Then Hypothesis: one or two parameters spoiled at once, any client admitted.
     @settings(
-        max_examples=min(40, 5 + 3 * len(in_query | in_body)),
+        max_examples=min(30, 4 + 2 * len(in_query | in_body)),
         derandomize=True,
         database=None,
         deadline=None,
