@@ -171,15 +171,28 @@ def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> 
         event = json.loads(payload.decode("utf-8"))
     except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as error:
         raise SignatureError(str(error)) from None
+    except RecursionError:
+        # Signed, but nested deeper than the parser goes: no event of Stripe's is.
+        raise SignatureError("nested too deeply") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise SignatureError("not an event")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        # Every Stripe event carries the object it is about; a signed body without one is
+        # refused as clearly as an unsigned one, not read as an empty event.
+        raise SignatureError("an event with no object")
     return event
 
 
 def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
     """The internal event a Stripe event means, or None for a type we do not act on."""
     kind = str(event.get("type"))
-    found = (event.get("data") or {}).get("object") or {}
+    # Every level is checked: a signed body is still only as well formed as its sender
+    # made it (``data`` or ``data.object`` a string, a list, a number...).
+    data = event.get("data")
+    found = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(found, dict):
+        return None
     if kind in OUTCOMES:
         intent_id = found.get("id")
         if not isinstance(intent_id, str):

@@ -34,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.admin import blueprint as admin
     from portal.web.agent import blueprint as agent
     from portal.web.borrower.views import blueprint as borrower
-    from portal.web.common import pages
+    from portal.web.common import pages, unreadable
     from portal.web.extensions import htmx
     from portal.web.finance.views import blueprint as finance
     from portal.web.health import blueprint as health
@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     pages.init_app(app)
+    unreadable.init_app(app)
     messaging.init_app(app)
     for blueprint in (health, home, borrower, optout, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)

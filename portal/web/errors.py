@@ -6,7 +6,10 @@ import logging
 import secrets
 
 from flask import Flask, has_request_context, render_template, request
+from flask.globals import request_ctx
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -17,11 +20,24 @@ STAFF_PATHS = ("/staff", "/agent", "/admin", "/finance")
 
 
 def _page(kind: str, status: int, reference: str = "") -> tuple[str, int]:
+    if has_request_context() and request_ctx.url_adapter is None:
+        # No URL can be built for this request (a Host header that is not one of
+        # TRUSTED_HOSTS, or not a host at all): the page of links would fail in turn.
+        return _bare_page(), status
     staff = has_request_context() and request.path.startswith(STAFF_PATHS)
     page = render_template(
         "errors.html", kind=kind, status=status, staff=staff, reference=reference
     )
     return page, status
+
+
+def _bare_page() -> str:
+    """The error page with no link and no template: for a request no URL is built for."""
+    heading, advice = _("We could not process that request"), _("Please go back and try again.")
+    return (
+        f"<!doctype html><title>{escape(_('Sorry'))}</title>"
+        f"<h1>{escape(heading)}</h1><p>{escape(advice)}</p>"
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -81,7 +81,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # A race that only PostgreSQL can lose (SQLite runs one writer at a time) is
         # marked postgres_only: it runs there alone, rather than skipped on SQLite.
         only = metafunc.definition.get_closest_marker("postgres_only")
-        metafunc.parametrize("backend", ["postgres"] if only else BACKENDS, indirect=True)
+        # A long test marked one_backend runs once: on PostgreSQL when it is configured.
+        one = metafunc.definition.get_closest_marker("one_backend")
+        backends = ["postgres"] if only else [BACKENDS[bool(POSTGRES_URL)]] if one else BACKENDS
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

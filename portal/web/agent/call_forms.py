@@ -9,10 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from negotiation.contact import Channel
@@ -30,7 +29,7 @@ from portal.contact.calls import (
 )
 from portal.contact.promises import PromiseLimits, PromiseProblem, promise_problems
 from portal.core.i18n import long_date, money
-from portal.web.common.forms import AmountField, DayField
+from portal.web.common.forms import AmountField, DayField, Form, optional
 
 # How long ago the call began, in minutes: a call is logged when it ends.
 STARTED_CHOICES = (0, 5, 10, 15, 30, 60)
@@ -80,13 +79,13 @@ def _coded_radio(label: Any, names: dict[Any, Any], default: str | None = None) 
         default=default,
         validate_choice=False,
         validators=[
-            Optional(),
+            optional(),
             AnyOf([code.value for code in names], message=_l("Choose one of the listed values.")),
         ],
     )
 
 
-class CallForm(FlaskForm):
+class CallForm(Form):
     """What came of a call: who called whom, who answered, the outcome, and what goes
     with it.
 
@@ -109,7 +108,7 @@ class CallForm(FlaskForm):
         default="0",
         validate_choice=False,
         validators=[
-            Optional(),
+            optional(),
             AnyOf(
                 [str(m) for m in STARTED_CHOICES], message=_l("Choose one of the listed values.")
             ),

@@ -25,12 +25,12 @@ from werkzeug.wrappers import Response
 from portal.contact import calls
 from portal.contact.promises import promise_limits
 from portal.core import db
-from portal.core.db import Session
+from portal.core.db import MAX_ID, Session
 from portal.core.i18n import gap
 from portal.models import Case, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.call_forms import CallForm
-from portal.web.common.forms import in_currency
+from portal.web.common.forms import in_currency, whole_number
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 
@@ -121,10 +121,10 @@ def case_calls(case_id: int) -> Response:
     if case is None:
         return no_case(case_id)
     logged = None
-    asked = request.args.get("logged", "")
-    if asked.isascii() and asked.isdigit():
+    asked = whole_number(request.args.get("logged"), MAX_ID)
+    if asked:
         # Only this case's own call: another case's id shows nothing.
-        logged = calls.case_call(db.session(), case, int(asked))
+        logged = calls.case_call(db.session(), case, asked)
     answered = calls.answerer_of(logged) if logged else None
     return _calls_page(case, logged=logged, third_party=answered is calls.Answerer.SOMEONE_ELSE)
 

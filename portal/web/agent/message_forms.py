@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, ValidationError
 
 from negotiation.contact import Channel
 from portal.core.db import MAX_ID
 from portal.models import MessageStatus
-from portal.web.common.forms import GetForm
+from portal.web.common.forms import Form, GetForm, whole_number
 
 # The channels a reminder is sent on (a letter is printed, a call is made).
 SENT_CHANNELS = tuple(channel.value for channel in Channel if channel.is_message)
@@ -40,11 +39,10 @@ def _known(choices: tuple[str, ...]) -> Any:
 
 def _page(value: str | None) -> int:
     """A page number from 1 to ``LAST_PAGE``; anything else is the first page."""
-    text = value or "1"
-    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= LAST_PAGE else 1
+    return whole_number(value, LAST_PAGE) or 1
 
 
-class SendMessageForm(FlaskForm):
+class SendMessageForm(Form):
     """Send a reminder (or an offer's link) on a channel; ``schedule=1`` to schedule it
     for the first allowed moment when it may not go now."""
 
@@ -61,14 +59,14 @@ class SendMessageForm(FlaskForm):
         raw = self.offer_id.data
         if not raw:
             return None
-        return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID else 0
+        return whole_number(raw, MAX_ID) or 0
 
     def scheduled(self) -> bool:
         """Whether to schedule the message when it may not go now."""
         return bool(self.schedule.data == "1")
 
 
-class OptOutForm(FlaskForm):
+class OptOutForm(Form):
     """Record an opt-out the borrower said, or lift one with their consent."""
 
     channel = StringField(validators=[AnyOf(OPT_OUT_CHANNELS, message=CHOOSE_CHANNEL)])
@@ -125,7 +123,7 @@ class BulkPreviewForm(GetForm):
         return Channel(self.channel.data) if self.channel.data in SENT_CHANNELS else None
 
 
-class BulkSendForm(FlaskForm):
+class BulkSendForm(Form):
     """The channel of a bulk send being queued (its segment comes with it)."""
 
     channel = StringField(validators=[AnyOf(SENT_CHANNELS, message=CHOOSE_SENT_CHANNEL)])

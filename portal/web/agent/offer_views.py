@@ -30,11 +30,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length
 
 from negotiation import Frequency, PlanKind, Rejection, RejectionReason, Terms
 from portal.arrangements import offers as service
@@ -45,7 +44,14 @@ from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import gap, zoned_time
 from portal.models import OPEN_OFFER_STATUSES, Case, Offer, OfferStatus, StaffMember
 from portal.web.agent import blueprint, case_section
-from portal.web.common.forms import AmountField, DayField, in_currency
+from portal.web.common.forms import (
+    AmountField,
+    DayField,
+    Form,
+    WholeNumberField,
+    in_currency,
+    optional,
+)
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES, STAGE_NAMES, rejection_sentence
@@ -145,27 +151,6 @@ def offer_wording() -> dict[str, Any]:
 # Forms ----------------------------------------------------------------------------------
 
 
-class WholeField(StringField):
-    """A whole number from 1 to 600 (full-width digits read as digits); a translated
-    message for anything else."""
-
-    data: int | None
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        text = unicodedata.normalize("NFKC", str(valuelist[0])).strip() if valuelist else ""
-        if not text:
-            return
-        if not text.isdigit() or not 1 <= int(text) <= 600:
-            raise ValueError(_l("Enter a number from 1 to 600."))
-        self.data = int(text)
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return "" if self.data is None else str(self.data)
-
-
 class PercentField(StringField):
     """A percentage from 0 to 100 with at most two decimals, read as an exact decimal
     (never a float); empty is 0."""
@@ -207,18 +192,20 @@ def _select(label: Any, names: dict[Any, Any]) -> SelectField:
     )
 
 
-class OfferForm(FlaskForm):
+class OfferForm(Form):
     """An offer's kind and parameters: exactly what the engine's ``Terms`` takes."""
 
     kind = _select(_l("Kind of plan"), KIND_NAMES)
     # Empty is one payment: the engine then says an installment plan needs two.
-    installments = WholeField(_l("Number of payments"))
+    installments = WholeNumberField(
+        _l("Number of payments"), low=1, high=600, message=_l("Enter a number from 1 to 600.")
+    )
     frequency = _select(_l("How often"), {Frequency(k): v for k, v in FREQUENCY_NAMES.items()})
     first_due_date = DayField(
         _l("First payment date"),
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )
-    down_payment = AmountField(_l("First payment amount (optional)"), validators=[Optional()])
+    down_payment = AmountField(_l("First payment amount (optional)"), validators=[optional()])
     penalty_waiver_pct = PercentField(_l("Penalties waived (%)"), default=Decimal(0))
     fee_waiver_pct = PercentField(_l("Fees waived (%)"), default=Decimal(0))
     settlement_discount_pct = PercentField(_l("Settlement discount (%)"), default=Decimal(0))
@@ -240,7 +227,7 @@ class OfferForm(FlaskForm):
         )
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(Form):
     """A supervisor's approval, with an optional note."""
 
     note = TextAreaField(
@@ -251,7 +238,7 @@ class ApproveForm(FlaskForm):
     )
 
 
-class DeclineForm(FlaskForm):
+class DeclineForm(Form):
     """A supervisor's refusal, always with the reason."""
 
     note = TextAreaField(
@@ -400,7 +387,7 @@ def approvals() -> Response:
 
 def _approvals_page(
     status: int = 200,
-    forms: dict[str, FlaskForm] | None = None,
+    forms: dict[str, Form] | None = None,
     problems: dict[int, dict[str, Any]] | None = None,
 ) -> Response:
     items, count = service.approval_queue(db.session(), g.staff, g.now)
@@ -454,7 +441,7 @@ def _decide(case_id: int, offer_id: int, kind: str) -> Response:
     return redirect(url_for("agent.approvals"), code=303)
 
 
-def _refused(decided: service.Decided, prefix: str, form: FlaskForm) -> Response:
+def _refused(decided: service.Decided, prefix: str, form: Form) -> Response:
     """A decision that could not be made: 403 for one's own offer, 409 when the offer or
     the case changed; the queue again, the reason beside the offer, the note kept."""
     assert decided.refusal is not None  # noqa: S101

@@ -4,24 +4,21 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length
 
-from portal.web.common.forms import AmountField, DayField
+from portal.web.common.forms import AmountField, DayField, Form, WholeNumberField, optional
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(Form):
     """Confirm who you are before anything about the debt is shown."""
 
     method = RadioField(
@@ -42,20 +39,20 @@ class VerifyForm(FlaskForm):
     )
 
 
-class StatementForm(FlaskForm):
+class StatementForm(Form):
     """An optional income-and-expenditure statement, monthly."""
 
     net_monthly_income = AmountField(
         _l("Income after tax, per month"),
         validators=[InputRequired(message=_l("Enter your monthly income, or skip this step."))],
     )
-    household_size = IntegerField(
+    household_size = WholeNumberField(
         _l("People in your household"),
         default=1,
-        validators=[
-            InputRequired(message=_l("Enter how many people live in your household.")),
-            NumberRange(1, 20, message=_l("Enter a number from 1 to 20.")),
-        ],
+        low=1,
+        high=20,
+        message=_l("Enter a number from 1 to 20."),
+        validators=[InputRequired(message=_l("Enter how many people live in your household."))],
     )
     housing = AmountField(_l("Rent or mortgage"))
     utilities = AmountField(_l("Water, power, gas, phone and internet"))
@@ -65,30 +62,33 @@ class StatementForm(FlaskForm):
     other = AmountField(_l("Other essential spending"))
 
 
-class CustomPlanForm(FlaskForm):
+class CustomPlanForm(Form):
     """A plan of the borrower's own design (GET: no CSRF needed, nothing changes)."""
 
     class Meta:
         csrf = False
 
     kind = SelectField(_l("Kind of plan"), choices=[], validate_choice=True)
-    installments = IntegerField(
+    installments = WholeNumberField(
         _l("Number of payments"),
         default=6,
-        validators=[
-            InputRequired(message=_l("Enter the number of payments.")),
-            NumberRange(1, 600, message=_l("Enter a number from 1 to 600.")),
-        ],
+        low=1,
+        high=600,
+        message=_l("Enter a number from 1 to 600."),
+        validators=[InputRequired(message=_l("Enter the number of payments."))],
     )
     frequency = SelectField(_l("How often"), choices=[], validate_choice=True)
-    first_due_date = DateField(
+    first_due_date = DayField(
         _l("First payment date"),
+        unreadable=_l("Enter a date like 2026-12-05."),
+        any_year=True,
+        padded=True,
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
     )
-    down_payment = AmountField(_l("First payment amount (optional)"), validators=[Optional()])
+    down_payment = AmountField(_l("First payment amount (optional)"), validators=[optional()])
 
 
-class AcceptForm(FlaskForm):
+class AcceptForm(Form):
     """Explicit consent to a plan exactly as shown."""
 
     kind = HiddenField()
@@ -104,7 +104,7 @@ class AcceptForm(FlaskForm):
     )
 
 
-class HelpForm(FlaskForm):
+class HelpForm(Form):
     """I can't pay right now, or I dispute this debt."""
 
     reason = RadioField(
@@ -118,13 +118,13 @@ class HelpForm(FlaskForm):
     details = TextAreaField(
         _l("Tell us more (optional)"),
         validators=[
-            Optional(),
+            optional(),
             Length(max=2000, message=_l("Please keep it under 2000 characters.")),
         ],
     )
 
 
-class PartPaymentForm(FlaskForm):
+class PartPaymentForm(Form):
     """Pay part of what is overdue, without a plan."""
 
     amount = AmountField(
@@ -133,11 +133,11 @@ class PartPaymentForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A form with only its CSRF token: for buttons that change something."""
 
 
-class MoveForm(FlaskForm):
+class MoveForm(Form):
     """Move one upcoming installment of an active plan to a later date."""
 
     # Choices are the plan's movable installments, set by the view; an id that is not

@@ -9,9 +9,12 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, StringField
+from markupsafe import Markup
+from wtforms import DateField, Field, SelectField, StringField
+from wtforms.validators import Optional, StopValidation
 
 from portal.core.currency import minor_digits
 from portal.finance.reports import EARLIEST, LATEST
@@ -39,7 +42,82 @@ def in_currency(currency: str, **meta: Any) -> dict[str, Any]:
     return {"currency": currency, **meta}
 
 
-class AmountField(StringField):
+def whole_number(text: object, most: int) -> int | None:
+    """``text`` as a whole number from 0 to ``most`` (plain or full-width digits, spaces
+    around allowed), or None for anything else: no sign, no exponent, no other script's
+    digits, and never an ``int()`` of more digits than ``most`` has (Python refuses to read
+    more than 4,300, and a database column holds far fewer)."""
+    cleaned = unicodedata.normalize("NFKC", "" if text is None else str(text)).strip()
+    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > len(str(most)):
+        return None
+    value = int(cleaned)
+    return value if value <= most else None
+
+
+def optional() -> Optional:
+    """WTForms' ``Optional`` for a value that may be left out, but not for one that is only
+    spaces: ``Optional()`` ends the checks on "   " and leaves "   " as the data, so the
+    checks after it (``AnyOf``, ``Regexp``) never see the value the view then uses."""
+    return Optional(strip_whitespace=False)
+
+
+def blank(field: Field, valuelist: list[Any]) -> bool:
+    """Whether the field was sent nothing but spaces; if so it counts as not sent at all,
+    so ``InputRequired`` asks for it and ``Optional`` lets it be (a typed field's data is
+    then None, never a space the view cannot read)."""
+    if valuelist and str(valuelist[0]).strip():
+        return False
+    field.raw_data = []
+    return True
+
+
+class OwnMessage:
+    """A field that reads its own input stops at its own error: the validators after it
+    (``InputRequired``, ``NumberRange``, the form's ``validate_<field>``) would only add a
+    second message about the same input."""
+
+    process_errors: list[Any]
+
+    def pre_validate(self, form: Any) -> None:
+        if self.process_errors:
+            raise StopValidation()
+
+
+class WholeNumberField(OwnMessage, StringField):
+    """A whole number from ``low`` to ``high``, typed in plain or full-width digits;
+    ``message`` for anything else (a sign, a decimal, a 309-digit number...). Rendered as
+    text with a numeric keyboard, so what was typed is shown back as typed."""
+
+    def __init__(
+        self,
+        label: Any = None,
+        validators: Any = None,
+        *,
+        low: int,
+        high: int,
+        message: Any,
+        **kwargs: Any,
+    ) -> None:
+        render_kw = {"inputmode": "numeric", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+        self.low, self.high, self.message = low, high, message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if blank(self, valuelist):
+            return
+        value = whole_number(valuelist[0], self.high)
+        if value is None or value < self.low:
+            raise ValueError(self.message)
+        self.data = value
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return "" if self.data is None else str(self.data)
+
+
+class AmountField(OwnMessage, StringField):
     """A money amount typed in major units; ``data`` is minor units (int) or None. The
     currency comes from the form's meta (``in_currency``): its exponent says how many
     decimals may be typed and how an amount is written back."""
@@ -53,7 +131,7 @@ class AmountField(StringField):
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
+        if blank(self, valuelist):
             return
         # Full-width digits and commas from CJK keyboards count as their ASCII selves.
         text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
@@ -85,14 +163,66 @@ class AmountField(StringField):
         return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-class GetForm(FlaskForm):
+class OwnCatalogs:
+    """WTForms' own messages ("Not a valid choice.") looked up in our catalogs: WTForms'
+    catalogs know no zh_Hant_TW and answer a Taiwan page in Simplified Chinese. The
+    messages are listed for extraction in ``portal.web.common.wtforms_messages``."""
+
+    def gettext(self, string: str) -> str:
+        return str(get_translations().ugettext(string))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return str(get_translations().ungettext(singular, plural, n))
+
+
+OWN_CATALOGS = OwnCatalogs()
+
+
+class Form(FlaskForm):
+    """Every form of the portal: WTForms' messages come from our catalogs, and a field
+    shows one message, its first (a value it cannot read is not also "required" or "out
+    of range")."""
+
+    class Meta:
+        def get_translations(self, form: Any) -> OwnCatalogs:
+            return OWN_CATALOGS
+
+        def render_field(self, field: Field, render_kw: dict[str, Any]) -> Any:
+            html = super().render_field(field, render_kw)  # type: ignore[misc]
+            if (
+                isinstance(field, SelectField)
+                and field.flags.required
+                and html.startswith("<select")
+            ):
+                html = _empty_first_option(field, html)
+            return html
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        for form_field in self:
+            del form_field.errors[1:]
+        self._errors = None  # the errors dict is rebuilt from the trimmed fields
+        return valid
+
+
+def _empty_first_option(field: SelectField, html: Markup) -> Markup:
+    """A required select starts with an empty option (HTML requires it): nothing is
+    chosen for the person, and choosing nothing is refused in words."""
+    if any(str(choice[0]) == "" for choice in field.iter_choices()):
+        return html
+    opening, bracket, options = html.partition(">")  # the <select ...> tag, then its options
+    empty = Markup('<option value="">{}</option>').format(_l("Choose one"))  # escaped
+    return opening + bracket + empty + options
+
+
+class GetForm(Form):
     """A form read from the query string: no CSRF token, since reading changes nothing."""
 
     class Meta:
         csrf = False
 
 
-class DayField(DateField):
+class DayField(OwnMessage, DateField):
     """A calendar day typed as YYYY-MM-DD (what a date input sends; full-width digits
     too), between 2000 and 2099 unless ``any_year``; anything else is a translated error,
     not WTForms' own English. ``unreadable`` is the error for text that is no such day
@@ -115,9 +245,20 @@ class DayField(DateField):
         self.any_year = any_year
         self.padded = padded
 
+    def __call__(self, **kwargs: Any) -> Any:
+        """A date input, unless what is shown back is not YYYY-MM-DD: a browser blanks a
+        date input given anything else, so the person would not see what they typed.
+        Then it is a text input with a numeric keyboard (and the field's error says why)."""
+        shown = self._value()
+        if shown and _iso_day(shown) is None:
+            for limit in ("min", "max"):
+                kwargs.pop(limit, None)
+            kwargs.update(type="text", inputmode="numeric", placeholder="YYYY-MM-DD")
+        return super().__call__(**kwargs)
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = None
-        if not valuelist or not str(valuelist[0]).strip():
+        if blank(self, valuelist):
             return
         text = unicodedata.normalize("NFKC", str(valuelist[0])).strip()
         day = _iso_day(text) if self.padded else _loose_day(text)

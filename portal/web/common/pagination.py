@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
-from wtforms.validators import Optional, Regexp
+from wtforms.validators import Regexp
+
+from portal.web.common.forms import optional, whole_number
+
+LAST_PAGE = 999999
 
 
 def page_field() -> StringField:
     """A page number, 1 to 999999; anything else is a translated error."""
     return StringField(
         _l("Page"),
-        validators=[Optional(), Regexp(r"^[1-9][0-9]{0,5}$", message=_l("No such page."))],
+        validators=[optional(), Regexp(r"^[1-9][0-9]{0,5}$", message=_l("No such page."))],
     )
 
 
@@ -23,4 +27,4 @@ class Paged:
 
     def page_number(self) -> int:
         """The page asked for (the first unless one was)."""
-        return int(self.page.data or 1)
+        return whole_number(self.page.data, LAST_PAGE) or 1

@@ -8,13 +8,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, Length, ValidationError
 
 from portal.finance.reports import PaymentFilters
-from portal.web.common.forms import DayField, GetForm
+from portal.web.common.forms import DayField, Form, GetForm, optional
 from portal.web.common.pagination import Paged, page_field
 from portal.wording.finance import GATEWAYS, PAYMENT_STATUS_FILTERS, PURPOSES
 
@@ -29,7 +28,7 @@ def _choice(label: Any, names: dict[str, Any], any_label: Any) -> SelectField:
         choices=[SelectChoice("", any_label), *(SelectChoice(k, v) for k, v in names.items())],
         default="",
         validate_choice=False,
-        validators=[Optional(), AnyOf(list(names), message=_l("Choose one of the listed values."))],
+        validators=[optional(), AnyOf(list(names), message=_l("Choose one of the listed values."))],
     )
 
 
@@ -49,7 +48,7 @@ class PaymentFilterForm(Paged, GetForm):
         default="created",
         validate_choice=False,
         validators=[
-            Optional(),
+            optional(),
             AnyOf(["created", "confirmed"], message=_l("Choose one of the listed values.")),
         ],
     )
@@ -94,14 +93,14 @@ class ChartForm(GetForm):
         choices=[SelectChoice(c, c) for c in CURRENCIES],
         validate_choice=False,
         validators=[
-            Optional(),
+            optional(),
             AnyOf(list(CURRENCIES), message=_l("Choose one of the listed values.")),
         ],
     )
     until = DayField(_l("Last day"))
 
 
-class ReconcileForm(FlaskForm):
+class ReconcileForm(Form):
     """The period a reconciliation covers: whole days, first and last included."""
 
     since = DayField(_l("First day"))

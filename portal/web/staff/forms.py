@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from portal.staff.passwords import MAX_LENGTH
+from portal.web.common.forms import Form
 
 
-class SignInForm(FlaskForm):
+class SignInForm(Form):
     """Email and password; ``next`` is where to go afterwards (checked before use)."""
 
     email = EmailField(
@@ -31,7 +31,7 @@ class SignInForm(FlaskForm):
     next = HiddenField()
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     """The one-time code from the authenticator app, asked for after a right password."""
 
     code = StringField(
