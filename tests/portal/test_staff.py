@@ -137,7 +137,8 @@ def test_the_common_passwords_ship_with_the_package():
 
 
 @pytest.mark.parametrize(
-    "good", [PASSWORD, "twelve chars", "Tr0ub4dor&3xy", "kjh34lk5j3h45", "月光下兩隻小貓在屋頂上跳舞"]
+    "good",
+    [PASSWORD, "twelve chars", "Tr0ub4dor&3xy", "kjh34lk5j3h45", "月光下兩隻小貓在屋頂上跳舞"],
 )
 def test_a_password_nobody_would_guess_is_taken(good):
     assert passwords.password_problem(good) is None
