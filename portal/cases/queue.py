@@ -320,33 +320,40 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
 # The query ---------------------------------------------------------------------------------
 
 
-def _installments_owed(moment: datetime, loan_ids: list[int] | None) -> Subquery:
+def _installments_owed(
+    moment: datetime, loan_ids: list[int] | None, *, edge: bool = False
+) -> Subquery:
     """Overdue principal and interest per loan, and the oldest overdue due date:
     installments due before the borrower's today at ``moment`` and still owed. The
     condition is the partial index's own text, so PostgreSQL reads the index, not the
-    table's paid bulk; the borrower's zone is read only for the installments due on the
-    day or two that some borrowers have reached and others not."""
+    table's paid bulk.
+
+    Kept in two sums: the installments due before every borrower's today (the bulk, a
+    plain date range the planner estimates well), and with ``edge`` those due on the day
+    or two that some borrowers have reached and others not, where the borrower's zone
+    decides (a correlated subquery, read for those few rows only)."""
     owed = LoanInstallment.unpaid
     earliest, latest = date_bounds(moment)
-    zone = (
-        select(Borrower.timezone)
-        .join(Loan, Loan.borrower_id == Borrower.id)
-        .where(Loan.id == LoanInstallment.loan_id)
-        .scalar_subquery()
-    )
     due = LoanInstallment.due_date
+    if edge:
+        zone = (
+            select(Borrower.timezone)
+            .join(Loan, Loan.borrower_id == Borrower.id)
+            .where(Loan.id == LoanInstallment.loan_id)
+            .scalar_subquery()
+        )
+        within = [due >= earliest, due < latest, due < today_column(zone, moment)]
+    else:
+        within = [due < earliest]
     query = select(
         LoanInstallment.loan_id.label("loan_id"),
         func.sum(owed).label("owed"),
         func.min(due).label("since"),
-    ).where(
-        text(f"({UNPAID_INSTALLMENT})"),
-        due < latest,
-        or_(due < earliest, due < today_column(zone, moment)),
-    )
+    ).where(text(f"({UNPAID_INSTALLMENT})"), *within)
     if loan_ids is not None:
         query = query.where(LoanInstallment.loan_id.in_(loan_ids))
-    return query.group_by(LoanInstallment.loan_id).subquery("owed_installments")
+    name = "owed_at_the_edge" if edge else "owed_installments"
+    return query.group_by(LoanInstallment.loan_id).subquery(name)
 
 
 def _charges_owed(loan_ids: list[int] | None) -> Subquery:
@@ -371,29 +378,40 @@ class Arrears:
 
     installments: Subquery
     charges: Subquery
+    # Installments due on the day or two borrowers' todays disagree about (None when all
+    # borrowers are on one date).
+    edge: Subquery | None = None
 
     def joined(self, query: Select[Any]) -> Select[Any]:
-        """``query`` (which has ``Loan``) with both amounts outer-joined."""
-        return query.outerjoin(self.installments, self.installments.c.loan_id == Loan.id).outerjoin(
-            self.charges, self.charges.c.loan_id == Loan.id
-        )
+        """``query`` (which has ``Loan``) with the amounts outer-joined."""
+        query = query.outerjoin(self.installments, self.installments.c.loan_id == Loan.id)
+        if self.edge is not None:
+            query = query.outerjoin(self.edge, self.edge.c.loan_id == Loan.id)
+        return query.outerjoin(self.charges, self.charges.c.loan_id == Loan.id)
 
     @property
     def since(self) -> ColumnElement[Any]:
         """The due date of the loan's oldest overdue installment (None when none is)."""
-        return self.installments.c.since
+        if self.edge is None:
+            return self.installments.c.since
+        return func.coalesce(self.installments.c.since, self.edge.c.since)
 
     @property
     def amount(self) -> ColumnElement[Any]:
         """The loan's overdue amount in minor units (0 when nothing is owed)."""
-        return func.coalesce(self.installments.c.owed, 0) + func.coalesce(self.charges.c.owed, 0)
+        total = func.coalesce(self.installments.c.owed, 0) + func.coalesce(self.charges.c.owed, 0)
+        if self.edge is None:
+            return total
+        return total + func.coalesce(self.edge.c.owed, 0)
 
 
 def arrears_of(moment: datetime, loan_ids: list[int] | None = None) -> Arrears:
     """The overdue amounts at ``moment``, each on its borrower's today: overdue principal
     and interest plus unpaid fees and penalties, per loan; ``loan_ids`` limits the sums to
     those loans."""
-    return Arrears(_installments_owed(moment, loan_ids), _charges_owed(loan_ids))
+    earliest, latest = date_bounds(moment)
+    edge = _installments_owed(moment, loan_ids, edge=True) if earliest < latest else None
+    return Arrears(_installments_owed(moment, loan_ids), _charges_owed(loan_ids), edge)
 
 
 def _latest_plans() -> Select[Any]:
