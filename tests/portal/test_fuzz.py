@@ -23,6 +23,7 @@ from flask import Flask, has_request_context, request, url_for
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 from wtforms import Field, SelectFieldBase
@@ -31,7 +32,7 @@ from wtforms.form import BaseForm
 from portal import create_app
 from portal.access.verification import issue_link
 from portal.core import db
-from portal.models import Case, Offer
+from portal.models import Case, Message, MessageBatch, Offer, Payment, ReconciliationRun
 from portal.staff.accounts import ROLES
 
 from .factories import NOW, add_staff, app_config, build_case, sign_in, staff_sign_in
@@ -132,7 +133,7 @@ BASELINES: dict[str, dict[str, str]] = {
     },
     "borrower.help_page": {"reason": "hardship", "details": "lost my job"},
     "borrower.verify_link": {"method": "date_of_birth", "answer": "1985-03-07"},
-    "borrower.start_payment": {"purpose": "part", "amount": "100"},
+    "borrower.start_payment": {"purpose": "partial", "amount": "100"},
     "finance.start_run": {"since": "2026-11-28", "until": "2026-11-29"},
     "finance.payments": {"since": "2026-11-01", "until": "2026-11-29"},
     "finance.collections": {"currency": "TWD", "until": "2026-11-29"},
@@ -253,6 +254,24 @@ def _world(app: Flask) -> World:
         "offer_id": offer_id,
         "token": offer_token,
     }
+    # One of each thing a path names, made the way the pages make it, so that the pages
+    # of a payment, a message, a bulk send and a reconciliation are fuzzed, not their 404s.
+    paying = borrower.post("/pay", data={"purpose": "partial", "amount": "100"})
+    values["reference"] = paying.headers.get("Location", "x").rstrip("/").rsplit("/", 1)[-1]
+    clients["agent"].post(f"/agent/cases/{built.case_id}/messages", data={"channel": "sms"})
+    clients["agent"].post("/agent/bulk", data={"channel": "sms", "dpd": "all"})
+    clients["finance"].post(
+        "/finance/reconciliations", data={"since": "2026-11-28", "until": "2026-11-29"}
+    )
+    with app.app_context():
+        session = db.session()
+        for name, model in (
+            ("payment_id", Payment),
+            ("message_id", Message),
+            ("batch_id", MessageBatch),
+            ("run_id", ReconciliationRun),
+        ):
+            values[name] = session.scalars(select(model.id)).first() or 1
     return World(app, clients, values)
 
 
