@@ -20,7 +20,7 @@ from portal.letters.content import letter_for
 from portal.messaging.queries import segment_case_ids
 from portal.models import Borrower, Case
 
-from .factories import TODAY, add_staff, build_case, staff_sign_in
+from .factories import TODAY, add_staff, build_case, staff_sign_in, unwrapped
 
 # 11:00 UTC on Nov 30: still the 29th at UTC-12, the 30th in Taipei and Los Angeles, and
 # already Dec 1 on Kiritimati (UTC+14).
@@ -62,7 +62,7 @@ def test_the_sql_today_is_the_same_function(app):
 
 
 def _queue_row(client, number):
-    html = client.get(f"/agent/?lang=en&dpd=all&q={number}").get_data(as_text=True)
+    html = unwrapped(client.get(f"/agent/?lang=en&dpd=all&q={number}").get_data(as_text=True))
     row = re.search(
         rf">{re.escape(number)}</a></td>\s*<td class=\"num\">(\d+)</td>\s*"
         r"<td class=\"num\">([^<]+)</td>(.*?)</tr>",
@@ -74,7 +74,7 @@ def _queue_row(client, number):
 
 
 def _case_page(client, case_id):
-    html = client.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    html = unwrapped(client.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True))
     amount = re.search(r"Overdue amount</dt><dd class=\"amount\">([^<]+)</dd>", html)
     days = re.search(r"Days past due</dt><dd class=\"amount\">(\d+)</dd>", html)
     assert amount, html
