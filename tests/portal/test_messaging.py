@@ -367,7 +367,7 @@ def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):
     page = refused.get_data(as_text=True)
     assert "It is outside the allowed hours in the borrower&#39;s time zone." in page
     # 08:00 tomorrow on the borrower's clock (Babel puts a narrow space before AM).
-    assert "Dec 1, 2026 8:00\u202fAM (Asia/Taipei)" in page
+    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page
     assert messages(app) == []
     assert audit_actions(app)[-1] == "message.refused"
     # The agent chooses to schedule it for then.
@@ -386,7 +386,7 @@ def test_quiet_hours_are_the_borrowers_own_in_los_angeles(app):
     client = agent_client(app)
     refused = send(client, built, "sms")
     assert refused.status_code == 422
-    assert "(America/Los_Angeles)" in refused.get_data(as_text=True)
+    assert "(Los Angeles)" in refused.get_data(as_text=True)
     send(client, built, "sms", schedule="1")
     [waiting] = messages(app)
     # 08:00 Pacific Standard Time is 16:00 UTC.
@@ -411,7 +411,7 @@ def test_the_days_messages_are_shared_by_every_agent(app):
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert "The borrower has already had as many messages as allowed today." in page
-    assert "Dec 1, 2026 8:00\u202fAM (Asia/Taipei)" in page  # tomorrow at 08:00 in Taipei
+    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page  # tomorrow at 08:00 in Taipei
     with app.app_context():
         agents = db.session().scalars(select(ContactAttempt.agent)).all()
     assert agents == [AGENT, AGENT]
