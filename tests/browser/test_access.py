@@ -231,3 +231,25 @@ def test_a_fast_tab_in_the_calculator_sends_one_request_and_keeps_the_focus(serv
     assert page.evaluate("document.activeElement.id") == held
     expect(page.locator("#calculation table.schedule")).to_be_visible()
     context.close()
+
+
+# Walk ------------------------------------------------------------------------------------
+
+
+def test_a_disputed_payments_page_fits_a_phone_in_every_language(server, browser):
+    """Found walking the finance console at 390 px: the status badge "Disputed by the
+    cardholder" never wrapped, so the payment page scrolled sideways."""
+    from tests.portal.test_finance_console import pay
+
+    base, app = server
+    clerk = "walk.finance@haohuan.example"
+    add_staff(app, clerk, ("finance",))
+    built = build_case(app, locale="en", currency="CNY", name="Li Wei")
+    number = pay(app, built, 50_000, NOW - timedelta(days=3), "pi_walk_dispute", dispute=50_000)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _sign_in_staff(page, base, clerk, "**/finance/**")
+    for lang in ("en", "zh_Hant_TW", "zh_Hans_CN"):
+        page.goto(f"{base}/finance/payments/{number}?lang={lang}")
+        assert _sideways(page) == 0, lang
+    context.close()
