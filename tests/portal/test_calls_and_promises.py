@@ -835,3 +835,17 @@ def test_a_borrowers_time_zone_is_named_in_the_pages_language_not_as_a_code(
             assert "Asia/" not in page
             assert "America/" not in page
             assert city in page
+
+
+def test_opening_a_cases_calls_page_is_a_recorded_view_of_the_case(app):
+    # Found walking the console: the calls page shows what the borrower said on each
+    # call (the notes) and their promises, yet left no row in the audit log.
+    from portal.models import AuditEntry
+
+    built = build_case(app)
+    client = agent(app)
+    assert reached(client, built.case_id, note="Lost her job in October").status_code == 303
+    page = client.get(f"/agent/cases/{built.case_id}/calls?lang=en")
+    assert "Lost her job in October" in text_of(page)
+    views = rows(app, AuditEntry, action="case.view", case_id=built.case_id)
+    assert [v.details for v in views] == [{"page": "calls"}]
