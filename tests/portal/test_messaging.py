@@ -1073,3 +1073,18 @@ def test_two_agents_on_two_cases_of_one_borrower_share_the_days_last_message(app
     racing.join(timeout=30)
     assert [r.outcome for r in results] == [service.Outcome.REFUSED]
     assert [r.value for r in results[0].decision.reasons] == ["messages_per_day"]
+
+
+@pytest.mark.parametrize(("lang", "named"), [("zh_Hant_TW", "寄件匣"), ("zh_Hans_CN", "发件箱")])
+def test_the_outbox_provider_is_named_in_the_pages_language_not_by_its_code(app, lang, named):
+    # Found walking the console: "服務商 outbox · outbox-1" on a Chinese message page.
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    [sent] = messages(app)
+    page = client.get(f"/agent/messages/{sent.id}?lang={lang}").get_data(as_text=True)
+    provider = re.search(r"<dd class=\"code\">([^<]*)</dd>", page)
+    shown = re.search(r"<dt>[^<]*</dt><dd[^>]*>([^<]*· outbox-\d+)</dd>", page)
+    assert shown is not None, provider
+    assert "outbox ·" not in shown.group(1)
+    assert named in shown.group(1)

@@ -56,6 +56,9 @@ SECTION = "agent/_case_messages.html"
 OUTBOX_PAGE = 50
 BATCH_SHOWN = 100
 
+# A provider's stored name, where it is not a brand: the demo's and tests' outbox.
+PROVIDER_NAMES = {"outbox": _l("Outbox (kept here, not sent)")}
+
 CHANNEL_NAMES = {
     "sms": _l("SMS"),
     "email": lazy_pgettext("channel", "Email"),
@@ -167,6 +170,7 @@ def message_wording() -> dict[str, Any]:
         "MESSAGE_CHANNEL_NAMES": CHANNEL_NAMES,
         "MESSAGE_STATUS_NAMES": STATUS_NAMES,
         "MESSAGE_PURPOSE_NAMES": PURPOSE_NAMES,
+        "MESSAGE_PROVIDER_NAMES": PROVIDER_NAMES,
         "OPT_OUT_SOURCE_NAMES": SOURCE_NAMES,
         "message_reason": reason_text,
         "message_failure": failure_text,
