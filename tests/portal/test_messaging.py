@@ -1088,3 +1088,17 @@ def test_the_outbox_provider_is_named_in_the_pages_language_not_by_its_code(app,
     assert shown is not None, provider
     assert "outbox ·" not in shown.group(1)
     assert named in shown.group(1)
+
+
+def test_opening_a_cases_messages_page_is_a_recorded_view_of_the_case(app):
+    # Found walking the console: the outbox records its reads (outbox.view), but the
+    # case's own page of reminders, with the same messages and addresses, did not.
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    before = audit_actions(app)
+    assert client.get(f"/agent/cases/{built.case_id}/messages").status_code == 200
+    with app.app_context():
+        entries = db.session().scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        added = [(e.action, e.case_id, e.details) for e in entries[len(before) :]]
+    assert added == [("case.view", built.case_id, {"page": "messages"})]

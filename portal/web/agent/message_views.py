@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
 from portal.audit import trail
+from portal.cases import casefile
 from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
@@ -248,6 +249,8 @@ def case_messages(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
+    # Its messages and addresses, as the outbox shows them: a view of the case, recorded.
+    casefile.record_view(db.session(), g.staff, case, g.now, page="messages")
     context = messages_context(db.session(), case, g.now)
     return make_response(render_template("agent/case_messages.html", case=case, **context))
 
