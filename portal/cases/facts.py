@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from negotiation import (
     timeline,
 )
 from negotiation import Plan as Schedule
+from portal.core import clock
 from portal.models import LIVE_PLAN_STATUSES, Case, CaseEvent, Loan, Plan, PlanStatus
 
 
@@ -152,9 +153,15 @@ def ended_plan(db: Session, case: Case, today: date) -> EndedPlan | None:
     return EndedPlan(latest, ended_on, len(missed))
 
 
-def record_event(db: Session, case: Case, kind: str, actor: str, **data: object) -> CaseEvent:
-    """Append an event to the case's timeline (committed with the caller's work)."""
-    event = CaseEvent(case_id=case.id, kind=kind, actor=actor, data=dict(data))
+def record_event(
+    db: Session, case: Case, kind: str, actor: str, *, at: datetime | None = None, **data: object
+) -> CaseEvent:
+    """Append an event to the case's timeline (committed with the caller's work), dated
+    ``at``: the moment the caller's work happened (a gateway's event handled late, or a
+    frozen clock), else the portal's clock now."""
+    event = CaseEvent(
+        case_id=case.id, kind=kind, actor=actor, at=at or clock.now(), data=dict(data)
+    )
     db.add(event)
     return event
 

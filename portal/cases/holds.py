@@ -32,7 +32,7 @@ def hold_case(
         case.hold = Hold(reason)
         case.hold_since = now
     case.needs_agent = True
-    record_event(db, case, f"{reason}_declared", actor, details=details[:2000], **data)
+    record_event(db, case, f"{reason}_declared", actor, at=now, details=details[:2000], **data)
     return placed
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_timezone_location
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context, request, session, url_for
 from flask_babel import Babel, get_locale, gettext
@@ -295,7 +295,19 @@ def zoned_time(moment: datetime | None, zone: str, *, seconds: bool = True) -> s
         day = format_date(local, "medium", locale=locale)
         shown = f"{day} {format_time(local, 'short', locale=locale)}"
     # The zone in parentheses of the language's own width.
-    return gettext("%(time)s (%(zone)s)", time=shown, zone=zone)
+    return gettext("%(time)s (%(zone)s)", time=shown, zone=zone_name(zone))
+
+
+def zone_name(zone: str) -> str:
+    """A time zone as the request's language names it: its city (台北, 洛杉矶, Los
+    Angeles), never the database's code (Asia/Taipei); the code if the language has no
+    name for it."""
+    try:
+        return str(
+            get_timezone_location(zone, locale=str(get_locale() or DEFAULT), return_city=True)
+        )
+    except LookupError:
+        return zone
 
 
 def html_lang() -> str:
@@ -343,6 +355,7 @@ def init_app(app: Flask) -> None:
         language_name=language_name,
         language_tag=language_tag,
         machine_time=machine_time,
+        zone_name=zone_name,
     )
     app.jinja_env.filters["plain"] = plain
     app.context_processor(_template_context)

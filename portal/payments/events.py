@@ -119,7 +119,7 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
         if event.outcome is Outcome.SUCCEEDED:
             _succeed(db, case, payment, now)
         else:
-            record_event(db, case, "payment_failed", "system", payment_id=payment.id)
+            record_event(db, case, "payment_failed", "system", at=now, payment_id=payment.id)
     try:
         db.commit()
     except IntegrityError:
@@ -231,12 +231,18 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     that arrives for no plan while one is live counts for that plan. A promise to pay
     that the money completes is kept at once."""
     record_event(
-        db, case, "payment_succeeded", "system", payment_id=payment.id, amount=payment.amount
+        db,
+        case,
+        "payment_succeeded",
+        "system",
+        at=now,
+        payment_id=payment.id,
+        amount=payment.amount,
     )
     today = borrower_today(case.loan.borrower.timezone, now)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
     if plan is not None and plan.status not in LIVE_PLAN_STATUSES:
-        record_event(db, case, "payment_for_closed_plan", "system", plan_id=plan.id)
+        record_event(db, case, "payment_for_closed_plan", "system", at=now, plan_id=plan.id)
         plan = None
     elif plan is None:
         plan = db.scalars(
@@ -248,9 +254,9 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     # a dispute unwinds exactly that plan (or none).
     payment.plan_id = plan.id if plan is not None else None
     if plan is None:
-        _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today))
+        _record(db, case, payment, apply_to_loan(case.loan, payment.amount, today), now)
     else:
-        _record(db, case, payment, _pay_plan(db, case, plan, payment.amount, now, today))
+        _record(db, case, payment, _pay_plan(db, case, plan, payment.amount, now, today), now)
     keep_if_paid(db, case, now)
 
 
@@ -284,7 +290,7 @@ def _pay_plan(
             _keep(db, plan, "completion", now, write_off_balance(case.loan, plan.discount))
         plan.status = PlanStatus.COMPLETED
         case.status = CaseStatus.RESOLVED
-        record_event(db, case, "plan_completed", "system", plan_id=plan.id)
+        record_event(db, case, "plan_completed", "system", at=now, plan_id=plan.id)
     return shares
 
 
@@ -306,7 +312,7 @@ def _activate(db: Session, case: Case, plan: Plan, now: datetime, today: date) -
         # Both deal with the whole balance: the contract's interest still to come is not
         # owed (a restructure charges its own instead; a settlement closes the loan).
         _keep(db, plan, "activation", now, write_off_future_interest(case.loan, today))
-    record_event(db, case, "plan_activated", "system", plan_id=plan.id)
+    record_event(db, case, "plan_activated", "system", at=now, plan_id=plan.id)
 
 
 def _keep(db: Session, plan: Plan, earned_by: str, now: datetime, waivers: list[Waiver]) -> None:
@@ -334,6 +340,7 @@ def _reinstate(db: Session, case: Case, plan: Plan, earned_by: str, now: datetim
             case,
             "waivers_reinstated",
             "system",
+            at=now,
             plan_id=plan.id,
             amount=sum(w.amount for w in waivers),
         )
@@ -380,7 +387,7 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
         payment.disputed = min(max(event.amount, 0), payment.amount - payment.refunded)
     change = payment.kept - before
     kind = "payment_refunded" if event.outcome is Outcome.REFUNDED else "payment_disputed"
-    record_event(db, case, kind, "system", payment_id=payment.id, kept=payment.kept)
+    record_event(db, case, kind, "system", at=now, payment_id=payment.id, kept=payment.kept)
     today = borrower_today(case.loan.borrower.timezone, now)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
     if change < 0:
@@ -393,7 +400,7 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
             shares = _pay_plan(db, case, plan, change, now, today)
         else:
             shares = apply_to_loan(case.loan, change, today)
-        _record(db, case, payment, shares)
+        _record(db, case, payment, shares, now)
 
 
 def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
@@ -458,18 +465,20 @@ def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int, now: datetime)
         plan.status = PlanStatus.PENDING
         case.status = CaseStatus.OPEN
         _reinstate(db, case, plan, "activation", now)
-        record_event(db, case, "plan_deactivated", "system", plan_id=plan.id)
+        record_event(db, case, "plan_deactivated", "system", at=now, plan_id=plan.id)
     elif plan.status == PlanStatus.COMPLETED:
         plan.status = PlanStatus.ACTIVE
         case.status = CaseStatus.ARRANGED
         _reinstate(db, case, plan, "completion", now)
-        record_event(db, case, "plan_reopened", "system", plan_id=plan.id)
+        record_event(db, case, "plan_reopened", "system", at=now, plan_id=plan.id)
 
 
-def _record(db: Session, case: Case, payment: Payment, shares: list[Allocation]) -> None:
+def _record(
+    db: Session, case: Case, payment: Payment, shares: list[Allocation], now: datetime
+) -> None:
     """Keep where every part of the payment went; a credit is also told to the case."""
     for share in shares:
         share.payment_id = payment.id
         db.add(share)
         if share.target == "credit":
-            record_event(db, case, "credit", "system", amount=share.amount)
+            record_event(db, case, "credit", "system", at=now, amount=share.amount)

@@ -289,3 +289,48 @@ def test_the_html_checker_finds_what_the_issue_found(tmp_path):
     }
     errors = vnu_errors(pages, tmp_path)
     assert {error.split(":")[0] for error in errors} == {"/micro", "/htmx"}
+
+
+# Walk ------------------------------------------------------------------------------------
+
+
+def test_a_disputed_payments_page_fits_a_phone_in_every_language(server, browser):
+    """Found walking the finance console at 390 px: the status badge "Disputed by the
+    cardholder" never wrapped, so the payment page scrolled sideways."""
+    from tests.portal.test_finance_console import pay
+
+    base, app = server
+    clerk = "walk.finance@haohuan.example"
+    add_staff(app, clerk, ("finance",))
+    built = build_case(app, locale="en", currency="CNY", name="Li Wei")
+    number = pay(app, built, 50_000, NOW - timedelta(days=3), "pi_walk_dispute", dispute=50_000)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _sign_in_staff(page, base, clerk, "**/finance/**")
+    for lang in ("en", "zh_Hant_TW", "zh_Hans_CN"):
+        page.goto(f"{base}/finance/payments/{number}?lang={lang}")
+        assert _sideways(page) == 0, lang
+    context.close()
+
+
+def test_the_collections_chart_on_a_phone_opens_on_the_latest_days(server, browser):
+    """Found walking the finance console at 390 px: the chart is wider than a phone and
+    its scroll region opened on the oldest days, so the latest (what a controller looks
+    for) were hidden to the right."""
+    from tests.portal.test_finance_console import pay
+
+    base, app = server
+    clerk = "walk.chart@haohuan.example"
+    add_staff(app, clerk, ("finance",))
+    built = build_case(app, locale="en", name="Chart Walk")
+    pay(app, built, 150_000, NOW - timedelta(days=1), "pi_walk_chart")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _sign_in_staff(page, base, clerk, "**/finance/**")
+    page.goto(f"{base}/finance/collections?lang=en")
+    bars = page.locator("figure.chart rect.chart-bar")
+    latest = bars.nth(bars.count() - 1).bounding_box()
+    region = page.locator("figure.chart .scroll").bounding_box()
+    assert latest["x"] + latest["width"] <= region["x"] + region["width"]
+    assert _sideways(page) == 0
+    context.close()

@@ -717,3 +717,20 @@ def test_url_building_arguments_in_the_query_are_ignored(finance, books, query):
     export = finance.get(f"/finance/payments.csv?since=bad&{query}")
     assert export.status_code == 303
     assert "_" not in export.location.split("?", 1)[1].split("=", 1)[0]
+
+
+def test_a_payments_story_is_dated_when_the_gateway_told_us_not_when_it_was_stored(app):
+    # Found walking the demo: a payment confirmed on 3 December whose "What happened"
+    # said the gateway confirmed it on 6 December (the moment the seed ran).
+    from portal.models import CaseEvent
+
+    built = build_case(app, currency="CNY")
+    when = datetime(2026, 11, 3, 7, 9, tzinfo=UTC)
+    number = pay(app, built, 50_000, when, "pi_story_dated", dispute=50_000)
+    with app.app_context():
+        payment = db.session().get(Payment, number)
+        confirmed = payment.confirmed_at.replace(tzinfo=UTC)
+        events = db.session().scalars(select(CaseEvent).filter_by(case_id=built.case_id)).all()
+        stamped = {e.kind: e.at.replace(tzinfo=UTC) for e in events if e.data.get("payment_id")}
+    assert stamped["payment_succeeded"] == confirmed
+    assert all(at < datetime(2026, 11, 10, tzinfo=UTC) for at in stamped.values()), stamped

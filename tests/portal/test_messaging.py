@@ -367,7 +367,7 @@ def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):
     page = refused.get_data(as_text=True)
     assert "It is outside the allowed hours in the borrower&#39;s time zone." in page
     # 08:00 tomorrow on the borrower's clock (Babel puts a narrow space before AM).
-    assert "Dec 1, 2026 8:00\u202fAM (Asia/Taipei)" in page
+    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page
     assert messages(app) == []
     assert audit_actions(app)[-1] == "message.refused"
     # The agent chooses to schedule it for then.
@@ -386,7 +386,7 @@ def test_quiet_hours_are_the_borrowers_own_in_los_angeles(app):
     client = agent_client(app)
     refused = send(client, built, "sms")
     assert refused.status_code == 422
-    assert "(America/Los_Angeles)" in refused.get_data(as_text=True)
+    assert "(Los Angeles)" in refused.get_data(as_text=True)
     send(client, built, "sms", schedule="1")
     [waiting] = messages(app)
     # 08:00 Pacific Standard Time is 16:00 UTC.
@@ -411,7 +411,7 @@ def test_the_days_messages_are_shared_by_every_agent(app):
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert "The borrower has already had as many messages as allowed today." in page
-    assert "Dec 1, 2026 8:00\u202fAM (Asia/Taipei)" in page  # tomorrow at 08:00 in Taipei
+    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page  # tomorrow at 08:00 in Taipei
     with app.app_context():
         agents = db.session().scalars(select(ContactAttempt.agent)).all()
     assert agents == [AGENT, AGENT]
@@ -1073,3 +1073,32 @@ def test_two_agents_on_two_cases_of_one_borrower_share_the_days_last_message(app
     racing.join(timeout=30)
     assert [r.outcome for r in results] == [service.Outcome.REFUSED]
     assert [r.value for r in results[0].decision.reasons] == ["messages_per_day"]
+
+
+@pytest.mark.parametrize(("lang", "named"), [("zh_Hant_TW", "寄件匣"), ("zh_Hans_CN", "发件箱")])
+def test_the_outbox_provider_is_named_in_the_pages_language_not_by_its_code(app, lang, named):
+    # Found walking the console: "服務商 outbox · outbox-1" on a Chinese message page.
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    [sent] = messages(app)
+    page = client.get(f"/agent/messages/{sent.id}?lang={lang}").get_data(as_text=True)
+    provider = re.search(r"<dd class=\"code\">([^<]*)</dd>", page)
+    shown = re.search(r"<dt>[^<]*</dt><dd[^>]*>([^<]*· outbox-\d+)</dd>", page)
+    assert shown is not None, provider
+    assert "outbox ·" not in shown.group(1)
+    assert named in shown.group(1)
+
+
+def test_opening_a_cases_messages_page_is_a_recorded_view_of_the_case(app):
+    # Found walking the console: the outbox records its reads (outbox.view), but the
+    # case's own page of reminders, with the same messages and addresses, did not.
+    built = build_case(app)
+    client = agent_client(app)
+    assert send(client, built, "sms").status_code == 303
+    before = audit_actions(app)
+    assert client.get(f"/agent/cases/{built.case_id}/messages").status_code == 200
+    with app.app_context():
+        entries = db.session().scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        added = [(e.action, e.case_id, e.details) for e in entries[len(before) :]]
+    assert added == [("case.view", built.case_id, {"page": "messages"})]

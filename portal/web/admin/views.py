@@ -25,7 +25,7 @@ from portal.audit import search as audit_log
 from portal.audit import trail as audit_trail
 from portal.core import db
 from portal.core.clock import as_utc
-from portal.core.i18n import DEFAULT
+from portal.core.i18n import DEFAULT, zone_name
 from portal.finance.reports import finance_timezone
 from portal.web.admin import blueprint
 from portal.web.admin.forms import AuditFilterForm
@@ -48,7 +48,7 @@ def helpers() -> dict[str, Any]:
     return {
         "local_time": local_time,
         "details_text": audit_log.details_text,
-        "timezone_name": str(finance_timezone()),
+        "timezone_name": zone_name(str(finance_timezone())),
     }
 
 

@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from werkzeug.wrappers import Response
 
+from portal.cases import casefile
 from portal.contact import calls
 from portal.contact.promises import promise_limits
 from portal.core import db
@@ -101,6 +102,9 @@ def calls_section(
 def _calls_page(
     case: Case, status: int = 200, form: CallForm | None = None, **extra: Any
 ) -> Response:
+    # The page shows what the borrower said on each call and their promises: a view of
+    # the case, recorded as the case page and the offer builder record theirs.
+    casefile.record_view(db.session(), g.staff, case, g.now, page="calls")
     context = calls_context(db.session(), case, g.now, form)
     page = render_template(
         "agent/calls.html",

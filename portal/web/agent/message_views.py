@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 
 from negotiation.contact import Channel, ContactDecision, ContactRefusal
 from portal.audit import trail
+from portal.cases import casefile
 from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
 from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
@@ -55,6 +56,9 @@ from portal.web.staff.auth import staff_required
 SECTION = "agent/_case_messages.html"
 OUTBOX_PAGE = 50
 BATCH_SHOWN = 100
+
+# A provider's stored name, where it is not a brand: the demo's and tests' outbox.
+PROVIDER_NAMES = {"outbox": _l("Outbox (kept here, not sent)")}
 
 CHANNEL_NAMES = {
     "sms": _l("SMS"),
@@ -167,6 +171,7 @@ def message_wording() -> dict[str, Any]:
         "MESSAGE_CHANNEL_NAMES": CHANNEL_NAMES,
         "MESSAGE_STATUS_NAMES": STATUS_NAMES,
         "MESSAGE_PURPOSE_NAMES": PURPOSE_NAMES,
+        "MESSAGE_PROVIDER_NAMES": PROVIDER_NAMES,
         "OPT_OUT_SOURCE_NAMES": SOURCE_NAMES,
         "message_reason": reason_text,
         "message_failure": failure_text,
@@ -244,6 +249,8 @@ def case_messages(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
+    # Its messages and addresses, as the outbox shows them: a view of the case, recorded.
+    casefile.record_view(db.session(), g.staff, case, g.now, page="messages")
     context = messages_context(db.session(), case, g.now)
     return make_response(render_template("agent/case_messages.html", case=case, **context))
 

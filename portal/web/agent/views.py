@@ -22,7 +22,7 @@ from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
 from portal.core import db
 from portal.core.clock import as_utc
-from portal.core.i18n import DEFAULT
+from portal.core.i18n import DEFAULT, zone_name
 from portal.models import Case
 from portal.web.agent import blueprint, case_sections, no_case_html
 from portal.web.common.clock import borrower_today, console_zone
@@ -46,7 +46,7 @@ def borrower_clock(timezone: str, moment: datetime) -> str:
     """The time now where the borrower lives, with the zone's name."""
     local = moment.astimezone(ZoneInfo(timezone))
     shown = format_datetime(local, "short", locale=str(get_locale() or DEFAULT))
-    return _("%(time)s (%(zone)s)", time=shown, zone=timezone)
+    return _("%(time)s (%(zone)s)", time=shown, zone=zone_name(timezone))
 
 
 WORDS: dict[str, Any] = {
