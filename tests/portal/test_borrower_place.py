@@ -410,4 +410,9 @@ def test_no_template_puts_an_unbroken_value_in_an_attribute_without_plain():
         for value in attribute.findall(path.read_text(encoding="utf-8")):
             if re.search(r"\b(money|long_date)\(", value) and "|plain" not in value:
                 found.append(f"{path}: {value}")
+    # SVG text takes no HTML span either (the chart's labels and titles).
+    value_call = re.compile(r"\b(?:money|long_date)\([^()]*\)(?!\|plain)")
+    for path in Path("templates").rglob("*.html"):
+        for svg in re.findall(r"<svg.*?</svg>", path.read_text(encoding="utf-8"), re.S):
+            found += [f"{path}: {call}" for call in value_call.findall(svg)]
     assert found == []
