@@ -68,7 +68,18 @@ def check_move(
     plan = live_plan(db, case)
     if plan is None:
         return MoveResult(MoveRefusal.PLAN_NOT_ACTIVE)
-    installments = list(plan.installments)
+    return _judged(plan, list(plan.installments), installment_id, new_date, today)[0]
+
+
+def _judged(
+    plan: Plan,
+    installments: list[PlanInstallment],
+    installment_id: int | None,
+    new_date: date,
+    today: date,
+) -> tuple[MoveResult, PlanInstallment | None]:
+    """The answer to a move by the rule, and the installment to move when it is allowed
+    (None for a refusal, or for a repeat of the move already made, answered as that move)."""
     index = next((n for n, i in enumerate(installments) if i.id == installment_id), -1)
     decision = judge_move(
         payments_of(installments),
@@ -80,7 +91,7 @@ def check_move(
     )
     chosen = installments[index] if index >= 0 else None
     if decision.allowed:
-        return MoveResult(None, installment=chosen)
+        return MoveResult(None, installment=chosen), chosen
     repeat = (
         decision.refusal is MoveRefusal.ALREADY_MOVED
         and chosen is not None
@@ -88,8 +99,8 @@ def check_move(
         and chosen.due_date == new_date
     )
     if repeat:
-        return MoveResult(None, installment=chosen)
-    return MoveResult(decision.refusal, decision.window)
+        return MoveResult(None, installment=chosen), None
+    return MoveResult(decision.refusal, decision.window), None
 
 
 def move_installment(
@@ -116,28 +127,10 @@ def move_installment(
             .execution_options(populate_existing=True)
         )
     )
-    index = next((n for n, i in enumerate(installments) if i.id == installment_id), -1)
-    decision = judge_move(
-        payments_of(installments),
-        index,
-        new_date,
-        today,
-        policy(),
-        active=plan.status == PlanStatus.ACTIVE,
-    )
-    if not decision.allowed:
-        chosen = installments[index] if index >= 0 else None
-        repeat = (
-            decision.refusal is MoveRefusal.ALREADY_MOVED
-            and chosen is not None
-            and chosen.moved_from is not None
-            and chosen.due_date == new_date
-        )
+    answer, chosen = _judged(plan, installments, installment_id, new_date, today)
+    if chosen is None:
         db.rollback()  # ends the lock; nothing was written
-        if repeat:
-            return MoveResult(None, installment=chosen)
-        return MoveResult(decision.refusal, decision.window)
-    chosen = installments[index]
+        return answer
     original = chosen.due_date
     chosen.moved_from, chosen.due_date = original, new_date
     record_event(

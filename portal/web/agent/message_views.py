@@ -316,12 +316,7 @@ def message(message_id: int) -> Response:
     database = db.session()
     found = by_id(database, Message, message_id)
     if found is None:
-        return problem_page(
-            _("No such message"),
-            _("There is no message number %(number)s.", number=message_id),
-            url_for("agent.outbox"),
-            _("Back to the outbox"),
-        )
+        return _no_such_message(message_id)
     case = database.get_one(Case, found.case_id)
     trail.record_read(
         database, g.staff, "message.view", g.now, case_id=case.id, message_id=found.id
@@ -337,14 +332,18 @@ def reveal_message(message_id: int) -> Response:
     database = db.session()
     found = by_id(database, Message, message_id)
     if found is None:
-        return problem_page(
-            _("No such message"),
-            _("There is no message number %(number)s.", number=message_id),
-            url_for("agent.outbox"),
-            _("Back to the outbox"),
-        )
+        return _no_such_message(message_id)
     words = queries.reveal_message(database, g.staff, found, g.now)
     return _message_page(found, database.get_one(Case, found.case_id), words)
+
+
+def _no_such_message(message_id: int) -> Response:
+    return problem_page(
+        _("No such message"),
+        _("There is no message number %(number)s.", number=message_id),
+        url_for("agent.outbox"),
+        _("Back to the outbox"),
+    )
 
 
 def _message_page(message: Message, case: Case, words: queries.Words) -> Response:
