@@ -32,6 +32,13 @@ from portal.models.contact import (
     Promise,
     PromiseStatus,
 )
+from portal.models.holds import (
+    CaseHold,
+    DisputeReason,
+    DisputeResolution,
+    HoldOutcome,
+    HoldStatus,
+)
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
 from portal.models.payments import (
     OPEN_PAYMENT_STATUSES,
@@ -55,9 +62,14 @@ __all__ = [
     "Borrower",
     "Case",
     "CaseEvent",
+    "CaseHold",
     "CaseStatus",
     "Consent",
     "ContactAttempt",
+    "DisputeReason",
+    "DisputeResolution",
+    "HoldOutcome",
+    "HoldStatus",
     "LifecycleRun",
     "Loan",
     "LoanCharge",

@@ -53,13 +53,13 @@ from portal.arrangements.moves import (
     plan_refusal,
 )
 from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
-from portal.cases.holds import place_hold
+from portal.cases.holds import dispute_status, place_hold
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, speak_to, switching_language
-from portal.models import Case, Payment, Plan, PlanStatus
+from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
@@ -275,6 +275,7 @@ def _status_page(
         plan_events=plan_events,
         progress=progress,
         move=_move_section(case, view.plan, move_form, problem),
+        dispute=dispute_status(db.session(), case, g.now),
     )
 
 
@@ -862,8 +863,14 @@ def help_page() -> Response:
             return _page("borrower/help.html", form=form, status=422)
         if switching_language():
             return _page("borrower/help.html", form=form)
+        reason = form.reason.data or "hardship"
         place_hold(
-            db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
+            db.session(),
+            case,
+            reason,
+            form.details.data or "",
+            g.now,
+            DisputeReason(form.dispute_reason.data) if reason == "dispute" else None,
         )
         return redirect(url_for("borrower.help_done"), code=303)
     # What they wrote when their last session ended, back in the form to check and send.
