@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from alembic import command
 from sqlalchemy import select
 
 from negotiation import Channel, load_policy
 from portal.cases import holds, lifecycle
 from portal.cases.facts import policy
 from portal.contact.gate import judge
-from portal.core import db
+from portal.core import db, migrate
 from portal.models import (
     AuditEntry,
     Case,
@@ -323,3 +324,50 @@ def test_a_supervisor_can_send_a_resolution_back(app):
     assert row.status is HoldStatus.ACTIVE
     assert row.ended_at is None
     assert "dispute.send_back" in [a for _, a in audit_actions(app, built.case_id)]
+
+
+def test_a_hold_standing_before_the_migration_gets_its_record(app):
+    config = migrate.alembic_config(app)
+    command.downgrade(config, "0012")
+    built = build_case(app, days_past_due=31, hold="hardship")
+    with app.app_context():
+        db.engine().dispose()
+    migrate.upgrade(app)
+    [row] = hold_rows(app, built.case_id)
+    assert row.kind == "hardship"
+    assert row.ends_on == TODAY + timedelta(days=60)  # counted from when it began
+    assert work(app, row.ends_on).hardships_ended == 1
+
+
+@pytest.mark.parametrize(
+    ("locale", "received", "rejected"),
+    [
+        ("zh_Hant_TW", "我們已收到您的異議，將在", "我們已調查您的異議，顯示的金額確實應繳"),
+        ("zh_Hans_CN", "我们已收到您的异议，将在", "我们已调查您的异议，显示的金额确实应还"),
+        ("en", "We have received your dispute. We will review it by", "the amount shown is owed"),
+    ],
+)
+def test_the_borrower_reads_where_their_dispute_stands_in_their_language(
+    app, locale, received, rejected
+):
+    built = build_case(app, days_past_due=31, locale=locale)
+    borrower = app.test_client()
+    sign_in(borrower, built)
+    borrower.post(
+        "/help", data={"reason": "dispute", "dispute_reason": "wrong_amount", "details": ""}
+    )
+    assert received in borrower.get("/status").get_data(as_text=True)
+    agent = app.test_client()
+    staff(app, agent, "agent@haohuan.example", ("agent",))
+    agent.post(
+        f"/agent/cases/{built.case_id}/hold/propose",
+        data={"resolution": "rejected", "note": "Amount matches the contract."},
+    )
+    supervisor = app.test_client()
+    staff(app, supervisor, "boss@haohuan.example", ("agent", "supervisor"))
+    supervisor.post(f"/agent/cases/{built.case_id}/hold/sign-off", data={"decision": "approve"})
+    assert rejected in borrower.get("/status").get_data(as_text=True)
+    with app.app_context():
+        [message] = db.session().scalars(select(Message).where(Message.purpose == "dispute"))
+        assert message.locale == locale
+        assert message.status == "sent"
