@@ -34,8 +34,10 @@ from portal.models.contact import (
 )
 from portal.models.holds import (
     CaseHold,
+    DisputeEvidence,
     DisputeReason,
     DisputeResolution,
+    EvidenceType,
     HoldOutcome,
     HoldStatus,
 )
@@ -66,8 +68,10 @@ __all__ = [
     "CaseStatus",
     "Consent",
     "ContactAttempt",
+    "DisputeEvidence",
     "DisputeReason",
     "DisputeResolution",
+    "EvidenceType",
     "HoldOutcome",
     "HoldStatus",
     "LifecycleRun",

@@ -97,3 +97,31 @@ class CaseHold(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_by: Mapped[str | None] = mapped_column(String(254))  # "system" or a staff email
     end_note: Mapped[str | None] = mapped_column(Text)
+
+
+class EvidenceType(StrEnum):
+    """The kinds of evidence a borrower may send, known by their first bytes."""
+
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+    PDF = "application/pdf"
+
+
+class DisputeEvidence(Base):
+    """A photo or PDF a borrower sent with their dispute. The file is stored outside the
+    web root under a random name (``stored_name``); only staff with the case open are
+    given it, and each read is audited."""
+
+    __tablename__ = "dispute_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("case_holds.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[EvidenceType] = mapped_column(
+        codes(EvidenceType, name="content_type", length=32)
+    )
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())

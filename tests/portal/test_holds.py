@@ -5,6 +5,8 @@ and an audit entry, and the hold's row is kept."""
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +14,7 @@ from alembic import command
 from sqlalchemy import select
 
 from negotiation import Channel, load_policy
-from portal.cases import holds, lifecycle
+from portal.cases import evidence, holds, lifecycle
 from portal.cases.facts import policy
 from portal.contact.gate import judge
 from portal.core import db, migrate
@@ -371,3 +373,80 @@ def test_the_borrower_reads_where_their_dispute_stands_in_their_language(
         [message] = db.session().scalars(select(Message).where(Message.purpose == "dispute"))
         assert message.locale == locale
         assert message.status == "sent"
+
+
+# Evidence ----------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n<<>>\nendobj\n"
+
+
+def disputed(app, tmp_path):
+    app.config["EVIDENCE_FOLDER"] = str(tmp_path / "evidence")
+    built = build_case(app, days_past_due=31, locale="en")
+    borrower = app.test_client()
+    sign_in(borrower, built)
+    borrower.post("/help", data={"reason": "dispute", "dispute_reason": "already_paid"})
+    return built, borrower
+
+
+def upload(client, data: bytes, name: str):
+    return client.post(
+        "/status/evidence",
+        data={"evidence": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_borrower_sends_evidence_that_only_staff_with_the_case_open_can_read(app, tmp_path):
+    built, borrower = disputed(app, tmp_path)
+    assert upload(borrower, PNG, "receipt.png").status_code == 303
+    assert upload(borrower, PDF, "statement.pdf").status_code == 303
+    stored = sorted((tmp_path / "evidence").iterdir())
+    assert len(stored) == 2
+    assert all("receipt" not in p.name for p in stored)  # a random name, not theirs
+    agent = app.test_client()
+    staff(app, agent, "agent@haohuan.example", ("agent",))
+    page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "receipt.png" in page
+    links = re.findall(rf"/agent/cases/{built.case_id}/evidence/\d+", page)
+    assert len(links) == 2
+    got = agent.get(links[0])
+    assert got.status_code == 200
+    assert got.data == PNG
+    assert got.headers["Content-Type"] == "image/png"
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    assert ("agent@haohuan.example", "evidence.view") in audit_actions(app, built.case_id)
+    assert ("borrower", "evidence.add") in audit_actions(app, built.case_id)
+    # Not through another case's address, and not for anyone signed out.
+    other = build_case(app, days_past_due=31)
+    assert (
+        agent.get(links[0].replace(f"/{built.case_id}/", f"/{other.case_id}/")).status_code == 404
+    )
+    assert app.test_client().get(links[0]).status_code in (302, 303)
+    assert borrower.get(links[0]).status_code in (302, 303)
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"<html><script>alert(1)</script></html>", "photo.png"),  # the name is not trusted
+        (b"", "empty.pdf"),
+        (b"\xff\xd8\xff" + b"\x00" * 4096, "huge.jpg"),  # past the limit set below
+    ],
+)
+def test_evidence_is_checked_by_type_and_size(app, tmp_path, monkeypatch, data, name):
+    # A small limit: the test client spools a body of megabytes to a file it never closes.
+    monkeypatch.setattr(evidence, "MAX_BYTES", 4096)
+    _, borrower = disputed(app, tmp_path)
+    response = upload(borrower, data, name)
+    assert response.status_code in (413, 422)
+    assert not (tmp_path / "evidence").exists() or not any((tmp_path / "evidence").iterdir())
+
+
+def test_evidence_needs_an_open_dispute(app, tmp_path):
+    app.config["EVIDENCE_FOLDER"] = str(tmp_path / "evidence")
+    built = build_case(app, days_past_due=31, locale="en")
+    borrower = app.test_client()
+    sign_in(borrower, built)
+    assert upload(borrower, PNG, "x.png").status_code == 422

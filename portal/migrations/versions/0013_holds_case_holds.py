@@ -76,6 +76,32 @@ def upgrade() -> None:
         sqlite_where=sa.text("ended_at IS NULL"),
         postgresql_where=sa.text("ended_at IS NULL"),
     )
+    op.create_table(
+        "dispute_evidence",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hold_id", ID, nullable=False),
+        sa.Column("case_id", ID, nullable=False),
+        sa.Column("stored_name", sa.String(length=64), nullable=False),
+        sa.Column("original_name", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=32), nullable=False),
+        sa.Column("size", ID, nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["hold_id"], ["case_holds.id"], name="fk_dispute_evidence_hold_id_case_holds"
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name="fk_dispute_evidence_case_id_cases"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_dispute_evidence"),
+        sa.UniqueConstraint("stored_name", name="uq_dispute_evidence_stored_name"),
+        sa.CheckConstraint(
+            "content_type IN ('image/jpeg', 'image/png', 'application/pdf')",
+            name="ck_dispute_evidence_content_type",
+        ),
+    )
+    op.create_index("ix_dispute_evidence_hold_id", "dispute_evidence", ["hold_id"])
+    op.create_index("ix_dispute_evidence_case_id", "dispute_evidence", ["case_id"])
     # The holds that stand today get their record.
     op.execute(_backfill())
 
@@ -100,6 +126,9 @@ def _backfill() -> sa.TextClause:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_dispute_evidence_case_id", table_name="dispute_evidence")
+    op.drop_index("ix_dispute_evidence_hold_id", table_name="dispute_evidence")
+    op.drop_table("dispute_evidence")
     op.drop_index("uq_case_holds_standing", table_name="case_holds")
     op.drop_index("ix_case_holds_ends_on", table_name="case_holds")
     op.drop_index("ix_case_holds_case_id", table_name="case_holds")

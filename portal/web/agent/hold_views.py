@@ -7,18 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import g, redirect, render_template, url_for
+from flask import g, make_response, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from negotiation import Hold
-from portal.cases import holds
+from portal.cases import evidence, holds
 from portal.core import db
 from portal.core.db import Session
 from portal.messaging.service import send_dispute_rejection
 from portal.models import Case, DisputeResolution, HoldOutcome, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.hold_forms import LiftForm, ProposeForm, SignOffForm
+from portal.web.common.evidence import evidence_folder
 from portal.web.common.fragments import respond
 from portal.web.staff.auth import staff_required
 from portal.wording.cases import DISPUTE_REASONS, EVENT_ACTORS
@@ -77,6 +78,7 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
             "kind_names": KIND_NAMES,
             "reason_names": DISPUTE_REASONS,
             "actor_names": EVENT_ACTORS,
+            "evidence": evidence.of_case(database, case),
         }
     }
 
@@ -161,3 +163,24 @@ def sign_off_resolution(case_id: int) -> Response:
     if row.outcome is HoldOutcome.REJECTED:
         send_dispute_rejection(database, case, g.staff, g.now)
     return _back(case)
+
+
+@blueprint.get("/cases/<int:case_id>/evidence/<int:evidence_id>")
+@staff_required("agent")
+def evidence_file(case_id: int, evidence_id: int) -> Response:
+    """One file the borrower sent with their dispute, to download (never shown inline:
+    a PDF or image from outside is not rendered in the console's origin); audited."""
+    database = db.session()
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    found = evidence.read(database, case, evidence_id, g.staff, g.now, evidence_folder())
+    if found is None:
+        return no_case(case_id)
+    response = make_response(found.data)
+    response.headers["Content-Type"] = found.evidence.content_type.value
+    extension = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+    name = f"evidence-{case.id}-{found.evidence.id}.{extension[found.evidence.content_type]}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
