@@ -178,6 +178,10 @@ class Policy:
     supervisor: Bounds
     expense_guidelines: Mapping[Currency, Mapping[ExpenseCategory, tuple[int, int]]]
     contact: ContactRules
+    # How long a declared hardship holds the case (a breathing space), and by when a
+    # dispute must be reviewed, in days.
+    hardship_breathing_space_days: int = 60
+    dispute_review_days: int = 30
 
     def stage_for(self, days_past_due: int) -> Stage:
         """The collection stage of a loan that is ``days_past_due`` days overdue."""
@@ -469,6 +473,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
     plans = _table(raw, "plans", "")
     stage_tables = _table(raw, "stage", "")
     authority = _table(raw, "authority", "")
+    holds = _table(raw, "holds", "")
     policy = Policy(
         early_from_days=_whole(stages, "early_from_days", "stages.", 1),
         mid_from_days=_whole(stages, "mid_from_days", "stages.", 2),
@@ -497,6 +502,10 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         ),
         expense_guidelines=_guidelines(raw),
         contact=_contact(raw),
+        hardship_breathing_space_days=_whole(
+            holds, "hardship_breathing_space_days", "holds.", 1, 366
+        ),
+        dispute_review_days=_whole(holds, "dispute_review_days", "holds.", 1, 366),
     )
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")

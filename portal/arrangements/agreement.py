@@ -32,6 +32,7 @@ from negotiation import (
 )
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.cases.holds import end_for_plan
 from portal.models import (
     Case,
     Consent,
@@ -263,6 +264,8 @@ def accept(
         )
     )
     record_event(db, case, "plan_accepted", "borrower", plan_kind=plan.kind, total=plan.total)
+    # A hardship's breathing space ends early once the borrower agrees a plan.
+    end_for_plan(db, case, now)
     try:
         db.commit()
     except IntegrityError:

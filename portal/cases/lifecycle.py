@@ -3,6 +3,8 @@
 For one day ``as_of`` (the portal's "today" that morning), in this order:
 
 1. overdue since: each case's oldest installment still owed once due;
+   then holds: a hardship whose breathing space ends today ends (``portal.cases.holds``),
+   asking an agent to review the case;
 2. plans: an installment unpaid past its grace days is missed (on the date the borrower
    was shown); the policy's number of misses (or a missed last installment) breaks an
    active plan, which returns the case to collection; a plan whose first installment is
@@ -62,6 +64,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation import Currency, Policy, Stage
+from portal.cases.holds import expire_holds
 from portal.contact.promises import review_promises
 from portal.models import (
     OPEN_OFFER_STATUSES,
@@ -131,6 +134,7 @@ class DayWork:
     stages_changed: int = 0
     penalties: int = 0
     offers_expired: int = 0
+    hardships_ended: int = 0
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
@@ -167,6 +171,7 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
     day = _Day(as_of, now, policy)
     steps: list[tuple[str, Callable[[Engine, _Day, DayWork], None]]] = [
         ("overdue", _refresh_overdue),
+        ("holds", _one_transaction(_expire_holds)),
         ("plans", _one_transaction(_watch_plans)),
         ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
@@ -632,6 +637,18 @@ def _expire_offers(conn: Connection, day: _Day, work: DayWork) -> None:
         select(offers.c.case_id).where(offers.c.id.in_(expired)),
         _json(conn, as_of=day.as_of, offer_id=offers.c.id),
     )
+
+
+# Holds ----------------------------------------------------------------------------------------
+
+
+def _expire_holds(conn: Connection, day: _Day, work: DayWork) -> None:
+    """A hardship's breathing space ends on its date, before the day's stages and
+    penalties: from that day the case is worked again, and an agent is asked to review it.
+    Holds are few, so they are ended one by one in this step's transaction."""
+    with Session(bind=conn) as session:
+        work.hardships_ended = expire_holds(session, day.as_of, day.now).hardships
+        session.flush()
 
 
 # Promises to pay ---------------------------------------------------------------------------

@@ -391,6 +391,7 @@ def log_call(
             report.note,
             moment,
             actor="agent",
+            member=member,
             by=member.email,
             attempt_id=attempt.id,
         )

@@ -21,6 +21,7 @@ from negotiation import Frequency, Hold, PlanKind, Stage, add_months, propose
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash
 from portal.cases.facts import policy, snapshot_of
+from portal.cases.holds import hold_case
 from portal.core.hashing import fact_hash, new_salt
 from portal.demo.finance import seed_payment_history
 from portal.models import (
@@ -161,6 +162,11 @@ def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
         _seed_case(db, index, person, days, today, rng)
         for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
     ]
+    db.flush()
+    # The demo's hardship, declared through the portal's own path: its breathing space
+    # ends on the policy's date.
+    held = cases[HOLD_INDEX]
+    hold_case(db, held, Hold.HARDSHIP.value, "", datetime.combine(today, datetime.min.time(), UTC))
     db.commit()
     _seed_offer(db, cases[OFFER_INDEX], today, now)
     _seed_arranged(db, cases[ARRANGED_INDEX], today, now)
@@ -321,10 +327,6 @@ def _seed_case(
     case = Case(
         loan=loan,
         stage=Stage.CURRENT,
-        hold=Hold.HARDSHIP if index == HOLD_INDEX else None,
-        hold_since=datetime.combine(today, datetime.min.time(), UTC)
-        if index == HOLD_INDEX
-        else None,
     )
     db.add_all([borrower, loan, case])
     return case

@@ -83,6 +83,64 @@ def compose(
         return Composed(subject, text, locale)
 
 
+def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out: str) -> Composed:
+    """The explanation of a rejected dispute, in the borrower's language, with what they
+    may do next. An SMS says only that there is a reply (it may be read by others); the
+    email says what was decided and the choices left."""
+    locale = borrower_locale(case)
+    with force_locale(locale):
+        if channel is Channel.SMS:
+            first = _(
+                "%(lender)s: we have replied to the question you raised about your account. Open:",
+                lender=sms_name(locale),
+            )
+            return Composed(
+                None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale
+            )
+        contact = lender(locale, market_of(case.loan.currency))
+        subject = _("%(lender)s: our reply about your account", lender=_lender(case))
+        lines = [
+            _("Hello %(name)s,", name=case.loan.borrower.full_name),
+            "",
+            _(
+                "We have looked into your dispute about loan %(number)s. We checked our "
+                "records and found that the amount shown is owed, so the dispute is not "
+                "upheld, and the hold on your account has ended.",
+                number=case.loan.number,
+            ),
+            "",
+            _("What you may do next:"),
+            "- " + _("See what is owed, pay it, or choose a plan you can afford:"),
+            link,
+            "- "
+            + _(
+                "If you have information we did not see (a receipt, a statement), send it to "
+                "us and we will look again."
+            ),
+            "- "
+            + _(
+                "If you cannot pay right now, tell us on the same page: we will pause "
+                "collection while we work out a plan with you."
+            ),
+            "- "
+            + _(
+                "If you are not satisfied with our reply, you may make a complaint to us, "
+                "and then to the financial regulator or dispute service where you live."
+            ),
+            "",
+            _(
+                "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
+                phone=contact.phone,
+                hours=contact.hours,
+                email=contact.email,
+            ),
+            "",
+            "-- ",
+            _("To stop emails from us, open %(url)s", url=opt_out),
+        ]
+        return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
 def _lender(case: Case) -> str:
     return lender(borrower_locale(case), market_of(case.loan.currency)).name
 

@@ -79,7 +79,7 @@ from portal.contact.gate import (
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import token_hash
-from portal.messaging.compose import compose
+from portal.messaging.compose import compose, compose_dispute_rejected
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.models import (
@@ -106,6 +106,8 @@ BULK_CHUNK = 500
 # Messages per pass of the scheduled sender.
 DISPATCH_CHUNK = 200
 REDACTED = "[link]"
+# A message's purpose when it explains a rejected dispute (``send_dispute_rejection``).
+DISPUTE_REJECTED = "dispute"
 # What a message left "sending" by a sender that stopped is failed with (a code, worded
 # where it is shown, as the providers' ``SendFailure`` codes are).
 INTERRUPTED = "interrupted"
@@ -168,6 +170,7 @@ def send_message(
     moment: datetime,
     offer: Offer | None = None,
     schedule: bool = False,
+    purpose: str | None = None,
 ) -> SendResult:
     """Send one reminder (with ``offer``: the offer's link) to the borrower of ``case``
     now, if the contact rules allow it. Refused for a while: with ``schedule``, store it
@@ -193,7 +196,15 @@ def send_message(
     if not decision.allowed:
         if decision.allowed_from is not None and schedule:
             message = _new_message(
-                db, case, channel, address, who, moment, offer, send_at=decision.allowed_from
+                db,
+                case,
+                channel,
+                address,
+                who,
+                moment,
+                offer,
+                send_at=decision.allowed_from,
+                purpose=purpose,
             )
             db.flush()
             trail.record(
@@ -212,7 +223,9 @@ def send_message(
         _audit_refusal(db, actor, case, channel, moment, decision=decision, offer=offer)
         db.commit()
         return SendResult(Outcome.REFUSED, decision=decision)
-    message = _new_message(db, case, channel, address, who, moment, offer, send_at=moment)
+    message = _new_message(
+        db, case, channel, address, who, moment, offer, send_at=moment, purpose=purpose
+    )
     db.flush()
     outgoing = _prepare(db, case, message, moment, who, offer)
     trail.record(
@@ -230,6 +243,18 @@ def send_message(
     return _deliver(db, message, outgoing, actor, moment)
 
 
+def send_dispute_rejection(db: Session, case: Case, actor: Actor, moment: datetime) -> SendResult:
+    """Tell the borrower, in their language, that their dispute was looked into and
+    rejected, and what they may do next: by email when they have one, else by SMS (whose
+    words stay discreet; the page behind its link says the rest). It goes through the
+    contact rules like any message, kept for the first allowed moment when refused for a
+    while. Commits."""
+    channel = Channel.EMAIL if address_for(case.loan.borrower, Channel.EMAIL) else Channel.SMS
+    return send_message(
+        db, case, channel, actor=actor, moment=moment, schedule=True, purpose=DISPUTE_REJECTED
+    )
+
+
 def _new_message(
     db: Session,
     case: Case,
@@ -241,13 +266,14 @@ def _new_message(
     *,
     send_at: datetime,
     batch: MessageBatch | None = None,
+    purpose: str | None = None,
 ) -> Message:
     message = Message(
         case_id=case.id,
         borrower_id=case.loan.borrower_id,
         batch_id=batch.id if batch else None,
         channel=channel.value,
-        purpose="offer" if offer else "reminder",
+        purpose=purpose or ("offer" if offer else "reminder"),
         offer_id=offer.id if offer else None,
         address=address,
         locale=case.loan.borrower.locale,
@@ -279,9 +305,14 @@ def _prepare(
     token = issue_link(db, case, moment, offer=offer)
     db.flush()
     opt_out = opt_out_url(borrower.id, channel)
-    composed = compose(
-        db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer
-    )
+    if message.purpose == DISPUTE_REJECTED:
+        composed = compose_dispute_rejected(
+            case, channel, link=reminder_url(token), opt_out=opt_out
+        )
+    else:
+        composed = compose(
+            db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer
+        )
     provider = providers().sms if channel is Channel.SMS else providers().email
     message.status = MessageStatus.SENDING
     message.send_at = moment

@@ -32,6 +32,15 @@ from portal.models.contact import (
     Promise,
     PromiseStatus,
 )
+from portal.models.holds import (
+    CaseHold,
+    DisputeEvidence,
+    DisputeReason,
+    DisputeResolution,
+    EvidenceType,
+    HoldOutcome,
+    HoldStatus,
+)
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
 from portal.models.payments import (
     OPEN_PAYMENT_STATUSES,
@@ -55,9 +64,16 @@ __all__ = [
     "Borrower",
     "Case",
     "CaseEvent",
+    "CaseHold",
     "CaseStatus",
     "Consent",
     "ContactAttempt",
+    "DisputeEvidence",
+    "DisputeReason",
+    "DisputeResolution",
+    "EvidenceType",
+    "HoldOutcome",
+    "HoldStatus",
     "LifecycleRun",
     "Loan",
     "LoanCharge",

@@ -44,6 +44,9 @@ EVENT_NAMES: dict[str, Any] = {
     "credit": _l("Overpayment kept as credit"),
     "hardship_declared": _l("The borrower declared hardship: case on hold"),
     "dispute_declared": _l("The borrower disputes the debt: case on hold"),
+    "hold_ended": _l("The hold ended"),
+    "dispute_proposed": _l("An agent proposed how to resolve the dispute"),
+    "dispute_sent_back": _l("A supervisor sent the dispute's resolution back"),
     "link_disabled": _l("Reminder link disabled after wrong answers"),
     "verification_locked": _l("Verification locked after wrong answers"),
     "offer_created": _l("An agent made an offer"),
@@ -76,6 +79,15 @@ CASE_STATUSES: dict[str, Any] = {
 HOLD_NAMES: dict[str, Any] = {
     "dispute": _l("On hold: dispute"),
     "hardship": _l("On hold: hardship"),
+}
+
+# Why a borrower disputes the debt (``DisputeReason``), beside their own words.
+DISPUTE_REASONS: dict[str, Any] = {
+    "not_mine": _l("This is not my loan"),
+    "already_paid": _l("I have already paid"),
+    "wrong_amount": _l("The amount is wrong"),
+    "fraud": _l("Someone took this loan in my name"),
+    "other": _l("Something else"),
 }
 
 STAGE_LABELS: dict[str, Any] = {stage.value: STAGE_NAMES[stage] for stage in Stage}

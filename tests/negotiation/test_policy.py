@@ -125,3 +125,14 @@ def test_installment_moves_are_bounded_and_can_be_turned_off(policy):
     for bad in (-1, 32, "14", True, 1.5):
         with pytest.raises(PolicyError, match=r"plans\.max_installment_move_days"):
             load_policy({"plans": {"max_installment_move_days": bad}})
+
+
+def test_holds_lengths_come_from_the_policy_and_are_checked():
+    default = load_policy()
+    assert default.hardship_breathing_space_days == 60  # England's Debt Respite Scheme
+    assert default.dispute_review_days == 30
+    shorter = load_policy({"holds": {"hardship_breathing_space_days": 30}})
+    assert shorter.hardship_breathing_space_days == 30
+    for bad in (0, -1, 400, "60", True):
+        with pytest.raises(PolicyError, match=r"holds\.hardship_breathing_space_days"):
+            load_policy({"holds": {"hardship_breathing_space_days": bad}})

@@ -366,7 +366,9 @@ def test_a_kept_form_goes_back_only_to_its_own_case(app, client):
     other = build_case(app, locale="en", name="Someone Else")
     sign_in(client, first)
     _idle(client, 16)
-    client.post("/help", data={"reason": "dispute", "details": "Not my loan."})
+    client.post(
+        "/help", data={"reason": "dispute", "dispute_reason": "not_mine", "details": "Not my loan."}
+    )
     arrived = client.post(
         f"/r/{other.token}", data={"method": "date_of_birth", "answer": other.date_of_birth}
     )

@@ -80,6 +80,7 @@ def no_case(case_id: int) -> Response:
 
 # The view modules attach their routes and sections to ``blueprint`` when imported.
 import portal.web.agent.call_views  # noqa: E402
+import portal.web.agent.hold_views  # noqa: E402
 import portal.web.agent.letter_views  # noqa: E402
 import portal.web.agent.message_views  # noqa: E402
 import portal.web.agent.offer_views  # noqa: E402, F401

@@ -13,9 +13,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, StopValidation
 
 from portal.web.common.forms import AmountField, DayField, Form, WholeNumberField, optional
+from portal.wording.cases import DISPUTE_REASONS
 
 
 class VerifyForm(Form):
@@ -115,6 +116,12 @@ class HelpForm(Form):
         ],
         validators=[InputRequired(message=_l("Choose what is happening."))],
     )
+    dispute_reason = RadioField(
+        _l("If you dispute it, why?"),
+        choices=[SelectChoice(code, name) for code, name in DISPUTE_REASONS.items()],
+        # Checked below, and only for a dispute: a hardship leaves it out.
+        validate_choice=False,
+    )
     details = TextAreaField(
         _l("Tell us more (optional)"),
         validators=[
@@ -122,6 +129,11 @@ class HelpForm(Form):
             Length(max=2000, message=_l("Please keep it under 2000 characters.")),
         ],
     )
+
+    def validate_dispute_reason(self, field: RadioField) -> None:
+        """A dispute says why (one of the list; its own words go in the details)."""
+        if self.reason.data == "dispute" and field.data not in DISPUTE_REASONS:
+            raise StopValidation(_l("Choose why you dispute this debt."))
 
 
 class PartPaymentForm(Form):

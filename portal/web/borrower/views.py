@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -21,6 +22,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
@@ -52,14 +54,15 @@ from portal.arrangements.moves import (
     moved_installment,
     plan_refusal,
 )
+from portal.cases import evidence
 from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
-from portal.cases.holds import place_hold
+from portal.cases.holds import dispute_status, place_hold
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, speak_to, switching_language
-from portal.models import Case, Payment, Plan, PlanStatus
+from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
@@ -74,8 +77,10 @@ from portal.web.borrower.forms import (
 )
 from portal.web.borrower.session import borrower_required
 from portal.web.common.clock import borrower_today
+from portal.web.common.evidence import evidence_folder
 from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.security import allow_body, csrf, csrf_exempt
 from portal.wording.engine import (
     FREQUENCY_NAMES,
     KIND_EXPLANATIONS,
@@ -260,7 +265,11 @@ def status() -> Response:
 
 
 def _status_page(
-    case: Case, move_form: MoveForm | None = None, problem: str | None = None, status: int = 200
+    case: Case,
+    move_form: MoveForm | None = None,
+    problem: str | None = None,
+    status: int = 200,
+    evidence_problem: str | None = None,
 ) -> Response:
     view = view_case(db.session(), case, borrower_today(case))
     plan_events: tuple[Any, ...] = ()
@@ -275,7 +284,48 @@ def _status_page(
         plan_events=plan_events,
         progress=progress,
         move=_move_section(case, view.plan, move_form, problem),
+        dispute=dispute_status(db.session(), case, g.now),
+        evidence_problem=EVIDENCE_PROBLEMS.get(evidence_problem or ""),
+        evidence_limits={"size": evidence.MAX_BYTES // (1024 * 1024), "count": evidence.MAX_FILES},
     )
+
+
+EVIDENCE_PROBLEMS = {
+    "no_dispute": _l("There is no open dispute to add this to."),
+    "too_many": _l("You have sent as many files as we can take for one dispute."),
+    "too_large": _l("This file is too large."),
+    "empty": _l("Choose a file to send."),
+    "wrong_type": _l("Send a photo (JPEG or PNG) or a PDF."),
+}
+
+
+@blueprint.post("/status/evidence")
+@csrf_exempt
+@borrower_required
+def add_evidence() -> Response:
+    """A photo or PDF for the borrower's open dispute (one file a request, its size
+    checked before the body is read; the CSRF token checked once it may be)."""
+    allow_body(evidence.MAX_BYTES + 64 * 1024)
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+    sent = request.files.get("evidence")
+    data = b""
+    if sent is not None:
+        # Read at most one byte past the limit, then let the spooled file go at once.
+        with sent.stream:
+            data = sent.stream.read(evidence.MAX_BYTES + 1)
+    try:
+        evidence.add(
+            db.session(),
+            g.case,
+            (sent.filename if sent else None) or "",
+            data,
+            g.now,
+            evidence_folder(),
+        )
+    except evidence.EvidenceError as error:
+        return _status_page(g.case, status=422, evidence_problem=error.code)
+    return redirect(url_for("borrower.status", _anchor="dispute-title"), code=303)
 
 
 MOVE_CHOICES = 3
@@ -862,8 +912,14 @@ def help_page() -> Response:
             return _page("borrower/help.html", form=form, status=422)
         if switching_language():
             return _page("borrower/help.html", form=form)
+        reason = form.reason.data or "hardship"
         place_hold(
-            db.session(), case, form.reason.data or "hardship", form.details.data or "", g.now
+            db.session(),
+            case,
+            reason,
+            form.details.data or "",
+            g.now,
+            DisputeReason(form.dispute_reason.data) if reason == "dispute" else None,
         )
         return redirect(url_for("borrower.help_done"), code=303)
     # What they wrote when their last session ended, back in the form to check and send.
