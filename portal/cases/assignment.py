@@ -12,7 +12,8 @@ with it):
    supervisor pinned it, when the owner is not one of its rule's agents any more (the
    rules changed, or no rule matches it now);
 3. spread, rule by rule in priority order: the rule's cases without an owner (most days
-   overdue first) fill its agents' free capacity, least loaded first: each agent's free
+   overdue first) fill its agents' free capacity (what they own plus what earlier rules
+   of this run gave them), least loaded first: each agent's free
    places are numbered by the load they would bring it to (``(load + k) / capacity``),
    and the n-th waiting case takes the n-th place (ties by staff id), so the result is
    the same on every run and on both databases;
@@ -120,12 +121,18 @@ WITH RECURSIVE numbers(k) AS (
     UNION ALL
     SELECT k + 1 FROM numbers WHERE k < :places
 ),
-agents AS (
+pending AS MATERIALIZED (
+    SELECT new_owner AS staff_id, count(*) AS given
+    FROM assign_change WHERE new_owner IS NOT NULL GROUP BY new_owner
+),
+agents AS MATERIALIZED (
     SELECT s.id AS staff_id, s.capacity AS capacity,
            (SELECT count(*) FROM cases o
-            WHERE o.owner_id = s.id AND o.status <> 'resolved') AS load
+            WHERE o.owner_id = s.id AND o.status <> 'resolved')
+           + coalesce(p.given, 0) AS load
     FROM assignment_rule_agents ra
     JOIN staff_members s ON s.id = ra.staff_id
+    LEFT JOIN pending p ON p.staff_id = s.id
     WHERE ra.rule_id = :rule AND s.active AND NOT s.away AND s.capacity > 0
 ),
 places AS (
@@ -148,14 +155,13 @@ WHERE true
 ON CONFLICT (case_id) DO UPDATE SET new_owner = excluded.new_owner
 """
 
-# How many places a rule needs numbered: its waiting cases, and the most free places any
-# of its agents has.
+# How many places a rule needs numbered: its waiting cases, at most the largest capacity
+# among its agents.
 _PLACES_NEEDED = """
 SELECT
     (SELECT count(*) FROM assign_match m JOIN cases c ON c.id = m.case_id
      WHERE m.rule_id = :rule AND c.owner_id IS NULL),
-    (SELECT max(s.capacity - (SELECT count(*) FROM cases o
-                              WHERE o.owner_id = s.id AND o.status <> 'resolved'))
+    (SELECT max(s.capacity)
      FROM assignment_rule_agents ra JOIN staff_members s ON s.id = ra.staff_id
      WHERE ra.rule_id = :rule AND s.active AND NOT s.away)
 """
@@ -163,7 +169,7 @@ SELECT
 _APPLY_SPREAD = """
 UPDATE cases SET owner_id = ch.new_owner
 FROM assign_change ch
-WHERE ch.case_id = cases.id AND ch.new_owner IS NOT NULL AND cases.owner_id IS NULL
+WHERE ch.case_id = cases.id AND ch.new_owner IS NOT NULL
 """
 
 _EVENTS = """
@@ -205,6 +211,9 @@ def assign(engine: Engine, now: datetime, actor: str = "system") -> AssignRun:
         ).all()
         for rule in rules:
             _spread(conn, rule)
+        # Each case matches one rule, so the rules' places never overlap; the owners are
+        # written once, after every rule has counted what it gave (``pending``).
+        conn.execute(text(_APPLY_SPREAD))
         data = _json(conn)
         conn.execute(
             text(_EVENTS.format(data=data)).bindparams(
@@ -228,7 +237,6 @@ def _spread(conn: Connection, rule: int) -> None:
     if places <= 0:
         return
     conn.execute(text(_SPREAD), {"rule": rule, "places": places})
-    conn.execute(text(_APPLY_SPREAD))
 
 
 def _json(conn: Connection) -> str:
