@@ -58,7 +58,7 @@ SEED = [
         annual_rate_pct, frequency, start_date)
     SELECT i, i, 'LN-' || i, 'personal',
         (ARRAY['TWD','TWD','TWD','CNY','HKD','USD'])[1 + (i / 7) % 6],
-        100000 * (1 + (i * 7919) % 200), 12, 'monthly', DATE '2026-01-01'
+        100000 * (1 + (i::bigint * 7919) % 200), 12, 'monthly', DATE '2026-01-01'
     FROM generate_series(1, :n) AS i
     """,
     """

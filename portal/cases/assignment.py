@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from portal.audit import trail
@@ -338,3 +338,13 @@ def set_availability(
         capacity=member.capacity,
     )
     db.commit()
+
+
+def assignable(db: Session) -> list[StaffMember]:
+    """The members a case may be given to: active, not away, with the agent role; by name."""
+    members = db.scalars(
+        select(StaffMember)
+        .where(StaffMember.active, StaffMember.away.is_(False))
+        .order_by(StaffMember.name, StaffMember.id)
+    )
+    return [member for member in members if "agent" in member.role_set]

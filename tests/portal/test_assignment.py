@@ -16,7 +16,7 @@ from portal.cli import cli
 from portal.core import db
 from portal.models import AuditEntry, Case, CaseEvent, CaseStatus, StaffMember
 
-from .factories import NOW, add_staff, build_case
+from .factories import NOW, add_staff, build_case, staff_sign_in
 
 
 def agents(app, count: int, capacity: int = 100) -> list[int]:
@@ -185,3 +185,86 @@ def test_the_command_assigns_and_says_what_changed(app):
     assert "1 assigned, 0 reassigned" in result.output
     again = runner.invoke(cli, ["cases", "assign"], obj=info)
     assert "0 assigned, 0 reassigned, 0 left without an owner" in again.output
+
+
+# The queue's owner column and filters; a supervisor reassigns one case ------------------
+
+
+def test_the_queue_filters_by_owner_and_by_needing_an_agent(app, client):
+    from portal.cases.queue import QueueFilter, matching_cases, parse_filter
+
+    from .test_agent_queue import make_case
+
+    mine = make_case(app, 40).case_id
+    theirs = make_case(app, 41).case_id
+    nobody = make_case(app, 42).case_id
+    me = add_staff(app, "me@haohuan.example", ("agent",))
+    other = add_staff(app, "other@haohuan.example", ("agent",))
+    with app.app_context():
+        session = db.session()
+        session.get(Case, mine).owner_id = me
+        session.get(Case, theirs).owner_id = other
+        session.get(Case, nobody).needs_agent = True
+        session.commit()
+
+    def ids(**chosen: object) -> set[int]:
+        with app.app_context():
+            return set(db.session().scalars(matching_cases(QueueFilter(**chosen), NOW)))
+
+    assert ids(owner=str(me)) == {mine}
+    assert ids(owner="none") == {nobody}
+    assert ids(needs_agent="yes") == {nobody}
+    assert ids(needs_agent="no") == {mine, theirs}
+    with app.test_request_context("/"):
+        chosen, problems = parse_filter({"owner": "x'; drop", "needs": "maybe"})
+        assert (chosen.owner, chosen.needs_agent, len(problems)) == (None, None, 2)
+        assert parse_filter(QueueFilter(owner="none", needs_agent="yes").to_args()) == (
+            QueueFilter(owner="none", needs_agent="yes"),
+            [],
+        )
+    staff_sign_in(client, "me@haohuan.example")
+    page = client.get("/agent/?lang=en&owner=me").get_data(as_text=True)
+    assert "1 case found" in page
+    assert f'href="/agent/cases/{mine}"' in page
+    assert ">林美</td>" in page  # the owner column names the owner
+    unassigned = client.get("/agent/?lang=en&owner=none").get_data(as_text=True)
+    assert f'href="/agent/cases/{nobody}"' in unassigned
+    assert "Unassigned</td>" in unassigned
+
+
+def test_a_supervisor_reassigns_a_case_with_a_note_and_an_agent_may_not(app, client):
+    case_id = build_case(app).case_id
+    agent = add_staff(app, "agent@haohuan.example", ("agent",))
+    add_staff(app, "boss@haohuan.example", ("agent", "supervisor"))
+    staff_sign_in(client, "agent@haohuan.example")
+    refused = client.post(f"/agent/cases/{case_id}/owner", data={"owner": agent, "note": "x"})
+    assert refused.status_code == 403
+    client.post("/staff/sign-out")
+    staff_sign_in(client, "boss@haohuan.example")
+    page = client.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert 'id="owner"' in page
+    assert "Reassign" in page
+    empty = client.post(f"/agent/cases/{case_id}/owner", data={"owner": agent, "note": ""})
+    assert empty.status_code == 422
+    assert "Say why the case changes hands." in empty.get_data(as_text=True)
+    unknown = client.post(f"/agent/cases/{case_id}/owner", data={"owner": "999", "note": "x"})
+    assert unknown.status_code == 422
+    done = client.post(
+        f"/agent/cases/{case_id}/owner", data={"owner": agent, "note": "speaks Hakka"}
+    )
+    assert done.status_code == 303
+    assert owners(app)[case_id] == agent
+    with app.app_context():
+        event = db.session().scalars(
+            select(CaseEvent).where(CaseEvent.kind == "owner_changed")
+        ).one()
+        assert (event.data["to"], event.data["reason"], event.data["note"]) == (
+            agent,
+            "supervisor",
+            "speaks Hakka",
+        )
+        entry = db.session().scalars(
+            select(AuditEntry).where(AuditEntry.action == "case.reassign")
+        ).one()
+        assert entry.case_id == case_id
+        assert entry.actor == "boss@haohuan.example"

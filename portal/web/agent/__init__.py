@@ -82,5 +82,6 @@ def no_case(case_id: int) -> Response:
 import portal.web.agent.call_views  # noqa: E402
 import portal.web.agent.letter_views  # noqa: E402
 import portal.web.agent.message_views  # noqa: E402
-import portal.web.agent.offer_views  # noqa: E402, F401
+import portal.web.agent.offer_views  # noqa: E402
+import portal.web.agent.owner_views  # noqa: E402, F401
 from portal.web.agent import views  # noqa: E402, F401
