@@ -255,16 +255,18 @@ def test_a_supervisor_reassigns_a_case_with_a_note_and_an_agent_may_not(app, cli
     assert done.status_code == 303
     assert owners(app)[case_id] == agent
     with app.app_context():
-        event = db.session().scalars(
-            select(CaseEvent).where(CaseEvent.kind == "owner_changed")
-        ).one()
+        event = (
+            db.session().scalars(select(CaseEvent).where(CaseEvent.kind == "owner_changed")).one()
+        )
         assert (event.data["to"], event.data["reason"], event.data["note"]) == (
             agent,
             "supervisor",
             "speaks Hakka",
         )
-        entry = db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "case.reassign")
-        ).one()
+        entry = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "case.reassign"))
+            .one()
+        )
         assert entry.case_id == case_id
         assert entry.actor == "boss@haohuan.example"
