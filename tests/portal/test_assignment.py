@@ -14,7 +14,7 @@ from negotiation import Stage
 from portal.cases import assignment
 from portal.cli import cli
 from portal.core import db
-from portal.models import AuditEntry, Case, CaseEvent, CaseStatus, StaffMember
+from portal.models import AssignmentRule, AuditEntry, Case, CaseEvent, CaseStatus, StaffMember
 
 from .factories import NOW, add_staff, build_case, staff_sign_in
 
@@ -270,3 +270,18 @@ def test_a_supervisor_reassigns_a_case_with_a_note_and_an_agent_may_not(app, cli
         )
         assert entry.case_id == case_id
         assert entry.actor == "boss@haohuan.example"
+
+
+def test_when_the_rules_change_the_cases_follow_them(app):
+    case_id = build_case(app).case_id
+    first, second = agents(app, 2)
+    old = rule(app, [first])
+    run(app)
+    with app.app_context():
+        db.session().get(AssignmentRule, old).active = False
+        db.session().commit()
+    assert run(app).unassigned == 1  # no rule matches it now
+    rule(app, [second])
+    done = run(app)
+    assert (done.assigned, owners(app)[case_id]) == (1, second)
+    assert run(app).changed == 0
