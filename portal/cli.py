@@ -59,6 +59,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         database.commit()
         finance_email, finance_password = demo_finance_account(database, now())
         staff_accounts = seed.demo_staff_accounts(database, now())
+        seed.demo_assignment(database, app.extensions["haohuan.engine"], now())
     base = f"http://{host}:{port}"
     click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
     for item in printed:

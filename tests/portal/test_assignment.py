@@ -16,7 +16,7 @@ from portal.cli import cli
 from portal.core import db
 from portal.models import AssignmentRule, AuditEntry, Case, CaseEvent, CaseStatus, StaffMember
 
-from .factories import NOW, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in
 
 
 def agents(app, count: int, capacity: int = 100) -> list[int]:
@@ -285,3 +285,23 @@ def test_when_the_rules_change_the_cases_follow_them(app):
     done = run(app)
     assert (done.assigned, owners(app)[case_id]) == (1, second)
     assert run(app).changed == 0
+
+
+def test_the_demo_spreads_its_cases_among_its_agents(app):
+    import random
+
+    from portal.demo import seed
+
+    engine = app.extensions["haohuan.engine"]
+    with app.test_request_context("/"):
+        session = db.session()
+        seed.seed(session, TODAY, random.Random(1), NOW)
+        session.commit()
+        seed.demo_staff_accounts(session, NOW)
+        seed.demo_assignment(session, engine, NOW)
+        open_owners = session.scalars(
+            select(Case.owner_id).where(Case.status != CaseStatus.RESOLVED)
+        ).all()
+        assert len(set(open_owners)) == 2  # the agent and the supervisor share them
+        assert None not in open_owners
+        assert seed.demo_assignment(session, engine, NOW).changed == 0
