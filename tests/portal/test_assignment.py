@@ -305,3 +305,27 @@ def test_the_demo_spreads_its_cases_among_its_agents(app):
         assert len(set(open_owners)) == 2  # the agent and the supervisor share them
         assert None not in open_owners
         assert seed.demo_assignment(session, engine, NOW).changed == 0
+
+
+def test_the_staff_command_marks_an_agent_away_and_sets_a_capacity(app):
+    staff_id = add_staff(app, "agent@haohuan.example", ("agent",))
+    runner = CliRunner()
+    info = ScriptInfo(create_app=lambda: app)
+    result = runner.invoke(
+        cli,
+        ["staff", "availability", "--email", "agent@haohuan.example", "--away", "--capacity", "7"],
+        obj=info,
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        member = db.session().get(StaffMember, staff_id)
+        assert (member.away, member.capacity) == (True, 7)
+        assert db.session().scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "staff.availability")
+        ).all() == ["staff.availability"]
+    refused = runner.invoke(
+        cli,
+        ["staff", "availability", "--email", "agent@haohuan.example", "--capacity", "-1"],
+        obj=info,
+    )
+    assert refused.exit_code != 0
