@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/lifecycle.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/assign.py
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile $(VNU)

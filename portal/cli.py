@@ -15,8 +15,9 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import force_locale
 from werkzeug.serving import run_simple
 
+from negotiation import Stage
 from portal import create_app
-from portal.cases import lifecycle
+from portal.cases import assignment, lifecycle
 from portal.cases.facts import policy
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
@@ -58,6 +59,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         database.commit()
         finance_email, finance_password = demo_finance_account(database, now())
         staff_accounts = seed.demo_staff_accounts(database, now())
+        seed.demo_assignment(database, app.extensions["haohuan.engine"], now())
     base = f"http://{host}:{port}"
     click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
     for item in printed:
@@ -177,6 +179,61 @@ def cases_advance(as_of: datetime | None, timezone: str | None) -> None:
         )
     if not worked:
         click.echo("nothing to do: today is already worked")
+
+
+@cases_group.command("assign")
+@with_appcontext
+def cases_assign() -> None:
+    """Give every open case its owner by the assignment rules, spread by capacity; move
+    the cases of owners away or deactivated. Cron runs it after ``cases advance``
+    (e.g. ``30 2 * * * haohuan cases advance && haohuan cases assign``) and after any
+    change of the rules; a re-run changes nothing."""
+    run = assignment.assign(current_app.extensions["haohuan.engine"], now(), "cli")
+    click.echo(
+        f"{run.assigned} assigned, {run.reassigned} reassigned, {run.unassigned} left "
+        f"without an owner, {run.waiting} open cases without an owner"
+    )
+
+
+@cases_group.command("rule-add")
+@click.option("--name", required=True)
+@click.option("--agent", "agents", multiple=True, required=True, help="An email; repeat.")
+@click.option("--priority", default=100, show_default=True, type=int, help="Lowest first.")
+@click.option("--stage", type=click.Choice([stage.value for stage in Stage]))
+@click.option("--locale", type=click.Choice(SUPPORTED))
+@click.option("--currency")
+@click.option("--timezone")
+@click.option("--min-amount", type=int, help="The loan's principal, in minor units.")
+@click.option("--max-amount", type=int, help="Exclusive, in minor units.")
+@with_appcontext
+def cases_rule_add(
+    name: str,
+    agents: tuple[str, ...],
+    priority: int,
+    stage: str | None,
+    locale: str | None,
+    currency: str | None,
+    timezone: str | None,
+    min_amount: int | None,
+    max_amount: int | None,
+) -> None:
+    """Add an assignment rule whose cases go to these agents (then run ``cases assign``)."""
+    members = [_staff_member(email) for email in agents]
+    rule = assignment.add_rule(
+        db.session(),
+        name,
+        members,
+        "cli",
+        now(),
+        priority=priority,
+        stage=Stage(stage) if stage else None,
+        locale=locale,
+        currency=currency.upper() if currency else None,
+        timezone=timezone,
+        min_amount=min_amount,
+        max_amount=max_amount,
+    )
+    click.echo(f"rule {rule.id} added with {len(members)} agents")
 
 
 @cli.group("messages")
@@ -374,6 +431,18 @@ def staff_deactivate(email: str) -> None:
     member = _staff_member(email)
     accounts.deactivate(db.session(), member)
     click.echo(f"{member.email} is deactivated")
+
+
+@staff_group.command("availability")
+@click.option("--email", required=True)
+@click.option("--away/--back", default=None, help="Away (their cases move) or back.")
+@click.option("--capacity", type=click.IntRange(min=0), help="Most open cases by the rules.")
+@with_appcontext
+def staff_availability(email: str, away: bool | None, capacity: int | None) -> None:
+    """Mark a member away or back, or set their capacity; ``cases assign`` acts on it."""
+    member = _staff_member(email)
+    assignment.set_availability(db.session(), member, "cli", now(), away=away, capacity=capacity)
+    click.echo(f"{member.email}: away {member.away}, capacity {member.capacity}")
 
 
 @staff_group.command("totp")

@@ -50,6 +50,7 @@ from portal.models import (
     LoanCharge,
     LoanInstallment,
     Plan,
+    StaffMember,
 )
 from portal.wording.cases import PLAN_STATUS_NAMES
 from portal.wording.engine import STAGE_NAMES
@@ -103,6 +104,15 @@ LAST_CONTACTS: dict[str, Any] = {
     "over_7d": _l("Last contacted more than 7 days ago"),
 }
 
+# Whether a case asks for an agent (``Case.needs_agent``).
+NEEDS: dict[str, Any] = {
+    "yes": _l("Needs an agent"),
+    "no": _l("Does not need an agent"),
+}
+
+# The owner filter's fixed choices; any other value is a staff member's id.
+UNASSIGNED = "none"
+
 SORTS: dict[str, Any] = {
     "dpd": _l("Days past due"),
     "balance": _l("Overdue amount"),
@@ -122,6 +132,8 @@ FIELD_LABELS: dict[str, Any] = {
     "plan": _l("Plan"),
     "hold": _l("Hold"),
     "contact": _l("Last contact"),
+    "owner": _l("Owner"),
+    "needs": _l("Needs an agent"),
     "sort": _l("Sort by"),
     "dir": _l("Order"),
     "page": _l("Page"),
@@ -149,6 +161,9 @@ class QueueFilter:
     plan_status: str | None = None
     hold: str = "any"
     last_contact: str | None = None
+    # "none" (no owner) or a staff member's id, as text; None for any owner.
+    owner: str | None = None
+    needs_agent: str | None = None
     search: str = ""
     sort: str = "dpd"
     # None: the sort's own first direction (DEFAULT_DIRECTIONS).
@@ -175,6 +190,8 @@ class QueueFilter:
             "plan_status": "plan",
             "hold": "hold",
             "last_contact": "contact",
+            "owner": "owner",
+            "needs_agent": "needs",
             "search": "q",
             "sort": "sort",
             "direction": "dir",
@@ -211,6 +228,8 @@ class QueueFilter:
             "plan_status",
             "hold",
             "last_contact",
+            "owner",
+            "needs_agent",
         )
         return sum(getattr(self, name) != getattr(default, name) for name in names)
 
@@ -266,6 +285,11 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
     plan_status = choice("plan", PLAN_STATUSES, None)
     hold = choice("hold", HOLDS, "any") or "any"
     last_contact = choice("contact", LAST_CONTACTS, None)
+    needs_agent = choice("needs", NEEDS, None)
+    owner = (args.get("owner") or "").strip() or None
+    if owner is not None and owner != UNASSIGNED and not re.fullmatch(r"[1-9][0-9]{0,17}", owner):
+        problems.append(_problem("owner", owner))
+        owner = None
     sort = choice("sort", SORTS, "dpd") or "dpd"
     direction = choice("dir", DIRECTIONS, None)
     if direction == DEFAULT_DIRECTIONS[sort]:
@@ -309,6 +333,8 @@ def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
         plan_status=plan_status,
         hold=hold,
         last_contact=last_contact,
+        owner=owner,
+        needs_agent=needs_agent,
         search=search,
         sort=sort,
         direction=direction,
@@ -567,6 +593,12 @@ def _filtered(
         query = query.where(Case.hold.is_(None))
     elif chosen.hold in ("dispute", "hardship"):
         query = query.where(Case.hold == chosen.hold)
+    if chosen.owner == UNASSIGNED:
+        query = query.where(Case.owner_id.is_(None))
+    elif chosen.owner:
+        query = query.where(Case.owner_id == int(chosen.owner))
+    if chosen.needs_agent:
+        query = query.where(Case.needs_agent.is_(chosen.needs_agent == "yes"))
     if chosen.plan_status:
         query = query.where(_plan_condition(chosen.plan_status))
     if chosen.last_contact:
@@ -718,6 +750,8 @@ class QueueRow:
     arrears: int
     last_contact_at: datetime | None
     needs_agent: bool
+    # The owner's name, None when the case has none.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -773,17 +807,19 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             owed.amount,
             owed.since,
             latest.c.status,
+            StaffMember.name,
         )
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(latest, latest.c.case_id == Case.id)
+        .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
         .where(Case.id.in_(ids))
     )
     query = owed.joined(query)
     rules = policy()
     found = {}
     for row in db.execute(query):
-        case, number, currency, name, phone, zone, arrears, since, plan_status = row
+        case, number, currency, name, phone, zone, arrears, since, plan_status, owner = row
         today = borrower_today(zone, moment)
         days = (today - since).days if since is not None else 0
         found[case.id] = QueueRow(
@@ -800,6 +836,7 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             arrears=int(arrears or 0),
             last_contact_at=case.last_contact_at,
             needs_agent=case.needs_agent,
+            owner=owner,
         )
     return [found[case_id] for case_id in ids if case_id in found]
 
@@ -809,9 +846,11 @@ __all__ = [
     "DPD_BANDS",
     "HOLDS",
     "LAST_CONTACTS",
+    "NEEDS",
     "PLAN_STATUSES",
     "SORTS",
     "STAGES",
+    "UNASSIGNED",
     "Arrears",
     "QueueFilter",
     "QueuePage",

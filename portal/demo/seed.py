@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from negotiation import Frequency, Hold, PlanKind, Stage, add_months, propose
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash
+from portal.cases import assignment
 from portal.cases.facts import policy, snapshot_of
 from portal.cases.holds import hold_case
 from portal.core.hashing import fact_hash, new_salt
 from portal.demo.finance import seed_payment_history
 from portal.models import (
+    AssignmentRule,
     Borrower,
     Case,
     CaseStatus,
@@ -438,6 +440,16 @@ def demo_staff_accounts(db: Session, now: datetime) -> list[tuple[str, str, str]
             change_password(db, member, password)
         printed.append((",".join(roles), email, password))
     return printed
+
+
+def demo_assignment(db: Session, engine: Engine, now: datetime) -> assignment.AssignRun:
+    """Give the demo's cases owners: with no rule yet, one rule sharing every case among
+    the demo's agents; then ``haohuan cases assign``'s run. Commits."""
+    if db.scalar(select(AssignmentRule.id).limit(1)) is None:
+        members = [find_member(db, email) for email, _name, roles in DEMO_STAFF]
+        agents = [m for m in members if m is not None and "agent" in m.role_set]
+        assignment.add_rule(db, "Every case", agents, "demo", now)
+    return assignment.assign(engine, now, "demo")
 
 
 def demo_links(db: Session, now: datetime) -> list[DemoCase]:

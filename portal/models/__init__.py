@@ -22,7 +22,14 @@ from portal.models.arrangements import (
     Waiver,
 )
 from portal.models.base import NAMING, Base, utcnow
-from portal.models.cases import Case, CaseEvent, CaseStatus, LifecycleRun
+from portal.models.cases import (
+    AssignmentRule,
+    AssignmentRuleAgent,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    LifecycleRun,
+)
 from portal.models.contact import (
     ContactAttempt,
     Message,
@@ -59,6 +66,8 @@ __all__ = [
     "OPEN_PAYMENT_STATUSES",
     "UNPAID_INSTALLMENT",
     "Allocation",
+    "AssignmentRule",
+    "AssignmentRuleAgent",
     "AuditEntry",
     "Base",
     "Borrower",

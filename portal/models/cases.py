@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from negotiation.policy import Stage
@@ -57,6 +57,11 @@ class Case(Base):
     # The latest contact attempt on any channel, kept by ``portal.contact.gate.record_attempt``
     # so the queue can filter and sort by it without reading the contact log.
     last_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # The staff member who works the case: given by the assignment rules
+    # (``haohuan cases assign``) or by a supervisor, who pins it (the rules then leave it
+    # until its owner is away or deactivated).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"), index=True)
+    owner_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     loan: Mapped[Loan] = relationship(back_populates="case")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
@@ -75,6 +80,38 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class AssignmentRule(Base):
+    """A supervisor's rule giving open cases owners: a case matches when every condition
+    set matches (stage, the borrower's language and time zone, the loan's currency, and
+    the loan's principal in ``[min_amount, max_amount)`` of that currency's minor units).
+    The first matching rule by ``priority`` (lowest first, then id) decides; its agents
+    share its cases by capacity."""
+
+    __tablename__ = "assignment_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    stage: Mapped[Stage | None] = mapped_column(codes(Stage, name="stage", length=16))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    min_amount: Mapped[int | None]
+    max_amount: Mapped[int | None]
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class AssignmentRuleAgent(Base):
+    """One of a rule's agents."""
+
+    __tablename__ = "assignment_rule_agents"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("assignment_rules.id"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), primary_key=True)
 
 
 class LifecycleRun(Base):

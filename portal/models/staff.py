@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, utcnow
@@ -34,6 +34,10 @@ class StaffMember(Base):
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Case assignment (portal.cases.assignment): the most open cases the rules give this
+    # member, and whether they are away (their cases go to others at the next run).
+    capacity: Mapped[int] = mapped_column(Integer, default=500, server_default=text("500"))
+    away: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     @property
     def role_set(self) -> frozenset[str]:

@@ -62,6 +62,7 @@ EVENT_NAMES: dict[str, Any] = {
     "promise_partly_kept": _l("Promise to pay partly kept"),
     "promise_broken": _l("Promise to pay broken"),
     "promise_superseded": _l("Promise to pay replaced by a new one"),
+    "owner_changed": _l("Owner changed"),
 }
 
 EVENT_ACTORS: dict[str, Any] = {

@@ -18,12 +18,13 @@ from flask import Response, g, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from portal.cases import assignment
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
 from portal.core import db
 from portal.core.clock import as_utc
 from portal.core.i18n import DEFAULT, zone_name
-from portal.models import Case
+from portal.models import Case, StaffMember
 from portal.web.agent import blueprint, case_sections, no_case_html
 from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
@@ -82,7 +83,10 @@ WORDS: dict[str, Any] = {
 @staff_required("agent")
 def queue() -> Response:
     """The case queue: filtered, sorted, searched, a page at a time, personal data masked."""
-    chosen, problems = queue_service.parse_filter(request.args)
+    arguments = request.args.to_dict()
+    if arguments.get("owner") == "me":  # a bookmark that means whoever opens it
+        arguments["owner"] = str(g.staff.id)
+    chosen, problems = queue_service.parse_filter(arguments)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     shown = found.filter
     basis = queue_service.amount_basis(shown)  # what amounts are compared in, said above
@@ -111,6 +115,8 @@ def queue() -> Response:
             "plan": queue_service.PLAN_STATUSES,
             "hold": queue_service.HOLDS,
             "contact": queue_service.LAST_CONTACTS,
+            "owner": _owner_choices(),
+            "needs": queue_service.NEEDS,
             "sort": queue_service.SORTS,
             "dir": queue_service.DIRECTIONS,
         },
@@ -123,6 +129,18 @@ def queue() -> Response:
     # The address bar shows the filter as the queue understood it, not every empty field.
     response.headers["HX-Push-Url"] = url()
     return response
+
+
+def _owner_choices() -> dict[str, str]:
+    """The owner filter's choices: unassigned, oneself, then everyone cases go to."""
+    me: StaffMember = g.staff
+    choices = {
+        queue_service.UNASSIGNED: _("Unassigned"),
+        str(me.id): _("Me (%(name)s)", name=me.name),
+    }
+    for member in assignment.assignable(db.session()):
+        choices.setdefault(str(member.id), member.name)
+    return choices
 
 
 # The case page --------------------------------------------------------------------------

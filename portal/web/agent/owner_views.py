@@ -1,0 +1,98 @@
+"""Who owns a case: the case page's owner section, and a supervisor giving one case to an
+agent with a note (``portal.cases.assignment.reassign``: pinned, a case event, audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import flash, g, make_response, redirect, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from portal.cases import assignment
+from portal.core import db
+from portal.core.db import Session
+from portal.models import Case, StaffMember
+from portal.web.agent import blueprint, case_section, find_case, no_case
+from portal.web.common.forms import Form
+from portal.web.common.pages import problem_html
+from portal.web.staff.auth import staff_required
+
+NOTE_LENGTH = 1000
+FLASH = "owner"
+
+REFUSALS: dict[str, Any] = {
+    "owner_unavailable": _l("That agent is away or deactivated: choose another."),
+    "already_owner": _l("That agent already owns this case."),
+}
+
+
+class ReassignForm(Form):
+    """A supervisor's choice of owner, with the reason."""
+
+    owner = SelectField(_l("Give the case to"), coerce=str)
+    note = TextAreaField(
+        _l("Why (kept on the case's timeline)"),
+        validators=[
+            DataRequired(message=_l("Say why the case changes hands.")),
+            Length(max=NOTE_LENGTH, message=_l("Write at most 1,000 characters.")),
+        ],
+    )
+
+
+def _form(database: Session) -> ReassignForm:
+    """The form, its choices the members a case may be given to (on a POST, as posted)."""
+    form = ReassignForm()
+    form.owner.choices = [
+        (str(member.id), member.name) for member in assignment.assignable(database)
+    ]
+    return form
+
+
+@case_section(5, "agent/_case_owner.html")
+def owner_section(
+    database: Session, case: Case, member: StaffMember, moment: datetime
+) -> dict[str, Any]:
+    """The case's owner, and for a supervisor the form that gives it to someone else."""
+    owner = database.get(StaffMember, case.owner_id) if case.owner_id else None
+    supervisor = "supervisor" in member.role_set
+    return {
+        "owner_panel": {
+            "case": case,
+            "owner": owner,
+            "form": _form(database) if supervisor else None,
+        }
+    }
+
+
+@blueprint.post("/cases/<int:case_id>/owner")
+@staff_required("supervisor")
+def reassign_case(case_id: int) -> Response:
+    """Give the case to the chosen agent, with a note; back to the case page."""
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    database = db.session()
+    form = _form(database)
+    back = url_for("agent.case", case_id=case.id) + "#owner"
+    if not form.validate_on_submit():
+        problems = [str(error) for errors in form.errors.values() for error in errors]
+        return _refused(" ".join(problems), back)
+    owner = database.get(StaffMember, int(form.owner.data))
+    if owner is None:
+        return _refused(str(REFUSALS["owner_unavailable"]), back)
+    try:
+        assignment.reassign(database, case, owner, form.note.data or "", g.staff, g.now)
+    except assignment.ReassignError as error:
+        return _refused(str(REFUSALS.get(error.reason, error.reason)), back)
+    flash(_("The case now belongs to %(name)s.", name=owner.name), FLASH)
+    return redirect(back, code=303)
+
+
+def _refused(message: str, back: str) -> Response:
+    html = problem_html(_("The case was not reassigned"), message, back, _("Back to the case"))
+    return make_response(html, 422)
