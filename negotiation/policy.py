@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from negotiation.contact import Blackout, ContactRules, ContactWindow, strictest
-from negotiation.jurisdiction import COUNTRIES, layers
 from negotiation.dates import Frequency
+from negotiation.jurisdiction import COUNTRIES, layers
 from negotiation.money import Currency
 
 E = TypeVar("E", bound=StrEnum)
