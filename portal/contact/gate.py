@@ -184,7 +184,7 @@ def judge(
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ContactVerdict:
     """The gate's answer about one contact, with where and when it was judged: what the
     console's "may I call now?" and ``haohuan contact check`` both show."""
 
@@ -219,11 +219,11 @@ class Verdict:
         }
 
 
-def verdict(db: Session, case: Case, channel: Channel, moment: datetime) -> Verdict:
+def verdict(db: Session, case: Case, channel: Channel, moment: datetime) -> ContactVerdict:
     """May the borrower of ``case`` be contacted on ``channel`` at ``moment``, judged by
     the rules of where they live? Reads only: no lock, nothing written."""
     borrower = case.loan.borrower
-    return Verdict(
+    return ContactVerdict(
         decision=judge(db, case, channel, moment),
         jurisdiction=borrower.jurisdiction,
         time_zone=borrower.timezone,

@@ -191,3 +191,38 @@ def test_a_new_borrowers_jurisdiction_is_derived_and_checked(app):
     shanghai = build_case(app, timezone="Asia/Shanghai", currency="CNY")
     with app.app_context():
         assert db.session().get(Borrower, shanghai.borrower_id).jurisdiction == "CN"
+
+
+def test_an_agent_sets_the_state_and_the_rules_follow(app):
+    # A Los Angeles borrower whose record names only the United States.
+    built = build_case(app, timezone="America/Los_Angeles")
+    number = loan_number(app, built)
+    client = agent(app)
+    move_clock(app, client, LATE_IN_LA.astimezone(UTC))
+    page = client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en")
+    assert 'name="jurisdiction"' in page.get_data(as_text=True)
+    refused = client.post(
+        f"/agent/cases/{built.case_id}/jurisdiction?lang=en", data={"jurisdiction": "XX"}
+    )
+    assert refused.status_code == 422
+    assert "Please check the form:" in refused.get_data(as_text=True)
+    done = client.post(f"/agent/cases/{built.case_id}/jurisdiction", data={"jurisdiction": "US-MA"})
+    assert done.status_code == 303
+    with app.app_context():
+        session = db.session()
+        borrower = session.get(Borrower, built.borrower_id)
+        assert (borrower.jurisdiction, borrower.jurisdiction_set_by) == (
+            "US-MA",
+            "agent@haohuan.example",
+        )
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "borrower.jurisdiction")
+        ).one()
+        assert (entry.case_id, entry.details["before"], entry.details["after"]) == (
+            built.case_id,
+            "US",
+            "US-MA",
+        )
+    found = answer(check(app, "--loan", number, "--channel", "call", "--at", "2026-12-01T10:00"))
+    assert found["jurisdiction"] == "US-MA"
+    assert found["allowed"] is True
