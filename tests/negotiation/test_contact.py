@@ -570,6 +570,10 @@ class Oracle:
         if channel == "call":
             if self.connected.count(day) + 1 > self.rules.max_connected_calls_per_day:
                 return False
+            # Regulation F's pause: no call on the conversation's day or the 6 after it.
+            pause = self.rules.days_after_conversation
+            if any(0 <= (day - talked).days < pause for talked in self.connected):
+                return False
             daily, weekly, cap = None, self.calls, self.rules.max_call_attempts_per_7_days
         elif channel in ("sms", "email"):
             daily, weekly, cap = self.messages, self.messages, self.rules.max_messages_per_7_days
