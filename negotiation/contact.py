@@ -30,6 +30,13 @@ Decisions documented here, for the lender to confirm:
   than the requested moment (contacts already scheduled): a contact is allowed only if
   every 7-day window containing its day stays within the cap.
 - History is the recipient's: the borrower's own, or a guarantor's own.
+- After a telephone conversation (a connected call), a jurisdiction may forbid further
+  calls for ``days_after_conversation`` local days, the conversation's day counting as
+  the first (US Regulation F, 12 CFR 1006.14(b)(2)(ii): 7 days).
+- Where two jurisdictions meet (the borrower's own, their loan's market, the lender's),
+  ``strictest`` combines their rules, each rule taking its strictest value: the narrower
+  hours (the latest start, the earliest end), every blackout, the lower cap, the longer
+  pause after a conversation and the longer notice for a letter.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class ContactRefusal(StrEnum):
     CALL_ATTEMPTS_PER_7_DAYS = "call_attempts_per_7_days"
     MESSAGES_PER_DAY = "messages_per_day"
     MESSAGES_PER_7_DAYS = "messages_per_7_days"
+    RECENT_CONVERSATION = "recent_conversation"
 
     @property
     def is_permanent(self) -> bool:
@@ -143,8 +151,13 @@ class ContactRules:
     # The fewest days a posted letter gives the borrower to act: the post, then time to
     # read it and answer.
     letter_notice_days: int = 14
+    # Local days, the conversation's own day first, on which no call follows a
+    # telephone conversation with the borrower; 0: no such pause.
+    days_after_conversation: int = 0
 
     def __post_init__(self) -> None:
+        if self.days_after_conversation < 0:
+            raise ValueError("the pause after a conversation cannot be negative")
         if self.letter_notice_days < 1:
             raise ValueError("a letter must give at least 1 day's notice")
         if not self.windows:
@@ -173,6 +186,27 @@ class ContactRules:
     def blacked_out(self, day: date) -> bool:
         """True when ``day`` is in any blackout."""
         return any(blackout.covers(day) for blackout in self.blackouts)
+
+
+def strictest(first: ContactRules, *others: ContactRules) -> ContactRules:
+    """The rules that apply where several jurisdictions meet: each rule at its strictest.
+
+    Hours: every window applies, so contact is allowed only when all allow it (the latest
+    start, the earliest end). Blackouts: all of them. Caps: the lowest. The pause after a
+    conversation and a letter's notice: the longest. Raises ValueError when the hours
+    leave no time at all (the windows do not overlap).
+    """
+    every = (first, *others)
+    return ContactRules(
+        windows=tuple(dict.fromkeys(w for rules in every for w in rules.windows)),
+        blackouts=tuple(dict.fromkeys(b for rules in every for b in rules.blackouts)),
+        max_connected_calls_per_day=min(r.max_connected_calls_per_day for r in every),
+        max_call_attempts_per_7_days=min(r.max_call_attempts_per_7_days for r in every),
+        max_messages_per_day=min(r.max_messages_per_day for r in every),
+        max_messages_per_7_days=min(r.max_messages_per_7_days for r in every),
+        letter_notice_days=max(r.letter_notice_days for r in every),
+        days_after_conversation=max(r.days_after_conversation for r in every),
+    )
 
 
 def letter_deadline(rules: ContactRules, dated: date, next_event: date | None) -> date | None:
@@ -295,6 +329,11 @@ def _day_refusals(
             reasons.append(ContactRefusal.CONNECTED_CALLS_PER_DAY)
         if _week_full(counts.call_attempts, day, rules.max_call_attempts_per_7_days):
             reasons.append(ContactRefusal.CALL_ATTEMPTS_PER_7_DAYS)
+        if any(
+            counts.connected_calls[day - timedelta(days=back)]
+            for back in range(rules.days_after_conversation)
+        ):
+            reasons.append(ContactRefusal.RECENT_CONVERSATION)
     elif channel.is_message:
         if counts.messages[day] >= rules.max_messages_per_day:
             reasons.append(ContactRefusal.MESSAGES_PER_DAY)

@@ -16,8 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from negotiation.contact import Blackout, ContactRules, ContactWindow
+from negotiation.contact import Blackout, ContactRules, ContactWindow, strictest
 from negotiation.dates import Frequency
+from negotiation.jurisdiction import COUNTRIES, layers
 from negotiation.money import Currency
 
 E = TypeVar("E", bound=StrEnum)
@@ -177,11 +178,26 @@ class Policy:
     agent: Bounds
     supervisor: Bounds
     expense_guidelines: Mapping[Currency, Mapping[ExpenseCategory, tuple[int, int]]]
+    # The lender's own contact rules, applied to every borrower; each jurisdiction's by
+    # its code (``TW``, ``US``, ``US-MA``): ``contact_for`` combines them.
     contact: ContactRules
+    contact_tables: Mapping[str, ContactRules]
     # How long a declared hardship holds the case (a breathing space), and by when a
     # dispute must be reviewed, in days.
     hardship_breathing_space_days: int = 60
     dispute_review_days: int = 30
+
+    def contact_for(self, *jurisdictions: str) -> ContactRules:
+        """The contact rules for a borrower where ``jurisdictions`` meet (their own, their
+        loan's market): the lender's and each one's (a state's on top of its country's),
+        every rule at its strictest (``negotiation.contact.strictest``)."""
+        tables = [
+            self.contact_tables[layer]
+            for code in dict.fromkeys(jurisdictions)
+            for layer in layers(code)
+            if layer in self.contact_tables
+        ]
+        return strictest(self.contact, *tables)
 
     def stage_for(self, days_past_due: int) -> Stage:
         """The collection stage of a loan that is ``days_past_due`` days overdue."""
@@ -425,7 +441,46 @@ def _blackouts(raw: Mapping[str, Any], jurisdiction: str, where: str) -> list[Bl
     return result
 
 
-def _contact(raw: Mapping[str, Any]) -> ContactRules:
+_CAPS = (
+    "max_connected_calls_per_day",
+    "max_call_attempts_per_7_days",
+    "max_messages_per_day",
+    "max_messages_per_7_days",
+)
+# Regulation F's pause is 7 days; a month's silence after every conversation is no
+# collection at all.
+MAX_PAUSE_DAYS = 31
+
+
+def _jurisdiction(rules: Mapping[str, Any], name: str, defaults: Mapping[str, int]) -> ContactRules:
+    """One jurisdiction's table: its hours and blackouts, and any cap or pause it sets
+    (a cap it leaves out is the lender's own, from ``[contact]``)."""
+    where = f"contact.jurisdiction.{name}."
+    start = _clock(rules, "allowed_from", where)
+    end = _clock(rules, "allowed_until", where)
+    if not start < end:
+        raise PolicyError(f"{where}allowed_from: must be before allowed_until")
+    caps = {
+        key: _whole(rules, key, where, 1, MAX_CONTACTS) if key in rules else defaults[key]
+        for key in _CAPS
+    }
+    pause = (
+        _whole(rules, "days_after_conversation", where, 0, MAX_PAUSE_DAYS)
+        if "days_after_conversation" in rules
+        else 0
+    )
+    return ContactRules(
+        windows=(ContactWindow(name, start, end),),
+        blackouts=tuple(_blackouts(rules, name, where)),
+        letter_notice_days=defaults["letter_notice_days"],
+        days_after_conversation=pause,
+        **caps,
+    )
+
+
+def _contact(raw: Mapping[str, Any]) -> tuple[ContactRules, dict[str, ContactRules]]:
+    """The lender's own contact rules (every jurisdiction in ``contact.jurisdictions``
+    together, applied to every borrower) and each jurisdiction's table by its code."""
     table = _table(raw, "contact", "")
     jurisdictions = _table(table, "jurisdiction", "contact.")
     applied = table.get("jurisdictions")
@@ -437,34 +492,37 @@ def _contact(raw: Mapping[str, Any]) -> ContactRules:
         raise PolicyError(
             "contact.jurisdictions: must be a non-empty list of names from contact.jurisdiction"
         )
-    windows: list[ContactWindow] = []
-    blackouts: list[Blackout] = []
-    for name in dict.fromkeys(applied):
-        where = f"contact.jurisdiction.{name}."
-        rules = _table(jurisdictions, name, "contact.jurisdiction.")
-        start = _clock(rules, "allowed_from", where)
-        end = _clock(rules, "allowed_until", where)
-        if not start < end:
-            raise PolicyError(f"{where}allowed_from: must be before allowed_until")
-        windows.append(ContactWindow(name, start, end))
-        blackouts.extend(_blackouts(rules, name, where))
-    if max(w.start for w in windows) >= min(w.end for w in windows):
-        raise PolicyError("contact.jurisdictions: their allowed hours do not overlap")
-    return ContactRules(
-        windows=tuple(windows),
-        blackouts=tuple(blackouts),
-        max_connected_calls_per_day=_whole(
-            table, "max_connected_calls_per_day", "contact.", 1, MAX_CONTACTS
-        ),
-        max_call_attempts_per_7_days=_whole(
-            table, "max_call_attempts_per_7_days", "contact.", 1, MAX_CONTACTS
-        ),
-        max_messages_per_day=_whole(table, "max_messages_per_day", "contact.", 1, MAX_CONTACTS),
-        max_messages_per_7_days=_whole(
-            table, "max_messages_per_7_days", "contact.", 1, MAX_CONTACTS
-        ),
-        letter_notice_days=_whole(table, "letter_notice_days", "contact.", 1, MAX_LETTER_NOTICE),
+    defaults = {key: _whole(table, key, "contact.", 1, MAX_CONTACTS) for key in _CAPS}
+    defaults["letter_notice_days"] = _whole(
+        table, "letter_notice_days", "contact.", 1, MAX_LETTER_NOTICE
     )
+    tables = {
+        str(name): _jurisdiction(
+            _table(jurisdictions, name, "contact.jurisdiction."), name, defaults
+        )
+        for name in jurisdictions
+    }
+    for country in COUNTRIES:
+        if country not in tables:
+            raise PolicyError(f"contact.jurisdiction.{country}: must be a table")
+    try:
+        lender = strictest(*(tables[name] for name in dict.fromkeys(applied)))
+    except ValueError:
+        raise PolicyError("contact.jurisdictions: their allowed hours do not overlap") from None
+    # Every borrower's rules must leave some hour: the lender's, their own jurisdiction's
+    # (its country's and its state's) and their loan's market's, together.
+    for one in tables:
+        for other in tables:
+            try:
+                strictest(
+                    lender, *(tables[n] for n in (*layers(one), *layers(other)) if n in tables)
+                )
+            except ValueError:
+                raise PolicyError(
+                    f"contact.jurisdiction.{one}: its allowed hours do not overlap "
+                    f"those of {other} and contact.jurisdictions"
+                ) from None
+    return lender, tables
 
 
 def _build(raw: Mapping[str, Any]) -> Policy:
@@ -474,6 +532,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
     stage_tables = _table(raw, "stage", "")
     authority = _table(raw, "authority", "")
     holds = _table(raw, "holds", "")
+    lender_contact, contact_tables = _contact(raw)
     policy = Policy(
         early_from_days=_whole(stages, "early_from_days", "stages.", 1),
         mid_from_days=_whole(stages, "mid_from_days", "stages.", 2),
@@ -501,7 +560,8 @@ def _build(raw: Mapping[str, Any]) -> Policy:
             _table(authority, "supervisor", "authority."), "authority.supervisor."
         ),
         expense_guidelines=_guidelines(raw),
-        contact=_contact(raw),
+        contact=lender_contact,
+        contact_tables=contact_tables,
         hardship_breathing_space_days=_whole(
             holds, "hardship_breathing_space_days", "holds.", 1, 366
         ),

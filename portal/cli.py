@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import threading
@@ -13,12 +14,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import force_locale
+from sqlalchemy import select
 from werkzeug.serving import run_simple
 
 from negotiation import Stage
+from negotiation.contact import Channel
 from portal import create_app
 from portal.cases import assignment, lifecycle
 from portal.cases.facts import policy
+from portal.contact.gate import verdict
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
@@ -26,7 +30,7 @@ from portal.demo import seed
 from portal.demo.finance import demo_finance_account
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
-from portal.models import RunStatus, StaffMember
+from portal.models import Case, Loan, RunStatus, StaffMember
 from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.staff import accounts, totp
@@ -234,6 +238,58 @@ def cases_rule_add(
         max_amount=max_amount,
     )
     click.echo(f"rule {rule.id} added with {len(members)} agents")
+
+
+@cli.group("contact")
+def contact_group() -> None:
+    """The contact rules, as the gate applies them to a borrower."""
+
+
+@contact_group.command("check")
+@click.option("--loan", "loan_number", required=True, help="The loan's number.")
+@click.option(
+    "--channel",
+    required=True,
+    type=click.Choice([channel.value for channel in Channel]),
+    help="How the borrower would be contacted.",
+)
+@click.option(
+    "--at",
+    "at",
+    help="When (ISO-8601; without an offset, the borrower's local time). Default: now.",
+)
+@with_appcontext
+def contact_check(loan_number: str, channel: str, at: str | None) -> None:
+    """May the borrower of a loan be contacted on a channel now (or --at)? Prints one JSON
+    object: allowed, reasons (stable codes), allowed_from (ISO-8601 with the borrower's
+    offset; null when allowed, or when waiting never allows it: a hold, an opt-out),
+    borrower_local_time and jurisdiction. Changes nothing and records nothing: the
+    answer is the rules', with no personal data beyond the loan number given.
+    Exit status: 0 allowed, 1 refused, 2 an unknown loan or a bad option."""
+    session = db.session()
+    case = session.scalars(
+        select(Case).join(Loan, Case.loan_id == Loan.id).where(Loan.number == loan_number)
+    ).one_or_none()
+    if case is None:
+        raise click.BadParameter(f"no loan numbered {loan_number!r}", param_hint="--loan")
+    moment = now() if at is None else _moment(at, case.loan.borrower.timezone)
+    answer = verdict(session, case, Channel(channel), moment)
+    session.rollback()
+    click.echo(json.dumps(answer.as_json(), ensure_ascii=False))
+    sys.exit(0 if answer.allowed else 1)
+
+
+def _moment(text: str, zone: str) -> datetime:
+    """``--at`` as an aware moment: with its own offset, or on the borrower's clock."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            "must be an ISO-8601 date and time, e.g. 2026-12-01T21:30-08:00", param_hint="--at"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment
 
 
 @cli.group("messages")

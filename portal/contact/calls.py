@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel, ContactDecision, Recipient
 from portal.audit import trail
-from portal.cases.facts import policy
 from portal.cases.holds import hold_case
 from portal.contact.gate import (
     allowed_from_text,
@@ -46,6 +45,7 @@ from portal.contact.gate import (
     record_attempt,
     record_opt_out,
     refusal_reasons,
+    verdict,
 )
 from portal.contact.promises import make_promise, progress_of
 from portal.core.db import by_id
@@ -170,6 +170,7 @@ class CallCheck:
     attempts_week: int
     max_connected: int
     max_attempts: int
+    jurisdiction: str
     hours: tuple[str, str]
 
     @property
@@ -206,8 +207,8 @@ def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
     recorded: it shows the rules' answer, no personal data (the case page that holds it
     is recorded as a view, and the call itself as ``call.log``), so a link followed from
     another site cannot write to the log in an agent's name."""
-    decision = judge(db, case, Channel.CALL, moment)
-    rules = policy().contact
+    answer = verdict(db, case, Channel.CALL, moment)
+    decision, rules = answer.decision, answer.rules
     connected, attempts = _counts(db, case, moment)
     return CallCheck(
         decision=decision,
@@ -218,6 +219,7 @@ def call_check(db: Session, case: Case, moment: datetime) -> CallCheck:
         attempts_week=attempts,
         max_connected=rules.max_connected_calls_per_day,
         max_attempts=rules.max_call_attempts_per_7_days,
+        jurisdiction=answer.jurisdiction,
         hours=(rules.allowed_from.strftime("%H:%M"), rules.allowed_until.strftime("%H:%M")),
     )
 

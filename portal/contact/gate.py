@@ -11,7 +11,10 @@ last allowed contact.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
@@ -24,14 +27,15 @@ from negotiation.contact import (
     ContactHistory,
     ContactRefusal,
     ContactRequest,
+    ContactRules,
     Recipient,
     may_contact,
 )
 from negotiation.contact import ContactAttempt as Attempt
 from portal.cases.facts import policy
 from portal.core.db import lock_row
-from portal.core.i18n import zoned_time
-from portal.models import Case, ContactAttempt, Message, MessageStatus, OptOut
+from portal.core.i18n import market_of, zoned_time
+from portal.models import Borrower, Case, ContactAttempt, Message, MessageStatus, OptOut
 
 # The caps look back at most 7 days and forward over what is already scheduled; two
 # weeks either side covers every window that can contain the day asked about.
@@ -65,7 +69,22 @@ REFUSAL_TEXT = {
     ContactRefusal.MESSAGES_PER_7_DAYS: _l(
         "The borrower has had as many messages as allowed in 7 days."
     ),
+    ContactRefusal.RECENT_CONVERSATION: _l(
+        "The borrower was spoken to by phone recently: where they live, no call may follow so soon."
+    ),
 }
+
+
+def rules_for(jurisdiction: str, currency: str) -> ContactRules:
+    """The contact rules for a borrower in ``jurisdiction`` with a loan in ``currency``:
+    the lender's, their own jurisdiction's and their loan's market's, each rule at its
+    strictest. Every call, message and letter is judged by these."""
+    return policy().contact_for(jurisdiction, market_of(currency))
+
+
+def borrower_rules(borrower: Borrower, currency: str) -> ContactRules:
+    """``rules_for`` the borrower's own jurisdiction and their loan's currency."""
+    return rules_for(borrower.jurisdiction, currency)
 
 
 def opted_out_channels(db: Session, borrower_id: int) -> frozenset[Channel]:
@@ -161,7 +180,55 @@ def judge(
         opted_out=opted_out_channels(db, borrower.id),
     )
     history = contact_history(db, borrower.id, moment, excluding_message=excluding_message)
-    return may_contact(request, history, policy().contact)
+    return may_contact(request, history, borrower_rules(borrower, case.loan.currency))
+
+
+@dataclass(frozen=True)
+class ContactVerdict:
+    """The gate's answer about one contact, with where and when it was judged: what the
+    console's "may I call now?" and ``haohuan contact check`` both show."""
+
+    decision: ContactDecision
+    jurisdiction: str
+    time_zone: str
+    rules: ContactRules
+
+    @property
+    def allowed(self) -> bool:
+        """True when the contact may be made at the moment judged."""
+        return self.decision.allowed
+
+    @property
+    def local_moment(self) -> datetime:
+        """The moment judged, on the borrower's clock."""
+        return self.decision.moment.astimezone(ZoneInfo(self.time_zone))
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer for scripts: stable reason codes, moments in ISO-8601 with the
+        borrower's offset; ``allowed_from`` is null when allowed, and when waiting never
+        allows it (a hold, an opt-out)."""
+        later = None if self.allowed else self.decision.allowed_from
+        return {
+            "allowed": self.allowed,
+            "reasons": [reason.value for reason in self.decision.reasons],
+            "allowed_from": None
+            if later is None
+            else later.astimezone(ZoneInfo(self.time_zone)).isoformat(),
+            "borrower_local_time": self.local_moment.isoformat(),
+            "jurisdiction": self.jurisdiction,
+        }
+
+
+def verdict(db: Session, case: Case, channel: Channel, moment: datetime) -> ContactVerdict:
+    """May the borrower of ``case`` be contacted on ``channel`` at ``moment``, judged by
+    the rules of where they live? Reads only: no lock, nothing written."""
+    borrower = case.loan.borrower
+    return ContactVerdict(
+        decision=judge(db, case, channel, moment),
+        jurisdiction=borrower.jurisdiction,
+        time_zone=borrower.timezone,
+        rules=borrower_rules(borrower, case.loan.currency),
+    )
 
 
 def record_attempt(

@@ -67,7 +67,6 @@ from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
-from portal.cases.facts import policy
 from portal.contact.gate import (
     HISTORY_REACH,
     judge,
@@ -75,6 +74,7 @@ from portal.contact.gate import (
     lock_borrowers,
     record_attempt,
     record_opt_out,
+    rules_for,
 )
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
@@ -696,6 +696,8 @@ def plan_chunk(
             Borrower.locale,
             Borrower.phone,
             Borrower.email,
+            Borrower.jurisdiction,
+            Loan.currency,
         )
         .join(Loan, Case.loan_id == Loan.id)
         .join(Borrower, Loan.borrower_id == Borrower.id)
@@ -720,9 +722,8 @@ def plan_chunk(
             )
         )
     )
-    rules = policy().contact
     planned = []
-    for case_id, hold, borrower_id, timezone, locale, phone, email in rows:
+    for case_id, hold, borrower_id, timezone, locale, phone, email, place, currency in rows:
         address = ((phone if channel is Channel.SMS else email) or "").strip()
         if not address:
             planned.append(Planned(case_id, borrower_id, None, (Problem.NO_ADDRESS.value,)))
@@ -739,7 +740,7 @@ def plan_chunk(
             opted_out=frozenset(opted[borrower_id]),
         )
         history = histories.get(borrower_id, ContactHistory())
-        decision = may_contact(request, history, rules)
+        decision = may_contact(request, history, rules_for(place, currency))
         send_at = decision.allowed_from
         reasons = tuple(reason.value for reason in decision.reasons)
         if send_at is None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -17,19 +18,32 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from negotiation.jurisdiction import JURISDICTIONS, derive
 from portal.models.base import Base, UtcDateTime, utcnow
 
 if TYPE_CHECKING:
     from portal.models.cases import Case
 
 
+def _derived_jurisdiction(context: DefaultExecutionContext) -> str:
+    """A new borrower's jurisdiction when none is given: from their address and zone."""
+    values = context.get_current_parameters()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+    return derive(values.get("postal_address"), values.get("timezone") or "Asia/Taipei")
+
+
+# The CHECK on ``borrowers.jurisdiction`` (migration 0013_juris): a code the rules know.
+JURISDICTION_CHECK = "jurisdiction IN ({})".format(", ".join(f"'{c}'" for c in JURISDICTIONS))
+
+
 class Borrower(Base):
     """A person who owes; contacted only about their own debt."""
 
     __tablename__ = "borrowers"
+    __table_args__ = (CheckConstraint(JURISDICTION_CHECK, name="jurisdiction"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
@@ -40,6 +54,11 @@ class Borrower(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     # Lines of a postal address, for letters to a borrower unreachable by phone.
     postal_address: Mapped[str | None] = mapped_column(Text)
+    # Where the borrower lives, for the contact rules (``negotiation.jurisdiction``): TW,
+    # CN, HK, US or US-<state>. Derived from the address and zone unless an agent set it
+    # (``jurisdiction_set_by``, the staff member's email).
+    jurisdiction: Mapped[str] = mapped_column(String(5), default=_derived_jurisdiction)
+    jurisdiction_set_by: Mapped[str | None] = mapped_column(String(254))
     verification_salt: Mapped[str] = mapped_column(String(64))
     date_of_birth_hash: Mapped[str] = mapped_column(String(128))
     id_last4_hash: Mapped[str] = mapped_column(String(128))

@@ -19,6 +19,7 @@ from portal.wording.engine import KIND_NAMES, STAGE_NAMES
 EVENT_NAMES: dict[str, Any] = {
     "became_overdue": _l("An installment became overdue"),
     "caught_up": _l("Nothing overdue any more"),
+    "jurisdiction_set": _l("Where the borrower lives was set, for the contact rules"),
     "stage_changed": _l("Stage changed"),
     "penalty_charged": _l("Penalty charged"),
     "case_reopened": _l("Case reopened: overdue again"),

@@ -35,7 +35,8 @@ from negotiation import (
 R = ContactRefusal
 TAIPEI = ZoneInfo("Asia/Taipei")
 NEW_YORK = ZoneInfo("America/New_York")
-RULES = load_policy().contact
+# A mainland borrower's rules: the lender's (Taiwan's) and China's together.
+RULES = load_policy().contact_for("CN")
 STRICTER = load_policy({"contact": {"jurisdictions": ["CN", "US"]}}).contact
 
 
@@ -420,7 +421,7 @@ def test_requests_and_attempts_must_be_aware_and_zones_known():
 # The [contact] policy section.
 
 
-def test_default_contact_rules_are_chinas():
+def test_a_mainland_borrowers_rules_are_chinas():
     assert (RULES.allowed_from, RULES.allowed_until) == (time(8), time(22))
     assert RULES.max_connected_calls_per_day == 3
     assert RULES.max_call_attempts_per_7_days == 7
@@ -473,7 +474,7 @@ def test_blackouts_read_from_json_strings_and_single_days():
                 "jurisdiction": {"CN": {"blackouts": ["2026-10-01", ["2027-02-05", "2027-02-07"]]}}
             }
         }
-    ).contact
+    ).contact_for("CN")
     assert [(b.first, b.last) for b in rules.blackouts] == [
         (date(2026, 10, 1), date(2026, 10, 1)),
         (date(2027, 2, 5), date(2027, 2, 7)),
@@ -568,6 +569,10 @@ class Oracle:
             return False
         if channel == "call":
             if self.connected.count(day) + 1 > self.rules.max_connected_calls_per_day:
+                return False
+            # Regulation F's pause: no call on the conversation's day or the 6 after it.
+            pause = self.rules.days_after_conversation
+            if any(0 <= (day - talked).days < pause for talked in self.connected):
                 return False
             daily, weekly, cap = None, self.calls, self.rules.max_call_attempts_per_7_days
         elif channel in ("sms", "email"):

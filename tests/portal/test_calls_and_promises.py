@@ -83,13 +83,13 @@ def test_quiet_hours_follow_each_borrowers_own_clock(app):
     assert check.status_code == 200
     assert "Do not call the borrower now." in page
     assert "outside the allowed hours in the borrower&#39;s time zone" in page
-    assert "A call is allowed from Dec 1, 2026, 8:00:00\u202fAM (Taipei)" in page
+    assert "A call is allowed from Dec 1, 2026, 7:00:00\u202fAM (Taipei)" in page
     assert "Nov 30, 2026, 10:30:00\u202fPM (Taipei)" in page  # their local time
 
     refused = reached(client, taipei.case_id)
     assert refused.status_code == 422
     assert "This call cannot be logged" in text_of(refused)
-    assert "Dec 1, 2026, 8:00:00\u202fAM (Taipei)" in text_of(refused)
+    assert "Dec 1, 2026, 7:00:00\u202fAM (Taipei)" in text_of(refused)
     assert rows(app, ContactAttempt) == []
 
     assert reached(client, new_york.case_id).status_code == 303
@@ -141,7 +141,7 @@ def test_connected_calls_per_day_are_counted_across_agents(app):
     assert refused.status_code == 422
     page = text_of(refused)
     assert "already been reached by phone as often as allowed today" in page
-    assert "Dec 1, 2026, 8:00:00\u202fAM (Taipei)" in page
+    assert "Dec 1, 2026, 7:00:00\u202fAM (Taipei)" in page
     attempts = rows(app, ContactAttempt)
     assert [a.agent for a in attempts] == [AGENT, AGENT, OTHER]
     # The refusal is kept for compliance, under the agent who tried.
@@ -167,7 +167,7 @@ def test_seven_call_attempts_in_seven_days(app):
     page = text_of(refused)
     assert "called as often as allowed in 7 days" in page
     # The first four fall out of the window on 7 December, local time.
-    assert "Dec 7, 2026, 8:00:00\u202fAM (Taipei)" in page
+    assert "Dec 7, 2026, 7:00:00\u202fAM (Taipei)" in page
     assert len(rows(app, ContactAttempt)) == 7
 
 
@@ -308,7 +308,7 @@ def test_a_callback_time_must_be_one_the_rules_allow(app):
     assert late.status_code == 422
     page = text_of(late)
     assert "The rules do not allow a call then." in page
-    assert "Dec 1, 2026, 8:00:00\u202fAM (Taipei)" in page
+    assert "Dec 1, 2026, 7:00:00\u202fAM (Taipei)" in page
     assert rows(app, ContactAttempt) == []
     for bad in ("", "tomorrow", "2026-11-30T09:00", "2027-06-01T10:00"):
         response = log(

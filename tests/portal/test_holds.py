@@ -330,7 +330,7 @@ def test_a_supervisor_can_send_a_resolution_back(app):
 
 def test_a_hold_standing_before_the_migration_gets_its_record(app):
     config = migrate.alembic_config(app)
-    command.downgrade(config, "0013_owners")  # before the holds migration
+    command.downgrade(config, "0013_juris")  # before the holds migration
     built = build_case(app, days_past_due=31, hold="hardship")
     with app.app_context():
         db.engine().dispose()

@@ -408,9 +408,9 @@ def test_a_borrower_who_opted_out_of_letters_gets_none(app):
 
 
 def test_no_letter_is_posted_in_a_holiday_blackout_and_the_page_says_from_when(app):
-    # 10:00 in Taipei during the 2027 Spring Festival blackout (7 to 13 February).
+    # 10:00 in Shanghai during China's 2027 Spring Festival blackout (5 to 13 February).
     app.config["HAOHUAN_NOW"] = datetime(2027, 2, 8, 2, 0, tzinfo=UTC).isoformat()
-    built = letter_case(app, "en")
+    built = letter_case(app, "zh_Hans_CN")
     client = agent_client(app)
     client.get("/?lang=en")
     page, entry = refused(app, client, built)

@@ -366,8 +366,9 @@ def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert "It is outside the allowed hours in the borrower&#39;s time zone." in page
-    # 08:00 tomorrow on the borrower's clock (Babel puts a narrow space before AM).
-    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page
+    # 07:00 tomorrow on the borrower's clock, Taiwan's rules (Babel puts a narrow space
+    # before AM).
+    assert "Dec 1, 2026 7:00\u202fAM (Taipei)" in page
     assert messages(app) == []
     assert audit_actions(app)[-1] == "message.refused"
     # The agent chooses to schedule it for then.
@@ -375,7 +376,7 @@ def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):
     assert scheduled.status_code == 303
     [waiting] = messages(app)
     assert waiting.status == "scheduled"
-    assert waiting.send_at.replace(tzinfo=UTC) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert waiting.send_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     assert waiting.body is None  # written, with its link, when it is sent
 
 
@@ -411,7 +412,7 @@ def test_the_days_messages_are_shared_by_every_agent(app):
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert "The borrower has already had as many messages as allowed today." in page
-    assert "Dec 1, 2026 8:00\u202fAM (Taipei)" in page  # tomorrow at 08:00 in Taipei
+    assert "Dec 1, 2026 7:00\u202fAM (Taipei)" in page  # tomorrow at 07:00 in Taipei
     with app.app_context():
         agents = db.session().scalars(select(ContactAttempt.agent)).all()
     assert agents == [AGENT, AGENT]
@@ -546,7 +547,7 @@ def test_a_bulk_send_at_night_schedules_every_message_and_the_sender_sends_them(
     assert queued.status_code == 303
     waiting = messages(app)
     assert {m.case_id for m in waiting} == {first.case_id, second.case_id}
-    morning = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Taipei
+    morning = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 07:00 in Taipei
     assert all(m.status == "scheduled" for m in waiting)
     assert all(m.send_at.replace(tzinfo=UTC) == morning for m in waiting)
     with app.app_context():
@@ -616,7 +617,7 @@ def test_bulk_skips_a_case_whose_message_is_already_waiting(app):
 def test_a_late_sender_moves_a_message_past_a_day_whose_messages_are_used(app):
     built = build_case(app)
     with_email(app, built)
-    tomorrow = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Taipei
+    tomorrow = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 07:00 in Taipei
     with app.test_request_context("/"):
         session = db.session()
         case = session.get(Case, built.case_id)

@@ -15,6 +15,7 @@ from wtforms.validators import AnyOf, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from negotiation.contact import Channel
+from negotiation.jurisdiction import JURISDICTIONS
 from portal.contact.calls import (
     ANSWERERS,
     CALLBACK_WITHIN,
@@ -268,3 +269,13 @@ class CallForm(Form):
             promise_amount=self.promise_amount.data,
             opt_out=tuple(Channel(c) for c in self.opt_out.data or ()),
         )
+
+
+class JurisdictionForm(Form):
+    """Where the borrower lives, for the contact rules: a country, or a US state."""
+
+    jurisdiction = SelectField(
+        _l("Where the borrower lives"),
+        # A code not in the list is refused by the field itself ("Not a valid choice").
+        choices=[SelectChoice(code, code) for code in JURISDICTIONS],
+    )

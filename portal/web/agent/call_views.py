@@ -23,14 +23,14 @@ from flask_babel import lazy_pgettext
 from werkzeug.wrappers import Response
 
 from portal.cases import casefile
-from portal.contact import calls
+from portal.contact import calls, jurisdiction
 from portal.contact.promises import promise_limits
 from portal.core import db
 from portal.core.db import MAX_ID, Session
 from portal.core.i18n import gap
 from portal.models import Case, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
-from portal.web.agent.call_forms import CallForm
+from portal.web.agent.call_forms import CallForm, JurisdictionForm
 from portal.web.common.forms import in_currency, whole_number
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
@@ -141,9 +141,35 @@ def call_check(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
+    return _call_check_page(case)
+
+
+def _call_check_page(
+    case: Case, status: int = 200, form: JurisdictionForm | None = None
+) -> Response:
     check = calls.call_check(db.session(), case, g.now)
     template = "agent/_call_check.html" if wants_fragment() else "agent/call_check.html"
-    return respond(render_template(template, case=case, check=check, case_url=_case_url(case)))
+    if form is None:
+        form = JurisdictionForm(formdata=None, jurisdiction=case.loan.borrower.jurisdiction)
+    page = render_template(
+        template, case=case, check=check, case_url=_case_url(case), jurisdiction_form=form
+    )
+    return respond(page, status)
+
+
+@blueprint.post("/cases/<int:case_id>/jurisdiction")
+@staff_required("agent")
+def set_jurisdiction(case_id: int) -> Response:
+    """Set where the borrower lives (a country or a US state), for the contact rules;
+    audited. Back to "may I call now?", which now answers by the new rules."""
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    form = JurisdictionForm()
+    if not form.validate_on_submit():
+        return _call_check_page(case, 422, form)
+    jurisdiction.set_jurisdiction(db.session(), case, form.jurisdiction.data, g.staff, g.now)
+    return redirect(url_for("agent.call_check", case_id=case.id), code=303)
 
 
 @blueprint.post("/cases/<int:case_id>/calls")

@@ -4,7 +4,7 @@ every rule reads. Cases already on hold get their row, with the default breathin
 (60 days) or review date (30 days) counted from when the hold began.
 
 Revision ID: 0013_holds
-Revises: 0013_owners
+Revises: 0013_juris
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_holds"
-down_revision = "0013_owners"
+down_revision = "0013_juris"
 branch_labels = None
 depends_on = None
 
