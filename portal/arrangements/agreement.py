@@ -244,9 +244,12 @@ def accept(
         return Accepted(None, Refusal.NOT_ALLOWED)
     if shown_hash(worked.schedule, worked.conditional_waiver, consent.locale) != consent.shown:
         return Accepted(None, Refusal.TERMS_CHANGED)
-    # A part payment still open from before the plan must not be paid beside it. (Done
-    # before the plan is added: its query would flush the plan outside the race guard.)
+    # A part payment still open from before the plan must not be paid beside it, and a
+    # hardship's breathing space ends early once the borrower agrees a plan. (Both done
+    # before the plan is added: their queries would flush the plan outside the race
+    # guard; a lost race rolls them back with it.)
     void_open_payments(db, case_id=case.id, plan_id=None, now=now)
+    end_for_plan(db, case, now)
     offer = db.get(Offer, choice.offer_id) if choice.offer_id is not None else None
     if offer is not None:
         offer.status = OfferStatus.ACCEPTED
@@ -264,8 +267,6 @@ def accept(
         )
     )
     record_event(db, case, "plan_accepted", "borrower", plan_kind=plan.kind, total=plan.total)
-    # A hardship's breathing space ends early once the borrower agrees a plan.
-    end_for_plan(db, case, now)
     try:
         db.commit()
     except IntegrityError:
