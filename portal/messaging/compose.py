@@ -40,7 +40,17 @@ from portal.cases.facts import view_case
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.clock import as_utc
-from portal.core.i18n import DEFAULT, LOCALES, for_market, gap, lender, long_date, market_of, money
+from portal.core.i18n import (
+    DEFAULT,
+    LOCALES,
+    Lender,
+    for_market,
+    gap,
+    lender,
+    long_date,
+    market_of,
+    money,
+)
 from portal.models import Case, Offer
 from portal.wording.engine import KIND_NAMES, event_sentence
 
@@ -128,15 +138,7 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
                 "and then to the financial regulator or dispute service where you live."
             ),
             "",
-            _(
-                "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
-                phone=contact.phone,
-                hours=contact.hours,
-                email=contact.email,
-            ),
-            "",
-            "-- ",
-            _("To stop emails from us, open %(url)s", url=opt_out),
+            *_email_footer(contact, opt_out),
         ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
@@ -247,15 +249,7 @@ def _email(
             "characters of your ID number."
         ),
         "",
-        _(
-            "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
-            phone=contact.phone,
-            hours=contact.hours,
-            email=contact.email,
-        ),
-        "",
-        "-- ",
-        _("To stop emails from us, open %(url)s", url=opt_out),
+        *_email_footer(contact, opt_out),
     ]
     return subject, "\n".join(lines) + "\n"
 
@@ -286,3 +280,18 @@ def sms_parts(text: str) -> int:
     if units <= single:
         return 1
     return -(-units // part)
+
+
+def _email_footer(contact: Lender, opt_out: str) -> list[str]:
+    """How to reach us, and the opt-out link every email ends with."""
+    return [
+        _(
+            "Questions? Call %(phone)s (%(hours)s) or write to %(email)s.",
+            phone=contact.phone,
+            hours=contact.hours,
+            email=contact.email,
+        ),
+        "",
+        "-- ",
+        _("To stop emails from us, open %(url)s", url=opt_out),
+    ]
