@@ -36,6 +36,7 @@ from portal.models import Case, Message, MessageBatch, Offer, Payment, Reconcili
 from portal.staff.accounts import ROLES
 
 from .factories import NOW, add_staff, app_config, build_case, sign_in, staff_sign_in
+from .test_agent_offers import WITHIN
 
 # Generous request limits: the fuzz is one address sending many requests on purpose.
 FUZZ_CONFIG = {
@@ -91,17 +92,7 @@ CORE = ["", " ", "+", "-1", "0", "1" * 309, "9" * 4301, "²", "１２", "2026-02
 # A submission that passes, for the forms whose fields depend on each other (a promise
 # needs its date and amount...), so that spoiling one field reaches that field's handling
 # rather than stopping at another's error. A route not listed here is fuzzed all the same.
-OFFER = {
-    "kind": "arrears_plan",
-    "installments": "6",
-    "frequency": "monthly",
-    "first_due_date": "2026-12-05",
-    "down_payment": "",
-    "penalty_waiver_pct": "50",
-    "fee_waiver_pct": "0",
-    "settlement_discount_pct": "0",
-    "interest_rate_pct": "0",
-}
+OFFER = WITHIN  # the offer builder's own passing terms (test_agent_offers)
 PLAN = {"kind": "arrears_plan", "installments": "6", "frequency": "monthly"}
 BASELINES: dict[str, dict[str, str]] = {
     "agent.log_call": {

@@ -19,24 +19,31 @@ from portal.models import Base, Case, Message, Offer, Plan
 from .factories import NOW, build_case, sign_in
 
 
+def _ready_offer(session, built, **terms) -> Offer:
+    """A ready offer the agent made, added to ``session`` (not sent, not committed)."""
+    offer = Offer(
+        case_id=built.case_id,
+        status="ready",
+        terms={
+            "kind": "arrears_plan",
+            "installments": 8,
+            "frequency": "monthly",
+            "first_due_date": "2026-12-03",
+            "penalty_waiver_pct": "50",
+            **terms,
+        },
+        created_by="agent@example",
+        expires_at=NOW + timedelta(days=7),
+    )
+    session.add(offer)
+    return offer
+
+
 def _offer(app, built) -> int:
     """A ready offer the agent made and never sent."""
     with app.app_context():
         session = db.session()
-        offer = Offer(
-            case_id=built.case_id,
-            status="ready",
-            terms={
-                "kind": "arrears_plan",
-                "installments": 8,
-                "frequency": "monthly",
-                "first_due_date": "2026-12-03",
-                "penalty_waiver_pct": "50",
-            },
-            created_by="agent@example",
-            expires_at=NOW + timedelta(days=7),
-        )
-        session.add(offer)
+        offer = _ready_offer(session, built)
         session.commit()
         return offer.id
 
@@ -106,21 +113,7 @@ def test_an_offer_never_sent_cannot_be_taken_by_guessing_its_number(app, client)
 def _offer_link(app, built, **terms):
     with app.test_request_context("/"):
         session = db.session()
-        offer = Offer(
-            case_id=built.case_id,
-            status="ready",
-            terms={
-                "kind": "arrears_plan",
-                "installments": 8,
-                "frequency": "monthly",
-                "first_due_date": "2026-12-03",
-                "penalty_waiver_pct": "50",
-                **terms,
-            },
-            created_by="agent@example",
-            expires_at=NOW + timedelta(days=7),
-        )
-        session.add(offer)
+        offer = _ready_offer(session, built, **terms)
         session.flush()
         token = issue_link(session, session.get(Case, built.case_id), NOW, offer=offer)
         session.commit()
