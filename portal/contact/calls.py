@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from negotiation.contact import Channel, ContactDecision, Recipient
 from portal.audit import trail
 from portal.cases.holds import hold_case
+from portal.contact.callbacks import answer_callback, schedule_callback
 from portal.contact.gate import (
     allowed_from_text,
     judge,
@@ -50,7 +51,14 @@ from portal.contact.gate import (
 from portal.contact.promises import make_promise, progress_of
 from portal.core.db import by_id
 from portal.core.i18n import zoned_time
-from portal.models import Case, CaseEvent, ContactAttempt, Promise, StaffMember
+from portal.models import (
+    CallbackSource,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Promise,
+    StaffMember,
+)
 
 RECENT_CALLS = 10
 RECENT_PROMISES = 10
@@ -338,15 +346,24 @@ def log_call(
             db.rollback()
             return CallResult(Verdict.CALLBACK_REFUSED, decision=later)
         details["callback_at"] = report.callback_at.isoformat()
-        db.add(
-            CaseEvent(
-                case_id=case.id,
-                kind="callback_requested",
-                actor="agent",
-                at=moment,
-                data={"attempt_id": attempt.id, "at": report.callback_at.isoformat()},
-            )
+    elif not third_party:
+        # This call answers a callback that was due (a call asking for a new one
+        # replaces it instead, below).
+        answered = answer_callback(db, case, report.started, member.email)
+        if answered is not None:
+            details["callback_done"] = answered.id
+    if report.callback_at is not None:
+        # Asked for on the call by the borrower: their request, not our contact.
+        callback = schedule_callback(
+            db,
+            case,
+            report.callback_at,
+            CallbackSource.BORROWER,
+            member.email,
+            moment,
+            attempt_id=attempt.id,
         )
+        details["callback_id"] = callback.id
     db.add(
         CaseEvent(
             case_id=case.id,

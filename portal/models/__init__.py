@@ -31,6 +31,9 @@ from portal.models.cases import (
     LifecycleRun,
 )
 from portal.models.contact import (
+    Callback,
+    CallbackSource,
+    CallbackStatus,
     ContactAttempt,
     Message,
     MessageBatch,
@@ -60,6 +63,9 @@ from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, 
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",

@@ -155,3 +155,53 @@ class Promise(Base):
     )
     paid: Mapped[int] = mapped_column(default=0)
     settled_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CallbackSource(StrEnum):
+    """Who asked for a callback: the borrower (from the portal, or said on a call and
+    noted by the agent) or an agent planning their own follow-up."""
+
+    BORROWER = "borrower"
+    AGENT = "agent"
+
+
+class CallbackStatus(StrEnum):
+    """A callback's status: open until a call to the borrower is logged (done) or it is
+    replaced by a newer one or canceled."""
+
+    OPEN = "open"
+    DONE = "done"
+    CANCELED = "canceled"
+
+
+class Callback(Base):
+    """A call we owe the borrower at ``due_at`` (UTC). One open callback per case: a new
+    one replaces it. A callback the borrower asked for is their request, not contact we
+    made, so it never counts toward the caps; the call made for it is judged by the
+    rules like any other (``portal.contact.callbacks``)."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        Index("ix_callbacks_status_due_at", "status", "due_at"),
+        Index(
+            "uq_callbacks_open",
+            "case_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    source: Mapped[CallbackSource] = mapped_column(codes(CallbackSource, name="source", length=16))
+    status: Mapped[CallbackStatus] = mapped_column(
+        codes(CallbackStatus, name="status", length=16), default=CallbackStatus.OPEN
+    )
+    requested_by: Mapped[str] = mapped_column(String(254))  # staff email, or "borrower"
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    contact_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempts.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(254))

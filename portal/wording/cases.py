@@ -58,6 +58,8 @@ EVENT_NAMES: dict[str, Any] = {
     "call_logged": _l("Call logged"),
     "call_received": _l("The borrower called"),
     "callback_requested": _l("The borrower asked to be called back"),
+    "callback_done": _l("Callback made"),
+    "callback_canceled": _l("Callback canceled"),
     "promise_made": _l("The borrower promised to pay"),
     "promise_kept": _l("Promise to pay kept"),
     "promise_partly_kept": _l("Promise to pay partly kept"),

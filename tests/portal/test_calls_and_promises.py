@@ -17,6 +17,9 @@ from portal.cases.facts import policy
 from portal.core import db
 from portal.models import (
     AuditEntry,
+    Callback,
+    CallbackSource,
+    CallbackStatus,
     Case,
     CaseEvent,
     ContactAttempt,
@@ -328,6 +331,42 @@ def test_a_callback_time_must_be_one_the_rules_allow(app):
     assert event.data["at"] == "2026-11-30T19:30:00+08:00"
     listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
     assert "Call back at Nov 30, 2026, 7:30:00\u202fPM (Taipei)" in listed
+
+
+def test_a_callback_is_one_open_row_replaced_by_a_new_one_and_closed_by_the_call_for_it(app):
+    built = build_case(app)
+    client = agent(app)
+    first = log(
+        client,
+        built.case_id,
+        answered="borrower",
+        outcome="callback",
+        callback_at="2026-11-30T19:30",
+    )
+    assert first.status_code == 303
+    (callback,) = rows(app, Callback)
+    assert (callback.source, callback.status) == (CallbackSource.BORROWER, CallbackStatus.OPEN)
+    assert callback.due_at == datetime(2026, 11, 30, 11, 30, tzinfo=UTC)
+    # Asked again on another call: the new time replaces the old one.
+    second = log(
+        client,
+        built.case_id,
+        answered="borrower",
+        outcome="callback",
+        callback_at="2026-11-30T20:00",
+    )
+    assert second.status_code == 303
+    statuses = sorted((row.status.value, row.due_at.hour) for row in rows(app, Callback))
+    assert statuses == [("canceled", 11), ("open", 12)]
+    # A call well before it is due does not answer it; one at the time does.
+    move_clock(app, client, datetime(2026, 11, 30, 12, 5, tzinfo=UTC))
+    answered = reached(client, built.case_id)
+    assert answered.status_code == 303
+    assert [row.status.value for row in rows(app, Callback) if row.status.value != "canceled"] == [
+        "done"
+    ]
+    (done,) = rows(app, CaseEvent, kind="callback_done")
+    assert done.data["by"] == AGENT
 
 
 # Promises: made within bounds ------------------------------------------------------------------
