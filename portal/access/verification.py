@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal.access.addresses import address_hash
 from portal.cases.facts import record_event
+from portal.cases.flags import raise_flag
 from portal.core.db import MAX_ID, lock_row
 from portal.core.hashing import (
     DateOrder,
@@ -29,7 +30,15 @@ from portal.core.hashing import (
     normalise_id_last4,
     token_hash,
 )
-from portal.models import Borrower, Case, Loan, Offer, ReminderLink, VerificationAttempt
+from portal.models import (
+    Borrower,
+    Case,
+    FlagReason,
+    Loan,
+    Offer,
+    ReminderLink,
+    VerificationAttempt,
+)
 
 LINK_LIFETIME = timedelta(days=7)
 # A letter spends days in the post and on a table before it is read.
@@ -213,8 +222,7 @@ def _after_failure(db: Session, link: ReminderLink, now: datetime) -> Verdict:
     db.flush()
     borrower_id = link.case.loan.borrower_id
     if _failures_of(db, borrower_id, now - timedelta(days=1)) >= FAILURES_PER_BORROWER_PER_DAY:
-        if not link.case.needs_agent:
-            link.case.needs_agent = True
+        if raise_flag(db, link.case, FlagReason.VERIFICATION_LOCKED, now, "system"):
             record_event(db, link.case, "verification_locked", "system")
         return Verdict.BORROWER_LOCKED
     return Verdict.WRONG

@@ -32,12 +32,14 @@ from negotiation import Hold, Policy
 from portal.audit import trail
 from portal.cases.facts import policy as current_policy
 from portal.cases.facts import record_event
+from portal.cases.flags import clear_reason, raise_flag
 from portal.cases.overdue import borrower_today
 from portal.models import (
     Case,
     CaseHold,
     DisputeReason,
     DisputeResolution,
+    FlagReason,
     HoldOutcome,
     HoldStatus,
     StaffMember,
@@ -133,7 +135,9 @@ def hold_case(
             )
     if dispute_reason is not None:
         event_data["reason"] = dispute_reason.value
-    case.needs_agent = True
+    raise_flag(
+        db, case, FlagReason.HOLD_PLACED, now, member.email if member else actor, hold=reason
+    )
     record_event(
         db, case, f"{reason}_declared", actor, at=now, details=details[:2000], **event_data
     )
@@ -173,8 +177,12 @@ def _end(
     case.hold = None
     case.hold_since = None
     case.updated_at = now
+    # What asked for a review of the hold is moot once it ends; an end nobody chose
+    # (its date came) asks for an agent instead.
+    for moot in (FlagReason.HOLD_PLACED, FlagReason.HOLD_REVIEW):
+        clear_reason(db, case, moot, now, _name(actor))
     if ask_agent:
-        case.needs_agent = True
+        raise_flag(db, case, FlagReason.HOLD_ENDED, now, _name(actor), hold=row.kind.value)
     details = {"hold_id": row.id, "hold": row.kind.value, "outcome": outcome.value}
     record_event(
         db,

@@ -45,11 +45,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import policy, snapshot_of
+from portal.cases.flags import raise_flags
 from portal.cases.overdue import borrower_today
 from portal.models import (
     Borrower,
     Case,
     CaseEvent,
+    FlagReason,
     Loan,
     Payment,
     PaymentStatus,
@@ -373,7 +375,6 @@ def review_promises(db: Session, today: date, now: datetime) -> PromiseReview:
             else:
                 review.partly_kept += 1
     if asking:
-        for case in db.scalars(select(Case).where(Case.id.in_(sorted(asking)))):
-            case.needs_agent = True
+        raise_flags(db, asking, FlagReason.PROMISE_BROKEN, now, "system")
     db.flush()
     return review

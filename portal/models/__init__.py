@@ -27,7 +27,9 @@ from portal.models.cases import (
     AssignmentRuleAgent,
     Case,
     CaseEvent,
+    CaseFlag,
     CaseStatus,
+    FlagReason,
     LifecycleRun,
 )
 from portal.models.contact import (
@@ -63,9 +65,6 @@ from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, 
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
-    "Callback",
-    "CallbackSource",
-    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -77,8 +76,12 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Borrower",
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "Case",
     "CaseEvent",
+    "CaseFlag",
     "CaseHold",
     "CaseStatus",
     "Consent",
@@ -87,6 +90,7 @@ __all__ = [
     "DisputeReason",
     "DisputeResolution",
     "EvidenceType",
+    "FlagReason",
     "HoldOutcome",
     "HoldStatus",
     "LifecycleRun",

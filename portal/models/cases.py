@@ -125,3 +125,44 @@ class LifecycleRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FlagReason(StrEnum):
+    """Why a case asks for an agent: each is one open flag at most, cleared by an agent
+    with a note once dealt with."""
+
+    VERIFICATION_LOCKED = "verification_locked"  # too many wrong answers in a day
+    PROMISE_BROKEN = "promise_broken"  # a promise to pay broken or only partly kept
+    HOLD_PLACED = "hold_placed"  # a new dispute or hardship to review
+    HOLD_REVIEW = "hold_review"  # a hold's review date or end is near
+    HOLD_ENDED = "hold_ended"  # a hold ended by itself: review the case
+    BORROWER_REQUEST = "borrower_request"  # the borrower sent something from the portal
+    AGENT = "agent"  # raised by an agent or supervisor with a note
+    OTHER = "other"  # asked for before flags had reasons (migration 0014_flags)
+
+
+class CaseFlag(Base):
+    """A reason a case needs an agent, open until cleared (kept, never deleted).
+    ``Case.needs_agent`` is true exactly while one is open (``portal.cases.flags``)."""
+
+    __tablename__ = "case_flags"
+    __table_args__ = (
+        Index(
+            "uq_case_flags_open",
+            "case_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[FlagReason] = mapped_column(codes(FlagReason, name="reason", length=24))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    raised_by: Mapped[str] = mapped_column(String(254))  # staff email, "system", "borrower"
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cleared_by: Mapped[str | None] = mapped_column(String(254))
+    clear_note: Mapped[str | None] = mapped_column(String(2000))

@@ -60,6 +60,8 @@ EVENT_NAMES: dict[str, Any] = {
     "callback_requested": _l("The borrower asked to be called back"),
     "callback_done": _l("Callback made"),
     "callback_canceled": _l("Callback canceled"),
+    "flag_raised": _l("Flagged for an agent"),
+    "flag_cleared": _l("Flag cleared"),
     "promise_made": _l("The borrower promised to pay"),
     "promise_kept": _l("Promise to pay kept"),
     "promise_partly_kept": _l("Promise to pay partly kept"),
@@ -86,6 +88,18 @@ HOLD_NAMES: dict[str, Any] = {
 }
 
 # Why a borrower disputes the debt (``DisputeReason``), beside their own words.
+# Why a case asks for an agent, by CaseFlag.reason.
+FLAG_REASONS: dict[str, Any] = {
+    "verification_locked": _l("Locked out after wrong answers"),
+    "promise_broken": _l("Promise to pay not kept"),
+    "hold_placed": _l("New hold to review"),
+    "hold_review": _l("Hold to review before it ends"),
+    "hold_ended": _l("Hold ended by itself"),
+    "borrower_request": _l("The borrower sent a request"),
+    "agent": _l("Flagged by staff"),
+    "other": _l("Needs an agent"),
+}
+
 DISPUTE_REASONS: dict[str, Any] = {
     "not_mine": _l("This is not my loan"),
     "already_paid": _l("I have already paid"),
