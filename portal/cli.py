@@ -26,7 +26,7 @@ from portal.contact.gate import verdict
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
-from portal.demo import seed
+from portal.demo import book, seed
 from portal.demo.finance import demo_finance_account
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
@@ -55,17 +55,31 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         database = db.session()
         rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
         lender = settings.current().lender_zone.key
-        seed.seed(database, local_today(lender), rng, now())
+        today = local_today(lender)
+        seed.seed(database, today, rng, now())
         database.commit()
+        # The book: 2,000 more cases in bulk, numbered after the named ones.
+        written = book.seed_book(database, len(seed.PEOPLE), today, now())
         # Today's case work, as the daily job would do it: stages, misses, penalties.
-        lifecycle.advance(app.extensions["haohuan.engine"], policy(), local_today(lender), now())
-        printed = seed.demo_links(database, now())
-        database.commit()
+        lifecycle.advance(app.extensions["haohuan.engine"], policy(), today, now())
         finance_email, finance_password = demo_finance_account(database, now())
         staff_accounts = seed.demo_staff_accounts(database, now())
+        floor = book.Floor()
+        if written:
+            # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
+            floor = book.seed_floor(
+                database, len(seed.PEOPLE), today, now(), seed.demo_agents(database)
+            )
+        # `haohuan cases assign`, as cron runs it after the daily work.
         seed.demo_assignment(database, app.extensions["haohuan.engine"], now())
+        printed = seed.demo_links(database, now(), floor.showcase or book.showcase(database))
+        database.commit()
+        counts = book.counts(database)
     base = f"http://{host}:{port}"
-    click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
+    click.echo(
+        f"\nHaohuan demo: {counts.cases:,} cases ({counts.summary}).\n"
+        f"Links for {len(printed)} of them: open one, confirm with either answer.\n"
+    )
     for item in printed:
         note = f"  [{item.note}]" if item.note else ""
         click.echo(
@@ -78,8 +92,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         f"    email {finance_email}  password {finance_password}  (a new password each run)"
     )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
+    tries = {member.email: member.tries for member in seed.DEMO_STAFF}
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
+        click.echo(f"        try: {tries[email]}")
     if not no_serve:
         # Links in messages sent with no request at hand (the scheduled sender) name
         # the address served here.
