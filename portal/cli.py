@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 import threading
 import time
@@ -26,8 +25,7 @@ from portal.contact.gate import verdict
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
-from portal.demo import book, seed
-from portal.demo.finance import demo_finance_account
+from portal.demo import run, seed
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.models import Case, Loan, RunStatus, StaffMember
@@ -52,29 +50,12 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     # A request context: seeding goes through the same services as the pages do.
     with app.test_request_context("/"):
         migrate.upgrade(app)
-        database = db.session()
-        rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
         lender = settings.current().lender_zone.key
-        today = local_today(lender)
-        seed.seed(database, today, rng, now())
-        database.commit()
-        # The book: 2,000 more cases in bulk, numbered after the named ones.
-        written = book.seed_book(database, len(seed.PEOPLE), today, now())
-        # Today's case work, as the daily job would do it: stages, misses, penalties.
-        lifecycle.advance(app.extensions["haohuan.engine"], policy(), today, now())
-        finance_email, finance_password = demo_finance_account(database, now())
-        staff_accounts = seed.demo_staff_accounts(database, now())
-        floor = book.Floor()
-        if written:
-            # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
-            floor = book.seed_floor(
-                database, len(seed.PEOPLE), today, now(), seed.demo_agents(database)
-            )
-        # `haohuan cases assign`, as cron runs it after the daily work.
-        seed.demo_assignment(database, app.extensions["haohuan.engine"], now())
-        printed = seed.demo_links(database, now(), floor.showcase or book.showcase(database))
-        database.commit()
-        counts = book.counts(database)
+        prepared = run.prepare(
+            db.session(), app.extensions["haohuan.engine"], local_today(lender), now()
+        )
+    printed, counts = prepared.links, prepared.counts
+    (finance_email, finance_password), staff_accounts = prepared.finance, prepared.staff
     base = f"http://{host}:{port}"
     click.echo(
         f"\nHaohuan demo: {counts.cases:,} cases ({counts.summary}).\n"

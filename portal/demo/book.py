@@ -267,17 +267,10 @@ def _charges(
     return rows
 
 
-def _insert(db: Session, model: type[Any], rows: list[dict[str, Any]], ids: bool) -> list[int]:
-    """Bulk INSERT ``rows`` in chunks; their new ids, in order, when ``ids``."""
-    found: list[int] = []
+def _insert(db: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Bulk INSERT ``rows`` (Core executemany, in chunks: no ORM objects, no RETURNING)."""
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        if ids:
-            statement = insert(model).returning(model.id, sort_by_parameter_order=True)
-            found.extend(db.scalars(statement, chunk))
-        else:
-            db.execute(insert(model), chunk)
-    return found
+        db.execute(insert(model.__table__), rows[start : start + CHUNK])
 
 
 def _named_answers(db: Session, first: int) -> list[tuple[str, str, str]]:
@@ -285,18 +278,21 @@ def _named_answers(db: Session, first: int) -> list[tuple[str, str, str]]:
     share them (borrower ``i`` those of named borrower ``i % first``): scrypt's cost,
     deliberately high, would make 4,000 more hashes take minutes, and demo answers
     protect nothing."""
-    rows = db.execute(
-        select(Borrower.verification_salt, Borrower.date_of_birth_hash, Borrower.id_last4_hash)
-        .where(Borrower.reference <= f"B-{first:05d}")
-        .order_by(Borrower.reference)
-    ).all()
+    rows = [
+        (salt, birthday_hash, last4_hash)
+        for salt, birthday_hash, last4_hash in db.execute(
+            select(Borrower.verification_salt, Borrower.date_of_birth_hash, Borrower.id_last4_hash)
+            .where(Borrower.reference <= f"B-{first:05d}")
+            .order_by(Borrower.reference)
+        )
+    ]
     if len(rows) < first:
         salt = new_salt()
         rows = [
             (salt, fact_hash(birthday.isoformat(), salt), fact_hash(last4, salt))
             for birthday, last4 in [facts(n) for n in range(first)]
         ]
-    return [tuple(row) for row in rows]
+    return rows
 
 
 def seeded(db: Session, first: int) -> bool:
@@ -314,7 +310,10 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
     rules = policy()
     shared = _named_answers(db, first)
     people = [draw(first + n, rng) for n in range(size)]
-    borrowers, loans, cases, schedules = [], [], [], []
+    borrowers: list[dict[str, Any]] = []
+    loans: list[dict[str, Any]] = []
+    cases: list[dict[str, Any]] = []
+    schedules = []
     for person in people:
         index = person.index
         salt, birthday_hash, last4_hash = shared[index % len(shared)]
@@ -370,11 +369,25 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
                 "updated_at": now,
             }
         )
-    borrower_ids = _insert(db, Borrower, borrowers, ids=True)
-    for loan, borrower_id in zip(loans, borrower_ids, strict=True):
-        loan["borrower_id"] = borrower_id
-    loan_ids = _insert(db, Loan, loans, ids=True)
-    installments, charges = [], []
+    _insert(db, Borrower, borrowers)
+    borrower_ids = dict(
+        db.execute(
+            select(Borrower.reference, Borrower.id).where(
+                Borrower.reference >= f"B-{first + 1:05d}"
+            )
+        ).all()
+    )
+    for loan, borrower in zip(loans, borrowers, strict=True):
+        loan["borrower_id"] = borrower_ids[borrower["reference"]]
+    _insert(db, Loan, loans)
+    numbers = dict(
+        db.execute(
+            select(Loan.number, Loan.id).where(Loan.borrower_id >= min(borrower_ids.values()))
+        ).all()
+    )
+    loan_ids = [numbers[loan["number"]] for loan in loans]
+    installments: list[dict[str, Any]] = []
+    charges: list[dict[str, Any]] = []
     for loan_id, person, (schedule, paid, first_due) in zip(
         loan_ids, people, schedules, strict=True
     ):
@@ -397,9 +410,9 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
             charges.append({"loan_id": loan_id, "paid": 0, "waived": 0, **charge})
     for case, loan_id in zip(cases, loan_ids, strict=True):
         case["loan_id"] = loan_id
-    _insert(db, LoanInstallment, installments, ids=False)
-    _insert(db, LoanCharge, charges, ids=False)
-    _insert(db, Case, cases, ids=False)
+    _insert(db, LoanInstallment, installments)
+    _insert(db, LoanCharge, charges)
+    _insert(db, Case, cases)
     db.commit()
     return size
 
@@ -550,8 +563,10 @@ def seed_floor(
         day = now.astimezone(ZoneInfo(zone)).date()
         due = _local_moment(day, 10 + number % 8, 30 * (number % 2), zone)
         source = CallbackSource.BORROWER if number % 3 else CallbackSource.AGENT
-        by = "borrower" if source is CallbackSource.BORROWER else agents[number % len(agents)].email
-        schedule_callback(db, case, due, source, by, now - timedelta(hours=20))
+        asked_by = (
+            "borrower" if source is CallbackSource.BORROWER else agents[number % len(agents)].email
+        )
+        schedule_callback(db, case, due, source, asked_by, now - timedelta(hours=20))
         floor.callbacks_today += 1
         floor.showcase.setdefault("callback", case.id)
 
@@ -559,10 +574,10 @@ def seed_floor(
     channels = (Channel.SMS, Channel.EMAIL, Channel.CALL)
     for number, case in enumerate(opted_out):
         channel = channels[number % len(channels)]
-        source = "link" if channel is not Channel.CALL else "agent"
-        recorded = agents[number % len(agents)].email if source == "agent" else None
+        how = "link" if channel is not Channel.CALL else "agent"
+        recorded = agents[number % len(agents)].email if how == "agent" else None
         moment = now - timedelta(days=5 + number % 30)
-        if record_opt_out(db, case.loan.borrower_id, channel, moment, source, recorded):
+        if record_opt_out(db, case.loan.borrower_id, channel, moment, how, recorded):
             floor.opt_outs += 1
     if los_angeles:
         floor.showcase["los_angeles"] = los_angeles[0].id
@@ -612,6 +627,9 @@ def showcase(db: Session) -> dict[str, int]:
         "hardship_ending": first.join(CaseHold, CaseHold.case_id == Case.id)
         .where(book, CaseHold.kind == Hold.HARDSHIP, CaseHold.ended_at.is_(None))
         .order_by(CaseHold.ends_on),
+        "hardship": first.join(CaseHold, CaseHold.case_id == Case.id)
+        .where(book, CaseHold.kind == Hold.HARDSHIP, CaseHold.ended_at.is_(None))
+        .order_by(CaseHold.ends_on.desc()),
         "promise_today": first.join(Promise, Promise.case_id == Case.id)
         .where(book, Promise.status == PromiseStatus.OPEN)
         .order_by(Promise.due_date),
@@ -623,11 +641,14 @@ def showcase(db: Session) -> dict[str, int]:
             book, Borrower.timezone == "America/Los_Angeles", Case.hold.is_(None)
         ),
     }
-    return {
-        kind: case_id
-        for kind, query in found.items()
-        if (case_id := db.scalars(query.limit(1)).first()) is not None
-    }
+    chosen: dict[str, int] = {}
+    for kind, query in found.items():
+        case_id = next(
+            (i for i in db.scalars(query.limit(10)) if i not in chosen.values()), None
+        )
+        if case_id is not None:
+            chosen[kind] = case_id
+    return chosen
 
 
 @dataclass(frozen=True)

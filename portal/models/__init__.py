@@ -63,9 +63,6 @@ from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, 
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
-    "Callback",
-    "CallbackSource",
-    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -77,6 +74,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Borrower",
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "Case",
     "CaseEvent",
     "CaseHold",
