@@ -474,6 +474,7 @@ def seed_floor(
     # Read once, before any commit expires the objects: days overdue, zone, what is owed.
     days = {case.id: (today - case.overdue_since).days for case in book if case.overdue_since}
     zones = {case.id: case.loan.borrower.timezone for case in book}
+    addresses = {case.id: case.loan.borrower.postal_address or "" for case in book}
     arrears = dict(
         db.execute(
             select(LoanInstallment.loan_id, func.sum(LoanInstallment.unpaid))
@@ -501,7 +502,7 @@ def seed_floor(
     disputed = pick(DISPUTES)
     callbacks = pick(CALLBACKS)
     opted_out = pick(OPT_OUTS)
-    los_angeles = pick(1, lambda i: zones[i] == "America/Los_Angeles")
+    los_angeles = pick(1, lambda i: "Los Angeles, CA" in addresses[i])
 
     # Promises, each made on a connected call a few days ago.
     def promise(case: Case, due: date, made_days_ago: int, agent: StaffMember) -> Promise:
@@ -638,7 +639,7 @@ def showcase(db: Session) -> dict[str, int]:
         ),
         "plan": first.where(book, Case.status == CaseStatus.ARRANGED),
         "los_angeles": first.where(
-            book, Borrower.timezone == "America/Los_Angeles", Case.hold.is_(None)
+            book, Borrower.postal_address.like("%Los Angeles, CA%"), Case.hold.is_(None)
         ),
     }
     chosen: dict[str, int] = {}

@@ -217,3 +217,28 @@ def test_running_the_demo_again_adds_nothing_and_moves_nobody(demo):
     assert seed.demo_assignment(session, engine, NOW).changed == 0
     # The links still name one case of each kind, found again.
     assert {link.note for link in again.links} >= set(seed.SHOWCASE_NOTES.values())
+
+
+def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo, app):
+    """The issue's check on the demo's own Los Angeles borrower (jurisdiction derived from
+    their address): no call at 21:30 their time, and the next allowed moment is 08:00
+    their next morning; a letter may go."""
+    from tests.portal.test_jurisdiction_contact import answer, check
+
+    session, _engine, prepared, *_ = demo
+    case = session.get(Case, prepared.floor.showcase["los_angeles"])
+    borrower = case.loan.borrower
+    assert borrower.timezone == "America/Los_Angeles"
+    assert "Los Angeles, CA" in (borrower.postal_address or "")
+    number = case.loan.number
+    refused = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-01T21:30")
+    assert refused.exit_code == 1, refused.output
+    assert answer(refused) == {
+        "allowed": False,
+        "reasons": ["quiet_hours"],
+        "allowed_from": "2026-12-02T08:00:00-08:00",
+        "borrower_local_time": "2026-12-01T21:30:00-08:00",
+        "jurisdiction": "US-CA",
+    }
+    morning = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-02T08:00-08:00")
+    assert answer(morning)["allowed"] is True
