@@ -644,9 +644,7 @@ def showcase(db: Session) -> dict[str, int]:
     }
     chosen: dict[str, int] = {}
     for kind, query in found.items():
-        case_id = next(
-            (i for i in db.scalars(query.limit(10)) if i not in chosen.values()), None
-        )
+        case_id = next((i for i in db.scalars(query.limit(10)) if i not in chosen.values()), None)
         if case_id is not None:
             chosen[kind] = case_id
     return chosen

@@ -117,7 +117,8 @@ def test_the_book_spreads_like_a_lenders(demo):
     states = {code for code, *_ in rows if code.startswith("US-")}
     assert {"US-CA", "US-NY", "US-MA", "US-TX", "US-WA", "US-IL"} <= states
     us_zones = {zone for code, zone, *_ in rows if code.startswith("US")}
-    assert "America/Los_Angeles" in us_zones and len(us_zones) >= 3
+    assert "America/Los_Angeles" in us_zones
+    assert len(us_zones) >= 3
     assert {locale for *_, locale, _c, _s in rows} == {"zh_Hant_TW", "zh_Hans_CN", "en"}
     assert {currency for *_, currency, _s in rows} == {"TWD", "CNY", "HKD", "USD"}
     stages = Counter(stage for *_, stage in rows)
@@ -181,11 +182,14 @@ def test_every_open_case_has_an_owner_by_the_rules(demo):
             .group_by(StaffMember.email)
         ).all()
     )
-    assert session.scalar(
-        select(func.count(Case.id)).where(
-            Case.status != CaseStatus.RESOLVED, Case.owner_id.is_(None)
+    assert (
+        session.scalar(
+            select(func.count(Case.id)).where(
+                Case.status != CaseStatus.RESOLVED, Case.owner_id.is_(None)
+            )
         )
-    ) == 0
+        == 0
+    )
     floor = [m.email for m in seed.DEMO_STAFF if "agent" in m.roles]
     assert all(owners.get(email, 0) >= 50 for email in floor), owners
     # Nobody is given more than their capacity.
