@@ -38,7 +38,7 @@ from portal.contact.callbacks import schedule_callback
 from portal.contact.gate import record_opt_out
 from portal.contact.promises import make_promise
 from portal.core.hashing import fact_hash, new_salt
-from portal.demo.seed import accept_arrears_plan, amortization, facts
+from portal.demo.seed import accept_arrears_plan, amortization, charges, facts
 from portal.models import (
     Borrower,
     Case,
@@ -77,7 +77,6 @@ ANNUAL_RATE = {
     "HKD": Decimal("18.0"),
     "USD": Decimal("11.5"),
 }
-LATE_FEE = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000, "USD": 2_500}
 
 
 @dataclass(frozen=True)
@@ -234,39 +233,6 @@ def _address(index: int, place: Place) -> str | None:
     return f"{place.city}中正路 {number} 號 {floor} 樓"
 
 
-def _charges(
-    currency: str, days: int, unpaid: list[tuple[int, int]], today: date
-) -> list[dict[str, Any]]:
-    """A late fee per missed installment and penalties at the policy's monthly rate, as
-    the named borrowers have them."""
-    if days == 0:
-        return []
-    missed = 1 + days // 30
-    rows: list[dict[str, Any]] = [
-        {
-            "kind": "fee",
-            "description": "late_fee",
-            "amount": LATE_FEE[currency],
-            "charged_on": today - timedelta(days=days - 30 * number),
-        }
-        for number in range(min(missed, len(unpaid)))
-    ]
-    overdue_principal = sum(p for p, _ in unpaid[:missed])
-    months = min(days // 30, 9)
-    if months:
-        amount = overdue_principal * 5 // 1000 * months // 100 * 100
-        if amount:
-            rows.append(
-                {
-                    "kind": "penalty",
-                    "description": "default_penalty",
-                    "amount": amount,
-                    "charged_on": today - timedelta(days=days % 30),
-                }
-            )
-    return rows
-
-
 def _insert(db: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
     """Bulk INSERT ``rows`` (Core executemany, in chunks: no ORM objects, no RETURNING)."""
     for start in range(0, len(rows), CHUNK):
@@ -387,7 +353,7 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
     )
     loan_ids = [numbers[loan["number"]] for loan in loans]
     installments: list[dict[str, Any]] = []
-    charges: list[dict[str, Any]] = []
+    charge_rows: list[dict[str, Any]] = []
     for loan_id, person, (schedule, paid, first_due) in zip(
         loan_ids, people, schedules, strict=True
     ):
@@ -406,12 +372,12 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
                     "interest_waived": 0,
                 }
             )
-        for charge in _charges(person.currency, person.days, schedule[paid:], today):
-            charges.append({"loan_id": loan_id, "paid": 0, "waived": 0, **charge})
+        for charge in charges(person.currency, person.days, schedule[paid:], today):
+            charge_rows.append({"loan_id": loan_id, "paid": 0, "waived": 0, **charge})
     for case, loan_id in zip(cases, loan_ids, strict=True):
         case["loan_id"] = loan_id
     _insert(db, LoanInstallment, installments)
-    _insert(db, LoanCharge, charges)
+    _insert(db, LoanCharge, charge_rows)
     _insert(db, Case, cases)
     db.commit()
     return size

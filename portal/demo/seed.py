@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -306,7 +307,6 @@ def _seed_case(
     principal = rng.randrange(low, high, 1_000) * 100
     term = rng.choice((12, 18, 24, 36))
     paid = rng.randint(2, max(2, term // 2))
-    missed = 0 if days == 0 else 1 + days // 30
     first_unpaid_due = today - timedelta(days=days) if days else today + timedelta(days=9)
     first_due = add_months(first_unpaid_due, -paid)
     loan = Loan(
@@ -333,7 +333,9 @@ def _seed_case(
                 interest_paid=interest_part if settled else 0,
             )
         )
-    _charges(loan, days, missed, schedule[paid:], today)
+    loan.charges.extend(
+        LoanCharge(**row) for row in charges(person.currency, days, schedule[paid:], today)
+    )
     case = Case(
         loan=loan,
         stage=Stage.CURRENT,
@@ -394,34 +396,40 @@ def amortization(
     return rows
 
 
-def _charges(
-    loan: Loan, days: int, missed: int, unpaid: list[tuple[int, int]], today: date
-) -> None:
-    """A late fee per missed installment and penalties by the policy's monthly rate."""
+# A late fee per missed installment, in each currency's minor units.
+LATE_FEE = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000, "USD": 2_500}
+
+
+def charges(
+    currency: str, days: int, unpaid: list[tuple[int, int]], today: date
+) -> list[dict[str, Any]]:
+    """A late fee per missed installment and penalties by the policy's monthly rate, as
+    the columns of ``LoanCharge`` rows (the book writes them in bulk)."""
     if days == 0:
-        return
-    fee = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000}[loan.currency]
-    for number in range(min(missed, len(unpaid))):
-        loan.charges.append(
-            LoanCharge(
-                kind="fee",
-                description="late_fee",
-                amount=fee,
-                charged_on=today - timedelta(days=days - 30 * number),
-            )
-        )
+        return []
+    missed = 1 + days // 30
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "fee",
+            "description": "late_fee",
+            "amount": LATE_FEE[currency],
+            "charged_on": today - timedelta(days=days - 30 * number),
+        }
+        for number in range(min(missed, len(unpaid)))
+    ]
     overdue_principal = sum(p for p, _ in unpaid[:missed])
     months = min(days // 30, 9)
     if months:
-        loan.charges.append(
-            LoanCharge(
-                kind="penalty",
-                description="default_penalty",
+        rows.append(
+            {
+                "kind": "penalty",
+                "description": "default_penalty",
                 # Whole units of the currency (whole Taiwan dollars), as lenders charge.
-                amount=overdue_principal * 5 // 1000 * months // 100 * 100,
-                charged_on=today - timedelta(days=days % 30),
-            )
+                "amount": overdue_principal * 5 // 1000 * months // 100 * 100,
+                "charged_on": today - timedelta(days=days % 30),
+            }
         )
+    return rows
 
 
 # The consoles' demo accounts: (email, name, roles, capacity, what to try). The first
