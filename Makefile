@@ -51,8 +51,11 @@ lock: $(BIN)/uv
 	$(UV_COMPILE)
 	$(MAKE) $(STAMP)
 
+# `make demo DEMO_ARGS="--port 8000"` passes options on to `haohuan demo`.
+DEMO_ARGS ?=
+
 demo: $(STAMP) compile
-	$(BIN)/haohuan demo
+	$(BIN)/haohuan demo $(DEMO_ARGS)
 
 test: $(STAMP) compile $(VNU)
 	$(BIN)/ruff check .

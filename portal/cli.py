@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 import threading
 import time
@@ -26,8 +25,7 @@ from portal.contact.gate import verdict
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
-from portal.demo import seed
-from portal.demo.finance import demo_finance_account
+from portal.demo import run, seed
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.models import Case, Loan, RunStatus, StaffMember
@@ -52,20 +50,17 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     # A request context: seeding goes through the same services as the pages do.
     with app.test_request_context("/"):
         migrate.upgrade(app)
-        database = db.session()
-        rng = random.Random(20261130)  # noqa: S311 (demo data, not secrets)
         lender = settings.current().lender_zone.key
-        seed.seed(database, local_today(lender), rng, now())
-        database.commit()
-        # Today's case work, as the daily job would do it: stages, misses, penalties.
-        lifecycle.advance(app.extensions["haohuan.engine"], policy(), local_today(lender), now())
-        printed = seed.demo_links(database, now())
-        database.commit()
-        finance_email, finance_password = demo_finance_account(database, now())
-        staff_accounts = seed.demo_staff_accounts(database, now())
-        seed.demo_assignment(database, app.extensions["haohuan.engine"], now())
+        prepared = run.prepare(
+            db.session(), app.extensions["haohuan.engine"], local_today(lender), now()
+        )
+    printed, counts = prepared.links, prepared.counts
+    (finance_email, finance_password), staff_accounts = prepared.finance, prepared.staff
     base = f"http://{host}:{port}"
-    click.echo(f"\nHaohuan demo: {len(printed)} cases. Open a link, confirm with either answer.\n")
+    click.echo(
+        f"\nHaohuan demo: {counts.cases:,} cases ({counts.summary}).\n"
+        f"Links for {len(printed)} of them: open one, confirm with either answer.\n"
+    )
     for item in printed:
         note = f"  [{item.note}]" if item.note else ""
         click.echo(
@@ -78,8 +73,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         f"    email {finance_email}  password {finance_password}  (a new password each run)"
     )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
+    tries = {member.email: member.tries for member in seed.DEMO_STAFF}
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
+        click.echo(f"        try: {tries[email]}")
     if not no_serve:
         # Links in messages sent with no request at hand (the scheduled sender) name
         # the address served here.

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_h
 from portal.cases import assignment
 from portal.cases.facts import policy, snapshot_of
 from portal.cases.holds import hold_case
+from portal.cases.overdue import borrower_today
 from portal.core.hashing import fact_hash, new_salt
 from portal.demo.finance import seed_payment_history
 from portal.models import (
@@ -38,6 +40,7 @@ from portal.models import (
     Payment,
     PaymentStatus,
     Plan,
+    StaffMember,
 )
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.service import open_payment
@@ -271,17 +274,23 @@ def overdue_cases(db: Session, count: int, today: date, rng: random.Random) -> l
     return cases
 
 
-def _facts(index: int) -> tuple[date, str]:
+def facts(index: int) -> tuple[date, str]:
     """A fixed date of birth and ID tail per demo borrower, so the printout is stable."""
     birthday = date(1970 + index % 30, 1 + index % 12, 1 + (index * 7) % 28)
     return birthday, f"{(index * 7919 + 1234) % 10000:04d}"
+
+
+def answers(index: int) -> tuple[date, str]:
+    """The verification answers of the ``index``-th demo borrower: the book's borrowers
+    (``portal.demo.book``) share those of the named ones, ``index`` modulo their number."""
+    return facts(index if index < len(PEOPLE) else index % len(PEOPLE))
 
 
 def _seed_case(
     db: Session, index: int, person: Person, days: int, today: date, rng: random.Random
 ) -> Case:
     salt = new_salt()
-    birthday, last4 = _facts(index)
+    birthday, last4 = facts(index)
     borrower = Borrower(
         reference=f"B-{index + 1:05d}",
         full_name=person.name,
@@ -298,7 +307,6 @@ def _seed_case(
     principal = rng.randrange(low, high, 1_000) * 100
     term = rng.choice((12, 18, 24, 36))
     paid = rng.randint(2, max(2, term // 2))
-    missed = 0 if days == 0 else 1 + days // 30
     first_unpaid_due = today - timedelta(days=days) if days else today + timedelta(days=9)
     first_due = add_months(first_unpaid_due, -paid)
     loan = Loan(
@@ -311,7 +319,7 @@ def _seed_case(
         borrower=borrower,
     )
     step = 100 if person.currency == "TWD" else 1  # Taiwan dollars without cents
-    schedule = _amortization(principal, term, ANNUAL_RATE[person.currency], step)
+    schedule = amortization(principal, term, ANNUAL_RATE[person.currency], step)
     for sequence, (principal_part, interest_part) in enumerate(schedule, start=1):
         due = add_months(first_due, sequence - 1, first_due.day)
         settled = sequence <= paid
@@ -325,7 +333,9 @@ def _seed_case(
                 interest_paid=interest_part if settled else 0,
             )
         )
-    _charges(loan, days, missed, schedule[paid:], today)
+    loan.charges.extend(
+        LoanCharge(**row) for row in charges(person.currency, days, schedule[paid:], today)
+    )
     case = Case(
         loan=loan,
         stage=Stage.CURRENT,
@@ -369,7 +379,7 @@ def _postal_address(index: int, person: Person) -> str | None:
     return f"106 台北市大安區復興南路一段 {number} 號 {floor} 樓"
 
 
-def _amortization(
+def amortization(
     principal: int, term: int, annual_rate: Decimal, step: int
 ) -> list[tuple[int, int]]:
     """An annuity schedule: (principal, interest) per month, summing to the principal,
@@ -386,94 +396,237 @@ def _amortization(
     return rows
 
 
-def _charges(
-    loan: Loan, days: int, missed: int, unpaid: list[tuple[int, int]], today: date
-) -> None:
-    """A late fee per missed installment and penalties by the policy's monthly rate."""
+# A late fee per missed installment, in each currency's minor units.
+LATE_FEE = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000, "USD": 2_500}
+
+
+def charges(
+    currency: str, days: int, unpaid: list[tuple[int, int]], today: date
+) -> list[dict[str, Any]]:
+    """A late fee per missed installment and penalties by the policy's monthly rate, as
+    the columns of ``LoanCharge`` rows (the book writes them in bulk)."""
     if days == 0:
-        return
-    fee = {"TWD": 30_000, "CNY": 5_000, "HKD": 10_000}[loan.currency]
-    for number in range(min(missed, len(unpaid))):
-        loan.charges.append(
-            LoanCharge(
-                kind="fee",
-                description="late_fee",
-                amount=fee,
-                charged_on=today - timedelta(days=days - 30 * number),
-            )
-        )
+        return []
+    missed = 1 + days // 30
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "fee",
+            "description": "late_fee",
+            "amount": LATE_FEE[currency],
+            "charged_on": today - timedelta(days=days - 30 * number),
+        }
+        for number in range(min(missed, len(unpaid)))
+    ]
     overdue_principal = sum(p for p, _ in unpaid[:missed])
     months = min(days // 30, 9)
     if months:
-        loan.charges.append(
-            LoanCharge(
-                kind="penalty",
-                description="default_penalty",
+        rows.append(
+            {
+                "kind": "penalty",
+                "description": "default_penalty",
                 # Whole units of the currency (whole Taiwan dollars), as lenders charge.
-                amount=overdue_principal * 5 // 1000 * months // 100 * 100,
-                charged_on=today - timedelta(days=days % 30),
-            )
+                "amount": overdue_principal * 5 // 1000 * months // 100 * 100,
+                "charged_on": today - timedelta(days=days % 30),
+            }
         )
+    return rows
 
 
-# The agent console's demo accounts: (email, name, roles).
+# The consoles' demo accounts: (email, name, roles, capacity, what to try). The first
+# three were the demo's from the start; the floor's three agents and its supervisor work
+# the book by language and market (``DEMO_RULES``).
+@dataclass(frozen=True)
+class DemoMember:
+    """A demo staff account and what it is there to show."""
+
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    capacity: int
+    tries: str
+
+
 DEMO_STAFF = (
-    ("agent@haohuan.example", "Demo Agent", ("agent",)),
-    ("supervisor@haohuan.example", "Demo Supervisor", ("agent", "supervisor")),
-    ("admin@haohuan.example", "Demo Admin", ("admin",)),
+    DemoMember(
+        "agent@haohuan.example",
+        "Demo Agent",
+        ("agent",),
+        500,
+        "the queue and case pages; shares the English and Traditional Chinese books",
+    ),
+    DemoMember(
+        "supervisor@haohuan.example",
+        "Demo Supervisor",
+        ("agent", "supervisor"),
+        500,
+        "offer approvals (/agent/approvals); shares the late-stage book",
+    ),
+    DemoMember(
+        "admin@haohuan.example", "Demo Admin", ("admin",), 0, "the audit log (/admin/audit)"
+    ),
+    DemoMember(
+        "yating.chen@haohuan.example",
+        "陳雅婷 Chen Ya-ting",
+        ("agent",),
+        900,
+        "Traditional Chinese borrowers (Taiwan, Hong Kong): /agent/?owner=me",
+    ),
+    DemoMember(
+        "wei.zhang@haohuan.example",
+        "张伟 Zhang Wei",
+        ("agent",),
+        700,
+        "Simplified Chinese borrowers (mainland China): /agent/?owner=me",
+    ),
+    DemoMember(
+        "maria.lopez@haohuan.example",
+        "Maria Lopez",
+        ("agent",),
+        600,
+        "US borrowers (USD loans, Los Angeles time) and English readers; the disputes "
+        "waiting in /agent/?owner=me&needs=yes",
+    ),
+    DemoMember(
+        "kuoming.huang@haohuan.example",
+        "黃國明 Huang Kuo-ming",
+        ("agent", "supervisor"),
+        400,
+        "late-stage cases; signs off the disputes' proposed resolutions (on hold: "
+        "/agent/?hold=dispute) and reassigns cases",
+    ),
+)
+
+# The demo's assignment rules: (name, priority, conditions, the agents' emails). The
+# first rule a case matches decides (lowest priority first).
+DEMO_RULES: tuple[tuple[str, int, dict[str, str], tuple[str, ...]], ...] = (
+    (
+        "Late stage: senior collectors",
+        10,
+        {"stage": "late"},
+        ("kuoming.huang@haohuan.example", "supervisor@haohuan.example"),
+    ),
+    ("US dollar loans", 20, {"currency": "USD"}, ("maria.lopez@haohuan.example",)),
+    (
+        "Los Angeles time",
+        25,
+        {"timezone": "America/Los_Angeles"},
+        ("maria.lopez@haohuan.example",),
+    ),
+    (
+        "English",
+        30,
+        {"locale": "en"},
+        ("maria.lopez@haohuan.example", "agent@haohuan.example"),
+    ),
+    ("Simplified Chinese", 40, {"locale": "zh_Hans_CN"}, ("wei.zhang@haohuan.example",)),
+    (
+        "Traditional Chinese",
+        50,
+        {"locale": "zh_Hant_TW"},
+        ("yating.chen@haohuan.example", "agent@haohuan.example"),
+    ),
+    ("Every case", 100, {}, ("agent@haohuan.example", "supervisor@haohuan.example")),
 )
 
 
 def demo_staff_accounts(db: Session, now: datetime) -> list[tuple[str, str, str]]:
-    """Create (or reactivate) the console's demo accounts, each with a new random
+    """Create (or reactivate) the consoles' demo accounts, each with a new random
     password, and return (roles, email, password) for each: printed each run, never a
     known secret. Commits."""
     printed = []
-    for email, name, roles in DEMO_STAFF:
+    for demo in DEMO_STAFF:
         password = secrets.token_urlsafe(12)
-        member = find_member(db, email)
+        member = find_member(db, demo.email)
         if member is None:
-            add_member(db, email, name, list(roles), password, now)
+            member = add_member(db, demo.email, demo.name, list(demo.roles), password, now)
         else:
             member.active = True
-            member.roles = ",".join(roles)
+            member.away = False
+            member.roles = ",".join(demo.roles)
             change_password(db, member, password)
-        printed.append((",".join(roles), email, password))
+        if demo.capacity:
+            member.capacity = demo.capacity
+        printed.append((",".join(demo.roles), demo.email, password))
+    db.commit()
     return printed
 
 
+def demo_agents(db: Session) -> list[StaffMember]:
+    """The floor's three agents (who made its promises and proposed its resolutions)."""
+    return [
+        member
+        for demo in DEMO_STAFF
+        if demo.roles == ("agent",) and demo.email != "agent@haohuan.example"
+        for member in [find_member(db, demo.email)]
+        if member is not None
+    ]
+
+
 def demo_assignment(db: Session, engine: Engine, now: datetime) -> assignment.AssignRun:
-    """Give the demo's cases owners: with no rule yet, one rule sharing every case among
-    the demo's agents; then ``haohuan cases assign``'s run. Commits."""
-    if db.scalar(select(AssignmentRule.id).limit(1)) is None:
-        members = [find_member(db, email) for email, _name, roles in DEMO_STAFF]
+    """Give the demo's cases owners: the demo's rules (each added once, by name), then
+    ``haohuan cases assign``'s run. Commits."""
+    existing = set(db.scalars(select(AssignmentRule.name)))
+    for name, priority, conditions, emails in DEMO_RULES:
+        if name in existing:
+            continue
+        members = [find_member(db, email) for email in emails]
         agents = [m for m in members if m is not None and "agent" in m.role_set]
-        assignment.add_rule(db, "Every case", agents, "demo", now)
+        if agents:
+            assignment.add_rule(db, name, agents, "demo", now, priority=priority, **conditions)
     return assignment.assign(engine, now, "demo")
 
 
-def demo_links(db: Session, now: datetime) -> list[DemoCase]:
-    """Issue a fresh link for every demo case and say how to open it."""
-    cases = db.scalars(select(Case).order_by(Case.id)).all()
+# Notes for the book's cases whose links the demo prints (``book.Floor.showcase``).
+SHOWCASE_NOTES = {
+    "dispute": "dispute waiting for its owner",
+    "dispute_proposed": "dispute: rejection proposed, for a supervisor to sign off",
+    "hardship": "hardship: breathing space running",
+    "hardship_ending": "hardship: breathing space ends within days",
+    "promise_today": "promise to pay due today",
+    "callback": "callback due today",
+    "plan": "plan agreed in the portal",
+    "los_angeles": "Los Angeles: no calls before 08:00 or after 21:00 there",
+}
+
+
+def demo_links(
+    db: Session, now: datetime, showcase: dict[str, int] | None = None
+) -> list[DemoCase]:
+    """Issue a fresh link for each named demo case, and for the book's cases in
+    ``showcase`` (kind: case id), and say how to open each."""
+    named = db.scalars(
+        select(Case)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Borrower.reference <= f"B-{len(PEOPLE):05d}")
+        .order_by(Case.id)
+    ).all()
+    notes = {case_id: SHOWCASE_NOTES[kind] for kind, case_id in (showcase or {}).items() if case_id}
+    extra = db.scalars(select(Case).where(Case.id.in_(notes)).order_by(Case.id)).all()
     printed = []
-    for index, case in enumerate(cases):
+    for index, case in enumerate([*named, *extra]):
         borrower = case.loan.borrower
-        birthday, last4 = _facts(int(borrower.reference[2:]) - 1)
+        birthday, last4 = answers(int(borrower.reference[2:]) - 1)
         offer = db.scalars(
             select(Offer).where(Offer.case_id == case.id, Offer.status == OfferStatus.READY)
         ).first()
         token = issue_link(db, case, now, offer=offer)
-        note = "on hold (hardship)" if case.hold else ""
-        if case.status == CaseStatus.ARRANGED:
+        note = notes.get(case.id) or ("on hold (hardship)" if case.hold else "")
+        if case.status == CaseStatus.ARRANGED and case.id not in notes:
             note = "arranged: plan active"
         if offer:
             note = "pre-approved offer"
+        if index < len(DAYS_PAST_DUE):
+            days = DAYS_PAST_DUE[index]
+        else:
+            since = case.overdue_since
+            days = (borrower_today(borrower.timezone, now) - since).days if since else 0
         printed.append(
             DemoCase(
                 borrower=borrower.full_name,
                 locale=borrower.locale,
                 currency=case.loan.currency,
-                days_past_due=DAYS_PAST_DUE[index] if index < len(DAYS_PAST_DUE) else 0,
+                days_past_due=days,
                 date_of_birth=birthday.isoformat(),
                 id_last4=last4,
                 token=token,

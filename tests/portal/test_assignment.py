@@ -302,7 +302,8 @@ def test_the_demo_spreads_its_cases_among_its_agents(app):
         open_owners = session.scalars(
             select(Case.owner_id).where(Case.status != CaseStatus.RESOLVED)
         ).all()
-        assert len(set(open_owners)) == 2  # the agent and the supervisor share them
+        # By the demo's rules (language, market, stage), among its agents and supervisors.
+        assert len(set(open_owners)) >= 4
         assert None not in open_owners
         assert seed.demo_assignment(session, engine, NOW).changed == 0
 

@@ -19,6 +19,8 @@ class LiftForm(Form):
     note = TextAreaField(
         _l("Why the hold is lifted"),
         validators=[InputRequired(message=_l("Say why the hold is lifted.")), NOTE_LENGTH],
+        # Its own id: the case page has other forms with a "note" (the call log's).
+        id="hold-note",
     )
 
 
@@ -36,6 +38,7 @@ class ProposeForm(Form):
     note = TextAreaField(
         _l("What was checked, and why"),
         validators=[InputRequired(message=_l("Say what was checked and why.")), NOTE_LENGTH],
+        id="hold-note",
     )
 
 

@@ -34,13 +34,16 @@ REFUSALS: dict[str, Any] = {
 class ReassignForm(Form):
     """A supervisor's choice of owner, with the reason."""
 
-    owner = SelectField(_l("Give the case to"), coerce=str)
+    # Ids of their own: the case page's owner section is ``#owner`` and the call log has
+    # a "note" too.
+    owner = SelectField(_l("Give the case to"), coerce=str, id="reassign-owner")
     note = TextAreaField(
         _l("Why (kept on the case's timeline)"),
         validators=[
             DataRequired(message=_l("Say why the case changes hands.")),
             Length(max=NOTE_LENGTH, message=_l("Write at most 1,000 characters.")),
         ],
+        id="reassign-note",
     )
 
 

@@ -1,0 +1,56 @@
+"""What ``haohuan demo`` prepares before it serves, in order, as one function the command
+and the tests share: the 35 named borrowers, the book of 2,000 more, the day's case work,
+the staff accounts, the book's morning floor, the owners (``haohuan cases assign``), and
+fresh links.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from portal.cases import lifecycle
+from portal.cases.facts import policy
+from portal.demo import book, seed
+from portal.demo.finance import demo_finance_account
+
+# The named borrowers' generator seed: their figures are the same on every run.
+NAMED_SEED = 20261130
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the command prints."""
+
+    links: list[seed.DemoCase]
+    finance: tuple[str, str]
+    staff: list[tuple[str, str, str]]
+    counts: book.Counts
+    floor: book.Floor
+
+
+def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared:
+    """Seed the demo once (re-running adds nothing), work the day, give every open case
+    an owner and issue fresh links and passwords. Commits."""
+    rng = random.Random(NAMED_SEED)  # noqa: S311 (demo data, not secrets)
+    seed.seed(db, today, rng, now)
+    db.commit()
+    # The book: 2,000 more cases in bulk, numbered after the named ones.
+    written = book.seed_book(db, len(seed.PEOPLE), today, now)
+    # Today's case work, as the daily job would do it: stages, misses, penalties.
+    lifecycle.advance(engine, policy(), today, now)
+    finance = demo_finance_account(db, now)
+    staff = seed.demo_staff_accounts(db, now)
+    floor = book.Floor()
+    if written:
+        # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
+        floor = book.seed_floor(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
+    # `haohuan cases assign`, as cron runs it after the daily work.
+    seed.demo_assignment(db, engine, now)
+    links = seed.demo_links(db, now, floor.showcase or book.showcase(db))
+    db.commit()
+    return Prepared(links, finance, staff, book.counts(db), floor)
