@@ -40,7 +40,8 @@ MAKE_WORK = [
     # One case in twenty: ids 120k + 2..7, all open, a third of them (3 and 7) in Los
     # Angeles, outside its hours at MOMENT.
     "UPDATE cases SET owner_id = 1 WHERE id % 10 BETWEEN 2 AND 7 AND (id / 10) % 12 = 0",
-    "UPDATE cases SET hold = 'dispute', hold_since = :now WHERE owner_id = 1 AND (id / 120) % 25 = 0",
+    """UPDATE cases SET hold = 'dispute', hold_since = :now
+       WHERE owner_id = 1 AND (id / 120) % 25 = 0""",
     """INSERT INTO opt_outs (borrower_id, channel, at, source)
        SELECT l.borrower_id, 'call', :now, 'agent' FROM cases c JOIN loans l ON l.id = c.loan_id
        WHERE c.owner_id = 1 AND (c.id / 120) % 30 = 7""",
@@ -54,8 +55,10 @@ def timed(label: str, clicks: int, click) -> list[float]:
         click()
         seconds.append(time.perf_counter() - started)
     seconds.sort()
-    p95 = seconds[min(len(seconds) - 1, int(round(0.95 * len(seconds))) - 1)]
-    print(f"{label:<22} median {statistics.median(seconds) * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms")
+    p95 = seconds[min(len(seconds) - 1, round(0.95 * len(seconds)) - 1)]
+    print(
+        f"{label:<22} median {statistics.median(seconds) * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms"
+    )
     return seconds
 
 
@@ -78,8 +81,10 @@ def main() -> None:
             conn.execute(text("VACUUM ANALYZE"))
         with engine.connect() as conn:
             owned = conn.execute(text("SELECT count(*) FROM cases WHERE owner_id = 1")).scalar()
-        print(f"seeded {args.cases:,} cases, agent 1 owns {owned:,}, in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {args.cases:,} cases, agent 1 owns {owned:,}, in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         app = create_app({"DATABASE_URL": url})
         try:
             measure(app, engine, args.clicks)
@@ -92,7 +97,8 @@ def measure(app, engine, clicks_wanted: int) -> None:
     """The queue page and the Next case clicks, each ``clicks_wanted`` times."""
     with app.app_context(), Session(engine) as session:
         member = session.get(StaffMember, 1)
-        assert member is not None
+        if member is None:
+            raise SystemExit("agent 1 was not seeded")
         chosen = queue.owned_overdue(member.id)
 
         def page() -> None:
@@ -101,7 +107,8 @@ def measure(app, engine, clicks_wanted: int) -> None:
 
         def click() -> None:
             found = find_next(session, member, MOMENT)
-            assert found.case_id is not None, found
+            if found.case_id is None:
+                raise SystemExit(f"next case found none: {found}")
             session.rollback()
 
         base = timed("queue page (baseline)", clicks_wanted, page)

@@ -49,7 +49,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, exists, func, literal, or_, select, type_coerce, union_all
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from negotiation.contact import (
@@ -483,7 +494,9 @@ def clear(db: Session, member: StaffMember, flag_id: int, note: str, now: dateti
     return flag
 
 
-def cancel(db: Session, member: StaffMember, callback_id: int, note: str, now: datetime) -> Callback:
+def cancel(
+    db: Session, member: StaffMember, callback_id: int, note: str, now: datetime
+) -> Callback:
     """Cancel an open callback of one of ``member``'s cases, saying why (a case event with
     the note), audited. Commits."""
     cleaned = _note(note)
@@ -577,7 +590,9 @@ def find_next(db: Session, member: StaffMember, moment: datetime) -> NextCase:
     ).all()
     if not combos:
         return NextCase(None, NoCase.NONE_OWNED)
-    inside, later = _hours_now([(zone, where, currency) for zone, where, currency in combos], moment)
+    inside, later = _hours_now(
+        [(zone, where, currency) for zone, where, currency in combos], moment
+    )
     judged = 0
     if inside:
         candidates = candidates.where(
@@ -655,7 +670,7 @@ __all__ = [
     "cancel",
     "clear",
     "find_next",
-    "my_work",
     "may_work",
+    "my_work",
     "open_next",
 ]

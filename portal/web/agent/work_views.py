@@ -30,8 +30,8 @@ from portal.core.db import by_id
 from portal.models import StaffMember
 from portal.web.agent import blueprint
 from portal.web.agent.views import WORDS, console_time
-from portal.web.common.fragments import leave_page, respond, wants_fragment
 from portal.web.common.forms import Form
+from portal.web.common.fragments import leave_page, respond, wants_fragment
 from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording.cases import FLAG_REASONS, HOLD_NAMES
@@ -75,8 +75,7 @@ REFUSALS = {
 STATUSES = {"not_found": 404, "not_yours": 403, "note_required": 422}
 NO_CASE = {
     worklist.NoCase.NONE_OWNED: _l(
-        "You own no open overdue case that may be called: none off hold and not opted out "
-        "of calls."
+        "You own no open overdue case that may be called: none off hold and not opted out of calls."
     ),
     worklist.NoCase.NONE_NOW: _l("Nobody you own may be called now."),
 }
@@ -97,12 +96,15 @@ class NoteForm(Form):
 def _owner() -> StaffMember:
     """Whose work the page shows: the signed-in member's, or for a supervisor the agent
     named by ``?agent=``; anything else is a 404 (unknown) or 403 (not a supervisor)."""
+    me: StaffMember = g.staff
     raw = (request.args.get("agent") or "").strip()
-    if not raw or raw == str(g.staff.id):
-        return g.staff
+    if not raw or raw == str(me.id):
+        return me
     if "supervisor" not in g.staff.role_set:
         abort(403)
-    found = by_id(db.session(), StaffMember, int(raw)) if re.fullmatch(r"[0-9]{1,18}", raw) else None
+    found = (
+        by_id(db.session(), StaffMember, int(raw)) if re.fullmatch(r"[0-9]{1,18}", raw) else None
+    )
     if found is None:
         abort(404)
     return found
@@ -146,7 +148,9 @@ def _done(kind: str, item_id: int, message: str, status: int = 200) -> WerkzeugR
     """The answer to an action on a row: with htmx the row's new text; else back to My
     work with the message (or, refused, the problem page with its 4xx)."""
     if wants_fragment():
-        html = render_template("agent/_my_work_done.html", kind=kind, item_id=item_id, message=message)
+        html = render_template(
+            "agent/_my_work_done.html", kind=kind, item_id=item_id, message=message
+        )
         return respond(html)
     if status != 200:
         html = problem_html(
