@@ -32,11 +32,14 @@ from portal.cases import queue
 from portal.cases.worklist import find_next
 from portal.models import StaffMember
 
-# 12:00 in Taipei, Shanghai and Hong Kong; 20:00 the day before in Los Angeles, still
-# inside its hours; the clicks below move to 05:00 UTC (21:00 there: outside).
-MOMENT = datetime(2026, 12, 15, 5, 0, tzinfo=UTC)
+# 16:00 in Taipei, Shanghai and Hong Kong; midnight in Los Angeles, outside its hours.
+MOMENT = datetime(2026, 12, 15, 8, 0, tzinfo=UTC)
 
 MAKE_WORK = [
+    # Each borrower's jurisdiction from their zone (the seed leaves every one TW).
+    """UPDATE borrowers SET jurisdiction = CASE timezone
+       WHEN 'America/Los_Angeles' THEN 'US-CA' WHEN 'Asia/Shanghai' THEN 'CN'
+       WHEN 'Asia/Hong_Kong' THEN 'HK' ELSE 'TW' END""",
     # One case in twenty: ids 120k + 2..7, all open, a third of them (3 and 7) in Los
     # Angeles, outside its hours at MOMENT.
     "UPDATE cases SET owner_id = 1 WHERE id % 10 BETWEEN 2 AND 7 AND (id / 10) % 12 = 0",
@@ -114,7 +117,10 @@ def measure(app, engine, clicks_wanted: int) -> None:
         base = timed("queue page (baseline)", clicks_wanted, page)
         clicks = timed("next case", clicks_wanted, click)
         found = find_next(session, member, MOMENT)
-        print(f"next case judged {found.judged} candidates to find case {found.case_id}")
+        print(
+            f"next case read {found.read} candidates and judged {found.judged} to find case "
+            f"{found.case_id}"
+        )
         ratio = statistics.median(clicks) / statistics.median(base)
         print(f"ratio (next case / queue page, medians): {ratio:.2f}x")
 

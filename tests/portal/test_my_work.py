@@ -329,7 +329,7 @@ def test_a_flag_is_cleared_with_a_note_audited_and_only_on_ones_own_case(app, cl
     done = client.post(f"/agent/my-work/flags/{my_flag}/clear", data={"note": "called them"})
     assert done.status_code == 303
     again = client.post(
-        f"/agent/my-work/flags/{my_flag}/clear",
+        f"/agent/my-work/flags/{my_flag}/clear?lang=en",
         data={"note": "again"},
         headers={"HX-Request": "true"},
     )
@@ -544,3 +544,16 @@ def test_two_agents_never_get_the_same_case(app, staff):
     # A supervisor takes from their own cases only, never another's or unowned ones.
     build_case(app, days_past_due=500)
     assert next_for(app, staff["boss"]).reason is worklist.NoCase.NONE_OWNED
+
+
+def test_next_case_skips_borrowers_asleep_in_sql_after_the_first_batch(app, staff, monkeypatch):
+    me = staff["agent"]
+    monkeypatch.setattr(worklist, "BATCH", 3)
+    for index in range(8):  # more days past due, but 21:00 in New York
+        owned(app, me, days_past_due=300 - index, timezone="America/New_York")
+    awake = owned(app, me, days_past_due=10)
+    found = next_for(app, me)
+    assert found.case_id == awake
+    # Only the awake one reached the gate, and after the first batch the sleeping ones
+    # were left out by SQL: 3 rows read, then the awake one.
+    assert (found.judged, found.read) == (1, 4)
