@@ -5,8 +5,10 @@ same agent's cases (``portal.cases.queue.page_of``) measured in the same run.
 Seeds the book with bench/assign.py's builder (borrowers in Taipei, Shanghai, Hong Kong
 and Los Angeles), then gives agent 1 one case in twenty, all open, and makes many of them
 not callable now: a third are in Los Angeles, outside its hours at the moment chosen,
-one in 25 is on hold and the borrowers of one in 30 have opted out of calls.
-Then ``--clicks`` clicks of each, median and p95, and the ratio.
+one in 25 is on hold and the borrowers of one in 30 have opted out of calls; one in 50
+has a flag and one in 40 a callback due.
+Then ``--clicks`` clicks of each, median and p95, and the ratio; and the same for the
+whole My work page of that agent (``portal.cases.worklist.my_work``).
 
     .venv/bin/python bench/next_case.py [--cases 1000000] [--clicks 30]
         [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from portal import create_app
 from portal.cases import queue
-from portal.cases.worklist import find_next
+from portal.cases.worklist import find_next, my_work
 from portal.models import StaffMember
 
 # 16:00 in Taipei, Shanghai and Hong Kong; midnight in Los Angeles, outside its hours.
@@ -48,6 +50,13 @@ MAKE_WORK = [
     """INSERT INTO opt_outs (borrower_id, channel, at, source)
        SELECT l.borrower_id, 'call', :now, 'agent' FROM cases c JOIN loans l ON l.id = c.loan_id
        WHERE c.owner_id = 1 AND (c.id / 120) % 30 = 7""",
+    # Something for My work's groups: a flag on one case in 50, a callback on one in 40.
+    """INSERT INTO case_flags (case_id, reason, raised_at, raised_by, details)
+       SELECT id, 'agent', :now, 'bench', '{}' FROM cases
+       WHERE owner_id = 1 AND (id / 120) % 50 = 3""",
+    """INSERT INTO callbacks (case_id, due_at, source, status, requested_by, requested_at)
+       SELECT id, :now, 'borrower', 'open', 'borrower', :now FROM cases
+       WHERE owner_id = 1 AND (id / 120) % 40 = 5""",
 ]
 
 
@@ -114,8 +123,13 @@ def measure(app, engine, clicks_wanted: int) -> None:
                 raise SystemExit(f"next case found none: {found}")
             session.rollback()
 
+        def work() -> None:
+            my_work(session, member, MOMENT)
+            session.rollback()
+
         base = timed("queue page (baseline)", clicks_wanted, page)
         clicks = timed("next case", clicks_wanted, click)
+        whole = timed("my work page", clicks_wanted, work)
         found = find_next(session, member, MOMENT)
         print(
             f"next case read {found.read} candidates and judged {found.judged} to find case "
@@ -123,6 +137,8 @@ def measure(app, engine, clicks_wanted: int) -> None:
         )
         ratio = statistics.median(clicks) / statistics.median(base)
         print(f"ratio (next case / queue page, medians): {ratio:.2f}x")
+        ratio = statistics.median(whole) / statistics.median(base)
+        print(f"ratio (my work / queue page, medians): {ratio:.2f}x")
 
 
 if __name__ == "__main__":
