@@ -131,7 +131,7 @@ class Reply(StrEnum):
 
     HOLD = "hold"  # declared a dispute or hardship
     EVIDENCE = "evidence"  # uploaded evidence for their dispute
-    CALLBACK = "callback"  # asked to be called
+    CALLBACK = "callback_asked"  # asked to be called
 
 
 @dataclass(frozen=True)

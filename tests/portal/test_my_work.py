@@ -236,7 +236,7 @@ def test_borrower_replies_are_what_they_sent_since_the_case_was_last_worked(app,
     work = work_of(app, me)
     replies = work.group(Group.REPLIES)
     assert sorted(ids(work, Group.REPLIES)) == sorted([disputed, asked])
-    assert {row.item.why for row in replies.rows} == {"hold", "callback"}
+    assert {row.item.why for row in replies.rows} == {"hold", "callback_asked"}
     # The system's reminder is not the case being worked.
     with app.app_context():
         session = db.session()

@@ -14,8 +14,11 @@ case may be called now and from when one may.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from babel.dates import format_datetime
 from flask import Response, abort, flash, g, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -26,10 +29,13 @@ from portal.audit import trail
 from portal.cases import worklist
 from portal.contact.gate import allowed_from_text, refusal_reasons
 from portal.core import db
+from portal.core.clock import as_utc
 from portal.core.db import by_id
+from portal.core.i18n import DEFAULT
 from portal.models import StaffMember
 from portal.web.agent import blueprint
 from portal.web.agent.views import WORDS, console_time
+from portal.web.common.clock import console_zone
 from portal.web.common.forms import Form
 from portal.web.common.fragments import leave_page, respond, wants_fragment
 from portal.web.common.pages import problem_html
@@ -63,9 +69,9 @@ REPLY_NAMES = {
     worklist.Reply.CALLBACK: _l("Asked to be called"),
 }
 CALLBACK_SOURCES = {
-    "portal": _l("The borrower asked, from the portal"),
-    "borrower": _l("The borrower asked, on a call"),
-    "agent": _l("An agent planned it"),
+    "portal": _l("Borrower, from the portal"),
+    "borrower": _l("Borrower, on a call"),
+    "agent": _l("Planned by an agent"),
 }
 REFUSALS = {
     "not_found": _l("That is no longer open: someone has already dealt with it."),
@@ -93,6 +99,12 @@ class NoteForm(Form):
     )
 
 
+def work_time(moment: datetime) -> str:
+    """A time on My work, short, in the console's zone: the day and the time."""
+    shown = as_utc(moment).astimezone(console_zone())
+    return format_datetime(shown, "short", locale=str(get_locale() or DEFAULT))
+
+
 def _owner() -> StaffMember:
     """Whose work the page shows: the signed-in member's, or for a supervisor the agent
     named by ``?agent=``; anything else is a 404 (unknown) or 403 (not a supervisor)."""
@@ -118,6 +130,7 @@ WORK_WORDS = {
     "FLAG_REASONS": FLAG_REASONS,
     "HOLD_NAMES_ALL": HOLD_NAMES,
     "refusal_reasons": refusal_reasons,
+    "work_time": work_time,
     "allowed_from_text": allowed_from_text,
 }
 
