@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lifecycle.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/assign.py
+	$(BIN)/python bench/next_case.py
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile $(VNU)

@@ -784,6 +784,19 @@ def page_of(
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
 
 
+def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
+    """The queue's row (masked) for each of ``ids`` in that order, in three statements
+    whatever their number: for other lists of cases (My work) shown as the queue shows
+    them."""
+    return _rows(db, ids, moment)
+
+
+def owned_overdue(owner_id: int) -> QueueFilter:
+    """The queue's filter for one owner's overdue cases in its first order (most days
+    past due first): what My work calls the cases the strategy ranks highest."""
+    return QueueFilter(owner=str(owner_id))
+
+
 def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     """The queue's columns for ``ids``, in that order: days past due, the overdue amount
     and the stage each on the borrower's today, as the case page counts them."""
@@ -859,6 +872,8 @@ __all__ = [
     "console_today",
     "console_zone",
     "matching_cases",
+    "owned_overdue",
     "page_of",
     "parse_filter",
+    "rows_of",
 ]

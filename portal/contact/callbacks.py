@@ -102,8 +102,11 @@ def answer_callback(db: Session, case: Case, call_started: datetime, by: str) ->
     return callback
 
 
-def cancel_callback(db: Session, case: Case, now: datetime, by: str) -> Callback | None:
-    """Cancel the case's open callback (the borrower withdrew it, or an agent did)."""
+def cancel_callback(
+    db: Session, case: Case, now: datetime, by: str, note: str | None = None
+) -> Callback | None:
+    """Cancel the case's open callback (the borrower withdrew it, or an agent did, with
+    ``note`` saying why, kept in the case event)."""
     callback = open_callback(db, case.id)
     if callback is None:
         return None
@@ -116,7 +119,7 @@ def cancel_callback(db: Session, case: Case, now: datetime, by: str) -> Callback
             kind="callback_canceled",
             actor="borrower" if by == "borrower" else "agent",
             at=now,
-            data={"callback_id": callback.id},
+            data={"callback_id": callback.id, **({"note": note} if note else {})},
         )
     )
     return callback

@@ -35,7 +35,7 @@ from negotiation.contact import ContactAttempt as Attempt
 from portal.cases.facts import policy
 from portal.core.db import lock_row
 from portal.core.i18n import market_of, zoned_time
-from portal.models import Borrower, Case, ContactAttempt, Message, MessageStatus, OptOut
+from portal.models import Borrower, Case, ContactAttempt, Loan, Message, MessageStatus, OptOut
 
 # The caps look back at most 7 days and forward over what is already scheduled; two
 # weeks either side covers every window that can contain the day asked about.
@@ -181,6 +181,75 @@ def judge(
     )
     history = contact_history(db, borrower.id, moment, excluding_message=excluding_message)
     return may_contact(request, history, borrower_rules(borrower, case.loan.currency))
+
+
+def judge_many(
+    db: Session, case_ids: Iterable[int], channel: Channel, moment: datetime
+) -> dict[int, ContactDecision]:
+    """``judge`` (without a lock) for many cases at once, in four statements whatever
+    their number: the cases with their borrowers, the opt-outs, the attempts made and the
+    messages scheduled. The same inputs as ``judge`` reach the same engine, so each
+    decision is the one ``judge`` gives (a test holds them equal); a work list shows
+    "may I call now?" on every row with it, and whoever goes on to contact the borrower
+    still calls ``judge`` with the lock."""
+    wanted = sorted(set(case_ids))
+    if not wanted:
+        return {}
+    rows = db.execute(
+        select(
+            Case.id, Case.hold, Borrower.id, Borrower.timezone, Borrower.jurisdiction, Loan.currency
+        )
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Case.id.in_(wanted))
+    ).all()
+    borrower_ids = sorted({row[2] for row in rows})
+    opted: dict[int, set[Channel]] = {}
+    for borrower_id, opted_channel in db.execute(
+        select(OptOut.borrower_id, OptOut.channel).where(
+            OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
+        )
+    ):
+        opted.setdefault(borrower_id, set()).add(Channel(opted_channel))
+    since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
+    attempts: dict[int, list[Attempt]] = {}
+    made = select(
+        ContactAttempt.borrower_id,
+        ContactAttempt.at,
+        ContactAttempt.channel,
+        ContactAttempt.connected,
+        ContactAttempt.agent,
+    ).where(
+        ContactAttempt.borrower_id.in_(borrower_ids),
+        ContactAttempt.inbound.is_(False),
+        ContactAttempt.at >= since,
+        ContactAttempt.at < until,
+    )
+    for borrower_id, at, made_channel, connected, agent in db.execute(made):
+        attempts.setdefault(borrower_id, []).append(
+            Attempt(at, Channel(made_channel), connected, agent)
+        )
+    scheduled = select(Message.borrower_id, Message.send_at, Message.channel).where(
+        Message.borrower_id.in_(borrower_ids),
+        Message.status == MessageStatus.SCHEDULED,
+        Message.send_at >= since,
+        Message.send_at < until,
+    )
+    for borrower_id, at, sent_channel in db.execute(scheduled):
+        attempts.setdefault(borrower_id, []).append(Attempt(at, Channel(sent_channel)))
+    decisions = {}
+    for case_id, hold, borrower_id, zone, jurisdiction, currency in rows:
+        request = ContactRequest(
+            channel=channel,
+            recipient=Recipient.BORROWER,
+            moment=moment,
+            time_zone=zone,
+            holds=frozenset({Hold(hold)}) if hold else frozenset(),
+            opted_out=frozenset(opted.get(borrower_id, ())),
+        )
+        history = ContactHistory(tuple(attempts.get(borrower_id, ())))
+        decisions[case_id] = may_contact(request, history, rules_for(jurisdiction, currency))
+    return decisions
 
 
 @dataclass(frozen=True)

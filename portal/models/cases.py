@@ -37,6 +37,9 @@ class Case(Base):
             sqlite_where=text("overdue_since IS NOT NULL"),
             postgresql_where=text("overdue_since IS NOT NULL"),
         ),
+        # An owner's cases in the queue's order (most days past due first): My work's
+        # top cases and Next case read it in order (migration 0014_mywork).
+        Index("ix_cases_owner_overdue", "owner_id", "overdue_since", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

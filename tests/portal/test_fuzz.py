@@ -109,6 +109,8 @@ BASELINES: dict[str, dict[str, str]] = {
     "agent.record_opt_out": {"channel": "sms", "action": "record"},
     "agent.queue_bulk": {"channel": "sms", "dpd": "all"},
     "agent.bulk": {"channel": "sms", "dpd": "all", "preview": "1"},
+    "agent.clear_flag": {"note": "called them"},
+    "agent.cancel_callback": {"note": "paid already"},
     "borrower.calculate": {**PLAN, "first_due_date": "2026-12-05"},
     "borrower.review": PLAN,
     "borrower.accept_plan": {**PLAN, "first_due_date": "2026-12-05", "consent": "y"},

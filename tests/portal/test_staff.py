@@ -466,7 +466,7 @@ def test_a_missing_role_gets_403(app, client):
     assert client.get("/finance/payments").status_code == 403
     assert client.post("/finance/reconciliations").status_code == 403
     # The landing page needs no role; an agent lands in the agent console.
-    assert client.get("/staff/").headers["Location"].endswith("/agent/")
+    assert client.get("/staff/").headers["Location"].endswith("/agent/my-work")
 
 
 def test_a_borrower_session_never_opens_the_console(app, client):

@@ -30,7 +30,7 @@ blueprint = staff_blueprint("staff", __name__, url_prefix="/staff")
 
 # Where each role lands after signing in, the first that applies.
 CONSOLES = (
-    ("agent", "agent.queue"),
+    ("agent", "agent.my_work"),
     ("finance", "finance.overview"),
     ("admin", "admin.audit"),
 )
