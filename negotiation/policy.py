@@ -570,3 +570,101 @@ def _build(raw: Mapping[str, Any]) -> Policy:
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
     return policy
+
+
+# Policy versions (portal.policy): a version is an override file's text, laid over the
+# defaults. These read and compare such texts without touching anything else.
+
+
+def read_overrides(text: str) -> dict[str, Any]:
+    """An override file's text as a table; raises ``PolicyError`` on bad TOML (naming the
+    line) or on a key the policy does not have (a typo would otherwise change nothing)."""
+    try:
+        table = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"toml: {error}") from None
+    unknown = unknown_keys(table)
+    if unknown:
+        raise PolicyError(f"{unknown[0]}: is not a key of the policy")
+    return table
+
+
+def parse_overrides(text: str) -> Policy:
+    """The policy an override file's ``text`` makes: the defaults with it laid over them.
+    Raises ``PolicyError`` naming the first bad key."""
+    return load_policy(read_overrides(text))
+
+
+# Tables whose keys are names chosen by the product (a jurisdiction's code): under them,
+# any name, each holding the keys of an existing one.
+_NAMED_TABLES = ("contact.jurisdiction",)
+
+
+def unknown_keys(table: Mapping[str, Any]) -> list[str]:
+    """The dotted keys of ``table`` that the default policy does not have, in order."""
+    defaults = _default_table()
+    jurisdiction_keys = (
+        {
+            key
+            for name in defaults["contact"]["jurisdiction"].values()
+            for key in name
+            if isinstance(name, Mapping)
+        }
+        | set(_CAPS)
+        | {"days_after_conversation"}
+    )
+    found: list[str] = []
+
+    def walk(raw: Mapping[str, Any], known: Mapping[str, Any], where: str) -> None:
+        for key, value in raw.items():
+            path = f"{where}{key}"
+            if where.rstrip(".") in _NAMED_TABLES:
+                if not isinstance(value, Mapping):
+                    continue  # _build names it as "must be a table"
+                found.extend(f"{path}.{inner}" for inner in value if inner not in jurisdiction_keys)
+                continue
+            if key not in known:
+                found.append(path)
+            elif isinstance(value, Mapping) and isinstance(known[key], Mapping):
+                walk(value, known[key], f"{path}.")
+
+    walk(table, defaults, "")
+    return found
+
+
+def flatten(table: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """A nested table as dotted keys and their leaf values (lists stay whole)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{where}{key}."))
+        else:
+            flat[f"{where}{key}"] = value
+    return flat
+
+
+def effective_table(text: str) -> dict[str, Any]:
+    """Every key of the policy an override file's ``text`` makes, dotted, with its value:
+    the defaults with the file laid over them. Raises ``PolicyError`` as ``read_overrides``."""
+    return flatten(merge(_default_table(), read_overrides(text)))
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One key whose value differs between two policies; None where a side lacks it."""
+
+    key: str
+    old: Any
+    new: Any
+
+
+def changes(old_text: str, new_text: str) -> tuple[PolicyChange, ...]:
+    """What changes, key by key, when the policy of ``old_text`` gives way to that of
+    ``new_text`` (both override files): the effective values, so a key moved into the
+    file with its default value is no change."""
+    old, new = effective_table(old_text), effective_table(new_text)
+    return tuple(
+        PolicyChange(key, old.get(key), new.get(key))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    )

@@ -59,13 +59,11 @@ from portal.models.payments import (
     PaymentStatus,
     ProcessedEvent,
 )
+from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
-    "Callback",
-    "CallbackSource",
-    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -77,6 +75,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Borrower",
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "Case",
     "CaseEvent",
     "CaseHold",
@@ -104,6 +105,8 @@ __all__ = [
     "Plan",
     "PlanInstallment",
     "PlanStatus",
+    "PolicyVersion",
+    "PolicyVersionStatus",
     "ProcessedEvent",
     "Promise",
     "PromiseStatus",
