@@ -6,6 +6,8 @@ key with a TOML file of the same shape; the JSON command line takes the same key
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -668,3 +670,47 @@ def changes(old_text: str, new_text: str) -> tuple[PolicyChange, ...]:
         for key in sorted(old.keys() | new.keys())
         if old.get(key) != new.get(key)
     )
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    raise PolicyError(f"{value!r}: cannot be written as a policy value")
+
+
+def dump_overrides(table: Mapping[str, Any]) -> str:
+    """An override table as TOML text that ``read_overrides`` reads back the same: a
+    table's values first, then each inner table under its own dotted header."""
+    lines: list[str] = []
+
+    def write(raw: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        inner = {k: v for k, v in raw.items() if isinstance(v, Mapping)}
+        plain = {k: v for k, v in raw.items() if k not in inner}
+        if path and (plain or not inner):
+            lines.append(("\n" if lines else "") + "[" + ".".join(map(_toml_key, path)) + "]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plain.items())
+        for key, value in inner.items():
+            write(value, (*path, key))
+
+    write(table, ())
+    return "\n".join(lines) + "\n" if lines else ""
