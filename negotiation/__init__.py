@@ -51,6 +51,7 @@ from negotiation.policy import (
     load_policy,
     parse_overrides,
     read_overrides,
+    with_values,
 )
 from negotiation.proposals import Decision, Label, PlanRequest, Proposal, evaluate_request, propose
 from negotiation.reasons import Rejection, RejectionReason
@@ -126,4 +127,5 @@ __all__ = [
     "schedule",
     "split_evenly",
     "timeline",
+    "with_values",
 ]

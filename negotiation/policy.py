@@ -714,3 +714,20 @@ def dump_overrides(table: Mapping[str, Any]) -> str:
 
     write(table, ())
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def with_values(text: str, values: Mapping[str, Any]) -> str:
+    """The override file ``text`` with some dotted keys set to ``values`` (each left out
+    when it already has that value in effect), written back as TOML. Comments in
+    ``text`` are not kept."""
+    effective = effective_table(text)
+    table = read_overrides(text)
+    for key, value in values.items():
+        if effective.get(key) == value:
+            continue
+        *tables, leaf = key.split(".")
+        inner = table
+        for name in tables:
+            inner = inner.setdefault(name, {})
+        inner[leaf] = value
+    return dump_overrides(table)

@@ -13,7 +13,7 @@ something commits once, with its audit entry; a refusal changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +22,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from negotiation import Policy, PolicyChange, PolicyError, changes, parse_overrides
+from negotiation import (
+    Policy,
+    PolicyChange,
+    PolicyError,
+    changes,
+    effective_table,
+    parse_overrides,
+    with_values,
+)
 from portal.audit import trail
 from portal.models import PolicyVersion, PolicyVersionStatus, StaffMember
 from portal.staff.accounts import find_member
@@ -209,6 +217,25 @@ def propose(
         db.rollback()
         raise PolicyChangeError(Refusal.OPEN_PROPOSAL) from None
     return row
+
+
+def in_force_values(db: Session) -> dict[str, object]:
+    """Every key of the policy in force, dotted, with its value (the form's defaults)."""
+    row = in_force(db)
+    return effective_table(row.override_toml if row else "")
+
+
+def propose_values(
+    db: Session, values: Mapping[str, object], reason: str, maker: StaffMember, now: datetime
+) -> PolicyVersion:
+    """Propose the version in force with some keys set to ``values`` (the console's form
+    of the keys changed most), as ``propose``. Commits."""
+    row = in_force(db)
+    try:
+        text = with_values(row.override_toml if row else "", values)
+    except PolicyError as error:
+        raise PolicyChangeError(Refusal.INVALID, str(error)) from None
+    return propose(db, text, reason, maker, now)
 
 
 def _proposal_to_check(db: Session, number: int, checker: StaffMember) -> PolicyVersion:

@@ -28,6 +28,8 @@ REFUSALS = {
     Refusal.NO_SUCH_VERSION: _l("There is no such policy version."),
 }
 
+HISTORY_LINK = _l("All policy versions")
+
 STATUS_NAMES = {
     PolicyVersionStatus.PROPOSED: _l("Waiting for a second admin"),
     PolicyVersionStatus.ACTIVE: _l("In force"),
