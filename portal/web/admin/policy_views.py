@@ -83,6 +83,14 @@ def policy_overview() -> Response:
     return _overview()
 
 
+def _waiting() -> Response | None:
+    """The page refusing a new proposal while one waits (its forms are not shown then)."""
+    if versions.open_proposal(db.session()) is None:
+        return None
+    refused = versions.PolicyChangeError(versions.Refusal.OPEN_PROPOSAL)
+    return _overview(refusal=words.refusal_text(refused), status=409)
+
+
 def _proposed(row: PolicyVersion) -> ResponseReturnValue:
     return redirect(url_for("admin.policy_version", number=row.version), code=303)
 
@@ -93,6 +101,9 @@ def propose_values() -> ResponseReturnValue:
     """Propose the version in force with the keys of the form changed."""
     form = PolicyValuesForm()
     database = db.session()
+    waiting = _waiting()
+    if waiting is not None:
+        return waiting
     if not form.validate():
         return _overview(values_form=form, status=422)
     try:
@@ -115,6 +126,9 @@ def propose_values() -> ResponseReturnValue:
 def propose_file() -> ResponseReturnValue:
     """Propose a whole override file."""
     form = PolicyTextForm()
+    waiting = _waiting()
+    if waiting is not None:
+        return waiting
     if not form.validate():
         return _overview(text_form=form, status=422)
     try:
