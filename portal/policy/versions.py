@@ -125,7 +125,7 @@ def record_first(db: Session, file_text: str, now: datetime) -> PolicyVersion:
     )
     db.add(first)
     db.flush()
-    trail.record(db, "system", "policy.first", now, version=1, sha256=first.sha256)
+    # Not an entry in the audit log: no one acted; the row itself says "system".
     return first
 
 

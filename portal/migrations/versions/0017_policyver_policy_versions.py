@@ -52,21 +52,56 @@ def upgrade() -> None:
             postgresql_where=sa.text(f"status = '{status}'"),
         )
     for table in ("plans", "offers"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("policy_version", ID, nullable=True))
-            batch.create_foreign_key(
-                f"fk_{table}_policy_version_policy_versions",
-                "policy_versions",
-                ["policy_version"],
-                ["version"],
-            )
+        _add_version_column(table)
+
+
+def _foreign_key(table: str) -> str:
+    return f"fk_{table}_policy_version_policy_versions"
+
+
+def _add_version_column(table: str) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite adds a column with its foreign key in place (Alembic would rebuild the
+        # table, which other tables' foreign keys refer to), as 0011 does.
+        op.execute(
+            f"ALTER TABLE {table} ADD COLUMN policy_version INTEGER "
+            f"CONSTRAINT {_foreign_key(table)} REFERENCES policy_versions (version)"
+        )
+        return
+    op.add_column(table, sa.Column("policy_version", ID, nullable=True))
+    op.create_foreign_key(
+        _foreign_key(table), table, "policy_versions", ["policy_version"], ["version"]
+    )
+
+
+def _drop_version_column(table: str) -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(_foreign_key(table), table, type_="foreignkey")
+        op.drop_column(table, "policy_version")
+        return
+    # SQLite drops no column a foreign key names: take the clause out of the stored
+    # definition first (as 0011 does), then drop the column.
+    clause = f" CONSTRAINT {_foreign_key(table)} REFERENCES policy_versions (version)"
+    bind = op.get_bind()
+    sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar_one()
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    bind.exec_driver_sql("PRAGMA writable_schema=ON")
+    try:
+        bind.exec_driver_sql(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+            (sql.replace(clause, ""), table),
+        )
+        bind.exec_driver_sql(f"PRAGMA schema_version={int(version) + 1}")
+    finally:
+        bind.exec_driver_sql("PRAGMA writable_schema=OFF")
+    op.execute(f"ALTER TABLE {table} DROP COLUMN policy_version")
 
 
 def downgrade() -> None:
     for table in ("offers", "plans"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(f"fk_{table}_policy_version_policy_versions", type_="foreignkey")
-            batch.drop_column("policy_version")
+        _drop_version_column(table)
     op.drop_index("uq_policy_versions_one_proposed", table_name="policy_versions")
     op.drop_index("uq_policy_versions_one_active", table_name="policy_versions")
     op.drop_table("policy_versions")
