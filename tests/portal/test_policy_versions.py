@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -425,3 +426,44 @@ def test_only_admins_reach_the_policy_pages(app):
     )
     assert rows(app)[0].status == PolicyVersionStatus.ACTIVE
     assert len(rows(app)) == 1
+
+
+@pytest.mark.postgres_only
+def test_concurrent_proposals_and_approvals_leave_one_each(app, backend):
+    checkers = [f"checker{n}@haohuan.example" for n in range(4)]
+    admins(app)
+    for email in checkers:
+        add_staff(app, email=email, roles=("admin",))
+    clients = [signed_in(app, email) for email in checkers]
+
+    def race(send):
+        barrier = threading.Barrier(len(clients))
+        statuses: list[int] = []
+        failures: list[BaseException] = []
+
+        def one(client, number):
+            try:
+                barrier.wait(timeout=10)
+                statuses.append(send(client, number).status_code)
+            except BaseException as error:  # reported to the main thread below
+                failures.append(error)
+
+        threads = [threading.Thread(target=one, args=(c, n)) for n, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not failures
+        return sorted(statuses)
+
+    # Four admins propose at once: one proposal is taken, the others are told one waits.
+    made = race(
+        lambda client, n: propose_file(client, f"[holds]\ndispute_review_days = {20 + n}\n")
+    )
+    assert made == [303, 409, 409, 409]
+    assert [row.status for row in rows(app)] == ["active", "proposed"]
+    # Four admins approve it at once: it is approved once, by one of them.
+    approved = race(lambda client, n: client.post("/admin/policy/2/approve", data={}))
+    assert approved == [303, 409, 409, 409]
+    assert [row.status for row in rows(app)] == ["superseded", "active"]
+    assert len(audit(app, "policy.approve")) == 1
