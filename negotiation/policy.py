@@ -6,7 +6,6 @@ key with a TOML file of the same shape; the JSON command line takes the same key
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -675,8 +674,24 @@ def changes(old_text: str, new_text: str) -> tuple[PolicyChange, ...]:
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes and backslashes escaped, every control character
+    (DEL included, which JSON leaves as it is) as a \\u escape."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        elif 0xD800 <= ord(char) <= 0xDFFF:
+            raise PolicyError(f"{text!r}: cannot be written as a policy value")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
 def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
 
 
 def _toml_value(value: Any) -> str:
@@ -687,7 +702,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:f}"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _toml_string(value)
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, list):
