@@ -9,7 +9,6 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from negotiation import (
@@ -45,26 +44,6 @@ def init_app(app: Flask) -> None:
     app.extensions["haohuan.policy"] = load_policy(path=Path(path) if path else None)
     app.extensions["haohuan.policy_file"] = versions.normalise(text)
     app.extensions["haohuan.policy_versions"] = {}
-    app.before_request(_record_first_version)
-
-
-def _record_first_version() -> None:
-    """Until this process has seen a version in force, look at the start of a request
-    (nothing else written yet) and record the configured file as version 1 when there is
-    none, in its own commit. Later, ``in_force`` only reads. Before the database is
-    migrated, nothing is done."""
-    if current_app.extensions.get("haohuan.policy_recorded"):
-        return
-    database = request_session()
-    try:
-        in_force()
-        database.commit()
-    except (OperationalError, ProgrammingError, IntegrityError):
-        # Not migrated yet, or another process recorded it first: the request reads it.
-        database.rollback()
-        forget_policy()
-        return
-    current_app.extensions["haohuan.policy_recorded"] = True
 
 
 @dataclass(frozen=True)
@@ -86,10 +65,9 @@ def in_force() -> InForce:
     database = request_session()
     head = versions.active_head(database)
     if head is None:
-        first = versions.record_first(
+        head = versions.record_first(
             database, current_app.extensions["haohuan.policy_file"], clock.now()
         )
-        head = versions.Head(first.version, first.sha256)
     g.haohuan_policy = InForce(head.version, _rules_of(database, head))
     return g.haohuan_policy  # type: ignore[no-any-return]
 

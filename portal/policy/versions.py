@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from negotiation import (
@@ -107,12 +107,9 @@ def active_head(db: Session) -> Head | None:
     return Head(row.version, row.sha256) if row else None
 
 
-def record_first(db: Session, file_text: str, now: datetime) -> PolicyVersion:
-    """Record version 1, the configured file (``file_text``, empty for none), in force.
-    Added to the caller's transaction and flushed, not committed: whoever commits next
-    keeps it, and a rollback leaves it to be recorded again, the same."""
+def _first_row(file_text: str, now: datetime) -> PolicyVersion:
     text = normalise(file_text)
-    first = PolicyVersion(
+    return PolicyVersion(
         version=1,
         override_toml=text,
         sha256=sha256(text),
@@ -123,10 +120,47 @@ def record_first(db: Session, file_text: str, now: datetime) -> PolicyVersion:
         checked_by="system",
         checked_at=now,
     )
-    db.add(first)
-    db.flush()
-    # Not an entry in the audit log: no one acted; the row itself says "system".
-    return first
+
+
+def _columns(row: PolicyVersion) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in PolicyVersion.__table__.columns}
+
+
+# How long recording version 1 on a connection of its own may wait for SQLite's write
+# lock before it joins the caller's transaction instead (the caller holds the lock).
+SQLITE_WAIT_MS = 250
+
+
+def record_first(db: Session, file_text: str, now: datetime) -> Head:
+    """Record version 1, the configured file (``file_text``, empty for none), in force.
+
+    Committed on a connection of its own, so a read-only request or command records it
+    too and the caller's work is not committed with it; another process recording it
+    first is fine. When the caller's own transaction holds SQLite's write lock, it joins
+    that transaction instead (flushed, not committed): whoever commits keeps it, and a
+    rollback leaves it to be recorded again, the same. Not an audit entry: no one acted;
+    the row itself says ``system``."""
+    first = _first_row(file_text, now)
+    head = Head(first.version, first.sha256)
+    engine = db.get_bind().engine
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_WAIT_MS}")
+            try:
+                connection.execute(insert(PolicyVersion).values(_columns(first)))
+                connection.commit()
+            finally:
+                if connection.dialect.name == "sqlite":
+                    connection.invalidate()  # not back to the pool with a short wait
+    except IntegrityError:
+        return head  # recorded by another process at the same moment
+    except OperationalError:
+        if engine.dialect.name != "sqlite":
+            raise
+        db.add(_first_row(file_text, now))
+        db.flush()
+    return head
 
 
 def version(db: Session, number: int) -> PolicyVersion | None:

@@ -13,7 +13,7 @@ from flask import Response, g, make_response, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from negotiation import PolicyChange
-from portal.cases.facts import forget_policy
+from portal.cases import facts
 from portal.core import db
 from portal.models import PolicyVersion, PolicyVersionStatus
 from portal.policy import versions
@@ -80,6 +80,7 @@ def _overview(
 @staff_required("admin")
 def policy_overview() -> Response:
     """The version in force, a proposal waiting for a checker, and the forms to propose."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     return _overview()
 
 
@@ -99,6 +100,7 @@ def _proposed(row: PolicyVersion) -> ResponseReturnValue:
 @staff_required("admin")
 def propose_values() -> ResponseReturnValue:
     """Propose the version in force with the keys of the form changed."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     form = PolicyValuesForm()
     database = db.session()
     waiting = _waiting()
@@ -125,6 +127,7 @@ def propose_values() -> ResponseReturnValue:
 @staff_required("admin")
 def propose_file() -> ResponseReturnValue:
     """Propose a whole override file."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     form = PolicyTextForm()
     waiting = _waiting()
     if waiting is not None:
@@ -181,6 +184,7 @@ def _version_page(
 def policy_version(number: int) -> Response:
     """One version: what it changes key by key (old → new), its file, who made and
     checked it; for a proposal, the checker's approve and reject."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     row = versions.version(db.session(), number)
     if row is None:
         return _no_such_version()
@@ -199,7 +203,7 @@ def _checked(number: int, approving: bool) -> ResponseReturnValue:
     try:
         if approving:
             versions.approve(database, number, g.staff, g.now, form.note.data)
-            forget_policy()
+            facts.forget_policy()
         else:
             versions.reject(database, number, g.staff, g.now, form.note.data)
     except versions.PolicyChangeError as error:
@@ -213,6 +217,7 @@ def _checked(number: int, approving: bool) -> ResponseReturnValue:
 @staff_required("admin")
 def approve_version(number: int) -> ResponseReturnValue:
     """Approve a proposal: it is in force at once (refused for its own maker)."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     return _checked(number, approving=True)
 
 
@@ -220,6 +225,7 @@ def approve_version(number: int) -> ResponseReturnValue:
 @staff_required("admin")
 def reject_version(number: int) -> ResponseReturnValue:
     """Reject a proposal, saying why (refused for its own maker)."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     return _checked(number, approving=False)
 
 
@@ -227,6 +233,7 @@ def reject_version(number: int) -> ResponseReturnValue:
 @staff_required("admin")
 def policy_history() -> Response:
     """Every version, newest first, with who made it and who checked it."""
+    facts.policy_version()  # records the configured file as version 1 when none is
     database = db.session()
     rows = versions.history(database)
     page = render_template("admin/policy_history.html", rows=rows, **_context())
