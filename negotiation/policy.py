@@ -6,6 +6,7 @@ key with a TOML file of the same shape; the JSON command line takes the same key
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -570,3 +571,178 @@ def _build(raw: Mapping[str, Any]) -> Policy:
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
     return policy
+
+
+# Policy versions (portal.policy): a version is an override file's text, laid over the
+# defaults. These read and compare such texts without touching anything else.
+
+
+def read_overrides(text: str) -> dict[str, Any]:
+    """An override file's text as a table; raises ``PolicyError`` on bad TOML (naming the
+    line) or on a key the policy does not have (a typo would otherwise change nothing)."""
+    try:
+        table = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"toml: {error}") from None
+    unknown = unknown_keys(table)
+    if unknown:
+        raise PolicyError(f"{unknown[0]}: is not a key of the policy")
+    return table
+
+
+def parse_overrides(text: str) -> Policy:
+    """The policy an override file's ``text`` makes: the defaults with it laid over them.
+    Raises ``PolicyError`` naming the first bad key."""
+    return load_policy(read_overrides(text))
+
+
+# Tables whose keys are names chosen by the product (a jurisdiction's code): under them,
+# any name, each holding the keys of an existing one.
+_NAMED_TABLES = ("contact.jurisdiction",)
+
+
+def unknown_keys(table: Mapping[str, Any]) -> list[str]:
+    """The dotted keys of ``table`` that the default policy does not have, in order."""
+    defaults = _default_table()
+    jurisdiction_keys = (
+        {
+            key
+            for name in defaults["contact"]["jurisdiction"].values()
+            for key in name
+            if isinstance(name, Mapping)
+        }
+        | set(_CAPS)
+        | {"days_after_conversation"}
+    )
+    found: list[str] = []
+
+    def walk(raw: Mapping[str, Any], known: Mapping[str, Any], where: str) -> None:
+        for key, value in raw.items():
+            path = f"{where}{key}"
+            if where.rstrip(".") in _NAMED_TABLES:
+                if not isinstance(value, Mapping):
+                    continue  # _build names it as "must be a table"
+                found.extend(f"{path}.{inner}" for inner in value if inner not in jurisdiction_keys)
+                continue
+            if key not in known:
+                found.append(path)
+            elif isinstance(value, Mapping) and isinstance(known[key], Mapping):
+                walk(value, known[key], f"{path}.")
+
+    walk(table, defaults, "")
+    return found
+
+
+def flatten(table: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """A nested table as dotted keys and their leaf values (lists stay whole)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{where}{key}."))
+        else:
+            flat[f"{where}{key}"] = value
+    return flat
+
+
+def effective_table(text: str) -> dict[str, Any]:
+    """Every key of the policy an override file's ``text`` makes, dotted, with its value:
+    the defaults with the file laid over them. Raises ``PolicyError`` as ``read_overrides``."""
+    return flatten(merge(_default_table(), read_overrides(text)))
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One key whose value differs between two policies; None where a side lacks it."""
+
+    key: str
+    old: Any
+    new: Any
+
+
+def changes(old_text: str, new_text: str) -> tuple[PolicyChange, ...]:
+    """What changes, key by key, when the policy of ``old_text`` gives way to that of
+    ``new_text`` (both override files): the effective values, so a key moved into the
+    file with its default value is no change."""
+    old, new = effective_table(old_text), effective_table(new_text)
+    return tuple(
+        PolicyChange(key, old.get(key), new.get(key))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    )
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes and backslashes escaped, every control character
+    (DEL included, which JSON leaves as it is) as a \\u escape."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        elif 0xD800 <= ord(char) <= 0xDFFF:
+            raise PolicyError(f"{text!r}: cannot be written as a policy value")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    raise PolicyError(f"{value!r}: cannot be written as a policy value")
+
+
+def dump_overrides(table: Mapping[str, Any]) -> str:
+    """An override table as TOML text that ``read_overrides`` reads back the same: a
+    table's values first, then each inner table under its own dotted header."""
+    lines: list[str] = []
+
+    def write(raw: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        inner = {k: v for k, v in raw.items() if isinstance(v, Mapping)}
+        plain = {k: v for k, v in raw.items() if k not in inner}
+        if path and (plain or not inner):
+            lines.append(("\n" if lines else "") + "[" + ".".join(map(_toml_key, path)) + "]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plain.items())
+        for key, value in inner.items():
+            write(value, (*path, key))
+
+    write(table, ())
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def with_values(text: str, values: Mapping[str, Any]) -> str:
+    """The override file ``text`` with some dotted keys set to ``values`` (each left out
+    when it already has that value in effect), written back as TOML. Comments in
+    ``text`` are not kept."""
+    effective = effective_table(text)
+    table = read_overrides(text)
+    for key, value in values.items():
+        if effective.get(key) == value:
+            continue
+        *tables, leaf = key.split(".")
+        inner = table
+        for name in tables:
+            inner = inner.setdefault(name, {})
+        inner[leaf] = value
+    return dump_overrides(table)

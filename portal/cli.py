@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import IO
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,7 +21,7 @@ from negotiation import Stage
 from negotiation.contact import Channel
 from portal import create_app
 from portal.cases import assignment, lifecycle
-from portal.cases.facts import policy
+from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
 from portal.core import db, migrate, settings
 from portal.core.clock import local_today, now
@@ -28,10 +29,12 @@ from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
-from portal.models import Case, Loan, RunStatus, StaffMember
+from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
 from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
+from portal.policy import versions
 from portal.staff import accounts, totp
+from portal.wording import policy as policy_words
 from portal.wording.staff import password_refusal
 
 
@@ -515,6 +518,141 @@ def staff_totp(email: str, disable: bool) -> None:
     click.echo("add this to the authenticator app (shown once only):")
     click.echo(totp.provisioning_uri(secret, member.email))
     click.echo(f"secret: {secret}")
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """The collection policy's versions: show, propose, approve, reject (maker-checker:
+    the same rules as the admin console's policy pages)."""
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _version_json(row: PolicyVersion, with_text: bool = False) -> dict[str, object]:
+    found: dict[str, object] = {
+        "version": row.version,
+        "status": row.status.value,
+        "based_on": row.based_on,
+        "sha256": row.sha256,
+        "made_by": row.made_by,
+        "made_at": row.made_at.isoformat(),
+        "reason": row.reason,
+        "checked_by": row.checked_by,
+        "checked_at": row.checked_at.isoformat() if row.checked_at else None,
+        "check_note": row.check_note,
+    }
+    if with_text:
+        found["override_toml"] = row.override_toml
+    return found
+
+
+def _policy_refusal(error: versions.PolicyChangeError, lang: str) -> click.ClickException:
+    with force_locale(lang):
+        return click.ClickException(policy_words.refusal_text(error))
+
+
+def _policy_admin(email: str, lang: str) -> StaffMember:
+    try:
+        return versions.admin(db.session(), email)
+    except versions.PolicyChangeError as error:
+        raise _policy_refusal(error, lang) from None
+
+
+def _echo_version(row: PolicyVersion, as_json: bool, with_text: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps(_version_json(row, with_text), ensure_ascii=False))
+        return
+    checked = f", checked by {row.checked_by}" if row.checked_by else ""
+    click.echo(f"version {row.version}: {row.status.value}, made by {row.made_by}{checked}")
+    if with_text:
+        click.echo(row.override_toml, nl=False)
+
+
+@policy_group.command("show")
+@click.option("--version", "number", type=click.IntRange(min=1), help="Default: in force.")
+@JSON_OPTION
+@with_appcontext
+def policy_show(number: int | None, as_json: bool) -> None:
+    """Print a version (the one in force by default) and its override file."""
+    session = db.session()
+    if number is None:
+        policy_version()  # records version 1 when there is none yet
+        session.commit()
+    row = versions.version(session, number) if number else versions.in_force(session)
+    if row is None:
+        raise click.BadParameter(f"no policy version {number}", param_hint="--version")
+    _echo_version(row, as_json, with_text=True)
+
+
+@policy_group.command("history")
+@JSON_OPTION
+@with_appcontext
+def policy_history(as_json: bool) -> None:
+    """Every version, newest first: who made it, who checked it."""
+    session = db.session()
+    policy_version()
+    session.commit()
+    rows = versions.history(session)
+    if as_json:
+        click.echo(json.dumps([_version_json(row) for row in rows], ensure_ascii=False))
+        return
+    for row in rows:
+        _echo_version(row, False)
+
+
+@policy_group.command("propose")
+@click.option("--file", "path", required=True, type=click.File("r", encoding="utf-8"))
+@click.option("--reason", required=True, help="Why the policy should change.")
+@click.option("--by", "email", required=True, help="The proposing admin's email.")
+@LANG_OPTION
+@JSON_OPTION
+@with_appcontext
+def policy_propose(path: IO[str], reason: str, email: str, lang: str, as_json: bool) -> None:
+    """Propose an override file as the next version; a different admin approves it."""
+    member = _policy_admin(email, lang)
+    session = db.session()
+    policy_version()
+    try:
+        row = versions.propose(session, path.read(), reason, member, now())
+    except versions.PolicyChangeError as error:
+        raise _policy_refusal(error, lang) from None
+    _echo_version(row, as_json)
+
+
+@policy_group.command("approve")
+@click.argument("number", type=click.IntRange(min=1))
+@click.option("--by", "email", required=True, help="The checking admin's email.")
+@click.option("--note", default="", help="A note on the approval.")
+@LANG_OPTION
+@JSON_OPTION
+@with_appcontext
+def policy_approve(number: int, email: str, note: str, lang: str, as_json: bool) -> None:
+    """Approve proposal NUMBER: it is in force at once, everywhere."""
+    member = _policy_admin(email, lang)
+    try:
+        row = versions.approve(db.session(), number, member, now(), note)
+    except versions.PolicyChangeError as error:
+        raise _policy_refusal(error, lang) from None
+    forget_policy()
+    _echo_version(row, as_json)
+
+
+@policy_group.command("reject")
+@click.argument("number", type=click.IntRange(min=1))
+@click.option("--by", "email", required=True, help="The checking admin's email.")
+@click.option("--note", required=True, help="Why it is rejected.")
+@LANG_OPTION
+@JSON_OPTION
+@with_appcontext
+def policy_reject(number: int, email: str, note: str, lang: str, as_json: bool) -> None:
+    """Reject proposal NUMBER, saying why."""
+    member = _policy_admin(email, lang)
+    try:
+        row = versions.reject(db.session(), number, member, now(), note)
+    except versions.PolicyChangeError as error:
+        raise _policy_refusal(error, lang) from None
+    _echo_version(row, as_json)
 
 
 @cli.command("configuration")

@@ -31,7 +31,7 @@ from negotiation import (
     judge_offer,
 )
 from negotiation import Plan as Schedule
-from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.cases.facts import live_plan, policy, policy_version, record_event, snapshot_of
 from portal.cases.holds import end_for_plan
 from portal.models import (
     Case,
@@ -266,7 +266,15 @@ def accept(
             shown_hash=consent.shown,
         )
     )
-    record_event(db, case, "plan_accepted", "borrower", plan_kind=plan.kind, total=plan.total)
+    record_event(
+        db,
+        case,
+        "plan_accepted",
+        "borrower",
+        plan_kind=plan.kind,
+        total=plan.total,
+        policy_version=plan.policy_version,
+    )
     try:
         db.commit()
     except IntegrityError:
@@ -295,6 +303,7 @@ def _plan_row(case: Case, worked: Worked, choice: Choice, now: datetime) -> Plan
         interest_rate_pct=schedule.interest_rate_pct,
         conditional_waiver=worked.conditional_waiver,
         accepted_at=now,
+        policy_version=policy_version(),
     )
     plan.installments = [
         PlanInstallment(sequence=number, due_date=item.due_date, amount=item.amount)

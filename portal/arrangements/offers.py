@@ -40,7 +40,7 @@ from negotiation import (
 from negotiation import Plan as Schedule
 from portal.arrangements.agreement import offer_terms
 from portal.audit import trail
-from portal.cases.facts import live_plan, policy, record_event, snapshot_of
+from portal.cases.facts import live_plan, policy, policy_version, record_event, snapshot_of
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.db import lock_row
@@ -297,6 +297,7 @@ def create_offer(
         created_at=moment,
         expires_at=moment + offer_validity(),
         authority=needs,
+        policy_version=policy_version(),
     )
     if seen.by_supervisor:
         # Beyond an agent's authority but within the maker's own: the supervisor's
@@ -315,6 +316,7 @@ def create_offer(
         authority=needs,
         by=member.email,
         approved_by_maker=seen.by_supervisor,
+        policy_version=offer.policy_version,
     )
     event.at = moment
     replaced = [old for old in older if old.status == OfferStatus.WITHDRAWN]

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,19 +30,76 @@ from negotiation import (
 )
 from negotiation import Plan as Schedule
 from portal.core import clock
+from portal.core.db import session as request_session
 from portal.models import LIVE_PLAN_STATUSES, Case, CaseEvent, Loan, Plan, PlanStatus
+from portal.policy import versions
 
 
 def init_app(app: Flask) -> None:
-    """Load the collection policy once: the defaults, then a product file if configured."""
+    """Load the configured policy file once (the defaults, then a product file if
+    configured): it becomes version 1 when no version is recorded yet. Versions approved
+    since are parsed once per process, on first use, and kept by number."""
     path = app.config.get("POLICY_FILE") or None
+    text = Path(path).read_text("utf-8") if path else ""
     app.extensions["haohuan.policy"] = load_policy(path=Path(path) if path else None)
+    app.extensions["haohuan.policy_file"] = versions.normalise(text)
+    app.extensions["haohuan.policy_versions"] = {}
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The policy version deciding this request's plans, and its rules."""
+
+    version: int
+    rules: Policy
+
+
+def in_force() -> InForce:
+    """The policy in force, found once per request (or command) and kept for it, so what
+    decided a plan and the version recorded on it are the same: one indexed query for the
+    active version's number, the rules themselves parsed once per process per version.
+    When no version is recorded yet, the configured file is recorded as version 1."""
+    if "haohuan_policy" in g:
+        found: InForce = g.haohuan_policy
+        return found
+    database = request_session()
+    head = versions.active_head(database)
+    if head is None:
+        head = versions.record_first(
+            database, current_app.extensions["haohuan.policy_file"], clock.now()
+        )
+    g.haohuan_policy = InForce(head.version, _rules_of(database, head))
+    return g.haohuan_policy  # type: ignore[no-any-return]
+
+
+def _rules_of(database: Session, head: versions.Head) -> Policy:
+    # The configured file's own policy, parsed at start, while it is the one in force.
+    if head.sha256 == versions.sha256(current_app.extensions["haohuan.policy_file"]):
+        file_policy: Policy = current_app.extensions["haohuan.policy"]
+        return file_policy
+    cache: dict[tuple[int, str], Policy] = current_app.extensions["haohuan.policy_versions"]
+    key = (head.version, head.sha256)
+    if key not in cache:
+        row = versions.version(database, head.version)
+        assert row is not None  # the active version was just read  # noqa: S101
+        cache[key] = versions.parse(row.override_toml)
+    return cache[key]
+
+
+def forget_policy() -> None:
+    """Read the version in force again at the next ``in_force`` (after an approval made in
+    this request or command)."""
+    g.pop("haohuan_policy", None)
 
 
 def policy() -> Policy:
     """The policy in force."""
-    in_force: Policy = current_app.extensions["haohuan.policy"]
-    return in_force
+    return in_force().rules
+
+
+def policy_version() -> int:
+    """The number of the policy version in force (recorded on plans and offers)."""
+    return in_force().version
 
 
 def snapshot_of(db: Session, case: Case, today: date) -> LoanSnapshot:

@@ -270,7 +270,9 @@ SETTINGS: tuple[Setting, ...] = (
         "HAOHUAN_POLICY_FILE",
         "POLICY_FILE",
         "",
-        "a product's policy TOML, laid over `negotiation/default_policy.toml`",
+        "a product's policy TOML, laid over `negotiation/default_policy.toml`: recorded as "
+        "policy version 1 when no version is recorded yet; later versions are made in the "
+        "admin console or with `haohuan policy` (maker-checker)",
         "a path",
     ),
     Setting(

@@ -61,6 +61,7 @@ from portal.models.payments import (
     PaymentStatus,
     ProcessedEvent,
 )
+from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
@@ -108,6 +109,8 @@ __all__ = [
     "Plan",
     "PlanInstallment",
     "PlanStatus",
+    "PolicyVersion",
+    "PolicyVersionStatus",
     "ProcessedEvent",
     "Promise",
     "PromiseStatus",

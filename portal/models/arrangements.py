@@ -78,6 +78,8 @@ class Offer(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decision_note: Mapped[str | None] = mapped_column(Text)
     replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
+    # The policy version in force when the offer was made (None: made before versions).
+    policy_version: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.version"))
 
 
 class PlanStatus(StrEnum):
@@ -130,6 +132,8 @@ class Plan(Base):
     conditional_waiver: Mapped[bool] = mapped_column(Boolean, default=False)
     accepted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The policy version that decided the plan at acceptance (None: before versions).
+    policy_version: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.version"))
 
     installments: Mapped[list[PlanInstallment]] = relationship(
         back_populates="plan", order_by="PlanInstallment.sequence"

@@ -195,6 +195,9 @@ def event_detail(event: CaseEvent, currency: str) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             parts.append(money(value, currency))
             break
+    version = data.get("policy_version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        parts.append(_("Policy version %(number)d", number=version))
     if event.kind == "installment_moved" and data.get("moved_to"):
         parts.append(
             _("from %(before)s to %(after)s", before=data.get("moved_from"), after=data["moved_to"])

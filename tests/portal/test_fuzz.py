@@ -29,6 +29,7 @@ from werkzeug.routing import Rule
 from wtforms import Field, SelectFieldBase
 from wtforms.form import BaseForm
 
+from negotiation import effective_table
 from portal import create_app
 from portal.access.verification import issue_link
 from portal.core import db
@@ -130,6 +131,19 @@ BASELINES: dict[str, dict[str, str]] = {
     "finance.start_run": {"since": "2026-11-28", "until": "2026-11-29"},
     "finance.payments": {"since": "2026-11-01", "until": "2026-11-29"},
     "finance.collections": {"currency": "TWD", "until": "2026-11-29"},
+    "admin.propose_file": {"toml": "[holds]\ndispute_review_days = 20\n", "reason": "shorter"},
+    "admin.propose_values": {
+        **{
+            key.replace(".", "__"): [str(item) for item in value]
+            if isinstance(value, list)
+            else str(value)
+            for key, value in effective_table("").items()
+            if key.split(".")[0] in ("authority", "holds", "stages")
+        },
+        "reason": "wider",
+    },
+    "admin.approve_version": {"note": "ok"},
+    "admin.reject_version": {"note": "too wide"},
 }
 
 PLAIN = ["1", "2", "12", "1500", "2026-12-15", "2026-12-01", "y", "on", "1985-03-07", "6789"]
@@ -256,6 +270,15 @@ def _world(app: Flask) -> World:
     clients["finance"].post(
         "/finance/reconciliations", data={"since": "2026-11-28", "until": "2026-11-29"}
     )
+    # A policy proposal by a second admin, waiting for the fuzzing admin (version 2).
+    add_staff(app, email="maker@haohuan.example", roles=("admin",))
+    maker = app.test_client()
+    assert staff_sign_in(maker, email="maker@haohuan.example").status_code in (302, 303)
+    maker.post(
+        "/admin/policy/propose-file",
+        data={"toml": "[holds]\ndispute_review_days = 29\n", "reason": "fuzz"},
+    )
+    values["number"] = 2
     with app.app_context():
         session = db.session()
         for name, model in (

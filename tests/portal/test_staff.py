@@ -695,6 +695,16 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     routes = staff_endpoints(app)
     endpoints = {endpoint for endpoint, _, _ in routes}
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # The policy's versions (maker-checker): admins only.
+    assert {
+        "admin.policy_overview",
+        "admin.propose_values",
+        "admin.propose_file",
+        "admin.policy_version",
+        "admin.approve_version",
+        "admin.reject_version",
+        "admin.policy_history",
+    } <= endpoints
     for role in accounts.ROLES:
         add_staff(app, email=f"{role}@haohuan.example", roles=(role,))
     built = build_case(app)
