@@ -61,6 +61,11 @@ def case_section(
     return register
 
 
+def case_sections() -> list[CaseSection]:
+    """Every section of the case page, in the tabs' order."""
+    return SECTIONS
+
+
 def case_section_named(name: str) -> CaseSection | None:
     """The section called ``name``, or None."""
     return next((s for s in SECTIONS if s.name == name), None)

@@ -29,11 +29,11 @@ from portal.core.db import Session
 from portal.core.i18n import DEFAULT, zone_name
 from portal.models import Case, StaffMember
 from portal.web.agent import (
-    SECTIONS,
     CaseSection,
     blueprint,
     case_section,
     case_section_named,
+    case_sections,
     no_case_html,
 )
 from portal.web.common.clock import borrower_today, console_zone
@@ -66,6 +66,7 @@ WORDS: dict[str, Any] = {
     "CASE_STATUSES": wording.CASE_STATUSES,
     "HOLD_NAMES": wording.HOLD_NAMES,
     "FLAG_REASONS": wording.FLAG_REASONS,
+    "DISPUTE_REASONS": wording.DISPUTE_REASONS,
     "PLAN_STATUS_NAMES": wording.PLAN_STATUS_NAMES,
     "PLAN_KIND_NAMES": wording.PLAN_KIND_NAMES,
     "CHANNEL_NAMES": wording.CHANNEL_NAMES,
@@ -181,11 +182,6 @@ def casefile_section(
     return {}
 
 
-def section_names() -> tuple[str, ...]:
-    """Every section's name, in the tabs' order."""
-    return tuple(section.name for section in SECTIONS)
-
-
 def _not_found(case_id: int) -> Response:
     return respond(no_case_html(case_id), 404)
 
@@ -209,7 +205,7 @@ def _context(case: Case, section: CaseSection, revealed: frozenset[str]) -> dict
         "file": casefile,
         "case": case,
         "borrower_now": borrower_clock(casefile.borrower.timezone, g.now),
-        "tabs": SECTIONS,
+        "tabs": case_sections(),
         "open_section": section,
         "section": (built := section.build(database, case, g.staff, g.now)),
         **built,
