@@ -240,18 +240,18 @@ def case(case_id: int) -> Response:
     return _case_page(found, section, frozenset())
 
 
-@blueprint.get("/cases/<int:case_id>/sections/<name>")
+@blueprint.get("/cases/<int:case_id>/sections/<section_name>")
 @staff_required("agent")
-def case_section_fragment(case_id: int, name: str) -> Response:
+def case_section_fragment(case_id: int, section_name: str) -> Response:
     """One section of the case with the tabs, for htmx to put in place of the open one;
     recorded as a view of the case, with the section shown."""
     database = db.session()
     found = find_case(database, case_id)
     if found is None:
         return _not_found(case_id)
-    section = case_section_named(name)
+    section = case_section_named(section_name)
     if section is None:
-        return _no_section(found, name)
+        return _no_section(found, section_name)
     record_view(database, g.staff, found, g.now, section=section.name)
     return respond(
         render_template("agent/_case_sections.html", **_context(found, section, frozenset()))
