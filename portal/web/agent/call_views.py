@@ -91,7 +91,7 @@ def calls_context(
     }
 
 
-@case_section(20, SECTION, name="calls", label=_l("Calls and promises"))
+@case_section(20, SECTION, name="calls", label=_l("Calls and promises to pay"))
 def calls_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:

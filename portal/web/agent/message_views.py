@@ -234,7 +234,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
     }
 
 
-@case_section(40, SECTION, name="messages", label=_l("Messages"))
+@case_section(40, SECTION, name="messages", label=_l("Reminders"))
 def messages_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:
