@@ -78,7 +78,7 @@ def reassign_case(case_id: int) -> Response:
         return no_case(case_id)
     database = db.session()
     form = _form(database)
-    back = url_for("agent.case", case_id=case.id, section="owner", _anchor="owner")
+    back = url_for("agent.case", case_id=case.id, section="owner", _anchor="owner-section")
     if not form.validate_on_submit():
         problems = [str(error) for errors in form.errors.values() for error in errors]
         return _refused(" ".join(problems), back)
