@@ -1,4 +1,4 @@
-"""The agent's case page as a workspace, in Chromium: at 1280×800 the case, "may I call
+"""The agent's case page as a workspace, in Chromium: at 1280x800 the case, "may I call
 now?", what waits and the next action are on the first screen, without scrolling; every
 section opens from its tab with JavaScript (htmx loads its fragment, the address follows)
 and without (the tab is a link); at a phone's width the same order and nothing wider than
@@ -158,7 +158,8 @@ def test_at_a_phones_width_the_same_order_and_nothing_wider_than_the_screen(
                    if (e.closest('.scroll')) return false;
                    const box = e.getBoundingClientRect();
                    // A skip link waits off the screen on purpose, wholly outside it.
-                   return box.width > 0 && box.right > 0 && (box.right > width + 1 || box.left < -1);
+                   const out = box.right > width + 1 || box.left < -1;
+                   return box.width > 0 && box.right > 0 && out;
                }).map(e => e.tagName + '.' + e.className + '#' + e.id)""",
             PHONE["width"],
         )

@@ -291,10 +291,25 @@ def add_history(app: Flask, case_id: int, *, agent: str = "ling@haohuan.example"
             )
             session.add(payment)
             session.flush()
-            session.add(Allocation(payment_id=payment.id, target="interest", installment_id=first.id, amount=5_000))
-            session.add(Allocation(payment_id=payment.id, target="principal", installment_id=first.id, amount=10_000))
+            session.add(
+                Allocation(
+                    payment_id=payment.id, target="interest", installment_id=first.id, amount=5_000
+                )
+            )
+            session.add(
+                Allocation(
+                    payment_id=payment.id,
+                    target="principal",
+                    installment_id=first.id,
+                    amount=10_000,
+                )
+            )
             if charge is not None:
-                session.add(Allocation(payment_id=payment.id, target="penalty", charge_id=charge.id, amount=5_000))
+                session.add(
+                    Allocation(
+                        payment_id=payment.id, target="penalty", charge_id=charge.id, amount=5_000
+                    )
+                )
         for number in range(20):
             at = NOW - timedelta(days=3 * number + 1)
             session.add(

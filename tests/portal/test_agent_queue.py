@@ -453,7 +453,8 @@ def test_the_case_page_shows_every_section_and_records_the_view(app, agent, only
         assert f'data-hx-get="{fragment}"' in html, name
     # The arrears open by default: 47 days: two installments of 5,000 + 500 overdue, the
     # fee and the penalty; and what happens next.
-    assert 'id="tab-arrears" href' in html and 'aria-current="true">Arrears<' in html
+    assert 'id="tab-arrears" href' in html
+    assert 'aria-current="true">Arrears<' in html
     assert "What happens next, as the borrower is told" in html
     for label, amount in (
         ("Principal", "NT$10,000"),
@@ -643,6 +644,7 @@ def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, o
             )
         )
         session.commit()
+
     def section(name: str) -> str:
         page = agent.get(f"/agent/cases/{built.case_id}?section={name}&lang=en")
         html = page.get_data(as_text=True)

@@ -655,7 +655,8 @@ def test_the_calls_section_is_registered_and_renders(app):
         case = session.get(Case, built.case_id)
         member = session.scalar(select(StaffMember).where(StaffMember.email == AGENT))
         section = case_section_named("calls")
-        assert section is not None and section.template == "agent/_case_calls.html"
+        assert section is not None
+        assert section.template == "agent/_case_calls.html"
         context = section.build(session, case, member, NOW)
         spread = render_template("agent/_case_calls.html", **context)
         nested = render_template("agent/_case_calls.html", section=context)
@@ -707,7 +708,7 @@ def test_the_case_page_shows_the_calls_section(app):
     assert "You may call the borrower now." in summary
     assert "Promise to pay NT$1,500 by" in unwrapped(summary)
     assert 'id="primary-action" href="/agent/cases/' in summary
-    assert "?section=calls#log-call\">Log a call<" in summary
+    assert '?section=calls#log-call">Log a call<' in summary
     page = text_of(client.get(f"/agent/cases/{built.case_id}?section=calls&lang=en"))
     assert 'id="calls"' in page
     assert "You may call the borrower now." in page

@@ -266,7 +266,7 @@ def test_a_dispute_is_resolved_by_an_agent_and_signed_off_by_another_supervisor(
     # Above the fold, the hold waiting and its reason; the borrower's words in its section.
     summary = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
     assert "I have already paid" in summary
-    assert "?section=holds#hold\">Review the hold<" in summary
+    assert '?section=holds#hold">Review the hold<' in summary
     page = agent.get(f"/agent/cases/{built.case_id}?section=holds&lang=en").get_data(as_text=True)
     assert "I have already paid" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; paid in March" in page
