@@ -162,16 +162,21 @@ class CaseFile:
         """Every fee and penalty charged, oldest first."""
         return sorted(self.case.loan.charges, key=lambda c: (c.charged_on, c.id))
 
-    @cached_property
-    def _events(self) -> list[CaseEvent]:
+    def _newest(self, model: type[CaseEvent] | type[ContactAttempt], shown: int) -> list[Any]:
+        """The case's newest ``shown`` rows of ``model`` and one more (to tell there are
+        more), newest first."""
         return list(
             self._db.scalars(
-                select(CaseEvent)
-                .where(CaseEvent.case_id == self.case.id)
-                .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
-                .limit(EVENTS_SHOWN + 1)
+                select(model)
+                .where(model.case_id == self.case.id)
+                .order_by(model.at.desc(), model.id.desc())
+                .limit(shown + 1)
             )
         )
+
+    @cached_property
+    def _events(self) -> list[CaseEvent]:
+        return self._newest(CaseEvent, EVENTS_SHOWN)
 
     @property
     def events(self) -> list[CaseEvent]:
@@ -185,14 +190,7 @@ class CaseFile:
 
     @cached_property
     def _contacts(self) -> list[ContactAttempt]:
-        return list(
-            self._db.scalars(
-                select(ContactAttempt)
-                .where(ContactAttempt.case_id == self.case.id)
-                .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc())
-                .limit(CONTACTS_SHOWN + 1)
-            )
-        )
+        return self._newest(ContactAttempt, CONTACTS_SHOWN)
 
     @property
     def contacts(self) -> list[ContactAttempt]:
