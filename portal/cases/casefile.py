@@ -1,7 +1,8 @@
 """Everything the case page shows about one case, read in one place: the borrower (kept
 whole here; the page masks it), the loan and its contractual schedule, the arrears item
 by item, what happens next and when, the events, the contact log, plans, payments and
-where each payment went.
+where each payment went. Each is read when the page first shows it: the page opens one
+section at a time, and reads only that one.
 
 Reading a case is recorded (``case.view``), and so is each reveal of personal data
 (``borrower.reveal``), each in its own transaction with what it records.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -118,29 +120,101 @@ class PaymentLines:
     allocations: list[AllocationLine]
 
 
-@dataclass(frozen=True)
 class CaseFile:
-    """The case page's own sections."""
+    """The case page's facts, each read from the database the first time a template asks
+    for it and kept for the request: a page that shows one section of the case queries
+    only what that section shows (the summary above every section reads ``view``)."""
 
-    case: Case
-    view: CaseView
-    # The live plan's dated consequences as the borrower sees them (empty without one).
-    plan_events: tuple[Any, ...]
-    today: date
-    borrower: BorrowerFacts
-    schedule: list[ScheduleLine]
-    charges: list[LoanCharge]
-    events: list[CaseEvent]
-    more_events: bool
-    contacts: list[ContactAttempt]
-    more_contacts: bool
-    plans: list[Plan]
-    payments: list[PaymentLines]
+    def __init__(
+        self, db: Session, case: Case, today: date, revealed: frozenset[str] = frozenset()
+    ) -> None:
+        self._db = db
+        self.case = case
+        self.today = today
+        self.borrower = borrower_facts(case.loan.borrower, revealed)
+
+    @cached_property
+    def view(self) -> CaseView:
+        """The case as the engine sees it today: stage, arrears, what happens next."""
+        return view_case(self._db, self.case, self.today)
 
     @property
     def days_past_due(self) -> int:
         """Days past due as the borrower's own calendar counts them today."""
         return self.view.snapshot.days_past_due
+
+    @cached_property
+    def plan_events(self) -> tuple[Any, ...]:
+        """The live plan's dated consequences as the borrower sees them (empty without
+        one)."""
+        plan = self.view.plan
+        return plan_events_of(self._db, self.case, plan, self.today) if plan is not None else ()
+
+    @cached_property
+    def schedule(self) -> list[ScheduleLine]:
+        """The contract's installments, each with where it stands today."""
+        return [
+            ScheduleLine(i, installment_state(i, self.today)) for i in self.case.loan.installments
+        ]
+
+    @cached_property
+    def charges(self) -> list[LoanCharge]:
+        """Every fee and penalty charged, oldest first."""
+        return sorted(self.case.loan.charges, key=lambda c: (c.charged_on, c.id))
+
+    def _newest(self, model: type[CaseEvent] | type[ContactAttempt], shown: int) -> list[Any]:
+        """The case's newest ``shown`` rows of ``model`` and one more (to tell there are
+        more), newest first."""
+        return list(
+            self._db.scalars(
+                select(model)
+                .where(model.case_id == self.case.id)
+                .order_by(model.at.desc(), model.id.desc())
+                .limit(shown + 1)
+            )
+        )
+
+    @cached_property
+    def _events(self) -> list[CaseEvent]:
+        return self._newest(CaseEvent, EVENTS_SHOWN)
+
+    @property
+    def events(self) -> list[CaseEvent]:
+        """The newest events, newest first."""
+        return self._events[:EVENTS_SHOWN]
+
+    @property
+    def more_events(self) -> bool:
+        """True when older events are not shown."""
+        return len(self._events) > EVENTS_SHOWN
+
+    @cached_property
+    def _contacts(self) -> list[ContactAttempt]:
+        return self._newest(ContactAttempt, CONTACTS_SHOWN)
+
+    @property
+    def contacts(self) -> list[ContactAttempt]:
+        """The newest contacts and attempts on any channel, newest first."""
+        return self._contacts[:CONTACTS_SHOWN]
+
+    @property
+    def more_contacts(self) -> bool:
+        """True when older contacts are not shown."""
+        return len(self._contacts) > CONTACTS_SHOWN
+
+    @cached_property
+    def plans(self) -> list[Plan]:
+        """Every plan accepted on the case, newest first."""
+        return list(
+            self._db.scalars(
+                select(Plan).where(Plan.case_id == self.case.id).order_by(Plan.id.desc())
+            )
+        )
+
+    @cached_property
+    def payments(self) -> list[PaymentLines]:
+        """The case's payments, newest first, each with its allocations."""
+        return _payments(self._db, self.case)
 
 
 def installment_state(installment: LoanInstallment, today: date) -> str:
@@ -164,41 +238,8 @@ def find_case(db: Session, case_id: int) -> Case | None:
 def read_case(
     db: Session, case: Case, today: date, revealed: frozenset[str] = frozenset()
 ) -> CaseFile:
-    """Everything the case page shows, as of the borrower's ``today``."""
-    loan = case.loan
-    events = list(
-        db.scalars(
-            select(CaseEvent)
-            .where(CaseEvent.case_id == case.id)
-            .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
-            .limit(EVENTS_SHOWN + 1)
-        )
-    )
-    contacts = list(
-        db.scalars(
-            select(ContactAttempt)
-            .where(ContactAttempt.case_id == case.id)
-            .order_by(ContactAttempt.at.desc(), ContactAttempt.id.desc())
-            .limit(CONTACTS_SHOWN + 1)
-        )
-    )
-    plans = list(db.scalars(select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc())))
-    view = view_case(db, case, today)
-    return CaseFile(
-        case=case,
-        view=view,
-        plan_events=plan_events_of(db, case, view.plan, today) if view.plan is not None else (),
-        today=today,
-        borrower=borrower_facts(loan.borrower, revealed),
-        schedule=[ScheduleLine(i, installment_state(i, today)) for i in loan.installments],
-        charges=sorted(loan.charges, key=lambda c: (c.charged_on, c.id)),
-        events=events[:EVENTS_SHOWN],
-        more_events=len(events) > EVENTS_SHOWN,
-        contacts=contacts[:CONTACTS_SHOWN],
-        more_contacts=len(contacts) > CONTACTS_SHOWN,
-        plans=plans,
-        payments=_payments(db, case),
-    )
+    """The case page's facts as of the borrower's ``today``, each read when first shown."""
+    return CaseFile(db, case, today, revealed)
 
 
 def _payments(db: Session, case: Case) -> list[PaymentLines]:

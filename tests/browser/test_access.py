@@ -171,7 +171,7 @@ def test_focus_stays_on_the_sort_link_and_moves_to_what_was_revealed(server, bro
     expect(page.locator("#queue-count")).to_contain_text("found")
     assert page.locator("#queue-results").get_attribute("aria-live") is None
 
-    page.goto(f"{base}/agent/cases/{built.case_id}?lang=en")
+    page.goto(f"{base}/agent/cases/{built.case_id}?section=borrower&lang=en")
     button = page.locator("#borrower .reveal-buttons button").first
     button.focus()
     with page.expect_response(lambda r: "/reveal" in r.url):

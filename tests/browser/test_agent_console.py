@@ -98,7 +98,7 @@ def test_an_offer_beyond_authority_approved_sent_and_accepted(server, browser):
 
     # The agent sends it by email, then by SMS (10:00 in Taipei: within the hours).
     for channel in ("email", "sms"):
-        agent.goto(f"{base}/agent/cases/{built.case_id}")
+        agent.goto(f"{base}/agent/cases/{built.case_id}?section=offers")
         form = agent.locator(f"#offers form:has(input[name=channel][value={channel}])")
         form.locator("button").click()
         agent.wait_for_load_state("networkidle")
@@ -135,7 +135,7 @@ def test_an_offer_beyond_authority_approved_sent_and_accepted(server, browser):
     assert _offer_status(app, built.case_id) == "accepted"
 
     # The agent watches it happen: the case page shows the offer accepted and the plan.
-    agent.goto(f"{base}/agent/cases/{built.case_id}?lang=en")
+    agent.goto(f"{base}/agent/cases/{built.case_id}?section=offers&lang=en")
     offers = agent.locator("#offers").inner_text()
     assert "Accepted" in offers
     agent.screenshot(path=SCREENSHOTS / "agent-6-case-after.png", full_page=True)

@@ -188,3 +188,167 @@ def add_plan(app: Flask, case_id: int, status: str, *, currency: str = "TWD") ->
             )
         )
         session.commit()
+
+
+def add_history(app: Flask, case_id: int, *, agent: str = "ling@haohuan.example") -> None:
+    """A case with plenty behind it, as a case worked for months has: 60 calls and SMS in
+    the contact log, 6 promises (one open, due today), an open callback, 3 plans (two
+    ended, one pending) with their installments, 12 payments each with its allocations,
+    20 messages, 150 events and two open flags. Rows written directly: what the case
+    page shows of them, not the rules that made them, is under test."""
+    from portal.models import (
+        Allocation,
+        Callback,
+        CaseEvent,
+        CaseFlag,
+        ContactAttempt,
+        Message,
+        Payment,
+        PlanInstallment,
+        Promise,
+    )
+
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, case_id)
+        assert case is not None
+        borrower_id = case.loan.borrower_id
+        currency = case.loan.currency
+        charge = case.loan.charges[0] if case.loan.charges else None
+        first = case.loan.installments[0]
+        for number in range(60):
+            at = NOW - timedelta(days=number + 1, hours=number % 5)
+            session.add(
+                ContactAttempt(
+                    case_id=case_id,
+                    borrower_id=borrower_id,
+                    channel="call" if number % 3 else "sms",
+                    at=at,
+                    connected=number % 4 == 0,
+                    agent=agent,
+                    outcome="no_answer" if number % 4 else "promised_to_pay",
+                    note=f"Call {number}: the borrower said they would look into it.",
+                )
+            )
+        for number in range(6):
+            session.add(
+                Promise(
+                    case_id=case_id,
+                    made_by=agent,
+                    made_at=NOW - timedelta(days=10 * (number + 1)),
+                    due_date=TODAY - timedelta(days=10 * number),
+                    amount=100_000 + number * 1_000,
+                    currency=currency,
+                    status="open" if number == 0 else "broken",
+                    settled_on=None if number == 0 else TODAY - timedelta(days=10 * number - 1),
+                )
+            )
+        session.add(
+            Callback(
+                case_id=case_id,
+                due_at=NOW + timedelta(hours=3),
+                source="borrower",
+                requested_by="borrower",
+                requested_at=NOW - timedelta(hours=1),
+            )
+        )
+        plans = []
+        for number, status in enumerate(("broken", "lapsed", "pending")):
+            plan = Plan(
+                case_id=case_id,
+                status=status,
+                kind="arrears_plan",
+                frequency="monthly",
+                currency=currency,
+                restructured=600_000,
+                total=600_000,
+                accepted_at=NOW - timedelta(days=90 - 30 * number),
+            )
+            session.add(plan)
+            session.flush()
+            for sequence in range(1, 7):
+                session.add(
+                    PlanInstallment(
+                        plan_id=plan.id,
+                        sequence=sequence,
+                        due_date=TODAY + timedelta(days=30 * (sequence - number)),
+                        amount=100_000,
+                    )
+                )
+            plans.append(plan)
+        for number in range(12):
+            payment = Payment(
+                case_id=case_id,
+                plan_id=plans[number % 2].id,
+                purpose="installment",
+                amount=20_000,
+                currency=currency,
+                status="succeeded",
+                gateway="sandbox",
+                gateway_reference=f"busy-{case_id}-{number}",
+                created_at=NOW - timedelta(days=5 * number + 2),
+                confirmed_at=NOW - timedelta(days=5 * number + 2),
+            )
+            session.add(payment)
+            session.flush()
+            session.add(
+                Allocation(
+                    payment_id=payment.id, target="interest", installment_id=first.id, amount=5_000
+                )
+            )
+            session.add(
+                Allocation(
+                    payment_id=payment.id,
+                    target="principal",
+                    installment_id=first.id,
+                    amount=10_000,
+                )
+            )
+            if charge is not None:
+                session.add(
+                    Allocation(
+                        payment_id=payment.id, target="penalty", charge_id=charge.id, amount=5_000
+                    )
+                )
+        for number in range(20):
+            at = NOW - timedelta(days=3 * number + 1)
+            session.add(
+                Message(
+                    case_id=case_id,
+                    borrower_id=borrower_id,
+                    channel="sms" if number % 2 else "email",
+                    purpose="reminder",
+                    address="+886 912 345 678" if number % 2 else "someone@example.com",
+                    locale="zh_Hant_TW",
+                    body="A reminder.",
+                    status="sent",
+                    send_at=at,
+                    sent_at=at,
+                    created_by=agent,
+                    created_at=at,
+                )
+            )
+        kinds = ("stage_changed", "penalty_charged", "payment_succeeded", "plan_accepted")
+        for number in range(150):
+            session.add(
+                CaseEvent(
+                    case_id=case_id,
+                    kind=kinds[number % len(kinds)],
+                    actor="system",
+                    at=NOW - timedelta(hours=12 * number + 1),
+                    data={},
+                )
+            )
+        for reason in ("promise_broken", "borrower_request"):
+            session.add(
+                CaseFlag(
+                    case_id=case_id,
+                    reason=reason,
+                    raised_at=NOW - timedelta(hours=2),
+                    raised_by="system",
+                    details={},
+                )
+            )
+        case.needs_agent = True
+        case.last_contact_at = NOW - timedelta(days=1)
+        session.commit()

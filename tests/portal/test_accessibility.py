@@ -141,7 +141,9 @@ def test_each_plan_cards_link_name_starts_with_its_visible_words(app, client, lo
 
 def test_the_case_page_marks_the_borrowers_language(app, agent):
     built = build_case(app, locale="zh_Hans_CN")
-    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    html = agent.get(f"/agent/cases/{built.case_id}?section=borrower&lang=en").get_data(
+        as_text=True
+    )
     language = parse(html).find_all("span", lang="zh-Hans-CN")
     assert [squeeze(s.text()) for s in language] == ["简体中文"]
 
@@ -159,7 +161,7 @@ def test_times_carry_a_valid_machine_readable_value(app, agent):
         moment = NOW.replace(microsecond=123456)
         session.add(CaseEvent(case_id=case.id, kind="note", actor="agent", at=moment))
         session.commit()
-    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    html = agent.get(f"/agent/cases/{built.case_id}?section=events&lang=en").get_data(as_text=True)
     times = parse(html).find_all("time")
     assert times
     for time in times:

@@ -17,6 +17,7 @@ from portal.cases.queue import QueueFilter, matching_cases, page_of, parse_filte
 from portal.core import db
 from portal.models import AuditEntry, Case, ContactAttempt, Payment, Plan
 from portal.web import agent as agents
+from portal.web.agent import views as agent_views
 
 from .factories import NOW, TODAY, add_plan, add_staff, build_case, staff_sign_in, unwrapped
 
@@ -407,8 +408,8 @@ def test_htmx_gets_only_the_results(app, agent):
 
 @pytest.fixture
 def only_a_test_section(app, monkeypatch):
-    """The case page's registered sections replaced by one of the test's own, so these
-    tests read this module's parts whatever the other sections do."""
+    """The sections other modules register replaced by one of the test's own ("test"), so
+    these tests read the case page's own parts whatever the other sections do."""
     calls = []
 
     def build(database, case, member, moment):
@@ -419,10 +420,23 @@ def only_a_test_section(app, monkeypatch):
     loader = ChoiceLoader([DictLoader({"agent/_test_section.html": template}), app.jinja_loader])
     monkeypatch.setattr(app, "jinja_loader", loader)
     app.jinja_env.loader = loader
-    monkeypatch.setattr(
-        agents, "SECTIONS", [agents.CaseSection(1, "agent/_test_section.html", build)]
-    )
+    own = [s for s in agents.SECTIONS if s.build is agent_views.casefile_section]
+    test = agents.CaseSection("test", "Test section", 1, "agent/_test_section.html", build)
+    monkeypatch.setattr(agents, "SECTIONS", [test, *own])
     return calls
+
+
+# Each of the case page's own sections, and words only it shows.
+OWN_SECTIONS = {
+    "arrears": ("Overdue today, item by item", "Fees and penalties charged"),
+    "borrower": ("Reveal the name", "Borrower's local time"),
+    "loan": ("Principal lent", "Annual interest rate"),
+    "schedule": ("Contractual schedule",),
+    "plans": ("No plan was ever accepted on this case.",),
+    "payments": ("No payments on this case.",),
+    "events": ("Nothing has happened on this case yet.",),
+    "contacts": ("No contact with the borrower yet.",),
+}
 
 
 def test_the_case_page_shows_every_section_and_records_the_view(app, agent, only_a_test_section):
@@ -430,22 +444,18 @@ def test_the_case_page_shows_every_section_and_records_the_view(app, agent, only
     response = agent.get(f"/agent/cases/{built.case_id}?lang=en")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    for heading in (
-        "Borrower",
-        "Loan",
-        "Arrears",
-        "Overdue today, item by item",
-        "Fees and penalties charged",
-        "What happens next, as the borrower is told",
-        "Actions",
-        "Contractual schedule",
-        "Plans",
-        "Payments",
-        "Events",
-        "Contact log",
-    ):
+    # The summary above the sections, and a tab for each section, a link without JS.
+    for heading in ("May I call now?", "Waiting on this case", "Overdue amount", "Days past due"):
         assert f">{heading}<" in html, heading
-    # 47 days: two installments of 5,000 + 500 overdue, the fee and the penalty.
+    for name in ("test", *OWN_SECTIONS):
+        assert f'href="/agent/cases/{built.case_id}?section={name}#case-section"' in html, name
+        fragment = f"/agent/cases/{built.case_id}/sections/{name}"
+        assert f'data-hx-get="{fragment}"' in html, name
+    # The arrears open by default: 47 days: two installments of 5,000 + 500 overdue, the
+    # fee and the penalty; and what happens next.
+    assert 'id="tab-arrears" href' in html
+    assert 'aria-current="true">Arrears<' in html
+    assert "What happens next, as the borrower is told" in html
     for label, amount in (
         ("Principal", "NT$10,000"),
         ("Interest", "NT$1,000"),
@@ -457,11 +467,59 @@ def test_the_case_page_shows_every_section_and_records_the_view(app, agent, only
         assert row in unwrapped(html), label
     assert "陳**" in html
     assert "陳怡君" not in html
-    actions = html[html.index('id="actions"') : html.index("Contractual schedule")]
-    assert f"hello from a section {built.case_id}" in actions
-    assert only_a_test_section == [(built.case_id, AGENT, NOW)]
+    # A section's data is read only when it is open: the test section's builder was not
+    # called, and no other section's words are on the page.
+    assert only_a_test_section == []
+    for name, words in OWN_SECTIONS.items():
+        if name != "arrears":
+            assert not any(w in html for w in words), name
     views = audit_entries(app, "case.view")
-    assert [(v.actor, v.case_id) for v in views] == [(AGENT, built.case_id)]
+    assert [(v.actor, v.case_id, v.details["section"]) for v in views] == [
+        (AGENT, built.case_id, "arrears")
+    ]
+    # Each section opens by its link, the others closed; and as a fragment of its own.
+    for name, words in OWN_SECTIONS.items():
+        page = agent.get(f"/agent/cases/{built.case_id}?section={name}&lang=en")
+        part = agent.get(f"/agent/cases/{built.case_id}/sections/{name}?lang=en")
+        for response in (page, part):
+            text = response.get_data(as_text=True)
+            assert response.status_code == 200, name
+            assert all(w in text for w in words), name
+            others = [w for other, ws in OWN_SECTIONS.items() if other != name for w in ws]
+            assert not any(w in text for w in others), name
+        assert "<html" in page.get_data(as_text=True)
+        assert "<html" not in part.get_data(as_text=True)
+        assert "May I call now?" not in part.get_data(as_text=True)
+    page = agent.get(f"/agent/cases/{built.case_id}?section=test").get_data(as_text=True)
+    assert f"hello from a section {built.case_id}" in page
+    assert only_a_test_section == [(built.case_id, AGENT, NOW)]
+    # Every one of these reads was recorded, with the section it showed.
+    views = audit_entries(app, "case.view")
+    assert len(views) == 2 + 2 * len(OWN_SECTIONS)
+    assert views[-1].details["section"] == "test"
+
+
+@pytest.mark.parametrize("name", ["bogus", "Arrears", "arrears%20", "x" * 300, "calls.html"])
+def test_an_unknown_section_is_a_404_and_reads_nothing(app, agent, name):
+    built = make_case(app, 47)
+    for path in (
+        f"/agent/cases/{built.case_id}?section={name}&lang=en",
+        f"/agent/cases/{built.case_id}/sections/{name}?lang=en",
+    ):
+        response = agent.get(path)
+        assert response.status_code == 404, path
+        assert "No such part of the case" in response.get_data(as_text=True)
+    assert agent.get("/agent/cases/999/sections/arrears").status_code == 404
+    assert audit_entries(app, "case.view") == []
+
+
+def test_every_registered_section_opens_as_a_page_and_a_fragment(app, agent):
+    built = make_case(app, 47)
+    for section in agents.SECTIONS:
+        page = agent.get(f"/agent/cases/{built.case_id}?section={section.name}")
+        part = agent.get(f"/agent/cases/{built.case_id}/sections/{section.name}")
+        assert (page.status_code, part.status_code) == (200, 200), section.name
+        assert 'aria-current="true"' in part.get_data(as_text=True)
 
 
 def test_the_case_page_renders_every_registered_section(app, agent):
@@ -471,7 +529,9 @@ def test_the_case_page_renders_every_registered_section(app, agent):
 
 def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test_section):
     built = make_case(app, 47, name="陳怡君", phone="+886 912 345 678")
-    bare = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    borrower_part = f"/agent/cases/{built.case_id}?section=borrower&lang=en"
+    bare = agent.get(borrower_part).get_data(as_text=True)
+    assert "Reveal the name" in bare
     assert "Reveal the postal address" not in bare  # nothing to reveal yet
     with app.app_context():
         session = db.session()
@@ -479,7 +539,7 @@ def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test
         borrower.email = "yijun.chen@example.com"
         borrower.postal_address = "台北市大安區復興南路一段 100 號"
         session.commit()
-    page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    page = agent.get(borrower_part).get_data(as_text=True)
     assert "Reveal the postal address" in page
     assert "yijun.chen@example.com" not in page
     assert "y***@example.com" in page
@@ -511,8 +571,17 @@ def test_revealing_is_recorded_with_the_actor_and_fields(app, agent, only_a_test
         "full_name",
         "postal_address",
     ]
-    # The page after is masked again.
+    # The page after is masked again (its summary and the borrower's section).
     assert "陳怡君" not in agent.get(f"/agent/cases/{built.case_id}").get_data(as_text=True)
+    assert "陳怡君" not in agent.get(borrower_part).get_data(as_text=True)
+    # Without JavaScript the name revealed shows in the summary too, the borrower's
+    # section open.
+    html = agent.post(
+        f"/agent/cases/{built.case_id}/reveal?lang=en", data={"group": "name"}
+    ).get_data(as_text=True)
+    summary = html[: html.index('id="case-sections"')]
+    assert "陳怡君" in summary
+    assert 'aria-current="true">Borrower<' in html
 
 
 def test_an_unknown_case_is_a_404_page(app, agent):
@@ -575,20 +644,25 @@ def test_the_case_page_shows_plans_payments_allocations_and_events(app, agent, o
             )
         )
         session.commit()
-    html = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
-    assert "Under the plan, as the borrower is told" in html
-    assert "Spread the overdue amount" in html  # the plan's kind
-    plans = html[html.index('id="plans"') : html.index('id="payments"')]
+
+    def section(name: str) -> str:
+        page = agent.get(f"/agent/cases/{built.case_id}?section={name}&lang=en")
+        html = page.get_data(as_text=True)
+        return html[html.index('id="case-section"') :]
+
+    assert "Under the plan, as the borrower is told" in section("arrears")
+    plans = section("plans")
+    assert "Spread the overdue amount" in plans  # the plan's kind
     assert "Active" in plans
-    payments = html[html.index('id="payments"') : html.index('id="events"')]
+    payments = section("payments")
     amount = f"NT${first // 100:,}"
     assert amount in payments
     assert "Succeeded" in payments
     assert "Installment 5, due" in payments  # allocated to the oldest overdue installment
-    events = html[html.index('id="events"') : html.index('id="contacts"')]
+    events = section("events")
     for words in ("The borrower accepted a plan", "Payment received", "Plan started"):
         assert words in events, words
-    contacts = html[html.index('id="contacts"') :]
+    contacts = section("contacts")
     assert "Phone call" in contacts
     assert "Promised to pay" in contacts
     assert "Will pay on Friday" in contacts

@@ -241,8 +241,8 @@ def test_a_supervisor_reassigns_a_case_with_a_note_and_an_agent_may_not(app, cli
     assert refused.status_code == 403
     client.post("/staff/sign-out")
     staff_sign_in(client, "boss@haohuan.example")
-    page = client.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
-    assert 'id="owner"' in page
+    page = client.get(f"/agent/cases/{case_id}?section=owner&lang=en").get_data(as_text=True)
+    assert 'id="owner-section"' in page
     assert "Reassign" in page
     empty = client.post(f"/agent/cases/{case_id}/owner", data={"owner": agent, "note": ""})
     assert empty.status_code == 422

@@ -27,9 +27,9 @@ from portal.models import (
     Promise,
     StaffMember,
 )
-from portal.web.agent import case_sections
+from portal.web.agent import case_section_named
 
-from .factories import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in, unwrapped
 from .test_finance_console import pay
 
 AGENT = "agent@haohuan.example"
@@ -654,8 +654,10 @@ def test_the_calls_section_is_registered_and_renders(app):
         session = db.session()
         case = session.get(Case, built.case_id)
         member = session.scalar(select(StaffMember).where(StaffMember.email == AGENT))
-        sections = dict(case_sections(session, case, member, NOW))
-        context = sections["agent/_case_calls.html"]
+        section = case_section_named("calls")
+        assert section is not None
+        assert section.template == "agent/_case_calls.html"
+        context = section.build(session, case, member, NOW)
         spread = render_template("agent/_case_calls.html", **context)
         nested = render_template("agent/_case_calls.html", section=context)
     for html in (spread, nested):
@@ -701,13 +703,19 @@ def test_the_case_page_shows_the_calls_section(app):
     built = build_case(app)
     client = agent(app)
     assert promise(client, built.case_id).status_code == 303
-    page = text_of(client.get(f"/agent/cases/{built.case_id}?lang=en"))
+    # Above the fold: may I call, the promise waiting, and logging a call first.
+    summary = text_of(client.get(f"/agent/cases/{built.case_id}?lang=en"))
+    assert "You may call the borrower now." in summary
+    assert "Promise to pay NT$1,500 by" in unwrapped(summary)
+    assert 'id="primary-action" href="/agent/cases/' in summary
+    assert '?section=calls#log-call">Log a call<' in summary
+    page = text_of(client.get(f"/agent/cases/{built.case_id}?section=calls&lang=en"))
     assert 'id="calls"' in page
     assert "You may call the borrower now." in page
     assert "Promised to pay" in page
     assert "NT$1,500" in page
     calls = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
-    assert f'href="/agent/cases/{built.case_id}"' in calls
+    assert f'href="/agent/cases/{built.case_id}?section=calls#calls"' in calls
 
 
 # Calls the borrower made to us ------------------------------------------------------------------
@@ -750,9 +758,10 @@ def test_a_borrower_calling_late_on_a_hold_is_logged_and_counts_toward_no_cap(ap
     # The lists say who called.
     listed = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=en"))
     assert "The borrower called us" in listed
-    case_page = text_of(client.get(f"/agent/cases/{built.case_id}?lang=en"))
-    assert "the borrower called us" in case_page
-    assert "The borrower called" in case_page  # the timeline's event
+    contacts = text_of(client.get(f"/agent/cases/{built.case_id}?section=contacts&lang=en"))
+    assert "the borrower called us" in contacts
+    events = text_of(client.get(f"/agent/cases/{built.case_id}?section=events&lang=en"))
+    assert "The borrower called" in events  # the timeline's event
 
 
 def test_calls_from_the_borrower_leave_the_days_outbound_calls_untouched(app):

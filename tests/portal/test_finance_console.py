@@ -236,7 +236,7 @@ def test_the_case_page_says_a_payment_is_disputed(app, books):
     assert staff_sign_in(agent, "agent@haohuan.example").status_code == 303
     with app.app_context():
         case_id = db.session().get(Payment, books["disputed"]).case_id
-    html = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    html = agent.get(f"/agent/cases/{case_id}?section=payments&lang=en").get_data(as_text=True)
     assert 'class="status status-disputed">Disputed by the cardholder<' in html
 
 

@@ -260,6 +260,8 @@ def _world(app: Flask) -> World:
         "case_id": built.case_id,
         "offer_id": offer_id,
         "token": offer_token,
+        # A section of the case page that exists (the one with a form), not only a 404.
+        "section_name": "calls",
     }
     # One of each thing a path names, made the way the pages make it, so that the pages
     # of a payment, a message, a bulk send and a reconciliation are fuzzed, not their 404s.

@@ -221,7 +221,7 @@ def test_an_agent_lifts_a_hardship_from_the_case_page_and_a_note_is_required(app
     built = build_case(app, days_past_due=31, locale="en")
     declare(app, built.case_id, details="<b>lost</b> my job")
     staff(app, client, "agent@haohuan.example", ("agent",))
-    page = client.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    page = client.get(f"/agent/cases/{built.case_id}?section=holds&lang=en").get_data(as_text=True)
     assert "&lt;b&gt;lost&lt;/b&gt; my job" in page
     assert "<b>lost</b>" not in page
     assert "Breathing space ends" in page
@@ -231,7 +231,9 @@ def test_an_agent_lifts_a_hardship_from_the_case_page_and_a_note_is_required(app
     lifted = client.post(f"/agent/cases/{built.case_id}/hold/lift", data={"note": "Back at work"})
     assert lifted.status_code == 303
     assert case_hold(app, built.case_id)[0] is None
-    page = client.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert lifted.headers["Location"].endswith("?section=holds#hold")
+    back = lifted.headers["Location"].split("#")[0] + "&lang=en"
+    page = client.get(back).get_data(as_text=True)
     assert "Earlier holds" in page
     assert "Back at work" in page
 
@@ -261,7 +263,11 @@ def test_a_dispute_is_resolved_by_an_agent_and_signed_off_by_another_supervisor(
 
     agent = app.test_client()
     staff(app, agent, "agent@haohuan.example", ("agent", "supervisor"))
-    page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    # Above the fold, the hold waiting and its reason; the borrower's words in its section.
+    summary = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    assert "I have already paid" in summary
+    assert '?section=holds#hold">Review the hold<' in summary
+    page = agent.get(f"/agent/cases/{built.case_id}?section=holds&lang=en").get_data(as_text=True)
     assert "I have already paid" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; paid in March" in page
     assert "<script>alert(1)" not in page
@@ -407,7 +413,7 @@ def test_a_borrower_sends_evidence_that_only_staff_with_the_case_open_can_read(a
     assert all("receipt" not in p.name for p in stored)  # a random name, not theirs
     agent = app.test_client()
     staff(app, agent, "agent@haohuan.example", ("agent",))
-    page = agent.get(f"/agent/cases/{built.case_id}?lang=en").get_data(as_text=True)
+    page = agent.get(f"/agent/cases/{built.case_id}?section=holds&lang=en").get_data(as_text=True)
     assert "receipt.png" in page
     links = re.findall(rf"/agent/cases/{built.case_id}/evidence/\d+", page)
     assert len(links) == 2

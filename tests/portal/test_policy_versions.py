@@ -338,7 +338,7 @@ def test_approval_changes_decisions_in_every_process(app):
         assert create(client, built.case_id, BEYOND).status_code == 303
         latest = offers_of(app, built.case_id)[-1]
         assert (latest.status, latest.authority, latest.policy_version) == ("ready", "agent", 2)
-    case_page = text(agent.get(f"/agent/cases/{built.case_id}?lang=en"))
+    case_page = text(agent.get(f"/agent/cases/{built.case_id}?section=offers&lang=en"))
     assert "Policy version 2" in case_page
     assert "Policy version 1" in case_page
     other.extensions["haohuan.engine"].dispose()
@@ -364,7 +364,7 @@ def test_a_plan_records_the_version_that_decided_it(app, client):
             .one()
         )
         assert event.details["version"] == 2
-    page = text(signed_in(app, AGENT).get(f"/agent/cases/{built.case_id}?lang=en"))
+    page = text(signed_in(app, AGENT).get(f"/agent/cases/{built.case_id}?section=plans&lang=en"))
     assert "Policy version 2" in page
 
 

@@ -228,6 +228,7 @@ def test_a_promise_reads_as_a_promise_and_the_opt_out_button_as_an_action(app):
     calls = text_of(client.get(f"/agent/cases/{built.case_id}/calls?lang=zh_Hant_TW"))
     assert "待履行" in calls  # an open promise, not 處理中 (a case being processed)
     assert "處理中" not in calls
-    page = client.get(f"/agent/cases/{built.case_id}?lang=zh_Hant_TW").get_data(as_text=True)
+    page = client.get(f"/agent/cases/{built.case_id}?section=messages&lang=zh_Hant_TW")
+    page = page.get_data(as_text=True)
     button = re.search(r'<button type="submit" class="secondary">記錄</button>', page)
     assert button, "the opt-out form's button says 記錄 (record it), not 案件資料"

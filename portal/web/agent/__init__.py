@@ -1,9 +1,11 @@
 """The agent console: the case queue and case pages, offers and their approval, reminders
 on every channel, calls and promises to pay.
 
-The case page is built from sections, each owned by the module that knows its subject:
-a module registers ``@case_section(order, "agent/_x.html")`` with a function that
-returns the template's context for one case, and the case page renders them in order.
+The case page is a summary above sections, each owned by the module that knows its
+subject: a module registers ``@case_section(order, "agent/_x.html", name=..., label=...)``
+with a function that returns the template's context for one case. The page shows the
+sections as tabs and renders only the open one (``?section=<name>``); each is also a
+fragment of its own (``/agent/cases/<id>/sections/<name>``) that htmx loads in place.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ SectionBuilder = Callable[[Session, Case, StaffMember, datetime], dict[str, Any]
 
 @dataclass(frozen=True)
 class CaseSection:
-    """One part of the case page: its place, its template, and what fills it."""
+    """One section of the case page: its name (the page's ``?section=`` and its fragment's
+    address), its label on the tab, its place, its template, and what fills it."""
 
+    name: str
+    label: Any  # a lazy string: the tab's words in the request's language
     order: int
     template: str
     build: SectionBuilder
@@ -40,22 +45,30 @@ class CaseSection:
 SECTIONS: list[CaseSection] = []
 
 
-def case_section(order: int, template: str) -> Callable[[SectionBuilder], SectionBuilder]:
-    """Register a section of the case page (lower ``order`` first)."""
+def case_section(
+    order: int, template: str, *, name: str, label: Any
+) -> Callable[[SectionBuilder], SectionBuilder]:
+    """Register a section of the case page (lower ``order`` first). ``build`` runs only
+    when its section is the one open, so the page reads only that section's data."""
 
     def register(build: SectionBuilder) -> SectionBuilder:
-        SECTIONS.append(CaseSection(order, template, build))
+        if any(s.name == name for s in SECTIONS):
+            raise ValueError(f"two case sections are named {name}")
+        SECTIONS.append(CaseSection(name, label, order, template, build))
         SECTIONS.sort(key=lambda section: section.order)
         return build
 
     return register
 
 
-def case_sections(
-    db: Session, case: Case, member: StaffMember, moment: datetime
-) -> list[tuple[str, dict[str, Any]]]:
-    """Every section of the case page, each as (template, its context)."""
-    return [(s.template, s.build(db, case, member, moment)) for s in SECTIONS]
+def case_sections() -> list[CaseSection]:
+    """Every section of the case page, in the tabs' order."""
+    return SECTIONS
+
+
+def case_section_named(name: str) -> CaseSection | None:
+    """The section called ``name``, or None."""
+    return next((s for s in SECTIONS if s.name == name), None)
 
 
 def find_case(case_id: int) -> Case | None:

@@ -60,7 +60,7 @@ def call_wording() -> dict[str, Any]:
 def _case_url(case: Case) -> str | None:
     """The case page, once the console serves one."""
     if "agent.case" in current_app.view_functions:
-        return url_for("agent.case", case_id=case.id)
+        return url_for("agent.case", case_id=case.id, section="calls", _anchor="calls")
     return None
 
 
@@ -91,7 +91,7 @@ def calls_context(
     }
 
 
-@case_section(20, SECTION)
+@case_section(20, SECTION, name="calls", label=_l("Calls and promises to pay"))
 def calls_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:

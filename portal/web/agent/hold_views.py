@@ -83,7 +83,7 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
     }
 
 
-@case_section(5, "agent/_case_hold.html")
+@case_section(60, "agent/_case_hold.html", name="holds", label=_l("Holds"))
 def hold_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:
@@ -93,7 +93,8 @@ def hold_section(
 
 
 def _back(case: Case) -> Response:
-    return redirect(url_for("agent.case", case_id=case.id, _anchor="hold"), code=303)
+    page = url_for("agent.case", case_id=case.id, section="holds", _anchor="hold")
+    return redirect(page, code=303)
 
 
 def _refused(database: Session, case: Case, status: int, **forms: Any) -> Response:

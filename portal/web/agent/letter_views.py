@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, g, make_response, render_template, url_for
+from flask_babel import lazy_gettext as _l
 
 from negotiation.contact import Channel
 from portal.contact.gate import allowed_from_text, judge, refusal_reasons
@@ -28,11 +29,11 @@ from portal.web.staff.auth import staff_required
 def _case_url(case: Case) -> str | None:
     """The case page, once the console serves one."""
     if "agent.case" in current_app.view_functions:
-        return url_for("agent.case", case_id=case.id)
+        return url_for("agent.case", case_id=case.id, section="letters", _anchor="letters")
     return None
 
 
-@case_section(50, "agent/_case_letter.html")
+@case_section(50, "agent/_case_letter.html", name="letters", label=_l("Letters"))
 def letter_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:

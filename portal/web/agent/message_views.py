@@ -183,7 +183,7 @@ def message_wording() -> dict[str, Any]:
 def _case_url(case: Case) -> str:
     """The case page once the console serves one; this module's own page until then."""
     if "agent.case" in current_app.view_functions:
-        return url_for("agent.case", case_id=case.id) + "#messages"
+        return url_for("agent.case", case_id=case.id, section="messages", _anchor="messages")
     return url_for("agent.case_messages", case_id=case.id)
 
 
@@ -234,7 +234,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
     }
 
 
-@case_section(40, SECTION)
+@case_section(40, SECTION, name="messages", label=_l("Reminders"))
 def messages_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:

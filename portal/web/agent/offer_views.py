@@ -273,7 +273,7 @@ def _offer_or_404(case_id: int, offer_id: int) -> Offer:
 def case_url(case_id: int) -> str:
     """The case page's offers section, or the builder while the console has no case page."""
     if "agent.case" in current_app.view_functions:
-        return url_for("agent.case", case_id=case_id) + "#offers"
+        return url_for("agent.case", case_id=case_id, section="offers", _anchor="offers")
     return url_for("agent.new_offer", case_id=case_id)
 
 
@@ -482,7 +482,7 @@ def withdraw_offer(case_id: int, offer_id: int) -> Response:
 # The case page's section -----------------------------------------------------------------
 
 
-@case_section(30, "agent/_case_offers.html")
+@case_section(30, "agent/_case_offers.html", name="offers", label=_l("Offers"))
 def offers_section(
     database: Any, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:

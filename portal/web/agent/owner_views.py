@@ -56,7 +56,7 @@ def _form(database: Session) -> ReassignForm:
     return form
 
 
-@case_section(5, "agent/_case_owner.html")
+@case_section(90, "agent/_case_owner.html", name="owner", label=_l("Owner"))
 def owner_section(
     database: Session, case: Case, member: StaffMember, moment: datetime
 ) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def reassign_case(case_id: int) -> Response:
         return no_case(case_id)
     database = db.session()
     form = _form(database)
-    back = url_for("agent.case", case_id=case.id) + "#owner"
+    back = url_for("agent.case", case_id=case.id, section="owner", _anchor="owner-section")
     if not form.validate_on_submit():
         problems = [str(error) for errors in form.errors.values() for error in errors]
         return _refused(" ".join(problems), back)

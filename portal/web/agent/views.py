@@ -17,17 +17,28 @@ from babel.dates import format_datetime
 from flask import Response, g, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.cases import assignment
 from portal.cases import queue as queue_service
 from portal.cases.casefile import find_case, parse_reveal, read_case, record_reveal, record_view
+from portal.contact.workspace import case_now
 from portal.core import db
 from portal.core.clock import as_utc
+from portal.core.db import Session
 from portal.core.i18n import DEFAULT, zone_name
 from portal.models import Case, StaffMember
-from portal.web.agent import blueprint, case_sections, no_case_html
+from portal.web.agent import (
+    CaseSection,
+    blueprint,
+    case_section,
+    case_section_named,
+    case_sections,
+    no_case_html,
+)
 from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
 from portal.wording.engine import FREQUENCY_NAMES, event_sentence, plan_event_sentence
@@ -54,6 +65,8 @@ WORDS: dict[str, Any] = {
     "STAGE_LABELS": wording.STAGE_LABELS,
     "CASE_STATUSES": wording.CASE_STATUSES,
     "HOLD_NAMES": wording.HOLD_NAMES,
+    "FLAG_REASONS": wording.FLAG_REASONS,
+    "DISPUTE_REASONS": wording.DISPUTE_REASONS,
     "PLAN_STATUS_NAMES": wording.PLAN_STATUS_NAMES,
     "PLAN_KIND_NAMES": wording.PLAN_KIND_NAMES,
     "CHANNEL_NAMES": wording.CHANNEL_NAMES,
@@ -144,46 +157,113 @@ def _owner_choices() -> dict[str, str]:
 
 
 # The case page --------------------------------------------------------------------------
+#
+# A summary above the fold (the case, "may I call now?", what is waiting, what to do next),
+# then the case's sections as tabs: one open at a time, rendered with the page
+# (``?section=<name>``, without JavaScript) or loaded alone by htmx from its fragment
+# route. Only the open section's data is read.
+
+DEFAULT_SECTION = "arrears"
+
+
+@case_section(10, "agent/_case_arrears.html", name="arrears", label=_l("Arrears"))
+@case_section(12, "agent/_case_borrower_part.html", name="borrower", label=_l("Borrower"))
+@case_section(14, "agent/_case_loan.html", name="loan", label=_l("Loan"))
+@case_section(70, "agent/_case_schedule.html", name="schedule", label=_l("Schedule"))
+@case_section(72, "agent/_case_plans.html", name="plans", label=_l("Plans"))
+@case_section(74, "agent/_case_payments.html", name="payments", label=_l("Payments"))
+@case_section(80, "agent/_case_events.html", name="events", label=_l("Events"))
+@case_section(82, "agent/_case_contacts.html", name="contacts", label=_l("Contact log"))
+def casefile_section(
+    database: Session, case: Case, member: StaffMember, moment: datetime
+) -> dict[str, Any]:
+    """The case's own sections: their templates read the case file (``file``), which
+    queries what each shows when it is first shown."""
+    return {}
 
 
 def _not_found(case_id: int) -> Response:
     return respond(no_case_html(case_id), 404)
 
 
-def _case_page(case: Case, revealed: frozenset[str], fragment: bool = False) -> Response:
+def _no_section(case: Case, name: str) -> Response:
+    html = problem_html(
+        _("No such part of the case"),
+        _("A case page has no part called “%(name)s”.", name=name[:40]),
+        url_for("agent.case", case_id=case.id),
+        _("Back to the case"),
+    )
+    return respond(html, 404)
+
+
+def _context(case: Case, section: CaseSection, revealed: frozenset[str]) -> dict[str, Any]:
+    """What the page and its fragments render: the case file (read as it is shown), the
+    open section's own context, and the tabs."""
     database = db.session()
-    today = borrower_today(case)
-    casefile = read_case(database, case, today, revealed)
-    context = {
+    casefile = read_case(database, case, borrower_today(case), revealed)
+    return {
         "file": casefile,
         "case": case,
         "borrower_now": borrower_clock(casefile.borrower.timezone, g.now),
+        "tabs": case_sections(),
+        "open_section": section,
+        "section": (built := section.build(database, case, g.staff, g.now)),
+        **built,
         "active": "agent.queue",
         **WORDS,
     }
-    if fragment:
-        return respond(render_template("agent/_case_borrower.html", **context))
-    context["sections"] = case_sections(database, case, g.staff, g.now)
+
+
+def _case_page(case: Case, section: CaseSection, revealed: frozenset[str]) -> Response:
+    context = _context(case, section, revealed)
+    context["now"] = case_now(db.session(), case, g.now)
     return respond(render_template("agent/case.html", **context))
+
+
+def _chosen_section(name: str | None) -> CaseSection | None:
+    return case_section_named(name or DEFAULT_SECTION)
 
 
 @blueprint.get("/cases/<int:case_id>")
 @staff_required("agent")
 def case(case_id: int) -> Response:
-    """One case in full (personal data masked); the visit is recorded."""
+    """The case: its summary, and one section open (``?section=``; personal data
+    masked). The visit is recorded, with the section shown."""
     database = db.session()
     found = find_case(database, case_id)
     if found is None:
         return _not_found(case_id)
-    record_view(database, g.staff, found, g.now)
-    return _case_page(found, frozenset())
+    section = _chosen_section(request.args.get("section"))
+    if section is None:
+        return _no_section(found, request.args.get("section", ""))
+    record_view(database, g.staff, found, g.now, section=section.name)
+    return _case_page(found, section, frozenset())
+
+
+@blueprint.get("/cases/<int:case_id>/sections/<section_name>")
+@staff_required("agent")
+def case_section_fragment(case_id: int, section_name: str) -> Response:
+    """One section of the case with the tabs, for htmx to put in place of the open one;
+    recorded as a view of the case, with the section shown."""
+    database = db.session()
+    found = find_case(database, case_id)
+    if found is None:
+        return _not_found(case_id)
+    section = case_section_named(section_name)
+    if section is None:
+        return _no_section(found, section_name)
+    record_view(database, g.staff, found, g.now, section=section.name)
+    return respond(
+        render_template("agent/_case_sections.html", **_context(found, section, frozenset()))
+    )
 
 
 @blueprint.post("/cases/<int:case_id>/reveal")
 @staff_required("agent")
 def reveal(case_id: int) -> Response:
     """Show the borrower's fields of one group in full, in this response only; recorded
-    with the fields each time. With htmx, only the borrower's part of the page."""
+    with the fields each time. The page opens on the borrower; with htmx, only the
+    borrower's part is returned."""
     database = db.session()
     found = find_case(database, case_id)
     if found is None:
@@ -193,5 +273,11 @@ def reveal(case_id: int) -> Response:
         record_reveal(database, g.staff, found, groups, g.now)
     else:
         # Nothing known was asked for: the page as it was, nothing shown, nothing recorded.
-        record_view(database, g.staff, found, g.now)
-    return _case_page(found, groups, fragment=wants_fragment())
+        record_view(database, g.staff, found, g.now, section="borrower")
+    section = case_section_named("borrower")
+    if section is None:  # never: registered in this module
+        return _not_found(case_id)
+    if wants_fragment():
+        context = _context(found, section, groups)
+        return respond(render_template("agent/_case_borrower.html", **context))
+    return _case_page(found, section, groups)
