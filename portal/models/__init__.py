@@ -60,7 +60,13 @@ from portal.models.payments import (
     ProcessedEvent,
 )
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
-from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
+from portal.models.staff import (
+    AuditEntry,
+    StaffMember,
+    StaffSetUpLink,
+    StaffSignInAttempt,
+    Team,
+)
 
 __all__ = [
     "Callback",
@@ -113,7 +119,9 @@ __all__ = [
     "RunStatus",
     "SessionStatement",
     "StaffMember",
+    "StaffSetUpLink",
     "StaffSignInAttempt",
+    "Team",
     "VerificationAttempt",
     "Waiver",
     "utcnow",
