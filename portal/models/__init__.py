@@ -69,9 +69,6 @@ from portal.models.staff import (
 )
 
 __all__ = [
-    "Callback",
-    "CallbackSource",
-    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -83,6 +80,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Borrower",
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "Case",
     "CaseEvent",
     "CaseHold",
