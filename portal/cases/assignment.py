@@ -222,7 +222,7 @@ WHERE r.active AND r.team_id IS NOT NULL AND (',' || s.roles || ',') LIKE '%,age
 TEMPORARY_TABLES = ("assign_agents", "assign_match", "assign_change")
 
 
-def assign(engine: Engine, now: datetime, actor: str = "system") -> AssignRun:
+def assign(engine: Engine, now: datetime, actor: StaffMember | str = "system") -> AssignRun:
     """Give every open case its owner by the rules (see the module's docstring); one
     transaction, committed here. Returns what changed."""
     with engine.begin() as conn:

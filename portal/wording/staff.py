@@ -54,3 +54,11 @@ def account_refusal(reason: str) -> str:
     when it has no words: a password's reasons are in ``password_refusal``)."""
     words = ACCOUNT_REFUSALS.get(reason)
     return str(words) if words is not None else reason
+
+
+ROLE_NAMES = {
+    "agent": _l("Agent"),
+    "supervisor": _l("Supervisor"),
+    "finance": _l("Finance"),
+    "admin": _l("Admin"),
+}

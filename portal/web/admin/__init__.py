@@ -8,4 +8,4 @@ from portal.web.staff.auth import staff_blueprint
 blueprint = staff_blueprint("admin", __name__, url_prefix="/admin")
 
 # The views attach their routes to ``blueprint`` when imported.
-from portal.web.admin import views  # noqa: E402, F401
+from portal.web.admin import rule_views, staff_views, views  # noqa: E402, F401
