@@ -256,7 +256,7 @@ def member_totp_reset(member_id: int) -> Response:
     accounts.reset_totp(db.session(), found, g.staff, g.now)
     return _done(
         found,
-        _("One-time codes are reset and the sessions have ended: they enrol again at sign-in."),
+        _("One-time codes are reset and the sessions have ended: they enroll again at sign-in."),
     )
 
 
