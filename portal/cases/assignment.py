@@ -39,6 +39,7 @@ from sqlalchemy import (
     Select,
     bindparam,
     column,
+    delete,
     func,
     insert,
     select,
@@ -466,7 +467,7 @@ def edit_rule(
     rule.priority = priority
     for key in CONDITIONS:
         setattr(rule, key, conditions.get(key))
-    db.execute(AssignmentRuleAgent.__table__.delete().where(AssignmentRuleAgent.rule_id == rule.id))
+    db.execute(delete(AssignmentRuleAgent).where(AssignmentRuleAgent.rule_id == rule.id))
     db.add_all(AssignmentRuleAgent(rule_id=rule.id, staff_id=agent.id) for agent in agents)
     after: dict[str, Any] = {key: _plain(conditions.get(key)) for key in CONDITIONS}
     after.update(name=name, priority=priority)
@@ -537,7 +538,7 @@ _SEGMENT = table(
 )
 
 
-def _candidates(segment: Select[Any], target: SegmentTarget) -> Select[Any]:
+def _candidates(segment: Select[Any], target: SegmentTarget) -> Select[int, int | None]:
     """The cases of the segment the reassignment changes: open ones, not already with
     the agent (pinned), nor, for a team, with one of its agents."""
     ids = [agent.id for agent in target.agents]
@@ -579,7 +580,7 @@ def _loads(db: Session, agents: list[StaffMember]) -> dict[int, int]:
         .where(Case.owner_id.in_(ids), Case.status != CaseStatus.RESOLVED)
         .group_by(Case.owner_id)
     )
-    return {int(owner): int(count) for owner, count in db.execute(query)}
+    return {int(owner or 0): int(count) for owner, count in db.execute(query)}
 
 
 def _shares(agents: list[StaffMember], loads: dict[int, int], cases: int) -> list[tuple[int, int]]:
@@ -682,3 +683,22 @@ def reassign_segment(
     )
     db.commit()
     return SegmentPlan(plan.matching, plan.resolved, plan.matching - plan.resolved - moved, moved)
+
+
+def rule_agents(db: Session, rule: AssignmentRule) -> list[StaffMember]:
+    """A rule's own agents (active or not), by name."""
+    return list(
+        db.scalars(
+            select(StaffMember)
+            .join(AssignmentRuleAgent, AssignmentRuleAgent.staff_id == StaffMember.id)
+            .where(AssignmentRuleAgent.rule_id == rule.id)
+            .order_by(StaffMember.name, StaffMember.id)
+        )
+    )
+
+
+def members_with_ids(db: Session, ids: list[int]) -> list[StaffMember]:
+    """The staff members of these ids (unknown ones left out)."""
+    if not ids:
+        return []
+    return list(db.scalars(select(StaffMember).where(StaffMember.id.in_(ids))))

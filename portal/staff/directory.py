@@ -75,7 +75,7 @@ def team_sizes(db: Session) -> dict[int, int]:
         .where(StaffMember.active, StaffMember.team_id.is_not(None))
         .group_by(StaffMember.team_id)
     )
-    return {int(team): int(count) for team, count in db.execute(query)}
+    return {int(team or 0): int(count) for team, count in db.execute(query)}
 
 
 def _team_name(name: str) -> str:

@@ -699,6 +699,7 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     def any_role(endpoint):
         # Views open to any one of their roles (the assignment rules: supervisors, admins).
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
+
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
     # The admin console's staff, teams and rules, the segment reassignment, and the new
     # member's set-up and enrolment steps (open: the link or the password is the key).

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, flash, g, make_response, redirect, render_template, url_for
+from flask import current_app, flash, g, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from portal.cases import assignment
 from portal.core import db
 from portal.core.currency import minor_per_major
 from portal.core.db import by_id
 from portal.core.i18n import NAMES
-from portal.models import AssignmentRule, AssignmentRuleAgent, StaffMember
+from portal.models import AssignmentRule, StaffMember
 from portal.staff import directory
 from portal.web.admin import blueprint
 from portal.web.admin.rule_forms import RuleForm
@@ -35,12 +35,7 @@ def _agent_choices(rule: AssignmentRule | None) -> list[tuple[str, str]]:
     database = db.session()
     members = {member.id: member for member in assignment.assignable(database)}
     if rule is not None:
-        linked = database.scalars(
-            select(StaffMember)
-            .join(AssignmentRuleAgent, AssignmentRuleAgent.staff_id == StaffMember.id)
-            .where(AssignmentRuleAgent.rule_id == rule.id)
-        )
-        for member in linked:
+        for member in assignment.rule_agents(database, rule):
             members.setdefault(member.id, member)
     ordered = sorted(members.values(), key=lambda m: (m.name, m.id))
     return [
@@ -59,9 +54,7 @@ def _form(rule: AssignmentRule | None, formdata: Any = None, **values: Any) -> R
 def _filled(rule: AssignmentRule) -> RuleForm:
     """The form with the rule's values."""
     per_major = minor_per_major(rule.currency) if rule.currency else 1
-    agents = db.session().scalars(
-        select(AssignmentRuleAgent.staff_id).where(AssignmentRuleAgent.rule_id == rule.id)
-    )
+    agents = [member.id for member in assignment.rule_agents(db.session(), rule)]
     return _form(
         rule,
         None,
@@ -80,9 +73,7 @@ def _filled(rule: AssignmentRule) -> RuleForm:
 
 def _chosen_agents(form: RuleForm) -> list[StaffMember]:
     ids = [int(value) for value in form.agents.data or []]
-    if not ids:
-        return []
-    return list(db.session().scalars(select(StaffMember).where(StaffMember.id.in_(ids))))
+    return assignment.members_with_ids(db.session(), ids)
 
 
 def _words() -> dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from portal.cases import assignment
 from portal.core import db

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from werkzeug.wrappers import Response
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -81,10 +82,10 @@ def _target(database: Session, value: str) -> assignment.SegmentTarget | None:
     return None
 
 
-def _segment(arguments: Any) -> tuple[queue_service.QueueFilter, list[str], dict[str, str]]:
+def _segment(arguments: Any) -> tuple[queue_service.QueueFilter, list[str], dict[str, Any]]:
     values = {k: v for k, v in arguments.items() if k not in NOT_SEGMENT}
     chosen, problems = queue_service.parse_filter(values)
-    kept = {k: v for k, v in chosen.to_args().items() if k not in NOT_SEGMENT}
+    kept: dict[str, Any] = {k: v for k, v in chosen.to_args().items() if k not in NOT_SEGMENT}
     return chosen, problems, kept
 
 
