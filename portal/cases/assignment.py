@@ -331,7 +331,8 @@ def add_rule(
     Commits; ``assign`` applies it."""
     if not agents and conditions.get("team_id") is None:
         raise ReassignError("no_agents")
-    rule = AssignmentRule(name=name, priority=priority, created_by=actor, **conditions)
+    by = actor.email if isinstance(actor, StaffMember) else actor
+    rule = AssignmentRule(name=name, priority=priority, created_by=by, **conditions)
     db.add(rule)
     db.flush()
     db.add_all(AssignmentRuleAgent(rule_id=rule.id, staff_id=agent.id) for agent in agents)

@@ -95,7 +95,7 @@ def create_member() -> Response:
 
 
 def _link_page(member: StaffMember, token: str) -> Response:
-    link = url_for("staff.set_up", token=token, _external=True)
+    link = url_for("staff.set_up", set_up_token=token, _external=True)
     page = render_template(
         "admin/staff_link.html", member=member, link=link, hours=accounts.SET_UP_LIFETIME
     )

@@ -246,12 +246,12 @@ def enrol_submit() -> Response:
     return _begin(result.member, moment, None)
 
 
-@blueprint.get("/set-up/<token>")
+@blueprint.get("/set-up/<set_up_token>")
 @open_to_all
-def set_up(token: str) -> Response:
+def set_up(set_up_token: str) -> Response:
     """A new member's set-up link: the form for their password (opening it changes
     nothing, so a link scanner's visit does not spend it)."""
-    link = accounts.open_set_up_link(db.session(), token, now())
+    link = accounts.open_set_up_link(db.session(), set_up_token, now())
     if link is None:
         return _set_up_gone()
     member = db.session().get(StaffMember, link.staff_id)
@@ -260,13 +260,13 @@ def set_up(token: str) -> Response:
     )
 
 
-@blueprint.post("/set-up/<token>")
+@blueprint.post("/set-up/<set_up_token>")
 @open_to_all
-def set_up_submit(token: str) -> Response:
+def set_up_submit(set_up_token: str) -> Response:
     """Set the password (the link is then spent), then enrol a one-time code."""
     moment = now()
     database = db.session()
-    link = accounts.open_set_up_link(database, token, moment)
+    link = accounts.open_set_up_link(database, set_up_token, moment)
     if link is None:
         return _set_up_gone()
     member = database.get(StaffMember, link.staff_id)
@@ -275,7 +275,7 @@ def set_up_submit(token: str) -> Response:
         page = render_template("staff/set_up.html", form=form, member=member)
         return make_response(page, 422)
     try:
-        member = accounts.complete_set_up(database, token, form.password.data or "", moment)
+        member = accounts.complete_set_up(database, set_up_token, form.password.data or "", moment)
     except accounts.WeakPasswordError as error:
         form.password.errors = [password_refusal(error.problem)]
         page = render_template("staff/set_up.html", form=form, member=member)
