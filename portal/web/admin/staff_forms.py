@@ -43,7 +43,7 @@ class StaffFilterForm(GetForm):
         _l("Status"),
         choices=[
             SelectChoice("", _l("Active or not")),
-            SelectChoice("yes", _l("Active")),
+            SelectChoice("yes", lazy_pgettext("in use", "Active")),
             SelectChoice("no", _l("Deactivated")),
         ],
         default="",
