@@ -1,5 +1,6 @@
-"""The admin console at ``/admin``, for staff with the ``admin`` role: the audit log of
-every staff action, filtered, paged and exported."""
+"""The admin console at ``/admin``: for staff with the ``admin`` role, the audit log of
+every staff action (filtered, paged and exported), the staff accounts and their teams;
+for supervisors and admins, the assignment rules."""
 
 from __future__ import annotations
 
