@@ -495,7 +495,7 @@ def test_supervisors_and_admins_manage_rules_and_run_the_assignment(app):
             "above the lower",
         ),
         ({"name": "x", "priority": "1", "agents": ["A"], "timezone": "Mars/Base"}, "time zone"),
-        ({"name": "x", "priority": "1", "agents": ["999"]}, "valid choice"),
+        ({"name": "x", "priority": "1", "agents": ["999"]}, "listed values"),
         ({"name": "x", "priority": "1", "agents": ["A"], "team": "77"}, "valid choice"),
     ],
 )

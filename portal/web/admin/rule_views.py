@@ -15,7 +15,7 @@ from portal.cases import assignment
 from portal.core import db
 from portal.core.currency import minor_per_major
 from portal.core.db import by_id
-from portal.core.i18n import NAMES
+from portal.core.i18n import NAMES, listed
 from portal.models import AssignmentRule, StaffMember
 from portal.staff import directory
 from portal.web.admin import blueprint
@@ -38,10 +38,19 @@ def _agent_choices(rule: AssignmentRule | None) -> list[tuple[str, str]]:
         for member in assignment.rule_agents(database, rule):
             members.setdefault(member.id, member)
     ordered = sorted(members.values(), key=lambda m: (m.name, m.id))
-    return [
-        (str(m.id), m.name if m.active and not m.away else f"{m.name} ({_('away or deactivated')})")
-        for m in ordered
-    ]
+    return [(str(m.id), _person(m)) for m in ordered]
+
+
+def _person(member: StaffMember) -> str:
+    """A member's name, saying when they are away or deactivated."""
+    if member.active and not member.away:
+        return member.name
+    return _("%(name)s (away or deactivated)", name=member.name)
+
+
+def people(members: list[StaffMember]) -> str:
+    """Members' names as one list, each saying when away or deactivated."""
+    return listed(_person(member) for member in members)
 
 
 def _form(rule: AssignmentRule | None, formdata: Any = None, **values: Any) -> RuleForm:
@@ -77,7 +86,7 @@ def _chosen_agents(form: RuleForm) -> list[StaffMember]:
 
 
 def _words() -> dict[str, Any]:
-    return {"STAGE_NAMES": STAGE_NAMES, "LANGUAGES": NAMES}
+    return {"STAGE_NAMES": STAGE_NAMES, "LANGUAGES": NAMES, "people": people}
 
 
 @blueprint.get("/rules")

@@ -68,6 +68,7 @@ class RolesField(MultiCheckboxField):
     """The staff roles as checkboxes; at least one."""
 
     def pre_validate(self, form: Any) -> None:
+        """At least one role, and only staff roles."""
         if not self.data:
             raise ValidationError(_l("Choose at least one role."))
         super().pre_validate(form)

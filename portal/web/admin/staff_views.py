@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from portal.cases import assignment
 from portal.core import db
 from portal.core.db import by_id
+from portal.core.i18n import listed
 from portal.models import StaffMember, Team
 from portal.staff import accounts, directory
 from portal.staff.accounts import AccountError
@@ -37,8 +38,13 @@ from portal.wording.staff import ROLE_NAMES, account_refusal
 FLASH = "staff"
 
 
+def role_list(member: StaffMember) -> str:
+    """The member's roles in words, as one list."""
+    return listed(ROLE_NAMES.get(role, role) for role in sorted(member.role_set))
+
+
 def _words() -> dict[str, Any]:
-    return {"ROLE_NAMES": ROLE_NAMES}
+    return {"role_list": role_list}
 
 
 @blueprint.get("/staff")

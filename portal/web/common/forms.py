@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import DateField, Field, SelectField, SelectMultipleField, StringField
-from wtforms.validators import Optional, StopValidation
+from wtforms.validators import Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.currency import minor_digits
@@ -221,6 +221,15 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form: Any) -> None:
+        """Only the listed values, said in our words (WTForms' own message for a multiple
+        choice is a plural our catalogs do not carry)."""
+        if not self.validate_choice or not self.data:
+            return
+        offered = {str(choice[0]) for choice in self.iter_choices()}
+        if any(str(value) not in offered for value in self.data):
+            raise ValidationError(_l("Choose one of the listed values."))
 
 
 class GetForm(Form):
