@@ -417,35 +417,8 @@ def confirm_enrolment(
 ) -> SignInResult:
     """The enrolment step of a sign-in (or of the set-up): the first code from the new
     secret, within the sign-in limits, recorded as an attempt. On success the secret is
-    the account's and the member is signed in. Commits."""
-    hashed_address = address_hash(address)
-    member = db.get(StaffMember, member_id)
-    if member is None:
-        return SignInResult(SignInVerdict.WRONG)
-    lock_row(db, StaffMember, member.id)
-    db.refresh(member)
-    limited = _limited(db, member.email, member, hashed_address, now)
-    if limited is not None:
-        db.rollback()
-        return SignInResult(limited)
-    step = None
-    pending = member.totp_pending_secret
-    if member.active and pending and member.session_generation == generation:
-        step = totp.matching_step(pending, code, now, None)
-    succeeded = step is not None
-    db.add(
-        StaffSignInAttempt(email=member.email, address=hashed_address, at=now, succeeded=succeeded)
-    )
-    if succeeded:
-        member.totp_secret = pending
-        member.totp_pending_secret = None
-        member.totp_last_step = step
-        member.last_sign_in_at = now
-        trail.record(db, member, "staff.totp_enrol", now)
-    db.commit()
-    if succeeded:
-        return SignInResult(SignInVerdict.SIGNED_IN, member)
-    return SignInResult(SignInVerdict.WRONG)
+    the account's (audited) and the member is signed in. Commits."""
+    return _code_step(db, member_id, generation, code, address, now, enrolling=True)
 
 
 def enable_totp(db: Session, member: StaffMember) -> str:
@@ -534,6 +507,22 @@ def check_code(
     right, within the same limits, recording the attempt; a code is accepted once only.
     ``generation`` is the account's session generation at the password step, so a
     password change or deactivation in between ends the sign-in. Commits."""
+    return _code_step(db, member_id, generation, code, address, now, enrolling=False)
+
+
+def _code_step(
+    db: Session,
+    member_id: int,
+    generation: int,
+    code: str,
+    address: str,
+    now: datetime,
+    *,
+    enrolling: bool,
+) -> SignInResult:
+    """A one-time code after a right password: the enrolled secret's (accepted once), or
+    with ``enrolling`` the first code of the secret being enrolled, which then becomes
+    the account's. Within the sign-in limits, the attempt recorded. Commits."""
     hashed_address = address_hash(address)
     member = db.get(StaffMember, member_id)
     if member is None:
@@ -545,14 +534,20 @@ def check_code(
     if limited is not None:
         db.rollback()
         return SignInResult(limited)
+    secret = member.totp_pending_secret if enrolling else member.totp_secret
+    last = None if enrolling else member.totp_last_step
     step = None
-    if member.active and member.totp_secret and member.session_generation == generation:
-        step = totp.matching_step(member.totp_secret, code, now, member.totp_last_step)
+    if member.active and secret and member.session_generation == generation:
+        step = totp.matching_step(secret, code, now, last)
     succeeded = step is not None
     db.add(
         StaffSignInAttempt(email=member.email, address=hashed_address, at=now, succeeded=succeeded)
     )
     if succeeded:
+        if enrolling:
+            member.totp_secret = secret
+            member.totp_pending_secret = None
+            trail.record(db, member, "staff.totp_enrol", now)
         member.totp_last_step = step
         member.last_sign_in_at = now
     db.commit()
