@@ -686,6 +686,16 @@ def reassign_segment(
     return SegmentPlan(plan.matching, plan.resolved, plan.matching - plan.resolved - moved, moved)
 
 
+def reassign_to_team(
+    db: Session, case: Case, target: SegmentTarget, note: str, by: StaffMember, now: datetime
+) -> SegmentPlan:
+    """A supervisor gives one case to a team: to its least loaded available agent, as a
+    segment of one (pinned, its event, one audit entry). Nothing moves when the case is
+    already with one of the team's agents. Commits."""
+    one = select(Case.id).where(Case.id == case.id)
+    return reassign_segment(db, one, target, note, by, now, {"case": str(case.id)})
+
+
 def rule_agents(db: Session, rule: AssignmentRule) -> list[StaffMember]:
     """A rule's own agents (active or not), by name."""
     return list(

@@ -762,3 +762,40 @@ def test_the_audit_log_shows_actions_in_words_and_still_filters_by_code(app):
     assert "1 entry found" in text_of(chosen)
     family = admin.get("/admin/audit", query_string={"lang": "zh_Hant_TW", "action": "team."})
     assert "建立團隊" in text_of(family)
+
+
+def test_a_supervisor_gives_one_case_to_a_team_its_least_loaded_agent(app):
+    supervisor, _ = signed_in(app, "boss@haohuan.example", ("supervisor", "agent"))
+    ann = add_staff(app, "ann@haohuan.example", ("agent",))
+    bob = add_staff(app, "bob@haohuan.example", ("agent",))
+    busy = build_case(app).case_id
+    case_id = build_case(app).case_id
+    with app.app_context():
+        session = db.session()
+        team = directory.add_team(session, "North", "test", NOW)
+        for member_id in (ann, bob):
+            session.get(StaffMember, member_id).team_id = team.id
+        session.get(Case, busy).owner_id = ann
+        session.commit()
+        team_id = team.id
+    page = text_of(supervisor.get(f"/agent/cases/{case_id}", query_string={"lang": "en"}))
+    assert f'value="team:{team_id}"' in page
+    done = supervisor.post(
+        f"/agent/cases/{case_id}/owner", data={"owner": f"team:{team_id}", "note": "Hakka"}
+    )
+    assert done.status_code == 303
+    assert _owners(app, [case_id])[case_id] == (bob, True)
+    (entry,) = audits(app, "cases.reassign_segment")
+    assert entry.details["filters"] == {"case": str(case_id)}
+    assert entry.details["note"] == "Hakka"
+    again = supervisor.post(
+        f"/agent/cases/{case_id}/owner",
+        data={"owner": f"team:{team_id}", "note": "again"},
+        query_string={"lang": "en"},
+    )
+    assert again.status_code == 422
+    assert "already with an agent of that team" in text_of(again)
+    for odd in ("team:999", "team:x", "team:"):
+        refused = supervisor.post(f"/agent/cases/{case_id}/owner", data={"owner": odd, "note": "x"})
+        assert refused.status_code == 422, odd
+    assert _owners(app, [case_id])[case_id] == (bob, True)
