@@ -33,6 +33,10 @@ ACTION_LABELS: dict[str, Any] = {
     "case.reassign": _l("Case reassigned"),
     "cases.reassign_segment": _l("Cases reassigned in bulk"),
     "cases.assign": _l("Assignment run"),
+    "case.next": _l("Next case opened"),
+    "my_work.view": _l("My work viewed"),
+    "flag.clear": _l("Case flag cleared"),
+    "callback.cancel": _l("Callback canceled"),
     "assignment_rule.add": _l("Assignment rule added"),
     "assignment_rule.edit": _l("Assignment rule changed"),
     "assignment_rule.deactivate": _l("Assignment rule deactivated"),
@@ -68,6 +72,11 @@ ACTION_LABELS: dict[str, Any] = {
     "offer.approve": _l("Offer approved"),
     "offer.decline": _l("Offer declined"),
     "offer.withdraw": _l("Offer withdrawn"),
+    # Policy versions (maker-checker)
+    "policy.propose": _l("Policy version proposed"),
+    "policy.approve": _l("Policy version approved"),
+    "policy.reject": _l("Policy version rejected"),
+    "policy.diff_view": _l("Policy changes viewed"),
     # Finance and the log itself
     "finance.payments.view": _l("Payments viewed"),
     "finance.payments.export": _l("Payments exported"),
