@@ -35,7 +35,7 @@ from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
-from portal.wording.staff import password_refusal
+from portal.wording.staff import account_refusal, password_refusal
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
@@ -415,10 +415,10 @@ LANG_OPTION = click.option(
 def _refusal(error: accounts.AccountError, lang: str) -> str:
     """Why the account could not be made or changed: a refused password in words, in
     ``lang`` (portal.wording.staff)."""
-    if isinstance(error, accounts.WeakPasswordError):
-        with force_locale(lang):
+    with force_locale(lang):
+        if isinstance(error, accounts.WeakPasswordError):
             return password_refusal(error.problem)
-    return error.reason
+        return account_refusal(error.reason)
 
 
 def _new_password() -> str:
@@ -485,7 +485,10 @@ def staff_password(email: str, lang: str) -> None:
 def staff_deactivate(email: str) -> None:
     """Stop an account from signing in; its sessions end at once."""
     member = _staff_member(email)
-    accounts.deactivate(db.session(), member)
+    try:
+        accounts.deactivate(db.session(), member, "cli", now())
+    except accounts.AccountError as error:
+        raise click.ClickException(_refusal(error, "en")) from None
     click.echo(f"{member.email} is deactivated")
 
 

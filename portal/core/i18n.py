@@ -14,6 +14,7 @@ lender's name, phone and hours follow the language and the market too (``lender`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time, get_timezone_location
+from babel.lists import format_list
 from babel.numbers import format_currency
 from flask import Flask, g, has_request_context, request, session, url_for
 from flask_babel import Babel, get_locale, gettext
@@ -195,6 +197,11 @@ def gap() -> str:
     return "" if str(get_locale() or DEFAULT).startswith("zh") else " "
 
 
+def listed(items: Iterable[object]) -> str:
+    """Items as one list in the page's language: "A, B, and C"; "A、B和C"."""
+    return format_list([str(item) for item in items], locale=str(get_locale() or DEFAULT))
+
+
 def switch_language_url(code: str) -> str:
     """This page's address in another language: the same query (a plan being reviewed
     stays the same plan), with ``lang`` set. The path is built from the matched route,
@@ -352,6 +359,7 @@ def init_app(app: Flask) -> None:
         switch_language_action=switch_language_action,
         SWITCH_FIELD=SWITCH_FIELD,
         gap=gap,
+        listed=listed,
         language_name=language_name,
         language_tag=language_tag,
         machine_time=machine_time,

@@ -63,7 +63,13 @@ from portal.models.payments import (
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
-from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
+from portal.models.staff import (
+    AuditEntry,
+    StaffMember,
+    StaffSetUpLink,
+    StaffSignInAttempt,
+    Team,
+)
 
 __all__ = [
     "LIVE_PLAN_STATUSES",
@@ -120,7 +126,9 @@ __all__ = [
     "RunStatus",
     "SessionStatement",
     "StaffMember",
+    "StaffSetUpLink",
     "StaffSignInAttempt",
+    "Team",
     "VerificationAttempt",
     "Waiver",
     "utcnow",

@@ -104,6 +104,8 @@ class AssignmentRule(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     min_amount: Mapped[int | None]
     max_amount: Mapped[int | None]
+    # A team the rule also feeds: every active agent of the team, besides its own agents.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     created_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

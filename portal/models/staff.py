@@ -38,11 +38,46 @@ class StaffMember(Base):
     # member, and whether they are away (their cases go to others at the next run).
     capacity: Mapped[int] = mapped_column(Integer, default=500, server_default=text("500"))
     away: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The admin console (portal.web.admin): the member's team, if any; whether they must
+    # have a one-time code (an account made by an admin, or whose code an admin reset:
+    # with no secret yet, the sign-in asks them to enrol one); and the secret being
+    # enrolled, kept here until its first code is confirmed.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    totp_required: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def role_set(self) -> frozenset[str]:
         """The member's roles."""
         return frozenset(role for role in self.roles.split(",") if role)
+
+
+class Team(Base):
+    """A group of staff a supervisor reassigns cases to, and an assignment rule may feed
+    (its active agents)."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class StaffSetUpLink(Base):
+    """A one-time link an admin hands a new member, who sets their password there (and
+    then enrols a one-time code). Only the SHA-256 of the token is kept; it works once,
+    until ``expires_at``, and a newer link for the same member revokes it."""
+
+    __tablename__ = "staff_set_up_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class StaffSignInAttempt(Base):

@@ -14,6 +14,7 @@ wrong password.
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from portal.access.addresses import address_hash
 from portal.audit import trail
+from portal.core.clock import as_utc
 from portal.core.db import by_id, lock_row
-from portal.models import StaffMember, StaffSignInAttempt
+from portal.core.hashing import new_token, token_hash
+from portal.models import StaffMember, StaffSetUpLink, StaffSignInAttempt
 from portal.staff import totp
 from portal.staff.passwords import (
     PasswordProblem,
@@ -51,6 +54,7 @@ class SignInVerdict(StrEnum):
 
     SIGNED_IN = "signed_in"
     NEEDS_CODE = "needs_code"
+    NEEDS_ENROLMENT = "needs_enrolment"
     WRONG = "wrong"
     ACCOUNT_LIMITED = "account_limited"
     ADDRESS_LIMITED = "address_limited"
@@ -58,7 +62,8 @@ class SignInVerdict(StrEnum):
 
 @dataclass(frozen=True)
 class SignInResult:
-    """A verdict, and the member when it is ``SIGNED_IN`` or ``NEEDS_CODE``."""
+    """A verdict, and the member when it is ``SIGNED_IN``, ``NEEDS_CODE`` or
+    ``NEEDS_ENROLMENT``."""
 
     verdict: SignInVerdict
     member: StaffMember | None = None
@@ -164,11 +169,256 @@ def sign_out(db: Session, member: StaffMember, now: datetime) -> None:
     db.commit()
 
 
-def deactivate(db: Session, member: StaffMember) -> None:
-    """Stop the account from signing in, and end its sessions. Commits."""
-    member.active = False
-    member.session_generation += 1
+def deactivate(db: Session, member: StaffMember, by: StaffMember | str, now: datetime) -> None:
+    """Stop the account from signing in, and end its sessions (its cases go to others at
+    the next ``haohuan cases assign``); audited. An admin cannot deactivate themselves,
+    nor the last active admin be deactivated (``AccountError``). Commits."""
+    set_active(db, member, False, by, now)
+
+
+def set_active(
+    db: Session, member: StaffMember, active: bool, by: StaffMember | str, now: datetime
+) -> None:
+    """Deactivate (ending the member's sessions) or reactivate an account; audited as
+    ``staff.deactivate`` or ``staff.reactivate``. Refused (``AccountError``): an admin
+    deactivating themselves, or the last active admin. Commits."""
+    if member.active == active:
+        return
+    if not active:
+        if isinstance(by, StaffMember) and by.id == member.id:
+            raise AccountError(SELF_DEACTIVATE)
+        _keep_an_admin(db, member)
+        member.session_generation += 1
+    member.active = active
+    trail.record(
+        db, by, "staff.reactivate" if active else "staff.deactivate", now, member=member.id
+    )
     db.commit()
+
+
+# Why an admin's change to an account was refused (portal.wording.staff words them).
+SELF_DEACTIVATE = "self_deactivate"
+SELF_ADMIN = "self_admin"
+LAST_ADMIN = "last_admin"
+NO_ROLES = "no_roles"
+EMAIL_TAKEN = "email_taken"
+BAD_EMAIL = "bad_email"
+LINK_INVALID = "link_invalid"
+CAPACITY = "capacity"
+
+
+def _keep_an_admin(db: Session, member: StaffMember) -> None:
+    """Refuse a change that would leave no active admin: ``member`` is losing the role or
+    the account. The admins' rows are locked, so two admins removing each other at once
+    cannot both succeed."""
+    if "admin" not in member.role_set or not member.active:
+        return
+    admins = db.scalars(
+        select(StaffMember)
+        .where(StaffMember.active, StaffMember.roles.like("%admin%"))
+        .order_by(StaffMember.id)
+        .with_for_update()
+    ).all()
+    others = [m for m in admins if m.id != member.id and "admin" in m.role_set]
+    if not others:
+        raise AccountError(LAST_ADMIN)
+
+
+def set_roles(
+    db: Session, member: StaffMember, roles: Iterable[str], by: StaffMember | str, now: datetime
+) -> None:
+    """Give the member exactly ``roles`` (at least one; pages ask for theirs at each
+    request, so the change holds at once); audited with before and after. Refused: an
+    admin removing their own admin role, or the last active admin losing it. Commits."""
+    wanted = sorted(set(roles))
+    if not wanted or unknown_roles(wanted):
+        raise AccountError(NO_ROLES)
+    before = member.roles
+    if "admin" in member.role_set and "admin" not in wanted:
+        if isinstance(by, StaffMember) and by.id == member.id:
+            raise AccountError(SELF_ADMIN)
+        _keep_an_admin(db, member)
+    after = ",".join(wanted)
+    if after == before:
+        return
+    member.roles = after
+    trail.record(db, by, "staff.roles", now, member=member.id, before=before, after=after)
+    db.commit()
+
+
+def set_team(
+    db: Session, member: StaffMember, team_id: int | None, by: StaffMember | str, now: datetime
+) -> None:
+    """Put the member in a team (None: in none); audited. Commits."""
+    if member.team_id == team_id:
+        return
+    before = member.team_id
+    member.team_id = team_id
+    trail.record(db, by, "staff.team", now, member=member.id, before=before, after=team_id)
+    db.commit()
+
+
+def reset_totp(db: Session, member: StaffMember, by: StaffMember | str, now: datetime) -> None:
+    """Forget the member's one-time-code secret and end their sessions: at their next
+    sign-in, after the password, they enrol a new one. Audited. Commits."""
+    member.totp_secret = None
+    member.totp_last_step = None
+    member.totp_pending_secret = None
+    member.totp_required = True
+    member.session_generation += 1
+    trail.record(db, by, "staff.totp_reset", now, member=member.id)
+    db.commit()
+
+
+# New members from the admin console: a one-time set-up link -----------------------------
+
+SET_UP_LIFETIME = timedelta(hours=24)
+
+
+def invite_member(
+    db: Session,
+    email: str,
+    name: str | None,
+    roles: Iterable[str],
+    team_id: int | None,
+    by: StaffMember | str,
+    now: datetime,
+) -> tuple[StaffMember, str]:
+    """Create an account nobody knows the password of (a random one, hashed and thrown
+    away), which must enrol a one-time code, and its set-up link: returns the member and
+    the link's token, shown once to the admin who hands it over. Audited
+    (``staff.create``, ``staff.set_up_link``). Commits once."""
+    email = normalise_email(email)
+    wanted = sorted(set(roles))
+    if not wanted or unknown_roles(wanted):
+        raise AccountError(NO_ROLES)
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        raise AccountError(BAD_EMAIL)
+    if find_member(db, email) is not None:
+        raise AccountError(EMAIL_TAKEN)
+    if name is None or not name.strip():
+        name = email.split("@", 1)[0]
+    member = StaffMember(
+        email=email,
+        name=name.strip()[:120],
+        password_hash=hash_password(secrets.token_urlsafe(32)),
+        roles=",".join(wanted),
+        active=True,
+        created_at=now,
+        team_id=team_id,
+        totp_required=True,
+    )
+    db.add(member)
+    db.flush()
+    trail.record(db, by, "staff.create", now, member=member.id, roles=member.roles, team=team_id)
+    token = _new_link(db, member, by, now)
+    db.commit()
+    return member, token
+
+
+def issue_set_up_link(
+    db: Session, member: StaffMember, by: StaffMember | str, now: datetime
+) -> str:
+    """A new set-up link for the member (a lost or expired one): older links stop
+    working. Returns the token, shown once. Audited. Commits."""
+    token = _new_link(db, member, by, now)
+    db.commit()
+    return token
+
+
+def _new_link(db: Session, member: StaffMember, by: StaffMember | str, now: datetime) -> str:
+    for older in db.scalars(
+        select(StaffSetUpLink).where(
+            StaffSetUpLink.staff_id == member.id,
+            StaffSetUpLink.used_at.is_(None),
+            StaffSetUpLink.revoked_at.is_(None),
+        )
+    ):
+        older.revoked_at = now
+    token = new_token()
+    link = StaffSetUpLink(
+        staff_id=member.id,
+        token_hash=token_hash(token),
+        created_by=by.email if isinstance(by, StaffMember) else str(by),
+        created_at=now,
+        expires_at=now + SET_UP_LIFETIME,
+    )
+    db.add(link)
+    db.flush()
+    trail.record(
+        db,
+        by,
+        "staff.set_up_link",
+        now,
+        member=member.id,
+        link=link.id,
+        expires=str(link.expires_at),
+    )
+    return token
+
+
+def open_set_up_link(db: Session, token: str, now: datetime) -> StaffSetUpLink | None:
+    """The set-up link of ``token`` while it may still be used (unused, not revoked, not
+    expired, its member active), else None. Reads only."""
+    if not token or len(token) > 128:
+        return None
+    link = db.scalars(
+        select(StaffSetUpLink).where(StaffSetUpLink.token_hash == token_hash(token))
+    ).first()
+    if link is None or link.used_at is not None or link.revoked_at is not None:
+        return None
+    if as_utc(link.expires_at) <= now:
+        return None
+    member = db.get(StaffMember, link.staff_id)
+    if member is None or not member.active:
+        return None
+    return link
+
+
+def complete_set_up(db: Session, token: str, password: str, now: datetime) -> StaffMember:
+    """The new member sets their password through the link, which is then spent; their
+    one-time code is enrolled next (``enrolment_secret``, ``confirm_enrolment``). Raises
+    ``AccountError(LINK_INVALID)`` for a link that cannot be used (a second use too: the
+    link's row is locked) and ``WeakPasswordError``. Audited. Commits."""
+    link = open_set_up_link(db, token, now)
+    if link is None:
+        raise AccountError(LINK_INVALID)
+    lock_row(db, StaffSetUpLink, link.id)
+    db.refresh(link)
+    if link.used_at is not None or link.revoked_at is not None:
+        db.rollback()
+        raise AccountError(LINK_INVALID)
+    member = db.get(StaffMember, link.staff_id)
+    if member is None:
+        raise AccountError(LINK_INVALID)
+    try:
+        member.password_hash = _checked_password(password)
+    except WeakPasswordError:
+        db.rollback()
+        raise
+    link.used_at = now
+    member.session_generation += 1
+    trail.record(db, member, "staff.set_up", now, link=link.id)
+    db.commit()
+    return member
+
+
+def enrolment_secret(db: Session, member: StaffMember) -> str:
+    """The one-time-code secret the member is enrolling (made once, kept until its first
+    code is confirmed, so a reload shows the same one). Commits when it is new."""
+    if member.totp_pending_secret is None:
+        member.totp_pending_secret = totp.new_secret()
+        db.commit()
+    return member.totp_pending_secret
+
+
+def confirm_enrolment(
+    db: Session, member_id: int, generation: int, code: str, address: str, now: datetime
+) -> SignInResult:
+    """The enrolment step of a sign-in (or of the set-up): the first code from the new
+    secret, within the sign-in limits, recorded as an attempt. On success the secret is
+    the account's (audited) and the member is signed in. Commits."""
+    return _code_step(db, member_id, generation, code, address, now, enrolling=True)
 
 
 def enable_totp(db: Session, member: StaffMember) -> str:
@@ -178,15 +428,18 @@ def enable_totp(db: Session, member: StaffMember) -> str:
     secret = totp.new_secret()
     member.totp_secret = secret
     member.totp_last_step = None
+    member.totp_pending_secret = None
     member.session_generation += 1
     db.commit()
     return secret
 
 
 def disable_totp(db: Session, member: StaffMember) -> None:
-    """Stop asking the account for a one-time code. Commits."""
+    """Stop asking the account for a one-time code (nor to enrol one). Commits."""
     member.totp_secret = None
     member.totp_last_step = None
+    member.totp_pending_secret = None
+    member.totp_required = False
     db.commit()
 
 
@@ -234,6 +487,10 @@ def sign_in(db: Session, email: str, password: str, address: str, now: datetime)
     if succeeded and member is not None and member.totp_secret:
         db.commit()
         return SignInResult(SignInVerdict.NEEDS_CODE, member)
+    if succeeded and member is not None and member.totp_required:
+        # A code is required and none is enrolled yet: the enrolment step records it.
+        db.commit()
+        return SignInResult(SignInVerdict.NEEDS_ENROLMENT, member)
     db.add(StaffSignInAttempt(email=email, address=hashed_address, at=now, succeeded=succeeded))
     if succeeded and member is not None:
         member.last_sign_in_at = now
@@ -250,6 +507,22 @@ def check_code(
     right, within the same limits, recording the attempt; a code is accepted once only.
     ``generation`` is the account's session generation at the password step, so a
     password change or deactivation in between ends the sign-in. Commits."""
+    return _code_step(db, member_id, generation, code, address, now, enrolling=False)
+
+
+def _code_step(
+    db: Session,
+    member_id: int,
+    generation: int,
+    code: str,
+    address: str,
+    now: datetime,
+    *,
+    enrolling: bool,
+) -> SignInResult:
+    """A one-time code after a right password: the enrolled secret's (accepted once), or
+    with ``enrolling`` the first code of the secret being enrolled, which then becomes
+    the account's. Within the sign-in limits, the attempt recorded. Commits."""
     hashed_address = address_hash(address)
     member = db.get(StaffMember, member_id)
     if member is None:
@@ -261,14 +534,20 @@ def check_code(
     if limited is not None:
         db.rollback()
         return SignInResult(limited)
+    secret = member.totp_pending_secret if enrolling else member.totp_secret
+    last = None if enrolling else member.totp_last_step
     step = None
-    if member.active and member.totp_secret and member.session_generation == generation:
-        step = totp.matching_step(member.totp_secret, code, now, member.totp_last_step)
+    if member.active and secret and member.session_generation == generation:
+        step = totp.matching_step(secret, code, now, last)
     succeeded = step is not None
     db.add(
         StaffSignInAttempt(email=member.email, address=hashed_address, at=now, succeeded=succeeded)
     )
     if succeeded:
+        if enrolling:
+            member.totp_secret = secret
+            member.totp_pending_secret = None
+            trail.record(db, member, "staff.totp_enrol", now)
         member.totp_last_step = step
         member.last_sign_in_at = now
     db.commit()

@@ -29,3 +29,36 @@ def password_refusal(problem: PasswordProblem) -> str:
             "keys. Choose one nobody would guess, such as a few unrelated words."
         )
     )
+
+
+# Why an admin's change to a staff account or team was refused, by the service's reason
+# (portal.staff.accounts, portal.staff.directory).
+ACCOUNT_REFUSALS = {
+    "self_deactivate": _l("You cannot deactivate your own account."),
+    "self_admin": _l("You cannot remove your own admin role."),
+    "last_admin": _l("This is the last active admin: make someone else an admin first."),
+    "no_roles": _l("Choose at least one role."),
+    "email_taken": _l("That email address already has an account."),
+    "bad_email": _l("Enter a valid email address."),
+    "link_invalid": _l(
+        "This set-up link has expired, was already used or was replaced by a newer one. "
+        "Ask an admin for a new link."
+    ),
+    "team_taken": _l("Another team already has that name."),
+    "team_name": _l("A team's name has 1 to 80 characters."),
+}
+
+
+def account_refusal(reason: str) -> str:
+    """Why an account change was refused, in the current language (the reason itself
+    when it has no words: a password's reasons are in ``password_refusal``)."""
+    words = ACCOUNT_REFUSALS.get(reason)
+    return str(words) if words is not None else reason
+
+
+ROLE_NAMES = {
+    "agent": _l("Agent"),
+    "supervisor": _l("Supervisor"),
+    "finance": _l("Finance"),
+    "admin": _l("Admin"),
+}

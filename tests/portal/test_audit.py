@@ -187,8 +187,13 @@ def listed(client, query=""):
     actions = []
     for row in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
-        if len(cells) == 6 and cells[2] != "audit.view":
-            actions.append(cells[2])
+        if len(cells) != 6:
+            continue
+        # The action in words, its code beside it (the code alone when it has no words).
+        code = re.search(r'<span class="hint code[^"]*">([^<]+)</span>', cells[2])
+        action = code.group(1) if code else cells[2]
+        if action != "audit.view":
+            actions.append(action)
     return actions
 
 

@@ -32,8 +32,10 @@ from wtforms.form import BaseForm
 from negotiation import effective_table
 from portal import create_app
 from portal.access.verification import issue_link
+from portal.cases import assignment
 from portal.core import db
 from portal.models import Case, Message, MessageBatch, Offer, Payment, ReconciliationRun
+from portal.staff import accounts, directory
 from portal.staff.accounts import ROLES
 
 from .factories import NOW, add_staff, app_config, build_case, sign_in, staff_sign_in
@@ -144,6 +146,24 @@ BASELINES: dict[str, dict[str, str]] = {
     },
     "admin.approve_version": {"note": "ok"},
     "admin.reject_version": {"note": "too wide"},
+    # The admin console and the segment reassignment (their ids: _world's member, team,
+    # rule and set-up link).
+    "admin.create_member": {"email": "new@haohuan.example", "roles": "agent", "team": "0"},
+    "admin.member_roles": {"roles": "agent"},
+    "admin.member_team": {"team": "0"},
+    "admin.member_availability": {"capacity": "12", "away": "y"},
+    "admin.create_team": {"name": "East"},
+    "admin.rename_team": {"name": "West"},
+    "admin.staff": {"role": "agent", "team": "0", "active": "yes"},
+    "admin.create_rule": {"name": "All", "priority": "5", "agents": "1", "currency": "TWD"},
+    "admin.edit_rule": {"name": "All", "priority": "5", "agents": "1", "min_amount": "10"},
+    "agent.reassign_segment": {"target": "agent:1", "dpd": "all"},
+    "agent.reassign_segment_submit": {"target": "agent:1", "dpd": "all", "note": "cover"},
+    "staff.set_up_submit": {
+        "password": "a brand new passphrase",
+        "confirm": "a brand new passphrase",
+    },
+    "staff.enrol_submit": {"code": "123456"},
 }
 
 PLAIN = ["1", "2", "12", "1500", "2026-12-15", "2026-12-01", "y", "on", "1985-03-07", "6789"]
@@ -281,6 +301,17 @@ def _world(app: Flask) -> World:
         data={"toml": "[holds]\ndispute_review_days = 29\n", "reason": "fuzz"},
     )
     values["number"] = 2
+    with app.test_request_context("/"):
+        # A member the admin pages change, a team, a rule, and a set-up link.
+        session = db.session()
+        walked, set_up_token = accounts.invite_member(
+            session, "walked@haohuan.example", None, ("agent",), None, "test", NOW
+        )
+        team = directory.add_team(session, "North", "test", NOW)
+        rule = assignment.add_rule(session, "North", [walked], "test", NOW, team_id=team.id)
+        values.update(
+            member_id=walked.id, team_id=team.id, rule_id=rule.id, set_up_token=set_up_token
+        )
     with app.app_context():
         session = db.session()
         for name, model in (

@@ -13,6 +13,7 @@ from wtforms.validators import Length, ValidationError
 from portal.audit.search import AuditFilters
 from portal.web.common.forms import DayField, GetForm
 from portal.web.common.pagination import Paged, page_field
+from portal.wording.audit import action_label
 
 
 class AuditFilterForm(Paged, GetForm):
@@ -37,7 +38,7 @@ class AuditFilterForm(Paged, GetForm):
         self.action.choices = [
             SelectChoice("", _l("Any action")),
             *(SelectChoice(family, _l("All of %(family)s*", family=family)) for family in families),
-            *(SelectChoice(name, name) for name in known),
+            *(SelectChoice(name, f"{action_label(name)} ({name})") for name in known),
         ]
 
     def validate_action(self, field: SelectField) -> None:

@@ -15,8 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from negotiation import Frequency, PlanKind
 from portal.policy.versions import MAX_NOTE, MAX_TOML
-from portal.web.agent.call_forms import MultiCheckboxField
-from portal.web.common.forms import Form, OwnMessage, WholeNumberField, blank
+from portal.web.common.forms import Form, MultiCheckboxField, OwnMessage, WholeNumberField, blank
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES
 from portal.wording.policy import KEY_NAMES
 

@@ -31,6 +31,7 @@ from portal.web.admin import blueprint
 from portal.web.admin.forms import AuditFilterForm
 from portal.web.common.clock import today_in
 from portal.web.staff.auth import staff_required
+from portal.wording.audit import action_label
 
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
@@ -48,6 +49,7 @@ def helpers() -> dict[str, Any]:
     return {
         "local_time": local_time,
         "details_text": audit_log.details_text,
+        "action_label": action_label,
         "timezone_name": zone_name(str(finance_timezone())),
     }
 

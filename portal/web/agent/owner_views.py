@@ -15,8 +15,9 @@ from wtforms.validators import DataRequired, Length
 
 from portal.cases import assignment
 from portal.core import db
-from portal.core.db import Session
-from portal.models import Case, StaffMember
+from portal.core.db import Session, by_id
+from portal.models import Case, StaffMember, Team
+from portal.staff import directory
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.common.forms import Form
 from portal.web.common.pages import problem_html
@@ -51,7 +52,11 @@ def _form(database: Session) -> ReassignForm:
     """The form, its choices the members a case may be given to (on a POST, as posted)."""
     form = ReassignForm()
     form.owner.choices = [
-        (str(member.id), member.name) for member in assignment.assignable(database)
+        *((str(member.id), member.name) for member in assignment.assignable(database)),
+        *(
+            (f"team:{team.id}", _("Team %(name)s (least loaded first)", name=team.name))
+            for team in directory.teams(database)
+        ),
     ]
     return form
 
@@ -85,7 +90,10 @@ def reassign_case(case_id: int) -> Response:
     if not form.validate_on_submit():
         problems = [str(error) for errors in form.errors.values() for error in errors]
         return _refused(" ".join(problems), back)
-    owner = database.get(StaffMember, int(form.owner.data))
+    chosen = form.owner.data or ""
+    if chosen.startswith("team:"):
+        return _to_team(database, case, int(chosen.removeprefix("team:")), form.note.data, back)
+    owner = database.get(StaffMember, int(chosen))
     if owner is None:
         return _refused(str(REFUSALS["owner_unavailable"]), back)
     try:
@@ -93,6 +101,21 @@ def reassign_case(case_id: int) -> Response:
     except assignment.ReassignError as error:
         return _refused(str(REFUSALS.get(error.reason, error.reason)), back)
     flash(_("The case now belongs to %(name)s.", name=owner.name), FLASH)
+    return redirect(back, code=303)
+
+
+def _to_team(database: Session, case: Case, team_id: int, note: str | None, back: str) -> Response:
+    """The case to the least loaded available agent of the team."""
+    team = by_id(database, Team, team_id)
+    agents = directory.team_agents(database, team_id) if team is not None else []
+    if team is None or not agents:
+        return _refused(_("That team has no available agent: choose another."), back)
+    done = assignment.reassign_to_team(
+        database, case, assignment.SegmentTarget(agents, team), note or "", g.staff, g.now
+    )
+    if not done.changing:
+        return _refused(_("The case is already with an agent of that team."), back)
+    flash(_("The case now belongs to the team %(name)s.", name=team.name), FLASH)
     return redirect(back, code=303)
 
 

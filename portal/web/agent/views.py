@@ -114,9 +114,13 @@ def queue() -> Response:
         arguments: dict[str, Any] = shown.sorted_by(column).to_args()
         return url_for("agent.queue", **arguments)
 
+    segment: dict[str, Any] = {
+        k: v for k, v in shown.to_args().items() if k not in ("sort", "dir", "page")
+    }
     context = {
         "page": found,
         "chosen": shown,
+        "reassign_url": url_for("agent.reassign_segment", **segment),
         "problems": problems,
         "amount_basis": basis,
         "url": url,

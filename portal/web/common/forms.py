@@ -13,8 +13,9 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import DateField, Field, SelectField, StringField
-from wtforms.validators import Optional, StopValidation
+from wtforms import DateField, Field, SelectField, SelectMultipleField, StringField
+from wtforms.validators import Optional, StopValidation, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.currency import minor_digits
 from portal.finance.reports import EARLIEST, LATEST
@@ -213,6 +214,22 @@ def _empty_first_option(field: SelectField, html: Markup) -> Markup:
     opening, bracket, options = html.partition(">")  # the <select ...> tag, then its options
     empty = Markup('<option value="">{}</option>').format(_l("Choose one"))  # escaped
     return opening + bracket + empty + options
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes for a multiple choice (no JavaScript, each with its label)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form: Any) -> None:
+        """Only the listed values, said in our words (WTForms' own message for a multiple
+        choice is a plural our catalogs do not carry)."""
+        if not self.validate_choice or not self.data:
+            return
+        offered = {str(choice[0]) for choice in self.iter_choices()}
+        if any(str(value) not in offered for value in self.data):
+            raise ValidationError(_l("Choose one of the listed values."))
 
 
 class GetForm(Form):

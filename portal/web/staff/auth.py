@@ -39,8 +39,13 @@ STAFF_KEYS = ("staff_id", "staff_generation", "staff_started", "staff_seen")
 # Between a right password and its one-time code: who, which generation, since when.
 PENDING_KEY = "staff_pending"
 PENDING_LIMIT = timedelta(minutes=5)
+# Enrolling takes longer: installing an app, scanning, typing the first code.
+ENROL_LIMIT = timedelta(minutes=15)
+CODE_STEP = "code"
+ENROL_STEP = "enrol"
 STAFF_ROLES_ATTRIBUTE = "staff_roles"
 OPEN_ATTRIBUTE = "staff_open"
+ANY_ROLE_ATTRIBUTE = "staff_any_role"
 STAFF_BLUEPRINT_ATTRIBUTE = "is_staff"
 
 
@@ -58,25 +63,31 @@ def open_to_all(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def await_code(member: StaffMember, moment: datetime) -> None:
-    """Remember, for a few minutes, whose password was right while the code is asked for."""
+def await_code(member: StaffMember, moment: datetime, *, enrol: bool = False) -> None:
+    """Remember, for a few minutes, whose password was right while the code is asked for
+    (``enrol``: while a first code is enrolled, for an account that must have one)."""
     session[PENDING_KEY] = {
         "id": member.id,
         "generation": member.session_generation,
         "at": moment.isoformat(),
+        "step": ENROL_STEP if enrol else CODE_STEP,
     }
 
 
-def awaiting_code(moment: datetime) -> tuple[int, int] | None:
-    """The (account id, generation) waiting for its code, or None when there is none or
-    it has waited too long."""
+def awaiting_code(moment: datetime, *, enrol: bool = False) -> tuple[int, int] | None:
+    """The (account id, generation) waiting for its code (``enrol``: for its first code),
+    or None when there is none or it has waited too long."""
     pending: Any = session.get(PENDING_KEY)  # whatever the cookie holds: checked below
     try:
         since = datetime.fromisoformat(pending["at"])
         member_id, generation = int(pending["id"]), int(pending["generation"])
-    except (KeyError, TypeError, ValueError):
+        step = pending.get("step", CODE_STEP)
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    if not timedelta(0) <= moment - since <= PENDING_LIMIT:
+    if step != (ENROL_STEP if enrol else CODE_STEP):
+        return None
+    limit = ENROL_LIMIT if enrol else PENDING_LIMIT
+    if not timedelta(0) <= moment - since <= limit:
         return None
     return member_id, generation
 
@@ -167,12 +178,20 @@ def _page_to_return_to() -> str | None:
     return request.full_path.rstrip("?") if request.method == "GET" else None
 
 
-def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def staff_required_any(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``staff_required`` for a view open to a member holding any one of ``roles`` (the
+    assignment rules: supervisors and admins); recorded with ``ANY_ROLE_ATTRIBUTE``."""
+    return staff_required(*roles, any_role=True)
+
+
+def staff_required(
+    *roles: str, any_role: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Run the view only for a signed-in, active staff member holding every one of
-    ``roles``: signed out, to the sign-in page (and back afterwards); without the role,
-    403. ``g.staff`` is the member. The roles are recorded on the view
-    (``STAFF_ROLES_ATTRIBUTE``); a role that is not a staff role is a programming error,
-    refused when the module loads."""
+    ``roles`` (with ``any_role``, one of them): signed out, to the sign-in page (and back
+    afterwards); without the role, 403. ``g.staff`` is the member. The roles are
+    recorded on the view (``STAFF_ROLES_ATTRIBUTE``); a role that is not a staff role is
+    a programming error, refused when the module loads."""
     unknown = unknown_roles(roles)
     if unknown:
         raise ValueError(f"unknown staff roles: {', '.join(unknown)}")
@@ -196,11 +215,15 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
                 )
             g.staff = member
             g.now = moment
-            if not set(roles) <= member.role_set:
+            allowed = (
+                bool(set(roles) & member.role_set) if any_role else set(roles) <= member.role_set
+            )
+            if not allowed:
                 return render_template("staff/forbidden.html"), 403
             return view(*args, **kwargs)
 
         setattr(wrapper, STAFF_ROLES_ATTRIBUTE, frozenset(roles))
+        setattr(wrapper, ANY_ROLE_ATTRIBUTE, any_role)
         return wrapper
 
     return decorate

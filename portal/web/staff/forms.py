@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.staff.passwords import MAX_LENGTH
 from portal.web.common.forms import Form
@@ -43,3 +43,34 @@ class CodeForm(Form):
         ],
     )
     next = HiddenField()
+
+
+class SetUpForm(Form):
+    """A new member's password, typed twice, on their set-up link."""
+
+    password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(message=_l("Enter a password.")),
+            Length(max=MAX_LENGTH, message=_l("That password is too long.")),
+        ],
+    )
+    confirm = PasswordField(
+        _l("The same password again"),
+        validators=[
+            DataRequired(message=_l("Type the password a second time.")),
+            EqualTo("password", message=_l("The two passwords differ.")),
+        ],
+    )
+
+
+class EnrolForm(Form):
+    """The first code of a newly enrolled authenticator app."""
+
+    code = StringField(
+        _l("Code"),
+        validators=[
+            DataRequired(message=_l("Enter the 6-digit code from your authenticator app.")),
+            Length(max=16, message=_l("That code is too long.")),
+        ],
+    )

@@ -20,11 +20,13 @@ from werkzeug.wrappers import Response
 from portal.core import db
 from portal.core.clock import now
 from portal.models import StaffMember
-from portal.staff import accounts
+from portal.staff import accounts, totp
 from portal.staff.accounts import SignInVerdict
 from portal.web.staff import auth
 from portal.web.staff.auth import open_to_all, safe_next, staff_blueprint, staff_required
-from portal.web.staff.forms import CodeForm, SignInForm
+from portal.web.staff.forms import CodeForm, EnrolForm, SetUpForm, SignInForm
+from portal.web.staff.qr import qr_svg
+from portal.wording.staff import account_refusal, password_refusal
 
 blueprint = staff_blueprint("staff", __name__, url_prefix="/staff")
 
@@ -87,6 +89,9 @@ def sign_in_submit() -> Response:
         if result.verdict is SignInVerdict.NEEDS_CODE and result.member is not None:
             auth.await_code(result.member, moment)
             return _code_page(CodeForm(formdata=None, next=form.next.data or ""))
+        if result.verdict is SignInVerdict.NEEDS_ENROLMENT and result.member is not None:
+            auth.await_code(result.member, moment, enrol=True)
+            return redirect(url_for("staff.enrol"), code=303)
         status = 401 if result.verdict is SignInVerdict.WRONG else 429
         _record_failure(form.email.data or "", result.verdict, moment)
         return _sign_in_page(form, status, REFUSALS[result.verdict]())
@@ -168,3 +173,120 @@ def home() -> Response:
         if role in roles and endpoint in current_app.view_functions:
             return redirect(url_for(endpoint), code=303)
     return make_response(render_template("staff/home.html"))
+
+
+# Enrolling a one-time code, and a new member's set-up link --------------------------------
+
+
+def _enrol_page(
+    member: StaffMember, form: EnrolForm, status: int = 200, problem: str = ""
+) -> Response:
+    secret = accounts.enrolment_secret(db.session(), member)
+    uri = totp.provisioning_uri(secret, member.email)
+    page = render_template(
+        "staff/enrol.html",
+        form=form,
+        problem=problem,
+        member=member,
+        secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        uri=uri,
+        qr=qr_svg(uri, _("QR code for your authenticator app")),
+    )
+    return make_response(page, status)
+
+
+def _enrolling(moment: datetime) -> tuple[StaffMember, int] | None:
+    pending = auth.awaiting_code(moment, enrol=True)
+    if pending is None:
+        return None
+    member = db.session().get(StaffMember, pending[0])
+    if member is None or not member.active or member.session_generation != pending[1]:
+        return None
+    return member, pending[1]
+
+
+@blueprint.get("/sign-in/enrol")
+@open_to_all
+def enrol() -> Response:
+    """After a right password (or a set-up link), for an account that must have one-time
+    codes and has none yet: the secret to add to an authenticator app, and its first
+    code to confirm it."""
+    found = _enrolling(now())
+    if found is None:
+        return redirect(url_for("staff.sign_in"), code=303)
+    return _enrol_page(found[0], EnrolForm(formdata=None))
+
+
+@blueprint.post("/sign-in/enrol")
+@open_to_all
+def enrol_submit() -> Response:
+    """Confirm the new secret with its first code; then the session begins."""
+    moment = now()
+    found = _enrolling(moment)
+    if found is None:
+        auth.forget_code()
+        return _sign_in_page(
+            SignInForm(formdata=None), 401, _("Your sign-in took too long. Please start again.")
+        )
+    member, generation = found
+    form = EnrolForm()
+    if not form.validate_on_submit():
+        return _enrol_page(member, form, 422)
+    result = accounts.confirm_enrolment(
+        db.session(), member.id, generation, form.code.data or "", _address(), moment
+    )
+    if result.verdict is SignInVerdict.WRONG:
+        _record_failure(member.id, result.verdict, moment, step="enrol")
+        return _enrol_page(
+            member, form, 401, _("That code does not match: check the app and try the next one.")
+        )
+    if result.verdict is not SignInVerdict.SIGNED_IN or result.member is None:
+        auth.forget_code()
+        return _sign_in_page(SignInForm(formdata=None), 429, REFUSALS[result.verdict]())
+    return _begin(result.member, moment, None)
+
+
+@blueprint.get("/set-up/<set_up_token>")
+@open_to_all
+def set_up(set_up_token: str) -> Response:
+    """A new member's set-up link: the form for their password (opening it changes
+    nothing, so a link scanner's visit does not spend it)."""
+    link = accounts.open_set_up_link(db.session(), set_up_token, now())
+    if link is None:
+        return _set_up_gone()
+    member = db.session().get(StaffMember, link.staff_id)
+    return make_response(
+        render_template("staff/set_up.html", form=SetUpForm(formdata=None), member=member)
+    )
+
+
+@blueprint.post("/set-up/<set_up_token>")
+@open_to_all
+def set_up_submit(set_up_token: str) -> Response:
+    """Set the password (the link is then spent), then enrol a one-time code."""
+    moment = now()
+    database = db.session()
+    link = accounts.open_set_up_link(database, set_up_token, moment)
+    if link is None:
+        return _set_up_gone()
+    member = database.get(StaffMember, link.staff_id)
+    form = SetUpForm()
+    if not form.validate_on_submit():
+        page = render_template("staff/set_up.html", form=form, member=member)
+        return make_response(page, 422)
+    try:
+        member = accounts.complete_set_up(database, set_up_token, form.password.data or "", moment)
+    except accounts.WeakPasswordError as error:
+        form.password.errors = [password_refusal(error.problem)]
+        page = render_template("staff/set_up.html", form=form, member=member)
+        return make_response(page, 422)
+    except accounts.AccountError:
+        return _set_up_gone()
+    auth.end()
+    auth.await_code(member, moment, enrol=True)
+    return redirect(url_for("staff.enrol"), code=303)
+
+
+def _set_up_gone() -> Response:
+    page = render_template("staff/set_up_gone.html", reason=account_refusal("link_invalid"))
+    return make_response(page, 404)
