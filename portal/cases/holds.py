@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from negotiation import Hold, Policy
@@ -40,6 +40,7 @@ from portal.core.db import lock_row
 from portal.models import (
     AdjustmentStatus,
     Case,
+    CaseFlag,
     CaseHold,
     DisputeReason,
     DisputeResolution,
@@ -256,6 +257,52 @@ def expire_holds(db: Session, as_of: date, now: datetime) -> Expired:
             continue
         _end(db, case, row, HoldOutcome.EXPIRED, "system", now, ask_agent=True)
     return Expired(hardships=len(rows))
+
+
+def flag_reviews(db: Session, as_of: date, now: datetime, rules: Policy) -> int:
+    """The daily work: ask for a review (a ``hold_review`` flag) of each standing hold
+    that needs one by ``as_of``: a hardship whose breathing space ends within the
+    policy's ``hardship_review_days_before`` days, and a dispute whose review-by date has
+    come. One set-based read; each hold is asked about once, ever (a hold review flag
+    raised since the hold was placed, open or cleared, answers it), so a re-run, the next
+    day's run or an agent's clearing never raises it again. Returns how many flags
+    opened. Does not commit (the daily work's step does)."""
+    asked = (
+        select(CaseFlag.id)
+        .where(
+            CaseFlag.case_id == CaseHold.case_id,
+            CaseFlag.reason == FlagReason.HOLD_REVIEW,
+            CaseFlag.raised_at >= CaseHold.placed_at,
+        )
+        .exists()
+    )
+    horizon = as_of + timedelta(days=rules.hardship_review_days_before)
+    due = db.scalars(
+        select(CaseHold)
+        .where(
+            CaseHold.ended_at.is_(None),
+            or_(
+                and_(CaseHold.kind == Hold.HARDSHIP, CaseHold.ends_on <= horizon),
+                and_(CaseHold.kind == Hold.DISPUTE, CaseHold.review_by <= as_of),
+            ),
+            ~asked,
+        )
+        .order_by(CaseHold.id)
+    ).all()
+    opened = 0
+    for row in due:
+        case = db.get(Case, row.case_id)
+        if case is None:  # pragma: no cover - the foreign key forbids it
+            continue
+        when = row.ends_on if row.kind is Hold.HARDSHIP else row.review_by
+        details = {
+            "hold": row.kind.value,
+            "hold_id": row.id,
+            "until": when.isoformat() if when else "",
+        }
+        if raise_flag(db, case, FlagReason.HOLD_REVIEW, now, "system", **details) is not None:
+            opened += 1
+    return opened
 
 
 # Disputes ------------------------------------------------------------------------------

@@ -663,3 +663,67 @@ def test_closing_tells_the_borrower_they_owe_nothing(app):
         [message] = db.session().scalars(select(Message).where(Message.purpose == "dispute_upheld"))
         assert message.status == "sent"
     assert all(x.kind is AdjustmentKind.WRITE_OFF for x in lines(app, built.case_id))
+
+
+def test_a_lifted_hold_never_loses_what_happened_under_it(app):
+    """Every hold the case had stays on its page with its outcome, who decided and its
+    lines in the books, and its events stay in the timeline."""
+    built = disputed(app)
+    agent = console(app, AGENT, ("agent",))
+    boss = console(app, BOSS, ("agent", "supervisor"))
+    [penalty, _fee], _ = items(app, built.case_id)
+    case_url = f"/agent/cases/{built.case_id}"
+
+    def propose_upheld(amount: str) -> None:
+        response = agent.post(
+            f"{case_url}/hold/propose",
+            data={
+                "resolution": "upheld",
+                "note": "Penalty in error",
+                f"charge_{penalty.id}": amount,
+            },
+        )
+        assert response.status_code == 303
+
+    # A first proposal is sent back, a second signed off.
+    propose_upheld("20")
+    boss.post(f"{case_url}/hold/sign-off", data={"decision": "send_back"})
+    page = " ".join(unwrapped(agent.get(f"{case_url}?lang=en").get_data(as_text=True)).split())
+    assert "Changes proposed for this dispute and sent back" in page
+    assert "withdrawn (sent back)" in page
+    propose_upheld("30")
+    boss.post(f"{case_url}/hold/sign-off", data={"decision": "approve"})
+    # Then a hardship, lifted by the agent; then a dispute rejected.
+    with app.test_request_context("/"):
+        session = db.session()
+        holds.place_hold(session, session.get(Case, built.case_id), "hardship", "lost job", NOW)
+    agent.post(f"{case_url}/hold/lift", data={"note": "Back at work"})
+    with app.test_request_context("/"):
+        session = db.session()
+        holds.place_hold(session, session.get(Case, built.case_id), "dispute", "again", NOW)
+    agent.post(f"{case_url}/hold/propose", data={"resolution": "rejected", "note": "Owed."})
+    boss.post(f"{case_url}/hold/sign-off", data={"decision": "approve"})
+
+    page = " ".join(unwrapped(agent.get(f"{case_url}?lang=en").get_data(as_text=True)).split())
+    history = page[page.index("Earlier holds") :]
+    history = history[: history.index("</ul>")]
+    items_shown = re.findall(r"<li>(.*?)</li>", history)
+    assert len(items_shown) == 3  # newest first: rejected, lifted, upheld
+    rejected, lifted, upheld = items_shown
+    assert "Dispute rejected" in rejected
+    assert "signed off by boss@haohuan.example" in rejected
+    assert "Lifted by an agent" in lifted
+    assert "Back at work" in lifted
+    assert "Dispute upheld" in upheld
+    assert "Proposed: Upheld, by agent@haohuan.example" in upheld
+    assert "Changes in the books" in upheld
+    assert "NT$20" in upheld  # the withdrawn line, kept
+    assert "withdrawn (sent back)" in upheld
+    assert "NT$30" in upheld
+    assert "applied" in upheld
+    with app.app_context():
+        kinds = [e.kind for e in db.session().get(Case, built.case_id).events]
+    assert kinds.count("hold_ended") == 3
+    assert kinds.count("dispute_sent_back") == 1
+    assert kinds.count("dispute_adjusted") == 1
+    assert check(app) == []

@@ -99,6 +99,12 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
     every = holds.history(database, case)
     lines = adjustments.of_holds(database, [r.id for r in every])
     loan = case.loan
+    deciders = {r.proposed_by_id for r in every} | {r.signed_off_by_id for r in every}
+    names = {
+        i: member.email
+        for i in deciders
+        if i is not None and (member := database.get(StaffMember, i)) is not None
+    }
     return {
         "hold_panel": {
             "case": case,
@@ -122,7 +128,11 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
             "actor_names": EVENT_ACTORS,
             "evidence": evidence.of_case(database, case),
             "lines": lines,
+            "staff_names": names,
             "pending": [x for x in lines.get(row.id, []) if x.status == "proposed"] if row else [],
+            "withdrawn": [x for x in lines.get(row.id, []) if x.status == "withdrawn"]
+            if row
+            else [],
             "charges": {c.id: c for c in loan.charges},
             "installments": {i.id: i for i in loan.installments},
             "currency": loan.currency,
@@ -224,7 +234,10 @@ def sign_off_resolution(case_id: int) -> Response:
 @staff_required("agent")
 def evidence_file(case_id: int, evidence_id: int) -> Response:
     """One file the borrower sent with their dispute, to download (never shown inline:
-    a PDF or image from outside is not rendered in the console's origin); audited."""
+    a PDF or image from outside is not rendered in the console's origin); audited. Only
+    for staff who may open the case page (the agent role, which supervisors hold too);
+    its type is the one its first bytes proved, never sniffed, and should a browser open
+    it anyway it runs sandboxed with nothing allowed."""
     database = db.session()
     case = find_case(case_id)
     if case is None:
@@ -238,4 +251,6 @@ def evidence_file(case_id: int, evidence_id: int) -> Response:
     name = f"evidence-{case.id}-{found.evidence.id}.{extension[found.evidence.content_type]}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
