@@ -101,9 +101,9 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
     loan = case.loan
     deciders = {r.proposed_by_id for r in every} | {r.signed_off_by_id for r in every}
     names = {
-        i: member.email
+        i: person.email
         for i in deciders
-        if i is not None and (member := database.get(StaffMember, i)) is not None
+        if i is not None and (person := database.get(StaffMember, i)) is not None
     }
     return {
         "hold_panel": {
