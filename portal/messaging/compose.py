@@ -100,13 +100,7 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
     locale = borrower_locale(case)
     with force_locale(locale):
         if channel is Channel.SMS:
-            first = _(
-                "%(lender)s: we have replied to the question you raised about your account. Open:",
-                lender=sms_name(locale),
-            )
-            return Composed(
-                None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale
-            )
+            return _dispute_reply_sms(locale, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: our reply about your account", lender=_lender(case))
         lines = [
@@ -152,13 +146,7 @@ def compose_dispute_upheld(
     locale = borrower_locale(case)
     with force_locale(locale):
         if channel is Channel.SMS:
-            first = _(
-                "%(lender)s: we have replied to the question you raised about your account. Open:",
-                lender=sms_name(locale),
-            )
-            return Composed(
-                None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale
-            )
+            return _dispute_reply_sms(locale, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: our reply about your account", lender=_lender(case))
         if closed:
@@ -191,6 +179,16 @@ def compose_dispute_upheld(
             *_email_footer(contact, opt_out),
         ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
+def _dispute_reply_sms(locale: str, link: str, opt_out: str) -> Composed:
+    """An SMS that a dispute has its answer, whichever it is: it may be read by others,
+    so it says only that there is a reply, behind the link. Called in ``locale``."""
+    first = _(
+        "%(lender)s: we have replied to the question you raised about your account. Open:",
+        lender=sms_name(locale),
+    )
+    return Composed(None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale)
 
 
 def _lender(case: Case) -> str:

@@ -12,7 +12,6 @@ with the case open.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import replace
 from datetime import date, timedelta
@@ -24,10 +23,11 @@ from negotiation import PolicyError, load_policy
 from portal.cases import holds, lifecycle
 from portal.cases.facts import policy
 from portal.core import db
-from portal.models import AuditEntry, Case, CaseFlag, FlagReason, StaffMember
+from portal.models import AuditEntry, Case, CaseFlag, DisputeEvidence, FlagReason, StaffMember
 from portal.staff import accounts
 
-from .factories import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in
+from .test_holds import PNG, disputed, upload
 
 
 def declare(app, case_id: int, reason: str) -> None:
@@ -194,27 +194,15 @@ def test_the_review_days_default_to_a_week_and_a_product_may_set_them(tmp_path):
 
 # Evidence -----------------------------------------------------------------------------------
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.7\n<script>alert(1)</script>\n"
 
 
 def with_evidence(app, tmp_path):
-    """A disputed case with a PNG and a PDF, and the two files' addresses."""
-    app.config["EVIDENCE_FOLDER"] = str(tmp_path / "evidence")
-    built = build_case(app, days_past_due=31, locale="en")
-    borrower = app.test_client()
-    sign_in(borrower, built)
-    borrower.post("/help", data={"reason": "dispute", "dispute_reason": "already_paid"})
+    """A disputed case with a PNG and a PDF (under hostile names), and their addresses."""
+    built, borrower = disputed(app, tmp_path)
     for data, name in ((PNG, 'receipt".png'), (PDF, "../../etc/statement.pdf")):
-        sent = borrower.post(
-            "/status/evidence",
-            data={"evidence": (io.BytesIO(data), name)},
-            content_type="multipart/form-data",
-        )
-        assert sent.status_code == 303
+        assert upload(borrower, data, name).status_code == 303
     with app.app_context():
-        from portal.models import DisputeEvidence
-
         ids = (
             db.session()
             .scalars(
