@@ -8,6 +8,7 @@ the borrower's page shows the corrected amounts and they are told in their langu
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -726,4 +727,46 @@ def test_a_lifted_hold_never_loses_what_happened_under_it(app):
     assert kinds.count("hold_ended") == 3
     assert kinds.count("dispute_sent_back") == 1
     assert kinds.count("dispute_adjusted") == 1
+    assert check(app) == []
+
+
+SIGN_OFFS = 4
+
+
+def test_concurrent_sign_offs_apply_the_lines_exactly_once(app):
+    """Supervisors clicking "sign off" at the same moment: the case row's lock lets one
+    apply the lines and end the hold; every other is told there is no hold any more."""
+    built = disputed(app)
+    agent_id = add_staff(app, AGENT, ("agent",))
+    [penalty, _fee], _ = items(app, built.case_id)
+    propose(app, built.case_id, agent_id, [Request(AdjustmentKind.WAIVE_CHARGE, penalty.id, 9_000)])
+    clients = [
+        console(app, f"boss{n}@haohuan.example", ("agent", "supervisor")) for n in range(SIGN_OFFS)
+    ]
+    barrier = threading.Barrier(SIGN_OFFS)
+    statuses: list[int] = []
+    failures: list[BaseException] = []
+
+    def sign(client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            response = client.post(
+                f"/agent/cases/{built.case_id}/hold/sign-off", data={"decision": "approve"}
+            )
+            statuses.append(response.status_code)
+        except BaseException as error:  # reported to the main thread below
+            failures.append(error)
+
+    threads = [threading.Thread(target=sign, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    assert sorted(statuses) == [303] + [409] * (SIGN_OFFS - 1)
+    assert books(app, built.case_id)[f"charge {penalty.id}"][2] == penalty.waived + 9_000
+    assert [x.status for x in lines(app, built.case_id)] == [AdjustmentStatus.APPLIED]
+    with app.app_context():
+        events = db.session().get(Case, built.case_id).events
+        assert [e.kind for e in events].count("dispute_adjusted") == 1
     assert check(app) == []
