@@ -110,11 +110,11 @@ def propose_form(case: Case, **kwargs: Any) -> ProposeForm:
     loan = case.loan
     for charge in sorted(loan.charges, key=lambda c: (c.charged_on, c.id)):
         if charge.outstanding > 0:
-            field = AmountField(_l("Amount to waive from this charge"), validators=[optional()])
+            field = AmountField(_l("Amount to take off"), validators=[optional()])
             setattr(CaseProposeForm, f"charge_{charge.id}", field)
     for installment in loan.installments:
         if installment.unpaid > 0:
-            field = AmountField(_l("Amount to take off this installment"), validators=[optional()])
+            field = AmountField(_l("Amount to take off"), validators=[optional()])
             setattr(CaseProposeForm, f"installment_{installment.id}", field)
     return CaseProposeForm(meta=in_currency(loan.currency), **kwargs)
 
