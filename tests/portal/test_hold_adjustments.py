@@ -419,7 +419,7 @@ def test_a_proposal_the_books_moved_past_is_refused_at_sign_off_and_moves_nothin
     assert check(app) == []
 
 
-def test_a_charge_closed_after_the_proposal_makes_a_write_off_stale(app):
+def test_a_charge_added_after_a_close_was_proposed_makes_it_stale(app):
     built = disputed(app)
     agent, boss = staff_ids(app)
     propose(app, built.case_id, agent, [Request(AdjustmentKind.WRITE_OFF)])
@@ -584,7 +584,8 @@ def test_the_proposal_form_refuses_hostile_input_in_words(app, data, status):
     response = agent.post(f"/agent/cases/{built.case_id}/hold/propose", data=form)
     assert response.status_code == status
     assert lines(app, built.case_id) == []
-    assert books(app, other.case_id) == books(app, other.case_id)
+    body = response.get_data(as_text=True)
+    assert 'class="errors"' in body or 'role="alert"' in body  # said in words, not a 500
     with app.app_context():
         assert db.session().get(LoanCharge, other_charge[0].id).waived == other_charge[0].waived
 
