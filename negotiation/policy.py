@@ -187,6 +187,8 @@ class Policy:
     # dispute must be reviewed, in days.
     hardship_breathing_space_days: int = 60
     dispute_review_days: int = 30
+    # How many days before a breathing space ends an agent is asked to review it.
+    hardship_review_days_before: int = 7
 
     def contact_for(self, *jurisdictions: str) -> ContactRules:
         """The contact rules for a borrower where ``jurisdictions`` meet (their own, their
@@ -567,7 +569,12 @@ def _build(raw: Mapping[str, Any]) -> Policy:
             holds, "hardship_breathing_space_days", "holds.", 1, 366
         ),
         dispute_review_days=_whole(holds, "dispute_review_days", "holds.", 1, 366),
+        hardship_review_days_before=_whole(holds, "hardship_review_days_before", "holds.", 0, 365),
     )
+    if policy.hardship_review_days_before >= policy.hardship_breathing_space_days:
+        raise PolicyError(
+            "holds.hardship_review_days_before: must be less than hardship_breathing_space_days"
+        )
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
     return policy

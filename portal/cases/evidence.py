@@ -11,6 +11,7 @@ Staff read a file only through the case page's own route
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,10 @@ from negotiation import Hold
 from portal.audit import trail
 from portal.cases.facts import record_event
 from portal.cases.holds import standing
+from portal.core.db import by_id
 from portal.models import Case, DisputeEvidence, EvidenceType, StaffMember
+
+log = logging.getLogger(__name__)
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES = 5
@@ -111,15 +115,17 @@ class EvidenceFile:
 def read(
     db: Session, case: Case, evidence_id: int, member: StaffMember, now: datetime, folder: Path
 ) -> EvidenceFile | None:
-    """One of the case's files for a staff member (None when the case has no such file),
-    the read audited. Commits (``trail.record_read``)."""
-    evidence = db.scalars(
-        select(DisputeEvidence).where(
-            DisputeEvidence.id == evidence_id, DisputeEvidence.case_id == case.id
-        )
-    ).first()
-    if evidence is None:
+    """One of the case's files for a staff member, the read audited; None (nothing read,
+    nothing audited) when the case has no such file (another case's included, or an id
+    no column could hold) or its stored copy is gone. Commits (``trail.record_read``)."""
+    evidence = by_id(db, DisputeEvidence, evidence_id)
+    if evidence is None or evidence.case_id != case.id:
         return None
-    data = (folder / evidence.stored_name).read_bytes()
+    path = folder / evidence.stored_name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        log.error("evidence %s of case %s: its stored file is missing", evidence.id, case.id)
+        return None
     trail.record_read(db, member, "evidence.view", now, case_id=case.id, evidence_id=evidence.id)
     return EvidenceFile(evidence, data)

@@ -22,24 +22,30 @@ a plan is accepted, ``expire_holds`` in the daily work) does not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from negotiation import Hold, Policy
 from portal.audit import trail
+from portal.cases import adjustments
 from portal.cases.facts import policy as current_policy
 from portal.cases.facts import record_event
 from portal.cases.flags import clear_reason, raise_flag
 from portal.cases.overdue import borrower_today
+from portal.core.db import lock_row
 from portal.models import (
+    AdjustmentStatus,
     Case,
+    CaseFlag,
     CaseHold,
     DisputeReason,
     DisputeResolution,
     FlagReason,
+    HoldAdjustment,
     HoldOutcome,
     HoldStatus,
     StaffMember,
@@ -51,7 +57,9 @@ Actor = StaffMember | str
 class HoldError(Exception):
     """The hold change asked for cannot be made; ``code`` says why (stable, for the
     view to word): ``no_hold``, ``not_dispute``, ``not_proposed``, ``already_proposed``,
-    ``same_person``, ``not_supervisor``, ``note_required``, ``not_hardship``."""
+    ``same_person``, ``not_supervisor``, ``note_required``, ``not_hardship``,
+    ``adjustment_not_upheld`` (only an upheld dispute changes the books), and the codes of
+    ``portal.cases.adjustments.AdjustmentError``."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -251,6 +259,52 @@ def expire_holds(db: Session, as_of: date, now: datetime) -> Expired:
     return Expired(hardships=len(rows))
 
 
+def flag_reviews(db: Session, as_of: date, now: datetime, rules: Policy) -> int:
+    """The daily work: ask for a review (a ``hold_review`` flag) of each standing hold
+    that needs one by ``as_of``: a hardship whose breathing space ends within the
+    policy's ``hardship_review_days_before`` days, and a dispute whose review-by date has
+    come. One set-based read; each hold is asked about once, ever (a hold review flag
+    raised since the hold was placed, open or cleared, answers it), so a re-run, the next
+    day's run or an agent's clearing never raises it again. Returns how many flags
+    opened. Does not commit (the daily work's step does)."""
+    asked = (
+        select(CaseFlag.id)
+        .where(
+            CaseFlag.case_id == CaseHold.case_id,
+            CaseFlag.reason == FlagReason.HOLD_REVIEW,
+            CaseFlag.raised_at >= CaseHold.placed_at,
+        )
+        .exists()
+    )
+    horizon = as_of + timedelta(days=rules.hardship_review_days_before)
+    due = db.scalars(
+        select(CaseHold)
+        .where(
+            CaseHold.ended_at.is_(None),
+            or_(
+                and_(CaseHold.kind == Hold.HARDSHIP, CaseHold.ends_on <= horizon),
+                and_(CaseHold.kind == Hold.DISPUTE, CaseHold.review_by <= as_of),
+            ),
+            ~asked,
+        )
+        .order_by(CaseHold.id)
+    ).all()
+    opened = 0
+    for row in due:
+        case = db.get(Case, row.case_id)
+        if case is None:  # pragma: no cover - the foreign key forbids it
+            continue
+        when = row.ends_on if row.kind is Hold.HARDSHIP else row.review_by
+        details = {
+            "hold": row.kind.value,
+            "hold_id": row.id,
+            "until": when.isoformat() if when else "",
+        }
+        if raise_flag(db, case, FlagReason.HOLD_REVIEW, now, "system", **details) is not None:
+            opened += 1
+    return opened
+
+
 # Disputes ------------------------------------------------------------------------------
 
 
@@ -261,9 +315,13 @@ def propose(
     resolution: DisputeResolution,
     note: str,
     now: datetime,
+    changes: Sequence[adjustments.Request] = (),
 ) -> CaseHold:
     """An agent proposes how a dispute is resolved; it waits for a supervisor's sign-off
-    and the hold stands meanwhile. Commits."""
+    and the hold stands meanwhile. Upheld says what it changes in the books
+    (``changes``: charges waived, installments reduced, or the case closed), checked
+    against what is owed now and kept as proposed lines; nothing moves until the sign-off.
+    Commits."""
     if not note.strip():
         raise HoldError("note_required")
     row = standing(db, case)
@@ -273,12 +331,26 @@ def propose(
         raise HoldError("not_dispute")
     if row.status is HoldStatus.PROPOSED:
         raise HoldError("already_proposed")
+    if changes and resolution is not DisputeResolution.UPHELD:
+        raise HoldError("adjustment_not_upheld")
+    note = note.strip()[:2000]
+    lines: list[HoldAdjustment] = []
+    if resolution is DisputeResolution.UPHELD:
+        try:
+            lines = adjustments.plan(db, case, row, changes, member, note, now)
+        except adjustments.AdjustmentError as error:
+            db.rollback()
+            raise HoldError(error.code) from error
     row.status = HoldStatus.PROPOSED
     row.proposed = resolution
-    row.proposed_note = note.strip()[:2000]
+    row.proposed_note = note
     row.proposed_by_id = member.id
     row.proposed_at = now
-    details = {"hold_id": row.id, "resolution": resolution.value}
+    db.flush()
+    details: dict[str, object] = {"hold_id": row.id, "resolution": resolution.value}
+    if lines:
+        details["adjustments"] = [line.id for line in lines]
+        details["amount"] = sum(line.amount for line in lines)
     record_event(db, case, "dispute_proposed", "agent", at=now, by=member.email, **details)
     trail.record(db, member, "dispute.propose", now, case_id=case.id, **details)
     db.commit()
@@ -289,11 +361,16 @@ def sign_off(
     db: Session, case: Case, member: StaffMember, approve: bool, now: datetime
 ) -> CaseHold:
     """A supervisor (never the agent who proposed) approves the proposed resolution, which
-    ends the hold with it, or sends it back to be proposed again. Commits; a rejection's
-    explanation is then sent to the borrower (``portal.messaging.service.
-    send_dispute_rejection``) by the caller."""
+    ends the hold with it, or sends it back to be proposed again (its lines withdrawn).
+    An upheld resolution's lines are applied to the books here and only here, in the
+    same transaction as the hold's end, with the case row locked (a payment or a second
+    sign-off waits). Commits; the borrower is then told the outcome
+    (``portal.messaging.service.send_dispute_outcome``) by the caller."""
     if "supervisor" not in member.role_set:
         raise HoldError("not_supervisor")
+    lock_row(db, Case, case.id)
+    # What was read before the lock may be stale (another sign-off, a payment).
+    db.expire_all()
     row = standing(db, case)
     if row is None:
         raise HoldError("no_hold")
@@ -301,15 +378,26 @@ def sign_off(
         raise HoldError("not_proposed")
     if row.proposed_by_id == member.id:
         raise HoldError("same_person")
-    details = {"hold_id": row.id, "resolution": row.proposed.value}
+    details: dict[str, object] = {"hold_id": row.id, "resolution": row.proposed.value}
     if not approve:
         row.status = HoldStatus.ACTIVE
+        withdrawn = adjustments.withdraw(db, row, now)
+        if withdrawn:
+            details["adjustments_withdrawn"] = withdrawn
         record_event(db, case, "dispute_sent_back", "agent", at=now, by=member.email, **details)
         trail.record(db, member, "dispute.send_back", now, case_id=case.id, **details)
         db.commit()
         return row
     row.signed_off_by_id = member.id
     outcome = HoldOutcome(row.proposed.value)
+    if outcome is HoldOutcome.UPHELD:
+        try:
+            applied = adjustments.apply(db, case, row, member, now)
+        except adjustments.AdjustmentError as error:
+            db.rollback()
+            raise HoldError(error.code) from error
+        details["amount"] = applied.total
+        details["closed"] = applied.closed
     trail.record(db, member, "dispute.sign_off", now, case_id=case.id, **details)
     _end(db, case, row, outcome, member, now, row.proposed_note)
     db.commit()
@@ -343,10 +431,14 @@ RESOLVED_SHOWN_FOR = timedelta(days=90)
 
 @dataclass(frozen=True)
 class DisputeStatus:
-    """What the borrower's status page says about their dispute."""
+    """What the borrower's status page says about their dispute: its stage, its review-by
+    date, and for an upheld one what was taken off (minor units) and whether the balance
+    was written off."""
 
     stage: str
     review_by: date | None
+    corrected: int = 0
+    closed: bool = False
 
 
 def dispute_status(db: Session, case: Case, now: datetime) -> DisputeStatus | None:
@@ -359,4 +451,14 @@ def dispute_status(db: Session, case: Case, now: datetime) -> DisputeStatus | No
         return None
     if row.ended_at is not None and row.outcome not in (HoldOutcome.UPHELD, HoldOutcome.REJECTED):
         return None
-    return DisputeStatus(dispute_stage(row), row.review_by)
+    applied = [
+        line
+        for line in adjustments.of_holds(db, [row.id])[row.id]
+        if line.status is AdjustmentStatus.APPLIED
+    ]
+    return DisputeStatus(
+        dispute_stage(row),
+        row.review_by,
+        corrected=sum(line.amount for line in applied),
+        closed=any(line.kind == "write_off" for line in applied),
+    )

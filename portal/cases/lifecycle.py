@@ -4,7 +4,9 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 
 1. overdue since: each case's oldest installment still owed once due;
    then holds: a hardship whose breathing space ends today ends (``portal.cases.holds``),
-   asking an agent to review the case;
+   asking an agent to review the case; a hardship ending within the policy's
+   ``hardship_review_days_before`` days, or a dispute whose review-by date has come, asks
+   for a review (once per hold);
 2. plans: an installment unpaid past its grace days is missed (on the date the borrower
    was shown); the policy's number of misses (or a missed last installment) breaks an
    active plan, which returns the case to collection; a plan whose first installment is
@@ -64,7 +66,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation import Currency, Policy, Stage
-from portal.cases.holds import expire_holds
+from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
 from portal.models import (
     OPEN_OFFER_STATUSES,
@@ -135,6 +137,7 @@ class DayWork:
     penalties: int = 0
     offers_expired: int = 0
     hardships_ended: int = 0
+    holds_to_review: int = 0
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
@@ -172,6 +175,7 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
     steps: list[tuple[str, Callable[[Engine, _Day, DayWork], None]]] = [
         ("overdue", _refresh_overdue),
         ("holds", _one_transaction(_expire_holds)),
+        ("reviews", _one_transaction(_flag_hold_reviews)),
         ("plans", _one_transaction(_watch_plans)),
         ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
@@ -648,6 +652,14 @@ def _expire_holds(conn: Connection, day: _Day, work: DayWork) -> None:
     Holds are few, so they are ended one by one in this step's transaction."""
     with Session(bind=conn) as session:
         work.hardships_ended = expire_holds(session, day.as_of, day.now).hardships
+        session.flush()
+
+
+def _flag_hold_reviews(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Standing holds due a review (a breathing space near its end, a dispute at its
+    review-by date) ask for an agent, after the day's expiries."""
+    with Session(bind=conn) as session:
+        work.holds_to_review = flag_reviews(session, day.as_of, day.now, day.policy)
         session.flush()
 
 

@@ -20,10 +20,13 @@ from portal.core.db import by_id, like_pattern
 from portal.core.pagination import window
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
+    AdjustmentKind,
+    AdjustmentStatus,
     Allocation,
     Borrower,
     Case,
     CaseEvent,
+    HoldAdjustment,
     Loan,
     LoanCharge,
     LoanInstallment,
@@ -34,6 +37,8 @@ from portal.models import (
 
 # The order money is applied in (portal.payments.ledger's waterfall), then what is left over.
 ALLOCATION_TARGETS = ("penalty", "fee", "interest", "principal", "credit")
+# What upheld disputes forgave, each its own line (portal.cases.adjustments).
+FORGIVEN_KINDS = tuple(kind.value for kind in AdjustmentKind)
 # The days a filter may name: wide enough for any real payment, narrow enough that a
 # timezone shift never leaves the range Python's dates can hold.
 EARLIEST = date(2000, 1, 1)
@@ -73,6 +78,15 @@ class CurrencyDay:
     allocated: dict[str, int] = field(default_factory=dict)
     open_count: int = 0
     open_total: int = 0
+    # What upheld disputes signed off that day forgave, by kind (charges waived,
+    # installments reduced, balances written off): not money received, so never part of
+    # what was kept or allocated.
+    forgiven: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def forgiven_total(self) -> int:
+        """Everything upheld disputes forgave that day."""
+        return sum(self.forgiven.values())
 
     @property
     def kept(self) -> int:
@@ -102,7 +116,8 @@ class DayOverview:
 def day_overview(db: Session, day: date, zone: ZoneInfo) -> DayOverview:
     """Where every cent of ``day``'s online repayments is: payments confirmed that day,
     what was refunded or disputed of them since, how the rest was allocated, and the
-    payments begun that day that are still open."""
+    payments begun that day that are still open; and, as lines of their own, what upheld
+    disputes signed off that day forgave."""
     start, end = day_bounds(day, day, zone)
     confirmed = (
         Payment.status == PaymentStatus.SUCCEEDED,
@@ -148,6 +163,19 @@ def day_overview(db: Session, day: date, zone: ZoneInfo) -> DayOverview:
     )
     for currency, count, total in still_open:
         of(currency).open_count, of(currency).open_total = int(count), int(total or 0)
+    forgiven = db.execute(
+        select(Loan.currency, HoldAdjustment.kind, func.sum(HoldAdjustment.amount))
+        .join(Case, Case.id == HoldAdjustment.case_id)
+        .join(Loan, Loan.id == Case.loan_id)
+        .where(
+            HoldAdjustment.status == AdjustmentStatus.APPLIED,
+            HoldAdjustment.applied_at >= start,
+            HoldAdjustment.applied_at < end,
+        )
+        .group_by(Loan.currency, HoldAdjustment.kind)
+    )
+    for currency, kind, amount in forgiven:
+        of(currency).forgiven[str(kind)] = int(amount or 0)
     return DayOverview(
         day, [by_currency[c] for c in sorted(by_currency)], run_covering(db, start, end)
     )

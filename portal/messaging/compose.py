@@ -100,13 +100,7 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
     locale = borrower_locale(case)
     with force_locale(locale):
         if channel is Channel.SMS:
-            first = _(
-                "%(lender)s: we have replied to the question you raised about your account. Open:",
-                lender=sms_name(locale),
-            )
-            return Composed(
-                None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale
-            )
+            return _dispute_reply_sms(locale, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: our reply about your account", lender=_lender(case))
         lines = [
@@ -141,6 +135,60 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
             *_email_footer(contact, opt_out),
         ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
+def compose_dispute_upheld(
+    case: Case, channel: Channel, *, corrected: int, closed: bool, link: str, opt_out: str
+) -> Composed:
+    """The news that a dispute was upheld, in the borrower's language: what was taken off
+    what they owe (``corrected``, minor units), or that the balance was written off
+    (``closed``). An SMS says only that there is a reply, as for a rejection."""
+    locale = borrower_locale(case)
+    with force_locale(locale):
+        if channel is Channel.SMS:
+            return _dispute_reply_sms(locale, link, opt_out)
+        contact = lender(locale, market_of(case.loan.currency))
+        subject = _("%(lender)s: our reply about your account", lender=_lender(case))
+        if closed:
+            outcome = _(
+                "We have written off the balance of this loan: you owe nothing on it, and we "
+                "will not ask you to pay it."
+            )
+        else:
+            outcome = _(
+                "We have taken %(amount)s off what you owe. Your page shows what you owe now:",
+                amount=money(corrected, case.loan.currency),
+            )
+        lines = [
+            _("Hello %(name)s,", name=case.loan.borrower.full_name),
+            "",
+            _(
+                "We have looked into your dispute about loan %(number)s and agree with you: "
+                "the dispute is upheld, and the hold on your account has ended.",
+                number=case.loan.number,
+            ),
+            "",
+            outcome,
+            link,
+            "",
+            _(
+                "If you think anything is still wrong, tell us on the same page and we will "
+                "look again."
+            ),
+            "",
+            *_email_footer(contact, opt_out),
+        ]
+        return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
+def _dispute_reply_sms(locale: str, link: str, opt_out: str) -> Composed:
+    """An SMS that a dispute has its answer, whichever it is: it may be read by others,
+    so it says only that there is a reply, behind the link. Called in ``locale``."""
+    first = _(
+        "%(lender)s: we have replied to the question you raised about your account. Open:",
+        lender=sms_name(locale),
+    )
+    return Composed(None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale)
 
 
 def _lender(case: Case) -> str:

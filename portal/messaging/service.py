@@ -67,6 +67,7 @@ from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
+from portal.cases.holds import dispute_status
 from portal.contact.gate import (
     HISTORY_REACH,
     judge,
@@ -79,7 +80,7 @@ from portal.contact.gate import (
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import token_hash
-from portal.messaging.compose import compose, compose_dispute_rejected
+from portal.messaging.compose import compose, compose_dispute_rejected, compose_dispute_upheld
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.models import (
@@ -106,8 +107,10 @@ BULK_CHUNK = 500
 # Messages per pass of the scheduled sender.
 DISPATCH_CHUNK = 200
 REDACTED = "[link]"
-# A message's purpose when it explains a rejected dispute (``send_dispute_rejection``).
+# A message's purpose when it explains a rejected dispute, or tells of an upheld one
+# (``send_dispute_outcome``).
 DISPUTE_REJECTED = "dispute"
+DISPUTE_UPHELD = "dispute_upheld"
 # What a message left "sending" by a sender that stopped is failed with (a code, worded
 # where it is shown, as the providers' ``SendFailure`` codes are).
 INTERRUPTED = "interrupted"
@@ -249,9 +252,21 @@ def send_dispute_rejection(db: Session, case: Case, actor: Actor, moment: dateti
     words stay discreet; the page behind its link says the rest). It goes through the
     contact rules like any message, kept for the first allowed moment when refused for a
     while. Commits."""
+    return send_dispute_outcome(db, case, upheld=False, actor=actor, moment=moment)
+
+
+def send_dispute_outcome(
+    db: Session, case: Case, *, upheld: bool, actor: Actor, moment: datetime
+) -> SendResult:
+    """Tell the borrower, in their language, how their dispute ended: rejected (with what
+    they may do next) or upheld (what was taken off, or that the balance was written
+    off). By email when they have one, else by a discreet SMS; through the contact rules
+    like any message, kept for the first allowed moment when refused for a while.
+    Commits."""
     channel = Channel.EMAIL if address_for(case.loan.borrower, Channel.EMAIL) else Channel.SMS
+    purpose = DISPUTE_UPHELD if upheld else DISPUTE_REJECTED
     return send_message(
-        db, case, channel, actor=actor, moment=moment, schedule=True, purpose=DISPUTE_REJECTED
+        db, case, channel, actor=actor, moment=moment, schedule=True, purpose=purpose
     )
 
 
@@ -308,6 +323,16 @@ def _prepare(
     if message.purpose == DISPUTE_REJECTED:
         composed = compose_dispute_rejected(
             case, channel, link=reminder_url(token), opt_out=opt_out
+        )
+    elif message.purpose == DISPUTE_UPHELD:
+        status = dispute_status(db, case, moment)
+        composed = compose_dispute_upheld(
+            case,
+            channel,
+            corrected=status.corrected if status else 0,
+            closed=status.closed if status else False,
+            link=reminder_url(token),
+            opt_out=opt_out,
         )
     else:
         composed = compose(

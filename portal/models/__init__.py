@@ -45,11 +45,14 @@ from portal.models.contact import (
     PromiseStatus,
 )
 from portal.models.holds import (
+    AdjustmentKind,
+    AdjustmentStatus,
     CaseHold,
     DisputeEvidence,
     DisputeReason,
     DisputeResolution,
     EvidenceType,
+    HoldAdjustment,
     HoldOutcome,
     HoldStatus,
 )
@@ -77,6 +80,8 @@ __all__ = [
     "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
     "UNPAID_INSTALLMENT",
+    "AdjustmentKind",
+    "AdjustmentStatus",
     "Allocation",
     "AssignmentRule",
     "AssignmentRuleAgent",
@@ -98,6 +103,7 @@ __all__ = [
     "DisputeResolution",
     "EvidenceType",
     "FlagReason",
+    "HoldAdjustment",
     "HoldOutcome",
     "HoldStatus",
     "LifecycleRun",

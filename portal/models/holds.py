@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from negotiation.snapshot import Hold
@@ -125,3 +125,54 @@ class DisputeEvidence(Base):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AdjustmentKind(StrEnum):
+    """What an upheld dispute changes in the books: a charge waived (whole or part), an
+    installment's amount owed reduced, or the whole balance written off (the case closes
+    and collection on the loan stops for good)."""
+
+    WAIVE_CHARGE = "waive_charge"
+    REDUCE_INSTALLMENT = "reduce_installment"
+    WRITE_OFF = "write_off"
+
+
+class AdjustmentStatus(StrEnum):
+    """Proposed with the resolution (nothing has moved yet), applied by the supervisor's
+    sign-off, or withdrawn when the resolution was sent back (kept, as proposed)."""
+
+    PROPOSED = "proposed"
+    APPLIED = "applied"
+    WITHDRAWN = "withdrawn"
+
+
+class HoldAdjustment(Base):
+    """One line of an upheld dispute's change to the books: which hold, what (a charge,
+    or an installment's interest or principal), how much (minor units, never more than
+    was owed then), who proposed it and why, and who applied it and when.
+
+    Applying a line raises the item's ``waived`` column by exactly ``amount``: what was
+    owed (``amount``/``*_due``) is never edited, so the books show both what was owed
+    and what was forgiven, and ``portal.payments.ledger.check`` holds every applied line
+    against the item's waived total."""
+
+    __tablename__ = "hold_adjustments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("case_holds.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[AdjustmentKind] = mapped_column(codes(AdjustmentKind, name="kind", length=24))
+    target: Mapped[str] = mapped_column(String(16))  # penalty, fee, interest, principal
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("loan_charges.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("loan_installments.id"))
+    amount: Mapped[int]
+    status: Mapped[AdjustmentStatus] = mapped_column(
+        codes(AdjustmentStatus, name="status", length=16), default=AdjustmentStatus.PROPOSED
+    )
+    note: Mapped[str] = mapped_column(Text, default="")  # why: the agent's proposal note
+    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

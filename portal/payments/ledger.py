@@ -18,7 +18,11 @@ from sqlalchemy.orm import Session
 
 from portal.core import settings
 from portal.models import (
+    AdjustmentStatus,
     Allocation,
+    CaseHold,
+    HoldAdjustment,
+    HoldOutcome,
     Loan,
     LoanCharge,
     LoanInstallment,
@@ -96,6 +100,54 @@ def write_off_future_interest(loan: Loan, on: date) -> list[Waiver]:
         for installment in loan.installments
         if installment.due_date >= on and installment.interest_outstanding
     ]
+
+
+def installment_shares(installment: LoanInstallment, amount: int) -> list[tuple[str, int]]:
+    """How reducing what an installment asks for by ``amount`` falls on its components:
+    its interest first, then its principal (a correction forgives the lender's charge for
+    money before the money itself). Never more than is owed on it; the caller checks."""
+    shares: list[tuple[str, int]] = []
+    for target in ("interest", "principal"):
+        share = min(amount, _outstanding(installment, target))
+        if share > 0:
+            shares.append((target, share))
+            amount -= share
+    return shares
+
+
+def balance_lines(loan: Loan) -> list[tuple[str, LoanCharge | None, LoanInstallment | None, int]]:
+    """Everything still owed on the loan, item by item (each charge, each installment's
+    interest and principal, due or not yet due): what writing the balance off forgives."""
+    lines: list[tuple[str, LoanCharge | None, LoanInstallment | None, int]] = []
+    for kind in ("penalty", "fee"):
+        lines += [(kind, c, None, c.outstanding) for c in _charges(loan, kind) if c.outstanding > 0]
+    for installment in sorted(loan.installments, key=lambda i: i.sequence):
+        for target in ("interest", "principal"):
+            owed = _outstanding(installment, target)
+            if owed > 0:
+                lines.append((target, None, installment, owed))
+    return lines
+
+
+def owed_on(target: str, charge: LoanCharge | None, installment: LoanInstallment | None) -> int:
+    """What is still owed on one item: a charge, or an installment's interest or
+    principal."""
+    if charge is not None:
+        return charge.outstanding
+    if installment is not None:
+        return _outstanding(installment, target)
+    return 0
+
+
+def forgive(
+    target: str, charge: LoanCharge | None, installment: LoanInstallment | None, amount: int
+) -> None:
+    """Raise the item's waived total by ``amount`` (what it asked for stays as it was).
+    The caller has checked that ``amount`` is positive and no more than is owed on it."""
+    if charge is not None:
+        charge.waived += amount
+    elif installment is not None:
+        _waive_installment(installment, target, amount)
 
 
 def reinstate(loan: Loan, waivers: Iterable[Waiver]) -> None:
@@ -224,6 +276,53 @@ def check(db: Session) -> list[str]:
             problems.append(f"charge {charge.id}: paid and waived exceed the charge")
         if by_target.get(("charge", charge.id, charge.kind), 0) > charge.paid:
             problems.append(f"charge {charge.id}: more allocated than paid")
+    problems += _check_adjustments(db)
+    return problems
+
+
+def _check_adjustments(db: Session) -> list[str]:
+    """An upheld dispute's applied lines each raised their item's waived total by their
+    amount: so no item shows less waived than its lines forgave, and every applied line
+    belongs to a dispute that was upheld."""
+    problems: list[str] = []
+    applied = (HoldAdjustment.status == AdjustmentStatus.APPLIED,)
+    for charge_id, total in db.execute(
+        select(HoldAdjustment.charge_id, func.sum(HoldAdjustment.amount))
+        .where(*applied, HoldAdjustment.charge_id.is_not(None))
+        .group_by(HoldAdjustment.charge_id)
+    ):
+        charge = db.get(LoanCharge, charge_id)
+        if charge is None or charge.waived < int(total):
+            problems.append(f"charge {charge_id}: dispute adjustments exceed what is waived")
+    for installment_id, target, total in db.execute(
+        select(
+            HoldAdjustment.installment_id, HoldAdjustment.target, func.sum(HoldAdjustment.amount)
+        )
+        .where(*applied, HoldAdjustment.installment_id.is_not(None))
+        .group_by(HoldAdjustment.installment_id, HoldAdjustment.target)
+    ):
+        installment = db.get(LoanInstallment, installment_id)
+        waived = (
+            None
+            if installment is None
+            else installment.interest_waived
+            if target == "interest"
+            else installment.principal_waived
+        )
+        if waived is None or waived < int(total):
+            problems.append(
+                f"installment {installment_id}: dispute adjustments of {target} "
+                "exceed what is waived"
+            )
+    stray = db.scalars(
+        select(HoldAdjustment.id)
+        .join(CaseHold, CaseHold.id == HoldAdjustment.hold_id)
+        .where(
+            *applied,
+            (CaseHold.outcome.is_(None)) | (CaseHold.outcome != HoldOutcome.UPHELD),
+        )
+    ).all()
+    problems += [f"adjustment {i}: applied but its dispute was not upheld" for i in stray]
     return problems
 
 

@@ -48,6 +48,8 @@ EVENT_NAMES: dict[str, Any] = {
     "hold_ended": _l("The hold ended"),
     "dispute_proposed": _l("An agent proposed how to resolve the dispute"),
     "dispute_sent_back": _l("A supervisor sent the dispute's resolution back"),
+    "dispute_adjusted": _l("An upheld dispute changed what is owed (signed off)"),
+    "case_closed": _l("Case closed: the balance was written off"),
     "link_disabled": _l("Reminder link disabled after wrong answers"),
     "verification_locked": _l("Verification locked after wrong answers"),
     "offer_created": _l("An agent made an offer"),

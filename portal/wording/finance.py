@@ -56,6 +56,13 @@ ALLOCATION_TARGETS = {
     "credit": _l("Credit (overpaid)"),
 }
 
+# What upheld disputes forgave, by kind (portal.finance.reports.FORGIVEN_KINDS).
+FORGIVEN_KINDS = {
+    "waive_charge": _l("Fees and penalties waived"),
+    "reduce_installment": _l("Installments reduced"),
+    "write_off": _l("Balances written off (cases closed)"),
+}
+
 PAYMENT_EVENTS = {
     "payment_started": _l("Payment started by the borrower"),
     "payment_succeeded": _l("The gateway confirmed the payment"),

@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core import db, migrate
 from portal.models import (
+    AdjustmentStatus,
     Case,
     CaseStatus,
+    HoldAdjustment,
     LoanCharge,
     LoanInstallment,
     Message,
@@ -44,6 +46,7 @@ STATUS_COLUMNS = [
     (Message.status, MessageStatus),
     (Promise.status, PromiseStatus),
     (ReconciliationRun.status, RunStatus),
+    (HoldAdjustment.status, AdjustmentStatus),
 ]
 
 

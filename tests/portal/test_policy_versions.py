@@ -207,7 +207,7 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize(("toml", "key"), BAD_FILES.items(), ids=list(BAD_FILES.values()))
-def test_a_file_the_parser_refuses_is_never_proposed_and_the_key_is_named(app, toml, key):
+def test_a_file_the_parser_refuses_is_never_proposed_and_the_key_is_named(app, toml, key, tmp_path):
     admins(app)
     maker = signed_in(app, MAKER)
     refused = propose_file(maker, toml)
@@ -217,10 +217,10 @@ def test_a_file_the_parser_refuses_is_never_proposed_and_the_key_is_named(app, t
     assert key in page
     assert len(rows(app)) == 1
     # The command line refuses it the same way.
-    path = app.instance_path + "/bad.toml"
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(toml)
-    cli_refused = run(app, "policy", "propose", "--file", path, "--reason", "x", "--by", MAKER)
+    # A file of this test's own (the instance folder is shared by the test workers).
+    path = tmp_path / "bad.toml"
+    path.write_text(toml, encoding="utf-8")
+    cli_refused = run(app, "policy", "propose", "--file", str(path), "--reason", "x", "--by", MAKER)
     assert cli_refused.exit_code == 1
     assert key in cli_refused.output
     assert len(rows(app)) == 1

@@ -12,17 +12,22 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from negotiation import Hold
-from portal.cases import evidence, holds
+from portal.cases import adjustments, evidence, holds
 from portal.core import db
 from portal.core.db import Session
-from portal.messaging.service import send_dispute_rejection
-from portal.models import Case, DisputeResolution, HoldOutcome, StaffMember
+from portal.messaging.service import send_dispute_outcome
+from portal.models import AdjustmentKind, Case, DisputeResolution, HoldOutcome, StaffMember
 from portal.web.agent import blueprint, case_section, find_case, no_case
-from portal.web.agent.hold_forms import LiftForm, ProposeForm, SignOffForm
+from portal.web.agent.hold_forms import LiftForm, SignOffForm, propose_form
 from portal.web.common.evidence import evidence_folder
 from portal.web.common.fragments import respond
 from portal.web.staff.auth import staff_required
-from portal.wording.cases import DISPUTE_REASONS, EVENT_ACTORS
+from portal.wording.cases import (
+    CHARGE_DESCRIPTIONS,
+    CHARGE_KINDS,
+    DISPUTE_REASONS,
+    EVENT_ACTORS,
+)
 
 HOLD_ERRORS = {
     "no_hold": _l("The case is not on hold any more."),
@@ -33,6 +38,40 @@ HOLD_ERRORS = {
     "same_person": _l("The agent who proposed a resolution cannot sign it off."),
     "not_supervisor": _l("Only a supervisor can sign off a resolution."),
     "note_required": _l("Say why."),
+    "adjustment_not_upheld": _l("Only an upheld dispute changes what is owed."),
+    "adjustment_required": _l(
+        "Say what upholding changes: charges waived, installments reduced, or the case closed."
+    ),
+    "amount_invalid": _l("Each amount must be more than zero."),
+    "unknown_item": _l("That charge or installment is not this case's."),
+    "exceeds": _l("An amount is more than is owed on its charge or installment."),
+    "close_alone": _l("Closing the case writes off everything: leave the amounts empty."),
+    "duplicate_item": _l("Name each charge or installment once."),
+    "nothing_owed": _l("Nothing is owed on the loan: there is nothing to write off."),
+    "too_many": _l("Too many changes in one proposal."),
+    "proposal_stale": _l(
+        "What is owed changed since the proposal (a payment or a charge): send it back so "
+        "the agent proposes again."
+    ),
+}
+
+ADJUSTMENT_KINDS = {
+    AdjustmentKind.WAIVE_CHARGE: _l("Charge waived"),
+    AdjustmentKind.REDUCE_INSTALLMENT: _l("Installment reduced"),
+    AdjustmentKind.WRITE_OFF: _l("Written off (case closed)"),
+}
+
+ADJUSTMENT_TARGETS = {
+    "penalty": _l("Penalty"),
+    "fee": _l("Fee"),
+    "interest": _l("Interest"),
+    "principal": _l("Principal"),
+}
+
+ADJUSTMENT_STATUSES = {
+    "proposed": _l("waiting for sign-off"),
+    "applied": _l("applied"),
+    "withdrawn": _l("withdrawn (sent back)"),
 }
 
 OUTCOME_NAMES = {
@@ -57,11 +96,20 @@ RESOLUTION_NAMES = {
 def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> dict[str, Any]:
     row = holds.standing(database, case)
     proposer = database.get(StaffMember, row.proposed_by_id) if row and row.proposed_by_id else None
+    every = holds.history(database, case)
+    lines = adjustments.of_holds(database, [r.id for r in every])
+    loan = case.loan
+    deciders = {r.proposed_by_id for r in every} | {r.signed_off_by_id for r in every}
+    names = {
+        i: person.email
+        for i in deciders
+        if i is not None and (person := database.get(StaffMember, i)) is not None
+    }
     return {
         "hold_panel": {
             "case": case,
             "standing": row,
-            "history": [r for r in holds.history(database, case) if r is not row],
+            "history": [r for r in every if r is not row],
             "proposer": proposer,
             "may_sign_off": (
                 row is not None
@@ -70,7 +118,7 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
                 and proposer.id != member.id
             ),
             "lift_form": forms.get("lift_form") or LiftForm(formdata=None),
-            "propose_form": forms.get("propose_form") or ProposeForm(formdata=None),
+            "propose_form": forms.get("propose_form") or propose_form(case, formdata=None),
             "sign_off_form": forms.get("sign_off_form") or SignOffForm(formdata=None),
             "error": forms.get("error"),
             "outcome_names": OUTCOME_NAMES,
@@ -79,6 +127,20 @@ def _panel(database: Session, case: Case, member: StaffMember, **forms: Any) -> 
             "reason_names": DISPUTE_REASONS,
             "actor_names": EVENT_ACTORS,
             "evidence": evidence.of_case(database, case),
+            "lines": lines,
+            "staff_names": names,
+            "pending": [x for x in lines.get(row.id, []) if x.status == "proposed"] if row else [],
+            "withdrawn": [x for x in lines.get(row.id, []) if x.status == "withdrawn"]
+            if row
+            else [],
+            "charges": {c.id: c for c in loan.charges},
+            "installments": {i.id: i for i in loan.installments},
+            "currency": loan.currency,
+            "adjustment_kinds": ADJUSTMENT_KINDS,
+            "adjustment_targets": ADJUSTMENT_TARGETS,
+            "adjustment_statuses": ADJUSTMENT_STATUSES,
+            "charge_descriptions": CHARGE_DESCRIPTIONS,
+            "charge_kinds": CHARGE_KINDS,
         }
     }
 
@@ -128,7 +190,7 @@ def propose_resolution(case_id: int) -> Response:
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
-    form = ProposeForm()
+    form = propose_form(case)
     if not form.validate_on_submit():
         return _refused(database, case, 422, propose_form=form)
     try:
@@ -139,6 +201,7 @@ def propose_resolution(case_id: int) -> Response:
             DisputeResolution(form.resolution.data),
             form.note.data or "",
             g.now,
+            form.changes(),
         )
     except holds.HoldError as error:
         return _refused(database, case, 409, error=HOLD_ERRORS[error.code])
@@ -148,8 +211,9 @@ def propose_resolution(case_id: int) -> Response:
 @blueprint.post("/cases/<int:case_id>/hold/sign-off")
 @staff_required("agent", "supervisor")
 def sign_off_resolution(case_id: int) -> Response:
-    """A supervisor signs off (or sends back) the proposed resolution; a rejection is
-    explained to the borrower in their language."""
+    """A supervisor signs off (or sends back) the proposed resolution, which applies an
+    upheld one's changes to the books; the borrower is told the outcome in their
+    language."""
     database = db.session()
     case = find_case(case_id)
     if case is None:
@@ -161,8 +225,9 @@ def sign_off_resolution(case_id: int) -> Response:
         row = holds.sign_off(database, case, g.staff, form.decision.data == "approve", g.now)
     except holds.HoldError as error:
         return _refused(database, case, 409, error=HOLD_ERRORS[error.code])
-    if row.outcome is HoldOutcome.REJECTED:
-        send_dispute_rejection(database, case, g.staff, g.now)
+    if row.outcome in (HoldOutcome.REJECTED, HoldOutcome.UPHELD):
+        upheld = row.outcome is HoldOutcome.UPHELD
+        send_dispute_outcome(database, case, upheld=upheld, actor=g.staff, moment=g.now)
     return _back(case)
 
 
@@ -170,7 +235,10 @@ def sign_off_resolution(case_id: int) -> Response:
 @staff_required("agent")
 def evidence_file(case_id: int, evidence_id: int) -> Response:
     """One file the borrower sent with their dispute, to download (never shown inline:
-    a PDF or image from outside is not rendered in the console's origin); audited."""
+    a PDF or image from outside is not rendered in the console's origin); audited. Only
+    for staff who may open the case page (the agent role, which supervisors hold too);
+    its type is the one its first bytes proved, never sniffed, and should a browser open
+    it anyway it runs sandboxed with nothing allowed."""
     database = db.session()
     case = find_case(case_id)
     if case is None:
@@ -184,4 +252,6 @@ def evidence_file(case_id: int, evidence_id: int) -> Response:
     name = f"evidence-{case.id}-{found.evidence.id}.{extension[found.evidence.content_type]}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -47,6 +47,7 @@ from portal.web.finance.forms import (
 from portal.web.staff.auth import staff_blueprint, staff_required
 from portal.wording.finance import (
     ALLOCATION_TARGETS,
+    FORGIVEN_KINDS,
     GATEWAYS,
     ITEM_KINDS,
     PAYMENT_EVENTS,
@@ -72,6 +73,8 @@ def wording() -> dict[str, Any]:
         "PURPOSE_NAMES": PURPOSES,
         "TARGET_NAMES": ALLOCATION_TARGETS,
         "TARGETS": reports.ALLOCATION_TARGETS,
+        "FORGIVEN_NAMES": FORGIVEN_KINDS,
+        "FORGIVEN": reports.FORGIVEN_KINDS,
         "EVENT_NAMES": PAYMENT_EVENTS,
         "RUN_STATUS_NAMES": RUN_STATUSES,
         "ITEM_KIND_NAMES": ITEM_KINDS,
