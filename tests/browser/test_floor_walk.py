@@ -13,7 +13,10 @@ the 35 named borrowers and the book of 2,000 more, owners given by the rules):
    days past due imply at the next daily work, and no further until the policy says.
 
 Each step is a small function over a ``Walk``, so steps for what is being built now fit
-in where they belong (see ``LATER``). Pictures at phone size and at 1280 px.
+in where they belong. Pictures at phone size and at 1280 px. Between 1 and 2 each agent
+opens "My work" and clicks "Next case", which must open a case the contact gate lets them
+call at that moment; the owner reads the dispute on the case's workspace (summary, call
+verdict and next action on the first screen, the hold in its tab loaded by htmx).
 """
 
 from __future__ import annotations
@@ -40,18 +43,6 @@ from .test_borrower_journey import PHONE
 
 DESKTOP = {"width": 1280, "height": 900}
 SUPERVISOR = "kuoming.huang@haohuan.example"
-# What the lead adds when the features being built alongside land (each a step function
-# called from ``test_a_day_on_the_floor`` at the place named):
-LATER = {
-    "my_work": "after step_agents_start_the_day: each agent's 'My work' lists the callbacks "
-    "due, the promises due today and broken, the new holds (the dispute among them)",
-    "next_case": "after step_agents_start_the_day: each agent's 'Next case' opens a case "
-    "that may be called now (never a Los Angeles borrower at 21:30 their time)",
-    "workspace": "in step_owner_sees_the_dispute: the summary, the contact verdict and the "
-    "next action above the fold at 1280 px; the hold section loaded as a fragment",
-    "admin_console": "before step_agents_start_the_day: an admin sets the assignment rules "
-    "from the console rather than the demo's seed",
-}
 
 
 def tiny_png() -> bytes:
@@ -158,6 +149,45 @@ def step_agents_start_the_day(walk: Walk) -> None:
         assert shown == counts[email] > 0, (email, caption, counts)
         assert page.locator("main table tbody tr").count() > 0
         page.screenshot(path=SCREENSHOTS / f"floor-1-queue-{email.split('@')[0]}.png")
+        page.context.close()
+
+
+def step_my_work_and_next_case(walk: Walk) -> None:
+    """Each agent lands on "My work" (its groups, each with a count), and "Next case"
+    opens one of their own cases that the contact gate lets them call now; the case's
+    workspace shows the call verdict and the next action on the first screen."""
+    from negotiation import Channel
+    from portal.contact.gate import judge
+    from portal.demo.seed import DEMO_STAFF
+    from portal.models import Case, StaffMember
+
+    for member in DEMO_STAFF[3:6]:  # the three agents
+        page = walk.staff(member.email)
+        assert page.url.endswith("/agent/my-work") or "/agent/my-work?" in page.url, page.url
+        assert page.locator("section.work-group").count() >= 3
+        assert page.locator("#top-heading").count() == 1
+        page.screenshot(path=SCREENSHOTS / f"floor-1-my-work-{member.email.split('@')[0]}.png")
+        page.locator("form[action$='/agent/next-case'] button[type=submit]").first.click()
+        page.wait_for_load_state("networkidle")
+        found = re.search(r"/agent/cases/(\d+)", page.url)
+        assert found, page.locator("main").inner_text()
+        case_id = int(found.group(1))
+
+        def allowed(session: Any, case_id: int = case_id, email: str = member.email) -> bool:
+            case = session.get(Case, case_id)
+            owner = session.get(StaffMember, case.owner_id)
+            assert owner.email == email  # their own case, never another agent's
+            return judge(session, case, Channel.CALL, walk.now).allowed
+
+        assert walk.db(allowed), (member.email, case_id)
+        # The workspace's first screen: who, how much, may I call, what to do next.
+        first_screen = DESKTOP["height"]
+        for selector in (".summary-figures", "#verdict-heading", "#primary-action"):
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None, selector
+            assert box["y"] + box["height"] <= first_screen, (selector, box)
+        assert page.locator("#primary-action").inner_text() == "Log a call"
+        page.screenshot(path=SCREENSHOTS / f"floor-1-next-case-{member.email.split('@')[0]}.png")
         page.context.close()
 
 
@@ -280,8 +310,25 @@ def step_owner_sees_the_dispute(walk: Walk) -> None:
     owner.goto(f"{walk.base}/agent/?owner=me&needs=yes&q={_number(walk)}&lang=en")
     assert owner.locator("main table tbody tr").count() == 1
     owner.screenshot(path=SCREENSHOTS / "floor-4-owner-queue.png")
-    owner.goto(f"{walk.base}/agent/cases/{walk.case_id}?lang=en")
+    # In their "My work", the new hold waits for review, and leads to the case.
+    owner.goto(f"{walk.base}/agent/my-work?lang=en")
+    holds = owner.locator("#holds")
+    assert _number(walk) in holds.inner_text()
+    holds.locator("a", has_text=_number(walk)).first.click()
+    owner.wait_for_url(f"**/agent/cases/{walk.case_id}**")
+    # The workspace's first screen says the case is held and what to do about it.
+    assert owner.locator("#primary-action").inner_text() == "Review the hold"
+    box = owner.locator("#primary-action").bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= DESKTOP["height"]
+    assert "I have already paid" in owner.locator(".pending-list").inner_text()
+    # The holds tab, loaded in place by htmx (the page itself stays).
+    owner.evaluate("window.__stayed = true")
+    with owner.expect_response(re.compile(r"/sections/holds")):
+        owner.click("#tab-holds")
     hold = owner.locator("#hold")
+    hold.wait_for()
+    assert owner.evaluate("window.__stayed === true")
     text = hold.inner_text()
     assert "Dispute" in text, text
     assert "I have already paid" in text, text
@@ -340,7 +387,8 @@ def step_owner_proposes_and_supervisor_signs_off(walk: Walk, day: int) -> None:
 
     walk.at(NOW + timedelta(days=day))
     owner = walk.staff(_owner_email(walk))
-    owner.goto(f"{walk.base}/agent/cases/{walk.case_id}?lang=en#hold")
+    owner.goto(f"{walk.base}/agent/cases/{walk.case_id}?lang=en")
+    owner.click("#primary-action")  # "Review the hold": the holds tab
     hold = owner.locator("#hold")
     hold.locator("input[name=resolution][value=rejected]").check()
     hold.locator("textarea[name=note]").fill(
@@ -352,7 +400,12 @@ def step_owner_proposes_and_supervisor_signs_off(walk: Walk, day: int) -> None:
     owner.context.close()
 
     supervisor = walk.staff(SUPERVISOR)
-    supervisor.goto(f"{walk.base}/agent/cases/{walk.case_id}?lang=en#hold")
+    # The proposal waits in the supervisor's "My work", among the disputes to sign off.
+    supervisor.goto(f"{walk.base}/agent/my-work?lang=en")
+    waiting = supervisor.locator("#sign_off")
+    waiting.locator("a", has_text=_number(walk)).first.click()
+    supervisor.wait_for_url(f"**/agent/cases/{walk.case_id}**")
+    supervisor.click("#primary-action")
     hold = supervisor.locator("#hold")
     hold.locator("input[name=decision][value=approve]").check()
     supervisor.screenshot(path=SCREENSHOTS / "floor-6-supervisor-sign-off.png")
@@ -418,10 +471,10 @@ def step_staff_screens_hold_the_book(walk: Walk) -> None:
 
 def test_a_day_on_the_floor(floor: Walk) -> None:
     step_agents_start_the_day(floor)
-    # LATER["my_work"], LATER["next_case"]
+    step_my_work_and_next_case(floor)
     pick_case(floor)
     step_borrower_disputes_with_a_photo(floor)
-    step_owner_sees_the_dispute(floor)  # LATER["workspace"]
+    step_owner_sees_the_dispute(floor)
     day = step_nothing_escalates_while_disputed(floor)
     step_owner_proposes_and_supervisor_signs_off(floor, day)
     step_borrower_reads_the_outcome(floor)
