@@ -189,3 +189,28 @@ def test_what_is_owed_is_one_definition_in_python_and_in_sql(app):
             ).scalar_one()
         )
         assert by_python == by_sql == 8 * 550_000 + 45_000
+
+
+def test_the_migrated_check_constraints_carry_the_models_names(app):
+    """A migration that names its CHECK constraint in full (``ck_table_column``) gets the
+    naming convention's prefix twice; the model's name is the one to drop or alter by."""
+    from sqlalchemy import CheckConstraint, inspect
+
+    from portal.models import Base
+
+    expected = {
+        (table.name, str(constraint.name))
+        for table in Base.metadata.sorted_tables
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint) and constraint.name
+    }
+    with app.app_context(), db.engine().connect() as connection:
+        inspector = inspect(connection)
+        found = {
+            (table, check["name"])
+            for table in inspector.get_table_names()
+            for check in inspector.get_check_constraints(table)
+        }
+    doubled = sorted(name for _table, name in found if name.count("ck_") > 1)
+    assert doubled == []
+    assert sorted(expected - found) == []

@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "stage IN (" + ", ".join(f"'{stage}'" for stage in STAGES) + ")",
-            name="ck_assignment_rules_stage",
+            name="stage",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assignment_rules")),
     )

@@ -23,7 +23,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def _check(name: str, values: tuple[str, ...]) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in values)
-    return sa.CheckConstraint(f"{name} IN ({allowed})", name=f"ck_case_holds_{name}")
+    return sa.CheckConstraint(f"{name} IN ({allowed})", name=name)
 
 
 def upgrade() -> None:
@@ -97,7 +97,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("stored_name", name="uq_dispute_evidence_stored_name"),
         sa.CheckConstraint(
             "content_type IN ('image/jpeg', 'image/png', 'application/pdf')",
-            name="ck_dispute_evidence_content_type",
+            name="content_type",
         ),
     )
     op.create_index("ix_dispute_evidence_hold_id", "dispute_evidence", ["hold_id"])

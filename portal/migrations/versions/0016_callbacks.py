@@ -41,8 +41,8 @@ def upgrade() -> None:
             name="fk_callbacks_contact_attempt_id_contact_attempts",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_callbacks"),
-        sa.CheckConstraint("source IN ('borrower', 'agent')", name="ck_callbacks_source"),
-        sa.CheckConstraint("status IN ('open', 'done', 'canceled')", name="ck_callbacks_status"),
+        sa.CheckConstraint("source IN ('borrower', 'agent')", name="source"),
+        sa.CheckConstraint("status IN ('open', 'done', 'canceled')", name="status"),
     )
     op.create_index("ix_callbacks_case_id", "callbacks", ["case_id"])
     op.create_index("ix_callbacks_status_due_at", "callbacks", ["status", "due_at"])

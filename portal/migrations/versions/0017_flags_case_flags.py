@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_case_flags"),
         sa.CheckConstraint(
             "reason IN ({})".format(", ".join(f"'{r}'" for r in REASONS)),
-            name="ck_case_flags_reason",
+            name="reason",
         ),
     )
     op.create_index("ix_case_flags_case_id", "case_flags", ["case_id"])

@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("version", name="pk_policy_versions"),
         sa.CheckConstraint(
             "status IN ('proposed', 'active', 'rejected', 'superseded')",
-            name="ck_policy_versions_status",
+            name="status",
         ),
     )
     for status in ("active", "proposed"):
