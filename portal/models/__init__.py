@@ -41,6 +41,7 @@ from portal.models.contact import (
     OptOut,
     Promise,
     PromiseStatus,
+    QuietHours,
 )
 from portal.models.holds import (
     CaseHold,
@@ -63,9 +64,6 @@ from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, 
 from portal.models.staff import AuditEntry, StaffMember, StaffSignInAttempt
 
 __all__ = [
-    "Callback",
-    "CallbackSource",
-    "CallbackStatus",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -77,6 +75,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Borrower",
+    "Callback",
+    "CallbackSource",
+    "CallbackStatus",
     "Case",
     "CaseEvent",
     "CaseHold",
@@ -107,6 +108,7 @@ __all__ = [
     "ProcessedEvent",
     "Promise",
     "PromiseStatus",
+    "QuietHours",
     "ReconciliationItem",
     "ReconciliationRun",
     "ReminderLink",

@@ -9,10 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from negotiation.contact import Channel
 from negotiation.jurisdiction import JURISDICTIONS
@@ -30,7 +29,7 @@ from portal.contact.calls import (
 )
 from portal.contact.promises import PromiseLimits, PromiseProblem, promise_problems
 from portal.core.i18n import long_date, money
-from portal.web.common.forms import AmountField, DayField, Form, optional
+from portal.web.common.forms import AmountField, DayField, Form, MultiCheckboxField, optional
 
 # How long ago the call began, in minutes: a call is logged when it ends.
 STARTED_CHOICES = (0, 5, 10, 15, 30, 60)
@@ -62,13 +61,6 @@ class LocalTimeField(StringField):
         """The typed time in ``zone``, or None."""
         wall = self.parsed()
         return wall.replace(tzinfo=zone) if wall else None
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Checkboxes for a multiple choice (no JavaScript, each with its label)."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 def _coded_radio(label: Any, names: dict[Any, Any], default: str | None = None) -> RadioField:

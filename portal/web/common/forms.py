@@ -13,8 +13,9 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import DateField, Field, SelectField, StringField
+from wtforms import DateField, Field, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Optional, StopValidation
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.currency import minor_digits
 from portal.finance.reports import EARLIEST, LATEST
@@ -284,3 +285,10 @@ def _loose_day(text: str) -> date | None:
         return date(*(int(part) for part in found.groups())) if found else None
     except ValueError:
         return None
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes for a multiple choice (no JavaScript, each with its label)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
