@@ -523,7 +523,10 @@ def _jurisdiction(rules: Mapping[str, Any], name: str, defaults: Mapping[str, in
         blackouts=tuple(_blackouts(rules, name, where)),
         letter_notice_days=defaults["letter_notice_days"],
         days_after_conversation=pause,
-        **caps,
+        max_connected_calls_per_day=caps["max_connected_calls_per_day"],
+        max_call_attempts_per_7_days=caps["max_call_attempts_per_7_days"],
+        max_messages_per_day=caps["max_messages_per_day"],
+        max_messages_per_7_days=caps["max_messages_per_7_days"],
     )
 
 

@@ -31,7 +31,6 @@ from negotiation import (
     next_allowed,
     schedule,
 )
-
 from negotiation.contact import QuietWindow, borrower_layer, strictest
 
 R = ContactRefusal

@@ -92,9 +92,7 @@ def test_email_only_and_not_at_work_are_kept_as_opt_outs_and_quiet_hours(app):
     assert page.count('checked name="channels"') + page.count('name="channels" checked') == 4 or (
         len(re.findall(r"<input[^>]*checked[^>]*>", page)) == 4
     )
-    sent = client.post(
-        "/contact", data={**AT_WORK, "channels": ["email"]}, follow_redirects=False
-    )
+    sent = client.post("/contact", data={**AT_WORK, "channels": ["email"]}, follow_redirects=False)
     assert sent.status_code == 303
     assert opted(app, built.borrower_id) == {
         ("call", "borrower_portal"),
@@ -123,9 +121,7 @@ def test_turning_a_channel_back_on_lifts_any_opt_out_of_it(app):
     built, client = borrower(app)
     with app.app_context():
         session = db.session()
-        session.add(
-            OptOut(borrower_id=built.borrower_id, channel="sms", at=NOW, source="link")
-        )
+        session.add(OptOut(borrower_id=built.borrower_id, channel="sms", at=NOW, source="link"))
         session.commit()
     assert client.post("/contact", data={"channels": ["sms", "call"]}).status_code == 303
     assert opted(app, built.borrower_id) == {
@@ -252,7 +248,10 @@ def test_every_layer_together_gives_the_first_moment_all_allow(app):
     # allow is noon on the 26th.
     built, client = borrower(app)
     data = {"channels": ["call", "sms", "email", "letter"], "days_1": "every_day"}
-    assert client.post("/contact", data={**data, "from_1": "07:00", "until_1": "12:00"}).status_code == 303
+    assert (
+        client.post("/contact", data={**data, "from_1": "07:00", "until_1": "12:00"}).status_code
+        == 303
+    )
     number = loan_number(app, built)
     result = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-24T22:30+08:00")
     found = answer(result)

@@ -1078,7 +1078,7 @@ def _slot_choices(slots: CallSlots) -> dict[str, list[tuple[str, str]]]:
 
 
 def _callback_page(case: Case, form: CallbackForm, slots: CallSlots, status: int = 200) -> Response:
-    form.slot.choices = _slot_choices(slots)  # type: ignore[assignment]
+    form.slot.choices = _slot_choices(slots)
     return _page(
         "borrower/callback.html",
         form=form,
