@@ -37,6 +37,13 @@ Decisions documented here, for the lender to confirm:
   ``strictest`` combines their rules, each rule taking its strictest value: the narrower
   hours (the latest start, the earliest end), every blackout, the lower cap, the longer
   pause after a conversation and the longer notice for a letter.
+- The borrower may narrow contact further (``borrower_layer``): times not to be contacted
+  (``QuietWindow``: e.g. 09:00 to 18:00 on weekdays, "at work"), one more layer that
+  ``strictest`` combines with the rest. They bind calls, SMS and email, refused with
+  ``BORROWER_HOURS``; letters are exempt, as from the allowed hours. The channels they
+  turn off are opt-outs (``ContactRequest.opted_out``), not part of the rules.
+- A blackout may bind some channels only: a public holiday (``holidays`` in the policy)
+  stops calls and SMS by default, the channels that interrupt the borrower's day.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ class ContactRefusal(StrEnum):
     MESSAGES_PER_DAY = "messages_per_day"
     MESSAGES_PER_7_DAYS = "messages_per_7_days"
     RECENT_CONVERSATION = "recent_conversation"
+    BORROWER_HOURS = "borrower_hours"
 
     @property
     def is_permanent(self) -> bool:
@@ -117,21 +125,51 @@ class ContactWindow:
             raise ValueError(f"contact window {self.jurisdiction}: start must be before end")
 
 
+ALL_CHANNELS = frozenset(Channel)
+MINUTES_PER_DAY = 24 * 60
+
+
 @dataclass(frozen=True)
 class Blackout:
-    """A holiday on which no contact is made: ``first`` to ``last`` local dates, inclusive."""
+    """A holiday on which no contact is made on ``channels`` (every channel unless
+    narrowed): ``first`` to ``last`` local dates, inclusive."""
 
     jurisdiction: str
     first: date
     last: date
+    channels: frozenset[Channel] = ALL_CHANNELS
 
     def __post_init__(self) -> None:
         if self.last < self.first:
             raise ValueError(f"blackout {self.jurisdiction}: last must not be before first")
+        if not self.channels:
+            raise ValueError(f"blackout {self.jurisdiction}: must bind at least one channel")
 
-    def covers(self, day: date) -> bool:
-        """True when ``day`` falls in this blackout."""
-        return self.first <= day <= self.last
+    def covers(self, day: date, channel: Channel | None = None) -> bool:
+        """True when ``day`` falls in this blackout (for ``channel``, when given)."""
+        return self.first <= day <= self.last and (channel is None or channel in self.channels)
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """A time the borrower asked not to be contacted: on ``days`` (0 Monday to 6 Sunday)
+    from ``start`` to before ``end``, minutes after local midnight (``end`` 1440: to the
+    end of the day)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not self.days or not all(0 <= day <= 6 for day in self.days):
+            raise ValueError("a quiet window needs days from 0 (Monday) to 6 (Sunday)")
+        if not 0 <= self.start < self.end <= MINUTES_PER_DAY:
+            raise ValueError("a quiet window must start before it ends, within one day")
+
+    def covers(self, local: datetime) -> bool:
+        """True when the local wall-clock moment ``local`` falls in this window."""
+        minute = local.hour * 60 + local.minute
+        return local.weekday() in self.days and self.start <= minute < self.end
 
 
 @dataclass(frozen=True)
@@ -154,6 +192,8 @@ class ContactRules:
     # Local days, the conversation's own day first, on which no call follows a
     # telephone conversation with the borrower; 0: no such pause.
     days_after_conversation: int = 0
+    # Times the borrower asked not to be contacted (``borrower_layer``).
+    quiet: tuple[QuietWindow, ...] = ()
 
     def __post_init__(self) -> None:
         if self.days_after_conversation < 0:
@@ -183,9 +223,56 @@ class ContactRules:
         """The local time contact must stop by: the earliest end of all windows."""
         return min(window.end for window in self.windows)
 
-    def blacked_out(self, day: date) -> bool:
-        """True when ``day`` is in any blackout."""
-        return any(blackout.covers(day) for blackout in self.blackouts)
+    def blacked_out(self, day: date, channel: Channel | None = None) -> bool:
+        """True when ``day`` is in any blackout (one that binds ``channel``, when given)."""
+        return any(blackout.covers(day, channel) for blackout in self.blackouts)
+
+    def borrower_quiet(self, local: datetime) -> bool:
+        """True when the borrower asked not to be contacted at ``local`` (their clock)."""
+        return any(window.covers(local) for window in self.quiet)
+
+    def open_minutes(self, weekday: int) -> list[tuple[int, int]]:
+        """The spans of minutes on a ``weekday`` (0 Monday) in which calls and messages
+        are allowed by the hours and the borrower's quiet windows: [start, end) pairs."""
+        start = self.allowed_from.hour * 60 + self.allowed_from.minute
+        until = self.allowed_until
+        end = until.hour * 60 + until.minute + (1 if until.second or until.microsecond else 0)
+        spans = [(start, end)]
+        for window in self.quiet:
+            if weekday not in window.days:
+                continue
+            spans = [
+                piece
+                for low, high in spans
+                for piece in ((low, min(high, window.start)), (max(low, window.end), high))
+                if piece[0] < piece[1]
+            ]
+        return spans
+
+    @property
+    def leaves_time(self) -> bool:
+        """True when some minute of the week is still open to calls and messages."""
+        return any(self.open_minutes(day) for day in range(WEEK_DAYS))
+
+
+# A cap no jurisdiction reaches: the borrower's layer narrows times, never the caps.
+_UNCAPPED = 1_000_000
+_WHOLE_DAY = ContactWindow("borrower", time(0), time.max)
+
+
+def borrower_layer(quiet: Iterable[QuietWindow]) -> ContactRules:
+    """The borrower's own narrowing as a layer for ``strictest``: their quiet windows,
+    leaving every other rule to the jurisdictions'."""
+    return ContactRules(
+        windows=(_WHOLE_DAY,),
+        blackouts=(),
+        max_connected_calls_per_day=_UNCAPPED,
+        max_call_attempts_per_7_days=_UNCAPPED,
+        max_messages_per_day=_UNCAPPED,
+        max_messages_per_7_days=_UNCAPPED,
+        letter_notice_days=1,
+        quiet=tuple(quiet),
+    )
 
 
 def strictest(first: ContactRules, *others: ContactRules) -> ContactRules:
@@ -206,7 +293,46 @@ def strictest(first: ContactRules, *others: ContactRules) -> ContactRules:
         max_messages_per_7_days=min(r.max_messages_per_7_days for r in every),
         letter_notice_days=max(r.letter_notice_days for r in every),
         days_after_conversation=max(r.days_after_conversation for r in every),
+        quiet=tuple(dict.fromkeys(q for rules in every for q in rules.quiet)),
     )
+
+
+def narrowed(rules: ContactRules, quiet: Iterable[QuietWindow]) -> ContactRules:
+    """``rules`` with the borrower's quiet windows as one more layer (``strictest``)."""
+    windows = tuple(quiet)
+    return strictest(rules, borrower_layer(windows)) if windows else rules
+
+
+# The most quiet windows a borrower keeps: enough for work, sleep and a weekly class; a
+# longer list is a sign the choice belongs in "which channels".
+MAX_QUIET_WINDOWS = 3
+
+
+class NarrowingProblem(StrEnum):
+    """Why the borrower's choice of how to be contacted cannot be kept as it is."""
+
+    NO_CHANNEL = "no_channel"
+    TOO_MANY_WINDOWS = "too_many_windows"
+    NO_TIME_LEFT = "no_time_left"
+
+
+def check_narrowing(
+    rules: ContactRules, channels: Iterable[Channel], quiet: Iterable[QuietWindow]
+) -> NarrowingProblem | None:
+    """Whether the borrower may narrow contact to ``channels`` outside ``quiet``, under
+    the ``rules`` of where they live: at least one channel stays open (a borrower who
+    wants no contact at all disputes or asks us to stop, which an agent handles); at most
+    ``MAX_QUIET_WINDOWS`` windows; and when a call, SMS or email stays open, some minute
+    of the week is left to it."""
+    kept = frozenset(channels)
+    windows = tuple(quiet)
+    if not kept:
+        return NarrowingProblem.NO_CHANNEL
+    if len(windows) > MAX_QUIET_WINDOWS:
+        return NarrowingProblem.TOO_MANY_WINDOWS
+    if kept - {Channel.LETTER} and not narrowed(rules, windows).leaves_time:
+        return NarrowingProblem.NO_TIME_LEFT
+    return None
 
 
 def letter_deadline(rules: ContactRules, dated: date, next_event: date | None) -> date | None:
@@ -322,7 +448,7 @@ def _day_refusals(
     channel: Channel, day: date, counts: _Counts, rules: ContactRules
 ) -> list[ContactRefusal]:
     reasons: list[ContactRefusal] = []
-    if rules.blacked_out(day):
+    if rules.blacked_out(day, channel):
         reasons.append(ContactRefusal.HOLIDAY_BLACKOUT)
     if channel is Channel.CALL:
         if counts.connected_calls[day] >= rules.max_connected_calls_per_day:
@@ -346,6 +472,24 @@ def _in_hours(channel: Channel, wall: time, rules: ContactRules) -> bool:
     return channel is Channel.LETTER or rules.allowed_from <= wall < rules.allowed_until
 
 
+def _borrower_quiet(channel: Channel, local: datetime, rules: ContactRules) -> bool:
+    return channel is not Channel.LETTER and rules.borrower_quiet(local)
+
+
+def _quiet_until(local: datetime, rules: ContactRules) -> int:
+    """The minute of the day the borrower's quiet windows covering ``local`` end (the
+    latest end of the windows that chain on from it)."""
+    minute = local.hour * 60 + local.minute
+    day = local.weekday()
+    moved = True
+    while moved and minute < MINUTES_PER_DAY:
+        moved = False
+        for window in rules.quiet:
+            if day in window.days and window.start <= minute < window.end:
+                minute, moved = window.end, True
+    return minute
+
+
 def _first_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """The first instant (UTC) at which the local clock on ``day`` reads ``wall`` or later.
 
@@ -365,26 +509,39 @@ def _first_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     return moment
 
 
-def _earliest(request: ContactRequest, counts: _Counts, rules: ContactRules) -> datetime:
-    """The first moment at or after the request's at which the contact is allowed.
+def _earliest(request: ContactRequest, counts: _Counts, rules: ContactRules) -> datetime | None:
+    """The first moment at or after the request's at which the contact is allowed, or
+    None when the borrower's quiet windows leave no time in any week.
 
     Terminates: blackouts are finite, and days beyond the last attempt plus a week have no
-    capped contact, while the allowed hours are never empty.
+    capped contact, while the allowed hours are never empty; a week of days free of
+    refusals with no open minute means none ever comes.
     """
     zone = request.zone
     moment = request.moment.astimezone(UTC)
-    while True:
+    closed_days: set[date] = set()
+    while len(closed_days) <= WEEK_DAYS:
         local = moment.astimezone(zone)
         day = local.date()
         next_day = _first_instant(day + timedelta(days=1), time(0), zone)
         if _day_refusals(request.channel, day, counts, rules):
             moment = next_day
-        elif _in_hours(request.channel, local.time(), rules):
-            return local
-        elif local.time() < rules.allowed_from:
-            moment = _first_instant(day, rules.allowed_from, zone)
+        elif not _in_hours(request.channel, local.time(), rules):
+            if local.time() < rules.allowed_from:
+                moment = _first_instant(day, rules.allowed_from, zone)
+            else:
+                closed_days.add(day)
+                moment = next_day
+        elif _borrower_quiet(request.channel, local, rules):
+            until = _quiet_until(local, rules)
+            if until >= MINUTES_PER_DAY:
+                closed_days.add(day)
+                moment = next_day
+            else:
+                moment = _first_instant(day, time(until // 60, until % 60), zone)
         else:
-            moment = next_day
+            return local
+    return None
 
 
 def may_contact(
@@ -407,6 +564,8 @@ def may_contact(
     counts = _Counts(history, zone)
     if not _in_hours(request.channel, local.time(), rules):
         reasons.append(ContactRefusal.QUIET_HOURS)
+    if _borrower_quiet(request.channel, local, rules):
+        reasons.append(ContactRefusal.BORROWER_HOURS)
     reasons.extend(_day_refusals(request.channel, local.date(), counts, rules))
     if any(reason.is_permanent for reason in reasons):
         allowed_from = None

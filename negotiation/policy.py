@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -17,7 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from negotiation.contact import Blackout, ContactRules, ContactWindow, strictest
+from negotiation.contact import (
+    ALL_CHANNELS,
+    Blackout,
+    Channel,
+    ContactRules,
+    ContactWindow,
+    strictest,
+)
 from negotiation.dates import Frequency
 from negotiation.jurisdiction import COUNTRIES, layers
 from negotiation.money import Currency
@@ -189,18 +196,31 @@ class Policy:
     dispute_review_days: int = 30
     # How many days before a breathing space ends an agent is asked to review it.
     hardship_review_days_before: int = 7
+    # Each jurisdiction's public holidays, blackouts of its holiday channels: they apply
+    # where the borrower lives only (``contact_for``'s first jurisdiction), not for the
+    # lender's own jurisdictions or the loan's market.
+    contact_holidays: Mapping[str, tuple[Blackout, ...]] = field(default_factory=dict)
 
     def contact_for(self, *jurisdictions: str) -> ContactRules:
-        """The contact rules for a borrower where ``jurisdictions`` meet (their own, their
-        loan's market): the lender's and each one's (a state's on top of its country's),
-        every rule at its strictest (``negotiation.contact.strictest``)."""
+        """The contact rules for a borrower where ``jurisdictions`` meet (their own first,
+        then their loan's market): the lender's and each one's (a state's on top of its
+        country's), every rule at its strictest (``negotiation.contact.strictest``), and
+        the public holidays of the first, where they live."""
         tables = [
             self.contact_tables[layer]
             for code in dict.fromkeys(jurisdictions)
             for layer in layers(code)
             if layer in self.contact_tables
         ]
-        return strictest(self.contact, *tables)
+        combined = strictest(self.contact, *tables)
+        holidays = tuple(
+            holiday
+            for layer in (layers(jurisdictions[0]) if jurisdictions else ())
+            for holiday in self.contact_holidays.get(layer, ())
+        )
+        if not holidays:
+            return combined
+        return replace(combined, blackouts=(*combined.blackouts, *holidays))
 
     def stage_for(self, days_past_due: int) -> Stage:
         """The collection stage of a loan that is ``days_past_due`` days overdue."""
@@ -422,9 +442,15 @@ def _day(value: Any, key: str) -> date:
     raise PolicyError(f"{key}: each blackout must be a date or a [first, last] pair of dates")
 
 
-def _blackouts(raw: Mapping[str, Any], jurisdiction: str, where: str) -> list[Blackout]:
-    value = raw.get("blackouts", [])
-    key = f"{where}blackouts"
+def _blackouts(
+    raw: Mapping[str, Any],
+    jurisdiction: str,
+    where: str,
+    name: str = "blackouts",
+    channels: frozenset[Channel] = ALL_CHANNELS,
+) -> list[Blackout]:
+    value = raw.get(name, [])
+    key = f"{where}{name}"
     if not isinstance(value, list):
         raise PolicyError(f"{key}: must be a list of dates or [first, last] pairs of dates")
     result = []
@@ -440,8 +466,20 @@ def _blackouts(raw: Mapping[str, Any], jurisdiction: str, where: str) -> list[Bl
                 f"{key}: a range must end on or after its first day, "
                 f"within {MAX_BLACKOUT_DAYS} days"
             )
-        result.append(Blackout(jurisdiction, first, last))
+        result.append(Blackout(jurisdiction, first, last, channels))
     return result
+
+
+def _channels(raw: Mapping[str, Any], key: str, where: str) -> frozenset[Channel]:
+    value = raw.get(key)
+    names = {channel.value for channel in Channel}
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(item, str) and item in names for item in value)
+    ):
+        raise PolicyError(f"{where}{key}: must be a non-empty list of {sorted(names)}")
+    return frozenset(Channel(item) for item in value)
 
 
 _CAPS = (
@@ -453,6 +491,17 @@ _CAPS = (
 # Regulation F's pause is 7 days; a month's silence after every conversation is no
 # collection at all.
 MAX_PAUSE_DAYS = 31
+
+
+def _holidays(
+    rules: Mapping[str, Any], name: str, holiday_channels: frozenset[Channel]
+) -> tuple[Blackout, ...]:
+    """One jurisdiction's public holidays: blackouts of its ``holiday_channels`` (its own,
+    else the lender's)."""
+    where = f"contact.jurisdiction.{name}."
+    if "holiday_channels" in rules:
+        holiday_channels = _channels(rules, "holiday_channels", where)
+    return tuple(_blackouts(rules, name, where, "holidays", holiday_channels))
 
 
 def _jurisdiction(rules: Mapping[str, Any], name: str, defaults: Mapping[str, int]) -> ContactRules:
@@ -477,8 +526,24 @@ def _jurisdiction(rules: Mapping[str, Any], name: str, defaults: Mapping[str, in
         blackouts=tuple(_blackouts(rules, name, where)),
         letter_notice_days=defaults["letter_notice_days"],
         days_after_conversation=pause,
-        **caps,
+        max_connected_calls_per_day=caps["max_connected_calls_per_day"],
+        max_call_attempts_per_7_days=caps["max_call_attempts_per_7_days"],
+        max_messages_per_day=caps["max_messages_per_day"],
+        max_messages_per_7_days=caps["max_messages_per_7_days"],
     )
+
+
+def _contact_holidays(raw: Mapping[str, Any]) -> dict[str, tuple[Blackout, ...]]:
+    """Each jurisdiction's public holidays, by its code."""
+    table = _table(raw, "contact", "")
+    jurisdictions = _table(table, "jurisdiction", "contact.")
+    holiday_channels = _channels(table, "holiday_channels", "contact.")
+    return {
+        str(name): _holidays(
+            _table(jurisdictions, name, "contact.jurisdiction."), name, holiday_channels
+        )
+        for name in jurisdictions
+    }
 
 
 def _contact(raw: Mapping[str, Any]) -> tuple[ContactRules, dict[str, ContactRules]]:
@@ -565,6 +630,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         expense_guidelines=_guidelines(raw),
         contact=lender_contact,
         contact_tables=contact_tables,
+        contact_holidays=_contact_holidays(raw),
         hardship_breathing_space_days=_whole(
             holds, "hardship_breathing_space_days", "holds.", 1, 366
         ),

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from negotiation import Hold
@@ -28,14 +28,25 @@ from negotiation.contact import (
     ContactRefusal,
     ContactRequest,
     ContactRules,
+    QuietWindow,
     Recipient,
     may_contact,
+    narrowed,
 )
 from negotiation.contact import ContactAttempt as Attempt
 from portal.cases.facts import policy
 from portal.core.db import lock_row
 from portal.core.i18n import market_of, zoned_time
-from portal.models import Borrower, Case, ContactAttempt, Loan, Message, MessageStatus, OptOut
+from portal.models import (
+    Borrower,
+    Case,
+    ContactAttempt,
+    Loan,
+    Message,
+    MessageStatus,
+    OptOut,
+    QuietHours,
+)
 
 # The caps look back at most 7 days and forward over what is already scheduled; two
 # weeks either side covers every window that can contain the day asked about.
@@ -72,6 +83,7 @@ REFUSAL_TEXT = {
     ContactRefusal.RECENT_CONVERSATION: _l(
         "The borrower was spoken to by phone recently: where they live, no call may follow so soon."
     ),
+    ContactRefusal.BORROWER_HOURS: _l("The borrower asked not to be contacted at this time."),
 }
 
 
@@ -85,6 +97,32 @@ def rules_for(jurisdiction: str, currency: str) -> ContactRules:
 def borrower_rules(borrower: Borrower, currency: str) -> ContactRules:
     """``rules_for`` the borrower's own jurisdiction and their loan's currency."""
     return rules_for(borrower.jurisdiction, currency)
+
+
+def quiet_window(row: QuietHours) -> QuietWindow:
+    """One stored quiet window as the engine reads it."""
+    days = frozenset(day for day in range(7) if row.days & (1 << day))
+    return QuietWindow(days, row.start_minute, row.end_minute)
+
+
+def quiet_windows(db: Session, borrower_ids: Iterable[int]) -> dict[int, tuple[QuietWindow, ...]]:
+    """The times each borrower asked not to be contacted, by borrower (one query)."""
+    found: dict[int, list[QuietWindow]] = {}
+    rows = db.scalars(
+        select(QuietHours)
+        .where(QuietHours.borrower_id.in_(sorted(set(borrower_ids))))
+        .order_by(QuietHours.borrower_id, QuietHours.start_minute, QuietHours.id)
+    )
+    for row in rows:
+        found.setdefault(row.borrower_id, []).append(quiet_window(row))
+    return {borrower_id: tuple(windows) for borrower_id, windows in found.items()}
+
+
+def narrowed_rules(db: Session, borrower: Borrower, currency: str) -> ContactRules:
+    """The rules of where the borrower lives (``borrower_rules``) with their own quiet
+    windows as one more layer: what every call and message to them is judged by."""
+    quiet = quiet_windows(db, [borrower.id]).get(borrower.id, ())
+    return narrowed(borrower_rules(borrower, currency), quiet)
 
 
 def opted_out_channels(db: Session, borrower_id: int) -> frozenset[Channel]:
@@ -180,16 +218,17 @@ def judge(
         opted_out=opted_out_channels(db, borrower.id),
     )
     history = contact_history(db, borrower.id, moment, excluding_message=excluding_message)
-    return may_contact(request, history, borrower_rules(borrower, case.loan.currency))
+    return may_contact(request, history, narrowed_rules(db, borrower, case.loan.currency))
 
 
 def judge_many(
     db: Session, case_ids: Iterable[int], channel: Channel, moment: datetime
 ) -> dict[int, ContactDecision]:
-    """``judge`` (without a lock) for many cases at once, in four statements whatever
-    their number: the cases with their borrowers, the opt-outs, the attempts made and the
-    messages scheduled. The same inputs as ``judge`` reach the same engine, so each
-    decision is the one ``judge`` gives (a test holds them equal); a work list shows
+    """``judge`` (without a lock) for many cases at once, in five statements whatever
+    their number: the cases with their borrowers, the opt-outs, the borrowers' own quiet
+    times, the attempts made and the messages scheduled. The same inputs as ``judge``
+    reach the same engine, so each decision is the one ``judge`` gives (a test holds them
+    equal); a work list shows
     "may I call now?" on every row with it, and whoever goes on to contact the borrower
     still calls ``judge`` with the lock."""
     wanted = sorted(set(case_ids))
@@ -211,6 +250,7 @@ def judge_many(
         )
     ):
         opted.setdefault(borrower_id, set()).add(Channel(opted_channel))
+    quiet = quiet_windows(db, borrower_ids)
     since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
     attempts: dict[int, list[Attempt]] = {}
     made = select(
@@ -248,7 +288,8 @@ def judge_many(
             opted_out=frozenset(opted.get(borrower_id, ())),
         )
         history = ContactHistory(tuple(attempts.get(borrower_id, ())))
-        decisions[case_id] = may_contact(request, history, rules_for(jurisdiction, currency))
+        rules = narrowed(rules_for(jurisdiction, currency), quiet.get(borrower_id, ()))
+        decisions[case_id] = may_contact(request, history, rules)
     return decisions
 
 
@@ -296,7 +337,7 @@ def verdict(db: Session, case: Case, channel: Channel, moment: datetime) -> Cont
         decision=judge(db, case, channel, moment),
         jurisdiction=borrower.jurisdiction,
         time_zone=borrower.timezone,
-        rules=borrower_rules(borrower, case.loan.currency),
+        rules=narrowed_rules(db, borrower, case.loan.currency),
     )
 
 
@@ -356,6 +397,22 @@ def record_opt_out(
         )
     )
     return True
+
+
+def cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: str) -> int:
+    """Cancel the messages scheduled to the borrower on ``channel`` (they opted out of
+    it), with ``reason`` as the error; how many. Does not commit."""
+    result = db.execute(
+        update(Message)
+        .where(
+            Message.borrower_id == borrower_id,
+            Message.channel == channel.value,
+            Message.status == MessageStatus.SCHEDULED,
+        )
+        .values(status=MessageStatus.CANCELLED, error=reason)
+    )
+    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def lift_opt_out(db: Session, borrower_id: int, channel: Channel, moment: datetime) -> bool:

@@ -62,6 +62,7 @@ from negotiation.contact import (
     ContactRequest,
     Recipient,
     may_contact,
+    narrowed,
 )
 from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link
@@ -70,9 +71,11 @@ from portal.audit import trail
 from portal.cases.holds import dispute_status
 from portal.contact.gate import (
     HISTORY_REACH,
+    cancel_scheduled,
     judge,
     lift_opt_out,
     lock_borrowers,
+    quiet_windows,
     record_attempt,
     record_opt_out,
     rules_for,
@@ -455,7 +458,7 @@ def opt_out(
         source,
         recorded_by=_actor_name(actor) if actor is not None else None,
     )
-    cancelled = _cancel_scheduled(db, borrower_id, channel, "opted_out")
+    cancelled = cancel_scheduled(db, borrower_id, channel, "opted_out")
     if actor is not None:
         trail.record(
             db,
@@ -498,20 +501,6 @@ def lift(
     )
     db.commit()
     return lifted
-
-
-def _cancel_scheduled(db: Session, borrower_id: int, channel: Channel, reason: str) -> int:
-    result = db.execute(
-        update(Message)
-        .where(
-            Message.borrower_id == borrower_id,
-            Message.channel == channel.value,
-            Message.status == MessageStatus.SCHEDULED,
-        )
-        .values(status=MessageStatus.CANCELLED, error=reason)
-    )
-    # An UPDATE's result is a CursorResult, which has rowcount; execute() says Result.
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def active_opt_outs(db: Session, borrower_id: int) -> list[OptOut]:
@@ -738,6 +727,7 @@ def plan_chunk(
     ):
         opted[borrower_id].add(Channel(opted_channel))
     histories = _histories(db, borrower_ids, moment)
+    quiet = quiet_windows(db, borrower_ids)
     queued = set(
         db.scalars(
             select(Message.case_id).where(
@@ -765,7 +755,8 @@ def plan_chunk(
             opted_out=frozenset(opted[borrower_id]),
         )
         history = histories.get(borrower_id, ContactHistory())
-        decision = may_contact(request, history, rules_for(place, currency))
+        rules = narrowed(rules_for(place, currency), quiet.get(borrower_id, ()))
+        decision = may_contact(request, history, rules)
         send_at = decision.allowed_from
         reasons = tuple(reason.value for reason in decision.reasons)
         if send_at is None:

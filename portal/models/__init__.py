@@ -43,6 +43,7 @@ from portal.models.contact import (
     OptOut,
     Promise,
     PromiseStatus,
+    QuietHours,
 )
 from portal.models.holds import (
     AdjustmentKind,
@@ -126,6 +127,7 @@ __all__ = [
     "ProcessedEvent",
     "Promise",
     "PromiseStatus",
+    "QuietHours",
     "ReconciliationItem",
     "ReconciliationRun",
     "ReminderLink",

@@ -6,7 +6,17 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, codes
@@ -29,6 +39,29 @@ class OptOut(Base):
     source: Mapped[str] = mapped_column(String(16))
     recorded_by: Mapped[str | None] = mapped_column(String(254))
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class QuietHours(Base):
+    """A time the borrower asked, from the portal, not to be contacted (e.g. at work):
+    on ``days`` (a bit per weekday, 1 Monday to 64 Sunday) from ``start_minute`` to
+    before ``end_minute`` of their local day (1440: to midnight). Replaced as a whole
+    when they change them; each change is a case event."""
+
+    __tablename__ = "quiet_hours"
+    __table_args__ = (
+        CheckConstraint("days BETWEEN 1 AND 127", name="days"),
+        CheckConstraint(
+            "start_minute >= 0 AND start_minute < end_minute AND end_minute <= 1440",
+            name="minutes",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    days: Mapped[int] = mapped_column(SmallInteger)
+    start_minute: Mapped[int] = mapped_column(SmallInteger)
+    end_minute: Mapped[int] = mapped_column(SmallInteger)
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MessageBatch(Base):

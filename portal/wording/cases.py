@@ -62,6 +62,7 @@ EVENT_NAMES: dict[str, Any] = {
     "callback_requested": _l("The borrower asked to be called back"),
     "callback_done": _l("Callback made"),
     "callback_canceled": _l("Callback canceled"),
+    "contact_preferences_set": _l("The borrower changed how we may contact them"),
     "flag_raised": _l("Flagged for an agent"),
     "flag_cleared": _l("Flag cleared"),
     "promise_made": _l("The borrower promised to pay"),

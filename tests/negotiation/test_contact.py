@@ -31,6 +31,7 @@ from negotiation import (
     next_allowed,
     schedule,
 )
+from negotiation.contact import QuietWindow, borrower_layer, strictest
 
 R = ContactRefusal
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -475,7 +476,8 @@ def test_blackouts_read_from_json_strings_and_single_days():
             }
         }
     ).contact_for("CN")
-    assert [(b.first, b.last) for b in rules.blackouts] == [
+    # The public holidays (calls and SMS only) come beside them.
+    assert [(b.first, b.last) for b in rules.blackouts if b.channels == frozenset(Channel)] == [
         (date(2026, 10, 1), date(2026, 10, 1)),
         (date(2027, 2, 5), date(2027, 2, 7)),
     ]
@@ -565,7 +567,7 @@ class Oracle:
         ]
 
     def day_allows(self, channel: Channel, day: date) -> bool:
-        if any(b.first <= day <= b.last for b in self.rules.blackouts):
+        if any(b.first <= day <= b.last and channel in b.channels for b in self.rules.blackouts):
             return False
         if channel == "call":
             if self.connected.count(day) + 1 > self.rules.max_connected_calls_per_day:
@@ -588,6 +590,11 @@ class Oracle:
     def allows(self, channel: Channel, moment: datetime) -> bool:
         local = moment.astimezone(self.zone)
         if channel != "letter" and not self.start <= local.time() < self.end:
+            return False
+        minute = local.hour * 60 + local.minute
+        if channel != "letter" and any(
+            local.weekday() in q.days and q.start <= minute < q.end for q in self.rules.quiet
+        ):
             return False
         return self.day_allows(channel, local.date())
 
@@ -618,6 +625,21 @@ RULE_SETS = st.sampled_from([RULES, STRICTER]) | st.builds(
     st.integers(1, 8),
     st.dates(date(2026, 1, 1), date(2026, 12, 31)),
     st.integers(0, 10),
+)
+# The borrower's narrowing on top: up to three quiet windows, any days and minutes.
+QUIET_WINDOWS = st.lists(
+    st.builds(
+        lambda days, start, length: QuietWindow(frozenset(days), start, min(1440, start + length)),
+        st.sets(st.integers(0, 6), min_size=1),
+        st.integers(0, 1439),
+        st.integers(1, 1440),
+    ),
+    max_size=3,
+)
+RULE_SETS = st.builds(
+    lambda rules, quiet: strictest(rules, borrower_layer(quiet)) if quiet else rules,
+    RULE_SETS,
+    QUIET_WINDOWS,
 )
 
 
@@ -665,7 +687,10 @@ def test_the_next_allowed_moment_is_allowed_and_the_first_one(scenario):
     decision = may_contact(contact, history, rules)
     if decision.allowed:
         return
-    assert decision.allowed_from is not None
+    if decision.allowed_from is None:
+        # Only the borrower's quiet windows can close every minute of the week.
+        assert not rules.leaves_time
+        return
     assert decision.allowed_from > contact.moment
     again = may_contact(
         ContactRequest(
@@ -699,7 +724,7 @@ def test_the_next_allowed_moment_is_allowed_and_the_first_one(scenario):
         day = local.date()
         if day not in allowed_days:
             allowed_days[day] = oracle.day_allows(contact.channel, day)
-        in_hours = contact.channel == "letter" or oracle.start <= local.time() < oracle.end
+        in_hours = oracle.allows(contact.channel, moment)
         assert not (in_hours and allowed_days[day]), f"{moment} was allowed"
 
 

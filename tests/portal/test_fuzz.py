@@ -128,6 +128,14 @@ BASELINES: dict[str, dict[str, str]] = {
         "other": "0",
     },
     "borrower.help_page": {"reason": "hardship", "details": "lost my job"},
+    "borrower.contact_choices": {
+        "channels": "email",
+        "days_1": "weekdays",
+        "from_1": "09:00",
+        "until_1": "18:00",
+    },
+    # 10:30 in Taipei on the fuzz's first day, a time the rules allow.
+    "borrower.ask_callback": {"slot": "2026-11-30T02:30Z"},
     "borrower.verify_link": {"method": "date_of_birth", "answer": "1985-03-07"},
     "borrower.start_payment": {"purpose": "partial", "amount": "100"},
     "finance.start_run": {"since": "2026-11-28", "until": "2026-11-29"},

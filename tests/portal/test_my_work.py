@@ -25,6 +25,7 @@ from portal.models import (
     FlagReason,
     Promise,
     PromiseStatus,
+    QuietHours,
     StaffMember,
 )
 
@@ -503,6 +504,21 @@ def test_judge_many_gives_judges_answer_for_every_case(app, staff):
         owned(app, me, currency="CNY", timezone="Asia/Shanghai"),
     ]
     cap_calls(app, made[2])
+    # A borrower at work 09:00-18:00 on weekdays, who asked not to be called then.
+    at_work = owned(app, me)
+    with app.app_context():
+        session = db.session()
+        session.add(
+            QuietHours(
+                borrower_id=session.get(Case, at_work).loan.borrower_id,
+                days=0b0011111,
+                start_minute=9 * 60,
+                end_minute=18 * 60,
+                set_at=NOW,
+            )
+        )
+        session.commit()
+    made.append(at_work)
     for moment in (NOW, NOW + timedelta(hours=7), NOW + timedelta(hours=13)):
         with app.app_context():
             session = db.session()
@@ -510,6 +526,9 @@ def test_judge_many_gives_judges_answer_for_every_case(app, staff):
             for case_id in made:
                 one = gate.judge(session, session.get(Case, case_id), Channel.CALL, moment)
                 assert many[case_id] == one
+    with app.app_context():
+        asleep = gate.judge_many(db.session(), [at_work], Channel.CALL, NOW)[at_work]
+        assert not asleep.allowed  # 10:00 on a Monday in Taipei: at work
 
 
 def test_the_next_case_button_opens_the_case_and_is_audited(app, client, staff):

@@ -20,7 +20,9 @@ def test_security_headers_on_every_page(app, client):
     built = build_case(app)
     pages = [client.get("/"), client.get(f"/r/{built.token}"), client.get("/r/" + "z" * 43)]
     sign_in(client, built)
-    pages += [client.get(path) for path in ("/status", "/plans", "/pay", "/help")]
+    pages += [
+        client.get(path) for path in ("/status", "/plans", "/pay", "/help", "/contact", "/callback")
+    ]
     for response in pages:
         policy = response.headers["Content-Security-Policy"]
         assert "unsafe-inline" not in policy
@@ -35,7 +37,7 @@ def test_security_headers_on_every_page(app, client):
 def test_no_inline_script_or_style_in_any_page(app, client):
     built = build_case(app)
     sign_in(client, built)
-    for path in ("/status", "/plans", "/pay", "/help"):
+    for path in ("/status", "/plans", "/pay", "/help", "/contact", "/callback"):
         html = client.get(path).get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert "<style" not in html

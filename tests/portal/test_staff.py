@@ -486,7 +486,7 @@ def test_a_staff_session_never_opens_a_borrowers_pages(app, client):
     build_case(app)
     add_staff(app)
     staff_sign_in(client)
-    for path in ("/status", "/plans", "/pay"):
+    for path in ("/status", "/plans", "/pay", "/contact", "/callback"):
         response = client.get(path)
         assert response.status_code == 302
         assert "session-ended" in response.headers["Location"]

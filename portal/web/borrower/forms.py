@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -15,7 +18,14 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, StopValidation
 
-from portal.web.common.forms import AmountField, DayField, Form, WholeNumberField, optional
+from portal.web.common.forms import (
+    AmountField,
+    DayField,
+    Form,
+    MultiCheckboxField,
+    WholeNumberField,
+    optional,
+)
 from portal.wording.cases import DISPUTE_REASONS
 
 
@@ -161,4 +171,115 @@ class MoveForm(Form):
         any_year=True,
         padded=True,
         validators=[InputRequired(message=_l("Enter a date like 2026-12-05."))],
+    )
+
+
+# The days a quiet window may cover, as a borrower names them: one list, no grid of
+# checkboxes to fill on a phone.
+DAY_SETS: dict[str, tuple[Any, frozenset[int]]] = {
+    "weekdays": (_l("Monday to Friday"), frozenset(range(5))),
+    "every_day": (_l("Every day"), frozenset(range(7))),
+    "weekends": (_l("Saturday and Sunday"), frozenset({5, 6})),
+    "mon": (_l("Mondays"), frozenset({0})),
+    "tue": (_l("Tuesdays"), frozenset({1})),
+    "wed": (_l("Wednesdays"), frozenset({2})),
+    "thu": (_l("Thursdays"), frozenset({3})),
+    "fri": (_l("Fridays"), frozenset({4})),
+    "sat": (_l("Saturdays"), frozenset({5})),
+    "sun": (_l("Sundays"), frozenset({6})),
+}
+QUIET_ROWS = 3
+HALF_HOURS = [f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(0, 24 * 60 + 1, 30)]
+
+
+def minute_of(text: str) -> int:
+    """HH:MM (a half hour, 24:00 the end of the day) as minutes after midnight."""
+    hours, _, minutes = text.partition(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def days_code(days: frozenset[int]) -> str | None:
+    """The day-set code for ``days``, when one names them exactly."""
+    return next((code for code, (_words, ds) in DAY_SETS.items() if ds == days), None)
+
+
+class ContactChoiceForm(Form):
+    """How we may contact the borrower: the channels, and up to three times not to."""
+
+    channels = MultiCheckboxField(
+        _l("Ways we may contact you"),
+        choices=[
+            SelectChoice("call", _l("Phone calls")),
+            SelectChoice("sms", _l("SMS")),
+            SelectChoice("email", lazy_pgettext("channel", "Email")),
+            SelectChoice("letter", _l("Letters by post")),
+        ],
+        validate_choice=False,
+    )
+
+    def rows(self) -> list[tuple[Any, Any, Any]]:
+        """Each quiet window's days, from and until fields."""
+        return [
+            (self[f"days_{n}"], self[f"from_{n}"], self[f"until_{n}"])
+            for n in range(1, QUIET_ROWS + 1)
+        ]
+
+    def validate_channels(self, field: MultiCheckboxField) -> None:
+        """Only the four channels; at least one (the service says so too)."""
+        if any(value not in {"call", "sms", "email", "letter"} for value in field.data or ()):
+            raise StopValidation(_l("Choose from the list."))
+        if not field.data:
+            raise StopValidation(_l("Keep at least one way for us to reach you about your loan."))
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Each window used is a set of days and a from before its until."""
+        valid = super().validate(extra_validators)
+        for days, start, end in self.rows():
+            if not days.data:
+                continue
+            if days.data not in DAY_SETS:
+                days.errors = [*days.errors, _l("Choose from the list.")]
+                valid = False
+            if start.data not in HALF_HOURS[:-1] or end.data not in HALF_HOURS[1:]:
+                start.errors = [*start.errors, _l("Choose from the list.")]
+                valid = False
+            elif minute_of(start.data) >= minute_of(end.data):
+                end.errors = [*end.errors, _l("The end must be later than the start.")]
+                valid = False
+        return valid
+
+
+for _row in range(1, QUIET_ROWS + 1):
+    setattr(
+        ContactChoiceForm,
+        f"days_{_row}",
+        SelectField(
+            _l("Days"),
+            choices=[
+                SelectChoice("", _l("Not used")),
+                *(SelectChoice(code, words) for code, (words, _days) in DAY_SETS.items()),
+            ],
+            validate_choice=False,
+        ),
+    )
+    setattr(
+        ContactChoiceForm,
+        f"from_{_row}",
+        SelectField(_l("From"), choices=HALF_HOURS[:-1], default="09:00", validate_choice=False),
+    )
+    setattr(
+        ContactChoiceForm,
+        f"until_{_row}",
+        SelectField(_l("Until"), choices=HALF_HOURS[1:], default="18:00", validate_choice=False),
+    )
+
+
+class CallbackForm(Form):
+    """Ask to be called at one of the times offered (the view sets the choices)."""
+
+    slot = SelectField(
+        _l("When should we call you?"),
+        choices=[],
+        validate_choice=False,
+        validators=[InputRequired(message=_l("Choose a time."))],
     )

@@ -4,10 +4,11 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from flask import (
     Blueprint,
     abort,
@@ -34,6 +35,7 @@ from negotiation import (
     plan_timeline,
     propose,
 )
+from negotiation.contact import Channel, ContactRefusal, NarrowingProblem, QuietWindow
 from negotiation.rules import regular_per_period
 from portal.access.verification import Attempt, FactKind, LinkState, Verdict, find_link, verify
 from portal.arrangements import statements
@@ -57,23 +59,44 @@ from portal.arrangements.moves import (
 from portal.cases import evidence
 from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
 from portal.cases.holds import dispute_status, place_hold
+from portal.contact.call_requests import (
+    CallbackRefusedError,
+    CallSlots,
+    borrowers_callback,
+    callback_slots,
+    request_callback,
+    withdraw_callback,
+)
+from portal.contact.gate import borrower_rules
+from portal.contact.preferences import (
+    ContactChoice,
+    NarrowingError,
+    clock,
+    current_choice,
+    save_choice,
+)
 from portal.core import db
-from portal.core.clock import now
+from portal.core.clock import as_utc, now
 from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
-from portal.core.i18n import long_date, money, speak_to, switching_language
+from portal.core.i18n import long_date, money, speak_to, switching_language, zone_name, zoned_time
 from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
+    DAY_SETS,
     AcceptForm,
+    CallbackForm,
     ConfirmForm,
+    ContactChoiceForm,
     CustomPlanForm,
     HelpForm,
     MoveForm,
     PartPaymentForm,
     StatementForm,
     VerifyForm,
+    days_code,
+    minute_of,
 )
 from portal.web.borrower.session import borrower_required
 from portal.web.common.clock import borrower_today
@@ -285,9 +308,18 @@ def _status_page(
         progress=progress,
         move=_move_section(case, view.plan, move_form, problem),
         dispute=dispute_status(db.session(), case, g.now),
+        callback_at=_callback_at(case),
         evidence_problem=EVIDENCE_PROBLEMS.get(evidence_problem or ""),
         evidence_limits={"size": evidence.MAX_BYTES // (1024 * 1024), "count": evidence.MAX_FILES},
     )
+
+
+def _callback_at(case: Case) -> str | None:
+    """When the call the borrower asked for is due, on their clock; None without one."""
+    callback = borrowers_callback(db.session(), case)
+    if callback is None:
+        return None
+    return zoned_time(callback.due_at, case.loan.borrower.timezone, seconds=False)
 
 
 EVIDENCE_PROBLEMS = {
@@ -943,3 +975,153 @@ def help_done() -> Response:
     if g.case.hold is None:
         return redirect(url_for("borrower.help_page"), code=303)
     return _page("borrower/help_done.html", hold=g.case.hold)
+
+
+# How we contact you -----------------------------------------------------------------
+
+NARROWING_PROBLEMS = {
+    NarrowingProblem.NO_CHANNEL: _l("Keep at least one way for us to reach you about your loan."),
+    NarrowingProblem.TOO_MANY_WINDOWS: _l("Choose at most three times."),
+    NarrowingProblem.NO_TIME_LEFT: _l(
+        "These times leave no time at all when we may call or message you. To stop calls, "
+        "SMS or email, untick them above instead."
+    ),
+}
+
+
+def _choice_form(case: Case) -> ContactChoiceForm:
+    """The form filled with what the borrower has chosen so far."""
+    chosen = current_choice(db.session(), case.loan.borrower_id)
+    form = ContactChoiceForm(channels=sorted(channel.value for channel in chosen.channels))
+    for (days, start, end), window in zip(form.rows(), chosen.quiet, strict=False):
+        days.data = days_code(window.days) or ""
+        start.data, end.data = clock(window.start), clock(window.end)
+    return form
+
+
+def _contact_page(case: Case, form: ContactChoiceForm, status: int = 200, **extra: Any) -> Response:
+    borrower = case.loan.borrower
+    rules = borrower_rules(borrower, case.loan.currency)
+    return _page(
+        "borrower/contact.html",
+        form=form,
+        status=status,
+        hours=(rules.allowed_from.strftime("%H:%M"), rules.allowed_until.strftime("%H:%M")),
+        zone=zone_name(borrower.timezone),
+        **extra,
+    )
+
+
+@blueprint.route("/contact", methods=["GET", "POST"])
+@borrower_required
+def contact_choices() -> Response:
+    """The channels we may use and the times not to contact the borrower."""
+    case: Case = g.case
+    if request.method == "GET":
+        return _contact_page(case, _choice_form(case), saved=request.args.get("saved") == "1")
+    form = ContactChoiceForm()
+    if not form.validate_on_submit():
+        return _contact_page(case, form, status=422)
+    if switching_language():
+        return _contact_page(case, form)
+    choice = ContactChoice(
+        channels=frozenset(Channel(value) for value in form.channels.data or ()),
+        quiet=tuple(
+            QuietWindow(DAY_SETS[days.data][1], minute_of(start.data), minute_of(end.data))
+            for days, start, end in form.rows()
+            if days.data
+        ),
+    )
+    try:
+        save_choice(db.session(), case, choice, g.now)
+    except NarrowingError as error:
+        return _contact_page(case, form, status=422, problem=NARROWING_PROBLEMS[error.problem])
+    return redirect(url_for("borrower.contact_choices", saved=1), code=303)
+
+
+# Ask us to call you ------------------------------------------------------------------
+
+# Why no time can be offered, in the borrower's words.
+NO_CALL_REASONS = {
+    ContactRefusal.OPTED_OUT: _l("You asked us not to call you."),
+    ContactRefusal.ON_HOLD: _l(
+        "Your case is on hold, so we make no collection calls until it has been reviewed."
+    ),
+    ContactRefusal.BORROWER_HOURS: _l("The times you asked us not to contact you cover them."),
+    ContactRefusal.QUIET_HOURS: _l("They fall outside the hours we may call where you live."),
+    ContactRefusal.HOLIDAY_BLACKOUT: _l("We make no calls on public holidays where you live."),
+    ContactRefusal.CONNECTED_CALLS_PER_DAY: _l(
+        "We have already spoken to you as often as the rules allow for now."
+    ),
+    ContactRefusal.CALL_ATTEMPTS_PER_7_DAYS: _l(
+        "We have already called you as often as the rules allow for now."
+    ),
+    ContactRefusal.RECENT_CONVERSATION: _l(
+        "We spoke to you recently, and where you live we may not call again so soon."
+    ),
+}
+
+
+def _slot_value(slot: datetime) -> str:
+    return as_utc(slot).astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _slot_choices(slots: CallSlots) -> dict[str, list[tuple[str, str]]]:
+    """The times offered, grouped under their day, as the request's language writes them."""
+    locale = str(get_locale())
+    return {
+        format_date(first.date(), "full", locale=locale): [
+            (_slot_value(slot), format_time(slot, "short", locale=locale)) for slot in times
+        ]
+        for first, times in slots.by_day()
+    }
+
+
+def _callback_page(case: Case, form: CallbackForm, slots: CallSlots, status: int = 200) -> Response:
+    form.slot.choices = _slot_choices(slots)
+    return _page(
+        "borrower/callback.html",
+        form=form,
+        slots=slots,
+        reasons=[NO_CALL_REASONS.get(reason) for reason in slots.reasons],
+        opted_out=ContactRefusal.OPTED_OUT in slots.reasons,
+        zone=zone_name(case.loan.borrower.timezone),
+        status=status,
+    )
+
+
+@blueprint.route("/callback", methods=["GET", "POST"])
+@borrower_required
+def ask_callback() -> Response:
+    """Pick a time in the next 7 days at which we may call; a time no longer open when
+    sent is refused (422) with the list as it now is."""
+    case: Case = g.case
+    slots = callback_slots(db.session(), case, g.now)
+    form = CallbackForm()
+    if request.method == "GET":
+        return _callback_page(case, form, slots)
+    if not form.validate_on_submit():
+        return _callback_page(case, form, slots, status=422)
+    if switching_language():
+        return _callback_page(case, form, slots)
+    chosen = {_slot_value(slot): slot for slot in slots.slots}.get(form.slot.data or "")
+    if chosen is None:
+        form.slot.errors = [_("That time is no longer open. Choose another.")]
+        return _callback_page(case, form, slots, status=422)
+    try:
+        request_callback(db.session(), case, chosen, g.now)
+    except CallbackRefusedError:
+        form.slot.errors = [_("That time is no longer open. Choose another.")]
+        return _callback_page(case, form, callback_slots(db.session(), case, g.now), status=422)
+    return redirect(url_for("borrower.status", _anchor="callback-title"), code=303)
+
+
+@blueprint.post("/callback/cancel")
+@borrower_required
+def cancel_callback() -> Response:
+    """Withdraw the call the borrower asked for (nothing happens when there is none)."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    withdraw_callback(db.session(), g.case, g.now)
+    return redirect(url_for("borrower.status", _anchor="callback-title"), code=303)
