@@ -462,7 +462,12 @@ DEMO_STAFF = (
         "offer approvals (/agent/approvals); shares the late-stage book",
     ),
     DemoMember(
-        "admin@haohuan.example", "Demo Admin", ("admin",), 0, "the audit log (/admin/audit)"
+        "admin@haohuan.example",
+        "Demo Admin",
+        ("admin",),
+        0,
+        "the audit log (/admin/audit), staff and teams (/admin/staff), a policy change to "
+        "propose (/admin/policy)",
     ),
     DemoMember(
         "yating.chen@haohuan.example",
@@ -493,6 +498,14 @@ DEMO_STAFF = (
         400,
         "late-stage cases; signs off the disputes' proposed resolutions (on hold: "
         "/agent/?hold=dispute) and reassigns cases",
+    ),
+    DemoMember(
+        "lin.meihua@haohuan.example",
+        "林美華 Lin Mei-hua",
+        ("admin",),
+        0,
+        "the second admin: approves or rejects what admin@ proposes in /admin/policy "
+        "(maker-checker), and manages staff, teams and rules",
     ),
 )
 

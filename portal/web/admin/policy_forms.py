@@ -161,9 +161,11 @@ class PolicyTextForm(Form):
         _l("The override file (TOML)"),
         validators=[Length(max=MAX_TOML, message=_l("The text is too long."))],
     )
+    # Its own id: the values form on the same page has a "reason" too (ids are unique).
     reason = TextAreaField(
         _l("Why the policy should change"),
         validators=[InputRequired(message=_l("Say why the policy should change.")), NOTE_LENGTH],
+        id="file-reason",
     )
 
 
