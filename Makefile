@@ -82,6 +82,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/assign.py
 	$(BIN)/python bench/next_case.py
+	$(BIN)/python bench/segment.py
+	$(BIN)/python bench/case_page.py
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile $(VNU)
