@@ -246,6 +246,7 @@ def compose_validation_notice(
                 "do not, we will assume that our information is correct.",
                 date=long_date(ends),
             ),
+            "",
             _(
                 "If you write to us by %(date)s, we must stop collection on any amount you "
                 "dispute until we send you information that shows you owe the debt. You may "
@@ -255,7 +256,10 @@ def compose_validation_notice(
                 date=long_date(ends),
             ),
             "",
-            _('To dispute the debt, open your case and choose Help, then "I dispute this debt":'),
+            _(
+                "To dispute the debt online, open this link, confirm who you are, and choose "
+                '"I dispute this debt" on the help page (the link works for 7 days):'
+            ),
             link,
             _("The help page, once you have confirmed who you are:"),
             help_url,
