@@ -359,14 +359,13 @@ def queue_validation_notices(db: Session, moment: datetime) -> int:
         OptOut.channel == Channel.EMAIL.value,
         OptOut.lifted_at.is_(None),
     )
+    found = db.execute(
+        base.where(or_(*wanted), Borrower.email.is_not(None), ~kept, ~opted_out).order_by(Case.id)
+    )
     rows = [
-        (case_id, borrower_id, email.strip(), locale)
-        for case_id, borrower_id, email, locale in db.execute(
-            base.where(or_(*wanted), Borrower.email.is_not(None), ~kept, ~opted_out).order_by(
-                Case.id
-            )
-        )
-        if email.strip()
+        (case_id, borrower_id, (email or "").strip(), locale)
+        for case_id, borrower_id, email, locale in found
+        if (email or "").strip()
     ]
     if rows:
         db.execute(

@@ -66,12 +66,16 @@ def test_strictest_asks_for_it_when_any_layer_does():
 
 
 def test_an_override_may_turn_it_on_or_off_and_must_be_a_boolean():
-    assert parse_overrides(
-        "[contact.jurisdiction.TW]\nvalidation_notice = true\n"
-    ).contact_for("TW").validation_notice
-    assert not parse_overrides(
-        "[contact.jurisdiction.US]\nvalidation_notice = false\n"
-    ).contact_for("US-NY", "US").validation_notice
+    assert (
+        parse_overrides("[contact.jurisdiction.TW]\nvalidation_notice = true\n")
+        .contact_for("TW")
+        .validation_notice
+    )
+    assert (
+        not parse_overrides("[contact.jurisdiction.US]\nvalidation_notice = false\n")
+        .contact_for("US-NY", "US")
+        .validation_notice
+    )
     for bad in ('"yes"', "1", "[]"):
         with pytest.raises(PolicyError, match=r"^contact\.jurisdiction\.US\.validation_notice"):
             parse_overrides(f"[contact.jurisdiction.US]\nvalidation_notice = {bad}\n")

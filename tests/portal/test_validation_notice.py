@@ -124,9 +124,11 @@ def test_the_console_refuses_the_call_and_logging_it_until_the_notice(app):
     refused = log(client, built.case_id, answered="nobody")
     assert refused.status_code == 422
     with app.app_context():
-        assert db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "call.refused")
-        ).all()
+        assert (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "call.refused"))
+            .all()
+        )
     notice_sent(app, built.case_id)
     page = client.get(f"/agent/cases/{built.case_id}/calls/check?lang=en").get_data(as_text=True)
     assert "You may call the borrower now." in page
@@ -234,9 +236,11 @@ def test_the_agent_sends_it_from_the_reminders(app):
     [notice] = notices(app)
     assert (notice.status, notice.created_by) == ("sent", "agent@haohuan.example")
     with app.app_context():
-        entry = db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "message.send")
-        ).one()
+        entry = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "message.send"))
+            .one()
+        )
         assert entry.details["purpose"] == "validation"
     page = client.get(f"/agent/cases/{built.case_id}/messages?lang=en").get_data(as_text=True)
     assert "Send the validation notice by email" not in page
