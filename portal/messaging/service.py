@@ -281,24 +281,38 @@ def send_dispute_outcome(
     )
 
 
+def _notice_in(db: Session, case_id: int, statuses: Iterable[MessageStatus]) -> bool:
+    return (
+        db.scalar(
+            select(Message.id)
+            .where(
+                Message.case_id == case_id,
+                Message.purpose == VALIDATION_NOTICE,
+                Message.status.in_(tuple(statuses)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def needs_validation_notice(db: Session, case: Case) -> bool:
     """True when the borrower's rules ask for a validation notice on ``case`` (US
-    Regulation F) and none has been sent, nor is waiting to be."""
+    Regulation F) and none has been sent, nor is waiting to be (a failed or cancelled one
+    leaves it needed: the agent may send it again)."""
     if not rules_for(case.loan.borrower.jurisdiction, case.loan.currency).validation_notice:
         return False
-    waiting = db.scalar(
-        select(Message.id).where(
-            Message.case_id == case.id,
-            Message.purpose == VALIDATION_NOTICE,
-            Message.status.in_(_NOTICE_KEPT),
-        )
-    )
-    return waiting is None
+    return not _notice_in(db, case.id, _NOTICE_GOING)
 
 
 def send_validation_notice(db: Session, case: Case, actor: Actor, moment: datetime) -> SendResult:
     """Send the debt's validation notice (US Regulation F) by email now, or keep it for
-    the first moment the contact rules allow. Commits (``send_message``)."""
+    the first moment the contact rules allow; refused as already queued while one waits.
+    Commits (``send_message``, or here for the refusal)."""
+    if _notice_in(db, case.id, _NOTICE_WAITING):
+        _audit_refusal(db, actor, case, Channel.EMAIL, moment, problem=Problem.ALREADY_QUEUED.value)
+        db.commit()
+        return SendResult(Outcome.REFUSED, problem=Problem.ALREADY_QUEUED)
     return send_message(
         db,
         case,
@@ -310,15 +324,13 @@ def send_validation_notice(db: Session, case: Case, actor: Actor, moment: dateti
     )
 
 
+_NOTICE_WAITING = (MessageStatus.SCHEDULED, MessageStatus.SENDING)
+_NOTICE_GOING = (*_NOTICE_WAITING, MessageStatus.SENT)
 # A validation notice in one of these states is sent, being sent, waiting, or failed for
-# an agent to look at: the daily queueing leaves its case alone. A cancelled one (a hold
-# or an opt-out since) is queued again once nothing stops it.
-_NOTICE_KEPT = (
-    MessageStatus.SCHEDULED,
-    MessageStatus.SENDING,
-    MessageStatus.SENT,
-    MessageStatus.FAILED,
-)
+# an agent to look at: the scheduled sender's queueing leaves its case alone (a failed
+# one is not retried every minute). A cancelled one (a hold or an opt-out since) is
+# queued again once nothing stops it.
+_NOTICE_KEPT = (*_NOTICE_GOING, MessageStatus.FAILED)
 
 
 def queue_validation_notices(db: Session, moment: datetime) -> int:

@@ -296,3 +296,28 @@ def test_the_notice_itemizes_the_debt_in_the_borrowers_language(app, locale):
     if locale == "zh_Hant_TW":
         assert "债" not in body
         assert "额" not in body
+
+
+def test_the_agent_at_night_schedules_it_once_and_may_resend_a_failed_one(app):
+    built = us_case(app)
+    client = agent(app)
+    night = datetime(2026, 12, 1, 22, 0, tzinfo=NY).astimezone(UTC)
+    move_clock(app, client, night)
+    url = f"/agent/cases/{built.case_id}/messages?lang=en"
+    first = client.post(url, data={"channel": "email", "purpose": "validation"})
+    assert first.status_code == 303
+    [waiting] = notices(app)
+    assert waiting.status == "scheduled"
+    assert waiting.send_at.replace(tzinfo=UTC) == datetime(2026, 12, 2, 8, 0, tzinfo=NY)
+    again = client.post(url, data={"channel": "email", "purpose": "validation"})
+    assert again.status_code == 422
+    assert "already waiting to be sent" in again.get_data(as_text=True)
+    assert len(notices(app)) == 1
+    assert "Send the validation notice by email" not in client.get(url).get_data(as_text=True)
+    # The provider refused it: the button is back, and the sender does not retry by itself.
+    with app.app_context():
+        session = db.session()
+        session.get(Message, waiting.id).status = MessageStatus.FAILED
+        session.commit()
+    assert "Send the validation notice by email" in client.get(url).get_data(as_text=True)
+    assert send_due(app, night + timedelta(minutes=1)).notices_queued == 0
