@@ -321,3 +321,18 @@ def test_the_agent_at_night_schedules_it_once_and_may_resend_a_failed_one(app):
         session.commit()
     assert "Send the validation notice by email" in client.get(url).get_data(as_text=True)
     assert send_due(app, night + timedelta(minutes=1)).notices_queued == 0
+
+
+def test_a_borrower_without_email_is_told_not_offered_a_button(app):
+    built = us_case(app, email=None)
+    client = agent(app)
+    move_clock(app, client, MORNING)
+    page = client.get(f"/agent/cases/{built.case_id}/messages?lang=en").get_data(as_text=True)
+    assert "until its validation notice has been sent" in page
+    assert "Send the validation notice by email" not in page
+    refused = client.post(
+        f"/agent/cases/{built.case_id}/messages?lang=en",
+        data={"channel": "email", "purpose": "validation"},
+    )
+    assert refused.status_code == 422
+    assert notices(app) == []
