@@ -44,6 +44,14 @@ Decisions documented here, for the lender to confirm:
   turn off are opt-outs (``ContactRequest.opted_out``), not part of the rules.
 - A blackout may bind some channels only: a public holiday (``holidays`` in the policy)
   stops calls and SMS by default, the channels that interrupt the borrower's day.
+- Where a jurisdiction asks for a validation notice (``validation_notice``: the US,
+  Regulation F, 12 CFR 1006.34), no call or SMS is made about a debt until the notice has
+  been sent (``ContactRequest.validation_notice_sent``), refused with
+  ``VALIDATION_NOTICE_PENDING`` (waiting alone never lifts it: sending the notice does).
+  Emails and letters are not held back: the notice itself is one (the initial
+  communication, 1006.34(a)(1)(i)(A)), and any other email is followed by the notice,
+  which the daily work queues the same day, within the five days 1006.34(a)(1)(i)(B)
+  allows.
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ class ContactRefusal(StrEnum):
     MESSAGES_PER_7_DAYS = "messages_per_7_days"
     RECENT_CONVERSATION = "recent_conversation"
     BORROWER_HOURS = "borrower_hours"
+    VALIDATION_NOTICE_PENDING = "validation_notice_pending"
 
     @property
     def is_permanent(self) -> bool:
@@ -104,6 +113,7 @@ class ContactRefusal(StrEnum):
             ContactRefusal.THIRD_PARTY,
             ContactRefusal.ON_HOLD,
             ContactRefusal.OPTED_OUT,
+            ContactRefusal.VALIDATION_NOTICE_PENDING,
         )
 
 
@@ -194,6 +204,8 @@ class ContactRules:
     days_after_conversation: int = 0
     # Times the borrower asked not to be contacted (``borrower_layer``).
     quiet: tuple[QuietWindow, ...] = ()
+    # No call or SMS before a validation notice has been sent (US Regulation F).
+    validation_notice: bool = False
 
     def __post_init__(self) -> None:
         if self.days_after_conversation < 0:
@@ -294,6 +306,7 @@ def strictest(first: ContactRules, *others: ContactRules) -> ContactRules:
         letter_notice_days=max(r.letter_notice_days for r in every),
         days_after_conversation=max(r.days_after_conversation for r in every),
         quiet=tuple(dict.fromkeys(q for rules in every for q in rules.quiet)),
+        validation_notice=any(r.validation_notice for r in every),
     )
 
 
@@ -349,6 +362,8 @@ class ContactRequest:
     """One intended contact: who, how, when, and what stands in its way on the case.
 
     ``time_zone`` is the borrower's IANA zone (e.g. ``Asia/Taipei``); ``moment`` is aware.
+    ``validation_notice_sent``: whether the debt's validation notice has gone to the
+    borrower (read only where the rules ask for one).
     """
 
     channel: Channel
@@ -357,6 +372,7 @@ class ContactRequest:
     time_zone: str
     holds: frozenset[Hold] = field(default_factory=frozenset)
     opted_out: frozenset[Channel] = field(default_factory=frozenset)
+    validation_notice_sent: bool = False
 
     def __post_init__(self) -> None:
         _aware(self.moment, "moment")
@@ -550,7 +566,8 @@ def may_contact(
     """Judge one intended contact against the rules and the recipient's history.
 
     Returns every reason that refuses it at the requested moment and the earliest moment
-    it becomes allowed (None for a third party, a hold or an opted-out channel).
+    it becomes allowed (None for a third party, a hold, an opted-out channel or a
+    validation notice not yet sent).
     """
     reasons: list[ContactRefusal] = []
     if request.recipient is Recipient.THIRD_PARTY:
@@ -559,6 +576,12 @@ def may_contact(
         reasons.append(ContactRefusal.ON_HOLD)
     if request.channel in request.opted_out:
         reasons.append(ContactRefusal.OPTED_OUT)
+    if (
+        rules.validation_notice
+        and not request.validation_notice_sent
+        and request.channel in (Channel.CALL, Channel.SMS)
+    ):
+        reasons.append(ContactRefusal.VALIDATION_NOTICE_PENDING)
     zone = request.zone
     local = request.moment.astimezone(zone)
     counts = _Counts(history, zone)

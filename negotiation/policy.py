@@ -521,8 +521,12 @@ def _jurisdiction(rules: Mapping[str, Any], name: str, defaults: Mapping[str, in
         if "days_after_conversation" in rules
         else 0
     )
+    notice = rules.get("validation_notice", False)
+    if not isinstance(notice, bool):
+        raise PolicyError(f"{where}validation_notice: must be true or false")
     return ContactRules(
         windows=(ContactWindow(name, start, end),),
+        validation_notice=notice,
         blackouts=tuple(_blackouts(rules, name, where)),
         letter_notice_days=defaults["letter_notice_days"],
         days_after_conversation=pause,
@@ -685,7 +689,7 @@ def unknown_keys(table: Mapping[str, Any]) -> list[str]:
             if isinstance(name, Mapping)
         }
         | set(_CAPS)
-        | {"days_after_conversation"}
+        | {"days_after_conversation", "validation_notice"}
     )
     found: list[str] = []
 

@@ -302,14 +302,16 @@ def messages_group() -> None:
 def messages_send_due() -> None:
     """Send the scheduled reminders whose time has come, judging each against the
     contact rules again (cancelled if a hold or an opt-out came since, moved if a cap
-    was used since); mark sends interrupted by a crash as failed, never resent."""
+    was used since); mark sends interrupted by a crash as failed, never resent. First
+    queue the validation notice (US Regulation F) of every open, overdue case that
+    needs one and has none."""
     from portal.messaging.service import dispatch_due
 
     done = dispatch_due(db.session(), now())
     click.echo(
         f"{done.sent} sent, {done.failed} failed, {done.cancelled} canceled, "
         f"{done.rescheduled} moved to a later time, {done.interrupted} interrupted sends "
-        "marked failed"
+        f"marked failed, {done.notices_queued} validation notices queued"
     )
 
 

@@ -568,8 +568,11 @@ def _callable_cases(owner_id: int) -> Query:
 def _hours_now(zone: str, jurisdiction: str, currency: str, moment: datetime) -> ContactDecision:
     """The engine's answer for a borrower of this zone, jurisdiction and currency with no
     history, no hold and no opt-out: whether it is inside their hours (and not a
-    blackout day) at ``moment``, and when it next is."""
-    request = ContactRequest(Channel.CALL, Recipient.BORROWER, moment, zone)
+    blackout day) at ``moment``, and when it next is (the hours only: a validation notice
+    not yet sent is the case's own, which ``judge_many`` reads)."""
+    request = ContactRequest(
+        Channel.CALL, Recipient.BORROWER, moment, zone, validation_notice_sent=True
+    )
     return may_contact(request, ContactHistory(), rules_for(jurisdiction, currency))
 
 

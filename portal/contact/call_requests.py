@@ -30,6 +30,7 @@ from portal.contact.gate import (
     contact_history,
     judge,
     narrowed_rules,
+    notices_sent,
     opted_out_channels,
 )
 from portal.models import Callback, CallbackSource, Case
@@ -80,12 +81,19 @@ def callback_slots(db: Session, case: Case, now: datetime) -> CallSlots:
     holds = frozenset({Hold(case.hold)}) if case.hold else frozenset()
     opted = opted_out_channels(db, borrower.id)
     history = contact_history(db, borrower.id, now)
+    noticed = bool(notices_sent(db, [case.id]))
     moment, until = _first_slot(now, zone), now + timedelta(days=DAYS_AHEAD)
     slots: list[datetime] = []
     met: dict[ContactRefusal, None] = {}
     while moment <= until:
         request = ContactRequest(
-            Channel.CALL, Recipient.BORROWER, moment, borrower.timezone, holds, opted
+            Channel.CALL,
+            Recipient.BORROWER,
+            moment,
+            borrower.timezone,
+            holds,
+            opted,
+            validation_notice_sent=noticed,
         )
         decision = may_contact(request, history, rules)
         lasting = tuple(reason for reason in decision.reasons if reason.is_permanent)

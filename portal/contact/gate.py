@@ -84,7 +84,33 @@ REFUSAL_TEXT = {
         "The borrower was spoken to by phone recently: where they live, no call may follow so soon."
     ),
     ContactRefusal.BORROWER_HOURS: _l("The borrower asked not to be contacted at this time."),
+    ContactRefusal.VALIDATION_NOTICE_PENDING: _l(
+        "Where the borrower lives, no call or SMS until the validation notice about the debt "
+        "has been sent: send it first (Reminders)."
+    ),
 }
+
+# A message's purpose when it is the debt's validation notice (US Regulation F,
+# 12 CFR 1006.34); once one is sent on a case, its calls and SMS are no longer held back.
+VALIDATION_NOTICE = "validation"
+
+
+def notices_sent(db: Session, case_ids: Iterable[int]) -> set[int]:
+    """Which of ``case_ids`` have had their validation notice sent (one query)."""
+    wanted = sorted(set(case_ids))
+    if not wanted:
+        return set()
+    return set(
+        db.scalars(
+            select(Message.case_id)
+            .where(
+                Message.case_id.in_(wanted),
+                Message.purpose == VALIDATION_NOTICE,
+                Message.status == MessageStatus.SENT,
+            )
+            .distinct()
+        )
+    )
 
 
 def rules_for(jurisdiction: str, currency: str) -> ContactRules:
@@ -216,6 +242,7 @@ def judge(
         time_zone=borrower.timezone,
         holds=frozenset({Hold(case.hold)}) if case.hold else frozenset(),
         opted_out=opted_out_channels(db, borrower.id),
+        validation_notice_sent=bool(notices_sent(db, [case.id])),
     )
     history = contact_history(db, borrower.id, moment, excluding_message=excluding_message)
     return may_contact(request, history, narrowed_rules(db, borrower, case.loan.currency))
@@ -224,11 +251,11 @@ def judge(
 def judge_many(
     db: Session, case_ids: Iterable[int], channel: Channel, moment: datetime
 ) -> dict[int, ContactDecision]:
-    """``judge`` (without a lock) for many cases at once, in five statements whatever
+    """``judge`` (without a lock) for many cases at once, in six statements whatever
     their number: the cases with their borrowers, the opt-outs, the borrowers' own quiet
-    times, the attempts made and the messages scheduled. The same inputs as ``judge``
-    reach the same engine, so each decision is the one ``judge`` gives (a test holds them
-    equal); a work list shows
+    times, the attempts made, the messages scheduled and the validation notices sent.
+    The same inputs as ``judge`` reach the same engine, so each decision is the one
+    ``judge`` gives (a test holds them equal); a work list shows
     "may I call now?" on every row with it, and whoever goes on to contact the borrower
     still calls ``judge`` with the lock."""
     wanted = sorted(set(case_ids))
@@ -277,6 +304,7 @@ def judge_many(
     )
     for borrower_id, at, sent_channel in db.execute(scheduled):
         attempts.setdefault(borrower_id, []).append(Attempt(at, Channel(sent_channel)))
+    noticed = notices_sent(db, wanted)
     decisions = {}
     for case_id, hold, borrower_id, zone, jurisdiction, currency in rows:
         request = ContactRequest(
@@ -286,6 +314,7 @@ def judge_many(
             time_zone=zone,
             holds=frozenset({Hold(hold)}) if hold else frozenset(),
             opted_out=frozenset(opted.get(borrower_id, ())),
+            validation_notice_sent=case_id in noticed,
         )
         history = ContactHistory(tuple(attempts.get(borrower_id, ())))
         rules = narrowed(rules_for(jurisdiction, currency), quiet.get(borrower_id, ()))

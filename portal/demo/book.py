@@ -35,7 +35,7 @@ from negotiation.jurisdiction import derive
 from portal.cases.facts import policy
 from portal.cases.holds import hold_case, propose
 from portal.contact.callbacks import schedule_callback
-from portal.contact.gate import record_opt_out
+from portal.contact.gate import VALIDATION_NOTICE, record_opt_out
 from portal.contact.promises import make_promise
 from portal.core.hashing import fact_hash, new_salt
 from portal.demo.seed import accept_arrears_plan, amortization, charges, facts
@@ -49,6 +49,8 @@ from portal.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    Message,
+    MessageStatus,
     Payment,
     Promise,
     PromiseStatus,
@@ -548,6 +550,26 @@ def seed_floor(
             floor.opt_outs += 1
     if los_angeles:
         floor.showcase["los_angeles"] = los_angeles[0].id
+        # Its validation notice (US Regulation F) went out by email a week ago, so the
+        # hours are what decide its calls; the book's other US borrowers get theirs from
+        # the scheduled sender (``haohuan messages send-due``).
+        shown = los_angeles[0]
+        sent = now - timedelta(days=7)
+        db.add(
+            Message(
+                case_id=shown.id,
+                borrower_id=shown.loan.borrower_id,
+                channel=Channel.EMAIL.value,
+                purpose=VALIDATION_NOTICE,
+                address=shown.loan.borrower.email,
+                locale=shown.loan.borrower.locale,
+                status=MessageStatus.SENT,
+                send_at=sent,
+                sent_at=sent,
+                created_by="system",
+                created_at=sent,
+            )
+        )
     db.commit()
 
     # Plans agreed in the portal (mid-range arrears), some with the first installment paid.

@@ -35,6 +35,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
+from negotiation.validation import ChargeItem, DueItem, itemize, validation_period_end
 from portal.arrangements.agreement import offer_terms
 from portal.cases.facts import view_case
 from portal.cases.overdue import borrower_today
@@ -178,6 +179,96 @@ def compose_dispute_upheld(
             "",
             *_email_footer(contact, opt_out),
         ]
+        return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
+def compose_validation_notice(
+    db: Session, case: Case, moment: datetime, *, link: str, help_url: str, opt_out: str
+) -> Composed:
+    """The debt's validation notice (US Regulation F, 12 CFR 1006.34) by email, in the
+    borrower's language: the creditor, the account, the itemization (``negotiation.
+    validation``), the end of the validation period (30 days after the email, which is
+    taken as received when sent) and how to dispute the debt or ask for the original
+    creditor."""
+    borrower = case.loan.borrower
+    locale = borrower_locale(case)
+    today = borrower_today(borrower.timezone, moment)
+    loan = case.loan
+    currency = loan.currency
+    items = itemize(
+        loan.start_date,
+        (
+            DueItem(
+                i.due_date,
+                i.principal_due,
+                i.interest_due,
+                i.principal_paid,
+                i.interest_paid,
+                i.principal_waived,
+                i.interest_waived,
+            )
+            for i in loan.installments
+        ),
+        (ChargeItem(c.amount, c.paid, c.waived) for c in loan.charges),
+        today,
+    )
+    ends = validation_period_end(today, by_letter=False)
+    with force_locale(locale):
+        contact = lender(locale, market_of(currency))
+        name = _lender(case)
+
+        def row(label: str, amount: int) -> str:
+            return "- " + _("%(label)s: %(value)s", label=label, value=money(amount, currency))
+
+        lines = [
+            _("Hello %(name)s,", name=borrower.full_name),
+            "",
+            _(
+                "%(lender)s is contacting you about a debt you owe on loan %(number)s. "
+                "%(lender)s is the creditor to whom the debt is owed.",
+                lender=name,
+                number=loan.number,
+            ),
+            "",
+            _("As of %(date)s, you owed:", date=long_date(items.itemization_date)),
+            row(_("Amount then"), items.amount_then),
+            _("Between %(date)s and today:", date=long_date(items.itemization_date)),
+            row(_("You were charged this amount in interest"), items.interest),
+            row(_("You were charged this amount in fees"), items.fees),
+            row(
+                _("You paid or were credited this amount toward the debt"),
+                items.payments + items.credits,
+            ),
+            row(_("Total amount of the debt now"), items.current),
+            "",
+            _(
+                "Call or write to us by %(date)s to dispute all or part of the debt. If you "
+                "do not, we will assume that our information is correct.",
+                date=long_date(ends),
+            ),
+            "",
+            _(
+                "If you write to us by %(date)s, we must stop collection on any amount you "
+                "dispute until we send you information that shows you owe the debt. You may "
+                "also ask us for the name and address of the original creditor, if different "
+                "from the current creditor; if you do, we must stop collection until we send "
+                "you that information.",
+                date=long_date(ends),
+            ),
+            "",
+            _(
+                "To dispute the debt online, open this link, confirm who you are, and choose "
+                '"I dispute this debt" on the help page (the link works for 7 days):'
+            ),
+            link,
+            _("The help page, once you have confirmed who you are:"),
+            help_url,
+            "",
+            *_email_footer(contact, opt_out),
+        ]
+        subject = _(
+            "%(lender)s: notice about your loan %(number)s", lender=name, number=loan.number
+        )
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
 

@@ -51,7 +51,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from negotiation import Hold
@@ -71,10 +71,12 @@ from portal.audit import trail
 from portal.cases.holds import dispute_status
 from portal.contact.gate import (
     HISTORY_REACH,
+    VALIDATION_NOTICE,
     cancel_scheduled,
     judge,
     lift_opt_out,
     lock_borrowers,
+    notices_sent,
     quiet_windows,
     record_attempt,
     record_opt_out,
@@ -83,12 +85,18 @@ from portal.contact.gate import (
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import token_hash
-from portal.messaging.compose import compose, compose_dispute_rejected, compose_dispute_upheld
-from portal.messaging.links import opt_out_url, reminder_url
+from portal.messaging.compose import (
+    compose,
+    compose_dispute_rejected,
+    compose_dispute_upheld,
+    compose_validation_notice,
+)
+from portal.messaging.links import opt_out_url, public_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.models import (
     Borrower,
     Case,
+    CaseStatus,
     ContactAttempt,
     Loan,
     Message,
@@ -273,6 +281,127 @@ def send_dispute_outcome(
     )
 
 
+def _notice_in(db: Session, case_id: int, statuses: Iterable[MessageStatus]) -> bool:
+    return (
+        db.scalar(
+            select(Message.id)
+            .where(
+                Message.case_id == case_id,
+                Message.purpose == VALIDATION_NOTICE,
+                Message.status.in_(tuple(statuses)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def needs_validation_notice(db: Session, case: Case) -> bool:
+    """True when the borrower's rules ask for a validation notice on ``case`` (US
+    Regulation F) and none has been sent, nor is waiting to be (a failed or cancelled one
+    leaves it needed: the agent may send it again)."""
+    if not rules_for(case.loan.borrower.jurisdiction, case.loan.currency).validation_notice:
+        return False
+    return not _notice_in(db, case.id, _NOTICE_GOING)
+
+
+def send_validation_notice(db: Session, case: Case, actor: Actor, moment: datetime) -> SendResult:
+    """Send the debt's validation notice (US Regulation F) by email now, or keep it for
+    the first moment the contact rules allow; refused as already queued while one waits.
+    Commits (``send_message``, or here for the refusal)."""
+    if _notice_in(db, case.id, _NOTICE_WAITING):
+        _audit_refusal(db, actor, case, Channel.EMAIL, moment, problem=Problem.ALREADY_QUEUED.value)
+        db.commit()
+        return SendResult(Outcome.REFUSED, problem=Problem.ALREADY_QUEUED)
+    return send_message(
+        db,
+        case,
+        Channel.EMAIL,
+        actor=actor,
+        moment=moment,
+        schedule=True,
+        purpose=VALIDATION_NOTICE,
+    )
+
+
+_NOTICE_WAITING = (MessageStatus.SCHEDULED, MessageStatus.SENDING)
+_NOTICE_GOING = (*_NOTICE_WAITING, MessageStatus.SENT)
+# A validation notice in one of these states is sent, being sent, waiting, or failed for
+# an agent to look at: the scheduled sender's queueing leaves its case alone (a failed
+# one is not retried every minute). A cancelled one (a hold or an opt-out since) is
+# queued again once nothing stops it.
+_NOTICE_KEPT = (*_NOTICE_GOING, MessageStatus.FAILED)
+
+
+def queue_validation_notices(db: Session, moment: datetime) -> int:
+    """Queue the validation notice by email, due now, for every open, overdue case not on
+    hold whose borrower's rules ask for one (US Regulation F) and has an email address
+    not opted out, and no notice sent, waiting or failed: two statements and one insert
+    whatever the number of cases, so running it again queues nothing more. Each goes
+    through the contact rules when ``dispatch_due`` sends it. How many were queued.
+    Commits."""
+    base = (
+        select(Case.id, Borrower.id, Borrower.email, Borrower.locale)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(
+            Case.status == CaseStatus.OPEN,
+            Case.overdue_since.is_not(None),
+            Case.hold.is_(None),
+        )
+    )
+    places = db.execute(
+        base.with_only_columns(Borrower.jurisdiction, Loan.currency).distinct()
+    ).all()
+    wanted = [
+        and_(Borrower.jurisdiction == place, Loan.currency == currency)
+        for place, currency in places
+        if rules_for(place, currency).validation_notice
+    ]
+    if not wanted:
+        db.commit()
+        return 0
+    kept = exists().where(
+        Message.case_id == Case.id,
+        Message.purpose == VALIDATION_NOTICE,
+        Message.status.in_(_NOTICE_KEPT),
+    )
+    opted_out = exists().where(
+        OptOut.borrower_id == Borrower.id,
+        OptOut.channel == Channel.EMAIL.value,
+        OptOut.lifted_at.is_(None),
+    )
+    found = db.execute(
+        base.where(or_(*wanted), Borrower.email.is_not(None), ~kept, ~opted_out).order_by(Case.id)
+    )
+    rows = [
+        (case_id, borrower_id, (email or "").strip(), locale)
+        for case_id, borrower_id, email, locale in found
+        if (email or "").strip()
+    ]
+    if rows:
+        db.execute(
+            insert(Message),
+            [
+                {
+                    "case_id": case_id,
+                    "borrower_id": borrower_id,
+                    "channel": Channel.EMAIL.value,
+                    "purpose": VALIDATION_NOTICE,
+                    "address": email,
+                    "locale": locale,
+                    "status": MessageStatus.SCHEDULED,
+                    "send_at": moment,
+                    "created_by": "system",
+                    "created_at": moment,
+                }
+                for case_id, borrower_id, email, locale in rows
+            ],
+        )
+    db.commit()
+    return len(rows)
+
+
 def _new_message(
     db: Session,
     case: Case,
@@ -326,6 +455,15 @@ def _prepare(
     if message.purpose == DISPUTE_REJECTED:
         composed = compose_dispute_rejected(
             case, channel, link=reminder_url(token), opt_out=opt_out
+        )
+    elif message.purpose == VALIDATION_NOTICE:
+        composed = compose_validation_notice(
+            db,
+            case,
+            moment,
+            link=reminder_url(token),
+            help_url=public_url("borrower.help_page"),
+            opt_out=opt_out,
         )
     elif message.purpose == DISPUTE_UPHELD:
         status = dispute_status(db, case, moment)
@@ -524,6 +662,7 @@ class DispatchCounts:
     cancelled: int = 0
     rescheduled: int = 0
     interrupted: int = 0
+    notices_queued: int = 0
 
 
 def dispatch_due(
@@ -534,6 +673,8 @@ def dispatch_due(
     message by message."""
     counts = DispatchCounts()
     counts.interrupted = _fail_interrupted(db, moment)
+    if batch_id is None:
+        counts.notices_queued = queue_validation_notices(db, moment)
     done = 0
     while limit is None or done < limit:
         query = (
@@ -737,6 +878,7 @@ def plan_chunk(
             )
         )
     )
+    noticed = notices_sent(db, case_ids)
     planned = []
     for case_id, hold, borrower_id, timezone, locale, phone, email, place, currency in rows:
         address = ((phone if channel is Channel.SMS else email) or "").strip()
@@ -753,6 +895,7 @@ def plan_chunk(
             time_zone=timezone,
             holds=frozenset({Hold(hold)}) if hold else frozenset(),
             opted_out=frozenset(opted[borrower_id]),
+            validation_notice_sent=case_id in noticed,
         )
         history = histories.get(borrower_id, ContactHistory())
         rules = narrowed(rules_for(place, currency), quiet.get(borrower_id, ()))

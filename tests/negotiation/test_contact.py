@@ -54,12 +54,14 @@ def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def request(moment: datetime, **changes: Any) -> ContactRequest:
-    """A call to the borrower in Taipei unless told otherwise."""
+    """A call to the borrower in Taipei unless told otherwise (the US validation notice
+    sent: tests/negotiation/test_validation_notice.py is about it)."""
     values: dict[str, Any] = {
         "channel": Channel.CALL,
         "recipient": Recipient.BORROWER,
         "moment": moment,
         "time_zone": "Asia/Taipei",
+        "validation_notice_sent": True,
     }
     values.update(changes)
     return ContactRequest(**values)
@@ -665,6 +667,7 @@ def scenarios(draw: st.DrawFn) -> tuple[ContactRequest, ContactHistory, ContactR
         recipient=Recipient.BORROWER,
         moment=moment,
         time_zone=draw(st.sampled_from(ZONES)),
+        validation_notice_sent=True,
     )
     return contact, ContactHistory(tuple(attempts)), draw(RULE_SETS)
 
@@ -694,7 +697,11 @@ def test_the_next_allowed_moment_is_allowed_and_the_first_one(scenario):
     assert decision.allowed_from > contact.moment
     again = may_contact(
         ContactRequest(
-            contact.channel, contact.recipient, decision.allowed_from, contact.time_zone
+            contact.channel,
+            contact.recipient,
+            decision.allowed_from,
+            contact.time_zone,
+            validation_notice_sent=True,
         ),
         history,
         rules,
@@ -743,6 +750,7 @@ def test_holds_opt_outs_and_third_parties_are_never_allowed(permanent, scenario)
         "recipient": contact.recipient,
         "moment": contact.moment,
         "time_zone": contact.time_zone,
+        "validation_notice_sent": True,
         **changes,
     }
     decision = may_contact(ContactRequest(**values), history, rules)

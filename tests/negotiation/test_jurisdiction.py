@@ -96,6 +96,7 @@ def la_call(hour: int, minute: int = 0, day: int = 1) -> ContactRequest:
         recipient=Recipient.BORROWER,
         moment=datetime(2026, 12, day, hour, minute, tzinfo=LA),
         time_zone="America/Los_Angeles",
+        validation_notice_sent=True,
     )
 
 
@@ -124,6 +125,7 @@ def test_after_a_conversation_regulation_f_pauses_calls_for_seven_days():
         recipient=Recipient.BORROWER,
         moment=datetime(2026, 12, 1, 15, tzinfo=LA),
         time_zone="America/Los_Angeles",
+        validation_notice_sent=True,
     )
     assert may_contact(message, talked, us).allowed
     # China has no such pause: a second connected call the same day is allowed.

@@ -16,7 +16,16 @@ from negotiation import add_months
 from portal.access.verification import issue_link
 from portal.core import db
 from portal.core.hashing import fact_hash, new_salt
-from portal.models import Borrower, Case, Loan, LoanCharge, LoanInstallment, Plan
+from portal.models import (
+    Borrower,
+    Case,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Message,
+    MessageStatus,
+    Plan,
+)
 from portal.staff import accounts
 
 # Dates and amounts are wrapped in a nowrap span in HTML (one line on a phone).
@@ -140,6 +149,31 @@ def build_case(
         token = issue_link(session, case, NOW)
         session.commit()
         return Built(case.id, borrower.id, token, date_of_birth, id_last4)
+
+
+def notice_sent(app: Flask, case_id: int, moment: datetime = NOW) -> None:
+    """Record the case's validation notice (US Regulation F) as sent at ``moment``: for a
+    test about something else, of a borrower whose rules hold calls and SMS until it is."""
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, case_id)
+        assert case is not None
+        session.add(
+            Message(
+                case_id=case_id,
+                borrower_id=case.loan.borrower_id,
+                channel="email",
+                purpose="validation",
+                address="notice@example.com",
+                locale=case.loan.borrower.locale,
+                status=MessageStatus.SENT,
+                send_at=moment,
+                sent_at=moment,
+                created_by="system",
+                created_at=moment,
+            )
+        )
+        session.commit()
 
 
 def sign_in(client: FlaskClient, built: Built) -> None:

@@ -29,7 +29,16 @@ from portal.models import (
 )
 from portal.web.agent import case_section_named
 
-from .factories import NOW, TODAY, add_staff, build_case, sign_in, staff_sign_in, unwrapped
+from .factories import (
+    NOW,
+    TODAY,
+    add_staff,
+    build_case,
+    notice_sent,
+    sign_in,
+    staff_sign_in,
+    unwrapped,
+)
 from .test_finance_console import pay
 
 AGENT = "agent@haohuan.example"
@@ -77,6 +86,7 @@ def text_of(response):
 def test_quiet_hours_follow_each_borrowers_own_clock(app):
     taipei = build_case(app, timezone="Asia/Taipei")
     new_york = build_case(app, timezone="America/New_York")
+    notice_sent(app, new_york.case_id)  # the US validation notice: not what this is about
     client = agent(app)
     # 14:30 UTC: 22:30 in Taipei (too late), 09:30 in New York (fine).
     move_clock(app, client, datetime(2026, 11, 30, 14, 30, tzinfo=UTC))
@@ -103,6 +113,7 @@ def test_quiet_hours_follow_each_borrowers_own_clock(app):
 
 def test_new_york_evening_is_refused_until_eight_new_york_time(app):
     built = build_case(app, timezone="America/New_York")
+    notice_sent(app, built.case_id)  # the US validation notice: not what this is about
     client = agent(app)
     # 03:30 UTC on 1 December: 22:30 on 30 November in New York (EST, UTC-5).
     move_clock(app, client, datetime(2026, 12, 1, 3, 30, tzinfo=UTC))
@@ -608,6 +619,8 @@ def test_a_promise_with_nothing_paid_is_broken_and_asks_for_an_agent(app):
 def test_new_york_promises_end_at_new_york_midnight(app):
     in_time = build_case(app, timezone="America/New_York", currency="USD")
     too_late = build_case(app, timezone="America/New_York", currency="USD")
+    for built in (in_time, too_late):
+        notice_sent(app, built.case_id)  # the US validation notice: not what this is about
     client = agent(app)
     # 10:00 UTC on 30 November is 05:00 in New York: too early to call; 14:00 UTC is 09:00.
     move_clock(app, client, datetime(2026, 11, 30, 14, tzinfo=UTC))

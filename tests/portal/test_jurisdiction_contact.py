@@ -19,7 +19,7 @@ from portal.core import db
 from portal.messaging.service import plan_chunk
 from portal.models import AuditEntry, Borrower, Case, ContactAttempt, Loan, Message
 
-from .factories import build_case
+from .factories import build_case, notice_sent
 from .test_calls_and_promises import agent, move_clock
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -41,6 +41,9 @@ def los_angeles_case(app, **changes):
             )
         )
         session.commit()
+    # Its validation notice (US Regulation F) went out: these tests are about the hours
+    # (tests/portal/test_validation_notice.py is about the notice).
+    notice_sent(app, built.case_id)
     return built
 
 
@@ -196,6 +199,7 @@ def test_a_new_borrowers_jurisdiction_is_derived_and_checked(app):
 def test_an_agent_sets_the_state_and_the_rules_follow(app):
     # A Los Angeles borrower whose record names only the United States.
     built = build_case(app, timezone="America/Los_Angeles")
+    notice_sent(app, built.case_id)
     number = loan_number(app, built)
     client = agent(app)
     move_clock(app, client, LATE_IN_LA.astimezone(UTC))

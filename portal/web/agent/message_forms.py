@@ -49,6 +49,12 @@ class SendMessageForm(Form):
     channel = HiddenField(validators=[AnyOf(SENT_CHANNELS, message=CHOOSE_SENT_CHANNEL)])
     offer_id = HiddenField(filters=[lambda value: (value or "").strip()])
     schedule = HiddenField()
+    # "validation": the debt's validation notice (US Regulation F), by email only.
+    purpose = HiddenField(filters=[lambda value: "validation" if value == "validation" else ""])
+
+    def validation_notice(self) -> bool:
+        """Whether the validation notice is asked for, rather than a reminder."""
+        return bool(self.purpose.data == "validation")
 
     def sent_channel(self) -> Channel:
         """The validated channel."""

@@ -28,7 +28,7 @@ from portal.audit import trail
 from portal.cases import casefile
 from portal.cases import queue as case_queue
 from portal.cases.masking import mask_email, mask_phone
-from portal.contact.gate import REFUSAL_TEXT, judge, refusal_reasons
+from portal.contact.gate import REFUSAL_TEXT, VALIDATION_NOTICE, judge, refusal_reasons
 from portal.core import db, jobs
 from portal.core.db import Session, by_id
 from portal.core.i18n import zoned_time
@@ -73,7 +73,11 @@ STATUS_NAMES = {
     "failed": _l("Failed"),
     "cancelled": _l("Canceled"),
 }
-PURPOSE_NAMES = {"reminder": _l("Reminder"), "offer": _l("Offer")}
+PURPOSE_NAMES = {
+    "reminder": _l("Reminder"),
+    "offer": _l("Offer"),
+    VALIDATION_NOTICE: _l("Validation notice"),
+}
 PROBLEM_TEXT = {
     Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),
     Problem.OFFER_UNUSABLE.value: _l(
@@ -83,6 +87,7 @@ PROBLEM_TEXT = {
         "A message on this channel is already waiting to be sent to this case."
     ),
 }
+VALIDATION_BY_EMAIL = _l("The validation notice is sent by email.")
 SOURCE_NAMES = {
     "link": _l("Opt-out link in a message"),
     "agent": _l("Told an agent"),
@@ -230,6 +235,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
             "messages": service.case_messages(database, case.id),
             "opt_outs": service.active_opt_outs(database, case.loan.borrower_id),
             "zone": case.loan.borrower.timezone,
+            "validation_due": service.needs_validation_notice(database, case),
         }
     }
 
@@ -278,6 +284,11 @@ def send_message(case_id: int) -> Response:
     if not form.validate():
         return _result_page(case, 422, problem=str(CHOOSE_SENT_CHANNEL))
     channel = form.sent_channel()
+    if form.validation_notice():
+        if channel is not Channel.EMAIL:
+            return _result_page(case, 422, problem=str(VALIDATION_BY_EMAIL))
+        result = service.send_validation_notice(database, case, g.staff, g.now)
+        return _sent_or_refused(case, channel, None, result)
     offer = None
     wanted = form.offer_number()
     if wanted is not None:
@@ -294,6 +305,13 @@ def send_message(case_id: int) -> Response:
         offer=offer,
         schedule=form.scheduled(),
     )
+    return _sent_or_refused(case, channel, offer, result)
+
+
+def _sent_or_refused(
+    case: Case, channel: Channel, offer: Offer | None, result: service.SendResult
+) -> Response:
+    """The message's page once one is stored, else why not and from when."""
     if result.message_id is not None:
         return redirect(url_for("agent.message", message_id=result.message_id), code=303)
     decision = result.decision

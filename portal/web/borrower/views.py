@@ -1059,6 +1059,10 @@ NO_CALL_REASONS = {
     ContactRefusal.RECENT_CONVERSATION: _l(
         "We spoke to you recently, and where you live we may not call again so soon."
     ),
+    ContactRefusal.VALIDATION_NOTICE_PENDING: _l(
+        "Where you live, we first send you a notice about the debt by email; we may call "
+        "you after it."
+    ),
 }
 
 
