@@ -14,6 +14,7 @@ case may be called now and from when one may.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from babel.dates import format_datetime
@@ -31,7 +32,7 @@ from portal.contact.gate import allowed_from_text, refusal_reasons
 from portal.core import db
 from portal.core.clock import as_utc
 from portal.core.db import by_id
-from portal.core.i18n import DEFAULT
+from portal.core.i18n import DEFAULT, gap
 from portal.models import StaffMember
 from portal.web.agent import blueprint
 from portal.web.agent.views import WORDS, console_time
@@ -174,34 +175,44 @@ def _done(kind: str, item_id: int, message: str, status: int = 200) -> WerkzeugR
     return leave_page(url_for("agent.my_work"))
 
 
+def _with_note(
+    kind: str, item_id: int, act: Callable[[str], object], done: str
+) -> WerkzeugResponse:
+    """A row's action that needs a note: the note checked, ``act`` called with it, and the
+    row's answer (refusals in words, with their status)."""
+    form = NoteForm()
+    if not form.validate_on_submit():
+        problems = gap().join(str(e) for errors in form.errors.values() for e in errors)
+        return _done(kind, item_id, problems, 422)
+    try:
+        act(form.note.data or "")
+    except worklist.WorkError as error:
+        return _done(kind, item_id, str(REFUSALS[error.code]), STATUSES[error.code])
+    return _done(kind, item_id, done)
+
+
 @blueprint.post("/my-work/flags/<int:flag_id>/clear")
 @staff_required("agent")
 def clear_flag(flag_id: int) -> WerkzeugResponse:
     """Clear one open flag of the agent's case with a note (a case event, audited)."""
-    form = NoteForm()
-    if not form.validate_on_submit():
-        problems = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        return _done("flag", flag_id, problems, 422)
-    try:
-        worklist.clear(db.session(), g.staff, flag_id, form.note.data or "", g.now)
-    except worklist.WorkError as error:
-        return _done("flag", flag_id, str(REFUSALS[error.code]), STATUSES[error.code])
-    return _done("flag", flag_id, _("Cleared, with your note."))
+    return _with_note(
+        "flag",
+        flag_id,
+        lambda note: worklist.clear(db.session(), g.staff, flag_id, note, g.now),
+        _("Cleared, with your note."),
+    )
 
 
 @blueprint.post("/my-work/callbacks/<int:callback_id>/cancel")
 @staff_required("agent")
 def cancel_callback(callback_id: int) -> WerkzeugResponse:
     """Cancel one open callback of the agent's case with a note (a case event, audited)."""
-    form = NoteForm()
-    if not form.validate_on_submit():
-        problems = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        return _done("callback", callback_id, problems, 422)
-    try:
-        worklist.cancel(db.session(), g.staff, callback_id, form.note.data or "", g.now)
-    except worklist.WorkError as error:
-        return _done("callback", callback_id, str(REFUSALS[error.code]), STATUSES[error.code])
-    return _done("callback", callback_id, _("Callback canceled, with your note."))
+    return _with_note(
+        "callback",
+        callback_id,
+        lambda note: worklist.cancel(db.session(), g.staff, callback_id, note, g.now),
+        _("Callback canceled, with your note."),
+    )
 
 
 @blueprint.post("/next-case")
