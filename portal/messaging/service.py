@@ -138,12 +138,17 @@ class Outcome(StrEnum):
     REFUSED = "refused"
 
 
+# Messages that tell the borrower an outcome rather than ask for money.
+OUTCOME_PURPOSES = frozenset({DISPUTE_UPHELD, DISPUTE_REJECTED})
+
+
 class Problem(StrEnum):
     """Why a message cannot be made at all, before the contact rules are asked."""
 
     NO_ADDRESS = "no_address"
     OFFER_UNUSABLE = "offer_unusable"
     ALREADY_QUEUED = "already_queued"
+    CASE_RESOLVED = "case_resolved"  # paid off, settled or written off: nothing to collect
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,11 @@ def send_message(
     borrower = case.loan.borrower
     address = address_for(borrower, channel)
     problem = None
-    if address is None:
+    if case.status == CaseStatus.RESOLVED and purpose not in OUTCOME_PURPOSES:
+        # A reminder, an offer or a validation notice asks for money; a resolved case
+        # owes none. Telling the borrower how their dispute ended still goes out.
+        problem = Problem.CASE_RESOLVED
+    elif address is None:
         problem = Problem.NO_ADDRESS
     elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
         problem = Problem.OFFER_UNUSABLE

@@ -41,6 +41,7 @@ from portal.messaging.providers import OutboxSms, Providers, from_config
 from portal.models import (
     AuditEntry,
     Case,
+    CaseStatus,
     ContactAttempt,
     Message,
     MessageBatch,
@@ -356,6 +357,29 @@ def test_stored_failures_map_to_translated_sentences(app, stored, sentence, deta
 
 
 # The contact rules at sending time ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_a_resolved_case_gets_no_reminder_but_still_hears_how_its_dispute_ended(app, channel):
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        case.status = CaseStatus.RESOLVED  # paid off, settled, or written off
+        session.commit()
+    client = agent_client(app)
+    refused = send(client, built, channel, schedule="1")
+    assert refused.status_code == 422
+    assert "nothing is owed" in refused.get_data(as_text=True)
+    assert messages(app) == []
+    assert audit_actions(app)[-1] == "message.refused"
+    with app.test_request_context("/"):
+        session = db.session()
+        told = service.send_dispute_outcome(
+            session, session.get(Case, built.case_id), upheld=True, actor="system", moment=NOW
+        )
+    assert told.outcome is not service.Outcome.REFUSED
+    assert [message.purpose for message in messages(app)] == [service.DISPUTE_UPHELD]
 
 
 def test_quiet_hours_in_taipei_refuse_with_the_next_allowed_local_time(app):

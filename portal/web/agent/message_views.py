@@ -86,6 +86,9 @@ PROBLEM_TEXT = {
     Problem.ALREADY_QUEUED.value: _l(
         "A message on this channel is already waiting to be sent to this case."
     ),
+    Problem.CASE_RESOLVED.value: _l(
+        "The case is resolved: nothing is owed, so no reminder or offer is sent."
+    ),
 }
 VALIDATION_BY_EMAIL = _l("The validation notice is sent by email.")
 SOURCE_NAMES = {
