@@ -35,7 +35,6 @@ from portal.cases.facts import record_event
 from portal.models import (
     LIVE_PLAN_STATUSES,
     OPEN_OFFER_STATUSES,
-    OPEN_PAYMENT_STATUSES,
     AdjustmentKind,
     AdjustmentStatus,
     Case,
@@ -48,13 +47,12 @@ from portal.models import (
     MessageStatus,
     Offer,
     OfferStatus,
-    Payment,
-    PaymentStatus,
     Plan,
     PlanStatus,
     StaffMember,
 )
 from portal.payments import ledger
+from portal.payments.service import void_case_payments
 
 # The most lines one proposal may name (a form cannot name more items than a loan has;
 # this bounds a tampered one).
@@ -262,11 +260,8 @@ def _close(db: Session, case: Case, now: datetime) -> None:
     ).all()
     for live in plans:
         live.status = PlanStatus.CANCELLED
-    db.execute(
-        update(Payment)
-        .where(Payment.case_id == case.id, Payment.status.in_(OPEN_PAYMENT_STATUSES))
-        .values(status=PaymentStatus.VOIDED, voided_at=now)
-    )
+    # Their intents are cancelled at the provider too, after the commit.
+    void_case_payments(db, case_id=case.id, now=now)
     db.execute(
         update(Offer)
         .where(Offer.case_id == case.id, Offer.status.in_(OPEN_OFFER_STATUSES))

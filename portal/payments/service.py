@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -203,9 +203,19 @@ def void_open_payments(db: Session, *, case_id: int, plan_id: int | None, now: d
     never lost. Does not commit: the caller's change (a withdrawn plan, an agreed one)
     commits it."""
     plan_filter = Payment.plan_id.is_(None) if plan_id is None else Payment.plan_id == plan_id
+    _void(db, case_id, plan_filter, now)
+
+
+def void_case_payments(db: Session, *, case_id: int, now: datetime) -> None:
+    """``void_open_payments`` for every open checkout of the case, whatever it pays (a
+    balance written off leaves nothing to pay). Does not commit."""
+    _void(db, case_id, true(), now)
+
+
+def _void(db: Session, case_id: int, condition: ColumnElement[bool], now: datetime) -> None:
     voided = db.execute(
         update(Payment)
-        .where(Payment.case_id == case_id, plan_filter, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+        .where(Payment.case_id == case_id, condition, Payment.status.in_(OPEN_PAYMENT_STATUSES))
         .values(status=PaymentStatus.VOIDED, voided_at=now)
         .returning(Payment.id, Payment.gateway, Payment.gateway_reference)
     ).all()
