@@ -74,6 +74,14 @@ from portal.models.staff import (
     StaffSignInAttempt,
     Team,
 )
+from portal.models.strategy import (
+    ExperimentAssignment,
+    PlannedStatus,
+    PlannedStep,
+    StrategySource,
+    StrategySwitch,
+    StrategyVersion,
+)
 
 __all__ = [
     "LIVE_PLAN_STATUSES",
@@ -103,6 +111,7 @@ __all__ = [
     "DisputeReason",
     "DisputeResolution",
     "EvidenceType",
+    "ExperimentAssignment",
     "FlagReason",
     "HoldAdjustment",
     "HoldOutcome",
@@ -122,6 +131,8 @@ __all__ = [
     "Plan",
     "PlanInstallment",
     "PlanStatus",
+    "PlannedStatus",
+    "PlannedStep",
     "PolicyVersion",
     "PolicyVersionStatus",
     "ProcessedEvent",
@@ -136,6 +147,9 @@ __all__ = [
     "StaffMember",
     "StaffSetUpLink",
     "StaffSignInAttempt",
+    "StrategySource",
+    "StrategySwitch",
+    "StrategyVersion",
     "Team",
     "VerificationAttempt",
     "Waiver",
