@@ -660,6 +660,36 @@ def policy_reject(number: int, email: str, note: str, lang: str, as_json: bool) 
     _echo_version(row, as_json)
 
 
+@cli.group("strategy")
+def strategy_group() -> None:
+    """The contact strategy: reminders that send themselves, champion against
+    challenger."""
+
+
+@strategy_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), required=False)
+def strategy_check(path: str | None) -> None:
+    """Check a strategy file (TOML, or JSON ending .json; without PATH, the shipped
+    default) and name every problem; exit 1 when there is one."""
+    from negotiation.strategy import (
+        StrategyError,
+        default_document,
+        load_strategy,
+        read_document,
+    )
+
+    try:
+        found = load_strategy(read_document(path) if path else default_document())
+    except StrategyError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    click.echo(
+        f"{found.name}: {len(found.steps)} steps, "
+        f"{len(found.experiments)} experiments ({', '.join(e.name for e in found.experiments)})"
+    )
+
+
 @cli.command("configuration")
 def configuration() -> None:
     """Print every environment variable Haohuan reads, with its default, meaning and
