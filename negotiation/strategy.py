@@ -432,6 +432,9 @@ def _when(raw: Any, where: str, event: Event | None, problems: list[str]) -> Whe
         promise = False
     if has_plan is None and event in (Event.PLAN_DUE, Event.PLAN_MISSED, Event.PLAN_AT_RISK):
         has_plan = True
+    if has_plan is None and event is not None and event.is_collection:
+        # A plan in force pauses collection: no overdue reminder unless a step says so.
+        has_plan = False
     opened = raw.get("not_opened_within_days")
     if opened is not None:
         opened = _days(opened, f"{where}.not_opened_within_days", problems)

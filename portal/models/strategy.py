@@ -110,3 +110,18 @@ class ExperimentAssignment(Base):
     as_of: Mapped[date] = mapped_column(Date)
     arrears: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class StrategyRun(Base):
+    """One day the strategy was planned (``haohuan strategy run``), recorded when the run
+    finished: a step due on a day no run finished is planned late by the next run (up to
+    ``negotiation.strategy.CATCH_UP_DAYS``), and the first run plans only its own day."""
+
+    __tablename__ = "strategy_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, index=True)
+    version: Mapped[int] = mapped_column(ForeignKey("strategy_versions.version"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

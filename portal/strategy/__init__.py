@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from negotiation.strategy import StrategyError, default_document, load_strategy, read_document
 from portal.core.settings import ConfigurationError
@@ -28,3 +28,9 @@ def init_app(app: Flask) -> None:
         problems = error.problems if isinstance(error, StrategyError) else (str(error),)
         raise ConfigurationError("HAOHUAN_STRATEGY_FILE: " + "; ".join(problems)) from error
     app.extensions["haohuan.strategy_file"] = document
+
+
+def file_document() -> dict[str, Any]:
+    """The configured strategy document, as checked at start."""
+    document: dict[str, Any] = current_app.extensions["haohuan.strategy_file"]
+    return document

@@ -1,7 +1,7 @@
 """contact strategies: the versions that ran, the pause switch, each step planned for a
 case (once per case, step and occurrence), each case's arm of an experiment; a call step
-is a callback from the strategy and a letter step a "letter due" flag; case events are
-read by kind and time (a stage entered, a plan broken).
+is a callback from the strategy and a letter step a "letter due" flag; case events and
+verifications are read by time (a stage entered, a plan broken, a link opened).
 
 On SQLite the two widened CHECK constraints are rewritten in the stored table
 definitions, as migration 0008 writes its checks (no table rebuild).
@@ -140,13 +140,32 @@ def upgrade() -> None:
     op.create_index(
         "ix_experiment_assignments_arm", "experiment_assignments", ["experiment", "arm"]
     )
+    op.create_table(
+        "strategy_runs",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("version", ID, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["version"],
+            ["strategy_versions.version"],
+            name="fk_strategy_runs_version_strategy_versions",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_strategy_runs"),
+    )
+    op.create_index("ix_strategy_runs_as_of", "strategy_runs", ["as_of"])
     op.create_index("ix_case_events_kind_at", "case_events", ["kind", "at"])
+    op.create_index("ix_verification_attempts_at", "verification_attempts", ["at"])
     _widen(op.get_bind(), wider=True)
 
 
 def downgrade() -> None:
     _widen(op.get_bind(), wider=False)
+    op.drop_index("ix_verification_attempts_at", table_name="verification_attempts")
     op.drop_index("ix_case_events_kind_at", table_name="case_events")
+    op.drop_table("strategy_runs")
     op.drop_table("experiment_assignments")
     op.drop_table("strategy_steps")
     op.drop_table("strategy_switches")
