@@ -321,13 +321,14 @@ def _steps(value: Any, where: str, problems: list[str]) -> tuple[Step, ...]:
     steps = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_steps):
+        name = raw.get("name") if isinstance(raw, Mapping) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(f"{where}[{index}].name: {name!r} is used twice")
+        if isinstance(name, str):
+            seen.add(name)
         step = _step(raw, f"{where}[{index}]", problems)
-        if step is None:
-            continue
-        if step.name in seen:
-            problems.append(f"{where}[{index}].name: {step.name!r} is used twice")
-        seen.add(step.name)
-        steps.append(step)
+        if step is not None:
+            steps.append(step)
     return tuple(steps)
 
 
@@ -439,7 +440,11 @@ def _when(raw: Any, where: str, event: Event | None, problems: list[str]) -> Whe
     if opened is not None:
         opened = _days(opened, f"{where}.not_opened_within_days", problems)
     return When(
-        stages=frozenset(Stage(stage) for stage in stages) if stages is not None else None,
+        stages=(
+            frozenset(Stage(stage) for stage in stages if stage in set(Stage))
+            if stages is not None
+            else None
+        ),
         markets=markets,
         currencies=currencies,
         arrears_at_least=_band(raw, "arrears_at_least", where, problems),
