@@ -350,7 +350,10 @@ def plan_arrears(installments: list[PlanInstallment], today: date, *, pending: b
     unpaid = [i for i in installments if i.outstanding > 0 and i.due_date < today]
 
     def counted(item: PlanInstallment) -> bool:
-        return item.missed_on is not None or item.due_date + grace < today
+        # Marked by the daily work, or unpaid past its grace and about to be.
+        return item.missed_on is not None or (
+            item.outstanding > 0 and item.due_date + grace < today
+        )
 
     misses = sum(1 for i in installments if counted(i))
     upto = next((i for i in installments if i.outstanding > 0 and not counted(i)), None)
