@@ -188,9 +188,11 @@ def send_message(
     schedule: bool = False,
     purpose: str | None = None,
 ) -> SendResult:
-    """Send one reminder (with ``offer``: the offer's link) to the borrower of ``case``
-    now, if the contact rules allow it. Refused for a while: with ``schedule``, store it
-    for the first allowed moment; without, only say why and when. Commits."""
+    """Send one reminder (with ``offer``: the offer's link; with ``purpose``: that
+    purpose's words) to the borrower of ``case`` now, if the contact rules allow it.
+    Refused for a while: with ``schedule``, store it for the first allowed moment;
+    without, only say why and when. A strategy template whose fact is gone is refused
+    as ``stale``, nothing stored. Commits."""
     if channel not in MESSAGE_CHANNELS:
         raise ValueError(f"{channel} is not a message channel")
     who = _actor_name(actor)
@@ -716,8 +718,9 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
 
 
 def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
-    """Judge and send one scheduled message; the name of the count it adds to, or None
-    when another sender took it first."""
+    """Judge and send one scheduled message (cancelled as ``stale`` when its template's
+    fact is gone); the name of the count it adds to, or None when another sender took it
+    first."""
     lock_row(db, Message, message_id)
     message = db.get(Message, message_id, populate_existing=True)
     if message is None or message.status != MessageStatus.SCHEDULED:
