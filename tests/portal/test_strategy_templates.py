@@ -44,7 +44,7 @@ from portal.models import (
     Promise,
     ReminderLink,
 )
-from portal.web.agent.message_views import PURPOSE_NAMES
+from portal.web.agent.message_views import PURPOSE_NAMES, reason_text
 
 from .factories import NOW, TODAY, build_case
 from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
@@ -560,6 +560,11 @@ def test_the_scheduled_sender_cancels_a_stale_message_and_sends_a_current_one(ap
         assert fresh.status == "sent"
         assert "NT$1,200, is due on December 5, 2026" in fresh.body
         assert fresh.subject.endswith(": a reminder about your account")
+    # The console tells an agent why it was not sent, in the agent's language.
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert reason_text("stale").startswith("What the message was about had changed")
+    with app.test_request_context("/"), force_locale("zh_Hant_TW"):
+        assert reason_text("stale").startswith("到了發送時間")
 
 
 def test_a_stale_message_sent_by_hand_is_refused_and_nothing_is_kept(app):
