@@ -68,7 +68,6 @@ from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
-from portal.cases.holds import dispute_status
 from portal.contact.gate import (
     HISTORY_REACH,
     VALIDATION_NOTICE,
@@ -85,14 +84,14 @@ from portal.contact.gate import (
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import token_hash
-from portal.messaging.compose import (
-    compose,
-    compose_dispute_rejected,
-    compose_dispute_upheld,
-    compose_validation_notice,
-)
-from portal.messaging.links import opt_out_url, public_url, reminder_url
+from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
+from portal.messaging.purposes import (
+    DISPUTE_REJECTED,
+    DISPUTE_UPHELD,
+    StaleMessageError,
+    compose_purpose,
+)
 from portal.models import (
     Borrower,
     Case,
@@ -118,10 +117,6 @@ BULK_CHUNK = 500
 # Messages per pass of the scheduled sender.
 DISPATCH_CHUNK = 200
 REDACTED = "[link]"
-# A message's purpose when it explains a rejected dispute, or tells of an upheld one
-# (``send_dispute_outcome``).
-DISPUTE_REJECTED = "dispute"
-DISPUTE_UPHELD = "dispute_upheld"
 # What a message left "sending" by a sender that stopped is failed with (a code, worded
 # where it is shown, as the providers' ``SendFailure`` codes are).
 INTERRUPTED = "interrupted"
@@ -149,6 +144,8 @@ class Problem(StrEnum):
     OFFER_UNUSABLE = "offer_unusable"
     ALREADY_QUEUED = "already_queued"
     CASE_RESOLVED = "case_resolved"  # paid off, settled or written off: nothing to collect
+    # What a strategy's message was about is gone (paid, kept, replaced): ``purposes``.
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -191,9 +188,11 @@ def send_message(
     schedule: bool = False,
     purpose: str | None = None,
 ) -> SendResult:
-    """Send one reminder (with ``offer``: the offer's link) to the borrower of ``case``
-    now, if the contact rules allow it. Refused for a while: with ``schedule``, store it
-    for the first allowed moment; without, only say why and when. Commits."""
+    """Send one reminder (with ``offer``: the offer's link; with ``purpose``: that
+    purpose's words) to the borrower of ``case`` now, if the contact rules allow it.
+    Refused for a while: with ``schedule``, store it for the first allowed moment;
+    without, only say why and when. A strategy template whose fact is gone is refused
+    as ``stale``, nothing stored. Commits."""
     if channel not in MESSAGE_CHANNELS:
         raise ValueError(f"{channel} is not a message channel")
     who = _actor_name(actor)
@@ -250,7 +249,15 @@ def send_message(
         db, case, channel, address, who, moment, offer, send_at=moment, purpose=purpose
     )
     db.flush()
-    outgoing = _prepare(db, case, message, moment, who, offer)
+    try:
+        outgoing = _prepare(db, case, message, moment, who, offer)
+    except StaleMessageError as stale:
+        # Nothing of this message is kept (its row and link go with the rollback).
+        db.rollback()
+        _audit_refusal(db, actor, case, channel, moment, problem=Problem.STALE.value, offer=offer)
+        log.info("message to case %s not sent: %s", case.id, stale)
+        db.commit()
+        return SendResult(Outcome.REFUSED, problem=Problem.STALE)
     trail.record(
         db,
         actor,
@@ -455,39 +462,24 @@ def _prepare(
     db: Session, case: Case, message: Message, moment: datetime, who: str, offer: Offer | None
 ) -> Outgoing:
     """Issue the link, write the words, and record the message as being sent with its
-    contact attempt (not committed)."""
+    contact attempt (not committed). Raises ``StaleMessageError`` when what the message
+    was planned to say is no longer true: the caller rolls back (the link issued goes
+    with it) and does not send."""
     channel = Channel(message.channel)
     borrower = case.loan.borrower
     token = issue_link(db, case, moment, offer=offer)
     db.flush()
     opt_out = opt_out_url(borrower.id, channel)
-    if message.purpose == DISPUTE_REJECTED:
-        composed = compose_dispute_rejected(
-            case, channel, link=reminder_url(token), opt_out=opt_out
-        )
-    elif message.purpose == VALIDATION_NOTICE:
-        composed = compose_validation_notice(
-            db,
-            case,
-            moment,
-            link=reminder_url(token),
-            help_url=public_url("borrower.help_page"),
-            opt_out=opt_out,
-        )
-    elif message.purpose == DISPUTE_UPHELD:
-        status = dispute_status(db, case, moment)
-        composed = compose_dispute_upheld(
-            case,
-            channel,
-            corrected=status.corrected if status else 0,
-            closed=status.closed if status else False,
-            link=reminder_url(token),
-            opt_out=opt_out,
-        )
-    else:
-        composed = compose(
-            db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer
-        )
+    composed = compose_purpose(
+        db,
+        case,
+        message.purpose,
+        channel,
+        moment,
+        link=reminder_url(token),
+        opt_out=opt_out,
+        offer=offer,
+    )
     provider = providers().sms if channel is Channel.SMS else providers().email
     message.status = MessageStatus.SENDING
     message.send_at = moment
@@ -726,8 +718,9 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
 
 
 def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
-    """Judge and send one scheduled message; the name of the count it adds to, or None
-    when another sender took it first."""
+    """Judge and send one scheduled message (cancelled as ``stale`` when its template's
+    fact is gone); the name of the count it adds to, or None when another sender took it
+    first."""
     lock_row(db, Message, message_id)
     message = db.get(Message, message_id, populate_existing=True)
     if message is None or message.status != MessageStatus.SCHEDULED:
@@ -764,7 +757,10 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
         db.commit()
         return "rescheduled"
     message.address = address
-    outgoing = _prepare(db, case, message, moment, "system", offer)
+    try:
+        outgoing = _prepare(db, case, message, moment, "system", offer)
+    except StaleMessageError as stale:
+        return _cancel_stale(db, message_id, moment, stale)
     trail.record(
         db,
         "system",
@@ -780,6 +776,35 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     db.commit()
     result = _deliver(db, message, outgoing, "system", moment)
     return "sent" if result.outcome is Outcome.SENT else "failed"
+
+
+def _cancel_stale(
+    db: Session, message_id: int, moment: datetime, stale: StaleMessageError
+) -> str | None:
+    """Cancel a scheduled message whose fact is gone, with the reason ``stale``: the link
+    issued for it is rolled back, the message locked again (another sender may have taken
+    it meanwhile: then None), cancelled and audited with which fact was gone. Commits."""
+    db.rollback()
+    lock_row(db, Message, message_id)
+    message = db.get(Message, message_id, populate_existing=True)
+    if message is None or message.status != MessageStatus.SCHEDULED:
+        db.commit()
+        return None
+    message.status = MessageStatus.CANCELLED
+    message.error = Problem.STALE.value
+    trail.record(
+        db,
+        "system",
+        "message.cancel",
+        moment,
+        case_id=message.case_id,
+        message_id=message.id,
+        reasons=[Problem.STALE.value],
+        purpose=stale.purpose,
+        fact=stale.fact,
+    )
+    db.commit()
+    return "cancelled"
 
 
 def dispatch_batch_job(batch_id: int) -> None:
