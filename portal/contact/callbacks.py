@@ -67,7 +67,9 @@ def schedule_callback(
         CaseEvent(
             case_id=case.id,
             kind="callback_requested",
-            actor="borrower" if requested_by == "borrower" else "agent",
+            actor={CallbackSource.STRATEGY: "system"}.get(
+                source, "borrower" if requested_by == "borrower" else "agent"
+            ),
             at=now,
             data={
                 "callback_id": callback.id,

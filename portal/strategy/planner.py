@@ -62,6 +62,7 @@ from negotiation.strategy import (
     planned_moment,
     vary,
 )
+from portal.audit import trail
 from portal.cases.facts import policy
 from portal.cases.flags import raise_flag
 from portal.cases.queue import arrears_of
@@ -232,6 +233,18 @@ def _finish(db: Session, summary: RunSummary, now: datetime, dry_run: bool, star
             finished_at=now + timedelta(seconds=summary.seconds),
             summary={**summary.as_json(), "paused": summary.paused},
         )
+    )
+    trail.record(
+        db,
+        "system",
+        "strategy.run",
+        now,
+        as_of=summary.as_of.isoformat(),
+        version=summary.version,
+        paused=summary.paused,
+        planned=summary.planned,
+        scheduled_later=summary.scheduled_later,
+        skipped=sum(summary.skipped.values()),
     )
     db.commit()
 

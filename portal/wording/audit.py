@@ -27,6 +27,7 @@ ACTION_LABELS: dict[str, Any] = {
     "team.create": _l("Team created"),
     "team.rename": _l("Team renamed"),
     # The contact strategy
+    "strategy.run": _l("Contact strategy planned a day"),
     "strategy.pause": _l("Contact strategy paused"),
     "strategy.resume": _l("Contact strategy resumed"),
     "strategy.promote": _l("Challenger promoted to champion"),

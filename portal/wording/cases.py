@@ -100,6 +100,7 @@ FLAG_REASONS: dict[str, Any] = {
     "hold_ended": _l("Hold ended by itself"),
     "borrower_request": _l("The borrower sent a request"),
     "agent": _l("Flagged by staff"),
+    "letter_due": _l("The contact strategy asks for a letter"),
     "other": _l("Needs an agent"),
 }
 

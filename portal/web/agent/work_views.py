@@ -73,6 +73,7 @@ CALLBACK_SOURCES = {
     "portal": _l("Borrower, from the portal"),
     "borrower": _l("Borrower, on a call"),
     "agent": _l("Planned by an agent"),
+    "strategy": _l("A call step of the contact strategy"),
 }
 REFUSALS = {
     "not_found": _l("That is no longer open: someone has already dealt with it."),
