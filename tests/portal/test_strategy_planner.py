@@ -190,9 +190,15 @@ def test_an_open_promise_suppresses_overdue_reminders(app: Flask) -> None:
     case_id = _case(app, 1)
     with app.app_context():
         db.session().add(
-            Promise(case_id=case_id, made_by="agent@haohuan.example", made_at=NOW,
-                    due_date=TODAY + timedelta(days=5), amount=1000, currency="TWD")
-        )  # fmt: skip
+            Promise(
+                case_id=case_id,
+                made_by="agent@haohuan.example",
+                made_at=NOW,
+                due_date=TODAY + timedelta(days=5),
+                amount=1000,
+                currency="TWD",
+            )
+        )
         db.session().commit()
     summary = _run(app, ONE_SMS)
     assert summary.skipped == {"open_promise": 1}
@@ -249,9 +255,13 @@ def test_a_call_step_is_a_callback_in_the_owners_work_list(app: Flask) -> None:
 def test_a_call_step_keeps_the_callback_the_borrower_asked_for(app: Flask) -> None:
     case_id = _case(app, 5)
     with app.app_context():
-        borrower_asked = Callback(case_id=case_id, due_at=NOW + timedelta(hours=3),
-                                  source=CallbackSource.BORROWER, requested_by="borrower",
-                                  requested_at=NOW)  # fmt: skip
+        borrower_asked = Callback(
+            case_id=case_id,
+            due_at=NOW + timedelta(hours=3),
+            source=CallbackSource.BORROWER,
+            requested_by="borrower",
+            requested_at=NOW,
+        )
         db.session().add(borrower_asked)
         db.session().commit()
         kept = borrower_asked.id
@@ -265,8 +275,15 @@ def test_a_letter_step_asks_the_owner_for_a_letter(app: Flask) -> None:
     case_id = _case(app, 31, postal_address="台北市信義區松仁路100號")
     with app.app_context():
         case = db.session().get_one(Case, case_id)
-        db.session().add(CaseEvent(case_id=case_id, kind="stage_changed", actor="system", at=NOW,
-                                   data={"as_of": str(TODAY), "from": "early", "to": "mid"}))  # fmt: skip
+        db.session().add(
+            CaseEvent(
+                case_id=case_id,
+                kind="stage_changed",
+                actor="system",
+                at=NOW,
+                data={"as_of": str(TODAY), "from": "early", "to": "mid"},
+            )
+        )
         db.session().commit()
         assert case.id == case_id
     letter = _step("mid_letter", "stage_entry", 0, ["letter"], when={"stages": ["mid"]})
@@ -282,8 +299,15 @@ def test_a_letter_step_asks_the_owner_for_a_letter(app: Flask) -> None:
 def test_a_stage_entry_step_is_for_entries_into_its_stage_only(app: Flask) -> None:
     case_id = _case(app, 91)
     with app.app_context():
-        db.session().add(CaseEvent(case_id=case_id, kind="stage_changed", actor="system", at=NOW,
-                                   data={"as_of": str(TODAY), "from": "mid", "to": "late"}))  # fmt: skip
+        db.session().add(
+            CaseEvent(
+                case_id=case_id,
+                kind="stage_changed",
+                actor="system",
+                at=NOW,
+                data={"as_of": str(TODAY), "from": "mid", "to": "late"},
+            )
+        )
         db.session().commit()
     mid = _step("mid_sms", "stage_entry", 0, ["sms"], when={"stages": ["mid"]})
     assert _run(app, _doc(mid)).planned == 0
@@ -294,8 +318,15 @@ def _plan(
 ) -> int:
     with app.app_context():
         session = db.session()
-        plan = Plan(case_id=case_id, status="active", kind="arrears_plan", currency="TWD",
-                    restructured=3000, total=3000, accepted_at=NOW - timedelta(days=40))  # fmt: skip
+        plan = Plan(
+            case_id=case_id,
+            status="active",
+            kind="arrears_plan",
+            currency="TWD",
+            restructured=3000,
+            total=3000,
+            accepted_at=NOW - timedelta(days=40),
+        )
         for sequence, day in enumerate(due, start=1):
             plan.installments.append(
                 PlanInstallment(
@@ -303,7 +334,7 @@ def _plan(
                     due_date=day,
                     amount=1000,
                     missed_on=(missed or {}).get(sequence),
-                )  # fmt: skip
+                )
             )
         session.add(plan)
         case = session.get_one(Case, case_id)
@@ -340,17 +371,40 @@ def test_promises_due_tomorrow_and_broken_today(app: Flask) -> None:
     broken = _case(app, 10)
     with app.app_context():
         session = db.session()
-        session.add(Promise(case_id=due, made_by="a@haohuan.example", made_at=NOW, amount=500,
-                            currency="TWD", due_date=TODAY + timedelta(days=1)))  # fmt: skip
-        session.add(Promise(case_id=broken, made_by="a@haohuan.example", made_at=NOW, amount=500,
-                            currency="TWD", due_date=TODAY - timedelta(days=1),
-                            status=PromiseStatus.BROKEN, settled_on=TODAY))  # fmt: skip
+        session.add(
+            Promise(
+                case_id=due,
+                made_by="a@haohuan.example",
+                made_at=NOW,
+                amount=500,
+                currency="TWD",
+                due_date=TODAY + timedelta(days=1),
+            )
+        )
+        session.add(
+            Promise(
+                case_id=broken,
+                made_by="a@haohuan.example",
+                made_at=NOW,
+                amount=500,
+                currency="TWD",
+                due_date=TODAY - timedelta(days=1),
+                status=PromiseStatus.BROKEN,
+                settled_on=TODAY,
+            )
+        )
         session.commit()
     document = _doc(
-        _step("promise_due_1", "promise_due", 1, ["sms"], template="promise_due",
-              when={"has_open_promise": True}),
+        _step(
+            "promise_due_1",
+            "promise_due",
+            1,
+            ["sms"],
+            template="promise_due",
+            when={"has_open_promise": True},
+        ),
         _step("promise_broken_0", "promise_broken", 0, ["sms"], template="promise_broken"),
-    )  # fmt: skip
+    )
     summary = _run(app, document)
     assert summary.by_step == {"promise_due_1": 1, "promise_broken_0": 1}
     assert [m.purpose for m in _messages(app, due)] == ["promise_due"]
@@ -359,8 +413,14 @@ def test_promises_due_tomorrow_and_broken_today(app: Flask) -> None:
 
 def _offer(app: Flask, case_id: int, created: datetime) -> int:
     with app.app_context():
-        offer = Offer(case_id=case_id, status=OfferStatus.READY, terms={}, created_by="a@haohuan.example",
-                      created_at=created, expires_at=created + timedelta(days=7))  # fmt: skip
+        offer = Offer(
+            case_id=case_id,
+            status=OfferStatus.READY,
+            terms={},
+            created_by="a@haohuan.example",
+            created_at=created,
+            expires_at=created + timedelta(days=7),
+        )
         db.session().add(offer)
         db.session().commit()
         return offer.id
@@ -373,8 +433,11 @@ def _opened(app: Flask, case_id: int, at: datetime, offer_id: int | None = None)
         assert link is not None
         link.offer_id = offer_id
         borrower_id = session.get_one(Case, case_id).loan.borrower_id
-        session.add(VerificationAttempt(borrower_id=borrower_id, link_id=link.id, address_hash="x",
-                                        succeeded=True, at=at))  # fmt: skip
+        session.add(
+            VerificationAttempt(
+                borrower_id=borrower_id, link_id=link.id, address_hash="x", succeeded=True, at=at
+            )
+        )
         session.commit()
 
 
@@ -397,8 +460,17 @@ def test_a_link_opened_without_a_plan_is_followed_up_at_the_hour_it_was_opened(a
     chose = _case(app, 8)
     _opened(app, chose, datetime(2026, 11, 28, 12, 15, tzinfo=UTC))
     with app.app_context():
-        db.session().add(Plan(case_id=chose, status="pending", kind="arrears_plan", currency="TWD",
-                              restructured=1, total=1, accepted_at=datetime(2026, 11, 28, 12, 30, tzinfo=UTC)))  # fmt: skip
+        db.session().add(
+            Plan(
+                case_id=chose,
+                status="pending",
+                kind="arrears_plan",
+                currency="TWD",
+                restructured=1,
+                total=1,
+                accepted_at=datetime(2026, 11, 28, 12, 30, tzinfo=UTC),
+            )
+        )
         db.session().commit()
     step = _step("nudge", "link_no_plan", 2, ["email"], template="followup", send_at="last_opened")
     summary = _run(app, _doc(step))
@@ -440,8 +512,15 @@ def test_the_first_run_plans_its_own_day_and_later_runs_catch_up(app: Flask) -> 
     # A run finished three days ago, none since: yesterday's day-1 step is caught up.
     with app.app_context():
         db.session().query(StrategyRun).delete()
-        db.session().add(StrategyRun(as_of=TODAY - timedelta(days=3), version=1, started_at=NOW,
-                                     finished_at=NOW, summary={}))  # fmt: skip
+        db.session().add(
+            StrategyRun(
+                as_of=TODAY - timedelta(days=3),
+                version=1,
+                started_at=NOW,
+                finished_at=NOW,
+                summary={},
+            )
+        )
         db.session().commit()
     assert _run(app, ONE_SMS).planned == 1
     assert len(_messages(app, yesterday_case)) == 1
@@ -530,7 +609,7 @@ def test_two_runs_at_once_plan_each_step_once(app: Flask, backend: str) -> None:
         try:
             start.wait()
             results.append(_run(other))
-        except BaseException as error:  # noqa: BLE001 (reported below)
+        except BaseException as error:
             errors.append(error)
         finally:
             other.extensions["haohuan.engine"].dispose()
@@ -600,12 +679,23 @@ def test_no_planned_message_breaks_the_contact_gate(
             for n in range(sent):
                 from portal.contact.gate import record_attempt
 
-                record_attempt(session, session.get_one(Case, case_id), Channel.SMS,
-                               now - timedelta(minutes=n + 1), "system", outcome="sent")  # fmt: skip
+                record_attempt(
+                    session,
+                    session.get_one(Case, case_id),
+                    Channel.SMS,
+                    now - timedelta(minutes=n + 1),
+                    "system",
+                    outcome="sent",
+                )
             assert borrower_id
             session.commit()
-    three = _doc(*(_step(f"s{n}", "overdue", days, ["sms", "email"]) for n, days in enumerate([1, 3, 5, 10, 20])),
-                 _step("twice", "overdue", 1, ["email", "sms"]))  # fmt: skip
+    three = _doc(
+        *(
+            _step(f"s{n}", "overdue", days, ["sms", "email"])
+            for n, days in enumerate([1, 3, 5, 10, 20])
+        ),
+        _step("twice", "overdue", 1, ["email", "sms"]),
+    )
     _run(app, three, now=now)
     with app.test_request_context("/"):
         session = db.session()
@@ -614,8 +704,13 @@ def test_no_planned_message_breaks_the_contact_gate(
         ).all()
         for message in planned:
             case = session.get_one(Case, message.case_id)
-            decision = judge(session, case, Channel(message.channel), message.send_at,
-                             excluding_message=message.id)  # fmt: skip
+            decision = judge(
+                session,
+                case,
+                Channel(message.channel),
+                message.send_at,
+                excluding_message=message.id,
+            )
             assert decision.allowed, (message.send_at, decision.reasons)
             assert message.send_at >= now
         session.rollback()
