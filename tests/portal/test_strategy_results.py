@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from statistics import NormalDist
 
 import pytest
 from click.testing import CliRunner
 from flask import render_template_string
 from flask.cli import ScriptInfo
+from flask_babel import force_locale
 from scipy import stats
 from sqlalchemy import func, select
 
@@ -39,7 +40,6 @@ from portal.strategy import results as measured
 from portal.strategy.results import (
     OUTCOMES,
     ArmResult,
-    Measure,
     Verdict,
     compare,
     newcombe,
@@ -98,15 +98,19 @@ def test_wilson_and_newcombe_agree_with_the_published_formulas():
 def test_welch_interval_of_the_mean_share_paid_agrees_with_the_formula():
     mine = [1.0] * 60 + [0.5] * 20 + [0.0] * 40  # 120 cases: mean 7/12
     theirs = [1.0] * 40 + [0.25] * 20 + [0.0] * 60  # 120 cases: mean 3/8
-    compared = compare(BY_CODE["paid_30d"], arm(mine), arm(theirs, champion=True), 0.05, mine, theirs)
+    compared = compare(
+        BY_CODE["paid_30d"], arm(mine), arm(theirs, champion=True), 0.05, mine, theirs
+    )
     m1, m0 = sum(mine) / 120, sum(theirs) / 120
     v1 = sum((x - m1) ** 2 for x in mine) / 119
     v0 = sum((x - m0) ** 2 for x in theirs) / 119
     se = math.sqrt(v1 / 120 + v0 / 120)
-    df = se**4 / ((v1 / 120) ** 2 / 119 + (v0 / 120) ** 2 / 119)  # Welch–Satterthwaite
+    df = se**4 / ((v1 / 120) ** 2 / 119 + (v0 / 120) ** 2 / 119)  # Welch-Satterthwaite
     t = stats.t.ppf(0.975, df)
     assert compared.difference == pytest.approx(m1 - m0, abs=1e-9)
-    assert (compared.low, compared.high) == pytest.approx((m1 - m0 - t * se, m1 - m0 + t * se), abs=1e-4)
+    assert (compared.low, compared.high) == pytest.approx(
+        (m1 - m0 - t * se, m1 - m0 + t * se), abs=1e-4
+    )
     assert compared.verdict is Verdict.BETTER
 
 
@@ -168,8 +172,14 @@ def version(app, document: dict | None = None, at: datetime = NOW - timedelta(da
 
 
 def assign(
-    app, case_id: int, at: datetime, *, experiment: str = EXPERIMENT, arm: str = "champion",
-    arrears: int = 100_000, currency: str = "TWD",
+    app,
+    case_id: int,
+    at: datetime,
+    *,
+    experiment: str = EXPERIMENT,
+    arm: str = "champion",
+    arrears: int = 100_000,
+    currency: str = "TWD",
 ) -> None:
     with app.app_context():
         session = db.session()
@@ -313,13 +323,23 @@ def test_an_ended_experiment_is_shown_ended_and_several_challengers_are_adjusted
     document = default_document()
     document["experiments"][0]["arms"] = [
         {"name": "champion", "weight": 50},
-        {"name": "plan-first", "weight": 25, "steps": {"overdue_1_sms": {"template": "reminder_plan"}}},
-        {"name": "email-too", "weight": 25, "steps": {"overdue_1_sms": {"channels": ["sms", "email"]}}},
+        {
+            "name": "plan-first",
+            "weight": 25,
+            "steps": {"overdue_1_sms": {"template": "reminder_plan"}},
+        },
+        {
+            "name": "email-too",
+            "weight": 25,
+            "steps": {"overdue_1_sms": {"channels": ["sms", "email"]}},
+        },
     ]
     version(app, document)
     built = build_case(app)
     for arm in ("champion", "plan-first", "email-too"):
-        assign(app, built.case_id, NOW - timedelta(days=70), experiment=f"{EXPERIMENT}-{arm}", arm=arm)
+        assign(
+            app, built.case_id, NOW - timedelta(days=70), experiment=f"{EXPERIMENT}-{arm}", arm=arm
+        )
     assign(app, built.case_id, NOW - timedelta(days=70), arm="email-too")
     promoted_at = NOW - timedelta(days=5)
     ended = {**document, "experiments": []}
@@ -360,9 +380,15 @@ def test_the_daily_work_records_a_cure_once_and_it_counts(app):
     with app.app_context():
         assert lifecycle.work_day(engine, policy(), TODAY + timedelta(days=1), later).caught_up == 1
         assert lifecycle.work_day(engine, policy(), TODAY + timedelta(days=1), later).caught_up == 0
-        cured = db.session().scalars(
-            select(CaseEvent).where(CaseEvent.case_id == built.case_id, CaseEvent.kind == "caught_up")
-        ).all()
+        cured = (
+            db.session()
+            .scalars(
+                select(CaseEvent).where(
+                    CaseEvent.case_id == built.case_id, CaseEvent.kind == "caught_up"
+                )
+            )
+            .all()
+        )
         assert len(cured) == 1
         assert db.session().get(Case, built.case_id).overdue_since is None
     (result,) = measure(app, two_arms(EXPERIMENT), NOW + timedelta(days=59))
@@ -400,11 +426,14 @@ def test_the_command_prints_the_same_figures_as_json(app):
     assert set(experiment["comparisons"][0]) >= {"arm", "outcome", "difference", "ci", "verdict"}
     assert experiment["comparisons"][0]["verdict"] == "not_enough"
     # A day in the past: the case was not assigned yet.
-    result = runner.invoke(cli, ["strategy", "results", "--json", "--as-of", "2026-10-01"], obj=info)
+    result = runner.invoke(
+        cli, ["strategy", "results", "--json", "--as-of", "2026-10-01"], obj=info
+    )
     assert json.loads(result.output)["experiments"][0]["arms"][0]["cases"] == 0
     table = runner.invoke(cli, ["strategy", "results"], obj=info)
     assert table.exit_code == 0, table.output
-    assert "link_opened_3d" in table.output and "not_enough" in table.output
+    assert "link_opened_3d" in table.output
+    assert "not_enough" in table.output
 
 
 def test_the_partial_shows_each_outcome_and_the_verdict_in_words(app):
@@ -414,21 +443,32 @@ def test_the_partial_shows_each_outcome_and_the_verdict_in_words(app):
     with app.app_context():
         found = measured.results(db.session(), two_arms(EXPERIMENT), TODAY, NOW)
     # A verdict the data cannot reach with one case: set it, to see its sentence.
-    better = measured.Comparison("challenger", "link_opened_3d", 0.15, 0.0117, 0.2804, 0.95, Verdict.BETTER)
+    better = measured.Comparison(
+        "challenger", "link_opened_3d", 0.15, 0.0117, 0.2804, 0.95, Verdict.BETTER
+    )
     shown = [
         measured.ExperimentResult(
-            r.name, r.label, r.as_of, r.ended, r.ended_at, r.champion, r.arms,
+            r.name,
+            r.label,
+            r.as_of,
+            r.ended,
+            r.ended_at,
+            r.champion,
+            r.arms,
             (better, *r.comparisons[1:]),
         )
         for r in found
     ]
     template = '{% include "agent/strategy/_results.html" %}'
-    with app.test_request_context("/?lang=en"):
+    with app.test_request_context("/"), force_locale("en"):
         html = render_template_string(template, experiments=shown, **RESULT_WORDS)
-    assert "<caption" in html and 'scope="col"' in html and 'scope="row"' in html
+    assert "<caption" in html
+    assert 'scope="col"' in html
+    assert 'scope="row"' in html
     assert "challenger better by 15.0 percentage points (95% CI 1.2 to 28.0)" in html
     assert "Not yet enough cases" in html
     assert "Only cases assigned at least" in html
-    with app.test_request_context("/", headers={"Accept-Language": "zh-TW"}):
+    with app.test_request_context("/"), force_locale("zh_Hant_TW"):
         chinese = render_template_string(template, experiments=shown, **RESULT_WORDS)
-    assert "Not yet enough cases" not in chinese
+    assert "challenger 較佳，差距 15.0 個百分點（95% 信賴區間 1.2 至 28.0）" in chinese
+    assert "案件數尚不足" in chinese
