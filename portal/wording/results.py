@@ -32,9 +32,7 @@ OUTCOME_NOTES: dict[str, Any] = {
         "case at most all of it."
     ),
     "cured_60d": _l("Cases that owed something when assigned."),
-    "disputed_30d": _l(
-        "Disputes of the debt; the portal keeps no separate record of complaints."
-    ),
+    "disputed_30d": _l("Disputes of the debt; the portal keeps no separate record of complaints."),
 }
 
 
