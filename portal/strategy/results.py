@@ -537,7 +537,8 @@ def compare(
     if not outcome.mean:
         low, high = newcombe(mine.count, mine.mature, theirs.count, theirs.mature, alpha)
         return judged(difference, low, high)
-    if len(shares) < 2 or len(base_shares) < 2 or len(set(shares) | set(base_shares)) < 2:
+    if len(shares) < 2 or len(base_shares) < 2 or max(len(set(shares)), len(set(base_shares))) < 2:
+        # Welch needs some spread in one arm at least; without any there is no interval.
         return judged(difference, None, None)
     from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 

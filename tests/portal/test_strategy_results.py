@@ -249,8 +249,8 @@ def measure(app, strategy: Strategy, now: datetime = NOW) -> list[measured.Exper
         return measured.results(db.session(), strategy, now.date(), now)
 
 
-def two_arms(*names: str) -> Strategy:
-    arms = tuple(Arm(name, 50) for name in ("champion", "challenger"))
+def two_arms(*names: str, challenger: str = "challenger") -> Strategy:
+    arms = tuple(Arm(name, 50) for name in ("champion", challenger))
     return Strategy("test", (), tuple(Experiment(name, arms) for name in names))
 
 
@@ -391,9 +391,21 @@ def test_the_daily_work_records_a_cure_once_and_it_counts(app):
         )
         assert len(cured) == 1
         assert db.session().get(Case, built.case_id).overdue_since is None
-    (result,) = measure(app, two_arms(EXPERIMENT), NOW + timedelta(days=59))
-    assert result.arms[0].outcomes["cured_60d"].mature == 1
-    assert result.arms[0].outcomes["cured_60d"].count == 1
+    # A plan paid to the end resolves its case: cured too.
+    completed = build_case(app)
+    assign(app, completed.case_id, NOW - timedelta(days=1), arm="plan-first")
+    with app.app_context():
+        session = db.session()
+        session.add(
+            CaseEvent(case_id=completed.case_id, kind="plan_completed", actor="system", at=NOW)
+        )
+        session.commit()
+    (result,) = measure(
+        app, two_arms(EXPERIMENT, challenger="plan-first"), NOW + timedelta(days=59)
+    )
+    for figures in result.arms:
+        assert figures.outcomes["cured_60d"].mature == 1
+        assert figures.outcomes["cured_60d"].count == 1
 
 
 # The command and the page's partial ---------------------------------------------------------
