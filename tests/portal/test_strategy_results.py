@@ -479,6 +479,7 @@ def test_the_partial_shows_each_outcome_and_the_verdict_in_words(app):
     assert 'scope="row"' in html
     assert "challenger better by 15.0 percentage points (95% CI 1.2 to 28.0)" in html
     assert "Not yet enough cases" in html
+    assert "champion (champion, 50%): 1 case<br>challenger (challenger, 50%): 0 cases" in html
     assert "Only cases assigned at least" in html
     with app.test_request_context("/"), force_locale("zh_Hant_TW"):
         chinese = render_template_string(template, experiments=shown, **RESULT_WORDS)
