@@ -15,7 +15,7 @@ from flask import render_template_string
 from flask.cli import ScriptInfo
 from flask_babel import force_locale
 from scipy import stats
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from negotiation.strategy import Arm, Experiment, Strategy, default_document
 from portal.cases import lifecycle
@@ -485,3 +485,43 @@ def test_the_partial_shows_each_outcome_and_the_verdict_in_words(app):
         chinese = render_template_string(template, experiments=shown, **RESULT_WORDS)
     assert "challenger 較佳，差距 15.0 個百分點（95% 信賴區間 1.2 至 28.0）" in chinese
     assert "案件數尚不足" in chinese
+
+
+def test_shares_without_any_spread_give_no_interval_and_no_verdict():
+    everyone, nobody = [1.0] * 150, [0.0] * 150
+    compared = compare(
+        BY_CODE["paid_30d"], arm(everyone), arm(nobody, champion=True), 0.05, everyone, nobody
+    )
+    assert (compared.difference, compared.low, compared.high) == (1.0, None, None)
+    assert compared.verdict is Verdict.NOT_ENOUGH
+
+
+def test_the_number_of_statements_does_not_grow_with_the_cases(app):
+    """A handful of set-based statements per experiment, never one per case."""
+    version(app)
+    engine = app.extensions["haohuan.engine"]
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def listener(*args: object) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            measure(app, two_arms(EXPERIMENT))
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    first = build_case(app)
+    assign(app, first.case_id, NOW - timedelta(days=70))
+    happen(app, first.case_id, NOW - timedelta(days=69))
+    one = statements()
+    for index in range(4):
+        built = build_case(app)
+        assign(
+            app, built.case_id, NOW - timedelta(days=70), arm=("champion", "challenger")[index % 2]
+        )
+        happen(app, built.case_id, NOW - timedelta(days=69))
+    assert statements() == one <= 10
