@@ -6,8 +6,8 @@ import json
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
-from typing import IO
+from datetime import date, datetime, timedelta
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -728,6 +728,83 @@ def strategy_run(as_of: datetime | None, dry_run: bool, as_json: bool) -> None:
     ):
         if counts:
             click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@strategy_group.command("results")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Measure as at the end of this day (the lender's time zone). Default: now.",
+)
+@JSON_OPTION
+@with_appcontext
+def strategy_results(as_of: datetime | None, as_json: bool) -> None:
+    """Each experiment's arms: cases, the outcomes of the mature ones with 95% intervals,
+    and each challenger against the champion (portal.strategy.results explains every
+    figure). Reads only."""
+    from portal.strategy import results as measured
+
+    zone = settings.current().lender_zone
+    moment = now()
+    day = as_of.date() if as_of is not None else local_today(zone.key)
+    if as_of is not None:
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        moment = min(moment, end)
+    session = db.session()
+    strategy = measured.in_force(session, current_app.extensions["haohuan.strategy_file"])
+    found = measured.results(session, strategy, day, moment)
+    if as_json:
+        click.echo(json.dumps(measured.as_json(found, day), ensure_ascii=False, indent=2))
+        return
+    click.echo(_results_table(found, day))
+
+
+def _results_table(found: list[Any], day: date) -> str:
+    """The results as a plain table for a terminal (English: the command's language)."""
+    from portal.strategy.results import MIN_CASES, OUTCOMES
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    lines = [
+        f"Experiment results as of {day.isoformat()}. Only mature cases count (assigned at "
+        f"least the outcome's window ago); a verdict needs {MIN_CASES} in each arm."
+    ]
+    if not found:
+        lines.append("No experiments.")
+    for result in found:
+        state = f"ended {result.ended_at:%Y-%m-%d}" if result.ended_at else "running"
+        lines += ["", f"{result.name} ({state}){': ' + result.label if result.label else ''}"]
+        for arm in result.arms:
+            paid = ", ".join(f"{c} {amount:,}" for c, amount in arm.paid_by_currency.items())
+            role = "champion" if arm.champion else "challenger"
+            lines.append(
+                f"  {arm.name} ({role}, weight {arm.weight}%): {arm.cases:,} cases"
+                + (f"; paid in 30 days (minor units): {paid}" if paid else "")
+            )
+        lines.append(
+            f"  {'outcome':<18} {'arm':<16} {'mature':>7} {'count':>7} {'rate':>7}  95% CI"
+        )
+        for outcome in OUTCOMES:
+            for arm in result.arms:
+                m = arm.outcomes[outcome.code]
+                lines.append(
+                    f"  {outcome.code:<18} {arm.name:<16} {m.mature:>7,} {m.count:>7,} "
+                    f"{percent(m.rate):>7}  {percent(m.low)} to {percent(m.high)}"
+                )
+            for c in result.comparisons:
+                if c.outcome == outcome.code:
+                    lines.append(
+                        f"  {'':<18} {c.arm} - {result.champion}: "
+                        f"{'—' if c.difference is None else f'{c.difference * 100:+.1f} pp'} "
+                        f"({c.confidence:.1%} CI {_points(c.low)} to {_points(c.high)}): "
+                        f"{c.verdict.value}"
+                    )
+    return "\n".join(lines)
+
+
+def _points(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:+.1f}"
 
 
 @cli.command("configuration")

@@ -317,6 +317,9 @@ def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
         since = _json(conn, as_of=day.as_of, since=oldest.c.since)
         work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
         conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
+        # "caught_up" is the dated record of a case becoming current again, written with
+        # the change itself: the experiment results count it as a cure
+        # (portal.strategy.results).
         caught_up = select(cases.c.id).where(within, cleared)
         work.caught_up += _add_events(
             conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of)
