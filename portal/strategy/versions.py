@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation.strategy import Strategy, StrategyError, digest, load_strategy, promoted
@@ -38,7 +39,8 @@ class InForce:
 
 
 class PromotionError(Exception):
-    """A promotion refused: no such experiment or arm, or no note."""
+    """A promotion refused: no such experiment or arm, no note ("note"), or another
+    promotion recorded at the same moment ("conflict")."""
 
 
 def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> InForce:
@@ -53,6 +55,10 @@ def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> In
     if known is None:
         db.add(
             StrategyVersion(
+                # Numbered as promotions are (the newest plus one), never by the table's
+                # sequence: PostgreSQL's would not know of a promotion's explicit number
+                # and hand it out again.
+                version=_next_number(db),
                 name=str(file_document.get("name", "default")),
                 digest=file_digest,
                 document=file_document,
@@ -73,6 +79,10 @@ def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> In
         head.created_at,
         head.created_by,
     )
+
+
+def _next_number(db: Session) -> int:
+    return (db.scalar(select(func.max(StrategyVersion.version))) or 0) + 1
 
 
 def history(db: Session, limit: int = 20) -> list[StrategyVersion]:
@@ -99,7 +109,8 @@ def set_paused(
     Messages already planned still go (each is judged again when it is sent); pausing
     stops new plans."""
     row = db.get(StrategySwitch, SWITCH, with_for_update=True)
-    if row is not None and row.paused == paused:
+    # Never set is running: resuming it changes nothing and records nothing.
+    if (row.paused if row is not None else False) == paused:
         db.rollback()
         return False
     who = actor.email if isinstance(actor, StaffMember) else actor
@@ -136,7 +147,7 @@ def promote(
     except StrategyError as error:
         db.rollback()
         raise PromotionError(error.problems[0]) from error
-    number = (db.scalar(select(func.max(StrategyVersion.version))) or 0) + 1
+    number = _next_number(db)
     db.add(
         StrategyVersion(
             version=number,
@@ -160,5 +171,11 @@ def promote(
         version=number,
         note=note.strip()[:MAX_NOTE],
     )
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError as error:
+        # Another promotion took the same version number first (both read the same
+        # newest version): this one was made from a document no longer in force.
+        db.rollback()
+        raise PromotionError("conflict") from error
     return number
