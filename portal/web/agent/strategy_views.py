@@ -101,6 +101,7 @@ def _context(overview: reporting.Overview) -> dict[str, Any]:
     return {
         "overview": overview,
         "report": overview.report,
+        "switch": overview.switch,
         "active": "agent.strategy",
         "supervisor": "supervisor" in g.staff.role_set,
         "console_time": console_time,
