@@ -18,13 +18,12 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from negotiation.strategy import Arm, Experiment, Step, Strategy, digest, load_strategy
+from negotiation.strategy import Arm, Experiment, Step, Strategy, load_strategy
 from portal.models import (
     Message,
     MessageStatus,
     PlannedStatus,
     PlannedStep,
-    StrategySource,
     StrategySwitch,
     StrategyVersion,
 )
@@ -289,15 +288,7 @@ class Shown:
 def shown(db: Session, file_document: dict[str, Any]) -> Shown:
     """What ``portal.strategy.versions.in_force`` will return at the next run, without
     recording the file: a page must not write a version by being looked at."""
-    known = db.scalar(
-        select(StrategyVersion.version)
-        .where(
-            StrategyVersion.digest == digest(file_document),
-            StrategyVersion.source == StrategySource.FILE,
-        )
-        .limit(1)
-    )
-    if known is None:
+    if not versions.file_recorded(db, file_document):
         return Shown(load_strategy(file_document), None, True)
     head = db.scalars(
         select(StrategyVersion).order_by(StrategyVersion.version.desc()).limit(1)

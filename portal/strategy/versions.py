@@ -44,15 +44,9 @@ class PromotionError(Exception):
 
 
 def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> InForce:
-    """The strategy in force, recording the configured file as a new version when it is
-    a document no file version had (not committed: the caller's transaction)."""
-    file_digest = digest(file_document)
-    known = db.scalar(
-        select(StrategyVersion.version).where(
-            StrategyVersion.digest == file_digest, StrategyVersion.source == StrategySource.FILE
-        )
-    )
-    if known is None:
+    """The strategy in force, recording the configured file as a new version when it
+    differs from the newest file version (not committed: the caller's transaction)."""
+    if not file_recorded(db, file_document):
         db.add(
             StrategyVersion(
                 # Numbered as promotions are (the newest plus one), never by the table's
@@ -60,7 +54,7 @@ def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> In
                 # and hand it out again.
                 version=_next_number(db),
                 name=str(file_document.get("name", "default")),
-                digest=file_digest,
+                digest=digest(file_document),
                 document=file_document,
                 source=StrategySource.FILE,
                 created_by="file",
@@ -79,6 +73,19 @@ def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> In
         head.created_at,
         head.created_by,
     )
+
+
+def file_recorded(db: Session, file_document: dict[str, Any]) -> bool:
+    """Whether the configured file is the newest file version. Compared with the newest
+    only: a file put back to an earlier document is a change too, and is recorded again
+    (it would otherwise leave the document it replaced in force)."""
+    newest = db.scalar(
+        select(StrategyVersion.digest)
+        .where(StrategyVersion.source == StrategySource.FILE)
+        .order_by(StrategyVersion.version.desc())
+        .limit(1)
+    )
+    return newest == digest(file_document)
 
 
 def _next_number(db: Session) -> int:

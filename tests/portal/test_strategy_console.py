@@ -258,8 +258,8 @@ def test_the_page_shows_each_step_its_arms_and_the_skipped_reasons(app, boss, ve
         assert "Day 1: SMS reminder" in html  # the document's label
         assert "3 days before a plan installment" in html
         assert "SMS, else email" in html
-        assert "Challenger plan-first (20% of cases)" in html
-        assert "Champion champion (80% of cases)" in html
+        assert "Challenger arm: plan-first (20% of cases)" in html
+        assert "Champion arm: champion (80% of cases)" in html
         assert "No longer in the strategy" in html
         assert "Running" in html
         assert "Pause the strategy" in html
@@ -503,3 +503,18 @@ def test_the_page_reads_as_much_for_a_busy_week_as_for_an_empty_one(app, boss, v
     assert len(busy) <= 8, busy
     # Counted in two grouped reads of the planned steps, not one per step.
     assert sum("FROM strategy_steps" in s for s in busy) == 2
+
+
+def test_a_file_put_back_to_an_earlier_document_is_in_force_again(app, version):
+    changed = copy.deepcopy(default_document())
+    changed["label"] = "Edited by the lender"
+    with app.app_context():
+        session = db.session()
+        assert versions.in_force(session, changed, NOW_HERE).version == version + 1
+        session.commit()
+        back = versions.in_force(session, default_document(), NOW_HERE)
+        session.commit()
+        assert back.version == version + 2
+        assert back.document == default_document()
+        # And once recorded, the same file records nothing more.
+        assert versions.in_force(session, default_document(), NOW_HERE).version == version + 2
