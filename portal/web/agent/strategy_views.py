@@ -150,7 +150,8 @@ def strategy_switch() -> Response:
     database = db.session()
     if not form.validate_on_submit():
         if wants_fragment():
-            return _switch_fragment(form, None, 422)
+            # htmx swaps only a 2xx answer: the panel comes back with the form's error.
+            return _switch_fragment(form, None)
         return _page(422, switch_form=form)
     pausing = form.state.data == PAUSE
     changed = versions.set_paused(database, pausing, g.staff, g.now, form.note.data or "")
@@ -168,7 +169,7 @@ def strategy_switch() -> Response:
     return redirect(url_for("agent.strategy"), code=303)
 
 
-def _switch_fragment(form: SwitchForm, message: str | None, status: int = 200) -> Response:
+def _switch_fragment(form: SwitchForm, message: str | None) -> Response:
     """The switch's panel alone (what htmx swaps), with what was done or the form's error."""
     html = render_template(
         "agent/strategy/_switch.html",
@@ -178,7 +179,7 @@ def _switch_fragment(form: SwitchForm, message: str | None, status: int = 200) -
         supervisor=True,
         console_time=console_time,
     )
-    return respond(html, status)
+    return respond(html)
 
 
 @blueprint.post("/strategy/experiments/<name>/promote")
