@@ -525,3 +525,47 @@ def test_a_file_put_back_to_an_earlier_document_is_in_force_again(app, version):
         assert back.document == default_document()
         # And once recorded, the same file records nothing more.
         assert versions.in_force(session, default_document(), NOW_HERE).version == version + 2
+
+
+# The words -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["zh_Hant_TW", "zh_Hans_CN", "en"])
+def test_every_event_template_channel_and_skip_reason_has_words(app, lang):
+    from flask_babel import force_locale
+
+    from negotiation.contact import ContactRefusal
+    from negotiation.policy import Stage
+    from negotiation.strategy import Event, Skip, Step, StepChannel, Template, When
+    from portal.wording import strategy as words
+
+    with app.test_request_context("/"), force_locale(lang):
+        for event in Event:
+            when = When(stages=frozenset({Stage.MID})) if event is Event.STAGE_ENTRY else When()
+            for days in (0, 1, 3):
+                step = Step("s", event, days, (StepChannel.SMS,), Template.REMINDER, when)
+                text = words.timing(step)
+                assert text, (event, days)
+                assert "%(" not in text, (event, days, text)
+        for template in Template:
+            assert words.template_name(template) != template.value, template
+        reasons = [*Skip, *(r for r in ContactRefusal if r.is_permanent), "no_address"]
+        for reason in reasons:
+            assert words.skip_reason(reason) != reason, reason
+        assert words.skip_reason("something_new") == "something_new"  # never a blank
+        channels = words.channels_text([StepChannel.SMS, StepChannel.EMAIL, StepChannel.CALL])
+        assert channels.count(",") + channels.count("，") == 2, channels
+    with app.test_request_context("/"), force_locale("en"):
+        overdue = Step("s", Event.OVERDUE, 3, (StepChannel.SMS,), Template.REMINDER)
+        assert words.timing(overdue) == "Day 3 past due"
+        plan_due = Step("s", Event.PLAN_DUE, 3, (StepChannel.SMS,), Template.PLAN_DUE)
+        assert words.timing(plan_due) == "3 days before a plan installment"
+        mid = Step(
+            "s",
+            Event.STAGE_ENTRY,
+            0,
+            (StepChannel.LETTER,),
+            Template.REMINDER,
+            When(stages=frozenset({Stage.MID})),
+        )
+        assert words.timing(mid) == "The day the case enters: Middle stage"
