@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -27,7 +27,7 @@ from portal.models import (
     StrategySwitch,
     StrategyVersion,
 )
-from portal.strategy import versions
+from portal.strategy import results, versions
 
 # A step planned with no reason recorded (older rows, or a planner that gave none).
 UNKNOWN_REASON = "unknown"
@@ -308,6 +308,9 @@ class Overview:
     report: StrategyReport
     switch: StrategySwitch | None
     history: list[StrategyVersion]
+    # Each experiment's arms and verdicts (``portal.strategy.results``); empty when not
+    # asked for (the counts' refresh).
+    experiments: list[results.ExperimentResult]
 
 
 def week_start(today: date) -> date:
@@ -315,8 +318,18 @@ def week_start(today: date) -> date:
     return today - timedelta(days=today.weekday())
 
 
-def overview(db: Session, file_document: dict[str, Any], today: date) -> Overview:
-    """The strategy page's data at ``today`` (the console's date). Reads only."""
+def overview(
+    db: Session,
+    file_document: dict[str, Any],
+    today: date,
+    moment: datetime,
+    *,
+    with_results: bool = True,
+) -> Overview:
+    """The strategy page's data at ``today`` (the console's date) and ``moment``: the
+    counts, the switch, the history and (``with_results``) the experiments' results.
+    Reads only."""
     found = shown(db, file_document)
     report = step_report(db, found.strategy, today, week_start(today))
-    return Overview(found, report, versions.switch(db), versions.history(db))
+    measured = results.results(db, found.strategy, today, moment) if with_results else []
+    return Overview(found, report, versions.switch(db), versions.history(db), measured)

@@ -347,7 +347,12 @@ def test_plan_installments_three_days_ahead_and_missed_today(app: Flask) -> None
     ahead = _case(app, 0)
     _plan(app, ahead, [TODAY + timedelta(days=3), TODAY + timedelta(days=33)])
     missed = _case(app, 0)
-    _plan(app, missed, [TODAY - timedelta(days=5), TODAY + timedelta(days=25)], missed={1: TODAY})
+    _plan(
+        app,
+        missed,
+        [TODAY - timedelta(days=6), TODAY + timedelta(days=25)],
+        missed={1: TODAY - timedelta(days=1)},
+    )
     document = _doc(
         _step("plan_due_3", "plan_due", 3, ["sms"], template="plan_due"),
         _step("plan_missed_0", "plan_missed", 0, ["sms"], template="plan_missed"),
@@ -358,9 +363,28 @@ def test_plan_installments_three_days_ahead_and_missed_today(app: Flask) -> None
     assert [m.purpose for m in _messages(app, missed)] == ["plan_missed"]
 
 
+def test_the_day_the_daily_work_finds_a_miss_is_the_plan_missed_steps_day(app: Flask) -> None:
+    from portal.cases.facts import policy
+    from portal.cases.lifecycle import work_day
+
+    case_id = _case(app, 0)
+    # Due six days ago, five days' grace: shown "missed if unpaid on" yesterday.
+    _plan(app, case_id, [TODAY - timedelta(days=6), TODAY + timedelta(days=24)])
+    with app.test_request_context("/"):
+        work_day(app.extensions["haohuan.engine"], policy(), TODAY, NOW)
+    document = _doc(_step("plan_missed_0", "plan_missed", 0, ["sms"], template="plan_missed"))
+    assert _run(app, document).by_step == {"plan_missed_0": 1}
+    assert _run(app, document, as_of=TODAY + timedelta(days=1)).planned == 0
+
+
 def test_a_miss_that_leaves_the_plan_one_miss_from_breaking(app: Flask) -> None:
     risky = _case(app, 0)
-    _plan(app, risky, [TODAY - timedelta(days=5), TODAY + timedelta(days=25)], missed={1: TODAY})
+    _plan(
+        app,
+        risky,
+        [TODAY - timedelta(days=6), TODAY + timedelta(days=25)],
+        missed={1: TODAY - timedelta(days=1)},
+    )
     summary = _run(app, _doc(_step("risk", "plan_at_risk", 0, ["sms"], template="plan_missed")))
     # The policy breaks a plan on its second miss: the first leaves it at risk.
     assert summary.by_step == {"risk": 1}

@@ -32,6 +32,7 @@ from portal.web.common.forms import Form
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required, staff_required_any
 from portal.wording import strategy as words
+from portal.wording.results import RESULT_WORDS
 
 FLASH = "strategy"
 PAGE_ROLES = ("supervisor", "admin")
@@ -107,6 +108,8 @@ def _context(overview: reporting.Overview) -> dict[str, Any]:
         "console_time": console_time,
         "SOURCE_NAMES": SOURCE_NAMES,
         "words": words,
+        "experiments": overview.experiments,
+        **RESULT_WORDS,
     }
 
 
@@ -117,12 +120,15 @@ def _page(
     problem: str | None = None,
 ) -> Response:
     """The page, with any form posted back with its errors, or a refusal above the forms."""
-    overview = reporting.overview(db.session(), _file_document(), console_today())
+    fragment = wants_fragment() and status == 200
+    overview = reporting.overview(
+        db.session(), _file_document(), console_today(), g.now, with_results=not fragment
+    )
     forms = dict(promote_forms or {})
     for experiment in overview.shown.strategy.experiments:
         forms.setdefault(experiment.name, _promote_form(experiment))
     context = _context(overview)
-    if wants_fragment() and status == 200:
+    if fragment:
         return respond(render_template("agent/strategy/_fragment.html", **context))
     html = render_template(
         "agent/strategy/index.html",
