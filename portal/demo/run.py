@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import book, seed
+from portal.demo import book, seed, strategy
 from portal.demo.finance import demo_finance_account
 
 # The named borrowers' generator seed: their figures are the same on every run.
@@ -49,6 +49,8 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
         floor = book.seed_floor(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
+        # The contact strategy's past mornings (today's run is left to the tester).
+        strategy.seed_history(db, today, now)
     # `haohuan cases assign`, as cron runs it after the daily work.
     seed.demo_assignment(db, engine, now)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db))

@@ -1,0 +1,661 @@
+"""The demo's contact-strategy past: what ``haohuan strategy run`` would have done had it
+run every morning for the last ``HISTORY_DAYS`` days, so the strategy page, the outbox and
+``haohuan strategy results`` mean something on a fresh demo.
+
+For every open overdue case, each overdue step of the strategy in force that fell due
+before today (day 1, 3, 10 and 20 past due: the message steps; the day-5 call and the mid
+letter are people's work and are left out) is planned as the planner plans it, on the day
+it was due, by the version the file is recorded as (``versions.in_force``):
+
+* the step's conditions judged with the case's facts *as they were that day* (its stage
+  then, a plan accepted or a promise made before, a link opened within the step's days)
+  by ``negotiation.strategy.mismatch``; a hold placed or an opt-out recorded before the
+  moment skips the channel as the contact rules would; the contact rules themselves
+  (hours, holidays, the caps of 2 messages a day and 7 a week, the US validation notice)
+  are the real ``ContactBook``'s, each planned message counted toward the next;
+* each message sent at its moment (10:00 where the borrower lives, or the first moment
+  the rules allowed), with its contact attempt, in the borrower's language: the real SMS
+  words, and for an email the real subject over a short body (greeting, the SMS's words,
+  the link, the footer); links are written as ``[link]``, as the sender redacts them
+  for a provider that is not the outbox: no past token is kept anywhere;
+* the case's arm of each experiment recorded at its first eligible step (``arm_for``),
+  with what the case owes;
+* a ``StrategyRun`` for each past day, with that day's counts.
+
+Today is left alone: the tester's ``haohuan strategy run`` plans it, and a second run
+plans nothing.
+
+**Outcomes are simulated.** Of the cases whose experiment step sent a message, a share
+open a reminder link within three days (a link row at the message's moment, holding only
+its hash, and a successful verification): ``OPENED`` per arm, drawn from a generator of
+its own seed, so the results page has matured figures with a modest difference between
+the arms. Nothing here is evidence about real borrowers.
+
+Bulk INSERTs, a fixed number of statements whatever the size of the book; commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from negotiation.contact import Channel, ContactRefusal
+from negotiation.jurisdiction import country_of
+from negotiation.strategy import (
+    CaseFacts,
+    Event,
+    Experiment,
+    Step,
+    StepChannel,
+    Strategy,
+    arm_for,
+    mismatch,
+    planned_moment,
+    steps_for,
+)
+from portal.cases.facts import policy
+from portal.cases.queue import arrears_of
+from portal.contact.gate import ContactBook
+from portal.core import settings
+from portal.core.hashing import new_token, token_hash
+from portal.core.i18n import lender, market_of
+from portal.messaging.compose import email_footer, link_note
+from portal.messaging.links import opt_out_token, opt_out_url, reminder_url
+from portal.messaging.purposes import StaleMessageError, compose_purpose
+from portal.messaging.service import REDACTED
+from portal.models import (
+    LIVE_PLAN_STATUSES,
+    Borrower,
+    Case,
+    CaseHold,
+    CaseStatus,
+    ContactAttempt,
+    ExperimentAssignment,
+    Loan,
+    Message,
+    MessageStatus,
+    OptOut,
+    Plan,
+    PlannedStatus,
+    PlannedStep,
+    Promise,
+    PromiseStatus,
+    ReminderLink,
+    StrategyRun,
+    VerificationAttempt,
+)
+from portal.strategy import file_document, versions
+from portal.strategy.planner import GATE_CHANNELS, MESSAGE_CHANNELS, SYSTEM, RunSummary
+
+# How far back the strategy's past goes.
+HISTORY_DAYS = 60
+# When each past morning's run finished, the lender's local time (after the daily work).
+RUN_AT = time(8, 30)
+# The simulated share of cases opening a link within 3 days of their experiment step, per
+# arm (an arm not named: the champion's). A modest difference, as a real test might find.
+OPENED = {"champion": 0.30, "plan-first": 0.36}
+# The history's own generator seed: the book's and the named borrowers' draws stay as
+# they were.
+HISTORY_SEED = 20261214
+# Rows per INSERT statement (SQLite binds at most 32,766 parameters in one statement).
+CHUNK = 1_000
+# The address hash of a demo verification (no request made it).
+DEMO_ADDRESS = hashlib.sha256(b"demo").hexdigest()
+
+
+@dataclass
+class History:
+    """What ``seed_history`` wrote."""
+
+    runs: int = 0
+    planned: int = 0
+    skipped: int = 0
+    messages: int = 0
+    assignments: int = 0
+    opened: int = 0
+    by_arm: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Past:
+    """One case as the history reads it: what it is now, and when things happened."""
+
+    case_id: int
+    overdue_since: date
+    borrower_id: int
+    loan_id: int
+    currency: str
+    market: str
+    zone: str
+    locale: str
+    name: str
+    phone: str
+    email: str
+    hold_from: datetime | None = None
+    plan_from: datetime | None = None
+    promises: list[tuple[datetime, date | None]] = field(default_factory=list)
+    opted: dict[Channel, datetime] = field(default_factory=dict)
+    opened_at: datetime | None = None
+
+
+def seed_history(db: Session, today: date, now: datetime, zone: ZoneInfo | None = None) -> History:
+    """Write the strategy's last ``HISTORY_DAYS`` mornings (see the module docstring).
+    Commits once. Writes nothing when the strategy has run already."""
+    history = History()
+    if db.scalar(select(func.count(StrategyRun.id))):
+        return history
+    zone = zone or settings.current().lender_zone
+    first_day = today - timedelta(days=HISTORY_DAYS)
+    in_force = versions.in_force(db, file_document(), _run_moment(first_day, zone))
+    strategy = in_force.strategy
+    steps = [
+        step
+        for step in strategy.all_steps()
+        if step.event is Event.OVERDUE and any(not c.is_task for c in step.channels)
+    ]
+    reach = max((step.days for step in steps), default=0)
+    cases = _read(db, first_day - timedelta(days=reach), now)
+    book = _book(db, list(cases), _run_moment(first_day, zone), now)
+    writer = _Writer(db, in_force.version, now, zone)
+    rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not secrets)
+    owed = _owed(db, [case.loan_id for case in cases.values()], now)
+    rules = policy()
+    for case in cases.values():
+        arms = {e.name: arm_for(e, case.case_id).name for e in strategy.experiments}
+        chosen = steps_for(strategy, arms)
+        for step, tag in sorted(
+            (chosen[s.name] for s in steps if s.name in chosen), key=lambda pair: pair[0].days
+        ):
+            day = case.overdue_since + timedelta(days=step.days)
+            if not first_day <= day < today:
+                continue
+            run_at = _run_moment(day, zone)
+            facts = CaseFacts(
+                stage=rules.stage_for(step.days),
+                market=case.market,
+                currency=case.currency,
+                arrears=owed.get(case.loan_id, 0),
+                has_plan=case.plan_from is not None and case.plan_from <= run_at,
+                has_open_promise=any(
+                    made <= run_at and (settled is None or settled >= day)
+                    for made, settled in case.promises
+                ),
+                last_opened=(
+                    case.opened_at.astimezone(ZoneInfo(case.zone)).date()
+                    if case.opened_at is not None and case.opened_at <= run_at
+                    else None
+                ),
+            )
+            skip = mismatch(step, facts, day)
+            experiment = _experiment_of(strategy, step, tag)
+            if skip is not None:
+                writer.step(case, step, tag, day, run_at, PlannedStatus.SKIPPED, reason=skip)
+                continue
+            if experiment is not None:
+                arm = arms[experiment.name]
+                writer.assign(experiment, arm, case, day, run_at, facts.arrears)
+            planned = _judge(book, case, step, day, run_at)
+            if isinstance(planned, str):
+                writer.step(case, step, tag, day, run_at, PlannedStatus.SKIPPED, reason=planned)
+                continue
+            channel, moment, status = planned
+            link = None
+            if experiment is not None and moment < now:
+                share = OPENED.get(arms[experiment.name], OPENED["champion"])
+                if rng.random() < share:
+                    opened = moment + timedelta(minutes=rng.randint(20, 70 * 60))
+                    if opened < now:
+                        link = writer.opening(case, moment, opened)
+                        case.opened_at = opened
+            writer.message(case, step, tag, day, run_at, channel, moment, status, link)
+    writer.flush(db, first_day, today, zone, history)
+    db.commit()
+    return history
+
+
+def _run_moment(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, RUN_AT, tzinfo=zone).astimezone(UTC)
+
+
+def _experiment_of(strategy: Strategy, step: Step, tag: str | None) -> Experiment | None:
+    if tag is None:
+        return None
+    name = tag.partition(":")[0]
+    return next((e for e in strategy.experiments if e.name == name and e.touches(step.name)), None)
+
+
+def _read(db: Session, since: date, now: datetime) -> dict[int, _Past]:
+    """The open overdue cases whose steps may fall in the history, with their plans,
+    promises, holds and opt-outs (a few statements)."""
+    rows = db.execute(
+        select(
+            Case.id,
+            Case.overdue_since,
+            Borrower.id,
+            Loan.id,
+            Loan.currency,
+            Borrower.jurisdiction,
+            Borrower.timezone,
+            Borrower.locale,
+            Borrower.full_name,
+            Borrower.phone,
+            Borrower.email,
+        )
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(
+            Case.status != CaseStatus.RESOLVED,
+            Case.overdue_since.is_not(None),
+            Case.overdue_since >= since,
+        )
+        .order_by(Case.id)
+    ).all()
+    cases: dict[int, _Past] = {}
+    for row in rows:
+        (case_id, overdue, borrower_id, loan_id, currency, place, zone, locale, name) = row[:9]
+        phone, email = (row[9] or "").strip(), (row[10] or "").strip()
+        if overdue is None:  # not selected: the query asks for overdue cases
+            continue
+        cases[case_id] = _Past(
+            case_id, overdue, borrower_id, loan_id, currency, country_of(place), zone, locale,
+            name, phone, email,
+        )  # fmt: skip
+    wanted = list(cases)
+    for case_id, placed in db.execute(
+        select(CaseHold.case_id, func.min(CaseHold.placed_at))
+        .where(CaseHold.case_id.in_(wanted), CaseHold.ended_at.is_(None))
+        .group_by(CaseHold.case_id)
+    ):
+        cases[case_id].hold_from = _utc(placed)
+    for case_id, accepted in db.execute(
+        select(Plan.case_id, func.min(Plan.accepted_at))
+        .where(Plan.case_id.in_(wanted), Plan.status.in_(LIVE_PLAN_STATUSES))
+        .group_by(Plan.case_id)
+    ):
+        cases[case_id].plan_from = _utc(accepted)
+    for case_id, made, status, settled in db.execute(
+        select(Promise.case_id, Promise.made_at, Promise.status, Promise.settled_on).where(
+            Promise.case_id.in_(wanted), Promise.status != PromiseStatus.SUPERSEDED
+        )
+    ):
+        open_until = None if status == PromiseStatus.OPEN else settled
+        cases[case_id].promises.append((_utc(made), open_until))
+    by_borrower = {case.borrower_id: case for case in cases.values()}
+    for borrower_id, channel, at in db.execute(
+        select(OptOut.borrower_id, OptOut.channel, OptOut.at).where(
+            OptOut.borrower_id.in_(list(by_borrower)), OptOut.lifted_at.is_(None)
+        )
+    ):
+        by_borrower[borrower_id].opted[Channel(channel)] = _utc(at)
+    return cases
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _owed(db: Session, loan_ids: Sequence[int], now: datetime) -> dict[int, int]:
+    """What each loan owes now (the planner's own reading of arrears)."""
+    if not loan_ids:
+        return {}
+    arrears = arrears_of(now, list(loan_ids))
+    return {
+        int(loan_id): int(amount or 0)
+        for loan_id, amount in db.execute(
+            arrears.joined(select(Loan.id, arrears.amount)).where(Loan.id.in_(list(loan_ids)))
+        )
+    }
+
+
+def _book(db: Session, case_ids: list[int], first: datetime, last: datetime) -> ContactBook:
+    """The contact rules' book for the whole history, read once, with holds and opt-outs
+    left to ``_judge`` (they are judged by when they were recorded, not as they are now)."""
+    book = ContactBook.read(db, case_ids, first, last)
+    cleared = {case_id: (None, *row[1:]) for case_id, row in book.cases.items()}
+    return ContactBook(cleared, {}, book.quiet, book.attempts, book.noticed)  # type: ignore[arg-type]
+
+
+def _judge(
+    book: ContactBook, case: _Past, step: Step, day: date, run_at: datetime
+) -> tuple[StepChannel, datetime, PlannedStatus] | str:
+    """The planner's channel choice (``_Planner._judge``) at a past moment: the first of
+    the step's channels the borrower could be reached on then; else the reason."""
+    moment = planned_moment(step, day, case.zone, run_at)
+    first_reason: str | None = None
+    for channel in step.channels:
+        if channel not in MESSAGE_CHANNELS:
+            continue
+        address = case.phone if channel is StepChannel.SMS else case.email
+        if not address:
+            first_reason = first_reason or "no_address"
+            continue
+        opted = case.opted.get(GATE_CHANNELS[channel])
+        if opted is not None and opted <= moment:
+            first_reason = first_reason or ContactRefusal.OPTED_OUT.value
+            continue
+        if case.hold_from is not None and case.hold_from <= moment:
+            first_reason = first_reason or ContactRefusal.ON_HOLD.value
+            continue
+        decision = book.decide(case.case_id, GATE_CHANNELS[channel], moment)
+        if decision.allowed:
+            book.add(case.case_id, MESSAGE_CHANNELS[channel], moment)
+            return channel, moment, PlannedStatus.QUEUED
+        if decision.allowed_from is not None:
+            later = decision.allowed_from.astimezone(UTC)
+            book.add(case.case_id, MESSAGE_CHANNELS[channel], later)
+            return channel, later, PlannedStatus.DEFERRED
+        permanent = [reason.value for reason in decision.reasons if reason.is_permanent]
+        first_reason = first_reason or (permanent or [r.value for r in decision.reasons])[0]
+    return first_reason or "no_address"
+
+
+class _Writer:
+    """The history's rows, gathered, then written in bulk (ids come back in order)."""
+
+    def __init__(self, db: Session, version: int, now: datetime, zone: ZoneInfo) -> None:
+        self.db, self.version, self.now, self.zone = db, version, now, zone
+        self.steps: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.links: list[dict[str, Any]] = []
+        self.openings: list[dict[str, Any]] = []
+        self.assignments: dict[tuple[str, int], dict[str, Any]] = {}
+        self.days: dict[date, RunSummary] = {}
+        self.words: dict[tuple[str, str, str, str], tuple[str | None, str, str]] = {}
+
+    def _summary(self, day: date) -> RunSummary:
+        return self.days.setdefault(day, RunSummary(day, version=self.version))
+
+    def step(
+        self,
+        case: _Past,
+        step: Step,
+        tag: str | None,
+        day: date,
+        run_at: datetime,
+        status: PlannedStatus,
+        *,
+        reason: str | None = None,
+        channel: StepChannel | None = None,
+        send_at: datetime | None = None,
+        message: int | None = None,
+    ) -> None:
+        """One planned step (``message``: its index among the gathered messages)."""
+        self.steps.append(
+            {
+                "case_id": case.case_id,
+                "step": step.name,
+                "occurrence": f"od:{case.overdue_since.isoformat()}",
+                "as_of": day,
+                "version": self.version,
+                "variant": tag,
+                "channel": channel.value if channel else None,
+                "template": step.template.value if channel else None,
+                "status": status,
+                "reason": reason,
+                "message_id": message,
+                "callback_id": None,
+                "flag_id": None,
+                "send_at": send_at,
+                "planned_at": run_at,
+            }
+        )
+        summary = self._summary(day)
+        if status is PlannedStatus.SKIPPED:
+            summary.skipped[reason or "unknown"] += 1
+            return
+        summary.planned += 1
+        summary.by_step[step.name] += 1
+        summary.by_channel[channel.value if channel else "none"] += 1
+        if tag is not None:
+            summary.by_variant[tag] += 1
+        if status is PlannedStatus.DEFERRED:
+            summary.scheduled_later += 1
+
+    def assign(
+        self,
+        experiment: Experiment,
+        arm: str,
+        case: _Past,
+        day: date,
+        run_at: datetime,
+        arrears: int,
+    ) -> None:
+        """The case's arm, recorded at its first eligible step of the experiment."""
+        self.assignments.setdefault(
+            (experiment.name, case.case_id),
+            {
+                "experiment": experiment.name,
+                "arm": arm,
+                "case_id": case.case_id,
+                "version": self.version,
+                "assigned_at": run_at,
+                "as_of": day,
+                "arrears": arrears,
+                "currency": case.currency,
+            },
+        )
+
+    def opening(self, case: _Past, sent: datetime, opened: datetime) -> int:
+        """A link sent at ``sent`` and opened at ``opened``: its index among the links."""
+        self.links.append(
+            {
+                "case_id": case.case_id,
+                # The hash of a token nobody holds: the link cannot be opened again.
+                "token_hash": token_hash(new_token()),
+                "purpose": "status",
+                "offer_id": None,
+                "created_at": sent,
+                "expires_at": sent + timedelta(days=7),
+                "session_generation": 0,
+                "failed_attempts": 0,
+            }
+        )
+        self.openings.append(
+            {
+                "borrower_id": case.borrower_id,
+                "link_id": len(self.links) - 1,
+                "address_hash": DEMO_ADDRESS,
+                "succeeded": True,
+                "at": opened,
+            }
+        )
+        return len(self.links) - 1
+
+    def message(
+        self,
+        case: _Past,
+        step: Step,
+        tag: str | None,
+        day: date,
+        run_at: datetime,
+        channel: StepChannel,
+        moment: datetime,
+        status: PlannedStatus,
+        link: int | None,
+    ) -> None:
+        """A message the step planned: sent at ``moment`` when that is past."""
+        sent = moment < self.now
+        gate = MESSAGE_CHANNELS[channel]
+        subject, body = self._words(case, step, gate) if sent else (None, None)
+        self.messages.append(
+            {
+                "case_id": case.case_id,
+                "borrower_id": case.borrower_id,
+                "batch_id": None,
+                "channel": gate.value,
+                "purpose": step.template.value,
+                "offer_id": None,
+                "link_id": link,
+                "address": case.phone if gate is Channel.SMS else case.email,
+                "locale": case.locale,
+                "subject": subject,
+                "body": body,
+                "status": MessageStatus.SENT if sent else MessageStatus.SCHEDULED,
+                "send_at": moment,
+                "sent_at": moment if sent else None,
+                "provider": "outbox" if sent else None,
+                "provider_reference": None,
+                "error": None,
+                "created_by": SYSTEM,
+                "created_at": run_at,
+            }
+        )
+        self.step(
+            case, step, tag, day, run_at, status,
+            channel=channel, send_at=moment, message=len(self.messages) - 1,
+        )  # fmt: skip
+
+    def _words(self, case: _Past, step: Step, channel: Channel) -> tuple[str | None, str]:
+        """The message's subject and text in the borrower's language: the template's
+        words composed once per language, lender and template, then this borrower's
+        name and opt-out link put in."""
+        key = (case.locale, case.currency, step.template.value, channel.value)
+        if key not in self.words:
+            self.words[key] = self._compose(case, step, channel)
+        subject, text, sample_token = self.words[key]
+        text = text.replace(sample_token, opt_out_token(case.borrower_id, channel))
+        return subject, text.replace(NAME_SLOT, case.name)
+
+    def _compose(self, case: _Past, step: Step, channel: Channel) -> tuple[str | None, str, str]:
+        row = self.db.get_one(Case, case.case_id)
+        # The words are cached with this borrower's opt-out token, replaced for each.
+        sample_token = opt_out_token(case.borrower_id, channel)
+        sample_opt_out = opt_out_url(case.borrower_id, channel)
+        link = reminder_url(REDACTED)
+        try:
+            sms = compose_purpose(
+                self.db, row, step.template.value, Channel.SMS, self.now,
+                link=link, opt_out=sample_opt_out,
+            )  # fmt: skip
+            subject = None
+            if channel is Channel.EMAIL:
+                subject = compose_purpose(
+                    self.db, row, step.template.value, Channel.EMAIL, self.now,
+                    link=link, opt_out=sample_opt_out,
+                ).subject  # fmt: skip
+        except StaleMessageError:
+            # The template's fact is gone for this case now (a plan since): the ordinary
+            # reminder's words, which are never stale.
+            sms = compose_purpose(
+                self.db, row, "reminder", Channel.SMS, self.now, link=link, opt_out=sample_opt_out
+            )
+            subject = None
+        if channel is Channel.SMS:
+            return None, sms.text, sample_token
+        with force_locale(case.locale):
+            contact = lender(case.locale, market_of(case.currency))
+            subject = subject or _("%(lender)s: a reminder about your account", lender=contact.name)
+            lines = [
+                _("Hello %(name)s,", name=NAME_SLOT),
+                "",
+                sms.text.splitlines()[0],
+                link,
+                link_note(),
+                "",
+                *email_footer(contact, sample_opt_out),
+            ]
+        return subject, "\n".join(lines) + "\n", sample_token
+
+    def flush(
+        self, db: Session, first_day: date, today: date, zone: ZoneInfo, history: History
+    ) -> None:
+        """Write everything gathered, in bulk, ids carried from rows to the rows naming
+        them; and a run for each past day."""
+        # Ids read back by the rows' own keys: SQLite answers an INSERT ... RETURNING of
+        # many rows one statement per row, which would cost seconds here.
+        _insert(db, ReminderLink, self.links)
+        by_hash = dict(
+            db.execute(
+                select(ReminderLink.token_hash, ReminderLink.id).where(
+                    ReminderLink.token_hash.in_([link["token_hash"] for link in self.links])
+                )
+            ).all()
+        )
+        link_ids = [by_hash[link["token_hash"]] for link in self.links]
+        for message in self.messages:
+            if message["link_id"] is not None:
+                message["link_id"] = link_ids[message["link_id"]]
+        for opening in self.openings:
+            opening["link_id"] = link_ids[opening["link_id"]]
+        _insert(db, Message, self.messages)
+        # One message per case and moment: the history plans one step per case a day.
+        by_moment = {
+            (case_id, _utc(send_at)): message_id
+            for message_id, case_id, send_at in db.execute(
+                select(Message.id, Message.case_id, Message.send_at).where(
+                    Message.created_by == SYSTEM
+                )
+            )
+        }
+        message_ids = [
+            by_moment[(message["case_id"], message["send_at"])] for message in self.messages
+        ]
+        for row in self.steps:
+            if row["message_id"] is not None:
+                row["message_id"] = message_ids[row["message_id"]]
+        _insert(db, PlannedStep, self.steps)
+        _insert(db, VerificationAttempt, self.openings)
+        _insert(
+            db,
+            ContactAttempt,
+            [
+                {
+                    "case_id": message["case_id"],
+                    "borrower_id": message["borrower_id"],
+                    "channel": message["channel"],
+                    "at": message["sent_at"],
+                    "connected": False,
+                    "inbound": False,
+                    "agent": SYSTEM,
+                    "outcome": "sent",
+                    "note": None,
+                    "message_id": message_id,
+                }
+                for message, message_id in zip(self.messages, message_ids, strict=True)
+                if message["status"] == MessageStatus.SENT
+            ],
+        )
+        _insert(db, ExperimentAssignment, list(self.assignments.values()))
+        runs = []
+        for offset in range((today - first_day).days):
+            day = first_day + timedelta(days=offset)
+            summary = self._summary(day)
+            started = _run_moment(day, zone) - timedelta(seconds=20)
+            runs.append(
+                {
+                    "as_of": day,
+                    "version": self.version,
+                    "started_at": started,
+                    "finished_at": _run_moment(day, zone),
+                    "summary": {**summary.as_json(), "paused": False},
+                }
+            )
+        _insert(db, StrategyRun, runs)
+        history.runs = len(runs)
+        history.planned = sum(1 for row in self.steps if row["status"] != PlannedStatus.SKIPPED)
+        history.skipped = len(self.steps) - history.planned
+        history.messages = len(self.messages)
+        history.assignments = len(self.assignments)
+        history.opened = len(self.openings)
+        history.by_arm = Counter(row["arm"] for row in self.assignments.values())
+
+
+# Where a borrower's name goes in a cached email text.
+NAME_SLOT = "\x00name\x00"
+
+
+def _insert(db: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Bulk INSERT ``rows`` (Core executemany, in chunks: no ORM objects, no RETURNING)."""
+    for start in range(0, len(rows), CHUNK):
+        db.execute(insert(model.__table__), rows[start : start + CHUNK])
