@@ -41,6 +41,9 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     db.commit()
     # The book: 2,000 more cases in bulk, numbered after the named ones.
     written = book.seed_book(db, len(seed.PEOPLE), today, now)
+    if written:
+        # Plans long unpaid, which today's work breaks (the strategy's plan_broken step).
+        strategy.seed_breaking_plans(db, len(seed.PEOPLE), today, now)
     # Today's case work, as the daily job would do it: stages, misses, penalties.
     lifecycle.advance(engine, policy(), today, now)
     finance = demo_finance_account(db, now)
@@ -49,7 +52,9 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
         floor = book.seed_floor(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
-        # The contact strategy's past mornings (today's run is left to the tester).
+        # Today's events for the strategy's other steps, then its past mornings (today's
+        # run is left to the tester: `haohuan strategy run`).
+        strategy.seed_today(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
         strategy.seed_history(db, today, now)
     # `haohuan cases assign`, as cron runs it after the daily work.
     seed.demo_assignment(db, engine, now)

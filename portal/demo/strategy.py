@@ -26,7 +26,8 @@ Today is left alone: the tester's ``haohuan strategy run`` plans it, and a secon
 plans nothing.
 
 **Outcomes are simulated.** Of the cases whose experiment step sent a message, a share
-open a reminder link within three days (a link row at the message's moment, holding only
+(spread systematically over the arm's cases, so the share is the rate) open a reminder link
+within three days (a link row at the message's moment, holding only
 its hash, and a successful verification): ``OPENED`` per arm, drawn from a generator of
 its own seed, so the results page has matured figures with a modest difference between
 the arms. Nothing here is evidence about real borrowers.
@@ -67,15 +68,16 @@ from negotiation.strategy import (
 from portal.cases.facts import policy
 from portal.cases.queue import arrears_of
 from portal.contact.gate import ContactBook
+from portal.contact.promises import make_promise
 from portal.core import settings
 from portal.core.hashing import new_token, token_hash
 from portal.core.i18n import lender, market_of
+from portal.demo import seed
 from portal.messaging.compose import email_footer, link_note
 from portal.messaging.links import opt_out_token, opt_out_url, reminder_url
 from portal.messaging.purposes import StaleMessageError, compose_purpose
 from portal.messaging.service import REDACTED
 from portal.models import (
-    LIVE_PLAN_STATUSES,
     Borrower,
     Case,
     CaseHold,
@@ -85,16 +87,22 @@ from portal.models import (
     Loan,
     Message,
     MessageStatus,
+    Offer,
+    OfferStatus,
     OptOut,
+    Payment,
     Plan,
     PlannedStatus,
     PlannedStep,
     Promise,
     PromiseStatus,
     ReminderLink,
+    StaffMember,
     StrategyRun,
     VerificationAttempt,
 )
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.service import open_payment
 from portal.strategy import file_document, versions
 from portal.strategy.planner import GATE_CHANNELS, MESSAGE_CHANNELS, SYSTEM, RunSummary
 
@@ -169,6 +177,7 @@ def seed_history(db: Session, today: date, now: datetime, zone: ZoneInfo | None 
     book = _book(db, list(cases), _run_moment(first_day, zone), now)
     writer = _Writer(db, in_force.version, now, zone)
     rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not secrets)
+    opens = _Openings(rng)
     owed = _owed(db, [case.loan_id for case in cases.values()], now)
     rules = policy()
     for case in cases.values():
@@ -211,17 +220,167 @@ def seed_history(db: Session, today: date, now: datetime, zone: ZoneInfo | None 
                 continue
             channel, moment, status = planned
             link = None
-            if experiment is not None and moment < now:
-                share = OPENED.get(arms[experiment.name], OPENED["champion"])
-                if rng.random() < share:
-                    opened = moment + timedelta(minutes=rng.randint(20, 70 * 60))
-                    if opened < now:
-                        link = writer.opening(case, moment, opened)
-                        case.opened_at = opened
+            if experiment is not None and moment < now and opens.next(arms[experiment.name]):
+                opened = moment + timedelta(minutes=rng.randint(20, 70 * 60))
+                if opened < now:
+                    link = writer.opening(case, moment, opened)
+                    case.opened_at = opened
             writer.message(case, step, tag, day, run_at, channel, moment, status, link)
     writer.flush(db, first_day, today, zone, history)
     db.commit()
     return history
+
+
+class _Openings:
+    """Which cases of an arm open their link: systematic sampling from a random start,
+    so each arm's share is its ``OPENED`` rate to within one case (independent draws
+    would leave a 219-case arm's rate to chance by several points, and the demo's arms
+    as likely in the wrong order as not)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.seen: Counter[str] = Counter()
+        self.start: dict[str, float] = {}
+
+    def next(self, arm: str) -> bool:
+        """Whether the arm's next case opens its link."""
+        share = OPENED.get(arm, OPENED["champion"])
+        start = self.start.setdefault(arm, self.rng.random())
+        seen = self.seen[arm]
+        self.seen[arm] += 1
+        return int((seen + 1) * share + start) > int(seen * share + start)
+
+
+# Today's other events ------------------------------------------------------------------------
+# The default strategy's steps on plans, promises, offers and links need such events on
+# the demo's today; the floor (``book.seed_floor``) has none that fall on it. A few are
+# added, as the portal's services record them, on book cases nothing else touched.
+EACH = 3
+# A plan accepted this many days ago, whose first two payments went unpaid: today's
+# daily work finds the second miss and breaks it (``plan_broken``).
+BREAKING_AGE = 40
+
+
+def _untouched(db: Session, first: int, today: date, low: int, high: int) -> list[Case]:
+    """Open book cases ``low`` to ``high`` days overdue, outside the US (whose SMS wait
+    for the validation notice), reachable by SMS and email, with no hold, plan, promise,
+    offer or opt-out, in a stable shuffled order."""
+    book_case = (
+        select(Case)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(
+            Borrower.reference > f"B-{first:05d}",
+            ~Borrower.jurisdiction.like("US%"),
+            Borrower.email.is_not(None),
+            Case.status == CaseStatus.OPEN,
+            Case.hold.is_(None),
+            Case.overdue_since.between(today - timedelta(days=high), today - timedelta(days=low)),
+            ~select(Plan.id).where(Plan.case_id == Case.id).exists(),
+            ~select(Promise.id).where(Promise.case_id == Case.id).exists(),
+            ~select(Offer.id).where(Offer.case_id == Case.id).exists(),
+            ~select(OptOut.id).where(OptOut.borrower_id == Borrower.id).exists(),
+        )
+        .order_by(Case.id)
+    )
+    found = list(db.scalars(book_case))
+    random.Random(HISTORY_SEED + low).shuffle(found)  # noqa: S311 (demo data)
+    return found
+
+
+def seed_breaking_plans(db: Session, first: int, today: date, now: datetime) -> int:
+    """Before the day's work: plans accepted ``BREAKING_AGE`` days ago on a few book cases,
+    their first payment made and none since, which the daily work breaks today. Commits
+    (once per plan and payment, as those services do). Returns how many."""
+    accepted = 0
+    then, moment = today - timedelta(days=BREAKING_AGE), now - timedelta(days=BREAKING_AGE)
+    for case in _untouched(db, first, today, 60, 90)[:EACH]:
+        plan = seed.accept_arrears_plan(db, case, then, moment)
+        # The first payment made (the plan in force), none after it.
+        open_payment(db, case, "installment", None, then, moment)
+        reference = db.scalars(
+            select(Payment.gateway_reference).where(Payment.plan_id == plan.id)
+        ).first()
+        if reference:
+            event = GatewayEvent("sandbox", f"evt_breaking_{case.id}", reference, Outcome.SUCCEEDED)
+            handle(db, event, moment + timedelta(hours=1))
+        accepted += 1
+    return accepted
+
+
+@dataclass
+class Today:
+    """The events ``seed_today`` added for the strategy's own steps, case ids by kind."""
+
+    promise_due_tomorrow: list[int] = field(default_factory=list)
+    promise_broken_today: list[int] = field(default_factory=list)
+    offer_two_days_old: list[int] = field(default_factory=list)
+    plan_due_in_three_days: list[int] = field(default_factory=list)
+
+
+def seed_today(
+    db: Session, first: int, today: date, now: datetime, agents: Sequence[StaffMember]
+) -> Today:
+    """After the floor: promises due tomorrow and one broken yesterday (found broken by
+    today's work), agents' offers made two days ago and not opened, plans whose next
+    payment is due in three days. Commits."""
+    added = Today()
+    if not agents:
+        return added
+    cases = _untouched(db, first, today, 8, 50)[: 4 * EACH]
+    owed = _owed(db, [case.loan_id for case in cases], now)
+    zone = settings.current().lender_zone
+    for number, case in enumerate(cases[: 2 * EACH]):
+        agent = agents[number % len(agents)]
+        broken = number >= EACH
+        made = now - timedelta(days=8 if broken else 2, hours=number)
+        attempt = ContactAttempt(
+            case_id=case.id,
+            borrower_id=case.loan.borrower_id,
+            channel=Channel.CALL.value,
+            at=made,
+            connected=True,
+            agent=agent.email,
+            outcome="promise",
+        )
+        db.add(attempt)
+        db.flush()
+        case.last_contact_at = max(case.last_contact_at or made, made)
+        due = today - timedelta(days=1) if broken else today + timedelta(days=1)
+        amount = max(owed.get(case.loan_id, 0), 1)
+        promise = make_promise(db, case, attempt.id, agent.email, made, due, amount)
+        if broken:
+            # As today's work decided it: nothing paid by the date.
+            promise.status, promise.settled_on = PromiseStatus.BROKEN, today
+            added.promise_broken_today.append(case.id)
+        else:
+            added.promise_due_tomorrow.append(case.id)
+    made_at = datetime.combine(today - timedelta(days=2), time(15, 0), tzinfo=zone)
+    for number, case in enumerate(cases[2 * EACH : 3 * EACH]):
+        db.add(
+            Offer(
+                case_id=case.id,
+                status=OfferStatus.READY,
+                terms={
+                    "kind": "arrears_plan",
+                    "installments": 6,
+                    "frequency": "monthly",
+                    "first_due_date": (today + timedelta(days=5)).isoformat(),
+                    "penalty_waiver_pct": "50",
+                },
+                created_by=agents[number % len(agents)].email,
+                created_at=made_at.astimezone(UTC),
+                expires_at=(made_at + timedelta(days=7)).astimezone(UTC),
+            )
+        )
+        added.offer_two_days_old.append(case.id)
+    db.commit()
+    for case in cases[3 * EACH :]:
+        seed.accept_arrears_plan(
+            db, case, today, now - timedelta(hours=20), today + timedelta(days=3)
+        )
+        added.plan_due_in_three_days.append(case.id)
+    return added
 
 
 def _run_moment(day: date, zone: ZoneInfo) -> datetime:
@@ -280,7 +439,7 @@ def _read(db: Session, since: date, now: datetime) -> dict[int, _Past]:
         cases[case_id].hold_from = _utc(placed)
     for case_id, accepted in db.execute(
         select(Plan.case_id, func.min(Plan.accepted_at))
-        .where(Plan.case_id.in_(wanted), Plan.status.in_(LIVE_PLAN_STATUSES))
+        .where(Plan.case_id.in_(wanted))
         .group_by(Plan.case_id)
     ):
         cases[case_id].plan_from = _utc(accepted)
