@@ -71,7 +71,7 @@ from portal.contact.gate import ContactBook
 from portal.contact.promises import make_promise
 from portal.core import settings
 from portal.core.hashing import new_token, token_hash
-from portal.core.i18n import lender, market_of
+from portal.core.i18n import DEFAULT, LOCALES, for_market, lender, market_of
 from portal.demo import seed
 from portal.messaging.compose import email_footer, link_note
 from portal.messaging.links import opt_out_token, opt_out_url, reminder_url
@@ -657,7 +657,7 @@ class _Writer:
                 "offer_id": None,
                 "link_id": link,
                 "address": case.phone if gate is Channel.SMS else case.email,
-                "locale": case.locale,
+                "locale": _written_in(case),
                 "subject": subject,
                 "body": body,
                 "status": MessageStatus.SENT if sent else MessageStatus.SCHEDULED,
@@ -691,7 +691,9 @@ class _Writer:
         # The words are cached with this borrower's opt-out token, replaced for each.
         sample_token = opt_out_token(case.borrower_id, channel)
         sample_opt_out = opt_out_url(case.borrower_id, channel)
-        link = reminder_url(REDACTED)
+        # The link as the sender keeps it for a provider other than the outbox: its
+        # token replaced by "[link]" (a past link's token exists nowhere).
+        link = reminder_url(LINK_SLOT).replace(LINK_SLOT, REDACTED)
         try:
             sms = compose_purpose(
                 self.db, row, step.template.value, Channel.SMS, self.now,
@@ -712,8 +714,9 @@ class _Writer:
             subject = None
         if channel is Channel.SMS:
             return None, sms.text, sample_token
-        with force_locale(case.locale):
-            contact = lender(case.locale, market_of(case.currency))
+        written = _written_in(case)
+        with force_locale(written):
+            contact = lender(written, market_of(case.currency))
             subject = subject or _("%(lender)s: a reminder about your account", lender=contact.name)
             lines = [
                 _("Hello %(name)s,", name=NAME_SLOT),
@@ -812,6 +815,13 @@ class _Writer:
 
 # Where a borrower's name goes in a cached email text.
 NAME_SLOT = "\x00name\x00"
+# The reminder link's token while the words are composed (URL-safe, replaced at once).
+LINK_SLOT = "linktoken"
+
+
+def _written_in(case: _Past) -> str:
+    """The catalog the borrower's messages are written in (``compose.borrower_locale``)."""
+    return for_market(case.locale if case.locale in LOCALES else DEFAULT, market_of(case.currency))
 
 
 def _insert(db: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
