@@ -1,7 +1,8 @@
 """What ``haohuan demo`` prepares before it serves, in order, as one function the command
-and the tests share: the 35 named borrowers, the book of 2,000 more, the day's case work,
-the staff accounts, the book's morning floor, the owners (``haohuan cases assign``), and
-fresh links.
+and the tests share: the 35 named borrowers, the book of 2,000 more (and a few plans that
+today's work breaks), the day's case work, the staff accounts, the book's morning floor,
+today's events for the contact strategy and its past 60 mornings, the owners (``haohuan
+cases assign``), and fresh links.
 """
 
 from __future__ import annotations
