@@ -485,8 +485,11 @@ def _book(db: Session, case_ids: list[int], first: datetime, last: datetime) -> 
     """The contact rules' book for the whole history, read once, with holds and opt-outs
     left to ``_judge`` (they are judged by when they were recorded, not as they are now)."""
     book = ContactBook.read(db, case_ids, first, last)
-    cleared = {case_id: (None, *row[1:]) for case_id, row in book.cases.items()}
-    return ContactBook(cleared, {}, book.quiet, book.attempts, book.noticed)  # type: ignore[arg-type]
+    cleared: dict[int, tuple[str | None, int, str, str, str]] = {
+        case_id: (None, borrower_id, zone, jurisdiction, currency)
+        for case_id, (_hold, borrower_id, zone, jurisdiction, currency) in book.cases.items()
+    }
+    return ContactBook(cleared, {}, book.quiet, book.attempts, book.noticed)
 
 
 def _judge(
