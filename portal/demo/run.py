@@ -45,6 +45,8 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     if written:
         # Plans long unpaid, which today's work breaks (the strategy's plan_broken step).
         strategy.seed_breaking_plans(db, len(seed.PEOPLE), today, now)
+        # And plans with one payment missed, which today's work finds (plan_missed).
+        strategy.seed_missing_plans(db, len(seed.PEOPLE), today, now)
     # Today's case work, as the daily job would do it: stages, misses, penalties.
     lifecycle.advance(engine, policy(), today, now)
     finance = demo_finance_account(db, now)

@@ -312,6 +312,30 @@ def seed_breaking_plans(db: Session, first: int, today: date, now: datetime) -> 
     return accepted
 
 
+def seed_missing_plans(db: Session, first: int, today: date, now: datetime) -> int:
+    """Before the day's work: plans whose first payment was made and whose second went
+    unpaid through its grace days until yesterday, on a few book cases: today's daily
+    work finds the one miss (the strategy's ``plan_missed`` step) and the plan goes on.
+    Commits. Returns how many."""
+    grace = policy().grace_days
+    second_due = today - timedelta(days=grace + 1)
+    made = 0
+    for case in _untouched(db, first, today, 60, 90)[EACH : 2 * EACH]:
+        # The demo's proposals are weekly plans.
+        first_due = second_due - timedelta(days=7)
+        moment = datetime.combine(first_due, now.timetz())
+        plan = seed.accept_arrears_plan(db, case, first_due, moment, first_due=first_due)
+        open_payment(db, case, "installment", None, first_due, moment)
+        reference = db.scalars(
+            select(Payment.gateway_reference).where(Payment.plan_id == plan.id)
+        ).first()
+        if reference:
+            event = GatewayEvent("sandbox", f"evt_missing_{case.id}", reference, Outcome.SUCCEEDED)
+            handle(db, event, moment + timedelta(hours=1))
+        made += 1
+    return made
+
+
 @dataclass
 class Today:
     """The events ``seed_today`` added for the strategy's own steps, case ids by kind."""

@@ -322,10 +322,7 @@ def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
         for step in strategy.steps
         if any(channel in planner.MESSAGE_CHANNELS for channel in step.channels)
     }
-    # Not plan_missed_0: the daily work dates a miss the day before it finds it
-    # (missed_on = due + grace < today), so a day-0 step on it never falls on a run's
-    # own day with daily runs (reported; see the branch's notes).
-    assert steps - {"plan_missed_0"} <= set(first.by_step), first.by_step
+    assert steps <= set(first.by_step), first.by_step
     assert first.by_step["overdue_5_call"] > 0
     assert first.by_step["mid_letter"] > 0
     assert first.by_variant["day1-plan-first:champion"] > 0
