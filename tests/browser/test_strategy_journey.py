@@ -34,9 +34,11 @@ def _overdue_since_yesterday(app, case_id: int) -> None:
         db.session().commit()
 
 
-def _morning(app) -> tuple[str, str]:
+def _morning(app, base: str) -> tuple[str, str]:
     """``haohuan strategy run`` and then ``haohuan messages send-due``, at 10:00 Taipei:
-    the step and arm planned for the case, as the run records them."""
+    the step and arm planned for the case, as the run records them. Links in messages
+    sent outside a request name the public address (the demo sets it the same way)."""
+    app.config["PUBLIC_URL"] = base
     from negotiation.strategy import default_document
     from portal.core import db
     from portal.messaging.service import dispatch_due
@@ -56,7 +58,7 @@ def test_the_day_1_sms_brings_the_borrower_to_a_plan_and_the_strategy_counts_it(
     built = build_case(app, days_past_due=1, locale="zh_Hant_TW", paid=3)
     _overdue_since_yesterday(app, built.case_id)
     add_staff(app, SUPERVISOR, roles=("agent", "supervisor"))
-    step, variant = _morning(app)
+    step, variant = _morning(app, base)
     arm = variant.split(":")[1]
 
     # The supervisor finds the SMS in the outbox and reveals it (recorded): its link.
@@ -99,6 +101,7 @@ def test_the_day_1_sms_brings_the_borrower_to_a_plan_and_the_strategy_counts_it(
     # Fifteen days on, the plan accepted within 14 days counts in the arm's results.
     app.config["HAOHUAN_NOW"] = (NOW + timedelta(days=15)).isoformat()
     try:
+        _sign_in(staff, base, SUPERVISOR)  # a fortnight ends any session
         staff.goto(f"{base}/agent/strategy?lang=en")
         table = staff.locator(
             "main table:has(caption:has-text('Accepted a plan within 14 days'))"
