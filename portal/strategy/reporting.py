@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from negotiation.strategy import Arm, Experiment, Step, Strategy, load_strategy
 from portal.models import (
+    ExperimentAssignment,
     Message,
     MessageStatus,
     PlannedStatus,
@@ -333,3 +334,72 @@ def overview(
     report = step_report(db, found.strategy, today, week_start(today))
     measured = results.results(db, found.strategy, today, moment) if with_results else []
     return Overview(found, report, versions.switch(db), versions.history(db), measured)
+
+
+# A case's record ------------------------------------------------------------------------------
+
+CASE_STEPS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """One step planned for the case, with the label its strategy version gave it."""
+
+    planned: PlannedStep
+    label: str
+    message_status: str | None
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """What the strategy did for one case: its newest planned steps and its arms."""
+
+    steps: list[CaseStep]
+    arms: list[ExperimentAssignment]
+
+
+def case_record(db: Session, case_id: int, shown: int = CASE_STEPS_SHOWN) -> CaseRecord:
+    """The case's newest planned steps (each labelled by the version that planned it, and
+    with its message's status) and its experiment arms: three queries."""
+    rows = db.execute(
+        select(PlannedStep, Message.status)
+        .outerjoin(Message, Message.id == PlannedStep.message_id)
+        .where(PlannedStep.case_id == case_id)
+        .order_by(PlannedStep.as_of.desc(), PlannedStep.id.desc())
+        .limit(shown)
+    ).all()
+    documents: dict[int, dict[str, Any]] = dict(
+        db.execute(
+            select(StrategyVersion.version, StrategyVersion.document).where(
+                StrategyVersion.version.in_(sorted({row[0].version for row in rows}))
+            )
+        ).all()
+    )
+    labels = {
+        (number, step.name): step.label or step.name
+        for number, document in documents.items()
+        for step in _all_steps(document)
+    }
+    steps = [
+        CaseStep(
+            planned,
+            labels.get((planned.version, planned.step), planned.step),
+            str(status) if status is not None else None,
+        )
+        for planned, status in rows
+    ]
+    arms = list(
+        db.scalars(
+            select(ExperimentAssignment)
+            .where(ExperimentAssignment.case_id == case_id)
+            .order_by(ExperimentAssignment.assigned_at)
+        )
+    )
+    return CaseRecord(steps, arms)
+
+
+def _all_steps(document: dict[str, Any]) -> tuple[Step, ...]:
+    try:
+        return load_strategy(document).all_steps()
+    except ValueError:  # a version no longer valid by today's rules: its names serve
+        return ()

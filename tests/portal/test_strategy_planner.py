@@ -761,3 +761,24 @@ def test_a_message_planned_is_sent_by_send_due_in_the_borrowers_language(app: Fl
     with app.app_context():
         loan = db.session().scalar(select(Loan).join(Case).where(Case.id == case_id))
         assert loan is not None
+
+
+def test_the_case_page_shows_what_the_strategy_planned_and_the_cases_arm(app: Flask) -> None:
+    from .factories import add_staff, staff_sign_in
+
+    case_id = _case(app, 1)
+    held = _case(app, 1, hold="dispute")
+    _run(app)
+    add_staff(app, "agent@haohuan.example", roles=("agent",))
+    client = app.test_client()
+    staff_sign_in(client, "agent@haohuan.example")
+    page = client.get(f"/agent/cases/{case_id}?section=messages&lang=en").get_data(as_text=True)
+    assert "The contact strategy for this case" in page
+    assert "Day 1: SMS reminder" in page
+    assert "Experiment day1-plan-first: arm " in page
+    (message,) = _messages(app, case_id)
+    assert f"/agent/messages/{message.id}" in page
+    other = client.get(f"/agent/cases/{held}?section=messages&lang=zh_Hant_TW").get_data(
+        as_text=True
+    )
+    assert "已略過" in other
