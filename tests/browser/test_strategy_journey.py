@@ -103,13 +103,12 @@ def test_the_day_1_sms_brings_the_borrower_to_a_plan_and_the_strategy_counts_it(
     try:
         _sign_in(staff, base, SUPERVISOR)  # a fortnight ends any session
         staff.goto(f"{base}/agent/strategy?lang=en")
-        table = staff.locator(
-            "main table:has(caption:has-text('Accepted a plan within 14 days'))"
-        ).first
-        arm_row = table.locator(f"tbody tr:has(th:text-is('{arm}'))")
-        cells = arm_row.locator("td")
-        expect(cells.nth(0)).to_have_text("1")  # mature cases
-        expect(cells.nth(1)).to_have_text("1")  # with the outcome
+        table = staff.locator("main table.results").first
+        arms = table.locator("thead th.arm").all_inner_texts()
+        row = table.locator("tbody tr.outcome-plan_accepted_14d")
+        expect(row.locator("th")).to_contain_text("Accepted a plan within 14 days")
+        # "1 of 1": the case is mature for the 14 days, and it accepted a plan.
+        expect(row.locator("td.arm").nth(arms.index(arm))).to_contain_text("1 of 1")
         staff.screenshot(path=SCREENSHOTS / "strategy-3-results.png", full_page=True)
     finally:
         app.config["HAOHUAN_NOW"] = NOW.isoformat()
