@@ -782,3 +782,42 @@ def test_the_case_page_shows_what_the_strategy_planned_and_the_cases_arm(app: Fl
         as_text=True
     )
     assert "已略過" in other
+
+
+def test_a_whole_challenger_strategy_runs_its_own_steps_for_its_arm(app: Flask) -> None:
+    ids = [_case(app, 2, email=EMAIL) for _ in range(16)]
+    document = _doc(
+        _step("sms_day2", "overdue", 2, ["sms"]),
+        experiments=[
+            {
+                "name": "email-first",
+                "arms": [
+                    {"name": "champion", "weight": 50},
+                    {
+                        "name": "email",
+                        "weight": 50,
+                        "strategy": [_step("email_day2", "overdue", 2, ["email"])],
+                    },
+                ],
+            }
+        ],
+    )
+    summary = _run(app, document)
+    with app.app_context():
+        arms = dict(
+            db.session()
+            .execute(select(ExperimentAssignment.case_id, ExperimentAssignment.arm))
+            .all()
+        )
+    assert set(arms) == set(ids)
+    assert {"champion", "email"} == set(arms.values())
+    for case_id in ids:
+        (message,) = _messages(app, case_id)
+        expected = "sms" if arms[case_id] == "champion" else "email"
+        assert message.channel == expected
+        (step,) = _planned(app, case_id)
+        assert step.variant == f"email-first:{arms[case_id]}"
+    assert summary.by_variant == {
+        f"email-first:{arm}": sum(1 for a in arms.values() if a == arm)
+        for arm in ("champion", "email")
+    }
