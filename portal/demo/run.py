@@ -1,7 +1,8 @@
 """What ``haohuan demo`` prepares before it serves, in order, as one function the command
-and the tests share: the 35 named borrowers, the book of 2,000 more, the day's case work,
-the staff accounts, the book's morning floor, the owners (``haohuan cases assign``), and
-fresh links.
+and the tests share: the 35 named borrowers, the book of 2,000 more (and a few plans that
+today's work breaks), the day's case work, the staff accounts, the book's morning floor,
+today's events for the contact strategy and its past 60 mornings, the owners (``haohuan
+cases assign``), and fresh links.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import book, seed
+from portal.demo import book, seed, strategy
 from portal.demo.finance import demo_finance_account
 
 # The named borrowers' generator seed: their figures are the same on every run.
@@ -41,6 +42,11 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     db.commit()
     # The book: 2,000 more cases in bulk, numbered after the named ones.
     written = book.seed_book(db, len(seed.PEOPLE), today, now)
+    if written:
+        # Plans long unpaid, which today's work breaks (the strategy's plan_broken step).
+        strategy.seed_breaking_plans(db, len(seed.PEOPLE), today, now)
+        # And plans with one payment missed, which today's work finds (plan_missed).
+        strategy.seed_missing_plans(db, len(seed.PEOPLE), today, now)
     # Today's case work, as the daily job would do it: stages, misses, penalties.
     lifecycle.advance(engine, policy(), today, now)
     finance = demo_finance_account(db, now)
@@ -49,6 +55,10 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
         floor = book.seed_floor(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
+        # Today's events for the strategy's other steps, then its past mornings (today's
+        # run is left to the tester: `haohuan strategy run`).
+        strategy.seed_today(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
+        strategy.seed_history(db, today, now)
     # `haohuan cases assign`, as cron runs it after the daily work.
     seed.demo_assignment(db, engine, now)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db))

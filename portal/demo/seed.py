@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import Frequency, Hold, PlanKind, Stage, add_months, propose
 from portal.access.verification import issue_link
-from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash
+from portal.arrangements.agreement import Choice, ConsentRecord, accept, shown_hash, work_out
 from portal.cases import assignment
 from portal.cases.facts import policy, snapshot_of
 from portal.cases.holds import hold_case
@@ -212,9 +212,12 @@ def _seed_arranged(db: Session, case: Case, today: date, now: datetime) -> None:
     handle(db, GatewayEvent("sandbox", "evt_demo_first", reference, Outcome.SUCCEEDED), now)
 
 
-def accept_arrears_plan(db: Session, case: Case, today: date, now: datetime) -> Plan:
-    """The borrower accepts the arrears plan proposed to them, through the services the
-    portal's own pages use. Commits."""
+def accept_arrears_plan(
+    db: Session, case: Case, today: date, now: datetime, first_due: date | None = None
+) -> Plan:
+    """The borrower accepts the arrears plan proposed to them (paid from ``first_due``
+    when given, else from the day proposed), through the services the portal's own pages
+    use. Commits."""
     snapshot = snapshot_of(db, case, today)
     proposal = next(
         p for p in propose(snapshot, policy(), today) if p.plan.kind is PlanKind.ARREARS_PLAN
@@ -224,13 +227,18 @@ def accept_arrears_plan(db: Session, case: Case, today: date, now: datetime) -> 
         kind=schedule.kind,
         installments=len(schedule.installments),
         frequency=schedule.frequency,
-        first_due_date=schedule.first_due_date,
+        first_due_date=first_due or schedule.first_due_date,
     )
+    waiver = proposal.conditional_waiver
+    if first_due is not None:
+        # The schedule from that day, as the page would show it before consent.
+        worked = work_out(db, case, today, choice)
+        schedule, waiver = worked.schedule or schedule, worked.conditional_waiver
     consent = ConsentRecord(
         "127.0.0.1",
         "demo",
         case.loan.borrower.locale,
-        shown_hash(schedule, proposal.conditional_waiver, case.loan.borrower.locale),
+        shown_hash(schedule, waiver, case.loan.borrower.locale),
     )
     accepted = accept(db, case, now, today, choice, consent)
     assert accepted.plan is not None  # the demo data is built to allow it  # noqa: S101

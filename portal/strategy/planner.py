@@ -113,6 +113,7 @@ GATE_CHANNELS = {
     StepChannel.CALL: Channel.CALL,
 }
 NO_ADDRESS = "no_address"
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass
@@ -329,10 +330,15 @@ def _misses() -> Any:
 
 
 def _plan_missed(first: date, last: date, zone: ZoneInfo) -> Select[Any]:
+    # ``missed_on`` is the last day the borrower was shown ("missed if unpaid on ..."):
+    # the daily work finds the miss the day after it, which is the event's day.
     return (
         select(Plan.case_id, _key("pi:", PlanInstallment.id))
         .join(Plan, Plan.id == PlanInstallment.plan_id)
-        .where(PlanInstallment.missed_on.between(first, last), Plan.status == PlanStatus.ACTIVE)
+        .where(
+            PlanInstallment.missed_on.between(first - ONE_DAY, last - ONE_DAY),
+            Plan.status == PlanStatus.ACTIVE,
+        )
     )
 
 

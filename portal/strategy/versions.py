@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation.strategy import Strategy, StrategyError, digest, load_strategy, promoted
@@ -38,23 +39,22 @@ class InForce:
 
 
 class PromotionError(Exception):
-    """A promotion refused: no such experiment or arm, or no note."""
+    """A promotion refused: no such experiment or arm, no note ("note"), or another
+    promotion recorded at the same moment ("conflict")."""
 
 
 def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> InForce:
-    """The strategy in force, recording the configured file as a new version when it is
-    a document no file version had (not committed: the caller's transaction)."""
-    file_digest = digest(file_document)
-    known = db.scalar(
-        select(StrategyVersion.version).where(
-            StrategyVersion.digest == file_digest, StrategyVersion.source == StrategySource.FILE
-        )
-    )
-    if known is None:
+    """The strategy in force, recording the configured file as a new version when it
+    differs from the newest file version (not committed: the caller's transaction)."""
+    if not file_recorded(db, file_document):
         db.add(
             StrategyVersion(
+                # Numbered as promotions are (the newest plus one), never by the table's
+                # sequence: PostgreSQL's would not know of a promotion's explicit number
+                # and hand it out again.
+                version=_next_number(db),
                 name=str(file_document.get("name", "default")),
-                digest=file_digest,
+                digest=digest(file_document),
                 document=file_document,
                 source=StrategySource.FILE,
                 created_by="file",
@@ -73,6 +73,23 @@ def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> In
         head.created_at,
         head.created_by,
     )
+
+
+def file_recorded(db: Session, file_document: dict[str, Any]) -> bool:
+    """Whether the configured file is the newest file version. Compared with the newest
+    only: a file put back to an earlier document is a change too, and is recorded again
+    (it would otherwise leave the document it replaced in force)."""
+    newest = db.scalar(
+        select(StrategyVersion.digest)
+        .where(StrategyVersion.source == StrategySource.FILE)
+        .order_by(StrategyVersion.version.desc())
+        .limit(1)
+    )
+    return newest == digest(file_document)
+
+
+def _next_number(db: Session) -> int:
+    return (db.scalar(select(func.max(StrategyVersion.version))) or 0) + 1
 
 
 def history(db: Session, limit: int = 20) -> list[StrategyVersion]:
@@ -99,7 +116,8 @@ def set_paused(
     Messages already planned still go (each is judged again when it is sent); pausing
     stops new plans."""
     row = db.get(StrategySwitch, SWITCH, with_for_update=True)
-    if row is not None and row.paused == paused:
+    # Never set is running: resuming it changes nothing and records nothing.
+    if (row.paused if row is not None else False) == paused:
         db.rollback()
         return False
     who = actor.email if isinstance(actor, StaffMember) else actor
@@ -136,7 +154,7 @@ def promote(
     except StrategyError as error:
         db.rollback()
         raise PromotionError(error.problems[0]) from error
-    number = (db.scalar(select(func.max(StrategyVersion.version))) or 0) + 1
+    number = _next_number(db)
     db.add(
         StrategyVersion(
             version=number,
@@ -160,5 +178,11 @@ def promote(
         version=number,
         note=note.strip()[:MAX_NOTE],
     )
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError as error:
+        # Another promotion took the same version number first (both read the same
+        # newest version): this one was made from a document no longer in force.
+        db.rollback()
+        raise PromotionError("conflict") from error
     return number

@@ -1,10 +1,12 @@
 """`haohuan demo`'s data: the 35 named borrowers as they always were, a book of 2,000 more
-spread like a lender's, the floor a morning brings, owners for every open case, and
-seeding in bulk (a bounded number of statements, not one round trip per row)."""
+spread like a lender's, the floor a morning brings, owners for every open case, the
+contact strategy's past (today left for the tester's run), and seeding in bulk (a bounded
+number of statements, not one round trip per row)."""
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -13,8 +15,11 @@ import pytest
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.strategy import default_document, load_strategy
 from portal.core import db
 from portal.demo import book, run, seed
+from portal.demo import strategy as history
+from portal.messaging.service import REDACTED
 from portal.models import (
     Borrower,
     Callback,
@@ -22,15 +27,25 @@ from portal.models import (
     Case,
     CaseHold,
     CaseStatus,
+    ContactAttempt,
+    ExperimentAssignment,
     HoldStatus,
     Loan,
     LoanInstallment,
+    Message,
+    MessageStatus,
     OptOut,
     Plan,
+    PlannedStatus,
+    PlannedStep,
     Promise,
     PromiseStatus,
+    ReminderLink,
     StaffMember,
+    StrategyRun,
+    VerificationAttempt,
 )
+from portal.strategy import planner
 from tests.portal.factories import NOW, TODAY
 
 pytestmark = pytest.mark.one_backend  # seeds 2,000 cases: once, on PostgreSQL when configured
@@ -246,3 +261,105 @@ def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo
     }
     morning = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-02T08:00-08:00")
     assert answer(morning)["allowed"] is True
+
+
+def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
+    """The issue's check on a fresh demo: today's run plans every message step of the
+    default strategy (the past covers only the days before), a second run plans nothing;
+    the past respects the contact caps and keeps no link token; the experiment's arms
+    both have cases whose simulated outcomes have matured."""
+    session = demo[0]
+    # The past: one run a morning before today, its steps planned on the days they fell due.
+    days = list(session.scalars(select(StrategyRun.as_of).order_by(StrategyRun.as_of)))
+    assert len(days) == history.HISTORY_DAYS
+    assert days[-1] == TODAY - timedelta(days=1)
+    assert session.scalar(select(func.max(PlannedStep.as_of))) < TODAY
+    by_status = Counter(session.scalars(select(PlannedStep.status)))
+    assert by_status[PlannedStatus.QUEUED] > 1_000
+    assert by_status[PlannedStatus.SKIPPED] > 50  # holds, promises, plans, opened links
+    reasons = set(
+        session.scalars(select(PlannedStep.reason).where(PlannedStep.reason.is_not(None)))
+    )
+    assert {"on_hold", "open_promise", "opened"} <= reasons
+    # Each past message was sent, with its attempt, in the borrower's language, and no
+    # reminder link's token is kept (the sender's redaction).
+    sent = session.execute(
+        select(Message.id, Message.body, Message.locale, Borrower.locale, Message.borrower_id)
+        .join(Borrower, Borrower.id == Message.borrower_id)
+        .where(Message.created_by == planner.SYSTEM)
+    ).all()
+    assert sent
+    # Hong Kong readers of Traditional Chinese get its Hong Kong wording.
+    assert all(locale[:7] == own[:7] for _id, _body, locale, own, _b in sent)
+    for _id, body, *_ in sent:
+        assert f"/r/{REDACTED}" in body, body
+        assert not re.search(r"/r/[A-Za-z0-9_-]{20,}", body), body
+    attempts = session.scalar(
+        select(func.count(ContactAttempt.id)).where(ContactAttempt.message_id.is_not(None))
+    )
+    assert attempts == len(sent)
+    # The caps (2 messages a day, 7 a week) hold for every borrower over the past.
+    moments: dict[int, list] = {}
+    for borrower_id, at in session.execute(
+        select(ContactAttempt.borrower_id, ContactAttempt.at).where(
+            ContactAttempt.channel.in_(("sms", "email")), ContactAttempt.inbound.is_(False)
+        )
+    ):
+        moments.setdefault(borrower_id, []).append(at)
+    for borrower_moments in moments.values():
+        borrower_moments.sort()
+        for index, at in enumerate(borrower_moments):
+            within_day = [m for m in borrower_moments[index:] if m - at < timedelta(hours=24)]
+            within_week = [m for m in borrower_moments[index:] if m - at < timedelta(days=7)]
+            assert len(within_day) <= 2, borrower_moments
+            assert len(within_week) <= 7, borrower_moments
+
+    # Today: every step with a message channel plans something, calls and letters too.
+    strategy = load_strategy(default_document())
+    first = planner.run(session, default_document(), TODAY, NOW)
+    steps = {
+        step.name
+        for step in strategy.steps
+        if any(channel in planner.MESSAGE_CHANNELS for channel in step.channels)
+    }
+    assert steps <= set(first.by_step), first.by_step
+    assert first.by_step["overdue_5_call"] > 0
+    assert first.by_step["mid_letter"] > 0
+    assert first.by_variant["day1-plan-first:champion"] > 0
+    again = planner.run(session, default_document(), TODAY, NOW)
+    assert again.planned == 0
+    assert not again.skipped
+
+    # The experiment: cases in both arms, assigned on their first eligible step, and
+    # outcomes matured (three days after assignment) in both.
+    a = ExperimentAssignment
+    mature = NOW - timedelta(days=3)
+    rows = session.execute(
+        select(a.arm, func.count(a.id)).where(a.assigned_at <= mature).group_by(a.arm)
+    ).all()
+    cases = dict(rows)
+    assert set(cases) == {"champion", "plan-first"}
+    assert min(cases.values()) >= 100
+    opened = dict(
+        session.execute(
+            select(a.arm, func.count(func.distinct(a.case_id)))
+            .join(ReminderLink, ReminderLink.case_id == a.case_id)
+            .join(VerificationAttempt, VerificationAttempt.link_id == ReminderLink.id)
+            .where(
+                a.assigned_at <= mature,
+                VerificationAttempt.succeeded.is_(True),
+                VerificationAttempt.at >= a.assigned_at,
+            )
+            .group_by(a.arm)
+        ).all()
+    )
+    rates = {arm: opened.get(arm, 0) / cases[arm] for arm in cases}
+    # Simulated (the README says so): a modest lift for the challenger.
+    assert 0.2 < rates["champion"] < rates["plan-first"] < 0.45, rates
+    waiting = session.scalar(
+        select(func.count(Message.id)).where(
+            Message.status == MessageStatus.SCHEDULED, Message.created_by == planner.SYSTEM
+        )
+    )
+    tasks = first.by_channel.get("call", 0) + first.by_channel.get("letter", 0)
+    assert waiting == first.planned - tasks

@@ -738,6 +738,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "admin.activate_rule",
         "agent.reassign_segment",
         "agent.reassign_segment_submit",
+        "agent.strategy",
+        "agent.strategy_switch",
+        "agent.strategy_promote",
         "staff.set_up",
         "staff.set_up_submit",
         "staff.enrol",
@@ -752,6 +755,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "admin.edit_rule",
         "admin.deactivate_rule",
         "admin.activate_rule",
+        # The contact strategy's page: supervisors, and admins reading it (its pause and
+        # promotion are supervisors' alone).
+        "agent.strategy",
     }
     # Staff member 1, whom the walk's /admin/staff/1/... routes change (deactivated, codes
     # reset): nobody the walk signs in as.

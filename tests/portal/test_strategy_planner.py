@@ -347,7 +347,12 @@ def test_plan_installments_three_days_ahead_and_missed_today(app: Flask) -> None
     ahead = _case(app, 0)
     _plan(app, ahead, [TODAY + timedelta(days=3), TODAY + timedelta(days=33)])
     missed = _case(app, 0)
-    _plan(app, missed, [TODAY - timedelta(days=5), TODAY + timedelta(days=25)], missed={1: TODAY})
+    _plan(
+        app,
+        missed,
+        [TODAY - timedelta(days=6), TODAY + timedelta(days=25)],
+        missed={1: TODAY - timedelta(days=1)},
+    )
     document = _doc(
         _step("plan_due_3", "plan_due", 3, ["sms"], template="plan_due"),
         _step("plan_missed_0", "plan_missed", 0, ["sms"], template="plan_missed"),
@@ -358,9 +363,28 @@ def test_plan_installments_three_days_ahead_and_missed_today(app: Flask) -> None
     assert [m.purpose for m in _messages(app, missed)] == ["plan_missed"]
 
 
+def test_the_day_the_daily_work_finds_a_miss_is_the_plan_missed_steps_day(app: Flask) -> None:
+    from portal.cases.facts import policy
+    from portal.cases.lifecycle import work_day
+
+    case_id = _case(app, 0)
+    # Due six days ago, five days' grace: shown "missed if unpaid on" yesterday.
+    _plan(app, case_id, [TODAY - timedelta(days=6), TODAY + timedelta(days=24)])
+    with app.test_request_context("/"):
+        work_day(app.extensions["haohuan.engine"], policy(), TODAY, NOW)
+    document = _doc(_step("plan_missed_0", "plan_missed", 0, ["sms"], template="plan_missed"))
+    assert _run(app, document).by_step == {"plan_missed_0": 1}
+    assert _run(app, document, as_of=TODAY + timedelta(days=1)).planned == 0
+
+
 def test_a_miss_that_leaves_the_plan_one_miss_from_breaking(app: Flask) -> None:
     risky = _case(app, 0)
-    _plan(app, risky, [TODAY - timedelta(days=5), TODAY + timedelta(days=25)], missed={1: TODAY})
+    _plan(
+        app,
+        risky,
+        [TODAY - timedelta(days=6), TODAY + timedelta(days=25)],
+        missed={1: TODAY - timedelta(days=1)},
+    )
     summary = _run(app, _doc(_step("risk", "plan_at_risk", 0, ["sms"], template="plan_missed")))
     # The policy breaks a plan on its second miss: the first leaves it at risk.
     assert summary.by_step == {"risk": 1}
@@ -737,3 +761,63 @@ def test_a_message_planned_is_sent_by_send_due_in_the_borrowers_language(app: Fl
     with app.app_context():
         loan = db.session().scalar(select(Loan).join(Case).where(Case.id == case_id))
         assert loan is not None
+
+
+def test_the_case_page_shows_what_the_strategy_planned_and_the_cases_arm(app: Flask) -> None:
+    from .factories import add_staff, staff_sign_in
+
+    case_id = _case(app, 1)
+    held = _case(app, 1, hold="dispute")
+    _run(app)
+    add_staff(app, "agent@haohuan.example", roles=("agent",))
+    client = app.test_client()
+    staff_sign_in(client, "agent@haohuan.example")
+    page = client.get(f"/agent/cases/{case_id}?section=messages&lang=en").get_data(as_text=True)
+    assert "The contact strategy for this case" in page
+    assert "Day 1: SMS reminder" in page
+    assert "Experiment day1-plan-first: arm " in page
+    (message,) = _messages(app, case_id)
+    assert f"/agent/messages/{message.id}" in page
+    other = client.get(f"/agent/cases/{held}?section=messages&lang=zh_Hant_TW").get_data(
+        as_text=True
+    )
+    assert "已略過" in other
+
+
+def test_a_whole_challenger_strategy_runs_its_own_steps_for_its_arm(app: Flask) -> None:
+    ids = [_case(app, 2, email=EMAIL) for _ in range(16)]
+    document = _doc(
+        _step("sms_day2", "overdue", 2, ["sms"]),
+        experiments=[
+            {
+                "name": "email-first",
+                "arms": [
+                    {"name": "champion", "weight": 50},
+                    {
+                        "name": "email",
+                        "weight": 50,
+                        "strategy": [_step("email_day2", "overdue", 2, ["email"])],
+                    },
+                ],
+            }
+        ],
+    )
+    summary = _run(app, document)
+    with app.app_context():
+        arms = dict(
+            db.session()
+            .execute(select(ExperimentAssignment.case_id, ExperimentAssignment.arm))
+            .all()
+        )
+    assert set(arms) == set(ids)
+    assert {"champion", "email"} == set(arms.values())
+    for case_id in ids:
+        (message,) = _messages(app, case_id)
+        expected = "sms" if arms[case_id] == "champion" else "email"
+        assert message.channel == expected
+        (step,) = _planned(app, case_id)
+        assert step.variant == f"email-first:{arms[case_id]}"
+    assert summary.by_variant == {
+        f"email-first:{arm}": sum(1 for a in arms.values() if a == arm)
+        for arm in ("champion", "email")
+    }

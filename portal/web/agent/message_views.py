@@ -42,6 +42,7 @@ from portal.models import (
     Offer,
     StaffMember,
 )
+from portal.strategy import reporting
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.message_forms import (
     CHOOSE_SENT_CHANNEL,
@@ -53,6 +54,7 @@ from portal.web.agent.message_forms import (
 )
 from portal.web.common.pages import problem_page
 from portal.web.staff.auth import staff_required
+from portal.wording import strategy as strategy_words
 
 SECTION = "agent/_case_messages.html"
 OUTBOX_PAGE = 50
@@ -199,6 +201,7 @@ def message_wording() -> dict[str, Any]:
         "message_failure": failure_text,
         "borrower_time": borrower_time,
         "masked_address": masked,
+        "strategy_words": strategy_words,
     }
 
 
@@ -253,6 +256,7 @@ def messages_context(database: Session, case: Case, moment: datetime) -> dict[st
             "opt_outs": service.active_opt_outs(database, case.loan.borrower_id),
             "zone": case.loan.borrower.timezone,
             "validation_due": service.needs_validation_notice(database, case),
+            "strategy": reporting.case_record(database, case.id),
         }
     }
 
