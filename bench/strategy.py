@@ -1,7 +1,7 @@
 """The contact strategy's day (``portal.strategy.planner.run``, ``haohuan strategy run``)
 over a large book, on PostgreSQL.
 
-Migrates a database of its own (``bench_strategy``, created for the run and dropped after
+Migrates a database of its own (``bench_strategy_run``, created for the run and dropped after
 it, never the test database) and seeds ``--cases`` borrowers, loans and cases in a few
 ``INSERT … SELECT`` statements from one table of per-case random draws (``setseed``:
 the same book every run). The book, as the daily work leaves it on the morning of
@@ -65,7 +65,7 @@ from portal.core import db, migrate
 from portal.models import Case, Message, PlannedStatus, PlannedStep
 from portal.strategy import planner
 
-BENCH_DATABASE = "bench_strategy"
+BENCH_DATABASE = "bench_strategy_run"
 AS_OF = date(2026, 12, 15)
 # 09:00 in Taipei: the lender's morning, after the daily work (which ran at 08:30).
 NOW = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
@@ -203,24 +203,25 @@ SEED = [
         TIMESTAMPTZ '2026-09-20 02:00+00'
     FROM bench_spec s WHERE ({ARRANGED}) OR ({PLAN_BROKE}) ORDER BY s.id
     """,  # noqa: S608
-    # Due monthly on day 1..28 from October. Grace is 5 days: one due on the 10th unpaid
-    # is missed today (some); earlier ones paid (a few missed then); those due within
-    # the grace paid by half; the rest to come. A broken plan: two missed.
+    # Due monthly on day 1..28 from October. Grace is 5 days, and ``missed_on`` the last
+    # day of it: the daily work finds a miss the day after, so one due on the 9th unpaid
+    # is found missed today (some); earlier ones paid (a few missed then); those due
+    # within the grace paid by half; the rest to come. A broken plan: two missed.
     f"""
     INSERT INTO plan_installments (plan_id, sequence, due_date, amount, paid, missed_on)
     SELECT s.id, k, d.due, 20 * (100 + s.id % 900) * {UNIT},
         CASE
             WHEN {PLAN_BROKE} THEN (CASE WHEN k >= 2 THEN 0 ELSE 20 * (100 + s.id % 900) * {UNIT} END)
-            WHEN d.due < :today - 5 THEN (CASE WHEN k = 1 AND s.ry < 0.05 THEN 0
+            WHEN d.due < :today - 6 THEN (CASE WHEN k = 1 AND s.ry < 0.05 THEN 0
                 ELSE 20 * (100 + s.id % 900) * {UNIT} END)
-            WHEN d.due = :today - 5 THEN (CASE WHEN s.ry >= 0.05 AND s.ry < 0.20 THEN 0
+            WHEN d.due = :today - 6 THEN (CASE WHEN s.ry >= 0.05 AND s.ry < 0.20 THEN 0
                 ELSE 20 * (100 + s.id % 900) * {UNIT} END)
             WHEN d.due < :today AND s.ry > 0.5 THEN 20 * (100 + s.id % 900) * {UNIT}
             ELSE 0 END,
         CASE
-            WHEN {PLAN_BROKE} THEN (CASE WHEN k >= 2 AND d.due <= :today - 5 THEN d.due + 5 END)
-            WHEN d.due < :today - 5 AND k = 1 AND s.ry < 0.05 THEN d.due + 5
-            WHEN d.due = :today - 5 AND s.ry >= 0.05 AND s.ry < 0.20 THEN :today
+            WHEN {PLAN_BROKE} THEN (CASE WHEN k >= 2 AND d.due <= :today - 6 THEN d.due + 5 END)
+            WHEN d.due < :today - 6 AND k = 1 AND s.ry < 0.05 THEN d.due + 5
+            WHEN d.due = :today - 6 AND s.ry >= 0.05 AND s.ry < 0.20 THEN :today - 1
             END
     FROM bench_spec s CROSS JOIN generate_series(1, 6) AS k
     CROSS JOIN LATERAL (SELECT CAST(make_date(2026, 10, 1 + s.id % 28)
