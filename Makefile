@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/next_case.py
 	$(BIN)/python bench/segment.py
 	$(BIN)/python bench/case_page.py
+	$(BIN)/python bench/strategy.py
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile $(VNU)

@@ -47,6 +47,9 @@ class VerificationAttempt(Base):
         Index("ix_verification_attempts_address_at", "address_hash", "at"),
         # The contact strategy reads the day's opened links (migration 0014_strategy).
         Index("ix_verification_attempts_at", "at"),
+        # ...and when each case's links were last opened, and whether an offer was opened
+        # since it was made: by link, without reading the whole history (0014_strategy).
+        Index("ix_verification_attempts_link_at", "link_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

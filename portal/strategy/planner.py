@@ -757,6 +757,10 @@ class _Planner:
             message_ids = {
                 id(plan): message_id for plan, message_id in zip(messages, ids, strict=True)
             }
+        # The cases given a task, read in one statement (``_task`` then finds each in the
+        # session rather than reading it alone); held here so the session keeps them.
+        tasked = sorted({p.candidate.case_id for p in plans if p.status is PlannedStatus.TASK})
+        loaded = list(self.db.scalars(select(Case).where(Case.id.in_(tasked)))) if tasked else []
         rows = []
         for plan in plans:
             task = (
@@ -785,7 +789,11 @@ class _Planner:
             )
             self._count(variant, plan)
         if rows:
-            self.db.execute(insert(PlannedStep), rows)
+            # Every row with every column (None as NULL): one batched INSERT per chunk.
+            # Without it the ORM groups consecutive rows by the columns they set, and a
+            # chunk mixing skipped, queued and task rows became a statement per row.
+            self.db.execute(insert(PlannedStep).execution_options(render_nulls=True), rows)
+        del loaded
 
     def _message_row(self, step: Step, plan: _Plan, case: _Case) -> dict[str, Any]:
         if plan.channel is None or plan.send_at is None:

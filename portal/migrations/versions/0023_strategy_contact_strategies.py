@@ -158,11 +158,13 @@ def upgrade() -> None:
     op.create_index("ix_strategy_runs_as_of", "strategy_runs", ["as_of"])
     op.create_index("ix_case_events_kind_at", "case_events", ["kind", "at"])
     op.create_index("ix_verification_attempts_at", "verification_attempts", ["at"])
+    op.create_index("ix_verification_attempts_link_at", "verification_attempts", ["link_id", "at"])
     _widen(op.get_bind(), wider=True)
 
 
 def downgrade() -> None:
     _widen(op.get_bind(), wider=False)
+    op.drop_index("ix_verification_attempts_link_at", table_name="verification_attempts")
     op.drop_index("ix_verification_attempts_at", table_name="verification_attempts")
     op.drop_index("ix_case_events_kind_at", table_name="case_events")
     op.drop_table("strategy_runs")
