@@ -100,7 +100,7 @@ def _send_due_every_minute(app: Flask) -> None:
         while True:
             with app.app_context():
                 try:
-                    dispatch_due(db.session(), now())
+                    dispatch_due(db.session(), now(), clock=now)
                 except Exception as error:  # the demo keeps serving; the next minute retries
                     click.echo(f"scheduled reminders: {type(error).__name__}", err=True)
                 finally:
@@ -307,7 +307,7 @@ def messages_send_due() -> None:
     needs one and has none."""
     from portal.messaging.service import dispatch_due
 
-    done = dispatch_due(db.session(), now())
+    done = dispatch_due(db.session(), now(), clock=now)
     click.echo(
         f"{done.sent} sent, {done.failed} failed, {done.cancelled} canceled, "
         f"{done.rescheduled} moved to a later time, {done.interrupted} interrupted sends "

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from negotiation.contact import Channel
 from negotiation.validation import ChargeItem, DueItem, itemize, validation_period_end
 from portal.arrangements.agreement import offer_terms
-from portal.cases.facts import view_case
+from portal.cases.facts import CaseView, view_case
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.clock import as_utc
@@ -84,13 +84,16 @@ def compose(
     link: str,
     opt_out: str,
     offer: Offer | None = None,
+    view: CaseView | None = None,
 ) -> Composed:
-    """The message for ``case`` on ``channel``, in the borrower's language."""
+    """The message for ``case`` on ``channel``, in the borrower's language. An email
+    states the case's amounts and timeline: from ``view`` when the caller read it already
+    (``portal.cases.facts.views_of``, for many cases at once), else read here."""
     locale = borrower_locale(case)
     with force_locale(locale):
         if channel is Channel.SMS:
             return Composed(None, _sms(case, link, opt_out, offer), locale)
-        subject, text = _email(db, case, moment, link, opt_out, offer)
+        subject, text = _email(db, case, moment, link, opt_out, offer, view)
         return Composed(subject, text, locale)
 
 
@@ -320,12 +323,19 @@ def _short_date(moment: datetime, case: Case) -> str:
 
 
 def _email(
-    db: Session, case: Case, moment: datetime, link: str, opt_out: str, offer: Offer | None
+    db: Session,
+    case: Case,
+    moment: datetime,
+    link: str,
+    opt_out: str,
+    offer: Offer | None,
+    view: CaseView | None,
 ) -> tuple[str, str]:
     borrower = case.loan.borrower
     locale = borrower_locale(case)
     today = borrower_today(borrower.timezone, moment)
-    view = view_case(db, case, today)
+    if view is None or view.case is not case or view.snapshot.as_of != today:
+        view = view_case(db, case, today)
     currency = case.loan.currency
     arrears = view.snapshot.arrears.total
     contact = lender(locale, market_of(currency))
