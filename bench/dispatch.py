@@ -123,16 +123,14 @@ def one_by_one(app: Any, engine: Engine, count: int) -> tuple[float, dict[str, i
         db.commit()
         started = time.perf_counter()
         for message_id in ids:
-            outcome = service._dispatch_one(db, message_id, MOMENT)  # noqa: SLF001
+            outcome = service._dispatch_one(db, message_id, MOMENT)
             if outcome is not None:
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return time.perf_counter() - started, outcomes
 
 
 def _counted(counts: service.DispatchCounts) -> dict[str, int]:
-    return {
-        name: getattr(counts, name) for name in ("sent", "failed", "cancelled", "rescheduled")
-    }
+    return {name: getattr(counts, name) for name in ("sent", "failed", "cancelled", "rescheduled")}
 
 
 def batched(app: Any, engine: Engine, profile: bool) -> tuple[float, dict[str, int]]:

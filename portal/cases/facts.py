@@ -213,12 +213,12 @@ def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, Case
         day = accepted if isinstance(accepted, date) else date.fromisoformat(str(accepted))
         restructured.setdefault(case_id, []).append(day)
     live: dict[int, Plan] = {}
-    for plan in db.scalars(
+    for found in db.scalars(
         select(Plan)
         .where(Plan.case_id.in_(ids), Plan.status.in_(LIVE_PLAN_STATUSES))
         .order_by(Plan.id)
     ):
-        live.setdefault(plan.case_id, plan)
+        live.setdefault(found.case_id, found)
     latest_ids = (
         select(func.max(Plan.id))
         .where(Plan.case_id.in_([i for i in ids if i not in live]))

@@ -48,10 +48,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from negotiation import Hold
@@ -125,6 +125,9 @@ BULK_CHUNK = 500
 # Messages the scheduled sender claims, judges and records as being sent in one
 # transaction (fewer when a provider's rate limit is low: see BATCH_SECONDS).
 DISPATCH_CHUNK = 500
+# The messages table, for the batch sender's UPDATEs by id (executemany, bypassing the
+# session's objects, which it expires afterwards).
+_MESSAGES = cast(Table, Message.__table__)
 # The longest a batch should take at its slowest provider's rate limit: far below
 # SENDING_STALE_AFTER, after which another sender takes its messages for interrupted.
 BATCH_SECONDS = 60
@@ -912,10 +915,9 @@ def _cancel_many(db: Session, cancelled: list[tuple[_Due, str]], moment: datetim
     """Cancel messages with their reasons, and audit each (as ``_dispatch_one`` does)."""
     if not cancelled:
         return
-    table = Message.__table__
     db.execute(
-        update(table)
-        .where(table.c.id == bindparam("mid"))
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
         .values(status=MessageStatus.CANCELLED.value, error=bindparam("reason")),
         [{"mid": due.id, "reason": reason} for due, reason in cancelled],
     )
@@ -935,9 +937,10 @@ def _move_many(db: Session, moved: list[tuple[_Due, datetime]]) -> None:
     """Move messages to their next allowed moment."""
     if not moved:
         return
-    table = Message.__table__
     db.execute(
-        update(table).where(table.c.id == bindparam("mid")).values(send_at=bindparam("later")),
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
+        .values(send_at=bindparam("later")),
         [{"mid": due.id, "later": later} for due, later in moved],
     )
 
@@ -1008,10 +1011,9 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> None:
                 else _redact(composed.text, g.token),
             }
         )
-    table = Message.__table__
     db.execute(
-        update(table)
-        .where(table.c.id == bindparam("mid"))
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
         .values({name: bindparam(name) for name in rows[0] if name != "mid"}),
         rows,
     )
@@ -1050,11 +1052,10 @@ def _record_delivered(
             failed.append((g, outcome))
         elif outcome is not None:
             sent.append((g, outcome))
-    table = Message.__table__
     if sent:
         db.execute(
-            update(table)
-            .where(table.c.id == bindparam("mid"))
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == bindparam("mid"))
             .values(
                 status=MessageStatus.SENT.value,
                 sent_at=moment,
@@ -1064,8 +1065,8 @@ def _record_delivered(
         )
     if failed:
         db.execute(
-            update(table)
-            .where(table.c.id == bindparam("mid"))
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == bindparam("mid"))
             .values(status=MessageStatus.FAILED.value, error=bindparam("reason")),
             [{"mid": g.due.id, "reason": error.reason} for g, error in failed],
         )
