@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import ROOT, postgres_database, postgres_unreachable
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
@@ -108,6 +108,17 @@ def seed_messages(engine: Engine) -> dict[str, int]:
         }
 
 
+class Statements:
+    """How many statements the engine runs (both senders' sessions use it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+
 def one_by_one(app: Any, engine: Engine, count: int) -> tuple[float, dict[str, int]]:
     """The sender as it was: ``_dispatch_one`` for each of the first ``count`` due."""
     outcomes: dict[str, int] = {}
@@ -133,8 +144,11 @@ def _counted(counts: service.DispatchCounts) -> dict[str, int]:
     return {name: getattr(counts, name) for name in ("sent", "failed", "cancelled", "rescheduled")}
 
 
-def batched(app: Any, engine: Engine, profile: bool) -> tuple[float, dict[str, int]]:
-    """``dispatch_due`` over everything due, in this process."""
+def batched(
+    app: Any, engine: Engine, profile: bool, statements: Statements
+) -> tuple[float, dict[str, int]]:
+    """``dispatch_due`` over everything due, in this process (after one batch profiled,
+    with ``profile``: its statements are not counted)."""
     with app.app_context(), Session(engine) as db:
         if profile:
             profiler = cProfile.Profile()
@@ -143,6 +157,7 @@ def batched(app: Any, engine: Engine, profile: bool) -> tuple[float, dict[str, i
             profiler.disable()
             print(f"\none batch of {service.DISPATCH_CHUNK}, by cumulative time:")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        statements.count = 0
         started = time.perf_counter()
         counts = service.dispatch_due(db, MOMENT)
         return time.perf_counter() - started, _counted(counts)
@@ -235,11 +250,19 @@ def main() -> None:
                 f" {seeded['messages']:,} messages ({seeded['email']:,} by email) in"
                 f" {time.perf_counter() - started:.1f} s"
             )
-            old = show("one by one (_dispatch_one)", *one_by_one(app, engine, args.sample))
+            statements = Statements(engine)
+            seconds, outcomes = one_by_one(app, engine, args.sample)
+            old = show("one by one (_dispatch_one)", seconds, outcomes)
+            per_old = statements.count / max(1, sum(outcomes.values()))
             if args.workers > 1:
                 new = show(f"batched, {args.workers} processes", *in_processes(url, args.workers))
             else:
-                new = show("batched (dispatch_due)", *batched(app, engine, args.profile))
+                seconds, outcomes = batched(app, engine, args.profile, statements)
+                new = show("batched (dispatch_due)", seconds, outcomes)
+                per_new = statements.count / max(1, sum(outcomes.values()))
+                print(
+                    f"SQL statements per message: one by one {per_old:.1f}, batched {per_new:.2f}"
+                )
             print(f"batched / one by one: {new / old:.1f}x")
             check(engine)
         finally:

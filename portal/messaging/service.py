@@ -724,11 +724,7 @@ def dispatch_due(
     when given (a long run judges its last messages at the time they go), else at
     ``moment``. ``share``: how many senders run at once on this machine (``--workers``),
     who divide the providers' rate limits between them. Commits batch by batch."""
-    counts = DispatchCounts()
-    if housekeeping:
-        counts.interrupted = _fail_interrupted(db, moment)
-        if batch_id is None:
-            counts.notices_queued = queue_validation_notices(db, moment)
+    counts = housekeep(db, moment, batch_id=batch_id) if housekeeping else DispatchCounts()
     current = settings.current()
     sms_rate, sms_connections = current.send_limits("sms")
     email_rate, email_connections = current.send_limits("email")
@@ -756,6 +752,16 @@ def dispatch_due(
             done += sum(taken.values())
     finally:
         couriers.close()
+    return counts
+
+
+def housekeep(db: Session, moment: datetime, *, batch_id: int | None = None) -> DispatchCounts:
+    """What the scheduled sender does once a run before sending: mark sends left
+    ``sending`` too long as failed (interrupted) and, unless it sends one bulk batch,
+    queue the validation notices due. Commits."""
+    counts = DispatchCounts(interrupted=_fail_interrupted(db, moment))
+    if batch_id is None:
+        counts.notices_queued = queue_validation_notices(db, moment)
     return counts
 
 

@@ -10,10 +10,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import func, select
 
 from negotiation.contact import Channel
 from portal.cases.facts import view_case, views_of
+from portal.cli import cli
 from portal.contact.gate import record_attempt
 from portal.core import db
 from portal.messaging import delivery, service
@@ -371,3 +374,31 @@ def test_two_senders_at_once_never_send_one_message_twice(app, backend, monkeypa
             select(ContactAttempt.message_id, func.count()).group_by(ContactAttempt.message_id)
         )
         assert {count for _, count in per_message} == {1}
+
+
+@pytest.mark.postgres_only
+def test_send_due_with_two_worker_processes_sends_each_message_once(app, backend, monkeypatch):
+    ids = many_due(app, 12)
+    # The worker processes build their app from the environment, as cron runs them.
+    monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_URL"])
+    monkeypatch.setenv("HAOHUAN_NOW", NOW.isoformat())
+    monkeypatch.setenv("HAOHUAN_SECRET_KEY", app.config["SECRET_KEY"])
+    result = CliRunner().invoke(
+        cli, ["messages", "send-due", "--workers", "2"], obj=ScriptInfo(create_app=lambda: app)
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("12 sent, 0 failed, 0 canceled")
+    assert {m.status for m in messages(app)} == {"sent"}
+    with app.app_context():
+        logged = list(db.session().scalars(select(ContactAttempt.message_id)))
+    assert sorted(logged) == sorted(ids)
+
+
+def test_send_due_refuses_worker_processes_on_sqlite(app, backend):
+    if backend != "sqlite":
+        pytest.skip("SQLite's refusal")
+    result = CliRunner().invoke(
+        cli, ["messages", "send-due", "--workers", "2"], obj=ScriptInfo(create_app=lambda: app)
+    )
+    assert result.exit_code == 2
+    assert "--workers needs PostgreSQL" in result.output
