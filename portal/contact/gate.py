@@ -219,6 +219,25 @@ def lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> None:
     )
 
 
+def try_lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> set[int]:
+    """``lock_borrowers`` without waiting: the borrowers whose contact lock this
+    transaction now holds (every one of them on SQLite, whose writers run one at a time).
+    A sender that must not wait (it holds rows another locker may want next) leaves the
+    others for later."""
+    wanted = sorted(set(borrower_ids))
+    if db.get_bind().dialect.name != "postgresql" or not wanted:
+        return set(wanted)
+    return set(
+        db.scalars(
+            text(
+                "SELECT borrower FROM unnest(CAST(:borrowers AS integer[])) AS borrower"
+                " WHERE pg_try_advisory_xact_lock(:space, borrower)"
+            ),
+            {"space": CONTACT_LOCK_SPACE, "borrowers": wanted},
+        )
+    )
+
+
 def judge(
     db: Session,
     case: Case,

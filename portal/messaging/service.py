@@ -15,7 +15,14 @@ What happens to a contact the rules refuse:
 
 The scheduled sender (``dispatch_due``, run by ``haohuan messages send-due``) judges
 each message again when its time comes: a hold or an opt-out since cancels it, with
-the reason; caps used since move it to the next allowed moment.
+the reason; caps used since move it to the next allowed moment. It works in batches:
+a batch of due messages is claimed (``FOR UPDATE SKIP LOCKED``: several senders share
+the work and never take one message twice), its cases and borrowers locked without
+waiting (one held elsewhere waits for a later batch), judged by one ``BatchGate`` read
+in the order one-by-one sending would take them (a borrower's second message waits for
+the next batch, judged once the first has gone), recorded as ``sending`` in one commit,
+handed to the providers concurrently within each one's rate and connection limits
+(``portal.messaging.delivery``), and its outcomes recorded in a second commit.
 
 Crash safety. A provider is never called inside a transaction that holds the case lock.
 First the message is recorded as ``sending`` with its attempt (the attempt counts
@@ -51,7 +58,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from negotiation import Hold
@@ -85,6 +92,7 @@ from portal.contact.gate import (
     record_attempts,
     record_opt_out,
     rules_for,
+    try_lock_borrowers,
 )
 from portal.core import settings
 from portal.core.clock import as_utc
@@ -749,6 +757,9 @@ def dispatch_due(
                 break
             for name, value in taken.items():
                 setattr(counts, name, getattr(counts, name) + value)
+            if not sum(taken.values()):
+                # Every message due is held by another transaction: the next run retries.
+                break
             done += sum(taken.values())
     finally:
         couriers.close()
@@ -853,8 +864,8 @@ def _prepare_batch(
     db: Session, moment: datetime, batch_id: int | None, size: int
 ) -> tuple[list[_Going], dict[str, int], int]:
     """Claim a batch and do in a few statements what ``_dispatch_one`` does message by
-    message up to the provider: lock the cases and their borrowers (in id order), read
-    them again, judge every message by the borrower's rules and history (one query each
+    message up to the provider: lock the cases and their borrowers (skipping any held
+    elsewhere, whose messages wait for a later batch), read them again, judge every message by the borrower's rules and history (one query each
     for the batch), cancel or reschedule the refused, and for the rest issue the links,
     write the words, record the attempts and the messages as being sent, and audit.
     Not committed. The messages going, the counts, and how many were claimed.
@@ -869,7 +880,7 @@ def _prepare_batch(
     if not claimed:
         return [], {}, 0
     case_ids = sorted({due.case_id for due in claimed})
-    _lock_cases(db, case_ids)
+    held = _lock_without_waiting(db, case_ids)
     cases = {
         case.id: case
         for case in db.scalars(
@@ -890,6 +901,12 @@ def _prepare_batch(
         borrower = case.loan.borrower
         if borrower.id in busy:
             continue  # judged in a later batch, once this borrower's message has gone
+        if case.id not in held.cases or borrower.id not in held.borrowers:
+            # Another transaction holds the case or the borrower (an agent sending, a
+            # write-off cancelling the case's messages): the message, and the borrower's
+            # later ones, wait for a later batch rather than this one for the lock.
+            busy.add(borrower.id)
+            continue
         decision = gate.judge(case, due.channel, due.id)
         offer = db.get(Offer, due.offer_id) if due.offer_id else None
         reason = None
@@ -915,6 +932,36 @@ def _prepare_batch(
     counts["cancelled"], counts["rescheduled"] = len(cancelled), len(moved)
     _prepare_many(db, going, moment)
     return going, counts, len(claimed)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """The cases and borrowers a batch holds the locks of."""
+
+    cases: set[int]
+    borrowers: set[int]
+
+
+def _lock_without_waiting(db: Session, case_ids: list[int]) -> _Held:
+    """Lock the batch's cases and their borrowers, skipping any another transaction
+    holds: the sender holds its messages' rows, and a locker that takes a case and then
+    its messages (a write-off cancelling them) must never wait on it in a cycle. On
+    SQLite the batch holds the database write lock already: everything is held."""
+    if db.get_bind().dialect.name != "postgresql":
+        return _Held(set(case_ids), set(db.scalars(_borrowers_of(case_ids))))
+    cases = set(
+        db.scalars(
+            select(Case.id)
+            .where(Case.id.in_(case_ids))
+            .order_by(Case.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    return _Held(cases, try_lock_borrowers(db, db.scalars(_borrowers_of(sorted(cases)))))
+
+
+def _borrowers_of(case_ids: list[int]) -> Select[int]:
+    return select(Loan.borrower_id).join(Case, Case.loan_id == Loan.id).where(Case.id.in_(case_ids))
 
 
 def _cancel_many(db: Session, cancelled: list[tuple[_Due, str]], moment: datetime) -> None:

@@ -402,3 +402,27 @@ def test_send_due_refuses_worker_processes_on_sqlite(app, backend):
     )
     assert result.exit_code == 2
     assert "--workers needs PostgreSQL" in result.output
+
+
+@pytest.mark.postgres_only
+def test_a_case_another_transaction_holds_waits_for_a_later_run_without_blocking(app, backend):
+    # A write-off locks its case, then cancels its messages: the sender, holding those
+    # messages, must not wait for the case (a cycle), but leave it for a later run.
+    held, free = build_case(app), build_case(app, name="陳二")
+    waiting, going = schedule(app, held, "sms"), schedule(app, free, "sms")
+    with app.extensions["haohuan.sessions"]() as other:
+        other.execute(select(Case.id).where(Case.id == held.case_id).with_for_update())
+        with app.test_request_context("/"):
+            first = service.dispatch_due(db.session(), NOW)
+        assert first.sent == 1
+        found = {m.id: m.status for m in messages(app)}
+        assert found == {waiting: "scheduled", going: "sent"}
+        with app.test_request_context("/"):
+            # Everything due is held: the run ends rather than trying again and again.
+            again = service.dispatch_due(db.session(), NOW)
+        assert again.sent == 0
+        other.rollback()
+    with app.test_request_context("/"):
+        later = service.dispatch_due(db.session(), NOW)
+    assert later.sent == 1
+    assert {m.status for m in messages(app)} == {"sent"}
