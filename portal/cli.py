@@ -697,6 +697,76 @@ def policy_reject(number: int, email: str, note: str, lang: str, as_json: bool) 
     _echo_version(row, as_json)
 
 
+@cli.group("strategy")
+def strategy_group() -> None:
+    """The contact strategy: reminders that send themselves, champion against
+    challenger."""
+
+
+@strategy_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), required=False)
+def strategy_check(path: str | None) -> None:
+    """Check a strategy file (TOML, or JSON ending .json; without PATH, the shipped
+    default) and name every problem; exit 1 when there is one."""
+    from negotiation.strategy import (
+        StrategyError,
+        default_document,
+        load_strategy,
+        read_document,
+    )
+
+    try:
+        found = load_strategy(read_document(path) if path else default_document())
+    except StrategyError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    click.echo(
+        f"{found.name}: {len(found.steps)} steps, "
+        f"{len(found.experiments)} experiments ({', '.join(e.name for e in found.experiments)})"
+    )
+
+
+@strategy_group.command("run")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Plan this day (default: the lender's today).",
+)
+@click.option("--dry-run", is_flag=True, help="Plan, print, and roll everything back.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def strategy_run(as_of: datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Plan the day's steps of the contact strategy for every case, once per case and
+    occurrence: the messages go out with ``haohuan messages send-due``, calls and letters
+    wait in their owners' work lists. Cron runs it after the daily work (e.g.
+    ``haohuan cases advance && haohuan strategy run``); a re-run plans nothing new."""
+    from portal.strategy import file_document, planner
+
+    zone = settings.current().lender_zone
+    day = as_of.date() if as_of is not None else local_today(zone.key)
+    done = planner.run(db.session(), file_document(), day, now(), dry_run=dry_run, zone=zone)
+    if as_json:
+        click.echo(json.dumps(done.as_json(), sort_keys=True))
+        return
+    if done.paused:
+        click.echo(f"{day}: the strategy is paused; nothing planned")
+        return
+    click.echo(
+        f"{day}: {done.planned} planned ({done.scheduled_later} for a later allowed time), "
+        f"{sum(done.skipped.values())} skipped, strategy version {done.version}"
+        + (" (dry run: nothing kept)" if dry_run else "")
+    )
+    for title, counts in (
+        ("by step", done.by_step),
+        ("by channel", done.by_channel),
+        ("by variant", done.by_variant),
+        ("skipped", done.skipped),
+    ):
+        if counts:
+            click.echo(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
 @cli.command("configuration")
 def configuration() -> None:
     """Print every environment variable Haohuan reads, with its default, meaning and

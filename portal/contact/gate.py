@@ -625,3 +625,106 @@ def allowed_from_text(decision: ContactDecision) -> str | None:
     if decision.allowed_from is None:
         return None
     return zoned_time(decision.allowed_from, str(decision.allowed_from.tzinfo))
+
+
+@dataclass
+class ContactBook:
+    """What the contact rules read about many cases, read at once (six statements
+    whatever their number, as ``judge_many``), then asked case by case at any moment
+    between ``first`` and ``last``. A contact planned meanwhile is added with ``add``
+    and counts toward the borrower's caps for the next question: a planner that decides
+    several messages for one borrower (two steps due the same day, two cases) gives
+    each the answer ``judge`` would give once the earlier ones were scheduled."""
+
+    cases: dict[int, tuple[str | None, int, str, str, str]]
+    opted: dict[int, set[Channel]]
+    quiet: dict[int, tuple[QuietWindow, ...]]
+    attempts: dict[int, list[Attempt]]
+    noticed: set[int]
+
+    @classmethod
+    def read(
+        cls, db: Session, case_ids: Iterable[int], first: datetime, last: datetime
+    ) -> ContactBook:
+        """The book for ``case_ids``, with each borrower's contacts from ``first`` less
+        the caps' reach to ``last`` plus it."""
+        wanted = sorted(set(case_ids))
+        rows = db.execute(
+            select(
+                Case.id,
+                Case.hold,
+                Borrower.id,
+                Borrower.timezone,
+                Borrower.jurisdiction,
+                Loan.currency,
+            )
+            .join(Loan, Loan.id == Case.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Case.id.in_(wanted))
+        ).all()
+        cases: dict[int, tuple[str | None, int, str, str, str]] = {
+            row[0]: (row[1], row[2], row[3], row[4], row[5]) for row in rows
+        }
+        borrower_ids = sorted({row[2] for row in rows})
+        opted: dict[int, set[Channel]] = {}
+        for borrower_id, channel in db.execute(
+            select(OptOut.borrower_id, OptOut.channel).where(
+                OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
+            )
+        ):
+            opted.setdefault(borrower_id, set()).add(Channel(channel))
+        since, until = first - HISTORY_REACH, last + HISTORY_REACH
+        attempts: dict[int, list[Attempt]] = {}
+        for borrower_id, at, channel, connected, agent in db.execute(
+            select(
+                ContactAttempt.borrower_id,
+                ContactAttempt.at,
+                ContactAttempt.channel,
+                ContactAttempt.connected,
+                ContactAttempt.agent,
+            ).where(
+                ContactAttempt.borrower_id.in_(borrower_ids),
+                ContactAttempt.inbound.is_(False),
+                ContactAttempt.at >= since,
+                ContactAttempt.at < until,
+            )
+        ):
+            attempts.setdefault(borrower_id, []).append(
+                Attempt(at, Channel(channel), connected, agent)
+            )
+        for borrower_id, at, channel in db.execute(
+            select(Message.borrower_id, Message.send_at, Message.channel).where(
+                Message.borrower_id.in_(borrower_ids),
+                Message.status == MessageStatus.SCHEDULED,
+                Message.send_at >= since,
+                Message.send_at < until,
+            )
+        ):
+            attempts.setdefault(borrower_id, []).append(Attempt(at, Channel(channel)))
+        return cls(
+            cases, opted, quiet_windows(db, borrower_ids), attempts, notices_sent(db, wanted)
+        )
+
+    def decide(self, case_id: int, channel: Channel, moment: datetime) -> ContactDecision:
+        """May the borrower of ``case_id`` be contacted on ``channel`` at ``moment``?"""
+        hold, borrower_id, zone, jurisdiction, currency = self.cases[case_id]
+        request = ContactRequest(
+            channel=channel,
+            recipient=Recipient.BORROWER,
+            moment=moment,
+            time_zone=zone,
+            holds=frozenset({Hold(hold)}) if hold else frozenset(),
+            opted_out=frozenset(self.opted.get(borrower_id, ())),
+            validation_notice_sent=case_id in self.noticed,
+        )
+        history = ContactHistory(tuple(self.attempts.get(borrower_id, ())))
+        rules = narrowed(rules_for(jurisdiction, currency), self.quiet.get(borrower_id, ()))
+        return may_contact(request, history, rules)
+
+    def opted_out(self, case_id: int) -> frozenset[Channel]:
+        """The channels the case's borrower opted out of."""
+        return frozenset(self.opted.get(self.cases[case_id][1], ()))
+
+    def add(self, case_id: int, channel: Channel, at: datetime) -> None:
+        """Count a contact planned for ``at`` toward the borrower's caps."""
+        self.attempts.setdefault(self.cases[case_id][1], []).append(Attempt(at, channel))

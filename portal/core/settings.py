@@ -293,6 +293,15 @@ SETTINGS: tuple[Setting, ...] = (
         "a path",
     ),
     Setting(
+        "HAOHUAN_STRATEGY_FILE",
+        "STRATEGY_FILE",
+        "",
+        "the contact strategy (TOML, or JSON ending `.json`) that `haohuan strategy run` "
+        "plans reminders by; empty: `negotiation/default_strategy.toml`. Checked at start; "
+        "each distinct document is recorded as a strategy version when it first runs",
+        "a path",
+    ),
+    Setting(
         "HAOHUAN_TRUSTED_PROXIES",
         "TRUSTED_PROXIES",
         "0",

@@ -1,6 +1,7 @@
 """Reminders by SMS and email: providers chosen by configuration (``providers``), the
-words in the borrower's language (``compose``), the one sending path under the contact
-rules (``service``), and the borrower's opt-out pages (``optout_views``)."""
+words in the borrower's language (``compose``), chosen by each message's purpose, the
+contact strategies' templates among them (``purposes``), the one sending path under the
+contact rules (``service``), and the borrower's opt-out pages (``optout_views``)."""
 
 from __future__ import annotations
 

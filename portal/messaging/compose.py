@@ -106,7 +106,7 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
         if channel is Channel.SMS:
             return _dispute_reply_sms(locale, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
-        subject = _("%(lender)s: our reply about your account", lender=_lender(case))
+        subject = _("%(lender)s: our reply about your account", lender=lender_name(case))
         lines = [
             _("Hello %(name)s,", name=case.loan.borrower.full_name),
             "",
@@ -136,7 +136,7 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
                 "and then to the financial regulator or dispute service where you live."
             ),
             "",
-            *_email_footer(contact, opt_out),
+            *email_footer(contact, opt_out),
         ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
@@ -152,7 +152,7 @@ def compose_dispute_upheld(
         if channel is Channel.SMS:
             return _dispute_reply_sms(locale, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
-        subject = _("%(lender)s: our reply about your account", lender=_lender(case))
+        subject = _("%(lender)s: our reply about your account", lender=lender_name(case))
         if closed:
             outcome = _(
                 "We have written off the balance of this loan: you owe nothing on it, and we "
@@ -180,7 +180,7 @@ def compose_dispute_upheld(
                 "look again."
             ),
             "",
-            *_email_footer(contact, opt_out),
+            *email_footer(contact, opt_out),
         ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
@@ -218,7 +218,7 @@ def compose_validation_notice(
     ends = validation_period_end(today, by_letter=False)
     with force_locale(locale):
         contact = lender(locale, market_of(currency))
-        name = _lender(case)
+        name = lender_name(case)
 
         def row(label: str, amount: int) -> str:
             return "- " + _("%(label)s: %(value)s", label=label, value=money(amount, currency))
@@ -267,7 +267,7 @@ def compose_validation_notice(
             _("The help page, once you have confirmed who you are:"),
             help_url,
             "",
-            *_email_footer(contact, opt_out),
+            *email_footer(contact, opt_out),
         ]
         subject = _(
             "%(lender)s: notice about your loan %(number)s", lender=name, number=loan.number
@@ -285,7 +285,9 @@ def _dispute_reply_sms(locale: str, link: str, opt_out: str) -> Composed:
     return Composed(None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale)
 
 
-def _lender(case: Case) -> str:
+def lender_name(case: Case) -> str:
+    """The lender's name as an email to the borrower of ``case`` writes it: in their
+    language, for their loan's market."""
     return lender(borrower_locale(case), market_of(case.loan.currency)).name
 
 
@@ -336,12 +338,10 @@ def _email(
     today = borrower_today(borrower.timezone, moment)
     if view is None or view.case is not case or view.snapshot.as_of != today:
         view = view_case(db, case, today)
-    currency = case.loan.currency
-    arrears = view.snapshot.arrears.total
-    contact = lender(locale, market_of(currency))
+    contact = lender(locale, market_of(case.loan.currency))
     lines = [_("Hello %(name)s,", name=borrower.full_name), ""]
     if offer is not None:
-        subject = _("%(lender)s: an offer for your account", lender=_lender(case))
+        subject = _("%(lender)s: an offer for your account", lender=lender_name(case))
         terms = offer_terms(offer)
         lines += [
             _(
@@ -356,51 +356,68 @@ def _email(
             "",
         ]
     else:
-        subject = _("%(lender)s: a message about your account", lender=_lender(case))
-    if arrears > 0:
-        lines.append(
-            _(
-                "Your loan %(number)s has %(amount)s overdue.",
-                number=case.loan.number,
-                amount=money(arrears, currency),
-            )
-            + gap()
-            + ngettext(
-                "The oldest unpaid installment is %(num)d day overdue.",
-                "The oldest unpaid installment is %(num)d days overdue.",
-                view.snapshot.days_past_due,
-            )
-        )
-        lines.append("")
-        upcoming = [event for event in view.timeline if not event.past][:EVENTS_SHOWN]
-        if view.arranged:
-            lines += [_("Collection is paused while you keep to your plan."), ""]
-        elif upcoming:
-            lines.append(_("What happens next if nothing changes:"))
-            # The language's own colon (full-width in Chinese), as the catalog writes it.
-            lines += [
-                "- "
-                + _(
-                    "%(label)s: %(value)s",
-                    label=long_date(event.date),
-                    value=event_sentence(event, currency),
-                )
-                for event in upcoming
-            ]
-            lines.append("")
+        subject = _("%(lender)s: a message about your account", lender=lender_name(case))
+    lines += overdue_lines(view)
     lines += [
         _("See the details, pay, or choose a plan you can afford:")
         if offer is None
         else _("See and accept the offer:"),
         link,
-        _(
-            "The link works for 7 days. We will ask for your date of birth or the last 4 "
-            "characters of your ID number."
-        ),
+        link_note(),
         "",
-        *_email_footer(contact, opt_out),
+        *email_footer(contact, opt_out),
     ]
     return subject, "\n".join(lines) + "\n"
+
+
+def link_note() -> str:
+    """What an email says under its reminder link: how long it works and what it asks."""
+    return _(
+        "The link works for 7 days. We will ask for your date of birth or the last 4 "
+        "characters of your ID number."
+    )
+
+
+def overdue_lines(view: CaseView) -> list[str]:
+    """Where the borrower stands, as an email tells it: what is overdue and for how long,
+    then what happens next and when if nothing changes (or that collection is paused
+    under their plan), each block followed by a blank line. Nothing when nothing is
+    overdue. Called in the borrower's locale."""
+    arrears = view.snapshot.arrears.total
+    if arrears <= 0:
+        return []
+    currency = view.loan.currency
+    lines = [
+        _(
+            "Your loan %(number)s has %(amount)s overdue.",
+            number=view.loan.number,
+            amount=money(arrears, currency),
+        )
+        + gap()
+        + ngettext(
+            "The oldest unpaid installment is %(num)d day overdue.",
+            "The oldest unpaid installment is %(num)d days overdue.",
+            view.snapshot.days_past_due,
+        ),
+        "",
+    ]
+    upcoming = [event for event in view.timeline if not event.past][:EVENTS_SHOWN]
+    if view.arranged:
+        lines += [_("Collection is paused while you keep to your plan."), ""]
+    elif upcoming:
+        lines.append(_("What happens next if nothing changes:"))
+        # The language's own colon (full-width in Chinese), as the catalog writes it.
+        lines += [
+            "- "
+            + _(
+                "%(label)s: %(value)s",
+                label=long_date(event.date),
+                value=event_sentence(event, currency),
+            )
+            for event in upcoming
+        ]
+        lines.append("")
+    return lines
 
 
 # GSM 03.38: the basic set (one septet each) and the extension set (two: an escape
@@ -431,7 +448,7 @@ def sms_parts(text: str) -> int:
     return -(-units // part)
 
 
-def _email_footer(contact: Lender, opt_out: str) -> list[str]:
+def email_footer(contact: Lender, opt_out: str) -> list[str]:
     """How to reach us, and the opt-out link every email ends with."""
     return [
         _(

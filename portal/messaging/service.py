@@ -75,8 +75,7 @@ from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link, issue_links
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
-from portal.cases.facts import CaseView, views_of
-from portal.cases.holds import dispute_status
+from portal.cases.facts import views_of
 from portal.cases.overdue import borrower_today
 from portal.contact.gate import (
     HISTORY_REACH,
@@ -98,16 +97,16 @@ from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import token_hash
-from portal.messaging.compose import (
-    Composed,
-    compose,
-    compose_dispute_rejected,
-    compose_dispute_upheld,
-    compose_validation_notice,
-)
 from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
-from portal.messaging.links import opt_out_url, public_url, reminder_url
+from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
+from portal.messaging.purposes import (
+    DISPUTE_REJECTED,
+    DISPUTE_UPHELD,
+    STRATEGY_TEMPLATES,
+    StaleMessageError,
+    compose_purpose,
+)
 from portal.models import (
     Borrower,
     Case,
@@ -140,10 +139,6 @@ _MESSAGES = cast(Table, Message.__table__)
 # SENDING_STALE_AFTER, after which another sender takes its messages for interrupted.
 BATCH_SECONDS = 60
 REDACTED = "[link]"
-# A message's purpose when it explains a rejected dispute, or tells of an upheld one
-# (``send_dispute_outcome``).
-DISPUTE_REJECTED = "dispute"
-DISPUTE_UPHELD = "dispute_upheld"
 # What a message left "sending" by a sender that stopped is failed with (a code, worded
 # where it is shown, as the providers' ``SendFailure`` codes are).
 INTERRUPTED = "interrupted"
@@ -174,6 +169,8 @@ class Problem(StrEnum):
     OFFER_UNUSABLE = "offer_unusable"
     ALREADY_QUEUED = "already_queued"
     CASE_RESOLVED = "case_resolved"  # paid off, settled or written off: nothing to collect
+    # What a strategy's message was about is gone (paid, kept, replaced): ``purposes``.
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -216,9 +213,11 @@ def send_message(
     schedule: bool = False,
     purpose: str | None = None,
 ) -> SendResult:
-    """Send one reminder (with ``offer``: the offer's link) to the borrower of ``case``
-    now, if the contact rules allow it. Refused for a while: with ``schedule``, store it
-    for the first allowed moment; without, only say why and when. Commits."""
+    """Send one reminder (with ``offer``: the offer's link; with ``purpose``: that
+    purpose's words) to the borrower of ``case`` now, if the contact rules allow it.
+    Refused for a while: with ``schedule``, store it for the first allowed moment;
+    without, only say why and when. A strategy template whose fact is gone is refused
+    as ``stale``, nothing stored. Commits."""
     if channel not in MESSAGE_CHANNELS:
         raise ValueError(f"{channel} is not a message channel")
     who = _actor_name(actor)
@@ -275,7 +274,15 @@ def send_message(
         db, case, channel, address, who, moment, offer, send_at=moment, purpose=purpose
     )
     db.flush()
-    outgoing = _prepare(db, case, message, moment, who, offer)
+    try:
+        outgoing = _prepare(db, case, message, moment, who, offer)
+    except StaleMessageError as stale:
+        # Nothing of this message is kept (its row and link go with the rollback).
+        db.rollback()
+        _audit_refusal(db, actor, case, channel, moment, problem=Problem.STALE.value, offer=offer)
+        log.info("message to case %s not sent: %s", case.id, stale)
+        db.commit()
+        return SendResult(Outcome.REFUSED, problem=Problem.STALE)
     trail.record(
         db,
         actor,
@@ -480,13 +487,24 @@ def _prepare(
     db: Session, case: Case, message: Message, moment: datetime, who: str, offer: Offer | None
 ) -> Outgoing:
     """Issue the link, write the words, and record the message as being sent with its
-    contact attempt (not committed)."""
+    contact attempt (not committed). Raises ``StaleMessageError`` when what the message
+    was planned to say is no longer true: the caller rolls back (the link issued goes
+    with it) and does not send."""
     channel = Channel(message.channel)
     borrower = case.loan.borrower
     token = issue_link(db, case, moment, offer=offer)
     db.flush()
     opt_out = opt_out_url(borrower.id, channel)
-    composed = _compose_for(db, case, message.purpose, channel, moment, token, opt_out, offer)
+    composed = compose_purpose(
+        db,
+        case,
+        message.purpose,
+        channel,
+        moment,
+        link=reminder_url(token),
+        opt_out=opt_out,
+        offer=offer,
+    )
     provider = providers().sms if channel is Channel.SMS else providers().email
     message.status = MessageStatus.SENDING
     message.send_at = moment
@@ -512,46 +530,6 @@ def _prepare(
             reference=str(message.id),
         )
     return Outgoing(composed.text, email)
-
-
-def _compose_for(
-    db: Session,
-    case: Case,
-    purpose: str,
-    channel: Channel,
-    moment: datetime,
-    token: str,
-    opt_out: str,
-    offer: Offer | None,
-    view: CaseView | None = None,
-) -> Composed:
-    """A message's words for its purpose: the one place every sender composes, one by
-    one (``_prepare``) or in batches (``_prepare_batch``, with the case's ``view`` read
-    for the whole batch)."""
-    if purpose == DISPUTE_REJECTED:
-        return compose_dispute_rejected(case, channel, link=reminder_url(token), opt_out=opt_out)
-    if purpose == VALIDATION_NOTICE:
-        return compose_validation_notice(
-            db,
-            case,
-            moment,
-            link=reminder_url(token),
-            help_url=public_url("borrower.help_page"),
-            opt_out=opt_out,
-        )
-    if purpose == DISPUTE_UPHELD:
-        status = dispute_status(db, case, moment)
-        return compose_dispute_upheld(
-            case,
-            channel,
-            corrected=status.corrected if status else 0,
-            closed=status.closed if status else False,
-            link=reminder_url(token),
-            opt_out=opt_out,
-        )
-    return compose(
-        db, case, channel, moment, link=reminder_url(token), opt_out=opt_out, offer=offer, view=view
-    )
 
 
 def _redact(text: str, token: str) -> str:
@@ -865,10 +843,12 @@ def _prepare_batch(
 ) -> tuple[list[_Going], dict[str, int], int]:
     """Claim a batch and do in a few statements what ``_dispatch_one`` does message by
     message up to the provider: lock the cases and their borrowers (skipping any held
-    elsewhere, whose messages wait for a later batch), read them again, judge every message by the borrower's rules and history (one query each
-    for the batch), cancel or reschedule the refused, and for the rest issue the links,
-    write the words, record the attempts and the messages as being sent, and audit.
-    Not committed. The messages going, the counts, and how many were claimed.
+    elsewhere, whose messages wait for a later batch), read them again, judge every
+    message by the borrower's rules and history (``BatchGate``: one query each for the
+    batch), cancel or reschedule the refused, and for the rest issue the links, write the
+    words (a stale template's message cancelled), record the attempts and the messages as
+    being sent, and audit. Not committed. The messages going, the counts, and how many
+    were claimed.
 
     The messages are judged in the order ``_dispatch_one`` takes them, each borrower's
     history moving as it would (a message moved or cancelled stops counting where it
@@ -930,7 +910,7 @@ def _prepare_batch(
     _cancel_many(db, cancelled, moment)
     _move_many(db, moved)
     counts["cancelled"], counts["rescheduled"] = len(cancelled), len(moved)
-    _prepare_many(db, going, moment)
+    counts["cancelled"] += _prepare_many(db, going, moment)
     return going, counts, len(claimed)
 
 
@@ -998,12 +978,14 @@ def _move_many(db: Session, moved: list[tuple[_Due, datetime]]) -> None:
     )
 
 
-def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> None:
+def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
     """``_prepare`` for a batch: the links in one statement, the emails' case views in a
     few (``views_of``), the words message by message, then the messages, the attempts,
-    the cases' last contact and the audit each in one statement. Not committed."""
+    the cases' last contact and the audit each in one statement. A message whose
+    template's fact is gone is taken out of ``going`` and cancelled as ``stale``, its
+    link deleted, as ``_dispatch_one`` does. Not committed. How many were stale."""
     if not going:
-        return
+        return 0
     for item, (token, link_id) in zip(
         going,
         issue_links(db, [(g.case.id, g.offer.id if g.offer else None) for g in going], moment),
@@ -1015,26 +997,33 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> None:
         [
             (g.case, borrower_today(g.case.loan.borrower.timezone, moment))
             for g in going
-            if g.due.channel is Channel.EMAIL and g.due.purpose not in _OWN_WORDS
+            if g.due.channel is Channel.EMAIL
+            and g.due.purpose not in _OWN_WORDS
+            and g.due.purpose not in STRATEGY_TEMPLATES
         ],
     )
     configured = providers()
     rows = []
+    stale: list[tuple[_Going, StaleMessageError]] = []
     for g in going:
         channel = g.due.channel
         borrower = g.case.loan.borrower
         opt_out = opt_out_url(borrower.id, channel)
-        composed = _compose_for(
-            db,
-            g.case,
-            g.due.purpose,
-            channel,
-            moment,
-            g.token,
-            opt_out,
-            g.offer,
-            views.get(g.case.id),
-        )
+        try:
+            composed = compose_purpose(
+                db,
+                g.case,
+                g.due.purpose,
+                channel,
+                moment,
+                link=reminder_url(g.token),
+                opt_out=opt_out,
+                offer=g.offer,
+                view=views.get(g.case.id),
+            )
+        except StaleMessageError as error:
+            stale.append((g, error))
+            continue
         provider = configured.sms if channel is Channel.SMS else configured.email
         email = None
         if channel is Channel.EMAIL:
@@ -1064,6 +1053,12 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> None:
                 else _redact(composed.text, g.token),
             }
         )
+    if stale:
+        _cancel_stale_many(db, stale, moment)
+        gone = {id(g) for g, _ in stale}
+        going[:] = [g for g in going if id(g) not in gone]
+        if not going:
+            return len(stale)
     db.execute(
         update(_MESSAGES)
         .where(_MESSAGES.c.id == bindparam("mid"))
@@ -1088,6 +1083,38 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> None:
                 },
             )
             for g in going
+        ],
+    )
+    return len(stale)
+
+
+def _cancel_stale_many(
+    db: Session, stale: list[tuple[_Going, StaleMessageError]], moment: datetime
+) -> None:
+    """Cancel messages whose template's fact is gone, with the reason ``stale``, their
+    links deleted (issued for nothing), each audited with the fact (``_cancel_stale``)."""
+    db.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id.in_([g.due.id for g, _ in stale]))
+        .values(status=MessageStatus.CANCELLED.value, error=Problem.STALE.value)
+    )
+    db.execute(delete(ReminderLink).where(ReminderLink.id.in_([g.link_id for g, _ in stale])))
+    trail.record_many(
+        db,
+        "system",
+        "message.cancel",
+        moment,
+        [
+            (
+                g.case.id,
+                {
+                    "message_id": g.due.id,
+                    "reasons": [Problem.STALE.value],
+                    "purpose": error.purpose,
+                    "fact": error.fact,
+                },
+            )
+            for g, error in stale
         ],
     )
 
@@ -1162,10 +1189,11 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
 
 
 def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
-    """Judge and send one scheduled message; the name of the count it adds to, or None
-    when another sender took it first. What the scheduled sender did before it sent in
-    batches: kept as the reference ``_send_batch`` must agree with (a test runs both on
-    the same messages; ``bench/dispatch.py`` compares their speed)."""
+    """Judge and send one scheduled message (cancelled as ``stale`` when its template's
+    fact is gone); the name of the count it adds to, or None when another sender took it
+    first. What the scheduled sender did before it sent in batches: kept as the reference
+    ``_send_batch`` must agree with (a test runs both on the same messages;
+    ``bench/dispatch.py`` compares their speed)."""
     lock_row(db, Message, message_id)
     message = db.get(Message, message_id, populate_existing=True)
     if message is None or message.status != MessageStatus.SCHEDULED:
@@ -1202,7 +1230,10 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
         db.commit()
         return "rescheduled"
     message.address = address
-    outgoing = _prepare(db, case, message, moment, "system", offer)
+    try:
+        outgoing = _prepare(db, case, message, moment, "system", offer)
+    except StaleMessageError as stale:
+        return _cancel_stale(db, message_id, moment, stale)
     trail.record(
         db,
         "system",
@@ -1218,6 +1249,35 @@ def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     db.commit()
     result = _deliver(db, message, outgoing, "system", moment)
     return "sent" if result.outcome is Outcome.SENT else "failed"
+
+
+def _cancel_stale(
+    db: Session, message_id: int, moment: datetime, stale: StaleMessageError
+) -> str | None:
+    """Cancel a scheduled message whose fact is gone, with the reason ``stale``: the link
+    issued for it is rolled back, the message locked again (another sender may have taken
+    it meanwhile: then None), cancelled and audited with which fact was gone. Commits."""
+    db.rollback()
+    lock_row(db, Message, message_id)
+    message = db.get(Message, message_id, populate_existing=True)
+    if message is None or message.status != MessageStatus.SCHEDULED:
+        db.commit()
+        return None
+    message.status = MessageStatus.CANCELLED
+    message.error = Problem.STALE.value
+    trail.record(
+        db,
+        "system",
+        "message.cancel",
+        moment,
+        case_id=message.case_id,
+        message_id=message.id,
+        reasons=[Problem.STALE.value],
+        purpose=stale.purpose,
+        fact=stale.fact,
+    )
+    db.commit()
+    return "cancelled"
 
 
 def dispatch_batch_job(batch_id: int) -> None:

@@ -74,6 +74,15 @@ from portal.models.staff import (
     StaffSignInAttempt,
     Team,
 )
+from portal.models.strategy import (
+    ExperimentAssignment,
+    PlannedStatus,
+    PlannedStep,
+    StrategyRun,
+    StrategySource,
+    StrategySwitch,
+    StrategyVersion,
+)
 
 __all__ = [
     "LIVE_PLAN_STATUSES",
@@ -103,6 +112,7 @@ __all__ = [
     "DisputeReason",
     "DisputeResolution",
     "EvidenceType",
+    "ExperimentAssignment",
     "FlagReason",
     "HoldAdjustment",
     "HoldOutcome",
@@ -122,6 +132,8 @@ __all__ = [
     "Plan",
     "PlanInstallment",
     "PlanStatus",
+    "PlannedStatus",
+    "PlannedStep",
     "PolicyVersion",
     "PolicyVersionStatus",
     "ProcessedEvent",
@@ -136,6 +148,10 @@ __all__ = [
     "StaffMember",
     "StaffSetUpLink",
     "StaffSignInAttempt",
+    "StrategyRun",
+    "StrategySource",
+    "StrategySwitch",
+    "StrategyVersion",
     "Team",
     "VerificationAttempt",
     "Waiver",

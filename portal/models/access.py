@@ -45,6 +45,8 @@ class VerificationAttempt(Base):
     __table_args__ = (
         Index("ix_verification_attempts_borrower_at", "borrower_id", "at"),
         Index("ix_verification_attempts_address_at", "address_hash", "at"),
+        # The contact strategy reads the day's opened links (migration 0014_strategy).
+        Index("ix_verification_attempts_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

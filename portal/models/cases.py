@@ -74,6 +74,9 @@ class CaseEvent(Base):
     """One entry of a case's append-only timeline."""
 
     __tablename__ = "case_events"
+    # The contact strategy reads the day's events of a kind (a stage entered, a plan
+    # broken) across every case (migration 0014_strategy).
+    __table_args__ = (Index("ix_case_events_kind_at", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -143,6 +146,7 @@ class FlagReason(StrEnum):
     HOLD_ENDED = "hold_ended"  # a hold ended by itself: review the case
     BORROWER_REQUEST = "borrower_request"  # the borrower sent something from the portal
     AGENT = "agent"  # raised by an agent or supervisor with a note
+    LETTER_DUE = "letter_due"  # the contact strategy asks the owner to send a letter
     OTHER = "other"  # asked for before flags had reasons (migration 0014_flags)
 
 

@@ -192,10 +192,12 @@ class Promise(Base):
 
 class CallbackSource(StrEnum):
     """Who asked for a callback: the borrower (from the portal, or said on a call and
-    noted by the agent) or an agent planning their own follow-up."""
+    noted by the agent), an agent planning their own follow-up, or the contact strategy
+    (a call step: calls stay human, so the strategy asks the case's owner)."""
 
     BORROWER = "borrower"
     AGENT = "agent"
+    STRATEGY = "strategy"  # a call step of the contact strategy (``portal.strategy``)
 
 
 class CallbackStatus(StrEnum):

@@ -27,7 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The environment, read once, with the caller's configuration over it; checked.
     app.config.update(settings.from_environ(overrides=config).values)
 
-    from portal import messaging
+    from portal import messaging, strategy
     from portal.cases import facts
     from portal.core import db, i18n, logs, redis_client
     from portal.web import errors, ratelimit, security
@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)
     htmx.init_app(app)
     facts.init_app(app)
+    strategy.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -26,6 +26,10 @@ ACTION_LABELS: dict[str, Any] = {
     "staff.availability": _l("Capacity or away changed"),
     "team.create": _l("Team created"),
     "team.rename": _l("Team renamed"),
+    # The contact strategy
+    "strategy.pause": _l("Contact strategy paused"),
+    "strategy.resume": _l("Contact strategy resumed"),
+    "strategy.promote": _l("Challenger promoted to champion"),
     # Cases and their owners
     "case.view": _l("Case viewed"),
     "borrower.reveal": _l("Personal data revealed"),

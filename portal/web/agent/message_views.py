@@ -33,6 +33,7 @@ from portal.core import db, jobs
 from portal.core.db import Session, by_id
 from portal.core.i18n import zoned_time
 from portal.messaging import queries, service
+from portal.messaging.purposes import StrategyTemplate
 from portal.messaging.service import Problem
 from portal.models import (
     Case,
@@ -77,6 +78,15 @@ PURPOSE_NAMES = {
     "reminder": _l("Reminder"),
     "offer": _l("Offer"),
     VALIDATION_NOTICE: _l("Validation notice"),
+    # What contact strategies send by themselves (``portal.messaging.purposes``).
+    StrategyTemplate.COURTESY: _l("Courtesy reminder"),
+    StrategyTemplate.PLAN_DUE: _l("Plan payment due"),
+    StrategyTemplate.PLAN_MISSED: _l("Plan payment missed"),
+    StrategyTemplate.PLAN_BROKEN: _l("Plan ended"),
+    StrategyTemplate.PROMISE_DUE: _l("Promise due"),
+    StrategyTemplate.PROMISE_BROKEN: _l("Promise not kept"),
+    StrategyTemplate.FOLLOWUP: _l("Follow-up after a visit"),
+    StrategyTemplate.REMINDER_PLAN: _l("Reminder, plans first"),
 }
 PROBLEM_TEXT = {
     Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),
@@ -88,6 +98,10 @@ PROBLEM_TEXT = {
     ),
     Problem.CASE_RESOLVED.value: _l(
         "The case is resolved: nothing is owed, so no reminder or offer is sent."
+    ),
+    Problem.STALE.value: _l(
+        "What the message was about had changed by the time it was due (paid, kept or "
+        "replaced), so it was not sent."
     ),
 }
 VALIDATION_BY_EMAIL = _l("The validation notice is sent by email.")
