@@ -58,7 +58,18 @@ MOMENT = datetime(TYPICAL.year, TYPICAL.month, TYPICAL.day, 2, 0, tzinfo=UTC)
 TARGET_SECONDS = 300
 
 
-def seed_messages(engine: Engine) -> dict[str, int]:
+# ``--mix strategy``: a contact strategy's day, by the case id's tens digit (the units
+# choose the channel): the ordinary reminder (4 in 10), a courtesy reminder of the next
+# installment (3 in 10; stale, so cancelled, for a loan overdue or with nothing due
+# within two weeks) and the reminder in other words (3 in 10; stale when not overdue).
+PURPOSES = {
+    "reminder": "'reminder'",
+    "strategy": "CASE WHEN c.id / 10 % 10 < 4 THEN 'reminder' WHEN c.id / 10 % 10 < 7"
+    " THEN 'courtesy' ELSE 'reminder_plan' END",
+}
+
+
+def seed_messages(engine: Engine, mix: str) -> dict[str, int]:
     """Addresses, languages, opt-outs, this morning's SMS, and one message per case."""
     at = {"moment": MOMENT}
     with engine.begin() as conn:
@@ -91,10 +102,10 @@ def seed_messages(engine: Engine) -> dict[str, int]:
         # Seven in ten by SMS, three by email; due a minute ago, oldest first by case.
         conn.execute(
             text(
-                "INSERT INTO messages (case_id, borrower_id, channel, purpose, address,"
+                "INSERT INTO messages (case_id, borrower_id, channel, purpose, address,"  # noqa: S608 (our constants)
                 " locale, status, send_at, created_by, created_at)"
                 " SELECT c.id, l.borrower_id, CASE WHEN c.id % 10 < 7 THEN 'sms' ELSE"
-                " 'email' END, 'reminder', CASE WHEN c.id % 10 < 7 THEN b.phone ELSE b.email"
+                f" 'email' END, {PURPOSES[mix]}, CASE WHEN c.id % 10 < 7 THEN b.phone ELSE b.email"
                 " END, b.locale, 'scheduled', CAST(:moment AS timestamptz)"
                 " - interval '1 minute', 'strategy', CAST(:moment AS timestamptz)"
                 " - interval '1 day' FROM cases c JOIN loans l ON l.id = c.loan_id"
@@ -229,6 +240,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=2_000, help="sent by the old path")
     parser.add_argument("--workers", type=int, default=1, help="sending processes")
     parser.add_argument("--profile", action="store_true", help="profile one batch first")
+    parser.add_argument(
+        "--mix", choices=sorted(PURPOSES), default="reminder", help="the messages' purposes"
+    )
     parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     if why := postgres_unreachable(args.postgres_url):
@@ -243,7 +257,7 @@ def main() -> None:
         try:
             started = time.perf_counter()
             rows = seed(engine, portfolio(total, load_policy()), MOMENT - timedelta(days=365))
-            seeded = seed_messages(engine)
+            seeded = seed_messages(engine, args.mix)
             analyze(engine)
             print(
                 f"seeded {rows['cases']:,} cases, {rows['loan_installments']:,} installments,"

@@ -189,8 +189,8 @@ def view_case(db: Session, case: Case, today: date) -> CaseView:
 
 def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, CaseView]:
     """``view_case`` for many cases at once (each on its own ``today``), by case id, in
-    five statements whatever their number: the loans' installments and charges, the
-    restructures, the live plans, the latest plans with their installments. The same
+    seven statements whatever their number: the loans' installments and charges, the
+    restructures, the live plans and the latest plans, each with their installments. The same
     rows reach the same engine, so each view is the one ``view_case`` gives (a test
     holds them equal); what the scheduled sender composes its emails from."""
     if not wanted:
@@ -217,6 +217,7 @@ def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, Case
         select(Plan)
         .where(Plan.case_id.in_(ids), Plan.status.in_(LIVE_PLAN_STATUSES))
         .order_by(Plan.id)
+        .options(selectinload(Plan.installments))
     ):
         live.setdefault(found.case_id, found)
     latest_ids = (

@@ -997,9 +997,10 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
         [
             (g.case, borrower_today(g.case.loan.borrower.timezone, moment))
             for g in going
-            if g.due.channel is Channel.EMAIL
-            and g.due.purpose not in _OWN_WORDS
-            and g.due.purpose not in STRATEGY_TEMPLATES
+            # A template reads the case's facts whatever the channel (to know whether
+            # it is stale); the ordinary reminder only in an email's words.
+            if g.due.purpose in STRATEGY_TEMPLATES
+            or (g.due.channel is Channel.EMAIL and g.due.purpose not in _OWN_WORDS)
         ],
     )
     configured = providers()

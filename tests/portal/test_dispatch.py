@@ -92,6 +92,15 @@ def situations(app, tag):
     set_email(app, simplified, f"wang{tag}@example.com")
     add_plan(app, simplified.case_id, "active", currency="CNY")
     ids.append(schedule(app, simplified, "email"))
+    # A strategy's templates: a courtesy reminder of an installment due today, the
+    # reminder in other words by email, and a courtesy reminder gone stale (overdue).
+    current = build_case(app, name=f"陳七{tag}", days_past_due=0)
+    ids.append(schedule(app, current, "sms", purpose="courtesy"))
+    other_words = build_case(app, name=f"陳八{tag}")
+    set_email(app, other_words, f"eight{tag}@example.com")
+    ids.append(schedule(app, other_words, "email", purpose="reminder_plan"))
+    stale = build_case(app, name=f"陳九{tag}")
+    ids.append(schedule(app, stale, "sms", purpose="courtesy"))
     return ids
 
 
@@ -130,19 +139,20 @@ def test_the_batched_sender_does_what_the_one_by_one_sender_did(app):
     old = [outcome(found[i], numbers[found[i].case_id]) for i in before]
     new = [outcome(found[i], numbers[found[i].case_id]) for i in after]
     assert new == old
-    assert [status for _, status, *_ in new].count("sent") == 5
-    assert (done.sent, done.rescheduled, done.cancelled) == (5, 2, 3)
+    assert [status for _, status, *_ in new].count("sent") == 7
+    assert (done.sent, done.rescheduled, done.cancelled) == (7, 2, 4)
+    assert [error for _, _, error, *_ in new][-1] == "stale"
     # The words are in each borrower's language, the email with its amounts.
-    english = found[after[-2]]
+    english = found[after[-5]]
     assert "Your loan LN-T-" in english.body
     assert "overdue" in english.body
     # An active plan pauses collection, which the Simplified Chinese email says.
-    assert "只要您按还款方案付款，催收就会暂停。" in found[after[-1]].body
+    assert "只要您按还款方案付款，催收就会暂停。" in found[after[-4]].body
     with app.app_context():
         session = db.session()
         sends = session.scalar(select(func.count()).where(AuditEntry.action == "message.send"))
         cancels = session.scalar(select(func.count()).where(AuditEntry.action == "message.cancel"))
-    assert (sends, cancels) == (10, 6)
+    assert (sends, cancels) == (14, 8)
 
 
 def test_three_due_in_one_batch_with_two_a_day_send_two_and_move_one(app):
