@@ -108,13 +108,17 @@ def issue_links(
     now: datetime,
     *,
     lifetime: timedelta = LINK_LIFETIME,
+    tokens: Sequence[str] | None = None,
 ) -> list[tuple[str, int]]:
     """``issue_link`` for many at once: for each ``(case_id, offer_id)`` a link that works
     for ``lifetime``, stored in one statement; returns each one's token and id, in the
-    order asked. The tokens are shown once and never stored. Does not commit."""
+    order asked. ``tokens``: drawn beforehand with ``new_token``, one for each, by a
+    caller that writes the words carrying them before it knows which it will send. The
+    tokens are shown once and never stored. Does not commit."""
     if not wanted:
         return []
-    tokens = [new_token() for _ in wanted]
+    if tokens is None:
+        tokens = [new_token() for _ in wanted]
     rows = [
         {
             "case_id": case_id,

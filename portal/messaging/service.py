@@ -96,7 +96,7 @@ from portal.contact.gate import (
 from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
-from portal.core.hashing import token_hash
+from portal.core.hashing import new_token, token_hash
 from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
@@ -776,7 +776,6 @@ class _Going:
     address: str
     offer: Offer | None
     token: str = ""
-    link_id: int = 0
     outgoing: Outgoing | None = None
 
 
@@ -982,16 +981,13 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
     """``_prepare`` for a batch: the links in one statement, the emails' case views in a
     few (``views_of``), the words message by message, then the messages, the attempts,
     the cases' last contact and the audit each in one statement. A message whose
-    template's fact is gone is taken out of ``going`` and cancelled as ``stale``, its
-    link deleted, as ``_dispatch_one`` does. Not committed. How many were stale."""
+    template's fact is gone is taken out of ``going`` and cancelled as ``stale``, no link
+    issued, as ``_dispatch_one`` does. Not committed. How many were stale."""
     if not going:
         return 0
-    for item, (token, link_id) in zip(
-        going,
-        issue_links(db, [(g.case.id, g.offer.id if g.offer else None) for g in going], moment),
-        strict=True,
-    ):
-        item.token, item.link_id = token, link_id
+    for g in going:
+        # Drawn now, stored below for the messages that go: a stale one leaves no link.
+        g.token = new_token()
     views = views_of(
         db,
         [
@@ -1044,7 +1040,7 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
                 "status": MessageStatus.SENDING.value,
                 "send_at": moment,
                 "address": g.address,
-                "link_id": g.link_id,
+                "link_id": 0,  # issued below, once the stale are known
                 "locale": composed.locale,
                 "subject": composed.subject,
                 "provider": provider.name,
@@ -1056,10 +1052,19 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
         )
     if stale:
         _cancel_stale_many(db, stale, moment)
-        gone = {id(g) for g, _ in stale}
-        going[:] = [g for g in going if id(g) not in gone]
+        gone = {g.due.id for g, _ in stale}
+        going[:] = [g for g in going if g.due.id not in gone]
+        rows = [row for row in rows if row["mid"] not in gone]
         if not going:
             return len(stale)
+    issued = issue_links(
+        db,
+        [(g.case.id, g.offer.id if g.offer else None) for g in going],
+        moment,
+        tokens=[g.token for g in going],
+    )
+    for row, (_, link_id) in zip(rows, issued, strict=True):
+        row["link_id"] = link_id
     db.execute(
         update(_MESSAGES)
         .where(_MESSAGES.c.id == bindparam("mid"))
@@ -1092,14 +1097,13 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
 def _cancel_stale_many(
     db: Session, stale: list[tuple[_Going, StaleMessageError]], moment: datetime
 ) -> None:
-    """Cancel messages whose template's fact is gone, with the reason ``stale``, their
-    links deleted (issued for nothing), each audited with the fact (``_cancel_stale``)."""
+    """Cancel messages whose template's fact is gone, with the reason ``stale`` (no link
+    was issued for them), each audited with the fact (``_cancel_stale``)."""
     db.execute(
         update(_MESSAGES)
         .where(_MESSAGES.c.id.in_([g.due.id for g, _ in stale]))
         .values(status=MessageStatus.CANCELLED.value, error=Problem.STALE.value)
     )
-    db.execute(delete(ReminderLink).where(ReminderLink.id.in_([g.link_id for g, _ in stale])))
     trail.record_many(
         db,
         "system",
