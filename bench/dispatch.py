@@ -7,7 +7,10 @@ database), migrates it and seeds ``--messages`` + ``--sample`` loans as
 15% HKD), gives every borrower a phone and an email and one in three English (the
 others Traditional or Simplified Chinese, by their loan's market), opts one in a
 hundred out of SMS, logs an SMS this morning for one in ten, then schedules one message
-per case, due a minute ago: 70% SMS, 30% email, over distinct borrowers. Then it
+per case, due a minute ago: 70% SMS, 30% email, over distinct borrowers; reminders, or
+with ``--mix strategy`` a contact strategy's day (reminders, courtesy reminders of the
+next installment, which are stale and cancelled for a loan overdue or with nothing due
+soon, and the reminder in other words). Then it
 measures, in one run on the same database:
 
 * the one-by-one sender the batched one replaced (``service._dispatch_one`` per message,
@@ -23,7 +26,8 @@ has two attempts). ``--profile`` prints where one batch of the new sender spends
 (cProfile, the 25 costliest functions by cumulative time).
 
     .venv/bin/python bench/dispatch.py [--messages 100000] [--sample 2000] [--workers 1]
-        [--profile] [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
+        [--mix reminder|strategy] [--profile]
+        [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
