@@ -43,7 +43,6 @@ from typing import Any
 
 from _common import ROOT, postgres_database, postgres_unreachable
 from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
 
@@ -51,6 +50,7 @@ from lifecycle import TYPICAL, analyze, load, portfolio, seed
 
 from negotiation import load_policy
 from portal import create_app
+from portal.core import db as database
 from portal.core import migrate
 from portal.messaging import service
 from portal.models import ContactAttempt, Message
@@ -137,7 +137,8 @@ class Statements:
 def one_by_one(app: Any, engine: Engine, count: int) -> tuple[float, dict[str, int]]:
     """The sender as it was: ``_dispatch_one`` for each of the first ``count`` due."""
     outcomes: dict[str, int] = {}
-    with app.app_context(), Session(engine) as db:
+    with app.app_context():
+        db = database.session()  # the app's own, as the command's (and the policy's reads)
         ids = list(
             db.scalars(
                 select(Message.id)
@@ -164,7 +165,8 @@ def batched(
 ) -> tuple[float, dict[str, int]]:
     """``dispatch_due`` over everything due, in this process (after one batch profiled,
     with ``profile``: its statements are not counted)."""
-    with app.app_context(), Session(engine) as db:
+    with app.app_context():
+        db = database.session()
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
@@ -182,8 +184,10 @@ def _worker(url: str, share: int) -> dict[str, int]:
     app = create_app({"DATABASE_URL": url, "HAOHUAN_NOW": MOMENT.isoformat()})
     engine = app.extensions["haohuan.engine"]
     try:
-        with app.app_context(), Session(engine) as db:
-            counts = service.dispatch_due(db, MOMENT, housekeeping=False, share=share)
+        with app.app_context():
+            counts = service.dispatch_due(
+                database.session(), MOMENT, housekeeping=False, share=share
+            )
         return _counted(counts)
     finally:
         engine.dispose()
