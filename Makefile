@@ -83,6 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/assign.py
 	$(BIN)/python bench/next_case.py
 	$(BIN)/python bench/segment.py
+	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/case_page.py
 	$(BIN)/python bench/strategy.py
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 import threading
 import time
@@ -100,7 +101,7 @@ def _send_due_every_minute(app: Flask) -> None:
         while True:
             with app.app_context():
                 try:
-                    dispatch_due(db.session(), now())
+                    dispatch_due(db.session(), now(), clock=now)
                 except Exception as error:  # the demo keeps serving; the next minute retries
                     click.echo(f"scheduled reminders: {type(error).__name__}", err=True)
                 finally:
@@ -298,21 +299,57 @@ def messages_group() -> None:
 
 
 @messages_group.command("send-due")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Sending processes at once (PostgreSQL only): each takes batches no other has "
+    "taken, and the providers' rate limits are divided among them.",
+)
 @with_appcontext
-def messages_send_due() -> None:
+def messages_send_due(workers: int) -> None:
     """Send the scheduled reminders whose time has come, judging each against the
     contact rules again (cancelled if a hold or an opt-out came since, moved if a cap
     was used since); mark sends interrupted by a crash as failed, never resent. First
     queue the validation notice (US Regulation F) of every open, overdue case that
-    needs one and has none."""
-    from portal.messaging.service import dispatch_due
+    needs one and has none. With ``--workers N``, N processes send at once, each an app
+    of its own configured from the environment."""
+    from portal.messaging.service import dispatch_due, housekeep
 
-    done = dispatch_due(db.session(), now())
+    session = db.session()
+    if workers == 1:
+        done = dispatch_due(session, now(), clock=now)
+    else:
+        if session.get_bind().dialect.name != "postgresql":
+            raise click.UsageError("--workers needs PostgreSQL: SQLite takes one writer at a time")
+        done = housekeep(session, now())
+        session.close()
+        # Spawned, not forked: a child never inherits this process's connections.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for part in pool.map(_send_due_part, [workers] * workers):
+                for name, value in part.items():
+                    setattr(done, name, getattr(done, name) + value)
     click.echo(
         f"{done.sent} sent, {done.failed} failed, {done.cancelled} canceled, "
         f"{done.rescheduled} moved to a later time, {done.interrupted} interrupted sends "
         f"marked failed, {done.notices_queued} validation notices queued"
     )
+
+
+def _send_due_part(share: int) -> dict[str, int]:
+    """One process of ``send-due --workers``: the app built from the environment, sending
+    batches until none is due; what it did."""
+    from portal.messaging.service import dispatch_due
+
+    app = create_app()
+    try:
+        with app.app_context():
+            done = dispatch_due(db.session(), now(), clock=now, housekeeping=False, share=share)
+            db.session().close()
+    finally:
+        app.extensions["haohuan.engine"].dispose()
+    return {name: getattr(done, name) for name in ("sent", "failed", "cancelled", "rescheduled")}
 
 
 @cli.command("worker")

@@ -11,11 +11,12 @@ caller's transaction (the message or letter that carries it) and does not commit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from portal.access.addresses import address_hash
@@ -99,6 +100,40 @@ def issue_link(
         )
     )
     return token
+
+
+def issue_links(
+    db: Session,
+    wanted: Sequence[tuple[int, int | None]],
+    now: datetime,
+    *,
+    lifetime: timedelta = LINK_LIFETIME,
+    tokens: Sequence[str] | None = None,
+) -> list[tuple[str, int]]:
+    """``issue_link`` for many at once: for each ``(case_id, offer_id)`` a link that works
+    for ``lifetime``, stored in one statement; returns each one's token and id, in the
+    order asked. ``tokens``: drawn beforehand with ``new_token``, one for each, by a
+    caller that writes the words carrying them before it knows which it will send. The
+    tokens are shown once and never stored. Does not commit."""
+    if not wanted:
+        return []
+    if tokens is None:
+        tokens = [new_token() for _ in wanted]
+    rows = [
+        {
+            "case_id": case_id,
+            "token_hash": token_hash(token),
+            "purpose": "offer" if offer_id else "status",
+            "offer_id": offer_id,
+            "created_at": now,
+            "expires_at": now + lifetime,
+        }
+        for (case_id, offer_id), token in zip(wanted, tokens, strict=True)
+    ]
+    ids = db.scalars(
+        insert(ReminderLink).returning(ReminderLink.id, sort_by_parameter_order=True), rows
+    ).all()
+    return list(zip(tokens, ids, strict=True))
 
 
 def find_link(db: Session, token: str, now: datetime) -> tuple[LinkState, ReminderLink | None]:

@@ -9,10 +9,12 @@ entry is its own transaction, and ``record_read`` commits it. The table's trigge
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEntry, StaffMember
@@ -47,6 +49,34 @@ def record(
     )
     db.add(entry)
     return entry
+
+
+def record_many(
+    db: Session,
+    actor: str,
+    action: str,
+    moment: datetime,
+    entries: Iterable[tuple[int | None, dict[str, Any]]],
+) -> int:
+    """Append one entry per ``(case_id, details)`` of ``entries``, all by ``actor`` (a
+    name such as ``"system"``, not a staff member) doing ``action`` at ``moment``, in one
+    statement: what ``record`` would add one by one. Does not commit. How many."""
+    address = _address()
+    rows = [
+        {
+            "at": moment,
+            "staff_id": None,
+            "actor": actor,
+            "action": action,
+            "case_id": case_id,
+            "details": details,
+            "address": address,
+        }
+        for case_id, details in entries
+    ]
+    if rows:
+        db.execute(insert(AuditEntry), rows)
+    return len(rows)
 
 
 def record_read(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from negotiation import (
     Arrears,
@@ -102,8 +103,11 @@ def policy_version() -> int:
     return in_force().version
 
 
-def snapshot_of(db: Session, case: Case, today: date) -> LoanSnapshot:
-    """The engine's view of a case's loan on ``today``, from its installments and charges."""
+def snapshot_of(
+    db: Session, case: Case, today: date, *, restructures: int | None = None
+) -> LoanSnapshot:
+    """The engine's view of a case's loan on ``today``, from its installments and charges
+    (and the restructures of the last 12 months: counted here unless given)."""
     loan = case.loan
     overdue = [i for i in loan.installments if i.due_date < today and i.unpaid > 0]
     upcoming = [i for i in loan.installments if i.due_date >= today]
@@ -125,7 +129,9 @@ def snapshot_of(db: Session, case: Case, today: date) -> LoanSnapshot:
         regular_installment=regular,
         days_past_due=days,
         frequency=Frequency(loan.frequency),
-        restructures_last_12_months=_recent_restructures(db, case, today),
+        restructures_last_12_months=_recent_restructures(db, case, today)
+        if restructures is None
+        else restructures,
         holds=frozenset({Hold(case.hold)}) if case.hold else frozenset(),
     )
 
@@ -181,6 +187,81 @@ def view_case(db: Session, case: Case, today: date) -> CaseView:
     )
 
 
+def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, CaseView]:
+    """``view_case`` for many cases at once (each on its own ``today``), by case id, in
+    seven statements whatever their number: the loans' installments and charges, the
+    restructures, the live plans and the latest plans, each with their installments. The same
+    rows reach the same engine, so each view is the one ``view_case`` gives (a test
+    holds them equal); what the scheduled sender composes its emails from."""
+    if not wanted:
+        return {}
+    cases = {case.id: case for case, _ in wanted}
+    loans = [case.loan for case in cases.values()]
+    load_schedules(db, loans)
+    ids = sorted(cases)
+    oldest = min(today for _, today in wanted) - timedelta(days=365)
+    restructured: dict[int, list[date]] = {}
+    for case_id, accepted in db.execute(
+        select(Plan.case_id, func.date(Plan.accepted_at)).where(
+            Plan.case_id.in_(ids),
+            Plan.kind == PlanKind.RESTRUCTURE.value,
+            Plan.status.in_((PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)),
+            func.date(Plan.accepted_at) >= oldest,
+        )
+    ):
+        # SQLite's date() is text, PostgreSQL's a date.
+        day = accepted if isinstance(accepted, date) else date.fromisoformat(str(accepted))
+        restructured.setdefault(case_id, []).append(day)
+    live: dict[int, Plan] = {}
+    for found in db.scalars(
+        select(Plan)
+        .where(Plan.case_id.in_(ids), Plan.status.in_(LIVE_PLAN_STATUSES))
+        .order_by(Plan.id)
+        .options(selectinload(Plan.installments))
+    ):
+        live.setdefault(found.case_id, found)
+    latest_ids = (
+        select(func.max(Plan.id))
+        .where(Plan.case_id.in_([i for i in ids if i not in live]))
+        .group_by(Plan.case_id)
+    )
+    latest = {
+        plan.case_id: plan
+        for plan in db.scalars(
+            select(Plan).where(Plan.id.in_(latest_ids)).options(selectinload(Plan.installments))
+        )
+    }
+    rules = policy()
+    views = {}
+    for case, today in wanted:
+        since = today - timedelta(days=365)
+        count = sum(1 for day in restructured.get(case.id, ()) if day >= since)
+        snapshot = snapshot_of(db, case, today, restructures=count)
+        plan = live.get(case.id)
+        views[case.id] = CaseView(
+            case=case,
+            loan=case.loan,
+            snapshot=snapshot,
+            stage=rules.stage_for(snapshot.days_past_due),
+            timeline=timeline(snapshot, rules),
+            plan=plan,
+            ended=None if plan is not None else _ended(latest.get(case.id), today),
+        )
+    return views
+
+
+def load_schedules(db: Session, loans: Sequence[Loan]) -> None:
+    """Load the installments and charges of ``loans`` not loaded yet, two statements for
+    all of them (what ``snapshot_of`` reads)."""
+    needed = [loan for loan in loans if "installments" not in loan.__dict__]
+    if needed:
+        db.scalars(
+            select(Loan)
+            .where(Loan.id.in_([loan.id for loan in needed]))
+            .options(selectinload(Loan.installments), selectinload(Loan.charges))
+        ).all()
+
+
 # How long a broken or lapsed plan is still told on the status page.
 ENDED_PLAN_SHOWN_DAYS = 90
 
@@ -200,6 +281,11 @@ def ended_plan(db: Session, case: Case, today: date) -> EndedPlan | None:
     latest = db.scalars(
         select(Plan).where(Plan.case_id == case.id).order_by(Plan.id.desc()).limit(1)
     ).first()
+    return _ended(latest, today)
+
+
+def _ended(latest: Plan | None, today: date) -> EndedPlan | None:
+    """``latest`` (a case's newest plan) as an ended plan still told on ``today``."""
     if latest is None or latest.status not in (PlanStatus.BROKEN, PlanStatus.LAPSED):
         return None
     missed = [i.missed_on for i in latest.installments if i.missed_on is not None]

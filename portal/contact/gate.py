@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from negotiation import Hold
@@ -204,11 +204,38 @@ def lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> None:
     lock, it closes no cycle of waits."""
     if db.get_bind().dialect.name != "postgresql":
         return
-    for borrower_id in sorted(set(borrower_ids)):
-        db.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :borrower)"),
-            {"space": CONTACT_LOCK_SPACE, "borrower": borrower_id},
+    wanted = sorted(set(borrower_ids))
+    if not wanted:
+        return
+    # One statement for all of them, taken in id order (unnest yields the array's
+    # elements in order, and each row's lock is taken as the row is produced), as every
+    # locker of several borrowers takes them: no two wait on each other in a cycle.
+    db.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(:space, borrower))"
+            " FROM unnest(CAST(:borrowers AS integer[])) AS borrower"
+        ),
+        {"space": CONTACT_LOCK_SPACE, "borrowers": wanted},
+    )
+
+
+def try_lock_borrowers(db: Session, borrower_ids: Iterable[int]) -> set[int]:
+    """``lock_borrowers`` without waiting: the borrowers whose contact lock this
+    transaction now holds (every one of them on SQLite, whose writers run one at a time).
+    A sender that must not wait (it holds rows another locker may want next) leaves the
+    others for later."""
+    wanted = sorted(set(borrower_ids))
+    if db.get_bind().dialect.name != "postgresql" or not wanted:
+        return set(wanted)
+    return set(
+        db.scalars(
+            text(
+                "SELECT borrower FROM unnest(CAST(:borrowers AS integer[])) AS borrower"
+                " WHERE pg_try_advisory_xact_lock(:space, borrower)"
+            ),
+            {"space": CONTACT_LOCK_SPACE, "borrowers": wanted},
         )
+    )
 
 
 def judge(
@@ -322,6 +349,100 @@ def judge_many(
     return decisions
 
 
+class BatchGate:
+    """``judge`` for a batch of scheduled messages, read in a few statements: the rules
+    each borrower is judged by (opt-outs, quiet times, their place's rules), the validation
+    notices sent, the attempts made and the messages scheduled near ``moment``. The
+    caller locks the cases and their borrowers first (as ``judge`` with ``lock`` does)
+    and reads the cases again under the lock; then asks about each message in turn,
+    telling the gate what became of it (``moved``, ``dropped``), so that each message is
+    judged on the history ``judge`` would read at that point: the others still scheduled
+    where they are, and not itself (``excluding_message``)."""
+
+    def __init__(self, db: Session, cases: Iterable[Case], moment: datetime) -> None:
+        self.moment = moment
+        wanted = {case.id: case for case in cases}
+        borrower_ids = sorted({case.loan.borrower_id for case in wanted.values()})
+        self._opted: dict[int, set[Channel]] = {}
+        for borrower_id, opted_channel in db.execute(
+            select(OptOut.borrower_id, OptOut.channel).where(
+                OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
+            )
+        ):
+            self._opted.setdefault(borrower_id, set()).add(Channel(opted_channel))
+        self._quiet = quiet_windows(db, borrower_ids)
+        self._noticed = notices_sent(db, wanted)
+        self.since, self.until = moment - HISTORY_REACH, moment + HISTORY_REACH
+        self._made: dict[int, list[Attempt]] = {}
+        for borrower_id, at, made_channel, connected, agent in db.execute(
+            select(
+                ContactAttempt.borrower_id,
+                ContactAttempt.at,
+                ContactAttempt.channel,
+                ContactAttempt.connected,
+                ContactAttempt.agent,
+            ).where(
+                ContactAttempt.borrower_id.in_(borrower_ids),
+                ContactAttempt.inbound.is_(False),
+                ContactAttempt.at >= self.since,
+                ContactAttempt.at < self.until,
+            )
+        ):
+            self._made.setdefault(borrower_id, []).append(
+                Attempt(at, Channel(made_channel), connected, agent)
+            )
+        self._waiting: dict[int, dict[int, Attempt]] = {}
+        for message_id, borrower_id, at, waiting_channel in db.execute(
+            select(Message.id, Message.borrower_id, Message.send_at, Message.channel).where(
+                Message.borrower_id.in_(borrower_ids),
+                Message.status == MessageStatus.SCHEDULED,
+                Message.send_at >= self.since,
+                Message.send_at < self.until,
+            )
+        ):
+            self._waiting.setdefault(borrower_id, {})[message_id] = Attempt(
+                at, Channel(waiting_channel)
+            )
+        self._rules: dict[tuple[str, str], ContactRules] = {}
+
+    def judge(self, case: Case, channel: Channel, message_id: int) -> ContactDecision:
+        """May the scheduled message ``message_id`` to the borrower of ``case`` go on
+        ``channel`` now? The answer ``judge`` would give with ``excluding_message``."""
+        borrower = case.loan.borrower
+        key = (borrower.jurisdiction, case.loan.currency)
+        if key not in self._rules:
+            self._rules[key] = rules_for(*key)
+        request = ContactRequest(
+            channel=channel,
+            recipient=Recipient.BORROWER,
+            moment=self.moment,
+            time_zone=borrower.timezone,
+            holds=frozenset({Hold(case.hold)}) if case.hold else frozenset(),
+            opted_out=frozenset(self._opted.get(borrower.id, ())),
+            validation_notice_sent=case.id in self._noticed,
+        )
+        waiting = self._waiting.get(borrower.id, {})
+        history = ContactHistory(
+            (
+                *self._made.get(borrower.id, ()),
+                *(attempt for other, attempt in waiting.items() if other != message_id),
+            )
+        )
+        rules = narrowed(self._rules[key], self._quiet.get(borrower.id, ()))
+        return may_contact(request, history, rules)
+
+    def moved(self, case: Case, channel: Channel, message_id: int, later: datetime) -> None:
+        """The message now waits until ``later``: it counts there from now on."""
+        waiting = self._waiting.setdefault(case.loan.borrower_id, {})
+        waiting.pop(message_id, None)
+        if self.since <= later < self.until:
+            waiting[message_id] = Attempt(later, channel)
+
+    def dropped(self, case: Case, message_id: int) -> None:
+        """The message no longer waits (cancelled): it counts nowhere."""
+        self._waiting.get(case.loan.borrower_id, {}).pop(message_id, None)
+
+
 @dataclass(frozen=True)
 class ContactVerdict:
     """The gate's answer about one contact, with where and when it was judged: what the
@@ -402,6 +523,41 @@ def record_attempt(
     if last is None or last < moment:
         case.last_contact_at = moment
     return attempt
+
+
+def record_attempts(
+    db: Session, attempts: Iterable[tuple[Case, Channel, int]], moment: datetime, agent: str
+) -> int:
+    """``record_attempt`` for many messages sent at ``moment`` by ``agent``: one attempt
+    per ``(case, channel, message_id)`` in one statement, and each case's last contact.
+    Does not commit. How many."""
+    rows = [
+        {
+            "case_id": case.id,
+            "borrower_id": case.loan.borrower_id,
+            "channel": channel.value,
+            "at": moment,
+            "connected": False,
+            "inbound": False,
+            "agent": agent,
+            "outcome": "sent",
+            "message_id": message_id,
+        }
+        for case, channel, message_id in attempts
+    ]
+    if not rows:
+        return 0
+    db.execute(insert(ContactAttempt), rows)
+    db.execute(
+        update(Case)
+        .where(
+            Case.id.in_(sorted({row["case_id"] for row in rows})),
+            or_(Case.last_contact_at.is_(None), Case.last_contact_at < moment),
+        )
+        .values(last_contact_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    return len(rows)
 
 
 def record_opt_out(

@@ -185,6 +185,23 @@ def _stripe_retries(name: str, value: Any) -> int:
     return int(raw)
 
 
+def _send_rate(name: str, value: Any) -> float:
+    try:
+        rate = float(str(value or "0"))
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 10_000 or math.isnan(rate):
+        raise ValueError(f"{name} must be messages a second, 0 (no limit) to 10000, not {value!r}")
+    return rate
+
+
+def _connections(name: str, value: Any) -> int:
+    raw = str(value or "1")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 64:
+        raise ValueError(f"{name} must be 1 to 64 connections, not {raw!r}")
+    return int(raw)
+
+
 def stripe_worst_case(timeout: float, retries: int) -> float:
     """The longest one Stripe call can keep a request waiting: every attempt timing out,
     and the SDK's pause before each retry (0.5 s doubling, at most 5 s)."""
@@ -552,6 +569,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_SENDER", "SMS_SENDER", "", "the number or sender id SMS are sent from"),
     Setting(
+        "SMS_RATE",
+        "SMS_RATE",
+        "10",
+        "SMS the scheduled sender hands the provider per second, at most, per sending "
+        "process (`haohuan messages send-due --workers N` shares it among its N); the "
+        "outbox takes them without limit",
+        "0 (no limit) to 10000",
+        _send_rate,
+    ),
+    Setting(
+        "SMS_CONNECTIONS",
+        "SMS_CONNECTIONS",
+        "4",
+        "requests to the SMS provider the scheduled sender makes at the same time, per "
+        "sending process",
+        "1 to 64",
+        _connections,
+    ),
+    Setting(
         "HAOHUAN_SMS_NAME",
         "SMS_NAME",
         "好還 Haohuan",
@@ -597,6 +633,25 @@ SETTINGS: tuple[Setting, ...] = (
         "more than 0, at most 120",
     ),
     Setting("MAIL_FROM", "MAIL_FROM", "", "the address email is sent from", "an email address"),
+    Setting(
+        "EMAIL_RATE",
+        "EMAIL_RATE",
+        "5",
+        "emails the scheduled sender hands the SMTP server per second, at most, per "
+        "sending process (`--workers N` shares it among its N); the outbox takes them "
+        "without limit",
+        "0 (no limit) to 10000",
+        _send_rate,
+    ),
+    Setting(
+        "EMAIL_CONNECTIONS",
+        "EMAIL_CONNECTIONS",
+        "2",
+        "SMTP connections the scheduled sender keeps busy at the same time, per sending "
+        "process (each email opens its own)",
+        "1 to 64",
+        _connections,
+    ),
     Setting(
         "HAOHUAN_LETTER_FONT",
         "LETTER_FONT",
@@ -831,6 +886,13 @@ class Settings:
     @property
     def waterfall(self) -> tuple[str, ...]:
         return parse_waterfall(self._text("WATERFALL") or ",".join(DEFAULT_WATERFALL))
+
+    def send_limits(self, channel: str) -> tuple[float, int]:
+        """The scheduled sender's limits for ``channel`` (``sms`` or ``email``): messages
+        a second (0: none) and parallel connections."""
+        prefix = "SMS" if channel == "sms" else "EMAIL"
+        rate = _send_rate(f"{prefix}_RATE", self.get(f"{prefix}_RATE"))
+        return rate, _connections(f"{prefix}_CONNECTIONS", self.get(f"{prefix}_CONNECTIONS"))
 
     @property
     def offer_valid_days(self) -> int:

@@ -84,13 +84,16 @@ def compose(
     link: str,
     opt_out: str,
     offer: Offer | None = None,
+    view: CaseView | None = None,
 ) -> Composed:
-    """The message for ``case`` on ``channel``, in the borrower's language."""
+    """The message for ``case`` on ``channel``, in the borrower's language. An email
+    states the case's amounts and timeline: from ``view`` when the caller read it already
+    (``portal.cases.facts.views_of``, for many cases at once), else read here."""
     locale = borrower_locale(case)
     with force_locale(locale):
         if channel is Channel.SMS:
             return Composed(None, _sms(case, link, opt_out, offer), locale)
-        subject, text = _email(db, case, moment, link, opt_out, offer)
+        subject, text = _email(db, case, moment, link, opt_out, offer, view)
         return Composed(subject, text, locale)
 
 
@@ -322,12 +325,19 @@ def _short_date(moment: datetime, case: Case) -> str:
 
 
 def _email(
-    db: Session, case: Case, moment: datetime, link: str, opt_out: str, offer: Offer | None
+    db: Session,
+    case: Case,
+    moment: datetime,
+    link: str,
+    opt_out: str,
+    offer: Offer | None,
+    view: CaseView | None,
 ) -> tuple[str, str]:
     borrower = case.loan.borrower
     locale = borrower_locale(case)
     today = borrower_today(borrower.timezone, moment)
-    view = view_case(db, case, today)
+    if view is None or view.case is not case or view.snapshot.as_of != today:
+        view = view_case(db, case, today)
     contact = lender(locale, market_of(case.loan.currency))
     lines = [_("Hello %(name)s,", name=borrower.full_name), ""]
     if offer is not None:

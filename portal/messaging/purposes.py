@@ -30,8 +30,17 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from negotiation import LoanSnapshot
 from negotiation.contact import Channel
-from portal.cases.facts import CaseView, ended_plan, live_plan, policy, snapshot_of, view_case
+from portal.cases.facts import (
+    CaseView,
+    EndedPlan,
+    ended_plan,
+    live_plan,
+    policy,
+    snapshot_of,
+    view_case,
+)
 from portal.cases.holds import dispute_status
 from portal.cases.overdue import borrower_today
 from portal.contact.gate import VALIDATION_NOTICE
@@ -54,6 +63,7 @@ from portal.messaging.links import public_url
 from portal.models import (
     Case,
     Offer,
+    Plan,
     PlanInstallment,
     PlanStatus,
     Promise,
@@ -129,12 +139,16 @@ def compose_purpose(
     opt_out: str,
     offer: Offer | None = None,
     help_url: str | None = None,
+    view: CaseView | None = None,
 ) -> Composed:
     """The words of a message of ``purpose`` for ``case`` on ``channel`` at ``moment``, in
     the borrower's language. ``link`` is the borrower's reminder link, ``opt_out`` the
     channel's opt-out link, ``help_url`` the help page (by default the portal's own).
     An unknown purpose, and ``offer``, are the ordinary reminder's (with its offer).
-    Raises ``StaleMessageError`` when a strategy template's fact is gone."""
+    Raises ``StaleMessageError`` when a strategy template's fact is gone. ``view``: the
+    case as ``view_case`` reads it on the borrower's today, when the caller read it
+    already (the scheduled sender, for a whole batch); the ordinary reminder's email
+    states its amounts and timeline."""
     if purpose == DISPUTE_REJECTED:
         return compose_dispute_rejected(case, channel, link=link, opt_out=opt_out)
     if purpose == VALIDATION_NOTICE:
@@ -156,13 +170,16 @@ def compose_purpose(
         locale = borrower_locale(case)
         today = borrower_today(case.loan.borrower.timezone, moment)
         with force_locale(locale):
-            facts = _Facts(db, case, template, today, locale)
+            known = view if view is not None and view.case is case else None
+            if known is not None and known.snapshot.as_of != today:
+                known = None
+            facts = _Facts(db, case, template, today, locale, known)
             words = _TEMPLATES[template](facts)
             if channel is Channel.SMS:
                 return Composed(None, _sms(words.sms, link, opt_out), locale)
             text = _email(facts, words, link, opt_out, help_url or _help_url())
             return Composed(words.subject, text, locale)
-    return compose(db, case, channel, moment, link=link, opt_out=opt_out, offer=offer)
+    return compose(db, case, channel, moment, link=link, opt_out=opt_out, offer=offer, view=view)
 
 
 def _help_url() -> str:
@@ -178,9 +195,36 @@ class _Facts:
     template: StrategyTemplate
     today: date
     locale: str
+    # The case as ``view_case`` reads it on ``today``, when the caller read it already
+    # (the scheduled sender, for a whole batch): what the reads below answer from.
+    view: CaseView | None = None
 
     def stale(self, fact: str) -> StaleMessageError:
         return StaleMessageError(self.template.value, fact)
+
+    def snapshot(self) -> LoanSnapshot:
+        """``snapshot_of`` the case on ``today``."""
+        if self.view is not None:
+            return self.view.snapshot
+        return snapshot_of(self.db, self.case, self.today)
+
+    def live_plan(self) -> Plan | None:
+        """``live_plan`` of the case."""
+        if self.view is not None:
+            return self.view.plan
+        return live_plan(self.db, self.case)
+
+    def ended_plan(self) -> EndedPlan | None:
+        """``ended_plan`` of the case on ``today``."""
+        if self.view is not None and self.view.plan is None:
+            return self.view.ended  # what view_case read: ended_plan, as no plan is live
+        return ended_plan(self.db, self.case, self.today)
+
+    def case_view(self) -> CaseView:
+        """``view_case`` of the case on ``today``."""
+        if self.view is not None:
+            return self.view
+        return view_case(self.db, self.case, self.today)
 
     @property
     def currency(self) -> str:
@@ -280,7 +324,7 @@ def _email(facts: _Facts, words: _Words, link: str, opt_out: str, help_url: str)
 def _courtesy(facts: _Facts) -> _Words:
     """Stale when the loan is no longer current (anything overdue) or no installment is
     unpaid within ``DUE_SOON_DAYS``."""
-    if snapshot_of(facts.db, facts.case, facts.today).arrears.total > 0:
+    if facts.snapshot().arrears.total > 0:
         raise facts.stale("not_current")
     due = next(
         (i for i in facts.case.loan.installments if i.due_date >= facts.today and i.unpaid > 0),
@@ -305,7 +349,7 @@ def _courtesy(facts: _Facts) -> _Words:
 def _plan_due(facts: _Facts) -> _Words:
     """Stale without a live plan, or when its next unpaid payment's date has passed (then
     it is ``plan_missed``'s) or is not within ``DUE_SOON_DAYS``."""
-    plan = live_plan(facts.db, facts.case)
+    plan = facts.live_plan()
     due = plan.next_due if plan is not None else None
     if plan is None or due is None:
         raise facts.stale("no_plan_payment")
@@ -368,7 +412,7 @@ def plan_arrears(installments: list[PlanInstallment], today: date, *, pending: b
 def _plan_missed(facts: _Facts) -> _Words:
     """Stale without a live plan, or when none of its payments is unpaid past its date
     (paid meanwhile)."""
-    plan = live_plan(facts.db, facts.case)
+    plan = facts.live_plan()
     if plan is None:
         raise facts.stale("no_plan")
     state = plan_arrears(
@@ -420,7 +464,7 @@ def _plan_missed(facts: _Facts) -> _Words:
 def _plan_broken(facts: _Facts) -> _Words:
     """Stale unless the case's latest plan broke (recently: ``ENDED_PLAN_SHOWN_DAYS`` of
     ``portal.cases.facts``), no plan has been chosen since, and something is overdue."""
-    ended = ended_plan(facts.db, facts.case, facts.today)
+    ended = facts.ended_plan()
     if ended is None or ended.plan.status != PlanStatus.BROKEN:
         raise facts.stale("no_broken_plan")
     view = _overdue_view(facts)
@@ -567,9 +611,9 @@ def _reminder_plan(facts: _Facts) -> _Words:
 def _overdue_view(facts: _Facts) -> CaseView:
     """The case's view, for a template about what is overdue: stale when a plan is live
     (chosen since the message was planned) or nothing is overdue."""
-    if live_plan(facts.db, facts.case) is not None:
+    if facts.live_plan() is not None:
         raise facts.stale("plan_chosen")
-    view = view_case(facts.db, facts.case, facts.today)
+    view = facts.case_view()
     if view.snapshot.arrears.total <= 0:
         raise facts.stale("nothing_overdue")
     return view

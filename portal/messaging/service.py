@@ -15,7 +15,14 @@ What happens to a contact the rules refuse:
 
 The scheduled sender (``dispatch_due``, run by ``haohuan messages send-due``) judges
 each message again when its time comes: a hold or an opt-out since cancels it, with
-the reason; caps used since move it to the next allowed moment.
+the reason; caps used since move it to the next allowed moment. It works in batches:
+a batch of due messages is claimed (``FOR UPDATE SKIP LOCKED``: several senders share
+the work and never take one message twice), its cases and borrowers locked without
+waiting (one held elsewhere waits for a later batch), judged by one ``BatchGate`` read
+in the order one-by-one sending would take them (a borrower's second message waits for
+the next batch, judged once the first has gone), recorded as ``sending`` in one commit,
+handed to the providers concurrently within each one's rate and connection limits
+(``portal.messaging.delivery``), and its outcomes recorded in a second commit.
 
 Crash safety. A provider is never called inside a transaction that holds the case lock.
 First the message is recorded as ``sending`` with its attempt (the attempt counts
@@ -42,17 +49,19 @@ provider the link's token is replaced by a mark, as links are never stored.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from negotiation import Hold
 from negotiation.contact import (
@@ -65,12 +74,15 @@ from negotiation.contact import (
     narrowed,
 )
 from negotiation.contact import ContactAttempt as Attempt
-from portal.access.verification import issue_link
+from portal.access.verification import issue_link, issue_links
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
+from portal.cases.facts import views_of
+from portal.cases.overdue import borrower_today
 from portal.contact.gate import (
     HISTORY_REACH,
     VALIDATION_NOTICE,
+    BatchGate,
     cancel_scheduled,
     judge,
     lift_opt_out,
@@ -78,17 +90,22 @@ from portal.contact.gate import (
     notices_sent,
     quiet_windows,
     record_attempt,
+    record_attempts,
     record_opt_out,
     rules_for,
+    try_lock_borrowers,
 )
+from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
-from portal.core.hashing import token_hash
+from portal.core.hashing import new_token, token_hash
+from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.messaging.purposes import (
     DISPUTE_REJECTED,
     DISPUTE_UPHELD,
+    STRATEGY_TEMPLATES,
     StaleMessageError,
     compose_purpose,
 )
@@ -114,8 +131,15 @@ MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL)
 SENDING_STALE_AFTER = timedelta(minutes=10)
 # Cases per transaction in a bulk send: each chunk locks its cases briefly.
 BULK_CHUNK = 500
-# Messages per pass of the scheduled sender.
-DISPATCH_CHUNK = 200
+# Messages the scheduled sender claims, judges and records as being sent in one
+# transaction (fewer when a provider's rate limit is low: see BATCH_SECONDS).
+DISPATCH_CHUNK = 500
+# The messages table, for the batch sender's UPDATEs by id (executemany, bypassing the
+# session's objects, which it expires afterwards).
+_MESSAGES = cast(Table, Message.__table__)
+# The longest a batch should take at its slowest provider's rate limit: far below
+# SENDING_STALE_AFTER, after which another sender takes its messages for interrupted.
+BATCH_SECONDS = 60
 REDACTED = "[link]"
 # What a message left "sending" by a sender that stopped is failed with (a code, worded
 # where it is shown, as the providers' ``SendFailure`` codes are).
@@ -135,6 +159,9 @@ class Outcome(StrEnum):
 
 # Messages that tell the borrower an outcome rather than ask for money.
 OUTCOME_PURPOSES = frozenset({DISPUTE_UPHELD, DISPUTE_REJECTED})
+# Messages whose words are their own: they do not state the case's amounts and timeline
+# as a reminder's email does (``portal.cases.facts.view_case``).
+_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE})
 
 
 class Problem(StrEnum):
@@ -667,41 +694,522 @@ class DispatchCounts:
 
 
 def dispatch_due(
-    db: Session, moment: datetime, *, batch_id: int | None = None, limit: int | None = None
+    db: Session,
+    moment: datetime,
+    *,
+    batch_id: int | None = None,
+    limit: int | None = None,
+    clock: Callable[[], datetime] | None = None,
+    housekeeping: bool = True,
+    share: int = 1,
 ) -> DispatchCounts:
     """Send every scheduled message whose time has come (of one batch, with
-    ``batch_id``), judging each again now; mark interrupted sends as failed. Commits
-    message by message."""
-    counts = DispatchCounts()
-    counts.interrupted = _fail_interrupted(db, moment)
+    ``batch_id``; at most ``limit``), judging each again when it goes; first (with
+    ``housekeeping``) mark interrupted sends as failed and queue the validation notices
+    due. Messages go in batches (``_send_batch``): each claimed, judged and recorded as
+    being sent in one transaction, handed to the providers concurrently within their
+    limits, and its outcomes recorded in a second. Each batch is judged at ``clock()``
+    when given (a long run judges its last messages at the time they go), else at
+    ``moment``. ``share``: how many senders run at once on this machine (``--workers``),
+    who divide the providers' rate limits between them. Commits batch by batch."""
+    counts = housekeep(db, moment, batch_id=batch_id) if housekeeping else DispatchCounts()
+    current = settings.current()
+    sms_rate, sms_connections = current.send_limits("sms")
+    email_rate, email_connections = current.send_limits("email")
+    couriers = Couriers(
+        providers(),
+        Limits(sms_rate / share, sms_connections),
+        Limits(email_rate / share, email_connections),
+    )
+    size = DISPATCH_CHUNK
+    if slowest := couriers.slowest_rate():
+        # A batch stays "sending" while its providers take it: never near the time after
+        # which another sender would take it for interrupted.
+        size = max(1, min(size, int(slowest * BATCH_SECONDS)))
+    done = 0
+    try:
+        while limit is None or done < limit:
+            at = clock() if clock is not None else moment
+            taken = _send_batch(
+                db, at, couriers, batch_id, size if limit is None else min(size, limit - done)
+            )
+            if taken is None:
+                break
+            for name, value in taken.items():
+                setattr(counts, name, getattr(counts, name) + value)
+            if not sum(taken.values()):
+                # Every message due is held by another transaction: the next run retries.
+                break
+            done += sum(taken.values())
+    finally:
+        couriers.close()
+    return counts
+
+
+def housekeep(db: Session, moment: datetime, *, batch_id: int | None = None) -> DispatchCounts:
+    """What the scheduled sender does once a run before sending: mark sends left
+    ``sending`` too long as failed (interrupted) and, unless it sends one bulk batch,
+    queue the validation notices due. Commits."""
+    counts = DispatchCounts(interrupted=_fail_interrupted(db, moment))
     if batch_id is None:
         counts.notices_queued = queue_validation_notices(db, moment)
-    done = 0
-    while limit is None or done < limit:
-        query = (
-            select(Message.id)
-            .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= moment)
-            .order_by(Message.send_at, Message.id)
-            .limit(DISPATCH_CHUNK if limit is None else min(DISPATCH_CHUNK, limit - done))
-        )
-        if batch_id is not None:
-            query = query.where(Message.batch_id == batch_id)
-        ids = list(db.scalars(query))
-        db.commit()
-        if not ids:
-            break
-        progressed = False
-        for message_id in ids:
-            outcome = _dispatch_one(db, message_id, moment)
-            done += 1
-            if outcome is None:
-                continue
-            progressed = True
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
-        if not progressed:
-            # Every message of the chunk was taken by another sender meanwhile.
-            break
     return counts
+
+
+@dataclass
+class _Due:
+    """A claimed message, as the batch sender reads it."""
+
+    id: int
+    case_id: int
+    channel: Channel
+    purpose: str
+    offer_id: int | None
+    batch_id: int | None
+    created_by: str
+
+
+@dataclass
+class _Going:
+    """A message of the batch that the rules let go now, with what is needed to send it."""
+
+    due: _Due
+    case: Case
+    address: str
+    offer: Offer | None
+    token: str = ""
+    outgoing: Outgoing | None = None
+
+
+def _send_batch(
+    db: Session, moment: datetime, couriers: Couriers, batch_id: int | None, size: int
+) -> dict[str, int] | None:
+    """Claim up to ``size`` due messages, judge and prepare them (commit), send them,
+    record the outcomes (commit). The counts it adds to, or None when nothing was due."""
+    held = set(db.identity_map.keys())
+    try:
+        with _collector_paused():
+            going, counts, claimed = _prepare_batch(db, moment, batch_id, size)
+        if not claimed:
+            db.commit()
+            return None
+        db.commit()
+        delivered = couriers.deliver(
+            [
+                Parcel(g.due.id, g.address, g.outgoing.text, g.outgoing.email)
+                for g in going
+                if g.outgoing is not None
+            ]
+        )
+        counts.update(_record_delivered(db, going, delivered, moment))
+        db.commit()
+    finally:
+        _forget_batch(db, held)
+    if delivered.crash is not None:
+        raise delivered.crash
+    return counts
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a batch is prepared: the batch builds some
+    forty thousand ORM objects (the cases, loans and installments it reads), each of
+    which can set off a collection that walks every object the process holds; measured,
+    a quarter of the batch's time. It runs again, and catches up, once the batch is
+    written."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _forget_batch(db: Session, held: set[Any]) -> None:
+    """Take the rows a batch read out of the session (a run of many batches would
+    otherwise keep them all, and every commit walks them), and expire the ones the
+    caller held: they were written by statements, not through the session's objects, and
+    are read again when next used."""
+    for key in [key for key in db.identity_map.keys() if key not in held]:  # noqa: SIM118
+        found = db.identity_map.get(key)
+        if found is not None:
+            db.expunge(found)
+    db.expire_all()
+
+
+def _claim(db: Session, moment: datetime, batch_id: int | None, size: int) -> list[_Due]:
+    """Lock and read up to ``size`` due messages, oldest first. On PostgreSQL, rows
+    another sender holds are skipped, so several senders share the work without taking
+    one message twice; SQLite runs one writer at a time, so its write lock comes first."""
+    postgres = db.get_bind().dialect.name == "postgresql"
+    if not postgres:
+        lock_row(db, Message, 0)  # no such row: the database write lock, nothing else
+    query = (
+        select(
+            Message.id,
+            Message.case_id,
+            Message.channel,
+            Message.purpose,
+            Message.offer_id,
+            Message.batch_id,
+            Message.created_by,
+        )
+        .where(Message.status == MessageStatus.SCHEDULED, Message.send_at <= moment)
+        .order_by(Message.send_at, Message.id)
+        .limit(size)
+    )
+    if batch_id is not None:
+        query = query.where(Message.batch_id == batch_id)
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=Message)
+    return [
+        _Due(id, case_id, Channel(channel), purpose, offer_id, batch, created_by)
+        for id, case_id, channel, purpose, offer_id, batch, created_by in db.execute(query)
+    ]
+
+
+def _prepare_batch(
+    db: Session, moment: datetime, batch_id: int | None, size: int
+) -> tuple[list[_Going], dict[str, int], int]:
+    """Claim a batch and do in a few statements what ``_dispatch_one`` does message by
+    message up to the provider: lock the cases and their borrowers (skipping any held
+    elsewhere, whose messages wait for a later batch), read them again, judge every
+    message by the borrower's rules and history (``BatchGate``: one query each for the
+    batch), cancel or reschedule the refused, and for the rest issue the links, write the
+    words (a stale template's message cancelled), record the attempts and the messages as
+    being sent, and audit. Not committed. The messages going, the counts, and how many
+    were claimed.
+
+    The messages are judged in the order ``_dispatch_one`` takes them, each borrower's
+    history moving as it would (a message moved or cancelled stops counting where it
+    was). Once one of a borrower's messages goes, the borrower's later messages in the
+    batch are left scheduled for the next batch: they are judged after its outcome is
+    known (a certain refusal gives its attempt back; a hold placed meanwhile counts), as
+    one by one."""
+    claimed = _claim(db, moment, batch_id, size)
+    if not claimed:
+        return [], {}, 0
+    case_ids = sorted({due.case_id for due in claimed})
+    held = _lock_without_waiting(db, case_ids)
+    cases = {
+        case.id: case
+        for case in db.scalars(
+            select(Case)
+            .where(Case.id.in_(case_ids))
+            .options(joinedload(Case.loan).joinedload(Loan.borrower))
+            .execution_options(populate_existing=True)
+        )
+    }
+    gate = BatchGate(db, cases.values(), moment)
+    counts = {"cancelled": 0, "rescheduled": 0}
+    cancelled: list[tuple[_Due, str]] = []
+    moved: list[tuple[_Due, datetime]] = []
+    going: list[_Going] = []
+    busy: set[int] = set()
+    for due in claimed:
+        case = cases[due.case_id]
+        borrower = case.loan.borrower
+        if borrower.id in busy:
+            continue  # judged in a later batch, once this borrower's message has gone
+        if case.id not in held.cases or borrower.id not in held.borrowers:
+            # Another transaction holds the case or the borrower (an agent sending, a
+            # write-off cancelling the case's messages): the message, and the borrower's
+            # later ones, wait for a later batch rather than this one for the lock.
+            busy.add(borrower.id)
+            continue
+        decision = gate.judge(case, due.channel, due.id)
+        offer = db.get(Offer, due.offer_id) if due.offer_id else None
+        reason = None
+        address = address_for(borrower, due.channel)
+        if address is None:
+            reason = Problem.NO_ADDRESS.value
+        elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
+            reason = Problem.OFFER_UNUSABLE.value
+        elif not decision.allowed and decision.allowed_from is None:
+            reason = ",".join(r.value for r in decision.reasons)
+        if reason is not None:
+            gate.dropped(case, due.id)
+            cancelled.append((due, reason))
+        elif not decision.allowed and decision.allowed_from is not None:
+            later = as_utc(decision.allowed_from).astimezone(UTC)
+            gate.moved(case, due.channel, due.id, later)
+            moved.append((due, later))
+        else:
+            going.append(_Going(due, case, address or "", offer))
+            busy.add(borrower.id)
+    _cancel_many(db, cancelled, moment)
+    _move_many(db, moved)
+    counts["cancelled"], counts["rescheduled"] = len(cancelled), len(moved)
+    counts["cancelled"] += _prepare_many(db, going, moment)
+    return going, counts, len(claimed)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """The cases and borrowers a batch holds the locks of."""
+
+    cases: set[int]
+    borrowers: set[int]
+
+
+def _lock_without_waiting(db: Session, case_ids: list[int]) -> _Held:
+    """Lock the batch's cases and their borrowers, skipping any another transaction
+    holds: the sender holds its messages' rows, and a locker that takes a case and then
+    its messages (a write-off cancelling them) must never wait on it in a cycle. On
+    SQLite the batch holds the database write lock already: everything is held."""
+    if db.get_bind().dialect.name != "postgresql":
+        return _Held(set(case_ids), set(db.scalars(_borrowers_of(case_ids))))
+    cases = set(
+        db.scalars(
+            select(Case.id)
+            .where(Case.id.in_(case_ids))
+            .order_by(Case.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    return _Held(cases, try_lock_borrowers(db, db.scalars(_borrowers_of(sorted(cases)))))
+
+
+def _borrowers_of(case_ids: list[int]) -> Select[int]:
+    return select(Loan.borrower_id).join(Case, Case.loan_id == Loan.id).where(Case.id.in_(case_ids))
+
+
+def _cancel_many(db: Session, cancelled: list[tuple[_Due, str]], moment: datetime) -> None:
+    """Cancel messages with their reasons, and audit each (as ``_dispatch_one`` does)."""
+    if not cancelled:
+        return
+    db.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
+        .values(status=MessageStatus.CANCELLED.value, error=bindparam("reason")),
+        [{"mid": due.id, "reason": reason} for due, reason in cancelled],
+    )
+    trail.record_many(
+        db,
+        "system",
+        "message.cancel",
+        moment,
+        [
+            (due.case_id, {"message_id": due.id, "reasons": reason.split(",")})
+            for due, reason in cancelled
+        ],
+    )
+
+
+def _move_many(db: Session, moved: list[tuple[_Due, datetime]]) -> None:
+    """Move messages to their next allowed moment."""
+    if not moved:
+        return
+    db.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
+        .values(send_at=bindparam("later")),
+        [{"mid": due.id, "later": later} for due, later in moved],
+    )
+
+
+def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
+    """``_prepare`` for a batch: the links in one statement, the emails' case views in a
+    few (``views_of``), the words message by message, then the messages, the attempts,
+    the cases' last contact and the audit each in one statement. A message whose
+    template's fact is gone is taken out of ``going`` and cancelled as ``stale``, no link
+    issued, as ``_dispatch_one`` does. Not committed. How many were stale."""
+    if not going:
+        return 0
+    for g in going:
+        # Drawn now, stored below for the messages that go: a stale one leaves no link.
+        g.token = new_token()
+    views = views_of(
+        db,
+        [
+            (g.case, borrower_today(g.case.loan.borrower.timezone, moment))
+            for g in going
+            # A template reads the case's facts whatever the channel (to know whether
+            # it is stale); the ordinary reminder only in an email's words.
+            if g.due.purpose in STRATEGY_TEMPLATES
+            or (g.due.channel is Channel.EMAIL and g.due.purpose not in _OWN_WORDS)
+        ],
+    )
+    configured = providers()
+    rows = []
+    stale: list[tuple[_Going, StaleMessageError]] = []
+    for g in going:
+        channel = g.due.channel
+        borrower = g.case.loan.borrower
+        opt_out = opt_out_url(borrower.id, channel)
+        try:
+            composed = compose_purpose(
+                db,
+                g.case,
+                g.due.purpose,
+                channel,
+                moment,
+                link=reminder_url(g.token),
+                opt_out=opt_out,
+                offer=g.offer,
+                view=views.get(g.case.id),
+            )
+        except StaleMessageError as error:
+            stale.append((g, error))
+            continue
+        provider = configured.sms if channel is Channel.SMS else configured.email
+        email = None
+        if channel is Channel.EMAIL:
+            email = Email(
+                to=g.address,
+                to_name=borrower.full_name,
+                subject=composed.subject or "",
+                text=composed.text,
+                html=None,
+                unsubscribe_url=opt_out,
+                reference=str(g.due.id),
+            )
+        g.outgoing = Outgoing(composed.text, email)
+        rows.append(
+            {
+                "mid": g.due.id,
+                "status": MessageStatus.SENDING.value,
+                "send_at": moment,
+                "address": g.address,
+                "link_id": 0,  # issued below, once the stale are known
+                "locale": composed.locale,
+                "subject": composed.subject,
+                "provider": provider.name,
+                # As _prepare: the outbox keeps the link, a real provider's copy does not.
+                "body": composed.text
+                if provider.name == "outbox"
+                else _redact(composed.text, g.token),
+            }
+        )
+    if stale:
+        _cancel_stale_many(db, stale, moment)
+        gone = {g.due.id for g, _ in stale}
+        going[:] = [g for g in going if g.due.id not in gone]
+        rows = [row for row in rows if row["mid"] not in gone]
+        if not going:
+            return len(stale)
+    issued = issue_links(
+        db,
+        [(g.case.id, g.offer.id if g.offer else None) for g in going],
+        moment,
+        tokens=[g.token for g in going],
+    )
+    for row, (_, link_id) in zip(rows, issued, strict=True):
+        row["link_id"] = link_id
+    db.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("mid"))
+        .values({name: bindparam(name) for name in rows[0] if name != "mid"}),
+        rows,
+    )
+    record_attempts(db, [(g.case, g.due.channel, g.due.id) for g in going], moment, "system")
+    trail.record_many(
+        db,
+        "system",
+        "message.send",
+        moment,
+        [
+            (
+                g.case.id,
+                {
+                    "message_id": g.due.id,
+                    "channel": g.due.channel.value,
+                    "purpose": g.due.purpose,
+                    "batch_id": g.due.batch_id,
+                    "scheduled_by": g.due.created_by,
+                },
+            )
+            for g in going
+        ],
+    )
+    return len(stale)
+
+
+def _cancel_stale_many(
+    db: Session, stale: list[tuple[_Going, StaleMessageError]], moment: datetime
+) -> None:
+    """Cancel messages whose template's fact is gone, with the reason ``stale`` (no link
+    was issued for them), each audited with the fact (``_cancel_stale``)."""
+    db.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id.in_([g.due.id for g, _ in stale]))
+        .values(status=MessageStatus.CANCELLED.value, error=Problem.STALE.value)
+    )
+    trail.record_many(
+        db,
+        "system",
+        "message.cancel",
+        moment,
+        [
+            (
+                g.case.id,
+                {
+                    "message_id": g.due.id,
+                    "reasons": [Problem.STALE.value],
+                    "purpose": error.purpose,
+                    "fact": error.fact,
+                },
+            )
+            for g, error in stale
+        ],
+    )
+
+
+def _record_delivered(
+    db: Session, going: list[_Going], delivered: Delivered, moment: datetime
+) -> dict[str, int]:
+    """``_deliver``'s records for a batch: each message sent with its reference, or
+    failed with its reason (a certain refusal's attempt taken off the log), audited.
+    Not committed. A message whose provider crashed is left ``sending``."""
+    sent, failed = [], []
+    for g in going:
+        outcome = delivered.outcomes.get(g.due.id)
+        if isinstance(outcome, SendError):
+            failed.append((g, outcome))
+        elif outcome is not None:
+            sent.append((g, outcome))
+    if sent:
+        db.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == bindparam("mid"))
+            .values(
+                status=MessageStatus.SENT.value,
+                sent_at=moment,
+                provider_reference=bindparam("reference"),
+            ),
+            [{"mid": g.due.id, "reference": reference[:128]} for g, reference in sent],
+        )
+    if failed:
+        db.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == bindparam("mid"))
+            .values(status=MessageStatus.FAILED.value, error=bindparam("reason")),
+            [{"mid": g.due.id, "reason": error.reason} for g, error in failed],
+        )
+        certain = [g.due.id for g, error in failed if error.certain]
+        if certain:
+            # The borrower was not contacted: the attempt does not count toward the caps.
+            db.execute(delete(ContactAttempt).where(ContactAttempt.message_id.in_(certain)))
+        trail.record_many(
+            db,
+            "system",
+            "message.failed",
+            moment,
+            [
+                (
+                    g.case.id,
+                    {
+                        "message_id": g.due.id,
+                        "channel": g.due.channel.value,
+                        "error": error.reason,
+                        "certain": error.certain,
+                    },
+                )
+                for g, error in failed
+            ],
+        )
+    return {"sent": len(sent), "failed": len(failed)}
 
 
 def _fail_interrupted(db: Session, moment: datetime) -> int:
@@ -720,7 +1228,9 @@ def _fail_interrupted(db: Session, moment: datetime) -> int:
 def _dispatch_one(db: Session, message_id: int, moment: datetime) -> str | None:
     """Judge and send one scheduled message (cancelled as ``stale`` when its template's
     fact is gone); the name of the count it adds to, or None when another sender took it
-    first."""
+    first. What the scheduled sender did before it sent in batches: kept as the reference
+    ``_send_batch`` must agree with (a test runs both on the same messages;
+    ``bench/dispatch.py`` compares their speed)."""
     lock_row(db, Message, message_id)
     message = db.get(Message, message_id, populate_existing=True)
     if message is None or message.status != MessageStatus.SCHEDULED:

@@ -16,13 +16,19 @@ PORTAL = Path(__file__).resolve().parents[2] / "portal"
 
 # Who may do each thing, and why.
 ALLOWED = {
-    # The providers are called by the one sending path only.
-    "send": {"messaging/service.py"},
+    # The providers are called by the one sending path only (the scheduled sender's
+    # batches through delivery.py's couriers, which only service.py uses).
+    "send": {"messaging/service.py", "messaging/delivery.py"},
     # A link reaches a borrower in a message or a letter; the demo prints its links to
     # the person running it, on their own machine.
     "issue_link": {"messaging/service.py", "letters/service.py", "demo/seed.py"},
+    "issue_links": {"messaging/service.py"},
     # The contact log: messages, letters and calls.
     "record_attempt": {"messaging/service.py", "letters/service.py", "contact/calls.py"},
+    "record_attempts": {"messaging/service.py"},
+    # The Couriers (delivery.py) hand a batch to the providers: only after service.py
+    # judged it through the gate (``BatchGate``) with the cases locked.
+    "Couriers": {"messaging/service.py"},
 }
 GATED = {"messaging/service.py", "letters/service.py", "contact/calls.py"}
 
