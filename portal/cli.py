@@ -24,7 +24,7 @@ from portal import create_app
 from portal.cases import assignment, lifecycle
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
-from portal.core import db, migrate, settings
+from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
@@ -746,6 +746,12 @@ def strategy_run(as_of: datetime | None, dry_run: bool, as_json: bool) -> None:
     zone = settings.current().lender_zone
     day = as_of.date() if as_of is not None else local_today(zone.key)
     done = planner.run(db.session(), file_document(), day, now(), dry_run=dry_run, zone=zone)
+    if done.planned and not dry_run and jobs.queue() is not None:
+        # With Redis, the RQ workers send what is due now at once; without it, cron's
+        # `haohuan messages send-due` does, at its next minute.
+        from portal.messaging.service import dispatch_due_job
+
+        jobs.enqueue(dispatch_due_job)
     if as_json:
         click.echo(json.dumps(done.as_json(), sort_keys=True))
         return

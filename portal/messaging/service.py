@@ -1325,6 +1325,16 @@ def dispatch_batch_job(batch_id: int) -> None:
     dispatch_due(database.session(), now(), batch_id=batch_id)
 
 
+def dispatch_due_job() -> None:
+    """A job: send every scheduled message whose time has come, as ``haohuan messages
+    send-due`` does (``haohuan strategy run`` queues one when Redis is configured, so
+    the morning's messages go at once rather than at cron's next minute)."""
+    from portal.core import db as database
+    from portal.core.clock import now
+
+    dispatch_due(database.session(), now(), clock=now)
+
+
 # Bulk -------------------------------------------------------------------------------------
 
 

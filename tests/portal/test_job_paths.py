@@ -25,6 +25,8 @@ QUEUED_PATHS = {
     "portal.messaging.service.dispatch_batch_job",
     # An unknown payment's follow-up, delayed up to minutes (portal.payments.sweeper).
     "portal.payments.sweeper.follow_up",
+    # The morning's due messages after `haohuan strategy run` (portal/cli.py), with Redis.
+    "portal.messaging.service.dispatch_due_job",
 }
 
 

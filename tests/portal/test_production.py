@@ -500,3 +500,38 @@ def test_the_access_log_carries_no_link_token_and_no_query(app, tmp_path):
     assert "/pay/return/1" in output
     assert token not in output
     assert "secret" not in output
+
+
+# The contact strategy's morning ---------------------------------------------------------
+
+
+def test_with_redis_the_strategys_due_messages_go_to_the_workers_at_once(
+    app, siblings, redis_url, prefix
+):
+    from datetime import timedelta as days
+
+    from portal.models import Case, Message, MessageStatus
+
+    from .factories import TODAY, build_case
+
+    queued = sibling(app, siblings, REDIS_URL=redis_url, REDIS_PREFIX=prefix)
+    built = build_case(queued, days_past_due=1)
+    with queued.app_context():
+        case = db.session().get_one(Case, built.case_id)
+        case.overdue_since, case.stage = TODAY - days(days=1), "early"
+        db.session().commit()
+    info = ScriptInfo(create_app=lambda: queued)
+    result = CliRunner().invoke(cli, ["strategy", "run", "--as-of", str(TODAY)], obj=info)
+    assert result.exit_code == 0, result.output
+    work_queue = jobs.queue(queued)
+    assert [job.func_name for job in work_queue.jobs] == [
+        "portal.messaging.service.dispatch_due_job"
+    ]
+    assert jobs.worker(queued, simple=True).work(burst=True)
+    with queued.app_context():
+        statuses = db.session().scalars(select(Message.status)).all()
+    assert statuses == [MessageStatus.SENT]
+    # A dry run, or a run that plans nothing, queues nothing.
+    again = CliRunner().invoke(cli, ["strategy", "run", "--as-of", str(TODAY)], obj=info)
+    assert again.exit_code == 0
+    assert work_queue.count == 0
