@@ -30,6 +30,7 @@ from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
+from portal.messaging.service import dispatch_due_job
 from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
 from portal.payments import ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
@@ -749,8 +750,6 @@ def strategy_run(as_of: datetime | None, dry_run: bool, as_json: bool) -> None:
     if done.planned and not dry_run and jobs.queue() is not None:
         # With Redis, the RQ workers send what is due now at once; without it, cron's
         # `haohuan messages send-due` does, at its next minute.
-        from portal.messaging.service import dispatch_due_job
-
         jobs.enqueue(dispatch_due_job)
     if as_json:
         click.echo(json.dumps(done.as_json(), sort_keys=True))
