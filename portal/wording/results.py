@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.core.i18n import listed, money
 from portal.strategy.results import MIN_CASES, ArmResult, Comparison, Verdict
+from portal.wording import strategy as strategy_words
 
 OUTCOME_NAMES: dict[str, Any] = {
     "link_opened_3d": _l("Opened a link within 3 days"),
@@ -91,4 +92,5 @@ RESULT_WORDS: dict[str, Any] = {
     "result_points": points,
     "result_paid": paid,
     "verdict_sentence": verdict_sentence,
+    "strategy_label": strategy_words.label,
 }

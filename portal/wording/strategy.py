@@ -91,9 +91,51 @@ def template_name(code: str) -> str:
     return str(words) if words is not None else code
 
 
+# The shipped strategy's own labels (negotiation/default_strategy.toml), in the console's
+# language; a lender's own document's labels are shown as it writes them.
+DEFAULT_LABELS: dict[str, Any] = {
+    "Early stage by the founding document: SMS, email, call, letter": _l(
+        "Early stage by the founding document: SMS, email, call, letter"
+    ),
+    "Courtesy reminder 3 days before a plan installment": _l(
+        "Courtesy reminder 3 days before a plan installment"
+    ),
+    "The day before a promise to pay falls due": _l("The day before a promise to pay falls due"),
+    "Day 1: SMS reminder": _l("Day 1: SMS reminder"),
+    "Day 3: email, when the SMS link was not opened": _l(
+        "Day 3: email, when the SMS link was not opened"
+    ),
+    "Day 5: a call for the case's owner": _l("Day 5: a call for the case's owner"),
+    "Day 10: second SMS": _l("Day 10: second SMS"),
+    "Day 20: email": _l("Day 20: email"),
+    "Mid stage: a letter when no electronic channel has answered": _l(
+        "Mid stage: a letter when no electronic channel has answered"
+    ),
+    "The day a plan installment is missed": _l("The day a plan installment is missed"),
+    "The day a plan breaks": _l("The day a plan breaks"),
+    "The day after a promise to pay was broken": _l("The day after a promise to pay was broken"),
+    "An agent's offer not opened after 2 days": _l("An agent's offer not opened after 2 days"),
+    "Opened the link, chose no plan: a nudge after 2 days": _l(
+        "Opened the link, chose no plan: a nudge after 2 days"
+    ),
+    "Day-1 SMS: plain reminder, or lead with an affordable plan": _l(
+        "Day-1 SMS: plain reminder, or lead with an affordable plan"
+    ),
+}
+
+
+def label(text: str, name: str = "") -> str:
+    """A document's label in the console's language when it is the shipped strategy's,
+    else as the document writes it; the name when there is no label."""
+    if not text:
+        return name
+    words = DEFAULT_LABELS.get(text)
+    return str(words) if words is not None else text
+
+
 def step_label(step: Step) -> str:
     """What the page calls a step: the document's label, else its name."""
-    return step.label or step.name
+    return label(step.label, step.name)
 
 
 def timing(step: Step) -> str:

@@ -782,6 +782,8 @@ def test_the_case_page_shows_what_the_strategy_planned_and_the_cases_arm(app: Fl
         as_text=True
     )
     assert "已略過" in other
+    # The shipped strategy's labels read in the console's language.
+    assert "第 1 天：簡訊提醒" in other
 
 
 def test_a_whole_challenger_strategy_runs_its_own_steps_for_its_arm(app: Flask) -> None:
