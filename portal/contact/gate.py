@@ -278,75 +278,16 @@ def judge(
 def judge_many(
     db: Session, case_ids: Iterable[int], channel: Channel, moment: datetime
 ) -> dict[int, ContactDecision]:
-    """``judge`` (without a lock) for many cases at once, in six statements whatever
-    their number: the cases with their borrowers, the opt-outs, the borrowers' own quiet
-    times, the attempts made, the messages scheduled and the validation notices sent.
-    The same inputs as ``judge`` reach the same engine, so each decision is the one
-    ``judge`` gives (a test holds them equal); a work list shows
-    "may I call now?" on every row with it, and whoever goes on to contact the borrower
-    still calls ``judge`` with the lock."""
+    """``judge`` (without a lock) for many cases at once, from one ``ContactBook`` (six
+    statements whatever their number). The same inputs as ``judge`` reach the same
+    engine, so each decision is the one ``judge`` gives (a test holds them equal); a work
+    list shows "may I call now?" on every row with it, and whoever goes on to contact
+    the borrower still calls ``judge`` with the lock."""
     wanted = sorted(set(case_ids))
     if not wanted:
         return {}
-    rows = db.execute(
-        select(
-            Case.id, Case.hold, Borrower.id, Borrower.timezone, Borrower.jurisdiction, Loan.currency
-        )
-        .join(Loan, Loan.id == Case.loan_id)
-        .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(Case.id.in_(wanted))
-    ).all()
-    borrower_ids = sorted({row[2] for row in rows})
-    opted: dict[int, set[Channel]] = {}
-    for borrower_id, opted_channel in db.execute(
-        select(OptOut.borrower_id, OptOut.channel).where(
-            OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
-        )
-    ):
-        opted.setdefault(borrower_id, set()).add(Channel(opted_channel))
-    quiet = quiet_windows(db, borrower_ids)
-    since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
-    attempts: dict[int, list[Attempt]] = {}
-    made = select(
-        ContactAttempt.borrower_id,
-        ContactAttempt.at,
-        ContactAttempt.channel,
-        ContactAttempt.connected,
-        ContactAttempt.agent,
-    ).where(
-        ContactAttempt.borrower_id.in_(borrower_ids),
-        ContactAttempt.inbound.is_(False),
-        ContactAttempt.at >= since,
-        ContactAttempt.at < until,
-    )
-    for borrower_id, at, made_channel, connected, agent in db.execute(made):
-        attempts.setdefault(borrower_id, []).append(
-            Attempt(at, Channel(made_channel), connected, agent)
-        )
-    scheduled = select(Message.borrower_id, Message.send_at, Message.channel).where(
-        Message.borrower_id.in_(borrower_ids),
-        Message.status == MessageStatus.SCHEDULED,
-        Message.send_at >= since,
-        Message.send_at < until,
-    )
-    for borrower_id, at, sent_channel in db.execute(scheduled):
-        attempts.setdefault(borrower_id, []).append(Attempt(at, Channel(sent_channel)))
-    noticed = notices_sent(db, wanted)
-    decisions = {}
-    for case_id, hold, borrower_id, zone, jurisdiction, currency in rows:
-        request = ContactRequest(
-            channel=channel,
-            recipient=Recipient.BORROWER,
-            moment=moment,
-            time_zone=zone,
-            holds=frozenset({Hold(hold)}) if hold else frozenset(),
-            opted_out=frozenset(opted.get(borrower_id, ())),
-            validation_notice_sent=case_id in noticed,
-        )
-        history = ContactHistory(tuple(attempts.get(borrower_id, ())))
-        rules = narrowed(rules_for(jurisdiction, currency), quiet.get(borrower_id, ()))
-        decisions[case_id] = may_contact(request, history, rules)
-    return decisions
+    book = ContactBook.read(db, wanted, moment, moment)
+    return {case_id: book.decide(case_id, channel, moment) for case_id in book.cases}
 
 
 class BatchGate:

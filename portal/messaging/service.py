@@ -63,32 +63,23 @@ from flask import current_app
 from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from negotiation import Hold
 from negotiation.contact import (
     Channel,
     ContactDecision,
-    ContactHistory,
-    ContactRequest,
-    Recipient,
-    may_contact,
-    narrowed,
 )
-from negotiation.contact import ContactAttempt as Attempt
 from portal.access.verification import issue_link, issue_links
 from portal.arrangements.agreement import usable_offer
 from portal.audit import trail
 from portal.cases.facts import views_of
 from portal.cases.overdue import borrower_today
 from portal.contact.gate import (
-    HISTORY_REACH,
     VALIDATION_NOTICE,
     BatchGate,
+    ContactBook,
     cancel_scheduled,
     judge,
     lift_opt_out,
     lock_borrowers,
-    notices_sent,
-    quiet_windows,
     record_attempt,
     record_attempts,
     record_opt_out,
@@ -1391,38 +1382,19 @@ def plan_chunk(
     db: Session, case_ids: Sequence[int], channel: Channel, moment: datetime
 ) -> list[Planned]:
     """For each case, when a message on ``channel`` wanted at ``moment`` may go, from a
-    few queries for the whole chunk (cases, opt-outs, the borrowers' contact history,
-    what is already queued) and the contact rules applied in memory. Two cases of one
-    borrower are planned in turn, the first counting toward the second's caps."""
+    few queries for the whole chunk (the cases' addresses, what is already queued, and
+    the contact rules' inputs in one ``ContactBook``) and the rules applied in memory.
+    Two cases of one borrower are planned in turn, the first counting toward the
+    second's caps."""
     if not case_ids:
         return []
     rows = db.execute(
-        select(
-            Case.id,
-            Case.hold,
-            Borrower.id,
-            Borrower.timezone,
-            Borrower.locale,
-            Borrower.phone,
-            Borrower.email,
-            Borrower.jurisdiction,
-            Loan.currency,
-        )
+        select(Case.id, Borrower.id, Borrower.locale, Borrower.phone, Borrower.email)
         .join(Loan, Case.loan_id == Loan.id)
         .join(Borrower, Loan.borrower_id == Borrower.id)
         .where(Case.id.in_(case_ids))
         .order_by(Case.id)
     ).all()
-    borrower_ids = sorted({row[2] for row in rows})
-    opted = defaultdict(set)
-    for borrower_id, opted_channel in db.execute(
-        select(OptOut.borrower_id, OptOut.channel).where(
-            OptOut.borrower_id.in_(borrower_ids), OptOut.lifted_at.is_(None)
-        )
-    ):
-        opted[borrower_id].add(Channel(opted_channel))
-    histories = _histories(db, borrower_ids, moment)
-    quiet = quiet_windows(db, borrower_ids)
     queued = set(
         db.scalars(
             select(Message.case_id).where(
@@ -1432,9 +1404,9 @@ def plan_chunk(
             )
         )
     )
-    noticed = notices_sent(db, case_ids)
+    book = ContactBook.read(db, case_ids, moment, moment)
     planned = []
-    for case_id, hold, borrower_id, timezone, locale, phone, email, place, currency in rows:
+    for case_id, borrower_id, locale, phone, email in rows:
         address = ((phone if channel is Channel.SMS else email) or "").strip()
         if not address:
             planned.append(Planned(case_id, borrower_id, None, (Problem.NO_ADDRESS.value,)))
@@ -1442,18 +1414,7 @@ def plan_chunk(
         if case_id in queued:
             planned.append(Planned(case_id, borrower_id, None, (Problem.ALREADY_QUEUED.value,)))
             continue
-        request = ContactRequest(
-            channel=channel,
-            recipient=Recipient.BORROWER,
-            moment=moment,
-            time_zone=timezone,
-            holds=frozenset({Hold(hold)}) if hold else frozenset(),
-            opted_out=frozenset(opted[borrower_id]),
-            validation_notice_sent=case_id in noticed,
-        )
-        history = histories.get(borrower_id, ContactHistory())
-        rules = narrowed(rules_for(place, currency), quiet.get(borrower_id, ()))
-        decision = may_contact(request, history, rules)
+        decision = book.decide(case_id, channel, moment)
         send_at = decision.allowed_from
         reasons = tuple(reason.value for reason in decision.reasons)
         if send_at is None:
@@ -1462,41 +1423,9 @@ def plan_chunk(
             planned.append(Planned(case_id, borrower_id, None, permanent or reasons))
             continue
         send_at = as_utc(send_at).astimezone(UTC)
-        histories[borrower_id] = history.with_attempt(Attempt(send_at, channel))
+        book.add(case_id, channel, send_at)
         planned.append(Planned(case_id, borrower_id, send_at, reasons, address, locale))
     return planned
-
-
-def _histories(db: Session, borrower_ids: list[int], moment: datetime) -> dict[int, ContactHistory]:
-    """Each borrower's attempts and scheduled messages near ``moment``, as
-    ``portal.contact.gate.contact_history`` reads them for one borrower."""
-    since, until = moment - HISTORY_REACH, moment + HISTORY_REACH
-    found: dict[int, list[Attempt]] = defaultdict(list)
-    for borrower_id, at, channel, connected, agent in db.execute(
-        select(
-            ContactAttempt.borrower_id,
-            ContactAttempt.at,
-            ContactAttempt.channel,
-            ContactAttempt.connected,
-            ContactAttempt.agent,
-        ).where(
-            ContactAttempt.borrower_id.in_(borrower_ids),
-            ContactAttempt.inbound.is_(False),  # the borrower's own calls count for nothing
-            ContactAttempt.at >= since,
-            ContactAttempt.at < until,
-        )
-    ):
-        found[borrower_id].append(Attempt(at, Channel(channel), connected, agent))
-    for borrower_id, at, channel in db.execute(
-        select(Message.borrower_id, Message.send_at, Message.channel).where(
-            Message.borrower_id.in_(borrower_ids),
-            Message.status == MessageStatus.SCHEDULED,
-            Message.send_at >= since,
-            Message.send_at < until,
-        )
-    ):
-        found[borrower_id].append(Attempt(at, Channel(channel)))
-    return {borrower_id: ContactHistory(tuple(items)) for borrower_id, items in found.items()}
 
 
 def preview_bulk(

@@ -257,19 +257,22 @@ def test_the_rate_limit_spaces_the_starts_of_the_sends(app):
     provider = Recording()
     use(app, provider)
     app.config.update(SMS_RATE="25", SMS_CONNECTIONS="4")
+    before = time.monotonic()
     with app.test_request_context("/"):
         done = service.dispatch_due(db.session(), NOW)
     assert done.sent == 8
     assert sorted(provider.sent) == sorted(str(i) for i in ids)
-    gaps = [b - a for a, b in zip(provider.started, provider.started[1:], strict=False)]
-    # 25 a second: one start every 40 ms, never two closer (a little timer slack).
-    assert min(gaps) >= 0.035
-    assert provider.started[-1] - provider.started[0] >= 7 * 0.035
+    # 25 a second: the n-th send starts no sooner than n slots of 40 ms after the
+    # first could (a thread woken late only starts later, so this holds on a busy
+    # machine, where the gaps between two late starts may not).
+    for number, started in enumerate(sorted(provider.started)):
+        assert started >= before + number * 0.040 - 0.002, (number, started - before)
 
 
 def test_no_more_sends_run_at_once_than_the_connections_allowed(app):
     many_due(app, 9)
-    provider = Recording(pause=0.05)
+    # Long enough that three sends overlap however slowly the threads are started.
+    provider = Recording(pause=0.25)
     use(app, provider)
     app.config.update(SMS_RATE="0", SMS_CONNECTIONS="3")
     with app.test_request_context("/"):
