@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,7 @@ class PromotionError(Exception):
 def in_force(db: Session, file_document: dict[str, Any], moment: datetime) -> InForce:
     """The strategy in force, recording the configured file as a new version when it
     differs from the newest file version (not committed: the caller's transaction)."""
-    if not file_recorded(db, file_document):
+    if not file_recorded(db, file_document) and _locked(db, file_document):
         db.add(
             StrategyVersion(
                 # Numbered as promotions are (the newest plus one), never by the table's
@@ -86,6 +86,25 @@ def file_recorded(db: Session, file_document: dict[str, Any]) -> bool:
         .limit(1)
     )
     return newest == digest(file_document)
+
+
+# The advisory lock that numbers versions one at a time (PostgreSQL): "STRV".
+VERSIONS_LOCK = 0x5354_5256
+
+
+def _lock_versions(db: Session) -> None:
+    """Hold the versions' numbering until the transaction ends: two runs (or a run and a
+    promotion) starting at once would otherwise both take the newest number plus one.
+    SQLite serialises writers by itself."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": VERSIONS_LOCK})
+
+
+def _locked(db: Session, file_document: dict[str, Any]) -> bool:
+    """Take the numbering lock, then ask again whether the file still needs recording
+    (another run may have recorded it while this one waited)."""
+    _lock_versions(db)
+    return not file_recorded(db, file_document)
 
 
 def _next_number(db: Session) -> int:
@@ -150,6 +169,8 @@ def promote(
     Audited; commits; returns the new version's number."""
     if not note.strip():
         raise PromotionError("note")
+    # Judged against the version in force once no other promotion or run can change it.
+    _lock_versions(db)
     current = in_force(db, file_document, moment)
     try:
         document = promoted(current.document, experiment, arm)
