@@ -7,12 +7,20 @@ has passed, the experiment's results count the accepted plan in that arm."""
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
-from tests.portal.factories import NOW, TODAY, add_staff, build_case
+from portal import create_app
+from portal.core import migrate
+from tests.portal.factories import NOW, TODAY, add_staff, app_config, build_case
 
 from .pages import SCREENSHOTS
 from .test_agent_console import DESKTOP, _sign_in
@@ -53,8 +61,29 @@ def _morning(app, base: str) -> tuple[str, str]:
         return step.step, step.variant or ""
 
 
-def test_the_day_1_sms_brings_the_borrower_to_a_plan_and_the_strategy_counts_it(server, browser):
-    base, app = server
+@pytest.fixture
+def own_server(browser, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """The portal on a database of its own: the morning's run plans for every case in
+    the database, and the session's shared one holds other tests' overdue cases."""
+    path = tmp_path / "strategy.db"
+    app = create_app({**app_config(f"sqlite:///{path}"), "WTF_CSRF_ENABLED": True})
+    migrate.upgrade(app)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{http.server_port}"
+    browser.watch(base)
+    yield base, app
+    http.shutdown()
+    http.server_close()
+    thread.join()
+    app.extensions["haohuan.engine"].dispose()
+
+
+def test_the_day_1_sms_brings_the_borrower_to_a_plan_and_the_strategy_counts_it(
+    own_server, browser
+):
+    base, app = own_server
     built = build_case(app, days_past_due=1, locale="zh_Hant_TW", paid=3)
     _overdue_since_yesterday(app, built.case_id)
     add_staff(app, SUPERVISOR, roles=("agent", "supervisor"))
