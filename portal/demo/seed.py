@@ -505,7 +505,8 @@ DEMO_STAFF = (
         ("agent", "supervisor"),
         400,
         "late-stage cases; signs off the disputes' proposed resolutions (on hold: "
-        "/agent/?hold=dispute) and reassigns cases",
+        "/agent/?hold=dispute), reassigns cases, and runs the contact strategy "
+        "(/agent/strategy: its steps, pause switch and champion against challenger)",
     ),
     DemoMember(
         "lin.meihua@haohuan.example",
