@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time as clock
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -857,14 +857,3 @@ class _Planner:
 def _permanent(decision: ContactDecision) -> str:
     permanent = [reason.value for reason in decision.reasons if reason.is_permanent]
     return (permanent or [reason.value for reason in decision.reasons] or ["refused"])[0]
-
-
-def planned_for(db: Session, case_ids: Iterable[int]) -> list[PlannedStep]:
-    """The steps planned for some cases, newest first (the case page's record)."""
-    return list(
-        db.scalars(
-            select(PlannedStep)
-            .where(PlannedStep.case_id.in_(sorted(set(case_ids))))
-            .order_by(PlannedStep.planned_at.desc(), PlannedStep.id.desc())
-        )
-    )
