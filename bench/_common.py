@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -137,18 +138,26 @@ def sqlite_database() -> Iterator[str]:
 
 @contextmanager
 def postgres_database(admin_url: str, database: str) -> Iterator[str]:
-    """A URL for the PostgreSQL database ``database``, created fresh next to
-    ``admin_url``'s and dropped afterwards, so the test database is never touched."""
-    name = sql.Identifier(database)
+    """A URL for a fresh PostgreSQL database next to ``admin_url``'s, dropped afterwards.
+
+    Its name is ``database`` followed by this process's id and a random suffix, so two
+    people running benchmarks on one server never drop each other's data, and the test
+    database is never touched."""
+    unique = f"{database}_{os.getpid()}_{secrets.token_hex(3)}"
+    name = sql.Identifier(unique)
     # CREATE and DROP DATABASE cannot run inside a transaction.
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
     try:
-        yield urlsplit(admin_url)._replace(path=f"/{database}").geturl()
+        yield urlsplit(admin_url)._replace(path=f"/{unique}").geturl()
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(name))
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+def database_name(url: str) -> str:
+    """The database's name in ``url``."""
+    return urlsplit(url).path.lstrip("/")
 
 
 def postgres_unreachable(admin_url: str) -> str | None:

@@ -49,7 +49,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
-from _common import ROOT, postgres_database, postgres_unreachable
+from _common import ROOT, database_name, postgres_database, postgres_unreachable
 from flask import Flask
 from psycopg import sql
 from sqlalchemy import Engine, func, select, text
@@ -566,7 +566,7 @@ def main() -> None:
             with psycopg.connect(args.postgres_url, autocommit=True) as admin:
                 admin.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                        sql.Identifier(args.keep_template), sql.Identifier(args.database)
+                        sql.Identifier(args.keep_template), sql.Identifier(database_name(url))
                     )
                 )
         app = create_app({"DATABASE_URL": url})

@@ -7,6 +7,7 @@ the screen; axe finds nothing serious. Pictures for a person to look at."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -104,10 +105,12 @@ def test_every_section_opens_from_its_tab_with_htmx_and_the_address_follows(
     for name, part in SECTIONS.items():
         with page.expect_response(lambda r, name=name: r.url.split("?")[0].endswith(name)):
             page.click(f"#tab-{name}")
+        # htmx pushes the address after it swaps, so wait for the address first: the
+        # first tab is the section already open, whose part is visible before the swap.
+        expect(page).to_have_url(re.compile(rf"/agent/cases/{case_id}\?section={name}$"))
         expect(page.locator(f"#case-section #{part}")).to_be_visible()
         expect(page.locator(f"#tab-{name}")).to_have_attribute("aria-current", "true")
         assert page.locator('.case-tabs [aria-current="true"]').count() == 1
-        assert page.url.endswith(f"/agent/cases/{case_id}?section={name}"), page.url
         assert page.evaluate("document.activeElement.id") == f"tab-{name}"
     assert page.evaluate("document.body.dataset.kept") == "yes"  # never a whole page
     # Back goes to the section before, as the address says.
