@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         "portal",  # the package: its root path, logger and name stay as they were
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        static_folder=None,  # portal.web.assets serves it, under versioned names
     )
     # The environment, read once, with the caller's configuration over it; checked.
     app.config.update(settings.from_environ(overrides=config).values)
@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal import messaging, strategy
     from portal.cases import facts
     from portal.core import db, i18n, logs, redis_client
-    from portal.web import errors, ratelimit, security
+    from portal.web import assets, errors, ratelimit, security
     from portal.web.admin import blueprint as admin
     from portal.web.agent import blueprint as agent
     from portal.web.borrower.views import blueprint as borrower
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Behind a reverse proxy the client's address is in X-Forwarded-For; trust only
         # as many hops as there are proxies of our own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+    assets.init_app(app, ROOT / "static")
     db.init_app(app)
     redis_client.init_app(app)
     ratelimit.init_app(app)

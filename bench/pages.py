@@ -1,0 +1,284 @@
+"""The pages people wait for, against a baseline served the same way, in one run.
+
+Seeds the demo portfolio into a PostgreSQL database of its own, then serves Haohuan and the
+baseline (``baseline_app.py``: one query, a small template) one after the other with the
+production gunicorn configuration (``portal/gunicorn_conf.py``, ``--workers`` sync workers).
+wrk (Debian's package; 1 thread, 8 connections) loads each path for ``--seconds``, in
+``--rounds`` rounds that alternate Haohuan and the baseline; the medians are compared.
+
+Paths: the borrower's status page (a verified session), the plan calculator's htmx GET,
+and the agent queue's first page (a signed-in agent). Then each side's worker peak RSS
+after its load, and a worker's boot (a fresh server's first answer, one worker).
+
+    .venv/bin/python bench/pages.py [--seconds 20] [--rounds 3] [--workers 5]
+        [--postgres-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from _common import ROOT, free_port, postgres_database, postgres_unreachable
+from _compare import Row, at_least, at_most
+
+sys.path.insert(0, str(ROOT))
+
+from profile_pages import CALCULATOR, prepare
+
+from portal import create_app
+from portal.core import db
+from portal.core.clock import now
+from portal.demo import seed
+
+BENCH = Path(__file__).resolve().parent
+SECRET = "bench-" + "k" * 40
+DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk run's figures."""
+
+    rate: float
+    p50_ms: float
+    p99_ms: float
+
+    def text(self) -> str:
+        """As the table prints it."""
+        return f"{self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.0f} ms"
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its port and master process."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def worker_peak_rss_mib(self) -> float:
+        """The largest peak resident set (VmHWM) among the master's workers, in MiB."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        peaks = []
+        for pid in children.read_text().split():
+            status = Path(f"/proc/{pid}/status").read_text()
+            found = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if found:
+                peaks.append(int(found.group(1)) / 1024)
+        return max(peaks)
+
+
+@contextmanager
+def gunicorn(app: str, url: str, workers: int) -> Iterator[Server]:
+    """``app`` served by gunicorn with the production configuration; stopped afterwards."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "HAOHUAN_SECRET_KEY": SECRET,
+        "HAOHUAN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "HAOHUAN_ACCESS_LOG": "/dev/null",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(BENCH)]),
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf", app]
+    process = subprocess.Popen(command, cwd=ROOT, env=environment)
+    try:
+        yield Server(port, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def first_answer(port: int, path: str, timeout: float = 60.0) -> float:
+    """Seconds until ``path`` first answers 200 (or any answer but a refused connection)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path)
+            connection.getresponse().read()
+            return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    if found is None:
+        raise RuntimeError("no CSRF token on the page")
+    return found.group(1)
+
+
+def _post_form(port: int, path: str, fields: dict[str, str]) -> str:
+    """GET ``path`` for its CSRF token and cookie, POST ``fields``; the new cookie."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    page = response.read().decode()
+    cookie = response.getheader("Set-Cookie", "").split(";")[0]
+    body = urlencode({"csrf_token": _csrf(page), **fields})
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    connection.request("POST", path, body, headers)
+    response = connection.getresponse()
+    response.read()
+    if response.status != 303:
+        raise RuntimeError(f"POST {path} answered {response.status}")
+    return response.getheader("Set-Cookie", "").split(";")[0]
+
+
+def wrk(port: int, path: str, seconds: float, headers: dict[str, str]) -> Load:
+    """wrk's figures for ``path`` (1 thread, 8 connections); any non-2xx answer fails."""
+    command = ["wrk", "-t1", "-c8", f"-d{seconds:.0f}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"{path} answered other than 2xx:\n{output}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    return Load(rate, _latency(output, "50%"), _latency(output, "99%"))
+
+
+def _latency(output: str, percentile: str) -> float:
+    found = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", output)
+    if found is None:
+        raise RuntimeError(f"no {percentile} latency in wrk's output:\n{output}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+    return float(found.group(1)) * scale
+
+
+def median_load(loads: list[Load]) -> Load:
+    """The median of each figure over the rounds."""
+    return Load(
+        statistics.median(load.rate for load in loads),
+        statistics.median(load.p50_ms for load in loads),
+        statistics.median(load.p99_ms for load in loads),
+    )
+
+
+def seeded(url: str) -> tuple[str, str, str, str]:
+    """The demo portfolio on ``url``: a borrower's token and date of birth, an agent's
+    email and password."""
+    app = create_app({"DATABASE_URL": url})
+    token, date_of_birth = prepare(app)
+    with app.app_context():
+        accounts = seed.demo_staff_accounts(db.session(), now())
+    _, email, password = next(item for item in accounts if item[1] == "agent@haohuan.example")
+    app.extensions["haohuan.engine"].dispose()
+    return token, date_of_birth, email, password
+
+
+def measure(url: str, seconds: float, rounds: int, workers: int) -> list[Row]:
+    """Every row of this benchmark, on the seeded database ``url``."""
+    token, date_of_birth, email, password = seeded(url)
+    paths: dict[str, tuple[str, dict[str, str]]] = {}
+    haohuan: dict[str, list[Load]] = {"status": [], "calculator": [], "queue": []}
+    baseline: list[Load] = []
+    rss: dict[str, float] = {}
+    for _ in range(rounds):
+        with gunicorn("portal:create_app()", url, workers) as server:
+            first_answer(server.port, "/healthz")
+            if not paths:
+                borrower = _post_form(
+                    server.port, f"/r/{token}", {"method": "date_of_birth", "answer": date_of_birth}
+                )
+                agent = _post_form(
+                    server.port, "/staff/sign-in", {"email": email, "password": password}
+                )
+                paths = {
+                    "status": ("/status", {"Cookie": borrower}),
+                    "calculator": (CALCULATOR, {"Cookie": borrower, "HX-Request": "true"}),
+                    "queue": ("/agent/", {"Cookie": agent}),
+                }
+            for name, (path, headers) in paths.items():
+                wrk(server.port, path, 2, headers)  # every worker warm
+                haohuan[name].append(wrk(server.port, path, seconds, headers))
+            rss["haohuan"] = server.worker_peak_rss_mib()
+        with gunicorn("baseline_app:create_app()", url, workers) as server:
+            first_answer(server.port, "/")
+            wrk(server.port, "/", 2, {})
+            baseline.append(wrk(server.port, "/", seconds, {}))
+            rss["baseline"] = server.worker_peak_rss_mib()
+    base = median_load(baseline)
+    goals = {"status": 0.5, "calculator": 0.5, "queue": 0.3}
+    names = {
+        "status": "borrower status page (verified session)",
+        "calculator": "htmx calculator GET",
+        "queue": "agent queue, first page (demo data)",
+    }
+    rows = []
+    for name, loads in haohuan.items():
+        ours = median_load(loads)
+        rows.append(
+            at_least(names[name], ours.text(), base.text(), ours.rate / base.rate, goals[name])
+        )
+    rows += boot_and_memory(url, rss)
+    return rows
+
+
+def boot_and_memory(url: str, rss: dict[str, float]) -> list[Row]:
+    """A worker's boot (a fresh one-worker server's first answer, median of 3) and the
+    workers' peak RSS after the load, each side against the baseline."""
+    boots: dict[str, list[float]] = {"haohuan": [], "baseline": []}
+    for _ in range(3):
+        for side, app, path in (
+            ("haohuan", "portal:create_app()", "/healthz"),
+            ("baseline", "baseline_app:create_app()", "/"),
+        ):
+            with gunicorn(app, url, 1) as server:
+                boots[side].append(first_answer(server.port, path))
+    ours, theirs = statistics.median(boots["haohuan"]), statistics.median(boots["baseline"])
+    return [
+        at_most(
+            "worker peak RSS after load",
+            f"{rss['haohuan']:.0f} MiB",
+            f"{rss['baseline']:.0f} MiB",
+            rss["haohuan"] / rss["baseline"],
+            1.5,
+        ),
+        at_most("worker boot", f"{ours:.2f} s", f"{theirs:.2f} s", ours / theirs, 2),
+    ]
+
+
+def compare_rows(
+    admin_url: str, seconds: float = 20, rounds: int = 3, workers: int = 5
+) -> list[Row]:
+    """The pages' rows of ``make bench-compare``, on a database of their own."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with postgres_database(admin_url, "bench_pages") as url:
+        return measure(url, seconds, rounds, workers)
+
+
+def main() -> None:
+    """Print the rows as a table."""
+    from _compare import table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    if why := postgres_unreachable(args.postgres_url):
+        raise SystemExit(f"postgres unreachable ({why}): this benchmark needs PostgreSQL")
+    print(table(compare_rows(args.postgres_url, args.seconds, args.rounds, args.workers)))
+
+
+if __name__ == "__main__":
+    main()
