@@ -112,7 +112,7 @@ def _response(asset: Asset, cache_control: str) -> Response:
     if request.if_none_match.contains(asset.etag.strip('"')):
         return Response(status=304, headers=headers)
     body = asset.body
-    if asset.gzipped is not None and "gzip" in request.accept_encodings:
+    if asset.gzipped is not None and request.accept_encodings.quality("gzip") > 0:
         body = asset.gzipped
         headers["Content-Encoding"] = "gzip"
     return Response(body, content_type=asset.mimetype, headers=headers)
