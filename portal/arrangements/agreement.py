@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from negotiation import (
     Authority,
     Frequency,
+    LoanSnapshot,
     PlanKind,
     PlanRequest,
     Proposal,
@@ -77,12 +78,19 @@ class Worked:
 
 
 def work_out(
-    db: Session, case: Case, today: date, choice: Choice, statement: Statement | None = None
+    db: Session,
+    case: Case,
+    today: date,
+    choice: Choice,
+    statement: Statement | None = None,
+    *,
+    snapshot: LoanSnapshot | None = None,
 ) -> Worked:
-    """The schedule a choice means today, judged by the engine."""
-    snapshot = snapshot_of(db, case, today)
+    """The schedule a choice means today, judged by the engine. ``snapshot``, when the
+    caller has built the case's for ``today`` already, saves building it again."""
     if choice.offer_id is not None:
         return _work_out_offer(db, case, today, choice.offer_id, statement)
+    snapshot = snapshot or snapshot_of(db, case, today)
     request = PlanRequest(
         kind=choice.kind,
         first_due_date=choice.first_due_date or today,

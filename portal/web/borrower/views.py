@@ -29,6 +29,7 @@ from wtforms.fields.choices import SelectChoice
 
 from negotiation import (
     Frequency,
+    LoanSnapshot,
     PlanKind,
     Statement,
     assess,
@@ -536,7 +537,7 @@ def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200)
     assessment = assess(statement, policy(), snapshot.currency) if statement else None
     offer = _offer_choice(case, today)
     calculator = _calculator(
-        case, today, request.args if request.args.get("kind") else None, proposals
+        case, snapshot, request.args if request.args.get("kind") else None, proposals
     )
     return _page(
         "borrower/plans.html",
@@ -584,12 +585,13 @@ def _offer_choice(case: Case, today: date) -> dict[str, Any] | None:
 
 
 def _calculator(
-    case: Case, today: date, args: Any, proposals: tuple[Any, ...] = ()
+    case: Case, snapshot: LoanSnapshot, args: Any, proposals: tuple[Any, ...] = ()
 ) -> dict[str, Any]:
-    """The custom plan calculator: its form, and the schedule or refusal it works out to.
-    Untouched, it starts on a plan the policy allows: the engine's own proposal of the
-    first kind it offers (a fixed count such as 6 payments is refused for small arrears)."""
-    snapshot = snapshot_of(db.session(), case, today)
+    """The custom plan calculator on the case's ``snapshot`` (built once a request): its
+    form, and the schedule or refusal it works out to. Untouched, it starts on a plan the
+    policy allows: the engine's own proposal of the first kind it offers (a fixed count
+    such as 6 payments is refused for small arrears)."""
+    today = snapshot.as_of
     rules = policy().rules_for(policy().stage_for(snapshot.days_past_due))
     kinds = [
         k
@@ -627,7 +629,7 @@ def _calculator(
         first_due_date=form.first_due_date.data,
         down_payment=form.down_payment.data,
     )
-    worked = work_out(db.session(), case, today, choice, _statement())
+    worked = work_out(db.session(), case, today, choice, _statement(), snapshot=snapshot)
     return {"form": form, "worked": worked, "choice": choice, "available": bool(kinds)}
 
 
@@ -637,16 +639,16 @@ def calculate() -> Response:
     """The calculator's result: a fragment for htmx, or the whole options page."""
     case: Case = g.case
     today = borrower_today(case)
-    calculator = _calculator(case, today, request.args)
-    if wants_fragment():
-        snapshot = snapshot_of(db.session(), case, today)
-        # The language links, swapped out of band, carry the calculator's values: a
-        # switch after typing shows the same plan (the whole page of this URL).
-        return respond(
-            render_template("borrower/_calculator.html", calculator=calculator, snapshot=snapshot)
-            + render_template("_languages.html", oob=True)
-        )
-    return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
+    if not wants_fragment():
+        return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
+    snapshot = snapshot_of(db.session(), case, today)
+    calculator = _calculator(case, snapshot, request.args)
+    # The language links, swapped out of band, carry the calculator's values: a switch
+    # after typing shows the same plan (the whole page of this URL).
+    return respond(
+        render_template("borrower/_calculator.html", calculator=calculator, snapshot=snapshot)
+        + render_template("_languages.html", oob=True)
+    )
 
 
 # Review and accept -------------------------------------------------------------------
