@@ -18,7 +18,7 @@ $(VNU): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund
 	touch $(VNU)
 
-.PHONY: demo test lint format typecheck bench clean translations compile upgrade lock screenshots
+.PHONY: demo test lint format typecheck bench bench-compare clean translations compile upgrade lock screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/case_page.py
 	$(BIN)/python bench/strategy.py
+
+# Every hot path against its baseline, in one run, on PostgreSQL (BENCH_POSTGRES_URL, the
+# local server by default) with a database of 1,000,000 cases it builds: the ratio table.
+# It needs wrk (apt-get install wrk); BENCH_ARGS=--quick for a shorter try.
+BENCH_POSTGRES_URL ?= postgresql://root@127.0.0.1:5432/postgres
+bench-compare: $(STAMP) compile
+	$(BIN)/python bench/compare.py --postgres-url $(BENCH_POSTGRES_URL) $(BENCH_ARGS)
 
 # The README's pictures: the browser tests, writing their screenshots into docs/.
 screenshots: $(STAMP) compile $(VNU)

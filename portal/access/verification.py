@@ -166,6 +166,26 @@ def end_link_sessions(db: Session, link: ReminderLink) -> None:
     db.commit()
 
 
+def session_link(db: Session, link_id: int, case_id: int) -> ReminderLink | None:
+    """The link a borrower session began from, when it is ``link_id`` for ``case_id``,
+    with its case and what every borrower page reads (as ``borrower_case`` loads it): one
+    statement for the link, case, loan and borrower, one each for the installments and
+    charges."""
+    if not (0 < link_id <= MAX_ID and 0 < case_id <= MAX_ID):
+        return None
+    loan = joinedload(ReminderLink.case).joinedload(Case.loan)
+    query = (
+        select(ReminderLink)
+        .where(ReminderLink.id == link_id, ReminderLink.case_id == case_id)
+        .options(
+            loan.joinedload(Loan.borrower),
+            loan.selectinload(Loan.installments),
+            loan.selectinload(Loan.charges),
+        )
+    )
+    return db.scalars(query).unique().one_or_none()
+
+
 def borrower_case(db: Session, case_id: int) -> Case | None:
     """The case a borrower session sees, with what every borrower page reads: the loan,
     its borrower, installments and charges (loaded at once)."""

@@ -148,7 +148,9 @@ class CaseFile:
         """The live plan's dated consequences as the borrower sees them (empty without
         one)."""
         plan = self.view.plan
-        return plan_events_of(self._db, self.case, plan, self.today) if plan is not None else ()
+        if plan is None:
+            return ()
+        return plan_events_of(self._db, self.case, plan, self.today, self.view.snapshot)
 
     @cached_property
     def schedule(self) -> list[ScheduleLine]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def _recent_restructures(db: Session, case: Case, today: date) -> int:
     query = select(func.count(Plan.id)).where(
         Plan.case_id == case.id,
         Plan.kind == PlanKind.RESTRUCTURE.value,
-        Plan.status.in_((PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)),
+        Plan.status.in_(COUNTED_RESTRUCTURES),
         func.date(Plan.accepted_at) >= since,
     )
     return int(db.scalar(query) or 0)
@@ -172,10 +172,13 @@ class CaseView:
 
 
 def view_case(db: Session, case: Case, today: date) -> CaseView:
-    """The case as the borrower sees it on ``today``."""
-    snapshot = snapshot_of(db, case, today)
+    """The case as the borrower sees it on ``today``. The case's plans are read in one
+    statement (a case has a handful): the restructures counted, the live plan and the
+    latest ended one are all found among them."""
+    plans = db.scalars(select(Plan).where(Plan.case_id == case.id).order_by(Plan.id)).all()
+    snapshot = snapshot_of(db, case, today, restructures=restructures_within(plans, today))
     rules = policy()
-    plan = live_plan(db, case)
+    plan = next((found for found in plans if found.status in LIVE_PLAN_STATUSES), None)
     return CaseView(
         case=case,
         loan=case.loan,
@@ -183,7 +186,24 @@ def view_case(db: Session, case: Case, today: date) -> CaseView:
         stage=rules.stage_for(snapshot.days_past_due),
         timeline=timeline(snapshot, rules),
         plan=plan,
-        ended=None if plan is not None else ended_plan(db, case, today),
+        ended=None if plan is not None or not plans else _ended(plans[-1], today),
+    )
+
+
+# The restructures that count against a borrower: those agreed, kept or broken since.
+COUNTED_RESTRUCTURES = (PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)
+
+
+def restructures_within(plans: Sequence[Plan], today: date) -> int:
+    """How many of a case's ``plans`` are restructures accepted in the 12 months to
+    ``today`` (the accepted day taken in UTC, as ``_recent_restructures`` counts it)."""
+    since = today - timedelta(days=365)
+    return sum(
+        1
+        for plan in plans
+        if plan.kind == PlanKind.RESTRUCTURE.value
+        and plan.status in COUNTED_RESTRUCTURES
+        and plan.accepted_at.astimezone(UTC).date() >= since
     )
 
 
@@ -309,14 +329,17 @@ def record_event(
     return event
 
 
-def plan_events_of(db: Session, case: Case, plan: Plan, today: date) -> tuple[TimelineEvent, ...]:
+def plan_events_of(
+    db: Session, case: Case, plan: Plan, today: date, snapshot: LoanSnapshot | None = None
+) -> tuple[TimelineEvent, ...]:
     """What the live plan means from today, as the engine states it: for an active plan,
     only what is still to pay (escalation is already paused). The borrower's status page
-    and the agent's case page show the same dated facts."""
+    and the agent's case page show the same dated facts. ``snapshot``, the case's on
+    ``today`` when the caller has it already, saves building it again."""
     remaining = schedule_of(plan, unpaid_only=plan.status == PlanStatus.ACTIVE)
     if remaining is None:
         return ()
-    snapshot = snapshot_of(db, case, today)
+    snapshot = snapshot or snapshot_of(db, case, today)
     events = plan_timeline(
         snapshot, policy(), remaining, today, conditional_waiver=plan.conditional_waiver
     )

@@ -80,16 +80,19 @@ def current_case(database: Session, moment: datetime) -> Case | None:
         return None
     if not still_fresh("started", "seen", moment, IDLE_LIMIT, ABSOLUTE_LIMIT):
         return None
-    link = database.get(ReminderLink, link_id)
-    if link is None or link.case_id != case_id:
+    if not isinstance(case_id, int) or not isinstance(link_id, int):
+        return None
+    # Every borrower page reads the loan, its borrower, installments and charges: loaded
+    # with the link, in the same round trips.
+    link = verification.session_link(database, link_id, case_id)
+    if link is None:
         return None
     if link_state(link, moment) in (LinkState.REVOKED, LinkState.DISABLED):
         return None
     if session.get("generation") != link.session_generation:
         return None
     session["seen"] = moment.isoformat()
-    # Every borrower page reads the loan, its borrower, installments and charges.
-    return verification.borrower_case(database, case_id)
+    return link.case
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:

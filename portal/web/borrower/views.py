@@ -299,7 +299,9 @@ def _status_page(
     plan_events: tuple[Any, ...] = ()
     progress = None
     if view.plan is not None:
-        plan_events = plan_events_of(db.session(), case, view.plan, borrower_today(case))
+        plan_events = plan_events_of(
+            db.session(), case, view.plan, borrower_today(case), view.snapshot
+        )
         progress = _progress(case, view.plan, borrower_today(case))
     return _page(
         "borrower/status.html",
