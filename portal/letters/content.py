@@ -19,6 +19,7 @@ from negotiation import letter_deadline
 from portal.access.verification import LETTER_LINK_LIFETIME
 from portal.cases.facts import policy, view_case
 from portal.cases.overdue import borrower_today
+from portal.core import settings
 from portal.core.i18n import (
     DEFAULT,
     LOCALES,
@@ -29,7 +30,6 @@ from portal.core.i18n import (
     market_of,
     money,
 )
-from portal.letters.fonts import setting
 from portal.models import Borrower, Case
 from portal.wording.engine import STAGE_EXPLANATIONS, STAGE_NAMES, event_sentence
 
@@ -141,9 +141,8 @@ def letter_for(db: Session, case: Case, moment: datetime, link_url: str) -> Lett
     arrears = snapshot.arrears
     contact = lender(locale, market_of(loan.currency))
     phone, hours = contact.phone, contact.hours
-    lender_address = tuple(
-        line.strip() for line in setting("LENDER_ADDRESS").splitlines() if line.strip()
-    )
+    configured = str(settings.current().get("LENDER_ADDRESS") or "")
+    lender_address = tuple(line.strip() for line in configured.splitlines() if line.strip())
     with force_locale(locale):
         space = gap()
         separator = pgettext("between the parts of an address", ", ")

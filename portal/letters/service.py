@@ -23,7 +23,6 @@ from portal.cases.facts import view_case
 from portal.contact.gate import allowed_from_text, judge, record_attempt, refusal_reasons
 from portal.core.hashing import token_hash
 from portal.letters.content import letter_for, local_day, postal_lines
-from portal.letters.pdf import render_pdf
 from portal.messaging.links import reminder_url
 from portal.models import Case, Message, MessageStatus, ReminderLink, StaffMember
 
@@ -125,6 +124,9 @@ def print_letter(
     token = issue_link(db, case, moment, lifetime=LETTER_LINK_LIFETIME)
     url = link_url(token)
     content = letter_for(db, case, moment, url)
+    # reportlab loads only when a letter is drawn: a web worker need not carry it.
+    from portal.letters.pdf import render_pdf
+
     pdf = render_pdf(content)
     db.flush()
     link_id = db.scalar(select(ReminderLink.id).where(ReminderLink.token_hash == token_hash(token)))

@@ -4,7 +4,6 @@ enrolment page: an authenticator app scans the ``otpauth://`` URI from the scree
 from __future__ import annotations
 
 from markupsafe import Markup
-from reportlab.graphics.barcode.qr import QrCodeWidget
 
 QUIET_ZONE = 4
 
@@ -12,6 +11,9 @@ QUIET_ZONE = 4
 def qr_svg(value: str, label: str) -> Markup:
     """``value`` as a QR code (error correction M), drawn with one path; ``label`` names
     the image for screen readers."""
+    # reportlab loads only when a code is enrolled: a web worker need not carry it.
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+
     widget = QrCodeWidget(value, barLevel="M")
     widget.draw()  # encodes the value into widget.qr
     code = widget.qr
