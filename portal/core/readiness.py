@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask
 from redis import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.core import db, redis_client
-from portal.core.migrate import alembic_config
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +19,9 @@ log = logging.getLogger(__name__)
 def database_state(app: Flask) -> str:
     """The database's state: ok, unreachable, or migrations not at head (behind, or
     ahead when a newer build has migrated it)."""
+    # Alembic loads when readiness is first asked, not in every worker that serves pages.
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with db.engine().connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -37,6 +37,10 @@ def database_state(app: Flask) -> str:
 def _heads(app: Flask) -> set[str]:
     # The migration scripts do not change while the process runs: read them once.
     if "haohuan.migration_heads" not in app.extensions:
+        from alembic.script import ScriptDirectory
+
+        from portal.core.migrate import alembic_config
+
         script = ScriptDirectory.from_config(alembic_config(app))
         app.extensions["haohuan.migration_heads"] = set(script.get_heads())
     return set(app.extensions["haohuan.migration_heads"])
