@@ -31,8 +31,10 @@ def borrower_today(timezone: str, moment: datetime) -> date:
 
 
 @cache
-def _zones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
+def _zones() -> tuple[tuple[str, ZoneInfo], ...]:
+    # Held here for the process's life: ZoneInfo keeps only a few zones strongly, so
+    # without this every request would read some 600 zone files from disk again.
+    return tuple((name, ZoneInfo(name)) for name in sorted(available_timezones()))
 
 
 @lru_cache(maxsize=32)
@@ -40,8 +42,9 @@ def dates_by_zone(moment: datetime) -> tuple[date, dict[date, list[str]]]:
     """At ``moment``: the date most zones are on, and the zones on each other date (kept
     for the moments of the last few requests: do not change what it returns)."""
     on: dict[date, list[str]] = {}
-    for zone in _zones():
-        on.setdefault(borrower_today(zone, moment), []).append(zone)
+    utc = as_utc(moment)
+    for name, zone in _zones():
+        on.setdefault(utc.astimezone(zone).date(), []).append(name)
     counts = Counter({day: len(zones) for day, zones in on.items()})
     common = counts.most_common(1)[0][0]
     return common, {day: zones for day, zones in on.items() if day != common}
