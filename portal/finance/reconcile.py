@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-import stripe
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
@@ -51,6 +50,11 @@ from portal.payments.stripe_gateway import (
     StripeSettings,
 )
 from portal.wording.finance import note_sentence, run_error_sentence
+
+if TYPE_CHECKING:
+    import stripe
+else:
+    from portal.payments import stripe_sdk as stripe
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import stripe
 from flask import url_for
 from sqlalchemy.orm import Session, object_session
 
@@ -26,6 +26,11 @@ from portal.payments.stripe_gateway import (
     StripeSettings,
     create_intent,
 )
+
+if TYPE_CHECKING:
+    import stripe
+else:
+    from portal.payments import stripe_sdk as stripe
 
 log = logging.getLogger(__name__)
 

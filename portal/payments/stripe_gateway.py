@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import stripe
 from flask import current_app
 
 from portal.payments.events import GatewayEvent, Outcome
 
 if TYPE_CHECKING:
+    import stripe
     from stripe.params import PaymentIntentCreateParams, PayoutListParamsCreated
+else:
+    from portal.payments import stripe_sdk as stripe
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe recommends
 

@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import stripe
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,11 @@ from portal.payments.stripe_gateway import (
     cancel_intent,
     retrieve_intent,
 )
+
+if TYPE_CHECKING:
+    import stripe
+else:
+    from portal.payments import stripe_sdk as stripe
 
 log = logging.getLogger(__name__)
 

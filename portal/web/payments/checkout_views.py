@@ -9,9 +9,9 @@ handler as the webhook, and shows the payment's state from our own records.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import stripe
 from flask import (
     Blueprint,
     abort,
@@ -32,6 +32,11 @@ from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent, StripeSettings, retrieve_intent
 from portal.web.borrower.session import borrower_required
 from portal.web.security import content_security_policy
+
+if TYPE_CHECKING:
+    import stripe
+else:
+    from portal.payments import stripe_sdk as stripe
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/pay")
 
