@@ -166,3 +166,21 @@ def test_a_time_zone_that_does_not_exist_is_refused_at_start(monkeypatch, variab
     monkeypatch.setenv(variable, zone)
     with pytest.raises(ConfigurationError, match=f"{variable} must be an IANA time zone"):
         create_app({"TESTING": True})
+
+
+def test_a_web_worker_loads_no_sdk_it_may_never_use(tmp_path):
+    """Stripe's SDK, reportlab and Alembic load when first used (a payment, a letter, the
+    readiness check), not when a worker builds the app: each worker would carry them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from portal import create_app;"
+        f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/app.db'}});"
+        "app.test_client().get('/healthz');"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'stripe', 'reportlab', 'alembic'}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
