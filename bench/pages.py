@@ -8,7 +8,7 @@ wrk (Debian's package; 1 thread, 8 connections) loads each path for ``--seconds`
 
 Paths: the borrower's status page (a verified session), the plan calculator's htmx GET,
 and the agent queue's first page (a signed-in agent). Then each side's worker peak RSS
-after its load, and a worker's boot (a fresh server's first answer, one worker).
+after its load, and a worker's boot (a replacement's first answer, one worker).
 
     .venv/bin/python bench/pages.py [--seconds 20] [--rounds 3] [--workers 5]
         [--postgres-url URL]
@@ -21,6 +21,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,11 +69,15 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
 
+    def worker_pids(self) -> list[int]:
+        """The master's workers."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
     def worker_peak_rss_mib(self) -> float:
         """The largest peak resident set (VmHWM) among the master's workers, in MiB."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         peaks = []
-        for pid in children.read_text().split():
+        for pid in self.worker_pids():
             status = Path(f"/proc/{pid}/status").read_text()
             found = re.search(r"VmHWM:\s+(\d+) kB", status)
             if found:
@@ -231,18 +236,26 @@ def measure(url: str, seconds: float, rounds: int, workers: int) -> list[Row]:
     return rows
 
 
+def worker_boot(app: str, url: str, path: str, replacements: int = 3) -> float:
+    """The median time a worker takes to replace one that left (as gunicorn replaces each
+    worker after ``max_requests``): from the old worker's exit to the first answer."""
+    with gunicorn(app, url, 1) as server:
+        first_answer(server.port, path)
+        times = []
+        for _ in range(replacements):
+            (worker,) = server.worker_pids()
+            os.kill(worker, signal.SIGTERM)
+            while worker in server.worker_pids():
+                time.sleep(0.005)
+            times.append(first_answer(server.port, path))
+        return statistics.median(times)
+
+
 def boot_and_memory(url: str, rss: dict[str, float]) -> list[Row]:
-    """A worker's boot (a fresh one-worker server's first answer, median of 3) and the
-    workers' peak RSS after the load, each side against the baseline."""
-    boots: dict[str, list[float]] = {"haohuan": [], "baseline": []}
-    for _ in range(3):
-        for side, app, path in (
-            ("haohuan", "portal:create_app()", "/healthz"),
-            ("baseline", "baseline_app:create_app()", "/"),
-        ):
-            with gunicorn(app, url, 1) as server:
-                boots[side].append(first_answer(server.port, path))
-    ours, theirs = statistics.median(boots["haohuan"]), statistics.median(boots["baseline"])
+    """A worker's boot (median of 3 replacements) and the workers' peak RSS after the
+    load, each side against the baseline."""
+    ours = worker_boot("portal:create_app()", url, "/healthz")
+    theirs = worker_boot("baseline_app:create_app()", url, "/")
     return [
         at_most(
             "worker peak RSS after load",

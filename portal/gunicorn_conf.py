@@ -49,3 +49,18 @@ accesslog = _env["HAOHUAN_ACCESS_LOG"]
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = _env["HAOHUAN_LOG_LEVEL"]
+
+
+def when_ready(server: object) -> None:
+    """Once the master listens, before any worker forks: build the app once in the master
+    and compile its templates, so every worker, and every one that replaces a worker after
+    ``max_requests``, starts with the modules imported and the templates compiled
+    (``portal.web.templates``). The app is thrown away: it has opened no connection, and
+    each worker builds its own. A configuration the app refuses stops the server here,
+    before any worker starts."""
+    from portal import create_app
+    from portal.web.templates import precompile
+
+    app = create_app()
+    precompile(app)
+    app.extensions["haohuan.engine"].dispose()

@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal import messaging, strategy
     from portal.cases import facts
     from portal.core import db, i18n, logs, redis_client
-    from portal.web import assets, errors, ratelimit, security
+    from portal.web import assets, errors, ratelimit, security, templates
     from portal.web.admin import blueprint as admin
     from portal.web.agent import blueprint as agent
     from portal.web.borrower.views import blueprint as borrower
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # as many hops as there are proxies of our own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     assets.init_app(app, ROOT / "static")
+    templates.init_app(app)
     db.init_app(app)
     redis_client.init_app(app)
     ratelimit.init_app(app)
