@@ -58,6 +58,8 @@ def when_ready(server: object) -> None:
     (``portal.web.templates``). The app is thrown away: it has opened no connection, and
     each worker builds its own. A configuration the app refuses stops the server here,
     before any worker starts."""
+    if getattr(getattr(server, "app", None), "app_uri", wsgi_app) != wsgi_app:
+        return  # another app served with this configuration (the benchmarks' baselines)
     from portal import create_app
     from portal.web.templates import precompile
 
