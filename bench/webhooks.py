@@ -15,17 +15,21 @@ On PostgreSQL the same clients first deliver the same number of events to the ba
 configuration that verifies the signature, inserts one row and commits), and the ratio
 Haohuan / baseline is printed; with ``--rounds N`` the two alternate N times and the
 medians are compared. ``compare_rows`` gives that ratio as a row of ``make bench-compare``.
+``--profile N`` instead profiles N deliveries in this process (statements, CPU time,
+cProfile) on a PostgreSQL database of its own.
 
     .venv/bin/python bench/webhooks.py [--events 3000 | --seconds 10] [--clients 8]
-        [--rounds 1] [--backend sqlite|postgres|both]
+        [--rounds 1] [--backend sqlite|postgres|both] [--profile N]
         [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
 import json
+import pstats
 import random
 import sys
 import threading
@@ -50,6 +54,7 @@ from _common import (
 from _compare import Row, at_least
 from _webhook_baseline import create_table
 from sqlalchemy import func, select
+from sqlalchemy.event import listen
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
@@ -93,6 +98,12 @@ def parse_args() -> argparse.Namespace:
         "--rounds", type=int, default=1, help="baseline and Haohuan alternate this many times"
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="instead: profile N deliveries in this process, on PostgreSQL",
+    )
     parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     if args.seconds is None and args.events is None:
@@ -331,11 +342,12 @@ def _median(runs: list[Figures]) -> Figures:
 
 def compare_rows(admin_url: str) -> list[Row]:
     """``make bench-compare``'s row: 3,000 signed deliveries (every tenth a redelivery),
-    8 clients, against the baseline handler, medians of 3 rounds, on a PostgreSQL database
-    of its own next to ``admin_url``."""
+    8 clients, against the baseline handler just before, on a PostgreSQL database of its
+    own next to ``admin_url``. One round: seeding the open payments is most of the time
+    (``--rounds 3`` from the command line for medians)."""
     events = 3000
     args = argparse.Namespace(
-        events=events, seconds=None, cases=events - events // REDELIVER_EVERY, clients=8, rounds=3
+        events=events, seconds=None, cases=events - events // REDELIVER_EVERY, clients=8, rounds=1
     )
     with postgres_database(admin_url, BENCH_DATABASE) as url:
         base, ours = compare(url, args)
@@ -379,9 +391,68 @@ def _print_verification(deliveries: Deliveries, problems: list[str]) -> None:
     )
 
 
+def profile(url: str, count: int) -> None:
+    """In this process, through Flask's test client (no gunicorn, no concurrency): the SQL
+    statements of one delivery, then ``count`` deliveries' CPU time per delivery beside
+    an event the portal only acknowledges and a redelivery, and where the CPU time goes
+    (cProfile on ``time.process_time``, by cumulative time)."""
+    intents = prepare(url, count + 1)
+    app = create_app(
+        {"DATABASE_URL": url, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENT_GATEWAY": "sandbox"}
+    )
+    client = app.test_client()
+    statements: list[str] = []
+    listen(
+        app.extensions["haohuan.engine"],
+        "before_cursor_execute",
+        lambda *a: statements.append(a[2]),
+    )
+
+    def post(body: bytes) -> None:
+        signature = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+        headers = {"Content-Type": "application/json", "Stripe-Signature": signature}
+        answer = client.post("/webhooks/stripe", data=body, headers=headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"the webhook answered {answer.status_code}")
+
+    def cpu_ms(bodies: list[bytes]) -> float:
+        started = time.process_time()
+        for body in bodies:
+            post(body)
+        return (time.process_time() - started) * 1000 / len(bodies)
+
+    post(event_body(0, intents[0]))
+    statements.clear()
+    post(event_body(1, intents[1]))
+    print(f"{len(statements)} statements for one payment_intent.succeeded:")
+    for statement in statements:
+        print("   ", " ".join(statement.split())[:150])
+    fresh = [event_body(n, intents[n]) for n in range(2, count + 1)]
+    half = len(fresh) // 2
+    unacted = json.dumps(
+        {"id": "evt_other", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
+    ).encode()
+    print(
+        f"CPU a delivery: success {cpu_ms(fresh[:half]):.2f} ms,"
+        f" redelivery {cpu_ms(fresh[:half]):.2f} ms, not acted on {cpu_ms([unacted] * half):.2f} ms"
+    )
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for body in fresh[half:]:
+        post(body)
+    profiler.disable()
+    print(f"\n{len(fresh) - half} successes under cProfile (CPU time), by cumulative time:")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    app.extensions["haohuan.engine"].dispose()
+
+
 def main() -> None:
     """Run the chosen backends and print their figures and ratios."""
     args = parse_args()
+    if args.profile:
+        with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
+            profile(url, args.profile)
+        return
     length = f"{args.events:,} deliveries" if args.events else f"{args.seconds:.0f} s"
     print(
         f"gunicorn (portal/gunicorn_conf.py); {args.clients} concurrent clients, {length} per"
