@@ -95,11 +95,11 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     # The event's id first, under its unique constraint: a redelivery stops here. A plain
     # INSERT on the table (no ORM object, no RETURNING); what the session holds is flushed
     # first, as adding the row would have done.
-    db.flush()
     claim = insert(_PROCESSED).values(
         gateway=event.gateway, event_id=event.event_id, received_at=now
     )
     try:
+        db.flush()
         db.execute(claim)
     except IntegrityError:
         db.rollback()
