@@ -11,12 +11,13 @@ The limits are generous on purpose: many phones share a carrier's address, and t
 database limits, which count only failures, are the ones that stop guessing.
 
 Stripe's webhook is counted differently: only deliveries that do not verify (a bad
-signature, or any while no webhook secret is configured) count (``webhook``, per address), and once an address has spent that allowance its
-requests are refused before their body is read or a signature checked. A signed
-delivery is never refused: Stripe sends bursts (a backlog after an outage, a bulk
-refund) from a handful of shared addresses, and what it is refused it retries, which
-only makes the burst longer. The signature is what keeps others out; the body limit
-(``WEBHOOK_BODY_LIMIT``) and this allowance keep a forged flood cheap.
+signature, or any while no webhook secret is configured) count (``webhook``, per
+address), and once an address has spent that allowance its requests are refused, for the
+rest of the window, before their body is read or a signature checked. Signed deliveries
+never count, so a burst of them is never refused: Stripe sends bursts (a backlog after
+an outage, a bulk refund) from a handful of shared addresses, and what it is refused it
+retries, which only makes the burst longer. The signature is what keeps others out; the
+body limit (``WEBHOOK_BODY_LIMIT``) and this allowance keep a forged flood cheap.
 
 Staff sign-in is counted twice, separately: per client address (``staff_sign_in``), high
 enough for an office whose agents all sign in behind one address at the start of a shift,

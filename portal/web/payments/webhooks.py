@@ -2,8 +2,9 @@
 
 The signature over the raw body is verified before anything is parsed; a failure is a
 400, writes nothing and counts against the sender's address (``portal.web.ratelimit``:
-signed deliveries are never refused, however many come at once). Events are dispatched by type; the ones we do not act on are
-logged and acknowledged, so Stripe stops resending them.
+signed deliveries never count, however many come at once). Events are dispatched
+by type; the ones we do not act on are logged and acknowledged, so Stripe stops
+resending them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
     except SignatureError:
         log.warning("stripe webhook with a bad signature refused")
         # Only failures count against the address (portal.web.ratelimit): Stripe's
-        # signed deliveries are never refused, however many come at once.
+        # signed deliveries never do, however many come at once.
         ratelimit.count_failure("webhook")
         return {"error": "bad signature"}, 400
     internal = gateway_event(event)
