@@ -167,3 +167,42 @@ def postgres_unreachable(admin_url: str) -> str | None:
     except psycopg.OperationalError as error:
         return str(error).strip().splitlines()[0]
     return None
+
+
+@contextmanager
+def production_served(
+    url: str, app: str | None = None, path: Path | None = None, **settings: str
+) -> Iterator[int]:
+    """A WSGI app served by gunicorn with the production configuration
+    (``portal/gunicorn_conf.py``: its worker count, timeouts, keep-alive, worker recycling
+    and access log) on a free local port: the portal unless ``app`` names another
+    (``module:callable``, importable from ``path``). Both sides of a comparison are served
+    this way, so the ratio compares the apps and not the servers. Yields the port.
+
+    The access log is written as in production (to standard output) and thrown away here;
+    only gunicorn's warnings reach the terminal."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "HAOHUAN_SECRET_KEY": "bench-" + "k" * 40,  # shared by every worker
+        "HAOHUAN_BIND": f"127.0.0.1:{port}",
+        "HAOHUAN_LOG_LEVEL": "warning",
+        **settings,
+    }
+    if path is not None:
+        # After the project root, so ``portal`` stays the package, not bench/portal.py.
+        environment["PYTHONPATH"] = os.pathsep.join((str(ROOT), str(path)))
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf"]
+    server = subprocess.Popen(
+        [*command, *([app] if app else [])],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -26,8 +26,12 @@ has two attempts). ``--profile`` prints where one batch of the new sender spends
 (cProfile, the 25 costliest functions by cumulative time).
 
     .venv/bin/python bench/dispatch.py [--messages 100000] [--sample 2000] [--workers 1]
-        [--mix reminder|strategy] [--profile]
+        [--mix reminder|strategy] [--profile] [--compare]
         [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
+
+``compare_rows`` (``--compare`` prints it alone) is ``make bench-compare``'s row:
+``dispatch_due`` over 20,000 due reminders against one UPDATE and COMMIT per message on a
+copy of the same messages, in the same run.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import ROOT, postgres_database, postgres_unreachable
+from _compare import Row, table
 from sqlalchemy import Engine, event, func, select, text
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
@@ -243,6 +248,75 @@ def check(engine: Engine) -> None:
         raise SystemExit("a message was left behind or sent twice")
 
 
+def one_update_per_message(engine: Engine, count: int) -> float:
+    """The baseline: the first ``count`` due messages marked sent one by one, one UPDATE
+    and one COMMIT each, on a copy of the messages table (so the messages themselves are
+    left for ``dispatch_due``). Returns the seconds it took."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS baseline_messages"))
+        conn.execute(
+            text(
+                "CREATE TABLE baseline_messages AS SELECT id, status, send_at, sent_at"
+                " FROM messages"
+            )
+        )
+        conn.execute(text("ALTER TABLE baseline_messages ADD PRIMARY KEY (id)"))
+        conn.execute(text("ANALYZE baseline_messages"))
+        ids = list(
+            conn.scalars(
+                text(
+                    "SELECT id FROM baseline_messages WHERE status = 'scheduled'"
+                    " AND send_at <= :moment ORDER BY send_at, id LIMIT :count"
+                ),
+                {"moment": MOMENT, "count": count},
+            )
+        )
+    mark = text("UPDATE baseline_messages SET status = 'sent', sent_at = :moment WHERE id = :id")
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        for message_id in ids:
+            conn.execute(mark, {"moment": MOMENT, "id": message_id})
+            conn.commit()
+        return time.perf_counter() - started
+
+
+def compare_rows(admin_url: str) -> list[Row]:
+    """``make bench-compare``'s row: ``dispatch_due`` over 20,000 due reminders against
+    the baseline (one UPDATE and COMMIT per message, ``one_update_per_message``) in the
+    same run, on a PostgreSQL database of its own next to ``admin_url``. Its goal is issue
+    14's (100,000 messages in under 5 minutes); the ratio is for information."""
+    count = 20_000
+    with postgres_database(admin_url, BENCH_DATABASE) as url:
+        app = create_app({"DATABASE_URL": url, "HAOHUAN_NOW": MOMENT.isoformat()})
+        with app.app_context():
+            migrate.upgrade(app)
+        engine: Engine = app.extensions["haohuan.engine"]
+        try:
+            seed(engine, portfolio(count, load_policy()), MOMENT - timedelta(days=365))
+            seed_messages(engine, "reminder")
+            analyze(engine)
+            base = count / one_update_per_message(engine, count)
+            statements = Statements(engine)
+            seconds, outcomes = batched(app, False, statements, count)
+            check(engine)
+        finally:
+            engine.dispose()
+    done = sum(outcomes.values())
+    rate = done / seconds
+    projected = 100_000 / rate
+    return [
+        Row(
+            f"`dispatch_due` (PostgreSQL, {count:,} due messages)",
+            f"{rate:,.0f} msg/s, {statements.count / max(1, done):.2f} statements a message;"
+            f" 100,000 in {projected:,.0f} s",
+            f"one UPDATE and COMMIT per message: {base:,.0f}/s",
+            rate / base,
+            "100,000 in < 5 min (issue 14)",
+            projected < TARGET_SECONDS,
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -252,10 +326,16 @@ def main() -> None:
     parser.add_argument(
         "--mix", choices=sorted(PURPOSES), default="reminder", help="the messages' purposes"
     )
+    parser.add_argument(
+        "--compare", action="store_true", help="print only make bench-compare's row"
+    )
     parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     if why := postgres_unreachable(args.postgres_url):
         raise SystemExit(f"postgres unreachable ({why}): this benchmark needs PostgreSQL")
+    if args.compare:
+        print(table(compare_rows(args.postgres_url)))
+        return
     total = args.messages + args.sample
     print(f"postgres, {total:,} messages due; {load()}")
     with postgres_database(args.postgres_url, BENCH_DATABASE) as url:

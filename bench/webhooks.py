@@ -1,30 +1,44 @@
-"""Signed Stripe webhook deliveries under concurrent load, on SQLite and on PostgreSQL.
+"""Signed Stripe webhook deliveries under concurrent load, against a baseline handler.
 
 For each backend: migrates a fresh database (a temporary SQLite file; a PostgreSQL
 database created for the run and dropped after it, never the test database), opens cases
 each with an accepted plan and an open Stripe payment for its first installment (through
-``portal.demo.seed``), serves the app with gunicorn (2 workers), and has concurrent keep-alive
-clients deliver ``payment_intent.succeeded`` events signed as Stripe signs them. Every
-tenth delivery is a redelivery of an event already acknowledged, reported apart. Then it
-checks that every paid payment succeeded exactly once and that ``ledger.check`` finds no
-drift, and prints deliveries per second, p50 and p99, and the SQLite/PostgreSQL ratio.
+``portal.demo.seed``), serves the app with gunicorn under the production configuration
+(``portal/gunicorn_conf.py``), and has concurrent keep-alive clients deliver
+``payment_intent.succeeded`` events signed as Stripe signs them. Every tenth delivery is a
+redelivery of an event already acknowledged, reported apart. Then it checks that every
+paid payment succeeded exactly once and that ``ledger.check`` finds no drift, and prints
+deliveries per second, p50 and p99.
+
+On PostgreSQL the same clients first deliver the same number of events to the baseline
+(``bench/_webhook_baseline.py``: a minimal Flask app under the same gunicorn
+configuration that verifies the signature, inserts one row and commits), and the ratio
+Haohuan / baseline is printed; with ``--rounds N`` the two alternate N times and the
+medians are compared. ``compare_rows`` gives that ratio as a row of ``make bench-compare``.
+``--profile N`` instead profiles N deliveries in this process (statements, CPU time,
+cProfile) on a PostgreSQL database of its own.
 
     .venv/bin/python bench/webhooks.py [--events 3000 | --seconds 10] [--clients 8]
-        [--backend sqlite|postgres|both] [--postgres-url postgresql://root@127.0.0.1:5432/test]
+        [--rounds 1] [--backend sqlite|postgres|both] [--profile N]
+        [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
 import json
+import pstats
 import random
 import sys
 import threading
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import stripe
 from _common import (
@@ -34,10 +48,13 @@ from _common import (
     figures,
     postgres_database,
     postgres_unreachable,
-    served,
+    production_served,
     sqlite_database,
 )
+from _compare import Row, at_least
+from _webhook_baseline import create_table
 from sqlalchemy import func, select
+from sqlalchemy.event import listen
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
@@ -49,6 +66,7 @@ from portal.demo import seed
 from portal.models import Case, CaseEvent, Payment, ProcessedEvent
 from portal.payments import ledger
 
+BENCH = Path(__file__).resolve().parent
 SECRET = "whsec_bench_" + "s" * 24
 BENCH_DATABASE = "bench_webhooks"
 # Stripe redelivers whenever an acknowledgement is slow or lost; one in ten is a
@@ -76,8 +94,17 @@ def parse_args() -> argparse.Namespace:
         "--cases", type=int, help="open payments to pay (default: enough for --events)"
     )
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="baseline and Haohuan alternate this many times"
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="instead: profile N deliveries in this process, on PostgreSQL",
+    )
+    parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     if args.seconds is None and args.events is None:
         args.events = 3000
@@ -198,7 +225,9 @@ def deliver(port: int, deliveries: Deliveries, clients: int) -> dict[str, list[f
 
 def warm_up(port: int, clients: int) -> None:
     """Boot both workers on an event type the portal acknowledges without acting on."""
-    body = json.dumps({"id": "evt_warm", "type": "customer.created", "data": {}}).encode()
+    # Every event Stripe sends carries its object: one without is refused as unsigned.
+    event = {"id": "evt_warm", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
+    body = json.dumps(event).encode()
     left = iter(range(clients * 20))
 
     def step(connection: http.client.HTTPConnection) -> str | None:
@@ -241,10 +270,26 @@ def verify(url: str, paid: list[str]) -> list[str]:
     return problems
 
 
-def bench(backend: str, url: str, args: argparse.Namespace) -> Figures:
-    """Prepare, serve, deliver and verify on one backend; print and return its figures."""
-    intents = prepare(url, args.cases)
-    with served(url, STRIPE_WEBHOOK_SECRET=SECRET, PAYMENT_GATEWAY="sandbox") as port:
+def serve_portal(url: str) -> AbstractContextManager[int]:
+    """The portal on ``url`` under the production gunicorn configuration."""
+    return production_served(url, STRIPE_WEBHOOK_SECRET=SECRET, PAYMENT_GATEWAY="sandbox")
+
+
+def serve_baseline(url: str) -> AbstractContextManager[int]:
+    """The baseline handler on ``url`` (its table made afresh) under the same configuration."""
+    create_table(url)
+    return production_served(url, "_webhook_baseline:build()", BENCH, STRIPE_WEBHOOK_SECRET=SECRET)
+
+
+def run(
+    label: str,
+    serving: AbstractContextManager[int],
+    intents: list[Intent],
+    args: argparse.Namespace,
+) -> tuple[Figures, Deliveries]:
+    """Warm up, then deliver (every delivery checked: a 200, a duplicate only when it is
+    a redelivery); print and return the figures and what was delivered."""
+    with serving as port:
         warm_up(port, args.clients)
         deadline = time.perf_counter() + (args.seconds or float("inf"))
         deliveries = Deliveries(intents, args.events, deadline)
@@ -252,12 +297,70 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> Figures:
         latencies = deliver(port, deliveries, args.clients)
         seconds = time.perf_counter() - started
     overall = figures(latencies[FRESH] + latencies.get(REDELIVERY, []), seconds)
-    _print_figures(backend, overall, deliveries, latencies.get(REDELIVERY, []))
-    problems = verify(url, deliveries.paid)
+    _print_figures(label, overall, deliveries, latencies.get(REDELIVERY, []))
+    return overall, deliveries
+
+
+def checked(label: str, url: str, paid: list[str], deliveries: Deliveries) -> None:
+    """Verify the books against everything paid so far; stop on any disagreement."""
+    problems = verify(url, paid)
     _print_verification(deliveries, problems)
     if problems:
-        raise SystemExit(f"{backend}: the books do not agree with the deliveries")
+        raise SystemExit(f"{label}: the books do not agree with the deliveries")
+
+
+def bench(backend: str, url: str, args: argparse.Namespace) -> Figures:
+    """Prepare, serve, deliver and verify on one backend, without the baseline."""
+    intents = prepare(url, args.cases)
+    overall, deliveries = run(backend, serve_portal(url), intents, args)
+    checked(backend, url, deliveries.paid, deliveries)
     return overall
+
+
+def compare(url: str, args: argparse.Namespace) -> tuple[Figures, Figures]:
+    """On PostgreSQL: the baseline and the portal, ``args.rounds`` times each, one after
+    the other on the same database; the medians (by rate) of each, baseline first."""
+    intents = prepare(url, args.cases * args.rounds)
+    synthetic = [Intent(f"pi_base_{n:07d}", 1000 + n, "TWD") for n in range(args.cases)]
+    base: list[Figures] = []
+    ours: list[Figures] = []
+    paid: list[str] = []
+    for round_ in range(args.rounds):
+        base.append(run("baseline", serve_baseline(url), synthetic, args)[0])
+        mine = intents[round_ * args.cases : (round_ + 1) * args.cases]
+        overall, deliveries = run("postgres", serve_portal(url), mine, args)
+        paid += deliveries.paid
+        checked("postgres", url, paid, deliveries)
+        ours.append(overall)
+        print(f"{'':<10} round {round_ + 1}: {overall.rate / base[-1].rate:.2f}x the baseline")
+    return _median(base), _median(ours)
+
+
+def _median(runs: list[Figures]) -> Figures:
+    return sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
+
+
+def compare_rows(admin_url: str) -> list[Row]:
+    """``make bench-compare``'s row: 3,000 signed deliveries (every tenth a redelivery),
+    8 clients, against the baseline handler just before, on a PostgreSQL database of its
+    own next to ``admin_url``. One round: seeding the open payments is most of the time
+    (``--rounds 3`` from the command line for medians)."""
+    events = 3000
+    args = argparse.Namespace(
+        events=events, seconds=None, cases=events - events // REDELIVER_EVERY, clients=8, rounds=1
+    )
+    with postgres_database(admin_url, BENCH_DATABASE) as url:
+        base, ours = compare(url, args)
+    return [
+        at_least(
+            f"signed webhook (PostgreSQL, {events:,} deliveries)",
+            f"{ours.rate:,.0f}/s, p99 {ours.p99_ms:.0f} ms",
+            "verify the signature, insert one row, commit:"
+            f" {base.rate:,.0f}/s, p99 {base.p99_ms:.0f} ms",
+            ours.rate / base.rate,
+            0.5,
+        )
+    ]
 
 
 def _print_figures(
@@ -288,13 +391,72 @@ def _print_verification(deliveries: Deliveries, problems: list[str]) -> None:
     )
 
 
+def profile(url: str, count: int) -> None:
+    """In this process, through Flask's test client (no gunicorn, no concurrency): the SQL
+    statements of one delivery, then ``count`` deliveries' CPU time per delivery beside
+    an event the portal only acknowledges and a redelivery, and where the CPU time goes
+    (cProfile on ``time.process_time``, by cumulative time)."""
+    intents = prepare(url, count + 1)
+    app = create_app(
+        {"DATABASE_URL": url, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENT_GATEWAY": "sandbox"}
+    )
+    client = app.test_client()
+    statements: list[str] = []
+    listen(
+        app.extensions["haohuan.engine"],
+        "before_cursor_execute",
+        lambda *a: statements.append(a[2]),
+    )
+
+    def post(body: bytes) -> None:
+        signature = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET)
+        headers = {"Content-Type": "application/json", "Stripe-Signature": signature}
+        answer = client.post("/webhooks/stripe", data=body, headers=headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"the webhook answered {answer.status_code}")
+
+    def cpu_ms(bodies: list[bytes]) -> float:
+        started = time.process_time()
+        for body in bodies:
+            post(body)
+        return (time.process_time() - started) * 1000 / len(bodies)
+
+    post(event_body(0, intents[0]))
+    statements.clear()
+    post(event_body(1, intents[1]))
+    print(f"{len(statements)} statements for one payment_intent.succeeded:")
+    for statement in statements:
+        print("   ", " ".join(statement.split())[:150])
+    fresh = [event_body(n, intents[n]) for n in range(2, count + 1)]
+    half = len(fresh) // 2
+    unacted = json.dumps(
+        {"id": "evt_other", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
+    ).encode()
+    print(
+        f"CPU a delivery: success {cpu_ms(fresh[:half]):.2f} ms,"
+        f" redelivery {cpu_ms(fresh[:half]):.2f} ms, not acted on {cpu_ms([unacted] * half):.2f} ms"
+    )
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for body in fresh[half:]:
+        post(body)
+    profiler.disable()
+    print(f"\n{len(fresh) - half} successes under cProfile (CPU time), by cumulative time:")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    app.extensions["haohuan.engine"].dispose()
+
+
 def main() -> None:
-    """Run the chosen backends and print their figures and ratio."""
+    """Run the chosen backends and print their figures and ratios."""
     args = parse_args()
+    if args.profile:
+        with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
+            profile(url, args.profile)
+        return
     length = f"{args.events:,} deliveries" if args.events else f"{args.seconds:.0f} s"
     print(
-        f"gunicorn, 2 workers; {args.clients} concurrent clients, {length} per backend,"
-        f" every {REDELIVER_EVERY}th a redelivery; {args.cases:,} open Stripe payments"
+        f"gunicorn (portal/gunicorn_conf.py); {args.clients} concurrent clients, {length} per"
+        f" run, every {REDELIVER_EVERY}th a redelivery; {args.cases:,} open Stripe payments"
     )
     rates: dict[str, float] = {}
     if args.backend in ("sqlite", "both"):
@@ -306,7 +468,12 @@ def main() -> None:
         print(f"postgres   skipped: {unreachable}")
     elif args.backend in ("postgres", "both"):
         with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
-            rates["postgres"] = bench("postgres", url, args).rate
+            base, ours = compare(url, args)
+        rates["postgres"] = ours.rate
+        print(
+            f"ratio      Haohuan/baseline {ours.rate / base.rate:.2f}x deliveries per second"
+            f" (medians of {args.rounds}: {ours.rate:,.0f}/s against {base.rate:,.0f}/s)"
+        )
     if len(rates) == 2:
         print(
             f"ratio      SQLite/PostgreSQL {rates['sqlite'] / rates['postgres']:.2f}x"

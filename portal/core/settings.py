@@ -278,7 +278,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RATE_LIMITS",
         "",
         "requests per seconds from one client address (an IPv6 client's /64), or for "
-        "`staff_sign_in_account` to one staff account, by name; any subset of "
+        "`staff_sign_in_account` to one staff account, or for `webhook` Stripe deliveries "
+        "that do not verify (signed ones are never counted), by name; any subset of "
         "`link=120/600,verify=60/600,staff_sign_in=300/600,staff_sign_in_account=10/600,"
         "webhook=1200/60` (those are the defaults)",
         "`name=count/seconds`, comma-separated",

@@ -13,10 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.cases.facts import record_event
 from portal.cases.overdue import borrower_today
@@ -28,6 +29,7 @@ from portal.models import (
     Allocation,
     Case,
     CaseStatus,
+    Loan,
     LoanCharge,
     LoanInstallment,
     Payment,
@@ -47,6 +49,8 @@ from portal.payments.ledger import (
 )
 
 log = logging.getLogger(__name__)
+
+_PROCESSED = cast(Table, ProcessedEvent.__table__)
 
 
 class Outcome(StrEnum):
@@ -88,44 +92,113 @@ class TooEarlyError(RuntimeError):
 def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     """Apply an event once. Returns False when it was a duplicate; raises TooEarlyError,
     having written nothing, for a refund or dispute that overtook its payment. Commits."""
-    db.add(ProcessedEvent(gateway=event.gateway, event_id=event.event_id, received_at=now))
+    # The event's id first, under its unique constraint: a redelivery stops here. A plain
+    # INSERT on the table (no ORM object, no RETURNING); what the session holds is flushed
+    # first, as adding the row would have done.
+    claim = insert(_PROCESSED).values(
+        gateway=event.gateway, event_id=event.event_id, received_at=now
+    )
     try:
         db.flush()
+        db.execute(claim)
     except IntegrityError:
         db.rollback()
         return False
+    payment: Payment | None = None
     if event.outcome in (Outcome.REFUNDED, Outcome.DISPUTED):
         try:
             _take_back(db, event, now)
         except TooEarlyError:
             db.rollback()
             raise
-        payment_id = None
     elif event.outcome is Outcome.DECLINED:
         _declined(db, event)
-        payment_id = None
+    elif event.outcome is Outcome.SUCCEEDED and (payment := _claim_success(db, event, now)):
+        pass  # the usual success: claimed and read back in one statement
     elif event.outcome is Outcome.SUCCEEDED and _mismatched(db, event):
-        payment_id = None
-    else:
-        payment_id = _claim(db, event, now)
-    if payment_id is not None:
+        pass
+    elif (payment_id := _claim(db, event, now)) is not None:
         # Everything the claim may have changed under us is read again, fresh: objects
         # loaded earlier in this session (the borrower's case, a sweep's list) are stale.
         db.expire_all()
         payment = db.get(Payment, payment_id)
         assert payment is not None  # the row was just claimed  # noqa: S101
+    if payment is not None and event.outcome is Outcome.SUCCEEDED:
+        # Everything is read before anything is written, and written in one flush at the
+        # commit: nothing read here depends on what this payment changes before then.
+        with db.no_autoflush:
+            _succeed(db, _settling(db, payment.case_id), payment, now)
+    elif payment is not None:
         case = db.get(Case, payment.case_id, with_for_update=True)
         assert case is not None  # a payment always belongs to a case  # noqa: S101
-        if event.outcome is Outcome.SUCCEEDED:
-            _succeed(db, case, payment, now)
-        else:
-            record_event(db, case, "payment_failed", "system", at=now, payment_id=payment.id)
+        record_event(db, case, "payment_failed", "system", at=now, payment_id=payment.id)
     try:
         db.commit()
     except IntegrityError:
         db.rollback()
         return False
     return True
+
+
+def _claim_success(db: Session, event: GatewayEvent, now: datetime) -> Payment | None:
+    """The usual success in one statement: the payment, when it is still open and (if the
+    event says what was taken) for exactly the amount and currency taken, moved to
+    succeeded and read back fresh. None otherwise (no such payment, one already final, or
+    another amount): the caller then works out which, as ``_mismatched`` and ``_claim``
+    always have. Concurrent handlers race on the UPDATE's conditions, as in ``_claim``."""
+    conditions = [
+        Payment.gateway_reference == event.reference,
+        Payment.status.not_in((PaymentStatus.SUCCEEDED, PaymentStatus.MISMATCHED)),
+        Payment.confirmed_at.is_(None),  # a success is applied once, ever
+    ]
+    if event.currency:
+        conditions += [
+            Payment.amount == event.amount,
+            func.upper(Payment.currency) == event.currency.upper(),
+        ]
+    # Objects loaded earlier in this session (the borrower's case, a sweep's list) are
+    # stale once the payment moves: everything settling it reads is read again, fresh.
+    db.expire_all()
+    claim = (
+        update(Payment)
+        .where(*conditions)
+        .values(status=PaymentStatus.SUCCEEDED, confirmed_at=now)
+        .returning(Payment)
+    )
+    options = {"populate_existing": True, "synchronize_session": False}
+    return db.scalars(claim, execution_options=options).first()
+
+
+def _settling(db: Session, case_id: int) -> Case:
+    """The payment's case, locked (its row alone: FOR UPDATE OF cases), with all that
+    settling a payment reads of it: the loan, its borrower (whose today it is), the
+    loan's installments and, in a second statement, its charges."""
+    found = db.scalars(
+        select(Case)
+        .where(Case.id == case_id)
+        .options(
+            joinedload(Case.loan, innerjoin=True).options(
+                joinedload(Loan.borrower, innerjoin=True),
+                joinedload(Loan.installments),
+                selectinload(Loan.charges),
+            )
+        )
+        .with_for_update(of=Case)
+    )
+    return found.unique().one()
+
+
+def _locked_plan(db: Session, *criteria: ColumnElement[bool]) -> Plan | None:
+    """The first plan matching ``criteria``, locked (its row alone), with its
+    installments."""
+    found = db.scalars(
+        select(Plan)
+        .where(*criteria)
+        .options(joinedload(Plan.installments))
+        .with_for_update(of=Plan)
+    )
+    plans = found.unique().all()
+    return plans[0] if plans else None
 
 
 def _declined(db: Session, event: GatewayEvent) -> None:
@@ -240,16 +313,12 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
         amount=payment.amount,
     )
     today = borrower_today(case.loan.borrower.timezone, now)
-    plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
+    plan = _locked_plan(db, Plan.id == payment.plan_id) if payment.plan_id else None
     if plan is not None and plan.status not in LIVE_PLAN_STATUSES:
         record_event(db, case, "payment_for_closed_plan", "system", at=now, plan_id=plan.id)
         plan = None
     elif plan is None:
-        plan = db.scalars(
-            select(Plan)
-            .where(Plan.case_id == case.id, Plan.status.in_(LIVE_PLAN_STATUSES))
-            .with_for_update()
-        ).first()
+        plan = _locked_plan(db, Plan.case_id == case.id, Plan.status.in_(LIVE_PLAN_STATUSES))
     # From here a payment's plan is the plan its money counted for, so that a refund or
     # a dispute unwinds exactly that plan (or none).
     payment.plan_id = plan.id if plan is not None else None

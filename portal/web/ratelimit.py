@@ -10,6 +10,15 @@ counts are kept in the process, which is right for one process and too lenient f
 The limits are generous on purpose: many phones share a carrier's address, and the
 database limits, which count only failures, are the ones that stop guessing.
 
+Stripe's webhook is counted differently: only deliveries that do not verify (a bad
+signature, or any while no webhook secret is configured) count (``webhook``, per
+address), and once an address has spent that allowance its requests are refused, for the
+rest of the window, before their body is read or a signature checked. Signed deliveries
+never count, so a burst of them is never refused: Stripe sends bursts (a backlog after
+an outage, a bulk refund) from a handful of shared addresses, and what it is refused it
+retries, which only makes the burst longer. The signature is what keeps others out; the
+body limit (``WEBHOOK_BODY_LIMIT``) and this allowance keep a forged flood cheap.
+
 Staff sign-in is counted twice, separately: per client address (``staff_sign_in``), high
 enough for an office whose agents all sign in behind one address at the start of a shift,
 and per account (``staff_sign_in_account``: the email typed at the password step, the
@@ -50,6 +59,11 @@ RULES: dict[tuple[str, str], str] = {
     ("staff.sign_in_submit", "POST"): "staff_sign_in",
     # The one-time code is the same guessing, so it draws on the same allowance.
     ("staff.sign_in_code_submit", "POST"): "staff_sign_in",
+}
+
+# Requests refused once their address has spent the limit on failures, which their views
+# count (``count_failure``): Stripe's webhook, whose failures are bad signatures.
+FAILURE_RULES: dict[tuple[str, str], str] = {
     ("webhooks.stripe_webhook", "POST"): "webhook",
 }
 
@@ -64,7 +78,8 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "staff_sign_in": Limit(300, 600),
     # Per account, from anywhere: five passwords and five codes in ten minutes.
     "staff_sign_in_account": Limit(10, 600),
-    # Stripe delivers from a handful of addresses and retries what we refuse.
+    # Webhook deliveries whose signature fails, per address: Stripe's own (signed)
+    # deliveries are never counted, however many it sends.
     "webhook": Limit(1200, 60),
 }
 
@@ -104,16 +119,25 @@ class Counter(Protocol):
         """Count one hit and return the window's count so far."""
         ...
 
+    def count(self, key: str, now: float) -> int:
+        """The window's count so far, without counting."""
+        ...
+
 
 class RedisCounter:
     """Counts in Redis, shared by every process that uses the same Redis and prefix."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._script = redis.register_script(_HIT)
 
     def hit(self, key: str, seconds: int, now: float) -> int:
         """Count one hit atomically (``now`` is already part of the key)."""
         return int(self._script(keys=[key], args=[seconds]))
+
+    def count(self, key: str, now: float) -> int:
+        """The window's count (a key gone is a window over)."""
+        return int(self._redis.get(key) or 0)
 
 
 class MemoryCounter:
@@ -135,6 +159,11 @@ class MemoryCounter:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
             return count + 1
 
+    def count(self, key: str, now: float) -> int:
+        """The window's count so far."""
+        with self._lock:
+            return self._counts.get(key, (now, 0))[1]
+
 
 class Limiter:
     """Checks requests against named limits with one counter."""
@@ -155,13 +184,29 @@ class Limiter:
         """Count a request from the address ``client`` under ``rule`` (by its client,
         ``portal.access.addresses``): None when it may go on, else the seconds until the
         window ends (for ``Retry-After``)."""
+        limit, now, key, retry_after = self._window(rule, client)
+        if self.counter.hit(key, limit.seconds, now) <= limit.requests:
+            return None
+        return retry_after
+
+    def spent(self, rule: str, client: str) -> int | None:
+        """Whether ``client`` has already spent ``rule``'s allowance in this window, without
+        counting this request: None when it has not, else the seconds until the window
+        ends. For limits that count failures only (``count_failure``)."""
+        limit, now, key, retry_after = self._window(rule, client)
+        return retry_after if self.counter.count(key, now) >= limit.requests else None
+
+    def fail(self, rule: str, client: str) -> None:
+        """Count one failure of ``client`` under ``rule``."""
+        limit, now, key, _ = self._window(rule, client)
+        self.counter.hit(key, limit.seconds, now)
+
+    def _window(self, rule: str, client: str) -> tuple[Limit, float, str, int]:
         limit = self.limits[rule]
         now = self.clock()
         window = int(now // limit.seconds)
         key = f"{self.prefix}:rl:{rule}:{address_hash(client)}:{window}"
-        if self.counter.hit(key, limit.seconds, now) <= limit.requests:
-            return None
-        return max(1, int((window + 1) * limit.seconds - now))
+        return limit, now, key, max(1, int((window + 1) * limit.seconds - now))
 
 
 def parse_limits(text: str) -> dict[str, Limit]:
@@ -200,10 +245,22 @@ def limiter() -> Limiter:
     return bound
 
 
+def count_failure(rule: str) -> None:
+    """Count a failure of this request's client under ``rule`` (one of ``FAILURE_RULES``):
+    once the client has spent the limit, its requests to that endpoint are refused before
+    the view runs. A Redis outage counts nothing (logged), as with the other limits."""
+    try:
+        limiter().fail(rule, request.remote_addr or "")
+    except RedisError as error:
+        log.warning("rate limit not counted, Redis failed: %s", type(error).__name__)
+
+
 def _check() -> Response | None:
     # HEAD is GET without the body: Flask runs the same view, so it draws on GET's limit.
     method = "GET" if request.method == "HEAD" else request.method
     endpoint = (request.endpoint or "", method)
+    if endpoint in FAILURE_RULES:
+        return _check_failures(FAILURE_RULES[endpoint])
     rule = RULES.get(endpoint)
     if rule is None:
         return None
@@ -224,6 +281,20 @@ def _check() -> Response | None:
             log.info("rate limit %s reached by a client", name)
             return too_many(name, retry_after)
     return None
+
+
+def _check_failures(rule: str) -> Response | None:
+    # Nothing is counted here: the view counts the failures. Refused, the request costs
+    # one counter read; its body is never read.
+    try:
+        retry_after = limiter().spent(rule, request.remote_addr or "")
+    except RedisError as error:
+        log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)
+        return None
+    if retry_after is None:
+        return None
+    log.info("rate limit %s reached by a client", rule)
+    return too_many(rule, retry_after)
 
 
 def too_many(rule: str, retry_after: int) -> Response:

@@ -1,8 +1,10 @@
 """``POST /webhooks/stripe``: the only route without CSRF, because Stripe signs it.
 
 The signature over the raw body is verified before anything is parsed; a failure is a
-400 and writes nothing. Events are dispatched by type; the ones we do not act on are
-logged and acknowledged, so Stripe stops resending them.
+400, writes nothing and counts against the sender's address (``portal.web.ratelimit``:
+signed deliveries never count, however many come at once). Events are dispatched
+by type; the ones we do not act on are logged and acknowledged, so Stripe stops
+resending them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from portal.payments.stripe_gateway import (
     gateway_event,
     verified_event,
 )
+from portal.web import ratelimit
 from portal.web.security import WEBHOOK_BODY_LIMIT, allow_body, csrf_exempt
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,9 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
     settings = StripeSettings.from_config()
     if not settings.webhook_secret:
         log.error("stripe webhook received but STRIPE_WEBHOOK_SECRET is not set")
+        # Nothing can verify: every delivery is a failure, and a flood of them is cut
+        # short (with its error lines) like a flood of forged ones.
+        ratelimit.count_failure("webhook")
         return {"error": "not configured"}, 503
     try:
         event = verified_event(
@@ -42,6 +48,9 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
         )
     except SignatureError:
         log.warning("stripe webhook with a bad signature refused")
+        # Only failures count against the address (portal.web.ratelimit): Stripe's
+        # signed deliveries never do, however many come at once.
+        ratelimit.count_failure("webhook")
         return {"error": "bad signature"}, 400
     internal = gateway_event(event)
     if internal is None:
