@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import secrets
 import socket
 import statistics
@@ -35,29 +36,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(url: str, **settings: str) -> Iterator[int]:
-    """The app on ``url`` served by gunicorn (``WORKERS`` workers) with these extra
-    environment settings; yields its port, and stops the server afterwards."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "HAOHUAN_SECRET_KEY": "bench-" + "k" * 40,  # shared by both workers
-        **settings,
-    }
-    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
-    server = subprocess.Popen(
-        [*command, "--log-level", "warning", "portal:create_app()"], cwd=ROOT, env=environment
-    )
-    try:
-        _wait_for(port)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _wait_for(port: int) -> None:
@@ -169,15 +147,38 @@ def postgres_unreachable(admin_url: str) -> str | None:
     return None
 
 
+@dataclass
+class Server:
+    """A running gunicorn: its port and its master process."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def worker_pids(self) -> list[int]:
+        """The master's workers."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def worker_peak_rss_mib(self) -> float:
+        """The largest peak resident set (VmHWM) among the master's workers, in MiB."""
+        peaks = []
+        for pid in self.worker_pids():
+            found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            if found:
+                peaks.append(int(found.group(1)) / 1024)
+        return max(peaks)
+
+
 @contextmanager
-def production_served(
+def production_server(
     url: str, app: str | None = None, path: Path | None = None, **settings: str
-) -> Iterator[int]:
+) -> Iterator[Server]:
     """A WSGI app served by gunicorn with the production configuration
     (``portal/gunicorn_conf.py``: its worker count, timeouts, keep-alive, worker recycling
     and access log) on a free local port: the portal unless ``app`` names another
     (``module:callable``, importable from ``path``). Both sides of a comparison are served
-    this way, so the ratio compares the apps and not the servers. Yields the port.
+    this way, so the ratio compares the apps and not the servers. Yields the server once
+    it listens (its workers may still be starting).
 
     The access log is written as in production (to standard output) and thrown away here;
     only gunicorn's warnings reach the terminal."""
@@ -191,10 +192,10 @@ def production_served(
         **settings,
     }
     if path is not None:
-        # After the project root, so ``portal`` stays the package, not bench/portal.py.
+        # After the project root, so ``portal`` stays the package, not a bench script.
         environment["PYTHONPATH"] = os.pathsep.join((str(ROOT), str(path)))
     command = [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf"]
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [*command, *([app] if app else [])],
         cwd=ROOT,
         env=environment,
@@ -202,7 +203,16 @@ def production_served(
     )
     try:
         _wait_for(port)
-        yield port
+        yield Server(port, process)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def production_served(
+    url: str, app: str | None = None, path: Path | None = None, **settings: str
+) -> Iterator[int]:
+    """``production_server``'s port."""
+    with production_server(url, app, path, **settings) as server:
+        yield server.port

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _common import ROOT, free_port, postgres_database, postgres_unreachable
+from _common import ROOT, Server, postgres_database, postgres_unreachable, production_server
 from _compare import Row, at_least, at_most
 
 sys.path.insert(0, str(ROOT))
@@ -45,7 +45,6 @@ from portal.core.clock import now
 from portal.demo import seed
 
 BENCH = Path(__file__).resolve().parent
-SECRET = "bench-" + "k" * 40
 DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
 
 
@@ -62,49 +61,13 @@ class Load:
         return f"{self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.0f} ms"
 
 
-@dataclass
-class Server:
-    """A running gunicorn: its port and master process."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def worker_pids(self) -> list[int]:
-        """The master's workers."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def worker_peak_rss_mib(self) -> float:
-        """The largest peak resident set (VmHWM) among the master's workers, in MiB."""
-        peaks = []
-        for pid in self.worker_pids():
-            status = Path(f"/proc/{pid}/status").read_text()
-            found = re.search(r"VmHWM:\s+(\d+) kB", status)
-            if found:
-                peaks.append(int(found.group(1)) / 1024)
-        return max(peaks)
-
-
 @contextmanager
 def gunicorn(app: str, url: str, workers: int) -> Iterator[Server]:
-    """``app`` served by gunicorn with the production configuration; stopped afterwards."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "HAOHUAN_SECRET_KEY": SECRET,
-        "HAOHUAN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "HAOHUAN_ACCESS_LOG": "/dev/null",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(BENCH)]),
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:portal.gunicorn_conf", app]
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    try:
-        yield Server(port, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """``app`` served with the production configuration and ``workers`` workers."""
+    path = None if app.startswith("portal:") else BENCH
+    chosen = None if app.startswith("portal:") else app
+    with production_server(url, chosen, path, WEB_CONCURRENCY=str(workers)) as server:
+        yield server
 
 
 def first_answer(port: int, path: str, timeout: float = 60.0) -> float:
