@@ -6,12 +6,14 @@ whether those terms are allowed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
-from negotiation.dates import Frequency, due_dates
-from negotiation.money import HUNDRED, ceil_to_step, percent_of, split_evenly
+from negotiation.dates import Frequency, schedule_dates
+from negotiation.money import HUNDRED, ceil_to_step, percent_of, percent_up_to_step, split_evenly
 from negotiation.policy import PlanKind
 from negotiation.snapshot import LoanSnapshot
 
@@ -124,7 +126,7 @@ def minimum_down(snapshot: LoanSnapshot, percent: Decimal, minimum_installment: 
     """The smallest first installment allowed: ``percent`` of the arrears, rounded up to
     the currency's step, and never below the minimum installment."""
     step = snapshot.currency.installment_step
-    share = ceil_to_step(Decimal(snapshot.arrears.total) * percent / HUNDRED, step)
+    share = percent_up_to_step(snapshot.arrears.total, percent, step)
     return max(share, minimum_installment)
 
 
@@ -139,7 +141,13 @@ def build_plan(snapshot: LoanSnapshot, terms: Terms, smallest_first: int = 0) ->
     restructured = restructured_amount(snapshot, terms.kind)
     waiver = waiver_for(snapshot, terms)
     amounts = schedule_amounts(snapshot, terms, smallest_first, restructured - waiver.total)
-    dates = due_dates(terms.first_due_date, len(amounts), terms.frequency)
+    return plan_of(terms, amounts, restructured, waiver)
+
+
+def plan_of(terms: Terms, amounts: list[int], restructured: int, waiver: Waiver) -> Plan:
+    """The plan of ``terms`` whose installments are ``amounts`` (``schedule_amounts``),
+    dated from the terms' first due date."""
+    dates = schedule_dates(terms.first_due_date, len(amounts), terms.frequency)
     return Plan(
         kind=terms.kind,
         frequency=terms.frequency,
@@ -148,7 +156,7 @@ def build_plan(snapshot: LoanSnapshot, terms: Terms, smallest_first: int = 0) ->
         waiver=waiver,
         interest=sum(amounts) - (restructured - waiver.total),
         # Only a restructure charges interest of its own; state no rate for anything else.
-        interest_rate_pct=terms.interest_rate_pct if _periodic_rate(terms) else ZERO,
+        interest_rate_pct=terms.interest_rate_pct if periodic_rate(terms) else ZERO,
     )
 
 
@@ -175,7 +183,7 @@ def schedule_amounts(
     if count == 1:
         return [payable]
     step = snapshot.currency.installment_step
-    rate = _periodic_rate(terms)
+    rate = periodic_rate(terms)
     first = terms.down_payment
     if first is None:
         first = max(smallest_first, _even_first(payable, count, rate, step))
@@ -183,12 +191,53 @@ def schedule_amounts(
     return [first, *_amortize(payable - first, count - 1, rate, step)]
 
 
-def _periodic_rate(terms: Terms) -> Decimal:
+def periodic_rate(terms: Terms) -> Decimal:
+    """The interest rate per period that ``terms`` charge of their own."""
     if terms.kind is not PlanKind.RESTRUCTURE:
         # An arrears plan adds no interest of its own: the loan's contractual interest
         # keeps running on its regular schedule.
         return ZERO
-    return terms.interest_rate_pct / HUNDRED / terms.frequency.periods_per_year
+    return _per_period(terms.interest_rate_pct, terms.frequency)
+
+
+@lru_cache(maxsize=256, typed=True)
+def _per_period(annual_pct: Decimal, frequency: Frequency) -> Decimal:
+    return annual_pct / HUNDRED / frequency.periods_per_year
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _growth(rate: Decimal, periods: int) -> tuple[Decimal, Decimal]:
+    """``(1 + rate) ** periods`` and that less one: a few rates and terms recur for every
+    case, and the power is the dearest step of a level payment. (Decimal's results are
+    its values' alone, so a cached equal rate of another exponent gives the same.)"""
+    factor = (1 + rate) ** periods
+    return factor, factor - 1
+
+
+@lru_cache(maxsize=4096, typed=True)
+def last_installment_margin(rate: Decimal, periods: int, step: int) -> int | None:
+    """How far the last installment of ``_amortize(principal, periods, rate, step)`` can
+    be from its level payment, whatever the principal (below 10**18), or None when no
+    such margin is known (no positive rate).
+
+    With the exact annuity ``A`` (the level payment before rounding) the balance would
+    end at nothing; the level payment ``P`` is ``A`` rounded up to the step (``0 <= P - A
+    < step``, give or take Decimal's last digit), and each period's interest is rounded
+    to the step (by at most ``step / 2``). Each period's error grows with the interest
+    until the last, so the last installment is ``A`` within ``(1.5 step + 1)`` times
+    ``(periods - 1) (1 + rate) ** periods``, plus half a step; ``P`` is ``A`` within a
+    step and one. The margin rounds all of that up generously. It lets a search decide
+    most terms from the level payment alone, without the loop; near the margin the loop
+    decides."""
+    if rate <= 0:
+        return None
+    factor, less_one = _growth(rate, periods)
+    # A rate too small for Decimal's precision: the level payment is principal over
+    # periods, not the annuity, and its Decimal digits are not to be trusted this way.
+    if less_one < Decimal("1e-6"):
+        return None
+    spread = (1.5 * step + 1) * (periods - 1) * float(factor) * (1 + 1e-9)
+    return math.ceil(spread) + 2 * step + 2
 
 
 def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
@@ -196,17 +245,17 @@ def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
     payment has level installments."""
     if rate == 0:
         return split_evenly(payable, count, step)[0]
-    return _level_payment(Decimal(payable), count, rate, step)
+    return level_payment(Decimal(payable), count, rate, step)
 
 
-def _level_payment(principal: Decimal, periods: int, rate: Decimal, step: int) -> int:
+def level_payment(principal: Decimal, periods: int, rate: Decimal, step: int) -> int:
     """The annuity installment repaying ``principal`` over ``periods``, rounded up to
     ``step`` so the last installment is the smaller one."""
-    factor = (1 + rate) ** periods
+    factor, less_one = _growth(rate, periods)
     if rate == 0 or factor == 1:
         # A rate too small to register at Decimal's precision is no interest at all.
         return ceil_to_step(principal / periods, step)
-    return ceil_to_step(principal * rate * factor / (factor - 1), step)
+    return ceil_to_step(principal * rate * factor / less_one, step)
 
 
 def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[int]:
@@ -214,12 +263,12 @@ def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[in
     the last one settles the exact balance."""
     if rate == 0:
         return split_evenly(principal, periods, step)
-    payment = _level_payment(Decimal(principal), periods, rate, step)
+    payment = level_payment(Decimal(principal), periods, rate, step)
     amounts = _amortize_with(principal, periods, rate, payment, step)
     if amounts[-1] <= 0 and step > 1:
         # Rounding every installment up to the step overpaid so much that nothing is
         # left for the last one; level the installments to the unit instead.
-        level = _level_payment(Decimal(principal), periods, rate, 1)
+        level = level_payment(Decimal(principal), periods, rate, 1)
         amounts = _amortize_with(principal, periods, rate, level, 1)
     return amounts
 

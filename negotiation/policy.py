@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,9 +93,10 @@ class StageRules:
     plan_interest_rate_pct: Decimal
     settlement_discount_cap_pct: Decimal
 
-    @property
+    @cached_property
     def bounds(self) -> Bounds:
-        """These rules as bounds; a borrower's plan carries the stage's own rate."""
+        """These rules as bounds; a borrower's plan carries the stage's own rate (built
+        once per rules: the engine asks for them on every proposal)."""
         return Bounds(
             plan_kinds=self.plan_kinds,
             frequencies=frozenset(self.frequencies),

@@ -5,19 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import partial
 
 from negotiation.affordability import Assessment, Statement, assess
 from negotiation.dates import Frequency
-from negotiation.plans import ZERO, Plan, Terms
+from negotiation.plans import (
+    ZERO,
+    Plan,
+    Terms,
+    plan_of,
+    restructured_amount,
+    waiver_for,
+)
 from negotiation.policy import PlanKind, Policy, StageRules
 from negotiation.reasons import Rejection, RejectionReason
 from negotiation.rules import (
     Context,
-    fastest_affordable,
+    Schedules,
+    _first_true,
+    _last_true,
     first_installment_floor,
     fits_statement,
     judge,
-    longest_term,
     regular_per_period,
 )
 from negotiation.snapshot import LoanSnapshot
@@ -94,18 +103,81 @@ def propose(
     single payments; arrears plans and restructures at each allowed frequency, over the
     longest term (lowest installment) and, with a statement, the fastest affordable
     term. Empty when nothing is overdue.
+
+    Each candidate is what ``judge`` would accept against the stage's bounds (a plan it
+    refuses only as unaffordable is still proposed, marked so). The candidates are the
+    stage's own terms, so of judge's checks only three can fail here, and they are made
+    directly: a restructure beyond the yearly limit, nothing to pay, an installment under
+    the minimum. Each kind's waivers and payable amount are worked out once, and each
+    schedule once (``Schedules``) for the searches, the judgement and the plan.
     """
     context = _context(snapshot, policy, today, statement)
     if context is None:
         return ()
-    proposals: dict[tuple[PlanKind, Frequency, int], Proposal] = {}
-    for terms in _candidates(context):
-        plan, rejections = judge(context, terms, context.rules.bounds)
-        if plan is None or any(r.reason is not RejectionReason.NOT_AFFORDABLE for r in rejections):
+    rules = context.rules
+    found: list[tuple[Plan, bool | None]] = []
+    for kind in _offered_kinds(rules):
+        if kind is PlanKind.DEFERRAL:
+            latest = today + timedelta(days=policy.max_deferral_days)
+            found += _single_payment(context, _stage_terms(rules, kind, latest))
+        elif not kind.is_installment_plan:
+            found += _single_payment(context, _stage_terms(rules, kind, today))
+        elif (
+            kind is PlanKind.RESTRUCTURE
+            and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
+        ):
+            continue  # judge: too many restructures
+        else:
+            found += _installment_plans(context, kind)
+    return _ranked(context, found)
+
+
+def _single_payment(context: Context, terms: Terms) -> list[tuple[Plan, bool | None]]:
+    """The one payment of ``terms`` (build_plan's), unless there is nothing to pay."""
+    snapshot = context.snapshot
+    restructured = restructured_amount(snapshot, terms.kind)
+    waiver = waiver_for(snapshot, terms)
+    payable = restructured - waiver.total
+    if payable <= 0:
+        return []  # judge: an installment below the minimum
+    plan = plan_of(terms, [payable], restructured, waiver)
+    assessment = context.assessment
+    affordable = None if assessment is None else payable <= assessment.affordable_monthly
+    return [(plan, affordable)]
+
+
+def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, bool | None]]:
+    """The plans of ``kind`` at each of the stage's frequencies: the longest term (the
+    lowest installment) and, with a statement, the fastest affordable one. Without a
+    statement the shortest term is not offered: two large payments a week apart is rarely
+    what anyone behind on a loan is looking for, and the calculator reaches every term in
+    between."""
+    rules, snapshot, assessment = context.rules, context.snapshot, context.assessment
+    bounds = rules.bounds
+    floor = first_installment_floor(context, bounds, kind)
+    template = _stage_terms(rules, kind, context.today, installments=2)
+    restructured = restructured_amount(snapshot, kind)
+    waiver = waiver_for(snapshot, template)  # the same at every frequency
+    payable = restructured - waiver.total
+    longest_allowed = bounds.max_term(kind)
+    plans: list[tuple[Plan, bool | None]] = []
+    for frequency in rules.frequencies:
+        terms = replace(template, frequency=frequency)
+        schedules = Schedules(context, terms, floor, payable)
+        longest = _last_true(schedules.keeps_minimum, 2, longest_allowed)
+        if longest is None:
             continue
-        key = (plan.kind, plan.frequency, len(plan.installments))
-        proposals.setdefault(key, _proposal(context, plan))
-    return _ranked(list(proposals.values()), context.assessment is not None)
+        fastest = None
+        if assessment is not None:
+            fastest = _first_true(partial(schedules.affordable, assessment=assessment), 2, longest)
+        for count in dict.fromkeys(n for n in (fastest, longest) if n is not None):
+            if payable <= 0 or not schedules.keeps_minimum(count):
+                continue  # judge: an installment below the minimum
+            amounts = schedules.amounts(count)
+            plan = plan_of(replace(terms, installments=count), amounts, restructured, waiver)
+            affordable = None if assessment is None else schedules.affordable(count, assessment)
+            plans.append((plan, affordable))
+    return plans
 
 
 def evaluate_request(
@@ -181,46 +253,21 @@ def _offered_kinds(rules: StageRules) -> list[PlanKind]:
     return [kind for kind in KIND_ORDER if rules.bounds.allows(kind)]
 
 
-def _candidates(context: Context) -> list[Terms]:
-    rules, today = context.rules, context.today
-    candidates: list[Terms] = []
-    for kind in _offered_kinds(rules):
-        if kind is PlanKind.DEFERRAL:
-            latest = today + timedelta(days=context.policy.max_deferral_days)
-            candidates.append(_stage_terms(rules, kind, latest))
-        elif not kind.is_installment_plan:
-            candidates.append(_stage_terms(rules, kind, today))
-        else:
-            for frequency in rules.frequencies:
-                candidates += _plan_candidates(context, kind, frequency)
-    return candidates
-
-
-def _plan_candidates(context: Context, kind: PlanKind, frequency: Frequency) -> list[Terms]:
-    """The longest term (the lowest installment) and, with a statement, the fastest
-    affordable one. Without a statement the shortest term is not offered: two large
-    payments a week apart is rarely what anyone behind on a loan is looking for, and
-    the calculator reaches every term in between."""
-    bounds = context.rules.bounds
-    template = _stage_terms(context.rules, kind, context.today, installments=2, frequency=frequency)
-    floor = first_installment_floor(context, bounds, kind)
-    longest = longest_term(context, template, bounds, floor)
-    if longest is None:
-        return []
-    fastest = fastest_affordable(context, template, floor, longest)
-    counts = dict.fromkeys(count for count in (fastest, longest) if count is not None)
-    return [replace(template, installments=count) for count in counts]
-
-
 def _proposal(context: Context, plan: Plan) -> Proposal:
     assessment: Assessment | None = context.assessment
     affordable = None if assessment is None else fits_statement(context.snapshot, plan, assessment)
-    conditional = (
+    return Proposal(
+        plan, affordable, _conditional(context, plan), _monthly_burden(context.snapshot, plan)
+    )
+
+
+def _conditional(context: Context, plan: Plan) -> bool:
+    """True when the plan's waiver is reinstated if the plan is broken."""
+    return (
         context.rules.conditional_waivers
         and plan.kind in (PlanKind.DEFERRAL, PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE)
         and plan.waiver.total > 0
     )
-    return Proposal(plan, affordable, conditional, _monthly_burden(context.snapshot, plan))
 
 
 def _monthly_burden(snapshot: LoanSnapshot, plan: Plan) -> int:
@@ -231,32 +278,40 @@ def _monthly_burden(snapshot: LoanSnapshot, plan: Plan) -> int:
     return per_period * plan.frequency.periods_per_year // 12
 
 
-def _ranked(proposals: list[Proposal], judged: bool) -> tuple[Proposal, ...]:
+def _ranked(context: Context, found: list[tuple[Plan, bool | None]]) -> tuple[Proposal, ...]:
     """Affordable plans first, then the soonest finished, then the lightest month."""
+    burdens = [_monthly_burden(context.snapshot, plan) for plan, _ in found]
 
-    def order(item: Proposal) -> tuple[bool, date, int, int]:
-        plan = item.plan
+    def order(index: int) -> tuple[bool, date, int, int]:
+        plan, affordable = found[index]
         return (
-            item.affordable is False,
+            affordable is False,
             plan.last_due_date,
-            item.monthly_burden,
+            burdens[index],
             KIND_ORDER.index(plan.kind),
         )
 
-    ranked = sorted(proposals, key=order)
+    ranked = sorted(range(len(found)), key=order)  # stable: ties keep the kinds' order
     if not ranked:
         return ()
-    labels: dict[int, set[Label]] = {index: set() for index in range(len(ranked))}
-    if ranked[0].affordable is not False:
+    labels: list[set[Label]] = [set() for _ in ranked]
+    top_affordable = found[ranked[0]][1]
+    if top_affordable is not False:
         # Nothing is recommended that the borrower's own figures say they cannot pay.
         labels[0].add(Label.RECOMMENDED)
-    if judged and ranked[0].affordable:
+    if context.assessment is not None and top_affordable:
         labels[0].add(Label.FASTEST_AFFORDABLE)
-    plans_only = [i for i, p in enumerate(ranked) if len(p.plan.installments) > 1]
+    plans_only = [i for i, index in enumerate(ranked) if len(found[index][0].installments) > 1]
     if plans_only:
-        lightest = min(plans_only, key=lambda i: (ranked[i].monthly_burden, i))
+        lightest = min(plans_only, key=lambda i: (burdens[ranked[i]], i))
         labels[lightest].add(Label.LOWEST_INSTALLMENT)
     return tuple(
-        Proposal(p.plan, p.affordable, p.conditional_waiver, p.monthly_burden, frozenset(labels[i]))
-        for i, p in enumerate(ranked)
+        Proposal(
+            found[index][0],
+            found[index][1],
+            _conditional(context, found[index][0]),
+            burdens[index],
+            frozenset(labels[position]),
+        )
+        for position, index in enumerate(ranked)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from negotiation.affordability import Assessment
 from negotiation.dates import Frequency
@@ -16,8 +17,11 @@ from negotiation.plans import (
     Plan,
     Terms,
     build_plan,
+    last_installment_margin,
+    level_payment,
     minimum_down,
     payable_under,
+    periodic_rate,
     schedule_amounts,
 )
 from negotiation.policy import Bounds, PlanKind, Policy, StageRules
@@ -223,32 +227,158 @@ def _amounts_of(plan: Plan) -> list[int]:
     return [item.amount for item in plan.installments]
 
 
-def longest_term(context: Context, terms: Terms, bounds: Bounds, floor: int) -> int | None:
-    """The most installments ``terms`` allow while every installment keeps the minimum."""
-    snapshot, minimum = context.snapshot, context.minimum_installment
-    payable = payable_under(snapshot, terms)
+# Amounts this large leave the margins of plans.last_installment_margin: the loop decides.
+_LARGEST_OUTLINED = 10**18
 
-    def keeps_minimum(count: int) -> bool:
-        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
-        return not below_minimum(amounts, minimum)
 
-    return _last_true(keeps_minimum, 2, bounds.max_term(terms.kind))
+class Schedules:
+    """The schedules of one set of terms for one case, by number of installments.
+
+    The searches below try several terms and the engine then builds and judges the ones
+    they find; each schedule is worked out here once. Most questions a search asks (is
+    every installment at least the minimum, is the largest affordable) are answered from
+    a schedule's outline, its first, level and last installments, without listing it:
+    exactly for a plan without interest, and for a restructure whenever the level
+    payment is clear of ``last_installment_margin``; otherwise from the full list, as
+    ``schedule_amounts`` gives it.
+    """
+
+    def __init__(
+        self, context: Context, terms: Terms, floor: int, payable: int | None = None
+    ) -> None:
+        snapshot = context.snapshot
+        self.snapshot = snapshot
+        self.terms = terms
+        self.floor = floor
+        self.payable = payable_under(snapshot, terms) if payable is None else payable
+        self.minimum = context.minimum_installment
+        self.step = snapshot.currency.installment_step
+        self.rate = periodic_rate(terms)
+        self.regular = regular_per_period(snapshot, terms.kind, terms.frequency)
+        # Only installment plans have terms to search; a payable below nothing is left to
+        # schedule_amounts (which refuses it).
+        self._outlined = terms.kind.is_installment_plan and 0 <= self.payable < _LARGEST_OUTLINED
+        self._amounts: dict[int, list[int]] = {}
+        self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
+        self._keeps: dict[int, bool] = {}
+
+    def amounts(self, count: int) -> list[int]:
+        """``schedule_amounts`` of the terms with ``count`` installments."""
+        found = self._amounts.get(count)
+        if found is None:
+            found = schedule_amounts(self.snapshot, self.terms, self.floor, self.payable, count)
+            self._amounts[count] = found
+        return found
+
+    def _outline(self, count: int) -> tuple[int, int | None, int, int] | None:
+        """The first installment, the level one (None with only two), and bounds on the
+        last, low and high, for ``count`` installments; None when only the full list can
+        tell (see the class)."""
+        if count in self._outlines:
+            return self._outlines[count]
+        outline = self._outline_of(count) if self._outlined and count >= 2 else None
+        self._outlines[count] = outline
+        return outline
+
+    def _outline_of(self, count: int) -> tuple[int, int | None, int, int] | None:
+        # schedule_amounts' own steps, without the list.
+        payable, step, rate = self.payable, self.step, self.rate
+        first = self.terms.down_payment
+        if rate == 0:
+            if first is None:
+                first = max(self.floor, payable // count // step * step)
+            first = min(max(first, 0), payable)
+            principal, periods = payable - first, count - 1
+            level = principal // periods // step * step
+            last = principal - level * (periods - 1)
+            return first, (level if periods > 1 else None), last, last
+        if count < 3:
+            return None
+        margin = last_installment_margin(rate, count - 1, step)
+        if margin is None:
+            return None
+        if first is None:
+            first = max(self.floor, level_payment(Decimal(payable), count, rate, step))
+        first = min(max(first, 0), payable)
+        level = level_payment(Decimal(payable - first), count - 1, rate, step)
+        if level - margin <= 0:
+            # The last installment might come to nothing, which changes every one
+            # (plans._amortize): only the list tells.
+            return None
+        return first, level, level - margin, level + margin
+
+    def keeps_minimum(self, count: int) -> bool:
+        """True when every installment of ``count`` is positive and at least the minimum
+        (but a smaller last one): not ``below_minimum``."""
+        known = self._keeps.get(count)
+        if known is not None:
+            return known
+        outline = self._outline(count)
+        minimum = self.minimum
+        if outline is None:
+            keeps = not below_minimum(self.amounts(count), minimum)
+        else:
+            first, level, low, high = outline
+            too_small = first <= 0 or first < minimum
+            if too_small or (level is not None and (level <= 0 or level < minimum)):
+                keeps = False
+            elif low > 0:
+                keeps = True
+            elif high <= 0:
+                keeps = False
+            else:
+                keeps = not below_minimum(self.amounts(count), minimum)
+        self._keeps[count] = keeps
+        return keeps
+
+    def affordable(self, count: int, assessment: Assessment) -> bool:
+        """``amounts_fit`` for ``count`` installments."""
+        outline = self._outline(count)
+        if outline is None:
+            terms = self.terms
+            amounts = self.amounts(count)
+            return amounts_fit(self.snapshot, terms.kind, terms.frequency, amounts, assessment)
+        limit = assessment.affordable_per(self.terms.frequency) - self.regular
+        first, level, low, high = outline
+        if first > limit or (level is not None and level > limit) or low > limit:
+            return False
+        if high <= limit:
+            return True
+        return max(self.amounts(count)) <= limit
+
+
+def longest_term(
+    context: Context,
+    terms: Terms,
+    bounds: Bounds,
+    floor: int,
+    schedules: Schedules | None = None,
+) -> int | None:
+    """The most installments ``terms`` allow while every installment keeps the minimum.
+    ``schedules`` are the terms' own, when the caller has them."""
+    if schedules is None:
+        schedules = Schedules(context, terms, floor)
+    return _last_true(schedules.keeps_minimum, 2, bounds.max_term(terms.kind))
 
 
 def fastest_affordable(
-    context: Context, terms: Terms, floor: int, longest: int | None
+    context: Context,
+    terms: Terms,
+    floor: int,
+    longest: int | None,
+    schedules: Schedules | None = None,
 ) -> int | None:
     """The fewest installments, up to ``longest``, for which ``terms`` are affordable,
     or None when no such term is (or no statement was given)."""
     assessment = context.assessment
     if assessment is None or longest is None:
         return None
-    snapshot = context.snapshot
-    payable = payable_under(snapshot, terms)
+    if schedules is None:
+        schedules = Schedules(context, terms, floor)
+    known = schedules
 
     def affordable(count: int) -> bool:
-        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
-        return amounts_fit(snapshot, terms.kind, terms.frequency, amounts, assessment)
+        return known.affordable(count, assessment)
 
     return _first_true(affordable, 2, longest)
 
