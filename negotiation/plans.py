@@ -7,10 +7,12 @@ whether those terms are allowed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from itertools import repeat
 
 from negotiation.dates import Frequency, schedule_dates
 from negotiation.money import HUNDRED, ceil_to_step, percent_of, percent_up_to_step, split_evenly
@@ -100,6 +102,26 @@ class Plan:
         return self.installments[1 if len(self.installments) > 1 else 0].amount
 
 
+_new_object = object.__new__
+
+
+def installments_of(dates: Sequence[date], amounts: Sequence[int]) -> tuple[Installment, ...]:
+    """``tuple(map(Installment, dates, amounts))``, the same objects at half the cost.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; a
+    plan has up to 600 installments and a case gets several plans, so here each
+    installment's fields are written straight into its ``__dict__`` instead (Installment
+    has no ``__post_init__`` and no slots: tests/negotiation/test_installments.py).
+    """
+    items = list(map(_new_object, repeat(Installment, len(amounts))))
+    for item, due_date, amount in zip(items, dates, amounts, strict=True):
+        fields = item.__dict__
+        fields["due_date"] = due_date
+        fields["amount"] = amount
+        fields["moved_from"] = None
+    return tuple(items)
+
+
 def restructured_amount(snapshot: LoanSnapshot, kind: PlanKind) -> int:
     """What a plan of ``kind`` deals with: the arrears, or the whole balance."""
     if kind.covers_whole_balance:
@@ -151,7 +173,7 @@ def plan_of(terms: Terms, amounts: list[int], restructured: int, waiver: Waiver)
     return Plan(
         kind=terms.kind,
         frequency=terms.frequency,
-        installments=tuple(map(Installment, dates, amounts)),
+        installments=installments_of(dates, amounts),
         restructured=restructured,
         waiver=waiver,
         interest=sum(amounts) - (restructured - waiver.total),
@@ -206,12 +228,15 @@ def _per_period(annual_pct: Decimal, frequency: Frequency) -> Decimal:
 
 
 @lru_cache(maxsize=4096, typed=True)
-def _growth(rate: Decimal, periods: int) -> tuple[Decimal, Decimal]:
-    """``(1 + rate) ** periods`` and that less one: a few rates and terms recur for every
-    case, and the power is the dearest step of a level payment. (Decimal's results are
-    its values' alone, so a cached equal rate of another exponent gives the same.)"""
+def _growth(rate: Decimal, periods: int) -> tuple[Decimal, Decimal, float]:
+    """``(1 + rate) ** periods``, that less one, and (as a float) the share of the
+    principal a level payment comes to: a few rates and terms recur for every case, and
+    the power is the dearest step of a level payment. (Decimal's results are its
+    values' alone, so a cached equal rate of another exponent gives the same.)"""
     factor = (1 + rate) ** periods
-    return factor, factor - 1
+    less_one = factor - 1
+    share = float(rate * factor / less_one) if rate != 0 and factor != 1 else 0.0
+    return factor, less_one, share
 
 
 @lru_cache(maxsize=4096, typed=True)
@@ -231,7 +256,7 @@ def last_installment_margin(rate: Decimal, periods: int, step: int) -> int | Non
     decides."""
     if rate <= 0:
         return None
-    factor, less_one = _growth(rate, periods)
+    factor, less_one, _ = _growth(rate, periods)
     # A rate too small for Decimal's precision: the level payment is principal over
     # periods, not the annuity, and its Decimal digits are not to be trusted this way.
     if less_one < Decimal("1e-6"):
@@ -245,17 +270,30 @@ def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
     payment has level installments."""
     if rate == 0:
         return split_evenly(payable, count, step)[0]
-    return level_payment(Decimal(payable), count, rate, step)
+    return level_payment(payable, count, rate, step)
 
 
-def level_payment(principal: Decimal, periods: int, rate: Decimal, step: int) -> int:
+# A float's relative error is below 2**-53 (1.1e-16) per operation; this is far wider.
+_FLOAT_DOUBT = 1e-13
+
+
+def level_payment(principal: int, periods: int, rate: Decimal, step: int) -> int:
     """The annuity installment repaying ``principal`` over ``periods``, rounded up to
-    ``step`` so the last installment is the smaller one."""
-    factor, less_one = _growth(rate, periods)
+    ``step`` so the last installment is the smaller one.
+
+    Computed in Decimal (``principal * rate * factor / (factor - 1)``); but when a float
+    estimate of that quotient, give or take far more than a float's error, rounds up to
+    the same step either way, the rounded payment is known without it."""
+    factor, less_one, share = _growth(rate, periods)
     if rate == 0 or factor == 1:
         # A rate too small to register at Decimal's precision is no interest at all.
-        return ceil_to_step(principal / periods, step)
-    return ceil_to_step(principal * rate * factor / less_one, step)
+        return ceil_to_step(Decimal(principal) / periods, step)
+    if 0 <= principal < 2**53:
+        estimate = principal * share / step
+        steps = math.ceil(estimate * (1 - _FLOAT_DOUBT))
+        if steps == math.ceil(estimate * (1 + _FLOAT_DOUBT)):
+            return steps * step
+    return ceil_to_step(Decimal(principal) * rate * factor / less_one, step)
 
 
 def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[int]:
@@ -263,12 +301,12 @@ def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[in
     the last one settles the exact balance."""
     if rate == 0:
         return split_evenly(principal, periods, step)
-    payment = level_payment(Decimal(principal), periods, rate, step)
+    payment = level_payment(principal, periods, rate, step)
     amounts = _amortize_with(principal, periods, rate, payment, step)
     if amounts[-1] <= 0 and step > 1:
         # Rounding every installment up to the step overpaid so much that nothing is
         # left for the last one; level the installments to the unit instead.
-        level = level_payment(Decimal(principal), periods, rate, 1)
+        level = level_payment(principal, periods, rate, 1)
         amounts = _amortize_with(principal, periods, rate, level, 1)
     return amounts
 
@@ -279,13 +317,16 @@ def _amortize_with(
     # Exact integer arithmetic on the rate as a fraction: each period's interest is the
     # balance times the rate, rounded half up to the currency's step (whole Taiwan
     # dollars), with no Decimal context in the loop.
+    if periods < 1:
+        return []
+    # Every installment but the last is the payment; the loop only carries the balance.
     numerator, denominator = rate.as_integer_ratio()
     denominator *= step
+    twice_numerator, twice_denominator = 2 * numerator, 2 * denominator
     balance = principal
-    amounts = []
-    for period in range(periods):
-        interest = (2 * balance * numerator + denominator) // (2 * denominator) * step
-        amount = balance + interest if period == periods - 1 else payment
-        amounts.append(amount)
-        balance += interest - amount
+    for _ in range(periods - 1):
+        balance += (balance * twice_numerator + denominator) // twice_denominator * step - payment
+    last = balance + (balance * twice_numerator + denominator) // twice_denominator * step
+    amounts = [payment] * (periods - 1)
+    amounts.append(last)
     return amounts

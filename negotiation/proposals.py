@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import partial
@@ -155,14 +155,14 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
     rules, snapshot, assessment = context.rules, context.snapshot, context.assessment
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
-    template = _stage_terms(rules, kind, context.today, installments=2)
     restructured = restructured_amount(snapshot, kind)
-    waiver = waiver_for(snapshot, template)  # the same at every frequency
+    # The waiver is the same at every frequency.
+    waiver = waiver_for(snapshot, _stage_terms(rules, kind, context.today))
     payable = restructured - waiver.total
     longest_allowed = bounds.max_term(kind)
     plans: list[tuple[Plan, bool | None]] = []
     for frequency in rules.frequencies:
-        terms = replace(template, frequency=frequency)
+        terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
         schedules = Schedules(context, terms, floor, payable)
         longest = _last_true(schedules.keeps_minimum, 2, longest_allowed)
         if longest is None:
@@ -174,7 +174,7 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
-            plan = plan_of(replace(terms, installments=count), amounts, restructured, waiver)
+            plan = plan_of(terms, amounts, restructured, waiver)
             affordable = None if assessment is None else schedules.affordable(count, assessment)
             plans.append((plan, affordable))
     return plans

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 
 from negotiation.affordability import Assessment
 from negotiation.dates import Frequency
@@ -298,9 +297,9 @@ class Schedules:
         if margin is None:
             return None
         if first is None:
-            first = max(self.floor, level_payment(Decimal(payable), count, rate, step))
+            first = max(self.floor, level_payment(payable, count, rate, step))
         first = min(max(first, 0), payable)
-        level = level_payment(Decimal(payable - first), count - 1, rate, step)
+        level = level_payment(payable - first, count - 1, rate, step)
         if level - margin <= 0:
             # The last installment might come to nothing, which changes every one
             # (plans._amortize): only the list tells.
