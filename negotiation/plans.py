@@ -163,22 +163,34 @@ def build_plan(snapshot: LoanSnapshot, terms: Terms, smallest_first: int = 0) ->
     restructured = restructured_amount(snapshot, terms.kind)
     waiver = waiver_for(snapshot, terms)
     amounts = schedule_amounts(snapshot, terms, smallest_first, restructured - waiver.total)
-    return plan_of(terms, amounts, restructured, waiver)
+    # Only a restructure charges interest of its own; state no rate for anything else.
+    stated = terms.interest_rate_pct if periodic_rate(terms) else ZERO
+    return plan_of(
+        terms.kind, terms.frequency, terms.first_due_date, amounts, restructured, waiver, stated
+    )
 
 
-def plan_of(terms: Terms, amounts: list[int], restructured: int, waiver: Waiver) -> Plan:
-    """The plan of ``terms`` whose installments are ``amounts`` (``schedule_amounts``),
-    dated from the terms' first due date."""
-    dates = schedule_dates(terms.first_due_date, len(amounts), terms.frequency)
+def plan_of(
+    kind: PlanKind,
+    frequency: Frequency,
+    first_due_date: date,
+    amounts: list[int],
+    restructured: int,
+    waiver: Waiver,
+    interest_rate_pct: Decimal,
+) -> Plan:
+    """The plan whose installments are ``amounts`` (``schedule_amounts``), dated from
+    ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts."""
     return Plan(
-        kind=terms.kind,
-        frequency=terms.frequency,
-        installments=installments_of(dates, amounts),
+        kind=kind,
+        frequency=frequency,
+        installments=installments_of(
+            schedule_dates(first_due_date, len(amounts), frequency), amounts
+        ),
         restructured=restructured,
         waiver=waiver,
         interest=sum(amounts) - (restructured - waiver.total),
-        # Only a restructure charges interest of its own; state no rate for anything else.
-        interest_rate_pct=terms.interest_rate_pct if periodic_rate(terms) else ZERO,
+        interest_rate_pct=interest_rate_pct,
     )
 
 
@@ -215,11 +227,17 @@ def schedule_amounts(
 
 def periodic_rate(terms: Terms) -> Decimal:
     """The interest rate per period that ``terms`` charge of their own."""
-    if terms.kind is not PlanKind.RESTRUCTURE:
+    return periodic_rate_of(terms.kind, terms.interest_rate_pct, terms.frequency)
+
+
+def periodic_rate_of(kind: PlanKind, annual_pct: Decimal, frequency: Frequency) -> Decimal:
+    """The interest rate per period that a plan of ``kind`` at ``annual_pct`` charges of
+    its own at ``frequency``."""
+    if kind is not PlanKind.RESTRUCTURE:
         # An arrears plan adds no interest of its own: the loan's contractual interest
         # keeps running on its regular schedule.
         return ZERO
-    return _per_period(terms.interest_rate_pct, terms.frequency)
+    return _per_period(annual_pct, frequency)
 
 
 @lru_cache(maxsize=256, typed=True)
@@ -263,6 +281,45 @@ def last_installment_margin(rate: Decimal, periods: int, step: int) -> int | Non
         return None
     spread = (1.5 * step + 1) * (periods - 1) * float(factor) * (1 + 1e-9)
     return math.ceil(spread) + 2 * step + 2
+
+
+class Annuities:
+    """Level payments and their margins (``last_installment_margin``) at one rate and
+    step, by number of periods, for a search that tries many terms."""
+
+    def __init__(self, rate: Decimal, step: int) -> None:
+        self.rate = rate
+        self.step = step
+        self._shares: dict[int, float] = {}
+        self._margins: dict[int, int | None] = {}
+
+    def margin(self, periods: int) -> int | None:
+        """``last_installment_margin`` for ``periods``."""
+        if periods not in self._margins:
+            self._margins[periods] = last_installment_margin(self.rate, periods, self.step)
+        return self._margins[periods]
+
+    def payment(self, principal: int, periods: int) -> int:
+        """``level_payment`` of ``principal`` over ``periods``."""
+        share = self._shares.get(periods)
+        if share is None:
+            factor, _, share = _growth(self.rate, periods)
+            if factor == 1:
+                share = 0.0
+            self._shares[periods] = share
+        step = self.step
+        if share and 0 <= principal < 2**53:
+            estimate = principal * share / step
+            steps = math.ceil(estimate * (1 - _FLOAT_DOUBT))
+            if steps == math.ceil(estimate * (1 + _FLOAT_DOUBT)):
+                return steps * step
+        return level_payment(principal, periods, self.rate, step)
+
+
+@lru_cache(maxsize=256, typed=True)
+def annuities(rate: Decimal, step: int) -> Annuities:
+    """The ``Annuities`` of a rate and step, shared by every case that uses them."""
+    return Annuities(rate, step)
 
 
 def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 
@@ -13,6 +14,7 @@ from negotiation.plans import (
     ZERO,
     Plan,
     Terms,
+    periodic_rate_of,
     plan_of,
     restructured_amount,
     waiver_for,
@@ -23,7 +25,6 @@ from negotiation.rules import (
     Context,
     Schedules,
     _first_true,
-    _last_true,
     first_installment_floor,
     fits_statement,
     judge,
@@ -140,7 +141,9 @@ def _single_payment(context: Context, terms: Terms) -> list[tuple[Plan, bool | N
     payable = restructured - waiver.total
     if payable <= 0:
         return []  # judge: an installment below the minimum
-    plan = plan_of(terms, [payable], restructured, waiver)
+    plan = plan_of(
+        terms.kind, terms.frequency, terms.first_due_date, [payable], restructured, waiver, ZERO
+    )
     assessment = context.assessment
     affordable = None if assessment is None else payable <= assessment.affordable_monthly
     return [(plan, affordable)]
@@ -160,22 +163,34 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
     waiver = waiver_for(snapshot, _stage_terms(rules, kind, context.today))
     payable = restructured - waiver.total
     longest_allowed = bounds.max_term(kind)
+    annual = rules.plan_interest_rate_pct
+    # A schedule depends on the frequency only through its periodic rate: frequencies with
+    # the same rate (every frequency of an arrears plan) share one, and its searches.
+    shared: dict[Decimal, Schedules] = {}
     plans: list[tuple[Plan, bool | None]] = []
     for frequency in rules.frequencies:
-        terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
-        schedules = Schedules(context, terms, floor, payable)
-        longest = _last_true(schedules.keeps_minimum, 2, longest_allowed)
+        rate = periodic_rate_of(kind, annual, frequency)
+        schedules = shared.get(rate)
+        if schedules is None:
+            terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
+            schedules = shared[rate] = Schedules(context, terms, floor, payable)
+        longest = schedules.longest(longest_allowed)
         if longest is None:
             continue
         fastest = None
         if assessment is not None:
-            fastest = _first_true(partial(schedules.affordable, assessment=assessment), 2, longest)
+            fits = partial(schedules.affordable, assessment=assessment, frequency=frequency)
+            fastest = _first_true(fits, 2, longest)
+        # Only a restructure charges interest of its own; state no rate for anything else.
+        stated = annual if rate else ZERO
         for count in dict.fromkeys(n for n in (fastest, longest) if n is not None):
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
-            plan = plan_of(terms, amounts, restructured, waiver)
-            affordable = None if assessment is None else schedules.affordable(count, assessment)
+            plan = plan_of(kind, frequency, context.today, amounts, restructured, waiver, stated)
+            affordable = None
+            if assessment is not None:
+                affordable = schedules.affordable(count, assessment, frequency)
             plans.append((plan, affordable))
     return plans
 

@@ -15,9 +15,8 @@ from negotiation.dates import Frequency
 from negotiation.plans import (
     Plan,
     Terms,
+    annuities,
     build_plan,
-    last_installment_margin,
-    level_payment,
     minimum_down,
     payable_under,
     periodic_rate,
@@ -253,13 +252,21 @@ class Schedules:
         self.minimum = context.minimum_installment
         self.step = snapshot.currency.installment_step
         self.rate = periodic_rate(terms)
-        self.regular = regular_per_period(snapshot, terms.kind, terms.frequency)
         # Only installment plans have terms to search; a payable below nothing is left to
         # schedule_amounts (which refuses it).
         self._outlined = terms.kind.is_installment_plan and 0 <= self.payable < _LARGEST_OUTLINED
+        self._annuities = annuities(self.rate, self.step) if self.rate > 0 else None
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
+        self._longest: dict[int, int | None] = {}
+
+    def longest(self, most: int) -> int | None:
+        """``longest_term``: the most installments, up to ``most``, that keep the
+        minimum."""
+        if most not in self._longest:
+            self._longest[most] = _last_true(self.keeps_minimum, 2, most)
+        return self._longest[most]
 
     def amounts(self, count: int) -> list[int]:
         """``schedule_amounts`` of the terms with ``count`` installments."""
@@ -272,34 +279,37 @@ class Schedules:
     def _outline(self, count: int) -> tuple[int, int | None, int, int] | None:
         """The first installment, the level one (None with only two), and bounds on the
         last, low and high, for ``count`` installments; None when only the full list can
-        tell (see the class)."""
+        tell (see the class). schedule_amounts' own steps, without the list."""
         if count in self._outlines:
             return self._outlines[count]
-        outline = self._outline_of(count) if self._outlined and count >= 2 else None
-        self._outlines[count] = outline
-        return outline
-
-    def _outline_of(self, count: int) -> tuple[int, int | None, int, int] | None:
-        # schedule_amounts' own steps, without the list.
-        payable, step, rate = self.payable, self.step, self.rate
-        first = self.terms.down_payment
-        if rate == 0:
+        outline: tuple[int, int | None, int, int] | None = None
+        payable, step, first = self.payable, self.step, self.terms.down_payment
+        if not self._outlined or count < 2:
+            pass
+        elif self.rate == 0:
             if first is None:
                 first = max(self.floor, payable // count // step * step)
             first = min(max(first, 0), payable)
             principal, periods = payable - first, count - 1
             level = principal // periods // step * step
             last = principal - level * (periods - 1)
-            return first, (level if periods > 1 else None), last, last
-        if count < 3:
-            return None
-        margin = last_installment_margin(rate, count - 1, step)
-        if margin is None:
+            outline = first, (level if periods > 1 else None), last, last
+        elif count >= 3:
+            outline = self._annuity_outline(count, first)
+        self._outlines[count] = outline
+        return outline
+
+    def _annuity_outline(
+        self, count: int, first: int | None
+    ) -> tuple[int, int | None, int, int] | None:
+        payable, known = self.payable, self._annuities
+        margin = known.margin(count - 1) if known is not None else None
+        if known is None or margin is None:
             return None
         if first is None:
-            first = max(self.floor, level_payment(payable, count, rate, step))
+            first = max(self.floor, known.payment(payable, count))
         first = min(max(first, 0), payable)
-        level = level_payment(payable - first, count - 1, rate, step)
+        level = known.payment(payable - first, count - 1)
         if level - margin <= 0:
             # The last installment might come to nothing, which changes every one
             # (plans._amortize): only the list tells.
@@ -330,14 +340,21 @@ class Schedules:
         self._keeps[count] = keeps
         return keeps
 
-    def affordable(self, count: int, assessment: Assessment) -> bool:
-        """``amounts_fit`` for ``count`` installments."""
+    def affordable(
+        self, count: int, assessment: Assessment, frequency: Frequency | None = None
+    ) -> bool:
+        """``amounts_fit`` for ``count`` installments, at ``frequency`` when it is not
+        the terms' own but has the same periodic rate (an arrears plan's schedule is the
+        same at every frequency; only its dates and what is affordable differ)."""
         outline = self._outline(count)
+        kind = self.terms.kind
+        if frequency is None:
+            frequency = self.terms.frequency
         if outline is None:
-            terms = self.terms
             amounts = self.amounts(count)
-            return amounts_fit(self.snapshot, terms.kind, terms.frequency, amounts, assessment)
-        limit = assessment.affordable_per(self.terms.frequency) - self.regular
+            return amounts_fit(self.snapshot, kind, frequency, amounts, assessment)
+        regular = regular_per_period(self.snapshot, kind, frequency)
+        limit = assessment.affordable_per(frequency) - regular
         first, level, low, high = outline
         if first > limit or (level is not None and level > limit) or low > limit:
             return False
