@@ -132,15 +132,32 @@ def restructured_amount(snapshot: LoanSnapshot, kind: PlanKind) -> int:
 def waiver_for(snapshot: LoanSnapshot, terms: Terms) -> Waiver:
     """The penalties, fees and settlement discount that ``terms`` forgo. A promise to pay
     forgoes nothing: it is a delay, not a concession."""
-    if terms.kind is PlanKind.DEFERRAL:
+    return waiver_of(
+        snapshot,
+        terms.kind,
+        terms.penalty_waiver_pct,
+        terms.fee_waiver_pct,
+        terms.settlement_discount_pct,
+    )
+
+
+def waiver_of(
+    snapshot: LoanSnapshot,
+    kind: PlanKind,
+    penalty_waiver_pct: Decimal,
+    fee_waiver_pct: Decimal,
+    settlement_discount_pct: Decimal,
+) -> Waiver:
+    """``waiver_for`` terms of ``kind`` with these percentages."""
+    if kind is PlanKind.DEFERRAL:
         return Waiver()
     step = snapshot.currency.installment_step  # whole Taiwan dollars, like the installments
-    penalties = percent_of(snapshot.arrears.penalties, terms.penalty_waiver_pct) // step * step
-    fees = percent_of(snapshot.arrears.fees, terms.fee_waiver_pct) // step * step
+    penalties = percent_of(snapshot.arrears.penalties, penalty_waiver_pct) // step * step
+    fees = percent_of(snapshot.arrears.fees, fee_waiver_pct) // step * step
     discount = 0
-    if terms.kind is PlanKind.SETTLEMENT:
-        payable = restructured_amount(snapshot, terms.kind) - penalties - fees
-        discount = percent_of(payable, terms.settlement_discount_pct) // step * step
+    if kind is PlanKind.SETTLEMENT:
+        payable = restructured_amount(snapshot, kind) - penalties - fees
+        discount = percent_of(payable, settlement_discount_pct) // step * step
     return Waiver(penalties, fees, discount)
 
 
@@ -290,23 +307,25 @@ class Annuities:
     def __init__(self, rate: Decimal, step: int) -> None:
         self.rate = rate
         self.step = step
-        self._shares: dict[int, float] = {}
-        self._margins: dict[int, int | None] = {}
+        # By periods: the float share of a level payment (0.0 where only Decimal will
+        # do) and the margin of the last installment.
+        self._periods: dict[int, tuple[float, int | None]] = {}
+
+    def _of(self, periods: int) -> tuple[float, int | None]:
+        known = self._periods.get(periods)
+        if known is None:
+            factor, _, share = _growth(self.rate, periods)
+            margin = last_installment_margin(self.rate, periods, self.step)
+            known = self._periods[periods] = (0.0 if factor == 1 else share, margin)
+        return known
 
     def margin(self, periods: int) -> int | None:
         """``last_installment_margin`` for ``periods``."""
-        if periods not in self._margins:
-            self._margins[periods] = last_installment_margin(self.rate, periods, self.step)
-        return self._margins[periods]
+        return self._of(periods)[1]
 
     def payment(self, principal: int, periods: int) -> int:
         """``level_payment`` of ``principal`` over ``periods``."""
-        share = self._shares.get(periods)
-        if share is None:
-            factor, _, share = _growth(self.rate, periods)
-            if factor == 1:
-                share = 0.0
-            self._shares[periods] = share
+        share = self._of(periods)[0]
         step = self.step
         if share and 0 <= principal < 2**53:
             estimate = principal * share / step
@@ -314,6 +333,21 @@ class Annuities:
             if steps == math.ceil(estimate * (1 + _FLOAT_DOUBT)):
                 return steps * step
         return level_payment(principal, periods, self.rate, step)
+
+    def outline(
+        self, payable: int, count: int, smallest_first: int, down_payment: int | None
+    ) -> tuple[int, int, int] | None:
+        """The first installment, the level payment and the last installment's margin of
+        ``schedule_amounts`` with ``count`` installments (three or more), or None when
+        the margin is unknown. One call for what a search asks of each term."""
+        margin = self._of(count - 1)[1]
+        if margin is None:
+            return None
+        first = down_payment
+        if first is None:
+            first = max(smallest_first, self.payment(payable, count))
+        first = min(max(first, 0), payable)
+        return first, self.payment(payable - first, count - 1), margin
 
 
 @lru_cache(maxsize=256, typed=True)
@@ -381,8 +415,13 @@ def _amortize_with(
     denominator *= step
     twice_numerator, twice_denominator = 2 * numerator, 2 * denominator
     balance = principal
-    for _ in range(periods - 1):
-        balance += (balance * twice_numerator + denominator) // twice_denominator * step - payment
+    if step == 1:  # the same loop, one multiplication fewer
+        for _ in range(periods - 1):
+            balance += (balance * twice_numerator + denominator) // twice_denominator - payment
+    else:
+        for _ in range(periods - 1):
+            interest = (balance * twice_numerator + denominator) // twice_denominator * step
+            balance += interest - payment
     last = balance + (balance * twice_numerator + denominator) // twice_denominator * step
     amounts = [payment] * (periods - 1)
     amounts.append(last)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import partial
+from operator import itemgetter
 
 from negotiation.affordability import Assessment, Statement, assess
 from negotiation.dates import Frequency
@@ -14,10 +15,11 @@ from negotiation.plans import (
     ZERO,
     Plan,
     Terms,
+    Waiver,
     periodic_rate_of,
     plan_of,
     restructured_amount,
-    waiver_for,
+    waiver_of,
 )
 from negotiation.policy import PlanKind, Policy, StageRules
 from negotiation.reasons import Rejection, RejectionReason
@@ -116,13 +118,13 @@ def propose(
     if context is None:
         return ()
     rules = context.rules
-    found: list[tuple[Plan, bool | None]] = []
+    found: list[_Candidate] = []
     for kind in _offered_kinds(rules):
         if kind is PlanKind.DEFERRAL:
             latest = today + timedelta(days=policy.max_deferral_days)
-            found += _single_payment(context, _stage_terms(rules, kind, latest))
+            found += _single_payment(context, kind, latest)
         elif not kind.is_installment_plan:
-            found += _single_payment(context, _stage_terms(rules, kind, today))
+            found += _single_payment(context, kind, today)
         elif (
             kind is PlanKind.RESTRUCTURE
             and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
@@ -133,23 +135,42 @@ def propose(
     return _ranked(context, found)
 
 
-def _single_payment(context: Context, terms: Terms) -> list[tuple[Plan, bool | None]]:
-    """The one payment of ``terms`` (build_plan's), unless there is nothing to pay."""
-    snapshot = context.snapshot
-    restructured = restructured_amount(snapshot, terms.kind)
-    waiver = waiver_for(snapshot, terms)
+# A plan found for a borrower: how it ranks (see _ranked), the plan, whether it is
+# affordable (None without a statement) and its monthly burden.
+_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int]
+_KIND_RANK = {kind: index for index, kind in enumerate(KIND_ORDER)}
+
+
+def _candidate(plan: Plan, affordable: bool | None, burden: int) -> _Candidate:
+    order = (affordable is False, plan.last_due_date, burden, _KIND_RANK[plan.kind])
+    return order, plan, affordable, burden
+
+
+def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candidate]:
+    """The one payment of the stage's terms of ``kind`` due on ``due`` (build_plan's),
+    unless there is nothing to pay. A promise to pay waives nothing (_stage_terms)."""
+    snapshot, rules = context.snapshot, context.rules
+    restructured = restructured_amount(snapshot, kind)
+    if kind is PlanKind.DEFERRAL:
+        waiver = Waiver()
+    else:
+        waiver = waiver_of(
+            snapshot,
+            kind,
+            rules.max_penalty_waiver_pct,
+            rules.max_fee_waiver_pct,
+            rules.settlement_discount_cap_pct,
+        )
     payable = restructured - waiver.total
     if payable <= 0:
         return []  # judge: an installment below the minimum
-    plan = plan_of(
-        terms.kind, terms.frequency, terms.first_due_date, [payable], restructured, waiver, ZERO
-    )
+    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO)
     assessment = context.assessment
     affordable = None if assessment is None else payable <= assessment.affordable_monthly
-    return [(plan, affordable)]
+    return [_candidate(plan, affordable, payable)]
 
 
-def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, bool | None]]:
+def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
     """The plans of ``kind`` at each of the stage's frequencies: the longest term (the
     lowest installment) and, with a statement, the fastest affordable one. Without a
     statement the shortest term is not offered: two large payments a week apart is rarely
@@ -159,15 +180,21 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
-    # The waiver is the same at every frequency.
-    waiver = waiver_for(snapshot, _stage_terms(rules, kind, context.today))
+    # The same waiver at every frequency.
+    waiver = waiver_of(
+        snapshot,
+        kind,
+        rules.max_penalty_waiver_pct,
+        rules.max_fee_waiver_pct,
+        rules.settlement_discount_cap_pct,
+    )
     payable = restructured - waiver.total
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
     # A schedule depends on the frequency only through its periodic rate: frequencies with
     # the same rate (every frequency of an arrears plan) share one, and its searches.
     shared: dict[Decimal, Schedules] = {}
-    plans: list[tuple[Plan, bool | None]] = []
+    plans: list[_Candidate] = []
     for frequency in rules.frequencies:
         rate = periodic_rate_of(kind, annual, frequency)
         schedules = shared.get(rate)
@@ -183,6 +210,8 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
             fastest = _first_true(fits, 2, longest)
         # Only a restructure charges interest of its own; state no rate for anything else.
         stated = annual if rate else ZERO
+        regular = regular_per_period(snapshot, kind, frequency)
+        periods_per_year = frequency.periods_per_year
         for count in dict.fromkeys(n for n in (fastest, longest) if n is not None):
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
@@ -191,7 +220,9 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[tuple[Plan, boo
             affordable = None
             if assessment is not None:
                 affordable = schedules.affordable(count, assessment, frequency)
-            plans.append((plan, affordable))
+            # _monthly_burden: the typical (second) installment and the regular one.
+            burden = (amounts[1] + regular) * periods_per_year // 12
+            plans.append(_candidate(plan, affordable, burden))
     return plans
 
 
@@ -293,40 +324,32 @@ def _monthly_burden(snapshot: LoanSnapshot, plan: Plan) -> int:
     return per_period * plan.frequency.periods_per_year // 12
 
 
-def _ranked(context: Context, found: list[tuple[Plan, bool | None]]) -> tuple[Proposal, ...]:
+_NO_LABELS: frozenset[Label] = frozenset()
+
+
+def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
     """Affordable plans first, then the soonest finished, then the lightest month."""
-    burdens = [_monthly_burden(context.snapshot, plan) for plan, _ in found]
-
-    def order(index: int) -> tuple[bool, date, int, int]:
-        plan, affordable = found[index]
-        return (
-            affordable is False,
-            plan.last_due_date,
-            burdens[index],
-            KIND_ORDER.index(plan.kind),
-        )
-
-    ranked = sorted(range(len(found)), key=order)  # stable: ties keep the kinds' order
-    if not ranked:
+    if not found:
         return ()
+    ranked = sorted(found, key=itemgetter(0))  # stable: ties keep the kinds' order
     labels: list[set[Label]] = [set() for _ in ranked]
-    top_affordable = found[ranked[0]][1]
+    top_affordable = ranked[0][2]
     if top_affordable is not False:
         # Nothing is recommended that the borrower's own figures say they cannot pay.
         labels[0].add(Label.RECOMMENDED)
     if context.assessment is not None and top_affordable:
         labels[0].add(Label.FASTEST_AFFORDABLE)
-    plans_only = [i for i, index in enumerate(ranked) if len(found[index][0].installments) > 1]
+    plans_only = [i for i, item in enumerate(ranked) if len(item[1].installments) > 1]
     if plans_only:
-        lightest = min(plans_only, key=lambda i: (burdens[ranked[i]], i))
+        lightest = min(plans_only, key=lambda i: (ranked[i][3], i))
         labels[lightest].add(Label.LOWEST_INSTALLMENT)
     return tuple(
         Proposal(
-            found[index][0],
-            found[index][1],
-            _conditional(context, found[index][0]),
-            burdens[index],
-            frozenset(labels[position]),
+            plan,
+            affordable,
+            _conditional(context, plan),
+            burden,
+            frozenset(labels[position]) if labels[position] else _NO_LABELS,
         )
-        for position, index in enumerate(ranked)
+        for position, (_, plan, affordable, burden) in enumerate(ranked)
     )

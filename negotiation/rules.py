@@ -302,14 +302,11 @@ class Schedules:
     def _annuity_outline(
         self, count: int, first: int | None
     ) -> tuple[int, int | None, int, int] | None:
-        payable, known = self.payable, self._annuities
-        margin = known.margin(count - 1) if known is not None else None
-        if known is None or margin is None:
+        known = self._annuities
+        found = None if known is None else known.outline(self.payable, count, self.floor, first)
+        if found is None:
             return None
-        if first is None:
-            first = max(self.floor, known.payment(payable, count))
-        first = min(max(first, 0), payable)
-        level = known.payment(payable - first, count - 1)
+        first, level, margin = found
         if level - margin <= 0:
             # The last installment might come to nothing, which changes every one
             # (plans._amortize): only the list tells.
