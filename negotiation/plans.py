@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from itertools import repeat
+from typing import Any, TypeVar
 
 from negotiation.dates import Frequency, schedule_dates
 from negotiation.money import HUNDRED, ceil_to_step, percent_of, percent_up_to_step, split_evenly
@@ -103,6 +104,19 @@ class Plan:
 
 
 _new_object = object.__new__
+_set_attribute = object.__setattr__
+T = TypeVar("T")
+
+
+def assembled(cls: type[T], fields: dict[str, Any]) -> T:
+    """The frozen dataclass ``cls`` with ``fields`` (every one of its fields, by name), as
+    its ``__init__`` makes it but at half the cost: ``__init__`` sets each field through
+    ``object.__setattr__``, and the engine makes several plans and proposals per case.
+    Only for classes without ``__post_init__`` or slots (tests/negotiation/
+    test_installments.py holds each one used here equal to its constructor's)."""
+    item = _new_object(cls)
+    _set_attribute(item, "__dict__", fields)
+    return item
 
 
 def installments_of(dates: Sequence[date], amounts: Sequence[int]) -> tuple[Installment, ...]:
@@ -198,16 +212,18 @@ def plan_of(
 ) -> Plan:
     """The plan whose installments are ``amounts`` (``schedule_amounts``), dated from
     ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts."""
-    return Plan(
-        kind=kind,
-        frequency=frequency,
-        installments=installments_of(
-            schedule_dates(first_due_date, len(amounts), frequency), amounts
-        ),
-        restructured=restructured,
-        waiver=waiver,
-        interest=sum(amounts) - (restructured - waiver.total),
-        interest_rate_pct=interest_rate_pct,
+    dates = schedule_dates(first_due_date, len(amounts), frequency)
+    return assembled(
+        Plan,
+        {
+            "kind": kind,
+            "frequency": frequency,
+            "installments": installments_of(dates, amounts),
+            "restructured": restructured,
+            "waiver": waiver,
+            "interest": sum(amounts) - (restructured - waiver.total),
+            "interest_rate_pct": interest_rate_pct,
+        },
     )
 
 
@@ -311,7 +327,9 @@ class Annuities:
         # do) and the margin of the last installment.
         self._periods: dict[int, tuple[float, int | None]] = {}
 
-    def _of(self, periods: int) -> tuple[float, int | None]:
+    def of(self, periods: int) -> tuple[float, int | None]:
+        """For ``periods``: the float share of the principal a level payment comes to
+        (0.0 where only Decimal will do) and ``last_installment_margin``."""
         known = self._periods.get(periods)
         if known is None:
             factor, _, share = _growth(self.rate, periods)
@@ -321,16 +339,16 @@ class Annuities:
 
     def margin(self, periods: int) -> int | None:
         """``last_installment_margin`` for ``periods``."""
-        return self._of(periods)[1]
+        return self.of(periods)[1]
 
     def payment(self, principal: int, periods: int) -> int:
         """``level_payment`` of ``principal`` over ``periods``."""
-        share = self._of(periods)[0]
+        share = self.of(periods)[0]
         step = self.step
         if share and 0 <= principal < 2**53:
             estimate = principal * share / step
-            steps = math.ceil(estimate * (1 - _FLOAT_DOUBT))
-            if steps == math.ceil(estimate * (1 + _FLOAT_DOUBT)):
+            steps = math.ceil(estimate * (1 - FLOAT_DOUBT))
+            if steps == math.ceil(estimate * (1 + FLOAT_DOUBT)):
                 return steps * step
         return level_payment(principal, periods, self.rate, step)
 
@@ -340,7 +358,7 @@ class Annuities:
         """The first installment, the level payment and the last installment's margin of
         ``schedule_amounts`` with ``count`` installments (three or more), or None when
         the margin is unknown. One call for what a search asks of each term."""
-        margin = self._of(count - 1)[1]
+        margin = self.of(count - 1)[1]
         if margin is None:
             return None
         first = down_payment
@@ -365,7 +383,7 @@ def _even_first(payable: int, count: int, rate: Decimal, step: int) -> int:
 
 
 # A float's relative error is below 2**-53 (1.1e-16) per operation; this is far wider.
-_FLOAT_DOUBT = 1e-13
+FLOAT_DOUBT = 1e-13
 
 
 def level_payment(principal: int, periods: int, rate: Decimal, step: int) -> int:
@@ -381,8 +399,8 @@ def level_payment(principal: int, periods: int, rate: Decimal, step: int) -> int
         return ceil_to_step(Decimal(principal) / periods, step)
     if 0 <= principal < 2**53:
         estimate = principal * share / step
-        steps = math.ceil(estimate * (1 - _FLOAT_DOUBT))
-        if steps == math.ceil(estimate * (1 + _FLOAT_DOUBT)):
+        steps = math.ceil(estimate * (1 - FLOAT_DOUBT))
+        if steps == math.ceil(estimate * (1 + FLOAT_DOUBT)):
             return steps * step
     return ceil_to_step(Decimal(principal) * rate * factor / less_one, step)
 

@@ -16,6 +16,7 @@ from negotiation.plans import (
     Plan,
     Terms,
     Waiver,
+    assembled,
     periodic_rate_of,
     plan_of,
     restructured_amount,
@@ -344,12 +345,15 @@ def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
         lightest = min(plans_only, key=lambda i: (ranked[i][3], i))
         labels[lightest].add(Label.LOWEST_INSTALLMENT)
     return tuple(
-        Proposal(
-            plan,
-            affordable,
-            _conditional(context, plan),
-            burden,
-            frozenset(labels[position]) if labels[position] else _NO_LABELS,
+        assembled(
+            Proposal,
+            {
+                "plan": plan,
+                "affordable": affordable,
+                "conditional_waiver": _conditional(context, plan),
+                "monthly_burden": burden,
+                "labels": frozenset(labels[position]) if labels[position] else _NO_LABELS,
+            },
         )
         for position, (_, plan, affordable, burden) in enumerate(ranked)
     )

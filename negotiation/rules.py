@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from math import ceil
 
 from negotiation.affordability import Assessment
 from negotiation.dates import Frequency
 from negotiation.plans import (
+    FLOAT_DOUBT,
+    Annuities,
     Plan,
     Terms,
     annuities,
@@ -227,6 +230,10 @@ def _amounts_of(plan: Plan) -> list[int]:
 
 # Amounts this large leave the margins of plans.last_installment_margin: the loop decides.
 _LARGEST_OUTLINED = 10**18
+# plans.Annuities.payment's float estimate: exact below 2**53, decided when the estimate
+# give or take far more than a float's error rounds up to the same step.
+_FLOAT_EXACT = 2**53
+_BELOW, _ABOVE = 1 - FLOAT_DOUBT, 1 + FLOAT_DOUBT
 
 
 class Schedules:
@@ -294,19 +301,40 @@ class Schedules:
             level = principal // periods // step * step
             last = principal - level * (periods - 1)
             outline = first, (level if periods > 1 else None), last, last
-        elif count >= 3:
-            outline = self._annuity_outline(count, first)
+        elif count >= 3 and self._annuities is not None:
+            outline = self._annuity_outline(self._annuities, count, first)
         self._outlines[count] = outline
         return outline
 
     def _annuity_outline(
-        self, count: int, first: int | None
+        self, known: Annuities, count: int, first: int | None
     ) -> tuple[int, int | None, int, int] | None:
-        known = self._annuities
-        found = None if known is None else known.outline(self.payable, count, self.floor, first)
-        if found is None:
+        # Annuities.payment's float estimate, written out: searches ask this of many terms.
+        share, _ = known.of(count)
+        later_share, margin = known.of(count - 1)
+        if margin is None:
             return None
-        first, level, margin = found
+        payable, step = self.payable, self.step
+        if first is None:
+            even = -1
+            if share and payable < _FLOAT_EXACT:
+                estimate = payable * share / step
+                steps = ceil(estimate * _BELOW)
+                if steps == ceil(estimate * _ABOVE):
+                    even = steps * step
+            if even < 0:
+                even = known.payment(payable, count)
+            first = max(self.floor, even)
+        first = min(max(first, 0), payable)
+        principal = payable - first
+        level = -1
+        if later_share and principal < _FLOAT_EXACT:
+            estimate = principal * later_share / step
+            steps = ceil(estimate * _BELOW)
+            if steps == ceil(estimate * _ABOVE):
+                level = steps * step
+        if level < 0:
+            level = known.payment(principal, count - 1)
         if level - margin <= 0:
             # The last installment might come to nothing, which changes every one
             # (plans._amortize): only the list tells.

@@ -1,12 +1,25 @@
-"""The engine builds installments without their dataclass's __init__ (plans.installments_of):
-they must be the very objects __init__ makes."""
+"""The engine builds installments, plans and proposals without their dataclasses' __init__
+(plans.installments_of, plans.assembled): they must be the very objects __init__ makes."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
 
-from negotiation import Installment
+from negotiation import (
+    Arrears,
+    Currency,
+    Installment,
+    LoanSnapshot,
+    Plan,
+    PlanKind,
+    Proposal,
+    Statement,
+    Terms,
+    build_plan,
+    load_policy,
+    propose,
+)
 from negotiation.plans import installments_of
 
 
@@ -41,3 +54,33 @@ def test_installments_stay_frozen() -> None:
         pass
     else:
         raise AssertionError("an installment must stay frozen")
+
+
+def test_plans_and_proposals_are_what_their_constructors_make() -> None:
+    snapshot = LoanSnapshot(
+        as_of=date(2026, 11, 30),
+        currency=Currency.TWD,
+        arrears=Arrears(principal=4_000_000, interest=500_000, fees=20_000, penalties=90_000),
+        not_yet_due_principal=20_000_000,
+        regular_installment=1_500_000,
+        days_past_due=100,
+    )
+    statement = Statement(net_monthly_income=9_000_000, housing=2_000_000, food=1_000_000)
+    proposals = propose(snapshot, load_policy(), date(2026, 11, 30), statement)
+    assert {p.plan.kind for p in proposals} >= {PlanKind.RESTRUCTURE, PlanKind.SETTLEMENT}
+    for proposal in proposals:
+        plan = proposal.plan
+        rebuilt_plan = Plan(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(Plan)})
+        rebuilt = Proposal(
+            **{f.name: getattr(proposal, f.name) for f in dataclasses.fields(Proposal)}
+        )
+        assert type(plan) is Plan
+        assert type(proposal) is Proposal
+        assert vars(plan) == vars(rebuilt_plan)
+        assert vars(proposal) == vars(rebuilt)
+        assert hash(proposal) == hash(rebuilt)
+    terms = Terms(PlanKind.ARREARS_PLAN, date(2026, 12, 1), installments=3)
+    assert build_plan(snapshot, terms) == Plan(**vars(build_plan(snapshot, terms)))
+    for cls in (Plan, Proposal):
+        assert not hasattr(cls, "__post_init__")
+        assert not hasattr(cls, "__slots__")
