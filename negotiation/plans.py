@@ -411,18 +411,20 @@ def _amortize(principal: int, periods: int, rate: Decimal, step: int) -> list[in
     if rate == 0:
         return split_evenly(principal, periods, step)
     payment = level_payment(principal, periods, rate, step)
-    amounts = _amortize_with(principal, periods, rate, payment, step)
+    amounts = amortize_with(principal, periods, rate, payment, step)
     if amounts[-1] <= 0 and step > 1:
         # Rounding every installment up to the step overpaid so much that nothing is
         # left for the last one; level the installments to the unit instead.
         level = level_payment(principal, periods, rate, 1)
-        amounts = _amortize_with(principal, periods, rate, level, 1)
+        amounts = amortize_with(principal, periods, rate, level, 1)
     return amounts
 
 
-def _amortize_with(
+def amortize_with(
     principal: int, periods: int, rate: Decimal, payment: int, step: int
 ) -> list[int]:
+    """``periods`` installments of ``payment`` repaying ``principal`` with interest at
+    ``rate`` per period, the last settling the exact balance."""
     # Exact integer arithmetic on the rate as a fraction: each period's interest is the
     # balance times the rate, rounded half up to the currency's step (whole Taiwan
     # dollars), with no Decimal context in the loop.

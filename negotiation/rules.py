@@ -18,8 +18,10 @@ from negotiation.plans import (
     Annuities,
     Plan,
     Terms,
+    amortize_with,
     annuities,
     build_plan,
+    level_payment,
     minimum_down,
     payable_under,
     periodic_rate,
@@ -263,6 +265,9 @@ class Schedules:
         # schedule_amounts (which refuses it).
         self._outlined = terms.kind.is_installment_plan and 0 <= self.payable < _LARGEST_OUTLINED
         self._annuities = annuities(self.rate, self.step) if self.rate > 0 else None
+        finite = self.rate.is_finite()  # else schedule_amounts raises, as it should
+        self._outlined = self._outlined and finite
+        self._ratio = self.rate.as_integer_ratio() if finite else (0, 1)
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
@@ -279,9 +284,29 @@ class Schedules:
         """``schedule_amounts`` of the terms with ``count`` installments."""
         found = self._amounts.get(count)
         if found is None:
-            found = schedule_amounts(self.snapshot, self.terms, self.floor, self.payable, count)
+            found = self._amounts_from_outline(count)
+            if found is None:
+                terms, payable = self.terms, self.payable
+                found = schedule_amounts(self.snapshot, terms, self.floor, payable, count)
             self._amounts[count] = found
         return found
+
+    def _amounts_from_outline(self, count: int) -> list[int] | None:
+        """The list from a known outline: exact without interest or with two
+        installments; with interest, the loop for the last installment alone (the level
+        payment is known, and the margin rules out plans._amortize's second try)."""
+        outline = self._outline(count)
+        if outline is None:
+            return None
+        first, level, low, high = outline
+        if low == high:  # exact: the last installment is known
+            return [first, *([level] * (count - 2) if level is not None else ()), high]
+        if level is None:
+            return None
+        rest = amortize_with(self.payable - first, count - 1, self.rate, level, self.step)
+        if rest[-1] <= 0:
+            return None  # never, by the margin; schedule_amounts would try again
+        return [first, *rest]
 
     def _outline(self, count: int) -> tuple[int, int | None, int, int] | None:
         """The first installment, the level one (None with only two), and bounds on the
@@ -301,10 +326,30 @@ class Schedules:
             level = principal // periods // step * step
             last = principal - level * (periods - 1)
             outline = first, (level if periods > 1 else None), last, last
-        elif count >= 3 and self._annuities is not None:
+        elif count == 2:
+            outline = self._two_installments(first)
+        elif self._annuities is not None:
             outline = self._annuity_outline(self._annuities, count, first)
         self._outlines[count] = outline
         return outline
+
+    def _two_installments(self, first: int | None) -> tuple[int, int | None, int, int]:
+        # schedule_amounts with two installments and interest: the first, then the rest
+        # with one period's interest (plans._amortize_with), to the unit when that leaves
+        # nothing at the step (plans._amortize).
+        payable, step = self.payable, self.step
+        if first is None:
+            first = max(self.floor, level_payment(payable, 2, self.rate, step))
+        first = min(max(first, 0), payable)
+        principal = payable - first
+        numerator, denominator = self._ratio
+        last = (
+            principal
+            + (2 * principal * numerator + denominator * step) // (2 * denominator * step) * step
+        )
+        if last <= 0 and step > 1:
+            last = principal + (2 * principal * numerator + denominator) // (2 * denominator)
+        return first, None, last, last
 
     def _annuity_outline(
         self, known: Annuities, count: int, first: int | None
