@@ -278,6 +278,13 @@ def _per_period(annual_pct: Decimal, frequency: Frequency) -> Decimal:
     return annual_pct / HUNDRED / frequency.periods_per_year
 
 
+@lru_cache(maxsize=256, typed=True)
+def rate_fraction(rate: Decimal) -> tuple[int, int]:
+    """``rate.as_integer_ratio()``, remembered: its greatest common divisor of two
+    28-digit numbers costs more than a whole short schedule."""
+    return rate.as_integer_ratio()
+
+
 @lru_cache(maxsize=4096, typed=True)
 def _growth(rate: Decimal, periods: int) -> tuple[Decimal, Decimal, float]:
     """``(1 + rate) ** periods``, that less one, and (as a float) the share of the
@@ -431,7 +438,7 @@ def amortize_with(
     if periods < 1:
         return []
     # Every installment but the last is the payment; the loop only carries the balance.
-    numerator, denominator = rate.as_integer_ratio()
+    numerator, denominator = rate_fraction(rate)
     denominator *= step
     twice_numerator, twice_denominator = 2 * numerator, 2 * denominator
     balance = principal

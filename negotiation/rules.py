@@ -25,6 +25,7 @@ from negotiation.plans import (
     minimum_down,
     payable_under,
     periodic_rate,
+    rate_fraction,
     schedule_amounts,
 )
 from negotiation.policy import Bounds, PlanKind, Policy, StageRules
@@ -267,11 +268,12 @@ class Schedules:
         self._annuities = annuities(self.rate, self.step) if self.rate > 0 else None
         finite = self.rate.is_finite()  # else schedule_amounts raises, as it should
         self._outlined = self._outlined and finite
-        self._ratio = self.rate.as_integer_ratio() if finite else (0, 1)
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
         self._longest: dict[int, int | None] = {}
+        self._assessment = context.assessment
+        self._limits: dict[Frequency, int] = {}
 
     def longest(self, most: int) -> int | None:
         """``longest_term``: the most installments, up to ``most``, that keep the
@@ -342,7 +344,7 @@ class Schedules:
             first = max(self.floor, level_payment(payable, 2, self.rate, step))
         first = min(max(first, 0), payable)
         principal = payable - first
-        numerator, denominator = self._ratio
+        numerator, denominator = rate_fraction(self.rate)
         last = (
             principal
             + (2 * principal * numerator + denominator * step) // (2 * denominator * step) * step
@@ -417,14 +419,19 @@ class Schedules:
         the terms' own but has the same periodic rate (an arrears plan's schedule is the
         same at every frequency; only its dates and what is affordable differ)."""
         outline = self._outline(count)
-        kind = self.terms.kind
         if frequency is None:
             frequency = self.terms.frequency
         if outline is None:
             amounts = self.amounts(count)
-            return amounts_fit(self.snapshot, kind, frequency, amounts, assessment)
-        regular = regular_per_period(self.snapshot, kind, frequency)
-        limit = assessment.affordable_per(frequency) - regular
+            return amounts_fit(self.snapshot, self.terms.kind, frequency, amounts, assessment)
+        # What each installment may come to beside the regular one an arrears plan runs
+        # with; kept for the context's own statement, which the searches ask about.
+        limit = self._limits.get(frequency) if assessment is self._assessment else None
+        if limit is None:
+            regular = regular_per_period(self.snapshot, self.terms.kind, frequency)
+            limit = assessment.affordable_per(frequency) - regular
+            if assessment is self._assessment:
+                self._limits[frequency] = limit
         first, level, low, high = outline
         if first > limit or (level is not None and level > limit) or low > limit:
             return False
