@@ -252,6 +252,26 @@ class Policy:
         first, each_further = self.expense_guidelines[currency][category]
         return first + each_further * (household - 1)
 
+    def guideline_lines(
+        self, currency: Currency
+    ) -> tuple[tuple[ExpenseCategory, str, int, int], ...]:
+        """Each guideline-checked expense line in ``currency``, in order: its category,
+        the statement's field for it, and the figure for the first person and for each
+        further one (``guideline``). Read once per policy: every assessment asks."""
+        return self._guideline_lines[currency]
+
+    @cached_property
+    def _guideline_lines(
+        self,
+    ) -> dict[Currency, tuple[tuple[ExpenseCategory, str, int, int], ...]]:
+        return {
+            currency: tuple(
+                (category, category.value, *self.expense_guidelines[currency][category])
+                for category in ExpenseCategory
+            )
+            for currency in self.expense_guidelines
+        }
+
 
 def _default_table() -> dict[str, Any]:
     text = resources.files("negotiation").joinpath("default_policy.toml").read_text("utf-8")

@@ -308,11 +308,15 @@ def _proposal(context: Context, plan: Plan) -> Proposal:
     )
 
 
+# The kinds whose waiver is reinstated if the plan is broken, when the stage says so.
+_WAIVER_REINSTATED = frozenset({PlanKind.DEFERRAL, PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE})
+
+
 def _conditional(context: Context, plan: Plan) -> bool:
     """True when the plan's waiver is reinstated if the plan is broken."""
     return (
         context.rules.conditional_waivers
-        and plan.kind in (PlanKind.DEFERRAL, PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE)
+        and plan.kind in _WAIVER_REINSTATED
         and plan.waiver.total > 0
     )
 
@@ -333,26 +337,32 @@ def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
     if not found:
         return ()
     ranked = sorted(found, key=itemgetter(0))  # stable: ties keep the kinds' order
-    labels: list[set[Label]] = [set() for _ in ranked]
     top_affordable = ranked[0][2]
+    top: set[Label] = set()
     if top_affordable is not False:
         # Nothing is recommended that the borrower's own figures say they cannot pay.
-        labels[0].add(Label.RECOMMENDED)
+        top.add(Label.RECOMMENDED)
     if context.assessment is not None and top_affordable:
-        labels[0].add(Label.FASTEST_AFFORDABLE)
-    plans_only = [i for i, item in enumerate(ranked) if len(item[1].installments) > 1]
-    if plans_only:
-        lightest = min(plans_only, key=lambda i: (ranked[i][3], i))
-        labels[lightest].add(Label.LOWEST_INSTALLMENT)
+        top.add(Label.FASTEST_AFFORDABLE)
+    lightest, lightest_burden = -1, 0
+    for position, (_, plan, _, burden) in enumerate(ranked):
+        if len(plan.installments) > 1 and (lightest < 0 or burden < lightest_burden):
+            lightest, lightest_burden = position, burden
+    labels = {0: frozenset(top)} if top else {}
+    if lightest >= 0:
+        labels[lightest] = labels.get(lightest, _NO_LABELS) | {Label.LOWEST_INSTALLMENT}
+    conditional_waivers = context.rules.conditional_waivers
     return tuple(
         assembled(
             Proposal,
             {
                 "plan": plan,
                 "affordable": affordable,
-                "conditional_waiver": _conditional(context, plan),
+                "conditional_waiver": conditional_waivers
+                and plan.kind in _WAIVER_REINSTATED
+                and plan.waiver.total > 0,
                 "monthly_burden": burden,
-                "labels": frozenset(labels[position]) if labels[position] else _NO_LABELS,
+                "labels": labels.get(position, _NO_LABELS),
             },
         )
         for position, (_, plan, affordable, burden) in enumerate(ranked)
