@@ -127,13 +127,13 @@ def installments_of(dates: Sequence[date], amounts: Sequence[int]) -> tuple[Inst
     installment's fields are written straight into its ``__dict__`` instead (Installment
     has no ``__post_init__`` and no slots: tests/negotiation/test_installments.py).
     """
-    items = list(map(_new_object, repeat(Installment, len(amounts))))
+    items = tuple(map(_new_object, repeat(Installment, len(amounts))))
     for item, due_date, amount in zip(items, dates, amounts, strict=True):
         fields = item.__dict__
         fields["due_date"] = due_date
         fields["amount"] = amount
         fields["moved_from"] = None
-    return tuple(items)
+    return items
 
 
 def restructured_amount(snapshot: LoanSnapshot, kind: PlanKind) -> int:
@@ -333,6 +333,7 @@ class Annuities:
         # By periods: the float share of a level payment (0.0 where only Decimal will
         # do) and the margin of the last installment.
         self._periods: dict[int, tuple[float, int | None]] = {}
+        self._around: dict[int, tuple[float, float, int | None]] = {}
 
     def of(self, periods: int) -> tuple[float, int | None]:
         """For ``periods``: the float share of the principal a level payment comes to
@@ -342,6 +343,17 @@ class Annuities:
             factor, _, share = _growth(self.rate, periods)
             margin = last_installment_margin(self.rate, periods, self.step)
             known = self._periods[periods] = (0.0 if factor == 1 else share, margin)
+        return known
+
+    def around(self, count: int) -> tuple[float, float, int | None]:
+        """For a schedule of ``count`` installments: the shares (``of``) of ``count`` and
+        ``count - 1`` periods, and the margin of ``count - 1``: what a search's every
+        term asks."""
+        known = self._around.get(count)
+        if known is None:
+            share, _ = self.of(count)
+            later_share, margin = self.of(count - 1)
+            known = self._around[count] = (share, later_share, margin)
         return known
 
     def margin(self, periods: int) -> int | None:

@@ -264,10 +264,11 @@ class Schedules:
         self.rate = periodic_rate(terms)
         # Only installment plans have terms to search; a payable below nothing is left to
         # schedule_amounts (which refuses it).
-        self._outlined = terms.kind.is_installment_plan and 0 <= self.payable < _LARGEST_OUTLINED
-        self._annuities = annuities(self.rate, self.step) if self.rate > 0 else None
         finite = self.rate.is_finite()  # else schedule_amounts raises, as it should
-        self._outlined = self._outlined and finite
+        self._outlined = (
+            terms.kind.is_installment_plan and finite and 0 <= self.payable < _LARGEST_OUTLINED
+        )
+        self._annuities = annuities(self.rate, self.step) if finite and self.rate > 0 else None
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
@@ -357,8 +358,7 @@ class Schedules:
         self, known: Annuities, count: int, first: int | None
     ) -> tuple[int, int | None, int, int] | None:
         # Annuities.payment's float estimate, written out: searches ask this of many terms.
-        share, _ = known.of(count)
-        later_share, margin = known.of(count - 1)
+        share, later_share, margin = known.around(count)
         if margin is None:
             return None
         payable, step = self.payable, self.step
