@@ -269,6 +269,7 @@ class Schedules:
             terms.kind.is_installment_plan and finite and 0 <= self.payable < _LARGEST_OUTLINED
         )
         self._annuities = annuities(self.rate, self.step) if finite and self.rate > 0 else None
+        self._plain = self._outlined and self.rate == 0
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
@@ -394,8 +395,25 @@ class Schedules:
         known = self._keeps.get(count)
         if known is not None:
             return known
-        outline = self._outline(count)
         minimum = self.minimum
+        if self._plain and count > 2:
+            # _outline without interest, written out: the searches ask this most.
+            payable, step, down = self.payable, self.step, self.terms.down_payment
+            if down is None:
+                down = max(self.floor, payable // count // step * step)
+            down = min(max(down, 0), payable)
+            principal = payable - down
+            even = principal // (count - 1) // step * step
+            keeps = (
+                down > 0
+                and down >= minimum
+                and even > 0
+                and even >= minimum
+                and principal - even * (count - 2) > 0
+            )
+            self._keeps[count] = keeps
+            return keeps
+        outline = self._outline(count)
         if outline is None:
             keeps = not below_minimum(self.amounts(count), minimum)
         else:
