@@ -213,8 +213,10 @@ def plan_of(
     """The plan whose installments are ``amounts`` (``schedule_amounts``), dated from
     ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts."""
     dates = schedule_dates(first_due_date, len(amounts), frequency)
-    return assembled(
-        Plan,
+    plan = _new_object(Plan)  # assembled(Plan, ...), written out
+    _set_attribute(
+        plan,
+        "__dict__",
         {
             "kind": kind,
             "frequency": frequency,
@@ -225,6 +227,7 @@ def plan_of(
             "interest_rate_pct": interest_rate_pct,
         },
     )
+    return plan
 
 
 def payable_under(snapshot: LoanSnapshot, terms: Terms) -> int:

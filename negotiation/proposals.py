@@ -192,6 +192,7 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
     payable = restructured - waiver.total
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
+    rank = _KIND_RANK[kind]
     # A schedule depends on the frequency only through its periodic rate: frequencies with
     # the same rate (every frequency of an arrears plan) share one, and its searches.
     shared: dict[Decimal, Schedules] = {}
@@ -213,7 +214,8 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
         stated = annual if rate else ZERO
         regular = regular_per_period(snapshot, kind, frequency)
         periods_per_year = frequency.periods_per_year
-        for count in dict.fromkeys(n for n in (fastest, longest) if n is not None):
+        counts = (longest,) if fastest is None or fastest == longest else (fastest, longest)
+        for count in counts:
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
@@ -223,7 +225,8 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
                 affordable = schedules.affordable(count, assessment, frequency)
             # _monthly_burden: the typical (second) installment and the regular one.
             burden = (amounts[1] + regular) * periods_per_year // 12
-            plans.append(_candidate(plan, affordable, burden))
+            order = (affordable is False, plan.installments[-1].due_date, burden, rank)
+            plans.append((order, plan, affordable, burden))
     return plans
 
 
