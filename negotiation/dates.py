@@ -46,6 +46,26 @@ def schedule_dates(first: date, count: int, frequency: Frequency) -> tuple[date,
     """``due_dates`` as a tuple, remembered: every plan proposed on one day starts on the
     same few dates, so the portal's requests (and a day's batch) share them."""
     if frequency is Frequency.MONTHLY:
-        return tuple(add_months(first, k, first.day) for k in range(count))
+        return _monthly(first, count)
     step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
     return tuple(first + step * k for k in range(count))
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _monthly(first: date, count: int) -> tuple[date, ...]:
+    """``add_months(first, k, first.day)`` for k below ``count``, month by month."""
+    if count < 1:
+        return ()
+    anchor, year, month = first.day, first.year, first.month
+    dates = [first]
+    for _ in range(count - 1):
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+        last = _DAYS_IN_MONTH[month - 1]
+        if month == 2 and calendar.isleap(year):
+            last = 29
+        dates.append(date(year, month, anchor if anchor < last else last))
+    return tuple(dates)

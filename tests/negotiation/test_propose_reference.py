@@ -20,7 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from negotiation import Frequency, Plan, PlanKind, Proposal, Terms
+from negotiation import Frequency, Plan, PlanKind, Proposal, Terms, add_months, due_dates
 from negotiation.affordability import assess
 from negotiation.plans import (
     FLOAT_DOUBT,
@@ -255,3 +255,18 @@ def test_amortize_with_is_the_plain_loop(
 def test_the_float_doubt_is_far_wider_than_a_floats_error() -> None:
     # A level payment's estimate takes four float operations, each within half an ulp.
     assert math.ulp(1.0) * 4 * 100 < FLOAT_DOUBT
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    first=st.dates(date(1900, 1, 1), date(2400, 12, 31)),
+    count=st.integers(-2, 120),
+    frequency=st.sampled_from(Frequency),
+)
+def test_due_dates_are_add_months(first: date, count: int, frequency: Frequency) -> None:
+    if frequency is Frequency.MONTHLY:
+        expected = [add_months(first, k, first.day) for k in range(count)]
+    else:
+        step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
+        expected = [first + step * k for k in range(count)]
+    assert due_dates(first, count, frequency) == expected
