@@ -92,10 +92,10 @@ def assess(statement: Statement, policy: Policy, currency: Currency) -> Assessme
     """Disposable income, the affordable monthly payment, and flagged expenses."""
     disposable = statement.net_monthly_income - statement.total_expenses
     affordable = percent_of(max(disposable, 0), policy.affordability_ratio_pct)
+    household = statement.household_size
     flags = tuple(
         ExpenseFlag(category, statement.expense(category), guideline)
-        for category in ExpenseCategory
-        if statement.expense(category)
-        > (guideline := policy.guideline(currency, category, statement.household_size))
+        for category, line, first, each_further in policy.guideline_lines(currency)
+        if int(getattr(statement, line)) > (guideline := first + each_further * (household - 1))
     )
     return Assessment(disposable, affordable, flags)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
+
+_PERIODS_PER_YEAR = {"monthly": 12, "biweekly": 26, "weekly": 52}
 
 
 class Frequency(StrEnum):
@@ -17,7 +20,7 @@ class Frequency(StrEnum):
     @property
     def periods_per_year(self) -> int:
         """Installments in a year at this frequency."""
-        return {"monthly": 12, "biweekly": 26, "weekly": 52}[self.value]
+        return _PERIODS_PER_YEAR[self]
 
 
 def add_months(start: date, months: int, anchor_day: int | None = None) -> date:
@@ -35,7 +38,34 @@ def add_months(start: date, months: int, anchor_day: int | None = None) -> date:
 
 def due_dates(first: date, count: int, frequency: Frequency) -> list[date]:
     """``count`` due dates starting on ``first``, strictly increasing."""
+    return list(schedule_dates(first, count, frequency))
+
+
+@lru_cache(maxsize=2048, typed=True)
+def schedule_dates(first: date, count: int, frequency: Frequency) -> tuple[date, ...]:
+    """``due_dates`` as a tuple, remembered: every plan proposed on one day starts on the
+    same few dates, so the portal's requests (and a day's batch) share them."""
     if frequency is Frequency.MONTHLY:
-        return [add_months(first, k, first.day) for k in range(count)]
+        return _monthly(first, count)
     step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
-    return [first + step * k for k in range(count)]
+    return tuple(first + step * k for k in range(count))
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _monthly(first: date, count: int) -> tuple[date, ...]:
+    """``add_months(first, k, first.day)`` for k below ``count``, month by month."""
+    if count < 1:
+        return ()
+    anchor, year, month = first.day, first.year, first.month
+    dates = [first]
+    for _ in range(count - 1):
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+        last = _DAYS_IN_MONTH[month - 1]
+        if month == 2 and calendar.isleap(year):
+            last = 29
+        dates.append(date(year, month, anchor if anchor < last else last))
+    return tuple(dates)

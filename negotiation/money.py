@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 HUNDRED = Decimal(100)
 
@@ -36,9 +37,42 @@ class Currency(StrEnum):
         return 100 if self is Currency.TWD else 1
 
 
+# Decimal's default context keeps 28 significant digits; the engine never changes it.
+_PRECISION = 28
+
+
+@lru_cache(maxsize=512, typed=True)
+def _fraction(percent: Decimal) -> tuple[int, int, int] | None:
+    """``percent`` / 100 as an exact fraction, and the bound below which an amount's
+    product with ``percent`` has at most 28 digits (so Decimal computes it exactly, and
+    integer arithmetic gives the same result); None when it is not a finite number."""
+    if not isinstance(percent, Decimal) or not percent.is_finite():
+        return None
+    numerator, denominator = percent.as_integer_ratio()
+    # Digits of this representation: never fewer than the value's significant digits, so
+    # the bound is safe for any equal Decimal the cache may answer for.
+    digits = len(percent.as_tuple().digits)
+    return numerator, denominator * 100, 10 ** max(_PRECISION - digits, 0)
+
+
 def percent_of(amount: int, percent: Decimal) -> int:
     """``percent`` % of ``amount``, rounded down: a cap computed this way is never exceeded."""
+    fraction = _fraction(percent)
+    if fraction is not None and -fraction[2] < amount < fraction[2]:
+        # Exactly Decimal's answer (the product is exact at 28 digits, dividing by 100
+        # only moves the point), in integers: a fraction of the time.
+        return amount * fraction[0] // fraction[1]
     return int((Decimal(amount) * percent / HUNDRED).to_integral_value(ROUND_FLOOR))
+
+
+def percent_up_to_step(amount: int, percent: Decimal, step: int) -> int:
+    """``percent`` % of ``amount`` rounded up to a whole multiple of ``step``: what
+    ``ceil_to_step(Decimal(amount) * percent / HUNDRED, step)`` gives."""
+    fraction = _fraction(percent)
+    if fraction is not None and step in (1, 100) and -fraction[2] < amount < fraction[2]:
+        # Exact as in percent_of: dividing by a step of 1 or 100 only moves the point.
+        return -(-amount * fraction[0] // (fraction[1] * step)) * step
+    return ceil_to_step(Decimal(amount) * percent / HUNDRED, step)
 
 
 def ceil_to_step(value: Decimal, step: int) -> int:

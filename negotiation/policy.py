@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,9 +93,10 @@ class StageRules:
     plan_interest_rate_pct: Decimal
     settlement_discount_cap_pct: Decimal
 
-    @property
+    @cached_property
     def bounds(self) -> Bounds:
-        """These rules as bounds; a borrower's plan carries the stage's own rate."""
+        """These rules as bounds; a borrower's plan carries the stage's own rate (built
+        once per rules: the engine asks for them on every proposal)."""
         return Bounds(
             plan_kinds=self.plan_kinds,
             frequencies=frozenset(self.frequencies),
@@ -249,6 +251,26 @@ class Policy:
         """The monthly guideline figure for one expense line and household size."""
         first, each_further = self.expense_guidelines[currency][category]
         return first + each_further * (household - 1)
+
+    def guideline_lines(
+        self, currency: Currency
+    ) -> tuple[tuple[ExpenseCategory, str, int, int], ...]:
+        """Each guideline-checked expense line in ``currency``, in order: its category,
+        the statement's field for it, and the figure for the first person and for each
+        further one (``guideline``). Read once per policy: every assessment asks."""
+        return self._guideline_lines[currency]
+
+    @cached_property
+    def _guideline_lines(
+        self,
+    ) -> dict[Currency, tuple[tuple[ExpenseCategory, str, int, int], ...]]:
+        return {
+            currency: tuple(
+                (category, category.value, *self.expense_guidelines[currency][category])
+                for category in ExpenseCategory
+            )
+            for currency in self.expense_guidelines
+        }
 
 
 def _default_table() -> dict[str, Any]:

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from functools import partial
+from operator import itemgetter
 
 from negotiation.affordability import Assessment, Statement, assess
 from negotiation.dates import Frequency
-from negotiation.plans import ZERO, Plan, Terms
+from negotiation.plans import (
+    ZERO,
+    Plan,
+    Terms,
+    Waiver,
+    assembled,
+    periodic_rate_of,
+    plan_of,
+    restructured_amount,
+    waiver_of,
+)
 from negotiation.policy import PlanKind, Policy, StageRules
 from negotiation.reasons import Rejection, RejectionReason
 from negotiation.rules import (
     Context,
-    fastest_affordable,
+    Schedules,
+    _first_true,
     first_installment_floor,
     fits_statement,
     judge,
-    longest_term,
     regular_per_period,
 )
 from negotiation.snapshot import LoanSnapshot
@@ -94,18 +107,127 @@ def propose(
     single payments; arrears plans and restructures at each allowed frequency, over the
     longest term (lowest installment) and, with a statement, the fastest affordable
     term. Empty when nothing is overdue.
+
+    Each candidate is what ``judge`` would accept against the stage's bounds (a plan it
+    refuses only as unaffordable is still proposed, marked so). The candidates are the
+    stage's own terms, so of judge's checks only three can fail here, and they are made
+    directly: a restructure beyond the yearly limit, nothing to pay, an installment under
+    the minimum. Each kind's waivers and payable amount are worked out once, and each
+    schedule once (``Schedules``) for the searches, the judgement and the plan.
     """
     context = _context(snapshot, policy, today, statement)
     if context is None:
         return ()
-    proposals: dict[tuple[PlanKind, Frequency, int], Proposal] = {}
-    for terms in _candidates(context):
-        plan, rejections = judge(context, terms, context.rules.bounds)
-        if plan is None or any(r.reason is not RejectionReason.NOT_AFFORDABLE for r in rejections):
+    rules = context.rules
+    found: list[_Candidate] = []
+    for kind in _offered_kinds(rules):
+        if kind is PlanKind.DEFERRAL:
+            latest = today + timedelta(days=policy.max_deferral_days)
+            found += _single_payment(context, kind, latest)
+        elif not kind.is_installment_plan:
+            found += _single_payment(context, kind, today)
+        elif (
+            kind is PlanKind.RESTRUCTURE
+            and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
+        ):
+            continue  # judge: too many restructures
+        else:
+            found += _installment_plans(context, kind)
+    return _ranked(context, found)
+
+
+# A plan found for a borrower: how it ranks (see _ranked), the plan, whether it is
+# affordable (None without a statement) and its monthly burden.
+_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int]
+_KIND_RANK = {kind: index for index, kind in enumerate(KIND_ORDER)}
+
+
+def _candidate(plan: Plan, affordable: bool | None, burden: int) -> _Candidate:
+    order = (affordable is False, plan.last_due_date, burden, _KIND_RANK[plan.kind])
+    return order, plan, affordable, burden
+
+
+def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candidate]:
+    """The one payment of the stage's terms of ``kind`` due on ``due`` (build_plan's),
+    unless there is nothing to pay. A promise to pay waives nothing (_stage_terms)."""
+    snapshot, rules = context.snapshot, context.rules
+    restructured = restructured_amount(snapshot, kind)
+    if kind is PlanKind.DEFERRAL:
+        waiver = Waiver()
+    else:
+        waiver = waiver_of(
+            snapshot,
+            kind,
+            rules.max_penalty_waiver_pct,
+            rules.max_fee_waiver_pct,
+            rules.settlement_discount_cap_pct,
+        )
+    payable = restructured - waiver.total
+    if payable <= 0:
+        return []  # judge: an installment below the minimum
+    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO)
+    assessment = context.assessment
+    affordable = None if assessment is None else payable <= assessment.affordable_monthly
+    return [_candidate(plan, affordable, payable)]
+
+
+def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
+    """The plans of ``kind`` at each of the stage's frequencies: the longest term (the
+    lowest installment) and, with a statement, the fastest affordable one. Without a
+    statement the shortest term is not offered: two large payments a week apart is rarely
+    what anyone behind on a loan is looking for, and the calculator reaches every term in
+    between."""
+    rules, snapshot, assessment = context.rules, context.snapshot, context.assessment
+    bounds = rules.bounds
+    floor = first_installment_floor(context, bounds, kind)
+    restructured = restructured_amount(snapshot, kind)
+    # The same waiver at every frequency.
+    waiver = waiver_of(
+        snapshot,
+        kind,
+        rules.max_penalty_waiver_pct,
+        rules.max_fee_waiver_pct,
+        rules.settlement_discount_cap_pct,
+    )
+    payable = restructured - waiver.total
+    longest_allowed = bounds.max_term(kind)
+    annual = rules.plan_interest_rate_pct
+    rank = _KIND_RANK[kind]
+    # A schedule depends on the frequency only through its periodic rate: frequencies with
+    # the same rate (every frequency of an arrears plan) share one, and its searches.
+    shared: dict[Decimal, Schedules] = {}
+    plans: list[_Candidate] = []
+    for frequency in rules.frequencies:
+        rate = periodic_rate_of(kind, annual, frequency)
+        schedules = shared.get(rate)
+        if schedules is None:
+            terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
+            schedules = shared[rate] = Schedules(context, terms, floor, payable)
+        longest = schedules.longest(longest_allowed)
+        if longest is None:
             continue
-        key = (plan.kind, plan.frequency, len(plan.installments))
-        proposals.setdefault(key, _proposal(context, plan))
-    return _ranked(list(proposals.values()), context.assessment is not None)
+        fastest = None
+        if assessment is not None:
+            fits = partial(schedules.affordable, assessment=assessment, frequency=frequency)
+            fastest = _first_true(fits, 2, longest)
+        # Only a restructure charges interest of its own; state no rate for anything else.
+        stated = annual if rate else ZERO
+        regular = regular_per_period(snapshot, kind, frequency)
+        periods_per_year = frequency.periods_per_year
+        counts = (longest,) if fastest is None or fastest == longest else (fastest, longest)
+        for count in counts:
+            if payable <= 0 or not schedules.keeps_minimum(count):
+                continue  # judge: an installment below the minimum
+            amounts = schedules.amounts(count)
+            plan = plan_of(kind, frequency, context.today, amounts, restructured, waiver, stated)
+            affordable = None
+            if assessment is not None:
+                affordable = schedules.affordable(count, assessment, frequency)
+            # _monthly_burden: the typical (second) installment and the regular one.
+            burden = (amounts[1] + regular) * periods_per_year // 12
+            order = (affordable is False, plan.installments[-1].due_date, burden, rank)
+            plans.append((order, plan, affordable, burden))
+    return plans
 
 
 def evaluate_request(
@@ -181,46 +303,25 @@ def _offered_kinds(rules: StageRules) -> list[PlanKind]:
     return [kind for kind in KIND_ORDER if rules.bounds.allows(kind)]
 
 
-def _candidates(context: Context) -> list[Terms]:
-    rules, today = context.rules, context.today
-    candidates: list[Terms] = []
-    for kind in _offered_kinds(rules):
-        if kind is PlanKind.DEFERRAL:
-            latest = today + timedelta(days=context.policy.max_deferral_days)
-            candidates.append(_stage_terms(rules, kind, latest))
-        elif not kind.is_installment_plan:
-            candidates.append(_stage_terms(rules, kind, today))
-        else:
-            for frequency in rules.frequencies:
-                candidates += _plan_candidates(context, kind, frequency)
-    return candidates
-
-
-def _plan_candidates(context: Context, kind: PlanKind, frequency: Frequency) -> list[Terms]:
-    """The longest term (the lowest installment) and, with a statement, the fastest
-    affordable one. Without a statement the shortest term is not offered: two large
-    payments a week apart is rarely what anyone behind on a loan is looking for, and
-    the calculator reaches every term in between."""
-    bounds = context.rules.bounds
-    template = _stage_terms(context.rules, kind, context.today, installments=2, frequency=frequency)
-    floor = first_installment_floor(context, bounds, kind)
-    longest = longest_term(context, template, bounds, floor)
-    if longest is None:
-        return []
-    fastest = fastest_affordable(context, template, floor, longest)
-    counts = dict.fromkeys(count for count in (fastest, longest) if count is not None)
-    return [replace(template, installments=count) for count in counts]
-
-
 def _proposal(context: Context, plan: Plan) -> Proposal:
     assessment: Assessment | None = context.assessment
     affordable = None if assessment is None else fits_statement(context.snapshot, plan, assessment)
-    conditional = (
+    return Proposal(
+        plan, affordable, _conditional(context, plan), _monthly_burden(context.snapshot, plan)
+    )
+
+
+# The kinds whose waiver is reinstated if the plan is broken, when the stage says so.
+_WAIVER_REINSTATED = frozenset({PlanKind.DEFERRAL, PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE})
+
+
+def _conditional(context: Context, plan: Plan) -> bool:
+    """True when the plan's waiver is reinstated if the plan is broken."""
+    return (
         context.rules.conditional_waivers
-        and plan.kind in (PlanKind.DEFERRAL, PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE)
+        and plan.kind in _WAIVER_REINSTATED
         and plan.waiver.total > 0
     )
-    return Proposal(plan, affordable, conditional, _monthly_burden(context.snapshot, plan))
 
 
 def _monthly_burden(snapshot: LoanSnapshot, plan: Plan) -> int:
@@ -231,32 +332,41 @@ def _monthly_burden(snapshot: LoanSnapshot, plan: Plan) -> int:
     return per_period * plan.frequency.periods_per_year // 12
 
 
-def _ranked(proposals: list[Proposal], judged: bool) -> tuple[Proposal, ...]:
+_NO_LABELS: frozenset[Label] = frozenset()
+
+
+def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
     """Affordable plans first, then the soonest finished, then the lightest month."""
-
-    def order(item: Proposal) -> tuple[bool, date, int, int]:
-        plan = item.plan
-        return (
-            item.affordable is False,
-            plan.last_due_date,
-            item.monthly_burden,
-            KIND_ORDER.index(plan.kind),
-        )
-
-    ranked = sorted(proposals, key=order)
-    if not ranked:
+    if not found:
         return ()
-    labels: dict[int, set[Label]] = {index: set() for index in range(len(ranked))}
-    if ranked[0].affordable is not False:
+    ranked = sorted(found, key=itemgetter(0))  # stable: ties keep the kinds' order
+    top_affordable = ranked[0][2]
+    top: set[Label] = set()
+    if top_affordable is not False:
         # Nothing is recommended that the borrower's own figures say they cannot pay.
-        labels[0].add(Label.RECOMMENDED)
-    if judged and ranked[0].affordable:
-        labels[0].add(Label.FASTEST_AFFORDABLE)
-    plans_only = [i for i, p in enumerate(ranked) if len(p.plan.installments) > 1]
-    if plans_only:
-        lightest = min(plans_only, key=lambda i: (ranked[i].monthly_burden, i))
-        labels[lightest].add(Label.LOWEST_INSTALLMENT)
+        top.add(Label.RECOMMENDED)
+    if context.assessment is not None and top_affordable:
+        top.add(Label.FASTEST_AFFORDABLE)
+    lightest, lightest_burden = -1, 0
+    for position, (_, plan, _, burden) in enumerate(ranked):
+        if len(plan.installments) > 1 and (lightest < 0 or burden < lightest_burden):
+            lightest, lightest_burden = position, burden
+    labels = {0: frozenset(top)} if top else {}
+    if lightest >= 0:
+        labels[lightest] = labels.get(lightest, _NO_LABELS) | {Label.LOWEST_INSTALLMENT}
+    conditional_waivers = context.rules.conditional_waivers
     return tuple(
-        Proposal(p.plan, p.affordable, p.conditional_waiver, p.monthly_burden, frozenset(labels[i]))
-        for i, p in enumerate(ranked)
+        assembled(
+            Proposal,
+            {
+                "plan": plan,
+                "affordable": affordable,
+                "conditional_waiver": conditional_waivers
+                and plan.kind in _WAIVER_REINSTATED
+                and plan.waiver.total > 0,
+                "monthly_burden": burden,
+                "labels": labels.get(position, _NO_LABELS),
+            },
+        )
+        for position, (_, plan, affordable, burden) in enumerate(ranked)
     )

@@ -9,15 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from math import ceil
 
 from negotiation.affordability import Assessment
 from negotiation.dates import Frequency
 from negotiation.plans import (
+    FLOAT_DOUBT,
+    Annuities,
     Plan,
     Terms,
+    amortize_with,
+    annuities,
     build_plan,
+    level_payment,
     minimum_down,
     payable_under,
+    periodic_rate,
+    rate_fraction,
     schedule_amounts,
 )
 from negotiation.policy import Bounds, PlanKind, Policy, StageRules
@@ -223,32 +231,265 @@ def _amounts_of(plan: Plan) -> list[int]:
     return [item.amount for item in plan.installments]
 
 
-def longest_term(context: Context, terms: Terms, bounds: Bounds, floor: int) -> int | None:
-    """The most installments ``terms`` allow while every installment keeps the minimum."""
-    snapshot, minimum = context.snapshot, context.minimum_installment
-    payable = payable_under(snapshot, terms)
+# Amounts this large leave the margins of plans.last_installment_margin: the loop decides.
+_LARGEST_OUTLINED = 10**18
+# plans.Annuities.payment's float estimate: exact below 2**53, decided when the estimate
+# give or take far more than a float's error rounds up to the same step.
+_FLOAT_EXACT = 2**53
+_BELOW, _ABOVE = 1 - FLOAT_DOUBT, 1 + FLOAT_DOUBT
 
-    def keeps_minimum(count: int) -> bool:
-        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
-        return not below_minimum(amounts, minimum)
 
-    return _last_true(keeps_minimum, 2, bounds.max_term(terms.kind))
+class Schedules:
+    """The schedules of one set of terms for one case, by number of installments.
+
+    The searches below try several terms and the engine then builds and judges the ones
+    they find; each schedule is worked out here once. Most questions a search asks (is
+    every installment at least the minimum, is the largest affordable) are answered from
+    a schedule's outline, its first, level and last installments, without listing it:
+    exactly for a plan without interest, and for a restructure whenever the level
+    payment is clear of ``last_installment_margin``; otherwise from the full list, as
+    ``schedule_amounts`` gives it.
+    """
+
+    def __init__(
+        self, context: Context, terms: Terms, floor: int, payable: int | None = None
+    ) -> None:
+        snapshot = context.snapshot
+        self.snapshot = snapshot
+        self.terms = terms
+        self.floor = floor
+        self.payable = payable_under(snapshot, terms) if payable is None else payable
+        self.minimum = context.minimum_installment
+        self.step = snapshot.currency.installment_step
+        self.rate = periodic_rate(terms)
+        # Only installment plans have terms to search; a payable below nothing is left to
+        # schedule_amounts (which refuses it).
+        finite = self.rate.is_finite()  # else schedule_amounts raises, as it should
+        self._outlined = (
+            terms.kind.is_installment_plan and finite and 0 <= self.payable < _LARGEST_OUTLINED
+        )
+        self._annuities = annuities(self.rate, self.step) if finite and self.rate > 0 else None
+        self._plain = self._outlined and self.rate == 0
+        self._amounts: dict[int, list[int]] = {}
+        self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
+        self._keeps: dict[int, bool] = {}
+        self._longest: dict[int, int | None] = {}
+        self._assessment = context.assessment
+        self._limits: dict[Frequency, int] = {}
+
+    def longest(self, most: int) -> int | None:
+        """``longest_term``: the most installments, up to ``most``, that keep the
+        minimum."""
+        if most not in self._longest:
+            self._longest[most] = _last_true(self.keeps_minimum, 2, most)
+        return self._longest[most]
+
+    def amounts(self, count: int) -> list[int]:
+        """``schedule_amounts`` of the terms with ``count`` installments."""
+        found = self._amounts.get(count)
+        if found is None:
+            found = self._amounts_from_outline(count)
+            if found is None:
+                terms, payable = self.terms, self.payable
+                found = schedule_amounts(self.snapshot, terms, self.floor, payable, count)
+            self._amounts[count] = found
+        return found
+
+    def _amounts_from_outline(self, count: int) -> list[int] | None:
+        """The list from a known outline: exact without interest or with two
+        installments; with interest, the loop for the last installment alone (the level
+        payment is known, and the margin rules out plans._amortize's second try)."""
+        outline = self._outline(count)
+        if outline is None:
+            return None
+        first, level, low, high = outline
+        if low == high:  # exact: the last installment is known
+            return [first, *([level] * (count - 2) if level is not None else ()), high]
+        if level is None:
+            return None
+        rest = amortize_with(self.payable - first, count - 1, self.rate, level, self.step)
+        if rest[-1] <= 0:
+            return None  # never, by the margin; schedule_amounts would try again
+        return [first, *rest]
+
+    def _outline(self, count: int) -> tuple[int, int | None, int, int] | None:
+        """The first installment, the level one (None with only two), and bounds on the
+        last, low and high, for ``count`` installments; None when only the full list can
+        tell (see the class). schedule_amounts' own steps, without the list."""
+        if count in self._outlines:
+            return self._outlines[count]
+        outline: tuple[int, int | None, int, int] | None = None
+        payable, step, first = self.payable, self.step, self.terms.down_payment
+        if not self._outlined or count < 2:
+            pass
+        elif self.rate == 0:
+            if first is None:
+                first = max(self.floor, payable // count // step * step)
+            first = min(max(first, 0), payable)
+            principal, periods = payable - first, count - 1
+            level = principal // periods // step * step
+            last = principal - level * (periods - 1)
+            outline = first, (level if periods > 1 else None), last, last
+        elif count == 2:
+            outline = self._two_installments(first)
+        elif self._annuities is not None:
+            outline = self._annuity_outline(self._annuities, count, first)
+        self._outlines[count] = outline
+        return outline
+
+    def _two_installments(self, first: int | None) -> tuple[int, int | None, int, int]:
+        # schedule_amounts with two installments and interest: the first, then the rest
+        # with one period's interest (plans._amortize_with), to the unit when that leaves
+        # nothing at the step (plans._amortize).
+        payable, step = self.payable, self.step
+        if first is None:
+            first = max(self.floor, level_payment(payable, 2, self.rate, step))
+        first = min(max(first, 0), payable)
+        principal = payable - first
+        numerator, denominator = rate_fraction(self.rate)
+        last = (
+            principal
+            + (2 * principal * numerator + denominator * step) // (2 * denominator * step) * step
+        )
+        if last <= 0 and step > 1:
+            last = principal + (2 * principal * numerator + denominator) // (2 * denominator)
+        return first, None, last, last
+
+    def _annuity_outline(
+        self, known: Annuities, count: int, first: int | None
+    ) -> tuple[int, int | None, int, int] | None:
+        # Annuities.payment's float estimate, written out: searches ask this of many terms.
+        share, later_share, margin = known.around(count)
+        if margin is None:
+            return None
+        payable, step = self.payable, self.step
+        if first is None:
+            even = -1
+            if share and payable < _FLOAT_EXACT:
+                estimate = payable * share / step
+                steps = ceil(estimate * _BELOW)
+                if steps == ceil(estimate * _ABOVE):
+                    even = steps * step
+            if even < 0:
+                even = known.payment(payable, count)
+            first = max(self.floor, even)
+        first = min(max(first, 0), payable)
+        principal = payable - first
+        level = -1
+        if later_share and principal < _FLOAT_EXACT:
+            estimate = principal * later_share / step
+            steps = ceil(estimate * _BELOW)
+            if steps == ceil(estimate * _ABOVE):
+                level = steps * step
+        if level < 0:
+            level = known.payment(principal, count - 1)
+        if level - margin <= 0:
+            # The last installment might come to nothing, which changes every one
+            # (plans._amortize): only the list tells.
+            return None
+        return first, level, level - margin, level + margin
+
+    def keeps_minimum(self, count: int) -> bool:
+        """True when every installment of ``count`` is positive and at least the minimum
+        (but a smaller last one): not ``below_minimum``."""
+        known = self._keeps.get(count)
+        if known is not None:
+            return known
+        minimum = self.minimum
+        if self._plain and count > 2:
+            # _outline without interest, written out: the searches ask this most.
+            payable, step, down = self.payable, self.step, self.terms.down_payment
+            if down is None:
+                down = max(self.floor, payable // count // step * step)
+            down = min(max(down, 0), payable)
+            principal = payable - down
+            even = principal // (count - 1) // step * step
+            keeps = (
+                down > 0
+                and down >= minimum
+                and even > 0
+                and even >= minimum
+                and principal - even * (count - 2) > 0
+            )
+            self._keeps[count] = keeps
+            return keeps
+        outline = self._outline(count)
+        if outline is None:
+            keeps = not below_minimum(self.amounts(count), minimum)
+        else:
+            first, level, low, high = outline
+            too_small = first <= 0 or first < minimum
+            if too_small or (level is not None and (level <= 0 or level < minimum)):
+                keeps = False
+            elif low > 0:
+                keeps = True
+            elif high <= 0:
+                keeps = False
+            else:
+                keeps = not below_minimum(self.amounts(count), minimum)
+        self._keeps[count] = keeps
+        return keeps
+
+    def affordable(
+        self, count: int, assessment: Assessment, frequency: Frequency | None = None
+    ) -> bool:
+        """``amounts_fit`` for ``count`` installments, at ``frequency`` when it is not
+        the terms' own but has the same periodic rate (an arrears plan's schedule is the
+        same at every frequency; only its dates and what is affordable differ)."""
+        outline = self._outline(count)
+        if frequency is None:
+            frequency = self.terms.frequency
+        if outline is None:
+            amounts = self.amounts(count)
+            return amounts_fit(self.snapshot, self.terms.kind, frequency, amounts, assessment)
+        # What each installment may come to beside the regular one an arrears plan runs
+        # with; kept for the context's own statement, which the searches ask about.
+        limit = self._limits.get(frequency) if assessment is self._assessment else None
+        if limit is None:
+            regular = regular_per_period(self.snapshot, self.terms.kind, frequency)
+            limit = assessment.affordable_per(frequency) - regular
+            if assessment is self._assessment:
+                self._limits[frequency] = limit
+        first, level, low, high = outline
+        if first > limit or (level is not None and level > limit) or low > limit:
+            return False
+        if high <= limit:
+            return True
+        return max(self.amounts(count)) <= limit
+
+
+def longest_term(
+    context: Context,
+    terms: Terms,
+    bounds: Bounds,
+    floor: int,
+    schedules: Schedules | None = None,
+) -> int | None:
+    """The most installments ``terms`` allow while every installment keeps the minimum.
+    ``schedules`` are the terms' own, when the caller has them."""
+    if schedules is None:
+        schedules = Schedules(context, terms, floor)
+    return _last_true(schedules.keeps_minimum, 2, bounds.max_term(terms.kind))
 
 
 def fastest_affordable(
-    context: Context, terms: Terms, floor: int, longest: int | None
+    context: Context,
+    terms: Terms,
+    floor: int,
+    longest: int | None,
+    schedules: Schedules | None = None,
 ) -> int | None:
     """The fewest installments, up to ``longest``, for which ``terms`` are affordable,
     or None when no such term is (or no statement was given)."""
     assessment = context.assessment
     if assessment is None or longest is None:
         return None
-    snapshot = context.snapshot
-    payable = payable_under(snapshot, terms)
+    if schedules is None:
+        schedules = Schedules(context, terms, floor)
+    known = schedules
 
     def affordable(count: int) -> bool:
-        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
-        return amounts_fit(snapshot, terms.kind, terms.frequency, amounts, assessment)
+        return known.affordable(count, assessment)
 
     return _first_true(affordable, 2, longest)
 
