@@ -39,13 +39,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     CompoundSelect,
     Connection,
     Engine,
     Select,
-    Subquery,
     Table,
     and_,
     case,
@@ -206,19 +206,19 @@ def _one_transaction(
 def _in_batches(
     engine: Engine,
     changing: Select[Any] | CompoundSelect[Any],
-    apply: Callable[[Connection, int, int], None],
+    apply: Callable[[Connection, list[int]], None],
 ) -> None:
     """Find what a step changes (reading, locking nothing), then change it a batch of ids
-    at a time (``apply(conn, first, last)``), each batch its own transaction: even a day
-    when most of a million cases change holds no row for long, and the portal's payments
-    go on meanwhile. Each batch re-checks the step's own conditions, so what changed
-    meanwhile is respected."""
+    at a time (``apply(conn, ids)``), each batch its own transaction: even a day when
+    most of a million cases change holds no row for long, and the portal's payments go on
+    meanwhile. Each batch is given the ids themselves, not the range they span (a range
+    of a few thousand scattered ids spans nearly the whole table), and re-checks the
+    step's own conditions for them only, so what changed meanwhile is respected."""
     with engine.connect() as conn:
         ids = sorted(conn.scalars(changing))
     for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
         with _step(engine) as conn:
-            apply(conn, chunk[0], chunk[-1])
+            apply(conn, ids[start : start + BATCH])
 
 
 @dataclass(frozen=True)
@@ -282,60 +282,102 @@ def _add_events(
 # 1. Overdue since -----------------------------------------------------------------------
 
 
-def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
-    """Each loan's oldest installment still owed once due (read through the partial
-    index of unpaid installments), for the loans ``among`` says, or all."""
+def _unpaid_due(day: _Day) -> ColumnElement[bool]:
+    """An installment still owed once due (read through the partial index of unpaid
+    installments)."""
+    return and_(installments.c.due_date < day.as_of, _UNPAID)
+
+
+def _oldest_unpaid(day: _Day) -> CTE:
+    """Each loan's oldest installment still owed once due: one pass over the partial
+    index's entries due before the day (the few percent of loans behind), never over
+    every loan."""
     return (
         select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
-        .where(installments.c.due_date < day.as_of, _UNPAID, *among)
+        .where(_unpaid_due(day))
         .group_by(installments.c.loan_id)
-        .subquery("oldest")
+        .cte("oldest")
     )
 
 
+def _overdue_changes(day: _Day) -> CompoundSelect[Any]:
+    """The loans whose case's overdue_since is not its oldest unpaid installment's due
+    date: overdue now and not (or since another date), or marked overdue and owing
+    nothing due any more. Both halves read the same aggregate, which the database
+    computes once (PostgreSQL materialises a CTE read twice; so does SQLite)."""
+    oldest = _oldest_unpaid(day)
+    moved = (
+        select(cases.c.loan_id)
+        .join(oldest, oldest.c.loan_id == cases.c.loan_id)
+        .where(or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since))
+    )
+    cleared = select(cases.c.loan_id).where(
+        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
+    )
+    return moved.union(cleared)
+
+
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
-    """Batched by loan: each batch reads the installments of its own loans only."""
+    """One pass finds the loans whose overdue date changes; each batch then recomputes
+    it for its own loans only (an index probe per loan), writes their events and sets
+    it."""
 
-    def changes(oldest: Subquery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-        moved = and_(
-            cases.c.loan_id == oldest.c.loan_id,
-            or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+    def apply(conn: Connection, ids: list[int]) -> None:
+        # The batch's loans' oldest unpaid due date, read afresh (a payment may have
+        # landed since they were found).
+        since = (
+            select(func.min(installments.c.due_date))
+            .where(installments.c.loan_id == cases.c.loan_id, _unpaid_due(day))
+            .scalar_subquery()
         )
-        cleared = and_(
-            cases.c.overdue_since.is_not(None),
-            cases.c.loan_id.not_in(select(oldest.c.loan_id)),
+        within = cases.c.loan_id.in_(ids)
+        # Each case's date read once for both kinds of event (materialised, so that the
+        # databases do not repeat the look-up for each use of it).
+        fresh = (
+            select(cases.c.id, cases.c.overdue_since.label("was"), since.label("since"))
+            .where(within)
+            .cte("fresh")
+            .prefix_with("MATERIALIZED")
         )
-        return moved, cleared
-
-    def apply(conn: Connection, first: int, last: int) -> None:
-        oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
-        moved, cleared = changes(oldest)
-        within = cases.c.loan_id.between(first, last)
-        newly = select(cases.c.id).where(
-            within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
-        )
-        since = _json(conn, as_of=day.as_of, since=oldest.c.since)
-        work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
-        conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
         # "caught_up" is the dated record of a case becoming current again, written with
         # the change itself: the experiment results count it as a cure
         # (portal.strategy.results).
-        caught_up = select(cases.c.id).where(within, cleared)
-        work.caught_up += _add_events(
-            conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of)
+        cured = fresh.c.since.is_(None)
+        source = select(
+            fresh.c.id,
+            case((cured, literal("caught_up")), else_=literal("became_overdue")),
+            literal("system"),
+            literal(day.now, type_=events.c.at.type),
+            case(
+                (cured, _json(conn, as_of=day.as_of)),
+                else_=_json(conn, as_of=day.as_of, since=fresh.c.since),
+            ),
+        ).where(or_(and_(fresh.c.was.is_(None), ~cured), and_(fresh.c.was.is_not(None), cured)))
+        written = conn.execute(
+            insert(events)
+            .from_select(["case_id", "kind", "actor", "at", "data"], source)
+            .returning(events.c.kind)
         )
-        conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+        kinds = list(written.scalars())
+        work.became_overdue += kinds.count("became_overdue")
+        work.caught_up += kinds.count("caught_up")
+        conn.execute(
+            update(cases)
+            .where(within, cases.c.overdue_since.is_distinct_from(since))
+            .values(overdue_since=since)
+        )
 
-    moved, cleared = changes(_oldest_unpaid(day))
-    changing = select(cases.c.loan_id).where(moved).union(select(cases.c.loan_id).where(cleared))
-    _in_batches(engine, changing, apply)
+    _in_batches(engine, _overdue_changes(day), apply)
 
 
 # 2. Plans -------------------------------------------------------------------------------
 
 
-def _not_on_hold() -> ColumnElement[bool]:
-    return cases.c.hold.is_(None)
+def _live(status: PlanStatus) -> ColumnElement[bool]:
+    """A plan in ``status`` whose case is not on hold. The hold is read by the case's key
+    for each such plan: a join would scan every case for the few on hold."""
+    held = select(cases.c.hold).where(cases.c.id == plans.c.case_id).scalar_subquery()
+    return and_(plans.c.status == status, held.is_(None))
 
 
 def _watch_plans(conn: Connection, day: _Day, work: DayWork) -> None:
@@ -352,11 +394,7 @@ def _mark_missed(conn: Connection, day: _Day, work: DayWork) -> None:
         plan_installments.c.missed_on.is_(None),
         plan_installments.c.paid < plan_installments.c.amount,
         plan_installments.c.due_date < day.before(grace),
-        plan_installments.c.plan_id.in_(
-            select(plans.c.id)
-            .join(cases, cases.c.id == plans.c.case_id)
-            .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
-        ),
+        plan_installments.c.plan_id.in_(select(plans.c.id).where(_live(PlanStatus.ACTIVE))),
     )
     rows = (
         select(plans.c.case_id)
@@ -399,16 +437,17 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
         .having(misses >= case((count < needed, count), else_=needed))
         .where(
             plan_installments.c.plan_id.in_(
-                select(plans.c.id)
-                .join(cases, cases.c.id == plans.c.case_id)
-                .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
+                select(plans.c.id).where(plans.c.status == PlanStatus.ACTIVE)
             )
         )
     )
+    # The hold is looked at for the few plans missed often enough, not for every one.
     broken = [
         tuple(row)
         for row in conn.execute(
-            select(plans.c.id, plans.c.case_id).where(plans.c.id.in_(broken_ids))
+            select(plans.c.id, plans.c.case_id).where(
+                plans.c.id.in_(broken_ids), _live(PlanStatus.ACTIVE)
+            )
         )
     ]
     if not broken:
@@ -447,11 +486,7 @@ def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
             plan_installments.c.due_date < day.before(day.policy.grace_days),
         )
     )
-    lapsing = and_(
-        plans.c.status == PlanStatus.PENDING,
-        first_missed,
-        plans.c.case_id.in_(select(cases.c.id).where(_not_on_hold())),
-    )
+    lapsing = and_(_live(PlanStatus.PENDING), first_missed)
     work.plans_lapsed = _add_events(
         conn,
         day,
@@ -482,11 +517,14 @@ def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
     """A resolved case whose loan falls overdue again (an arrears plan kept, a later
     installment missed) is open again."""
     again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
-    work.cases_reopened = _add_events(
-        conn, day, "case_reopened", select(cases.c.id).where(again), _json(conn, as_of=day.as_of)
-    )
-    if work.cases_reopened:
-        conn.execute(update(cases).where(again).values(status=CaseStatus.OPEN, updated_at=day.now))
+    # Found once (a look at every overdue case), then written by key.
+    ids = list(conn.scalars(select(cases.c.id).where(again)))
+    data = _json(conn, as_of=day.as_of)
+    for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
+        chunk = and_(cases.c.id.in_(ids[start : start + BATCH]), again)
+        rows = select(cases.c.id).where(chunk)
+        work.cases_reopened += _add_events(conn, day, "case_reopened", rows, data)
+        conn.execute(update(cases).where(chunk).values(status=CaseStatus.OPEN, updated_at=day.now))
 
 
 # 4. Stages --------------------------------------------------------------------------------
@@ -523,8 +561,8 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
     stage = _stage_of(day)
     moving = and_(cases.c.stage != stage, not_(_paused()))
 
-    def apply(conn: Connection, first: int, last: int) -> None:
-        within = cases.c.id.between(first, last)
+    def apply(conn: Connection, ids: list[int]) -> None:
+        within = cases.c.id.in_(ids)
         data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
         rows = select(cases.c.id).where(within, moving)
         work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
@@ -596,12 +634,11 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
         .subquery("candidates")
     )
     due = select(candidates).where(candidates.c.amount > 0).subquery("due")
-    data = _json(conn, as_of=day.as_of, amount=due.c.amount)
-    work.penalties = _add_events(conn, day, "penalty_charged", select(due.c.case_id), data)
-    if not work.penalties:
-        return
-    conn.execute(
-        insert(charges).from_select(
+    # The charges first, their rows returned; the events then read them back by key: the
+    # candidates (a look at every overdue case) are found once, not once per table.
+    charged = conn.execute(
+        insert(charges)
+        .from_select(
             ["loan_id", "kind", "description", "amount", "paid", "waived", "charged_on"],
             select(
                 due.c.loan_id,
@@ -613,7 +650,17 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
                 literal(day.as_of, type_=charges.c.charged_on.type),
             ),
         )
+        .returning(charges.c.id)
     )
+    ids = list(charged.scalars())
+    data = _json(conn, as_of=day.as_of, amount=charges.c.amount)
+    for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
+        new = (
+            select(cases.c.id)
+            .select_from(charges.join(cases, cases.c.loan_id == charges.c.loan_id))
+            .where(charges.c.id.in_(ids[start : start + BATCH]))
+        )
+        work.penalties += _add_events(conn, day, "penalty_charged", new, data)
 
 
 # 6. Offers ----------------------------------------------------------------------------------
