@@ -31,6 +31,7 @@ two runs from interleaving.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,19 +40,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     BigInteger,
     ColumnElement,
     CompoundSelect,
     Connection,
     Engine,
     Select,
+    Subquery,
     Table,
     and_,
     case,
     cast,
     exists,
-    extract,
     func,
     insert,
     literal,
@@ -288,7 +288,7 @@ def _unpaid_due(day: _Day) -> ColumnElement[bool]:
     return and_(installments.c.due_date < day.as_of, _UNPAID)
 
 
-def _oldest_unpaid(day: _Day) -> CTE:
+def _oldest_unpaid(day: _Day) -> Subquery:
     """Each loan's oldest installment still owed once due: one pass over the partial
     index's entries due before the day (the few percent of loans behind), never over
     every loan."""
@@ -296,25 +296,21 @@ def _oldest_unpaid(day: _Day) -> CTE:
         select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
         .where(_unpaid_due(day))
         .group_by(installments.c.loan_id)
-        .cte("oldest")
+        .subquery("oldest")
     )
 
 
-def _overdue_changes(day: _Day) -> CompoundSelect[Any]:
-    """The loans whose case's overdue_since is not its oldest unpaid installment's due
-    date: overdue now and not (or since another date), or marked overdue and owing
-    nothing due any more. Both halves read the same aggregate, which the database
-    computes once (PostgreSQL materialises a CTE read twice; so does SQLite)."""
+def _overdue_changes(day: _Day) -> Select[Any]:
+    """The loans whose case's overdue date is not its oldest unpaid installment's due
+    date (overdue now and not before, or since another date, or owing nothing due any
+    more): one pass over the cases, each looked up in the aggregate (which the database
+    hashes, a few percent of the loans)."""
     oldest = _oldest_unpaid(day)
-    moved = (
+    return (
         select(cases.c.loan_id)
-        .join(oldest, oldest.c.loan_id == cases.c.loan_id)
-        .where(or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since))
+        .select_from(cases.outerjoin(oldest, oldest.c.loan_id == cases.c.loan_id))
+        .where(cases.c.overdue_since.is_distinct_from(oldest.c.since))
     )
-    cleared = select(cases.c.loan_id).where(
-        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
-    )
-    return moved.union(cleared)
 
 
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
@@ -574,18 +570,30 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
 # 5. Penalties -----------------------------------------------------------------------------
 
 
+def _anniversaries_of(day: _Day) -> list[date]:
+    """The overdue dates whose monthly anniversary ``day`` is, 1 to the policy's number of
+    accruals months on: the same day of an earlier month, and on a month's last day also
+    that earlier month's later days (the 29th to 31st fall on a shorter month's last
+    day)."""
+    dates = []
+    for months in range(1, day.policy.penalty_max_accruals + 1):
+        index = day.as_of.year * 12 + day.as_of.month - 1 - months
+        year, month = divmod(index, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        days = range(day.as_of.day, last + 1) if day.is_month_end else [day.as_of.day]
+        dates += [date(year, month + 1, d) for d in days if d <= last]
+    return dates
+
+
 def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
     """On each monthly anniversary of the first missed due date (the 29th to 31st fall on
     a shorter month's last day), a penalty of the policy's percentage of the overdue
     principal, rounded down to the currency's step; at most the policy's number."""
     policy = day.policy
     since = cases.c.overdue_since
-    months = (day.as_of.year - extract("year", since)) * 12 + (
-        day.as_of.month - extract("month", since)
-    )
-    anniversary = extract("day", since) == day.as_of.day
-    if day.is_month_end:
-        anniversary = or_(anniversary, extract("day", since) > day.as_of.day)
+    # Whose anniversary it is, as the overdue dates it falls on: read through the index
+    # of overdue dates, a few thousand cases, not every overdue case.
+    anniversary = since.in_(_anniversaries_of(day))
     # The overdue principal of the cases whose anniversary it is, and of no other: one
     # index probe per case, not an aggregate over every loan. Cast back to a whole
     # number: PostgreSQL's sum() of bigint is numeric, whose division is not the integer
@@ -626,7 +634,6 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
         .where(
             since.is_not(None),
             anniversary,
-            months.between(1, policy.penalty_max_accruals),
             not_(_paused()),
             cases.c.status == CaseStatus.OPEN,
             not_(already),
