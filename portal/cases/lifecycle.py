@@ -327,8 +327,9 @@ def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
             .scalar_subquery()
         )
         within = cases.c.loan_id.in_(ids)
-        # Each case's date read once for both kinds of event (materialised, so that the
-        # databases do not repeat the look-up for each use of it).
+        # Each case's date read once per statement (materialised, so that the databases
+        # do not repeat the look-up for each use of it): once for both kinds of event,
+        # once for the change.
         fresh = (
             select(cases.c.id, cases.c.overdue_since.label("was"), since.label("since"))
             .where(within)
@@ -359,8 +360,8 @@ def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
         work.caught_up += kinds.count("caught_up")
         conn.execute(
             update(cases)
-            .where(within, cases.c.overdue_since.is_distinct_from(since))
-            .values(overdue_since=since)
+            .where(cases.c.id == fresh.c.id, fresh.c.was.is_distinct_from(fresh.c.since))
+            .values(overdue_since=fresh.c.since)
         )
 
     _in_batches(engine, _overdue_changes(day), apply)
