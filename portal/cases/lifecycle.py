@@ -211,14 +211,21 @@ def _in_batches(
     """Find what a step changes (reading, locking nothing), then change it a batch of ids
     at a time (``apply(conn, ids)``), each batch its own transaction: even a day when
     most of a million cases change holds no row for long, and the portal's payments go on
-    meanwhile. Each batch is given the ids themselves, not the range they span (a range
-    of a few thousand scattered ids spans nearly the whole table), and re-checks the
-    step's own conditions for them only, so what changed meanwhile is respected."""
+    meanwhile. Each batch is given the ids themselves (``_dense`` says whether to read
+    them by key or as their range), and re-checks the step's own conditions for them,
+    so what changed meanwhile is respected."""
     with engine.connect() as conn:
         ids = sorted(conn.scalars(changing))
     for start in range(0, len(ids), BATCH):
         with _step(engine) as conn:
             apply(conn, ids[start : start + BATCH])
+
+
+def _dense(ids: list[int]) -> bool:
+    """Whether sorted ``ids`` fill at least half the range they span: then a batch reads
+    the range (a day when most cases change); otherwise the ids themselves, by key (a
+    typical day, when a few thousand scattered ids span nearly the whole table)."""
+    return 2 * len(ids) >= ids[-1] - ids[0] + 1
 
 
 @dataclass(frozen=True)
@@ -288,13 +295,13 @@ def _unpaid_due(day: _Day) -> ColumnElement[bool]:
     return and_(installments.c.due_date < day.as_of, _UNPAID)
 
 
-def _oldest_unpaid(day: _Day) -> Subquery:
+def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
     """Each loan's oldest installment still owed once due: one pass over the partial
     index's entries due before the day (the few percent of loans behind), never over
-    every loan."""
+    every loan; for the loans ``among`` says, or all."""
     return (
         select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
-        .where(_unpaid_due(day))
+        .where(_unpaid_due(day), *among)
         .group_by(installments.c.loan_id)
         .subquery("oldest")
     )
@@ -315,56 +322,74 @@ def _overdue_changes(day: _Day) -> Select[Any]:
 
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
     """One pass finds the loans whose overdue date changes; each batch then recomputes
-    it for its own loans only (an index probe per loan), writes their events and sets
-    it."""
+    it for its own loans only, writes their events and sets it."""
 
     def apply(conn: Connection, ids: list[int]) -> None:
-        # The batch's loans' oldest unpaid due date, read afresh (a payment may have
-        # landed since they were found).
-        since = (
-            select(func.min(installments.c.due_date))
-            .where(installments.c.loan_id == cases.c.loan_id, _unpaid_due(day))
-            .scalar_subquery()
-        )
-        within = cases.c.loan_id.in_(ids)
-        # Each case's date read once per statement (materialised, so that the databases
-        # do not repeat the look-up for each use of it): once for both kinds of event,
-        # once for the change.
-        fresh = (
-            select(cases.c.id, cases.c.overdue_since.label("was"), since.label("since"))
-            .where(within)
-            .cte("fresh")
-            .prefix_with("MATERIALIZED")
-        )
-        # "caught_up" is the dated record of a case becoming current again, written with
-        # the change itself: the experiment results count it as a cure
-        # (portal.strategy.results).
-        cured = fresh.c.since.is_(None)
-        source = select(
-            fresh.c.id,
-            case((cured, literal("caught_up")), else_=literal("became_overdue")),
-            literal("system"),
-            literal(day.now, type_=events.c.at.type),
-            case(
-                (cured, _json(conn, as_of=day.as_of)),
-                else_=_json(conn, as_of=day.as_of, since=fresh.c.since),
-            ),
-        ).where(or_(and_(fresh.c.was.is_(None), ~cured), and_(fresh.c.was.is_not(None), cured)))
-        written = conn.execute(
-            insert(events)
-            .from_select(["case_id", "kind", "actor", "at", "data"], source)
-            .returning(events.c.kind)
-        )
-        kinds = list(written.scalars())
-        work.became_overdue += kinds.count("became_overdue")
-        work.caught_up += kinds.count("caught_up")
-        conn.execute(
-            update(cases)
-            .where(cases.c.id == fresh.c.id, fresh.c.was.is_distinct_from(fresh.c.since))
-            .values(overdue_since=fresh.c.since)
-        )
+        if _dense(ids):
+            _refresh_range(conn, day, work, ids[0], ids[-1])
+        else:
+            _refresh_loans(conn, day, work, ids)
 
     _in_batches(engine, _overdue_changes(day), apply)
+
+
+def _refresh_range(conn: Connection, day: _Day, work: DayWork, first: int, last: int) -> None:
+    """The loans ``first`` to ``last``, most of which change (a day after a month without
+    payments): one pass over the range's unpaid installments for each statement beats
+    a probe per loan."""
+    oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
+    within = cases.c.loan_id.between(first, last)
+    moved = and_(
+        cases.c.loan_id == oldest.c.loan_id,
+        or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+    )
+    cleared = and_(
+        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
+    )
+    newly = select(cases.c.id).where(
+        within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
+    )
+    since = _json(conn, as_of=day.as_of, since=oldest.c.since)
+    work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
+    conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
+    # "caught_up" is the dated record of a case becoming current again, written with the
+    # change itself: the experiment results count it as a cure (portal.strategy.results).
+    caught_up = select(cases.c.id).where(within, cleared)
+    work.caught_up += _add_events(conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of))
+    conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+
+
+def _refresh_loans(conn: Connection, day: _Day, work: DayWork, ids: list[int]) -> None:
+    """The loans ``ids``, scattered (a typical day): each one's oldest unpaid due date read
+    afresh in the batch's own transaction (a payment may have landed since they were
+    found), once, by an index probe per loan; then written a date at a time."""
+    since = (
+        select(func.min(installments.c.due_date))
+        .where(installments.c.loan_id == cases.c.loan_id, _unpaid_due(day))
+        .scalar_subquery()
+    )
+    fresh = conn.execute(
+        select(cases.c.id, cases.c.overdue_since, since).where(cases.c.loan_id.in_(ids))
+    )
+    # The cases that change, by their new date: a typical day's changes share a few dates
+    # (the day's due date, none), so a few statements write them all.
+    by_date: dict[date | None, list[tuple[int, bool]]] = {}
+    for case_id, was, now in fresh:
+        if was != now:
+            by_date.setdefault(now, []).append((case_id, (was is None) != (now is None)))
+    for now, changing in by_date.items():
+        turned = [case_id for case_id, turns in changing if turns]
+        if turned:
+            rows = select(cases.c.id).where(cases.c.id.in_(turned))
+            if now is None:
+                # As in _refresh_range: the dated record of a cure.
+                data = _json(conn, as_of=day.as_of)
+                work.caught_up += _add_events(conn, day, "caught_up", rows, data)
+            else:
+                data = _json(conn, as_of=day.as_of, since=now)
+                work.became_overdue += _add_events(conn, day, "became_overdue", rows, data)
+        changed = [case_id for case_id, _turns in changing]
+        conn.execute(update(cases).where(cases.c.id.in_(changed)).values(overdue_since=now))
 
 
 # 2. Plans -------------------------------------------------------------------------------
@@ -559,7 +584,7 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
     moving = and_(cases.c.stage != stage, not_(_paused()))
 
     def apply(conn: Connection, ids: list[int]) -> None:
-        within = cases.c.id.in_(ids)
+        within = cases.c.id.between(ids[0], ids[-1]) if _dense(ids) else cases.c.id.in_(ids)
         data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
         rows = select(cases.c.id).where(within, moving)
         work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
