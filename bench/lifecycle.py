@@ -1,7 +1,7 @@
 """The daily case work (``portal.cases.lifecycle.work_day``) over a large portfolio.
 
-Migrates a fresh database (PostgreSQL: a database ``bench_lifecycle`` created for the
-run and dropped after it, never the test database; SQLite: a temporary file), seeds
+Migrates a fresh database (PostgreSQL: a database named ``bench_lifecycle_…`` created for
+the run and dropped after it, never the test database; SQLite: a temporary file), seeds
 ``--cases`` loans in SQL (one row per loan written by this process, every installment
 fanned out by the database), then works:
 
@@ -13,7 +13,10 @@ fanned out by the database), then works:
 * worst day: 31 days later with no payment recorded in between (a payment feed down
   for a month): nearly every loan has an installment overdue, so most cases change.
 
-For each it prints the seconds, each step's seconds and the rows changed. Then, on a
+For each it prints the seconds, each step's seconds and the rows changed. The typical
+day is measured against its SQL floor (``FLOOR``: the bare SQL of the overdue and stage
+steps' essential writes), run just before it on the same database state in a transaction
+that is rolled back; ``compare_rows`` gives that ratio to ``make bench-compare``. Then, on a
 ``--sample`` portfolio seeded the same way, it works the typical and the worst day with
 ``work_day`` on one copy and with a deliberately naive row-by-row ORM job on another,
 prints both times and their ratio, and checks that both made the same changes.
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import shutil
 import sys
 import time
@@ -43,6 +47,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from _common import ROOT, postgres_database, postgres_unreachable, sqlite_database
+from _compare import Row, at_most
 from psycopg import sql
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.orm import Session
@@ -55,9 +60,11 @@ from portal.cases.lifecycle import PENALTY_DESCRIPTION, DayWork, work_day
 from portal.core import migrate
 from portal.models import (
     OPEN_PAYMENT_STATUSES,
+    UNPAID_INSTALLMENT,
     Borrower,
     Case,
     CaseEvent,
+    LifecycleRun,
     Loan,
     LoanCharge,
     LoanInstallment,
@@ -722,6 +729,80 @@ def outcome(engine: Engine) -> dict[str, Counter[Any]]:
         }
 
 
+# The SQL floor ---------------------------------------------------------------------------
+
+# The essential writes of the overdue and stage steps as bare SQL (PostgreSQL): one pass
+# over the unpaid installments due (each loan's oldest), one over the cases (the stage
+# their overdue date implies, unless paused: arranged, on hold or holding a promise),
+# each changed case written once (its overdue date and stage together), and its events
+# (became_overdue or caught_up, stage_changed) inserted. No batching, no locks, no
+# re-checks, one transaction. The other steps' work (a few hundred rows on a typical
+# day) is not in it. It is run in a transaction that is rolled back, on the same
+# database state work_day then works.
+FLOOR = (
+    """
+CREATE TEMPORARY TABLE floor_changes ON COMMIT DROP AS
+WITH oldest AS (
+    SELECT loan_id, min(due_date) AS since FROM loan_installments
+    WHERE due_date < :as_of AND ({unpaid})
+    GROUP BY loan_id
+), fresh AS (
+    SELECT c.id, c.overdue_since AS was, o.since, c.stage AS stage_was,
+        CASE WHEN c.status = 'arranged' OR c.hold IS NOT NULL OR EXISTS (
+                SELECT 1 FROM plans p WHERE p.case_id = c.id
+                AND p.status = 'pending' AND p.kind = 'deferral') THEN c.stage
+            WHEN o.since IS NULL THEN 'current'
+            WHEN o.since <= :late THEN 'late'
+            WHEN o.since <= :mid THEN 'mid'
+            WHEN o.since <= :early THEN 'early'
+            ELSE 'current' END AS stage
+    FROM cases c LEFT JOIN oldest o ON o.loan_id = c.loan_id
+)
+SELECT * FROM fresh WHERE was IS DISTINCT FROM since OR stage <> stage_was
+""",
+    """
+UPDATE cases SET overdue_since = f.since, stage = f.stage,
+    updated_at = CASE WHEN f.stage <> f.stage_was THEN :now ELSE cases.updated_at END
+FROM floor_changes f WHERE cases.id = f.id
+""",
+    """
+INSERT INTO case_events (case_id, kind, actor, at, data)
+SELECT id, CASE WHEN since IS NULL THEN 'caught_up' ELSE 'became_overdue' END, 'system', :now,
+       CASE WHEN since IS NULL THEN json_build_object('as_of', :as_of)
+            ELSE json_build_object('as_of', :as_of, 'since', since) END
+FROM floor_changes WHERE (was IS NULL) <> (since IS NULL)
+""",
+    """
+INSERT INTO case_events (case_id, kind, actor, at, data)
+SELECT id, 'stage_changed', 'system', :now,
+       json_build_object('as_of', :as_of, 'from', stage_was, 'to', stage)
+FROM floor_changes WHERE stage <> stage_was
+""",
+)
+
+
+def floor_seconds(engine: Engine, policy: Policy, as_of: date) -> tuple[float, int]:
+    """The floor's seconds for ``as_of`` (its statements, in one transaction that is then
+    rolled back, so the database is left as it was) and the events it would write."""
+    params = {
+        "as_of": as_of,
+        "now": morning(as_of),
+        "late": as_of - timedelta(days=policy.late_from_days),
+        "mid": as_of - timedelta(days=policy.mid_from_days),
+        "early": as_of - timedelta(days=policy.early_from_days),
+    }
+    statements = [text(statement.format(unpaid=UNPAID_INSTALLMENT)) for statement in FLOOR]
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            started = time.perf_counter()
+            results = [conn.execute(statement, params) for statement in statements]
+            seconds = time.perf_counter() - started
+        finally:
+            transaction.rollback()
+    return seconds, sum(result.rowcount for result in results[2:])
+
+
 # Running it -----------------------------------------------------------------------------
 
 
@@ -797,13 +878,32 @@ def prepared(url: str, count: int, policy: Policy, quiet: bool = False) -> Engin
     return engine
 
 
+def typical_against_floor(engine: Engine, policy: Policy, count: int) -> tuple[float, float]:
+    """The typical day measured against its SQL floor on the same database state, back to
+    back: the floor once to warm the cache (both read the same pages), the floor again
+    timed, both rolled back, then ``work_day`` itself. Prints and returns (work_day's
+    seconds, the floor's). The floor is PostgreSQL's SQL: on SQLite there is none (0)."""
+    if engine.dialect.name != "postgresql":
+        work, seconds, touched = timed_day(engine, policy, TYPICAL)
+        show("typical day", work, seconds, count, touched)
+        return seconds, 0.0
+    floor_seconds(engine, policy, TYPICAL)
+    floor, written = floor_seconds(engine, policy, TYPICAL)
+    work, seconds, touched = timed_day(engine, policy, TYPICAL)
+    show("typical day", work, seconds, count, touched)
+    print(
+        f"             SQL floor of the overdue and stage steps {floor:.2f} s ({written:,} events,"
+        f" rolled back): work_day is {seconds / floor:.2f}x the floor"
+    )
+    return seconds, floor
+
+
 def big_run(url: str, count: int, policy: Policy) -> bool:
     """Typical day, re-run and worst day over ``count`` cases; False if the re-run
     changed anything."""
     engine = prepared(url, count, policy)
     try:
-        work, seconds, touched = timed_day(engine, policy, TYPICAL)
-        show("typical day", work, seconds, count, touched)
+        typical_against_floor(engine, policy, count)
         again, seconds, touched = timed_day(engine, policy, TYPICAL)
         show("re-run", again, seconds, count, touched)
         work, seconds, touched = timed_day(engine, policy, WORST)
@@ -815,7 +915,9 @@ def big_run(url: str, count: int, policy: Policy) -> bool:
 
 @contextmanager
 def copy_of(backend: str, url: str, admin_url: str, name: str) -> Iterator[str]:
-    """A copy of the (idle) database at ``url``, removed afterwards."""
+    """A copy of the (idle) database at ``url``, removed afterwards. On PostgreSQL its
+    name is ``name`` made unique (as ``postgres_database`` does), so two runs at once
+    never drop each other's copy."""
     if backend == "sqlite":
         source = Path(urlsplit(url).path[1:])
         target = source.with_name(f"{name}.db")
@@ -826,17 +928,19 @@ def copy_of(backend: str, url: str, admin_url: str, name: str) -> Iterator[str]:
         finally:
             target.unlink()
         return
+    unique = f"{name}_{os.getpid()}_{secrets.token_hex(3)}"
     template = sql.Identifier(urlsplit(url).path[1:])
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), template)
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(unique), template)
         )
     try:
-        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+        yield urlsplit(admin_url)._replace(path=f"/{unique}").geturl()
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(unique))
+            )
 
 
 def compare_run(backend: str, url: str, admin_url: str, count: int, policy: Policy) -> bool:
@@ -893,6 +997,45 @@ def agree(
         for row in list(only_naive)[:2]:
             print(f"                {tuple(row)}")
     return mine == theirs and not differ
+
+
+def compare_rows(admin_url: str, million_url: str | None = None) -> list[Row]:
+    """The row "daily case work, 1M cases, typical day" of ``make bench-compare``:
+    ``work_day``'s seconds over its SQL floor's (``FLOOR_OVERDUE`` and ``FLOOR_STAGES``),
+    measured back to back on the same state. ``million_url`` is a database that
+    ``prepared(url, 1_000_000, policy)`` built and nothing has worked since (no
+    connection open to it): the typical day is worked on a copy of it, which is dropped
+    after, and it is left as it was. Without it, a 1M-case database of its own is built
+    (about five minutes) and dropped."""
+    policy = load_policy()
+    count = 1_000_000
+
+    def row(engine: Engine) -> list[Row]:
+        try:
+            seconds, floor = typical_against_floor(engine, policy, count)
+        finally:
+            engine.dispose()
+        return [
+            at_most(
+                "daily case work, 1M cases, typical day",
+                f"{seconds:.2f} s",
+                f"bare-SQL floor of its overdue and stage steps: {floor:.2f} s",
+                seconds / floor,
+                1.5,
+            )
+        ]
+
+    if million_url is not None:
+        with copy_of("postgres", million_url, admin_url, BENCH_DATABASE) as url:
+            engine = create_app({"DATABASE_URL": url}).extensions["haohuan.engine"]
+            with engine.connect() as conn:
+                worked = conn.scalar(select(func.max(LifecycleRun.as_of)))
+            if worked == SETTLE:
+                return row(engine)
+            engine.dispose()
+            print(f"{million_url} was worked to {worked}, not {SETTLE}: building a database")
+    with postgres_database(admin_url, BENCH_DATABASE) as url:
+        return row(prepared(url, count, policy, quiet=True))
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ two runs from interleaving.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     CompoundSelect,
@@ -48,10 +50,10 @@ from sqlalchemy import (
     Subquery,
     Table,
     and_,
+    any_,
     case,
     cast,
     exists,
-    extract,
     func,
     insert,
     literal,
@@ -206,19 +208,35 @@ def _one_transaction(
 def _in_batches(
     engine: Engine,
     changing: Select[Any] | CompoundSelect[Any],
-    apply: Callable[[Connection, int, int], None],
+    apply: Callable[[Connection, list[int]], None],
 ) -> None:
     """Find what a step changes (reading, locking nothing), then change it a batch of ids
-    at a time (``apply(conn, first, last)``), each batch its own transaction: even a day
-    when most of a million cases change holds no row for long, and the portal's payments
-    go on meanwhile. Each batch re-checks the step's own conditions, so what changed
-    meanwhile is respected."""
+    at a time (``apply(conn, ids)``), each batch its own transaction: even a day when
+    most of a million cases change holds no row for long, and the portal's payments go on
+    meanwhile. Each batch is given the ids themselves (``_dense`` says whether to read
+    them by key or as their range), and re-checks the step's own conditions for them,
+    so what changed meanwhile is respected."""
     with engine.connect() as conn:
         ids = sorted(conn.scalars(changing))
     for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
         with _step(engine) as conn:
-            apply(conn, chunk[0], chunk[-1])
+            apply(conn, ids[start : start + BATCH])
+
+
+def _dense(ids: list[int]) -> bool:
+    """Whether sorted ``ids`` fill at least half the range they span: then a batch reads
+    the range (a day when most cases change); otherwise the ids themselves, by key (a
+    typical day, when a few thousand scattered ids span nearly the whole table)."""
+    return 2 * len(ids) >= ids[-1] - ids[0] + 1
+
+
+def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``: on PostgreSQL one array parameter (``= ANY``), which
+    the driver sends as it is, where thousands of separate parameters cost more to build
+    and bind than the statement takes to run; elsewhere an IN list."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 @dataclass(frozen=True)
@@ -282,60 +300,118 @@ def _add_events(
 # 1. Overdue since -----------------------------------------------------------------------
 
 
+def _unpaid_due(day: _Day) -> ColumnElement[bool]:
+    """An installment still owed once due (read through the partial index of unpaid
+    installments)."""
+    return and_(installments.c.due_date < day.as_of, _UNPAID)
+
+
 def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
-    """Each loan's oldest installment still owed once due (read through the partial
-    index of unpaid installments), for the loans ``among`` says, or all."""
+    """Each loan's oldest installment still owed once due: one pass over the partial
+    index's entries due before the day (the few percent of loans behind), never over
+    every loan; for the loans ``among`` says, or all."""
     return (
         select(installments.c.loan_id, func.min(installments.c.due_date).label("since"))
-        .where(installments.c.due_date < day.as_of, _UNPAID, *among)
+        .where(_unpaid_due(day), *among)
         .group_by(installments.c.loan_id)
         .subquery("oldest")
     )
 
 
+def _overdue_changes(day: _Day) -> Select[Any]:
+    """The loans whose case's overdue date is not its oldest unpaid installment's due
+    date (overdue now and not before, or since another date, or owing nothing due any
+    more): one pass over the cases, each looked up in the aggregate (which the database
+    hashes, a few percent of the loans)."""
+    oldest = _oldest_unpaid(day)
+    return (
+        select(cases.c.loan_id)
+        .select_from(cases.outerjoin(oldest, oldest.c.loan_id == cases.c.loan_id))
+        .where(cases.c.overdue_since.is_distinct_from(oldest.c.since))
+    )
+
+
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
-    """Batched by loan: each batch reads the installments of its own loans only."""
+    """One pass finds the loans whose overdue date changes; each batch then recomputes
+    it for its own loans only, writes their events and sets it."""
 
-    def changes(oldest: Subquery) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-        moved = and_(
-            cases.c.loan_id == oldest.c.loan_id,
-            or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
-        )
-        cleared = and_(
-            cases.c.overdue_since.is_not(None),
-            cases.c.loan_id.not_in(select(oldest.c.loan_id)),
-        )
-        return moved, cleared
+    def apply(conn: Connection, ids: list[int]) -> None:
+        if _dense(ids):
+            _refresh_range(conn, day, work, ids[0], ids[-1])
+        else:
+            _refresh_loans(conn, day, work, ids)
 
-    def apply(conn: Connection, first: int, last: int) -> None:
-        oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
-        moved, cleared = changes(oldest)
-        within = cases.c.loan_id.between(first, last)
-        newly = select(cases.c.id).where(
-            within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
-        )
-        since = _json(conn, as_of=day.as_of, since=oldest.c.since)
-        work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
-        conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
-        # "caught_up" is the dated record of a case becoming current again, written with
-        # the change itself: the experiment results count it as a cure
-        # (portal.strategy.results).
-        caught_up = select(cases.c.id).where(within, cleared)
-        work.caught_up += _add_events(
-            conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of)
-        )
-        conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+    _in_batches(engine, _overdue_changes(day), apply)
 
-    moved, cleared = changes(_oldest_unpaid(day))
-    changing = select(cases.c.loan_id).where(moved).union(select(cases.c.loan_id).where(cleared))
-    _in_batches(engine, changing, apply)
+
+def _refresh_range(conn: Connection, day: _Day, work: DayWork, first: int, last: int) -> None:
+    """The loans ``first`` to ``last``, most of which change (a day after a month without
+    payments): one pass over the range's unpaid installments for each statement beats
+    a probe per loan."""
+    oldest = _oldest_unpaid(day, installments.c.loan_id.between(first, last))
+    within = cases.c.loan_id.between(first, last)
+    moved = and_(
+        cases.c.loan_id == oldest.c.loan_id,
+        or_(cases.c.overdue_since.is_(None), cases.c.overdue_since != oldest.c.since),
+    )
+    cleared = and_(
+        cases.c.overdue_since.is_not(None), cases.c.loan_id.not_in(select(oldest.c.loan_id))
+    )
+    newly = select(cases.c.id).where(
+        within, cases.c.loan_id == oldest.c.loan_id, cases.c.overdue_since.is_(None)
+    )
+    since = _json(conn, as_of=day.as_of, since=oldest.c.since)
+    work.became_overdue += _add_events(conn, day, "became_overdue", newly, since)
+    conn.execute(update(cases).where(within, moved).values(overdue_since=oldest.c.since))
+    # "caught_up" is the dated record of a case becoming current again, written with the
+    # change itself: the experiment results count it as a cure (portal.strategy.results).
+    caught_up = select(cases.c.id).where(within, cleared)
+    work.caught_up += _add_events(conn, day, "caught_up", caught_up, _json(conn, as_of=day.as_of))
+    conn.execute(update(cases).where(within, cleared).values(overdue_since=None))
+
+
+def _refresh_loans(conn: Connection, day: _Day, work: DayWork, ids: list[int]) -> None:
+    """The loans ``ids``, scattered (a typical day): each one's oldest unpaid due date read
+    afresh in the batch's own transaction (a payment may have landed since they were
+    found), once, by an index probe per loan; then written a date at a time."""
+    since = (
+        select(func.min(installments.c.due_date))
+        .where(installments.c.loan_id == cases.c.loan_id, _unpaid_due(day))
+        .scalar_subquery()
+    )
+    fresh = conn.execute(
+        select(cases.c.id, cases.c.overdue_since, since).where(_among(conn, cases.c.loan_id, ids))
+    )
+    # The cases that change, by their new date: a typical day's changes share a few dates
+    # (the day's due date, none), so a few statements write them all.
+    by_date: dict[date | None, list[tuple[int, bool]]] = {}
+    for case_id, was, now in fresh:
+        if was != now:
+            by_date.setdefault(now, []).append((case_id, (was is None) != (now is None)))
+    for now, changing in by_date.items():
+        turned = [case_id for case_id, turns in changing if turns]
+        if turned:
+            rows = select(cases.c.id).where(_among(conn, cases.c.id, turned))
+            if now is None:
+                # As in _refresh_range: the dated record of a cure.
+                data = _json(conn, as_of=day.as_of)
+                work.caught_up += _add_events(conn, day, "caught_up", rows, data)
+            else:
+                data = _json(conn, as_of=day.as_of, since=now)
+                work.became_overdue += _add_events(conn, day, "became_overdue", rows, data)
+        changed = [case_id for case_id, _turns in changing]
+        changed_now = _among(conn, cases.c.id, changed)
+        conn.execute(update(cases).where(changed_now).values(overdue_since=now))
 
 
 # 2. Plans -------------------------------------------------------------------------------
 
 
-def _not_on_hold() -> ColumnElement[bool]:
-    return cases.c.hold.is_(None)
+def _live(status: PlanStatus) -> ColumnElement[bool]:
+    """A plan in ``status`` whose case is not on hold. The hold is read by the case's key
+    for each such plan: a join would scan every case for the few on hold."""
+    held = select(cases.c.hold).where(cases.c.id == plans.c.case_id).scalar_subquery()
+    return and_(plans.c.status == status, held.is_(None))
 
 
 def _watch_plans(conn: Connection, day: _Day, work: DayWork) -> None:
@@ -352,11 +428,7 @@ def _mark_missed(conn: Connection, day: _Day, work: DayWork) -> None:
         plan_installments.c.missed_on.is_(None),
         plan_installments.c.paid < plan_installments.c.amount,
         plan_installments.c.due_date < day.before(grace),
-        plan_installments.c.plan_id.in_(
-            select(plans.c.id)
-            .join(cases, cases.c.id == plans.c.case_id)
-            .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
-        ),
+        plan_installments.c.plan_id.in_(select(plans.c.id).where(_live(PlanStatus.ACTIVE))),
     )
     rows = (
         select(plans.c.case_id)
@@ -399,16 +471,17 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
         .having(misses >= case((count < needed, count), else_=needed))
         .where(
             plan_installments.c.plan_id.in_(
-                select(plans.c.id)
-                .join(cases, cases.c.id == plans.c.case_id)
-                .where(plans.c.status == PlanStatus.ACTIVE, _not_on_hold())
+                select(plans.c.id).where(plans.c.status == PlanStatus.ACTIVE)
             )
         )
     )
+    # The hold is looked at for the few plans missed often enough, not for every one.
     broken = [
         tuple(row)
         for row in conn.execute(
-            select(plans.c.id, plans.c.case_id).where(plans.c.id.in_(broken_ids))
+            select(plans.c.id, plans.c.case_id).where(
+                plans.c.id.in_(broken_ids), _live(PlanStatus.ACTIVE)
+            )
         )
     ]
     if not broken:
@@ -447,11 +520,7 @@ def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
             plan_installments.c.due_date < day.before(day.policy.grace_days),
         )
     )
-    lapsing = and_(
-        plans.c.status == PlanStatus.PENDING,
-        first_missed,
-        plans.c.case_id.in_(select(cases.c.id).where(_not_on_hold())),
-    )
+    lapsing = and_(_live(PlanStatus.PENDING), first_missed)
     work.plans_lapsed = _add_events(
         conn,
         day,
@@ -482,11 +551,14 @@ def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
     """A resolved case whose loan falls overdue again (an arrears plan kept, a later
     installment missed) is open again."""
     again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
-    work.cases_reopened = _add_events(
-        conn, day, "case_reopened", select(cases.c.id).where(again), _json(conn, as_of=day.as_of)
-    )
-    if work.cases_reopened:
-        conn.execute(update(cases).where(again).values(status=CaseStatus.OPEN, updated_at=day.now))
+    # Found once (a look at every overdue case), then written by key.
+    ids = list(conn.scalars(select(cases.c.id).where(again)))
+    data = _json(conn, as_of=day.as_of)
+    for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
+        chunk = and_(_among(conn, cases.c.id, ids[start : start + BATCH]), again)
+        rows = select(cases.c.id).where(chunk)
+        work.cases_reopened += _add_events(conn, day, "case_reopened", rows, data)
+        conn.execute(update(cases).where(chunk).values(status=CaseStatus.OPEN, updated_at=day.now))
 
 
 # 4. Stages --------------------------------------------------------------------------------
@@ -523,8 +595,9 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
     stage = _stage_of(day)
     moving = and_(cases.c.stage != stage, not_(_paused()))
 
-    def apply(conn: Connection, first: int, last: int) -> None:
-        within = cases.c.id.between(first, last)
+    def apply(conn: Connection, ids: list[int]) -> None:
+        dense = _dense(ids)
+        within = cases.c.id.between(ids[0], ids[-1]) if dense else _among(conn, cases.c.id, ids)
         data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
         rows = select(cases.c.id).where(within, moving)
         work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
@@ -536,18 +609,30 @@ def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
 # 5. Penalties -----------------------------------------------------------------------------
 
 
+def _anniversaries_of(day: _Day) -> list[date]:
+    """The overdue dates whose monthly anniversary ``day`` is, 1 to the policy's number of
+    accruals months on: the same day of an earlier month, and on a month's last day also
+    that earlier month's later days (the 29th to 31st fall on a shorter month's last
+    day)."""
+    dates = []
+    for months in range(1, day.policy.penalty_max_accruals + 1):
+        index = day.as_of.year * 12 + day.as_of.month - 1 - months
+        year, month = divmod(index, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        days = range(day.as_of.day, last + 1) if day.is_month_end else [day.as_of.day]
+        dates += [date(year, month + 1, d) for d in days if d <= last]
+    return dates
+
+
 def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
     """On each monthly anniversary of the first missed due date (the 29th to 31st fall on
     a shorter month's last day), a penalty of the policy's percentage of the overdue
     principal, rounded down to the currency's step; at most the policy's number."""
     policy = day.policy
     since = cases.c.overdue_since
-    months = (day.as_of.year - extract("year", since)) * 12 + (
-        day.as_of.month - extract("month", since)
-    )
-    anniversary = extract("day", since) == day.as_of.day
-    if day.is_month_end:
-        anniversary = or_(anniversary, extract("day", since) > day.as_of.day)
+    # Whose anniversary it is, as the overdue dates it falls on: read through the index
+    # of overdue dates, a few thousand cases, not every overdue case.
+    anniversary = since.in_(_anniversaries_of(day))
     # The overdue principal of the cases whose anniversary it is, and of no other: one
     # index probe per case, not an aggregate over every loan. Cast back to a whole
     # number: PostgreSQL's sum() of bigint is numeric, whose division is not the integer
@@ -588,7 +673,6 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
         .where(
             since.is_not(None),
             anniversary,
-            months.between(1, policy.penalty_max_accruals),
             not_(_paused()),
             cases.c.status == CaseStatus.OPEN,
             not_(already),
@@ -596,12 +680,11 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
         .subquery("candidates")
     )
     due = select(candidates).where(candidates.c.amount > 0).subquery("due")
-    data = _json(conn, as_of=day.as_of, amount=due.c.amount)
-    work.penalties = _add_events(conn, day, "penalty_charged", select(due.c.case_id), data)
-    if not work.penalties:
-        return
-    conn.execute(
-        insert(charges).from_select(
+    # The charges first, their rows returned; the events then read them back by key: the
+    # candidates (a look at every overdue case) are found once, not once per table.
+    charged = conn.execute(
+        insert(charges)
+        .from_select(
             ["loan_id", "kind", "description", "amount", "paid", "waived", "charged_on"],
             select(
                 due.c.loan_id,
@@ -613,7 +696,17 @@ def _accrue_penalties(conn: Connection, day: _Day, work: DayWork) -> None:
                 literal(day.as_of, type_=charges.c.charged_on.type),
             ),
         )
+        .returning(charges.c.id)
     )
+    ids = list(charged.scalars())
+    data = _json(conn, as_of=day.as_of, amount=charges.c.amount)
+    for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
+        new = (
+            select(cases.c.id)
+            .select_from(charges.join(cases, cases.c.loan_id == charges.c.loan_id))
+            .where(_among(conn, charges.c.id, ids[start : start + BATCH]))
+        )
+        work.penalties += _add_events(conn, day, "penalty_charged", new, data)
 
 
 # 6. Offers ----------------------------------------------------------------------------------

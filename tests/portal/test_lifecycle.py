@@ -309,3 +309,168 @@ def test_a_big_day_is_changed_a_batch_at_a_time_with_the_same_result(app, monkey
     assert kinds.count("stage_changed") == 5
     assert kinds.count("became_overdue") == 5
     assert work(app, TODAY).changed == 0
+
+
+def overdue_from_scratch(app, as_of: date) -> dict[int, date | None]:
+    """Each case's overdue date recomputed from nothing but its installments: the oldest
+    one still owed once due, or None."""
+    with app.app_context():
+        session = db.session()
+        result: dict[int, date | None] = {}
+        for case in session.scalars(select(Case).order_by(Case.id)):
+            owed = [
+                i.due_date
+                for i in case.loan.installments
+                if i.due_date < as_of
+                and (i.principal_outstanding > 0 or i.interest_outstanding > 0)
+            ]
+            result[case.id] = min(owed, default=None)
+        return result
+
+
+def paused_cases(app) -> set[int]:
+    """Arranged, on hold, or holding a promise to pay: their stage stands still."""
+    with app.app_context():
+        session = db.session()
+        promised = set(
+            session.scalars(
+                select(Plan.case_id).where(Plan.status == "pending", Plan.kind == "deferral")
+            )
+        )
+        return {
+            case.id
+            for case in session.scalars(select(Case))
+            if case.status == "arranged" or case.hold is not None or case.id in promised
+        } | promised
+
+
+def test_the_days_changes_match_a_full_recompute_over_a_varied_portfolio(app, monkeypatch):
+    """Across several days of payments, reversals, partial payments, installments
+    falling due, plans kept and missed, holds placed, lifted and expiring, the daily work
+    (which touches only what changed) leaves every case as a recompute from scratch
+    would: the overdue date is the oldest unpaid due date, the stage follows it unless
+    the case is paused, and each change has its one event. Small batches, so that the
+    changed ids of one step span several."""
+    import random
+
+    from portal.cases.holds import place_hold
+    from portal.models import CaseHold
+
+    monkeypatch.setattr(lifecycle, "BATCH", 3)
+    rng = random.Random(15)
+    built = [
+        build_case(app, days_past_due=days, paid=rng.randint(1, 5), installments=14)
+        for days in (0, 0, 0, 0, 1, 2, 5, 10, 29, 30, 31, 47, 59, 60, 61, 89, 90, 95, 120, 200)
+    ]
+    ids = [b.case_id for b in built]
+    with app.app_context():
+        rules = policy()
+        session = db.session()
+        # Two arrears plans in force (one kept, one missed until it breaks), a promise
+        # to pay, and a hardship whose breathing space ends during the days worked.
+        for case_id, status, kind, paid in (
+            (ids[9], "active", "arrears_plan", True),
+            (ids[12], "active", "arrears_plan", False),
+            (ids[16], "pending", "deferral", False),
+        ):
+            plan = Plan(
+                case_id=case_id,
+                status=status,
+                kind=kind,
+                currency="TWD",
+                restructured=300_000,
+                total=300_000,
+                accepted_at=NOW,
+                activated_at=NOW if status == "active" else None,
+            )
+            session.add(plan)
+            session.flush()
+            for sequence in range(1, 4):
+                due = TODAY + timedelta(days=2 + 3 * sequence)
+                session.add(
+                    PlanInstallment(
+                        plan_id=plan.id,
+                        sequence=sequence,
+                        due_date=due,
+                        amount=100_000,
+                        paid=100_000 if paid else 0,
+                    )
+                )
+            if status == "active":
+                session.get(Case, case_id).status = "arranged"
+        session.commit()
+        hardship = session.get(Case, ids[17])
+        place_hold(session, hardship, "hardship", "lost my job", NOW)
+        row = session.scalars(select(CaseHold).where(CaseHold.case_id == ids[17])).one()
+        row.ends_on = TODAY + timedelta(days=6)
+        session.get(Case, ids[5]).hold = "dispute"
+        session.commit()
+
+    def night(as_of: date) -> None:
+        """The night's changes before ``as_of``: payments in full and in part, reversals,
+        a hold placed or lifted (as the webhooks and the agents would record them)."""
+        with app.app_context():
+            session = db.session()
+            for case_id in rng.sample(ids, 6):
+                case = session.get(Case, case_id)
+                due = [i for i in case.loan.installments if i.due_date < as_of]
+                unpaid = [i for i in due if i.principal_outstanding or i.interest_outstanding]
+                paid = [i for i in due if not (i.principal_outstanding or i.interest_outstanding)]
+                action = rng.choice(("pay_all", "pay_oldest", "part", "reverse", "hold"))
+                if action == "pay_all" or (action == "pay_oldest" and unpaid):
+                    for item in unpaid if action == "pay_all" else unpaid[:1]:
+                        item.principal_paid = item.principal_due
+                        item.interest_paid = item.interest_due
+                elif action == "part" and unpaid:
+                    unpaid[0].interest_paid = unpaid[0].interest_due
+                elif action == "reverse" and paid:
+                    # A chargeback: an installment paid long ago is owed again.
+                    item = rng.choice(paid)
+                    item.principal_paid = item.interest_paid = 0
+                elif action == "hold" and case.status == "open":
+                    case.hold = None if case.hold else "dispute"
+            session.commit()
+
+    stages_before: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for offset in (0, 1, 2, 3, 5, 8, 12, 20, 31, 33):
+        as_of = TODAY + timedelta(days=offset)
+        if offset:
+            night(as_of)
+        with app.app_context():
+            stages_before = dict(db.session().execute(select(Case.id, Case.stage)).all())
+        before = {case_id: state[2] for case_id in ids for state in [case_state(app, case_id)]}
+        day = work(app, as_of)
+        for name in ("became_overdue", "caught_up", "stages_changed", "plans_broken"):
+            seen[name] = seen.get(name, 0) + getattr(day, name)
+        seen["hardships_ended"] = seen.get("hardships_ended", 0) + day.hardships_ended
+        expected = overdue_from_scratch(app, as_of)
+        after = {case_id: case_state(app, case_id) for case_id in ids}
+        assert {k: v[2] for k, v in after.items()} == expected, as_of
+        paused = paused_cases(app)
+        for case_id, (_status, stage, since) in after.items():
+            if case_id in paused:
+                assert stage == stages_before[case_id], (as_of, case_id)
+            else:
+                days = (as_of - since).days if since else 0
+                want = rules.stage_for(days).value if since else "current"
+                assert stage == want, (as_of, case_id, since)
+        became = {k for k in ids if before[k] is None and expected[k] is not None}
+        cured = {k for k in ids if before[k] is not None and expected[k] is None}
+        assert (day.became_overdue, day.caught_up) == (len(became), len(cured)), as_of
+        with app.app_context():
+            written = db.session().execute(
+                select(CaseEvent.case_id, CaseEvent.kind).where(
+                    CaseEvent.kind.in_(("became_overdue", "caught_up", "stage_changed")),
+                    CaseEvent.data["as_of"].as_string() == as_of.isoformat(),
+                )
+            )
+            kinds = {(case_id, kind) for case_id, kind in written}
+        assert {k for k, kind in kinds if kind == "became_overdue"} == became
+        assert {k for k, kind in kinds if kind == "caught_up"} == cured
+        moved = {k for k in ids if after[k][1] != stages_before[k]}
+        assert {k for k, kind in kinds if kind == "stage_changed"} == moved
+        assert day.stages_changed == len(moved)
+        assert work(app, as_of).changed == 0, as_of
+    # The portfolio was varied enough for every kind of change to happen.
+    assert all(seen.values()), seen
