@@ -1,9 +1,10 @@
 """A row of ``make bench-compare``'s table: one hot path measured against its baseline
 (or floor) in the same run, its ratio and whether its goal is met.
 
-Each benchmark that has a row exposes ``compare_rows(postgres_url: str) -> list[Row]``,
-which builds what it needs in databases of its own and returns its rows; ``compare.py``
-calls them in turn and prints the table."""
+Each benchmark that has a row exposes ``compare_rows(admin_url, ...) -> list[Row]``, which
+builds what it needs in databases of its own next to ``admin_url``'s and returns its rows
+(the rows at a million cases also take ``million_url``, a database ``compare.py`` builds
+once for them); ``compare.py`` calls them in turn and prints the table."""
 
 from __future__ import annotations
 
