@@ -10,7 +10,7 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
   and commits;
 - ``negotiation.py``: the engine's proposals for one case against the bare arithmetic of
   the same installments;
-- ``queue.py``: the agent queue's filters, sorts and searches at ``--cases`` cases;
+- ``agent_queue.py``: the agent queue's filters, sorts and searches at ``--cases`` cases;
 - ``lifecycle.py``: the daily case work's typical day at ``--cases`` cases against the bare
   SQL of its steps (on the same database, built once and shared with the queue's rows);
 - ``dispatch.py``: the scheduled sender against one UPDATE and COMMIT per message.
@@ -85,7 +85,7 @@ def _million(admin_url: str, cases: int) -> list[Row]:
     """The queue's and the daily work's rows, on one database of ``cases`` cases."""
     from negotiation import load_policy
 
-    lifecycle, queue = _bench("lifecycle"), _bench("queue_rows")
+    lifecycle, queue = _bench("lifecycle"), _bench("agent_queue")
 
     with postgres_database(admin_url, "bench_compare_million") as url:
         started = time.perf_counter()
