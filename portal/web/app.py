@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.from_environ(overrides=config).values)
 
     from portal import messaging, strategy
-    from portal.cases import facts
+    from portal.cases import arrears, facts
     from portal.core import db, i18n, logs, redis_client
     from portal.web import errors, ratelimit, security
     from portal.web.admin import blueprint as admin
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # as many hops as there are proxies of our own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     db.init_app(app)
+    arrears.track()
     redis_client.init_app(app)
     ratelimit.init_app(app)
     htmx.init_app(app)
