@@ -176,3 +176,28 @@ def test_the_phone_digits_follow_every_write_of_the_phone(app):
         assert borrower.phone_digits == "0912000111"
         found = page_of(session, QueueFilter(dpd_band="all", search="0111"), NOW)
         assert [row.case_id for row in found.rows] == [built.case_id]
+
+
+def test_the_arrears_check_command_finds_and_fixes_a_stale_amount(app):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from portal.cli import cli
+
+    built = build_case(app)
+    runner = CliRunner()
+    info = ScriptInfo(create_app=lambda: app)
+    agreed = runner.invoke(cli, ["cases", "arrears-check"], obj=info)
+    assert (agreed.exit_code, agreed.output) == (
+        0,
+        "every stored overdue amount is the counted one\n",
+    )
+    with app.app_context():
+        db.session().execute(update(Case).values(arrears=Case.arrears + 1))
+        db.session().commit()
+    drifted = runner.invoke(cli, ["cases", "arrears-check"], obj=info)
+    assert drifted.exit_code == 1
+    assert f"case {built.case_id}: stored" in drifted.output
+    fixed = runner.invoke(cli, ["cases", "arrears-check", "--fix"], obj=info)
+    assert (fixed.exit_code, fixed.output.splitlines()[-1]) == (0, "counted 1 cases again")
+    assert runner.invoke(cli, ["cases", "arrears-check"], obj=info).exit_code == 0
