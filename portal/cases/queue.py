@@ -8,10 +8,13 @@ never computed per row to filter: a band of days becomes a range of ``Case.overd
 dates (indexed) below the borrower's today, as the daily work does for stages; the rows
 shown count their days from the installments themselves, exactly as the case page does.
 The overdue amount (the arrears: overdue principal and interest plus unpaid fees and
-penalties, what an agent negotiates about) is summed by loan from the installments still
-owed, which the partial index
-``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table; a page
-that neither filters nor sorts by it sums it for its own fifty loans only.
+penalties, what an agent negotiates about) is filtered and sorted by the amount stored on
+each case (``portal.cases.arrears``: counted from the installments wherever its window of
+days does not hold, so the same amount at any moment); the rows shown sum it by loan from
+the installments still owed (``arrears_of``, the reference the stored amount is checked
+against), which the partial index ``ix_loan_installments_unpaid`` holds apart from the
+paid bulk of the table, for the page's own fifty loans only. The search reads the phone's
+stored digits (``Borrower.phone_digits``) and loan numbers through a UNION of two selects.
 
 ``parse_filter`` reads a query string (or a posted segment) and never raises: a value it
 cannot use falls back to the default and is reported as a translated sentence.
