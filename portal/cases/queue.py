@@ -577,7 +577,7 @@ def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bo
     joined only when a filter or the sort reads them: counting a million cases should not
     join a million loans it never looks at."""
     query = select(Case.id)
-    if chosen.currency or by_amount or chosen.sort == "loan":
+    if _filter_reads_loan(chosen, by_amount):
         query = query.join(Loan, Loan.id == Case.loan_id)
     if chosen.dpd_band == "0":
         query = query.where(_days_band(0, 0, moment))
@@ -714,10 +714,25 @@ def matching_cases(
     return _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
 
 
+def _filter_reads_loan(chosen: QueueFilter, by_amount: bool) -> bool:
+    """Whether the filter reads the loan: its currency, its number's order, or an amount
+    filter converted by each loan's currency (the stored amount is on the case)."""
+    converted = by_amount and (chosen.balance_min, chosen.balance_max) != (None, None)
+    return (
+        bool(chosen.currency)
+        or chosen.sort == "loan"
+        or (converted and amount_basis(chosen).converted)
+    )
+
+
 def _ordered(query: Select[Any], chosen: QueueFilter, moment: datetime) -> Select[Any]:
     descending = chosen.descending
     if chosen.sort == "balance":
         basis = amount_basis(chosen)
+        if chosen.currency is None and not _filter_reads_loan(chosen, True):
+            # Converted at each loan's currency, or ranked by currency: the loan joined
+            # for the order only, not for the count.
+            query = query.join(Loan, Loan.id == Case.loan_id)
         owed = basis.amount(arrears_at(moment))
         key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
         if basis.currency is None:
