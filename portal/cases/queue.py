@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
-from portal.cases.arrears import arrears_at, arrears_between
+from portal.cases.arrears import arrears_at, arrears_between, currency_of, in_currency
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
 from portal.cases.overdue import borrower_today, date_bounds, today_column
@@ -505,7 +505,7 @@ def _search_condition(search: str) -> ColumnElement[bool]:
     loans: Select[Any] = select(Loan.id).where(by_loan)
     digits = re.sub(r"\D", "", wanted)
     if re.fullmatch(r"[0-9 +\-().]+", wanted) and digits:
-        phone = Borrower.phone_digits
+        phone = Borrower.__table__.c.phone_digits
         matches = [phone == digits]
         if len(digits) >= MIN_PARTIAL:
             matches += [phone.like(digits + "%"), phone.like("%" + digits)]
@@ -577,7 +577,9 @@ def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bo
     joined only when a filter or the sort reads them: counting a million cases should not
     join a million loans it never looks at."""
     query = select(Case.id)
-    if _filter_reads_loan(chosen, by_amount):
+    if chosen.sort == "loan":
+        # The stored amount and the loan's currency are on the case: only the order by
+        # loan number reads the loan.
         query = query.join(Loan, Loan.id == Case.loan_id)
     if chosen.dpd_band == "0":
         query = query.where(_days_band(0, 0, moment))
@@ -588,7 +590,7 @@ def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bo
         # arranged or held case keeps its days (its state is another fact).
         query = query.where(_days_band(*stage_days(Stage(chosen.stage)), moment))
     if chosen.currency:
-        query = query.where(Loan.currency == chosen.currency)
+        query = query.where(in_currency(chosen.currency))
     if chosen.hold == "none":
         query = query.where(Case.hold.is_(None))
     elif chosen.hold in ("dispute", "hardship"):
@@ -652,7 +654,7 @@ class AmountBasis:
         # statement as numeric literals, so PostgreSQL multiplies exactly.
         factor = when(
             {code: literal_column(f"{value:f}") for code, value in factors.items()},
-            value=Loan.currency,
+            value=currency_of(),
         )
         # A loan in a currency without a rate has no converted amount (NULL): no amount
         # filter selects it, and sorting by amount puts it last.
@@ -714,30 +716,15 @@ def matching_cases(
     return _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
 
 
-def _filter_reads_loan(chosen: QueueFilter, by_amount: bool) -> bool:
-    """Whether the filter reads the loan: its currency, its number's order, or an amount
-    filter converted by each loan's currency (the stored amount is on the case)."""
-    converted = by_amount and (chosen.balance_min, chosen.balance_max) != (None, None)
-    return (
-        bool(chosen.currency)
-        or chosen.sort == "loan"
-        or (converted and amount_basis(chosen).converted)
-    )
-
-
 def _ordered(query: Select[Any], chosen: QueueFilter, moment: datetime) -> Select[Any]:
     descending = chosen.descending
     if chosen.sort == "balance":
         basis = amount_basis(chosen)
-        if chosen.currency is None and not _filter_reads_loan(chosen, True):
-            # Converted at each loan's currency, or ranked by currency: the loan joined
-            # for the order only, not for the count.
-            query = query.join(Loan, Loan.id == Case.loan_id)
         owed = basis.amount(arrears_at(moment))
         key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
         if basis.currency is None:
             # Amounts of different currencies are not compared: each currency in turn.
-            return query.order_by(Loan.currency.asc(), key, Case.id.asc())
+            return query.order_by(currency_of().asc(), key, Case.id.asc())
     elif chosen.sort == "last_contact":
         column = Case.last_contact_at
         key = column.desc().nulls_last() if descending else column.asc().nulls_first()

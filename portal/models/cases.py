@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 from negotiation.policy import Stage
 from negotiation.snapshot import Hold
@@ -79,10 +79,15 @@ class Case(Base):
     # the borrower's todays after ``arrears_after`` up to ``arrears_until`` (NULL: no
     # end); kept by ``portal.cases.arrears``, which the queue filters and sorts by. A new
     # case's window ended in 1900: its amount is counted until it is refreshed.
-    arrears: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
-    arrears_after: Mapped[date | None] = mapped_column(Date)
-    arrears_until: Mapped[date | None] = mapped_column(
-        Date, default=date(1900, 1, 1), server_default=text("'1900-01-01'")
+    # In the table, not on the object: written and read by SQL only (``Case.__table__.c``),
+    # never loaded with a case nor written by its INSERT (the database's defaults).
+    arrears: Unmapped[int] = unmapped_column(BigInteger, server_default=text("0"), nullable=False)
+    # The loan's currency, copied with the amount (NULL until first counted): the queue's
+    # currency filter and amount sort read it without joining the loans.
+    arrears_currency: Unmapped[str | None] = unmapped_column(String(3))
+    arrears_after: Unmapped[date | None] = unmapped_column(Date)
+    arrears_until: Unmapped[date | None] = unmapped_column(
+        Date, server_default=text("'1900-01-01'")
     )
 
     loan: Mapped[Loan] = relationship(back_populates="case")

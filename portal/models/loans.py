@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 from negotiation.jurisdiction import JURISDICTIONS, derive
 from portal.models.base import Base, UtcDateTime, utcnow
@@ -70,7 +70,11 @@ class Borrower(Base):
     locale: Mapped[str] = mapped_column(String(16), default="zh_Hant_TW")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Taipei")
     phone: Mapped[str] = mapped_column(String(32))
-    phone_digits: Mapped[str] = mapped_column(String(32), Computed(PHONE_DIGITS, persisted=True))
+    # In the table, not on the object: written by the database, read by the queue's
+    # search as ``Borrower.__table__.c.phone_digits``, and never selected with a borrower.
+    phone_digits: Unmapped[str] = unmapped_column(
+        String(32), Computed(PHONE_DIGITS, persisted=True)
+    )
     email: Mapped[str | None] = mapped_column(String(254))
     # Lines of a postal address, for letters to a borrower unreachable by phone.
     postal_address: Mapped[str | None] = mapped_column(Text)

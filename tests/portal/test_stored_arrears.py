@@ -29,11 +29,12 @@ def counted(app, case_id: int, moment=NOW) -> tuple[int, bool, int]:
     with app.test_request_context("/"):
         session = db.session()
         case = session.get(Case, case_id)
+        stored = session.scalar(select(arrears.STORED.arrears).where(Case.id == case_id))
         holds = session.scalar(select(arrears.holds_everywhere(moment)).where(Case.id == case_id))
         old = arrears_of(moment, [case.loan_id])
         query = old.joined(select(old.amount).select_from(Loan)).where(Loan.id == case.loan_id)
         reference = session.scalar(query)
-        return case.arrears, bool(holds), int(reference)
+        return stored, bool(holds), int(reference)
 
 
 def assert_current(app, case_id: int, moment=NOW) -> int:
@@ -142,7 +143,7 @@ def test_a_case_inserted_in_sql_is_found_by_amount_before_any_refresh(app):
         session = db.session()
         case = session.get(Case, built.case_id)
         session.execute(
-            update(Case)
+            update(Case.__table__)
             .where(Case.id == case.id)
             .values(arrears=0, arrears_after=None, arrears_until=arrears.NEVER)
         )
@@ -160,20 +161,18 @@ def test_a_case_inserted_in_sql_is_found_by_amount_before_any_refresh(app):
 
 def test_the_phone_digits_follow_every_write_of_the_phone(app):
     built = build_case(app)
+    digits = select(Borrower.__table__.c.phone_digits).where(Borrower.id == built.borrower_id)
     with app.test_request_context("/"):
         session = db.session()
-        borrower = session.get(Borrower, built.borrower_id)
-        assert borrower.phone_digits == "886912345678"
-        borrower.phone = "+852 (9123) 45.67/8"
+        assert session.scalar(digits) == "886912345678"
+        session.get(Borrower, built.borrower_id).phone = "+852 (9123) 45.67/8"
         session.commit()
-        session.refresh(borrower)
-        assert borrower.phone_digits == "852912345678"
+        assert session.scalar(digits) == "852912345678"
         session.execute(
             update(Borrower).where(Borrower.id == built.borrower_id).values(phone="0912-000-111")
         )
         session.commit()
-        session.refresh(borrower)
-        assert borrower.phone_digits == "0912000111"
+        assert session.scalar(digits) == "0912000111"
         found = page_of(session, QueueFilter(dpd_band="all", search="0111"), NOW)
         assert [row.case_id for row in found.rows] == [built.case_id]
 
@@ -193,7 +192,8 @@ def test_the_arrears_check_command_finds_and_fixes_a_stale_amount(app):
         "every stored overdue amount is the counted one\n",
     )
     with app.app_context():
-        db.session().execute(update(Case).values(arrears=Case.arrears + 1))
+        cases = Case.__table__
+        db.session().execute(update(cases).values(arrears=cases.c.arrears + 1))
         db.session().commit()
     drifted = runner.invoke(cli, ["cases", "arrears-check"], obj=info)
     assert drifted.exit_code == 1

@@ -39,6 +39,7 @@ def upgrade() -> None:
     op.add_column(
         "cases", sa.Column("arrears", sa.BigInteger(), server_default="0", nullable=False)
     )
+    op.add_column("cases", sa.Column("arrears_currency", sa.String(length=3), nullable=True))
     op.add_column("cases", sa.Column("arrears_after", sa.Date(), nullable=True))
     op.add_column(
         "cases",
@@ -79,6 +80,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    from portal.cases.arrears import forget_columns
+
+    forget_columns()
     op.drop_index("ix_loans_number_upper", table_name="loans")
     op.drop_index("ix_borrowers_phone_digits", table_name="borrowers")
     op.drop_index("ix_cases_arrears_until", table_name="cases")
@@ -87,5 +91,5 @@ def downgrade() -> None:
     # Dropped in place (SQLite 3.35 and later too): a rebuilt borrowers table would break
     # the loans' foreign keys.
     op.execute("ALTER TABLE borrowers DROP COLUMN phone_digits")
-    for column in ("arrears_until", "arrears_after", "arrears"):
+    for column in ("arrears_until", "arrears_after", "arrears_currency", "arrears"):
         op.execute(f"ALTER TABLE cases DROP COLUMN {column}")
