@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as 
 
 from negotiation import Currency, Policy, load_policy
 from portal import create_app
+from portal.cases.arrears import refresh as refresh_arrears
 from portal.cases.lifecycle import PENALTY_DESCRIPTION, DayWork, work_day
 from portal.core import migrate
 from portal.models import (
@@ -555,6 +556,7 @@ def pay_overnight(engine: Engine, before: date) -> int:
                 interest_paid=LoanInstallment.interest_due,
             )
         )
+        refresh_arrears(conn, paying, morning(before))  # paid in SQL: the queue's amounts
         return len(loans)
 
 
@@ -858,6 +860,8 @@ def prepared(url: str, count: int, policy: Policy, quiet: bool = False) -> Engin
     built = portfolio(count, policy)
     chosen = time.perf_counter() - started
     rows = seed(engine, built, morning(SETTLE) - timedelta(days=365))
+    with engine.begin() as conn:  # seeded in SQL: the queue's stored overdue amounts
+        refresh_arrears(conn, moment=morning(SETTLE))
     seeded = time.perf_counter() - started
     analyze(engine)
     analysed = time.perf_counter() - started

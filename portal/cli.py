@@ -21,7 +21,7 @@ from werkzeug.serving import run_simple
 from negotiation import Stage
 from negotiation.contact import Channel
 from portal import create_app
-from portal.cases import assignment, lifecycle
+from portal.cases import arrears, assignment, lifecycle
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
 from portal.core import db, jobs, migrate, settings
@@ -199,6 +199,26 @@ def cases_assign() -> None:
         f"{run.assigned} assigned, {run.reassigned} reassigned, {run.unassigned} left "
         f"without an owner, {run.waiting} open cases without an owner"
     )
+
+
+@cases_group.command("arrears-check")
+@click.option("--fix", is_flag=True, help="Count again the cases that disagree.")
+@with_appcontext
+def cases_arrears_check(fix: bool) -> None:
+    """Prove every case's stored overdue amount (what the queue filters and sorts by) is
+    the amount counted from its installments and charges; exit 1 on any that is not."""
+    session = db.session()
+    wrong = arrears.check(session, now())
+    for case_id, stored, counted in wrong[:50]:
+        click.echo(f"case {case_id}: stored {stored}, counted {counted}", err=True)
+    if wrong and fix:
+        arrears.refresh(session, select(Case.loan_id).where(Case.id.in_([w[0] for w in wrong])))
+        session.commit()
+        click.echo(f"counted {len(wrong)} cases again")
+        return
+    if wrong:
+        raise SystemExit(1)
+    click.echo("every stored overdue amount is the counted one")
 
 
 @cases_group.command("rule-add")

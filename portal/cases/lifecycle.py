@@ -68,6 +68,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation import Currency, Policy, Stage
+from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
 from portal.models import (
@@ -182,6 +183,8 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("reopen", _one_transaction(_reopen_resolved)),
         ("stages", _move_stages),
         ("penalties", _one_transaction(_accrue_penalties)),
+        # The queue's stored overdue amounts, after every step that changes them.
+        ("arrears", arrears.daily_step),
         ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
     ]

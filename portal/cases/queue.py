@@ -8,10 +8,13 @@ never computed per row to filter: a band of days becomes a range of ``Case.overd
 dates (indexed) below the borrower's today, as the daily work does for stages; the rows
 shown count their days from the installments themselves, exactly as the case page does.
 The overdue amount (the arrears: overdue principal and interest plus unpaid fees and
-penalties, what an agent negotiates about) is summed by loan from the installments still
-owed, which the partial index
-``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table; a page
-that neither filters nor sorts by it sums it for its own fifty loans only.
+penalties, what an agent negotiates about) is filtered and sorted by the amount stored on
+each case (``portal.cases.arrears``: counted from the installments wherever its window of
+days does not hold, so the same amount at any moment); the rows shown sum it by loan from
+the installments still owed (``arrears_of``, the reference the stored amount is checked
+against), which the partial index ``ix_loan_installments_unpaid`` holds apart from the
+paid bulk of the table, for the page's own fifty loans only. The search reads the phone's
+stored digits (``Borrower.phone_digits``) and loan numbers through a UNION of two selects.
 
 ``parse_filter`` reads a query string (or a posted segment) and never raises: a value it
 cannot use falls back to the default and is reported as a translated sentence.
@@ -35,6 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
 from negotiation import Stage
+from portal.cases.arrears import arrears_at, arrears_between, currency_of, in_currency
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
 from portal.cases.overdue import borrower_today, date_bounds, today_column
@@ -471,13 +475,6 @@ def _contact_condition(band: str, today: date, zone: tzinfo) -> ColumnElement[bo
     return conditions[band]
 
 
-def _digits_only(column: Any) -> Any:
-    """The column with the separators people write phone numbers with removed."""
-    for separator in (" ", "+", "-", "(", ")", ".", "/"):
-        column = func.replace(column, separator, "")
-    return column
-
-
 # The shortest start or end of a loan number or phone number that the search matches as a
 # part: shorter, "6" or "0006" would match thousands of cases by accident. Four is the
 # last four digits of a phone, the part people read out; anything shorter must be whole.
@@ -490,7 +487,11 @@ def _search_condition(search: str) -> ColumnElement[bool]:
     the middle. Phone digits are matched as typed (zeros are digits) ignoring
     separators; a whole number written the local way (0912 345 678) also finds the
     stored international form (+886 912 345 678): the national number after a country
-    code of one to three digits."""
+    code of one to three digits.
+
+    The loans found by number and those found by their borrower's phone are a UNION of
+    two selects, each on its own table: an OR across the two tables could use neither
+    table's (trigram, on PostgreSQL) index."""
     wanted = search.strip()
     upper = wanted.upper()
     by_loan: ColumnElement[bool] = Loan.number == upper
@@ -501,18 +502,21 @@ def _search_condition(search: str) -> ColumnElement[bool]:
             func.upper(Loan.number).like(number + "%", escape="\\"),
             func.upper(Loan.number).like("%" + number, escape="\\"),
         )
+    loans: Select[Any] = select(Loan.id).where(by_loan)
     digits = re.sub(r"\D", "", wanted)
-    if not re.fullmatch(r"[0-9 +\-().]+", wanted) or not digits:
-        return by_loan
-    phone = _digits_only(Borrower.phone)
-    matches = [phone == digits]
-    if len(digits) >= MIN_PARTIAL:
-        matches += [phone.like(digits + "%"), phone.like("%" + digits)]
-    if re.fullmatch(r"0[1-9][0-9]{5,}", digits):
-        # One trunk zero: the national number, after any one- to three-digit country code.
-        national = digits[1:]
-        matches += [phone.like("_" * code + national) for code in (1, 2, 3)]
-    return or_(by_loan, *matches)
+    if re.fullmatch(r"[0-9 +\-().]+", wanted) and digits:
+        phone = Borrower.__table__.c.phone_digits
+        matches = [phone == digits]
+        if len(digits) >= MIN_PARTIAL:
+            matches += [phone.like(digits + "%"), phone.like("%" + digits)]
+        if re.fullmatch(r"0[1-9][0-9]{5,}", digits):
+            # One trunk zero: the national number, after any one- to three-digit country
+            # code.
+            national = digits[1:]
+            matches += [phone.like("_" * code + national) for code in (1, 2, 3)]
+        by_phone = select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id)
+        return Case.loan_id.in_(loans.union(by_phone.where(or_(*matches))))
+    return Case.loan_id.in_(loans)
 
 
 def _borrower_zone() -> Any:
@@ -568,17 +572,15 @@ def stage_days(stage: Stage) -> tuple[int, int | None]:
     return first, (rules.stage_starts(later[0]) - 1 if later else None)
 
 
-def _filtered(
-    chosen: QueueFilter, moment: datetime, zone: tzinfo, arrears: Arrears | None
-) -> Select[Any]:
+def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bool) -> Select[Any]:
     """Case ids that ``chosen`` selects at ``moment``, with the loan (and the borrower)
     joined only when a filter or the sort reads them: counting a million cases should not
     join a million loans it never looks at."""
     query = select(Case.id)
-    if chosen.currency or chosen.search or arrears is not None or chosen.sort == "loan":
+    if chosen.sort == "loan":
+        # The stored amount and the loan's currency are on the case: only the order by
+        # loan number reads the loan.
         query = query.join(Loan, Loan.id == Case.loan_id)
-    if chosen.search:
-        query = query.join(Borrower, Borrower.id == Loan.borrower_id)
     if chosen.dpd_band == "0":
         query = query.where(_days_band(0, 0, moment))
     elif chosen.dpd_band in DPD_RANGES:
@@ -588,7 +590,7 @@ def _filtered(
         # arranged or held case keeps its days (its state is another fact).
         query = query.where(_days_band(*stage_days(Stage(chosen.stage)), moment))
     if chosen.currency:
-        query = query.where(Loan.currency == chosen.currency)
+        query = query.where(in_currency(chosen.currency))
     if chosen.hold == "none":
         query = query.where(Case.hold.is_(None))
     elif chosen.hold in ("dispute", "hardship"):
@@ -606,14 +608,23 @@ def _filtered(
         query = query.where(_contact_condition(chosen.last_contact, today, zone))
     if chosen.search:
         query = query.where(_search_condition(chosen.search))
-    if arrears is not None:
-        query = arrears.joined(query)
-        basis = amount_basis(chosen)
-        owed = basis.amount(arrears.amount)
-        if basis.currency is not None and chosen.balance_min is not None:
-            query = query.where(owed >= basis.threshold(chosen.balance_min))
-        if basis.currency is not None and chosen.balance_max is not None:
-            query = query.where(owed <= basis.threshold(chosen.balance_max))
+    basis = amount_basis(chosen)
+    low, high = chosen.balance_min, chosen.balance_max
+    if by_amount and basis.currency is not None and (low, high) != (None, None):
+        if basis.converted:
+            owed = basis.amount(arrears_at(moment))
+            if low is not None:
+                query = query.where(owed >= basis.threshold(low))
+            if high is not None:
+                query = query.where(owed <= basis.threshold(high))
+        else:
+            query = query.where(
+                arrears_between(
+                    moment,
+                    None if low is None else basis.threshold(low),
+                    None if high is None else basis.threshold(high),
+                )
+            )
     return query
 
 
@@ -643,7 +654,7 @@ class AmountBasis:
         # statement as numeric literals, so PostgreSQL multiplies exactly.
         factor = when(
             {code: literal_column(f"{value:f}") for code, value in factors.items()},
-            value=Loan.currency,
+            value=currency_of(),
         )
         # A loan in a currency without a rate has no converted amount (NULL): no amount
         # filter selects it, and sorting by amount puts it last.
@@ -702,19 +713,18 @@ def matching_cases(
     borrower's today as the queue, the case page and the letter. ``zone`` (the console's
     unless given) is the calendar "today" and "the last 7 days" of the last-contact
     filter are counted in."""
-    arrears = arrears_of(moment) if _needs_arrears(chosen) else None
-    return _filtered(chosen, moment, zone or console_zone(), arrears)
+    return _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
 
 
-def _ordered(query: Select[Any], chosen: QueueFilter, arrears: Arrears | None) -> Select[Any]:
+def _ordered(query: Select[Any], chosen: QueueFilter, moment: datetime) -> Select[Any]:
     descending = chosen.descending
-    if chosen.sort == "balance" and arrears is not None:
+    if chosen.sort == "balance":
         basis = amount_basis(chosen)
-        owed = basis.amount(arrears.amount)
+        owed = basis.amount(arrears_at(moment))
         key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
         if basis.currency is None:
             # Amounts of different currencies are not compared: each currency in turn.
-            return query.order_by(Loan.currency.asc(), key, Case.id.asc())
+            return query.order_by(currency_of().asc(), key, Case.id.asc())
     elif chosen.sort == "last_contact":
         column = Case.last_contact_at
         key = column.desc().nulls_last() if descending else column.asc().nulls_first()
@@ -776,10 +786,9 @@ def page_of(
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
     for more), sorted as it asks, in three statements: the count, the page's case ids,
     and their rows with their arrears and latest plans."""
-    arrears = arrears_of(moment) if _needs_arrears(chosen) else None
-    query = _filtered(chosen, moment, zone or console_zone(), arrears)
+    query = _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
     span = window(db, query, chosen.page, per_page)
-    ids = list(db.scalars(span.of(_ordered(query, chosen, arrears))))
+    ids = list(db.scalars(span.of(_ordered(query, chosen, moment))))
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
 

@@ -6,8 +6,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 from negotiation.policy import Stage
 from negotiation.snapshot import Hold
@@ -40,6 +40,16 @@ class Case(Base):
         # An owner's cases in the queue's order (most days past due first): My work's
         # top cases and Next case read it in order (migration 0014_mywork).
         Index("ix_cases_owner_overdue", "owner_id", "overdue_since", "id"),
+        # The queue's overdue-amount filter and sort read the stored amount; the few
+        # cases outside their window are found by its ends (migration 0014_queue1m).
+        Index(
+            "ix_cases_arrears",
+            "arrears",
+            sqlite_where=text("arrears > 0"),
+            postgresql_where=text("arrears > 0"),
+        ),
+        Index("ix_cases_arrears_after", "arrears_after"),
+        Index("ix_cases_arrears_until", "arrears_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +75,20 @@ class Case(Base):
     # until its owner is away or deactivated).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"), index=True)
     owner_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The overdue amount (minor units of the loan's currency) as last counted, holding for
+    # the borrower's todays after ``arrears_after`` up to ``arrears_until`` (NULL: no
+    # end); kept by ``portal.cases.arrears``, which the queue filters and sorts by. A new
+    # case's window ended in 1900: its amount is counted until it is refreshed.
+    # In the table, not on the object: written and read by SQL only (``Case.__table__.c``),
+    # never loaded with a case nor written by its INSERT (the database's defaults).
+    arrears: Unmapped[int] = unmapped_column(BigInteger, server_default=text("0"), nullable=False)
+    # The loan's currency, copied with the amount (NULL until first counted): the queue's
+    # currency filter and amount sort read it without joining the loans.
+    arrears_currency: Unmapped[str | None] = unmapped_column(String(3))
+    arrears_after: Unmapped[date | None] = unmapped_column(Date)
+    arrears_until: Unmapped[date | None] = unmapped_column(
+        Date, server_default=text("'1900-01-01'")
+    )
 
     loan: Mapped[Loan] = relationship(back_populates="case")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")

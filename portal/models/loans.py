@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -16,11 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 from negotiation.jurisdiction import JURISDICTIONS, derive
 from portal.models.base import Base, UtcDateTime, utcnow
@@ -39,11 +41,28 @@ def _derived_jurisdiction(context: DefaultExecutionContext) -> str:
 JURISDICTION_CHECK = "jurisdiction IN ({})".format(", ".join(f"'{c}'" for c in JURISDICTIONS))
 
 
+# The phone with the separators people write it with removed (``+886 912-345 678`` is
+# ``886912345678``): what the queue's phone search compares, as a generated column so
+# every write of the phone keeps it (migration 0014_queue1m).
+PHONE_DIGITS = "phone"
+for _separator in (" ", "+", "-", "(", ")", ".", "/"):
+    PHONE_DIGITS = f"replace({PHONE_DIGITS}, '{_separator}', '')"
+
+
 class Borrower(Base):
     """A person who owes; contacted only about their own debt."""
 
     __tablename__ = "borrowers"
-    __table_args__ = (CheckConstraint(JURISDICTION_CHECK, name="jurisdiction"),)
+    __table_args__ = (
+        CheckConstraint(JURISDICTION_CHECK, name="jurisdiction"),
+        # Trigram index on PostgreSQL (any part of the digits), a plain one on SQLite.
+        Index(
+            "ix_borrowers_phone_digits",
+            "phone_digits",
+            postgresql_using="gin",
+            postgresql_ops={"phone_digits": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
@@ -51,6 +70,11 @@ class Borrower(Base):
     locale: Mapped[str] = mapped_column(String(16), default="zh_Hant_TW")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Taipei")
     phone: Mapped[str] = mapped_column(String(32))
+    # In the table, not on the object: written by the database, read by the queue's
+    # search as ``Borrower.__table__.c.phone_digits``, and never selected with a borrower.
+    phone_digits: Unmapped[str] = unmapped_column(
+        String(32), Computed(PHONE_DIGITS, persisted=True)
+    )
     email: Mapped[str | None] = mapped_column(String(254))
     # Lines of a postal address, for letters to a borrower unreachable by phone.
     postal_address: Mapped[str | None] = mapped_column(Text)
@@ -71,6 +95,16 @@ class Loan(Base):
     """An installment loan and its contractual terms."""
 
     __tablename__ = "loans"
+    # The queue's loan-number search (its start or its end, any case): a trigram index on
+    # PostgreSQL (migration 0014_queue1m).
+    __table_args__ = (
+        Index(
+            "ix_loans_number_upper",
+            func.upper(text("number")).label("number_upper"),
+            postgresql_using="gin",
+            postgresql_ops={"number_upper": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -22,11 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.core import migrate
+from portal.cases import arrears
+from portal.core import db, migrate
 from portal.models import Base
 from portal.payments import stripe_gateway
 
-from .factories import app_config
+from .factories import NOW, app_config
 
 POSTGRES_URL = os.environ.get("HAOHUAN_TEST_POSTGRES_URL", "")
 
@@ -124,7 +126,20 @@ def app(
     """The application on a fresh database of the chosen backend."""
     application = create_app({**app_config(_url_for(backend, request, tmp_path)), **extra_config})
     yield application
+    stored_arrears_agree(application)
     application.extensions["haohuan.engine"].dispose()
+
+
+def stored_arrears_agree(application: Flask) -> None:
+    """After every test, whatever paths it wrote by: each case's stored overdue amount
+    (``portal.cases.arrears``), on every day its window says it holds, is the amount
+    counted from its installments and charges, as the queue counted it before."""
+    with application.app_context():
+        session = db.session()
+        for days in (0, 40, -40):
+            moment = NOW + timedelta(days=days)
+            assert arrears.check(session, moment) == [], f"stored arrears disagree at {moment}"
+        session.rollback()
 
 
 @pytest.fixture
