@@ -23,7 +23,7 @@ until refreshed. ``check`` compares every stored amount with the count, for
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -48,6 +48,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstanceState, Session
 
 from portal.cases.overdue import date_bounds, today_column
+from portal.core import clock
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -65,15 +66,6 @@ CASES = cast(Table, Case.__table__)
 STORED = CASES.c
 # Loans counted per statement (and per transaction, in the daily work).
 BATCH = 5_000
-
-
-def _now() -> datetime:
-    """The portal's clock in an app, else the wall clock (a migration, a script)."""
-    from flask import has_app_context
-
-    from portal.core import clock
-
-    return clock.now() if has_app_context() else datetime.now(UTC)
 
 
 def _sums(moment: datetime, loans: Select[Any] | list[int] | None) -> Select[Any]:
@@ -138,7 +130,7 @@ def refresh(
         connection.execute(
             select(Case.id).where(Case.loan_id.in_(chosen)).order_by(Case.id).with_for_update()
         )
-    source = _sums(moment or _now(), chosen).subquery("counted")
+    source = _sums(moment or clock.now_anywhere(), chosen).subquery("counted")
     connection.execute(
         update(CASES)
         .where(STORED.loan_id == source.c.loan_id)

@@ -17,6 +17,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def now_anywhere() -> datetime:
+    """``now`` inside an app; the wall clock outside one (a migration, a script)."""
+    from flask import has_app_context
+
+    return now() if has_app_context() else datetime.now(UTC)
+
+
 def local_today(timezone: str) -> date:
     """Today's date where the borrower lives: days past due count in their calendar."""
     return now().astimezone(ZoneInfo(timezone)).date()
