@@ -25,11 +25,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Connection,
+    Date,
     Engine,
     Select,
     Table,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    literal,
     not_,
     or_,
     select,
@@ -47,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstanceState, Session
 
-from portal.cases.overdue import date_bounds, today_column
+from portal.cases.overdue import borrower_today, date_bounds, today_column
 from portal.core import clock
 from portal.models import (
     UNPAID_INSTALLMENT,
@@ -68,11 +71,36 @@ STORED = CASES.c
 BATCH = 5_000
 
 
-def _sums(moment: datetime, loans: Select[Any] | list[int] | None) -> Select[Any]:
+def _today_in(zones: Iterable[str], moment: datetime) -> ColumnElement[date] | None:
+    """The borrower's today at ``moment`` as SQL for borrowers in one of ``zones`` only
+    (what ``today_column`` gives them, without listing every zone on Earth), or None
+    when a zone is not one ``zoneinfo`` knows."""
+    try:
+        days = {zone: borrower_today(zone, moment) for zone in zones}
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    if not days:
+        return None
+    distinct = sorted(set(days.values()))
+    if len(distinct) == 1:
+        return literal(distinct[0], Date)
+    return case(
+        *((Borrower.timezone == zone, literal(day, Date)) for zone, day in days.items()),
+        else_=literal(distinct[0], Date),
+    )
+
+
+def _sums(
+    moment: datetime,
+    loans: Select[Any] | list[int] | None,
+    zones: Iterable[str] | None = None,
+) -> Select[Any]:
     """Per loan (of ``loans``, or every loan): the overdue amount on its borrower's today
-    at ``moment`` and the window of days it holds for."""
+    at ``moment`` and the window of days it holds for. ``zones``, when given, are all the
+    zones of those loans' borrowers: a few loans' count then names only theirs."""
     zone = Borrower.timezone
-    today = today_column(zone, moment)
+    known = _today_in(zones, moment) if zones is not None else None
+    today = known if known is not None else today_column(zone, moment)
     due = LoanInstallment.due_date
     owed = (
         select(
@@ -126,11 +154,26 @@ def refresh(
     if isinstance(chosen, list) and not chosen:
         return
     connection = conn.connection() if isinstance(conn, Session) else conn
-    if chosen is not None and connection.dialect.name == "postgresql":
+    zones = None
+    if isinstance(chosen, list):
+        # A few loans (a payment's, a plan's): their borrowers' zones, read with the lock
+        # on PostgreSQL, so the count names those zones and not all six hundred.
+        query = (
+            select(Borrower.timezone)
+            .select_from(Case)
+            .join(Loan, Loan.id == Case.loan_id)
+            .join(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Case.loan_id.in_(chosen))
+            .order_by(Case.id)
+        )
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update(of=Case)
+        zones = set(connection.execute(query).scalars())
+    elif chosen is not None and connection.dialect.name == "postgresql":
         connection.execute(
             select(Case.id).where(Case.loan_id.in_(chosen)).order_by(Case.id).with_for_update()
         )
-    source = _sums(moment or clock.now_anywhere(), chosen).subquery("counted")
+    source = _sums(moment or clock.now_anywhere(), chosen, zones).subquery("counted")
     connection.execute(
         update(CASES)
         .where(STORED.loan_id == source.c.loan_id)
