@@ -530,33 +530,39 @@ def _earliest(request: ContactRequest, counts: _Counts, rules: ContactRules) -> 
     None when the borrower's quiet windows leave no time in any week.
 
     Terminates: blackouts are finite, and days beyond the last attempt plus a week have no
-    capped contact, while the allowed hours are never empty; a week of days free of
-    refusals with no open minute means none ever comes.
+    capped contact. Which minutes of a day are open depends only on its day of the week,
+    so once each of the seven has been seen closed from its start to its end (a day
+    refused by a cap or a blackout says nothing of its hours), none ever opens.
     """
     zone = request.zone
     moment = request.moment.astimezone(UTC)
-    closed_days: set[date] = set()
-    while len(closed_days) <= WEEK_DAYS:
+    closed_weekdays: set[int] = set()
+    # The request's own day is judged from its moment, not from its start: its closing
+    # says nothing of the hours before.
+    whole_day = False
+    while len(closed_weekdays) < WEEK_DAYS:
         local = moment.astimezone(zone)
         day = local.date()
         next_day = _first_instant(day + timedelta(days=1), time(0), zone)
+        closed = False
         if _day_refusals(request.channel, day, counts, rules):
             moment = next_day
         elif not _in_hours(request.channel, local.time(), rules):
             if local.time() < rules.allowed_from:
                 moment = _first_instant(day, rules.allowed_from, zone)
-            else:
-                closed_days.add(day)
-                moment = next_day
+                continue
+            closed, moment = True, next_day
         elif _borrower_quiet(request.channel, local, rules):
             until = _quiet_until(local, rules)
-            if until >= MINUTES_PER_DAY:
-                closed_days.add(day)
-                moment = next_day
-            else:
+            if until < MINUTES_PER_DAY:
                 moment = _first_instant(day, time(until // 60, until % 60), zone)
+                continue
+            closed, moment = True, next_day
         else:
             return local
+        if closed and whole_day:
+            closed_weekdays.add(day.weekday())
+        whole_day = True
     return None
 
 

@@ -767,3 +767,20 @@ def test_decisions_are_deterministic_whatever_the_history_order(scenario, rng: r
     first = may_contact(contact, history, rules)
     assert may_contact(contact, history, rules) == first
     assert may_contact(contact, ContactHistory(tuple(shuffled)), rules) == first
+
+
+def test_a_week_of_closed_days_around_a_capped_day_still_finds_that_weekday_next_week():
+    """Only Wednesdays are open (quiet the rest of the week), and this Wednesday's SMS cap
+    is spent: the next allowed moment is next Wednesday, not "never" (found by the
+    property test: the search once gave up after any seven closed days)."""
+    quiet = (QuietWindow(frozenset({0, 1, 3, 4, 5, 6}), 0, 1440),)
+    rules = strictest(RULES, borrower_layer(quiet))
+    assert rules.leaves_time
+    saturday_evening = tpe(3, 7, 20)
+    wednesday = tpe(3, 11, 9)
+    history = ContactHistory(tuple(messages(Channel.SMS, *[wednesday] * 5)))
+    decision = may_contact(request(saturday_evening, channel=Channel.SMS), history, rules)
+    assert not decision.allowed
+    assert decision.allowed_from is not None
+    assert decision.allowed_from.date() == date(2026, 3, 18)
+    assert decision.allowed_from.weekday() == 2
