@@ -37,7 +37,7 @@ from _compare import Row, at_least, at_most
 
 sys.path.insert(0, str(ROOT))
 
-from profile_pages import CALCULATOR, prepare
+from profile_pages import CALCULATOR, _csrf, prepare
 
 from portal import create_app
 from portal.core import db
@@ -82,13 +82,6 @@ def first_answer(port: int, path: str, timeout: float = 60.0) -> float:
         except OSError:
             time.sleep(0.01)
     raise RuntimeError(f"nothing answered on port {port}")
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    if found is None:
-        raise RuntimeError("no CSRF token on the page")
-    return found.group(1)
 
 
 def _post_form(port: int, path: str, fields: dict[str, str]) -> str:

@@ -147,21 +147,24 @@ def _candidate(plan: Plan, affordable: bool | None, burden: int) -> _Candidate:
     return order, plan, affordable, burden
 
 
+def _stage_waiver(context: Context, kind: PlanKind) -> Waiver:
+    """The most the stage's terms waive for a plan of ``kind`` (none for a deferral)."""
+    rules = context.rules
+    return waiver_of(
+        context.snapshot,
+        kind,
+        rules.max_penalty_waiver_pct,
+        rules.max_fee_waiver_pct,
+        rules.settlement_discount_cap_pct,
+    )
+
+
 def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candidate]:
     """The one payment of the stage's terms of ``kind`` due on ``due`` (build_plan's),
     unless there is nothing to pay. A promise to pay waives nothing (_stage_terms)."""
-    snapshot, rules = context.snapshot, context.rules
+    snapshot = context.snapshot
     restructured = restructured_amount(snapshot, kind)
-    if kind is PlanKind.DEFERRAL:
-        waiver = Waiver()
-    else:
-        waiver = waiver_of(
-            snapshot,
-            kind,
-            rules.max_penalty_waiver_pct,
-            rules.max_fee_waiver_pct,
-            rules.settlement_discount_cap_pct,
-        )
+    waiver = _stage_waiver(context, kind)
     payable = restructured - waiver.total
     if payable <= 0:
         return []  # judge: an installment below the minimum
@@ -182,13 +185,7 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
     # The same waiver at every frequency.
-    waiver = waiver_of(
-        snapshot,
-        kind,
-        rules.max_penalty_waiver_pct,
-        rules.max_fee_waiver_pct,
-        rules.settlement_discount_cap_pct,
-    )
+    waiver = _stage_waiver(context, kind)
     payable = restructured - waiver.total
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
