@@ -146,7 +146,7 @@ def find_link(db: Session, token: str, now: datetime) -> tuple[LinkState, Remind
     return link_state(link, now), link
 
 
-def link_state(link: ReminderLink | None, now: datetime) -> LinkState:
+def link_state(link: ReminderLink | SessionFacts | None, now: datetime) -> LinkState:
     """Whether ``link`` may be used at ``now``."""
     if link is None:
         return LinkState.UNKNOWN
@@ -166,24 +166,52 @@ def end_link_sessions(db: Session, link: ReminderLink) -> None:
     db.commit()
 
 
-def session_link(db: Session, link_id: int, case_id: int) -> ReminderLink | None:
-    """The link a borrower session began from, when it is ``link_id`` for ``case_id``,
-    with its case and what every borrower page reads (as ``borrower_case`` loads it): one
-    statement for the link, case, loan and borrower, one each for the installments and
-    charges."""
+@dataclass(frozen=True)
+class SessionFacts:
+    """What a borrower page needs to know before it loads the case: the session's link
+    (its state, as ``link_state`` reads it) and the case's ids, the borrower's language
+    and clock and the loan's currency."""
+
+    link_id: int
+    case_id: int
+    loan_id: int
+    borrower_id: int
+    expires_at: datetime
+    revoked_at: datetime | None
+    disabled_at: datetime | None
+    session_generation: int
+    locale: str
+    timezone: str
+    currency: str
+
+
+def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | None:
+    """The facts of the link a borrower session began from, when it is ``link_id`` for
+    ``case_id``: one statement, no ORM objects (a page served from the page cache loads
+    nothing else)."""
     if not (0 < link_id <= MAX_ID and 0 < case_id <= MAX_ID):
         return None
-    loan = joinedload(ReminderLink.case).joinedload(Case.loan)
     query = (
-        select(ReminderLink)
-        .where(ReminderLink.id == link_id, ReminderLink.case_id == case_id)
-        .options(
-            loan.joinedload(Loan.borrower),
-            loan.selectinload(Loan.installments),
-            loan.selectinload(Loan.charges),
+        select(
+            ReminderLink.id,
+            ReminderLink.case_id,
+            Case.loan_id,
+            Loan.borrower_id,
+            ReminderLink.expires_at,
+            ReminderLink.revoked_at,
+            ReminderLink.disabled_at,
+            ReminderLink.session_generation,
+            Borrower.locale,
+            Borrower.timezone,
+            Loan.currency,
         )
+        .join(Case, Case.id == ReminderLink.case_id)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(ReminderLink.id == link_id, ReminderLink.case_id == case_id)
     )
-    return db.scalars(query).unique().one_or_none()
+    row = db.execute(query).first()
+    return SessionFacts(*row) if row is not None else None
 
 
 def borrower_case(db: Session, case_id: int) -> Case | None:

@@ -27,6 +27,7 @@ from portal.cases import arrears
 from portal.core import db, migrate
 from portal.models import Base
 from portal.payments import stripe_gateway
+from portal.web.common import page_cache
 
 from .factories import NOW, app_config
 
@@ -127,6 +128,7 @@ def app(
     application = create_app({**app_config(_url_for(backend, request, tmp_path)), **extra_config})
     yield application
     stored_arrears_agree(application)
+    kept_pages_agree(application)
     application.extensions["haohuan.engine"].dispose()
 
 
@@ -140,6 +142,13 @@ def stored_arrears_agree(application: Flask) -> None:
             moment = NOW + timedelta(days=days)
             assert arrears.check(session, moment) == [], f"stored arrears disagree at {moment}"
         session.rollback()
+
+
+def kept_pages_agree(application: Flask) -> None:
+    """After every test: no page the page cache served differed from the same page
+    rendered anew (``portal.web.common.page_cache``: under TESTING each hit is checked)."""
+    cache = application.extensions[page_cache.EXTENSION]
+    assert cache.mismatches == [], f"stale pages served from the page cache: {cache.mismatches}"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask import g, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
 from portal.access import verification
-from portal.access.verification import LinkState, link_state
+from portal.access.verification import LinkState, SessionFacts, link_state
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
@@ -73,8 +73,9 @@ def end() -> None:
         session[KEPT] = kept
 
 
-def current_case(database: Session, moment: datetime) -> Case | None:
-    """The case this session may see, or None when it has ended."""
+def current_facts(database: Session, moment: datetime) -> SessionFacts | None:
+    """The facts of this session's link and case, or None when the session has ended
+    (idle or too old, its link revoked or disabled, or signed out since)."""
     case_id, link_id = session.get("case_id"), session.get("link_id")
     if case_id is None or link_id is None:
         return None
@@ -82,36 +83,61 @@ def current_case(database: Session, moment: datetime) -> Case | None:
         return None
     if not isinstance(case_id, int) or not isinstance(link_id, int):
         return None
-    # Every borrower page reads the loan, its borrower, installments and charges: loaded
-    # with the link, in the same round trips.
-    link = verification.session_link(database, link_id, case_id)
-    if link is None:
+    facts = verification.session_facts(database, link_id, case_id)
+    if facts is None:
         return None
-    if link_state(link, moment) in (LinkState.REVOKED, LinkState.DISABLED):
+    if link_state(facts, moment) in (LinkState.REVOKED, LinkState.DISABLED):
         return None
-    if session.get("generation") != link.session_generation:
+    if session.get("generation") != facts.session_generation:
         return None
     session["seen"] = moment.isoformat()
-    return link.case
+    return facts
+
+
+def _case(database: Session, facts: SessionFacts) -> Case:
+    case = verification.borrower_case(database, facts.case_id)
+    if case is None:  # deleted between the two statements of this request
+        raise LookupError(facts.case_id)
+    return case
+
+
+def case() -> Case:
+    """The session's case (``borrower_required`` checked the session), loaded on the first
+    call in a request: a page served from the page cache never asks for it."""
+    if "case" not in g:
+        g.case = _case(db.session(), g.session_facts)
+    found: Case = g.case
+    return found
 
 
 def borrower_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``view`` only inside a live borrower session; ``g.case`` is its case."""
+    return _guarded(view, load_case=True)
 
+
+def borrower_facts_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """As ``borrower_required``, but the case is not loaded: ``g.session_facts`` has its
+    ids, and ``case()`` loads it when the view needs it."""
+    return _guarded(view, load_case=False)
+
+
+def _guarded(view: Callable[..., Any], *, load_case: bool) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         moment = now()
-        case = current_case(db.session(), moment)
-        if case is None:
+        facts = current_facts(db.session(), moment)
+        if facts is None:
             kept = _keep_what_was_posted()
             end()
             if kept:
                 session[KEPT] = kept
                 return leave_page(url_for("borrower.session_ended", kept=1), code=303)
             return leave_page(url_for("borrower.session_ended"), code=302)
-        g.case = case
+        g.session_facts = facts
         g.now = moment
-        speak_to(case.loan.borrower.locale, case.loan.currency)
+        if load_case:
+            case()
+        speak_to(facts.locale, facts.currency)
         return view(*args, **kwargs)
 
     return wrapper

@@ -3,6 +3,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,7 +39,15 @@ from negotiation import (
 )
 from negotiation.contact import Channel, ContactRefusal, NarrowingProblem, QuietWindow
 from negotiation.rules import regular_per_period
-from portal.access.verification import Attempt, FactKind, LinkState, Verdict, find_link, verify
+from portal.access.verification import (
+    Attempt,
+    FactKind,
+    LinkState,
+    SessionFacts,
+    Verdict,
+    find_link,
+    verify,
+)
 from portal.arrangements import statements
 from portal.arrangements.agreement import (
     Choice,
@@ -57,8 +66,15 @@ from portal.arrangements.moves import (
     moved_installment,
     plan_refusal,
 )
-from portal.cases import evidence
-from portal.cases.facts import live_plan, plan_events_of, policy, snapshot_of, view_case
+from portal.cases import evidence, overdue
+from portal.cases.facts import (
+    live_plan,
+    plan_events_of,
+    policy,
+    snapshot_of,
+    view_case,
+)
+from portal.cases.fingerprint import fingerprint
 from portal.cases.holds import dispute_status, place_hold
 from portal.contact.call_requests import (
     CallbackRefusedError,
@@ -99,11 +115,12 @@ from portal.web.borrower.forms import (
     days_code,
     minute_of,
 )
-from portal.web.borrower.session import borrower_required
+from portal.web.borrower.session import borrower_facts_required, borrower_required
 from portal.web.common.clock import borrower_today
 from portal.web.common.evidence import evidence_folder
 from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.common.page_cache import cached_page, per_request, register_mark
 from portal.web.security import allow_body, csrf, csrf_exempt
 from portal.wording.engine import (
     FREQUENCY_NAMES,
@@ -181,7 +198,29 @@ def wording() -> dict[str, Any]:
 def session_clock() -> dict[str, Any]:
     """How long the borrower's session lasts, for the warning in _signout.html: app-wide,
     as the checkout pages of the payments blueprint show it too."""
-    return {"session_seconds_left": lambda: borrower_session.seconds_left(g.get("now") or now())}
+    return {"session_seconds_left": lambda: per_request("session_seconds")}
+
+
+register_mark("session_seconds", lambda: borrower_session.seconds_left(g.get("now") or now()))
+
+
+def _kept(render: Callable[[], str]) -> str:
+    """The page ``render`` makes for this request, from the page cache while nothing it
+    shows has changed (``portal.web.common.page_cache`` says what the key holds)."""
+    facts: SessionFacts = g.session_facts
+    key = (
+        request.endpoint,
+        request.full_path,
+        wants_fragment(),
+        facts.case_id,
+        fingerprint(db.session(), facts.case_id, facts.loan_id, facts.borrower_id),
+        str(get_locale()),
+        overdue.borrower_today(facts.timezone, g.now),
+        g.now.replace(second=0, microsecond=0),
+        session.get("link_id"),
+        session.get("statement_key"),
+    )
+    return cached_page(key, render)
 
 
 def _page(
@@ -282,10 +321,12 @@ def sign_out() -> Response:
 
 
 @blueprint.get("/status")
-@borrower_required
+@borrower_facts_required
 def status() -> Response:
     """What is owed, itemised; the stage in plain words; what happens next and when."""
-    return _status_page(g.case)
+    return respond(
+        _kept(lambda: render_template("borrower/status.html", **_status(borrower_session.case())))
+    )
 
 
 def _status_page(
@@ -295,6 +336,17 @@ def _status_page(
     status: int = 200,
     evidence_problem: str | None = None,
 ) -> Response:
+    context = _status(case, move_form, problem, evidence_problem)
+    return _page("borrower/status.html", status=status, **context)
+
+
+def _status(
+    case: Case,
+    move_form: MoveForm | None = None,
+    problem: str | None = None,
+    evidence_problem: str | None = None,
+) -> dict[str, Any]:
+    """What the status page shows."""
     view = view_case(db.session(), case, borrower_today(case))
     plan_events: tuple[Any, ...] = ()
     progress = None
@@ -303,18 +355,19 @@ def _status_page(
             db.session(), case, view.plan, borrower_today(case), view.snapshot
         )
         progress = _progress(case, view.plan, borrower_today(case))
-    return _page(
-        "borrower/status.html",
-        status=status,
-        view=view,
-        plan_events=plan_events,
-        progress=progress,
-        move=_move_section(case, view.plan, move_form, problem),
-        dispute=dispute_status(db.session(), case, g.now),
-        callback_at=_callback_at(case),
-        evidence_problem=EVIDENCE_PROBLEMS.get(evidence_problem or ""),
-        evidence_limits={"size": evidence.MAX_BYTES // (1024 * 1024), "count": evidence.MAX_FILES},
-    )
+    return {
+        "view": view,
+        "plan_events": plan_events,
+        "progress": progress,
+        "move": _move_section(case, view.plan, move_form, problem),
+        "dispute": dispute_status(db.session(), case, g.now),
+        "callback_at": _callback_at(case),
+        "evidence_problem": EVIDENCE_PROBLEMS.get(evidence_problem or ""),
+        "evidence_limits": {
+            "size": evidence.MAX_BYTES // (1024 * 1024),
+            "count": evidence.MAX_FILES,
+        },
+    }
 
 
 def _callback_at(case: Case) -> str | None:
@@ -636,21 +689,26 @@ def _calculator(
 
 
 @blueprint.get("/plans/calculate")
-@borrower_required
+@borrower_facts_required
 def calculate() -> Response:
     """The calculator's result: a fragment for htmx, or the whole options page."""
-    case: Case = g.case
-    today = borrower_today(case)
     if not wants_fragment():
+        case = borrower_session.case()
+        today = borrower_today(case)
         return _plans_page(case, today, StatementForm(meta=in_currency(case.loan.currency)))
+    return respond(_kept(_calculator_fragment))
+
+
+def _calculator_fragment() -> str:
+    case = borrower_session.case()
+    today = borrower_today(case)
     snapshot = snapshot_of(db.session(), case, today)
     calculator = _calculator(case, snapshot, request.args)
     # The language links, swapped out of band, carry the calculator's values: a switch
     # after typing shows the same plan (the whole page of this URL).
-    return respond(
-        render_template("borrower/_calculator.html", calculator=calculator, snapshot=snapshot)
-        + render_template("_languages.html", oob=True)
-    )
+    return render_template(
+        "borrower/_calculator.html", calculator=calculator, snapshot=snapshot
+    ) + render_template("_languages.html", oob=True)
 
 
 # Review and accept -------------------------------------------------------------------

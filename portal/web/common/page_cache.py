@@ -1,0 +1,139 @@
+"""Rendered borrower pages kept for as long as nothing they were made from has changed.
+
+A borrower's status page costs some 40 ORM objects, the engine's snapshot and timeline and
+a long template; served again it costs the session check and one statement. The key holds
+everything a page is made from:
+
+- the case's fingerprint (``portal.cases.fingerprint``): a digest of every row a borrower
+  page can show, read in one statement each request, so a payment, a plan, a hold, the
+  daily work's set-based updates or a hand fix in SQL each make a new key at once;
+- the policy version in force, the language and currency, the borrower's today, the
+  address with its query, the session's link and typed statement;
+- the minute: a page changes with the clock as well as with the rows (a resolved dispute
+  stops being shown a set time after it ended), so a page is served for at most the rest
+  of the minute it was rendered in, and one rendered at 13:59:50 is never served at 14:00.
+
+What differs between two responses of one session is not kept: the CSRF token and the
+session's seconds left are written as marks (``per_request``) and filled in each time.
+
+Each worker keeps its own ``LIMIT`` most recent pages (no shared store to keep
+consistent: a worker that has not seen a page renders it). With ``TESTING`` set (every
+test app), each page served from the cache is rendered again and compared, so the whole
+suite checks that the key misses nothing the pages show: a difference raises (the
+request answers 500) and is noted in ``mismatches``, which the test suite checks after
+every test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from flask import Flask, current_app, g
+from markupsafe import escape
+
+LIMIT = 512
+EXTENSION = "haohuan.page_cache"
+
+# Each mark's value function, by name; the mark itself is the name in a form no template
+# writes (letters, digits and hyphens: nothing autoescaping would change).
+_MARKS: dict[str, Callable[[], Any]] = {}
+
+
+class PageCacheMismatchError(AssertionError):
+    """A page served from the cache differs from the page rendered now: the key misses
+    something the page shows."""
+
+
+class PageCache:
+    """The most recently rendered pages of this worker, least recently used first out."""
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
+        self._pages: OrderedDict[Hashable, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0  # pages served from the cache, since the worker started
+        self.misses = 0  # pages rendered because the cache did not have them
+        self.mismatches: list[Hashable] = []  # with TESTING: keys whose kept page was stale
+
+    def get(self, key: Hashable) -> str | None:
+        """The page kept under ``key``, or None."""
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+            return page
+
+    def put(self, key: Hashable, page: str) -> None:
+        """Keep ``page`` under ``key``, forgetting the least recently used beyond the limit."""
+        with self._lock:
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.limit:
+                self._pages.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+def init_app(app: Flask) -> None:
+    """A cache for ``app``, and the CSRF token as a mark (after Flask-WTF set its global)."""
+    from flask_wtf.csrf import generate_csrf
+
+    app.extensions[EXTENSION] = PageCache()
+    register_mark("csrf", generate_csrf)
+    app.jinja_env.globals["csrf_token"] = lambda: per_request("csrf")
+
+
+def register_mark(name: str, value: Callable[[], Any]) -> None:
+    """Name a value that differs between responses; ``per_request(name)`` gives it."""
+    _MARKS[name] = value
+
+
+def per_request(name: str) -> Any:
+    """The value named ``name`` for this response; its mark while a page is being
+    rendered for the cache."""
+    if g.get("page_cache_rendering"):
+        return _mark(name)
+    return _MARKS[name]()
+
+
+def cached_page(key: tuple[Hashable, ...], render: Callable[[], str]) -> str:
+    """The page under ``key``, rendered by ``render`` when this worker has not kept it;
+    its marks filled in for this response."""
+    cache: PageCache = current_app.extensions[EXTENSION]
+    kept = cache.get(key)
+    if kept is None:
+        cache.misses += 1
+    else:
+        cache.hits += 1
+    if kept is None or current_app.config.get("TESTING"):
+        fresh = _render_with_marks(render)
+        if kept is not None and fresh != kept:
+            cache.mismatches.append(key)
+            raise PageCacheMismatchError(f"a kept page differs from the page rendered now: {key}")
+        cache.put(key, fresh)
+        kept = fresh
+    return _filled(kept)
+
+
+def _render_with_marks(render: Callable[[], str]) -> str:
+    g.page_cache_rendering = True
+    try:
+        return render()
+    finally:
+        g.page_cache_rendering = False
+
+
+def _filled(page: str) -> str:
+    for name, value in _MARKS.items():
+        mark = _mark(name)
+        if mark in page:
+            page = page.replace(mark, str(escape(value())))
+    return page
+
+
+def _mark(name: str) -> str:
+    return f"hh-page-cache-mark-{name}-7c1e"

@@ -1,0 +1,192 @@
+"""The page cache: a borrower's status page and calculator served again while nothing they
+show has changed, and rendered anew the moment anything does, whichever path changed it.
+
+Every test app runs with ``TESTING``, under which each page served from the cache is
+rendered again and compared (``portal.web.common.page_cache``): the whole suite is this
+module's oracle. The tests here check the parts that oracle cannot: that pages are kept
+at all, that a change made behind the ORM's back is seen, that per-response values are
+fresh, and that the oracle itself fires."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from portal.cases import fingerprint
+from portal.core import db
+from portal.models import Base, Case
+from portal.web.common import page_cache
+
+from .factories import NOW, build_case, sign_in
+
+CALCULATOR = (
+    "/plans/calculate?kind=arrears_plan&installments=6&frequency=monthly&first_due_date="
+    + (NOW.date() + timedelta(days=7)).isoformat()
+)
+HTMX = {"HX-Request": "true"}
+
+
+def kept(app: Flask) -> page_cache.PageCache:
+    cache: page_cache.PageCache = app.extensions[page_cache.EXTENSION]
+    return cache
+
+
+def signed_in(app: Flask, client: FlaskClient) -> None:
+    """A borrower signed in, the page cache empty. (A fresh database's first page records
+    the policy in force as version 1, which moves every fingerprint once.)"""
+    sign_in(client, build_case(app))
+    client.get("/status")
+    app.extensions[page_cache.EXTENSION] = page_cache.PageCache()
+
+
+def test_every_table_that_names_a_case_is_watched_or_said_why_not() -> None:
+    linking = {"case_id", "loan_id", "plan_id", "borrower_id", "link_id", "hold_id"}
+    naming = {
+        table.name for table in Base.metadata.tables.values() if linking & set(table.columns.keys())
+    }
+    watched = {item.table for item in fingerprint.WATCHED}
+    assert not watched & set(fingerprint.UNWATCHED)
+    assert naming - {"cases", "loans"} <= watched | set(fingerprint.UNWATCHED)
+    assert watched | set(fingerprint.UNWATCHED) <= set(Base.metadata.tables)
+
+
+def test_the_status_page_is_kept_and_served_again(app: Flask, client: FlaskClient) -> None:
+    signed_in(app, client)
+    first = client.get("/status")
+    second = client.get("/status")
+    assert first.status_code == second.status_code == 200
+    assert (kept(app).misses, kept(app).hits) == (1, 1)
+    assert first.data == second.data
+    assert b"hh-page-cache-mark" not in second.data
+    assert len(kept(app)) == 1
+
+
+def test_the_calculator_is_kept_per_question(app: Flask, client: FlaskClient) -> None:
+    signed_in(app, client)
+    six = client.get(CALCULATOR, headers=HTMX)
+    client.get(CALCULATOR, headers=HTMX)
+    assert (kept(app).misses, kept(app).hits) == (1, 1)
+    twelve = client.get(CALCULATOR.replace("installments=6", "installments=12"), headers=HTMX)
+    assert (kept(app).misses, kept(app).hits) == (2, 1)
+    assert six.data != twelve.data
+
+
+def test_a_change_made_in_sql_behind_the_orm_is_shown_at_once(
+    app: Flask, client: FlaskClient
+) -> None:
+    built = build_case(app)
+    sign_in(client, built)
+    assert "陳怡君" in client.get("/status").get_data(as_text=True)
+    with app.app_context():
+        db.session().execute(
+            text("UPDATE borrowers SET full_name = :name WHERE id = :id"),
+            {"name": "王小明", "id": built.borrower_id},
+        )
+        db.session().commit()
+    page = client.get("/status").get_data(as_text=True)
+    assert "王小明" in page
+    assert "陳怡君" not in page
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE loan_installments SET due_date = due_date WHERE 1 = 0",  # no change
+        "UPDATE loan_installments SET principal_paid = principal_paid + 1",
+        "UPDATE loan_charges SET amount = amount + 1",
+        "UPDATE cases SET needs_agent = NOT needs_agent",
+        "UPDATE reminder_links SET session_generation = session_generation + 1",
+        "UPDATE borrowers SET locale = 'en'",
+        "DELETE FROM loan_charges",
+    ],
+)
+def test_the_fingerprint_moves_with_any_row_it_watches(app: Flask, statement: str) -> None:
+    built = build_case(app)
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        assert case is not None
+        ids = (case.id, case.loan_id, built.borrower_id)
+        before = fingerprint.fingerprint(session, *ids)
+        assert fingerprint.fingerprint(session, *ids) == before
+        changed = session.execute(text(statement)).rowcount
+        after = fingerprint.fingerprint(session, *ids)
+        assert (after != before) == bool(changed)
+        session.rollback()
+
+
+def test_each_response_of_a_kept_page_has_its_own_valid_csrf_token(
+    app: Flask, client: FlaskClient
+) -> None:
+    sign_in(client, build_case(app))
+    app.config["WTF_CSRF_ENABLED"] = True
+    client.get("/status")
+    served = client.get("/status").get_data(as_text=True)
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', served))
+    assert tokens
+    assert not any("mark" in token for token in tokens)
+    refused = client.post("/sign-out", data={"csrf_token": "forged"})
+    assert refused.status_code == 400
+    signed_out = client.post("/sign-out", data={"csrf_token": tokens.pop()})
+    assert signed_out.status_code == 303
+
+
+def test_the_session_clock_on_a_kept_page_counts_down(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, build_case(app))
+    for minutes in range(0, 110, 14):  # kept alive to near the session's two hours
+        app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=minutes)).isoformat()
+        client.get("/status")
+    seconds = []
+    for moment in (NOW + timedelta(minutes=110), NOW + timedelta(minutes=110, seconds=20)):
+        app.config["HAOHUAN_NOW"] = moment.isoformat()
+        found = re.search(r'data-seconds="(\d+)"', client.get("/status").get_data(as_text=True))
+        assert found is not None
+        seconds.append(int(found.group(1)))
+    assert seconds == [600, 580]
+
+
+def test_a_page_is_not_kept_past_its_minute(app: Flask, client: FlaskClient) -> None:
+    signed_in(app, client)
+    client.get("/status")
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=1)).isoformat()
+    client.get("/status")
+    assert len(kept(app)) == 2
+
+
+def test_a_kept_page_that_differs_from_a_fresh_one_fails_loudly(
+    app: Flask, client: FlaskClient
+) -> None:
+    signed_in(app, client)
+    client.get("/status")
+    cache = kept(app)
+    for key in list(cache._pages):
+        cache._pages[key] = "<p>a stale page</p>"
+    assert client.get("/status").status_code == 500
+    assert len(cache.mismatches) == 1
+    cache.mismatches.clear()  # this test's own, expected
+
+
+def test_another_borrower_never_gets_a_kept_page(app: Flask) -> None:
+    first, second = app.test_client(), app.test_client()
+    sign_in(first, build_case(app, name="陳怡君"))
+    sign_in(second, build_case(app, name="林志明", date_of_birth="1990-01-02"))
+    assert "陳怡君" in first.get("/status").get_data(as_text=True)
+    page = second.get("/status").get_data(as_text=True)
+    assert "林志明" in page
+    assert "陳怡君" not in page
+
+
+def test_the_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
+    cache = page_cache.PageCache(limit=2)
+    cache.put(("a",), "A")
+    cache.put(("b",), "B")
+    assert cache.get(("a",)) == "A"
+    cache.put(("c",), "C")
+    assert cache.get(("b",)) is None
+    assert cache.get(("a",)) == "A"
+    assert len(cache) == 2
