@@ -25,7 +25,7 @@ class Row:
     baseline: str
     ratio: float | None
     goal: str
-    met: bool
+    met: bool | None  # None: a row shown for context, with no goal of its own
 
     @property
     def ratio_text(self) -> str:
@@ -43,11 +43,16 @@ def at_most(path: str, haohuan: str, baseline: str, ratio: float, goal: float) -
     return Row(path, haohuan, baseline, ratio, f"≤ {goal}{TIMES}", ratio <= goal)
 
 
+def shown(path: str, haohuan: str, baseline: str, ratio: float, why: str) -> Row:
+    """A row with no goal, shown beside the others for what it explains (``why``)."""
+    return Row(path, haohuan, baseline, ratio, why, None)
+
+
 def table(rows: list[Row]) -> str:
     """The rows as a Markdown table."""
     lines = ["| path | Haohuan | baseline | ratio | goal | met |", "|---|---|---|---|---|---|"]
     for row in rows:
-        met = "yes" if row.met else "**no**"
+        met = "-" if row.met is None else "yes" if row.met else "**no**"
         cells = [row.path, row.haohuan, row.baseline, row.ratio_text, row.goal, met]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

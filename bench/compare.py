@@ -130,8 +130,8 @@ def main() -> None:
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
-    met = sum(row.met for row in rows)
-    print(f"\n{met} of {len(rows)} goals met")
+    goals = [row for row in rows if row.met is not None]
+    print(f"\n{sum(bool(row.met) for row in goals)} of {len(goals)} goals met")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ wrk (Debian's package; 1 thread, 8 connections) loads each path for ``--seconds`
 ``--rounds`` rounds that alternate Haohuan and the baseline; the medians are compared.
 
 Paths: the borrower's status page (a verified session), the plan calculator's htmx GET,
-and the agent queue's first page (a signed-in agent). Then each side's worker peak RSS
-after its load, and a worker's boot (a replacement's first answer, one worker).
+and the agent queue's first page (a signed-in agent). The two borrower pages are served
+from the page cache after their first request in each minute
+(``portal.web.common.page_cache``), so they are loaded again with a new address each
+request (``FRESH_ADDRESSES``): rows with no goal, the cost of a page not kept. Then each
+side's worker peak RSS after its load, and a worker's boot (a replacement's first answer,
+one worker).
 
     .venv/bin/python bench/pages.py [--seconds 20] [--rounds 3] [--workers 5]
         [--postgres-url URL]
@@ -25,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +38,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from _common import ROOT, Server, postgres_database, postgres_unreachable, production_server
-from _compare import Row, at_least, at_most
+from _compare import Row, at_least, at_most, shown
 
 sys.path.insert(0, str(ROOT))
 
@@ -101,9 +106,28 @@ def _post_form(port: int, path: str, fields: dict[str, str]) -> str:
     return response.getheader("Set-Cookie", "").split(";")[0]
 
 
-def wrk(port: int, path: str, seconds: float, headers: dict[str, str]) -> Load:
-    """wrk's figures for ``path`` (1 thread, 8 connections); any non-2xx answer fails."""
+# A wrk script that gives each request an address of its own (``?fresh=N`` added): a
+# page the page cache keeps by its address is then rendered every time, the cost of a miss.
+FRESH_ADDRESSES = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local joint = string.find(wrk.path, "?", 1, true) and "&" or "?"
+  return wrk.format(nil, wrk.path .. joint .. "fresh=" .. counter)
+end
+"""
+
+
+def wrk(
+    port: int, path: str, seconds: float, headers: dict[str, str], *, fresh: bool = False
+) -> Load:
+    """wrk's figures for ``path`` (1 thread, 8 connections); any non-2xx answer fails.
+    With ``fresh``, each request's address is new (``FRESH_ADDRESSES``)."""
     command = ["wrk", "-t1", "-c8", f"-d{seconds:.0f}s", "--latency"]
+    if fresh:
+        script = Path(tempfile.gettempdir()) / f"bench-fresh-{os.getpid()}.lua"
+        script.write_text(FRESH_ADDRESSES)
+        command += ["-s", str(script)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run(
@@ -149,6 +173,9 @@ def measure(url: str, seconds: float, rounds: int, workers: int) -> list[Row]:
     token, date_of_birth, email, password = seeded(url)
     paths: dict[str, tuple[str, dict[str, str]]] = {}
     haohuan: dict[str, list[Load]] = {"status": [], "calculator": [], "queue": []}
+    # The borrower pages again, each request at a new address: never served from the
+    # page cache (what a borrower's first view of the minute costs).
+    fresh: dict[str, list[Load]] = {"status": [], "calculator": []}
     baseline: list[Load] = []
     rss: dict[str, float] = {}
     for _ in range(rounds):
@@ -169,6 +196,9 @@ def measure(url: str, seconds: float, rounds: int, workers: int) -> list[Row]:
             for name, (path, headers) in paths.items():
                 wrk(server.port, path, 2, headers)  # every worker warm
                 haohuan[name].append(wrk(server.port, path, seconds, headers))
+            for name in fresh:
+                path, headers = paths[name]
+                fresh[name].append(wrk(server.port, path, seconds, headers, fresh=True))
             rss["haohuan"] = server.worker_peak_rss_mib()
         with gunicorn("baseline_app:create_app()", url, workers) as server:
             first_answer(server.port, "/")
@@ -187,6 +217,12 @@ def measure(url: str, seconds: float, rounds: int, workers: int) -> list[Row]:
         ours = median_load(loads)
         rows.append(
             at_least(names[name], ours.text(), base.text(), ours.rate / base.rate, goals[name])
+        )
+    for name, loads in fresh.items():
+        ours = median_load(loads)
+        why = "none: the cost of a page the page cache does not have"
+        rows.append(
+            shown(f"{names[name]}, not kept", ours.text(), base.text(), ours.rate / base.rate, why)
         )
     rows += boot_and_memory(url, rss)
     return rows

@@ -10,6 +10,7 @@ fresh, and that the oracle itself fires."""
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -153,9 +154,15 @@ def test_the_session_clock_on_a_kept_page_counts_down(app: Flask, client: FlaskC
 def test_a_page_is_not_kept_past_its_minute(app: Flask, client: FlaskClient) -> None:
     signed_in(app, client)
     client.get("/status")
+    client.get(CALCULATOR, headers=HTMX)
+    assert len(kept(app)) == 2
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(seconds=59)).isoformat()
+    client.get("/status")
+    assert (kept(app).misses, kept(app).hits) == (2, 1)
     app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=1)).isoformat()
     client.get("/status")
-    assert len(kept(app)) == 2
+    assert (kept(app).misses, kept(app).hits) == (3, 1)
+    assert len(kept(app)) == 1  # the minute before is forgotten
 
 
 def test_a_kept_page_that_differs_from_a_fresh_one_fails_loudly(
@@ -165,7 +172,7 @@ def test_a_kept_page_that_differs_from_a_fresh_one_fails_loudly(
     client.get("/status")
     cache = kept(app)
     for key in list(cache._pages):
-        cache._pages[key] = "<p>a stale page</p>"
+        cache._pages[key] = zlib.compress(b"<p>a stale page</p>")
     assert client.get("/status").status_code == 500
     assert len(cache.mismatches) == 1
     cache.mismatches.clear()  # this test's own, expected
@@ -183,10 +190,10 @@ def test_another_borrower_never_gets_a_kept_page(app: Flask) -> None:
 
 def test_the_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
     cache = page_cache.PageCache(limit=2)
-    cache.put(("a",), "A")
+    cache.put(("a",), "A 頁")
     cache.put(("b",), "B")
-    assert cache.get(("a",)) == "A"
+    assert cache.get(("a",)) == "A 頁"
     cache.put(("c",), "C")
     assert cache.get(("b",)) is None
-    assert cache.get(("a",)) == "A"
+    assert cache.get(("a",)) == "A 頁"
     assert len(cache) == 2

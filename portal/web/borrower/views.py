@@ -216,11 +216,10 @@ def _kept(render: Callable[[], str]) -> str:
         fingerprint(db.session(), facts.case_id, facts.loan_id, facts.borrower_id),
         str(get_locale()),
         overdue.borrower_today(facts.timezone, g.now),
-        g.now.replace(second=0, microsecond=0),
         session.get("link_id"),
         session.get("statement_key"),
     )
-    return cached_page(key, render)
+    return cached_page(key, g.now.replace(second=0, microsecond=0), render)
 
 
 def _page(

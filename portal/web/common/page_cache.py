@@ -16,25 +16,28 @@ everything a page is made from:
 What differs between two responses of one session is not kept: the CSRF token and the
 session's seconds left are written as marks (``per_request``) and filled in each time.
 
-Each worker keeps its own ``LIMIT`` most recent pages (no shared store to keep
-consistent: a worker that has not seen a page renders it). With ``TESTING`` set (every
-test app), each page served from the cache is rendered again and compared, so the whole
-suite checks that the key misses nothing the pages show: a difference raises (the
-request answers 500) and is noted in ``mismatches``, which the test suite checks after
-every test.
+Each worker keeps its own ``LIMIT`` most recent pages of the current minute, compressed
+(no shared store to keep consistent: a worker that has not seen a page renders it).
+
+With ``TESTING`` set (every test app), each page served from the cache is rendered again
+and compared, so the whole suite checks that the key misses nothing the pages show: a
+difference raises (the request answers 500) and is noted in ``mismatches``, which the
+test suite checks after every test.
 """
 
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, g
 from markupsafe import escape
 
-LIMIT = 512
+LIMIT = 256
 EXTENSION = "haohuan.page_cache"
 
 # Each mark's value function, by name; the mark itself is the name in a form no template
@@ -48,11 +51,15 @@ class PageCacheMismatchError(AssertionError):
 
 
 class PageCache:
-    """The most recently rendered pages of this worker, least recently used first out."""
+    """The pages this worker rendered in the current minute, compressed, the least
+    recently used forgotten beyond ``limit``. A page is kept for the minute it was
+    rendered in only (its key holds the minute), so the first page of a new minute drops
+    every older one: memory holds one minute's pages at most."""
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._pages: OrderedDict[Hashable, str] = OrderedDict()
+        self._pages: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._minute: Hashable = None
         self._lock = threading.Lock()
         self.hits = 0  # pages served from the cache, since the worker started
         self.misses = 0  # pages rendered because the cache did not have them
@@ -61,15 +68,22 @@ class PageCache:
     def get(self, key: Hashable) -> str | None:
         """The page kept under ``key``, or None."""
         with self._lock:
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-            return page
+            packed = self._pages.get(key)
+            if packed is None:
+                return None
+            self._pages.move_to_end(key)
+        return zlib.decompress(packed).decode()
 
-    def put(self, key: Hashable, page: str) -> None:
-        """Keep ``page`` under ``key``, forgetting the least recently used beyond the limit."""
+    def put(self, key: Hashable, page: str, minute: Hashable = None) -> None:
+        """Keep ``page`` under ``key`` for ``minute``; a new minute forgets the pages of
+        the one before, and the least recently used go beyond the limit."""
+        # Level 1: a status page of 10 kB packs to about 3 kB in some 50 µs.
+        packed = zlib.compress(page.encode(), 1)
         with self._lock:
-            self._pages[key] = page
+            if minute != self._minute:
+                self._pages.clear()
+                self._minute = minute
+            self._pages[key] = packed
             self._pages.move_to_end(key)
             while len(self._pages) > self.limit:
                 self._pages.popitem(last=False)
@@ -100,10 +114,11 @@ def per_request(name: str) -> Any:
     return _MARKS[name]()
 
 
-def cached_page(key: tuple[Hashable, ...], render: Callable[[], str]) -> str:
-    """The page under ``key``, rendered by ``render`` when this worker has not kept it;
-    its marks filled in for this response."""
+def cached_page(key: tuple[Hashable, ...], minute: datetime, render: Callable[[], str]) -> str:
+    """The page under ``key`` in ``minute``, rendered by ``render`` when this worker has
+    not kept it; its marks filled in for this response."""
     cache: PageCache = current_app.extensions[EXTENSION]
+    key = (*key, minute)
     kept = cache.get(key)
     if kept is None:
         cache.misses += 1
@@ -114,7 +129,7 @@ def cached_page(key: tuple[Hashable, ...], render: Callable[[], str]) -> str:
         if kept is not None and fresh != kept:
             cache.mismatches.append(key)
             raise PageCacheMismatchError(f"a kept page differs from the page rendered now: {key}")
-        cache.put(key, fresh)
+        cache.put(key, fresh, minute)
         kept = fresh
     return _filled(kept)
 
