@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from portal.access.addresses import address_hash
@@ -191,7 +193,16 @@ def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | Non
     nothing else)."""
     if not (0 < link_id <= MAX_ID and 0 < case_id <= MAX_ID):
         return None
-    query = (
+    # Core, not the ORM session's execute: every borrower request runs it first.
+    values = {"link_id": link_id, "case_id": case_id}
+    row = db.connection().execute(_session_facts_query(), values).first()
+    return SessionFacts(*row) if row is not None else None
+
+
+@cache
+def _session_facts_query() -> Select[Any]:
+    # Built once: building the select took longer than running it.
+    return (
         select(
             ReminderLink.id,
             ReminderLink.case_id,
@@ -208,10 +219,10 @@ def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | Non
         .join(Case, Case.id == ReminderLink.case_id)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(ReminderLink.id == link_id, ReminderLink.case_id == case_id)
+        .where(
+            ReminderLink.id == bindparam("link_id"), ReminderLink.case_id == bindparam("case_id")
+        )
     )
-    row = db.execute(query).first()
-    return SessionFacts(*row) if row is not None else None
 
 
 def borrower_case(db: Session, case_id: int) -> Case | None:
