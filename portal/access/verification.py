@@ -200,7 +200,7 @@ def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | Non
 
 
 @cache
-def _session_facts_query() -> Select[Any]:
+def _session_facts_query() -> Select[*tuple[Any, ...]]:
     # Built once: building the select took longer than running it.
     return (
         select(
