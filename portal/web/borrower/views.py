@@ -216,10 +216,15 @@ def _kept(render: Callable[[], str]) -> str:
         fingerprint(db.session(), facts.case_id, facts.loan_id, facts.borrower_id),
         str(get_locale()),
         overdue.borrower_today(facts.timezone, g.now),
-        session.get("link_id"),
-        session.get("statement_key"),
+        # Everything the session holds (its link, offer, typed statement, language, ...)
+        # but what moves every request; the CSRF token is filled in per response.
+        repr(sorted((name, value) for name, value in session.items() if name not in VOLATILE)),
     )
     return cached_page(key, g.now.replace(second=0, microsecond=0), render)
+
+
+# Session keys that change with every request and that no kept page shows.
+VOLATILE = frozenset({"seen", "csrf_token"})
 
 
 def _page(

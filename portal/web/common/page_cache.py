@@ -7,8 +7,9 @@ everything a page is made from:
 - the case's fingerprint (``portal.cases.fingerprint``): a digest of every row a borrower
   page can show, read in one statement each request, so a payment, a plan, a hold, the
   daily work's set-based updates or a hand fix in SQL each make a new key at once;
-- the policy version in force, the language and currency, the borrower's today, the
-  address with its query, the session's link and typed statement;
+- the policy version in force (a row the fingerprint reads), the language, the borrower's
+  today, the address with its query, and what the session holds (its link, offer and
+  typed statement among them);
 - the minute: a page changes with the clock as well as with the rows (a resolved dispute
   stops being shown a set time after it ended), so a page is served for at most the rest
   of the minute it was rendered in, and one rendered at 13:59:50 is never served at 14:00.
