@@ -230,7 +230,7 @@ def exact_arrears(moment: datetime) -> ColumnElement[Any]:
     return installments + charges
 
 
-def arrears_at(moment: datetime, zone: ColumnElement[str] | None = None) -> ColumnElement[Any]:
+def arrears_at(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
     """The case's overdue amount at ``moment`` in minor units of its loan's currency: the
     stored amount where its window holds (for every borrower, or at the edge of the day
     for this borrower's own today), else counted from the installments. ``zone`` is the

@@ -550,7 +550,7 @@ def _days_band(
     last: int | None,
     moment: datetime,
     edge: bool = True,
-    zone: ColumnElement[str] | None = None,
+    zone: Any = None,
 ) -> ColumnElement[bool]:
     """Cases ``first`` to ``last`` (None: no end) days past due on their borrower's today
     at ``moment``; below one day includes the cases not overdue at all. ``d`` days past due
@@ -584,11 +584,11 @@ def _bands(
     chosen: QueueFilter,
     moment: datetime,
     edge: bool = True,
-    zone: ColumnElement[str] | None = None,
+    zone: Any = None,
 ) -> list[ColumnElement[bool]]:
     """The days-past-due band's and the stage's conditions (``edge`` and ``zone``: see
     ``_days_band``)."""
-    bands = []
+    bands: list[tuple[int, int | None]] = []
     if chosen.dpd_band == "0":
         bands.append((0, 0))
     elif chosen.dpd_band in DPD_RANGES:
@@ -634,8 +634,12 @@ def _filtered(
     query = query.where(*_bands(chosen, moment, edge, Borrower.timezone if borrower else None))
     if chosen.currency and currency:
         if borrower:
-            chosen_currency = func.coalesce(STORED.arrears_currency, Loan.currency)
-            query = query.where(chosen_currency == chosen.currency)
+            # The case's copy first (read before the join), then the loan's.
+            stored_currency = STORED.arrears_currency
+            query = query.where(
+                or_(stored_currency == chosen.currency, stored_currency.is_(None)),
+                func.coalesce(stored_currency, Loan.currency) == chosen.currency,
+            )
         else:
             query = query.where(in_currency(chosen.currency))
     if chosen.hold == "none":
@@ -879,7 +883,7 @@ def matching_cases(
 
 
 # The order of a sort: a key (an expression) and how it orders.
-Order = tuple[ColumnElement[Any], Callable[[ColumnElement[Any]], ColumnElement[Any]]]
+Order = tuple[Any, Callable[[Any], ColumnElement[Any]]]
 
 
 def _asc(key: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -31,11 +31,14 @@ class Case(Base):
 
     __tablename__ = "cases"
     __table_args__ = (
+        # Carrying the loan (PostgreSQL): the queue counts a band of days past due from
+        # the index alone, reading the borrower's zone at the band's edge through the loan.
         Index(
             "ix_cases_overdue_since",
             "overdue_since",
             sqlite_where=text("overdue_since IS NOT NULL"),
             postgresql_where=text("overdue_since IS NOT NULL"),
+            postgresql_include=["loan_id"],
         ),
         # An owner's cases in the queue's order (most days past due first): My work's
         # top cases and Next case read it in order (migration 0014_mywork).
