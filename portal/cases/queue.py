@@ -10,11 +10,14 @@ shown count their days from the installments themselves, exactly as the case pag
 The overdue amount (the arrears: overdue principal and interest plus unpaid fees and
 penalties, what an agent negotiates about) is filtered and sorted by the amount stored on
 each case (``portal.cases.arrears``: counted from the installments wherever its window of
-days does not hold, so the same amount at any moment); the rows shown sum it by loan from
-the installments still owed (``arrears_of``, the reference the stored amount is checked
-against), which the partial index ``ix_loan_installments_unpaid`` holds apart from the
-paid bulk of the table, for the page's own fifty loans only. The search reads the phone's
-stored digits (``Borrower.phone_digits``) and loan numbers through a UNION of two selects.
+days does not hold, so the same amount at any moment), as disjoint parts (``_parts``): the
+stored amounts, a currency at a time, read from their index alone, and the few cases at
+the edge of their window, read once per page with their borrower joined. The rows shown
+sum it by loan from the installments still owed (``arrears_of``, the reference the stored
+amount is checked against), which the partial index ``ix_loan_installments_unpaid`` holds
+apart from the paid bulk of the table, for the page's own fifty loans only. The search
+reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
+UNION of two selects.
 
 ``parse_filter`` reads a query string (or a posted segment) and never raises: a value it
 cannot use falls back to the default and is reported as a translated sentence.
