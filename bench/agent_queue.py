@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
 
-from console import MOMENT, SOUGHT, Statements, explain, seed_contact
+from console import MOMENT, SOUGHT, Statements, seed_contact
 from lifecycle import TYPICAL, analyze, prepared, timed_day
 
 from negotiation import load_policy
@@ -123,11 +123,24 @@ def measure(
             explain_to.mkdir(exist_ok=True)
             lines = [f"-- {label}: {args}", f"-- p95 {p95:.1f} ms, median {median:.1f} ms", ""]
             for seconds, statement, parameters in sorted(seen, key=lambda s: -s[0]):
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    continue  # the queue's SET LOCAL jit = off
                 lines += [f"-- statement, {seconds * 1000:.1f} ms", statement, ""]
-                lines += explain(engine, statement, parameters)
+                lines += explain_queue(engine, statement, parameters)
                 lines.append("")
             (explain_to / f"queue_{name}.txt").write_text("\n".join(lines) + "\n")
     return found
+
+
+def explain_queue(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """The executed plan of one of the queue's statements with its buffers, JIT off as
+    ``page_of`` sets it (``portal.cases.queue._without_jit``)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        rows = conn.exec_driver_sql(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters
+        )
+        return [row[0] for row in rows]
 
 
 def rows(found: dict[str, tuple[str, float, float, int]]) -> list[Row]:

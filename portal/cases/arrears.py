@@ -230,10 +230,11 @@ def exact_arrears(moment: datetime) -> ColumnElement[Any]:
     return installments + charges
 
 
-def arrears_at(moment: datetime) -> ColumnElement[Any]:
+def arrears_at(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
     """The case's overdue amount at ``moment`` in minor units of its loan's currency: the
     stored amount where its window holds (for every borrower, or at the edge of the day
-    for this borrower's own today), else counted from the installments."""
+    for this borrower's own today), else counted from the installments. ``zone`` is the
+    borrower's zone when the query joins the borrower (else a subquery reads it)."""
     earliest, latest = date_bounds(moment)
     after, until = STORED.arrears_after, STORED.arrears_until
     stored: ColumnElement[Any] = STORED.arrears
@@ -241,7 +242,7 @@ def arrears_at(moment: datetime) -> ColumnElement[Any]:
         (holds_everywhere(moment), stored)
     ]
     if earliest < latest:
-        today = today_column(_borrower_zone(), moment)
+        today = today_column(_borrower_zone() if zone is None else zone, moment)
         here = and_(or_(after.is_(None), after < today), or_(until.is_(None), until >= today))
         branches.append((here, stored))
     return case(*branches, else_=exact_arrears(moment))

@@ -10,11 +10,14 @@ shown count their days from the installments themselves, exactly as the case pag
 The overdue amount (the arrears: overdue principal and interest plus unpaid fees and
 penalties, what an agent negotiates about) is filtered and sorted by the amount stored on
 each case (``portal.cases.arrears``: counted from the installments wherever its window of
-days does not hold, so the same amount at any moment); the rows shown sum it by loan from
-the installments still owed (``arrears_of``, the reference the stored amount is checked
-against), which the partial index ``ix_loan_installments_unpaid`` holds apart from the
-paid bulk of the table, for the page's own fifty loans only. The search reads the phone's
-stored digits (``Borrower.phone_digits``) and loan numbers through a UNION of two selects.
+days does not hold, so the same amount at any moment), as disjoint parts (``_parts``): the
+stored amounts, a currency at a time, read from their index alone, and the few cases at
+the edge of their window, read once per page with their borrower joined. The rows shown
+sum it by loan from the installments still owed (``arrears_of``, the reference the stored
+amount is checked against), which the partial index ``ix_loan_installments_unpaid`` holds
+apart from the paid bulk of the table, for the page's own fifty loans only. The search
+reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
+UNION of two selects.
 
 ``parse_filter`` reads a query string (or a posted segment) and never raises: a value it
 cannot use falls back to the default and is reported as a translated sentence.
@@ -22,30 +25,45 @@ cannot use falls back to the default and is reported as a translated sentence.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Subquery
+from sqlalchemy.sql.expression import Null, Subquery
 
 from negotiation import Stage
-from portal.cases.arrears import arrears_at, arrears_between, currency_of, in_currency
+from portal.cases.arrears import STORED, arrears_at, currency_of, holds_everywhere, in_currency
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
 from portal.cases.overdue import borrower_today, date_bounds, today_column
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
-from portal.core.pagination import window
+from portal.core.pagination import Window, count, placed, window
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -530,37 +548,59 @@ def _borrower_zone() -> Any:
     )
 
 
-def _days_band(first: int, last: int | None, moment: datetime) -> ColumnElement[bool]:
+def _days_band(
+    first: int,
+    last: int | None,
+    moment: datetime,
+    edge: bool = True,
+    zone: Any = None,
+) -> ColumnElement[bool]:
     """Cases ``first`` to ``last`` (None: no end) days past due on their borrower's today
     at ``moment``; below one day includes the cases not overdue at all. ``d`` days past due
     means overdue since the borrower's today minus ``d``: away from the edge, the earliest
     and latest today decide alone and the index on ``overdue_since`` serves; at the edge
-    the borrower's own zone decides."""
+    the borrower's own zone decides. Without ``edge``, the cases the earliest and latest
+    today decide alone (all of the band but those at its edge). ``zone`` is the
+    borrower's zone when the query joins the borrower (else a subquery reads it)."""
     since = Case.overdue_since
     earliest, latest = date_bounds(moment)
+    zone = _borrower_zone() if zone is None else zone
     conditions = []
     if first >= 1:
-        conditions.append(
-            or_(
-                since <= earliest - timedelta(days=first),
-                and_(
-                    since <= latest - timedelta(days=first),
-                    since <= today_column(_borrower_zone(), moment, first),
-                ),
-            )
+        bulk: ColumnElement[bool] = since <= earliest - timedelta(days=first)
+        at_the_edge = and_(
+            since <= latest - timedelta(days=first),
+            since <= today_column(zone, moment, first),
         )
+        conditions.append(or_(bulk, at_the_edge) if edge else bulk)
     if last is not None:
-        conditions.append(
-            or_(
-                since.is_(None),
-                since >= latest - timedelta(days=last),
-                and_(
-                    since >= earliest - timedelta(days=last),
-                    since >= today_column(_borrower_zone(), moment, last),
-                ),
-            )
+        bulk = or_(since.is_(None), since >= latest - timedelta(days=last))
+        at_the_edge = and_(
+            since >= earliest - timedelta(days=last),
+            since >= today_column(zone, moment, last),
         )
+        conditions.append(or_(bulk, at_the_edge) if edge else bulk)
     return and_(*conditions) if conditions else Case.id.is_not(None)
+
+
+def _bands(
+    chosen: QueueFilter,
+    moment: datetime,
+    edge: bool = True,
+    zone: Any = None,
+) -> list[ColumnElement[bool]]:
+    """The days-past-due band's and the stage's conditions (``edge`` and ``zone``: see
+    ``_days_band``)."""
+    bands: list[tuple[int, int | None]] = []
+    if chosen.dpd_band == "0":
+        bands.append((0, 0))
+    elif chosen.dpd_band in DPD_RANGES:
+        bands.append(DPD_RANGES[chosen.dpd_band])
+    if chosen.stage:
+        # The stage days past due imply on the borrower's today, as each row shows it; an
+        # arranged or held case keeps its days (its state is another fact).
+        bands.append(stage_days(Stage(chosen.stage)))
+    return [_days_band(first, last, moment, edge, zone) for first, last in bands]
 
 
 def stage_days(stage: Stage) -> tuple[int, int | None]:
@@ -572,25 +612,39 @@ def stage_days(stage: Stage) -> tuple[int, int | None]:
     return first, (rules.stage_starts(later[0]) - 1 if later else None)
 
 
-def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bool) -> Select[Any]:
-    """Case ids that ``chosen`` selects at ``moment``, with the loan (and the borrower)
-    joined only when a filter or the sort reads them: counting a million cases should not
-    join a million loans it never looks at."""
+def _filtered(
+    chosen: QueueFilter,
+    moment: datetime,
+    zone: tzinfo,
+    currency: bool = True,
+    edge: bool = True,
+    borrower: bool = False,
+) -> Select[Any]:
+    """Case ids that ``chosen`` selects at ``moment`` but for the overdue amount's range
+    (``_parts``), with the loan (and the borrower) joined only when a filter or the sort
+    reads them: counting a million cases should not join a million loans it never looks
+    at. Without ``currency``, any currency; without ``edge``, none of the cases at the
+    edge of a band of days (``_days_band``); with ``borrower``, the loan and the borrower
+    joined (for the few cases each of whose rows reads the borrower's zone several
+    times: once each, not a subquery each time)."""
     query = select(Case.id)
-    if chosen.sort == "loan":
+    if chosen.sort == "loan" or borrower:
         # The stored amount and the loan's currency are on the case: only the order by
         # loan number reads the loan.
         query = query.join(Loan, Loan.id == Case.loan_id)
-    if chosen.dpd_band == "0":
-        query = query.where(_days_band(0, 0, moment))
-    elif chosen.dpd_band in DPD_RANGES:
-        query = query.where(_days_band(*DPD_RANGES[chosen.dpd_band], moment))
-    if chosen.stage:
-        # The stage days past due imply on the borrower's today, as each row shows it; an
-        # arranged or held case keeps its days (its state is another fact).
-        query = query.where(_days_band(*stage_days(Stage(chosen.stage)), moment))
-    if chosen.currency:
-        query = query.where(in_currency(chosen.currency))
+    if borrower:
+        query = query.join(Borrower, Borrower.id == Loan.borrower_id)
+    query = query.where(*_bands(chosen, moment, edge, Borrower.timezone if borrower else None))
+    if chosen.currency and currency:
+        if borrower:
+            # The case's copy first (read before the join), then the loan's.
+            stored_currency = STORED.arrears_currency
+            query = query.where(
+                or_(stored_currency == chosen.currency, stored_currency.is_(None)),
+                func.coalesce(stored_currency, Loan.currency) == chosen.currency,
+            )
+        else:
+            query = query.where(in_currency(chosen.currency))
     if chosen.hold == "none":
         query = query.where(Case.hold.is_(None))
     elif chosen.hold in ("dispute", "hardship"):
@@ -608,24 +662,101 @@ def _filtered(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_amount: bo
         query = query.where(_contact_condition(chosen.last_contact, today, zone))
     if chosen.search:
         query = query.where(_search_condition(chosen.search))
+    return query
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One of the disjoint selects of case ids whose union is what the queue selects:
+    either every case the filter selects (``stored`` False, ``currency`` None, no amount
+    read), or the cases whose stored amount holds at the moment (``stored``), in one
+    ``currency`` (None: in none the queue reads by index), or the few whose amount is
+    counted (neither)."""
+
+    query: Select[Any]
+    stored: bool = False
+    currency: str | None = None
+
+
+def _stored_holds(moment: datetime) -> ColumnElement[bool]:
+    """The cases whose stored amount (and currency) holds on every borrower's today at
+    ``moment``: the amount is then the column itself, readable through its index."""
+    return and_(holds_everywhere(moment), STORED.arrears_currency.is_not(None))
+
+
+def _parts(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_currency: bool) -> list[_Part]:
+    """What ``chosen`` selects at ``moment`` as disjoint selects (their UNION ALL is the
+    selection, so their counts add up): the whole selection in one when no amount is
+    filtered (nor ``by_currency``, for the order by amount); else the cases whose stored
+    amount holds (per currency when ``by_currency`` or the amounts are converted), each
+    a range of the index on (currency, amount), and the few cases at the edge of their
+    window, whose amount is counted (``arrears_at``).
+
+    An OR of the two could read neither through an index: PostgreSQL then reads every
+    matching row from the table (a bitmap heap scan of the whole range)."""
+    query = _filtered(chosen, moment, zone)
     basis = amount_basis(chosen)
     low, high = chosen.balance_min, chosen.balance_max
-    if by_amount and basis.currency is not None and (low, high) != (None, None):
-        if basis.converted:
-            owed = basis.amount(arrears_at(moment))
-            if low is not None:
-                query = query.where(owed >= basis.threshold(low))
-            if high is not None:
-                query = query.where(owed <= basis.threshold(high))
-        else:
-            query = query.where(
-                arrears_between(
-                    moment,
-                    None if low is None else basis.threshold(low),
-                    None if high is None else basis.threshold(high),
-                )
-            )
-    return query
+    filtering = _filters_amount(chosen)
+    if not filtering and not by_currency:
+        return [_Part(query)]
+    # The stored parts name their currency on the case's own copy, which is the loan's
+    # wherever the stored amount holds, and leave the cases at the edge of a band of days
+    # (whose borrower's zone decides, a subquery per row) to the counted part: with only
+    # the index's columns read, PostgreSQL reads them from the index alone.
+    any_currency = _filtered(chosen, moment, zone, currency=False, edge=False)
+    holds = _stored_holds(moment)
+    parts: list[_Part] = []
+    low_minor = None if low is None or not filtering else basis.threshold(low)
+    high_minor = None if high is None or not filtering else basis.threshold(high)
+    currencies = basis.currencies(chosen.currency)
+    for code in currencies:
+        conditions = basis.stored_range(code, low_minor, high_minor)
+        if conditions is not None:
+            stored = any_currency.where(holds, STORED.arrears_currency == code, *conditions)
+            parts.append(_Part(stored, stored=True, currency=code))
+    if not chosen.currency:
+        # Loans in a currency the queue does not list (none in practice): compared as the
+        # counted amounts are, without the index's order.
+        others = any_currency.where(holds, _none_of(currencies))
+        owed = basis.amount(STORED.arrears)
+        if low_minor is not None:
+            others = others.where(owed >= low_minor)
+        if high_minor is not None:
+            others = others.where(owed <= high_minor)
+        parts.append(_Part(others, stored=True))
+    counted = _filtered(chosen, moment, zone, borrower=True)
+    counted = counted.where(not_(and_(holds, *_bands(chosen, moment, edge=False))))
+    owed = basis.amount(arrears_at(moment, Borrower.timezone))
+    if low_minor is not None:
+        counted = counted.where(owed >= low_minor)
+    if high_minor is not None:
+        counted = counted.where(owed <= high_minor)
+    parts.append(_Part(counted))
+    return parts
+
+
+def _filters_amount(chosen: QueueFilter) -> bool:
+    """Whether ``chosen`` limits the overdue amount (in a currency it can compare in)."""
+    limits = (chosen.balance_min, chosen.balance_max)
+    return amount_basis(chosen).currency is not None and limits != (None, None)
+
+
+def _none_of(currencies: tuple[str, ...]) -> ColumnElement[bool]:
+    """A stored currency (not NULL) that is none of ``currencies`` (sorted), as ranges
+    of the index between them rather than a NOT IN, which no index reads."""
+    column = STORED.arrears_currency
+    ranges = [column < currencies[0], column > currencies[-1]]
+    ranges += [and_(column > below, column < above) for below, above in pairwise(currencies)]
+    return or_(*ranges)
+
+
+def _union(parts: list[_Part]) -> Select[Any]:
+    """The ids of every part, as one select."""
+    if len(parts) == 1:
+        return parts[0].query
+    every = union_all(*(part.query for part in parts)).subquery("selected")
+    return select(every.c.id)
 
 
 @dataclass(frozen=True)
@@ -642,18 +773,23 @@ class AmountBasis:
         """True when each loan's amount is converted at the configured rates."""
         return self.rates is not None
 
+    @property
+    def factors(self) -> dict[str, Decimal]:
+        """What one minor unit of each currency with a rate is in minor units of
+        ``currency`` (empty when amounts are not converted)."""
+        if self.rates is None or self.currency is None:
+            return {}
+        target = minor_digits(self.currency)
+        return {code: rate.scaleb(target - minor_digits(code)) for code, rate in self.rates.items()}
+
     def amount(self, owed: ColumnElement[Any]) -> ColumnElement[Any]:
         """``owed`` (minor units of each loan's currency) in minor units of ``currency``."""
         if self.rates is None or self.currency is None:
             return owed
-        target = minor_digits(self.currency)
-        factors = {
-            code: rate.scaleb(target - minor_digits(code)) for code, rate in self.rates.items()
-        }
         # Exact decimals the settings checked (digits and a point only): written into the
         # statement as numeric literals, so PostgreSQL multiplies exactly.
         factor = when(
-            {code: literal_column(f"{value:f}") for code, value in factors.items()},
+            {code: literal_column(f"{value:f}") for code, value in self.factors.items()},
             value=currency_of(),
         )
         # A loan in a currency without a rate has no converted amount (NULL): no amount
@@ -673,6 +809,45 @@ class AmountBasis:
         """``whole`` units of ``currency`` in its minor units."""
         return whole * minor_per_major(self.currency or "TWD")
 
+    def currencies(self, chosen: str | None) -> tuple[str, ...]:
+        """The loans' currencies the stored amounts are read in, one index range each:
+        the chosen one, or every one the queue lists and every one with a rate."""
+        if chosen:
+            return (chosen,)
+        return tuple(sorted({*CURRENCIES, *self.factors}))
+
+    def stored_amount(self, code: str) -> ColumnElement[Any]:
+        """The stored amount of a loan in ``code`` as ``amount`` gives it: itself, times
+        the currency's factor, or NULL (converted, and ``code`` has no rate)."""
+        if not self.converted:
+            return STORED.arrears
+        factor = self.factors.get(code)
+        if factor is None:
+            return null()
+        return STORED.arrears * literal_column(f"{factor:f}")
+
+    def stored_range(
+        self, code: str, low: int | None, high: int | None
+    ) -> list[ColumnElement[bool]] | None:
+        """The stored amount of a loan in ``code`` (minor units of that currency) whose
+        ``amount`` is from ``low`` to ``high`` minor units of ``currency`` (None: no limit),
+        as a range of the column itself (what its index reads); None when no amount of
+        ``code`` is in it (converted, and ``code`` has no rate)."""
+        if not self.converted:
+            factor = Fraction(1)
+        elif code in self.factors:
+            factor = Fraction(self.factors[code])
+        else:
+            return None if (low, high) != (None, None) else []
+        conditions = []
+        # owed * factor >= low, for a whole owed and a positive exact factor: owed at least
+        # the ceiling of low / factor (and at most the floor of high / factor).
+        if low is not None:
+            conditions.append(STORED.arrears >= math.ceil(low / factor))
+        if high is not None:
+            conditions.append(STORED.arrears <= math.floor(high / factor))
+        return conditions
+
 
 def amount_basis(chosen: QueueFilter) -> AmountBasis:
     """The chosen currency; without one, the reporting currency when a rate is configured
@@ -684,12 +859,6 @@ def amount_basis(chosen: QueueFilter) -> AmountBasis:
     if all(code in rates for code in CURRENCIES):
         return AmountBasis(config.reporting_currency, rates)
     return AmountBasis(None)
-
-
-def _needs_arrears(chosen: QueueFilter) -> bool:
-    return (
-        chosen.balance_min is not None or chosen.balance_max is not None or chosen.sort == "balance"
-    )
 
 
 def console_zone() -> ZoneInfo:
@@ -713,28 +882,118 @@ def matching_cases(
     borrower's today as the queue, the case page and the letter. ``zone`` (the console's
     unless given) is the calendar "today" and "the last 7 days" of the last-contact
     filter are counted in."""
-    return _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
+    return _union(_parts(chosen, moment, zone or console_zone(), by_currency=False))
 
 
-def _ordered(query: Select[Any], chosen: QueueFilter, moment: datetime) -> Select[Any]:
+# The order of a sort: a key (an expression) and how it orders.
+Order = tuple[Any, Callable[[Any], ColumnElement[Any]]]
+
+
+def _asc(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.asc()
+
+
+def _desc(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.desc()
+
+
+def _asc_nulls_first(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.asc().nulls_first()
+
+
+def _asc_nulls_last(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.asc().nulls_last()
+
+
+def _desc_nulls_last(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.desc().nulls_last()
+
+
+def _desc_nulls_first(key: ColumnElement[Any]) -> ColumnElement[Any]:
+    return key.desc().nulls_first()
+
+
+def _orders(chosen: QueueFilter, part: _Part, moment: datetime) -> list[Order]:
+    """The sort's keys, before the case id that breaks ties, read in ``part`` (the
+    stored amount in a part of stored amounts, else the amount at ``moment``)."""
     descending = chosen.descending
     if chosen.sort == "balance":
         basis = amount_basis(chosen)
-        owed = basis.amount(arrears_at(moment))
-        key = owed.desc().nulls_last() if descending else owed.asc().nulls_last()
+        if part.stored and part.currency is not None:
+            owed = basis.stored_amount(part.currency)
+            currency: ColumnElement[Any] = STORED.arrears_currency
+        else:
+            owed = basis.amount(
+                STORED.arrears if part.stored else arrears_at(moment, Borrower.timezone)
+            )
+            currency = STORED.arrears_currency
+            if not part.stored:
+                currency = func.coalesce(currency, Loan.currency)
+        key: Order = (owed, _desc_nulls_last if descending else _asc_nulls_last)
         if basis.currency is None:
             # Amounts of different currencies are not compared: each currency in turn.
-            return query.order_by(currency_of().asc(), key, Case.id.asc())
-    elif chosen.sort == "last_contact":
-        column = Case.last_contact_at
-        key = column.desc().nulls_last() if descending else column.asc().nulls_first()
-    elif chosen.sort == "loan":
-        key = Loan.number.desc() if descending else Loan.number.asc()
-    else:
-        # Most days past due is the oldest overdue_since; not overdue counts as 0 days.
-        since = Case.overdue_since
-        key = since.asc().nulls_last() if descending else since.desc().nulls_first()
-    return query.order_by(key, Case.id.asc())
+            return [(currency, _asc), key]
+        return [key]
+    if chosen.sort == "last_contact":
+        return [(Case.last_contact_at, _desc_nulls_last if descending else _asc_nulls_first)]
+    if chosen.sort == "loan":
+        return [(Loan.number, _desc if descending else _asc)]
+    # Most days past due is the oldest overdue_since; not overdue counts as 0 days.
+    return [(Case.overdue_since, _asc_nulls_last if descending else _desc_nulls_first)]
+
+
+def _index_order(chosen: QueueFilter, part: _Part) -> list[ColumnElement[Any]] | None:
+    """The order of the part of one currency's stored amounts by amount, as the index on
+    (currency, amount) reads it (the amount column itself, without NULLS: it has none),
+    or None when the part is ordered by its keys. Converted at a positive rate, the order
+    of the amounts is the stored amounts' own; with no rate, every amount is NULL and
+    the case id alone orders."""
+    if chosen.sort != "balance" or not part.stored or part.currency is None:
+        return None
+    if isinstance(amount_basis(chosen).stored_amount(part.currency), Null):
+        return []
+    return [STORED.arrears.desc() if chosen.descending else STORED.arrears.asc()]
+
+
+def _ordered(query: Select[Any], chosen: QueueFilter, moment: datetime) -> Select[Any]:
+    orders = _orders(chosen, _Part(query), moment)
+    return query.order_by(*(order(key) for key, order in orders), Case.id.asc())
+
+
+def _sorted(part: _Part, chosen: QueueFilter, moment: datetime) -> Select[Any]:
+    """``part``'s ids in the order ``chosen`` asks for."""
+    orders = _orders(chosen, part, moment)
+    return part.query.order_by(*(order(key) for key, order in orders), Case.id.asc())
+
+
+def _page_ids(
+    stored: list[_Part],
+    counted: _Part,
+    first_counted: list[int],
+    chosen: QueueFilter,
+    moment: datetime,
+    span: Window,
+) -> Select[Any]:
+    """The ids of ``span``'s page in the order ``chosen`` asks for, from the ``stored``
+    parts, each sorted and cut to the rows up to the page's end (through the index, for
+    an order by amount), and the ``counted`` part's cases up to the page's end (in
+    order, ``first_counted``), then the page from those."""
+    end = span.page * span.per_page
+    pieces = []
+    parts = [*stored, counted] if first_counted else stored
+    orders: list[Order] = []
+    for part in parts:
+        orders = _orders(chosen, part, moment)
+        keys = [key.label(f"key_{n}") for n, (key, _order) in enumerate(orders)]
+        inner = _index_order(chosen, part)
+        if inner is None:
+            inner = [order(key) for key, order in orders]
+        query = part.query if part is not counted else part.query.where(Case.id.in_(first_counted))
+        piece = query.add_columns(*keys).order_by(*inner, Case.id.asc()).limit(end).subquery()
+        pieces.append(select(*piece.c))
+    every = union_all(*pieces).subquery("candidates")
+    outer = [order(every.c[f"key_{n}"]) for n, (_key, order) in enumerate(orders)]
+    return span.of(select(every.c.id).order_by(*outer, every.c.id.asc()))
 
 
 # One page ---------------------------------------------------------------------------------
@@ -786,11 +1045,37 @@ def page_of(
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
     for more), sorted as it asks, in three statements: the count, the page's case ids,
     and their rows with their arrears and latest plans."""
-    query = _filtered(chosen, moment, zone or console_zone(), _needs_arrears(chosen))
-    span = window(db, query, chosen.page, per_page)
-    ids = list(db.scalars(span.of(_ordered(query, chosen, moment))))
+    zone = zone or console_zone()
+    _without_jit(db)
+    parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
+    if len(parts) == 1:
+        span = window(db, parts[0].query, chosen.page, per_page)
+        ids = list(db.scalars(span.of(_ordered(parts[0].query, chosen, moment))))
+    else:
+        *stored, counted = parts
+        # The cases whose amount is counted (a few thousand at 1M) read once, in order:
+        # each reads its borrower's zone, which costs more than reading the index.
+        in_order = list(db.scalars(_sorted(counted, chosen, moment)))
+        if _filters_amount(chosen):
+            total = count(db, _union(stored)) + len(in_order)
+        else:
+            total = count(db, _filtered(chosen, moment, zone))
+        span = placed(total, chosen.page, per_page)
+        first = in_order[: span.page * per_page]
+        ids = list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span)))
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+
+
+def _without_jit(db: Session) -> None:
+    """No JIT compilation on PostgreSQL for the rest of the transaction. A page's
+    statements read a few thousand rows at most, but the planner charges every
+    per-row subquery (the borrower's zone at the edge of the day, the amount counted
+    from the installments) on every row it might read, so their estimated cost passes
+    ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
+    at 1M cases, ``bench/explain/``)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SET LOCAL jit = off"))
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:

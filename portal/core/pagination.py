@@ -30,6 +30,15 @@ class Window:
 
 def window(db: Session, query: Select[*tuple[Any, ...]], page: int, per_page: int) -> Window:
     """Count the rows ``query`` selects and place ``page`` among the pages they fill."""
-    total = int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    return placed(count(db, query), page, per_page)
+
+
+def count(db: Session, query: Select[*tuple[Any, ...]]) -> int:
+    """How many rows ``query`` selects."""
+    return int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def placed(total: int, page: int, per_page: int) -> Window:
+    """``page`` placed among the pages ``total`` rows fill."""
     pages = max(1, -(-total // per_page))
     return Window(total, min(max(page, 1), pages), pages, per_page)
