@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import partial
 from operator import itemgetter
 
 from negotiation.affordability import Assessment, Statement, assess
@@ -27,7 +26,6 @@ from negotiation.reasons import Rejection, RejectionReason
 from negotiation.rules import (
     Context,
     Schedules,
-    _first_true,
     first_installment_floor,
     fits_statement,
     judge,
@@ -199,14 +197,11 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
         schedules = shared.get(rate)
         if schedules is None:
             terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
-            schedules = shared[rate] = Schedules(context, terms, floor, payable)
+            schedules = shared[rate] = Schedules(context, terms, floor, payable, rate)
         longest = schedules.longest(longest_allowed)
         if longest is None:
             continue
-        fastest = None
-        if assessment is not None:
-            fits = partial(schedules.affordable, assessment=assessment, frequency=frequency)
-            fastest = _first_true(fits, 2, longest)
+        fastest = schedules.fastest(longest, frequency)
         # Only a restructure charges interest of its own; state no rate for anything else.
         stated = annual if rate else ZERO
         regular = regular_per_period(snapshot, kind, frequency)
