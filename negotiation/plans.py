@@ -337,6 +337,7 @@ class Annuities:
         # do) and the margin of the last installment.
         self._periods: dict[int, tuple[float, int | None]] = {}
         self._around: dict[int, tuple[float, float, int | None]] = {}
+        self._widest: dict[int, int | None] = {}
 
     def of(self, periods: int) -> tuple[float, int | None]:
         """For ``periods``: the float share of the principal a level payment comes to
@@ -362,6 +363,21 @@ class Annuities:
     def margin(self, periods: int) -> int | None:
         """``last_installment_margin`` for ``periods``."""
         return self.of(periods)[1]
+
+    def widest_margin(self, most: int) -> int | None:
+        """The largest ``last_installment_margin`` from 2 to ``most`` periods, or None
+        when one of them is unknown."""
+        known = self._widest.get(most, -1)
+        if known == -1:
+            known = 0
+            for periods in range(2, most + 1):
+                margin = self.of(periods)[1]
+                if margin is None:
+                    known = None
+                    break
+                known = max(known, margin)
+            self._widest[most] = known
+        return known
 
     def payment(self, principal: int, periods: int) -> int:
         """``level_payment`` of ``principal`` over ``periods``."""

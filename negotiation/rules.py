@@ -237,6 +237,9 @@ _LARGEST_OUTLINED = 10**18
 # give or take far more than a float's error rounds up to the same step.
 _FLOAT_EXACT = 2**53
 _BELOW, _ABOVE = 1 - FLOAT_DOUBT, 1 + FLOAT_DOUBT
+# Schedules._all_keep's allowance for the floats and Decimal digits of an annuity's
+# shares: their errors are below 1e-15, relative.
+_RANGE_DOUBT = 1e-9
 
 
 # How a schedule of three or more installments is outlined (Schedules._shape): only by
@@ -302,8 +305,61 @@ class Schedules:
         """``longest_term``: the most installments, up to ``most``, that keep the
         minimum."""
         if most not in self._longest:
-            self._longest[most] = _last_true(self.keeps_minimum, 2, most)
+            if most > 2 and self._all_keep(most) and self.keeps_minimum(2):
+                # What the search finds when every term it could try keeps the minimum.
+                self._longest[most] = most
+            else:
+                self._longest[most] = _last_true(self.keeps_minimum, 2, most)
         return self._longest[most]
+
+    def _all_keep(self, most: int) -> bool:
+        """True when every schedule of 3 to ``most`` installments keeps the minimum
+        (``keeps_minimum``), shown from bounds without working one out: each first
+        installment is at least the floor (or the down payment) and at most the largest
+        first installment of the range, so each level one is at least what the largest
+        first leaves, spread over the most periods. False says nothing: the search then
+        decides."""
+        shape = self._shape
+        if shape == _LISTED:
+            return False
+        payable, step, minimum, down = self.payable, self.step, self.minimum, self._down
+        if down is None:
+            least_first = self.floor  # the first installment is never below the floor...
+            if payable < least_first:
+                return False  # ...unless it is the whole payable
+        else:
+            least_first = min(max(down, 0), payable)
+        if least_first <= 0 or least_first < minimum:
+            return False
+        if shape == _PLAIN:
+            # A first installment is the floor or the even share, which only shrinks as
+            # the terms grow: at most the floor or the share of three. Each level one is
+            # the rest over n - 1 rounded down to the step, so at least the least rest
+            # over the most periods, and the last one is then at least a level one.
+            largest_first = least_first
+            if down is None:
+                largest_first = max(self.floor, payable // 3 // step * step)
+            least_level = (payable - largest_first) // (most - 1) // step * step
+            return least_level > 0 and least_level >= minimum
+        # An annuity: the share of its principal a level payment comes to shrinks as the
+        # periods grow, and the payment is that share rounded up to the step. A first
+        # installment is then at most the floor or the share of three periods of the
+        # payable (and a step), each level one at least the share of the most periods of
+        # what that leaves. The float shares are within 1e-15 of Decimal's quotients,
+        # far inside _RANGE_DOUBT. Every outline is known when every margin is, and its
+        # last installment is positive when the level one exceeds the widest margin.
+        known = self._annuities
+        if known is None:
+            return False
+        widest = known.widest_margin(most - 1)
+        first_share, level_share = known.of(3)[0], known.of(most - 1)[0]
+        if widest is None or not first_share or not level_share:
+            return False
+        first_bound: float = least_first
+        if down is None:
+            first_bound = max(self.floor, payable * first_share * (1 + _RANGE_DOUBT) + step)
+        level_bound = (payable - first_bound) * level_share * (1 - _RANGE_DOUBT)
+        return level_bound > 0 and level_bound >= minimum and level_bound > widest
 
     def fastest(self, most: int, frequency: Frequency) -> int | None:
         """``fastest_affordable`` for the context's own statement (None without one):
