@@ -172,7 +172,7 @@ def waiver_of(
     if kind is PlanKind.SETTLEMENT:
         payable = restructured_amount(snapshot, kind) - penalties - fees
         discount = percent_of(payable, settlement_discount_pct) // step * step
-    return Waiver(penalties, fees, discount)
+    return assembled(Waiver, {"penalties": penalties, "fees": fees, "discount": discount})
 
 
 def minimum_down(snapshot: LoanSnapshot, percent: Decimal, minimum_installment: int) -> int:

@@ -118,19 +118,27 @@ def propose(
         return ()
     rules = context.rules
     found: list[_Candidate] = []
+    # Paying in full, an arrears plan and a restructure waive the same penalties and fees.
+    shared_waiver: Waiver | None = None
     for kind in _offered_kinds(rules):
+        if kind is PlanKind.DEFERRAL or kind is PlanKind.SETTLEMENT:
+            waiver = _stage_waiver(context, kind)
+        else:
+            if shared_waiver is None:
+                shared_waiver = _stage_waiver(context, kind)
+            waiver = shared_waiver
         if kind is PlanKind.DEFERRAL:
             latest = today + timedelta(days=policy.max_deferral_days)
-            found += _single_payment(context, kind, latest)
+            found += _single_payment(context, kind, latest, waiver)
         elif not kind.is_installment_plan:
-            found += _single_payment(context, kind, today)
+            found += _single_payment(context, kind, today, waiver)
         elif (
             kind is PlanKind.RESTRUCTURE
             and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
         ):
             continue  # judge: too many restructures
         else:
-            found += _installment_plans(context, kind)
+            found += _installment_plans(context, kind, waiver)
     return _ranked(context, found)
 
 
@@ -157,12 +165,14 @@ def _stage_waiver(context: Context, kind: PlanKind) -> Waiver:
     )
 
 
-def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candidate]:
+def _single_payment(
+    context: Context, kind: PlanKind, due: date, waiver: Waiver
+) -> list[_Candidate]:
     """The one payment of the stage's terms of ``kind`` due on ``due`` (build_plan's),
-    unless there is nothing to pay. A promise to pay waives nothing (_stage_terms)."""
+    with the stage's ``waiver`` of ``kind``, unless there is nothing to pay. A promise to
+    pay waives nothing (_stage_terms)."""
     snapshot = context.snapshot
     restructured = restructured_amount(snapshot, kind)
-    waiver = _stage_waiver(context, kind)
     payable = restructured - waiver.total
     if payable <= 0:
         return []  # judge: an installment below the minimum
@@ -172,9 +182,10 @@ def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candid
     return [_candidate(plan, affordable, payable)]
 
 
-def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
-    """The plans of ``kind`` at each of the stage's frequencies: the longest term (the
-    lowest installment) and, with a statement, the fastest affordable one. Without a
+def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list[_Candidate]:
+    """The plans of ``kind`` at each of the stage's frequencies, with the stage's
+    ``waiver`` of ``kind``: the longest term (the lowest installment) and, with a
+    statement, the fastest affordable one. Without a
     statement the shortest term is not offered: two large payments a week apart is rarely
     what anyone behind on a loan is looking for, and the calculator reaches every term in
     between."""
@@ -182,9 +193,7 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
-    # The same waiver at every frequency.
-    waiver = _stage_waiver(context, kind)
-    payable = restructured - waiver.total
+    payable = restructured - waiver.total  # the same at every frequency
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
     rank = _KIND_RANK[kind]
@@ -275,16 +284,19 @@ def _stage_terms(
     A promise to pay waives nothing: it is a delay, not a concession.
     """
     deferral = kind is PlanKind.DEFERRAL
-    return Terms(
-        kind=kind,
-        first_due_date=first_due_date,
-        installments=installments,
-        frequency=frequency,
-        down_payment=down_payment,
-        penalty_waiver_pct=ZERO if deferral else rules.max_penalty_waiver_pct,
-        fee_waiver_pct=ZERO if deferral else rules.max_fee_waiver_pct,
-        settlement_discount_pct=rules.settlement_discount_cap_pct,
-        interest_rate_pct=rules.plan_interest_rate_pct,
+    return assembled(
+        Terms,
+        {
+            "kind": kind,
+            "first_due_date": first_due_date,
+            "installments": installments,
+            "frequency": frequency,
+            "down_payment": down_payment,
+            "penalty_waiver_pct": ZERO if deferral else rules.max_penalty_waiver_pct,
+            "fee_waiver_pct": ZERO if deferral else rules.max_fee_waiver_pct,
+            "settlement_discount_pct": rules.settlement_discount_cap_pct,
+            "interest_rate_pct": rules.plan_interest_rate_pct,
+        },
     )
 
 
