@@ -143,14 +143,10 @@ def propose(
 
 
 # A plan found for a borrower: how it ranks (see _ranked), the plan, whether it is
-# affordable (None without a statement) and its monthly burden.
-_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int]
+# affordable (None without a statement), its monthly burden and whether its waiver is
+# conditional (_conditional).
+_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int, bool]
 _KIND_RANK = {kind: index for index, kind in enumerate(KIND_ORDER)}
-
-
-def _candidate(plan: Plan, affordable: bool | None, burden: int) -> _Candidate:
-    order = (affordable is False, plan.last_due_date, burden, _KIND_RANK[plan.kind])
-    return order, plan, affordable, burden
 
 
 def _stage_waiver(context: Context, kind: PlanKind) -> Waiver:
@@ -173,13 +169,16 @@ def _single_payment(
     pay waives nothing (_stage_terms)."""
     snapshot = context.snapshot
     restructured = restructured_amount(snapshot, kind)
-    payable = restructured - waiver.total
+    waived = waiver.total
+    payable = restructured - waived
     if payable <= 0:
         return []  # judge: an installment below the minimum
     plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO)
     assessment = context.assessment
     affordable = None if assessment is None else payable <= assessment.affordable_monthly
-    return [_candidate(plan, affordable, payable)]
+    order = (affordable is False, due, payable, _KIND_RANK[kind])
+    conditional = waived > 0 and context.rules.conditional_waivers and kind in _WAIVER_REINSTATED
+    return [(order, plan, affordable, payable, conditional)]
 
 
 def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list[_Candidate]:
@@ -193,7 +192,9 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
-    payable = restructured - waiver.total  # the same at every frequency
+    waived = waiver.total
+    payable = restructured - waived  # the same at every frequency
+    conditional = waived > 0 and rules.conditional_waivers and kind in _WAIVER_REINSTATED
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
     rank = _KIND_RANK[kind]
@@ -211,6 +212,9 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
         if longest is None:
             continue
         fastest = schedules.fastest(longest, frequency)
+        # The fastest search tried the longest term first: both terms it could find are
+        # affordable, and the longest is not when it found none (None without a statement).
+        affordable = None if assessment is None else fastest is not None
         # Only a restructure charges interest of its own; state no rate for anything else.
         stated = annual if rate else ZERO
         regular = regular_per_period(snapshot, kind, frequency)
@@ -221,13 +225,10 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
             plan = plan_of(kind, frequency, context.today, amounts, restructured, waiver, stated)
-            affordable = None
-            if assessment is not None:
-                affordable = schedules.affordable(count, assessment, frequency)
             # _monthly_burden: the typical (second) installment and the regular one.
             burden = (amounts[1] + regular) * periods_per_year // 12
             order = (affordable is False, plan.installments[-1].due_date, burden, rank)
-            plans.append((order, plan, affordable, burden))
+            plans.append((order, plan, affordable, burden, conditional))
     return plans
 
 
@@ -352,25 +353,22 @@ def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
     if context.assessment is not None and top_affordable:
         top.add(Label.FASTEST_AFFORDABLE)
     lightest, lightest_burden = -1, 0
-    for position, (_, plan, _, burden) in enumerate(ranked):
+    for position, (_, plan, _, burden, _) in enumerate(ranked):
         if len(plan.installments) > 1 and (lightest < 0 or burden < lightest_burden):
             lightest, lightest_burden = position, burden
     labels = {0: frozenset(top)} if top else {}
     if lightest >= 0:
         labels[lightest] = labels.get(lightest, _NO_LABELS) | {Label.LOWEST_INSTALLMENT}
-    conditional_waivers = context.rules.conditional_waivers
     return tuple(
         assembled(
             Proposal,
             {
                 "plan": plan,
                 "affordable": affordable,
-                "conditional_waiver": conditional_waivers
-                and plan.kind in _WAIVER_REINSTATED
-                and plan.waiver.total > 0,
+                "conditional_waiver": conditional,
                 "monthly_burden": burden,
                 "labels": labels.get(position, _NO_LABELS),
             },
         )
-        for position, (_, plan, affordable, burden) in enumerate(ranked)
+        for position, (_, plan, affordable, burden, conditional) in enumerate(ranked)
     )
