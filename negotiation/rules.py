@@ -305,7 +305,7 @@ class Schedules:
         """``longest_term``: the most installments, up to ``most``, that keep the
         minimum."""
         if most not in self._longest:
-            if most > 2 and self._all_keep(most) and self.keeps_minimum(2):
+            if most > 2 and self._all_keep(most):
                 # What the search finds when every term it could try keeps the minimum.
                 self._longest[most] = most
             else:
@@ -313,12 +313,13 @@ class Schedules:
         return self._longest[most]
 
     def _all_keep(self, most: int) -> bool:
-        """True when every schedule of 3 to ``most`` installments keeps the minimum
+        """True when every schedule of 2 to ``most`` installments keeps the minimum
         (``keeps_minimum``), shown from bounds without working one out: each first
         installment is at least the floor (or the down payment) and at most the largest
         first installment of the range, so each level one is at least what the largest
-        first leaves, spread over the most periods. False says nothing: the search then
-        decides."""
+        first leaves, spread over the most periods. With two installments the second is
+        the last, which only has to be positive: it is when the first leaves something.
+        False says nothing: the search then decides."""
         shape = self._shape
         if shape == _LISTED:
             return False
@@ -338,7 +339,12 @@ class Schedules:
             # over the most periods, and the last one is then at least a level one.
             largest_first = least_first
             if down is None:
+                largest_first = max(self.floor, payable // 2 // step * step)
+                if largest_first >= payable:
+                    return False  # two installments might leave nothing for the second
                 largest_first = max(self.floor, payable // 3 // step * step)
+            elif least_first >= payable:
+                return False
             least_level = (payable - largest_first) // (most - 1) // step * step
             return least_level > 0 and least_level >= minimum
         # An annuity: the share of its principal a level payment comes to shrinks as the
@@ -352,12 +358,19 @@ class Schedules:
         if known is None:
             return False
         widest = known.widest_margin(most - 1)
-        first_share, level_share = known.of(3)[0], known.of(most - 1)[0]
-        if widest is None or not first_share or not level_share:
+        two_share, first_share = known.of(2)[0], known.of(3)[0]
+        level_share = known.of(most - 1)[0]
+        if widest is None or not two_share or not first_share or not level_share:
             return False
         first_bound: float = least_first
         if down is None:
+            # Two installments' first is the larger; a positive rate adds to the second.
+            two_first = max(self.floor, payable * two_share * (1 + _RANGE_DOUBT) + step)
+            if two_first >= payable:
+                return False
             first_bound = max(self.floor, payable * first_share * (1 + _RANGE_DOUBT) + step)
+        elif least_first >= payable:
+            return False
         level_bound = (payable - first_bound) * level_share * (1 - _RANGE_DOUBT)
         return level_bound > 0 and level_bound >= minimum and level_bound > widest
 
