@@ -209,9 +209,13 @@ def plan_of(
     restructured: int,
     waiver: Waiver,
     interest_rate_pct: Decimal,
+    payable: int | None = None,
 ) -> Plan:
     """The plan whose installments are ``amounts`` (``schedule_amounts``), dated from
-    ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts."""
+    ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts
+    (and maybe ``payable``, ``restructured`` less the waiver)."""
+    if payable is None:
+        payable = restructured - waiver.total
     dates = schedule_dates(first_due_date, len(amounts), frequency)
     plan = _new_object(Plan)  # assembled(Plan, ...), written out
     _set_attribute(
@@ -223,7 +227,7 @@ def plan_of(
             "installments": installments_of(dates, amounts),
             "restructured": restructured,
             "waiver": waiver,
-            "interest": sum(amounts) - (restructured - waiver.total),
+            "interest": sum(amounts) - payable,
             "interest_rate_pct": interest_rate_pct,
         },
     )

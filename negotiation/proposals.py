@@ -173,7 +173,7 @@ def _single_payment(
     payable = restructured - waived
     if payable <= 0:
         return []  # judge: an installment below the minimum
-    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO)
+    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO, payable)
     assessment = context.assessment
     affordable = None if assessment is None else payable <= assessment.affordable_monthly
     order = (affordable is False, due, payable, _KIND_RANK[kind])
@@ -189,6 +189,7 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
     what anyone behind on a loan is looking for, and the calculator reaches every term in
     between."""
     rules, snapshot, assessment = context.rules, context.snapshot, context.assessment
+    today = context.today
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
@@ -206,7 +207,7 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
         rate = periodic_rate_of(kind, annual, frequency)
         schedules = shared.get(rate)
         if schedules is None:
-            terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
+            terms = _stage_terms(rules, kind, today, installments=2, frequency=frequency)
             schedules = shared[rate] = Schedules(context, terms, floor, payable, rate)
         longest = schedules.longest(longest_allowed)
         if longest is None:
@@ -224,7 +225,7 @@ def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
-            plan = plan_of(kind, frequency, context.today, amounts, restructured, waiver, stated)
+            plan = plan_of(kind, frequency, today, amounts, restructured, waiver, stated, payable)
             # _monthly_burden: the typical (second) installment and the regular one.
             burden = (amounts[1] + regular) * periods_per_year // 12
             order = (affordable is False, plan.installments[-1].due_date, burden, rank)
@@ -268,7 +269,16 @@ def _context(
     if rules is None or snapshot.arrears.total == 0:
         return None
     assessment = assess(statement, policy, snapshot.currency) if statement else None
-    return Context(snapshot, policy, rules, today, assessment)
+    return assembled(
+        Context,
+        {
+            "snapshot": snapshot,
+            "policy": policy,
+            "rules": rules,
+            "today": today,
+            "assessment": assessment,
+        },
+    )
 
 
 def _stage_terms(
