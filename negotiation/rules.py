@@ -376,7 +376,9 @@ class Schedules:
 
     def fastest(self, most: int, frequency: Frequency) -> int | None:
         """``fastest_affordable`` for the context's own statement (None without one):
-        the fewest installments, up to ``most``, that ``affordable`` at ``frequency``."""
+        the fewest installments, up to ``most``, that are ``affordable`` at
+        ``frequency``. It tries ``most`` first, so a term it returns, and ``most``, are
+        affordable; when it returns None, ``most`` is not."""
         assessment = self._assessment
         if assessment is None:
             return None
