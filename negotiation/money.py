@@ -1,9 +1,11 @@
 """Money as integers in a currency's minor unit, and exact arithmetic on it.
 
 No float ever decides an amount. Percentages and rates are ``Decimal``; any product of an
-amount and a rate is rounded once, explicitly, back to an integer of minor units. (The one
-float in the engine is ``plans.level_payment``'s estimate, used only when it proves that
-Decimal's quotient rounds to the same step either way; otherwise Decimal computes it.)
+amount and a rate is rounded once, explicitly, back to an integer of minor units. (The
+floats in the engine are ``plans.level_payment``'s estimate, used only when it proves that
+Decimal's quotient rounds to the same step either way, otherwise Decimal computes it; and
+``rules.Schedules``' bounds on a range of terms, which with a wide allowance for their
+error only decide that a search need not try each term.)
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def waiver_of(
     if kind is PlanKind.SETTLEMENT:
         payable = restructured_amount(snapshot, kind) - penalties - fees
         discount = percent_of(payable, settlement_discount_pct) // step * step
-    return Waiver(penalties, fees, discount)
+    return assembled(Waiver, {"penalties": penalties, "fees": fees, "discount": discount})
 
 
 def minimum_down(snapshot: LoanSnapshot, percent: Decimal, minimum_installment: int) -> int:
@@ -209,9 +209,13 @@ def plan_of(
     restructured: int,
     waiver: Waiver,
     interest_rate_pct: Decimal,
+    payable: int | None = None,
 ) -> Plan:
     """The plan whose installments are ``amounts`` (``schedule_amounts``), dated from
-    ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts."""
+    ``first_due_date``: what ``build_plan`` returns, for a caller that has the amounts
+    (and maybe ``payable``, ``restructured`` less the waiver)."""
+    if payable is None:
+        payable = restructured - waiver.total
     dates = schedule_dates(first_due_date, len(amounts), frequency)
     plan = _new_object(Plan)  # assembled(Plan, ...), written out
     _set_attribute(
@@ -223,7 +227,7 @@ def plan_of(
             "installments": installments_of(dates, amounts),
             "restructured": restructured,
             "waiver": waiver,
-            "interest": sum(amounts) - (restructured - waiver.total),
+            "interest": sum(amounts) - payable,
             "interest_rate_pct": interest_rate_pct,
         },
     )
@@ -337,6 +341,7 @@ class Annuities:
         # do) and the margin of the last installment.
         self._periods: dict[int, tuple[float, int | None]] = {}
         self._around: dict[int, tuple[float, float, int | None]] = {}
+        self._widest: dict[int, int | None] = {}
 
     def of(self, periods: int) -> tuple[float, int | None]:
         """For ``periods``: the float share of the principal a level payment comes to
@@ -362,6 +367,21 @@ class Annuities:
     def margin(self, periods: int) -> int | None:
         """``last_installment_margin`` for ``periods``."""
         return self.of(periods)[1]
+
+    def widest_margin(self, most: int) -> int | None:
+        """The largest ``last_installment_margin`` from 2 to ``most`` periods, or None
+        when one of them is unknown."""
+        known = self._widest.get(most, -1)
+        if known == -1:
+            known = 0
+            for periods in range(2, most + 1):
+                margin = self.of(periods)[1]
+                if margin is None:
+                    known = None
+                    break
+                known = max(known, margin)
+            self._widest[most] = known
+        return known
 
     def payment(self, principal: int, periods: int) -> int:
         """``level_payment`` of ``principal`` over ``periods``."""

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import partial
 from operator import itemgetter
 
 from negotiation.affordability import Assessment, Statement, assess
@@ -27,7 +26,6 @@ from negotiation.reasons import Rejection, RejectionReason
 from negotiation.rules import (
     Context,
     Schedules,
-    _first_true,
     first_installment_floor,
     fits_statement,
     judge,
@@ -120,31 +118,35 @@ def propose(
         return ()
     rules = context.rules
     found: list[_Candidate] = []
+    # Paying in full, an arrears plan and a restructure waive the same penalties and fees.
+    shared_waiver: Waiver | None = None
     for kind in _offered_kinds(rules):
+        if kind is PlanKind.DEFERRAL or kind is PlanKind.SETTLEMENT:
+            waiver = _stage_waiver(context, kind)
+        else:
+            if shared_waiver is None:
+                shared_waiver = _stage_waiver(context, kind)
+            waiver = shared_waiver
         if kind is PlanKind.DEFERRAL:
             latest = today + timedelta(days=policy.max_deferral_days)
-            found += _single_payment(context, kind, latest)
+            found += _single_payment(context, kind, latest, waiver)
         elif not kind.is_installment_plan:
-            found += _single_payment(context, kind, today)
+            found += _single_payment(context, kind, today, waiver)
         elif (
             kind is PlanKind.RESTRUCTURE
             and snapshot.restructures_last_12_months >= policy.max_restructures_per_12_months
         ):
             continue  # judge: too many restructures
         else:
-            found += _installment_plans(context, kind)
+            found += _installment_plans(context, kind, waiver)
     return _ranked(context, found)
 
 
 # A plan found for a borrower: how it ranks (see _ranked), the plan, whether it is
-# affordable (None without a statement) and its monthly burden.
-_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int]
+# affordable (None without a statement), its monthly burden and whether its waiver is
+# conditional (_conditional).
+_Candidate = tuple[tuple[bool, date, int, int], Plan, bool | None, int, bool]
 _KIND_RANK = {kind: index for index, kind in enumerate(KIND_ORDER)}
-
-
-def _candidate(plan: Plan, affordable: bool | None, burden: int) -> _Candidate:
-    order = (affordable is False, plan.last_due_date, burden, _KIND_RANK[plan.kind])
-    return order, plan, affordable, burden
 
 
 def _stage_waiver(context: Context, kind: PlanKind) -> Waiver:
@@ -159,34 +161,41 @@ def _stage_waiver(context: Context, kind: PlanKind) -> Waiver:
     )
 
 
-def _single_payment(context: Context, kind: PlanKind, due: date) -> list[_Candidate]:
+def _single_payment(
+    context: Context, kind: PlanKind, due: date, waiver: Waiver
+) -> list[_Candidate]:
     """The one payment of the stage's terms of ``kind`` due on ``due`` (build_plan's),
-    unless there is nothing to pay. A promise to pay waives nothing (_stage_terms)."""
+    with the stage's ``waiver`` of ``kind``, unless there is nothing to pay. A promise to
+    pay waives nothing (_stage_terms)."""
     snapshot = context.snapshot
     restructured = restructured_amount(snapshot, kind)
-    waiver = _stage_waiver(context, kind)
-    payable = restructured - waiver.total
+    waived = waiver.total
+    payable = restructured - waived
     if payable <= 0:
         return []  # judge: an installment below the minimum
-    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO)
+    plan = plan_of(kind, Frequency.MONTHLY, due, [payable], restructured, waiver, ZERO, payable)
     assessment = context.assessment
     affordable = None if assessment is None else payable <= assessment.affordable_monthly
-    return [_candidate(plan, affordable, payable)]
+    order = (affordable is False, due, payable, _KIND_RANK[kind])
+    conditional = waived > 0 and context.rules.conditional_waivers and kind in _WAIVER_REINSTATED
+    return [(order, plan, affordable, payable, conditional)]
 
 
-def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
-    """The plans of ``kind`` at each of the stage's frequencies: the longest term (the
-    lowest installment) and, with a statement, the fastest affordable one. Without a
+def _installment_plans(context: Context, kind: PlanKind, waiver: Waiver) -> list[_Candidate]:
+    """The plans of ``kind`` at each of the stage's frequencies, with the stage's
+    ``waiver`` of ``kind``: the longest term (the lowest installment) and, with a
+    statement, the fastest affordable one. Without a
     statement the shortest term is not offered: two large payments a week apart is rarely
     what anyone behind on a loan is looking for, and the calculator reaches every term in
     between."""
     rules, snapshot, assessment = context.rules, context.snapshot, context.assessment
+    today = context.today
     bounds = rules.bounds
     floor = first_installment_floor(context, bounds, kind)
     restructured = restructured_amount(snapshot, kind)
-    # The same waiver at every frequency.
-    waiver = _stage_waiver(context, kind)
-    payable = restructured - waiver.total
+    waived = waiver.total
+    payable = restructured - waived  # the same at every frequency
+    conditional = waived > 0 and rules.conditional_waivers and kind in _WAIVER_REINSTATED
     longest_allowed = bounds.max_term(kind)
     annual = rules.plan_interest_rate_pct
     rank = _KIND_RANK[kind]
@@ -198,15 +207,15 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
         rate = periodic_rate_of(kind, annual, frequency)
         schedules = shared.get(rate)
         if schedules is None:
-            terms = _stage_terms(rules, kind, context.today, installments=2, frequency=frequency)
-            schedules = shared[rate] = Schedules(context, terms, floor, payable)
+            terms = _stage_terms(rules, kind, today, installments=2, frequency=frequency)
+            schedules = shared[rate] = Schedules(context, terms, floor, payable, rate)
         longest = schedules.longest(longest_allowed)
         if longest is None:
             continue
-        fastest = None
-        if assessment is not None:
-            fits = partial(schedules.affordable, assessment=assessment, frequency=frequency)
-            fastest = _first_true(fits, 2, longest)
+        fastest = schedules.fastest(longest, frequency)
+        # The fastest search tried the longest term first: both terms it could find are
+        # affordable, and the longest is not when it found none (None without a statement).
+        affordable = None if assessment is None else fastest is not None
         # Only a restructure charges interest of its own; state no rate for anything else.
         stated = annual if rate else ZERO
         regular = regular_per_period(snapshot, kind, frequency)
@@ -216,14 +225,11 @@ def _installment_plans(context: Context, kind: PlanKind) -> list[_Candidate]:
             if payable <= 0 or not schedules.keeps_minimum(count):
                 continue  # judge: an installment below the minimum
             amounts = schedules.amounts(count)
-            plan = plan_of(kind, frequency, context.today, amounts, restructured, waiver, stated)
-            affordable = None
-            if assessment is not None:
-                affordable = schedules.affordable(count, assessment, frequency)
+            plan = plan_of(kind, frequency, today, amounts, restructured, waiver, stated, payable)
             # _monthly_burden: the typical (second) installment and the regular one.
             burden = (amounts[1] + regular) * periods_per_year // 12
             order = (affordable is False, plan.installments[-1].due_date, burden, rank)
-            plans.append((order, plan, affordable, burden))
+            plans.append((order, plan, affordable, burden, conditional))
     return plans
 
 
@@ -263,7 +269,16 @@ def _context(
     if rules is None or snapshot.arrears.total == 0:
         return None
     assessment = assess(statement, policy, snapshot.currency) if statement else None
-    return Context(snapshot, policy, rules, today, assessment)
+    return assembled(
+        Context,
+        {
+            "snapshot": snapshot,
+            "policy": policy,
+            "rules": rules,
+            "today": today,
+            "assessment": assessment,
+        },
+    )
 
 
 def _stage_terms(
@@ -280,16 +295,19 @@ def _stage_terms(
     A promise to pay waives nothing: it is a delay, not a concession.
     """
     deferral = kind is PlanKind.DEFERRAL
-    return Terms(
-        kind=kind,
-        first_due_date=first_due_date,
-        installments=installments,
-        frequency=frequency,
-        down_payment=down_payment,
-        penalty_waiver_pct=ZERO if deferral else rules.max_penalty_waiver_pct,
-        fee_waiver_pct=ZERO if deferral else rules.max_fee_waiver_pct,
-        settlement_discount_pct=rules.settlement_discount_cap_pct,
-        interest_rate_pct=rules.plan_interest_rate_pct,
+    return assembled(
+        Terms,
+        {
+            "kind": kind,
+            "first_due_date": first_due_date,
+            "installments": installments,
+            "frequency": frequency,
+            "down_payment": down_payment,
+            "penalty_waiver_pct": ZERO if deferral else rules.max_penalty_waiver_pct,
+            "fee_waiver_pct": ZERO if deferral else rules.max_fee_waiver_pct,
+            "settlement_discount_pct": rules.settlement_discount_cap_pct,
+            "interest_rate_pct": rules.plan_interest_rate_pct,
+        },
     )
 
 
@@ -345,25 +363,22 @@ def _ranked(context: Context, found: list[_Candidate]) -> tuple[Proposal, ...]:
     if context.assessment is not None and top_affordable:
         top.add(Label.FASTEST_AFFORDABLE)
     lightest, lightest_burden = -1, 0
-    for position, (_, plan, _, burden) in enumerate(ranked):
+    for position, (_, plan, _, burden, _) in enumerate(ranked):
         if len(plan.installments) > 1 and (lightest < 0 or burden < lightest_burden):
             lightest, lightest_burden = position, burden
     labels = {0: frozenset(top)} if top else {}
     if lightest >= 0:
         labels[lightest] = labels.get(lightest, _NO_LABELS) | {Label.LOWEST_INSTALLMENT}
-    conditional_waivers = context.rules.conditional_waivers
     return tuple(
         assembled(
             Proposal,
             {
                 "plan": plan,
                 "affordable": affordable,
-                "conditional_waiver": conditional_waivers
-                and plan.kind in _WAIVER_REINSTATED
-                and plan.waiver.total > 0,
+                "conditional_waiver": conditional,
                 "monthly_burden": burden,
                 "labels": labels.get(position, _NO_LABELS),
             },
         )
-        for position, (_, plan, affordable, burden) in enumerate(ranked)
+        for position, (_, plan, affordable, burden, conditional) in enumerate(ranked)
     )

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from math import ceil
 
 from negotiation.affordability import Assessment
 from negotiation.dates import Frequency
 from negotiation.plans import (
     FLOAT_DOUBT,
-    Annuities,
     Plan,
     Terms,
     amortize_with,
@@ -237,6 +237,16 @@ _LARGEST_OUTLINED = 10**18
 # give or take far more than a float's error rounds up to the same step.
 _FLOAT_EXACT = 2**53
 _BELOW, _ABOVE = 1 - FLOAT_DOUBT, 1 + FLOAT_DOUBT
+# Schedules._all_keep's allowance for the floats and Decimal digits of an annuity's
+# shares: their errors are below 1e-15, relative.
+_RANGE_DOUBT = 1e-9
+
+
+# How a schedule of three or more installments is outlined (Schedules._shape): only by
+# listing it, without interest (exactly), or as an annuity (within a margin).
+_LISTED, _PLAIN, _ANNUITY = 0, 1, 2
+# An outline not worked out yet (None is an outline that only the list can give).
+_UNKNOWN = (0, None, 0, 0)
 
 
 class Schedules:
@@ -249,27 +259,41 @@ class Schedules:
     exactly for a plan without interest, and for a restructure whenever the level
     payment is clear of ``last_installment_margin``; otherwise from the full list, as
     ``schedule_amounts`` gives it.
+
+    ``rate`` is ``periodic_rate(terms)``, when the caller has it.
     """
 
     def __init__(
-        self, context: Context, terms: Terms, floor: int, payable: int | None = None
+        self,
+        context: Context,
+        terms: Terms,
+        floor: int,
+        payable: int | None = None,
+        rate: Decimal | None = None,
     ) -> None:
         snapshot = context.snapshot
         self.snapshot = snapshot
         self.terms = terms
         self.floor = floor
-        self.payable = payable_under(snapshot, terms) if payable is None else payable
+        self.payable = payable = payable_under(snapshot, terms) if payable is None else payable
         self.minimum = context.minimum_installment
-        self.step = snapshot.currency.installment_step
-        self.rate = periodic_rate(terms)
+        self.step = step = snapshot.currency.installment_step
+        self.rate = rate = periodic_rate(terms) if rate is None else rate
+        self._down = terms.down_payment
         # Only installment plans have terms to search; a payable below nothing is left to
         # schedule_amounts (which refuses it).
-        finite = self.rate.is_finite()  # else schedule_amounts raises, as it should
-        self._outlined = (
-            terms.kind.is_installment_plan and finite and 0 <= self.payable < _LARGEST_OUTLINED
-        )
-        self._annuities = annuities(self.rate, self.step) if finite and self.rate > 0 else None
-        self._plain = self._outlined and self.rate == 0
+        finite = rate.is_finite()  # else schedule_amounts raises, as it should
+        outlined = terms.kind.is_installment_plan and finite and 0 <= payable < _LARGEST_OUTLINED
+        self._annuities = annuities(rate, step) if finite and rate > 0 else None
+        plain = outlined and rate == 0
+        # Two installments with interest of any sign have an outline of their own.
+        self._two = outlined and not plain
+        if plain:
+            self._shape = _PLAIN
+        elif outlined and self._annuities is not None:
+            self._shape = _ANNUITY
+        else:
+            self._shape = _LISTED
         self._amounts: dict[int, list[int]] = {}
         self._outlines: dict[int, tuple[int, int | None, int, int] | None] = {}
         self._keeps: dict[int, bool] = {}
@@ -281,8 +305,97 @@ class Schedules:
         """``longest_term``: the most installments, up to ``most``, that keep the
         minimum."""
         if most not in self._longest:
-            self._longest[most] = _last_true(self.keeps_minimum, 2, most)
+            if most > 2 and self._all_keep(most):
+                # What the search finds when every term it could try keeps the minimum.
+                self._longest[most] = most
+            else:
+                self._longest[most] = _last_true(self.keeps_minimum, 2, most)
         return self._longest[most]
+
+    def _all_keep(self, most: int) -> bool:
+        """True when every schedule of 2 to ``most`` installments keeps the minimum
+        (``keeps_minimum``), shown from bounds without working one out: each first
+        installment is at least the floor (or the down payment) and at most the largest
+        first installment of the range, so each level one is at least what the largest
+        first leaves, spread over the most periods. With two installments the second is
+        the last, which only has to be positive: it is when the first leaves something.
+        False says nothing: the search then decides."""
+        shape = self._shape
+        if shape == _LISTED:
+            return False
+        payable, step, minimum, down = self.payable, self.step, self.minimum, self._down
+        if down is None:
+            least_first = self.floor  # the first installment is never below the floor...
+            if payable < least_first:
+                return False  # ...unless it is the whole payable
+        else:
+            least_first = min(max(down, 0), payable)
+        if least_first <= 0 or least_first < minimum:
+            return False
+        if shape == _PLAIN:
+            # A first installment is the floor or the even share, which only shrinks as
+            # the terms grow: at most the floor or the share of three. Each level one is
+            # the rest over n - 1 rounded down to the step, so at least the least rest
+            # over the most periods, and the last one is then at least a level one.
+            largest_first = least_first
+            if down is None:
+                largest_first = max(self.floor, payable // 2 // step * step)
+                if largest_first >= payable:
+                    return False  # two installments might leave nothing for the second
+                largest_first = max(self.floor, payable // 3 // step * step)
+            elif least_first >= payable:
+                return False
+            least_level = (payable - largest_first) // (most - 1) // step * step
+            return least_level > 0 and least_level >= minimum
+        # An annuity: the share of its principal a level payment comes to shrinks as the
+        # periods grow, and the payment is that share rounded up to the step. A first
+        # installment is then at most the floor or the share of three periods of the
+        # payable (and a step), each level one at least the share of the most periods of
+        # what that leaves. The float shares are within 1e-15 of Decimal's quotients,
+        # far inside _RANGE_DOUBT. Every outline is known when every margin is, and its
+        # last installment is positive when the level one exceeds the widest margin.
+        known = self._annuities
+        if known is None:
+            return False
+        widest = known.widest_margin(most - 1)
+        two_share, first_share = known.of(2)[0], known.of(3)[0]
+        level_share = known.of(most - 1)[0]
+        if widest is None or not two_share or not first_share or not level_share:
+            return False
+        first_bound: float = least_first
+        if down is None:
+            # Two installments' first is the larger; a positive rate adds to the second.
+            two_first = max(self.floor, payable * two_share * (1 + _RANGE_DOUBT) + step)
+            if two_first >= payable:
+                return False
+            first_bound = max(self.floor, payable * first_share * (1 + _RANGE_DOUBT) + step)
+        elif least_first >= payable:
+            return False
+        level_bound = (payable - first_bound) * level_share * (1 - _RANGE_DOUBT)
+        return level_bound > 0 and level_bound >= minimum and level_bound > widest
+
+    def fastest(self, most: int, frequency: Frequency) -> int | None:
+        """``fastest_affordable`` for the context's own statement (None without one):
+        the fewest installments, up to ``most``, that are ``affordable`` at
+        ``frequency``. It tries ``most`` first, so a term it returns, and ``most``, are
+        affordable; when it returns None, ``most`` is not."""
+        assessment = self._assessment
+        if assessment is None:
+            return None
+        limit = self._limit(assessment, frequency)
+        outline_of, amounts = self._outline, self.amounts
+
+        def fits(count: int) -> bool:  # affordable(count, assessment, frequency)
+            outline = outline_of(count)
+            if outline is None:
+                kind = self.terms.kind
+                return amounts_fit(self.snapshot, kind, frequency, amounts(count), assessment)
+            first, level, low, high = outline
+            if first > limit or (level is not None and level > limit) or low > limit:
+                return False
+            return high <= limit or max(amounts(count)) <= limit
+
+        return _first_true(fits, 2, most)
 
     def amounts(self, count: int) -> list[int]:
         """``schedule_amounts`` of the terms with ``count`` installments."""
@@ -304,44 +417,57 @@ class Schedules:
             return None
         first, level, low, high = outline
         if low == high:  # exact: the last installment is known
-            return [first, *([level] * (count - 2) if level is not None else ()), high]
+            if level is None:
+                return [first, high]
+            amounts = [level] * count
+            amounts[0], amounts[-1] = first, high
+            return amounts
         if level is None:
             return None
         rest = amortize_with(self.payable - first, count - 1, self.rate, level, self.step)
         if rest[-1] <= 0:
             return None  # never, by the margin; schedule_amounts would try again
-        return [first, *rest]
+        rest.insert(0, first)
+        return rest
 
     def _outline(self, count: int) -> tuple[int, int | None, int, int] | None:
         """The first installment, the level one (None with only two), and bounds on the
         last, low and high, for ``count`` installments; None when only the full list can
         tell (see the class). schedule_amounts' own steps, without the list."""
-        if count in self._outlines:
-            return self._outlines[count]
-        outline: tuple[int, int | None, int, int] | None = None
-        payable, step, first = self.payable, self.step, self.terms.down_payment
-        if not self._outlined or count < 2:
-            pass
-        elif self.rate == 0:
-            if first is None:
-                first = max(self.floor, payable // count // step * step)
-            first = min(max(first, 0), payable)
-            principal, periods = payable - first, count - 1
-            level = principal // periods // step * step
-            last = principal - level * (periods - 1)
-            outline = first, (level if periods > 1 else None), last, last
+        outline = self._outlines.get(count, _UNKNOWN)
+        if outline is not _UNKNOWN:
+            return outline
+        shape = self._shape
+        if count < 2:
+            outline = None
+        elif shape == _PLAIN:
+            outline = self._plain_outline(count)
         elif count == 2:
-            outline = self._two_installments(first)
-        elif self._annuities is not None:
-            outline = self._annuity_outline(self._annuities, count, first)
+            outline = self._two_installments() if self._two else None
+        elif shape == _ANNUITY:
+            outline = self._annuity_outline(count)
+        else:
+            outline = None
         self._outlines[count] = outline
         return outline
 
-    def _two_installments(self, first: int | None) -> tuple[int, int | None, int, int]:
+    def _plain_outline(self, count: int) -> tuple[int, int | None, int, int]:
+        # schedule_amounts without interest: an even first installment (or the floor, or
+        # the down payment), then the rest split evenly, the remainder on the last.
+        payable, step, first = self.payable, self.step, self._down
+        if first is None:
+            first = max(self.floor, payable // count // step * step)
+        first = min(max(first, 0), payable)
+        principal, periods = payable - first, count - 1
+        level = principal // periods // step * step
+        last = principal - level * (periods - 1)
+        return first, (level if periods > 1 else None), last, last
+
+    def _two_installments(self) -> tuple[int, int | None, int, int]:
         # schedule_amounts with two installments and interest: the first, then the rest
         # with one period's interest (plans._amortize_with), to the unit when that leaves
         # nothing at the step (plans._amortize).
-        payable, step = self.payable, self.step
+        payable, step, first = self.payable, self.step, self._down
         if first is None:
             first = max(self.floor, level_payment(payable, 2, self.rate, step))
         first = min(max(first, 0), payable)
@@ -355,14 +481,15 @@ class Schedules:
             last = principal + (2 * principal * numerator + denominator) // (2 * denominator)
         return first, None, last, last
 
-    def _annuity_outline(
-        self, known: Annuities, count: int, first: int | None
-    ) -> tuple[int, int | None, int, int] | None:
+    def _annuity_outline(self, count: int) -> tuple[int, int | None, int, int] | None:
         # Annuities.payment's float estimate, written out: searches ask this of many terms.
+        known = self._annuities
+        if known is None:
+            return None  # never: an annuity's shape has them
         share, later_share, margin = known.around(count)
         if margin is None:
             return None
-        payable, step = self.payable, self.step
+        payable, step, first = self.payable, self.step, self._down
         if first is None:
             even = -1
             if share and payable < _FLOAT_EXACT:
@@ -372,7 +499,7 @@ class Schedules:
                     even = steps * step
             if even < 0:
                 even = known.payment(payable, count)
-            first = max(self.floor, even)
+            first = even if even > self.floor else self.floor
         first = min(max(first, 0), payable)
         principal = payable - first
         level = -1
@@ -396,9 +523,9 @@ class Schedules:
         if known is not None:
             return known
         minimum = self.minimum
-        if self._plain and count > 2:
-            # _outline without interest, written out: the searches ask this most.
-            payable, step, down = self.payable, self.step, self.terms.down_payment
+        if self._shape == _PLAIN and count > 2:
+            # _plain_outline, written out: the searches ask this most.
+            payable, step, down = self.payable, self.step, self._down
             if down is None:
                 down = max(self.floor, payable // count // step * step)
             down = min(max(down, 0), payable)
@@ -430,6 +557,17 @@ class Schedules:
         self._keeps[count] = keeps
         return keeps
 
+    def _limit(self, assessment: Assessment, frequency: Frequency) -> int:
+        # What each installment may come to beside the regular one an arrears plan runs
+        # with; kept for the context's own statement, which the searches ask about.
+        limit = self._limits.get(frequency) if assessment is self._assessment else None
+        if limit is None:
+            regular = regular_per_period(self.snapshot, self.terms.kind, frequency)
+            limit = assessment.affordable_per(frequency) - regular
+            if assessment is self._assessment:
+                self._limits[frequency] = limit
+        return limit
+
     def affordable(
         self, count: int, assessment: Assessment, frequency: Frequency | None = None
     ) -> bool:
@@ -442,14 +580,7 @@ class Schedules:
         if outline is None:
             amounts = self.amounts(count)
             return amounts_fit(self.snapshot, self.terms.kind, frequency, amounts, assessment)
-        # What each installment may come to beside the regular one an arrears plan runs
-        # with; kept for the context's own statement, which the searches ask about.
-        limit = self._limits.get(frequency) if assessment is self._assessment else None
-        if limit is None:
-            regular = regular_per_period(self.snapshot, self.terms.kind, frequency)
-            limit = assessment.affordable_per(frequency) - regular
-            if assessment is self._assessment:
-                self._limits[frequency] = limit
+        limit = self._limit(assessment, frequency)
         first, level, low, high = outline
         if first > limit or (level is not None and level > limit) or low > limit:
             return False

@@ -1,5 +1,6 @@
-"""The engine builds installments, plans and proposals without their dataclasses' __init__
-(plans.installments_of, plans.assembled): they must be the very objects __init__ makes."""
+"""The engine builds installments, plans, proposals, waivers, terms and its context
+without their dataclasses' __init__ (plans.installments_of, plans.assembled): they must
+be the very objects __init__ makes."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from negotiation import (
     Plan,
     PlanKind,
     Proposal,
+    Stage,
     Statement,
     Terms,
+    Waiver,
     build_plan,
     load_policy,
     propose,
 )
 from negotiation.plans import installments_of
+from negotiation.proposals import _context, _stage_terms
+from negotiation.rules import Context
 
 
 def test_installments_of_makes_what_the_constructor_makes() -> None:
@@ -79,8 +84,19 @@ def test_plans_and_proposals_are_what_their_constructors_make() -> None:
         assert vars(plan) == vars(rebuilt_plan)
         assert vars(proposal) == vars(rebuilt)
         assert hash(proposal) == hash(rebuilt)
+        assert type(plan.waiver) is Waiver
+        assert vars(plan.waiver) == vars(Waiver(**vars(plan.waiver)))
     terms = Terms(PlanKind.ARREARS_PLAN, date(2026, 12, 1), installments=3)
     assert build_plan(snapshot, terms) == Plan(**vars(build_plan(snapshot, terms)))
-    for cls in (Plan, Proposal):
+    rules = load_policy().rules_for(Stage.LATE)
+    assert rules is not None
+    for kind in PlanKind:
+        stage_terms = _stage_terms(rules, kind, date(2026, 12, 1), installments=4, down_payment=9)
+        assert type(stage_terms) is Terms
+        assert vars(stage_terms) == vars(Terms(**vars(stage_terms)))
+    context = _context(snapshot, load_policy(), date(2026, 11, 30), statement)
+    assert type(context) is Context
+    assert vars(context) == vars(Context(**vars(context)))
+    for cls in (Plan, Proposal, Terms, Waiver, Context):
         assert not hasattr(cls, "__post_init__")
         assert not hasattr(cls, "__slots__")

@@ -20,7 +20,20 @@ from decimal import ROUND_CEILING, Decimal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from negotiation import Frequency, Plan, PlanKind, Proposal, Terms, add_months, due_dates
+from negotiation import (
+    Arrears,
+    Currency,
+    Frequency,
+    LoanSnapshot,
+    Plan,
+    PlanKind,
+    Proposal,
+    Stage,
+    Terms,
+    add_months,
+    due_dates,
+    load_policy,
+)
 from negotiation.affordability import assess
 from negotiation.plans import (
     FLOAT_DOUBT,
@@ -34,6 +47,7 @@ from negotiation.proposals import KIND_ORDER, Label
 from negotiation.reasons import RejectionReason
 from negotiation.rules import (
     Context,
+    Schedules,
     amounts_fit,
     below_minimum,
     first_installment_floor,
@@ -270,3 +284,70 @@ def test_due_dates_are_add_months(first: date, count: int, frequency: Frequency)
         step = timedelta(days=14 if frequency is Frequency.BIWEEKLY else 7)
         expected = [first + step * k for k in range(count)]
     assert due_dates(first, count, frequency) == expected
+
+
+# --- A search skipped only when its answer is known ------------------------------------------
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    payable=st.one_of(st.integers(0, 10**5), st.integers(0, 10**9), st.integers(0, 10**15)),
+    floor=st.one_of(st.integers(0, 10**4), st.integers(0, 10**8)),
+    minimum=st.one_of(st.integers(1, 10**3), st.integers(1, 10**6)),
+    down=st.one_of(st.none(), st.integers(-10, 10**8)),
+    kind=st.sampled_from([PlanKind.ARREARS_PLAN, PlanKind.RESTRUCTURE]),
+    annual=st.sampled_from(["0", "0.0001", "1", "5", "12.5", "36", "99", "1E-20"]).map(Decimal),
+    frequency=st.sampled_from(Frequency),
+    currency=st.sampled_from([Currency.TWD, Currency.USD]),
+    most=st.integers(3, 120),
+)
+@example(
+    payable=6_000_000,
+    floor=120_000,
+    minimum=100_000,
+    down=None,
+    kind=PlanKind.RESTRUCTURE,
+    annual=Decimal(5),
+    frequency=Frequency.MONTHLY,
+    currency=Currency.TWD,
+    most=60,
+)
+def test_the_longest_term_is_the_searchs_when_every_term_keeps(
+    payable: int,
+    floor: int,
+    minimum: int,
+    down: int | None,
+    kind: PlanKind,
+    annual: Decimal,
+    frequency: Frequency,
+    currency: Currency,
+    most: int,
+) -> None:
+    # Schedules.longest answers "the most allowed" without searching when bounds show
+    # that every term keeps the minimum: then every term must, and the answer must be
+    # what the search over full schedules finds.
+    policy = load_policy()
+    rules = policy.rules_for(Stage.MID)
+    assert rules is not None
+    rules = replace(rules, minimum_installment={currency: minimum})
+    snapshot = LoanSnapshot(
+        as_of=date(2026, 11, 30),
+        currency=currency,
+        arrears=Arrears(principal=max(payable, 1)),
+        not_yet_due_principal=0,
+        regular_installment=0,
+        days_past_due=40,
+    )
+    context = Context(snapshot, policy, rules, date(2026, 11, 30), None)
+    terms = Terms(
+        kind, date(2026, 12, 1), 2, frequency, down_payment=down, interest_rate_pct=annual
+    )
+    schedules = Schedules(context, terms, floor, payable)
+
+    def keeps(count: int) -> bool:
+        amounts = schedule_amounts(snapshot, terms, floor, payable, count)
+        return not below_minimum(amounts, minimum)
+
+    if schedules._all_keep(most):
+        assert all(keeps(count) for count in range(2, most + 1))
+    assert schedules.longest(most) == _last_true(keeps, 2, most)
