@@ -17,15 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time, get_timezone_location
 from babel.lists import format_list
-from babel.numbers import format_currency
-from flask import Flask, g, has_request_context, request, session, url_for
-from flask_babel import Babel, get_locale, gettext
+from babel.numbers import NumberPattern, format_currency, parse_pattern
+from babel.support import NullTranslations, Translations
+from flask import Flask, g, has_app_context, has_request_context, request, session, url_for
+from flask_babel import Babel, Domain, get_locale, gettext
 from flask_babel import gettext as babel_gettext
 from markupsafe import Markup, escape
 from werkzeug.routing import BuildError
@@ -269,14 +271,22 @@ def plain(value: Any) -> str:
     return str(value)
 
 
+@cache
+def _taiwan_dollars(cents: bool) -> NumberPattern:
+    # "NT$" in every language: Taiwan's own "$" alone reads as any dollar. Parsed once:
+    # a page of amounts parsed the same pattern for each one.
+    return parse_pattern("'NT$'#,##0" + (".00" if cents else ""))
+
+
 def money(amount: int, currency: str) -> str:
     """An amount of minor units in the request's language; whole Taiwan dollars without
     cents, as they are written in Taiwan."""
     value = to_major(amount, currency)
-    locale = str(get_locale() or DEFAULT)
+    # The request's Locale itself, not its name: Babel would parse the name again for
+    # every amount.
+    locale = get_locale() or DEFAULT
     if currency == "TWD":
-        # "NT$" in every language: Taiwan's own "$" alone reads as any dollar.
-        pattern = "'NT$'#,##0" + ("" if amount % minor_per_major(currency) == 0 else ".00")
+        pattern = _taiwan_dollars(amount % minor_per_major(currency) != 0)
         return Unbroken(
             format_currency(value, currency, format=pattern, locale=locale, currency_digits=False)
         )
@@ -343,10 +353,38 @@ def machine_time(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class RequestCatalog(Domain):
+    """Flask-Babel's default domain, keeping the catalog it found for the request's
+    locale. Flask-Babel looks the request's context up three times, and spells the
+    locale's name again, for each string it translates: a page's hundred strings (its
+    words, its choices, its lazy labels) did so a hundred times. The catalog is kept
+    beside the very locale object it was found for (Flask-Babel's own, in its namespace
+    on ``g``) and served only while that object is the request's: ``force_locale`` and
+    ``refresh`` put another in its place, which finds its own catalog."""
+
+    def get_translations(self) -> Translations | NullTranslations:
+        """The request's catalog, as Flask-Babel's ``Domain`` finds it."""
+        try:
+            namespace = g._flask_babel
+            locale, domain, catalog = namespace.haohuan_catalog
+            if locale is namespace.babel_locale and domain is self:
+                return catalog  # type: ignore[no-any-return]  # a tuple on a plain namespace
+        except (AttributeError, RuntimeError):  # not yet kept, or outside any app
+            pass
+        found: Translations | NullTranslations = super().get_translations()  # type: ignore[no-untyped-call]  # Flask-Babel leaves it untyped
+        if has_app_context():
+            namespace = g._flask_babel
+            locale = getattr(namespace, "babel_locale", None)
+            if locale is not None:
+                namespace.haohuan_catalog = (locale, self, found)
+        return found
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel and the template helpers."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
-    Babel(app, locale_selector=select_locale)
+    babel = Babel(app, locale_selector=select_locale)
+    babel.domain_instance = RequestCatalog(domain=app.extensions["babel"].default_domain)  # type: ignore[no-untyped-call]  # Flask-Babel's __init__
     app.before_request(remember_switch)
     app.jinja_env.globals.update(
         money=money,

@@ -18,6 +18,8 @@ from flask import Response, g, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from markupsafe import escape
 
 from portal.cases import assignment
 from portal.cases import queue as queue_service
@@ -49,8 +51,9 @@ def console_time(moment: datetime | None) -> str:
     """A stored time in the console's time zone, as the page's language writes it."""
     if moment is None:
         return "—"
+    # The request's Locale itself: Babel would parse its name again for every time.
     return format_datetime(
-        as_utc(moment).astimezone(console_zone()), "medium", locale=str(get_locale() or DEFAULT)
+        as_utc(moment).astimezone(console_zone()), "medium", locale=get_locale() or DEFAULT
     )
 
 
@@ -104,18 +107,39 @@ def queue() -> Response:
     shown = found.filter
     basis = queue_service.amount_basis(shown)  # what amounts are compared in, said above
 
+    # Each link is built once a response: the template asks for a heading's or a page's
+    # address twice (its href and its data-hx-get).
+    urls: dict[tuple[Any, ...], str] = {}
+
     # url_for takes its own keywords (_external, _anchor) besides the query's: a
     # dict[str, str] could fill them, so mypy wants the arguments as Any.
     def url(**changes: Any) -> str:
-        arguments: dict[str, Any] = shown.to_args(**changes)
-        return url_for("agent.queue", **arguments)
+        key = ("page", *sorted(changes.items()))
+        if key not in urls:
+            arguments: dict[str, Any] = shown.to_args(**changes)
+            urls[key] = url_for("agent.queue", **arguments)
+        return urls[key]
 
     def sort_url(column: str) -> str:
-        arguments: dict[str, Any] = shown.sorted_by(column).to_args()
-        return url_for("agent.queue", **arguments)
+        key = ("sort", column)
+        if key not in urls:
+            arguments: dict[str, Any] = shown.sorted_by(column).to_args()
+            urls[key] = url_for("agent.queue", **arguments)
+        return urls[key]
 
     segment: dict[str, Any] = {
         k: v for k, v in shown.to_args().items() if k not in ("sort", "dir", "page")
+    }
+    choices: dict[str, Any] = {
+        "stage": queue_service.STAGES,
+        "dpd": queue_service.DPD_BANDS,
+        "currency": queue_service.CURRENCIES,
+        "plan": queue_service.PLAN_STATUSES,
+        "hold": queue_service.HOLDS,
+        "contact": queue_service.LAST_CONTACTS,
+        "needs": queue_service.NEEDS,
+        "sort": queue_service.SORTS,
+        "dir": queue_service.DIRECTIONS,
     }
     context = {
         "page": found,
@@ -125,27 +149,39 @@ def queue() -> Response:
         "amount_basis": basis,
         "url": url,
         "sort_url": sort_url,
-        "choices": {
-            "stage": queue_service.STAGES,
-            "dpd": queue_service.DPD_BANDS,
-            "currency": queue_service.CURRENCIES,
-            "plan": queue_service.PLAN_STATUSES,
-            "hold": queue_service.HOLDS,
-            "contact": queue_service.LAST_CONTACTS,
-            "owner": _owner_choices(),
-            "needs": queue_service.NEEDS,
-            "sort": queue_service.SORTS,
-            "dir": queue_service.DIRECTIONS,
-        },
+        "choices": choices,
         "active": "agent.queue",
         **WORDS,
+        **_row_words(found),
     }
     if not wants_fragment():
+        # Only the whole page has the form's owner field: an htmx update reads no staff.
+        choices["owner"] = _owner_choices()
         return respond(render_template("agent/queue.html", **context))
     response = respond(render_template("agent/_queue_fragment.html", **context))
     # The address bar shows the filter as the queue understood it, not every empty field.
     response.headers["HX-Push-Url"] = url()
     return response
+
+
+# The words each row of the queue looks up (stage, state, hold, plan), by stored code.
+ROW_WORDS = ("STAGE_LABELS", "CASE_STATUSES", "HOLD_NAMES", "PLAN_STATUS_NAMES")
+
+
+def _row_words(found: queue_service.QueuePage) -> dict[str, Any]:
+    """The rows' words translated once for this response, not once a row: a page of fifty
+    rows looked each lazy string up three or four times a row. The HTML is the same:
+    ``escape`` gives what Jinja prints for a lazy string (its ``__html__``, the
+    translated text as it is)."""
+    if not found.rows:
+        return {}
+    return {
+        name: {
+            code: escape(word) if isinstance(word, LazyString) else word
+            for code, word in WORDS[name].items()
+        }
+        for name in ROW_WORDS
+    }
 
 
 def _owner_choices() -> dict[str, str]:
