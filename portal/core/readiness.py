@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from redis import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -53,7 +52,7 @@ def redis_state() -> str:
         return "not configured"
     try:
         redis.ping()
-    except RedisError as error:
+    except redis_client.RedisError as error:
         log.warning("readiness: Redis unreachable: %s", type(error).__name__)
         return "unreachable"
     return "ok"

@@ -32,13 +32,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask, Response, current_app, make_response, render_template, request
-from redis import Redis, RedisError
 
 from portal.access.addresses import address_hash
 from portal.core import redis_client
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +253,7 @@ def count_failure(rule: str) -> None:
     the view runs. A Redis outage counts nothing (logged), as with the other limits."""
     try:
         limiter().fail(rule, request.remote_addr or "")
-    except RedisError as error:
+    except redis_client.RedisError as error:
         log.warning("rate limit not counted, Redis failed: %s", type(error).__name__)
 
 
@@ -273,7 +275,7 @@ def _check() -> Response | None:
     for name, who in counted:
         try:
             retry_after = limiter().refusal(name, who)
-        except RedisError as error:
+        except redis_client.RedisError as error:
             # A Redis outage must not shut the portal: the database limits still stand.
             log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)
             return None
@@ -288,7 +290,7 @@ def _check_failures(rule: str) -> Response | None:
     # one counter read; its body is never read.
     try:
         retry_after = limiter().spent(rule, request.remote_addr or "")
-    except RedisError as error:
+    except redis_client.RedisError as error:
         log.warning("rate limit not checked, Redis failed: %s", type(error).__name__)
         return None
     if retry_after is None:

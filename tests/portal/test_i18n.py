@@ -114,6 +114,31 @@ def test_money_and_dates_follow_the_language(app, client):
     assert "2026年12月20日" in chinese
 
 
+def test_the_requests_catalog_follows_a_forced_or_refreshed_locale(app):
+    """The catalog kept for a request (portal.core.i18n.RequestCatalog) is the one of the
+    locale in force: inside force_locale, after it, and after a refresh."""
+    from flask_babel import force_locale, gettext, lazy_gettext, refresh
+
+    label = lazy_gettext("Sign out")
+    with app.test_request_context("/?lang=zh_Hans_CN"):
+        app.preprocess_request()
+        simplified = gettext("Sign out")
+        assert simplified != "Sign out"
+        assert str(label) == simplified
+        with force_locale("en"):
+            assert gettext("Sign out") == "Sign out"
+            assert str(label) == "Sign out"
+            with force_locale("zh_Hant_TW"):
+                traditional = gettext("Sign out")
+        assert traditional not in ("Sign out", simplified)
+        assert gettext("Sign out") == str(label) == simplified
+        refresh()
+        assert gettext("Sign out") == simplified
+    with app.test_request_context("/?lang=en"):
+        app.preprocess_request()
+        assert gettext("Sign out") == "Sign out"
+
+
 def _key(message) -> tuple[str, str | None]:
     """A message's identity: its id (a plural's singular) and its context."""
     msgid = message.id[0] if isinstance(message.id, tuple) else message.id

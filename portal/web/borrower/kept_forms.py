@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from threading import Lock
 
-from redis.exceptions import RedisError
 from werkzeug.datastructures import MultiDict
 
 from portal.core import redis_client
@@ -59,7 +58,7 @@ def keep(case_id: int, endpoint: str, fields: dict[str, list[str]]) -> str | Non
         try:
             redis.set(_key(token), text, ex=KEPT_SECONDS)
             return token
-        except RedisError:
+        except redis_client.RedisError:
             pass  # Redis is down: this process keeps it, better than losing it
     with _local_lock:
         now = time.monotonic()
@@ -77,7 +76,7 @@ def _read(token: str, *, remove: bool) -> KeptForm | None:
             text = redis.get(_key(token))
             if text is not None and remove:
                 redis.delete(_key(token))
-        except RedisError:
+        except redis_client.RedisError:
             text = None
     if text is None:
         with _local_lock:
