@@ -168,6 +168,22 @@ class Server:
                 peaks.append(int(found.group(1)) / 1024)
         return max(peaks)
 
+    def worker_pss_uss_mib(self) -> tuple[float, float]:
+        """The largest proportional set (PSS: each page shared with the master or other
+        workers counted as its share) and unique set (USS: the worker's own pages) among
+        the master's workers now, in MiB. RSS counts every shared page in full."""
+        pss, uss = [], []
+        for pid in self.worker_pids():
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+
+            def field(name: str, text: str = rollup) -> float:
+                found = re.search(rf"^{name}:\s+(\d+) kB", text, re.M)
+                return int(found.group(1)) / 1024 if found else 0.0
+
+            pss.append(field("Pss"))
+            uss.append(field("Private_Clean") + field("Private_Dirty"))
+        return max(pss), max(uss)
+
 
 @contextmanager
 def production_server(

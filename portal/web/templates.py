@@ -11,13 +11,18 @@ is compiled afresh, never served stale.
 
 from __future__ import annotations
 
+import zlib
+
 from flask import Flask
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
 
 
 class MemoryBytecodeCache(BytecodeCache):
-    """Compiled templates by Jinja's key, in this process (and the processes it forks)."""
+    """Compiled templates by Jinja's key, in this process (and the processes it forks),
+    compressed: every worker carries the whole cache (1.4 MiB of code for some hundred
+    templates, 0.5 MiB compressed) and loads from it only the few templates it renders,
+    each once."""
 
     def __init__(self) -> None:
         self.compiled: dict[str, bytes] = {}
@@ -26,11 +31,11 @@ class MemoryBytecodeCache(BytecodeCache):
         """Fill ``bucket`` with its compiled code, when there is any."""
         code = self.compiled.get(bucket.key)
         if code is not None:
-            bucket.bytecode_from_string(code)
+            bucket.bytecode_from_string(zlib.decompress(code))
 
     def dump_bytecode(self, bucket: Bucket) -> None:
         """Keep ``bucket``'s compiled code."""
-        self.compiled[bucket.key] = bucket.bytecode_to_string()
+        self.compiled[bucket.key] = zlib.compress(bucket.bytecode_to_string())
 
     def clear(self) -> None:
         """Forget every compiled template."""
