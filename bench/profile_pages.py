@@ -1,7 +1,7 @@
 """Where one request's time goes on the pages people wait for: the borrower's status page,
 the plan calculator (htmx GET) and the agent queue's first page.
 
-Seeds the demo portfolio into a database of its own (PostgreSQL with ``--postgres-url``,
+Prepares the demo (as `haohuan demo` does: 2,035 cases, the day worked) in a database of its own (PostgreSQL with ``--postgres-url``,
 else SQLite), signs a borrower and an agent in through the real pages with Flask's test
 client, then for each path: SQL statements per request, the median time in this process,
 and a cProfile of ``--requests`` requests (top functions by cumulative and own time).
@@ -15,7 +15,6 @@ import argparse
 import cProfile
 import io
 import pstats
-import random
 import re
 import statistics
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from portal import create_app
 from portal.core import db, migrate
 from portal.core.clock import local_today, now
-from portal.demo import seed
+from portal.demo import run, seed
 
 # The calculator as the page asks it when a borrower types: six monthly payments from a
 # week ahead (a date inside the form's horizon whenever the bench runs).
@@ -44,14 +43,16 @@ CALCULATOR = (
 
 
 def prepare(app: Any) -> tuple[str, str]:
-    """Migrate and seed; one mid-stage borrower's link token and date of birth."""
+    """Migrate and prepare the demo as ``haohuan demo`` does (the named cases and the book
+    of 2,000, the day worked, owners assigned); one mid-stage borrower's link token and
+    date of birth."""
     with app.test_request_context("/"):
         migrate.upgrade(app)
         session = db.session()
-        seed.seed(session, local_today("Asia/Taipei"), random.Random(1), now())
-        links = seed.demo_links(session, now())
-        session.commit()
-    chosen = next(item for item in links if item.days_past_due == 47)
+        engine = app.extensions["haohuan.engine"]
+        prepared = run.prepare(session, engine, local_today("Asia/Taipei"), now())
+    overdue = [item for item in prepared.links if item.days_past_due > 0]
+    chosen = min(overdue, key=lambda item: abs(item.days_past_due - 47))
     return chosen.token, chosen.date_of_birth
 
 
