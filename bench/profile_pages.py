@@ -1,10 +1,11 @@
 """Where one request's time goes on the pages people wait for: the borrower's status page,
 the plan calculator (htmx GET) and the agent queue's first page.
 
-Prepares the demo (as `haohuan demo` does: 2,035 cases, the day worked) in a database of its own (PostgreSQL with ``--postgres-url``,
-else SQLite), signs a borrower and an agent in through the real pages with Flask's test
-client, then for each path: SQL statements per request, the median time in this process,
-and a cProfile of ``--requests`` requests (top functions by cumulative and own time).
+Prepares the demo (as ``haohuan demo`` does: 2,035 cases, the day worked) in a database
+of its own (PostgreSQL with ``--postgres-url``, else SQLite), signs a borrower and an
+agent in through the real pages with Flask's test client, then for each path: SQL
+statements per request, the median time in this process, and a cProfile of
+``--requests`` requests (top functions by cumulative and own time).
 
     .venv/bin/python bench/profile_pages.py [--requests 200] [--postgres-url URL] [--top 25]
 """
