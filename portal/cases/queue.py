@@ -13,10 +13,11 @@ each case (``portal.cases.arrears``: counted from the installments wherever its 
 days does not hold, so the same amount at any moment), as disjoint parts (``_parts``): the
 stored amounts, a currency at a time, read from their index alone, and the few cases at
 the edge of their window, read once per page, each on its borrower's today by the case's
-copy of the borrower's zone (``portal.cases.zones``), with no loan or borrower read. The rows shown
-sum it by loan from the installments still owed (``arrears_of``, the reference the stored
-amount is checked against), which the partial index ``ix_loan_installments_unpaid`` holds
-apart from the paid bulk of the table, for the page's own fifty loans only. The search
+copy of the borrower's zone (``portal.cases.zones``), with no loan or borrower read. The
+rows shown sum it by loan from the installments still owed (``arrears_of``, the reference
+the stored amount is checked against), which the partial index
+``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table, for the
+page's own fifty loans only. The search
 reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
 UNION of two selects.
 
