@@ -486,9 +486,10 @@ def seed(engine: Engine, built: Portfolio, at: datetime) -> dict[str, int]:
         conn.execute(
             text(
                 "INSERT INTO cases (id, loan_id, status, stage, hold, hold_since, overdue_since,"  # noqa: S608
-                " needs_agent, updated_at)"
+                " needs_agent, updated_at, timezone)"
                 " SELECT id, id, status, stage, hold, CASE WHEN hold IS NULL THEN NULL ELSE :at"
-                f" END, overdue_since, CAST(0 AS {boolean}), :at FROM bench_spec ORDER BY id"
+                f" END, overdue_since, CAST(0 AS {boolean}), :at, CASE currency {zone} END"
+                " FROM bench_spec ORDER BY id"
             ),
             params,
         )

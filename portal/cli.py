@@ -21,7 +21,7 @@ from werkzeug.serving import run_simple
 from negotiation import Stage
 from negotiation.contact import Channel
 from portal import create_app
-from portal.cases import arrears, assignment, lifecycle
+from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
 from portal.core import db, jobs, migrate, settings
@@ -206,17 +206,28 @@ def cases_assign() -> None:
 @with_appcontext
 def cases_arrears_check(fix: bool) -> None:
     """Prove every case's stored overdue amount (what the queue filters and sorts by) is
-    the amount counted from its installments and charges; exit 1 on any that is not."""
+    the amount counted from its installments and charges, and every case's copy of its
+    borrower's time zone is the borrower's; exit 1 on any that is not."""
     session = db.session()
     wrong = arrears.check(session, now())
     for case_id, stored, counted in wrong[:50]:
         click.echo(f"case {case_id}: stored {stored}, counted {counted}", err=True)
-    if wrong and fix:
-        arrears.refresh(session, select(Case.loan_id).where(Case.id.in_([w[0] for w in wrong])))
+    zoned = zones.check(session)
+    for case_id, copied, zone in zoned[:50]:
+        click.echo(f"case {case_id}: zone {copied}, its borrower's {zone}", err=True)
+    if (wrong or zoned) and fix:
+        if wrong:
+            ids = [w[0] for w in wrong]
+            arrears.refresh(session, select(Case.loan_id).where(Case.id.in_(ids)))
+        if zoned:
+            zones.copy(session, select(Case.loan_id).where(Case.id.in_([z[0] for z in zoned])))
         session.commit()
-        click.echo(f"counted {len(wrong)} cases again")
+        if zoned:
+            click.echo(f"copied {len(zoned)} cases' zones again")
+        if wrong:
+            click.echo(f"counted {len(wrong)} cases again")
         return
-    if wrong:
+    if wrong or zoned:
         raise SystemExit(1)
     click.echo("every stored overdue amount is the counted one")
 

@@ -12,10 +12,12 @@ penalties, what an agent negotiates about) is filtered and sorted by the amount 
 each case (``portal.cases.arrears``: counted from the installments wherever its window of
 days does not hold, so the same amount at any moment), as disjoint parts (``_parts``): the
 stored amounts, a currency at a time, read from their index alone, and the few cases at
-the edge of their window, read once per page with their borrower joined. The rows shown
-sum it by loan from the installments still owed (``arrears_of``, the reference the stored
-amount is checked against), which the partial index ``ix_loan_installments_unpaid`` holds
-apart from the paid bulk of the table, for the page's own fifty loans only. The search
+the edge of their window, read once per page, each on its borrower's today by the case's
+copy of the borrower's zone (``portal.cases.zones``), with no loan or borrower read. The
+rows shown sum it by loan from the installments still owed (``arrears_of``, the reference
+the stored amount is checked against), which the partial index
+``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table, for the
+page's own fifty loans only. The search
 reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
 UNION of two selects.
 
@@ -60,6 +62,7 @@ from portal.cases.arrears import STORED, arrears_at, currency_of, holds_everywhe
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
 from portal.cases.overdue import borrower_today, date_bounds, today_column
+from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
@@ -537,34 +540,22 @@ def _search_condition(search: str) -> ColumnElement[bool]:
     return Case.loan_id.in_(loans)
 
 
-def _borrower_zone() -> Any:
-    """The zone of the case's borrower, as a correlated subquery: read only for the cases
-    whose overdue date is within a day of a band's edge."""
-    return (
-        select(Borrower.timezone)
-        .join(Loan, Loan.borrower_id == Borrower.id)
-        .where(Loan.id == Case.loan_id)
-        .scalar_subquery()
-    )
-
-
 def _days_band(
     first: int,
     last: int | None,
     moment: datetime,
     edge: bool = True,
-    zone: Any = None,
 ) -> ColumnElement[bool]:
     """Cases ``first`` to ``last`` (None: no end) days past due on their borrower's today
     at ``moment``; below one day includes the cases not overdue at all. ``d`` days past due
     means overdue since the borrower's today minus ``d``: away from the edge, the earliest
     and latest today decide alone and the index on ``overdue_since`` serves; at the edge
-    the borrower's own zone decides. Without ``edge``, the cases the earliest and latest
-    today decide alone (all of the band but those at its edge). ``zone`` is the
-    borrower's zone when the query joins the borrower (else a subquery reads it)."""
+    the borrower's own zone decides, read from the case's copy (``zone_of_case``, which
+    that index carries). Without ``edge``, the cases the earliest and latest today decide
+    alone (all of the band but those at its edge)."""
     since = Case.overdue_since
     earliest, latest = date_bounds(moment)
-    zone = _borrower_zone() if zone is None else zone
+    zone = zone_of_case()
     conditions = []
     if first >= 1:
         bulk: ColumnElement[bool] = since <= earliest - timedelta(days=first)
@@ -583,13 +574,8 @@ def _days_band(
     return and_(*conditions) if conditions else Case.id.is_not(None)
 
 
-def _bands(
-    chosen: QueueFilter,
-    moment: datetime,
-    edge: bool = True,
-    zone: Any = None,
-) -> list[ColumnElement[bool]]:
-    """The days-past-due band's and the stage's conditions (``edge`` and ``zone``: see
+def _bands(chosen: QueueFilter, moment: datetime, edge: bool = True) -> list[ColumnElement[bool]]:
+    """The days-past-due band's and the stage's conditions (``edge``: see
     ``_days_band``)."""
     bands: list[tuple[int, int | None]] = []
     if chosen.dpd_band == "0":
@@ -600,7 +586,7 @@ def _bands(
         # The stage days past due imply on the borrower's today, as each row shows it; an
         # arranged or held case keeps its days (its state is another fact).
         bands.append(stage_days(Stage(chosen.stage)))
-    return [_days_band(first, last, moment, edge, zone) for first, last in bands]
+    return [_days_band(first, last, moment, edge) for first, last in bands]
 
 
 def stage_days(stage: Stage) -> tuple[int, int | None]:
@@ -618,30 +604,29 @@ def _filtered(
     zone: tzinfo,
     currency: bool = True,
     edge: bool = True,
-    borrower: bool = False,
+    few: bool = False,
 ) -> Select[Any]:
     """Case ids that ``chosen`` selects at ``moment`` but for the overdue amount's range
-    (``_parts``), with the loan (and the borrower) joined only when a filter or the sort
-    reads them: counting a million cases should not join a million loans it never looks
-    at. Without ``currency``, any currency; without ``edge``, none of the cases at the
-    edge of a band of days (``_days_band``); with ``borrower``, the loan and the borrower
-    joined (for the few cases each of whose rows reads the borrower's zone several
-    times: once each, not a subquery each time)."""
+    (``_parts``), with the loan joined only when the sort reads it: counting a million
+    cases should not join a million loans it never looks at (the amount, the loan's
+    currency and the borrower's zone are copied on the case). Without ``currency``, any
+    currency; without ``edge``, none of the cases at the edge of a band of days
+    (``_days_band``); with ``few``, the currency read row by row (for the few cases at
+    the edge: the loan's only for a case never counted, rather than every loan in the
+    currency)."""
     query = select(Case.id)
-    if chosen.sort == "loan" or borrower:
+    if chosen.sort == "loan":
         # The stored amount and the loan's currency are on the case: only the order by
         # loan number reads the loan.
         query = query.join(Loan, Loan.id == Case.loan_id)
-    if borrower:
-        query = query.join(Borrower, Borrower.id == Loan.borrower_id)
-    query = query.where(*_bands(chosen, moment, edge, Borrower.timezone if borrower else None))
+    query = query.where(*_bands(chosen, moment, edge))
     if chosen.currency and currency:
-        if borrower:
-            # The case's copy first (read before the join), then the loan's.
+        if few:
+            # The case's copy first (the index's), then the loan's for a case without one.
             stored_currency = STORED.arrears_currency
             query = query.where(
                 or_(stored_currency == chosen.currency, stored_currency.is_(None)),
-                func.coalesce(stored_currency, Loan.currency) == chosen.currency,
+                currency_of() == chosen.currency,
             )
         else:
             query = query.where(in_currency(chosen.currency))
@@ -725,9 +710,9 @@ def _parts(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_currency: boo
         if high_minor is not None:
             others = others.where(owed <= high_minor)
         parts.append(_Part(others, stored=True))
-    counted = _filtered(chosen, moment, zone, borrower=True)
+    counted = _filtered(chosen, moment, zone, few=True)
     counted = counted.where(not_(and_(holds, *_bands(chosen, moment, edge=False))))
-    owed = basis.amount(arrears_at(moment, Borrower.timezone))
+    owed = basis.amount(arrears_at(moment, zone_of_case()))
     if low_minor is not None:
         counted = counted.where(owed >= low_minor)
     if high_minor is not None:
@@ -924,11 +909,9 @@ def _orders(chosen: QueueFilter, part: _Part, moment: datetime) -> list[Order]:
             currency: ColumnElement[Any] = STORED.arrears_currency
         else:
             owed = basis.amount(
-                STORED.arrears if part.stored else arrears_at(moment, Borrower.timezone)
+                STORED.arrears if part.stored else arrears_at(moment, zone_of_case())
             )
-            currency = STORED.arrears_currency
-            if not part.stored:
-                currency = func.coalesce(currency, Loan.currency)
+            currency = STORED.arrears_currency if part.stored else currency_of()
         key: Order = (owed, _desc_nulls_last if descending else _asc_nulls_last)
         if basis.currency is None:
             # Amounts of different currencies are not compared: each currency in turn.
@@ -1054,7 +1037,8 @@ def page_of(
     else:
         *stored, counted = parts
         # The cases whose amount is counted (a few thousand at 1M) read once, in order:
-        # each reads its borrower's zone, which costs more than reading the index.
+        # each is read from the table (its window, its overdue date and its zone), which
+        # costs more than reading the index.
         in_order = list(db.scalars(_sorted(counted, chosen, moment)))
         if _filters_amount(chosen):
             total = count(db, _union(stored)) + len(in_order)

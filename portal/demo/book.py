@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, joinedload
 from negotiation import Frequency, Hold, add_months
 from negotiation.contact import Channel
 from negotiation.jurisdiction import derive
-from portal.cases import arrears
+from portal.cases import arrears, zones
 from portal.cases.facts import policy
 from portal.cases.holds import hold_case, propose
 from portal.contact.callbacks import schedule_callback
@@ -384,6 +384,7 @@ def seed_book(db: Session, first: int, today: date, now: datetime, size: int = B
     _insert(db, Case, cases)
     # Written in bulk, past the ORM's flush: the queue's stored overdue amounts counted here.
     arrears.refresh(db, loan_ids, now)
+    zones.copy(db, loan_ids)  # and each case's copy of its borrower's zone
     db.commit()
     return size
 

@@ -31,14 +31,15 @@ class Case(Base):
 
     __tablename__ = "cases"
     __table_args__ = (
-        # Carrying the loan (PostgreSQL): the queue counts a band of days past due from
-        # the index alone, reading the borrower's zone at the band's edge through the loan.
+        # Carrying the borrower's zone and the loan (PostgreSQL): the queue counts a band
+        # of days past due from the index alone, the case's copy of the zone deciding at
+        # the band's edge (the loan for a case without a copy; migration 0014_qzone).
         Index(
             "ix_cases_overdue_since",
             "overdue_since",
             sqlite_where=text("overdue_since IS NOT NULL"),
             postgresql_where=text("overdue_since IS NOT NULL"),
-            postgresql_include=["loan_id"],
+            postgresql_include=["loan_id", "timezone"],
         ),
         # An owner's cases in the queue's order (most days past due first): My work's
         # top cases and Next case read it in order (migration 0014_mywork).
@@ -94,6 +95,11 @@ class Case(Base):
     arrears_until: Unmapped[date | None] = unmapped_column(
         Date, server_default=text("'1900-01-01'")
     )
+    # The borrower's time zone, copied (``portal.cases.zones``: every flush that inserts a
+    # case or changes a borrower's zone or a loan's borrower): the queue reads the
+    # borrower's today at the edge of a window or a band of days from the case's own row.
+    # NULL until copied: the queue then reads the borrower's (``zones.zone_of_case``).
+    timezone: Unmapped[str | None] = unmapped_column(String(64))
 
     loan: Mapped[Loan] = relationship(back_populates="case")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")

@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.from_environ(overrides=config).values)
 
     from portal import messaging, strategy
-    from portal.cases import arrears, facts
+    from portal.cases import arrears, facts, zones
     from portal.core import db, i18n, logs, redis_client
     from portal.web import assets, errors, ratelimit, security, templates
     from portal.web.admin import blueprint as admin
@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     templates.init_app(app)
     db.init_app(app)
     arrears.track()
+    zones.track()
     redis_client.init_app(app)
     ratelimit.init_app(app)
     htmx.init_app(app)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.cases import arrears
+from portal.cases import arrears, zones
 from portal.core import db, migrate
 from portal.models import Base
 from portal.payments import stripe_gateway
@@ -135,12 +135,14 @@ def app(
 def stored_arrears_agree(application: Flask) -> None:
     """After every test, whatever paths it wrote by: each case's stored overdue amount
     (``portal.cases.arrears``), on every day its window says it holds, is the amount
-    counted from its installments and charges, as the queue counted it before."""
+    counted from its installments and charges, as the queue counted it before; and each
+    case's copy of its borrower's time zone (``portal.cases.zones``) is the borrower's."""
     with application.app_context():
         session = db.session()
         for days in (0, 40, -40):
             moment = NOW + timedelta(days=days)
             assert arrears.check(session, moment) == [], f"stored arrears disagree at {moment}"
+        assert zones.check(session) == [], "a case's copy of its borrower's zone disagrees"
         session.rollback()
 
 
