@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     event,
     func,
@@ -369,9 +370,122 @@ def forget_columns() -> None:
     _MIGRATED.clear()
 
 
+# ``Session.info``'s key for the loans a transaction may count from what it holds.
+_HELD = "haohuan.arrears.held"
+
+
+def held(session: Session, loan: Loan) -> None:
+    """Say that this transaction locked ``loan``'s case (on PostgreSQL, ``FOR UPDATE``;
+    SQLite's writes are serial) and then loaded the loan with its borrower, installments
+    and charges, and that it writes them only through those objects until it ends: its
+    flushes may then count the loan's stored amount from them, with no statement but
+    the case's UPDATE (the payment webhook's path). Forgotten when the transaction ends."""
+    transaction = session.get_transaction()
+    marked = session.info.get(_HELD)
+    if marked is None or marked[0] is not transaction:
+        session.info[_HELD] = marked = (transaction, set())
+    marked[1].add(loan.id)
+
+
+def _owed(installment: LoanInstallment) -> bool:
+    """``UNPAID_INSTALLMENT`` in Python."""
+    return (
+        installment.principal_paid + installment.principal_waived < installment.principal_due
+        or installment.interest_paid + installment.interest_waived < installment.interest_due
+    )
+
+
+def _counted(loan: Loan, moment: datetime) -> dict[str, Any] | None:
+    """What ``_sums`` counts for ``loan`` on its borrower's today at ``moment``, from the
+    objects loaded with it; None when any of them is not loaded, or the zone is unknown."""
+    if inspect(loan).unloaded & {"borrower", "installments", "charges"}:
+        return None
+    try:
+        today = borrower_today(loan.borrower.timezone, moment)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    arrears, after, until = 0, None, None
+    for installment in loan.installments:
+        if inspect(installment).expired_attributes:
+            return None
+        if not _owed(installment):
+            continue
+        due = installment.due_date
+        if due < today:
+            arrears += installment.unpaid
+            after = due if after is None or due > after else after
+        elif until is None or due < until:
+            until = due
+    for charge in loan.charges:
+        if inspect(charge).expired_attributes:
+            return None
+        if (outstanding := charge.outstanding) > 0:
+            arrears += outstanding
+    return {
+        "counted_loan": loan.id,
+        "counted_arrears": arrears,
+        "counted_currency": loan.currency,
+        "counted_after": after,
+        "counted_until": until,
+    }
+
+
+def _held_loans(session: Session, written: list[Any]) -> dict[int, Loan]:
+    """The loans that ``held`` vouches for in this transaction and that hold every
+    installment and charge the flush wrote for them (one written otherwise, deleted, or
+    moved between loans, and the loan is counted in SQL)."""
+    marked = session.info.get(_HELD)
+    if marked is None or marked[0] is not session.get_transaction():
+        return {}
+    loans: dict[int, Loan] = {}
+    for loan_id in marked[1]:
+        loan = session.identity_map.get(session.identity_key(Loan, loan_id))
+        if isinstance(loan, Loan):
+            loans[loan_id] = loan
+    for item in written:
+        if (loan := loans.get(item.loan_id)) is None:
+            continue
+        state: InstanceState[Any] = inspect(item)
+        kept = (
+            not (state.deleted or state.was_deleted or state.attrs.loan_id.history.deleted)
+            and not inspect(loan).unloaded & {"installments", "charges"}
+            and item in (loan.installments if isinstance(item, LoanInstallment) else loan.charges)
+        )
+        if not kept:
+            del loans[item.loan_id]
+    return loans
+
+
 def _after_flush(session: Session, _context: Any) -> None:
-    if (loans := _loans_written(session)) and _has_columns(connection := session.connection()):
-        refresh(connection, loans)
+    written = [
+        item
+        for item in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(item, LoanInstallment | LoanCharge)
+    ]
+    if not (loans := _loans_written(session)):
+        return
+    if not _has_columns(connection := session.connection()):
+        return
+    counted = []
+    if held_loans := _held_loans(session, written):
+        moment = clock.now_anywhere()
+        for loan_id in sorted(loans & held_loans.keys()):
+            if (values := _counted(held_loans[loan_id], moment)) is not None:
+                counted.append(values)
+    if counted:
+        # The case is locked already (``held``): one UPDATE by key, no aggregate.
+        connection.execute(
+            update(CASES)
+            .where(STORED.loan_id == bindparam("counted_loan"))
+            .values(
+                arrears=bindparam("counted_arrears"),
+                arrears_currency=bindparam("counted_currency"),
+                arrears_after=bindparam("counted_after"),
+                arrears_until=bindparam("counted_until"),
+            ),
+            counted,
+        )
+    refresh(connection, loans - {values["counted_loan"] for values in counted})
 
 
 def track() -> None:
@@ -390,6 +504,7 @@ __all__ = [
     "daily_step",
     "exact_arrears",
     "forget_columns",
+    "held",
     "holds_everywhere",
     "in_currency",
     "refresh",

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from portal.cases import arrears
 from portal.cases.facts import record_event
 from portal.cases.overdue import borrower_today
 from portal.contact.promises import keep_if_paid
@@ -185,7 +186,11 @@ def _settling(db: Session, case_id: int) -> Case:
         )
         .with_for_update(of=Case)
     )
-    return found.unique().one()
+    case = found.unique().one()
+    # Locked and loaded: the flush at the commit counts the stored overdue amount from
+    # these objects (one UPDATE by key) instead of counting the loan again in SQL.
+    arrears.held(db, case.loan)
+    return case
 
 
 def _locked_plan(db: Session, *criteria: ColumnElement[bool]) -> Plan | None:
