@@ -457,7 +457,8 @@ def held(session: Session, loan: Loan) -> None:
     transaction = session.get_transaction()
     marked = session.info.get(_HELD)
     if marked is None or marked[0] is not transaction:
-        session.info[_HELD] = marked = (transaction, set())
+        loans: set[int] = set()
+        session.info[_HELD] = marked = (transaction, loans)
     marked[1].add(loan.id)
 
 
