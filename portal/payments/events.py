@@ -171,9 +171,16 @@ def _claim_success(db: Session, event: GatewayEvent, now: datetime) -> Payment |
 
 
 def _settling(db: Session, case_id: int) -> Case:
-    """The payment's case, locked (its row alone: FOR UPDATE OF cases), with all that
-    settling a payment reads of it: the loan, its borrower (whose today it is), the
-    loan's installments and, in a second statement, its charges."""
+    """The payment's case, locked (its row alone), with all that settling a payment reads
+    of it: the loan, its borrower (whose today it is), the loan's installments and, in a
+    further statement, its charges.
+
+    The row is locked in a statement of its own, and only then is the graph read: under
+    READ COMMITTED a statement that waits for a lock returns the locked row as it is
+    now but the rows it joins as they were when it began, so a second payment settling
+    the same case at the same moment would allocate against installments the first one
+    has paid since."""
+    db.execute(select(Case.id).where(Case.id == case_id).with_for_update())
     found = db.scalars(
         select(Case)
         .where(Case.id == case_id)
@@ -184,7 +191,6 @@ def _settling(db: Session, case_id: int) -> Case:
                 selectinload(Loan.charges),
             )
         )
-        .with_for_update(of=Case)
     )
     case = found.unique().one()
     # Locked and loaded: the flush at the commit counts the stored overdue amount from
