@@ -29,13 +29,13 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Connection,
     Date,
     Engine,
     Select,
     Table,
     and_,
+    bindparam,
     case,
     event,
     func,
@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstanceState, Session
 
-from portal.cases.overdue import borrower_today, date_bounds, today_column
+from portal.cases.overdue import borrower_today, date_bounds, dates_by_zone, today_column
 from portal.core import clock
 from portal.models import (
     UNPAID_INSTALLMENT,
@@ -286,32 +286,107 @@ def arrears_between(moment: datetime, low: int | None, high: int | None) -> Colu
     return or_(and_(*stored), and_(not_(holds_everywhere(moment)), *counted))
 
 
-def _stale(moment: datetime, charged_on: date | None) -> Select[Any] | CompoundSelect[Any]:
-    stale = select(Case.loan_id).where(not_(holds_everywhere(moment)))
-    if charged_on is None:
-        return stale
-    return stale.union(select(LoanCharge.loan_id).where(LoanCharge.charged_on == charged_on))
+def _due_now(conn: Connection, moment: datetime, charged_on: date | None) -> list[tuple[int, date]]:
+    """The cases whose stored amount may have changed at ``moment``, with their
+    borrower's today: those whose window does not hold on that today (an installment
+    fell due since, or never counted; found through the indexes on the window's ends,
+    as ``holds_everywhere`` names them), and those of the loans charged on
+    ``charged_on``. A case outside ``holds_everywhere`` only because another zone is a
+    day ahead or behind is left as it is: counted again, it would not change."""
+    common, _others = dates_by_zone(moment)
+    todays: dict[str, date] = {}
+
+    def today(zone: str) -> date:
+        if zone not in todays:
+            try:
+                todays[zone] = borrower_today(zone, moment)
+            except (ValueError, ZoneInfoNotFoundError):
+                todays[zone] = common  # what ``today_column`` gives a zone it does not know
+        return todays[zone]
+
+    # The borrower's zone read by key for each case found (a join would read every loan).
+    cases = select(Case.id, STORED.arrears_after, STORED.arrears_until, _borrower_zone())
+    chosen: dict[int, date] = {}
+    for case_id, after, until, zone in conn.execute(cases.where(not_(holds_everywhere(moment)))):
+        day = today(zone)
+        if (after is None or after < day) and (until is None or until >= day):
+            continue  # its window holds on its own borrower's today
+        chosen[case_id] = day
+    if charged_on is not None:
+        charged = select(LoanCharge.loan_id).where(LoanCharge.charged_on == charged_on)
+        for case_id, _after, _until, zone in conn.execute(cases.where(Case.loan_id.in_(charged))):
+            chosen[case_id] = today(zone)
+    return sorted(chosen.items())
+
+
+# The recount of a batch of cases on PostgreSQL, each on its borrower's today (given): the
+# cases' rows locked first, one by key after another in the order of the ids (so the
+# count, a statement of its own, sees what another transaction writing to them
+# committed), then each case's loan read by key and its
+# installments and charges summed through their ``loan_id`` indexes. ``UNPAID_INSTALLMENT``
+# and the sums are ``_sums``'s.
+_LOCK = text(
+    "SELECT locked.id FROM unnest(CAST(:ids AS bigint[])) AS chosen (id) CROSS JOIN LATERAL"
+    " (SELECT id FROM cases WHERE cases.id = chosen.id FOR UPDATE) AS locked"
+)
+_RECOUNT = text(
+    f"""
+UPDATE cases SET arrears = coalesce(owed.owed, 0) + coalesce(charged.owed, 0),
+    arrears_currency = loans.currency, arrears_after = owed.after, arrears_until = owed.until
+FROM unnest(CAST(:ids AS bigint[]), CAST(:days AS date[])) AS chosen (id, today)
+JOIN cases AS counted ON counted.id = chosen.id
+JOIN loans ON loans.id = counted.loan_id
+LEFT JOIN LATERAL (
+    SELECT sum(CASE WHEN due_date < chosen.today THEN principal_due - principal_paid
+            - principal_waived + interest_due - interest_paid - interest_waived
+            ELSE 0 END) AS owed,
+        max(CASE WHEN due_date < chosen.today THEN due_date END) AS after,
+        min(CASE WHEN due_date >= chosen.today THEN due_date END) AS until
+    FROM loan_installments
+    WHERE loan_installments.loan_id = loans.id AND ({UNPAID_INSTALLMENT})
+) AS owed ON true
+LEFT JOIN LATERAL (
+    SELECT sum(amount - paid - waived) AS owed FROM loan_charges
+    WHERE loan_charges.loan_id = loans.id AND amount - paid - waived > 0
+) AS charged ON true
+WHERE cases.id = counted.id
+"""  # noqa: S608 (UNPAID_INSTALLMENT is the models' constant, no input)
+)
+
+
+def _recount(conn: Connection, chosen: list[tuple[int, date]], moment: datetime) -> None:
+    """Count again the stored amount of ``chosen`` cases (id, the borrower's today at
+    ``moment``), in ``conn``'s transaction: on PostgreSQL two statements by key, elsewhere
+    ``refresh`` of their loans."""
+    if not chosen:
+        return
+    ids = [case_id for case_id, _day in chosen]
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"ids": ids})
+        conn.execute(_RECOUNT, {"ids": ids, "days": [day for _case_id, day in chosen]})
+    else:
+        refresh(conn, select(Case.loan_id).where(Case.id.in_(ids)), moment)
 
 
 def refresh_stale(conn: Connection, moment: datetime, charged_on: date | None = None) -> int:
-    """Count again the cases whose window does not hold at ``moment`` (an installment fell
-    due since, or never counted) and those charged on ``charged_on``, in ``conn``'s
-    transaction; returns how many loans."""
-    loans = sorted(conn.scalars(_stale(moment, charged_on)))
-    for start in range(0, len(loans), BATCH):
-        refresh(conn, loans[start : start + BATCH], moment)
-    return len(loans)
+    """Count again the cases whose window does not hold on their borrower's today at
+    ``moment`` (an installment fell due since, or never counted) and those of the loans
+    charged on ``charged_on``, in ``conn``'s transaction; returns how many cases."""
+    chosen = _due_now(conn, moment, charged_on)
+    for start in range(0, len(chosen), BATCH):
+        _recount(conn, chosen[start : start + BATCH], moment)
+    return len(chosen)
 
 
 def daily_step(engine: Engine, day: Any, _work: Any) -> None:
     """The daily case work's step (``portal.cases.lifecycle.work_day``, after the
     penalties): ``refresh_stale`` at the run's ``day.now`` for the penalties charged on
-    ``day.as_of``, a batch of loans per transaction."""
+    ``day.as_of``, a batch of cases per transaction."""
     with engine.connect() as conn:
-        loans = sorted(conn.scalars(_stale(day.now, day.as_of)))
-    for start in range(0, len(loans), BATCH):
+        chosen = _due_now(conn, day.now, day.as_of)
+    for start in range(0, len(chosen), BATCH):
         with engine.begin() as conn:
-            refresh(conn, loans[start : start + BATCH], day.now)
+            _recount(conn, chosen[start : start + BATCH], day.now)
 
 
 def check(conn: Connection | Session, moment: datetime) -> list[tuple[int, int, int]]:
@@ -370,9 +445,123 @@ def forget_columns() -> None:
     _MIGRATED.clear()
 
 
+# ``Session.info``'s key for the loans a transaction may count from what it holds.
+_HELD = "haohuan.arrears.held"
+
+
+def held(session: Session, loan: Loan) -> None:
+    """Say that this transaction locked ``loan``'s case (on PostgreSQL, ``FOR UPDATE``;
+    SQLite's writes are serial) and then loaded the loan with its borrower, installments
+    and charges, and that it writes them only through those objects until it ends: its
+    flushes may then count the loan's stored amount from them, with no statement but
+    the case's UPDATE (the payment webhook's path). Forgotten when the transaction ends."""
+    transaction = session.get_transaction()
+    marked = session.info.get(_HELD)
+    if marked is None or marked[0] is not transaction:
+        loans: set[int] = set()
+        session.info[_HELD] = marked = (transaction, loans)
+    marked[1].add(loan.id)
+
+
+def _owed(installment: LoanInstallment) -> bool:
+    """``UNPAID_INSTALLMENT`` in Python."""
+    return (
+        installment.principal_paid + installment.principal_waived < installment.principal_due
+        or installment.interest_paid + installment.interest_waived < installment.interest_due
+    )
+
+
+def _counted(loan: Loan, moment: datetime) -> dict[str, Any] | None:
+    """What ``_sums`` counts for ``loan`` on its borrower's today at ``moment``, from the
+    objects loaded with it; None when any of them is not loaded, or the zone is unknown."""
+    if inspect(loan).unloaded & {"borrower", "installments", "charges"}:
+        return None
+    try:
+        today = borrower_today(loan.borrower.timezone, moment)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    arrears, after, until = 0, None, None
+    for installment in loan.installments:
+        if inspect(installment).expired_attributes:
+            return None
+        if not _owed(installment):
+            continue
+        due = installment.due_date
+        if due < today:
+            arrears += installment.unpaid
+            after = due if after is None or due > after else after
+        elif until is None or due < until:
+            until = due
+    for charge in loan.charges:
+        if inspect(charge).expired_attributes:
+            return None
+        if (outstanding := charge.outstanding) > 0:
+            arrears += outstanding
+    return {
+        "counted_loan": loan.id,
+        "counted_arrears": arrears,
+        "counted_currency": loan.currency,
+        "counted_after": after,
+        "counted_until": until,
+    }
+
+
+def _held_loans(session: Session, written: list[Any]) -> dict[int, Loan]:
+    """The loans that ``held`` vouches for in this transaction and that hold every
+    installment and charge the flush wrote for them (one written otherwise, deleted, or
+    moved between loans, and the loan is counted in SQL)."""
+    marked = session.info.get(_HELD)
+    if marked is None or marked[0] is not session.get_transaction():
+        return {}
+    loans: dict[int, Loan] = {}
+    for loan_id in marked[1]:
+        loan = session.identity_map.get(session.identity_key(Loan, loan_id))
+        if isinstance(loan, Loan):
+            loans[loan_id] = loan
+    for item in written:
+        if (loan := loans.get(item.loan_id)) is None:
+            continue
+        state: InstanceState[Any] = inspect(item)
+        kept = (
+            not (state.deleted or state.was_deleted or state.attrs.loan_id.history.deleted)
+            and not inspect(loan).unloaded & {"installments", "charges"}
+            and item in (loan.installments if isinstance(item, LoanInstallment) else loan.charges)
+        )
+        if not kept:
+            del loans[item.loan_id]
+    return loans
+
+
 def _after_flush(session: Session, _context: Any) -> None:
-    if (loans := _loans_written(session)) and _has_columns(connection := session.connection()):
-        refresh(connection, loans)
+    written = [
+        item
+        for item in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(item, LoanInstallment | LoanCharge)
+    ]
+    if not (loans := _loans_written(session)):
+        return
+    if not _has_columns(connection := session.connection()):
+        return
+    counted = []
+    if held_loans := _held_loans(session, written):
+        moment = clock.now_anywhere()
+        for loan_id in sorted(loans & held_loans.keys()):
+            if (values := _counted(held_loans[loan_id], moment)) is not None:
+                counted.append(values)
+    if counted:
+        # The case is locked already (``held``): one UPDATE by key, no aggregate.
+        connection.execute(
+            update(CASES)
+            .where(STORED.loan_id == bindparam("counted_loan"))
+            .values(
+                arrears=bindparam("counted_arrears"),
+                arrears_currency=bindparam("counted_currency"),
+                arrears_after=bindparam("counted_after"),
+                arrears_until=bindparam("counted_until"),
+            ),
+            counted,
+        )
+    refresh(connection, loans - {values["counted_loan"] for values in counted})
 
 
 def track() -> None:
@@ -391,6 +580,7 @@ __all__ = [
     "daily_step",
     "exact_arrears",
     "forget_columns",
+    "held",
     "holds_everywhere",
     "in_currency",
     "refresh",

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from portal.cases import arrears
 from portal.cases.facts import record_event
 from portal.cases.overdue import borrower_today
 from portal.contact.promises import keep_if_paid
@@ -170,9 +171,16 @@ def _claim_success(db: Session, event: GatewayEvent, now: datetime) -> Payment |
 
 
 def _settling(db: Session, case_id: int) -> Case:
-    """The payment's case, locked (its row alone: FOR UPDATE OF cases), with all that
-    settling a payment reads of it: the loan, its borrower (whose today it is), the
-    loan's installments and, in a second statement, its charges."""
+    """The payment's case, locked (its row alone), with all that settling a payment reads
+    of it: the loan, its borrower (whose today it is), the loan's installments and, in a
+    further statement, its charges.
+
+    The row is locked in a statement of its own, and only then is the graph read: under
+    READ COMMITTED a statement that waits for a lock returns the locked row as it is
+    now but the rows it joins as they were when it began, so a second payment settling
+    the same case at the same moment would allocate against installments the first one
+    has paid since."""
+    db.execute(select(Case.id).where(Case.id == case_id).with_for_update())
     found = db.scalars(
         select(Case)
         .where(Case.id == case_id)
@@ -183,9 +191,12 @@ def _settling(db: Session, case_id: int) -> Case:
                 selectinload(Loan.charges),
             )
         )
-        .with_for_update(of=Case)
     )
-    return found.unique().one()
+    case = found.unique().one()
+    # Locked and loaded: the flush at the commit counts the stored overdue amount from
+    # these objects (one UPDATE by key) instead of counting the loan again in SQL.
+    arrears.held(db, case.loan)
+    return case
 
 
 def _locked_plan(db: Session, *criteria: ColumnElement[bool]) -> Plan | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from negotiation import add_months
 from portal.cases import arrears, lifecycle
@@ -15,7 +16,15 @@ from portal.cases.adjustments import Request
 from portal.cases.facts import policy
 from portal.cases.queue import QueueFilter, arrears_of, page_of
 from portal.core import db
-from portal.models import AdjustmentKind, Borrower, Case, Loan, LoanInstallment, Payment
+from portal.models import (
+    AdjustmentKind,
+    Borrower,
+    Case,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    Payment,
+)
 from portal.payments.events import Outcome
 
 from .factories import NOW, TODAY, build_case, sign_in
@@ -50,6 +59,56 @@ def test_a_case_written_through_the_orm_is_counted_in_its_flush(app):
     built = build_case(app, days_past_due=47, paid=4)
     # Two installments overdue (47 and 17 days), a fee and a penalty.
     assert assert_current(app, built.case_id) == 2 * 550_000 + 30_000 + 15_000
+
+
+def _held_loan(session, case_id: int) -> Loan:
+    """The case's loan loaded whole, as the webhook holds it (``arrears.held``)."""
+    case = session.get(Case, case_id, with_for_update=True)
+    loan = session.scalars(
+        select(Loan)
+        .where(Loan.id == case.loan_id)
+        .options(
+            selectinload(Loan.borrower),
+            selectinload(Loan.installments),
+            selectinload(Loan.charges),
+        )
+    ).one()
+    arrears.held(session, loan)
+    return loan
+
+
+def test_a_held_loan_is_counted_from_what_it_holds(app):
+    built = build_case(app, days_past_due=47, paid=4)
+    before = assert_current(app, built.case_id)
+    with app.test_request_context("/"):
+        session = db.session()
+        loan = _held_loan(session, built.case_id)
+        owed = min((i for i in loan.installments if i.unpaid), key=lambda i: i.due_date)
+        owed.principal_paid += 1_000
+        loan.charges[0].waived += 500
+        session.commit()
+    assert assert_current(app, built.case_id) == before - 1_500
+
+
+def test_a_write_the_held_loan_does_not_hold_is_counted_in_sql(app):
+    built = build_case(app, days_past_due=47, paid=4)
+    before = assert_current(app, built.case_id)
+    with app.test_request_context("/"):
+        session = db.session()
+        loan = _held_loan(session, built.case_id)
+        # Added by its loan's id, not to the loan's charges: the loan no longer holds
+        # everything it owes, so its flush counts it from the tables.
+        session.add(
+            LoanCharge(
+                loan_id=loan.id,
+                kind="fee",
+                description="Late fee",
+                amount=7_000,
+                charged_on=TODAY,
+            )
+        )
+        session.commit()
+    assert assert_current(app, built.case_id) == before + 7_000
 
 
 def test_payments_refunds_and_disputes_keep_it_current(app, client):
