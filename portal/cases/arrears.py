@@ -47,11 +47,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstanceState, Session
 
 from portal.cases.overdue import borrower_today, date_bounds, dates_by_zone, today_column
 from portal.core import clock
+from portal.core.db import has_column
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -424,27 +424,6 @@ def _loans_written(session: Session) -> set[int]:
     return touched
 
 
-# The databases known to have the columns (by engine URL): a database migrated only up to
-# an earlier revision (the migration tests build cases on one) is left to the backfill.
-_MIGRATED: set[str] = set()
-
-
-def _has_columns(connection: Connection) -> bool:
-    key = str(connection.engine.url)
-    if key not in _MIGRATED:
-        columns = {c["name"] for c in sa_inspect(connection).get_columns("cases")}
-        if "arrears_until" not in columns:
-            return False
-        _MIGRATED.add(key)
-    return True
-
-
-def forget_columns() -> None:
-    """Forget which databases have the columns: migration 0014_queue1m's downgrade drops
-    them (the migration tests go down and up again in one process)."""
-    _MIGRATED.clear()
-
-
 # ``Session.info``'s key for the loans a transaction may count from what it holds.
 _HELD = "haohuan.arrears.held"
 
@@ -540,7 +519,7 @@ def _after_flush(session: Session, _context: Any) -> None:
     ]
     if not (loans := _loans_written(session)):
         return
-    if not _has_columns(connection := session.connection()):
+    if not has_column(connection := session.connection(), "cases", "arrears_until"):
         return
     counted = []
     if held_loans := _held_loans(session, written):
@@ -579,7 +558,6 @@ __all__ = [
     "currency_of",
     "daily_step",
     "exact_arrears",
-    "forget_columns",
     "held",
     "holds_everywhere",
     "in_currency",

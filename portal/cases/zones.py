@@ -27,9 +27,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstanceState, Session
 
+from portal.core.db import has_column
 from portal.models import Borrower, Case, Loan
 
 CASES = cast(Table, Case.__table__)
@@ -125,30 +125,11 @@ def _written(session: Session) -> tuple[set[int], set[int]]:
     return loans, borrowers
 
 
-# The databases known to have the column (by engine URL): a database migrated only up to
-# an earlier revision (the migration tests build cases on one) is left to the backfill.
-_MIGRATED: set[str] = set()
-
-
-def _has_column(connection: Connection) -> bool:
-    key = str(connection.engine.url)
-    if key not in _MIGRATED:
-        columns = {c["name"] for c in sa_inspect(connection).get_columns("cases")}
-        if "timezone" not in columns:
-            return False
-        _MIGRATED.add(key)
-    return True
-
-
-def forget_column() -> None:
-    """Forget which databases have the column: migration 0014_qzone's downgrade drops it
-    (the migration tests go down and up again in one process)."""
-    _MIGRATED.clear()
-
-
 def _after_flush(session: Session, _context: Any) -> None:
     loans, borrowers = _written(session)
-    if not (loans or borrowers) or not _has_column(connection := session.connection()):
+    if not (loans or borrowers) or not has_column(
+        connection := session.connection(), "cases", "timezone"
+    ):
         return
     if loans:
         copy(connection, loans)
@@ -164,4 +145,4 @@ def track() -> None:
         event.listen(Session, "after_flush", _after_flush)
 
 
-__all__ = ["ZONE", "check", "copy", "forget_column", "track", "zone_of_case"]
+__all__ = ["ZONE", "check", "copy", "track", "zone_of_case"]

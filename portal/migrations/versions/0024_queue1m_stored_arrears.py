@@ -80,7 +80,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from portal.cases.arrears import forget_columns
+    from portal.core.db import forget_columns
 
     forget_columns()
     op.drop_index("ix_loans_number_upper", table_name="loans")

@@ -43,9 +43,9 @@ def _overdue_since_index(include: list[str]) -> None:
 
 
 def downgrade() -> None:
-    from portal.cases.zones import forget_column
+    from portal.core.db import forget_columns
 
-    forget_column()
+    forget_columns()
     if op.get_bind().dialect.name == "postgresql":
         _overdue_since_index(include=["loan_id"])
     op.execute("ALTER TABLE cases DROP COLUMN timezone")
