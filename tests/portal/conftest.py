@@ -127,9 +127,13 @@ def app(
     """The application on a fresh database of the chosen backend."""
     application = create_app({**app_config(_url_for(backend, request, tmp_path)), **extra_config})
     yield application
-    stored_arrears_agree(application)
-    kept_pages_agree(application)
-    application.extensions["haohuan.engine"].dispose()
+    try:
+        stored_arrears_agree(application)
+        kept_pages_agree(application)
+    finally:
+        # Closed whatever the checks found, or the pool's connections are collected
+        # during a later test and fail it with a ResourceWarning.
+        application.extensions["haohuan.engine"].dispose()
 
 
 def stored_arrears_agree(application: Flask) -> None:
@@ -150,7 +154,8 @@ def kept_pages_agree(application: Flask) -> None:
     """After every test: no page the page cache served differed from the same page
     rendered anew (``portal.web.common.page_cache``: under TESTING each hit is checked)."""
     cache = application.extensions[page_cache.EXTENSION]
-    assert cache.mismatches == [], f"stale pages served from the page cache: {cache.mismatches}"
+    stale = "\n\n".join(f"{key}\n{difference}" for key, difference in cache.mismatches)
+    assert not cache.mismatches, f"stale pages served from the page cache:\n{stale}"
 
 
 @pytest.fixture

@@ -137,6 +137,20 @@ def test_each_response_of_a_kept_page_has_its_own_valid_csrf_token(
     assert signed_out.status_code == 303
 
 
+def test_a_kept_page_holds_marks_not_the_tokens_of_the_response_that_made_it(
+    app: Flask, client: FlaskClient
+) -> None:
+    signed_in(app, client)
+    served = client.get("/status").get_data(as_text=True)
+    (page,) = (kept(app).get(key) for key in list(kept(app)._pages))
+    assert page is not None
+    tokens = set(re.findall(r'csrf_token" value="([^"]+)"|X-CSRFToken": "([^"]+)"', served))
+    assert tokens
+    for token in {value for pair in tokens for value in pair if value}:
+        assert token not in page
+    assert page.count(page_cache._mark("csrf")) == served.count('csrf_token" value="') + 1
+
+
 def test_the_session_clock_on_a_kept_page_counts_down(app: Flask, client: FlaskClient) -> None:
     sign_in(client, build_case(app))
     for minutes in range(0, 110, 14):  # kept alive to near the session's two hours
@@ -175,6 +189,7 @@ def test_a_kept_page_that_differs_from_a_fresh_one_fails_loudly(
         cache._pages[key] = zlib.compress(b"<p>a stale page</p>")
     assert client.get("/status").status_code == 500
     assert len(cache.mismatches) == 1
+    assert "-<p>a stale page</p>" in cache.mismatches[0][1]
     cache.mismatches.clear()  # this test's own, expected
 
 

@@ -28,6 +28,7 @@ test suite checks after every test.
 
 from __future__ import annotations
 
+import difflib
 import threading
 import zlib
 from collections import OrderedDict
@@ -64,7 +65,8 @@ class PageCache:
         self._lock = threading.Lock()
         self.hits = 0  # pages served from the cache, since the worker started
         self.misses = 0  # pages rendered because the cache did not have them
-        self.mismatches: list[Hashable] = []  # with TESTING: keys whose kept page was stale
+        # With TESTING: each stale page's key and the lines that differ.
+        self.mismatches: list[tuple[Hashable, str]] = []
 
     def get(self, key: Hashable) -> str | None:
         """The page kept under ``key``, or None."""
@@ -99,7 +101,17 @@ def init_app(app: Flask) -> None:
 
     app.extensions[EXTENSION] = PageCache()
     register_mark("csrf", generate_csrf)
-    app.jinja_env.globals["csrf_token"] = lambda: per_request("csrf")
+    # Flask-WTF offers ``csrf_token`` twice, as a Jinja global and from a context
+    # processor, and the context processor's wins; so replace both, or kept pages hold a
+    # token signed at the second they were rendered (and a re-render a second later in
+    # TESTING differs from it).
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
+
+
+def csrf_token() -> Any:
+    """The CSRF token of this response: a mark while a page is rendered for the cache."""
+    return per_request("csrf")
 
 
 def register_mark(name: str, value: Callable[[], Any]) -> None:
@@ -128,11 +140,19 @@ def cached_page(key: tuple[Hashable, ...], minute: datetime, render: Callable[[]
     if kept is None or current_app.config.get("TESTING"):
         fresh = _render_with_marks(render)
         if kept is not None and fresh != kept:
-            cache.mismatches.append(key)
+            cache.mismatches.append((key, _difference(kept, fresh)))
             raise PageCacheMismatchError(f"a kept page differs from the page rendered now: {key}")
         cache.put(key, fresh, minute)
         kept = fresh
     return _filled(kept)
+
+
+def _difference(kept: str, fresh: str) -> str:
+    """The lines of ``kept`` and ``fresh`` that differ, as a short unified diff."""
+    lines = difflib.unified_diff(
+        kept.splitlines(), fresh.splitlines(), "kept", "fresh", n=1, lineterm=""
+    )
+    return "\n".join(list(lines)[:40])
 
 
 def _render_with_marks(render: Callable[[], str]) -> str:
