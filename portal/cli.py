@@ -32,7 +32,7 @@ from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.messaging.service import dispatch_due_job
 from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
-from portal.payments import ledger, sweeper
+from portal.payments import inbox, ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
 from portal.staff import accounts, totp
@@ -142,7 +142,14 @@ def payments_group() -> None:
 @click.option("--older-than", default=5, show_default=True, help="Minutes a payment is left open.")
 @with_appcontext
 def payments_sweep(older_than: int) -> None:
-    """Settle Stripe payments left open, by asking Stripe."""
+    """Settle webhook events left in the inbox, then Stripe payments left open, by
+    asking Stripe."""
+    # The inbox first: an event Stripe already reported needs no question to Stripe.
+    settled = inbox.sweep(db.session(), now())
+    click.echo(
+        f"settled {settled.settled} webhook events left in the inbox, {settled.held} still"
+        " waiting for their payment's success"
+    )
     swept = sweeper.sweep(
         db.session(), StripeSettings.from_config(), now(), timedelta(minutes=older_than)
     )

@@ -61,9 +61,11 @@ from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, 
 from portal.models.payments import (
     OPEN_PAYMENT_STATUSES,
     Allocation,
+    EventOutcome,
     Payment,
     PaymentStatus,
     ProcessedEvent,
+    WebhookInbox,
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
@@ -111,6 +113,7 @@ __all__ = [
     "DisputeEvidence",
     "DisputeReason",
     "DisputeResolution",
+    "EventOutcome",
     "EvidenceType",
     "ExperimentAssignment",
     "FlagReason",
@@ -155,5 +158,6 @@ __all__ = [
     "Team",
     "VerificationAttempt",
     "Waiver",
+    "WebhookInbox",
     "utcnow",
 ]

@@ -1,4 +1,5 @@
-"""Payments through a gateway, where their money went, and the gateway events handled."""
+"""Payments through a gateway, where their money went, the gateway events handled, and
+the inbox of events received and not yet settled."""
 
 from __future__ import annotations
 
@@ -108,6 +109,18 @@ class Allocation(Base):
     amount: Mapped[int]
 
 
+class EventOutcome(StrEnum):
+    """What a gateway says happened to a payment (``portal.payments.events.Outcome``)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # One attempt failed (a declined card), but the checkout can still be paid: Stripe
+    # keeps the intent open for another card, so the payment stays open too.
+    DECLINED = "declined"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
 class ProcessedEvent(Base):
     """A gateway event already handled: written in the same transaction as its work."""
 
@@ -119,3 +132,37 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("gateway", "event_id"),)
+
+
+class WebhookInbox(Base):
+    """A verified gateway event, recorded when it was acknowledged and settled afterwards
+    by a job (``portal.payments.inbox``). One row per event, whatever the redeliveries.
+
+    ``settled_at`` is empty until the event has gone through ``events.handle``; a row
+    left empty for long is an event still waiting (a refund before its payment's
+    success, ``attempts`` counting the tries) or one whose job was lost, which the
+    sweeper settles."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("gateway", "event_id"),
+        # The sweeper's question: what is still unsettled, oldest first.
+        Index(
+            "ix_webhook_inbox_unsettled",
+            "received_at",
+            sqlite_where=text("settled_at IS NULL"),
+            postgresql_where=text("settled_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    reference: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[EventOutcome] = mapped_column(codes(EventOutcome, name="outcome", length=16))
+    # Minor units as the gateway reported them (a running total for a refund).
+    amount: Mapped[int] = mapped_column(default=0, server_default="0")
+    currency: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
@@ -30,6 +29,7 @@ from portal.models import (
     Allocation,
     Case,
     CaseStatus,
+    EventOutcome,
     Loan,
     LoanCharge,
     LoanInstallment,
@@ -54,16 +54,9 @@ log = logging.getLogger(__name__)
 _PROCESSED = cast(Table, ProcessedEvent.__table__)
 
 
-class Outcome(StrEnum):
-    """What a gateway says happened to a payment."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    # One attempt failed (a declined card), but the checkout can still be paid: Stripe
-    # keeps the intent open for another card, so the payment stays open too.
-    DECLINED = "declined"
-    REFUNDED = "refunded"
-    DISPUTED = "disputed"
+# What a gateway says happened to a payment: the enum the webhook inbox stores
+# (``portal.models.EventOutcome``), under the name the payment code has always used.
+Outcome = EventOutcome
 
 
 @dataclass(frozen=True)

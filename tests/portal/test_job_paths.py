@@ -25,6 +25,9 @@ QUEUED_PATHS = {
     "portal.messaging.service.dispatch_batch_job",
     # An unknown payment's follow-up, delayed up to minutes (portal.payments.sweeper).
     "portal.payments.sweeper.follow_up",
+    # A webhook event's settlement, after its acknowledgement (portal.web.payments.webhooks),
+    # and again later for one that overtook its payment's success.
+    "portal.payments.inbox.settle_job",
     # The morning's due messages after `haohuan strategy run` (portal/cli.py), with Redis.
     "portal.messaging.service.dispatch_due_job",
 }
@@ -65,6 +68,8 @@ def test_every_enqueued_job_imports_by_the_path_rq_stores():
     assert {where.split(":")[0] for where in enqueued} >= {
         "portal/web/agent/message_views.py",
         "portal/payments/sweeper.py",
+        "portal/web/payments/webhooks.py",
+        "portal/payments/inbox.py",
     }
     for where, function in enqueued.items():
         # What RQ stores: f"{function.__module__}.{function.__qualname__}" for a function.

@@ -7,13 +7,17 @@ import hmac
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import func, select
 
+from portal.cli import cli
 from portal.core import db
 from portal.demo.seed import open_stripe_payment
-from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent
+from portal.models import Case, CaseEvent, Payment, Plan, ProcessedEvent, WebhookInbox
 from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent
 from portal.web.security import BODY_LIMIT, WEBHOOK_BODY_LIMIT
@@ -62,7 +66,10 @@ def event(
 
 
 def deliver(client, payload: bytes, signature: str | None = None):
-    return client.post(
+    """Post a delivery as Stripe does, and close the answer as a server does once it is
+    sent: the event's settlement, queued after the acknowledgement, then runs (in the
+    process, without Redis)."""
+    response = client.post(
         "/webhooks/stripe",
         data=payload,
         headers={
@@ -70,6 +77,8 @@ def deliver(client, payload: bytes, signature: str | None = None):
             "Content-Type": "application/json",
         },
     )
+    response.close()
+    return response
 
 
 def stripe_payment_for_a_new_plan(app, client, reference: str | None = None) -> Payment:
@@ -314,19 +323,51 @@ def test_a_dispute_holds_the_money_until_it_is_won(app, client, stripe_payment):
     assert books(app) == []
 
 
-def test_a_refund_that_overtakes_its_payment_is_retried(app, client, stripe_payment):
-    """Stripe does not promise order: a refund before its success is refused (503, so
-    Stripe retries it), writes nothing, and applies once the success is in."""
+def test_a_refund_that_overtakes_its_payment_is_held_and_applied_once_after_it(
+    app, client, stripe_payment
+):
+    """Stripe does not promise order: a refund before its success is acknowledged (Stripe
+    need not retry it), held in the inbox with nothing applied, and applied, exactly
+    once, once the success is in (by its own retry with Redis, by the sweep here)."""
     before = overdue(app, stripe_payment.case_id)
     refund = charge_event("charge.refunded", "evt_r", amount_refunded=5_000)
-    assert deliver(client, refund).status_code == 503
+    answer = deliver(client, refund)
+    assert (answer.status_code, answer.json["duplicate"]) == (200, False)
     assert overdue(app, stripe_payment.case_id) == before
     assert state(app)[0] == "pending"
     assert state(app)[3] == 0  # not even marked as seen
+    assert inbox(app) == [("evt_r", False, 1)]  # held, one attempt
     deliver(client, event("payment_intent.succeeded"))
-    assert deliver(client, refund).status_code == 200
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount
+    assert sweep(app, minutes=2).exit_code == 0
     assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 5_000
+    assert sorted(inbox(app)) == [("evt_1", True, 0), ("evt_r", True, 1)]
+    # Neither a redelivery nor another sweep takes anything more back.
+    assert deliver(client, refund).json["duplicate"] is True
+    sweep(app, minutes=3)
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 5_000
+    assert state(app)[3] == 2
     assert books(app) == []
+
+
+def inbox(app) -> list[tuple[str, bool, int]]:
+    """Each inbox row: its event id, whether it is settled, and its attempts."""
+    with app.app_context():
+        rows = db.session().execute(
+            select(WebhookInbox.event_id, WebhookInbox.settled_at, WebhookInbox.attempts)
+        )
+        return [(event_id, settled is not None, attempts) for event_id, settled, attempts in rows]
+
+
+def sweep(app, minutes: float):
+    """``haohuan payments sweep`` run ``minutes`` after the test's now."""
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=minutes)).isoformat()
+    try:
+        return CliRunner().invoke(
+            cli, ["payments", "sweep"], obj=ScriptInfo(create_app=lambda: app)
+        )
+    finally:
+        app.config["HAOHUAN_NOW"] = NOW.isoformat()
 
 
 def test_a_refund_unwinds_the_plan_the_money_counted_for(app, client, stripe_payment):
@@ -364,5 +405,6 @@ def test_a_body_past_the_limit_is_a_413_before_it_is_read(app, client, stripe_pa
     response = client.post(
         "/webhooks/stripe", data=payload, headers={"Stripe-Signature": signed(payload)}
     )
+    response.close()  # sent: its settlement runs (in the process, without Redis)
     assert response.status_code == 200
     assert state(app)[0] == "succeeded"

@@ -2,9 +2,12 @@
 
 The signature over the raw body is verified before anything is parsed; a failure is a
 400, writes nothing and counts against the sender's address (``portal.web.ratelimit``:
-signed deliveries never count, however many come at once). Events are dispatched
-by type; the ones we do not act on are logged and acknowledged, so Stripe stops
-resending them.
+signed deliveries never count, however many come at once). Events are mapped by type;
+the ones we do not act on are logged and acknowledged, so Stripe stops resending them.
+An event we act on is recorded in the webhook inbox (one statement, deduplicated by its
+id), acknowledged at once, and settled afterwards by a job
+(``portal.payments.inbox.settle_job``, through ``portal.payments.events.handle``): Stripe
+waits for the acknowledgement only, as its guidance asks.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import logging
 
 from flask import Blueprint, request
 
-from portal.core import db
+from portal.core import db, jobs
 from portal.core.clock import now
-from portal.payments.events import TooEarlyError, handle
+from portal.payments.inbox import record, settle_job
 from portal.payments.stripe_gateway import (
     SignatureError,
     StripeSettings,
@@ -33,7 +36,7 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @blueprint.post("/stripe")
 @csrf_exempt
 def stripe_webhook() -> tuple[dict[str, object], int]:
-    """Verify, deduplicate and apply one Stripe event."""
+    """Verify one Stripe event, record it in the inbox and queue its settlement."""
     allow_body(WEBHOOK_BODY_LIMIT)
     settings = StripeSettings.from_config()
     if not settings.webhook_secret:
@@ -58,10 +61,9 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
             "stripe event %s of type %s acknowledged, not acted on", event["id"], event.get("type")
         )
         return {"received": True}, 200
-    try:
-        applied = handle(db.session(), internal, now())
-    except TooEarlyError:
-        # Stripe retries a non-2xx delivery, by which time the payment will be known.
-        log.info("stripe event %s arrived before its payment succeeded", event["id"])
-        return {"error": "retry later"}, 503
-    return {"received": True, "duplicate": not applied}, 200
+    inbox_id = record(db.session(), internal, now())
+    if inbox_id is not None:
+        # Sent once the view has returned, after the commit: settled by a worker with
+        # Redis, in this process after the response without it.
+        jobs.enqueue(settle_job, inbox_id)
+    return {"received": True, "duplicate": inbox_id is None}, 200
