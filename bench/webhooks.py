@@ -6,21 +6,29 @@ each with an accepted plan and an open Stripe payment for its first installment 
 ``portal.demo.seed``), serves the app with gunicorn under the production configuration
 (``portal/gunicorn_conf.py``), and has concurrent keep-alive clients deliver
 ``payment_intent.succeeded`` events signed as Stripe signs them. Every tenth delivery is a
-redelivery of an event already acknowledged, reported apart. Then it checks that every
-paid payment succeeded exactly once and that ``ledger.check`` finds no drift, and prints
-deliveries per second, p50 and p99.
+redelivery of an event already acknowledged, reported apart. Deliveries per second, p50
+and p99 are what Stripe waits for: the acknowledgement (the event verified, recorded in
+the webhook inbox, its settlement queued on Redis, ``--redis-url``, under a prefix of the
+run's own that is deleted after it). The settlement is then measured apart, as a worker
+runs it: the job function (``portal.payments.inbox.settle_job``) in a loop in this
+process over every queued event, events settled per second and CPU per settlement.
+Without Redis the web workers settle each event after answering it, so the rate includes
+the settlement and there is nothing left to settle apart. Then it checks that every paid
+payment succeeded exactly once and that ``ledger.check`` finds no drift.
 
 On PostgreSQL the same clients first deliver the same number of events to the baseline
 (``bench/_webhook_baseline.py``: a minimal Flask app under the same gunicorn
 configuration that verifies the signature, inserts one row and commits), and the ratio
 Haohuan / baseline is printed; with ``--rounds N`` the two alternate N times and the
-medians are compared. ``compare_rows`` gives that ratio as a row of ``make bench-compare``.
+medians are compared. ``compare_rows`` gives that ratio as a row of ``make bench-compare``,
+and the settlement's rate beside it, a row with no goal.
 ``--profile N`` instead profiles N deliveries in this process (statements, CPU time,
 cProfile) on a PostgreSQL database of its own.
 
     .venv/bin/python bench/webhooks.py [--events 3000 | --seconds 10] [--clients 8]
         [--rounds 1] [--backend sqlite|postgres|both] [--profile N]
         [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
+        [--redis-url redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -29,13 +37,16 @@ import argparse
 import cProfile
 import http.client
 import json
+import os
 import pstats
 import random
+import secrets
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +62,7 @@ from _common import (
     production_served,
     sqlite_database,
 )
-from _compare import Row, at_least
+from _compare import Row, at_least, shown
 from _webhook_baseline import create_table
 from sqlalchemy import func, select
 from sqlalchemy.event import listen
@@ -59,12 +70,15 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(ROOT))  # bench/portal.py would otherwise be imported as ``portal``
 
+from flask import Flask
+
 from portal import create_app
 from portal.core import db, migrate
 from portal.core.clock import local_today, now
 from portal.demo import seed
-from portal.models import Case, CaseEvent, Payment, ProcessedEvent
+from portal.models import Case, CaseEvent, Payment, ProcessedEvent, WebhookInbox
 from portal.payments import ledger
+from portal.payments.inbox import settle_job
 
 BENCH = Path(__file__).resolve().parent
 SECRET = "whsec_bench_" + "s" * 24
@@ -73,6 +87,7 @@ BENCH_DATABASE = "bench_webhooks"
 # pessimistic but realistic share.
 REDELIVER_EVERY = 10
 FRESH, REDELIVERY = "fresh", "redelivery"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,12 @@ def parse_args() -> argparse.Namespace:
         help="instead: profile N deliveries in this process, on PostgreSQL",
     )
     parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+        help="the settlements' queue (default $BENCH_REDIS_URL or %(default)s); keys under a"
+        " prefix of the run's own, deleted after it; without an answer, none",
+    )
     args = parser.parse_args()
     if args.seconds is None and args.events is None:
         args.events = 3000
@@ -270,9 +291,78 @@ def verify(url: str, paid: list[str]) -> list[str]:
     return problems
 
 
-def serve_portal(url: str) -> AbstractContextManager[int]:
-    """The portal on ``url`` under the production gunicorn configuration."""
-    return production_served(url, STRIPE_WEBHOOK_SECRET=SECRET, PAYMENT_GATEWAY="sandbox")
+@dataclass(frozen=True)
+class JobQueue:
+    """Where the served portal queues settlements: Redis under a prefix of the run's own,
+    or nowhere (``url`` empty: the web workers settle each event after answering it)."""
+
+    url: str
+    prefix: str
+
+
+@contextmanager
+def job_queue(redis_url: str) -> Iterator[JobQueue]:
+    """A queue on ``redis_url`` with a prefix of this run's own, its keys (the jobs nobody
+    ran: the bench settles them itself) deleted afterwards; no queue when Redis does not
+    answer."""
+    from redis import Redis, RedisError
+
+    prefix = f"bench-webhooks-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        redis = Redis.from_url(redis_url, socket_connect_timeout=2)
+        redis.ping()
+    except (RedisError, ValueError) as error:
+        print(
+            f"{'':<10} no Redis at {redis_url} ({type(error).__name__}): settled in the web workers"
+        )
+        yield JobQueue("", prefix)
+        return
+    try:
+        yield JobQueue(redis_url, prefix)
+    finally:
+        keys = list(redis.scan_iter(f"{prefix}:*")) + list(redis.scan_iter(f"rq:*{prefix}*"))
+        if keys:
+            redis.delete(*keys)
+        redis.close()
+
+
+def serve_portal(url: str, queue: JobQueue) -> AbstractContextManager[int]:
+    """The portal on ``url`` under the production gunicorn configuration, queueing its
+    settlements on ``queue``."""
+    jobs = {"REDIS_URL": queue.url, "HAOHUAN_REDIS_PREFIX": queue.prefix} if queue.url else {}
+    return production_served(url, STRIPE_WEBHOOK_SECRET=SECRET, PAYMENT_GATEWAY="sandbox", **jobs)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The settlement of the queued events, run apart: how many, in how long, and the
+    CPU time of each."""
+
+    count: int
+    seconds: float
+    cpu_ms: float
+
+    @property
+    def rate(self) -> float:
+        """Events settled per second."""
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def settle_queued(url: str) -> Settled:
+    """What a worker does with the queued settlements, in this process: the job function,
+    each call in an app context of its own as RQ's worker runs it, over every inbox row
+    not settled yet, oldest first, one after the other."""
+    app = create_app({"DATABASE_URL": url, "PAYMENT_GATEWAY": "sandbox"})
+    with app.app_context():
+        unsettled = select(WebhookInbox.id).where(WebhookInbox.settled_at.is_(None))
+        waiting = list(db.session().scalars(unsettled.order_by(WebhookInbox.id)))
+    started, cpu = time.perf_counter(), time.process_time()
+    for inbox_id in waiting:
+        with app.app_context():
+            settle_job(inbox_id)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    app.extensions["haohuan.engine"].dispose()
+    return Settled(len(waiting), seconds, cpu * 1000 / len(waiting) if waiting else 0.0)
 
 
 def serve_baseline(url: str) -> AbstractContextManager[int]:
@@ -310,56 +400,83 @@ def checked(label: str, url: str, paid: list[str], deliveries: Deliveries) -> No
 
 
 def bench(backend: str, url: str, args: argparse.Namespace) -> Figures:
-    """Prepare, serve, deliver and verify on one backend, without the baseline."""
+    """Prepare, serve, deliver, settle and verify on one backend, without the baseline."""
     intents = prepare(url, args.cases)
-    overall, deliveries = run(backend, serve_portal(url), intents, args)
+    with job_queue(args.redis_url) as queue:
+        overall, deliveries = run(backend, serve_portal(url, queue), intents, args)
+        _print_settled(settle_queued(url))
     checked(backend, url, deliveries.paid, deliveries)
     return overall
 
 
-def compare(url: str, args: argparse.Namespace) -> tuple[Figures, Figures]:
+def compare(url: str, args: argparse.Namespace) -> tuple[Figures, Figures, Settled]:
     """On PostgreSQL: the baseline and the portal, ``args.rounds`` times each, one after
-    the other on the same database; the medians (by rate) of each, baseline first."""
+    the other on the same database, each portal round's queued events settled after it;
+    the medians (by rate) of each, baseline first, then the settlements'."""
     intents = prepare(url, args.cases * args.rounds)
     synthetic = [Intent(f"pi_base_{n:07d}", 1000 + n, "TWD") for n in range(args.cases)]
     base: list[Figures] = []
     ours: list[Figures] = []
+    settlements: list[Settled] = []
     paid: list[str] = []
-    for round_ in range(args.rounds):
-        base.append(run("baseline", serve_baseline(url), synthetic, args)[0])
-        mine = intents[round_ * args.cases : (round_ + 1) * args.cases]
-        overall, deliveries = run("postgres", serve_portal(url), mine, args)
-        paid += deliveries.paid
-        checked("postgres", url, paid, deliveries)
-        ours.append(overall)
-        print(f"{'':<10} round {round_ + 1}: {overall.rate / base[-1].rate:.2f}x the baseline")
-    return _median(base), _median(ours)
+    with job_queue(args.redis_url) as queue:
+        for round_ in range(args.rounds):
+            base.append(run("baseline", serve_baseline(url), synthetic, args)[0])
+            mine = intents[round_ * args.cases : (round_ + 1) * args.cases]
+            overall, deliveries = run("postgres", serve_portal(url, queue), mine, args)
+            settlements.append(settle_queued(url))
+            _print_settled(settlements[-1])
+            paid += deliveries.paid
+            checked("postgres", url, paid, deliveries)
+            ours.append(overall)
+            ratio = overall.rate / base[-1].rate
+            print(f"{'':<10} round {round_ + 1}: {ratio:.2f}x the baseline")
+    settled = sorted(settlements, key=lambda one: one.rate)[len(settlements) // 2]
+    return _median(base), _median(ours), settled
 
 
 def _median(runs: list[Figures]) -> Figures:
     return sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
 
 
-def compare_rows(admin_url: str) -> list[Row]:
-    """``make bench-compare``'s row: 3,000 signed deliveries (every tenth a redelivery),
+def compare_rows(admin_url: str, redis_url: str | None = None) -> list[Row]:
+    """``make bench-compare``'s rows: 3,000 signed deliveries (every tenth a redelivery),
     8 clients, against the baseline handler just before, on a PostgreSQL database of its
-    own next to ``admin_url``. One round: seeding the open payments is most of the time
-    (``--rounds 3`` from the command line for medians)."""
+    own next to ``admin_url``, settlements queued on ``redis_url`` (default
+    ``$BENCH_REDIS_URL`` or the local Redis); and, with no goal, the settlement of those
+    events after the acknowledgement, by the job function in one process. One round:
+    seeding the open payments is most of the time (``--rounds 3`` from the command line
+    for medians)."""
     events = 3000
     args = argparse.Namespace(
-        events=events, seconds=None, cases=events - events // REDELIVER_EVERY, clients=8, rounds=1
+        events=events,
+        seconds=None,
+        cases=events - events // REDELIVER_EVERY,
+        clients=8,
+        rounds=1,
+        redis_url=redis_url or os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
     )
     with postgres_database(admin_url, BENCH_DATABASE) as url:
-        base, ours = compare(url, args)
+        base, ours, settled = compare(url, args)
+    baseline = (
+        f"verify the signature, insert one row, commit: {base.rate:,.0f}/s,"
+        f" p99 {base.p99_ms:.0f} ms"
+    )
     return [
         at_least(
             f"signed webhook (PostgreSQL, {events:,} deliveries)",
             f"{ours.rate:,.0f}/s, p99 {ours.p99_ms:.0f} ms",
-            "verify the signature, insert one row, commit:"
-            f" {base.rate:,.0f}/s, p99 {base.p99_ms:.0f} ms",
+            baseline,
             ours.rate / base.rate,
             0.5,
-        )
+        ),
+        shown(
+            "webhook settlement (after the acknowledgement)",
+            f"{settled.rate:,.0f}/s, {settled.cpu_ms:.1f} ms CPU each ({settled.count:,} events)",
+            baseline,
+            settled.rate / base.rate,
+            "none: the work moved off the request, by one worker process",
+        ),
     ]
 
 
@@ -381,6 +498,17 @@ def _print_figures(
         print(f"{'':<10} (the open payments ran out before the time: raise --cases)")
 
 
+def _print_settled(settled: Settled) -> None:
+    if not settled.count:
+        print(f"{'':<10} nothing left to settle: the web workers settled each event")
+        return
+    print(
+        f"{'':<10} settled after: {settled.count:,} queued events in {settled.seconds:5.1f} s"
+        f"   {settled.rate:6.0f}/s   {settled.cpu_ms:.2f} ms CPU each"
+        " (the job function in a loop, one process)"
+    )
+
+
 def _print_verification(deliveries: Deliveries, problems: list[str]) -> None:
     if problems:
         print(f"{'':<10} NOT VERIFIED: {len(problems)} problems, first: {problems[:5]}")
@@ -391,15 +519,24 @@ def _print_verification(deliveries: Deliveries, problems: list[str]) -> None:
     )
 
 
-def profile(url: str, count: int) -> None:
-    """In this process, through Flask's test client (no gunicorn, no concurrency): the SQL
-    statements of one delivery, then ``count`` deliveries' CPU time per delivery beside
-    an event the portal only acknowledges and a redelivery, and where the CPU time goes
-    (cProfile on ``time.process_time``, by cumulative time)."""
+def profile(url: str, count: int, redis_url: str) -> None:
+    """In this process, through Flask's test client (no gunicorn, no concurrency), the
+    acknowledgement and the settlement apart: the SQL statements of one delivery and of
+    its settlement, then the CPU time of ``count`` deliveries each (beside a redelivery
+    and an event the portal only acknowledges) and of their settlements, and where the
+    settlements' CPU time goes (cProfile on ``time.process_time``, by cumulative time).
+    Settlements are queued on ``redis_url``, as served; the test client never closes an
+    answer, so without Redis nothing is settled in the request either."""
     intents = prepare(url, count + 1)
-    app = create_app(
-        {"DATABASE_URL": url, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENT_GATEWAY": "sandbox"}
-    )
+    with job_queue(redis_url) as queue:
+        jobs = {"REDIS_URL": queue.url, "REDIS_PREFIX": queue.prefix} if queue.url else {}
+        config = {"STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENT_GATEWAY": "sandbox", **jobs}
+        app = create_app({"DATABASE_URL": url, **config})
+        _profile(app, intents, count)
+        app.extensions["haohuan.engine"].dispose()
+
+
+def _profile(app: Flask, intents: list[Intent], count: int) -> None:
     client = app.test_client()
     statements: list[str] = []
     listen(
@@ -421,29 +558,51 @@ def profile(url: str, count: int) -> None:
             post(body)
         return (time.process_time() - started) * 1000 / len(bodies)
 
+    def settle_all() -> int:
+        with app.app_context():
+            unsettled = select(WebhookInbox.id).where(WebhookInbox.settled_at.is_(None))
+            waiting = list(db.session().scalars(unsettled.order_by(WebhookInbox.id)))
+        for inbox_id in waiting:
+            with app.app_context():
+                settle_job(inbox_id)
+        return len(waiting)
+
     post(event_body(0, intents[0]))
+    settle_all()
     statements.clear()
     post(event_body(1, intents[1]))
-    print(f"{len(statements)} statements for one payment_intent.succeeded:")
-    for statement in statements:
-        print("   ", " ".join(statement.split())[:150])
+    _print_statements("one payment_intent.succeeded, acknowledged", statements)
+    statements.clear()
+    settle_all()
+    _print_statements("its settlement (the job)", statements)
     fresh = [event_body(n, intents[n]) for n in range(2, count + 1)]
     half = len(fresh) // 2
     unacted = json.dumps(
         {"id": "evt_other", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
     ).encode()
+    acknowledged = cpu_ms(fresh[:half])
+    started = time.process_time()
+    settled = settle_all()
+    settlement = (time.process_time() - started) * 1000 / settled
     print(
-        f"CPU a delivery: success {cpu_ms(fresh[:half]):.2f} ms,"
-        f" redelivery {cpu_ms(fresh[:half]):.2f} ms, not acted on {cpu_ms([unacted] * half):.2f} ms"
+        f"CPU a delivery: success {acknowledged:.2f} ms acknowledged + {settlement:.2f} ms"
+        f" settled after, redelivery {cpu_ms(fresh[:half]):.2f} ms,"
+        f" not acted on {cpu_ms([unacted] * half):.2f} ms"
     )
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
     for body in fresh[half:]:
         post(body)
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    settled = settle_all()
     profiler.disable()
-    print(f"\n{len(fresh) - half} successes under cProfile (CPU time), by cumulative time:")
+    print(f"\n{settled} settlements under cProfile (CPU time), by cumulative time:")
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    app.extensions["haohuan.engine"].dispose()
+
+
+def _print_statements(what: str, statements: list[str]) -> None:
+    print(f"{len(statements)} statements for {what}:")
+    for statement in statements:
+        print("   ", " ".join(statement.split())[:150])
 
 
 def main() -> None:
@@ -451,7 +610,7 @@ def main() -> None:
     args = parse_args()
     if args.profile:
         with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
-            profile(url, args.profile)
+            profile(url, args.profile, args.redis_url)
         return
     length = f"{args.events:,} deliveries" if args.events else f"{args.seconds:.0f} s"
     print(
@@ -468,7 +627,7 @@ def main() -> None:
         print(f"postgres   skipped: {unreachable}")
     elif args.backend in ("postgres", "both"):
         with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
-            base, ours = compare(url, args)
+            base, ours, _settled = compare(url, args)
         rates["postgres"] = ours.rate
         print(
             f"ratio      Haohuan/baseline {ours.rate / base.rate:.2f}x deliveries per second"
