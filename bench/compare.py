@@ -6,8 +6,9 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
 - ``pages.py``: the borrower's status page, the htmx calculator and the agent queue's first
   page (the demo data) against a one-query Flask page, all under the production gunicorn
   configuration and wrk; the workers' peak memory and boot;
-- ``webhooks.py``: signed Stripe webhooks against a handler that verifies, inserts a row
-  and commits;
+- ``webhooks.py``: signed Stripe webhooks acknowledged against a handler that verifies,
+  inserts a row and commits, and (no goal) their settlement queued behind the answer, on
+  Redis at ``$BENCH_REDIS_URL`` (default the local one);
 - ``negotiation.py``: the engine's proposals for one case against the bare arithmetic of
   the same installments;
 - ``agent_queue.py``: the agent queue's filters, sorts and searches at ``--cases`` cases;

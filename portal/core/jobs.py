@@ -80,22 +80,51 @@ def _send_after(response: Response) -> Response:
 
 def _send(app: Flask, pending: list[Job]) -> None:
     work_queue = queue(app)
-    for function, args, delay in pending:
-        name = f"{function.__module__}.{function.__qualname__}"
-        if work_queue is None:
+    if work_queue is None:
+        for function, args, delay in pending:
             if delay:
-                log.info("job %s left to the scheduled commands: no REDIS_URL to wait in", name)
+                log.info(
+                    "job %s left to the scheduled commands: no REDIS_URL to wait in",
+                    _name(function),
+                )
             else:
                 run_here(app, function, *args)
-            continue
-        try:
-            if delay:
-                work_queue.enqueue_in(delay, function, *args)
-            else:
-                work_queue.enqueue_call(function, args=args)
-        except redis_client.RedisError as error:
-            # The sweeper makes good what a job would have done.
-            log.warning("job %s not queued, Redis failed: %s", name, type(error).__name__)
+        return
+    _queue_now(work_queue, [(function, args) for function, args, delay in pending if not delay])
+    for function, args, delay in pending:
+        if delay:
+            _queue_later(work_queue, function, args, delay)
+
+
+def _queue_now(work_queue: Queue, now: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
+    """Queue jobs that need no wait in one pipeline: one round trip to Redis for them
+    all, where RQ alone makes two for each."""
+    if not now:
+        return
+    try:
+        pipeline = work_queue.connection.pipeline()
+        for function, args in now:
+            work_queue.enqueue_call(function, args=args, pipeline=pipeline)
+        pipeline.execute()
+    except redis_client.RedisError as error:
+        # The sweeper makes good what a job would have done.
+        for function, _args in now:
+            log.warning(
+                "job %s not queued, Redis failed: %s", _name(function), type(error).__name__
+            )
+
+
+def _queue_later(
+    work_queue: Queue, function: Callable[..., Any], args: tuple[Any, ...], delay: timedelta
+) -> None:
+    try:
+        work_queue.enqueue_in(delay, function, *args)
+    except redis_client.RedisError as error:
+        log.warning("job %s not queued, Redis failed: %s", _name(function), type(error).__name__)
+
+
+def _name(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def run_here(app: Flask, function: Callable[..., Any], *args: Any) -> None:
