@@ -1,6 +1,8 @@
 """Gateway events: the one path by which a payment's outcome changes a case.
 
-The sandbox's checkout page and the Stripe webhook both end here. Each event is handled
+The sandbox's checkout page, Stripe's return page and sweeper, and the Stripe webhook
+all end here: the webhook records each event in its inbox and acknowledges it, and a job
+settles it here afterwards (``portal.payments.inbox``). Each event is handled
 once: its id is written in the same transaction as its effects, under a unique
 constraint, so a redelivery (or twenty at once) changes nothing more. A payment never
 moves back from succeeded; money received is always applied to the loan, even when the
@@ -80,7 +82,8 @@ class GatewayEvent:
 
 class TooEarlyError(RuntimeError):
     """The event is about a payment whose success has not reached us yet (providers do
-    not promise order): nothing is recorded, so the provider's retry applies it later."""
+    not promise order): nothing is recorded, so a later try applies it (the webhook
+    inbox holds the event and tries again)."""
 
 
 def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
