@@ -320,9 +320,13 @@ def job_queue(redis_url: str) -> Iterator[JobQueue]:
     try:
         yield JobQueue(redis_url, prefix)
     finally:
+        # RQ keeps each job in a hash of its own (rq:job:<id>, no prefix in it): the ones
+        # the queue lists go with it.
+        queued = [f"rq:job:{job.decode()}" for job in redis.lrange(f"rq:queue:{prefix}", 0, -1)]
         keys = list(redis.scan_iter(f"{prefix}:*")) + list(redis.scan_iter(f"rq:*{prefix}*"))
-        if keys:
-            redis.delete(*keys)
+        for start in range(0, len(queued + keys), 1000):
+            redis.delete(*(queued + keys)[start : start + 1000])
+        redis.srem("rq:queues", f"rq:queue:{prefix}")
         redis.close()
 
 
