@@ -8,6 +8,7 @@ anything is parsed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterator
@@ -186,8 +187,35 @@ def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> 
     return event
 
 
+# What the inbox and the ledger store (``WebhookInbox``, ``ProcessedEvent``, ``Payment``):
+# Stripe's ids are a few dozen characters, its amounts far below a BIGINT.
+LONGEST_ID = 128
+LONGEST_CURRENCY = 16
+LARGEST_AMOUNT = 2**63 - 1
+
+
 def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
-    """The internal event a Stripe event means, or None for a type we do not act on."""
+    """The internal event a Stripe event means, or None for a type we do not act on, or
+    for one whose ids or amounts no payment could have (too long, not text, too large):
+    a signed body is only as well formed as its sender made it, and such an event is
+    acknowledged and logged, never stored in a column it does not fit."""
+    found = _mapped(event)
+    if found is None:
+        return None
+    if not (
+        isinstance(found.event_id, str)
+        and 0 < len(found.event_id) <= LONGEST_ID
+        and 0 < len(found.reference) <= LONGEST_ID
+        and abs(found.amount) <= LARGEST_AMOUNT
+    ):
+        return None
+    if len(found.currency) > LONGEST_CURRENCY:
+        # As a missing currency: never the payment's, so a success is held as mismatched.
+        return dataclasses.replace(found, currency="?")
+    return found
+
+
+def _mapped(event: dict[str, Any]) -> GatewayEvent | None:
     kind = str(event.get("type"))
     # Every level is checked: a signed body is still only as well formed as its sender
     # made it (``data`` or ``data.object`` a string, a list, a number...).

@@ -195,6 +195,47 @@ def test_a_delivery_299_seconds_old_is_accepted(app, client, stripe_payment):
     assert state(app)[0] == "succeeded"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", ""),
+        ("id", "evt_" + "9" * 125),
+        ("intent", "pi_" + "9" * 126),
+        ("amount", 2**63),
+        ("amount", -(2**64)),
+        ("refund", 2**70),
+    ],
+)
+def test_a_signed_event_no_payment_could_have_is_acknowledged_and_stored_nowhere(
+    app, client, stripe_payment, field, value
+):
+    # (An id that is not text is refused as no event at all: a 400, in verified_event.)
+    if field == "refund":
+        payload = charge_event("charge.refunded", "evt_big", amount_refunded=value)
+    else:
+        body = json.loads(event("payment_intent.succeeded"))
+        if field == "id":
+            body["id"] = value
+        elif field == "intent":
+            body["data"]["object"]["id"] = value
+        else:
+            body["data"]["object"]["amount"] = body["data"]["object"]["amount_received"] = value
+        payload = json.dumps(body).encode()
+    response = deliver(client, payload)
+    assert response.status_code == 200
+    assert response.json == {"received": True}
+    assert state(app)[0] == "pending"
+    assert inbox(app) == []
+
+
+def test_a_signed_success_in_a_currency_too_long_to_be_one_is_held_as_mismatched(
+    app, client, stripe_payment
+):
+    taken = (stripe_payment.amount, "t" * 40)
+    assert deliver(client, event("payment_intent.succeeded", taken=taken)).status_code == 200
+    assert state(app)[:3] == ("mismatched", "pending", 0)
+
+
 def test_unknown_event_types_are_acknowledged(app, client, stripe_payment):
     response = deliver(client, event("customer.created", event_id="evt_other"))
     assert response.status_code == 200
