@@ -1,0 +1,91 @@
+"""SQL constructs the dialects write differently.
+
+``one_of`` is ``column IN (values)`` whose text does not grow with its values on
+PostgreSQL: there it is ``column = ANY(:values)``, one array parameter, which the
+planner reads as it reads an IN list (PostgreSQL turns ``IN (...)`` into ``= ANY`` of an
+array itself). A statement listing two hundred time zones as an IN list was 15 to 55 kB
+of SQL that SQLAlchemy rendered and psycopg parsed again on every request (psycopg keeps
+its parse of a statement only under 4 kB); as one parameter the statement's text is the
+same on every request. Elsewhere (SQLite has no arrays) it stays the IN list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ARRAY, Boolean, ColumnElement, String, bindparam
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+
+
+class OneOf(ColumnElement[bool]):
+    """``column`` is one of a list of values (see ``one_of``)."""
+
+    __visit_name__ = "one_of"
+    type = Boolean()
+    # Every part the statement's cache key and bound values are read from: both forms'
+    # parameters, so whichever the dialect renders takes this statement's values when
+    # the compiled form is reused.
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own form)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("listed", InternalTraversal.dp_clauseelement),
+        ("array", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(
+        self, column: ColumnElement[Any] | QueryableAttribute[Any], values: list[str] | list[int]
+    ) -> None:
+        # The column itself (a mapped attribute's), which the compilers and the cache key
+        # read.
+        column = column.expression
+        self.column = column
+        # An expanding parameter made directly: ``in_`` given the list would make (and
+        # check) a parameter for each value, which the page then throws away.
+        self.listed = column.in_(bindparam(None, values, type_=column.type, expanding=True))
+        # PostgreSQL's array as its text ('{"a","b"}', cast in the statement): psycopg
+        # sends a string as it is, where a list's values are adapted one by one.
+        self.array = bindparam(None, _array_text(values), type_=String())
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return list(self.column._from_objects)
+
+
+def _array_text(values: list[str] | list[int]) -> str:
+    """``values`` as a PostgreSQL array's text: each string double-quoted, its
+    backslashes and double quotes escaped (so any text is itself, "NULL" included);
+    each integer as its digits."""
+    if all(isinstance(value, str) for value in values):
+        texts: list[str] = values  # type: ignore[assignment]
+        if any("\\" in text or '"' in text for text in texts):
+            texts = [text.replace("\\", "\\\\").replace('"', '\\"') for text in texts]
+        return '{"' + '","'.join(texts) + '"}' if texts else "{}"
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    raise TypeError("one_of takes a list of strings or a list of integers")
+
+
+def one_of(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[str] | Iterable[int]
+) -> ColumnElement[bool]:
+    """``column IN (values)``, on PostgreSQL as ``column = ANY(:values)`` (one parameter,
+    the same statement text whatever the values)."""
+    return OneOf(column, list(values))  # type: ignore[arg-type]
+
+
+@compiles(OneOf)
+def _listed(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.listed, **kw)})"
+
+
+@compiles(OneOf, "postgresql")
+def _any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    array = compiler.dialect.type_compiler_instance.process(ARRAY(element.column.type))
+    return f"({column} = ANY (CAST({compiler.process(element.array, **kw)} AS {array})))"
+
+
+__all__ = ["OneOf", "one_of"]
