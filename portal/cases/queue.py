@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
@@ -206,7 +206,6 @@ class QueueFilter:
         applied first: ``to_args(page=2)``, ``to_args(sort="balance", direction="desc")``.
         ``parse_filter(f.to_args()) == (f, [])`` for every valid filter."""
         chosen = replace(self, **changes) if changes else self
-        defaults = asdict(QueueFilter())
         keys = {
             "stage": "stage",
             "dpd_band": "dpd",
@@ -223,11 +222,12 @@ class QueueFilter:
             "direction": "dir",
             "page": "page",
         }
-        values = asdict(chosen)
         arguments = {}
         for name, key in keys.items():
-            value = values[name]
-            if value == defaults[name] or value is None:
+            # Read as attributes: every field is a plain value (asdict would copy each
+            # deeply, a few times a page for each link).
+            value = getattr(chosen, name)
+            if value == getattr(_DEFAULT_FILTER, name) or value is None:
                 continue
             arguments[key] = str(value)
         return arguments
@@ -258,6 +258,10 @@ class QueueFilter:
             "needs_agent",
         )
         return sum(getattr(self, name) != getattr(default, name) for name in names)
+
+
+# The default filter (what ``to_args`` leaves out).
+_DEFAULT_FILTER = QueueFilter()
 
 
 # Reading a filter --------------------------------------------------------------------------

@@ -58,13 +58,18 @@ def _array_text(values: list[str] | list[int]) -> str:
     """``values`` as a PostgreSQL array's text: each string double-quoted, its
     backslashes and double quotes escaped (so any text is itself, "NULL" included);
     each integer as its digits."""
-    if all(isinstance(value, str) for value in values):
+    if not values:
+        return "{}"
+    try:
+        plain = "".join(values)  # type: ignore[arg-type]  # TypeError: not all strings
+    except TypeError:
+        if all(type(value) is int for value in values):
+            return "{" + ",".join(map(str, values)) + "}"
+    else:
         texts: list[str] = values  # type: ignore[assignment]
-        if any("\\" in text or '"' in text for text in texts):
+        if "\\" in plain or '"' in plain:
             texts = [text.replace("\\", "\\\\").replace('"', '\\"') for text in texts]
-        return '{"' + '","'.join(texts) + '"}' if texts else "{}"
-    if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
-        return "{" + ",".join(map(str, values)) + "}"
+        return '{"' + '","'.join(texts) + '"}'
     raise TypeError("one_of takes a list of strings or a list of integers")
 
 
