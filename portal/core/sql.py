@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, ColumnElement, String, bindparam
+from sqlalchemy import ARRAY, Boolean, ColumnElement, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 
@@ -45,9 +46,11 @@ class OneOf(ColumnElement[bool]):
         # An expanding parameter made directly: ``in_`` given the list would make (and
         # check) a parameter for each value, which the page then throws away.
         self.listed = column.in_(bindparam(None, values, type_=column.type, expanding=True))
-        # PostgreSQL's array as its text ('{"a","b"}', cast in the statement): psycopg
-        # sends a string as it is, where a list's values are adapted one by one.
-        self.array = bindparam(None, _array_text(values), type_=String())
+        # PostgreSQL's array as its text ('{"a","b"}'): psycopg sends a string as it is
+        # (a list's values it adapts one by one), and of no type, so PostgreSQL reads it
+        # as the array type the statement casts it to once, as a constant (a string
+        # typed text and cast would be read again for every row).
+        self.array = bindparam(None, _array_text(values), type_=NullType())
 
     @property
     def _from_objects(self) -> list[Any]:
@@ -78,7 +81,14 @@ def one_of(
 ) -> ColumnElement[bool]:
     """``column IN (values)``, on PostgreSQL as ``column = ANY(:values)`` (one parameter,
     the same statement text whatever the values)."""
-    return OneOf(column, list(values))  # type: ignore[arg-type]
+    listed: list[Any] = list(values)
+    if len(listed) == 1:
+        # One value is an equality, as PostgreSQL makes of IN with one value (its plans
+        # for one id read the indexes as the equality does).
+        _array_text(listed)  # the same values refused
+        equal: ColumnElement[bool] = column == listed[0]
+        return equal
+    return OneOf(column, listed)
 
 
 @compiles(OneOf)
@@ -90,7 +100,7 @@ def _listed(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 def _any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
     array = compiler.dialect.type_compiler_instance.process(ARRAY(element.column.type))
-    return f"({column} = ANY (CAST({compiler.process(element.array, **kw)} AS {array})))"
+    return f"({column} = ANY ({compiler.process(element.array, **kw)}::{array}))"
 
 
 __all__ = ["OneOf", "one_of"]
