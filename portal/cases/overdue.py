@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Date, literal
 from sqlalchemy import case as when
 
 from portal.core.clock import as_utc
+from portal.core.sql import one_of
 
 
 def borrower_today(timezone: str, moment: datetime) -> date:
@@ -59,7 +60,7 @@ def today_column(timezone: Any, moment: datetime, days_before: int = 0) -> Colum
     if not others:
         return literal(common - shift, Date)
     return when(
-        *((timezone.in_(zones), literal(day - shift, Date)) for day, zones in others.items()),
+        *((one_of(timezone, zones), literal(day - shift, Date)) for day, zones in others.items()),
         else_=literal(common - shift, Date),
     )
 

@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -67,6 +67,7 @@ from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
 from portal.core.pagination import Window, count, placed, window
+from portal.core.sql import one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -205,7 +206,6 @@ class QueueFilter:
         applied first: ``to_args(page=2)``, ``to_args(sort="balance", direction="desc")``.
         ``parse_filter(f.to_args()) == (f, [])`` for every valid filter."""
         chosen = replace(self, **changes) if changes else self
-        defaults = asdict(QueueFilter())
         keys = {
             "stage": "stage",
             "dpd_band": "dpd",
@@ -222,11 +222,12 @@ class QueueFilter:
             "direction": "dir",
             "page": "page",
         }
-        values = asdict(chosen)
         arguments = {}
         for name, key in keys.items():
-            value = values[name]
-            if value == defaults[name] or value is None:
+            # Read as attributes: every field is a plain value (asdict would copy each
+            # deeply, a few times a page for each link).
+            value = getattr(chosen, name)
+            if value == getattr(_DEFAULT_FILTER, name) or value is None:
                 continue
             arguments[key] = str(value)
         return arguments
@@ -257,6 +258,10 @@ class QueueFilter:
             "needs_agent",
         )
         return sum(getattr(self, name) != getattr(default, name) for name in names)
+
+
+# The default filter (what ``to_args`` leaves out).
+_DEFAULT_FILTER = QueueFilter()
 
 
 # Reading a filter --------------------------------------------------------------------------
@@ -402,7 +407,7 @@ def _installments_owed(
         func.min(due).label("since"),
     ).where(text(f"({UNPAID_INSTALLMENT})"), *within)
     if loan_ids is not None:
-        query = query.where(LoanInstallment.loan_id.in_(loan_ids))
+        query = query.where(one_of(LoanInstallment.loan_id, loan_ids))
     name = "owed_at_the_edge" if edge else "owed_installments"
     return query.group_by(LoanInstallment.loan_id).subquery(name)
 
@@ -414,7 +419,7 @@ def _charges_owed(loan_ids: list[int] | None) -> Subquery:
         owed > 0
     )
     if loan_ids is not None:
-        query = query.where(LoanCharge.loan_id.in_(loan_ids))
+        query = query.where(one_of(LoanCharge.loan_id, loan_ids))
     return query.group_by(LoanCharge.loan_id).subquery("owed_charges")
 
 
@@ -1077,19 +1082,28 @@ def owned_overdue(owner_id: int) -> QueueFilter:
 
 def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     """The queue's columns for ``ids``, in that order: days past due, the overdue amount
-    and the stage each on the borrower's today, as the case page counts them."""
+    and the stage each on the borrower's today, as the case page counts them. Plain rows
+    (no ``Case`` objects: a page reads each once and never writes), and the ids as one
+    parameter on PostgreSQL (``one_of``), so the statements' text is the same on every
+    page."""
     if not ids:
         return []
-    loan_ids = list(db.scalars(select(Case.loan_id).where(Case.id.in_(ids))))
+    loan_ids = list(db.scalars(select(Case.loan_id).where(one_of(Case.id, ids))))
     owed = arrears_of(moment, loan_ids)
     latest = (
         select(Plan.case_id, Plan.status)
-        .where(Plan.id.in_(_latest_plans().where(Plan.case_id.in_(ids))))
+        .where(Plan.id.in_(_latest_plans().where(one_of(Plan.case_id, ids))))
         .subquery("latest_plan")
     )
-    query = (
+    # Typed as any select: Arrears.joined takes one.
+    query = cast(
+        Select[Any],
         select(
-            Case,
+            Case.id,
+            Case.status,
+            Case.hold,
+            Case.last_contact_at,
+            Case.needs_agent,
             Loan.number,
             Loan.currency,
             Borrower.full_name,
@@ -1100,33 +1114,35 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             latest.c.status,
             StaffMember.name,
         )
+        .select_from(Case)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(latest, latest.c.case_id == Case.id)
         .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
-        .where(Case.id.in_(ids))
+        .where(one_of(Case.id, ids)),
     )
     query = owed.joined(query)
     rules = policy()
-    found = {}
+    found: dict[int, QueueRow] = {}
     for row in db.execute(query):
-        case, number, currency, name, phone, zone, arrears, since, plan_status, owner = row
+        case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
+        name, phone, zone, arrears, since, plan_status, owner = row[7:]
         today = borrower_today(zone, moment)
         days = (today - since).days if since is not None else 0
-        found[case.id] = QueueRow(
-            case_id=case.id,
+        found[case_id] = QueueRow(
+            case_id=case_id,
             loan_number=number,
             name=mask_name(name),
             phone=mask_phone(phone),
             currency=currency,
             days_past_due=days,
             stage=rules.stage_for(days).value,
-            status=case.status,
-            hold=case.hold,
+            status=status,
+            hold=hold,
             plan_status=plan_status,
             arrears=int(arrears or 0),
-            last_contact_at=case.last_contact_at,
-            needs_agent=case.needs_agent,
+            last_contact_at=last_contact_at,
+            needs_agent=needs_agent,
             owner=owner,
         )
     return [found[case_id] for case_id in ids if case_id in found]

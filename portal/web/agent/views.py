@@ -130,16 +130,21 @@ def queue() -> Response:
     segment: dict[str, Any] = {
         k: v for k, v in shown.to_args().items() if k not in ("sort", "dir", "page")
     }
+    # The form's choices translated once (see ``_translated``): only the whole page
+    # lists every one, but the fragment's sort fields list two of them too.
     choices: dict[str, Any] = {
-        "stage": queue_service.STAGES,
-        "dpd": queue_service.DPD_BANDS,
-        "currency": queue_service.CURRENCIES,
-        "plan": queue_service.PLAN_STATUSES,
-        "hold": queue_service.HOLDS,
-        "contact": queue_service.LAST_CONTACTS,
-        "needs": queue_service.NEEDS,
-        "sort": queue_service.SORTS,
-        "dir": queue_service.DIRECTIONS,
+        name: _translated(words)
+        for name, words in (
+            ("stage", queue_service.STAGES),
+            ("dpd", queue_service.DPD_BANDS),
+            ("currency", queue_service.CURRENCIES),
+            ("plan", queue_service.PLAN_STATUSES),
+            ("hold", queue_service.HOLDS),
+            ("contact", queue_service.LAST_CONTACTS),
+            ("needs", queue_service.NEEDS),
+            ("sort", queue_service.SORTS),
+            ("dir", queue_service.DIRECTIONS),
+        )
     }
     context = {
         "page": found,
@@ -175,12 +180,14 @@ def _row_words(found: queue_service.QueuePage) -> dict[str, Any]:
     translated text as it is)."""
     if not found.rows:
         return {}
+    return {name: _translated(WORDS[name]) for name in ROW_WORDS}
+
+
+def _translated(words: dict[str, Any]) -> dict[str, Any]:
+    """``words`` with each lazy string translated for this response: ``escape`` gives
+    what Jinja prints for one (its ``__html__``, the translated text as it is)."""
     return {
-        name: {
-            code: escape(word) if isinstance(word, LazyString) else word
-            for code, word in WORDS[name].items()
-        }
-        for name in ROW_WORDS
+        code: escape(word) if isinstance(word, LazyString) else word for code, word in words.items()
     }
 
 
