@@ -244,12 +244,13 @@ def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> Colu
 
 @dataclass(frozen=True)
 class _Day:
-    """The constants of one day's statements, and the cases the stage step is to look at
-    (``restage``: filled by the steps before it)."""
+    """The constants of one day's statements, and the cases the reopen and stage steps
+    are to look at (``reopen``, ``restage``: filled by the steps before them)."""
 
     as_of: date
     now: datetime
     policy: Policy
+    reopen: set[int] = field(default_factory=set, compare=False)
     restage: set[int] = field(default_factory=set, compare=False)
 
     def before(self, days: int) -> date:
@@ -327,15 +328,16 @@ def _case_changes(day: _Day) -> Select[Any]:
     """The loans whose case changes today: its overdue date is not its oldest unpaid
     installment's due date (overdue now and not before, or since another date, or owing
     nothing due any more), or its stage is not the one that date implies and it is not
-    paused. One pass over the cases, each looked up in the aggregate (which the database
-    hashes, a few percent of the loans); the pause is looked at only for the few whose
-    stage differs."""
+    paused, or it is resolved and overdue (to be reopened). One pass over the cases, each
+    looked up in the aggregate (which the database hashes, a few percent of the loans);
+    the pause is looked at only for the few whose stage differs."""
     oldest = _oldest_unpaid(day)
     moves = and_(cases.c.stage != _stage_of(day, oldest.c.since), not_(_paused()))
+    resolved = and_(cases.c.status == CaseStatus.RESOLVED, oldest.c.since.is_not(None))
     return (
         select(cases.c.loan_id)
         .select_from(cases.outerjoin(oldest, oldest.c.loan_id == cases.c.loan_id))
-        .where(or_(cases.c.overdue_since.is_distinct_from(oldest.c.since), moves))
+        .where(or_(cases.c.overdue_since.is_distinct_from(oldest.c.since), moves, resolved))
     )
 
 
@@ -345,7 +347,8 @@ def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
     once (its date and its stage together: one new row version, not two). A case whose
     later steps may write an event of their own today (resolved, so reopened if overdue;
     holding a plan, which may be missed, broken or lapse) keeps its stage for the stage
-    step (``day.restage``), so that its timeline reads in the order the steps run."""
+    step (``day.restage``), so that its timeline reads in the order the steps run; a
+    resolved case overdue is left to the reopen step (``day.reopen``), after the plans."""
 
     def apply(conn: Connection, ids: list[int]) -> None:
         if _dense(ids):
@@ -395,11 +398,19 @@ def _refresh_loans(conn: Connection, day: _Day, work: DayWork, ids: list[int]) -
     )
     fresh = conn.execute(
         select(
-            cases.c.id, cases.c.overdue_since, since, cases.c.stage, _paused(), _deferred()
+            cases.c.id,
+            cases.c.overdue_since,
+            since,
+            cases.c.stage,
+            _paused(),
+            _deferred(),
+            cases.c.status == CaseStatus.RESOLVED,
         ).where(_among(conn, cases.c.loan_id, ids))
     )
     changes: list[_Change] = []
-    for case_id, was, now, stage, paused, deferred in fresh:
+    for case_id, was, now, stage, paused, deferred, resolved in fresh:
+        if resolved and now is not None:
+            day.reopen.add(case_id)
         implied = None if paused else _implied_stage(day, now)
         moves = implied is not None and implied != stage
         if moves and deferred:
@@ -617,8 +628,9 @@ def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
     """A resolved case whose loan falls overdue again (an arrears plan kept, a later
     installment missed) is open again."""
     again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
-    # Found once (a look at every overdue case), then written by key.
-    ids = list(conn.scalars(select(cases.c.id).where(again)))
+    # Found by the overdue step (``day.reopen``), each read again here by key: a look at
+    # every overdue case would cost more than the few it finds.
+    ids = sorted(day.reopen)
     data = _json(conn, as_of=day.as_of)
     for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
         chunk = and_(_among(conn, cases.c.id, ids[start : start + BATCH]), again)
@@ -679,9 +691,13 @@ def _deferred() -> ColumnElement[bool]:
 
 def _stage_range(conn: Connection, day: _Day, work: DayWork, first: int, last: int) -> None:
     """The stages of the cases of the loans ``first`` to ``last`` (after their overdue
-    dates, in the same transaction): moved here unless deferred to the stage step."""
+    dates, in the same transaction): moved here unless deferred to the stage step; and
+    the resolved ones overdue, for the reopen step."""
+    within = cases.c.loan_id.between(first, last)
+    again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
+    day.reopen.update(conn.scalars(select(cases.c.id).where(within, again)))
     stage = _stage_of(day)
-    moving = and_(cases.c.loan_id.between(first, last), cases.c.stage != stage, not_(_paused()))
+    moving = and_(within, cases.c.stage != stage, not_(_paused()))
     day.restage.update(conn.scalars(select(cases.c.id).where(moving, _deferred())))
     _move(conn, day, work, and_(moving, not_(_deferred())))
 
