@@ -18,6 +18,12 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
    supervisor) expires.
 
+A case is written once for 1 and 4: its stage moves with its overdue date, in step 1's
+pass, unless a later step may write an event of its own for it first (resolved, so
+reopened in 3; holding a plan, watched in 2) or ends its pause (a hardship's end, a plan
+broken or lapsed): those cases step 4 reads by key, after them. The timeline reads as if
+the steps ran one after the other.
+
 Last, promises to pay made on calls are reviewed (``portal.contact.promises.review_promises``):
 kept once paid in full, partly kept or broken once their date has passed where the
 borrower lives; a broken or partly kept one asks for an agent.
@@ -416,18 +422,20 @@ def _refresh_loans(conn: Connection, day: _Day, work: DayWork, ids: list[int]) -
         if moves and deferred:
             day.restage.add(case_id)
         if was != now or (moves and not deferred):
-            changes.append(_Change(case_id, was, now, implied if moves and not deferred else None))
+            to = implied if moves and not deferred else None
+            changes.append(_Change(case_id, was, now, str(stage), to))
     _write_changes(conn, day, work, changes)
 
 
 @dataclass(frozen=True)
 class _Change:
-    """One case's change of the day: its overdue date (``was`` to ``since``) and the stage
-    to move it to (None: it keeps its stage)."""
+    """One case's change of the day: its overdue date (``was`` to ``since``) and its stage
+    (``stage_was`` to ``stage``; None: it keeps its stage)."""
 
     case_id: int
     was: date | None
     since: date | None
+    stage_was: str
     stage: str | None
 
     @property
@@ -442,14 +450,13 @@ def _write_changes(conn: Connection, day: _Day, work: DayWork, changes: list[_Ch
     is set to: a typical day's changes share a few dates and stages, so a few statements
     write them all."""
     _turn_events(conn, day, work, [c for c in changes if c.turns])
-    moved: dict[str, list[int]] = {}
+    moved: dict[tuple[str, str], list[int]] = {}
     for change in changes:
         if change.stage is not None:
-            moved.setdefault(change.stage, []).append(change.case_id)
-    for stage, ids in moved.items():
-        rows = select(cases.c.id).where(_among(conn, cases.c.id, ids))
-        data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
-        work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
+            moved.setdefault((change.stage_was, change.stage), []).append(change.case_id)
+    for (before, after), ids in moved.items():
+        data = _json(conn, as_of=day.as_of, **{"from": before, "to": after})
+        work.stages_changed += _add_events(conn, day, "stage_changed", _listed(conn, ids), data)
     written: dict[tuple[bool, date | None, str | None], list[int]] = {}
     for change in changes:
         key = (change.was != change.since, change.since, change.stage)
@@ -468,7 +475,7 @@ def _turn_events(conn: Connection, day: _Day, work: DayWork, turning: list[_Chan
     for change in turning:
         by_date.setdefault(change.since, []).append(change.case_id)
     for since, ids in by_date.items():
-        rows = select(cases.c.id).where(_among(conn, cases.c.id, ids))
+        rows = _listed(conn, ids)
         if since is None:
             # As in _refresh_range: the dated record of a cure.
             data = _json(conn, as_of=day.as_of)
@@ -476,6 +483,16 @@ def _turn_events(conn: Connection, day: _Day, work: DayWork, turning: list[_Chan
         else:
             data = _json(conn, as_of=day.as_of, since=since)
             work.became_overdue += _add_events(conn, day, "became_overdue", rows, data)
+
+
+def _listed(conn: Connection, ids: list[int]) -> Select[Any]:
+    """The case ids ``ids`` (read in this transaction) as the rows of an INSERT … SELECT:
+    on PostgreSQL the array itself, so that no case is read again for its events (the
+    scattered rows of a typical day are each on a page of their own); elsewhere the
+    cases, by key."""
+    if conn.dialect.name == "postgresql":
+        return select(func.unnest(literal(ids, type_=ARRAY(BigInteger))))
+    return select(cases.c.id).where(cases.c.id.in_(ids))
 
 
 # 2. Plans -------------------------------------------------------------------------------
