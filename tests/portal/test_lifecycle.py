@@ -315,6 +315,20 @@ def test_a_kept_plan_resolves_and_a_later_miss_reopens(app, client):
     assert kinds[-3:] == ["became_overdue", "case_reopened", "stage_changed"]
 
 
+def test_a_case_resolved_while_overdue_is_reopened_though_its_date_stands(app):
+    """A case marked resolved while it still owes an installment due (its overdue date
+    unchanged since the last run) is reopened by the next day's work all the same."""
+    built = build_case(app, days_past_due=10)
+    work(app, TODAY)
+    with app.app_context():
+        db.session().get(Case, built.case_id).status = "resolved"
+        db.session().commit()
+    day = work(app, TODAY + timedelta(days=1))
+    assert (day.became_overdue, day.cases_reopened, day.stages_changed) == (0, 1, 0)
+    assert case_state(app, built.case_id) == ("open", "early", TODAY - timedelta(days=10))
+    assert work(app, TODAY + timedelta(days=1)).changed == 0
+
+
 def test_a_missed_day_is_caught_up_not_skipped(app):
     build_case(app, days_past_due=29)
     engine = app.extensions["haohuan.engine"]
