@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstanceState, Session
 
 from portal.cases.overdue import borrower_today, date_bounds, dates_by_zone, today_column
+from portal.cases.zones import zone_of_case
 from portal.core import clock
 from portal.core.db import has_column
 from portal.models import (
@@ -304,8 +305,10 @@ def _due_now(conn: Connection, moment: datetime, charged_on: date | None) -> lis
                 todays[zone] = common  # what ``today_column`` gives a zone it does not know
         return todays[zone]
 
-    # The borrower's zone read by key for each case found (a join would read every loan).
-    cases = select(Case.id, STORED.arrears_after, STORED.arrears_until, _borrower_zone())
+    # The borrower's zone from the case's copy (``zones``), read through the loan by key
+    # only for a case without one: a join, or a read of each found case's loan and
+    # borrower, would cost more than the rest of the find.
+    cases = select(Case.id, STORED.arrears_after, STORED.arrears_until, zone_of_case())
     chosen: dict[int, date] = {}
     for case_id, after, until, zone in conn.execute(cases.where(not_(holds_everywhere(moment)))):
         day = today(zone)

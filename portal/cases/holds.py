@@ -232,9 +232,10 @@ def end_for_plan(db: Session, case: Case, now: datetime) -> bool:
 
 @dataclass
 class Expired:
-    """What one day's expiry ended."""
+    """What one day's expiry ended: how many hardships, and the cases they paused."""
 
     hardships: int = 0
+    cases: tuple[int, ...] = ()
 
 
 def expire_holds(db: Session, as_of: date, now: datetime) -> Expired:
@@ -256,7 +257,7 @@ def expire_holds(db: Session, as_of: date, now: datetime) -> Expired:
         if case is None:  # pragma: no cover - the foreign key forbids it
             continue
         _end(db, case, row, HoldOutcome.EXPIRED, "system", now, ask_agent=True)
-    return Expired(hardships=len(rows))
+    return Expired(hardships=len(rows), cases=tuple(row.case_id for row in rows))
 
 
 def flag_reviews(db: Session, as_of: date, now: datetime, rules: Policy) -> int:

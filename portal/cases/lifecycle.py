@@ -18,6 +18,12 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
    supervisor) expires.
 
+A case is written once for 1 and 4: its stage moves with its overdue date, in step 1's
+pass, unless a later step may write an event of its own for it first (resolved, so
+reopened in 3; holding a plan, watched in 2) or ends its pause (a hardship's end, a plan
+broken or lapsed): those cases step 4 reads by key, after them. The timeline reads as if
+the steps ran one after the other.
+
 Last, promises to pay made on calls are reviewed (``portal.contact.promises.review_promises``):
 kept once paid in full, partly kept or broken once their date has passed where the
 borrower lives; a broken or partly kept one asks for an agent.
@@ -244,11 +250,14 @@ def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> Colu
 
 @dataclass(frozen=True)
 class _Day:
-    """The constants of one day's statements."""
+    """The constants of one day's statements, and the cases the reopen and stage steps
+    are to look at (``reopen``, ``restage``: filled by the steps before them)."""
 
     as_of: date
     now: datetime
     policy: Policy
+    reopen: set[int] = field(default_factory=set, compare=False)
+    restage: set[int] = field(default_factory=set, compare=False)
 
     def before(self, days: int) -> date:
         """The date ``days`` before this one."""
@@ -321,30 +330,40 @@ def _oldest_unpaid(day: _Day, *among: ColumnElement[bool]) -> Subquery:
     )
 
 
-def _overdue_changes(day: _Day) -> Select[Any]:
-    """The loans whose case's overdue date is not its oldest unpaid installment's due
-    date (overdue now and not before, or since another date, or owing nothing due any
-    more): one pass over the cases, each looked up in the aggregate (which the database
-    hashes, a few percent of the loans)."""
+def _case_changes(day: _Day) -> Select[Any]:
+    """The loans whose case changes today: its overdue date is not its oldest unpaid
+    installment's due date (overdue now and not before, or since another date, or owing
+    nothing due any more), or its stage is not the one that date implies and it is not
+    paused, or it is resolved and overdue (to be reopened). One pass over the cases, each
+    looked up in the aggregate (which the database hashes, a few percent of the loans);
+    the pause is looked at only for the few whose stage differs."""
     oldest = _oldest_unpaid(day)
+    moves = and_(cases.c.stage != _stage_of(day, oldest.c.since), not_(_paused()))
+    resolved = and_(cases.c.status == CaseStatus.RESOLVED, oldest.c.since.is_not(None))
     return (
         select(cases.c.loan_id)
         .select_from(cases.outerjoin(oldest, oldest.c.loan_id == cases.c.loan_id))
-        .where(cases.c.overdue_since.is_distinct_from(oldest.c.since))
+        .where(or_(cases.c.overdue_since.is_distinct_from(oldest.c.since), moves, resolved))
     )
 
 
 def _refresh_overdue(engine: Engine, day: _Day, work: DayWork) -> None:
-    """One pass finds the loans whose overdue date changes; each batch then recomputes
-    it for its own loans only, writes their events and sets it."""
+    """One pass finds the cases whose overdue date or stage changes; each batch then
+    recomputes both for its own loans only, writes their events and writes each case
+    once (its date and its stage together: one new row version, not two). A case whose
+    later steps may write an event of their own today (resolved, so reopened if overdue;
+    holding a plan, which may be missed, broken or lapse) keeps its stage for the stage
+    step (``day.restage``), so that its timeline reads in the order the steps run; a
+    resolved case overdue is left to the reopen step (``day.reopen``), after the plans."""
 
     def apply(conn: Connection, ids: list[int]) -> None:
         if _dense(ids):
             _refresh_range(conn, day, work, ids[0], ids[-1])
+            _stage_range(conn, day, work, ids[0], ids[-1])
         else:
             _refresh_loans(conn, day, work, ids)
 
-    _in_batches(engine, _overdue_changes(day), apply)
+    _in_batches(engine, _case_changes(day), apply)
 
 
 def _refresh_range(conn: Connection, day: _Day, work: DayWork, first: int, last: int) -> None:
@@ -376,35 +395,104 @@ def _refresh_range(conn: Connection, day: _Day, work: DayWork, first: int, last:
 def _refresh_loans(conn: Connection, day: _Day, work: DayWork, ids: list[int]) -> None:
     """The loans ``ids``, scattered (a typical day): each one's oldest unpaid due date read
     afresh in the batch's own transaction (a payment may have landed since they were
-    found), once, by an index probe per loan; then written a date at a time."""
+    found), once, by an index probe per loan, with what decides its case's stage; then
+    each changed case written once."""
     since = (
         select(func.min(installments.c.due_date))
         .where(installments.c.loan_id == cases.c.loan_id, _unpaid_due(day))
         .scalar_subquery()
     )
     fresh = conn.execute(
-        select(cases.c.id, cases.c.overdue_since, since).where(_among(conn, cases.c.loan_id, ids))
+        select(
+            cases.c.id,
+            cases.c.overdue_since,
+            since,
+            cases.c.stage,
+            _paused(),
+            _deferred(),
+            cases.c.status == CaseStatus.RESOLVED,
+        ).where(_among(conn, cases.c.loan_id, ids))
     )
-    # The cases that change, by their new date: a typical day's changes share a few dates
-    # (the day's due date, none), so a few statements write them all.
-    by_date: dict[date | None, list[tuple[int, bool]]] = {}
-    for case_id, was, now in fresh:
-        if was != now:
-            by_date.setdefault(now, []).append((case_id, (was is None) != (now is None)))
-    for now, changing in by_date.items():
-        turned = [case_id for case_id, turns in changing if turns]
-        if turned:
-            rows = select(cases.c.id).where(_among(conn, cases.c.id, turned))
-            if now is None:
-                # As in _refresh_range: the dated record of a cure.
-                data = _json(conn, as_of=day.as_of)
-                work.caught_up += _add_events(conn, day, "caught_up", rows, data)
-            else:
-                data = _json(conn, as_of=day.as_of, since=now)
-                work.became_overdue += _add_events(conn, day, "became_overdue", rows, data)
-        changed = [case_id for case_id, _turns in changing]
-        changed_now = _among(conn, cases.c.id, changed)
-        conn.execute(update(cases).where(changed_now).values(overdue_since=now))
+    changes: list[_Change] = []
+    for case_id, was, now, stage, paused, deferred, resolved in fresh:
+        if resolved and now is not None:
+            day.reopen.add(case_id)
+        implied = None if paused else _implied_stage(day, now)
+        moves = implied is not None and implied != stage
+        if moves and deferred:
+            day.restage.add(case_id)
+        if was != now or (moves and not deferred):
+            to = implied if moves and not deferred else None
+            changes.append(_Change(case_id, was, now, str(stage), to))
+    _write_changes(conn, day, work, changes)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One case's change of the day: its overdue date (``was`` to ``since``) and its stage
+    (``stage_was`` to ``stage``; None: it keeps its stage)."""
+
+    case_id: int
+    was: date | None
+    since: date | None
+    stage_was: str
+    stage: str | None
+
+    @property
+    def turns(self) -> bool:
+        """Whether the case becomes overdue, or current again."""
+        return (self.was is None) != (self.since is None)
+
+
+def _write_changes(conn: Connection, day: _Day, work: DayWork, changes: list[_Change]) -> None:
+    """The events of ``changes`` (becoming overdue or current, then moving stage: the
+    order the two steps wrote them in), then each case written once, grouped by what it
+    is set to: a typical day's changes share a few dates and stages, so a few statements
+    write them all."""
+    _turn_events(conn, day, work, [c for c in changes if c.turns])
+    moved: dict[tuple[str, str], list[int]] = {}
+    for change in changes:
+        if change.stage is not None:
+            moved.setdefault((change.stage_was, change.stage), []).append(change.case_id)
+    for (before, after), ids in moved.items():
+        data = _json(conn, as_of=day.as_of, **{"from": before, "to": after})
+        work.stages_changed += _add_events(conn, day, "stage_changed", _listed(conn, ids), data)
+    written: dict[tuple[bool, date | None, str | None], list[int]] = {}
+    for change in changes:
+        key = (change.was != change.since, change.since, change.stage)
+        written.setdefault(key, []).append(change.case_id)
+    for (dated, since, to), ids in written.items():
+        values: dict[str, Any] = {"overdue_since": since} if dated else {}
+        if to is not None:
+            values.update(stage=to, updated_at=day.now)
+        conn.execute(update(cases).where(_among(conn, cases.c.id, ids)).values(**values))
+
+
+def _turn_events(conn: Connection, day: _Day, work: DayWork, turning: list[_Change]) -> None:
+    """The events of the cases becoming overdue (dated by their new overdue date) or
+    current again."""
+    by_date: dict[date | None, list[int]] = {}
+    for change in turning:
+        by_date.setdefault(change.since, []).append(change.case_id)
+    for since, ids in by_date.items():
+        rows = _listed(conn, ids)
+        if since is None:
+            # As in _refresh_range: the dated record of a cure.
+            data = _json(conn, as_of=day.as_of)
+            work.caught_up += _add_events(conn, day, "caught_up", rows, data)
+        else:
+            data = _json(conn, as_of=day.as_of, since=since)
+            work.became_overdue += _add_events(conn, day, "became_overdue", rows, data)
+
+
+def _listed(conn: Connection, ids: list[int]) -> Select[Any]:
+    """The case ids ``ids`` (read in this transaction) as the rows of an INSERT … SELECT:
+    on PostgreSQL the array itself, so that no case is read again for its events (the
+    scattered rows of a typical day are each on a page of their own); elsewhere the
+    cases, by key."""
+    if conn.dialect.name == "postgresql":
+        return select(func.unnest(literal(ids, type_=ARRAY(BigInteger))))
+    return select(cases.c.id).where(cases.c.id.in_(ids))
 
 
 # 2. Plans -------------------------------------------------------------------------------
@@ -490,6 +578,7 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
     if not broken:
         return
     ids = [plan_id for plan_id, _case_id in broken]
+    day.restage.update(case_id for _plan_id, case_id in broken)
     data = _json(
         conn,
         as_of=day.as_of,
@@ -533,7 +622,9 @@ def _lapse_plans(conn: Connection, day: _Day, work: DayWork) -> None:
     )
     if not work.plans_lapsed:
         return
-    ids = [row.id for row in conn.execute(select(plans.c.id).where(lapsing))]
+    lapsed = conn.execute(select(plans.c.id, plans.c.case_id).where(lapsing)).all()
+    ids = [plan_id for plan_id, _case_id in lapsed]
+    day.restage.update(case_id for _plan_id, case_id in lapsed)
     conn.execute(update(plans).where(plans.c.id.in_(ids)).values(status=PlanStatus.LAPSED))
     _void_payments(conn, day, ids)
 
@@ -554,8 +645,9 @@ def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
     """A resolved case whose loan falls overdue again (an arrears plan kept, a later
     installment missed) is open again."""
     again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
-    # Found once (a look at every overdue case), then written by key.
-    ids = list(conn.scalars(select(cases.c.id).where(again)))
+    # Found by the overdue step (``day.reopen``), each read again here by key: a look at
+    # every overdue case would cost more than the few it finds.
+    ids = sorted(day.reopen)
     data = _json(conn, as_of=day.as_of)
     for start in range(0, len(ids), BATCH):  # a statement's parameters are limited
         chunk = and_(_among(conn, cases.c.id, ids[start : start + BATCH]), again)
@@ -567,10 +659,10 @@ def _reopen_resolved(conn: Connection, day: _Day, work: DayWork) -> None:
 # 4. Stages --------------------------------------------------------------------------------
 
 
-def _stage_of(day: _Day) -> ColumnElement[str]:
-    """The stage days past due imply, as SQL: thresholds become dates, so the column is
-    compared, never computed per row."""
-    since = cases.c.overdue_since
+def _stage_of(day: _Day, since: ColumnElement[date] = cases.c.overdue_since) -> ColumnElement[str]:
+    """The stage days past due imply (counted from ``since``, the case's overdue date
+    unless told), as SQL: thresholds become dates, so the column is compared, never
+    computed per row."""
     policy = day.policy
     return case(
         (since.is_(None), Stage.CURRENT.value),
@@ -594,19 +686,58 @@ def _paused() -> ColumnElement[bool]:
     return or_(cases.c.status == CaseStatus.ARRANGED, cases.c.hold.is_not(None), promise)
 
 
-def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
+def _implied_stage(day: _Day, since: date | None) -> str:
+    """``_stage_of`` in Python, for an overdue date read from the database."""
+    if since is None:
+        return Stage.CURRENT.value
+    return day.policy.stage_for((day.as_of - since).days).value
+
+
+def _deferred() -> ColumnElement[bool]:
+    """A case whose later steps may write an event of their own today: resolved (it is
+    reopened if overdue) or holding a plan pending or in force (which may be missed,
+    broken or lapse). Its stage is moved by the stage step, after those events."""
+    planned = exists(
+        select(plans.c.id).where(
+            plans.c.case_id == cases.c.id,
+            plans.c.status.in_((PlanStatus.PENDING, PlanStatus.ACTIVE)),
+        )
+    )
+    return or_(cases.c.status == CaseStatus.RESOLVED, planned)
+
+
+def _stage_range(conn: Connection, day: _Day, work: DayWork, first: int, last: int) -> None:
+    """The stages of the cases of the loans ``first`` to ``last`` (after their overdue
+    dates, in the same transaction): moved here unless deferred to the stage step; and
+    the resolved ones overdue, for the reopen step."""
+    within = cases.c.loan_id.between(first, last)
+    again = and_(cases.c.status == CaseStatus.RESOLVED, cases.c.overdue_since.is_not(None))
+    day.reopen.update(conn.scalars(select(cases.c.id).where(within, again)))
     stage = _stage_of(day)
-    moving = and_(cases.c.stage != stage, not_(_paused()))
+    moving = and_(within, cases.c.stage != stage, not_(_paused()))
+    day.restage.update(conn.scalars(select(cases.c.id).where(moving, _deferred())))
+    _move(conn, day, work, and_(moving, not_(_deferred())))
 
-    def apply(conn: Connection, ids: list[int]) -> None:
-        dense = _dense(ids)
-        within = cases.c.id.between(ids[0], ids[-1]) if dense else _among(conn, cases.c.id, ids)
-        data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
-        rows = select(cases.c.id).where(within, moving)
-        work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
-        conn.execute(update(cases).where(within, moving).values(stage=stage, updated_at=day.now))
 
-    _in_batches(engine, select(cases.c.id).where(moving), apply)
+def _move(conn: Connection, day: _Day, work: DayWork, moving: ColumnElement[bool]) -> None:
+    """Each case ``moving`` says to its stage, with its event."""
+    stage = _stage_of(day)
+    data = _json(conn, as_of=day.as_of, **{"from": cases.c.stage, "to": stage})
+    rows = select(cases.c.id).where(moving)
+    work.stages_changed += _add_events(conn, day, "stage_changed", rows, data)
+    conn.execute(update(cases).where(moving).values(stage=stage, updated_at=day.now))
+
+
+def _move_stages(engine: Engine, day: _Day, work: DayWork) -> None:
+    """The stages the overdue step left (``day.restage``: cases deferred, and those whose
+    pause the holds and plans steps ended), each read again by key. Every other case
+    moved with its overdue date; a pause ended by an agent during the run is seen by the
+    next day's overdue step, as one ended after it."""
+    ids = sorted(day.restage)
+    for start in range(0, len(ids), BATCH):
+        with _step(engine) as conn:
+            within = _among(conn, cases.c.id, ids[start : start + BATCH])
+            _move(conn, day, work, and_(within, cases.c.stage != _stage_of(day), not_(_paused())))
 
 
 # 5. Penalties -----------------------------------------------------------------------------
@@ -750,7 +881,9 @@ def _expire_holds(conn: Connection, day: _Day, work: DayWork) -> None:
     penalties: from that day the case is worked again, and an agent is asked to review it.
     Holds are few, so they are ended one by one in this step's transaction."""
     with Session(bind=conn) as session:
-        work.hardships_ended = expire_holds(session, day.as_of, day.now).hardships
+        expired = expire_holds(session, day.as_of, day.now)
+        work.hardships_ended = expired.hardships
+        day.restage.update(expired.cases)
         session.flush()
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from negotiation import EventKind, add_months
 from portal.cases import lifecycle
@@ -103,6 +103,74 @@ def test_the_stage_changes_on_the_day_the_threshold_is_crossed(app):
     assert work(app, TODAY + timedelta(days=2)).stages_changed == 1
     assert case_state(app, built.case_id)[1] == "mid"  # 31 days past due
     assert work(app, TODAY + timedelta(days=3)).stages_changed == 0
+
+
+def test_each_changed_case_is_written_once_with_its_date_and_its_stage(app):
+    """Every kind of change the overdue step makes (becoming overdue and entering a
+    stage, a stage alone, the overdue date alone, caught up and back to current), on
+    cases scattered among ones that do not change (so a batch reads them by key): each
+    changed case gets one UPDATE, carrying both effects, and its events in the order the
+    steps run."""
+    filler = {"days_past_due": 0}
+    built: dict[str, int] = {}
+    for name, shape in (
+        ("f1", filler),
+        ("overdue_and_stage", {"days_past_due": 1}),
+        ("f2", filler),
+        ("f3", filler),
+        ("stage_only", {"days_past_due": 31}),
+        ("f4", filler),
+        ("f5", filler),
+        ("date_only", {"days_past_due": 70, "paid": 2}),
+        ("f6", filler),
+        ("f7", filler),
+        ("cured", {"days_past_due": 10}),
+    ):
+        built[name] = build_case(app, **shape).case_id
+    work(app, TODAY - timedelta(days=1))
+    with app.app_context():
+        session = db.session()
+        for name, oldest_only in (("date_only", True), ("cured", False)):
+            loan = session.get(Case, built[name]).loan
+            owed = sorted(
+                (i for i in loan.installments if i.due_date < TODAY and i.unpaid > 0),
+                key=lambda i: i.due_date,
+            )
+            for installment in owed[:1] if oldest_only else owed:
+                installment.principal_paid = installment.principal_due
+                installment.interest_paid = installment.interest_due
+        session.commit()
+    before = {name: case_state(app, case_id) for name, case_id in built.items()}
+    written: list[int] = []
+
+    def count(_conn, _cursor, statement, _parameters, _context, _many) -> None:
+        sets = statement.upper().partition(" SET ")[2].partition(" WHERE ")[0]
+        if statement.upper().startswith("UPDATE CASES") and (
+            "OVERDUE_SINCE" in sets or "STAGE" in sets
+        ):
+            written.append(_cursor.rowcount)
+
+    engine = app.extensions["haohuan.engine"]
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        day = work(app, TODAY)
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+    after = {name: case_state(app, case_id) for name, case_id in built.items()}
+    changed = {name for name in built if after[name] != before[name]}
+    assert changed == {"overdue_and_stage", "stage_only", "date_only", "cured"}
+    assert sum(written) == len(changed)  # each changed case written once, none twice
+    assert (day.became_overdue, day.caught_up, day.stages_changed) == (1, 1, 3)
+    assert after["overdue_and_stage"][1:] == ("early", TODAY - timedelta(days=1))
+    assert (before["stage_only"][1], after["stage_only"][1]) == ("early", "mid")
+    assert before["date_only"][1] == after["date_only"][1] == "mid"
+    assert after["date_only"][2] > before["date_only"][2]
+    assert after["cured"][1:] == ("current", None)
+    kinds = {name: [e.kind for e in events_of(app, built[name])] for name in changed}
+    assert kinds["overdue_and_stage"] == ["became_overdue", "stage_changed"]
+    assert kinds["stage_only"][-2:] == ["stage_changed", "penalty_charged"]  # its anniversary
+    assert kinds["cured"][-2:] == ["caught_up", "stage_changed"]
+    assert work(app, TODAY).changed == 0
 
 
 def test_a_payment_that_catches_up_returns_the_case_to_current(app):
@@ -223,6 +291,10 @@ def test_a_plan_never_started_lapses_and_its_checkout_is_void(app, client):
         assert session.scalars(select(Payment)).one().status == "voided"
     assert case_state(app, built.case_id)[0] == "open"
     assert "您的還款方案未生效" in client.get("/status").get_data(as_text=True)
+    # Its stage moves after the lapse, as the steps run: the timeline reads in that order.
+    assert (day.became_overdue, day.stages_changed) == (1, 1)
+    kinds = [e.kind for e in events_of(app, built.case_id)]
+    assert kinds[-3:] == ["became_overdue", "plan_lapsed", "stage_changed"]
 
 
 def test_a_kept_plan_resolves_and_a_later_miss_reopens(app, client):
@@ -239,6 +311,22 @@ def test_a_kept_plan_resolves_and_a_later_miss_reopens(app, client):
     day = work(app, next_due + timedelta(days=1))
     assert (day.became_overdue, day.cases_reopened, day.stages_changed) == (1, 1, 1)
     assert case_state(app, built.case_id)[:2] == ("open", "early")
+    kinds = [e.kind for e in events_of(app, built.case_id)]
+    assert kinds[-3:] == ["became_overdue", "case_reopened", "stage_changed"]
+
+
+def test_a_case_resolved_while_overdue_is_reopened_though_its_date_stands(app):
+    """A case marked resolved while it still owes an installment due (its overdue date
+    unchanged since the last run) is reopened by the next day's work all the same."""
+    built = build_case(app, days_past_due=10)
+    work(app, TODAY)
+    with app.app_context():
+        db.session().get(Case, built.case_id).status = "resolved"
+        db.session().commit()
+    day = work(app, TODAY + timedelta(days=1))
+    assert (day.became_overdue, day.cases_reopened, day.stages_changed) == (0, 1, 0)
+    assert case_state(app, built.case_id) == ("open", "early", TODAY - timedelta(days=10))
+    assert work(app, TODAY + timedelta(days=1)).changed == 0
 
 
 def test_a_missed_day_is_caught_up_not_skipped(app):
