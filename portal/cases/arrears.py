@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstanceState, Session
 
 from portal.cases.overdue import borrower_today, date_bounds, dates_by_zone, today_column
-from portal.cases.zones import zone_of_case
+from portal.cases.zones import borrowers_zone, zone_of_case
 from portal.core import clock
 from portal.core.db import has_column
 from portal.models import (
@@ -198,22 +198,10 @@ def holds_everywhere(moment: datetime) -> ColumnElement[bool]:
     )
 
 
-def _borrower_zone() -> Any:
-    """The zone of the case's borrower: correlated to ``Case`` explicitly, as it is also
-    read from inside another subquery (``exact_arrears``)."""
-    return (
-        select(Borrower.timezone)
-        .join(Loan, Loan.borrower_id == Borrower.id)
-        .where(Loan.id == Case.loan_id)
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
 def exact_arrears(moment: datetime) -> ColumnElement[Any]:
     """The case's overdue amount at ``moment`` counted from its installments and charges
     (the reference the stored amount must equal), as a correlated subquery on ``Case``."""
-    today = today_column(_borrower_zone(), moment)
+    today = today_column(borrowers_zone(), moment)
     installments = (
         select(func.coalesce(func.sum(LoanInstallment.unpaid), 0))
         .where(
@@ -243,7 +231,7 @@ def arrears_at(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
         (holds_everywhere(moment), stored)
     ]
     if earliest < latest:
-        today = today_column(_borrower_zone() if zone is None else zone, moment)
+        today = today_column(borrowers_zone() if zone is None else zone, moment)
         here = and_(or_(after.is_(None), after < today), or_(until.is_(None), until >= today))
         branches.append((here, stored))
     return case(*branches, else_=exact_arrears(moment))

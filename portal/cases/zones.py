@@ -37,9 +37,10 @@ CASES = cast(Table, Case.__table__)
 ZONE = CASES.c.timezone
 
 
-def _borrowers_zone() -> Any:
-    """The zone of the case's borrower, through its loan: a correlated subquery on
-    ``Case``."""
+def borrowers_zone() -> Any:
+    """The zone of the case's borrower, through its loan: a subquery correlated to
+    ``Case`` explicitly, so it reads the same from inside another subquery (the stored
+    arrears' ``exact_arrears``)."""
     return (
         select(Borrower.timezone)
         .join(Loan, Loan.borrower_id == Borrower.id)
@@ -52,7 +53,7 @@ def _borrowers_zone() -> Any:
 def zone_of_case() -> ColumnElement[str]:
     """The case's borrower's zone: the case's copy, or for a case without one the
     borrower's, read through the loan (a subquery run for those cases only)."""
-    return func.coalesce(ZONE, _borrowers_zone())
+    return func.coalesce(ZONE, borrowers_zone())
 
 
 def copy(
@@ -145,4 +146,4 @@ def track() -> None:
         event.listen(Session, "after_flush", _after_flush)
 
 
-__all__ = ["ZONE", "check", "copy", "track", "zone_of_case"]
+__all__ = ["ZONE", "borrowers_zone", "check", "copy", "track", "zone_of_case"]
