@@ -157,6 +157,16 @@ def payments_sweep(older_than: int) -> None:
         f"checked {swept.checked} open payments: {swept.succeeded} succeeded, "
         f"{swept.failed} failed, {swept.checked - swept.succeeded - swept.failed} still open"
     )
+    if settled.stuck:
+        # Past Stripe's redelivery window waiting will not settle them: a non-zero exit,
+        # so cron's mail tells someone, every run until they are dealt with.
+        click.echo(
+            f"{settled.stuck} webhook events have waited more than"
+            f" {inbox.GIVE_UP_AFTER.days} days for their payment's success: look the"
+            " payments up at Stripe",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 @cli.group("cases")

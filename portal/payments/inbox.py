@@ -8,7 +8,14 @@ answered as a duplicate. ``settle_job`` then rebuilds the event and puts it thro
 order, the ledger as it always was. An event that overtook its payment's success
 (``TooEarlyError``) stays unsettled, counts an attempt and is tried again later; so is
 anything whose job was lost (Redis down, a worker killed): ``sweep`` settles every row
-left unsettled for more than a minute, from ``haohuan payments sweep``.
+left unsettled for more than a minute, from ``haohuan payments sweep``. A redelivery of an
+event whose row has waited that long queues its settlement again (``waiting``).
+
+A row still held after ``GIVE_UP_AFTER`` (Stripe's own window for redelivering an event)
+will not settle by waiting: a refund whose payment's success never reached us. The sweep
+keeps trying it (the payment sweeper may yet find that success at Stripe) but counts it
+as ``stuck``, and ``haohuan payments sweep`` then exits non-zero, so cron's mail tells
+whoever runs the books, every run until it is dealt with.
 """
 
 from __future__ import annotations
@@ -41,6 +48,10 @@ RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=1
 # A row unsettled for this long has lost its job (or is waiting): the sweeper settles it.
 LEFT_OVER = timedelta(minutes=1)
 
+# Stripe redelivers an unacknowledged event for up to three days; a row still held after
+# that is past retrying by itself (see the module's docstring).
+GIVE_UP_AFTER = timedelta(days=3)
+
 
 class Settlement(StrEnum):
     """What settling one inbox row did."""
@@ -54,10 +65,12 @@ class Settlement(StrEnum):
 @dataclass(frozen=True)
 class Swept:
     """What one sweep of the inbox did: rows settled, rows still held (a row another
-    job settled meanwhile is neither)."""
+    job settled meanwhile is neither), and of those held, the ones stuck: unsettled for
+    longer than ``GIVE_UP_AFTER``."""
 
     settled: int
     held: int
+    stuck: int = 0
 
 
 def record(db: Session, event: GatewayEvent, now: datetime) -> int | None:
@@ -78,6 +91,23 @@ def record(db: Session, event: GatewayEvent, now: datetime) -> int | None:
     }
     inbox_id = connection.execute(_recording(connection.dialect.name), row).scalar()
     db.commit()
+    return inbox_id
+
+
+def waiting(db: Session, event: GatewayEvent, now: datetime) -> int | None:
+    """The inbox row of ``event``, redelivered, when it has waited unsettled for longer
+    than ``LEFT_OVER``: its job was lost or it was held, and the redelivery is the
+    moment to queue it again (settling twice is harmless). None otherwise: settled, or
+    recent enough that its first job is still on its way."""
+    inbox_id = db.scalar(
+        select(WebhookInbox.id).where(
+            WebhookInbox.gateway == event.gateway,
+            WebhookInbox.event_id == event.event_id,
+            WebhookInbox.settled_at.is_(None),
+            WebhookInbox.received_at < now - LEFT_OVER,
+        )
+    )
+    db.rollback()
     return inbox_id
 
 
@@ -151,15 +181,30 @@ def settle(db: Session, inbox_id: int, now: datetime) -> Settlement:
 def sweep(db: Session, now: datetime, older_than: timedelta = LEFT_OVER) -> Swept:
     """Settle every inbox row left unsettled for longer than ``older_than``, oldest
     first: a lost job, or an event still waiting for its payment's success."""
-    left = db.scalars(
-        select(WebhookInbox.id)
+    left = db.execute(
+        select(WebhookInbox.id, WebhookInbox.received_at)
         .where(WebhookInbox.settled_at.is_(None), WebhookInbox.received_at < now - older_than)
         .order_by(WebhookInbox.received_at)
     ).all()
     db.rollback()
-    results = [settle(db, inbox_id, now) for inbox_id in left]
-    settled = results.count(Settlement.APPLIED) + results.count(Settlement.DUPLICATE)
-    return Swept(settled, results.count(Settlement.HELD))
+    results = [(settle(db, inbox_id, now), received) for inbox_id, received in left]
+    if any(outcome is Settlement.APPLIED for outcome, _ in results):
+        # Oldest first put a held refund before a success this sweep went on to apply:
+        # the held ones get one more try now rather than at the next sweep.
+        results = [
+            (settle(db, inbox_id, now), received)
+            if outcome is Settlement.HELD
+            else (outcome, received)
+            for (inbox_id, received), (outcome, _) in zip(left, results, strict=True)
+        ]
+    outcomes = [outcome for outcome, _ in results]
+    settled = outcomes.count(Settlement.APPLIED) + outcomes.count(Settlement.DUPLICATE)
+    stuck = sum(
+        1
+        for outcome, received in results
+        if outcome is Settlement.HELD and received < now - GIVE_UP_AFTER
+    )
+    return Swept(settled, outcomes.count(Settlement.HELD), stuck)
 
 
 def _count_attempt(db: Session, inbox_id: int) -> None:

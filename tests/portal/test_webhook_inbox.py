@@ -5,13 +5,14 @@ job left behind."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from portal.core import db, jobs
 from portal.models import ProcessedEvent, WebhookInbox
-from portal.payments.inbox import RETRY_DELAYS, Settlement, settle, settle_job
+from portal.payments.inbox import GIVE_UP_AFTER, RETRY_DELAYS, Settlement, settle, settle_job
 
 from .factories import NOW
 from .test_money_paths import books
@@ -184,6 +185,68 @@ def test_an_early_refund_is_retried_later_and_settled_once_its_payment_succeeds(
         settle_job(refund_id)  # and one more, as a sweep at the same time would
     assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 5_000
     assert processed(app) == 2
+    assert books(app) == []
+
+
+def delivered_at(app, client, payload: bytes, minutes: float):
+    """A delivery ``minutes`` after the test's now."""
+    app.config["HAOHUAN_NOW"] = (NOW + timedelta(minutes=minutes)).isoformat()
+    try:
+        return deliver(client, payload)
+    finally:
+        app.config["HAOHUAN_NOW"] = NOW.isoformat()
+
+
+def test_a_redelivery_queues_a_row_again_once_its_first_job_looks_lost(
+    app,
+    client,
+    stripe_payment,  # noqa: F811
+    lost_jobs,
+):
+    payload = event("payment_intent.succeeded")
+    deliver(client, payload)
+    (inbox_id,) = inbox_ids(app)
+    # Within the minute its first job is still on its way: nothing more is queued.
+    assert delivered_at(app, client, payload, 0.5).json["duplicate"] is True
+    assert len(lost_jobs) == 1
+    # Later, unsettled, it looks lost: the redelivery queues it again, and a settlement
+    # from either job applies it once.
+    assert delivered_at(app, client, payload, 5).json["duplicate"] is True
+    assert [job[1] for job in lost_jobs] == [(inbox_id,), (inbox_id,)]
+    with app.app_context():
+        for job in lost_jobs:
+            settle_job(*job[1])
+    assert inbox(app) == [("evt_1", True, 0)]
+    assert processed(app) == 1
+    # Settled, a redelivery queues nothing however late.
+    lost_jobs.clear()
+    assert delivered_at(app, client, payload, 60 * 24).json["duplicate"] is True
+    assert lost_jobs == []
+    assert books(app) == []
+
+
+def test_a_refund_held_past_stripes_window_is_reported_stuck_and_still_tried(
+    app,
+    client,
+    stripe_payment,  # noqa: F811
+    lost_jobs,
+):
+    before = overdue(app, stripe_payment.case_id)
+    deliver(client, charge_event("charge.refunded", "evt_r", amount_refunded=5_000))
+    minutes = GIVE_UP_AFTER.total_seconds() / 60
+    within = sweep(app, minutes=minutes - 1)
+    assert within.exit_code == 0, within.output
+    assert "1 still waiting" in within.output
+    past = sweep(app, minutes=minutes + 1)
+    assert past.exit_code == 1
+    assert "1 webhook events have waited more than 3 days" in past.output, past.output
+    # Still tried: once its payment succeeds, the next sweep settles it and all is quiet.
+    deliver(client, event("payment_intent.succeeded"))
+    settled = sweep(app, minutes=minutes + 2)
+    assert settled.exit_code == 0, settled.output
+    # The success, its job lost too, and then the refund, in the same sweep.
+    assert "settled 2 webhook events left in the inbox, 0 still" in settled.output
+    assert overdue(app, stripe_payment.case_id) == before - stripe_payment.amount + 5_000
     assert books(app) == []
 
 

@@ -18,7 +18,7 @@ from flask import Blueprint, request
 
 from portal.core import db, jobs
 from portal.core.clock import now
-from portal.payments.inbox import record, settle_job
+from portal.payments.inbox import record, settle_job, waiting
 from portal.payments.stripe_gateway import (
     SignatureError,
     StripeSettings,
@@ -61,9 +61,13 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
             "stripe event %s of type %s acknowledged, not acted on", event["id"], event.get("type")
         )
         return {"received": True}, 200
-    inbox_id = record(db.session(), internal, now())
-    if inbox_id is not None:
+    moment = now()
+    inbox_id = record(db.session(), internal, moment)
+    # A redelivery queues nothing, unless its row has waited long enough that its first
+    # job looks lost (or it was held): then it is queued again.
+    queued = inbox_id if inbox_id is not None else waiting(db.session(), internal, moment)
+    if queued is not None:
         # Sent once the view has returned, after the commit: settled by a worker with
         # Redis, in this process after the response without it.
-        jobs.enqueue(settle_job, inbox_id)
+        jobs.enqueue(settle_job, queued)
     return {"received": True, "duplicate": inbox_id is None}, 200
