@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,13 +139,15 @@ ORDER BY 1
 """
 
 
-def _url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend_url(backend: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    """An empty migrated database of ``backend`` (a copy of the SQLite template in
+    ``folder``, or the worker's PostgreSQL database emptied), as a URL."""
     if backend == "postgres":
         url = str(request.getfixturevalue("postgres_migrated"))
         request.getfixturevalue("postgres_emptied")()
         return url
     template = request.getfixturevalue("sqlite_template")
-    path = tmp_path / "haohuan.db"
+    path = folder / "haohuan.db"
     shutil.copy(template, path)
     return f"sqlite:///{path}"
 
@@ -160,7 +163,15 @@ def app(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, extra_config: dict[str, object]
 ) -> Iterator[Flask]:
     """The application on a fresh database of the chosen backend."""
-    application = create_app({**app_config(_url_for(backend, request, tmp_path)), **extra_config})
+    with checked_app(backend_url(backend, request, tmp_path), extra_config) as application:
+        yield application
+
+
+@contextmanager
+def checked_app(url: str, extra_config: dict[str, object]) -> Iterator[Flask]:
+    """The test application on ``url``; when done with, the after-test checks (stored
+    arrears, zone copies, kept pages) and its pool closed."""
+    application = create_app({**app_config(url), **extra_config})
     yield application
     try:
         stored_arrears_agree(application)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
@@ -46,9 +48,10 @@ from portal.models import (
     VerificationAttempt,
 )
 from portal.strategy import planner
+from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
 from tests.portal.factories import NOW, TODAY
 
-pytestmark = pytest.mark.one_backend  # seeds 2,000 cases: once, on PostgreSQL when configured
+# The demo is 2,000 cases: prepared once for the module, on PostgreSQL when configured.
 
 
 def named_rows(session) -> list[tuple]:
@@ -78,11 +81,21 @@ def named_rows(session) -> list[tuple]:
     ]
 
 
-@pytest.fixture
-def demo(app, monkeypatch):
+@pytest.fixture(scope="module")
+def demo_app(request, tmp_path_factory) -> Iterator[Flask]:
+    """One app for the module's tests, which only read the demo (or, running it again,
+    find nothing to add): preparing it is 2,000 cases, several seconds a time."""
+    backend = BACKENDS[bool(POSTGRES_URL)]
+    url = backend_url(backend, request, tmp_path_factory.mktemp("demo"))
+    with checked_app(url, {}) as application:
+        yield application
+
+
+@pytest.fixture(scope="module")
+def demo(demo_app):
     """The demo prepared as `haohuan demo` prepares it, with the named borrowers as they
     were before the book was added, and the SQL statements the book's seeding ran."""
-    engine = app.extensions["haohuan.engine"]
+    engine = demo_app.extensions["haohuan.engine"]
     statements: list[str] = []
     written: list[int] = []
     seed_book = book.seed_book
@@ -96,13 +109,14 @@ def demo(app, monkeypatch):
             event.remove(engine, "before_cursor_execute", listener)
         return written[-1]
 
-    monkeypatch.setattr(book, "seed_book", counted)
-    with app.test_request_context("/"):
+    with pytest.MonkeyPatch.context() as patch, demo_app.test_request_context("/"):
+        patch.setattr(book, "seed_book", counted)
         session = db.session()
         seed.seed(session, TODAY, random.Random(run.NAMED_SEED), NOW)
         session.commit()
         before = named_rows(session)
         prepared = run.prepare(session, engine, TODAY, NOW)
+        patch.undo()
         yield session, engine, prepared, before, written[0], statements
 
 
@@ -238,7 +252,7 @@ def test_running_the_demo_again_adds_nothing_and_moves_nobody(demo):
     assert {link.note for link in again.links} >= set(seed.SHOWCASE_NOTES.values())
 
 
-def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo, app):
+def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo, demo_app):
     """The issue's check on the demo's own Los Angeles borrower (jurisdiction derived from
     their address): no call at 21:30 their time, and the next allowed moment is 08:00
     their next morning; a letter may go."""
@@ -250,7 +264,7 @@ def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo
     assert borrower.timezone == "America/Los_Angeles"
     assert "Los Angeles, CA" in (borrower.postal_address or "")
     number = case.loan.number
-    refused = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-01T21:30")
+    refused = check(demo_app, "--loan", number, "--channel", "call", "--at", "2026-12-01T21:30")
     assert refused.exit_code == 1, refused.output
     assert answer(refused) == {
         "allowed": False,
@@ -259,7 +273,9 @@ def test_the_demos_los_angeles_borrower_may_not_be_called_at_half_past_nine(demo
         "borrower_local_time": "2026-12-01T21:30:00-08:00",
         "jurisdiction": "US-CA",
     }
-    morning = check(app, "--loan", number, "--channel", "call", "--at", "2026-12-02T08:00-08:00")
+    morning = check(
+        demo_app, "--loan", number, "--channel", "call", "--at", "2026-12-02T08:00-08:00"
+    )
     assert answer(morning)["allowed"] is True
 
 
