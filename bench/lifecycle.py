@@ -24,6 +24,11 @@ both made the same changes.
 
     .venv/bin/python bench/lifecycle.py [--backend postgres|sqlite] [--cases N]
         [--sample 10000] [--postgres-url postgresql://root@127.0.0.1:5432/postgres]
+        [--keep NAME | --reuse NAME]
+
+``--keep NAME`` also keeps the prepared portfolio as database ``NAME``; ``--reuse NAME``
+then works a copy of it (``CREATE DATABASE … TEMPLATE``, dropped after) instead of
+building the portfolio again, so that runs measured back to back start from one state.
 """
 
 from __future__ import annotations
@@ -927,10 +932,51 @@ def typical_against_floor(engine: Engine, policy: Policy, count: int) -> tuple[f
     return seconds, floor
 
 
-def big_run(url: str, count: int, policy: Policy) -> bool:
-    """Typical day, re-run and worst day over ``count`` cases; False if the re-run
+def kept_copy(engine: Engine, url: str, admin_url: str, name: str) -> None:
+    """Keep the prepared database at ``url`` as database ``name`` too (``--keep``), for
+    later runs to work copies of (``--reuse``) without building it again."""
+    engine.dispose()  # a PostgreSQL template must have no connections
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(urlsplit(url).path[1:])
+            )
+        )
+    print(f"kept         the prepared portfolio as database {name} (--reuse {name})")
+
+
+def reused(url: str) -> tuple[Engine, int]:
+    """The engine of a copy of a database ``--keep`` left (prepared, nothing worked since:
+    its last day worked is the settling day), and its number of cases."""
+    engine: Engine = create_app({"DATABASE_URL": url}).extensions["haohuan.engine"]
+    with engine.connect() as conn:
+        worked = conn.scalar(select(func.max(LifecycleRun.as_of)))
+        count = conn.scalar(select(func.count()).select_from(Case)) or 0
+    if worked != SETTLE:
+        engine.dispose()
+        raise SystemExit(f"the database to reuse was worked to {worked}, not {SETTLE}")
+    print(f"reused       a copy of a prepared portfolio of {count:,} cases")
+    return engine, count
+
+
+def big_run(
+    url: str,
+    count: int,
+    policy: Policy,
+    admin_url: str = "",
+    keep: str | None = None,
+    reuse: bool = False,
+) -> bool:
+    """Typical day, re-run and worst day over ``count`` cases (those of the database at
+    ``url`` if ``reuse``: a copy of one prepared by an earlier run, not built again);
+    ``keep`` names a database to keep the prepared portfolio in. False if the re-run
     changed anything."""
-    engine = prepared(url, count, policy)
+    if reuse:
+        engine, count = reused(url)
+    else:
+        engine = prepared(url, count, policy)
+        if keep:
+            kept_copy(engine, url, admin_url, keep)
     try:
         typical_against_floor(engine, policy, count)
         again, seconds, touched = timed_day(engine, policy, TYPICAL)
@@ -1078,16 +1124,36 @@ def main() -> None:
         default="postgresql://root@127.0.0.1:5432/postgres",
         help="a server's maintenance database; the benchmark creates and drops its own",
     )
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="also keep the prepared portfolio (seeded, settled, the night's payments in) as"
+        " database NAME, for --reuse (PostgreSQL; dropped by hand)",
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="work a copy of database NAME, which --keep left, instead of building the"
+        " portfolio again (about five minutes at 1M); --cases is then NAME's",
+    )
     args = parser.parse_args()
+    if (args.keep or args.reuse) and args.backend != "postgres":
+        raise SystemExit("--keep and --reuse are for PostgreSQL")
     count = args.cases or (1_000_000 if args.backend == "postgres" else 50_000)
     if args.backend == "postgres" and (why := postgres_unreachable(args.postgres_url)):
         # ``make bench`` on a machine without PostgreSQL still measures SQLite.
         print(f"postgres unreachable ({why}): measuring SQLite with 50,000 cases instead")
         args.backend, count = "sqlite", args.cases or 50_000
     policy = load_policy()
-    print(f"{args.backend}, {count:,} cases; {load()}")
-    with database(args.backend, args.postgres_url, BENCH_DATABASE) as url:
-        rerun_clean = big_run(url, count, policy)
+    cases = f"the cases of {args.reuse}" if args.reuse else f"{count:,} cases"
+    print(f"{args.backend}, {cases}; {load()}")
+    if args.reuse and args.backend == "postgres":
+        kept = urlsplit(args.postgres_url)._replace(path=f"/{args.reuse}").geturl()
+        with copy_of("postgres", kept, args.postgres_url, BENCH_DATABASE) as url:
+            rerun_clean = big_run(url, count, policy, reuse=True)
+    else:
+        with database(args.backend, args.postgres_url, BENCH_DATABASE) as url:
+            rerun_clean = big_run(url, count, policy, args.postgres_url, args.keep)
     agreed = True
     if args.sample:
         with database(args.backend, args.postgres_url, f"{BENCH_DATABASE}_sample") as url:
