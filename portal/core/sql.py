@@ -7,6 +7,13 @@ array itself). A statement listing two hundred time zones as an IN list was 15 t
 of SQL that SQLAlchemy rendered and psycopg parsed again on every request (psycopg keeps
 its parse of a statement only under 4 kB); as one parameter the statement's text is the
 same on every request. Elsewhere (SQLite has no arrays) it stays the IN list.
+
+``ends_with`` is ``column LIKE '%text'``, on PostgreSQL ``reverse(column) LIKE 'txet%'``:
+the start of the reversed column, which a b-tree index on ``reverse(column)`` (with
+``text_pattern_ops``) reads as a range, where ``LIKE '%text'`` can be read through no
+b-tree and a trigram index reads every row sharing the text's trigrams (all of them,
+when a million phones share a prefix). SQLite has no ``reverse()``; there it stays the
+plain LIKE.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, ColumnElement, bindparam
+from sqlalchemy import ARRAY, Boolean, ColumnElement, bindparam, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+
+from portal.core.db import like_pattern
 
 
 class OneOf(ColumnElement[bool]):
@@ -103,4 +112,48 @@ def _any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({column} = ANY ({compiler.process(element.array, **kw)}::{array}))"
 
 
-__all__ = ["OneOf", "one_of"]
+class EndsWith(ColumnElement[bool]):
+    """``column`` ends with a text (see ``ends_with``)."""
+
+    __visit_name__ = "ends_with"
+    type = Boolean()
+    # Both forms, as OneOf keeps them: the cache key and the values read from either.
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own form)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("plain", InternalTraversal.dp_clauseelement),
+        ("reversed", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], text: str) -> None:
+        column = column.expression
+        self.column = column
+        self.plain = column.like("%" + like_pattern(text), escape="\\")
+        # The text reversed before it is escaped: an escape must stay before its
+        # character.
+        self.reversed = func.reverse(column).like(like_pattern(text[::-1]) + "%", escape="\\")
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return list(self.column._from_objects)
+
+
+def ends_with(
+    column: ColumnElement[Any] | QueryableAttribute[Any], text: str
+) -> ColumnElement[bool]:
+    """``column`` ends with ``text`` (its ``%``, ``_`` and backslashes matching
+    themselves): on PostgreSQL the start of ``reverse(column)``, which an index on that
+    expression reads as a range."""
+    return EndsWith(column, text)
+
+
+@compiles(EndsWith)
+def _ends_plain(element: EndsWith, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.plain, **kw)})"
+
+
+@compiles(EndsWith, "postgresql")
+def _ends_reversed(element: EndsWith, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.reversed, **kw)})"
+
+
+__all__ = ["EndsWith", "OneOf", "ends_with", "one_of"]
