@@ -1045,8 +1045,10 @@ def page_of(
     zone: tzinfo | None = None,
 ) -> QueuePage:
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
-    for more), sorted as it asks, in three statements: the count, the page's case ids,
-    and their rows with their arrears and latest plans."""
+    for more), sorted as it asks: the count, the page's case ids, and their rows with
+    their arrears and latest plans; with an amount filtered or sorted, first the cases
+    whose amount is counted (``_parts``; for a sort, their currencies first:
+    ``_first_counted``)."""
     zone = zone or console_zone()
     _without_jit(db)
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
