@@ -31,25 +31,36 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from portal.core.db import like_pattern
 
 
-class OneOf(ColumnElement[bool]):
+class _TwoForms(ColumnElement[bool]):
+    """A condition on ``column`` that PostgreSQL and the other dialects write in two
+    forms (each subclass's compilers choose), both kept on the element."""
+
+    type = Boolean()
+    # The column itself (a mapped attribute's), which the compilers and the cache key
+    # read.
+    column: ColumnElement[Any]
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return list(self.column._from_objects)
+
+
+def _internals(*names: str) -> _TraverseInternalsType:
+    """Every part the statement's cache key and bound values are read from: both forms'
+    parameters, so whichever the dialect renders takes this statement's values when the
+    compiled form is reused."""
+    return [(name, InternalTraversal.dp_clauseelement) for name in names]
+
+
+class OneOf(_TwoForms):
     """``column`` is one of a list of values (see ``one_of``)."""
 
     __visit_name__ = "one_of"
-    type = Boolean()
-    # Every part the statement's cache key and bound values are read from: both forms'
-    # parameters, so whichever the dialect renders takes this statement's values when
-    # the compiled form is reused.
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own form)
-        ("column", InternalTraversal.dp_clauseelement),
-        ("listed", InternalTraversal.dp_clauseelement),
-        ("array", InternalTraversal.dp_clauseelement),
-    ]
+    _traverse_internals = _internals("column", "listed", "array")
 
     def __init__(
         self, column: ColumnElement[Any] | QueryableAttribute[Any], values: list[str] | list[int]
     ) -> None:
-        # The column itself (a mapped attribute's), which the compilers and the cache key
-        # read.
         column = column.expression
         self.column = column
         # An expanding parameter made directly: ``in_`` given the list would make (and
@@ -60,10 +71,6 @@ class OneOf(ColumnElement[bool]):
         # as the array type the statement casts it to once, as a constant (a string
         # typed text and cast would be read again for every row).
         self.array = bindparam(None, _array_text(values), type_=NullType())
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return list(self.column._from_objects)
 
 
 def _array_text(values: list[str] | list[int]) -> str:
@@ -112,17 +119,11 @@ def _any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({column} = ANY ({compiler.process(element.array, **kw)}::{array}))"
 
 
-class EndsWith(ColumnElement[bool]):
+class EndsWith(_TwoForms):
     """``column`` ends with a text (see ``ends_with``)."""
 
     __visit_name__ = "ends_with"
-    type = Boolean()
-    # Both forms, as OneOf keeps them: the cache key and the values read from either.
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own form)
-        ("column", InternalTraversal.dp_clauseelement),
-        ("plain", InternalTraversal.dp_clauseelement),
-        ("reversed", InternalTraversal.dp_clauseelement),
-    ]
+    _traverse_internals = _internals("column", "plain", "reversed")
 
     def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], text: str) -> None:
         column = column.expression
@@ -131,10 +132,6 @@ class EndsWith(ColumnElement[bool]):
         # The text reversed before it is escaped: an escape must stay before its
         # character.
         self.reversed = func.reverse(column).like(like_pattern(text[::-1]) + "%", escape="\\")
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return list(self.column._from_objects)
 
 
 def ends_with(
