@@ -58,7 +58,7 @@ class Borrower(Base):
         # The queue's phone search (a whole number, its start or its end): the digits'
         # start, and on PostgreSQL the reversed digits' start for the end, each a range of
         # a b-tree (pattern operators: LIKE 'x%' reads them in any collation; migration
-        # 0016_million). SQLite has no reverse(): its search reads the column.
+        # 0016_million). SQLite has no reverse(): it reads an end from the column.
         Index(
             "ix_borrowers_phone_digits",
             "phone_digits",
