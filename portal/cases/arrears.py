@@ -198,10 +198,12 @@ def holds_everywhere(moment: datetime) -> ColumnElement[bool]:
     )
 
 
-def exact_arrears(moment: datetime) -> ColumnElement[Any]:
+def exact_arrears(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
     """The case's overdue amount at ``moment`` counted from its installments and charges
-    (the reference the stored amount must equal), as a correlated subquery on ``Case``."""
-    today = today_column(borrowers_zone(), moment)
+    (the reference the stored amount must equal), as a correlated subquery on ``Case``.
+    ``zone`` is the borrower's zone as the query reads it (by default through the loan:
+    the reference reads the borrower itself)."""
+    today = today_column(borrowers_zone() if zone is None else zone, moment)
     installments = (
         select(func.coalesce(func.sum(LoanInstallment.unpaid), 0))
         .where(
@@ -223,7 +225,8 @@ def arrears_at(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
     """The case's overdue amount at ``moment`` in minor units of its loan's currency: the
     stored amount where its window holds (for every borrower, or at the edge of the day
     for this borrower's own today), else counted from the installments. ``zone`` is the
-    borrower's zone when the query joins the borrower (else a subquery reads it)."""
+    borrower's zone when the query joins the borrower or reads the case's copy (else a
+    subquery reads it through the loan, for each case counted: two index reads more)."""
     earliest, latest = date_bounds(moment)
     after, until = STORED.arrears_after, STORED.arrears_until
     stored: ColumnElement[Any] = STORED.arrears
@@ -234,7 +237,7 @@ def arrears_at(moment: datetime, zone: Any = None) -> ColumnElement[Any]:
         today = today_column(borrowers_zone() if zone is None else zone, moment)
         here = and_(or_(after.is_(None), after < today), or_(until.is_(None), until >= today))
         branches.append((here, stored))
-    return case(*branches, else_=exact_arrears(moment))
+    return case(*branches, else_=exact_arrears(moment, zone))
 
 
 def currency_of() -> ColumnElement[str]:

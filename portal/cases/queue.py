@@ -67,7 +67,7 @@ from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
 from portal.core.pagination import Window, count, placed, window
-from portal.core.sql import one_of
+from portal.core.sql import ends_with, one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -517,7 +517,7 @@ def _search_condition(search: str) -> ColumnElement[bool]:
 
     The loans found by number and those found by their borrower's phone are a UNION of
     two selects, each on its own table: an OR across the two tables could use neither
-    table's (trigram, on PostgreSQL) index."""
+    table's index (trigram or b-tree, on PostgreSQL)."""
     wanted = search.strip()
     upper = wanted.upper()
     by_loan: ColumnElement[bool] = Loan.number == upper
@@ -531,15 +531,26 @@ def _search_condition(search: str) -> ColumnElement[bool]:
     loans: Select[Any] = select(Loan.id).where(by_loan)
     digits = re.sub(r"\D", "", wanted)
     if re.fullmatch(r"[0-9 +\-().]+", wanted) and digits:
+        # Each match is a range of a b-tree index on PostgreSQL: the digits' start
+        # (``ix_borrowers_phone_digits``) or the start of the reversed digits
+        # (``ends_with``, ``ix_borrowers_phone_digits_reversed``). A trigram index read
+        # every phone sharing the typed number's trigrams, and "_912345678" has no start.
         phone = Borrower.__table__.c.phone_digits
         matches = [phone == digits]
         if len(digits) >= MIN_PARTIAL:
-            matches += [phone.like(digits + "%"), phone.like("%" + digits)]
+            matches += [phone.like(digits + "%"), ends_with(phone, digits)]
         if re.fullmatch(r"0[1-9][0-9]{5,}", digits):
             # One trunk zero: the national number, after any one- to three-digit country
-            # code.
+            # code: the phone ends with it and has one to three digits more.
             national = digits[1:]
-            matches += [phone.like("_" * code + national) for code in (1, 2, 3)]
+            length = func.length(phone)
+            matches.append(
+                and_(
+                    ends_with(phone, national),
+                    length >= len(national) + 1,
+                    length <= len(national) + 3,
+                )
+            )
         by_phone = select(Loan.id).join(Borrower, Borrower.id == Loan.borrower_id)
         return Case.loan_id.in_(loans.union(by_phone.where(or_(*matches))))
     return Case.loan_id.in_(loans)
@@ -717,11 +728,14 @@ def _parts(chosen: QueueFilter, moment: datetime, zone: tzinfo, by_currency: boo
         parts.append(_Part(others, stored=True))
     counted = _filtered(chosen, moment, zone, few=True)
     counted = counted.where(not_(and_(holds, *_bands(chosen, moment, edge=False))))
-    owed = basis.amount(arrears_at(moment, zone_of_case()))
-    if low_minor is not None:
-        counted = counted.where(owed >= low_minor)
-    if high_minor is not None:
-        counted = counted.where(owed <= high_minor)
+    if (low_minor, high_minor) != (None, None):
+        # Built only to filter: the expression is large (every zone's today), and a sort
+        # builds its own.
+        owed = basis.amount(arrears_at(moment, zone_of_case()))
+        if low_minor is not None:
+            counted = counted.where(owed >= low_minor)
+        if high_minor is not None:
+            counted = counted.where(owed <= high_minor)
     parts.append(_Part(counted))
     return parts
 
@@ -1031,8 +1045,10 @@ def page_of(
     zone: tzinfo | None = None,
 ) -> QueuePage:
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
-    for more), sorted as it asks, in three statements: the count, the page's case ids,
-    and their rows with their arrears and latest plans."""
+    for more), sorted as it asks: the count, the page's case ids, and their rows with
+    their arrears and latest plans; with an amount filtered or sorted, first the cases
+    whose amount is counted (``_parts``; for a sort, their currencies first:
+    ``_first_counted``)."""
     zone = zone or console_zone()
     _without_jit(db)
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
@@ -1044,16 +1060,48 @@ def page_of(
         # The cases whose amount is counted (a few thousand at 1M) read once, in order:
         # each is read from the table (its window, its overdue date and its zone), which
         # costs more than reading the index.
-        in_order = list(db.scalars(_sorted(counted, chosen, moment)))
         if _filters_amount(chosen):
+            in_order = list(db.scalars(_sorted(counted, chosen, moment)))
             total = count(db, _union(stored)) + len(in_order)
+            span = placed(total, chosen.page, per_page)
+            first = in_order[: span.page * per_page]
         else:
             total = count(db, _filtered(chosen, moment, zone))
-        span = placed(total, chosen.page, per_page)
-        first = in_order[: span.page * per_page]
+            span = placed(total, chosen.page, per_page)
+            first = _first_counted(db, counted, chosen, moment, span.page * per_page)
         ids = list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span)))
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+
+
+def _first_counted(
+    db: Session, counted: _Part, chosen: QueueFilter, moment: datetime, end: int
+) -> list[int]:
+    """The first ``end`` of the ``counted`` part's cases in ``chosen``'s order by amount,
+    counting the amounts of as few as that order allows. Amounts of different currencies
+    are not compared, so the currency orders first (ascending, whatever the direction):
+    the cases of the currencies after the first ones that hold ``end`` cases between them
+    cannot be among the first ``end``, and their amounts (each counted from the loan's
+    installments, the costly part) are not counted. The currencies come first, read from
+    the case's copy (or its loan, for a case never counted), with no amount."""
+    if amount_basis(chosen).currency is not None:
+        return list(db.scalars(_sorted(counted, chosen, moment).limit(end)))
+    currency = currency_of()
+    per_currency = counted.query.add_columns(currency.label("currency")).subquery()
+    tally = db.execute(
+        select(per_currency.c.currency, func.count()).group_by(per_currency.c.currency)
+    )
+    needed: list[str] = []
+    seen = 0
+    for code, cases in sorted((code, cases) for code, cases in tally):
+        if seen >= end:
+            break
+        needed.append(code)
+        seen += cases
+    if not needed:
+        return []
+    first = replace(counted, query=counted.query.where(currency.in_(needed)))
+    return list(db.scalars(_sorted(first, chosen, moment).limit(end)))
 
 
 def _without_jit(db: Session) -> None:

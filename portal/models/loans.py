@@ -55,13 +55,20 @@ class Borrower(Base):
     __tablename__ = "borrowers"
     __table_args__ = (
         CheckConstraint(JURISDICTION_CHECK, name="jurisdiction"),
-        # Trigram index on PostgreSQL (any part of the digits), a plain one on SQLite.
+        # The queue's phone search (a whole number, its start or its end): the digits'
+        # start, and on PostgreSQL the reversed digits' start for the end, each a range of
+        # a b-tree (pattern operators: LIKE 'x%' reads them in any collation; migration
+        # 0016_million). SQLite has no reverse(): it reads an end from the column.
         Index(
             "ix_borrowers_phone_digits",
             "phone_digits",
-            postgresql_using="gin",
-            postgresql_ops={"phone_digits": "gin_trgm_ops"},
+            postgresql_ops={"phone_digits": "varchar_pattern_ops"},
         ),
+        Index(
+            "ix_borrowers_phone_digits_reversed",
+            func.reverse(text("phone_digits")).label("phone_reversed"),
+            postgresql_ops={"phone_reversed": "text_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

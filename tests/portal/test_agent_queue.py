@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from flask_babel import force_locale
 from jinja2 import ChoiceLoader, DictLoader
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from portal.cases import arrears
 from portal.cases.masking import mask_address, mask_email, mask_name, mask_phone
 from portal.cases.queue import QueueFilter, matching_cases, page_of, parse_filter
 from portal.core import db
@@ -208,6 +209,32 @@ def test_search_matches_whole_or_a_start_or_end_of_at_least_four_never_a_middle(
     assert ids_of(app, QueueFilter(search=number[2:8])) == set()  # a middle
 
 
+def test_a_local_number_finds_it_after_a_country_code_of_one_to_three_digits(app):
+    """Written the local way (one trunk zero), a number finds the phones that end with the
+    national number after one to three digits more, and no others: the end of the
+    digits, read on PostgreSQL as the start of the reversed digits."""
+    phones = {
+        "one": "+1 912 345 678",
+        "two": "+86 912 345 678",
+        "three": "+886 912 345 678",
+        "four": "+1234 912 345 678",
+        "local": "0912-345-678",
+        "another": "+886 912 345 679",
+    }
+    cases = {key: make_case(app, 40, phone=phone).case_id for key, phone in phones.items()}
+
+    def found(typed):
+        return {key for key, case_id in cases.items() if case_id in ids_of(app, typed)}
+
+    assert found(QueueFilter(search="0912 345 678")) == {"one", "two", "three", "local"}
+    # Without the trunk zero, the digits' end: any country code.
+    assert found(QueueFilter(search="912 345 678")) == {"one", "two", "three", "four", "local"}
+    assert found(QueueFilter(search="345 679")) == {"another"}
+    # The digits' start, and the whole digits.
+    assert found(QueueFilter(search="1234 912")) == {"four"}
+    assert found(QueueFilter(search="+1 912 345 678")) == {"one"}
+
+
 # Sorting and pages -----------------------------------------------------------------------
 
 
@@ -221,6 +248,45 @@ def test_sorting_by_days_and_loan_number_both_ways(app):
     assert ordered == cases
     ordered, _ = page_ids(app, QueueFilter(dpd_band="all", sort="loan", direction="desc"))
     assert ordered == cases[::-1]
+
+
+def test_a_sort_by_amount_pages_alike_whether_amounts_are_stored_or_counted(app):
+    """Cases whose stored amount does not hold, counted from their installments, sort and
+    page as stored ones do: each currency in turn (never compared across), and a page
+    counts only the currencies it reaches."""
+    parts = ((20, 100_000), (40, 300_000), (70, 200_000))
+    cases = {
+        (currency, days): make_case(app, days, currency=currency, principal_part=part).case_id
+        for currency in ("TWD", "HKD", "CNY")
+        for days, part in parts
+    }
+
+    def pages(direction):
+        shown = []
+        for number in range(1, 6):
+            chosen = QueueFilter(dpd_band="all", sort="balance", direction=direction, page=number)
+            _, found = page_ids(app, chosen, per_page=2)
+            assert (found.total, found.page) == (9, number)
+            shown.append([(row.case_id, row.currency, row.arrears) for row in found.rows])
+        return shown
+
+    stored = {direction: pages(direction) for direction in (None, "asc")}
+    every = [row for page in stored[None] for row in page]
+    assert sorted(case_id for case_id, _, _ in every) == sorted(cases.values())
+    assert [currency for _, currency, _ in every] == ["CNY"] * 3 + ["HKD"] * 3 + ["TWD"] * 3
+    assert [row[2] for row in every[:3]] == sorted((row[2] for row in every[:3]), reverse=True)
+    # Every CNY amount, one HKD and one TWD counted from the installments (never stored).
+    never = [case_id for (currency, days), case_id in cases.items() if currency == "CNY"]
+    never += [cases["HKD", 40], cases["TWD", 70]]
+    with app.app_context():
+        session = db.session()
+        session.execute(
+            update(Case.__table__)
+            .where(Case.id.in_(never))
+            .values(arrears=0, arrears_after=None, arrears_until=arrears.NEVER)
+        )
+        session.commit()
+    assert {direction: pages(direction) for direction in (None, "asc")} == stored
 
 
 def test_pages_cover_every_case_once(app):
