@@ -1082,22 +1082,43 @@ def owned_overdue(owner_id: int) -> QueueFilter:
 
 def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     """The queue's columns for ``ids``, in that order: days past due, the overdue amount
-    and the stage each on the borrower's today, as the case page counts them. Plain rows
-    (no ``Case`` objects: a page reads each once and never writes), and the ids as one
-    parameter on PostgreSQL (``one_of``), so the statements' text is the same on every
-    page."""
+    and the stage each on the borrower's today, as the case page counts them, in one
+    statement. The amount is the case's stored amount wherever its window holds on the
+    borrower's today, else counted from the installments and charges (``arrears_at``,
+    the same amount at any moment); the days count from the oldest installment still
+    owed that fell due before that today. Plain
+    rows (no ``Case`` objects: a page reads each once and never writes), and the ids as
+    one parameter on PostgreSQL (``one_of``), so the statement's text is the same on
+    every page."""
     if not ids:
         return []
-    loan_ids = list(db.scalars(select(Case.loan_id).where(one_of(Case.id, ids))))
-    owed = arrears_of(moment, loan_ids)
-    latest = (
-        select(Plan.case_id, Plan.status)
-        .where(Plan.id.in_(_latest_plans().where(one_of(Plan.case_id, ids))))
-        .subquery("latest_plan")
+    zone = Borrower.timezone
+    # The oldest installment still owed that fell due before the latest borrower's today
+    # (a literal date, not the zone's CASE for each installment): when it is not before
+    # this borrower's own today (at the edge of the day), none owed is, so it is
+    # compared in Python with the today the row is counted on.
+    _earliest, latest_today = date_bounds(moment)
+    oldest = (
+        select(func.min(LoanInstallment.due_date))
+        .where(
+            LoanInstallment.loan_id == Case.loan_id,
+            text(f"({UNPAID_INSTALLMENT})"),
+            LoanInstallment.due_date < latest_today,
+        )
+        .correlate(Case)
+        .scalar_subquery()
     )
-    # Typed as any select: Arrears.joined takes one.
-    query = cast(
-        Select[Any],
+    # The status of the case's latest plan (the highest id), read through the plans'
+    # case index for the page's cases only.
+    latest = (
+        select(Plan.status)
+        .where(Plan.case_id == Case.id)
+        .order_by(Plan.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    query = (
         select(
             Case.id,
             Case.status,
@@ -1108,27 +1129,25 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             Loan.currency,
             Borrower.full_name,
             Borrower.phone,
-            Borrower.timezone,
-            owed.amount,
-            owed.since,
-            latest.c.status,
+            zone,
+            arrears_at(moment, zone),
+            oldest,
+            latest,
             StaffMember.name,
         )
         .select_from(Case)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .outerjoin(latest, latest.c.case_id == Case.id)
         .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
-        .where(one_of(Case.id, ids)),
+        .where(one_of(Case.id, ids))
     )
-    query = owed.joined(query)
     rules = policy()
     found: dict[int, QueueRow] = {}
     for row in db.execute(query):
         case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
-        name, phone, zone, arrears, since, plan_status, owner = row[7:]
+        name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:]
         today = borrower_today(zone, moment)
-        days = (today - since).days if since is not None else 0
+        days = (today - oldest_due).days if oldest_due is not None and oldest_due < today else 0
         found[case_id] = QueueRow(
             case_id=case_id,
             loan_number=number,
