@@ -40,6 +40,7 @@ from portal.web.agent import (
 )
 from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.common.kept_rows import row_keeper
 from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
@@ -180,7 +181,9 @@ def _row_words(found: queue_service.QueuePage) -> dict[str, Any]:
     translated text as it is)."""
     if not found.rows:
         return {}
-    return {name: _translated(WORDS[name]) for name in ROW_WORDS}
+    kept_row, keep_row = row_keeper("agent.queue")
+    words = {name: _translated(WORDS[name]) for name in ROW_WORDS}
+    return {**words, "kept_row": kept_row, "keep_row": keep_row}
 
 
 def _translated(words: dict[str, Any]) -> dict[str, Any]:
