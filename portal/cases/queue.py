@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -1092,7 +1092,7 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     every page."""
     if not ids:
         return []
-    zone = Borrower.timezone
+    borrower_zone = Borrower.timezone
     # The oldest installment still owed that fell due before the latest borrower's today
     # (a literal date, not the zone's CASE for each installment): when it is not before
     # this borrower's own today (at the edge of the day), none owed is, so it is
@@ -1129,8 +1129,8 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             Loan.currency,
             Borrower.full_name,
             Borrower.phone,
-            zone,
-            arrears_at(moment, zone),
+            borrower_zone,
+            arrears_at(moment, borrower_zone),
             oldest,
             latest,
             StaffMember.name,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable
 
 from flask import Flask, current_app, request
 from flask_babel import get_locale
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from portal.core import settings
 
@@ -89,7 +89,9 @@ def row_keeper(kind: str) -> tuple[Callable[[Hashable], Markup | None], Callable
 
     def keep(row: Hashable, html: str) -> Markup:
         key = (context, row)
-        fresh = Markup(html)
+        # What the template captured is Markup already (escaped as it was rendered);
+        # anything else is escaped.
+        fresh = escape(html)
         if checking:
             before = store.get(key)
             if before is not None and before != fresh:
