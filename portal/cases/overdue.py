@@ -47,11 +47,17 @@ def dates_by_zone(moment: datetime) -> tuple[date, dict[date, list[str]]]:
     changes at its midnight or a transition, never twice within a minute) they are the
     dates of every moment of that minute. A minute in which some zone's date changes is
     worked out for each moment."""
+    return _dates_at(dates_moment(moment))
+
+
+def dates_moment(moment: datetime) -> datetime:
+    """The moment whose dates in every zone are those of ``moment``, the same for every
+    moment of a minute in which no zone's date changes (its start, in UTC): whatever is
+    built from ``dates_by_zone`` alone (a statement's days and amounts) built at this
+    moment is the same as built at ``moment``, so it can be kept under it."""
     utc = as_utc(moment)
     start = utc.replace(second=0, microsecond=0)
-    if _same_through(start):
-        return _dates_at(start)
-    return _dates_at(utc)
+    return start if _same_through(start) else utc
 
 
 @lru_cache(maxsize=32)
@@ -92,4 +98,4 @@ def date_bounds(moment: datetime) -> tuple[date, date]:
     return min(days), max(days)
 
 
-__all__ = ["borrower_today", "date_bounds", "dates_by_zone", "today_column"]
+__all__ = ["borrower_today", "date_bounds", "dates_by_zone", "dates_moment", "today_column"]

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,9 +42,13 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Select,
     and_,
+    any_,
+    bindparam,
+    cast,
     func,
     literal_column,
     not_,
@@ -56,18 +61,19 @@ from sqlalchemy import (
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Null, Subquery
+from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Stage
 from portal.cases.arrears import STORED, arrears_at, currency_of, holds_everywhere, in_currency
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
-from portal.cases.overdue import borrower_today, date_bounds, today_column
+from portal.cases.overdue import borrower_today, date_bounds, dates_moment, today_column
 from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
-from portal.core.pagination import Window, count, placed, window
-from portal.core.sql import one_of
+from portal.core.pagination import Window, count, placed
+from portal.core.sql import array_text, one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -1031,14 +1037,14 @@ def page_of(
     zone: tzinfo | None = None,
 ) -> QueuePage:
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
-    for more), sorted as it asks, in three statements: the count, the page's case ids,
-    and their rows with their arrears and latest plans."""
+    for more), sorted as it asks: the count with the page's case ids (one statement
+    when the page asked for has cases, ``_counted_page``), then their rows with their
+    arrears and latest plans."""
     zone = zone or console_zone()
     _without_jit(db)
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
     if len(parts) == 1:
-        span = window(db, parts[0].query, chosen.page, per_page)
-        ids = list(db.scalars(span.of(_ordered(parts[0].query, chosen, moment))))
+        span, ids = _counted_page(db, parts[0], chosen, moment, per_page)
     else:
         *stored, counted = parts
         # The cases whose amount is counted (a few thousand at 1M) read once, in order:
@@ -1054,6 +1060,40 @@ def page_of(
         ids = list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span)))
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+
+
+def _counted_page(
+    db: Session, part: _Part, chosen: QueueFilter, moment: datetime, per_page: int
+) -> tuple[Window, list[int]]:
+    """The page ``chosen`` asks for of the cases ``part`` selects, and its case ids in
+    order: one statement that reads the page's ids with the count of every case beside
+    each, read on the session's connection (no object is loaded). Only when that page
+    has no case (past the last page, or none at all) is the count read alone, and the
+    last page's ids after it."""
+    connection = db.connection()
+    orders = _orders(chosen, part, moment)
+    keys = [key.label(f"key_{n}") for n, (key, _order) in enumerate(orders)]
+    asked = placed(chosen.page * per_page, chosen.page, per_page)
+    page = asked.of(
+        part.query.add_columns(*keys).order_by(
+            *(order(key) for key, order in orders), Case.id.asc()
+        )
+    ).subquery("page")
+    total = select(func.count()).select_from(part.query.subquery()).scalar_subquery()
+    # The page's rows in the sort's order again (a subquery's order is not kept).
+    outer = [order(page.c[f"key_{n}"]) for n, (_key, order) in enumerate(orders)]
+    found = connection.execute(
+        select(page.c.id, total.label("total")).order_by(*outer, page.c.id.asc())
+    ).all()
+    if found:
+        return placed(found[0].total, chosen.page, per_page), [row.id for row in found]
+    counted = int(
+        connection.execute(select(func.count()).select_from(part.query.subquery())).scalar_one()
+    )
+    span = placed(counted, chosen.page, per_page)
+    if counted == 0:
+        return span, []
+    return span, list(connection.execute(span.of(_ordered(part.query, chosen, moment))).scalars())
 
 
 def _without_jit(db: Session) -> None:
@@ -1080,18 +1120,15 @@ def owned_overdue(owner_id: int) -> QueueFilter:
     return QueueFilter(owner=str(owner_id))
 
 
-def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
-    """The queue's columns for ``ids``, in that order: days past due, the overdue amount
-    and the stage each on the borrower's today, as the case page counts them, in one
-    statement. The amount is the case's stored amount wherever its window holds on the
-    borrower's today, else counted from the installments and charges (``arrears_at``,
-    the same amount at any moment); the days count from the oldest installment still
-    owed that fell due before that today. Plain
-    rows (no ``Case`` objects: a page reads each once and never writes), and the ids as
-    one parameter on PostgreSQL (``one_of``), so the statement's text is the same on
-    every page."""
-    if not ids:
-        return []
+@lru_cache(maxsize=8)
+def _rows_statement(moment: datetime, dialect: str) -> Select[*tuple[Any, ...]]:
+    """The statement of ``_rows`` at ``moment`` (a ``dates_moment``: it reads the moment
+    only through the zones' dates, so it is built once for all the moments that share
+    them) for ``dialect``, the page's ids a parameter (``page_ids``: PostgreSQL's array
+    text, as ``one_of`` sends it, or a list elsewhere). The amount is the case's stored
+    amount wherever its window holds on the borrower's today, else counted from the
+    installments and charges (``arrears_at``: the same amount at any moment); the days
+    count from the oldest installment still owed that fell due before that today."""
     borrower_zone = Borrower.timezone
     # The oldest installment still owed that fell due before the latest borrower's today
     # (a literal date, not the zone's CASE for each installment): when it is not before
@@ -1118,7 +1155,12 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
         .correlate(Case)
         .scalar_subquery()
     )
-    query = (
+    if dialect == "postgresql":
+        # One array parameter, as ``one_of`` writes it: the same text on every page.
+        chosen = Case.id == any_(cast(bindparam("page_ids", type_=NullType()), ARRAY(Case.id.type)))
+    else:
+        chosen = Case.id.in_(bindparam("page_ids", expanding=True))
+    return (
         select(
             Case.id,
             Case.status,
@@ -1139,11 +1181,26 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
-        .where(one_of(Case.id, ids))
+        .where(chosen)
     )
+
+
+def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
+    """The queue's columns for ``ids``, in that order: days past due, the overdue amount
+    and the stage each on the borrower's today, as the case page counts them, in one
+    statement (``_rows_statement``). Plain rows (no ``Case`` objects: a page reads each
+    once and never writes), read on the session's connection, past the ORM's execution
+    (no object is loaded)."""
+    if not ids:
+        return []
+    connection = db.connection()
+    dialect = connection.dialect.name
+    query = _rows_statement(dates_moment(moment), dialect)
+    chosen: list[int] | str = array_text(ids) if dialect == "postgresql" else ids
     rules = policy()
+    found_rows = connection.execute(query, {"page_ids": chosen})
     found: dict[int, QueueRow] = {}
-    for row in db.execute(query):
+    for row in found_rows:
         case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
         name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:]
         today = borrower_today(zone, moment)

@@ -76,6 +76,13 @@ def _array_text(values: list[str] | list[int]) -> str:
     raise TypeError("one_of takes a list of strings or a list of integers")
 
 
+def array_text(values: list[str] | list[int]) -> str:
+    """``values`` as the text of a PostgreSQL array, the parameter ``one_of`` sends there:
+    for a statement built once that takes its list at execution (cast to the array type
+    in the statement)."""
+    return _array_text(values)
+
+
 def one_of(
     column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[str] | Iterable[int]
 ) -> ColumnElement[bool]:
@@ -103,4 +110,4 @@ def _any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({column} = ANY ({compiler.process(element.array, **kw)}::{array}))"
 
 
-__all__ = ["OneOf", "one_of"]
+__all__ = ["OneOf", "array_text", "one_of"]
