@@ -163,6 +163,14 @@ def queue() -> Response:
     if not wants_fragment():
         # Only the whole page has the form's owner field: an htmx update reads no staff.
         choices["owner"] = _owner_choices()
+        # The form shows the filter, the choices (the owners' are the only ones read
+        # here; the rest are the language's) and whether problems open it: its key, with
+        # the language and script root ``row_keeper`` adds. The page has no WTForms form.
+        kept_form, keep_form = row_keeper("agent.queue.form")
+        form_key = (shown, tuple(choices["owner"].items()), bool(problems))
+        context.update(
+            kept_form=kept_form, keep_form=keep_form, form_key=form_key, form_errors=False
+        )
         return respond(render_template("agent/queue.html", **context))
     response = respond(render_template("agent/_queue_fragment.html", **context))
     # The address bar shows the filter as the queue understood it, not every empty field.
