@@ -14,10 +14,10 @@ days does not hold, so the same amount at any moment), as disjoint parts (``_par
 stored amounts, a currency at a time, read from their index alone, and the few cases at
 the edge of their window, read once per page, each on its borrower's today by the case's
 copy of the borrower's zone (``portal.cases.zones``), with no loan or borrower read. The
-rows shown sum it by loan from the installments still owed (``arrears_of``, the reference
-the stored amount is checked against), which the partial index
-``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table, for the
-page's own fifty loans only. The search
+rows shown read the stored amount too wherever its window holds on the borrower's today,
+and count it from the installments and charges only elsewhere (``arrears_at``), for the
+page's own fifty cases only; ``arrears_of`` sums it by loan for the other lists that
+need it. The search
 reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
 UNION of two selects.
 
@@ -1042,6 +1042,14 @@ def page_of(
     arrears and latest plans."""
     zone = zone or console_zone()
     _without_jit(db)
+    if chosen.sort != "balance" and not chosen.stage and not _filters_amount(chosen):
+        # Every case in one part, whose statement reads neither the settings nor the
+        # policy: built once for the moments that share the zones' dates.
+        same = dates_moment(moment)
+        part = _whole_part(replace(chosen, page=1), same, zone)
+        span, ids = _counted_page(db, part, chosen, same, per_page)
+        rows = _rows(db, ids, moment)
+        return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
     if len(parts) == 1:
         span, ids = _counted_page(db, parts[0], chosen, moment, per_page)
@@ -1060,6 +1068,16 @@ def page_of(
         ids = list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span)))
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+
+
+@lru_cache(maxsize=64)
+def _whole_part(chosen: QueueFilter, moment: datetime, zone: tzinfo) -> _Part:
+    """``_parts``'s one part for a filter on no stage and no amount, not sorted by amount,
+    at ``moment`` (a ``dates_moment``): what it reads of the moment is the zones' dates
+    and the console's today, the same for every moment that shares them."""
+    parts = _parts(chosen, moment, zone, by_currency=False)
+    assert len(parts) == 1  # no amount filtered, not by currency  # noqa: S101
+    return parts[0]
 
 
 def _counted_page(
