@@ -68,8 +68,24 @@ class KeptRows:
 
 
 def init_app(app: Flask) -> None:
-    """A store of kept rows for ``app``."""
+    """A store of kept rows for ``app``, and ``kept_html``/``keep_html`` for templates."""
     app.extensions[EXTENSION] = KeptRows()
+    app.jinja_env.globals.update(kept_html=kept_html, keep_html=keep_html)
+
+
+def kept_html(kind: str, key: Hashable) -> Markup | None:
+    """In a template: the part of ``kind`` kept under ``key`` (every value it shows beyond
+    the language, the console's zone and the script root), or None: render it and give
+    it to ``keep_html``. For a part shown once a page (``row_keeper`` serves a page's
+    rows)."""
+    kept, _keep = row_keeper(kind)
+    return kept(key)
+
+
+def keep_html(kind: str, key: Hashable, html: str) -> Markup:
+    """In a template: keep the part of ``kind`` rendered for ``key``, and give it back."""
+    _kept, keep = row_keeper(kind)
+    return keep(key, html)
 
 
 def row_keeper(kind: str) -> tuple[Callable[[Hashable], Markup | None], Callable[..., Markup]]:
@@ -103,4 +119,12 @@ def row_keeper(kind: str) -> tuple[Callable[[Hashable], Markup | None], Callable
     return kept, keep
 
 
-__all__ = ["EXTENSION", "KeptRowMismatchError", "KeptRows", "init_app", "row_keeper"]
+__all__ = [
+    "EXTENSION",
+    "KeptRowMismatchError",
+    "KeptRows",
+    "init_app",
+    "keep_html",
+    "kept_html",
+    "row_keeper",
+]
