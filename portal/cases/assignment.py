@@ -388,6 +388,17 @@ def assignable(db: Session) -> list[StaffMember]:
     return [member for member in members if "agent" in member.role_set]
 
 
+def assignable_names(db: Session) -> list[tuple[int, str]]:
+    """The id and name of each member ``assignable`` lists, in its order: plain rows, for
+    a list of names (the queue's owner filter) that loads no staff member."""
+    rows = db.connection().execute(
+        select(StaffMember.id, StaffMember.name, StaffMember.roles)
+        .where(StaffMember.active, StaffMember.away.is_(False))
+        .order_by(StaffMember.name, StaffMember.id)
+    )
+    return [(member_id, name) for member_id, name, roles in rows if "agent" in roles.split(",")]
+
+
 # The rules in the console ------------------------------------------------------------------
 
 # The conditions a rule may set, as ``add_rule`` and ``edit_rule`` take them.

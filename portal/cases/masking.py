@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 STAR = "*"
 
@@ -20,6 +21,9 @@ def _is_cjk(character: str) -> bool:
     return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
 
 
+# Kept for the names and phones a queue's pages show again (a reloaded page masked the
+# same fifty of each every time): what the stored value alone decides.
+@lru_cache(maxsize=4096)
 def mask_name(name: str | None) -> str:
     """A name with only its first character kept: 陳怡君 → 陳**, Chan Ka Yan →
     C*** K*** Y***. Latin words hide their length; Chinese names keep theirs, as the
@@ -33,6 +37,7 @@ def mask_name(name: str | None) -> str:
     return " ".join(word[0] + STAR * 3 for word in text.split())
 
 
+@lru_cache(maxsize=4096)
 def mask_phone(phone: str | None) -> str:
     """A phone number with its country code, the first digit after it and the last three
     digits kept, the layout too: +886 912 345 678 → +886 9** *** 678."""

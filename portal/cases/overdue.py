@@ -38,12 +38,38 @@ def _zones() -> tuple[tuple[str, ZoneInfo], ...]:
     return tuple((name, ZoneInfo(name)) for name in sorted(available_timezones()))
 
 
-@lru_cache(maxsize=32)
 def dates_by_zone(moment: datetime) -> tuple[date, dict[date, list[str]]]:
-    """At ``moment``: the date most zones are on, and the zones on each other date (kept
-    for the moments of the last few requests: do not change what it returns)."""
-    on: dict[date, list[str]] = {}
+    """At ``moment``: the date most zones are on, and the zones on each other date (kept:
+    do not change what it returns).
+
+    Worked out once a minute: the dates at the minute's first and last microsecond are
+    compared once, and while every zone is on the same date at both (a zone's date
+    changes at its midnight or a transition, never twice within a minute) they are the
+    dates of every moment of that minute. A minute in which some zone's date changes is
+    worked out for each moment."""
+    return _dates_at(dates_moment(moment))
+
+
+def dates_moment(moment: datetime) -> datetime:
+    """The moment whose dates in every zone are those of ``moment``, the same for every
+    moment of a minute in which no zone's date changes (its start, in UTC): whatever is
+    built from ``dates_by_zone`` alone (a statement's days and amounts) built at this
+    moment is the same as built at ``moment``, so it can be kept under it."""
     utc = as_utc(moment)
+    start = utc.replace(second=0, microsecond=0)
+    return start if _same_through(start) else utc
+
+
+@lru_cache(maxsize=32)
+def _same_through(start: datetime) -> bool:
+    """Whether every zone is on the same date at ``start`` and a minute later, less a
+    microsecond."""
+    return _dates_at(start) == _dates_at(start + timedelta(seconds=59, microseconds=999_999))
+
+
+@lru_cache(maxsize=32)
+def _dates_at(utc: datetime) -> tuple[date, dict[date, list[str]]]:
+    on: dict[date, list[str]] = {}
     for name, zone in _zones():
         on.setdefault(utc.astimezone(zone).date(), []).append(name)
     counts = Counter({day: len(zones) for day, zones in on.items()})
@@ -72,4 +98,4 @@ def date_bounds(moment: datetime) -> tuple[date, date]:
     return min(days), max(days)
 
 
-__all__ = ["borrower_today", "date_bounds", "dates_by_zone", "today_column"]
+__all__ = ["borrower_today", "date_bounds", "dates_by_zone", "dates_moment", "today_column"]

@@ -14,10 +14,10 @@ days does not hold, so the same amount at any moment), as disjoint parts (``_par
 stored amounts, a currency at a time, read from their index alone, and the few cases at
 the edge of their window, read once per page, each on its borrower's today by the case's
 copy of the borrower's zone (``portal.cases.zones``), with no loan or borrower read. The
-rows shown sum it by loan from the installments still owed (``arrears_of``, the reference
-the stored amount is checked against), which the partial index
-``ix_loan_installments_unpaid`` holds apart from the paid bulk of the table, for the
-page's own fifty loans only. The search
+rows shown read the stored amount too wherever its window holds on the borrower's today,
+and count it from the installments and charges only elsewhere (``arrears_at``), for the
+page's own fifty cases only; ``arrears_of`` sums it by loan for the other lists that
+need it. The search
 reads the phone's stored digits (``Borrower.phone_digits``) and loan numbers through a
 UNION of two selects.
 
@@ -34,16 +34,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Select,
     and_,
+    any_,
+    bindparam,
+    cast,
     func,
     literal_column,
     not_,
@@ -56,18 +61,19 @@ from sqlalchemy import (
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Null, Subquery
+from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Stage
 from portal.cases.arrears import STORED, arrears_at, currency_of, holds_everywhere, in_currency
 from portal.cases.facts import policy
 from portal.cases.masking import mask_name, mask_phone
-from portal.cases.overdue import borrower_today, date_bounds, today_column
+from portal.cases.overdue import borrower_today, date_bounds, dates_moment, today_column
 from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
 from portal.core.db import like_pattern
-from portal.core.pagination import Window, count, placed, window
-from portal.core.sql import ends_with, one_of
+from portal.core.pagination import Window, count, placed
+from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -1045,16 +1051,24 @@ def page_of(
     zone: tzinfo | None = None,
 ) -> QueuePage:
     """The page of the queue ``chosen`` asks for at ``moment`` (the last one if it asks
-    for more), sorted as it asks: the count, the page's case ids, and their rows with
-    their arrears and latest plans; with an amount filtered or sorted, first the cases
-    whose amount is counted (``_parts``; for a sort, their currencies first:
+    for more), sorted as it asks: the count with the page's case ids (one statement
+    when the page asked for has cases, ``_counted_page``), then their rows with their
+    arrears and latest plans; with an amount filtered or sorted, first the cases whose
+    amount is counted (``_parts``; for a sort, their currencies first:
     ``_first_counted``)."""
     zone = zone or console_zone()
     _without_jit(db)
+    if chosen.sort != "balance" and not chosen.stage and not _filters_amount(chosen):
+        # Every case in one part, whose statement reads neither the settings nor the
+        # policy: built once for the moments that share the zones' dates.
+        same = dates_moment(moment)
+        part = _whole_part(replace(chosen, page=1), same, zone)
+        span, ids = _counted_page(db, part, chosen, same, per_page)
+        rows = _rows(db, ids, moment)
+        return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
     if len(parts) == 1:
-        span = window(db, parts[0].query, chosen.page, per_page)
-        ids = list(db.scalars(span.of(_ordered(parts[0].query, chosen, moment))))
+        span, ids = _counted_page(db, parts[0], chosen, moment, per_page)
     else:
         *stored, counted = parts
         # The cases whose amount is counted (a few thousand at 1M) read once, in order:
@@ -1104,6 +1118,50 @@ def _first_counted(
     return list(db.scalars(_sorted(first, chosen, moment).limit(end)))
 
 
+@lru_cache(maxsize=64)
+def _whole_part(chosen: QueueFilter, moment: datetime, zone: tzinfo) -> _Part:
+    """``_parts``'s one part for a filter on no stage and no amount, not sorted by amount,
+    at ``moment`` (a ``dates_moment``): what it reads of the moment is the zones' dates
+    and the console's today, the same for every moment that shares them."""
+    parts = _parts(chosen, moment, zone, by_currency=False)
+    assert len(parts) == 1  # no amount filtered, not by currency  # noqa: S101
+    return parts[0]
+
+
+def _counted_page(
+    db: Session, part: _Part, chosen: QueueFilter, moment: datetime, per_page: int
+) -> tuple[Window, list[int]]:
+    """The page ``chosen`` asks for of the cases ``part`` selects, and its case ids in
+    order: one statement that reads the page's ids with the count of every case beside
+    each, read on the session's connection (no object is loaded). Only when that page
+    has no case (past the last page, or none at all) is the count read alone, and the
+    last page's ids after it."""
+    connection = db.connection()
+    orders = _orders(chosen, part, moment)
+    keys = [key.label(f"key_{n}") for n, (key, _order) in enumerate(orders)]
+    asked = placed(chosen.page * per_page, chosen.page, per_page)
+    page = asked.of(
+        part.query.add_columns(*keys).order_by(
+            *(order(key) for key, order in orders), Case.id.asc()
+        )
+    ).subquery("page")
+    total = select(func.count()).select_from(part.query.subquery()).scalar_subquery()
+    # The page's rows in the sort's order again (a subquery's order is not kept).
+    outer = [order(page.c[f"key_{n}"]) for n, (_key, order) in enumerate(orders)]
+    found = connection.execute(
+        select(page.c.id, total.label("total")).order_by(*outer, page.c.id.asc())
+    ).all()
+    if found:
+        return placed(found[0].total, chosen.page, per_page), [row.id for row in found]
+    counted = int(
+        connection.execute(select(func.count()).select_from(part.query.subquery())).scalar_one()
+    )
+    span = placed(counted, chosen.page, per_page)
+    if counted == 0:
+        return span, []
+    return span, list(connection.execute(span.of(_ordered(part.query, chosen, moment))).scalars())
+
+
 def _without_jit(db: Session) -> None:
     """No JIT compilation on PostgreSQL for the rest of the transaction. A page's
     statements read a few thousand rows at most, but the planner charges every
@@ -1111,8 +1169,10 @@ def _without_jit(db: Session) -> None:
     from the installments) on every row it might read, so their estimated cost passes
     ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
     at 1M cases, ``bench/explain/``)."""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SET LOCAL jit = off"))
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        # As the driver's own statement: nothing for SQLAlchemy to build or compile.
+        connection.exec_driver_sql("SET LOCAL jit = off")
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
@@ -1128,24 +1188,47 @@ def owned_overdue(owner_id: int) -> QueueFilter:
     return QueueFilter(owner=str(owner_id))
 
 
-def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
-    """The queue's columns for ``ids``, in that order: days past due, the overdue amount
-    and the stage each on the borrower's today, as the case page counts them. Plain rows
-    (no ``Case`` objects: a page reads each once and never writes), and the ids as one
-    parameter on PostgreSQL (``one_of``), so the statements' text is the same on every
-    page."""
-    if not ids:
-        return []
-    loan_ids = list(db.scalars(select(Case.loan_id).where(one_of(Case.id, ids))))
-    owed = arrears_of(moment, loan_ids)
-    latest = (
-        select(Plan.case_id, Plan.status)
-        .where(Plan.id.in_(_latest_plans().where(one_of(Plan.case_id, ids))))
-        .subquery("latest_plan")
+@lru_cache(maxsize=8)
+def _rows_statement(moment: datetime, dialect: str) -> Select[*tuple[Any, ...]]:
+    """The statement of ``_rows`` at ``moment`` (a ``dates_moment``: it reads the moment
+    only through the zones' dates, so it is built once for all the moments that share
+    them) for ``dialect``, the page's ids a parameter (``page_ids``: PostgreSQL's array
+    text, as ``one_of`` sends it, or a list elsewhere). The amount is the case's stored
+    amount wherever its window holds on the borrower's today, else counted from the
+    installments and charges (``arrears_at``: the same amount at any moment); the days
+    count from the oldest installment still owed that fell due before that today."""
+    borrower_zone = Borrower.timezone
+    # The oldest installment still owed that fell due before the latest borrower's today
+    # (a literal date, not the zone's CASE for each installment): when it is not before
+    # this borrower's own today (at the edge of the day), none owed is, so it is
+    # compared in Python with the today the row is counted on.
+    _earliest, latest_today = date_bounds(moment)
+    oldest = (
+        select(func.min(LoanInstallment.due_date))
+        .where(
+            LoanInstallment.loan_id == Case.loan_id,
+            text(f"({UNPAID_INSTALLMENT})"),
+            LoanInstallment.due_date < latest_today,
+        )
+        .correlate(Case)
+        .scalar_subquery()
     )
-    # Typed as any select: Arrears.joined takes one.
-    query = cast(
-        Select[Any],
+    # The status of the case's latest plan (the highest id), read through the plans'
+    # case index for the page's cases only.
+    latest = (
+        select(Plan.status)
+        .where(Plan.case_id == Case.id)
+        .order_by(Plan.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    if dialect == "postgresql":
+        # One array parameter, as ``one_of`` writes it: the same text on every page.
+        chosen = Case.id == any_(cast(bindparam("page_ids", type_=NullType()), ARRAY(Case.id.type)))
+    else:
+        chosen = Case.id.in_(bindparam("page_ids", expanding=True))
+    return (
         select(
             Case.id,
             Case.status,
@@ -1156,27 +1239,40 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
             Loan.currency,
             Borrower.full_name,
             Borrower.phone,
-            Borrower.timezone,
-            owed.amount,
-            owed.since,
-            latest.c.status,
+            borrower_zone,
+            arrears_at(moment, borrower_zone),
+            oldest,
+            latest,
             StaffMember.name,
         )
         .select_from(Case)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .outerjoin(latest, latest.c.case_id == Case.id)
         .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
-        .where(one_of(Case.id, ids)),
+        .where(chosen)
     )
-    query = owed.joined(query)
+
+
+def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
+    """The queue's columns for ``ids``, in that order: days past due, the overdue amount
+    and the stage each on the borrower's today, as the case page counts them, in one
+    statement (``_rows_statement``). Plain rows (no ``Case`` objects: a page reads each
+    once and never writes), read on the session's connection, past the ORM's execution
+    (no object is loaded)."""
+    if not ids:
+        return []
+    connection = db.connection()
+    dialect = connection.dialect.name
+    query = _rows_statement(dates_moment(moment), dialect)
+    chosen: list[int] | str = array_text(ids) if dialect == "postgresql" else ids
     rules = policy()
+    found_rows = connection.execute(query, {"page_ids": chosen})
     found: dict[int, QueueRow] = {}
-    for row in db.execute(query):
+    for row in found_rows:
         case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
-        name, phone, zone, arrears, since, plan_status, owner = row[7:]
+        name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:]
         today = borrower_today(zone, moment)
-        days = (today - since).days if since is not None else 0
+        days = (today - oldest_due).days if oldest_due is not None and oldest_due < today else 0
         found[case_id] = QueueRow(
             case_id=case_id,
             loan_number=number,

@@ -92,6 +92,13 @@ def _array_text(values: list[str] | list[int]) -> str:
     raise TypeError("one_of takes a list of strings or a list of integers")
 
 
+def array_text(values: list[str] | list[int]) -> str:
+    """``values`` as the text of a PostgreSQL array, the parameter ``one_of`` sends there:
+    for a statement built once that takes its list at execution (cast to the array type
+    in the statement)."""
+    return _array_text(values)
+
+
 def one_of(
     column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[str] | Iterable[int]
 ) -> ColumnElement[bool]:
@@ -153,4 +160,4 @@ def _ends_reversed(element: EndsWith, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({compiler.process(element.reversed, **kw)})"
 
 
-__all__ = ["EndsWith", "OneOf", "ends_with", "one_of"]
+__all__ = ["EndsWith", "OneOf", "array_text", "ends_with", "one_of"]

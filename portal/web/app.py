@@ -34,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.admin import blueprint as admin
     from portal.web.agent import blueprint as agent
     from portal.web.borrower.views import blueprint as borrower
-    from portal.web.common import page_cache, pages, unreadable
+    from portal.web.common import kept_rows, page_cache, pages, unreadable
     from portal.web.extensions import htmx
     from portal.web.finance.views import blueprint as finance
     from portal.web.health import blueprint as health
@@ -63,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     page_cache.init_app(app)
+    kept_rows.init_app(app)
     errors.init_app(app)
     pages.init_app(app)
     unreadable.init_app(app)

@@ -29,7 +29,7 @@ from portal.cases import arrears, zones
 from portal.core import db, migrate
 from portal.models import Base
 from portal.payments import stripe_gateway
-from portal.web.common import page_cache
+from portal.web.common import kept_rows, page_cache
 
 from .factories import NOW, app_config
 
@@ -187,6 +187,7 @@ def checked_app(url: str, extra_config: dict[str, object]) -> Iterator[Flask]:
     try:
         stored_arrears_agree(application)
         kept_pages_agree(application)
+        kept_rows_agree(application)
     finally:
         # Closed whatever the checks found, or the pool's connections are collected
         # during a later test and fail it with a ResourceWarning.
@@ -213,6 +214,14 @@ def kept_pages_agree(application: Flask) -> None:
     cache = application.extensions[page_cache.EXTENSION]
     stale = "\n\n".join(f"{key}\n{difference}" for key, difference in cache.mismatches)
     assert not cache.mismatches, f"stale pages served from the page cache:\n{stale}"
+
+
+def kept_rows_agree(application: Flask) -> None:
+    """After every test: no table row kept rendered differed from the same row rendered
+    anew (``portal.web.common.kept_rows``: under TESTING every row is checked)."""
+    store = application.extensions[kept_rows.EXTENSION]
+    stale = "\n\n".join(f"{key}\n{kept}\n{fresh}" for key, kept, fresh in store.mismatches)
+    assert not store.mismatches, f"stale rows served:\n{stale}"
 
 
 @pytest.fixture

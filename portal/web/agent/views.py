@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import Response, g, render_template, request, url_for
+from flask import Response, current_app, g, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -40,6 +40,7 @@ from portal.web.agent import (
 )
 from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.common.kept_rows import row_keeper
 from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
@@ -133,7 +134,7 @@ def queue() -> Response:
     # The form's choices translated once (see ``_translated``): only the whole page
     # lists every one, but the fragment's sort fields list two of them too.
     choices: dict[str, Any] = {
-        name: _translated(words)
+        name: _translated_once(name, words)
         for name, words in (
             ("stage", queue_service.STAGES),
             ("dpd", queue_service.DPD_BANDS),
@@ -162,6 +163,14 @@ def queue() -> Response:
     if not wants_fragment():
         # Only the whole page has the form's owner field: an htmx update reads no staff.
         choices["owner"] = _owner_choices()
+        # The form shows the filter, the choices (the owners' are the only ones read
+        # here; the rest are the language's) and whether problems open it: its key, with
+        # the language and script root ``row_keeper`` adds. The page has no WTForms form.
+        kept_form, keep_form = row_keeper("agent.queue.form")
+        form_key = (shown, tuple(choices["owner"].items()), bool(problems))
+        context.update(
+            kept_form=kept_form, keep_form=keep_form, form_key=form_key, form_errors=False
+        )
         return respond(render_template("agent/queue.html", **context))
     response = respond(render_template("agent/_queue_fragment.html", **context))
     # The address bar shows the filter as the queue understood it, not every empty field.
@@ -180,7 +189,9 @@ def _row_words(found: queue_service.QueuePage) -> dict[str, Any]:
     translated text as it is)."""
     if not found.rows:
         return {}
-    return {name: _translated(WORDS[name]) for name in ROW_WORDS}
+    kept_row, keep_row = row_keeper("agent.queue")
+    words = {name: _translated_once(name, WORDS[name]) for name in ROW_WORDS}
+    return {**words, "kept_row": kept_row, "keep_row": keep_row}
 
 
 def _translated(words: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +202,18 @@ def _translated(words: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _translated_once(name: str, words: dict[str, Any]) -> dict[str, Any]:
+    """``_translated(words)`` for the request's language, worked out once per language
+    and app (the catalogs and the words are fixed while the app runs), under ``name``;
+    do not change what it returns."""
+    kept: dict[tuple[str, str], dict[str, Any]]
+    kept = current_app.extensions.setdefault("haohuan.queue_words", {})
+    key = (str(get_locale()), name)
+    if key not in kept:
+        kept[key] = _translated(words)
+    return kept[key]
+
+
 def _owner_choices() -> dict[str, str]:
     """The owner filter's choices: unassigned, oneself, then everyone cases go to."""
     me: StaffMember = g.staff
@@ -198,8 +221,8 @@ def _owner_choices() -> dict[str, str]:
         queue_service.UNASSIGNED: _("Unassigned"),
         str(me.id): _("Me (%(name)s)", name=me.name),
     }
-    for member in assignment.assignable(db.session()):
-        choices.setdefault(str(member.id), member.name)
+    for member_id, name in assignment.assignable_names(db.session()):
+        choices.setdefault(str(member_id), name)
     return choices
 
 

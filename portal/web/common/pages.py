@@ -44,7 +44,9 @@ def _mark_form_errors(
 ) -> None:
     """``form_errors`` for base.html: a page showing a form's errors says "Error" first in
     its title, so the first thing a screen reader announces is that it went wrong."""
-    context.setdefault("form_errors", any(form.errors for form in _forms_in(context)))
+    # Looked for only when the view has not said (a page with no form may say False).
+    if "form_errors" not in context:
+        context["form_errors"] = any(form.errors for form in _forms_in(context))
 
 
 def init_app(app: Flask) -> None:
