@@ -124,7 +124,9 @@ def measure(
             lines = [f"-- {label}: {args}", f"-- p95 {p95:.1f} ms, median {median:.1f} ms", ""]
             for seconds, statement, parameters in sorted(seen, key=lambda s: -s[0]):
                 if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
-                    continue  # the queue's SET LOCAL jit = off
+                    continue
+                if "set_config(" in statement:
+                    continue  # the queue's settings for its transaction (JIT off)
                 lines += [f"-- statement, {seconds * 1000:.1f} ms", statement, ""]
                 lines += explain_queue(engine, statement, parameters)
                 lines.append("")

@@ -1168,11 +1168,21 @@ def _without_jit(db: Session) -> None:
     per-row subquery (the borrower's zone at the edge of the day, the amount counted
     from the installments) on every row it might read, so their estimated cost passes
     ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
-    at 1M cases, ``bench/explain/``)."""
+    at 1M cases, ``bench/explain/``).
+
+    And a plan made for each execution's own values, even for a statement the driver has
+    prepared (read-only requests end in a commit, which keeps psycopg's prepared
+    statements: ``portal.core.db``): the queue's plans at 1M depend on the values (how
+    many cases a filter leaves, which zones are at the edge of the day), and a generic
+    plan, which PostgreSQL may choose after five executions, would not."""
     connection = db.connection()
     if connection.dialect.name == "postgresql":
-        # As the driver's own statement: nothing for SQLAlchemy to build or compile.
-        connection.exec_driver_sql("SET LOCAL jit = off")
+        # One statement, as the driver's own (nothing for SQLAlchemy to build or
+        # compile): set_config(..., true) is SET LOCAL.
+        connection.exec_driver_sql(
+            "SELECT set_config('jit', 'off', true),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true)"
+        )
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
