@@ -6,6 +6,7 @@ SQLite by default (``instance/haohuan.db``); PostgreSQL through ``DATABASE_URL``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,7 +154,13 @@ def _track_writes(engine: Engine) -> None:
             conn.info[_WROTE] = True
 
     def ended(conn: Connection) -> None:
-        conn.info.pop(_WROTE, None)
+        if conn.invalidated or conn.closed:
+            return  # no connection to read (the next checkout forgets the mark)
+        # A transaction a failed statement left invalid, being rolled back: its
+        # connection cannot be read until then. The mark stays, which only means one
+        # more rollback; the next checkout forgets it.
+        with contextlib.suppress(SQLAlchemyError):
+            conn.info.pop(_WROTE, None)
 
     event.listen(engine, "commit", ended)
     event.listen(engine, "rollback", ended)

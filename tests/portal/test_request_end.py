@@ -139,3 +139,21 @@ def test_postgresql_keeps_a_hot_statement_prepared_across_requests(app, client, 
     for _ in range(8):
         client.get("/_test/reads")
     assert int(client.get("/_test/prepared").get_data(as_text=True)) >= 1
+
+
+def test_a_transaction_whose_connection_was_lost_rolls_back_and_the_app_goes_on(app, client):
+    """A connection invalidated mid-transaction (a lost server, or a driver error taken
+    for one) is rolled back without the end of the request failing on it."""
+    routes(app)
+
+    def loses_its_connection() -> str:
+        session = db.session()
+        session.execute(select(func.count()).select_from(Team))
+        session.connection().invalidate()
+        session.rollback()
+        return str(session.scalar(select(func.count()).select_from(Team)))
+
+    app.add_url_rule("/_test/lost", "lost", loses_its_connection)
+    answer = client.get("/_test/lost")
+    assert (answer.status_code, answer.get_data(as_text=True)) == (200, "0")
+    assert client.get("/_test/reads").get_data(as_text=True) == "0"
