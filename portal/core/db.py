@@ -137,9 +137,7 @@ _READS = ("SELECT", "SET LOCAL", "SHOW")
 def _read_only(db_session: Session) -> bool:
     """Whether ``db_session``'s transaction has run nothing that may write and holds no
     object change a commit would flush."""
-    if not db_session.in_transaction() or db_session.new or db_session.dirty:
-        return False
-    if db_session.deleted:
+    if not db_session.in_transaction() or db_session.new or db_session.dirty or db_session.deleted:
         return False
     return not db_session.connection().info.get(_WROTE, False)
 
@@ -150,7 +148,9 @@ def _track_writes(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def noted(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip()[:9].upper().startswith(_READS):
+        # The statement's first words only: it runs before every statement, and some
+        # are kilobytes long.
+        if not statement[:32].lstrip().upper().startswith(_READS):
             conn.info[_WROTE] = True
 
     def ended(conn: Connection) -> None:
