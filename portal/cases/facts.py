@@ -55,16 +55,18 @@ class InForce:
     rules: Policy
 
 
-def in_force() -> InForce:
+def in_force(read: versions.Head | None = None) -> InForce:
     """The policy in force, found once per request (or command) and kept for it, so what
     decided a plan and the version recorded on it are the same: one indexed query for the
-    active version's number, the rules themselves parsed once per process per version.
-    When no version is recorded yet, the configured file is recorded as version 1."""
+    active version's number (none when the caller ``read`` it in this transaction,
+    ``versions.active_head_columns``), the rules themselves parsed once per process per
+    version. When no version is recorded yet, the configured file is recorded as
+    version 1."""
     if "haohuan_policy" in g:
         found: InForce = g.haohuan_policy
         return found
     database = request_session()
-    head = versions.active_head(database)
+    head = read or versions.active_head(database)
     if head is None:
         head = versions.record_first(
             database, current_app.extensions["haohuan.policy_file"], clock.now()
@@ -93,9 +95,9 @@ def forget_policy() -> None:
     g.pop("haohuan_policy", None)
 
 
-def policy() -> Policy:
-    """The policy in force."""
-    return in_force().rules
+def policy(read: versions.Head | None = None) -> Policy:
+    """The policy in force (``in_force`` says what ``read`` saves)."""
+    return in_force(read).rules
 
 
 def policy_version() -> int:

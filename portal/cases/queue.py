@@ -84,6 +84,7 @@ from portal.models import (
     Plan,
     StaffMember,
 )
+from portal.policy import versions
 from portal.wording.cases import PLAN_STATUS_NAMES
 from portal.wording.engine import STAGE_NAMES
 
@@ -1063,7 +1064,7 @@ def page_of(
         # policy: built once for the moments that share the zones' dates.
         same = dates_moment(moment)
         part = _whole_part(replace(chosen, page=1), same, zone)
-        span, ids = _counted_page(db, part, chosen, same, per_page)
+        span, ids = _counted_page(db, part, chosen, same, per_page, whole=True)
         rows = _rows(db, ids, moment)
         return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
@@ -1128,15 +1129,11 @@ def _whole_part(chosen: QueueFilter, moment: datetime, zone: tzinfo) -> _Part:
     return parts[0]
 
 
-def _counted_page(
-    db: Session, part: _Part, chosen: QueueFilter, moment: datetime, per_page: int
-) -> tuple[Window, list[int]]:
-    """The page ``chosen`` asks for of the cases ``part`` selects, and its case ids in
-    order: one statement that reads the page's ids with the count of every case beside
-    each, read on the session's connection (no object is loaded). Only when that page
-    has no case (past the last page, or none at all) is the count read alone, and the
-    last page's ids after it."""
-    connection = db.connection()
+def _page_with_count(
+    part: _Part, chosen: QueueFilter, moment: datetime, per_page: int
+) -> Select[tuple[int, int]]:
+    """The statement of ``_counted_page``: the page's case ids in order, each with the
+    count of every case ``part`` selects."""
     orders = _orders(chosen, part, moment)
     keys = [key.label(f"key_{n}") for n, (key, _order) in enumerate(orders)]
     asked = placed(chosen.page * per_page, chosen.page, per_page)
@@ -1148,9 +1145,33 @@ def _counted_page(
     total = select(func.count()).select_from(part.query.subquery()).scalar_subquery()
     # The page's rows in the sort's order again (a subquery's order is not kept).
     outer = [order(page.c[f"key_{n}"]) for n, (_key, order) in enumerate(orders)]
-    found = connection.execute(
-        select(page.c.id, total.label("total")).order_by(*outer, page.c.id.asc())
-    ).all()
+    return select(page.c.id, total.label("total")).order_by(*outer, page.c.id.asc())
+
+
+# For the part ``_whole_part`` keeps, at a ``dates_moment``: built once for them too.
+_whole_page_with_count = lru_cache(maxsize=64)(_page_with_count)
+
+
+def _counted_page(
+    db: Session,
+    part: _Part,
+    chosen: QueueFilter,
+    moment: datetime,
+    per_page: int,
+    *,
+    whole: bool = False,
+) -> tuple[Window, list[int]]:
+    """The page ``chosen`` asks for of the cases ``part`` selects, and its case ids in
+    order: one statement that reads the page's ids with the count of every case beside
+    each, read on the session's connection (no object is loaded). Only when that page
+    has no case (past the last page, or none at all) is the count read alone, and the
+    last page's ids after it. A ``whole`` part (``_whole_part``'s, at a
+    ``dates_moment``) has its statement built once."""
+    connection = db.connection()
+    statement = (_whole_page_with_count if whole else _page_with_count)(
+        part, chosen, moment, per_page
+    )
+    found = connection.execute(statement).all()
     if found:
         return placed(found[0].total, chosen.page, per_page), [row.id for row in found]
     counted = int(
@@ -1186,7 +1207,7 @@ def _without_jit(db: Session) -> None:
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
-    """The queue's row (masked) for each of ``ids`` in that order, in three statements
+    """The queue's row (masked) for each of ``ids`` in that order, in one statement
     whatever their number: for other lists of cases (My work) shown as the queue shows
     them."""
     return _rows(db, ids, moment)
@@ -1254,6 +1275,9 @@ def _rows_statement(moment: datetime, dialect: str) -> Select[*tuple[Any, ...]]:
             oldest,
             latest,
             StaffMember.name,
+            # The policy in force, for the stages, read with the rows (not in a round
+            # trip of its own).
+            *versions.active_head_columns(),
         )
         .select_from(Case)
         .join(Loan, Loan.id == Case.loan_id)
@@ -1275,12 +1299,15 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     dialect = connection.dialect.name
     query = _rows_statement(dates_moment(moment), dialect)
     chosen: list[int] | str = array_text(ids) if dialect == "postgresql" else ids
-    rules = policy()
-    found_rows = connection.execute(query, {"page_ids": chosen})
+    found_rows = connection.execute(query, {"page_ids": chosen}).all()
+    if not found_rows:
+        return []
+    version, sha256 = found_rows[0][-2:]
+    rules = policy(versions.head_of(version, sha256))
     found: dict[int, QueueRow] = {}
     for row in found_rows:
         case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
-        name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:]
+        name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:14]
         today = borrower_today(zone, moment)
         days = (today - oldest_due).days if oldest_due is not None and oldest_due < today else 0
         found[case_id] = QueueRow(

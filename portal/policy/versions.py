@@ -21,6 +21,7 @@ from enum import StrEnum
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from negotiation import (
     Policy,
@@ -105,6 +106,22 @@ def active_head(db: Session) -> Head | None:
     )
     row = db.execute(query).first()
     return Head(row.version, row.sha256) if row else None
+
+
+def active_head_columns() -> tuple[ScalarSelect[int], ScalarSelect[str]]:
+    """The version in force's number and hash as two scalar subqueries (each NULL before
+    the first version is recorded), for a statement that reads them with its own rows
+    rather than in a round trip of their own (``head_of`` reads them back)."""
+    active = PolicyVersion.status == PolicyVersionStatus.ACTIVE
+    return (
+        select(PolicyVersion.version).where(active).scalar_subquery(),
+        select(PolicyVersion.sha256).where(active).scalar_subquery(),
+    )
+
+
+def head_of(version: int | None, sha256: str | None) -> Head | None:
+    """The ``Head`` read by ``active_head_columns``, or None when no version is recorded."""
+    return Head(version, sha256) if version is not None and sha256 is not None else None
 
 
 def _first_row(file_text: str, now: datetime) -> PolicyVersion:

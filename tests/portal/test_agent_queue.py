@@ -16,9 +16,10 @@ from portal.cases import arrears
 from portal.cases.masking import mask_address, mask_email, mask_name, mask_phone
 from portal.cases.queue import QueueFilter, matching_cases, page_of, parse_filter
 from portal.core import db
-from portal.models import AuditEntry, Case, ContactAttempt, Payment, Plan
+from portal.models import AuditEntry, Borrower, Case, ContactAttempt, Payment, Plan
 from portal.web import agent as agents
 from portal.web.agent import views as agent_views
+from portal.web.common import page_cache
 
 from .factories import NOW, TODAY, add_plan, add_staff, build_case, staff_sign_in, unwrapped
 
@@ -470,6 +471,64 @@ def test_htmx_gets_only_the_results(app, agent):
         "/agent/?q=&dpd=31-60&stage=&hold=any&sort=dpd&dir=desc", headers={"HX-Request": "true"}
     )
     assert response.headers["HX-Push-Url"] == "/agent/?dpd=31-60"
+
+
+def queue_pages(app):
+    cache: page_cache.PageCache = app.extensions[page_cache.EXTENSION]
+    return cache
+
+
+def test_the_queue_page_is_kept_until_what_it_shows_changes(app, agent):
+    # Under TESTING every kept page is rendered again and compared (conftest fails the
+    # test on a difference); this checks that pages are kept at all, and that a change
+    # made behind the ORM's back is a new page at once.
+    make_case(app, 47, name="陳怡君")
+    app.extensions[page_cache.EXTENSION] = page_cache.PageCache()
+    first = agent.get("/agent/?lang=en")
+    second = agent.get("/agent/?lang=en")
+    assert (queue_pages(app).misses, queue_pages(app).hits) == (1, 1)
+    assert first.data == second.data
+    assert b"hh-page-cache-mark" not in second.data
+    assert "陳**" in first.get_data(as_text=True)
+    with app.app_context():
+        session = db.session()
+        session.execute(update(Borrower).values(full_name="林美華"))
+        session.commit()
+    third = agent.get("/agent/?lang=en").get_data(as_text=True)
+    assert (queue_pages(app).misses, queue_pages(app).hits) == (2, 1)
+    assert "林**" in third
+    assert "陳**" not in third
+    # Another language, the htmx fragment, another filter: each a page of its own.
+    agent.get("/agent/?lang=zh_Hans_CN")
+    agent.get("/agent/?lang=en", headers={"HX-Request": "true"})
+    agent.get("/agent/?lang=en&dpd=31-60")
+    assert (queue_pages(app).misses, queue_pages(app).hits) == (5, 1)
+
+
+def test_a_kept_queue_page_gets_a_fresh_csrf_token_and_shows_a_notice_once(app, agent):
+    make_case(app, 47)
+    app.extensions[page_cache.EXTENSION] = page_cache.PageCache()
+    for _ in range(2):
+        with agent.session_transaction() as session:
+            session["_flashes"] = [("segment", "Reassigned 3 cases.")]
+        html = agent.get("/agent/?lang=en").get_data(as_text=True)
+        # A notice is shown once, then gone, however often the same one comes again:
+        # a page that shows one is rendered each time, never kept.
+        assert html.count("Reassigned 3 cases.") == 1
+        html = agent.get("/agent/?lang=en").get_data(as_text=True)
+        assert "Reassigned 3 cases." not in html
+    assert queue_pages(app).hits == 1
+    # A kept page's forms carry this response's token, never a mark, and it is accepted.
+    app.config["WTF_CSRF_ENABLED"] = True
+    html = agent.get("/agent/?lang=en").get_data(as_text=True)
+    assert queue_pages(app).hits == 2
+    assert "hh-page-cache-mark" not in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    answer = agent.post("/agent/next-case", data={"csrf_token": token.group(1)})
+    # The agent owns no case: the page that says so, not the refusal of a bad token.
+    assert answer.status_code == 200
+    assert agent.post("/agent/next-case", data={"csrf_token": "forged"}).status_code == 400
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from portal.web.agent import (
 from portal.web.common.clock import borrower_today, console_zone
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.common.kept_rows import row_keeper
+from portal.web.common.page_cache import cached_page, session_values
 from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
@@ -105,27 +106,72 @@ def queue() -> Response:
         arguments["owner"] = str(g.staff.id)
     chosen, problems = queue_service.parse_filter(arguments)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
-    shown = found.filter
-    basis = queue_service.amount_basis(shown)  # what amounts are compared in, said above
+    fragment = wants_fragment()
+    # Only the whole page has the form's owner field: an htmx update reads no staff.
+    owners = None if fragment else _owner_choices()
+    basis = queue_service.amount_basis(found.filter)  # what amounts are compared in
+    member: StaffMember = g.staff
+    # The page is a function of what the key holds (under TESTING the page cache renders
+    # it again and compares): the address, the member the layout names, the page's rows
+    # and count as read now, the owners offered, the amounts' basis (the configured
+    # rates), the language and the session; the CSRF token is filled in per response.
+    key = (
+        request.endpoint,
+        request.script_root,
+        request.full_path,
+        fragment,
+        str(get_locale()),
+        console_zone().key,
+        member.id,
+        member.name,
+        member.role_set,
+        found.filter,
+        found.total,
+        found.pages,
+        tuple(found.rows),
+        tuple(owners.items()) if owners is not None else None,
+        basis.currency,
+        tuple(sorted(basis.rates.items())) if basis.rates is not None else None,
+        session_values(),
+    )
+    html = cached_page(key, g.now, lambda: _queue_page(found, problems, basis, owners))
+    response = respond(html)
+    if fragment:
+        # The address bar shows the filter as the queue understood it, not every empty
+        # field.
+        response.headers["HX-Push-Url"] = _queue_url(found.filter.to_args())
+    return response
 
+
+def _queue_url(arguments: dict[str, Any]) -> str:
+    """The queue's address with the query ``arguments`` (``url_for`` takes keywords of its
+    own besides the query's, _external and _anchor, which a dict[str, str] could fill:
+    mypy wants the arguments as Any)."""
+    return url_for("agent.queue", **arguments)
+
+
+def _queue_page(
+    found: queue_service.QueuePage,
+    problems: list[str],
+    basis: queue_service.AmountBasis,
+    owners: dict[str, str] | None,
+) -> str:
+    """The queue's page (or, with no ``owners``, its htmx fragment) showing ``found``."""
+    shown = found.filter
     # Each link is built once a response: the template asks for a heading's or a page's
     # address twice (its href and its data-hx-get).
     urls: dict[tuple[Any, ...], str] = {}
 
-    # url_for takes its own keywords (_external, _anchor) besides the query's: a
-    # dict[str, str] could fill them, so mypy wants the arguments as Any.
     def url(**changes: Any) -> str:
         key = ("page", *sorted(changes.items()))
         if key not in urls:
-            arguments: dict[str, Any] = shown.to_args(**changes)
-            urls[key] = url_for("agent.queue", **arguments)
+            urls[key] = _queue_url(shown.to_args(**changes))
         return urls[key]
 
     def sort_url(column: str) -> str:
         key = ("sort", column)
         if key not in urls:
-            arguments: dict[str, Any] = shown.sorted_by(column).to_args()
-            urls[key] = url_for("agent.queue", **arguments)
+            urls[key] = _queue_url(shown.sorted_by(column).to_args())
         return urls[key]
 
     segment: dict[str, Any] = {
@@ -160,22 +206,16 @@ def queue() -> Response:
         **WORDS,
         **_row_words(found),
     }
-    if not wants_fragment():
-        # Only the whole page has the form's owner field: an htmx update reads no staff.
-        choices["owner"] = _owner_choices()
-        # The form shows the filter, the choices (the owners' are the only ones read
-        # here; the rest are the language's) and whether problems open it: its key, with
-        # the language and script root ``row_keeper`` adds. The page has no WTForms form.
-        kept_form, keep_form = row_keeper("agent.queue.form")
-        form_key = (shown, tuple(choices["owner"].items()), bool(problems))
-        context.update(
-            kept_form=kept_form, keep_form=keep_form, form_key=form_key, form_errors=False
-        )
-        return respond(render_template("agent/queue.html", **context))
-    response = respond(render_template("agent/_queue_fragment.html", **context))
-    # The address bar shows the filter as the queue understood it, not every empty field.
-    response.headers["HX-Push-Url"] = url()
-    return response
+    if owners is None:
+        return render_template("agent/_queue_fragment.html", **context)
+    choices["owner"] = owners
+    # The form shows the filter, the choices (the owners' are the only ones read here;
+    # the rest are the language's) and whether problems open it: its key, with the
+    # language and script root ``row_keeper`` adds. The page has no WTForms form.
+    kept_form, keep_form = row_keeper("agent.queue.form")
+    form_key = (shown, tuple(owners.items()), bool(problems))
+    context.update(kept_form=kept_form, keep_form=keep_form, form_key=form_key, form_errors=False)
+    return render_template("agent/queue.html", **context)
 
 
 # The words each row of the queue looks up (stage, state, hold, plan), by stored code.

@@ -120,7 +120,7 @@ from portal.web.common.clock import borrower_today
 from portal.web.common.evidence import evidence_folder
 from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
-from portal.web.common.page_cache import cached_page, per_request, register_mark
+from portal.web.common.page_cache import cached_page, per_request, register_mark, session_values
 from portal.web.security import allow_body, csrf, csrf_exempt
 from portal.wording.engine import (
     FREQUENCY_NAMES,
@@ -216,15 +216,10 @@ def _kept(render: Callable[[], str]) -> str:
         fingerprint(db.session(), facts.case_id, facts.loan_id, facts.borrower_id),
         str(get_locale()),
         overdue.borrower_today(facts.timezone, g.now),
-        # Everything the session holds (its link, offer, typed statement, language, ...)
-        # but what moves every request; the CSRF token is filled in per response.
-        repr(sorted((name, value) for name, value in session.items() if name not in VOLATILE)),
+        # The CSRF token is filled in per response.
+        session_values(),
     )
-    return cached_page(key, g.now.replace(second=0, microsecond=0), render)
-
-
-# Session keys that change with every request and that no kept page shows.
-VOLATILE = frozenset({"seen", "csrf_token"})
+    return cached_page(key, g.now, render)
 
 
 def _page(

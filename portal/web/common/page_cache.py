@@ -1,4 +1,6 @@
-"""Rendered borrower pages kept for as long as nothing they were made from has changed.
+"""Rendered pages kept for as long as nothing they were made from has changed: the
+borrower's pages, and the agents' queue (its key is its rows' values as read in the same
+request: ``portal.web.agent.views.queue``).
 
 A borrower's status page costs some 40 ORM objects, the engine's snapshot and timeline and
 a long template; served again it costs the session check and one statement. The key holds
@@ -36,7 +38,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, session
 from markupsafe import escape
 
 LIMIT = 256
@@ -127,10 +129,27 @@ def per_request(name: str) -> Any:
     return _MARKS[name]()
 
 
-def cached_page(key: tuple[Hashable, ...], minute: datetime, render: Callable[[], str]) -> str:
-    """The page under ``key`` in ``minute``, rendered by ``render`` when this worker has
-    not kept it; its marks filled in for this response."""
+# Session keys that change with every request and that no kept page shows (the
+# borrower's and the staff member's last request, the CSRF secret).
+VOLATILE = frozenset({"seen", "staff_seen", "csrf_token"})
+
+
+def session_values() -> str:
+    """For a page's key: everything the session holds (its link, offer, typed statement,
+    language, member, ...) but what moves every request (``VOLATILE``)."""
+    return repr(sorted((name, value) for name, value in session.items() if name not in VOLATILE))
+
+
+def cached_page(key: tuple[Hashable, ...], moment: datetime, render: Callable[[], str]) -> str:
+    """The page under ``key`` in the minute of ``moment``, rendered by ``render`` when
+    this worker has not kept it; its marks filled in for this response.
+
+    A session holding flashed messages is always rendered and never kept: rendering
+    shows the messages and takes them from the session, which a kept page would not."""
+    if "_flashes" in session:
+        return _filled(_render_with_marks(render))
     cache: PageCache = current_app.extensions[EXTENSION]
+    minute = moment.replace(second=0, microsecond=0)
     key = (*key, minute)
     kept = cache.get(key)
     if kept is None:
