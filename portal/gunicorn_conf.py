@@ -53,12 +53,13 @@ loglevel = _env["HAOHUAN_LOG_LEVEL"]
 
 
 def when_ready(server: object) -> None:
-    """Once the master listens, before any worker forks: build the app once in the master
-    and compile its templates, so every worker, and every one that replaces a worker after
-    ``max_requests``, starts with the modules imported and the templates compiled
-    (``portal.web.templates``). The app is thrown away: it has opened no connection, and
-    each worker builds its own. A configuration the app refuses stops the server here,
-    before any worker starts.
+    """Once the master listens, before any worker forks: build the app once in the master,
+    compile its templates and read the time zones, so every worker, and every one that
+    replaces a worker after ``max_requests``, starts with the modules imported, the
+    templates compiled (``portal.web.templates``) and the zones its first queue page
+    would read from some 600 files (``load_zones``). The app is thrown away: it has
+    opened no connection, and each worker builds its own. A configuration the app
+    refuses stops the server here, before any worker starts.
 
     What the master keeps is then frozen (``gc.freeze``): the workers' collections no
     longer walk those objects, whose pages they share with the master, so a worker under
@@ -67,10 +68,12 @@ def when_ready(server: object) -> None:
     if getattr(getattr(server, "app", None), "app_uri", wsgi_app) != wsgi_app:
         return  # another app served with this configuration (the benchmarks' baselines)
     from portal import create_app
+    from portal.cases.overdue import load_zones
     from portal.web.templates import precompile
 
     app = create_app()
     precompile(app)
+    load_zones()
     app.extensions["haohuan.engine"].dispose()
     del app
     gc.collect()

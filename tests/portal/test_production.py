@@ -471,6 +471,14 @@ def test_the_gunicorn_configuration_loads():
     assert checked.returncode == 0, checked.stderr[-2000:]
 
 
+def test_the_master_reads_every_zone_the_queue_keeps_before_it_forks():
+    from zoneinfo import available_timezones
+
+    from portal.cases import overdue
+
+    assert overdue.load_zones() == len(available_timezones()) > 400
+
+
 def test_the_access_log_carries_no_link_token_and_no_query(app, tmp_path):
     port = free_port()
     environment = {
