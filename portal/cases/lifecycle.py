@@ -57,6 +57,7 @@ from sqlalchemy import (
     Table,
     and_,
     any_,
+    bindparam,
     case,
     cast,
     exists,
@@ -72,11 +73,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Currency, Policy, Stage
 from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
+from portal.core.sql import array_text
 from portal.models import (
     OPEN_OFFER_STATUSES,
     OPEN_PAYMENT_STATUSES,
@@ -258,8 +261,16 @@ def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> Colu
     the driver sends as it is, where thousands of separate parameters cost more to build
     and bind than the statement takes to run; elsewhere an IN list."""
     if conn.dialect.name == "postgresql":
-        return column == any_(literal(ids, type_=ARRAY(BigInteger)))
+        return column == any_(_id_array(ids))
     return column.in_(ids)
+
+
+def _id_array(ids: list[int]) -> ColumnElement[Any]:
+    """``ids`` as one PostgreSQL ``bigint[]`` parameter, sent as the array's text
+    (``array_text``, of no type: PostgreSQL reads it as the array the statement casts it
+    to, a constant): psycopg adapts a list value by value in Python (25 ms for 10,000
+    ids), where the text is one join (5 ms)."""
+    return cast(bindparam(None, array_text(ids), type_=NullType()), ARRAY(BigInteger))
 
 
 @dataclass(frozen=True)
@@ -474,10 +485,14 @@ def _changes(day: _Day, rows: Iterable[Sequence[Any]]) -> list[_Change]:
     (``day.reopen``), the deferred ones whose stage moves for the stage step
     (``day.restage``)."""
     changes: list[_Change] = []
+    # A day's changed cases share a few hundred overdue dates: each date's stage once.
+    stages: dict[date | None, str] = {}
     for case_id, was, now, stage, paused, deferred, resolved in rows:
         if resolved and now is not None:
             day.reopen.add(case_id)
-        implied = None if paused else _implied_stage(day, now)
+        if not paused and now not in stages:
+            stages[now] = _implied_stage(day, now)
+        implied = None if paused else stages[now]
         moves = implied is not None and implied != stage
         if moves and deferred:
             day.restage.add(case_id)
@@ -551,7 +566,7 @@ def _listed(conn: Connection, ids: list[int]) -> Select[Any]:
     scattered rows of a typical day are each on a page of their own); elsewhere the
     cases, by key."""
     if conn.dialect.name == "postgresql":
-        return select(func.unnest(literal(ids, type_=ARRAY(BigInteger))))
+        return select(func.unnest(_id_array(ids)))
     return select(cases.c.id).where(cases.c.id.in_(ids))
 
 
