@@ -631,15 +631,19 @@ def _break_plans(conn: Connection, day: _Day, work: DayWork) -> None:
     needed = day.policy.misses_before_broken
     count = func.count(plan_installments.c.id)
     misses = func.count(plan_installments.c.missed_on)
+    active = select(plans.c.id).where(plans.c.status == PlanStatus.ACTIVE)
+    if needed >= 1:
+        # A plan with no installment missed cannot break (one miss at least is needed): the
+        # installments are counted for the plans with a miss, not for every plan in force.
+        missed = select(plan_installments.c.plan_id).where(
+            plan_installments.c.missed_on.is_not(None)
+        )
+        active = active.where(plans.c.id.in_(missed))
     broken_ids = (
         select(plan_installments.c.plan_id)
         .group_by(plan_installments.c.plan_id)
         .having(misses >= case((count < needed, count), else_=needed))
-        .where(
-            plan_installments.c.plan_id.in_(
-                select(plans.c.id).where(plans.c.status == PlanStatus.ACTIVE)
-            )
-        )
+        .where(plan_installments.c.plan_id.in_(active))
     )
     # The hold is looked at for the few plans missed often enough, not for every one.
     broken = [
