@@ -234,9 +234,10 @@ def _in_batches(
 
     On PostgreSQL the find runs under the run's lock, in the first batch's transaction:
     when its rows are one batch of scattered ids (a typical day), they are that batch
-    (``found(conn, day, work, rows)``), with nothing read again, since no other run can
-    have written them since (a payment landing meanwhile is seen as it was by a re-read:
-    a statement before the write)."""
+    (``found(conn, day, work, rows)``), with nothing read again: no other run can have
+    written them since. A payment landing between the find and the write is not seen,
+    as one landing between a batch's re-read and its write is not; the next day's find
+    sees it (nothing else writes the overdue date)."""
     postgres = engine.dialect.name == "postgresql"
     with _step(engine) if postgres else engine.connect() as conn:
         rows = conn.execute(changing).all()
@@ -257,9 +258,9 @@ def _dense(ids: list[int]) -> bool:
 
 
 def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``: on PostgreSQL one array parameter (``= ANY``), which
-    the driver sends as it is, where thousands of separate parameters cost more to build
-    and bind than the statement takes to run; elsewhere an IN list."""
+    """``column`` is one of ``ids``: on PostgreSQL one array parameter (``= ANY``, sent as
+    its text), where thousands of separate parameters cost more to build and bind than
+    the statement takes to run; elsewhere an IN list."""
     if conn.dialect.name == "postgresql":
         return column == any_(_id_array(ids))
     return column.in_(ids)
