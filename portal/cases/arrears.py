@@ -53,6 +53,7 @@ from portal.cases.overdue import borrower_today, date_bounds, dates_by_zone, tod
 from portal.cases.zones import borrowers_zone, zone_of_case
 from portal.core import clock
 from portal.core.db import has_column
+from portal.core.sql import array_text
 from portal.models import (
     UNPAID_INSTALLMENT,
     Borrower,
@@ -356,8 +357,11 @@ def _recount(conn: Connection, chosen: list[tuple[int, date]], moment: datetime)
         return
     ids = [case_id for case_id, _day in chosen]
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"ids": ids})
-        conn.execute(_RECOUNT, {"ids": ids, "days": [day for _case_id, day in chosen]})
+        # The arrays as their text (``array_text``): psycopg adapts a list value by value.
+        listed = array_text(ids)
+        days = array_text([day.isoformat() for _case_id, day in chosen])
+        conn.execute(_LOCK, {"ids": listed})
+        conn.execute(_RECOUNT, {"ids": listed, "days": days})
     else:
         refresh(conn, select(Case.loan_id).where(Case.id.in_(ids)), moment)
 
