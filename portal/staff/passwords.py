@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from werkzeug.security import check_password_hash
 
-# argon2-cffi (with cffi, 0.6 MiB) is imported by the functions that hash or check a
+# argon2-cffi, and cffi with it, is imported by the functions that hash or check a
 # password: only sign-ins and password changes do, not every worker's every page.
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
