@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import base64
 import json
-import smtplib
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+# smtplib, urllib.request and the email package's header classes are imported by the
+# sends that use them: a web worker with the outbox providers, the default, never sends,
+# and every worker would otherwise carry smtplib and the headers (with argon2's, left to
+# the password checks, 0.8 MiB of a worker's RSS; urllib.request comes with Flask-WTF).
+if TYPE_CHECKING:
+    import smtplib
+    import urllib.error
+    from email.message import EmailMessage
 
 # How long one call to a provider may take before it is given up.
 DEFAULT_TIMEOUT = 10.0
@@ -164,6 +168,9 @@ class HttpSms:
 
     def send(self, to: str, body: str, reference: str) -> str:
         """POST the message; a 2xx answer with a reference means it was accepted."""
+        import urllib.error
+        import urllib.request
+
         data = urllib.parse.urlencode({"To": e164(to), "From": self.sender, "Body": body})
         request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
             self.url,
@@ -244,6 +251,8 @@ class SmtpEmail:
     def send(self, email: Email) -> str:
         """Build the MIME message and hand it to the server; the Message-ID is the
         reference."""
+        import smtplib
+
         message = build_email(email, self.sender)
         try:
             with self._connect() as server:
@@ -270,6 +279,8 @@ class SmtpEmail:
         return str(message["Message-ID"])
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib
+
         if self.security == "ssl":
             return smtplib.SMTP_SSL(
                 self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
@@ -282,6 +293,9 @@ def build_email(email: Email, sender: str) -> EmailMessage:
     Message-ID, and one-click unsubscription (RFC 2369 ``List-Unsubscribe`` with RFC
     8058's ``List-Unsubscribe-Post``), which mail clients show as an unsubscribe button
     and large mailbox providers require of bulk senders."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
     message = EmailMessage()
     name, address = parseaddr(sender)
     message["From"] = formataddr((name, address)) if name else address

@@ -25,11 +25,15 @@ import gzip
 import itertools
 from enum import StrEnum
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from werkzeug.security import check_password_hash
+
+# argon2-cffi, and cffi with it, is imported by the functions that hash or check a
+# password: only sign-ins and password changes do, not every worker's every page.
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 # argon2-cffi's own defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes).
 DEFAULT_TIME_COST = 3
@@ -128,6 +132,8 @@ def _parameters() -> tuple[int, int, int]:
 
 
 def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher, Type
+
     time_cost, memory_cost, parallelism = _parameters()
     return PasswordHasher(
         time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
@@ -153,6 +159,8 @@ def hash_password(password: str) -> str:
 def password_matches(stored_hash: str, password: str) -> bool:
     """Whether ``password`` is the one ``stored_hash`` was made from (constant time), for
     an Argon2 hash or an older Werkzeug scrypt one."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     if len(password) > MAX_LENGTH:
         return False
     if stored_hash.startswith(ARGON2_PREFIX):
@@ -169,6 +177,8 @@ def needs_rehash(stored_hash: str) -> bool:
     not Argon2id at the configured cost (an older scrypt hash above all)."""
     if not stored_hash.startswith(f"{ARGON2_PREFIX}id$"):
         return True
+    from argon2.exceptions import InvalidHashError
+
     try:
         return _hasher().check_needs_rehash(stored_hash)
     except InvalidHashError:

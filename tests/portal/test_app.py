@@ -171,18 +171,30 @@ def test_a_time_zone_that_does_not_exist_is_refused_at_start(monkeypatch, variab
 def test_a_web_worker_loads_no_sdk_it_may_never_use(tmp_path):
     """Stripe's SDK, reportlab and Alembic load when first used (a payment, a letter, the
     readiness check), not when a worker builds the app: each worker would carry them.
-    Without REDIS_URL, neither redis nor RQ loads at all."""
+    Without REDIS_URL, neither redis nor RQ loads at all. Nor do argon2 (a sign-in), or
+    smtplib and the email package's headers (an email sent by SMTP); each still works
+    when first used in a process that had not loaded it."""
     import subprocess
     import sys
 
-    unused = {"stripe", "reportlab", "alembic", "redis", "rq"}
+    unused = {"stripe", "reportlab", "alembic", "redis", "rq", "argon2", "smtplib"}
     script = (
         "import sys; from portal import create_app;"
         f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/app.db', 'REDIS_URL': ''}});"
         "app.test_client().get('/healthz');"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {unused!r}))"
+        f"loaded = {{m.split('.')[0] for m in sys.modules}} & {unused!r};"
+        "loaded |= {m for m in sys.modules if m == 'email.headerregistry'};"
+        "print(sorted(loaded));"
+        "from portal.staff import passwords;"
+        "from portal.messaging.providers import Email, build_email;"
+        "ctx = app.app_context(); ctx.push();"
+        "stored = passwords.hash_password('a long passphrase');"
+        "print(passwords.password_matches(stored, 'a long passphrase'),"
+        " passwords.needs_rehash(stored), passwords.password_matches('$argon2id$x', 'x'));"
+        "mail = Email('b@example.org', 'Hi', 'Text', None, 'https://example.org/u', 'r1', 'B');"
+        "print(build_email(mail, 'Haohuan <n@example.org>')['To'])"
     )
     found = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
-    assert found.strip() == "[]"
+    assert found.splitlines() == ["[]", "True False False", "B <b@example.org>"]
