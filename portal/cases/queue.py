@@ -1305,10 +1305,14 @@ def _rows(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:
     version, sha256 = found_rows[0][-2:]
     rules = policy(versions.head_of(version, sha256))
     found: dict[int, QueueRow] = {}
+    # A page's borrowers live in a few zones: each zone's today worked out once.
+    todays: dict[str, date] = {}
     for row in found_rows:
         case_id, status, hold, last_contact_at, needs_agent, number, currency = row[:7]
         name, phone, zone, arrears, oldest_due, plan_status, owner = row[7:14]
-        today = borrower_today(zone, moment)
+        if zone not in todays:
+            todays[zone] = borrower_today(zone, moment)
+        today = todays[zone]
         days = (today - oldest_due).days if oldest_due is not None and oldest_due < today else 0
         found[case_id] = QueueRow(
             case_id=case_id,

@@ -415,6 +415,24 @@ def test_thirty_idle_minutes_end_the_session(app, client):
     assert "Your session has ended" in page
 
 
+def test_the_session_cookie_is_sent_again_only_when_its_last_use_moves_a_minute(app, client):
+    add_staff(app)
+    staff_sign_in(client)
+    client.get("/finance/")  # the new session's first page adds its CSRF secret
+    at(app, timedelta(seconds=20))
+    assert "Set-Cookie" not in client.get("/finance/").headers  # nothing in it moved
+    at(app, timedelta(seconds=61))
+    assert "Set-Cookie" in client.get("/finance/").headers  # its last use, a minute on
+    # The idle limit counts from the last use written (at 61 s): it may end a session up
+    # to a minute early, never late.
+    at(app, timedelta(seconds=61 + 50))
+    assert client.get("/finance/").status_code == 200
+    at(app, timedelta(seconds=61, minutes=30))
+    assert client.get("/finance/").status_code == 200
+    at(app, timedelta(seconds=62, minutes=60, milliseconds=1))
+    assert client.get("/finance/").status_code == 303
+
+
 def test_twelve_hours_end_the_session_however_busy(app, client):
     add_staff(app)
     staff_sign_in(client)

@@ -35,6 +35,11 @@ from portal.web.extensions import htmx
 
 IDLE_LIMIT = timedelta(minutes=30)
 ABSOLUTE_LIMIT = timedelta(hours=12)
+# How stale the session's last-use time may be before a request writes it again: the
+# cookie is signed and sent afresh only when it moves, not on every page, so the idle
+# limit counts from at most this long before the last request (it ends that much early,
+# never late).
+SEEN_STEP = timedelta(minutes=1)
 STAFF_KEYS = ("staff_id", "staff_generation", "staff_started", "staff_seen")
 # Between a right password and its one-time code: who, which generation, since when.
 PENDING_KEY = "staff_pending"
@@ -142,7 +147,8 @@ def current_member(database: Session, moment: datetime) -> StaffMember | None:
         return None
     if session.get("staff_generation") != member.session_generation:
         return None
-    session["staff_seen"] = moment.isoformat()
+    if moment - datetime.fromisoformat(session["staff_seen"]) >= SEEN_STEP:
+        session["staff_seen"] = moment.isoformat()
     return member
 
 
