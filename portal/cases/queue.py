@@ -45,6 +45,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Select,
+    String,
     and_,
     any_,
     bindparam,
@@ -56,6 +57,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     union_all,
 )
 from sqlalchemy import case as when
@@ -1247,7 +1249,7 @@ def _rows_statement(moment: datetime, dialect: str) -> Select[*tuple[Any, ...]]:
     # The status of the case's latest plan (the highest id), read through the plans'
     # case index for the page's cases only.
     latest = (
-        select(Plan.status)
+        select(type_coerce(Plan.status, String()))
         .where(Plan.case_id == Case.id)
         .order_by(Plan.id.desc())
         .limit(1)
@@ -1262,8 +1264,10 @@ def _rows_statement(moment: datetime, dialect: str) -> Select[*tuple[Any, ...]]:
     return (
         select(
             Case.id,
-            Case.status,
-            Case.hold,
+            # The stored codes as they are (a row holds text, as ``QueueRow`` says): no
+            # enum made for each of 50 rows' three codes.
+            type_coerce(Case.status, String()),
+            type_coerce(Case.hold, String()),
             Case.last_contact_at,
             Case.needs_agent,
             Loan.number,
