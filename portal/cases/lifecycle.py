@@ -755,7 +755,8 @@ def _stage_of(day: _Day, since: ColumnElement[date] = cases.c.overdue_since) -> 
 
 def _paused() -> ColumnElement[bool]:
     """Arranged, on hold, or holding a promise to pay (which pauses escalation from the
-    moment it is made)."""
+    moment it is made). ``_write_found`` says the same in Python for a typical day's
+    found cases: change both together."""
     promise = exists(
         select(plans.c.id).where(
             plans.c.case_id == cases.c.id,
@@ -776,7 +777,9 @@ def _implied_stage(day: _Day, since: date | None) -> str:
 def _deferred() -> ColumnElement[bool]:
     """A case whose later steps may write an event of their own today: resolved (it is
     reopened if overdue) or holding a plan pending or in force (which may be missed,
-    broken or lapse). Its stage is moved by the stage step, after those events."""
+    broken or lapse). Its stage is moved by the stage step, after those events.
+    ``_write_found`` says the same in Python for a typical day's found cases: change
+    both together."""
     planned = exists(
         select(plans.c.id).where(
             plans.c.case_id == cases.c.id,
