@@ -5,6 +5,13 @@ come back as enums, never text: the portal translates them.
 """
 
 from negotiation.affordability import Assessment, ExpenseFlag, Statement, assess
+from negotiation.autopay import (
+    AttemptOutcome,
+    MadeAttempt,
+    NextAttempt,
+    attempt_dates,
+    next_attempt,
+)
 from negotiation.consequences import EventKind, TimelineEvent, plan_timeline, timeline
 from negotiation.contact import (
     Blackout,
@@ -60,6 +67,7 @@ from negotiation.snapshot import Arrears, Hold, LoanSnapshot
 __all__ = [
     "Arrears",
     "Assessment",
+    "AttemptOutcome",
     "Authority",
     "Blackout",
     "Bounds",
@@ -81,9 +89,11 @@ __all__ = [
     "Installment",
     "Label",
     "LoanSnapshot",
+    "MadeAttempt",
     "MoveDecision",
     "MoveRefusal",
     "MoveWindow",
+    "NextAttempt",
     "OfferJudgement",
     "Plan",
     "PlanKind",
@@ -104,6 +114,7 @@ __all__ = [
     "Waiver",
     "add_months",
     "assess",
+    "attempt_dates",
     "build_plan",
     "changes",
     "due_dates",
@@ -119,6 +130,7 @@ __all__ = [
     "move_window",
     "moved",
     "next_allowed",
+    "next_attempt",
     "parse_overrides",
     "percent_of",
     "plan_timeline",

@@ -198,6 +198,9 @@ class Policy:
     dispute_review_days: int = 30
     # How many days before a breathing space ends an agent is asked to review it.
     hardship_review_days_before: int = 7
+    # A declined automatic plan payment is tried again this many days after its due
+    # date, then on the grace period's last day (``negotiation.autopay``); 0: only then.
+    autopay_retry_after_days: int = 3
     # Each jurisdiction's public holidays, blackouts of its holiday channels: they apply
     # where the borrower lives only (``contact_for``'s first jurisdiction), not for the
     # lender's own jurisdictions or the loan's market.
@@ -640,6 +643,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         grace_days=_whole(plans, "grace_days", "plans."),
         misses_before_broken=_whole(plans, "misses_before_broken", "plans.", 1),
         max_deferral_days=_whole(plans, "max_deferral_days", "plans.", 1),
+        autopay_retry_after_days=_whole(plans, "autopay_retry_after_days", "plans.", 0, 30),
         # 0 is allowed: a product that lets no borrower move an installment.
         max_installment_move_days=_whole(
             plans, "max_installment_move_days", "plans.", 0, MAX_INSTALLMENT_MOVE_DAYS

@@ -32,7 +32,7 @@ from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.messaging.service import dispatch_due_job
 from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
-from portal.payments import inbox, ledger, sweeper
+from portal.payments import autopay, inbox, ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
 from portal.staff import accounts, totp
@@ -167,6 +167,38 @@ def payments_sweep(older_than: int) -> None:
             err=True,
         )
         raise SystemExit(1)
+
+
+@payments_group.command("autopay")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Charge what falls due on this day, as every borrower's today (default: each "
+    "borrower's own today).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def payments_autopay(as_of: datetime | None, as_json: bool) -> None:
+    """Charge the plan installments on autopay that fall due today (and the retries of
+    declined ones) to the borrowers' saved cards. Run it from cron in the lender's
+    morning, and again later: each borrower is charged inside their allowed hours, and a
+    re-run charges nothing twice."""
+    counts = autopay.run(db.session(), now(), as_of.date() if as_of is not None else None)
+    if as_json:
+        click.echo(json.dumps(counts.as_json(), sort_keys=True))
+        return
+    amounts = (
+        ", ".join(
+            f"{amount} {currency}" for currency, amount in sorted(counts.amount_by_currency.items())
+        )
+        or "nothing"
+    )
+    click.echo(
+        f"charged {counts.charged} installments ({amounts} in minor units), "
+        f"{counts.declined} declined, {counts.needs_authentication} need the borrower to "
+        f"confirm, {counts.skipped} skipped, {counts.unreachable} not answered by the "
+        f"gateway (tried again next run), {counts.cards_off} cards turned off"
+    )
 
 
 @cli.group("cases")

@@ -80,6 +80,7 @@ from portal.contact.gate import (
     judge,
     lift_opt_out,
     lock_borrowers,
+    opted_out_channels,
     record_attempt,
     record_attempts,
     record_opt_out,
@@ -193,6 +194,31 @@ def address_for(borrower: Borrower, channel: Channel) -> str | None:
     no other recipient: nothing here can address a third party."""
     value = borrower.phone if channel is Channel.SMS else borrower.email
     return (value or "").strip() or None
+
+
+def queue_notice(db: Session, case: Case, purpose: str, moment: datetime) -> Message | None:
+    """Schedule a notice of ``purpose`` to the borrower (an automatic payment declined,
+    to confirm, or turned off) on their email, else their phone, to go as soon as the
+    contact rules allow: the sender judges it like every message (hours, caps, holds)
+    and writes its words then. None when the borrower can be reached on no channel they
+    have not stopped. Does not commit."""
+    borrower = case.loan.borrower
+    stopped = opted_out_channels(db, borrower.id)
+    for channel in (Channel.EMAIL, Channel.SMS):
+        address = address_for(borrower, channel)
+        if address and channel not in stopped:
+            return _new_message(
+                db,
+                case,
+                channel,
+                address,
+                "autopay",
+                moment,
+                None,
+                send_at=moment,
+                purpose=purpose,
+            )
+    return None
 
 
 def send_message(

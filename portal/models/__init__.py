@@ -21,6 +21,15 @@ from portal.models.arrangements import (
     PlanStatus,
     Waiver,
 )
+from portal.models.autopay import (
+    LIVE_AUTOPAY_STATUSES,
+    Autopay,
+    AutopayAttempt,
+    AutopayEnd,
+    AutopayStatus,
+    CardStatus,
+    SavedCard,
+)
 from portal.models.base import NAMING, Base, utcnow
 from portal.models.cases import (
     AssignmentRule,
@@ -87,6 +96,7 @@ from portal.models.strategy import (
 )
 
 __all__ = [
+    "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
@@ -98,11 +108,16 @@ __all__ = [
     "AssignmentRule",
     "AssignmentRuleAgent",
     "AuditEntry",
+    "Autopay",
+    "AutopayAttempt",
+    "AutopayEnd",
+    "AutopayStatus",
     "Base",
     "Borrower",
     "Callback",
     "CallbackSource",
     "CallbackStatus",
+    "CardStatus",
     "Case",
     "CaseEvent",
     "CaseFlag",
@@ -147,6 +162,7 @@ __all__ = [
     "ReconciliationRun",
     "ReminderLink",
     "RunStatus",
+    "SavedCard",
     "SessionStatement",
     "StaffMember",
     "StaffSetUpLink",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, codes, utcnow
@@ -65,6 +65,8 @@ class Payment(Base):
         codes(PaymentStatus, name="status", length=16), default=PaymentStatus.CREATED
     )
     gateway: Mapped[str] = mapped_column(String(16))
+    # Charged by the autopay run to a saved card (``AutopayAttempt``), not paid by hand.
+    automatic: Mapped[bool] = mapped_column(default=False, server_default=false())
     gateway_reference: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Protocol
 from portal.core import settings
 
 if TYPE_CHECKING:
-    from portal.models import Payment
+    from negotiation import AttemptOutcome
+    from portal.models import Borrower, Payment, SavedCard
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,40 @@ class Checkout:
 
     reference: str
     redirect_url: str
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A card being saved for automatic payments: the provider's customer for the
+    borrower, its reference for the setup, and where the borrower enters the card."""
+
+    customer_ref: str
+    reference: str
+    redirect_url: str
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """A card the provider saved: its references and what a person is shown of it."""
+
+    customer_ref: str
+    method_ref: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class Charged:
+    """What an automatic charge to a saved card came to at the provider: succeeded,
+    declined, needs the borrower's authentication, or the card cannot be used any more;
+    the provider's reference for the charge (None when it made none) and its reason
+    code for a failure."""
+
+    outcome: AttemptOutcome
+    reference: str | None
+    code: str | None = None
 
 
 class GatewayUnavailableError(RuntimeError):
@@ -32,6 +67,29 @@ class Gateway(Protocol):
     def start(self, payment: Payment) -> Checkout:
         """Begin collecting the payment; the same checkout again for the same payment.
         Raises ``GatewayUnavailableError`` when the provider cannot be reached."""
+        ...
+
+    def begin_card_setup(self, borrower: Borrower, customer_ref: str | None, key: str) -> CardSetup:
+        """Start saving a card for ``borrower`` (under ``customer_ref`` when they have one
+        at the provider already). ``key`` makes a retried call return the same setup.
+        Raises ``GatewayUnavailableError``."""
+        ...
+
+    def card_from_setup(self, customer_ref: str, reference: str) -> CardDetails | None:
+        """The card a finished setup saved, or None while it is not finished (or failed).
+        Raises ``GatewayUnavailableError``."""
+        ...
+
+    def charge_saved(self, payment: Payment, card: SavedCard, key: str) -> Charged:
+        """Charge ``payment`` to the saved card with the borrower away (off session).
+        The same ``key`` again never charges twice: it returns the first charge.
+        Raises ``GatewayUnavailableError`` when the provider cannot be reached (nothing
+        is then known to have happened)."""
+        ...
+
+    def forget_card(self, card: SavedCard) -> None:
+        """Remove the saved card at the provider, so it can never be charged again.
+        Raises ``GatewayUnavailableError``."""
         ...
 
 

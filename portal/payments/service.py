@@ -56,6 +56,15 @@ def open_payment(
         return Started(error=wanted)
     amount, plan_id = wanted
     payment = _open(db, case, purpose, plan_id)
+    if payment is not None and payment.automatic:
+        # The autopay run is charging this installment to the saved card right now:
+        # paying it by hand as well would pay it twice.
+        return Started(
+            error=_(
+                "Your saved card is being charged for this payment right now. Please "
+                "check again in a few minutes."
+            )
+        )
     if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
         # The amount changed (a part payment retyped), or the lender changed provider:
         # the old checkout is void.

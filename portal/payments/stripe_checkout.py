@@ -17,14 +17,27 @@ from typing import TYPE_CHECKING
 from flask import url_for
 from sqlalchemy.orm import Session, object_session
 
-from portal.models import Payment, Plan
+from negotiation import AttemptOutcome
+from portal.models import Borrower, Payment, Plan, SavedCard
 from portal.payments.events import GatewayEvent, Outcome, handle
-from portal.payments.gateway import Checkout, GatewayUnavailableError
+from portal.payments.gateway import (
+    CardDetails,
+    CardSetup,
+    Charged,
+    Checkout,
+    GatewayUnavailableError,
+)
 from portal.payments.stripe_gateway import (
     SETTLED,
+    UNUSABLE_CARD_CODES,
     Intent,
     StripeSettings,
+    charge_off_session,
+    create_customer,
     create_intent,
+    create_setup_intent,
+    detach_method,
+    retrieve_setup,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +78,93 @@ class StripeGateway:
             log.warning("stripe unavailable for payment %s: %s", payment.id, type(error).__name__)
             raise GatewayUnavailableError(str(error)) from None
         return intent_id
+
+    def begin_card_setup(self, borrower: Borrower, customer_ref: str | None, key: str) -> CardSetup:
+        """The borrower's Customer (created on their first card) and a SetupIntent for
+        the card, entered on our page through the Payment Element."""
+        settings = StripeSettings.from_config()
+        metadata = {"borrower": borrower.reference}
+        try:
+            customer = customer_ref or create_customer(settings, f"{key}-customer", metadata)
+            setup_id, _secret = create_setup_intent(settings, customer, f"{key}-setup", metadata)
+        except stripe.StripeError as error:
+            log.warning("stripe unavailable for a card setup: %s", type(error).__name__)
+            raise GatewayUnavailableError(str(error)) from None
+        return CardSetup(customer, setup_id, url_for("autopay.card", reference=setup_id))
+
+    def card_from_setup(self, customer_ref: str, reference: str) -> CardDetails | None:
+        """The card the SetupIntent saved, once it succeeded for this customer."""
+        try:
+            state = retrieve_setup(StripeSettings.from_config(), reference)
+        except stripe.StripeError as error:
+            raise GatewayUnavailableError(str(error)) from None
+        if state.status != "succeeded" or state.method is None or state.customer != customer_ref:
+            return None
+        return CardDetails(
+            customer_ref=customer_ref,
+            method_ref=state.method,
+            brand=state.brand or "card",
+            last4=state.last4,
+            exp_month=state.exp_month,
+            exp_year=state.exp_year,
+        )
+
+    def charge_saved(self, payment: Payment, card: SavedCard, key: str) -> Charged:
+        """An off-session PaymentIntent on the saved card; Stripe's refusal, if any, read
+        as what it means for autopay."""
+        settings = StripeSettings.from_config()
+        try:
+            answer = charge_off_session(
+                settings,
+                key,
+                payment.amount,
+                payment.currency,
+                card.customer_ref,
+                card.method_ref,
+                {**intent_metadata(payment), "payment_id": str(payment.id), "automatic": "1"},
+            )
+        except stripe.StripeError as error:
+            log.warning("stripe unavailable for payment %s: %s", payment.id, type(error).__name__)
+            raise GatewayUnavailableError(str(error)) from None
+        return Charged(
+            _outcome(answer.status, answer.code, answer.decline_code),
+            answer.intent_id,
+            answer.decline_code or answer.code,
+        )
+
+    def forget_card(self, card: SavedCard) -> None:
+        """Detach the card from the borrower's Customer."""
+        try:
+            detach_method(StripeSettings.from_config(), card.method_ref)
+        except stripe.StripeError as error:
+            raise GatewayUnavailableError(str(error)) from None
+
+
+def _outcome(status: str, code: str | None, decline_code: str | None) -> AttemptOutcome:
+    """What an off-session intent's status, or Stripe's refusal, means for autopay."""
+    if status == "succeeded":
+        return AttemptOutcome.SUCCEEDED
+    if (
+        status == "requires_action"
+        or code == "authentication_required"
+        or (decline_code == "authentication_required")
+    ):
+        return AttemptOutcome.NEEDS_AUTHENTICATION
+    if (
+        code in UNUSABLE_CARD_CODES
+        or decline_code in UNUSABLE_CARD_CODES
+        or code
+        in (
+            "resource_missing",
+            "missing",
+            "payment_method_unexpected_state",
+        )
+    ):
+        return AttemptOutcome.CARD_UNUSABLE
+    if status == "processing":
+        # Stripe will say how it ended (the webhook, or the next run asking again).
+        return AttemptOutcome.CHARGING
+    return AttemptOutcome.DECLINED
 
 
 def idempotency_key(payment: Payment) -> str:

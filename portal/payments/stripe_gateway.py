@@ -165,6 +165,146 @@ def cancel_intent(settings: StripeSettings, intent_id: str) -> None:
     )
 
 
+# Saved cards and off-session charges (automatic plan payments) ----------------------------
+
+# Decline codes that mean the card itself can no longer be charged, rather than this
+# charge being refused: autopay is turned off and the borrower told, never retried.
+UNUSABLE_CARD_CODES = frozenset(
+    {"expired_card", "lost_card", "stolen_card", "pickup_card", "card_not_supported"}
+)
+
+
+@dataclass(frozen=True)
+class SetupState:
+    """A SetupIntent as Stripe has it: its status, and the card it saved (when it did)."""
+
+    status: str
+    customer: str | None
+    method: str | None
+    brand: str = ""
+    last4: str = ""
+    exp_month: int = 0
+    exp_year: int = 0
+
+
+@dataclass(frozen=True)
+class OffSession:
+    """What an off-session PaymentIntent came to: its id (None when Stripe made none),
+    its status, and Stripe's error code (and decline code) when it was refused."""
+
+    intent_id: str | None
+    status: str
+    code: str | None = None
+    decline_code: str | None = None
+
+
+def create_customer(settings: StripeSettings, key: str, metadata: dict[str, str]) -> str:
+    """A Stripe Customer for a borrower (their reference in metadata, nothing else of
+    them: Stripe needs no name or address to keep a card for us)."""
+    customer = client(settings).v1.customers.create(
+        params={"metadata": metadata}, options={"idempotency_key": key}
+    )
+    return str(customer.id)
+
+
+def create_setup_intent(
+    settings: StripeSettings, customer: str, key: str, metadata: dict[str, str]
+) -> tuple[str, str]:
+    """A SetupIntent saving a card to ``customer`` for charges made while the borrower is
+    away (``usage=off_session``: the bank may ask for authentication now, once, so later
+    charges need none); returns its id and client secret."""
+    intent = client(settings).v1.setup_intents.create(
+        params={
+            "customer": customer,
+            "usage": "off_session",
+            # Cards only: Alipay and WeChat Pay cannot be charged off session here.
+            "allowed_payment_method_types": ["card"],
+            "metadata": metadata,
+        },
+        options={"idempotency_key": key},
+    )
+    return str(intent.id), str(intent.client_secret)
+
+
+def retrieve_setup(settings: StripeSettings, setup_id: str) -> SetupState:
+    """Stripe's own word on a SetupIntent, with the card it saved."""
+    intent = client(settings).v1.setup_intents.retrieve(
+        setup_id, params={"expand": ["payment_method"]}
+    )
+    method: Any = intent.payment_method
+    customer = _id(intent.customer)
+    if method is None or isinstance(method, str):
+        return SetupState(str(intent.status), customer, method)
+    card: Any = getattr(method, "card", None)
+    return SetupState(
+        status=str(intent.status),
+        customer=customer,
+        method=str(method.id),
+        brand=str(getattr(card, "brand", "") or ""),
+        last4=str(getattr(card, "last4", "") or ""),
+        exp_month=int(getattr(card, "exp_month", 0) or 0),
+        exp_year=int(getattr(card, "exp_year", 0) or 0),
+    )
+
+
+def charge_off_session(
+    settings: StripeSettings,
+    key: str,
+    amount: int,
+    currency: str,
+    customer: str,
+    method: str,
+    metadata: dict[str, str],
+) -> OffSession:
+    """Create and confirm a PaymentIntent on a saved card with the borrower away. A
+    refusal (a decline, authentication required, a card gone) is an answer, not an
+    error; only an unreachable Stripe raises (``stripe.StripeError`` other than
+    ``CardError`` and ``InvalidRequestError``). The idempotency key makes a retry after a
+    lost answer return the first intent, never a second charge."""
+    try:
+        intent = client(settings).v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency.lower(),
+                "customer": customer,
+                "payment_method": method,
+                "off_session": True,
+                "confirm": True,
+                "allowed_payment_method_types": ["card"],
+                "metadata": metadata,
+            },
+            options={"idempotency_key": key},
+        )
+    except stripe.CardError as error:
+        found: Any = getattr(error, "error", None)
+        refused: Any = getattr(found, "payment_intent", None)
+        return OffSession(
+            intent_id=_id(refused) if refused is not None else None,
+            status="requires_payment_method",
+            code=error.code,
+            decline_code=getattr(found, "decline_code", None),
+        )
+    except stripe.InvalidRequestError as error:
+        if error.http_status in (400, 404) and getattr(error, "param", None) in (
+            "payment_method",
+            "customer",
+        ):
+            # The card (or the customer) is gone at Stripe: detached, deleted.
+            return OffSession(None, "requires_payment_method", code=error.code or "missing")
+        raise
+    return OffSession(str(intent.id), str(intent.status))
+
+
+def detach_method(settings: StripeSettings, method: str) -> None:
+    """Detach a saved card from its customer: it can never be charged again. A card
+    already gone is not an error."""
+    try:
+        client(settings).v1.payment_methods.detach(method)
+    except stripe.InvalidRequestError as error:
+        if error.http_status not in (400, 404):
+            raise
+
+
 def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> dict[str, Any]:
     """The event, once its signature and timestamp verify; raises ``SignatureError``."""
     try:

@@ -1,0 +1,605 @@
+"""Automatic plan payments: a borrower's mandate to charge each plan installment to a
+saved card on its date, the card itself, and the run that charges them.
+
+Every automatic charge is an ordinary ``Payment`` (``automatic`` set) settled by the one
+handler every payment goes through (``events.handle``), so the ledger, reconciliation
+and ``ledger check`` cover it unchanged. What keeps a charge single:
+
+- the unique index on open payments (one per case, purpose and plan): a second run, or
+  the borrower paying by hand at the same moment, finds the payment open and stops;
+- the unique attempt number per installment: two runs cannot both make attempt 2;
+- the idempotency key kept with the attempt: an attempt made again after an outage
+  sends the same key, so the provider returns the first charge instead of making a
+  second.
+
+The provider is never called inside a transaction: the payment and its attempt are
+committed first, then the provider is asked, then its answer is committed.
+
+Commits: ``enroll``, ``finish_setup``, ``turn_off`` once each; ``run`` per installment
+(twice or three times: the attempt, the provider's answer, the settlement).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from negotiation import AttemptOutcome, MadeAttempt, NextAttempt, next_attempt
+from portal.cases.facts import live_plan, policy, record_event
+from portal.cases.overdue import borrower_today
+from portal.contact.gate import rules_for
+from portal.models import (
+    LIVE_AUTOPAY_STATUSES,
+    LIVE_PLAN_STATUSES,
+    Autopay,
+    AutopayAttempt,
+    AutopayEnd,
+    AutopayStatus,
+    Borrower,
+    CardStatus,
+    Case,
+    Loan,
+    Payment,
+    PaymentStatus,
+    Plan,
+    PlanInstallment,
+    SavedCard,
+)
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.gateway import CardSetup, GatewayUnavailableError, gateway
+from portal.payments.service import mark_unknown, move_open
+
+log = logging.getLogger(__name__)
+
+# The version of the mandate's wording the borrower agrees to (``Autopay.terms_version``).
+MANDATE_VERSION = "2026-12"
+
+# What the borrower is told, by purpose (``portal.messaging.purposes``): a declined
+# charge and when it is tried again; a charge that needs them to confirm it; autopay
+# turned off because the card can no longer be used; the last try failed.
+NOTICE_RETRY = "autopay_retry"
+NOTICE_CONFIRM = "autopay_confirm"
+NOTICE_CARD_OFF = "autopay_card_off"
+NOTICE_FAILED = "autopay_failed"
+
+
+@dataclass(frozen=True)
+class MandateConsent:
+    """How the borrower agreed to the mandate: where from, in which language, and
+    exactly what they were shown (hashed)."""
+
+    ip_address: str
+    user_agent: str
+    locale: str
+    shown: str
+
+
+def shown_hash(text: str) -> str:
+    """The hash recorded of what the borrower was shown."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def live_autopay(db: Session, plan_id: int) -> Autopay | None:
+    """The plan's autopay waiting for its card or on, if any."""
+    return db.scalars(
+        select(Autopay).where(Autopay.plan_id == plan_id, Autopay.status.in_(LIVE_AUTOPAY_STATUSES))
+    ).first()
+
+
+def active_card(db: Session, borrower_id: int) -> SavedCard | None:
+    """The borrower's saved card, if they have one that can still be charged."""
+    return db.scalars(
+        select(SavedCard).where(
+            SavedCard.borrower_id == borrower_id, SavedCard.status == CardStatus.ACTIVE
+        )
+    ).first()
+
+
+def autopay_attempts(db: Session, plan_id: int) -> list[AutopayAttempt]:
+    """Every automatic charge attempted for the plan, oldest first."""
+    return list(
+        db.scalars(
+            select(AutopayAttempt)
+            .join(PlanInstallment, PlanInstallment.id == AutopayAttempt.installment_id)
+            .where(PlanInstallment.plan_id == plan_id)
+            .order_by(AutopayAttempt.id)
+        )
+    )
+
+
+def enroll(db: Session, case: Case, consent: MandateConsent, now: datetime) -> Autopay | None:
+    """Record the borrower's consent to have the live plan's installments charged
+    automatically. On at once with a card already saved, else waiting for the card
+    (``begin_setup``). The same live mandate again when there is one. None when the
+    case has no live plan. Commits."""
+    plan = live_plan(db, case)
+    if plan is None:
+        return None
+    found = live_autopay(db, plan.id)
+    if found is not None:
+        return found
+    card = active_card(db, case.loan.borrower_id)
+    autopay = Autopay(
+        plan_id=plan.id,
+        card_id=card.id if card else None,
+        status=AutopayStatus.ON if card else AutopayStatus.PENDING,
+        consented_at=now,
+        terms_version=MANDATE_VERSION,
+        locale=consent.locale,
+        shown_hash=shown_hash(consent.shown),
+        ip_address=consent.ip_address[:64],
+        user_agent=consent.user_agent[:512],
+        started_at=now if card else None,
+    )
+    db.add(autopay)
+    try:
+        db.flush()
+    except IntegrityError:
+        # Another tab consented at the same moment: that mandate stands.
+        db.rollback()
+        return live_autopay(db, plan.id)
+    record_event(db, case, "autopay_consented", "borrower", at=now, plan_id=plan.id)
+    db.commit()
+    return autopay
+
+
+def customer_of(db: Session, borrower_id: int, provider: str) -> str | None:
+    """The borrower's customer at the provider, from any card they ever saved there."""
+    return db.scalars(
+        select(SavedCard.customer_ref)
+        .where(SavedCard.borrower_id == borrower_id, SavedCard.gateway == provider)
+        .order_by(SavedCard.id.desc())
+    ).first()
+
+
+def begin_setup(db: Session, case: Case, now: datetime) -> CardSetup:
+    """Start saving a card for the borrower at the configured gateway. Raises
+    ``GatewayUnavailableError`` when it cannot be reached. Writes nothing."""
+    borrower = case.loan.borrower
+    provider = gateway()
+    key = f"haohuan-card-{borrower.id}-{int(now.timestamp() * 1_000_000)}"
+    return provider.begin_card_setup(borrower, customer_of(db, borrower.id, provider.name), key)
+
+
+def finish_setup(
+    db: Session, case: Case, customer_ref: str, reference: str, now: datetime
+) -> SavedCard | None:
+    """Keep the card a finished setup saved, as the borrower's one active card, and put
+    the live plan's waiting autopay on with it (or move it to this card). None when the
+    setup did not finish (nothing is changed). Raises ``GatewayUnavailableError``.
+    Commits."""
+    provider = gateway()
+    details = provider.card_from_setup(customer_ref, reference)
+    if details is None:
+        return None
+    borrower_id = case.loan.borrower_id
+    existing = db.scalars(
+        select(SavedCard).where(
+            SavedCard.gateway == provider.name, SavedCard.method_ref == details.method_ref
+        )
+    ).first()
+    if existing is not None:
+        # The return page reloaded: the card is saved already.
+        return existing if existing.borrower_id == borrower_id else None
+    old = active_card(db, borrower_id)
+    if old is not None:
+        old.status, old.ended_at = CardStatus.REMOVED, now
+        db.flush()
+    card = SavedCard(
+        borrower_id=borrower_id,
+        gateway=provider.name,
+        customer_ref=details.customer_ref,
+        method_ref=details.method_ref,
+        brand=details.brand,
+        last4=details.last4,
+        exp_month=details.exp_month,
+        exp_year=details.exp_year,
+        status=CardStatus.ACTIVE,
+        created_at=now,
+    )
+    db.add(card)
+    db.flush()
+    plan = live_plan(db, case)
+    autopay = live_autopay(db, plan.id) if plan is not None else None
+    if autopay is not None:
+        autopay.card_id = card.id
+        if autopay.status is AutopayStatus.PENDING:
+            autopay.status, autopay.started_at = AutopayStatus.ON, now
+    record_event(db, case, "autopay_card_saved", "borrower", at=now, last4=card.last4)
+    db.commit()
+    if old is not None:
+        _forget(old)
+    return card
+
+
+def turn_off(
+    db: Session, case: Case, now: datetime, because: AutopayEnd = AutopayEnd.BORROWER
+) -> bool:
+    """Turn the live plan's autopay off at once: no charge not yet started is made. The
+    saved card is forgotten too (at the provider as well), when turned off by the
+    borrower. True when there was one to turn off. Commits."""
+    plan = live_plan(db, case)
+    autopay = live_autopay(db, plan.id) if plan is not None else None
+    if autopay is None:
+        return False
+    _end(autopay, now, because)
+    card = autopay.card
+    if because is AutopayEnd.BORROWER and card is not None and card.status is CardStatus.ACTIVE:
+        card.status, card.ended_at = CardStatus.REMOVED, now
+    record_event(db, case, "autopay_off", "borrower", at=now, because=because.value)
+    db.commit()
+    if because is AutopayEnd.BORROWER and card is not None:
+        _forget(card)
+    return True
+
+
+def _end(autopay: Autopay, now: datetime, because: AutopayEnd) -> None:
+    autopay.status, autopay.ended_at, autopay.ended_because = AutopayStatus.OFF, now, because
+
+
+def _forget(card: SavedCard) -> None:
+    """Best effort: a card left at the provider is never charged (nothing here points at
+    it any more), so an outage here is logged, not fatal."""
+    try:
+        gateway(card.gateway).forget_card(card)
+    except GatewayUnavailableError:
+        log.warning("could not remove saved card %s at %s", card.id, card.gateway)
+
+
+# The run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunCounts:
+    """What one run did: installments charged, declined, needing the borrower's
+    authentication, skipped (an attempt was due but not made: paid by hand already, a
+    payment already open, outside the borrower's hours, autopay just turned off);
+    ``unreachable``: attempts the provider could not be asked about (made again, with
+    the same key, by the next run); ``cards_off``: autopays turned off because the card
+    can no longer be charged; the amount charged, per currency."""
+
+    charged: int = 0
+    declined: int = 0
+    needs_authentication: int = 0
+    skipped: int = 0
+    unreachable: int = 0
+    cards_off: int = 0
+    amount_by_currency: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, object]:
+        """The run as ``payments autopay --json`` prints it."""
+        return {
+            "charged": self.charged,
+            "declined": self.declined,
+            "needs_authentication": self.needs_authentication,
+            "skipped": self.skipped,
+            "unreachable": self.unreachable,
+            "cards_off": self.cards_off,
+            "amount_by_currency": dict(sorted(self.amount_by_currency.items())),
+        }
+
+
+@dataclass(frozen=True)
+class _Due:
+    """One installment of a plan on autopay, in the window it may be charged in."""
+
+    installment_id: int
+    due_date: date
+    outstanding: int
+    plan_id: int
+    case_id: int
+    autopay_id: int
+    timezone: str
+    jurisdiction: str
+    currency: str
+
+
+def run(db: Session, now: datetime, as_of: date | None = None) -> RunCounts:
+    """Charge every plan installment on autopay whose attempt falls due on the
+    borrower's today (``as_of``, when given, for everyone), inside the borrower's
+    allowed contact hours. A re-run charges nothing twice. Commits per installment."""
+    counts = RunCounts()
+    rules = policy()
+    grace, retry_days = rules.grace_days, rules.autopay_retry_after_days
+    for due in _candidates(db, now, as_of, grace):
+        today = as_of or borrower_today(due.timezone, now)
+        made = _made(db, due.installment_id)
+        step = next_attempt(due.due_date, today, made, retry_days, grace)
+        if step is None:
+            continue
+        if due.outstanding <= 0:
+            if not step.resume:
+                counts.skipped += 1  # paid by hand before its date
+            continue
+        if not step.resume and not _within_hours(due, now):
+            counts.skipped += 1
+            continue
+        _charge(db, due, step, today, now, counts)
+    return counts
+
+
+def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> list[_Due]:
+    """Installments of live plans on autopay due in the last ``grace`` days or today (a
+    day either side of the run's date, for the borrowers' zones), paid or not: a paid
+    one due today is counted as skipped."""
+    latest = as_of or (now + timedelta(days=1)).date()
+    earliest = (as_of or (now - timedelta(days=1)).date()) - timedelta(days=grace)
+    rows = db.execute(
+        select(
+            PlanInstallment.id,
+            PlanInstallment.due_date,
+            PlanInstallment.amount - PlanInstallment.paid,
+            Plan.id,
+            Plan.case_id,
+            Autopay.id,
+            Borrower.timezone,
+            Borrower.jurisdiction,
+            Plan.currency,
+        )
+        .join(Plan, Plan.id == PlanInstallment.plan_id)
+        .join(Autopay, Autopay.plan_id == Plan.id)
+        .join(Case, Case.id == Plan.case_id)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(
+            Autopay.status == AutopayStatus.ON,
+            Plan.status.in_(LIVE_PLAN_STATUSES),
+            PlanInstallment.due_date.between(earliest, latest),
+        )
+        .order_by(PlanInstallment.due_date, PlanInstallment.id)
+    ).all()
+    return [_Due(*row) for row in rows]
+
+
+def _made(db: Session, installment_id: int) -> list[MadeAttempt]:
+    rows = db.execute(
+        select(AutopayAttempt.scheduled_on, AutopayAttempt.outcome)
+        .where(AutopayAttempt.installment_id == installment_id)
+        .order_by(AutopayAttempt.number)
+    ).all()
+    return [MadeAttempt(day, AttemptOutcome(outcome)) for day, outcome in rows]
+
+
+def _within_hours(due: _Due, now: datetime) -> bool:
+    """A charge is made inside the hours the borrower may be contacted (its notice, if
+    it fails, goes out at once): the same hours as any message to them."""
+    rules = rules_for(due.jurisdiction, due.currency)
+    local = now.astimezone(ZoneInfo(due.timezone)).time()
+    return rules.allowed_from <= local < rules.allowed_until
+
+
+def _charge(
+    db: Session, due: _Due, step: NextAttempt, today: date, now: datetime, counts: RunCounts
+) -> None:
+    """Make (or make again) one attempt, and record what it came to."""
+    autopay = db.get(Autopay, due.autopay_id)
+    case = db.get(Case, due.case_id)
+    if autopay is None or case is None:
+        return
+    card = autopay.card
+    if card is None or card.status is not CardStatus.ACTIVE:
+        counts.skipped += 1
+        return
+    if card.expired_by(today) and not step.resume:
+        _card_unusable(db, case, autopay, card, CardStatus.EXPIRED, now)
+        counts.cards_off += 1
+        return
+    attempt = _attempt(db, due, step, autopay, case, now)
+    if attempt is None:
+        db.rollback()
+        counts.skipped += 1
+        return
+    payment = db.get(Payment, attempt.payment_id) if attempt.payment_id else None
+    if payment is None or payment.status not in (
+        PaymentStatus.CREATED,
+        PaymentStatus.PENDING,
+        PaymentStatus.UNKNOWN,
+    ):
+        _close_resumed(db, attempt, payment, now)
+        return
+    try:
+        charged = gateway(payment.gateway).charge_saved(payment, card, attempt.key)
+    except GatewayUnavailableError:
+        attempt.outcome = AttemptOutcome.UNKNOWN
+        mark_unknown(db, payment)  # commits the attempt's outcome with it
+        counts.unreachable += 1
+        return
+    _record(
+        db,
+        case,
+        autopay,
+        card,
+        attempt,
+        payment,
+        charged.outcome,
+        charged.reference,
+        charged.code,
+        now,
+        counts,
+    )
+
+
+def _attempt(
+    db: Session, due: _Due, step: NextAttempt, autopay: Autopay, case: Case, now: datetime
+) -> AutopayAttempt | None:
+    """The attempt to make: the unfinished one again, or a new one with its payment,
+    committed before the provider is asked. None when another run or a payment by hand
+    got there first."""
+    if step.resume:
+        return db.scalars(
+            select(AutopayAttempt).where(
+                AutopayAttempt.installment_id == due.installment_id,
+                AutopayAttempt.number == step.number,
+            )
+        ).first()
+    payment = Payment(
+        case_id=due.case_id,
+        plan_id=due.plan_id,
+        purpose="installment",
+        amount=due.outstanding,
+        currency=due.currency,
+        status=PaymentStatus.CREATED,
+        gateway=autopay.card.gateway if autopay.card else gateway().name,
+        automatic=True,
+        created_at=now,
+    )
+    db.add(payment)
+    try:
+        db.flush()
+    except IntegrityError:
+        return None  # a payment for the plan is open already (by hand, or another run)
+    attempt = AutopayAttempt(
+        autopay_id=autopay.id,
+        installment_id=due.installment_id,
+        number=step.number,
+        scheduled_on=step.scheduled_on,
+        outcome=AttemptOutcome.CHARGING,
+        payment_id=payment.id,
+        amount=due.outstanding,
+        currency=due.currency,
+        key=f"haohuan-autopay-{due.installment_id}-{step.number}-{int(now.timestamp())}",
+        created_at=now,
+    )
+    db.add(attempt)
+    try:
+        db.flush()
+    except IntegrityError:
+        return None  # another run made this attempt
+    record_event(
+        db,
+        case,
+        "payment_started",
+        "autopay",
+        at=now,
+        payment_id=payment.id,
+        amount=payment.amount,
+        attempt=step.number,
+    )
+    db.commit()
+    return attempt
+
+
+def _close_resumed(
+    db: Session, attempt: AutopayAttempt, payment: Payment | None, now: datetime
+) -> None:
+    """An unfinished attempt whose payment was settled meanwhile (the webhook, the
+    sweeper): the attempt takes the payment's outcome."""
+    succeeded = payment is not None and payment.status is PaymentStatus.SUCCEEDED
+    attempt.outcome = AttemptOutcome.SUCCEEDED if succeeded else AttemptOutcome.DECLINED
+    attempt.finished_at = now
+    db.commit()
+
+
+def _record(
+    db: Session,
+    case: Case,
+    autopay: Autopay,
+    card: SavedCard,
+    attempt: AutopayAttempt,
+    payment: Payment,
+    outcome: AttemptOutcome,
+    reference: str | None,
+    code: str | None,
+    now: datetime,
+    counts: RunCounts,
+) -> None:
+    """The provider's answer: the attempt's outcome, the payment moved (a success
+    settled through the one payment handler), and the borrower told of a failure."""
+    attempt.outcome, attempt.decline_code = outcome, (code or None)
+    attempt.finished_at = None if outcome is AttemptOutcome.CHARGING else now
+    values: dict[str, object] = {}
+    if reference:
+        values["gateway_reference"] = reference
+    if outcome is AttemptOutcome.SUCCEEDED or outcome is AttemptOutcome.CHARGING:
+        move_open(db, payment.id, PaymentStatus.PENDING, **values)
+        db.commit()
+        if outcome is AttemptOutcome.SUCCEEDED and reference:
+            event = GatewayEvent(
+                payment.gateway,
+                f"autopay:{reference}:succeeded",
+                reference,
+                Outcome.SUCCEEDED,
+                payment.amount,
+                payment.currency,
+            )
+            handle(db, event, now)
+            counts.charged += 1
+            counts.amount_by_currency[payment.currency] += payment.amount
+        return
+    move_open(db, payment.id, PaymentStatus.FAILED, **values)
+    record_event(
+        db,
+        case,
+        "payment_failed",
+        "autopay",
+        at=now,
+        payment_id=payment.id,
+        outcome=outcome.value,
+        code=code or "",
+    )
+    if outcome is AttemptOutcome.NEEDS_AUTHENTICATION:
+        counts.needs_authentication += 1
+        _notice(db, case, NOTICE_CONFIRM, now)
+    elif outcome is AttemptOutcome.CARD_UNUSABLE:
+        counts.cards_off += 1
+        _card_unusable(db, case, autopay, card, CardStatus.DETACHED, now, commit=False)
+    else:
+        counts.declined += 1
+        last = not _retry_left(db, attempt)
+        _notice(db, case, NOTICE_FAILED if last else NOTICE_RETRY, now)
+    db.commit()
+
+
+def _retry_left(db: Session, attempt: AutopayAttempt) -> bool:
+    """True when the installment has another attempt scheduled after this one."""
+    installment = db.get(PlanInstallment, attempt.installment_id)
+    if installment is None:
+        return False
+    rules = policy()
+    made = _made(db, attempt.installment_id)
+    last_day = installment.due_date + timedelta(days=rules.grace_days)
+    return (
+        next_attempt(
+            installment.due_date, last_day, made, rules.autopay_retry_after_days, rules.grace_days
+        )
+        is not None
+    )
+
+
+def _card_unusable(
+    db: Session,
+    case: Case,
+    autopay: Autopay,
+    card: SavedCard,
+    status: CardStatus,
+    now: datetime,
+    *,
+    commit: bool = True,
+) -> None:
+    """The card can no longer be charged: it is ended, autopay is turned off, and the
+    borrower told (they can save another card, or pay by hand)."""
+    card.status, card.ended_at = status, now
+    because = AutopayEnd.CARD_EXPIRED if status is CardStatus.EXPIRED else AutopayEnd.CARD_UNUSABLE
+    _end(autopay, now, because)
+    record_event(db, case, "autopay_off", "system", at=now, because=because.value)
+    _notice(db, case, NOTICE_CARD_OFF, now)
+    if commit:
+        db.commit()
+
+
+def _notice(db: Session, case: Case, purpose: str, now: datetime) -> None:
+    """Tell the borrower, through the contact rules like every message (it waits for
+    their allowed hours, and is never sent on a channel they stopped)."""
+    # Imported here: messaging's sender imports the plan agreement, which imports the
+    # payment services; the notice is the one thing this module needs of it.
+    from portal.messaging.service import queue_notice
+
+    queue_notice(db, case, purpose, now)
