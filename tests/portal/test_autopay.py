@@ -1,0 +1,323 @@
+"""Automatic plan payments, the service: the run charges each installment on its date to
+the saved card, once, retries a decline on the policy's days, stops for authentication
+and for a card that can no longer be used, and skips what was paid by hand. The sandbox
+gateway's test cards stand in for Stripe's (``tests/portal/test_autopay_localstripe.py``
+runs the same against localstripe)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from negotiation import AttemptOutcome
+from portal.cases.facts import policy
+from portal.core import db
+from portal.models import (
+    Autopay,
+    AutopayAttempt,
+    AutopayEnd,
+    AutopayStatus,
+    Case,
+    CardStatus,
+    Message,
+    Payment,
+    PaymentStatus,
+    Plan,
+    PlanInstallment,
+    SavedCard,
+)
+from portal.payments import autopay
+from portal.payments.autopay import MandateConsent
+from portal.payments.sandbox import chosen_reference
+
+from .factories import NOW, build_case, sign_in
+from .test_journey import first_review_link, review_form
+
+CONSENT = MandateConsent("127.0.0.1", "pytest", "zh_Hant_TW", "the mandate as shown")
+
+
+def plan_on_autopay(app, client, card: str = "4242", installments_kind: str = "arrears_plan"):
+    """A borrower who accepted a plan and turned autopay on with the sandbox test card
+    ending ``card``. Returns the case id."""
+    if "sandbox.card" not in app.view_functions:
+        # The sandbox's card page (the borrower's side, tested with the pages) is not
+        # what these tests are about: only its address is needed here.
+        app.add_url_rule("/sandbox/card/<reference>", "sandbox.card", lambda reference: "")
+    built = build_case(app)
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(
+        client.get(first_review_link(plans, installments_kind)).get_data(as_text=True)
+    )
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        assert autopay.enroll(session, case, CONSENT, NOW).status is AutopayStatus.PENDING
+        setup = autopay.begin_setup(session, case, NOW)
+        chosen = chosen_reference(setup.reference, card)
+        assert chosen is not None
+        saved = autopay.finish_setup(session, case, setup.customer_ref, chosen, NOW)
+        assert saved is not None and saved.last4 == card
+    return built.case_id
+
+
+def installments(app, case_id: int) -> list[tuple[date, int, int]]:
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+        return [(i.due_date, i.amount, i.paid) for i in plan.installments]
+
+
+def at(day: date, hour: int = 10) -> datetime:
+    """``hour`` o'clock in Taipei (the test borrower's zone) on ``day``, in UTC."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo("Asia/Taipei")).astimezone(
+        UTC
+    )
+
+
+def run(app, moment: datetime, as_of: date | None = None):
+    with app.app_context():
+        return autopay.run(db.session(), moment, as_of)
+
+
+def attempts(app) -> list[tuple[int, int, str]]:
+    with app.app_context():
+        rows = (
+            db.session()
+            .execute(
+                select(
+                    AutopayAttempt.installment_id, AutopayAttempt.number, AutopayAttempt.outcome
+                ).order_by(AutopayAttempt.id)
+            )
+            .all()
+        )
+        return [(i, n, str(o)) for i, n, o in rows]
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session().scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_each_installment_is_charged_on_its_date_once(app, client):
+    case_id = plan_on_autopay(app, client)
+    schedule = installments(app, case_id)
+    first_due, first_amount, _ = schedule[0]
+    counts = run(app, at(first_due))
+    assert (counts.charged, counts.declined, counts.skipped) == (1, 0, 0)
+    assert counts.amount_by_currency == {"TWD": first_amount}
+    assert installments(app, case_id)[0][2] == first_amount
+    # The run again, the same day: nothing more.
+    again = run(app, at(first_due, 15))
+    assert again.as_json()["charged"] == 0
+    assert count(app, Payment, Payment.automatic.is_(True)) == 1
+    if len(schedule) > 1:
+        second_due, second_amount, _ = schedule[1]
+        # The day before: nothing is due yet.
+        assert run(app, at(second_due - timedelta(days=1))).charged == 0
+        counts = run(app, at(second_due))
+        assert counts.charged == 1
+        assert installments(app, case_id)[1][2] == second_amount
+    with app.app_context():
+        session = db.session()
+        payments = session.scalars(select(Payment).where(Payment.automatic.is_(True))).all()
+        assert all(p.status is PaymentStatus.SUCCEEDED for p in payments)
+
+
+def test_outside_the_borrowers_hours_nothing_is_charged_until_they_open(app, client):
+    case_id = plan_on_autopay(app, client)
+    first_due = installments(app, case_id)[0][0]
+    early = run(app, at(first_due, 5))
+    assert (early.charged, early.skipped) == (0, 1)
+    assert run(app, at(first_due, 9)).charged == 1
+
+
+def test_a_decline_is_tried_again_on_the_policys_days_then_counts_as_missed(app, client):
+    case_id = plan_on_autopay(app, client, card="0341")
+    due = installments(app, case_id)[0][0]
+    with app.app_context():
+        grace, retry = policy().grace_days, policy().autopay_retry_after_days
+    assert run(app, at(due)).declined == 1
+    # Not again until the retry day.
+    for day in range(1, retry):
+        assert run(app, at(due + timedelta(days=day))).declined == 0
+    assert run(app, at(due + timedelta(days=retry))).declined == 1
+    assert run(app, at(due + timedelta(days=grace))).declined == 1
+    assert run(app, at(due + timedelta(days=grace + 1))).declined == 0
+    made = attempts(app)
+    assert [n for _, n, _ in made] == [1, 2, 3]
+    assert {o for _, _, o in made} == {"declined"}
+    with app.app_context():
+        purposes = db.session().scalars(select(Message.purpose).order_by(Message.id)).all()
+    assert purposes[-3:] == ["autopay_retry", "autopay_retry", "autopay_failed"]
+    assert count(app, Payment, Payment.status == PaymentStatus.FAILED) == 3
+
+
+def test_authentication_required_is_not_retried_and_the_borrower_gets_a_link(app, client):
+    case_id = plan_on_autopay(app, client, card="3184")
+    due = installments(app, case_id)[0][0]
+    assert run(app, at(due)).needs_authentication == 1
+    with app.app_context():
+        grace = policy().grace_days
+    for day in range(1, grace + 1):
+        assert run(app, at(due + timedelta(days=day))).as_json()["needs_authentication"] == 0
+    assert [o for _, _, o in attempts(app)] == ["needs_authentication"]
+    with app.app_context():
+        assert db.session().scalars(select(Message.purpose)).all()[-1] == "autopay_confirm"
+    # The borrower pays it by hand: the ordinary checkout is open to them.
+    assert client.post("/pay", data={"purpose": "installment"}).status_code == 303
+
+
+def test_an_expired_card_turns_autopay_off_and_tells_the_borrower(app, client):
+    case_id = plan_on_autopay(app, client, card="0069")
+    due = installments(app, case_id)[0][0]
+    counts = run(app, at(due))
+    assert (counts.charged, counts.cards_off) == (0, 1)
+    with app.app_context():
+        session = db.session()
+        mandate = session.scalars(select(Autopay)).one()
+        assert mandate.status is AutopayStatus.OFF
+        assert mandate.ended_because is AutopayEnd.CARD_UNUSABLE
+        assert session.scalars(select(SavedCard)).one().status is CardStatus.DETACHED
+        assert session.scalars(select(Message.purpose)).all()[-1] == "autopay_card_off"
+    assert run(app, at(due + timedelta(days=3))).as_json()["declined"] == 0
+
+
+def test_a_card_past_its_expiry_month_is_never_charged(app, client):
+    case_id = plan_on_autopay(app, client)
+    due = installments(app, case_id)[0][0]
+    with app.app_context():
+        session = db.session()
+        card = session.scalars(select(SavedCard)).one()
+        card.exp_year, card.exp_month = due.year - 1, 12
+        session.commit()
+    counts = run(app, at(due))
+    assert (counts.charged, counts.cards_off) == (0, 1)
+    assert count(app, Payment, Payment.automatic.is_(True)) == 0
+
+
+def test_turned_off_means_no_charge(app, client):
+    case_id = plan_on_autopay(app, client)
+    due = installments(app, case_id)[0][0]
+    with app.test_request_context("/"):
+        session = db.session()
+        assert autopay.turn_off(session, session.get(Case, case_id), NOW)
+        assert session.scalars(select(SavedCard)).one().status is CardStatus.REMOVED
+    assert run(app, at(due)).charged == 0
+    assert count(app, Payment, Payment.automatic.is_(True)) == 0
+
+
+def test_an_installment_paid_early_by_hand_is_skipped(app, client):
+    case_id = plan_on_autopay(app, client)
+    due, amount, _ = installments(app, case_id)[0]
+    started = client.post("/pay", data={"purpose": "installment"})
+    reference = started.headers["Location"].rsplit("/", 1)[-1]
+    client.post(f"/sandbox/checkout/{reference}", data={"outcome": "succeed"})
+    assert installments(app, case_id)[0][2] == amount
+    counts = run(app, at(due))
+    assert (counts.charged, counts.skipped) == (0, 1)
+    assert count(app, Payment, Payment.automatic.is_(True)) == 0
+
+
+def test_a_payment_by_hand_in_progress_stops_the_automatic_one(app, client):
+    case_id = plan_on_autopay(app, client)
+    due = installments(app, case_id)[0][0]
+    assert client.post("/pay", data={"purpose": "installment"}).status_code == 303
+    counts = run(app, at(due))
+    assert (counts.charged, counts.skipped) == (0, 1)
+    assert count(app, Payment) == 1
+
+
+def test_an_automatic_charge_in_progress_stops_paying_by_hand(app, client):
+    case_id = plan_on_autopay(app, client)
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+        session.add(
+            Payment(
+                case_id=case_id,
+                plan_id=plan.id,
+                purpose="installment",
+                amount=1,
+                currency="TWD",
+                status=PaymentStatus.PENDING,
+                gateway="sandbox",
+                automatic=True,
+                created_at=NOW,
+            )
+        )
+        session.commit()
+    answer = client.post("/pay", data={"purpose": "installment"})
+    assert answer.status_code == 422
+    assert count(app, Payment) == 1
+
+
+def test_the_gateway_down_mid_run_loses_nothing_and_doubles_nothing(app, client, monkeypatch):
+    from portal.payments.gateway import GatewayUnavailableError
+    from portal.payments.sandbox import SandboxGateway
+
+    case_id = plan_on_autopay(app, client)
+    due, amount, _ = installments(app, case_id)[0]
+    real = SandboxGateway.charge_saved
+
+    def down(self, payment, card, key):
+        raise GatewayUnavailableError("timeout")
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", down)
+    counts = run(app, at(due))
+    assert (counts.charged, counts.unreachable) == (0, 1)
+    with app.app_context():
+        payment = db.session().scalars(select(Payment)).one()
+        assert payment.status is PaymentStatus.UNKNOWN
+        key = db.session().scalars(select(AutopayAttempt.key)).one()
+    keys = []
+
+    def back(self, payment, card, key):
+        keys.append(key)
+        return real(self, payment, card, key)
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", back)
+    # Even past the day: an unfinished attempt is finished, with the same key.
+    counts = run(app, at(due + timedelta(days=1)))
+    assert counts.charged == 1 and keys == [key]
+    assert installments(app, case_id)[0][2] == amount
+    assert count(app, Payment) == 1
+    assert [n for _, n, _ in attempts(app)] == [1]
+
+
+@pytest.mark.parametrize("as_of_offset", [0, 1])
+def test_as_of_charges_what_falls_due_that_day(app, client, as_of_offset):
+    case_id = plan_on_autopay(app, client)
+    due = installments(app, case_id)[0][0]
+    counts = run(app, at(due), due + timedelta(days=as_of_offset))
+    assert counts.charged == 1
+
+
+def test_the_attempt_number_is_unique_per_installment(app, client):
+    case_id = plan_on_autopay(app, client, card="0341")
+    due = installments(app, case_id)[0][0]
+    run(app, at(due))
+    with app.app_context():
+        session = db.session()
+        first = session.scalars(select(AutopayAttempt)).one()
+        installment = session.get(PlanInstallment, first.installment_id)
+        assert installment is not None
+        session.add(
+            AutopayAttempt(
+                autopay_id=first.autopay_id,
+                installment_id=first.installment_id,
+                number=1,
+                scheduled_on=due,
+                outcome=AttemptOutcome.DECLINED,
+                amount=1,
+                currency="TWD",
+                key="another",
+                created_at=NOW,
+            )
+        )
+        with pytest.raises(Exception, match="(?i)unique"):
+            session.commit()
