@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -307,6 +307,8 @@ def run(db: Session, now: datetime, as_of: date | None = None) -> RunCounts:
     borrower's today (``as_of``, when given, for everyone), inside the borrower's
     allowed contact hours. A re-run charges nothing twice. Commits per installment."""
     counts = RunCounts()
+    _end_with_plans(db, now)
+    counts.cards_off += _turn_off_expired(db, now, as_of)
     rules = policy()
     grace, retry_days = rules.grace_days, rules.autopay_retry_after_days
     for due in _candidates(db, now, as_of, grace):
@@ -319,11 +321,54 @@ def run(db: Session, now: datetime, as_of: date | None = None) -> RunCounts:
             if not step.resume:
                 counts.skipped += 1  # paid by hand before its date
             continue
-        if not step.resume and not _within_hours(due, now):
+        # A run for a given day (``as_of``: catching up, or a simulated date) stands for
+        # that day's run in the borrower's hours; only a run for today checks the clock.
+        if as_of is None and not step.resume and not _within_hours(due, now):
             counts.skipped += 1
             continue
         _charge(db, due, step, today, now, counts)
     return counts
+
+
+def _end_with_plans(db: Session, now: datetime) -> None:
+    """Autopay ends with its plan (completed, broken, lapsed, withdrawn): one UPDATE over
+    the live mandates whose plan is no longer live. Commits."""
+    db.execute(
+        update(Autopay)
+        .where(
+            Autopay.status.in_(LIVE_AUTOPAY_STATUSES),
+            Autopay.plan_id.in_(
+                select(Plan.id).where(
+                    Plan.id == Autopay.plan_id, Plan.status.not_in(LIVE_PLAN_STATUSES)
+                )
+            ),
+        )
+        .values(status=AutopayStatus.OFF, ended_at=now, ended_because=AutopayEnd.PLAN_ENDED)
+    )
+    db.commit()
+
+
+def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
+    """Autopay on a card past its expiry month is turned off, and the borrower told, as
+    soon as the month is over everywhere (so they can add a new card before the next
+    date), rather than on the day a charge would have failed. Returns how many."""
+    day = as_of or (now - timedelta(days=1)).date()
+    month = day.year * 12 + day.month
+    found = db.execute(
+        select(Autopay, SavedCard, Plan.case_id)
+        .join(SavedCard, SavedCard.id == Autopay.card_id)
+        .join(Plan, Plan.id == Autopay.plan_id)
+        .where(
+            Autopay.status == AutopayStatus.ON,
+            SavedCard.status == CardStatus.ACTIVE,
+            SavedCard.exp_year * 12 + SavedCard.exp_month < month,
+        )
+    ).all()
+    for mandate, card, case_id in found:
+        case = db.get(Case, case_id)
+        if case is not None:
+            _card_unusable(db, case, mandate, card, CardStatus.EXPIRED, now)
+    return len(found)
 
 
 def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> list[_Due]:

@@ -28,6 +28,7 @@ from portal.models import (
     PaymentStatus,
     Plan,
     PlanInstallment,
+    PlanStatus,
     SavedCard,
 )
 from portal.payments import autopay
@@ -200,6 +201,25 @@ def test_a_card_past_its_expiry_month_is_never_charged(app, client):
     counts = run(app, at(due))
     assert (counts.charged, counts.cards_off) == (0, 1)
     assert count(app, Payment, Payment.automatic.is_(True)) == 0
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(SavedCard)).one().status is CardStatus.EXPIRED
+        assert session.scalars(select(Autopay)).one().ended_because is AutopayEnd.CARD_EXPIRED
+        assert session.scalars(select(Message.purpose)).all()[-1] == "autopay_card_off"
+
+
+def test_a_plan_that_ends_takes_its_autopay_with_it(app, client):
+    case_id = plan_on_autopay(app, client)
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+        plan.status = PlanStatus.BROKEN
+        session.commit()
+    run(app, NOW)
+    with app.app_context():
+        mandate = db.session().scalars(select(Autopay)).one()
+        assert mandate.status is AutopayStatus.OFF
+        assert mandate.ended_because is AutopayEnd.PLAN_ENDED
 
 
 def test_turned_off_means_no_charge(app, client):
