@@ -76,19 +76,20 @@ def next_attempt(
     """The attempt an unpaid installment is due for today, given the attempts already
     made (in order), or None.
 
-    - An attempt whose outcome is unknown is made again (``resume``) while the grace
-      period lasts.
+    - An attempt whose outcome is unknown is made again (``resume``), however late.
     - After a success, an authentication request or an unusable card: nothing more.
     - After a decline: the next scheduled day after the declined attempt's, once it has
       come. A day a run missed is made up on the first run after it, but only once: the
       latest day that has come is taken, so two attempts are never made for one day,
       and none after the grace period.
     """
+    if made and made[-1].outcome in UNFINISHED:
+        # Whenever it is: the provider may have charged it, and only asking again (with
+        # the same key) finds out.
+        return NextAttempt(len(made), made[-1].scheduled_on, resume=True)
     days = attempt_dates(due, retry_after_days, grace_days)
     if today < due or today > days[-1]:
         return None
-    if made and made[-1].outcome in UNFINISHED:
-        return NextAttempt(len(made), made[-1].scheduled_on, resume=True)
     if any(attempt.outcome is not AttemptOutcome.DECLINED for attempt in made):
         return None
     after = made[-1].scheduled_on if made else None

@@ -146,6 +146,9 @@ class AutopayAttempt(Base):
         codes(AttemptOutcome, name="outcome", length=24), default=AttemptOutcome.CHARGING
     )
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), unique=True)
+    # The card charged: an attempt made again goes to the same card with the same key,
+    # even if the borrower has changed card since.
+    card_id: Mapped[int] = mapped_column(ForeignKey("saved_cards.id"))
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     key: Mapped[str] = mapped_column(String(128), unique=True)

@@ -28,17 +28,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation import AttemptOutcome, MadeAttempt, NextAttempt, next_attempt
+from negotiation.autopay import UNFINISHED
 from portal.cases.facts import live_plan, policy, record_event
 from portal.cases.overdue import borrower_today
 from portal.contact.gate import rules_for
 from portal.models import (
     LIVE_AUTOPAY_STATUSES,
     LIVE_PLAN_STATUSES,
+    OPEN_PAYMENT_STATUSES,
     Autopay,
     AutopayAttempt,
     AutopayEnd,
@@ -373,8 +375,8 @@ def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
 
 def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> list[_Due]:
     """Installments of live plans on autopay due in the last ``grace`` days or today (a
-    day either side of the run's date, for the borrowers' zones), paid or not: a paid
-    one due today is counted as skipped."""
+    day either side of the run's date, for the borrowers' zones), paid or not (a paid
+    one due today is counted as skipped), and any with an attempt left unfinished."""
     latest = as_of or (now + timedelta(days=1)).date()
     earliest = (as_of or (now - timedelta(days=1)).date()) - timedelta(days=grace)
     rows = db.execute(
@@ -395,9 +397,21 @@ def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> l
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .where(
-            Autopay.status == AutopayStatus.ON,
-            Plan.status.in_(LIVE_PLAN_STATUSES),
-            PlanInstallment.due_date.between(earliest, latest),
+            or_(
+                and_(
+                    Autopay.status == AutopayStatus.ON,
+                    Plan.status.in_(LIVE_PLAN_STATUSES),
+                    PlanInstallment.due_date.between(earliest, latest),
+                ),
+                # An attempt whose outcome is unknown is finished whenever it is found,
+                # autopay on or not: the provider may have taken the money.
+                PlanInstallment.id.in_(
+                    select(AutopayAttempt.installment_id).where(
+                        AutopayAttempt.outcome.in_(UNFINISHED),
+                        AutopayAttempt.autopay_id == Autopay.id,
+                    )
+                ),
+            )
         )
         .order_by(PlanInstallment.due_date, PlanInstallment.id)
     ).all()
@@ -424,30 +438,31 @@ def _within_hours(due: _Due, now: datetime) -> bool:
 def _charge(
     db: Session, due: _Due, step: NextAttempt, today: date, now: datetime, counts: RunCounts
 ) -> None:
-    """Make (or make again) one attempt, and record what it came to."""
+    """Make (or make again) one attempt, and record what it came to. An attempt made
+    again was started before anything since (autopay turned off, the card changed): it
+    goes to the same card with the same key, so the provider answers what it did the
+    first time, or makes the charge the borrower had agreed to when it began."""
     autopay = db.get(Autopay, due.autopay_id)
     case = db.get(Case, due.case_id)
     if autopay is None or case is None:
         return
-    card = autopay.card
-    if card is None or card.status is not CardStatus.ACTIVE:
-        counts.skipped += 1
-        return
-    if card.expired_by(today) and not step.resume:
-        _card_unusable(db, case, autopay, card, CardStatus.EXPIRED, now)
-        counts.cards_off += 1
-        return
+    if not step.resume:
+        card = autopay.card
+        if card is None or card.status is not CardStatus.ACTIVE:
+            counts.skipped += 1
+            return
+        if card.expired_by(today):
+            _card_unusable(db, case, autopay, card, CardStatus.EXPIRED, now)
+            counts.cards_off += 1
+            return
     attempt = _attempt(db, due, step, autopay, case, now)
     if attempt is None:
         db.rollback()
         counts.skipped += 1
         return
+    card = db.get(SavedCard, attempt.card_id)
     payment = db.get(Payment, attempt.payment_id) if attempt.payment_id else None
-    if payment is None or payment.status not in (
-        PaymentStatus.CREATED,
-        PaymentStatus.PENDING,
-        PaymentStatus.UNKNOWN,
-    ):
+    if card is None or payment is None or payment.status not in OPEN_PAYMENT_STATUSES:
         _close_resumed(db, attempt, payment, now)
         return
     try:
@@ -508,6 +523,7 @@ def _attempt(
         scheduled_on=step.scheduled_on,
         outcome=AttemptOutcome.CHARGING,
         payment_id=payment.id,
+        card_id=autopay.card_id,
         amount=due.outstanding,
         currency=due.currency,
         key=f"haohuan-autopay-{due.installment_id}-{step.number}-{int(now.timestamp())}",
@@ -632,10 +648,15 @@ def _card_unusable(
     """The card can no longer be charged: it is ended, autopay is turned off, and the
     borrower told (they can save another card, or pay by hand)."""
     card.status, card.ended_at = status, now
-    because = AutopayEnd.CARD_EXPIRED if status is CardStatus.EXPIRED else AutopayEnd.CARD_UNUSABLE
-    _end(autopay, now, because)
-    record_event(db, case, "autopay_off", "system", at=now, because=because.value)
-    _notice(db, case, NOTICE_CARD_OFF, now)
+    # Off already when an attempt made again finds the card gone after the borrower
+    # turned autopay off: nothing more to end or tell.
+    if autopay.status is not AutopayStatus.OFF:
+        because = (
+            AutopayEnd.CARD_EXPIRED if status is CardStatus.EXPIRED else AutopayEnd.CARD_UNUSABLE
+        )
+        _end(autopay, now, because)
+        record_event(db, case, "autopay_off", "system", at=now, because=because.value)
+        _notice(db, case, NOTICE_CARD_OFF, now)
     if commit:
         db.commit()
 

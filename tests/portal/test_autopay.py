@@ -303,8 +303,10 @@ def test_the_gateway_down_mid_run_loses_nothing_and_doubles_nothing(app, client,
         return real(self, payment, card, key)
 
     monkeypatch.setattr(SandboxGateway, "charge_saved", back)
-    # Even past the day: an unfinished attempt is finished, with the same key.
-    counts = run(app, at(due + timedelta(days=1)))
+    # Even past the grace period: an unfinished attempt is finished, with the same key.
+    with app.app_context():
+        grace = policy().grace_days
+    counts = run(app, at(due + timedelta(days=grace + 10)))
     assert counts.charged == 1
     assert keys == [key]
     assert installments(app, case_id)[0][2] == amount
@@ -344,3 +346,42 @@ def test_the_attempt_number_is_unique_per_installment(app, client):
         )
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_an_unknown_attempt_is_finished_on_its_card_after_autopay_is_turned_off(
+    app, client, monkeypatch
+):
+    """Started before the borrower turned autopay off: the provider may have charged
+    it, so it is asked again, on the same card with the same key, and whatever it says
+    is applied once; nothing new is started."""
+    from portal.payments.gateway import GatewayUnavailableError
+    from portal.payments.sandbox import SandboxGateway
+
+    case_id = plan_on_autopay(app, client)
+    due, amount, _ = installments(app, case_id)[0]
+    real = SandboxGateway.charge_saved
+
+    def down(self, payment, card, key):
+        raise GatewayUnavailableError("timeout")
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", down)
+    assert run(app, at(due)).unreachable == 1
+    with app.test_request_context("/"):
+        session = db.session()
+        assert autopay.turn_off(session, session.get(Case, case_id), at(due))
+        charged_card = session.scalars(select(AutopayAttempt.card_id)).one()
+    seen = []
+
+    def back(self, payment, card, key):
+        seen.append(card.id)
+        return real(self, payment, card, key)
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", back)
+    assert run(app, at(due + timedelta(days=1))).charged == 1
+    assert seen == [charged_card]
+    assert installments(app, case_id)[0][2] == amount
+    # And nothing after it: autopay is off.
+    second = installments(app, case_id)[1][0] if len(installments(app, case_id)) > 1 else None
+    if second is not None:
+        assert run(app, at(second)).charged == 0
+    assert count(app, Payment) == 1

@@ -125,6 +125,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("payment_id", ID, nullable=True),
+        sa.Column("card_id", ID, nullable=False),
         sa.Column("amount", ID, nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("key", sa.String(length=128), nullable=False),
@@ -141,6 +142,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["payment_id"], ["payments.id"], name="fk_autopay_attempts_payment_id_payments"
+        ),
+        sa.ForeignKeyConstraint(
+            ["card_id"], ["saved_cards.id"], name="fk_autopay_attempts_card_id_saved_cards"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_autopay_attempts"),
         sa.UniqueConstraint("installment_id", "number", name="uq_autopay_attempts_installment_id"),
