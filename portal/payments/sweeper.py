@@ -89,6 +89,10 @@ def check(db: Session, settings: StripeSettings, payment: Payment, now: datetime
     """Ask Stripe about one open or voided payment and act on its answer: recover a lost
     intent, cancel a voided one, settle a decided one, reopen an unknown one. Commits
     what it changes."""
+    if payment.gateway_reference is None and payment.automatic:
+        # An automatic charge whose answer was lost is asked again by the autopay run,
+        # with its own key (an off-session charge): a checkout's intent is not its own.
+        return Checked.UNDECIDED
     if payment.gateway_reference is None:
         return Checked.UNDECIDED if _recover_reference(db, payment) else Checked.UNREACHABLE
     reference = payment.gateway_reference

@@ -385,3 +385,37 @@ def test_an_unknown_attempt_is_finished_on_its_card_after_autopay_is_turned_off(
     if second is not None:
         assert run(app, at(second)).charged == 0
     assert count(app, Payment) == 1
+
+
+def test_the_sweeper_leaves_a_lost_automatic_charge_to_the_autopay_run(app, client, monkeypatch):
+    """A checkout's recovery (a new on-session intent under the checkout's key) is not
+    an automatic charge's: the run asks again with the attempt's own key."""
+    from portal.payments import sweeper
+    from portal.payments.stripe_checkout import StripeGateway
+    from portal.payments.stripe_gateway import StripeSettings
+
+    case_id = plan_on_autopay(app, client)
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+        payment = Payment(
+            case_id=case_id,
+            plan_id=plan.id,
+            purpose="installment",
+            amount=1,
+            currency="TWD",
+            status=PaymentStatus.UNKNOWN,
+            gateway="stripe",
+            automatic=True,
+            created_at=NOW,
+        )
+        session.add(payment)
+        session.commit()
+
+        def no_intent(self, payment):
+            raise AssertionError("no checkout intent for an automatic charge")
+
+        monkeypatch.setattr(StripeGateway, "new_intent", no_intent)
+        settings = StripeSettings("sk", "pk", "wh", "http://127.0.0.1:9", "js")
+        assert sweeper.check(session, settings, payment, NOW) is sweeper.Checked.UNDECIDED
+        assert payment.gateway_reference is None
