@@ -353,7 +353,10 @@ def _end_with_plans(db: Session, now: datetime) -> None:
 def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
     """Autopay on a card past its expiry month is turned off, and the borrower told, as
     soon as the month is over everywhere (so they can add a new card before the next
-    date), rather than on the day a charge would have failed. Returns how many."""
+    date), rather than on the day a charge would have failed. The provider is asked
+    first: a bank may have renewed the card (Stripe's card updater moves the expiry of a
+    saved card), and then it is kept with its new expiry. Returns how many were turned
+    off."""
     day = as_of or (now - timedelta(days=1)).date()
     month = day.year * 12 + day.month
     found = db.execute(
@@ -366,11 +369,32 @@ def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
             SavedCard.exp_year * 12 + SavedCard.exp_month < month,
         )
     ).all()
+    turned_off = 0
     for mandate, card, case_id in found:
+        unusable = _unusable(db, card, day)
         case = db.get(Case, case_id)
-        if case is not None:
-            _card_unusable(db, case, mandate, card, CardStatus.EXPIRED, now)
-    return len(found)
+        if unusable is not None and case is not None:
+            _card_unusable(db, case, mandate, card, unusable, now)
+            turned_off += 1
+    return turned_off
+
+
+def _unusable(db: Session, card: SavedCard, day: date) -> CardStatus | None:
+    """Why the card can no longer be charged on ``day`` (expired, or gone at the
+    provider), or None when it can: the stored expiry first, then, for a card that looks
+    expired, the provider's own record (renewed cards get a new expiry; an unanswered
+    question keeps the card for the next run). Commits a renewed expiry."""
+    if not card.expired_by(day):
+        return None
+    try:
+        now_known = gateway(card.gateway).refresh_card(card)
+    except GatewayUnavailableError:
+        return None
+    if now_known is None:
+        return CardStatus.DETACHED
+    card.exp_month, card.exp_year = now_known.exp_month, now_known.exp_year
+    db.commit()
+    return CardStatus.EXPIRED if card.expired_by(day) else None
 
 
 def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> list[_Due]:
@@ -451,8 +475,9 @@ def _charge(
         if card is None or card.status is not CardStatus.ACTIVE:
             counts.skipped += 1
             return
-        if card.expired_by(today):
-            _card_unusable(db, case, autopay, card, CardStatus.EXPIRED, now)
+        unusable = _unusable(db, card, today)
+        if unusable is not None:
+            _card_unusable(db, case, autopay, card, unusable, now)
             counts.cards_off += 1
             return
     attempt = _attempt(db, due, step, autopay, case, now)

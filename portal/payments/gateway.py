@@ -87,6 +87,11 @@ class Gateway(Protocol):
         is then known to have happened)."""
         ...
 
+    def refresh_card(self, card: SavedCard) -> CardDetails | None:
+        """The saved card as the provider has it now (a renewed card has a new expiry),
+        or None when it is gone (detached, deleted). Raises ``GatewayUnavailableError``."""
+        ...
+
     def forget_card(self, card: SavedCard) -> None:
         """Remove the saved card at the provider, so it can never be charged again.
         Raises ``GatewayUnavailableError``."""

@@ -73,6 +73,17 @@ class SandboxGateway:
         reference = f"sbx_{payment.id}_{_signature(str(payment.id))}"
         return Charged(outcome, reference if outcome is AttemptOutcome.SUCCEEDED else None, code)
 
+    def refresh_card(self, card: SavedCard) -> CardDetails | None:
+        """A test card never changes."""
+        return CardDetails(
+            card.customer_ref,
+            card.method_ref,
+            card.brand,
+            card.last4,
+            card.exp_month,
+            card.exp_year,
+        )
+
     def forget_card(self, card: SavedCard) -> None:
         """Nothing is kept anywhere else."""
 

@@ -37,6 +37,7 @@ from portal.payments.stripe_gateway import (
     create_intent,
     create_setup_intent,
     detach_method,
+    retrieve_method,
     retrieve_setup,
 )
 
@@ -130,6 +131,23 @@ class StripeGateway:
             _outcome(answer.status, answer.code, answer.decline_code),
             answer.intent_id,
             answer.decline_code or answer.code,
+        )
+
+    def refresh_card(self, card: SavedCard) -> CardDetails | None:
+        """The PaymentMethod as Stripe has it: None once it is no longer the customer's."""
+        try:
+            state = retrieve_method(StripeSettings.from_config(), card.method_ref)
+        except stripe.StripeError as error:
+            raise GatewayUnavailableError(str(error)) from None
+        if state is None or state.customer != card.customer_ref:
+            return None
+        return CardDetails(
+            card.customer_ref,
+            card.method_ref,
+            state.brand or card.brand,
+            state.last4 or card.last4,
+            state.exp_month,
+            state.exp_year,
         )
 
     def forget_card(self, card: SavedCard) -> None:

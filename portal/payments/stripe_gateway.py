@@ -247,6 +247,27 @@ def retrieve_setup(settings: StripeSettings, setup_id: str) -> SetupState:
     )
 
 
+def retrieve_method(settings: StripeSettings, method: str) -> SetupState | None:
+    """A saved PaymentMethod as Stripe has it now (its customer and card), or None when
+    Stripe has no such method. ``status`` is empty: a method has none."""
+    try:
+        found: Any = client(settings).v1.payment_methods.retrieve(method)
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return None
+        raise
+    card: Any = getattr(found, "card", None)
+    return SetupState(
+        status="",
+        customer=_id(found.customer),
+        method=str(found.id),
+        brand=str(getattr(card, "brand", "") or ""),
+        last4=str(getattr(card, "last4", "") or ""),
+        exp_month=int(getattr(card, "exp_month", 0) or 0),
+        exp_year=int(getattr(card, "exp_year", 0) or 0),
+    )
+
+
 def charge_off_session(
     settings: StripeSettings,
     key: str,

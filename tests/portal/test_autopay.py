@@ -419,3 +419,37 @@ def test_the_sweeper_leaves_a_lost_automatic_charge_to_the_autopay_run(app, clie
         settings = StripeSettings("sk", "pk", "wh", "http://127.0.0.1:9", "js")
         assert sweeper.check(session, settings, payment, NOW) is sweeper.Checked.UNDECIDED
         assert payment.gateway_reference is None
+
+
+@pytest.mark.parametrize("renewed", [True, False])
+def test_a_card_that_looks_expired_is_checked_with_the_provider_first(
+    app, client, monkeypatch, renewed
+):
+    """A bank may renew a card (Stripe's card updater moves a saved card's expiry): it
+    is kept, with its new expiry. One the provider no longer has is ended as gone."""
+    from portal.payments.gateway import CardDetails
+    from portal.payments.sandbox import SandboxGateway
+
+    case_id = plan_on_autopay(app, client)
+    due = installments(app, case_id)[0][0]
+    with app.app_context():
+        session = db.session()
+        card = session.scalars(select(SavedCard)).one()
+        card.exp_year, card.exp_month = due.year - 1, 12
+        session.commit()
+
+    def refreshed(self, card):
+        if not renewed:
+            return None
+        return CardDetails(card.customer_ref, card.method_ref, card.brand, card.last4, 12, 2031)
+
+    monkeypatch.setattr(SandboxGateway, "refresh_card", refreshed)
+    counts = run(app, at(due))
+    with app.app_context():
+        card = db.session().scalars(select(SavedCard)).one()
+        if renewed:
+            assert (counts.charged, counts.cards_off) == (1, 0)
+            assert (card.exp_month, card.exp_year, card.status) == (12, 2031, CardStatus.ACTIVE)
+        else:
+            assert (counts.charged, counts.cards_off) == (0, 1)
+            assert card.status is CardStatus.DETACHED
