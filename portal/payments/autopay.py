@@ -243,6 +243,35 @@ def turn_off(
     return True
 
 
+def card_gone(db: Session, provider: str, method_ref: str, now: datetime) -> bool:
+    """The provider says a saved card is gone (Stripe's ``payment_method.detached``):
+    the card is ended, autopay on it turned off and the borrower told, before a charge
+    would have found out. A card already ended (removed by the borrower, replaced) is
+    left as it is, so the provider's echo of our own removal changes nothing. True when
+    a card was ended. Commits."""
+    card = db.scalars(
+        select(SavedCard).where(
+            SavedCard.gateway == provider,
+            SavedCard.method_ref == method_ref,
+            SavedCard.status == CardStatus.ACTIVE,
+        )
+    ).first()
+    if card is None:
+        return False
+    mandates = db.execute(
+        select(Autopay, Plan.case_id)
+        .join(Plan, Plan.id == Autopay.plan_id)
+        .where(Autopay.card_id == card.id, Autopay.status == AutopayStatus.ON)
+    ).all()
+    card.status, card.ended_at = CardStatus.DETACHED, now
+    for mandate, case_id in mandates:
+        case = db.get(Case, case_id)
+        if case is not None:
+            _card_unusable(db, case, mandate, card, CardStatus.DETACHED, now, commit=False)
+    db.commit()
+    return True
+
+
 def _end(autopay: Autopay, now: datetime, because: AutopayEnd) -> None:
     autopay.status, autopay.ended_at, autopay.ended_because = AutopayStatus.OFF, now, because
 

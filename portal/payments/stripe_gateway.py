@@ -376,6 +376,20 @@ def gateway_event(event: dict[str, Any]) -> GatewayEvent | None:
     return found
 
 
+def detached_method(event: dict[str, Any]) -> str | None:
+    """The PaymentMethod a ``payment_method.detached`` event says is no longer its
+    customer's (a card removed at Stripe, by us or anyone else), or None for any other
+    event or one no saved card could have."""
+    if event.get("type") != "payment_method.detached":
+        return None
+    data = event.get("data")
+    found = data.get("object") if isinstance(data, dict) else None
+    method = found.get("id") if isinstance(found, dict) else None
+    if isinstance(method, str) and method.startswith("pm_") and len(method) <= LONGEST_ID:
+        return method
+    return None
+
+
 def _mapped(event: dict[str, Any]) -> GatewayEvent | None:
     kind = str(event.get("type"))
     # Every level is checked: a signed body is still only as well formed as its sender

@@ -453,3 +453,35 @@ def test_a_card_that_looks_expired_is_checked_with_the_provider_first(
         else:
             assert (counts.charged, counts.cards_off) == (0, 1)
             assert card.status is CardStatus.DETACHED
+
+
+def test_a_card_removed_at_stripe_turns_autopay_off_at_once(app, client):
+    """Stripe's signed ``payment_method.detached``: the card ends, autopay on it stops and
+    the borrower is told; a redelivery, or the echo of our own removal, changes nothing."""
+    import json
+
+    from .test_stripe_webhooks import SECRET, deliver, signed
+
+    app.config["STRIPE_WEBHOOK_SECRET"] = SECRET
+    plan_on_autopay(app, client)
+    with app.app_context():
+        session = db.session()
+        card = session.scalars(select(SavedCard)).one()
+        card.gateway, card.method_ref = "stripe", "pm_test_gone"
+        session.commit()
+    body = json.dumps(
+        {
+            "id": "evt_detached",
+            "object": "event",
+            "type": "payment_method.detached",
+            "data": {"object": {"id": "pm_test_gone", "object": "payment_method"}},
+        }
+    ).encode()
+    for _ in range(2):
+        assert deliver(client, body, signed(body)).status_code == 200
+    with app.app_context():
+        session = db.session()
+        assert session.scalars(select(SavedCard)).one().status is CardStatus.DETACHED
+        mandate = session.scalars(select(Autopay)).one()
+        assert mandate.ended_because is AutopayEnd.CARD_UNUSABLE
+        assert session.scalars(select(Message.purpose)).all().count("autopay_card_off") == 1

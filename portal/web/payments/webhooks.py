@@ -18,10 +18,12 @@ from flask import Blueprint, request
 
 from portal.core import db, jobs
 from portal.core.clock import now
+from portal.payments.autopay import card_gone
 from portal.payments.inbox import record, settle_job, waiting
 from portal.payments.stripe_gateway import (
     SignatureError,
     StripeSettings,
+    detached_method,
     gateway_event,
     verified_event,
 )
@@ -55,6 +57,12 @@ def stripe_webhook() -> tuple[dict[str, object], int]:
         # signed deliveries never do, however many come at once.
         ratelimit.count_failure("webhook")
         return {"error": "bad signature"}, 400
+    gone = detached_method(event)
+    if gone is not None:
+        # A saved card removed at Stripe: autopay on it stops now, not at its next
+        # charge. Idempotent (an ended card stays ended), so redeliveries are harmless.
+        card_gone(db.session(), "stripe", gone, now())
+        return {"received": True}, 200
     internal = gateway_event(event)
     if internal is None:
         log.info(
