@@ -71,6 +71,9 @@ WATCHED: tuple[Watched, ...] = (
     Watched("plan_installments", Scope.BY_PLAN),
     Watched("waivers", Scope.BY_PLAN),
     Watched("consents", Scope.BY_PLAN),
+    # Autopay on the plan, and the card it charges (the status page shows both).
+    Watched("autopays", Scope.BY_PLAN),
+    Watched("saved_cards", Scope.BY_BORROWER),
     Watched("case_holds", Scope.BY_CASE),
     Watched("hold_adjustments", Scope.BY_CASE),
     Watched("dispute_evidence", Scope.BY_CASE, whole_rows=False),
