@@ -209,6 +209,13 @@ def finish_setup(
     )
     db.add(card)
     db.flush()
+    if old is not None:
+        # One card serves all the borrower's loans: every mandate on the old card moves.
+        db.execute(
+            update(Autopay)
+            .where(Autopay.card_id == old.id, Autopay.status == AutopayStatus.ON)
+            .values(card_id=card.id)
+        )
     plan = live_plan(db, case)
     autopay = live_autopay(db, plan.id) if plan is not None else None
     if autopay is not None:
@@ -227,20 +234,39 @@ def turn_off(
 ) -> bool:
     """Turn the live plan's autopay off at once: no charge not yet started is made. The
     saved card is forgotten too (at the provider as well), when turned off by the
-    borrower. True when there was one to turn off. Commits."""
+    borrower and no other of their plans is charged to it. True when there was one to
+    turn off. Commits."""
     plan = live_plan(db, case)
     autopay = live_autopay(db, plan.id) if plan is not None else None
     if autopay is None:
         return False
     _end(autopay, now, because)
     card = autopay.card
-    if because is AutopayEnd.BORROWER and card is not None and card.status is CardStatus.ACTIVE:
+    forget = (
+        because is AutopayEnd.BORROWER
+        and card is not None
+        and card.status is CardStatus.ACTIVE
+        and not _in_use(db, card.id)
+    )
+    if forget and card is not None:
         card.status, card.ended_at = CardStatus.REMOVED, now
     record_event(db, case, "autopay_off", "borrower", at=now, because=because.value)
     db.commit()
-    if because is AutopayEnd.BORROWER and card is not None:
+    if forget and card is not None:
         _forget(card)
     return True
+
+
+def _in_use(db: Session, card_id: int) -> bool:
+    """True while autopay on another of the borrower's plans still charges the card."""
+    return (
+        db.scalars(
+            select(Autopay.id).where(
+                Autopay.card_id == card_id, Autopay.status.in_(LIVE_AUTOPAY_STATUSES)
+            )
+        ).first()
+        is not None
+    )
 
 
 def card_gone(db: Session, provider: str, method_ref: str, now: datetime) -> bool:
@@ -258,17 +284,7 @@ def card_gone(db: Session, provider: str, method_ref: str, now: datetime) -> boo
     ).first()
     if card is None:
         return False
-    mandates = db.execute(
-        select(Autopay, Plan.case_id)
-        .join(Plan, Plan.id == Autopay.plan_id)
-        .where(Autopay.card_id == card.id, Autopay.status == AutopayStatus.ON)
-    ).all()
-    card.status, card.ended_at = CardStatus.DETACHED, now
-    for mandate, case_id in mandates:
-        case = db.get(Case, case_id)
-        if case is not None:
-            _card_unusable(db, case, mandate, card, CardStatus.DETACHED, now, commit=False)
-    db.commit()
+    _card_unusable(db, card, CardStatus.DETACHED, now)
     return True
 
 
@@ -399,12 +415,10 @@ def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
         )
     ).all()
     turned_off = 0
-    for mandate, card, case_id in found:
+    for card in {card.id: card for _, card, _ in found}.values():
         unusable = _unusable(db, card, day)
-        case = db.get(Case, case_id)
-        if unusable is not None and case is not None:
-            _card_unusable(db, case, mandate, card, unusable, now)
-            turned_off += 1
+        if unusable is not None:
+            turned_off += _card_unusable(db, card, unusable, now)
     return turned_off
 
 
@@ -506,8 +520,7 @@ def _charge(
             return
         unusable = _unusable(db, card, today)
         if unusable is not None:
-            _card_unusable(db, case, autopay, card, unusable, now)
-            counts.cards_off += 1
+            counts.cards_off += _card_unusable(db, card, unusable, now)
             return
     attempt = _attempt(db, due, step, autopay, case, now)
     if attempt is None:
@@ -664,8 +677,8 @@ def _record(
         counts.needs_authentication += 1
         _notice(db, case, NOTICE_CONFIRM, now)
     elif outcome is AttemptOutcome.CARD_UNUSABLE:
-        counts.cards_off += 1
-        _card_unusable(db, case, autopay, card, CardStatus.DETACHED, now, commit=False)
+        # Ended, and autopay with it (none to turn off when the borrower already did).
+        counts.cards_off += _card_unusable(db, card, CardStatus.DETACHED, now, commit=False)
     else:
         counts.declined += 1
         last = not _retry_left(db, attempt)
@@ -690,29 +703,29 @@ def _retry_left(db: Session, attempt: AutopayAttempt) -> bool:
 
 
 def _card_unusable(
-    db: Session,
-    case: Case,
-    autopay: Autopay,
-    card: SavedCard,
-    status: CardStatus,
-    now: datetime,
-    *,
-    commit: bool = True,
-) -> None:
-    """The card can no longer be charged: it is ended, autopay is turned off, and the
-    borrower told (they can save another card, or pay by hand)."""
-    card.status, card.ended_at = status, now
-    # Off already when an attempt made again finds the card gone after the borrower
-    # turned autopay off: nothing more to end or tell.
-    if autopay.status is not AutopayStatus.OFF:
-        because = (
-            AutopayEnd.CARD_EXPIRED if status is CardStatus.EXPIRED else AutopayEnd.CARD_UNUSABLE
-        )
-        _end(autopay, now, because)
-        record_event(db, case, "autopay_off", "system", at=now, because=because.value)
-        _notice(db, case, NOTICE_CARD_OFF, now)
+    db: Session, card: SavedCard, status: CardStatus, now: datetime, *, commit: bool = True
+) -> int:
+    """The card can no longer be charged: it is ended, and autopay on it is turned off
+    on every plan of the borrower's that used it (one card serves all their loans), each
+    case told (they can save another card, or pay by hand). Returns how many mandates
+    were turned off. Commits unless ``commit`` is false."""
+    if card.status is CardStatus.ACTIVE:  # one the borrower removed stays removed
+        card.status, card.ended_at = status, now
+    because = AutopayEnd.CARD_EXPIRED if status is CardStatus.EXPIRED else AutopayEnd.CARD_UNUSABLE
+    mandates = db.execute(
+        select(Autopay, Plan.case_id)
+        .join(Plan, Plan.id == Autopay.plan_id)
+        .where(Autopay.card_id == card.id, Autopay.status.in_(LIVE_AUTOPAY_STATUSES))
+    ).all()
+    for mandate, case_id in mandates:
+        case = db.get(Case, case_id)
+        _end(mandate, now, because)
+        if case is not None:
+            record_event(db, case, "autopay_off", "system", at=now, because=because.value)
+            _notice(db, case, NOTICE_CARD_OFF, now)
     if commit:
         db.commit()
+    return len(mandates)
 
 
 def _notice(db: Session, case: Case, purpose: str, now: datetime) -> None:

@@ -485,3 +485,106 @@ def test_a_card_removed_at_stripe_turns_autopay_off_at_once(app, client):
         mandate = session.scalars(select(Autopay)).one()
         assert mandate.ended_because is AutopayEnd.CARD_UNUSABLE
         assert session.scalars(select(Message.purpose)).all().count("autopay_card_off") == 1
+
+
+def second_loan_on_the_same_card(app, case_id: int) -> int:
+    """Another loan of the same borrower, with a live plan of one installment on
+    autopay with the same card. Returns its case id."""
+    from portal.models import Loan
+
+    with app.app_context():
+        session = db.session()
+        first = session.get(Case, case_id)
+        assert first is not None
+        loan = Loan(
+            number=f"{first.loan.number}-2",
+            currency="TWD",
+            principal=100_000,
+            annual_rate_pct=first.loan.annual_rate_pct,
+            frequency="monthly",
+            start_date=first.loan.start_date,
+            borrower_id=first.loan.borrower_id,
+        )
+        case = Case(loan=loan)
+        session.add_all([loan, case])
+        session.flush()
+        plan = Plan(
+            case_id=case.id,
+            status=PlanStatus.ACTIVE,
+            kind="arrears_plan",
+            currency="TWD",
+            restructured=1_000,
+            total=1_000,
+            accepted_at=NOW,
+        )
+        session.add(plan)
+        session.flush()
+        session.add(PlanInstallment(plan_id=plan.id, sequence=1, due_date=NOW.date(), amount=1_000))
+        card = session.scalars(select(SavedCard)).one()
+        session.add(
+            Autopay(
+                plan_id=plan.id,
+                card_id=card.id,
+                status=AutopayStatus.ON,
+                consented_at=NOW,
+                terms_version=autopay.MANDATE_VERSION,
+                locale="zh_Hant_TW",
+                shown_hash="x",
+                ip_address="127.0.0.1",
+                user_agent="pytest",
+                started_at=NOW,
+            )
+        )
+        session.commit()
+        return case.id
+
+
+def mandates(app) -> dict[int, tuple[str, int | None]]:
+    """Each plan's mandate: its status and card."""
+    with app.app_context():
+        rows = db.session().execute(select(Autopay.plan_id, Autopay.status, Autopay.card_id)).all()
+        return {plan: (str(status), card) for plan, status, card in rows}
+
+
+def test_one_card_serves_all_the_borrowers_loans(app, client):
+    """Turning autopay off on one loan keeps the card for the other; a new card moves
+    both; a card that is gone turns off both, each case told."""
+    first = plan_on_autopay(app, client)
+    second = second_loan_on_the_same_card(app, first)
+    with app.test_request_context("/"):
+        session = db.session()
+        assert autopay.turn_off(session, session.get(Case, first), NOW)
+        assert session.scalars(select(SavedCard)).one().status is CardStatus.ACTIVE
+    assert sorted(status for status, _ in mandates(app).values()) == ["off", "on"]
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, second)
+        setup = autopay.begin_setup(session, case, NOW)
+        chosen = chosen_reference(setup.reference, "0341")
+        assert chosen is not None
+        new = autopay.finish_setup(session, case, setup.customer_ref, chosen, NOW)
+        assert new is not None
+        new_id = new.id
+    assert [card for status, card in mandates(app).values() if status == "on"] == [new_id]
+    with app.app_context():
+        # The first loan turned on again, with the new card.
+        session = db.session()
+        session.execute(
+            Autopay.__table__.update()
+            .where(Autopay.status == "off")
+            .values(status="on", card_id=new_id)
+        )
+        session.commit()
+    with app.test_request_context("/"):
+        session = db.session()
+        card = session.get(SavedCard, new_id)
+        assert card is not None
+        assert autopay.card_gone(session, "sandbox", card.method_ref, NOW)
+    assert {status for status, _ in mandates(app).values()} == {"off"}
+    with app.app_context():
+        told = (
+            db.session()
+            .scalars(select(Message.case_id).where(Message.purpose == "autopay_card_off"))
+            .all()
+        )
+    assert sorted(told) == sorted([first, second])
