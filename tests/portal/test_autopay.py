@@ -588,3 +588,40 @@ def test_one_card_serves_all_the_borrowers_loans(app, client):
             .all()
         )
     assert sorted(told) == sorted([first, second])
+
+
+def test_the_command_prints_one_json_object_and_a_rerun_charges_nothing(app, client):
+    import json
+
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from portal.cli import cli
+
+    case_id = plan_on_autopay(app, client)
+    due, amount, _ = installments(app, case_id)[0]
+    info = ScriptInfo(create_app=lambda: app)
+    app.config["HAOHUAN_NOW"] = at(due).isoformat()
+    printed = []
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["payments", "autopay", "--json"], obj=info)
+        assert result.exit_code == 0, result.output
+        printed.append(json.loads(result.output))
+    first, second = printed
+    assert set(first) >= {
+        "charged",
+        "declined",
+        "needs_authentication",
+        "skipped",
+        "amount_by_currency",
+    }
+    assert all(isinstance(first[key], int) for key in first if key != "amount_by_currency")
+    assert first["charged"] == 1
+    assert first["amount_by_currency"] == {"TWD": amount}
+    assert second["charged"] == 0
+    assert second["amount_by_currency"] == {}
+    plain = CliRunner().invoke(cli, ["payments", "autopay", "--as-of", due.isoformat()], obj=info)
+    assert plain.exit_code == 0
+    assert plain.output.startswith("charged 0 installments")
+    bad = CliRunner().invoke(cli, ["payments", "autopay", "--as-of", "tomorrow"], obj=info)
+    assert bad.exit_code == 2
