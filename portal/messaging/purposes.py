@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from negotiation import LoanSnapshot
+from negotiation import AttemptOutcome, LoanSnapshot, attempt_dates
 from negotiation.contact import Channel
 from portal.cases.facts import (
     CaseView,
@@ -61,6 +61,10 @@ from portal.messaging.compose import (
 )
 from portal.messaging.links import public_url
 from portal.models import (
+    Autopay,
+    AutopayAttempt,
+    AutopayEnd,
+    AutopayStatus,
     Case,
     Offer,
     Plan,
@@ -69,6 +73,7 @@ from portal.models import (
     Promise,
     PromiseStatus,
 )
+from portal.payments.autopay import NOTICE_CARD_OFF, NOTICE_CONFIRM, NOTICE_FAILED, NOTICE_RETRY
 
 # The ordinary purposes. An offer's message carries its offer (``Message.offer_id``).
 REMINDER = "reminder"
@@ -144,8 +149,9 @@ def compose_purpose(
     """The words of a message of ``purpose`` for ``case`` on ``channel`` at ``moment``, in
     the borrower's language. ``link`` is the borrower's reminder link, ``opt_out`` the
     channel's opt-out link, ``help_url`` the help page (by default the portal's own).
-    An unknown purpose, and ``offer``, are the ordinary reminder's (with its offer).
-    Raises ``StaleMessageError`` when a strategy template's fact is gone. ``view``: the
+    An unknown purpose, and ``offer``, are the ordinary reminder's (with its offer); an
+    autopay notice (``AUTOPAY_NOTICES``) never is. Raises ``StaleMessageError`` when a
+    strategy template's or an autopay notice's fact is gone. ``view``: the
     case as ``view_case`` reads it on the borrower's today, when the caller read it
     already (the scheduled sender, for a whole batch); the ordinary reminder's email
     states its amounts and timeline."""
@@ -165,6 +171,10 @@ def compose_purpose(
             link=link,
             opt_out=opt_out,
         )
+    if purpose in AUTOPAY_NOTICES:
+        # Never the ordinary reminder's words: a notice of a charge says what happened to
+        # it, or nothing (stale).
+        return _autopay_notice(db, case, purpose, channel, moment, link, opt_out, help_url)
     if purpose in STRATEGY_TEMPLATES:
         template = StrategyTemplate(purpose)
         locale = borrower_locale(case)
@@ -192,7 +202,7 @@ class _Facts:
 
     db: Session
     case: Case
-    template: StrategyTemplate
+    template: str  # a StrategyTemplate, or one of the AUTOPAY_NOTICES
     today: date
     locale: str
     # The case as ``view_case`` reads it on ``today``, when the caller read it already
@@ -200,7 +210,7 @@ class _Facts:
     view: CaseView | None = None
 
     def stale(self, fact: str) -> StaleMessageError:
-        return StaleMessageError(self.template.value, fact)
+        return StaleMessageError(str(self.template), fact)
 
     def snapshot(self) -> LoanSnapshot:
         """``snapshot_of`` the case on ``today``."""
@@ -632,4 +642,244 @@ _TEMPLATES: dict[StrategyTemplate, Callable[[_Facts], _Words]] = {
     StrategyTemplate.PROMISE_BROKEN: _promise_broken,
     StrategyTemplate.FOLLOWUP: _followup,
     StrategyTemplate.REMINDER_PLAN: _reminder_plan,
+}
+
+
+# The autopay notices ---------------------------------------------------------------------
+#
+# Queued by the autopay run (``portal.payments.autopay``) the moment a charge fails, and
+# sent when the contact rules allow: by then the borrower may have paid, turned autopay
+# back on with another card, or the retry may have been made. The notice reads the plan's
+# latest attempt (or mandate) at sending time and is stale when what it would say is no
+# longer true.
+
+AUTOPAY_NOTICES: frozenset[str] = frozenset(
+    {NOTICE_RETRY, NOTICE_CONFIRM, NOTICE_CARD_OFF, NOTICE_FAILED}
+)
+
+
+def _autopay_notice(
+    db: Session,
+    case: Case,
+    purpose: str,
+    channel: Channel,
+    moment: datetime,
+    link: str,
+    opt_out: str,
+    help_url: str | None,
+) -> Composed:
+    locale = borrower_locale(case)
+    today = borrower_today(case.loan.borrower.timezone, moment)
+    with force_locale(locale):
+        facts = _Facts(db, case, purpose, today, locale)
+        words = _AUTOPAY_WORDS[purpose](facts)
+        if channel is Channel.SMS:
+            return Composed(None, _sms(words.sms, link, opt_out), locale)
+        text = _email(facts, words, link, opt_out, help_url or _help_url())
+        return Composed(words.subject, text, locale)
+
+
+@dataclass(frozen=True)
+class _Charge:
+    """The plan's latest automatic charge: the plan, the attempt, its installment."""
+
+    plan: Plan
+    attempt: AutopayAttempt
+    installment: PlanInstallment
+
+
+def _latest_charge(facts: _Facts, outcome: AttemptOutcome) -> _Charge:
+    """The live plan's latest attempt, when it came to ``outcome`` and its installment is
+    still unpaid; else stale (no plan, a later attempt made, or the installment paid)."""
+    plan = facts.live_plan()
+    if plan is None:
+        raise facts.stale("no_plan")
+    attempt = facts.db.scalars(
+        select(AutopayAttempt)
+        .join(PlanInstallment, PlanInstallment.id == AutopayAttempt.installment_id)
+        .where(PlanInstallment.plan_id == plan.id)
+        .order_by(AutopayAttempt.id.desc())
+        .limit(1)
+    ).first()
+    if attempt is None or attempt.outcome is not outcome:
+        raise facts.stale("attempt_superseded")
+    installment = facts.db.get(PlanInstallment, attempt.installment_id)
+    if installment is None or installment.outstanding <= 0:
+        raise facts.stale("installment_paid")
+    return _Charge(plan, attempt, installment)
+
+
+def _retry_day(charge: _Charge) -> date | None:
+    """The day the declined attempt is tried again, if another attempt is scheduled
+    (``negotiation.attempt_dates`` under the policy in force, as the run reads it)."""
+    rules = policy()
+    days = attempt_dates(
+        charge.installment.due_date, rules.autopay_retry_after_days, rules.grace_days
+    )
+    return next((day for day in days if day > charge.attempt.scheduled_on), None)
+
+
+def _declined_line(facts: _Facts, charge: _Charge) -> str:
+    return _(
+        "The automatic payment of %(amount)s for your plan's installment due on %(date)s "
+        "was declined by your card's bank.",
+        amount=money(charge.attempt.amount, charge.attempt.currency),
+        date=long_date(charge.installment.due_date),
+    )
+
+
+def _autopay_retry(facts: _Facts) -> _Words:
+    """A declined charge that is tried again. Stale when the installment was paid, a
+    later attempt was made, autopay was turned off, or no retry is left (or its day has
+    passed: the run made it)."""
+    charge = _latest_charge(facts, AttemptOutcome.DECLINED)
+    autopay = facts.db.get(Autopay, charge.attempt.autopay_id)
+    if autopay is None or autopay.status is not AutopayStatus.ON:
+        raise facts.stale("autopay_off")
+    retry = _retry_day(charge)
+    if retry is None:
+        raise facts.stale("no_retry_left")
+    if retry < facts.today:
+        raise facts.stale("retry_passed")
+    body = [
+        _declined_line(facts, charge),
+        _(
+            "We will try to charge your card again on %(date)s. You need not do anything, "
+            "but you may pay it now yourself instead.",
+            date=long_date(retry),
+        ),
+        "",
+    ]
+    return _Words(_sms_message(facts), _subject_message(facts), body, _("See your plan and pay:"))
+
+
+def _autopay_confirm(facts: _Facts) -> _Words:
+    """A charge the card's bank wants the borrower to confirm: it is never retried by
+    itself. Stale when the installment was paid or a later attempt was made."""
+    charge = _latest_charge(facts, AttemptOutcome.NEEDS_AUTHENTICATION)
+    body = [
+        _(
+            "Your card's bank asks you to confirm the automatic payment of %(amount)s for "
+            "your plan's installment due on %(date)s.",
+            amount=money(charge.attempt.amount, charge.attempt.currency),
+            date=long_date(charge.installment.due_date),
+        ),
+        _(
+            "It will not be tried again by itself: open the link to confirm and pay it on "
+            "your phone."
+        ),
+        *_keep_lines(facts, charge.plan),
+        "",
+    ]
+    return _Words(_sms_message(facts), _subject_message(facts), body, _("Confirm and pay:"))
+
+
+def _autopay_failed(facts: _Facts) -> _Words:
+    """The last automatic try of an installment failed: what to pay by when to keep the
+    plan, by the plan's rules (``plan_arrears``). Stale when the installment was paid, a
+    later attempt was made, or another retry is scheduled after all."""
+    charge = _latest_charge(facts, AttemptOutcome.DECLINED)
+    if _retry_day(charge) is not None:
+        raise facts.stale("retry_left")
+    body = [
+        _declined_line(facts, charge),
+        _("This was the last automatic try: it will not be charged again."),
+        *_keep_lines(facts, charge.plan),
+        "",
+    ]
+    return _Words(_sms_message(facts), _subject_message(facts), body, _("See your plan and pay:"))
+
+
+def _keep_lines(facts: _Facts, plan: Plan) -> list[str]:
+    """What to pay by when to keep the plan, and whether missing it ends the plan: the
+    plan's rules as ``plan_missed`` states them."""
+    pending = plan.status == PlanStatus.PENDING
+    state = plan_arrears(list(plan.installments), facts.today, pending=pending)
+    if state.keep_by is None:
+        return [_("Please pay it as soon as you can.")]
+    lines = [
+        _(
+            "To keep your plan, pay %(amount)s by %(date)s.",
+            amount=facts.money(state.keep_amount),
+            date=long_date(state.keep_by),
+        )
+    ]
+    if state.at_risk and pending:
+        lines.append(
+            _(
+                "Your plan starts with this payment: if it is not paid by %(date)s, the "
+                "plan does not start.",
+                date=long_date(state.keep_by),
+            )
+        )
+    elif state.at_risk:
+        lines.append(
+            _(
+                "Your plan is at risk: if this is not paid by %(date)s, the plan ends and "
+                "collection resumes.",
+                date=long_date(state.keep_by),
+            )
+        )
+    return lines
+
+
+def _autopay_card_off(facts: _Facts) -> _Words:
+    """Autopay turned off because the card can no longer be charged. Stale without a live
+    plan, when the plan's latest mandate is live again (another card saved) or did not
+    end for the card."""
+    plan = facts.live_plan()
+    if plan is None:
+        raise facts.stale("no_plan")
+    autopay = facts.db.scalars(
+        select(Autopay).where(Autopay.plan_id == plan.id).order_by(Autopay.id.desc()).limit(1)
+    ).first()
+    if autopay is None or autopay.status is not AutopayStatus.OFF:
+        raise facts.stale("autopay_on")
+    if autopay.ended_because not in (AutopayEnd.CARD_EXPIRED, AutopayEnd.CARD_UNUSABLE):
+        raise facts.stale("not_ended_by_card")
+    card = autopay.card
+    if autopay.ended_because is AutopayEnd.CARD_EXPIRED:
+        first = _(
+            "The card ending in %(last4)s has expired, so automatic payments of your plan "
+            "for loan %(number)s are now off.",
+            last4=card.last4 if card else "····",
+            number=facts.number,
+        )
+    else:
+        first = _(
+            "The card ending in %(last4)s can no longer be charged, so automatic payments "
+            "of your plan for loan %(number)s are now off.",
+            last4=card.last4 if card else "····",
+            number=facts.number,
+        )
+    body = [first]
+    due = plan.next_due
+    if due is not None:
+        body.append(
+            _(
+                "The next payment of your plan, %(amount)s, is due on %(date)s.",
+                amount=facts.money(due.outstanding),
+                date=long_date(due.due_date),
+            )
+        )
+    body += [
+        _(
+            "To keep paying automatically, add another card; or pay each installment "
+            "yourself. Both are on the page behind the link."
+        ),
+        "",
+    ]
+    return _Words(
+        _sms_message(facts),
+        _subject_message(facts),
+        body,
+        _("Add another card, or pay yourself:"),
+    )
+
+
+_AUTOPAY_WORDS: dict[str, Callable[[_Facts], _Words]] = {
+    NOTICE_RETRY: _autopay_retry,
+    NOTICE_CONFIRM: _autopay_confirm,
+    NOTICE_FAILED: _autopay_failed,
+    NOTICE_CARD_OFF: _autopay_card_off,
 }

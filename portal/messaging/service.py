@@ -95,6 +95,7 @@ from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.messaging.purposes import (
+    AUTOPAY_NOTICES,
     DISPUTE_REJECTED,
     DISPUTE_UPHELD,
     STRATEGY_TEMPLATES,
@@ -152,8 +153,9 @@ class Outcome(StrEnum):
 # Messages that tell the borrower an outcome rather than ask for money.
 OUTCOME_PURPOSES = frozenset({DISPUTE_UPHELD, DISPUTE_REJECTED})
 # Messages whose words are their own: they do not state the case's amounts and timeline
-# as a reminder's email does (``portal.cases.facts.view_case``).
-_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE})
+# as a reminder's email does (``portal.cases.facts.view_case``), so the batch sender reads
+# no view for them.
+_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE, *AUTOPAY_NOTICES})
 
 
 class Problem(StrEnum):

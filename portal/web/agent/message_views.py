@@ -42,6 +42,7 @@ from portal.models import (
     Offer,
     StaffMember,
 )
+from portal.payments.autopay import NOTICE_CARD_OFF, NOTICE_CONFIRM, NOTICE_FAILED, NOTICE_RETRY
 from portal.strategy import reporting
 from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.message_forms import (
@@ -89,6 +90,11 @@ PURPOSE_NAMES = {
     StrategyTemplate.PROMISE_BROKEN: _l("Promise not kept"),
     StrategyTemplate.FOLLOWUP: _l("Follow-up after a visit"),
     StrategyTemplate.REMINDER_PLAN: _l("Reminder, plans first"),
+    # What the autopay run tells the borrower (``portal.payments.autopay``).
+    NOTICE_RETRY: _l("Automatic payment declined, to be retried"),
+    NOTICE_CONFIRM: _l("Automatic payment to confirm"),
+    NOTICE_CARD_OFF: _l("Automatic payments off: card unusable"),
+    NOTICE_FAILED: _l("Automatic payment failed"),
 }
 PROBLEM_TEXT = {
     Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),

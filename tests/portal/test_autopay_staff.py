@@ -1,0 +1,421 @@
+"""Automatic plan payments as the borrower is told of them and as staff see them: the
+four notices in the borrower's language (a discreet SMS, an email with the amounts and
+dates) and stale once their fact is gone; the case page's autopay section; finance's
+payments list filtered to automatic charges, reconciled like any other; and the
+plan-kept rate with and without autopay. Attempts are made by the run itself, on the
+sandbox gateway's test cards, at the suite's frozen clock."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from negotiation.contact import Channel
+from portal.core import db
+from portal.core.i18n import long_date, money
+from portal.demo.seed import accept_arrears_plan
+from portal.messaging import service
+from portal.messaging.compose import borrower_locale, sms_parts
+from portal.messaging.links import opt_out_url
+from portal.messaging.purposes import AUTOPAY_NOTICES, StaleMessageError, compose_purpose
+from portal.models import (
+    AuditEntry,
+    AutopayAttempt,
+    Case,
+    ContactAttempt,
+    Message,
+    MessageStatus,
+    Plan,
+    SavedCard,
+)
+from portal.payments import autopay
+from portal.payments.autopay import (
+    NOTICE_CARD_OFF,
+    NOTICE_CONFIRM,
+    NOTICE_FAILED,
+    NOTICE_RETRY,
+    MandateConsent,
+)
+from portal.payments.sandbox import chosen_reference
+from portal.web.agent.message_views import PURPOSE_NAMES
+
+from .factories import NOW, TODAY, build_case
+from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
+from .test_strategy_templates import LINK, READERS, SMS_NEVER, URL
+
+CONSENT = MandateConsent("127.0.0.1", "pytest", "zh_Hant_TW", "the mandate as shown")
+ZONES = {"TWD": "Asia/Taipei", "CNY": "Asia/Shanghai", "HKD": "Asia/Hong_Kong"}
+
+
+# Builders --------------------------------------------------------------------------------
+
+
+def _card_page(app) -> None:
+    if "sandbox.card" not in app.view_functions:
+        # The sandbox's card page is the borrower's side: only its address is needed.
+        app.add_url_rule("/sandbox/card/<reference>", "sandbox.card", lambda reference: "")
+
+
+def save_card(app, case_id: int, card: str, moment: datetime = NOW) -> None:
+    """The borrower saves the sandbox test card ending ``card`` (autopay on with it)."""
+    _card_page(app)
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, case_id)
+        setup = autopay.begin_setup(session, case, moment)
+        chosen = chosen_reference(setup.reference, card)
+        assert chosen is not None
+        assert autopay.finish_setup(session, case, setup.customer_ref, chosen, moment)
+
+
+def on_autopay(
+    app,
+    card: str = "4242",
+    *,
+    locale: str = "zh_Hant_TW",
+    currency: str = "TWD",
+    name: str = "陳怡君",
+    first_due: date = TODAY,
+    email: str | None = "amy@example.com",
+) -> int:
+    """A borrower with a plan whose first payment falls due on ``first_due`` (accepted
+    that day), on autopay with the test card ``card``. The case's id."""
+    built = build_case(
+        app, locale=locale, currency=currency, name=name, timezone=ZONES[currency]
+    )
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, built.case_id)
+        case.loan.borrower.email = email
+        session.commit()
+        moment = NOW - timedelta(days=(TODAY - first_due).days)
+        accept_arrears_plan(session, case, first_due, moment, first_due=first_due)
+        assert autopay.enroll(session, case, CONSENT, moment) is not None
+    save_card(app, built.case_id, card, moment)
+    return built.case_id
+
+
+def at(day: date, hour: int = 10, zone: str = "Asia/Taipei") -> datetime:
+    """``hour`` o'clock on ``day`` in ``zone``, in UTC."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def run(app, moment: datetime = NOW):
+    with app.app_context():
+        return autopay.run(db.session(), moment)
+
+
+def plan_of(session, case_id: int) -> Plan:
+    return session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+
+
+def notices(app, case_id: int) -> list[tuple[str, str]]:
+    """The case's autopay notices: (purpose, status)."""
+    with app.app_context():
+        rows = db.session().execute(
+            select(Message.purpose, Message.status)
+            .where(Message.case_id == case_id, Message.purpose.in_(AUTOPAY_NOTICES))
+            .order_by(Message.id)
+        )
+        return [(purpose, str(status)) for purpose, status in rows]
+
+
+def arrange(app, purpose: str, **reader) -> int:
+    """A case in the state the notice ``purpose`` speaks of, made by the run."""
+    currency = reader.get("currency", "TWD")
+    zone = ZONES[currency]
+    if purpose == NOTICE_RETRY:
+        case_id = on_autopay(app, "0341", **reader)
+        run(app, at(TODAY, zone=zone))
+    elif purpose == NOTICE_CONFIRM:
+        case_id = on_autopay(app, "3184", **reader)
+        run(app, at(TODAY, zone=zone))
+    elif purpose == NOTICE_CARD_OFF:
+        case_id = on_autopay(app, "0069", **reader)
+        run(app, at(TODAY, zone=zone))
+    else:
+        # Declined on the due date, on the retry, and on the grace period's last day.
+        case_id = on_autopay(app, "9995", first_due=TODAY - timedelta(days=5), **reader)
+        for back in (5, 2, 0):
+            run(app, at(TODAY - timedelta(days=back), zone=zone))
+    assert notices(app, case_id)[-1] == (purpose, "scheduled"), notices(app, case_id)
+    return case_id
+
+
+def compose_for(app, case_id: int, purpose: str, channel: Channel, moment: datetime = NOW):
+    app.config["PUBLIC_URL"] = "https://pay.haohuan.tw"
+    # The agent's console is in English; the words are in the borrower's language.
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        session = db.session()
+        case = session.get(Case, case_id)
+        return compose_purpose(
+            session,
+            case,
+            purpose,
+            channel,
+            moment,
+            link=LINK,
+            opt_out=opt_out_url(case.loan.borrower_id, channel),
+        )
+
+
+def expected(app, case_id: int, purpose: str) -> list[str]:
+    """The amount and the dates the email must state, in the borrower's language."""
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, case_id)
+        plan = plan_of(session, case_id)
+        first = plan.installments[0]
+        with force_locale(borrower_locale(case)):
+            amount, due = money(first.amount, plan.currency), long_date(first.due_date)
+            return {
+                # Tried again 3 days after the due date.
+                NOTICE_RETRY: [amount, due, long_date(first.due_date + timedelta(days=3))],
+                # Pay by the grace period's last day (5 days).
+                NOTICE_CONFIRM: [amount, due, long_date(first.due_date + timedelta(days=5))],
+                NOTICE_CARD_OFF: [case.loan.number, "0069"],
+                NOTICE_FAILED: [amount, due, long_date(TODAY)],
+            }[purpose]
+
+
+# The words -------------------------------------------------------------------------------
+
+
+def test_the_notices_fit_the_purpose_column_and_the_console_names_them():
+    assert len(AUTOPAY_NOTICES) == 4
+    assert all(len(p) <= Message.__table__.c.purpose.type.length for p in AUTOPAY_NOTICES)
+    assert all(p in PURPOSE_NAMES for p in AUTOPAY_NOTICES)
+
+
+@pytest.mark.parametrize(("locale", "currency", "name", "most_parts"), READERS)
+def test_every_notice_speaks_the_borrowers_language_and_its_sms_stays_discreet(
+    app, locale, currency, name, most_parts
+):
+    wrong_script = TRADITIONAL_ONLY if locale == "zh_Hans_CN" else SIMPLIFIED_ONLY
+    reader = {"locale": locale, "currency": currency, "name": name}
+    for purpose in sorted(AUTOPAY_NOTICES):
+        case_id = arrange(app, purpose, **reader)
+        sms = compose_for(app, case_id, purpose, Channel.SMS)
+        email = compose_for(app, case_id, purpose, Channel.EMAIL)
+        wanted_locale = "zh_Hant_HK" if currency == "HKD" and locale != "en" else locale
+        assert (sms.locale, email.locale) == (wanted_locale, wanted_locale)
+        # SMS: the lender's name, a neutral line, the link on its own line, how to stop.
+        lines = sms.text.split("\n")
+        assert sms.subject is None
+        assert LINK in lines and len(lines) == 4, sms.text
+        assert "/opt-out/" in lines[-1]
+        words = URL.sub("", sms.text)
+        assert not SMS_NEVER.search(words), (purpose, sms.text)
+        assert not re.search(r"\d|card|卡", words), (purpose, words)
+        assert sms_parts(sms.text) <= most_parts, (purpose, sms.text)
+        # Email: the amount and dates, the link, the opt-out; a discreet subject.
+        assert LINK in email.text.split("\n")
+        assert "/opt-out/" in email.text
+        for fact in expected(app, case_id, purpose):
+            assert fact in email.text, (purpose, fact, email.text)
+        assert not SMS_NEVER.search(email.subject or ""), (purpose, email.subject)
+        if locale != "en":
+            found = set(sms.text + email.text + (email.subject or "")) & set(wrong_script)
+            assert not found, (purpose, sorted(found))
+            # Every sentence is translated: no English word is left in the body.
+            body = URL.sub("", email.text)
+            assert not re.search(r"\b(the|your|card|automatic)\b", body, re.I), body
+        else:
+            assert not re.search(r"[\u4e00-\u9fff]", words)
+
+
+def test_the_emails_say_what_happened_and_what_to_do_in_english(app):
+    reader = {"locale": "en", "name": "Amy Chen"}
+    for purpose, facts in {
+        NOTICE_RETRY: [
+            "The automatic payment of NT$",
+            "due on November 30, 2026 was declined by your card's bank.",
+            "We will try to charge your card again on December 3, 2026.",
+        ],
+        NOTICE_CONFIRM: [
+            "Your card's bank asks you to confirm the automatic payment of NT$",
+            "It will not be tried again by itself",
+            "by December 5, 2026.",
+            "Confirm and pay:",
+        ],
+        NOTICE_CARD_OFF: [
+            "The card ending in 0069 can no longer be charged, so automatic payments of your "
+            "plan for loan LN-T-",
+            "add another card; or pay each installment yourself",
+        ],
+        NOTICE_FAILED: [
+            "due on November 25, 2026 was declined by your card's bank.",
+            "This was the last automatic try: it will not be charged again.",
+            "by November 30, 2026.",
+        ],
+    }.items():
+        case_id = arrange(app, purpose, **reader)
+        email = compose_for(app, case_id, purpose, Channel.EMAIL).text
+        assert email.startswith("Hello Amy Chen,\n")
+        for fact in facts:
+            assert fact in email, (purpose, fact, email)
+
+
+def test_the_last_try_says_the_plan_is_at_risk_under_its_rules(app):
+    # The policy breaks a plan on its second miss: the first installment's last try
+    # failed, so it is the first miss, and the plan is not yet at risk ...
+    case_id = arrange(app, NOTICE_FAILED, locale="en", name="Amy Chen")
+    first = compose_for(app, case_id, NOTICE_FAILED, Channel.EMAIL).text
+    assert "To keep your plan, pay NT$" in first
+    assert "at risk" not in first
+    # ... unless a payment of the plan was already missed.
+    with app.app_context():
+        session = db.session()
+        plan = plan_of(session, case_id)
+        plan.status = "active"
+        extra = plan.installments[-1]
+        extra.missed_on = TODAY - timedelta(days=1)
+        session.commit()
+    second = compose_for(app, case_id, NOTICE_FAILED, Channel.EMAIL).text
+    assert "Your plan is at risk: if this is not paid by November 30, 2026" in second
+
+
+# Stale notices ---------------------------------------------------------------------------
+
+
+def _pay_first(session, case_id: int) -> None:
+    item = plan_of(session, case_id).installments[0]
+    item.paid = item.amount
+
+
+def _off(session, case_id: int) -> None:
+    autopay.turn_off(session, session.get(Case, case_id), NOW)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "change", "fact"),
+    [
+        (NOTICE_RETRY, _pay_first, "installment_paid"),
+        (NOTICE_RETRY, _off, "autopay_off"),
+        (NOTICE_CONFIRM, _pay_first, "installment_paid"),
+        (NOTICE_FAILED, _pay_first, "installment_paid"),
+    ],
+)
+def test_a_notice_whose_installment_was_paid_or_autopay_stopped_is_stale(
+    app, purpose, change, fact
+):
+    case_id = arrange(app, purpose, locale="en", name="Amy Chen")
+    with app.app_context():
+        change(db.session(), case_id)
+        db.session().commit()
+    for channel in (Channel.SMS, Channel.EMAIL):
+        with pytest.raises(StaleMessageError) as raised:
+            compose_for(app, case_id, purpose, channel)
+        assert (raised.value.purpose, raised.value.fact) == (purpose, fact)
+
+
+def test_a_retry_notice_is_stale_once_the_retry_was_made(app):
+    case_id = arrange(app, NOTICE_RETRY, locale="en", name="Amy Chen")
+    later = at(TODAY + timedelta(days=3))
+    save_card(app, case_id, "4242", later)
+    assert run(app, later).charged == 1
+    with pytest.raises(StaleMessageError) as raised:
+        compose_for(app, case_id, NOTICE_RETRY, Channel.EMAIL, later)
+    assert raised.value.fact == "attempt_superseded"
+
+
+def test_a_card_off_notice_is_stale_once_another_card_turns_autopay_on_again(app):
+    case_id = arrange(app, NOTICE_CARD_OFF, locale="en", name="Amy Chen")
+    assert compose_for(app, case_id, NOTICE_CARD_OFF, Channel.SMS).text
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, case_id)
+        # Consent again, then a card: a new mandate, on.
+        autopay.enroll(session, case, CONSENT, NOW)
+    save_card(app, case_id, "4242")
+    with pytest.raises(StaleMessageError) as raised:
+        compose_for(app, case_id, NOTICE_CARD_OFF, Channel.EMAIL)
+    assert raised.value.fact == "autopay_on"
+
+
+def test_an_autopay_purpose_never_falls_back_to_the_reminder(app):
+    # No plan at all: not the ordinary reminder's words, but stale.
+    built = build_case(app, locale="en", name="Amy Chen")
+    for purpose in AUTOPAY_NOTICES:
+        with pytest.raises(StaleMessageError) as raised:
+            compose_for(app, built.case_id, purpose, Channel.SMS)
+        assert raised.value.fact == "no_plan"
+
+
+# The sender ------------------------------------------------------------------------------
+
+
+def dispatch(app, moment: datetime):
+    with app.test_request_context("/"):
+        return service.dispatch_due(db.session(), moment)
+
+
+def test_the_sender_sends_a_notice_through_the_contact_rules(app):
+    case_id = arrange(app, NOTICE_RETRY, locale="en", name="Amy Chen")
+    counts = dispatch(app, NOW)
+    assert counts.sent == 1
+    assert notices(app, case_id) == [(NOTICE_RETRY, "sent")]
+    with app.app_context():
+        session = db.session()
+        message = session.scalars(select(Message).where(Message.case_id == case_id)).one()
+        assert message.channel == "email" and "declined" in (message.body or "")
+        # Like every message: an attempt on the contact log, and the send audited.
+        assert session.scalars(
+            select(ContactAttempt).where(ContactAttempt.message_id == message.id)
+        ).one()
+        sent = session.scalars(select(AuditEntry).where(AuditEntry.action == "message.send"))
+        assert [entry.details["purpose"] for entry in sent] == [NOTICE_RETRY]
+
+
+def test_the_sender_waits_for_the_borrowers_hours_and_cancels_a_stale_notice(app):
+    # Queued late in the evening (a run at 20:59), the notice waits for the morning.
+    case_id = arrange(app, NOTICE_CONFIRM, locale="en", name="Amy Chen")
+    night = at(TODAY, 23)
+    assert dispatch(app, night).rescheduled == 1
+    with app.app_context():
+        session = db.session()
+        message = session.scalars(select(Message).where(Message.case_id == case_id)).one()
+        assert message.status == MessageStatus.SCHEDULED
+        assert message.send_at.replace(tzinfo=UTC) > night
+        send_at = message.send_at.replace(tzinfo=UTC)
+        # Paid by hand meanwhile: the notice is no longer true when its time comes.
+        _pay_first(session, case_id)
+        session.commit()
+    counts = dispatch(app, send_at)
+    assert (counts.sent, counts.cancelled) == (0, 1)
+    assert notices(app, case_id) == [(NOTICE_CONFIRM, "cancelled")]
+    with app.app_context():
+        cancel = db.session().scalars(
+            select(AuditEntry).where(AuditEntry.action == "message.cancel")
+        ).one()
+        assert cancel.details["fact"] == "installment_paid"
+
+
+def test_a_notice_to_a_borrower_who_stopped_email_goes_by_sms(app):
+    case_id = arrange(app, NOTICE_CARD_OFF, locale="en", name="Amy Chen", email=None)
+    assert dispatch(app, NOW).sent == 1
+    with app.app_context():
+        message = db.session().scalars(select(Message).where(Message.case_id == case_id)).one()
+        assert message.channel == "sms"
+        assert "card" not in (message.body or "").lower()
+
+
+def test_the_attempts_rows_are_the_runs_own(app):
+    # What the builders above rely on: the run made the attempts, on the test cards.
+    case_id = arrange(app, NOTICE_FAILED, locale="en", name="Amy Chen")
+    with app.app_context():
+        session = db.session()
+        rows = session.scalars(select(AutopayAttempt).order_by(AutopayAttempt.id)).all()
+        assert [(a.number, str(a.outcome), a.decline_code) for a in rows] == [
+            (1, "declined", "insufficient_funds"),
+            (2, "declined", "insufficient_funds"),
+            (3, "declined", "insufficient_funds"),
+        ]
+        card = session.scalars(select(SavedCard)).one()
+        assert card.last4 == "9995"
+        assert plan_of(session, case_id).installments[0].paid == 0
