@@ -5,9 +5,10 @@ the case, and what to do next.
 else: the gate's answer to "may I call now?" (``calls.call_check``, the very answer the
 call-check page gives), the open callback, the open promise to pay and whether it is due
 or past its date, the open flags with their reasons, the standing hold (its review or
-end date, a dispute's resolution waiting for sign-off), and the owner. ``next_actions``
-turns that into the primary action and the others. Reads only: nothing is written or
-committed here (the case page records its view itself).
+end date, a dispute's resolution waiting for sign-off), the owner, and whether the live
+plan's installments are charged automatically (an agent asking for a payment must know).
+``next_actions`` turns that into the primary action and the others. Reads only: nothing
+is written or committed here (the case page records its view itself).
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ from portal.contact.calls import CallCheck, call_check
 from portal.contact.gate import judge
 from portal.core.i18n import zoned_time
 from portal.models import (
+    LIVE_AUTOPAY_STATUSES,
+    LIVE_PLAN_STATUSES,
+    Autopay,
+    AutopayStatus,
     Callback,
     Case,
     CaseFlag,
     CaseHold,
     HoldStatus,
+    Plan,
     Promise,
     PromiseStatus,
     StaffMember,
@@ -72,6 +78,8 @@ class CaseNow:
     flags: list[CaseFlag]
     hold: CaseHold | None
     owner: StaffMember | None
+    # The live plan's autopay, on or waiting for its card; None without one.
+    autopay: AutopayStatus | None
     # The reminder channels the rules allow now, with an address; None when not asked
     # (the call is allowed, or a hold comes first: the answer would change nothing).
     message_channels: tuple[Channel, ...] | None
@@ -131,6 +139,19 @@ def _message_channels(db: Session, case: Case, moment: datetime) -> tuple[Channe
     )
 
 
+def _live_autopay(db: Session, case: Case) -> AutopayStatus | None:
+    return db.scalars(
+        select(Autopay.status)
+        .join(Plan, Plan.id == Autopay.plan_id)
+        .where(
+            Plan.case_id == case.id,
+            Plan.status.in_(LIVE_PLAN_STATUSES),
+            Autopay.status.in_(LIVE_AUTOPAY_STATUSES),
+        )
+        .limit(1)
+    ).first()
+
+
 def case_now(db: Session, case: Case, moment: datetime) -> CaseNow:
     """What the top of the case page shows at ``moment``. Reads only."""
     zone = case.loan.borrower.timezone
@@ -152,6 +173,7 @@ def case_now(db: Session, case: Case, moment: datetime) -> CaseNow:
         flags=open_flags(db, case.id),
         hold=hold,
         owner=db.get(StaffMember, case.owner_id) if case.owner_id else None,
+        autopay=_live_autopay(db, case),
         message_channels=channels,
         primary=primary,
         others=others,

@@ -44,7 +44,7 @@ from portal.payments.autopay import (
 from portal.payments.sandbox import chosen_reference
 from portal.web.agent.message_views import PURPOSE_NAMES
 
-from .factories import NOW, TODAY, build_case
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
 from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from .test_strategy_templates import LINK, READERS, SMS_NEVER, URL
 
@@ -85,9 +85,7 @@ def on_autopay(
 ) -> int:
     """A borrower with a plan whose first payment falls due on ``first_due`` (accepted
     that day), on autopay with the test card ``card``. The case's id."""
-    built = build_case(
-        app, locale=locale, currency=currency, name=name, timezone=ZONES[currency]
-    )
+    built = build_case(app, locale=locale, currency=currency, name=name, timezone=ZONES[currency])
     with app.test_request_context("/"):
         session = db.session()
         case = session.get(Case, built.case_id)
@@ -390,9 +388,11 @@ def test_the_sender_waits_for_the_borrowers_hours_and_cancels_a_stale_notice(app
     assert (counts.sent, counts.cancelled) == (0, 1)
     assert notices(app, case_id) == [(NOTICE_CONFIRM, "cancelled")]
     with app.app_context():
-        cancel = db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "message.cancel")
-        ).one()
+        cancel = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "message.cancel"))
+            .one()
+        )
         assert cancel.details["fact"] == "installment_paid"
 
 
@@ -419,3 +419,91 @@ def test_the_attempts_rows_are_the_runs_own(app):
         card = session.scalars(select(SavedCard)).one()
         assert card.last4 == "9995"
         assert plan_of(session, case_id).installments[0].paid == 0
+
+
+# The case page ---------------------------------------------------------------------------
+
+AGENT = "ling@haohuan.example"
+
+
+@pytest.fixture
+def agent(app, client):
+    """A signed-in agent (the card page's address set up before the first request)."""
+    _card_page(app)
+    add_staff(app, AGENT, ("agent",))
+    assert staff_sign_in(client, AGENT).status_code == 303
+    return client
+
+
+def test_the_case_page_shows_autopay_on_and_each_attempt(app, agent):
+    # Declined on the due date (the card 0341), then another card saved and the retry
+    # three days later charged.
+    case_id = on_autopay(app, "0341", first_due=TODAY - timedelta(days=3), locale="en")
+    run(app, at(TODAY - timedelta(days=3)))
+    save_card(app, case_id, "4242")
+    assert run(app, NOW).charged == 1
+    page = unwrapped(
+        agent.get(f"/agent/cases/{case_id}?section=autopay&lang=en").get_data(as_text=True)
+    )
+    # Above the fold: a tag, linking to the section.
+    assert re.search(
+        r'class="status status-autopay-on" href="[^"]*section=autopay[^"]*">Autopay on<', page
+    )
+    section = page[page.index('id="autopay"') :]
+    assert "Visa ending in 4242, expires 12/2034" in section
+    assert "Visa ending in 0341" not in section  # replaced: the mandate moved to the new card
+    rows = re.findall(r"<tr>\s*(.*?)</tr>", section, re.S)
+    cells = [re.sub(r"<[^>]+>", "", row).split() for row in rows[1:]]
+    assert [" ".join(c) for c in cells] == [
+        "November 27, 2026 1 November 27, 2026 NT$1,145 Declined card_declined",
+        "November 27, 2026 2 November 30, 2026 NT$1,145 Charged —",
+    ], cells
+
+
+def test_the_case_page_says_why_autopay_ended_in_each_language(app, agent):
+    case_id = on_autopay(app, "4242", locale="en")
+    with app.app_context():
+        session = db.session()
+        card = session.scalars(select(SavedCard)).one()
+        card.exp_month, card.exp_year = 10, 2026  # expired before the due date
+        session.commit()
+    assert run(app, NOW).cards_off == 1
+    wanted = {
+        "en": ["Off", "the card expired"],
+        "zh_Hant_TW": ["已關閉", "卡片已過期"],
+        "zh_Hans_CN": ["已关闭", "卡片已过期"],
+    }
+    for lang, words in wanted.items():
+        page = agent.get(f"/agent/cases/{case_id}/sections/autopay?lang={lang}")
+        assert page.status_code == 200
+        text = unwrapped(page.get_data(as_text=True))
+        for word in words:
+            assert word in text, (lang, word)
+    en = unwrapped(
+        agent.get(f"/agent/cases/{case_id}/sections/autopay?lang=en").get_data(as_text=True)
+    )
+    assert "Visa ending in 4242, expires 10/2026 (expired)" in en
+    assert "No automatic charge has been attempted yet." in en
+    # Off: no tag above the fold.
+    page = agent.get(f"/agent/cases/{case_id}?lang=en").get_data(as_text=True)
+    assert "status-autopay-" not in page.split('id="case-sections"')[0]
+
+
+def test_reading_the_autopay_section_is_recorded_as_a_view_of_the_case(app, agent):
+    case_id = on_autopay(app, "4242")
+    agent.get(f"/agent/cases/{case_id}/sections/autopay")
+    agent.get(f"/agent/cases/{case_id}?section=autopay")
+    with app.app_context():
+        entries = db.session().scalars(
+            select(AuditEntry).where(AuditEntry.action == "case.view").order_by(AuditEntry.id)
+        )
+        assert [(e.actor, e.case_id, e.details["section"]) for e in entries] == [
+            (AGENT, case_id, "autopay"),
+            (AGENT, case_id, "autopay"),
+        ]
+
+
+def test_a_case_without_autopay_says_so(app, agent):
+    built = build_case(app)
+    page = agent.get(f"/agent/cases/{built.case_id}/sections/autopay?lang=en")
+    assert "The borrower never turned on automatic payments." in page.get_data(as_text=True)
