@@ -27,6 +27,8 @@ PAYMENT_COLUMNS = (
     "case_id",
     "loan_number",
     "borrower_name",
+    # Charged by the autopay run (1), or paid by the borrower (0).
+    "automatic",
 )
 
 
@@ -53,6 +55,7 @@ def payment_lines(rows: Iterable[PaymentRow], money: Callable[[int, str], str]) 
                 row.payment.case_id,
                 row.loan_number,
                 row.borrower_name,
+                int(row.payment.automatic),
             )
             for row in rows
         ),

@@ -203,6 +203,10 @@ def recent_runs(db: Session, limit: int) -> Sequence[ReconciliationRun]:
 # Payments by filter and search -----------------------------------------------------------
 
 
+# The payments list's "paid by" choices: automatic charges, or payments made by hand.
+PAID_BY = ("automatic", "by_hand")
+
+
 @dataclass(frozen=True)
 class PaymentFilters:
     """What the payments list is narrowed to; empty values narrow nothing."""
@@ -214,6 +218,9 @@ class PaymentFilters:
     gateway: str = ""
     currency: str = ""
     purpose: str = ""
+    # "automatic" for the charges the autopay run made to saved cards, "by_hand" for the
+    # payments the borrower made themselves.
+    paid_by: str = ""
     dated_by: str = "created"  # or "confirmed"
     since: date | None = None
     until: date | None = None
@@ -261,6 +268,8 @@ def _filtered(filters: PaymentFilters, zone: ZoneInfo) -> Select[Payment, str, s
     ):
         if wanted:
             query = query.where(column == wanted)
+    if filters.paid_by in PAID_BY:
+        query = query.where(Payment.automatic.is_(filters.paid_by == "automatic"))
     dated = Payment.confirmed_at if filters.dated_by == "confirmed" else Payment.created_at
     if filters.since or filters.until:
         start, end = day_bounds(filters.since or EARLIEST, filters.until or LATEST, zone)

@@ -48,6 +48,13 @@ PURPOSES = {
     "partial": _l("Part payment"),
 }
 
+# The payments list's filter between automatic charges and payments made by hand
+# (``portal.finance.reports.PAID_BY``).
+PAID_BY_NAMES = {
+    "automatic": _l("Automatic charges (autopay)"),
+    "by_hand": _l("The borrower, by hand"),
+}
+
 ALLOCATION_TARGETS = {
     "penalty": _l("Penalties"),
     "fee": _l("Fees"),

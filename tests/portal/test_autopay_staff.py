@@ -15,10 +15,12 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from negotiation import AttemptOutcome
 from negotiation.contact import Channel
 from portal.core import db
 from portal.core.i18n import long_date, money
 from portal.demo.seed import accept_arrears_plan
+from portal.finance.reconcile import reconcile_with
 from portal.messaging import service
 from portal.messaging.compose import borrower_locale, sms_parts
 from portal.messaging.links import opt_out_url
@@ -30,6 +32,7 @@ from portal.models import (
     ContactAttempt,
     Message,
     MessageStatus,
+    Payment,
     Plan,
     SavedCard,
 )
@@ -41,11 +44,15 @@ from portal.payments.autopay import (
     NOTICE_RETRY,
     MandateConsent,
 )
+from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.gateway import Charged
 from portal.payments.sandbox import chosen_reference
+from portal.payments.stripe_gateway import BalanceLine
 from portal.web.agent.message_views import PURPOSE_NAMES
 
 from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
 from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
+from .test_reconcile import FakeStripe
 from .test_strategy_templates import LINK, READERS, SMS_NEVER, URL
 
 CONSENT = MandateConsent("127.0.0.1", "pytest", "zh_Hant_TW", "the mandate as shown")
@@ -361,7 +368,8 @@ def test_the_sender_sends_a_notice_through_the_contact_rules(app):
     with app.app_context():
         session = db.session()
         message = session.scalars(select(Message).where(Message.case_id == case_id)).one()
-        assert message.channel == "email" and "declined" in (message.body or "")
+        assert message.channel == "email"
+        assert "declined" in (message.body or "")
         # Like every message: an attempt on the contact log, and the send audited.
         assert session.scalars(
             select(ContactAttempt).where(ContactAttempt.message_id == message.id)
@@ -507,3 +515,143 @@ def test_a_case_without_autopay_says_so(app, agent):
     built = build_case(app)
     page = agent.get(f"/agent/cases/{built.case_id}/sections/autopay?lang=en")
     assert "The borrower never turned on automatic payments." in page.get_data(as_text=True)
+
+
+# Finance -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finance(app, client):
+    """A signed-in finance staff member."""
+    _card_page(app)
+    add_staff(app, "mei@haohuan.example", ("finance",))
+    assert staff_sign_in(client, "mei@haohuan.example").status_code == 303
+    return client
+
+
+def by_hand(app, amount: int, reference: str, moment: datetime = NOW) -> int:
+    """A payment the borrower made themselves, confirmed at ``moment``; its id."""
+    built = build_case(app, locale="en", name="Ben Lin")
+    with app.app_context():
+        session = db.session()
+        payment = Payment(
+            case_id=built.case_id,
+            purpose="partial",
+            amount=amount,
+            currency="TWD",
+            status="pending",
+            gateway="stripe",
+            gateway_reference=reference,
+            created_at=moment,
+        )
+        session.add(payment)
+        session.commit()
+        event = GatewayEvent("stripe", f"evt_{reference}", reference, Outcome.SUCCEEDED, amount)
+        handle(session, event, moment)
+        return payment.id
+
+
+def automatic_payment(app) -> int:
+    """The autopay run's charge of a first installment due today; its payment's id."""
+    on_autopay(app, "4242", locale="en")
+    assert run(app, NOW).charged == 1
+    with app.app_context():
+        return db.session().scalars(select(Payment.id).where(Payment.automatic.is_(True))).one()
+
+
+def test_finance_filters_the_automatic_charges_and_marks_each(app, finance):
+    auto = automatic_payment(app)
+    manual = by_hand(app, 50_000, "pi_by_hand")
+
+    def listed(query: str) -> list[int]:
+        page = finance.get(f"/finance/payments?lang=en{query}")
+        assert page.status_code == 200
+        return [
+            int(n)
+            for n in re.findall(r'href="/finance/payments/(\d+)"', page.get_data(as_text=True))
+        ]
+
+    assert sorted(listed("")) == sorted([auto, manual])
+    assert listed("&paid_by=automatic") == [auto]
+    assert listed("&paid_by=by_hand") == [manual]
+    # A code nobody offered is a translated 400, not a 500.
+    assert finance.get("/finance/payments?paid_by=robot&lang=en").status_code == 400
+    page = finance.get("/finance/payments?lang=en").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    marked = [row for row in rows if '<span class="tag automatic">Automatic</span>' in row]
+    assert len(marked) == 1
+    assert f"#{auto}<" in marked[0]
+    detail = finance.get(f"/finance/payments/{auto}?lang=en").get_data(as_text=True)
+    assert '<span class="tag automatic">Automatic</span>' in detail
+    csv_text = finance.get("/finance/payments.csv?paid_by=automatic").get_data(as_text=True)
+    header, *lines = csv_text.lstrip("\ufeff").strip().splitlines()
+    assert header.endswith(",automatic")
+    assert len(lines) == 1
+    assert lines[0].endswith(",1")
+    for lang, words in (("zh_Hant_TW", "自動扣款"), ("zh_Hans_CN", "自动扣款")):
+        assert words in finance.get(f"/finance/payments?lang={lang}").get_data(as_text=True)
+
+
+class StripeCards:
+    """Stripe's answer to an off-session charge, without Stripe: succeeded, with the
+    PaymentIntent id Stripe would give it."""
+
+    name = "stripe"
+
+    def charge_saved(self, payment, card, key) -> Charged:
+        return Charged(AttemptOutcome.SUCCEEDED, f"pi_auto_{payment.id}")
+
+
+def charge_line(id: str, intent: str, amount: int) -> BalanceLine:
+    return BalanceLine(
+        id,
+        "charge",
+        amount,
+        amount // 30,
+        amount - amount // 30,
+        "TWD",
+        NOW,
+        intent,
+        f"ch_{id}",
+        amount,
+        "TWD",
+    )
+
+
+def test_reconciliation_matches_an_automatic_charge_by_its_intent_like_any_other(app, monkeypatch):
+    # The card saved at Stripe (the sandbox's setup stands in for the Payment Element).
+    case_id = on_autopay(app, "4242", locale="en")
+    with app.app_context():
+        session = db.session()
+        session.scalars(select(SavedCard)).one().gateway = "stripe"
+        session.commit()
+    monkeypatch.setattr(autopay, "gateway", lambda name=None: StripeCards())
+    assert run(app, NOW).charged == 1
+    manual = by_hand(app, 50_000, "pi_by_hand")
+    with app.app_context():
+        session = db.session()
+        auto = session.scalars(select(Payment).where(Payment.automatic.is_(True))).one()
+        assert (auto.case_id, auto.gateway, auto.status) == (case_id, "stripe", "succeeded")
+        intent = auto.gateway_reference
+        assert intent == f"pi_auto_{auto.id}"
+        reader = FakeStripe(
+            [
+                charge_line("txn_auto", intent, auto.amount),
+                charge_line("txn_hand", "pi_by_hand", 50_000),
+            ],
+            {},
+        )
+        window = (NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+        done = reconcile_with(session, reader, *window, "test", NOW)
+        assert {(i.kind, i.payment_id) for i in done.items} == {
+            ("matched", auto.id),
+            ("matched", manual),
+        }
+        assert done.unmatched == 0
+        # And Stripe without the automatic charge: ours is flagged as any payment is.
+        alone = FakeStripe([charge_line("txn_hand", "pi_by_hand", 50_000)], {})
+        missing = reconcile_with(session, alone, *window, "test", NOW)
+        assert {(i.kind, i.payment_id) for i in missing.items} == {
+            ("matched", manual),
+            ("missing_at_stripe", auto.id),
+        }

@@ -15,7 +15,7 @@ from wtforms.validators import AnyOf, Length, ValidationError
 from portal.finance.reports import PaymentFilters
 from portal.web.common.forms import DayField, Form, GetForm, optional
 from portal.web.common.pagination import Paged, page_field
-from portal.wording.finance import GATEWAYS, PAYMENT_STATUS_FILTERS, PURPOSES
+from portal.wording.finance import GATEWAYS, PAID_BY_NAMES, PAYMENT_STATUS_FILTERS, PURPOSES
 
 CURRENCIES = ("TWD", "CNY", "HKD", "USD")
 LONGEST_RECONCILIATION = timedelta(days=93)  # a quarter: Stripe lists stay quick
@@ -39,6 +39,7 @@ class PaymentFilterForm(Paged, GetForm):
     gateway = _choice(_l("Gateway"), GATEWAYS, _l("Any gateway"))
     currency = _choice(_l("Currency"), {c: c for c in CURRENCIES}, _l("Any currency"))
     purpose = _choice(_l("Purpose"), PURPOSES, _l("Any purpose"))
+    paid_by = _choice(_l("Paid by"), PAID_BY_NAMES, _l("Automatically or by hand"))
     dated_by = SelectField(
         _l("Dates apply to"),
         choices=[
@@ -72,6 +73,7 @@ class PaymentFilterForm(Paged, GetForm):
             gateway=self.gateway.data or "",
             currency=self.currency.data or "",
             purpose=self.purpose.data or "",
+            paid_by=self.paid_by.data or "",
             dated_by=self.dated_by.data or "created",
             since=self.since.data,
             until=self.until.data,
