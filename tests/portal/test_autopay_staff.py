@@ -212,7 +212,8 @@ def test_every_notice_speaks_the_borrowers_language_and_its_sms_stays_discreet(
         # SMS: the lender's name, a neutral line, the link on its own line, how to stop.
         lines = sms.text.split("\n")
         assert sms.subject is None
-        assert LINK in lines and len(lines) == 4, sms.text
+        assert LINK in lines, sms.text
+        assert len(lines) == 4, sms.text
         assert "/opt-out/" in lines[-1]
         words = URL.sub("", sms.text)
         assert not SMS_NEVER.search(words), (purpose, sms.text)
