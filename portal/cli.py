@@ -28,6 +28,7 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
+from portal.finance import plan_keeping
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.messaging.service import dispatch_due_job
@@ -199,6 +200,51 @@ def payments_autopay(as_of: datetime | None, as_json: bool) -> None:
         f"confirm, {counts.skipped} skipped, {counts.unreachable} not answered by the "
         f"gateway (tried again next run), {counts.cards_off} cards turned off"
     )
+
+
+@payments_group.command("kept-rate")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The first day plans were accepted (default: 90 days before --until).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The last day plans were accepted (default: today, in the finance time zone).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def payments_kept_rate(since: datetime | None, until: datetime | None, as_json: bool) -> None:
+    """The plan-kept rate of the plans accepted in a period, with and without autopay, and
+    the difference with its 95% interval (portal.finance.plan_keeping defines each
+    figure). Reads only."""
+    zone = finance_timezone()
+    last = until.date() if until is not None else local_today(zone.key)
+    first = since.date() if since is not None else last - timedelta(days=89)
+    if first > last:
+        raise click.BadParameter("the period ends before it starts", param_hint="--until")
+    report = plan_keeping.plan_keeping(db.session(), first, last, zone)
+    if as_json:
+        click.echo(json.dumps(plan_keeping.as_json(report), sort_keys=True))
+        return
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f}%"
+
+    click.echo(f"Plans accepted {first.isoformat()} to {last.isoformat()}:")
+    for label, side in (("with autopay", report.autopay), ("without autopay", report.by_hand)):
+        m = side.measure()
+        click.echo(
+            f"  {label}: {side.counted} plans, {side.kept} kept ({side.completed} completed, "
+            f"{side.on_track} on track), {side.not_kept} not kept; kept rate "
+            f"{percent(m.rate)} (95% CI {percent(m.low)} to {percent(m.high)})"
+        )
+    if report.difference is not None:
+        size, low, high = report.difference
+        click.echo(
+            f"  difference: {size * 100:+.1f} pp (95% CI {low * 100:+.1f} to {high * 100:+.1f})"
+        )
 
 
 @cli.group("cases")

@@ -7,19 +7,24 @@ sandbox gateway's test cards, at the suite's frozen clock."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from flask_babel import force_locale
 from sqlalchemy import select
 
 from negotiation import AttemptOutcome
 from negotiation.contact import Channel
+from portal.cli import cli
 from portal.core import db
 from portal.core.i18n import long_date, money
 from portal.demo.seed import accept_arrears_plan
+from portal.finance.plan_keeping import plan_keeping
 from portal.finance.reconcile import reconcile_with
 from portal.messaging import service
 from portal.messaging.compose import borrower_locale, sms_parts
@@ -34,6 +39,7 @@ from portal.models import (
     MessageStatus,
     Payment,
     Plan,
+    PlanInstallment,
     SavedCard,
 )
 from portal.payments import autopay
@@ -656,3 +662,120 @@ def test_reconciliation_matches_an_automatic_charge_by_its_intent_like_any_other
             ("matched", manual),
             ("missing_at_stripe", auto.id),
         }
+
+
+# The plan-kept rate ----------------------------------------------------------------------
+
+
+def kept_book(app) -> None:
+    """Plans accepted in the last quarter: three on autopay (one completed, one running,
+    one broken), four without (a consent whose card was never saved, one lapsed, one
+    running with a missed payment, one completed), and two never counted (a cancelled
+    plan, and a plan accepted before the period)."""
+    statuses = {}
+    for status in ("completed", "pending", "broken"):
+        statuses[on_autopay(app, "4242", locale="en")] = status
+    waiting = build_case(app, locale="en", name="Amy Chen")
+    with app.test_request_context("/"):
+        session = db.session()
+        case = session.get(Case, waiting.case_id)
+        accept_arrears_plan(session, case, TODAY, NOW)
+        assert autopay.enroll(session, case, CONSENT, NOW).status == "pending"
+    rows = [
+        ("lapsed", [(-20, 1_000, 0, -15)], NOW - timedelta(days=30)),
+        ("active", [(-40, 1_000, 1_000, None), (-10, 1_000, 0, -5)], NOW - timedelta(days=45)),
+        ("completed", [(-40, 1_000, 1_000, None)], NOW - timedelta(days=60)),
+        ("cancelled", [(5, 1_000, 0, None)], NOW - timedelta(days=2)),
+        ("completed", [(-200, 1_000, 1_000, None)], NOW - timedelta(days=200)),
+    ]
+    with app.app_context():
+        session = db.session()
+        for case_id, status in statuses.items():
+            plan_of(session, case_id).status = status
+        for status, items, accepted in rows:
+            built = build_case(app, locale="en", name="Ben Lin")
+            plan = Plan(
+                case_id=built.case_id,
+                status=status,
+                kind="arrears_plan",
+                frequency="monthly",
+                currency="TWD",
+                restructured=sum(amount for _d, amount, _p, _m in items),
+                total=sum(amount for _d, amount, _p, _m in items),
+                accepted_at=accepted,
+            )
+            session.add(plan)
+            session.flush()
+            for sequence, (due, amount, paid, missed) in enumerate(items, start=1):
+                session.add(
+                    PlanInstallment(
+                        plan_id=plan.id,
+                        sequence=sequence,
+                        due_date=TODAY + timedelta(days=due),
+                        amount=amount,
+                        paid=paid,
+                        missed_on=None if missed is None else TODAY + timedelta(days=missed),
+                    )
+                )
+        session.commit()
+
+
+def test_the_plan_kept_rate_with_and_without_autopay(app):
+    kept_book(app)
+    with app.app_context():
+        report = plan_keeping(
+            db.session(), TODAY - timedelta(days=89), TODAY, ZoneInfo("Asia/Taipei")
+        )
+    auto, hand = report.autopay, report.by_hand
+    assert (auto.counted, auto.completed, auto.on_track, auto.broken) == (3, 1, 1, 1)
+    assert (hand.counted, hand.completed, hand.on_track, hand.lapsed, hand.missed) == (
+        4,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (auto.kept, auto.not_kept, hand.kept, hand.not_kept) == (2, 1, 2, 2)
+    assert auto.measure().rate == pytest.approx(2 / 3)
+    assert hand.measure().rate == pytest.approx(0.5)
+    size, low, high = report.difference
+    assert size == pytest.approx(2 / 3 - 0.5)
+    assert low < size < high
+    # A period before any plan: nothing counted, no rate, no difference.
+    with app.app_context():
+        empty = plan_keeping(db.session(), date(2020, 1, 1), date(2020, 3, 31), ZoneInfo("UTC"))
+    assert (empty.autopay.counted, empty.by_hand.counted, empty.difference) == (0, 0, None)
+    assert empty.autopay.measure().rate is None
+
+
+def test_the_plan_kept_page_in_three_languages_and_its_command(app, finance):
+    kept_book(app)
+    page = finance.get("/finance/plans-kept?lang=en").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    cells = [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+    assert "With autopay 3 1 1 1 0 66.7%" in cells[1]
+    assert "Without autopay 4 1 1 1 1 50.0%" in cells[2]
+    assert "With autopay minus without: 16.7 percentage points" in page
+    for lang, words in (("zh_Hant_TW", "自動扣款"), ("zh_Hans_CN", "自动扣款")):
+        assert words in finance.get(f"/finance/plans-kept?lang={lang}").get_data(as_text=True)
+    # A period that ends before it starts: a translated 400.
+    bad = finance.get("/finance/plans-kept?since=2026-11-30&until=2026-11-01&lang=en")
+    assert bad.status_code == 400
+    assert "The end date is before the start date." in bad.get_data(as_text=True)
+    result = CliRunner().invoke(
+        cli,
+        ["payments", "kept-rate", "--until", "2026-11-30", "--json"],
+        obj=ScriptInfo(create_app=lambda: app),
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert (found["first"], found["last"]) == ("2026-09-02", "2026-11-30")
+    assert (found["with_autopay"]["plans"], found["with_autopay"]["kept"]) == (3, 2)
+    assert (found["without_autopay"]["plans"], found["without_autopay"]["kept"]) == (4, 2)
+    assert found["difference"]["rate"] == pytest.approx(2 / 3 - 0.5)
+    text = CliRunner().invoke(
+        cli,
+        ["payments", "kept-rate", "--until", "2026-11-30"],
+        obj=ScriptInfo(create_app=lambda: app),
+    )
+    assert "with autopay: 3 plans, 2 kept" in text.output

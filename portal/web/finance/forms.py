@@ -81,6 +81,18 @@ class PaymentFilterForm(Paged, GetForm):
         )
 
 
+class PeriodForm(GetForm):
+    """A period of whole days, both included: the plan-kept report's."""
+
+    since = DayField(_l("From"))
+    until = DayField(_l("To"))
+
+    def validate_until(self, field: DayField) -> None:
+        """The period runs forward."""
+        if self.since.data and field.data and field.data < self.since.data:
+            raise ValidationError(_l("The end date is before the start date."))
+
+
 class DayForm(GetForm):
     """The day the overview reports."""
 

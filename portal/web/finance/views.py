@@ -32,6 +32,7 @@ from portal.core.i18n import DEFAULT, long_date, money
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
 from portal.finance.export import payment_lines
+from portal.finance.plan_keeping import plan_keeping
 from portal.models import ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import StripeSettings
 from portal.web.common.clock import finance_today
@@ -42,6 +43,7 @@ from portal.web.finance.forms import (
     ChartForm,
     DayForm,
     PaymentFilterForm,
+    PeriodForm,
     ReconcileForm,
 )
 from portal.web.staff.auth import staff_blueprint, staff_required
@@ -56,8 +58,11 @@ from portal.wording.finance import (
     SHOWN_PAYMENT_STATUSES,
     run_error_sentence,
 )
+from portal.wording.results import interval, percent, points
 
 blueprint = staff_blueprint("finance", __name__, url_prefix="/finance")
+# How the plan-kept report writes its rates.
+RESULT_WORDS = {"percent": percent, "points": points, "interval": interval}
 CHART_DAYS = 30
 RUNS_SHOWN = 100
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
@@ -260,6 +265,30 @@ def collections() -> Response:
         chart=geometry,
         total=sum(d.kept for d in days),
     )
+    return make_response(page, 200 if valid else 400)
+
+
+# Plans kept, with and without autopay ---------------------------------------------------------
+
+# The report's period by default: the last quarter, up to today.
+KEPT_DAYS = 90
+
+
+@blueprint.get("/plans-kept")
+@staff_required("finance")
+def plans_kept() -> Response:
+    """The plan-kept rate of the plans accepted in a period, with and without autopay
+    (``portal.finance.plan_keeping``): counts only, no borrower named."""
+    form = PeriodForm(formdata=request.args)
+    valid = form.validate()
+    last = (valid and form.until.data) or finance_today()
+    first = (valid and form.since.data) or last - timedelta(days=KEPT_DAYS - 1)
+    if first > last:
+        first = last
+    if valid:
+        form.since.data, form.until.data = first, last
+    found = plan_keeping(db.session(), first, last, reports.finance_timezone())
+    page = render_template("finance/plans_kept.html", form=form, report=found, **RESULT_WORDS)
     return make_response(page, 200 if valid else 400)
 
 
