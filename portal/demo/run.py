@@ -1,8 +1,9 @@
 """What ``haohuan demo`` prepares before it serves, in order, as one function the command
-and the tests share: the 35 named borrowers, the book of 2,000 more (and a few plans that
-today's work breaks), the day's case work, the staff accounts, the book's morning floor,
-today's events for the contact strategy and its past 60 mornings, the owners (``haohuan
-cases assign``), and fresh links.
+and the tests share: the 35 named borrowers (four of them on autopay, charged by the
+run), the book of 2,000 more (and a few plans that today's work breaks), the day's case
+work, the staff accounts, the book's morning floor, today's events for the contact
+strategy and its past 60 mornings, the owners (``haohuan cases assign``), and fresh
+links.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import book, seed, strategy
+from portal.demo import autopay, book, seed, strategy
 from portal.demo.finance import demo_finance_account
 
 # The named borrowers' generator seed: their figures are the same on every run.
@@ -40,6 +41,8 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     rng = random.Random(NAMED_SEED)  # noqa: S311 (demo data, not secrets)
     seed.seed(db, today, rng, now)
     db.commit()
+    # Four named borrowers on autopay, charged by the run over the last few days.
+    autopay.seed_autopay(db, today, now)
     # The book: 2,000 more cases in bulk, numbered after the named ones.
     written = book.seed_book(db, len(seed.PEOPLE), today, now)
     if written:
@@ -61,6 +64,6 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
         strategy.seed_history(db, today, now)
     # `haohuan cases assign`, as cron runs it after the daily work.
     seed.demo_assignment(db, engine, now)
-    links = seed.demo_links(db, now, floor.showcase or book.showcase(db))
+    links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
     return Prepared(links, finance, staff, book.counts(db), floor)

@@ -612,10 +612,14 @@ SHOWCASE_NOTES = {
 
 
 def demo_links(
-    db: Session, now: datetime, showcase: dict[str, int] | None = None
+    db: Session,
+    now: datetime,
+    showcase: dict[str, int] | None = None,
+    named_notes: dict[int, str] | None = None,
 ) -> list[DemoCase]:
     """Issue a fresh link for each named demo case, and for the book's cases in
-    ``showcase`` (kind: case id), and say how to open each."""
+    ``showcase`` (kind: case id), and say how to open each (``named_notes``: what to say
+    of a named case, by its id, when something more than its state is to be seen)."""
     named = db.scalars(
         select(Case)
         .join(Loan, Loan.id == Case.loan_id)
@@ -624,6 +628,7 @@ def demo_links(
         .order_by(Case.id)
     ).all()
     notes = {case_id: SHOWCASE_NOTES[kind] for kind, case_id in (showcase or {}).items() if case_id}
+    named_notes = named_notes or {}
     extra = db.scalars(select(Case).where(Case.id.in_(notes)).order_by(Case.id)).all()
     printed = []
     for index, case in enumerate([*named, *extra]):
@@ -636,6 +641,7 @@ def demo_links(
         note = notes.get(case.id) or ("on hold (hardship)" if case.hold else "")
         if case.status == CaseStatus.ARRANGED and case.id not in notes:
             note = "arranged: plan active"
+        note = named_notes.get(case.id, note)
         if offer:
             note = "pre-approved offer"
         if index < len(DAYS_PAST_DUE):

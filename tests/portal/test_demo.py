@@ -379,3 +379,54 @@ def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
     )
     tasks = first.by_channel.get("call", 0) + first.by_channel.get("letter", 0)
     assert waiting == first.planned - tasks
+
+
+def test_four_named_borrowers_pay_by_autopay_as_the_run_charged_them(demo):
+    """The demo's automatic payments (``portal.demo.autopay``): attempts the run made on
+    the sandbox's test cards, so the case page, finance and the report show them."""
+    from portal.demo import autopay as demo_autopay
+    from portal.finance.plan_keeping import plan_keeping
+    from portal.models import Autopay, AutopayAttempt, Payment, SavedCard
+
+    session, _engine, prepared, *_ = demo
+    found = {}
+    for index in (
+        demo_autopay.ON,
+        demo_autopay.RETRIED,
+        demo_autopay.EXPIRED,
+        demo_autopay.UPCOMING,
+    ):
+        case = demo_autopay._case(session, index)
+        mandate = session.scalars(
+            select(Autopay).join(Plan, Plan.id == Autopay.plan_id).where(Plan.case_id == case.id)
+        ).one()
+        attempts = session.execute(
+            select(AutopayAttempt.number, AutopayAttempt.outcome, SavedCard.last4)
+            .join(Payment, Payment.id == AutopayAttempt.payment_id)
+            .join(Autopay, Autopay.id == AutopayAttempt.autopay_id)
+            .join(SavedCard, SavedCard.id == Autopay.card_id)
+            .where(AutopayAttempt.autopay_id == mandate.id)
+            .order_by(AutopayAttempt.number)
+        ).all()
+        found[index] = (
+            str(mandate.status),
+            str(mandate.ended_because) if mandate.ended_because else None,
+            [(number, str(outcome)) for number, outcome, _ in attempts],
+        )
+    assert found == {
+        demo_autopay.ON: ("on", None, [(1, "succeeded")]),
+        demo_autopay.RETRIED: ("on", None, [(1, "declined"), (2, "succeeded")]),
+        demo_autopay.EXPIRED: ("off", "card_expired", []),
+        demo_autopay.UPCOMING: ("on", None, []),
+    }
+    automatic = session.scalar(
+        select(func.count(Payment.id)).where(
+            Payment.automatic.is_(True), Payment.status == "succeeded"
+        )
+    )
+    assert automatic == 2
+    notes = {link.note for link in prepared.links}
+    assert set(demo_autopay.NOTES.values()) <= notes
+    report = plan_keeping(session, TODAY - timedelta(days=89), TODAY, ZoneInfo("Asia/Taipei"))
+    assert report.autopay.counted == 4  # on at some time: the expired card's too
+    assert report.by_hand.counted >= 3
