@@ -486,7 +486,7 @@ def test_the_case_page_says_why_autopay_ended_in_each_language(app, agent):
     wanted = {
         "en": ["Off", "the card expired"],
         "zh_Hant_TW": ["已關閉", "卡片已過期"],
-        "zh_Hans_CN": ["已关闭", "卡片已过期"],
+        "zh_Hans_CN": ["已关闭", "银行卡已过期"],
     }
     for lang, words in wanted.items():
         page = agent.get(f"/agent/cases/{case_id}/sections/autopay?lang={lang}")
@@ -756,7 +756,7 @@ def test_the_plan_kept_page_in_three_languages_and_its_command(app, finance):
     assert "With autopay 3 1 1 1 0 66.7%" in cells[1]
     assert "Without autopay 4 1 1 1 1 50.0%" in cells[2]
     assert "With autopay minus without: 16.7 percentage points" in page
-    for lang, words in (("zh_Hant_TW", "自動扣款"), ("zh_Hans_CN", "自动扣款")):
+    for lang, words in (("zh_Hant_TW", "有自動繳款"), ("zh_Hans_CN", "有自动还款")):
         assert words in finance.get(f"/finance/plans-kept?lang={lang}").get_data(as_text=True)
     # A period that ends before it starts: a translated 400.
     bad = finance.get("/finance/plans-kept?since=2026-11-30&until=2026-11-01&lang=en")
