@@ -441,32 +441,7 @@ def _plan_missed(facts: _Facts) -> _Words:
         for item in state.unpaid
     ]
     body.append("")
-    if state.keep_by is None:
-        body.append(_("Please pay it as soon as you can."))
-    else:
-        body.append(
-            _(
-                "To keep your plan, pay %(amount)s by %(date)s.",
-                amount=facts.money(state.keep_amount),
-                date=long_date(state.keep_by),
-            )
-        )
-        if state.at_risk and plan.status == PlanStatus.PENDING:
-            body.append(
-                _(
-                    "Your plan starts with this payment: if it is not paid by %(date)s, the "
-                    "plan does not start.",
-                    date=long_date(state.keep_by),
-                )
-            )
-        elif state.at_risk:
-            body.append(
-                _(
-                    "Your plan is at risk: if this is not paid by %(date)s, the plan ends and "
-                    "collection resumes.",
-                    date=long_date(state.keep_by),
-                )
-            )
+    body += _keep_lines(facts, state, pending=plan.status == PlanStatus.PENDING)
     body.append("")
     return _Words(_sms_message(facts), _subject_message(facts), body, _("See your plan and pay:"))
 
@@ -768,7 +743,7 @@ def _autopay_confirm(facts: _Facts) -> _Words:
             "It will not be tried again by itself: open the link to confirm and pay it on "
             "your phone."
         ),
-        *_keep_lines(facts, charge.plan),
+        *_plan_keep_lines(facts, charge.plan),
         "",
     ]
     return _Words(_sms_message(facts), _subject_message(facts), body, _("Confirm and pay:"))
@@ -784,17 +759,16 @@ def _autopay_failed(facts: _Facts) -> _Words:
     body = [
         _declined_line(facts, charge),
         _("This was the last automatic try: it will not be charged again."),
-        *_keep_lines(facts, charge.plan),
+        *_plan_keep_lines(facts, charge.plan),
         "",
     ]
     return _Words(_sms_message(facts), _subject_message(facts), body, _("See your plan and pay:"))
 
 
-def _keep_lines(facts: _Facts, plan: Plan) -> list[str]:
-    """What to pay by when to keep the plan, and whether missing it ends the plan: the
-    plan's rules as ``plan_missed`` states them."""
-    pending = plan.status == PlanStatus.PENDING
-    state = plan_arrears(list(plan.installments), facts.today, pending=pending)
+def _keep_lines(facts: _Facts, state: PlanArrears, *, pending: bool) -> list[str]:
+    """What to pay by when to keep the plan, and whether missing it ends the plan (or,
+    for a pending plan, keeps it from starting): the plan's rules as ``plan_arrears``
+    reads them."""
     if state.keep_by is None:
         return [_("Please pay it as soon as you can.")]
     lines = [
@@ -821,6 +795,13 @@ def _keep_lines(facts: _Facts, plan: Plan) -> list[str]:
             )
         )
     return lines
+
+
+def _plan_keep_lines(facts: _Facts, plan: Plan) -> list[str]:
+    """``_keep_lines`` of a plan on the borrower's today."""
+    pending = plan.status == PlanStatus.PENDING
+    state = plan_arrears(list(plan.installments), facts.today, pending=pending)
+    return _keep_lines(facts, state, pending=pending)
 
 
 def _autopay_card_off(facts: _Facts) -> _Words:

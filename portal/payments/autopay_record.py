@@ -72,6 +72,8 @@ def case_autopay(db: Session, case_id: int) -> list[MandateRecord]:
         .order_by(PlanInstallment.due_date, AutopayAttempt.number, AutopayAttempt.id)
     )
     attempts: dict[int, list[AttemptLine]] = defaultdict(list)
-    for autopay_id, *line in rows:
-        attempts[autopay_id].append(AttemptLine(*line))
+    for autopay_id, due, number, day, amount, currency, outcome, code, payment_id in rows:
+        attempts[autopay_id].append(
+            AttemptLine(due, number, day, amount, currency, outcome, code, payment_id)
+        )
     return [MandateRecord(m, m.card, attempts[m.id]) for m in mandates]

@@ -50,13 +50,13 @@ from portal.payments.autopay import (
     NOTICE_RETRY,
     MandateConsent,
 )
-from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.gateway import Charged
 from portal.payments.sandbox import chosen_reference
 from portal.payments.stripe_gateway import BalanceLine
 from portal.web.agent.message_views import PURPOSE_NAMES
 
 from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
+from .test_finance_console import pay
 from .test_i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY
 from .test_reconcile import FakeStripe
 from .test_strategy_templates import LINK, READERS, SMS_NEVER, URL
@@ -536,26 +536,9 @@ def finance(app, client):
     return client
 
 
-def by_hand(app, amount: int, reference: str, moment: datetime = NOW) -> int:
-    """A payment the borrower made themselves, confirmed at ``moment``; its id."""
-    built = build_case(app, locale="en", name="Ben Lin")
-    with app.app_context():
-        session = db.session()
-        payment = Payment(
-            case_id=built.case_id,
-            purpose="partial",
-            amount=amount,
-            currency="TWD",
-            status="pending",
-            gateway="stripe",
-            gateway_reference=reference,
-            created_at=moment,
-        )
-        session.add(payment)
-        session.commit()
-        event = GatewayEvent("stripe", f"evt_{reference}", reference, Outcome.SUCCEEDED, amount)
-        handle(session, event, moment)
-        return payment.id
+def by_hand(app, amount: int, reference: str) -> int:
+    """A payment the borrower made themselves, confirmed now; its id."""
+    return pay(app, build_case(app, locale="en", name="Ben Lin"), amount, NOW, reference)
 
 
 def automatic_payment(app) -> int:
