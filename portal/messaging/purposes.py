@@ -171,20 +171,22 @@ def compose_purpose(
             link=link,
             opt_out=opt_out,
         )
-    if purpose in AUTOPAY_NOTICES:
-        # Never the ordinary reminder's words: a notice of a charge says what happened to
-        # it, or nothing (stale).
-        return _autopay_notice(db, case, purpose, channel, moment, link, opt_out, help_url)
-    if purpose in STRATEGY_TEMPLATES:
-        template = StrategyTemplate(purpose)
+    if purpose in STRATEGY_TEMPLATES or purpose in AUTOPAY_NOTICES:
+        # An autopay notice is never the ordinary reminder: it says what happened to a
+        # charge, or nothing (stale).
         locale = borrower_locale(case)
         today = borrower_today(case.loan.borrower.timezone, moment)
         with force_locale(locale):
-            known = view if view is not None and view.case is case else None
-            if known is not None and known.snapshot.as_of != today:
-                known = None
-            facts = _Facts(db, case, template, today, locale, known)
-            words = _TEMPLATES[template](facts)
+            if purpose in AUTOPAY_NOTICES:
+                facts = _Facts(db, case, purpose, today, locale)
+                words = _AUTOPAY_WORDS[purpose](facts)
+            else:
+                template = StrategyTemplate(purpose)
+                known = view if view is not None and view.case is case else None
+                if known is not None and known.snapshot.as_of != today:
+                    known = None
+                facts = _Facts(db, case, template, today, locale, known)
+                words = _TEMPLATES[template](facts)
             if channel is Channel.SMS:
                 return Composed(None, _sms(words.sms, link, opt_out), locale)
             text = _email(facts, words, link, opt_out, help_url or _help_url())
@@ -631,27 +633,6 @@ _TEMPLATES: dict[StrategyTemplate, Callable[[_Facts], _Words]] = {
 AUTOPAY_NOTICES: frozenset[str] = frozenset(
     {NOTICE_RETRY, NOTICE_CONFIRM, NOTICE_CARD_OFF, NOTICE_FAILED}
 )
-
-
-def _autopay_notice(
-    db: Session,
-    case: Case,
-    purpose: str,
-    channel: Channel,
-    moment: datetime,
-    link: str,
-    opt_out: str,
-    help_url: str | None,
-) -> Composed:
-    locale = borrower_locale(case)
-    today = borrower_today(case.loan.borrower.timezone, moment)
-    with force_locale(locale):
-        facts = _Facts(db, case, purpose, today, locale)
-        words = _AUTOPAY_WORDS[purpose](facts)
-        if channel is Channel.SMS:
-            return Composed(None, _sms(words.sms, link, opt_out), locale)
-        text = _email(facts, words, link, opt_out, help_url or _help_url())
-        return Composed(words.subject, text, locale)
 
 
 @dataclass(frozen=True)

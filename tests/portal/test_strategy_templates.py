@@ -255,36 +255,43 @@ def test_the_templates_fit_the_purpose_column_and_the_console_names_them():
 def test_every_template_speaks_the_borrowers_language_and_its_sms_stays_discreet(
     app, locale, currency, name, most_parts
 ):
-    wrong_script = TRADITIONAL_ONLY if locale == "zh_Hans_CN" else SIMPLIFIED_ONLY
     for template in StrategyTemplate:
         case_id = arrange(app, template, locale=locale, currency=currency, name=name)
         sms = compose_for(app, case_id, template, Channel.SMS)
         email = compose_for(app, case_id, template, Channel.EMAIL)
-        wanted_locale = "zh_Hant_HK" if currency == "HKD" and locale != "en" else locale
-        assert (sms.locale, email.locale) == (wanted_locale, wanted_locale)
-        # SMS: the lender's name first, the link on its own line, how to stop SMS.
-        lines = sms.text.split("\n")
-        assert sms.subject is None
-        assert LINK in lines, sms.text
-        assert len(lines) == 4, sms.text
-        assert "/opt-out/" in lines[-1]
+        check_words(sms, email, locale, currency, most_parts, expected(app, case_id, template))
         words = URL.sub("", sms.text)
-        assert not SMS_NEVER.search(words), (template, sms.text)
         assert not any(figure in words for figure in figures(app, case_id)), (template, words)
-        assert not re.search(r"\d", words), (template, words)  # no figure, no date either
-        assert sms_parts(sms.text) <= most_parts, (template, sms_parts(sms.text), sms.text)
-        # Email: the amounts and dates, the link, the opt-out; a subject as discreet as SMS.
-        assert LINK in email.text.split("\n")
-        assert "/opt-out/" in email.text
-        for fact in expected(app, case_id, template):
-            assert fact in email.text, (template, fact, email.text)
-        assert not SMS_NEVER.search(email.subject or ""), (template, email.subject)
-        # Each script keeps to itself (the borrower's name included).
-        if locale != "en":
-            found = set(sms.text + email.text + (email.subject or "")) & set(wrong_script)
-            assert not found, (template, sorted(found))
-        else:
-            assert not re.search(r"[\u4e00-\u9fff]", words), "a Chinese character in an English SMS"
+
+
+def check_words(sms, email, locale: str, currency: str, most_parts: int, facts: list[str]):
+    """What every message a purpose writes keeps to: the borrower's language (Hong
+    Kong's for HKD); an SMS of the lender's name, a line with no figure, date or word a
+    lock screen should not show, the link on its own line and how to stop SMS, in at
+    most ``most_parts`` parts; an email stating ``facts``, with the link, the opt-out
+    and a subject as discreet as an SMS; each script keeping to itself."""
+    wanted_locale = "zh_Hant_HK" if currency == "HKD" and locale != "en" else locale
+    assert (sms.locale, email.locale) == (wanted_locale, wanted_locale)
+    lines = sms.text.split("\n")
+    assert sms.subject is None
+    assert LINK in lines, sms.text
+    assert len(lines) == 4, sms.text
+    assert "/opt-out/" in lines[-1]
+    words = URL.sub("", sms.text)
+    assert not SMS_NEVER.search(words), sms.text
+    assert not re.search(r"\d", words), words  # no figure, no date either
+    assert sms_parts(sms.text) <= most_parts, (sms_parts(sms.text), sms.text)
+    assert LINK in email.text.split("\n")
+    assert "/opt-out/" in email.text
+    for fact in facts:
+        assert fact in email.text, (fact, email.text)
+    assert not SMS_NEVER.search(email.subject or ""), email.subject
+    if locale != "en":
+        wrong_script = TRADITIONAL_ONLY if locale == "zh_Hans_CN" else SIMPLIFIED_ONLY
+        found = set(sms.text + email.text + (email.subject or "")) & set(wrong_script)
+        assert not found, sorted(found)
+    else:
+        assert not re.search(r"[\u4e00-\u9fff]", words), "a Chinese character in an English SMS"
 
 
 def test_the_emails_say_the_amounts_and_dates_in_english(app):
