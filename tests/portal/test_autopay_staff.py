@@ -39,7 +39,6 @@ from portal.models import (
     MessageStatus,
     Payment,
     Plan,
-    PlanInstallment,
     SavedCard,
 )
 from portal.payments import autopay
@@ -58,7 +57,7 @@ from portal.web.agent.message_views import PURPOSE_NAMES
 from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
 from .test_finance_console import pay
 from .test_reconcile import FakeStripe
-from .test_strategy_templates import LINK, READERS, URL, check_words
+from .test_strategy_templates import LINK, READERS, URL, _plan, check_words
 
 CONSENT = MandateConsent("127.0.0.1", "pytest", "zh_Hant_TW", "the mandate as shown")
 ZONES = {"TWD": "Asia/Taipei", "CNY": "Asia/Shanghai", "HKD": "Asia/Hong_Kong"}
@@ -656,29 +655,7 @@ def kept_book(app) -> None:
             plan_of(session, case_id).status = status
         for status, items, accepted in rows:
             built = build_case(app, locale="en", name="Ben Lin")
-            plan = Plan(
-                case_id=built.case_id,
-                status=status,
-                kind="arrears_plan",
-                frequency="monthly",
-                currency="TWD",
-                restructured=sum(amount for _d, amount, _p, _m in items),
-                total=sum(amount for _d, amount, _p, _m in items),
-                accepted_at=accepted,
-            )
-            session.add(plan)
-            session.flush()
-            for sequence, (due, amount, paid, missed) in enumerate(items, start=1):
-                session.add(
-                    PlanInstallment(
-                        plan_id=plan.id,
-                        sequence=sequence,
-                        due_date=TODAY + timedelta(days=due),
-                        amount=amount,
-                        paid=paid,
-                        missed_on=None if missed is None else TODAY + timedelta(days=missed),
-                    )
-                )
+            _plan(session, built.case_id, status, "TWD", items).accepted_at = accepted
         session.commit()
 
 
