@@ -5,7 +5,7 @@ automatically. The figure that says whether automatic payments keep plans alive.
 Precisely:
 
 - **Counted**: every plan accepted (``Plan.accepted_at``) between the first and the last
-  day of the period, both included, as days of the finance timezone; except cancelled
+  day of the period, both included, as days of the finance timezone; except canceled
   plans, which the borrower withdrew before they started and so were never in force.
 - **With autopay**: the plan had a mandate that was on at some time
   (``Autopay.started_at`` set: a card was saved), whether or not it was turned off
