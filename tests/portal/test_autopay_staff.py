@@ -389,13 +389,20 @@ def test_the_sender_waits_for_the_borrowers_hours_and_cancels_a_stale_notice(app
         assert cancel.details["fact"] == "installment_paid"
 
 
-def test_a_notice_to_a_borrower_who_stopped_email_goes_by_sms(app):
-    case_id = arrange(app, NOTICE_CARD_OFF, locale="en", name="Amy Chen", email=None)
-    assert dispatch(app, NOW).sent == 1
+def test_a_notice_goes_by_sms_to_a_borrower_who_stopped_email_or_has_none(app):
+    stopped = on_autopay(app, "0069", locale="en", name="Amy Chen")
     with app.app_context():
-        message = db.session().scalars(select(Message).where(Message.case_id == case_id)).one()
-        assert message.channel == "sms"
-        assert "card" not in (message.body or "").lower()
+        session = db.session()
+        borrower_id = session.get(Case, stopped).loan.borrower_id
+        assert service.opt_out(session, borrower_id, Channel.EMAIL, NOW, source="link")
+    without = on_autopay(app, "0069", locale="en", name="Ben Lin", email=None)
+    assert run(app, NOW).cards_off == 2
+    assert dispatch(app, NOW).sent == 2
+    with app.app_context():
+        for case_id in (stopped, without):
+            message = db.session().scalars(select(Message).where(Message.case_id == case_id)).one()
+            assert message.channel == "sms"
+            assert "card" not in (message.body or "").lower()
 
 
 def test_the_attempts_rows_are_the_runs_own(app):
@@ -718,3 +725,16 @@ def test_the_plan_kept_page_in_three_languages_and_its_command(app, finance):
         obj=ScriptInfo(create_app=lambda: app),
     )
     assert "with autopay: 3 plans, 2 kept" in text.output
+
+
+def test_a_card_that_expired_is_said_to_have_expired(app):
+    case_id = on_autopay(app, "4242", locale="en", name="Amy Chen")
+    with app.app_context():
+        session = db.session()
+        card = session.scalars(select(SavedCard)).one()
+        card.exp_month, card.exp_year = 10, 2026
+        session.commit()
+    assert run(app, NOW).cards_off == 1
+    email = compose_for(app, case_id, NOTICE_CARD_OFF, Channel.EMAIL).text
+    assert "The card ending in 4242 has expired, so automatic payments" in email
+    assert "The next payment of your plan, NT$" in email
