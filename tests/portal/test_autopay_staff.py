@@ -28,8 +28,7 @@ from portal.finance.plan_keeping import plan_keeping
 from portal.finance.reconcile import reconcile_with
 from portal.messaging import service
 from portal.messaging.compose import borrower_locale
-from portal.messaging.links import opt_out_url
-from portal.messaging.purposes import AUTOPAY_NOTICES, StaleMessageError, compose_purpose
+from portal.messaging.purposes import AUTOPAY_NOTICES, StaleMessageError
 from portal.models import (
     AuditEntry,
     AutopayAttempt,
@@ -57,7 +56,7 @@ from portal.web.agent.message_views import PURPOSE_NAMES
 from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in, unwrapped
 from .test_finance_console import pay
 from .test_reconcile import FakeStripe
-from .test_strategy_templates import LINK, READERS, URL, _plan, check_words
+from .test_strategy_templates import READERS, URL, _plan, check_words, compose_for
 
 CONSENT = MandateConsent("127.0.0.1", "pytest", "zh_Hant_TW", "the mandate as shown")
 ZONES = {"TWD": "Asia/Taipei", "CNY": "Asia/Shanghai", "HKD": "Asia/Hong_Kong"}
@@ -154,23 +153,6 @@ def arrange(app, purpose: str, **reader) -> int:
             run(app, at(TODAY - timedelta(days=back), zone=zone))
     assert notices(app, case_id)[-1] == (purpose, "scheduled"), notices(app, case_id)
     return case_id
-
-
-def compose_for(app, case_id: int, purpose: str, channel: Channel, moment: datetime = NOW):
-    app.config["PUBLIC_URL"] = "https://pay.haohuan.tw"
-    # The agent's console is in English; the words are in the borrower's language.
-    with app.test_request_context("/", headers={"Accept-Language": "en"}):
-        session = db.session()
-        case = session.get(Case, case_id)
-        return compose_purpose(
-            session,
-            case,
-            purpose,
-            channel,
-            moment,
-            link=LINK,
-            opt_out=opt_out_url(case.loan.borrower_id, channel),
-        )
 
 
 def expected(app, case_id: int, purpose: str) -> list[str]:

@@ -179,7 +179,10 @@ def arrange(app, template, *, locale="zh_Hant_TW", currency="TWD", name="陳怡�
     return built.case_id
 
 
-def compose_for(app, case_id, template, channel, *, public_url="https://pay.haohuan.tw"):
+def compose_for(
+    app, case_id, template, channel, moment=NOW, *, public_url="https://pay.haohuan.tw"
+):
+    """The words of a message of purpose ``template`` to the case at ``moment``."""
     app.config["PUBLIC_URL"] = public_url
     # The agent's console is in English; the words are in the borrower's language.
     with app.test_request_context("/", headers={"Accept-Language": "en"}):
@@ -190,7 +193,7 @@ def compose_for(app, case_id, template, channel, *, public_url="https://pay.haoh
             case,
             str(template),
             channel,
-            NOW,
+            moment,
             link=LINK,
             opt_out=opt_out_url(case.loan.borrower_id, channel),
         )
