@@ -16,7 +16,37 @@ and the reconciliation needs, each a documented behaviour of Stripe's API:
 - ``allowed_payment_method_types`` on a PaymentIntent (the API version the SDK sends
   since 2026-09-30 takes that and refuses ``payment_method_types``, the only name
   localstripe knows): kept as the intent's payment method types, as Stripe reports them,
-  and ``payment_method_types`` refused with a 400, as Stripe refuses it.
+  and ``payment_method_types`` refused with a 400, as Stripe refuses it; the same on a
+  SetupIntent (https://docs.stripe.com/api/setup_intents/create);
+- ``Idempotency-Key`` on POST requests (https://docs.stripe.com/api/idempotent_requests):
+  the status and body of the first request made with a key are saved once the endpoint
+  has begun executing, and a request with the same key answered with them again (marked
+  ``Idempotent-Replayed: true``), a 402 or a 500 as well as a success; a request with the
+  same key and other parameters refused (400, ``idempotency_error``), and one made while
+  the first is still executing refused with a 409. A validation error (400), a missing
+  object (404) or a refused authentication (401) is not saved, as the endpoint never
+  began. Keys belong to the account: emptying the store (``DELETE /_config/data``, a
+  fresh account) forgets them. localstripe has none, and a retried create made a second
+  object;
+- a refused payment names its PaymentIntent: the 402 of a create or confirm carries the
+  intent (``error.payment_intent``), the error type ``card_error`` and a
+  ``decline_code`` (https://docs.stripe.com/api/errors#errors-payment_intent,
+  https://docs.stripe.com/declines/codes); localstripe's carries only the charge;
+- a SetupIntent that succeeds for a Customer attaches its PaymentMethod to that Customer
+  (https://docs.stripe.com/api/setup_intents/object#setup_intent_object-customer);
+  localstripe leaves it unattached;
+- an off-session payment (``off_session=true``) on a card that needs authentication
+  (https://docs.stripe.com/testing#authentication-and-setup): refused with a 402,
+  ``authentication_required``, the intent left requiring a payment method and
+  ``payment_intent.payment_failed`` sent
+  (https://docs.stripe.com/payments/save-and-reuse#charge-saved-payment-method); except
+  4000002500003155 once set up for off-session use, which then needs none.
+  localstripe asks for a 3-D Secure step (``requires_action``), which nobody can take
+  with the borrower away;
+- a PaymentMethod detached from its Customer is refused when used again, with the 400
+  Stripe answers (no ``code``, no ``param``: only the message)
+  (https://docs.stripe.com/api/payment_methods/detach: "it can no longer be used for a
+  payment or re-attached to a Customer"); localstripe charges it.
 
 Still missing, and not faked here: payouts tied to balance transactions. localstripe's
 payouts are all manual (``automatic`` false) and carry no transactions, and it answers
@@ -67,6 +97,18 @@ def running(script: str = __file__) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def empty(base: str) -> None:
+    """Empty the localstripe at ``base`` (its objects and the idempotency keys they were
+    made with), as a fresh Stripe account. Tests whose databases all start their ids
+    from 1 at one frozen moment make the same keys again: each such test starts with an
+    empty localstripe."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{base}/_config/data", method="DELETE")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        assert answer.status == 200
 
 
 def pay_at_stripe(base: str, intent_id: str, number: str = "4242424242424242") -> str:
@@ -169,6 +211,209 @@ def _allowing_types(cls: Any) -> None:
     cls.__init__ = init
 
 
+# The answers saved per idempotency key (status, body, what was asked), and the keys whose
+# first request is still executing.
+_SAVED: dict[str, tuple[int, bytes, tuple[str, str, Any]]] = {}
+_RUNNING: set[str] = set()
+
+# What an answer with these statuses means: the endpoint never began (a validation
+# error, a missing object, no authentication, a conflict), so nothing is saved.
+_NOT_BEGUN = frozenset({400, 401, 404, 409})
+
+# Stripe's answer to a PaymentMethod used again after it was detached (a 400 with no
+# code and no param).
+DETACHED_MESSAGE = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer "
+    "attachment, shared with a connected account without Customer attachment, or was "
+    "detached from a Customer. It may not be used again. To use a PaymentMethod multiple "
+    "times, you must attach it to a Customer first."
+)
+
+# The test card that needs authentication unless it was set up for off-session use.
+UNLESS_SET_UP = "4000002500003155"
+
+
+def _asked(method: str, path: str, body: bytes, content_type: str) -> tuple[str, str, Any]:
+    """What a request asks, to compare a retry with the first: its parameters, in any
+    order (the SDK encodes a form; Stripe.js sends JSON)."""
+    import json
+    import urllib.parse
+
+    if content_type == "application/json":
+        try:
+            return method, path, json.dumps(json.loads(body or b"null"), sort_keys=True)
+        except ValueError:
+            return method, path, body
+    fields = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return method, path, tuple(sorted(fields))
+
+
+def _idempotency_error(status: int, message: str) -> Any:
+    from aiohttp import web
+
+    body = {"error": {"type": "idempotency_error", "message": message}}
+    return web.json_response(body, status=status)
+
+
+def _idempotent(user_error: type[Exception]) -> Any:
+    """The middleware saving and replaying answers by ``Idempotency-Key``."""
+    from aiohttp import web
+
+    @web.middleware
+    async def middleware(request: Any, handler: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        asked = _asked(request.method, request.path, await request.read(), request.content_type)
+        saved = _SAVED.get(key)
+        if saved is not None:
+            status, body, first = saved
+            if first != asked:
+                return _idempotency_error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    f"they were first used with. Try using a key other than '{key}' if you "
+                    "meant to execute a different request.",
+                )
+            return web.Response(
+                body=body,
+                status=status,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if key in _RUNNING:
+            return _idempotency_error(
+                409,
+                "There is currently another in-progress request using this Idempotent Key "
+                f"(that probably means you submitted twice, and the other request is still "
+                f"going through): {key}. Please try again later.",
+            )
+        _RUNNING.add(key)
+        try:
+            try:
+                response = await handler(request)
+            except user_error as error:
+                response = error.to_response()  # type: ignore[attr-defined]
+            if response.status not in _NOT_BEGUN and response.body is not None:
+                _SAVED[key] = (response.status, bytes(response.body), asked)
+            return response
+        finally:
+            _RUNNING.discard(key)
+
+    return middleware
+
+
+def _forgetting_keys(resources: Any) -> None:
+    plain = resources.Store.clear
+
+    def clear(self: Any) -> None:
+        plain(self)
+        _SAVED.clear()
+
+    resources.Store.clear = clear
+
+
+def _status_attaching(resources: Any) -> None:
+    """A SetupIntent's status as a property: when it becomes ``succeeded`` for a
+    Customer, its PaymentMethod is attached to the Customer. (Both of localstripe's
+    paths to success set the status: the first confirmation, and the second after the
+    3-D Secure step.)"""
+
+    def get(self: Any) -> Any:
+        return self._status
+
+    def set_(self: Any, value: Any) -> None:
+        self._status = value
+        if value == "succeeded" and self.customer and self.payment_method:
+            method = resources.PaymentMethod._api_retrieve(self.payment_method)
+            method.customer = self.customer
+            method._set_up_off_session = self.usage == "off_session"
+
+    resources.SetupIntent.status = property(get, set_)
+
+
+def _detaching(resources: Any) -> None:
+    """A PaymentMethod's customer as a property: once taken away (a detach), the method
+    is marked detached for good."""
+
+    def get(self: Any) -> Any:
+        return self.__dict__.get("_customer")
+
+    def set_(self: Any, value: Any) -> None:
+        if value is None and self.__dict__.get("_customer") is not None:
+            self._detached = True
+        self._customer = value
+
+    resources.PaymentMethod.customer = property(get, set_)
+
+
+def _refusals(resources: Any) -> None:
+    """Off-session payments as Stripe answers them: a detached method refused, a card
+    needing authentication refused with ``authentication_required``, and every refusal
+    naming its intent."""
+    intent_cls, user_error = resources.PaymentIntent, resources.UserError
+    plain_create = intent_cls._api_create.__func__
+    plain_error = intent_cls.last_payment_error
+    plain_report = intent_cls._report_failure
+    plain_requires = resources.PaymentMethod._requires_authentication
+
+    def refusal(error: Any, intent: Any, decline_code: str) -> Any:
+        error.body["error"].update(
+            type="card_error", decline_code=decline_code, payment_intent=intent._export()
+        )
+        return error
+
+    def report(self: Any) -> None:
+        try:
+            plain_report(self)
+        except user_error as error:
+            raise refusal(error, self, "generic_decline") from None
+
+    def last_payment_error(self: Any) -> Any:
+        return getattr(self, "_refused", None) or plain_error.fget(self)
+
+    def create(cls: Any, confirm: Any = None, off_session: Any = None, **data: Any) -> Any:
+        method_id = data.get("payment_method")
+        method = resources.PaymentMethod._api_retrieve(method_id) if method_id else None
+        if method is not None and getattr(method, "_detached", False):
+            raise user_error(400, DETACHED_MESSAGE)
+        off = resources.try_convert_to_bool(off_session) is True
+        if not (off and method is not None and resources.try_convert_to_bool(confirm) is True):
+            return plain_create(cls, confirm=confirm, off_session=off_session, **data)
+        if getattr(method, "_card_number", None) == UNLESS_SET_UP and getattr(
+            method, "_set_up_off_session", False
+        ):
+            # Set up for off-session use: Stripe asks for nothing more, this time.
+            method._exempt = True
+            try:
+                return plain_create(cls, confirm=confirm, off_session=off_session, **data)
+            finally:
+                method._exempt = False
+        if not method._requires_authentication():
+            return plain_create(cls, confirm=confirm, off_session=off_session, **data)
+        intent = plain_create(cls, **data)  # created, not confirmed
+        message = "Your card was declined. This transaction requires authentication."
+        intent._refused = {
+            "code": "authentication_required",
+            "decline_code": "authentication_required",
+            "message": message,
+            "payment_method": method._export(),
+            "type": "card_error",
+        }
+        intent.payment_method = None  # requires_payment_method, as Stripe leaves it
+        resources.schedule_webhook(resources.Event("payment_intent.payment_failed", intent))
+        error = user_error(402, message, {"code": "authentication_required"})
+        raise refusal(error, intent, "authentication_required")
+
+    def requires_authentication(self: Any) -> bool:
+        return not getattr(self, "_exempt", False) and bool(plain_requires(self))
+
+    intent_cls._api_create = classmethod(create)
+    resources.PaymentMethod._requires_authentication = requires_authentication
+    intent_cls.last_payment_error = property(last_payment_error)
+    intent_cls._report_failure = report
+
+
 def serve(port: int) -> None:
     """Teach localstripe the missing pieces, then serve it on 127.0.0.1."""
     from aiohttp import web
@@ -176,12 +421,19 @@ def serve(port: int) -> None:
 
     resources.Store.dump_to_disk = lambda self: None
     _indexed(resources)
+    _forgetting_keys(resources)
     _windowed(resources.BalanceTransaction)
     _windowed(resources.Payout)
     _charging_fees(resources.BalanceTransaction)
     _allowing_types(resources.PaymentIntent)
+    _allowing_types(resources.SetupIntent)
+    _status_attaching(resources)
+    _detaching(resources)
+    _refusals(resources)
     from localstripe.server import app
 
+    # After authentication (an unauthenticated request saves nothing), before the store.
+    app.middlewares.insert(2, _idempotent(resources.UserError))
     web.run_app(app, host="127.0.0.1", port=port, print=None)
 
 

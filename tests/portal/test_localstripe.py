@@ -22,7 +22,7 @@ from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
 from .factories import NOW
-from .localstripe_server import pay_at_stripe, running
+from .localstripe_server import empty, pay_at_stripe, running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
@@ -42,6 +42,7 @@ def localstripe() -> Iterator[str]:
 @pytest.fixture
 def served(app, localstripe) -> Iterator[str]:
     """The portal on a real HTTP server, registered as localstripe's webhook endpoint."""
+    empty(localstripe)
     app.config.update(
         STRIPE_SECRET_KEY="sk_test_haohuan",
         STRIPE_PUBLISHABLE_KEY="pk_test_haohuan",
@@ -94,6 +95,7 @@ def test_a_payment_confirmed_at_stripe_arranges_the_case(app, client, served, lo
 @pytest.fixture
 def unregistered(app, localstripe):
     """The portal pointed at localstripe, with no webhook registered: nothing reports."""
+    empty(localstripe)
     app.config.update(STRIPE_SECRET_KEY="sk_test_haohuan", STRIPE_API_BASE=localstripe)
     return localstripe
 

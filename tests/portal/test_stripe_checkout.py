@@ -35,7 +35,7 @@ from portal.web.payments import checkout_views
 from portal.web.payments.checkout_views import stripe_policy
 
 from .factories import NOW, build_case, sign_in
-from .localstripe_server import free_port, pay_at_stripe, running
+from .localstripe_server import empty, free_port, pay_at_stripe, running
 from .test_journey import first_review_link, review_form
 
 needs_localstripe = pytest.mark.skipif(
@@ -58,7 +58,9 @@ LATER = NOW + timedelta(minutes=10)
 def stripe_base(request: pytest.FixtureRequest) -> str:
     """localstripe's address for the tests that ask for it; a closed port for the others."""
     if "local_stripe" in request.fixturenames:
-        return str(request.getfixturevalue("local_stripe"))
+        base = str(request.getfixturevalue("local_stripe"))
+        empty(base)
+        return base
     request.getfixturevalue("stripe_without_retries")  # an outage: fail at once
     return CLOSED
 
