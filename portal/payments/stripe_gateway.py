@@ -306,14 +306,27 @@ def charge_off_session(
             decline_code=getattr(found, "decline_code", None),
         )
     except stripe.InvalidRequestError as error:
-        if error.http_status in (400, 404) and getattr(error, "param", None) in (
-            "payment_method",
-            "customer",
+        if error.http_status in (400, 404) and (
+            getattr(error, "param", None) in ("payment_method", "customer")
+            or not _attached(settings, method, customer)
         ):
             # The card (or the customer) is gone at Stripe: detached, deleted.
             return OffSession(None, "requires_payment_method", code=error.code or "missing")
         raise
     return OffSession(str(intent.id), str(intent.status))
+
+
+def _attached(settings: StripeSettings, method: str, customer: str) -> bool:
+    """True when Stripe still has the card attached to the customer. Stripe refuses a
+    card detached from its customer with a 400 that names no parameter and has no code
+    (only a sentence), so after a refusal naming neither, Stripe is asked."""
+    try:
+        found = client(settings).v1.payment_methods.retrieve(method)
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return False
+        raise
+    return _id(found.customer) == customer
 
 
 def detach_method(settings: StripeSettings, method: str) -> None:
