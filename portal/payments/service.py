@@ -57,14 +57,7 @@ def open_payment(
     amount, plan_id = wanted
     payment = _open(db, case, purpose, plan_id)
     if payment is not None and payment.automatic:
-        # The autopay run is charging this installment to the saved card right now:
-        # paying it by hand as well would pay it twice.
-        return Started(
-            error=_(
-                "Your saved card is being charged for this payment right now. Please "
-                "check again in a few minutes."
-            )
-        )
+        return _being_charged()
     if payment is not None and (payment.amount != amount or payment.gateway != gateway().name):
         # The amount changed (a part payment retyped), or the lender changed provider:
         # the old checkout is void.
@@ -94,6 +87,9 @@ def open_payment(
             payment = _open(db, case, purpose, plan_id)
             if payment is None:
                 return Started(error=_("There is no plan payment due."))
+            if payment.automatic:
+                # The autopay run opened it between our look and our insert.
+                return _being_charged()
         else:
             record_event(
                 db, case, "payment_started", "borrower", payment_id=payment.id, amount=amount
@@ -119,6 +115,17 @@ def open_payment(
         # Settled or voided while the provider answered: show what it became.
         return Started(redirect_url=url_for("borrower.payment_result", payment_id=payment.id))
     return Started(redirect_url=checkout.redirect_url)
+
+
+def _being_charged() -> Started:
+    """The autopay run is charging this installment to the saved card right now: paying
+    it by hand as well would pay it twice."""
+    return Started(
+        error=_(
+            "Your saved card is being charged for this payment right now. Please "
+            "check again in a few minutes."
+        )
+    )
 
 
 def mark_unknown(db: Session, payment: Payment) -> None:
