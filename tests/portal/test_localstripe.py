@@ -4,9 +4,11 @@ by a real HTTP server. Runs when HAOHUAN_TEST_LOCALSTRIPE is set (CI sets it).""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -168,3 +170,34 @@ def _script_info(app):
     from flask.cli import ScriptInfo
 
     return ScriptInfo(create_app=lambda: app)
+
+
+def test_localstripe_answers_a_repeated_idempotency_key_as_stripe_does(localstripe):
+    """The same key: the first answer again, marked replayed; other parameters: refused.
+    (https://docs.stripe.com/api/idempotent_requests)"""
+    empty(localstripe)
+
+    def post(body: dict[str, str], key: str) -> tuple[int, dict[str, object], str | None]:
+        request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
+            f"{localstripe}/v1/customers",
+            data=urllib.parse.urlencode(body).encode(),
+            headers={"Authorization": "Bearer sk_test_haohuan", "Idempotency-Key": key},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                return answer.status, json.load(answer), answer.headers.get("Idempotent-Replayed")
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.load(refused), None
+
+    first = post({"metadata[borrower]": "B1"}, "key-1")
+    again = post({"metadata[borrower]": "B1"}, "key-1")
+    assert first[0] == again[0] == 200
+    assert again[1] == first[1]
+    assert (first[2], again[2]) == (None, "true")
+    other = post({"metadata[borrower]": "B2"}, "key-1")
+    assert other[0] == 400
+    assert other[1]["error"]["type"] == "idempotency_error"  # type: ignore[index]
+    fresh = post({"metadata[borrower]": "B2"}, "key-2")
+    assert fresh[1]["id"] != first[1]["id"]
+    listed = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": localstripe})
+    assert len(listed.v1.customers.list().data) == 2
