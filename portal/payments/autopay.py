@@ -10,7 +10,9 @@ and ``ledger check`` cover it unchanged. What keeps a charge single:
 - the unique attempt number per installment: two runs cannot both make attempt 2;
 - the idempotency key kept with the attempt: an attempt made again after an outage
   sends the same key, so the provider returns the first charge instead of making a
-  second.
+  second; and, as a provider may forget a key after a day (Stripe prunes them once 24
+  hours old), an attempt made again first asks the provider for a charge already made
+  for its payment.
 
 The provider is never called inside a transaction: the payment and its attempt are
 committed first, then the provider is asked, then its answer is committed.
@@ -567,7 +569,9 @@ def _charge(
         _close_resumed(db, attempt, payment, now)
         return
     try:
-        charged = gateway(payment.gateway).charge_saved(payment, card, attempt.key)
+        charged = gateway(payment.gateway).charge_saved(
+            payment, card, attempt.key, resume=step.resume
+        )
     except GatewayUnavailableError:
         attempt.outcome = AttemptOutcome.UNKNOWN
         mark_unknown(db, payment)  # commits the attempt's outcome with it

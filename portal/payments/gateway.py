@@ -80,11 +80,15 @@ class Gateway(Protocol):
         Raises ``GatewayUnavailableError``."""
         ...
 
-    def charge_saved(self, payment: Payment, card: SavedCard, key: str) -> Charged:
+    def charge_saved(
+        self, payment: Payment, card: SavedCard, key: str, resume: bool = False
+    ) -> Charged:
         """Charge ``payment`` to the saved card with the borrower away (off session).
-        The same ``key`` again never charges twice: it returns the first charge.
-        Raises ``GatewayUnavailableError`` when the provider cannot be reached (nothing
-        is then known to have happened)."""
+        The same ``key`` again never charges twice: it returns the first charge; with
+        ``resume`` (the same attempt again, perhaps days later, when the provider may
+        have forgotten the key) the provider is first asked for a charge already made
+        for the payment. Raises ``GatewayUnavailableError`` when the provider cannot be
+        reached (nothing is then known to have happened)."""
         ...
 
     def refresh_card(self, card: SavedCard) -> CardDetails | None:

@@ -66,9 +66,11 @@ class SandboxGateway:
             customer_ref, f"sbx_pm_{borrower_id}_{nonce}_{last4}", "visa", last4, month, year
         )
 
-    def charge_saved(self, payment: Payment, card: SavedCard, key: str) -> Charged:
+    def charge_saved(
+        self, payment: Payment, card: SavedCard, key: str, resume: bool = False
+    ) -> Charged:
         """What the test card does off session; the reference is the payment's, as its
-        checkout's would be."""
+        checkout's would be (so a resumed attempt finds the same charge)."""
         outcome, code = TEST_CARDS.get(card.last4, (AttemptOutcome.DECLINED, "card_declined"))
         reference = f"sbx_{payment.id}_{_signature(str(payment.id))}"
         return Charged(outcome, reference if outcome is AttemptOutcome.SUCCEEDED else None, code)

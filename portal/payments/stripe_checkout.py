@@ -37,6 +37,7 @@ from portal.payments.stripe_gateway import (
     create_intent,
     create_setup_intent,
     detach_method,
+    off_session_made,
     retrieve_method,
     retrieve_setup,
 )
@@ -110,12 +111,17 @@ class StripeGateway:
             exp_year=state.exp_year,
         )
 
-    def charge_saved(self, payment: Payment, card: SavedCard, key: str) -> Charged:
+    def charge_saved(
+        self, payment: Payment, card: SavedCard, key: str, resume: bool = False
+    ) -> Charged:
         """An off-session PaymentIntent on the saved card; Stripe's refusal, if any, read
-        as what it means for autopay."""
+        as what it means for autopay. Resumed, the intent already made for the payment
+        is looked for first: Stripe may prune an idempotency key once it is 24 hours old,
+        and the key alone would then charge the card a second time."""
         settings = StripeSettings.from_config()
         try:
-            answer = charge_off_session(
+            found = off_session_made(settings, card.customer_ref, payment.id) if resume else None
+            answer = found or charge_off_session(
                 settings,
                 key,
                 payment.amount,

@@ -329,6 +329,25 @@ def _attached(settings: StripeSettings, method: str, customer: str) -> bool:
     return _id(found.customer) == customer
 
 
+def off_session_made(settings: StripeSettings, customer: str, payment_id: int) -> OffSession | None:
+    """The off-session PaymentIntent already made for our payment ``payment_id`` (its
+    metadata names it), newest first among the customer's, or None when there is none.
+    A refused one is read as Stripe's refusal was (``last_payment_error``)."""
+    listed = client(settings).v1.payment_intents.list(params={"customer": customer, "limit": 100})
+    for intent in listed.auto_paging_iter():
+        metadata: dict[str, Any] = intent.metadata.to_dict() if intent.metadata else {}
+        if metadata.get("payment_id") != str(payment_id) or metadata.get("automatic") != "1":
+            continue
+        error: Any = intent.last_payment_error
+        return OffSession(
+            str(intent.id),
+            str(intent.status),
+            code=getattr(error, "code", None) if error else None,
+            decline_code=getattr(error, "decline_code", None) if error else None,
+        )
+    return None
+
+
 def detach_method(settings: StripeSettings, method: str) -> None:
     """Detach a saved card from its customer: it can never be charged again. A card
     already gone is not an error."""

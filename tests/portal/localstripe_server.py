@@ -26,8 +26,11 @@ and the reconciliation needs, each a documented behaviour of Stripe's API:
   the first is still executing refused with a 409. A validation error (400), a missing
   object (404) or a refused authentication (401) is not saved, as the endpoint never
   began. Keys belong to the account: emptying the store (``DELETE /_config/data``, a
-  fresh account) forgets them. localstripe has none, and a retried create made a second
-  object;
+  fresh account) forgets them. Stripe may prune a key once it is 24 hours old, and a
+  request with it is then made anew: ``POST /_config/haohuan/prune_keys`` prunes them
+  all, as a day later. localstripe has none, and a retried create made a second object;
+- the ``customer`` filter on the PaymentIntent list, newest first
+  (https://docs.stripe.com/api/payment_intents/list); localstripe answers 400;
 - a refused payment names its PaymentIntent: the 402 of a create or confirm carries the
   intent (``error.payment_intent``), the error type ``card_error`` and a
   ``decline_code`` (https://docs.stripe.com/api/errors#errors-payment_intent,
@@ -313,6 +316,37 @@ def _forgetting_keys(resources: Any) -> None:
     resources.Store.clear = clear
 
 
+def _listing_by_customer(cls: Any) -> None:
+    plain = cls._api_list_all
+
+    def list_all(url: str, customer: Any = None, **kwargs: Any) -> Any:
+        found = plain(url, **kwargs)
+        if customer is not None:
+            found._list = [item for item in found._list if item.customer == customer]
+        found._list.sort(key=lambda item: item.created, reverse=True)
+        return found
+
+    cls._api_list_all = staticmethod(list_all)
+
+
+async def _prune_keys(request: Any) -> Any:
+    """A day later: every idempotency key pruned."""
+    from aiohttp import web
+
+    _SAVED.clear()
+    return web.Response()
+
+
+def prune_keys(base: str) -> None:
+    """Have the localstripe at ``base`` prune its idempotency keys, as Stripe may once
+    they are 24 hours old."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{base}/_config/haohuan/prune_keys", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        assert answer.status == 200
+
+
 def _status_attaching(resources: Any) -> None:
     """A SetupIntent's status as a property: when it becomes ``succeeded`` for a
     Customer, its PaymentMethod is attached to the Customer. (Both of localstripe's
@@ -430,8 +464,10 @@ def serve(port: int) -> None:
     _status_attaching(resources)
     _detaching(resources)
     _refusals(resources)
+    _listing_by_customer(resources.PaymentIntent)
     from localstripe.server import app
 
+    app.router.add_post("/_config/haohuan/prune_keys", _prune_keys)
     # After authentication (an unauthenticated request saves nothing), before the store.
     app.middlewares.insert(2, _idempotent(resources.UserError))
     web.run_app(app, host="127.0.0.1", port=port, print=None)

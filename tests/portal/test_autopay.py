@@ -286,7 +286,7 @@ def test_the_gateway_down_mid_run_loses_nothing_and_doubles_nothing(app, client,
     due, amount, _ = installments(app, case_id)[0]
     real = SandboxGateway.charge_saved
 
-    def down(self, payment, card, key):
+    def down(self, payment, card, key, resume=False):
         raise GatewayUnavailableError("timeout")
 
     monkeypatch.setattr(SandboxGateway, "charge_saved", down)
@@ -298,9 +298,9 @@ def test_the_gateway_down_mid_run_loses_nothing_and_doubles_nothing(app, client,
         key = db.session().scalars(select(AutopayAttempt.key)).one()
     keys = []
 
-    def back(self, payment, card, key):
+    def back(self, payment, card, key, resume=False):
         keys.append(key)
-        return real(self, payment, card, key)
+        return real(self, payment, card, key, resume)
 
     monkeypatch.setattr(SandboxGateway, "charge_saved", back)
     # Even past the grace period: an unfinished attempt is finished, with the same key.

@@ -52,7 +52,7 @@ from portal.payments.stripe_gateway import StripeSettings
 from portal.payments.sweeper import sweep
 
 from .factories import NOW
-from .localstripe_server import empty, free_port, pay_at_stripe, running
+from .localstripe_server import empty, free_port, pay_at_stripe, prune_keys, running
 from .test_autopay import CONSENT, at, attempts, count, installments
 from .test_stripe_checkout import accept_a_plan
 
@@ -382,15 +382,19 @@ def test_an_installment_paid_early_by_hand_is_not_charged_again(app, client, str
 
 
 class LosingProxy:
-    """A proxy in front of localstripe that, while ``losing`` is set, passes every
-    PaymentIntent create on to Stripe and then drops Stripe's answer (the connection
-    closes before a byte of it reaches the caller): the charge is made, the caller never
-    hears of it. Everything else passes both ways."""
+    """A proxy in front of localstripe that loses the PaymentIntent creates: while
+    ``losing`` is "answer", each is passed on to Stripe and then Stripe's answer dropped
+    (the connection closes before a byte of it reaches the caller: the charge is made,
+    the caller never hears of it); while "request", each is dropped before Stripe sees
+    it. Everything else passes both ways. ``creates`` counts the creates Stripe was
+    sent, ``replayed`` the answers Stripe gave from an earlier request with the same
+    key."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
-        self.losing = False
+        self.losing: str | None = None
         self.lost: list[str] = []
+        self.creates = 0
         self.replayed = 0
         proxy = self
 
@@ -412,11 +416,17 @@ class LosingProxy:
             def _forward(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(size) if size else None
+                create = self.command == "POST" and self.path == "/v1/payment_intents"
+                if create and proxy.losing:
+                    proxy.lost.append(str(self.headers.get("Idempotency-Key")))
+                if create and proxy.losing == "request":
+                    self.close_connection = True
+                    return  # never reaches Stripe
                 status, headers, answer = proxy.ask(self.command, self.path, self.headers, body)
+                proxy.creates += create
                 if headers.get("Idempotent-Replayed") == "true":
                     proxy.replayed += 1
-                if proxy.losing and self.command == "POST" and self.path == "/v1/payment_intents":
-                    proxy.lost.append(str(self.headers.get("Idempotency-Key")))
+                if create and proxy.losing == "answer":
                     self.close_connection = True
                     return  # Stripe answered; the answer is lost on the way back
                 self.send_response(status)
@@ -453,51 +463,82 @@ class LosingProxy:
         self.server.server_close()
 
 
-def test_stripe_charging_but_its_answer_lost_mid_run_loses_nothing_and_doubles_nothing(
+@pytest.mark.parametrize("lost", ["answer", "request"])
+def test_stripe_unreachable_mid_run_loses_nothing_and_doubles_nothing(
+    app, client, stripe_base, lost
+):
+    """Stripe's answer lost after it charged (the real danger), or the request lost
+    before it: the run records the attempt as unknown; the sweeper leaves it alone; the
+    next run finds the charge Stripe made, or makes it, once."""
+    case_id = plan_on_autopay(app, client, stripe_base)
+    due, amount, _ = installments(app, case_id)[0]
+    with LosingProxy(stripe_base) as proxy:
+        app.config["STRIPE_API_BASE"] = proxy.url
+        proxy.losing = lost
+        counts = run(app, at(due))
+        assert (counts.charged, counts.unreachable) == (0, 1)
+        with app.app_context():
+            key = db.session().scalars(select(AutopayAttempt.key)).one()
+        # The SDK tried twice (its one retry), with the attempt's key both times.
+        assert proxy.lost == [key, key]
+        (payment,) = automatic(app)
+        assert payment.status is PaymentStatus.UNKNOWN
+        assert installments(app, case_id)[0][2] == 0
+        made, taken = at_stripe(stripe_base)
+        if lost == "answer":
+            # Stripe charged, once: the SDK's retry was answered from the first request.
+            assert (proxy.creates, proxy.replayed) == (2, 1)
+            assert [i.status for i in made] == ["succeeded"]
+            assert [c.payment_intent for c in taken] == [made[0].id]
+            assert made[0].metadata["payment_id"] == str(payment.id)
+        else:
+            assert (proxy.creates, made, taken) == (0, [], [])
+        # The sweeper leaves the automatic payment to the run, which owns its key.
+        with app.test_request_context("/"):
+            sweep(db.session(), StripeSettings.from_config(), at(due, 11), timedelta(minutes=5))
+        assert len(at_stripe(stripe_base)[0]) == len(made)
+        # Stripe answers again: the next run finds the intent made for the payment (no
+        # second create), or, Stripe having none, makes it with the same key.
+        proxy.losing = None
+        creates = proxy.creates
+        resumed = run(app, at(due, 12))
+        assert (resumed.charged, resumed.unreachable) == (1, 0)
+        assert proxy.creates == creates + (lost == "request")
+    (payment,) = automatic(app)
+    (intent,), (charge,) = at_stripe(stripe_base)
+    assert (payment.status, payment.gateway_reference) == (PaymentStatus.SUCCEEDED, intent.id)
+    assert intent.status == "succeeded"
+    assert charge.payment_intent == intent.id
+    assert installments(app, case_id)[0][2] == amount
+    assert [(n, o) for _, n, o in attempts(app)] == [(1, "succeeded")]
+    with app.app_context():
+        assert db.session().scalar(
+            select(func.count()).select_from(Allocation).where(Allocation.payment_id == payment.id)
+        )
+        assert ledger.check(db.session()) == []
+
+
+def test_an_answer_lost_then_resumed_after_stripe_pruned_the_key_charges_once(
     app, client, stripe_base
 ):
     case_id = plan_on_autopay(app, client, stripe_base)
     due, amount, _ = installments(app, case_id)[0]
     with LosingProxy(stripe_base) as proxy:
         app.config["STRIPE_API_BASE"] = proxy.url
-        proxy.losing = True
-        counts = run(app, at(due))
-        # The SDK tried twice (its one retry), with the attempt's key both times.
-        assert (counts.charged, counts.unreachable) == (0, 1)
-        with app.app_context():
-            key = db.session().scalars(select(AutopayAttempt.key)).one()
-        assert proxy.lost == [key, key]
-        (payment,) = automatic(app)
-        assert payment.status is PaymentStatus.UNKNOWN
-        assert installments(app, case_id)[0][2] == 0
-        # Stripe did charge, once: the retry was answered from the first request.
-        (intent,), (charge,) = at_stripe(stripe_base)
-        assert intent.status == "succeeded"
-        assert charge.payment_intent == intent.id
-        assert intent.metadata["payment_id"] == str(payment.id)
-        # The sweeper leaves the automatic payment to the run, which owns its key.
-        with app.test_request_context("/"):
-            sweep(db.session(), StripeSettings.from_config(), at(due, 11), timedelta(minutes=5))
-        assert len(at_stripe(stripe_base)[0]) == 1
-        # Stripe's answers come back: the next run asks again with the same key and is
-        # given the same intent.
-        proxy.losing = False
-        replayed = proxy.replayed
-        resumed = run(app, at(due, 12))
-        assert (resumed.charged, resumed.unreachable) == (1, 0)
-        assert proxy.replayed == replayed + 1
+        proxy.losing = "answer"
+        assert run(app, at(due)).unreachable == 1
+    app.config["STRIPE_API_BASE"] = stripe_base
+    # Stripe down for the rest of the day; the next morning its key is a day old, and
+    # Stripe may have pruned it: the key alone would make a second charge.
+    prune_keys(stripe_base)
+    resumed = run(app, at(due + timedelta(days=1)))
+    assert (resumed.charged, resumed.unreachable) == (1, 0)
+    (intent,), (charge,) = at_stripe(stripe_base)
+    assert charge.payment_intent == intent.id
     (payment,) = automatic(app)
     assert (payment.status, payment.gateway_reference) == (PaymentStatus.SUCCEEDED, intent.id)
     assert installments(app, case_id)[0][2] == amount
     assert [(n, o) for _, n, o in attempts(app)] == [(1, "succeeded")]
-    intents, charges = at_stripe(stripe_base)
-    assert [i.id for i in intents] == [intent.id]
-    assert [c.id for c in charges] == [charge.id]
-    with app.app_context():
-        assert db.session().scalar(
-            select(func.count()).select_from(Allocation).where(Allocation.payment_id == payment.id)
-        )
-        assert ledger.check(db.session()) == []
 
 
 # The webhook that follows every charge ---------------------------------------------

@@ -77,9 +77,11 @@ def held(race: Race, monkeypatch: pytest.MonkeyPatch) -> None:
         race.opened.set()
         return real_start(self, payment)
 
-    def charge(self: SandboxGateway, payment: Payment, card: Any, key: str) -> Any:
+    def charge(
+        self: SandboxGateway, payment: Payment, card: Any, key: str, resume: bool = False
+    ) -> Any:
         race.by_hand_done.wait(timeout=WAIT)
-        return real_charge(self, payment, card, key)
+        return real_charge(self, payment, card, key, resume)
 
     monkeypatch.setattr(autopay, "_attempt", attempt)
     monkeypatch.setattr(service, "_open", open_)
