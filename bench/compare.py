@@ -14,13 +14,15 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
 - ``agent_queue.py``: the agent queue's filters, sorts and searches at ``--cases`` cases;
 - ``lifecycle.py``: the daily case work's typical day at ``--cases`` cases against the bare
   SQL of its steps (on the same database, built once and shared with the queue's rows);
-- ``dispatch.py``: the scheduled sender against one UPDATE and COMMIT per message.
+- ``dispatch.py``: the scheduled sender against one UPDATE and COMMIT per message;
+- ``autopay.py``: the autopay run's re-run at 100,000 plans on autopay, all charged this
+  morning (so it must do nothing), against one bare SELECT of the same rows.
 
 Ratios are what to read: the machine may be busy, but both sides of a row see the same
 machine. Prints a Markdown table (and writes it to ``--output`` when given).
 
     .venv/bin/python bench/compare.py [--postgres-url URL] [--cases 1000000] [--quick]
-        [--only pages,webhooks,...] [--output FILE]
+        [--only pages,webhooks,...,autopay] [--output FILE]
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
-SECTIONS = ("pages", "webhooks", "engine", "million", "dispatch")
+SECTIONS = ("pages", "webhooks", "engine", "million", "dispatch", "autopay")
 
 
 def _bench(name: str) -> ModuleType:
@@ -82,6 +84,10 @@ def _dispatch(admin_url: str, quick: bool) -> list[Row]:
     return dispatch.compare_rows(admin_url)
 
 
+def _autopay(admin_url: str, quick: bool) -> list[Row]:
+    return _bench("autopay").compare_rows(admin_url, plans=20_000 if quick else 100_000)
+
+
 def _million(admin_url: str, cases: int) -> list[Row]:
     """The queue's and the daily work's rows, on one database of ``cases`` cases."""
     from negotiation import load_policy
@@ -116,6 +122,7 @@ def main() -> None:
         "engine": lambda: _engine(args.postgres_url, args.quick),
         "million": lambda: _million(args.postgres_url, cases),
         "dispatch": lambda: _dispatch(args.postgres_url, args.quick),
+        "autopay": lambda: _autopay(args.postgres_url, args.quick),
     }
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(runs)

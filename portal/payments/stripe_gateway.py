@@ -335,7 +335,8 @@ def off_session_made(settings: StripeSettings, customer: str, payment_id: int) -
     A refused one is read as Stripe's refusal was (``last_payment_error``)."""
     listed = client(settings).v1.payment_intents.list(params={"customer": customer, "limit": 100})
     for intent in listed.auto_paging_iter():
-        metadata: dict[str, Any] = intent.metadata.to_dict() if intent.metadata else {}
+        kept: Any = intent.metadata
+        metadata: dict[str, Any] = kept.to_dict() if kept is not None else {}
         if metadata.get("payment_id") != str(payment_id) or metadata.get("automatic") != "1":
             continue
         error: Any = intent.last_payment_error
