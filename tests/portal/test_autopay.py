@@ -361,7 +361,7 @@ def test_an_unknown_attempt_is_finished_on_its_card_after_autopay_is_turned_off(
     due, amount, _ = installments(app, case_id)[0]
     real = SandboxGateway.charge_saved
 
-    def down(self, payment, card, key):
+    def down(self, payment, card, key, resume=False):
         raise GatewayUnavailableError("timeout")
 
     monkeypatch.setattr(SandboxGateway, "charge_saved", down)
@@ -372,9 +372,9 @@ def test_an_unknown_attempt_is_finished_on_its_card_after_autopay_is_turned_off(
         charged_card = session.scalars(select(AutopayAttempt.card_id)).one()
     seen = []
 
-    def back(self, payment, card, key):
+    def back(self, payment, card, key, resume=False):
         seen.append(card.id)
-        return real(self, payment, card, key)
+        return real(self, payment, card, key, resume)
 
     monkeypatch.setattr(SandboxGateway, "charge_saved", back)
     assert run(app, at(due + timedelta(days=1))).charged == 1
