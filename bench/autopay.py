@@ -134,9 +134,10 @@ def charged_this_morning(engine: Engine) -> None:
         conn.execute(
             text(
                 "INSERT INTO autopay_attempts (autopay_id, installment_id, number,"
-                " scheduled_on, outcome, payment_id, amount, currency, key, created_at,"
-                " finished_at)"
-                " SELECT a.id, i.id, 1, i.due_date, 'succeeded', m.id, i.amount, m.currency,"
+                " scheduled_on, outcome, payment_id, card_id, amount, currency, key,"
+                " created_at, finished_at)"
+                " SELECT a.id, i.id, 1, i.due_date, 'succeeded', m.id, a.card_id, i.amount,"
+                " m.currency,"
                 " 'haohuan-autopay-bench-' || i.id, :at, :at"
                 " FROM plan_installments i JOIN autopays a ON a.plan_id = i.plan_id"
                 " JOIN payments m ON m.gateway_reference = 'pi_bench_' || i.id"

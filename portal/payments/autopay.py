@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -362,12 +362,10 @@ def run(db: Session, now: datetime, as_of: date | None = None) -> RunCounts:
     counts.cards_off += _turn_off_expired(db, now, as_of)
     rules = policy()
     grace, retry_days = rules.grace_days, rules.autopay_retry_after_days
-    candidates = _candidates(db, now, as_of, grace)
-    # Every candidate's attempts read at once, not one query each: a re-run at 100,000
-    # plans made 100,000 queries to find nothing to do. What a concurrent run writes
-    # meanwhile is caught where it matters: the attempt's insert (unique per number)
-    # and the payment's (one open per plan).
-    made_by = _made_of(db, [due.installment_id for due in candidates])
+    # Every candidate's attempts are read with them. What a concurrent run writes
+    # meanwhile is caught where it matters: the attempt's insert (unique per number) and
+    # the payment's (one open per plan).
+    candidates, made_by = _candidates(db, now, as_of, grace)
     todays: dict[str, date] = {}  # each zone's today, worked out once a run
     for due in candidates:
         today = (
@@ -455,13 +453,16 @@ def _unusable(db: Session, card: SavedCard, day: date) -> CardStatus | None:
     return CardStatus.EXPIRED if card.expired_by(day) else None
 
 
-def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> list[_Due]:
+def _candidates(
+    db: Session, now: datetime, as_of: date | None, grace: int
+) -> tuple[list[_Due], dict[int, list[MadeAttempt]]]:
     """Installments of live plans on autopay due in the last ``grace`` days or today (a
     day either side of the run's date, for the borrowers' zones), paid or not (a paid
-    one due today is counted as skipped), and any with an attempt left unfinished."""
+    one due today is counted as skipped), and any with an attempt left unfinished; and
+    the attempts made for each, read at once (``_made_of``)."""
     latest = as_of or (now + timedelta(days=1)).date()
     earliest = (as_of or (now - timedelta(days=1)).date()) - timedelta(days=grace)
-    rows = db.execute(
+    query = (
         select(
             PlanInstallment.id,
             PlanInstallment.due_date,
@@ -495,29 +496,26 @@ def _candidates(db: Session, now: datetime, as_of: date | None, grace: int) -> l
                 ),
             )
         )
-        .order_by(PlanInstallment.due_date, PlanInstallment.id)
+    )
+    rows = db.execute(query.order_by(PlanInstallment.due_date, PlanInstallment.id)).all()
+    if not rows:
+        return [], {}
+    return [_Due(*row) for row in rows], _made_of(db, query.with_only_columns(PlanInstallment.id))
+
+
+def _made_of(db: Session, installments: Select[tuple[int]]) -> dict[int, list[MadeAttempt]]:
+    """The attempts made for each of the ``installments`` (a query of their ids), by
+    installment, each one's in order, in one read: not one query per installment (a
+    re-run at 100,000 plans made 100,000 queries to find nothing to do), nor a list of
+    their ids sent back (binding 100,000 parameters cost more than the read)."""
+    rows = db.execute(
+        select(AutopayAttempt.installment_id, AutopayAttempt.scheduled_on, AutopayAttempt.outcome)
+        .where(AutopayAttempt.installment_id.in_(installments))
+        .order_by(AutopayAttempt.installment_id, AutopayAttempt.number)
     ).all()
-    return [_Due(*row) for row in rows]
-
-
-# Installments whose attempts one query reads (SQLite takes 32,766 parameters at most).
-MADE_CHUNK = 10_000
-
-
-def _made_of(db: Session, installment_ids: list[int]) -> dict[int, list[MadeAttempt]]:
-    """The attempts made for each of the installments, by installment, each one's in
-    order: one query per ``MADE_CHUNK`` installments."""
     made: dict[int, list[MadeAttempt]] = {}
-    for start in range(0, len(installment_ids), MADE_CHUNK):
-        rows = db.execute(
-            select(
-                AutopayAttempt.installment_id, AutopayAttempt.scheduled_on, AutopayAttempt.outcome
-            )
-            .where(AutopayAttempt.installment_id.in_(installment_ids[start : start + MADE_CHUNK]))
-            .order_by(AutopayAttempt.installment_id, AutopayAttempt.number)
-        ).all()
-        for installment_id, day, outcome in rows:
-            made.setdefault(installment_id, []).append(MadeAttempt(day, AttemptOutcome(outcome)))
+    for installment_id, day, outcome in rows:
+        made.setdefault(installment_id, []).append(MadeAttempt(day, AttemptOutcome(outcome)))
     return made
 
 
