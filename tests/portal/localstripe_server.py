@@ -114,6 +114,24 @@ def empty(base: str) -> None:
         assert answer.status == 200
 
 
+def register_webhook(base: str, portal: str, secret: str) -> None:
+    """Have the localstripe at ``base`` deliver its signed events to the portal served
+    at ``portal`` (one endpoint: a later registration replaces it)."""
+    import urllib.parse
+    import urllib.request
+
+    registration = urllib.parse.urlencode(
+        {"url": f"{portal}/webhooks/stripe", "secret": secret}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
+        f"{base}/_config/webhooks/haohuan",
+        data=registration,
+        headers={"Authorization": "Bearer sk_test_haohuan"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        assert answer.status == 200
+
+
 def pay_at_stripe(base: str, intent_id: str, number: str = "4242424242424242") -> str:
     """What Stripe.js does in the borrower's browser: a card, then confirmation. Returns
     the intent's status (a declined card leaves it requiring a payment method)."""

@@ -53,6 +53,7 @@ from portal.payments.sweeper import sweep
 
 from .factories import NOW
 from .localstripe_server import empty, free_port, pay_at_stripe, prune_keys, running
+from .localstripe_server import register_webhook as register
 from .test_autopay import CONSENT, at, attempts, count, installments
 from .test_stripe_checkout import accept_a_plan
 
@@ -110,16 +111,7 @@ def card_page(app) -> None:
 
 def register_webhook(localstripe: str, url: str) -> None:
     """Where localstripe delivers its signed events."""
-    registration = urllib.parse.urlencode(
-        {"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET}
-    ).encode()
-    request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
-        f"{localstripe}/_config/webhooks/haohuan",
-        data=registration,
-        headers={"Authorization": f"Bearer {KEY}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-        assert answer.status == 200
+    register(localstripe, url, WEBHOOK_SECRET)
 
 
 def sdk(base: str) -> stripe.StripeClient:

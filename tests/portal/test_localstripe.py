@@ -24,7 +24,7 @@ from portal.payments.stripe_checkout import idempotency_key
 from portal.payments.stripe_gateway import StripeSettings, create_intent
 
 from .factories import NOW
-from .localstripe_server import empty, pay_at_stripe, running
+from .localstripe_server import empty, pay_at_stripe, register_webhook, running
 from .test_stripe_webhooks import stripe_payment_for_a_new_plan
 
 pytestmark = pytest.mark.skipif(
@@ -55,16 +55,7 @@ def served(app, localstripe) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    registration = urllib.parse.urlencode(
-        {"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET}
-    ).encode()
-    request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
-        f"{localstripe}/_config/webhooks/haohuan",
-        data=registration,
-        headers={"Authorization": "Bearer sk_test_haohuan"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-        assert answer.status == 200
+    register_webhook(localstripe, url, WEBHOOK_SECRET)
     yield url
     server.shutdown()
     server.server_close()  # closed now, not when a kept-alive connection's thread ends
