@@ -555,7 +555,7 @@ class StripeCards:
 
     name = "stripe"
 
-    def charge_saved(self, payment, card, key) -> Charged:
+    def charge_saved(self, payment, card, key, resume=False) -> Charged:
         return Charged(AttemptOutcome.SUCCEEDED, f"pi_auto_{payment.id}")
 
 
