@@ -47,6 +47,7 @@ class Scope(StrEnum):
     BY_BORROWER = "by_borrower"  # rows whose borrower_id is the case's borrower
     BY_PLAN = "by_plan"  # rows whose plan_id is one of the case's plans
     BY_LINK = "by_link"  # rows whose link_id is one of the case's reminder links
+    BY_AUTOPAY = "by_autopay"  # rows whose autopay_id is one of the case's plans' autopays
     ACTIVE = "active"  # the one row whose status is active (the policy in force)
 
 
@@ -71,9 +72,11 @@ WATCHED: tuple[Watched, ...] = (
     Watched("plan_installments", Scope.BY_PLAN),
     Watched("waivers", Scope.BY_PLAN),
     Watched("consents", Scope.BY_PLAN),
-    # Autopay on the plan, and the card it charges (the status page shows both).
+    # Automatic payments: the mandate, the card it charges, and each charge's outcome
+    # (the status page says when the last one was declined or needs confirming).
     Watched("autopays", Scope.BY_PLAN),
     Watched("saved_cards", Scope.BY_BORROWER),
+    Watched("autopay_attempts", Scope.BY_AUTOPAY),
     Watched("case_holds", Scope.BY_CASE),
     Watched("hold_adjustments", Scope.BY_CASE),
     Watched("dispute_evidence", Scope.BY_CASE, whole_rows=False),
@@ -165,6 +168,7 @@ def _branch(watched: Watched, dialect: str) -> Select[str, str]:
 def _where(table: Table, scope: Scope) -> ColumnElement[bool]:
     plans = Base.metadata.tables["plans"]
     links = Base.metadata.tables["reminder_links"]
+    autopays = Base.metadata.tables["autopays"]
     match scope:
         case Scope.CASE:
             return table.c.id == _param("case")
@@ -184,6 +188,11 @@ def _where(table: Table, scope: Scope) -> ColumnElement[bool]:
             return table.c.status == literal_column("'active'", String)
         case Scope.BY_LINK:
             return table.c.link_id.in_(select(links.c.id).where(links.c.case_id == _param("case")))
+        case Scope.BY_AUTOPAY:
+            case_plans = select(plans.c.id).where(plans.c.case_id == _param("case"))
+            return table.c.autopay_id.in_(
+                select(autopays.c.id).where(autopays.c.plan_id.in_(case_plans))
+            )
 
 
 def _param(name: str) -> ColumnElement[int]:
