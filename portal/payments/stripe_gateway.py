@@ -268,6 +268,13 @@ def retrieve_method(settings: StripeSettings, method: str) -> SetupState | None:
     )
 
 
+def setup_secret(settings: StripeSettings, setup_id: str) -> tuple[str, str]:
+    """A SetupIntent's status and the client secret the Payment Element confirms it
+    with (the borrower's browser, never our server, sends the card to Stripe)."""
+    intent = client(settings).v1.setup_intents.retrieve(setup_id)
+    return str(intent.status), str(intent.client_secret or "")
+
+
 def charge_off_session(
     settings: StripeSettings,
     key: str,

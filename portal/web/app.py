@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.health import blueprint as health
     from portal.web.home import blueprint as home
     from portal.web.optout_views import blueprint as optout
+    from portal.web.payments.autopay_views import blueprint as autopay
     from portal.web.payments.checkout_views import blueprint as stripe_checkout
     from portal.web.payments.sandbox_views import blueprint as sandbox
     from portal.web.payments.webhooks import blueprint as webhooks
@@ -68,7 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     unreadable.init_app(app)
     messaging.init_app(app)
-    for blueprint in (health, home, borrower, optout, webhooks, staff, finance, agent):
+    for blueprint in (health, home, borrower, autopay, optout, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin)
     # The consoles' navigation links only to pages this app serves.

@@ -113,6 +113,29 @@ class AcceptForm(Form):
         _l("I have read the plan and its terms, and I agree to them."),
         validators=[DataRequired(message=_l("Please confirm that you agree to the terms."))],
     )
+    # Optional: the plan stands without it (``portal.payments.autopay``).
+    autopay = BooleanField(_l("Pay each installment automatically from a card"))
+
+
+class AutopayForm(Form):
+    """Consent to the automatic payments mandate exactly as shown."""
+
+    consent = BooleanField(
+        _l("I agree to have my plan's payments charged to my card as described above."),
+        validators=[
+            DataRequired(message=_l("Please confirm that you agree to automatic payments."))
+        ],
+    )
+
+
+class SandboxCardForm(Form):
+    """The sandbox's card page: which test card to save (choices set by the view)."""
+
+    card = RadioField(
+        _l("Test card"),
+        choices=[],
+        validators=[InputRequired(message=_l("Choose a test card."))],
+    )
 
 
 class HelpForm(Form):

@@ -98,6 +98,7 @@ from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, speak_to, switching_language, zone_name, zoned_time
 from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
+from portal.payments.autopay import enroll, live_autopay
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
@@ -121,6 +122,7 @@ from portal.web.common.evidence import evidence_folder
 from portal.web.common.forms import in_currency
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.common.page_cache import cached_page, per_request, register_mark, session_values
+from portal.web.payments import autopay_views
 from portal.web.security import allow_body, csrf, csrf_exempt
 from portal.wording.engine import (
     FREQUENCY_NAMES,
@@ -191,6 +193,7 @@ def wording() -> dict[str, Any]:
         "plan_event_sentence": plan_event_sentence,
         "rejection_sentence": rejection_sentence,
         "move_range": move_range,
+        "brand_name": autopay_views.brand_name,
     }
 
 
@@ -358,6 +361,11 @@ def _status(
         "view": view,
         "plan_events": plan_events,
         "progress": progress,
+        "autopay": (
+            autopay_views.status_section(case, view.plan, borrower_today(case))
+            if view.plan is not None
+            else None
+        ),
         "move": _move_section(case, view.plan, move_form, problem),
         "dispute": dispute_status(db.session(), case, g.now),
         "callback_at": _callback_at(case),
@@ -833,6 +841,10 @@ def _review_page(
         notice=notice,
         currency=case.loan.currency,
         policy=policy(),
+        # The first installment is paid by hand now; automatic payments take the rest.
+        mandate=autopay_views.mandate(
+            case, [(row.due_date, row.amount) for row in worked.schedule.installments[1:]]
+        ),
     )
 
 
@@ -870,6 +882,12 @@ def accept_plan() -> Response:
         return _review_page(case, choice, notice=notice, status=409)
     if result.plan is None:
         return redirect(url_for("borrower.plans"), code=303)
+    if form.autopay.data and len(result.plan.installments) > 1:
+        # The mandate as the review page showed it: the payments after the first.
+        rows = [(row.due_date, row.amount) for row in result.plan.installments[1:]]
+        shown = autopay_views.mandate_text(autopay_views.mandate(case, rows))
+        enroll(db.session(), case, autopay_views.consent(shown), g.now)
+    # The first installment is paid by hand as always; the card is added after it.
     return redirect(url_for("borrower.pay"), code=303)
 
 
@@ -981,6 +999,8 @@ def payment_result(payment_id: int) -> Response:
         form=ConfirmForm(),
         currency=g.case.loan.currency,
         received_on=_local_date(payment.confirmed_at, g.case.loan.borrower.timezone),
+        # A mandate agreed at acceptance waits for its card: offered once this is paid.
+        autopay=live_autopay(database, plan.id) if plan is not None else None,
     )
 
 
