@@ -186,6 +186,11 @@ def _errors_of_every_form(app, client):
     review = client.get(first_review_link(client.get("/plans").get_data(True), "arrears_plan"))
     form = review_form(review.get_data(as_text=True))
     pages.append(("review", client.post("/plans/accept?lang=en", data=form)))
+    # Automatic payments: the mandate's consent, and the sandbox's test card.
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    pages.append(("autopay", client.post("/autopay?lang=en", data={})))
+    card_page = client.post("/autopay", data={"consent": "y"}).location
+    pages.append(("test-card", client.post(f"{card_page}?lang=en", data={})))
     client.post("/sign-out")
     pages.append(("sign-in", client.post("/staff/sign-in?lang=en", data={})))
     add_staff(app, AGENT, ("agent", "finance", "admin"))
@@ -239,6 +244,29 @@ def test_a_page_without_errors_keeps_its_title(app, client):
 # 55: titles name the loan, tables have captions, one h1, the queue announces its count ---
 
 TEMPLATES = __import__("pathlib").Path(__file__).resolve().parents[2] / "templates"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hant_TW", "zh_Hans_CN"])
+def test_the_automatic_payments_pages_have_one_h1_and_a_title(app, client, locale):
+    built = build_case(app, locale=locale)
+    sign_in(client, built)
+    plans = client.get("/plans").get_data(as_text=True)
+    form = review_form(client.get(first_review_link(plans, "arrears_plan")).get_data(True))
+    client.post("/plans/accept", data={**form, "consent": "y"})
+    pages = [client.get(f"/autopay?lang={locale}")]
+    card_page = client.post("/autopay", data={"consent": "y"}).location
+    pages.append(client.get(f"{card_page}?lang={locale}"))
+    for response in pages:
+        assert response.status_code == 200
+        document = parse(response.get_data(as_text=True))
+        assert len(document.find_all("h1")) == 1
+        title = squeeze(document.find_all("title")[0].text())
+        assert title.split(" · ")[0] == squeeze(document.find_all("h1")[0].text())
+        # Every checkbox and radio has its label.
+        labelled = {label.attrs.get("for") for label in document.find_all("label")}
+        for box in document.find_all("input"):
+            if box.attrs.get("type") in ("checkbox", "radio"):
+                assert box.attrs["id"] in labelled
 
 
 def test_every_table_in_the_templates_has_a_caption():
