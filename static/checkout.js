@@ -1,4 +1,5 @@
-// The card checkout: Stripe's Payment Element, confirmed with stripe.confirmPayment.
+// The card checkout: Stripe's Payment Element, confirmed with stripe.confirmPayment; or,
+// with data-mode="setup", a card saved for automatic payments with stripe.confirmSetup.
 // Stripe redirects to the return URL on success (and for wallets or 3-D Secure); the
 // server then asks Stripe itself what happened. Only immediate errors come back here.
 (function () {
@@ -26,8 +27,9 @@
     event.preventDefault();
     submit.disabled = true;
     message.hidden = true;
-    stripe
-      .confirmPayment({ elements: elements, confirmParams: { return_url: data.returnUrl } })
+    var confirm = data.mode === "setup" ? stripe.confirmSetup : stripe.confirmPayment;
+    confirm
+      .call(stripe, { elements: elements, confirmParams: { return_url: data.returnUrl } })
       .then(function (result) {
         if (result && result.error) {
           show(result.error.message || data.failed);

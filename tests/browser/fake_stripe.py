@@ -1,13 +1,14 @@
-"""localstripe with its fake Stripe.js taught the Payment Element's ``confirmPayment``,
-for the browser test of the Stripe checkout.
+"""localstripe with its fake Stripe.js taught the Payment Element's ``confirmPayment``
+and ``confirmSetup``, for the browser tests of the Stripe checkout and card page.
 
-Two routes are added under ``/_config/`` (the only prefix localstripe serves without an
+Three routes are added under ``/_config/`` (the only prefix localstripe serves without an
 API key): ``/_config/haohuan/stripe.js``, localstripe's fake Stripe.js followed by
-``stripe_adapter.js``; and ``/_config/haohuan/confirm``, which confirms an intent with
-the card typed into the element, authorised by the intent's client secret as Stripe
+``stripe_adapter.js``; ``/_config/haohuan/confirm``, which confirms an intent with the
+card typed into the element, authorised by the intent's client secret as Stripe
 authorises Stripe.js's own confirmation (and, as Stripe does, again after a declined
-card). Everything else (charges, 3-D Secure, signed
-webhooks) is localstripe's own.
+card); and ``/_config/haohuan/confirm_setup``, the same for a SetupIntent (a card saved
+for automatic payments). Everything else (charges, 3-D Secure, signed webhooks) is
+localstripe's own.
 """
 
 from __future__ import annotations
@@ -65,6 +66,28 @@ async def _confirm(request: Any) -> Any:
     return web.json_response(intent._export())
 
 
+async def _confirm_setup(request: Any) -> Any:
+    """A SetupIntent confirmed with the typed card, authorised by its client secret."""
+    from aiohttp import web
+    from localstripe.errors import UserError
+    from localstripe.resources import SetupIntent
+
+    data = json.loads(await request.text())
+    secret = str(data.get("client_secret") or "")
+    try:
+        intent = SetupIntent._api_retrieve(secret.split("_secret_")[0])
+        if intent.client_secret != secret:
+            raise UserError(401, "Unauthorized")
+        card = data.get("card") or {}
+        typed = {key: card.get(key) for key in ("number", "exp_month", "exp_year", "cvc")}
+        intent = SetupIntent._api_confirm(
+            intent.id, payment_method_data={"type": "card", "card": typed}
+        )
+    except UserError as error:
+        return web.json_response(error.body, status=error.code)
+    return web.json_response(intent._export())
+
+
 def serve(port: int) -> None:
     """localstripe (as the other tests run it) with the two routes added."""
     sys.path.insert(0, str(ROOT))
@@ -74,6 +97,7 @@ def serve(port: int) -> None:
 
     app.router.add_get("/_config/haohuan/stripe.js", _stripe_js)
     app.router.add_post("/_config/haohuan/confirm", _confirm)
+    app.router.add_post("/_config/haohuan/confirm_setup", _confirm_setup)
     localstripe_server.serve(port)
 
 

@@ -210,3 +210,34 @@ def test_without_javascript_the_checkout_says_what_to_do(stripe_server, browser)
     assert "JavaScript" in page.inner_text("main")
     expect(page.locator("#payment-form")).to_be_hidden()
     context.close()
+
+
+def test_a_borrower_saves_a_card_for_automatic_payments_through_the_payment_element(
+    stripe_server, browser
+):
+    """After the first installment, the card for automatic payments goes through the
+    same element (a SetupIntent): back on the status page, automatic payments are on."""
+    base, app = stripe_server
+    built = build_case(app, locale="en", currency="HKD", name="Lee Ka Yan", days_past_due=47)
+    context = browser.new_context(viewport=PHONE, locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _to_checkout(page, base, built)
+    _type_card(page, "4242424242424242")
+    page.click("#payment-submit")
+    page.wait_for_url("**/pay/result/**")
+
+    page.goto(f"{base}/autopay")
+    expect(page.locator("main .mandate")).to_contain_text("Alipay")  # HKD: cards only
+    page.check("#consent")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/autopay/card/seti_**")
+    expect(page.locator("#payment-form")).to_be_visible()
+    _type_card(page, "4242424242424242")
+    page.screenshot(path=SCREENSHOTS / "en-autopay-stripe-card.png", full_page=True)
+    page.click("#payment-submit")
+    page.wait_for_url("**/status#autopay-title")
+    expect(page.locator("section[aria-labelledby=autopay-title]")).to_contain_text("•••• 4242")
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    context.close()

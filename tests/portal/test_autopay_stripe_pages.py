@@ -7,9 +7,7 @@ process, the real SDK); the others need no Stripe at all."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -18,35 +16,16 @@ from portal.core import db
 from portal.models import Autopay, SavedCard
 
 from .factories import build_case, sign_in
-from .localstripe_server import running
 from .test_journey import first_review_link, review_form
-from .test_stripe_checkout import CLOSED, KEYS
 
-needs_localstripe = pytest.mark.skipif(
-    not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
-    reason="HAOHUAN_TEST_LOCALSTRIPE is not set (CI sets it)",
+# The Stripe checkout's fixtures serve here too: localstripe for the tests that ask for
+# it, a closed port (Stripe down) for the others.
+from .test_stripe_checkout import (  # noqa: F401
+    extra_config,
+    local_stripe,
+    needs_localstripe,
+    stripe_base,
 )
-
-
-@pytest.fixture
-def stripe_base(request: pytest.FixtureRequest) -> str:
-    """localstripe's address for the tests that ask for it; a closed port for the others."""
-    if "local_stripe" in request.fixturenames:
-        return str(request.getfixturevalue("local_stripe"))
-    request.getfixturevalue("stripe_without_retries")  # an outage: fail at once
-    return CLOSED
-
-
-@pytest.fixture(scope="module")
-def local_stripe() -> Iterator[str]:
-    """localstripe, started once for the module's tests that need it."""
-    with running() as url:
-        yield url
-
-
-@pytest.fixture
-def extra_config(stripe_base: str) -> dict[str, object]:
-    return {**KEYS, "STRIPE_API_BASE": stripe_base, "STRIPE_JS_URL": f"{stripe_base}/v3/"}
 
 
 def with_a_plan(app, client) -> None:
@@ -70,9 +49,11 @@ def test_an_unreachable_stripe_saves_nothing_and_says_so(app, client):
 
 
 @needs_localstripe
-def test_a_card_saved_through_the_payment_element(app, client, local_stripe):
+@pytest.mark.usefixtures("local_stripe")
+def test_a_card_saved_through_the_payment_element(app, client):
     import stripe
 
+    base = app.config["STRIPE_API_BASE"]
     with_a_plan(app, client)
     agreed = client.post("/autopay", data={"consent": "y"})
     assert agreed.status_code == 303
@@ -84,15 +65,16 @@ def test_a_card_saved_through_the_payment_element(app, client, local_stripe):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert re.search(r'data-client-secret="seti_[^"]+"', html)
-    assert re.search(r"/static/setup\.\w+\.js", html)
+    assert re.search(r"/static/checkout\.\w+\.js", html)
+    assert 'data-mode="setup"' in html
     assert "<script>" not in html  # no inline script: the CSP allows none
     policy = page.headers["Content-Security-Policy"]
     assert "https://js.stripe.com" in policy
-    assert local_stripe in policy
+    assert base in policy
     assert client.get("/autopay/card/seti_another").status_code == 404
 
     # What Stripe.js does in the browser: the card, then the setup confirmed.
-    sdk = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": local_stripe})
+    sdk = stripe.StripeClient("sk_test_haohuan", base_addresses={"api": base})
     number = "4242424242424242"
     card = sdk.v1.payment_methods.create(
         params={
