@@ -99,6 +99,19 @@ def live_autopay(db: Session, plan_id: int) -> Autopay | None:
     ).first()
 
 
+def card_ended_autopay(db: Session, plan_id: int) -> AutopayEnd | None:
+    """Why the plan's autopay is off, when its last mandate ended because the card could
+    no longer be charged (expired, or gone); None otherwise (never on, on, or turned off
+    by the borrower or with the plan)."""
+    ended = db.scalars(
+        select(Autopay.ended_because)
+        .where(Autopay.plan_id == plan_id)
+        .order_by(Autopay.id.desc())
+        .limit(1)
+    ).first()
+    return ended if ended in (AutopayEnd.CARD_EXPIRED, AutopayEnd.CARD_UNUSABLE) else None
+
+
 def active_card(db: Session, borrower_id: int) -> SavedCard | None:
     """The borrower's saved card, if they have one that can still be charged."""
     return db.scalars(

@@ -625,3 +625,21 @@ def test_the_command_prints_one_json_object_and_a_rerun_charges_nothing(app, cli
     assert plain.output.startswith("charged 0 installments")
     bad = CliRunner().invoke(cli, ["payments", "autopay", "--as-of", "tomorrow"], obj=info)
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("card", "said"),
+    [("0069", "您儲存的信用卡已無法扣款"), ("4242", "您儲存的信用卡已過期")],
+)
+def test_the_status_page_says_why_autopay_went_off(app, client, card, said):
+    case_id = plan_on_autopay(app, client, card=card)
+    due = installments(app, case_id)[0][0]
+    if card == "4242":
+        with app.app_context():
+            session = db.session()
+            saved = session.scalars(select(SavedCard)).one()
+            saved.exp_year, saved.exp_month = due.year - 1, 12
+            session.commit()
+    assert run(app, at(due)).cards_off == 1
+    page = client.get("/status").get_data(as_text=True)
+    assert said in page

@@ -45,6 +45,7 @@ from portal.payments.autopay import (
     MandateConsent,
     autopay_attempts,
     begin_setup,
+    card_ended_autopay,
     enroll,
     finish_setup,
     live_autopay,
@@ -159,6 +160,8 @@ def status_section(case: Case, plan: Plan, today: date) -> dict[str, Any]:
     following = plan.next_due
     return {
         "state": autopay.status.value if autopay else AutopayStatus.OFF.value,
+        # Off because the card failed: said, so the borrower knows to add another.
+        "card_ended": None if autopay else card_ended_autopay(database, plan.id),
         "card": autopay.card if autopay and autopay.status is AutopayStatus.ON else None,
         "next": following if following is not None and following.due_date >= today else None,
         "failed": failed,
