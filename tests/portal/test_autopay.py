@@ -106,6 +106,41 @@ def count(app, model, *where) -> int:
         return db.session().scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
+def automatic_payment(app, case_id: int, status: PaymentStatus, provider: str) -> int:
+    """An open automatic payment for the case's plan, as a run in progress leaves it."""
+    with app.app_context():
+        session = db.session()
+        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
+        payment = Payment(
+            case_id=case_id,
+            plan_id=plan.id,
+            purpose="installment",
+            amount=1,
+            currency="TWD",
+            status=status,
+            gateway=provider,
+            automatic=True,
+            created_at=NOW,
+        )
+        session.add(payment)
+        session.commit()
+        return payment.id
+
+
+def gateway_down(monkeypatch):
+    """The sandbox gateway unreachable for every charge; returns its real charge."""
+    from portal.payments.gateway import GatewayUnavailableError
+    from portal.payments.sandbox import SandboxGateway
+
+    real = SandboxGateway.charge_saved
+
+    def down(self, payment, card, key, resume=False):
+        raise GatewayUnavailableError("timeout")
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", down)
+    return real
+
+
 def test_each_installment_is_charged_on_its_date_once(app, client):
     case_id = plan_on_autopay(app, client)
     schedule = installments(app, case_id)
@@ -256,40 +291,18 @@ def test_a_payment_by_hand_in_progress_stops_the_automatic_one(app, client):
 
 def test_an_automatic_charge_in_progress_stops_paying_by_hand(app, client):
     case_id = plan_on_autopay(app, client)
-    with app.app_context():
-        session = db.session()
-        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
-        session.add(
-            Payment(
-                case_id=case_id,
-                plan_id=plan.id,
-                purpose="installment",
-                amount=1,
-                currency="TWD",
-                status=PaymentStatus.PENDING,
-                gateway="sandbox",
-                automatic=True,
-                created_at=NOW,
-            )
-        )
-        session.commit()
+    automatic_payment(app, case_id, PaymentStatus.PENDING, "sandbox")
     answer = client.post("/pay", data={"purpose": "installment"})
     assert answer.status_code == 422
     assert count(app, Payment) == 1
 
 
 def test_the_gateway_down_mid_run_loses_nothing_and_doubles_nothing(app, client, monkeypatch):
-    from portal.payments.gateway import GatewayUnavailableError
     from portal.payments.sandbox import SandboxGateway
 
     case_id = plan_on_autopay(app, client)
     due, amount, _ = installments(app, case_id)[0]
-    real = SandboxGateway.charge_saved
-
-    def down(self, payment, card, key, resume=False):
-        raise GatewayUnavailableError("timeout")
-
-    monkeypatch.setattr(SandboxGateway, "charge_saved", down)
+    real = gateway_down(monkeypatch)
     counts = run(app, at(due))
     assert (counts.charged, counts.unreachable) == (0, 1)
     with app.app_context():
@@ -354,17 +367,11 @@ def test_an_unknown_attempt_is_finished_on_its_card_after_autopay_is_turned_off(
     """Started before the borrower turned autopay off: the provider may have charged
     it, so it is asked again, on the same card with the same key, and whatever it says
     is applied once; nothing new is started."""
-    from portal.payments.gateway import GatewayUnavailableError
     from portal.payments.sandbox import SandboxGateway
 
     case_id = plan_on_autopay(app, client)
     due, amount, _ = installments(app, case_id)[0]
-    real = SandboxGateway.charge_saved
-
-    def down(self, payment, card, key, resume=False):
-        raise GatewayUnavailableError("timeout")
-
-    monkeypatch.setattr(SandboxGateway, "charge_saved", down)
+    real = gateway_down(monkeypatch)
     assert run(app, at(due)).unreachable == 1
     with app.test_request_context("/"):
         session = db.session()
@@ -395,22 +402,11 @@ def test_the_sweeper_leaves_a_lost_automatic_charge_to_the_autopay_run(app, clie
     from portal.payments.stripe_gateway import StripeSettings
 
     case_id = plan_on_autopay(app, client)
+    payment_id = automatic_payment(app, case_id, PaymentStatus.UNKNOWN, "stripe")
     with app.app_context():
         session = db.session()
-        plan = session.scalars(select(Plan).where(Plan.case_id == case_id)).one()
-        payment = Payment(
-            case_id=case_id,
-            plan_id=plan.id,
-            purpose="installment",
-            amount=1,
-            currency="TWD",
-            status=PaymentStatus.UNKNOWN,
-            gateway="stripe",
-            automatic=True,
-            created_at=NOW,
-        )
-        session.add(payment)
-        session.commit()
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
 
         def no_intent(self, payment):
             raise AssertionError("no checkout intent for an automatic charge")
