@@ -40,6 +40,8 @@ from negotiation.autopay import UNFINISHED
 from portal.cases.facts import live_plan, policy, record_event
 from portal.cases.overdue import borrower_today
 from portal.contact.gate import rules_for
+from portal.core import clock, jobs
+from portal.core.db import session
 from portal.models import (
     LIVE_AUTOPAY_STATUSES,
     LIVE_PLAN_STATUSES,
@@ -399,8 +401,40 @@ def run(db: Session, now: datetime, as_of: date | None = None) -> RunCounts:
         if as_of is None and not step.resume and not _within_hours(due, now):
             counts.skipped += 1
             continue
+        unreachable = counts.unreachable
         _charge(db, due, step, today, now, counts)
+        if counts.unreachable > unreachable:
+            # Asked again soon by a job, not at the next hourly run: until then the
+            # borrower cannot pay the installment by hand.
+            jobs.enqueue(resume_job, due.installment_id, 0, delay=RESUME_DELAYS[0])
     return counts
+
+
+# Waits before an automatic charge the gateway did not answer is made again by a job
+# (with Redis; without it, by the next run of ``payments autopay``).
+RESUME_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
+
+
+def resume(db: Session, installment_id: int, now: datetime) -> RunCounts:
+    """Make the installment's unfinished attempt again (same card, same key), if it
+    still has one: what the run would do, for this installment alone. Commits."""
+    counts = RunCounts()
+    candidates, made_by = _candidates(db, now, None, 0, installment_id)
+    for due in candidates:
+        made = made_by.get(due.installment_id, [])
+        if made and made[-1].outcome in UNFINISHED:
+            last = made[-1]
+            step = NextAttempt(len(made), last.scheduled_on, resume=True)
+            _charge(db, due, step, last.scheduled_on, now, counts)
+    return counts
+
+
+def resume_job(installment_id: int, round_: int = 0) -> None:
+    """A job: ``resume`` one installment's unanswered charge; again after a longer wait
+    while the gateway still does not answer, then left to the hourly run."""
+    counts = resume(session(), installment_id, clock.now())
+    if counts.unreachable and round_ + 1 < len(RESUME_DELAYS):
+        jobs.enqueue(resume_job, installment_id, round_ + 1, delay=RESUME_DELAYS[round_ + 1])
 
 
 def _end_with_plans(db: Session, now: datetime) -> None:
@@ -467,14 +501,31 @@ def _unusable(db: Session, card: SavedCard, day: date) -> CardStatus | None:
 
 
 def _candidates(
-    db: Session, now: datetime, as_of: date | None, grace: int
+    db: Session, now: datetime, as_of: date | None, grace: int, installment_id: int | None = None
 ) -> tuple[list[_Due], dict[int, list[MadeAttempt]]]:
     """Installments of live plans on autopay due in the last ``grace`` days or today (a
     day either side of the run's date, for the borrowers' zones), paid or not (a paid
     one due today is counted as skipped), and any with an attempt left unfinished; and
-    the attempts made for each, read at once (``_made_of``)."""
+    the attempts made for each, read at once (``_made_of``). With ``installment_id``:
+    that installment alone, only while it has an attempt left unfinished."""
     latest = as_of or (now + timedelta(days=1)).date()
     earliest = (as_of or (now - timedelta(days=1)).date()) - timedelta(days=grace)
+    unfinished = PlanInstallment.id.in_(
+        select(AutopayAttempt.installment_id).where(
+            AutopayAttempt.outcome.in_(UNFINISHED),
+            AutopayAttempt.autopay_id == Autopay.id,
+        )
+    )
+    due_now = and_(
+        Autopay.status == AutopayStatus.ON,
+        Plan.status.in_(LIVE_PLAN_STATUSES),
+        PlanInstallment.due_date.between(earliest, latest),
+    )
+    wanted = (
+        or_(due_now, unfinished)
+        if installment_id is None
+        else and_(PlanInstallment.id == installment_id, unfinished)
+    )
     query = (
         select(
             PlanInstallment.id,
@@ -492,23 +543,9 @@ def _candidates(
         .join(Case, Case.id == Plan.case_id)
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(
-            or_(
-                and_(
-                    Autopay.status == AutopayStatus.ON,
-                    Plan.status.in_(LIVE_PLAN_STATUSES),
-                    PlanInstallment.due_date.between(earliest, latest),
-                ),
-                # An attempt whose outcome is unknown is finished whenever it is found,
-                # autopay on or not: the provider may have taken the money.
-                PlanInstallment.id.in_(
-                    select(AutopayAttempt.installment_id).where(
-                        AutopayAttempt.outcome.in_(UNFINISHED),
-                        AutopayAttempt.autopay_id == Autopay.id,
-                    )
-                ),
-            )
-        )
+        # An attempt whose outcome is unknown is finished whenever it is found, autopay
+        # on or not: the provider may have taken the money.
+        .where(wanted)
     )
     rows = db.execute(query.order_by(PlanInstallment.due_date, PlanInstallment.id)).all()
     if not rows:
@@ -574,6 +611,8 @@ def _charge(
         db.rollback()
         counts.skipped += 1
         return
+    if step.resume and attempt.outcome not in UNFINISHED:
+        return  # finished meanwhile (a job, another run): its outcome stands
     card = db.get(SavedCard, attempt.card_id)
     payment = db.get(Payment, attempt.payment_id) if attempt.payment_id else None
     if card is None or payment is None or payment.status not in OPEN_PAYMENT_STATUSES:

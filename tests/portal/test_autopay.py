@@ -639,3 +639,49 @@ def test_the_status_page_says_why_autopay_went_off(app, client, card, said):
     assert run(app, at(due)).cards_off == 1
     page = client.get("/status").get_data(as_text=True)
     assert said in page
+
+
+def test_an_unanswered_charge_is_asked_again_by_a_job_soon(app, client, monkeypatch):
+    """Not at the next hourly run: until it is, the borrower cannot pay by hand. The job
+    asks again with the same key; while the gateway is still down it waits longer, three
+    times, then leaves it to the run."""
+    from portal.core import jobs
+
+    case_id = plan_on_autopay(app, client)
+    due, amount, _ = installments(app, case_id)[0]
+    queued: list[tuple[object, tuple[object, ...], object]] = []
+    monkeypatch.setattr(
+        jobs, "enqueue", lambda function, *args, delay=None: queued.append((function, args, delay))
+    )
+    real = gateway_down(monkeypatch)
+    assert run(app, at(due)).unreachable == 1
+    assert queued == [(autopay.resume_job, (queued[0][1][0], 0), autopay.RESUME_DELAYS[0])]
+    installment_id = queued[0][1][0]
+    for round_ in range(len(autopay.RESUME_DELAYS)):
+        queued.clear()
+        with app.app_context():
+            app.config["HAOHUAN_NOW"] = at(due, 11).isoformat()
+            autopay.resume_job(installment_id, round_)
+        last = round_ + 1 == len(autopay.RESUME_DELAYS)
+        assert queued == (
+            []
+            if last
+            else [
+                (
+                    autopay.resume_job,
+                    (installment_id, round_ + 1),
+                    autopay.RESUME_DELAYS[round_ + 1],
+                )
+            ]
+        )
+    from portal.payments.sandbox import SandboxGateway
+
+    monkeypatch.setattr(SandboxGateway, "charge_saved", real)
+    with app.app_context():
+        autopay.resume_job(installment_id)
+    assert installments(app, case_id)[0][2] == amount
+    assert count(app, Payment) == 1
+    assert [o for _, _, o in attempts(app)] == ["succeeded"]
+    with app.app_context():
+        # Finished: a job that comes late does nothing.
+        assert autopay.resume(db.session(), installment_id, at(due, 12)).as_json()["charged"] == 0
