@@ -30,6 +30,8 @@ QUEUED_PATHS = {
     "portal.payments.inbox.settle_job",
     # The morning's due messages after `haohuan strategy run` (portal/cli.py), with Redis.
     "portal.messaging.service.dispatch_due_job",
+    # An automatic charge the gateway did not answer, asked again (portal.payments.autopay).
+    "portal.payments.autopay.resume_job",
 }
 
 
