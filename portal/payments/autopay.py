@@ -35,7 +35,7 @@ from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from negotiation import AttemptOutcome, MadeAttempt, NextAttempt, next_attempt
+from negotiation import AttemptOutcome, MadeAttempt, NextAttempt, attempt_dates, next_attempt
 from negotiation.autopay import UNFINISHED
 from portal.cases.facts import live_plan, policy, record_event
 from portal.cases.overdue import borrower_today
@@ -247,28 +247,20 @@ def finish_setup(
     return card
 
 
-def turn_off(
-    db: Session, case: Case, now: datetime, because: AutopayEnd = AutopayEnd.BORROWER
-) -> bool:
-    """Turn the live plan's autopay off at once: no charge not yet started is made. The
-    saved card is forgotten too (at the provider as well), when turned off by the
-    borrower and no other of their plans is charged to it. True when there was one to
-    turn off. Commits."""
+def turn_off(db: Session, case: Case, now: datetime) -> bool:
+    """The borrower turns the live plan's autopay off, at once: no charge not yet started
+    is made. The saved card is forgotten too (at the provider as well) unless another of
+    their plans is charged to it. True when there was one to turn off. Commits."""
     plan = live_plan(db, case)
     autopay = live_autopay(db, plan.id) if plan is not None else None
     if autopay is None:
         return False
-    _end(autopay, now, because)
+    _end(autopay, now, AutopayEnd.BORROWER)
     card = autopay.card
-    forget = (
-        because is AutopayEnd.BORROWER
-        and card is not None
-        and card.status is CardStatus.ACTIVE
-        and not _in_use(db, card.id)
-    )
+    forget = card is not None and card.status is CardStatus.ACTIVE and not _in_use(db, card.id)
     if forget and card is not None:
         card.status, card.ended_at = CardStatus.REMOVED, now
-    record_event(db, case, "autopay_off", "borrower", at=now, because=because.value)
+    record_event(db, case, "autopay_off", "borrower", at=now, because=AutopayEnd.BORROWER.value)
     db.commit()
     if forget and card is not None:
         _forget(card)
@@ -444,11 +436,9 @@ def _end_with_plans(db: Session, now: datetime) -> None:
         update(Autopay)
         .where(
             Autopay.status.in_(LIVE_AUTOPAY_STATUSES),
-            Autopay.plan_id.in_(
-                select(Plan.id).where(
-                    Plan.id == Autopay.plan_id, Plan.status.not_in(LIVE_PLAN_STATUSES)
-                )
-            ),
+            select(Plan.id)
+            .where(Plan.id == Autopay.plan_id, Plan.status.not_in(LIVE_PLAN_STATUSES))
+            .exists(),
         )
         .values(status=AutopayStatus.OFF, ended_at=now, ended_because=AutopayEnd.PLAN_ENDED)
     )
@@ -464,18 +454,17 @@ def _turn_off_expired(db: Session, now: datetime, as_of: date | None) -> int:
     off."""
     day = as_of or (now - timedelta(days=1)).date()
     month = day.year * 12 + day.month
-    found = db.execute(
-        select(Autopay, SavedCard, Plan.case_id)
-        .join(SavedCard, SavedCard.id == Autopay.card_id)
-        .join(Plan, Plan.id == Autopay.plan_id)
-        .where(
-            Autopay.status == AutopayStatus.ON,
+    found = db.scalars(
+        select(SavedCard).where(
             SavedCard.status == CardStatus.ACTIVE,
             SavedCard.exp_year * 12 + SavedCard.exp_month < month,
+            select(Autopay.id)
+            .where(Autopay.card_id == SavedCard.id, Autopay.status == AutopayStatus.ON)
+            .exists(),
         )
     ).all()
     turned_off = 0
-    for card in {card.id: card for _, card, _ in found}.values():
+    for card in found:
         unusable = _unusable(db, card, day)
         if unusable is not None:
             turned_off += _card_unusable(db, card, unusable, now)
@@ -569,15 +558,6 @@ def _made_of(db: Session, installments: Select[tuple[int]]) -> dict[int, list[Ma
     return made
 
 
-def _made(db: Session, installment_id: int) -> list[MadeAttempt]:
-    rows = db.execute(
-        select(AutopayAttempt.scheduled_on, AutopayAttempt.outcome)
-        .where(AutopayAttempt.installment_id == installment_id)
-        .order_by(AutopayAttempt.number)
-    ).all()
-    return [MadeAttempt(day, AttemptOutcome(outcome)) for day, outcome in rows]
-
-
 def _within_hours(due: _Due, now: datetime) -> bool:
     """A charge is made inside the hours the borrower may be contacted (its notice, if
     it fails, goes out at once): the same hours as any message to them."""
@@ -630,7 +610,6 @@ def _charge(
     _record(
         db,
         case,
-        autopay,
         card,
         attempt,
         payment,
@@ -729,7 +708,6 @@ def _close_resumed(
 def _record(
     db: Session,
     case: Case,
-    autopay: Autopay,
     card: SavedCard,
     attempt: AutopayAttempt,
     payment: Payment,
@@ -787,19 +765,14 @@ def _record(
 
 
 def _retry_left(db: Session, attempt: AutopayAttempt) -> bool:
-    """True when the installment has another attempt scheduled after this one."""
+    """True when the installment has another attempt scheduled after this one: the
+    attempt was for a day before the schedule's last (the grace period's last day)."""
     installment = db.get(PlanInstallment, attempt.installment_id)
     if installment is None:
         return False
     rules = policy()
-    made = _made(db, attempt.installment_id)
-    last_day = installment.due_date + timedelta(days=rules.grace_days)
-    return (
-        next_attempt(
-            installment.due_date, last_day, made, rules.autopay_retry_after_days, rules.grace_days
-        )
-        is not None
-    )
+    days = attempt_dates(installment.due_date, rules.autopay_retry_after_days, rules.grace_days)
+    return attempt.scheduled_on < days[-1]
 
 
 def _card_unusable(

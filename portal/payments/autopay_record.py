@@ -37,8 +37,12 @@ class MandateRecord:
     """One autopay mandate of the case, its card, and its attempts, oldest first."""
 
     autopay: Autopay
-    card: SavedCard | None
     attempts: list[AttemptLine]
+
+    @property
+    def card(self) -> SavedCard | None:
+        """The card the mandate charges (or charged)."""
+        return self.autopay.card
 
 
 def case_autopay(db: Session, case_id: int) -> list[MandateRecord]:
@@ -76,4 +80,4 @@ def case_autopay(db: Session, case_id: int) -> list[MandateRecord]:
         attempts[autopay_id].append(
             AttemptLine(due, number, day, amount, currency, outcome, code, payment_id)
         )
-    return [MandateRecord(m, m.card, attempts[m.id]) for m in mandates]
+    return [MandateRecord(m, attempts[m.id]) for m in mandates]

@@ -102,6 +102,14 @@ def chosen_reference(setup_reference: str, last4: str) -> str | None:
     return f"sbxc_{borrower_id}_{nonce}_{last4}_{_signature(f'{borrower_id}:{nonce}:{last4}')}"
 
 
+def chosen_for(setup_reference: str, chosen: str) -> bool:
+    """True when ``chosen`` is a test card chosen for exactly this setup (its signed
+    reference, as ``chosen_reference`` makes it), not for another."""
+    parts = chosen.split("_")
+    expected = chosen_reference(setup_reference, parts[3]) if len(parts) == 5 else None
+    return expected is not None and hmac.compare_digest(expected, chosen)
+
+
 def setup_borrower(setup_reference: str) -> int | None:
     """The borrower a sandbox setup reference was issued for (None when it is not a
     reference the sandbox issued)."""

@@ -1,9 +1,27 @@
-"""Staff's words for the stored codes of automatic payments: a mandate's status and why
-it ended, a saved card's status, and what an attempt came to."""
+"""Words for the stored codes of automatic payments: a saved card's brand (as the
+borrower and staff see it), and, for staff, a mandate's status and why it ended, a
+saved card's status, and what an attempt came to."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+
+# Card brands as the provider names them, as they are written on the card.
+BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "discover": "Discover",
+    "diners": "Diners Club",
+}
+
+
+def brand_name(brand: str) -> str:
+    """A card's brand as printed on it."""
+    return BRANDS.get(brand.lower(), brand.title())
+
 
 AUTOPAY_STATUSES = {
     "on": _l("On"),

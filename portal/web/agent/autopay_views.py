@@ -13,7 +13,13 @@ from portal.core.db import Session
 from portal.models import Case, StaffMember
 from portal.payments.autopay_record import case_autopay
 from portal.web.agent import case_section
-from portal.wording.autopay import ATTEMPT_OUTCOMES, AUTOPAY_ENDS, AUTOPAY_STATUSES, CARD_STATUSES
+from portal.wording.autopay import (
+    ATTEMPT_OUTCOMES,
+    AUTOPAY_ENDS,
+    AUTOPAY_STATUSES,
+    CARD_STATUSES,
+    brand_name,
+)
 
 
 @case_section(73, "agent/_case_autopay.html", name="autopay", label=_l("Autopay"))
@@ -27,4 +33,5 @@ def autopay_section(
         "AUTOPAY_ENDS": AUTOPAY_ENDS,
         "CARD_STATUSES": CARD_STATUSES,
         "ATTEMPT_OUTCOMES": ATTEMPT_OUTCOMES,
+        "brand_name": brand_name,
     }

@@ -124,6 +124,7 @@ from portal.web.common.fragments import respond, wants_fragment
 from portal.web.common.page_cache import cached_page, per_request, register_mark, session_values
 from portal.web.payments import autopay_views
 from portal.web.security import allow_body, csrf, csrf_exempt
+from portal.wording.autopay import brand_name
 from portal.wording.engine import (
     FREQUENCY_NAMES,
     KIND_EXPLANATIONS,
@@ -193,7 +194,7 @@ def wording() -> dict[str, Any]:
         "plan_event_sentence": plan_event_sentence,
         "rejection_sentence": rejection_sentence,
         "move_range": move_range,
-        "brand_name": autopay_views.brand_name,
+        "brand_name": brand_name,
     }
 
 

@@ -52,11 +52,12 @@ from portal.payments.autopay import (
     turn_off,
 )
 from portal.payments.gateway import GatewayUnavailableError
-from portal.payments.sandbox import chosen_reference, setup_borrower
+from portal.payments.sandbox import chosen_for, setup_borrower
 from portal.payments.stripe_gateway import WALLETS, StripeSettings, setup_secret
 from portal.web.borrower.forms import AutopayForm, ConfirmForm
 from portal.web.borrower.session import borrower_required
 from portal.web.payments.checkout_views import STRIPE_LOCALES, stripe_policy
+from portal.wording.autopay import brand_name
 
 if TYPE_CHECKING:
     import stripe
@@ -73,22 +74,6 @@ DONE, PROBLEM = "autopay", "autopay-problem"
 
 # An HTML tag, in the mandate's own markup (no comments, no tags inside attributes).
 TAG = re.compile(r"<[^>]*>")
-
-# Card brands as the provider names them, as they are written on the card.
-BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-    "discover": "Discover",
-    "diners": "Diners Club",
-}
-
-
-def brand_name(card: SavedCard) -> str:
-    """The card's brand as printed on it."""
-    return BRANDS.get(card.brand.lower(), card.brand.title())
 
 
 def plan_rows(plan: Plan) -> list[tuple[date, int]]:
@@ -293,9 +278,7 @@ def _returned_reference(setup: str) -> str | None:
     chosen = request.args.get("setup", "")
     if setup_borrower(setup) != g.case.loan.borrower_id:
         return None
-    parts = chosen.split("_")
-    expected = chosen_reference(setup, parts[3]) if len(parts) == 5 else None
-    return chosen if expected is not None and hmac.compare_digest(expected, chosen) else None
+    return chosen if chosen_for(setup, chosen) else None
 
 
 @blueprint.get("/return")
