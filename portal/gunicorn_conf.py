@@ -13,9 +13,12 @@ import gc
 import multiprocessing
 import os
 
-from portal.core.settings import read_gunicorn
+from portal.core.settings import default_web_workers, read_gunicorn
 
 _env = read_gunicorn()
+# The app's settings the workers have unless the environment says otherwise (their
+# connections without PostgreSQL's JIT): set in the master, so the workers inherit them.
+default_web_workers()
 
 wsgi_app = "portal:create_app()"
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -73,7 +74,7 @@ from portal.cases.overdue import borrower_today, date_bounds, dates_moment, toda
 from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
-from portal.core.db import like_pattern
+from portal.core.db import jit_of, like_pattern
 from portal.core.pagination import Window, count, placed
 from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
@@ -1061,34 +1062,41 @@ def page_of(
     ``_first_counted``)."""
     zone = zone or console_zone()
     _without_jit(db)
+    with _planned_for_values(db):
+        ids, span = _page_ids_of(db, chosen, moment, per_page, zone)
+    rows = _rows(db, ids, moment)
+    return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+
+
+def _page_ids_of(
+    db: Session, chosen: QueueFilter, moment: datetime, per_page: int, zone: tzinfo
+) -> tuple[list[int], Window]:
+    """``page_of``'s case ids in order, and where its page falls."""
     if chosen.sort != "balance" and not chosen.stage and not _filters_amount(chosen):
         # Every case in one part, whose statement reads neither the settings nor the
         # policy: built once for the moments that share the zones' dates.
         same = dates_moment(moment)
         part = _whole_part(replace(chosen, page=1), same, zone)
         span, ids = _counted_page(db, part, chosen, same, per_page, whole=True)
-        rows = _rows(db, ids, moment)
-        return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+        return ids, span
     parts = _parts(chosen, moment, zone, by_currency=chosen.sort == "balance")
     if len(parts) == 1:
         span, ids = _counted_page(db, parts[0], chosen, moment, per_page)
+        return ids, span
+    *stored, counted = parts
+    # The cases whose amount is counted (a few thousand at 1M) read once, in order:
+    # each is read from the table (its window, its overdue date and its zone), which
+    # costs more than reading the index.
+    if _filters_amount(chosen):
+        in_order = list(db.scalars(_sorted(counted, chosen, moment)))
+        total = count(db, _union(stored)) + len(in_order)
+        span = placed(total, chosen.page, per_page)
+        first = in_order[: span.page * per_page]
     else:
-        *stored, counted = parts
-        # The cases whose amount is counted (a few thousand at 1M) read once, in order:
-        # each is read from the table (its window, its overdue date and its zone), which
-        # costs more than reading the index.
-        if _filters_amount(chosen):
-            in_order = list(db.scalars(_sorted(counted, chosen, moment)))
-            total = count(db, _union(stored)) + len(in_order)
-            span = placed(total, chosen.page, per_page)
-            first = in_order[: span.page * per_page]
-        else:
-            total = count(db, _filtered(chosen, moment, zone))
-            span = placed(total, chosen.page, per_page)
-            first = _first_counted(db, counted, chosen, moment, span.page * per_page)
-        ids = list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span)))
-    rows = _rows(db, ids, moment)
-    return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
+        total = count(db, _filtered(chosen, moment, zone))
+        span = placed(total, chosen.page, per_page)
+        first = _first_counted(db, counted, chosen, moment, span.page * per_page)
+    return list(db.scalars(_page_ids(stored, counted, first, chosen, moment, span))), span
 
 
 def _first_counted(
@@ -1191,21 +1199,44 @@ def _without_jit(db: Session) -> None:
     per-row subquery (the borrower's zone at the edge of the day, the amount counted
     from the installments) on every row it might read, so their estimated cost passes
     ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
-    at 1M cases, ``bench/explain/``).
-
-    And a plan made for each execution's own values, even for a statement the driver has
-    prepared (read-only requests end in a commit, which keeps psycopg's prepared
-    statements: ``portal.core.db``): the queue's plans at 1M depend on the values (how
-    many cases a filter leaves, which zones are at the edge of the day), and a generic
-    plan, which PostgreSQL may choose after five executions, would not."""
+    at 1M cases, ``bench/explain/``)."""
     connection = db.connection()
-    if connection.dialect.name == "postgresql":
+    # Not when every connection starts without JIT (gunicorn's workers:
+    # ``HAOHUAN_DB_JIT``): a round trip of each page's eight saved.
+    if connection.dialect.name == "postgresql" and jit_of(connection) != "off":
         # One statement, as the driver's own (nothing for SQLAlchemy to build or
         # compile): set_config(..., true) is SET LOCAL.
-        connection.exec_driver_sql(
-            "SELECT set_config('jit', 'off', true),"
-            " set_config('plan_cache_mode', 'force_custom_plan', true)"
-        )
+        connection.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+
+
+# What a connection without psycopg's ``prepare_threshold`` answers.
+_NOT_PSYCOPG = object()
+
+
+@contextmanager
+def _planned_for_values(db: Session) -> Iterator[None]:
+    """Inside, psycopg prepares no statement, so PostgreSQL plans each for its own
+    values every time: the queue's plans at 1M depend on them (how many cases a filter
+    leaves, which zones are at the edge of the day), and a generic plan, which
+    PostgreSQL may choose for a prepared statement after five executions, would not.
+
+    Only the statements that choose the page's cases: the page's rows, read by case id
+    after it, are prepared as any other (read-only requests end in a commit, which keeps
+    psycopg's prepared statements: ``portal.core.db``), and their generic plan, the
+    same for any 50 ids, spares planning them each request (about a tenth of the demo's
+    first page in process, ``bench/profiles/pages.md``). A setting of the driver's
+    connection, so no round trip: ``SET plan_cache_mode`` would cost one to set and one
+    to undo."""
+    raw: Any = db.connection().connection.driver_connection
+    threshold = getattr(raw, "prepare_threshold", _NOT_PSYCOPG)
+    if threshold is _NOT_PSYCOPG:  # SQLite: nothing is prepared across requests
+        yield
+        return
+    raw.prepare_threshold = None
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:

@@ -41,28 +41,49 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{app.instance_path}/haohuan.db"
 
 
-def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5, jit: str = "") -> Engine:
     """An engine with the settings each backend needs. Each process has its own pool:
     a gunicorn worker serves one request at a time, so a small pool suffices, and
     workers times machines times (pool size + overflow) must stay under PostgreSQL's
-    max_connections."""
+    max_connections. ``jit`` ("on" or "off") sets PostgreSQL's JIT compilation for every
+    connection; empty leaves the server's setting (``HAOHUAN_DB_JIT``)."""
     options: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         # Pre-ping replaces connections a database restart or a proxy's idle timeout
         # closed; a dead database host fails in 10 s rather than hanging a worker.
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if jit:
+            # Set as the connection starts: no statement of its own, in no request.
+            connect_args["options"] = f"-c jit={jit}"
         options.update(
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            connect_args={"connect_timeout": 10},
+            connect_args=connect_args,
         )
     engine = create_engine(url, **options)
     _track_writes(engine)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    if jit:
+        event.listen(engine, "connect", lambda _connection, record: _mark_jit(record, jit))
     return engine
+
+
+# A connection's ``info`` key: the JIT setting it started with.
+_JIT = "haohuan.jit"
+
+
+def _mark_jit(record: Any, jit: str) -> None:
+    record.info[_JIT] = jit
+
+
+def jit_of(connection: Connection) -> str:
+    """The JIT setting ``connection`` started with ("on" or "off"), or "" when its
+    engine left the server's."""
+    return str(connection.connection.info.get(_JIT, ""))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -81,6 +102,7 @@ def init_app(app: Flask) -> None:
         database_url(app),
         pool_size=int(app.config.get("DB_POOL_SIZE", 5)),
         max_overflow=int(app.config.get("DB_MAX_OVERFLOW", 5)),
+        jit=str(app.config.get("DB_JIT", "")),
     )
     app.extensions["haohuan.engine"] = engine
     app.extensions["haohuan.sessions"] = sessionmaker(engine, expire_on_commit=False)

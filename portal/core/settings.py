@@ -20,7 +20,7 @@ import os
 import secrets
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -85,6 +85,13 @@ def _environment(name: str, value: Any) -> Any:
     if value not in ENVIRONMENTS:
         raise ValueError(f"{name} must be {' or '.join(ENVIRONMENTS)}, not {value!r}")
     return value
+
+
+def _jit(name: str, value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("", "on", "off"):
+        raise ValueError(f"{name} is on, off or empty (the server's setting), not {value!r}")
+    return text
 
 
 def _whole(name: str, value: Any) -> int:
@@ -258,6 +265,17 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL connections each process may open beyond the pool",
         "a whole number",
         _whole,
+    ),
+    Setting(
+        "HAOHUAN_DB_JIT",
+        "DB_JIT",
+        "",
+        "PostgreSQL's JIT compilation for this process's connections: gunicorn's workers "
+        "set `off` unless it is set (`portal/gunicorn_conf.py`: a page's statements run "
+        "for milliseconds, and compiling one took longer than running it); empty, the "
+        "server's own setting (the commands and jobs)",
+        "empty, `on` or `off`",
+        _jit,
     ),
     Setting(
         "REDIS_URL",
@@ -1023,6 +1041,23 @@ def current() -> Settings:
     from flask import current_app
 
     return Settings(current_app.config)
+
+
+# The app's settings for gunicorn's workers where the environment sets none: their
+# connections start without PostgreSQL's JIT compilation. A page's statements run for
+# milliseconds, and the planner's estimates for the queue's at a million cases passed
+# jit_above_cost, so compiling one took longer than running it (0.1 to 0.9 s,
+# bench/explain/). The commands and jobs keep the server's setting.
+WEB_WORKER_DEFAULTS = {"HAOHUAN_DB_JIT": "off"}
+
+
+def default_web_workers(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set ``WEB_WORKER_DEFAULTS`` in the environment (``os.environ`` unless given)
+    where it has no value of its own: ``portal/gunicorn_conf.py`` does, in the master,
+    before any app is built."""
+    environ = os.environ if environ is None else environ
+    for name, value in WEB_WORKER_DEFAULTS.items():
+        environ.setdefault(name, value)
 
 
 def read_gunicorn(environ: Mapping[str, str] | None = None) -> dict[str, str]:
