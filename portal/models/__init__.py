@@ -78,6 +78,7 @@ from portal.models.payments import (
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.reporting import CaseMonthEnd, PortfolioTransition
 from portal.models.staff import (
     AuditEntry,
     StaffMember,
@@ -122,6 +123,7 @@ __all__ = [
     "CaseEvent",
     "CaseFlag",
     "CaseHold",
+    "CaseMonthEnd",
     "CaseStatus",
     "Consent",
     "ContactAttempt",
@@ -154,6 +156,7 @@ __all__ = [
     "PlannedStep",
     "PolicyVersion",
     "PolicyVersionStatus",
+    "PortfolioTransition",
     "ProcessedEvent",
     "Promise",
     "PromiseStatus",

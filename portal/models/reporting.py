@@ -1,0 +1,77 @@
+"""The book's history for reporting: each case as it stood at each month-end, and the
+month-to-month transitions counted from it (``portal.reporting``).
+
+Written set-based by the daily work on a month's last day (``portal.reporting.snapshots``),
+or backfilled from the case events for months before it ran; never changed by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from negotiation import Stage
+from negotiation.portfolio import Bucket
+from portal.models.base import Base, codes
+from portal.models.cases import CaseStatus
+
+
+class CaseMonthEnd(Base):
+    """A case at a month-end: its slices (product, currency, market, stage, owner, team,
+    strategy arm), its days past due and bucket on the borrower's calendar, and its
+    overdue amount and outstanding balance (minor units of the loan's currency).
+
+    Every case not yet resolved at the month-end has a row (a case resolved that month
+    has its last row at the month-end before). ``exact``: written by the daily work on
+    the day itself; False for a month backfilled from the case events
+    (``docs/reporting.md`` says how exact those are)."""
+
+    __tablename__ = "case_month_ends"
+    __table_args__ = (Index("ix_case_month_ends_case_id", "case_id", "month_end"),)
+
+    month_end: Mapped[date] = mapped_column(Date, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    market: Mapped[str] = mapped_column(String(5))
+    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
+    status: Mapped[CaseStatus] = mapped_column(codes(CaseStatus, name="status", length=16))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # "experiment/arm" of the case's latest experiment assignment, or NULL.
+    arm: Mapped[str | None] = mapped_column(String(97))
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="bucket", length=16))
+    overdue: Mapped[int] = mapped_column(BigInteger)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    # The due date of the oldest installment unpaid at the month-end: the entry cohort.
+    overdue_since: Mapped[date | None] = mapped_column(Date)
+    exact: Mapped[bool] = mapped_column(Boolean)
+
+
+class PortfolioTransition(Base):
+    """The month-to-month transitions, counted once when the later month-end is written:
+    the cases (and their overdue amount at the first month-end) of one slice that went
+    from one bucket at ``month_end`` to another (or closed) at the next month-end. The
+    dashboard sums these rather than joining two months of a million cases."""
+
+    __tablename__ = "portfolio_transitions"
+    __table_args__ = (Index("ix_portfolio_transitions_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The first of the two month-ends.
+    month_end: Mapped[date] = mapped_column(Date)
+    next_month_end: Mapped[date] = mapped_column(Date)
+    product: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    market: Mapped[str] = mapped_column(String(5))
+    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    arm: Mapped[str | None] = mapped_column(String(97))
+    from_bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="from_bucket", length=16))
+    to_bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="to_bucket", length=16))
+    cases: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
