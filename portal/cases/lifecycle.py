@@ -100,6 +100,7 @@ from portal.models import (
     PlanInstallment,
     PlanStatus,
 )
+from portal.reporting import snapshots
 
 
 def _table(model: type[Base]) -> Table:
@@ -153,13 +154,16 @@ class DayWork:
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
+    # The cases written to the month-end history on a month's last day (not a change).
+    month_end_cases: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> int:
         """Rows of cases, plans and charges this day's work changed."""
         counts = asdict(self)
-        return sum(v for k, v in counts.items() if k not in ("as_of", "seconds"))
+        unchanged = ("as_of", "seconds", "month_end_cases")
+        return sum(v for k, v in counts.items() if k not in unchanged)
 
 
 def advance(
@@ -196,6 +200,8 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("arrears", arrears.daily_step),
         ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
+        # Last: the book as this day's work left it (``portal.reporting.snapshots``).
+        ("month_end", _one_transaction(_write_month_end)),
     ]
     for name, step in steps:
         started = time.perf_counter()
@@ -203,6 +209,13 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         work.seconds[name] = round(time.perf_counter() - started, 3)
     _record_run(engine, work, now)
     return work
+
+
+def _write_month_end(conn: Connection, day: _Day, work: DayWork) -> None:
+    """On a month's last day, every case not resolved to the month-end history, and the
+    month's transitions from the month-end before."""
+    if day.is_month_end:
+        work.month_end_cases = snapshots.write_month_end(conn, day.as_of)
 
 
 def _one_transaction(

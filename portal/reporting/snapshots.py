@@ -1,0 +1,289 @@
+"""The book at each month-end (``case_month_ends``), and the month-to-month transitions
+counted from it (``portfolio_transitions``): the history the roll rates are read from.
+
+The daily work writes a month-end on the month's last day, after its other steps
+(``portal.cases.lifecycle``), so the days past due, stage and amounts are that day's:
+one ``INSERT … SELECT`` of every case not resolved, then one ``INSERT … SELECT … GROUP
+BY`` of the transitions from the month-end before, when there is one a month earlier.
+Writing a month-end again replaces it (and its transitions, both ways), so a run that is
+repeated or caught up leaves the same rows.
+
+What a row says, at month-end *D* (on the borrower's calendar: an installment due on *D*
+is due that day, not overdue):
+
+- **days past due**: *D* less the due date of the oldest installment still unpaid that
+  fell due before *D* (0 when none);
+- **bucket**: those days' band (``negotiation.portfolio.bucket_of``);
+- **overdue**: what is still owed on the installments due before *D*, plus the loan's
+  unpaid fees and penalties;
+- **balance**: what is still owed on every installment, plus the unpaid fees and
+  penalties;
+- the slices as they stand: the loan's product and currency, the borrower's market
+  (jurisdiction), the case's stage, status and owner, the owner's team, and the case's
+  latest strategy experiment arm ("experiment/arm").
+
+What is owed is read as it stands when the row is written: the day's run is on the day
+itself or, caught up after an outage, a few days later, when a payment made since is
+already counted (the daily work never runs more than ``MAX_CATCH_UP_DAYS`` behind).
+
+None of these functions commits: the caller's transaction holds the month-end whole.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Date,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.orm import Session, aliased
+
+from negotiation.portfolio import Bucket, bucket_starts
+from portal.models import (
+    UNPAID_INSTALLMENT,
+    Borrower,
+    Case,
+    CaseMonthEnd,
+    CaseStatus,
+    ExperimentAssignment,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    PortfolioTransition,
+    StaffMember,
+)
+
+MONTH_ENDS = cast(Table, CaseMonthEnd.__table__)
+TRANSITIONS = cast(Table, PortfolioTransition.__table__)
+# The slices a transition keeps, as both tables name them.
+SLICES = ("product", "currency", "market", "stage", "owner_id", "team_id", "arm")
+
+
+def month_end_of(day: date) -> date:
+    """The last day of ``day``'s month."""
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def previous_month_end(month_end: date) -> date:
+    """The last day of the month before ``month_end``'s."""
+    return month_end.replace(day=1) - timedelta(days=1)
+
+
+def is_month_end(day: date) -> bool:
+    """Whether ``day`` is the last day of its month."""
+    return month_end_of(day) == day
+
+
+def write_month_end(db: Session | Connection, month_end: date, *, exact: bool = True) -> int:
+    """Every case not resolved, as it stands now, as of ``month_end`` (its rows replaced
+    if written before), then the transitions from the month-end before it and into the
+    month-end after it, where those are written. Returns the rows written. ``exact``:
+    False for a month written after the fact (the backfill, the demo's history)."""
+    if not is_month_end(month_end):
+        raise ValueError(f"{month_end} is not the last day of its month")
+    db.execute(delete(MONTH_ENDS).where(MONTH_ENDS.c.month_end == month_end))
+    db.execute(
+        insert(MONTH_ENDS).from_select(_COLUMNS, _month_end_rows(month_end, exact, _dialect(db)))
+    )
+    # Counted after, not through RETURNING: a million ids sent back to be counted.
+    rows = _count(db, MONTH_ENDS, month_end)
+    before = previous_month_end(month_end)
+    count_transitions(db, before, month_end)
+    count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
+    return rows
+
+
+def count_transitions(db: Session | Connection, month_end: date, next_month_end: date) -> int:
+    """The transitions from ``month_end`` to ``next_month_end`` (the month after it),
+    replaced: one row per slice of the first month-end and pair of buckets, each case
+    that has no row at the next month-end (resolved in between) counted as closed.
+    Nothing is counted unless both month-ends are written. Returns the rows written."""
+    db.execute(delete(TRANSITIONS).where(TRANSITIONS.c.month_end == month_end))
+    if not (_written(db, month_end) and _written(db, next_month_end)):
+        return 0
+    first, then = aliased(CaseMonthEnd, name="first"), aliased(CaseMonthEnd, name="then")
+    to_bucket = func.coalesce(then.bucket, literal(Bucket.CLOSED.value))
+    slices = [getattr(first, name) for name in SLICES]
+    grouped = (
+        select(
+            first.month_end,
+            literal(next_month_end, Date),
+            *slices,
+            first.bucket,
+            to_bucket,
+            func.count(),
+            func.sum(first.overdue),
+        )
+        .outerjoin(then, and_(then.case_id == first.case_id, then.month_end == next_month_end))
+        .where(first.month_end == month_end)
+        .group_by(first.month_end, *slices, first.bucket, to_bucket)
+    )
+    columns = [
+        "month_end",
+        "next_month_end",
+        *SLICES,
+        "from_bucket",
+        "to_bucket",
+        "cases",
+        "amount",
+    ]
+    db.execute(insert(TRANSITIONS).from_select(columns, grouped))
+    return _count(db, TRANSITIONS, month_end)
+
+
+def _count(db: Session | Connection, table: Table, month_end: date) -> int:
+    counted = db.execute(
+        select(func.count()).select_from(table).where(table.c.month_end == month_end)
+    )
+    return int(counted.scalar_one())
+
+
+def _written(db: Session | Connection, month_end: date) -> bool:
+    found = db.execute(
+        select(MONTH_ENDS.c.case_id).where(MONTH_ENDS.c.month_end == month_end).limit(1)
+    )
+    return found.first() is not None
+
+
+def _dialect(db: Session | Connection) -> str:
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return bind.dialect.name
+
+
+_COLUMNS = [
+    "month_end",
+    "case_id",
+    "product",
+    "currency",
+    "market",
+    "stage",
+    "status",
+    "owner_id",
+    "team_id",
+    "arm",
+    "days_past_due",
+    "bucket",
+    "overdue",
+    "balance",
+    "overdue_since",
+    "exact",
+]
+
+
+def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
+    """The select of ``write_month_end``'s rows: the cases not resolved, each with its
+    loan's installments and charges still owed summed once (grouped by loan, read
+    through the partial index of installments still owed)."""
+    owed = (
+        select(
+            LoanInstallment.loan_id.label("loan_id"),
+            func.min(case((LoanInstallment.due_date < month_end, LoanInstallment.due_date))).label(
+                "oldest"
+            ),
+            func.sum(
+                case((LoanInstallment.due_date < month_end, LoanInstallment.unpaid), else_=0)
+            ).label("overdue"),
+            func.sum(LoanInstallment.unpaid).label("balance"),
+        )
+        .where(text(f"({UNPAID_INSTALLMENT})"))
+        .group_by(LoanInstallment.loan_id)
+        .subquery("owed")
+    )
+    charges = (
+        select(
+            LoanCharge.loan_id.label("loan_id"),
+            func.sum(LoanCharge.outstanding).label("amount"),
+        )
+        .where(LoanCharge.outstanding > 0)
+        .group_by(LoanCharge.loan_id)
+        .subquery("charges")
+    )
+    latest_arm = (
+        select(ExperimentAssignment.experiment + literal("/") + ExperimentAssignment.arm)
+        .where(ExperimentAssignment.case_id == Case.id)
+        .order_by(ExperimentAssignment.assigned_at.desc(), ExperimentAssignment.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    team = (
+        select(StaffMember.team_id)
+        .where(StaffMember.id == Case.owner_id)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    unpaid_charges = func.coalesce(charges.c.amount, 0)
+    return (
+        select(
+            literal(month_end, Date),
+            Case.id,
+            Loan.product,
+            Loan.currency,
+            Borrower.jurisdiction,
+            Case.stage,
+            Case.status,
+            Case.owner_id,
+            team,
+            latest_arm,
+            _days_past_due(month_end, owed.c.oldest, dialect),
+            _bucket(month_end, owed.c.oldest),
+            func.coalesce(owed.c.overdue, 0) + unpaid_charges,
+            func.coalesce(owed.c.balance, 0) + unpaid_charges,
+            owed.c.oldest,
+            literal(exact),
+        )
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .outerjoin(owed, owed.c.loan_id == Case.loan_id)
+        .outerjoin(charges, charges.c.loan_id == Case.loan_id)
+        .where(Case.status != CaseStatus.RESOLVED)
+    )
+
+
+def _days_past_due(month_end: date, oldest: Any, dialect: str) -> Any:
+    """``month_end`` less ``oldest`` in days (0 when ``oldest`` is NULL), in SQL."""
+    if dialect == "postgresql":
+        days = literal(month_end, Date) - oldest
+    else:  # SQLite keeps dates as ISO text
+        elapsed = func.julianday(literal(month_end.isoformat())) - func.julianday(oldest)
+        days = sql_cast(elapsed, Integer)
+    return func.coalesce(days, 0)
+
+
+def _bucket(month_end: date, oldest: Any) -> Any:
+    """The bucket of a case whose oldest installment overdue at ``month_end`` fell due on
+    ``oldest``: compared as dates (the bucket's first day past due is a due date on or
+    before ``month_end`` less that many days)."""
+    return case(
+        *(
+            (oldest <= month_end - timedelta(days=start), literal(bucket.value))
+            for start, bucket in bucket_starts()
+        ),
+        else_=literal(Bucket.CURRENT.value),
+    )
+
+
+__all__ = [
+    "count_transitions",
+    "is_month_end",
+    "month_end_of",
+    "previous_month_end",
+    "write_month_end",
+]
