@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
 import sys
 import threading
 import time
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,7 @@ from werkzeug.serving import run_simple
 
 from negotiation import Stage
 from negotiation.contact import Channel
+from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS
 from portal import create_app
 from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
@@ -36,6 +39,7 @@ from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
 from portal.payments import autopay, inbox, ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
+from portal.reporting import portfolio, snapshots
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
 from portal.wording.staff import account_refusal, password_refusal
@@ -822,6 +826,125 @@ def policy_reject(number: int, email: str, note: str, lang: str, as_json: bool) 
     except versions.PolicyChangeError as error:
         raise _policy_refusal(error, lang) from None
     _echo_version(row, as_json)
+
+
+@cli.group("report")
+def report_group() -> None:
+    """Collections performance: the month-end history and its roll rates."""
+
+
+def _month_day(value: datetime | None, default: date) -> date:
+    return value.date() if value is not None else default
+
+
+@report_group.command("portfolio")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The last month pair ends on or before this day (default: today, finance zone).",
+)
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@click.option("--product")
+@click.option("--currency")
+@click.option("--market", help="The borrower's jurisdiction, e.g. TW.")
+@click.option("--stage", type=click.Choice([stage.value for stage in Stage]))
+@click.option("--owner", "owner_id", type=int, help="A staff member's id.")
+@click.option("--team", "team_id", type=int, help="A team's id.")
+@click.option("--arm", help="A strategy experiment's arm, as experiment/arm.")
+@with_appcontext
+def report_portfolio(
+    as_of: datetime | None,
+    months: int,
+    output: str,
+    as_json: bool,
+    **slices: Any,
+) -> None:
+    """The roll rates of the last --months month pairs up to --as-of: the transition
+    matrix, the cure rate, each bucket's roll forward and back (portal.reporting and
+    docs/reporting.md define each figure). Audited as a read by "cli"."""
+    last_day = _month_day(as_of, local_today(finance_timezone().key))
+    chosen = report_portfolio_slice(**slices)
+    session = db.session()
+    period = portfolio.period_ending(session, last_day, months)
+    if period is None:
+        click.echo(
+            "No month pair is counted yet: the daily work writes each month-end, and "
+            "`haohuan report backfill` the months before it.",
+            err=True,
+        )
+        raise SystemExit(1)
+    report = portfolio.roll_rates(session, period[0], period[1], chosen)
+    action = "report.portfolio.export" if output != "text" or as_json else "report.portfolio.view"
+    portfolio.record_read(session, "cli", action, now(), chosen, report)
+    session.commit()
+    if as_json or output == "json":
+        click.echo(json.dumps(portfolio.as_json(report, chosen), sort_keys=True))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows(portfolio.csv_rows(report))
+    else:
+        _echo_roll_rates(report)
+
+
+def report_portfolio_slice(**slices: Any) -> portfolio.Slice:
+    """The slice the command's options choose."""
+    return portfolio.Slice(**{name: value for name, value in slices.items() if value is not None})
+
+
+def _echo_roll_rates(report: portfolio.RollRates) -> None:
+    def percent(share: Any) -> str:
+        text = portfolio.share_text(share)
+        return "—" if text is None else f"{Decimal(text) * 100:.1f}%"
+
+    matrix = report.matrix
+    click.echo(
+        f"Roll rates, {report.pairs} month pairs from {report.first.isoformat()} to "
+        f"{report.last.isoformat()} (amounts in {report.amounts_in or 'several currencies'}):"
+    )
+    click.echo("from \\ to".ljust(10) + "".join(b.value.rjust(10) for b in DESTINATIONS))
+    for first in OPEN_BUCKETS:
+        shares = "".join(percent(matrix.rate(first, b).cases).rjust(10) for b in DESTINATIONS)
+        click.echo(f"{first.value.ljust(10)}{shares}   ({matrix.row_total(first).cases} cases)")
+    click.echo(f"Cure rate: {percent(matrix.cure_rate.cases)} of {matrix.overdue.cases} overdue")
+
+
+@report_group.command("backfill")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="The first month to reconstruct (any day of it).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The last month (default: the month before this one).",
+)
+@with_appcontext
+def report_backfill(since: datetime, until: datetime | None) -> None:
+    """Reconstruct the month-ends from --since to --until that are not written yet, from
+    the ledger and the case events, and count their transitions (docs/reporting.md says
+    what is exact). One transaction."""
+    today = local_today(finance_timezone().key)
+    last = _month_day(until, today.replace(day=1) - timedelta(days=1))
+    if last >= today:
+        raise click.BadParameter("must be a month that has ended", param_hint="--until")
+    if since.date() > last:
+        raise click.BadParameter("must be before --until", param_hint="--since")
+    session = db.session()
+    written = snapshots.backfill(session, since.date(), last, policy(), finance_timezone())
+    session.commit()
+    for month_end, rows in written.items():
+        click.echo(f"{month_end.isoformat()}: {rows} cases")
+    click.echo(f"{len(written)} month-ends written ({sum(written.values())} rows)")
 
 
 @cli.group("strategy")

@@ -17,14 +17,18 @@ Reads only.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, distinct, func, select
 from sqlalchemy.orm import Session
 
-from negotiation.portfolio import Matrix, matrix_of
+from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Matrix, matrix_of
+from portal.audit import trail
 from portal.models import PortfolioTransition, StaffMember, Team
 
 TRANSITIONS = cast(Table, PortfolioTransition.__table__)
@@ -151,4 +155,133 @@ def slice_choices(db: Session) -> SliceChoices:
     )
 
 
-__all__ = ["RollRates", "Slice", "SliceChoices", "month_ends", "roll_rates", "slice_choices"]
+def period_ending(db: Session, as_of: date, months: int = 12) -> tuple[date, date] | None:
+    """The last ``months`` month pairs whose later month-end is on or before ``as_of``:
+    their first and last first month-ends, or None when no pair is counted yet."""
+    ends = [end for end in month_ends(db) if _next_month_end(end) <= as_of]
+    if not ends:
+        return None
+    last = ends[-1]
+    first = last
+    for _ in range(months - 1):
+        earlier = first.replace(day=1) - timedelta(days=1)
+        if earlier < ends[0]:
+            break
+        first = earlier
+    return first, last
+
+
+def _next_month_end(month_end: date) -> date:
+    following = month_end + timedelta(days=1)
+    return following.replace(day=calendar.monthrange(following.year, following.month)[1])
+
+
+# Rates in words and JSON: a share as a decimal string of six places (half-even), exact
+# enough to compare and never a float.
+PLACES = Decimal("0.000001")
+
+
+def share_text(share: Fraction | None) -> str | None:
+    """``share`` as a decimal string of six places, or None."""
+    if share is None:
+        return None
+    return str((Decimal(share.numerator) / Decimal(share.denominator)).quantize(PLACES))
+
+
+def as_json(report: RollRates, chosen: Slice) -> dict[str, Any]:
+    """``report`` as ``haohuan report portfolio --format json`` prints it (and the page
+    shows): the period, the slice, the currency of the amounts, each pair of buckets'
+    cases, amount and shares, the cure rate, and each bucket's roll forward and back."""
+    matrix = report.matrix
+    counted = report.amounts_in is not None
+    rolls: dict[str, dict[str, dict[str, Any]]] = {}
+    for first in OPEN_BUCKETS:
+        rolls[first.value] = {}
+        for then in DESTINATIONS:
+            cell, rate = matrix.cell(first, then), matrix.rate(first, then)
+            rolls[first.value][then.value] = {
+                "cases": cell.cases,
+                "amount": cell.amount if counted else None,
+                "share": share_text(rate.cases),
+                "amount_share": share_text(rate.amount) if counted else None,
+            }
+    cure, cured, overdue = matrix.cure_rate, matrix.cured, matrix.overdue
+    return {
+        "period": {
+            "first": report.first.isoformat(),
+            "last": report.last.isoformat(),
+            "pairs": report.pairs,
+        },
+        "slice": chosen.as_json(),
+        "amounts_in": report.amounts_in,
+        "roll_rates": rolls,
+        "cure_rate": {
+            "cured": cured.cases,
+            "overdue": overdue.cases,
+            "rate": share_text(cure.cases),
+            "amount_cured": cured.amount if counted else None,
+            "amount_overdue": overdue.amount if counted else None,
+            "amount_rate": share_text(cure.amount) if counted else None,
+        },
+        "roll_forward": {b.value: share_text(matrix.roll_forward(b).cases) for b in OPEN_BUCKETS},
+        "roll_back": {b.value: share_text(matrix.roll_back(b).cases) for b in OPEN_BUCKETS},
+    }
+
+
+def csv_rows(report: RollRates) -> list[list[str]]:
+    """The matrix as CSV rows (a header, then one row per pair of buckets): from, to,
+    cases, share of the from bucket's cases, amount and its share (empty across
+    currencies), the amounts' currency."""
+    rows = [["from", "to", "cases", "share", "amount", "amount_share", "currency"]]
+    counted = report.amounts_in is not None
+    for first in OPEN_BUCKETS:
+        for then in DESTINATIONS:
+            cell, rate = report.matrix.cell(first, then), report.matrix.rate(first, then)
+            rows.append(
+                [
+                    first.value,
+                    then.value,
+                    str(cell.cases),
+                    share_text(rate.cases) or "",
+                    str(cell.amount) if counted else "",
+                    (share_text(rate.amount) or "") if counted else "",
+                    report.amounts_in or "",
+                ]
+            )
+    return rows
+
+
+def record_read(
+    db: Session,
+    actor: StaffMember | str,
+    action: str,
+    moment: datetime,
+    chosen: Slice,
+    report: RollRates,
+) -> None:
+    """Audit one reading (a page, an export) of the roll rates: who, when, which period
+    and slice. Does not commit."""
+    trail.record(
+        db,
+        actor,
+        action,
+        moment,
+        first=report.first.isoformat(),
+        last=report.last.isoformat(),
+        **chosen.as_json(),
+    )
+
+
+__all__ = [
+    "RollRates",
+    "Slice",
+    "SliceChoices",
+    "as_json",
+    "csv_rows",
+    "month_ends",
+    "period_ending",
+    "record_read",
+    "roll_rates",
+    "share_text",
+    "slice_choices",
+]

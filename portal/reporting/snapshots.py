@@ -32,8 +32,9 @@ None of these functions commits: the caller's transaction holds the month-end wh
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
 )
@@ -55,9 +57,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from negotiation import Policy, Stage
 from negotiation.portfolio import Bucket, bucket_starts
 from portal.models import (
+    LIVE_PLAN_STATUSES,
     UNPAID_INSTALLMENT,
+    Allocation,
     Borrower,
     Case,
     CaseMonthEnd,
@@ -66,6 +71,8 @@ from portal.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    Payment,
+    Plan,
     PortfolioTransition,
     StaffMember,
 )
@@ -215,14 +222,33 @@ def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
         .group_by(LoanCharge.loan_id)
         .subquery("charges")
     )
-    latest_arm = (
-        select(ExperimentAssignment.experiment + literal("/") + ExperimentAssignment.arm)
-        .where(ExperimentAssignment.case_id == Case.id)
-        .order_by(ExperimentAssignment.assigned_at.desc(), ExperimentAssignment.id.desc())
-        .limit(1)
-        .correlate(Case)
-        .scalar_subquery()
-    )
+    return _rows(
+        month_end,
+        exact,
+        dialect,
+        owed,
+        charges,
+        stage=Case.stage,
+        status=Case.status,
+        arm=_latest_arm(None),
+    ).where(Case.status != CaseStatus.RESOLVED)
+
+
+def _rows(
+    month_end: date,
+    exact: bool,
+    dialect: str,
+    owed: Any,
+    charges: Any,
+    *,
+    stage: Any,
+    status: Any,
+    arm: Any,
+) -> Select[Any]:
+    """A month-end's rows of ``_COLUMNS`` from ``owed`` (per loan: the oldest due date
+    overdue, the overdue and the whole amount still owed on installments) and
+    ``charges`` (per loan: the fees and penalties still owed), with the case's ``stage``,
+    ``status`` and strategy ``arm`` as given."""
     team = (
         select(StaffMember.team_id)
         .where(StaffMember.id == Case.owner_id)
@@ -237,11 +263,11 @@ def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
             Loan.product,
             Loan.currency,
             Borrower.jurisdiction,
-            Case.stage,
-            Case.status,
+            stage,
+            status,
             Case.owner_id,
             team,
-            latest_arm,
+            arm,
             _days_past_due(month_end, owed.c.oldest, dialect),
             _bucket(month_end, owed.c.oldest),
             func.coalesce(owed.c.overdue, 0) + unpaid_charges,
@@ -253,8 +279,136 @@ def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(owed, owed.c.loan_id == Case.loan_id)
         .outerjoin(charges, charges.c.loan_id == Case.loan_id)
-        .where(Case.status != CaseStatus.RESOLVED)
     )
+
+
+def _latest_arm(until: datetime | None) -> Any:
+    """The case's latest strategy experiment arm ("experiment/arm"), of those it was
+    assigned before ``until`` (None: any), as a correlated subquery."""
+    name = ExperimentAssignment.experiment + literal("/") + ExperimentAssignment.arm
+    chosen = select(name).where(ExperimentAssignment.case_id == Case.id)
+    if until is not None:
+        chosen = chosen.where(ExperimentAssignment.assigned_at < until)
+    return (
+        chosen.order_by(ExperimentAssignment.assigned_at.desc(), ExperimentAssignment.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+# The backfill -------------------------------------------------------------------------
+
+
+def backfill(
+    db: Session | Connection, first: date, last: date, rules: Policy, zone: ZoneInfo
+) -> dict[date, int]:
+    """Every month-end from ``first``'s to ``last``'s not yet written, reconstructed from
+    the ledger and the case events (``exact`` False), oldest first, then the transitions
+    between them. Returns the rows written by month-end. What is exact and what is not
+    (``docs/reporting.md``):
+
+    - exact: what was owed at the month-end (each installment's and charge's amount still
+      owed now, plus what payments confirmed after the month-end's last moment in
+      ``zone`` paid on it; a charge only once charged), hence the days past due, bucket,
+      overdue amount and balance; the product, currency and market; the strategy arm
+      (the latest assigned before the month-end's end);
+    - derived: the stage, from the days past due by ``rules`` (as the daily work moves it);
+    - as of now: the owner and team (a case's past owners are not kept), a waiver (its
+      grant's time is not applied), and whether a plan was in force (a plan accepted by
+      the month-end and still live now counts as arranged; one that ended since does not).
+
+    A case is in a month-end when its loan had started by then and it was not resolved,
+    or it is resolved now but still owed something then."""
+    written: dict[date, int] = {}
+    month_end = month_end_of(first)
+    while month_end <= month_end_of(last):
+        if not _written(db, month_end):
+            written[month_end] = _backfill_month(db, month_end, rules, zone)
+        month_end = month_end_of(month_end + timedelta(days=1))
+    for month_end in written:
+        count_transitions(db, previous_month_end(month_end), month_end)
+        count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
+    return written
+
+
+def _backfill_month(
+    db: Session | Connection, month_end: date, rules: Policy, zone: ZoneInfo
+) -> int:
+    """One month-end reconstructed (``backfill``); returns the rows written."""
+    end = datetime.combine(month_end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    later = (
+        select(
+            Allocation.installment_id.label("installment_id"),
+            Allocation.charge_id.label("charge_id"),
+            func.sum(Allocation.amount).label("amount"),
+        )
+        .join(Payment, Payment.id == Allocation.payment_id)
+        .where(Payment.confirmed_at >= end)
+        .group_by(Allocation.installment_id, Allocation.charge_id)
+        .subquery("later")
+    )
+    # Owed then: owed now, plus what payments confirmed since paid on it.
+    then = LoanInstallment.unpaid + func.coalesce(later.c.amount, 0)
+    installments = (
+        select(
+            LoanInstallment.loan_id.label("loan_id"),
+            func.min(
+                case(
+                    (and_(LoanInstallment.due_date < month_end, then > 0), LoanInstallment.due_date)
+                )
+            ).label("oldest"),
+            func.sum(case((LoanInstallment.due_date < month_end, then), else_=0)).label("overdue"),
+            func.sum(then).label("balance"),
+        )
+        .outerjoin(later, later.c.installment_id == LoanInstallment.id)
+        .group_by(LoanInstallment.loan_id)
+        .subquery("owed")
+    )
+    charge_then = LoanCharge.outstanding + func.coalesce(later.c.amount, 0)
+    charges = (
+        select(LoanCharge.loan_id.label("loan_id"), func.sum(charge_then).label("amount"))
+        .outerjoin(later, later.c.charge_id == LoanCharge.id)
+        .where(LoanCharge.charged_on <= month_end)
+        .group_by(LoanCharge.loan_id)
+        .subquery("charges")
+    )
+    days = _days_past_due(month_end, installments.c.oldest, _dialect(db))
+    stage = case(
+        (days >= rules.late_from_days, literal(Stage.LATE.value)),
+        (days >= rules.mid_from_days, literal(Stage.MID.value)),
+        (days >= rules.early_from_days, literal(Stage.EARLY.value)),
+        else_=literal(Stage.CURRENT.value),
+    )
+    arranged = (
+        select(Plan.id)
+        .where(
+            Plan.case_id == Case.id,
+            Plan.accepted_at < end,
+            Plan.status.in_([status.value for status in LIVE_PLAN_STATUSES]),
+        )
+        .correlate(Case)
+        .exists()
+    )
+    status = case(
+        (arranged, literal(CaseStatus.ARRANGED.value)), else_=literal(CaseStatus.OPEN.value)
+    )
+    owed_then = func.coalesce(installments.c.balance, 0) + func.coalesce(charges.c.amount, 0)
+    rows = _rows(
+        month_end,
+        False,
+        _dialect(db),
+        installments,
+        charges,
+        stage=stage,
+        status=status,
+        arm=_latest_arm(end),
+    ).where(
+        Loan.start_date <= month_end,
+        or_(Case.status != CaseStatus.RESOLVED, owed_then > 0),
+    )
+    db.execute(insert(MONTH_ENDS).from_select(_COLUMNS, rows))
+    return _count(db, MONTH_ENDS, month_end)
 
 
 def _days_past_due(month_end: date, oldest: Any, dialect: str) -> Any:
@@ -281,6 +435,7 @@ def _bucket(month_end: date, oldest: Any) -> Any:
 
 
 __all__ = [
+    "backfill",
     "count_transitions",
     "is_month_end",
     "month_end_of",

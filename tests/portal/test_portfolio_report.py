@@ -8,25 +8,34 @@ month-end). Each case below says what it is at 2026-10-31 and at 2026-11-30.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import select, update
 
 from negotiation.portfolio import Bucket
 from portal.cases import arrears
 from portal.cases.facts import policy
 from portal.cases.lifecycle import work_day
+from portal.cli import cli
 from portal.core import db
 from portal.models import (
+    AuditEntry,
     Case,
     CaseMonthEnd,
     CaseStatus,
     LoanCharge,
     LoanInstallment,
+    Payment,
+    PaymentStatus,
     PortfolioTransition,
 )
+from portal.payments import ledger
 from portal.reporting import portfolio, snapshots
 from portal.reporting.portfolio import Slice
 
@@ -213,3 +222,134 @@ def test_the_daily_work_writes_the_month_end_on_the_months_last_day(app):
     assert again.changed == 0
     found = row(app, NOVEMBER, built.case_id)
     assert (found.days_past_due, found.bucket) == (47, Bucket.D31_60)
+
+
+# The backfill ---------------------------------------------------------------------------
+
+
+def pay(app, case_id, amount, moment):
+    """A payment confirmed at ``moment``, allocated by the ledger as the payment path
+    allocates it."""
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, case_id)
+        payment = Payment(
+            case_id=case_id,
+            purpose="arrears",
+            amount=amount,
+            currency=case.loan.currency,
+            status=PaymentStatus.SUCCEEDED,
+            gateway="sandbox",
+            created_at=moment,
+            confirmed_at=moment,
+        )
+        session.add(payment)
+        session.flush()
+        for share in ledger.apply_to_loan(case.loan, amount, moment.date()):
+            share.payment_id = payment.id
+            session.add(share)
+        session.commit()
+
+
+def test_the_backfill_reads_what_was_owed_then_from_the_ledger(app):
+    # A: due 2026-10-14 and 2026-11-14 unpaid; then, on 2026-11-30, 595,000 paid: the
+    # charges (45,000) and the installment of 10-14 (550,000).
+    owing = build_case(app, days_past_due=47).case_id
+    pay(app, owing, INSTALLMENT + CHARGES, NOW)
+    # B: resolved now, every installment paid outside the ledger (as the demo's book
+    # is): it owed nothing at any month-end, so it is in none.
+    settled = build_case(app, days_past_due=0).case_id
+    with app.app_context():
+        session = db.session()
+        case = session.get(Case, settled)
+        case.status = CaseStatus.RESOLVED
+        for installment in case.loan.installments:
+            installment.principal_paid = installment.principal_due
+            installment.interest_paid = installment.interest_due
+        session.commit()
+        rules = policy()
+        written = snapshots.backfill(
+            session, date(2026, 4, 1), OCTOBER, rules, ZoneInfo("Asia/Taipei")
+        )
+        session.commit()
+    # A's loan started 2026-05-14 (a month before its first due date, 06-14).
+    assert written == {
+        date(2026, 4, 30): 0,
+        date(2026, 5, 31): 1,
+        date(2026, 6, 30): 1,
+        date(2026, 7, 31): 1,
+        date(2026, 8, 31): 1,
+        date(2026, 9, 30): 1,
+        OCTOBER: 1,
+    }
+    october = row(app, OCTOBER, owing)
+    # At 10-31 the payment of 11-30 had not been made: 10-14 was 17 days overdue, with
+    # its 550,000 and the charges of 10-14 (45,000).
+    assert (october.days_past_due, october.bucket) == (17, Bucket.D1_30)
+    assert october.overdue == INSTALLMENT + CHARGES
+    assert october.balance == 8 * INSTALLMENT + CHARGES
+    assert october.stage == rules.stage_for(17)
+    assert october.exact is False
+    september = row(app, date(2026, 9, 30), owing)
+    # At 09-30: 09-14 paid (outside the ledger, so before), the charges not yet made.
+    assert (september.bucket, september.overdue, september.balance) == (
+        Bucket.CURRENT,
+        0,
+        8 * INSTALLMENT,
+    )
+    assert row(app, OCTOBER, settled) is None
+    with app.app_context():
+        found = portfolio.roll_rates(db.session(), date(2026, 9, 30), date(2026, 9, 30), Slice())
+        again = snapshots.backfill(
+            db.session(), date(2026, 5, 1), OCTOBER, rules, ZoneInfo("Asia/Taipei")
+        )
+    assert found.matrix.cell(Bucket.CURRENT, Bucket.D1_30).cases == 1
+    assert again == {}  # every month-end written already is left as it is
+
+
+# The command ----------------------------------------------------------------------------
+
+
+def invoke(app, *arguments):
+    return CliRunner().invoke(cli, ["report", *arguments], obj=ScriptInfo(create_app=lambda: app))
+
+
+def test_the_command_prints_the_same_figures_as_the_service_and_is_audited(app, book):
+    result = invoke(app, "portfolio", "--as-of", "2026-11-30", "--currency", "TWD", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    with app.app_context():
+        session = db.session()
+        report = portfolio.roll_rates(session, OCTOBER, OCTOBER, Slice(currency="TWD"))
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.actor == "cli")).all()
+    assert figures == portfolio.as_json(report, Slice(currency="TWD"))
+    assert figures["period"] == {"first": "2026-10-31", "last": "2026-10-31", "pairs": 1}
+    assert figures["roll_rates"]["1_30"]["31_60"] == {
+        "cases": 1,
+        "amount": INSTALLMENT + CHARGES,
+        "share": "0.333333",
+        "amount_share": "0.333333",
+    }
+    assert figures["cure_rate"]["rate"] == "0.333333"
+    assert figures["roll_forward"]["current"] == "1.000000"
+    assert [(entry.action, entry.details["currency"]) for entry in audited] == [
+        ("report.portfolio.export", "TWD")
+    ]
+    # Before November's month-end is over, no pair has ended: nothing to report.
+    early = invoke(app, "portfolio", "--as-of", "2026-11-29")
+    assert early.exit_code == 1
+    assert "No month pair" in early.output
+    csv_out = invoke(app, "portfolio", "--as-of", "2026-12-31", "--format", "csv")
+    assert csv_out.exit_code == 0
+    lines = csv_out.output.splitlines()
+    assert lines[0] == "from,to,cases,share,amount,amount_share,currency"
+    assert "1_30,31_60,2,0.500000,,," in lines  # A and E across TWD and USD: no amounts
+    text_out = invoke(app, "portfolio", "--as-of", "2026-12-31")
+    assert "Cure rate: 25.0% of 4 overdue" in text_out.output
+
+
+def test_the_command_refuses_what_it_cannot_read(app):
+    assert invoke(app, "portfolio", "--as-of", "30-11-2026").exit_code == 2
+    assert invoke(app, "portfolio", "--stage", "worst").exit_code == 2
+    assert invoke(app, "portfolio", "--months", "0").exit_code == 2
+    assert invoke(app, "backfill", "--since", "2026-10-01", "--until", "2099-01-31").exit_code == 2
