@@ -205,6 +205,8 @@ def production_server(
         "HAOHUAN_SECRET_KEY": "bench-" + "k" * 40,  # shared by every worker
         "HAOHUAN_BIND": f"127.0.0.1:{port}",
         "HAOHUAN_LOG_LEVEL": "warning",
+        # As docs/operations.md runs the web processes, for both sides: no docstrings.
+        "PYTHONOPTIMIZE": "2",
         **settings,
     }
     if path is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 
 from portal.core.settings import default_web_workers, read_gunicorn
 
@@ -81,3 +82,17 @@ def when_ready(server: object) -> None:
     del app
     gc.collect()
     gc.freeze()
+    if sys.flags.optimize < OPTIMIZE:
+        log = getattr(server, "log", None)
+        if log is not None:
+            log.warning(WITH_DOCSTRINGS)
+
+
+# The workers run without docstrings (``PYTHONOPTIMIZE=2``, docs/operations.md): this
+# app's and its libraries' are some 6 MiB a worker that no request reads. The flag is the
+# interpreter's, set before it starts, so the master can only say when it is missing.
+OPTIMIZE = 2
+WITH_DOCSTRINGS = (
+    "PYTHONOPTIMIZE is not 2: every worker keeps the docstrings of the code it imports, some"
+    " 6 MiB each (docs/operations.md, Processes)"
+)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
 from negotiation import Stage
+from portal.cases import overdue
 from portal.cases.overdue import borrower_today, today_column
 from portal.cases.queue import DPD_RANGES, QueueFilter, stage_days
 from portal.core import db
@@ -133,3 +135,22 @@ def test_queue_case_page_letter_and_segment_agree_in_every_zone(app, client):
             with force_locale("en"):
                 expected = money(1_145_000 if two_due else 595_000, arrears.currency)
             assert page_amount == expected, zone
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 31, 10, 30, tzinfo=UTC),  # the year's edge somewhere
+        datetime(2026, 3, 8, 9, 59, tzinfo=UTC),  # a US daylight-saving change
+        datetime(2026, 10, 25, 0, 59, tzinfo=UTC),  # a European one
+        datetime(2026, 6, 30, 23, 59, tzinfo=UTC),
+    ],
+)
+def test_zones_that_share_a_file_share_an_object_and_every_zone_keeps_its_own_date(moment):
+    held = overdue._zones()
+    assert len({id(zone) for _, zone in held}) < len(held)  # aliases share
+    common, others = overdue.dates_by_zone(moment)
+    for name, _zone in held:
+        own = moment.astimezone(ZoneInfo(name)).date()  # read afresh, not shared
+        on = next((day for day, zones in others.items() if name in zones), common)
+        assert on == own, name

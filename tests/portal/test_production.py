@@ -479,13 +479,17 @@ def test_the_master_reads_every_zone_the_queue_keeps_before_it_forks():
     assert overdue.load_zones() == len(available_timezones()) > 400
 
 
-def test_the_access_log_carries_no_link_token_and_no_query(app, tmp_path):
+@pytest.mark.parametrize("optimize", ["2", ""])
+def test_the_access_log_carries_no_link_token_and_no_query(app, tmp_path, optimize):
+    # As docs/operations.md runs it (PYTHONOPTIMIZE=2: no docstrings, no asserts), and
+    # without, when the master says what is missing.
     port = free_port()
     environment = {
         **os.environ,
         "DATABASE_URL": app.config["DATABASE_URL"],
         "HAOHUAN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",
+        "PYTHONOPTIMIZE": optimize,
     }
     server = subprocess.Popen(
         [GUNICORN, "-c", "python:portal.gunicorn_conf"],
@@ -508,6 +512,7 @@ def test_the_access_log_carries_no_link_token_and_no_query(app, tmp_path):
     assert "/pay/return/1" in output
     assert token not in output
     assert "secret" not in output
+    assert ("PYTHONOPTIMIZE is not 2" in output) is (optimize != "2")
 
 
 # The contact strategy's morning ---------------------------------------------------------
