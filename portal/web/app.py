@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.payments.checkout_views import blueprint as stripe_checkout
     from portal.web.payments.sandbox_views import blueprint as sandbox
     from portal.web.payments.webhooks import blueprint as webhooks
+    from portal.web.reports.views import blueprint as reports
     from portal.web.staff.views import blueprint as staff
 
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (health, home, borrower, autopay, optout, webhooks, staff, finance, agent):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin)
+    app.register_blueprint(reports)
     # The consoles' navigation links only to pages this app serves.
     endpoints = frozenset(app.view_functions)
     app.context_processor(lambda: {"console_endpoints": endpoints})

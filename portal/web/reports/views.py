@@ -1,0 +1,228 @@
+"""The portfolio page at ``/reports/portfolio``, for supervisors and admins: how the book
+moved from one month-end to the next over a period (the roll-rate matrix as a heat map
+with its table, the cure rate, and roll-forward and roll-back per bucket), for a slice of
+it, and the same table as CSV.
+
+One GET form: without JavaScript it reloads the page; with htmx only the results are
+replaced (``reports/_portfolio_fragment.html``) and the address follows. Every view and
+export is recorded in the audit log (the figures are the book's money).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask.typing import ResponseReturnValue
+
+from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Matrix
+from portal.audit import trail
+from portal.core import db
+from portal.core.csv_export import csv_lines
+from portal.core.i18n import money
+from portal.reporting import portfolio as service
+from portal.web.common.fragments import respond, wants_fragment
+from portal.web.reports.filters import (
+    FIELD_LABELS,
+    Chosen,
+    choice_values,
+    parse_choice,
+)
+from portal.web.reports.heatmap import HeatMap, heat_map
+from portal.web.reports.words import (
+    BUCKET_NAMES,
+    as_decimal,
+    market_name,
+    pair_name,
+    percent,
+    product_name,
+    stage_name,
+    whole,
+)
+from portal.web.staff.auth import staff_blueprint, staff_required_any
+
+blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
+
+# Supervisors read the book; admins too (they see every console's figures).
+PAGE_ROLES = ("supervisor", "admin")
+# A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
+EXCEL_UTF8 = "\ufeff"
+# Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
+CSV_SHARE = Decimal("0.000001")
+CSV_COLUMNS = (
+    "from_month_end",
+    "to_month_end",
+    "month_pairs",
+    "from_bucket",
+    "to_bucket",
+    "cases",
+    "cases_share",
+    "currency",
+    "amount_minor",
+    "amount",
+    "amount_share",
+)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the query asked for (``chosen``), the problems with it, and what there was
+    to choose from: the month-ends with history (ascending) and the slices' values."""
+
+    chosen: Chosen
+    problems: list[str]
+    ends: list[date]
+    choices: service.SliceChoices
+
+
+def _read() -> Asked:
+    """The request's period and slice, checked against the history there is."""
+    database = db.session()
+    ends, choices = service.month_ends(database), service.slice_choices(database)
+    chosen, problems = parse_choice(request.args, ends, choices)
+    return Asked(chosen, problems, ends, choices)
+
+
+def _own_arguments() -> dict[str, Any]:  # Any: url_for's **values
+    """The query's own fields as typed (for the way back from the CSV to the page): only
+    the form's, so a query naming url_for's own arguments (``_method``, ``_scheme``) is
+    never passed on to it."""
+    return {k: v for k, v in request.args.items() if k in FIELD_LABELS and v}
+
+
+def _url(endpoint: str, chosen: Chosen) -> str:
+    """The address of ``endpoint`` for ``chosen`` (``url_for`` takes keywords of its own
+    besides the query's, so mypy wants the arguments as Any)."""
+    arguments: dict[str, Any] = chosen.to_args()
+    return url_for(endpoint, **arguments)
+
+
+def _roll_rates(chosen: Chosen) -> service.RollRates | None:
+    if chosen.period is None:
+        return None
+    period = chosen.period
+    return service.roll_rates(db.session(), period.first, period.last, chosen.slice)
+
+
+@blueprint.get("/portfolio")
+@staff_required_any(*PAGE_ROLES)
+def portfolio() -> Response:
+    """The roll rates of the chosen period and slice: the whole page, or for htmx the
+    results alone."""
+    asked = _read()
+    chosen = asked.chosen
+    found = _roll_rates(chosen)
+    fragment = wants_fragment()
+    context = {
+        "chosen": chosen,
+        "problems": asked.problems,
+        "found": found,
+        "chart": _chart(found.matrix) if found is not None else None,
+        "csv_url": _url("reports.portfolio_csv", chosen),
+        "active": "reports.portfolio",
+        **WORDS,
+    }
+    if fragment:
+        html = render_template("reports/_portfolio_fragment.html", **context)
+    else:
+        html = render_template(
+            "reports/portfolio.html",
+            choices=_choices(asked.choices),
+            pairs=asked.ends,
+            **context,
+        )
+    # What the page showed of the book's money, and to whom, once it is read.
+    trail.record_read(
+        db.session(), g.staff, "reports.portfolio.view", g.now, filters=chosen.to_args()
+    )
+    response = respond(html)
+    if fragment:
+        # The address bar shows the period and slice as the page understood them.
+        response.headers["HX-Push-Url"] = _url("reports.portfolio", chosen)
+    return response
+
+
+@blueprint.get("/portfolio.csv")
+@staff_required_any(*PAGE_ROLES)
+def portfolio_csv() -> ResponseReturnValue:
+    """The matrix's table as CSV, one line per pair of buckets; a bad filter (or no
+    history yet) goes back to the page to be explained there."""
+    asked = _read()
+    chosen = asked.chosen
+    found = _roll_rates(chosen)
+    if asked.problems or found is None or chosen.period is None:
+        return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
+    trail.record_read(
+        db.session(), g.staff, "reports.portfolio.export", g.now, filters=chosen.to_args()
+    )
+    period = chosen.period
+    lines = _csv_lines(found, period.until.isoformat())
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    name = f"portfolio-roll-rates-{period.first.isoformat()}-{period.until.isoformat()}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _csv_share(share: Fraction | None) -> str:
+    return "" if share is None else str(as_decimal(share).quantize(CSV_SHARE))
+
+
+def _csv_lines(found: service.RollRates, until: str) -> Iterator[str]:
+    """The CSV: codes and integer minor units a spreadsheet sums, the formatted amount
+    beside them (no amount when the slice spans currencies)."""
+    yield EXCEL_UTF8
+    matrix, currency = found.matrix, found.amounts_in
+    rows = []
+    for first in OPEN_BUCKETS:
+        for then in DESTINATIONS:
+            cell, rate = matrix.cell(first, then), matrix.rate(first, then)
+            rows.append(
+                (
+                    found.first.isoformat(),
+                    until,
+                    found.pairs,
+                    first.value,
+                    then.value,
+                    cell.cases,
+                    _csv_share(rate.cases),
+                    currency or "",
+                    cell.amount if currency else "",
+                    money(cell.amount, currency) if currency else "",
+                    _csv_share(rate.amount) if currency else "",
+                )
+            )
+    yield from csv_lines(CSV_COLUMNS, rows)
+
+
+def _chart(matrix: Matrix) -> HeatMap:
+    """The heat map of ``matrix``: each cell shaded by its share of its row's cases."""
+    return heat_map([[matrix.rate(a, b).cases for b in DESTINATIONS] for a in OPEN_BUCKETS])
+
+
+def _choices(choices: service.SliceChoices) -> dict[str, dict[str, str]]:
+    """The form's choices in the page's language: codes named (products, stages,
+    markets), owners and teams by name, arms as the strategy names them."""
+    offered = choice_values(choices)
+    named = {"product": product_name, "stage": stage_name, "market": market_name}
+    return {
+        key: {
+            value: named[key](value) if key in named else label for value, label in values.items()
+        }
+        for key, values in offered.items()
+    }
+
+
+WORDS: dict[str, Any] = {
+    "OPEN_BUCKETS": OPEN_BUCKETS,
+    "DESTINATIONS": DESTINATIONS,
+    "BUCKET_NAMES": BUCKET_NAMES,
+    "FIELD_LABELS": FIELD_LABELS,
+    "percent": percent,
+    "format_number": whole,
+    "pair_name": pair_name,
+}

@@ -1,0 +1,380 @@
+"""The portfolio page (``/reports/portfolio``) and its CSV: who may read it, what its
+filters accept, that its figures are the service's (``portal.reporting.portfolio``) for a
+small book written at two month-ends, that every view and export is in the audit log, the
+htmx fragment, and the three languages. The heat map's geometry is tested alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from fractions import Fraction
+
+import pytest
+from flask_babel import force_locale
+
+from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Bucket
+from portal.core import db
+from portal.core.i18n import money
+from portal.reporting.portfolio import RollRates, Slice, month_ends, roll_rates
+from portal.reporting.snapshots import write_month_end
+from portal.web.reports.heatmap import LEVELS, heat_map, level
+from portal.web.reports.words import percent
+
+from .factories import add_staff, staff_sign_in, unwrapped
+from .test_finance_console import audited
+
+# Five cases written at two month-ends, each worked out by hand there.
+from .test_portfolio_report import book  # noqa: F401 (a fixture, used by name)
+
+SUPERVISOR = "kuo@haohuan.example"
+ADMIN = "lin@haohuan.example"
+SEPTEMBER, OCTOBER, NOVEMBER = date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30)
+URL = "/reports/portfolio"
+
+
+# The heat map's geometry ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("share", "expected"),
+    [
+        (None, 0),
+        (Fraction(0), 0),
+        (Fraction(1, 1000), 1),
+        (Fraction(1, 5), 1),
+        (Fraction(201, 1000), 2),
+        (Fraction(1, 2), 3),
+        (Fraction(4, 5), 4),
+        (Fraction(81, 100), 5),
+        (Fraction(1), 5),
+    ],
+)
+def test_a_cells_shade_is_its_fifth_of_the_row_rounded_up(share, expected):
+    assert level(share) == expected
+
+
+def test_the_heat_map_lays_out_a_cell_per_pair_and_a_legend_under_the_grid():
+    shares = [[Fraction(1, 4), Fraction(3, 4), None], [None, None, None]]
+    chart = heat_map(shares, cell_width=80, cell_height=40, left=100, top=50, right=10)
+    assert [(c.row, c.column, c.x, c.y, c.level) for c in chart.cells] == [
+        (0, 0, 100, 50, 2),
+        (0, 1, 180, 50, 4),
+        (0, 2, 260, 50, 0),
+        (1, 0, 100, 90, 0),
+        (1, 1, 180, 90, 0),
+        (1, 2, 260, 90, 0),
+    ]
+    assert chart.cells[0].middle_x == 140
+    assert chart.cells[0].middle_y == 70
+    assert chart.row_middles == (70, 110)
+    assert chart.column_middles == (140, 220, 300)
+    assert (chart.grid_right, chart.grid_bottom) == (340, 130)
+    # The legend is wider than three columns: one swatch per level, 0 to LEVELS.
+    assert [key.level for key in chart.legend] == list(range(LEVELS + 1))
+    assert chart.width == 100 + 80 * (LEVELS + 1) + 10
+    assert chart.legend_y > chart.grid_bottom
+    assert chart.legend[-1].high == 1
+    assert chart.legend[1].low == 0
+    with pytest.raises(ValueError, match="every row"):
+        heat_map([[Fraction(1)], []])
+
+
+def test_shares_are_written_as_percentages_to_a_tenth_in_the_pages_language(app):
+    with app.test_request_context("/"):
+        for locale in ("en", "zh_Hant_TW", "zh_Hans_CN"):
+            with force_locale(locale):
+                shown = [percent(Fraction(n, d)) for n, d in ((1, 3), (2, 3), (1, 2000), (3, 2000))]
+                # Exact halves round to even, as Decimal does (0.05% to 0.0%, 0.15% to 0.2%).
+                assert shown == ["33.3%", "66.7%", "0.0%", "0.2%"]
+                assert percent(None) == "—"
+
+
+# The page -----------------------------------------------------------------------------------
+
+
+def signed_in(app, email, roles):
+    client = app.test_client()
+    add_staff(app, email, roles)
+    assert staff_sign_in(client, email).status_code == 303
+    return client
+
+
+@pytest.fixture
+def supervisor(app):
+    """A signed-in supervisor (agents' supervisors hold both roles)."""
+    return signed_in(app, SUPERVISOR, ("agent", "supervisor"))
+
+
+def service(app, first=OCTOBER, last=OCTOBER, chosen: Slice | None = None) -> RollRates:
+    """What the service says of the period and the slice (the whole book by default)."""
+    with app.app_context():
+        return roll_rates(db.session(), first, last, chosen or Slice())
+
+
+@pytest.mark.parametrize("path", [URL, URL + ".csv"])
+@pytest.mark.usefixtures("book")
+def test_supervisors_and_admins_read_it_agents_and_finance_do_not(app, client, path):
+    signed_out = client.get(path)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["Location"].startswith("/staff/sign-in")
+    for email, roles, status in (
+        ("agent@haohuan.example", ("agent",), 403),
+        ("finance@haohuan.example", ("finance",), 403),
+        (SUPERVISOR, ("agent", "supervisor"), 200),
+        (ADMIN, ("admin",), 200),
+    ):
+        assert signed_in(app, email, roles).get(path).status_code == status, email
+
+
+def test_the_staff_navigation_leads_supervisors_and_admins_to_it(app):
+    supervisor = signed_in(app, SUPERVISOR, ("agent", "supervisor"))
+    agent = signed_in(app, "agent@haohuan.example", ("agent",))
+    admin = signed_in(app, ADMIN, ("admin",))
+    link = f'href="{URL}"'
+    assert link in supervisor.get("/agent/my-work?lang=en").get_data(as_text=True)
+    assert link in admin.get("/admin/audit?lang=en").get_data(as_text=True)
+    assert link not in agent.get("/agent/my-work?lang=en").get_data(as_text=True)
+    page = supervisor.get(URL + "?lang=en").get_data(as_text=True)
+    assert f'<a href="{URL}" aria-current="page">Portfolio</a>' in page
+
+
+def cells_on_page(html: str) -> list[tuple[str, str]]:
+    """The matrix table's cells, row by row: (count, share of the row)."""
+    table = html[html.index('class="list wide portfolio-matrix"') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    return re.findall(
+        r'<span class="portfolio-count">([^<]*)</span> '
+        r'<span class="portfolio-share">([^<]*)</span>',
+        body,
+    )
+
+
+@pytest.mark.usefixtures("book")
+def test_the_page_shows_the_services_figures_for_a_book_of_two_month_ends(app, supervisor):
+    found = service(app, chosen=Slice(currency="TWD"))
+    assert found.amounts_in == "TWD"
+    assert found.matrix.total.cases == 4
+    response = supervisor.get(URL + "?lang=en&currency=TWD")
+    assert response.status_code == 200
+    html = unwrapped(response.get_data(as_text=True))
+    matrix = found.matrix
+    with app.test_request_context("/?lang=en"):
+        expected = [
+            (str(matrix.cell(a, b).cases), percent(matrix.rate(a, b).cases))
+            for a in OPEN_BUCKETS
+            for b in DESTINATIONS
+        ]
+        cure = percent(matrix.cure_rate.cases)
+        amount = money(matrix.row_total(Bucket.D1_30).amount, "TWD")
+        forward = percent(matrix.roll_forward(Bucket.D1_30).cases)
+    assert cells_on_page(html) == expected
+    # A third of 1-30 rolled to 31-60, a third closed, a third cured (worked out in
+    # test_portfolio_report).
+    assert expected[OPEN_BUCKETS.index(Bucket.D1_30) * len(DESTINATIONS) + 2] == ("1", "33.3%")
+    assert f"<dt>Cure rate</dt><dd>{cure}</dd>" in html
+    assert cure == "33.3%"
+    assert amount in html  # the 1-30 row's overdue amount, three times 595,000
+    assert "NT$17,850" in amount
+    assert f'<td class="num">{forward}' in html
+    assert "From October 31, 2026 to November 30, 2026: 1 month pair." in html
+    # The heat map: one shaded cell per pair of buckets, its share written in it.
+    assert html.count('<rect class="heat heat-') == len(OPEN_BUCKETS) * len(DESTINATIONS) + 6
+    assert "Counts only" not in html
+
+
+@pytest.mark.usefixtures("book")
+def test_across_currencies_the_page_shows_counts_and_says_why(app, supervisor):
+    found = service(app)
+    assert found.amounts_in is None
+    html = unwrapped(supervisor.get(URL + "?lang=en").get_data(as_text=True))
+    with app.test_request_context("/?lang=en"):
+        expected = [
+            (str(found.matrix.cell(a, b).cases), percent(found.matrix.rate(a, b).cases))
+            for a in OPEN_BUCKETS
+            for b in DESTINATIONS
+        ]
+    assert cells_on_page(html) == expected
+    assert "Counts only: this slice holds loans in more than one currency" in html
+    assert "portfolio-amount" not in html
+    assert "Cure rate by amount" not in html
+
+
+def csv_rows(response) -> list[dict[str, str]]:
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+@pytest.mark.usefixtures("book")
+def test_the_csv_holds_the_same_figures(app, supervisor):
+    found = service(app, chosen=Slice(currency="TWD"))
+    response = supervisor.get(URL + ".csv?currency=TWD&lang=en")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert (
+        'filename="portfolio-roll-rates-2026-10-31-2026-11-30.csv"'
+        in (response.headers["Content-Disposition"])
+    )
+    rows = csv_rows(response)
+    assert len(rows) == len(OPEN_BUCKETS) * len(DESTINATIONS)
+    matrix = found.matrix
+    for line in rows:
+        first, then = Bucket(line["from_bucket"]), Bucket(line["to_bucket"])
+        cell, rate = matrix.cell(first, then), matrix.rate(first, then)
+        assert int(line["cases"]) == cell.cases
+        assert int(line["amount_minor"]) == cell.amount
+        assert line["currency"] == "TWD"
+        assert (line["from_month_end"], line["to_month_end"], line["month_pairs"]) == (
+            "2026-10-31",
+            "2026-11-30",
+            "1",
+        )
+        if rate.cases is None:
+            assert line["cases_share"] == ""
+        else:
+            assert abs(Fraction(line["cases_share"]) - rate.cases) <= Fraction(1, 2_000_000)
+    cured = next(r for r in rows if (r["from_bucket"], r["to_bucket"]) == ("1_30", "current"))
+    assert (cured["cases"], cured["cases_share"], cured["amount_share"]) == (
+        "1",
+        "0.333333",
+        "0.333333",
+    )
+    # Across currencies: counts, no amounts.
+    mixed = csv_rows(supervisor.get(URL + ".csv"))
+    assert {(r["currency"], r["amount_minor"], r["amount"]) for r in mixed} == {("", "", "")}
+    assert sum(int(r["cases"]) for r in mixed) == service(app).matrix.total.cases
+
+
+@pytest.mark.usefixtures("book")
+def test_valid_filters_narrow_the_book_and_stay_chosen(app, supervisor):
+    html = supervisor.get(
+        URL + f"?lang=en&from={OCTOBER}&to={OCTOBER}&currency=USD&product=personal&market=TW"
+    ).get_data(as_text=True)
+    assert "Some filters were left out" not in html
+    assert '<option value="USD" selected>' in html
+    assert f'<option value="{OCTOBER}" selected>' in html
+    assert "Slice of the book (3 filters set)" in html
+    dollars = service(app, chosen=Slice(currency="USD", product="personal", market="TW"))
+    assert dollars.matrix.total.cases == 1
+    assert cells_on_page(unwrapped(html))[OPEN_BUCKETS.index(Bucket.D1_30) * 7 + 2] == (
+        "1",
+        "100.0%",
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "currency=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "owner=1%20OR%201%3D1",
+        "owner=99999999999999999999999",
+        "team=-1",
+        "stage=late%E2%80%8B",
+        "arm=" + "x" * 5000,
+        "from=2026-02-30",
+        "from=2026-10-31T00:00",
+        "to=..%2F..%2Fetc%2Fpasswd",
+        "to=2026-09-30",
+        "product=%F0%9F%92%A3",
+        "market=TW%27--",
+    ],
+)
+@pytest.mark.usefixtures("book")
+def test_hostile_filters_are_left_out_with_a_message_never_a_500(app, supervisor, query):
+    response = supervisor.get(f"{URL}?lang=en&{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Some filters were left out:" in html
+    assert "is not one of the choices, so it was left out." in html
+    assert "<script>alert" not in html
+    told = re.findall(r"<li>(.*?) is not one of the choices", html)
+    assert len(told) == 1  # what was typed, echoed back cut short
+    assert len(told[0]) < 80
+    # The whole book is shown instead, for the default period.
+    assert f'<option value="{OCTOBER}" selected>' in html
+    # The CSV does not export a filter it did not understand: back to the page.
+    exported = supervisor.get(f"{URL}.csv?{query}&_scheme=javascript")
+    assert exported.status_code == 303
+    assert exported.headers["Location"].startswith(URL + "?")
+    assert "_scheme" not in exported.headers["Location"]
+
+
+@pytest.mark.usefixtures("book")
+def test_a_first_pair_after_the_last_falls_back_to_the_default_period(app, supervisor):
+    with app.app_context():
+        session = db.session()
+        write_month_end(session, SEPTEMBER)  # now two pairs: September and October
+        session.commit()
+        assert month_ends(db.session()) == [SEPTEMBER, OCTOBER]
+    html = supervisor.get(f"{URL}?lang=en&from={OCTOBER}&to={SEPTEMBER}").get_data(as_text=True)
+    assert "The first month pair comes after the last" in html
+    assert f'<option value="{SEPTEMBER}" selected>' in html
+    both = service(app, SEPTEMBER, SEPTEMBER)
+    assert both.pairs == 1
+    whole = supervisor.get(f"{URL}?lang=en").get_data(as_text=True)
+    assert "From September 30, 2026 to November 30, 2026: 2 month pairs." in unwrapped(whole)
+    assert "Sep 2026 to Oct 2026" in whole
+    assert "Oct 2026 to Nov 2026" in whole
+
+
+def test_without_history_the_page_says_so_and_the_csv_goes_back_to_it(app, supervisor):
+    html = supervisor.get(URL + "?lang=en").get_data(as_text=True)
+    assert "There is no month-end history yet" in html
+    assert "<svg" not in html
+    assert supervisor.get(URL + ".csv").status_code == 303
+
+
+@pytest.mark.usefixtures("book")
+def test_every_view_and_export_is_audited(app, supervisor):
+    assert supervisor.get(URL + "?currency=TWD").status_code == 200
+    assert supervisor.get(URL + ".csv?currency=TWD&from=2026-10-31").status_code == 200
+    assert supervisor.get(URL, headers={"HX-Request": "true"}).status_code == 200
+    assert supervisor.get(URL + ".csv?currency=nope").status_code == 303  # nothing exported
+    period = {"from": "2026-10-31", "to": "2026-10-31"}
+    assert audited(app, "reports.") == [
+        (SUPERVISOR, "reports.portfolio.view", None, {"filters": {**period, "currency": "TWD"}}),
+        (SUPERVISOR, "reports.portfolio.export", None, {"filters": {**period, "currency": "TWD"}}),
+        (SUPERVISOR, "reports.portfolio.view", None, {"filters": period}),
+    ]
+
+
+@pytest.mark.usefixtures("book")
+def test_htmx_gets_only_the_results_and_the_address_follows(app, supervisor):
+    response = supervisor.get(
+        URL + "?lang=en&currency=TWD&product=&stage=", headers={"HX-Request": "true"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert "<form" not in html
+    assert 'class="list wide portfolio-matrix"' in html
+    assert "<svg" in html
+    assert "HX-Request" in response.headers["Vary"]
+    assert response.headers["HX-Push-Url"] == f"{URL}?from={OCTOBER}&to={OCTOBER}&currency=TWD"
+    # The CSV link in the fragment exports what it shows.
+    assert f'href="{URL}.csv?from={OCTOBER}&amp;to={OCTOBER}&amp;currency=TWD"' in html
+    whole = supervisor.get(URL + "?lang=en").get_data(as_text=True)
+    assert 'data-hx-get="/reports/portfolio"' in whole
+    assert 'id="portfolio-results"' in whole
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ["Portfolio: roll rates", "Cure rate", "Rolled forward", "181 days or more"]),
+        ("zh_Hant_TW", ["放款組合：滾動率", "回復正常率", "惡化", "已結案"]),
+        ("zh_Hans_CN", ["贷款组合：迁徙率", "恢复正常率", "恶化", "已结案"]),
+    ],
+)
+@pytest.mark.usefixtures("book")
+def test_the_page_speaks_three_languages(app, supervisor, lang, words):
+    html = unwrapped(supervisor.get(f"{URL}?lang={lang}&currency=TWD").get_data(as_text=True))
+    for word in words:
+        assert word in html, word
+    assert "33.3%" in html
+    csv_text = supervisor.get(f"{URL}.csv?lang={lang}&currency=TWD").get_data(as_text=True)
+    # The 1-30 to 31-60 cell: A, 595,000 overdue, formatted as the language writes it.
+    assert ",1_30,31_60,1,0.333333,TWD,595000," in csv_text
+    assert "5,950" in csv_text
