@@ -10,11 +10,14 @@ style, so no colour is computed here. Shares are exact fractions, never floats.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 LEVELS = 5  # shaded levels above 0: a fifth of the row each
+# A column's label wraps at this many characters (two lines at most fit above the grid).
+LABEL_CHARACTERS = 10
 
 
 def level(share: Fraction | None, levels: int = LEVELS) -> int:
@@ -25,6 +28,16 @@ def level(share: Fraction | None, levels: int = LEVELS) -> int:
         return 0
     shaded = -(-share.numerator * levels // share.denominator)  # ceiling, exactly
     return min(max(shaded, 1), levels)
+
+
+def label_lines(text: str, characters: int = LABEL_CHARACTERS) -> list[str]:
+    """A column's label on at most two lines of about ``characters`` each, broken at
+    spaces ("181 days or more" over "181 days" and "or more"); a label without spaces
+    (Chinese) or short enough stays whole."""
+    lines = textwrap.wrap(text, characters) or [""]
+    if len(lines) <= 2:
+        return lines
+    return [lines[0], " ".join(lines[1:])]
 
 
 @dataclass(frozen=True)
@@ -91,10 +104,10 @@ class HeatMap:
 def heat_map(
     shares: Sequence[Sequence[Fraction | None]],
     *,
-    cell_width: int = 100,
+    cell_width: int = 88,
     cell_height: int = 44,
-    left: int = 132,
-    top: int = 52,
+    left: int = 140,
+    top: int = 64,
     right: int = 8,
     legend_height: int = 56,
     levels: int = LEVELS,

@@ -33,7 +33,7 @@ from portal.web.reports.filters import (
     choice_values,
     parse_choice,
 )
-from portal.web.reports.heatmap import HeatMap, heat_map
+from portal.web.reports.heatmap import HeatMap, heat_map, label_lines
 from portal.web.reports.words import (
     BUCKET_NAMES,
     as_decimal,
@@ -225,4 +225,5 @@ WORDS: dict[str, Any] = {
     "percent": percent,
     "format_number": whole,
     "pair_name": pair_name,
+    "label_lines": label_lines,
 }
