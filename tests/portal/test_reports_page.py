@@ -168,7 +168,11 @@ def test_the_page_shows_the_services_figures_for_a_book_of_two_month_ends(app, s
         ]
         cure = percent(matrix.cure_rate.cases)
         amount = money(matrix.row_total(Bucket.D1_30).amount, "TWD")
-        forward = percent(matrix.roll_forward(Bucket.D1_30).cases)
+        per_bucket = [
+            percent(matrix.rate(Bucket.D1_30, Bucket.CURRENT).cases),
+            percent(matrix.roll_forward(Bucket.D1_30).cases),
+            percent(matrix.roll_back(Bucket.D1_30).cases),
+        ]
     assert cells_on_page(html) == expected
     # A third of 1-30 rolled to 31-60, a third closed, a third cured (worked out in
     # test_portfolio_report).
@@ -177,7 +181,11 @@ def test_the_page_shows_the_services_figures_for_a_book_of_two_month_ends(app, s
     assert cure == "33.3%"
     assert amount in html  # the 1-30 row's overdue amount, three times 595,000
     assert "NT$17,850" in amount
-    assert f'<td class="num">{forward}' in html
+    # Cured, rolled forward and rolled back from 1-30: a third each way (one case each).
+    rates = html[html.index('class="list portfolio-rates"') :]
+    row = rates[rates.index('<th scope="row">1 to 30 days</th>') :]
+    assert re.findall(r'<td class="num">([^<]*)', row)[:3] == per_bucket
+    assert per_bucket == ["33.3%", "33.3%", "33.3%"]
     assert "From October 31, 2026 to November 30, 2026: 1 month pair." in html
     # The heat map: one shaded cell per pair of buckets, its share written in it.
     assert html.count('<rect class="heat heat-') == len(OPEN_BUCKETS) * len(DESTINATIONS) + 6

@@ -153,14 +153,13 @@ def portfolio_csv() -> ResponseReturnValue:
     """The matrix's table as CSV, one line per pair of buckets; a bad filter (or no
     history yet) goes back to the page to be explained there."""
     asked = _read()
-    chosen = asked.chosen
-    found = _roll_rates(chosen)
-    if asked.problems or found is None or chosen.period is None:
+    chosen, period = asked.chosen, asked.chosen.period
+    if asked.problems or period is None:
         return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
+    found = service.roll_rates(db.session(), period.first, period.last, chosen.slice)
     trail.record_read(
         db.session(), g.staff, "reports.portfolio.export", g.now, filters=chosen.to_args()
     )
-    period = chosen.period
     lines = _csv_lines(found, period.until.isoformat())
     response = Response(stream_with_context(lines), mimetype="text/csv")
     name = f"portfolio-roll-rates-{period.first.isoformat()}-{period.until.isoformat()}.csv"
