@@ -882,7 +882,7 @@ def report_portfolio(
         )
         raise SystemExit(1)
     report = portfolio.roll_rates(session, period[0], period[1], chosen)
-    action = "report.portfolio.export" if output != "text" or as_json else "report.portfolio.view"
+    action = "reports.portfolio.export" if output != "text" or as_json else "reports.portfolio.view"
     portfolio.record_read(session, "cli", action, now(), chosen, report)
     session.commit()
     if as_json or output == "json":

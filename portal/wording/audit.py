@@ -89,6 +89,8 @@ ACTION_LABELS: dict[str, Any] = {
     "reconcile.run": _l("Reconciliation run"),
     "reconcile.view": _l("Reconciliation viewed"),
     "reconcile.export": _l("Reconciliation exported"),
+    "reports.portfolio.view": _l("Roll rates viewed"),
+    "reports.portfolio.export": _l("Roll rates exported"),
     "audit.view": _l("Audit log viewed"),
     "audit.export": _l("Audit log exported"),
 }

@@ -333,7 +333,7 @@ def test_the_command_prints_the_same_figures_as_the_service_and_is_audited(app, 
     assert figures["cure_rate"]["rate"] == "0.333333"
     assert figures["roll_forward"]["current"] == "1.000000"
     assert [(entry.action, entry.details["currency"]) for entry in audited] == [
-        ("report.portfolio.export", "TWD")
+        ("reports.portfolio.export", "TWD")
     ]
     # Before November's month-end is over, no pair has ended: nothing to report.
     early = invoke(app, "portfolio", "--as-of", "2026-11-29")

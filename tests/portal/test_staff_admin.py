@@ -736,6 +736,7 @@ COMPUTED = {
         "assignment_rule.activate",
         "assignment_rule.deactivate",
     },
+    "portal/reporting/portfolio.py:action": {"reports.portfolio.view", "reports.portfolio.export"},
     "portal/staff/accounts.py:'staff.reactivate' if active else 'staff.deactivate'": {
         "staff.reactivate",
         "staff.deactivate",

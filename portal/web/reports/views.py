@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -36,7 +35,6 @@ from portal.web.reports.filters import (
 from portal.web.reports.heatmap import HeatMap, heat_map, label_lines
 from portal.web.reports.words import (
     BUCKET_NAMES,
-    as_decimal,
     market_name,
     pair_name,
     percent,
@@ -53,7 +51,6 @@ PAGE_ROLES = ("supervisor", "admin")
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
 # Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
-CSV_SHARE = Decimal("0.000001")
 CSV_COLUMNS = (
     "from_month_end",
     "to_month_end",
@@ -168,7 +165,7 @@ def portfolio_csv() -> ResponseReturnValue:
 
 
 def _csv_share(share: Fraction | None) -> str:
-    return "" if share is None else str(as_decimal(share).quantize(CSV_SHARE))
+    return service.share_text(share) or ""
 
 
 def _csv_lines(found: service.RollRates, until: str) -> Iterator[str]:
