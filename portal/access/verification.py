@@ -42,6 +42,7 @@ from portal.models import (
     ReminderLink,
     VerificationAttempt,
 )
+from portal.reporting.funnel import VERIFIED_EVENT
 
 LINK_LIFETIME = timedelta(days=7)
 # A letter spends days in the post and on a table before it is read.
@@ -248,6 +249,9 @@ class Attempt:
     kind: FactKind
     answer: str
     address: str
+    # The device class of the borrower's browser (``portal.reporting.funnel``), noted
+    # with a right answer for the portal funnel; nothing else of the browser is kept.
+    device: str | None = None
 
 
 def verify(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> Verdict:
@@ -297,6 +301,8 @@ def _judge(db: Session, link: ReminderLink, attempt: Attempt, now: datetime) -> 
         )
     )
     if succeeded:
+        if attempt.device is not None:
+            record_event(db, link.case, VERIFIED_EVENT, "borrower", at=now, device=attempt.device)
         return Verdict.VERIFIED
     return _after_failure(db, link, now)
 

@@ -24,10 +24,10 @@ Reads only, one statement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from portal.finance.reports import day_bounds
@@ -80,6 +80,17 @@ class PlanKeeping:
     difference: tuple[float, float, float] | None
 
 
+def counted_plans(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The plans counted from ``start`` to ``end`` (UTC, ``day_bounds``): accepted in
+    between, and not canceled (withdrawn before they started, never in force). Shared
+    with ``portal.reporting.arrangements``, so both say the same of the same plans."""
+    return (
+        Plan.accepted_at >= start,
+        Plan.accepted_at < end,
+        Plan.status != PlanStatus.CANCELLED,
+    )
+
+
 def plan_keeping(db: Session, first: date, last: date, zone: ZoneInfo) -> PlanKeeping:
     """The plan-kept rate of the plans accepted from ``first`` to ``last`` (days in
     ``zone``, both included), with and without autopay (see the module's docstring)."""
@@ -94,11 +105,7 @@ def plan_keeping(db: Session, first: date, last: date, zone: ZoneInfo) -> PlanKe
             Plan.status.label("status"),
             any_missed.label("missed"),
         )
-        .where(
-            Plan.accepted_at >= start,
-            Plan.accepted_at < end,
-            Plan.status != PlanStatus.CANCELLED,
-        )
+        .where(*counted_plans(start, end))
         .subquery()
     )
     tallies: dict[bool, dict[str, int]] = {True: {}, False: {}}

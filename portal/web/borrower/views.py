@@ -100,6 +100,7 @@ from portal.core.i18n import long_date, money, speak_to, switching_language, zon
 from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.autopay import enroll, live_autopay
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
+from portal.reporting.funnel import OPTIONS_SEEN, PLAN_REVIEWED, device_class, reached
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
     DAY_SETS,
@@ -269,7 +270,12 @@ def verify_link(token: str) -> Response:
         return _page("borrower/verify.html", form=form, token=token, status=422)
     if switching_language():  # the same form again; the answer is not checked again
         return _page("borrower/verify.html", form=form, token=token)
-    attempt = Attempt(FactKind(form.method.data), form.answer.data or "", request.remote_addr or "")
+    attempt = Attempt(
+        FactKind(form.method.data),
+        form.answer.data or "",
+        request.remote_addr or "",
+        device_class(request.user_agent.string).value,
+    )
     verdict = verify(database, link, attempt, moment)
     if verdict is Verdict.VERIFIED:
         borrower_session.begin(link, moment)
@@ -591,7 +597,19 @@ def _statement_as_major(statement: Statement | None) -> dict[str, Any]:
     return dict(statement.__dict__)
 
 
+def _reached(case: Case, step: str) -> None:
+    """Note a funnel step once per borrower session (``portal.reporting.funnel``): the
+    step and the device class, nothing else."""
+    seen = session.get("funnel_steps")
+    seen = seen if isinstance(seen, list) else []
+    if step in seen:
+        return
+    reached(db.session(), case, step, device_class(request.user_agent.string), g.now)
+    session["funnel_steps"] = [*seen, step]
+
+
 def _plans_page(case: Case, today: date, form: StatementForm, status: int = 200) -> Response:
+    _reached(case, OPTIONS_SEEN)
     database = db.session()
     snapshot = snapshot_of(database, case, today)
     statement = _statement()
@@ -816,6 +834,7 @@ def _review_page(
     if not worked.allowed or worked.schedule is None:
         # Show why, in the calculator, rather than dropping the borrower's choice.
         return redirect(_calculator_url(choice), code=303)
+    _reached(case, PLAN_REVIEWED)
     locale = str(get_locale())
     form = form or AcceptForm()
     form.kind.data = choice.kind.value

@@ -1,0 +1,251 @@
+"""Arrangements: the plans accepted in a period and how they stand, by plan kind and by
+first-payment channel; the discount and waiver they gave; the settlement rate.
+
+Definitions (``docs/reporting.md``, "Arrangements"):
+
+- **Accepted**: the plans ``portal.finance.plan_keeping`` counts: accepted
+  (``Plan.accepted_at``) from the first to the last day of the period, days of the
+  finance timezone, both included; canceled plans (withdrawn before they started) left
+  out.
+- **Kept** (to term): completed. **Broken**, **lapsed**: their status. **Live**: still
+  pending or active, so neither kept nor broken yet.
+- **First-payment channel**: *autopay* when the plan's first succeeded payment was
+  charged automatically (``Payment.automatic``); otherwise the plan's origin: *agent
+  offer* when it was an agent's offer the borrower took (``Plan.offer_id``), else
+  *portal* (the borrower chose it in the portal). A plan not paid yet counts by origin.
+- **Discount**: ``Plan.discount``; **waiver**: the penalties and fees the plan waived
+  (``waived_penalties + waived_fees``). Totals and averages per plan accepted, by
+  currency, never summed across currencies; averages in whole minor units rounded half
+  to even.
+- **Settlement rate**: settlement plans accepted over all plans accepted (an exact
+  fraction); kept settlements: settlement plans completed.
+
+Reads only, one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select, true
+from sqlalchemy.orm import Session
+
+from negotiation.policy import PlanKind
+from portal.finance.plan_keeping import counted_plans
+from portal.finance.reports import day_bounds
+from portal.models import Payment, PaymentStatus, Plan, PlanStatus
+from portal.reporting.portfolio import Slice, share_text
+from portal.reporting.slices import WHOLE_BOOK, average, share, sliced
+
+PORTAL = "portal"
+AGENT_OFFER = "agent_offer"
+AUTOPAY = "autopay"
+# The first-payment channels, in the order reports show them.
+CHANNELS = (PORTAL, AGENT_OFFER, AUTOPAY)
+# Where a plan stands, by its status.
+OUTCOMES: Mapping[str, str] = MappingProxyType(
+    {
+        PlanStatus.COMPLETED.value: "kept",
+        PlanStatus.BROKEN.value: "broken",
+        PlanStatus.LAPSED.value: "lapsed",
+        PlanStatus.PENDING.value: "live",
+        PlanStatus.ACTIVE.value: "live",
+    }
+)
+KINDS = tuple(kind.value for kind in PlanKind)
+
+
+@dataclass(frozen=True)
+class PlanTally:
+    """Plans accepted, and how they stand: kept (completed), broken, lapsed, live."""
+
+    kept: int = 0
+    broken: int = 0
+    lapsed: int = 0
+    live: int = 0
+
+    @property
+    def accepted(self) -> int:
+        """Every plan counted."""
+        return self.kept + self.broken + self.lapsed + self.live
+
+    def __add__(self, other: PlanTally) -> PlanTally:
+        return PlanTally(
+            self.kept + other.kept,
+            self.broken + other.broken,
+            self.lapsed + other.lapsed,
+            self.live + other.live,
+        )
+
+    def with_outcome(self, outcome: str, number: int) -> PlanTally:
+        """The tally with ``number`` more plans of ``outcome``."""
+        return self + PlanTally(**{outcome: number})
+
+    def as_json(self) -> dict[str, int]:
+        """accepted, kept, broken, lapsed, live."""
+        return {
+            "accepted": self.accepted,
+            "kept": self.kept,
+            "broken": self.broken,
+            "lapsed": self.lapsed,
+            "live": self.live,
+        }
+
+
+@dataclass(frozen=True)
+class Forgone:
+    """What the plans accepted in one currency gave: how many, their total discount and
+    waiver (minor units), and the averages per plan."""
+
+    currency: str
+    plans: int
+    discount: int
+    waiver: int
+
+    @property
+    def average_discount(self) -> int | None:
+        """The discount per plan, in whole minor units rounded half to even."""
+        return average(self.discount, self.plans)
+
+    @property
+    def average_waiver(self) -> int | None:
+        """The waiver per plan, in whole minor units rounded half to even."""
+        return average(self.waiver, self.plans)
+
+    @property
+    def exact_average_discount(self) -> Fraction | None:
+        """The discount per plan, exactly."""
+        return share(self.discount, self.plans)
+
+    @property
+    def exact_average_waiver(self) -> Fraction | None:
+        """The waiver per plan, exactly."""
+        return share(self.waiver, self.plans)
+
+    def as_json(self) -> dict[str, object]:
+        """Amounts as integers in minor units of ``currency``."""
+        return {
+            "currency": self.currency,
+            "plans": self.plans,
+            "discount": self.discount,
+            "waiver": self.waiver,
+            "average_discount": self.average_discount,
+            "average_waiver": self.average_waiver,
+        }
+
+
+@dataclass(frozen=True)
+class Arrangements:
+    """The period's plans (see the module's docstring)."""
+
+    first: date
+    last: date
+    where: Slice
+    by_kind: Mapping[str, PlanTally]
+    by_channel: Mapping[str, PlanTally]
+    # By currency, in code order.
+    forgone: tuple[Forgone, ...]
+    settlements_kept: int
+    total: PlanTally = field(default_factory=PlanTally)
+
+    @property
+    def settlements_accepted(self) -> int:
+        """Settlement plans accepted."""
+        return self.by_kind[PlanKind.SETTLEMENT.value].accepted
+
+    @property
+    def settlement_rate(self) -> Fraction | None:
+        """Settlement plans accepted over all plans accepted."""
+        return share(self.settlements_accepted, self.total.accepted)
+
+    def as_json(self) -> dict[str, object]:
+        """``plans`` (every kind: accepted, kept, broken, lapsed, live), ``plans_by_channel``,
+        ``plans_total``, ``discount_and_waiver`` (by currency) and ``settlement``."""
+        return {
+            "plans": {kind: tally.as_json() for kind, tally in self.by_kind.items()},
+            "plans_by_channel": {
+                channel: tally.as_json() for channel, tally in self.by_channel.items()
+            },
+            "plans_total": self.total.as_json(),
+            "discount_and_waiver": [row.as_json() for row in self.forgone],
+            "settlement": {
+                "accepted": self.settlements_accepted,
+                "kept": self.settlements_kept,
+                "rate": share_text(self.settlement_rate),
+            },
+        }
+
+
+def arrangements(
+    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+) -> Arrangements:
+    """The plans accepted from ``first`` to ``last`` (days in ``zone``, both included) in
+    the slice ``where`` (see the module's docstring)."""
+    start, end = day_bounds(first, last, zone)
+    first_automatic = (
+        select(Payment.automatic)
+        .where(Payment.plan_id == Plan.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .order_by(Payment.confirmed_at, Payment.id)
+        .limit(1)
+        .correlate(Plan)
+        .scalar_subquery()
+    )
+    channel = case(
+        (first_automatic == true(), AUTOPAY),
+        (Plan.offer_id.is_not(None), AGENT_OFFER),
+        else_=PORTAL,
+    )
+    plans = sliced(
+        select(
+            Plan.kind.label("kind"),
+            Plan.status.label("status"),
+            Plan.currency.label("currency"),
+            channel.label("channel"),
+            Plan.discount.label("discount"),
+            (Plan.waived_penalties + Plan.waived_fees).label("waiver"),
+        ),
+        Plan.case_id,
+        where,
+    ).where(*counted_plans(start, end))
+    counted = plans.subquery()
+    rows = db.execute(
+        select(
+            counted.c.kind,
+            counted.c.status,
+            counted.c.currency,
+            counted.c.channel,
+            func.count(),
+            func.coalesce(func.sum(counted.c.discount), 0),
+            func.coalesce(func.sum(counted.c.waiver), 0),
+        ).group_by(counted.c.kind, counted.c.status, counted.c.currency, counted.c.channel)
+    )
+    by_kind = dict.fromkeys(KINDS, PlanTally())
+    by_channel = dict.fromkeys(CHANNELS, PlanTally())
+    forgone: dict[str, tuple[int, int, int]] = {}
+    settlements_kept = 0
+    for kind, status, currency, way, number, summed_discount, summed_waiver in rows:
+        # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
+        discount, waiver = int(summed_discount), int(summed_waiver)
+        outcome = OUTCOMES[str(status)]
+        by_kind[kind] = by_kind.get(kind, PlanTally()).with_outcome(outcome, number)
+        by_channel[way] = by_channel[way].with_outcome(outcome, number)
+        plans_of, discount_of, waiver_of = forgone.get(currency, (0, 0, 0))
+        forgone[currency] = (plans_of + number, discount_of + discount, waiver_of + waiver)
+        if kind == PlanKind.SETTLEMENT.value and outcome == "kept":
+            settlements_kept += number
+    total = sum(by_kind.values(), PlanTally())
+    return Arrangements(
+        first,
+        last,
+        where,
+        MappingProxyType(by_kind),
+        MappingProxyType(by_channel),
+        tuple(Forgone(currency, *forgone[currency]) for currency in sorted(forgone)),
+        settlements_kept,
+        total,
+    )

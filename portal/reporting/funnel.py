@@ -1,0 +1,226 @@
+"""The portal funnel: how far the period's borrowers went, from the reminder to the first
+payment of a plan, by language and device class. Counted from what each case already
+holds; nothing about a person is kept beyond it (no third-party analytics).
+
+Definitions (``docs/reporting.md``, "Portal funnel"), each step the number of distinct
+cases that reached it in the period (days of the finance timezone, both included):
+
+1. **Reminder sent**: a message carrying a reminder link (``Message.link_id``) was sent.
+2. **Link opened**: an answer was given on one of the case's links
+   (``VerificationAttempt``, right or wrong): opening a link changes nothing (link
+   scanners prefetch them), so the first thing a person does there is what counts.
+3. **Verified**: a right answer.
+4. **Options seen**: the plans page was shown (case event ``options_seen``).
+5. **Plan reviewed**: a plan's review page was shown (case event ``plan_reviewed``).
+6. **Accepted**: a plan was accepted (as ``portal.finance.plan_keeping`` counts them).
+7. **First payment**: a plan's first installment was paid (``Plan.activated_at``).
+
+**Language**: the borrower's (``Borrower.locale``). **Device class**: phone, tablet or
+desktop, from the User-Agent of the case's first portal step of the period that records
+one (``portal_verified``, ``options_seen``, ``plan_reviewed``), by ``device_class``;
+``unknown`` for a case with none (most that never verified). The events keep only the
+word, never the User-Agent. A case is counted once per step, under one language and one
+device class, so the groups add up to the totals.
+
+Reads only, one statement. ``reached`` writes the two steps the portal did not record
+before (and the verification's device class comes with the verification).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from portal.cases.facts import record_event
+from portal.finance.plan_keeping import counted_plans
+from portal.finance.reports import day_bounds
+from portal.models import (
+    Borrower,
+    Case,
+    CaseEvent,
+    Message,
+    MessageStatus,
+    Plan,
+    ReminderLink,
+    VerificationAttempt,
+)
+from portal.reporting.portfolio import Slice
+from portal.reporting.slices import WHOLE_BOOK, sliced
+
+
+class DeviceClass(StrEnum):
+    """The coarse kind of device a borrower used: all the funnel keeps of it."""
+
+    PHONE = "phone"
+    TABLET = "tablet"
+    DESKTOP = "desktop"
+
+
+UNKNOWN_DEVICE = "unknown"
+DEVICES = (*(device.value for device in DeviceClass), UNKNOWN_DEVICE)
+
+# The case events the portal writes for the funnel, each with ``{"device": <class>}``.
+VERIFIED_EVENT = "portal_verified"
+OPTIONS_SEEN = "options_seen"
+PLAN_REVIEWED = "plan_reviewed"
+DEVICE_EVENTS = (VERIFIED_EVENT, OPTIONS_SEEN, PLAN_REVIEWED)
+
+STEPS = (
+    "reminder_sent",
+    "link_opened",
+    "verified",
+    "options_seen",
+    "plan_reviewed",
+    "accepted",
+    "first_payment",
+)
+
+# Words in a User-Agent that name a tablet, then a phone; anything else is a desktop.
+_TABLET_WORDS = ("ipad", "tablet", "kindle", "silk/", "playbook")
+_PHONE_WORDS = ("mobi", "iphone", "ipod", "android", "phone", "blackberry", "opera mini")
+
+
+def device_class(user_agent: str | None) -> DeviceClass:
+    """Phone, tablet or desktop, from a User-Agent: a tablet names itself (iPad, Kindle,
+    "Tablet") or is Android without "Mobile"; a phone says "Mobi", iPhone, Android or
+    "Phone"; the rest, an empty one included, are desktops. (An iPad asking for the
+    desktop site calls itself a Mac, and counts as one.)"""
+    words = (user_agent or "").lower()
+    if any(word in words for word in _TABLET_WORDS) or (
+        "android" in words and "mobile" not in words
+    ):
+        return DeviceClass.TABLET
+    if any(word in words for word in _PHONE_WORDS):
+        return DeviceClass.PHONE
+    return DeviceClass.DESKTOP
+
+
+def reached(db: Session, case: Case, step: str, device: DeviceClass, moment: datetime) -> None:
+    """Note that the borrower reached ``step`` (``options_seen`` or ``plan_reviewed``) on
+    a ``device``: a case event with the device class alone. Commits."""
+    if step not in (OPTIONS_SEEN, PLAN_REVIEWED):
+        raise ValueError(f"not a funnel step the portal records: {step}")
+    record_event(db, case, step, "borrower", at=moment, device=device.value)
+    db.commit()
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """The period's funnel (see the module's docstring): cases by (language, device
+    class, step)."""
+
+    first: date
+    last: date
+    where: Slice
+    counts: Mapping[tuple[str, str, str], int]
+
+    def steps(self, language: str | None = None, device: str | None = None) -> tuple[int, ...]:
+        """Each step's cases in order, for one language or device class (None: all)."""
+        return tuple(
+            sum(
+                number
+                for (locale, kind, step), number in self.counts.items()
+                if step == name
+                and (language is None or locale == language)
+                and (device is None or kind == device)
+            )
+            for name in STEPS
+        )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages counted, in order."""
+        return tuple(sorted({locale for locale, _, _ in self.counts}))
+
+    def as_json(self) -> dict[str, object]:
+        """``funnel``: ``steps`` (each step and its cases, in order), ``by_language`` and
+        ``by_device`` (every device class, unknown included) the same way."""
+
+        def listed(numbers: tuple[int, ...]) -> list[dict[str, object]]:
+            return [{"step": step, "cases": n} for step, n in zip(STEPS, numbers, strict=True)]
+
+        return {
+            "funnel": {
+                "steps": listed(self.steps()),
+                "by_language": {
+                    locale: listed(self.steps(language=locale)) for locale in self.languages
+                },
+                "by_device": {device: listed(self.steps(device=device)) for device in DEVICES},
+            }
+        }
+
+
+def funnel(
+    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+) -> Funnel:
+    """The funnel from ``first`` to ``last`` (days in ``zone``, both included) of the
+    cases of the slice ``where`` (see the module's docstring)."""
+    start, end = day_bounds(first, last, zone)
+
+    def answered(step: str, *only: ColumnElement[bool]) -> Select[int, str]:
+        return (
+            select(ReminderLink.case_id, literal(step).label("step"))
+            .join(VerificationAttempt, VerificationAttempt.link_id == ReminderLink.id)
+            .where(VerificationAttempt.at >= start, VerificationAttempt.at < end, *only)
+        )
+
+    def noted(step: str) -> Select[int, str]:
+        return select(CaseEvent.case_id, literal(step).label("step")).where(
+            CaseEvent.kind == step, CaseEvent.at >= start, CaseEvent.at < end
+        )
+
+    reached_steps = union_all(
+        select(Message.case_id, literal("reminder_sent").label("step")).where(
+            Message.link_id.is_not(None),
+            Message.status == MessageStatus.SENT,
+            Message.sent_at >= start,
+            Message.sent_at < end,
+        ),
+        answered("link_opened"),
+        answered("verified", VerificationAttempt.succeeded.is_(True)),
+        noted(OPTIONS_SEEN),
+        noted(PLAN_REVIEWED),
+        select(Plan.case_id, literal("accepted").label("step")).where(*counted_plans(start, end)),
+        select(Plan.case_id, literal("first_payment").label("step")).where(
+            Plan.activated_at >= start, Plan.activated_at < end
+        ),
+    ).subquery()
+    firsts = (
+        select(CaseEvent.case_id, func.min(CaseEvent.id).label("event_id"))
+        .where(CaseEvent.kind.in_(DEVICE_EVENTS), CaseEvent.at >= start, CaseEvent.at < end)
+        .group_by(CaseEvent.case_id)
+        .subquery()
+    )
+    device_event = select(CaseEvent.id, CaseEvent.data["device"].as_string().label("device"))
+    devices = device_event.join(firsts, firsts.c.event_id == CaseEvent.id).subquery()
+    device = func.coalesce(devices.c.device, UNKNOWN_DEVICE)
+    per_case = (
+        sliced(
+            select(
+                reached_steps.c.case_id.label("case_id"),
+                reached_steps.c.step.label("step"),
+                Borrower.locale.label("locale"),
+                device.label("device"),
+            ),
+            reached_steps.c.case_id,
+            where,
+        )
+        .outerjoin(firsts, firsts.c.case_id == reached_steps.c.case_id)
+        .outerjoin(devices, devices.c.id == firsts.c.event_id)
+        .distinct()
+        .subquery()
+    )
+    rows = db.execute(
+        select(per_case.c.locale, per_case.c.device, per_case.c.step, func.count()).group_by(
+            per_case.c.locale, per_case.c.device, per_case.c.step
+        )
+    )
+    counts = {(str(locale), str(kind), str(step)): int(n) for locale, kind, step, n in rows}
+    return Funnel(first, last, where, MappingProxyType(counts))
