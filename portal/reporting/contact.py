@@ -13,7 +13,7 @@ Definitions (``docs/reporting.md``, "Contact"):
   called in), as exact fractions.
 - **Refusals**: each contact the gate refused in the period, as the audit log records it:
   a call (``call.refused``), a letter (``letter.refused``), a message asked for alone or
-  in a batch (``message.refused``), and a scheduled message cancelled at sending time
+  in a batch (``message.refused``), and a scheduled message canceled at sending time
   (``message.cancel``). One refused contact of one case is one refusal; it counts under
   each of the gate's reasons it gave (``negotiation.contact.ContactRefusal``), so the
   reasons may add up to more than the refusals. Reasons that are not the gate's (no

@@ -71,6 +71,10 @@ EVENT_NAMES: dict[str, Any] = {
     "promise_broken": _l("Promise to pay broken"),
     "promise_superseded": _l("Promise to pay replaced by a new one"),
     "owner_changed": _l("Owner changed"),
+    # The portal funnel's steps (``portal.reporting.funnel``), each with a device class.
+    "portal_verified": _l("The borrower opened the portal"),
+    "options_seen": _l("The borrower looked at the plan options"),
+    "plan_reviewed": _l("The borrower reviewed a plan"),
 }
 
 EVENT_ACTORS: dict[str, Any] = {

@@ -377,7 +377,7 @@ def test_arrangements(app: Flask) -> None:
     with app.app_context():
         report = arrangements(db.session(), FIRST, LAST, TAIPEI)
     # Counted: p1, p3, p4 (00:10 on 1 November), p5, p6, p7; not p2 (23:30 on 31 October)
-    # nor p8 (cancelled).
+    # nor p8 (canceled).
     assert report.by_kind == {
         # p1 completed, p6 broken.
         "arrears_plan": PlanTally(kept=1, broken=1),
@@ -503,7 +503,7 @@ def test_contact(app: Flask) -> None:
     assert report.right_party_contacts_per_case == 1
     # Refused: A's call (two reasons), B's second letter (on hold; the first gave only
     # the letter rules' reason), C and D in the batch (opted out; E's was no address),
-    # A's message cancelled (messages per day). C's in October is outside.
+    # A's message canceled (messages per day). C's in October is outside.
     assert report.refusals == 5
     assert {k: v for k, v in report.refusals_by_reason.items() if v} == {
         "quiet_hours": 1,
