@@ -198,8 +198,12 @@ def funnel(
         .group_by(CaseEvent.case_id)
         .subquery()
     )
-    device_event = select(CaseEvent.id, CaseEvent.data["device"].as_string().label("device"))
-    devices = device_event.join(firsts, firsts.c.event_id == CaseEvent.id).subquery()
+    # Each case's device class: its first funnel event's of the period.
+    devices = (
+        select(firsts.c.case_id, CaseEvent.data["device"].as_string().label("device"))
+        .join(CaseEvent, CaseEvent.id == firsts.c.event_id)
+        .subquery()
+    )
     device = func.coalesce(devices.c.device, UNKNOWN_DEVICE)
     per_case = (
         sliced(
@@ -212,8 +216,7 @@ def funnel(
             reached_steps.c.case_id,
             where,
         )
-        .outerjoin(firsts, firsts.c.case_id == reached_steps.c.case_id)
-        .outerjoin(devices, devices.c.id == firsts.c.event_id)
+        .outerjoin(devices, devices.c.case_id == reached_steps.c.case_id)
         .distinct()
         .subquery()
     )
