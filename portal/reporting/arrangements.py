@@ -145,7 +145,7 @@ class Arrangements:
 
     first: date
     last: date
-    where: Slice
+    chosen: Slice
     by_kind: Mapping[str, PlanTally]
     by_channel: Mapping[str, PlanTally]
     # By currency, in code order.
@@ -182,10 +182,10 @@ class Arrangements:
 
 
 def arrangements(
-    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
 ) -> Arrangements:
     """The plans accepted from ``first`` to ``last`` (days in ``zone``, both included) in
-    the slice ``where`` (see the module's docstring)."""
+    the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
     first_automatic = (
         select(Payment.automatic)
@@ -210,7 +210,7 @@ def arrangements(
             (Plan.waived_penalties + Plan.waived_fees).label("waiver"),
         ),
         Plan.case_id,
-        where,
+        chosen,
     ).where(*counted_plans(start, end))
     counted = plans.subquery()
     rows = db.execute(
@@ -242,7 +242,7 @@ def arrangements(
     return Arrangements(
         first,
         last,
-        where,
+        chosen,
         MappingProxyType(by_kind),
         MappingProxyType(by_channel),
         tuple(Forgone(currency, *forgone[currency]) for currency in sorted(forgone)),

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
@@ -61,7 +61,7 @@ class Contact:
 
     first: date
     last: date
-    where: Slice
+    chosen: Slice
     attempts_by_channel: Mapping[str, int]
     right_party_contacts: int
     inbound: int
@@ -112,10 +112,10 @@ class Contact:
 
 
 def contact(
-    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
 ) -> Contact:
     """The contact from ``first`` to ``last`` (days in ``zone``, both included) with the
-    cases of the slice ``where`` (see the module's docstring)."""
+    cases of the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
     in_period = (ContactAttempt.at >= start, ContactAttempt.at < end)
     attempts = dict.fromkeys(CHANNELS, 0)
@@ -129,7 +129,7 @@ def contact(
                 func.count(),
             ),
             ContactAttempt.case_id,
-            where,
+            chosen,
         )
         .where(*in_period)
         .group_by(ContactAttempt.channel, ContactAttempt.inbound, ContactAttempt.connected)
@@ -145,25 +145,27 @@ def contact(
         sliced(
             select(func.count(func.distinct(ContactAttempt.case_id))),
             ContactAttempt.case_id,
-            where,
+            chosen,
         ).where(*in_period)
     )
-    refused = _refusals(db, start, end, where)
+    refused = _refusals(db, start, end, chosen)
     return Contact(
         first,
         last,
-        where,
+        chosen,
         MappingProxyType(attempts),
         right_party,
         inbound,
         int(cases or 0),
         len(refused),
         MappingProxyType(_by_reason(refused)),
-        MappingProxyType(_opt_outs(db, start, end, where)),
+        MappingProxyType(_opt_outs(db, start, end, chosen)),
     )
 
 
-def _refusals(db: Session, start: Any, end: Any, where: Slice) -> list[tuple[int, tuple[str, ...]]]:
+def _refusals(
+    db: Session, start: datetime, end: datetime, chosen: Slice
+) -> list[tuple[int, tuple[str, ...]]]:
     """Each refused contact in the period: its case and the gate's reasons."""
     found: list[tuple[int | None, tuple[str, ...]]] = []
     entries = db.execute(
@@ -174,9 +176,9 @@ def _refusals(db: Session, start: Any, end: Any, where: Slice) -> list[tuple[int
     for case_id, details in entries:
         found.extend(_refused_in(case_id, details or {}))
     gate = [(case_id, reasons) for case_id, reasons in found if case_id is not None and reasons]
-    if where == WHOLE_BOOK:
+    if chosen == WHOLE_BOOK:
         return gate
-    kept = _in_slice(db, {case_id for case_id, _ in gate}, where)
+    kept = _in_slice(db, {case_id for case_id, _ in gate}, chosen)
     return [(case_id, reasons) for case_id, reasons in gate if case_id in kept]
 
 
@@ -197,12 +199,12 @@ def _gate_reasons(reasons: Iterable[object]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(r) for r in reasons if str(r) in REASONS))
 
 
-def _in_slice(db: Session, case_ids: set[int], where: Slice) -> set[int]:
+def _in_slice(db: Session, case_ids: set[int], chosen: Slice) -> set[int]:
     ordered = sorted(case_ids)
     kept: set[int] = set()
     for at in range(0, len(ordered), CHUNK):
         chunk = ordered[at : at + CHUNK]
-        kept.update(db.scalars(slice_cases(where).where(Case.id.in_(chunk))))
+        kept.update(db.scalars(slice_cases(chosen).where(Case.id.in_(chunk))))
     return kept
 
 
@@ -211,11 +213,11 @@ def _by_reason(refused: list[tuple[int, tuple[str, ...]]]) -> dict[str, int]:
     return {reason: counted[reason] for reason in REASONS}
 
 
-def _opt_outs(db: Session, start: Any, end: Any, where: Slice) -> dict[str, int]:
+def _opt_outs(db: Session, start: datetime, end: datetime, chosen: Slice) -> dict[str, int]:
     query = select(OptOut.channel, func.count()).where(OptOut.at >= start, OptOut.at < end)
-    if where != WHOLE_BOOK:
+    if chosen != WHOLE_BOOK:
         query = query.where(
-            slice_cases(where).where(Loan.borrower_id == OptOut.borrower_id).exists()
+            slice_cases(chosen).where(Loan.borrower_id == OptOut.borrower_id).exists()
         )
     counted = dict.fromkeys(CHANNELS, 0)
     for channel, number in db.execute(query.group_by(OptOut.channel)):

@@ -118,7 +118,7 @@ class Funnel:
 
     first: date
     last: date
-    where: Slice
+    chosen: Slice
     counts: Mapping[tuple[str, str, str], int]
 
     def steps(self, language: str | None = None, device: str | None = None) -> tuple[int, ...]:
@@ -158,10 +158,10 @@ class Funnel:
 
 
 def funnel(
-    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
 ) -> Funnel:
     """The funnel from ``first`` to ``last`` (days in ``zone``, both included) of the
-    cases of the slice ``where`` (see the module's docstring)."""
+    cases of the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
 
     def answered(step: str, *only: ColumnElement[bool]) -> Select[int, str]:
@@ -214,7 +214,7 @@ def funnel(
                 device.label("device"),
             ),
             reached_steps.c.case_id,
-            where,
+            chosen,
         )
         .outerjoin(devices, devices.c.case_id == reached_steps.c.case_id)
         .distinct()
@@ -226,4 +226,4 @@ def funnel(
         )
     )
     counts = {(str(locale), str(kind), str(step)): int(n) for locale, kind, step, n in rows}
-    return Funnel(first, last, where, MappingProxyType(counts))
+    return Funnel(first, last, chosen, MappingProxyType(counts))

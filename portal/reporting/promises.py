@@ -89,7 +89,7 @@ class Promises:
 
     first: date
     last: date
-    where: Slice
+    chosen: Slice
     total: PromiseTally
     # By ``made_by``, in order.
     by_agent: tuple[AgentPromises, ...]
@@ -120,10 +120,10 @@ class Promises:
 
 
 def promises(
-    db: Session, first: date, last: date, zone: ZoneInfo, where: Slice = WHOLE_BOOK
+    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
 ) -> Promises:
     """The promises made from ``first`` to ``last`` (days in ``zone``, both included) on
-    the cases of the slice ``where`` (see the module's docstring)."""
+    the cases of the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
     rows = db.execute(
         sliced(
@@ -138,7 +138,7 @@ def promises(
                 func.sum(Promise.paid),
             ),
             Promise.case_id,
-            where,
+            chosen,
         )
         .outerjoin(StaffMember, StaffMember.email == Promise.made_by)
         .where(Promise.made_at >= start, Promise.made_at < end)
@@ -159,7 +159,7 @@ def promises(
     return Promises(
         first,
         last,
-        where,
+        chosen,
         sum((agent.tally for agent in by_agent), PromiseTally()),
         by_agent,
         tuple(PromisedAmount(c, *amounts[c]) for c in sorted(amounts)),
