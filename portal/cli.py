@@ -39,7 +39,7 @@ from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
 from portal.payments import autopay, inbox, ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
-from portal.reporting import portfolio, snapshots
+from portal.reporting import book, portfolio, snapshots
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
 from portal.wording.staff import account_refusal, password_refusal
@@ -868,8 +868,10 @@ def report_portfolio(
     **slices: Any,
 ) -> None:
     """The roll rates of the last --months month pairs up to --as-of: the transition
-    matrix, the cure rate, each bucket's roll forward and back (portal.reporting and
-    docs/reporting.md define each figure). Audited as a read by "cli"."""
+    matrix, the cure rate, each bucket's roll forward and back; with --format json also
+    the plans, promises, contact and the portal's funnel over the same days
+    (portal.reporting and docs/reporting.md define each figure). Audited as a read by
+    "cli"."""
     last_day = _month_day(as_of, local_today(finance_timezone().key))
     chosen = report_portfolio_slice(**slices)
     session = db.session()
@@ -886,7 +888,8 @@ def report_portfolio(
     portfolio.record_read(session, "cli", action, now(), chosen, report)
     session.commit()
     if as_json or output == "json":
-        click.echo(json.dumps(portfolio.as_json(report, chosen), sort_keys=True))
+        whole = book.book_report(session, period[0], period[1], chosen, finance_timezone())
+        click.echo(json.dumps(book.as_json(whole), sort_keys=True))
     elif output == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerows(portfolio.csv_rows(report))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from portal.models import Borrower, Case, Loan, StaffMember
 from portal.reporting.portfolio import Slice
-from portal.reporting.snapshots import _latest_arm
+from portal.reporting.snapshots import latest_arm
 
 Ts = TypeVarTuple("Ts")
 
@@ -41,7 +41,7 @@ def case_conditions(chosen: Slice) -> list[ColumnElement[bool]]:
         team = select(StaffMember.id).where(StaffMember.team_id == chosen.team_id)
         found.append(Case.owner_id.in_(team))
     if chosen.arm is not None:
-        found.append(_latest_arm(None) == chosen.arm)
+        found.append(latest_arm(None) == chosen.arm)
     return found
 
 

@@ -230,7 +230,7 @@ def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
         charges,
         stage=Case.stage,
         status=Case.status,
-        arm=_latest_arm(None),
+        arm=latest_arm(None),
     ).where(Case.status != CaseStatus.RESOLVED)
 
 
@@ -282,7 +282,7 @@ def _rows(
     )
 
 
-def _latest_arm(until: datetime | None) -> Any:
+def latest_arm(until: datetime | None) -> Any:
     """The case's latest strategy experiment arm ("experiment/arm"), of those it was
     assigned before ``until`` (None: any), as a correlated subquery."""
     name = ExperimentAssignment.experiment + literal("/") + ExperimentAssignment.arm
@@ -402,7 +402,7 @@ def _backfill_month(
         charges,
         stage=stage,
         status=status,
-        arm=_latest_arm(end),
+        arm=latest_arm(end),
     ).where(
         Loan.start_date <= month_end,
         or_(Case.status != CaseStatus.RESOLVED, owed_then > 0),
@@ -438,6 +438,7 @@ __all__ = [
     "backfill",
     "count_transitions",
     "is_month_end",
+    "latest_arm",
     "month_end_of",
     "previous_month_end",
     "write_month_end",
