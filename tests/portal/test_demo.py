@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,10 +18,12 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
 from portal.core import db
 from portal.demo import book, run, seed
 from portal.demo import strategy as history
+from portal.demo.history import MONTHS, month_ends, seed_month_ends
 from portal.messaging.service import REDACTED
 from portal.models import (
     Borrower,
@@ -28,6 +31,7 @@ from portal.models import (
     CallbackStatus,
     Case,
     CaseHold,
+    CaseMonthEnd,
     CaseStatus,
     ContactAttempt,
     ExperimentAssignment,
@@ -430,3 +434,67 @@ def test_four_named_borrowers_pay_by_autopay_as_the_run_charged_them(demo):
     report = plan_keeping(session, TODAY - timedelta(days=89), TODAY, ZoneInfo("Asia/Taipei"))
     assert report.autopay.counted == 4  # on at some time: the expired card's too
     assert report.by_hand.counted >= 3
+
+
+def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
+    """The reports' past (``portal.demo.history``): the last 24 month-ends before today,
+    every case in the book from its loan's start, each case's last row where the case
+    stands, the amounts from its loan, and a book that moves as books do: most current
+    cases stay current, some roll from 1-30 to 31-60 and further, some cure."""
+    session = demo[0]
+    ends = list(session.scalars(select(CaseMonthEnd.month_end).distinct().order_by(CaseMonthEnd.month_end)))
+    assert len(ends) >= 24
+    assert ends == month_ends(TODAY, MONTHS)
+    assert ends[-1] == TODAY.replace(day=1) - timedelta(days=1)
+    assert all((end + timedelta(days=1)).day == 1 for end in ends)
+    assert session.scalar(select(func.count()).where(CaseMonthEnd.exact.is_(True))) == 0
+    cases = session.execute(
+        select(Case.id, Case.overdue_since, Loan.start_date, Loan.currency).join(Loan)
+    ).all()
+    rows = session.execute(
+        select(
+            CaseMonthEnd.month_end,
+            CaseMonthEnd.case_id,
+            CaseMonthEnd.bucket,
+            CaseMonthEnd.days_past_due,
+            CaseMonthEnd.currency,
+            CaseMonthEnd.overdue,
+            CaseMonthEnd.balance,
+        )
+    ).all()
+    by_month: dict = {}
+    for row in rows:
+        by_month.setdefault(row.month_end, set()).add(row.case_id)
+    for end in ends:  # every case whose loan had started, no other
+        assert by_month[end] == {c.id for c in cases if c.start_date <= end}, end
+    assert len(by_month[ends[-1]]) == 2_035
+    at_last = {row.case_id: row for row in rows if row.month_end == ends[-1]}
+    for case_id, overdue_since, _start, currency in cases:
+        last = at_last[case_id]
+        days = (ends[-1] - overdue_since).days if overdue_since and overdue_since <= ends[-1] else 0
+        assert (last.days_past_due, last.bucket) == (days, bucket_of(days)), case_id
+        assert last.currency == currency
+    for row in rows:  # minor units of the loan's currency, owed when overdue
+        assert (row.overdue > 0) == (row.days_past_due > 0), row
+        assert row.balance > 0
+    # The moves from each month-end to the next, as the transitions count them.
+    bucket = {(row.month_end, row.case_id): row.bucket for row in rows}
+    moves = Counter(
+        (bucket[(first, case_id)], bucket[(then, case_id)])
+        for first, then in pairwise(ends)
+        for case_id in by_month[first]
+    )
+
+    def share(start: Bucket, end: Bucket) -> float:
+        whole = sum(count for (a, _b), count in moves.items() if a == start)
+        return moves[(start, end)] / whole
+
+    assert share(Bucket.CURRENT, Bucket.CURRENT) > 0.8
+    assert 0.05 < share(Bucket.CURRENT, Bucket.D1_30) < 0.2
+    assert 0.2 < share(Bucket.D1_30, Bucket.CURRENT) < 0.6  # cured
+    assert 0.2 < share(Bucket.D1_30, Bucket.D31_60) < 0.7  # rolled forward
+    assert share(Bucket.D61_90, Bucket.D91_180) > 0.5
+    assert moves[(Bucket.D91_180, Bucket.D181_PLUS)] > 10
+    # Once: preparing the demo again adds no month-end.
+    assert seed_month_ends(session, TODAY) == []
+    assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows)

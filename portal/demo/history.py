@@ -1,0 +1,281 @@
+"""The demo's past for the reports: every demo case at each of the last ``MONTHS``
+month-ends (``case_month_ends``), so the roll-rate matrix, the cure rate and the entry
+cohorts have two years to read from the first run.
+
+Each case's history is drawn backwards from where it stands today, so its last row agrees
+with its present as far as the month-end allows: a case overdue since a day on or before
+the last month-end sat that many days past due then; a case current now, or overdue only
+since, was current. Before that, month by month, a case that is overdue at one month-end
+was usually overdue on the same installment at the one before (it rolled forward), now
+and then one or two installments deeper (it paid some back); a case that became overdue
+during a month was usually current before it; and some cases current at a month-end had
+been overdue at the one before (they cured). A case has rows only from its loan's start.
+The amounts come from the loan's own schedule (minor units of its currency): overdue, the
+installments due from the oldest unpaid one to the month-end; balance, the principal of
+every installment not paid by then. Slices are the case's today's (product, currency,
+market, owner and team), its stage at that month-end, status arranged from its plan's
+activation, and the arm of the latest experiment assignment by then.
+
+The rows are marked ``exact=False`` (drawn, not recorded), written in a few bulk INSERTs
+from a random generator of their own (the same history every run), and written once: a
+database that has any month-end already gets nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from negotiation import Policy
+from negotiation.portfolio import bucket_of
+from portal.cases.facts import policy
+from portal.models import (
+    Borrower,
+    Case,
+    CaseMonthEnd,
+    CaseStatus,
+    ExperimentAssignment,
+    Loan,
+    LoanInstallment,
+    Plan,
+    StaffMember,
+)
+
+MONTHS = 24
+HISTORY_SEED = 20261207
+# Rows per INSERT statement (SQLite binds at most 32,766 parameters in one statement).
+CHUNK = 1_000
+# Of the cases current at a month-end, the share that had been overdue at the one before
+# (they cured), and how many installments behind they had been.
+CURED = 0.08
+CURED_DEPTH = ((1, 75), (2, 18), (3, 7))
+# Of the cases overdue on an installment already due at the month-end before, the share
+# that had been deeper then (they paid some back), and by how many installments.
+DEEPER = 0.06
+DEEPER_DEPTH = ((1, 80), (2, 20))
+# Of the cases that became overdue during a month, the share that had been overdue on an
+# earlier installment at the month-end before (paid it, and missed the next).
+STILL_BEHIND = 0.25
+STILL_DEPTH = ((1, 85), (2, 15))
+
+
+def month_ends(today: date, count: int = MONTHS) -> list[date]:
+    """The last ``count`` month-ends before ``today``, oldest first (today itself is the
+    daily work's to write, even on a month's last day)."""
+    ends: list[date] = []
+    end = today.replace(day=1) - timedelta(days=1)
+    while len(ends) < count:
+        ends.append(end)
+        end = end.replace(day=1) - timedelta(days=1)
+    return ends[::-1]
+
+
+def _depth(rng: random.Random, choices: Sequence[tuple[int, int]]) -> int:
+    return rng.choices([k for k, _ in choices], [w for _, w in choices])[0]
+
+
+def oldest_unpaid_before(
+    rng: random.Random, dues: Sequence[date], later: date | None, month_end: date
+) -> date | None:
+    """The due date of the oldest installment past due at ``month_end`` (None: current),
+    drawn given the one at the next month-end (``later``) and the loan's due dates
+    ``dues`` (ascending). An installment unpaid at the next month-end and past due at this
+    one was unpaid at this one too, so the answer is never after it. An installment due
+    on the month-end itself is not past due yet."""
+    due_by_now = bisect_left(dues, month_end)
+    if due_by_now == 0:
+        return None
+    if later is None:
+        if rng.random() >= CURED:
+            return None
+        return dues[max(0, due_by_now - _depth(rng, CURED_DEPTH))]
+    if later < month_end:
+        if rng.random() >= DEEPER:
+            return later
+        return dues[max(0, dues.index(later) - _depth(rng, DEEPER_DEPTH))]
+    if rng.random() >= STILL_BEHIND:
+        return None
+    return dues[max(0, due_by_now - _depth(rng, STILL_DEPTH))]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """A loan's installments: due dates ascending, each one's total and principal."""
+
+    dues: list[date]
+    totals: list[int]
+    principals: list[int]
+
+    def amounts(self, oldest: date | None, month_end: date) -> tuple[int, int]:
+        """(overdue, balance) at ``month_end`` with ``oldest`` the oldest past due then."""
+        due_by_now = bisect_left(self.dues, month_end)
+        first_unpaid = due_by_now if oldest is None else self.dues.index(oldest)
+        overdue = sum(self.totals[first_unpaid:due_by_now])
+        return overdue, sum(self.principals[first_unpaid:])
+
+
+def _schedules(db: Session) -> dict[int, _Schedule]:
+    schedules: dict[int, _Schedule] = {}
+    rows = db.execute(
+        select(
+            LoanInstallment.loan_id,
+            LoanInstallment.due_date,
+            LoanInstallment.principal_due + LoanInstallment.interest_due,
+            LoanInstallment.principal_due,
+        ).order_by(LoanInstallment.loan_id, LoanInstallment.due_date)
+    )
+    for loan_id, due, total, principal in rows:
+        schedule = schedules.setdefault(loan_id, _Schedule([], [], []))
+        schedule.dues.append(due)
+        schedule.totals.append(int(total))
+        schedule.principals.append(int(principal))
+    return schedules
+
+
+def _arms(db: Session) -> dict[int, list[tuple[date, str]]]:
+    """Each case's experiment assignments, oldest first: (as of, "experiment/arm")."""
+    arms: dict[int, list[tuple[date, str]]] = {}
+    rows = db.execute(
+        select(
+            ExperimentAssignment.case_id,
+            ExperimentAssignment.as_of,
+            ExperimentAssignment.experiment,
+            ExperimentAssignment.arm,
+        ).order_by(ExperimentAssignment.case_id, ExperimentAssignment.as_of)
+    )
+    for case_id, as_of, experiment, arm in rows:
+        arms.setdefault(case_id, []).append((as_of, f"{experiment}/{arm}"))
+    return arms
+
+
+def _arm_at(assignments: list[tuple[date, str]], month_end: date) -> str | None:
+    chosen = None
+    for as_of, arm in assignments:
+        if as_of > month_end:
+            break
+        chosen = arm
+    return chosen
+
+
+def _arranged_from(db: Session) -> dict[int, date]:
+    """The day each case's plan in force (or broken since) was activated."""
+    rows = db.execute(
+        select(Plan.case_id, func.min(Plan.activated_at))
+        .where(Plan.activated_at.is_not(None), Plan.status.in_(("active", "broken")))
+        .group_by(Plan.case_id)
+    )
+    return {case_id: at.date() for case_id, at in rows if at is not None}
+
+
+def _rows(
+    case: Any,
+    schedule: _Schedule,
+    ends: list[date],
+    rng: random.Random,
+    rules: Policy,
+    arms: list[tuple[date, str]],
+    arranged: date | None,
+) -> list[dict[str, Any]]:
+    """One case's rows, latest first, from its loan's start."""
+    rows: list[dict[str, Any]] = []
+    oldest: date | None = None
+    for position in range(len(ends) - 1, -1, -1):
+        month_end = ends[position]
+        if case.start_date > month_end:
+            break
+        if position == len(ends) - 1:
+            since = case.overdue_since
+            if since is None or since >= month_end:
+                oldest, days = None, 0
+            else:
+                # The installment it is overdue on (the latest due by that day, should the
+                # day be a charge's or a plan's), and the days as the case counts them.
+                oldest = schedule.dues[max(0, bisect_right(schedule.dues, since) - 1)]
+                days = (month_end - since).days
+        else:
+            oldest = oldest_unpaid_before(rng, schedule.dues, oldest, month_end)
+            days = (month_end - oldest).days if oldest is not None else 0
+        overdue, balance = schedule.amounts(oldest, month_end)
+        rows.append(_row(case, month_end, days, overdue, balance, rules, arms, arranged))
+    return rows
+
+
+def _row(
+    case: Any,
+    month_end: date,
+    days: int,
+    overdue: int,
+    balance: int,
+    rules: Policy,
+    arms: list[tuple[date, str]],
+    arranged: date | None,
+) -> dict[str, Any]:
+    in_plan = arranged is not None and arranged <= month_end
+    return {
+        "month_end": month_end,
+        "case_id": case.id,
+        "product": case.product,
+        "currency": case.currency,
+        "market": case.market,
+        "stage": rules.stage_for(days),
+        "status": CaseStatus.ARRANGED if in_plan else CaseStatus.OPEN,
+        "owner_id": case.owner_id,
+        "team_id": case.team_id,
+        "arm": _arm_at(arms, month_end),
+        "days_past_due": days,
+        "bucket": bucket_of(days),
+        "overdue_since": month_end - timedelta(days=days) if days else None,
+        "overdue": overdue,
+        "balance": balance,
+        "exact": False,
+    }
+
+
+def seed_month_ends(db: Session, today: date) -> list[date]:
+    """Write the demo cases' last ``MONTHS`` month-ends (see the module docstring) unless
+    the database has month-ends already. Returns the month-ends written (oldest first),
+    or none. Does not commit."""
+    if db.scalar(select(CaseMonthEnd.month_end).limit(1)) is not None:
+        return []
+    ends = month_ends(today)
+    cases = db.execute(
+        select(
+            Case.id,
+            Case.overdue_since,
+            Case.owner_id,
+            StaffMember.team_id,
+            Loan.id.label("loan_id"),
+            Loan.product,
+            Loan.currency,
+            Loan.start_date,
+            Borrower.jurisdiction.label("market"),
+        )
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
+        .where(Case.status != CaseStatus.RESOLVED)
+        .order_by(Case.id)
+    ).all()
+    schedules = _schedules(db)
+    arms = _arms(db)
+    arranged = _arranged_from(db)
+    rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not secrets)
+    rules = policy()
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        schedule = schedules.get(case.loan_id)
+        if schedule is None:
+            continue
+        rows += _rows(
+            case, schedule, ends, rng, rules, arms.get(case.id, []), arranged.get(case.id)
+        )
+    for start in range(0, len(rows), CHUNK):
+        db.execute(insert(CaseMonthEnd.__table__), rows[start : start + CHUNK])
+    return ends
