@@ -420,10 +420,11 @@ def statements_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 def dashboard(
     engine: Engine, ends: list[date], repeat: int, explain: bool
 ) -> list[tuple[str, float, float, int]]:
-    """``roll_rates`` over the last ``PAIRS`` pairs, per slice: (slice, p95, median,
-    cases counted)."""
+    """``roll_rates`` over the last ``PAIRS`` pairs of ``ends`` (the month-ends written),
+    per slice: (slice, p95, median, cases counted)."""
     _, portfolio = _reporting()
-    first, last = ends[-PAIRS - 1], ends[-1]
+    # A pair is named by its first month-end: the last month-end starts none.
+    first, last = ends[-PAIRS - 1], ends[-2]
     results = []
     for label, values in slices(engine):
         chosen = portfolio.Slice(**values)

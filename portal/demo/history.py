@@ -11,14 +11,17 @@ and then one or two installments deeper (it paid some back); a case that became 
 during a month was usually current before it; and some cases current at a month-end had
 been overdue at the one before (they cured). A case has rows only from its loan's start.
 The amounts come from the loan's own schedule (minor units of its currency): overdue, the
-installments due from the oldest unpaid one to the month-end; balance, the principal of
-every installment not paid by then. Slices are the case's today's (product, currency,
+installments due from the oldest unpaid one to the month-end; balance, every installment
+from the oldest unpaid one on (fees and penalties are left out: the book's charges are
+today's). Slices are the case's today's (product, currency,
 market, owner and team), its stage at that month-end, status arranged from its plan's
 activation, and the arm of the latest experiment assignment by then.
 
 The rows are marked ``exact=False`` (drawn, not recorded), written in a few bulk INSERTs
 from a random generator of their own (the same history every run), and written once: a
-database that has any month-end already gets nothing.
+database that has any of these month-ends already gets nothing. Then the transitions of
+each pair are counted (``portal.reporting.snapshots.count_transitions``), the last into
+today's month-end too when the daily work wrote it (the demo run on a month's last day).
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from negotiation import Policy
@@ -47,6 +50,7 @@ from portal.models import (
     Plan,
     StaffMember,
 )
+from portal.reporting.snapshots import count_transitions, month_end_of
 
 MONTHS = 24
 HISTORY_SEED = 20261207
@@ -107,18 +111,17 @@ def oldest_unpaid_before(
 
 @dataclass(frozen=True)
 class _Schedule:
-    """A loan's installments: due dates ascending, each one's total and principal."""
+    """A loan's installments: due dates ascending, and each one's amount."""
 
     dues: list[date]
     totals: list[int]
-    principals: list[int]
 
     def amounts(self, oldest: date | None, month_end: date) -> tuple[int, int]:
         """(overdue, balance) at ``month_end`` with ``oldest`` the oldest past due then."""
         due_by_now = bisect_left(self.dues, month_end)
         first_unpaid = due_by_now if oldest is None else self.dues.index(oldest)
         overdue = sum(self.totals[first_unpaid:due_by_now])
-        return overdue, sum(self.principals[first_unpaid:])
+        return overdue, sum(self.totals[first_unpaid:])
 
 
 def _schedules(db: Session) -> dict[int, _Schedule]:
@@ -128,14 +131,12 @@ def _schedules(db: Session) -> dict[int, _Schedule]:
             LoanInstallment.loan_id,
             LoanInstallment.due_date,
             LoanInstallment.principal_due + LoanInstallment.interest_due,
-            LoanInstallment.principal_due,
         ).order_by(LoanInstallment.loan_id, LoanInstallment.due_date)
     )
-    for loan_id, due, total, principal in rows:
-        schedule = schedules.setdefault(loan_id, _Schedule([], [], []))
+    for loan_id, due, total in rows:
+        schedule = schedules.setdefault(loan_id, _Schedule([], []))
         schedule.dues.append(due)
         schedule.totals.append(int(total))
-        schedule.principals.append(int(principal))
     return schedules
 
 
@@ -182,9 +183,9 @@ def _rows(
     rules: Policy,
     arms: list[tuple[date, str]],
     arranged: date | None,
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
     """One case's rows, latest first, from its loan's start."""
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     oldest: date | None = None
     for position in range(len(ends) - 1, -1, -1):
         month_end = ends[position]
@@ -207,6 +208,27 @@ def _rows(
     return rows
 
 
+# The columns of a row, in the order ``_row`` gives them.
+COLUMNS = (
+    "month_end",
+    "case_id",
+    "product",
+    "currency",
+    "market",
+    "stage",
+    "status",
+    "owner_id",
+    "team_id",
+    "arm",
+    "days_past_due",
+    "bucket",
+    "overdue",
+    "balance",
+    "overdue_since",
+    "exact",
+)
+
+
 def _row(
     case: Any,
     month_end: date,
@@ -216,35 +238,56 @@ def _row(
     rules: Policy,
     arms: list[tuple[date, str]],
     arranged: date | None,
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
+    """A row of ``COLUMNS``, codes as plain strings (a StrEnum is an Enum to a driver)."""
     in_plan = arranged is not None and arranged <= month_end
-    return {
-        "month_end": month_end,
-        "case_id": case.id,
-        "product": case.product,
-        "currency": case.currency,
-        "market": case.market,
-        "stage": rules.stage_for(days),
-        "status": CaseStatus.ARRANGED if in_plan else CaseStatus.OPEN,
-        "owner_id": case.owner_id,
-        "team_id": case.team_id,
-        "arm": _arm_at(arms, month_end),
-        "days_past_due": days,
-        "bucket": bucket_of(days),
-        "overdue_since": month_end - timedelta(days=days) if days else None,
-        "overdue": overdue,
-        "balance": balance,
-        "exact": False,
-    }
+    return (
+        month_end,
+        case.id,
+        case.product,
+        case.currency,
+        case.market,
+        rules.stage_for(days).value,
+        (CaseStatus.ARRANGED if in_plan else CaseStatus.OPEN).value,
+        case.owner_id,
+        case.team_id,
+        _arm_at(arms, month_end),
+        days,
+        bucket_of(days).value,
+        overdue,
+        balance,
+        month_end - timedelta(days=days) if days else None,
+        False,
+    )
+
+
+def _write(db: Session, rows: list[tuple[Any, ...]]) -> None:
+    """The rows in bulk: COPY on PostgreSQL (psycopg's executemany is a round trip a
+    row), executemany in chunks elsewhere."""
+    connection = db.connection()
+    if connection.dialect.name != "postgresql":
+        table = cast(Table, CaseMonthEnd.__table__)
+        for start in range(0, len(rows), CHUNK):
+            chunk = [dict(zip(COLUMNS, row, strict=True)) for row in rows[start : start + CHUNK]]
+            db.execute(insert(table), chunk)
+        return
+    copy_sql = f"COPY case_month_ends ({', '.join(COLUMNS)}) FROM STDIN"
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no driver connection to COPY through")
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def seed_month_ends(db: Session, today: date) -> list[date]:
-    """Write the demo cases' last ``MONTHS`` month-ends (see the module docstring) unless
-    the database has month-ends already. Returns the month-ends written (oldest first),
-    or none. Does not commit."""
-    if db.scalar(select(CaseMonthEnd.month_end).limit(1)) is not None:
-        return []
+    """Write the demo cases' last ``MONTHS`` month-ends and count their transitions (see
+    the module docstring) unless the database has any of them already. Returns the
+    month-ends written (oldest first), or none. Does not commit."""
     ends = month_ends(today)
+    written = select(CaseMonthEnd.month_end).where(CaseMonthEnd.month_end.in_(ends)).limit(1)
+    if db.scalar(written) is not None:
+        return []
     cases = db.execute(
         select(
             Case.id,
@@ -268,7 +311,7 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
     arranged = _arranged_from(db)
     rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not secrets)
     rules = policy()
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for case in cases:
         schedule = schedules.get(case.loan_id)
         if schedule is None:
@@ -276,6 +319,7 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
         rows += _rows(
             case, schedule, ends, rng, rules, arms.get(case.id, []), arranged.get(case.id)
         )
-    for start in range(0, len(rows), CHUNK):
-        db.execute(insert(CaseMonthEnd.__table__), rows[start : start + CHUNK])
+    _write(db, rows)
+    for month_end in ends:
+        count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
     return ends

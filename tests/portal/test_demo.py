@@ -10,7 +10,6 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,6 +43,7 @@ from portal.models import (
     Plan,
     PlannedStatus,
     PlannedStep,
+    PortfolioTransition,
     Promise,
     PromiseStatus,
     ReminderLink,
@@ -51,6 +51,7 @@ from portal.models import (
     StrategyRun,
     VerificationAttempt,
 )
+from portal.reporting.portfolio import Slice, roll_rates
 from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
 from tests.portal.factories import NOW, TODAY
@@ -439,15 +440,18 @@ def test_four_named_borrowers_pay_by_autopay_as_the_run_charged_them(demo):
 def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     """The reports' past (``portal.demo.history``): the last 24 month-ends before today,
     every case in the book from its loan's start, each case's last row where the case
-    stands, the amounts from its loan, and a book that moves as books do: most current
-    cases stay current, some roll from 1-30 to 31-60 and further, some cure."""
+    stands, the amounts from its loan, the transitions counted for every pair, and a
+    book that moves as books do: most current cases stay current, some roll from 1-30
+    to 31-60 and further, some cure."""
     session = demo[0]
-    ends = list(session.scalars(select(CaseMonthEnd.month_end).distinct().order_by(CaseMonthEnd.month_end)))
+    drawn = select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact.is_(False))
+    ends = list(session.scalars(drawn.distinct().order_by(CaseMonthEnd.month_end)))
     assert len(ends) >= 24
     assert ends == month_ends(TODAY, MONTHS)
     assert ends[-1] == TODAY.replace(day=1) - timedelta(days=1)
     assert all((end + timedelta(days=1)).day == 1 for end in ends)
-    assert session.scalar(select(func.count()).where(CaseMonthEnd.exact.is_(True))) == 0
+    # Today is a month's last day: the daily work wrote it, exactly, from the cases.
+    assert set(session.scalars(select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact))) == {TODAY}
     cases = session.execute(
         select(Case.id, Case.overdue_since, Loan.start_date, Loan.currency).join(Loan)
     ).all()
@@ -460,7 +464,7 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
             CaseMonthEnd.currency,
             CaseMonthEnd.overdue,
             CaseMonthEnd.balance,
-        )
+        ).where(CaseMonthEnd.exact.is_(False))
     ).all()
     by_month: dict = {}
     for row in rows:
@@ -471,30 +475,36 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     at_last = {row.case_id: row for row in rows if row.month_end == ends[-1]}
     for case_id, overdue_since, _start, currency in cases:
         last = at_last[case_id]
-        days = (ends[-1] - overdue_since).days if overdue_since and overdue_since <= ends[-1] else 0
+        days = (ends[-1] - overdue_since).days if overdue_since and overdue_since < ends[-1] else 0
         assert (last.days_past_due, last.bucket) == (days, bucket_of(days)), case_id
         assert last.currency == currency
     for row in rows:  # minor units of the loan's currency, owed when overdue
         assert (row.overdue > 0) == (row.days_past_due > 0), row
-        assert row.balance > 0
-    # The moves from each month-end to the next, as the transitions count them.
-    bucket = {(row.month_end, row.case_id): row.bucket for row in rows}
-    moves = Counter(
-        (bucket[(first, case_id)], bucket[(then, case_id)])
-        for first, then in pairwise(ends)
-        for case_id in by_month[first]
+        assert row.balance >= row.overdue > 0 or row.days_past_due == 0, row
+    # Each pair's transitions count every case of its first month-end once, today's too.
+    counted = dict(
+        session.execute(
+            select(PortfolioTransition.month_end, func.sum(PortfolioTransition.cases)).group_by(
+                PortfolioTransition.month_end
+            )
+        ).all()
     )
+    assert counted == {end: len(by_month[end]) for end in ends}
+    report = roll_rates(session, ends[0], ends[-1], Slice())
+    matrix = report.matrix
+    assert report.pairs == len(ends)
 
     def share(start: Bucket, end: Bucket) -> float:
-        whole = sum(count for (a, _b), count in moves.items() if a == start)
-        return moves[(start, end)] / whole
+        rate = matrix.rate(start, end).cases
+        assert rate is not None
+        return float(rate)
 
     assert share(Bucket.CURRENT, Bucket.CURRENT) > 0.8
     assert 0.05 < share(Bucket.CURRENT, Bucket.D1_30) < 0.2
     assert 0.2 < share(Bucket.D1_30, Bucket.CURRENT) < 0.6  # cured
     assert 0.2 < share(Bucket.D1_30, Bucket.D31_60) < 0.7  # rolled forward
     assert share(Bucket.D61_90, Bucket.D91_180) > 0.5
-    assert moves[(Bucket.D91_180, Bucket.D181_PLUS)] > 10
+    assert matrix.cell(Bucket.D91_180, Bucket.D181_PLUS).cases > 10
     # Once: preparing the demo again adds no month-end.
     assert seed_month_ends(session, TODAY) == []
-    assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows)
+    assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows) + 2_035
