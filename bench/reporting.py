@@ -4,14 +4,15 @@ Builds a PostgreSQL database of its own (``bench_reporting_…``, dropped after 
 ``--cases`` cases seeded and settled as ``lifecycle.py`` builds them, 10 teams of 10
 agents owning them (an owner per case not resolved, as ``haohuan cases assign`` would
 leave it), and ``MONTHS`` month-ends of history before the settling day in
-``case_month_ends``: one row per case per month-end (24,000,000 at 1M), written by one
-``INSERT … SELECT`` over ``generate_series``-free ``unnest`` of the month-ends and a table
-of each case's draws (see ``HISTORY``). Buckets move as a book's do: a case overdue today
-was overdue on the same installment at every month-end since that day (it rolled
-forward), so its last row agrees with it; before that, and for the others, about half of
-the cases had one episode of arrears in the two years, one to four months long, which
-cured (so current cases mostly stay current, 1-30 rolls to 31-60 or cures, and so on);
-cases resolved today stop at a month-end of their own (they closed). Then it measures:
+``case_month_ends``: one row per case per month-end (23.8M at 1M: resolved cases stop
+before today), written set-based by one ``INSERT … SELECT`` crossing the month-ends (an
+array unnested) with a table of each case's draws (``DRAWS``, ``HISTORY``). Buckets move
+as a book's do: a case overdue today was overdue on the same installment at every
+month-end since that day (it rolled forward), so its last row agrees with it; before
+that, and for the others, about half of the cases had one episode of arrears in the two
+years, one to four months long, which cured (so current cases mostly stay current, 1-30
+rolls to 31-60 or cures, and so on); cases resolved today stop at a month-end of their
+own (they closed). Then it measures:
 
 * **the transitions**: ``count_transitions`` for each consecutive pair of month-ends,
   committed, each timed (the rows it wrote beside it);
