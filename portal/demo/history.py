@@ -30,15 +30,17 @@ import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from negotiation import Policy
+from negotiation import Policy, Stage
 from negotiation.portfolio import bucket_of
+from portal.cases import arrears
 from portal.cases.facts import policy
+from portal.demo.book import seed_book, seeded
 from portal.models import (
     Borrower,
     Case,
@@ -46,6 +48,7 @@ from portal.models import (
     CaseStatus,
     ExperimentAssignment,
     Loan,
+    LoanCharge,
     LoanInstallment,
     Plan,
     StaffMember,
@@ -54,6 +57,13 @@ from portal.reporting.snapshots import count_transitions, month_end_of
 
 MONTHS = 24
 HISTORY_SEED = 20261207
+# Cases that left the book in the two years (their loans paid off or settled), numbered
+# after it: without them no case would ever close.
+CLOSED = 120
+# Of those, the share that was still overdue at its last month-end (settled, or paid
+# off from arrears), and by how many installments.
+CLOSED_OVERDUE = 0.35
+CLOSED_DEPTH = ((1, 60), (2, 25), (3, 15))
 # Rows per INSERT statement (SQLite binds at most 32,766 parameters in one statement).
 CHUNK = 1_000
 # Of the cases current at a month-end, the share that had been overdue at the one before
@@ -183,15 +193,21 @@ def _rows(
     rules: Policy,
     arms: list[tuple[date, str]],
     arranged: date | None,
+    closed: int | None = None,
 ) -> list[tuple[Any, ...]]:
-    """One case's rows, latest first, from its loan's start."""
+    """One case's rows, latest first, from its loan's start; a case ``closed`` (resolved
+    now) has its last at ``ends[closed]``."""
     rows: list[tuple[Any, ...]] = []
     oldest: date | None = None
-    for position in range(len(ends) - 1, -1, -1):
+    last = len(ends) - 1 if closed is None else closed
+    for position in range(last, -1, -1):
         month_end = ends[position]
         if case.start_date > month_end:
             break
-        if position == len(ends) - 1:
+        if position == last and closed is not None:
+            oldest = _closing(rng, schedule.dues, month_end)
+            days = (month_end - oldest).days if oldest is not None else 0
+        elif position == last:
             since = case.overdue_since
             if since is None or since >= month_end:
                 oldest, days = None, 0
@@ -206,6 +222,15 @@ def _rows(
         overdue, balance = schedule.amounts(oldest, month_end)
         rows.append(_row(case, month_end, days, overdue, balance, rules, arms, arranged))
     return rows
+
+
+def _closing(rng: random.Random, dues: Sequence[date], month_end: date) -> date | None:
+    """Where a case that closed in the month after ``month_end`` stood then: mostly
+    current (it paid off), else some installments behind (it settled)."""
+    due_by_now = bisect_left(dues, month_end)
+    if due_by_now == 0 or rng.random() >= CLOSED_OVERDUE:
+        return None
+    return dues[max(0, due_by_now - _depth(rng, CLOSED_DEPTH))]
 
 
 # The columns of a row, in the order ``_row`` gives them.
@@ -280,6 +305,39 @@ def _write(db: Session, rows: list[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
+def seed_closed(db: Session, first: int, today: date, now: datetime) -> int:
+    """``CLOSED`` cases numbered from ``first`` (after the book), written by the book's
+    own bulk seeding and then resolved: every installment and charge of their loans paid.
+    Unless they are there already. Returns how many were written. Commits."""
+    if seeded(db, first):
+        return 0
+    seed_book(db, first, today, now, size=CLOSED)
+    closing = (
+        select(Loan.id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Borrower.reference > f"B-{first:05d}")
+    )
+    loans = list(db.scalars(closing))
+    db.execute(
+        update(LoanInstallment)
+        .where(LoanInstallment.loan_id.in_(loans))
+        .values(
+            principal_paid=LoanInstallment.principal_due,
+            interest_paid=LoanInstallment.interest_due,
+        )
+    )
+    charges = update(LoanCharge).where(LoanCharge.loan_id.in_(loans))
+    db.execute(charges.values(paid=LoanCharge.amount - LoanCharge.waived))
+    db.execute(
+        update(Case)
+        .where(Case.loan_id.in_(loans))
+        .values(status=CaseStatus.RESOLVED, stage=Stage.CURRENT, overdue_since=None)
+    )
+    arrears.refresh(db, loans, now)
+    db.commit()
+    return CLOSED
+
+
 def seed_month_ends(db: Session, today: date) -> list[date]:
     """Write the demo cases' last ``MONTHS`` month-ends and count their transitions (see
     the module docstring) unless the database has any of them already. Returns the
@@ -299,11 +357,11 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
             Loan.currency,
             Loan.start_date,
             Borrower.jurisdiction.label("market"),
+            Case.status,
         )
         .join(Loan, Loan.id == Case.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(StaffMember, StaffMember.id == Case.owner_id)
-        .where(Case.status != CaseStatus.RESOLVED)
         .order_by(Case.id)
     ).all()
     schedules = _schedules(db)
@@ -316,8 +374,22 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
         schedule = schedules.get(case.loan_id)
         if schedule is None:
             continue
+        closed = None
+        if case.status == CaseStatus.RESOLVED:
+            # Closed in a month after its loan's start, before the last month-end.
+            began = bisect_left(ends, case.start_date)
+            if began >= len(ends) - 1:
+                continue
+            closed = rng.randrange(began, len(ends) - 1)
         rows += _rows(
-            case, schedule, ends, rng, rules, arms.get(case.id, []), arranged.get(case.id)
+            case,
+            schedule,
+            ends,
+            rng,
+            rules,
+            arms.get(case.id, []),
+            arranged.get(case.id),
+            closed,
         )
     _write(db, rows)
     for month_end in ends:

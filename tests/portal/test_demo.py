@@ -22,7 +22,7 @@ from negotiation.strategy import default_document, load_strategy
 from portal.core import db
 from portal.demo import book, run, seed
 from portal.demo import strategy as history
-from portal.demo.history import MONTHS, month_ends, seed_month_ends
+from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
 from portal.messaging.service import REDACTED
 from portal.models import (
     Borrower,
@@ -130,8 +130,10 @@ def test_the_named_borrowers_stay_and_the_book_adds_two_thousand(demo):
     assert written == book.BOOK_SIZE == 2_000
     assert named_rows(session) == before
     assert [row[1] for row in before] == [person.name for person in seed.PEOPLE]
-    assert session.scalar(select(func.count(Case.id))) == 35 + 2_000
-    assert prepared.counts.cases == 2_035
+    resolved = select(func.count(Case.id)).where(Case.status == CaseStatus.RESOLVED)
+    assert session.scalar(select(func.count(Case.id))) == 35 + 2_000 + CLOSED
+    assert session.scalar(resolved) == CLOSED  # the reports' past: cases that closed
+    assert prepared.counts.cases == 2_035 + CLOSED
     # In bulk: a few statements per table, however many rows (about 50,000 here).
     assert len(statements) < 100, len(statements)
     assert sum(1 for s in statements if s.lstrip().upper().startswith("INSERT")) < 80
@@ -442,7 +444,7 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     every case in the book from its loan's start, each case's last row where the case
     stands, the amounts from its loan, the transitions counted for every pair, and a
     book that moves as books do: most current cases stay current, some roll from 1-30
-    to 31-60 and further, some cure."""
+    to 31-60 and further, some cure, some close."""
     session = demo[0]
     drawn = select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact.is_(False))
     ends = list(session.scalars(drawn.distinct().order_by(CaseMonthEnd.month_end)))
@@ -452,9 +454,11 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     assert all((end + timedelta(days=1)).day == 1 for end in ends)
     # Today is a month's last day: the daily work wrote it, exactly, from the cases.
     assert set(session.scalars(select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact))) == {TODAY}
-    cases = session.execute(
-        select(Case.id, Case.overdue_since, Loan.start_date, Loan.currency).join(Loan)
+    everyone = session.execute(
+        select(Case.id, Case.overdue_since, Loan.start_date, Loan.currency, Case.status).join(Loan)
     ).all()
+    cases = [case for case in everyone if case.status != CaseStatus.RESOLVED]
+    closed = [case for case in everyone if case.status == CaseStatus.RESOLVED]
     rows = session.execute(
         select(
             CaseMonthEnd.month_end,
@@ -469,11 +473,19 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     by_month: dict = {}
     for row in rows:
         by_month.setdefault(row.month_end, set()).add(row.case_id)
-    for end in ends:  # every case whose loan had started, no other
-        assert by_month[end] == {c.id for c in cases if c.start_date <= end}, end
+    for end in ends:  # every case open today whose loan had started, and the closed ones
+        assert by_month[end] >= {c.id for c in cases if c.start_date <= end}, end
     assert len(by_month[ends[-1]]) == 2_035
+    # A case closed in the two years: from its loan's start to the month-end it left after.
+    left = 0
+    for case in closed:
+        present = [end for end in ends if case.id in by_month[end]]
+        assert present == [end for end in ends if case.start_date <= end][: len(present)]
+        assert ends[-1] not in present
+        left += bool(present)
+    assert left > 100
     at_last = {row.case_id: row for row in rows if row.month_end == ends[-1]}
-    for case_id, overdue_since, _start, currency in cases:
+    for case_id, overdue_since, _start, currency, _status in cases:
         last = at_last[case_id]
         days = (ends[-1] - overdue_since).days if overdue_since and overdue_since < ends[-1] else 0
         assert (last.days_past_due, last.bucket) == (days, bucket_of(days)), case_id
@@ -505,6 +517,8 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     assert 0.2 < share(Bucket.D1_30, Bucket.D31_60) < 0.7  # rolled forward
     assert share(Bucket.D61_90, Bucket.D91_180) > 0.5
     assert matrix.cell(Bucket.D91_180, Bucket.D181_PLUS).cases > 10
+    assert matrix.column_total(Bucket.CLOSED).cases == left  # each closed case, once
+    assert matrix.cell(Bucket.CURRENT, Bucket.CLOSED).cases > left / 2  # most paid off
     # Once: preparing the demo again adds no month-end.
     assert seed_month_ends(session, TODAY) == []
     assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows) + 2_035
