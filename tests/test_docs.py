@@ -144,3 +144,18 @@ def test_the_checks_see_what_they_check():
     assert "docs/architecture.md" in _links(README)
     assert _slug("The agent console (`console.py`)") == "the-agent-console-consolepy"
     assert not _module_or_attribute("portal.contact.gate.no_such_thing")
+
+
+def test_no_file_keeps_a_merge_conflicts_markers():
+    folders = ("portal", "negotiation", "templates", "static", "translations", "docs", "bench")
+    kinds = {".py", ".md", ".html", ".po", ".pot", ".toml", ".css", ".js", ".txt"}
+    files = [path for folder in folders for path in (ROOT / folder).rglob("*")]
+    files += list((ROOT / "tests").glob("**/*.py")) + list(ROOT.glob("*.md"))
+    marked = []
+    for path in files:
+        if path.suffix not in kinds or "node_modules" in path.parts or not path.is_file():
+            continue
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in lines):
+            marked.append(_relative(path))
+    assert not marked, f"merge conflict markers left in {marked}"
