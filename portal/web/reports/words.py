@@ -88,7 +88,7 @@ def pair_name(first: date) -> str:
 
 # Where a plan accepted stands (``portal.reporting.arrangements``).
 PLAN_OUTCOMES: dict[str, Any] = {
-    "accepted": _l("Accepted"),
+    "accepted": lazy_pgettext("plans", "Accepted"),
     "kept": _l("Kept to term"),
     "broken": lazy_pgettext("plans", "Broken"),
     "lapsed": lazy_pgettext("plans", "Lapsed"),
@@ -125,7 +125,7 @@ FUNNEL_STEPS: dict[str, Any] = {
 
 # The device classes the funnel keeps (``portal.reporting.funnel.DEVICES``).
 DEVICE_NAMES: dict[str, Any] = {
-    "phone": _l("Phone"),
+    "phone": lazy_pgettext("device", "Phone"),
     "tablet": _l("Tablet"),
     "desktop": _l("Computer"),
     "unknown": _l("Not known (never verified)"),
