@@ -1,7 +1,10 @@
 """The portfolio page at ``/reports/portfolio``, for supervisors and admins: how the book
 moved from one month-end to the next over a period (the roll-rate matrix as a heat map
-with its table, the cure rate, and roll-forward and roll-back per bucket), for a slice of
-it, and the same table as CSV.
+with its table, the cure rate, and roll-forward and roll-back per bucket), then over the
+same pairs' days the plans by kind and first-payment channel (kept rate, discount and
+waiver, settlement rate), the promises to pay, contact and the portal funnel, all from one
+service (``portal.reporting.book.book_report``), for a slice of the book; and the roll
+rates' table as CSV.
 
 One GET form: without JavaScript it reloads the page; with htmx only the results are
 replaced (``reports/_portfolio_fragment.html``) and the address follows. Every view and
