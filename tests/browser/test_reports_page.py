@@ -19,6 +19,7 @@ from .test_borrower_journey import PHONE, _serious
 
 SUPERVISOR = "portfolio.chief@haohuan.example"
 MONTH_ENDS = (date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30))
+UNFOLD = "document.querySelectorAll('details.portfolio-more').forEach(d => d.open = true)"
 # What of the page is wider than the viewport and not inside a scrolled box.
 OUTSIDE = """() => [...document.querySelectorAll('main *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
@@ -62,6 +63,10 @@ def test_a_supervisor_reads_the_portfolio_on_a_phone_and_at_a_desk(server, brows
             for section in ("plans", "promises", "contact", "funnel"):
                 expect(page.locator(f"h2#{section}")).to_be_visible()
             heights.append(page.evaluate("document.documentElement.scrollHeight"))
+            # Unfolded, the tables by agent, language and device scroll in their own boxes.
+            page.evaluate(UNFOLD)
+            assert page.evaluate(OUTSIDE) == [], (viewport, lang, "unfolded")
+            assert _serious(page) == [], (viewport, lang, "unfolded")
         name = "phone" if viewport is PHONE else "desk"
         page.screenshot(path=str(SCREENSHOTS / f"reports-portfolio-{name}.png"), full_page=True)
         # A slice chosen with htmx: the results and the address change, not the page.
