@@ -16,13 +16,17 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
   SQL of its steps (on the same database, built once and shared with the queue's rows);
 - ``dispatch.py``: the scheduled sender against one UPDATE and COMMIT per message;
 - ``autopay.py``: the autopay run's re-run at 100,000 plans on autopay, all charged this
-  morning (so it must do nothing), against one bare SELECT of the same rows.
+  morning (so it must do nothing), against one bare SELECT of the same rows;
+- ``reporting.py``: the month-end snapshot at ``--cases`` cases and 24 month-ends of
+  history against a bare ``INSERT … SELECT`` of the same columns, the transitions counted
+  per pair (no goal), and the dashboard's roll rates over 12 pairs, unsliced and by each
+  slice (p95 under 1 s), on a database of its own.
 
 Ratios are what to read: the machine may be busy, but both sides of a row see the same
 machine. Prints a Markdown table (and writes it to ``--output`` when given).
 
     .venv/bin/python bench/compare.py [--postgres-url URL] [--cases 1000000] [--quick]
-        [--only pages,webhooks,...,autopay] [--output FILE]
+        [--only pages,webhooks,...,autopay,reporting] [--output FILE]
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
-SECTIONS = ("pages", "webhooks", "engine", "million", "dispatch", "autopay")
+SECTIONS = ("pages", "webhooks", "engine", "million", "dispatch", "autopay", "reporting")
 
 
 def _bench(name: str) -> ModuleType:
@@ -88,6 +92,11 @@ def _autopay(admin_url: str, quick: bool) -> list[Row]:
     return _bench("autopay").compare_rows(admin_url, plans=20_000 if quick else 100_000)
 
 
+def _reporting(admin_url: str, cases: int, quick: bool) -> list[Row]:
+    reporting = _bench("reporting")
+    return reporting.compare_rows(admin_url, cases=cases, repeat=5 if quick else 20)
+
+
 def _million(admin_url: str, cases: int) -> list[Row]:
     """The queue's and the daily work's rows, on one database of ``cases`` cases."""
     from negotiation import load_policy
@@ -123,6 +132,7 @@ def main() -> None:
         "million": lambda: _million(args.postgres_url, cases),
         "dispatch": lambda: _dispatch(args.postgres_url, args.quick),
         "autopay": lambda: _autopay(args.postgres_url, args.quick),
+        "reporting": lambda: _reporting(args.postgres_url, cases, args.quick),
     }
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(runs)

@@ -111,6 +111,10 @@ class Plan(Base):
             sqlite_where=text("status IN ('pending', 'active')"),
             postgresql_where=text("status IN ('pending', 'active')"),
         ),
+        # The reports' period: the plans accepted, or started, on some days (migration
+        # 0032).
+        Index("ix_plans_accepted_at", "accepted_at"),
+        Index("ix_plans_activated_at", "activated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

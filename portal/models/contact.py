@@ -106,6 +106,8 @@ class Message(Base):
             sqlite_where=text("status = 'scheduled'"),
             postgresql_where=text("status = 'scheduled'"),
         ),
+        # The reports' period: the reminders sent on some days (migration 0032).
+        Index("ix_messages_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -135,7 +137,11 @@ class ContactAttempt(Base):
     history the contact rules count, across every agent alike."""
 
     __tablename__ = "contact_attempts"
-    __table_args__ = (Index("ix_contact_attempts_borrower_at", "borrower_id", "at"),)
+    __table_args__ = (
+        Index("ix_contact_attempts_borrower_at", "borrower_id", "at"),
+        # The reports' period: the attempts on some days (migration 0032).
+        Index("ix_contact_attempts_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -179,7 +185,8 @@ class Promise(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     contact_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempts.id"))
     made_by: Mapped[str] = mapped_column(String(254))
-    made_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The reports read the promises made on some days by it (migration 0032).
+    made_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     due_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))

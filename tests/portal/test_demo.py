@@ -17,11 +17,13 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
 from portal.core import db
 from portal.demo import book, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
+from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
 from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
@@ -31,6 +33,7 @@ from portal.models import (
     Case,
     CaseEvent,
     CaseHold,
+    CaseMonthEnd,
     CaseStatus,
     ContactAttempt,
     ExperimentAssignment,
@@ -43,6 +46,7 @@ from portal.models import (
     Plan,
     PlannedStatus,
     PlannedStep,
+    PortfolioTransition,
     Promise,
     PromiseStatus,
     ReminderLink,
@@ -51,6 +55,7 @@ from portal.models import (
     VerificationAttempt,
 )
 from portal.reporting.funnel import DEVICE_EVENTS, DEVICES, STEPS, funnel
+from portal.reporting.portfolio import Slice, roll_rates
 from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
 from tests.portal.factories import NOW, TODAY
@@ -129,8 +134,10 @@ def test_the_named_borrowers_stay_and_the_book_adds_two_thousand(demo):
     assert written == book.BOOK_SIZE == 2_000
     assert named_rows(session) == before
     assert [row[1] for row in before] == [person.name for person in seed.PEOPLE]
-    assert session.scalar(select(func.count(Case.id))) == 35 + 2_000
-    assert prepared.counts.cases == 2_035
+    resolved = select(func.count(Case.id)).where(Case.status == CaseStatus.RESOLVED)
+    assert session.scalar(select(func.count(Case.id))) == 35 + 2_000 + CLOSED
+    assert session.scalar(resolved) == CLOSED  # the reports' past: cases that closed
+    assert prepared.counts.cases == 2_035 + CLOSED
     # In bulk: a few statements per table, however many rows (about 50,000 here).
     assert len(statements) < 100, len(statements)
     assert sum(1 for s in statements if s.lstrip().upper().startswith("INSERT")) < 80
@@ -457,3 +464,88 @@ def test_the_demos_portal_funnel_has_every_step(demo):
         by_case.setdefault(row.case_id, set()).add(row.data["device"])
     assert all(len(kinds) == 1 for kinds in by_case.values())
     assert seed_funnel(session, NOW) == 0
+
+
+def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
+    """The reports' past (``portal.demo.history``): the last 24 month-ends before today,
+    every case in the book from its loan's start, each case's last row where the case
+    stands, the amounts from its loan, the transitions counted for every pair, and a
+    book that moves as books do: most current cases stay current, some roll from 1-30
+    to 31-60 and further, some cure, some close."""
+    session = demo[0]
+    drawn = select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact.is_(False))
+    ends = list(session.scalars(drawn.distinct().order_by(CaseMonthEnd.month_end)))
+    assert len(ends) >= 24
+    assert ends == month_ends(TODAY, MONTHS)
+    assert ends[-1] == TODAY.replace(day=1) - timedelta(days=1)
+    assert all((end + timedelta(days=1)).day == 1 for end in ends)
+    # Today is a month's last day: the daily work wrote it, exactly, from the cases.
+    assert set(session.scalars(select(CaseMonthEnd.month_end).where(CaseMonthEnd.exact))) == {TODAY}
+    everyone = session.execute(
+        select(Case.id, Case.overdue_since, Loan.start_date, Loan.currency, Case.status).join(Loan)
+    ).all()
+    cases = [case for case in everyone if case.status != CaseStatus.RESOLVED]
+    closed = [case for case in everyone if case.status == CaseStatus.RESOLVED]
+    rows = session.execute(
+        select(
+            CaseMonthEnd.month_end,
+            CaseMonthEnd.case_id,
+            CaseMonthEnd.bucket,
+            CaseMonthEnd.days_past_due,
+            CaseMonthEnd.currency,
+            CaseMonthEnd.overdue,
+            CaseMonthEnd.balance,
+        ).where(CaseMonthEnd.exact.is_(False))
+    ).all()
+    by_month: dict = {}
+    for row in rows:
+        by_month.setdefault(row.month_end, set()).add(row.case_id)
+    for end in ends:  # every case open today whose loan had started, and the closed ones
+        assert by_month[end] >= {c.id for c in cases if c.start_date <= end}, end
+    assert len(by_month[ends[-1]]) == 2_035
+    # A case closed in the two years: from its loan's start to the month-end it left after.
+    left = 0
+    for case in closed:
+        present = [end for end in ends if case.id in by_month[end]]
+        assert present == [end for end in ends if case.start_date <= end][: len(present)]
+        assert ends[-1] not in present
+        left += bool(present)
+    assert left > 100
+    at_last = {row.case_id: row for row in rows if row.month_end == ends[-1]}
+    for case_id, overdue_since, _start, currency, _status in cases:
+        last = at_last[case_id]
+        days = (ends[-1] - overdue_since).days if overdue_since and overdue_since < ends[-1] else 0
+        assert (last.days_past_due, last.bucket) == (days, bucket_of(days)), case_id
+        assert last.currency == currency
+    for row in rows:  # minor units of the loan's currency, owed when overdue
+        assert (row.overdue > 0) == (row.days_past_due > 0), row
+        assert row.balance >= row.overdue > 0 or row.days_past_due == 0, row
+    # Each pair's transitions count every case of its first month-end once, today's too.
+    counted = dict(
+        session.execute(
+            select(PortfolioTransition.month_end, func.sum(PortfolioTransition.cases)).group_by(
+                PortfolioTransition.month_end
+            )
+        ).all()
+    )
+    assert counted == {end: len(by_month[end]) for end in ends}
+    report = roll_rates(session, ends[0], ends[-1], Slice())
+    matrix = report.matrix
+    assert report.pairs == len(ends)
+
+    def share(start: Bucket, end: Bucket) -> float:
+        rate = matrix.rate(start, end).cases
+        assert rate is not None
+        return float(rate)
+
+    assert share(Bucket.CURRENT, Bucket.CURRENT) > 0.8
+    assert 0.05 < share(Bucket.CURRENT, Bucket.D1_30) < 0.2
+    assert 0.2 < share(Bucket.D1_30, Bucket.CURRENT) < 0.6  # cured
+    assert 0.2 < share(Bucket.D1_30, Bucket.D31_60) < 0.7  # rolled forward
+    assert share(Bucket.D61_90, Bucket.D91_180) > 0.5
+    assert matrix.cell(Bucket.D91_180, Bucket.D181_PLUS).cases > 10
+    assert matrix.column_total(Bucket.CLOSED).cases == left  # each closed case, once
+    assert matrix.cell(Bucket.CURRENT, Bucket.CLOSED).cases > left / 2  # most paid off
+    # Once: preparing the demo again adds no month-end.
+    assert seed_month_ends(session, TODAY) == []
+    assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows) + 2_035

@@ -1,0 +1,616 @@
+"""The reports' roll rates at a million cases and two years of month-ends (issue 17).
+
+Builds a PostgreSQL database of its own (``bench_reporting_…``, dropped after the run):
+``--cases`` cases seeded and settled as ``lifecycle.py`` builds them, 10 teams of 10
+agents owning them (an owner per case not resolved, as ``haohuan cases assign`` would
+leave it), and ``MONTHS`` month-ends of history before the settling day in
+``case_month_ends``: one row per case per month-end (23.8M at 1M: resolved cases stop
+before today), written set-based by one ``INSERT … SELECT`` crossing the month-ends (an
+array unnested) with a table of each case's draws (``DRAWS``, ``HISTORY``). Buckets move
+as a book's do: a case overdue today was overdue on the same installment at every
+month-end since that day (it rolled forward), so its last row agrees with it; before
+that, and for the others, about half of the cases had one episode of arrears in the two
+years, one to four months long, which cured (so current cases mostly stay current, 1-30
+rolls to 31-60 or cures, and so on); cases resolved today stop at a month-end of their
+own (they closed). Then it measures:
+
+* **the transitions**: ``count_transitions`` for each consecutive pair of month-ends,
+  committed, each timed (the rows it wrote beside it);
+* **the month-end snapshot**: ``write_month_end`` for the next month-end (the rows of
+  every case as it stands, and the transitions from the last month-end), in a
+  transaction rolled back, median of ``--runs`` (3), against its floor measured in turn
+  in the same run: a bare ``INSERT … SELECT`` of the same columns from the cases, their
+  loans, borrowers and owners (no installment read, no transition counted), also rolled
+  back;
+* **the dashboard**: ``roll_rates`` over the last 12 pairs of month-ends, unsliced and
+  with each slice (a product, currency, market, stage, owner, team and arm), the p95 of
+  ``--repeat`` (20) runs each; goal under 1 s.
+
+    .venv/bin/python bench/reporting.py [--cases 1000000] [--runs 3] [--repeat 20]
+        [--postgres-url URL] [--database bench_reporting] [--keep NAME | --reuse NAME]
+        [--explain]
+
+``--keep NAME`` keeps the built database (history written, transitions not yet counted)
+as database ``NAME``; ``--reuse NAME`` measures a copy of it (dropped after) without
+building again. ``--explain`` saves ``EXPLAIN (ANALYZE, BUFFERS)`` of the dashboard's
+statements under ``bench/explain/``. ``compare_rows`` gives ``make bench-compare`` its
+rows (``compare.py --only reporting``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import pairwise
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from _common import ROOT, postgres_database, postgres_unreachable
+from _compare import Row, at_most, shown
+from psycopg import sql
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(ROOT))  # bench/negotiation.py would otherwise be ``negotiation``
+
+from negotiation import Policy, load_policy
+from negotiation.portfolio import bucket_starts
+from portal import create_app
+
+BENCH = Path(__file__).resolve().parent
+EXPLAIN = BENCH / "explain"
+BENCH_DATABASE = "bench_reporting"
+MONTHS = 24
+# The dashboard's period: the last 12 pairs of month-ends.
+PAIRS = 12
+TEAMS, AGENTS_PER_TEAM = 10, 10
+GOAL_SECONDS = 1.0
+# The snapshot's goal against its floor: it reads each case's installments for the
+# balance and counts the transitions from the month before, the floor neither.
+SNAPSHOT_GOAL = 3.0
+
+
+def _lifecycle() -> ModuleType:
+    """``bench/lifecycle.py`` (its seeding and settling), loaded by its path."""
+    spec = importlib.util.spec_from_file_location("bench_lifecycle", BENCH / "lifecycle.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit("no bench/lifecycle.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def month_ends(before: date, count: int = MONTHS) -> list[date]:
+    """The last ``count`` month-ends before ``before``'s month, oldest first."""
+    ends: list[date] = []
+    end = before.replace(day=1) - timedelta(days=1)
+    while len(ends) < count:
+        ends.append(end)
+        end = end.replace(day=1) - timedelta(days=1)
+    return ends[::-1]
+
+
+def next_month_end(end: date) -> date:
+    """The month-end after ``end``."""
+    following = end + timedelta(days=1)
+    return (following.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+# Building the history ------------------------------------------------------------------
+
+
+STAFF = """
+INSERT INTO teams (id, name, created_at)
+SELECT t, 'Bench team ' || t, now() FROM generate_series(1, :teams) AS t;
+INSERT INTO staff_members (id, email, name, password_hash, roles, active, session_generation,
+    created_at, capacity, away, team_id, totp_required)
+SELECT i, 'agent' || i || '@bench.example', 'Agent ' || i, 'x', 'agent', true, 0, now(),
+    1000000, false, 1 + (i - 1) / :per_team, false
+FROM generate_series(1, :teams * :per_team) AS i;
+SELECT setval(pg_get_serial_sequence('teams', 'id'), :teams);
+SELECT setval(pg_get_serial_sequence('staff_members', 'id'), :teams * :per_team);
+UPDATE cases SET owner_id = 1 + (hashint8(id) & 2147483647) % (:teams * :per_team)
+WHERE status <> 'resolved'
+"""
+
+# Each case's draws, from hashes of its id (the same history every run): the month its
+# one past episode of arrears began (about half the cases have one in the two years),
+# how long it lasted, its due day, the month a resolved case closed after, and its arm.
+DRAWS = """
+CREATE TABLE bench_draws AS
+SELECT c.id AS case_id, l.product, l.currency, b.jurisdiction AS market, c.owner_id,
+    s.team_id, c.status, c.overdue_since AS since, i.n, i.amount, i.principal_part,
+    i.first_due,
+    CASE WHEN h.a % 100 < 52 THEN h.a / 100 % :months END AS episode,
+    (ARRAY[1,1,1,1,1,1,1,1,1,1,1,1,2,2,2,2,2,2,3,3,3,4,4])[1 + h.b % 23] AS lasting,
+    1 + h.b / 23 % 28 AS due_day,
+    CASE WHEN c.status = 'resolved' THEN 1 + h.c % (:months - 1) END AS closed_after,
+    (ARRAY['default/champion', 'default/champion', 'default/champion', 'default/plan_first',
+        NULL])[1 + h.c / 31 % 5] AS arm
+FROM cases c
+JOIN loans l ON l.id = c.loan_id
+JOIN borrowers b ON b.id = l.borrower_id
+LEFT JOIN staff_members s ON s.id = c.owner_id
+JOIN (SELECT loan_id, count(*) AS n, max(principal_due + interest_due) AS amount,
+        max(principal_due) AS principal_part, min(due_date) AS first_due
+      FROM loan_installments GROUP BY loan_id) i ON i.loan_id = c.loan_id
+CROSS JOIN LATERAL (SELECT hashint8(c.id) & 2147483647 AS a,
+    hashint8(c.id * 7919) & 2147483647 AS b, hashint8(c.id * 104729) & 2147483647 AS c) h
+"""
+
+# The rows: a case overdue today was so at every month-end since its oldest unpaid
+# installment fell due; else, in its past episode, since the episode's due day (cured
+# before the last month-end); else current. Amounts from the loan's installment: overdue,
+# one installment per month behind; balance, the principal of what was not paid by then.
+HISTORY = """
+INSERT INTO case_month_ends (month_end, case_id, product, currency, market, stage, status,
+    owner_id, team_id, arm, days_past_due, bucket, overdue, balance, overdue_since, exact)
+SELECT month_end, case_id, product, currency, market, {stage}, status, owner_id, team_id,
+    CASE WHEN days > 0 THEN arm END, days, {bucket},
+    CASE WHEN days > 0 THEN amount * (1 + days / 31) ELSE 0 END,
+    principal_part * LEAST(n, GREATEST(0, n - paid_months + CASE WHEN days > 0
+        THEN 1 + days / 31 ELSE 0 END)),
+    CASE WHEN days > 0 THEN overdue_since END, false
+FROM (
+    SELECT m.month_end, d.case_id, d.product, d.currency, d.market, d.owner_id, d.team_id,
+        d.arm, d.amount, d.principal_part, d.n,
+        CASE WHEN d.status = 'arranged' AND m.k > :months - 2 THEN 'arranged' ELSE 'open'
+            END AS status,
+        (EXTRACT(YEAR FROM m.month_end) * 12 + EXTRACT(MONTH FROM m.month_end)
+            - EXTRACT(YEAR FROM d.first_due) * 12 - EXTRACT(MONTH FROM d.first_due))::int + 1
+            AS paid_months,
+        COALESCE(m.month_end - o.since, 0) AS days, o.since AS overdue_since
+    FROM unnest(CAST(:ends AS date[])) WITH ORDINALITY AS m(month_end, k)
+    CROSS JOIN bench_draws d
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN d.since IS NOT NULL AND d.since <= m.month_end THEN d.since
+        WHEN d.episode IS NOT NULL AND m.k - 1 >= d.episode
+            AND m.k - 1 < d.episode + d.lasting AND m.k < :months
+            AND (d.since IS NULL OR m.month_end < d.since)
+            THEN make_date(EXTRACT(YEAR FROM (CAST(:ends AS date[]))[d.episode + 1])::int,
+                EXTRACT(MONTH FROM (CAST(:ends AS date[]))[d.episode + 1])::int, d.due_day)
+        END AS since) o
+    WHERE d.closed_after IS NULL OR m.k <= d.closed_after
+) r
+"""
+
+
+def _stage_sql(policy: Policy) -> str:
+    return (
+        f"CASE WHEN days >= {policy.late_from_days} THEN 'late'"
+        f" WHEN days >= {policy.mid_from_days} THEN 'mid'"
+        f" WHEN days >= {policy.early_from_days} THEN 'early' ELSE 'current' END"
+    )
+
+
+def _bucket_sql() -> str:
+    cases = " ".join(f"WHEN days >= {start} THEN '{b.value}'" for start, b in bucket_starts())
+    return f"CASE {cases} ELSE 'current' END"
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def write_history(engine: Engine, policy: Policy, ends: list[date]) -> tuple[int, float]:
+    """Owners, then the month-ends' rows (keys, index and foreign keys dropped for the
+    load and built after it, as a restore does); (rows, seconds)."""
+    started = time.perf_counter()
+    params = {"teams": TEAMS, "per_team": AGENTS_PER_TEAM, "months": len(ends), "ends": ends}
+    with engine.begin() as conn:
+        for statement in _statements(STAFF):
+            conn.execute(text(statement), params)
+        conn.execute(text(DRAWS), params)
+        conn.execute(text("ALTER TABLE case_month_ends DROP CONSTRAINT pk_case_month_ends"))
+        for name in ("case_id_cases", "owner_id_staff_members", "team_id_teams"):
+            conn.execute(
+                text(f"ALTER TABLE case_month_ends DROP CONSTRAINT fk_case_month_ends_{name}")
+            )
+        conn.execute(text("DROP INDEX ix_case_month_ends_case_id"))
+        history = HISTORY.format(stage=_stage_sql(policy), bucket=_bucket_sql())
+        conn.execute(text(history), params)
+        conn.execute(
+            text(
+                "ALTER TABLE case_month_ends ADD CONSTRAINT pk_case_month_ends"
+                " PRIMARY KEY (month_end, case_id)"
+            )
+        )
+        conn.execute(
+            text("CREATE INDEX ix_case_month_ends_case_id ON case_month_ends (case_id, month_end)")
+        )
+        for column, target in (
+            ("case_id", "cases"),
+            ("owner_id", "staff_members"),
+            ("team_id", "teams"),
+        ):
+            conn.execute(
+                text(
+                    "ALTER TABLE case_month_ends ADD CONSTRAINT"
+                    f" fk_case_month_ends_{column}_{target} FOREIGN KEY ({column})"
+                    f" REFERENCES {target} (id)"
+                )
+            )
+        conn.execute(text("DROP TABLE bench_draws"))
+        rows = conn.scalar(text("SELECT count(*) FROM case_month_ends")) or 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return rows, time.perf_counter() - started
+
+
+def build(url: str, count: int, policy: Policy) -> Engine:
+    """The book of ``count`` cases with its history; its engine."""
+    lifecycle = _lifecycle()
+    started = time.perf_counter()
+    engine: Engine = lifecycle.prepared(url, count, policy, quiet=True)
+    print(
+        f"book         {count:,} cases seeded and settled in {time.perf_counter() - started:.0f} s"
+    )
+    ends = month_ends(lifecycle.SETTLE)
+    rows, seconds = write_history(engine, policy, ends)
+    print(
+        f"history      {rows:,} case_month_ends rows, {ends[0]} to {ends[-1]}, in {seconds:.0f} s"
+        " (owners, the INSERT … SELECT, keys and index, VACUUM ANALYZE)"
+    )
+    return engine
+
+
+# Measuring ------------------------------------------------------------------------------
+
+
+def _reporting() -> tuple[ModuleType, ModuleType]:
+    """The integrator's reporting services (imported late: the build needs none)."""
+    from portal.reporting import portfolio, snapshots
+
+    return snapshots, portfolio
+
+
+def stored_month_ends(engine: Engine) -> list[date]:
+    """The month-ends the history holds, oldest first."""
+    with engine.connect() as conn:
+        return list(conn.scalars(text("SELECT DISTINCT month_end FROM case_month_ends ORDER BY 1")))
+
+
+def count_pairs(engine: Engine, ends: list[date]) -> list[tuple[date, float, int]]:
+    """``count_transitions`` for each consecutive pair, committed: (first month-end,
+    seconds, transition rows written)."""
+    snapshots, _ = _reporting()
+    counted = []
+    for first, then in pairwise(ends):
+        with Session(engine) as db:
+            started = time.perf_counter()
+            snapshots.count_transitions(db, first, then)
+            db.commit()
+            seconds = time.perf_counter() - started
+            written = db.scalar(
+                text("SELECT count(*) FROM portfolio_transitions WHERE month_end = :m"),
+                {"m": first},
+            )
+        counted.append((first, seconds, written or 0))
+        print(f"transitions  {first} → {then}  {seconds:6.2f} s  {written:,} rows", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE portfolio_transitions"))
+    return counted
+
+
+FLOOR = """
+INSERT INTO case_month_ends (month_end, case_id, product, currency, market, stage, status,
+    owner_id, team_id, arm, days_past_due, bucket, overdue, balance, overdue_since, exact)
+SELECT :month_end, c.id, l.product, l.currency, b.jurisdiction, c.stage, c.status,
+    c.owner_id, s.team_id, NULL, COALESCE(:month_end - c.overdue_since, 0), {bucket},
+    COALESCE(c.arrears, 0), l.principal, c.overdue_since, true
+FROM cases c
+JOIN loans l ON l.id = c.loan_id
+JOIN borrowers b ON b.id = l.borrower_id
+LEFT JOIN staff_members s ON s.id = c.owner_id
+WHERE c.status <> 'resolved'
+"""
+
+
+def _rolled_back(
+    engine: Engine, month_end: date, work: Callable[[Session], object]
+) -> tuple[float, int]:
+    """``work`` in a transaction that is rolled back: (seconds, the rows of ``month_end``
+    it wrote)."""
+    with Session(engine) as db:
+        started = time.perf_counter()
+        work(db)
+        db.flush()
+        seconds = time.perf_counter() - started
+        written = db.scalar(
+            text("SELECT count(*) FROM case_month_ends WHERE month_end = :m"), {"m": month_end}
+        )
+        db.rollback()
+    return seconds, written or 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The month-end snapshot's runs and the floor's, in seconds."""
+
+    month_end: date
+    rows: int
+    runs: list[float]
+    floors: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def floor(self) -> float:
+        return statistics.median(self.floors)
+
+
+def snapshot(engine: Engine, last: date, runs: int) -> Snapshot:
+    """``write_month_end`` for the month-end after ``last`` and its floor, in turn, each
+    rolled back; the floor first (both read the same pages)."""
+    snapshots, _ = _reporting()
+    month_end = next_month_end(last)
+    floor_sql = text(
+        FLOOR.format(
+            bucket=_bucket_sql().replace("days", "COALESCE(:month_end - c.overdue_since, 0)")
+        )
+    )
+    mine, floors, rows = [], [], 0
+    for _ in range(runs):
+        seconds, _written = _rolled_back(
+            engine, month_end, lambda db: db.execute(floor_sql, {"month_end": month_end})
+        )
+        floors.append(seconds)
+        seconds, rows = _rolled_back(
+            engine, month_end, lambda db: snapshots.write_month_end(db, month_end, exact=True)
+        )
+        mine.append(seconds)
+        print(
+            f"snapshot     {month_end}  write_month_end {seconds:6.2f} s ({rows:,} rows)"
+            f"   floor {floors[-1]:6.2f} s",
+            flush=True,
+        )
+    return Snapshot(month_end, rows, mine, floors)
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
+
+
+def slices(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
+    """Unsliced, then one value of each slice: the commonest in the last month-end."""
+    chosen: list[tuple[str, dict[str, Any]]] = [("unsliced", {})]
+    with engine.connect() as conn:
+        last = conn.scalar(text("SELECT max(month_end) FROM case_month_ends"))
+        for column in ("product", "currency", "market", "stage", "owner_id", "team_id", "arm"):
+            value = conn.scalar(
+                text(
+                    f"SELECT {column} FROM case_month_ends WHERE month_end = :m"  # noqa: S608
+                    f" AND {column} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+                ),
+                {"m": last},
+            )
+            chosen.append((f"{column} = {value}", {column: value}))
+    return chosen
+
+
+@contextmanager
+def statements_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements run on ``engine`` meanwhile, with their parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def dashboard(
+    engine: Engine, ends: list[date], repeat: int, explain: bool
+) -> list[tuple[str, float, float, int]]:
+    """``roll_rates`` over the last ``PAIRS`` pairs of ``ends`` (the month-ends written),
+    per slice: (slice, p95, median, cases counted)."""
+    _, portfolio = _reporting()
+    # A pair is named by its first month-end: the last month-end starts none.
+    first, last = ends[-PAIRS - 1], ends[-2]
+    results = []
+    for label, values in slices(engine):
+        chosen = portfolio.Slice(**values)
+        times: list[float] = []
+        counted = 0
+        for attempt in range(repeat):
+            with Session(engine) as db:
+                if explain and attempt == 0:
+                    with statements_of(engine) as seen:
+                        rates = portfolio.roll_rates(db, first, last, chosen)
+                    save_plans(engine, label, seen)
+                started = time.perf_counter()
+                rates = portfolio.roll_rates(db, first, last, chosen)
+                times.append(time.perf_counter() - started)
+                counted = _cases_counted(rates)
+        results.append((label, p95(times), statistics.median(times), counted))
+        print(
+            f"dashboard    {label:<28} p95 {results[-1][1]:6.3f} s   median"
+            f" {results[-1][2]:6.3f} s   {counted:,} case-months",
+            flush=True,
+        )
+    return results
+
+
+def _cases_counted(rates: Any) -> int:
+    """The cases the roll rates counted (the matrix's total), whatever shape holds it."""
+    matrix = getattr(rates, "matrix", rates)
+    total = getattr(matrix, "total", None)
+    return int(getattr(total, "cases", 0) or 0)
+
+
+def save_plans(engine: Engine, label: str, seen: list[tuple[str, Any]]) -> None:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of each statement seen, under ``bench/explain/``."""
+    EXPLAIN.mkdir(exist_ok=True)
+    name = "".join(ch if ch.isalnum() else "_" for ch in label).strip("_")
+    lines: list[str] = []
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        for statement, parameters in seen:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            with raw.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                lines += [statement, str(parameters), ""] + [row[0] for row in cursor.fetchall()]
+                lines.append("")
+        conn.rollback()
+    (EXPLAIN / f"reporting_{name}.txt").write_text("\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One run's figures."""
+
+    cases: int
+    history_rows: int
+    pairs: list[tuple[date, float, int]]
+    snapshot: Snapshot
+    dashboard: list[tuple[str, float, float, int]]
+
+
+def measure(engine: Engine, runs: int, repeat: int, explain: bool) -> Figures:
+    """Transitions, snapshot and dashboard on the built database at ``engine``."""
+    with engine.connect() as conn:
+        cases = conn.scalar(text("SELECT count(*) FROM cases")) or 0
+        history_rows = conn.scalar(text("SELECT count(*) FROM case_month_ends")) or 0
+    ends = stored_month_ends(engine)
+    pairs = count_pairs(engine, ends)
+    taken = snapshot(engine, ends[-1], runs)
+    board = dashboard(engine, ends, repeat, explain)
+    return Figures(cases, history_rows, pairs, taken, board)
+
+
+def rows_of(figures: Figures) -> list[Row]:
+    """``make bench-compare``'s rows."""
+    millions = f"{figures.cases / 1_000_000:g}M cases, {len(figures.pairs) + 1} month-ends"
+    snap = figures.snapshot
+    rows = [
+        at_most(
+            f"month-end snapshot, {millions}",
+            f"write_month_end {snap.median:.2f} s (median of {len(snap.runs)}, {snap.rows:,} rows)",
+            f"bare INSERT … SELECT of the same columns: {snap.floor:.2f} s",
+            snap.median / snap.floor,
+            SNAPSHOT_GOAL,
+        )
+    ]
+    seconds = [spent for _, spent, _ in figures.pairs]
+    written = [rows for *_, rows in figures.pairs]
+    rows.append(
+        shown(
+            f"transitions counted per pair, {millions}",
+            f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+            f" ({statistics.median(written):,.0f} rows a pair)",
+            f"the snapshot's floor: {snap.floor:.2f} s",
+            statistics.median(seconds) / snap.floor,
+            "context: the daily work's second step",
+        )
+    )
+    for label, worst, median, _counted in figures.dashboard:
+        rows.append(
+            Row(
+                f"dashboard roll rates, last {PAIRS} pairs, {label}",
+                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
+                "-",
+                None,
+                f"p95 < {GOAL_SECONDS:g} s",
+                worst < GOAL_SECONDS,
+            )
+        )
+    return rows
+
+
+def compare_rows(
+    admin_url: str, cases: int = 1_000_000, runs: int = 3, repeat: int = 20
+) -> list[Row]:
+    """The rows of ``make bench-compare``'s ``reporting`` section, on a database of its
+    own built for them and dropped after."""
+    policy = load_policy()
+    with postgres_database(admin_url, BENCH_DATABASE) as url:
+        engine = build(url, cases, policy)
+        try:
+            return rows_of(measure(engine, runs, repeat, explain=False))
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def copy_of(admin_url: str, kept: str, name: str) -> Iterator[str]:
+    """A copy of the database ``kept`` (``CREATE DATABASE … TEMPLATE``), dropped after."""
+    with postgres_database(admin_url, name) as url:
+        unique = urlsplit(url).path[1:]
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(unique)))
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(unique), sql.Identifier(kept)
+                )
+            )
+        yield url
+
+
+def main() -> None:
+    """Build (or reuse), measure, print the figures and the rows."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="snapshot runs (median)")
+    parser.add_argument("--repeat", type=int, default=20, help="dashboard runs per slice (p95)")
+    parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
+    parser.add_argument("--database", default=BENCH_DATABASE, help="the run's database's prefix")
+    parser.add_argument("--keep", metavar="NAME", help="keep the built database as NAME")
+    parser.add_argument("--reuse", metavar="NAME", help="measure a copy of NAME (from --keep)")
+    parser.add_argument("--build-only", action="store_true", help="with --keep: build, keep, stop")
+    parser.add_argument("--explain", action="store_true", help="save the dashboard's plans")
+    args = parser.parse_args()
+    if why := postgres_unreachable(args.postgres_url):
+        raise SystemExit(f"postgres unreachable ({why})")
+    from _compare import table
+
+    policy = load_policy()
+    if args.reuse:
+        with copy_of(args.postgres_url, args.reuse, args.database) as url:
+            engine: Engine = create_app({"DATABASE_URL": url}).extensions["haohuan.engine"]
+            try:
+                figures = measure(engine, args.runs, args.repeat, args.explain)
+            finally:
+                engine.dispose()
+    else:
+        with postgres_database(args.postgres_url, args.database) as url:
+            engine = build(url, args.cases, policy)
+            if args.keep:
+                engine.dispose()  # a template must have no connections
+                with psycopg.connect(args.postgres_url, autocommit=True) as admin:
+                    admin.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                            sql.Identifier(args.keep), sql.Identifier(urlsplit(url).path[1:])
+                        )
+                    )
+                print(f"kept         the built database as {args.keep} (--reuse {args.keep})")
+                if args.build_only:
+                    return
+            try:
+                figures = measure(engine, args.runs, args.repeat, args.explain)
+            finally:
+                engine.dispose()
+    print(table(rows_of(figures)))
+
+
+if __name__ == "__main__":
+    main()
