@@ -20,6 +20,7 @@ from portal.cases import lifecycle
 from portal.cases.facts import policy
 from portal.demo import autopay, book, history, seed, strategy
 from portal.demo.finance import demo_finance_account
+from portal.demo.funnel import seed_funnel
 
 # The named borrowers' generator seed: their figures are the same on every run.
 NAMED_SEED = 20261130
@@ -63,6 +64,7 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
         # run is left to the tester: `haohuan strategy run`).
         strategy.seed_today(db, len(seed.PEOPLE), today, now, seed.demo_agents(db))
         strategy.seed_history(db, today, now)
+        seed_funnel(db, now)  # the portal funnel's events, over the history's links
     # `haohuan cases assign`, as cron runs it after the daily work.
     seed.demo_assignment(db, engine, now)
     # The reports' past: cases that closed in it, then every case at each of the last 24

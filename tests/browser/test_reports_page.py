@@ -1,6 +1,7 @@
 """The portfolio page in Chromium, on a phone and at a desk, in the three languages: a
-supervisor reads the roll-rate heat map and its tables without the page scrolling sideways
-(only the heat map and the matrix's table scroll, each in its own box), axe finds nothing
+supervisor reads the roll-rate heat map and its tables, then the plans, promises, contact
+and the portal funnel, without the page scrolling sideways (only the heat map and the
+wide tables scroll, each in its own box) or growing endlessly long, axe finds nothing
 serious, and changing a slice with htmx replaces the results and the address. The pages
 seen are validated by the Nu Html Checker with the others (conftest)."""
 
@@ -18,6 +19,7 @@ from .test_borrower_journey import PHONE, _serious
 
 SUPERVISOR = "portfolio.chief@haohuan.example"
 MONTH_ENDS = (date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30))
+UNFOLD = "document.querySelectorAll('details.portfolio-more').forEach(d => d.open = true)"
 # What of the page is wider than the viewport and not inside a scrolled box.
 OUTSIDE = """() => [...document.querySelectorAll('main *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
@@ -41,10 +43,11 @@ def _book(app) -> None:
         session.commit()
 
 
-def test_a_supervisor_reads_the_roll_rates_on_a_phone_and_at_a_desk(server, browser):
+def test_a_supervisor_reads_the_portfolio_on_a_phone_and_at_a_desk(server, browser):
     base, app = server
     add_staff(app, SUPERVISOR, ("agent", "supervisor"))
     _book(app)
+    heights: list[int] = []
     for viewport in (PHONE, DESKTOP):
         context = browser.new_context(viewport=viewport)
         page = context.new_page()
@@ -55,6 +58,15 @@ def test_a_supervisor_reads_the_roll_rates_on_a_phone_and_at_a_desk(server, brow
             assert page.evaluate("document.documentElement.scrollWidth") == viewport["width"]
             assert page.evaluate(OUTSIDE) == [], (viewport, lang)
             assert _serious(page) == [], (viewport, lang)
+            # The other sections under the roll rates, each behind its heading, and the
+            # whole page far from an endless scroll.
+            for section in ("plans", "promises", "contact", "funnel"):
+                expect(page.locator(f"h2#{section}")).to_be_visible()
+            heights.append(page.evaluate("document.documentElement.scrollHeight"))
+            # Unfolded, the tables by agent, language and device scroll in their own boxes.
+            page.evaluate(UNFOLD)
+            assert page.evaluate(OUTSIDE) == [], (viewport, lang, "unfolded")
+            assert _serious(page) == [], (viewport, lang, "unfolded")
         name = "phone" if viewport is PHONE else "desk"
         page.screenshot(path=str(SCREENSHOTS / f"reports-portfolio-{name}.png"), full_page=True)
         # A slice chosen with htmx: the results and the address change, not the page.
@@ -68,3 +80,6 @@ def test_a_supervisor_reads_the_roll_rates_on_a_phone_and_at_a_desk(server, brow
         expect(page.locator(".notice", has_text="Counts only")).to_have_count(0)
         expect(page.locator("#portfolio-currency")).to_have_value("USD")
         context.close()
+    # Phone pages first (three languages), then the desk's.
+    assert max(heights[3:]) < 6_000, heights
+    assert max(heights[:3]) < 12_000, heights

@@ -22,13 +22,16 @@ from negotiation.strategy import default_document, load_strategy
 from portal.core import db
 from portal.demo import book, run, seed
 from portal.demo import strategy as history
+from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
+from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
     Borrower,
     Callback,
     CallbackStatus,
     Case,
+    CaseEvent,
     CaseHold,
     CaseMonthEnd,
     CaseStatus,
@@ -51,6 +54,7 @@ from portal.models import (
     StrategyRun,
     VerificationAttempt,
 )
+from portal.reporting.funnel import DEVICE_EVENTS, DEVICES, STEPS, funnel
 from portal.reporting.portfolio import Slice, roll_rates
 from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
@@ -437,6 +441,29 @@ def test_four_named_borrowers_pay_by_autopay_as_the_run_charged_them(demo):
     report = plan_keeping(session, TODAY - timedelta(days=89), TODAY, ZoneInfo("Asia/Taipei"))
     assert report.autopay.counted == 4  # on at some time: the expired card's too
     assert report.by_hand.counted >= 3
+
+
+def test_the_demos_portal_funnel_has_every_step(demo):
+    """The funnel over the strategy's past days: every step reached by some case, the
+    steps falling off as a portal's do, each case under one device class; running the
+    funnel's seeding again adds nothing."""
+    session, *_ = demo
+    zone = finance_timezone()
+    found = funnel(session, TODAY - timedelta(days=history.HISTORY_DAYS), TODAY, zone)
+    steps = dict(zip(STEPS, found.steps(), strict=True))
+    assert all(steps.values()), steps
+    assert steps["reminder_sent"] > steps["verified"] > steps["options_seen"]
+    assert steps["options_seen"] > steps["plan_reviewed"]
+    devices = {device: found.steps(device=device)[STEPS.index("verified")] for device in DEVICES}
+    assert devices["phone"] > devices["desktop"] > devices["tablet"] > 0
+    events = session.scalars(select(CaseEvent).where(CaseEvent.kind.in_(DEVICE_EVENTS))).all()
+    assert {event.actor for event in events} == {"borrower"}
+    assert {event.data["device"] for event in events} == {"phone", "tablet", "desktop"}
+    by_case: dict[int, set[str]] = {}
+    for row in events:
+        by_case.setdefault(row.case_id, set()).add(row.data["device"])
+    assert all(len(kinds) == 1 for kinds in by_case.values())
+    assert seed_funnel(session, NOW) == 0
 
 
 def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):

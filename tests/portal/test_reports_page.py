@@ -8,19 +8,51 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from fractions import Fraction
 
 import pytest
 from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
 
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Bucket
+from portal.contact.gate import REFUSAL_TEXT
 from portal.core import db
 from portal.core.i18n import money
+from portal.finance.reports import finance_timezone
+from portal.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Message,
+    Offer,
+    OfferStatus,
+    OptOut,
+    Plan,
+    Promise,
+    ReminderLink,
+    VerificationAttempt,
+)
+from portal.reporting.arrangements import CHANNELS, KINDS, PlanTally
+from portal.reporting.book import BookReport, book_report
+from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
+from portal.reporting.contact import REASONS
+from portal.reporting.funnel import STEPS
 from portal.reporting.portfolio import RollRates, Slice, month_ends, roll_rates
+from portal.reporting.slices import share
 from portal.reporting.snapshots import write_month_end
+from portal.web.reports.figures import funnel_chart, kept_rate
 from portal.web.reports.heatmap import LEVELS, heat_map, level
-from portal.web.reports.words import percent
+from portal.web.reports.words import (
+    FIRST_PAYMENT_CHANNELS,
+    FUNNEL_STEPS,
+    per_case,
+    percent,
+    whole,
+)
+from portal.wording.cases import CHANNEL_NAMES, PLAN_KIND_NAMES
 
 from .factories import add_staff, staff_sign_in, unwrapped
 from .test_finance_console import audited
@@ -386,3 +418,201 @@ def test_the_page_speaks_three_languages(app, supervisor, lang, words):
     # The 1-30 to 31-60 cell: A, 595,000 overdue, formatted as the language writes it.
     assert ",1_30,31_60,1,0.333333,TWD,595000," in csv_text
     assert "5,950" in csv_text
+
+
+# The sections beside the roll rates ---------------------------------------------------------
+
+AT = datetime(2026, 11, 10, 4, 0, tzinfo=UTC)  # noon in Taipei, 10 November: in the period
+
+
+@pytest.fixture
+def fuller(app, request, supervisor):
+    """The book of two month-ends, with what the other sections count in November (the
+    pair's days): two plans (a settlement kept from an agent's offer, an arrears plan
+    still live), a promise the supervisor took and one by a former agent, two attempts
+    (one answered), a call the gate refused, an opt-out, and a reminder whose link was
+    opened and verified, the plans seen and one reviewed on a phone."""
+    cases = request.getfixturevalue("book")
+    a, d = cases["A"], cases["D"]
+    with app.app_context():
+        s = db.session()
+        borrower = {i: s.get_one(Case, i).loan.borrower_id for i in (a, d)}
+        offer = Offer(
+            case_id=d, status=OfferStatus.ACCEPTED, terms={}, created_by=SUPERVISOR, expires_at=AT
+        )
+        s.add(offer)
+        s.flush()
+        settled = Plan(
+            case_id=d, kind="settlement", status="completed", currency="TWD",
+            restructured=500_000, total=400_000, discount=100_000, waived_fees=2_500,
+            accepted_at=AT, offer_id=offer.id,
+        )  # fmt: skip
+        spread = Plan(
+            case_id=a, kind="arrears_plan", status="active", currency="TWD",
+            restructured=595_000, total=595_000, waived_penalties=45_000, accepted_at=AT,
+        )  # fmt: skip
+        s.add_all([settled, spread])
+        s.add_all(
+            [
+                Promise(
+                    case_id=a, made_by=SUPERVISOR, made_at=AT, due_date=date(2026, 11, 17),
+                    amount=30_000, currency="TWD", status="partly_kept", paid=10_000,
+                ),
+                Promise(
+                    case_id=d, made_by="former@haohuan.example", made_at=AT,
+                    due_date=date(2026, 11, 12), amount=20_000, currency="TWD",
+                    status="kept", paid=20_000,
+                ),
+                ContactAttempt(
+                    case_id=a, borrower_id=borrower[a], channel="call", at=AT,
+                    agent=SUPERVISOR, connected=True, outcome="reached",
+                ),
+                ContactAttempt(
+                    case_id=d, borrower_id=borrower[d], channel="sms", at=AT,
+                    agent="system", outcome="sent",
+                ),
+                AuditEntry(
+                    at=AT, actor=SUPERVISOR, action="call.refused", case_id=a,
+                    details={"reasons": ["quiet_hours"]},
+                ),
+                OptOut(borrower_id=borrower[d], channel="email", at=AT, source="link"),
+            ]
+        )  # fmt: skip
+        link = s.scalars(select(ReminderLink).where(ReminderLink.case_id == a)).first()
+        assert link is not None
+        s.add_all(
+            [
+                Message(
+                    case_id=a, borrower_id=borrower[a], channel="sms", purpose="reminder",
+                    link_id=link.id, locale="zh_Hant_TW", status="sent", send_at=AT,
+                    sent_at=AT, created_by="system", created_at=AT,
+                ),
+                VerificationAttempt(
+                    borrower_id=borrower[a], link_id=link.id, address_hash="x",
+                    succeeded=True, at=AT,
+                ),
+            ]
+        )  # fmt: skip
+        for kind in ("portal_verified", "options_seen", "plan_reviewed"):
+            s.add(
+                CaseEvent(case_id=a, kind=kind, actor="borrower", at=AT, data={"device": "phone"})
+            )
+        s.commit()
+    return cases
+
+
+def report_of(app) -> BookReport:
+    """The service's whole report of the default period (October to November)."""
+    with app.app_context():
+        return book_report(db.session(), OCTOBER, OCTOBER, Slice(), finance_timezone())
+
+
+def rows_of(html: str, marker: str, nth: int = 0) -> list[list[str]]:
+    """The body and foot rows of the ``nth`` table whose class has ``marker``: each row's
+    cells as text."""
+    starts = [m.start() for m in re.finditer(f'<table class="[^"]*{marker}[^"]*"', html)]
+    table = html[starts[nth] : html.index("</table>", starts[nth])]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table[table.index("</thead>") :], re.S)
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hant_TW", "zh_Hans_CN"])
+def test_the_sections_show_the_services_figures_in_three_languages(app, supervisor, fuller, lang):
+    report = report_of(app)
+    plans, promised, contact, steps = (
+        report.arrangements, report.promises, report.contact, report.funnel.steps()
+    )  # fmt: skip
+    # Worked out from the fixture, so the comparison below is not between two empties.
+    assert (plans.by_kind["settlement"].kept, plans.by_kind["arrears_plan"].live) == (1, 1)
+    assert plans.by_channel["agent_offer"].accepted == 1
+    assert (promised.total.partly_kept, promised.total.kept) == (1, 1)
+    assert (contact.attempts, contact.right_party_contacts, contact.refusals) == (2, 1, 1)
+    assert steps == (1, 1, 1, 1, 1, 2, 0)  # accepted: both plans' cases
+    html = unwrapped(supervisor.get(f"{URL}?lang={lang}").get_data(as_text=True))
+    outcomes = ("accepted", "kept", "broken", "lapsed", "live")
+    with app.test_request_context("/"), force_locale(lang):
+
+        def tally_row(name, tally):
+            counts = [whole(getattr(tally, outcome)) for outcome in outcomes]
+            return [str(name), *counts, percent(kept_rate(tally))]
+
+        by_kind = [tally_row(PLAN_KIND_NAMES[k], plans.by_kind[k]) for k in KINDS]
+        by_kind.append(tally_row(_("All"), plans.total))
+        by_channel = [tally_row(FIRST_PAYMENT_CHANNELS[c], plans.by_channel[c]) for c in CHANNELS]
+        forgone = [
+            [r.currency, whole(r.plans), money(r.discount, "TWD"),
+             money(r.average_discount, "TWD"), money(r.waiver, "TWD"),
+             money(r.average_waiver, "TWD")]
+            for r in plans.forgone
+        ]  # fmt: skip
+        statuses = ("made", "kept", "partly_kept", "broken", "open", "superseded")
+        total = [_("Everyone"), *(whole(getattr(promised.total, s)) for s in statuses)]
+        agents = [
+            [a.name or _("%(who)s (no staff account)", who=a.made_by),
+             *(whole(getattr(a.tally, s)) for s in statuses)]
+            for a in promised.by_agent
+        ]  # fmt: skip
+        attempts = [
+            [str(CHANNEL_NAMES[c]), whole(contact.attempts_by_channel[c]),
+             whole(contact.opt_outs_by_channel[c])]
+            for c in CONTACT_CHANNELS
+        ]  # fmt: skip
+        refusals = [[str(REFUSAL_TEXT[r]), whole(contact.refusals_by_reason[r])] for r in REASONS]
+        funnel_rows = [
+            [str(FUNNEL_STEPS[step]), whole(n), percent(share(n, steps[0]))]
+            for step, n in zip(STEPS, steps, strict=True)
+        ]
+        settlement = percent(plans.settlement_rate)
+        per_case_rpc = per_case(contact.right_party_contacts_per_case)
+    assert rows_of(html, "portfolio-plans", 0) == by_kind
+    assert rows_of(html, "portfolio-plans", 1)[:-1] == by_channel
+    assert rows_of(html, "portfolio-forgone") == forgone
+    assert forgone[0][2] == money_in(app, lang, 100_000)
+    assert rows_of(html, "portfolio-promises", 0) == [total]
+    assert rows_of(html, "portfolio-by-agent") == agents
+    # By made_by: the former agent's email (no account), then the supervisor by name.
+    assert "former@haohuan.example" in agents[0][0]
+    assert agents[1][0] == "林美"
+    assert rows_of(html, "portfolio-contact")[:-1] == attempts
+    assert rows_of(html, "portfolio-refusals") == refusals
+    assert rows_of(html, "portfolio-funnel") == funnel_rows
+    assert funnel_rows[0][2] == "100.0%"
+    assert settlement == "50.0%"
+    assert settlement in html
+    assert per_case_rpc == "0.50"
+    assert html.count('<rect class="funnel-bar"') == 6  # the step no case reached: no bar
+    # The funnel by device: the phone column counts the case at each step it reached.
+    device = rows_of(html, "portfolio-funnel-by", 1)
+    assert [row[1] for row in device] == ["1", "1", "1", "1", "1", "1", "0"]
+    # The in-page links lead to each section's heading.
+    for anchor in ("roll-rates", "plans", "promises", "contact", "funnel"):
+        assert f'href="#{anchor}"' in html
+        assert f'<h2 id="{anchor}">' in html
+
+
+def money_in(app, lang: str, amount: int) -> str:
+    with app.test_request_context("/"), force_locale(lang):
+        return money(amount, "TWD")
+
+
+def test_the_kept_rate_counts_only_the_plans_decided():
+    assert kept_rate(PlanTally(kept=3, broken=1, lapsed=0, live=6)) == Fraction(3, 4)
+    assert kept_rate(PlanTally(live=2)) is None
+
+
+def test_the_funnels_bars_are_as_long_as_their_share_of_the_first_step():
+    chart = funnel_chart([200, 100, 3, 0], width=208, left=4, right=4)
+    assert chart.plot_width == 200
+    assert [bar.width for bar in chart.bars] == [200, 100, 3, 0]
+    assert [bar.share for bar in chart.bars] == [1, Fraction(1, 2), Fraction(3, 200), 0]
+    assert chart.bars[1].y > chart.bars[0].y + chart.bars[0].height
+    # A first step with no case: bars against the largest step, no share.
+    empty_first = funnel_chart([0, 4, 2], width=108, left=4, right=4)
+    assert [bar.width for bar in empty_first.bars] == [0, 100, 50]
+    assert {bar.share for bar in empty_first.bars} == {None}

@@ -1,7 +1,10 @@
 """The portfolio page at ``/reports/portfolio``, for supervisors and admins: how the book
 moved from one month-end to the next over a period (the roll-rate matrix as a heat map
-with its table, the cure rate, and roll-forward and roll-back per bucket), for a slice of
-it, and the same table as CSV.
+with its table, the cure rate, and roll-forward and roll-back per bucket), then over the
+same pairs' days the plans by kind and first-payment channel (kept rate, discount and
+waiver, settlement rate), the promises to pay, contact and the portal funnel, all from one
+service (``portal.reporting.book.book_report``), for a slice of the book; and the roll
+rates' table as CSV.
 
 One GET form: without JavaScript it reloads the page; with htmx only the results are
 replaced (``reports/_portfolio_fragment.html``) and the address follows. Every view and
@@ -21,11 +24,20 @@ from flask.typing import ResponseReturnValue
 
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Matrix
 from portal.audit import trail
+from portal.contact.gate import REFUSAL_TEXT
 from portal.core import db
 from portal.core.csv_export import csv_lines
 from portal.core.i18n import money
+from portal.finance.reports import finance_timezone
 from portal.reporting import portfolio as service
+from portal.reporting.arrangements import CHANNELS as FIRST_PAYMENT_ORDER
+from portal.reporting.arrangements import KINDS
+from portal.reporting.book import BookReport, book_report
+from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
+from portal.reporting.contact import REASONS
+from portal.reporting.funnel import DEVICES, STEPS, Funnel
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.reports.figures import funnel_chart, kept_rate
 from portal.web.reports.filters import (
     FIELD_LABELS,
     Chosen,
@@ -35,14 +47,22 @@ from portal.web.reports.filters import (
 from portal.web.reports.heatmap import HeatMap, heat_map, label_lines
 from portal.web.reports.words import (
     BUCKET_NAMES,
+    FIRST_PAYMENT_CHANNELS,
+    FUNNEL_STEPS,
+    PLAN_OUTCOMES,
+    PROMISE_OUTCOMES,
+    device_name,
     market_name,
     pair_name,
+    per_case,
     percent,
     product_name,
     stage_name,
     whole,
 )
 from portal.web.staff.auth import staff_blueprint, staff_required_any
+from portal.wording.cases import CHANNEL_NAMES as CONTACT_CHANNEL_NAMES
+from portal.wording.cases import PLAN_KIND_NAMES
 
 blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
 
@@ -99,27 +119,34 @@ def _url(endpoint: str, chosen: Chosen) -> str:
     return url_for(endpoint, **arguments)
 
 
-def _roll_rates(chosen: Chosen) -> service.RollRates | None:
+def _report(chosen: Chosen) -> BookReport | None:
+    """Every figure of the chosen period and slice: the roll rates of its month pairs and
+    the plans, promises, contact and funnel over their days (finance time zone)."""
     if chosen.period is None:
         return None
     period = chosen.period
-    return service.roll_rates(db.session(), period.first, period.last, chosen.slice)
+    return book_report(db.session(), period.first, period.last, chosen.slice, finance_timezone())
 
 
 @blueprint.get("/portfolio")
 @staff_required_any(*PAGE_ROLES)
 def portfolio() -> Response:
-    """The roll rates of the chosen period and slice: the whole page, or for htmx the
-    results alone."""
+    """The figures of the chosen period and slice (the roll rates first, then the plans,
+    promises, contact and the portal funnel): the whole page, or for htmx the results
+    alone."""
     asked = _read()
     chosen = asked.chosen
-    found = _roll_rates(chosen)
+    report = _report(chosen)
+    found = report.roll_rates if report is not None else None
     fragment = wants_fragment()
     context = {
         "chosen": chosen,
         "problems": asked.problems,
         "found": found,
+        "report": report,
         "chart": _chart(found.matrix) if found is not None else None,
+        **(_funnel(report.funnel) if report is not None else {}),
+        "zone": finance_timezone().key,
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
         **WORDS,
@@ -200,6 +227,18 @@ def _chart(matrix: Matrix) -> HeatMap:
     return heat_map([[matrix.rate(a, b).cases for b in DESTINATIONS] for a in OPEN_BUCKETS])
 
 
+def _funnel(funnel: Funnel) -> dict[str, Any]:
+    """The funnel's bars, and its steps by language and by device class (every class,
+    unknown included)."""
+    return {
+        "funnel_chart": funnel_chart(funnel.steps()),
+        "funnel_by_language": {
+            locale: funnel.steps(language=locale) for locale in funnel.languages
+        },
+        "funnel_by_device": {device: funnel.steps(device=device) for device in DEVICES},
+    }
+
+
 def _choices(choices: service.SliceChoices) -> dict[str, dict[str, str]]:
     """The form's choices in the page's language: codes named (products, stages,
     markets), owners and teams by name, arms as the strategy names them."""
@@ -219,7 +258,23 @@ WORDS: dict[str, Any] = {
     "BUCKET_NAMES": BUCKET_NAMES,
     "FIELD_LABELS": FIELD_LABELS,
     "percent": percent,
+    "per_case": per_case,
     "format_number": whole,
     "pair_name": pair_name,
     "label_lines": label_lines,
+    # The sections beside the roll rates.
+    "KINDS": KINDS,
+    "PLAN_KIND_NAMES": PLAN_KIND_NAMES,
+    "FIRST_PAYMENT_ORDER": FIRST_PAYMENT_ORDER,
+    "FIRST_PAYMENT_CHANNELS": FIRST_PAYMENT_CHANNELS,
+    "PLAN_OUTCOMES": PLAN_OUTCOMES,
+    "PROMISE_OUTCOMES": PROMISE_OUTCOMES,
+    "CONTACT_CHANNELS": CONTACT_CHANNELS,
+    "CONTACT_CHANNEL_NAMES": CONTACT_CHANNEL_NAMES,
+    "REASONS": REASONS,
+    "REFUSAL_TEXT": REFUSAL_TEXT,
+    "STEPS": STEPS,
+    "FUNNEL_STEPS": FUNNEL_STEPS,
+    "device_name": device_name,
+    "kept_rate": kept_rate,
 }

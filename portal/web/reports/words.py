@@ -11,7 +11,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_skeleton
-from flask_babel import format_decimal, format_percent, get_locale
+from flask_babel import format_decimal, format_percent, get_locale, lazy_pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -82,3 +82,64 @@ def pair_name(first: date) -> str:
     """A month pair, named by its first month-end: its two months (Oct 2026 to Nov 2026)."""
     then = month_end_of(first + timedelta(days=1))
     return _("%(first)s to %(last)s", first=month_name(first), last=month_name(then))
+
+
+# The sections beside the roll rates ----------------------------------------------------
+
+# Where a plan accepted stands (``portal.reporting.arrangements``).
+PLAN_OUTCOMES: dict[str, Any] = {
+    "accepted": lazy_pgettext("plans", "Accepted"),
+    "kept": _l("Kept to term"),
+    "broken": lazy_pgettext("plans", "Broken"),
+    "lapsed": lazy_pgettext("plans", "Lapsed"),
+    "live": _l("Still live"),
+}
+
+# How a plan's first payment came (``arrangements.CHANNELS``).
+FIRST_PAYMENT_CHANNELS: dict[str, Any] = {
+    "portal": _l("Chosen in the portal"),
+    "agent_offer": _l("An agent's offer"),
+    "autopay": _l("Autopay"),
+}
+
+# Promises made, by how they stand (``portal.reporting.promises``).
+PROMISE_OUTCOMES: dict[str, Any] = {
+    "made": _l("Made"),
+    "kept": lazy_pgettext("promises", "Kept"),
+    "partly_kept": _l("Partly kept"),
+    "broken": lazy_pgettext("promises", "Broken"),
+    "open": lazy_pgettext("promises", "Open"),
+    "superseded": _l("Replaced"),
+}
+
+# The portal funnel's steps, in order (``portal.reporting.funnel.STEPS``).
+FUNNEL_STEPS: dict[str, Any] = {
+    "reminder_sent": _l("Reminder with a link sent"),
+    "link_opened": _l("Link opened (an answer given)"),
+    "verified": _l("Verified"),
+    "options_seen": _l("Plan options seen"),
+    "plan_reviewed": _l("A plan reviewed"),
+    "accepted": _l("Plan accepted"),
+    "first_payment": _l("First payment made"),
+}
+
+# The device classes the funnel keeps (``portal.reporting.funnel.DEVICES``).
+DEVICE_NAMES: dict[str, Any] = {
+    "phone": lazy_pgettext("device", "Phone"),
+    "tablet": _l("Tablet"),
+    "desktop": _l("Computer"),
+    "unknown": _l("Not known (never verified)"),
+}
+
+
+def per_case(ratio: Fraction | None) -> str:
+    """A count per case (attempts, contacts) to two decimals in the page's language; a
+    dash when no case was counted."""
+    if ratio is None:
+        return "—"
+    return str(format_decimal(as_decimal(ratio), "#,##0.00"))
+
+
+def device_name(code: str) -> str:
+    """A device class in words; an unknown code as itself."""
+    return str(DEVICE_NAMES.get(code, code))
