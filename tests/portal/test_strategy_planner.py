@@ -626,10 +626,15 @@ def test_two_runs_at_once_plan_each_step_once(app: Flask, backend: str) -> None:
     url = app.config["DATABASE_URL"]
     results: list[planner.RunSummary] = []
     errors: list[BaseException] = []
-    start = threading.Barrier(2)
+    # A barrier that gives up: a thread that fails before it cannot leave the other
+    # waiting for ever.
+    start = threading.Barrier(2, timeout=60)
+    # The two apps are built here, one after the other: CPython 3.11's compile() is not
+    # safe in two threads at once ("AST constructor recursion depth mismatch", which
+    # werkzeug's routing meets as it compiles each rule), and the runs are what races.
+    apps = [create_app(app_config(url)) for _ in range(2)]
 
-    def one() -> None:
-        other = create_app(app_config(url))
+    def one(other: Flask) -> None:
         try:
             start.wait()
             results.append(_run(other))
@@ -638,7 +643,7 @@ def test_two_runs_at_once_plan_each_step_once(app: Flask, backend: str) -> None:
         finally:
             other.extensions["haohuan.engine"].dispose()
 
-    threads = [threading.Thread(target=one) for _ in range(2)]
+    threads = [threading.Thread(target=one, args=(other,)) for other in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
