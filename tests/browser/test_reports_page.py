@@ -24,7 +24,9 @@ UNFOLD = "document.querySelectorAll('details.portfolio-more').forEach(d => d.ope
 OUTSIDE = """() => [...document.querySelectorAll('main *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
     && !e.closest('.scroll'))
-  .map(e => e.tagName + '.' + e.className)"""
+  .map(e => e.tagName + '.' + (e.className.baseVal ?? e.className)
+    + ' in ' + (e.closest('svg, table, figure')?.className.baseVal
+      ?? e.closest('svg, table, figure')?.className ?? 'main'))"""
 
 
 def _book(app) -> None:
