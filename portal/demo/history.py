@@ -53,7 +53,7 @@ from portal.models import (
     Plan,
     StaffMember,
 )
-from portal.reporting.snapshots import count_transitions, month_end_of
+from portal.reporting.snapshots import COLUMNS, count_transitions, month_end_of
 
 MONTHS = 24
 HISTORY_SEED = 20261207
@@ -231,27 +231,6 @@ def _closing(rng: random.Random, dues: Sequence[date], month_end: date) -> date 
     if due_by_now == 0 or rng.random() >= CLOSED_OVERDUE:
         return None
     return dues[max(0, due_by_now - _depth(rng, CLOSED_DEPTH))]
-
-
-# The columns of a row, in the order ``_row`` gives them.
-COLUMNS = (
-    "month_end",
-    "case_id",
-    "product",
-    "currency",
-    "market",
-    "stage",
-    "status",
-    "owner_id",
-    "team_id",
-    "arm",
-    "days_past_due",
-    "bucket",
-    "overdue",
-    "balance",
-    "overdue_since",
-    "exact",
-)
 
 
 def _row(

@@ -74,6 +74,12 @@ class PlanTally:
         """Every plan counted."""
         return self.kept + self.broken + self.lapsed + self.live
 
+    @property
+    def kept_rate(self) -> Fraction | None:
+        """The plans kept to term over the plans decided (accepted less those still
+        live); None while none is decided."""
+        return share(self.kept, self.accepted - self.live)
+
     def __add__(self, other: PlanTally) -> PlanTally:
         return PlanTally(
             self.kept + other.kept,

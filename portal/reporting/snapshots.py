@@ -107,7 +107,7 @@ def write_month_end(db: Session | Connection, month_end: date, *, exact: bool = 
         raise ValueError(f"{month_end} is not the last day of its month")
     db.execute(delete(MONTH_ENDS).where(MONTH_ENDS.c.month_end == month_end))
     db.execute(
-        insert(MONTH_ENDS).from_select(_COLUMNS, _month_end_rows(month_end, exact, _dialect(db)))
+        insert(MONTH_ENDS).from_select(COLUMNS, _month_end_rows(month_end, exact, _dialect(db)))
     )
     # Counted after, not through RETURNING: a million ids sent back to be counted.
     rows = _count(db, MONTH_ENDS, month_end)
@@ -174,7 +174,8 @@ def _dialect(db: Session | Connection) -> str:
     return bind.dialect.name
 
 
-_COLUMNS = [
+# The columns of a month-end's row, in the order its selects give them.
+COLUMNS = (
     "month_end",
     "case_id",
     "product",
@@ -191,7 +192,7 @@ _COLUMNS = [
     "balance",
     "overdue_since",
     "exact",
-]
+)
 
 
 def _month_end_rows(month_end: date, exact: bool, dialect: str) -> Select[Any]:
@@ -245,7 +246,7 @@ def _rows(
     status: Any,
     arm: Any,
 ) -> Select[Any]:
-    """A month-end's rows of ``_COLUMNS`` from ``owed`` (per loan: the oldest due date
+    """A month-end's rows of ``COLUMNS`` from ``owed`` (per loan: the oldest due date
     overdue, the overdue and the whole amount still owed on installments) and
     ``charges`` (per loan: the fees and penalties still owed), with the case's ``stage``,
     ``status`` and strategy ``arm`` as given."""
@@ -407,7 +408,7 @@ def _backfill_month(
         Loan.start_date <= month_end,
         or_(Case.status != CaseStatus.RESOLVED, owed_then > 0),
     )
-    db.execute(insert(MONTH_ENDS).from_select(_COLUMNS, rows))
+    db.execute(insert(MONTH_ENDS).from_select(COLUMNS, rows))
     return _count(db, MONTH_ENDS, month_end)
 
 
@@ -435,6 +436,7 @@ def _bucket(month_end: date, oldest: Any) -> Any:
 
 
 __all__ = [
+    "COLUMNS",
     "backfill",
     "count_transitions",
     "is_month_end",

@@ -43,7 +43,7 @@ from portal.reporting.funnel import STEPS
 from portal.reporting.portfolio import RollRates, Slice, month_ends, roll_rates
 from portal.reporting.slices import share
 from portal.reporting.snapshots import write_month_end
-from portal.web.reports.figures import funnel_chart, kept_rate
+from portal.web.reports.figures import funnel_chart
 from portal.web.reports.heatmap import LEVELS, heat_map, level
 from portal.web.reports.words import (
     FIRST_PAYMENT_CHANNELS,
@@ -540,7 +540,7 @@ def test_the_sections_show_the_services_figures_in_three_languages(app, supervis
 
         def tally_row(name, tally):
             counts = [whole(getattr(tally, outcome)) for outcome in outcomes]
-            return [str(name), *counts, percent(kept_rate(tally))]
+            return [str(name), *counts, percent(tally.kept_rate)]
 
         by_kind = [tally_row(PLAN_KIND_NAMES[k], plans.by_kind[k]) for k in KINDS]
         by_kind.append(tally_row(_("All"), plans.total))
@@ -602,8 +602,8 @@ def money_in(app, lang: str, amount: int) -> str:
 
 
 def test_the_kept_rate_counts_only_the_plans_decided():
-    assert kept_rate(PlanTally(kept=3, broken=1, lapsed=0, live=6)) == Fraction(3, 4)
-    assert kept_rate(PlanTally(live=2)) is None
+    assert PlanTally(kept=3, broken=1, lapsed=0, live=6).kept_rate == Fraction(3, 4)
+    assert PlanTally(live=2).kept_rate is None
 
 
 def test_the_funnels_bars_are_as_long_as_their_share_of_the_first_step():

@@ -11,14 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from portal.reporting.arrangements import PlanTally
 from portal.reporting.slices import share
-
-
-def kept_rate(tally: PlanTally) -> Fraction | None:
-    """The plans kept to term over the plans decided (accepted less those still live);
-    None while none is decided."""
-    return share(tally.kept, tally.accepted - tally.live)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
 from portal.reporting.contact import REASONS
 from portal.reporting.funnel import DEVICES, STEPS, Funnel
 from portal.web.common.fragments import respond, wants_fragment
-from portal.web.reports.figures import funnel_chart, kept_rate
+from portal.web.reports.figures import funnel_chart
 from portal.web.reports.filters import (
     FIELD_LABELS,
     Chosen,
@@ -276,5 +276,4 @@ WORDS: dict[str, Any] = {
     "STEPS": STEPS,
     "FUNNEL_STEPS": FUNNEL_STEPS,
     "device_name": device_name,
-    "kept_rate": kept_rate,
 }
