@@ -19,8 +19,10 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
   morning (so it must do nothing), against one bare SELECT of the same rows;
 - ``reporting.py``: the month-end snapshot at ``--cases`` cases and 24 month-ends of
   history against a bare ``INSERT … SELECT`` of the same columns, the transitions counted
-  per pair (no goal), and the dashboard's roll rates over 12 pairs, unsliced and by each
-  slice (p95 under 1 s), on a database of its own.
+  per pair (no goal), and the dashboard over 12 pairs, unsliced and by each slice: its
+  roll rates, the whole report (``book_report``: every section the page shows) and the
+  page itself through the test client (each p95 under 1 s), on a database of its own
+  with two years of plans, promises, contact, refusals and funnel events.
 
 Ratios are what to read: the machine may be busy, but both sides of a row see the same
 machine. Prints a Markdown table (and writes it to ``--output`` when given).

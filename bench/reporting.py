@@ -1,4 +1,4 @@
-"""The reports' roll rates at a million cases and two years of month-ends (issue 17).
+"""The reports at a million cases and two years of month-ends and activity (issue 17).
 
 Builds a PostgreSQL database of its own (``bench_reporting_…``, dropped after the run):
 ``--cases`` cases seeded and settled as ``lifecycle.py`` builds them, 10 teams of 10
@@ -12,7 +12,19 @@ month-end since that day (it rolled forward), so its last row agrees with it; be
 that, and for the others, about half of the cases had one episode of arrears in the two
 years, one to four months long, which cured (so current cases mostly stay current, 1-30
 rolls to 31-60 or cures, and so on); cases resolved today stop at a month-end of their
-own (they closed). Then it measures:
+own (they closed).
+
+Then the activity the other sections of the dashboard read (``write_activity``:
+``OVERDUE_MONTHS``, ``ACTIVITY``), hung off each overdue case-month of the history (1.15M
+at 1M cases, about 48,000 a month), each table one ``INSERT … SELECT`` with its plain
+indexes built after the load: a reminder link sent by SMS, five outbound attempts and
+now and then an inbound call (5.8M attempts in the two years, 3.5M in the dashboard's
+year), the links answered and verified, the portal's funnel events with a device class,
+plans of every kind and outcome (516,000; 350,000 accepted in the year with
+``lifecycle.py``'s, 29,000 a month), a third of them an agent's offer, their payments (a
+quarter by autopay), promises, gate refusals in the audit log (each its own entry, plus
+a daily batch's naming 250 cases) among the everyday ``case.view`` entries, opt-outs.
+Then it measures:
 
 * **the transitions**: ``count_transitions`` for each consecutive pair of month-ends,
   committed, each timed (the rows it wrote beside it);
@@ -22,19 +34,28 @@ own (they closed). Then it measures:
   in the same run: a bare ``INSERT … SELECT`` of the same columns from the cases, their
   loans, borrowers and owners (no installment read, no transition counted), also rolled
   back;
-* **the dashboard**: ``roll_rates`` over the last 12 pairs of month-ends, unsliced and
+* **the roll rates**: ``roll_rates`` over the last 12 pairs of month-ends, unsliced and
   with each slice (a product, currency, market, stage, owner, team and arm), the p95 of
-  ``--repeat`` (20) runs each; goal under 1 s.
+  ``--repeat`` (20) runs each; goal under 1 s;
+* **the whole dashboard**: ``book_report`` (every section the page shows, whatever
+  sections it has) over the same pairs and slices, p95 of ``--repeat`` runs, with the
+  slowest statements of each slice's first run printed; goal under 1 s;
+* **the page**: ``GET /reports/portfolio`` for the same pairs, unsliced, through the
+  test client with a supervisor signed in (its own app: the test configuration), p95 of
+  ``--repeat``; goal under 1 s.
 
     .venv/bin/python bench/reporting.py [--cases 1000000] [--runs 3] [--repeat 20]
         [--postgres-url URL] [--database bench_reporting] [--keep NAME | --reuse NAME]
-        [--explain]
+        [--counted] [--build-only] [--explain]
 
-``--keep NAME`` keeps the built database (history written, transitions not yet counted)
-as database ``NAME``; ``--reuse NAME`` measures a copy of it (dropped after) without
-building again. ``--explain`` saves ``EXPLAIN (ANALYZE, BUFFERS)`` of the dashboard's
-statements under ``bench/explain/``. ``compare_rows`` gives ``make bench-compare`` its
-rows (``compare.py --only reporting``).
+``--keep NAME`` keeps the built database (history and activity written, transitions not
+yet counted) as database ``NAME``; ``--reuse NAME`` measures a copy of it (dropped after)
+without building again (``--counted``: its transitions were counted already, so only the
+snapshot and the dashboard are measured; ``--runs 0`` leaves the snapshot out).
+``--explain`` saves ``EXPLAIN (ANALYZE, BUFFERS)`` of the dashboard's statements under
+``bench/explain/`` (``reporting_<slice>.txt`` the roll rates', ``reporting_book_<slice>.txt``
+the whole report's). ``compare_rows`` gives ``make bench-compare`` its rows
+(``compare.py --only reporting``). Figures and what they say: ``bench/profiles/reporting.md``.
 """
 
 from __future__ import annotations
@@ -53,6 +74,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 from _common import ROOT, postgres_database, postgres_unreachable
@@ -248,6 +270,248 @@ def write_history(engine: Engine, policy: Policy, ends: list[date]) -> tuple[int
     return rows, time.perf_counter() - started
 
 
+# The period's activity ------------------------------------------------------------------
+
+# One row per overdue case-month of the history (``days_past_due > 0`` at a month-end):
+# the activity of that month hangs off it, dated in the days before the month-end, with
+# draws from hashes of the row (the same activity every run). ``r`` numbers the rows and
+# gives the explicit ids of the links, messages, plans and offers each row writes.
+OVERDUE_MONTHS = """
+CREATE TABLE bench_ov AS
+SELECT r, month_end, case_id, borrower_id, owner_id, currency, locale, amount, latest,
+    agent, h, g, k, q,
+    (month_end - h % 28)::timestamp AT TIME ZONE 'UTC'
+        + make_interval(secs => 3600 + (h / 28) % 36000) AS at
+FROM (
+    SELECT row_number() OVER (ORDER BY e.month_end, e.case_id) AS r, e.month_end,
+        e.case_id, l.borrower_id, e.owner_id, e.currency, b.locale,
+        GREATEST(e.overdue, 100) AS amount, e.month_end = :last AS latest,
+        COALESCE('agent' || e.owner_id || '@bench.example', 'system') AS agent,
+        hashint8(e.case_id * 131 + (e.month_end - DATE '2000-01-01')) & 2147483647 AS h,
+        hashint8(e.case_id * 137 + (e.month_end - DATE '2000-01-01')) & 2147483647 AS g,
+        hashint8(e.case_id * 139 + (e.month_end - DATE '2000-01-01')) & 2147483647 AS k,
+        hashint8(e.case_id * 149 + (e.month_end - DATE '2000-01-01')) & 2147483647 AS q
+    FROM case_month_ends e
+    JOIN cases c ON c.id = e.case_id
+    JOIN loans l ON l.id = c.loan_id
+    JOIN borrowers b ON b.id = l.borrower_id
+    WHERE e.days_past_due > 0
+) o;
+CREATE TABLE bench_base AS SELECT
+    (SELECT COALESCE(max(id), 0) FROM reminder_links) AS links,
+    (SELECT COALESCE(max(id), 0) FROM messages) AS messages,
+    (SELECT COALESCE(max(id), 0) FROM plans) AS plans,
+    (SELECT COALESCE(max(id), 0) FROM offers) AS offers
+"""
+
+# What each overdue case-month brings (ACTIVITY's statements, in order): a reminder link
+# sent by SMS (one failed in 50); five outbound attempts (the SMS, an email, three calls
+# by the owner, 30% of calls reaching the borrower) and an inbound call in 20; a link
+# answered in 4 (a wrong answer first in 20), verified 6 times in 7, the plans page seen
+# by 70% of those verified and a plan reviewed by 40%, from a phone, desktop or tablet
+# (6:2:2); a plan accepted in 45% of case-months (arrears plans 45%, deferrals 20%, pay
+# in full 15%, settlements 12% with a 30% discount, restructures 8%; completed half the
+# time, broken 20%, lapsed 15%, canceled 5%, the rest live when the case has no live
+# plan, from the last month-end only), a third of them the agent's offer; an offer
+# declined or expired for 15% of the case-months without a plan; the plans' payments
+# (the first, a quarter automatic; a second for those completed); a promise in 12
+# (kept 40%, partly 15%, broken 37%, superseded 8%; open for a third of the last
+# month's); a contact the gate refused in
+# 10 (a call, a message, a scheduled message canceled, a letter: one of the gate's
+# reasons or, one time in 13, a reason not the gate's), and a case viewed by its agent
+# (the audit log's everyday rows); an opt-out in 200. Besides, one batch send a day
+# whose refusals name 200 cases for quiet hours and 50 opted out (the audit entry of a
+# batch holds its refused cases).
+ACTIVITY = """
+INSERT INTO reminder_links (id, case_id, token_hash, purpose, created_at, expires_at,
+    session_generation, failed_attempts)
+SELECT bench_base.links + r, case_id, md5('rbench link ' || r), 'status', at,
+    at + interval '30 days', 0, 0
+FROM bench_ov, bench_base;
+INSERT INTO messages (id, case_id, borrower_id, channel, purpose, link_id, address, locale,
+    status, send_at, sent_at, provider, created_by, created_at)
+SELECT bench_base.messages + r, case_id, borrower_id, 'sms', 'reminder',
+    bench_base.links + r, '+886 912 345 678', locale,
+    CASE WHEN h % 50 = 0 THEN 'failed' ELSE 'sent' END, at,
+    CASE WHEN h % 50 <> 0 THEN at END, 'bench', 'system', at
+FROM bench_ov, bench_base;
+INSERT INTO contact_attempts (case_id, borrower_id, channel, at, connected, inbound, agent,
+    outcome, message_id)
+SELECT case_id, borrower_id, channel, at + n * interval '2 days 3 hours', reached, false,
+    CASE WHEN channel = 'call' THEN agent ELSE 'system' END,
+    CASE WHEN channel <> 'call' THEN 'sent' WHEN reached THEN 'reached' ELSE 'no_answer' END,
+    CASE WHEN n = 0 THEN bench_base.messages + r END
+FROM bench_ov, bench_base,
+    LATERAL (VALUES (0, 'sms'), (1, 'email'), (2, 'call'), (3, 'call'), (4, 'call'))
+        AS a(n, channel),
+    LATERAL (SELECT channel = 'call' AND (g >> n) % 10 < 3 AS reached) AS c
+UNION ALL
+SELECT case_id, borrower_id, 'call', at + interval '1 day', true, true, agent, 'reached', NULL
+FROM bench_ov WHERE h % 20 = 0;
+INSERT INTO verification_attempts (borrower_id, link_id, address_hash, succeeded, at)
+SELECT borrower_id, bench_base.links + r, md5('rbench address ' || case_id), false,
+    at + interval '2 hours'
+FROM bench_ov, bench_base WHERE h % 20 = 0
+UNION ALL
+SELECT borrower_id, bench_base.links + r, md5('rbench address ' || case_id),
+    (h / 4) % 7 <> 0, at + interval '3 hours'
+FROM bench_ov, bench_base WHERE h % 4 = 0;
+INSERT INTO case_events (case_id, kind, actor, at, data)
+SELECT case_id, kind, 'borrower', at + interval '3 hours' + n * interval '1 minute',
+    json_build_object('device', CASE WHEN (h / 32) % 10 < 6 THEN 'phone'
+        WHEN (h / 32) % 10 < 8 THEN 'desktop' ELSE 'tablet' END)
+FROM bench_ov,
+    LATERAL (VALUES (1, 'portal_verified', true), (2, 'options_seen', (h / 512) % 10 < 7),
+        (3, 'plan_reviewed', (h / 512) % 10 < 4)) AS s(n, kind, reached)
+WHERE h % 4 = 0 AND (h / 4) % 7 <> 0 AND reached
+UNION ALL
+SELECT case_id, 'stage_changed', 'system', at - interval '1 hour', '{}'::json FROM bench_ov;
+INSERT INTO offers (id, case_id, status, terms, created_by, created_at, expires_at, authority)
+SELECT bench_base.offers + r, case_id,
+    CASE WHEN g % 100 < 45 AND (k / 100) % 100 < 33 THEN 'accepted'
+        WHEN (k / 7) % 2 = 0 THEN 'declined' ELSE 'expired' END,
+    '{}'::json, agent, at, at + interval '7 days', 'agent'
+FROM bench_ov, bench_base
+WHERE (g % 100 < 45 AND (k / 100) % 100 < 33) OR (g % 100 >= 45 AND k % 100 < 15);
+INSERT INTO plans (id, case_id, offer_id, status, kind, frequency, currency, restructured,
+    total, waived_penalties, waived_fees, discount, interest, interest_rate_pct,
+    conditional_waiver, accepted_at, activated_at)
+SELECT bench_base.plans + r, case_id,
+    CASE WHEN (k / 100) % 100 < 33 THEN bench_base.offers + r END, status, kind, 'monthly',
+    currency, amount, amount, CASE WHEN k % 10 < 3 THEN amount / 10 ELSE 0 END, 0,
+    CASE WHEN kind = 'settlement' THEN amount * 3 / 10 ELSE 0 END, 0, 0, false,
+    at + interval '1 day',
+    CASE WHEN status IN ('completed', 'broken', 'active') THEN at + interval '3 days' END
+FROM bench_ov, bench_base,
+    LATERAL (SELECT CASE WHEN (g / 100) % 100 < 45 THEN 'arrears_plan'
+        WHEN (g / 100) % 100 < 65 THEN 'deferral' WHEN (g / 100) % 100 < 80 THEN 'pay_in_full'
+        WHEN (g / 100) % 100 < 92 THEN 'settlement' ELSE 'restructure' END AS kind,
+        CASE WHEN (g / 10000) % 100 < 50 THEN 'completed'
+        WHEN (g / 10000) % 100 < 70 THEN 'broken' WHEN (g / 10000) % 100 < 85 THEN 'lapsed'
+        WHEN (g / 10000) % 100 < 90 THEN 'cancelled'
+        WHEN latest AND NOT EXISTS (SELECT 1 FROM plans p WHERE p.case_id = bench_ov.case_id
+            AND p.status IN ('pending', 'active'))
+            THEN CASE WHEN (g / 10000) % 100 < 97 THEN 'active' ELSE 'pending' END
+        ELSE 'completed' END AS status) AS p
+WHERE g % 100 < 45;
+INSERT INTO payments (case_id, plan_id, purpose, amount, currency, status, gateway,
+    automatic, gateway_reference, created_at, confirmed_at, refunded, disputed)
+SELECT p.case_id, p.id, 'installment', GREATEST(1, p.total / 3), p.currency, 'succeeded',
+    'stripe', (hashint8(p.id) & 2147483647) % 4 = 0, 'pi_rbench_' || p.id || '_' || n,
+    p.activated_at + (n - 1) * interval '30 days',
+    p.activated_at + (n - 1) * interval '30 days', 0, 0
+FROM plans p, bench_base, LATERAL (VALUES (1), (2)) AS s(n)
+WHERE p.id > bench_base.plans AND p.activated_at IS NOT NULL
+    AND (n = 1 OR p.status = 'completed');
+INSERT INTO promises (case_id, made_by, made_at, due_date, amount, currency, status, paid,
+    settled_on)
+SELECT case_id, agent, at + interval '2 hours', due, amount, currency, status,
+    CASE status WHEN 'kept' THEN amount WHEN 'partly_kept' THEN amount / 2 ELSE 0 END,
+    CASE WHEN status IN ('kept', 'partly_kept', 'broken') THEN due END
+FROM bench_ov,
+    LATERAL (SELECT CAST(at + interval '7 days' AS date) AS due,
+        CASE WHEN latest AND q % 3 = 0 THEN 'open' WHEN (q / 3) % 100 < 40 THEN 'kept'
+        WHEN (q / 3) % 100 < 55 THEN 'partly_kept' WHEN (q / 3) % 100 < 92 THEN 'broken'
+        ELSE 'superseded' END AS status) AS s
+WHERE k % 100 >= 92;
+INSERT INTO audit_entries (at, staff_id, actor, action, case_id, details)
+SELECT at + interval '5 hours', CASE WHEN action LIKE 'call%' THEN owner_id END,
+    CASE WHEN action LIKE 'call%' THEN agent ELSE 'system' END, action, case_id,
+    CASE WHEN action = 'message.cancel'
+        THEN json_build_object('message_id', bench_base.messages + r,
+            'reasons', json_build_array(reason))
+        ELSE json_build_object('channel',
+            CASE WHEN action LIKE 'call%' THEN 'call' ELSE 'sms' END,
+            'reasons', json_build_array(reason)) END
+FROM bench_ov, bench_base,
+    LATERAL (SELECT (ARRAY['call.refused', 'message.refused', 'message.cancel',
+        'letter.refused'])[1 + (q / 1000) % 4] AS action,
+        (ARRAY['third_party', 'on_hold', 'opted_out', 'quiet_hours', 'holiday_blackout',
+        'connected_calls_per_day', 'call_attempts_per_7_days', 'messages_per_day',
+        'messages_per_7_days', 'recent_conversation', 'borrower_hours',
+        'validation_notice_pending', 'no_address'])[1 + (q / 4000) % 13] AS reason) AS a
+WHERE (q / 100) % 10 = 0
+UNION ALL
+SELECT at + interval '4 hours', owner_id, agent, 'case.view', case_id, '{}'::json
+FROM bench_ov, bench_base;
+INSERT INTO audit_entries (at, staff_id, actor, action, case_id, details)
+SELECT day + interval '9 hours', 1, 'agent1@bench.example', 'message.refused', NULL,
+    json_build_object('batch_id', n, 'channel', 'sms', 'refused', json_build_object(
+        'quiet_hours', (SELECT json_agg(1 + (hashint8(n * 1000 + j) & 2147483647) % :cases)
+            FROM generate_series(1, 200) AS j),
+        'opted_out', (SELECT json_agg(1 + (hashint8(n * 1000 + 500 + j) & 2147483647) % :cases)
+            FROM generate_series(1, 50) AS j)))
+FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day')
+    WITH ORDINALITY AS d(day, n);
+INSERT INTO opt_outs (borrower_id, channel, at, source)
+SELECT borrower_id, (ARRAY['sms', 'email', 'call', 'letter'])[1 + (h / 200) % 4],
+    at + interval '6 hours', 'link'
+FROM bench_ov WHERE (h / 7) % 200 = 0;
+DROP TABLE bench_ov;
+DROP TABLE bench_base
+"""
+
+# The tables ACTIVITY fills (their plain indexes dropped for the load, built after it).
+ACTIVITY_TABLES = (
+    "reminder_links",
+    "messages",
+    "contact_attempts",
+    "verification_attempts",
+    "case_events",
+    "offers",
+    "plans",
+    "payments",
+    "promises",
+    "audit_entries",
+    "opt_outs",
+)
+
+# An index that backs no constraint (those stay: dropping them would drop the key).
+PLAIN_INDEXES = """
+SELECT i.indexname, i.indexdef FROM pg_indexes i
+WHERE i.schemaname = 'public' AND i.tablename = :table AND NOT EXISTS (
+    SELECT 1 FROM pg_constraint c WHERE c.conindid = CAST(quote_ident(i.indexname) AS regclass))
+"""
+
+
+def write_activity(engine: Engine, ends: list[date]) -> tuple[dict[str, int], float]:
+    """The period's plans, promises, contact, refusals and funnel steps (``ACTIVITY``),
+    hung off the overdue case-months of the history; (rows by table, seconds)."""
+    started = time.perf_counter()
+    params: dict[str, Any] = {"first": ends[0].replace(day=1), "last": ends[-1]}
+    with engine.begin() as conn:
+        params["cases"] = conn.scalar(text("SELECT max(id) FROM cases")) or 1
+        before = {t: _count(conn, t) for t in ACTIVITY_TABLES}
+        dropped = [
+            (name, definition)
+            for table in ACTIVITY_TABLES
+            for name, definition in conn.execute(text(PLAIN_INDEXES), {"table": table})
+        ]
+        for name, _definition in dropped:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+        for statement in _statements(OVERDUE_MONTHS):
+            conn.execute(text(statement), params)
+        for statement in _statements(ACTIVITY):
+            conn.execute(text(statement), params)
+        for _name, definition in dropped:
+            conn.execute(text(definition))
+        for table in ACTIVITY_TABLES:
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608
+                    f" (SELECT COALESCE(max(id), 1) FROM {table}))"
+                )
+            )
+        added = {t: _count(conn, t) - before[t] for t in ACTIVITY_TABLES}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return added, time.perf_counter() - started
+
+
+def _count(conn: Any, table: str) -> int:
+    return int(conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
+
+
 def build(url: str, count: int, policy: Policy) -> Engine:
     """The book of ``count`` cases with its history; its engine."""
     lifecycle = _lifecycle()
@@ -261,6 +525,12 @@ def build(url: str, count: int, policy: Policy) -> Engine:
     print(
         f"history      {rows:,} case_month_ends rows, {ends[0]} to {ends[-1]}, in {seconds:.0f} s"
         " (owners, the INSERT … SELECT, keys and index, VACUUM ANALYZE)"
+    )
+    added, seconds = write_activity(engine, ends)
+    print(
+        "activity     "
+        + ", ".join(f"{rows:,} {table}" for table, rows in added.items() if rows)
+        + f" in {seconds:.0f} s (indexes built after, VACUUM ANALYZE)"
     )
     return engine
 
@@ -475,52 +745,192 @@ def save_plans(engine: Engine, label: str, seen: list[tuple[str, Any]]) -> None:
     (EXPLAIN / f"reporting_{name}.txt").write_text("\n".join(lines) + "\n")
 
 
+def _book() -> ModuleType:
+    """The dashboard's service (imported late, as ``_reporting``)."""
+    from portal.reporting import book
+
+    return book
+
+
+@contextmanager
+def timed_statements(engine: Engine) -> Iterator[list[tuple[float, str]]]:
+    """Each statement run on ``engine`` meanwhile, with its seconds."""
+    timed: list[tuple[float, str]] = []
+    started: list[float] = []
+
+    def before(*_: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        timed.append((time.perf_counter() - started.pop(), statement))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield timed
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def _slowest(timed: list[tuple[float, str]], count: int = 4) -> str:
+    """The slowest statements, each as its seconds and its first words."""
+    return "; ".join(
+        f"{seconds:.3f} s {' '.join(statement.split())[:60]}…"
+        for seconds, statement in sorted(timed, reverse=True)[:count]
+    )
+
+
+def whole_dashboard(
+    engine: Engine, ends: list[date], repeat: int, explain: bool, zone: ZoneInfo
+) -> list[tuple[str, float, float]]:
+    """``book_report`` (every section of the dashboard) over the last ``PAIRS`` pairs,
+    per slice: (slice, p95, median). Prints the slowest statements of each slice's first
+    run; with ``explain`` saves the plans of every statement under ``bench/explain/``."""
+    book = _book()
+    first, last = ends[-PAIRS - 1], ends[-2]
+    results = []
+    for label, values in slices(engine):
+        chosen = _reporting()[1].Slice(**values)
+        times: list[float] = []
+        for attempt in range(repeat):
+            with Session(engine) as db:
+                if explain and attempt == 0:
+                    with statements_of(engine) as seen:
+                        book.book_report(db, first, last, chosen, zone)
+                    save_plans(engine, f"book {label}", seen)
+                with timed_statements(engine) as timed:
+                    started = time.perf_counter()
+                    book.book_report(db, first, last, chosen, zone)
+                    times.append(time.perf_counter() - started)
+                if attempt == 0:
+                    print(f"  slowest    {_slowest(timed)}", flush=True)
+        results.append((label, p95(times), statistics.median(times)))
+        print(
+            f"whole report {label:<28} p95 {results[-1][1]:6.3f} s   median"
+            f" {results[-1][2]:6.3f} s",
+            flush=True,
+        )
+    return results
+
+
+SUPERVISOR = "supervisor@bench.example"
+
+
+def page(url: str, ends: list[date], repeat: int) -> tuple[float, float]:
+    """``GET /reports/portfolio`` for the last ``PAIRS`` pairs, unsliced, through the
+    test client with a supervisor signed in (the view: reading the choices, the whole
+    report, rendering, the audit entry): (p95, median)."""
+    from tests.portal.factories import add_staff, app_config, staff_sign_in
+
+    app = create_app(app_config(url))
+    try:
+        add_staff(app, SUPERVISOR, ("agent", "supervisor"))
+        client = app.test_client()
+        if staff_sign_in(client, SUPERVISOR).status_code != 303:
+            raise SystemExit("the bench's supervisor could not sign in")
+        path = f"/reports/portfolio?lang=en&from={ends[-PAIRS - 1]}&to={ends[-2]}"
+        times: list[float] = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = client.get(path)
+            times.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"GET {path}: {response.status_code}")
+    finally:
+        app.extensions["haohuan.engine"].dispose()
+    print(
+        f"page         GET {path}  p95 {p95(times):6.3f} s"
+        f"   median {statistics.median(times):6.3f} s"
+    )
+    return p95(times), statistics.median(times)
+
+
 @dataclass(frozen=True)
 class Figures:
     """One run's figures."""
 
     cases: int
     history_rows: int
+    month_ends: int
     pairs: list[tuple[date, float, int]]
-    snapshot: Snapshot
+    snapshot: Snapshot | None
     dashboard: list[tuple[str, float, float, int]]
+    whole: list[tuple[str, float, float]]
+    page: tuple[float, float]
 
 
-def measure(engine: Engine, runs: int, repeat: int, explain: bool) -> Figures:
-    """Transitions, snapshot and dashboard on the built database at ``engine``."""
+def measure(
+    url: str, engine: Engine, runs: int, repeat: int, explain: bool, counted: bool = False
+) -> Figures:
+    """Transitions (unless ``counted``: already), snapshot (unless ``runs`` is 0), the roll
+    rates, the whole report and the page on the built database at ``url`` (``engine``)."""
     with engine.connect() as conn:
         cases = conn.scalar(text("SELECT count(*) FROM cases")) or 0
         history_rows = conn.scalar(text("SELECT count(*) FROM case_month_ends")) or 0
     ends = stored_month_ends(engine)
-    pairs = count_pairs(engine, ends)
-    taken = snapshot(engine, ends[-1], runs)
+    pairs = [] if counted else count_pairs(engine, ends)
+    taken = snapshot(engine, ends[-1], runs) if runs else None
     board = dashboard(engine, ends, repeat, explain)
-    return Figures(cases, history_rows, pairs, taken, board)
+    with create_app({"DATABASE_URL": url}).app_context():
+        from portal.finance.reports import finance_timezone
+
+        zone = finance_timezone()
+    whole = whole_dashboard(engine, ends, repeat, explain, zone)
+    return Figures(
+        cases, history_rows, len(ends), pairs, taken, board, whole, page(url, ends, repeat)
+    )
 
 
 def rows_of(figures: Figures) -> list[Row]:
     """``make bench-compare``'s rows."""
-    millions = f"{figures.cases / 1_000_000:g}M cases, {len(figures.pairs) + 1} month-ends"
+    millions = f"{figures.cases / 1_000_000:g}M cases, {figures.month_ends} month-ends"
     snap = figures.snapshot
-    rows = [
-        at_most(
-            f"month-end snapshot, {millions}",
-            f"write_month_end {snap.median:.2f} s (median of {len(snap.runs)}, {snap.rows:,} rows)",
-            f"bare INSERT … SELECT of the same columns: {snap.floor:.2f} s",
-            snap.median / snap.floor,
-            SNAPSHOT_GOAL,
+    rows: list[Row] = []
+    if snap is not None:
+        rows.append(
+            at_most(
+                f"month-end snapshot, {millions}",
+                f"write_month_end {snap.median:.2f} s (median of {len(snap.runs)},"
+                f" {snap.rows:,} rows)",
+                f"bare INSERT … SELECT of the same columns: {snap.floor:.2f} s",
+                snap.median / snap.floor,
+                SNAPSHOT_GOAL,
+            )
         )
-    ]
-    seconds = [spent for _, spent, _ in figures.pairs]
-    written = [rows for *_, rows in figures.pairs]
+    if snap is not None and figures.pairs:
+        seconds = [spent for _, spent, _ in figures.pairs]
+        written = [rows for *_, rows in figures.pairs]
+        rows.append(
+            shown(
+                f"transitions counted per pair, {millions}",
+                f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+                f" ({statistics.median(written):,.0f} rows a pair)",
+                f"the snapshot's floor: {snap.floor:.2f} s",
+                statistics.median(seconds) / snap.floor,
+                "context: the daily work's second step",
+            )
+        )
+    for label, worst, median in figures.whole:
+        rows.append(
+            Row(
+                f"dashboard, the whole report (book_report), last {PAIRS} pairs, {label}",
+                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
+                "-",
+                None,
+                f"p95 < {GOAL_SECONDS:g} s",
+                worst < GOAL_SECONDS,
+            )
+        )
+    worst, median = figures.page
     rows.append(
-        shown(
-            f"transitions counted per pair, {millions}",
-            f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
-            f" ({statistics.median(written):,.0f} rows a pair)",
-            f"the snapshot's floor: {snap.floor:.2f} s",
-            statistics.median(seconds) / snap.floor,
-            "context: the daily work's second step",
+        Row(
+            f"dashboard page GET /reports/portfolio, last {PAIRS} pairs, unsliced",
+            f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
+            "-",
+            None,
+            f"p95 < {GOAL_SECONDS:g} s",
+            worst < GOAL_SECONDS,
         )
     )
     for label, worst, median, _counted in figures.dashboard:
@@ -546,7 +956,7 @@ def compare_rows(
     with postgres_database(admin_url, BENCH_DATABASE) as url:
         engine = build(url, cases, policy)
         try:
-            return rows_of(measure(engine, runs, repeat, explain=False))
+            return rows_of(measure(url, engine, runs, repeat, explain=False))
         finally:
             engine.dispose()
 
@@ -570,7 +980,9 @@ def main() -> None:
     """Build (or reuse), measure, print the figures and the rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3, help="snapshot runs (median)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="snapshot runs (median); 0: no snapshot"
+    )
     parser.add_argument("--repeat", type=int, default=20, help="dashboard runs per slice (p95)")
     parser.add_argument("--postgres-url", default="postgresql://root@127.0.0.1:5432/postgres")
     parser.add_argument("--database", default=BENCH_DATABASE, help="the run's database's prefix")
@@ -578,6 +990,11 @@ def main() -> None:
     parser.add_argument("--reuse", metavar="NAME", help="measure a copy of NAME (from --keep)")
     parser.add_argument("--build-only", action="store_true", help="with --keep: build, keep, stop")
     parser.add_argument("--explain", action="store_true", help="save the dashboard's plans")
+    parser.add_argument(
+        "--counted",
+        action="store_true",
+        help="with --reuse: its transitions are counted already (measure the dashboard)",
+    )
     args = parser.parse_args()
     if why := postgres_unreachable(args.postgres_url):
         raise SystemExit(f"postgres unreachable ({why})")
@@ -588,7 +1005,7 @@ def main() -> None:
         with copy_of(args.postgres_url, args.reuse, args.database) as url:
             engine: Engine = create_app({"DATABASE_URL": url}).extensions["haohuan.engine"]
             try:
-                figures = measure(engine, args.runs, args.repeat, args.explain)
+                figures = measure(url, engine, args.runs, args.repeat, args.explain, args.counted)
             finally:
                 engine.dispose()
     else:
@@ -606,7 +1023,7 @@ def main() -> None:
                 if args.build_only:
                     return
             try:
-                figures = measure(engine, args.runs, args.repeat, args.explain)
+                figures = measure(url, engine, args.runs, args.repeat, args.explain)
             finally:
                 engine.dispose()
     print(table(rows_of(figures)))

@@ -74,7 +74,7 @@ from portal.cases.overdue import borrower_today, date_bounds, dates_moment, toda
 from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
-from portal.core.db import jit_of, like_pattern
+from portal.core.db import like_pattern, without_jit
 from portal.core.pagination import Window, count, placed
 from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
@@ -1061,7 +1061,7 @@ def page_of(
     amount is counted (``_parts``; for a sort, their currencies first:
     ``_first_counted``)."""
     zone = zone or console_zone()
-    _without_jit(db)
+    without_jit(db)
     with _planned_for_values(db):
         ids, span = _page_ids_of(db, chosen, moment, per_page, zone)
     rows = _rows(db, ids, moment)
@@ -1191,22 +1191,6 @@ def _counted_page(
     if counted == 0:
         return span, []
     return span, list(connection.execute(span.of(_ordered(part.query, chosen, moment))).scalars())
-
-
-def _without_jit(db: Session) -> None:
-    """No JIT compilation on PostgreSQL for the rest of the transaction. A page's
-    statements read a few thousand rows at most, but the planner charges every
-    per-row subquery (the borrower's zone at the edge of the day, the amount counted
-    from the installments) on every row it might read, so their estimated cost passes
-    ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
-    at 1M cases, ``bench/explain/``)."""
-    connection = db.connection()
-    # Not when every connection starts without JIT (gunicorn's workers:
-    # ``HAOHUAN_DB_JIT``): a round trip of each page's eight saved.
-    if connection.dialect.name == "postgresql" and jit_of(connection) != "off":
-        # One statement, as the driver's own (nothing for SQLAlchemy to build or
-        # compile): set_config(..., true) is SET LOCAL.
-        connection.exec_driver_sql("SELECT set_config('jit', 'off', true)")
 
 
 # What a connection without psycopg's ``prepare_threshold`` answers.

@@ -86,6 +86,23 @@ def jit_of(connection: Connection) -> str:
     return str(connection.connection.info.get(_JIT, ""))
 
 
+def without_jit(db: Session) -> None:
+    """No JIT compilation on PostgreSQL for the rest of the transaction. A page's
+    statements read a few thousand rows at most, but the planner charges every
+    per-row subquery (the borrower's zone at the edge of the day, the amount counted
+    from the installments) on every row it might read, so their estimated cost passes
+    ``jit_above_cost`` and compiling them took longer than running them (0.1 to 0.9 s
+    at 1M cases, ``bench/explain/``); the reports' aggregates over a year of a million
+    cases' activity likewise (1 to 3 s of compiling a statement, ``bench/reporting.py``)."""
+    connection = db.connection()
+    # Not when every connection starts without JIT (gunicorn's workers:
+    # ``HAOHUAN_DB_JIT``): a round trip of each page's eight saved.
+    if connection.dialect.name == "postgresql" and jit_of(connection) != "off":
+        # One statement, as the driver's own (nothing for SQLAlchemy to build or
+        # compile): set_config(..., true) is SET LOCAL.
+        connection.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.

@@ -40,7 +40,7 @@ from portal.finance.plan_keeping import counted_plans
 from portal.finance.reports import day_bounds
 from portal.models import Payment, PaymentStatus, Plan, PlanStatus
 from portal.reporting.portfolio import Slice, share_text
-from portal.reporting.slices import WHOLE_BOOK, average, share, sliced
+from portal.reporting.slices import WHOLE_BOOK, average, narrowed, share
 
 PORTAL = "portal"
 AGENT_OFFER = "agent_offer"
@@ -193,20 +193,27 @@ def arrangements(
     """The plans accepted from ``first`` to ``last`` (days in ``zone``, both included) in
     the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
-    first_automatic = (
-        select(Payment.automatic)
-        .where(Payment.plan_id == Plan.id, Payment.status == PaymentStatus.SUCCEEDED)
-        .order_by(Payment.confirmed_at, Payment.id)
-        .limit(1)
-        .correlate(Plan)
-        .scalar_subquery()
+    counted_ids = select(Plan.id).where(*counted_plans(start, end))
+    # Each counted plan's succeeded payments in the order they were confirmed (ties by
+    # id): the first says whether autopay took it. One pass, not one lookup per plan.
+    ranked = (
+        select(
+            Payment.plan_id.label("plan_id"),
+            Payment.automatic.label("automatic"),
+            func.row_number()
+            .over(partition_by=Payment.plan_id, order_by=(Payment.confirmed_at, Payment.id))
+            .label("rank"),
+        )
+        .where(Payment.status == PaymentStatus.SUCCEEDED, Payment.plan_id.in_(counted_ids))
+        .subquery()
     )
+    first_paid = select(ranked.c.plan_id, ranked.c.automatic).where(ranked.c.rank == 1).subquery()
     channel = case(
-        (first_automatic == true(), AUTOPAY),
+        (first_paid.c.automatic == true(), AUTOPAY),
         (Plan.offer_id.is_not(None), AGENT_OFFER),
         else_=PORTAL,
     )
-    plans = sliced(
+    plans = narrowed(
         select(
             Plan.kind.label("kind"),
             Plan.status.label("status"),
@@ -214,7 +221,7 @@ def arrangements(
             channel.label("channel"),
             Plan.discount.label("discount"),
             (Plan.waived_penalties + Plan.waived_fees).label("waiver"),
-        ),
+        ).outerjoin(first_paid, first_paid.c.plan_id == Plan.id),
         Plan.case_id,
         chosen,
     ).where(*counted_plans(start, end))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from portal.core.db import without_jit
 from portal.reporting import arrangements, contact, funnel, portfolio, promises
 from portal.reporting.portfolio import RollRates, Slice
 from portal.reporting.snapshots import month_end_of
@@ -47,6 +48,9 @@ def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneI
     """The roll rates of the pairs from ``first`` to ``last`` and the other figures over
     their days, for ``chosen``."""
     first_day, last_day = days_of(first, last)
+    # Its statements aggregate a year of a million cases' activity: compiling them cost
+    # more than running them (``bench/reporting.py``).
+    without_jit(db)
     return BookReport(
         first_day=first_day,
         last_day=last_day,

@@ -45,7 +45,7 @@ from negotiation.contact import ContactRefusal
 from portal.finance.reports import day_bounds
 from portal.models import AuditEntry, Case, ContactAttempt, Loan, OptOut
 from portal.reporting.portfolio import Slice, share_text
-from portal.reporting.slices import WHOLE_BOOK, share, slice_cases, sliced
+from portal.reporting.slices import WHOLE_BOOK, narrowed, share, slice_cases
 
 # The audit actions that record a contact the gate refused.
 REFUSED_ACTIONS = ("call.refused", "letter.refused", "message.refused", "message.cancel")
@@ -121,7 +121,7 @@ def contact(
     attempts = dict.fromkeys(CHANNELS, 0)
     right_party = inbound = 0
     rows = db.execute(
-        sliced(
+        narrowed(
             select(
                 ContactAttempt.channel,
                 ContactAttempt.inbound,
@@ -142,7 +142,7 @@ def contact(
         if connected:
             right_party += number
     cases = db.scalar(
-        sliced(
+        narrowed(
             select(func.count(func.distinct(ContactAttempt.case_id))),
             ContactAttempt.case_id,
             chosen,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from portal.finance.reports import day_bounds
 from portal.models import Promise, PromiseStatus, StaffMember
 from portal.reporting.portfolio import Slice
-from portal.reporting.slices import WHOLE_BOOK, sliced
+from portal.reporting.slices import WHOLE_BOOK, narrowed
 
 STATUSES = tuple(status.value for status in PromiseStatus)
 
@@ -126,7 +126,7 @@ def promises(
     the cases of the slice ``chosen`` (see the module's docstring)."""
     start, end = day_bounds(first, last, zone)
     rows = db.execute(
-        sliced(
+        narrowed(
             select(
                 Promise.made_by,
                 StaffMember.id,

@@ -58,6 +58,17 @@ def sliced(
     )
 
 
+def narrowed(
+    query: Select[*Ts], case_id: ColumnElement[int] | QueryableAttribute[int], chosen: Slice
+) -> Select[*Ts]:
+    """``query`` kept to the rows whose ``case_id`` is a case of the slice; the whole book
+    as it is (every row's case exists, with its loan and borrower: their keys are
+    required), so a report of the whole book reads no case at all."""
+    if chosen == WHOLE_BOOK:
+        return query
+    return query.where(case_id.in_(slice_cases(chosen)))
+
+
 def slice_cases(chosen: Slice) -> Select[int]:
     """The ids of the slice's cases."""
     return (
