@@ -170,16 +170,8 @@ class _Loan:
     def paid_through(self) -> int:
         """How many installments from the first are paid in full now."""
         count = 0
-        for (
-            _id,
-            _seq,
-            _due,
-            interest,
-            principal,
-            interest_paid,
-            principal_paid,
-        ) in self.installments:
-            if interest_paid < interest or principal_paid < principal:
+        for item in self.installments:
+            if item[5] < item[3] or item[6] < item[4]:  # interest or principal still owed
                 break
             count += 1
         return count
@@ -187,7 +179,8 @@ class _Loan:
 
 @dataclass(frozen=True)
 class Written:
-    """What was written (the demo test reads it)."""
+    """How many of each were written: plans by (kind, status), promises by status (a
+    superseded one's newer promise not counted), refusals by the reason meant."""
 
     plans: dict[tuple[str, str], int]
     promises: dict[str, int]
