@@ -5,9 +5,9 @@ contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
 
 Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
 every section; finance the money figures (``MONEY``: the roll rates with their amounts and
-the arrangements' money), not the promises by agent, the contact or the funnel. A
-section not read is not computed. A new section is named in ``SECTIONS`` and, when it is
-a money figure, in ``MONEY``.
+the arrangements' money), not the promises by agent, the contact or the funnel, nor the
+book sliced by owner or team. A section not read is not computed. A new section is named
+in ``SECTIONS`` and, when it is a money figure, in ``MONEY``.
 
 The days of a period of month pairs run from the day after its first month-end to its
 last pair's second month-end, both included: the pairs from 2026-09-30 to 2026-10-31
@@ -45,11 +45,13 @@ MONEY = frozenset({ROLL_RATES, PLANS})
 
 @dataclass(frozen=True)
 class Audience:
-    """Who reads the report, and the sections they may read (``code``: ``all`` or
-    ``money``)."""
+    """Who reads the report, the sections they may read (``code``: ``all`` or
+    ``money``), and whether they may slice the book by the people who work it (owner and
+    team: a slice by agent is a figure of that agent's work, not of money)."""
 
     code: str
     sections: frozenset[str]
+    by_people: bool = True
 
     def sees(self, section: str) -> bool:
         """Whether this audience reads ``section``."""
@@ -57,7 +59,7 @@ class Audience:
 
 
 EVERYTHING = Audience("all", frozenset(SECTIONS))
-MONEY_ONLY = Audience("money", MONEY)
+MONEY_ONLY = Audience("money", MONEY, by_people=False)
 # Each role that reads the report and what it reads, the widest first: a member holding
 # several roles reads as the widest of them.
 AUDIENCES: tuple[tuple[str, Audience], ...] = (

@@ -14,7 +14,7 @@ from fractions import Fraction
 import pytest
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Bucket
 from portal.contact.gate import REFUSAL_TEXT
@@ -31,8 +31,10 @@ from portal.models import (
     OfferStatus,
     OptOut,
     Plan,
+    PortfolioTransition,
     Promise,
     ReminderLink,
+    StaffMember,
     VerificationAttempt,
 )
 from portal.reporting import book as report_book
@@ -647,7 +649,7 @@ def sections_in(html: str) -> set[str]:
     return shown
 
 
-def test_finance_reads_the_money_figures_alone_in_its_own_console(app, fuller):
+def test_finance_reads_the_money_figures_alone_in_its_own_console(app, supervisor, fuller):
     finance = signed_in(app, FINANCE, ("finance",))
     html = unwrapped(finance.get(f"{URL}?lang=en&currency=TWD").get_data(as_text=True))
     assert sections_in(html) == set(MONEY_SECTIONS)
@@ -673,10 +675,33 @@ def test_finance_reads_the_money_figures_alone_in_its_own_console(app, fuller):
     assert "<html" not in part
     assert sections_in(part) == set(MONEY_SECTIONS)
     assert "former@haohuan.example" not in part
+    # Not the book by the people who work it: no owner or team to choose, and asked for,
+    # left out with a sentence saying so.
+    assert 'id="portfolio-owner"' not in html
+    assert 'id="portfolio-team"' not in html
+    with app.app_context():
+        # A case of the book owned by the supervisor when it rolled.
+        session = db.session()
+        owner = session.scalars(select(StaffMember.id).where(StaffMember.email == SUPERVISOR)).one()
+        first_row = select(func.min(PortfolioTransition.id)).scalar_subquery()
+        session.execute(
+            update(PortfolioTransition)
+            .where(PortfolioTransition.id == first_row)
+            .values(owner_id=owner)
+        )
+        session.commit()
+    # The supervisor reads the book by that owner; finance may not.
+    assert 'id="portfolio-owner"' in supervisor.get(f"{URL}?lang=en").get_data(as_text=True)
+    assert "is not one of the choices" not in supervisor.get(f"{URL}?owner={owner}").get_data(
+        as_text=True
+    )
+    by_owner = unwrapped(finance.get(f"{URL}?lang=en&owner={owner}").get_data(as_text=True))
+    assert f"Owner: “{owner}” is not one of the choices, so it was left out." in by_owner
     # The roll rates' CSV is a money figure: finance exports it.
     assert finance.get(f"{URL}.csv?currency=TWD").status_code == 200
     # Audited as any reader's views and exports.
     assert [row[:2] for row in audited(app, "reports.") if row[0] == FINANCE] == [
+        (FINANCE, "reports.portfolio.view"),
         (FINANCE, "reports.portfolio.view"),
         (FINANCE, "reports.portfolio.view"),
         (FINANCE, "reports.portfolio.export"),

@@ -20,7 +20,7 @@ export is recorded in the audit log (the figures are the book's money).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -111,10 +111,14 @@ class Asked:
     choices: service.SliceChoices
 
 
-def _read() -> Asked:
-    """The request's period and slice, checked against the history there is."""
+def _read(audience: Audience) -> Asked:
+    """The request's period and slice, checked against the history there is and the
+    slices ``audience`` may choose (no owner or team for finance: asked for, they are
+    left out with a sentence saying so)."""
     database = db.session()
     ends, choices = service.month_ends(database), service.slice_choices(database)
+    if not audience.by_people:
+        choices = replace(choices, owners=[], teams=[])
     chosen, problems = parse_choice(request.args, ends, choices)
     return Asked(chosen, problems, ends, choices)
 
@@ -161,9 +165,9 @@ def portfolio() -> Response:
     """The figures of the chosen period and slice the member's audience reads (the roll
     rates first, then the plans, promises, contact and the portal funnel): the whole page,
     or for htmx the results alone."""
-    asked = _read()
-    chosen = asked.chosen
     audience = _audience()
+    asked = _read(audience)
+    chosen = asked.chosen
     report = _report(chosen, audience)
     found = report.roll_rates if report is not None else None
     fragment = wants_fragment()
@@ -207,7 +211,7 @@ def portfolio() -> Response:
 def portfolio_csv() -> ResponseReturnValue:
     """The matrix's table as CSV, one line per pair of buckets; a bad filter (or no
     history yet) goes back to the page to be explained there."""
-    asked = _read()
+    asked = _read(_audience())
     chosen, period = asked.chosen, asked.chosen.period
     if asked.problems or period is None:
         return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
