@@ -17,9 +17,11 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.contact import Channel, Recipient
 from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
+from portal.contact.gate import judge
 from portal.core import db
 from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
@@ -662,5 +664,21 @@ def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(de
         assert set(entry.details["reasons"]) <= set(REASONS)
         if entry.action == "message.refused":
             assert entry.details["channel"] in ("sms", "email")
+    # And the gate, asked now about each refused contact at its moment (with the contact
+    # log, holds, opt-outs and quiet hours the database holds), refuses it for every
+    # reason recorded.
+    for entry in entries:
+        if entry.staff_id is None:
+            continue
+        channel = Channel(entry.details.get("channel") or ACTION_CHANNELS[entry.action])
+        third = entry.details.get("outcome") == "third_party"
+        recipient = Recipient.THIRD_PARTY if third else Recipient.BORROWER
+        case = session.get_one(Case, entry.case_id)
+        decision = judge(session, case, channel, entry.at, recipient=recipient)
+        given = {reason.value for reason in decision.reasons}
+        assert set(entry.details["reasons"]) <= given, (entry.action, entry.details, given)
     # Once: preparing the demo again adds none of it.
     assert outcomes.seed_outcomes(session, TODAY, NOW, seed.demo_agents(session)) is None
+
+
+ACTION_CHANNELS = {"call.refused": "call", "letter.refused": "letter"}
