@@ -1,7 +1,7 @@
-"""The portfolio page at ``/reports/portfolio``, for supervisors and admins (and, for the
-money figures only, finance): how the book
-moved from one month-end to the next over a period (the roll-rate matrix as a heat map
-with its table, the cure rate, and roll-forward and roll-back per bucket), then over the
+"""The portfolio page at ``/reports/portfolio``, "How the book is doing", for supervisors
+and admins (and, for the money figures only, finance): how the book moved from one
+month-end to the next over a period (the roll-rate matrix as a heat map with its table,
+the cure rate, and roll-forward and roll-back per bucket), then over the
 same pairs' days the plans by kind and first-payment channel (kept rate, discount and
 waiver, settlement rate), the promises to pay, contact and the portal funnel, all from one
 service (``portal.reporting.book.book_report``), for a slice of the book; and the roll
