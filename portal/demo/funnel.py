@@ -26,6 +26,7 @@ statements (and the links' ids in chunks) and writes in bulk; running it again a
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -126,6 +127,40 @@ def seed_funnel(db: Session, now: datetime) -> int:
     for start in range(0, len(rows), CHUNK):
         db.execute(insert(EVENTS), rows[start : start + CHUNK])
     db.commit()
+    return len(rows)
+
+
+def steps_before_plans(
+    db: Session, plans: Sequence[tuple[int, datetime]], rng: random.Random
+) -> int:
+    """The three portal steps in the minutes before each of ``plans`` (case id, accepted
+    at), as ``seed_funnel`` gives the plans chosen in the portal, for plans written after
+    it (``portal.demo.outcomes``): each case under the device class its events already
+    name, else one drawn by weight. The number of events written. Does not commit."""
+    named: dict[int, dict[str, Any]] = dict(
+        db.execute(
+            select(CaseEvent.case_id, CaseEvent.data)
+            .where(CaseEvent.kind.in_(DEVICE_EVENTS), CaseEvent.case_id.in_([c for c, _ in plans]))
+            .order_by(CaseEvent.id)
+        ).all()
+    )
+    devices = {case_id: data["device"] for case_id, data in named.items() if data}
+    rows: list[dict[str, Any]] = []
+    for case_id, accepted in plans:
+        if case_id not in devices:
+            devices[case_id] = rng.choices([n for n, _ in DEVICES], [w for _, w in DEVICES])[0]
+        for kind, minutes in ((VERIFIED_EVENT, 14), (OPTIONS_SEEN, 10), (PLAN_REVIEWED, 4)):
+            rows.append(
+                {
+                    "case_id": case_id,
+                    "kind": kind,
+                    "actor": "borrower",
+                    "at": accepted - timedelta(minutes=minutes),
+                    "data": {"device": devices[case_id]},
+                }
+            )
+    for start in range(0, len(rows), CHUNK):
+        db.execute(insert(EVENTS), rows[start : start + CHUNK])
     return len(rows)
 
 

@@ -50,7 +50,9 @@ from portal.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    Payment,
     Plan,
+    PlanStatus,
     StaffMember,
 )
 from portal.reporting.snapshots import COLUMNS, count_transitions, month_end_of
@@ -180,6 +182,19 @@ def _arranged_from(db: Session) -> dict[int, date]:
     rows = db.execute(
         select(Plan.case_id, func.min(Plan.activated_at))
         .where(Plan.activated_at.is_not(None), Plan.status.in_(("active", "broken")))
+        .group_by(Plan.case_id)
+    )
+    return {case_id: at.date() for case_id, at in rows if at is not None}
+
+
+def _kept_on(db: Session) -> dict[int, date]:
+    """The day each closed case's plan was kept to term (its last payment), for the cases
+    a plan closed."""
+    rows = db.execute(
+        select(Plan.case_id, func.max(Payment.confirmed_at))
+        .join(Payment, Payment.plan_id == Plan.id)
+        .join(Case, Case.id == Plan.case_id)
+        .where(Plan.status == PlanStatus.COMPLETED, Case.status == CaseStatus.RESOLVED)
         .group_by(Plan.case_id)
     )
     return {case_id: at.date() for case_id, at in rows if at is not None}
@@ -346,6 +361,7 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
     schedules = _schedules(db)
     arms = _arms(db)
     arranged = _arranged_from(db)
+    kept_on = _kept_on(db)
     rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not secrets)
     rules = policy()
     rows: list[tuple[Any, ...]] = []
@@ -355,11 +371,14 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
             continue
         closed = None
         if case.status == CaseStatus.RESOLVED:
-            # Closed in a month after its loan's start, before the last month-end.
+            # Closed in a month after its loan's start, before the last month-end; the
+            # month its plan was kept to term when one ended it (``portal.demo.outcomes``).
             began = bisect_left(ends, case.start_date)
             if began >= len(ends) - 1:
                 continue
             closed = rng.randrange(began, len(ends) - 1)
+            if case.id in kept_on:
+                closed = min(max(began, bisect_left(ends, kept_on[case.id]) - 1), len(ends) - 2)
         rows += _rows(
             case,
             schedule,

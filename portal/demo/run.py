@@ -3,8 +3,9 @@ and the tests share: the 35 named borrowers (four of them on autopay, charged by
 run), the book of 2,000 more (and a few plans that today's work breaks), the day's case
 work, the staff accounts, the book's morning floor, today's events for the contact
 strategy and its past 60 mornings, the owners (``haohuan cases assign``), 120 cases
-resolved in the last two years and the book's last 24 month-ends for the reports, and
-fresh links.
+resolved in the last two years, the past year's outcomes (plans kept, broken and lapsed,
+promises, the contact gate's refusals) and the book's last 24 month-ends for the reports,
+and fresh links.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import autopay, book, history, seed, strategy
+from portal.demo import autopay, book, history, outcomes, seed, strategy
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
 
@@ -70,6 +71,9 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     # The reports' past: cases that closed in it, then every case at each of the last 24
     # month-ends, as it stood then.
     history.seed_closed(db, len(seed.PEOPLE) + book.BOOK_SIZE, today, now)
+    # Plans kept, broken and lapsed, promises and the gate's refusals in the last months
+    # (the closed cases' settlements among them, so the history closes them then).
+    outcomes.seed_outcomes(db, today, now, seed.demo_agents(db))
     history.seed_month_ends(db, today)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()

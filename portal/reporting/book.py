@@ -3,6 +3,12 @@ month pairs (``portfolio``) and, over the same calendar days, the plans, promise
 contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
 ``funnel``). ``haohuan report portfolio --format json`` prints ``as_json``.
 
+Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
+every section; finance the money figures (``MONEY``: the roll rates with their amounts and
+the arrangements' money), not the promises by agent, the contact or the funnel, nor the
+book sliced by owner or team. A section not read is not computed. A new section is named
+in ``SECTIONS`` and, when it is a money figure, in ``MONEY``.
+
 The days of a period of month pairs run from the day after its first month-end to its
 last pair's second month-end, both included: the pairs from 2026-09-30 to 2026-10-31
 are October and November, 2026-10-01 to 2026-11-30, in the finance time zone.
@@ -12,6 +18,7 @@ Reads only.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -24,19 +31,71 @@ from portal.reporting import arrangements, contact, funnel, portfolio, promises
 from portal.reporting.portfolio import RollRates, Slice
 from portal.reporting.snapshots import month_end_of
 
+ROLL_RATES = "roll_rates"
+PLANS = "plans"
+PROMISES = "promises"
+CONTACT = "contact"
+FUNNEL = "funnel"
+# Every section of the report, in the page's order.
+SECTIONS = (ROLL_RATES, PLANS, PROMISES, CONTACT, FUNNEL)
+# The money figures: what the book's amounts did (the roll rates, by amount too) and what
+# the arrangements brought and gave (plans by kind, discount and waiver, settlement
+# rate). Not the people's work (promises by agent), the contact, nor the portal's use.
+MONEY = frozenset({ROLL_RATES, PLANS})
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who reads the report, the sections they may read (``code``: ``all`` or
+    ``money``), and whether they may slice the book by the people who work it (owner and
+    team: a slice by agent is a figure of that agent's work, not of money)."""
+
+    code: str
+    sections: frozenset[str]
+    by_people: bool = True
+
+    def sees(self, section: str) -> bool:
+        """Whether this audience reads ``section``."""
+        return section in self.sections
+
+
+EVERYTHING = Audience("all", frozenset(SECTIONS))
+MONEY_ONLY = Audience("money", MONEY, by_people=False)
+# Each role that reads the report and what it reads, the widest first: a member holding
+# several roles reads as the widest of them.
+AUDIENCES: tuple[tuple[str, Audience], ...] = (
+    ("supervisor", EVERYTHING),
+    ("admin", EVERYTHING),
+    ("finance", MONEY_ONLY),
+)
+# The roles that may read the report at all.
+READERS = tuple(role for role, _ in AUDIENCES)
+
+
+def audience_for(roles: Iterable[str]) -> Audience | None:
+    """What a member holding ``roles`` reads of the report; None: nothing."""
+    held = set(roles)
+    return next((audience for role, audience in AUDIENCES if role in held), None)
+
 
 @dataclass(frozen=True)
 class BookReport:
-    """Every figure of one period and slice."""
+    """The figures of one period and slice: the roll rates always, the other sections
+    when asked for (None when not)."""
 
     first_day: date
     last_day: date
     chosen: Slice
     roll_rates: RollRates
-    arrangements: arrangements.Arrangements
-    promises: promises.Promises
-    contact: contact.Contact
-    funnel: funnel.Funnel
+    sections: frozenset[str] = frozenset(SECTIONS)
+    arrangements: arrangements.Arrangements | None = None
+    promises: promises.Promises | None = None
+    contact: contact.Contact | None = None
+    funnel: funnel.Funnel | None = None
+
+    def shows(self, section: str) -> bool:
+        """Whether the report holds ``section``."""
+        return section in self.sections
 
 
 def days_of(first: date, last: date) -> tuple[date, date]:
@@ -44,9 +103,21 @@ def days_of(first: date, last: date) -> tuple[date, date]:
     return first + timedelta(days=1), month_end_of(last + timedelta(days=1))
 
 
-def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo) -> BookReport:
-    """The roll rates of the pairs from ``first`` to ``last`` and the other figures over
-    their days, for ``chosen``."""
+def book_report(
+    db: Session,
+    first: date,
+    last: date,
+    chosen: Slice,
+    zone: ZoneInfo,
+    sections: Collection[str] = SECTIONS,
+) -> BookReport:
+    """The roll rates of the pairs from ``first`` to ``last`` and the other figures of
+    ``sections`` (every one by default; an audience's ``sections``) over their days, for
+    ``chosen``. The roll rates are always read: they name the period."""
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown report sections: {', '.join(sorted(unknown))}")
+    wanted = frozenset(sections) | {ROLL_RATES}
     first_day, last_day = days_of(first, last)
     # Its statements aggregate a year of a million cases' activity: compiling them cost
     # more than running them (``bench/reporting.py``).
@@ -56,25 +127,49 @@ def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneI
         last_day=last_day,
         chosen=chosen,
         roll_rates=portfolio.roll_rates(db, first, last, chosen),
-        arrangements=arrangements.arrangements(db, first_day, last_day, zone, chosen),
-        promises=promises.promises(db, first_day, last_day, zone, chosen),
-        contact=contact.contact(db, first_day, last_day, zone, chosen),
-        funnel=funnel.funnel(db, first_day, last_day, zone, chosen),
+        sections=wanted,
+        arrangements=(
+            arrangements.arrangements(db, first_day, last_day, zone, chosen)
+            if PLANS in wanted
+            else None
+        ),
+        promises=(
+            promises.promises(db, first_day, last_day, zone, chosen) if PROMISES in wanted else None
+        ),
+        contact=contact.contact(db, first_day, last_day, zone, chosen)
+        if CONTACT in wanted
+        else None,
+        funnel=funnel.funnel(db, first_day, last_day, zone, chosen) if FUNNEL in wanted else None,
     )
 
 
 def as_json(report: BookReport) -> dict[str, Any]:
     """The report's figures under their keys: ``roll_rates``, ``cure_rate``,
     ``roll_forward``, ``roll_back``, ``plans`` (by kind) and the other arrangement
-    figures, ``promises``, ``contact`` and ``funnel``, with the period's days."""
+    figures, ``promises``, ``contact`` and ``funnel``, with the period's days (the
+    sections the report holds)."""
     figures = portfolio.as_json(report.roll_rates, report.chosen)
     figures["days"] = {
         "first": report.first_day.isoformat(),
         "last": report.last_day.isoformat(),
     }
     for part in (report.arrangements, report.promises, report.contact, report.funnel):
-        figures.update(part.as_json())
+        if part is not None:
+            figures.update(part.as_json())
     return figures
 
 
-__all__ = ["BookReport", "as_json", "book_report", "days_of"]
+__all__ = [
+    "AUDIENCES",
+    "EVERYTHING",
+    "MONEY",
+    "MONEY_ONLY",
+    "READERS",
+    "SECTIONS",
+    "Audience",
+    "BookReport",
+    "as_json",
+    "audience_for",
+    "book_report",
+    "days_of",
+]

@@ -85,3 +85,39 @@ def test_a_supervisor_reads_the_portfolio_on_a_phone_and_at_a_desk(server, brows
     # Phone pages first (three languages), then the desk's.
     assert max(heights[3:]) < 6_000, heights
     assert max(heights[:3]) < 12_000, heights
+
+
+FINANCE = "portfolio.money@haohuan.example"
+
+
+def test_finance_reads_the_money_figures_on_a_phone_and_at_a_desk(server, browser):
+    """Finance's page: the roll rates and the plans in the finance console, nothing of
+    the promises, contact or funnel, readable on a phone and at a desk in three languages."""
+    base, app = server
+    add_staff(app, FINANCE, ("finance",))
+    _book(app)
+    for viewport in (PHONE, DESKTOP):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.goto(f"{base}/staff/sign-in?lang=en")
+        page.fill("#email", FINANCE)
+        page.fill("#password", "correct horse battery")
+        page.click("main form button[type=submit]")
+        page.wait_for_url("**/finance/**")
+        for lang in ("zh_Hant_TW", "zh_Hans_CN", "en"):
+            page.goto(f"{base}/reports/portfolio?lang={lang}&currency=TWD")
+            expect(page.locator("svg[role=img] rect.heat").first).to_be_visible()
+            expect(page.locator("nav.console a[aria-current=page]")).to_have_attribute(
+                "href", "/reports/portfolio"
+            )
+            expect(page.locator("h2#plans")).to_be_visible()
+            for section in ("promises", "contact", "funnel"):
+                expect(page.locator(f"h2#{section}")).to_have_count(0)
+            assert page.evaluate("document.documentElement.scrollWidth") == viewport["width"]
+            assert page.evaluate(OUTSIDE) == [], (viewport, lang)
+            assert _serious(page) == [], (viewport, lang)
+        name = "phone" if viewport is PHONE else "desk"
+        page.screenshot(
+            path=str(SCREENSHOTS / f"reports-portfolio-finance-{name}.png"), full_page=True
+        )
+        context.close()

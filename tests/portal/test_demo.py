@@ -17,16 +17,20 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.contact import Channel, Recipient
+from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
+from portal.contact.gate import judge
 from portal.core import db
-from portal.demo import book, run, seed
+from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
 from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
+    AuditEntry,
     Borrower,
     Callback,
     CallbackStatus,
@@ -43,9 +47,12 @@ from portal.models import (
     Message,
     MessageStatus,
     OptOut,
+    Payment,
+    PaymentStatus,
     Plan,
     PlannedStatus,
     PlannedStep,
+    PlanStatus,
     PortfolioTransition,
     Promise,
     PromiseStatus,
@@ -53,9 +60,14 @@ from portal.models import (
     StaffMember,
     StrategyRun,
     VerificationAttempt,
+    Waiver,
 )
+from portal.payments import ledger
+from portal.reporting.arrangements import KINDS
+from portal.reporting.book import book_report
+from portal.reporting.contact import REASONS, REFUSED_ACTIONS
 from portal.reporting.funnel import DEVICE_EVENTS, DEVICES, STEPS, funnel
-from portal.reporting.portfolio import Slice, roll_rates
+from portal.reporting.portfolio import Slice, period_ending, roll_rates
 from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
 from tests.portal.factories import NOW, TODAY
@@ -549,3 +561,124 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     # Once: preparing the demo again adds no month-end.
     assert seed_month_ends(session, TODAY) == []
     assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows) + 2_035
+
+
+def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(demo):
+    """The page's year on a fresh demo (``portal.demo.outcomes``): plans of every kind kept
+    to term, broken and lapsed, settlements among those kept; promises of every outcome;
+    refusals for every reason of the contact gate, recorded as the gate records them;
+    and the ledger consistent with it all: a kept plan has its payments, which sum to its
+    total, and a settlement's discount is written off exactly."""
+    session = demo[0]
+    period = period_ending(session, TODAY, 12)
+    assert period is not None
+    report = book_report(session, *period, Slice(), finance_timezone())
+    plans = report.arrangements
+    assert plans is not None
+    assert report.promises is not None
+    assert report.contact is not None
+    for kind in KINDS:
+        tally = plans.by_kind[kind]
+        assert tally.kept > 0, (kind, tally)
+        assert tally.lapsed > 0, (kind, tally)
+        if kind != PlanKind.PAY_IN_FULL:  # one installment: unpaid, it lapses
+            assert tally.broken > 0, (kind, tally)
+    assert plans.by_channel["agent_offer"].kept > 0
+    assert plans.by_channel["portal"].kept > 0
+    assert plans.settlements_kept > 0
+    assert plans.settlement_rate is not None
+    assert 0 < plans.settlement_rate < 1
+    assert any(row.discount > 0 for row in plans.forgone)
+    promised = report.promises.total
+    assert min(promised.kept, promised.partly_kept, promised.broken, promised.superseded) > 0
+    contact = report.contact
+    assert all(contact.refusals_by_reason[reason] > 0 for reason in REASONS), contact
+    # The funnel falls off from the link on: each plan chosen in the portal was reached.
+    steps = dict(zip(STEPS, report.funnel.steps(), strict=True))
+    order = ["link_opened", "verified", "options_seen", "plan_reviewed", "accepted"]
+    assert [steps[s] for s in order] == sorted((steps[s] for s in order), reverse=True), steps
+
+    # The ledger: every allocation within what was paid, every payment allocated in full.
+    assert ledger.check(session) == []
+    paid = dict(
+        session.execute(
+            select(Payment.plan_id, func.sum(Payment.amount))
+            .where(Payment.status == PaymentStatus.SUCCEEDED, Payment.plan_id.is_not(None))
+            .group_by(Payment.plan_id)
+        ).all()
+    )
+    waived = dict(
+        session.execute(
+            select(Waiver.plan_id, func.sum(Waiver.amount)).group_by(Waiver.plan_id)
+        ).all()
+    )
+    kept = session.scalars(select(Plan).where(Plan.status == PlanStatus.COMPLETED)).all()
+    assert len(kept) >= sum(plans.by_kind[k].kept for k in KINDS)
+    for plan in kept:
+        assert paid.get(plan.id) == plan.total == sum(i.paid for i in plan.installments)
+        assert all(i.paid == i.amount for i in plan.installments)
+        assert waived.get(plan.id, 0) == plan.discount
+        assert plan.restructured == plan.total + plan.discount
+        assert plan.activated_at is not None
+    for plan in session.scalars(select(Plan).where(Plan.status == PlanStatus.LAPSED)):
+        assert plan.activated_at is None
+        assert plan.id not in paid
+        assert plan.installments[0].missed_on is not None
+    for plan in session.scalars(select(Plan).where(Plan.status == PlanStatus.BROKEN)):
+        assert 0 < paid.get(plan.id, 0) < plan.total
+        assert any(i.missed_on is not None for i in plan.installments)
+    # A plan that dealt with the whole balance and was kept closed its case; the history
+    # closes it the month it was kept.
+    whole = (PlanKind.SETTLEMENT, PlanKind.RESTRUCTURE)
+    for plan in kept:
+        case = session.get_one(Case, plan.case_id)
+        if plan.kind in whole:
+            assert case.status == CaseStatus.RESOLVED
+            last_row = session.scalar(
+                select(func.max(CaseMonthEnd.month_end)).where(CaseMonthEnd.case_id == case.id)
+            )
+            finished = max(i.due_date for i in plan.installments)
+            assert last_row is not None
+            assert last_row < finished + timedelta(days=1)
+    # Promises: what counted toward each, paid by the case's payments in its days.
+    for promise in session.scalars(
+        select(Promise).where(Promise.made_at < NOW - timedelta(days=60))
+    ):
+        assert promise.status != PromiseStatus.OPEN
+        if promise.status == PromiseStatus.KEPT:
+            assert promise.paid == promise.amount
+        elif promise.status == PromiseStatus.PARTLY_KEPT:
+            assert 0 < promise.paid < promise.amount
+        else:
+            assert promise.paid == 0
+
+    # The refusals: as the gate writes them (a staff member, the case, the gate's codes).
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action.in_(REFUSED_ACTIONS))
+    ).all()
+    assert {e.action for e in entries} >= {"call.refused", "message.refused", "letter.refused"}
+    for entry in entries:
+        assert entry.staff_id is not None
+        assert entry.case_id is not None
+        assert entry.details["reasons"]
+        assert set(entry.details["reasons"]) <= set(REASONS)
+        if entry.action == "message.refused":
+            assert entry.details["channel"] in ("sms", "email")
+    # And the gate, asked now about each refused contact at its moment (with the contact
+    # log, holds, opt-outs and quiet hours the database holds), refuses it for every
+    # reason recorded.
+    for entry in entries:
+        if entry.staff_id is None:
+            continue
+        channel = Channel(entry.details.get("channel") or ACTION_CHANNELS[entry.action])
+        third = entry.details.get("outcome") == "third_party"
+        recipient = Recipient.THIRD_PARTY if third else Recipient.BORROWER
+        case = session.get_one(Case, entry.case_id)
+        decision = judge(session, case, channel, entry.at, recipient=recipient)
+        given = {reason.value for reason in decision.reasons}
+        assert set(entry.details["reasons"]) <= given, (entry.action, entry.details, given)
+    # Once: preparing the demo again adds none of it.
+    assert outcomes.seed_outcomes(session, TODAY, NOW, seed.demo_agents(session)) is None
+
+
+ACTION_CHANNELS = {"call.refused": "call", "letter.refused": "letter"}

@@ -14,7 +14,7 @@ from fractions import Fraction
 import pytest
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Bucket
 from portal.contact.gate import REFUSAL_TEXT
@@ -31,10 +31,13 @@ from portal.models import (
     OfferStatus,
     OptOut,
     Plan,
+    PortfolioTransition,
     Promise,
     ReminderLink,
+    StaffMember,
     VerificationAttempt,
 )
+from portal.reporting import book as report_book
 from portal.reporting.arrangements import CHANNELS, KINDS, PlanTally
 from portal.reporting.book import BookReport, book_report
 from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
@@ -62,6 +65,7 @@ from .test_portfolio_report import book  # noqa: F401 (a fixture, used by name)
 
 SUPERVISOR = "kuo@haohuan.example"
 ADMIN = "lin@haohuan.example"
+FINANCE = "finance@haohuan.example"
 SEPTEMBER, OCTOBER, NOVEMBER = date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30)
 URL = "/reports/portfolio"
 
@@ -147,13 +151,13 @@ def service(app, first=OCTOBER, last=OCTOBER, chosen: Slice | None = None) -> Ro
 
 @pytest.mark.parametrize("path", [URL, URL + ".csv"])
 @pytest.mark.usefixtures("book")
-def test_supervisors_and_admins_read_it_agents_and_finance_do_not(app, client, path):
+def test_supervisors_admins_and_finance_read_it_agents_do_not(app, client, path):
     signed_out = client.get(path)
     assert signed_out.status_code == 303
     assert signed_out.headers["Location"].startswith("/staff/sign-in")
     for email, roles, status in (
         ("agent@haohuan.example", ("agent",), 403),
-        ("finance@haohuan.example", ("finance",), 403),
+        (FINANCE, ("finance",), 200),  # the money figures only (below)
         (SUPERVISOR, ("agent", "supervisor"), 200),
         (ADMIN, ("admin",), 200),
     ):
@@ -403,9 +407,9 @@ def test_htmx_gets_only_the_results_and_the_address_follows(app, supervisor):
 @pytest.mark.parametrize(
     ("lang", "words"),
     [
-        ("en", ["Portfolio: roll rates", "Cure rate", "Rolled forward", "181 days or more"]),
-        ("zh_Hant_TW", ["放款組合：滾動率", "回復正常率", "惡化", "已結案"]),
-        ("zh_Hans_CN", ["贷款组合：迁徙率", "恢复正常率", "恶化", "已结案"]),
+        ("en", ["How the book is doing", "Cure rate", "Rolled forward", "181 days or more"]),
+        ("zh_Hant_TW", ["帳款回收成效", "回復正常率", "惡化", "已結案"]),
+        ("zh_Hans_CN", ["账款回收成效", "恢复正常率", "恶化", "已结案"]),
     ],
 )
 @pytest.mark.usefixtures("book")
@@ -413,6 +417,9 @@ def test_the_page_speaks_three_languages(app, supervisor, lang, words):
     html = unwrapped(supervisor.get(f"{URL}?lang={lang}&currency=TWD").get_data(as_text=True))
     for word in words:
         assert word in html, word
+    # The heading names the whole page, the window's title too (no longer "roll rates").
+    assert f"<h1>{words[0]}</h1>" in html
+    assert re.search(f"<title>[^<]*{words[0]}", html), words[0]
     assert "33.3%" in html
     csv_text = supervisor.get(f"{URL}.csv?lang={lang}&currency=TWD").get_data(as_text=True)
     # The 1-30 to 31-60 cell: A, 595,000 overdue, formatted as the language writes it.
@@ -616,3 +623,132 @@ def test_the_funnels_bars_are_as_long_as_their_share_of_the_first_step():
     empty_first = funnel_chart([0, 4, 2], width=108, left=4, right=4)
     assert [bar.width for bar in empty_first.bars] == [0, 100, 50]
     assert {bar.share for bar in empty_first.bars} == {None}
+
+
+# Finance: the money figures ----------------------------------------------------------------
+
+# Each section's heading, and a table only that section has.
+MONEY_SECTIONS = {"roll-rates": "portfolio-matrix", "plans": "portfolio-plans"}
+OTHER_SECTIONS = {
+    "promises": "portfolio-promises",
+    "contact": "portfolio-contact",
+    "funnel": "portfolio-funnel",
+}
+
+
+def sections_in(html: str) -> set[str]:
+    """The sections whose heading and own table are on the page (each both or neither)."""
+    shown = set()
+    for anchor, table in {**MONEY_SECTIONS, **OTHER_SECTIONS}.items():
+        heading, has_table = f'<h2 id="{anchor}">' in html, f'class="list wide {table}' in html
+        if not has_table:
+            has_table = f'class="list {table}' in html
+        assert heading == has_table, anchor
+        if heading:
+            shown.add(anchor)
+    return shown
+
+
+def test_finance_reads_the_money_figures_alone_in_its_own_console(app, supervisor, fuller):
+    finance = signed_in(app, FINANCE, ("finance",))
+    html = unwrapped(finance.get(f"{URL}?lang=en&currency=TWD").get_data(as_text=True))
+    assert sections_in(html) == set(MONEY_SECTIONS)
+    # The roll rates with their amounts, and the plans' money: discount, waiver, settlement.
+    assert 'class="portfolio-amount"' in html
+    assert rows_of(html, "portfolio-forgone")[0][0] == "TWD"
+    assert "Settlement rate" in html
+    # Nothing of the others: not a name of an agent, not a contact, not the funnel's steps.
+    absent_words = ("portfolio-by-agent", "former@haohuan.example", "Right-party contacts")
+    for absent in (*absent_words, "funnel-bar"):
+        assert absent not in html, absent
+    for anchor in OTHER_SECTIONS:
+        assert f'href="#{anchor}"' not in html
+    assert "Plans count what happened from" in html
+    # In the finance console, its navigation marking the page.
+    assert 'aria-label="Finance console"' in html
+    assert 'aria-label="Agent console"' not in html
+    assert f'<a href="{URL}" aria-current="page">Portfolio</a>' in html
+    # The htmx fragment holds no more than the page.
+    fragment = finance.get(f"{URL}?lang=en", headers={"HX-Request": "true"})
+    part = unwrapped(fragment.get_data(as_text=True))
+    assert fragment.status_code == 200
+    assert "<html" not in part
+    assert sections_in(part) == set(MONEY_SECTIONS)
+    assert "former@haohuan.example" not in part
+    # Not the book by the people who work it: no owner or team to choose, and asked for,
+    # left out with a sentence saying so.
+    assert 'id="portfolio-owner"' not in html
+    assert 'id="portfolio-team"' not in html
+    with app.app_context():
+        # A case of the book owned by the supervisor when it rolled.
+        session = db.session()
+        owner = session.scalars(select(StaffMember.id).where(StaffMember.email == SUPERVISOR)).one()
+        first_row = select(func.min(PortfolioTransition.id)).scalar_subquery()
+        session.execute(
+            update(PortfolioTransition)
+            .where(PortfolioTransition.id == first_row)
+            .values(owner_id=owner)
+        )
+        session.commit()
+    # The supervisor reads the book by that owner; finance may not.
+    assert 'id="portfolio-owner"' in supervisor.get(f"{URL}?lang=en").get_data(as_text=True)
+    assert "is not one of the choices" not in supervisor.get(f"{URL}?owner={owner}").get_data(
+        as_text=True
+    )
+    by_owner = unwrapped(finance.get(f"{URL}?lang=en&owner={owner}").get_data(as_text=True))
+    assert f"Owner: “{owner}” is not one of the choices, so it was left out." in by_owner
+    # The roll rates' CSV is a money figure: finance exports it.
+    assert finance.get(f"{URL}.csv?currency=TWD").status_code == 200
+    # Audited as any reader's views and exports.
+    assert [row[:2] for row in audited(app, "reports.") if row[0] == FINANCE] == [
+        (FINANCE, "reports.portfolio.view"),
+        (FINANCE, "reports.portfolio.view"),
+        (FINANCE, "reports.portfolio.view"),
+        (FINANCE, "reports.portfolio.export"),
+    ]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hant_TW", "zh_Hans_CN"])
+def test_supervisors_and_finance_supervisors_read_every_section(app, supervisor, fuller, lang):
+    both = signed_in(app, "both@haohuan.example", ("finance", "supervisor"))
+    for client in (supervisor, both):
+        html = client.get(f"{URL}?lang={lang}").get_data(as_text=True)
+        assert sections_in(html) == set(MONEY_SECTIONS) | set(OTHER_SECTIONS)
+        fragment = client.get(f"{URL}?lang={lang}", headers={"HX-Request": "true"})
+        assert sections_in(fragment.get_data(as_text=True)) == sections_in(html)
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"), [("en", "Portfolio"), ("zh_Hant_TW", "放款組合"), ("zh_Hans_CN", "贷款组合")]
+)
+def test_the_finance_console_leads_finance_to_it(app, lang, label):
+    finance = signed_in(app, FINANCE, ("finance",))
+    html = finance.get(f"/finance/?lang={lang}").get_data(as_text=True)
+    assert f'<a href="{URL}">{label}</a>' in html
+    page = finance.get(f"{URL}?lang={lang}").get_data(as_text=True)
+    assert f'<a href="{URL}" aria-current="page">{label}</a>' in page
+
+
+def test_the_audiences_are_decided_in_one_place(app, fuller):
+    assert report_book.audience_for(["agent"]) is None
+    assert report_book.audience_for(["finance"]) is report_book.MONEY_ONLY
+    assert report_book.audience_for(["finance", "supervisor"]) is report_book.EVERYTHING
+    assert report_book.audience_for(["admin"]) is report_book.EVERYTHING
+    assert set(report_book.SECTIONS) >= report_book.MONEY
+    assert not report_book.MONEY_ONLY.sees("promises")
+    with app.app_context():
+        session, zone = db.session(), finance_timezone()
+        money = report_book.MONEY_ONLY.sections
+        money_only = report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone, money)
+        whole = report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone)
+        with pytest.raises(ValueError, match="unknown report sections"):
+            report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone, ["agents!"])
+    # The sections finance does not read are never computed.
+    assert (money_only.promises, money_only.contact, money_only.funnel) == (None, None, None)
+    assert money_only.arrangements == whole.arrangements
+    assert money_only.roll_rates == whole.roll_rates
+    assert set(report_book.as_json(money_only)) == set(report_book.as_json(whole)) - {
+        "promises",
+        "contact",
+        "funnel",
+    }

@@ -1,10 +1,16 @@
-"""The portfolio page at ``/reports/portfolio``, for supervisors and admins: how the book
-moved from one month-end to the next over a period (the roll-rate matrix as a heat map
-with its table, the cure rate, and roll-forward and roll-back per bucket), then over the
+"""The portfolio page at ``/reports/portfolio``, "How the book is doing", for supervisors
+and admins (and, for the money figures only, finance): how the book moved from one
+month-end to the next over a period (the roll-rate matrix as a heat map with its table,
+the cure rate, and roll-forward and roll-back per bucket), then over the
 same pairs' days the plans by kind and first-payment channel (kept rate, discount and
 waiver, settlement rate), the promises to pay, contact and the portal funnel, all from one
 service (``portal.reporting.book.book_report``), for a slice of the book; and the roll
 rates' table as CSV.
+
+What a member reads is their audience's (``portal.reporting.book.audience_for``): finance
+gets the roll rates and the plans' money, and the other sections are neither computed nor
+shown, in the page and its htmx fragment alike; the page then sits in the finance
+console.
 
 One GET form: without JavaScript it reloads the page; with htmx only the results are
 replaced (``reports/_portfolio_fragment.html``) and the address follows. Every view and
@@ -14,7 +20,7 @@ export is recorded in the audit log (the figures are the book's money).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 from typing import Any
@@ -32,7 +38,14 @@ from portal.finance.reports import finance_timezone
 from portal.reporting import portfolio as service
 from portal.reporting.arrangements import CHANNELS as FIRST_PAYMENT_ORDER
 from portal.reporting.arrangements import KINDS
-from portal.reporting.book import BookReport, book_report
+from portal.reporting.book import (
+    EVERYTHING,
+    READERS,
+    Audience,
+    BookReport,
+    audience_for,
+    book_report,
+)
 from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
 from portal.reporting.contact import REASONS
 from portal.reporting.funnel import DEVICES, STEPS, Funnel
@@ -66,8 +79,9 @@ from portal.wording.cases import PLAN_KIND_NAMES
 
 blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
 
-# Supervisors read the book; admins too (they see every console's figures).
-PAGE_ROLES = ("supervisor", "admin")
+# Supervisors read the book; admins too (they see every console's figures); finance its
+# money figures (what each reads: ``portal.reporting.book.AUDIENCES``).
+PAGE_ROLES = READERS
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
 # Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
@@ -97,10 +111,14 @@ class Asked:
     choices: service.SliceChoices
 
 
-def _read() -> Asked:
-    """The request's period and slice, checked against the history there is."""
+def _read(audience: Audience) -> Asked:
+    """The request's period and slice, checked against the history there is and the
+    slices ``audience`` may choose (no owner or team for finance: asked for, they are
+    left out with a sentence saying so)."""
     database = db.session()
     ends, choices = service.month_ends(database), service.slice_choices(database)
+    if not audience.by_people:
+        choices = replace(choices, owners=[], teams=[])
     chosen, problems = parse_choice(request.args, ends, choices)
     return Asked(chosen, problems, ends, choices)
 
@@ -119,24 +137,38 @@ def _url(endpoint: str, chosen: Chosen) -> str:
     return url_for(endpoint, **arguments)
 
 
-def _report(chosen: Chosen) -> BookReport | None:
-    """Every figure of the chosen period and slice: the roll rates of its month pairs and
-    the plans, promises, contact and funnel over their days (finance time zone)."""
+def _audience() -> Audience:
+    """What the signed-in member reads of the report (the page's roles read something)."""
+    return audience_for(g.staff.role_set) or EVERYTHING
+
+
+def _report(chosen: Chosen, audience: Audience) -> BookReport | None:
+    """The figures of the chosen period and slice that ``audience`` reads: the roll rates
+    of its month pairs and (for supervisors) the plans, promises, contact and funnel over
+    their days (finance time zone)."""
     if chosen.period is None:
         return None
     period = chosen.period
-    return book_report(db.session(), period.first, period.last, chosen.slice, finance_timezone())
+    return book_report(
+        db.session(),
+        period.first,
+        period.last,
+        chosen.slice,
+        finance_timezone(),
+        audience.sections,
+    )
 
 
 @blueprint.get("/portfolio")
 @staff_required_any(*PAGE_ROLES)
 def portfolio() -> Response:
-    """The figures of the chosen period and slice (the roll rates first, then the plans,
-    promises, contact and the portal funnel): the whole page, or for htmx the results
-    alone."""
-    asked = _read()
+    """The figures of the chosen period and slice the member's audience reads (the roll
+    rates first, then the plans, promises, contact and the portal funnel): the whole page,
+    or for htmx the results alone."""
+    audience = _audience()
+    asked = _read(audience)
     chosen = asked.chosen
-    report = _report(chosen)
+    report = _report(chosen, audience)
     found = report.roll_rates if report is not None else None
     fragment = wants_fragment()
     context = {
@@ -144,8 +176,11 @@ def portfolio() -> Response:
         "problems": asked.problems,
         "found": found,
         "report": report,
+        "audience": audience,
+        # Finance reads it in its own console.
+        "layout": "agent/_layout.html" if audience is EVERYTHING else "finance/_layout.html",
         "chart": _chart(found.matrix) if found is not None else None,
-        **(_funnel(report.funnel) if report is not None else {}),
+        **(_funnel(report.funnel) if report is not None and report.funnel is not None else {}),
         "zone": finance_timezone().key,
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
@@ -176,7 +211,7 @@ def portfolio() -> Response:
 def portfolio_csv() -> ResponseReturnValue:
     """The matrix's table as CSV, one line per pair of buckets; a bad filter (or no
     history yet) goes back to the page to be explained there."""
-    asked = _read()
+    asked = _read(_audience())
     chosen, period = asked.chosen, asked.chosen.period
     if asked.problems or period is None:
         return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
