@@ -59,8 +59,7 @@ def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneI
         promises=promises.promises(db, first_day, last_day, zone, chosen),
         contact=contact.contact(db, first_day, last_day, zone, chosen),
         funnel=funnel.funnel(db, first_day, last_day, zone, chosen),
-        # The cohorts that entered at the month-ends of the period's days, as of its end.
-        liquidation=liquidation.liquidation(db, month_end_of(first_day), last_day, chosen),
+        liquidation=liquidation.of_pairs(db, first, last, chosen),
     )
 
 

@@ -15,7 +15,7 @@ Reads only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from negotiation.liquidation import Cohort, cohorts_of
 from portal.models import LiquidationCell
 from portal.reporting.portfolio import Slice, share_text
-from portal.reporting.snapshots import HORIZON
+from portal.reporting.snapshots import HORIZON, month_end_of
 
 CELLS = cast(Table, LiquidationCell.__table__)
 
@@ -79,6 +79,14 @@ def liquidation(db: Session, first: date, last: date, chosen: Slice) -> Liquidat
         .group_by(columns.currency, columns.cohort, columns.months)
     ).all()
     return Liquidation(first, last, cohorts_of(tuple(row) for row in rows))
+
+
+def of_pairs(db: Session, first: date, last: date, chosen: Slice) -> Liquidation:
+    """The cohorts of the month pairs from ``first`` to ``last`` (their first
+    month-ends): those that entered at the month-ends after ``first`` up to the last
+    pair's second, as of that one (the pairs' days, as the other figures count them)."""
+    after = month_end_of(first + timedelta(days=1))
+    return liquidation(db, after, month_end_of(last + timedelta(days=1)), chosen)
 
 
 def as_json(report: Liquidation) -> dict[str, Any]:
@@ -148,4 +156,4 @@ def csv_rows(report: Liquidation) -> list[tuple[Any, ...]]:
     ]
 
 
-__all__ = ["CSV_HEADER", "Liquidation", "as_json", "csv_rows", "liquidation"]
+__all__ = ["CSV_HEADER", "Liquidation", "as_json", "csv_rows", "liquidation", "of_pairs"]

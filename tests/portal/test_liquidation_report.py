@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from itertools import pairwise
@@ -330,3 +331,38 @@ def test_the_csv_export(app, book, supervisor):  # noqa: F811 (the fixture)
     assert ["2026-09-30", "2", "TWD", "3", "230000", "305000", "220000", "0.956522"] in [
         line[:8] for line in lines
     ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ["Recovery and liquidation", "Months since entry", "Entry cohort", "Sep 2026"]),
+        ("zh_Hant_TW", ["回收與清償", "進入逾期後月數", "進入逾期月份", "2026年9月"]),
+        ("zh_Hans_CN", ["回收与清偿", "进入逾期后月数", "进入逾期月份", "2026年9月"]),
+    ],
+)
+def test_the_page_draws_the_curves_with_the_cohort_table_in_three_languages(
+    app,
+    book,
+    supervisor,  # noqa: F811 (the fixture)
+    lang,
+    words,
+):
+    html = supervisor.get(f"/reports/portfolio?lang={lang}&from=2026-08-31&to=2026-10-31")
+    text = html.get_data(as_text=True)
+    for word in words:
+        assert word in text, word
+    start = text.index('id="liquidation"')
+    section = text[start : text.index("</section>", start)]
+    # One chart per currency, each with its table; the TWD cohort table's rows newest
+    # first: November (month 0 only), then September at 0%, 65.2% and 95.7%.
+    assert section.count("<svg") >= 2
+    assert section.count('class="list wide portfolio-liquidation"') == 2
+    twd = section[section.index('id="liquidation-TWD"') : section.index('id="liquidation-USD"')]
+    assert twd.count('class="curve-line"') == 1  # the November cohort is a single point
+    assert twd.count('class="curve-dot"') == 3 + 1
+    table = twd[twd.index("<table") : twd.index("</table>")]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert [c for c in cells if "%" in c] == ["0.0%", "0.0%", "65.2%", "95.7%"]
+    assert "style=" not in section
+    assert "<script" not in section
