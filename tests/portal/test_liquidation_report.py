@@ -63,6 +63,7 @@ from portal.reporting import liquidation, snapshots
 from portal.reporting.book import as_json as book_json
 from portal.reporting.book import book_report
 from portal.reporting.portfolio import Slice
+from portal.web.reports.curves import SERIES, curve_chart
 
 from .factories import build_case
 from .test_reports_page import supervisor  # noqa: F401 (a fixture, used by name)
@@ -354,15 +355,34 @@ def test_the_page_draws_the_curves_with_the_cohort_table_in_three_languages(
         assert word in text, word
     start = text.index('id="liquidation"')
     section = text[start : text.index("</section>", start)]
-    # One chart per currency, each with its table; the TWD cohort table's rows newest
-    # first: November (month 0 only), then September at 0%, 65.2% and 95.7%.
-    assert section.count("<svg") >= 2
+    # One chart per currency, each with its table, TWD first (more cases) and USD folded
+    # away. The chart draws the cohorts followed a month or more (September: three
+    # points, 0%, 65.2% and 95.7%; November has its month 0 only). The table's rows are
+    # newest first, from month 1: November has no cell yet, September 65.2% and 95.7%.
+    assert section.count("<svg") == 2
     assert section.count('class="list wide portfolio-liquidation"') == 2
+    assert section.index('id="liquidation-TWD"') < section.index('<summary id="liquidation-USD"')
     twd = section[section.index('id="liquidation-TWD"') : section.index('id="liquidation-USD"')]
-    assert twd.count('class="curve-line"') == 1  # the November cohort is a single point
-    assert twd.count('class="curve-dot"') == 3 + 1
+    assert twd.count('class="curve-line"') == 1
+    assert twd.count('class="curve-dot"') == 3
+    assert ">0.0%<" in twd  # the y axis's first mark
     table = twd[twd.index("<table") : twd.index("</table>")]
     cells = re.findall(r'<td class="num">([^<]*)</td>', table)
-    assert [c for c in cells if "%" in c] == ["0.0%", "0.0%", "65.2%", "95.7%"]
+    assert [c for c in cells if "%" in c] == ["65.2%", "95.7%"]
     assert "style=" not in section
     assert "<script" not in section
+
+
+def test_the_curves_lay_out_across_the_months_and_up_to_all_of_it():
+    chart = curve_chart([[(0, Fraction(0)), (1, Fraction(1, 2)), (2, Fraction(1))]], 4)
+    # A plot 492 wide (560 less 52 and 16) and 244 high (300 less 12 and 44).
+    (curve,) = chart.curves
+    assert [(p.x, p.y) for p in curve.points] == [(52, 256), (175, 134), (298, 12)]
+    assert curve.path == "52,256 175,134 298,12"
+    assert [m.position for m in chart.x_marks] == [52, 175, 298, 421, 544]
+    assert [m.position for m in chart.y_marks] == [256, 195, 134, 73, 12]
+    # A month not counted (no rate) is left out of its line.
+    (gap,) = curve_chart([[(0, Fraction(0)), (1, None)]], 1).curves
+    assert [p.months for p in gap.points] == [0]
+    with pytest.raises(ValueError, match="at most"):
+        curve_chart([[]] * (SERIES + 1), 3)

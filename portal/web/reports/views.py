@@ -255,11 +255,16 @@ def _chart(matrix: Matrix) -> HeatMap:
 
 
 def _curves(found: recovery.Liquidation) -> dict[str, tuple[list[Cohort], CurveChart]]:
-    """Per currency, the most recent cohorts (as many as the chart has colours) and
-    their curves; the table beside shows every cohort."""
+    """Per currency, the most cases first, the cohorts drawn and their curves: of those
+    with a month since entry, from the newest back, every one or every other (and so
+    on) so that at most ``SERIES`` lines span the period. The table beside shows every
+    cohort."""
     charts = {}
-    for currency, cohorts in found.by_currency.items():
-        shown = cohorts[-SERIES:]
+    ordered = sorted(found.by_currency.items(), key=lambda item: -sum(c.cases for c in item[1]))
+    for currency, cohorts in ordered:
+        followed = [cohort for cohort in cohorts if len(cohort.points) > 1]
+        step = max(1, -(-len(followed) // SERIES))
+        shown = followed[::-1][::step][::-1]
         lines = [[(point.months, point.rate) for point in cohort.points] for cohort in shown]
         charts[currency] = (shown, curve_chart(lines, found.months))
     return charts
