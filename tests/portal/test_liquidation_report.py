@@ -50,6 +50,7 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import select
 
+from portal.cases.facts import policy
 from portal.cli import cli
 from portal.core import db
 from portal.models import (
@@ -65,7 +66,8 @@ from portal.reporting.book import book_report
 from portal.reporting.portfolio import Slice
 from portal.web.reports.curves import SERIES, curve_chart
 
-from .factories import build_case
+from .factories import NOW, build_case
+from .test_portfolio_report import pay
 from .test_reports_page import supervisor  # noqa: F401 (a fixture, used by name)
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -386,3 +388,28 @@ def test_the_curves_lay_out_across_the_months_and_up_to_all_of_it():
     assert [p.months for p in gap.points] == [0]
     with pytest.raises(ValueError, match="at most"):
         curve_chart([[]] * (SERIES + 1), 3)
+
+
+def test_the_backfill_counts_the_cohorts_of_the_months_it_writes_and_after(app):
+    # Due 2026-10-14 and 11-14 unpaid (its loan began in May, every earlier installment
+    # paid outside the ledger); 595,000 paid on 2026-11-30 at 10:00 in Taipei: the
+    # charges and the installment of 10-14. Backfilled, it was current at 09-30 and
+    # overdue at 10-31 (since 10-14, 595,000 overdue): it entered in October. Then the
+    # daily work writes 11-30: the October cohort a month on has collected and
+    # recovered all of it, 100%.
+    owing = build_case(app, days_past_due=47).case_id
+    pay(app, owing, 550_000 + 45_000, NOW)
+    with app.app_context():
+        session = db.session()
+        snapshots.backfill(session, date(2026, 4, 1), OCTOBER, policy(), TAIPEI)
+        session.commit()
+        assert session.execute(select(ArrearsEntry.month_end, ArrearsEntry.case_id)).all() == [
+            (OCTOBER, owing)
+        ]
+        snapshots.write_month_end(session, NOVEMBER, zone=TAIPEI)
+        session.commit()
+    (october,) = report(app, OCTOBER, NOVEMBER).by_currency["TWD"]
+    assert [(p.months, p.overdue, p.collected, p.rate) for p in october.points] == [
+        (0, 595_000, 0, Fraction(0)),
+        (1, 595_000, 595_000, Fraction(1)),
+    ]
