@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session, aliased
 from negotiation import Policy, Stage
 from negotiation.portfolio import Bucket, bucket_starts
 from portal.core.settings import finance_zone_anywhere
+from portal.finance.reports import day_bounds
 from portal.models import (
     LIVE_PLAN_STATUSES,
     UNPAID_INSTALLMENT,
@@ -321,7 +322,7 @@ def latest_arm(until: datetime | None) -> Any:
 def month_end_instant(month_end: date, zone: ZoneInfo) -> datetime:
     """The end of ``month_end``'s last day in ``zone`` (the next day's first moment), in
     UTC: where a month's payments stop."""
-    return datetime.combine(month_end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    return day_bounds(month_end, month_end, zone)[1]
 
 
 def count_entries(db: Session | Connection, month_end: date) -> int:
