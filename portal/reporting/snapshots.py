@@ -421,12 +421,15 @@ def count_liquidation(
         .where(ENTRIES.c.month_end >= cohorts[0], ENTRIES.c.month_end <= month_end)
         .subquery("episodes")
     )
+    # Each episode with its row at entry read once (grouped by the row's key, so its
+    # slices and overdue amount come along) and what it paid since.
     entry = aliased(CaseMonthEnd, name="entry")
     at_entry = and_(entry.month_end == episodes.c.cohort, entry.case_id == episodes.c.case_id)
     per_case = (
         select(
-            episodes.c.case_id.label("case_id"),
             episodes.c.cohort.label("cohort"),
+            *(getattr(entry, name).label(name) for name in SLICES),
+            entry.overdue.label("overdue"),
             func.coalesce(func.sum(paid.c.amount), 0).label("collected"),
         )
         .join(entry, at_entry)
@@ -440,35 +443,28 @@ def count_liquidation(
                 or_(episodes.c.next_entry.is_(None), paid.c.month <= episodes.c.next_entry),
             ),
         )
-        .group_by(episodes.c.case_id, episodes.c.cohort)
+        .group_by(episodes.c.cohort, entry.month_end, entry.case_id)
         .subquery("per_case")
     )
-    entry = aliased(CaseMonthEnd, name="at_entry")
-    slices = [getattr(entry, name) for name in SLICES]
-    collected = per_case.c.collected
-    recovered = case((collected < entry.overdue, collected), else_=entry.overdue)
+    slices = [per_case.c[name] for name in SLICES]
+    collected, overdue = per_case.c.collected, per_case.c.overdue
+    recovered = case((collected < overdue, collected), else_=overdue)
     months = case(
         *(
             (per_case.c.cohort == cohort, literal(HORIZON - position))
             for position, cohort in enumerate(cohorts)
         )
     )
-    grouped = (
-        select(
-            per_case.c.cohort,
-            literal(month_end, Date),
-            months,
-            *slices,
-            func.count(),
-            func.sum(entry.overdue),
-            func.sum(collected),
-            func.sum(recovered),
-        )
-        .join(
-            entry, and_(entry.month_end == per_case.c.cohort, entry.case_id == per_case.c.case_id)
-        )
-        .group_by(per_case.c.cohort, *slices)
-    )
+    grouped = select(
+        per_case.c.cohort,
+        literal(month_end, Date),
+        months,
+        *slices,
+        func.count(),
+        func.sum(overdue),
+        func.sum(collected),
+        func.sum(recovered),
+    ).group_by(per_case.c.cohort, *slices)
     columns = [
         "cohort",
         "month_end",
