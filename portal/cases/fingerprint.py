@@ -100,6 +100,7 @@ UNWATCHED: dict[str, str] = {
     "messages": "the outbox; the borrower reads messages on their phone, not in the portal",
     "experiment_assignments": "the strategy experiment's arms; invisible to the borrower",
     "case_month_ends": "the book's month-end history, for the staff's reports only",
+    "arrears_entries": "the book's entries into arrears, for the staff's reports only",
     "strategy_steps": "the contact strategy's planned steps; invisible to the borrower",
     "verification_attempts": "failed answers: they end a session (checked first), never shown",
 }

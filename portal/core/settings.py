@@ -1043,6 +1043,14 @@ def current() -> Settings:
     return Settings(current_app.config)
 
 
+def finance_zone_anywhere() -> ZoneInfo:
+    """The running app's finance time zone; the lender's default outside an app (a
+    benchmark's script)."""
+    from flask import has_app_context
+
+    return current().finance_zone if has_app_context() else ZoneInfo(DEFAULT_ZONE)
+
+
 # The app's settings for gunicorn's workers where the environment sets none: their
 # connections start without PostgreSQL's JIT compilation. A page's statements run for
 # milliseconds, and the planner's estimates for the queue's at a million cases passed

@@ -21,7 +21,9 @@ The rows are marked ``exact=False`` (drawn, not recorded), written in a few bulk
 from a random generator of their own (the same history every run), and written once: a
 database that has any of these month-ends already gets nothing. Then the transitions of
 each pair are counted (``portal.reporting.snapshots.count_transitions``), the last into
-today's month-end too when the daily work wrote it (the demo run on a month's last day).
+today's month-end too when the daily work wrote it (the demo run on a month's last day),
+and the liquidation cohorts from what the rows say was paid each month
+(``drawn_payments``: the demo's ledger holds no payments from those years).
 """
 
 from __future__ import annotations
@@ -31,15 +33,29 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from negotiation import Policy, Stage
 from negotiation.portfolio import bucket_of
 from portal.cases import arrears
 from portal.cases.facts import policy
+from portal.core.settings import finance_zone_anywhere
 from portal.demo.book import seed_book, seeded
 from portal.models import (
     Borrower,
@@ -55,7 +71,12 @@ from portal.models import (
     PlanStatus,
     StaffMember,
 )
-from portal.reporting.snapshots import COLUMNS, count_transitions, month_end_of
+from portal.reporting.snapshots import (
+    COLUMNS,
+    count_transitions,
+    month_end_of,
+    recount_liquidation,
+)
 
 MONTHS = 24
 HISTORY_SEED = 20261207
@@ -392,4 +413,61 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
     _write(db, rows)
     for month_end in ends:
         count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
+    count_cohorts(db, ends, drawn_payments(rows, ends[-1]))
     return ends
+
+
+def drawn_payments(rows: Sequence[tuple[Any, ...]], last: date) -> list[dict[str, Any]]:
+    """What each case paid in each month by its drawn ``rows`` (``COLUMNS``; a case's
+    rows together, in any order): what its balance fell by from one month-end to the
+    next (the installments paid off between them), in the month of the second; and a
+    case whose rows stop before ``last`` (it closed) paid its whole balance in the month
+    after its last row. As ``snapshots.ledger_payments`` has them: case, currency,
+    month (its month-end) and amount."""
+    balances: dict[int, list[tuple[date, str, int]]] = {}
+    at = {name: COLUMNS.index(name) for name in ("month_end", "case_id", "currency", "balance")}
+    for row in rows:
+        balances.setdefault(row[at["case_id"]], []).append(
+            (row[at["month_end"]], row[at["currency"]], int(row[at["balance"]]))
+        )
+    paid: list[dict[str, Any]] = []
+    for case_id, found in balances.items():
+        found.sort()
+        closing = (
+            [(month_end_of(found[-1][0] + timedelta(days=1)), found[-1][1], 0)]
+            if found[-1][0] < last
+            else []
+        )
+        for (_, currency, before), (month_end, _, after) in pairwise([*found, *closing]):
+            if before > after:
+                paid.append(
+                    {
+                        "case_id": case_id,
+                        "currency": currency,
+                        "month": month_end,
+                        "amount": before - after,
+                    }
+                )
+    return paid
+
+
+def count_cohorts(db: Session, ends: Sequence[date], paid: list[dict[str, Any]]) -> None:
+    """The liquidation cohorts of the month-ends ``ends`` (oldest first), counted as the
+    daily work counts them (``snapshots.recount_liquidation``) but from the drawn
+    ``paid`` (the demo's ledger has no payments in those years), through a temporary
+    table dropped after."""
+    table = Table(
+        "demo_drawn_payments",
+        MetaData(),
+        Column("case_id", Integer),
+        Column("currency", String(3)),
+        Column("month", Date),
+        Column("amount", BigInteger),
+        prefixes=["TEMPORARY"],
+    )
+    connection = db.connection()
+    table.create(connection)
+    for start in range(0, len(paid), CHUNK):
+        db.execute(insert(table), paid[start : start + CHUNK])
+    recount_liquidation(db, ends[0], finance_zone_anywhere(), select(table).subquery("paid"))
+    table.drop(connection)

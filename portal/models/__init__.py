@@ -78,7 +78,12 @@ from portal.models.payments import (
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
-from portal.models.reporting import CaseMonthEnd, PortfolioTransition
+from portal.models.reporting import (
+    ArrearsEntry,
+    CaseMonthEnd,
+    LiquidationCell,
+    PortfolioTransition,
+)
 from portal.models.staff import (
     AuditEntry,
     StaffMember,
@@ -106,6 +111,7 @@ __all__ = [
     "AdjustmentKind",
     "AdjustmentStatus",
     "Allocation",
+    "ArrearsEntry",
     "AssignmentRule",
     "AssignmentRuleAgent",
     "AuditEntry",
@@ -138,6 +144,7 @@ __all__ = [
     "HoldOutcome",
     "HoldStatus",
     "LifecycleRun",
+    "LiquidationCell",
     "Loan",
     "LoanCharge",
     "LoanInstallment",

@@ -75,3 +75,48 @@ class PortfolioTransition(Base):
     to_bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="to_bucket", length=16))
     cases: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class ArrearsEntry(Base):
+    """A case entering arrears at a month-end: overdue then, and not at the month-end
+    before (current, or not in the book; a case first seen overdue when the history
+    begins counts only if it fell overdue during that month). Its row in
+    ``case_month_ends`` at ``month_end`` holds its slices and its overdue amount at
+    entry. Written with the month-end (``portal.reporting.liquidation``)."""
+
+    __tablename__ = "arrears_entries"
+    __table_args__ = (Index("ix_arrears_entries_case_id", "case_id", "month_end"),)
+
+    # The month-end at which the case was first seen overdue: its entry cohort.
+    month_end: Mapped[date] = mapped_column(Date, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+
+
+class LiquidationCell(Base):
+    """An entry cohort ``months`` months after its entry (``month_end``, the cohort's
+    month-end plus ``months``), for one slice of the cases that entered (the slice as it
+    stood at entry): how many cases, what they owed overdue at entry, and what they paid
+    from the month after entry through ``month_end`` (``collected``), and of it what
+    counts toward the overdue at entry, each case's capped at its own (``recovered``).
+    Minor units of ``currency``. Counted once when ``month_end`` is written; the
+    dashboard sums these rather than reading a million cases' payments."""
+
+    __tablename__ = "liquidation_cells"
+    __table_args__ = (Index("ix_liquidation_cells_cohort", "cohort", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The entry month-end (the cohort), and the month-end these figures are as of.
+    cohort: Mapped[date] = mapped_column(Date)
+    month_end: Mapped[date] = mapped_column(Date)
+    months: Mapped[int] = mapped_column(Integer)
+    product: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    market: Mapped[str] = mapped_column(String(5))
+    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    arm: Mapped[str | None] = mapped_column(String(97))
+    cases: Mapped[int] = mapped_column(Integer)
+    overdue: Mapped[int] = mapped_column(BigInteger)
+    collected: Mapped[int] = mapped_column(BigInteger)
+    recovered: Mapped[int] = mapped_column(BigInteger)

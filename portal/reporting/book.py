@@ -1,7 +1,9 @@
 """The whole report a manager reads first, for one period and slice: the roll rates of its
 month pairs (``portfolio``) and, over the same calendar days, the plans, promises,
 contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
-``funnel``). ``haohuan report portfolio --format json`` prints ``as_json``.
+``funnel``), and the liquidation curves of the cohorts that entered arrears at the
+period's month-ends after its first (``liquidation``). ``haohuan report portfolio
+--format json`` prints ``as_json``.
 
 Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
 every section; finance the money figures (``MONEY``: the roll rates with their amounts and
@@ -27,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from portal.core.db import without_jit
-from portal.reporting import arrangements, contact, funnel, portfolio, promises
+from portal.reporting import arrangements, contact, funnel, liquidation, portfolio, promises
 from portal.reporting.portfolio import RollRates, Slice
 from portal.reporting.snapshots import month_end_of
 
@@ -36,12 +38,14 @@ PLANS = "plans"
 PROMISES = "promises"
 CONTACT = "contact"
 FUNNEL = "funnel"
+LIQUIDATION = "liquidation"
 # Every section of the report, in the page's order.
-SECTIONS = (ROLL_RATES, PLANS, PROMISES, CONTACT, FUNNEL)
-# The money figures: what the book's amounts did (the roll rates, by amount too) and what
-# the arrangements brought and gave (plans by kind, discount and waiver, settlement
-# rate). Not the people's work (promises by agent), the contact, nor the portal's use.
-MONEY = frozenset({ROLL_RATES, PLANS})
+SECTIONS = (ROLL_RATES, LIQUIDATION, PLANS, PROMISES, CONTACT, FUNNEL)
+# The money figures: what the book's amounts did (the roll rates, by amount too, and what
+# each cohort's arrears brought back) and what the arrangements brought and gave (plans
+# by kind, discount and waiver, settlement rate). Not the people's work (promises by
+# agent), the contact, nor the portal's use.
+MONEY = frozenset({ROLL_RATES, LIQUIDATION, PLANS})
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class BookReport:
     promises: promises.Promises | None = None
     contact: contact.Contact | None = None
     funnel: funnel.Funnel | None = None
+    liquidation: liquidation.Liquidation | None = None
 
     def shows(self, section: str) -> bool:
         """Whether the report holds ``section``."""
@@ -140,14 +145,17 @@ def book_report(
         if CONTACT in wanted
         else None,
         funnel=funnel.funnel(db, first_day, last_day, zone, chosen) if FUNNEL in wanted else None,
+        liquidation=(
+            liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None
+        ),
     )
 
 
 def as_json(report: BookReport) -> dict[str, Any]:
     """The report's figures under their keys: ``roll_rates``, ``cure_rate``,
     ``roll_forward``, ``roll_back``, ``plans`` (by kind) and the other arrangement
-    figures, ``promises``, ``contact`` and ``funnel``, with the period's days (the
-    sections the report holds)."""
+    figures, ``promises``, ``contact``, ``funnel`` and ``liquidation``, with the
+    period's days (the sections the report holds)."""
     figures = portfolio.as_json(report.roll_rates, report.chosen)
     figures["days"] = {
         "first": report.first_day.isoformat(),
@@ -156,6 +164,8 @@ def as_json(report: BookReport) -> dict[str, Any]:
     for part in (report.arrangements, report.promises, report.contact, report.funnel):
         if part is not None:
             figures.update(part.as_json())
+    if report.liquidation is not None:
+        figures.update(liquidation.as_json(report.liquidation))
     return figures
 
 

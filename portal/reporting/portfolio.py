@@ -46,9 +46,10 @@ class Slice:
     team_id: int | None = None
     arm: str | None = None
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """The transitions of this slice, as WHERE conditions."""
-        columns = TRANSITIONS.c
+    def conditions(self, table: Table = TRANSITIONS) -> list[ColumnElement[bool]]:
+        """The rows of ``table`` (the transitions, or another table of the same slice
+        columns) in this slice, as WHERE conditions."""
+        columns = table.c
         chosen = {
             "product": self.product,
             "currency": self.currency,

@@ -59,19 +59,24 @@ from sqlalchemy.orm import Session, aliased
 
 from negotiation import Policy, Stage
 from negotiation.portfolio import Bucket, bucket_starts
+from portal.core.settings import finance_zone_anywhere
+from portal.finance.reports import day_bounds
 from portal.models import (
     LIVE_PLAN_STATUSES,
     UNPAID_INSTALLMENT,
     Allocation,
+    ArrearsEntry,
     Borrower,
     Case,
     CaseMonthEnd,
     CaseStatus,
     ExperimentAssignment,
+    LiquidationCell,
     Loan,
     LoanCharge,
     LoanInstallment,
     Payment,
+    PaymentStatus,
     Plan,
     PortfolioTransition,
     StaffMember,
@@ -79,6 +84,10 @@ from portal.models import (
 
 MONTH_ENDS = cast(Table, CaseMonthEnd.__table__)
 TRANSITIONS = cast(Table, PortfolioTransition.__table__)
+ENTRIES = cast(Table, ArrearsEntry.__table__)
+CELLS = cast(Table, LiquidationCell.__table__)
+# How many months after its entry a cohort is followed (its cells: 0 to HORIZON).
+HORIZON = 12
 # The slices a transition keeps, as both tables name them.
 SLICES = ("product", "currency", "market", "stage", "owner_id", "team_id", "arm")
 
@@ -98,11 +107,19 @@ def is_month_end(day: date) -> bool:
     return month_end_of(day) == day
 
 
-def write_month_end(db: Session | Connection, month_end: date, *, exact: bool = True) -> int:
+def write_month_end(
+    db: Session | Connection,
+    month_end: date,
+    *,
+    exact: bool = True,
+    zone: ZoneInfo | None = None,
+) -> int:
     """Every case not resolved, as it stands now, as of ``month_end`` (its rows replaced
     if written before), then the transitions from the month-end before it and into the
-    month-end after it, where those are written. Returns the rows written. ``exact``:
-    False for a month written after the fact (the backfill, the demo's history)."""
+    month-end after it, where those are written, and the liquidation cohorts' entries and
+    cells from it on (``count_liquidation``; months of payments in ``zone``, the finance
+    time zone by default). Returns the rows written. ``exact``: False for a month written
+    after the fact (the backfill, the demo's history)."""
     if not is_month_end(month_end):
         raise ValueError(f"{month_end} is not the last day of its month")
     db.execute(delete(MONTH_ENDS).where(MONTH_ENDS.c.month_end == month_end))
@@ -114,6 +131,7 @@ def write_month_end(db: Session | Connection, month_end: date, *, exact: bool = 
     before = previous_month_end(month_end)
     count_transitions(db, before, month_end)
     count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
+    recount_liquidation(db, month_end, zone or finance_zone_anywhere())
     return rows
 
 
@@ -298,6 +316,185 @@ def latest_arm(until: datetime | None) -> Any:
     )
 
 
+# The liquidation cohorts -----------------------------------------------------------------
+
+
+def month_end_instant(month_end: date, zone: ZoneInfo) -> datetime:
+    """The end of ``month_end``'s last day in ``zone`` (the next day's first moment), in
+    UTC: where a month's payments stop."""
+    return day_bounds(month_end, month_end, zone)[1]
+
+
+def count_entries(db: Session | Connection, month_end: date) -> int:
+    """The cases entering arrears at ``month_end``, replaced: overdue then, and not at the
+    month-end before (current there, or without a row: then only if it fell overdue
+    during the month, its oldest unpaid installment due on or after the month-end
+    before, so a case already long overdue when the history begins is not taken for a
+    new one). Returns the entries written."""
+    db.execute(delete(ENTRIES).where(ENTRIES.c.month_end == month_end))
+    before = previous_month_end(month_end)
+    now, then = aliased(CaseMonthEnd, name="now"), aliased(CaseMonthEnd, name="then")
+    entered = (
+        select(now.month_end, now.case_id)
+        .outerjoin(then, and_(then.case_id == now.case_id, then.month_end == before))
+        .where(
+            now.month_end == month_end,
+            now.days_past_due > 0,
+            or_(
+                then.days_past_due == 0,
+                and_(then.case_id.is_(None), now.overdue_since >= before),
+            ),
+        )
+    )
+    db.execute(insert(ENTRIES).from_select(["month_end", "case_id"], entered))
+    return _count(db, ENTRIES, month_end)
+
+
+def cohorts_of(month_end: date) -> list[date]:
+    """The cohorts followed at ``month_end``: its own and the ``HORIZON`` before it,
+    oldest first."""
+    cohorts = [month_end]
+    for _ in range(HORIZON):
+        cohorts.append(previous_month_end(cohorts[-1]))
+    return cohorts[::-1]
+
+
+def ledger_payments(month_end: date, zone: ZoneInfo) -> Any:
+    """What each case paid in each month of ``month_end``'s horizon (after the oldest
+    cohort's month-end, up to ``month_end``'s end in ``zone``), as a subquery of
+    ``case_id``, ``currency``, ``month`` (the month-end of the month it was confirmed in)
+    and ``amount``: the succeeded payments' kept money (less what was refunded or is held
+    by a dispute, as it stands now), in minor units."""
+    cohorts = cohorts_of(month_end)
+    ends = [(end, month_end_instant(end, zone)) for end in cohorts[1:]]
+    month = case(*((Payment.confirmed_at < instant, literal(end, Date)) for end, instant in ends))
+    each = (
+        select(
+            Payment.case_id.label("case_id"),
+            Payment.currency.label("currency"),
+            month.label("month"),
+            (Payment.amount - Payment.refunded - Payment.disputed).label("amount"),
+        )
+        .where(
+            Payment.status == PaymentStatus.SUCCEEDED,
+            Payment.confirmed_at >= month_end_instant(cohorts[0], zone),
+            Payment.confirmed_at < ends[-1][1],
+        )
+        .subquery("each")
+    )
+    return (
+        select(
+            each.c.case_id, each.c.currency, each.c.month, func.sum(each.c.amount).label("amount")
+        )
+        .group_by(each.c.case_id, each.c.currency, each.c.month)
+        .subquery("paid")
+    )
+
+
+def count_liquidation(
+    db: Session | Connection, month_end: date, zone: ZoneInfo, paid: Any = None
+) -> int:
+    """The entries at ``month_end`` (``count_entries``), then the cells of every cohort
+    it follows (``cohorts_of``), replaced: per cohort and slice at entry, the cases that
+    entered, their overdue amount at entry, what they paid from the month after entry up
+    to ``month_end`` (a case's payments count toward its latest entry before the month
+    they were made in: a payment in the month of a new entry still counts toward the
+    one before), and of it, each case's up to its overdue at entry. ``paid``: what each
+    case paid by month (``ledger_payments``, the default). Nothing is counted unless the
+    month-end is written. Returns the cells written."""
+    db.execute(delete(CELLS).where(CELLS.c.month_end == month_end))
+    if not _written(db, month_end):
+        db.execute(delete(ENTRIES).where(ENTRIES.c.month_end == month_end))
+        return 0
+    count_entries(db, month_end)
+    cohorts = cohorts_of(month_end)
+    paid = ledger_payments(month_end, zone) if paid is None else paid
+    following = func.lead(ENTRIES.c.month_end).over(
+        partition_by=ENTRIES.c.case_id, order_by=ENTRIES.c.month_end
+    )
+    episodes = (
+        select(
+            ENTRIES.c.case_id.label("case_id"),
+            ENTRIES.c.month_end.label("cohort"),
+            following.label("next_entry"),
+        )
+        .where(ENTRIES.c.month_end >= cohorts[0], ENTRIES.c.month_end <= month_end)
+        .subquery("episodes")
+    )
+    # Each episode with its row at entry read once (grouped by the row's key, so its
+    # slices and overdue amount come along) and what it paid since.
+    entry = aliased(CaseMonthEnd, name="entry")
+    at_entry = and_(entry.month_end == episodes.c.cohort, entry.case_id == episodes.c.case_id)
+    per_case = (
+        select(
+            episodes.c.cohort.label("cohort"),
+            *(getattr(entry, name).label(name) for name in SLICES),
+            entry.overdue.label("overdue"),
+            func.coalesce(func.sum(paid.c.amount), 0).label("collected"),
+        )
+        .join(entry, at_entry)
+        .outerjoin(
+            paid,
+            and_(
+                paid.c.case_id == episodes.c.case_id,
+                paid.c.currency == entry.currency,
+                paid.c.month > episodes.c.cohort,
+                paid.c.month <= month_end,
+                or_(episodes.c.next_entry.is_(None), paid.c.month <= episodes.c.next_entry),
+            ),
+        )
+        .group_by(episodes.c.cohort, entry.month_end, entry.case_id)
+        .subquery("per_case")
+    )
+    slices = [per_case.c[name] for name in SLICES]
+    collected, overdue = per_case.c.collected, per_case.c.overdue
+    recovered = case((collected < overdue, collected), else_=overdue)
+    months = case(
+        *(
+            (per_case.c.cohort == cohort, literal(HORIZON - position))
+            for position, cohort in enumerate(cohorts)
+        )
+    )
+    grouped = select(
+        per_case.c.cohort,
+        literal(month_end, Date),
+        months,
+        *slices,
+        func.count(),
+        func.sum(overdue),
+        func.sum(collected),
+        func.sum(recovered),
+    ).group_by(per_case.c.cohort, *slices)
+    columns = [
+        "cohort",
+        "month_end",
+        "months",
+        *SLICES,
+        "cases",
+        "overdue",
+        "collected",
+        "recovered",
+    ]
+    db.execute(insert(CELLS).from_select(columns, grouped))
+    return _count(db, CELLS, month_end)
+
+
+def recount_liquidation(
+    db: Session | Connection, first: date, zone: ZoneInfo, paid: Any = None
+) -> dict[date, int]:
+    """``count_liquidation`` for every month-end written from ``first`` on, oldest first
+    (an entry at one month-end depends on the month-end before; a cohort's cells on the
+    entries after it). Returns the cells written by month-end."""
+    last = db.execute(select(func.max(MONTH_ENDS.c.month_end))).scalar_one_or_none()
+    counted: dict[date, int] = {}
+    month_end = month_end_of(first)
+    while last is not None and month_end <= last:
+        if _written(db, month_end):
+            counted[month_end] = count_liquidation(db, month_end, zone, paid)
+        month_end = month_end_of(month_end + timedelta(days=1))
+    return counted
+
+
 # The backfill -------------------------------------------------------------------------
 
 
@@ -330,6 +527,8 @@ def backfill(
     for month_end in written:
         count_transitions(db, previous_month_end(month_end), month_end)
         count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
+    if written:
+        recount_liquidation(db, min(written), zone)
     return written
 
 
@@ -437,11 +636,18 @@ def _bucket(month_end: date, oldest: Any) -> Any:
 
 __all__ = [
     "COLUMNS",
+    "HORIZON",
     "backfill",
+    "cohorts_of",
+    "count_entries",
+    "count_liquidation",
     "count_transitions",
     "is_month_end",
     "latest_arm",
+    "ledger_payments",
+    "month_end_instant",
     "month_end_of",
     "previous_month_end",
+    "recount_liquidation",
     "write_month_end",
 ]

@@ -62,8 +62,10 @@ def test_a_supervisor_reads_the_portfolio_on_a_phone_and_at_a_desk(server, brows
             assert _serious(page) == [], (viewport, lang)
             # The other sections under the roll rates, each behind its heading, and the
             # whole page far from an endless scroll.
-            for section in ("plans", "promises", "contact", "funnel"):
+            for section in ("liquidation", "plans", "promises", "contact", "funnel"):
                 expect(page.locator(f"h2#{section}")).to_be_visible()
+            # The liquidation curves: a point per cohort and month, in a box of their own.
+            expect(page.locator(".curve-chart .scroll svg circle.curve-dot").first).to_be_visible()
             heights.append(page.evaluate("document.documentElement.scrollHeight"))
             # Unfolded, the tables by agent, language and device scroll in their own boxes.
             page.evaluate(UNFOLD)

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,6 +68,7 @@ from portal.reporting.arrangements import KINDS
 from portal.reporting.book import book_report
 from portal.reporting.contact import REASONS, REFUSED_ACTIONS
 from portal.reporting.funnel import DEVICE_EVENTS, DEVICES, STEPS, funnel
+from portal.reporting.liquidation import liquidation
 from portal.reporting.portfolio import Slice, period_ending, roll_rates
 from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
@@ -682,3 +684,26 @@ def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(de
 
 
 ACTION_CHANNELS = {"call.refused": "call", "letter.refused": "letter"}
+
+
+def test_the_demos_liquidation_curves_have_money_in_every_cohort(demo):
+    """The liquidation cohorts of the drawn history, counted from what its rows say was
+    paid: every cohort of the last year, in each currency, has cases, and every one
+    followed a month or more has collected money; the curves never fall and never pass
+    100%, and a month after entry part of the arrears, not all, is back."""
+    session = demo[0]
+    ends = month_ends(TODAY, MONTHS)
+    found = liquidation(session, ends[-12], ends[-1], Slice())
+    assert set(found.by_currency) == {"CNY", "HKD", "TWD", "USD"}
+    for currency, cohorts in found.by_currency.items():
+        assert [cohort.entered for cohort in cohorts] == ends[-12:], currency
+        for cohort in cohorts:
+            assert cohort.cases > 0
+            rates = [point.rate for point in cohort.points]
+            assert rates == sorted(rates)
+            assert all(0 <= rate <= 1 for rate in rates)
+            if len(cohort.points) > 1:
+                assert cohort.points[-1].collected > 0, (currency, cohort.entered)
+    firsts = [c.at(1) for c in found.by_currency["TWD"] if c.at(1) is not None]
+    pooled = Fraction(sum(p.recovered for p in firsts), sum(p.overdue for p in firsts))
+    assert Fraction(1, 5) < pooled < Fraction(4, 5)

@@ -23,11 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
+from itertools import chain
 from typing import Any
 
 from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 
+from negotiation.liquidation import Cohort
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Matrix
 from portal.audit import trail
 from portal.contact.gate import REFUSAL_TEXT
@@ -35,6 +37,7 @@ from portal.core import db
 from portal.core.csv_export import csv_lines
 from portal.core.i18n import money
 from portal.finance.reports import finance_timezone
+from portal.reporting import liquidation as recovery
 from portal.reporting import portfolio as service
 from portal.reporting.arrangements import CHANNELS as FIRST_PAYMENT_ORDER
 from portal.reporting.arrangements import KINDS
@@ -50,6 +53,7 @@ from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
 from portal.reporting.contact import REASONS
 from portal.reporting.funnel import DEVICES, STEPS, Funnel
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.reports.curves import SERIES, CurveChart, curve_chart
 from portal.web.reports.figures import funnel_chart
 from portal.web.reports.filters import (
     FIELD_LABELS,
@@ -66,6 +70,7 @@ from portal.web.reports.words import (
     PROMISE_OUTCOMES,
     device_name,
     market_name,
+    month_name,
     pair_name,
     per_case,
     percent,
@@ -181,6 +186,12 @@ def portfolio() -> Response:
         "layout": "agent/_layout.html" if audience is EVERYTHING else "finance/_layout.html",
         "chart": _chart(found.matrix) if found is not None else None,
         **(_funnel(report.funnel) if report is not None and report.funnel is not None else {}),
+        "liquidation_charts": (
+            _curves(report.liquidation)
+            if report is not None and report.liquidation is not None
+            else {}
+        ),
+        "liquidation_csv_url": _url("reports.liquidation_csv", chosen),
         "zone": finance_timezone().key,
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
@@ -226,6 +237,26 @@ def portfolio_csv() -> ResponseReturnValue:
     return response
 
 
+@blueprint.get("/portfolio/liquidation.csv")
+@staff_required_any(*PAGE_ROLES)
+def liquidation_csv() -> ResponseReturnValue:
+    """The liquidation curves' cohort table as CSV, one line per cohort, currency and
+    month since entry; a bad filter (or no history yet) goes back to the page."""
+    asked = _read(_audience())
+    chosen, period = asked.chosen, asked.chosen.period
+    if asked.problems or period is None:
+        return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
+    found = recovery.of_pairs(db.session(), period.first, period.last, chosen.slice)
+    trail.record_read(
+        db.session(), g.staff, "reports.liquidation.export", g.now, filters=chosen.to_args()
+    )
+    lines = chain((EXCEL_UTF8,), csv_lines(recovery.CSV_HEADER, recovery.csv_rows(found)))
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    name = f"portfolio-liquidation-{found.first.isoformat()}-{found.last.isoformat()}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 def _csv_share(share: Fraction | None) -> str:
     return service.share_text(share) or ""
 
@@ -260,6 +291,22 @@ def _csv_lines(found: service.RollRates, until: str) -> Iterator[str]:
 def _chart(matrix: Matrix) -> HeatMap:
     """The heat map of ``matrix``: each cell shaded by its share of its row's cases."""
     return heat_map([[matrix.rate(a, b).cases for b in DESTINATIONS] for a in OPEN_BUCKETS])
+
+
+def _curves(found: recovery.Liquidation) -> dict[str, tuple[list[Cohort], CurveChart]]:
+    """Per currency, the most cases first, the cohorts drawn and their curves: of those
+    with a month since entry, from the newest back, every one or every other (and so
+    on) so that at most ``SERIES`` lines span the period. The table beside shows every
+    cohort."""
+    charts = {}
+    ordered = sorted(found.by_currency.items(), key=lambda item: -sum(c.cases for c in item[1]))
+    for currency, cohorts in ordered:
+        followed = [cohort for cohort in cohorts if len(cohort.points) > 1]
+        step = max(1, -(-len(followed) // SERIES))
+        shown = followed[::-1][::step][::-1]
+        lines = [[(point.months, point.rate) for point in cohort.points] for cohort in shown]
+        charts[currency] = (shown, curve_chart(lines, found.months))
+    return charts
 
 
 def _funnel(funnel: Funnel) -> dict[str, Any]:
@@ -311,4 +358,5 @@ WORDS: dict[str, Any] = {
     "STEPS": STEPS,
     "FUNNEL_STEPS": FUNNEL_STEPS,
     "device_name": device_name,
+    "month_name": month_name,
 }
