@@ -1,7 +1,9 @@
 """The whole report a manager reads first, for one period and slice: the roll rates of its
 month pairs (``portfolio``) and, over the same calendar days, the plans, promises,
 contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
-``funnel``). ``haohuan report portfolio --format json`` prints ``as_json``.
+``funnel``), the contact the cured cases took (``contacts_per_cure``, over the month
+pairs) and what each agent achieved (``agents``). ``haohuan report portfolio --format
+json`` prints ``as_json``.
 
 The days of a period of month pairs run from the day after its first month-end to its
 last pair's second month-end, both included: the pairs from 2026-09-30 to 2026-10-31
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from portal.reporting import arrangements, contact, funnel, portfolio, promises
+from portal.reporting import agents, arrangements, contact, cures, funnel, portfolio, promises
 from portal.reporting.portfolio import RollRates, Slice
 from portal.reporting.snapshots import month_end_of
 
@@ -36,6 +38,8 @@ class BookReport:
     promises: promises.Promises
     contact: contact.Contact
     funnel: funnel.Funnel
+    contacts_per_cure: cures.ContactsPerCure
+    agents: agents.Agents
 
 
 def days_of(first: date, last: date) -> tuple[date, date]:
@@ -56,19 +60,30 @@ def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneI
         promises=promises.promises(db, first_day, last_day, zone, chosen),
         contact=contact.contact(db, first_day, last_day, zone, chosen),
         funnel=funnel.funnel(db, first_day, last_day, zone, chosen),
+        contacts_per_cure=cures.contacts_per_cure(db, first, last, zone, chosen),
+        agents=agents.agents(db, first_day, last_day, zone, chosen),
     )
 
 
 def as_json(report: BookReport) -> dict[str, Any]:
     """The report's figures under their keys: ``roll_rates``, ``cure_rate``,
     ``roll_forward``, ``roll_back``, ``plans`` (by kind) and the other arrangement
-    figures, ``promises``, ``contact`` and ``funnel``, with the period's days."""
+    figures, ``promises``, ``contact``, ``funnel``, ``contacts_per_cure`` and
+    ``agents``, with the period's days."""
     figures = portfolio.as_json(report.roll_rates, report.chosen)
     figures["days"] = {
         "first": report.first_day.isoformat(),
         "last": report.last_day.isoformat(),
     }
-    for part in (report.arrangements, report.promises, report.contact, report.funnel):
+    parts = (
+        report.arrangements,
+        report.promises,
+        report.contact,
+        report.funnel,
+        report.contacts_per_cure,
+        report.agents,
+    )
+    for part in parts:
         figures.update(part.as_json())
     return figures
 
