@@ -423,7 +423,9 @@ def test_contacts_per_cure(app: Flask) -> None:
         session = db.session()
         report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI)
         twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
-        lings = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling))
+        lings = contacts_per_cure(
+            session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling)
+        )
         count_transitions(session, OCTOBER_END, NOVEMBER_END)
         session.commit()
         matrix = roll_rates(session, OCTOBER_END, OCTOBER_END, Slice()).matrix

@@ -68,6 +68,8 @@ blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
 
 # Supervisors read the book; admins too (they see every console's figures).
 PAGE_ROLES = ("supervisor", "admin")
+# Who sees every agent's figures on the page (an agent sees their own at /reports/mine).
+AGENTS_ROLES = frozenset(("supervisor", "admin"))
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
 # Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
@@ -147,6 +149,7 @@ def portfolio() -> Response:
         "chart": _chart(found.matrix) if found is not None else None,
         **(_funnel(report.funnel) if report is not None else {}),
         "zone": finance_timezone().key,
+        "show_agents": bool(AGENTS_ROLES & g.staff.role_set),
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
         **WORDS,
