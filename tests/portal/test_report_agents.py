@@ -392,7 +392,9 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
         before = agents(session, date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
         nothing = agents(session, date(2026, 9, 1), date(2026, 9, 30), TAIPEI)
     ling, wei, boss = twd.of(book.ling), twd.of(book.wei), twd.of(book.boss)
-    assert ling is not None and wei is not None and boss is not None
+    assert ling is not None
+    assert wei is not None
+    assert boss is not None
     # ling: A, B, E (D is HKD); o8 on D left out.
     assert (ling.owned, ling.worked, ling.attempts, ling.right_party_contacts) == (2, 3, 3, 3)
     assert ling.offers == OfferTally(
@@ -408,7 +410,8 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
     assert alone.owned_at == NOVEMBER_END
     # October: owned at 31 October (ling A, B, E; wei C); o5 made; wei's audited call.
     october_ling, october_wei = before.of(book.ling), before.of(book.wei)
-    assert october_ling is not None and october_wei is not None
+    assert october_ling is not None
+    assert october_wei is not None
     assert (october_ling.owned, october_ling.worked, october_ling.attempts) == (3, 2, 1)
     assert october_ling.offers == OfferTally(made=1, within_authority=1, accepted=1)
     assert (october_wei.owned, october_wei.worked) == (1, 1)
@@ -465,4 +468,5 @@ def test_book_report_has_the_agents_and_contacts_per_cure(app: Flask) -> None:
     rows = {row["staff_id"]: row for row in shown["agents"]["rows"]}
     assert rows[book.ling]["worked"] == 4
     assert rows[book.wei]["owned"] == 2
-    assert book.fin not in rows and book.gone not in rows
+    assert book.fin not in rows
+    assert book.gone not in rows
