@@ -13,11 +13,12 @@ Definitions (``docs/reporting.md``, "Agents"):
   cases not resolved), sliced by the case as it stood then. None when no month-end is
   written yet.
 - **Worked**: the distinct cases on which the member recorded any work in the period
-  (days of the finance time zone, both included): a contact logged (``ContactAttempt.agent``,
-  calls made or taken, messages and letters), a promise taken (``Promise.made_by``), an
-  offer made (``Offer.created_by``), or an action on the case the audit log records that
-  changes something (``WORK_ACTIONS``; reading a case, revealing personal data, assigning
-  it and contacts the gate refused are not work).
+  (days of the finance time zone, both included): a contact logged
+  (``ContactAttempt.agent``: calls made or taken, messages and letters), a promise taken
+  (``Promise.made_by``), an offer made (``Offer.created_by``), a callback booked
+  (``Callback.requested_by``), or an action on the case the audit log records that
+  changes something (``WORK_ACTIONS``; reading a case, revealing personal data,
+  assigning it and contacts the gate refused are not work).
 - **Attempts, right-party contacts, inbound**: as ``portal.reporting.contact`` counts
   them, of the rows the member logged.
 - **Promises**: as ``portal.reporting.promises`` counts them, of those the member took.
@@ -54,6 +55,7 @@ from portal.finance.plan_keeping import counted_plans
 from portal.finance.reports import day_bounds
 from portal.models import (
     AuditEntry,
+    Callback,
     CaseMonthEnd,
     ContactAttempt,
     Offer,
@@ -270,7 +272,7 @@ def _worked(
     db: Session, start: Any, end: Any, chosen: Slice, only: int | None, by_email: Mapping[str, int]
 ) -> Any:
     """The distinct cases each member worked: one statement over the union of what they
-    recorded (contacts, promises, offers by address; the audit log by id)."""
+    recorded (contacts, promises, offers, callbacks by address; the audit log by id)."""
     emails = list(by_email)
 
     def by_address(case_id: Any, who: Any, at: Any) -> Any:
@@ -295,6 +297,7 @@ def _worked(
         by_address(ContactAttempt.case_id, ContactAttempt.agent, ContactAttempt.at),
         by_address(Promise.case_id, Promise.made_by, Promise.made_at),
         by_address(Offer.case_id, Offer.created_by, Offer.created_at),
+        by_address(Callback.case_id, Callback.requested_by, Callback.requested_at),
         audited,
     ).subquery()
     return db.execute(

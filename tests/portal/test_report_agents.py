@@ -32,6 +32,7 @@ from negotiation.portfolio import Bucket
 from portal.core import db
 from portal.models import (
     AuditEntry,
+    Callback,
     Case,
     CaseMonthEnd,
     CaseStatus,
@@ -276,6 +277,24 @@ def build_book(app: Flask) -> Book:
             ]
         )
 
+        # A callback wei booked on B, and one the borrower asked for on A (nobody's).
+        s.add_all(
+            [
+                Callback(
+                    case_id=case_id,
+                    due_at=taipei(19),
+                    source=source,
+                    status="open",
+                    requested_by=by,
+                    requested_at=taipei(18),
+                )
+                for case_id, source, by in (
+                    (b, "agent", "wei@haohuan.example"),
+                    (a, "borrower", "borrower"),
+                )
+            ]
+        )
+
         # The audit log ---------------------------------------------------------------
         def audit(who: str, action: str, at: datetime, case_id: int) -> AuditEntry:
             return AuditEntry(
@@ -344,8 +363,8 @@ def test_agents(app: Flask) -> None:
         email="wei@haohuan.example",
         name="Wei",
         owned=2,
-        # C (contacts, promise, o7), E (a call), D (a letter printed).
-        worked=3,
+        # C (contacts, promise, o7), E (a call), D (a letter printed), B (a callback).
+        worked=4,
         attempts=3,
         right_party_contacts=1,
         promises=PromiseTally(open=1),
@@ -401,8 +420,8 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
         made=4, within_authority=1, beyond_authority=3, approved=1, declined=1, accepted=1
     )
     assert ling.plans == PlanTally(kept=1, live=1)
-    # wei: E alone (owned at the month-end, and called).
-    assert (wei.owned, wei.worked, wei.attempts, wei.offers) == (1, 1, 1, OfferTally())
+    # wei: E (owned at the month-end, and called) and B (a callback booked).
+    assert (wei.owned, wei.worked, wei.attempts, wei.offers) == (1, 2, 1, OfferTally())
     # boss: B (the approval); o6 and its plan are on C, in CNY.
     assert (boss.worked, boss.offers, boss.money) == (1, OfferTally(), ())
     # One member asked for: that member's row alone, the same figures.

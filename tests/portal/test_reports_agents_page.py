@@ -76,7 +76,7 @@ def test_supervisors_read_every_agents_figures(app: Flask, book: Book) -> None:
         "2",
         lings_money,
     ]
-    assert table_row(html, "Wei") == ["2", "3", "3", "1", "1", "0", "1", "0 of 0", "0", "—"]
+    assert table_row(html, "Wei") == ["2", "4", "3", "1", "1", "0", "1", "0 of 0", "0", "—"]
     assert table_row(html, "Boss") == ["0", "2", "0", "0", "0", "0", "1", "1 of 1", "1", boss_money]
     assert table_row(html, "Idle") == ["0"] * 7 + ["0 of 0", "0", "—"]
     assert '<th scope="row">Gone</th>' not in html
@@ -84,13 +84,13 @@ def test_supervisors_read_every_agents_figures(app: Flask, book: Book) -> None:
     # Contacts per cure: 6 attempts and 2 right-party contacts over 3 cures.
     assert "<dt>Attempts per cure</dt><dd>2.00</dd>" in html
     assert "<dt>Right-party contacts per cure</dt><dd>0.67</dd>" in html
-    # A slice narrows the table: TWD cases (wei owned E at the month-end).
+    # A slice narrows the table: TWD cases (wei owned E at the month-end, worked E and B).
     sliced = unwrapped(
         as_member(app, "boss")
         .get(f"{PORTFOLIO}?lang=en&{PERIOD}&currency=TWD")
         .get_data(as_text=True)
     )
-    assert table_row(sliced, "Wei")[:3] == ["1", "1", "1"]
+    assert table_row(sliced, "Wei")[:3] == ["1", "2", "1"]
 
 
 def test_an_agent_reads_their_own_figures_and_nobody_elses(app: Flask, book: Book) -> None:
@@ -100,7 +100,7 @@ def test_an_agent_reads_their_own_figures_and_nobody_elses(app: Flask, book: Boo
     own = figures(page)
     assert own == {
         "Cases owned": "2",
-        "Cases worked": "3",
+        "Cases worked": "4",
         "Attempts": "3",
         "Right-party contacts": "1",
         "Calls taken": "0",
