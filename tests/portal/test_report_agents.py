@@ -19,16 +19,20 @@ with nothing done), gone (an agent deactivated, nothing done), fin (finance).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from click.testing import CliRunner
 from flask import Flask
+from flask.cli import ScriptInfo
 
 from negotiation import Stage
 from negotiation.portfolio import Bucket
+from portal.cli import cli
 from portal.core import db
 from portal.models import (
     AuditEntry,
@@ -489,3 +493,26 @@ def test_book_report_has_the_agents_and_contacts_per_cure(app: Flask) -> None:
     assert rows[book.wei]["owned"] == 2
     assert book.fin not in rows
     assert book.gone not in rows
+
+
+def test_the_command_prints_the_agents_and_contacts_per_cure(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        count_transitions(db.session(), OCTOBER_END, NOVEMBER_END)
+        db.session().commit()
+    result = CliRunner().invoke(
+        cli,
+        ["report", "portfolio", "--as-of", "2026-11-30", "--format", "json"],
+        obj=ScriptInfo(create_app=lambda: app),
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["contacts_per_cure"]["attempts_per_cure"] == "2.000000"
+    assert printed["agents"]["owned_at"] == "2026-11-30"
+    rows = {row["name"]: row for row in printed["agents"]["rows"]}
+    assert list(rows) == ["Boss", "Idle", "Ling", "Wei"]
+    assert rows["Ling"]["staff_id"] == book.ling
+    assert (rows["Ling"]["worked"], rows["Wei"]["worked"], rows["Boss"]["worked"]) == (4, 4, 2)
+    assert rows["Boss"]["money"] == [
+        {"currency": "CNY", "plans": 1, "total": 70_000, "paid": 10_000}
+    ]
