@@ -26,6 +26,8 @@ blueprint = staff_blueprint("my_figures", __name__, url_prefix="/reports")
 
 # The query's only fields here: the period.
 PERIOD_KEYS = ("from", "to")
+# No slice is offered here, so none is read.
+NO_SLICES = service.SliceChoices([], [], [], [], [], [], [])
 
 
 @blueprint.get("/mine")
@@ -36,7 +38,7 @@ def page() -> Response:
     database = db.session()
     ends = service.month_ends(database)
     period_only = MultiDict({key: request.args[key] for key in PERIOD_KEYS if key in request.args})
-    chosen, problems = parse_choice(period_only, ends, service.slice_choices(database))
+    chosen, problems = parse_choice(period_only, ends, NO_SLICES)
     period, figures, row = chosen.period, None, None
     if period is not None:
         first_day, last_day = days_of(period.first, period.last)
