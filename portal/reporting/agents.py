@@ -45,10 +45,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVarTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, union
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from portal.finance.plan_keeping import counted_plans
@@ -69,7 +69,7 @@ from portal.reporting.arrangements import OUTCOMES, PlanTally
 from portal.reporting.cures import month_end_conditions
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally
-from portal.reporting.slices import WHOLE_BOOK, sliced
+from portal.reporting.slices import WHOLE_BOOK, slice_cases
 
 # The audit log's actions that count as working a case: each changes something on it.
 WORK_ACTIONS = (
@@ -95,6 +95,16 @@ WORK_ACTIONS = (
     "borrower.jurisdiction",
 )
 AGENT_ROLE = "agent"
+Ts = TypeVarTuple("Ts")
+
+
+def narrowed(query: Select[*Ts], case_id: Any, chosen: Slice) -> Select[*Ts]:
+    """``query`` kept to the cases of the slice: unchanged for the whole book (no join to
+    the cases, loans and borrowers, a million rows each, for nothing), else a semi-join
+    to the slice's case ids."""
+    if chosen == WHOLE_BOOK:
+        return query
+    return query.where(case_id.in_(slice_cases(chosen)))
 
 
 @dataclass(frozen=True)
@@ -301,7 +311,7 @@ def _worked(
         audited,
     ).subquery()
     return db.execute(
-        sliced(select(work.c.staff_id, func.count()), work.c.case_id, chosen).group_by(
+        narrowed(select(work.c.staff_id, func.count()), work.c.case_id, chosen).group_by(
             work.c.staff_id
         )
     )
@@ -316,7 +326,7 @@ def _contacts(
     found: dict[int, dict[str, Any]],
 ) -> None:
     rows = db.execute(
-        sliced(
+        narrowed(
             select(
                 ContactAttempt.agent,
                 ContactAttempt.inbound,
@@ -350,7 +360,7 @@ def _promised(
     found: dict[int, dict[str, Any]],
 ) -> None:
     rows = db.execute(
-        sliced(select(Promise.made_by, Promise.status, func.count()), Promise.case_id, chosen)
+        narrowed(select(Promise.made_by, Promise.status, func.count()), Promise.case_id, chosen)
         .where(Promise.made_at >= start, Promise.made_at < end, Promise.made_by.in_(list(by_email)))
         .group_by(Promise.made_by, Promise.status)
     )
@@ -371,7 +381,7 @@ def _offered(
 ) -> None:
     approved = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
     rows = db.execute(
-        sliced(
+        narrowed(
             select(
                 Offer.created_by,
                 Offer.authority,
@@ -418,14 +428,14 @@ def _arranged(
         .scalar_subquery()
     )
     plans = (
-        sliced(
+        narrowed(
             select(
                 Offer.created_by.label("made_by"),
                 Plan.status.label("status"),
                 Plan.currency.label("currency"),
                 Plan.total.label("total"),
                 paid.label("paid"),
-            ),
+            ).select_from(Plan),
             Plan.case_id,
             chosen,
         )
