@@ -38,8 +38,9 @@ class BookReport:
     promises: promises.Promises
     contact: contact.Contact
     funnel: funnel.Funnel
-    contacts_per_cure: cures.ContactsPerCure
-    agents: agents.Agents
+    # None when not asked for (the portfolio page reads them apart: slow at a million).
+    contacts_per_cure: cures.ContactsPerCure | None = None
+    agents: agents.Agents | None = None
 
 
 def days_of(first: date, last: date) -> tuple[date, date]:
@@ -47,9 +48,18 @@ def days_of(first: date, last: date) -> tuple[date, date]:
     return first + timedelta(days=1), month_end_of(last + timedelta(days=1))
 
 
-def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo) -> BookReport:
+def book_report(
+    db: Session,
+    first: date,
+    last: date,
+    chosen: Slice,
+    zone: ZoneInfo,
+    *,
+    with_agents: bool = True,
+) -> BookReport:
     """The roll rates of the pairs from ``first`` to ``last`` and the other figures over
-    their days, for ``chosen``."""
+    their days, for ``chosen``; without ``with_agents``, not the agents' figures nor
+    contacts per cure (``agents_report`` reads them)."""
     first_day, last_day = days_of(first, last)
     return BookReport(
         first_day=first_day,
@@ -60,8 +70,34 @@ def book_report(db: Session, first: date, last: date, chosen: Slice, zone: ZoneI
         promises=promises.promises(db, first_day, last_day, zone, chosen),
         contact=contact.contact(db, first_day, last_day, zone, chosen),
         funnel=funnel.funnel(db, first_day, last_day, zone, chosen),
-        contacts_per_cure=cures.contacts_per_cure(db, first, last, zone, chosen),
-        agents=agents.agents(db, first_day, last_day, zone, chosen),
+        contacts_per_cure=(
+            cures.contacts_per_cure(db, first, last, zone, chosen) if with_agents else None
+        ),
+        agents=agents.agents(db, first_day, last_day, zone, chosen) if with_agents else None,
+    )
+
+
+@dataclass(frozen=True)
+class AgentsReport:
+    """The agents' figures and contacts per cure of one period and slice."""
+
+    first_day: date
+    last_day: date
+    contacts_per_cure: cures.ContactsPerCure
+    agents: agents.Agents
+
+
+def agents_report(
+    db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo
+) -> AgentsReport:
+    """The agents' figures over the days of the pairs from ``first`` to ``last``, and
+    contacts per cure over those pairs, for ``chosen``."""
+    first_day, last_day = days_of(first, last)
+    return AgentsReport(
+        first_day,
+        last_day,
+        cures.contacts_per_cure(db, first, last, zone, chosen),
+        agents.agents(db, first_day, last_day, zone, chosen),
     )
 
 
@@ -83,9 +119,9 @@ def as_json(report: BookReport) -> dict[str, Any]:
         report.contacts_per_cure,
         report.agents,
     )
-    for part in parts:
+    for part in (part for part in parts if part is not None):
         figures.update(part.as_json())
     return figures
 
 
-__all__ = ["BookReport", "as_json", "book_report", "days_of"]
+__all__ = ["AgentsReport", "BookReport", "agents_report", "as_json", "book_report", "days_of"]

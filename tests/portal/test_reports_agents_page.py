@@ -20,6 +20,7 @@ from .test_finance_console import audited
 from .test_report_agents import NOVEMBER_END, OCTOBER_END, Book, build_book
 
 PORTFOLIO = "/reports/portfolio"
+AGENTS = "/reports/portfolio/agents"
 MINE = "/reports/mine"
 PERIOD = f"from={OCTOBER_END}&to={OCTOBER_END}"
 
@@ -55,10 +56,20 @@ def figures(html: str) -> dict[str, str]:
 
 
 def test_supervisors_read_every_agents_figures(app: Flask, book: Book) -> None:
-    html = unwrapped(
-        as_member(app, "boss").get(f"{PORTFOLIO}?lang=en&{PERIOD}").get_data(as_text=True)
-    )
-    assert '<a href="#agents">Agents</a>' in html
+    boss = as_member(app, "boss")
+    page = unwrapped(boss.get(f"{PORTFOLIO}?lang=en&{PERIOD}").get_data(as_text=True))
+    # The portfolio page leaves the agents' section to be read apart (htmx when scrolled
+    # to, a link without JavaScript).
+    assert '<a href="#agents">Agents</a>' in page
+    lazy = f"{AGENTS}?from={OCTOBER_END}&amp;to={OCTOBER_END}"
+    assert f'data-hx-get="{lazy}" data-hx-trigger="revealed"' in page
+    assert f'<a href="{lazy}">' in page
+    assert "portfolio-agents" not in page
+    html = unwrapped(boss.get(f"{AGENTS}?lang=en&{PERIOD}").get_data(as_text=True))
+    assert "<h1>Portfolio: agents</h1>" in html
+    fragment = boss.get(f"{AGENTS}?lang=en&{PERIOD}", headers={"HX-Request": "true"})
+    assert "<h1>" not in fragment.get_data(as_text=True)
+    assert 'class="list wide portfolio-agents"' in fragment.get_data(as_text=True)
     with app.test_request_context("/?lang=en"):
         lings_money = f"{money(140_000, 'TWD')} ({money(80_000, 'TWD')})"
         boss_money = f"{money(70_000, 'CNY')} ({money(10_000, 'CNY')})"
@@ -85,17 +96,15 @@ def test_supervisors_read_every_agents_figures(app: Flask, book: Book) -> None:
     assert "<dt>Attempts per cure</dt><dd>2.00</dd>" in html
     assert "<dt>Right-party contacts per cure</dt><dd>0.67</dd>" in html
     # A slice narrows the table: TWD cases (wei owned E at the month-end, worked E and B).
-    sliced = unwrapped(
-        as_member(app, "boss")
-        .get(f"{PORTFOLIO}?lang=en&{PERIOD}&currency=TWD")
-        .get_data(as_text=True)
-    )
+    sliced = unwrapped(boss.get(f"{AGENTS}?lang=en&{PERIOD}&currency=TWD").get_data(as_text=True))
     assert table_row(sliced, "Wei")[:3] == ["1", "2", "1"]
 
 
 def test_an_agent_reads_their_own_figures_and_nobody_elses(app: Flask, book: Book) -> None:
     wei = as_member(app, "wei")
     assert wei.get(PORTFOLIO).status_code == 403
+    assert wei.get(f"{AGENTS}?{PERIOD}").status_code == 403
+    assert as_member(app, "fin").get(f"{AGENTS}?{PERIOD}").status_code == 403
     page = unwrapped(wei.get(f"{MINE}?lang=en&{PERIOD}").get_data(as_text=True))
     own = figures(page)
     assert own == {
@@ -163,7 +172,16 @@ def test_only_agents_have_an_own_page(app: Flask) -> None:
     )
 
 
-def test_the_own_page_is_audited(app: Flask, book: Book) -> None:
+def test_the_own_page_and_the_agents_are_audited(app: Flask, book: Book) -> None:
+    as_member(app, "boss").get(f"{AGENTS}?{PERIOD}&currency=TWD")
+    assert audited(app, "reports.agents") == [
+        (
+            "boss@haohuan.example",
+            "reports.agents.view",
+            None,
+            {"filters": {"from": "2026-10-31", "to": "2026-10-31", "currency": "TWD"}},
+        )
+    ]
     as_member(app, "wei").get(f"{MINE}?{PERIOD}&owner={book.ling}")
     assert audited(app, "reports.mine") == [
         (
@@ -197,8 +215,8 @@ def test_the_agents_pages_speak_three_languages(
     )
     for word in words:
         assert word in mine, word
-    portfolio = unwrapped(
-        as_member(app, "boss").get(f"{PORTFOLIO}?lang={lang}&{PERIOD}").get_data(as_text=True)
+    team = unwrapped(
+        as_member(app, "boss").get(f"{AGENTS}?lang={lang}&{PERIOD}").get_data(as_text=True)
     )
-    assert 'id="agents"' in portfolio
-    assert 'class="list wide portfolio-agents"' in portfolio
+    assert 'id="agents"' in team
+    assert 'class="list wide portfolio-agents"' in team

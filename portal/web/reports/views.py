@@ -32,7 +32,7 @@ from portal.finance.reports import finance_timezone
 from portal.reporting import portfolio as service
 from portal.reporting.arrangements import CHANNELS as FIRST_PAYMENT_ORDER
 from portal.reporting.arrangements import KINDS
-from portal.reporting.book import BookReport, book_report
+from portal.reporting.book import BookReport, agents_report, book_report
 from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
 from portal.reporting.contact import REASONS
 from portal.reporting.funnel import DEVICES, STEPS, Funnel
@@ -127,7 +127,14 @@ def _report(chosen: Chosen) -> BookReport | None:
     if chosen.period is None:
         return None
     period = chosen.period
-    return book_report(db.session(), period.first, period.last, chosen.slice, finance_timezone())
+    return book_report(
+        db.session(),
+        period.first,
+        period.last,
+        chosen.slice,
+        finance_timezone(),
+        with_agents=False,
+    )
 
 
 @blueprint.get("/portfolio")
@@ -150,6 +157,7 @@ def portfolio() -> Response:
         **(_funnel(report.funnel) if report is not None else {}),
         "zone": finance_timezone().key,
         "show_agents": bool(AGENTS_ROLES & g.staff.role_set),
+        "agents_url": _url("reports.portfolio_agents", chosen),
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
         **WORDS,
@@ -172,6 +180,34 @@ def portfolio() -> Response:
         # The address bar shows the period and slice as the page understood them.
         response.headers["HX-Push-Url"] = _url("reports.portfolio", chosen)
     return response
+
+
+@blueprint.get("/portfolio/agents")
+@staff_required_any(*AGENTS_ROLES)
+def portfolio_agents() -> Response:
+    """The agents' table and contacts per cure of the chosen period and slice: read apart
+    from the rest of the page (at a million cases they take seconds), which loads them
+    with htmx when their place is scrolled to; a page of their own without JavaScript."""
+    asked = _read()
+    chosen, period = asked.chosen, asked.chosen.period
+    found = None
+    if period is not None:
+        found = agents_report(
+            db.session(), period.first, period.last, chosen.slice, finance_timezone()
+        )
+    context = {
+        "chosen": chosen,
+        "problems": asked.problems,
+        "found": found,
+        "page_url": _url("reports.portfolio", chosen),
+        "zone": finance_timezone().key,
+        "active": "reports.portfolio",
+        **WORDS,
+    }
+    name = "_portfolio_agents.html" if wants_fragment() else "portfolio_agents.html"
+    html = render_template(f"reports/{name}", **context)
+    trail.record_read(db.session(), g.staff, "reports.agents.view", g.now, filters=chosen.to_args())
+    return respond(html)
 
 
 @blueprint.get("/portfolio.csv")
