@@ -1,7 +1,7 @@
 """The agents' figures in Chromium, on a phone and at a desk, in the three languages: a
 supervisor reads the table of every agent on the portfolio page, loaded when scrolled to
-(it scrolls in its own box, never the page), and an agent reads their own page from the console's link; axe finds
-nothing serious. The book is ``tests/portal/test_report_agents``'s."""
+(it scrolls in its own box, never the page), and an agent reads their own page from the
+console's link; axe finds nothing serious. The book is ``test_report_agents``'s."""
 
 from __future__ import annotations
 
