@@ -1,9 +1,11 @@
 """The whole report a manager reads first, for one period and slice: the roll rates of its
 month pairs (``portfolio``) and, over the same calendar days, the plans, promises,
 contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
-``funnel``), and the liquidation curves of the cohorts that entered arrears at the
-period's month-ends after its first (``liquidation``). ``haohuan report portfolio
---format json`` prints ``as_json``.
+``funnel``), the liquidation curves of the cohorts that entered arrears at the period's
+month-ends after its first (``liquidation``), the contact the cured cases took
+(``contacts_per_cure``, over the month pairs) and what each agent achieved
+(``agents``: supervisors and admins only; the page reads them apart, ``agents_report``).
+``haohuan report portfolio --format json`` prints ``as_json``.
 
 Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
 every section; finance the money figures (``MONEY``: the roll rates with their amounts and
@@ -29,7 +31,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from portal.core.db import without_jit
-from portal.reporting import arrangements, contact, funnel, liquidation, portfolio, promises
+from portal.reporting import (
+    agents,
+    arrangements,
+    contact,
+    cures,
+    funnel,
+    liquidation,
+    portfolio,
+    promises,
+)
 from portal.reporting.portfolio import RollRates, Slice
 from portal.reporting.snapshots import month_end_of
 
@@ -102,6 +113,10 @@ class BookReport:
         """Whether the report holds ``section``."""
         return section in self.sections
 
+    # None when not asked for (the portfolio page reads them apart: slow at a million).
+    contacts_per_cure: cures.ContactsPerCure | None = None
+    agents: agents.Agents | None = None
+
 
 def days_of(first: date, last: date) -> tuple[date, date]:
     """The calendar days of the month pairs from ``first`` to ``last`` (month-ends)."""
@@ -115,14 +130,19 @@ def book_report(
     chosen: Slice,
     zone: ZoneInfo,
     sections: Collection[str] = SECTIONS,
+    *,
+    with_agents: bool = True,
 ) -> BookReport:
     """The roll rates of the pairs from ``first`` to ``last`` and the other figures of
     ``sections`` (every one by default; an audience's ``sections``) over their days, for
-    ``chosen``. The roll rates are always read: they name the period."""
+    ``chosen``. The roll rates are always read: they name the period. Without
+    ``with_agents``, not the agents' figures nor contacts per cure (``agents_report``
+    reads them; they are read only with every section, the supervisors')."""
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"unknown report sections: {', '.join(sorted(unknown))}")
     wanted = frozenset(sections) | {ROLL_RATES}
+    with_agents = with_agents and wanted == frozenset(SECTIONS)
     first_day, last_day = days_of(first, last)
     # Its statements aggregate a year of a million cases' activity: compiling them cost
     # more than running them (``bench/reporting.py``).
@@ -148,22 +168,59 @@ def book_report(
         liquidation=(
             liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None
         ),
+        contacts_per_cure=(
+            cures.contacts_per_cure(db, first, last, zone, chosen) if with_agents else None
+        ),
+        agents=agents.agents(db, first_day, last_day, zone, chosen) if with_agents else None,
+    )
+
+
+@dataclass(frozen=True)
+class AgentsReport:
+    """The agents' figures and contacts per cure of one period and slice."""
+
+    first_day: date
+    last_day: date
+    contacts_per_cure: cures.ContactsPerCure
+    agents: agents.Agents
+
+
+def agents_report(
+    db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo
+) -> AgentsReport:
+    """The agents' figures over the days of the pairs from ``first`` to ``last``, and
+    contacts per cure over those pairs, for ``chosen``."""
+    first_day, last_day = days_of(first, last)
+    without_jit(db)
+    return AgentsReport(
+        first_day,
+        last_day,
+        cures.contacts_per_cure(db, first, last, zone, chosen),
+        agents.agents(db, first_day, last_day, zone, chosen),
     )
 
 
 def as_json(report: BookReport) -> dict[str, Any]:
     """The report's figures under their keys: ``roll_rates``, ``cure_rate``,
     ``roll_forward``, ``roll_back``, ``plans`` (by kind) and the other arrangement
-    figures, ``promises``, ``contact``, ``funnel`` and ``liquidation``, with the
-    period's days (the sections the report holds)."""
+    figures, ``promises``, ``contact``, ``funnel``, ``liquidation``,
+    ``contacts_per_cure`` and ``agents``, with the period's days (the sections the report
+    holds)."""
     figures = portfolio.as_json(report.roll_rates, report.chosen)
     figures["days"] = {
         "first": report.first_day.isoformat(),
         "last": report.last_day.isoformat(),
     }
-    for part in (report.arrangements, report.promises, report.contact, report.funnel):
-        if part is not None:
-            figures.update(part.as_json())
+    parts = (
+        report.arrangements,
+        report.promises,
+        report.contact,
+        report.funnel,
+        report.contacts_per_cure,
+        report.agents,
+    )
+    for part in (part for part in parts if part is not None):
+        figures.update(part.as_json())
     if report.liquidation is not None:
         figures.update(liquidation.as_json(report.liquidation))
     return figures
@@ -176,8 +233,10 @@ __all__ = [
     "MONEY_ONLY",
     "READERS",
     "SECTIONS",
+    "AgentsReport",
     "Audience",
     "BookReport",
+    "agents_report",
     "as_json",
     "audience_for",
     "book_report",

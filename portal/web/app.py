@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.payments.checkout_views import blueprint as stripe_checkout
     from portal.web.payments.sandbox_views import blueprint as sandbox
     from portal.web.payments.webhooks import blueprint as webhooks
+    from portal.web.reports.mine import blueprint as my_figures
     from portal.web.reports.views import blueprint as reports
     from portal.web.staff.views import blueprint as staff
 
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(admin)
     app.register_blueprint(reports)
+    app.register_blueprint(my_figures)
     # The consoles' navigation links only to pages this app serves.
     endpoints = frozenset(app.view_functions)
     app.context_processor(lambda: {"console_endpoints": endpoints})

@@ -745,10 +745,17 @@ def test_the_audiences_are_decided_in_one_place(app, fuller):
             report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone, ["agents!"])
     # The sections finance does not read are never computed.
     assert (money_only.promises, money_only.contact, money_only.funnel) == (None, None, None)
+    # Nor the agents' figures (the supervisors' only).
+    assert (money_only.agents, money_only.contacts_per_cure) == (None, None)
     assert money_only.arrangements == whole.arrangements
     assert money_only.roll_rates == whole.roll_rates
+    # The liquidation curves are a money figure.
+    assert money_only.liquidation is not None
+    assert money_only.liquidation == whole.liquidation
     assert set(report_book.as_json(money_only)) == set(report_book.as_json(whole)) - {
         "promises",
         "contact",
         "funnel",
+        "agents",
+        "contacts_per_cure",
     }

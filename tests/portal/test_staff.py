@@ -776,9 +776,12 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         # The contact strategy's page: supervisors, and admins reading it (its pause and
         # promotion are supervisors' alone).
         "agent.strategy",
-        # The portfolio report and its CSV: supervisors and admins.
+        # The portfolio report and its CSVs: supervisors, admins and (its money figures)
+        # finance; its agents: supervisors and admins.
         "reports.portfolio",
         "reports.portfolio_csv",
+        "reports.portfolio_agents",
+        "reports.liquidation_csv",
     }
     # Staff member 1, whom the walk's /admin/staff/1/... routes change (deactivated, codes
     # reset): nobody the walk signs in as.

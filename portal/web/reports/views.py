@@ -46,6 +46,7 @@ from portal.reporting.book import (
     READERS,
     Audience,
     BookReport,
+    agents_report,
     audience_for,
     book_report,
 )
@@ -87,6 +88,8 @@ blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
 # Supervisors read the book; admins too (they see every console's figures); finance its
 # money figures (what each reads: ``portal.reporting.book.AUDIENCES``).
 PAGE_ROLES = READERS
+# Who sees every agent's figures on the page (an agent sees their own at /reports/mine).
+AGENTS_ROLES = frozenset(("supervisor", "admin"))
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
 # Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
@@ -161,6 +164,7 @@ def _report(chosen: Chosen, audience: Audience) -> BookReport | None:
         chosen.slice,
         finance_timezone(),
         audience.sections,
+        with_agents=False,
     )
 
 
@@ -193,6 +197,8 @@ def portfolio() -> Response:
         ),
         "liquidation_csv_url": _url("reports.liquidation_csv", chosen),
         "zone": finance_timezone().key,
+        "show_agents": bool(AGENTS_ROLES & g.staff.role_set),
+        "agents_url": _url("reports.portfolio_agents", chosen),
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
         **WORDS,
@@ -215,6 +221,34 @@ def portfolio() -> Response:
         # The address bar shows the period and slice as the page understood them.
         response.headers["HX-Push-Url"] = _url("reports.portfolio", chosen)
     return response
+
+
+@blueprint.get("/portfolio/agents")
+@staff_required_any(*AGENTS_ROLES)
+def portfolio_agents() -> Response:
+    """The agents' table and contacts per cure of the chosen period and slice: read apart
+    from the rest of the page (at a million cases they take seconds), which loads them
+    with htmx when their place is scrolled to; a page of their own without JavaScript."""
+    asked = _read(EVERYTHING)
+    chosen, period = asked.chosen, asked.chosen.period
+    found = None
+    if period is not None:
+        found = agents_report(
+            db.session(), period.first, period.last, chosen.slice, finance_timezone()
+        )
+    context = {
+        "chosen": chosen,
+        "problems": asked.problems,
+        "found": found,
+        "page_url": _url("reports.portfolio", chosen),
+        "zone": finance_timezone().key,
+        "active": "reports.portfolio",
+        **WORDS,
+    }
+    name = "_portfolio_agents.html" if wants_fragment() else "portfolio_agents.html"
+    html = render_template(f"reports/{name}", **context)
+    trail.record_read(db.session(), g.staff, "reports.agents.view", g.now, filters=chosen.to_args())
+    return respond(html)
 
 
 @blueprint.get("/portfolio.csv")

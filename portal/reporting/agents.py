@@ -1,0 +1,483 @@
+"""What each agent achieved over a period: the cases they owned and worked, the contact
+they made, the promises they took, the offers they made and how many a supervisor
+approved, and the plans borrowers accepted from their offers with the money on them.
+
+Definitions (``docs/reporting.md``, "Agents"):
+
+- **Agent**: a staff member; every active member with the agent role is listed (zeros
+  included), and any other member with a figure (a supervisor who made an offer, a
+  member deactivated since). Work recorded under a name no staff account has (``system``,
+  a former agent's address) is nobody's here.
+- **Owned**: the cases the member owned at the latest month-end on or before the
+  period's last day, as the month-end history holds them (``CaseMonthEnd.owner_id``:
+  cases not resolved), sliced by the case as it stood then. None when no month-end is
+  written yet.
+- **Worked**: the distinct cases on which the member recorded any work in the period
+  (days of the finance time zone, both included): a contact logged
+  (``ContactAttempt.agent``: calls made or taken, messages and letters), a promise taken
+  (``Promise.made_by``), an offer made (``Offer.created_by``), a callback booked
+  (``Callback.requested_by``), or an action on the case the audit log records that
+  changes something (``WORK_ACTIONS``; reading a case, revealing personal data,
+  assigning it and contacts the gate refused are not work).
+- **Attempts, right-party contacts, inbound**: as ``portal.reporting.contact`` counts
+  them, of the rows the member logged.
+- **Promises**: as ``portal.reporting.promises`` counts them, of those the member took.
+- **Offers**: made (``Offer.created_at`` in the period, by the member); of those,
+  *within authority* (the engine judged the terms within an agent's authority) and
+  *beyond authority* (they needed a supervisor); *approved* (beyond authority and
+  approved, by a supervisor or by the maker's own supervisor authority: ``decided_at``
+  set and not declined), *declined*, and *accepted* by the borrower.
+- **Plans arranged**: the plans accepted in the period (as ``arrangements`` counts them:
+  canceled plans left out) from an offer the member made (``Plan.offer_id``), by how they
+  stand; **money on them**, per currency (minor units, never summed across currencies):
+  the plans' totals (what the borrowers agreed to pay) and what has been paid on their
+  installments so far.
+- **Slice**: like the other figures beside the roll rates, the case as it stands now
+  (``portal.reporting.slices``), but for *owned*, sliced at the month-end.
+
+Reads only: eight statements whatever the number of agents; ``only`` (a staff id) reads
+that member's figures alone, for an agent's own page.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any, TypeVarTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select, union
+from sqlalchemy.orm import Session
+
+from portal.finance.plan_keeping import counted_plans
+from portal.finance.reports import day_bounds
+from portal.models import (
+    AuditEntry,
+    Callback,
+    CaseMonthEnd,
+    ContactAttempt,
+    Offer,
+    OfferStatus,
+    Plan,
+    PlanInstallment,
+    Promise,
+    StaffMember,
+)
+from portal.reporting.arrangements import OUTCOMES, PlanTally
+from portal.reporting.cures import month_end_conditions
+from portal.reporting.portfolio import Slice
+from portal.reporting.promises import PromiseTally
+from portal.reporting.slices import WHOLE_BOOK, slice_cases
+
+# The audit log's actions that count as working a case: each changes something on it.
+WORK_ACTIONS = (
+    "call.log",
+    "promise.create",
+    "letter.print",
+    "message.send",
+    "message.schedule",
+    "optout.record",
+    "optout.lift",
+    "offer.create",
+    "offer.withdraw",
+    "offer.approve",
+    "offer.decline",
+    "hold.place",
+    "hold.end",
+    "dispute.propose",
+    "dispute.send_back",
+    "dispute.sign_off",
+    "evidence.add",
+    "flag.clear",
+    "callback.cancel",
+    "borrower.jurisdiction",
+)
+AGENT_ROLE = "agent"
+Ts = TypeVarTuple("Ts")
+
+
+def narrowed(query: Select[*Ts], case_id: Any, chosen: Slice) -> Select[*Ts]:
+    """``query`` kept to the cases of the slice: unchanged for the whole book (no join to
+    the cases, loans and borrowers, a million rows each, for nothing), else a semi-join
+    to the slice's case ids."""
+    if chosen == WHOLE_BOOK:
+        return query
+    return query.where(case_id.in_(slice_cases(chosen)))
+
+
+@dataclass(frozen=True)
+class OfferTally:
+    """The offers one member made in the period, and how they went."""
+
+    made: int = 0
+    within_authority: int = 0
+    beyond_authority: int = 0
+    approved: int = 0
+    declined: int = 0
+    accepted: int = 0
+
+    def __add__(self, other: OfferTally) -> OfferTally:
+        return OfferTally(*(getattr(self, name) + getattr(other, name) for name in OFFER_FIGURES))
+
+    def as_json(self) -> dict[str, int]:
+        """Every count by name."""
+        return {name: getattr(self, name) for name in OFFER_FIGURES}
+
+
+OFFER_FIGURES = (
+    "made",
+    "within_authority",
+    "beyond_authority",
+    "approved",
+    "declined",
+    "accepted",
+)
+
+
+@dataclass(frozen=True)
+class ArrangedMoney:
+    """The plans one member arranged in one currency: how many, their totals and what
+    has been paid on them (minor units)."""
+
+    currency: str
+    plans: int
+    total: int
+    paid: int
+
+    def as_json(self) -> dict[str, object]:
+        """Amounts as integers in minor units of ``currency``."""
+        return {
+            "currency": self.currency,
+            "plans": self.plans,
+            "total": self.total,
+            "paid": self.paid,
+        }
+
+
+@dataclass(frozen=True)
+class AgentFigures:
+    """One member's figures (see the module's docstring)."""
+
+    staff_id: int
+    email: str
+    name: str
+    owned: int | None = None
+    worked: int = 0
+    attempts: int = 0
+    right_party_contacts: int = 0
+    inbound: int = 0
+    promises: PromiseTally = field(default_factory=PromiseTally)
+    offers: OfferTally = field(default_factory=OfferTally)
+    plans: PlanTally = field(default_factory=PlanTally)
+    # By currency, in code order.
+    money: tuple[ArrangedMoney, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        """The member (id, email, name) and every figure."""
+        return {
+            "staff_id": self.staff_id,
+            "email": self.email,
+            "name": self.name,
+            "owned": self.owned,
+            "worked": self.worked,
+            "attempts": self.attempts,
+            "right_party_contacts": self.right_party_contacts,
+            "inbound": self.inbound,
+            "promises": self.promises.as_json(),
+            "offers": self.offers.as_json(),
+            "plans": self.plans.as_json(),
+            "money": [row.as_json() for row in self.money],
+        }
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The period's figures by agent (see the module's docstring)."""
+
+    first: date
+    last: date
+    chosen: Slice
+    # The month-end *owned* is read at (None: no month-end written by then).
+    owned_at: date | None
+    # By name, then id.
+    rows: tuple[AgentFigures, ...]
+
+    def of(self, staff_id: int) -> AgentFigures | None:
+        """One member's row, if listed."""
+        return next((row for row in self.rows if row.staff_id == staff_id), None)
+
+    def as_json(self) -> dict[str, object]:
+        """``agents``: the month-end owned cases were read at, and each member's figures."""
+        return {
+            "agents": {
+                "owned_at": self.owned_at.isoformat() if self.owned_at else None,
+                "rows": [row.as_json() for row in self.rows],
+            }
+        }
+
+
+def agents(
+    db: Session,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    chosen: Slice = WHOLE_BOOK,
+    *,
+    only: int | None = None,
+) -> Agents:
+    """Each agent's figures from ``first`` to ``last`` (days in ``zone``, both included)
+    on the cases of the slice ``chosen``; with ``only``, that staff member's alone (see
+    the module's docstring)."""
+    staff_query = select(
+        StaffMember.id, StaffMember.email, StaffMember.name, StaffMember.roles, StaffMember.active
+    )
+    if only is not None:
+        staff_query = staff_query.where(StaffMember.id == only)
+    members = {row[0]: row for row in db.execute(staff_query)}
+    by_email = {row[1]: row[0] for row in members.values()}
+    start, end = day_bounds(first, last, zone)
+    found: dict[int, dict[str, Any]] = defaultdict(dict)
+    owned_at = db.scalar(
+        select(func.max(CaseMonthEnd.month_end)).where(CaseMonthEnd.month_end <= last)
+    )
+    if owned_at is not None:
+        for staff_id, number in _owned(db, owned_at, chosen, only):
+            found[staff_id]["owned"] = int(number)
+    for staff_id, number in _worked(db, start, end, chosen, only, by_email):
+        found[staff_id]["worked"] = int(number)
+    _contacts(db, start, end, chosen, by_email, found)
+    _promised(db, start, end, chosen, by_email, found)
+    _offered(db, start, end, chosen, by_email, found)
+    _arranged(db, start, end, chosen, by_email, found)
+    rows = []
+    for staff_id, (_, email, name, roles, active) in members.items():
+        figures = found.get(staff_id)
+        is_agent = active and AGENT_ROLE in str(roles).split(",")
+        if figures is None and not is_agent:
+            continue
+        row = AgentFigures(staff_id, email, name, owned=0 if owned_at is not None else None)
+        rows.append(replace(row, **(figures or {})))
+    rows.sort(key=lambda row: (row.name, row.staff_id))
+    return Agents(first, last, chosen, owned_at, tuple(rows))
+
+
+def _owned(db: Session, month_end: date, chosen: Slice, only: int | None) -> Any:
+    query = (
+        select(CaseMonthEnd.owner_id, func.count())
+        .where(
+            CaseMonthEnd.month_end == month_end,
+            CaseMonthEnd.owner_id.is_not(None),
+            *month_end_conditions(CaseMonthEnd, chosen),
+        )
+        .group_by(CaseMonthEnd.owner_id)
+    )
+    if only is not None:
+        query = query.where(CaseMonthEnd.owner_id == only)
+    return db.execute(query)
+
+
+def _worked(
+    db: Session, start: Any, end: Any, chosen: Slice, only: int | None, by_email: Mapping[str, int]
+) -> Any:
+    """The distinct cases each member worked: one statement over the union of what they
+    recorded (contacts, promises, offers, callbacks by address; the audit log by id)."""
+    emails = list(by_email)
+
+    def by_address(case_id: Any, who: Any, at: Any) -> Any:
+        return (
+            select(case_id.label("case_id"), StaffMember.id.label("staff_id"))
+            .join(StaffMember, StaffMember.email == who)
+            .where(at >= start, at < end, who.in_(emails))
+        )
+
+    audited = select(
+        AuditEntry.case_id.label("case_id"), AuditEntry.staff_id.label("staff_id")
+    ).where(
+        AuditEntry.at >= start,
+        AuditEntry.at < end,
+        AuditEntry.action.in_(WORK_ACTIONS),
+        AuditEntry.case_id.is_not(None),
+        AuditEntry.staff_id.is_not(None),
+    )
+    if only is not None:
+        audited = audited.where(AuditEntry.staff_id == only)
+    work = union(
+        by_address(ContactAttempt.case_id, ContactAttempt.agent, ContactAttempt.at),
+        by_address(Promise.case_id, Promise.made_by, Promise.made_at),
+        by_address(Offer.case_id, Offer.created_by, Offer.created_at),
+        by_address(Callback.case_id, Callback.requested_by, Callback.requested_at),
+        audited,
+    ).subquery()
+    return db.execute(
+        narrowed(select(work.c.staff_id, func.count()), work.c.case_id, chosen).group_by(
+            work.c.staff_id
+        )
+    )
+
+
+def _contacts(
+    db: Session,
+    start: Any,
+    end: Any,
+    chosen: Slice,
+    by_email: Mapping[str, int],
+    found: dict[int, dict[str, Any]],
+) -> None:
+    rows = db.execute(
+        narrowed(
+            select(
+                ContactAttempt.agent,
+                ContactAttempt.inbound,
+                ContactAttempt.connected,
+                func.count(),
+            ),
+            ContactAttempt.case_id,
+            chosen,
+        )
+        .where(
+            ContactAttempt.at >= start,
+            ContactAttempt.at < end,
+            ContactAttempt.agent.in_(list(by_email)),
+        )
+        .group_by(ContactAttempt.agent, ContactAttempt.inbound, ContactAttempt.connected)
+    )
+    for agent, called_in, connected, number in rows:
+        figures = found[by_email[agent]]
+        key = "inbound" if called_in else "attempts"
+        figures[key] = figures.get(key, 0) + number
+        if connected:
+            figures["right_party_contacts"] = figures.get("right_party_contacts", 0) + number
+
+
+def _promised(
+    db: Session,
+    start: Any,
+    end: Any,
+    chosen: Slice,
+    by_email: Mapping[str, int],
+    found: dict[int, dict[str, Any]],
+) -> None:
+    rows = db.execute(
+        narrowed(select(Promise.made_by, Promise.status, func.count()), Promise.case_id, chosen)
+        .where(Promise.made_at >= start, Promise.made_at < end, Promise.made_by.in_(list(by_email)))
+        .group_by(Promise.made_by, Promise.status)
+    )
+    for made_by, status, number in rows:
+        figures = found[by_email[made_by]]
+        figures["promises"] = figures.get("promises", PromiseTally()) + PromiseTally(
+            **{str(status): number}
+        )
+
+
+def _offered(
+    db: Session,
+    start: Any,
+    end: Any,
+    chosen: Slice,
+    by_email: Mapping[str, int],
+    found: dict[int, dict[str, Any]],
+) -> None:
+    approved = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
+    rows = db.execute(
+        narrowed(
+            select(
+                Offer.created_by,
+                Offer.authority,
+                Offer.status,
+                approved.label("approved"),
+                func.count(),
+            ),
+            Offer.case_id,
+            chosen,
+        )
+        .where(
+            Offer.created_at >= start,
+            Offer.created_at < end,
+            Offer.created_by.in_(list(by_email)),
+        )
+        .group_by(Offer.created_by, Offer.authority, Offer.status, approved)
+    )
+    for made_by, authority, status, was_approved, number in rows:
+        beyond = authority != AGENT_ROLE
+        counted = OfferTally(
+            made=number,
+            within_authority=0 if beyond else number,
+            beyond_authority=number if beyond else 0,
+            approved=number if beyond and was_approved else 0,
+            declined=number if status == OfferStatus.DECLINED else 0,
+            accepted=number if status == OfferStatus.ACCEPTED else 0,
+        )
+        figures = found[by_email[made_by]]
+        figures["offers"] = figures.get("offers", OfferTally()) + counted
+
+
+def _arranged(
+    db: Session,
+    start: Any,
+    end: Any,
+    chosen: Slice,
+    by_email: Mapping[str, int],
+    found: dict[int, dict[str, Any]],
+) -> None:
+    paid = (
+        select(func.coalesce(func.sum(PlanInstallment.paid), 0))
+        .where(PlanInstallment.plan_id == Plan.id)
+        .correlate(Plan)
+        .scalar_subquery()
+    )
+    plans = (
+        narrowed(
+            select(
+                Offer.created_by.label("made_by"),
+                Plan.status.label("status"),
+                Plan.currency.label("currency"),
+                Plan.total.label("total"),
+                paid.label("paid"),
+            ).select_from(Plan),
+            Plan.case_id,
+            chosen,
+        )
+        .join(Offer, Offer.id == Plan.offer_id)
+        .where(*counted_plans(start, end), Offer.created_by.in_(list(by_email)))
+        .subquery()
+    )
+    rows = db.execute(
+        select(
+            plans.c.made_by,
+            plans.c.status,
+            plans.c.currency,
+            func.count(),
+            func.sum(plans.c.total),
+            func.sum(plans.c.paid),
+        ).group_by(plans.c.made_by, plans.c.status, plans.c.currency)
+    )
+    money: dict[int, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    for made_by, status, currency, number, total, paid_on in rows:
+        staff_id = by_email[made_by]
+        figures = found[staff_id]
+        figures["plans"] = figures.get("plans", PlanTally()).with_outcome(
+            OUTCOMES[str(status)], number
+        )
+        plans_of, total_of, paid_of = money[staff_id].get(currency, (0, 0, 0))
+        # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
+        money[staff_id][currency] = (
+            plans_of + number,
+            total_of + int(total),
+            paid_of + int(paid_on),
+        )
+    for staff_id, currencies in money.items():
+        found[staff_id]["money"] = tuple(
+            ArrangedMoney(currency, *currencies[currency]) for currency in sorted(currencies)
+        )
+
+
+__all__ = [
+    "WORK_ACTIONS",
+    "AgentFigures",
+    "Agents",
+    "ArrangedMoney",
+    "OfferTally",
+    "agents",
+]

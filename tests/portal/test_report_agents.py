@@ -1,0 +1,518 @@
+"""The agents' figures (``portal.reporting.agents``) and contacts per cure
+(``portal.reporting.cures``) against a small book whose every figure is worked out by
+hand below, on SQLite and PostgreSQL.
+
+The period is the month pair October to November 2026: its days are 1 to 30 November in
+Taipei (UTC+8), from 2026-10-31 16:00 UTC to 2026-11-30 16:00 UTC. Five cases:
+
+| case | currency | owner now | 31 Oct: bucket, owner | 30 Nov: bucket, owner |
+|------|----------|-----------|-----------------------|-----------------------|
+| A    | TWD      | ling      | 1-30, ling            | current, ling (cured) |
+| B    | TWD      | ling      | 31-60, ling           | 61-90, ling           |
+| C    | CNY      | wei       | 1-30, wei             | current, wei (cured)  |
+| D    | HKD      | none      | current, none         | 1-30, none            |
+| E    | TWD      | none      | 61-90, ling           | current, wei (cured)  |
+
+Staff: ling and wei (agents; ling in the North team), boss (a supervisor), idle (an agent
+with nothing done), gone (an agent deactivated, nothing done), fin (finance).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from click.testing import CliRunner
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from negotiation import Stage
+from negotiation.portfolio import Bucket
+from portal.cli import cli
+from portal.core import db
+from portal.models import (
+    AuditEntry,
+    Callback,
+    Case,
+    CaseMonthEnd,
+    CaseStatus,
+    ContactAttempt,
+    Offer,
+    Plan,
+    PlanInstallment,
+    Promise,
+    StaffMember,
+    Team,
+)
+from portal.reporting.agents import AgentFigures, ArrangedMoney, OfferTally, agents
+from portal.reporting.arrangements import PlanTally
+from portal.reporting.book import as_json, book_report
+from portal.reporting.cures import contacts_per_cure
+from portal.reporting.portfolio import Slice, roll_rates
+from portal.reporting.promises import PromiseTally
+from portal.reporting.snapshots import count_transitions
+from tests.portal.factories import add_staff, build_case
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
+OCTOBER_END, NOVEMBER_END = date(2026, 10, 31), date(2026, 11, 30)
+
+
+def taipei(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
+    """A moment of 2026 in Taipei, as UTC."""
+    return datetime(2026, month, day, hour, minute, tzinfo=TAIPEI).astimezone(UTC)
+
+
+@dataclass
+class Book:
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    ling: int
+    wei: int
+    boss: int
+    idle: int
+    gone: int
+    fin: int
+    north: int
+
+
+def build_book(app: Flask) -> Book:
+    """The book of the module's docstring, with every row the figures read."""
+    ids = [
+        build_case(app, currency="TWD").case_id,
+        build_case(app, currency="TWD").case_id,
+        build_case(app, currency="CNY", locale="zh_Hans_CN", timezone="Asia/Shanghai").case_id,
+        build_case(app, currency="HKD", locale="en", timezone="Asia/Hong_Kong").case_id,
+        build_case(app, currency="TWD", locale="en").case_id,
+    ]
+    staff = {
+        name: add_staff(app, f"{name}@haohuan.example", roles=roles)
+        for name, roles in (
+            ("ling", ("agent",)),
+            ("wei", ("agent",)),
+            ("boss", ("supervisor",)),
+            ("idle", ("agent",)),
+            ("gone", ("agent",)),
+            ("fin", ("finance",)),
+        )
+    }
+    a, b, c, d, e = ids
+    ling, wei, boss = staff["ling"], staff["wei"], staff["boss"]
+    with app.app_context():
+        s = db.session()
+        north = Team(name="North")
+        s.add(north)
+        s.flush()
+        for name, member_id in staff.items():
+            s.get_one(StaffMember, member_id).name = name.title()
+        s.get_one(StaffMember, ling).team_id = north.id
+        s.get_one(StaffMember, staff["gone"]).active = False
+        s.get_one(Case, a).owner_id = ling
+        s.get_one(Case, b).owner_id = ling
+        s.get_one(Case, c).owner_id = wei
+        borrower = {i: s.get_one(Case, i).loan.borrower_id for i in ids}
+        currency = {i: s.get_one(Case, i).loan.currency for i in ids}
+
+        # The month-end history -------------------------------------------------------
+        def row(case_id: int, month_end: date, bucket: Bucket, owner: int | None) -> Any:
+            return CaseMonthEnd(
+                month_end=month_end,
+                case_id=case_id,
+                product="installment",
+                currency=currency[case_id],
+                market="TW",
+                stage=Stage.CURRENT if bucket == Bucket.CURRENT else Stage.EARLY,
+                status=CaseStatus.OPEN,
+                owner_id=owner,
+                team_id=north.id if owner == ling else None,
+                arm=None,
+                days_past_due=0 if bucket == Bucket.CURRENT else 20,
+                bucket=bucket,
+                overdue=0 if bucket == Bucket.CURRENT else 10_000,
+                balance=100_000,
+                overdue_since=None,
+                exact=True,
+            )
+
+        s.add_all(
+            [
+                row(a, OCTOBER_END, Bucket.D1_30, ling),
+                row(b, OCTOBER_END, Bucket.D31_60, ling),
+                row(c, OCTOBER_END, Bucket.D1_30, wei),
+                row(d, OCTOBER_END, Bucket.CURRENT, None),
+                row(e, OCTOBER_END, Bucket.D61_90, ling),
+                row(a, NOVEMBER_END, Bucket.CURRENT, ling),
+                row(b, NOVEMBER_END, Bucket.D61_90, ling),
+                row(c, NOVEMBER_END, Bucket.CURRENT, wei),
+                row(d, NOVEMBER_END, Bucket.D1_30, None),
+                row(e, NOVEMBER_END, Bucket.CURRENT, wei),
+            ]
+        )
+
+        # The contact log -------------------------------------------------------------
+        def attempt(case_id: int, by: str, channel: str, at: datetime, **more: Any) -> Any:
+            return ContactAttempt(
+                case_id=case_id,
+                borrower_id=borrower[case_id],
+                channel=channel,
+                at=at,
+                agent=f"{by}@haohuan.example" if by != "system" else by,
+                **more,
+            )
+
+        s.add_all(
+            [
+                attempt(a, "ling", "call", taipei(2, 10), outcome="no_answer"),
+                attempt(a, "ling", "call", taipei(2, 15), connected=True, outcome="reached"),
+                attempt(a, "system", "sms", taipei(3), outcome="sent"),
+                # 23:30 on 31 October in Taipei: outside.
+                attempt(a, "ling", "call", taipei(31, 23, 30, month=10), outcome="no_answer"),
+                attempt(b, "ling", "call", taipei(3), connected=True, outcome="promise"),
+                attempt(b, "ling", "call", taipei(6), connected=True, inbound=True),
+                attempt(c, "wei", "email", taipei(4), outcome="sent"),
+                attempt(c, "wei", "call", taipei(5), connected=True, outcome="reached"),
+                attempt(e, "wei", "call", taipei(20), outcome="no_answer"),
+                # 00:10 on 1 December in Taipei: outside.
+                attempt(e, "ling", "call", taipei(1, 0, 10, month=12), connected=True),
+                # No staff account by that address: nobody's.
+                attempt(d, "former", "call", taipei(7), outcome="no_answer"),
+            ]
+        )
+
+        # Promises --------------------------------------------------------------------
+        def promise(case_id: int, by: str, status: str, at: datetime) -> Promise:
+            return Promise(
+                case_id=case_id,
+                made_by=f"{by}@haohuan.example",
+                made_at=at,
+                due_date=at.date() + timedelta(days=7),
+                amount=10_000,
+                currency=currency[case_id],
+                status=status,
+                paid=0,
+            )
+
+        s.add_all(
+            [
+                promise(a, "ling", "kept", taipei(9)),
+                promise(b, "ling", "partly_kept", taipei(3)),
+                promise(c, "wei", "open", taipei(25)),
+                # October: outside.
+                promise(e, "ling", "broken", taipei(15, month=10)),
+            ]
+        )
+
+        # Offers ----------------------------------------------------------------------
+        def offer(
+            case_id: int, by: str, at: datetime, authority: str, status: str, decided: bool
+        ) -> Offer:
+            return Offer(
+                case_id=case_id,
+                status=status,
+                terms={},
+                created_by=f"{by}@haohuan.example",
+                created_at=at,
+                expires_at=at + timedelta(days=14),
+                authority=authority,
+                decided_by="boss@haohuan.example" if decided else None,
+                decided_at=at + timedelta(hours=2) if decided else None,
+            )
+
+        o1 = offer(a, "ling", taipei(2), "agent", "accepted", decided=False)
+        o2 = offer(b, "ling", taipei(3), "supervisor", "ready", decided=True)
+        o3 = offer(b, "ling", taipei(1, 9), "supervisor", "declined", decided=True)
+        o4 = offer(e, "ling", taipei(10), "supervisor", "withdrawn", decided=False)
+        # Made in October, taken up in November.
+        o5 = offer(e, "ling", taipei(28, month=10), "agent", "accepted", decided=False)
+        o6 = offer(c, "boss", taipei(12), "supervisor", "accepted", decided=True)
+        o7 = offer(c, "wei", taipei(5), "agent", "withdrawn", decided=False)
+        o8 = offer(d, "ling", taipei(8), "agent", "accepted", decided=False)
+        s.add_all([o1, o2, o3, o4, o5, o6, o7, o8])
+        s.flush()
+
+        # Plans -----------------------------------------------------------------------
+        def plan(case_id: int, made: Offer | None, status: str, total: int, at: datetime) -> Plan:
+            return Plan(
+                case_id=case_id,
+                offer_id=made.id if made else None,
+                kind="arrears_plan",
+                status=status,
+                currency=currency[case_id],
+                restructured=total,
+                total=total,
+                accepted_at=at,
+            )
+
+        p_a = plan(a, o1, "active", 90_000, taipei(3))
+        # 00:10 on 1 November in Taipei: inside.
+        p_e = plan(e, o5, "completed", 50_000, taipei(1, 0, 10))
+        p_c = plan(c, o6, "broken", 70_000, taipei(13))
+        # Canceled before it started: not counted.
+        p_d = plan(d, o8, "cancelled", 20_000, taipei(9))
+        # Chosen in the portal: nobody's.
+        p_b = plan(b, None, "pending", 40_000, taipei(20))
+        s.add_all([p_a, p_e, p_c, p_d, p_b])
+        s.flush()
+
+        def installment(owner: Plan, sequence: int, amount: int, paid: int) -> PlanInstallment:
+            return PlanInstallment(
+                plan_id=owner.id,
+                sequence=sequence,
+                due_date=date(2026, 12, sequence),
+                amount=amount,
+                paid=paid,
+            )
+
+        s.add_all(
+            [
+                installment(p_a, 1, 30_000, 30_000),
+                installment(p_a, 2, 60_000, 0),
+                installment(p_e, 1, 50_000, 50_000),
+                installment(p_c, 1, 35_000, 10_000),
+                installment(p_c, 2, 35_000, 0),
+                installment(p_d, 1, 20_000, 20_000),
+            ]
+        )
+
+        # A callback wei booked on B, and one the borrower asked for on A (nobody's).
+        s.add_all(
+            [
+                Callback(
+                    case_id=case_id,
+                    due_at=taipei(19),
+                    source=source,
+                    status="open",
+                    requested_by=by,
+                    requested_at=taipei(18),
+                )
+                for case_id, source, by in (
+                    (b, "agent", "wei@haohuan.example"),
+                    (a, "borrower", "borrower"),
+                )
+            ]
+        )
+
+        # The audit log ---------------------------------------------------------------
+        def audit(who: str, action: str, at: datetime, case_id: int) -> AuditEntry:
+            return AuditEntry(
+                at=at,
+                staff_id=staff[who],
+                actor=f"{who}@haohuan.example",
+                action=action,
+                case_id=case_id,
+                details={},
+            )
+
+        s.add_all(
+            [
+                # Reading a case and a refused call are not work.
+                audit("ling", "case.view", taipei(14), c),
+                audit("ling", "call.refused", taipei(14), c),
+                audit("wei", "letter.print", taipei(16), d),
+                # October: outside.
+                audit("wei", "call.log", taipei(20, month=10), a),
+                audit("boss", "offer.approve", taipei(3, 14), b),
+                # Assigning a case is not working it.
+                audit("boss", "case.reassign", taipei(4), a),
+            ]
+        )
+        s.commit()
+    return Book(
+        a, b, c, d, e, ling, wei, boss, staff["idle"], staff["gone"], staff["fin"], north.id
+    )
+
+
+def test_agents(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        report = agents(db.session(), FIRST, LAST, TAIPEI)
+    # Owned at 30 November (the month-end history): ling A and B, wei C and E.
+    assert report.owned_at == NOVEMBER_END
+    # Listed by name: Boss (a supervisor with figures), Idle (an agent, zeros), Ling,
+    # Wei; not Gone (deactivated, nothing done) nor Fin (finance).
+    assert [row.name for row in report.rows] == ["Boss", "Idle", "Ling", "Wei"]
+    ling = report.of(book.ling)
+    assert ling == AgentFigures(
+        staff_id=book.ling,
+        email="ling@haohuan.example",
+        name="Ling",
+        owned=2,
+        # A and B (contacts, promises, offers), E (o4), D (o8); C was only read and a
+        # call to it refused.
+        worked=4,
+        # A's two calls and B's call; reached: A's second call, B's call, B calling in.
+        attempts=3,
+        right_party_contacts=3,
+        inbound=1,
+        promises=PromiseTally(kept=1, partly_kept=1),
+        # o1, o2, o3, o4, o8 (o5 was made in October): o1 and o8 within authority;
+        # o2 approved, o3 declined, o4 withdrawn before a decision; o1 and o8 taken up.
+        offers=OfferTally(
+            made=5, within_authority=2, beyond_authority=3, approved=1, declined=1, accepted=2
+        ),
+        # p_a (active) and p_e (completed, from October's o5); p_d canceled.
+        plans=PlanTally(kept=1, live=1),
+        # 90,000 + 50,000 agreed; 30,000 + 50,000 paid.
+        money=(ArrangedMoney("TWD", 2, 140_000, 80_000),),
+    )
+    assert report.of(book.wei) == AgentFigures(
+        staff_id=book.wei,
+        email="wei@haohuan.example",
+        name="Wei",
+        owned=2,
+        # C (contacts, promise, o7), E (a call), D (a letter printed), B (a callback).
+        worked=4,
+        attempts=3,
+        right_party_contacts=1,
+        promises=PromiseTally(open=1),
+        offers=OfferTally(made=1, within_authority=1),
+    )
+    assert report.of(book.boss) == AgentFigures(
+        staff_id=book.boss,
+        email="boss@haohuan.example",
+        name="Boss",
+        owned=0,
+        # C (o6) and B (o2 approved); reassigning A is not work.
+        worked=2,
+        # o6, beyond an agent's authority, approved by its maker.
+        offers=OfferTally(made=1, beyond_authority=1, approved=1, accepted=1),
+        plans=PlanTally(broken=1),
+        money=(ArrangedMoney("CNY", 1, 70_000, 10_000),),
+    )
+    assert report.of(book.idle) == AgentFigures(
+        staff_id=book.idle, email="idle@haohuan.example", name="Idle", owned=0
+    )
+    shown = report.as_json()["agents"]
+    assert shown["owned_at"] == "2026-11-30"  # type: ignore[index]
+    ling_json = shown["rows"][2]  # type: ignore[index]
+    assert ling_json["offers"] == {
+        "made": 5,
+        "within_authority": 2,
+        "beyond_authority": 3,
+        "approved": 1,
+        "declined": 1,
+        "accepted": 2,
+    }
+    assert ling_json["money"] == [{"currency": "TWD", "plans": 2, "total": 140_000, "paid": 80_000}]
+    assert ling_json["plans"]["accepted"] == 2
+
+
+def test_agents_sliced_and_alone(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        session = db.session()
+        # TWD: A, B and E as they stand now (owned: as they stood on 30 November).
+        twd = agents(session, FIRST, LAST, TAIPEI, Slice(currency="TWD"))
+        everyone = agents(session, FIRST, LAST, TAIPEI)
+        alone = agents(session, FIRST, LAST, TAIPEI, only=book.wei)
+        before = agents(session, date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
+        nothing = agents(session, date(2026, 9, 1), date(2026, 9, 30), TAIPEI)
+    ling, wei, boss = twd.of(book.ling), twd.of(book.wei), twd.of(book.boss)
+    assert ling is not None
+    assert wei is not None
+    assert boss is not None
+    # ling: A, B, E (D is HKD); o8 on D left out.
+    assert (ling.owned, ling.worked, ling.attempts, ling.right_party_contacts) == (2, 3, 3, 3)
+    assert ling.offers == OfferTally(
+        made=4, within_authority=1, beyond_authority=3, approved=1, declined=1, accepted=1
+    )
+    assert ling.plans == PlanTally(kept=1, live=1)
+    # wei: E (owned at the month-end, and called) and B (a callback booked).
+    assert (wei.owned, wei.worked, wei.attempts, wei.offers) == (1, 2, 1, OfferTally())
+    # boss: B (the approval); o6 and its plan are on C, in CNY.
+    assert (boss.worked, boss.offers, boss.money) == (1, OfferTally(), ())
+    # One member asked for: that member's row alone, the same figures.
+    assert alone.rows == (everyone.of(book.wei),)
+    assert alone.owned_at == NOVEMBER_END
+    # October: owned at 31 October (ling A, B, E; wei C); o5 made; wei's audited call.
+    october_ling, october_wei = before.of(book.ling), before.of(book.wei)
+    assert october_ling is not None
+    assert october_wei is not None
+    assert (october_ling.owned, october_ling.worked, october_ling.attempts) == (3, 2, 1)
+    assert october_ling.offers == OfferTally(made=1, within_authority=1, accepted=1)
+    assert (october_wei.owned, october_wei.worked) == (1, 1)
+    # Before any month-end: owned is not known.
+    assert nothing.owned_at is None
+    assert {row.owned for row in nothing.rows} == {None}
+
+
+def test_contacts_per_cure(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        session = db.session()
+        report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI)
+        twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
+        lings = contacts_per_cure(
+            session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling)
+        )
+        count_transitions(session, OCTOBER_END, NOVEMBER_END)
+        session.commit()
+        matrix = roll_rates(session, OCTOBER_END, OCTOBER_END, Slice()).matrix
+    # Cured from October to November: A (1-30), C (1-30), E (61-90); B rolled, D was
+    # current. The roll rates count the same cures.
+    assert report.cures == matrix.cured.cases == 3
+    # In November: A's two calls and the system's SMS (its October call is outside),
+    # C's email and call, E's call (its December call is outside): 6; reached: A's
+    # second call, C's call.
+    assert (report.attempts, report.right_party_contacts) == (6, 2)
+    assert report.attempts_per_cure == 2
+    assert report.right_party_contacts_per_cure == Fraction(2, 3)
+    assert report.as_json()["contacts_per_cure"] == {
+        "cures": 3,
+        "attempts": 6,
+        "right_party_contacts": 2,
+        "attempts_per_cure": "2.000000",
+        "right_party_contacts_per_cure": "0.666667",
+    }
+    # TWD (at the first month-end): A and E; 3 + 1 attempts, 1 reached.
+    assert (twd.cures, twd.attempts, twd.right_party_contacts) == (2, 4, 1)
+    assert twd.right_party_contacts_per_cure == Fraction(1, 2)
+    # ling's at the first month-end: A and E (B did not cure).
+    assert (lings.cures, lings.attempts, lings.attempts_per_cure) == (2, 4, 2)
+
+
+def test_book_report_has_the_agents_and_contacts_per_cure(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        session = db.session()
+        count_transitions(session, OCTOBER_END, NOVEMBER_END)
+        session.commit()
+        report = book_report(session, OCTOBER_END, OCTOBER_END, Slice(), TAIPEI)
+    assert (report.first_day, report.last_day) == (FIRST, LAST)
+    shown = as_json(report)
+    assert shown["contacts_per_cure"]["cures"] == 3
+    rows = {row["staff_id"]: row for row in shown["agents"]["rows"]}
+    assert rows[book.ling]["worked"] == 4
+    assert rows[book.wei]["owned"] == 2
+    assert book.fin not in rows
+    assert book.gone not in rows
+
+
+def test_the_command_prints_the_agents_and_contacts_per_cure(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        count_transitions(db.session(), OCTOBER_END, NOVEMBER_END)
+        db.session().commit()
+    result = CliRunner().invoke(
+        cli,
+        ["report", "portfolio", "--as-of", "2026-11-30", "--format", "json"],
+        obj=ScriptInfo(create_app=lambda: app),
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["contacts_per_cure"]["attempts_per_cure"] == "2.000000"
+    assert printed["agents"]["owned_at"] == "2026-11-30"
+    rows = {row["name"]: row for row in printed["agents"]["rows"]}
+    assert list(rows) == ["Boss", "Idle", "Ling", "Wei"]
+    assert rows["Ling"]["staff_id"] == book.ling
+    assert (rows["Ling"]["worked"], rows["Wei"]["worked"], rows["Boss"]["worked"]) == (4, 4, 2)
+    assert rows["Boss"]["money"] == [
+        {"currency": "CNY", "plans": 1, "total": 70_000, "paid": 10_000}
+    ]
