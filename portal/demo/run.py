@@ -72,8 +72,10 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     # month-ends, as it stood then.
     history.seed_closed(db, len(seed.PEOPLE) + book.BOOK_SIZE, today, now)
     # Plans kept, broken and lapsed, promises and the gate's refusals in the last months
-    # (the closed cases' settlements among them, so the history closes them then).
-    outcomes.seed_outcomes(db, today, now, seed.demo_agents(db))
+    # (the closed cases' settlements among them, so the history closes them then), the
+    # demo's own agent among those who took them, so "My figures" means something to
+    # whoever signs in with that account.
+    outcomes.seed_outcomes(db, today, now, seed.demo_agents(db) + seed.demo_agent_account(db))
     history.seed_month_ends(db, today)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()

@@ -584,6 +584,12 @@ def demo_agents(db: Session) -> list[StaffMember]:
     ]
 
 
+def demo_agent_account(db: Session) -> list[StaffMember]:
+    """The demo's own agent account (``agent@haohuan.example``), when it exists."""
+    member = find_member(db, "agent@haohuan.example")
+    return [member] if member is not None else []
+
+
 def demo_assignment(db: Session, engine: Engine, now: datetime) -> assignment.AssignRun:
     """Give the demo's cases owners: the demo's rules (each added once, by name), then
     ``haohuan cases assign``'s run. Commits."""
