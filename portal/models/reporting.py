@@ -82,7 +82,8 @@ class ArrearsEntry(Base):
     before (current, or not in the book; a case first seen overdue when the history
     begins counts only if it fell overdue during that month). Its row in
     ``case_month_ends`` at ``month_end`` holds its slices and its overdue amount at
-    entry. Written with the month-end (``portal.reporting.liquidation``)."""
+    entry. Written with the month-end (``portal.reporting.snapshots.count_entries``); read
+    by ``portal.reporting.liquidation`` through the cells counted from it."""
 
     __tablename__ = "arrears_entries"
     __table_args__ = (Index("ix_arrears_entries_case_id", "case_id", "month_end"),)

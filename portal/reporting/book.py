@@ -8,10 +8,11 @@ month-ends after its first (``liquidation``), the contact the cured cases took
 ``haohuan report portfolio --format json`` prints ``as_json``.
 
 Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
-every section; finance the money figures (``MONEY``: the roll rates with their amounts and
-the arrangements' money), not the promises by agent, the contact or the funnel, nor the
-book sliced by owner or team. A section not read is not computed. A new section is named
-in ``SECTIONS`` and, when it is a money figure, in ``MONEY``.
+every section; finance the money figures (``MONEY``: the roll rates with their amounts,
+the liquidation curves and the arrangements' money), not the promises by agent, the
+contact or the funnel, nor the agents' figures and contacts per cure (read with every
+section alone), nor the book sliced by owner or team. A section not read is not computed.
+A new section is named in ``SECTIONS`` and, when it is a money figure, in ``MONEY``.
 
 The days of a period of month pairs run from the day after its first month-end to its
 last pair's second month-end, both included: the pairs from 2026-09-30 to 2026-10-31
@@ -108,14 +109,13 @@ class BookReport:
     contact: contact.Contact | None = None
     funnel: funnel.Funnel | None = None
     liquidation: liquidation.Liquidation | None = None
-
-    def shows(self, section: str) -> bool:
-        """Whether the report holds ``section``."""
-        return section in self.sections
-
     # None when not asked for (the portfolio page reads them apart: slow at a million).
     contacts_per_cure: cures.ContactsPerCure | None = None
     agents: agents.Agents | None = None
+
+    def shows(self, section: str) -> bool:
+        """Whether the report holds ``section`` (one of ``SECTIONS``)."""
+        return section in self.sections
 
 
 def days_of(first: date, last: date) -> tuple[date, date]:

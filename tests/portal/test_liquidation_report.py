@@ -67,8 +67,12 @@ from portal.reporting.portfolio import Slice
 from portal.web.reports.curves import SERIES, curve_chart
 
 from .factories import NOW, build_case
+from .test_finance_console import audited
 from .test_portfolio_report import pay
-from .test_reports_page import supervisor  # noqa: F401 (a fixture, used by name)
+from .test_reports_page import (
+    signed_in,
+    supervisor,  # noqa: F401 (a fixture, used by name)
+)
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 AUGUST, SEPTEMBER = date(2026, 8, 31), date(2026, 9, 30)
@@ -412,4 +416,33 @@ def test_the_backfill_counts_the_cohorts_of_the_months_it_writes_and_after(app):
     assert [(p.months, p.overdue, p.collected, p.rate) for p in october.points] == [
         (0, 595_000, 0, Fraction(0)),
         (1, 595_000, 595_000, Fraction(1)),
+    ]
+
+
+def test_finance_reads_the_curves_and_exports_them_as_a_money_figure(app, book):
+    """The liquidation curves are in ``book.MONEY``: finance reads them on its page and
+    in the htmx fragment, exports their CSV (audited), and may not slice them by owner."""
+    finance = signed_in(app, "finance@haohuan.example", ("finance",))
+    query = "from=2026-08-31&to=2026-10-31"
+    for headers in ({}, {"HX-Request": "true"}):
+        text = finance.get(f"/reports/portfolio?lang=en&{query}", headers=headers).get_data(
+            as_text=True
+        )
+        assert '<h2 id="liquidation">' in text
+        assert 'href="#liquidation"' in text
+        assert text.count('class="list wide portfolio-liquidation"') == 2
+        assert "/reports/portfolio/liquidation.csv?" in text
+        assert 'id="promises"' not in text
+        assert 'id="agents"' not in text
+    response = finance.get(f"/reports/portfolio/liquidation.csv?{query}")
+    assert response.status_code == 200
+    lines = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert ["2026-09-30", "2", "TWD", "3", "230000", "305000", "220000", "0.956522"] in lines
+    # A slice by the people who work the book is not finance's: back to the page.
+    by_owner = finance.get(f"/reports/portfolio/liquidation.csv?{query}&owner=1")
+    assert by_owner.status_code == 303
+    assert [row[1] for row in audited(app, "reports.") if row[0] == "finance@haohuan.example"] == [
+        "reports.portfolio.view",
+        "reports.portfolio.view",
+        "reports.liquidation.export",
     ]

@@ -1,16 +1,18 @@
 """The portfolio page at ``/reports/portfolio``, "How the book is doing", for supervisors
 and admins (and, for the money figures only, finance): how the book moved from one
 month-end to the next over a period (the roll-rate matrix as a heat map with its table,
-the cure rate, and roll-forward and roll-back per bucket), then over the
-same pairs' days the plans by kind and first-payment channel (kept rate, discount and
-waiver, settlement rate), the promises to pay, contact and the portal funnel, all from one
-service (``portal.reporting.book.book_report``), for a slice of the book; and the roll
-rates' table as CSV.
+the cure rate, and roll-forward and roll-back per bucket), the liquidation curves of the
+cohorts that entered arrears in the period, then over the same pairs' days the plans by
+kind and first-payment channel (kept rate, discount and waiver, settlement rate), the
+promises to pay, contact and the portal funnel, all from one service
+(``portal.reporting.book.book_report``), for a slice of the book; the roll rates' table
+and the liquidation cohort table as CSV; and, read apart at ``/reports/portfolio/agents``
+for supervisors and admins, the agents' figures and contacts per cure.
 
 What a member reads is their audience's (``portal.reporting.book.audience_for``): finance
-gets the roll rates and the plans' money, and the other sections are neither computed nor
-shown, in the page and its htmx fragment alike; the page then sits in the finance
-console.
+gets the roll rates, the liquidation curves and the plans' money, and the other sections
+are neither computed nor shown, in the page and its htmx fragment alike; the page then
+sits in the finance console.
 
 One GET form: without JavaScript it reloads the page; with htmx only the results are
 replaced (``reports/_portfolio_fragment.html``) and the address follows. Every view and
@@ -152,8 +154,9 @@ def _audience() -> Audience:
 
 def _report(chosen: Chosen, audience: Audience) -> BookReport | None:
     """The figures of the chosen period and slice that ``audience`` reads: the roll rates
-    of its month pairs and (for supervisors) the plans, promises, contact and funnel over
-    their days (finance time zone)."""
+    of its month pairs, the liquidation curves and the plans, and (for supervisors and
+    admins) the promises, contact and funnel, over their days (finance time zone); not
+    the agents' figures (``portfolio_agents``)."""
     if chosen.period is None:
         return None
     period = chosen.period
@@ -172,8 +175,8 @@ def _report(chosen: Chosen, audience: Audience) -> BookReport | None:
 @staff_required_any(*PAGE_ROLES)
 def portfolio() -> Response:
     """The figures of the chosen period and slice the member's audience reads (the roll
-    rates first, then the plans, promises, contact and the portal funnel): the whole page,
-    or for htmx the results alone."""
+    rates first, then the liquidation curves, the plans, promises, contact and the portal
+    funnel): the whole page, or for htmx the results alone."""
     audience = _audience()
     asked = _read(audience)
     chosen = asked.chosen
