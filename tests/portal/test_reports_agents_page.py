@@ -220,3 +220,17 @@ def test_the_agents_pages_speak_three_languages(
     )
     assert 'id="agents"' in team
     assert 'class="list wide portfolio-agents"' in team
+
+
+def test_a_left_out_filter_is_said_once_by_the_page_around_the_agents(
+    app: Flask, book: Book
+) -> None:
+    """The agents' section says nothing of the filters itself: loaded into the portfolio
+    page (htmx), the page has said it already; as a page of its own, the page says it."""
+    boss = as_member(app, "boss")
+    asked = f"{AGENTS}?lang=en&{PERIOD}&product=no-such-product"
+    fragment = boss.get(asked, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Some filters were left out:" not in fragment
+    assert 'class="list wide portfolio-agents"' in fragment
+    page = unwrapped(boss.get(asked).get_data(as_text=True))
+    assert page.count("Some filters were left out:") == 1

@@ -44,6 +44,7 @@ from portal.reporting import portfolio as service
 from portal.reporting.arrangements import CHANNELS as FIRST_PAYMENT_ORDER
 from portal.reporting.arrangements import KINDS
 from portal.reporting.book import (
+    AUDIENCES,
     EVERYTHING,
     READERS,
     Audience,
@@ -90,8 +91,9 @@ blueprint = staff_blueprint("reports", __name__, url_prefix="/reports")
 # Supervisors read the book; admins too (they see every console's figures); finance its
 # money figures (what each reads: ``portal.reporting.book.AUDIENCES``).
 PAGE_ROLES = READERS
-# Who sees every agent's figures on the page (an agent sees their own at /reports/mine).
-AGENTS_ROLES = frozenset(("supervisor", "admin"))
+# Who sees every agent's figures: whoever reads every section (an agent sees their own at
+# /reports/mine).
+AGENTS_ROLES = tuple(role for role, audience in AUDIENCES if audience is EVERYTHING)
 # A UTF-8 byte order mark: without it Excel reads a CSV of Chinese names as mojibake.
 EXCEL_UTF8 = "\ufeff"
 # Shares in the CSV: a ratio to six decimals (0.250000 is a quarter).
@@ -200,7 +202,7 @@ def portfolio() -> Response:
         ),
         "liquidation_csv_url": _url("reports.liquidation_csv", chosen),
         "zone": finance_timezone().key,
-        "show_agents": bool(AGENTS_ROLES & g.staff.role_set),
+        "show_agents": audience is EVERYTHING,
         "agents_url": _url("reports.portfolio_agents", chosen),
         "csv_url": _url("reports.portfolio_csv", chosen),
         "active": "reports.portfolio",
