@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The portal on 127.0.0.1 at a free port, on its own SQLite database."""
-    path = tmp_path_factory.mktemp("browser") / "haohuan.db"
+    with serve(tmp_path_factory.mktemp("browser") / "haohuan.db") as served:
+        yield served
+
+
+@contextmanager
+def serve(path: Path) -> Iterator[tuple[str, object]]:
+    """The portal on 127.0.0.1 at a free port, on a new SQLite database at ``path``: for
+    a test whose figures count every row of a table (the session's ``server`` is shared
+    by every browser test). Its pages are checked too once given to ``browser.watch``."""
     app = create_app({**app_config(f"sqlite:///{path}"), "WTF_CSRF_ENABLED": True})
     migrate.upgrade(app)
     http = make_server("127.0.0.1", 0, app, threaded=True)
