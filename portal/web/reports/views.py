@@ -6,8 +6,10 @@ cohorts that entered arrears in the period, then over the same pairs' days the p
 kind and first-payment channel (kept rate, discount and waiver, settlement rate), the
 promises to pay, contact and the portal funnel, all from one service
 (``portal.reporting.book.book_report``), for a slice of the book; the roll rates' table
-and the liquidation cohort table as CSV; and, read apart at ``/reports/portfolio/agents``
-for supervisors and admins, the agents' figures and contacts per cure.
+and the liquidation cohort table as CSV, and every other table at
+``/reports/portfolio/<name>.csv`` (``portal.web.reports.tables``); and, read apart at
+``/reports/portfolio/agents`` for supervisors and admins, the agents' figures and
+contacts per cure.
 
 What a member reads is their audience's (``portal.reporting.book.audience_for``): finance
 gets the roll rates, the liquidation curves and the plans' money, and the other sections
