@@ -92,6 +92,7 @@ ACTION_LABELS: dict[str, Any] = {
     "reports.portfolio.view": _l("Roll rates viewed"),
     "reports.portfolio.export": _l("Roll rates exported"),
     "reports.liquidation.export": _l("Liquidation curves exported"),
+    "reports.table.export": _l("Portfolio table exported"),
     "reports.mine.view": _l("Own figures viewed"),
     "reports.agents.view": _l("Agents' figures viewed"),
     "audit.view": _l("Audit log viewed"),

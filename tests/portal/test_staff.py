@@ -782,6 +782,7 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "reports.portfolio_csv",
         "reports.portfolio_agents",
         "reports.liquidation_csv",
+        "reports.table_csv",
     }
     # Staff member 1, whom the walk's /admin/staff/1/... routes change (deactivated, codes
     # reset): nobody the walk signs in as.

@@ -6,8 +6,10 @@ cohorts that entered arrears in the period, then over the same pairs' days the p
 kind and first-payment channel (kept rate, discount and waiver, settlement rate), the
 promises to pay, contact and the portal funnel, all from one service
 (``portal.reporting.book.book_report``), for a slice of the book; the roll rates' table
-and the liquidation cohort table as CSV; and, read apart at ``/reports/portfolio/agents``
-for supervisors and admins, the agents' figures and contacts per cure.
+and the liquidation cohort table as CSV, and every other table at
+``/reports/portfolio/<name>.csv`` (``portal.web.reports.tables``); and, read apart at
+``/reports/portfolio/agents`` for supervisors and admins, the agents' figures and
+contacts per cure.
 
 What a member reads is their audience's (``portal.reporting.book.audience_for``): finance
 gets the roll rates, the liquidation curves and the plans' money, and the other sections
@@ -21,14 +23,23 @@ export is recorded in the audit log (the figures are the book's money).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
 from itertools import chain
 from typing import Any
 
-from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask import (
+    Response,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from negotiation.liquidation import Cohort
@@ -57,6 +68,7 @@ from portal.reporting.contact import CHANNELS as CONTACT_CHANNELS
 from portal.reporting.contact import REASONS
 from portal.reporting.funnel import DEVICES, STEPS, Funnel
 from portal.web.common.fragments import respond, wants_fragment
+from portal.web.reports import tables
 from portal.web.reports.curves import SERIES, CurveChart, curve_chart
 from portal.web.reports.figures import funnel_chart
 from portal.web.reports.filters import (
@@ -205,6 +217,7 @@ def portfolio() -> Response:
         "show_agents": audience is EVERYTHING,
         "agents_url": _url("reports.portfolio_agents", chosen),
         "csv_url": _url("reports.portfolio_csv", chosen),
+        "table_csv": _table_urls(chosen, tables.SECTION_TABLES),
         "active": "reports.portfolio",
         **WORDS,
     }
@@ -246,6 +259,7 @@ def portfolio_agents() -> Response:
         "problems": asked.problems,
         "found": found,
         "page_url": _url("reports.portfolio", chosen),
+        "table_csv": _table_urls(chosen, tables.AGENT_TABLES),
         "zone": finance_timezone().key,
         "active": "reports.portfolio",
         **WORDS,
@@ -294,6 +308,55 @@ def liquidation_csv() -> ResponseReturnValue:
     name = f"portfolio-liquidation-{found.first.isoformat()}-{found.last.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@blueprint.get("/portfolio/<name>.csv")
+@staff_required_any(*PAGE_ROLES)
+def table_csv(name: str) -> ResponseReturnValue:
+    """One of the page's other tables as CSV (``portal.web.reports.tables``): a name not
+    among them, 404; a table of a section the member's audience does not read (the agents'
+    tables: supervisors and admins alone), 403; a bad filter (or no history yet) goes back
+    to the page. Only the table's section is computed."""
+    if name not in tables.NAMES:
+        abort(404)
+    audience = _audience()
+    if name in tables.AGENT_TABLES:
+        readable = bool(AGENTS_ROLES & g.staff.role_set)
+    else:
+        readable = audience.sees(tables.SECTION_TABLES[name].section)
+    if not readable:
+        abort(403)
+    asked = _read(audience)
+    chosen, period = asked.chosen, asked.chosen.period
+    if asked.problems or period is None:
+        return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
+    session, zone = db.session(), finance_timezone()
+    rows: Iterable[Sequence[object]]
+    if name in tables.AGENT_TABLES:
+        agents_table = tables.AGENT_TABLES[name]
+        found = agents_report(session, period.first, period.last, chosen.slice, zone)
+        header, rows = agents_table.header, agents_table.rows(found)
+    else:
+        table = tables.SECTION_TABLES[name]
+        report = book_report(
+            session, period.first, period.last, chosen.slice, zone, {table.section},
+            with_agents=False,
+        )  # fmt: skip
+        header, rows = table.header, table.rows(report)
+    trail.record_read(
+        session, g.staff, "reports.table.export", g.now, table=name, filters=chosen.to_args()
+    )
+    lines = chain((EXCEL_UTF8,), csv_lines(header, rows))
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    filename = f"portfolio-{name}-{period.first.isoformat()}-{period.until.isoformat()}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _table_urls(chosen: Chosen, names: Iterable[str]) -> dict[str, str]:
+    """The CSV address of each table of ``names`` for ``chosen``."""
+    arguments: dict[str, Any] = chosen.to_args()
+    return {name: url_for("reports.table_csv", name=name, **arguments) for name in names}
 
 
 def _csv_share(share: Fraction | None) -> str:
