@@ -246,7 +246,8 @@ def portfolio() -> Response:
 def portfolio_agents() -> Response:
     """The agents' table and contacts per cure of the chosen period and slice: read apart
     from the rest of the page (at a million cases they take seconds), which loads them
-    with htmx when their place is scrolled to; a page of their own without JavaScript."""
+    in place with htmx when their link is followed; a page of their own without
+    JavaScript."""
     asked = _read(EVERYTHING)
     chosen, period = asked.chosen, asked.chosen.period
     found = None
