@@ -875,6 +875,7 @@ def whole_dashboard(
     median). Prints the slowest statements of each slice's first run; with ``explain``
     saves the plans of every statement under ``bench/explain/``."""
     book = _book()
+    page_sections = [section for section in book.SECTIONS if section != book.AGENTS]
     first, last = ends[-PAIRS - 1], ends[-2]
     results = []
     for label, values in slices(engine):
@@ -884,11 +885,11 @@ def whole_dashboard(
             with Session(engine) as db:
                 if explain and attempt == 0:
                     with statements_of(engine) as seen:
-                        book.book_report(db, first, last, chosen, zone, with_agents=False)
+                        book.book_report(db, first, last, chosen, zone, page_sections)
                     save_plans(engine, f"book {label}", seen)
                 with timed_statements(engine) as timed:
                     started = time.perf_counter()
-                    book.book_report(db, first, last, chosen, zone, with_agents=False)
+                    book.book_report(db, first, last, chosen, zone, page_sections)
                     times.append(time.perf_counter() - started)
                 if attempt == 0:
                     print(f"  slowest    {_slowest(timed)}", flush=True)

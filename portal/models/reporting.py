@@ -51,7 +51,21 @@ class CaseMonthEnd(Base):
     exact: Mapped[bool] = mapped_column(Boolean)
 
 
-class PortfolioTransition(Base):
+class SliceCounts:
+    """The slice columns of a table of counts (``portal.reporting.snapshots.SLICES``): the
+    product, currency, market, stage, owner, team and strategy arm the counted cases had
+    (no foreign keys: a count outlives the staff member or team it names)."""
+
+    product: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    market: Mapped[str] = mapped_column(String(5))
+    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    arm: Mapped[str | None] = mapped_column(String(97))
+
+
+class PortfolioTransition(SliceCounts, Base):
     """The month-to-month transitions, counted once when the later month-end is written:
     the cases (and their overdue amount at the first month-end) of one slice that went
     from one bucket at ``month_end`` to another (or closed) at the next month-end. The
@@ -64,13 +78,6 @@ class PortfolioTransition(Base):
     # The first of the two month-ends.
     month_end: Mapped[date] = mapped_column(Date)
     next_month_end: Mapped[date] = mapped_column(Date)
-    product: Mapped[str] = mapped_column(String(64))
-    currency: Mapped[str] = mapped_column(String(3))
-    market: Mapped[str] = mapped_column(String(5))
-    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
-    owner_id: Mapped[int | None] = mapped_column(Integer)
-    team_id: Mapped[int | None] = mapped_column(Integer)
-    arm: Mapped[str | None] = mapped_column(String(97))
     from_bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="from_bucket", length=16))
     to_bucket: Mapped[Bucket] = mapped_column(codes(Bucket, name="to_bucket", length=16))
     cases: Mapped[int] = mapped_column(Integer)
@@ -93,7 +100,7 @@ class ArrearsEntry(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
 
 
-class LiquidationCell(Base):
+class LiquidationCell(SliceCounts, Base):
     """An entry cohort ``months`` months after its entry (``month_end``, the cohort's
     month-end plus ``months``), for one slice of the cases that entered (the slice as it
     stood at entry): how many cases, what they owed overdue at entry, and what they paid
@@ -110,13 +117,6 @@ class LiquidationCell(Base):
     cohort: Mapped[date] = mapped_column(Date)
     month_end: Mapped[date] = mapped_column(Date)
     months: Mapped[int] = mapped_column(Integer)
-    product: Mapped[str] = mapped_column(String(64))
-    currency: Mapped[str] = mapped_column(String(3))
-    market: Mapped[str] = mapped_column(String(5))
-    stage: Mapped[Stage] = mapped_column(codes(Stage, name="stage", length=16))
-    owner_id: Mapped[int | None] = mapped_column(Integer)
-    team_id: Mapped[int | None] = mapped_column(Integer)
-    arm: Mapped[str | None] = mapped_column(String(97))
     cases: Mapped[int] = mapped_column(Integer)
     overdue: Mapped[int] = mapped_column(BigInteger)
     collected: Mapped[int] = mapped_column(BigInteger)

@@ -4,14 +4,15 @@ contact and the portal's funnel (``arrangements``, ``promises``, ``contact``,
 ``funnel``), the liquidation curves of the cohorts that entered arrears at the period's
 month-ends after its first (``liquidation``), the contact the cured cases took
 (``contacts_per_cure``, over the month pairs) and what each agent achieved
-(``agents``: supervisors and admins only; the page reads them apart, ``agents_report``).
+(``agents``: a section of its own, with contacts per cure; the page reads it apart,
+``agents_report``).
 ``haohuan report portfolio --format json`` prints ``as_json``.
 
 Who reads which sections is decided here, once (``AUDIENCES``): supervisors and admins
 every section; finance the money figures (``MONEY``: the roll rates with their amounts,
 the liquidation curves and the arrangements' money), not the promises by agent, the
-contact or the funnel, nor the agents' figures and contacts per cure (read with every
-section alone), nor the book sliced by owner or team. A section not read is not computed.
+contact or the funnel, nor the agents' figures and contacts per cure, nor the book sliced
+by owner or team. A section not read is not computed.
 A new section is named in ``SECTIONS`` and, when it is a money figure, in ``MONEY``.
 
 The days of a period of month pairs run from the day after its first month-end to its
@@ -51,8 +52,10 @@ PROMISES = "promises"
 CONTACT = "contact"
 FUNNEL = "funnel"
 LIQUIDATION = "liquidation"
+# What each agent achieved, and the contacts per cure.
+AGENTS = "agents"
 # Every section of the report, in the page's order.
-SECTIONS = (ROLL_RATES, LIQUIDATION, PLANS, PROMISES, CONTACT, FUNNEL)
+SECTIONS = (ROLL_RATES, LIQUIDATION, PLANS, PROMISES, CONTACT, FUNNEL, AGENTS)
 # The money figures: what the book's amounts did (the roll rates, by amount too, and what
 # each cohort's arrears brought back) and what the arrangements brought and gave (plans
 # by kind, discount and waiver, settlement rate). Not the people's work (promises by
@@ -130,19 +133,14 @@ def book_report(
     chosen: Slice,
     zone: ZoneInfo,
     sections: Collection[str] = SECTIONS,
-    *,
-    with_agents: bool = True,
 ) -> BookReport:
     """The roll rates of the pairs from ``first`` to ``last`` and the other figures of
     ``sections`` (every one by default; an audience's ``sections``) over their days, for
-    ``chosen``. The roll rates are always read: they name the period. Without
-    ``with_agents``, not the agents' figures nor contacts per cure (``agents_report``
-    reads them; they are read only with every section, the supervisors')."""
+    ``chosen``. The roll rates are always read: they name the period."""
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"unknown report sections: {', '.join(sorted(unknown))}")
     wanted = frozenset(sections) | {ROLL_RATES}
-    with_agents = with_agents and wanted == frozenset(SECTIONS)
     first_day, last_day = days_of(first, last)
     # Its statements aggregate a year of a million cases' activity: compiling them cost
     # more than running them (``bench/reporting.py``).
@@ -169,9 +167,9 @@ def book_report(
             liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None
         ),
         contacts_per_cure=(
-            cures.contacts_per_cure(db, first, last, zone, chosen) if with_agents else None
+            cures.contacts_per_cure(db, first, last, zone, chosen) if AGENTS in wanted else None
         ),
-        agents=agents.agents(db, first_day, last_day, zone, chosen) if with_agents else None,
+        agents=agents.agents(db, first_day, last_day, zone, chosen) if AGENTS in wanted else None,
     )
 
 
@@ -227,6 +225,7 @@ def as_json(report: BookReport) -> dict[str, Any]:
 
 
 __all__ = [
+    "AGENTS",
     "AUDIENCES",
     "EVERYTHING",
     "MONEY",

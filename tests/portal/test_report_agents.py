@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 from flask import Flask
@@ -56,15 +55,9 @@ from portal.reporting.portfolio import Slice, roll_rates
 from portal.reporting.promises import PromiseTally
 from portal.reporting.snapshots import count_transitions
 from tests.portal.factories import add_staff, build_case
+from tests.portal.test_report_figures import FIRST, LAST, TAIPEI, taipei
 
-TAIPEI = ZoneInfo("Asia/Taipei")
-FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
 OCTOBER_END, NOVEMBER_END = date(2026, 10, 31), date(2026, 11, 30)
-
-
-def taipei(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
-    """A moment of 2026 in Taipei, as UTC."""
-    return datetime(2026, month, day, hour, minute, tzinfo=TAIPEI).astimezone(UTC)
 
 
 @dataclass

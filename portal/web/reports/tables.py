@@ -1,8 +1,8 @@
 """The portfolio page's tables as CSV, one address each (``/reports/portfolio/<name>.csv``),
 besides the roll-rate matrix's and the liquidation cohorts' own exports: each table's name,
 the section of the report it belongs to (who reads it follows the section:
-``portal.reporting.book.AUDIENCES``; the agents' tables, ``AGENTS``, only supervisors and
-admins), its header and its rows, reshaped from the services' figures.
+``portal.reporting.book.AUDIENCES``; the agents' tables are the ``agents`` section's, read
+with ``agents_report``), its header and its rows, reshaped from the services' figures.
 
 As the other exports: codes, not words; counts as integers; shares as decimal strings of
 six places (``share_text``); amounts in integer minor units with the formatted amount
@@ -29,9 +29,6 @@ from portal.reporting.portfolio import share_text
 from portal.reporting.promises import Promises, PromiseTally
 from portal.reporting.slices import share
 
-# The agents' figures and contacts per cure: not a section of ``book_report`` (read apart,
-# ``agents_report``), for supervisors and admins alone.
-AGENTS = "agents"
 # The total row's key in the tables that have one ("All" on the page).
 ALL = "all"
 
@@ -309,9 +306,9 @@ SECTION_TABLES: dict[str, Table[BookReport]] = {
 }
 # The agents' tables (``agents_report``).
 AGENT_TABLES: dict[str, Table[AgentsReport]] = {
-    "agents": Table(AGENTS, AGENT_HEADER, _agents),
+    "agents": Table(book.AGENTS, AGENT_HEADER, _agents),
     "contacts-per-cure": Table(
-        AGENTS,
+        book.AGENTS,
         (
             "cures",
             "attempts",
@@ -324,4 +321,11 @@ AGENT_TABLES: dict[str, Table[AgentsReport]] = {
 }
 NAMES = (*SECTION_TABLES, *AGENT_TABLES)
 
-__all__ = ["AGENTS", "AGENT_TABLES", "NAMES", "SECTION_TABLES", "Table"]
+
+def section_of(name: str) -> str:
+    """The report section the table ``name`` (one of ``NAMES``) belongs to."""
+    table = SECTION_TABLES.get(name) or AGENT_TABLES[name]
+    return table.section
+
+
+__all__ = ["AGENT_TABLES", "NAMES", "SECTION_TABLES", "Table", "section_of"]
