@@ -39,7 +39,7 @@ from portal.models import Case, Loan, PolicyVersion, RunStatus, StaffMember
 from portal.payments import autopay, inbox, ledger, sweeper
 from portal.payments.stripe_gateway import StripeSettings
 from portal.policy import versions
-from portal.reporting import book, portfolio, snapshots
+from portal.reporting import book, monthly, portfolio
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
 from portal.wording.staff import account_refusal, password_refusal
@@ -943,7 +943,7 @@ def report_backfill(since: datetime, until: datetime | None) -> None:
     if since.date() > last:
         raise click.BadParameter("must be before --until", param_hint="--since")
     session = db.session()
-    written = snapshots.backfill(session, since.date(), last, policy(), finance_timezone())
+    written = monthly.backfill(session, since.date(), last, policy(), finance_timezone())
     session.commit()
     for month_end, rows in written.items():
         click.echo(f"{month_end.isoformat()}: {rows} cases")

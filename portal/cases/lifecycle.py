@@ -100,7 +100,7 @@ from portal.models import (
     PlanInstallment,
     PlanStatus,
 )
-from portal.reporting import snapshots
+from portal.reporting import monthly
 
 
 def _table(model: type[Base]) -> Table:
@@ -215,7 +215,7 @@ def _write_month_end(conn: Connection, day: _Day, work: DayWork) -> None:
     """On a month's last day, every case not resolved to the month-end history, and the
     month's transitions from the month-end before."""
     if day.is_month_end:
-        work.month_end_cases = snapshots.write_month_end(conn, day.as_of)
+        work.month_end_cases = monthly.close_month(conn, day.as_of)
 
 
 def _one_transaction(

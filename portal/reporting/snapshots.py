@@ -187,6 +187,12 @@ def _written(db: Session | Connection, month_end: date) -> bool:
     return found.first() is not None
 
 
+def latest_month_end(db: Session | Connection) -> date | None:
+    """The latest month-end written; None before any."""
+    latest: date | None = db.execute(select(func.max(MONTH_ENDS.c.month_end))).scalar_one()
+    return latest
+
+
 def _dialect(db: Session | Connection) -> str:
     bind = db.get_bind() if isinstance(db, Session) else db
     return bind.dialect.name
@@ -644,6 +650,7 @@ __all__ = [
     "count_transitions",
     "is_month_end",
     "latest_arm",
+    "latest_month_end",
     "ledger_payments",
     "month_end_instant",
     "month_end_of",
