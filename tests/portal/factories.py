@@ -386,3 +386,16 @@ def add_history(app: Flask, case_id: int, *, agent: str = "ling@haohuan.example"
         case.needs_agent = True
         case.last_contact_at = NOW - timedelta(days=1)
         session.commit()
+
+
+def count_cells(app: Flask, first: date, last: date) -> None:
+    """Every report section's cells of the months from ``first``'s to ``last``'s
+    (month-ends), as the month-end step counts them (``portal.reporting.monthly``), in
+    the finance time zone; committed."""
+    from portal.core.settings import finance_zone_anywhere
+    from portal.reporting import monthly
+
+    with app.app_context():
+        session = db.session()
+        monthly.recount(session, first, last, finance_zone_anywhere())
+        session.commit()

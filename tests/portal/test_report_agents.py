@@ -54,7 +54,7 @@ from portal.reporting.cures import contacts_per_cure
 from portal.reporting.portfolio import Slice, roll_rates
 from portal.reporting.promises import PromiseTally
 from portal.reporting.snapshots import count_transitions
-from tests.portal.factories import add_staff, build_case
+from tests.portal.factories import add_staff, build_case, count_cells
 from tests.portal.test_report_figures import FIRST, LAST, TAIPEI, taipei
 
 OCTOBER_END, NOVEMBER_END = date(2026, 10, 31), date(2026, 11, 30)
@@ -317,6 +317,8 @@ def build_book(app: Flask) -> Book:
             ]
         )
         s.commit()
+    # November's cells, as the month-end step counts them.
+    count_cells(app, NOVEMBER_END, NOVEMBER_END)
     return Book(
         a, b, c, d, e, ling, wei, boss, staff["idle"], staff["gone"], staff["fin"], north.id
     )

@@ -53,7 +53,7 @@ from portal.reporting.funnel import DeviceClass, device_class, funnel
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally, promises
 from portal.reporting.slices import average
-from tests.portal.factories import add_staff, build_case
+from tests.portal.factories import add_staff, build_case, count_cells
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
@@ -319,6 +319,8 @@ def build_book(app: Flask) -> Book:
             ]
         )
         s.commit()
+    # November's cells, as the month-end step counts them.
+    count_cells(app, LAST, LAST)
     return Book(a, b, c, d, e, ling, wei, north.id)
 
 

@@ -57,7 +57,7 @@ from portal.web.reports.words import (
 )
 from portal.wording.cases import CHANNEL_NAMES, PLAN_KIND_NAMES
 
-from .factories import add_staff, staff_sign_in, unwrapped
+from .factories import add_staff, count_cells, staff_sign_in, unwrapped
 from .test_finance_console import audited
 
 # Five cases written at two month-ends, each worked out by hand there.
@@ -505,6 +505,8 @@ def fuller(app, request, supervisor):
                 CaseEvent(case_id=a, kind=kind, actor="borrower", at=AT, data={"device": "phone"})
             )
         s.commit()
+    # November's cells, as the month-end step counts them.
+    count_cells(app, NOVEMBER, NOVEMBER)
     return cases
 
 
