@@ -28,8 +28,11 @@ Then it measures:
 
 * **the transitions**: ``count_transitions`` for each consecutive pair of month-ends,
   committed, each timed (the rows it wrote beside it);
-* **the month-end snapshot**: ``write_month_end`` for the next month-end (the rows of
-  every case as it stands, and the transitions from the last month-end), in a
+* **the sections' cells**: ``monthly.recount`` for each month, oldest first, committed,
+  each timed (the cells of the plans, promises, contact, funnel and agents);
+* **the month-end snapshot**: the month-end step, ``monthly.close_month``, for the next
+  month-end (the rows of every case as it stands, the transitions from the last
+  month-end, the cohorts, and the sections' cells of the months it counts), in a
   transaction rolled back, median of ``--runs`` (3), against its floor measured in turn
   in the same run: a bare ``INSERT … SELECT`` of the same columns from the cases, their
   loans, borrowers and owners (no installment read, no transition counted), also rolled
@@ -95,6 +98,7 @@ sys.path.insert(0, str(ROOT))  # bench/negotiation.py would otherwise be ``negot
 from negotiation import Policy, load_policy
 from negotiation.portfolio import bucket_starts
 from portal import create_app
+from portal.core import migrate
 
 BENCH = Path(__file__).resolve().parent
 EXPLAIN = BENCH / "explain"
@@ -630,6 +634,28 @@ def count_cohorts(engine: Engine, ends: list[date]) -> list[tuple[date, float, i
     return counted
 
 
+def count_sections(engine: Engine, ends: list[date]) -> list[tuple[date, float, int]]:
+    """Each report section's cells of every month of ``ends`` (``monthly.recount``, as
+    the month-end step counts a month), oldest first, committed: (month-end, seconds,
+    cells written)."""
+    from portal.reporting import monthly
+
+    counted = []
+    for month_end in ends:
+        with Session(engine) as db:
+            started = time.perf_counter()
+            written = monthly.recount(db, month_end, month_end, TAIPEI)
+            db.commit()
+            seconds = time.perf_counter() - started
+        cells = sum(written.values())
+        counted.append((month_end, seconds, cells))
+        each = ", ".join(f"{name} {number:,}" for name, number in written.items())
+        print(f"sections     {month_end}  {seconds:6.2f} s  {cells:,} cells ({each})", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    return counted
+
+
 FLOOR = """
 INSERT INTO case_month_ends (month_end, case_id, product, currency, market, stage, status,
     owner_id, team_id, arm, days_past_due, bucket, overdue, balance, overdue_since, exact)
@@ -680,9 +706,12 @@ class Snapshot:
 
 
 def snapshot(engine: Engine, last: date, runs: int) -> Snapshot:
-    """``write_month_end`` for the month-end after ``last`` and its floor, in turn, each
+    """The month-end step (``monthly.close_month``: ``write_month_end`` with the
+    transitions and cohorts, then the sections' cells of the month, the month before and
+    the unsettled months) for the month-end after ``last`` and its floor, in turn, each
     rolled back; the floor first (both read the same pages)."""
-    snapshots, _ = _reporting()
+    from portal.reporting import monthly
+
     month_end = next_month_end(last)
     floor_sql = text(
         FLOOR.format(
@@ -696,11 +725,11 @@ def snapshot(engine: Engine, last: date, runs: int) -> Snapshot:
         )
         floors.append(seconds)
         seconds, rows = _rolled_back(
-            engine, month_end, lambda db: snapshots.write_month_end(db, month_end, exact=True)
+            engine, month_end, lambda db: monthly.close_month(db, month_end, zone=TAIPEI)
         )
         mine.append(seconds)
         print(
-            f"snapshot     {month_end}  write_month_end {seconds:6.2f} s ({rows:,} rows)"
+            f"snapshot     {month_end}  close_month {seconds:6.2f} s ({rows:,} rows)"
             f"   floor {floors[-1]:6.2f} s",
             flush=True,
         )
@@ -902,6 +931,55 @@ def whole_dashboard(
     return results
 
 
+def agents_dashboard(
+    engine: Engine, ends: list[date], repeat: int, zone: ZoneInfo
+) -> list[tuple[str, float, float]]:
+    """The agents' section as the page loads it apart (``agents_report``: every agent and
+    contacts per cure) over the last ``PAIRS`` pairs and over the last pair, and one
+    agent's own figures (``agents(..., only=)``, "My figures") over the year: (what,
+    p95, median)."""
+    book = _book()
+    from portal.reporting import agents
+
+    _, portfolio = _reporting()
+    whole = portfolio.Slice()
+    year, month = (ends[-PAIRS - 1], ends[-2]), (ends[-2], ends[-2])
+    with engine.connect() as conn:
+        busiest = conn.scalar(
+            text(
+                "SELECT owner_id FROM case_month_ends WHERE month_end = :m"
+                " AND owner_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+            ),
+            {"m": ends[-1]},
+        )
+    runs: list[tuple[str, Callable[[Session], object]]] = [
+        (
+            f"agents_report, last {PAIRS} pairs",
+            lambda db: book.agents_report(db, *year, whole, zone),
+        ),
+        ("agents_report, the last pair", lambda db: book.agents_report(db, *month, whole, zone)),
+        (
+            f"one agent's own figures, last {PAIRS} pairs",
+            lambda db: agents.agents(db, *year, zone, whole, only=busiest),
+        ),
+    ]
+    results = []
+    for label, work in runs:
+        times: list[float] = []
+        for _ in range(repeat):
+            with Session(engine) as db:
+                started = time.perf_counter()
+                work(db)
+                times.append(time.perf_counter() - started)
+        results.append((label, p95(times), statistics.median(times)))
+        print(
+            f"agents       {label:<36} p95 {results[-1][1]:6.3f} s   median"
+            f" {results[-1][2]:6.3f} s",
+            flush=True,
+        )
+    return results
+
+
 SUPERVISOR = "supervisor@bench.example"
 # Runs of the whole report and the page per slice (see ``measure``).
 SLOW_REPEAT = 3
@@ -950,6 +1028,8 @@ class Figures:
     page: tuple[float, float]
     cohorts: list[tuple[date, float, int]] = field(default_factory=list)
     liquidation: list[tuple[str, float, float, int]] = field(default_factory=list)
+    sections: list[tuple[date, float, int]] = field(default_factory=list)
+    agents: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def measure(
@@ -963,6 +1043,7 @@ def measure(
     ends = stored_month_ends(engine)
     pairs = [] if counted else count_pairs(engine, ends)
     cohorts = [] if counted else count_cohorts(engine, ends)
+    sections = [] if counted else count_sections(engine, ends)
     taken = snapshot(engine, ends[-1], runs) if runs else None
     board = dashboard(engine, ends, repeat, explain)
     curves = dashboard_liquidation(engine, ends, repeat)
@@ -985,6 +1066,8 @@ def measure(
         page(url, ends, slow_repeat),
         cohorts,
         curves,
+        sections,
+        agents_dashboard(engine, ends, repeat, zone),
     )
 
 
@@ -997,8 +1080,7 @@ def rows_of(figures: Figures) -> list[Row]:
         rows.append(
             at_most(
                 f"month-end snapshot, {millions}",
-                f"write_month_end {snap.median:.2f} s (median of {len(snap.runs)},"
-                f" {snap.rows:,} rows)",
+                f"close_month {snap.median:.2f} s (median of {len(snap.runs)}, {snap.rows:,} rows)",
                 f"bare INSERT … SELECT of the same columns: {snap.floor:.2f} s",
                 snap.median / snap.floor,
                 SNAPSHOT_GOAL,
@@ -1061,6 +1143,30 @@ def rows_of(figures: Figures) -> list[Row]:
                 f"the snapshot's floor: {snap.floor:.2f} s",
                 statistics.median(spent) / snap.floor,
                 "context: in the month-end step, after the transitions",
+            )
+        )
+    if figures.sections and snap is not None:
+        spent = [seconds for _, seconds, _ in figures.sections]
+        cells = [count for *_, count in figures.sections]
+        rows.append(
+            shown(
+                f"the sections' cells counted per month, {millions}",
+                f"median {statistics.median(spent):.2f} s, max {max(spent):.2f} s"
+                f" ({statistics.median(cells):,.0f} cells a month)",
+                f"the snapshot's floor: {snap.floor:.2f} s",
+                statistics.median(spent) / snap.floor,
+                "context: in the month-end step, after the cohorts",
+            )
+        )
+    for label, worst, median in figures.agents:
+        rows.append(
+            Row(
+                f"dashboard agents: {label}",
+                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
+                "-",
+                None,
+                f"p95 < {GOAL_SECONDS:g} s",
+                worst < GOAL_SECONDS,
             )
         )
     for label, worst, median, _counted in figures.liquidation:
@@ -1133,7 +1239,10 @@ def main() -> None:
     policy = load_policy()
     if args.reuse:
         with copy_of(args.postgres_url, args.reuse, args.database) as url:
-            engine: Engine = create_app({"DATABASE_URL": url}).extensions["haohuan.engine"]
+            app = create_app({"DATABASE_URL": url})
+            # A book kept before the newest tables: brought to the code's schema.
+            migrate.upgrade(app)
+            engine: Engine = app.extensions["haohuan.engine"]
             try:
                 figures = measure(url, engine, args.runs, args.repeat, args.explain, args.counted)
             finally:
