@@ -57,7 +57,7 @@ from portal.reporting.snapshots import count_transitions
 from tests.portal.factories import add_staff, build_case, count_cells
 from tests.portal.test_report_figures import FIRST, LAST, TAIPEI, taipei
 
-OCTOBER_END, NOVEMBER_END = date(2026, 10, 31), date(2026, 11, 30)
+SEPTEMBER_END, OCTOBER_END, NOVEMBER_END = date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30)
 
 
 @dataclass
@@ -317,8 +317,8 @@ def build_book(app: Flask) -> Book:
             ]
         )
         s.commit()
-    # November's cells, as the month-end step counts them.
-    count_cells(app, NOVEMBER_END, NOVEMBER_END)
+    # October's and November's cells, as the month-end steps count them.
+    count_cells(app, OCTOBER_END, NOVEMBER_END)
     return Book(
         a, b, c, d, e, ling, wei, boss, staff["idle"], staff["gone"], staff["fin"], north.id
     )
@@ -327,7 +327,7 @@ def build_book(app: Flask) -> Book:
 def test_agents(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = agents(db.session(), FIRST, LAST, TAIPEI)
+        report = agents(db.session(), OCTOBER_END, OCTOBER_END, TAIPEI)
     # Owned at 30 November (the month-end history): ling A and B, wei C and E.
     assert report.owned_at == NOVEMBER_END
     # Listed by name: Boss (a supervisor with figures), Idle (an agent, zeros), Ling,
@@ -404,11 +404,11 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
     with app.app_context():
         session = db.session()
         # TWD: A, B and E as they stand now (owned: as they stood on 30 November).
-        twd = agents(session, FIRST, LAST, TAIPEI, Slice(currency="TWD"))
-        everyone = agents(session, FIRST, LAST, TAIPEI)
-        alone = agents(session, FIRST, LAST, TAIPEI, only=book.wei)
-        before = agents(session, date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
-        nothing = agents(session, date(2026, 9, 1), date(2026, 9, 30), TAIPEI)
+        twd = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
+        everyone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI)
+        alone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, only=book.wei)
+        before = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI)
+        nothing = agents(session, date(2026, 8, 31), date(2026, 8, 31), TAIPEI)
     ling, wei, boss = twd.of(book.ling), twd.of(book.wei), twd.of(book.boss)
     assert ling is not None
     assert wei is not None
