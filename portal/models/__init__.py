@@ -80,9 +80,12 @@ from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
 from portal.models.reporting import (
     ArrearsEntry,
+    BookCell,
     CaseMonthEnd,
     LiquidationCell,
+    OfferCell,
     PortfolioTransition,
+    WorkCell,
 )
 from portal.models.staff import (
     AuditEntry,
@@ -120,6 +123,7 @@ __all__ = [
     "AutopayEnd",
     "AutopayStatus",
     "Base",
+    "BookCell",
     "Borrower",
     "Callback",
     "CallbackSource",
@@ -152,6 +156,7 @@ __all__ = [
     "MessageBatch",
     "MessageStatus",
     "Offer",
+    "OfferCell",
     "OfferStatus",
     "OptOut",
     "Payment",
@@ -185,5 +190,6 @@ __all__ = [
     "VerificationAttempt",
     "Waiver",
     "WebhookInbox",
+    "WorkCell",
     "utcnow",
 ]

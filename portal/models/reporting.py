@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from negotiation import Stage
 from negotiation.portfolio import Bucket
+from portal.models.arrangements import OfferStatus
 from portal.models.base import Base, codes
 from portal.models.cases import CaseStatus
 
@@ -121,3 +122,55 @@ class LiquidationCell(SliceCounts, Base):
     overdue: Mapped[int] = mapped_column(BigInteger)
     collected: Mapped[int] = mapped_column(BigInteger)
     recovered: Mapped[int] = mapped_column(BigInteger)
+
+
+class BookCell(SliceCounts, Base):
+    """The book at a month-end, by slice (each case's own row at ``month_end``, the owner
+    among its slices): how many cases were not resolved then. Counted once by the
+    month-end step (``portal.reporting.agents.count_owned``); the agents' *owned* sums
+    these rather than grouping a million month-end rows per request."""
+
+    __tablename__ = "book_cells"
+    __table_args__ = (Index("ix_book_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    cases: Mapped[int] = mapped_column(Integer)
+
+
+class WorkCell(SliceCounts, Base):
+    """The cases one staff member worked in the month ending ``month_end``, by slice (the
+    case's slice of that month, ``portal.reporting.cells.month_slices``): each case once
+    per member and month. Counted by the month-end step
+    (``portal.reporting.agents.count_worked``); summed over a period they are
+    case-months."""
+
+    __tablename__ = "work_cells"
+    __table_args__ = (Index("ix_work_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    # The member, as resolved when counted (no foreign key: a count outlives the account).
+    staff_id: Mapped[int] = mapped_column(Integer)
+    cases: Mapped[int] = mapped_column(Integer)
+
+
+class OfferCell(SliceCounts, Base):
+    """The offers made in the month ending ``month_end``, by slice (the case's slice of
+    that month), maker (``Offer.created_by``, an email), the authority the terms needed,
+    and how they stand when counted: their status and whether a decision approved them.
+    Counted by the month-end step, and again while a month holds an offer still open
+    (``portal.reporting.agents.count_offers``, ``unsettled_offers``)."""
+
+    __tablename__ = "offer_cells"
+    __table_args__ = (Index("ix_offer_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(254))
+    # As ``Offer.authority``: agent (within an agent's authority) or supervisor.
+    authority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OfferStatus] = mapped_column(codes(OfferStatus, name="status", length=24))
+    # Decided and not declined: approved by a supervisor (or by its maker's authority).
+    approved: Mapped[bool] = mapped_column(Boolean)
+    offers: Mapped[int] = mapped_column(Integer)

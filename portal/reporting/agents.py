@@ -1,42 +1,50 @@
-"""What each agent achieved over a period: the cases they owned and worked, the contact
-they made, the promises they took, the offers they made and how many a supervisor
-approved, and the plans borrowers accepted from their offers with the money on them.
+"""What each agent achieved over a period of month pairs: the cases they owned and worked,
+the contact they made, the promises they took, the offers they made and how many a
+supervisor approved, and the plans borrowers accepted from their offers with the money on
+them.
 
-Definitions (``docs/reporting.md``, "Agents"):
+Definitions (``docs/reporting.md``, "Agents"); a period's months are those of its month
+pairs (``cells.period_months``):
 
 - **Agent**: a staff member; every active member with the agent role is listed (zeros
   included), and any other member with a figure (a supervisor who made an offer, a
   member deactivated since). Work recorded under a name no staff account has (``system``,
   a former agent's address) is nobody's here.
-- **Owned**: the cases the member owned at the latest month-end on or before the
-  period's last day, as the month-end history holds them (``CaseMonthEnd.owner_id``:
-  cases not resolved), sliced by the case as it stood then. None when no month-end is
-  written yet.
-- **Worked**: the distinct cases on which the member recorded any work in the period
-  (days of the finance time zone, both included): a contact logged
-  (``ContactAttempt.agent``: calls made or taken, messages and letters), a promise taken
-  (``Promise.made_by``), an offer made (``Offer.created_by``), a callback booked
-  (``Callback.requested_by``), or an action on the case the audit log records that
-  changes something (``WORK_ACTIONS``; reading a case, revealing personal data,
-  assigning it and contacts the gate refused are not work).
-- **Attempts, right-party contacts, inbound**: as ``portal.reporting.contact`` counts
-  them, of the rows the member logged.
-- **Promises**: as ``portal.reporting.promises`` counts them, of those the member took.
-- **Offers**: made (``Offer.created_at`` in the period, by the member); of those,
+- **Owned**: the cases the member owned at the period's last month-end (or the latest
+  counted before it), as the month-end history holds them (``CaseMonthEnd.owner_id``:
+  cases not resolved), sliced by the case as it stood then; None when none is counted.
+  Counted once per month-end into ``book_cells`` (``count_owned``).
+- **Worked**: per month, the cases on which the member recorded any work (each case
+  once per member and month): a contact logged (``ContactAttempt.agent``: calls made or
+  taken, messages and letters), a promise taken (``Promise.made_by``), an offer made
+  (``Offer.created_by``), a callback booked (``Callback.requested_by``), or an action on
+  the case the audit log records that changes something (``WORK_ACTIONS``; reading a
+  case, revealing personal data, assigning it and contacts the gate refused are not
+  work). Over a period, the sum of its months: case-months. Counted per month into
+  ``work_cells`` (``count_worked``), members matched when counted.
+- **Offers**: made in the period's months (``Offer.created_at``), by the member; of those,
   *within authority* (the engine judged the terms within an agent's authority) and
   *beyond authority* (they needed a supervisor); *approved* (beyond authority and
   approved, by a supervisor or by the maker's own supervisor authority: ``decided_at``
-  set and not declined), *declined*, and *accepted* by the borrower.
+  set and not declined), *declined*, and *accepted* by the borrower: as they stand when
+  their month was last counted (``offer_cells``, ``count_offers``), which the month-end
+  step repeats while the month holds an offer still open (``unsettled_offers``).
+- **Attempts, right-party contacts, inbound**: as ``portal.reporting.contact`` counts
+  them, of the rows the member logged.
+- **Promises**: as ``portal.reporting.promises`` counts them, of those the member took.
 - **Plans arranged**: the plans accepted in the period (as ``arrangements`` counts them:
   canceled plans left out) from an offer the member made (``Plan.offer_id``), by how they
   stand; **money on them**, per currency (minor units, never summed across currencies):
   the plans' totals (what the borrowers agreed to pay) and what has been paid on their
   installments so far.
-- **Slice**: like the other figures beside the roll rates, the case as it stands now
-  (``portal.reporting.slices``), but for *owned*, sliced at the month-end.
+- **Slice**: *worked* and *offers* by the case's slice of each month (its row at the
+  month's first month-end, ``cells.month_slices``); *owned* by its row at the month-end
+  counted; the contact, promises and plans (still read from their rows over the period's
+  days) by the case as it stands now (``portal.reporting.slices``).
 
-Reads only: eight statements whatever the number of agents; ``only`` (a staff id) reads
-that member's figures alone, for an agent's own page.
+The reader sums the cells and reads the rest in eight statements whatever the number of
+agents; ``only`` (a staff id) reads that member's figures alone, for an agent's own page.
+The counters replace one month's cells each and do not commit.
 """
 
 from __future__ import annotations
@@ -44,32 +52,36 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
-from typing import Any, TypeVarTuple
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVarTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, union
+from sqlalchemy import Connection, Date, Select, Table, delete, func, insert, literal, select, union
 from sqlalchemy.orm import Session
 
 from portal.finance.plan_keeping import counted_plans
-from portal.finance.reports import day_bounds
 from portal.models import (
+    OPEN_OFFER_STATUSES,
     AuditEntry,
+    BookCell,
     Callback,
     CaseMonthEnd,
     ContactAttempt,
     Offer,
+    OfferCell,
     OfferStatus,
     Plan,
     PlanInstallment,
     Promise,
     StaffMember,
+    WorkCell,
 )
 from portal.reporting.arrangements import OUTCOMES, PlanTally
-from portal.reporting.cures import month_end_conditions
+from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally
 from portal.reporting.slices import WHOLE_BOOK, slice_cases
+from portal.reporting.snapshots import SLICES
 
 # The audit log's actions that count as working a case: each changes something on it.
 WORK_ACTIONS = (
@@ -96,6 +108,14 @@ WORK_ACTIONS = (
 )
 AGENT_ROLE = "agent"
 Ts = TypeVarTuple("Ts")
+Database = Session | Connection
+
+BOOK = cast(Table, BookCell.__table__)
+WORK = cast(Table, WorkCell.__table__)
+OFFERS = cast(Table, OfferCell.__table__)
+# An offer decided and not declined: approved (beyond an agent's authority, by a
+# supervisor; within a supervisor's own, by its maker).
+APPROVED = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
 
 
 def narrowed(query: Select[*Ts], case_id: Any, chosen: Slice) -> Select[*Ts]:
@@ -196,10 +216,11 @@ class AgentFigures:
 class Agents:
     """The period's figures by agent (see the module's docstring)."""
 
+    # The period's days: from the day after its first month-end to its last month-end.
     first: date
     last: date
     chosen: Slice
-    # The month-end *owned* is read at (None: no month-end written by then).
+    # The month-end *owned* is read at (None: none counted by then).
     owned_at: date | None
     # By name, then id.
     rows: tuple[AgentFigures, ...]
@@ -227,9 +248,9 @@ def agents(
     *,
     only: int | None = None,
 ) -> Agents:
-    """Each agent's figures from ``first`` to ``last`` (days in ``zone``, both included)
-    on the cases of the slice ``chosen``; with ``only``, that staff member's alone (see
-    the module's docstring)."""
+    """Each agent's figures over the month pairs from ``first`` to ``last`` (their first
+    month-ends; months and days in ``zone``) on the cases of the slice ``chosen``; with
+    ``only``, that staff member's alone (see the module's docstring)."""
     staff_query = select(
         StaffMember.id, StaffMember.email, StaffMember.name, StaffMember.roles, StaffMember.active
     )
@@ -237,19 +258,22 @@ def agents(
         staff_query = staff_query.where(StaffMember.id == only)
     members = {row[0]: row for row in db.execute(staff_query)}
     by_email = {row[1]: row[0] for row in members.values()}
-    start, end = day_bounds(first, last, zone)
+    after, through = period_months(first, last)
     found: dict[int, dict[str, Any]] = defaultdict(dict)
-    owned_at = db.scalar(
-        select(func.max(CaseMonthEnd.month_end)).where(CaseMonthEnd.month_end <= last)
+    owned_at: date | None = db.scalar(
+        select(func.max(BOOK.c.month_end)).where(BOOK.c.month_end <= through)
     )
     if owned_at is not None:
         for staff_id, number in _owned(db, owned_at, chosen, only):
             found[staff_id]["owned"] = int(number)
-    for staff_id, number in _worked(db, start, end, chosen, only, by_email):
+    for staff_id, number in _worked(db, first, last, chosen, only):
         found[staff_id]["worked"] = int(number)
+    _offered(db, first, last, chosen, by_email, found)
+    # Still read from their rows over the period's days, sliced as the cases stand now:
+    # converted to their sections' cells (contact, promises, arrangements) at the merge.
+    start, end = month_bounds(after, zone)[0], month_bounds(through, zone)[1]
     _contacts(db, start, end, chosen, by_email, found)
     _promised(db, start, end, chosen, by_email, found)
-    _offered(db, start, end, chosen, by_email, found)
     _arranged(db, start, end, chosen, by_email, found)
     rows = []
     for staff_id, (_, email, name, roles, active) in members.items():
@@ -260,61 +284,70 @@ def agents(
         row = AgentFigures(staff_id, email, name, owned=0 if owned_at is not None else None)
         rows.append(replace(row, **(figures or {})))
     rows.sort(key=lambda row: (row.name, row.staff_id))
-    return Agents(first, last, chosen, owned_at, tuple(rows))
+    # The period's days, as ``book.days_of`` names them.
+    return Agents(first + timedelta(days=1), through, chosen, owned_at, tuple(rows))
 
 
 def _owned(db: Session, month_end: date, chosen: Slice, only: int | None) -> Any:
     query = (
-        select(CaseMonthEnd.owner_id, func.count())
+        select(BOOK.c.owner_id, func.sum(BOOK.c.cases))
         .where(
-            CaseMonthEnd.month_end == month_end,
-            CaseMonthEnd.owner_id.is_not(None),
-            *month_end_conditions(CaseMonthEnd, chosen),
+            BOOK.c.month_end == month_end,
+            BOOK.c.owner_id.is_not(None),
+            *chosen.conditions(BOOK),
         )
-        .group_by(CaseMonthEnd.owner_id)
+        .group_by(BOOK.c.owner_id)
     )
     if only is not None:
-        query = query.where(CaseMonthEnd.owner_id == only)
+        query = query.where(BOOK.c.owner_id == only)
     return db.execute(query)
 
 
-def _worked(
-    db: Session, start: Any, end: Any, chosen: Slice, only: int | None, by_email: Mapping[str, int]
-) -> Any:
-    """The distinct cases each member worked: one statement over the union of what they
-    recorded (contacts, promises, offers, callbacks by address; the audit log by id)."""
-    emails = list(by_email)
-
-    def by_address(case_id: Any, who: Any, at: Any) -> Any:
-        return (
-            select(case_id.label("case_id"), StaffMember.id.label("staff_id"))
-            .join(StaffMember, StaffMember.email == who)
-            .where(at >= start, at < end, who.in_(emails))
-        )
-
-    audited = select(
-        AuditEntry.case_id.label("case_id"), AuditEntry.staff_id.label("staff_id")
-    ).where(
-        AuditEntry.at >= start,
-        AuditEntry.at < end,
-        AuditEntry.action.in_(WORK_ACTIONS),
-        AuditEntry.case_id.is_not(None),
-        AuditEntry.staff_id.is_not(None),
+def _worked(db: Session, first: date, last: date, chosen: Slice, only: int | None) -> Any:
+    """The case-months each member worked in the period's months."""
+    query = (
+        select(WORK.c.staff_id, func.sum(WORK.c.cases))
+        .where(*in_period(WORK, first, last, chosen))
+        .group_by(WORK.c.staff_id)
     )
     if only is not None:
-        audited = audited.where(AuditEntry.staff_id == only)
-    work = union(
-        by_address(ContactAttempt.case_id, ContactAttempt.agent, ContactAttempt.at),
-        by_address(Promise.case_id, Promise.made_by, Promise.made_at),
-        by_address(Offer.case_id, Offer.created_by, Offer.created_at),
-        by_address(Callback.case_id, Callback.requested_by, Callback.requested_at),
-        audited,
-    ).subquery()
-    return db.execute(
-        narrowed(select(work.c.staff_id, func.count()), work.c.case_id, chosen).group_by(
-            work.c.staff_id
+        query = query.where(WORK.c.staff_id == only)
+    return db.execute(query)
+
+
+def _offered(
+    db: Session,
+    first: date,
+    last: date,
+    chosen: Slice,
+    by_email: Mapping[str, int],
+    found: dict[int, dict[str, Any]],
+) -> None:
+    columns = OFFERS.c
+    rows = db.execute(
+        select(
+            columns.created_by,
+            columns.authority,
+            columns.status,
+            columns.approved,
+            func.sum(columns.offers),
         )
+        .where(*in_period(OFFERS, first, last, chosen), columns.created_by.in_(list(by_email)))
+        .group_by(columns.created_by, columns.authority, columns.status, columns.approved)
     )
+    for made_by, authority, status, was_approved, number in rows:
+        number = int(number)
+        beyond = authority != AGENT_ROLE
+        counted = OfferTally(
+            made=number,
+            within_authority=0 if beyond else number,
+            beyond_authority=number if beyond else 0,
+            approved=number if beyond and was_approved else 0,
+            declined=number if status == OfferStatus.DECLINED else 0,
+            accepted=number if status == OfferStatus.ACCEPTED else 0,
+        )
+        figures = found[by_email[made_by]]
+        figures["offers"] = figures.get("offers", OfferTally()) + counted
 
 
 def _contacts(
@@ -369,48 +402,6 @@ def _promised(
         figures["promises"] = figures.get("promises", PromiseTally()) + PromiseTally(
             **{str(status): number}
         )
-
-
-def _offered(
-    db: Session,
-    start: Any,
-    end: Any,
-    chosen: Slice,
-    by_email: Mapping[str, int],
-    found: dict[int, dict[str, Any]],
-) -> None:
-    approved = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
-    rows = db.execute(
-        narrowed(
-            select(
-                Offer.created_by,
-                Offer.authority,
-                Offer.status,
-                approved.label("approved"),
-                func.count(),
-            ),
-            Offer.case_id,
-            chosen,
-        )
-        .where(
-            Offer.created_at >= start,
-            Offer.created_at < end,
-            Offer.created_by.in_(list(by_email)),
-        )
-        .group_by(Offer.created_by, Offer.authority, Offer.status, approved)
-    )
-    for made_by, authority, status, was_approved, number in rows:
-        beyond = authority != AGENT_ROLE
-        counted = OfferTally(
-            made=number,
-            within_authority=0 if beyond else number,
-            beyond_authority=number if beyond else 0,
-            approved=number if beyond and was_approved else 0,
-            declined=number if status == OfferStatus.DECLINED else 0,
-            accepted=number if status == OfferStatus.ACCEPTED else 0,
-        )
-        figures = found[by_email[made_by]]
-        figures["offers"] = figures.get("offers", OfferTally()) + counted
 
 
 def _arranged(
@@ -473,6 +464,112 @@ def _arranged(
         )
 
 
+# The month-end step: each month's cells ------------------------------------------------
+
+
+def count_owned(db: Database, month_end: date, zone: ZoneInfo) -> int:
+    """The book's cells at ``month_end``, replaced: its month-end rows (the cases not
+    resolved then) counted by their own slices, the owner among them. One GROUP BY over
+    one month-end; ``zone`` is not needed (the rows are the month-end's). Returns the
+    cells written."""
+    db.execute(delete(BOOK).where(BOOK.c.month_end == month_end))
+    slices = [getattr(CaseMonthEnd, name) for name in SLICES]
+    grouped = (
+        select(literal(month_end, Date), *slices, func.count())
+        .where(CaseMonthEnd.month_end == month_end)
+        .group_by(*slices)
+    )
+    db.execute(insert(BOOK).from_select(["month_end", *SLICES, "cases"], grouped))
+    return _cells(db, BOOK, month_end)
+
+
+def count_worked(db: Database, month_end: date, zone: ZoneInfo) -> int:
+    """The work cells of the month ending ``month_end`` (in ``zone``), replaced: per
+    member and slice of the month (``month_slices``), the cases the member worked in it,
+    each once. Members are matched as the month is counted: by email (contacts, promises,
+    offers, callbacks) or id (the audit log). Returns the cells written."""
+    db.execute(delete(WORK).where(WORK.c.month_end == month_end))
+    work = _work(*month_bounds(month_end, zone)).cte("work")
+    slices = month_slices(month_end, select(work.c.case_id).distinct())
+    columns = [slices.c[name] for name in SLICES]
+    grouped = (
+        select(literal(month_end, Date), *columns, work.c.staff_id, func.count())
+        .join_from(work, slices, slices.c.case_id == work.c.case_id)
+        .group_by(*columns, work.c.staff_id)
+    )
+    db.execute(insert(WORK).from_select(["month_end", *SLICES, "staff_id", "cases"], grouped))
+    return _cells(db, WORK, month_end)
+
+
+def _work(start: datetime, end: datetime) -> Any:
+    """Each case and member with work recorded from ``start`` to ``end`` (UTC instants),
+    once: the union of what members recorded (contacts, promises, offers, callbacks by
+    address; the audit log by id)."""
+
+    def by_address(case_id: Any, who: Any, at: Any) -> Any:
+        return (
+            select(case_id.label("case_id"), StaffMember.id.label("staff_id"))
+            .join(StaffMember, StaffMember.email == who)
+            .where(at >= start, at < end)
+        )
+
+    audited = select(
+        AuditEntry.case_id.label("case_id"), AuditEntry.staff_id.label("staff_id")
+    ).where(
+        AuditEntry.at >= start,
+        AuditEntry.at < end,
+        AuditEntry.action.in_(WORK_ACTIONS),
+        AuditEntry.case_id.is_not(None),
+        AuditEntry.staff_id.is_not(None),
+    )
+    return union(
+        by_address(ContactAttempt.case_id, ContactAttempt.agent, ContactAttempt.at),
+        by_address(Promise.case_id, Promise.made_by, Promise.made_at),
+        by_address(Offer.case_id, Offer.created_by, Offer.created_at),
+        by_address(Callback.case_id, Callback.requested_by, Callback.requested_at),
+        audited,
+    )
+
+
+def count_offers(db: Database, month_end: date, zone: ZoneInfo) -> int:
+    """The offer cells of the month ending ``month_end`` (in ``zone``), replaced: the
+    offers made in it, per slice of the month, maker, authority, status and whether they
+    were approved, as they stand now. Returns the cells written."""
+    db.execute(delete(OFFERS).where(OFFERS.c.month_end == month_end))
+    start, end = month_bounds(month_end, zone)
+    made = (Offer.created_at >= start, Offer.created_at < end)
+    slices = month_slices(month_end, select(Offer.case_id).where(*made).distinct())
+    columns = [slices.c[name] for name in SLICES]
+    how = (Offer.created_by, Offer.authority, Offer.status, APPROVED)
+    grouped = (
+        select(literal(month_end, Date), *columns, *how, func.count())
+        .join(slices, slices.c.case_id == Offer.case_id)
+        .where(*made)
+        .group_by(*columns, *how)
+    )
+    names = ["month_end", *SLICES, "created_by", "authority", "status", "approved", "offers"]
+    db.execute(insert(OFFERS).from_select(names, grouped))
+    return _cells(db, OFFERS, month_end)
+
+
+def unsettled_offers(db: Database) -> date | None:
+    """The oldest month whose cells hold an offer still open (awaiting a supervisor or
+    the borrower) when last counted; None: none. Read from the cells, not the offers: an
+    offer decided since its month was counted is no longer open, but its month's cells
+    must be counted again to say so."""
+    oldest: date | None = db.execute(
+        select(func.min(OFFERS.c.month_end)).where(OFFERS.c.status.in_(OPEN_OFFER_STATUSES))
+    ).scalar_one()
+    return oldest
+
+
+def _cells(db: Database, table: Table, month_end: date) -> int:
+    counted = db.execute(
+        select(func.count()).select_from(table).where(table.c.month_end == month_end)
+    )
+    return int(counted.scalar_one())
+
+
 __all__ = [
     "WORK_ACTIONS",
     "AgentFigures",
@@ -480,4 +577,8 @@ __all__ = [
     "ArrangedMoney",
     "OfferTally",
     "agents",
+    "count_offers",
+    "count_owned",
+    "count_worked",
+    "unsettled_offers",
 ]

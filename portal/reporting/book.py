@@ -169,7 +169,7 @@ def book_report(
         contacts_per_cure=(
             cures.contacts_per_cure(db, first, last, zone, chosen) if AGENTS in wanted else None
         ),
-        agents=agents.agents(db, first_day, last_day, zone, chosen) if AGENTS in wanted else None,
+        agents=agents.agents(db, first, last, zone, chosen) if AGENTS in wanted else None,
     )
 
 
@@ -186,15 +186,15 @@ class AgentsReport:
 def agents_report(
     db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo
 ) -> AgentsReport:
-    """The agents' figures over the days of the pairs from ``first`` to ``last``, and
-    contacts per cure over those pairs, for ``chosen``."""
+    """The agents' figures and contacts per cure over the pairs from ``first`` to
+    ``last``, for ``chosen``."""
     first_day, last_day = days_of(first, last)
     without_jit(db)
     return AgentsReport(
         first_day,
         last_day,
         cures.contacts_per_cure(db, first, last, zone, chosen),
-        agents.agents(db, first_day, last_day, zone, chosen),
+        agents.agents(db, first, last, zone, chosen),
     )
 
 

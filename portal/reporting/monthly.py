@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import Policy
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import snapshots
+from portal.reporting import agents, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -52,7 +52,13 @@ class MonthCounter:
 
 
 # Every section counted by month, in the order they are counted.
-COUNTERS: tuple[MonthCounter, ...] = ()
+COUNTERS: tuple[MonthCounter, ...] = (
+    # The agents': the book by owner at each month-end, the cases worked, the offers made
+    # (recounted while a month holds an offer still open).
+    MonthCounter("agents.owned", agents.count_owned),
+    MonthCounter("agents.worked", agents.count_worked),
+    MonthCounter("agents.offers", agents.count_offers, agents.unsettled_offers),
+)
 
 
 def count_month(

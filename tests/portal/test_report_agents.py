@@ -15,6 +15,13 @@ Taipei (UTC+8), from 2026-10-31 16:00 UTC to 2026-11-30 16:00 UTC. Five cases:
 
 Staff: ling and wei (agents; ling in the North team), boss (a supervisor), idle (an agent
 with nothing done), gone (an agent deactivated, nothing done), fin (finance).
+
+Owned, worked and offers are summed from the cells the month-end step counts (October's
+and November's, counted when the book is built): worked and offers sliced by the case's
+row at the month's first month-end (31 October for November's work, so E is ling's in
+November though wei's at its end and nobody's now), owned by its row at the month-end
+read. Contacts, promises and plans are still read from their rows, sliced as the cases
+stand now.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 from click.testing import CliRunner
 from flask import Flask
 from flask.cli import ScriptInfo
+from sqlalchemy import func, select
 
 from negotiation import Stage
 from negotiation.portfolio import Bucket
@@ -35,19 +43,30 @@ from portal.cli import cli
 from portal.core import db
 from portal.models import (
     AuditEntry,
+    BookCell,
     Callback,
     Case,
     CaseMonthEnd,
     CaseStatus,
     ContactAttempt,
     Offer,
+    OfferCell,
+    OfferStatus,
     Plan,
     PlanInstallment,
     Promise,
     StaffMember,
     Team,
+    WorkCell,
 )
-from portal.reporting.agents import AgentFigures, ArrangedMoney, OfferTally, agents
+from portal.reporting import monthly
+from portal.reporting.agents import (
+    AgentFigures,
+    ArrangedMoney,
+    OfferTally,
+    agents,
+    unsettled_offers,
+)
 from portal.reporting.arrangements import PlanTally
 from portal.reporting.book import as_json, book_report
 from portal.reporting.cures import contacts_per_cure
@@ -57,7 +76,7 @@ from portal.reporting.snapshots import count_transitions
 from tests.portal.factories import add_staff, build_case, count_cells
 from tests.portal.test_report_figures import FIRST, LAST, TAIPEI, taipei
 
-OCTOBER_END, NOVEMBER_END = date(2026, 10, 31), date(2026, 11, 30)
+SEPTEMBER_END, OCTOBER_END, NOVEMBER_END = date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 30)
 
 
 @dataclass
@@ -317,8 +336,8 @@ def build_book(app: Flask) -> Book:
             ]
         )
         s.commit()
-    # November's cells, as the month-end step counts them.
-    count_cells(app, NOVEMBER_END, NOVEMBER_END)
+    # October's and November's cells, as the month-end steps count them.
+    count_cells(app, OCTOBER_END, NOVEMBER_END)
     return Book(
         a, b, c, d, e, ling, wei, boss, staff["idle"], staff["gone"], staff["fin"], north.id
     )
@@ -327,8 +346,9 @@ def build_book(app: Flask) -> Book:
 def test_agents(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = agents(db.session(), FIRST, LAST, TAIPEI)
-    # Owned at 30 November (the month-end history): ling A and B, wei C and E.
+        report = agents(db.session(), OCTOBER_END, OCTOBER_END, TAIPEI)
+    # Owned at 30 November (the period's last month-end): ling A and B, wei C and E.
+    # Worked: one month, so the case-months are the distinct cases of November.
     assert report.owned_at == NOVEMBER_END
     # Listed by name: Boss (a supervisor with figures), Idle (an agent, zeros), Ling,
     # Wei; not Gone (deactivated, nothing done) nor Fin (finance).
@@ -403,12 +423,12 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
         session = db.session()
-        # TWD: A, B and E as they stand now (owned: as they stood on 30 November).
-        twd = agents(session, FIRST, LAST, TAIPEI, Slice(currency="TWD"))
-        everyone = agents(session, FIRST, LAST, TAIPEI)
-        alone = agents(session, FIRST, LAST, TAIPEI, only=book.wei)
-        before = agents(session, date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
-        nothing = agents(session, date(2026, 9, 1), date(2026, 9, 30), TAIPEI)
+        # TWD: A, B and E (the same at 31 October, at 30 November and now).
+        twd = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
+        everyone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI)
+        alone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, only=book.wei)
+        before = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI)
+        nothing = agents(session, date(2026, 8, 31), date(2026, 8, 31), TAIPEI)
     ling, wei, boss = twd.of(book.ling), twd.of(book.wei), twd.of(book.boss)
     assert ling is not None
     assert wei is not None
@@ -426,7 +446,9 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
     # One member asked for: that member's row alone, the same figures.
     assert alone.rows == (everyone.of(book.wei),)
     assert alone.owned_at == NOVEMBER_END
-    # October: owned at 31 October (ling A, B, E; wei C); o5 made; wei's audited call.
+    # October's pair (September to October: the month of October): owned at 31 October
+    # (ling A, B, E; wei C); ling worked A (a call) and E (a promise, o5), o5 made; wei's
+    # audited call on A.
     october_ling, october_wei = before.of(book.ling), before.of(book.wei)
     assert october_ling is not None
     assert october_wei is not None
@@ -511,3 +533,123 @@ def test_the_command_prints_the_agents_and_contacts_per_cure(app: Flask) -> None
     assert rows["Boss"]["money"] == [
         {"currency": "CNY", "plans": 1, "total": 70_000, "paid": 10_000}
     ]
+
+
+def test_november_is_sliced_as_it_began(app: Flask) -> None:
+    """E was ling's at 31 October, wei's at 30 November and is nobody's now: November's
+    work and offers on E are under ling's slice; owned, at 30 November, under wei's."""
+    book = build_book(app)
+    with app.app_context():
+        lings = agents(db.session(), OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling))
+    ling, wei = lings.of(book.ling), lings.of(book.wei)
+    assert ling is not None
+    assert wei is not None
+    # ling's cases at 31 October: A, B and E. wei worked E (a call) and B (a callback);
+    # as the cases stand now (E nobody's) it would be B alone.
+    assert (wei.owned, wei.worked) == (0, 2)
+    # Owned at 30 November, by that month-end's rows: ling A and B (E was wei's then).
+    assert (ling.owned, ling.worked) == (2, 3)
+    # o1 (A), o2 and o3 (B), o4 (E); o8 is on D, nobody's.
+    assert ling.offers == OfferTally(
+        made=4, within_authority=1, beyond_authority=3, approved=1, declined=1, accepted=1
+    )
+
+
+def test_two_months_are_case_months(app: Flask) -> None:
+    book = build_book(app)
+    with app.app_context():
+        report = agents(db.session(), SEPTEMBER_END, OCTOBER_END, TAIPEI)
+    ling, wei = report.of(book.ling), report.of(book.wei)
+    assert ling is not None
+    assert wei is not None
+    assert (report.first, report.last, report.owned_at) == (
+        date(2026, 10, 1),
+        NOVEMBER_END,
+        NOVEMBER_END,
+    )
+    # ling: A and E in October, A, B, D and E in November: 6 case-months (4 cases).
+    # wei: A in October (the audited call), B, C, D and E in November: 5.
+    assert (ling.owned, ling.worked, wei.owned, wei.worked) == (2, 6, 2, 5)
+    # o5 in October and November's five.
+    assert ling.offers == OfferTally(
+        made=6, within_authority=3, beyond_authority=3, approved=1, declined=1, accepted=3
+    )
+    # Contact over both months' days: A's October call (31 October, 23:30) too.
+    assert (ling.attempts, ling.right_party_contacts) == (4, 3)
+    # The promise of 15 October too (broken).
+    assert ling.promises == PromiseTally(kept=1, partly_kept=1, broken=1)
+
+
+COUNTED = ("agents.owned", "agents.worked", "agents.offers")
+
+
+def _cells(session: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every agents' cell, without its id, sorted."""
+    return {
+        model.__tablename__: sorted(
+            (
+                tuple(
+                    getattr(row, name) for name in sorted(model.__table__.c.keys()) if name != "id"
+                )
+                for row in session.scalars(select(model))
+            ),
+            key=repr,
+        )
+        for model in (BookCell, WorkCell, OfferCell)
+    }
+
+
+def test_counting_a_month_again_leaves_the_same_cells(app: Flask) -> None:
+    build_book(app)
+    with app.app_context():
+        session = db.session()
+        before = _cells(session)
+        # November's month-end counts October (the month before) and November again.
+        written = monthly.count_month(session, NOVEMBER_END, TAIPEI)
+        assert _cells(session) == before
+        booked = dict(
+            session.execute(
+                select(BookCell.month_end, func.sum(BookCell.cases)).group_by(BookCell.month_end)
+            ).all()
+        )
+    assert written == {
+        name: len(cells) for name, cells in zip(COUNTED, before.values(), strict=True)
+    }
+    # Each month-end's five cases, once.
+    assert booked == {OCTOBER_END: 5, NOVEMBER_END: 5}
+
+
+def test_an_offer_decided_after_its_month_is_counted_again(app: Flask) -> None:
+    """An offer wei made in October, beyond an agent's authority, waits for a
+    supervisor: October's cells hold it open. Approved and taken up in December, the
+    month-end of December counts October again (its cells said open), though the
+    offer is no longer open by then."""
+    book = build_book(app)
+    with app.app_context():
+        session = db.session()
+        made = Offer(
+            case_id=book.c,
+            status="needs_approval",
+            terms={},
+            created_by="wei@haohuan.example",
+            created_at=taipei(10, month=10),
+            expires_at=taipei(24, month=10),
+            authority="supervisor",
+        )
+        session.add(made)
+        session.flush()
+        monthly.recount(session, OCTOBER_END, NOVEMBER_END, TAIPEI)
+        october = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI).of(book.wei)
+        assert october is not None
+        assert october.offers == OfferTally(made=1, beyond_authority=1)
+        # October's cells hold it open (and November's, ling's o2 still ready).
+        assert unsettled_offers(session) == OCTOBER_END
+        made.status, made.decided_by = OfferStatus.ACCEPTED, "boss@haohuan.example"
+        made.decided_at = taipei(2, month=12)
+        session.flush()
+        monthly.count_month(session, date(2026, 12, 31), TAIPEI)
+        october = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI).of(book.wei)
+        assert october is not None
+        assert october.offers == OfferTally(made=1, beyond_authority=1, approved=1, accepted=1)
+        # Only November's o2 (ready) is open now.
+        assert unsettled_offers(session) == NOVEMBER_END

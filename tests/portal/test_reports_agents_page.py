@@ -98,6 +98,13 @@ def test_supervisors_read_every_agents_figures(app: Flask, book: Book) -> None:
     # A slice narrows the table: TWD cases (wei owned E at the month-end, worked E and B).
     sliced = unwrapped(boss.get(f"{AGENTS}?lang=en&{PERIOD}&currency=TWD").get_data(as_text=True))
     assert table_row(sliced, "Wei")[:3] == ["1", "2", "1"]
+    # By owner, November's work follows the cases' owners at 31 October (A, B and E
+    # ling's): wei worked E and B there; owned, at 30 November, A and B are ling's.
+    lings = unwrapped(
+        boss.get(f"{AGENTS}?lang=en&{PERIOD}&owner={book.ling}").get_data(as_text=True)
+    )
+    assert table_row(lings, "Wei")[:2] == ["0", "2"]
+    assert table_row(lings, "Ling")[:2] == ["2", "3"]
 
 
 def test_an_agent_reads_their_own_figures_and_nobody_elses(app: Flask, book: Book) -> None:

@@ -16,7 +16,6 @@ from portal.core import db
 from portal.finance.reports import finance_timezone
 from portal.reporting import portfolio as service
 from portal.reporting.agents import agents
-from portal.reporting.book import days_of
 from portal.web.common.fragments import respond
 from portal.web.reports.filters import FIELD_LABELS, parse_choice
 from portal.web.reports.words import PLAN_OUTCOMES, PROMISE_OUTCOMES, pair_name, whole
@@ -41,8 +40,7 @@ def page() -> Response:
     chosen, problems = parse_choice(period_only, ends, NO_SLICES)
     period, figures, row = chosen.period, None, None
     if period is not None:
-        first_day, last_day = days_of(period.first, period.last)
-        figures = agents(database, first_day, last_day, finance_timezone(), only=g.staff.id)
+        figures = agents(database, period.first, period.last, finance_timezone(), only=g.staff.id)
         row = figures.of(g.staff.id)
     html = render_template(
         "reports/mine.html",
