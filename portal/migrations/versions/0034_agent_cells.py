@@ -4,7 +4,7 @@ at each month-end, per slice of that month-end, the owner among them), ``work_ce
 (the offers made in each month, per slice, maker, authority and how they stand). Empty
 here: the month-end step counts them (``portal.reporting.monthly``).
 
-Revision ID: 0025_agent_cells
+Revision ID: 0022_agent_cells
 Revises: 0021_liquidation
 Create Date: 2026-12-07
 """
@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025_agent_cells"
+revision = "0022_agent_cells"
 down_revision = "0021_liquidation"
 branch_labels = None
 depends_on = None
