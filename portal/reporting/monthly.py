@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import Policy
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import snapshots
+from portal.reporting import cures, funnel, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -52,7 +52,10 @@ class MonthCounter:
 
 
 # Every section counted by month, in the order they are counted.
-COUNTERS: tuple[MonthCounter, ...] = ()
+COUNTERS: tuple[MonthCounter, ...] = (
+    MonthCounter("funnel", funnel.count_funnel, funnel.unsettled),
+    MonthCounter("cures", cures.count_cures),
+)
 
 
 def count_month(

@@ -442,11 +442,9 @@ def test_contacts_per_cure(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
         session = db.session()
-        report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI)
-        twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
-        lings = contacts_per_cure(
-            session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling)
-        )
+        report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END)
+        twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, Slice(currency="TWD"))
+        lings = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, Slice(owner_id=book.ling))
         count_transitions(session, OCTOBER_END, NOVEMBER_END)
         session.commit()
         matrix = roll_rates(session, OCTOBER_END, OCTOBER_END, Slice()).matrix

@@ -57,6 +57,8 @@ from tests.portal.factories import add_staff, build_case, count_cells
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
+# The month pairs' first month-ends that name October and November (the sections' cells).
+SEPTEMBER_END, OCTOBER_END = date(2026, 9, 30), date(2026, 10, 31)
 
 
 def taipei(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
@@ -535,7 +537,9 @@ def test_contact(app: Flask) -> None:
 def test_funnel(app: Flask) -> None:
     build_book(app)
     with app.app_context():
-        report = funnel(db.session(), FIRST, LAST, TAIPEI)
+        # The pair October to November: November's cells.
+        report = funnel(db.session(), OCTOBER_END, OCTOBER_END)
+    assert (report.first, report.last) == (FIRST, LAST)
     # sent: A, B, C (D's was in October, E's never sent). opened: A, B, C. verified: A, C.
     # options seen: A, C. reviewed: A. accepted (counted plans): A (p1), B (p3, p4),
     # C (p5, p6), D (p7). first payment (activated): A (p1), B (p3), C (p5, p6).
@@ -563,9 +567,11 @@ def test_funnel(app: Flask) -> None:
     ]
     assert list(shown["by_device"]) == ["phone", "tablet", "desktop", "unknown"]  # type: ignore[call-overload]
     assert list(shown["by_language"]) == ["en", "zh_Hans_CN", "zh_Hant_TW"]  # type: ignore[call-overload]
+    count_cells(app, OCTOBER_END, OCTOBER_END)
     with app.app_context():
-        # October alone: D's reminder; A's plan p2 (23:30 on 31 October).
-        october = funnel(db.session(), date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
+        # October alone (the pair September to October): D's reminder; A's plan p2
+        # (23:30 on 31 October).
+        october = funnel(db.session(), SEPTEMBER_END, SEPTEMBER_END)
     assert october.steps() == (1, 0, 0, 0, 0, 1, 0)
 
 
@@ -589,7 +595,9 @@ def test_the_portal_records_its_funnel_steps(app: Flask, client: FlaskClient) ->
             select_events(built.case_id, ("portal_verified", "options_seen", "plan_reviewed"))
         )
         noted = [(e.kind, e.actor, e.data) for e in events]
-        report = funnel(db.session(), FIRST, LAST, TAIPEI)
+    count_cells(app, LAST, LAST)
+    with app.app_context():
+        report = funnel(db.session(), OCTOBER_END, OCTOBER_END)
     assert noted == [
         ("portal_verified", "borrower", {"device": "phone"}),
         ("options_seen", "borrower", {"device": "phone"}),
