@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
     Date,
     Select,
@@ -176,41 +177,36 @@ class Funnel:
         }
 
 
-def _reached(start: datetime, end: datetime) -> Select[tuple[int, str]]:
+def _reached(start: datetime, end: datetime) -> CompoundSelect[int, str]:
     """Each step a case reached from ``start`` to ``end`` (UTC), as (case id, step) rows,
     a case once or more per step."""
 
-    def answered(step: str, *only: ColumnElement[bool]) -> Select[tuple[int, str]]:
+    def answered(step: str, *only: ColumnElement[bool]) -> Select[int, str]:
         return (
             select(ReminderLink.case_id, literal(step).label("step"))
             .join(VerificationAttempt, VerificationAttempt.link_id == ReminderLink.id)
             .where(VerificationAttempt.at >= start, VerificationAttempt.at < end, *only)
         )
 
-    def noted(step: str) -> Select[tuple[int, str]]:
+    def noted(step: str) -> Select[int, str]:
         return select(CaseEvent.case_id, literal(step).label("step")).where(
             CaseEvent.kind == step, CaseEvent.at >= start, CaseEvent.at < end
         )
 
-    return cast(
-        Select[tuple[int, str]],
-        union_all(
-            select(Message.case_id, literal("reminder_sent").label("step")).where(
-                Message.link_id.is_not(None),
-                Message.status == MessageStatus.SENT,
-                Message.sent_at >= start,
-                Message.sent_at < end,
-            ),
-            answered("link_opened"),
-            answered("verified", VerificationAttempt.succeeded.is_(True)),
-            noted(OPTIONS_SEEN),
-            noted(PLAN_REVIEWED),
-            select(Plan.case_id, literal("accepted").label("step")).where(
-                *counted_plans(start, end)
-            ),
-            select(Plan.case_id, literal("first_payment").label("step")).where(
-                Plan.activated_at >= start, Plan.activated_at < end
-            ),
+    return union_all(
+        select(Message.case_id, literal("reminder_sent").label("step")).where(
+            Message.link_id.is_not(None),
+            Message.status == MessageStatus.SENT,
+            Message.sent_at >= start,
+            Message.sent_at < end,
+        ),
+        answered("link_opened"),
+        answered("verified", VerificationAttempt.succeeded.is_(True)),
+        noted(OPTIONS_SEEN),
+        noted(PLAN_REVIEWED),
+        select(Plan.case_id, literal("accepted").label("step")).where(*counted_plans(start, end)),
+        select(Plan.case_id, literal("first_payment").label("step")).where(
+            Plan.activated_at >= start, Plan.activated_at < end
         ),
     )
 
