@@ -75,6 +75,7 @@ from portal.reporting import monthly
 from portal.reporting.snapshots import (
     COLUMNS,
     count_transitions,
+    latest_month_end,
     month_end_of,
     recount_liquidation,
 )
@@ -416,8 +417,11 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
         count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
     count_cohorts(db, ends, drawn_payments(rows, ends[-1]))
     # The sections' cells of each month, as the daily work counts them from the activity
-    # the demo seeded before (its plans, promises, contact, funnel and agents' work).
-    monthly.recount(db, ends[0], ends[-1], finance_zone_anywhere())
+    # the demo seeded before (its plans, promises, contact, funnel and agents' work); up
+    # to the latest month-end written: on a month's last day the day's work wrote today's
+    # before that activity was seeded.
+    latest = latest_month_end(db) or ends[-1]
+    monthly.recount(db, ends[0], max(latest, ends[-1]), finance_zone_anywhere())
     return ends
 
 

@@ -8,6 +8,7 @@ or backfilled from the case events for months before it ran; never changed by ha
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -174,3 +175,61 @@ class OfferCell(SliceCounts, Base):
     # Decided and not declined: approved by a supervisor (or by its maker's authority).
     approved: Mapped[bool] = mapped_column(Boolean)
     offers: Mapped[int] = mapped_column(Integer)
+
+
+class FunnelStep(StrEnum):
+    """The portal funnel's steps, in order (``portal.reporting.funnel`` defines each)."""
+
+    REMINDER_SENT = "reminder_sent"
+    LINK_OPENED = "link_opened"
+    VERIFIED = "verified"
+    OPTIONS_SEEN = "options_seen"
+    PLAN_REVIEWED = "plan_reviewed"
+    ACCEPTED = "accepted"
+    FIRST_PAYMENT = "first_payment"
+
+
+class FunnelDevice(StrEnum):
+    """The device class a case is counted under in the funnel: the borrower's device
+    (``portal.reporting.funnel.DeviceClass``), or unknown when no step recorded one."""
+
+    PHONE = "phone"
+    TABLET = "tablet"
+    DESKTOP = "desktop"
+    UNKNOWN = "unknown"
+
+
+class FunnelCell(SliceCounts, Base):
+    """The portal funnel of one month (``month_end``), one slice (the case's at the
+    month's start, ``portal.reporting.cells.month_slices``), one language and one device
+    class: the cases that reached ``step`` in the month. Each case is in one cell per
+    step and month, so the cells add up to the month's totals. Counted by the month-end
+    step (``portal.reporting.funnel.count_funnel``)."""
+
+    __tablename__ = "funnel_cells"
+    __table_args__ = (Index("ix_funnel_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    step: Mapped[FunnelStep] = mapped_column(codes(FunnelStep, name="step", length=16))
+    # The borrower's locale, as ``Borrower.locale``.
+    language: Mapped[str] = mapped_column(String(16))
+    device: Mapped[FunnelDevice] = mapped_column(codes(FunnelDevice, name="device", length=16))
+    cases: Mapped[int] = mapped_column(Integer)
+
+
+class CureCell(SliceCounts, Base):
+    """The cures of one month pair, counted at its second month-end (``month_end``), for
+    one slice (the case's row at the first month-end): the cases overdue then and current
+    at ``month_end`` (``cures``), and the contact log's rows on them dated in the month
+    ending ``month_end``: outbound ``attempts`` and right-party contacts (``connected``).
+    Counted by the month-end step (``portal.reporting.cures.count_cures``)."""
+
+    __tablename__ = "cure_cells"
+    __table_args__ = (Index("ix_cure_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    cures: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    connected: Mapped[int] = mapped_column(Integer)

@@ -162,12 +162,12 @@ def book_report(
         contact=contact.contact(db, first_day, last_day, zone, chosen)
         if CONTACT in wanted
         else None,
-        funnel=funnel.funnel(db, first_day, last_day, zone, chosen) if FUNNEL in wanted else None,
+        funnel=funnel.funnel(db, first, last, chosen) if FUNNEL in wanted else None,
         liquidation=(
             liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None
         ),
         contacts_per_cure=(
-            cures.contacts_per_cure(db, first, last, zone, chosen) if AGENTS in wanted else None
+            cures.contacts_per_cure(db, first, last, chosen) if AGENTS in wanted else None
         ),
         agents=agents.agents(db, first, last, zone, chosen) if AGENTS in wanted else None,
     )
@@ -193,7 +193,7 @@ def agents_report(
     return AgentsReport(
         first_day,
         last_day,
-        cures.contacts_per_cure(db, first, last, zone, chosen),
+        cures.contacts_per_cure(db, first, last, chosen),
         agents.agents(db, first, last, zone, chosen),
     )
 

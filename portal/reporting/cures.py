@@ -13,27 +13,42 @@ Definitions (``docs/reporting.md``, "Contacts per cure"):
 - **Contacts per cure**: those attempts over the cures (and right-party contacts over
   the cures), exact fractions; None when nothing cured.
 
-Reads only: one statement (a union of one select per month pair, each joining the two
-month-ends' rows of the cured cases alone).
+The month-end step counts them once per month pair, when its second month-end is
+written (``count_cures``, ``CureCell``: per slice at the first month-end, the cures and
+their contact in the month); a report sums the pairs' cells (``contacts_per_cure``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from negotiation.portfolio import Bucket
-from portal.finance.reports import day_bounds
-from portal.models import CaseMonthEnd, ContactAttempt
+from portal.models import CaseMonthEnd, ContactAttempt, CureCell
+from portal.reporting.cells import in_period, month_bounds
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, share
-from portal.reporting.snapshots import month_end_of
+from portal.reporting.snapshots import SLICES, previous_month_end
+
+CELLS = cast(Table, CureCell.__table__)
 
 # The slice's fields, as the month-end history names them.
 SLICE_FIELDS = ("product", "currency", "market", "stage", "owner_id", "team_id", "arm")
@@ -41,7 +56,8 @@ SLICE_FIELDS = ("product", "currency", "market", "stage", "owner_id", "team_id",
 
 @dataclass(frozen=True)
 class ContactsPerCure:
-    """The cures of the period's month pairs and the contact they took."""
+    """The cures of the period's month pairs and the contact they took; ``first`` and
+    ``last``, the pairs' first month-ends."""
 
     first: date
     last: date
@@ -84,59 +100,73 @@ def month_end_conditions(row: Any, chosen: Slice) -> list[ColumnElement[bool]]:
     ]
 
 
+def count_cures(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
+    """The cells of the month pair ending ``month_end`` (days in ``zone``), replaced: per
+    slice at the pair's first month-end, the cases overdue then and current at
+    ``month_end``, and their outbound attempts and right-party contacts dated in the
+    month (see the module's docstring). Nothing when either month-end is not written.
+    One ``INSERT … SELECT``. Returns the cells written."""
+    db.execute(delete(CELLS).where(CELLS.c.month_end == month_end))
+    start, end = month_bounds(month_end, zone)
+    before, then = aliased(CaseMonthEnd, name="before"), aliased(CaseMonthEnd, name="then")
+    one = literal(1)
+    # Each cure with its contact in the month, its row at the first month-end read once
+    # (grouped by the row's key, so its slices come along).
+    per_case = (
+        select(
+            *(getattr(before, name).label(name) for name in SLICES),
+            func.count(case((ContactAttempt.inbound.is_(False), one))).label("attempts"),
+            func.count(case((ContactAttempt.connected.is_(True), one))).label("connected"),
+        )
+        .join(then, and_(then.case_id == before.case_id, then.month_end == month_end))
+        .outerjoin(
+            ContactAttempt,
+            and_(
+                ContactAttempt.case_id == before.case_id,
+                ContactAttempt.at >= start,
+                ContactAttempt.at < end,
+            ),
+        )
+        .where(
+            before.month_end == previous_month_end(month_end),
+            before.bucket != Bucket.CURRENT,
+            then.bucket == Bucket.CURRENT,
+        )
+        .group_by(before.month_end, before.case_id)
+        .subquery("per_case")
+    )
+    sliced_by = [per_case.c[name] for name in SLICES]
+    grouped = select(
+        literal(month_end, Date),
+        *sliced_by,
+        func.count(),
+        func.sum(per_case.c.attempts),
+        func.sum(per_case.c.connected),
+    ).group_by(*sliced_by)
+    columns = ["month_end", *SLICES, "cures", "attempts", "connected"]
+    db.execute(insert(CELLS).from_select(columns, grouped))
+    written = db.execute(
+        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
+    )
+    return int(written.scalar_one())
+
+
 def contacts_per_cure(
-    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
+    db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK
 ) -> ContactsPerCure:
     """The cures of the month pairs whose first month-ends run from ``first`` to
     ``last`` (both included) in the slice ``chosen``, and the contact on each in the
-    month it cured (days in ``zone``; see the module's docstring)."""
-    before, then = aliased(CaseMonthEnd, name="before"), aliased(CaseMonthEnd, name="then")
-    pairs = []
-    month_end = first
-    while month_end <= last:
-        following = month_end_of(month_end + timedelta(days=1))
-        start, end = day_bounds(month_end + timedelta(days=1), following, zone)
-        in_month = and_(
-            ContactAttempt.case_id == before.case_id,
-            ContactAttempt.at >= start,
-            ContactAttempt.at < end,
-        )
-        attempts = (
-            select(func.count())
-            .where(in_month, ContactAttempt.inbound.is_(False))
-            .correlate(before)
-            .scalar_subquery()
-        )
-        reached = (
-            select(func.count())
-            .where(in_month, ContactAttempt.connected.is_(True))
-            .correlate(before)
-            .scalar_subquery()
-        )
-        pairs.append(
-            select(attempts.label("attempts"), reached.label("reached"))
-            .select_from(before)
-            .join(then, and_(then.case_id == before.case_id, then.month_end == following))
-            .where(
-                before.month_end == month_end,
-                before.bucket != Bucket.CURRENT,
-                then.bucket == Bucket.CURRENT,
-                *month_end_conditions(before, chosen),
-            )
-        )
-        month_end = following
-    if not pairs:
-        return ContactsPerCure(first, last, chosen, 0, 0, 0)
-    cured = union_all(*pairs).subquery()
-    cures, attempted, reached_total = db.execute(
+    month it cured, summed from the pairs' cells (see the module's docstring)."""
+    columns = CELLS.c
+    cures, attempts, connected = db.execute(
         select(
-            func.count(),
-            func.coalesce(func.sum(cured.c.attempts), 0),
-            func.coalesce(func.sum(cured.c.reached), 0),
-        )
+            func.coalesce(func.sum(columns.cures), 0),
+            func.coalesce(func.sum(columns.attempts), 0),
+            func.coalesce(func.sum(columns.connected), 0),
+        ).where(*in_period(CELLS, first, last, chosen))
     ).one()
     # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
-    return ContactsPerCure(first, last, chosen, int(cures), int(attempted), int(reached_total))
+    return ContactsPerCure(first, last, chosen, int(cures), int(attempts), int(connected))
 
 
-__all__ = ["ContactsPerCure", "contacts_per_cure", "month_end_conditions"]
+__all__ = ["ContactsPerCure", "contacts_per_cure", "count_cures", "month_end_conditions"]

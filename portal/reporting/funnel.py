@@ -1,9 +1,9 @@
-"""The portal funnel: how far the period's borrowers went, from the reminder to the first
+"""The portal funnel: how far the month's borrowers went, from the reminder to the first
 payment of a plan, by language and device class. Counted from what each case already
 holds; nothing about a person is kept beyond it (no third-party analytics).
 
 Definitions (``docs/reporting.md``, "Portal funnel"), each step the number of distinct
-cases that reached it in the period (days of the finance timezone, both included):
+cases that reached it in a month (``cells.month_bounds``: days of the finance time zone):
 
 1. **Reminder sent**: a message carrying a reminder link (``Message.link_id``) was sent.
 2. **Link opened**: an answer was given on one of the case's links
@@ -16,13 +16,18 @@ cases that reached it in the period (days of the finance timezone, both included
 7. **First payment**: a plan's first installment was paid (``Plan.activated_at``).
 
 **Language**: the borrower's (``Borrower.locale``). **Device class**: phone, tablet or
-desktop, from the User-Agent of the case's first portal step of the period that records
+desktop, from the User-Agent of the case's first portal step of the month that records
 one (``portal_verified``, ``options_seen``, ``plan_reviewed``), by ``device_class``;
 ``unknown`` for a case with none (most that never verified). The events keep only the
-word, never the User-Agent. A case is counted once per step, under one language and one
-device class, so the groups add up to the totals.
+word, never the User-Agent. **Slice**: the case's at the month's start
+(``cells.month_slices``). A case is counted once per step and month, under one language,
+device class and slice, so the groups add up to the totals.
 
-Reads only, one statement. ``reached`` writes the two steps the portal did not record
+The month-end step counts each month's cells (``count_funnel``, ``FunnelCell``); a plan
+still live can yet be canceled and leave the accepted step, so the months from the oldest
+live plan's are recounted (``unsettled``). A report of a period sums its
+months' cells (``funnel``): over more than a month, a case is counted once per month it
+reached a step (case-months). ``reached`` writes the two steps the portal did not record
 before (and the verification's device class comes with the verification).
 """
 
@@ -30,29 +35,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Date,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from portal.cases.facts import record_event
 from portal.finance.plan_keeping import counted_plans
-from portal.finance.reports import day_bounds
 from portal.models import (
+    LIVE_PLAN_STATUSES,
     Borrower,
     Case,
     CaseEvent,
+    FunnelCell,
+    FunnelDevice,
+    FunnelStep,
+    Loan,
     Message,
     MessageStatus,
     Plan,
     ReminderLink,
     VerificationAttempt,
 )
+from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice
-from portal.reporting.slices import WHOLE_BOOK, sliced
+from portal.reporting.slices import WHOLE_BOOK
+from portal.reporting.snapshots import SLICES, month_end_of
+
+CELLS = cast(Table, FunnelCell.__table__)
 
 
 class DeviceClass(StrEnum):
@@ -63,8 +90,9 @@ class DeviceClass(StrEnum):
     DESKTOP = "desktop"
 
 
-UNKNOWN_DEVICE = "unknown"
-DEVICES = (*(device.value for device in DeviceClass), UNKNOWN_DEVICE)
+UNKNOWN_DEVICE = FunnelDevice.UNKNOWN.value
+# Every device class a case is counted under (the cells' own), unknown last.
+DEVICES = tuple(device.value for device in FunnelDevice)
 
 # The case events the portal writes for the funnel, each with ``{"device": <class>}``.
 VERIFIED_EVENT = "portal_verified"
@@ -72,15 +100,7 @@ OPTIONS_SEEN = "options_seen"
 PLAN_REVIEWED = "plan_reviewed"
 DEVICE_EVENTS = (VERIFIED_EVENT, OPTIONS_SEEN, PLAN_REVIEWED)
 
-STEPS = (
-    "reminder_sent",
-    "link_opened",
-    "verified",
-    "options_seen",
-    "plan_reviewed",
-    "accepted",
-    "first_payment",
-)
+STEPS = tuple(step.value for step in FunnelStep)
 
 # Words in a User-Agent that name a tablet, then a phone; anything else is a desktop.
 _TABLET_WORDS = ("ipad", "tablet", "kindle", "silk/", "playbook")
@@ -113,8 +133,8 @@ def reached(db: Session, case: Case, step: str, device: DeviceClass, moment: dat
 
 @dataclass(frozen=True)
 class Funnel:
-    """The period's funnel (see the module's docstring): cases by (language, device
-    class, step)."""
+    """The period's funnel (see the module's docstring): case-months by (language,
+    device class, step); ``first`` and ``last``, the period's days."""
 
     first: date
     last: date
@@ -157,12 +177,9 @@ class Funnel:
         }
 
 
-def funnel(
-    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
-) -> Funnel:
-    """The funnel from ``first`` to ``last`` (days in ``zone``, both included) of the
-    cases of the slice ``chosen`` (see the module's docstring)."""
-    start, end = day_bounds(first, last, zone)
+def _reached(start: datetime, end: datetime) -> CompoundSelect[int, str]:
+    """Each step a case reached from ``start`` to ``end`` (UTC), as (case id, step) rows,
+    a case once or more per step."""
 
     def answered(step: str, *only: ColumnElement[bool]) -> Select[int, str]:
         return (
@@ -176,7 +193,7 @@ def funnel(
             CaseEvent.kind == step, CaseEvent.at >= start, CaseEvent.at < end
         )
 
-    reached_steps = union_all(
+    return union_all(
         select(Message.case_id, literal("reminder_sent").label("step")).where(
             Message.link_id.is_not(None),
             Message.status == MessageStatus.SENT,
@@ -191,39 +208,81 @@ def funnel(
         select(Plan.case_id, literal("first_payment").label("step")).where(
             Plan.activated_at >= start, Plan.activated_at < end
         ),
-    ).subquery()
+    )
+
+
+def count_funnel(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
+    """The funnel's cells of the month ending ``month_end`` (days in ``zone``), replaced:
+    per slice at the month's start, step, language and device class, the cases that
+    reached the step in the month (see the module's docstring). One ``INSERT … SELECT``.
+    Returns the cells written."""
+    db.execute(delete(CELLS).where(CELLS.c.month_end == month_end))
+    start, end = month_bounds(month_end, zone)
+    reached_steps = _reached(start, end).cte("reached")
+    # Each case once per step: the cells count cases, not events.
+    steps = select(reached_steps.c.case_id, reached_steps.c.step).distinct().subquery("steps")
+    slices = month_slices(month_end, select(reached_steps.c.case_id).distinct())
     firsts = (
         select(CaseEvent.case_id, func.min(CaseEvent.id).label("event_id"))
         .where(CaseEvent.kind.in_(DEVICE_EVENTS), CaseEvent.at >= start, CaseEvent.at < end)
         .group_by(CaseEvent.case_id)
-        .subquery()
+        .subquery("firsts")
     )
-    # Each case's device class: its first funnel event's of the period.
+    # Each case's device class: its first funnel event's of the month.
     devices = (
         select(firsts.c.case_id, CaseEvent.data["device"].as_string().label("device"))
         .join(CaseEvent, CaseEvent.id == firsts.c.event_id)
-        .subquery()
+        .subquery("devices")
     )
     device = func.coalesce(devices.c.device, UNKNOWN_DEVICE)
-    per_case = (
-        sliced(
-            select(
-                reached_steps.c.case_id.label("case_id"),
-                reached_steps.c.step.label("step"),
-                Borrower.locale.label("locale"),
-                device.label("device"),
-            ),
-            reached_steps.c.case_id,
-            chosen,
+    sliced_by = [slices.c[name] for name in SLICES]
+    grouped = (
+        select(
+            literal(month_end, Date),
+            steps.c.step,
+            Borrower.locale,
+            device,
+            *sliced_by,
+            func.count(),
         )
-        .outerjoin(devices, devices.c.case_id == reached_steps.c.case_id)
-        .distinct()
-        .subquery()
+        .select_from(steps)
+        .join(slices, slices.c.case_id == steps.c.case_id)
+        .join(Case, Case.id == steps.c.case_id)
+        .join(Loan, Loan.id == Case.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .outerjoin(devices, devices.c.case_id == steps.c.case_id)
+        .group_by(steps.c.step, Borrower.locale, device, *sliced_by)
     )
+    columns = ["month_end", "step", "language", "device", *SLICES, "cases"]
+    db.execute(insert(CELLS).from_select(columns, grouped))
+    written = db.execute(
+        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
+    )
+    return int(written.scalar_one())
+
+
+def unsettled(db: Session | Connection) -> date | None:
+    """The month of the oldest plan still live (pending or active: the borrower can yet
+    withdraw a pending one, and a write-off cancels either), whose month's accepted step
+    can still change; None when there is none. Its month in the finance time zone is the
+    UTC day's or the one before, so the month of the day before is taken: at worst a
+    month more is recounted."""
+    oldest: datetime | None = db.execute(
+        select(func.min(Plan.accepted_at)).where(Plan.status.in_(LIVE_PLAN_STATUSES))
+    ).scalar_one()
+    return None if oldest is None else month_end_of(oldest.date() - timedelta(days=1))
+
+
+def funnel(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Funnel:
+    """The funnel of the month pairs whose first month-ends run from ``first`` to
+    ``last`` (their months: ``cells.period_months``) for the slice ``chosen``, summed
+    from the months' cells (see the module's docstring)."""
+    columns = CELLS.c
     rows = db.execute(
-        select(per_case.c.locale, per_case.c.device, per_case.c.step, func.count()).group_by(
-            per_case.c.locale, per_case.c.device, per_case.c.step
-        )
+        select(columns.language, columns.device, columns.step, func.sum(columns.cases))
+        .where(*in_period(CELLS, first, last, chosen))
+        .group_by(columns.language, columns.device, columns.step)
     )
     counts = {(str(locale), str(kind), str(step)): int(n) for locale, kind, step, n in rows}
-    return Funnel(first, last, chosen, MappingProxyType(counts))
+    days = (first + timedelta(days=1), period_months(first, last)[1])
+    return Funnel(*days, chosen, MappingProxyType(counts))

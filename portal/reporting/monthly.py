@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import Policy
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import agents, snapshots
+from portal.reporting import agents, cures, funnel, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -58,6 +58,8 @@ COUNTERS: tuple[MonthCounter, ...] = (
     MonthCounter("agents.owned", agents.count_owned),
     MonthCounter("agents.worked", agents.count_worked),
     MonthCounter("agents.offers", agents.count_offers, agents.unsettled_offers),
+    MonthCounter("funnel", funnel.count_funnel, funnel.unsettled),
+    MonthCounter("cures", cures.count_cures),
 )
 
 

@@ -458,12 +458,14 @@ def test_four_named_borrowers_pay_by_autopay_as_the_run_charged_them(demo):
 
 
 def test_the_demos_portal_funnel_has_every_step(demo):
-    """The funnel over the strategy's past days: every step reached by some case, the
-    steps falling off as a portal's do, each case under one device class; running the
-    funnel's seeding again adds nothing."""
+    """The funnel of the last month counted (November: today is its last day, and the
+    history counts its cells after the strategy's past days): every step reached by some
+    case, the steps falling off as a portal's do, each case under one device class;
+    running the funnel's seeding again adds nothing."""
     session, *_ = demo
-    zone = finance_timezone()
-    found = funnel(session, TODAY - timedelta(days=history.HISTORY_DAYS), TODAY, zone)
+    pairs = period_ending(session, TODAY, 1)
+    assert pairs is not None
+    found = funnel(session, *pairs)
     steps = dict(zip(STEPS, found.steps(), strict=True))
     assert all(steps.values()), steps
     assert steps["reminder_sent"] > steps["verified"] > steps["options_seen"]

@@ -49,6 +49,7 @@ from portal.models import (
     CaseMonthEnd,
     CaseStatus,
     ContactAttempt,
+    CureCell,
     Offer,
     OfferCell,
     OfferStatus,
@@ -69,7 +70,7 @@ from portal.reporting.agents import (
 )
 from portal.reporting.arrangements import PlanTally
 from portal.reporting.book import as_json, book_report
-from portal.reporting.cures import contacts_per_cure
+from portal.reporting.cures import contacts_per_cure, count_cures
 from portal.reporting.portfolio import Slice, roll_rates
 from portal.reporting.promises import PromiseTally
 from portal.reporting.snapshots import count_transitions
@@ -464,11 +465,10 @@ def test_contacts_per_cure(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
         session = db.session()
-        report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI)
-        twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
-        lings = contacts_per_cure(
-            session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling)
-        )
+        report = contacts_per_cure(session, OCTOBER_END, OCTOBER_END)
+        twd = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, Slice(currency="TWD"))
+        lings = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, Slice(owner_id=book.ling))
+        weis = contacts_per_cure(session, OCTOBER_END, OCTOBER_END, Slice(owner_id=book.wei))
         count_transitions(session, OCTOBER_END, NOVEMBER_END)
         session.commit()
         matrix = roll_rates(session, OCTOBER_END, OCTOBER_END, Slice()).matrix
@@ -491,8 +491,63 @@ def test_contacts_per_cure(app: Flask) -> None:
     # TWD (at the first month-end): A and E; 3 + 1 attempts, 1 reached.
     assert (twd.cures, twd.attempts, twd.right_party_contacts) == (2, 4, 1)
     assert twd.right_party_contacts_per_cure == Fraction(1, 2)
-    # ling's at the first month-end: A and E (B did not cure).
+    # ling's at the first month-end: A and E (B did not cure); E is wei's at the second,
+    # and counted as ling's, where it stood when the month began.
     assert (lings.cures, lings.attempts, lings.attempts_per_cure) == (2, 4, 2)
+    assert (weis.cures, weis.attempts, weis.right_party_contacts) == (1, 2, 1)
+
+
+def cure_cells(session: Any) -> list[tuple[Any, ...]]:
+    """Every cure cell but its id, sorted."""
+    table = CureCell.__table__
+    return sorted(session.execute(select(*(c for c in table.c if c.name != "id"))).all(), key=repr)
+
+
+def test_cures_are_counted_once_both_month_ends_are_written_and_again_alike(app: Flask) -> None:
+    build_book(app)
+    december = date(2026, 12, 31)
+    with app.app_context():
+        session = db.session()
+        counted = cure_cells(session)
+        # November counted again: the same cells. December is not written: nothing.
+        assert count_cures(session, NOVEMBER_END, TAIPEI) == len(counted) > 0
+        assert cure_cells(session) == counted
+        assert count_cures(session, december, TAIPEI) == 0
+
+
+def test_contacts_per_cure_over_two_pairs(app: Flask) -> None:
+    book = build_book(app)
+    december = date(2026, 12, 31)
+    with app.app_context():
+        s = db.session()
+        # B (61-90 at the end of November) is current at December's end: cured, with
+        # two calls in December, one reached. A stays current: not a cure.
+        for case_id in (book.a, book.b):
+            row = s.get_one(CaseMonthEnd, (NOVEMBER_END, case_id))
+            values = {c.name: getattr(row, c.name) for c in CaseMonthEnd.__table__.c}
+            values.update(month_end=december, bucket=Bucket.CURRENT, days_past_due=0, overdue=0)
+            s.add(CaseMonthEnd(**values))
+        borrower = s.get_one(Case, book.b).loan.borrower_id
+        s.add_all(
+            [
+                ContactAttempt(
+                    case_id=book.b,
+                    borrower_id=borrower,
+                    channel="call",
+                    at=taipei(day, month=12),
+                    agent="ling@haohuan.example",
+                    connected=reached,
+                )
+                for day, reached in ((2, False), (3, True))
+            ]
+        )
+        s.commit()
+    count_cells(app, december, december)
+    with app.app_context():
+        both = contacts_per_cure(db.session(), OCTOBER_END, NOVEMBER_END)
+    # November's 3 cures (6 attempts, 2 reached) and December's B (2 attempts, 1 reached).
+    assert (both.cures, both.attempts, both.right_party_contacts) == (4, 8, 3)
+    assert both.attempts_per_cure == 2
 
 
 def test_book_report_has_the_agents_and_contacts_per_cure(app: Flask) -> None:
@@ -612,7 +667,8 @@ def test_counting_a_month_again_leaves_the_same_cells(app: Flask) -> None:
                 select(BookCell.month_end, func.sum(BookCell.cases)).group_by(BookCell.month_end)
             ).all()
         )
-    assert written == {
+    # (The other sections' counters run too: only the agents' are compared here.)
+    assert {name: written[name] for name in COUNTED} == {
         name: len(cells) for name, cells in zip(COUNTED, before.values(), strict=True)
     }
     # Each month-end's five cases, once.

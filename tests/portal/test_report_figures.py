@@ -27,12 +27,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from negotiation.portfolio import Bucket
 from portal.core import db
 from portal.models import (
     AuditEntry,
     Case,
     CaseEvent,
+    CaseMonthEnd,
     ContactAttempt,
+    FunnelCell,
     Message,
     MessageStatus,
     Offer,
@@ -47,9 +50,10 @@ from portal.models import (
     Team,
     VerificationAttempt,
 )
+from portal.reporting import monthly
 from portal.reporting.arrangements import PlanTally, arrangements
 from portal.reporting.contact import contact
-from portal.reporting.funnel import DeviceClass, device_class, funnel
+from portal.reporting.funnel import DeviceClass, count_funnel, device_class, funnel, unsettled
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally, promises
 from portal.reporting.slices import average
@@ -57,6 +61,8 @@ from tests.portal.factories import add_staff, build_case, count_cells
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
+# The month pairs' first month-ends that name October and November (the sections' cells).
+SEPTEMBER_END, OCTOBER_END = date(2026, 9, 30), date(2026, 10, 31)
 
 
 def taipei(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
@@ -535,7 +541,9 @@ def test_contact(app: Flask) -> None:
 def test_funnel(app: Flask) -> None:
     build_book(app)
     with app.app_context():
-        report = funnel(db.session(), FIRST, LAST, TAIPEI)
+        # The pair October to November: November's cells.
+        report = funnel(db.session(), OCTOBER_END, OCTOBER_END)
+    assert (report.first, report.last) == (FIRST, LAST)
     # sent: A, B, C (D's was in October, E's never sent). opened: A, B, C. verified: A, C.
     # options seen: A, C. reviewed: A. accepted (counted plans): A (p1), B (p3, p4),
     # C (p5, p6), D (p7). first payment (activated): A (p1), B (p3), C (p5, p6).
@@ -563,9 +571,11 @@ def test_funnel(app: Flask) -> None:
     ]
     assert list(shown["by_device"]) == ["phone", "tablet", "desktop", "unknown"]  # type: ignore[call-overload]
     assert list(shown["by_language"]) == ["en", "zh_Hans_CN", "zh_Hant_TW"]  # type: ignore[call-overload]
+    count_cells(app, OCTOBER_END, OCTOBER_END)
     with app.app_context():
-        # October alone: D's reminder; A's plan p2 (23:30 on 31 October).
-        october = funnel(db.session(), date(2026, 10, 1), date(2026, 10, 31), TAIPEI)
+        # October alone (the pair September to October): D's reminder; A's plan p2
+        # (23:30 on 31 October).
+        october = funnel(db.session(), SEPTEMBER_END, SEPTEMBER_END)
     assert october.steps() == (1, 0, 0, 0, 0, 1, 0)
 
 
@@ -589,7 +599,9 @@ def test_the_portal_records_its_funnel_steps(app: Flask, client: FlaskClient) ->
             select_events(built.case_id, ("portal_verified", "options_seen", "plan_reviewed"))
         )
         noted = [(e.kind, e.actor, e.data) for e in events]
-        report = funnel(db.session(), FIRST, LAST, TAIPEI)
+    count_cells(app, LAST, LAST)
+    with app.app_context():
+        report = funnel(db.session(), OCTOBER_END, OCTOBER_END)
     assert noted == [
         ("portal_verified", "borrower", {"device": "phone"}),
         ("options_seen", "borrower", {"device": "phone"}),
@@ -604,3 +616,160 @@ def select_events(case_id: int, kinds: tuple[str, ...]) -> Any:
         .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(kinds))
         .order_by(CaseEvent.id)
     )
+
+
+# The funnel counted by month ----------------------------------------------------------
+
+
+def _reminder(session: Any, case_id: int, at: datetime) -> Message:
+    case = session.get_one(Case, case_id)
+    return Message(
+        case_id=case_id,
+        borrower_id=case.loan.borrower_id,
+        channel="sms",
+        purpose="reminder",
+        link_id=session.scalars(select_link(case_id)).one().id,
+        locale="en",
+        status="sent",
+        send_at=at,
+        sent_at=at,
+        created_by="system",
+        created_at=at,
+    )
+
+
+def _verified(session: Any, case_id: int, at: datetime, device: str) -> list[Any]:
+    """A right answer on the case's link and the event the portal writes with it."""
+    link = session.scalars(select_link(case_id)).one()
+    return [
+        VerificationAttempt(
+            borrower_id=session.get_one(Case, case_id).loan.borrower_id,
+            link_id=link.id,
+            address_hash="x",
+            succeeded=True,
+            at=at,
+        ),
+        CaseEvent(
+            case_id=case_id,
+            kind="portal_verified",
+            actor="borrower",
+            at=at,
+            data={"device": device},
+        ),
+    ]
+
+
+def funnel_cells(session: Any) -> list[tuple[Any, ...]]:
+    """Every funnel cell but its id, sorted."""
+    table = FunnelCell.__table__
+    columns = [column for column in table.c if column.name != "id"]
+    return sorted(session.execute(select(*columns)).all(), key=repr)
+
+
+def test_the_funnel_slices_a_case_as_it_stood_when_the_month_began(app: Flask) -> None:
+    ling = add_staff(app, "ling@haohuan.example", roles=("agent",))
+    wei = add_staff(app, "wei@haohuan.example", roles=("agent",))
+    a = build_case(app).case_id
+    with app.app_context():
+        s = db.session()
+        # Ling's early case at the end of October; wei's, and later in arrears, now.
+        s.get_one(Case, a).owner_id = wei
+        s.add(
+            CaseMonthEnd(
+                month_end=OCTOBER_END,
+                case_id=a,
+                product="personal",
+                currency="TWD",
+                market="TW",
+                stage="early",
+                status="open",
+                owner_id=ling,
+                team_id=None,
+                arm=None,
+                days_past_due=20,
+                bucket=Bucket.D1_30,
+                overdue=10_000,
+                balance=100_000,
+                overdue_since=None,
+                exact=True,
+            )
+        )
+        s.add(_reminder(s, a, taipei(20)))
+        s.commit()
+    count_cells(app, LAST, LAST)
+    with app.app_context():
+        s = db.session()
+
+        def sent(chosen: Slice) -> int:
+            return funnel(s, OCTOBER_END, OCTOBER_END, chosen).steps()[0]
+
+        # November's reminder is ling's and an early case's: where it stood on 1 November.
+        assert sent(Slice(owner_id=ling)) == sent(Slice(stage="early")) == 1
+        assert sent(Slice(owner_id=wei)) == 0
+        assert sent(Slice()) == 1
+
+
+def test_a_period_of_two_months_counts_case_months(app: Flask) -> None:
+    a, b = build_case(app).case_id, build_case(app, locale="en").case_id
+    with app.app_context():
+        s = db.session()
+        # A verified in October on a phone and in November on a desktop; B was sent a
+        # reminder in each month, and two in November.
+        s.add_all(_verified(s, a, taipei(10, month=10), "phone"))
+        s.add_all(_verified(s, a, taipei(10), "desktop"))
+        s.add_all(
+            [
+                _reminder(s, b, taipei(5, month=10)),
+                _reminder(s, b, taipei(5)),
+                _reminder(s, b, taipei(6)),
+            ]
+        )
+        s.commit()
+    count_cells(app, OCTOBER_END, LAST)
+    with app.app_context():
+        both = funnel(db.session(), SEPTEMBER_END, OCTOBER_END)
+        november = funnel(db.session(), OCTOBER_END, OCTOBER_END)
+    assert (both.first, both.last) == (date(2026, 10, 1), LAST)
+    # Case-months: A verified in two months, B was sent reminders in two (once each).
+    assert both.steps() == (2, 2, 2, 0, 0, 0, 0)
+    assert november.steps() == (1, 1, 1, 0, 0, 0, 0)
+    # A's device is each month's own: a phone in October, a desktop in November; B has
+    # none (unknown).
+    assert both.steps(device="phone") == (0, 1, 1, 0, 0, 0, 0)
+    assert both.steps(device="desktop") == (0, 1, 1, 0, 0, 0, 0)
+    assert both.steps(device="unknown") == (2, 0, 0, 0, 0, 0, 0)
+    assert both.steps(language="en") == (2, 0, 0, 0, 0, 0, 0)
+
+
+def test_counting_a_funnel_month_again_leaves_the_same_cells(app: Flask) -> None:
+    build_book(app)
+    with app.app_context():
+        s = db.session()
+        counted = funnel_cells(s)
+        written = count_funnel(s, LAST, TAIPEI)
+        again = funnel_cells(s)
+    assert written == len(counted) > 0
+    assert again == counted
+
+
+def test_a_plan_canceled_after_its_month_leaves_its_accepted_step(app: Flask) -> None:
+    """A live plan's month is recounted at every month-end (the oldest live plan's month
+    on): the cancellation of a plan accepted in September is seen at November's end."""
+    a, b = build_case(app).case_id, build_case(app).case_id
+    with app.app_context():
+        s = db.session()
+        active = _plan(a, "arrears_plan", "active", "TWD", taipei(15, month=8))
+        pending = _plan(b, "arrears_plan", "pending", "TWD", taipei(15, month=9))
+        s.add_all([active, pending])
+        s.commit()
+        assert unsettled(s) == date(2026, 8, 31)
+        count_funnel(s, SEPTEMBER_END, TAIPEI)
+        s.commit()
+        assert funnel(s, date(2026, 8, 31), date(2026, 8, 31)).steps()[5] == 1
+        s.get_one(Plan, pending.id).status = "cancelled"
+        (counter,) = (each for each in monthly.COUNTERS if each.name == "funnel")
+        monthly.count_month(s, LAST, TAIPEI, (counter,))
+        s.commit()
+        assert funnel(s, date(2026, 8, 31), date(2026, 8, 31)).steps()[5] == 0
+        # August's plan is still counted (live, and recounted from its month on).
+        assert funnel(s, date(2026, 7, 31), date(2026, 7, 31)).steps()[5] == 1
