@@ -57,6 +57,9 @@ from tests.portal.factories import add_staff, build_case, count_cells
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
+# The month pair whose days are November: its first month-end (the sections read from the
+# month's cells take the pairs).
+OCTOBER = date(2026, 10, 31)
 
 
 def taipei(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
@@ -377,7 +380,9 @@ def test_device_class(agent: str | None, device: DeviceClass) -> None:
 def test_arrangements(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = arrangements(db.session(), FIRST, LAST, TAIPEI)
+        report = arrangements(db.session(), OCTOBER, OCTOBER)
+    # November's cells (no month-end written: each case sliced as it stands).
+    assert (report.first, report.last) == (FIRST, LAST)
     # Counted: p1, p3, p4 (00:10 on 1 November), p5, p6, p7; not p2 (23:30 on 31 October)
     # nor p8 (canceled).
     assert report.by_kind == {
@@ -437,13 +442,13 @@ def test_arrangements(app: Flask) -> None:
     }
     with app.app_context():
         # The TWD slice: p1, p3, p4.
-        twd_only = arrangements(db.session(), FIRST, LAST, TAIPEI, Slice(currency="TWD"))
+        twd_only = arrangements(db.session(), OCTOBER, OCTOBER, Slice(currency="TWD"))
         # ling's team (North): cases A and B, the same plans.
-        north = arrangements(db.session(), FIRST, LAST, TAIPEI, Slice(team_id=book.north))
+        north = arrangements(db.session(), OCTOBER, OCTOBER, Slice(team_id=book.north))
         # wei's cases: C, with p5 and p6.
-        weis = arrangements(db.session(), FIRST, LAST, TAIPEI, Slice(owner_id=book.wei))
+        weis = arrangements(db.session(), OCTOBER, OCTOBER, Slice(owner_id=book.wei))
         # Hong Kong: D, with p7.
-        hong_kong = arrangements(db.session(), FIRST, LAST, TAIPEI, Slice(market="HK"))
+        hong_kong = arrangements(db.session(), OCTOBER, OCTOBER, Slice(market="HK"))
     assert twd_only.total == north.total == PlanTally(kept=2, live=1)
     assert weis.total == PlanTally(broken=1, live=1)
     assert hong_kong.total == PlanTally(lapsed=1)
@@ -453,7 +458,7 @@ def test_arrangements(app: Flask) -> None:
 def test_promises(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = promises(db.session(), FIRST, LAST, TAIPEI)
+        report = promises(db.session(), OCTOBER, OCTOBER)
     # Six made in November (E's in October is not): kept A and D, partly kept B, broken C,
     # open C, superseded A.
     assert report.total == PromiseTally(open=1, kept=2, partly_kept=1, broken=1, superseded=1)
@@ -484,7 +489,7 @@ def test_promises(app: Flask) -> None:
     assert shown["by_agent"][1]["made"] == 3  # type: ignore[index]
     with app.app_context():
         # Cases of the North team (A, B): ling's three.
-        north = promises(db.session(), FIRST, LAST, TAIPEI, Slice(team_id=book.north))
+        north = promises(db.session(), OCTOBER, OCTOBER, Slice(team_id=book.north))
     assert north.total == PromiseTally(kept=1, partly_kept=1, superseded=1)
 
 
