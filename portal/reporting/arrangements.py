@@ -65,7 +65,7 @@ from portal.models import (
 from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, average, share
-from portal.reporting.snapshots import SLICES, month_end_of
+from portal.reporting.snapshots import SLICES
 
 CELLS = cast(Table, PlanCell.__table__)
 # The cells' money columns, summed.
@@ -291,16 +291,13 @@ def count_arrangements(db: Session | Connection, month_end: date, zone: ZoneInfo
 
 
 def unsettled(db: Session | Connection) -> date | None:
-    """The month-end of the oldest month holding a plan still pending or active (None:
-    none). The finance zone is not known here, so the month of the UTC day before the
-    oldest acceptance: never later than its month in any zone (at worst one month early,
-    which only counts a settled month once more)."""
+    """The month-end of the oldest month whose cells hold a plan still pending or active
+    when last counted (None: none). Read from the cells, not the plans: a plan decided
+    since must still have its month counted again to show it."""
     oldest = db.execute(
-        select(func.min(Plan.accepted_at)).where(Plan.status.in_(LIVE_PLAN_STATUSES))
-    ).scalar_one_or_none()
-    if oldest is None:
-        return None
-    return month_end_of((oldest - timedelta(days=1)).date())
+        select(func.min(CELLS.c.month_end)).where(CELLS.c.status.in_(LIVE_PLAN_STATUSES))
+    )
+    return oldest.scalar_one_or_none()
 
 
 def arrangements(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Arrangements:

@@ -34,7 +34,7 @@ from portal.models import Promise, PromiseCell, PromiseStatus, StaffMember
 from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice
 from portal.reporting.slices import WHOLE_BOOK
-from portal.reporting.snapshots import SLICES, month_end_of
+from portal.reporting.snapshots import SLICES
 
 CELLS = cast(Table, PromiseCell.__table__)
 STATUSES = tuple(status.value for status in PromiseStatus)
@@ -159,16 +159,13 @@ def count_promises(db: Session | Connection, month_end: date, zone: ZoneInfo) ->
 
 
 def unsettled(db: Session | Connection) -> date | None:
-    """The month-end of the oldest month holding an open promise (None: none). The
-    finance zone is not known here, so the month of the UTC day before the oldest one
-    made: never later than its month in any zone (at worst one month early, which only
-    counts a settled month once more)."""
+    """The month-end of the oldest month whose cells hold a promise open when last
+    counted (None: none). Read from the cells, not the promises: a promise decided since
+    must still have its month counted again to show it."""
     oldest = db.execute(
-        select(func.min(Promise.made_at)).where(Promise.status == PromiseStatus.OPEN)
-    ).scalar_one_or_none()
-    if oldest is None:
-        return None
-    return month_end_of((oldest - timedelta(days=1)).date())
+        select(func.min(CELLS.c.month_end)).where(CELLS.c.status == PromiseStatus.OPEN)
+    )
+    return oldest.scalar_one_or_none()
 
 
 def promises(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Promises:
