@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.core import db
 from portal.models import (
@@ -25,10 +25,14 @@ from portal.models import (
 from portal.reporting import arrangements as plans_section
 from portal.reporting import monthly
 from portal.reporting import promises as promises_section
-from portal.reporting.arrangements import PlanTally, arrangements
+from portal.reporting.agents import ArrangedMoney, agents
+from portal.reporting.arrangements import OUTCOMES, PlanTally, arrangements
+from portal.reporting.cells import in_period
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally, promises
+from portal.reporting.slices import WHOLE_BOOK
 from tests.portal.factories import add_staff, build_case, count_cells
+from tests.portal.test_report_agents import build_book as build_agents_book
 from tests.portal.test_report_cells import _row
 from tests.portal.test_report_figures import TAIPEI, taipei
 
@@ -196,3 +200,56 @@ def test_a_month_is_recounted_while_it_holds_a_live_plan_or_an_open_promise(
         assert plans_section.unsettled(session) is None
         assert promises_section.unsettled(session) is None
         session.rollback()
+
+
+def _agents_from_cells(session: Any, first: date, last: date) -> dict[str, Any]:
+    """What ``agents._promised`` and ``agents._arranged`` read, read from the cells as the
+    agents' section will: promises by taker and status; plans arranged by offer maker,
+    status and currency, with their totals and what was paid."""
+    plan_cells, promise_cells = plans_section.CELLS, promises_section.CELLS
+    found: dict[str, Any] = {}
+    promised = session.execute(
+        select(promise_cells.c.made_by, promise_cells.c.status, func.sum(promise_cells.c.promises))
+        .where(*in_period(promise_cells, first, last, WHOLE_BOOK))
+        .group_by(promise_cells.c.made_by, promise_cells.c.status)
+    )
+    for made_by, status, number in promised:
+        figures = found.setdefault(made_by, {"promises": PromiseTally(), "plans": PlanTally()})
+        figures["promises"] += PromiseTally(**{str(status): int(number)})
+    arranged = session.execute(
+        select(
+            plan_cells.c.arranged_by,
+            plan_cells.c.status,
+            plan_cells.c.currency,
+            func.sum(plan_cells.c.plans),
+            func.sum(plan_cells.c.total),
+            func.sum(plan_cells.c.paid),
+        )
+        .where(
+            *in_period(plan_cells, first, last, WHOLE_BOOK), plan_cells.c.arranged_by.is_not(None)
+        )
+        .group_by(plan_cells.c.arranged_by, plan_cells.c.status, plan_cells.c.currency)
+    )
+    for made_by, status, currency, number, total, paid in arranged:
+        figures = found.setdefault(made_by, {"promises": PromiseTally(), "plans": PlanTally()})
+        figures["plans"] = figures["plans"].with_outcome(OUTCOMES[str(status)], int(number))
+        money = figures.setdefault("money", {})
+        plans_of, total_of, paid_of = money.get(currency, (0, 0, 0))
+        money[currency] = (plans_of + int(number), total_of + int(total), paid_of + int(paid))
+    return found
+
+
+def test_the_cells_carry_what_the_agents_read(app: Flask) -> None:
+    # The agents' book: its November's plans and promises, counted by month.
+    build_agents_book(app)
+    with app.app_context():
+        session = db.session()
+        report = agents(session, date(2026, 11, 1), NOVEMBER, TAIPEI)
+        from_cells = _agents_from_cells(session, OCTOBER, OCTOBER)
+    for row in report.rows:
+        cells = from_cells.get(row.email, {})
+        assert row.promises == cells.get("promises", PromiseTally()), row.email
+        assert row.plans == cells.get("plans", PlanTally()), row.email
+        money = cells.get("money", {})
+        assert row.money == tuple(ArrangedMoney(c, *money[c]) for c in sorted(money)), row.email
+    assert any(row.money for row in report.rows)
