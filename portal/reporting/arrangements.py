@@ -62,7 +62,13 @@ from portal.models import (
     PlanInstallment,
     PlanStatus,
 )
-from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
+from portal.reporting.cells import (
+    in_period,
+    month_bounds,
+    month_slices,
+    period_months,
+    planned_for_values,
+)
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, average, share
 from portal.reporting.snapshots import SLICES
@@ -283,7 +289,8 @@ def count_arrangements(db: Session | Connection, month_end: date, zone: ZoneInfo
         func.count(),
         *(func.sum(plans.c[name]) for name in MONEY),
     ).group_by(*(plans.c[name] for name in keys))
-    db.execute(insert(CELLS).from_select(["month_end", *keys, "plans", *MONEY], grouped))
+    with planned_for_values(db):
+        db.execute(insert(CELLS).from_select(["month_end", *keys, "plans", *MONEY], grouped))
     written = db.execute(
         select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
     )

@@ -31,7 +31,13 @@ from sqlalchemy import Connection, Date, Table, delete, func, insert, literal, s
 from sqlalchemy.orm import Session
 
 from portal.models import Promise, PromiseCell, PromiseStatus, StaffMember
-from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
+from portal.reporting.cells import (
+    in_period,
+    month_bounds,
+    month_slices,
+    period_months,
+    planned_for_values,
+)
 from portal.reporting.portfolio import Slice
 from portal.reporting.slices import WHOLE_BOOK
 from portal.reporting.snapshots import SLICES
@@ -151,7 +157,8 @@ def count_promises(db: Session | Connection, month_end: date, zone: ZoneInfo) ->
         .group_by(*keys, Promise.made_by, Promise.status)
     )
     columns = ["month_end", *SLICES, "made_by", "status", "promises", "promised", "paid"]
-    db.execute(insert(CELLS).from_select(columns, grouped))
+    with planned_for_values(db):
+        db.execute(insert(CELLS).from_select(columns, grouped))
     written = db.execute(
         select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
     )
