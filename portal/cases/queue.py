@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -74,7 +73,7 @@ from portal.cases.overdue import borrower_today, date_bounds, dates_moment, toda
 from portal.cases.zones import zone_of_case
 from portal.core import settings
 from portal.core.currency import minor_digits, minor_per_major
-from portal.core.db import like_pattern, without_jit
+from portal.core.db import like_pattern, planned_for_values, without_jit
 from portal.core.pagination import Window, count, placed
 from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
@@ -1062,7 +1061,10 @@ def page_of(
     ``_first_counted``)."""
     zone = zone or console_zone()
     without_jit(db)
-    with _planned_for_values(db):
+    # Only the statements that choose the page's cases: the page's rows, read by case id
+    # after it, are prepared as any other, and their generic plan, the same for any 50
+    # ids, spares planning them each request (``bench/profiles/pages.md``).
+    with planned_for_values(db):
         ids, span = _page_ids_of(db, chosen, moment, per_page, zone)
     rows = _rows(db, ids, moment)
     return QueuePage(rows, span.total, span.page, span.pages, replace(chosen, page=span.page))
@@ -1191,36 +1193,6 @@ def _counted_page(
     if counted == 0:
         return span, []
     return span, list(connection.execute(span.of(_ordered(part.query, chosen, moment))).scalars())
-
-
-# What a connection without psycopg's ``prepare_threshold`` answers.
-_NOT_PSYCOPG = object()
-
-
-@contextmanager
-def _planned_for_values(db: Session) -> Iterator[None]:
-    """Inside, psycopg prepares no statement, so PostgreSQL plans each for its own
-    values every time: the queue's plans at 1M depend on them (how many cases a filter
-    leaves, which zones are at the edge of the day), and a generic plan, which
-    PostgreSQL may choose for a prepared statement after five executions, would not.
-
-    Only the statements that choose the page's cases: the page's rows, read by case id
-    after it, are prepared as any other (read-only requests end in a commit, which keeps
-    psycopg's prepared statements: ``portal.core.db``), and their generic plan, the
-    same for any 50 ids, spares planning them each request (about a tenth of the demo's
-    first page in process, ``bench/profiles/pages.md``). A setting of the driver's
-    connection, so no round trip: ``SET plan_cache_mode`` would cost one to set and one
-    to undo."""
-    raw: Any = db.connection().connection.driver_connection
-    threshold = getattr(raw, "prepare_threshold", _NOT_PSYCOPG)
-    if threshold is _NOT_PSYCOPG:  # SQLite: nothing is prepared across requests
-        yield
-        return
-    raw.prepare_threshold = None
-    try:
-        yield
-    finally:
-        raw.prepare_threshold = threshold
 
 
 def rows_of(db: Session, ids: list[int], moment: datetime) -> list[QueueRow]:

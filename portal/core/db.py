@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +86,33 @@ def jit_of(connection: Connection) -> str:
     """The JIT setting ``connection`` started with ("on" or "off"), or "" when its
     engine left the server's."""
     return str(connection.connection.info.get(_JIT, ""))
+
+
+# What a connection without psycopg's ``prepare_threshold`` answers.
+_NOT_PSYCOPG = object()
+
+
+@contextmanager
+def planned_for_values(db: Session | Connection) -> Iterator[None]:
+    """Inside, psycopg prepares no statement, so PostgreSQL plans each for its own values
+    every time. After five executions of the same text psycopg prepares a statement, and
+    PostgreSQL may then choose a generic plan blind to the values: the queue's plans at
+    1M depend on them (how many cases a filter leaves, which zones are at the edge of the
+    day), and so do the month-end's counts of each month (a month's plans on the 1M
+    bench book went from 7 s to over a minute). A setting of the driver's connection, so
+    no round trip: ``SET plan_cache_mode`` would cost one to set and one to undo.
+    SQLite: nothing (nothing is prepared across requests)."""
+    connection = db.connection() if isinstance(db, Session) else db
+    raw: Any = connection.connection.driver_connection
+    threshold = getattr(raw, "prepare_threshold", _NOT_PSYCOPG)
+    if threshold is _NOT_PSYCOPG:
+        yield
+        return
+    raw.prepare_threshold = None
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def without_jit(db: Session) -> None:

@@ -14,10 +14,12 @@ from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from negotiation import Stage
+from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket
-from portal.models.arrangements import OfferStatus
+from portal.models.arrangements import OfferStatus, PlanStatus
 from portal.models.base import Base, codes
 from portal.models.cases import CaseStatus
+from portal.models.contact import PromiseStatus
 
 
 class CaseMonthEnd(Base):
@@ -233,3 +235,65 @@ class CureCell(SliceCounts, Base):
     cures: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     connected: Mapped[int] = mapped_column(Integer)
+
+
+class FirstPaymentChannel(StrEnum):
+    """How a plan's first payment came (``portal.reporting.arrangements``): charged
+    automatically (autopay), else the plan's origin: an agent's offer, or the portal."""
+
+    PORTAL = "portal"
+    AGENT_OFFER = "agent_offer"
+    AUTOPAY = "autopay"
+
+
+class PlanCell(SliceCounts, Base):
+    """The plans accepted in the month ending ``month_end`` (canceled ones left out) of
+    one slice (the case's at the month's start), kind, status as it stood when counted,
+    first-payment channel and maker of the offer they came from (``arranged_by``, the
+    offer's ``created_by``; NULL for a plan not from an offer): how many, and their
+    discount, waiver, totals and what had been paid on their installments when counted.
+    Money in minor units of the slice's ``currency``: a plan is always in its loan's
+    currency (``portal.arrangements.agreement`` writes ``case.loan.currency``, and a loan's
+    currency never changes), so no column of its own. Counted by the month-end step
+    (``portal.reporting.arrangements.count_arrangements``), again while a month holds a
+    plan still pending or active."""
+
+    __tablename__ = "plan_cells"
+    __table_args__ = (Index("ix_plan_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    kind: Mapped[PlanKind] = mapped_column(codes(PlanKind, name="kind", length=24))
+    status: Mapped[PlanStatus] = mapped_column(codes(PlanStatus, name="status", length=16))
+    channel: Mapped[FirstPaymentChannel] = mapped_column(
+        codes(FirstPaymentChannel, name="channel", length=16)
+    )
+    arranged_by: Mapped[str | None] = mapped_column(String(254))
+    plans: Mapped[int] = mapped_column(Integer)
+    discount: Mapped[int] = mapped_column(BigInteger)
+    waiver: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger)
+
+
+class PromiseCell(SliceCounts, Base):
+    """The promises to pay made in the month ending ``month_end`` of one slice (the case's
+    at the month's start), taker (``made_by``, as the promise stores it) and status as it
+    stood when counted: how many, what they promised and what counted toward them. Money
+    in minor units of the slice's ``currency``: a promise is always in its loan's currency
+    (``portal.contact.promises`` writes ``case.loan.currency``). Counted by the month-end
+    step (``portal.reporting.promises.count_promises``), again while a month holds an open
+    promise."""
+
+    __tablename__ = "promise_cells"
+    __table_args__ = (Index("ix_promise_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    # NULL-safe: promises.made_by is NOT NULL today, but a cell must not fail the
+    # month-end if a promise without a taker is ever stored.
+    made_by: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[PromiseStatus] = mapped_column(codes(PromiseStatus, name="status", length=16))
+    promises: Mapped[int] = mapped_column(Integer)
+    promised: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger)

@@ -1,14 +1,15 @@
 """Arrangements: the plans accepted in a period and how they stand, by plan kind and by
-first-payment channel; the discount and waiver they gave; the settlement rate.
+first-payment channel; the discount and waiver they gave; the settlement rate; summed
+from the month's cells (``plan_cells``) the month-end step counts (``count_arrangements``).
 
 Definitions (``docs/reporting.md``, "Arrangements"):
 
 - **Accepted**: the plans ``portal.finance.plan_keeping`` counts: accepted
-  (``Plan.accepted_at``) from the first to the last day of the period, days of the
-  finance timezone, both included; canceled plans (withdrawn before they started) left
-  out.
+  (``Plan.accepted_at``) in the month, days of the finance timezone; canceled plans
+  (withdrawn before they started) left out. A period is its months' sum.
 - **Kept** (to term): completed. **Broken**, **lapsed**: their status. **Live**: still
-  pending or active, so neither kept nor broken yet.
+  pending or active, so neither kept nor broken yet. As they stood when their month was
+  last counted: a month holding a live plan is counted again at each month-end.
 - **First-payment channel**: *autopay* when the plan's first succeeded payment was
   charged automatically (``Payment.automatic``); otherwise the plan's origin: *agent
   offer* when it was an agent's offer the borrower took (``Plan.offer_id``), else
@@ -19,32 +20,64 @@ Definitions (``docs/reporting.md``, "Arrangements"):
   to even.
 - **Settlement rate**: settlement plans accepted over all plans accepted (an exact
   fraction); kept settlements: settlement plans completed.
+- **Slice**: the case's at the month's start (``cells.month_slices``).
 
-Reads only, one statement.
+The reader reads the cells only, one statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import (
+    Connection,
+    Date,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from negotiation.policy import PlanKind
 from portal.finance.plan_keeping import counted_plans
-from portal.finance.reports import day_bounds
-from portal.models import Payment, PaymentStatus, Plan, PlanStatus
+from portal.models import (
+    LIVE_PLAN_STATUSES,
+    FirstPaymentChannel,
+    Offer,
+    Payment,
+    PaymentStatus,
+    Plan,
+    PlanCell,
+    PlanInstallment,
+    PlanStatus,
+)
+from portal.reporting.cells import (
+    in_period,
+    month_bounds,
+    month_slices,
+    period_months,
+)
 from portal.reporting.portfolio import Slice, share_text
-from portal.reporting.slices import WHOLE_BOOK, average, narrowed, share
+from portal.reporting.slices import WHOLE_BOOK, average, share
+from portal.reporting.snapshots import SLICES
 
-PORTAL = "portal"
-AGENT_OFFER = "agent_offer"
-AUTOPAY = "autopay"
+CELLS = cast(Table, PlanCell.__table__)
+# The cells' money columns, summed.
+MONEY = ("discount", "waiver", "total", "paid")
+PORTAL = FirstPaymentChannel.PORTAL.value
+AGENT_OFFER = FirstPaymentChannel.AGENT_OFFER.value
+AUTOPAY = FirstPaymentChannel.AUTOPAY.value
 # The first-payment channels, in the order reports show them.
 CHANNELS = (PORTAL, AGENT_OFFER, AUTOPAY)
 # Where a plan stands, by its status.
@@ -187,13 +220,16 @@ class Arrangements:
         }
 
 
-def arrangements(
-    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
-) -> Arrangements:
-    """The plans accepted from ``first`` to ``last`` (days in ``zone``, both included) in
-    the slice ``chosen`` (see the module's docstring)."""
-    start, end = day_bounds(first, last, zone)
-    counted_ids = select(Plan.id).where(*counted_plans(start, end))
+def count_arrangements(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
+    """The cells of the plans accepted in the month ending ``month_end`` (days in
+    ``zone``), replaced: per slice at the month's start, kind, status, first-payment
+    channel and offer maker, the plans, their discount, waiver and totals, and what has
+    been paid on their installments so far (as ``agents`` reads it). Set-based: one
+    ``INSERT … SELECT`` over the month's plans. Returns the cells written."""
+    db.execute(delete(CELLS).where(CELLS.c.month_end == month_end))
+    start, end = month_bounds(month_end, zone)
+    counted = counted_plans(start, end)
+    counted_ids = select(Plan.id).where(*counted)
     # Each counted plan's succeeded payments in the order they were confirmed (ties by
     # id): the first says whether autopay took it. One pass, not one lookup per plan.
     ranked = (
@@ -208,42 +244,93 @@ def arrangements(
         .subquery()
     )
     first_paid = select(ranked.c.plan_id, ranked.c.automatic).where(ranked.c.rank == 1).subquery()
+    paid = (
+        select(
+            PlanInstallment.plan_id.label("plan_id"),
+            func.sum(PlanInstallment.paid).label("paid"),
+        )
+        .where(PlanInstallment.plan_id.in_(counted_ids))
+        .group_by(PlanInstallment.plan_id)
+        .subquery("paid")
+    )
+    slices = month_slices(month_end, select(Plan.case_id).where(*counted).distinct())
     channel = case(
         (first_paid.c.automatic == true(), AUTOPAY),
         (Plan.offer_id.is_not(None), AGENT_OFFER),
         else_=PORTAL,
     )
-    plans = narrowed(
+    # One row per plan first, so the channel is grouped by name (PostgreSQL does not see
+    # two renderings of one CASE with its own parameters as the same expression).
+    plans = (
         select(
+            *(slices.c[name] for name in SLICES),
             Plan.kind.label("kind"),
             Plan.status.label("status"),
-            Plan.currency.label("currency"),
             channel.label("channel"),
+            Offer.created_by.label("arranged_by"),
             Plan.discount.label("discount"),
             (Plan.waived_penalties + Plan.waived_fees).label("waiver"),
-        ).outerjoin(first_paid, first_paid.c.plan_id == Plan.id),
-        Plan.case_id,
-        chosen,
-    ).where(*counted_plans(start, end))
-    counted = plans.subquery()
+            Plan.total.label("total"),
+            func.coalesce(paid.c.paid, 0).label("paid"),
+        )
+        .select_from(Plan)
+        .join(slices, slices.c.case_id == Plan.case_id)
+        .outerjoin(first_paid, first_paid.c.plan_id == Plan.id)
+        .outerjoin(Offer, Offer.id == Plan.offer_id)
+        .outerjoin(paid, paid.c.plan_id == Plan.id)
+        .where(*counted)
+        .subquery("plans")
+    )
+    keys = [*SLICES, "kind", "status", "channel", "arranged_by"]
+    grouped = select(
+        literal(month_end, Date),
+        *(plans.c[name] for name in keys),
+        func.count(),
+        *(func.sum(plans.c[name]) for name in MONEY),
+    ).group_by(*(plans.c[name] for name in keys))
+    db.execute(insert(CELLS).from_select(["month_end", *keys, "plans", *MONEY], grouped))
+    written = db.execute(
+        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
+    )
+    return int(written.scalar_one())
+
+
+def unsettled(db: Session | Connection) -> date | None:
+    """The month-end of the oldest month whose cells hold a plan still pending or active
+    when last counted (None: none). Read from the cells, not the plans: a plan decided
+    since must still have its month counted again to show it."""
+    oldest = db.execute(
+        select(func.min(CELLS.c.month_end)).where(CELLS.c.status.in_(LIVE_PLAN_STATUSES))
+    )
+    return oldest.scalar_one_or_none()
+
+
+def arrangements(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Arrangements:
+    """The plans accepted in the months of the pairs ``first`` to ``last`` (their first
+    month-ends: ``cells.period_months``) in the slice ``chosen``, summed from the cells
+    (see the module's docstring)."""
+    columns = CELLS.c
     rows = db.execute(
         select(
-            counted.c.kind,
-            counted.c.status,
-            counted.c.currency,
-            counted.c.channel,
-            func.count(),
-            func.coalesce(func.sum(counted.c.discount), 0),
-            func.coalesce(func.sum(counted.c.waiver), 0),
-        ).group_by(counted.c.kind, counted.c.status, counted.c.currency, counted.c.channel)
+            columns.kind,
+            columns.status,
+            columns.currency,
+            columns.channel,
+            func.sum(columns.plans),
+            func.sum(columns.discount),
+            func.sum(columns.waiver),
+        )
+        .where(*in_period(CELLS, first, last, chosen))
+        .group_by(columns.kind, columns.status, columns.currency, columns.channel)
     )
     by_kind = dict.fromkeys(KINDS, PlanTally())
     by_channel = dict.fromkeys(CHANNELS, PlanTally())
     forgone: dict[str, tuple[int, int, int]] = {}
     settlements_kept = 0
-    for kind, status, currency, way, number, summed_discount, summed_waiver in rows:
+    for kind, status, currency, way, summed_plans, summed_discount, summed_waiver in rows:
         # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
-        discount, waiver = int(summed_discount), int(summed_waiver)
+        number, discount, waiver = int(summed_plans), int(summed_discount), int(summed_waiver)
+        kind, way = str(kind), str(way)
         outcome = OUTCOMES[str(status)]
         by_kind[kind] = by_kind.get(kind, PlanTally()).with_outcome(outcome, number)
         by_channel[way] = by_channel[way].with_outcome(outcome, number)
@@ -252,9 +339,11 @@ def arrangements(
         if kind == PlanKind.SETTLEMENT.value and outcome == "kept":
             settlements_kept += number
     total = sum(by_kind.values(), PlanTally())
+    # The period's calendar days, as ``book.days_of`` names them.
+    first_day, last_day = first + timedelta(days=1), period_months(first, last)[1]
     return Arrangements(
-        first,
-        last,
+        first_day,
+        last_day,
         chosen,
         MappingProxyType(by_kind),
         MappingProxyType(by_channel),

@@ -152,13 +152,9 @@ def book_report(
         roll_rates=portfolio.roll_rates(db, first, last, chosen),
         sections=wanted,
         arrangements=(
-            arrangements.arrangements(db, first_day, last_day, zone, chosen)
-            if PLANS in wanted
-            else None
+            arrangements.arrangements(db, first, last, chosen) if PLANS in wanted else None
         ),
-        promises=(
-            promises.promises(db, first_day, last_day, zone, chosen) if PROMISES in wanted else None
-        ),
+        promises=(promises.promises(db, first, last, chosen) if PROMISES in wanted else None),
         contact=contact.contact(db, first_day, last_day, zone, chosen)
         if CONTACT in wanted
         else None,

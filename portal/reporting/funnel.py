@@ -60,7 +60,6 @@ from sqlalchemy.orm import Session
 from portal.cases.facts import record_event
 from portal.finance.plan_keeping import counted_plans
 from portal.models import (
-    LIVE_PLAN_STATUSES,
     Borrower,
     Case,
     CaseEvent,
@@ -77,7 +76,7 @@ from portal.models import (
 from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice
 from portal.reporting.slices import WHOLE_BOOK
-from portal.reporting.snapshots import SLICES, month_end_of
+from portal.reporting.snapshots import SLICES
 
 CELLS = cast(Table, FunnelCell.__table__)
 
@@ -259,18 +258,6 @@ def count_funnel(db: Session | Connection, month_end: date, zone: ZoneInfo) -> i
         select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
     )
     return int(written.scalar_one())
-
-
-def unsettled(db: Session | Connection) -> date | None:
-    """The month of the oldest plan still live (pending or active: the borrower can yet
-    withdraw a pending one, and a write-off cancels either), whose month's accepted step
-    can still change; None when there is none. Its month in the finance time zone is the
-    UTC day's or the one before, so the month of the day before is taken: at worst a
-    month more is recounted."""
-    oldest: datetime | None = db.execute(
-        select(func.min(Plan.accepted_at)).where(Plan.status.in_(LIVE_PLAN_STATUSES))
-    ).scalar_one()
-    return None if oldest is None else month_end_of(oldest.date() - timedelta(days=1))
 
 
 def funnel(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Funnel:

@@ -30,8 +30,9 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from negotiation import Policy
+from portal.core.db import planned_for_values
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import agents, cures, funnel, snapshots
+from portal.reporting import agents, arrangements, cures, funnel, promises, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -53,13 +54,19 @@ class MonthCounter:
 
 # Every section counted by month, in the order they are counted.
 COUNTERS: tuple[MonthCounter, ...] = (
+    # Plans and promises by the month they were accepted or made, recounted while a month
+    # holds one still live or open.
+    MonthCounter("plans", arrangements.count_arrangements, arrangements.unsettled),
+    MonthCounter("promises", promises.count_promises, promises.unsettled),
+    # The funnel's accepted step leaves a plan canceled later (withdrawn, written off):
+    # recounted while the plans' cells hold one still live.
+    MonthCounter("funnel", funnel.count_funnel, arrangements.unsettled),
+    MonthCounter("cures", cures.count_cures),
     # The agents': the book by owner at each month-end, the cases worked, the offers made
     # (recounted while a month holds an offer still open).
     MonthCounter("agents.owned", agents.count_owned),
     MonthCounter("agents.worked", agents.count_worked),
     MonthCounter("agents.offers", agents.count_offers, agents.unsettled_offers),
-    MonthCounter("funnel", funnel.count_funnel, funnel.unsettled),
-    MonthCounter("cures", cures.count_cures),
 )
 
 
@@ -67,18 +74,27 @@ def count_month(
     db: Database, month_end: date, zone: ZoneInfo, counters: tuple[MonthCounter, ...] = COUNTERS
 ) -> dict[str, int]:
     """At ``month_end``: each counter's cells of that month, of the month before, and of
-    every month since its oldest unsettled one (see the module's docstring). Returns the
-    cells written by counter."""
-    written: dict[str, int] = {}
-    for counter in counters:
-        oldest = previous_month_end(month_end)
-        unsettled = counter.unsettled(db) if counter.unsettled is not None else None
-        if unsettled is not None and unsettled < oldest:
-            oldest = unsettled
-        written[counter.name] = sum(
-            counter.count(db, month, zone) for month in months_between(oldest, month_end)
-        )
-    return written
+    every month since its oldest unsettled one (see the module's docstring). Every
+    counter's oldest month is read before any counts: a count can settle what another
+    counter's months depend on (the funnel on the plans'). Returns the cells written by
+    counter."""
+    before = previous_month_end(month_end)
+    starts = {counter.name: _oldest(db, counter, before) for counter in counters}
+    with planned_for_values(db):
+        return {
+            counter.name: sum(
+                counter.count(db, month, zone)
+                for month in months_between(starts[counter.name], month_end)
+            )
+            for counter in counters
+        }
+
+
+def _oldest(db: Database, counter: MonthCounter, before: date) -> date:
+    """The oldest month ``counter`` counts at a month-end whose month before is
+    ``before``."""
+    unsettled = counter.unsettled(db) if counter.unsettled is not None else None
+    return unsettled if unsettled is not None and unsettled < before else before
 
 
 def recount(
@@ -90,10 +106,13 @@ def recount(
 ) -> dict[str, int]:
     """Each counter's cells of every month from ``first``'s to ``last``'s (month-ends),
     replaced. Returns the cells written by counter."""
-    return {
-        counter.name: sum(counter.count(db, month, zone) for month in months_between(first, last))
-        for counter in counters
-    }
+    with planned_for_values(db):
+        return {
+            counter.name: sum(
+                counter.count(db, month, zone) for month in months_between(first, last)
+            )
+            for counter in counters
+        }
 
 
 def close_month(

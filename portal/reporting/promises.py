@@ -1,36 +1,47 @@
 """Promises to pay: those made in a period, and how they stand, in total and by the
-agent who took them.
+agent who took them; summed from the month's cells (``promise_cells``) the month-end step
+counts (``count_promises``).
 
 Definitions (``docs/reporting.md``, "Promises"):
 
-- **Made**: every promise whose ``made_at`` falls from the first to the last day of the
-  period, days of the finance timezone, both included.
-- **Kept, partly kept, broken, open, superseded**: the promise's status now
-  (``portal.contact.promises`` decides it: kept, paid in full by its date; partly kept,
-  some paid; broken, nothing paid; open, not decided yet; superseded, replaced by a
-  newer promise before its date).
+- **Made**: every promise whose ``made_at`` falls in the month, days of the finance
+  timezone. A period is its months' sum.
+- **Kept, partly kept, broken, open, superseded**: the promise's status as it stood when
+  its month was last counted (``portal.contact.promises`` decides it: kept, paid in full
+  by its date; partly kept, some paid; broken, nothing paid; open, not decided yet;
+  superseded, replaced by a newer promise before its date). A month holding an open
+  promise is counted again at each month-end.
+- **Slice**: the case's at the month's start (``cells.month_slices``).
 - **By agent**: ``Promise.made_by``, the staff member's email, with their id and name
   (None for a name no staff account has, such as ``system``).
 - **Promised, paid**: the amounts promised and what counted toward them, by currency
   (minor units), never summed across currencies.
 
-Reads only, one statement.
+The reader reads the cells (and the staff, for names) only, one statement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Date, Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from portal.finance.reports import day_bounds
-from portal.models import Promise, PromiseStatus, StaffMember
+from portal.models import Promise, PromiseCell, PromiseStatus, StaffMember
+from portal.reporting.cells import (
+    in_period,
+    month_bounds,
+    month_slices,
+    period_months,
+)
 from portal.reporting.portfolio import Slice
-from portal.reporting.slices import WHOLE_BOOK, narrowed
+from portal.reporting.slices import WHOLE_BOOK
+from portal.reporting.snapshots import SLICES
 
+CELLS = cast(Table, PromiseCell.__table__)
 STATUSES = tuple(status.value for status in PromiseStatus)
 
 
@@ -119,46 +130,86 @@ class Promises:
         }
 
 
-def promises(
-    db: Session, first: date, last: date, zone: ZoneInfo, chosen: Slice = WHOLE_BOOK
-) -> Promises:
-    """The promises made from ``first`` to ``last`` (days in ``zone``, both included) on
-    the cases of the slice ``chosen`` (see the module's docstring)."""
-    start, end = day_bounds(first, last, zone)
-    rows = db.execute(
-        narrowed(
-            select(
-                Promise.made_by,
-                StaffMember.id,
-                StaffMember.name,
-                Promise.status,
-                Promise.currency,
-                func.count(),
-                func.sum(Promise.amount),
-                func.sum(Promise.paid),
-            ),
-            Promise.case_id,
-            chosen,
+def count_promises(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
+    """The cells of the promises made in the month ending ``month_end`` (days in
+    ``zone``), replaced: per slice at the month's start, taker and status as it stands,
+    how many, what they promised and what counted toward them. Set-based: one
+    ``INSERT … SELECT`` over the month's promises. Returns the cells written."""
+    db.execute(delete(CELLS).where(CELLS.c.month_end == month_end))
+    start, end = month_bounds(month_end, zone)
+    made = (Promise.made_at >= start, Promise.made_at < end)
+    slices = month_slices(month_end, select(Promise.case_id).where(*made).distinct())
+    keys = [slices.c[name] for name in SLICES]
+    grouped = (
+        select(
+            literal(month_end, Date),
+            *keys,
+            Promise.made_by,
+            Promise.status,
+            func.count(),
+            func.sum(Promise.amount),
+            func.sum(Promise.paid),
         )
-        .outerjoin(StaffMember, StaffMember.email == Promise.made_by)
-        .where(Promise.made_at >= start, Promise.made_at < end)
+        .select_from(Promise)
+        .join(slices, slices.c.case_id == Promise.case_id)
+        .where(*made)
+        .group_by(*keys, Promise.made_by, Promise.status)
+    )
+    columns = ["month_end", *SLICES, "made_by", "status", "promises", "promised", "paid"]
+    db.execute(insert(CELLS).from_select(columns, grouped))
+    written = db.execute(
+        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
+    )
+    return int(written.scalar_one())
+
+
+def unsettled(db: Session | Connection) -> date | None:
+    """The month-end of the oldest month whose cells hold a promise open when last
+    counted (None: none). Read from the cells, not the promises: a promise decided since
+    must still have its month counted again to show it."""
+    oldest = db.execute(
+        select(func.min(CELLS.c.month_end)).where(CELLS.c.status == PromiseStatus.OPEN)
+    )
+    return oldest.scalar_one_or_none()
+
+
+def promises(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Promises:
+    """The promises made in the months of the pairs ``first`` to ``last`` (their first
+    month-ends: ``cells.period_months``) on the cases of the slice ``chosen``, summed from
+    the cells (see the module's docstring)."""
+    columns = CELLS.c
+    rows = db.execute(
+        select(
+            columns.made_by,
+            StaffMember.id,
+            StaffMember.name,
+            columns.status,
+            columns.currency,
+            func.sum(columns.promises),
+            func.sum(columns.promised),
+            func.sum(columns.paid),
+        )
+        .outerjoin(StaffMember, StaffMember.email == columns.made_by)
+        .where(*in_period(CELLS, first, last, chosen))
         .group_by(
-            Promise.made_by, StaffMember.id, StaffMember.name, Promise.status, Promise.currency
+            columns.made_by, StaffMember.id, StaffMember.name, columns.status, columns.currency
         )
     )
     agents: dict[str, tuple[int | None, str | None, PromiseTally]] = {}
     amounts: dict[str, tuple[int, int]] = {}
     for made_by, staff_id, name, status, currency, number, promised, paid in rows:
-        counted = PromiseTally(**{str(status): number})
-        before = agents.get(made_by, (staff_id, name, PromiseTally()))[2]
-        agents[made_by] = (staff_id, name, before + counted)
+        # A promise stored without a taker is nobody's (the cells keep it NULL-safe).
+        taker = made_by or ""
+        counted = PromiseTally(**{str(status): int(number)})
+        before = agents.get(taker, (staff_id, name, PromiseTally()))[2]
+        agents[taker] = (staff_id, name, before + counted)
         promised_before, paid_before = amounts.get(currency, (0, 0))
         # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
         amounts[currency] = (promised_before + int(promised), paid_before + int(paid))
     by_agent = tuple(AgentPromises(made_by, *agents[made_by]) for made_by in sorted(agents))
     return Promises(
-        first,
-        last,
+        first + timedelta(days=1),
+        period_months(first, last)[1],
         chosen,
         sum((agent.tally for agent in by_agent), PromiseTally()),
         by_agent,
