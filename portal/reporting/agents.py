@@ -59,7 +59,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Date, Select, Table, delete, func, insert, literal, select, union
 from sqlalchemy.orm import Session
 
-from portal.finance.plan_keeping import counted_plans
 from portal.models import (
     OPEN_OFFER_STATUSES,
     AuditEntry,
@@ -70,9 +69,9 @@ from portal.models import (
     Offer,
     OfferCell,
     OfferStatus,
-    Plan,
-    PlanInstallment,
+    PlanCell,
     Promise,
+    PromiseCell,
     StaffMember,
     WorkCell,
 )
@@ -113,6 +112,8 @@ Database = Session | Connection
 BOOK = cast(Table, BookCell.__table__)
 WORK = cast(Table, WorkCell.__table__)
 OFFERS = cast(Table, OfferCell.__table__)
+PLAN_CELLS = cast(Table, PlanCell.__table__)
+PROMISE_CELLS = cast(Table, PromiseCell.__table__)
 # An offer decided and not declined: approved (beyond an agent's authority, by a
 # supervisor; within a supervisor's own, by its maker).
 APPROVED = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
@@ -269,12 +270,12 @@ def agents(
     for staff_id, number in _worked(db, first, last, chosen, only):
         found[staff_id]["worked"] = int(number)
     _offered(db, first, last, chosen, by_email, found)
-    # Still read from their rows over the period's days, sliced as the cases stand now:
-    # converted to their sections' cells (contact, promises, arrangements) at the merge.
+    # Still read from its rows over the period's days, sliced as the cases stand now:
+    # converted to the contact's cells at the merge.
     start, end = month_bounds(after, zone)[0], month_bounds(through, zone)[1]
     _contacts(db, start, end, chosen, by_email, found)
-    _promised(db, start, end, chosen, by_email, found)
-    _arranged(db, start, end, chosen, by_email, found)
+    _promised(db, first, last, chosen, by_email, found)
+    _arranged(db, first, last, chosen, by_email, found)
     rows = []
     for staff_id, (_, email, name, roles, active) in members.items():
         figures = found.get(staff_id)
@@ -386,75 +387,60 @@ def _contacts(
 
 def _promised(
     db: Session,
-    start: Any,
-    end: Any,
+    first: date,
+    last: date,
     chosen: Slice,
     by_email: Mapping[str, int],
     found: dict[int, dict[str, Any]],
 ) -> None:
+    """The promises each member took, by how they stand, from the promises' cells."""
+    cells = PROMISE_CELLS.c
     rows = db.execute(
-        narrowed(select(Promise.made_by, Promise.status, func.count()), Promise.case_id, chosen)
-        .where(Promise.made_at >= start, Promise.made_at < end, Promise.made_by.in_(list(by_email)))
-        .group_by(Promise.made_by, Promise.status)
+        select(cells.made_by, cells.status, func.sum(cells.promises))
+        .where(*in_period(PROMISE_CELLS, first, last, chosen), cells.made_by.in_(list(by_email)))
+        .group_by(cells.made_by, cells.status)
     )
     for made_by, status, number in rows:
         figures = found[by_email[made_by]]
         figures["promises"] = figures.get("promises", PromiseTally()) + PromiseTally(
-            **{str(status): number}
+            **{str(status): int(number)}
         )
 
 
 def _arranged(
     db: Session,
-    start: Any,
-    end: Any,
+    first: date,
+    last: date,
     chosen: Slice,
     by_email: Mapping[str, int],
     found: dict[int, dict[str, Any]],
 ) -> None:
-    paid = (
-        select(func.coalesce(func.sum(PlanInstallment.paid), 0))
-        .where(PlanInstallment.plan_id == Plan.id)
-        .correlate(Plan)
-        .scalar_subquery()
-    )
-    plans = (
-        narrowed(
-            select(
-                Offer.created_by.label("made_by"),
-                Plan.status.label("status"),
-                Plan.currency.label("currency"),
-                Plan.total.label("total"),
-                paid.label("paid"),
-            ).select_from(Plan),
-            Plan.case_id,
-            chosen,
-        )
-        .join(Offer, Offer.id == Plan.offer_id)
-        .where(*counted_plans(start, end), Offer.created_by.in_(list(by_email)))
-        .subquery()
-    )
+    """The plans accepted from each member's offers, by how they stand, and the money on
+    them per currency, from the plans' cells."""
+    cells = PLAN_CELLS.c
     rows = db.execute(
         select(
-            plans.c.made_by,
-            plans.c.status,
-            plans.c.currency,
-            func.count(),
-            func.sum(plans.c.total),
-            func.sum(plans.c.paid),
-        ).group_by(plans.c.made_by, plans.c.status, plans.c.currency)
+            cells.arranged_by,
+            cells.status,
+            cells.currency,
+            func.sum(cells.plans),
+            func.sum(cells.total),
+            func.sum(cells.paid),
+        )
+        .where(*in_period(PLAN_CELLS, first, last, chosen), cells.arranged_by.in_(list(by_email)))
+        .group_by(cells.arranged_by, cells.status, cells.currency)
     )
     money: dict[int, dict[str, tuple[int, int, int]]] = defaultdict(dict)
     for made_by, status, currency, number, total, paid_on in rows:
         staff_id = by_email[made_by]
         figures = found[staff_id]
         figures["plans"] = figures.get("plans", PlanTally()).with_outcome(
-            OUTCOMES[str(status)], number
+            OUTCOMES[str(status)], int(number)
         )
         plans_of, total_of, paid_of = money[staff_id].get(currency, (0, 0, 0))
         # PostgreSQL sums integers as numeric (Decimal): whole numbers, made ints.
         money[staff_id][currency] = (
-            plans_of + number,
+            plans_of + int(number),
             total_of + int(total),
             paid_of + int(paid_on),
         )
