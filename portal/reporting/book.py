@@ -159,9 +159,7 @@ def book_report(
         promises=(
             promises.promises(db, first_day, last_day, zone, chosen) if PROMISES in wanted else None
         ),
-        contact=contact.contact(db, first_day, last_day, zone, chosen)
-        if CONTACT in wanted
-        else None,
+        contact=contact.contact(db, first, last, chosen) if CONTACT in wanted else None,
         funnel=funnel.funnel(db, first_day, last_day, zone, chosen) if FUNNEL in wanted else None,
         liquidation=(
             liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import Policy
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import snapshots
+from portal.reporting import contact, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -52,7 +52,7 @@ class MonthCounter:
 
 
 # Every section counted by month, in the order they are counted.
-COUNTERS: tuple[MonthCounter, ...] = ()
+COUNTERS: tuple[MonthCounter, ...] = (MonthCounter("contact", contact.count_contact),)
 
 
 def count_month(
