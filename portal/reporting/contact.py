@@ -45,14 +45,15 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Date,
+    FromClause,
     Integer,
     MetaData,
     Select,
     String,
-    Subquery,
     Table,
     and_,
     case,
@@ -102,6 +103,27 @@ REFUSED = Table(
     Column("case_id", Integer, nullable=False),
     Column("reason", String(32)),
     Column("refusals", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+# The month's log per case, channel, agent and direction (one read of its rows), and
+# its cases with their slices (``month_slices``, the costly part at a million cases):
+# each read twice.
+LOGGED = Table(
+    "contact_logged",
+    MetaData(),
+    Column("case_id", Integer, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("agent", String(254)),
+    Column("inbound", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("connected", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+SLICED = Table(
+    "contact_sliced",
+    MetaData(),
+    Column("case_id", Integer, primary_key=True),
+    *(Column(name, Integer if name.endswith("_id") else String) for name in SLICES),
     prefixes=["TEMPORARY"],
 )
 
@@ -220,10 +242,12 @@ def contact(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) ->
 
 def count_contact(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
     """The contact cells of the month ending ``month_end`` (days in ``zone``), replaced:
-    the log's rows and the case-months (two ``INSERT … SELECT``), the refusals (the
-    month's audit entries read and expanded here, then one ``INSERT … SELECT``) and the
-    opt-outs (one ``INSERT … SELECT``), each sliced by ``cells.month_slices``. Returns
-    the cells written."""
+    the log's rows and the case-months (the month's rows grouped by case, its cases
+    sliced, each into a temporary table, then two ``INSERT … SELECT``), the refusals
+    (the month's audit entries read and expanded here into a temporary table, then one
+    ``INSERT … SELECT``) and the opt-outs (one ``INSERT … SELECT``), each sliced by
+    ``cells.month_slices``. Set-based but for the refusals' expansion. Returns the cells
+    written."""
     for table in CELLS:
         db.execute(delete(table).where(table.c.month_end == month_end))
     start, end = month_bounds(month_end, zone)
@@ -243,13 +267,14 @@ def _insert_cells(
     table: Table,
     month_end: date,
     rows: Select[Any],
-    slices: Subquery,
+    slices: FromClause,
     by: Mapping[str, Any],
     counts: Mapping[str, Any],
 ) -> None:
     """Writes ``month_end``'s cells of ``table``: the ``rows`` counted (a select of its
-    FROM, joined to ``slices``, a ``month_slices``, and its WHERE) grouped by the slice
-    and ``by`` (column: expression), with ``counts`` (column: aggregate)."""
+    FROM, joined to ``slices``, a ``month_slices`` or a table of one, and its WHERE)
+    grouped by the slice and ``by`` (column: expression), with ``counts`` (column:
+    aggregate)."""
     grouping = [*(slices.c[name] for name in SLICES), *by.values()]
     grouped = rows.with_only_columns(
         literal(month_end, Date), *grouping, *counts.values()
@@ -258,42 +283,63 @@ def _insert_cells(
 
 
 def _count_log(db: Session | Connection, month_end: date, start: datetime, end: datetime) -> None:
-    """The log's rows per channel, agent and direction, and the case-months."""
-    in_month = (ContactAttempt.at >= start, ContactAttempt.at < end)
-    slices = month_slices(month_end, select(ContactAttempt.case_id).where(*in_month).distinct())
-    rows = (
-        select()
-        .select_from(ContactAttempt)
-        .join(slices, slices.c.case_id == ContactAttempt.case_id)
-        .where(*in_month)
+    """The log's rows per channel, agent and direction, and the case-months, through two
+    temporary tables (``LOGGED``, ``SLICED``) so that the month's rows are read once and
+    its cases sliced once."""
+    connection = _connection(db)
+    LOGGED.create(connection)
+    SLICED.create(connection)
+    by = (ContactAttempt.case_id, ContactAttempt.channel, ContactAttempt.agent)
+    per_case = (
+        select(
+            *by,
+            ContactAttempt.inbound,
+            func.count(),
+            func.sum(case((ContactAttempt.connected, 1), else_=0)),
+        )
+        .where(ContactAttempt.at >= start, ContactAttempt.at < end)
+        .group_by(*by, ContactAttempt.inbound)
     )
-    by = {
-        "channel": ContactAttempt.channel,
-        "agent": ContactAttempt.agent,
-        "inbound": ContactAttempt.inbound,
-    }
-    connected = func.sum(case((ContactAttempt.connected, 1), else_=0))
+    db.execute(insert(LOGGED).from_select(list(LOGGED.c.keys()), per_case))
+    slices = month_slices(month_end, select(LOGGED.c.case_id).distinct())
+    db.execute(insert(SLICED).from_select(list(SLICED.c.keys()), select(slices)))
+    rows = select().select_from(LOGGED).join(SLICED, SLICED.c.case_id == LOGGED.c.case_id)
     _insert_cells(
-        db, LOG, month_end, rows, slices, by, {"attempts": func.count(), "connected": connected}
+        db,
+        LOG,
+        month_end,
+        rows,
+        SLICED,
+        {name: LOGGED.c[name] for name in ("channel", "agent", "inbound")},
+        {"attempts": func.sum(LOGGED.c.attempts), "connected": func.sum(LOGGED.c.connected)},
     )
     # Each case once, whatever its channels and agents: its own table (ContactCaseMonth).
     _insert_cells(
         db,
         CASE_MONTHS,
         month_end,
-        select().select_from(slices),
-        slices,
+        select().select_from(SLICED),
+        SLICED,
         {},
         {"cases": func.count()},
     )
+    LOGGED.drop(connection)
+    SLICED.drop(connection)
+
+
+def _connection(db: Session | Connection) -> Connection:
+    """``db``'s connection, for a temporary table of its transaction's. Each is dropped
+    once read; on an error, with the transaction the caller rolls back."""
+    return db.connection() if isinstance(db, Session) else db
 
 
 def _count_refusals(
     db: Session | Connection, month_end: date, start: datetime, end: datetime
 ) -> None:
-    """The month's refused contacts, read from the audit log and expanded here (a few
-    thousand entries a month at a million cases), counted by case and reason into a
-    temporary table, then sliced and grouped in one statement."""
+    """The month's refused contacts, read from the audit log and expanded here (some
+    10,000 entries, 35,000 case and reason rows a month at a million cases: about a
+    second), counted by case and reason into a temporary table, then sliced and grouped
+    in one statement."""
     entries = db.execute(
         select(AuditEntry.case_id, AuditEntry.details).where(
             AuditEntry.action.in_(REFUSED_ACTIONS), AuditEntry.at >= start, AuditEntry.at < end
@@ -308,8 +354,7 @@ def _count_refusals(
             counted.update((refused_case, reason) for reason in reasons)
     if not counted:
         return
-    connection = db.connection() if isinstance(db, Session) else db
-    # Dropped at the end; on an error, with the transaction the caller rolls back.
+    connection = _connection(db)
     REFUSED.create(connection)
     db.execute(
         insert(REFUSED),
