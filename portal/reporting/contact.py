@@ -94,37 +94,37 @@ REFUSALS = cast(Table, ContactRefusalCell.__table__)
 OPT_OUTS = cast(Table, ContactOptOutCell.__table__)
 CELLS = (LOG, CASE_MONTHS, REFUSALS, OPT_OUTS)
 
+
 # A month's refused contacts, expanded from the audit entries' JSON in Python (a batch's
 # entry lists its cases by reason, which neither SQLite nor PostgreSQL reads alike), by
 # case and reason (NULL: the refusals, each once), for one statement to slice and count.
-REFUSED = Table(
+def _temporary(name: str, *columns: Column[Any]) -> Table:
+    """A temporary table of a count's own (``_connection``)."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+REFUSED = _temporary(
     "contact_refused",
-    MetaData(),
     Column("case_id", Integer, nullable=False),
     Column("reason", String(32)),
     Column("refusals", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
 )
 # The month's log per case, channel, agent and direction (one read of its rows), and
 # its cases with their slices (``month_slices``, the costly part at a million cases):
 # each read twice.
-LOGGED = Table(
+LOGGED = _temporary(
     "contact_logged",
-    MetaData(),
     Column("case_id", Integer, nullable=False),
     Column("channel", String(8), nullable=False),
     Column("agent", String(254)),
     Column("inbound", Boolean, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("connected", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
 )
-SLICED = Table(
+SLICED = _temporary(
     "contact_sliced",
-    MetaData(),
     Column("case_id", Integer, primary_key=True),
     *(Column(name, Integer if name.endswith("_id") else String) for name in SLICES),
-    prefixes=["TEMPORARY"],
 )
 
 
