@@ -62,6 +62,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -301,6 +302,9 @@ def _count_log(db: Session | Connection, month_end: date, start: datetime, end: 
         .group_by(*by, ContactAttempt.inbound)
     )
     db.execute(insert(LOGGED).from_select(list(LOGGED.c.keys()), per_case))
+    # Counted, so that the planner looks each case's slice up by its keys rather than
+    # read the whole month-end history (at a million cases: 6 s rather than 10 to 14).
+    db.execute(text(f"ANALYZE {LOGGED.name}"))
     slices = month_slices(month_end, select(LOGGED.c.case_id).distinct())
     db.execute(insert(SLICED).from_select(list(SLICED.c.keys()), select(slices)))
     rows = select().select_from(LOGGED).join(SLICED, SLICED.c.case_id == LOGGED.c.case_id)
