@@ -914,11 +914,11 @@ def whole_dashboard(
             with Session(engine) as db:
                 if explain and attempt == 0:
                     with statements_of(engine) as seen:
-                        book.book_report(db, first, last, chosen, zone, page_sections)
+                        book.book_report(db, first, last, chosen, page_sections)
                     save_plans(engine, f"book {label}", seen)
                 with timed_statements(engine) as timed:
                     started = time.perf_counter()
-                    book.book_report(db, first, last, chosen, zone, page_sections)
+                    book.book_report(db, first, last, chosen, page_sections)
                     times.append(time.perf_counter() - started)
                 if attempt == 0:
                     print(f"  slowest    {_slowest(timed)}", flush=True)
@@ -955,12 +955,12 @@ def agents_dashboard(
     runs: list[tuple[str, Callable[[Session], object]]] = [
         (
             f"agents_report, last {PAIRS} pairs",
-            lambda db: book.agents_report(db, *year, whole, zone),
+            lambda db: book.agents_report(db, *year, whole),
         ),
-        ("agents_report, the last pair", lambda db: book.agents_report(db, *month, whole, zone)),
+        ("agents_report, the last pair", lambda db: book.agents_report(db, *month, whole)),
         (
             f"one agent's own figures, last {PAIRS} pairs",
-            lambda db: agents.agents(db, *year, zone, whole, only=busiest),
+            lambda db: agents.agents(db, *year, whole, only=busiest),
         ),
     ]
     results = []

@@ -888,7 +888,7 @@ def report_portfolio(
     portfolio.record_read(session, "cli", action, now(), chosen, report)
     session.commit()
     if as_json or output == "json":
-        whole = book.book_report(session, period[0], period[1], chosen, finance_timezone())
+        whole = book.book_report(session, period[0], period[1], chosen)
         click.echo(json.dumps(book.as_json(whole), sort_keys=True))
     elif output == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from negotiation import Stage
+from negotiation.contact import Channel, ContactRefusal
 from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket
 from portal.models.arrangements import OfferStatus, PlanStatus
@@ -297,3 +298,70 @@ class PromiseCell(SliceCounts, Base):
     promises: Mapped[int] = mapped_column(Integer)
     promised: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger)
+
+
+class ContactCell(SliceCounts, Base):
+    """The contact log of one month (``month_end``) and slice (the case's at the month's
+    start, ``portal.reporting.cells``), per channel, agent (``ContactAttempt.agent`` as
+    stored: a staff email or ``system``) and direction (``inbound``: the borrower called
+    us): the rows logged (``attempts``) and of them the right-party contacts
+    (``connected``). Counted by the month-end step (``portal.reporting.contact``); the
+    contact and the agents' figures sum these."""
+
+    __tablename__ = "contact_cells"
+    __table_args__ = (Index("ix_contact_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    channel: Mapped[Channel] = mapped_column(codes(Channel, name="channel", length=8))
+    # NULL-safe: the log requires an agent, but a count is not the place to refuse one.
+    agent: Mapped[str | None] = mapped_column(String(254))
+    inbound: Mapped[bool] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer)
+    connected: Mapped[int] = mapped_column(Integer)
+
+
+class ContactCaseMonth(SliceCounts, Base):
+    """The cases with any row in the contact log in one month (``month_end``), per slice
+    at the month's start: the case-months the contact's per-case figures divide by. A
+    table of its own, not rows of ``contact_cells``: a case counts once whatever its
+    channels and agents, so the count cannot be summed from those cells, and a reader of
+    them (the agents') need not tell two kinds of row apart."""
+
+    __tablename__ = "contact_case_months"
+    __table_args__ = (Index("ix_contact_case_months_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    cases: Mapped[int] = mapped_column(Integer)
+
+
+class ContactRefusalCell(SliceCounts, Base):
+    """The contacts the contact gate refused in one month (``month_end``), per slice at
+    the month's start of the case refused: under each gate reason given (``reason``), and
+    once each whatever their reasons (``reason`` NULL: the total, which the reasons' rows
+    do not add up to when a refusal gave several)."""
+
+    __tablename__ = "contact_refusal_cells"
+    __table_args__ = (Index("ix_contact_refusal_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    reason: Mapped[ContactRefusal | None] = mapped_column(
+        codes(ContactRefusal, name="reason", length=32)
+    )
+    refusals: Mapped[int] = mapped_column(Integer)
+
+
+class ContactOptOutCell(SliceCounts, Base):
+    """The opt-outs recorded in one month (``month_end``), per channel and slice: each
+    borrower's under one case of theirs (``portal.reporting.contact`` says which), so the
+    whole book counts each opt-out once."""
+
+    __tablename__ = "contact_opt_out_cells"
+    __table_args__ = (Index("ix_contact_opt_out_cells_month_end", "month_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month_end: Mapped[date] = mapped_column(Date)
+    channel: Mapped[Channel] = mapped_column(codes(Channel, name="channel", length=8))
+    opt_outs: Mapped[int] = mapped_column(Integer)

@@ -56,7 +56,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVarTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Select, Table, delete, func, insert, literal, select, union
+from sqlalchemy import Connection, Date, Table, delete, func, insert, literal, select, union
 from sqlalchemy.orm import Session
 
 from portal.models import (
@@ -66,6 +66,7 @@ from portal.models import (
     Callback,
     CaseMonthEnd,
     ContactAttempt,
+    ContactCell,
     Offer,
     OfferCell,
     OfferStatus,
@@ -79,7 +80,7 @@ from portal.reporting.arrangements import OUTCOMES, PlanTally
 from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally
-from portal.reporting.slices import WHOLE_BOOK, slice_cases
+from portal.reporting.slices import WHOLE_BOOK
 from portal.reporting.snapshots import SLICES
 
 # The audit log's actions that count as working a case: each changes something on it.
@@ -113,19 +114,11 @@ BOOK = cast(Table, BookCell.__table__)
 WORK = cast(Table, WorkCell.__table__)
 OFFERS = cast(Table, OfferCell.__table__)
 PLAN_CELLS = cast(Table, PlanCell.__table__)
+CONTACT_CELLS = cast(Table, ContactCell.__table__)
 PROMISE_CELLS = cast(Table, PromiseCell.__table__)
 # An offer decided and not declined: approved (beyond an agent's authority, by a
 # supervisor; within a supervisor's own, by its maker).
 APPROVED = Offer.decided_at.is_not(None) & (Offer.status != OfferStatus.DECLINED)
-
-
-def narrowed(query: Select[*Ts], case_id: Any, chosen: Slice) -> Select[*Ts]:
-    """``query`` kept to the cases of the slice: unchanged for the whole book (no join to
-    the cases, loans and borrowers, a million rows each, for nothing), else a semi-join
-    to the slice's case ids."""
-    if chosen == WHOLE_BOOK:
-        return query
-    return query.where(case_id.in_(slice_cases(chosen)))
 
 
 @dataclass(frozen=True)
@@ -244,13 +237,12 @@ def agents(
     db: Session,
     first: date,
     last: date,
-    zone: ZoneInfo,
     chosen: Slice = WHOLE_BOOK,
     *,
     only: int | None = None,
 ) -> Agents:
     """Each agent's figures over the month pairs from ``first`` to ``last`` (their first
-    month-ends; months and days in ``zone``) on the cases of the slice ``chosen``; with
+    month-ends), summed from the months' cells, on the cases of the slice ``chosen``; with
     ``only``, that staff member's alone (see the module's docstring)."""
     staff_query = select(
         StaffMember.id, StaffMember.email, StaffMember.name, StaffMember.roles, StaffMember.active
@@ -259,7 +251,7 @@ def agents(
         staff_query = staff_query.where(StaffMember.id == only)
     members = {row[0]: row for row in db.execute(staff_query)}
     by_email = {row[1]: row[0] for row in members.values()}
-    after, through = period_months(first, last)
+    through = period_months(first, last)[1]
     found: dict[int, dict[str, Any]] = defaultdict(dict)
     owned_at: date | None = db.scalar(
         select(func.max(BOOK.c.month_end)).where(BOOK.c.month_end <= through)
@@ -270,10 +262,7 @@ def agents(
     for staff_id, number in _worked(db, first, last, chosen, only):
         found[staff_id]["worked"] = int(number)
     _offered(db, first, last, chosen, by_email, found)
-    # Still read from its rows over the period's days, sliced as the cases stand now:
-    # converted to the contact's cells at the merge.
-    start, end = month_bounds(after, zone)[0], month_bounds(through, zone)[1]
-    _contacts(db, start, end, chosen, by_email, found)
+    _contacts(db, first, last, chosen, by_email, found)
     _promised(db, first, last, chosen, by_email, found)
     _arranged(db, first, last, chosen, by_email, found)
     rows = []
@@ -353,36 +342,25 @@ def _offered(
 
 def _contacts(
     db: Session,
-    start: Any,
-    end: Any,
+    first: date,
+    last: date,
     chosen: Slice,
     by_email: Mapping[str, int],
     found: dict[int, dict[str, Any]],
 ) -> None:
+    """The attempts, right-party contacts (inbound calls answered included, as Contact
+    counts them) and inbound calls each member logged, from the contact's cells."""
+    cells = CONTACT_CELLS.c
     rows = db.execute(
-        narrowed(
-            select(
-                ContactAttempt.agent,
-                ContactAttempt.inbound,
-                ContactAttempt.connected,
-                func.count(),
-            ),
-            ContactAttempt.case_id,
-            chosen,
-        )
-        .where(
-            ContactAttempt.at >= start,
-            ContactAttempt.at < end,
-            ContactAttempt.agent.in_(list(by_email)),
-        )
-        .group_by(ContactAttempt.agent, ContactAttempt.inbound, ContactAttempt.connected)
+        select(cells.agent, cells.inbound, func.sum(cells.attempts), func.sum(cells.connected))
+        .where(*in_period(CONTACT_CELLS, first, last, chosen), cells.agent.in_(list(by_email)))
+        .group_by(cells.agent, cells.inbound)
     )
-    for agent, called_in, connected, number in rows:
+    for agent, called_in, number, connected in rows:
         figures = found[by_email[agent]]
         key = "inbound" if called_in else "attempts"
-        figures[key] = figures.get(key, 0) + number
-        if connected:
-            figures["right_party_contacts"] = figures.get("right_party_contacts", 0) + number
+        figures[key] = figures.get(key, 0) + int(number)
+        figures["right_party_contacts"] = figures.get("right_party_contacts", 0) + int(connected)
 
 
 def _promised(

@@ -28,7 +28,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -131,7 +130,6 @@ def book_report(
     first: date,
     last: date,
     chosen: Slice,
-    zone: ZoneInfo,
     sections: Collection[str] = SECTIONS,
 ) -> BookReport:
     """The roll rates of the pairs from ``first`` to ``last`` and the other figures of
@@ -155,9 +153,7 @@ def book_report(
             arrangements.arrangements(db, first, last, chosen) if PLANS in wanted else None
         ),
         promises=(promises.promises(db, first, last, chosen) if PROMISES in wanted else None),
-        contact=contact.contact(db, first_day, last_day, zone, chosen)
-        if CONTACT in wanted
-        else None,
+        contact=contact.contact(db, first, last, chosen) if CONTACT in wanted else None,
         funnel=funnel.funnel(db, first, last, chosen) if FUNNEL in wanted else None,
         liquidation=(
             liquidation.of_pairs(db, first, last, chosen) if LIQUIDATION in wanted else None
@@ -165,7 +161,7 @@ def book_report(
         contacts_per_cure=(
             cures.contacts_per_cure(db, first, last, chosen) if AGENTS in wanted else None
         ),
-        agents=agents.agents(db, first, last, zone, chosen) if AGENTS in wanted else None,
+        agents=agents.agents(db, first, last, chosen) if AGENTS in wanted else None,
     )
 
 
@@ -179,9 +175,7 @@ class AgentsReport:
     agents: agents.Agents
 
 
-def agents_report(
-    db: Session, first: date, last: date, chosen: Slice, zone: ZoneInfo
-) -> AgentsReport:
+def agents_report(db: Session, first: date, last: date, chosen: Slice) -> AgentsReport:
     """The agents' figures and contacts per cure over the pairs from ``first`` to
     ``last``, for ``chosen``."""
     first_day, last_day = days_of(first, last)
@@ -190,7 +184,7 @@ def agents_report(
         first_day,
         last_day,
         cures.contacts_per_cure(db, first, last, chosen),
-        agents.agents(db, first, last, zone, chosen),
+        agents.agents(db, first, last, chosen),
     )
 
 

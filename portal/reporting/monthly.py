@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from negotiation import Policy
 from portal.core.db import planned_for_values
 from portal.core.settings import finance_zone_anywhere
-from portal.reporting import agents, arrangements, cures, funnel, promises, snapshots
+from portal.reporting import agents, arrangements, contact, cures, funnel, promises, snapshots
 from portal.reporting.cells import months_between
 from portal.reporting.snapshots import previous_month_end
 
@@ -61,6 +61,7 @@ COUNTERS: tuple[MonthCounter, ...] = (
     # The funnel's accepted step leaves a plan canceled later (withdrawn, written off):
     # recounted while the plans' cells hold one still live.
     MonthCounter("funnel", funnel.count_funnel, arrangements.unsettled),
+    MonthCounter("contact", contact.count_contact),
     MonthCounter("cures", cures.count_cures),
     # The agents': the book by owner at each month-end, the cases worked, the offers made
     # (recounted while a month holds an offer still open).

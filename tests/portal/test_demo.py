@@ -28,7 +28,6 @@ from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
-from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
     AuditEntry,
@@ -576,7 +575,7 @@ def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(de
     session = demo[0]
     period = period_ending(session, TODAY, 12)
     assert period is not None
-    report = book_report(session, *period, Slice(), finance_timezone())
+    report = book_report(session, *period, Slice())
     plans = report.arrangements
     assert plans is not None
     assert report.promises is not None

@@ -281,7 +281,7 @@ def test_counting_a_month_end_again_leaves_the_same_cells(app, book):
 
 def test_the_json_and_csv_say_the_same(app, book):
     with app.app_context():
-        whole = book_json(book_report(db.session(), AUGUST, OCTOBER, Slice(), TAIPEI))
+        whole = book_json(book_report(db.session(), AUGUST, OCTOBER, Slice()))
     found = whole["liquidation"]
     assert (found["first_cohort"], found["last_cohort"]) == ("2026-09-30", "2026-11-30")
     september = found["by_currency"]["TWD"][0]

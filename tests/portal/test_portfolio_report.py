@@ -328,9 +328,7 @@ def test_the_command_prints_the_same_figures_as_the_service_and_is_audited(app, 
     assert {key: figures[key] for key in rolls} == rolls
     # The other figures over the pair's days, November, as their services count them.
     with app.app_context():
-        whole = book_report(
-            db.session(), OCTOBER, OCTOBER, Slice(currency="TWD"), ZoneInfo("Asia/Taipei")
-        )
+        whole = book_report(db.session(), OCTOBER, OCTOBER, Slice(currency="TWD"))
     assert figures["days"] == {"first": "2026-11-01", "last": "2026-11-30"}
     for key in ("plans", "promises", "contact", "funnel"):
         assert figures[key] == book_json(whole)[key]

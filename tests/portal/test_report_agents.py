@@ -347,7 +347,7 @@ def build_book(app: Flask) -> Book:
 def test_agents(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = agents(db.session(), OCTOBER_END, OCTOBER_END, TAIPEI)
+        report = agents(db.session(), OCTOBER_END, OCTOBER_END)
     # Owned at 30 November (the period's last month-end): ling A and B, wei C and E.
     # Worked: one month, so the case-months are the distinct cases of November.
     assert report.owned_at == NOVEMBER_END
@@ -425,11 +425,11 @@ def test_agents_sliced_and_alone(app: Flask) -> None:
     with app.app_context():
         session = db.session()
         # TWD: A, B and E (the same at 31 October, at 30 November and now).
-        twd = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, Slice(currency="TWD"))
-        everyone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI)
-        alone = agents(session, OCTOBER_END, OCTOBER_END, TAIPEI, only=book.wei)
-        before = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI)
-        nothing = agents(session, date(2026, 8, 31), date(2026, 8, 31), TAIPEI)
+        twd = agents(session, OCTOBER_END, OCTOBER_END, Slice(currency="TWD"))
+        everyone = agents(session, OCTOBER_END, OCTOBER_END)
+        alone = agents(session, OCTOBER_END, OCTOBER_END, only=book.wei)
+        before = agents(session, SEPTEMBER_END, SEPTEMBER_END)
+        nothing = agents(session, date(2026, 8, 31), date(2026, 8, 31))
     ling, wei, boss = twd.of(book.ling), twd.of(book.wei), twd.of(book.boss)
     assert ling is not None
     assert wei is not None
@@ -556,7 +556,7 @@ def test_book_report_has_the_agents_and_contacts_per_cure(app: Flask) -> None:
         session = db.session()
         count_transitions(session, OCTOBER_END, NOVEMBER_END)
         session.commit()
-        report = book_report(session, OCTOBER_END, OCTOBER_END, Slice(), TAIPEI)
+        report = book_report(session, OCTOBER_END, OCTOBER_END, Slice())
     assert (report.first_day, report.last_day) == (FIRST, LAST)
     shown = as_json(report)
     assert shown["contacts_per_cure"]["cures"] == 3
@@ -595,7 +595,7 @@ def test_november_is_sliced_as_it_began(app: Flask) -> None:
     work and offers on E are under ling's slice; owned, at 30 November, under wei's."""
     book = build_book(app)
     with app.app_context():
-        lings = agents(db.session(), OCTOBER_END, OCTOBER_END, TAIPEI, Slice(owner_id=book.ling))
+        lings = agents(db.session(), OCTOBER_END, OCTOBER_END, Slice(owner_id=book.ling))
     ling, wei = lings.of(book.ling), lings.of(book.wei)
     assert ling is not None
     assert wei is not None
@@ -613,7 +613,7 @@ def test_november_is_sliced_as_it_began(app: Flask) -> None:
 def test_two_months_are_case_months(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = agents(db.session(), SEPTEMBER_END, OCTOBER_END, TAIPEI)
+        report = agents(db.session(), SEPTEMBER_END, OCTOBER_END)
     ling, wei = report.of(book.ling), report.of(book.wei)
     assert ling is not None
     assert wei is not None
@@ -695,7 +695,7 @@ def test_an_offer_decided_after_its_month_is_counted_again(app: Flask) -> None:
         session.add(made)
         session.flush()
         monthly.recount(session, OCTOBER_END, NOVEMBER_END, TAIPEI)
-        october = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI).of(book.wei)
+        october = agents(session, SEPTEMBER_END, SEPTEMBER_END).of(book.wei)
         assert october is not None
         assert october.offers == OfferTally(made=1, beyond_authority=1)
         # October's cells hold it open (and November's, ling's o2 still ready).
@@ -704,7 +704,7 @@ def test_an_offer_decided_after_its_month_is_counted_again(app: Flask) -> None:
         made.decided_at = taipei(2, month=12)
         session.flush()
         monthly.count_month(session, date(2026, 12, 31), TAIPEI)
-        october = agents(session, SEPTEMBER_END, SEPTEMBER_END, TAIPEI).of(book.wei)
+        october = agents(session, SEPTEMBER_END, SEPTEMBER_END).of(book.wei)
         assert october is not None
         assert october.offers == OfferTally(made=1, beyond_authority=1, approved=1, accepted=1)
         # Only November's o2 (ready) is open now.

@@ -500,7 +500,8 @@ def test_promises(app: Flask) -> None:
 def test_contact(app: Flask) -> None:
     book = build_book(app)
     with app.app_context():
-        report = contact(db.session(), FIRST, LAST, TAIPEI)
+        # The pair from 31 October: November's cells.
+        report = contact(db.session(), OCTOBER_END, OCTOBER_END)
     # Outbound in November: A's two calls and SMS, B's call, C's email (D's call was in
     # October; B's inbound call is not an attempt).
     assert dict(report.attempts_by_channel) == {"call": 3, "sms": 1, "email": 1, "letter": 0}
@@ -508,7 +509,8 @@ def test_contact(app: Flask) -> None:
     # Reached: A's second call, B's call, and B calling us.
     assert report.right_party_contacts == 3
     assert report.inbound == 1
-    # Cases in the log: A, B, C. 5 attempts / 3 cases; 3 contacts / 3 cases = 1.
+    # Cases in the log: A, B, C (one month: case-months are cases). 5 attempts / 3 cases;
+    # 3 contacts / 3 cases = 1.
     assert report.cases == 3
     assert report.attempts_per_case == Fraction(5, 3)
     assert report.right_party_contacts_per_case == 1
@@ -532,9 +534,9 @@ def test_contact(app: Flask) -> None:
     assert shown["right_party_contacts_per_case"] == "1.000000"  # type: ignore[index]
     with app.app_context():
         # wei's cases: C alone. Its email; its refusal in the batch; its SMS opt-out.
-        weis = contact(db.session(), FIRST, LAST, TAIPEI, Slice(owner_id=book.wei))
+        weis = contact(db.session(), OCTOBER_END, OCTOBER_END, Slice(owner_id=book.wei))
         # TWD: A and B (and E, with nothing in November but a refusal not the gate's).
-        twd = contact(db.session(), FIRST, LAST, TAIPEI, Slice(currency="TWD"))
+        twd = contact(db.session(), OCTOBER_END, OCTOBER_END, Slice(currency="TWD"))
     assert (weis.attempts, weis.cases, weis.refusals, weis.opt_outs) == (1, 1, 1, 1)
     assert weis.refusals_by_reason["opted_out"] == 1
     # A's 3 and B's 1 attempts, over 2 cases; A's call and message, B's letter refused.

@@ -245,7 +245,7 @@ def test_the_cells_carry_what_the_agents_read(app: Flask) -> None:
     build_agents_book(app)
     with app.app_context():
         session = db.session()
-        report = agents(session, date(2026, 11, 1), NOVEMBER, TAIPEI)
+        report = agents(session, date(2026, 11, 1), NOVEMBER)
         from_cells = _agents_from_cells(session, OCTOBER, OCTOBER)
     for row in report.rows:
         cells = from_cells.get(row.email, {})

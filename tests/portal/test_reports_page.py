@@ -20,7 +20,6 @@ from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS, Bucket
 from portal.contact.gate import REFUSAL_TEXT
 from portal.core import db
 from portal.core.i18n import money
-from portal.finance.reports import finance_timezone
 from portal.models import (
     AuditEntry,
     Case,
@@ -513,7 +512,7 @@ def fuller(app, request, supervisor):
 def report_of(app) -> BookReport:
     """The service's whole report of the default period (October to November)."""
     with app.app_context():
-        return book_report(db.session(), OCTOBER, OCTOBER, Slice(), finance_timezone())
+        return book_report(db.session(), OCTOBER, OCTOBER, Slice())
 
 
 def rows_of(html: str, marker: str, nth: int = 0) -> list[list[str]]:
@@ -739,12 +738,12 @@ def test_the_audiences_are_decided_in_one_place(app, fuller):
     assert set(report_book.SECTIONS) >= report_book.MONEY
     assert not report_book.MONEY_ONLY.sees("promises")
     with app.app_context():
-        session, zone = db.session(), finance_timezone()
+        session = db.session()
         money = report_book.MONEY_ONLY.sections
-        money_only = report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone, money)
-        whole = report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone)
+        money_only = report_book.book_report(session, OCTOBER, OCTOBER, Slice(), money)
+        whole = report_book.book_report(session, OCTOBER, OCTOBER, Slice())
         with pytest.raises(ValueError, match="unknown report sections"):
-            report_book.book_report(session, OCTOBER, OCTOBER, Slice(), zone, ["agents!"])
+            report_book.book_report(session, OCTOBER, OCTOBER, Slice(), ["agents!"])
     # The sections finance does not read are never computed.
     assert (money_only.promises, money_only.contact, money_only.funnel) == (None, None, None)
     # Nor the agents' figures (the supervisors' only).

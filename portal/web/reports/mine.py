@@ -40,7 +40,7 @@ def page() -> Response:
     chosen, problems = parse_choice(period_only, ends, NO_SLICES)
     period, figures, row = chosen.period, None, None
     if period is not None:
-        figures = agents(database, period.first, period.last, finance_timezone(), only=g.staff.id)
+        figures = agents(database, period.first, period.last, only=g.staff.id)
         row = figures.of(g.staff.id)
     html = render_template(
         "reports/mine.html",

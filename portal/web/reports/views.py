@@ -180,7 +180,6 @@ def _report(chosen: Chosen, audience: Audience) -> BookReport | None:
         period.first,
         period.last,
         chosen.slice,
-        finance_timezone(),
         # The agents' section is read apart (``portfolio_agents``): seconds at a million.
         audience.sections - {AGENTS},
     )
@@ -253,9 +252,7 @@ def portfolio_agents() -> Response:
     chosen, period = asked.chosen, asked.chosen.period
     found = None
     if period is not None:
-        found = agents_report(
-            db.session(), period.first, period.last, chosen.slice, finance_timezone()
-        )
+        found = agents_report(db.session(), period.first, period.last, chosen.slice)
     context = {
         "chosen": chosen,
         "problems": asked.problems,
@@ -328,17 +325,15 @@ def table_csv(name: str) -> ResponseReturnValue:
     chosen, period = asked.chosen, asked.chosen.period
     if asked.problems or period is None:
         return redirect(url_for("reports.portfolio", **_own_arguments()), code=303)
-    session, zone = db.session(), finance_timezone()
+    session = db.session()
     rows: Iterable[Sequence[object]]
     if name in tables.AGENT_TABLES:
         agents_table = tables.AGENT_TABLES[name]
-        found = agents_report(session, period.first, period.last, chosen.slice, zone)
+        found = agents_report(session, period.first, period.last, chosen.slice)
         header, rows = agents_table.header, agents_table.rows(found)
     else:
         table = tables.SECTION_TABLES[name]
-        report = book_report(
-            session, period.first, period.last, chosen.slice, zone, {table.section}
-        )
+        report = book_report(session, period.first, period.last, chosen.slice, {table.section})
         header, rows = table.header, table.rows(report)
     trail.record_read(
         session, g.staff, "reports.table.export", g.now, table=name, filters=chosen.to_args()
