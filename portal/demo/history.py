@@ -57,6 +57,7 @@ from portal.cases import arrears
 from portal.cases.facts import policy
 from portal.core.settings import finance_zone_anywhere
 from portal.demo.book import seed_book, seeded
+from portal.demo.cures import seed_cure_contact
 from portal.models import (
     Borrower,
     Case,
@@ -420,6 +421,9 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
     # the demo seeded before (its plans, promises, contact, funnel and agents' work); up
     # to the latest month-end written: on a month's last day the day's work wrote today's
     # before that activity was seeded.
+    # The contact before the drawn cures, so contacts per cure reads what curing took
+    # (``portal.demo.cures``).
+    seed_cure_contact(db, rows)
     latest = latest_month_end(db) or ends[-1]
     monthly.recount(db, ends[0], max(latest, ends[-1]), finance_zone_anywhere())
     return ends
