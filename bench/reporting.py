@@ -30,7 +30,7 @@ Then it measures:
   committed, each timed (the rows it wrote beside it);
 * **the sections' cells**: ``monthly.recount`` for each month, oldest first, committed,
   each timed (the cells of the plans, promises, contact, funnel and agents);
-* **the month-end snapshot**: the month-end step, ``monthly.close_month``, for the next
+* **the month-end snapshot**: the month-end step (``monthly.close_month``, its two parts timed apart) for the next
   month-end (the rows of every case as it stands, the transitions from the last
   month-end, the cohorts, and the sections' cells of the months it counts), in a
   transaction rolled back, median of ``--runs`` (3), against its floor measured in turn
@@ -689,12 +689,14 @@ def _rolled_back(
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The month-end snapshot's runs and the floor's, in seconds."""
+    """The month-end step's runs (``write_month_end``, and the sections' cells counted
+    after it: ``count_month``) and the floor's, in seconds."""
 
     month_end: date
     rows: int
     runs: list[float]
     floors: list[float]
+    counts: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -704,36 +706,51 @@ class Snapshot:
     def floor(self) -> float:
         return statistics.median(self.floors)
 
+    @property
+    def counted(self) -> float:
+        return statistics.median(self.counts)
+
 
 def snapshot(engine: Engine, last: date, runs: int) -> Snapshot:
-    """The month-end step (``monthly.close_month``: ``write_month_end`` with the
-    transitions and cohorts, then the sections' cells of the month, the month before and
-    the unsettled months) for the month-end after ``last`` and its floor, in turn, each
-    rolled back; the floor first (both read the same pages)."""
+    """The month-end step (``monthly.close_month``) for the month-end after ``last``, its
+    two parts timed apart in one transaction: ``write_month_end`` (the rows, the
+    transitions and the cohorts), then ``count_month`` (the sections' cells of the month,
+    the month before and the unsettled months); and its floor, in turn, each rolled back;
+    the floor first (both read the same pages)."""
     from portal.reporting import monthly
 
+    snapshots, _ = _reporting()
     month_end = next_month_end(last)
     floor_sql = text(
         FLOOR.format(
             bucket=_bucket_sql().replace("days", "COALESCE(:month_end - c.overdue_since, 0)")
         )
     )
-    mine, floors, rows = [], [], 0
+    mine, counts, floors, rows = [], [], [], 0
     for _ in range(runs):
         seconds, _written = _rolled_back(
             engine, month_end, lambda db: db.execute(floor_sql, {"month_end": month_end})
         )
         floors.append(seconds)
-        seconds, rows = _rolled_back(
-            engine, month_end, lambda db: monthly.close_month(db, month_end, zone=TAIPEI)
-        )
-        mine.append(seconds)
+        with Session(engine) as db:
+            started = time.perf_counter()
+            snapshots.write_month_end(db, month_end, exact=True, zone=TAIPEI)
+            db.flush()
+            mine.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            monthly.count_month(db, month_end, TAIPEI)
+            counts.append(time.perf_counter() - started)
+            rows = db.scalar(
+                text("SELECT count(*) FROM case_month_ends WHERE month_end = :m"),
+                {"m": month_end},
+            )
+            db.rollback()
         print(
-            f"snapshot     {month_end}  close_month {seconds:6.2f} s ({rows:,} rows)"
-            f"   floor {floors[-1]:6.2f} s",
+            f"snapshot     {month_end}  write_month_end {mine[-1]:6.2f} s ({rows:,} rows)"
+            f"   count_month {counts[-1]:6.2f} s   floor {floors[-1]:6.2f} s",
             flush=True,
         )
-    return Snapshot(month_end, rows, mine, floors)
+    return Snapshot(month_end, rows or 0, mine, floors, counts)
 
 
 def p95(values: list[float]) -> float:
@@ -1080,10 +1097,21 @@ def rows_of(figures: Figures) -> list[Row]:
         rows.append(
             at_most(
                 f"month-end snapshot, {millions}",
-                f"close_month {snap.median:.2f} s (median of {len(snap.runs)}, {snap.rows:,} rows)",
+                f"write_month_end {snap.median:.2f} s (median of {len(snap.runs)},"
+                f" {snap.rows:,} rows)",
                 f"bare INSERT … SELECT of the same columns: {snap.floor:.2f} s",
                 snap.median / snap.floor,
                 SNAPSHOT_GOAL,
+            )
+        )
+        rows.append(
+            shown(
+                f"month-end step's sections' cells (count_month), {millions}",
+                f"count_month {snap.counted:.2f} s (the month, the one before and the"
+                " unsettled ones)",
+                f"the snapshot's floor: {snap.floor:.2f} s",
+                snap.counted / snap.floor,
+                "context: in the month-end step, after write_month_end",
             )
         )
     if snap is not None and figures.pairs:
