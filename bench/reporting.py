@@ -30,9 +30,10 @@ Then it measures:
   committed, each timed (the rows it wrote beside it);
 * **the sections' cells**: ``monthly.recount`` for each month, oldest first, committed,
   each timed (the cells of the plans, promises, contact, funnel and agents);
-* **the month-end snapshot**: the month-end step (``monthly.close_month``, its two parts timed apart) for the next
-  month-end (the rows of every case as it stands, the transitions from the last
-  month-end, the cohorts, and the sections' cells of the months it counts), in a
+* **the month-end snapshot**: the month-end step (``monthly.close_month``, its two parts
+  timed apart) for the next month-end (the rows of every case as it stands, the
+  transitions from the last month-end, the cohorts, and the sections' cells of the
+  months it counts), in a
   transaction rolled back, median of ``--runs`` (3), against its floor measured in turn
   in the same run: a bare ``INSERT … SELECT`` of the same columns from the cases, their
   loans, borrowers and owners (no installment read, no transition counted), also rolled

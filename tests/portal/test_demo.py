@@ -602,8 +602,10 @@ def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(de
     assert [steps[s] for s in order] == sorted((steps[s] for s in order), reverse=True), steps
     # Each cure took contact (``portal.demo.cures``): at least a call, half of them answered.
     cured = report.contacts_per_cure
-    assert cured is not None and cured.cures > 0
-    assert cured.attempts_per_cure is not None and cured.attempts_per_cure >= 1
+    assert cured is not None
+    assert cured.cures > 0
+    assert cured.attempts_per_cure is not None
+    assert cured.attempts_per_cure >= 1
     assert cured.right_party_contacts_per_cure is not None
     assert 0 < cured.right_party_contacts_per_cure < cured.attempts_per_cure
 
