@@ -915,7 +915,7 @@ def _slowest(timed: list[tuple[float, str]], count: int = 4) -> str:
 
 
 def whole_dashboard(
-    engine: Engine, ends: list[date], repeat: int, explain: bool, zone: ZoneInfo
+    engine: Engine, ends: list[date], repeat: int, explain: bool
 ) -> list[tuple[str, float, float]]:
     """``book_report`` as the page asks for it (every section but the agents', which the
     page loads apart: ``agents``) over the last ``PAIRS`` pairs, per slice: (slice, p95,
@@ -950,7 +950,7 @@ def whole_dashboard(
 
 
 def agents_dashboard(
-    engine: Engine, ends: list[date], repeat: int, zone: ZoneInfo
+    engine: Engine, ends: list[date], repeat: int
 ) -> list[tuple[str, float, float]]:
     """The agents' section as the page loads it apart (``agents_report``: every agent and
     contacts per cure) over the last ``PAIRS`` pairs and over the last pair, and one
@@ -1065,14 +1065,10 @@ def measure(
     taken = snapshot(engine, ends[-1], runs) if runs else None
     board = dashboard(engine, ends, repeat, explain)
     curves = dashboard_liquidation(engine, ends, repeat)
-    with create_app({"DATABASE_URL": url}).app_context():
-        from portal.finance.reports import finance_timezone
-
-        zone = finance_timezone()
     # A few runs of what takes seconds each at a million cases (the 20 of the roll rates'
     # milliseconds would take an hour): the p95 of three is their slowest.
     slow_repeat = min(repeat, SLOW_REPEAT)
-    whole = whole_dashboard(engine, ends, slow_repeat, explain, zone)
+    whole = whole_dashboard(engine, ends, slow_repeat, explain)
     return Figures(
         cases,
         history_rows,
@@ -1085,7 +1081,7 @@ def measure(
         cohorts,
         curves,
         sections,
-        agents_dashboard(engine, ends, repeat, zone),
+        agents_dashboard(engine, ends, repeat),
     )
 
 

@@ -934,8 +934,9 @@ def _echo_roll_rates(report: portfolio.RollRates) -> None:
 @with_appcontext
 def report_backfill(since: datetime, until: datetime | None) -> None:
     """Reconstruct the month-ends from --since to --until that are not written yet, from
-    the ledger and the case events, and count their transitions (docs/reporting.md says
-    what is exact). One transaction."""
+    the ledger and the case events, and count their transitions; then count every report
+    section's cells from --since on, for months written before too (docs/reporting.md
+    says what is exact). One transaction."""
     today = local_today(finance_timezone().key)
     last = _month_day(until, today.replace(day=1) - timedelta(days=1))
     if last >= today:

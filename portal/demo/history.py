@@ -417,13 +417,13 @@ def seed_month_ends(db: Session, today: date) -> list[date]:
     for month_end in ends:
         count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
     count_cohorts(db, ends, drawn_payments(rows, ends[-1]))
+    # The contact before the drawn cures, so contacts per cure reads what curing took
+    # (``portal.demo.cures``).
+    seed_cure_contact(db, rows)
     # The sections' cells of each month, as the daily work counts them from the activity
     # the demo seeded before (its plans, promises, contact, funnel and agents' work); up
     # to the latest month-end written: on a month's last day the day's work wrote today's
     # before that activity was seeded.
-    # The contact before the drawn cures, so contacts per cure reads what curing took
-    # (``portal.demo.cures``).
-    seed_cure_contact(db, rows)
     latest = latest_month_end(db) or ends[-1]
     monthly.recount(db, ends[0], max(latest, ends[-1]), finance_zone_anywhere())
     return ends

@@ -37,13 +37,12 @@ pairs (``cells.period_months``):
   stand; **money on them**, per currency (minor units, never summed across currencies):
   the plans' totals (what the borrowers agreed to pay) and what has been paid on their
   installments so far.
-- **Slice**: *worked* and *offers* by the case's slice of each month (its row at the
-  month's first month-end, ``cells.month_slices``); *owned* by its row at the month-end
-  counted; the contact, promises and plans (still read from their rows over the period's
-  days) by the case as it stands now (``portal.reporting.slices``).
+- **Slice**: the case's slice of each month (its row at the month's first month-end,
+  ``cells.month_slices``), for the work, offers, contact (the contact's cells), promises
+  and plans (the promises' and plans' cells); *owned* by its row at the month-end counted.
 
-The reader sums the cells and reads the rest in eight statements whatever the number of
-agents; ``only`` (a staff id) reads that member's figures alone, for an agent's own page.
+The reader sums the cells in eight statements whatever the number of agents; ``only``
+(a staff id) reads that member's figures alone, for an agent's own page.
 The counters replace one month's cells each and do not commit.
 """
 
@@ -52,11 +51,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVarTuple, cast
+from datetime import date, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Table, delete, func, insert, literal, select, union
+from sqlalchemy import Date, Table, delete, func, insert, literal, select, union
 from sqlalchemy.orm import Session
 
 from portal.models import (
@@ -77,11 +76,11 @@ from portal.models import (
     WorkCell,
 )
 from portal.reporting.arrangements import OUTCOMES, PlanTally
-from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
+from portal.reporting.cells import Database, days_of, in_period, month_bounds, month_slices
 from portal.reporting.portfolio import Slice
 from portal.reporting.promises import PromiseTally
 from portal.reporting.slices import WHOLE_BOOK
-from portal.reporting.snapshots import SLICES
+from portal.reporting.snapshots import SLICES, rows_at
 
 # The audit log's actions that count as working a case: each changes something on it.
 WORK_ACTIONS = (
@@ -107,8 +106,6 @@ WORK_ACTIONS = (
     "borrower.jurisdiction",
 )
 AGENT_ROLE = "agent"
-Ts = TypeVarTuple("Ts")
-Database = Session | Connection
 
 BOOK = cast(Table, BookCell.__table__)
 WORK = cast(Table, WorkCell.__table__)
@@ -251,7 +248,7 @@ def agents(
         staff_query = staff_query.where(StaffMember.id == only)
     members = {row[0]: row for row in db.execute(staff_query)}
     by_email = {row[1]: row[0] for row in members.values()}
-    through = period_months(first, last)[1]
+    first_day, through = days_of(first, last)
     found: dict[int, dict[str, Any]] = defaultdict(dict)
     owned_at: date | None = db.scalar(
         select(func.max(BOOK.c.month_end)).where(BOOK.c.month_end <= through)
@@ -275,7 +272,7 @@ def agents(
         rows.append(replace(row, **(figures or {})))
     rows.sort(key=lambda row: (row.name, row.staff_id))
     # The period's days, as ``book.days_of`` names them.
-    return Agents(first + timedelta(days=1), through, chosen, owned_at, tuple(rows))
+    return Agents(first_day, through, chosen, owned_at, tuple(rows))
 
 
 def _owned(db: Session, month_end: date, chosen: Slice, only: int | None) -> Any:
@@ -444,7 +441,7 @@ def count_owned(db: Database, month_end: date, zone: ZoneInfo) -> int:
         .group_by(*slices)
     )
     db.execute(insert(BOOK).from_select(["month_end", *SLICES, "cases"], grouped))
-    return _cells(db, BOOK, month_end)
+    return rows_at(db, BOOK, month_end)
 
 
 def count_worked(db: Database, month_end: date, zone: ZoneInfo) -> int:
@@ -462,7 +459,7 @@ def count_worked(db: Database, month_end: date, zone: ZoneInfo) -> int:
         .group_by(*columns, work.c.staff_id)
     )
     db.execute(insert(WORK).from_select(["month_end", *SLICES, "staff_id", "cases"], grouped))
-    return _cells(db, WORK, month_end)
+    return rows_at(db, WORK, month_end)
 
 
 def _work(start: datetime, end: datetime) -> Any:
@@ -513,7 +510,7 @@ def count_offers(db: Database, month_end: date, zone: ZoneInfo) -> int:
     )
     names = ["month_end", *SLICES, "created_by", "authority", "status", "approved", "offers"]
     db.execute(insert(OFFERS).from_select(names, grouped))
-    return _cells(db, OFFERS, month_end)
+    return rows_at(db, OFFERS, month_end)
 
 
 def unsettled_offers(db: Database) -> date | None:
@@ -525,13 +522,6 @@ def unsettled_offers(db: Database) -> date | None:
         select(func.min(OFFERS.c.month_end)).where(OFFERS.c.status.in_(OPEN_OFFER_STATUSES))
     ).scalar_one()
     return oldest
-
-
-def _cells(db: Database, table: Table, month_end: date) -> int:
-    counted = db.execute(
-        select(func.count()).select_from(table).where(table.c.month_end == month_end)
-    )
-    return int(counted.scalar_one())
 
 
 __all__ = [

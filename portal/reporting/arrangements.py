@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from fractions import Fraction
 from types import MappingProxyType
 from typing import cast
@@ -63,14 +63,14 @@ from portal.models import (
     PlanStatus,
 )
 from portal.reporting.cells import (
+    days_of,
     in_period,
     month_bounds,
     month_slices,
-    period_months,
 )
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, average, share
-from portal.reporting.snapshots import SLICES
+from portal.reporting.snapshots import SLICES, rows_at
 
 CELLS = cast(Table, PlanCell.__table__)
 # The cells' money columns, summed.
@@ -289,10 +289,7 @@ def count_arrangements(db: Session | Connection, month_end: date, zone: ZoneInfo
         *(func.sum(plans.c[name]) for name in MONEY),
     ).group_by(*(plans.c[name] for name in keys))
     db.execute(insert(CELLS).from_select(["month_end", *keys, "plans", *MONEY], grouped))
-    written = db.execute(
-        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
-    )
-    return int(written.scalar_one())
+    return rows_at(db, CELLS, month_end)
 
 
 def unsettled(db: Session | Connection) -> date | None:
@@ -339,8 +336,7 @@ def arrangements(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOO
         if kind == PlanKind.SETTLEMENT.value and outcome == "kept":
             settlements_kept += number
     total = sum(by_kind.values(), PlanTally())
-    # The period's calendar days, as ``book.days_of`` names them.
-    first_day, last_day = first + timedelta(days=1), period_months(first, last)[1]
+    first_day, last_day = days_of(first, last)
     return Arrangements(
         first_day,
         last_day,

@@ -25,13 +25,38 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, Subquery, Table, and_, case, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    case,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
 
 from portal.finance.reports import day_bounds
 from portal.models import Borrower, Case, CaseMonthEnd, Loan, StaffMember
 from portal.reporting.portfolio import Slice
 from portal.reporting.snapshots import SLICES, latest_arm, month_end_of, previous_month_end
+
+# What a count is given: the caller's session, or its connection (the daily work's steps).
+Database = Session | Connection
+
+
+def connection_of(db: Database) -> Connection:
+    """``db``'s connection: where a count's temporary tables live, for its transaction."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+def temporary(name: str, *columns: Column[Any]) -> Table:
+    """A temporary table of a count's own: created on ``connection_of(db)``, dropped once
+    read (on an error, with the transaction the caller rolls back)."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
 
 
 def month_bounds(month_end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -45,6 +70,12 @@ def period_months(first: date, last: date) -> tuple[date, date]:
     run from ``first`` to ``last``: from the month after ``first`` to the one after
     ``last``."""
     return month_end_of(first + timedelta(days=1)), month_end_of(last + timedelta(days=1))
+
+
+def days_of(first: date, last: date) -> tuple[date, date]:
+    """The calendar days of the month pairs whose first month-ends run from ``first`` to
+    ``last``: from the day after ``first`` to the last pair's second month-end."""
+    return first + timedelta(days=1), month_end_of(last + timedelta(days=1))
 
 
 def months_between(first: date, last: date) -> Iterator[date]:
@@ -114,9 +145,13 @@ def month_slices(month_end: date, case_ids: Select[Any]) -> Subquery:
 
 
 __all__ = [
+    "Database",
+    "connection_of",
+    "days_of",
     "in_period",
     "month_bounds",
     "month_slices",
     "months_between",
     "period_months",
+    "temporary",
 ]

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, cast
@@ -51,7 +51,6 @@ from sqlalchemy import (
     Date,
     FromClause,
     Integer,
-    MetaData,
     Select,
     String,
     Table,
@@ -79,10 +78,17 @@ from portal.models import (
     Loan,
     OptOut,
 )
-from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
+from portal.reporting.cells import (
+    connection_of,
+    days_of,
+    in_period,
+    month_bounds,
+    month_slices,
+    temporary,
+)
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, share
-from portal.reporting.snapshots import SLICES, previous_month_end
+from portal.reporting.snapshots import SLICES, previous_month_end, rows_at
 
 # The audit actions that record a contact the gate refused.
 REFUSED_ACTIONS = ("call.refused", "letter.refused", "message.refused", "message.cancel")
@@ -99,12 +105,7 @@ CELLS = (LOG, CASE_MONTHS, REFUSALS, OPT_OUTS)
 # A month's refused contacts, expanded from the audit entries' JSON in Python (a batch's
 # entry lists its cases by reason, which neither SQLite nor PostgreSQL reads alike), by
 # case and reason (NULL: the refusals, each once), for one statement to slice and count.
-def _temporary(name: str, *columns: Column[Any]) -> Table:
-    """A temporary table of a count's own (``_connection``)."""
-    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
-
-
-REFUSED = _temporary(
+REFUSED = temporary(
     "contact_refused",
     Column("case_id", Integer, nullable=False),
     Column("reason", String(32)),
@@ -113,7 +114,7 @@ REFUSED = _temporary(
 # The month's log per case, channel, agent and direction (one read of its rows), and
 # its cases with their slices (``month_slices``, the costly part at a million cases):
 # each read twice.
-LOGGED = _temporary(
+LOGGED = temporary(
     "contact_logged",
     Column("case_id", Integer, nullable=False),
     Column("channel", String(8), nullable=False),
@@ -122,7 +123,7 @@ LOGGED = _temporary(
     Column("attempts", Integer, nullable=False),
     Column("connected", Integer, nullable=False),
 )
-SLICED = _temporary(
+SLICED = temporary(
     "contact_sliced",
     Column("case_id", Integer, primary_key=True),
     *(Column(name, Integer if name.endswith("_id") else String) for name in SLICES),
@@ -225,8 +226,7 @@ def contact(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) ->
     ):
         opted_out[str(channel)] += number
     return Contact(
-        first + timedelta(days=1),
-        period_months(first, last)[1],
+        *days_of(first, last),
         chosen,
         MappingProxyType(attempts),
         right_party,
@@ -255,12 +255,7 @@ def count_contact(db: Session | Connection, month_end: date, zone: ZoneInfo) -> 
     _count_log(db, month_end, start, end)
     _count_refusals(db, month_end, start, end)
     _count_opt_outs(db, month_end, start, end)
-    return sum(
-        db.execute(
-            select(func.count()).select_from(table).where(table.c.month_end == month_end)
-        ).scalar_one()
-        for table in CELLS
-    )
+    return sum(rows_at(db, table, month_end) for table in CELLS)
 
 
 def _insert_cells(
@@ -287,7 +282,7 @@ def _count_log(db: Session | Connection, month_end: date, start: datetime, end: 
     """The log's rows per channel, agent and direction, and the case-months, through two
     temporary tables (``LOGGED``, ``SLICED``) so that the month's rows are read once and
     its cases sliced once."""
-    connection = _connection(db)
+    connection = connection_of(db)
     LOGGED.create(connection)
     SLICED.create(connection)
     by = (ContactAttempt.case_id, ContactAttempt.channel, ContactAttempt.agent)
@@ -331,12 +326,6 @@ def _count_log(db: Session | Connection, month_end: date, start: datetime, end: 
     SLICED.drop(connection)
 
 
-def _connection(db: Session | Connection) -> Connection:
-    """``db``'s connection, for a temporary table of its transaction's. Each is dropped
-    once read; on an error, with the transaction the caller rolls back."""
-    return db.connection() if isinstance(db, Session) else db
-
-
 def _count_refusals(
     db: Session | Connection, month_end: date, start: datetime, end: datetime
 ) -> None:
@@ -358,7 +347,7 @@ def _count_refusals(
             counted.update((refused_case, reason) for reason in reasons)
     if not counted:
         return
-    connection = _connection(db)
+    connection = connection_of(db)
     REFUSED.create(connection)
     db.execute(
         insert(REFUSED),

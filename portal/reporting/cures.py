@@ -23,11 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Date,
     Table,
@@ -46,12 +45,9 @@ from portal.models import CaseMonthEnd, ContactAttempt, CureCell
 from portal.reporting.cells import in_period, month_bounds
 from portal.reporting.portfolio import Slice, share_text
 from portal.reporting.slices import WHOLE_BOOK, share
-from portal.reporting.snapshots import SLICES, previous_month_end
+from portal.reporting.snapshots import SLICES, previous_month_end, rows_at
 
 CELLS = cast(Table, CureCell.__table__)
-
-# The slice's fields, as the month-end history names them.
-SLICE_FIELDS = ("product", "currency", "market", "stage", "owner_id", "team_id", "arm")
 
 
 @dataclass(frozen=True)
@@ -88,16 +84,6 @@ class ContactsPerCure:
                 "right_party_contacts_per_cure": share_text(self.right_party_contacts_per_cure),
             }
         }
-
-
-def month_end_conditions(row: Any, chosen: Slice) -> list[ColumnElement[bool]]:
-    """The slice as conditions on a month-end row's own columns (``row``: the
-    ``CaseMonthEnd`` entity or an alias of it)."""
-    return [
-        getattr(row, name) == getattr(chosen, name)
-        for name in SLICE_FIELDS
-        if getattr(chosen, name) is not None
-    ]
 
 
 def count_cures(db: Session | Connection, month_end: date, zone: ZoneInfo) -> int:
@@ -145,10 +131,7 @@ def count_cures(db: Session | Connection, month_end: date, zone: ZoneInfo) -> in
     ).group_by(*sliced_by)
     columns = ["month_end", *SLICES, "cures", "attempts", "connected"]
     db.execute(insert(CELLS).from_select(columns, grouped))
-    written = db.execute(
-        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
-    )
-    return int(written.scalar_one())
+    return rows_at(db, CELLS, month_end)
 
 
 def contacts_per_cure(
@@ -169,4 +152,4 @@ def contacts_per_cure(
     return ContactsPerCure(first, last, chosen, int(cures), int(attempts), int(connected))
 
 
-__all__ = ["ContactsPerCure", "contacts_per_cure", "count_cures", "month_end_conditions"]
+__all__ = ["ContactsPerCure", "contacts_per_cure", "count_cures"]

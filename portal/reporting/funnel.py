@@ -25,17 +25,18 @@ device class and slice, so the groups add up to the totals.
 
 The month-end step counts each month's cells (``count_funnel``, ``FunnelCell``); a plan
 still live can yet be canceled and leave the accepted step, so the months from the oldest
-live plan's are recounted (``unsettled``). A report of a period sums its
-months' cells (``funnel``): over more than a month, a case is counted once per month it
-reached a step (case-months). ``reached`` writes the two steps the portal did not record
-before (and the verification's device class comes with the verification).
+live plan in the plans' cells are recounted (``arrangements.unsettled``). A report of a
+period sums its months' cells (``funnel``): over more than a month, a case is counted
+once per month it reached a step (case-months). ``reached`` writes the two steps the
+portal did not record before (and the verification's device class comes with the
+verification).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import cast
@@ -48,7 +49,6 @@ from sqlalchemy import (
     Connection,
     Date,
     Integer,
-    MetaData,
     Select,
     String,
     Table,
@@ -78,10 +78,17 @@ from portal.models import (
     ReminderLink,
     VerificationAttempt,
 )
-from portal.reporting.cells import in_period, month_bounds, month_slices, period_months
+from portal.reporting.cells import (
+    connection_of,
+    days_of,
+    in_period,
+    month_bounds,
+    month_slices,
+    temporary,
+)
 from portal.reporting.portfolio import Slice
 from portal.reporting.slices import WHOLE_BOOK
-from portal.reporting.snapshots import SLICES
+from portal.reporting.snapshots import SLICES, rows_at
 
 CELLS = cast(Table, FunnelCell.__table__)
 
@@ -217,12 +224,10 @@ def _reached(start: datetime, end: datetime) -> CompoundSelect[int, str]:
 
 # The month's cases and the steps they reached (``count_funnel``), a temporary table of
 # the count's transaction, dropped once read (on an error, with the transaction).
-STEPS_REACHED = Table(
+STEPS_REACHED = temporary(
     "funnel_steps_reached",
-    MetaData(),
     Column("case_id", Integer, nullable=False),
     Column("step", String(24), nullable=False),
-    prefixes=["TEMPORARY"],
 )
 
 
@@ -239,7 +244,7 @@ def count_funnel(db: Session | Connection, month_end: date, zone: ZoneInfo) -> i
     # union of seven sources, a month at a million cases was planned for a billion rows,
     # and once (in the month-end step, after a million month-end rows written) ran for
     # minutes.
-    connection = db.connection() if isinstance(db, Session) else db
+    connection = connection_of(db)
     STEPS_REACHED.create(connection)
     db.execute(
         insert(STEPS_REACHED).from_select(
@@ -284,10 +289,7 @@ def count_funnel(db: Session | Connection, month_end: date, zone: ZoneInfo) -> i
     columns = ["month_end", "step", "language", "device", *SLICES, "cases"]
     db.execute(insert(CELLS).from_select(columns, grouped))
     STEPS_REACHED.drop(connection)
-    written = db.execute(
-        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
-    )
-    return int(written.scalar_one())
+    return rows_at(db, CELLS, month_end)
 
 
 def funnel(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> Funnel:
@@ -301,5 +303,5 @@ def funnel(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -> 
         .group_by(columns.language, columns.device, columns.step)
     )
     counts = {(str(locale), str(kind), str(step)): int(n) for locale, kind, step, n in rows}
-    days = (first + timedelta(days=1), period_months(first, last)[1])
+    days = days_of(first, last)
     return Funnel(*days, chosen, MappingProxyType(counts))

@@ -26,17 +26,12 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session
-
 from negotiation import Policy
 from portal.core.db import planned_for_values
 from portal.core.settings import finance_zone_anywhere
 from portal.reporting import agents, arrangements, contact, cures, funnel, promises, snapshots
-from portal.reporting.cells import months_between
+from portal.reporting.cells import Database, months_between
 from portal.reporting.snapshots import previous_month_end
-
-Database = Session | Connection
 
 
 @dataclass(frozen=True)
@@ -130,13 +125,14 @@ def close_month(
 def backfill(
     db: Database, first: date, last: date, rules: Policy, zone: ZoneInfo
 ) -> dict[date, int]:
-    """``snapshots.backfill``, then the cells of every month from the oldest written to the
-    latest month-end written. Returns the rows written by month-end."""
+    """``snapshots.backfill``, then every section's cells of every month from ``first``'s
+    to the latest month-end written, whether its month-end was written now or before:
+    after an upgrade that adds a section, its past months are counted this way. Returns
+    the rows written by month-end."""
     written = snapshots.backfill(db, first, last, rules, zone)
-    if written:
-        # The months after the last written are sliced by its rows: counted again too.
-        latest = snapshots.latest_month_end(db) or snapshots.month_end_of(last)
-        recount(db, min(written), latest, zone)
+    # The months after the last written are sliced by its rows: counted again too.
+    latest = snapshots.latest_month_end(db) or snapshots.month_end_of(last)
+    recount(db, snapshots.month_end_of(first), max(latest, snapshots.month_end_of(last)), zone)
     return written
 
 

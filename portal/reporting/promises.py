@@ -23,7 +23,7 @@ The reader reads the cells (and the staff, for names) only, one statement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import cast
 from zoneinfo import ZoneInfo
 
@@ -32,14 +32,14 @@ from sqlalchemy.orm import Session
 
 from portal.models import Promise, PromiseCell, PromiseStatus, StaffMember
 from portal.reporting.cells import (
+    days_of,
     in_period,
     month_bounds,
     month_slices,
-    period_months,
 )
 from portal.reporting.portfolio import Slice
 from portal.reporting.slices import WHOLE_BOOK
-from portal.reporting.snapshots import SLICES
+from portal.reporting.snapshots import SLICES, rows_at
 
 CELLS = cast(Table, PromiseCell.__table__)
 STATUSES = tuple(status.value for status in PromiseStatus)
@@ -157,10 +157,7 @@ def count_promises(db: Session | Connection, month_end: date, zone: ZoneInfo) ->
     )
     columns = ["month_end", *SLICES, "made_by", "status", "promises", "promised", "paid"]
     db.execute(insert(CELLS).from_select(columns, grouped))
-    written = db.execute(
-        select(func.count()).select_from(CELLS).where(CELLS.c.month_end == month_end)
-    )
-    return int(written.scalar_one())
+    return rows_at(db, CELLS, month_end)
 
 
 def unsettled(db: Session | Connection) -> date | None:
@@ -208,8 +205,7 @@ def promises(db: Session, first: date, last: date, chosen: Slice = WHOLE_BOOK) -
         amounts[currency] = (promised_before + int(promised), paid_before + int(paid))
     by_agent = tuple(AgentPromises(made_by, *agents[made_by]) for made_by in sorted(agents))
     return Promises(
-        first + timedelta(days=1),
-        period_months(first, last)[1],
+        *days_of(first, last),
         chosen,
         sum((agent.tally for agent in by_agent), PromiseTally()),
         by_agent,

@@ -127,7 +127,7 @@ def write_month_end(
         insert(MONTH_ENDS).from_select(COLUMNS, _month_end_rows(month_end, exact, _dialect(db)))
     )
     # Counted after, not through RETURNING: a million ids sent back to be counted.
-    rows = _count(db, MONTH_ENDS, month_end)
+    rows = rows_at(db, MONTH_ENDS, month_end)
     before = previous_month_end(month_end)
     count_transitions(db, before, month_end)
     count_transitions(db, month_end, month_end_of(month_end + timedelta(days=1)))
@@ -170,10 +170,11 @@ def count_transitions(db: Session | Connection, month_end: date, next_month_end:
         "amount",
     ]
     db.execute(insert(TRANSITIONS).from_select(columns, grouped))
-    return _count(db, TRANSITIONS, month_end)
+    return rows_at(db, TRANSITIONS, month_end)
 
 
-def _count(db: Session | Connection, table: Table, month_end: date) -> int:
+def rows_at(db: Session | Connection, table: Table, month_end: date) -> int:
+    """How many rows ``table`` holds at ``month_end`` (its ``month_end`` column)."""
     counted = db.execute(
         select(func.count()).select_from(table).where(table.c.month_end == month_end)
     )
@@ -353,7 +354,7 @@ def count_entries(db: Session | Connection, month_end: date) -> int:
         )
     )
     db.execute(insert(ENTRIES).from_select(["month_end", "case_id"], entered))
-    return _count(db, ENTRIES, month_end)
+    return rows_at(db, ENTRIES, month_end)
 
 
 def cohorts_of(month_end: date) -> list[date]:
@@ -482,7 +483,7 @@ def count_liquidation(
         "recovered",
     ]
     db.execute(insert(CELLS).from_select(columns, grouped))
-    return _count(db, CELLS, month_end)
+    return rows_at(db, CELLS, month_end)
 
 
 def recount_liquidation(
@@ -614,7 +615,7 @@ def _backfill_month(
         or_(Case.status != CaseStatus.RESOLVED, owed_then > 0),
     )
     db.execute(insert(MONTH_ENDS).from_select(COLUMNS, rows))
-    return _count(db, MONTH_ENDS, month_end)
+    return rows_at(db, MONTH_ENDS, month_end)
 
 
 def _days_past_due(month_end: date, oldest: Any, dialect: str) -> Any:
@@ -656,5 +657,6 @@ __all__ = [
     "month_end_of",
     "previous_month_end",
     "recount_liquidation",
+    "rows_at",
     "write_month_end",
 ]

@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from portal.cases.facts import policy
 from portal.core import db
-from portal.models import Case, CaseMonthEnd
+from portal.models import Case, CaseMonthEnd, Plan, PlanCell
 from portal.reporting import monthly
 from portal.reporting.cells import month_bounds, month_slices, months_between, period_months
 from portal.reporting.monthly import MonthCounter
@@ -112,3 +113,30 @@ def test_the_month_end_counts_its_month_the_one_before_and_the_unsettled(app: Fl
         # An unsettled month later than the month before changes nothing.
         monthly.count_month(session, NOVEMBER, TAIPEI, (recent,))
         assert counted == [OCTOBER, NOVEMBER]
+
+
+def test_the_backfill_counts_the_cells_of_months_written_before(app: Flask) -> None:
+    """After an upgrade that adds a section's cells, the month-ends are written already
+    and the cells' tables empty: the backfill counts them all the same."""
+    a = build_case(app).case_id
+    with app.app_context():
+        session = db.session()
+        session.add_all([_row(OCTOBER, a, None, "early"), _row(NOVEMBER, a, None, "early")])
+        session.add(
+            Plan(
+                case_id=a,
+                kind="arrears_plan",
+                status="active",
+                currency="TWD",
+                restructured=100_000,
+                total=100_000,
+                accepted_at=datetime(2026, 11, 10, 4, tzinfo=UTC),
+            )
+        )
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(PlanCell)) == 0
+        written = monthly.backfill(session, date(2026, 10, 1), NOVEMBER, policy(), TAIPEI)
+        session.commit()
+        counted = session.execute(select(PlanCell.month_end, PlanCell.plans)).all()
+    assert written == {}  # both month-ends were there
+    assert counted == [(NOVEMBER, 1)]
