@@ -1085,6 +1085,18 @@ def measure(
     )
 
 
+def within_goal(path: str, worst: float, median: float) -> Row:
+    """A read's row: its p95 and median against the dashboard's goal, ``GOAL_SECONDS``."""
+    return Row(
+        path,
+        f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
+        "-",
+        None,
+        f"p95 < {GOAL_SECONDS:g} s",
+        worst < GOAL_SECONDS,
+    )
+
+
 def rows_of(figures: Figures) -> list[Row]:
     """``make bench-compare``'s rows."""
     millions = f"{figures.cases / 1_000_000:g}M cases, {figures.month_ends} month-ends"
@@ -1126,36 +1138,21 @@ def rows_of(figures: Figures) -> list[Row]:
         )
     for label, worst, median in figures.whole:
         rows.append(
-            Row(
+            within_goal(
                 f"dashboard, the whole report (book_report), last {PAIRS} pairs, {label}",
-                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
-                "-",
-                None,
-                f"p95 < {GOAL_SECONDS:g} s",
-                worst < GOAL_SECONDS,
+                worst,
+                median,
             )
         )
     worst, median = figures.page
     rows.append(
-        Row(
-            f"dashboard page GET /reports/portfolio, last {PAIRS} pairs, unsliced",
-            f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
-            "-",
-            None,
-            f"p95 < {GOAL_SECONDS:g} s",
-            worst < GOAL_SECONDS,
+        within_goal(
+            f"dashboard page GET /reports/portfolio, last {PAIRS} pairs, unsliced", worst, median
         )
     )
     for label, worst, median, _counted in figures.dashboard:
         rows.append(
-            Row(
-                f"dashboard roll rates, last {PAIRS} pairs, {label}",
-                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
-                "-",
-                None,
-                f"p95 < {GOAL_SECONDS:g} s",
-                worst < GOAL_SECONDS,
-            )
+            within_goal(f"dashboard roll rates, last {PAIRS} pairs, {label}", worst, median)
         )
     if figures.cohorts:
         spent = [seconds for _, seconds, _ in figures.cohorts]
@@ -1184,25 +1181,11 @@ def rows_of(figures: Figures) -> list[Row]:
             )
         )
     for label, worst, median in figures.agents:
-        rows.append(
-            Row(
-                f"dashboard agents: {label}",
-                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
-                "-",
-                None,
-                f"p95 < {GOAL_SECONDS:g} s",
-                worst < GOAL_SECONDS,
-            )
-        )
+        rows.append(within_goal(f"dashboard agents: {label}", worst, median))
     for label, worst, median, _counted in figures.liquidation:
         rows.append(
-            Row(
-                f"dashboard liquidation curves, last {PAIRS} cohorts, {label}",
-                f"p95 {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)",
-                "-",
-                None,
-                f"p95 < {GOAL_SECONDS:g} s",
-                worst < GOAL_SECONDS,
+            within_goal(
+                f"dashboard liquidation curves, last {PAIRS} cohorts, {label}", worst, median
             )
         )
     return rows

@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
+from portal.demo.seed import demo_agent_account, demo_agents
 from portal.models import Borrower, Case, ContactAttempt, Loan, StaffMember
 from portal.reporting.snapshots import COLUMNS
 
@@ -33,14 +34,13 @@ CURES_SEED = 20261208
 # The messages (SMS and email) the caps count.
 MESSAGES = (Channel.SMS.value, Channel.EMAIL.value)
 WEEK = timedelta(days=7)
-AGENT = "agent"
 
 
 def seed_cure_contact(db: Session, rows: Sequence[tuple[Any, ...]]) -> int:
     """The contact of every cure in the drawn ``rows`` (``COLUMNS``), by the case's owner
-    or, for a case nobody owns, one of the active agents. Returns the attempts written."""
+    or, for a case nobody owns, one of the demo's agents. Returns the attempts written."""
     cures = _cures(rows)
-    agents = _agents(db)
+    agents = [member.email for member in demo_agents(db) + demo_agent_account(db)]
     if not cures or not agents:
         return 0
     people = _people(db, {case_id for case_id, _ in cures})
@@ -86,16 +86,6 @@ def _cures(rows: Sequence[tuple[Any, ...]]) -> set[tuple[int, date]]:
         if row[days_at] == 0 and (row[case_at], before) in overdue:
             cured.add((row[case_at], month_end))
     return cured
-
-
-def _agents(db: Session) -> list[str]:
-    """The active agents' emails, in id order."""
-    found = db.scalars(
-        select(StaffMember.email)
-        .where(StaffMember.active.is_(True), StaffMember.roles.contains(AGENT))
-        .order_by(StaffMember.id)
-    )
-    return list(found)
 
 
 def _people(db: Session, case_ids: set[int]) -> dict[int, tuple[int, str, str | None]]:

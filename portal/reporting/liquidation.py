@@ -15,7 +15,7 @@ Reads only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from negotiation.liquidation import Cohort, cohorts_of
 from portal.models import LiquidationCell
+from portal.reporting.cells import period_months
 from portal.reporting.portfolio import Slice, share_text
-from portal.reporting.snapshots import HORIZON, month_end_of
+from portal.reporting.snapshots import HORIZON
 
 CELLS = cast(Table, LiquidationCell.__table__)
 
@@ -85,8 +86,7 @@ def of_pairs(db: Session, first: date, last: date, chosen: Slice) -> Liquidation
     """The cohorts of the month pairs from ``first`` to ``last`` (their first
     month-ends): those that entered at the month-ends after ``first`` up to the last
     pair's second, as of that one (the pairs' days, as the other figures count them)."""
-    after = month_end_of(first + timedelta(days=1))
-    return liquidation(db, after, month_end_of(last + timedelta(days=1)), chosen)
+    return liquidation(db, *period_months(first, last), chosen)
 
 
 def as_json(report: Liquidation) -> dict[str, Any]:

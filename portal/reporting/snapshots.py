@@ -492,7 +492,7 @@ def recount_liquidation(
     """``count_liquidation`` for every month-end written from ``first`` on, oldest first
     (an entry at one month-end depends on the month-end before; a cohort's cells on the
     entries after it). Returns the cells written by month-end."""
-    last = db.execute(select(func.max(MONTH_ENDS.c.month_end))).scalar_one_or_none()
+    last = latest_month_end(db)
     counted: dict[date, int] = {}
     month_end = month_end_of(first)
     while last is not None and month_end <= last:

@@ -16,6 +16,7 @@ from negotiation import add_months
 from portal.access.verification import issue_link
 from portal.core import db
 from portal.core.hashing import fact_hash, new_salt
+from portal.core.settings import finance_zone_anywhere
 from portal.models import (
     Borrower,
     Case,
@@ -26,6 +27,7 @@ from portal.models import (
     MessageStatus,
     Plan,
 )
+from portal.reporting import monthly
 from portal.staff import accounts
 
 # Dates and amounts are wrapped in a nowrap span in HTML (one line on a phone).
@@ -392,9 +394,6 @@ def count_cells(app: Flask, first: date, last: date) -> None:
     """Every report section's cells of the months from ``first``'s to ``last``'s
     (month-ends), as the month-end step counts them (``portal.reporting.monthly``), in
     the finance time zone; committed."""
-    from portal.core.settings import finance_zone_anywhere
-    from portal.reporting import monthly
-
     with app.app_context():
         session = db.session()
         monthly.recount(session, first, last, finance_zone_anywhere())
