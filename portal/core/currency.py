@@ -59,6 +59,15 @@ def to_major(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_digits(currency))
 
 
+def to_minor_exact(amount: Decimal, currency: str) -> int:
+    """An exact decimal amount of the currency in minor units (123.45 TWD is 12345);
+    raises ``ValueError`` when it has more decimals than the currency's minor unit."""
+    minor = amount.scaleb(minor_digits(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} {currency} is finer than the currency's minor unit")
+    return int(minor)
+
+
 def unusual_digits() -> dict[str, int]:
     """Every currency whose minor unit is not a hundredth, with its digits: what a query
     over loans of several currencies needs to scale each one's amounts."""

@@ -469,6 +469,15 @@ SETTINGS: tuple[Setting, ...] = (
         _rates,
     ),
     Setting(
+        "HAOHUAN_FINANCE_APPROVAL_ABOVE",
+        "FINANCE_APPROVAL_ABOVE",
+        "TWD=3000,CNY=700,HKD=800,USD=100",
+        "the amount in each currency above which a refund or a write-off by finance needs "
+        "a second finance member's approval; in a currency not listed, every amount does",
+        "`CODE=amount` in major units, comma-separated, such as `TWD=3000,USD=100`",
+        _rates,
+    ),
+    Setting(
         "PAYMENT_GATEWAY",
         "PAYMENT_GATEWAY",
         "sandbox",
@@ -850,6 +859,15 @@ class Settings:
         rates = parse_rates(self._text("REPORTING_RATES"))
         rates[self.reporting_currency] = Decimal(1)
         return rates
+
+    @property
+    def finance_approval_above(self) -> dict[str, int]:
+        """Per currency, the largest refund or write-off (minor units) one finance member
+        may make alone (``portal.finance.approval``)."""
+        from portal.core.currency import parse_rates, to_minor_exact
+
+        limits = parse_rates(self._text("FINANCE_APPROVAL_ABOVE"))
+        return {code: to_minor_exact(amount, code) for code, amount in limits.items()}
 
     @property
     def frozen_now(self) -> str:
