@@ -367,6 +367,19 @@ def detach_method(settings: StripeSettings, method: str) -> None:
             raise
 
 
+def submit_dispute_evidence(
+    settings: StripeSettings, dispute_id: str, evidence: dict[str, str], key: str
+) -> str:
+    """Send the evidence for a dispute and submit it (``submit=true``: Stripe sends it to
+    the bank at once, and no more can be added); returns the dispute's status after
+    (``under_review``). https://docs.stripe.com/api/disputes/update"""
+    params: Any = {"evidence": evidence, "submit": True}
+    dispute = client(settings).v1.disputes.update(
+        dispute_id, params=params, options={"idempotency_key": key}
+    )
+    return str(dispute.status)
+
+
 def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> dict[str, Any]:
     """The event, once its signature and timestamp verify; raises ``SignatureError``."""
     try:
