@@ -251,6 +251,27 @@ def payments_kept_rate(since: datetime | None, until: datetime | None, as_json: 
         )
 
 
+@cli.group("sandbox")
+def sandbox_group() -> None:
+    """The sandbox gateway: what Stripe and the banks would do, offline."""
+
+
+@sandbox_group.command("dispute")
+@click.argument("dispute_id", type=int)
+@click.option("--won/--lost", required=True, help="The bank's decision.")
+@with_appcontext
+def sandbox_dispute(dispute_id: int, won: bool) -> None:
+    """Decide a sandbox dispute (its number on the finance console's Chargebacks page):
+    won returns the money to the loan, lost leaves it taken back."""
+    from portal.payments.sandbox_disputes import SandboxDisputeError, decide_dispute
+
+    try:
+        decided = decide_dispute(db.session(), dispute_id, won, now())
+    except SandboxDisputeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"dispute {decided.id} ({decided.reference}) is {decided.status}")
+
+
 @cli.group("cases")
 def cases_group() -> None:
     """The daily case work."""

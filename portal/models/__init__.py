@@ -68,8 +68,12 @@ from portal.models.holds import (
 )
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
 from portal.models.payments import (
+    ANSWERABLE_DISPUTE_STATUSES,
+    CLOSED_DISPUTE_STATUSES,
     OPEN_PAYMENT_STATUSES,
     Allocation,
+    Dispute,
+    DisputeStatus,
     EventOutcome,
     Payment,
     PaymentStatus,
@@ -116,6 +120,8 @@ from portal.models.strategy import (
 )
 
 __all__ = [
+    "ANSWERABLE_DISPUTE_STATUSES",
+    "CLOSED_DISPUTE_STATUSES",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
     "NAMING",
@@ -153,9 +159,11 @@ __all__ = [
     "ContactOptOutCell",
     "ContactRefusalCell",
     "CureCell",
+    "Dispute",
     "DisputeEvidence",
     "DisputeReason",
     "DisputeResolution",
+    "DisputeStatus",
     "EventOutcome",
     "EvidenceType",
     "ExperimentAssignment",

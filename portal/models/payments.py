@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false, text
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, codes, utcnow
@@ -165,6 +165,84 @@ class WebhookInbox(Base):
     # Minor units as the gateway reported them (a running total for a refund).
     amount: Mapped[int] = mapped_column(default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # What else the event said that is kept besides the ledger's effect: a dispute's
+    # details (``portal.payments.disputes.DisputeFacts``), None for anything else.
+    details: Mapped[dict[str, object] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class DisputeStatus(StrEnum):
+    """A dispute's status, Stripe's own codes
+    (https://docs.stripe.com/api/disputes/object#dispute_object-status): an inquiry
+    (``warning_*``: no money taken yet) or a chargeback waiting for evidence, under the
+    bank's review, then won or lost (``prevented``: stopped before it became one)."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    WARNING_CLOSED = "warning_closed"
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+    PREVENTED = "prevented"
+
+
+# The statuses in which the lender can still send evidence.
+ANSWERABLE_DISPUTE_STATUSES = (DisputeStatus.WARNING_NEEDS_RESPONSE, DisputeStatus.NEEDS_RESPONSE)
+# The statuses after which nothing more happens to a dispute.
+CLOSED_DISPUTE_STATUSES = (
+    DisputeStatus.WARNING_CLOSED,
+    DisputeStatus.WON,
+    DisputeStatus.LOST,
+    DisputeStatus.PREVENTED,
+)
+
+
+class Dispute(Base):
+    """A cardholder's dispute of a payment, as the gateway reports it (kept current from
+    its events by ``portal.payments.disputes``), and the evidence finance sent.
+
+    The ledger's side (the money held while it is open or lost) is the payment's
+    ``disputed``; this row is what finance works: reason, amount, the gateway's dispute
+    fee (``fee`` in ``fee_currency``'s minor units, what the journals book as a cost),
+    the date evidence is due, and the evidence as sent, when and by whom. ``last_event_at``
+    is the time of the newest event applied: an older one, arriving late, never takes
+    the row back."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("gateway", "reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    # The gateway's id of the dispute (Stripe's ``dp_...``).
+    reference: Mapped[str] = mapped_column(String(128))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    # The payment's reference at the gateway (the PaymentIntent), and the charge disputed.
+    payment_reference: Mapped[str] = mapped_column(String(128))
+    charge_reference: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's reason code (fraudulent, product_not_received, ...), kept as sent.
+    reason: Mapped[str] = mapped_column(String(40))
+    status: Mapped[DisputeStatus] = mapped_column(codes(DisputeStatus, name="status", length=24))
+    fee: Mapped[int] = mapped_column(default=0, server_default="0")
+    fee_currency: Mapped[str] = mapped_column(String(3), default="", server_default="")
+    evidence_due_by: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_event_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    evidence: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    evidence_submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    evidence_submitted_by: Mapped[str | None] = mapped_column(String(254))
+
+    @property
+    def answerable(self) -> bool:
+        """True while evidence can still be sent (the due date aside)."""
+        return self.status in ANSWERABLE_DISPUTE_STATUSES and self.evidence_submitted_at is None
+
+    @property
+    def closed(self) -> bool:
+        """True once the dispute is decided (or the inquiry closed)."""
+        return self.status in CLOSED_DISPUTE_STATUSES

@@ -11,6 +11,7 @@ plan it was meant for has been withdrawn since.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,6 +43,7 @@ from portal.models import (
     ProcessedEvent,
     Waiver,
 )
+from portal.payments.disputes import DisputeFacts, track
 from portal.payments.ledger import (
     apply_to_loan,
     reinstate,
@@ -78,6 +80,9 @@ class GatewayEvent:
     outcome: Outcome
     amount: int = 0
     currency: str = ""
+    # For DISPUTED, the dispute's own details when the gateway sent them: kept in
+    # ``disputes``, and the amount held is then the dispute's (see ``disputes.track``).
+    dispute: DisputeFacts | None = None
 
 
 class TooEarlyError(RuntimeError):
@@ -104,6 +109,11 @@ def handle(db: Session, event: GatewayEvent, now: datetime) -> bool:
     payment: Payment | None = None
     if event.outcome in (Outcome.REFUNDED, Outcome.DISPUTED):
         try:
+            if event.dispute is not None:
+                # The dispute's row first: what it holds now, whatever order its events
+                # came in, is what the ledger holds.
+                holds = track(db, event.gateway, event.reference, event.dispute, now)
+                event = dataclasses.replace(event, amount=holds)
             _take_back(db, event, now)
         except TooEarlyError:
             db.rollback()

@@ -59,6 +59,11 @@ class GatewayUnavailableError(RuntimeError):
     have happened, and the same call can safely be made again."""
 
 
+class DisputeRefusedError(RuntimeError):
+    """The provider refused the evidence for a dispute (closed already, past its due
+    date, or evidence it does not take): nothing was submitted."""
+
+
 class Gateway(Protocol):
     """What the portal needs from a payment provider."""
 
@@ -99,6 +104,14 @@ class Gateway(Protocol):
     def forget_card(self, card: SavedCard) -> None:
         """Remove the saved card at the provider, so it can never be charged again.
         Raises ``GatewayUnavailableError``."""
+        ...
+
+    def submit_dispute_evidence(self, reference: str, evidence: dict[str, str], key: str) -> str:
+        """Send ``evidence`` (the provider's evidence fields, as text) for the dispute
+        ``reference`` and submit it for the bank's review; returns the dispute's status at
+        the provider afterwards. ``key`` makes a retried call submit once. Raises
+        ``DisputeRefusedError`` when the provider refuses it, ``GatewayUnavailableError``
+        when it cannot be reached."""
         ...
 
 

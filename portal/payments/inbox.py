@@ -35,6 +35,7 @@ from portal.core import jobs
 from portal.core.clock import now
 from portal.core.db import session
 from portal.models import WebhookInbox
+from portal.payments.disputes import DisputeFacts
 from portal.payments.events import GatewayEvent, TooEarlyError, handle
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def record(db: Session, event: GatewayEvent, now: datetime) -> int | None:
         "outcome": event.outcome,
         "amount": event.amount,
         "currency": event.currency,
+        "details": event.dispute.as_json() if event.dispute is not None else None,
         "received_at": now,
         "attempts": 0,
     }
@@ -151,12 +153,16 @@ def settle(db: Session, inbox_id: int, now: datetime) -> Settlement:
             _INBOX.c.outcome,
             _INBOX.c.amount,
             _INBOX.c.currency,
+            _INBOX.c.details,
         )
     ).first()
     if claimed is None:
         db.rollback()
         return Settlement.SETTLED_ALREADY
-    event = GatewayEvent(*claimed)
+    gateway, event_id, reference, outcome, amount, currency, details = claimed
+    event = GatewayEvent(
+        gateway, event_id, reference, outcome, amount, currency, DisputeFacts.from_json(details)
+    )
     try:
         applied = handle(db, event, now)
     except TooEarlyError:

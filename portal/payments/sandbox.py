@@ -89,6 +89,12 @@ class SandboxGateway:
     def forget_card(self, card: SavedCard) -> None:
         """Nothing is kept anywhere else."""
 
+    def submit_dispute_evidence(self, reference: str, evidence: dict[str, str], key: str) -> str:
+        """The sandbox's bank takes any evidence for review: the evidence itself is kept
+        on the dispute's row by the caller, as a provider would keep it; a decision comes
+        from ``haohuan sandbox dispute``."""
+        return "under_review"
+
 
 def chosen_reference(setup_reference: str, last4: str) -> str | None:
     """The reference of a setup finished with the test card ``last4``, or None when the

@@ -25,6 +25,7 @@ from portal.payments.gateway import (
     CardSetup,
     Charged,
     Checkout,
+    DisputeRefusedError,
     GatewayUnavailableError,
 )
 from portal.payments.stripe_gateway import (
@@ -40,6 +41,7 @@ from portal.payments.stripe_gateway import (
     off_session_made,
     retrieve_method,
     retrieve_setup,
+    submit_dispute_evidence,
 )
 
 if TYPE_CHECKING:
@@ -160,6 +162,18 @@ class StripeGateway:
         """Detach the card from the borrower's Customer."""
         try:
             detach_method(StripeSettings.from_config(), card.method_ref)
+        except stripe.StripeError as error:
+            raise GatewayUnavailableError(str(error)) from None
+
+    def submit_dispute_evidence(self, reference: str, evidence: dict[str, str], key: str) -> str:
+        """The evidence sent through Stripe's dispute API and submitted; a refusal (a
+        dispute closed, past its due date, or evidence already submitted) is Stripe's
+        answer, anything else an outage."""
+        try:
+            return submit_dispute_evidence(StripeSettings.from_config(), reference, evidence, key)
+        except stripe.InvalidRequestError as error:
+            log.warning("stripe refused evidence for dispute %s: %s", reference, error)
+            raise DisputeRefusedError(str(error)) from None
         except stripe.StripeError as error:
             raise GatewayUnavailableError(str(error)) from None
 

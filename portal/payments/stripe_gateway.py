@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
+from portal.payments.disputes import DisputeFacts
 from portal.payments.events import GatewayEvent, Outcome
 
 if TYPE_CHECKING:
@@ -366,6 +367,19 @@ def detach_method(settings: StripeSettings, method: str) -> None:
             raise
 
 
+def submit_dispute_evidence(
+    settings: StripeSettings, dispute_id: str, evidence: dict[str, str], key: str
+) -> str:
+    """Send the evidence for a dispute and submit it (``submit=true``: Stripe sends it to
+    the bank at once, and no more can be added); returns the dispute's status after
+    (``under_review``). https://docs.stripe.com/api/disputes/update"""
+    params: Any = {"evidence": evidence, "submit": True}
+    dispute = client(settings).v1.disputes.update(
+        dispute_id, params=params, options={"idempotency_key": key}
+    )
+    return str(dispute.status)
+
+
 def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> dict[str, Any]:
     """The event, once its signature and timestamp verify; raises ``SignatureError``."""
     try:
@@ -471,11 +485,61 @@ def _mapped(event: dict[str, Any]) -> GatewayEvent | None:
         return GatewayEvent("stripe", event["id"], intent_id, Outcome.REFUNDED, refunded)
     if kind in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
         held = _whole(found.get("amount"))
-        return GatewayEvent("stripe", event["id"], intent_id, Outcome.DISPUTED, held)
-    if kind == "charge.dispute.closed":
+        return GatewayEvent(
+            "stripe", event["id"], intent_id, Outcome.DISPUTED, held, dispute=_dispute(event)
+        )
+    if kind in ("charge.dispute.closed", "charge.dispute.updated"):
+        # An update (evidence sent, under review) holds what the dispute held: the ledger
+        # does not move, the dispute's row does.
         held = 0 if found.get("status") == "won" else _whole(found.get("amount"))
-        return GatewayEvent("stripe", event["id"], intent_id, Outcome.DISPUTED, held)
+        return GatewayEvent(
+            "stripe", event["id"], intent_id, Outcome.DISPUTED, held, dispute=_dispute(event)
+        )
     return None
+
+
+def _dispute(event: dict[str, Any]) -> DisputeFacts | None:
+    """What a dispute event says of its dispute (https://docs.stripe.com/api/disputes/object),
+    or None when its object is not a dispute or lacks what every dispute has."""
+    found = event["data"]["object"]
+    dispute_id, status, currency = found.get("id"), found.get("status"), found.get("currency")
+    if not (
+        found.get("object") == "dispute"
+        and isinstance(dispute_id, str)
+        and 0 < len(dispute_id) <= LONGEST_ID
+        and isinstance(status, str)
+        and isinstance(currency, str)
+    ):
+        return None
+    reason = found.get("reason")
+    # The dispute's fee: its balance transactions' fees (a won dispute may return it).
+    fee, fee_currency = 0, ""
+    for line in found.get("balance_transactions") or ():
+        if isinstance(line, dict) and isinstance(line.get("currency"), str):
+            fee += _signed(line.get("fee"))
+            fee_currency = fee_currency or line["currency"].upper()
+    details = found.get("evidence_details")
+    due_by = details.get("due_by") if isinstance(details, dict) else None
+    charge = found.get("charge")
+    return DisputeFacts(
+        id=dispute_id,
+        status=status,
+        reason=reason if isinstance(reason, str) else "general",
+        amount=_whole(found.get("amount")),
+        currency=currency.upper()[:3],
+        fee=fee,
+        fee_currency=fee_currency[:3],
+        charge=charge if isinstance(charge, str) and len(charge) <= LONGEST_ID else None,
+        due_by=_whole(due_by) or None,
+        opened=_whole(found.get("created")),
+        sent=_whole(event.get("created")),
+    )
+
+
+def _signed(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= LARGEST_AMOUNT:
+        return value
+    return 0
 
 
 def _whole(value: Any) -> int:

@@ -51,6 +51,21 @@ and the reconciliation needs, each a documented behaviour of Stripe's API:
   (https://docs.stripe.com/api/payment_methods/detach: "it can no longer be used for a
   payment or re-attached to a Customer"); localstripe charges it.
 
+- disputes (https://docs.stripe.com/api/disputes), which localstripe has none of:
+  ``GET /v1/disputes/{id}`` and ``GET /v1/disputes``; ``POST /v1/disputes/{id}`` with
+  ``evidence[...]`` (Stripe's evidence fields only) and ``submit=true``, which moves the
+  dispute to ``under_review`` (``warning_under_review`` for an inquiry), and is refused
+  with a 400 once submitted, closed or past ``evidence_details.due_by``;
+  ``POST /v1/disputes/{id}/close`` (accepting it: lost). For tests,
+  ``POST /_config/haohuan/disputes`` (``payment_intent``, ``reason``, ``due_in``
+  seconds, ``inquiry``) opens one on the intent's charge, and
+  ``POST /_config/haohuan/disputes/{id}/decide`` (``outcome`` won or lost) decides it.
+  Each sends the signed event Stripe would (``charge.dispute.created``,
+  ``charge.dispute.updated``, ``charge.dispute.closed``). A dispute's balance
+  transaction (type ``adjustment``, category ``dispute``) takes the amount back and
+  carries Stripe's dispute fee, ``DISPUTE_FEE``; a won dispute's returns the amount (the
+  fee is not returned).
+
 Still missing, and not faked here: payouts tied to balance transactions. localstripe's
 payouts are all manual (``automatic`` false) and carry no transactions, and it answers
 400 to the ``payout`` filter on balance transactions, as Stripe itself does for a manual
@@ -68,6 +83,41 @@ from contextlib import contextmanager
 from typing import Any
 
 FEE_PER_MILLE = 34
+# Stripe's dispute fee, in minor units of the dispute's currency (15.00 in a two-decimal
+# currency: what Stripe charges in the US).
+DISPUTE_FEE = 1500
+# Stripe gives a week or more to answer; a test asks for any other.
+EVIDENCE_SECONDS = 7 * 24 * 3600
+# Stripe's evidence fields (https://docs.stripe.com/api/disputes/object#dispute_object-evidence).
+EVIDENCE_KEYS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
 
 
 def free_port() -> int:
@@ -466,6 +516,166 @@ def _refusals(resources: Any) -> None:
     intent_cls._report_failure = report
 
 
+def _disputes(resources: Any, app: Any) -> None:
+    """Stripe's disputes, their events and balance transactions (see the docstring)."""
+    from aiohttp import web
+    from localstripe.server import api_list_all, api_retrieve, api_update, get_post_data
+
+    user_error, schedule, event = resources.UserError, resources.schedule_webhook, resources.Event
+
+    def adjustment(dispute: Any, amount: int, fee: int, category: str) -> Any:
+        txn = resources.BalanceTransaction(
+            amount=amount,
+            currency=dispute.currency,
+            description="Chargeback",
+            reporting_category="charge",
+            source=dispute.charge,
+            type="charge",
+        )
+        txn.type, txn.reporting_category, txn.source = "adjustment", category, dispute.id
+        txn.fee = fee
+        txn.fee_details = (
+            [{"amount": fee, "currency": dispute.currency, "type": "stripe_fee"}] if fee else []
+        )
+        return txn
+
+    class Dispute(resources.StripeObject):  # type: ignore[misc,name-defined]
+        object = "dispute"
+        _id_prefix = "dp_"
+
+        def __init__(self, charge: Any, reason: str, due_in: int, inquiry: bool) -> None:
+            super().__init__()
+            self.amount = charge.amount
+            self.currency = charge.currency
+            self.charge = charge.id
+            self.payment_intent = charge.payment_intent
+            self.reason = reason
+            self.status = "warning_needs_response" if inquiry else "needs_response"
+            self.evidence = dict.fromkeys(EVIDENCE_KEYS)
+            self.evidence_details = {
+                "due_by": int(time.time()) + due_in,
+                "has_evidence": False,
+                "past_due": due_in < 0,
+                "submission_count": 0,
+            }
+            self.is_charge_refundable = False
+            self.metadata: dict[str, Any] = {}
+            # An inquiry takes no money; a chargeback takes it, and the fee.
+            self.balance_transactions = (
+                [] if inquiry else [adjustment(self, -charge.amount, DISPUTE_FEE, "dispute")]
+            )
+
+        @classmethod
+        def _api_create(cls, **data: Any) -> Any:
+            raise user_error(405, "Method Not Allowed")
+
+        @classmethod
+        def _api_update(
+            cls, id: str, evidence: Any = None, submit: Any = None, metadata: Any = None, **kw: Any
+        ) -> Any:
+            if kw:
+                raise user_error(400, "Received unknown parameters: " + ", ".join(kw))
+            dispute = cls._api_retrieve(id)
+            if evidence is not None and (
+                not isinstance(evidence, dict) or set(evidence) - set(EVIDENCE_KEYS)
+            ):
+                raise user_error(400, "Invalid evidence")
+            if dispute.status not in ("needs_response", "warning_needs_response"):
+                raise user_error(400, f"This dispute is {dispute.status}: it cannot be changed.")
+            if time.time() > dispute.evidence_details["due_by"]:
+                dispute.evidence_details["past_due"] = True
+                raise user_error(400, "The evidence for this dispute was due already.")
+            dispute.evidence.update(evidence or {})
+            dispute.metadata.update(metadata or {})
+            if resources.try_convert_to_bool(submit) is True:
+                dispute.status = dispute.status.replace("needs_response", "under_review")
+                dispute.evidence_details["has_evidence"] = True
+                dispute.evidence_details["submission_count"] += 1
+            schedule(event("charge.dispute.updated", dispute))
+            return dispute
+
+        @classmethod
+        def _api_list_all(cls, url: str, limit: Any = None, starting_after: Any = None) -> Any:
+            found = resources.List(url, limit=limit, starting_after=starting_after)
+            found._list = [v for k, v in resources.store.items() if k.startswith("dispute:")]
+            return found
+
+        def _close(self, outcome: str) -> None:
+            inquiry = self.status.startswith("warning_")
+            if self.status in ("won", "lost", "warning_closed"):
+                raise user_error(400, f"This dispute is {self.status} already.")
+            self.status = "warning_closed" if inquiry else outcome
+            if self.status == "won":
+                self.balance_transactions.append(
+                    adjustment(self, self.amount, 0, "dispute_reversal")
+                )
+            schedule(event("charge.dispute.closed", self))
+
+    async def close(request: Any) -> Any:
+        dispute = Dispute._api_retrieve(request.match_info["id"])
+        dispute._close("lost")
+        return web.json_response(dispute._export())
+
+    async def open_one(request: Any) -> Any:
+        data = await get_post_data(request) or {}
+        intent = resources.PaymentIntent._api_retrieve(data.get("payment_intent", ""))
+        charge = intent.latest_charge
+        if charge is None or charge.status != "succeeded":
+            raise user_error(400, "The intent has no successful charge to dispute.")
+        dispute = Dispute(
+            charge,
+            data.get("reason", "fraudulent"),
+            int(data.get("due_in", EVIDENCE_SECONDS)),
+            resources.try_convert_to_bool(data.get("inquiry")) is True,
+        )
+        schedule(event("charge.dispute.created", dispute))
+        return web.json_response(dispute._export())
+
+    async def decide(request: Any) -> Any:
+        data = await get_post_data(request) or {}
+        outcome = data.get("outcome")
+        if outcome not in ("won", "lost"):
+            raise user_error(400, "outcome is won or lost")
+        dispute = Dispute._api_retrieve(request.match_info["id"])
+        dispute._close(outcome)
+        return web.json_response(dispute._export())
+
+    url = "/v1/disputes"
+    app.router.add_post(url + "/{id}/close", close)
+    app.router.add_get(url + "/{id}", api_retrieve(Dispute, url + "/{id}"))
+    app.router.add_post(url + "/{id}", api_update(Dispute, url + "/{id}"))
+    app.router.add_get(url, api_list_all(Dispute, url))
+    app.router.add_post("/_config/haohuan/disputes", open_one)
+    app.router.add_post("/_config/haohuan/disputes/{id}/decide", decide)
+
+
+def open_dispute(
+    base: str, intent_id: str, reason: str = "fraudulent", due_in: int = EVIDENCE_SECONDS
+) -> dict[str, Any]:
+    """Have the cardholder's bank dispute the intent's charge at the localstripe at
+    ``base`` (evidence due ``due_in`` seconds from now); returns the dispute."""
+    path = "/_config/haohuan/disputes"
+    return _config(base, path, payment_intent=intent_id, reason=reason, due_in=str(due_in))
+
+
+def decide_dispute(base: str, dispute_id: str, outcome: str) -> dict[str, Any]:
+    """Have the bank decide the dispute ``won`` or ``lost``; returns the dispute."""
+    return _config(base, f"/_config/haohuan/disputes/{dispute_id}/decide", outcome=outcome)
+
+
+def _config(base: str, path: str, **fields: str) -> dict[str, Any]:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 (a loopback http URL we built)
+        f"{base}{path}", data=urllib.parse.urlencode(fields).encode()
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        found: dict[str, Any] = json.loads(answer.read())
+        return found
+
+
 def serve(port: int) -> None:
     """Teach localstripe the missing pieces, then serve it on 127.0.0.1."""
     from aiohttp import web
@@ -486,6 +696,7 @@ def serve(port: int) -> None:
     from localstripe.server import app
 
     app.router.add_post("/_config/haohuan/prune_keys", _prune_keys)
+    _disputes(resources, app)
     # After authentication (an unauthenticated request saves nothing), before the store.
     app.middlewares.insert(2, _idempotent(resources.UserError))
     web.run_app(app, host="127.0.0.1", port=port, print=None)

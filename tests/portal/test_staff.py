@@ -719,6 +719,8 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # Chargebacks: the disputes, one dispute, and its evidence submitted.
+    assert {"finance.disputes_list", "finance.dispute", "finance.submit_evidence"} <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -373,3 +373,7 @@ def run_csv(run_id: int) -> Response:
         f'attachment; filename="reconciliation-{found.id}.csv"'
     )
     return response
+
+
+# Chargebacks: their views on this blueprint (imported last: they use it).
+from portal.web.finance import dispute_views  # noqa: E402, F401
