@@ -24,6 +24,12 @@ from portal.models import Dispute, DisputeStatus, Payment
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# The statuses in which a dispute holds its amount of the payment: a chargeback, whose
+# money Stripe has withdrawn (https://docs.stripe.com/disputes/how-disputes-work).
+HOLDING_DISPUTE_STATUSES = frozenset(
+    {DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW, DisputeStatus.LOST}
+)
+
 # How far along its life each status is: a dispute's row moves to a later stage only.
 # An inquiry (warning_*) may become a chargeback (needs_response); a decision is final.
 STAGE = {
@@ -137,6 +143,9 @@ def _later(status: DisputeStatus, sent: datetime, row: Dispute) -> bool:
 
 
 def held(dispute: Dispute) -> int:
-    """What a dispute holds of its payment: all it disputes, until it is won (the
-    ledger's rule since disputes were first handled)."""
-    return 0 if dispute.status == DisputeStatus.WON else dispute.amount
+    """What a dispute holds of its payment: all it disputes while it is a chargeback
+    (waiting, under review, lost); nothing once won, and nothing for an inquiry
+    (``warning_*``: Stripe withdraws no money for one, and a closed inquiry never takes
+    any) or a dispute prevented (any money returned to the cardholder comes back as a
+    refund of its own)."""
+    return dispute.amount if dispute.status in HOLDING_DISPUTE_STATUSES else 0

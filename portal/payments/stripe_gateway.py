@@ -484,14 +484,21 @@ def _mapped(event: dict[str, Any]) -> GatewayEvent | None:
         refunded = _whole(found.get("amount_refunded"))
         return GatewayEvent("stripe", event["id"], intent_id, Outcome.REFUNDED, refunded)
     if kind in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
-        held = _whole(found.get("amount"))
+        # An inquiry (warning_*) withdraws nothing; a chargeback its whole amount.
+        status = found.get("status")
+        inquiry = isinstance(status, str) and status.startswith("warning_")
+        held = 0 if inquiry else _whole(found.get("amount"))
         return GatewayEvent(
             "stripe", event["id"], intent_id, Outcome.DISPUTED, held, dispute=_dispute(event)
         )
     if kind in ("charge.dispute.closed", "charge.dispute.updated"):
         # An update (evidence sent, under review) holds what the dispute held: the ledger
         # does not move, the dispute's row does.
-        held = 0 if found.get("status") == "won" else _whole(found.get("amount"))
+        status = found.get("status")
+        settled = status in ("won", "prevented") or (
+            isinstance(status, str) and status.startswith("warning_")
+        )
+        held = 0 if settled else _whole(found.get("amount"))
         return GatewayEvent(
             "stripe", event["id"], intent_id, Outcome.DISPUTED, held, dispute=_dispute(event)
         )

@@ -187,6 +187,41 @@ def test_a_lost_dispute_sends_the_case_back_to_collection(app, client, stripe_pa
     assert money_state(app, stripe_payment.id) == (amount, "pending", 0, "open")
 
 
+def test_an_inquiry_holds_no_money_and_a_closed_one_never_takes_any(app, client, stripe_payment):
+    """An inquiry (warning_*) withdraws nothing at Stripe: the payment keeps its money
+    through it, and keeps it when the inquiry closes; a chargeback after it holds it."""
+    amount = stripe_payment.amount
+    succeeded(client)
+    kept = (0, "active", amount, "arranged")
+    opened = dispute_event("charge.dispute.created", "evt_i1", "warning_needs_response", 10, amount)
+    deliver(client, opened)
+    assert the_dispute(app).status == "warning_needs_response"
+    assert money_state(app, stripe_payment.id) == kept
+    deliver(
+        client,
+        dispute_event("charge.dispute.updated", "evt_i2", "warning_under_review", 20, amount),
+    )
+    assert money_state(app, stripe_payment.id) == kept
+    deliver(client, dispute_event("charge.dispute.closed", "evt_i3", "warning_closed", 30, amount))
+    assert the_dispute(app).status == "warning_closed"
+    assert money_state(app, stripe_payment.id) == kept
+    assert books(app) == []
+
+
+def test_an_inquiry_without_details_holds_no_money_either(app, client, stripe_payment):
+    from .test_stripe_webhooks import charge_event
+
+    amount = stripe_payment.amount
+    succeeded(client)
+    for kind, status in (
+        ("charge.dispute.created", "warning_needs_response"),
+        ("charge.dispute.closed", "warning_closed"),
+    ):
+        deliver(client, charge_event(kind, f"evt_{status}", amount=amount, status=status))
+        assert money_state(app, stripe_payment.id)[0] == 0
+    assert books(app) == []
+
+
 def test_a_dispute_event_without_details_moves_the_ledger_as_before(app, client, stripe_payment):
     """Events shaped as before (no dispute object) still hold and return the money."""
     from .test_stripe_webhooks import charge_event
