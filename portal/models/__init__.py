@@ -78,6 +78,12 @@ from portal.models.payments import (
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.refunds import (
+    IN_FLIGHT_REFUND_STATUSES,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
 from portal.models.reporting import (
     ArrearsEntry,
     BookCell,
@@ -116,6 +122,7 @@ from portal.models.strategy import (
 )
 
 __all__ = [
+    "IN_FLIGHT_REFUND_STATUSES",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
     "NAMING",
@@ -197,6 +204,9 @@ __all__ = [
     "QuietHours",
     "ReconciliationItem",
     "ReconciliationRun",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
     "ReminderLink",
     "RunStatus",
     "SavedCard",
