@@ -34,13 +34,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from portal.audit import trail
 from portal.core.db import lock_row
-from portal.finance.approval import SamePersonError, check_second_person, needs_second_person
+from portal.finance.approval import (
+    SamePersonError,
+    approval_limit,
+    check_second_person,
+    needs_second_person,
+)
 from portal.messaging.purposes import REFUND_NOTICE
 from portal.messaging.service import queue_notice
 from portal.models import (
@@ -115,22 +120,51 @@ def refundable(db: Session, payment: Payment) -> Refundable:
     return Refundable(max(payment.kept, 0), int(in_flight or 0))
 
 
-def payment_refunds(db: Session, payment_id: int) -> list[Refund]:
-    """The console refunds of a payment, latest first."""
-    return list(
-        db.scalars(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id.desc()))
-    )
+@dataclass(frozen=True)
+class RefundLine:
+    """A refund as the console lists it: with its payment and who asked and decided."""
+
+    refund: Refund
+    payment: Payment
+    requested_by: str
+    decided_by: str | None
 
 
-def awaiting_approval(db: Session) -> list[tuple[Refund, Payment]]:
-    """Refunds waiting for a second finance member, oldest first, with their payments."""
+@dataclass(frozen=True)
+class PaymentRefunds:
+    """What the payment page shows of refunds: what can still be refunded, the most one
+    person may refund alone (None: every amount needs a second person), and the
+    payment's refunds, latest first."""
+
+    refundable: Refundable
+    limit: int | None
+    lines: list[RefundLine]
+
+
+def payment_refunds(db: Session, payment: Payment) -> PaymentRefunds:
+    """The refunds panel of ``payment``'s page."""
+    found = _lines(db, Refund.payment_id == payment.id, newest_first=True)
+    return PaymentRefunds(refundable(db, payment), approval_limit(payment.currency), found)
+
+
+def open_refunds(db: Session) -> list[RefundLine]:
+    """Refunds waiting for a second finance member, or left being sent (the gateway
+    could not be reached), oldest first."""
+    return _lines(db, Refund.status.in_(IN_FLIGHT_REFUND_STATUSES), newest_first=False)
+
+
+def _lines(db: Session, criterion: ColumnElement[bool], *, newest_first: bool) -> list[RefundLine]:
+    asked, decided = aliased(StaffMember), aliased(StaffMember)
+    order = (Refund.id.desc(),) if newest_first else (Refund.requested_at, Refund.id)
     rows = db.execute(
-        select(Refund, Payment)
+        select(Refund, Payment, asked.name, decided.name)
         .join(Payment, Payment.id == Refund.payment_id)
-        .where(Refund.status == RefundStatus.AWAITING_APPROVAL)
-        .order_by(Refund.requested_at, Refund.id)
+        .join(asked, asked.id == Refund.requested_by)
+        .outerjoin(decided, decided.id == Refund.decided_by)
+        .where(criterion)
+        .order_by(*order)
     )
-    return [(refund, payment) for refund, payment in rows.tuples()]
+    return [RefundLine(r, p, a, d) for r, p, a, d in rows]
 
 
 def request_refund(

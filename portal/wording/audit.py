@@ -88,7 +88,7 @@ ACTION_LABELS: dict[str, Any] = {
     "finance.payment.view": _l("Payment viewed"),
     "refund.request": _l("Refund asked for"),
     "refund.approve": _l("Refund approved by a second person"),
-    "refund.cancel": _l("Refund cancelled before it was sent"),
+    "refund.cancel": _l("Refund canceled before it was sent"),
     "refund.succeed": _l("Refund made"),
     "refund.fail": _l("Refund refused by the payment provider"),
     "refund.unreachable": _l("Refund not sent: the payment provider could not be reached"),

@@ -11,7 +11,7 @@ REFUND_STATUSES = {
     "sending": _l("Being sent"),
     "succeeded": _l("Refunded"),
     "failed": _l("Refused by the payment provider"),
-    "cancelled": _l("Cancelled"),
+    "cancelled": _l("Canceled"),
 }
 
 REFUND_REASONS = {

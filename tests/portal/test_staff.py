@@ -719,6 +719,14 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # Refunds from the finance console: finance only.
+    assert {
+        "finance.request_refund",
+        "finance.open_refunds",
+        "finance.approve_refund",
+        "finance.cancel_refund",
+        "finance.send_refund_again",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

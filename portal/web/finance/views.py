@@ -373,3 +373,7 @@ def run_csv(run_id: int) -> Response:
         f'attachment; filename="reconciliation-{found.id}.csv"'
     )
     return response
+
+
+# The refunds' views register on this blueprint (imported last: they import it).
+import portal.web.finance.refund_views  # noqa: E402, F401
