@@ -86,6 +86,7 @@ ACTION_LABELS: dict[str, Any] = {
     "finance.payments.view": _l("Payments viewed"),
     "finance.payments.export": _l("Payments exported"),
     "finance.payment.view": _l("Payment viewed"),
+    "finance.refunds.view": _l("Refunds to approve viewed"),
     "refund.request": _l("Refund asked for"),
     "refund.approve": _l("Refund approved by a second person"),
     "refund.cancel": _l("Refund canceled before it was sent"),

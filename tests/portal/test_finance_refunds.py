@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal.core import db
+from portal.demo.finance import demo_finance_account, seed_payment_history
 from portal.finance import refunds
 from portal.messaging import service
 from portal.models import (
@@ -35,11 +37,12 @@ from portal.models import (
     RefundReason,
     RefundStatus,
     StaffMember,
+    WebhookInbox,
 )
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .factories import NOW, add_staff, staff_sign_in
+from .factories import NOW, add_staff, build_case, staff_sign_in
 from .localstripe_server import running
 from .test_stripe_webhooks import SECRET, deliver, stripe_payment_for_a_new_plan
 
@@ -128,6 +131,23 @@ def books(app, payment_id: int) -> dict[str, object]:
             "plan": plan.status,
             "first_paid": plan.installments[0].paid,
             "case": case.status,
+            "problems": ledger.check(session),
+        }
+
+
+def books_of(app, payment_id: int) -> dict[str, object]:
+    """A payment with no plan: what is refunded, its allocations' sum, the ledger's check."""
+    with app.app_context():
+        session = db.session()
+        payment = session.get_one(Payment, payment_id)
+        allocated = session.scalar(
+            select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+                Allocation.payment_id == payment_id
+            )
+        )
+        return {
+            "refunded": payment.refunded,
+            "allocated": allocated,
             "problems": ledger.check(session),
         }
 
@@ -488,6 +508,10 @@ def test_part_then_full_refund_through_stripe_and_the_webhook_after_changes_noth
     # Stripe's event for that refund, afterwards: the same running total, nothing changes.
     assert deliver(app.test_client(), charge_refunded(intent, 10_000)).status_code == 200
     assert books(app, payment_id) == middle
+    with app.app_context():
+        # It was handled (not dropped): settled, and nothing left to do.
+        inbox = db.session().scalars(select(WebhookInbox)).one()
+        assert (inbox.event_id, inbox.settled_at is not None) == ("evt_charge_refunded", True)
     # The rest, in full: what the form fills in.
     rest = form_of(finance, payment_id)
     assert int(rest["amount"]) * 100 == before["amount"] - 10_000
@@ -537,3 +561,25 @@ def test_a_refund_stripe_refuses_is_failed_with_a_clear_message(app, finance, st
     assert actions(app) == ["refund.request", "refund.fail"]
     # Failed, it holds nothing: the whole payment can be refunded again.
     assert int(form_of(finance, payment_id)["amount"]) * 100 == before["amount"]
+
+
+def test_the_demo_finance_account_refunds_a_demo_payment_in_part(app):
+    # What `make demo` seeds: a month of sandbox part payments, and the finance account.
+    built = [build_case(app), build_case(app, name="林志明")]
+    with app.app_context():
+        session = db.session()
+        cases = [session.get_one(Case, b.case_id) for b in built]
+        seed_payment_history(session, cases, NOW, random.Random(7), days=5)
+        email, password = demo_finance_account(session, NOW)
+        session.commit()
+        payment = session.scalars(
+            select(Payment).where(Payment.refunded == 0, Payment.disputed == 0).limit(1)
+        ).one()
+        payment_id, amount = payment.id, payment.amount
+    client = app.test_client()
+    assert staff_sign_in(client, email, password).status_code == 303
+    form = {**form_of(client, payment_id), "amount": "500"}
+    assert client.post(f"/finance/payments/{payment_id}/refunds", data=form).status_code == 303
+    after = books_of(app, payment_id)
+    assert (after["refunded"], after["allocated"]) == (50_000, amount - 50_000)
+    assert after["problems"] == []
