@@ -43,7 +43,7 @@ from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
 from .factories import NOW, add_staff, build_case, staff_sign_in
-from .localstripe_server import running
+from .localstripe_server import free_port, running
 from .test_stripe_webhooks import SECRET, deliver, stripe_payment_for_a_new_plan
 
 needs_localstripe = pytest.mark.skipif(
@@ -583,3 +583,33 @@ def test_the_demo_finance_account_refunds_a_demo_payment_in_part(app):
     after = books_of(app, payment_id)
     assert (after["refunded"], after["allocated"]) == (50_000, amount - 50_000)
     assert after["problems"] == []
+
+
+@needs_localstripe
+def test_an_unreachable_stripe_leaves_the_refund_to_send_again_once(
+    app, finance, stripe_url, stripe_without_retries
+):
+    payment_id, intent = stripe_paid(app, stripe_url)
+    app.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    form = {**form_of(finance, payment_id), "amount": "100"}
+    response = finance.post(f"/finance/payments/{payment_id}/refunds?lang=en", data=form)
+    assert response.status_code == 303
+    assert refund_rows(app) == [(RefundStatus.SENDING, 10_000, None)]
+    assert books(app, payment_id)["refunded"] == 0
+    page = finance.get(response.headers["Location"]).get_data(as_text=True)
+    assert "could not be reached" in page
+    # Its amount stays spoken for until it is sent or fails.
+    assert (
+        int(form_of(finance, payment_id)["amount"]) * 100
+        == books(app, payment_id)["amount"] - 10_000
+    )
+    # Stripe back: sent again with the same key, made once; sent again after that, refused.
+    app.config["STRIPE_API_BASE"] = stripe_url
+    with app.app_context():
+        refund_id = db.session().scalars(select(Refund.id)).one()
+    assert finance.post(f"/finance/refunds/{refund_id}/send").status_code == 303
+    assert finance.post(f"/finance/refunds/{refund_id}/send").status_code == 409
+    assert stripe_refunds(stripe_url, intent) == [10_000]
+    assert refund_rows(app) == [(RefundStatus.SUCCEEDED, 10_000, None)]
+    assert books(app, payment_id)["refunded"] == 10_000
+    assert actions(app) == ["refund.request", "refund.unreachable", "refund.succeed"]
