@@ -247,7 +247,10 @@ def test_above_the_limit_a_second_finance_member_approves(app, finance):
     assert books(app, payment_id)["refunded"] == 0
     with app.app_context():
         refund_id = db.session().scalars(select(Refund.id)).one()
-    # Whoever asked cannot approve their own refund.
+    # Whoever asked is not offered the approval, and cannot approve their own refund.
+    mine = finance.get("/finance/refunds").get_data(as_text=True)
+    assert f"/finance/refunds/{refund_id}/approve" not in mine
+    assert f"/finance/refunds/{refund_id}/cancel" in mine
     assert finance.post(f"/finance/refunds/{refund_id}/approve").status_code == 403
     # An agent cannot either (the console is finance's).
     agent = second_member(app, "ling@haohuan.example", ("agent",))
