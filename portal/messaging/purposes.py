@@ -67,11 +67,14 @@ from portal.models import (
     AutopayStatus,
     Case,
     Offer,
+    Payment,
     Plan,
     PlanInstallment,
     PlanStatus,
     Promise,
     PromiseStatus,
+    Refund,
+    RefundStatus,
 )
 from portal.payments.autopay import NOTICE_CARD_OFF, NOTICE_CONFIRM, NOTICE_FAILED, NOTICE_RETRY
 
@@ -171,15 +174,15 @@ def compose_purpose(
             link=link,
             opt_out=opt_out,
         )
-    if purpose in STRATEGY_TEMPLATES or purpose in AUTOPAY_NOTICES:
+    if purpose in STRATEGY_TEMPLATES or purpose in NOTICES:
         # An autopay notice is never the ordinary reminder: it says what happened to a
         # charge, or nothing (stale).
         locale = borrower_locale(case)
         today = borrower_today(case.loan.borrower.timezone, moment)
         with force_locale(locale):
-            if purpose in AUTOPAY_NOTICES:
+            if purpose in NOTICES:
                 facts = _Facts(db, case, purpose, today, locale)
-                words = _AUTOPAY_WORDS[purpose](facts)
+                words = _NOTICE_WORDS[purpose](facts)
             else:
                 template = StrategyTemplate(purpose)
                 known = view if view is not None and view.case is case else None
@@ -204,7 +207,7 @@ class _Facts:
 
     db: Session
     case: Case
-    template: str  # a StrategyTemplate, or one of the AUTOPAY_NOTICES
+    template: str  # a StrategyTemplate, or one of the NOTICES
     today: date
     locale: str
     # The case as ``view_case`` reads it on ``today``, when the caller read it already
@@ -844,4 +847,60 @@ _AUTOPAY_WORDS: dict[str, Callable[[_Facts], _Words]] = {
     NOTICE_CONFIRM: _autopay_confirm,
     NOTICE_FAILED: _autopay_failed,
     NOTICE_CARD_OFF: _autopay_card_off,
+}
+
+
+# The refund notice -----------------------------------------------------------------------
+#
+# Queued when a refund finance made from the console succeeds (``portal.finance.refunds``),
+# and sent when the contact rules allow, in the borrower's language. It tells what was
+# refunded from which payment; the SMS stays discreet, as every SMS does.
+
+REFUND_NOTICE = "refund"
+
+
+def _latest_refund(facts: _Facts) -> Refund:
+    """The case's latest refund that succeeded; stale when there is none."""
+    refund = facts.db.scalars(
+        select(Refund)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Payment.case_id == facts.case.id, Refund.status == RefundStatus.SUCCEEDED)
+        .order_by(Refund.finished_at.desc(), Refund.id.desc())
+        .limit(1)
+    ).first()
+    if refund is None:
+        raise facts.stale("no_refund")
+    return refund
+
+
+def _refund_notice(facts: _Facts) -> _Words:
+    """What finance refunded of which payment. Stale only when no refund succeeded."""
+    refund = _latest_refund(facts)
+    payment = facts.db.get_one(Payment, refund.payment_id)
+    paid_on = borrower_today(
+        facts.case.loan.borrower.timezone, payment.confirmed_at or payment.created_at
+    )
+    body = [
+        _(
+            "We have refunded %(amount)s of your payment of %(paid)s made on %(date)s "
+            "for loan %(number)s.",
+            amount=money(refund.amount, refund.currency),
+            paid=money(payment.amount, payment.currency),
+            date=long_date(paid_on),
+            number=facts.number,
+        ),
+        _(
+            "The money goes back to the card or account you paid with; your bank may take "
+            "a few days to show it."
+        ),
+        "",
+    ]
+    return _Words(_sms_message(facts), _subject_message(facts), body, _("See your account:"))
+
+
+# Notices: each says what happened, in its own words, or nothing (stale).
+NOTICES: frozenset[str] = frozenset({*AUTOPAY_NOTICES, REFUND_NOTICE})
+_NOTICE_WORDS: dict[str, Callable[[_Facts], _Words]] = {
+    **_AUTOPAY_WORDS,
+    REFUND_NOTICE: _refund_notice,
 }

@@ -95,9 +95,9 @@ from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
 from portal.messaging.links import opt_out_url, reminder_url
 from portal.messaging.providers import Email, Providers, SendError
 from portal.messaging.purposes import (
-    AUTOPAY_NOTICES,
     DISPUTE_REJECTED,
     DISPUTE_UPHELD,
+    NOTICES,
     STRATEGY_TEMPLATES,
     StaleMessageError,
     compose_purpose,
@@ -155,7 +155,7 @@ OUTCOME_PURPOSES = frozenset({DISPUTE_UPHELD, DISPUTE_REJECTED})
 # Messages whose words are their own: they do not state the case's amounts and timeline
 # as a reminder's email does (``portal.cases.facts.view_case``), so the batch sender reads
 # no view for them.
-_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE, *AUTOPAY_NOTICES})
+_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE, *NOTICES})
 
 
 class Problem(StrEnum):
@@ -198,9 +198,12 @@ def address_for(borrower: Borrower, channel: Channel) -> str | None:
     return (value or "").strip() or None
 
 
-def queue_notice(db: Session, case: Case, purpose: str, moment: datetime) -> Message | None:
+def queue_notice(
+    db: Session, case: Case, purpose: str, moment: datetime, *, who: str = "autopay"
+) -> Message | None:
     """Schedule a notice of ``purpose`` to the borrower (an automatic payment declined,
-    to confirm, or turned off) on their email, else their phone, to go as soon as the
+    to confirm, or turned off; a refund made) on their email, else their phone, queued
+    by ``who``, to go as soon as the
     contact rules allow: the sender judges it like every message (hours, caps, holds)
     and writes its words then. None when the borrower can be reached on no channel they
     have not stopped. Does not commit."""
@@ -214,7 +217,7 @@ def queue_notice(db: Session, case: Case, purpose: str, moment: datetime) -> Mes
                 case,
                 channel,
                 address,
-                "autopay",
+                who,
                 moment,
                 None,
                 send_at=moment,

@@ -82,6 +82,12 @@ from portal.models.payments import (
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.refunds import (
+    IN_FLIGHT_REFUND_STATUSES,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
 from portal.models.reporting import (
     ArrearsEntry,
     BookCell,
@@ -122,6 +128,7 @@ from portal.models.strategy import (
 __all__ = [
     "ANSWERABLE_DISPUTE_STATUSES",
     "CLOSED_DISPUTE_STATUSES",
+    "IN_FLIGHT_REFUND_STATUSES",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
     "NAMING",
@@ -205,6 +212,9 @@ __all__ = [
     "QuietHours",
     "ReconciliationItem",
     "ReconciliationRun",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
     "ReminderLink",
     "RunStatus",
     "SavedCard",

@@ -54,6 +54,20 @@ class Charged:
     code: str | None = None
 
 
+@dataclass(frozen=True)
+class Refunded:
+    """What a refund came to at the provider: done (``succeeded``) or refused, the
+    provider's reference for it (None when it made none), everything refunded from the
+    payment so far once it is done (the running total, as the provider's own refund
+    events report it, so settling it and the event that follows are one refund), and
+    the provider's code for a refusal."""
+
+    succeeded: bool
+    reference: str | None
+    refunded: int = 0
+    code: str | None = None
+
+
 class GatewayUnavailableError(RuntimeError):
     """The provider could not be reached or did not answer in time: nothing is known to
     have happened, and the same call can safely be made again."""
@@ -112,6 +126,13 @@ class Gateway(Protocol):
         the provider afterwards. ``key`` makes a retried call submit once. Raises
         ``DisputeRefusedError`` when the provider refuses it, ``GatewayUnavailableError``
         when it cannot be reached."""
+    def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
+        """Give ``amount`` (minor units) of the succeeded ``payment`` back to the borrower.
+        The same ``key`` again never refunds twice: it returns the first refund. A refusal
+        (the provider's validation, a payment it cannot refund) is an answer with a code,
+        not an error. Raises ``GatewayUnavailableError`` when the provider cannot be
+        reached (nothing is then known to have happened: the same call may be made
+        again)."""
         ...
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import AttemptOutcome
 from portal.models import Borrower, Case, Payment, SavedCard
-from portal.payments.gateway import CardDetails, CardSetup, Charged, Checkout
+from portal.payments.gateway import CardDetails, CardSetup, Charged, Checkout, Refunded
 
 # The sandbox's test cards by their last four digits: what an automatic charge to each
 # comes to, and the reason code a refusal carries (Stripe's own for its test cards).
@@ -94,6 +94,12 @@ class SandboxGateway:
         on the dispute's row by the caller, as a provider would keep it; a decision comes
         from ``haohuan sandbox dispute``."""
         return "under_review"
+    def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
+        """Done at once. The reference comes from the key alone, so the same key is the
+        same refund; the running total is what the payment had refunded, plus this (the
+        sandbox sends no refund events of its own that could have counted it already)."""
+        reference = f"sbxr_{payment.id}_{_signature(f'refund:{payment.id}:{key}')}"
+        return Refunded(True, reference, min(payment.refunded + amount, payment.amount))
 
 
 def chosen_reference(setup_reference: str, last4: str) -> str | None:

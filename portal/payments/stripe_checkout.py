@@ -27,8 +27,10 @@ from portal.payments.gateway import (
     Checkout,
     DisputeRefusedError,
     GatewayUnavailableError,
+    Refunded,
 )
 from portal.payments.stripe_gateway import (
+    REFUND_TAKEN,
     SETTLED,
     UNUSABLE_CARD_CODES,
     Intent,
@@ -36,6 +38,7 @@ from portal.payments.stripe_gateway import (
     charge_off_session,
     create_customer,
     create_intent,
+    create_refund,
     create_setup_intent,
     detach_method,
     off_session_made,
@@ -176,6 +179,23 @@ class StripeGateway:
             raise DisputeRefusedError(str(error)) from None
         except stripe.StripeError as error:
             raise GatewayUnavailableError(str(error)) from None
+    def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
+        """A Refund of the payment's PaymentIntent, under the console refund's key; the
+        running total from the charge Stripe refunded."""
+        if not payment.gateway_reference:
+            return Refunded(False, None, code="no_payment_intent")
+        # Only what never changes: the same key with other parameters is refused.
+        metadata = {"case_id": str(payment.case_id), "payment_id": str(payment.id)}
+        try:
+            state = create_refund(
+                StripeSettings.from_config(), payment.gateway_reference, amount, key, metadata
+            )
+        except stripe.StripeError as error:
+            log.warning("stripe unavailable to refund %s: %s", payment.id, type(error).__name__)
+            raise GatewayUnavailableError(str(error)) from None
+        if state.code is not None or state.status not in REFUND_TAKEN:
+            return Refunded(False, state.id, code=state.code or state.status)
+        return Refunded(True, state.id, state.refunded)
 
 
 def _outcome(status: str, code: str | None, decline_code: str | None) -> AttemptOutcome:

@@ -378,6 +378,58 @@ def submit_dispute_evidence(
         dispute_id, params=params, options={"idempotency_key": key}
     )
     return str(dispute.status)
+# Refunds from the finance console --------------------------------------------------------
+
+# A refund Stripe has taken on: a card refund is ``succeeded`` at once, one on some other
+# methods ``pending`` until the bank confirms; Stripe counts both in the charge's
+# ``amount_refunded`` (what its ``charge.refunded`` event reports).
+REFUND_TAKEN = frozenset({"succeeded", "pending"})
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """What a refund came to at Stripe: its id (None when Stripe made none), its status,
+    the charge's running total refunded after it, and Stripe's code for a refusal."""
+
+    id: str | None
+    status: str
+    refunded: int = 0
+    code: str | None = None
+
+
+def create_refund(
+    settings: StripeSettings, intent_id: str, amount: int, key: str, metadata: dict[str, str]
+) -> RefundState:
+    """Refund ``amount`` of the PaymentIntent's charge. The idempotency key is the console
+    refund's own, so a retry after a lost answer (or a double click) returns the first
+    refund, never a second. Stripe's refusal (an amount larger than what is left, an
+    intent it does not know, a key reused for another refund) is an answer with its code;
+    only an unreachable Stripe raises (``stripe.StripeError``)."""
+    try:
+        refund = client(settings).v1.refunds.create(
+            params={"payment_intent": intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": key},
+        )
+    except (stripe.InvalidRequestError, stripe.IdempotencyError, stripe.CardError) as error:
+        return RefundState(None, "failed", code=error.code or _error_code(error))
+    status = str(refund.status)
+    if status not in REFUND_TAKEN:
+        reason = getattr(refund, "failure_reason", None)
+        return RefundState(str(refund.id), status, code=str(reason or status))
+    charge_id = _id(refund.charge)
+    refunded = amount
+    if charge_id:
+        refunded = int(client(settings).v1.charges.retrieve(charge_id).amount_refunded or 0)
+    return RefundState(str(refund.id), status, refunded)
+
+
+def _error_code(error: Any) -> str:
+    """A code for a refusal Stripe gave none: its kind of error."""
+    if isinstance(error, stripe.IdempotencyError):
+        return "idempotency_error"
+    if getattr(error, "http_status", None) == 404:
+        return "resource_missing"
+    return "invalid_request"
 
 
 def verified_event(settings: StripeSettings, payload: bytes, signature: str) -> dict[str, Any]:

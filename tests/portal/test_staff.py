@@ -721,6 +721,14 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
     # Chargebacks: the disputes, one dispute, and its evidence submitted.
     assert {"finance.disputes_list", "finance.dispute", "finance.submit_evidence"} <= endpoints
+    # Refunds from the finance console: finance only.
+    assert {
+        "finance.request_refund",
+        "finance.open_refunds",
+        "finance.approve_refund",
+        "finance.cancel_refund",
+        "finance.send_refund_again",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -375,5 +375,7 @@ def run_csv(run_id: int) -> Response:
     return response
 
 
-# Chargebacks: their views on this blueprint (imported last: they use it).
-from portal.web.finance import dispute_views  # noqa: E402, F401
+# The views of chargebacks and refunds register on this blueprint (imported last: they
+# import it).
+import portal.web.finance.dispute_views  # noqa: E402
+import portal.web.finance.refund_views  # noqa: E402, F401
