@@ -77,7 +77,17 @@ from portal.models.payments import (
     WebhookInbox,
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
-from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.reconciliation import (
+    ACTIVE_EXCEPTION_STATUSES,
+    ExceptionNote,
+    ExceptionStatus,
+    PeriodClose,
+    ReconciliationException,
+    ReconciliationItem,
+    ReconciliationRun,
+    Resolution,
+    RunStatus,
+)
 from portal.models.reporting import (
     ArrearsEntry,
     BookCell,
@@ -116,6 +126,11 @@ from portal.models.strategy import (
 )
 
 __all__ = [
+    "ACTIVE_EXCEPTION_STATUSES",
+    "ExceptionNote",
+    "ExceptionStatus",
+    "PeriodClose",
+    "Resolution",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
     "NAMING",
@@ -195,6 +210,7 @@ __all__ = [
     "PromiseCell",
     "PromiseStatus",
     "QuietHours",
+    "ReconciliationException",
     "ReconciliationItem",
     "ReconciliationRun",
     "ReminderLink",
