@@ -33,6 +33,7 @@ from portal.audit import trail
 from portal.core import settings as app_settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
+from portal.finance import closing, exceptions
 from portal.models import (
     Payment,
     PaymentStatus,
@@ -199,7 +200,11 @@ def reconcile_with(
     started_by: StaffMember | str,
     now: datetime,
 ) -> ReconciliationRun:
-    """``reconcile`` over any reader of Stripe."""
+    """``reconcile`` over any reader of Stripe. A period touching a closed month is
+    refused (``closing.PeriodClosedError``) before Stripe is read: its books are locked.
+    A completed run opens an exception for each line that needs a person, in the same
+    transaction (``portal.finance.exceptions.track``)."""
+    closing.refuse_closed(db, since, until)
     who = started_by.email if isinstance(started_by, StaffMember) else started_by
     run = ReconciliationRun(
         started_at=now, since=since, until=until, started_by=who, status=RunStatus.COMPLETED
@@ -215,6 +220,8 @@ def reconcile_with(
         _count(run)
     db.add(run)
     db.flush()
+    if run.status == RunStatus.COMPLETED:
+        exceptions.track(db, run, UNMATCHED_KINDS, now)
     # The run and its record commit together: a run nobody can trace never exists.
     trail.record(
         db,
