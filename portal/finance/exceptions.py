@@ -203,6 +203,14 @@ def finance_members(db: Session) -> list[StaffMember]:
     return [m for m in members if approval.FINANCE_ROLE in m.role_set]
 
 
+def people(db: Session, ids: Collection[int]) -> dict[int, StaffMember]:
+    """The staff members named by ``ids`` (owners, askers, approvers), by id."""
+    if not ids:
+        return {}
+    found = db.scalars(select(StaffMember).where(StaffMember.id.in_(list(ids))))
+    return {member.id: member for member in found}
+
+
 def resolutions(found: ReconciliationException) -> list[Resolution]:
     """The resolutions that fit the exception's line (a duplicate and a write-off fit
     every line)."""

@@ -719,6 +719,20 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # Reconciliation exceptions and the month's close: finance; reopening: admins.
+    assert {
+        "finance.exceptions",
+        "finance.exception",
+        "finance.take_exception",
+        "finance.investigate_exception",
+        "finance.approve_write_off",
+        "finance.assign_exception",
+        "finance.note_exception",
+        "finance.resolve_exception",
+        "finance.month_close",
+        "finance.close_month",
+        "finance.reopen_month",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

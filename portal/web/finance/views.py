@@ -373,3 +373,8 @@ def run_csv(run_id: int) -> Response:
         f'attachment; filename="reconciliation-{found.id}.csv"'
     )
     return response
+
+
+# The exception and month-close views register on this blueprint; imported last, as they
+# import it from here.
+from portal.web.finance import exception_views  # noqa: E402, F401
