@@ -545,7 +545,7 @@ def reconcile_command(
         raise click.BadParameter("must be after --since", param_hint="--until")
     start, end = day_bounds(since.date(), after - timedelta(days=1), zone)
     stripe_settings = StripeSettings.from_config()
-    if not reconciliation.configured(stripe_settings):
+    if not reconciliation.available(stripe_settings):
         click.echo(NEEDS_STRIPE, err=True)
         raise SystemExit(1)
     run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())

@@ -41,7 +41,7 @@ from portal.models import (
     Resolution,
     StaffMember,
 )
-from portal.payments.events import GatewayEvent, Outcome, handle
+from portal.payments.events import GatewayEvent, Outcome, TooEarlyError, handle
 
 # Reconciliation's line kinds and notes this module reads (``portal.finance.reconcile``
 # names them; repeated here so a run can call this module without an import cycle).
@@ -488,8 +488,14 @@ def record_payment(
 
 def _handled(db: Session, event: GatewayEvent, now: datetime) -> None:
     """Apply the event; it commits everything pending with it. A second try of the same
-    resolution is the same event: handle rolls it back, and it is refused."""
-    if not handle(db, event, now):
+    resolution is the same event: handle rolls it back (as it does an event too early),
+    and it is refused. Every other refusal comes before anything changes, so the caller
+    never has to roll back."""
+    try:
+        handled = handle(db, event, now)
+    except TooEarlyError:  # the payment has not succeeded here: nothing to take back
+        raise ExceptionError(Refusal.NOT_APPLICABLE) from None
+    if not handled:
         raise ExceptionError(Refusal.ALREADY_RECORDED)
 
 

@@ -208,3 +208,28 @@ class PeriodClose(Base):
     reopened_by: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
     reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reopen_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PlantKind(StrEnum):
+    """A discrepancy planted in the sandbox's books for the demo to reconcile: what the
+    sandbox, standing in for Stripe, reports differently from our payments."""
+
+    STRAY_CHARGE = "stray_charge"  # a charge for no payment of ours
+    UNRECORDED_REFUND = "unrecorded_refund"  # a refund of the payment we never recorded
+    NOT_AT_GATEWAY = "not_at_gateway"  # our succeeded payment the sandbox never took
+    OTHER_AMOUNT = "other_amount"  # the payment taken for another amount
+
+
+class SandboxPlant(Base):
+    """One planted discrepancy of the sandbox's books (``portal.finance.sandbox_reader``):
+    ``amount`` is the stray charge, Stripe's refunded total, or the amount taken, in
+    minor units of ``currency``; ``at`` when the sandbox says it happened."""
+
+    __tablename__ = "sandbox_plants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[PlantKind] = mapped_column(codes(PlantKind, name="kind", length=24))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

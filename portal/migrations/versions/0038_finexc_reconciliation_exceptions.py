@@ -2,7 +2,9 @@
 ``reconciliation_exceptions`` row per unmatched line's identity (its owner, status,
 resolution and write-off approval), their append-only history
 (``exception_notes``), and ``period_closes``. New, so nothing to
-backfill: the next run opens the exceptions of the lines it finds unmatched.
+backfill: the next run opens the exceptions of the lines it finds unmatched. And
+``sandbox_plants``, the discrepancies the demo plants in the sandbox's books so that it
+has something to reconcile.
 
 Revision ID: 0026_finexc
 Revises: 0025_contact_cells
@@ -29,6 +31,8 @@ RESOLUTIONS = (
     "duplicate",
     "written_off",
 )
+
+PLANTS = ("stray_charge", "unrecorded_refund", "not_at_gateway", "other_amount")
 
 
 def _codes(values: tuple[str, ...], name: str, length: int) -> sa.Enum:
@@ -135,8 +139,24 @@ def upgrade() -> None:
         postgresql_where=still_closed,
     )
 
+    plants = "sandbox_plants"
+    op.create_table(
+        plants,
+        sa.Column("id", ID, nullable=False),
+        sa.Column("kind", _codes(PLANTS, "kind", 24), nullable=False),
+        sa.Column("payment_id", ID, nullable=True),
+        sa.Column("amount", ID, nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("at", MOMENT, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["payment_id"], ["payments.id"], name=f"fk_{plants}_payment_id_payments"
+        ),
+        sa.PrimaryKeyConstraint("id", name=f"pk_{plants}"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("sandbox_plants")
     op.drop_index("uq_period_closes_one_closed", table_name="period_closes")
     op.drop_table("period_closes")
     op.drop_index(

@@ -155,7 +155,6 @@ def _act(number: int, action: Any) -> ResponseReturnValue:
     try:
         action(found)
     except work.ExceptionError as refused:
-        db.session().rollback()
         back = url_for("finance.exception", number=number)
         return _refused(str(EXCEPTION_REFUSALS[refused.reason]), back)
     return _done(found)
@@ -199,7 +198,6 @@ def assign_exception(number: int) -> ResponseReturnValue:
     try:
         work.assign(db.session(), found, owner, g.staff, g.now)
     except work.ExceptionError as refused:
-        db.session().rollback()
         return _refused(str(EXCEPTION_REFUSALS[refused.reason]), back, 422)
     return _done(found)
 
@@ -217,7 +215,6 @@ def note_exception(number: int) -> ResponseReturnValue:
     try:
         work.add_note(db.session(), found, g.staff, form.text.data or "", g.now)
     except work.ExceptionError as refused:
-        db.session().rollback()
         back = url_for("finance.exception", number=number)
         return _refused(str(EXCEPTION_REFUSALS[refused.reason]), back)
     return _done(found)
@@ -248,7 +245,6 @@ def resolve_exception(number: int) -> ResponseReturnValue:
             case _:
                 work.write_off(database, found, g.staff, text, g.now)
     except work.ExceptionError as refused:
-        database.rollback()
         back = url_for("finance.exception", number=number)
         status = (
             422 if refused.reason in (work.Refusal.NO_PAYMENT, work.Refusal.OTHER_CURRENCY) else 409
@@ -300,7 +296,6 @@ def close_month() -> ResponseReturnValue:
     try:
         closing.close(db.session(), month, g.staff, g.now)
     except closing.CloseError as refused:
-        db.session().rollback()
         return _close_page(month, 409, refusal=CLOSE_REFUSALS[refused.reason])
     return redirect(url_for("finance.month_close", month=month), code=303)
 
@@ -316,6 +311,5 @@ def reopen_month() -> ResponseReturnValue:
     try:
         closing.reopen(db.session(), month, g.staff, form.reason.data or "", g.now)
     except closing.CloseError as refused:
-        db.session().rollback()
         return _close_page(month, 409, refusal=CLOSE_REFUSALS[refused.reason])
     return redirect(url_for("finance.month_close", month=month), code=303)

@@ -101,9 +101,10 @@ def local_time(moment: datetime | None) -> str:
 
 
 def needs_stripe() -> bool:
-    """True when Stripe is not set up (the sandbox demo): there is nothing to reconcile
-    with, and the pages say so plainly instead of offering a run that cannot work."""
-    return not reconciliation.configured(StripeSettings.from_config())
+    """True when there is nothing to reconcile with (Stripe chosen but not set up; the
+    sandbox reads its own books): the pages say so plainly instead of offering a run
+    that cannot work."""
+    return not reconciliation.available(StripeSettings.from_config())
 
 
 def run_period(run: ReconciliationRun) -> str:
