@@ -548,7 +548,11 @@ def reconcile_command(
     if not reconciliation.available(stripe_settings):
         click.echo(NEEDS_STRIPE, err=True)
         raise SystemExit(1)
-    run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
+    try:
+        run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
+    except closing.PeriodClosedError as closed:
+        click.echo(f"{closed.month} is closed: its reconciliation is locked", err=True)
+        raise SystemExit(1) from None
     # The terminal and the file are in English, the operators' language.
     with force_locale("en"):
         for line in reconciliation.describe(run):

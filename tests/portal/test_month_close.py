@@ -215,3 +215,16 @@ def test_the_close_command(app, books):
     done = runner.invoke(cli, ["finance", "close", "--month", MONTH], obj=info)
     assert done.exit_code == 0, done.output
     assert actions(app)[-1][:2] == ("cli", "finance.month.close")
+
+
+def test_a_run_over_a_closed_month_from_the_page_is_refused_in_words(app, client, books):
+    run_month(app, books)
+    work_every_exception_off(app)
+    with app.app_context():
+        closing.close(db.session(), MONTH, member(MEI), AFTER)
+    staff_sign_in(client, email=MEI)
+    refused = client.post(
+        "/finance/reconciliations?lang=en", data={"since": "2026-11-20", "until": "2026-11-21"}
+    )
+    assert refused.status_code == 409
+    assert "The month 2026-11 is closed" in refused.get_data(as_text=True)

@@ -31,6 +31,7 @@ from portal.core.db import by_id
 from portal.core.i18n import DEFAULT, long_date, money
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
+from portal.finance.closing import PeriodClosedError
 from portal.finance.export import payment_lines
 from portal.finance.plan_keeping import plan_keeping
 from portal.models import ReconciliationItem, ReconciliationRun
@@ -296,9 +297,10 @@ def plans_kept() -> Response:
 # Reconciliation ------------------------------------------------------------------------------
 
 
-def _runs_page(form: ReconcileForm, status: int = 200) -> Response:
+def _runs_page(form: ReconcileForm, status: int = 200, closed_month: str | None = None) -> Response:
     runs = reports.recent_runs(db.session(), RUNS_SHOWN)
-    return make_response(render_template("finance/runs.html", form=form, runs=runs), status)
+    page = render_template("finance/runs.html", form=form, runs=runs, closed_month=closed_month)
+    return make_response(page, status)
 
 
 @blueprint.get("/reconciliations")
@@ -320,9 +322,12 @@ def start_run() -> ResponseReturnValue:
         return _runs_page(form, 409)
     first, last = form.period()
     since, until = reports.day_bounds(first, last, reports.finance_timezone())
-    run = reconciliation.reconcile(
-        db.session(), StripeSettings.from_config(), since, until, g.staff, g.now
-    )
+    try:
+        run = reconciliation.reconcile(
+            db.session(), StripeSettings.from_config(), since, until, g.staff, g.now
+        )
+    except PeriodClosedError as closed:
+        return _runs_page(form, 409, closed_month=closed.month)
     return redirect(url_for("finance.run", run_id=run.id), code=303)
 
 
