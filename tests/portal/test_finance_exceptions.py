@@ -328,3 +328,23 @@ def test_an_agent_cannot_open_the_pages(app, client, books):
     add_staff(app, "agent@haohuan.example", roles=("agent",))
     staff_sign_in(client, email="agent@haohuan.example")
     assert client.get("/finance/exceptions").status_code == 403
+
+
+def test_the_asker_cannot_approve_their_own_write_off_from_the_page(app, finance):
+    number = exception_id(app, "no_charge_at_stripe")  # NT$400, above NT$300
+    base = f"/finance/exceptions/{number}"
+    asked = finance.post(f"{base}/resolve", data={"resolution": "written_off", "text": "gone"})
+    assert asked.status_code == 303
+    page = finance.get(f"{base}?lang=en").get_data(as_text=True)
+    assert "needs another finance member" in page
+    assert f'action="{base}/approve"' not in page  # not offered to the asker
+    refused = finance.post(f"{base}/approve?lang=zh_Hant_TW")
+    assert refused.status_code == 409
+    assert "另一位" in refused.get_data(as_text=True)
+    finance.post("/staff/sign-out")
+    assert staff_sign_in(finance, email=LI).status_code == 303
+    offered = finance.get(f"{base}?lang=en").get_data(as_text=True)
+    assert f'action="{base}/approve"' in offered
+    assert finance.post(f"{base}/approve").status_code == 303
+    with app.app_context():
+        assert db.session().get(ReconciliationException, number).status == "written_off"
