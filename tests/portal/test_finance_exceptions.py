@@ -308,7 +308,7 @@ def test_working_an_exception_through_the_forms(app, finance, books):
         ("assign", {"owner": "999"}),
         ("resolve", {"resolution": "bogus"}),
         ("resolve", {"resolution": "linked_to_payment", "payment": "x"}),
-        ("resolve", {"resolution": "duplicate", "text": ""}),
+        ("resolve", {"resolution": "duplicate", "why": ""}),
     ],
 )
 def test_bad_form_input_is_a_clear_4xx(app, finance, path, data):
@@ -333,7 +333,7 @@ def test_an_agent_cannot_open_the_pages(app, client, books):
 def test_the_asker_cannot_approve_their_own_write_off_from_the_page(app, finance):
     number = exception_id(app, "no_charge_at_stripe")  # NT$400, above NT$300
     base = f"/finance/exceptions/{number}"
-    asked = finance.post(f"{base}/resolve", data={"resolution": "written_off", "text": "gone"})
+    asked = finance.post(f"{base}/resolve", data={"resolution": "written_off", "why": "gone"})
     assert asked.status_code == 303
     page = finance.get(f"{base}?lang=en").get_data(as_text=True)
     assert "needs another finance member" in page

@@ -231,7 +231,7 @@ def resolve_exception(number: int) -> ResponseReturnValue:
     form = ResolveForm()
     if not form.validate_on_submit():
         return _page(found, 422, resolve=form)
-    database, text = db.session(), form.text.data or ""
+    database, text = db.session(), form.why.data or ""
     try:
         match form.resolution.data:
             case "linked_to_payment":

@@ -217,7 +217,8 @@ class ResolveForm(Form):
         high=LARGEST_ID,
         message=_l("Enter a payment number."),
     )
-    text = TextAreaField(
+    # "why", not "text": the page's note form has a "text" of its own, and ids are unique.
+    why = TextAreaField(
         _l("Note"),
         validators=[Length(max=LONGEST_NOTE, message=_l("Write at most 2,000 characters."))],
     )
@@ -227,7 +228,7 @@ class ResolveForm(Form):
         if self.resolution.data == "linked_to_payment" and field.data is None:
             raise ValidationError(_l("Enter a payment number."))
 
-    def validate_text(self, field: TextAreaField) -> None:
+    def validate_why(self, field: TextAreaField) -> None:
         """A duplicate or a write-off says why."""
         if self.resolution.data in ("duplicate", "written_off") and not (field.data or "").strip():
             raise ValidationError(_l("Say why, in a note."))
