@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core import db, migrate
 from portal.models import (
+    ExceptionStatus,
     AdjustmentStatus,
     Case,
     CaseStatus,
@@ -30,6 +31,7 @@ from portal.models import (
     PlanStatus,
     Promise,
     PromiseStatus,
+    ReconciliationException,
     ReconciliationRun,
     RunStatus,
 )
@@ -47,6 +49,7 @@ STATUS_COLUMNS = [
     (Promise.status, PromiseStatus),
     (ReconciliationRun.status, RunStatus),
     (HoldAdjustment.status, AdjustmentStatus),
+    (ReconciliationException.status, ExceptionStatus),
 ]
 
 

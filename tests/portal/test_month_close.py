@@ -166,6 +166,7 @@ def test_a_run_over_a_closed_month_from_the_reader_is_refused_before_reading(app
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_close_page_says_what_blocks_the_close(app, client, books, lang):
+    app.config["HAOHUAN_NOW"] = AFTER.isoformat()  # the month is over
     staff_sign_in(client, email=MEI)
     run_month(app, books)
     html = client.get(f"/finance/close?month={MONTH}&lang={lang}").get_data(as_text=True)
@@ -174,6 +175,8 @@ def test_the_close_page_says_what_blocks_the_close(app, client, books, lang):
         assert "4 exceptions of this month are still open" in html
     refused = client.post(f"/finance/close?lang={lang}", data={"month": MONTH})
     assert refused.status_code == 409
+    if lang == "en":
+        assert "Exceptions of this month are still open." in refused.get_data(as_text=True)
 
 
 def test_closing_and_reopening_from_the_page(app, client, books):
@@ -228,3 +231,13 @@ def test_a_run_over_a_closed_month_from_the_page_is_refused_in_words(app, client
     )
     assert refused.status_code == 409
     assert "The month 2026-11 is closed" in refused.get_data(as_text=True)
+
+
+def test_the_close_page_links_to_a_run_of_its_month(app, client, books):
+    staff_sign_in(client, email=MEI)
+    html = client.get(f"/finance/close?month={MONTH}&lang=en").get_data(as_text=True)
+    link = "/finance/reconciliations?since=2026-11-01&amp;until=2026-11-30"
+    assert link in html
+    form = client.get(link.replace("&amp;", "&") + "&lang=en").get_data(as_text=True)
+    assert 'value="2026-11-01"' in form
+    assert 'value="2026-11-30"' in form

@@ -262,10 +262,13 @@ def _last_month() -> str:
 
 def _close_page(month: str, status: int = 200, **forms: Any) -> Response:
     found = closing.state(db.session(), month, g.now)
+    first_day = closing.month_start(month)
     page = render_template(
         "finance/close.html",
         state=found,
         month=month,
+        first_day=first_day,
+        last_day=closing.month_start(closing.next_month(month)) - timedelta(days=1),
         month_form=forms.get("month_form") or MonthForm(month=month),
         close_form=forms.get("close_form") or CloseForm(month=month),
         reopen_form=forms.get("reopen_form") or ReopenForm(month=month),

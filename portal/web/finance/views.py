@@ -306,9 +306,13 @@ def _runs_page(form: ReconcileForm, status: int = 200, closed_month: str | None 
 @blueprint.get("/reconciliations")
 @staff_required("finance")
 def runs() -> Response:
-    """The reconciliation runs, latest first, and the form that starts one."""
+    """The reconciliation runs, latest first, and the form that starts one: for
+    yesterday, or the days a link asks for (the month-close page's, for its month)."""
     yesterday = finance_today() - timedelta(days=1)
-    return _runs_page(ReconcileForm(since=yesterday, until=yesterday))
+    asked = PeriodForm(formdata=request.args)
+    since = (asked.validate() and asked.since.data) or yesterday
+    until = (asked.validate() and asked.until.data) or since
+    return _runs_page(ReconcileForm(since=since, until=max(since, until)))
 
 
 @blueprint.post("/reconciliations")
