@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core import db, migrate
 from portal.models import (
-    ExceptionStatus,
     AdjustmentStatus,
     Case,
     CaseStatus,
+    ExceptionStatus,
     HoldAdjustment,
     LoanCharge,
     LoanInstallment,
