@@ -174,24 +174,26 @@ class ExceptionFilters:
 
 
 def listing(
-    db: Session, viewer: StaffMember, filters: ExceptionFilters, limit: int = 500
+    db: Session, viewer: StaffMember | None, filters: ExceptionFilters, limit: int = 500
 ) -> list[ReconciliationException]:
-    """The exceptions the filters keep: the viewer's own first, then oldest first."""
+    """The exceptions the filters keep: the viewer's own first (none at the command
+    line), then oldest first."""
+    viewer_id = viewer.id if viewer is not None else None
     query = select(ReconciliationException)
     if filters.status == "active":
         query = query.where(ReconciliationException.status.in_(ACTIVE_EXCEPTION_STATUSES))
     elif filters.status != "all":
         query = query.where(ReconciliationException.status == filters.status)
     if filters.owner == "mine":
-        query = query.where(ReconciliationException.owner_id == viewer.id)
+        # Nobody's own at the command line (an id no member has; never IS NULL).
+        query = query.where(ReconciliationException.owner_id == (viewer_id or 0))
     elif filters.owner == "nobody":
         query = query.where(ReconciliationException.owner_id.is_(None))
     elif filters.owner.isdigit():
         query = query.where(ReconciliationException.owner_id == int(filters.owner))
-    mine_first = case((ReconciliationException.owner_id == viewer.id, 0), else_=1)
-    ordered = query.order_by(
-        mine_first, ReconciliationException.opened_at, ReconciliationException.id
-    )
+    if viewer_id is not None:
+        query = query.order_by(case((ReconciliationException.owner_id == viewer_id, 0), else_=1))
+    ordered = query.order_by(ReconciliationException.opened_at, ReconciliationException.id)
     return list(db.scalars(ordered.limit(limit)))
 
 
