@@ -31,7 +31,8 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
-from portal.finance import plan_keeping
+from portal.finance import closing, plan_keeping
+from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.messaging.service import dispatch_due_job
@@ -565,10 +566,14 @@ def reconcile_command(
         raise click.BadParameter("must be after --since", param_hint="--until")
     start, end = day_bounds(since.date(), after - timedelta(days=1), zone)
     stripe_settings = StripeSettings.from_config()
-    if not reconciliation.configured(stripe_settings):
+    if not reconciliation.available(stripe_settings):
         click.echo(NEEDS_STRIPE, err=True)
         raise SystemExit(1)
-    run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
+    try:
+        run = reconciliation.reconcile(db.session(), stripe_settings, start, end, "cli", now())
+    except closing.PeriodClosedError as closed:
+        click.echo(f"{closed.month} is closed: its reconciliation is locked", err=True)
+        raise SystemExit(1) from None
     # The terminal and the file are in English, the operators' language.
     with force_locale("en"):
         for line in reconciliation.describe(run):
@@ -580,6 +585,43 @@ def reconcile_command(
             click.echo(f"CSV written to {csv_path}")
     if run.status != RunStatus.COMPLETED or run.unmatched:
         raise SystemExit(1)
+
+
+@cli.group("finance")
+def finance_group() -> None:
+    """Reconciliation exceptions and the month's close."""
+
+
+@finance_group.command("close")
+@click.option("--month", required=True, help="The month, as YYYY-MM (finance timezone).")
+@with_appcontext
+def finance_close(month: str) -> None:
+    """Close a month's books; exit 1, saying why, when something blocks it."""
+    parsed = closing.parse_month(month)
+    if parsed is None:
+        raise click.BadParameter("a month as YYYY-MM", param_hint="--month")
+    try:
+        closing.close(db.session(), parsed, "cli", now())
+    except closing.CloseError as refused:
+        state = closing.state(db.session(), parsed, now())
+        click.echo(f"{parsed} not closed: {refused.reason}", err=True)
+        for found in state.blocking:
+            click.echo(f"  exception {found.id} {found.kind} {found.status}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{parsed} closed")
+
+
+@finance_group.command("exceptions")
+@click.option("--all", "every", is_flag=True, help="Finished ones too.")
+@with_appcontext
+def finance_exceptions(every: bool) -> None:
+    """List the reconciliation exceptions (open and under investigation unless --all)."""
+    filters = work.ExceptionFilters(status="all" if every else "active")
+    for found in work.listing(db.session(), None, filters):
+        click.echo(
+            f"{found.id}\t{found.month}\t{found.kind}\t{found.currency}\t"
+            f"{found.reference}\t{found.status}\t{found.resolution or ''}"
+        )
 
 
 @cli.group("staff")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import autopay, book, history, outcomes, seed, strategy
+from portal.demo import autopay, book, history, outcomes, reconciliation, seed, strategy
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
@@ -58,6 +58,7 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     lifecycle.advance(engine, policy(), today, now)
     finance = demo_finance_account(db, now)
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
+    reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
     staff = seed.demo_staff_accounts(db, now)
     floor = book.Floor()
     if written:

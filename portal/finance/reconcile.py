@@ -33,6 +33,8 @@ from portal.audit import trail
 from portal.core import settings as app_settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
+from portal.finance import closing, exceptions
+from portal.finance.sandbox_reader import SandboxStripe
 from portal.models import (
     Payment,
     PaymentStatus,
@@ -116,9 +118,14 @@ def run_error(error: stripe.StripeError) -> RunError:
 
 
 def configured(settings: StripeSettings) -> bool:
-    """True when Stripe is set up to be read (a secret key): without it there is nothing
-    to reconcile with, as in the sandbox demo."""
+    """True when Stripe is set up to be read (a secret key)."""
     return bool(settings.secret_key)
+
+
+def available(settings: StripeSettings) -> bool:
+    """True when there is something to reconcile with: Stripe set up, or the sandbox
+    gateway, whose own books stand in for Stripe's (``SandboxStripe``)."""
+    return configured(settings) or app_settings.current().payment_gateway == "sandbox"
 
 
 # SQLite takes at most 999 bound parameters in older builds: look payments up in chunks.
@@ -187,8 +194,11 @@ def reconcile(
     """Reconcile ``[since, until)`` against the configured Stripe; store the run, audit
     it in ``started_by``'s name (a staff member, or ``"cli"``) and commit. The run's status
     is "completed", or "failed" when Stripe could not be read."""
-    reader = LiveStripe(settings, page_size)
-    return reconcile_with(db, reader, since, until, started_by, now)
+    if configured(settings):
+        reader: StripeReader = LiveStripe(settings, page_size)
+        return reconcile_with(db, reader, since, until, started_by, now)
+    # The sandbox demo: its own books stand in for Stripe's (``SandboxStripe``).
+    return reconcile_with(db, SandboxStripe(db), since, until, started_by, now, gateway="sandbox")
 
 
 def reconcile_with(
@@ -198,14 +208,21 @@ def reconcile_with(
     until: datetime,
     started_by: StaffMember | str,
     now: datetime,
+    *,
+    gateway: str = "stripe",
 ) -> ReconciliationRun:
-    """``reconcile`` over any reader of Stripe."""
+    """``reconcile`` over any reader of Stripe, matching our payments through
+    ``gateway``. A period touching a closed month is refused
+    (``closing.PeriodClosedError``) before Stripe is read: its books are locked.
+    A completed run opens an exception for each line that needs a person, in the same
+    transaction (``portal.finance.exceptions.track``)."""
+    closing.refuse_closed(db, since, until)
     who = started_by.email if isinstance(started_by, StaffMember) else started_by
     run = ReconciliationRun(
         started_at=now, since=since, until=until, started_by=who, status=RunStatus.COMPLETED
     )
     try:
-        items = _compare(db, reader, since, until)
+        items = _compare(db, reader, since, until, gateway)
     except stripe.StripeError as error:
         log.warning("reconciliation could not read Stripe: %s", type(error).__name__)
         run.status = RunStatus.FAILED
@@ -215,6 +232,8 @@ def reconcile_with(
         _count(run)
     db.add(run)
     db.flush()
+    if run.status == RunStatus.COMPLETED:
+        exceptions.track(db, run, UNMATCHED_KINDS, now)
     # The run and its record commit together: a run nobody can trace never exists.
     trail.record(
         db,
@@ -240,7 +259,7 @@ def record_export(
 
 
 def _compare(
-    db: Session, reader: StripeReader, since: datetime, until: datetime
+    db: Session, reader: StripeReader, since: datetime, until: datetime, gateway: str
 ) -> list[ReconciliationItem]:
     lines = [line for line in reader.balance_lines(since, until) if line.type not in PAYOUT_TYPES]
     refunded = {
@@ -251,10 +270,10 @@ def _compare(
     intents = {line.payment_intent for line in lines} | {
         state.payment_intent for state in refunded.values()
     }
-    payments = _payments_by_intent(db, {intent for intent in intents if intent})
+    payments = _payments_by_intent(db, {intent for intent in intents if intent}, gateway)
     seen: set[str] = set()
     items = [_line_item(line, payments, refunded, seen) for line in lines]
-    items.extend(_ours_not_listed(db, reader, since, until, seen))
+    items.extend(_ours_not_listed(db, reader, since, until, seen, gateway))
     items.extend(_payout_items(reader, since, until))
     return items
 
@@ -324,12 +343,17 @@ def _refund_item(
 
 
 def _ours_not_listed(
-    db: Session, reader: StripeReader, since: datetime, until: datetime, seen: set[str]
+    db: Session,
+    reader: StripeReader,
+    since: datetime,
+    until: datetime,
+    seen: set[str],
+    gateway: str,
 ) -> Iterator[ReconciliationItem]:
     """Our succeeded payments confirmed in the period that the balance history did not
     show. Each intent is asked about directly: a charge Stripe dated just outside the
     period is no alarm."""
-    for payment in _confirmed_between(db, since, until):
+    for payment in _confirmed_between(db, since, until, gateway):
         if payment.gateway_reference in seen:
             continue
         state = reader.intent_charge(payment.gateway_reference)
@@ -422,7 +446,9 @@ _PAYMENT_COLUMNS = (
 )
 
 
-def _payments_by_intent(db: Session, intents: set[str]) -> dict[str, Row[*tuple[Any, ...]]]:
+def _payments_by_intent(
+    db: Session, intents: set[str], gateway: str
+) -> dict[str, Row[*tuple[Any, ...]]]:
     """Our Stripe payments by PaymentIntent id: plain rows, not tracked objects, so ten
     thousand of them stay cheap."""
     ordered = sorted(intents)
@@ -431,19 +457,21 @@ def _payments_by_intent(db: Session, intents: set[str]) -> dict[str, Row[*tuple[
         chunk = ordered[start : start + LOOKUP_CHUNK]
         rows = db.execute(
             select(*_PAYMENT_COLUMNS).where(
-                Payment.gateway == "stripe", Payment.gateway_reference.in_(chunk)
+                Payment.gateway == gateway, Payment.gateway_reference.in_(chunk)
             )
         )
         found.update((row.gateway_reference, row) for row in rows)
     return found
 
 
-def _confirmed_between(db: Session, since: datetime, until: datetime) -> list[Row[Any]]:
+def _confirmed_between(
+    db: Session, since: datetime, until: datetime, gateway: str
+) -> list[Row[Any]]:
     return list(
         db.execute(
             select(*_PAYMENT_COLUMNS)
             .where(
-                Payment.gateway == "stripe",
+                Payment.gateway == gateway,
                 Payment.status == PaymentStatus.SUCCEEDED,
                 Payment.gateway_reference.is_not(None),
                 Payment.confirmed_at >= since,

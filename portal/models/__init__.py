@@ -81,7 +81,19 @@ from portal.models.payments import (
     WebhookInbox,
 )
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
-from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
+from portal.models.reconciliation import (
+    ACTIVE_EXCEPTION_STATUSES,
+    ExceptionNote,
+    ExceptionStatus,
+    PeriodClose,
+    PlantKind,
+    ReconciliationException,
+    ReconciliationItem,
+    ReconciliationRun,
+    Resolution,
+    RunStatus,
+    SandboxPlant,
+)
 from portal.models.refunds import (
     IN_FLIGHT_REFUND_STATUSES,
     Refund,
@@ -126,6 +138,7 @@ from portal.models.strategy import (
 )
 
 __all__ = [
+    "ACTIVE_EXCEPTION_STATUSES",
     "ANSWERABLE_DISPUTE_STATUSES",
     "CLOSED_DISPUTE_STATUSES",
     "IN_FLIGHT_REFUND_STATUSES",
@@ -173,6 +186,8 @@ __all__ = [
     "DisputeStatus",
     "EventOutcome",
     "EvidenceType",
+    "ExceptionNote",
+    "ExceptionStatus",
     "ExperimentAssignment",
     "FirstPaymentChannel",
     "FlagReason",
@@ -196,12 +211,14 @@ __all__ = [
     "OptOut",
     "Payment",
     "PaymentStatus",
+    "PeriodClose",
     "Plan",
     "PlanCell",
     "PlanInstallment",
     "PlanStatus",
     "PlannedStatus",
     "PlannedStep",
+    "PlantKind",
     "PolicyVersion",
     "PolicyVersionStatus",
     "PortfolioTransition",
@@ -210,13 +227,16 @@ __all__ = [
     "PromiseCell",
     "PromiseStatus",
     "QuietHours",
+    "ReconciliationException",
     "ReconciliationItem",
     "ReconciliationRun",
     "Refund",
     "RefundReason",
     "RefundStatus",
     "ReminderLink",
+    "Resolution",
     "RunStatus",
+    "SandboxPlant",
     "SavedCard",
     "SessionStatement",
     "StaffMember",

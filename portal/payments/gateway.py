@@ -126,6 +126,7 @@ class Gateway(Protocol):
         the provider afterwards. ``key`` makes a retried call submit once. Raises
         ``DisputeRefusedError`` when the provider refuses it, ``GatewayUnavailableError``
         when it cannot be reached."""
+
     def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
         """Give ``amount`` (minor units) of the succeeded ``payment`` back to the borrower.
         The same ``key`` again never refunds twice: it returns the first refund. A refusal

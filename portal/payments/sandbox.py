@@ -94,6 +94,7 @@ class SandboxGateway:
         on the dispute's row by the caller, as a provider would keep it; a decision comes
         from ``haohuan sandbox dispute``."""
         return "under_review"
+
     def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
         """Done at once. The reference comes from the key alone, so the same key is the
         same refund; the running total is what the payment had refunded, plus this (the

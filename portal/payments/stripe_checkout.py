@@ -179,6 +179,7 @@ class StripeGateway:
             raise DisputeRefusedError(str(error)) from None
         except stripe.StripeError as error:
             raise GatewayUnavailableError(str(error)) from None
+
     def refund(self, payment: Payment, amount: int, key: str) -> Refunded:
         """A Refund of the payment's PaymentIntent, under the console refund's key; the
         running total from the charge Stripe refunded."""

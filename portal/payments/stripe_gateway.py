@@ -378,6 +378,8 @@ def submit_dispute_evidence(
         dispute_id, params=params, options={"idempotency_key": key}
     )
     return str(dispute.status)
+
+
 # Refunds from the finance console --------------------------------------------------------
 
 # A refund Stripe has taken on: a card refund is ``succeeded`` at once, one on some other

@@ -174,3 +174,82 @@ NOTES = {
     "not_in_history": _l("Stripe's charge is in the period but not in its balance history."),
     "manual_payout": _l("A manual payout: Stripe ties no transactions to it."),
 }
+
+
+# Reconciliation exceptions and the month's close ----------------------------------------------
+
+EXCEPTION_STATUSES = {
+    "open": _l("Open"),
+    "investigating": _l("Under investigation"),
+    "resolved": _l("Resolved"),
+    "written_off": _l("Written off"),
+}
+
+EXCEPTION_STATUS_FILTERS = {
+    "active": _l("Open or under investigation"),
+    **EXCEPTION_STATUSES,
+    "all": _l("Every status"),
+}
+
+EXCEPTION_OWNER_FILTERS = {
+    "mine": _l("Mine"),
+    "nobody": _l("Nobody's yet"),
+}
+
+RESOLUTIONS = {
+    "linked_to_payment": _l("Link the line to our payment"),
+    "recorded_refund": _l("Record the missing refund"),
+    "recorded_payment": _l("Record the missing payment"),
+    "duplicate": _l("Mark it a duplicate"),
+    "written_off": _l("Write off"),
+}
+
+# How a finished exception was resolved, as its page says it.
+RESOLVED_AS = {
+    "linked_to_payment": _l("Linked to our payment"),
+    "recorded_refund": _l("Missing refund recorded"),
+    "recorded_payment": _l("Missing payment recorded"),
+    "duplicate": _l("A duplicate"),
+    "written_off": _l("Written off"),
+}
+
+# An exception's history, one step each (``ExceptionNote.action``).
+EXCEPTION_ACTIONS = {
+    "opened": _l("Opened by a reconciliation run"),
+    "assigned": _l("Assigned"),
+    "note": _l("Note"),
+    "investigating": _l("Under investigation"),
+    "linked": _l("Linked to our payment"),
+    "refund_recorded": _l("Missing refund recorded"),
+    "payment_recorded": _l("Missing payment recorded"),
+    "duplicate": _l("Marked a duplicate"),
+    "written_off": _l("Written off"),
+    "write_off_requested": _l("Write-off asked for: waits for a second finance member"),
+    "write_off_approved": _l("Write-off approved"),
+}
+
+EXCEPTION_REFUSALS = {
+    "finished": _l("This exception is already resolved or written off."),
+    "period_closed": _l("The month of this line is closed: reopen it first."),
+    "not_finance": _l("Only an active finance member can own an exception."),
+    "no_payment": _l("There is no such payment."),
+    "other_currency": _l("That payment is in another currency than the line."),
+    "not_applicable": _l("That resolution does not fit this line."),
+    "already_recorded": _l("This has already been recorded."),
+    "no_request": _l("No write-off waits for approval."),
+    "same_person": _l(
+        "A write-off above the limit needs another active finance member than the one who asked."
+    ),
+    "note_needed": _l("Write the note."),
+    "pending_approval": _l("A write-off already waits for approval."),
+}
+
+CLOSE_REFUSALS = {
+    "open_exceptions": _l("Exceptions of this month are still open."),
+    "not_covered": _l("Completed reconciliation runs do not yet cover every day of the month."),
+    "already_closed": _l("This month is already closed."),
+    "not_closed": _l("This month is not closed."),
+    "not_admin": _l("Only an admin can reopen a month."),
+    "no_reason": _l("Say why the month is reopened."),
+    "not_over": _l("The month is not over yet."),
+}

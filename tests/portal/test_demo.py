@@ -28,6 +28,7 @@ from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
+from portal.finance.reconcile import reconcile
 from portal.messaging.service import REDACTED
 from portal.models import (
     AuditEntry,
@@ -56,13 +57,16 @@ from portal.models import (
     PortfolioTransition,
     Promise,
     PromiseStatus,
+    ReconciliationException,
     ReminderLink,
+    SandboxPlant,
     StaffMember,
     StrategyRun,
     VerificationAttempt,
     Waiver,
 )
 from portal.payments import ledger
+from portal.payments.stripe_gateway import StripeSettings
 from portal.reporting.arrangements import KINDS
 from portal.reporting.book import book_report
 from portal.reporting.contact import REASONS, REFUSED_ACTIONS
@@ -716,3 +720,27 @@ def test_the_demos_liquidation_curves_have_money_in_every_cohort(demo):
     firsts = [c.at(1) for c in found.by_currency["TWD"] if c.at(1) is not None]
     pooled = Fraction(sum(p.recovered for p in firsts), sum(p.overdue for p in firsts))
     assert Fraction(1, 5) < pooled < Fraction(4, 5)
+
+
+def test_the_demos_sandbox_reconciles_to_its_four_planted_exceptions(demo):
+    """`make demo`'s finance user reconciles the sandbox's books and finds each planted
+    discrepancy as an exception (``portal.demo.reconciliation``)."""
+    session = demo[0]
+    plants = session.scalars(select(SandboxPlant)).all()
+    assert sorted(p.kind for p in plants) == [
+        "not_at_gateway",
+        "other_amount",
+        "stray_charge",
+        "unrecorded_refund",
+    ]
+    since = min(p.at for p in plants) - timedelta(days=1)
+    until = max(p.at for p in plants) + timedelta(days=1)
+    found = reconcile(session, StripeSettings.from_config(), since, until, "test", NOW)
+    assert found.status == "completed"
+    opened = session.scalars(select(ReconciliationException)).all()
+    assert sorted((e.kind, e.item.note_code) for e in opened) == [
+        ("amount_mismatch", "refunds_differ"),
+        ("amount_mismatch", "stripe_charged"),
+        ("missing_at_stripe", "no_charge_at_stripe"),
+        ("missing_here", "no_payment"),
+    ]

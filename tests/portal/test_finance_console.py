@@ -551,8 +551,10 @@ def test_a_bad_period_is_explained(finance, fake_reconcile, since, until, messag
 
 
 def test_without_stripe_reconciliation_says_plainly_that_it_needs_stripe(app, finance, monkeypatch):
-    """The sandbox demo: no Stripe, so no run is offered, none is started, and no page
-    pretends a day was reconciled."""
+    """Stripe chosen but not set up: no run is offered, none is started, and no page
+    pretends a day was reconciled. (The sandbox reads its own books instead:
+    test_sandbox_reconciliation.py.)"""
+    app.config["PAYMENT_GATEWAY"] = "stripe"
     called = []
     monkeypatch.setattr(reconciliation, "reconcile", lambda *args: called.append(args))
     for lang, words in (

@@ -16,6 +16,7 @@ from portal.models import (
     AdjustmentStatus,
     Case,
     CaseStatus,
+    ExceptionStatus,
     HoldAdjustment,
     LoanCharge,
     LoanInstallment,
@@ -30,6 +31,7 @@ from portal.models import (
     PlanStatus,
     Promise,
     PromiseStatus,
+    ReconciliationException,
     ReconciliationRun,
     RunStatus,
 )
@@ -47,6 +49,7 @@ STATUS_COLUMNS = [
     (Promise.status, PromiseStatus),
     (ReconciliationRun.status, RunStatus),
     (HoldAdjustment.status, AdjustmentStatus),
+    (ReconciliationException.status, ExceptionStatus),
 ]
 
 

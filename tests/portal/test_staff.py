@@ -729,6 +729,20 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "finance.cancel_refund",
         "finance.send_refund_again",
     } <= endpoints
+    # Reconciliation exceptions and the month's close: finance; reopening: admins.
+    assert {
+        "finance.exceptions",
+        "finance.exception",
+        "finance.take_exception",
+        "finance.investigate_exception",
+        "finance.approve_write_off",
+        "finance.assign_exception",
+        "finance.note_exception",
+        "finance.resolve_exception",
+        "finance.month_close",
+        "finance.close_month",
+        "finance.reopen_month",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -8,14 +8,22 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, StringField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, Length, ValidationError
+from wtforms.validators import AnyOf, InputRequired, Length, Regexp, ValidationError
 
 from portal.finance.reports import PaymentFilters
-from portal.web.common.forms import DayField, Form, GetForm, optional
+from portal.web.common.forms import DayField, Form, GetForm, WholeNumberField, optional
 from portal.web.common.pagination import Paged, page_field
-from portal.wording.finance import GATEWAYS, PAID_BY_NAMES, PAYMENT_STATUS_FILTERS, PURPOSES
+from portal.wording.finance import (
+    EXCEPTION_OWNER_FILTERS,
+    EXCEPTION_STATUS_FILTERS,
+    GATEWAYS,
+    PAID_BY_NAMES,
+    PAYMENT_STATUS_FILTERS,
+    PURPOSES,
+    RESOLUTIONS,
+)
 
 CURRENCIES = ("TWD", "CNY", "HKD", "USD")
 LONGEST_RECONCILIATION = timedelta(days=93)  # a quarter: Stripe lists stay quick
@@ -144,3 +152,118 @@ class ReconcileForm(Form):
         if since is None or until is None:
             raise ValueError("period() before the form validated")
         return since, until
+
+
+# Reconciliation exceptions and the month's close --------------------------------------------
+
+LONGEST_NOTE = 2000
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+LARGEST_ID = 2**53  # any stored id; more digits are refused, never read
+
+
+def _choices(names: dict[str, Any], message: Any) -> SelectField:
+    """A select of codes that must be one of ``names``."""
+    return SelectField(
+        choices=[SelectChoice(k, v) for k, v in names.items()],
+        validate_choice=False,
+        validators=[InputRequired(message=message), AnyOf(list(names), message=message)],
+    )
+
+
+class ExceptionFilterForm(GetForm):
+    """The exceptions list's filters: whose, and in which status."""
+
+    owner = _choice(_l("Owner"), EXCEPTION_OWNER_FILTERS, _l("Anyone"))
+    status = _choice(_l("Status"), EXCEPTION_STATUS_FILTERS, _l("Open or under investigation"))
+
+
+class ActionForm(Form):
+    """A button that acts on an exception (take, investigate, approve): its CSRF token."""
+
+
+class NoteForm(Form):
+    """A note on an exception."""
+
+    text = TextAreaField(
+        _l("Note"),
+        validators=[
+            InputRequired(message=_l("Write the note.")),
+            Length(max=LONGEST_NOTE, message=_l("Write at most 2,000 characters.")),
+        ],
+    )
+
+
+class AssignForm(Form):
+    """Who owns an exception: a staff member's number (the select offers finance's)."""
+
+    owner = WholeNumberField(
+        _l("Owner"),
+        validators=[InputRequired(message=_l("Choose who owns it."))],
+        low=1,
+        high=LARGEST_ID,
+        message=_l("Choose one of the listed values."),
+    )
+
+
+class ResolveForm(Form):
+    """How an exception is resolved, the payment a line is linked to, and a note (required
+    for a duplicate and a write-off: it says why)."""
+
+    resolution = _choices(RESOLUTIONS, _l("Choose how it was resolved."))
+    payment = WholeNumberField(
+        _l("Payment number"),
+        validators=[optional()],
+        low=1,
+        high=LARGEST_ID,
+        message=_l("Enter a payment number."),
+    )
+    # "why", not "text": the page's note form has a "text" of its own, and ids are unique.
+    why = TextAreaField(
+        _l("Note"),
+        validators=[Length(max=LONGEST_NOTE, message=_l("Write at most 2,000 characters."))],
+    )
+
+    def validate_payment(self, field: WholeNumberField) -> None:
+        """Linking needs the payment."""
+        if self.resolution.data == "linked_to_payment" and field.data is None:
+            raise ValidationError(_l("Enter a payment number."))
+
+    def validate_why(self, field: TextAreaField) -> None:
+        """A duplicate or a write-off says why."""
+        if self.resolution.data in ("duplicate", "written_off") and not (field.data or "").strip():
+            raise ValidationError(_l("Say why, in a note."))
+
+
+MONTH_MESSAGE = _l("Enter a month as year and month, such as 2026-11.")
+
+
+class MonthForm(GetForm):
+    """The month the close page shows."""
+
+    month = StringField(
+        _l("Month"), validators=[optional(), Regexp(MONTH_PATTERN, message=MONTH_MESSAGE)]
+    )
+
+
+class CloseForm(Form):
+    """Closing a month."""
+
+    month = StringField(
+        _l("Month"),
+        validators=[
+            InputRequired(message=MONTH_MESSAGE),
+            Regexp(MONTH_PATTERN, message=MONTH_MESSAGE),
+        ],
+    )
+
+
+class ReopenForm(CloseForm):
+    """Reopening a closed month: an admin's, with a reason."""
+
+    reason = TextAreaField(
+        _l("Why it is reopened"),
+        validators=[
+            InputRequired(message=_l("Say why the month is reopened.")),
+            Length(max=LONGEST_NOTE, message=_l("Write at most 2,000 characters.")),
+        ],
+    )

@@ -31,6 +31,7 @@ from portal.core.db import by_id
 from portal.core.i18n import DEFAULT, long_date, money
 from portal.finance import reconcile as reconciliation
 from portal.finance import reports
+from portal.finance.closing import PeriodClosedError
 from portal.finance.export import payment_lines
 from portal.finance.plan_keeping import plan_keeping
 from portal.models import ReconciliationItem, ReconciliationRun
@@ -101,9 +102,10 @@ def local_time(moment: datetime | None) -> str:
 
 
 def needs_stripe() -> bool:
-    """True when Stripe is not set up (the sandbox demo): there is nothing to reconcile
-    with, and the pages say so plainly instead of offering a run that cannot work."""
-    return not reconciliation.configured(StripeSettings.from_config())
+    """True when there is nothing to reconcile with (Stripe chosen but not set up; the
+    sandbox reads its own books): the pages say so plainly instead of offering a run
+    that cannot work."""
+    return not reconciliation.available(StripeSettings.from_config())
 
 
 def run_period(run: ReconciliationRun) -> str:
@@ -295,17 +297,22 @@ def plans_kept() -> Response:
 # Reconciliation ------------------------------------------------------------------------------
 
 
-def _runs_page(form: ReconcileForm, status: int = 200) -> Response:
+def _runs_page(form: ReconcileForm, status: int = 200, closed_month: str | None = None) -> Response:
     runs = reports.recent_runs(db.session(), RUNS_SHOWN)
-    return make_response(render_template("finance/runs.html", form=form, runs=runs), status)
+    page = render_template("finance/runs.html", form=form, runs=runs, closed_month=closed_month)
+    return make_response(page, status)
 
 
 @blueprint.get("/reconciliations")
 @staff_required("finance")
 def runs() -> Response:
-    """The reconciliation runs, latest first, and the form that starts one."""
+    """The reconciliation runs, latest first, and the form that starts one: for
+    yesterday, or the days a link asks for (the month-close page's, for its month)."""
     yesterday = finance_today() - timedelta(days=1)
-    return _runs_page(ReconcileForm(since=yesterday, until=yesterday))
+    asked = PeriodForm(formdata=request.args)
+    since = (asked.validate() and asked.since.data) or yesterday
+    until = (asked.validate() and asked.until.data) or since
+    return _runs_page(ReconcileForm(since=since, until=max(since, until)))
 
 
 @blueprint.post("/reconciliations")
@@ -319,9 +326,12 @@ def start_run() -> ResponseReturnValue:
         return _runs_page(form, 409)
     first, last = form.period()
     since, until = reports.day_bounds(first, last, reports.finance_timezone())
-    run = reconciliation.reconcile(
-        db.session(), StripeSettings.from_config(), since, until, g.staff, g.now
-    )
+    try:
+        run = reconciliation.reconcile(
+            db.session(), StripeSettings.from_config(), since, until, g.staff, g.now
+        )
+    except PeriodClosedError as closed:
+        return _runs_page(form, 409, closed_month=closed.month)
     return redirect(url_for("finance.run", run_id=run.id), code=303)
 
 
@@ -375,7 +385,8 @@ def run_csv(run_id: int) -> Response:
     return response
 
 
-# The views of chargebacks and refunds register on this blueprint (imported last: they
-# import it).
+# The views of chargebacks, refunds, exceptions and the month's close register on this
+# blueprint (imported last: they import it).
 import portal.web.finance.dispute_views  # noqa: E402
+import portal.web.finance.exception_views  # noqa: E402
 import portal.web.finance.refund_views  # noqa: E402, F401
