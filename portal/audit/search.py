@@ -22,6 +22,12 @@ from portal.models import AuditEntry, Case, Loan
 
 PER_PAGE = 50
 
+# Areas of work an auditor reads as one, each the action families it spans: finance's
+# money (payments viewed and exported, refunds, chargebacks, the month's close, journals)
+# and its reconciliation (runs and their exceptions). Chosen as ``area:<name>``.
+AREAS: dict[str, tuple[str, ...]] = {"finance": ("finance.", "reconcile.", "ledger.")}
+AREA_PREFIX = "area:"
+
 COLUMNS = (
     "entry_id",
     "at_utc",
@@ -39,9 +45,9 @@ COLUMNS = (
 @dataclass(frozen=True)
 class AuditFilters:
     """What the log is narrowed to; empty values narrow nothing. ``actor`` matches part
-    of the actor (an email, ``cli`` or ``system``); ``action`` a whole action, or a
-    family when it ends with a dot (``call.``); ``case`` a case number or a loan
-    number."""
+    of the actor (an email, ``cli`` or ``system``); ``action`` a whole action, a family
+    when it ends with a dot (``call.``), or an area (``area:finance``, ``AREAS``);
+    ``case`` a case number or a loan number."""
 
     actor: str = ""
     action: str = ""
@@ -74,7 +80,12 @@ def _filtered(filters: AuditFilters, zone: ZoneInfo) -> Select[AuditEntry, str]:
     if filters.actor:
         pattern = "%" + like_pattern(filters.actor.strip()) + "%"
         query = query.where(AuditEntry.actor.ilike(pattern, escape="\\"))
-    if filters.action.endswith("."):
+    area = AREAS.get(filters.action.removeprefix(AREA_PREFIX), ())
+    if filters.action.startswith(AREA_PREFIX) and area:
+        query = query.where(
+            or_(*(AuditEntry.action.like(like_pattern(f) + "%", escape="\\") for f in area))
+        )
+    elif filters.action.endswith("."):
         query = query.where(AuditEntry.action.like(like_pattern(filters.action) + "%", escape="\\"))
     elif filters.action:
         query = query.where(AuditEntry.action == filters.action)

@@ -227,6 +227,21 @@ def test_the_log_lists_newest_first_and_filters(app, admin, log):
     assert listed(admin, "actor=nobody") == []
 
 
+def test_the_auditor_reads_finance_work_as_one_area(app, admin, log):
+    for minutes, action in enumerate(
+        ("reconcile.run", "finance.refund.request", "ledger.journal", "refunds.x"), start=1
+    ):
+        add_entry(app, "mei@haohuan.example", action, NOW - timedelta(minutes=60 - minutes))
+    assert listed(admin, "action=area:finance") == [
+        "ledger.journal",
+        "finance.refund.request",
+        "reconcile.run",
+    ]
+    page = admin.get("/admin/audit?lang=en").get_data(as_text=True)
+    assert 'value="area:finance"' in page
+    assert admin.get("/admin/audit?lang=en&action=area:nowhere").status_code == 400
+
+
 def test_looking_at_the_log_is_recorded(app, admin, log):
     admin.get("/admin/audit?action=call.")
     admin.get("/admin/audit.csv?actor=li")

@@ -10,7 +10,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
-from portal.audit.search import AuditFilters
+from portal.audit.search import AREA_PREFIX, AuditFilters
 from portal.web.common.forms import DayField, GetForm
 from portal.web.common.pagination import Paged, page_field
 from portal.wording.audit import action_label
@@ -37,6 +37,7 @@ class AuditFilterForm(Paged, GetForm):
         families = sorted({name.split(".", 1)[0] + "." for name in known if "." in name})
         self.action.choices = [
             SelectChoice("", _l("Any action")),
+            SelectChoice(AREA_PREFIX + "finance", _l("All of finance's work")),
             *(SelectChoice(family, _l("All of %(family)s*", family=family)) for family in families),
             *(SelectChoice(name, f"{action_label(name)} ({name})") for name in known),
         ]
