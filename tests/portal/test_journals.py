@@ -1,0 +1,254 @@
+"""General-ledger journals: every day's journal balances, and the journals' sums per
+account equal what the ledger's allocations and waivers post; the chart of accounts is
+checked at start; the command line's CSV and Beancount exports; the finance page."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from negotiation.accounts import AccountKind, Chart, ChartError, default_document, load_chart
+from portal import create_app
+from portal.core import db
+from portal.finance import journals
+from portal.models import Allocation, Case, Payment, PaymentStatus, Plan, Waiver
+from portal.payments import ledger
+from portal.payments.events import GatewayEvent, Outcome, handle
+
+from .factories import NOW, add_plan, app_config, build_case
+
+ZONE = ZoneInfo("Asia/Taipei")
+CHART = load_chart(default_document())
+
+
+# The chart of accounts ---------------------------------------------------------------------
+
+
+def test_the_most_specific_mapping_wins():
+    chart = load_chart(
+        {
+            **default_document(),
+            "currencies": {"CNY": {"clearing": "Assets:Stripe:Clearing-CNY"}},
+            "products": {
+                "auto": {
+                    "principal": "Assets:Loans:Auto:Principal",
+                    "currencies": {"HKD": {"principal": "Assets:Loans:Auto-HKD:Principal"}},
+                }
+            },
+        }
+    )
+    assert chart.account("principal", "auto", "HKD") == "Assets:Loans:Auto-HKD:Principal"
+    assert chart.account("principal", "auto", "TWD") == "Assets:Loans:Auto:Principal"
+    assert chart.account("principal", "personal", "TWD") == "Assets:Loans:Receivable:Principal"
+    assert chart.account("clearing", "auto", "CNY") == "Assets:Stripe:Clearing-CNY"
+    assert chart.account("no_such_target", "personal", "TWD") == "Assets:Suspense"
+
+
+def test_a_missing_mapping_is_refused_naming_it():
+    document = default_document()
+    del document["accounts"]["stripe_fee"]
+    document["products"] = {"auto": {"principle": "Assets:Loans:Auto", "fee": "loans:fees"}}
+    with pytest.raises(ChartError) as refused:
+        load_chart(document)
+    assert refused.value.problems == [
+        "[accounts]: no account for stripe_fee",
+        "[products.auto]: 'principle' is not a kind the chart maps",
+        "[products.auto]: fee = 'loans:fees' is not an account name such as "
+        "Assets:Loans:Receivable:Principal",
+    ]
+
+
+def test_the_app_refuses_to_start_with_a_chart_missing_a_mapping(tmp_path):
+    from portal import ConfigurationError
+
+    chart = tmp_path / "accounts.toml"
+    chart.write_text('[accounts]\nclearing = "Assets:Bank"\n[products.auto]\nfee = "Fees"\n')
+    config = {**app_config(f"sqlite:///{tmp_path}/x.db"), "CHART_OF_ACCOUNTS": str(chart)}
+    # The file is laid over the default: only the product's bad account is at fault.
+    with pytest.raises(ConfigurationError, match=r"\[products.auto\]: fee = 'Fees'"):
+        create_app(config)
+    chart.write_text('[accounts]\nclearing = "Assets:Bank"\n')
+    assert create_app(config).config["CHART_OF_ACCOUNTS"] == str(chart)
+
+
+# The property: every day balances, and the journals post what the ledger holds ----------------
+
+TEMPLATE: dict[str, Path] = {}
+
+
+@pytest.fixture
+def template(sqlite_template):
+    TEMPLATE["path"] = sqlite_template
+    return sqlite_template
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("pay"), st.integers(1, 900_000)),
+        st.tuples(st.just("refund"), st.integers(0, 50), st.integers(1, 100)),
+        st.tuples(st.just("dispute"), st.integers(0, 50), st.booleans()),
+        st.tuples(st.just("waive"), st.integers(1, 60_000)),
+        st.tuples(st.just("discount"), st.integers(1, 900_000)),
+        st.tuples(st.just("reinstate"), st.integers(0, 50)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+class Books:
+    """One case's money moved by the same services the gateway events and plans use, a
+    few hours apart, so that the steps fall on several days."""
+
+    def __init__(self, app, currency: str) -> None:
+        self.app = app
+        self.built = build_case(app, currency=currency)
+        add_plan(app, self.built.case_id, "cancelled", currency=currency)
+        self.moment = NOW
+        self.count = 0
+
+    def step(self, step: tuple, hours: int) -> None:
+        self.moment += timedelta(hours=hours)
+        self.count += 1
+        kind, *values = step
+        with self.app.test_request_context("/"):
+            session = db.session()
+            getattr(self, kind)(session, *values)
+
+    def pay(self, session, amount: int) -> None:
+        payment = Payment(
+            case_id=self.built.case_id,
+            purpose="partial",
+            amount=amount,
+            currency=session.get(Case, self.built.case_id).loan.currency,
+            status=PaymentStatus.PENDING,
+            gateway="sandbox",
+            gateway_reference=f"pi_{self.count}",
+        )
+        session.add(payment)
+        session.commit()
+        self._event(session, payment.gateway_reference, Outcome.SUCCEEDED, 0)
+
+    def refund(self, session, pick: int, share: int) -> None:
+        payment = self._paid(session, pick)
+        if payment is not None:
+            total = min(payment.amount, payment.refunded + payment.amount * share // 100)
+            self._event(session, payment.gateway_reference, Outcome.REFUNDED, total)
+
+    def dispute(self, session, pick: int, won: bool) -> None:
+        payment = self._paid(session, pick)
+        if payment is not None:
+            held = 0 if won else payment.amount - payment.refunded
+            self._event(session, payment.gateway_reference, Outcome.DISPUTED, held)
+
+    def waive(self, session, amount: int) -> None:
+        loan = session.get(Case, self.built.case_id).loan
+        self._keep(session, ledger.write_off_charges(loan, penalties=amount, fees=amount))
+
+    def discount(self, session, amount: int) -> None:
+        loan = session.get(Case, self.built.case_id).loan
+        self._keep(session, ledger.write_off_balance(loan, amount))
+
+    def reinstate(self, session, pick: int) -> None:
+        standing = session.scalars(
+            select(Waiver).where(Waiver.reinstated_at.is_(None)).order_by(Waiver.id)
+        ).all()
+        if standing:
+            waiver = standing[pick % len(standing)]
+            ledger.reinstate(session.get(Case, self.built.case_id).loan, [waiver])
+            waiver.reinstated_at = self.moment
+            session.commit()
+
+    def _keep(self, session, waivers: list[Waiver]) -> None:
+        plan = session.scalars(select(Plan)).one()
+        for waiver in waivers:
+            waiver.plan_id, waiver.earned_by, waiver.granted_at = plan.id, "activation", self.moment
+            session.add(waiver)
+        session.commit()
+
+    def _paid(self, session, pick: int) -> Payment | None:
+        paid = session.scalars(
+            select(Payment).where(Payment.status == PaymentStatus.SUCCEEDED).order_by(Payment.id)
+        ).all()
+        return paid[pick % len(paid)] if paid else None
+
+    def _event(self, session, reference: str | None, outcome: Outcome, amount: int) -> None:
+        event = GatewayEvent("sandbox", f"evt_{self.count}", reference or "", outcome, amount)
+        handle(session, event, self.moment)
+
+
+def posted_by_the_ledger(session, chart: Chart) -> dict[tuple[str, str], int]:
+    """Debits less credits per account and currency, worked out from the ledger's own
+    rows one by one (not through the journals' queries): each allocation credits its
+    target and debits what its cause moved; each waiver debits the write-off and
+    credits its target, and its reinstatement the other way round."""
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    counter = {
+        "payment": AccountKind.CLEARING,
+        "refund": AccountKind.REFUNDS_PAYABLE,
+        "dispute": AccountKind.DISPUTE,
+    }
+    for share in session.scalars(select(Allocation)):
+        payment = session.get(Payment, share.payment_id)
+        loan = session.get(Case, payment.case_id).loan
+        currency = payment.currency
+        expected[(chart.account(share.target, loan.product, currency), currency)] -= share.amount
+        expected[(chart.account(counter[share.cause], loan.product, currency), currency)] += (
+            share.amount
+        )
+    for waiver in session.scalars(select(Waiver)):
+        loan = session.get(Case, session.get(Plan, waiver.plan_id).case_id).loan
+        standing = 0 if waiver.reinstated_at is not None else waiver.amount
+        target = chart.account(waiver.target, loan.product, loan.currency)
+        write_off = chart.account(AccountKind.WRITE_OFF, loan.product, loan.currency)
+        expected[(target, loan.currency)] -= standing
+        expected[(write_off, loan.currency)] += standing
+    return {key: value for key, value in expected.items() if value}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=STEPS,
+    hours=st.lists(st.integers(0, 30), min_size=12, max_size=12),
+    currency=st.sampled_from(["TWD", "USD"]),
+)
+def test_every_day_balances_and_the_journals_post_what_the_ledger_holds(
+    template, steps, hours, currency
+):
+    folder = Path(tempfile.mkdtemp())
+    shutil.copy(TEMPLATE["path"], folder / "haohuan.db")
+    app = create_app(app_config(f"sqlite:///{folder}/haohuan.db"))
+    try:
+        books = Books(app, currency)
+        for step, gap in zip(steps, hours, strict=False):
+            books.step(step, gap)
+        with app.app_context():
+            session = db.session()
+            assert ledger.check(session) == []
+            first = (NOW - timedelta(days=1)).astimezone(ZONE).date()
+            last = (books.moment + timedelta(days=1)).astimezone(ZONE).date()
+            posted: dict[tuple[str, str], int] = defaultdict(int)
+            for journal in journals.journals_for_days(session, first, last, ZONE, CHART):
+                assert journal.balanced, journal
+                assert {line.currency for line in journal.lines} == {journal.currency}
+                assert all(min(line.debit, line.credit) == 0 for line in journal.lines)
+                for line in journal.lines:
+                    posted[(line.account, line.currency)] += line.debit - line.credit
+            assert {k: v for k, v in posted.items() if v} == posted_by_the_ledger(session, CHART)
+            assert journals.check(session, ZONE, CHART) == []
+    finally:
+        app.extensions["haohuan.engine"].dispose()
+        shutil.rmtree(folder, ignore_errors=True)
