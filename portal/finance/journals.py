@@ -50,6 +50,7 @@ from portal.models import (
     HoldAdjustment,
     Loan,
     Payment,
+    PaymentStatus,
     Plan,
     ReconciliationItem,
     Waiver,
@@ -66,6 +67,8 @@ COUNTER: dict[str, AccountKind] = {
     "forgiveness": AccountKind.WRITE_OFF,
     "stripe_fee": AccountKind.CLEARING,
 }
+# The sources that are a payment's allocations.
+CAUSES = frozenset(cause.value for cause in AllocationCause)
 # The order a day's journals are listed in.
 SOURCES = tuple(COUNTER)
 # Where a movement without a loan (Stripe's fee on a charge we do not know) is posted:
@@ -247,23 +250,32 @@ def month_days(month: date) -> tuple[date, date]:
 
 def check(db: Session, zone: ZoneInfo, chart: Chart) -> list[str]:
     """Every way the journals disagree with the ledger, as sentences (empty when they
-    agree): every day from the first booking to the last has balanced journals, and
-    their sums per account and currency equal what the ledger's rows post over all
-    time (a row outside every day, or in two, shows here)."""
+    agree): every day from the first booking to the last has balanced journals; their
+    sums per account and currency equal what the ledger's rows post over all time (a row
+    outside every day, or in two, shows here); and the money their payments, refunds
+    and disputes post is, per currency, what the succeeded payments kept."""
     bounds = booked_between(db)
     if bounds is None:
         return []
     first, last = (moment.astimezone(zone).date() for moment in bounds)
     problems: list[str] = []
     by_days: dict[tuple[str, str], int] = defaultdict(int)
-    for journal in journals_for_days(db, first, last, zone, chart):
-        if not journal.balanced:
-            problems.append(
-                f"journal {journal.journal_id}: debits {journal.debits} "
-                f"but credits {journal.credits}"
-            )
-        for line in journal.lines:
-            by_days[(line.account, line.currency)] += line.debit - line.credit
+    received: dict[str, int] = defaultdict(int)
+    day = first
+    while day <= last:
+        found = movements(db, *day_range(day, zone))
+        for movement in found:
+            if movement.source in CAUSES:
+                received[movement.currency] += movement.amount
+        for journal in build(day, found, chart):
+            if not journal.balanced:
+                problems.append(
+                    f"journal {journal.journal_id}: debits {journal.debits} "
+                    f"but credits {journal.credits}"
+                )
+            for line in journal.lines:
+                by_days[(line.account, line.currency)] += line.debit - line.credit
+        day += timedelta(days=1)
     start, end = bounds[0], bounds[1] + timedelta(microseconds=1)
     whole: dict[tuple[str, str], int] = defaultdict(int)
     for journal in build(first, movements(db, start, end), chart):
@@ -276,7 +288,26 @@ def check(db: Session, zone: ZoneInfo, chart: Chart) -> list[str]:
                 f"account {account} ({currency}): the daily journals post "
                 f"{by_days.get(key, 0)} net, the ledger's rows {whole.get(key, 0)}"
             )
+    kept = _kept(db)
+    for currency in sorted(set(kept) | set(received)):
+        if kept.get(currency, 0) != received.get(currency, 0):
+            problems.append(
+                f"{currency}: the journals post {received.get(currency, 0)} received, "
+                f"the succeeded payments kept {kept.get(currency, 0)}"
+            )
     return problems
+
+
+def _kept(db: Session) -> dict[str, int]:
+    """Per currency, what the succeeded payments kept (amount less refunded and
+    disputed), from the payments table alone."""
+    kept = Payment.amount - Payment.refunded - Payment.disputed
+    rows = db.execute(
+        select(func.upper(Payment.currency), func.sum(kept))
+        .where(Payment.status == PaymentStatus.SUCCEEDED)
+        .group_by(func.upper(Payment.currency))
+    )
+    return {str(currency): int(total) for currency, total in rows if total}
 
 
 def booked_between(db: Session) -> tuple[datetime, datetime] | None:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -252,3 +253,110 @@ def test_every_day_balances_and_the_journals_post_what_the_ledger_holds(
     finally:
         app.extensions["haohuan.engine"].dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# The command line ----------------------------------------------------------------------------
+
+
+def a_month_of_money(app) -> Books:
+    """A payment, a part refund, a dispute lost and then won, a discount: each on its own
+    day of November 2026 (Taipei)."""
+    books = Books(app, "TWD")
+    for step, hours in (
+        (("pay", 600_000), 0),
+        (("refund", 0, 25), 24),
+        (("dispute", 0, False), 24),
+        (("dispute", 0, True), 24),
+        (("discount", 10_000), 24),
+    ):
+        books.step(step, hours)
+    return books
+
+
+def invoke(app, *arguments: str):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from portal.cli import cli
+
+    return CliRunner().invoke(cli, list(arguments), obj=ScriptInfo(create_app=lambda: app))
+
+
+def test_the_command_writes_a_days_journal_as_csv(app):
+    a_month_of_money(app)
+    written = invoke(app, "ledger", "journal", "--date", "2026-11-30")
+    assert written.exit_code == 0, written.output
+    rows = [line.split(",") for line in written.output.strip().splitlines()]
+    assert rows[0] == [
+        "date", "journal_id", "account", "debit", "credit", "currency", "memo", "reference"
+    ]  # fmt: skip
+    assert {row[1] for row in rows[1:]} == {"2026-11-30-payment-TWD"}
+    debits = sum(Decimal(row[3]) for row in rows[1:])
+    assert debits == sum(Decimal(row[4]) for row in rows[1:])
+    assert debits == Decimal("6000.00")  # 600,000 minor units of NT$
+    clearing = [row for row in rows[1:] if row[2] == "Assets:Stripe:Clearing"]
+    assert clearing == [
+        [
+            "2026-11-30",
+            "2026-11-30-payment-TWD",
+            "Assets:Stripe:Clearing",
+            "6000.00",
+            "0.00",
+            "TWD",
+            "payment: clearing (personal)",
+            clearing[0][7],
+        ]
+    ]
+
+
+def test_the_month_as_beancount_is_read_by_beancounts_own_loader(app, tmp_path):
+    from beancount import loader
+
+    a_month_of_money(app)
+    target = tmp_path / "november.beancount"
+    written = invoke(
+        app, "ledger", "journal", "--month", "2026-12", "--format", "beancount",
+        "--output", str(target),
+    )  # fmt: skip
+    assert written.exit_code == 0, written.output
+    entries, errors, _options = loader.load_file(str(target))
+    assert errors == []
+    transactions = [entry for entry in entries if type(entry).__name__ == "Transaction"]
+    # Refund on Dec 1, dispute lost Dec 2 and won Dec 3, waiver Dec 4 (Taipei days).
+    assert [(t.date.isoformat(), t.narration) for t in transactions] == [
+        ("2026-12-01", "refund TWD"),
+        ("2026-12-02", "dispute TWD"),
+        ("2026-12-03", "dispute TWD"),
+        ("2026-12-04", "waiver TWD"),
+    ]
+    for entry in transactions:
+        assert sum(posting.units.number for posting in entry.postings) == 0
+
+
+def test_the_check_proves_every_days_journal_and_finds_a_row_out_of_step(app):
+    a_month_of_money(app)
+    checked = invoke(app, "ledger", "check")
+    assert checked.exit_code == 0, checked.output
+    assert "so does every day's journal" in checked.output
+    with app.app_context():
+        session = db.session()
+        # Money taken back at the payment with no allocation to match: the journals
+        # still post what the allocations say, which is no longer what was kept.
+        payment = session.scalars(select(Payment)).one()
+        payment.refunded += 100
+        session.commit()
+    drifted = invoke(app, "ledger", "check")
+    assert drifted.exit_code == 1
+    assert "TWD: the journals post 450000 received, the succeeded payments kept 449900" in (
+        drifted.output
+    )
+
+
+def test_the_command_needs_a_date_or_a_month(app):
+    refused = invoke(app, "ledger", "journal")
+    assert refused.exit_code == 2
+    assert "give one of --date YYYY-MM-DD or --month YYYY-MM" in refused.output
+    both = invoke(app, "ledger", "journal", "--date", "2026-11-30", "--month", "2026-11")
+    assert both.exit_code == 2
+    bad = invoke(app, "ledger", "journal", "--date", "2026-13-01")
+    assert bad.exit_code == 2
