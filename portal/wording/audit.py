@@ -86,6 +86,7 @@ ACTION_LABELS: dict[str, Any] = {
     "finance.payments.view": _l("Payments viewed"),
     "finance.payments.export": _l("Payments exported"),
     "finance.payment.view": _l("Payment viewed"),
+    "finance.journals.export": _l("Journals exported"),
     "reconcile.run": _l("Reconciliation run"),
     "reconcile.view": _l("Reconciliation viewed"),
     "reconcile.export": _l("Reconciliation exported"),

@@ -21,11 +21,11 @@ from negotiation.accounts import AccountKind, Chart, ChartError, default_documen
 from portal import create_app
 from portal.core import db
 from portal.finance import journals
-from portal.models import Allocation, Case, Payment, PaymentStatus, Plan, Waiver
+from portal.models import Allocation, AuditEntry, Case, Payment, PaymentStatus, Plan, Waiver
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .factories import NOW, add_plan, app_config, build_case
+from .factories import NOW, add_plan, add_staff, app_config, build_case, staff_sign_in, unwrapped
 
 ZONE = ZoneInfo("Asia/Taipei")
 CHART = load_chart(default_document())
@@ -360,3 +360,80 @@ def test_the_command_needs_a_date_or_a_month(app):
     assert both.exit_code == 2
     bad = invoke(app, "ledger", "journal", "--date", "2026-13-01")
     assert bad.exit_code == 2
+
+
+# The finance console's page ----------------------------------------------------------------
+
+PAGE_WORDS = {
+    "en": ("General-ledger journals", "Download the month's journals", "Refunds payable"),
+    "zh_Hant_TW": ("總帳分錄", "下載該月分錄", "應付退款"),
+    "zh_Hans_CN": ("总账分录", "下载该月分录", "应付退款"),
+}
+
+
+@pytest.fixture
+def finance(app, client):
+    """A client signed in as a finance staff member."""
+    add_staff(app)
+    assert staff_sign_in(client).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("lang", list(PAGE_WORDS))
+def test_the_journals_page_in_each_language(finance, lang):
+    page = finance.get(f"/finance/journals?lang={lang}")
+    assert page.status_code == 200
+    html = unwrapped(page.get_data(as_text=True))
+    for words in PAGE_WORDS[lang]:
+        assert words in html
+    assert 'aria-current="page"' in html
+    assert "Assets:Loans:Receivable:Principal" in html
+    assert 'value="2026-10"' in html  # last month, in Taipei on 2026-11-30
+
+
+def audited(app):
+    with app.app_context():
+        entries = db.session().scalars(
+            select(AuditEntry).where(AuditEntry.action == "finance.journals.export")
+        )
+        return [(e.actor, e.details) for e in entries]
+
+
+def test_a_months_export_is_an_audited_download(app, finance):
+    a_month_of_money(app)
+    csv_download = finance.get("/finance/journals/export?month=2026-12&form=csv")
+    assert csv_download.status_code == 200
+    assert csv_download.headers["Content-Disposition"] == (
+        'attachment; filename="journals-2026-12.csv"'
+    )
+    text = csv_download.get_data(as_text=True)
+    assert text.startswith("\ufeffdate,journal_id,account,debit,credit")
+    assert "2026-12-01-refund-TWD" in text
+    ledger_download = finance.get("/finance/journals/export?month=2026-11&form=beancount")
+    assert ledger_download.status_code == 200
+    assert '2026-11-30 * "payment TWD"' in ledger_download.get_data(as_text=True)
+    assert audited(app) == [
+        ("mei@haohuan.example", {"month": "2026-12", "format": "csv"}),
+        ("mei@haohuan.example", {"month": "2026-11", "format": "beancount"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "query", ["month=2026-13", "month=november", "month=", "month=2026-11&form=xlsx"]
+)
+def test_a_bad_month_or_format_is_explained_not_exported(app, finance, query):
+    refused = finance.get(f"/finance/journals/export?lang=en&{query}")
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert (
+        "Enter a month as YYYY-MM, like 2026-11." in html
+        or "Choose one of the listed values." in html
+    )
+    assert audited(app) == []
+
+
+def test_the_journals_are_finance_only(app, client):
+    add_staff(app, email="agent@haohuan.example", roles=("agent",))
+    assert staff_sign_in(client, email="agent@haohuan.example").status_code == 303
+    assert client.get("/finance/journals").status_code == 403
+    assert client.get("/finance/journals/export?month=2026-11").status_code == 403

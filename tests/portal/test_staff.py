@@ -719,6 +719,8 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # The general-ledger journals' page and its audited export: finance only.
+    assert {"finance.journals_page", "finance.journals_export"} <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

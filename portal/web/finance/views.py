@@ -373,3 +373,7 @@ def run_csv(run_id: int) -> Response:
         f'attachment; filename="reconciliation-{found.id}.csv"'
     )
     return response
+
+
+# The general-ledger journals' page and export, on this blueprint (they import it).
+import portal.web.finance.journal_views  # noqa: E402, F401
