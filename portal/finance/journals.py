@@ -21,8 +21,9 @@ forgiveness     write-off expense                      the target (an upheld dis
 stripe_fee      Stripe fees expense                    clearing
 ============== ====================================== ===================================
 
-Each source is read for the day with one grouped query (by product, currency, target and
-sign), never row by row: a day of a million payments is a few hundred rows of sums. A
+Each source is read with one grouped query (by product, currency, target and sign; for a
+period on PostgreSQL, by the day in the finance timezone too), never row by row: a month
+of a million payments is a few thousand rows of sums. A
 refund or dispute is the negative allocations ``portal.payments.events`` books, so its
 lines are the payment's, reversed. New sources (a refund's own row, a dispute's fee) are
 one more entry in ``_SOURCES``: a query giving the same columns and a rule naming the
@@ -38,7 +39,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, literal, select
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from negotiation.accounts import AccountKind, Chart
@@ -69,6 +70,8 @@ COUNTER: dict[str, AccountKind] = {
 }
 # The sources that are a payment's allocations.
 CAUSES = frozenset(cause.value for cause in AllocationCause)
+# Days of sums read at once by a long export or the check (a month: a few thousand rows).
+CHUNK_DAYS = 31
 # The order a day's journals are listed in.
 SOURCES = tuple(COUNTER)
 # Where a movement without a loan (Stripe's fee on a charge we do not know) is posted:
@@ -207,20 +210,39 @@ def day_range(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 def movements(db: Session, start: datetime, end: datetime) -> list[Movement]:
     """Every source's sums for the rows booked in ``[start, end)``: one grouped query per
     source."""
-    found: list[Movement] = []
+    return [_movement(row) for query in _SOURCES for row in db.execute(query(start, end, None))]
+
+
+def movements_by_day(
+    db: Session, first: date, last: date, zone: ZoneInfo
+) -> dict[date, list[Movement]]:
+    """Each day's movements from ``first`` to ``last`` inclusive. On PostgreSQL one
+    grouped query per source for the whole period, grouped by the day in ``zone`` too
+    (the rows are read once, not once a day); elsewhere (SQLite has no zone arithmetic)
+    one per source and day."""
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    found: dict[date, list[Movement]] = {day: [] for day in days}
+    if db.get_bind().dialect.name != "postgresql":
+        for day in days:
+            found[day] = movements(db, *day_range(day, zone))
+        return found
+    start, end = day_range(first, zone)[0], day_range(last, zone)[1]
     for query in _SOURCES:
-        for source, product, currency, target, amount, rows in db.execute(query(start, end)):
-            found.append(
-                Movement(
-                    source=str(source),
-                    product=str(product or ANY_PRODUCT),
-                    currency=str(currency).upper(),
-                    target=str(target),
-                    amount=int(amount),
-                    rows=int(rows),
-                )
-            )
+        for *row, day in db.execute(query(start, end, zone.key)):
+            found[day].append(_movement(row))
     return found
+
+
+def _movement(row: Any) -> Movement:
+    source, product, currency, target, amount, rows = row
+    return Movement(
+        source=str(source),
+        product=str(product or ANY_PRODUCT),
+        currency=str(currency).upper(),
+        target=str(target),
+        amount=int(amount),
+        rows=int(rows),
+    )
 
 
 def journal_for_day(db: Session, day: date, zone: ZoneInfo, chart: Chart) -> list[Journal]:
@@ -233,12 +255,13 @@ def journal_for_day(db: Session, day: date, zone: ZoneInfo, chart: Chart) -> lis
 def journals_for_days(
     db: Session, first: date, last: date, zone: ZoneInfo, chart: Chart
 ) -> Iterator[Journal]:
-    """Each day's journals from ``first`` to ``last`` inclusive, day by day (a month's
-    export holds one day's sums in memory at a time)."""
-    day = first
-    while day <= last:
-        yield from journal_for_day(db, day, zone, chart)
-        day += timedelta(days=1)
+    """Each day's journals from ``first`` to ``last`` inclusive, a month of sums read at
+    a time (a few hundred rows a day, whatever the payments)."""
+    while first <= last:
+        chunk_last = min(last, first + timedelta(days=CHUNK_DAYS - 1))
+        for day, found in movements_by_day(db, first, chunk_last, zone).items():
+            yield from build(day, found, chart)
+        first = chunk_last + timedelta(days=1)
 
 
 def month_days(month: date) -> tuple[date, date]:
@@ -258,27 +281,28 @@ def check(db: Session, zone: ZoneInfo, chart: Chart) -> list[str]:
     if bounds is None:
         return []
     first, last = (moment.astimezone(zone).date() for moment in bounds)
+    start, end = bounds[0], bounds[1] + timedelta(microseconds=1)
+    whole_first = first
     problems: list[str] = []
     by_days: dict[tuple[str, str], int] = defaultdict(int)
     received: dict[str, int] = defaultdict(int)
-    day = first
-    while day <= last:
-        found = movements(db, *day_range(day, zone))
-        for movement in found:
-            if movement.source in CAUSES:
-                received[movement.currency] += movement.amount
-        for journal in build(day, found, chart):
-            if not journal.balanced:
-                problems.append(
-                    f"journal {journal.journal_id}: debits {journal.debits} "
-                    f"but credits {journal.credits}"
-                )
-            for line in journal.lines:
-                by_days[(line.account, line.currency)] += line.debit - line.credit
-        day += timedelta(days=1)
-    start, end = bounds[0], bounds[1] + timedelta(microseconds=1)
+    while first <= last:
+        chunk_last = min(last, first + timedelta(days=CHUNK_DAYS - 1))
+        for day, found in movements_by_day(db, first, chunk_last, zone).items():
+            for movement in found:
+                if movement.source in CAUSES:
+                    received[movement.currency] += movement.amount
+            for journal in build(day, found, chart):
+                if not journal.balanced:
+                    problems.append(
+                        f"journal {journal.journal_id}: debits {journal.debits} "
+                        f"but credits {journal.credits}"
+                    )
+                for line in journal.lines:
+                    by_days[(line.account, line.currency)] += line.debit - line.credit
+        first = chunk_last + timedelta(days=1)
     whole: dict[tuple[str, str], int] = defaultdict(int)
-    for journal in build(first, movements(db, start, end), chart):
+    for journal in build(whole_first, movements(db, start, end), chart):
         for line in journal.lines:
             whole[(line.account, line.currency)] += line.debit - line.credit
     for key in sorted(set(by_days) | set(whole)):
@@ -337,14 +361,26 @@ def _moment(value: Any) -> datetime:
 
 # A source's query: (source, product, currency, target, amount, rows).
 SourceQuery = Select[*tuple[Any, ...]]
+# A source: its query for the rows booked in [start, end), grouped by the day in the zone
+# too when one is given (the day then its last column).
+Source = Callable[[datetime, datetime, str | None], SourceQuery]
 
 # The sources: each a grouped query for [start, end) giving (source, product, currency,
 # target, amount, rows), one row per sign.
 
 
-def _allocations(start: datetime, end: datetime) -> SourceQuery:
+def _daily(query: SourceQuery, moment: Any, zone: str | None) -> SourceQuery:
+    """``query`` grouped by the day of ``moment`` in ``zone`` too (PostgreSQL), the day
+    its last column; unchanged without a zone."""
+    if zone is None:
+        return query
+    day = func.date(func.timezone(zone, moment))
+    return query.add_columns(day).group_by(day)
+
+
+def _allocations(start: datetime, end: datetime, zone: str | None) -> SourceQuery:
     positive = Allocation.amount > 0
-    return (
+    query = (
         select(
             Allocation.cause,
             Loan.product,
@@ -359,11 +395,12 @@ def _allocations(start: datetime, end: datetime) -> SourceQuery:
         .where(Allocation.booked_at >= start, Allocation.booked_at < end)
         .group_by(Allocation.cause, Loan.product, Payment.currency, Allocation.target, positive)
     )
+    return _daily(query, Allocation.booked_at, zone)
 
 
-def _waivers(source: str, column: Any) -> Callable[[datetime, datetime], SourceQuery]:
-    def query(start: datetime, end: datetime) -> SourceQuery:
-        return (
+def _waivers(source: str, column: Any) -> Source:
+    def query(start: datetime, end: datetime, zone: str | None) -> SourceQuery:
+        found = (
             select(
                 literal(source),
                 Loan.product,
@@ -378,12 +415,13 @@ def _waivers(source: str, column: Any) -> Callable[[datetime, datetime], SourceQ
             .where(column >= start, column < end)
             .group_by(Loan.product, Loan.currency, Waiver.target)
         )
+        return _daily(found, column, zone)
 
     return query
 
 
-def _forgiveness(start: datetime, end: datetime) -> SourceQuery:
-    return (
+def _forgiveness(start: datetime, end: datetime, zone: str | None) -> SourceQuery:
+    query = (
         select(
             literal("forgiveness"),
             Loan.product,
@@ -401,43 +439,41 @@ def _forgiveness(start: datetime, end: datetime) -> SourceQuery:
         )
         .group_by(Loan.product, Loan.currency, HoldAdjustment.target)
     )
+    return _daily(query, HoldAdjustment.applied_at, zone)
 
 
-def _stripe_fees(start: datetime, end: datetime) -> SourceQuery:
-    """Stripe's fee on each balance transaction of the day, once however many
-    reconciliation runs listed it (the first line that recorded it)."""
-    in_range = and_(ReconciliationItem.occurred_at >= start, ReconciliationItem.occurred_at < end)
-    first_lines = (
-        select(func.min(ReconciliationItem.id))
+def _stripe_fees(start: datetime, end: datetime, zone: str | None) -> SourceQuery:
+    """Stripe's fee on each balance transaction of the period, once however many
+    reconciliation runs listed it (every line of one carries the same fee). Posted per
+    currency for every product: Stripe charges the lender, not a loan."""
+    once = (
+        select(
+            func.min(func.upper(ReconciliationItem.currency)).label("currency"),
+            func.min(ReconciliationItem.fee).label("fee"),
+            func.min(ReconciliationItem.occurred_at).label("occurred_at"),
+        )
         .where(
-            in_range,
+            ReconciliationItem.occurred_at >= start,
+            ReconciliationItem.occurred_at < end,
             ReconciliationItem.transaction_type.is_not(None),
             ReconciliationItem.balance_transaction.is_not(None),
             ReconciliationItem.fee != 0,
         )
         .group_by(ReconciliationItem.balance_transaction)
+        .subquery()
     )
-    positive = ReconciliationItem.fee > 0
-    currency = func.upper(ReconciliationItem.currency)
-    return (
-        select(
-            literal("stripe_fee"),
-            Loan.product,
-            currency,
-            literal(AccountKind.STRIPE_FEE.value),
-            func.sum(ReconciliationItem.fee),
-            func.count(),
-        )
-        .select_from(ReconciliationItem)
-        .outerjoin(Payment, Payment.id == ReconciliationItem.payment_id)
-        .outerjoin(Case, Case.id == Payment.case_id)
-        .outerjoin(Loan, Loan.id == Case.loan_id)
-        .where(ReconciliationItem.id.in_(first_lines))
-        .group_by(Loan.product, currency, positive)
-    )
+    query = select(
+        literal("stripe_fee"),
+        literal(ANY_PRODUCT),
+        once.c.currency,
+        literal(AccountKind.STRIPE_FEE.value),
+        func.sum(once.c.fee),
+        func.count(),
+    ).group_by(once.c.currency, once.c.fee > 0)
+    return _daily(query, once.c.occurred_at, zone)
 
 
-_SOURCES: tuple[Callable[[datetime, datetime], SourceQuery], ...] = (
+_SOURCES: tuple[Source, ...] = (
     _allocations,
     _waivers("waiver", Waiver.granted_at),
     _waivers("reinstatement", Waiver.reinstated_at),

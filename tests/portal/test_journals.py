@@ -437,3 +437,48 @@ def test_the_journals_are_finance_only(app, client):
     assert staff_sign_in(client, email="agent@haohuan.example").status_code == 303
     assert client.get("/finance/journals").status_code == 403
     assert client.get("/finance/journals/export?month=2026-11").status_code == 403
+
+
+def test_stripes_fee_posts_once_however_many_runs_listed_it(app):
+    from portal.models import ReconciliationItem, ReconciliationRun
+
+    books = Books(app, "TWD")
+    books.step(("pay", 600_000), 0)
+    with app.app_context():
+        session = db.session()
+        payment = session.scalars(select(Payment)).one()
+        for run_id in (1, 2):  # two runs over overlapping periods list the same charge
+            session.add(
+                ReconciliationRun(
+                    id=run_id,
+                    started_at=NOW,
+                    since=NOW - timedelta(days=1),
+                    until=NOW + timedelta(days=1),
+                    started_by="cli",
+                    status="completed",
+                )
+            )
+            session.flush()
+            session.add(
+                ReconciliationItem(
+                    run_id=run_id,
+                    kind="matched",
+                    currency="twd",
+                    transaction_type="charge",
+                    payment_id=payment.id,
+                    balance_transaction="txn_1",
+                    fee=18_400,
+                    occurred_at=NOW,
+                )
+            )
+        session.commit()
+        found = journals.journal_for_day(session, NOW.astimezone(ZONE).date(), ZONE, CHART)
+        fees = [j for j in found if j.source == "stripe_fee"]
+        assert [(j.journal_id, j.debits, j.credits) for j in fees] == [
+            ("2026-11-30-stripe_fee-TWD", 18_400, 18_400)
+        ]
+        assert [(line.account, line.debit, line.credit) for line in fees[0].lines] == [
+            ("Expenses:Stripe:Fees", 18_400, 0),
+            ("Assets:Stripe:Clearing", 0, 18_400),
+        ]
+        assert journals.check(session, ZONE, CHART) == []
