@@ -43,6 +43,7 @@ from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from negotiation.accounts import AccountKind, Chart
+from portal.core import settings
 from portal.models import (
     AdjustmentStatus,
     Allocation,
@@ -245,11 +246,14 @@ def _movement(row: Any) -> Movement:
     )
 
 
-def journal_for_day(db: Session, day: date, zone: ZoneInfo, chart: Chart) -> list[Journal]:
-    """The day's journals (``day`` in ``zone``), each balanced: a handful of grouped
-    queries, however many payments the day had."""
+def journal_for_day(
+    db: Session, day: date, zone: ZoneInfo, chart: Chart | None = None
+) -> list[Journal]:
+    """The day's journals (``day`` in ``zone``), each balanced, posted by ``chart`` (the
+    configured chart of accounts unless given): a handful of grouped queries, however
+    many payments the day had."""
     start, end = day_range(day, zone)
-    return build(day, movements(db, start, end), chart)
+    return build(day, movements(db, start, end), chart or settings.current().chart_of_accounts)
 
 
 def journals_for_days(

@@ -482,3 +482,72 @@ def test_stripes_fee_posts_once_however_many_runs_listed_it(app):
             ("Assets:Stripe:Clearing", 0, 18_400),
         ]
         assert journals.check(session, ZONE, CHART) == []
+
+
+def test_an_upheld_disputes_forgiveness_is_written_off_on_the_day_applied(app):
+    from portal.models import CaseHold, HoldAdjustment, LoanCharge
+
+    built = build_case(app)
+    member = add_staff(app)
+    applied = NOW + timedelta(days=1)
+    with app.app_context():
+        session = db.session()
+        hold = CaseHold(
+            case_id=built.case_id,
+            kind="dispute",
+            status="ended",
+            placed_at=NOW,
+            placed_by="borrower",
+            outcome="upheld",
+        )
+        session.add(hold)
+        session.flush()
+        penalty = session.scalars(select(LoanCharge).where(LoanCharge.kind == "penalty")).one()
+        ledger.forgive("penalty", penalty, None, 5_000)
+        session.add(
+            HoldAdjustment(
+                hold_id=hold.id,
+                case_id=built.case_id,
+                kind="waive_charge",
+                target="penalty",
+                charge_id=penalty.id,
+                amount=5_000,
+                status="applied",
+                proposed_by_id=member,
+                proposed_at=NOW,
+                applied_by_id=member,
+                applied_at=applied,
+            )
+        )
+        session.commit()
+        assert ledger.check(session) == []
+        found = journals.journal_for_day(session, applied.astimezone(ZONE).date(), ZONE, CHART)
+        assert [
+            (j.journal_id, [(x.account, x.debit, x.credit) for x in j.lines]) for j in found
+        ] == [
+            (
+                "2026-12-01-forgiveness-TWD",
+                [
+                    ("Expenses:Loans:WriteOffs", 5_000, 0),
+                    ("Assets:Loans:Receivable:Penalties", 0, 5_000),
+                ],
+            )
+        ]
+        assert journals.check(session, ZONE, CHART) == []
+
+
+def test_the_configured_chart_maps_a_product_to_its_own_accounts(app, tmp_path):
+    chart = tmp_path / "accounts.toml"
+    chart.write_text(
+        '[products.personal]\nprincipal = "Assets:Loans:Personal:Principal"\n'
+        '[currencies.TWD]\nclearing = "Assets:Stripe:Clearing-TWD"\n'
+    )
+    app.config["CHART_OF_ACCOUNTS"] = str(chart)
+    a_month_of_money(app)
+    written = invoke(app, "ledger", "journal", "--date", "2026-11-30")
+    assert written.exit_code == 0, written.output
+    accounts = {line.split(",")[2] for line in written.output.strip().splitlines()[1:]}
+    assert "Assets:Loans:Personal:Principal" in accounts
+    assert "Assets:Stripe:Clearing-TWD" in accounts
+    assert "Assets:Loans:Receivable:Principal" not in accounts
+    assert "Assets:Loans:Receivable:Interest" in accounts  # the default, not overridden
