@@ -551,3 +551,57 @@ def test_the_configured_chart_maps_a_product_to_its_own_accounts(app, tmp_path):
     assert "Assets:Stripe:Clearing-TWD" in accounts
     assert "Assets:Loans:Receivable:Principal" not in accounts
     assert "Assets:Loans:Receivable:Interest" in accounts  # the default, not overridden
+
+
+# The migration that dates allocations -------------------------------------------------------
+
+
+def test_the_migration_dates_older_allocations_by_their_payment_and_names_their_cause(app):
+    from alembic import command
+    from sqlalchemy import text
+
+    from portal.core import migrate
+
+    built = build_case(app)
+    config = migrate.alembic_config(app)
+    command.downgrade(config, "0025_contact_cells")
+    confirmed = NOW - timedelta(days=3)
+    with app.app_context():
+        session = db.session()
+        for number, disputed in ((1, 0), (2, 40_000)):
+            session.execute(
+                text(
+                    "INSERT INTO payments (id, case_id, purpose, amount, currency, status, "
+                    "gateway, gateway_reference, created_at, confirmed_at, refunded, disputed) "
+                    "VALUES (:id, :case, 'partial', 100000, 'TWD', 'succeeded', 'sandbox', "
+                    ":ref, :at, :at, :refunded, :disputed)"
+                ),
+                {
+                    "id": number,
+                    "case": built.case_id,
+                    "ref": f"pi_old_{number}",
+                    "at": confirmed,
+                    "refunded": 0 if disputed else 40_000,
+                    "disputed": disputed,
+                },
+            )
+            for amount in (100_000, -40_000):
+                session.execute(
+                    text(
+                        "INSERT INTO allocations (payment_id, target, amount) "
+                        "VALUES (:payment, 'principal', :amount)"
+                    ),
+                    {"payment": number, "amount": amount},
+                )
+        session.commit()
+        db.engine().dispose()
+    migrate.upgrade(app)
+    with app.app_context():
+        rows = db.session().scalars(select(Allocation).order_by(Allocation.id)).all()
+        assert [(row.payment_id, row.amount, row.cause) for row in rows] == [
+            (1, 100_000, "payment"),
+            (1, -40_000, "refund"),
+            (2, 100_000, "payment"),
+            (2, -40_000, "dispute"),
+        ]
+        assert {row.booked_at for row in rows} == {confirmed}
