@@ -22,13 +22,16 @@ beside its baseline in the same run, on PostgreSQL, in databases of its own:
   per pair (no goal), and the dashboard over 12 pairs, unsliced and by each slice: its
   roll rates, the whole report (``book_report``: every section the page shows) and the
   page itself through the test client (each p95 under 1 s), on a database of its own
-  with two years of plans, promises, contact, refusals and funnel events.
+  with two years of plans, promises, contact, refusals and funnel events;
+- ``journals.py``: ``haohuan ledger journal --month`` as CSV at 1,000,000 payments (100,000
+  with ``--quick``) and their allocations, refunds, disputes and Stripe fees, against a
+  bare ``COPY`` of the month's same allocation rows.
 
 Ratios are what to read: the machine may be busy, but both sides of a row see the same
 machine. Prints a Markdown table (and writes it to ``--output`` when given).
 
     .venv/bin/python bench/compare.py [--postgres-url URL] [--cases 1000000] [--quick]
-        [--only pages,webhooks,...,autopay,reporting] [--output FILE]
+        [--only pages,webhooks,...,autopay,reporting,journals] [--output FILE]
 """
 
 from __future__ import annotations
@@ -49,7 +52,16 @@ sys.path.insert(0, str(ROOT))
 
 BENCH = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
-SECTIONS = ("pages", "webhooks", "engine", "million", "dispatch", "autopay", "reporting")
+SECTIONS = (
+    "pages",
+    "webhooks",
+    "engine",
+    "million",
+    "dispatch",
+    "autopay",
+    "reporting",
+    "journals",
+)
 
 
 def _bench(name: str) -> ModuleType:
@@ -99,6 +111,11 @@ def _reporting(admin_url: str, cases: int, quick: bool) -> list[Row]:
     return reporting.compare_rows(admin_url, cases=cases, repeat=5 if quick else 20)
 
 
+def _journals(admin_url: str, quick: bool) -> list[Row]:
+    journals = _bench("journals")
+    return journals.compare_rows(admin_url, payments=100_000 if quick else 1_000_000)
+
+
 def _million(admin_url: str, cases: int) -> list[Row]:
     """The queue's and the daily work's rows, on one database of ``cases`` cases."""
     from negotiation import load_policy
@@ -135,6 +152,7 @@ def main() -> None:
         "dispatch": lambda: _dispatch(args.postgres_url, args.quick),
         "autopay": lambda: _autopay(args.postgres_url, args.quick),
         "reporting": lambda: _reporting(args.postgres_url, cases, args.quick),
+        "journals": lambda: _journals(args.postgres_url, args.quick),
     }
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(runs)

@@ -31,7 +31,7 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
-from portal.finance import closing, plan_keeping
+from portal.finance import closing, journal_files, journals, plan_keeping
 from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
@@ -530,12 +530,59 @@ def ledger_group() -> None:
 @with_appcontext
 def ledger_check() -> None:
     """Prove every confirmed payment is allocated exactly; exit 1 on any drift."""
-    problems = ledger.check(db.session())
+    session = db.session()
+    problems = ledger.check(session)
+    # And the general-ledger journals: every day's balance, and their sums per account
+    # are what the allocations and waivers post.
+    problems += journals.check(session, finance_timezone(), settings.current().chart_of_accounts)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         raise SystemExit(1)
-    click.echo("the ledger balances")
+    click.echo("the ledger balances, and so does every day's journal")
+
+
+@ledger_group.command("journal")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="One day (YYYY-MM-DD).")
+@click.option("--month", type=click.DateTime(["%Y-%m"]), help="A whole month (YYYY-MM).")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(journal_files.FORMATS),
+    default="csv",
+    show_default=True,
+    help="A general-ledger CSV, or a Beancount ledger.",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), help="A file (default: stdout)."
+)
+@click.option("--timezone", help="Whose calendar days (default: the finance timezone).")
+@with_appcontext
+def ledger_journal(
+    day: datetime | None,
+    month: datetime | None,
+    form: str,
+    output: str | None,
+    timezone: str | None,
+) -> None:
+    """Write the general-ledger journals of a day or a month: each day's payments,
+    refunds, disputes, waivers and Stripe fees as balanced double-entry lines."""
+    if (day is None) == (month is None):
+        raise click.UsageError("give one of --date YYYY-MM-DD or --month YYYY-MM")
+    if day is not None:
+        first = last = day.date()
+    else:
+        assert month is not None  # one of the two, checked above  # noqa: S101
+        first, last = journals.month_days(month.date())
+    zone = ZoneInfo(timezone) if timezone else finance_timezone()
+    lines = journal_files.export(db.session(), first, last, form, zone)
+    if output is None:
+        for line in lines:
+            click.echo(line, nl=False)
+        return
+    with open(output, "w", newline="", encoding="utf-8") as stream:
+        stream.writelines(lines)
+    click.echo(f"wrote the journals of {first} to {last} to {output}", err=True)
 
 
 NEEDS_STRIPE = (

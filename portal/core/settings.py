@@ -15,6 +15,7 @@ a value there after the start).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import secrets
@@ -27,6 +28,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from negotiation import accounts
+from negotiation.accounts import Chart, ChartError
 
 
 class ConfigurationError(RuntimeError):
@@ -151,6 +155,28 @@ def _rates(name: str, value: Any) -> Any:
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
     return value
+
+
+def _chart(name: str, value: Any) -> Any:
+    """The chart of accounts file, read and checked now: a missing or wrong mapping
+    refuses to start, naming each one."""
+    try:
+        chart_of_accounts(str(value or ""))
+    except (OSError, ChartError) as error:
+        problems = error.problems if isinstance(error, ChartError) else [str(error)]
+        raise ValueError(f"{name}: " + "; ".join(problems)) from None
+    return value
+
+
+@functools.lru_cache(maxsize=4)
+def chart_of_accounts(path: str) -> Chart:
+    """The chart of accounts: ``path`` (TOML) laid over the shipped
+    ``negotiation/default_accounts.toml``, or the default alone for an empty path.
+    Read once per path; raises ``ChartError`` or ``OSError``."""
+    document = accounts.default_document()
+    if path:
+        document = accounts.overlay(document, accounts.read_document(path))
+    return accounts.load_chart(document)
 
 
 def _zone(name: str, value: Any) -> Any:
@@ -476,6 +502,18 @@ SETTINGS: tuple[Setting, ...] = (
         "a second finance member's approval; in a currency not listed, every amount does",
         "`CODE=amount` in major units, comma-separated, such as `TWD=3000,USD=100`",
         _rates,
+    ),
+    Setting(
+        "HAOHUAN_CHART_OF_ACCOUNTS",
+        "CHART_OF_ACCOUNTS",
+        "",
+        "the chart of accounts the general-ledger journals post to (`haohuan ledger "
+        "journal`, the finance console's Journals): a TOML file laid over "
+        "`negotiation/default_accounts.toml`, mapping each kind (principal, interest, fee, "
+        "penalty, credit, clearing, stripe_fee, suspense, refunds_payable, dispute, "
+        "dispute_fee, write_off) per product and currency to an account. Checked at start",
+        "a path",
+        _chart,
     ),
     Setting(
         "PAYMENT_GATEWAY",
@@ -868,6 +906,11 @@ class Settings:
 
         limits = parse_rates(self._text("FINANCE_APPROVAL_ABOVE"))
         return {code: to_minor_exact(amount, code) for code, amount in limits.items()}
+
+    @property
+    def chart_of_accounts(self) -> Chart:
+        """The checked chart of accounts (``HAOHUAN_CHART_OF_ACCOUNTS`` over the default)."""
+        return chart_of_accounts(self._text("CHART_OF_ACCOUNTS"))
 
     @property
     def frozen_now(self) -> str:

@@ -595,7 +595,13 @@ def _pay(
     db.add(payment)
     db.flush()
     db.add_all(
-        Allocation(payment_id=payment.id, target=target, installment_id=i, amount=share)
+        Allocation(
+            payment_id=payment.id,
+            target=target,
+            installment_id=i,
+            amount=share,
+            booked_at=confirmed,
+        )
         for target, i, share in rooms.take(amount)
     )
 

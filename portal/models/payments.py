@@ -97,9 +97,24 @@ class Payment(Base):
         return self.status
 
 
+class AllocationCause(StrEnum):
+    """What moved the money an allocation records: the payment's success (and what a won
+    dispute returns, allocated as new money is, is ``dispute`` too), a refund, or a
+    dispute. The general-ledger journals post each against its own account: clearing,
+    refunds payable, disputed funds."""
+
+    PAYMENT = "payment"
+    REFUND = "refund"
+    DISPUTE = "dispute"
+
+
 class Allocation(Base):
     """Where part of a confirmed payment went: a charge, an installment's interest or
-    principal, or a credit. A payment's allocations always sum to its amount."""
+    principal, or a credit. A payment's allocations always sum to what it kept: a refund
+    or a dispute adds negative ones, a won dispute positive ones again.
+
+    ``booked_at`` is when it was booked (the payment's confirmation, the refund, the
+    dispute's outcome): the day the general-ledger journals post it on."""
 
     __tablename__ = "allocations"
 
@@ -109,6 +124,12 @@ class Allocation(Base):
     charge_id: Mapped[int | None] = mapped_column(ForeignKey("loan_charges.id"))
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("loan_installments.id"))
     amount: Mapped[int]
+    booked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    cause: Mapped[AllocationCause] = mapped_column(
+        codes(AllocationCause, name="cause", length=16),
+        default=AllocationCause.PAYMENT,
+        server_default=AllocationCause.PAYMENT.value,
+    )
 
 
 class EventOutcome(StrEnum):

@@ -30,6 +30,7 @@ from portal.models import (
     LIVE_PLAN_STATUSES,
     OPEN_PAYMENT_STATUSES,
     Allocation,
+    AllocationCause,
     Case,
     CaseStatus,
     EventOutcome,
@@ -476,8 +477,9 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
     record_event(db, case, kind, "system", at=now, payment_id=payment.id, kept=payment.kept)
     today = borrower_today(case.loan.borrower.timezone, now)
     plan = db.get(Plan, payment.plan_id, with_for_update=True) if payment.plan_id else None
+    cause = AllocationCause.REFUND if event.outcome is Outcome.REFUNDED else AllocationCause.DISPUTE
     if change < 0:
-        db.add_all(_reversals(db, payment, -change))
+        db.add_all(_reversals(db, payment, -change, cause, now))
         if plan is not None:
             _unpay_plan(db, case, plan, -change, now)
     elif change > 0:
@@ -486,12 +488,14 @@ def _take_back(db: Session, event: GatewayEvent, now: datetime) -> None:
             shares = _pay_plan(db, case, plan, change, now, today)
         else:
             shares = apply_to_loan(case.loan, change, today)
-        _record(db, case, payment, shares, now)
+        _record(db, case, payment, shares, now, AllocationCause.DISPUTE)
 
 
-def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
+def _reversals(
+    db: Session, payment: Payment, amount: int, cause: AllocationCause, now: datetime
+) -> list[Allocation]:
     """Negative allocations undoing ``amount`` of the payment, with the loan's paid
-    figures reduced to match."""
+    figures reduced to match, booked now for ``cause`` (the journals' day and account)."""
     net: dict[tuple[str, int | None, int | None], int] = {}
     for share in db.scalars(select(Allocation).where(Allocation.payment_id == payment.id)):
         key = (share.target, share.charge_id, share.installment_id)
@@ -516,6 +520,8 @@ def _reversals(db: Session, payment: Payment, amount: int) -> list[Allocation]:
                 charge_id=charge_id,
                 installment_id=installment_id,
                 amount=-taken,
+                booked_at=now,
+                cause=cause,
             )
         )
     return reversals
@@ -560,11 +566,18 @@ def _unpay_plan(db: Session, case: Case, plan: Plan, amount: int, now: datetime)
 
 
 def _record(
-    db: Session, case: Case, payment: Payment, shares: list[Allocation], now: datetime
+    db: Session,
+    case: Case,
+    payment: Payment,
+    shares: list[Allocation],
+    now: datetime,
+    cause: AllocationCause = AllocationCause.PAYMENT,
 ) -> None:
-    """Keep where every part of the payment went; a credit is also told to the case."""
+    """Keep where every part of the payment went, booked now for ``cause`` (a payment's
+    success, or what a won dispute returns); a credit is also told to the case."""
     for share in shares:
         share.payment_id = payment.id
+        share.booked_at, share.cause = now, cause
         db.add(share)
         if share.target == "credit":
             record_event(db, case, "credit", "system", at=now, amount=share.amount)

@@ -96,6 +96,7 @@ ACTION_LABELS: dict[str, Any] = {
     "finance.refund.succeed": _l("Refund made"),
     "finance.refund.fail": _l("Refund refused by the payment provider"),
     "finance.refund.unreachable": _l("Refund not sent: the payment provider could not be reached"),
+    "finance.journals.export": _l("Journals exported"),
     "reconcile.run": _l("Reconciliation run"),
     "reconcile.view": _l("Reconciliation viewed"),
     "reconcile.export": _l("Reconciliation exported"),

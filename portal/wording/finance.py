@@ -63,6 +63,22 @@ ALLOCATION_TARGETS = {
     "credit": _l("Credit (overpaid)"),
 }
 
+# The chart of accounts' kinds (negotiation.accounts.AccountKind), on the journals page.
+ACCOUNT_KINDS = {
+    "principal": _l("Principal"),
+    "interest": _l("Interest"),
+    "fee": _l("Fees"),
+    "penalty": _l("Penalties"),
+    "credit": _l("Credit (overpaid)"),
+    "clearing": _l("Money at Stripe, not yet paid out"),
+    "stripe_fee": _l("Stripe fees"),
+    "suspense": _l("Suspense"),
+    "refunds_payable": _l("Refunds payable"),
+    "dispute": _l("Money held by disputes"),
+    "dispute_fee": _l("Dispute fees"),
+    "write_off": _l("Write-offs"),
+}
+
 # What upheld disputes forgave, by kind (portal.finance.reports.FORGIVEN_KINDS).
 FORGIVEN_KINDS = {
     "waive_charge": _l("Fees and penalties waived"),

@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -16,9 +17,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import func, select
 
+from negotiation.accounts import default_document, load_chart
 from portal import create_app
 from portal.core import db
 from portal.core.clock import now
+from portal.finance import journals
 from portal.models import Allocation, Case, LoanCharge, Payment, Plan, Waiver
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
@@ -129,6 +132,15 @@ class MoneyPaths(RuleBasedStateMachine):
             )
             allocated = session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)))
             assert received == allocated
+
+    @invariant()
+    def the_journals_balance_and_post_the_ledger(self) -> None:
+        """The general-ledger journals of the plans' real waivers, reinstatements,
+        refunds and disputes balance, and post what the rows hold."""
+        with self.app.app_context():
+            session = db.session()
+            found = journals.check(session, ZoneInfo("Asia/Taipei"), load_chart(default_document()))
+            assert found == []
 
     @invariant()
     def plans_and_cases_agree(self) -> None:

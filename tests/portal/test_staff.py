@@ -743,6 +743,8 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "finance.close_month",
         "finance.reopen_month",
     } <= endpoints
+    # The general-ledger journals' page and its audited export: finance only.
+    assert {"finance.journals_page", "finance.journals_export"} <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

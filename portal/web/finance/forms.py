@@ -12,6 +12,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Regexp, ValidationError
 
+from portal.finance.journal_files import FORMATS
 from portal.finance.reports import PaymentFilters
 from portal.web.common.forms import DayField, Form, GetForm, WholeNumberField, optional
 from portal.web.common.pagination import Paged, page_field
@@ -267,3 +268,35 @@ class ReopenForm(CloseForm):
             Length(max=LONGEST_NOTE, message=_l("Write at most 2,000 characters.")),
         ],
     )
+
+
+class JournalForm(GetForm):
+    """The month whose general-ledger journals to export, and in which format."""
+
+    month = StringField(
+        _l("Month"),
+        validators=[
+            Regexp(
+                r"^20[0-9]{2}-(0[1-9]|1[0-2])$",
+                message=_l("Enter a month as YYYY-MM, like 2026-11."),
+            )
+        ],
+    )
+    form = SelectField(
+        _l("Format"),
+        choices=[
+            SelectChoice("csv", _l("General-ledger CSV")),
+            SelectChoice("beancount", _l("Beancount ledger")),
+        ],
+        default="csv",
+        validate_choice=False,
+        validators=[
+            optional(),
+            AnyOf(list(FORMATS), message=_l("Choose one of the listed values.")),
+        ],
+    )
+
+    def first_day(self) -> date:
+        """The month's first day (the form is valid)."""
+        year, month = (int(part) for part in str(self.month.data).split("-"))
+        return date(year, month, 1)
