@@ -33,6 +33,7 @@ from portal.audit import trail
 from portal.core import settings as app_settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
+from portal.finance import payouts
 from portal.models import (
     Payment,
     PaymentStatus,
@@ -201,6 +202,7 @@ def reconcile_with(
 ) -> ReconciliationRun:
     """``reconcile`` over any reader of Stripe."""
     who = started_by.email if isinstance(started_by, StaffMember) else started_by
+    reader = payouts.recording(reader)  # the payouts it lists are stored with the run
     run = ReconciliationRun(
         started_at=now, since=since, until=until, started_by=who, status=RunStatus.COMPLETED
     )
@@ -215,6 +217,7 @@ def reconcile_with(
         _count(run)
     db.add(run)
     db.flush()
+    payouts.store_seen(db, reader, run, started_by, now)
     # The run and its record commit together: a run nobody can trace never exists.
     trail.record(
         db,

@@ -76,6 +76,14 @@ from portal.models.payments import (
     ProcessedEvent,
     WebhookInbox,
 )
+from portal.models.payouts import (
+    BankDeposit,
+    BankStatement,
+    DepositMatch,
+    Payout,
+    PayoutTransaction,
+    StatementFormat,
+)
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import ReconciliationItem, ReconciliationRun, RunStatus
 from portal.models.reporting import (
@@ -133,6 +141,8 @@ __all__ = [
     "AutopayAttempt",
     "AutopayEnd",
     "AutopayStatus",
+    "BankDeposit",
+    "BankStatement",
     "Base",
     "BookCell",
     "Borrower",
@@ -153,6 +163,7 @@ __all__ = [
     "ContactOptOutCell",
     "ContactRefusalCell",
     "CureCell",
+    "DepositMatch",
     "DisputeEvidence",
     "DisputeReason",
     "DisputeResolution",
@@ -181,6 +192,8 @@ __all__ = [
     "OptOut",
     "Payment",
     "PaymentStatus",
+    "Payout",
+    "PayoutTransaction",
     "Plan",
     "PlanCell",
     "PlanInstallment",
@@ -204,6 +217,7 @@ __all__ = [
     "StaffMember",
     "StaffSetUpLink",
     "StaffSignInAttempt",
+    "StatementFormat",
     "StrategyRun",
     "StrategySource",
     "StrategySwitch",
