@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.audit import trail
 from portal.core.currency import to_minor_exact
+from portal.core.db import by_id
 from portal.models import (
     BankDeposit,
     BankStatement,
@@ -612,7 +613,7 @@ def match_deposit(
     """Tick ``payout`` off against an imported deposit a person chose (one the rules left
     ambiguous): same currency and amount, not another payout's. Audited; commits."""
     _ready(payout)
-    deposit = db.get(BankDeposit, deposit_id)
+    deposit = by_id(db, BankDeposit, deposit_id)
     if deposit is None:
         raise TickOffError(Refusal.NO_SUCH_DEPOSIT)
     if deposit.payout_id is not None:
@@ -725,7 +726,7 @@ def payout_view(db: Session, payout_id: int) -> PayoutView | None:
     """A payout with what it carried and, while it waits, the waiting deposits of its
     currency and amount (a person may know better than the rules' window which one it
     is); None when there is no such payout."""
-    payout = db.get(Payout, payout_id)
+    payout = by_id(db, Payout, payout_id)
     if payout is None:
         return None
     ids = [line.balance_transaction for line in payout.transactions]

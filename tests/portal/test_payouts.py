@@ -5,6 +5,8 @@ rules, or by hand; bad files refused with a 4xx; the pages in three languages.""
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,10 +18,10 @@ from sqlalchemy import func, select
 from portal.core import db
 from portal.finance import payouts
 from portal.finance.reconcile import reconcile_with
-from portal.models import AuditEntry, BankDeposit, BankStatement, Payout, StaffMember
+from portal.models import AuditEntry, BankDeposit, BankStatement, Payment, Payout, StaffMember
 from portal.payments.stripe_gateway import BalanceLine, ChargeState, PayoutLine
 
-from .factories import NOW, add_staff
+from .factories import NOW, add_staff, build_case, staff_sign_in
 
 FIXTURE = Path(__file__).parent / "fixtures" / "camt053-payouts.xml"
 SINCE, UNTIL = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 14, tzinfo=UTC)
@@ -366,3 +368,225 @@ def test_a_file_that_is_no_statement_is_refused_and_changes_nothing(app, data, p
     assert refused.value.problem == problem
     with app.app_context():
         assert db.session().scalar(select(func.count()).select_from(BankStatement)) == 0
+
+
+# The pages -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finance(app, client):
+    """A client signed in as a finance staff member."""
+    add_staff(app)
+    assert staff_sign_in(client).status_code == 303
+    return client
+
+
+def payout_id(app: Flask, stripe_id: str) -> int:
+    with app.app_context():
+        return db.session().scalars(select(Payout.id).where(Payout.stripe_id == stripe_id)).one()
+
+
+def plain(html: str) -> str:
+    """A page's text without its tags."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def multipart(data: bytes, name: str) -> bytes:
+    """A form's body with one file, written out: the test client would spool a large
+    file to a temporary file that it never closes."""
+    head = f'--b\r\nContent-Disposition: form-data; name="statement"; filename="{name}"\r\n\r\n'
+    return head.encode() + data + b"\r\n--b--\r\n"
+
+
+def upload(client, data: bytes, name: str = "nov.xml"):
+    return client.post(
+        "/finance/payouts/statements",
+        data={"statement": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_pages_speak_each_language(app, finance, language):
+    run(app)
+    imported(app)
+    wanted = {
+        "zh_Hant_TW": ("撥款至銀行", "銀行入帳"),
+        "zh_Hans_CN": ("出款到银行", "银行入账"),
+        "en": ("Payouts to the bank", "Bank deposit"),
+    }[language]
+    listing = finance.get(f"/finance/payouts?lang={language}")
+    assert listing.status_code == 200
+    text = listing.get_data(as_text=True)
+    assert all(word in text for word in wanted), language
+    # Waiting payouts first: the twins, the late one and po_ref_a before the matched ones.
+    assert text.index("po_twin_a") < text.index("po_exact")
+    page = finance.get(f"/finance/payouts/{payout_id(app, 'po_exact')}?lang={language}")
+    assert page.status_code == 200
+    shown = page.get_data(as_text=True)
+    assert "txn_a" in shown
+    assert "BK-1001" in shown
+    assert "NT$8,694" in shown
+    if language != "en":
+        assert "Ticked off" not in shown
+        assert "Balance transactions" not in shown
+
+
+def test_a_payout_page_lists_its_transactions_and_their_sum(app, finance):
+    case = build_case(app)
+    with app.app_context():
+        session = db.session()
+        payment = Payment(
+            case_id=case.case_id,
+            purpose="partial",
+            amount=500_000,
+            currency="TWD",
+            status="succeeded",
+            gateway="stripe",
+            gateway_reference="pi_a",
+            created_at=NOW,
+            confirmed_at=NOW,
+        )
+        session.add(payment)
+        session.commit()
+        paid_id = payment.id
+    # The run's balance history holds txn_a, matched to our payment by its intent.
+    reader = the_reader()
+    reader.lines = [EXACT_LINES[0]]
+    run(app, reader)
+    text = finance.get(f"/finance/payouts/{payout_id(app, 'po_exact')}?lang=en").get_data(
+        as_text=True
+    )
+    assert f"/finance/payments/{paid_id}" in text
+    assert "The transactions add up to the payout." in text
+    assert "NT$8,694" in text
+
+
+def test_a_short_payout_says_so(app, finance):
+    run(app, the_reader(po_exact=replace(PAYOUTS["po_exact"], amount=900_000)))
+    text = finance.get(f"/finance/payouts/{payout_id(app, 'po_exact')}?lang=en").get_data(
+        as_text=True
+    )
+    assert "The transactions add up to NT$8,694, not the payout's NT$9,000." in plain(text)
+
+
+def test_a_statement_uploaded_is_matched_and_again_changes_nothing(app, finance):
+    run(app)
+    answer = upload(finance, FIXTURE.read_bytes())
+    assert answer.status_code == 303
+    shown = finance.get(answer.headers["Location"] + "&lang=en").get_data(as_text=True)
+    assert "Imported nov.xml." in shown
+    assert "7 deposits added" in shown
+    assert "4 of them ticked off against payouts." in shown
+    again = upload(finance, FIXTURE.read_bytes(), "again.xml")
+    assert again.status_code == 303
+    assert "already=1" in again.headers["Location"]
+    text = finance.get(again.headers["Location"] + "&lang=en").get_data(as_text=True)
+    assert "This file was imported before (nov.xml): nothing changed." in text
+    assert len(ticked(app)) == 4
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (XXE, 422, "declares a document type"),
+        (LAUGHS, 422, "declares a document type"),
+        (b"<Document><unclosed></Document>", 422, "is not XML"),
+        (NOT_CAMT, 422, "not a camt.053 bank statement"),
+        (BAD_AMOUNT, 422, "cannot be read"),
+    ],
+    ids=["xxe", "laughs", "broken", "pain001", "amount"],
+)
+def test_a_bad_file_gets_a_clear_4xx(app, finance, data, status, words):
+    answer = finance.post(
+        "/finance/payouts/statements?lang=en",
+        data={"statement": (io.BytesIO(data), "bad.xml")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == status
+    assert words in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(BankStatement)) == 0
+
+
+def test_an_oversized_or_missing_file_gets_a_clear_4xx(app, finance):
+    big = b"<x>" + b" " * payouts.STATEMENT_LIMIT + b"</x>"
+    answer = finance.post(
+        "/finance/payouts/statements?lang=en",
+        data=multipart(big, "big.xml"),
+        content_type="multipart/form-data; boundary=b",
+    )
+    assert answer.status_code == 422
+    assert "larger than 5 MB" in answer.get_data(as_text=True)
+    # Past the body's limit Werkzeug answers 413 before reading a byte.
+    answer = finance.post(
+        "/finance/payouts/statements?lang=en",
+        data=multipart(b" " * (payouts.STATEMENT_LIMIT * 2), "huge.xml"),
+        content_type="multipart/form-data; boundary=b",
+    )
+    assert answer.status_code == 413
+    assert "That was too much to send" in answer.get_data(as_text=True)
+    missing = finance.post("/finance/payouts/statements?lang=en", data={})
+    assert missing.status_code == 422
+    assert "Choose the statement file to import." in missing.get_data(as_text=True)
+
+
+def test_ticking_off_by_hand_from_the_page(app, finance):
+    run(app)
+    late = payout_id(app, "po_late")
+    bad = finance.post(
+        f"/finance/payouts/{late}/tick-off?lang=en", data={"booking_date": "2026-13-40"}
+    )
+    assert bad.status_code == 422
+    assert "Enter the bank's reference of the deposit." in bad.get_data(as_text=True)
+    early = finance.post(
+        f"/finance/payouts/{late}/tick-off?lang=en",
+        data={"booking_date": "2026-10-01", "reference": "BK-1005"},
+    )
+    assert early.status_code == 422
+    assert "before Stripe made the payout" in early.get_data(as_text=True)
+    done = finance.post(
+        f"/finance/payouts/{late}/tick-off",
+        data={"booking_date": "2026-11-09", "reference": "BK-1005"},
+    )
+    assert done.status_code == 303
+    again = finance.post(
+        f"/finance/payouts/{late}/tick-off?lang=en",
+        data={"booking_date": "2026-11-09", "reference": "BK-1005"},
+    )
+    assert again.status_code == 409
+    assert "already ticked off" in again.get_data(as_text=True)
+    page = finance.get(f"/finance/payouts/{late}?lang=en").get_data(as_text=True)
+    assert "Ticked off by hand" in page
+    assert ticked(app)["po_late"] == ("BK-1005", "manual")
+
+
+def test_choosing_a_deposit_from_the_page(app, finance):
+    run(app)
+    imported(app)
+    twin = payout_id(app, "po_twin_a")
+    page = finance.get(f"/finance/payouts/{twin}?lang=en").get_data(as_text=True)
+    assert "BK-1004" in page
+    with app.app_context():
+        deposit = (
+            db.session()
+            .scalars(select(BankDeposit.id).where(BankDeposit.bank_reference == "BK-1004"))
+            .one()
+        )
+    assert (
+        finance.post(f"/finance/payouts/{twin}/deposit", data={"deposit": "x"}).status_code == 422
+    )
+    answer = finance.post(f"/finance/payouts/{twin}/deposit", data={"deposit": str(deposit)})
+    assert answer.status_code == 303
+    assert ticked(app)["po_twin_a"] == ("BK-1004", "manual")
+
+
+def test_another_id_gets_a_404(app, finance):
+    for path in ("/finance/payouts/999", "/finance/payouts/99999999999999999999"):
+        assert finance.get(path).status_code == 404
+    assert finance.post("/finance/payouts/999/tick-off", data={}).status_code == 404
+    assert finance.post("/finance/payouts/999/deposit", data={"deposit": "1"}).status_code == 404
+    run(app)
+    twin = payout_id(app, "po_twin_a")
+    answer = finance.post(f"/finance/payouts/{twin}/deposit", data={"deposit": "424242"})
+    assert answer.status_code == 404

@@ -719,6 +719,14 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
+    # Payouts to the bank: finance only.
+    assert {
+        "finance.payouts_list",
+        "finance.import_statement",
+        "finance.payout",
+        "finance.tick_off",
+        "finance.choose_deposit",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -373,3 +373,7 @@ def run_csv(run_id: int) -> Response:
         f'attachment; filename="reconciliation-{found.id}.csv"'
     )
     return response
+
+
+# Payouts to the bank live in their own module, on this blueprint.
+import portal.web.finance.payout_views  # noqa: E402, F401
