@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
-from portal.finance import plan_keeping
+from portal.finance import payouts, plan_keeping
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
 from portal.messaging.service import dispatch_due_job
@@ -42,6 +43,7 @@ from portal.policy import versions
 from portal.reporting import book, monthly, portfolio
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
+from portal.wording.payouts import statement_problem
 from portal.wording.staff import account_refusal, password_refusal
 
 
@@ -559,6 +561,35 @@ def reconcile_command(
             click.echo(f"CSV written to {csv_path}")
     if run.status != RunStatus.COMPLETED or run.unmatched:
         raise SystemExit(1)
+
+
+@cli.group("finance")
+def finance_group() -> None:
+    """The books at the bank."""
+
+
+@finance_group.command("import-statement")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def finance_import_statement(path: str) -> None:
+    """Import a bank statement (camt.053 XML) and tick off the payouts it matches; exit
+    1 when the file cannot be read. The same file again changes nothing."""
+    with open(path, "rb") as stream:
+        data = stream.read(payouts.STATEMENT_LIMIT + 1)
+    try:
+        result = payouts.import_statement(db.session(), data, os.path.basename(path), "cli", now())
+    except payouts.StatementError as error:
+        with force_locale("en"):
+            click.echo(statement_problem(error.problem), err=True)
+        raise SystemExit(1) from error
+    if result.already:
+        click.echo(f"{result.statement.file_name} was imported before: nothing changed")
+        return
+    click.echo(
+        f"statement {result.statement.id}: {result.added} deposits added"
+        f" ({result.skipped} held already), {result.matched} matched to payouts,"
+        f" {result.ambiguous} ambiguous, {result.unmatched} unmatched"
+    )
 
 
 @cli.group("staff")

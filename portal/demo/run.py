@@ -22,6 +22,7 @@ from portal.cases.facts import policy
 from portal.demo import autopay, book, history, outcomes, seed, strategy
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
+from portal.demo.payouts import seed_payouts
 
 # The named borrowers' generator seed: their figures are the same on every run.
 NAMED_SEED = 20261130
@@ -56,6 +57,7 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     # Today's case work, as the daily job would do it: stages, misses, penalties.
     lifecycle.advance(engine, policy(), today, now)
     finance = demo_finance_account(db, now)
+    seed_payouts(db, now)  # last November's payouts, for docs/samples' bank statement
     staff = seed.demo_staff_accounts(db, now)
     floor = book.Floor()
     if written:
