@@ -8,7 +8,7 @@ Three ways in, each its own transaction:
   match. It runs inside the run's own transaction and never commits: the run commits it
   (``portal.finance.reconcile.reconcile_with``), so a run and its payouts stand or fall
   together.
-- ``import_statement``: a bank statement file (ISO 20022 camt.053) adds its credit
+- ``import_statement``: a bank statement file (ISO 20022 camt.053, or MT940) adds its credit
   entries as deposits and ticks off what the rules match. Commits once, at its end; a
   file already imported (same SHA-256) changes nothing, and a file that cannot be read
   changes nothing either.
@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import mt940
 from pycamt.parser import Camt053ParseError, Camt053Parser
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -325,7 +326,8 @@ class StatementProblem(StrEnum):
     EMPTY = "empty"
     TOO_LARGE = "too_large"
     UNSAFE = "unsafe"  # a DTD or entity declaration: no bank statement has one
-    NOT_XML = "not_xml"
+    UNKNOWN_FORMAT = "unknown_format"  # neither XML nor MT940
+    NOT_XML = "not_xml"  # it starts as XML, but is not well-formed
     NOT_CAMT053 = "not_camt053"
     BAD_ENTRY = "bad_entry"  # an entry whose amount, currency or date cannot be read
 
@@ -353,8 +355,9 @@ class StatementEntry:
 
 @dataclass(frozen=True)
 class ReadStatement:
-    """A statement file, read: its date and its credit entries."""
+    """A statement file, read: its format, its date and its credit entries."""
 
+    format: StatementFormat
     statement_date: date | None
     entries: list[StatementEntry]
 
@@ -365,14 +368,29 @@ UNSAFE_MARKUP = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
-def read_camt053(data: bytes) -> ReadStatement:
-    """A camt.053 file's credit entries that are booked and not reversals, read with
-    ``pycamt`` (lxml with entities unresolved and no network). Raises
-    ``StatementError`` for anything that is not a readable camt.053 statement."""
+# An MT940 statement starts with its reference (:20:), after any SWIFT header blocks.
+MT940_START = re.compile(rb"^(\{[^\n]*\}\s*)*:20:", re.ASCII)
+
+
+def read_statement(data: bytes) -> ReadStatement:
+    """A statement file's booked credit entries, in whichever format it is: camt.053
+    (XML) or MT940. Raises ``StatementError`` for anything else."""
     if not data.strip():
         raise StatementError(StatementProblem.EMPTY)
     if len(data) > STATEMENT_LIMIT:
         raise StatementError(StatementProblem.TOO_LARGE)
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"<"):
+        return read_camt053(data)
+    if MT940_START.match(start):
+        return read_mt940(data)
+    raise StatementError(StatementProblem.UNKNOWN_FORMAT)
+
+
+def read_camt053(data: bytes) -> ReadStatement:
+    """A camt.053 file's credit entries that are booked and not reversals, read with
+    ``pycamt`` (lxml with entities unresolved and no network). Raises
+    ``StatementError`` for anything that is not a readable camt.053 statement."""
     if UNSAFE_MARKUP.search(data):
         raise StatementError(StatementProblem.UNSAFE)
     try:
@@ -397,7 +415,63 @@ def read_camt053(data: bytes) -> ReadStatement:
         and str(transaction.get("ReversalIndicator") or "").lower() != "true"
         and transaction.get("Status") in BOOKED
     ]
-    return ReadStatement(statement_date, entries)
+    return ReadStatement(StatementFormat.CAMT053, statement_date, entries)
+
+
+def read_mt940(data: bytes) -> ReadStatement:
+    """An MT940 file's credit entries (status C: not debits, not reversals), read with
+    ``mt-940``. Its ``Transactions.parse`` is given the decoded text itself: the
+    package's ``mt940.parse`` would read a file named by the text. Raises
+    ``StatementError`` for anything that is not a readable MT940 statement."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # SWIFT's character set is a subset of both
+    statement = mt940.models.Transactions()
+    try:
+        lines = statement.parse(text)
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise StatementError(StatementProblem.BAD_ENTRY) from error
+    if not statement.data and not lines:
+        raise StatementError(StatementProblem.UNKNOWN_FORMAT)
+    account = str(statement.data.get("account_identification") or "").strip()[:64]
+    closing = statement.data.get("final_closing_balance")
+    stated = getattr(closing, "date", None)
+    entries = [_mt940_entry(line.data, account) for line in lines if line.data.get("status") == "C"]
+    return ReadStatement(
+        StatementFormat.MT940, date.fromordinal(stated.toordinal()) if stated else None, entries
+    )
+
+
+def _mt940_entry(data: dict[str, Any], account: str) -> StatementEntry:
+    money = data.get("amount")
+    currency = str(getattr(money, "currency", "") or data.get("currency") or "").upper()
+    booked = data.get("entry_date") or data.get("date")
+    if money is None or booked is None or not CURRENCY_CODE.fullmatch(currency):
+        raise StatementError(StatementProblem.BAD_ENTRY)
+    try:
+        amount = to_minor_exact(Decimal(money.amount), currency)
+    except (InvalidOperation, ValueError, TypeError) as error:
+        raise StatementError(StatementProblem.BAD_ENTRY) from error
+    if amount <= 0:
+        raise StatementError(StatementProblem.BAD_ENTRY)
+    texts = (
+        data.get(key) for key in ("transaction_details", "customer_reference", "extra_details")
+    )
+    details = " ".join(
+        dict.fromkeys(str(t).replace("\n", " ").strip() for t in texts if t and t != "NONREF")
+    )
+    reference = str(data.get("bank_reference") or "").strip()
+    value = data.get("date")
+    return StatementEntry(
+        booking_date=date.fromordinal(booked.toordinal()),
+        value_date=date.fromordinal(value.toordinal()) if value else None,
+        amount=amount,
+        currency=currency,
+        bank_reference=reference[:REFERENCE_LENGTH] or None,
+        details=details,
+        account=account,
+    )
 
 
 def _account(parser: Any) -> str | None:
@@ -474,20 +548,21 @@ class ImportResult:
 def import_statement(
     db: Session, data: bytes, file_name: str, actor: StaffMember | str, now: datetime
 ) -> ImportResult:
-    """Import a camt.053 statement: its credit entries become deposits (an entry already
-    held from another file, same account, bank reference, day and amount, is skipped),
-    then every waiting deposit the rules pair with a payout is ticked off. Audited and
+    """Import a bank statement (camt.053 or MT940): its credit entries become deposits
+    (an entry already held from another file, same account, bank reference, day and
+    amount, is skipped), then every waiting deposit the rules pair with a payout is
+    ticked off. Audited and
     committed once. The same file again changes nothing; a file that cannot be read raises
     ``StatementError`` and changes nothing."""
     digest = hashlib.sha256(data).hexdigest()
     existing = db.scalar(select(BankStatement).where(BankStatement.sha256 == digest))
     if existing is not None:
         return ImportResult(existing, already=True)
-    read = read_camt053(data)
+    read = read_statement(data)
     statement = BankStatement(
         sha256=digest,
-        file_name=(file_name or "statement.xml")[:255],
-        format=StatementFormat.CAMT053,
+        file_name=(file_name or "statement")[:255],
+        format=read.format,
         statement_date=read.statement_date,
         imported_at=now,
         imported_by=_who(actor),

@@ -24,6 +24,7 @@ class StatementFormat(StrEnum):
     """The bank statement file formats read."""
 
     CAMT053 = "camt053"  # ISO 20022 camt.053 (XML)
+    MT940 = "mt940"  # SWIFT MT940
 
 
 class Payout(Base):

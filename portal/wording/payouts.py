@@ -30,7 +30,11 @@ STATEMENT_PROBLEMS: dict[str, Any] = {
         "The file declares a document type or entities, which no bank statement does: "
         "it was not read."
     ),
-    "not_xml": _l("The file is not XML: export the statement as camt.053 (ISO 20022 XML)."),
+    "unknown_format": _l(
+        "The file is neither a camt.053 (ISO 20022 XML) nor an MT940 statement: export the "
+        "account statement in one of those formats."
+    ),
+    "not_xml": _l("The file starts as XML but is not well-formed XML: it was not read."),
     "not_camt053": _l(
         "The file is XML but not a camt.053 bank statement: export the account statement "
         "(camt.053), not a payment file or a report."

@@ -716,3 +716,32 @@ def test_the_demos_liquidation_curves_have_money_in_every_cohort(demo):
     firsts = [c.at(1) for c in found.by_currency["TWD"] if c.at(1) is not None]
     pooled = Fraction(sum(p.recovered for p in firsts), sum(p.overdue for p in firsts))
     assert Fraction(1, 5) < pooled < Fraction(4, 5)
+
+
+def test_the_demos_payouts_are_the_ones_its_sample_statement_pays(demo):
+    """The demo's payouts and docs/samples' camt.053 agree (read and paired, not imported:
+    the other tests read this demo as it was prepared)."""
+    from pathlib import Path
+
+    from portal.demo.payouts import STATEMENT
+    from portal.finance import payouts
+    from portal.models import BankDeposit, Payout
+
+    session = demo[0]
+    stored = session.scalars(select(Payout).order_by(Payout.id)).all()
+    assert len(stored) == 5
+    data = (Path(__file__).parents[2] / STATEMENT).read_bytes()
+    entries = payouts.read_camt053(data).entries
+    deposits = [
+        BankDeposit(
+            booking_date=e.booking_date, amount=e.amount, currency=e.currency, details=e.details
+        )
+        for e in entries
+    ]
+    found = payouts.pairs(deposits, stored)
+    assert sorted(p.stripe_id for _, p in found.pairs) == [
+        "po_demo_1101",
+        "po_demo_1104",
+        "po_demo_1109",
+    ]
+    assert (len(found.ambiguous), len(found.unmatched)) == (2, 1)

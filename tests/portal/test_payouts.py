@@ -263,6 +263,23 @@ def test_an_overlapping_statement_adds_only_its_new_entries(app):
     assert (result.already, result.added, result.skipped) == (False, 0, 7)
 
 
+def test_an_mt940_statement_matches_the_same_payouts(app):
+    run(app)
+    result = imported(app, MT940_FIXTURE.read_bytes(), "nov.sta")
+    assert (result.added, result.matched, result.ambiguous, result.unmatched) == (7, 4, 1, 2)
+    assert result.statement.format == "mt940"
+    assert result.statement.statement_date == date(2026, 11, 13)
+    assert ticked(app) == {
+        "po_exact": ("BK-1001", "auto"),
+        "po_descr": ("BK-1002", "auto"),
+        "po_amount": ("BK-1003", "auto"),
+        "po_ref_b": ("BK-1006", "auto"),
+    }
+    # The camt.053 of the same account and days holds the same entries: all held already.
+    again = imported(app)
+    assert (again.already, again.added, again.skipped) == (False, 0, 7)
+
+
 def test_a_deposit_imported_before_its_payout_is_matched_by_the_next_run(app):
     imported(app)
     assert ticked(app) == {}
@@ -349,6 +366,8 @@ LAUGHS = b"""<?xml version="1.0"?>
 <Document>&lol2;</Document>"""
 NOT_CAMT = b"""<?xml version="1.0"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"><CstmrCdtTrfInitn/></Document>"""
+MT940_FIXTURE = FIXTURE.with_name("mt940-payouts.sta")
+MT940_BAD_CURRENCY = MT940_FIXTURE.read_bytes().replace(b"C261102TWD", b"C261102T$D", 1)
 BAD_AMOUNT = FIXTURE.read_bytes().replace(b">8694.00<", b">86.945<", 1)
 
 
@@ -359,12 +378,27 @@ BAD_AMOUNT = FIXTURE.read_bytes().replace(b">8694.00<", b">86.945<", 1)
         (XXE, "unsafe"),
         (LAUGHS, "unsafe"),
         (b"<Document><unclosed></Document>", "not_xml"),
-        (b"\x89PNG\r\n\x1a\n", "not_xml"),
+        (b"\x89PNG\r\n\x1a\n", "unknown_format"),
+        (b"/etc/passwd", "unknown_format"),  # text, never a file to read
+        (b":20:X\r\n:61:garbage\r\n", "bad_entry"),
+        (MT940_BAD_CURRENCY, "bad_entry"),
         (NOT_CAMT, "not_camt053"),
         (BAD_AMOUNT, "bad_entry"),
         (b" " * (payouts.STATEMENT_LIMIT + 1) + b"<x/>", "too_large"),
     ],
-    ids=["empty", "xxe", "laughs", "broken", "binary", "pain001", "amount", "large"],
+    ids=[
+        "empty",
+        "xxe",
+        "laughs",
+        "broken",
+        "binary",
+        "path",
+        "mt940",
+        "mt940-currency",
+        "pain001",
+        "amount",
+        "large",
+    ],
 )
 def test_a_file_that_is_no_statement_is_refused_and_changes_nothing(app, data, problem):
     with pytest.raises(payouts.StatementError) as refused:
@@ -495,11 +529,12 @@ def test_a_statement_uploaded_is_matched_and_again_changes_nothing(app, finance)
     [
         (XXE, 422, "declares a document type"),
         (LAUGHS, 422, "declares a document type"),
-        (b"<Document><unclosed></Document>", 422, "is not XML"),
+        (b"<Document><unclosed></Document>", 422, "not well-formed XML"),
+        (b"GIF89a", 422, "neither a camt.053"),
         (NOT_CAMT, 422, "not a camt.053 bank statement"),
         (BAD_AMOUNT, 422, "cannot be read"),
     ],
-    ids=["xxe", "laughs", "broken", "pain001", "amount"],
+    ids=["xxe", "laughs", "broken", "gif", "pain001", "amount"],
 )
 def test_a_bad_file_gets_a_clear_4xx(app, finance, data, status, words):
     answer = finance.post(

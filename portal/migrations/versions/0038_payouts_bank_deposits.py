@@ -80,7 +80,7 @@ def upgrade() -> None:
         sa.Column("id", ID, nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("file_name", sa.String(length=255), nullable=False),
-        sa.Column("format", _codes(("camt053",), "format", 16), nullable=False),
+        sa.Column("format", _codes(("camt053", "mt940"), "format", 16), nullable=False),
         sa.Column("statement_date", sa.Date(), nullable=True),
         sa.Column("imported_at", MOMENT, nullable=False),
         sa.Column("imported_by", sa.String(length=254), nullable=False),

@@ -150,10 +150,11 @@ class ReconcileForm(Form):
 
 
 class StatementForm(Form):
-    """A bank statement file to import (camt.053), at most ``STATEMENT_LIMIT`` bytes."""
+    """A bank statement file to import (camt.053 or MT940), at most ``STATEMENT_LIMIT``
+    bytes."""
 
     statement = FileField(
-        _l("Bank statement file (camt.053 XML)"),
+        _l("Bank statement file (camt.053 or MT940)"),
         validators=[
             FileRequired(message=_l("Choose the statement file to import.")),
             FileSize(
