@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import mt940
 from pycamt.parser import Camt053ParseError, Camt053Parser
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -739,15 +739,16 @@ def _tick(
 
 
 def payout_list(db: Session, limit: int = PAYOUTS_SHOWN) -> list[Payout]:
-    """Payouts, those still waiting for their bank deposit first, latest arrival first."""
-    matched = BankDeposit.id.is_not(None)
+    """Payouts, those still waiting for their bank deposit first (a failed or canceled
+    one waits for nothing), latest arrival first."""
+    waiting = case((and_(BankDeposit.id.is_(None), Payout.status.not_in(NOT_PAID)), 0), else_=1)
     return list(
         db.scalars(
             select(Payout)
             .outerjoin(BankDeposit, BankDeposit.payout_id == Payout.id)
             .options(selectinload(Payout.deposit))
             .order_by(
-                matched,
+                waiting,
                 Payout.arrival_date.desc().nulls_last(),
                 Payout.id.desc(),
             )

@@ -459,6 +459,7 @@ def test_the_pages_speak_each_language(app, finance, language):
     assert all(word in text for word in wanted), language
     # Waiting payouts first: the twins, the late one and po_ref_a before the matched ones.
     assert text.index("po_twin_a") < text.index("po_exact")
+    assert text.index("po_late") < text.index("po_failed")  # a failed one waits for nothing
     page = finance.get(f"/finance/payouts/{payout_id(app, 'po_exact')}?lang={language}")
     assert page.status_code == 200
     shown = page.get_data(as_text=True)
