@@ -188,10 +188,10 @@ def business_days_after(start: date, end: date) -> int | None:
     ``end`` is (0 on the day itself, or on the weekend after a Friday); None before it."""
     if end < start:
         return None
-    days, moment = 0, start
-    while moment < end:
-        moment += timedelta(days=1)
-        if moment.weekday() < 5:
+    weeks, rest = divmod((end - start).days, 7)
+    days = 5 * weeks  # every whole week has five
+    for offset in range(1, rest + 1):
+        if (start + timedelta(days=weeks * 7 + offset)).weekday() < 5:
             days += 1
     return days
 
@@ -242,11 +242,15 @@ def pairs(deposits: Sequence[BankDeposit], payouts: Sequence[Payout]) -> Pairing
     strength (2 when the deposit names the payout, 1 when only amount and date agree);
     each side keeps its strongest candidates, and a pair is made only when each side
     has exactly one strongest candidate and it is the other."""
+    # Only a payout of the same currency and amount can be a deposit's: look those up.
+    by_money: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for p, payout in enumerate(payouts):
+        by_money[payout.currency, payout.amount].append(p)
     strength: dict[tuple[int, int], int] = {}
     for d, deposit in enumerate(deposits):
-        for p, payout in enumerate(payouts):
-            if could_be(deposit, payout):
-                strength[d, p] = 2 if names_payout(deposit.details or "", payout) else 1
+        for p in by_money.get((deposit.currency, deposit.amount), []):
+            if could_be(deposit, payouts[p]):
+                strength[d, p] = 2 if names_payout(deposit.details or "", payouts[p]) else 1
     by_deposit: dict[int, list[tuple[int, int]]] = defaultdict(list)
     by_payout: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for (d, p), score in strength.items():
@@ -554,14 +558,33 @@ def import_statement(
     ticked off. Audited and
     committed once. The same file again changes nothing; a file that cannot be read raises
     ``StatementError`` and changes nothing."""
+    read = read_statement(data)
+    try:
+        return _import(db, data, read, file_name, actor, now)
+    except IntegrityError:
+        # Someone imported the same file, or ticked off one of its payouts, a moment
+        # ago (the unique SHA-256 and payout caught it): once more, on what is there now.
+        db.rollback()
+        return _import(db, data, read, file_name, actor, now)
+
+
+def _import(
+    db: Session,
+    data: bytes,
+    read: ReadStatement,
+    file_name: str,
+    actor: StaffMember | str,
+    now: datetime,
+) -> ImportResult:
     digest = hashlib.sha256(data).hexdigest()
     existing = db.scalar(select(BankStatement).where(BankStatement.sha256 == digest))
     if existing is not None:
         return ImportResult(existing, already=True)
-    read = read_statement(data)
+    # The name as the person's computer had it, without any folders a browser sent.
+    shown_name = file_name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     statement = BankStatement(
         sha256=digest,
-        file_name=(file_name or "statement")[:255],
+        file_name=(shown_name or "statement")[:255],
         format=read.format,
         statement_date=read.statement_date,
         imported_at=now,
@@ -824,5 +847,16 @@ def payout_view(db: Session, payout_id: int) -> PayoutView | None:
     total = payout.transaction_sum if payout.transaction_count is not None else None
     candidates = []
     if payout.deposit is None and payout.status not in NOT_PAID:
-        candidates = [d for d in _waiting_deposits(db) if same_money(d, payout)]
+        candidates = list(
+            db.scalars(
+                select(BankDeposit)
+                .where(
+                    BankDeposit.payout_id.is_(None),
+                    BankDeposit.currency == payout.currency,
+                    BankDeposit.amount == payout.amount,
+                )
+                .order_by(BankDeposit.booking_date, BankDeposit.id)
+                .limit(PAYOUTS_SHOWN)
+            )
+        )
     return PayoutView(payout, lines, total, candidates)

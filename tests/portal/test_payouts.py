@@ -203,6 +203,19 @@ def test_business_days_skip_the_weekend():
     assert payouts.business_days_after(thursday, date(2026, 11, 4)) is None
 
 
+def test_business_days_agree_with_counting_them_one_by_one():
+    def counted(start: date, end: date) -> int:
+        return sum(
+            (start + timedelta(days=n)).weekday() < 5 for n in range(1, (end - start).days + 1)
+        )
+
+    for first in range(14):
+        start = date(2026, 11, 1) + timedelta(days=first)
+        for span in range(40):
+            end = start + timedelta(days=span)
+            assert payouts.business_days_after(start, end) == counted(start, end), (start, end)
+
+
 def test_the_statement_matches_exactly_the_right_payouts(app):
     run(app)
     result = imported(app)
@@ -511,12 +524,16 @@ def test_a_short_payout_says_so(app, finance):
 
 def test_a_statement_uploaded_is_matched_and_again_changes_nothing(app, finance):
     run(app)
-    answer = upload(finance, FIXTURE.read_bytes())
+    # A browser may send the folders too: only the file's own name is kept.
+    answer = upload(finance, FIXTURE.read_bytes(), "statements/2026/nov.xml")
     assert answer.status_code == 303
     shown = finance.get(answer.headers["Location"] + "&lang=en").get_data(as_text=True)
     assert "Imported nov.xml." in shown
-    assert "7 deposits added" in shown
+    assert "7 deposits added." in shown
     assert "4 of them ticked off against payouts." in shown
+    with app.app_context():
+        names = db.session().scalars(select(BankStatement.file_name)).all()
+        assert names == ["nov.xml"]
     again = upload(finance, FIXTURE.read_bytes(), "again.xml")
     assert again.status_code == 303
     assert "already=1" in again.headers["Location"]
@@ -579,6 +596,11 @@ def test_ticking_off_by_hand_from_the_page(app, finance):
     )
     assert bad.status_code == 422
     assert "Enter the bank's reference of the deposit." in bad.get_data(as_text=True)
+    blank = finance.post(
+        f"/finance/payouts/{late}/tick-off?lang=en",
+        data={"booking_date": "2026-11-09", "reference": "   "},
+    )
+    assert blank.status_code == 422
     early = finance.post(
         f"/finance/payouts/{late}/tick-off?lang=en",
         data={"booking_date": "2026-10-01", "reference": "BK-1005"},

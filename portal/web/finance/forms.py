@@ -180,6 +180,11 @@ class TickOffForm(Form):
         ],
     )
 
+    def validate_reference(self, field: StringField) -> None:
+        """A reference of more than spaces."""
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Enter the bank's reference of the deposit."))
+
     def validate_booking_date(self, field: DayField) -> None:
         """The date is needed."""
         if field.data is None and not field.errors:
