@@ -32,6 +32,7 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
+from portal.demo.payouts import STATEMENT
 from portal.finance import payouts, plan_keeping
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
@@ -82,7 +83,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         )
     click.echo(
         f"\nFinance console: {base}/staff/sign-in\n"
-        f"    email {finance_email}  password {finance_password}  (a new password each run)"
+        f"    email {finance_email}  password {finance_password}  (a new password each run)\n"
+        f"    Payouts: import {STATEMENT} there to tick last November's payouts off"
     )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
     tries = {member.email: member.tries for member in seed.DEMO_STAFF}

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import stripe
 from click.testing import CliRunner
 from flask import Flask
 from flask.cli import ScriptInfo
@@ -26,6 +27,9 @@ from portal.models import AuditEntry, BankDeposit, BankStatement, Payment, Payou
 from portal.payments.stripe_gateway import BalanceLine, ChargeState, PayoutLine
 
 from .factories import NOW, PASSWORD, add_staff, build_case, staff_sign_in
+
+# localstripe's fixtures, shared with the reconciliation's tests.
+from .test_reconcile import KEY, localstripe, needs_localstripe, reconciled, stripe_url  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "fixtures" / "camt053-payouts.xml"
 SINCE, UNTIL = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 14, tzinfo=UTC)
@@ -182,8 +186,6 @@ def test_a_second_run_updates_the_same_rows(app):
 
 
 def test_a_run_that_could_not_read_stripe_stores_no_payouts(app):
-    import stripe
-
     class Down(FakeStripe):
         def balance_lines(self, since, until):
             raise stripe.APIConnectionError("down")
@@ -732,3 +734,44 @@ def test_the_demo_statement_matches_the_demo_payouts(app):
     with app.app_context():
         for payout in db.session().scalars(select(Payout)):
             assert payout.transaction_sum == payout.amount, payout.stripe_id
+
+
+def test_a_statement_imported_by_someone_else_meanwhile_is_already_there(app, monkeypatch):
+    """Two people import the same file at once: the second's insert fails on the unique
+    SHA-256, and it answers as for a file imported before (never a 500)."""
+    from sqlalchemy.exc import IntegrityError
+
+    real = payouts._import
+    calls = []
+
+    def raced(db_session, *args, **kwargs):
+        if not calls:
+            calls.append("raced")
+            imported(app)  # the other person's import, committed first
+            raise IntegrityError("INSERT INTO bank_statements", {}, Exception("unique"))
+        return real(db_session, *args, **kwargs)
+
+    monkeypatch.setattr(payouts, "_import", raced)
+    with app.app_context():
+        result = payouts.import_statement(db.session(), FIXTURE.read_bytes(), "b.xml", "cli", NOW)
+    assert result.already
+    assert calls == ["raced"]
+
+
+@needs_localstripe
+@pytest.mark.usefixtures("stripe_url")
+def test_a_manual_payout_at_localstripe_is_stored_with_its_arrival_date(app):
+    """The real stripe SDK against localstripe: its payouts are manual, in euros, arriving
+    two days on, with the statement descriptor they were made with."""
+    client = stripe.StripeClient(KEY, base_addresses={"api": app.config["STRIPE_API_BASE"]})
+    made = client.v1.payouts.create(
+        params={"amount": 12_345, "currency": "eur", "statement_descriptor": "HAOHUAN"}
+    )
+    with app.app_context():
+        reconciled()
+    found = stored(app)[str(made.id)]
+    assert (found.amount, found.currency, found.automatic) == (12_345, "EUR", False)
+    assert found.statement_descriptor == "HAOHUAN"
+    assert found.arrival_date is not None
+    assert found.arrival_date >= found.created_at.date()
+    assert (found.transaction_count, found.transactions) == (None, [])
