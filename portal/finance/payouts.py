@@ -158,26 +158,27 @@ def _update(
     payout.last_seen_at, payout.last_run_id = now, run.id
     if carried is None:
         return  # a manual or failed payout: Stripe ties no transactions to it
-    lines = [line for line in carried if line.type != "payout"]
+    # Its own payout transaction is not something it carried (as the run sums them).
+    lines = [each for each in carried if each.type != "payout"]
     # The old lines go first: the unit of work would insert the new ones before deleting
     # the old, and the (payout, transaction) pair is unique.
     payout.transactions.clear()
     db.flush()
     payout.transactions = [
         PayoutTransaction(
-            balance_transaction=line.id,
-            type=line.type,
-            amount=line.amount,
-            fee=line.fee,
-            net=line.net,
-            currency=line.currency,
-            created_at=line.created,
-            payment_intent=line.payment_intent,
+            balance_transaction=each.id,
+            type=each.type,
+            amount=each.amount,
+            fee=each.fee,
+            net=each.net,
+            currency=each.currency,
+            created_at=each.created,
+            payment_intent=each.payment_intent,
         )
-        for line in lines
+        for each in lines
     ]
     payout.transaction_count = len(lines)
-    payout.transaction_sum = sum(line.net for line in lines)
+    payout.transaction_sum = sum(each.net for each in lines)
 
 
 # The matching rules (values in, pairs out) -------------------------------------------------
