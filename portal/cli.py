@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -31,7 +32,8 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
-from portal.finance import closing, journal_files, journals, plan_keeping
+from portal.demo.payouts import STATEMENT
+from portal.finance import closing, journal_files, journals, payouts, plan_keeping
 from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
 from portal.finance.reports import day_bounds, finance_timezone
@@ -43,6 +45,7 @@ from portal.policy import versions
 from portal.reporting import book, monthly, portfolio
 from portal.staff import accounts, totp
 from portal.wording import policy as policy_words
+from portal.wording.payouts import statement_problem
 from portal.wording.staff import account_refusal, password_refusal
 
 
@@ -81,7 +84,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         )
     click.echo(
         f"\nFinance console: {base}/staff/sign-in\n"
-        f"    email {finance_email}  password {finance_password}  (a new password each run)"
+        f"    email {finance_email}  password {finance_password}  (a new password each run)\n"
+        f"    Payouts: import {STATEMENT} there to tick last November's payouts off"
     )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
     tries = {member.email: member.tries for member in seed.DEMO_STAFF}
@@ -636,7 +640,7 @@ def reconcile_command(
 
 @cli.group("finance")
 def finance_group() -> None:
-    """Reconciliation exceptions and the month's close."""
+    """Reconciliation exceptions, the month's close, and the books at the bank."""
 
 
 @finance_group.command("close")
@@ -669,6 +673,31 @@ def finance_exceptions(every: bool) -> None:
             f"{found.id}\t{found.month}\t{found.kind}\t{found.currency}\t"
             f"{found.reference}\t{found.status}\t{found.resolution or ''}"
         )
+    """The books at the bank."""
+
+
+@finance_group.command("import-statement")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def finance_import_statement(path: str) -> None:
+    """Import a bank statement (camt.053 XML) and tick off the payouts it matches; exit
+    1 when the file cannot be read. The same file again changes nothing."""
+    with open(path, "rb") as stream:
+        data = stream.read(payouts.STATEMENT_LIMIT + 1)
+    try:
+        result = payouts.import_statement(db.session(), data, os.path.basename(path), "cli", now())
+    except payouts.StatementError as error:
+        with force_locale("en"):
+            click.echo(statement_problem(error.problem), err=True)
+        raise SystemExit(1) from error
+    if result.already:
+        click.echo(f"{result.statement.file_name} was imported before: nothing changed")
+        return
+    click.echo(
+        f"statement {result.statement.id}: {result.added} deposits added"
+        f" ({result.skipped} held already), {result.matched} matched to payouts,"
+        f" {result.ambiguous} ambiguous, {result.unmatched} unmatched"
+    )
 
 
 @cli.group("staff")

@@ -23,6 +23,7 @@ from portal.demo import autopay, book, history, outcomes, reconciliation, seed, 
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
+from portal.demo.payouts import seed_payouts
 
 # The named borrowers' generator seed: their figures are the same on every run.
 NAMED_SEED = 20261130
@@ -59,6 +60,7 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     finance = demo_finance_account(db, now)
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
     reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
+    seed_payouts(db, now)  # last November's payouts, for docs/samples' bank statement
     staff = seed.demo_staff_accounts(db, now)
     floor = book.Floor()
     if written:

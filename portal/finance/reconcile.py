@@ -33,7 +33,7 @@ from portal.audit import trail
 from portal.core import settings as app_settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
-from portal.finance import closing, exceptions
+from portal.finance import closing, exceptions, payouts
 from portal.finance.sandbox_reader import SandboxStripe
 from portal.models import (
     Payment,
@@ -218,6 +218,7 @@ def reconcile_with(
     transaction (``portal.finance.exceptions.track``)."""
     closing.refuse_closed(db, since, until)
     who = started_by.email if isinstance(started_by, StaffMember) else started_by
+    reader = payouts.recording(reader)  # the payouts it lists are stored with the run
     run = ReconciliationRun(
         started_at=now, since=since, until=until, started_by=who, status=RunStatus.COMPLETED
     )
@@ -234,6 +235,7 @@ def reconcile_with(
     db.flush()
     if run.status == RunStatus.COMPLETED:
         exceptions.track(db, run, UNMATCHED_KINDS, now)
+    payouts.store_seen(db, reader, run, started_by, now)
     # The run and its record commit together: a run nobody can trace never exists.
     trail.record(
         db,

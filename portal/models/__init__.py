@@ -81,6 +81,14 @@ from portal.models.payments import (
     ProcessedEvent,
     WebhookInbox,
 )
+from portal.models.payouts import (
+    BankDeposit,
+    BankStatement,
+    DepositMatch,
+    Payout,
+    PayoutTransaction,
+    StatementFormat,
+)
 from portal.models.policy import PolicyVersion, PolicyVersionStatus
 from portal.models.reconciliation import (
     ACTIVE_EXCEPTION_STATUSES,
@@ -161,6 +169,8 @@ __all__ = [
     "AutopayAttempt",
     "AutopayEnd",
     "AutopayStatus",
+    "BankDeposit",
+    "BankStatement",
     "Base",
     "BookCell",
     "Borrower",
@@ -181,6 +191,7 @@ __all__ = [
     "ContactOptOutCell",
     "ContactRefusalCell",
     "CureCell",
+    "DepositMatch",
     "Dispute",
     "DisputeEvidence",
     "DisputeReason",
@@ -213,6 +224,8 @@ __all__ = [
     "OptOut",
     "Payment",
     "PaymentStatus",
+    "Payout",
+    "PayoutTransaction",
     "PeriodClose",
     "Plan",
     "PlanCell",
@@ -244,6 +257,7 @@ __all__ = [
     "StaffMember",
     "StaffSetUpLink",
     "StaffSignInAttempt",
+    "StatementFormat",
     "StrategyRun",
     "StrategySource",
     "StrategySwitch",

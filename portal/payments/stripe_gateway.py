@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -646,6 +646,10 @@ class PayoutLine:
     status: str
     automatic: bool
     created: datetime
+    # The day the money is expected in the bank (Stripe dates it at midnight UTC), and
+    # what the bank statement shows as its reference, when Stripe says.
+    arrival_date: date | None = None
+    statement_descriptor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -688,6 +692,8 @@ def payouts_between(
             status=str(payout.status),
             automatic=bool(payout.automatic),
             created=_moment(payout.created),
+            arrival_date=_day(getattr(payout, "arrival_date", None)),
+            statement_descriptor=str(getattr(payout, "statement_descriptor", "") or "") or None,
         )
 
 
@@ -736,6 +742,11 @@ def _ceil_seconds(moment: datetime) -> int:
 
 def _moment(seconds: int) -> datetime:
     return EPOCH + int(seconds) * SECOND
+
+
+def _day(seconds: int | None) -> date | None:
+    """A Stripe date (a timestamp at midnight UTC) as the day it names."""
+    return None if seconds is None else _moment(seconds).date()
 
 
 def _balance_line(transaction: Any) -> BalanceLine:

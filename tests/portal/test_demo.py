@@ -744,3 +744,33 @@ def test_the_demos_sandbox_reconciles_to_its_four_planted_exceptions(demo):
         ("missing_at_stripe", "no_charge_at_stripe"),
         ("missing_here", "no_payment"),
     ]
+
+
+def test_the_demos_payouts_are_the_ones_its_sample_statement_pays(demo):
+    """The demo's payouts and docs/samples' camt.053 agree (read and paired, not imported:
+    the other tests read this demo as it was prepared)."""
+    from pathlib import Path
+
+    from portal.demo.payouts import STATEMENT
+    from portal.finance import payouts
+    from portal.models import BankDeposit, Payout
+
+    session = demo[0]
+    demo_payouts = select(Payout).where(Payout.stripe_id.like("po_demo_%"))
+    stored = session.scalars(demo_payouts.order_by(Payout.id)).all()
+    assert len(stored) == 5
+    data = (Path(__file__).parents[2] / STATEMENT).read_bytes()
+    entries = payouts.read_camt053(data).entries
+    deposits = [
+        BankDeposit(
+            booking_date=e.booking_date, amount=e.amount, currency=e.currency, details=e.details
+        )
+        for e in entries
+    ]
+    found = payouts.pairs(deposits, stored)
+    assert sorted(p.stripe_id for _, p in found.pairs) == [
+        "po_demo_1101",
+        "po_demo_1104",
+        "po_demo_1109",
+    ]
+    assert (len(found.ambiguous), len(found.unmatched)) == (2, 1)

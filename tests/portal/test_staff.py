@@ -745,6 +745,14 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     } <= endpoints
     # The general-ledger journals' page and its audited export: finance only.
     assert {"finance.journals_page", "finance.journals_export"} <= endpoints
+    # Payouts to the bank: finance only.
+    assert {
+        "finance.payouts_list",
+        "finance.import_statement",
+        "finance.payout",
+        "finance.tick_off",
+        "finance.choose_deposit",
+    } <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -8,11 +8,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Regexp, ValidationError
+from wtforms.widgets import HiddenInput
 
 from portal.finance.journal_files import FORMATS
+from portal.finance.payouts import REFERENCE_LENGTH, STATEMENT_LIMIT
 from portal.finance.reports import PaymentFilters
 from portal.web.common.forms import DayField, Form, GetForm, WholeNumberField, optional
 from portal.web.common.pagination import Paged, page_field
@@ -300,3 +303,57 @@ class JournalForm(GetForm):
         """The month's first day (the form is valid)."""
         year, month = (int(part) for part in str(self.month.data).split("-"))
         return date(year, month, 1)
+
+
+class StatementForm(Form):
+    """A bank statement file to import (camt.053 or MT940), at most ``STATEMENT_LIMIT``
+    bytes."""
+
+    statement = FileField(
+        _l("Bank statement file (camt.053 or MT940)"),
+        validators=[
+            FileRequired(message=_l("Choose the statement file to import.")),
+            FileSize(
+                max_size=STATEMENT_LIMIT,
+                message=_l(
+                    "The file is larger than 5 MB: split the statement by month or account."
+                ),
+            ),
+        ],
+    )
+
+
+class TickOffForm(Form):
+    """A payout ticked off by hand: the deposit's booking date and the bank's reference,
+    as the statement shows them."""
+
+    booking_date = DayField(_l("Booking date on the statement"))
+    reference = StringField(
+        _l("Bank reference"),
+        validators=[
+            InputRequired(message=_l("Enter the bank's reference of the deposit.")),
+            Length(max=REFERENCE_LENGTH, message=_l("Enter at most 128 characters.")),
+        ],
+    )
+
+    def validate_reference(self, field: StringField) -> None:
+        """A reference of more than spaces."""
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Enter the bank's reference of the deposit."))
+
+    def validate_booking_date(self, field: DayField) -> None:
+        """The date is needed."""
+        if field.data is None and not field.errors:
+            raise ValidationError(_l("Enter the booking date."))
+
+
+class DepositChoiceForm(Form):
+    """An imported deposit a person chose for a payout."""
+
+    deposit = WholeNumberField(
+        widget=HiddenInput(),
+        low=1,
+        high=2**62,
+        message=_l("Choose one of the listed deposits."),
+        validators=[InputRequired(message=_l("Choose one of the listed deposits."))],
+    )

@@ -385,9 +385,10 @@ def run_csv(run_id: int) -> Response:
     return response
 
 
-# The views of chargebacks, refunds, exceptions, the month's close and the journals
-# register on this blueprint (imported last: they import it).
+# The views of chargebacks, refunds, exceptions, the month's close, the journals and the
+# payouts register on this blueprint (imported last: they import it).
 import portal.web.finance.dispute_views  # noqa: E402
 import portal.web.finance.exception_views  # noqa: E402
 import portal.web.finance.journal_views  # noqa: E402
+import portal.web.finance.payout_views  # noqa: E402
 import portal.web.finance.refund_views  # noqa: E402, F401
