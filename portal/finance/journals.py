@@ -18,7 +18,8 @@ waiver          write-off expense                      the target it forgave
 reinstatement   the target (owed again)                write-off expense
 forgiveness     write-off expense                      the target (an upheld dispute's
                                                         adjustment)
-stripe_fee      Stripe fees expense                    clearing
+stripe_fee      Stripe fees expense (a chargeback's    clearing
+                dispute fee: dispute fees expense)
 ============== ====================================== ===================================
 
 Each source is read with one grouped query (by product, currency, target and sign; for a
@@ -40,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, literal, select
+from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
 from negotiation.accounts import AccountKind, Chart
@@ -138,7 +140,8 @@ def postings(movement: Movement, chart: Chart) -> tuple[tuple[str, str], tuple[s
     amount; a negative amount swaps them. Pure: the rule of the table above."""
     counter = COUNTER[movement.source]
     if movement.source == "stripe_fee":
-        debit, credit = AccountKind.STRIPE_FEE.value, counter.value
+        # Stripe's fee on a payment, or a chargeback's dispute fee (the movement's target).
+        debit, credit = _kind(movement.target), counter.value
     elif movement.source == "reinstatement":
         debit, credit = movement.target, counter.value
     else:
@@ -450,11 +453,18 @@ def _stripe_fees(start: datetime, end: datetime, zone: str | None) -> SourceQuer
     """Stripe's fee on each balance transaction of the period, once however many
     reconciliation runs listed it (every line of one carries the same fee). Posted per
     currency for every product: Stripe charges the lender, not a loan."""
+    # A dispute's adjustment carries the dispute fee (Stripe's, for a chargeback): its own
+    # expense account, not the fee on a payment.
+    kind = when(
+        (ReconciliationItem.transaction_type == "adjustment", AccountKind.DISPUTE_FEE.value),
+        else_=AccountKind.STRIPE_FEE.value,
+    )
     once = (
         select(
             func.min(func.upper(ReconciliationItem.currency)).label("currency"),
             func.min(ReconciliationItem.fee).label("fee"),
             func.min(ReconciliationItem.occurred_at).label("occurred_at"),
+            func.min(kind).label("kind"),
         )
         .where(
             ReconciliationItem.occurred_at >= start,
@@ -470,10 +480,10 @@ def _stripe_fees(start: datetime, end: datetime, zone: str | None) -> SourceQuer
         literal("stripe_fee"),
         literal(ANY_PRODUCT),
         once.c.currency,
-        literal(AccountKind.STRIPE_FEE.value),
+        once.c.kind,
         func.sum(once.c.fee),
         func.count(),
-    ).group_by(once.c.currency, once.c.fee > 0)
+    ).group_by(once.c.currency, once.c.kind, once.c.fee > 0)
     return _daily(query, once.c.occurred_at, zone)
 
 

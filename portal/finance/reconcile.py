@@ -36,6 +36,7 @@ from portal.core.currency import to_major
 from portal.finance import closing, exceptions, payouts
 from portal.finance.sandbox_reader import SandboxStripe
 from portal.models import (
+    Dispute,
     Payment,
     PaymentStatus,
     ReconciliationItem,
@@ -95,6 +96,10 @@ class Note(StrEnum):
     MANUAL_PAYOUT = "manual_payout"
     PAYOUT_NOT_PAID = "payout_not_paid"  # values: status: failed or canceled
     PAYOUT_SUM = "payout_sum"  # values: count, net, currency
+    # A chargeback's money at Stripe, matched to our dispute: values: dispute (Stripe's
+    # id), status (ours of it); taken back (the amount negative) or returned when won.
+    DISPUTE_TAKEN = "dispute_taken"
+    DISPUTE_RETURNED = "dispute_returned"
 
 
 class RunError(StrEnum):
@@ -273,8 +278,14 @@ def _compare(
         state.payment_intent for state in refunded.values()
     }
     payments = _payments_by_intent(db, {intent for intent in intents if intent}, gateway)
+    disputes = _disputes_by_reference(db, {line.source for line in lines if _of_dispute(line)})
     seen: set[str] = set()
-    items = [_line_item(line, payments, refunded, seen) for line in lines]
+    items = [
+        _dispute_item(line, disputes[line.source])
+        if _of_dispute(line) and line.source in disputes
+        else _line_item(line, payments, refunded, seen)
+        for line in lines
+    ]
     items.extend(_ours_not_listed(db, reader, since, until, seen, gateway))
     items.extend(_payout_items(reader, since, until))
     return items
@@ -294,6 +305,35 @@ def _line_item(
         return _refund_item(line, state, payments.get(intent or ""))
     # Adjustments (disputes among them), Stripe's own fees, transfers: a person looks.
     return _item(line, MISSING_HERE, (Note.UNMATCHED_TYPE, {"type": line.type}))
+
+
+def _of_dispute(line: BalanceLine) -> bool:
+    """Whether the line is a dispute's adjustment: the money a chargeback took (with its
+    fee) or, won, gave back (https://docs.stripe.com/disputes/how-disputes-work)."""
+    return line.type == "adjustment" and (line.source or "").startswith(("dp_", "du_"))
+
+
+def _disputes_by_reference(db: Session, references: set[str | None]) -> dict[str, Dispute]:
+    """Our disputes by Stripe's id, for the period's dispute adjustments (a few a month)."""
+    wanted = sorted(reference for reference in references if reference)
+    found = db.scalars(select(Dispute).where(Dispute.reference.in_(wanted))) if wanted else ()
+    return {dispute.reference: dispute for dispute in found}
+
+
+def _dispute_item(line: BalanceLine, dispute: Dispute) -> ReconciliationItem:
+    """A dispute's adjustment matched to our dispute: the amount it moves is the dispute's
+    (taken back, or returned when won), in the dispute's currency; in another (Stripe
+    converted it) only the dispute itself is matched."""
+    note = Note.DISPUTE_RETURNED if line.amount > 0 else Note.DISPUTE_TAKEN
+    values: dict[str, str | int] = {"dispute": dispute.reference, "status": dispute.status}
+    item = _item(line, MATCHED, (note, values))
+    item.payment_id = dispute.payment_id
+    item.payment_intent = line.payment_intent or dispute.payment_reference
+    expected = dispute.amount if line.amount > 0 else -dispute.amount
+    item.our_amount = expected
+    if line.currency == dispute.currency and line.amount != expected:
+        item.kind = AMOUNT_MISMATCH
+    return item
 
 
 def _charge_item(line: BalanceLine, payment: Row[Any] | None, seen: set[str]) -> ReconciliationItem:

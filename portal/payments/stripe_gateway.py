@@ -634,6 +634,9 @@ class BalanceLine:
     # currency differs when Stripe converted it); None for anything but a charge.
     charged: int | None = None
     charged_currency: str | None = None
+    # The id of what the transaction came from (a charge, a refund, a dispute ``dp_``),
+    # when it is an object: how a dispute's adjustment finds the dispute.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -766,6 +769,7 @@ def _balance_line(transaction: Any) -> BalanceLine:
         charge=charge,
         charged=int(source.amount) if is_charge else None,
         charged_currency=str(source.currency).upper() if is_charge else None,
+        source=_id(source),
     )
 
 

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from portal.core.i18n import money, zoned_time
+from portal.wording.disputes import DISPUTE_STATUSES
 
 PAYMENT_STATUSES = {
     "created": _l("Not sent yet"),
@@ -171,6 +172,15 @@ def note_sentence(
         if found.get("status") == "canceled":
             return _("The payout was canceled.")
         return _("The payout failed.")
+    if code in ("dispute_taken", "dispute_returned"):
+        status = str(found.get("status", ""))
+        named = {
+            "dispute": found.get("dispute", ""),
+            "status": DISPUTE_STATUSES.get(status, status),
+        }
+        if code == "dispute_returned":
+            return _("Chargeback %(dispute)s (%(status)s): returned to us.", **named)
+        return _("Chargeback %(dispute)s (%(status)s): taken back from us.", **named)
     if code == "payout_sum":
         return ngettext(
             "%(num)d transaction, net %(net)s.",

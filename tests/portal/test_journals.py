@@ -471,15 +471,28 @@ def test_stripes_fee_posts_once_however_many_runs_listed_it(app):
                     occurred_at=NOW,
                 )
             )
+            # A chargeback's adjustment: its fee is the dispute fee, an account of its own.
+            session.add(
+                ReconciliationItem(
+                    run_id=run_id,
+                    kind="matched",
+                    currency="twd",
+                    transaction_type="adjustment",
+                    balance_transaction="txn_dp",
+                    fee=150_000,
+                    occurred_at=NOW,
+                )
+            )
         session.commit()
         found = journals.journal_for_day(session, NOW.astimezone(ZONE).date(), ZONE, CHART)
         fees = [j for j in found if j.source == "stripe_fee"]
         assert [(j.journal_id, j.debits, j.credits) for j in fees] == [
-            ("2026-11-30-stripe_fee-TWD", 18_400, 18_400)
+            ("2026-11-30-stripe_fee-TWD", 168_400, 168_400)
         ]
-        assert [(line.account, line.debit, line.credit) for line in fees[0].lines] == [
+        assert sorted((line.account, line.debit, line.credit) for line in fees[0].lines) == [
+            ("Assets:Stripe:Clearing", 0, 168_400),
+            ("Expenses:Stripe:DisputeFees", 150_000, 0),
             ("Expenses:Stripe:Fees", 18_400, 0),
-            ("Assets:Stripe:Clearing", 0, 18_400),
         ]
         assert journals.check(session, ZONE, CHART) == []
 

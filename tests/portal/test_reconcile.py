@@ -31,13 +31,14 @@ from portal.finance.reconcile import (
     totals,
     write_run_csv,
 )
-from portal.models import AuditEntry, Payment, ReconciliationItem, ReconciliationRun
+from portal.models import AuditEntry, Dispute, Payment, ReconciliationItem, ReconciliationRun
 from portal.payments.stripe_gateway import (
     BalanceLine,
     ChargeState,
     PayoutLine,
     StripeSettings,
 )
+from portal.wording.finance import note_sentence
 
 from .factories import build_case
 from .localstripe_server import FEE_PER_MILLE, free_port, running
@@ -394,6 +395,50 @@ def test_a_dispute_adjustment_is_flagged_for_a_person(app):
         assert (item.note_values, item.note) == ({"type": "adjustment"}, None)
         money = totals(run)["TWD"]
         assert (money.gross, money.fees, money.net, money.refunded) == (0, 1_500, -6_500, 0)
+
+
+def test_a_chargebacks_adjustments_are_matched_to_our_dispute(app):
+    """Stripe's adjustment for a dispute we hold (the money taken with its fee, then
+    returned when won) is matched to it, not handed to a person; one of a dispute we do
+    not know still is, and one of another amount is a mismatch."""
+    with app.app_context():
+        session = db.session()
+        session.add(
+            Dispute(
+                gateway="stripe",
+                reference="dp_ours",
+                payment_reference="pi_x",
+                amount=5_000,
+                currency="TWD",
+                reason="fraudulent",
+                status="won",
+                opened_at=MOMENT,
+                last_event_at=MOMENT,
+            )
+        )
+        session.commit()
+    lines = [
+        replace(line("txn_take", "adjustment", -5_000, -6_500, "pi_x"), source="dp_ours"),
+        replace(line("txn_back", "adjustment", 5_000, 5_000, "pi_x"), source="dp_ours"),
+        replace(line("txn_odd", "adjustment", -4_000, -4_000, "pi_x"), source="dp_ours"),
+        replace(line("txn_theirs", "adjustment", -700, -700, "pi_y"), source="dp_theirs"),
+    ]
+    with app.app_context():
+        run = reconcile_with(db.session(), FakeStripe(lines, {}), SINCE, UNTIL, "test", MOMENT)
+        found = {item.balance_transaction: item for item in run.items}
+        assert {key: (item.kind, item.note_code) for key, item in found.items()} == {
+            "txn_take": ("matched", "dispute_taken"),
+            "txn_back": ("matched", "dispute_returned"),
+            "txn_odd": ("amount_mismatch", "dispute_taken"),
+            "txn_theirs": ("missing_here", "unmatched_type"),
+        }
+        assert found["txn_take"].note_values == {"dispute": "dp_ours", "status": "won"}
+        assert found["txn_take"].our_amount == -5_000
+        assert (run.matched, run.unmatched) == (2, 2)
+        with force_locale("zh_Hant_TW"):
+            worded = note_sentence("dispute_taken", found["txn_take"].note_values, "UTC")
+        assert "dp_ours" in worded
+        assert "扣款" in worded
 
 
 class RefundedStripe(FakeStripe):
