@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,6 @@ from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
 from portal.demo import run, seed
-from portal.demo.payouts import STATEMENT
 from portal.finance import closing, journal_files, journals, payouts, plan_keeping
 from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
@@ -66,7 +66,11 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         migrate.upgrade(app)
         lender = settings.current().lender_zone.key
         prepared = run.prepare(
-            db.session(), app.extensions["haohuan.engine"], local_today(lender), now()
+            db.session(),
+            app.extensions["haohuan.engine"],
+            local_today(lender),
+            now(),
+            Path(app.instance_path),  # the statement beside the SQLite file, not in the repo
         )
     printed, counts = prepared.links, prepared.counts
     (finance_email, finance_password), staff_accounts = prepared.finance, prepared.staff
@@ -84,9 +88,15 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         )
     click.echo(
         f"\nFinance console: {base}/staff/sign-in\n"
-        f"    email {finance_email}  password {finance_password}  (a new password each run)\n"
-        f"    Payouts: import {STATEMENT} there to tick last November's payouts off"
+        f"    email {finance_email}  password {finance_password}  (a new password each run)"
     )
+    if prepared.statement is not None:
+        statement = prepared.statement
+        click.echo(
+            f"    Bank statement for {statement.month} ({len(statement.payouts)} payouts):"
+            f" {statement.path}\n"
+            f"    reconcile {statement.month} and import it on the Payouts page, in either order"
+        )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
     tries = {member.email: member.tries for member in seed.DEMO_STAFF}
     for roles, email, password in staff_accounts:

@@ -11,6 +11,7 @@ that we never recorded, a payment it never took, and one it took for another amo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,9 +30,7 @@ def plant_discrepancies(db: Session, now: datetime) -> int:
     if db.scalars(select(SandboxPlant.id)).first() is not None:
         return 0
     zone = app_settings.current().finance_zone
-    last_month = closing.month_of(now, zone)
-    last_month = closing.month_of(closing.month_bounds(last_month, zone)[0] - timedelta(1), zone)
-    since, until = closing.month_bounds(last_month, zone)
+    since, until = closing.month_bounds(last_month(now, zone), zone)
     payments = _candidates(db, since, until) or _candidates(db, now - timedelta(days=31), now)
     if len(payments) < 3:
         return 0
@@ -69,6 +68,13 @@ def plant_discrepancies(db: Session, now: datetime) -> int:
     db.add_all(plants)
     db.commit()
     return len(plants)
+
+
+def last_month(now: datetime, zone: ZoneInfo) -> str:
+    """The last whole month before ``now`` in the finance timezone (``YYYY-MM``): the one
+    the finance user reconciles and closes."""
+    month = closing.month_of(now, zone)
+    return closing.month_of(closing.month_bounds(month, zone)[0] - timedelta(1), zone)
 
 
 def _candidates(db: Session, since: datetime, until: datetime) -> list[Payment]:

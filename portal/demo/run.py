@@ -5,7 +5,7 @@ work, the staff accounts, the book's morning floor, today's events for the conta
 strategy and its past 60 mornings, the owners (``haohuan cases assign``), 120 cases
 resolved in the last two years, the past year's outcomes (plans kept, broken and lapsed,
 promises, the contact gate's refusals) and the book's last 24 month-ends for the reports,
-and fresh links.
+fresh links, and last month's bank statement for the payouts page.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from portal.demo import autopay, book, history, outcomes, reconciliation, seed, 
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
-from portal.demo.payouts import seed_payouts
+from portal.demo.payouts import DemoStatement, write_statement
 
 # The named borrowers' generator seed: their figures are the same on every run.
 NAMED_SEED = 20261130
@@ -38,11 +39,15 @@ class Prepared:
     staff: list[tuple[str, str, str]]
     counts: book.Counts
     floor: book.Floor
+    statement: DemoStatement | None = None
 
 
-def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared:
+def prepare(
+    db: Session, engine: Engine, today: date, now: datetime, folder: Path | None = None
+) -> Prepared:
     """Seed the demo once (re-running adds nothing), work the day, give every open case
-    an owner and issue fresh links and passwords. Commits."""
+    an owner and issue fresh links and passwords; with a ``folder`` (the instance
+    folder), write last month's bank statement there. Commits."""
     rng = random.Random(NAMED_SEED)  # noqa: S311 (demo data, not secrets)
     seed.seed(db, today, rng, now)
     db.commit()
@@ -60,7 +65,6 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     finance = demo_finance_account(db, now)
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
     reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
-    seed_payouts(db, now)  # last November's payouts, for docs/samples' bank statement
     staff = seed.demo_staff_accounts(db, now)
     floor = book.Floor()
     if written:
@@ -84,4 +88,8 @@ def prepare(db: Session, engine: Engine, today: date, now: datetime) -> Prepared
     history.seed_month_ends(db, today)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
-    return Prepared(links, finance, staff, book.counts(db), floor)
+    # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts
+    # a run over last month stores (the payouts themselves come from the run, as in
+    # production).
+    statement = write_statement(db, folder, now) if folder is not None else None
+    return Prepared(links, finance, staff, book.counts(db), floor, statement)

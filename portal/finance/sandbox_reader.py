@@ -4,7 +4,8 @@ payment gateway is the sandbox (``make demo``, no ``STRIPE_SECRET_KEY``).
 Deterministic from the database: each succeeded sandbox payment is a charge (Stripe's
 fee of 3.4%, rounded down, as localstripe charges in the tests), each refund recorded a
 refund line, and each finance day's net is paid out automatically at the next day's
-start, with the day's lines as the payout's transactions. The discrepancies the demo
+start, with the day's lines as the payout's transactions, arriving at the bank on that
+day or, on a weekend, the Monday after. The discrepancies the demo
 plants (``SandboxPlant``) are what the sandbox reports differently: a stray charge, a
 refund we never recorded, a payment it never took, a payment taken for another amount.
 """
@@ -196,6 +197,7 @@ class SandboxStripe:
                             status="paid",
                             automatic=True,
                             created=paid_at,
+                            arrival_date=arrival(day),
                         )
             day += timedelta(days=1)
 
@@ -210,6 +212,15 @@ class SandboxStripe:
 
     def _day_lines(self, day: date) -> list[BalanceLine]:
         return list(self.balance_lines(self._day_start(day), self._day_start(day + timedelta(1))))
+
+
+def arrival(day: date) -> date:
+    """When the payout of ``day``'s net reaches the bank: the next day, or the Monday
+    after when that is a weekend (banks book no transfers then)."""
+    paid = day + timedelta(days=1)
+    while paid.weekday() >= 5:
+        paid += timedelta(days=1)
+    return paid
 
 
 def _charge_line(charge: _Charge) -> BalanceLine:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from fractions import Fraction
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,15 +24,18 @@ from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
 from portal.contact.gate import judge
-from portal.core import db
+from portal.core import db, settings
 from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
+from portal.demo.payouts import ACCOUNT
+from portal.finance import closing, payouts
 from portal.finance.reconcile import reconcile
 from portal.messaging.service import REDACTED
 from portal.models import (
     AuditEntry,
+    BankDeposit,
     Borrower,
     Callback,
     CallbackStatus,
@@ -50,6 +54,7 @@ from portal.models import (
     OptOut,
     Payment,
     PaymentStatus,
+    Payout,
     Plan,
     PlannedStatus,
     PlannedStep,
@@ -118,7 +123,7 @@ def demo_app(request, tmp_path_factory) -> Iterator[Flask]:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_app):
+def demo(demo_app, tmp_path_factory):
     """The demo prepared as `haohuan demo` prepares it, with the named borrowers as they
     were before the book was added, and the SQL statements the book's seeding ran."""
     engine = demo_app.extensions["haohuan.engine"]
@@ -141,7 +146,7 @@ def demo(demo_app):
         seed.seed(session, TODAY, random.Random(run.NAMED_SEED), NOW)
         session.commit()
         before = named_rows(session)
-        prepared = run.prepare(session, engine, TODAY, NOW)
+        prepared = run.prepare(session, engine, TODAY, NOW, tmp_path_factory.mktemp("instance"))
         patch.undo()
         yield session, engine, prepared, before, written[0], statements
 
@@ -271,10 +276,14 @@ def test_every_open_case_has_an_owner_by_the_rules(demo):
 
 
 def test_running_the_demo_again_adds_nothing_and_moves_nobody(demo):
-    session, engine, *_ = demo
+    session, engine, prepared, *_ = demo
     count = session.scalar(select(func.count(Case.id)))
-    again = run.prepare(session, engine, TODAY, NOW)
+    written = prepared.statement.path.read_bytes()
+    again = run.prepare(session, engine, TODAY, NOW, prepared.statement.path.parent)
     assert session.scalar(select(func.count(Case.id))) == count
+    # The same books, the same bank statement (written over the first).
+    assert again.statement == prepared.statement
+    assert prepared.statement.path.read_bytes() == written
     assert seed.demo_assignment(session, engine, NOW).changed == 0
     # The links still name one case of each kind, found again.
     assert {link.note for link in again.links} >= set(seed.SHOWCASE_NOTES.values())
@@ -746,31 +755,48 @@ def test_the_demos_sandbox_reconciles_to_its_four_planted_exceptions(demo):
     ]
 
 
-def test_the_demos_payouts_are_the_ones_its_sample_statement_pays(demo):
-    """The demo's payouts and docs/samples' camt.053 agree (read and paired, not imported:
-    the other tests read this demo as it was prepared)."""
-    from pathlib import Path
+def test_the_demos_bank_statement_pays_the_payouts_last_months_run_stores(demo):
+    """The statement `haohuan demo` writes into its instance folder (never the repository)
+    is last month's, the month of the planted exceptions: reconciling that month stores the
+    sandbox's payouts (the demo seeds none), and importing the statement then ticks off
+    every payout but the one with a twin deposit, whose two deposits wait for a person, and
+    leaves the bank's interest, nobody's. It is read back with the app's own reader."""
+    session, _engine, prepared, *_ = demo
+    statement = prepared.statement
+    assert statement is not None
+    repository = Path(__file__).parents[2].resolve()
+    assert not statement.path.resolve().is_relative_to(repository)
+    zone = settings.current().finance_zone
+    plants = session.scalars(select(SandboxPlant)).all()
+    assert {closing.month_of(p.at, zone) for p in plants} == {statement.month} == {"2026-10"}
+    assert session.scalars(select(Payout).where(~Payout.stripe_id.like("po_sbx_%"))).all() == []
+    data = statement.path.read_bytes()
+    read = payouts.read_camt053(data)
+    listed = statement.payouts
+    assert len(listed) > 10
+    assert len(read.entries) == len(listed) + 2  # the twin and the interest
+    assert {e.account for e in read.entries} == {ACCOUNT}
+    assert {e.currency for e in read.entries} == {"CNY", "HKD", "TWD"}
+    named = [e for e in read.entries if any(p in e.details for p in listed)]
+    assert len(named) == len(listed) - 2  # one by amount and date, one with a twin
 
-    from portal.demo.payouts import STATEMENT
-    from portal.finance import payouts
-    from portal.models import BankDeposit, Payout
+    since, until = closing.month_bounds(statement.month, zone)
+    run = reconcile(session, StripeSettings.from_config(), since, until, "test", NOW)
+    assert run.status == "completed"
+    month = select(Payout).where(Payout.created_at >= since, Payout.created_at < until)
+    assert sorted(p.stripe_id for p in session.scalars(month)) == sorted(listed)
 
-    session = demo[0]
-    demo_payouts = select(Payout).where(Payout.stripe_id.like("po_demo_%"))
-    stored = session.scalars(demo_payouts.order_by(Payout.id)).all()
-    assert len(stored) == 5
-    data = (Path(__file__).parents[2] / STATEMENT).read_bytes()
-    entries = payouts.read_camt053(data).entries
-    deposits = [
-        BankDeposit(
-            booking_date=e.booking_date, amount=e.amount, currency=e.currency, details=e.details
-        )
-        for e in entries
+    result = payouts.import_statement(session, data, statement.path.name, "test", NOW)
+    assert (result.added, result.matched) == (len(listed) + 2, len(listed) - 1)
+    assert (result.ambiguous, result.unmatched) == (2, 1)
+    waiting = [p for p in session.scalars(month) if p.deposit is None]
+    assert len(waiting) == 1
+    view = payouts.payout_view(session, waiting[0].id)
+    assert view is not None
+    assert len(view.candidates) == 2  # the person chooses between the twins
+    matched = session.scalars(select(BankDeposit).where(BankDeposit.payout_id.is_not(None)))
+    by_amount = [d for d in matched if d.payout is not None and d.payout.stripe_id not in d.details]
+    assert len(by_amount) == 1
+    assert [d.details for d in payouts.waiting_deposits(session) if d not in view.candidates] == [
+        "INTEREST"
     ]
-    found = payouts.pairs(deposits, stored)
-    assert sorted(p.stripe_id for _, p in found.pairs) == [
-        "po_demo_1101",
-        "po_demo_1104",
-        "po_demo_1109",
-    ]
-    assert (len(found.ambiguous), len(found.unmatched)) == (2, 1)

@@ -2,7 +2,7 @@
 the gateway is the sandbox and Stripe is not set up, deterministic from the database
 (charges with Stripe's 3.4% fee rounded down, refunds, each day's automatic payout), and
 the demo's four planted discrepancies found by a run and each worked to an end, after
-which the month closes."""
+which the month closes, and the demo's bank statement of the sandbox's payouts."""
 
 from __future__ import annotations
 
@@ -12,12 +12,20 @@ import pytest
 from sqlalchemy import select
 
 from portal.core import db
+from portal.demo.payouts import INTEREST, STRIPE_NAME, write_statement
 from portal.demo.reconciliation import plant_discrepancies
-from portal.finance import closing
+from portal.finance import closing, payouts
 from portal.finance import exceptions as work
 from portal.finance.reconcile import available, reconcile, totals
 from portal.finance.sandbox_reader import SandboxStripe, fee
-from portal.models import Case, Payment, ReconciliationException, StaffMember
+from portal.models import (
+    AuditEntry,
+    Case,
+    Payment,
+    Payout,
+    ReconciliationException,
+    StaffMember,
+)
 from portal.payments import ledger
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.stripe_gateway import StripeSettings
@@ -125,6 +133,40 @@ def test_the_planted_discrepancies_are_found_and_each_worked_to_an_end(app, mont
         assert statuses == ["resolved", "resolved", "written_off", "written_off"]
         closing.close(session, MONTH, me, AFTER)
         assert closing.closed(session, MONTH) is not None
+
+
+@pytest.mark.parametrize("import_first", [False, True], ids=["run-then-import", "import-then-run"])
+def test_the_demos_bank_statement_ticks_the_months_payouts_off_in_either_order(
+    app, month, tmp_path, import_first
+):
+    """The demo's bank statement of the month just over (``portal.demo.payouts``) pays the
+    payouts a run over that month stores, whichever comes first, the run or the import:
+    every payout is ticked off but the one with a twin deposit, both left for a person,
+    and the bank's interest is nobody's."""
+    with app.test_request_context("/"):
+        session = db.session()
+        written = write_statement(session, tmp_path, AFTER)
+        assert (written.month, len(written.payouts)) == (MONTH, 5)  # a payout a day
+        data = written.path.read_bytes()
+        if import_first:
+            early = payouts.import_statement(session, data, written.path.name, "cli", AFTER)
+            assert (early.added, early.matched, early.unmatched) == (7, 0, 7)
+        run()
+        if not import_first:
+            late = payouts.import_statement(session, data, written.path.name, "cli", AFTER)
+            assert (late.added, late.matched, late.ambiguous, late.unmatched) == (7, 4, 2, 1)
+        stored = session.scalars(select(Payout).order_by(Payout.stripe_id)).all()
+        assert [p.stripe_id for p in stored] == sorted(written.payouts)
+        assert sum(p.deposit is not None for p in stored) == 4
+        assert {p.deposit.matched_how for p in stored if p.deposit} == {"auto"}
+        waiting = sorted((d.amount, d.details) for d in payouts.waiting_deposits(session))
+        left = next(p for p in stored if p.deposit is None)
+        assert waiting == sorted(
+            [(left.amount, STRIPE_NAME), (left.amount, STRIPE_NAME), (INTEREST, "INTEREST")]
+        )
+        action = "payouts.auto_match" if import_first else "payouts.statement_import"
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == action)).one()
+        assert len(entry.details["matched"]) == 4
 
 
 def test_the_sandbox_is_read_only_when_it_is_the_gateway_and_stripe_is_not_set_up(app):
