@@ -93,6 +93,13 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     if prepared.statement is not None:
         statement = prepared.statement
         click.echo(
+            f"    try: close {statement.month}'s books: reconcile it and work its exceptions"
+            f" ({base}/finance/close?month={statement.month}), refund a payment in part,"
+            " answer the chargeback (/finance/disputes), export the journals"
+            " (/finance/journals), then close the month; admin@ reads each step in the audit"
+            " log's 'All of finance's work'"
+        )
+        click.echo(
             f"    Bank statement for {statement.month} ({len(statement.payouts)} payouts):"
             f" {statement.path}\n"
             f"    reconcile {statement.month} and import it on the Payouts page, in either order"
