@@ -138,13 +138,26 @@ def test_a_clerk_works_the_month_to_its_close(month, browser):
     expect(page.locator("main ul.alert")).to_contain_text("4 exceptions of this month")
     expect(page.locator("main button", has_text=f"Close {MONTH}")).to_have_count(0)
 
-    # Resolve an exception through its form: Stripe's refund we never recorded.
+    # Take an exception, note it and resolve it through its forms: Stripe's refund we
+    # never recorded.
     page.goto(f"{base}/finance/exceptions/{ids['exception']}?lang=en")
+    page.locator("main button", has_text="Take it").click()
+    page.wait_for_url(f"**/finance/exceptions/{ids['exception']}")
+    page.fill("#text", "Refunded from Stripe's dashboard on the borrower's call.")
+    page.locator("main form[action$='/note'] button[type=submit]").click()
+    page.wait_for_url(f"**/finance/exceptions/{ids['exception']}")
+    page.goto(f"{base}/finance/exceptions/{ids['exception']}?lang=en")
+    expect(page.locator("main ol.timeline")).to_contain_text("on the borrower's call")
     page.check("input[name=resolution][value=recorded_refund]")
     page.locator("main form[action$='/resolve'] button[type=submit]").click()
     page.wait_for_url(f"**/finance/exceptions/{ids['exception']}")
     expect(page.locator("main h1 + p .status")).to_have_text("Resolved")
     found["exception-resolved"] = _serious(page)
+    page.screenshot(path=SCREENSHOTS / "finance-exception-resolved-en-1280.png", full_page=True)
+    page.set_viewport_size(NARROWEST)
+    assert _sideways(page) == 0
+    page.screenshot(path=SCREENSHOTS / "finance-exception-resolved-en-320.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
 
     # Ask for a refund of the whole payment: above NT$300, it waits for a second person.
     page.goto(f"{base}/finance/payments/{ids['refund_payment']}?lang=en")
