@@ -139,7 +139,7 @@ def store_seen(
         _update(db, payout, line, reader.carried.get(line.id), run, now)
         stored.append(payout)
     db.flush()
-    _match_waiting(db, actor, now, "payouts.auto_match", run_id=run.id)
+    _match_waiting(db, actor, now, "finance.payouts.auto_match", run_id=run.id)
     return stored
 
 
@@ -306,7 +306,7 @@ def _match_waiting(
         deposit.payout = payout
         deposit.matched_how, deposit.matched_by, deposit.matched_at = DepositMatch.AUTO, who, now
     db.flush()
-    if found.pairs or action != "payouts.auto_match":
+    if found.pairs or action != "finance.payouts.auto_match":
         trail.record(
             db,
             actor,
@@ -604,7 +604,7 @@ def _import(
         db,
         actor,
         now,
-        "payouts.statement_import",
+        "finance.payouts.statement_import",
         statement_id=statement.id,
         file_name=statement.file_name,
         sha256=digest,
@@ -747,7 +747,7 @@ def _tick(
     trail.record(
         db,
         actor,
-        "payouts.tick_off",
+        "finance.payouts.tick_off",
         now,
         payout=payout.stripe_id,
         deposit_id=deposit.id,

@@ -263,7 +263,7 @@ def test_importing_the_same_file_again_changes_nothing(app):
         assert session.scalar(select(func.count()).select_from(BankStatement)) == 1
         assert session.scalar(select(func.count()).select_from(BankDeposit)) == 7
         imports = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "payouts.statement_import")
+            select(AuditEntry).where(AuditEntry.action == "finance.payouts.statement_import")
         ).all()
         assert len(imports) == 1
 
@@ -309,7 +309,7 @@ def test_a_deposit_imported_before_its_payout_is_matched_by_the_next_run(app):
     with app.app_context():
         entry = (
             db.session()
-            .scalars(select(AuditEntry).where(AuditEntry.action == "payouts.auto_match"))
+            .scalars(select(AuditEntry).where(AuditEntry.action == "finance.payouts.auto_match"))
             .one()
         )
         assert entry.actor == "test"
@@ -323,7 +323,7 @@ def test_a_deposit_imported_before_its_payout_is_matched_by_the_next_run(app):
     # A second run finds nothing new to tick off, and records no match.
     run(app, now=NOW + timedelta(hours=1))
     with app.app_context():
-        matches = select(func.count()).where(AuditEntry.action == "payouts.auto_match")
+        matches = select(func.count()).where(AuditEntry.action == "finance.payouts.auto_match")
         assert db.session().scalar(matches.select_from(AuditEntry)) == 1
 
 
@@ -352,7 +352,7 @@ def test_a_person_ticks_off_a_payout_from_the_statement_they_hold(app):
             payouts.tick_off(session, failed, date(2026, 11, 12), "x", member, NOW)
         assert refused.value.reason == "not_paid"
         entry = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "payouts.tick_off")
+            select(AuditEntry).where(AuditEntry.action == "finance.payouts.tick_off")
         ).one()
         assert (entry.staff_id, entry.details["payout"]) == (member_id, "po_late")
         assert entry.details["booking_date"] == "2026-11-09"
@@ -732,7 +732,7 @@ def test_the_command_imports_a_statement_once_and_refuses_a_bad_file(app, tmp_pa
     assert "declares a document type" in refused.output
     with app.app_context():
         entries = db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "payouts.statement_import")
+            select(AuditEntry).where(AuditEntry.action == "finance.payouts.statement_import")
         )
         assert [(e.actor, e.details["added"]) for e in entries] == [("cli", 7)]
 

@@ -164,7 +164,8 @@ def test_the_demos_bank_statement_ticks_the_months_payouts_off_in_either_order(
         assert waiting == sorted(
             [(left.amount, STRIPE_NAME), (left.amount, STRIPE_NAME), (INTEREST, "INTEREST")]
         )
-        action = "payouts.auto_match" if import_first else "payouts.statement_import"
+        step = "auto_match" if import_first else "statement_import"
+        action = f"finance.payouts.{step}"
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == action)).one()
         assert len(entry.details["matched"]) == 4
 

@@ -736,6 +736,18 @@ COMPUTED = {
         "assignment_rule.activate",
         "assignment_rule.deactivate",
     },
+    "portal/finance/payouts.py:action": {
+        "finance.payouts.auto_match",
+        "finance.payouts.statement_import",
+    },
+    "portal/finance/refunds.py:action": {
+        "finance.refund.request",
+        "finance.refund.approve",
+        "finance.refund.cancel",
+        "finance.refund.succeed",
+        "finance.refund.fail",
+        "finance.refund.unreachable",
+    },
     "portal/reporting/portfolio.py:action": {"reports.portfolio.view", "reports.portfolio.export"},
     "portal/staff/accounts.py:'staff.reactivate' if active else 'staff.deactivate'": {
         "staff.reactivate",
