@@ -49,6 +49,8 @@ MISSING_HERE = "missing_here"
 MISSING_AT_STRIPE = "missing_at_stripe"
 AMOUNT_MISMATCH = "amount_mismatch"
 PAYOUT_MISMATCH = "payout_mismatch"
+MATCHED = "matched"
+PAYOUT_OK = "payout_ok"
 CHARGE_TYPES = frozenset({"charge", "payment"})
 REFUND_TYPES = frozenset({"refund", "payment_refund"})
 NOT_SUCCEEDED = "not_succeeded"
@@ -107,8 +109,10 @@ def track(db: Session, run: ReconciliationRun, unmatched: Collection[str], now: 
     has none yet, and point the existing ones at their latest line; a resolved or
     written-off exception stays as it is. Flushes, never commits: the run's own commit
     stores both. Returns how many were opened."""
+    _clear_matched(db, run, now)
     lines = [item for item in run.items if item.kind in unmatched]
     if not lines:
+        db.flush()
         return 0
     identities = {identity_of(item): item for item in lines}
     existing = {
@@ -144,6 +148,35 @@ def track(db: Session, run: ReconciliationRun, unmatched: Collection[str], now: 
                 found.payment_id = item.payment_id
     db.flush()
     return opened
+
+
+def _clear_matched(db: Session, run: ReconciliationRun, now: datetime) -> None:
+    """Resolve each open exception whose line ``run`` now matches: the same balance
+    transaction or payout, or a charge of the payment Stripe lacked, in the same
+    currency (Stripe's record came late, or ours was put right). Its month would
+    otherwise stay blocked by a line nobody has anything left to do for."""
+    good: set[tuple[str, str]] = set()
+    for item in run.items:
+        if item.kind not in (MATCHED, PAYOUT_OK):
+            continue
+        for reference in (item.balance_transaction, item.payout):
+            if reference:
+                good.add((item.currency, reference))
+        if item.payment_id is not None and item.kind == MATCHED:
+            good.add((item.currency, f"payment:{item.payment_id}"))
+    if not good:
+        return
+    active = select(ReconciliationException).where(
+        ReconciliationException.status.in_(ACTIVE_EXCEPTION_STATUSES),
+        ReconciliationException.reference.in_(sorted({reference for _, reference in good})),
+    )
+    for found in db.scalars(active):
+        if (found.currency, found.reference) not in good:
+            continue
+        found.status = ExceptionStatus.RESOLVED
+        found.resolution = Resolution.MATCHED_LATER
+        found.resolved_at, found.run_id, found.last_seen_at = now, run.id, now
+        _history(db, found, "system", "matched_later", now, {"run_id": run.id})
 
 
 def _when(db: Session, item: ReconciliationItem, run: ReconciliationRun) -> datetime:

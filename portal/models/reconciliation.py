@@ -112,6 +112,9 @@ class Resolution(StrEnum):
     RECORDED_PAYMENT = "recorded_payment"
     DUPLICATE = "duplicate"
     WRITTEN_OFF = "written_off"
+    # Cleared by a later run that matched the same line (Stripe's record arrived late, or
+    # ours was put right): no person's resolution, and nothing to move.
+    MATCHED_LATER = "matched_later"
 
 
 class ReconciliationException(Base):

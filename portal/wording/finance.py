@@ -237,6 +237,7 @@ RESOLVED_AS = {
     "recorded_payment": _l("Missing payment recorded"),
     "duplicate": _l("A duplicate"),
     "written_off": _l("Written off"),
+    "matched_later": _l("Matched by a later run"),
 }
 
 # An exception's history, one step each (``ExceptionNote.action``).
@@ -252,6 +253,7 @@ EXCEPTION_ACTIONS = {
     "written_off": _l("Written off"),
     "write_off_requested": _l("Write-off asked for: waits for a second finance member"),
     "write_off_approved": _l("Write-off approved"),
+    "matched_later": _l("Matched by a later run: nothing left to do"),
 }
 
 EXCEPTION_REFUSALS = {

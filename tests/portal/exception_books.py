@@ -145,6 +145,13 @@ def month_of_books(app: Flask) -> Books:
     return books
 
 
+def pay_pending_late(app: Flask, books: Books) -> None:
+    """The payment Stripe took but we never saw succeed: its success event arrives."""
+    with app.test_request_context("/"):
+        event = GatewayEvent("stripe", "ok_pi_pending_late", "pi_pending", Outcome.SUCCEEDED)
+        handle(db.session(), event, PAID_AT)
+
+
 def run_month(app: Flask, books: Books, who: str = "test", now: datetime = AFTER) -> int:
     """Reconcile the month against the fake Stripe; the run's id."""
     with app.app_context():

@@ -101,6 +101,39 @@ def test_the_next_run_finds_the_same_exceptions_and_never_reopens_finished_ones(
         assert [n.action for n in latest.notes] == ["opened", "duplicate"]
 
 
+def test_a_line_a_later_run_matches_is_cleared_and_no_longer_blocks(app, books):
+    """Stripe's record of our payment arrives late, and a payment we had not seen succeed
+    is confirmed: the next run matches both lines, so their exceptions end on their own
+    (nothing for a person to do); the others stay open."""
+    from .exception_books import pay_pending_late
+
+    run_month(app, books)
+    books.stripe.charged("pi_ghost", 40_000, 6)
+    pay_pending_late(app, books)
+    second = run_month(app, books)
+    after = exceptions_by_kind(app)
+    assert {note: status for note, (_, status, _, _) in after.items()} == {
+        "no_charge_at_stripe": "resolved",
+        "not_succeeded": "resolved",
+        "no_payment": "open",
+        "refunds_differ": "open",
+    }
+    with app.app_context():
+        for note in ("no_charge_at_stripe", "not_succeeded"):
+            found = exception(app, note)
+            assert (found.resolution, found.run_id) == ("matched_later", second)
+            assert [n.action for n in found.notes] == ["opened", "matched_later"]
+            assert [n.author for n in found.notes] == ["system", "system"]
+    # Run again: nothing changes, nothing reopens.
+    run_month(app, books)
+    assert {note: row[1] for note, row in exceptions_by_kind(app).items()} == {
+        "no_charge_at_stripe": "resolved",
+        "not_succeeded": "resolved",
+        "no_payment": "open",
+        "refunds_differ": "open",
+    }
+
+
 def test_a_recorded_refund_reverses_the_ledger_exactly_and_the_next_run_matches(app, books):
     run_month(app, books)
     with app.app_context():

@@ -30,6 +30,7 @@ RESOLUTIONS = (
     "recorded_payment",
     "duplicate",
     "written_off",
+    "matched_later",
 )
 
 PLANTS = ("stray_charge", "unrecorded_refund", "not_at_gateway", "other_amount")
