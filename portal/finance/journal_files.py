@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from beancount.core import amount as bean_amount
-from beancount.core import data as bean
-from beancount.parser import printer
 from sqlalchemy.orm import Session
 
 from negotiation.accounts import Chart
@@ -33,6 +31,9 @@ from portal.core import settings
 from portal.core.csv_export import csv_lines
 from portal.core.currency import to_major
 from portal.finance.journals import Journal, journals_for_days
+
+if TYPE_CHECKING:
+    from beancount.core import data as bean
 
 CSV_HEADER = ("date", "journal_id", "account", "debit", "credit", "currency", "memo", "reference")
 FORMATS = ("csv", "beancount")
@@ -63,6 +64,11 @@ def journal_beancount(
     """The journals as a Beancount ledger: every account of the chart opened on
     ``opened`` (the period's first day), then a transaction per journal, its debits
     positive and its credits negative, printed by Beancount's printer."""
+    # Imported here: Beancount (and the regex package it brings) would otherwise sit in
+    # every web worker's memory for an export made a few times a month.
+    from beancount.core import data as bean
+    from beancount.parser import printer
+
     yield "; Haohuan general-ledger journals (haohuan ledger journal)\n"
     yield 'option "title" "Haohuan journals"\n\n'
     for account in chart.accounts():
@@ -74,6 +80,9 @@ def journal_beancount(
 
 def transaction(journal: Journal) -> bean.Transaction:
     """One journal as a Beancount transaction (its id kept as metadata and a link)."""
+    from beancount.core import amount as bean_amount
+    from beancount.core import data as bean
+
     postings = [
         bean.Posting(
             line.account,

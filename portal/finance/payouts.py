@@ -36,8 +36,6 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import mt940
-from pycamt.parser import Camt053ParseError, Camt053Parser
 from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -398,6 +396,10 @@ def read_camt053(data: bytes) -> ReadStatement:
     ``StatementError`` for anything that is not a readable camt.053 statement."""
     if UNSAFE_MARKUP.search(data):
         raise StatementError(StatementProblem.UNSAFE)
+    # Imported here: pycamt brings lxml (some 10 MiB with Beancount and mt-940) into
+    # every web worker that imports this module, for a file read a few times a month.
+    from pycamt.parser import Camt053ParseError, Camt053Parser
+
     try:
         parser = Camt053Parser(data)
     except (SyntaxError, ValueError, TypeError) as error:  # lxml's XMLSyntaxError
@@ -432,6 +434,8 @@ def read_mt940(data: bytes) -> ReadStatement:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # SWIFT's character set is a subset of both
+    import mt940  # as pycamt above: only when a statement is read
+
     statement = mt940.models.Transactions()
     try:
         lines = statement.parse(text)

@@ -172,12 +172,15 @@ def test_a_web_worker_loads_no_sdk_it_may_never_use(tmp_path):
     """Stripe's SDK, reportlab and Alembic load when first used (a payment, a letter, the
     readiness check), not when a worker builds the app: each worker would carry them.
     Without REDIS_URL, neither redis nor RQ loads at all. Nor do argon2 (a sign-in), or
-    smtplib and the email package's headers (an email sent by SMTP); each still works
-    when first used in a process that had not loaded it."""
+    smtplib and the email package's headers (an email sent by SMTP), nor the bank
+    statements' parsers (pycamt with lxml, mt-940) or Beancount (with regex), used a few
+    times a month; each still works when first used in a process that had not loaded it
+    (the statement and journal tests)."""
     import subprocess
     import sys
 
     unused = {"stripe", "reportlab", "alembic", "redis", "rq", "argon2", "smtplib"}
+    unused |= {"pycamt", "lxml", "mt940", "beancount", "regex"}
     script = (
         "import sys; from portal import create_app;"
         f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/app.db', 'REDIS_URL': ''}});"
