@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,7 +20,6 @@ import stripe
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from portal.cli import cli
 from portal.core import db
@@ -39,18 +36,18 @@ from .factories import NOW, PASSWORD, add_staff, build_case, notice_sent, sign_i
 from .localstripe_server import (
     DISPUTE_FEE,
     decide_dispute,
-    empty,
     pay_at_stripe,
-    register_webhook,
-    running,
 )
 from .localstripe_server import (
     open_dispute as open_at_stripe,
 )
+from .test_localstripe import localstripe, served
 from .test_money_paths import accept_first, pay_due
 from .test_stripe_webhooks import deliver, stripe_payment, stripe_payment_for_a_new_plan
 
-__all__ = ["stripe_payment"]  # a fixture, used by name
+# Fixtures, used by name: localstripe as a process and the portal on a real HTTP server
+# registered as its webhook endpoint (test_localstripe's), and a Stripe payment.
+__all__ = ["localstripe", "served", "stripe_payment"]
 
 needs_localstripe = pytest.mark.skipif(
     not os.environ.get("HAOHUAN_TEST_LOCALSTRIPE"),
@@ -460,35 +457,6 @@ def test_evidence_needs_the_csrf_token(app, sandbox_dispute):
 
 
 # Against localstripe --------------------------------------------------------------------
-
-WEBHOOK_SECRET = "whsec_disputes"
-
-
-@pytest.fixture(scope="module")
-def localstripe() -> Iterator[str]:
-    with running() as url:
-        yield url
-
-
-@pytest.fixture
-def served(app, localstripe) -> Iterator[str]:
-    """The portal on a real HTTP server, localstripe's webhook endpoint."""
-    empty(localstripe)
-    app.config.update(
-        STRIPE_SECRET_KEY="sk_test_haohuan",
-        STRIPE_PUBLISHABLE_KEY="pk_test_haohuan",
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_API_BASE=localstripe,
-    )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    register_webhook(localstripe, url, WEBHOOK_SECRET)
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def paid_at_stripe(app, client, localstripe: str) -> tuple[int, str]:
