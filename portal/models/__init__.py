@@ -10,6 +10,7 @@ The tables live in one module per aggregate; this package re-exports every model
 from __future__ import annotations
 
 from portal.models.access import ReminderLink, SessionStatement, VerificationAttempt
+from portal.models.agencies import Agency, AgencyPlacement, PlacementStatus
 from portal.models.arrangements import (
     LIVE_PLAN_STATUSES,
     OPEN_OFFER_STATUSES,
@@ -159,6 +160,8 @@ __all__ = [
     "UNPAID_INSTALLMENT",
     "AdjustmentKind",
     "AdjustmentStatus",
+    "Agency",
+    "AgencyPlacement",
     "Allocation",
     "AllocationCause",
     "ArrearsEntry",
@@ -227,6 +230,7 @@ __all__ = [
     "Payout",
     "PayoutTransaction",
     "PeriodClose",
+    "PlacementStatus",
     "Plan",
     "PlanCell",
     "PlanInstallment",

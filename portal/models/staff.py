@@ -45,6 +45,9 @@ class StaffMember(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     totp_required: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    # Staff of a partner agency (portal.models.agencies): they see only the cases placed
+    # with it, and their actions are audited under it.
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
 
     @property
     def role_set(self) -> frozenset[str]:
