@@ -131,6 +131,42 @@ def test_a_payment_before_placement_or_after_recall_earns_nothing(app):
     assert entries(app, placement) == []
 
 
+def test_a_chargeback_claws_back_and_a_won_one_earns_again(app):
+    """A dispute holds the money (clawed back); won, the money returns (earned again)."""
+    built = build_case(app)
+    placement = place(app, built.case_id)
+    pay(app, built.case_id, 40_000, "sbx_d1")
+    with app.app_context():
+        session = db.session()
+        held = GatewayEvent("sandbox", "evt_d1", "sbx_d1", Outcome.DISPUTED, 40_000)
+        handle(session, held, NOW + timedelta(hours=1))
+        book(app)
+        won = GatewayEvent("sandbox", "evt_d2", "sbx_d1", Outcome.DISPUTED, 0)
+        handle(session, won, NOW + timedelta(hours=3))
+    book(app)
+    assert [earned for _cause, _moved, earned in entries(app, placement)] == [6_000, -6_000, 6_000]
+
+
+def test_the_command_books_and_books_nothing_twice(app):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from portal.cli import cli
+
+    built = build_case(app)
+    place(app, built.case_id)
+    pay(app, built.case_id, 20_000, "sbx_cli")
+    runner = CliRunner()
+    first, second = (
+        runner.invoke(cli, ["finance", "commission"], obj=ScriptInfo(create_app=lambda: app))
+        for _ in range(2)
+    )
+    assert (first.output, second.output) == (
+        "1 commission entries booked\n",
+        "0 commission entries booked\n",
+    )
+
+
 @pytest.mark.one_backend
 def test_random_payments_and_partial_refunds_sum_to_the_rate_on_the_net(app):
     """Many partial refunds of several payments: the booked total is the rate on what
