@@ -15,19 +15,24 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from negotiation.commission import commission_on
-from portal.agencies import commission
+from portal.agencies import commission, statements
+from portal.audit import trail
+from portal.cases import lifecycle
+from portal.cases.facts import policy
 from portal.core import db
 from portal.models import (
     Agency,
     AgencyPlacement,
     AuditEntry,
+    CaseHold,
     CommissionEntry,
     Payment,
     PaymentStatus,
+    StaffMember,
 )
 from portal.payments.events import GatewayEvent, Outcome, handle
 
-from .factories import NOW, add_staff, build_case, staff_sign_in
+from .factories import NOW, TODAY, add_staff, build_case, staff_sign_in
 
 RATE = Decimal("0.1500")
 LANGUAGES = ("zh_Hant_TW", "zh_Hans_CN", "en")
@@ -145,6 +150,15 @@ def test_a_chargeback_claws_back_and_a_won_one_earns_again(app):
         handle(session, won, NOW + timedelta(hours=3))
     book(app)
     assert [earned for _cause, _moved, earned in entries(app, placement)] == [6_000, -6_000, 6_000]
+
+
+def test_the_daily_work_books_the_commission(app):
+    built = build_case(app)
+    placement = place(app, built.case_id)
+    pay(app, built.case_id, 20_000, "sbx_day")
+    with app.app_context():
+        lifecycle.work_day(app.extensions["haohuan.engine"], policy(), TODAY, NOW)
+    assert entries(app, placement) == [("payment", 20_000, 3_000)]
 
 
 def test_the_command_books_and_books_nothing_twice(app):
@@ -282,3 +296,29 @@ def test_agencies_side_by_side(app, statement_case):
     page = client.get("/finance/agencies").get_data(as_text=True)
     # Collected NT$1,000 of NT$10,000 placed: 10.0%.
     assert "10.0%" in page
+
+
+def test_the_comparison_counts_disputes_while_placed_and_refusals_of_the_agencys_staff(
+    app, statement_case
+):
+    outsider = add_staff(app, "ling@haohuan.example", ("agent",))
+    insider = add_staff(app, "wu@north.example", ("agent",))
+    with app.app_context():
+        session = db.session()
+        session.get_one(StaffMember, insider).agency_id = statement_case
+        case_id = session.scalars(select(AgencyPlacement.case_id)).one()
+        for staff_id in (outsider, insider, insider):
+            member = session.get_one(StaffMember, staff_id)
+            trail.record(session, member, "call.refused", NOW, case_id=case_id)
+        session.add(
+            CaseHold(
+                case_id=case_id,
+                kind="dispute",
+                placed_at=NOW - timedelta(days=2),
+                placed_by="borrower",
+                ended_at=NOW - timedelta(days=1),
+            )
+        )
+        session.commit()
+        (figures,) = statements.comparison(session)
+    assert (figures.refusals, figures.disputes) == (2, 1)
