@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import (
@@ -21,7 +22,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
+from flask_babel import format_percent, get_locale
 from flask_babel import gettext as _
 
 from portal.agencies import commission, statements
@@ -41,7 +42,12 @@ from portal.wording.results import percent
 @blueprint.context_processor
 def commission_words() -> dict[str, Any]:
     """The statement's words for movements, and how a rate is written."""
-    return {"CAUSE_NAMES": COMMISSION_CAUSES, "rate_text": percent}
+    return {"CAUSE_NAMES": COMMISSION_CAUSES, "rate_text": _rate, "share_text": percent}
+
+
+def _rate(rate: Decimal) -> str:
+    """A commission rate as a percentage, to two decimals when it has them (13.33%)."""
+    return str(format_percent(rate, "#,##0.##%"))
 
 
 def _month_form() -> StatementMonthForm:
