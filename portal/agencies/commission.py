@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from negotiation import commission as rule
@@ -57,13 +57,44 @@ def placement_end(placement: AgencyPlacement) -> datetime:
 
 
 def book(db: Session, now: datetime) -> int:
-    """Book every movement not yet booked, on every placement; commits once. Returns
-    how many entries were added (0 when run again)."""
+    """Book every movement not yet booked, on every placement that has one; commits
+    once. Returns how many entries were added (0 when run again)."""
     added = 0
-    for placement_id in db.scalars(select(AgencyPlacement.id).order_by(AgencyPlacement.id)):
+    for placement_id in db.scalars(_with_new_money()):
         added += _book_placement(db, placement_id, now)
     db.commit()
     return added
+
+
+def _with_new_money() -> Select[int]:
+    """The placements whose payments have an allocation newer than the newest the
+    placement booked: the only ones with anything to book (one statement, so a day's run
+    reads the placements that changed, not all of them)."""
+    placement = AgencyPlacement
+    end = case(
+        (
+            and_(placement.recalled_at.is_not(None), placement.recalled_at < placement.ends_at),
+            placement.recalled_at,
+        ),
+        else_=placement.ends_at,
+    )
+    booked = (
+        select(func.coalesce(func.max(CommissionEntry.allocation_id), 0))
+        .where(CommissionEntry.placement_id == placement.id)
+        .scalar_subquery()
+    )
+    newer = (
+        select(Allocation.id)
+        .join(Payment, Payment.id == Allocation.payment_id)
+        .where(
+            Payment.case_id == placement.case_id,
+            Payment.confirmed_at >= placement.placed_at,
+            Payment.confirmed_at < end,
+            Allocation.id > booked,
+        )
+        .exists()
+    )
+    return select(placement.id).where(newer).order_by(placement.id)
 
 
 def daily_step(engine: Any, day: Any, _work: Any) -> None:
