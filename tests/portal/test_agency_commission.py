@@ -115,6 +115,17 @@ def test_a_payment_while_placed_earns_the_rate_and_a_refund_claws_it_back(app):
     assert entries(app, placement) == [("payment", 100_500, 15_075), ("refund", -500, -75)]
 
 
+def test_money_beyond_what_the_loan_owed_earns_nothing(app):
+    """An overpayment's credit is not collected from the debt: no commission on it."""
+    built = build_case(
+        app, installments=1, paid=0, principal_part=10_000, interest_part=0, fees=0, penalties=0
+    )
+    placement = place(app, built.case_id)
+    pay(app, built.case_id, 15_000, "sbx_over")
+    book(app)
+    assert entries(app, placement) == [("payment", 10_000, 1_500)]
+
+
 def test_booking_twice_books_nothing_new(app):
     built = build_case(app)
     place(app, built.case_id)
