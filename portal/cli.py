@@ -26,6 +26,7 @@ from negotiation import Stage
 from negotiation.contact import Channel
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS
 from portal import create_app
+from portal.agencies import commission
 from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
@@ -677,6 +678,15 @@ def finance_close(month: str) -> None:
             click.echo(f"  exception {found.id} {found.kind} {found.status}", err=True)
         raise SystemExit(1) from None
     click.echo(f"{parsed} closed")
+
+
+@finance_group.command("commission")
+@with_appcontext
+def finance_commission() -> None:
+    """Book partner agencies' commission on every payment and refund of a placed case
+    not yet booked (the daily work does it too; running it again books nothing)."""
+    added = commission.book(db.session(), now())
+    click.echo(f"{added} commission entries booked")
 
 
 @finance_group.command("exceptions")

@@ -96,6 +96,7 @@ WATCHED: tuple[Watched, ...] = (
 # Tables that refer to a case (or its borrower or links) but that no borrower page reads.
 UNWATCHED: dict[str, str] = {
     "agency_placements": "which partner agency works the case; the borrower pays the lender",
+    "commission_entries": "a partner agency's commission on payments; finance's alone",
     "audit_entries": "the staff's audit trail, never shown to a borrower",
     "contact_attempts": "the contact gate's log of calls and messages",
     "messages": "the outbox; the borrower reads messages on their phone, not in the portal",

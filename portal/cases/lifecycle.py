@@ -76,6 +76,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Currency, Policy, Stage
+from portal.agencies import commission
 from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
@@ -200,6 +201,8 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("arrears", arrears.daily_step),
         ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
+        # Partner agencies' commission on the day's payments and refunds.
+        ("commission", commission.daily_step),
         # Last: the book as this day's work left it (``portal.reporting.snapshots``).
         ("month_end", _one_transaction(_write_month_end)),
     ]

@@ -5,7 +5,8 @@ work, the staff accounts, the book's morning floor, today's events for the conta
 strategy and its past 60 mornings, the owners (``haohuan cases assign``), 120 cases
 resolved in the last two years, the past year's outcomes (plans kept, broken and lapsed,
 promises, the contact gate's refusals) and the book's last 24 month-ends for the reports,
-fresh links, and last month's bank statement for the payouts page.
+fresh links, last month's bank statement for the payouts page, and the partner agency's
+placed cases with this morning's payments and their commission.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import autopay, book, history, outcomes, reconciliation, seed, strategy
+from portal.demo import (
+    agencies,
+    autopay,
+    book,
+    history,
+    outcomes,
+    reconciliation,
+    seed,
+    strategy,
+)
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
@@ -86,6 +96,9 @@ def prepare(
     # whoever signs in with that account.
     outcomes.seed_outcomes(db, today, now, seed.demo_agents(db) + seed.demo_agent_account(db))
     history.seed_month_ends(db, today)
+    # The partner agency's placed cases, paid on this morning (one payment partly
+    # refunded), and its commission booked: finance's statement for this month.
+    agencies.seed_commission(db, len(seed.PEOPLE), now)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
     # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts

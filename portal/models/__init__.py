@@ -42,6 +42,7 @@ from portal.models.cases import (
     FlagReason,
     LifecycleRun,
 )
+from portal.models.commission import CommissionEntry
 from portal.models.contact import (
     Callback,
     CallbackSource,
@@ -187,6 +188,7 @@ __all__ = [
     "CaseHold",
     "CaseMonthEnd",
     "CaseStatus",
+    "CommissionEntry",
     "Consent",
     "ContactAttempt",
     "ContactCaseMonth",

@@ -19,21 +19,26 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.commission import commission_on
 from negotiation.contact import Channel, Recipient
 from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
+from portal.agencies import statements
 from portal.contact.gate import judge
 from portal.core import db, settings
 from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
+from portal.demo.agencies import RATE
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
 from portal.demo.payouts import ACCOUNT
 from portal.finance import closing, payouts
 from portal.finance.reconcile import reconcile
+from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
+    Agency,
     AuditEntry,
     BankDeposit,
     Borrower,
@@ -800,3 +805,19 @@ def test_the_demos_bank_statement_pays_the_payouts_last_months_run_stores(demo):
     assert [d.details for d in payouts.waiting_deposits(session) if d not in view.candidates] == [
         "INTEREST"
     ]
+
+
+def test_the_demos_agency_earns_a_commission_on_its_placed_cases_this_month(demo):
+    """`make demo`'s partner agency has payments on its placed cases (one partly
+    refunded) and the commission they earned in finance's statement for this month."""
+    session = demo[0]
+    agency = session.scalars(select(Agency).where(Agency.code == "demo-agency")).one()
+    found = statements.statement(session, agency.id, NOW.date(), finance_timezone())
+    assert {line.cause.value for line in found.lines} >= {"payment", "refund"}
+    # Each placed case's entries add up to the rate on what it kept, rounded once.
+    by_case: dict[int, list[int]] = {}
+    for line in found.lines:
+        by_case.setdefault(line.case_id, [0, 0])
+        by_case[line.case_id][0] += line.moved
+        by_case[line.case_id][1] += line.commission
+    assert all(earned == commission_on(net, RATE) for net, earned in by_case.values())

@@ -745,6 +745,16 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     } <= endpoints
     # The general-ledger journals' page and its audited export: finance only.
     assert {"finance.journals_page", "finance.journals_export"} <= endpoints
+    # Partner agencies' commission: statements (page, CSV, PDF) and booking, finance
+    # only; the agencies side by side: supervisors, finance and admins.
+    assert {
+        "finance.commission_statements",
+        "finance.book_commission",
+        "finance.commission_statement",
+        "finance.commission_csv",
+        "finance.commission_pdf",
+        "finance.agencies_compared",
+    } <= endpoints
     # Payouts to the bank: finance only.
     assert {
         "finance.payouts_list",
@@ -817,6 +827,8 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "reports.portfolio_agents",
         "reports.liquidation_csv",
         "reports.table_csv",
+        # Partner agencies side by side: supervisors, finance and admins.
+        "finance.agencies_compared",
     }
     # Staff member 1, whom the walk's /admin/staff/1/... routes change (deactivated, codes
     # reset): nobody the walk signs in as.
