@@ -97,6 +97,8 @@ class MilestoneForm(Form):
         valid = super().validate(extra_validators)
         for n in range(1, LINES + 1):
             kind, amount = self[f"cost_kind_{n}"], self[f"cost_amount_{n}"]
+            if kind.errors or amount.errors:
+                continue  # one message a field: its own says what is wrong
             if kind.data and not amount.data:
                 amount.errors.append(_l("Enter an amount above zero for the cost."))
                 valid = False
