@@ -378,3 +378,43 @@ def test_a_legal_charge_is_a_fee_the_waterfall_sees(app, staff):
             .one()
         )
         assert (charge.kind, charge.charged_on) == ("fee", date(2026, 11, 2))
+
+
+def test_the_notice_email_says_the_deadline_in_the_borrowers_language(app, staff):
+    built = late_case(app)
+    noticed(app, built.case_id, staff)
+    with app.app_context():
+        body = db.session().scalars(
+            select(Message.body).where(
+                Message.case_id == built.case_id,
+                Message.purpose == "legal_notice",
+                Message.channel == "email",
+            )
+        ).one()
+    assert "最後通知" in body
+    assert "2026年12月21日" in body
+
+
+def test_the_daily_work_starts_a_noticed_track_once_its_deadline_passed(app, staff):
+    built = late_case(app)
+    noticed(app, built.case_id, staff)
+    deadline = track_of(app, built.case_id).deadline
+    with app.app_context():
+        assert hooks.advance_tracks(db.session(), deadline) == (0, 0)
+        assert hooks.advance_tracks(db.session(), deadline + timedelta(days=1)) == (1, 0)
+        db.session().commit()
+    assert track_of(app, built.case_id).status == LegalTrackStatus.ACTIVE
+
+
+def test_a_refusal_and_a_stop_say_why(app, staff):
+    built = late_case(app)
+    act(app, built.case_id, service.refer, staff["agent"], "silent")
+    with pytest.raises(LegalError) as bare:
+        act(app, built.case_id, service.refuse, staff["boss"], " ")
+    assert bare.value.code == "note_required"
+    act(app, built.case_id, service.refuse, staff["boss"], "the borrower is in hospital")
+    track = track_of(app, built.case_id)
+    assert (track.status, track.end) == (LegalTrackStatus.STOPPED, TrackEnd.REFUSED)
+    act(app, built.case_id, service.refer, staff["agent"], "again")
+    act(app, built.case_id, service.stop, staff["agent"], "paid at the branch")
+    assert track_of(app, built.case_id).end == TrackEnd.STAFF
