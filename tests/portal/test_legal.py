@@ -384,13 +384,17 @@ def test_the_notice_email_says_the_deadline_in_the_borrowers_language(app, staff
     built = late_case(app)
     noticed(app, built.case_id, staff)
     with app.app_context():
-        body = db.session().scalars(
-            select(Message.body).where(
-                Message.case_id == built.case_id,
-                Message.purpose == "legal_notice",
-                Message.channel == "email",
+        body = (
+            db.session()
+            .scalars(
+                select(Message.body).where(
+                    Message.case_id == built.case_id,
+                    Message.purpose == "legal_notice",
+                    Message.channel == "email",
+                )
             )
-        ).one()
+            .one()
+        )
     assert "最後通知" in body
     assert "2026年12月21日" in body
 
