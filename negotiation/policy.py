@@ -28,6 +28,7 @@ from negotiation.contact import (
 )
 from negotiation.dates import Frequency
 from negotiation.jurisdiction import COUNTRIES, layers
+from negotiation.legal import LegalCost, LegalMilestone, LegalRules, MarketPath
 from negotiation.money import Currency
 
 E = TypeVar("E", bound=StrEnum)
@@ -205,6 +206,8 @@ class Policy:
     # where the borrower lives only (``contact_for``'s first jurisdiction), not for the
     # lender's own jurisdictions or the loan's market.
     contact_holidays: Mapping[str, tuple[Blackout, ...]] = field(default_factory=dict)
+    # The legal track (``negotiation.legal``): None only for a policy built by hand.
+    legal: LegalRules | None = None
 
     def contact_for(self, *jurisdictions: str) -> ContactRules:
         """The contact rules for a borrower where ``jurisdictions`` meet (their own first,
@@ -622,6 +625,56 @@ def _contact(raw: Mapping[str, Any]) -> tuple[ContactRules, dict[str, ContactRul
     return lender, tables
 
 
+# The markets a legal path may be written for (``[legal.market.<code>]``).
+LEGAL_MARKETS = ("TW", "CN", "HK")
+
+
+def _legal(raw: Mapping[str, Any], referral_days: int) -> LegalRules:
+    """The ``[legal]`` table: the referral minimum per currency, the final notice's days
+    (at least ``contact.letter_notice_days``: the post must have time), and each market's
+    path, its waiting periods and the costs its law lets the lender add."""
+    table = _table(raw, "legal", "")
+    markets = _table(table, "market", "legal.")
+    paths = {}
+    for code in markets:
+        where = f"legal.market.{code}."
+        if code not in LEGAL_MARKETS:
+            raise PolicyError(f"legal.market.{code}: must be one of {', '.join(LEGAL_MARKETS)}")
+        market = _table(markets, code, "legal.market.")
+        milestones = _choices(market, "milestones", where, LegalMilestone)
+        if len(set(milestones)) != len(milestones):
+            raise PolicyError(f"{where}milestones: each milestone at most once")
+        waits = _table(market, "wait_days", where)
+        wait_days = {}
+        for name in waits:
+            if name not in milestones:
+                raise PolicyError(f"{where}wait_days.{name}: must be one of the milestones")
+            wait_days[LegalMilestone(name)] = _whole(waits, name, f"{where}wait_days.", 0, 366)
+        costs = market.get("recoverable_costs")
+        if not isinstance(costs, list) or not all(c in set(LegalCost) for c in costs):
+            allowed = ", ".join(LegalCost)
+            raise PolicyError(f"{where}recoverable_costs: must be a list of: {allowed}")
+        paths[str(code)] = MarketPath(
+            tuple(milestones), wait_days, frozenset(LegalCost(c) for c in costs)
+        )
+    notice_days = _whole(table, "final_notice_days", "legal.", 1, 90)
+    contact = _table(raw, "contact", "")
+    if notice_days < contact.get("letter_notice_days", 0):
+        raise PolicyError(
+            "legal.final_notice_days: must be at least contact.letter_notice_days "
+            "(the final notice goes by post)"
+        )
+    return LegalRules(
+        referral_days=referral_days,
+        referral_minimum={
+            currency.value: amount
+            for currency, amount in _minimums(table, "legal.", "referral_minimum").items()
+        },
+        final_notice_days=notice_days,
+        paths=paths,
+    )
+
+
 def _build(raw: Mapping[str, Any]) -> Policy:
     stages = _table(raw, "stages", "")
     consequences = _table(raw, "consequences", "")
@@ -666,6 +719,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         ),
         dispute_review_days=_whole(holds, "dispute_review_days", "holds.", 1, 366),
         hardship_review_days_before=_whole(holds, "hardship_review_days_before", "holds.", 0, 365),
+        legal=_legal(raw, _whole(consequences, "legal_referral_days", "consequences.", 1)),
     )
     if policy.hardship_review_days_before >= policy.hardship_breathing_space_days:
         raise PolicyError(
@@ -729,6 +783,8 @@ def unknown_keys(table: Mapping[str, Any]) -> list[str]:
                 continue
             if key not in known:
                 found.append(path)
+            elif key == "wait_days":
+                continue  # its keys are milestones, checked by _build
             elif isinstance(value, Mapping) and isinstance(known[key], Mapping):
                 walk(value, known[key], f"{path}.")
 

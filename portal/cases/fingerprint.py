@@ -89,6 +89,11 @@ WATCHED: tuple[Watched, ...] = (
     Watched("quiet_hours", Scope.BY_BORROWER),
     Watched("opt_outs", Scope.BY_BORROWER),
     Watched("case_events", Scope.BY_CASE, whole_rows=False),
+    # The legal track: the status page and timeline show its notice, deadline, steps and
+    # costs (issue 19).
+    Watched("legal_tracks", Scope.BY_CASE),
+    Watched("legal_steps", Scope.BY_CASE),
+    Watched("legal_costs", Scope.BY_CASE),
     # The policy in force (the engine's limits and the stages' days).
     Watched("policy_versions", Scope.ACTIVE),
 )
@@ -104,6 +109,7 @@ UNWATCHED: dict[str, str] = {
     "case_month_ends": "the book's month-end history, for the staff's reports only",
     "arrears_entries": "the book's entries into arrears, for the staff's reports only",
     "strategy_steps": "the contact strategy's planned steps; invisible to the borrower",
+    "legal_documents": "the legal track's papers, for staff and counsel only",
     "verification_attempts": "failed answers: they end a session (checked first), never shown",
 }
 

@@ -5,8 +5,9 @@ work, the staff accounts, the book's morning floor, today's events for the conta
 strategy and its past 60 mornings, the owners (``haohuan cases assign``), 120 cases
 resolved in the last two years, the past year's outcomes (plans kept, broken and lapsed,
 promises, the contact gate's refusals) and the book's last 24 month-ends for the reports,
-fresh links, last month's bank statement for the payouts page, and the partner agency's
-placed cases with this morning's payments and their commission.
+a late Taiwan case on the legal track up to the payment order (支付命令), fresh links,
+last month's bank statement for the payouts page, and the partner agency's placed cases
+with this morning's payments and their commission.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from portal.demo import (
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
+from portal.demo.legal import seed_legal_track
 from portal.demo.payouts import DemoStatement, write_statement
 
 # The named borrowers' generator seed: their figures are the same on every run.
@@ -95,6 +97,9 @@ def prepare(
     # demo's own agent among those who took them, so "My figures" means something to
     # whoever signs in with that account.
     outcomes.seed_outcomes(db, today, now, seed.demo_agents(db) + seed.demo_agent_account(db))
+    # A late Taiwan case taken through the legal track up to the payment order (before
+    # the month-ends: its court fee is on today's books).
+    seed_legal_track(db, now)
     history.seed_month_ends(db, today)
     # The partner agency's placed cases, paid on this morning (one payment partly
     # refunded), and its commission booked: finance's statement for this month.

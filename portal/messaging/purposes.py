@@ -66,6 +66,8 @@ from portal.models import (
     AutopayEnd,
     AutopayStatus,
     Case,
+    LegalTrack,
+    LegalTrackStatus,
     Offer,
     Payment,
     Plan,
@@ -898,9 +900,47 @@ def _refund_notice(facts: _Facts) -> _Words:
     return _Words(_sms_message(facts), _subject_message(facts), body, _("See your account:"))
 
 
+# The legal track's final notice (``portal.legal.service.send_final_notice``), sent with
+# its letter: what is overdue, the deadline, and that a payment or a plan by then stops
+# the track. Stale once the track is no longer waiting on its deadline (stopped, paid).
+LEGAL_NOTICE = "legal_notice"
+
+
+def _legal_notice(facts: _Facts) -> _Words:
+    """The final notice before legal action: the amount, the deadline, what stops it."""
+    track = facts.db.scalars(
+        select(LegalTrack).where(
+            LegalTrack.case_id == facts.case.id,
+            LegalTrack.status == LegalTrackStatus.NOTICED,
+        )
+    ).first()
+    if track is None or track.deadline is None:
+        raise facts.stale("no_noticed_track")
+    overdue = facts.snapshot().arrears.total
+    body = [
+        _(
+            "This is our final notice before legal action on loan %(number)s: "
+            "%(amount)s is overdue.",
+            number=facts.number,
+            amount=facts.money(overdue),
+        ),
+        _(
+            "Unless you pay, or agree a plan with us, by %(date)s, we may apply to the "
+            "court. Any payment or plan agreed by that date stops this.",
+            date=long_date(track.deadline),
+        ),
+        _("We have also sent you this notice by post."),
+        "",
+    ]
+    return _Words(
+        _sms_message(facts), _subject_message(facts), body, _("See your options:"), help=True
+    )
+
+
 # Notices: each says what happened, in its own words, or nothing (stale).
-NOTICES: frozenset[str] = frozenset({*AUTOPAY_NOTICES, REFUND_NOTICE})
+NOTICES: frozenset[str] = frozenset({*AUTOPAY_NOTICES, REFUND_NOTICE, LEGAL_NOTICE})
 _NOTICE_WORDS: dict[str, Callable[[_Facts], _Words]] = {
     **_AUTOPAY_WORDS,
     REFUND_NOTICE: _refund_notice,
+    LEGAL_NOTICE: _legal_notice,
 }

@@ -68,6 +68,16 @@ from portal.models.holds import (
     HoldOutcome,
     HoldStatus,
 )
+from portal.models.legal import (
+    LIVE_TRACK_STATUSES,
+    LegalCostEntry,
+    LegalDocument,
+    LegalDocumentKind,
+    LegalStep,
+    LegalTrack,
+    LegalTrackStatus,
+    TrackEnd,
+)
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
 from portal.models.payments import (
     ANSWERABLE_DISPUTE_STATUSES,
@@ -155,6 +165,7 @@ __all__ = [
     "IN_FLIGHT_REFUND_STATUSES",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
+    "LIVE_TRACK_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
@@ -215,6 +226,12 @@ __all__ = [
     "HoldAdjustment",
     "HoldOutcome",
     "HoldStatus",
+    "LegalCostEntry",
+    "LegalDocument",
+    "LegalDocumentKind",
+    "LegalStep",
+    "LegalTrack",
+    "LegalTrackStatus",
     "LifecycleRun",
     "LiquidationCell",
     "Loan",
@@ -269,6 +286,7 @@ __all__ = [
     "StrategySwitch",
     "StrategyVersion",
     "Team",
+    "TrackEnd",
     "VerificationAttempt",
     "Waiver",
     "WebhookInbox",

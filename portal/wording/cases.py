@@ -24,6 +24,13 @@ EVENT_NAMES: dict[str, Any] = {
     "penalty_charged": _l("Penalty charged"),
     "case_reopened": _l("Case reopened: overdue again"),
     "plan_accepted": _l("The borrower accepted a plan"),
+    "legal_referred": _l("Referred for legal action"),
+    "legal_approved": _l("Legal referral approved"),
+    "legal_noticed": _l("Final notice before legal action sent"),
+    "legal_milestone": _l("Legal milestone reached"),
+    "legal_paused": _l("Legal track paused: a plan was agreed"),
+    "legal_stopped": _l("Legal track stopped"),
+    "legal_closed": _l("Legal track closed"),
     "plan_withdrawn": _l("The borrower withdrew an accepted plan"),
     "plan_activated": _l("Plan started: first payment made"),
     "plan_completed": _l("Plan completed"),
@@ -167,6 +174,10 @@ CHARGE_KINDS: dict[str, Any] = {"fee": _l("Fee"), "penalty": _l("Penalty")}
 CHARGE_DESCRIPTIONS: dict[str, Any] = {
     "late_fee": _l("Late fee"),
     "default_penalty": _l("Default penalty"),
+    "legal_court_fee": _l("Court fee"),
+    "legal_service_fee": _l("Service and postage fee"),
+    "legal_enforcement_fee": _l("Enforcement fee"),
+    "legal_lawyer_fee": _l("Lawyer's fee"),
 }
 
 # What each reveal button shows, and the words for it.

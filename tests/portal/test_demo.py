@@ -21,6 +21,7 @@ from sqlalchemy import event, func, select
 from negotiation import Hold
 from negotiation.commission import commission_on
 from negotiation.contact import Channel, Recipient
+from negotiation.legal import LegalMilestone
 from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
@@ -52,7 +53,13 @@ from portal.models import (
     ContactAttempt,
     ExperimentAssignment,
     HoldStatus,
+    LegalDocument,
+    LegalDocumentKind,
+    LegalStep,
+    LegalTrack,
+    LegalTrackStatus,
     Loan,
+    LoanCharge,
     LoanInstallment,
     Message,
     MessageStatus,
@@ -280,6 +287,25 @@ def test_every_open_case_has_an_owner_by_the_rules(demo):
             assert email == "wei.zhang@haohuan.example"
 
 
+def test_a_late_taiwan_case_is_on_the_legal_track_up_to_the_payment_order(demo):
+    session, *_ = demo
+    track = session.scalars(select(LegalTrack)).one()
+    steps = session.scalars(
+        select(LegalStep.milestone).where(LegalStep.track_id == track.id).order_by(LegalStep.id)
+    ).all()
+    assert (track.market, track.status, steps) == (
+        "TW",
+        LegalTrackStatus.ACTIVE,
+        [LegalMilestone.DEMAND_LETTER, LegalMilestone.PAYMENT_ORDER],
+    )
+    fee = session.scalars(
+        select(LoanCharge).where(LoanCharge.description == "legal_court_fee")
+    ).one()
+    assert fee.amount == 50_000
+    kinds = set(session.scalars(select(LegalDocument.kind)))
+    assert LegalDocumentKind.PAYMENT_ORDER_APPLICATION in kinds
+
+
 def test_running_the_demo_again_adds_nothing_and_moves_nobody(demo):
     session, engine, prepared, *_ = demo
     count = session.scalar(select(func.count(Case.id)))
@@ -352,8 +378,11 @@ def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
     for _id, body, *_ in sent:
         assert f"/r/{REDACTED}" in body, body
         assert not re.search(r"/r/[A-Za-z0-9_-]{20,}", body), body
+    # (The legal track's final notice, an agent's letter and email, is not the planner's.)
     attempts = session.scalar(
-        select(func.count(ContactAttempt.id)).where(ContactAttempt.message_id.is_not(None))
+        select(func.count(ContactAttempt.id))
+        .join(Message, Message.id == ContactAttempt.message_id)
+        .where(Message.created_by == planner.SYSTEM)
     )
     assert attempts == len(sent)
     # The caps (2 messages a day, 7 a week) hold for every borrower over the past.
