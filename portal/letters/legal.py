@@ -2,7 +2,7 @@
 Taiwan district court for a payment order (支付命令聲請狀), filled from the case.
 
 ``legal_facts`` gathers what both state (``LegalFacts``: the parties, the loan, the
-amount claimed itemised in minor units, the dates); ``render_final_notice`` words the
+amount claimed itemized in minor units, the dates); ``render_final_notice`` words the
 notice in the borrower's language and lays it out as a posted letter (the letters' window
 page, link and QR code, fonts); ``render_payment_order_application`` drafts the court's
 form in Traditional Chinese, marked 草稿, with the legal basis left blank for counsel.
@@ -208,7 +208,7 @@ def final_notice_deadline(case: Case, moment: datetime) -> date:
 
 @dataclass(frozen=True)
 class Row:
-    """A line of an itemised claim: what, and how much (formatted)."""
+    """A line of an itemized claim: what, and how much (formatted)."""
 
     label: str
     amount: str
@@ -447,10 +447,10 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
             ),
             ngettext(
                 "The respondent has not paid as agreed since %(since)s: on %(today)s the "
-                "oldest unpaid installment was %(num)d day overdue, and the amounts itemised "
+                "oldest unpaid installment was %(num)d day overdue, and the amounts itemized "
                 "above remain unpaid.",
                 "The respondent has not paid as agreed since %(since)s: on %(today)s the "
-                "oldest unpaid installment was %(num)d days overdue, and the amounts itemised "
+                "oldest unpaid installment was %(num)d days overdue, and the amounts itemized "
                 "above remain unpaid.",
                 facts.days_past_due,
                 since=_roc_date(facts.overdue_since or facts.dated),
@@ -508,7 +508,7 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
             subject=_("Application for a payment order against the respondent:"),
             claim_title=_("The claim"),
             claim_intro=_(
-                "1. The respondent shall pay the applicant %(amount)s, itemised as follows:",
+                "1. The respondent shall pay the applicant %(amount)s, itemized as follows:",
                 amount=total,
             ),
             claim=_claim_rows(facts),

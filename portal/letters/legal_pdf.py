@@ -2,9 +2,9 @@
 (``portal.letters.pdf``) and fonts (``portal.letters.fonts``).
 
 The final notice is a posted letter: the letters' first page (the window holds the name
-and address alone), its claim itemised, the deadline, the link and its QR code. The
+and address alone), its claim itemized, the deadline, the link and its QR code. The
 draft application to the court follows a Taiwan pleading's layout: the title, the
-court's fields, the parties in a ruled table, the claim itemised, the facts, the legal
+court's fields, the parties in a ruled table, the claim itemized, the facts, the legal
 basis left blank for counsel, the evidence, the court addressed (此致), the signature and
 the date in the Republic's years; 草稿 across every page and in its footer.
 """
@@ -47,7 +47,7 @@ WATERMARK = colors.Color(0.75, 0.75, 0.75, alpha=0.35)
 
 
 def _amounts(fonts: Fonts, s: Styles, rows: tuple[Row, ...], total: Row) -> Flowable:
-    """An itemised amount: each part, then the total below a rule."""
+    """An itemized amount: each part, then the total below a rule."""
     lines = [[para(fonts, r.label, s.body), para(fonts, r.amount, s.number)] for r in rows]
     lines.append([para(fonts, total.label, s.strong), para(fonts, total.amount, s.number_strong)])
     return table(lines, (80 * mm, 45 * mm), [("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)])

@@ -1,5 +1,5 @@
 """The legal track's documents: the final notice read back in each language (the parties,
-the claim itemised and summing exactly to its total, the deadline, the link and its QR
+the claim itemized and summing exactly to its total, the deadline, the link and its QR
 code, the page in one script), the draft payment order application read back in the
 court's Traditional Chinese (the parties, the claim, the blank legal basis, 草稿), and
 the staff's routes: roles, audit entries, 404 and translated refusals."""
@@ -89,7 +89,7 @@ def facts_of(app, built, locale, **kwargs):
 # The final notice ----------------------------------------------------------------------
 
 
-def test_the_claim_is_itemised_and_sums_exactly_to_its_total(app):
+def test_the_claim_is_itemized_and_sums_exactly_to_its_total(app):
     built = legal_case(app)
     costs = (LegalCost("court_fee", TODAY, 50_000), LegalCost("postage", TODAY, 43_300))
     facts, _amounts, _total = facts_of(app, built, "zh_Hant_TW", costs=costs)
@@ -284,3 +284,32 @@ def test_the_service_refuses_without_drawing_and_records_why(app):
             .one()
         )
         assert entry.details == {"document": "final-notice", "reasons": ["not_late_stage"]}
+
+
+# The case page's section ------------------------------------------------------------------
+
+
+def section(client, case_id):
+    page = client.get(f"/agent/cases/{case_id}/sections/legal_documents?lang=en")
+    assert page.status_code == 200
+    return " ".join(page.get_data(as_text=True).split())
+
+
+def test_the_case_section_offers_each_document_to_whom_may_draw_it(app):
+    built = legal_case(app, "zh_Hant_TW")
+    supervisor = section(client_as(app, SUPERVISOR, ("agent", "supervisor")), built.case_id)
+    assert f'action="/agent/cases/{built.case_id}/legal/final-notice.pdf"' in supervisor
+    assert f'href="/agent/cases/{built.case_id}/legal/payment-order-application.pdf"' in supervisor
+    agent = section(client_as(app, AGENT, ("agent",)), built.case_id)
+    assert "final-notice.pdf" in agent
+    assert "payment-order-application.pdf" not in agent
+    assert "A supervisor downloads the draft application." in agent
+
+
+def test_the_case_section_says_why_a_case_may_not_have_them(app):
+    built = legal_case(app, "zh_Hans_CN", days_past_due=47)
+    page = section(client_as(app, SUPERVISOR, ("agent", "supervisor")), built.case_id)
+    assert "legal/" not in page
+    assert "No final notice can be drawn now." in page
+    assert page.count("not in the late stage") == 2
+    assert "not in Taiwan dollars" in page
