@@ -242,6 +242,24 @@ class FinalNoticeWords:
     closing: tuple[str, ...]
     continued: str
     page_pattern: str
+    # A label and its value on one line of the plain-text copy (a full-width colon in
+    # Chinese).
+    label_pattern: str = "%(label)s: %(value)s"
+
+    def plain_text(self) -> str:
+        """The notice as plain text: the copy kept with the sent message, or the body of
+        the electronic message that goes with the letter."""
+        rows = (*self.claim, self.total)
+        lines = [*self.address_lines, "", self.title, "", self.greeting, *self.introduction]
+        lines += ["", self.claim_title]
+        lines += [self.label_pattern % {"label": r.label, "value": r.amount} for r in rows]
+        lines += [self.not_claimed, "", self.deadline_title, *self.deadline]
+        lines += ["", self.if_nothing_title, *self.if_nothing, "", self.steps_title]
+        lines += [f"- {step}" for step in self.steps]
+        if self.link_url:
+            lines += ["", self.link_title, self.link_url]
+        lines += [self.link_note, "", *self.closing]
+        return "\n".join(lines).strip() + "\n"
 
 
 def _claim_rows(facts: LegalFacts) -> tuple[Row, ...]:
@@ -380,6 +398,7 @@ def final_notice_words(facts: LegalFacts, locale: str) -> FinalNoticeWords:
             ),
             continued=_("Loan %(number)s", number=number),
             page_pattern=_("Page %(page)d of %(pages)d"),
+            label_pattern=_("%(label)s: %(value)s"),
         )
 
 

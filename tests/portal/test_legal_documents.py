@@ -313,3 +313,16 @@ def test_the_case_section_says_why_a_case_may_not_have_them(app):
     assert "No final notice can be drawn now." in page
     assert page.count("not in the late stage") == 2
     assert "not in Taiwan dollars" in page
+
+
+def test_the_final_notices_plain_text_holds_the_claim_the_deadline_and_the_link(app):
+    built = legal_case(app, "zh_Hant_TW")
+    link = f"{PUBLIC}/r/a-token-of-twenty-chars"
+    facts, amounts, total = facts_of(app, built, "zh_Hant_TW", link_url=link)
+    with app.test_request_context("/"):
+        from portal.letters.legal import final_notice_words
+
+        text = final_notice_words(facts, "zh_Hant_TW").plain_text()
+    assert f"請求總額：{total}" in text
+    for value in (*amounts, "您的期限：2026年12月14日", link, facts.lender.phone):
+        assert value in text, value
