@@ -14,12 +14,14 @@ borrower. reportlab loads only when a document is drawn (``portal.letters.legal_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask_babel import force_locale, ngettext, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,6 +33,7 @@ from portal.access.verification import LETTER_LINK_LIFETIME, issue_link
 from portal.audit import trail
 from portal.cases.facts import policy, view_case
 from portal.core import settings
+from portal.core.currency import minor_per_major, to_major
 from portal.core.i18n import Lender, gap, lender, long_date, market_of, money
 from portal.letters.content import letter_locale, local_day, postal_lines
 from portal.messaging.links import reminder_url
@@ -262,9 +265,10 @@ class FinalNoticeWords:
         return "\n".join(lines).strip() + "\n"
 
 
-def _claim_rows(facts: LegalFacts) -> tuple[Row, ...]:
+def _claim_rows(facts: LegalFacts, amount_of: Callable[[int, str], str] = money) -> tuple[Row, ...]:
     rows = [
-        Row(str(CLAIM_PARTS[part]), money(amount, facts.currency)) for part, amount in facts.claim
+        Row(str(CLAIM_PARTS[part]), amount_of(amount, facts.currency))
+        for part, amount in facts.claim
     ]
     rows += [
         Row(
@@ -273,7 +277,7 @@ def _claim_rows(facts: LegalFacts) -> tuple[Row, ...]:
                 cost=str(COST_NAMES.get(cost.kind, OTHER_COST)),
                 date=long_date(cost.day),
             ),
-            money(cost.amount, facts.currency),
+            amount_of(cost.amount, facts.currency),
         )
         for cost in facts.costs
     ]
@@ -432,6 +436,18 @@ class ApplicationWords:
     page_pattern: str
 
 
+def court_money(amount: int, currency: str) -> str:
+    """An amount as Taiwan's pleadings write it: 新臺幣22,950元 (cents only when there
+    are any); any other currency as ``money`` writes it."""
+    if currency != "TWD":
+        return money(amount, currency)
+    whole = amount % minor_per_major(currency) == 0
+    number = format_decimal(
+        to_major(amount, currency), format="#,##0" if whole else "#,##0.00", locale=COURT_LOCALE
+    )
+    return pgettext("an amount on a Taiwan court's form", "NT$%(number)s", number=number)
+
+
 def _roc_date(day: date) -> str:
     """A date as Taiwan's courts write it: in the Republic of China's years."""
     return _(
@@ -447,7 +463,7 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
     currency = facts.currency
     with force_locale(COURT_LOCALE):
         blank = _("[To be completed by counsel]")
-        total = money(facts.total, currency)
+        total = court_money(facts.total, currency)
         lender_address = pgettext("between the parts of an address", ", ").join(
             facts.lender_address
         )
@@ -460,7 +476,7 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
                 "%(number)s), to be repaid in installments at an annual interest rate of "
                 "%(rate)s%%.",
                 date=_roc_date(facts.loan_start),
-                amount=money(facts.loan_principal, currency),
+                amount=court_money(facts.loan_principal, currency),
                 number=facts.loan_number,
                 rate=f"{facts.annual_rate_pct.normalize():f}",
             ),
@@ -486,7 +502,7 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
             facts_lines.append(
                 _(
                     "Not claimed here: %(amount)s of principal not yet due.",
-                    amount=money(facts.not_yet_due_principal, currency),
+                    amount=court_money(facts.not_yet_due_principal, currency),
                 )
             )
         return ApplicationWords(
@@ -530,7 +546,7 @@ def application_words(facts: LegalFacts) -> ApplicationWords:
                 "1. The respondent shall pay the applicant %(amount)s, itemized as follows:",
                 amount=total,
             ),
-            claim=_claim_rows(facts),
+            claim=_claim_rows(facts, court_money),
             total=Row(_("Total"), total),
             claim_after=(
                 _(

@@ -19,6 +19,7 @@ from portal.core.i18n import long_date, money
 from portal.letters.legal import (
     LegalCost,
     LegalDocument,
+    court_money,
     legal_document,
     legal_facts,
     render_payment_order_application,
@@ -72,6 +73,14 @@ def final_notice(client, case_id):
 
 def application(client, case_id):
     return client.get(f"/agent/cases/{case_id}/legal/payment-order-application.pdf")
+
+
+def court_amounts(app, facts):
+    """Each claimed line and the total as the court's form writes them (新臺幣…元)."""
+    with app.test_request_context("/"):
+        parts = [amount for _part, amount in facts.claim] + [c.amount for c in facts.costs]
+        amounts = [court_money(amount, facts.currency) for amount in parts]
+        return amounts, court_money(facts.total, facts.currency)
 
 
 def facts_of(app, built, locale, **kwargs):
@@ -162,7 +171,10 @@ def test_the_application_reads_back_in_the_courts_form(app):
     response = application(client_as(app, SUPERVISOR, ("agent", "supervisor")), built.case_id)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     flat = compact(text_of(response.data))
-    facts, amounts, total = facts_of(app, built, "zh_Hant_TW")
+    facts, _amounts, _total = facts_of(app, built, "zh_Hant_TW")
+    amounts, total = court_amounts(app, facts)
+    assert total.startswith("新臺幣")
+    assert total.endswith("元")
     form = (
         "民事支付命令聲請狀",
         "聲請人（債權人）",
@@ -198,7 +210,8 @@ def test_the_applications_legal_basis_is_left_blank_for_counsel(app):
 def test_the_application_itemises_legal_costs_and_the_total_is_their_sum(app):
     built = legal_case(app, "zh_Hant_TW")
     costs = (LegalCost("court_fee", TODAY, 50_000), LegalCost("other", TODAY, 12_300))
-    facts, amounts, total = facts_of(app, built, "zh_Hant_TW", costs=costs)
+    facts, _amounts, _total = facts_of(app, built, "zh_Hant_TW", costs=costs)
+    amounts, total = court_amounts(app, facts)
     with app.test_request_context("/"):
         pdf = render_payment_order_application(replace(facts, notice_sent=date(2026, 11, 2)))
     flat = compact(text_of(pdf))
@@ -326,3 +339,16 @@ def test_the_final_notices_plain_text_holds_the_claim_the_deadline_and_the_link(
     assert f"請求總額：{total}" in text
     for value in (*amounts, "您的期限：2026年12月14日", link, facts.lender.phone):
         assert value in text, value
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "written"),
+    [
+        (2_295_000, "TWD", "新臺幣22,950元"),
+        (2_295_050, "TWD", "新臺幣22,950.50元"),
+        (2_295_050, "CNY", "CN¥22,950.50"),
+    ],
+)
+def test_the_courts_form_writes_taiwan_dollars_as_pleadings_do(app, amount, currency, written):
+    with app.test_request_context("/"), force_locale("zh_Hant_TW"):
+        assert court_money(amount, currency) == written
