@@ -36,7 +36,7 @@ from portal.core.csv_export import csv_lines, utc_text
 from portal.finance.journals import month_days
 from portal.finance.reports import day_bounds
 from portal.letters.fonts import letter_fonts
-from portal.letters.pdf import BODY_WIDTH, BOTTOM, LEFT, RIGHT, TOP, _styles
+from portal.letters.pdf import BODY_WIDTH, BOTTOM, LEFT, RIGHT, TOP, styles
 from portal.models import (
     Agency,
     AgencyPlacement,
@@ -209,7 +209,7 @@ def pdf_bytes(
     """The statement as an A4 PDF in ``locale``, set in the letters' fonts and styles.
     ``money`` and ``when`` format amounts and times; ``causes`` names each cause."""
     fonts = letter_fonts(locale)
-    s = _styles(locale)
+    s = styles(locale)
 
     def para(text: str, style: object = s.body) -> Paragraph:
         return Paragraph(fonts.markup(text), style)

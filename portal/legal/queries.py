@@ -132,3 +132,21 @@ def live_file(db: Session, case_id: int, rules: LegalRules) -> TrackFile | None:
         )
     ).first()
     return track_file(db, track, rules) if track is not None else None
+
+
+def notice_terms(db: Session, case_id: int) -> tuple[date, date] | None:
+    """The final notice's date and deadline on the case's live track once the notice was
+    sent, or None: the printed notice and the court form carry the track's own dates."""
+    row = db.execute(
+        select(LegalTrack.notice_sent_on, LegalTrack.deadline).where(
+            LegalTrack.case_id == case_id,
+            LegalTrack.status.in_(
+                (LegalTrackStatus.NOTICED, LegalTrackStatus.ACTIVE, LegalTrackStatus.PAUSED)
+            ),
+            LegalTrack.notice_sent_on.is_not(None),
+            LegalTrack.deadline.is_not(None),
+        )
+    ).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return row[0], row[1]

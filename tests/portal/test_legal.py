@@ -422,3 +422,22 @@ def test_a_refusal_and_a_stop_say_why(app, staff):
     act(app, built.case_id, service.refer, staff["agent"], "again")
     act(app, built.case_id, service.stop, staff["agent"], "paid at the branch")
     assert track_of(app, built.case_id).end == TrackEnd.STAFF
+
+
+def test_the_printed_notice_carries_the_tracks_own_deadline(app, client, staff):
+    from flask_babel import force_locale
+
+    from portal.core.i18n import long_date
+
+    from .test_letters import compact, text_of
+
+    built = late_case(app)
+    noticed(app, built.case_id, staff)
+    past_deadline(app, built.case_id, sent_on=TODAY - timedelta(days=3))
+    deadline = TODAY - timedelta(days=3) + timedelta(days=21)
+    assert staff_sign_in(client, AGENT).status_code == 303
+    response = client.post(f"/agent/cases/{built.case_id}/legal/final-notice.pdf")
+    assert response.status_code == 200
+    with app.test_request_context("/"), force_locale("zh_Hant_TW"):
+        wanted = long_date(deadline)
+    assert compact(wanted) in compact(text_of(response.data))

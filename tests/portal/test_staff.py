@@ -763,6 +763,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "finance.tick_off",
         "finance.choose_deposit",
     } <= endpoints
+    # The legal track's documents: the final notice (agents) and the draft payment order
+    # application (supervisors), each audited.
+    assert {"agent.legal_final_notice", "agent.legal_payment_order_application"} <= endpoints
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

@@ -95,6 +95,7 @@ def no_case(case_id: int) -> Response:
 import portal.web.agent.autopay_views  # noqa: E402
 import portal.web.agent.call_views  # noqa: E402
 import portal.web.agent.hold_views  # noqa: E402
+import portal.web.agent.legal_document_views  # noqa: E402
 import portal.web.agent.legal_views  # noqa: E402
 import portal.web.agent.letter_views  # noqa: E402
 import portal.web.agent.message_views  # noqa: E402
