@@ -89,6 +89,8 @@ WATCHED: tuple[Watched, ...] = (
     Watched("quiet_hours", Scope.BY_BORROWER),
     Watched("opt_outs", Scope.BY_BORROWER),
     Watched("case_events", Scope.BY_CASE, whole_rows=False),
+    # A home visit the borrower was told of: the status page says when and how to avoid it.
+    Watched("home_visits", Scope.BY_CASE),
     # The policy in force (the engine's limits and the stages' days).
     Watched("policy_versions", Scope.ACTIVE),
 )
@@ -102,6 +104,7 @@ UNWATCHED: dict[str, str] = {
     "case_month_ends": "the book's month-end history, for the staff's reports only",
     "arrears_entries": "the book's entries into arrears, for the staff's reports only",
     "strategy_steps": "the contact strategy's planned steps; invisible to the borrower",
+    "visit_photos": "photos of a visit's notice, for staff only",
     "verification_attempts": "failed answers: they end a session (checked first), never shown",
 }
 

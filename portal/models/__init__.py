@@ -145,6 +145,7 @@ from portal.models.strategy import (
     StrategySwitch,
     StrategyVersion,
 )
+from portal.models.visits import OPEN_VISIT_STATUSES, HomeVisit, VisitPhoto, VisitStatus
 
 __all__ = [
     "ACTIVE_EXCEPTION_STATUSES",
@@ -156,6 +157,7 @@ __all__ = [
     "NAMING",
     "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
+    "OPEN_VISIT_STATUSES",
     "UNPAID_INSTALLMENT",
     "AdjustmentKind",
     "AdjustmentStatus",
@@ -210,6 +212,7 @@ __all__ = [
     "HoldAdjustment",
     "HoldOutcome",
     "HoldStatus",
+    "HomeVisit",
     "LifecycleRun",
     "LiquidationCell",
     "Loan",
@@ -264,6 +267,8 @@ __all__ = [
     "StrategyVersion",
     "Team",
     "VerificationAttempt",
+    "VisitPhoto",
+    "VisitStatus",
     "Waiver",
     "WebhookInbox",
     "WorkCell",
