@@ -324,7 +324,7 @@ def schedule(
     visit.visitor_two_id, visit.visitor_two_card = two.member_id, cards[1]
     details = {
         "visit_id": visit.id,
-        "at": at.isoformat(),
+        "visit_at": at.isoformat(),
         "visitors": [one.member_id, two.member_id],
     }
     record_event(db, case, "visit_scheduled", "agent", at=moment, by=member.email, **details)
