@@ -76,7 +76,7 @@ EVENT_NAMES: dict[str, Any] = {
     "visit_noticed": _l("The home visit's written notice was sent"),
     "visit_scheduled": _l("The home visit was scheduled"),
     "visit_recorded": _l("The home visit was recorded"),
-    "visit_cancelled": _l("The home visit was cancelled"),
+    "visit_cancelled": _l("The home visit was canceled"),
     # The portal funnel's steps (``portal.reporting.funnel``), each with a device class.
     "portal_verified": _l("The borrower opened the portal"),
     "options_seen": _l("The borrower looked at the plan options"),

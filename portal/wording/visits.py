@@ -40,7 +40,7 @@ VISIT_STATUSES: dict[str, Any] = {
     "scheduled": _l("Scheduled"),
     "visited": _l("Visited: the borrower was met"),
     "nobody_home": _l("Visited: nobody home"),
-    "cancelled": _l("Cancelled"),
+    "cancelled": _l("Canceled"),
 }
 
 CANCEL_REASONS: dict[str, Any] = {

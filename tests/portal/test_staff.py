@@ -651,7 +651,7 @@ def test_staff_create_refuses_stdin_that_does_not_confirm(app, typed, message):
         assert db.session().scalar(select(func.count(StaffMember.id))) == 0
 
 
-def test_staff_create_knows_only_the_four_roles(app):
+def test_staff_create_knows_only_the_five_roles(app):
     for role in accounts.ROLES:
         created = run(
             app, "staff", "create", "--role", role, "--email", f"{role}@h.example",
@@ -660,7 +660,7 @@ def test_staff_create_knows_only_the_four_roles(app):
         assert created.exit_code == 0, created.output
     unknown = run(app, "staff", "create", "--role", "root", "--email", "r@h.example")
     assert unknown.exit_code == 2
-    assert "'agent', 'supervisor', 'finance', 'admin'" in unknown.output
+    assert "'agent', 'supervisor', 'finance', 'admin', 'field'" in unknown.output
     with pytest.raises(ValueError, match="unknown staff roles: root"):
         staff_required("root")
 

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from portal.core import db
 from portal.core.db import Session
-from portal.core.i18n import zoned_time
+from portal.core.i18n import long_date, zoned_time
 from portal.models import OPEN_VISIT_STATUSES, Case, HomeVisit, StaffMember, VisitStatus
 from portal.visits import service
 from portal.web.agent import blueprint, case_section, find_case, no_case
@@ -44,11 +44,13 @@ def _panel(
     visits = service.case_visits(database, case)
     current = next((v for v in visits if v.status in OPEN_VISIT_STATUSES), None)
     visitors = service.field_staff(database)
+    window = service.window_of(database, case, current) if current else None
     return {
         "visit_panel": {
             "case": case,
             "current": current,
-            "window": service.window_of(database, case, current) if current else None,
+            "window": window,
+            "closed_days": [long_date(day) for day in window.closed_days] if window else [],
             "history": [v for v in visits if v is not current],
             "bars": [VISIT_BARS[bar] for bar in service.bars(database, case, moment)]
             if current is None

@@ -141,6 +141,5 @@ def record_visit(visit_id: int) -> Response:
     try:
         service.record(db.session(), found, g.staff, entry, g.now, evidence_folder())
     except service.VisitError as error:
-        db.session().rollback()
         return _page(found, form, 422, VISIT_ERRORS[error.code])
     return redirect(url_for("field.visits", recorded=1), code=303)

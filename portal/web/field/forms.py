@@ -1,7 +1,7 @@
 """The field visitor's form: what happened at the door, on a phone.
 
 Its fields are exactly ``ALLOWED`` (a test holds them to it). There is deliberately no
-field for anyone but the borrower: no "spoke to a neighbour", no "told the employer",
+field for anyone but the borrower: no "spoke to a neighbor", no "told the employer",
 no third party's name or words. A visitor who meets someone else says only that they
 came to see the borrower; the purpose is the borrower's business alone
 (docs/visits.md, "Never to third parties")."""
