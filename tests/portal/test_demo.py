@@ -800,3 +800,22 @@ def test_the_demos_bank_statement_pays_the_payouts_last_months_run_stores(demo):
     assert [d.details for d in payouts.waiting_deposits(session) if d not in view.candidates] == [
         "INTEREST"
     ]
+
+
+def test_the_demo_has_a_visit_recorded_from_the_field_and_one_set_ahead(demo):
+    from portal.models import HomeVisit, VisitPhoto, VisitStatus
+
+    session, _, prepared, *_ = demo
+    visits = session.scalars(select(HomeVisit).order_by(HomeVisit.id)).all()
+    assert [visit.status for visit in visits] == [VisitStatus.VISITED, VisitStatus.SCHEDULED]
+    recorded, ahead = visits
+    # Proposed, approved by another person, noticed in writing, scheduled, recorded.
+    assert recorded.approved_by_id != recorded.proposed_by_id
+    assert recorded.notice_message_id is not None
+    assert recorded.window_first <= recorded.scheduled_for.date() <= recorded.window_last
+    assert session.scalars(select(VisitPhoto.visit_id)).all() == [recorded.id]
+    assert ahead.noticed_at is not None
+    # The two field visitors are printed with the other accounts.
+    printed = {email: roles for roles, email, _ in prepared.staff}
+    assert printed["chen.zhiming@haohuan.example"] == "field"
+    assert printed["lin.jiahui@haohuan.example"] == "field"
