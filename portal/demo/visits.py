@@ -52,14 +52,15 @@ def _first_open(db: Session, case: Case, visit: HomeVisit, at: time) -> datetime
 
 
 def _eligible(db: Session, cases: list[Case], moment: datetime) -> list[Case]:
-    return [
-        case for case in cases if case.loan.currency == "TWD" and not service.bars(db, case, moment)
-    ]
+    """The cases a visit may be proposed on at ``moment``, Taiwan's first."""
+    found = [case for case in cases if not service.bars(db, case, moment)]
+    return sorted(found, key=lambda case: case.loan.currency != "TWD")
 
 
 def seed_visits(db: Session, named: int, today: date, now: datetime, folder: Path | None) -> int:
-    """The demo's two visits on named Taiwan cases that the policy allows a visit on,
-    once (none when any visit exists). How many were made. Commits (each step)."""
+    """The demo's two visits on named cases that the policy allows a visit on (a Taiwan
+    one where there is one), once (none when any visit exists). How many were made.
+    Commits (each step)."""
     if db.scalars(select(HomeVisit.id).limit(1)).first() is not None:
         return 0
     agent, boss = find_member(db, AGENT), find_member(db, SUPERVISOR)
@@ -67,31 +68,43 @@ def seed_visits(db: Session, named: int, today: date, now: datetime, folder: Pat
     if agent is None or boss is None or one is None or two is None:
         return 0
     cases = list(db.scalars(select(Case).where(Case.id <= named).order_by(Case.id)))
-    past = now - timedelta(days=RECORDED_DAYS_AGO)
-    earlier = _eligible(db, cases, past)
-    later = [case for case in _eligible(db, cases, now) if case not in earlier[:1]]
-    if not earlier or not later:
-        return 0
     visitors = (service.Visitor(one.id, "HH-F-0107"), service.Visitor(two.id, "HH-F-0112"))
-    # The first: its whole life in the past three weeks.
-    done = earlier[0]
-    visit = service.propose(db, done, agent, "Long overdue and no answer by phone.", False, past)
-    service.approve(db, done, visit, boss, past + timedelta(hours=1))
-    at = _first_open(db, done, visit, time(10, 30))
-    service.schedule(db, done, visit, agent, at, visitors, past + timedelta(days=1))
-    entry = service.VisitRecord(
-        met=True,
-        said="Met the borrower at the door; they will choose a plan on their page this week.",
-        photos=(service.Photo("notice.png", tiny_png()),) if folder is not None else (),
-    )
-    service.record(db, visit, one, entry, at + timedelta(minutes=20), _photos(folder))
-    # The second: noticed today, set for the first open day of its range.
-    ahead = later[0]
-    visit = service.propose(db, ahead, agent, "Large amount overdue for two months.", False, now)
-    service.approve(db, ahead, visit, boss, now)
-    at = _first_open(db, ahead, visit, time(10, 0))
-    service.schedule(db, ahead, visit, agent, at, visitors, now)
-    return 2
+    past = now - timedelta(days=RECORDED_DAYS_AGO)
+    made: list[Case] = []
+    # The first: its whole life in the past three weeks, recorded from the field form.
+    for case in _eligible(db, cases, past):
+        try:
+            visit = service.propose(
+                db, case, agent, "Long overdue, no answer by phone.", False, past
+            )
+            service.approve(db, case, visit, boss, past + timedelta(hours=1))
+            at = _first_open(db, case, visit, time(10, 30))
+            service.schedule(db, case, visit, agent, at, visitors, past + timedelta(days=1))
+            entry = service.VisitRecord(
+                met=True,
+                said="Met the borrower at the door; they will choose a plan on their page.",
+                photos=(service.Photo("notice.png", tiny_png()),) if folder is not None else (),
+            )
+            service.record(db, visit, one, entry, at + timedelta(minutes=20), _photos(folder))
+        except (service.VisitError, RuntimeError):
+            db.rollback()
+            continue
+        made.append(case)
+        break
+    # The second: noticed today and set for the first open day of its range, for the
+    # field visitors to record and the borrower to read on their status page.
+    for case in _eligible(db, [c for c in cases if c not in made], now):
+        try:
+            visit = service.propose(db, case, agent, "Large amount long overdue.", False, now)
+            service.approve(db, case, visit, boss, now)
+            at = _first_open(db, case, visit, time(10, 0))
+            service.schedule(db, case, visit, agent, at, visitors, now)
+        except (service.VisitError, RuntimeError):
+            db.rollback()
+            continue
+        made.append(case)
+        break
+    return len(made)
 
 
 def _photos(folder: Path | None) -> Path:

@@ -266,6 +266,34 @@ def window_of(db: Session, case: Case, visit: HomeVisit) -> VisitWindow | None:
     return VisitWindow(visit.window_first, visit.window_last, start, end, closed)
 
 
+def avoided(db: Session, case: Case, moment: datetime) -> str | None:
+    """Why the visit is no longer wanted, as the notice promised: ``plan`` (the borrower
+    keeps a plan) or ``paid`` (nothing is overdue any more); None while it stands."""
+    now = visit_case(db, case, moment)
+    if now.arranged:
+        return "plan"
+    if now.overdue <= 0:
+        return "paid"
+    return None
+
+
+def _cancel_avoided(db: Session, case: Case, visit: HomeVisit, moment: datetime) -> None:
+    """Cancel ``visit`` when the borrower avoided it (paid, or chose a plan), commit, and
+    refuse the step asked for with ``VisitError('avoided')``."""
+    reason = avoided(db, case, moment)
+    if reason is None:
+        return
+    visit.status = VisitStatus.CANCELLED
+    visit.cancelled_at = moment
+    visit.cancelled_by = "system"
+    visit.cancel_reason = reason
+    details = {"visit_id": visit.id, "reason": reason}
+    record_event(db, case, "visit_cancelled", "system", at=moment, **details)
+    trail.record(db, "system", "visit.cancel", moment, case_id=case.id, **details)
+    db.commit()
+    raise VisitError("avoided")
+
+
 def field_staff(db: Session) -> list[StaffMember]:
     """The active staff of the field role, who may be named visitors."""
     members = db.scalars(select(StaffMember).where(StaffMember.active).order_by(StaffMember.email))
@@ -299,6 +327,7 @@ def schedule(
         _must_be(visit, VisitStatus.APPROVED, VisitStatus.SCHEDULED)
     else:
         _must_be(visit, VisitStatus.NOTICED, VisitStatus.SCHEDULED)
+    _cancel_avoided(db, case, visit, moment)
     window = window_of(db, case, visit)
     if window is None:
         raise VisitError("wrong_status")
@@ -499,6 +528,7 @@ def record(
     db.refresh(case)
     _must_be(visit, VisitStatus.SCHEDULED)
     _not_on_hold(case)
+    _cancel_avoided(db, case, visit, moment)
     said = entry.said.strip()
     if len(said) > MAX_SAID:
         raise VisitError("said_too_long")
@@ -639,6 +669,8 @@ def upcoming(db: Session, case: Case, moment: datetime) -> Upcoming | None:
     if visit is None or case.hold is not None:
         return None
     if visit.status not in (VisitStatus.NOTICED, VisitStatus.SCHEDULED):
+        return None
+    if avoided(db, case, moment) is not None:
         return None
     window = window_of(db, case, visit)
     if window is None or window.last < _today(case, moment):

@@ -46,10 +46,15 @@ VISIT_STATUSES: dict[str, Any] = {
 CANCEL_REASONS: dict[str, Any] = {
     "hold": _l("a hold was placed"),
     "withdrawn": _l("withdrawn by staff"),
+    "plan": _l("the borrower chose a plan"),
+    "paid": _l("the borrower paid what was overdue"),
 }
 
 VISIT_ERRORS: dict[str, Any] = {
     "barred": _l("A visit cannot be proposed on this case now."),
+    "avoided": _l(
+        "The borrower paid or chose a plan, as the notice offered: the visit is canceled."
+    ),
     "not_supervisor": _l("Only a supervisor can approve a visit."),
     "same_person": _l("The agent who proposed the visit cannot approve it."),
     "wrong_status": _l("The visit is not at that step any more."),

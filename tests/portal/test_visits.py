@@ -317,3 +317,14 @@ def test_the_service_refuses_a_visitor_who_is_not_field_staff(app, floor):
     refused = schedule(floor, built.case_id, visit.id, visitor_two=agent_id)
     assert refused.status_code in (409, 422)
     assert service.FIELD == "field"
+
+
+def test_a_plan_chosen_after_the_notice_cancels_the_visit(app, floor):
+    from tests.portal.factories import add_plan
+
+    built, visit = scheduled_visit(app, floor)
+    add_plan(app, built.case_id, "active")
+    refused = record(floor, visit.id)
+    assert refused.status_code == 422
+    visit = the_visit(app, built.case_id)
+    assert (visit.status, visit.cancel_reason) == (VisitStatus.CANCELLED, "plan")
