@@ -718,6 +718,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         # Views open to any one of their roles (the assignment rules: supervisors, admins).
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
+    def roles_on(endpoint):
+        return getattr(app.view_functions[endpoint], auth.STAFF_ROLES_ATTRIBUTE, None)
+
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
     # Chargebacks: the disputes, one dispute, and its evidence submitted.
     assert {"finance.disputes_list", "finance.dispute", "finance.submit_evidence"} <= endpoints
@@ -753,6 +756,22 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "finance.tick_off",
         "finance.choose_deposit",
     } <= endpoints
+    # Home visits: proposed, noticed, scheduled and withdrawn by agents, approved by a
+    # supervisor; recorded by field visitors on their own pages, which are all they see.
+    assert {
+        "agent.propose_visit",
+        "agent.approve_visit",
+        "agent.send_visit_notice",
+        "agent.schedule_visit",
+        "agent.cancel_visit",
+        "agent.visit_photo",
+        "field.visits",
+        "field.visit",
+        "field.record_visit",
+    } <= endpoints
+    assert {e for e in endpoints if e.startswith("field.")} == {
+        e for e in endpoints if roles_on(e) == frozenset({"field"})
+    }
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",
