@@ -419,6 +419,14 @@ def assigned(db: Session, member: StaffMember) -> list[HomeVisit]:
     return [*waiting, *(v for v in rows if v.status is not VisitStatus.SCHEDULED)]
 
 
+def my_visits(db: Session, member: StaffMember, moment: datetime) -> list[HomeVisit]:
+    """``assigned`` for the visitor's own list page, which shows the borrowers' names:
+    the read is audited. Commits (``trail.record_read``)."""
+    rows = assigned(db, member)
+    trail.record_read(db, member, "visit.list", moment, visits=[visit.id for visit in rows])
+    return rows
+
+
 def assigned_visit(db: Session, member: StaffMember, visit_id: int) -> HomeVisit | None:
     """The visit ``visit_id`` when ``member`` is one of its visitors; None otherwise (an
     id no column could hold, another's visit, one not yet scheduled)."""

@@ -62,6 +62,7 @@ ACTION_LABELS: dict[str, Any] = {
     "visit.record": _l("Home visit recorded"),
     "visit.cancel": _l("Home visit withdrawn"),
     "visit.open": _l("Home visit opened by a visitor"),
+    "visit.list": _l("Home visits listed by a visitor"),
     "visit.photo": _l("Home visit's photo opened"),
     # Calls, promises, letters, messages
     "call.log": _l("Call logged"),

@@ -43,7 +43,7 @@ def _not_found() -> Response:
 @staff_required("field")
 def visits() -> Response:
     """The visits the signed-in visitor is named on: the next ones first."""
-    rows = service.assigned(db.session(), g.staff)
+    rows = service.my_visits(db.session(), g.staff, g.now)
     cases = {visit.id: service.case_of(db.session(), visit) for visit in rows}
     page = render_template(
         "field/visits.html",
