@@ -24,7 +24,7 @@ from portal.models import (
 )
 from portal.visits import service
 from portal.web.field.forms import ALLOWED, VisitRecordForm
-from tests.portal.factories import add_staff, build_case, sign_in, staff_sign_in
+from tests.portal.factories import NOW, add_staff, build_case, sign_in, staff_sign_in
 from tests.portal.test_holds import declare
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -328,3 +328,30 @@ def test_a_plan_chosen_after_the_notice_cancels_the_visit(app, floor):
     assert refused.status_code == 422
     visit = the_visit(app, built.case_id)
     assert (visit.status, visit.cancel_reason) == (VisitStatus.CANCELLED, "plan")
+
+
+def test_a_notice_by_sms_says_nothing_a_bystander_could_read(app, floor):
+    built = build_case(app, principal_part=1_500_000, days_past_due=60)  # a phone, no email
+    propose_and_approve(app, floor, built.case_id)
+    with app.app_context():
+        [message] = db.session().scalars(select(Message).where(Message.purpose == "visit_notice"))
+        body = message.body or ""
+    assert message.channel == "sms"
+    assert "重要通知" in body
+    for secret in ("拜訪", "逾期", "NT$", "2026年12月"):
+        assert secret not in body, secret
+
+
+def test_a_notice_not_yet_sent_goes_stale_once_the_visit_is_cancelled(app, floor):
+    from negotiation.contact import Channel
+    from portal.messaging.purposes import StaleMessageError, compose_purpose
+    from portal.models import Case
+
+    built, _ = scheduled_visit(app, floor)
+    declare(app, built.case_id, "dispute", "not mine")
+    with app.test_request_context("/"):
+        case = db.session().get(Case, built.case_id)
+        with pytest.raises(StaleMessageError):
+            compose_purpose(
+                db.session(), case, "visit_notice", Channel.EMAIL, NOW, link="L", opt_out="O"
+            )
