@@ -699,6 +699,26 @@ def local_moment(case: Case, day: date, clock: str) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A proposed visit waiting for a supervisor, with its case."""
+
+    visit: HomeVisit
+    case: Case
+
+
+def waiting_approval(db: Session, limit: int = 50) -> list[Waiting]:
+    """Proposed visits waiting for a supervisor's approval, the oldest first."""
+    rows = db.execute(
+        select(HomeVisit, Case)
+        .join(Case, Case.id == HomeVisit.case_id)
+        .where(HomeVisit.status == VisitStatus.PROPOSED)
+        .order_by(HomeVisit.proposed_at, HomeVisit.id)
+        .limit(limit)
+    ).all()
+    return [Waiting(visit, case) for visit, case in rows]
+
+
 def case_visit(db: Session, case: Case, visit_id: int) -> HomeVisit | None:
     """The case's visit ``visit_id``; None for another case's or no such visit."""
     visit = by_id(db, HomeVisit, visit_id)

@@ -112,6 +112,8 @@ def test_the_proposer_cannot_approve_and_an_agent_alone_cannot(app, floor):
     built = big_case(app)
     floor["boss"].post(f"/agent/cases/{built.case_id}/visits", data={"reason": "Long overdue."})
     visit = the_visit(app, built.case_id)
+    waiting = floor["boss"].get("/agent/approvals").get_data(as_text=True)
+    assert f"/agent/cases/{built.case_id}?section=visits" in waiting
     same = floor["boss"].post(f"/agent/cases/{built.case_id}/visits/{visit.id}/approve")
     assert same.status_code == 409
     assert (
