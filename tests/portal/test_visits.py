@@ -357,3 +357,23 @@ def test_a_notice_not_yet_sent_goes_stale_once_the_visit_is_cancelled(app, floor
             compose_purpose(
                 db.session(), case, "visit_notice", Channel.EMAIL, NOW, link="L", opt_out="O"
             )
+
+
+def test_a_plan_offered_at_the_door_goes_through_the_offer_rules(app, floor):
+    from portal.models import Offer
+
+    built, visit = scheduled_visit(app, floor)
+    beyond = record(
+        floor, visit.id, follow_up="plan", plan_installments="36", plan_first_due="2026-12-15"
+    )
+    assert beyond.status_code == 422
+    done = record(
+        floor, visit.id, follow_up="plan", plan_installments="6", plan_first_due="2026-12-15"
+    )
+    assert done.status_code == 303, done.get_data(as_text=True)[:1500]
+    visit = the_visit(app, built.case_id)
+    with app.app_context():
+        offer = db.session().get(Offer, visit.offer_id)
+        assert offer.created_by == "one@haohuan.example"
+        assert offer.status == "ready"
+        assert offer.terms["installments"] == 6
