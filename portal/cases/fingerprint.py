@@ -94,6 +94,8 @@ WATCHED: tuple[Watched, ...] = (
     Watched("legal_tracks", Scope.BY_CASE),
     Watched("legal_steps", Scope.BY_CASE),
     Watched("legal_costs", Scope.BY_CASE),
+    # A home visit the borrower was told of: the status page says when and how to avoid it.
+    Watched("home_visits", Scope.BY_CASE),
     # The policy in force (the engine's limits and the stages' days).
     Watched("policy_versions", Scope.ACTIVE),
 )
@@ -110,6 +112,7 @@ UNWATCHED: dict[str, str] = {
     "arrears_entries": "the book's entries into arrears, for the staff's reports only",
     "strategy_steps": "the contact strategy's planned steps; invisible to the borrower",
     "legal_documents": "the legal track's papers, for staff and counsel only",
+    "visit_photos": "photos of a visit's notice, for staff only",
     "verification_attempts": "failed answers: they end a session (checked first), never shown",
 }
 

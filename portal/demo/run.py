@@ -31,6 +31,7 @@ from portal.demo import (
     reconciliation,
     seed,
     strategy,
+    visits,
 )
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
@@ -78,6 +79,8 @@ def prepare(
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
     reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
     staff = seed.demo_staff_accounts(db, now)
+    # Home visits: one recorded from the field form, one noticed and scheduled ahead.
+    visits.seed_visits(db, len(seed.PEOPLE), today, now, folder)
     floor = book.Floor()
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.

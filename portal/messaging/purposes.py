@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import AttemptOutcome, LoanSnapshot, attempt_dates
 from negotiation.contact import Channel
+from negotiation.visits import visit_hours
 from portal.cases.facts import (
     CaseView,
     EndedPlan,
@@ -43,7 +44,7 @@ from portal.cases.facts import (
 )
 from portal.cases.holds import dispute_status
 from portal.cases.overdue import borrower_today
-from portal.contact.gate import VALIDATION_NOTICE
+from portal.contact.gate import VALIDATION_NOTICE, borrower_rules
 from portal.contact.promises import progress_of
 from portal.core.i18n import lender, long_date, market_of, money
 from portal.messaging.compose import (
@@ -53,6 +54,7 @@ from portal.messaging.compose import (
     compose_dispute_rejected,
     compose_dispute_upheld,
     compose_validation_notice,
+    compose_visit_notice,
     email_footer,
     lender_name,
     link_note,
@@ -61,11 +63,13 @@ from portal.messaging.compose import (
 )
 from portal.messaging.links import public_url
 from portal.models import (
+    OPEN_VISIT_STATUSES,
     Autopay,
     AutopayAttempt,
     AutopayEnd,
     AutopayStatus,
     Case,
+    HomeVisit,
     LegalTrack,
     LegalTrackStatus,
     Offer,
@@ -86,6 +90,9 @@ OFFER = "offer"
 # A message explaining a rejected dispute, or telling of an upheld one.
 DISPUTE_REJECTED = "dispute"
 DISPUTE_UPHELD = "dispute_upheld"
+# The written notice of a home visit (``portal.visits``): its date range and how to
+# avoid it, from the case's open visit at sending time.
+VISIT_NOTICE = "visit_notice"
 
 
 class StrategyTemplate(StrEnum):
@@ -165,6 +172,26 @@ def compose_purpose(
     if purpose == VALIDATION_NOTICE:
         return compose_validation_notice(
             db, case, moment, link=link, help_url=help_url or _help_url(), opt_out=opt_out
+        )
+    if purpose == VISIT_NOTICE:
+        visit = db.scalars(
+            select(HomeVisit)
+            .where(HomeVisit.case_id == case.id, HomeVisit.status.in_(OPEN_VISIT_STATUSES))
+            .limit(1)
+        ).first()
+        if visit is None or visit.window_first is None or visit.window_last is None:
+            # The visit was cancelled (a hold, a plan, withdrawn) before the notice went.
+            raise StaleMessageError(purpose, "visit")
+        return compose_visit_notice(
+            case,
+            channel,
+            first=visit.window_first,
+            last=visit.window_last,
+            hours=visit_hours(
+                policy().visits, borrower_rules(case.loan.borrower, case.loan.currency)
+            ),
+            link=link,
+            opt_out=opt_out,
         )
     if purpose == DISPUTE_UPHELD:
         status = dispute_status(db, case, moment)

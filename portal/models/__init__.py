@@ -157,6 +157,7 @@ from portal.models.strategy import (
     StrategySwitch,
     StrategyVersion,
 )
+from portal.models.visits import OPEN_VISIT_STATUSES, HomeVisit, VisitPhoto, VisitStatus
 
 __all__ = [
     "ACTIVE_EXCEPTION_STATUSES",
@@ -169,6 +170,7 @@ __all__ = [
     "NAMING",
     "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
+    "OPEN_VISIT_STATUSES",
     "UNPAID_INSTALLMENT",
     "AdjustmentKind",
     "AdjustmentStatus",
@@ -226,6 +228,7 @@ __all__ = [
     "HoldAdjustment",
     "HoldOutcome",
     "HoldStatus",
+    "HomeVisit",
     "LegalCostEntry",
     "LegalDocument",
     "LegalDocumentKind",
@@ -288,6 +291,8 @@ __all__ = [
     "Team",
     "TrackEnd",
     "VerificationAttempt",
+    "VisitPhoto",
+    "VisitStatus",
     "Waiver",
     "WebhookInbox",
     "WorkCell",

@@ -42,7 +42,7 @@ from portal.staff.passwords import (
 )
 
 # The one list of staff roles: the CLI offers these, and ``staff_required`` refuses others.
-ROLES = ("agent", "supervisor", "finance", "admin")
+ROLES = ("agent", "supervisor", "finance", "admin", "field")
 ACCOUNT_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5
 ADDRESS_WINDOW = timedelta(hours=1)

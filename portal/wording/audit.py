@@ -54,6 +54,16 @@ ACTION_LABELS: dict[str, Any] = {
     "dispute.sign_off": _l("Dispute resolution signed off"),
     "evidence.add": _l("Dispute evidence added"),
     "evidence.view": _l("Dispute evidence opened"),
+    # Home visits
+    "visit.propose": _l("Home visit proposed"),
+    "visit.approve": _l("Home visit approved"),
+    "visit.notice": _l("Home visit's written notice sent"),
+    "visit.schedule": _l("Home visit scheduled"),
+    "visit.record": _l("Home visit recorded"),
+    "visit.cancel": _l("Home visit withdrawn"),
+    "visit.open": _l("Home visit opened by a visitor"),
+    "visit.list": _l("Home visits listed by a visitor"),
+    "visit.photo": _l("Home visit's photo opened"),
     # Calls, promises, letters, messages
     "call.log": _l("Call logged"),
     "call.refused": _l("Call refused by the contact rules"),

@@ -78,6 +78,12 @@ EVENT_NAMES: dict[str, Any] = {
     "promise_broken": _l("Promise to pay broken"),
     "promise_superseded": _l("Promise to pay replaced by a new one"),
     "owner_changed": _l("Owner changed"),
+    "visit_proposed": _l("A home visit was proposed"),
+    "visit_approved": _l("A supervisor approved the home visit"),
+    "visit_noticed": _l("The home visit's written notice was sent"),
+    "visit_scheduled": _l("The home visit was scheduled"),
+    "visit_recorded": _l("The home visit was recorded"),
+    "visit_cancelled": _l("The home visit was canceled"),
     # The portal funnel's steps (``portal.reporting.funnel``), each with a device class.
     "portal_verified": _l("The borrower opened the portal"),
     "options_seen": _l("The borrower looked at the plan options"),
@@ -217,6 +223,10 @@ def event_detail(event: CaseEvent, currency: str) -> str:
     version = data.get("policy_version")
     if isinstance(version, int) and not isinstance(version, bool):
         parts.append(_("Policy version %(number)d", number=version))
+    if event.kind == "visit_noticed" and data.get("first"):
+        parts.append(
+            _("from %(before)s to %(after)s", before=data.get("first"), after=data.get("last"))
+        )
     if event.kind == "installment_moved" and data.get("moved_to"):
         parts.append(
             _("from %(before)s to %(after)s", before=data.get("moved_from"), after=data["moved_to"])

@@ -61,4 +61,5 @@ ROLE_NAMES = {
     "supervisor": _l("Supervisor"),
     "finance": _l("Finance"),
     "admin": _l("Admin"),
+    "field": _l("Field visits"),
 }

@@ -35,6 +35,7 @@ SECTIONS = {
     "payments": "payments",
     "events": "events",
     "contacts": "contacts",
+    "visits": "visits",
     "owner": "owner-section",
 }
 # What the top of the page holds, in the order it reads.

@@ -379,6 +379,7 @@ def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
         assert f"/r/{REDACTED}" in body, body
         assert not re.search(r"/r/[A-Za-z0-9_-]{20,}", body), body
     # (The legal track's final notice, an agent's letter and email, is not the planner's.)
+    # (The strategy's own: staff's messages, such as the demo visits' notices, aside.)
     attempts = session.scalar(
         select(func.count(ContactAttempt.id))
         .join(Message, Message.id == ContactAttempt.message_id)
@@ -850,3 +851,22 @@ def test_the_demos_agency_earns_a_commission_on_its_placed_cases_this_month(demo
         by_case[line.case_id][0] += line.moved
         by_case[line.case_id][1] += line.commission
     assert all(earned == commission_on(net, RATE) for net, earned in by_case.values())
+
+
+def test_the_demo_has_a_visit_recorded_from_the_field_and_one_set_ahead(demo):
+    from portal.models import HomeVisit, VisitPhoto, VisitStatus
+
+    session, _, prepared, *_ = demo
+    visits = session.scalars(select(HomeVisit).order_by(HomeVisit.id)).all()
+    assert [visit.status for visit in visits] == [VisitStatus.VISITED, VisitStatus.SCHEDULED]
+    recorded, ahead = visits
+    # Proposed, approved by another person, noticed in writing, scheduled, recorded.
+    assert recorded.approved_by_id != recorded.proposed_by_id
+    assert recorded.notice_message_id is not None
+    assert recorded.window_first <= recorded.scheduled_for.date() <= recorded.window_last
+    assert session.scalars(select(VisitPhoto.visit_id)).all() == [recorded.id]
+    assert ahead.noticed_at is not None
+    # The two field visitors are printed with the other accounts.
+    printed = {email: roles for roles, email, _ in prepared.staff}
+    assert printed["chen.zhiming@haohuan.example"] == "field"
+    assert printed["lin.jiahui@haohuan.example"] == "field"

@@ -651,7 +651,7 @@ def test_staff_create_refuses_stdin_that_does_not_confirm(app, typed, message):
         assert db.session().scalar(select(func.count(StaffMember.id))) == 0
 
 
-def test_staff_create_knows_only_the_four_roles(app):
+def test_staff_create_knows_only_the_five_roles(app):
     for role in accounts.ROLES:
         created = run(
             app, "staff", "create", "--role", role, "--email", f"{role}@h.example",
@@ -660,7 +660,7 @@ def test_staff_create_knows_only_the_four_roles(app):
         assert created.exit_code == 0, created.output
     unknown = run(app, "staff", "create", "--role", "root", "--email", "r@h.example")
     assert unknown.exit_code == 2
-    assert "'agent', 'supervisor', 'finance', 'admin'" in unknown.output
+    assert "'agent', 'supervisor', 'finance', 'admin', 'field'" in unknown.output
     with pytest.raises(ValueError, match="unknown staff roles: root"):
         staff_required("root")
 
@@ -718,6 +718,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         # Views open to any one of their roles (the assignment rules: supervisors, admins).
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
+    def roles_on(endpoint):
+        return getattr(app.view_functions[endpoint], auth.STAFF_ROLES_ATTRIBUTE, None)
+
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
     # Chargebacks: the disputes, one dispute, and its evidence submitted.
     assert {"finance.disputes_list", "finance.dispute", "finance.submit_evidence"} <= endpoints
@@ -766,6 +769,22 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     # The legal track's documents: the final notice (agents) and the draft payment order
     # application (supervisors), each audited.
     assert {"agent.legal_final_notice", "agent.legal_payment_order_application"} <= endpoints
+    # Home visits: proposed, noticed, scheduled and withdrawn by agents, approved by a
+    # supervisor; recorded by field visitors on their own pages, which are all they see.
+    assert {
+        "agent.propose_visit",
+        "agent.approve_visit",
+        "agent.send_visit_notice",
+        "agent.schedule_visit",
+        "agent.cancel_visit",
+        "agent.visit_photo",
+        "field.visits",
+        "field.visit",
+        "field.record_visit",
+    } <= endpoints
+    assert {e for e in endpoints if e.startswith("field.")} == {
+        e for e in endpoints if roles_on(e) == frozenset({"field"})
+    }
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",

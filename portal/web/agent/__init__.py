@@ -103,5 +103,6 @@ import portal.web.agent.offer_views  # noqa: E402
 import portal.web.agent.owner_views  # noqa: E402
 import portal.web.agent.segment_views  # noqa: E402
 import portal.web.agent.strategy_views  # noqa: E402
+import portal.web.agent.visit_views  # noqa: E402
 import portal.web.agent.work_views  # noqa: E402, F401
 from portal.web.agent import views  # noqa: E402, F401

@@ -102,6 +102,7 @@ from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.autopay import enroll, live_autopay
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.reporting.funnel import OPTIONS_SEEN, PLAN_REVIEWED, device_class, reached
+from portal.visits import service as visits
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
     DAY_SETS,
@@ -377,6 +378,7 @@ def _status(
         ),
         "move": _move_section(case, view.plan, move_form, problem),
         "dispute": dispute_status(db.session(), case, g.now),
+        "visit": visits.upcoming(db.session(), case, g.now),
         "callback_at": _callback_at(case),
         "legal_costs": borrower_costs(db.session(), case),
         "legal_cost_names": LEGAL_COST_NAMES,
