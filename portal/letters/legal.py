@@ -28,10 +28,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from negotiation import letter_deadline
+from negotiation.contact import Channel
 from negotiation.policy import Stage
 from portal.access.verification import LETTER_LINK_LIFETIME, issue_link
 from portal.audit import trail
 from portal.cases.facts import policy, view_case
+from portal.contact.gate import judge
 from portal.core import settings
 from portal.core.currency import minor_per_major, to_major
 from portal.core.i18n import Lender, gap, lender, long_date, market_of, money
@@ -624,6 +626,7 @@ class LegalRefusal(StrEnum):
     PLAN_ACTIVE = "plan_active"
     NO_POSTAL_ADDRESS = "no_postal_address"
     NOT_TAIWAN = "not_taiwan"
+    CONTACT_RULES = "contact_rules"
 
 
 LEGAL_REFUSAL_TEXT = {
@@ -643,6 +646,10 @@ LEGAL_REFUSAL_TEXT = {
     LegalRefusal.NOT_TAIWAN: _l(
         "A payment order is a Taiwan court's procedure, and this loan is not in Taiwan "
         "dollars: counsel chooses its market's path."
+    ),
+    LegalRefusal.CONTACT_RULES: _l(
+        "The contact rules do not allow a letter to this borrower now (an opt-out, a "
+        "blackout day or a limit): the notice, which carries a link to their case, waits."
     ),
 }
 
@@ -685,6 +692,28 @@ def legal_refusals(
     return refusals
 
 
+def _refused(
+    db: Session,
+    case: Case,
+    member: StaffMember,
+    moment: datetime,
+    document: LegalDocument,
+    refusals: list[LegalRefusal],
+) -> RefusedDocument:
+    """Record the refusal (``legal.refused``, committed) and say why."""
+    trail.record(
+        db,
+        member,
+        "legal.refused",
+        moment,
+        case_id=case.id,
+        document=document.value,
+        reasons=[r.value for r in refusals],
+    )
+    db.commit()
+    return RefusedDocument(tuple(str(LEGAL_REFUSAL_TEXT[r]) for r in refusals))
+
+
 def legal_filename(case: Case, moment: datetime, document: LegalDocument) -> str:
     """The PDF's file name: the document, the loan number and the date, never a name."""
     number = re.sub(r"[^A-Za-z0-9_-]", "_", case.loan.number)
@@ -710,22 +739,16 @@ def legal_document(
     ``final_notice_deadline``'s."""
     refusals = legal_refusals(db, case, moment, document)
     if refusals:
-        trail.record(
-            db,
-            member,
-            "legal.refused",
-            moment,
-            case_id=case.id,
-            document=document.value,
-            reasons=[r.value for r in refusals],
-        )
-        db.commit()
-        return RefusedDocument(tuple(str(LEGAL_REFUSAL_TEXT[r]) for r in refusals))
+        return _refused(db, case, member, moment, document, refusals)
     if deadline is None and (terms := notice_terms(db, case.id)) is not None:
         # The case's legal track sent its notice: its date and deadline are the truth.
         notice_sent, deadline = terms
     link_url = ""
     if document is LegalDocument.FINAL_NOTICE:
+        # The notice is a letter to the borrower with a link to their case: the contact
+        # gate must allow a letter now, as for the reminder letter (portal.letters.service).
+        if not judge(db, case, Channel.LETTER, moment, lock=True).allowed:
+            return _refused(db, case, member, moment, document, [LegalRefusal.CONTACT_RULES])
         link_url = reminder_url(issue_link(db, case, moment, lifetime=LETTER_LINK_LIFETIME))
     facts = legal_facts(
         db,

@@ -19,18 +19,36 @@ ALLOWED = {
     # The providers are called by the one sending path only (the scheduled sender's
     # batches through delivery.py's couriers, which only service.py uses).
     "send": {"messaging/service.py", "messaging/delivery.py"},
-    # A link reaches a borrower in a message or a letter; the demo prints its links to
-    # the person running it, on their own machine.
-    "issue_link": {"messaging/service.py", "letters/service.py", "demo/seed.py"},
+    # A link reaches a borrower in a message or a letter (the reminder letter, the legal
+    # track's final notice); the demo prints its links to the person running it, on their
+    # own machine.
+    "issue_link": {
+        "messaging/service.py",
+        "letters/service.py",
+        "letters/legal.py",
+        "demo/seed.py",
+    },
     "issue_links": {"messaging/service.py"},
-    # The contact log: messages, letters and calls.
-    "record_attempt": {"messaging/service.py", "letters/service.py", "contact/calls.py"},
+    # The contact log: messages, letters (the legal track's final notice among them) and
+    # calls.
+    "record_attempt": {
+        "messaging/service.py",
+        "letters/service.py",
+        "legal/service.py",
+        "contact/calls.py",
+    },
     "record_attempts": {"messaging/service.py"},
     # The Couriers (delivery.py) hand a batch to the providers: only after service.py
     # judged it through the gate (``BatchGate``) with the cases locked.
     "Couriers": {"messaging/service.py"},
 }
-GATED = {"messaging/service.py", "letters/service.py", "contact/calls.py"}
+GATED = {
+    "messaging/service.py",
+    "letters/service.py",
+    "letters/legal.py",
+    "legal/service.py",
+    "contact/calls.py",
+}
 
 
 def _calls(tree: ast.AST) -> list[tuple[str, ast.Call]]:

@@ -352,3 +352,26 @@ def test_the_final_notices_plain_text_holds_the_claim_the_deadline_and_the_link(
 def test_the_courts_form_writes_taiwan_dollars_as_pleadings_do(app, amount, currency, written):
     with app.test_request_context("/"), force_locale("zh_Hant_TW"):
         assert court_money(amount, currency) == written
+
+
+def test_no_final_notice_is_drawn_for_a_borrower_who_opted_out_of_letters(app):
+    # The notice carries a link to the borrower's case: the contact gate must allow a
+    # letter, as for the reminder letter; no link is issued when it does not.
+    from negotiation.contact import Channel
+    from portal.contact.gate import record_opt_out
+    from portal.models import ReminderLink
+
+    built = legal_case(app)
+    with app.app_context():
+        record_opt_out(db.session(), built.borrower_id, Channel.LETTER, NOW, "agent", AGENT)
+        db.session().commit()
+        links_before = len(db.session().scalars(select(ReminderLink.id)).all())
+    response = final_notice(client_as(app, AGENT, ("agent",)), built.case_id)
+    assert response.status_code == 409
+    assert "聯絡規則目前不允許寄信" in response.get_data(as_text=True)
+    with app.app_context():
+        assert len(db.session().scalars(select(ReminderLink.id)).all()) == links_before
+        entry = db.session().scalars(
+            select(AuditEntry).where(AuditEntry.action == "legal.refused")
+        ).one()
+        assert entry.details["reasons"] == ["contact_rules"]
