@@ -26,6 +26,7 @@ from negotiation import Stage
 from negotiation.contact import Channel
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS
 from portal import create_app
+from portal.agencies import agencies
 from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
@@ -775,13 +776,28 @@ def _new_password() -> str:
     type=click.Choice(accounts.ROLES),
     help="Repeat for several roles.",
 )
+@click.option(
+    "--agency",
+    "agency_code",
+    help="A partner agency's code: the member works for it (with the role agency alone).",
+)
 @LANG_OPTION
 @with_appcontext
-def staff_create(email: str, name: str | None, roles: tuple[str, ...], lang: str) -> None:
+def staff_create(
+    email: str, name: str | None, roles: tuple[str, ...], agency_code: str | None, lang: str
+) -> None:
     """Create a staff account; the password is asked for twice (hidden), or read from
     two lines of stdin when it is not a terminal."""
+    agency_id = None
+    if agency_code is not None:
+        agency = agencies.agency_by_code(db.session(), agency_code)
+        if agency is None:
+            raise click.ClickException(f"no agency has the code {agency_code}")
+        agency_id = agency.id
     try:
-        member = accounts.add_member(db.session(), email, name, roles, _new_password(), now())
+        member = accounts.add_member(
+            db.session(), email, name, roles, _new_password(), now(), agency_id=agency_id
+        )
     except accounts.AccountError as error:
         raise click.ClickException(_refusal(error, lang)) from None
     click.echo(f"added {member.email} with the roles {member.roles}")

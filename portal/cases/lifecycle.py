@@ -16,7 +16,9 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 5. penalties accrue on each monthly anniversary of the first missed due date, for cases
    neither arranged nor on hold, up to the policy's number of accruals;
 6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
-   supervisor) expires.
+   supervisor) expires;
+7. partner agencies: a placement whose period has ended is recalled
+   (``portal.agencies.placement.recall_due``).
 
 A case is written once for 1 and 4: its stage moves with its overdue date, in step 1's
 pass, unless a later step may write an event of its own for it first (resolved, so
@@ -76,6 +78,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Currency, Policy, Stage
+from portal.agencies import placement
 from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
@@ -154,6 +157,8 @@ class DayWork:
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
+    # Partner agencies' placements whose period ended (``portal.agencies.placement``).
+    placements_recalled: int = 0
     # The cases written to the month-end history on a month's last day (not a change).
     month_end_cases: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -200,6 +205,8 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("arrears", arrears.daily_step),
         ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
+        # Placements with partner agencies whose period has ended are recalled.
+        ("agencies", _recall_placements),
         # Last: the book as this day's work left it (``portal.reporting.snapshots``).
         ("month_end", _one_transaction(_write_month_end)),
     ]
@@ -209,6 +216,11 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         work.seconds[name] = round(time.perf_counter() - started, 3)
     _record_run(engine, work, now)
     return work
+
+
+def _recall_placements(engine: Engine, day: _Day, work: DayWork) -> None:
+    """Recall the agencies' placements whose period ended by the run's moment."""
+    placement.daily_step(engine, day, work)
 
 
 def _write_month_end(conn: Connection, day: _Day, work: DayWork) -> None:
