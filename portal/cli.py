@@ -33,6 +33,7 @@ from portal.contact.gate import verdict
 from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
+from portal.demo import agencies as demo_agencies
 from portal.demo import run, seed
 from portal.finance import closing, journal_files, journals, payouts, plan_keeping
 from portal.finance import exceptions as work
@@ -106,7 +107,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f"    reconcile {statement.month} and import it on the Payouts page, in either order"
         )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
-    tries = {member.email: member.tries for member in seed.DEMO_STAFF}
+    demo_members = (*seed.DEMO_STAFF, demo_agencies.DEMO_AGENCY_MEMBER)
+    tries = {member.email: member.tries for member in demo_members}
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
         click.echo(f"        try: {tries[email]}")

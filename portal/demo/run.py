@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
+from portal.demo import agencies as demo_agencies
 from portal.demo import autopay, book, history, outcomes, reconciliation, seed, strategy
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
@@ -66,6 +67,8 @@ def prepare(
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
     reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
     staff = seed.demo_staff_accounts(db, now)
+    # A partner agency with its own account and some Taiwan cases placed with it.
+    staff.append(demo_agencies.seed_agency(db, now))
     floor = book.Floor()
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.

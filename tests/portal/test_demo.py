@@ -25,6 +25,7 @@ from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
 from portal.contact.gate import judge
 from portal.core import db, settings
+from portal.demo import agencies as demo_agencies
 from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
 from portal.demo.funnel import seed_funnel
@@ -34,6 +35,7 @@ from portal.finance import closing, payouts
 from portal.finance.reconcile import reconcile
 from portal.messaging.service import REDACTED
 from portal.models import (
+    AgencyPlacement,
     AuditEntry,
     BankDeposit,
     Borrower,
@@ -800,3 +802,18 @@ def test_the_demos_bank_statement_pays_the_payouts_last_months_run_stores(demo):
     assert [d.details for d in payouts.waiting_deposits(session) if d not in view.candidates] == [
         "INTEREST"
     ]
+
+
+def test_the_demo_has_a_partner_agency_with_an_account_and_taiwan_cases_placed(demo):
+    session, _engine, prepared, *_ = demo
+    printed = {email: roles for roles, email, _password in prepared.staff}
+    assert printed["agency@partner.example"] == "agency"
+    member = session.scalars(
+        select(StaffMember).where(StaffMember.email == "agency@partner.example")
+    ).one()
+    placed = session.scalars(
+        select(AgencyPlacement).where(AgencyPlacement.agency_id == member.agency_id)
+    ).all()
+    assert len(placed) == demo_agencies.PLACED_CASES
+    assert {p.currency for p in placed} == {"TWD"}
+    assert all(p.placed_balance > 0 for p in placed)
