@@ -1,6 +1,6 @@
 """What a partner agency's staff may reach: only the cases placed with their agency
 while the placement lives (not recalled, its period not over: a placement past its end
-stops access at that moment, before the daily work recalls it).
+stops access at that moment, before the daily work recalls it) and the agency is active.
 
 The web layer asks this for every request of an agency member (``staff_required``), so
 one check covers every case route, and a recall holds at the next request."""
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.core.db import MAX_ID
-from portal.models import AgencyPlacement, Message, PlacementStatus, StaffMember
+from portal.models import Agency, AgencyPlacement, Message, PlacementStatus, StaffMember
 
 AGENCY_ROLE = "agency"
 
@@ -28,7 +28,10 @@ def may_reach(db: Session, member: StaffMember, case_id: int, moment: datetime) 
     if member.agency_id is None or not 0 < case_id <= MAX_ID:
         return False
     found = db.scalar(
-        select(AgencyPlacement.id).where(
+        select(AgencyPlacement.id)
+        .join(Agency, Agency.id == AgencyPlacement.agency_id)
+        .where(
+            Agency.active,
             AgencyPlacement.case_id == case_id,
             AgencyPlacement.agency_id == member.agency_id,
             AgencyPlacement.status == PlacementStatus.PLACED,

@@ -235,3 +235,17 @@ def placement_of(db: Session, case_id: int) -> AgencyPlacement | None:
 def agency_named(db: Session, agency_id: int) -> Agency | None:
     """The agency of this id, or None."""
     return db.get(Agency, agency_id)
+
+
+def recall_case(db: Session, case: Case, member: StaffMember, moment: datetime) -> bool:
+    """Recall the case's live placement by hand (False: it has none): the agency's staff
+    lose it at once. A case event and the audit entry ``agency.recall_case``. Commits."""
+    live = placement_of(db, case.id)
+    if live is None:
+        return False
+    _recall(db, live, member.email, moment)
+    trail.record(
+        db, member, "agency.recall_case", moment, case_id=case.id, agency_id=live.agency_id
+    )
+    db.commit()
+    return True

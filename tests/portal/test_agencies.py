@@ -188,6 +188,20 @@ def test_placing_and_recalling_through_the_supervisor_pages(app):
     assert boss.post("/agent/agencies/999/recall").status_code == 404
 
 
+def test_a_supervisor_recalls_one_case_from_its_case_page(app):
+    _agency_id, placed, _other, agency_client = world(app)
+    add_staff(app, email="lead@haohuan.example", roles=("agent", "supervisor"))
+    boss = app.test_client()
+    staff_sign_in(boss, email="lead@haohuan.example")
+    section = boss.get(f"/agent/cases/{placed.case_id}?section=agency&lang=en")
+    assert "Placed with 高知催收 (KOCHI)" in section.get_data(as_text=True)
+    assert boss.post(f"/agent/cases/{placed.case_id}/placement/recall").status_code == 303
+    assert agency_client.get(f"/agent/cases/{placed.case_id}").status_code == 404
+    with app.app_context():
+        row = db.session().scalars(select(AgencyPlacement)).one()
+        assert (row.status, row.recalled_by) == ("recalled", "lead@haohuan.example")
+
+
 # The agency's staff ----------------------------------------------------------------------
 
 

@@ -796,6 +796,7 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "agent.create_agency",
         "agent.place_segment",
         "agent.recall_agency",
+        "agent.recall_case",
         "agent.strategy",
         "agent.strategy_switch",
         "agent.strategy_promote",

@@ -20,9 +20,9 @@ from portal.agencies import agencies as service
 from portal.agencies import placement
 from portal.cases import queue as queue_service
 from portal.core import db
-from portal.core.db import by_id
-from portal.models import Agency
-from portal.web.agent import blueprint
+from portal.core.db import Session, by_id
+from portal.models import Agency, Case, StaffMember
+from portal.web.agent import blueprint, case_section, find_case, no_case
 from portal.web.agent.offer_views import PercentField
 from portal.web.agent.segment_views import NOT_SEGMENT
 from portal.web.common.clock import console_zone
@@ -203,3 +203,40 @@ def recall_agency(agency_id: int) -> Response:
         FLASH,
     )
     return redirect(url_for("agent.agencies"), code=303)
+
+
+# The case page's section ------------------------------------------------------------------
+
+
+@case_section(95, "agent/_case_agency.html", name="agency", label=_l("Agency"))
+def agency_section(
+    database: Session, case: Case, member: StaffMember, moment: datetime
+) -> dict[str, Any]:
+    """Whether the case is placed with a partner agency, which and until when; for a
+    supervisor, the button that recalls it."""
+    live = placement.placement_of(database, case.id)
+    agency = placement.agency_named(database, live.agency_id) if live is not None else None
+    return {
+        "agency_panel": {
+            "case": case,
+            "placement": live,
+            "agency": agency,
+            "may_recall": "supervisor" in member.role_set and live is not None,
+            "zone": console_zone().key,
+        }
+    }
+
+
+@blueprint.post("/cases/<int:case_id>/placement/recall")
+@staff_required("supervisor")
+def recall_case(case_id: int) -> Response:
+    """Recall the case from its agency by hand; back to the case's agency section."""
+    case = find_case(case_id)
+    if case is None:
+        return no_case(case_id)
+    if placement.recall_case(db.session(), case, g.staff, g.now):
+        flash(_("The case is recalled from its agency."), FLASH)
+    return redirect(
+        url_for("agent.case", case_id=case.id, section="agency", _anchor="agency-section"),
+        code=303,
+    )
