@@ -36,6 +36,7 @@ SECTIONS = {
     "events": "events",
     "contacts": "contacts",
     "owner": "owner-section",
+    "agency": "agency-section",
 }
 # What the top of the page holds, in the order it reads.
 SUMMARY = [".case-head h1", ".summary-figures", ".verdict", ".pending", "#primary-action"]
