@@ -71,6 +71,9 @@ EVENT_NAMES: dict[str, Any] = {
     "promise_broken": _l("Promise to pay broken"),
     "promise_superseded": _l("Promise to pay replaced by a new one"),
     "owner_changed": _l("Owner changed"),
+    # Partner agencies (``portal.agencies.placement``).
+    "agency_placed": _l("Placed with a partner agency"),
+    "agency_recalled": _l("Recalled from a partner agency"),
     # The portal funnel's steps (``portal.reporting.funnel``), each with a device class.
     "portal_verified": _l("The borrower opened the portal"),
     "options_seen": _l("The borrower looked at the plan options"),

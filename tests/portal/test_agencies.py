@@ -416,3 +416,27 @@ def test_no_agency_path_contacts_anyone_but_the_borrower(app):
             select(ContactAttempt).where(ContactAttempt.agent == AGENCY_EMAIL)
         ).all()
         assert {a.borrower_id for a in attempts} <= {borrower.id}
+
+
+def test_a_placement_without_a_last_day_or_with_a_bad_filter_places_nothing(app):
+    agency_id, _placed, other, _client = world(app)
+    boss = app.test_client()
+    staff_sign_in(boss, email=SUPERVISOR)
+    url = f"/agent/agencies/{agency_id}/place?lang=en"
+    for data in ({"q": loan_number(app, other.case_id)}, {"until": "2026-12-31", "min": "abc"}):
+        assert boss.post(url, data=data).status_code == 303
+    past = boss.post(url, data={"until": "2026-11-01", "q": loan_number(app, other.case_id)})
+    assert past.status_code == 303
+    with app.app_context():
+        assert (
+            db.session().scalar(
+                select(AgencyPlacement.id).where(AgencyPlacement.case_id == other.case_id)
+            )
+            is None
+        )
+
+
+def test_the_timeline_names_the_placement_in_each_language(app):
+    _agency_id, placed, _other, client = world(app)
+    page = client.get(f"/agent/cases/{placed.case_id}?section=events&lang=zh_Hant_TW")
+    assert "已委託合作機構" in page.get_data(as_text=True)

@@ -158,7 +158,12 @@ def place_segment(agency_id: int) -> Response:
     form = PlaceForm()
     chosen, problems, arguments = _segment(request.form)
     back = url_for("agent.agencies", **arguments)
-    if problems or not form.validate_on_submit() or form.until.data is None:
+    if problems:
+        # The filter is not what the supervisor saw: nothing is placed on a guess.
+        for problem in problems:
+            flash(problem, FLASH)
+        return redirect(back, code=303)
+    if not form.validate_on_submit() or form.until.data is None:
         flash(_("Enter the placement's last day, today or later."), FLASH)
         return redirect(back, code=303)
     ends_at = _end_of(form.until.data)
