@@ -168,6 +168,18 @@ class Server:
                 peaks.append(int(found.group(1)) / 1024)
         return max(peaks)
 
+    def server_pss_mib(self) -> float:
+        """The whole server's memory now, in MiB: the proportional sets (PSS) of the master
+        and every worker, summed. Each page is counted once across them however many
+        processes share it, so this is what the server costs the machine: a preloading
+        master's pages are charged in full, once."""
+        total = 0.0
+        for pid in (self.process.pid, *self.worker_pids()):
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+            total += int(found.group(1)) / 1024 if found else 0.0
+        return total
+
     def worker_pss_uss_mib(self) -> tuple[float, float]:
         """The largest proportional set (PSS: each page shared with the master or other
         workers counted as its share) and unique set (USS: the worker's own pages) among

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from negotiation.dates import add_months
+from negotiation.legal import LegalMilestone, LegalStanding
 from negotiation.money import percent_of
 from negotiation.plans import Plan
 from negotiation.policy import PlanKind, Policy, Stage
@@ -29,6 +30,11 @@ class EventKind(StrEnum):
     CREDIT_REPORTED = "credit_reported"
     STAGE_CHANGES = "stage_changes"
     LEGAL_REFERRAL = "legal_referral"
+    # The legal track's real steps (issue 19), shown instead of LEGAL_REFERRAL's date
+    # once the borrower has been sent the final notice.
+    LEGAL_NOTICE_SENT = "legal_notice_sent"
+    LEGAL_NOTICE_DEADLINE = "legal_notice_deadline"
+    LEGAL_MILESTONE = "legal_milestone"
     ESCALATION_PAUSED = "escalation_paused"
     PENALTIES_FROZEN = "penalties_frozen"
     INSTALLMENT_MOVED = "installment_moved"
@@ -45,7 +51,8 @@ class TimelineEvent:
     ``stage`` is the stage an event moves the case to (stage changes, a broken plan);
     ``amount`` the money involved (a penalty, a reinstated waiver, a missed
     installment); ``past`` marks a milestone already reached on the snapshot's date;
-    ``moved_from`` is a moved installment's original date.
+    ``moved_from`` is a moved installment's original date; ``milestone`` the legal
+    track's step reached (``LEGAL_MILESTONE``).
     """
 
     date: date
@@ -54,17 +61,25 @@ class TimelineEvent:
     amount: int | None = None
     past: bool = False
     moved_from: _Day | None = None
+    milestone: LegalMilestone | None = None
 
 
-def timeline(snapshot: LoanSnapshot, policy: Policy) -> tuple[TimelineEvent, ...]:
+def timeline(
+    snapshot: LoanSnapshot, policy: Policy, legal: LegalStanding | None = None
+) -> tuple[TimelineEvent, ...]:
     """The milestones reached so far and what follows, by date, if nothing changes.
 
     A loan that is not overdue has none. While a hold stands, nothing escalates and no
-    penalty accrues: past milestones are listed, then the hold itself.
+    penalty accrues: past milestones are listed, then the hold itself. ``legal``: the
+    case's legal track once its final notice was sent: its real steps and their dates
+    replace the day from which the loan "may be referred".
     """
     if snapshot.days_past_due == 0:
         return ()
     events = list(_milestones(snapshot, policy))
+    if legal is not None and legal.notice_sent_on is not None:
+        events = [event for event in events if event.kind is not EventKind.LEGAL_REFERRAL]
+        events.extend(_legal_events(snapshot, legal, legal.notice_sent_on))
     if snapshot.on_hold:
         events = [event for event in events if event.past]
         events.append(TimelineEvent(snapshot.as_of, EventKind.ON_HOLD))
@@ -142,6 +157,25 @@ def _milestones(snapshot: LoanSnapshot, policy: Policy) -> list[TimelineEvent]:
         )
         for days, kind, stage in thresholds
     ]
+
+
+def _legal_events(
+    snapshot: LoanSnapshot, legal: LegalStanding, sent_on: date
+) -> list[TimelineEvent]:
+    events = [TimelineEvent(sent_on, EventKind.LEGAL_NOTICE_SENT, past=True)]
+    if legal.deadline is not None and not legal.reached:
+        events.append(
+            TimelineEvent(
+                legal.deadline,
+                EventKind.LEGAL_NOTICE_DEADLINE,
+                past=legal.deadline < snapshot.as_of,
+            )
+        )
+    events.extend(
+        TimelineEvent(on, EventKind.LEGAL_MILESTONE, past=True, milestone=milestone)
+        for milestone, on in legal.reached
+    )
+    return events
 
 
 def _next_penalty(snapshot: LoanSnapshot, policy: Policy) -> TimelineEvent | None:

@@ -28,6 +28,7 @@ from negotiation.contact import (
 )
 from negotiation.dates import Frequency
 from negotiation.jurisdiction import COUNTRIES, layers
+from negotiation.legal import LegalCost, LegalMilestone, LegalRules, MarketPath
 from negotiation.money import Currency
 
 E = TypeVar("E", bound=StrEnum)
@@ -165,6 +166,42 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class VisitRules:
+    """When a home visit (上門拜訪) may be proposed and when it may take place: the
+    policy's ``[visits]`` table (``negotiation.visits`` applies it)."""
+
+    # The earliest stage a visit may be proposed in (mid or late: never early).
+    min_stage: Stage
+    # The fewest days past due, and the least overdue amount per currency (minor units).
+    min_days_past_due: int
+    min_overdue: Mapping[Currency, int]
+    # Days between the written notice and the first day a visit may take place.
+    notice_days: int
+    # How many days the notice's date range spans.
+    window_days: int
+    # The hours a visit may take place, the borrower's local time (inside the contact
+    # rules' own hours: the stricter holds).
+    visit_from: time
+    visit_until: time
+
+
+DEFAULT_VISIT_RULES = VisitRules(
+    min_stage=Stage.MID,
+    min_days_past_due=45,
+    min_overdue={
+        Currency.TWD: 3_000_000,
+        Currency.CNY: 600_000,
+        Currency.HKD: 600_000,
+        Currency.USD: 100_000,
+    },
+    notice_days=7,
+    window_days=14,
+    visit_from=time(9),
+    visit_until=time(19),
+)
+
+
+@dataclass(frozen=True)
 class Policy:
     """A complete, validated collection policy."""
 
@@ -205,6 +242,10 @@ class Policy:
     # where the borrower lives only (``contact_for``'s first jurisdiction), not for the
     # lender's own jurisdictions or the loan's market.
     contact_holidays: Mapping[str, tuple[Blackout, ...]] = field(default_factory=dict)
+    # The legal track (``negotiation.legal``): None only for a policy built by hand.
+    legal: LegalRules | None = None
+    # Home visits: when one may be proposed, the notice's lead and the visiting hours.
+    visits: VisitRules = DEFAULT_VISIT_RULES
 
     def contact_for(self, *jurisdictions: str) -> ContactRules:
         """The contact rules for a borrower where ``jurisdictions`` meet (their own first,
@@ -622,6 +663,84 @@ def _contact(raw: Mapping[str, Any]) -> tuple[ContactRules, dict[str, ContactRul
     return lender, tables
 
 
+# The markets a legal path may be written for (``[legal.market.<code>]``).
+LEGAL_MARKETS = ("TW", "CN", "HK")
+
+
+def _legal(raw: Mapping[str, Any], referral_days: int) -> LegalRules:
+    """The ``[legal]`` table: the referral minimum per currency, the final notice's days
+    (at least ``contact.letter_notice_days``: the post must have time), and each market's
+    path, its waiting periods and the costs its law lets the lender add."""
+    table = _table(raw, "legal", "")
+    markets = _table(table, "market", "legal.")
+    paths = {}
+    for code in markets:
+        where = f"legal.market.{code}."
+        if code not in LEGAL_MARKETS:
+            raise PolicyError(f"legal.market.{code}: must be one of {', '.join(LEGAL_MARKETS)}")
+        market = _table(markets, code, "legal.market.")
+        milestones = _choices(market, "milestones", where, LegalMilestone)
+        if len(set(milestones)) != len(milestones):
+            raise PolicyError(f"{where}milestones: each milestone at most once")
+        waits = _table(market, "wait_days", where)
+        wait_days = {}
+        for name in waits:
+            if name not in milestones:
+                raise PolicyError(f"{where}wait_days.{name}: must be one of the milestones")
+            wait_days[LegalMilestone(name)] = _whole(waits, name, f"{where}wait_days.", 0, 366)
+        costs = market.get("recoverable_costs")
+        if not isinstance(costs, list) or not all(c in set(LegalCost) for c in costs):
+            allowed = ", ".join(LegalCost)
+            raise PolicyError(f"{where}recoverable_costs: must be a list of: {allowed}")
+        paths[str(code)] = MarketPath(
+            tuple(milestones), wait_days, frozenset(LegalCost(c) for c in costs)
+        )
+    notice_days = _whole(table, "final_notice_days", "legal.", 1, 90)
+    contact = _table(raw, "contact", "")
+    if notice_days < contact.get("letter_notice_days", 0):
+        raise PolicyError(
+            "legal.final_notice_days: must be at least contact.letter_notice_days "
+            "(the final notice goes by post)"
+        )
+    return LegalRules(
+        referral_days=referral_days,
+        referral_minimum={
+            currency.value: amount
+            for currency, amount in _minimums(table, "legal.", "referral_minimum").items()
+        },
+        final_notice_days=notice_days,
+        paths=paths,
+    )
+
+
+# A visit's notice and date range: at least a day's notice, at most two months'; a
+# date range of at least a day and at most two months.
+MAX_VISIT_NOTICE_DAYS = 60
+MAX_VISIT_WINDOW_DAYS = 60
+
+
+def _visits(raw: Mapping[str, Any]) -> VisitRules:
+    """The ``[visits]`` table: a visit is never proposed in the early stage."""
+    table = _table(raw, "visits", "")
+    where = "visits."
+    stage = table.get("min_stage")
+    if stage not in (Stage.MID.value, Stage.LATE.value):
+        raise PolicyError(f'{where}min_stage: must be "mid" or "late"')
+    start = _clock(table, "visit_from", where)
+    end = _clock(table, "visit_until", where)
+    if not start < end:
+        raise PolicyError(f"{where}visit_from: must be before visit_until")
+    return VisitRules(
+        min_stage=Stage(stage),
+        min_days_past_due=_whole(table, "min_days_past_due", where, 1),
+        min_overdue=_minimums(table, where, "min_overdue"),
+        notice_days=_whole(table, "notice_days", where, 1, MAX_VISIT_NOTICE_DAYS),
+        window_days=_whole(table, "window_days", where, 1, MAX_VISIT_WINDOW_DAYS),
+        visit_from=start,
+        visit_until=end,
+    )
+
+
 def _build(raw: Mapping[str, Any]) -> Policy:
     stages = _table(raw, "stages", "")
     consequences = _table(raw, "consequences", "")
@@ -666,6 +785,8 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         ),
         dispute_review_days=_whole(holds, "dispute_review_days", "holds.", 1, 366),
         hardship_review_days_before=_whole(holds, "hardship_review_days_before", "holds.", 0, 365),
+        legal=_legal(raw, _whole(consequences, "legal_referral_days", "consequences.", 1)),
+        visits=_visits(raw),
     )
     if policy.hardship_review_days_before >= policy.hardship_breathing_space_days:
         raise PolicyError(
@@ -673,6 +794,8 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         )
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
+    if policy.visits.min_days_past_due < policy.stage_starts(policy.visits.min_stage):
+        raise PolicyError("visits.min_days_past_due: must not be before min_stage begins")
     return policy
 
 
@@ -729,6 +852,8 @@ def unknown_keys(table: Mapping[str, Any]) -> list[str]:
                 continue
             if key not in known:
                 found.append(path)
+            elif key == "wait_days":
+                continue  # its keys are milestones, checked by _build
             elif isinstance(value, Mapping) and isinstance(known[key], Mapping):
                 walk(value, known[key], f"{path}.")
 

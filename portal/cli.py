@@ -26,15 +26,14 @@ from negotiation import Stage
 from negotiation.contact import Channel
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS
 from portal import create_app
-from portal.agencies import agencies
+from portal.agencies import agencies, commission
 from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
 from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
-from portal.demo import agencies as demo_agencies
-from portal.demo import run, seed
+from portal.demo import agency_staff, run, seed
 from portal.finance import closing, journal_files, journals, payouts, plan_keeping
 from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
@@ -107,7 +106,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f"    reconcile {statement.month} and import it on the Payouts page, in either order"
         )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
-    demo_members = (*seed.DEMO_STAFF, demo_agencies.DEMO_AGENCY_MEMBER)
+    demo_members = (*seed.DEMO_STAFF, agency_staff.DEMO_AGENCY_MEMBER)
     tries = {member.email: member.tries for member in demo_members}
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
@@ -680,6 +679,15 @@ def finance_close(month: str) -> None:
             click.echo(f"  exception {found.id} {found.kind} {found.status}", err=True)
         raise SystemExit(1) from None
     click.echo(f"{parsed} closed")
+
+
+@finance_group.command("commission")
+@with_appcontext
+def finance_commission() -> None:
+    """Book partner agencies' commission on every payment and refund of a placed case
+    not yet booked (the daily work does it too; running it again books nothing)."""
+    added = commission.book(db.session(), now())
+    click.echo(f"{added} commission entries booked")
 
 
 @finance_group.command("exceptions")

@@ -34,6 +34,7 @@ from negotiation import (
 from negotiation import Plan as Schedule
 from portal.cases.facts import live_plan, policy, policy_version, record_event, snapshot_of
 from portal.cases.holds import end_for_plan
+from portal.legal import hooks as legal_hooks
 from portal.models import (
     Case,
     Consent,
@@ -258,6 +259,9 @@ def accept(
     # guard; a lost race rolls them back with it.)
     void_open_payments(db, case_id=case.id, plan_id=None, now=now)
     end_for_plan(db, case, now)
+    # A plan before the final notice's deadline stops the legal track; after it, the
+    # track pauses while the plan lives (issue 19).
+    legal_hooks.on_plan(db, case, today, now)
     offer = db.get(Offer, choice.offer_id) if choice.offer_id is not None else None
     if offer is not None:
         offer.status = OfferStatus.ACCEPTED

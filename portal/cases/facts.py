@@ -30,9 +30,20 @@ from negotiation import (
     timeline,
 )
 from negotiation import Plan as Schedule
+from negotiation.legal import LegalStanding
 from portal.core import clock
 from portal.core.db import session as request_session
-from portal.models import LIVE_PLAN_STATUSES, Case, CaseEvent, Loan, Plan, PlanStatus
+from portal.models import (
+    LIVE_PLAN_STATUSES,
+    Case,
+    CaseEvent,
+    LegalStep,
+    LegalTrack,
+    LegalTrackStatus,
+    Loan,
+    Plan,
+    PlanStatus,
+)
 from portal.policy import versions
 
 
@@ -186,7 +197,7 @@ def view_case(db: Session, case: Case, today: date) -> CaseView:
         loan=case.loan,
         snapshot=snapshot,
         stage=rules.stage_for(snapshot.days_past_due),
-        timeline=timeline(snapshot, rules),
+        timeline=timeline(snapshot, rules, legal_standings(db, [case.id]).get(case.id)),
         plan=plan,
         ended=None if plan is not None or not plans else _ended(plans[-1], today),
     )
@@ -254,6 +265,7 @@ def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, Case
         )
     }
     rules = policy()
+    standings = legal_standings(db, ids)
     views = {}
     for case, today in wanted:
         since = today - timedelta(days=365)
@@ -265,11 +277,58 @@ def views_of(db: Session, wanted: Sequence[tuple[Case, date]]) -> dict[int, Case
             loan=case.loan,
             snapshot=snapshot,
             stage=rules.stage_for(snapshot.days_past_due),
-            timeline=timeline(snapshot, rules),
+            timeline=timeline(snapshot, rules, standings.get(case.id)),
             plan=plan,
             ended=None if plan is not None else _ended(latest.get(case.id), today),
         )
     return views
+
+
+# A track the borrower has been told of (its final notice sent) and not stopped: its real
+# steps replace the timeline's "may be referred" (issue 19).
+_TOLD = (
+    LegalTrackStatus.NOTICED,
+    LegalTrackStatus.ACTIVE,
+    LegalTrackStatus.PAUSED,
+    LegalTrackStatus.CLOSED,
+)
+
+
+def legal_standings(db: Session, case_ids: Sequence[int]) -> dict[int, LegalStanding]:
+    """Where each case's legal track stands for its borrower, by case id: the latest
+    track whose final notice was sent and that was not stopped, with its steps in order.
+    Cases without one are absent. Two statements whatever the number of cases."""
+    if not case_ids:
+        return {}
+    tracks: dict[int, LegalTrack] = {}
+    for track in db.scalars(
+        select(LegalTrack)
+        .where(
+            LegalTrack.case_id.in_(case_ids),
+            LegalTrack.status.in_(_TOLD),
+            LegalTrack.notice_sent_on.is_not(None),
+        )
+        .order_by(LegalTrack.id)
+    ):
+        tracks[track.case_id] = track
+    if not tracks:
+        return {}
+    steps: dict[int, list[tuple[LegalStep, date]]] = {}
+    for step in db.scalars(
+        select(LegalStep)
+        .where(LegalStep.track_id.in_([t.id for t in tracks.values()]))
+        .order_by(LegalStep.reached_on, LegalStep.id)
+    ):
+        steps.setdefault(step.track_id, []).append((step, step.reached_on))
+    return {
+        case_id: LegalStanding(
+            notice_sent_on=track.notice_sent_on,
+            deadline=track.deadline,
+            reached=tuple((step.milestone, on) for step, on in steps.get(track.id, [])),
+            paused=track.status == LegalTrackStatus.PAUSED,
+        )
+        for case_id, track in tracks.items()
+    }
 
 
 def load_schedules(db: Session, loans: Sequence[Loan]) -> None:

@@ -89,6 +89,13 @@ WATCHED: tuple[Watched, ...] = (
     Watched("quiet_hours", Scope.BY_BORROWER),
     Watched("opt_outs", Scope.BY_BORROWER),
     Watched("case_events", Scope.BY_CASE, whole_rows=False),
+    # The legal track: the status page and timeline show its notice, deadline, steps and
+    # costs (issue 19).
+    Watched("legal_tracks", Scope.BY_CASE),
+    Watched("legal_steps", Scope.BY_CASE),
+    Watched("legal_costs", Scope.BY_CASE),
+    # A home visit the borrower was told of: the status page says when and how to avoid it.
+    Watched("home_visits", Scope.BY_CASE),
     # The policy in force (the engine's limits and the stages' days).
     Watched("policy_versions", Scope.ACTIVE),
 )
@@ -96,6 +103,7 @@ WATCHED: tuple[Watched, ...] = (
 # Tables that refer to a case (or its borrower or links) but that no borrower page reads.
 UNWATCHED: dict[str, str] = {
     "agency_placements": "which partner agency works the case; the borrower pays the lender",
+    "commission_entries": "a partner agency's commission on payments; finance's alone",
     "audit_entries": "the staff's audit trail, never shown to a borrower",
     "contact_attempts": "the contact gate's log of calls and messages",
     "messages": "the outbox; the borrower reads messages on their phone, not in the portal",
@@ -103,6 +111,8 @@ UNWATCHED: dict[str, str] = {
     "case_month_ends": "the book's month-end history, for the staff's reports only",
     "arrears_entries": "the book's entries into arrears, for the staff's reports only",
     "strategy_steps": "the contact strategy's planned steps; invisible to the borrower",
+    "legal_documents": "the legal track's papers, for staff and counsel only",
+    "visit_photos": "photos of a visit's notice, for staff only",
     "verification_attempts": "failed answers: they end a session (checked first), never shown",
 }
 

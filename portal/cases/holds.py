@@ -38,6 +38,7 @@ from portal.cases.flags import clear_reason, raise_flag
 from portal.cases.overdue import borrower_today
 from portal.core.db import lock_row
 from portal.models import (
+    OPEN_VISIT_STATUSES,
     AdjustmentStatus,
     Case,
     CaseFlag,
@@ -48,7 +49,9 @@ from portal.models import (
     HoldAdjustment,
     HoldOutcome,
     HoldStatus,
+    HomeVisit,
     StaffMember,
+    VisitStatus,
 )
 
 Actor = StaffMember | str
@@ -136,6 +139,7 @@ def hold_case(
         db.add(row)
         case.hold = kind
         case.hold_since = now
+        cancel_visits(db, case, now, kind)
         if actor == "borrower":
             # An agent's own "hold.place" entry is written by the call's record.
             trail.record(
@@ -150,6 +154,28 @@ def hold_case(
         db, case, f"{reason}_declared", actor, at=now, details=details[:2000], **event_data
     )
     return placed
+
+
+def cancel_visits(db: Session, case: Case, now: datetime, kind: Hold) -> int:
+    """A hold stops every collection step: the case's open home visit (proposed to
+    scheduled) is cancelled, its notice not yet sent goes stale (``portal.messaging.
+    purposes``), and a new one must be proposed after the hold. How many. Does not
+    commit."""
+    visits = db.scalars(
+        select(HomeVisit).where(
+            HomeVisit.case_id == case.id, HomeVisit.status.in_(OPEN_VISIT_STATUSES)
+        )
+    ).all()
+    for visit in visits:
+        visit.status = VisitStatus.CANCELLED
+        visit.cancelled_at = now
+        visit.cancelled_by = "system"
+        visit.cancel_reason = "hold"
+        record_event(
+            db, case, "visit_cancelled", "system", at=now, visit_id=visit.id, reason="hold",
+            hold=kind.value,
+        )  # fmt: skip
+    return len(visits)
 
 
 def place_hold(

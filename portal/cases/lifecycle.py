@@ -78,11 +78,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Currency, Policy, Stage
-from portal.agencies import placement
+from portal.agencies import commission, placement
 from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
 from portal.core.sql import array_text
+from portal.legal.hooks import advance_tracks
 from portal.models import (
     OPEN_OFFER_STATUSES,
     OPEN_PAYMENT_STATUSES,
@@ -205,8 +206,12 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("arrears", arrears.daily_step),
         ("offers", _one_transaction(_expire_offers)),
         ("promises", _one_transaction(_review_promises)),
-        # Placements with partner agencies whose period has ended are recalled.
+        # Partner agencies' commission on the day's payments and refunds.
+        ("commission", commission.daily_step),
+        # Then placements whose period has ended are recalled.
         ("agencies", _recall_placements),
+        # The legal track: past its deadline, or its plan gone (issue 19).
+        ("legal", _one_transaction(_advance_legal)),
         # Last: the book as this day's work left it (``portal.reporting.snapshots``).
         ("month_end", _one_transaction(_write_month_end)),
     ]
@@ -1002,6 +1007,14 @@ def _expire_holds(conn: Connection, day: _Day, work: DayWork) -> None:
         expired = expire_holds(session, day.as_of, day.now)
         work.hardships_ended = expired.hardships
         day.restage.update(expired.cases)
+        session.flush()
+
+
+def _advance_legal(conn: Connection, day: _Day, work: DayWork) -> None:
+    """Legal tracks whose final notice's deadline has passed become active; paused ones
+    whose plan broke or lapsed resume (``portal.legal.hooks.advance_tracks``)."""
+    with Session(bind=conn) as session:
+        advance_tracks(session, day.as_of)
         session.flush()
 
 

@@ -1,77 +1,135 @@
-"""The demo's partner agency: an agency (15% commission, no letterhead, offers of up to
-six installments), its staff account (new password each run, printed with the others),
-and a few open Taiwan cases placed with it for 60 days by the demo supervisor. Re-running
-adds nothing but the password."""
+"""The demo's partner agency and what it earned: the agency ``demo-agency`` (made only
+if no one seeded it before), three named borrowers' open Taiwan cases placed with it
+(unless it already has placements), and part payments on two of them this month, one
+partly refunded, so finance's commission statement has a payment and a clawback to show.
+
+Payments go through ``portal.payments.events.handle``, as a gateway's events do, and the
+commission is booked by ``portal.agencies.commission.book``, as the daily work books it.
+Re-running adds nothing: the agency, the placements and each payment are looked up
+first.
+"""
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.agencies import agencies, placement
-from portal.demo.seed import DemoMember
-from portal.models import AgencyPlacement, Case, CaseStatus, Loan
-from portal.staff.accounts import add_member, change_password, find_member
-
-DEMO_AGENCY_CODE = "TPE-PARTNER"
-DEMO_SUPERVISOR = "supervisor@haohuan.example"
-PLACED_CASES = 8
-PERIOD = timedelta(days=60)
-DEMO_AGENCY_MEMBER = DemoMember(
-    "agency@partner.example",
-    "台北合作催收",
-    ("agency",),
-    0,
-    "a partner agency's staff: sees only the Taiwan cases placed with it (every other "
-    "case is 404), offers up to 6 installments, cannot print on the lender's letterhead",
+from portal.agencies import commission
+from portal.models import (
+    Agency,
+    AgencyPlacement,
+    Case,
+    CaseStatus,
+    Loan,
+    Payment,
+    PaymentStatus,
+    PlacementStatus,
 )
+from portal.payments.events import GatewayEvent, Outcome, handle
+
+DEMO_AGENCY = "demo-agency"
+RATE = Decimal("0.1200")
+# Two payments (minor units of TWD) and the part of the first refunded.
+PAYMENTS = (123_450, 250_000)
+REFUNDED = 23_450
 
 
-def seed_agency(db: Session, now: datetime) -> tuple[str, str, str]:
-    """Make the demo agency and its account (once), place its cases (once) and return
-    the account's (roles, email, password). Commits."""
-    agency = agencies.agency_by_code(db, DEMO_AGENCY_CODE)
+def seed_agency(db: Session, named: int, now: datetime) -> Agency:
+    """The demo agency, made if missing; its placements, made if it has none, on open
+    Taiwan cases among the ``named`` borrowers' with no hold and no live placement."""
+    agency = db.scalars(select(Agency).where(Agency.code == DEMO_AGENCY)).first()
     if agency is None:
-        asked = agencies.NewAgency(
-            code=DEMO_AGENCY_CODE,
-            name="台北合作催收股份有限公司",
-            commission_pct=Decimal(15),
-            letterhead_allowed=False,
-            max_installments=6,
-            max_penalty_waiver_pct=Decimal(20),
-            max_fee_waiver_pct=Decimal(10),
-        )
-        agency = agencies.create_agency(db, asked, "demo", now)
-    password = secrets.token_urlsafe(12)
-    demo = DEMO_AGENCY_MEMBER
-    member = find_member(db, demo.email)
-    if member is None:
-        add_member(db, demo.email, demo.name, demo.roles, password, now, agency_id=agency.id)
-    else:
-        member.active = True
-        change_password(db, member, password)
-    supervisor = find_member(db, DEMO_SUPERVISOR)
-    placed_before = db.scalar(
+        agency = Agency(code=DEMO_AGENCY, name="Demo Collections Partner", commission_rate=RATE)
+        db.add(agency)
+        db.flush()
+    placed = db.scalars(
         select(AgencyPlacement.id).where(AgencyPlacement.agency_id == agency.id)
-    )
-    if supervisor is not None and placed_before is None:
-        segment = (
-            select(Case.id)
+    ).first()
+    if placed is None:
+        live = select(AgencyPlacement.case_id).where(
+            AgencyPlacement.status == PlacementStatus.PLACED
+        )
+        cases = db.scalars(
+            select(Case)
             .join(Loan, Loan.id == Case.loan_id)
             .where(
-                Loan.currency == "TWD",
+                Case.id <= named,
                 Case.status == CaseStatus.OPEN,
                 Case.hold.is_(None),
-                Case.overdue_since.is_not(None),
+                Loan.currency == "TWD",
+                Case.id.not_in(live),
             )
             .order_by(Case.id)
-            .limit(PLACED_CASES)
+            .limit(3)
+        ).all()
+        for case in cases:
+            db.add(
+                AgencyPlacement(
+                    agency_id=agency.id,
+                    case_id=case.id,
+                    commission_rate=agency.commission_rate,
+                    placed_balance=_owed(case, now),
+                    currency="TWD",
+                    placed_by="supervisor@haohuan.example",
+                    placed_at=now - timedelta(days=20),
+                    ends_at=now + timedelta(days=70),
+                )
+            )
+    db.commit()
+    return agency
+
+
+def _owed(case: Case, now: datetime) -> int:
+    """What the case's borrower owed overdue at ``now``: installments due, and charges."""
+    today = now.date()
+    installments = sum(
+        i.principal_outstanding + i.interest_outstanding
+        for i in case.loan.installments
+        if i.due_date <= today
+    )
+    return installments + sum(c.outstanding for c in case.loan.charges)
+
+
+def seed_commission(db: Session, named: int, now: datetime) -> None:
+    """The agency, its placements, two part payments on its live placed cases (the
+    first partly refunded) within the last hours, and the commission booked. Commits."""
+    agency = seed_agency(db, named, now)
+    placements = db.scalars(
+        select(AgencyPlacement)
+        .where(
+            AgencyPlacement.agency_id == agency.id,
+            AgencyPlacement.status == PlacementStatus.PLACED,
+            AgencyPlacement.placed_at < now - timedelta(hours=3),
+            AgencyPlacement.currency == "TWD",
         )
-        placement.place_segment(
-            db, agency, segment, now + PERIOD, supervisor, now, {"demo": "Taiwan cases"}
+        .order_by(AgencyPlacement.id)
+        .limit(len(PAYMENTS))
+    ).all()
+    for number, (placement, amount) in enumerate(zip(placements, PAYMENTS, strict=False)):
+        reference = f"demo_agency_{placement.id}"
+        if db.scalars(select(Payment.id).where(Payment.gateway_reference == reference)).first():
+            continue
+        moment = now - timedelta(hours=2 - number / 2)
+        payment = Payment(
+            case_id=placement.case_id,
+            purpose="partial",
+            amount=amount,
+            currency="TWD",
+            status=PaymentStatus.PENDING,
+            gateway="sandbox",
+            gateway_reference=reference,
+            created_at=moment,
         )
-    return ",".join(demo.roles), demo.email, password
+        db.add(payment)
+        db.commit()
+        paid = GatewayEvent("sandbox", f"evt_{reference}", reference, Outcome.SUCCEEDED)
+        handle(db, paid, moment + timedelta(minutes=1))
+        if number == 0:
+            refund = GatewayEvent(
+                "sandbox", f"evt_{reference}_refund", reference, Outcome.REFUNDED, REFUNDED
+            )
+            handle(db, refund, moment + timedelta(minutes=30))
+    commission.book(db, now)

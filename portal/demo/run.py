@@ -5,7 +5,9 @@ work, the staff accounts, the book's morning floor, today's events for the conta
 strategy and its past 60 mornings, the owners (``haohuan cases assign``), 120 cases
 resolved in the last two years, the past year's outcomes (plans kept, broken and lapsed,
 promises, the contact gate's refusals) and the book's last 24 month-ends for the reports,
-fresh links, and last month's bank statement for the payouts page.
+a late Taiwan case on the legal track up to the payment order (支付命令), fresh links,
+last month's bank statement for the payouts page, and the partner agency's placed cases
+with this morning's payments and their commission.
 """
 
 from __future__ import annotations
@@ -20,11 +22,22 @@ from sqlalchemy.orm import Session
 
 from portal.cases import lifecycle
 from portal.cases.facts import policy
-from portal.demo import agencies as demo_agencies
-from portal.demo import autopay, book, history, outcomes, reconciliation, seed, strategy
+from portal.demo import (
+    agencies,
+    agency_staff,
+    autopay,
+    book,
+    history,
+    outcomes,
+    reconciliation,
+    seed,
+    strategy,
+    visits,
+)
 from portal.demo.disputes import seed_open_dispute
 from portal.demo.finance import demo_finance_account
 from portal.demo.funnel import seed_funnel
+from portal.demo.legal import seed_legal_track
 from portal.demo.payouts import DemoStatement, write_statement
 
 # The named borrowers' generator seed: their figures are the same on every run.
@@ -67,8 +80,8 @@ def prepare(
     seed_open_dispute(db, now)  # a chargeback for finance to answer, due a week ahead
     reconciliation.plant_discrepancies(db, now)  # for last month's reconciliation to find
     staff = seed.demo_staff_accounts(db, now)
-    # A partner agency with its own account and some Taiwan cases placed with it.
-    staff.append(demo_agencies.seed_agency(db, now))
+    # Home visits: one recorded from the field form, one noticed and scheduled ahead.
+    visits.seed_visits(db, len(seed.PEOPLE), today, now, folder)
     floor = book.Floor()
     if written:
         # The morning's floor on the book: plans, promises, holds, callbacks, opt-outs.
@@ -88,7 +101,15 @@ def prepare(
     # demo's own agent among those who took them, so "My figures" means something to
     # whoever signs in with that account.
     outcomes.seed_outcomes(db, today, now, seed.demo_agents(db) + seed.demo_agent_account(db))
+    # A late Taiwan case taken through the legal track up to the payment order (before
+    # the month-ends: its court fee is on today's books).
+    seed_legal_track(db, now)
     history.seed_month_ends(db, today)
+    # The partner agency's placed cases, paid on this morning (one payment partly
+    # refunded), and its commission booked: finance's statement for this month.
+    agencies.seed_commission(db, len(seed.PEOPLE), now)
+    # Its own staff account, printed with the others: it sees only those placed cases.
+    staff.append(agency_staff.seed_agency_staff(db, len(seed.PEOPLE), now))
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
     # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts

@@ -509,6 +509,21 @@ DEMO_STAFF = (
         "(/agent/strategy: its steps, pause switch and champion against challenger)",
     ),
     DemoMember(
+        "chen.zhiming@haohuan.example",
+        "陳志明 Chen Chih-ming",
+        ("field",),
+        0,
+        "home visits, on a phone: /field/visits lists the visits he is named on; record the "
+        "one set ahead (met or nobody home, a photo of the notice left at the door)",
+    ),
+    DemoMember(
+        "lin.jiahui@haohuan.example",
+        "林佳慧 Lin Chia-hui",
+        ("field",),
+        0,
+        "the second visitor on the same visits; every case and console page is closed to her",
+    ),
+    DemoMember(
         "lin.meihua@haohuan.example",
         "林美華 Lin Mei-hua",
         ("admin",),

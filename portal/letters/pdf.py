@@ -51,10 +51,12 @@ PUNCH = PAGE_HEIGHT / 2
 QR_SIZE = 34 * mm
 MUTED = colors.HexColor("#555555")
 RULE = colors.HexColor("#999999")
+# A frame's padding: none (the margins place the text).
+FRAME = {"leftPadding": 0, "rightPadding": 0, "topPadding": 0, "bottomPadding": 0}
 
 
 @dataclass(frozen=True)
-class _Styles:
+class Styles:
     body: ParagraphStyle
     small: ParagraphStyle
     title: ParagraphStyle
@@ -66,7 +68,7 @@ class _Styles:
     muted: ParagraphStyle
 
 
-def _styles(locale: str) -> _Styles:
+def styles(locale: str) -> Styles:
     chinese = locale.startswith("zh")
     # Chinese breaks between any two characters; English between words. The CJK fonts
     # have no bold: a bold Latin run inside regular Chinese reads as a mistake, so a
@@ -74,7 +76,7 @@ def _styles(locale: str) -> _Styles:
     wrap = "CJK" if chinese else None
     bold = LATIN if chinese else LATIN_BOLD
     body = ParagraphStyle("body", fontName=LATIN, fontSize=10, leading=15, wordWrap=wrap)
-    return _Styles(
+    return Styles(
         body=body,
         small=ParagraphStyle("small", body, fontSize=8.5, leading=12),
         title=ParagraphStyle("title", body, fontName=bold, fontSize=14, leading=20, spaceAfter=6),
@@ -165,29 +167,29 @@ class _AtFoot(Flowable):
         self.inner.drawOn(canvas, 0, 0)
 
 
-def _para(fonts: Fonts, text: str, style: ParagraphStyle) -> Paragraph:
+def para(fonts: Fonts, text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(fonts.markup(text), style)
 
 
-def _block(fonts: Fonts, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
+def block(fonts: Fonts, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
     return Paragraph("<br/>".join(fonts.markup(line) for line in lines), style)
 
 
-def _fitted(
+def fitted(
     fonts: Fonts, lines: Sequence[str], base: ParagraphStyle, width: float, height: float
 ) -> Paragraph:
     """The address in the largest size from 11 pt down to 7 pt that fits the window."""
-    paragraph = _block(fonts, lines, base)
+    paragraph = block(fonts, lines, base)
     for size in (11, 10, 9, 8, 7):
         style = ParagraphStyle(f"address{size}", base, fontSize=size, leading=size * 1.35)
-        paragraph = _block(fonts, lines, style)
+        paragraph = block(fonts, lines, style)
         if paragraph.wrap(width, height)[1] <= height:
             break
     return paragraph
 
 
-def _table(rows: list[list[Any]], widths: Sequence[float], commands: list[Any]) -> Table:
-    table = Table(rows, colWidths=list(widths), hAlign="LEFT")
+def table(rows: list[list[Any]], widths: Sequence[float], commands: list[Any]) -> Table:
+    laid = Table(rows, colWidths=list(widths), hAlign="LEFT")
     padding = [
         ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 4),
@@ -195,102 +197,104 @@ def _table(rows: list[list[Any]], widths: Sequence[float], commands: list[Any]) 
         ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ]
-    table.setStyle(TableStyle(padding + commands))
-    return table
+    laid.setStyle(TableStyle(padding + commands))
+    return laid
 
 
-def _story(content: LetterContent, fonts: Fonts, s: _Styles) -> list[Flowable]:
-    p = _para(fonts, content.title, s.title)
-    story: list[Flowable] = [p, _para(fonts, content.greeting, s.body), Spacer(0, 2 * mm)]
-    for text in content.introduction:
-        story += [_para(fonts, text, s.body), Spacer(0, 1.5 * mm)]
-    rows = [
-        [_para(fonts, label, s.body), _para(fonts, amount, s.number)]
-        for label, amount in content.arrears
-    ]
-    rows.append(
-        [_para(fonts, content.total[0], s.strong), _para(fonts, content.total[1], s.number_strong)]
-    )
-    story += [
-        _para(fonts, content.arrears_title, s.heading),
-        _table(rows, (70 * mm, 45 * mm), [("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)]),
-        Spacer(0, 1.5 * mm),
-        _para(fonts, content.not_yet_due, s.muted),
-        Spacer(0, 1.5 * mm),
-        *(_para(fonts, text, s.body) for text in content.situation),
-        _para(fonts, content.deadline_title, s.heading),
-    ]
-    if content.deadline:
-        story.append(_para(fonts, content.deadline, s.strong))
-    if content.consequences:
-        events = [
-            [
-                _para(fonts, day, s.muted if past else s.strong),
-                _para(fonts, sentence, s.muted if past else s.body),
-            ]
-            for day, sentence, past in content.consequences
-        ]
-        story.append(_table(events, (40 * mm, BODY_WIDTH - 40 * mm), []))
-    story.append(_para(fonts, content.consequences_note, s.body))
-    steps = [
-        [_para(fonts, f"{number}.", s.body), _para(fonts, text, s.body)]
-        for number, text in enumerate(content.steps, 1)
-    ]
-    story += [
-        _para(fonts, content.steps_title, s.heading),
-        _table(steps, (6 * mm, BODY_WIDTH - 6 * mm), []),
-        Spacer(0, 2 * mm),
-    ]
-    link = _table(
+def link_block(fonts: Fonts, s: Styles, title: str, note: str, url: str) -> Flowable:
+    """The borrower's link: its QR code beside what it is for, then the address itself
+    in full (typed by hand when the code cannot be scanned), kept on one page."""
+    link = table(
         [
             [
-                qr_drawing(content.link_url),
-                [
-                    _para(fonts, content.link_title, s.strong),
-                    Spacer(0, 1 * mm),
-                    _para(fonts, content.link_note, s.body),
-                ],
+                qr_drawing(url),
+                [para(fonts, title, s.strong), Spacer(0, 1 * mm), para(fonts, note, s.body)],
             ],
-            [Paragraph(escape(content.link_url), s.link), ""],
+            [Paragraph(escape(url), s.link), ""],
         ],
         (QR_SIZE + 4 * mm, BODY_WIDTH - QR_SIZE - 4 * mm),
         [("SPAN", (0, 1), (1, 1)), ("VALIGN", (1, 0), (1, 0), "MIDDLE")],
     )
+    return KeepTogether([link])
+
+
+def _story(content: LetterContent, fonts: Fonts, s: Styles) -> list[Flowable]:
+    p = para(fonts, content.title, s.title)
+    story: list[Flowable] = [p, para(fonts, content.greeting, s.body), Spacer(0, 2 * mm)]
+    for text in content.introduction:
+        story += [para(fonts, text, s.body), Spacer(0, 1.5 * mm)]
+    rows = [
+        [para(fonts, label, s.body), para(fonts, amount, s.number)]
+        for label, amount in content.arrears
+    ]
+    rows.append(
+        [para(fonts, content.total[0], s.strong), para(fonts, content.total[1], s.number_strong)]
+    )
     story += [
-        KeepTogether([link]),
+        para(fonts, content.arrears_title, s.heading),
+        table(rows, (70 * mm, 45 * mm), [("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)]),
+        Spacer(0, 1.5 * mm),
+        para(fonts, content.not_yet_due, s.muted),
+        Spacer(0, 1.5 * mm),
+        *(para(fonts, text, s.body) for text in content.situation),
+        para(fonts, content.deadline_title, s.heading),
+    ]
+    if content.deadline:
+        story.append(para(fonts, content.deadline, s.strong))
+    if content.consequences:
+        events = [
+            [
+                para(fonts, day, s.muted if past else s.strong),
+                para(fonts, sentence, s.muted if past else s.body),
+            ]
+            for day, sentence, past in content.consequences
+        ]
+        story.append(table(events, (40 * mm, BODY_WIDTH - 40 * mm), []))
+    story.append(para(fonts, content.consequences_note, s.body))
+    steps = [
+        [para(fonts, f"{number}.", s.body), para(fonts, text, s.body)]
+        for number, text in enumerate(content.steps, 1)
+    ]
+    story += [
+        para(fonts, content.steps_title, s.heading),
+        table(steps, (6 * mm, BODY_WIDTH - 6 * mm), []),
+        Spacer(0, 2 * mm),
+    ]
+    story += [
+        link_block(fonts, s, content.link_title, content.link_note, content.link_url),
         Spacer(0, 3 * mm),
-        *(_para(fonts, text, s.body) for text in content.closing),
-        _para(fonts, content.signature, s.body),
-        _AtFoot(_slip(content, fonts, s), _para(fonts, content.cut_here, s.muted)),
+        *(para(fonts, text, s.body) for text in content.closing),
+        para(fonts, content.signature, s.body),
+        _AtFoot(_slip(content, fonts, s), para(fonts, content.cut_here, s.muted)),
     ]
     return story
 
 
-def _slip(content: LetterContent, fonts: Fonts, s: _Styles) -> Table:
+def _slip(content: LetterContent, fonts: Fonts, s: Styles) -> Table:
     """The tear-off reply slip: who it is from, what they choose, how to reach them."""
     half = BODY_WIDTH / 2
-    known = _table(
+    known = table(
         [
-            [_para(fonts, label, s.muted), _para(fonts, value, s.strong)]
+            [para(fonts, label, s.muted), para(fonts, value, s.strong)]
             for label, value in content.slip_fields
         ],
         (28 * mm, half - 28 * mm),
         [],
     )
-    pay_on = _table(
-        [[_Box(), _para(fonts, content.slip_pay_on, s.body), ""]],
+    pay_on = table(
+        [[_Box(), para(fonts, content.slip_pay_on, s.body), ""]],
         (7 * mm, 55 * mm, 45 * mm),
         [("LINEBELOW", (2, 0), (2, 0), 0.6, colors.black)],
     )
-    options = _table(
-        [[_Box(), _para(fonts, option, s.body)] for option in content.slip_options],
+    options = table(
+        [[_Box(), para(fonts, option, s.body)] for option in content.slip_options],
         (7 * mm, BODY_WIDTH - 7 * mm),
         [("TOPPADDING", (0, 0), (-1, -1), 3)],
     )
 
     def blanks(labels: tuple[str, str]) -> Table:
-        return _table(
-            [[_para(fonts, labels[0], s.body), "", _para(fonts, labels[1], s.body), ""]],
+        return table(
+            [[para(fonts, labels[0], s.body), "", para(fonts, labels[1], s.body), ""]],
             (52 * mm, 38 * mm, 32 * mm, BODY_WIDTH - 122 * mm),
             [
                 ("LINEBELOW", (1, 0), (1, 0), 0.6, colors.black),
@@ -301,19 +305,19 @@ def _slip(content: LetterContent, fonts: Fonts, s: _Styles) -> Table:
         )
 
     rows = [
-        [_para(fonts, content.slip_title, s.heading)],
+        [para(fonts, content.slip_title, s.heading)],
         [known],
         [pay_on],
         [options],
         [blanks(content.slip_call_back)],
         [blanks(content.slip_sign)],
         [Spacer(0, 1.5 * mm)],
-        [_para(fonts, content.slip_return, s.muted)],
+        [para(fonts, content.slip_return, s.muted)],
     ]
-    return _table(rows, (BODY_WIDTH,), [("TOPPADDING", (0, 0), (0, 0), 0)])
+    return table(rows, (BODY_WIDTH,), [("TOPPADDING", (0, 0), (0, 0), 0)])
 
 
-def _numbered_canvas(
+def numbered_canvas(
     draw_footer: Callable[[Canvas, int, int], None],
 ) -> type[Canvas]:
     """A canvas that holds its pages until the end, so each can say "page n of m"."""
@@ -338,27 +342,57 @@ def _numbered_canvas(
     return NumberedCanvas
 
 
+@dataclass(frozen=True)
+class Letterhead:
+    """What a posted letter shows around its text: the lender's name at the head of the
+    first page, the window's name and address, the block beside it (contact, date,
+    reference), the head of later pages and their numbers' pattern (%(page)d of
+    %(pages)d)."""
+
+    locale: str
+    title: str
+    sender: str
+    address_lines: tuple[str, ...]
+    info_lines: tuple[str, ...]
+    continued: str
+    page_pattern: str
+
+
+StoryBuilder = Callable[[Fonts, Styles], list[Flowable]]
+
+
 def render_pdf(content: LetterContent) -> bytes:
     """The letter as an A4 PDF (see the module's docstring for the layout and fonts)."""
-    fonts = letter_fonts(content.locale)
-    s = _styles(content.locale)
+    head = Letterhead(
+        locale=content.locale,
+        title=content.title,
+        sender=content.signature,
+        address_lines=content.address_lines,
+        info_lines=(*content.sender_lines, "", content.date_line, content.reference_line),
+        continued=content.continued,
+        page_pattern=content.page_pattern,
+    )
+    return letter_pdf(head, lambda fonts, s: _story(content, fonts, s))
+
+
+def letter_pdf(head: Letterhead, story: StoryBuilder) -> bytes:
+    """A letter for a DL window envelope (see the module's docstring): ``head`` around
+    the flowables ``story`` makes with the letter's fonts and styles."""
+    fonts = letter_fonts(head.locale)
+    s = styles(head.locale)
     buffer = BytesIO()
 
     def first_page(canvas: Canvas, _doc: Any) -> None:
         canvas.saveState()
-        head = _para(fonts, content.signature, ParagraphStyle("head", s.title, fontSize=15))
-        head.wrap(BODY_WIDTH, 20 * mm)
-        head.drawOn(canvas, LEFT, PAGE_HEIGHT - 28 * mm)
+        sender = para(fonts, head.sender, ParagraphStyle("head", s.title, fontSize=15))
+        sender.wrap(BODY_WIDTH, 20 * mm)
+        sender.drawOn(canvas, LEFT, PAGE_HEIGHT - 28 * mm)
         # The window: name and address only.
         window_height = WINDOW_BOTTOM - WINDOW_TOP
-        address = _fitted(fonts, content.address_lines, s.body, WINDOW_WIDTH, window_height)
+        address = fitted(fonts, head.address_lines, s.body, WINDOW_WIDTH, window_height)
         _w, used = address.wrap(WINDOW_WIDTH, window_height)
         address.drawOn(canvas, WINDOW_X, PAGE_HEIGHT - WINDOW_TOP - used)
-        info = _block(
-            fonts,
-            [*content.sender_lines, "", content.date_line, content.reference_line],
-            s.small,
-        )
+        info = block(fonts, head.info_lines, s.small)
         _w, used = info.wrap(INFO_WIDTH, 45 * mm)
         info.drawOn(canvas, INFO_X, PAGE_HEIGHT - INFO_TOP - used)
         canvas.setStrokeColor(RULE)
@@ -368,42 +402,41 @@ def render_pdf(content: LetterContent) -> bytes:
         canvas.restoreState()
 
     def later_page(canvas: Canvas, _doc: Any) -> None:
-        head = _para(fonts, content.continued, s.muted)
-        head.wrap(BODY_WIDTH, 10 * mm)
-        head.drawOn(canvas, LEFT, PAGE_HEIGHT - 13 * mm)
+        continued = para(fonts, head.continued, s.muted)
+        continued.wrap(BODY_WIDTH, 10 * mm)
+        continued.drawOn(canvas, LEFT, PAGE_HEIGHT - 13 * mm)
 
     def footer(canvas: Canvas, number: int, total: int) -> None:
         if total < 2:
             return
-        text = content.page_pattern % {"page": number, "pages": total}
-        label = _para(fonts, text, ParagraphStyle("page", s.muted, alignment=TA_RIGHT))
+        text = head.page_pattern % {"page": number, "pages": total}
+        label = para(fonts, text, ParagraphStyle("page", s.muted, alignment=TA_RIGHT))
         label.wrap(BODY_WIDTH, 10 * mm)
         label.drawOn(canvas, LEFT, 10 * mm)
 
     doc = BaseDocTemplate(
         buffer,
         pagesize=A4,
-        title=content.title,
-        author=content.signature,
-        subject=content.title,
+        title=head.title,
+        author=head.sender,
+        subject=head.title,
         creator="Haohuan",
-        lang=content.locale.replace("_", "-"),
+        lang=head.locale.replace("_", "-"),
     )
-    frame = {"leftPadding": 0, "rightPadding": 0, "topPadding": 0, "bottomPadding": 0}
     doc.addPageTemplates(
         [
             PageTemplate(
                 "first",
-                [Frame(LEFT, BOTTOM, BODY_WIDTH, PAGE_HEIGHT - FIRST_BODY_TOP - BOTTOM, **frame)],
+                [Frame(LEFT, BOTTOM, BODY_WIDTH, PAGE_HEIGHT - FIRST_BODY_TOP - BOTTOM, **FRAME)],
                 onPage=first_page,
                 autoNextPageTemplate="later",
             ),
             PageTemplate(
                 "later",
-                [Frame(LEFT, BOTTOM, BODY_WIDTH, PAGE_HEIGHT - TOP - BOTTOM, **frame)],
+                [Frame(LEFT, BOTTOM, BODY_WIDTH, PAGE_HEIGHT - TOP - BOTTOM, **FRAME)],
                 onPage=later_page,
             ),
         ]
     )
-    doc.build(_story(content, fonts, s), canvasmaker=_numbered_canvas(footer))
+    doc.build(story(fonts, s), canvasmaker=numbered_canvas(footer))
     return buffer.getvalue()

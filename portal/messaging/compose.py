@@ -27,7 +27,7 @@ two. ``sms_parts`` counts them; the tests hold the texts to that.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, ngettext
@@ -272,6 +272,69 @@ def compose_validation_notice(
         subject = _(
             "%(lender)s: notice about your loan %(number)s", lender=name, number=loan.number
         )
+        return Composed(subject, "\n".join(lines) + "\n", locale)
+
+
+def compose_visit_notice(
+    case: Case,
+    channel: Channel,
+    *,
+    first: date,
+    last: date,
+    hours: tuple[time, time],
+    link: str,
+    opt_out: str,
+) -> Composed:
+    """The written notice of a home visit, in the borrower's language: the date range
+    (``first`` to ``last``, their local dates) and hours, and how to arrange the visit or
+    avoid it (pay what is overdue, choose a plan, or call us). An SMS says only that
+    there is a notice behind the link: a text can be read by others on a locked screen,
+    and a visit is the debt's business, told to the borrower alone."""
+    locale = borrower_locale(case)
+    with force_locale(locale):
+        if channel is Channel.SMS:
+            head = _(
+                "%(lender)s: an important notice about your account. Open:",
+                lender=sms_name(locale),
+            )
+            return Composed(
+                None, "\n".join([head, link, _("To stop SMS from us:"), opt_out]), locale
+            )
+        contact = lender(locale, market_of(case.loan.currency))
+        subject = _("%(lender)s: a notice about your account", lender=lender_name(case))
+        lines = [
+            _("Hello %(name)s,", name=case.loan.borrower.full_name),
+            "",
+            _(
+                "Loan %(number)s is still overdue. Two of our staff plan to visit you at "
+                "home between %(first)s and %(last)s, from %(start)s to %(end)s. Each "
+                "will carry identification and show it to you. They will speak only to "
+                "you about your loan, never to anyone else.",
+                number=case.loan.number,
+                first=long_date(first),
+                last=long_date(last),
+                start=hours[0].strftime("%H:%M"),
+                end=hours[1].strftime("%H:%M"),
+            ),
+            "",
+            _("You can avoid the visit:"),
+            "- " + _("Pay what is overdue, or choose a plan you can afford, on your page:"),
+            link,
+            "- "
+            + _(
+                "Or call us on %(phone)s (%(hours)s): we can agree a plan by phone, or "
+                "arrange the visit for a day and time that suit you.",
+                phone=contact.phone,
+                hours=contact.hours,
+            ),
+            "",
+            _(
+                "If you are in difficulty or think the amount is wrong, tell us on the same "
+                "page: we will pause collection, and the visit, while we look into it."
+            ),
+            "",
+            *email_footer(contact, opt_out),
+        ]
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
 

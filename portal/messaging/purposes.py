@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from negotiation import AttemptOutcome, LoanSnapshot, attempt_dates
 from negotiation.contact import Channel
+from negotiation.visits import visit_hours
 from portal.cases.facts import (
     CaseView,
     EndedPlan,
@@ -43,7 +44,7 @@ from portal.cases.facts import (
 )
 from portal.cases.holds import dispute_status
 from portal.cases.overdue import borrower_today
-from portal.contact.gate import VALIDATION_NOTICE
+from portal.contact.gate import VALIDATION_NOTICE, borrower_rules
 from portal.contact.promises import progress_of
 from portal.core.i18n import lender, long_date, market_of, money
 from portal.messaging.compose import (
@@ -53,6 +54,7 @@ from portal.messaging.compose import (
     compose_dispute_rejected,
     compose_dispute_upheld,
     compose_validation_notice,
+    compose_visit_notice,
     email_footer,
     lender_name,
     link_note,
@@ -61,11 +63,15 @@ from portal.messaging.compose import (
 )
 from portal.messaging.links import public_url
 from portal.models import (
+    OPEN_VISIT_STATUSES,
     Autopay,
     AutopayAttempt,
     AutopayEnd,
     AutopayStatus,
     Case,
+    HomeVisit,
+    LegalTrack,
+    LegalTrackStatus,
     Offer,
     Payment,
     Plan,
@@ -84,6 +90,9 @@ OFFER = "offer"
 # A message explaining a rejected dispute, or telling of an upheld one.
 DISPUTE_REJECTED = "dispute"
 DISPUTE_UPHELD = "dispute_upheld"
+# The written notice of a home visit (``portal.visits``): its date range and how to
+# avoid it, from the case's open visit at sending time.
+VISIT_NOTICE = "visit_notice"
 
 
 class StrategyTemplate(StrEnum):
@@ -163,6 +172,26 @@ def compose_purpose(
     if purpose == VALIDATION_NOTICE:
         return compose_validation_notice(
             db, case, moment, link=link, help_url=help_url or _help_url(), opt_out=opt_out
+        )
+    if purpose == VISIT_NOTICE:
+        visit = db.scalars(
+            select(HomeVisit)
+            .where(HomeVisit.case_id == case.id, HomeVisit.status.in_(OPEN_VISIT_STATUSES))
+            .limit(1)
+        ).first()
+        if visit is None or visit.window_first is None or visit.window_last is None:
+            # The visit was cancelled (a hold, a plan, withdrawn) before the notice went.
+            raise StaleMessageError(purpose, "visit")
+        return compose_visit_notice(
+            case,
+            channel,
+            first=visit.window_first,
+            last=visit.window_last,
+            hours=visit_hours(
+                policy().visits, borrower_rules(case.loan.borrower, case.loan.currency)
+            ),
+            link=link,
+            opt_out=opt_out,
         )
     if purpose == DISPUTE_UPHELD:
         status = dispute_status(db, case, moment)
@@ -898,9 +927,47 @@ def _refund_notice(facts: _Facts) -> _Words:
     return _Words(_sms_message(facts), _subject_message(facts), body, _("See your account:"))
 
 
+# The legal track's final notice (``portal.legal.service.send_final_notice``), sent with
+# its letter: what is overdue, the deadline, and that a payment or a plan by then stops
+# the track. Stale once the track is no longer waiting on its deadline (stopped, paid).
+LEGAL_NOTICE = "legal_notice"
+
+
+def _legal_notice(facts: _Facts) -> _Words:
+    """The final notice before legal action: the amount, the deadline, what stops it."""
+    track = facts.db.scalars(
+        select(LegalTrack).where(
+            LegalTrack.case_id == facts.case.id,
+            LegalTrack.status == LegalTrackStatus.NOTICED,
+        )
+    ).first()
+    if track is None or track.deadline is None:
+        raise facts.stale("no_noticed_track")
+    overdue = facts.snapshot().arrears.total
+    body = [
+        _(
+            "This is our final notice before legal action on loan %(number)s: "
+            "%(amount)s is overdue.",
+            number=facts.number,
+            amount=facts.money(overdue),
+        ),
+        _(
+            "Unless you pay, or agree a plan with us, by %(date)s, we may apply to the "
+            "court. Any payment or plan agreed by that date stops this.",
+            date=long_date(track.deadline),
+        ),
+        _("We have also sent you this notice by post."),
+        "",
+    ]
+    return _Words(
+        _sms_message(facts), _subject_message(facts), body, _("See your options:"), help=True
+    )
+
+
 # Notices: each says what happened, in its own words, or nothing (stale).
-NOTICES: frozenset[str] = frozenset({*AUTOPAY_NOTICES, REFUND_NOTICE})
+NOTICES: frozenset[str] = frozenset({*AUTOPAY_NOTICES, REFUND_NOTICE, LEGAL_NOTICE})
 _NOTICE_WORDS: dict[str, Callable[[_Facts], _Words]] = {
     **_AUTOPAY_WORDS,
     REFUND_NOTICE: _refund_notice,
+    LEGAL_NOTICE: _legal_notice,
 }

@@ -99,6 +99,7 @@ from portal.messaging.purposes import (
     DISPUTE_UPHELD,
     NOTICES,
     STRATEGY_TEMPLATES,
+    VISIT_NOTICE,
     StaleMessageError,
     compose_purpose,
 )
@@ -155,7 +156,7 @@ OUTCOME_PURPOSES = frozenset({DISPUTE_UPHELD, DISPUTE_REJECTED})
 # Messages whose words are their own: they do not state the case's amounts and timeline
 # as a reminder's email does (``portal.cases.facts.view_case``), so the batch sender reads
 # no view for them.
-_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE, *NOTICES})
+_OWN_WORDS = frozenset({*OUTCOME_PURPOSES, VALIDATION_NOTICE, VISIT_NOTICE, *NOTICES})
 
 
 class Problem(StrEnum):

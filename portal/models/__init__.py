@@ -42,6 +42,7 @@ from portal.models.cases import (
     FlagReason,
     LifecycleRun,
 )
+from portal.models.commission import CommissionEntry
 from portal.models.contact import (
     Callback,
     CallbackSource,
@@ -66,6 +67,16 @@ from portal.models.holds import (
     HoldAdjustment,
     HoldOutcome,
     HoldStatus,
+)
+from portal.models.legal import (
+    LIVE_TRACK_STATUSES,
+    LegalCostEntry,
+    LegalDocument,
+    LegalDocumentKind,
+    LegalStep,
+    LegalTrack,
+    LegalTrackStatus,
+    TrackEnd,
 )
 from portal.models.loans import UNPAID_INSTALLMENT, Borrower, Loan, LoanCharge, LoanInstallment
 from portal.models.payments import (
@@ -146,6 +157,7 @@ from portal.models.strategy import (
     StrategySwitch,
     StrategyVersion,
 )
+from portal.models.visits import OPEN_VISIT_STATUSES, HomeVisit, VisitPhoto, VisitStatus
 
 __all__ = [
     "ACTIVE_EXCEPTION_STATUSES",
@@ -154,9 +166,11 @@ __all__ = [
     "IN_FLIGHT_REFUND_STATUSES",
     "LIVE_AUTOPAY_STATUSES",
     "LIVE_PLAN_STATUSES",
+    "LIVE_TRACK_STATUSES",
     "NAMING",
     "OPEN_OFFER_STATUSES",
     "OPEN_PAYMENT_STATUSES",
+    "OPEN_VISIT_STATUSES",
     "UNPAID_INSTALLMENT",
     "AdjustmentKind",
     "AdjustmentStatus",
@@ -187,6 +201,7 @@ __all__ = [
     "CaseHold",
     "CaseMonthEnd",
     "CaseStatus",
+    "CommissionEntry",
     "Consent",
     "ContactAttempt",
     "ContactCaseMonth",
@@ -213,6 +228,13 @@ __all__ = [
     "HoldAdjustment",
     "HoldOutcome",
     "HoldStatus",
+    "HomeVisit",
+    "LegalCostEntry",
+    "LegalDocument",
+    "LegalDocumentKind",
+    "LegalStep",
+    "LegalTrack",
+    "LegalTrackStatus",
     "LifecycleRun",
     "LiquidationCell",
     "Loan",
@@ -267,7 +289,10 @@ __all__ = [
     "StrategySwitch",
     "StrategyVersion",
     "Team",
+    "TrackEnd",
     "VerificationAttempt",
+    "VisitPhoto",
+    "VisitStatus",
     "Waiver",
     "WebhookInbox",
     "WorkCell",

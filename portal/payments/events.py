@@ -26,6 +26,7 @@ from portal.cases.facts import record_event
 from portal.cases.overdue import borrower_today
 from portal.contact.promises import keep_if_paid
 from portal.core.db import lock_row
+from portal.legal import hooks as legal_hooks
 from portal.models import (
     LIVE_PLAN_STATUSES,
     OPEN_PAYMENT_STATUSES,
@@ -345,6 +346,8 @@ def _succeed(db: Session, case: Case, payment: Payment, now: datetime) -> None:
     else:
         _record(db, case, payment, _pay_plan(db, case, plan, payment.amount, now, today), now)
     keep_if_paid(db, case, now)
+    # Paid before the final notice's deadline: the legal track stops (issue 19).
+    legal_hooks.on_payment(db, case, today, now)
 
 
 def _pay_plan(

@@ -44,7 +44,7 @@ from portal.staff.passwords import (
 # The one list of staff roles: the CLI offers these, and ``staff_required`` refuses others.
 # ``agency``: a partner agency's staff (``portal.agencies``), who hold no other role and
 # have their agency set; they reach only the cases placed with it.
-ROLES = ("agent", "supervisor", "finance", "admin", "agency")
+ROLES = ("agent", "supervisor", "finance", "admin", "field", "agency")
 AGENCY = "agency"
 ACCOUNT_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5

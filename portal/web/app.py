@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.borrower.views import blueprint as borrower
     from portal.web.common import kept_rows, page_cache, pages, unreadable
     from portal.web.extensions import htmx
+    from portal.web.field import blueprint as field
     from portal.web.finance.views import blueprint as finance
     from portal.web.health import blueprint as health
     from portal.web.home import blueprint as home
@@ -76,6 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin)
     app.register_blueprint(reports)
     app.register_blueprint(my_figures)
+    app.register_blueprint(field)
     # The consoles' navigation links only to pages this app serves.
     endpoints = frozenset(app.view_functions)
     app.context_processor(lambda: {"console_endpoints": endpoints})

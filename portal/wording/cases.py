@@ -24,6 +24,13 @@ EVENT_NAMES: dict[str, Any] = {
     "penalty_charged": _l("Penalty charged"),
     "case_reopened": _l("Case reopened: overdue again"),
     "plan_accepted": _l("The borrower accepted a plan"),
+    "legal_referred": _l("Referred for legal action"),
+    "legal_approved": _l("Legal referral approved"),
+    "legal_noticed": _l("Final notice before legal action sent"),
+    "legal_milestone": _l("Legal milestone reached"),
+    "legal_paused": _l("Legal track paused: a plan was agreed"),
+    "legal_stopped": _l("Legal track stopped"),
+    "legal_closed": _l("Legal track closed"),
     "plan_withdrawn": _l("The borrower withdrew an accepted plan"),
     "plan_activated": _l("Plan started: first payment made"),
     "plan_completed": _l("Plan completed"),
@@ -71,6 +78,12 @@ EVENT_NAMES: dict[str, Any] = {
     "promise_broken": _l("Promise to pay broken"),
     "promise_superseded": _l("Promise to pay replaced by a new one"),
     "owner_changed": _l("Owner changed"),
+    "visit_proposed": _l("A home visit was proposed"),
+    "visit_approved": _l("A supervisor approved the home visit"),
+    "visit_noticed": _l("The home visit's written notice was sent"),
+    "visit_scheduled": _l("The home visit was scheduled"),
+    "visit_recorded": _l("The home visit was recorded"),
+    "visit_cancelled": _l("The home visit was canceled"),
     # Partner agencies (``portal.agencies.placement``).
     "agency_placed": _l("Placed with a partner agency"),
     "agency_recalled": _l("Recalled from a partner agency"),
@@ -170,6 +183,10 @@ CHARGE_KINDS: dict[str, Any] = {"fee": _l("Fee"), "penalty": _l("Penalty")}
 CHARGE_DESCRIPTIONS: dict[str, Any] = {
     "late_fee": _l("Late fee"),
     "default_penalty": _l("Default penalty"),
+    "legal_court_fee": _l("Court fee"),
+    "legal_service_fee": _l("Service and postage fee"),
+    "legal_enforcement_fee": _l("Enforcement fee"),
+    "legal_lawyer_fee": _l("Lawyer's fee"),
 }
 
 # What each reveal button shows, and the words for it.
@@ -209,6 +226,10 @@ def event_detail(event: CaseEvent, currency: str) -> str:
     version = data.get("policy_version")
     if isinstance(version, int) and not isinstance(version, bool):
         parts.append(_("Policy version %(number)d", number=version))
+    if event.kind == "visit_noticed" and data.get("first"):
+        parts.append(
+            _("from %(before)s to %(after)s", before=data.get("first"), after=data.get("last"))
+        )
     if event.kind == "installment_moved" and data.get("moved_to"):
         parts.append(
             _("from %(before)s to %(after)s", before=data.get("moved_from"), after=data["moved_to"])

@@ -23,6 +23,7 @@ from negotiation import (
 from portal.core import settings
 from portal.core.i18n import gap, joined, long_date, market_of, money
 from portal.core.i18n import phrase as _
+from portal.wording.legal import MILESTONE_NAMES
 
 STAGE_NAMES = {
     Stage.CURRENT: _l("Up to date"),
@@ -191,6 +192,17 @@ def event_sentence(event: TimelineEvent, currency: str) -> str:
         if event.past:
             return _("From this date, the loan can be referred for legal action.")
         return _("The loan may be referred for legal action.")
+    if kind is EventKind.LEGAL_NOTICE_SENT:
+        return _("We sent you a final notice before legal action, by post and electronically.")
+    if kind is EventKind.LEGAL_NOTICE_DEADLINE:
+        if event.past:
+            return _("The final notice's deadline passed: legal action may go ahead.")
+        return _(
+            "The final notice's deadline: a payment or a plan agreed by this date stops "
+            "legal action."
+        )
+    if kind is EventKind.LEGAL_MILESTONE and event.milestone is not None:
+        return _("Legal action: %(step)s.", step=MILESTONE_NAMES[event.milestone])
     return plan_event_sentence(event, currency)
 
 

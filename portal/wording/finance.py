@@ -64,6 +64,13 @@ ALLOCATION_TARGETS = {
     "credit": _l("Credit (overpaid)"),
 }
 
+# What moved the money a commission entry records (portal.models.AllocationCause).
+COMMISSION_CAUSES = {
+    "payment": _l("Payment"),
+    "refund": _l("Refund (clawback)"),
+    "dispute": _l("Chargeback"),
+}
+
 # The chart of accounts' kinds (negotiation.accounts.AccountKind), on the journals page.
 ACCOUNT_KINDS = {
     "principal": _l("Principal"),

@@ -65,5 +65,6 @@ ROLE_NAMES = {
     "supervisor": _l("Supervisor"),
     "finance": _l("Finance"),
     "admin": _l("Admin"),
+    "field": _l("Field visits"),
     "agency": _l("Partner agency"),
 }

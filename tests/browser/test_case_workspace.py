@@ -35,6 +35,7 @@ SECTIONS = {
     "payments": "payments",
     "events": "events",
     "contacts": "contacts",
+    "visits": "visits",
     "owner": "owner-section",
     "agency": "agency-section",
 }

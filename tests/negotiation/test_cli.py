@@ -99,7 +99,7 @@ def test_stage_writes_the_dated_timeline():
         ("2026-12-20", "credit_reported"),
         ("2026-12-21", "stage_changes"),
         ("2027-02-19", "stage_changes"),
-        ("2027-03-20", "legal_referral"),
+        ("2027-02-19", "legal_referral"),
     ]
 
 

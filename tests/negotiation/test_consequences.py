@@ -17,7 +17,7 @@ def test_what_happens_next_if_nothing_changes(policy):
         (date(2026, 12, 20), EventKind.CREDIT_REPORTED, None, None, False),
         (date(2026, 12, 21), EventKind.STAGE_CHANGES, Stage.MID, None, False),
         (date(2027, 2, 19), EventKind.STAGE_CHANGES, Stage.LATE, None, False),
-        (date(2027, 3, 20), EventKind.LEGAL_REFERRAL, None, None, False),
+        (date(2027, 2, 19), EventKind.LEGAL_REFERRAL, None, None, False),
     ]
 
 
@@ -27,7 +27,7 @@ def test_milestones_already_reached_are_marked_past(policy):
         (date(2026, 9, 21), EventKind.CREDIT_REPORTED, None, None, True),
         (date(2026, 9, 22), EventKind.STAGE_CHANGES, Stage.MID, None, True),
         (date(2026, 11, 21), EventKind.STAGE_CHANGES, Stage.LATE, None, True),
-        (date(2026, 12, 20), EventKind.LEGAL_REFERRAL, None, None, False),
+        (date(2026, 11, 21), EventKind.LEGAL_REFERRAL, None, None, True),
         (date(2026, 12, 22), EventKind.PENALTY_ACCRUES, None, 7_500, False),
     ]
 

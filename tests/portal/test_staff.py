@@ -661,7 +661,7 @@ def test_staff_create_knows_only_the_five_roles(app):
         assert created.exit_code == 0, created.output
     unknown = run(app, "staff", "create", "--role", "root", "--email", "r@h.example")
     assert unknown.exit_code == 2
-    assert "'agent', 'supervisor', 'finance', 'admin', 'agency'" in unknown.output
+    assert "'agent', 'supervisor', 'finance', 'admin', 'field', 'agency'" in unknown.output
     with pytest.raises(ValueError, match="unknown staff roles: root"):
         staff_required("root")
 
@@ -719,6 +719,9 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         # Views open to any one of their roles (the assignment rules: supervisors, admins).
         return getattr(app.view_functions[endpoint], auth.ANY_ROLE_ATTRIBUTE, False)
 
+    def roles_on(endpoint):
+        return getattr(app.view_functions[endpoint], auth.STAFF_ROLES_ATTRIBUTE, None)
+
     assert {"staff.home", "finance.overview", "finance.start_run"} <= endpoints
     # Chargebacks: the disputes, one dispute, and its evidence submitted.
     assert {"finance.disputes_list", "finance.dispute", "finance.submit_evidence"} <= endpoints
@@ -746,6 +749,16 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
     } <= endpoints
     # The general-ledger journals' page and its audited export: finance only.
     assert {"finance.journals_page", "finance.journals_export"} <= endpoints
+    # Partner agencies' commission: statements (page, CSV, PDF) and booking, finance
+    # only; the agencies side by side: supervisors, finance and admins.
+    assert {
+        "finance.commission_statements",
+        "finance.book_commission",
+        "finance.commission_statement",
+        "finance.commission_csv",
+        "finance.commission_pdf",
+        "finance.agencies_compared",
+    } <= endpoints
     # Payouts to the bank: finance only.
     assert {
         "finance.payouts_list",
@@ -754,6 +767,25 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "finance.tick_off",
         "finance.choose_deposit",
     } <= endpoints
+    # The legal track's documents: the final notice (agents) and the draft payment order
+    # application (supervisors), each audited.
+    assert {"agent.legal_final_notice", "agent.legal_payment_order_application"} <= endpoints
+    # Home visits: proposed, noticed, scheduled and withdrawn by agents, approved by a
+    # supervisor; recorded by field visitors on their own pages, which are all they see.
+    assert {
+        "agent.propose_visit",
+        "agent.approve_visit",
+        "agent.send_visit_notice",
+        "agent.schedule_visit",
+        "agent.cancel_visit",
+        "agent.visit_photo",
+        "field.visits",
+        "field.visit",
+        "field.record_visit",
+    } <= endpoints
+    assert {e for e in endpoints if e.startswith("field.")} == {
+        e for e in endpoints if roles_on(e) == frozenset({"field"})
+    }
     # The policy's versions (maker-checker): admins only.
     assert {
         "admin.policy_overview",
@@ -800,6 +832,14 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "agent.strategy",
         "agent.strategy_switch",
         "agent.strategy_promote",
+        # The legal track (issue 19): an agent refers, a supervisor decides.
+        "agent.legal_refer",
+        "agent.legal_decide",
+        "agent.legal_notice",
+        "agent.legal_milestone",
+        "agent.legal_stop",
+        "agent.legal_close",
+        "agent.legal_approvals",
         "staff.set_up",
         "staff.set_up_submit",
         "staff.enrol",
@@ -824,6 +864,8 @@ def test_every_staff_route_checks_its_roles_for_every_role(app):
         "reports.portfolio_agents",
         "reports.liquidation_csv",
         "reports.table_csv",
+        # Partner agencies side by side: supervisors, finance and admins.
+        "finance.agencies_compared",
     }
     # Staff member 1, whom the walk's /admin/staff/1/... routes change (deactivated, codes
     # reset): nobody the walk signs in as.

@@ -732,6 +732,7 @@ def _recorded_actions() -> set[str]:
 # Calls whose action is a variable, and the codes it can hold.
 COMPUTED = {
     "portal/arrangements/offers.py:action": {action for _event, action in DECISIONS.values()},
+    "portal/legal/service.py:action": {"legal.refuse", "legal.stop", "legal.close"},
     "portal/cases/assignment.py:action": {
         "assignment_rule.activate",
         "assignment_rule.deactivate",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.engine import Connection
 
 revision = "0031_agencies"
 down_revision = "0030_payouts"
@@ -19,6 +20,7 @@ depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MOMENT = sa.DateTime(timezone=True)
+REFERENCE = "agency_id INTEGER REFERENCES agencies (id)"
 
 
 def upgrade() -> None:
@@ -81,18 +83,52 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'placed'"),
         postgresql_where=sa.text("status = 'placed'"),
     )
-    with op.batch_alter_table("staff_members") as batch:
-        batch.add_column(sa.Column("agency_id", ID, nullable=True))
-        batch.create_index("ix_staff_members_agency_id", ["agency_id"], unique=False)
-        batch.create_foreign_key(
-            "fk_staff_members_agency_id_agencies", "agencies", ["agency_id"], ["id"]
+    # SQLite adds a column with its REFERENCES clause in place (as 0020 adds team_id); a
+    # batch rebuild would rewrite the table's stored definition that 0020's downgrade reads.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE staff_members ADD COLUMN {REFERENCE}")
+    else:
+        op.add_column("staff_members", sa.Column("agency_id", ID, nullable=True))
+        op.create_foreign_key(
+            "fk_staff_members_agency_id_agencies",
+            "staff_members",
+            "agencies",
+            ["agency_id"],
+            ["id"],
         )
+    op.create_index("ix_staff_members_agency_id", "staff_members", ["agency_id"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("staff_members") as batch:
-        batch.drop_constraint("fk_staff_members_agency_id_agencies", type_="foreignkey")
-        batch.drop_index("ix_staff_members_agency_id")
-        batch.drop_column("agency_id")
+    bind = op.get_bind()
+    op.drop_index("ix_staff_members_agency_id", table_name="staff_members")
+    if bind.dialect.name == "sqlite":
+        _unreference_on_sqlite(bind)
+        op.execute("ALTER TABLE staff_members DROP COLUMN agency_id")
+    else:
+        op.drop_constraint(
+            "fk_staff_members_agency_id_agencies", "staff_members", type_="foreignkey"
+        )
+        op.drop_column("staff_members", "agency_id")
     op.drop_table("agency_placements")
     op.drop_table("agencies")
+
+
+def _unreference_on_sqlite(bind: Connection) -> None:
+    """SQLite drops only a column no constraint names: the REFERENCES clause goes from
+    the stored definition first (as 0020 does for ``team_id``)."""
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'staff_members'"
+    ).scalar_one()
+    if REFERENCE not in sql:
+        raise RuntimeError(f"unexpected definition of staff_members: {sql!r}")
+    bind.exec_driver_sql("PRAGMA writable_schema=ON")
+    try:
+        bind.exec_driver_sql(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'staff_members'",
+            (sql.replace(REFERENCE, "agency_id INTEGER"),),
+        )
+        bind.exec_driver_sql(f"PRAGMA schema_version={int(version) + 1}")
+    finally:
+        bind.exec_driver_sql("PRAGMA writable_schema=OFF")

@@ -96,11 +96,14 @@ import portal.web.agent.agency_views  # noqa: E402
 import portal.web.agent.autopay_views  # noqa: E402
 import portal.web.agent.call_views  # noqa: E402
 import portal.web.agent.hold_views  # noqa: E402
+import portal.web.agent.legal_document_views  # noqa: E402
+import portal.web.agent.legal_views  # noqa: E402
 import portal.web.agent.letter_views  # noqa: E402
 import portal.web.agent.message_views  # noqa: E402
 import portal.web.agent.offer_views  # noqa: E402
 import portal.web.agent.owner_views  # noqa: E402
 import portal.web.agent.segment_views  # noqa: E402
 import portal.web.agent.strategy_views  # noqa: E402
+import portal.web.agent.visit_views  # noqa: E402
 import portal.web.agent.work_views  # noqa: E402, F401
 from portal.web.agent import views  # noqa: E402, F401

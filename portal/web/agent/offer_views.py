@@ -43,6 +43,7 @@ from portal.core import db
 from portal.core.db import MAX_ID, by_id
 from portal.core.i18n import gap, zoned_time
 from portal.models import OPEN_OFFER_STATUSES, Case, Offer, OfferStatus, StaffMember
+from portal.visits import service as visit_service
 from portal.web.agent import blueprint, case_section
 from portal.web.common.forms import (
     AmountField,
@@ -405,6 +406,7 @@ def _approvals_page(
         count=count,
         forms=forms,
         problems=problems or {},
+        visits=visit_service.waiting_approval(db.session()),
         active="agent.approvals",
     )
     return respond(page, status)

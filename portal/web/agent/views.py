@@ -29,6 +29,8 @@ from portal.core import db
 from portal.core.clock import as_utc
 from portal.core.db import Session
 from portal.core.i18n import DEFAULT, zone_name
+from portal.legal import queries as legal_queries
+from portal.legal.service import rules as legal_rules
 from portal.models import Case, StaffMember
 from portal.web.agent import (
     CaseSection,
@@ -45,6 +47,7 @@ from portal.web.common.page_cache import cached_page, session_values
 from portal.web.common.pages import problem_html
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
+from portal.wording import legal as legal_words
 from portal.wording.engine import FREQUENCY_NAMES, event_sentence, plan_event_sentence
 from portal.wording.finance import ALLOCATION_TARGETS, PURPOSES, SHOWN_PAYMENT_STATUSES
 
@@ -330,6 +333,8 @@ def _context(case: Case, section: CaseSection, revealed: frozenset[str]) -> dict
 def _case_page(case: Case, section: CaseSection, revealed: frozenset[str]) -> Response:
     context = _context(case, section, revealed)
     context["now"] = case_now(db.session(), case, g.now)
+    context["legal_now"] = legal_queries.live_file(db.session(), case.id, legal_rules())
+    context["LEGAL"] = legal_words
     return respond(render_template("agent/case.html", **context))
 
 

@@ -97,10 +97,12 @@ from portal.core.clock import as_utc, now
 from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, speak_to, switching_language, zone_name, zoned_time
+from portal.legal.queries import borrower_costs
 from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.autopay import enroll, live_autopay
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
 from portal.reporting.funnel import OPTIONS_SEEN, PLAN_REVIEWED, device_class, reached
+from portal.visits import service as visits
 from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import (
     DAY_SETS,
@@ -140,6 +142,7 @@ from portal.wording.engine import (
     plan_event_sentence,
     rejection_sentence,
 )
+from portal.wording.legal import COST_NAMES as LEGAL_COST_NAMES
 
 blueprint = Blueprint("borrower", __name__)
 
@@ -375,7 +378,10 @@ def _status(
         ),
         "move": _move_section(case, view.plan, move_form, problem),
         "dispute": dispute_status(db.session(), case, g.now),
+        "visit": visits.upcoming(db.session(), case, g.now),
         "callback_at": _callback_at(case),
+        "legal_costs": borrower_costs(db.session(), case),
+        "legal_cost_names": LEGAL_COST_NAMES,
         "evidence_problem": EVIDENCE_PROBLEMS.get(evidence_problem or ""),
         "evidence_limits": {
             "size": evidence.MAX_BYTES // (1024 * 1024),

@@ -387,6 +387,7 @@ def run_csv(run_id: int) -> Response:
 
 # The views of chargebacks, refunds, exceptions, the month's close, the journals and the
 # payouts register on this blueprint (imported last: they import it).
+import portal.web.finance.commission_views  # noqa: E402
 import portal.web.finance.dispute_views  # noqa: E402
 import portal.web.finance.exception_views  # noqa: E402
 import portal.web.finance.journal_views  # noqa: E402

@@ -7,7 +7,8 @@ cases placed with their agency (``portal.agencies.access``):
 - a route of the agent console that names a case (``case_id``, or a ``message_id`` of
   one) answers 404 for any case not live-placed with their agency, as if it did not
   exist, and otherwise runs as for an agent (a supervisor's route still needs the
-  supervisor role, which an agency member never holds);
+  supervisor role, which an agency member never holds), but for the legal track and
+  home visits (``LENDER_ONLY``: 403), which stay with the lender;
 - of the console's other pages only ``AGENCY_PAGES`` open (the queue, filtered to their
   cases, with its search); everything else (reports, finance, admin, the strategy, the
   supervisor pages, bulk sends, the outbox, the lender's work lists) is 403.
@@ -32,6 +33,16 @@ AGENCY_PAGES = frozenset({"agent.queue"})
 CASE_BLUEPRINT = "agent"
 # The role an agency member works with inside their scope.
 ACTS_AS = "agent"
+# Case routes that stay with the lender even on a placed case: the legal track (its
+# notices and court forms are the lender's own) and home visits. By the words in the
+# route's name, so a new one of either is closed too.
+LENDER_ONLY = ("legal", "visit")
+
+
+def lender_only(endpoint: str) -> bool:
+    """Whether a case route stays with the lender (``LENDER_ONLY``)."""
+    name = endpoint.split(".", 1)[-1]
+    return any(word in name for word in LENDER_ONLY)
 
 
 def agency_roles(
@@ -54,6 +65,8 @@ def agency_roles(
     if blueprint == CASE_BLUEPRINT and case_id is not None:
         if not access.may_reach(database, member, int(case_id), moment):
             abort(404)
+        if lender_only(endpoint):
+            return frozenset()
         return frozenset({ACTS_AS})
     if endpoint in AGENCY_PAGES:
         return frozenset({ACTS_AS})

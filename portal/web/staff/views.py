@@ -35,6 +35,7 @@ CONSOLES = (
     ("agent", "agent.my_work"),
     ("finance", "finance.overview"),
     ("admin", "admin.audit"),
+    ("field", "field.visits"),
     ("agency", "agent.queue"),
 )
 

@@ -4,8 +4,8 @@
 columns of 0031 stay as they are. An agency made before this gets the narrowest
 authority (pay in full or one installment, nothing waived) until a supervisor widens it.
 
-Revision ID: 0032_agency_access
-Revises: 0031_agencies
+Revision ID: 0035_agency_access
+Revises: 0034_visits
 Create Date: 2026-12-07
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0032_agency_access"
-down_revision = "0031_agencies"
+revision = "0035_agency_access"
+down_revision = "0034_visits"
 branch_labels = None
 depends_on = None
 
