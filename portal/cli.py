@@ -26,14 +26,14 @@ from negotiation import Stage
 from negotiation.contact import Channel
 from negotiation.portfolio import DESTINATIONS, OPEN_BUCKETS
 from portal import create_app
-from portal.agencies import commission
+from portal.agencies import agencies, commission
 from portal.cases import arrears, assignment, lifecycle, zones
 from portal.cases.facts import forget_policy, policy, policy_version
 from portal.contact.gate import verdict
 from portal.core import db, jobs, migrate, settings
 from portal.core.clock import local_today, now
 from portal.core.i18n import SUPPORTED
-from portal.demo import run, seed
+from portal.demo import agency_staff, run, seed
 from portal.finance import closing, journal_files, journals, payouts, plan_keeping
 from portal.finance import exceptions as work
 from portal.finance import reconcile as reconciliation
@@ -106,7 +106,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f"    reconcile {statement.month} and import it on the Payouts page, in either order"
         )
     click.echo(f"\nAgent console: {base}/staff/sign-in  (new passwords each run)")
-    tries = {member.email: member.tries for member in seed.DEMO_STAFF}
+    demo_members = (*seed.DEMO_STAFF, agency_staff.DEMO_AGENCY_MEMBER)
+    tries = {member.email: member.tries for member in demo_members}
     for roles, email, password in staff_accounts:
         click.echo(f"    {roles:<16} email {email}  password {password}")
         click.echo(f"        try: {tries[email]}")
@@ -785,13 +786,28 @@ def _new_password() -> str:
     type=click.Choice(accounts.ROLES),
     help="Repeat for several roles.",
 )
+@click.option(
+    "--agency",
+    "agency_code",
+    help="A partner agency's code: the member works for it (with the role agency alone).",
+)
 @LANG_OPTION
 @with_appcontext
-def staff_create(email: str, name: str | None, roles: tuple[str, ...], lang: str) -> None:
+def staff_create(
+    email: str, name: str | None, roles: tuple[str, ...], agency_code: str | None, lang: str
+) -> None:
     """Create a staff account; the password is asked for twice (hidden), or read from
     two lines of stdin when it is not a terminal."""
+    agency_id = None
+    if agency_code is not None:
+        agency = agencies.agency_by_code(db.session(), agency_code)
+        if agency is None:
+            raise click.ClickException(f"no agency has the code {agency_code}")
+        agency_id = agency.id
     try:
-        member = accounts.add_member(db.session(), email, name, roles, _new_password(), now())
+        member = accounts.add_member(
+            db.session(), email, name, roles, _new_password(), now(), agency_id=agency_id
+        )
     except accounts.AccountError as error:
         raise click.ClickException(_refusal(error, lang)) from None
     click.echo(f"added {member.email} with the roles {member.roles}")

@@ -38,13 +38,22 @@ from negotiation import (
     judge_offer,
 )
 from negotiation import Plan as Schedule
+from portal.agencies.agencies import BeyondAgency, agency_of, beyond_agency
 from portal.arrangements.agreement import offer_terms
 from portal.audit import trail
 from portal.cases.facts import live_plan, policy, policy_version, record_event, snapshot_of
 from portal.cases.overdue import borrower_today
 from portal.core import settings
 from portal.core.db import lock_row
-from portal.models import OPEN_OFFER_STATUSES, Case, Loan, Offer, OfferStatus, StaffMember
+from portal.models import (
+    OPEN_OFFER_STATUSES,
+    Agency,
+    Case,
+    Loan,
+    Offer,
+    OfferStatus,
+    StaffMember,
+)
 
 # Offers still in play: sendable, or waiting for a supervisor.
 SUPERVISOR = "supervisor"
@@ -58,6 +67,9 @@ class Outcome(StrEnum):
     NEEDS_APPROVAL = "needs_approval"
     OUTSIDE_POLICY = "outside_policy"
     BARRED = "barred"
+    # Beyond the authority the lender set for the maker's partner agency: refused, never
+    # sent for approval (``portal.agencies.agencies.beyond_agency``).
+    BEYOND_AGENCY = "beyond_agency"
 
 
 class Bar(StrEnum):
@@ -104,6 +116,9 @@ class Preview:
     on_hardship_hold: bool = False
     # The open offer this one would withdraw when made (one open offer per case).
     replaces: int | None = None
+    # For a partner agency's member: what goes beyond their agency's authority, and it.
+    beyond_agency: tuple[BeyondAgency, ...] = ()
+    agency: Agency | None = None
 
     @property
     def allowed(self) -> bool:
@@ -224,6 +239,12 @@ def preview(
         outcome = Outcome.NEEDS_APPROVAL
     else:
         outcome = Outcome.READY
+    agency = agency_of(db, member)
+    beyond: tuple[BeyondAgency, ...] = ()
+    if agency is not None and outcome in (Outcome.READY, Outcome.NEEDS_APPROVAL):
+        beyond = beyond_agency(agency, terms, outcome is Outcome.NEEDS_APPROVAL)
+        if beyond:
+            outcome = Outcome.BEYOND_AGENCY
     current = open_offer(db, case, moment)
     return Preview(
         terms=terms,
@@ -236,6 +257,8 @@ def preview(
         by_supervisor=outcome is Outcome.READY and bool(reasons),
         on_hardship_hold=case.hold == Hold.HARDSHIP.value,
         replaces=current.id if current is not None else None,
+        beyond_agency=beyond,
+        agency=agency,
     )
 
 

@@ -36,8 +36,12 @@ def record(
     **details: Any,
 ) -> AuditEntry:
     """Append one entry: who (a staff member, or ``"cli"``/``"system"``), what, when and
-    on which case. Does not commit: it belongs to the action's own transaction."""
+    on which case; a partner agency's member's entries name their agency (``agency``,
+    its id, first among the details), so every action is audited under it. Does not
+    commit: it belongs to the action's own transaction."""
     member = actor if isinstance(actor, StaffMember) else None
+    if member is not None and member.agency_id is not None:
+        details = {"agency": member.agency_id, **details}
     entry = AuditEntry(
         at=moment,
         staff_id=member.id if member else None,

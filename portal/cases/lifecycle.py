@@ -16,7 +16,9 @@ For one day ``as_of`` (the portal's "today" that morning), in this order:
 5. penalties accrue on each monthly anniversary of the first missed due date, for cases
    neither arranged nor on hold, up to the policy's number of accruals;
 6. offers: an agent's offer not taken up by its expiry (ready, or still waiting for a
-   supervisor) expires.
+   supervisor) expires;
+7. partner agencies: a placement whose period has ended is recalled
+   (``portal.agencies.placement.recall_due``).
 
 A case is written once for 1 and 4: its stage moves with its overdue date, in step 1's
 pass, unless a later step may write an event of its own for it first (resolved, so
@@ -76,7 +78,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import NullType
 
 from negotiation import Currency, Policy, Stage
-from portal.agencies import commission
+from portal.agencies import commission, placement
 from portal.cases import arrears
 from portal.cases.holds import expire_holds, flag_reviews
 from portal.contact.promises import review_promises
@@ -156,6 +158,8 @@ class DayWork:
     promises_kept: int = 0
     promises_partly_kept: int = 0
     promises_broken: int = 0
+    # Partner agencies' placements whose period ended (``portal.agencies.placement``).
+    placements_recalled: int = 0
     # The cases written to the month-end history on a month's last day (not a change).
     month_end_cases: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -204,6 +208,8 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         ("promises", _one_transaction(_review_promises)),
         # Partner agencies' commission on the day's payments and refunds.
         ("commission", commission.daily_step),
+        # Then placements whose period has ended are recalled.
+        ("agencies", _recall_placements),
         # The legal track: past its deadline, or its plan gone (issue 19).
         ("legal", _one_transaction(_advance_legal)),
         # Last: the book as this day's work left it (``portal.reporting.snapshots``).
@@ -215,6 +221,11 @@ def work_day(engine: Engine, policy: Policy, as_of: date, now: datetime) -> DayW
         work.seconds[name] = round(time.perf_counter() - started, 3)
     _record_run(engine, work, now)
     return work
+
+
+def _recall_placements(engine: Engine, day: _Day, work: DayWork) -> None:
+    """Recall the agencies' placements whose period ended by the run's moment."""
+    placement.daily_step(engine, day, work)
 
 
 def _write_month_end(conn: Connection, day: _Day, work: DayWork) -> None:

@@ -78,11 +78,13 @@ from portal.core.pagination import Window, count, placed
 from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
+    AgencyPlacement,
     Borrower,
     Case,
     Loan,
     LoanCharge,
     LoanInstallment,
+    PlacementStatus,
     Plan,
     StaffMember,
 )
@@ -204,6 +206,9 @@ class QueueFilter:
     # None: the sort's own first direction (DEFAULT_DIRECTIONS).
     direction: str | None = None
     page: int = 1
+    # A partner agency's id: only the cases placed with it (set by the console for an
+    # agency's member, never read from a query string).
+    agency: int | None = None
 
     @property
     def descending(self) -> bool:
@@ -301,6 +306,14 @@ def _amount(args: Mapping[str, str], key: str, problems: list[str]) -> int | Non
         )
         return None
     return int(cleaned)
+
+
+def scoped_to(chosen: QueueFilter, member: StaffMember) -> QueueFilter:
+    """``chosen`` as ``member`` may see it: a partner agency's member, only the cases
+    placed with their agency."""
+    if member.agency_id is None:
+        return chosen
+    return replace(chosen, agency=member.agency_id)
 
 
 def parse_filter(args: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
@@ -672,6 +685,12 @@ def _filtered(
         query = query.where(_contact_condition(chosen.last_contact, today, zone))
     if chosen.search:
         query = query.where(_search_condition(chosen.search))
+    if chosen.agency is not None:
+        placed = select(AgencyPlacement.case_id).where(
+            AgencyPlacement.agency_id == chosen.agency,
+            AgencyPlacement.status == PlacementStatus.PLACED,
+        )
+        query = query.where(Case.id.in_(placed))
     return query
 
 

@@ -24,6 +24,7 @@ from portal.cases import lifecycle
 from portal.cases.facts import policy
 from portal.demo import (
     agencies,
+    agency_staff,
     autopay,
     book,
     history,
@@ -107,6 +108,8 @@ def prepare(
     # The partner agency's placed cases, paid on this morning (one payment partly
     # refunded), and its commission booked: finance's statement for this month.
     agencies.seed_commission(db, len(seed.PEOPLE), now)
+    # Its own staff account, printed with the others: it sees only those placed cases.
+    staff.append(agency_staff.seed_agency_staff(db, len(seed.PEOPLE), now))
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
     # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts

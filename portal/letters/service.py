@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
 from portal.access.verification import LETTER_LINK_LIFETIME, issue_link
+from portal.agencies.agencies import agency_of
 from portal.audit import trail
 from portal.cases.facts import view_case
 from portal.contact.gate import allowed_from_text, judge, record_attempt, refusal_reasons
@@ -38,6 +39,8 @@ class LetterRefusal(StrEnum):
     NO_POSTAL_ADDRESS = "no_postal_address"
     NOTHING_OVERDUE = "nothing_overdue"
     PLAN_ACTIVE = "plan_active"
+    # A partner agency's member whose agency may not print on the lender's letterhead.
+    NO_LETTERHEAD = "no_letterhead"
 
 
 LETTER_REFUSAL_TEXT = {
@@ -49,6 +52,9 @@ LETTER_REFUSAL_TEXT = {
     ),
     LetterRefusal.PLAN_ACTIVE: _l(
         "The borrower's plan is active: collection is paused, so no reminder is sent."
+    ),
+    LetterRefusal.NO_LETTERHEAD: _l(
+        "Your agency may not print letters on the lender's letterhead."
     ),
 }
 
@@ -71,10 +77,16 @@ class RefusedLetter:
     allowed_from: str | None
 
 
-def letter_refusals(db: Session, case: Case, moment: datetime) -> list[LetterRefusal]:
-    """What stops a letter for ``case`` besides the contact rules."""
+def letter_refusals(
+    db: Session, case: Case, moment: datetime, member: StaffMember | None = None
+) -> list[LetterRefusal]:
+    """What stops a letter for ``case`` besides the contact rules (by ``member``: a
+    partner agency's staff print only when their agency may use the letterhead)."""
     borrower = case.loan.borrower
     refusals = []
+    agency = agency_of(db, member) if member is not None else None
+    if agency is not None and not agency.letterhead_allowed:
+        refusals.append(LetterRefusal.NO_LETTERHEAD)
     if not postal_lines(borrower):
         refusals.append(LetterRefusal.NO_POSTAL_ADDRESS)
     view = view_case(db, case, local_day(moment, borrower.timezone))
@@ -105,7 +117,7 @@ def print_letter(
     nothing but the audit entry ``letter.refused``. The stored copy of the letter names
     the link without its token (tokens are never stored)."""
     decision = judge(db, case, Channel.LETTER, moment, lock=True)
-    refusals = letter_refusals(db, case, moment)
+    refusals = letter_refusals(db, case, moment, member)
     if refusals or not decision.allowed:
         reasons = tuple(str(LETTER_REFUSAL_TEXT[r]) for r in refusals) + tuple(
             refusal_reasons(decision)

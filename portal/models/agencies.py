@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, text
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, codes, utcnow
@@ -36,6 +36,18 @@ class Agency(Base):
     commission_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
     letterhead_allowed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # The offer authority the lender sets for the agency (``portal.agencies.authority``),
+    # within the policy's agent authority: the most installments a plan its staff offer
+    # may have, and the most of the penalties and of the fees it may waive (percent).
+    offer_max_installments: Mapped[int] = mapped_column(
+        Integer, default=1, server_default=text("1")
+    )
+    offer_max_penalty_waiver_pct: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal(0), server_default=text("0")
+    )
+    offer_max_fee_waiver_pct: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal(0), server_default=text("0")
+    )
 
 
 class AgencyPlacement(Base):

@@ -42,7 +42,10 @@ from portal.staff.passwords import (
 )
 
 # The one list of staff roles: the CLI offers these, and ``staff_required`` refuses others.
-ROLES = ("agent", "supervisor", "finance", "admin", "field")
+# ``agency``: a partner agency's staff (``portal.agencies``), who hold no other role and
+# have their agency set; they reach only the cases placed with it.
+ROLES = ("agent", "supervisor", "finance", "admin", "field", "agency")
+AGENCY = "agency"
 ACCOUNT_WINDOW = timedelta(minutes=15)
 FAILURES_PER_ACCOUNT = 5
 ADDRESS_WINDOW = timedelta(hours=1)
@@ -127,14 +130,19 @@ def add_member(
     roles: Iterable[str],
     password: str,
     now: datetime,
+    agency_id: int | None = None,
 ) -> StaffMember:
     """Create an active account (named after the email's local part when no name is
-    given). Raises ``AccountError`` for a taken email, an unknown role or a weak
-    password. Commits."""
+    given); ``agency_id``: a partner agency's member, who must hold the ``agency`` role
+    alone (``agency_problem``). Raises ``AccountError`` for a taken email, an unknown
+    role, an agency without its role (or the role without one) or a weak password.
+    Commits."""
     email = normalise_email(email)
     wanted = sorted(set(roles))
     if unknown_roles(wanted) or not wanted:
         raise AccountError(f"roles must be among {', '.join(ROLES)}")
+    if agency_problem(wanted, agency_id):
+        raise AccountError(AGENCY_ONLY)
     if name is None or not name.strip():
         name = email.split("@", 1)[0]
     if "@" not in email or not name.strip():
@@ -148,10 +156,20 @@ def add_member(
         roles=",".join(wanted),
         active=True,
         created_at=now,
+        agency_id=agency_id,
     )
     db.add(member)
     db.commit()
     return member
+
+
+def agency_problem(roles: Iterable[str], agency_id: int | None) -> bool:
+    """True when ``roles`` and ``agency_id`` do not go together: an agency's member holds
+    the ``agency`` role and no other, and only an agency's member holds it."""
+    wanted = set(roles)
+    if agency_id is None:
+        return AGENCY in wanted
+    return wanted != {AGENCY}
 
 
 def change_password(db: Session, member: StaffMember, password: str) -> None:
@@ -205,6 +223,7 @@ EMAIL_TAKEN = "email_taken"
 BAD_EMAIL = "bad_email"
 LINK_INVALID = "link_invalid"
 CAPACITY = "capacity"
+AGENCY_ONLY = "agency_only"
 
 
 def _keep_an_admin(db: Session, member: StaffMember) -> None:
@@ -233,6 +252,8 @@ def set_roles(
     wanted = sorted(set(roles))
     if not wanted or unknown_roles(wanted):
         raise AccountError(NO_ROLES)
+    if agency_problem(wanted, member.agency_id):
+        raise AccountError(AGENCY_ONLY)
     before = member.roles
     if "admin" in member.role_set and "admin" not in wanted:
         if isinstance(by, StaffMember) and by.id == member.id:
@@ -292,6 +313,9 @@ def invite_member(
     wanted = sorted(set(roles))
     if not wanted or unknown_roles(wanted):
         raise AccountError(NO_ROLES)
+    if agency_problem(wanted, None):
+        # An agency's member is made from the command line, with their agency.
+        raise AccountError(AGENCY_ONLY)
     if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         raise AccountError(BAD_EMAIL)
     if find_member(db, email) is not None:

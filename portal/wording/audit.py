@@ -26,6 +26,12 @@ ACTION_LABELS: dict[str, Any] = {
     "staff.availability": _l("Capacity or away changed"),
     "team.create": _l("Team created"),
     "team.rename": _l("Team renamed"),
+    # Partner agencies (portal.agencies)
+    "agency.create": _l("Partner agency created"),
+    "agency.place": _l("Cases placed with a partner agency"),
+    "agency.recall": _l("Cases recalled from a partner agency"),
+    "agency.recall_case": _l("Case recalled from a partner agency"),
+    "agency.period_end": _l("Placements recalled at their period's end"),
     # The contact strategy
     "strategy.run": _l("Contact strategy planned a day"),
     "strategy.pause": _l("Contact strategy paused"),

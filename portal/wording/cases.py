@@ -84,6 +84,9 @@ EVENT_NAMES: dict[str, Any] = {
     "visit_scheduled": _l("The home visit was scheduled"),
     "visit_recorded": _l("The home visit was recorded"),
     "visit_cancelled": _l("The home visit was canceled"),
+    # Partner agencies (``portal.agencies.placement``).
+    "agency_placed": _l("Placed with a partner agency"),
+    "agency_recalled": _l("Recalled from a partner agency"),
     # The portal funnel's steps (``portal.reporting.funnel``), each with a device class.
     "portal_verified": _l("The borrower opened the portal"),
     "options_seen": _l("The borrower looked at the plan options"),

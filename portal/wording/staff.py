@@ -46,6 +46,10 @@ ACCOUNT_REFUSALS = {
     ),
     "team_taken": _l("Another team already has that name."),
     "team_name": _l("A team's name has 1 to 80 characters."),
+    "agency_only": _l(
+        "A partner agency's staff have the agency role alone, and only they have it: "
+        "make their account from the command line with their agency."
+    ),
 }
 
 
@@ -62,4 +66,5 @@ ROLE_NAMES = {
     "finance": _l("Finance"),
     "admin": _l("Admin"),
     "field": _l("Field visits"),
+    "agency": _l("Partner agency"),
 }

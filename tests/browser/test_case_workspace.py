@@ -37,6 +37,7 @@ SECTIONS = {
     "contacts": "contacts",
     "visits": "visits",
     "owner": "owner-section",
+    "agency": "agency-section",
 }
 # What the top of the page holds, in the order it reads.
 SUMMARY = [".case-head h1", ".summary-figures", ".verdict", ".pending", "#primary-action"]

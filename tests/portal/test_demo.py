@@ -40,6 +40,7 @@ from portal.finance.reports import finance_timezone
 from portal.messaging.service import REDACTED
 from portal.models import (
     Agency,
+    AgencyPlacement,
     AuditEntry,
     BankDeposit,
     Borrower,
@@ -870,3 +871,17 @@ def test_the_demo_has_a_visit_recorded_from_the_field_and_one_set_ahead(demo):
     printed = {email: roles for roles, email, _ in prepared.staff}
     assert printed["chen.zhiming@haohuan.example"] == "field"
     assert printed["lin.jiahui@haohuan.example"] == "field"
+
+
+def test_the_demo_has_a_partner_agency_with_an_account_and_taiwan_cases_placed(demo):
+    session, _engine, prepared, *_ = demo
+    printed = {email: roles for roles, email, _password in prepared.staff}
+    assert printed["agency@partner.example"] == "agency"
+    member = session.scalars(
+        select(StaffMember).where(StaffMember.email == "agency@partner.example")
+    ).one()
+    placed = session.scalars(
+        select(AgencyPlacement).where(AgencyPlacement.agency_id == member.agency_id)
+    ).all()
+    assert placed
+    assert {p.currency for p in placed} == {"TWD"}

@@ -36,9 +36,10 @@ from portal.cases import assignment
 from portal.core import db
 from portal.models import Case, Message, MessageBatch, Offer, Payment, ReconciliationRun
 from portal.staff import accounts, directory
-from portal.staff.accounts import ROLES
+from portal.staff.accounts import AGENCY, ROLES
 
 from .factories import NOW, add_staff, app_config, build_case, sign_in, staff_sign_in
+from .test_agencies import add_agency_member, make_agency, place
 from .test_agent_offers import WITHIN
 
 # Generous request limits: the fuzz is one address sending many requests on purpose.
@@ -280,7 +281,13 @@ def _world(app: Flask) -> World:
     clients["borrower"] = borrower
     for role in ROLES:
         email = f"{role}@haohuan.example"
-        add_staff(app, email=email, roles=(role,))
+        if role == AGENCY:
+            # A partner agency's member, with the fuzzed case placed with their agency.
+            agency_id = make_agency(app)
+            add_agency_member(app, agency_id, email=email)
+            place(app, agency_id, built.case_id)
+        else:
+            add_staff(app, email=email, roles=(role,))
         staff = app.test_client()
         assert staff_sign_in(staff, email=email).status_code in (302, 303)
         clients[role] = staff

@@ -371,7 +371,9 @@ def test_no_final_notice_is_drawn_for_a_borrower_who_opted_out_of_letters(app):
     assert "聯絡規則目前不允許寄信" in response.get_data(as_text=True)
     with app.app_context():
         assert len(db.session().scalars(select(ReminderLink.id)).all()) == links_before
-        entry = db.session().scalars(
-            select(AuditEntry).where(AuditEntry.action == "legal.refused")
-        ).one()
+        entry = (
+            db.session()
+            .scalars(select(AuditEntry).where(AuditEntry.action == "legal.refused"))
+            .one()
+        )
         assert entry.details["reasons"] == ["contact_rules"]

@@ -11,7 +11,7 @@ from wtforms import BooleanField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from portal.staff.accounts import ROLES
+from portal.staff.accounts import AGENCY, ROLES
 from portal.staff.directory import TEAM_NAME_LENGTH, StaffFilter
 from portal.web.common.forms import Form, GetForm, MultiCheckboxField, optional, whole_number
 from portal.wording.staff import ROLE_NAMES
@@ -21,7 +21,8 @@ NO_TEAM = "0"
 
 
 def _role_choices() -> list[SelectChoice]:
-    return [SelectChoice(role, ROLE_NAMES[role]) for role in ROLES]
+    # A partner agency's member is made from the command line, with their agency.
+    return [SelectChoice(role, ROLE_NAMES[role]) for role in ROLES if role != AGENCY]
 
 
 def team_choices(teams: list[Any], none_label: Any) -> list[SelectChoice]:

@@ -92,6 +92,7 @@ def no_case(case_id: int) -> Response:
 
 
 # The view modules attach their routes and sections to ``blueprint`` when imported.
+import portal.web.agent.agency_views  # noqa: E402
 import portal.web.agent.autopay_views  # noqa: E402
 import portal.web.agent.call_views  # noqa: E402
 import portal.web.agent.hold_views  # noqa: E402

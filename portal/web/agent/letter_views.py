@@ -41,7 +41,7 @@ def letter_section(
     and the letters printed before. Everything is under ``letter_panel``."""
     zone = ZoneInfo(case.loan.borrower.timezone)
     decision = judge(database, case, Channel.LETTER, moment)
-    refusals = letter_refusals(database, case, moment)
+    refusals = letter_refusals(database, case, moment, member)
     reasons = [str(LETTER_REFUSAL_TEXT[r]) for r in refusals] + refusal_reasons(decision)
     return {
         "letter_panel": {

@@ -55,6 +55,7 @@ from portal.web.common.forms import (
 )
 from portal.web.common.fragments import respond, wants_fragment
 from portal.web.staff.auth import staff_required
+from portal.wording.agencies import beyond_agency_sentence
 from portal.wording.engine import FREQUENCY_NAMES, KIND_NAMES, STAGE_NAMES, rejection_sentence
 
 NOTE_LENGTH = 1000
@@ -146,6 +147,7 @@ def offer_wording() -> dict[str, Any]:
         "offer_reason": reason_sentence,
         "offer_time": zoned_time,
         "offer_percent": percent,
+        "beyond_agency_sentence": beyond_agency_sentence,
     }
 
 

@@ -108,6 +108,8 @@ def queue() -> Response:
     if arguments.get("owner") == "me":  # a bookmark that means whoever opens it
         arguments["owner"] = str(g.staff.id)
     chosen, problems = queue_service.parse_filter(arguments)
+    # A partner agency's member sees only the cases placed with their agency.
+    chosen = queue_service.scoped_to(chosen, g.staff)
     found = queue_service.page_of(db.session(), chosen, g.now, zone=console_zone())
     fragment = wants_fragment()
     # Only the whole page has the form's owner field: an htmx update reads no staff.
@@ -200,6 +202,7 @@ def _queue_page(
         "page": found,
         "chosen": shown,
         "reassign_url": url_for("agent.reassign_segment", **segment),
+        "place_url": url_for("agent.agencies", **segment),
         "problems": problems,
         "amount_basis": basis,
         "url": url,

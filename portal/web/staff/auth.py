@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, g, render_template, request, session, url_for
 
+from portal.agencies.access import is_agency_member
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
@@ -32,6 +33,7 @@ from portal.staff.accounts import unknown_roles
 from portal.web.common.fragments import leave_page
 from portal.web.common.sessions import still_fresh
 from portal.web.extensions import htmx
+from portal.web.staff.agency_scope import agency_roles
 
 IDLE_LIMIT = timedelta(minutes=30)
 ABSOLUTE_LIMIT = timedelta(hours=12)
@@ -197,7 +199,9 @@ def staff_required(
     ``roles`` (with ``any_role``, one of them): signed out, to the sign-in page (and back
     afterwards); without the role, 403. ``g.staff`` is the member. The roles are
     recorded on the view (``STAFF_ROLES_ATTRIBUTE``); a role that is not a staff role is
-    a programming error, refused when the module loads."""
+    a programming error, refused when the module loads. A partner agency's member holds
+    only what ``agency_scope.agency_roles`` gives them for this request (an agent's on
+    the cases placed with their agency, 404 for any other case)."""
     unknown = unknown_roles(roles)
     if unknown:
         raise ValueError(f"unknown staff roles: {', '.join(unknown)}")
@@ -221,9 +225,12 @@ def staff_required(
                 )
             g.staff = member
             g.now = moment
-            allowed = (
-                bool(set(roles) & member.role_set) if any_role else set(roles) <= member.role_set
-            )
+            held = member.role_set
+            if is_agency_member(member):
+                # A partner agency's staff: their scope decides (404 for a case not
+                # placed with their agency, no role outside the console's case pages).
+                held = agency_roles(db.session(), member, request.endpoint, kwargs, moment)
+            allowed = bool(set(roles) & held) if any_role else set(roles) <= held
             if not allowed:
                 return render_template("staff/forbidden.html"), 403
             return view(*args, **kwargs)

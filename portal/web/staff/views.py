@@ -36,6 +36,7 @@ CONSOLES = (
     ("finance", "finance.overview"),
     ("admin", "admin.audit"),
     ("field", "field.visits"),
+    ("agency", "agent.queue"),
 )
 
 REFUSALS = {
