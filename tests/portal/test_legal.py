@@ -317,7 +317,7 @@ def test_the_status_page_shows_the_milestone_reached_and_the_costs(app, client, 
     assert "Legal action: Payment order from the district court (支付命令)." in page
     assert '<time datetime="2026-11-02">November 2, 2026</time>' in page
     assert "the loan can be referred for legal action" not in page
-    assert "Court fee: NT$500 · November 2, 2026" in page
+    assert "Court fee: NT$500, added on November 2, 2026" in page
 
 
 def test_every_step_is_audited(app, staff):
