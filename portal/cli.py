@@ -98,7 +98,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f" ({base}/finance/close?month={statement.month}), refund a payment in part,"
             " answer the chargeback (/finance/disputes), export the journals"
             " (/finance/journals), then close the month; admin@ reads each step in the audit"
-            " log's 'All of finance's work'"
+            " log's 'All of finance's work'; the partner agency's commission statement"
+            " (/finance/commission, CSV and PDF) and the agencies side by side"
+            " (/finance/agencies)"
         )
         click.echo(
             f"    Bank statement for {statement.month} ({len(statement.payouts)} payouts):"

@@ -506,7 +506,11 @@ DEMO_STAFF = (
         400,
         "late-stage cases; signs off the disputes' proposed resolutions (on hold: "
         "/agent/?hold=dispute), reassigns cases, and runs the contact strategy "
-        "(/agent/strategy: its steps, pause switch and champion against challenger)",
+        "(/agent/strategy: its steps, pause switch and champion against challenger); "
+        "the legal track (/agent/legal/approvals; a late Taiwan case is at its payment "
+        "order, 支付命令, with its documents, in /agent/?stage=late under its Legal tab); "
+        "home visits (/agent/approvals; each case's Home visit tab); partner agencies "
+        "(/agent/agencies: place the queue's filter, recall)",
     ),
     DemoMember(
         "chen.zhiming@haohuan.example",
