@@ -794,8 +794,9 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         )
     if not policy.early_from_days < policy.mid_from_days < policy.late_from_days:
         raise PolicyError("stages: early_from_days < mid_from_days < late_from_days is required")
-    if policy.visits.min_days_past_due < policy.stage_starts(policy.visits.min_stage):
-        raise PolicyError("visits.min_days_past_due: must not be before min_stage begins")
+    # visits.min_days_past_due below the day min_stage begins is no error: a visit needs
+    # both (negotiation.visits), so the stage governs, and moving a stage's first day
+    # needs no edit of the visits table.
     return policy
 
 

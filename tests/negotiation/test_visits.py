@@ -160,7 +160,7 @@ def test_a_naive_moment_is_a_programming_error():
     [
         ({"min_stage": "early"}, "visits.min_stage"),
         ({"visit_from": "19:00", "visit_until": "09:00"}, "visits.visit_from"),
-        ({"min_days_past_due": 10}, "visits.min_days_past_due"),
+        ({"min_days_past_due": 0}, "visits.min_days_past_due"),
         ({"notice_days": 0}, "visits.notice_days"),
         ({"min_overdue": {"TWD": 0}}, "visits.min_overdue.TWD"),
     ],
@@ -168,3 +168,12 @@ def test_a_naive_moment_is_a_programming_error():
 def test_the_policy_refuses_an_unlawful_or_broken_visits_table(overrides, message):
     with pytest.raises(PolicyError, match=message):
         load_policy({"visits": overrides})
+
+
+def test_a_later_mid_stage_needs_no_edit_of_the_visits_table_and_still_governs():
+    # The mid stage moved to day 60, past the visits' 45 days: the policy loads, and a
+    # case at 50 days (early stage now) is barred by its stage.
+    later = load_policy({"stages": {"mid_from_days": 60}})
+    assert later.visits.min_days_past_due < later.stage_starts(Stage.MID)
+    bars = visit_bars(later.visits, case(stage=Stage.EARLY, days_past_due=50))
+    assert bars == (VisitBar.STAGE_TOO_EARLY,)
