@@ -23,9 +23,6 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -35,8 +32,6 @@ from portal.cases.masking import mask_name
 from portal.core.csv_export import csv_lines, utc_text
 from portal.finance.journals import month_days
 from portal.finance.reports import day_bounds
-from portal.letters.fonts import letter_fonts
-from portal.letters.pdf import BODY_WIDTH, BOTTOM, LEFT, RIGHT, TOP, styles
 from portal.models import (
     Agency,
     AgencyPlacement,
@@ -208,6 +203,15 @@ def pdf_bytes(
 ) -> bytes:
     """The statement as an A4 PDF in ``locale``, set in the letters' fonts and styles.
     ``money`` and ``when`` format amounts and times; ``causes`` names each cause."""
+    # ReportLab and the letters' fonts load here, on the first statement drawn, not in
+    # every web worker (tests/portal/test_app.py holds what a worker imports).
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    from portal.letters.fonts import letter_fonts
+    from portal.letters.pdf import BODY_WIDTH, BOTTOM, LEFT, RIGHT, TOP, styles
+
     fonts = letter_fonts(locale)
     s = styles(locale)
 

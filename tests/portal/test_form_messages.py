@@ -177,7 +177,7 @@ def test_every_required_select_starts_with_an_empty_option(app, locale):
             for field in form:
                 if type(field) is SelectField and field.flags.required:
                     if not list(field.iter_choices()):
-                        field.choices = [("a", "A")]  # choices the view sets
+                        field.choices = [("1", "A")]  # choices the view sets (ids or codes)
                     html = str(field())
                     first = re.findall(r"<option[^>]*>", html)[:1]
                     assert first == ['<option value="">'], (cls.__qualname__, html)
