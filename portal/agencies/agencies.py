@@ -50,6 +50,9 @@ class BeyondAgency(StrEnum):
     INSTALLMENTS = "installments"
     PENALTY_WAIVER = "penalty_waiver"
     FEE_WAIVER = "fee_waiver"
+    # A settlement discount forgives part of the debt itself: the lender's own decision,
+    # never an agency's (no authority the lender sets reaches it).
+    SETTLEMENT_DISCOUNT = "settlement_discount"
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ def beyond_agency(agency: Agency, terms: Terms, needs_approval: bool) -> tuple[B
         found.append(BeyondAgency.PENALTY_WAIVER)
     if terms.fee_waiver_pct > agency.offer_max_fee_waiver_pct:
         found.append(BeyondAgency.FEE_WAIVER)
+    if terms.settlement_discount_pct > 0:
+        found.append(BeyondAgency.SETTLEMENT_DISCOUNT)
     return tuple(found)
 
 

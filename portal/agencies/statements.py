@@ -30,6 +30,7 @@ from negotiation import commission as rule
 from portal.agencies.commission import placement_end
 from portal.cases.masking import mask_name
 from portal.core.csv_export import csv_lines, utc_text
+from portal.core.db import by_id
 from portal.finance.journals import month_days
 from portal.finance.reports import day_bounds
 from portal.models import (
@@ -93,7 +94,7 @@ def agencies(db: Session) -> list[Agency]:
 def statement(db: Session, agency_id: int, month: date, zone: ZoneInfo) -> Statement | None:
     """The agency's statement for ``month``'s month in ``zone``'s days (None: no such
     agency)."""
-    agency = db.get(Agency, agency_id)
+    agency = by_id(db, Agency, agency_id)
     if agency is None:
         return None
     first, last = month_days(month)

@@ -78,6 +78,7 @@ from portal.core.pagination import Window, count, placed
 from portal.core.sql import array_text, ends_with, one_of
 from portal.models import (
     UNPAID_INSTALLMENT,
+    Agency,
     AgencyPlacement,
     Borrower,
     Case,
@@ -686,9 +687,18 @@ def _filtered(
     if chosen.search:
         query = query.where(_search_condition(chosen.search))
     if chosen.agency is not None:
-        placed = select(AgencyPlacement.case_id).where(
-            AgencyPlacement.agency_id == chosen.agency,
-            AgencyPlacement.status == PlacementStatus.PLACED,
+        # As portal.agencies.access.may_reach decides a case: live, inside its period,
+        # with an active agency (a placement past its end leaves the queue at once, not
+        # at the daily work's recall).
+        placed = (
+            select(AgencyPlacement.case_id)
+            .join(Agency, Agency.id == AgencyPlacement.agency_id)
+            .where(
+                Agency.active,
+                AgencyPlacement.agency_id == chosen.agency,
+                AgencyPlacement.status == PlacementStatus.PLACED,
+                AgencyPlacement.ends_at > moment,
+            )
         )
         query = query.where(Case.id.in_(placed))
     return query

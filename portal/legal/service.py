@@ -163,12 +163,20 @@ def approve(db: Session, case: Case, member: StaffMember, moment: datetime) -> L
         raise LegalError("not_supervisor")
     if track.referred_by_id == member.id:
         raise LegalError("same_person")
+    _not_on_hold(case)
     track.status = LegalTrackStatus.APPROVED
     track.approved_by_id, track.approved_at = member.id, moment
     record_event(db, case, "legal_approved", "agent", at=moment, by=member.email, track_id=track.id)
     trail.record(db, member, "legal.approve", moment, case_id=case.id, track_id=track.id)
     db.commit()
     return track
+
+
+def _not_on_hold(case: Case) -> None:
+    """A dispute or a hardship hold: nothing escalates while it lasts, so no approval,
+    no step and no cost charged (the gate already keeps the final notice back)."""
+    if case.hold is not None:
+        raise LegalError("on_hold")
 
 
 def _end(
@@ -372,6 +380,7 @@ def record_milestone(
     the milestone's day) only where the policy says the market's law allows it; asking
     to charge one it does not allow refuses the whole step."""
     track = _track(db, case, LegalTrackStatus.NOTICED, LegalTrackStatus.ACTIVE)
+    _not_on_hold(case)
     legal = rules()
     today = _today(case, moment)
     assert track.deadline is not None  # noqa: S101 (a noticed track has its deadline)

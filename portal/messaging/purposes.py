@@ -182,6 +182,13 @@ def compose_purpose(
         if visit is None or visit.window_first is None or visit.window_last is None:
             # The visit was cancelled (a hold, a plan, withdrawn) before the notice went.
             raise StaleMessageError(purpose, "visit")
+        # Imported here: portal.visits sends through this package.
+        from portal.visits.service import avoided
+
+        if avoided(db, case, moment) is not None:
+            # The borrower paid or chose a plan after the notice was kept for later: a
+            # visit they avoided is not announced (the next step cancels it).
+            raise StaleMessageError(purpose, "visit")
         return compose_visit_notice(
             case,
             channel,

@@ -185,6 +185,9 @@ def approve(
     db.refresh(case)
     _must_be(visit, VisitStatus.PROPOSED)
     _not_on_hold(case)
+    # A borrower who paid or chose a plan since the proposal avoided the visit, as the
+    # notice would have promised: it is cancelled, never approved nor noticed.
+    _cancel_avoided(db, case, visit, moment)
     visit.status = VisitStatus.APPROVED
     visit.approved_by_id = member.id
     visit.approved_at = moment
@@ -216,6 +219,7 @@ def send_notice(
     if visit.agreed:
         raise VisitError("no_notice_needed")
     _not_on_hold(case)
+    _cancel_avoided(db, case, visit, moment)
     borrower = case.loan.borrower
     channel = Channel.EMAIL if address_for(borrower, Channel.EMAIL) else Channel.SMS
     rules = borrower_rules(borrower, case.loan.currency)

@@ -47,6 +47,11 @@ def beyond_agency_sentence(reason: BeyondAgency, agency: Agency) -> str:
             "A larger fee waiver than your agency may offer: at most %(pct)s%%.",
             pct=agency.offer_max_fee_waiver_pct.normalize(),
         )
+    if reason is BeyondAgency.SETTLEMENT_DISCOUNT:
+        return _(
+            "A settlement discount forgives part of the debt: only the lender's own staff "
+            "may offer one."
+        )
     return _("Beyond an agent's own authority: an agency's offer is never sent for approval.")
 
 

@@ -103,4 +103,7 @@ LEGAL_ERRORS: dict[str, Any] = {
         "added to what the borrower owes. Record it without charging it."
     ),
     "no_rules": _l("The policy has no legal rules."),
+    "on_hold": _l(
+        "This case is on hold (a dispute or a hardship): nothing escalates while it lasts."
+    ),
 }

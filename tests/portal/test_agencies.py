@@ -342,8 +342,9 @@ def test_a_placement_past_its_end_stops_access_at_once_and_the_daily_work_recall
     app.config["HAOHUAN_NOW"] = after.isoformat()
     client = app.test_client()
     staff_sign_in(client, email=AGENCY_EMAIL)
-    # Before the daily work has run: already out of reach.
+    # Before the daily work has run: already out of reach, and out of their queue.
     assert client.get(f"/agent/cases/{placed.case_id}").status_code == 404
+    assert loan_number(app, placed.case_id) not in client.get("/agent/").get_data(as_text=True)
     with app.app_context():
         engine = app.extensions["haohuan.engine"]
         day = TODAY + timedelta(days=31)
@@ -442,3 +443,30 @@ def test_the_timeline_names_the_placement_in_each_language(app):
     _agency_id, placed, _other, client = world(app)
     page = client.get(f"/agent/cases/{placed.case_id}?section=events&lang=zh_Hant_TW")
     assert "已委託合作機構" in page.get_data(as_text=True)
+
+
+def test_the_legal_track_and_home_visits_parts_of_a_placed_case_stay_with_the_lender(app):
+    # The case page and its htmx fragments render any part by name: an agency's member
+    # gets 403 for the lender's own parts, and sees no tab for them.
+    _agency_id, placed, _other, client = world(app)
+    case_url = f"/agent/cases/{placed.case_id}"
+    for part in ("legal", "legal_documents", "visits"):
+        assert client.get(f"{case_url}?section={part}").status_code == 403
+        assert client.get(f"{case_url}/sections/{part}").status_code == 403
+    page = client.get(case_url).get_data(as_text=True)
+    for part in ("legal", "legal_documents", "visits"):
+        assert f'id="tab-{part}"' not in page
+    assert 'id="tab-payments"' in page
+
+
+def test_an_agency_never_offers_a_settlement_discount(app):
+    _agency_id, placed, _other, client = world(app)
+    settlement = {
+        **OFFER,
+        "kind": "settlement",
+        "installments": "1",
+        "settlement_discount_pct": "5",
+    }
+    refused = client.post(f"/agent/cases/{placed.case_id}/offers/new?lang=en", data=settlement)
+    assert refused.status_code == 422
+    assert "A settlement discount forgives part of the debt" in refused.get_data(as_text=True)

@@ -333,3 +333,12 @@ def test_the_comparison_counts_disputes_while_placed_and_refusals_of_the_agencys
         session.commit()
         (figures,) = statements.comparison(session)
     assert (figures.refusals, figures.disputes) == (2, 1)
+
+
+def test_an_agency_id_too_large_for_the_database_is_404(app):
+    from .factories import add_staff, staff_sign_in
+
+    add_staff(app, "fin@haohuan.example", ("finance",))
+    client = app.test_client()
+    assert staff_sign_in(client, "fin@haohuan.example").status_code == 303
+    assert client.get("/finance/commission/99999999999999999999").status_code == 404

@@ -441,3 +441,34 @@ def test_the_printed_notice_carries_the_tracks_own_deadline(app, client, staff):
     with app.test_request_context("/"), force_locale("zh_Hant_TW"):
         wanted = long_date(deadline)
     assert compact(wanted) in compact(text_of(response.data))
+
+
+def test_nothing_on_the_track_moves_while_a_hold_stands(app, staff):
+    # A dispute or a hardship: no approval, no step, and no cost charged.
+    from .test_holds import declare
+
+    built = late_case(app)
+    act(app, built.case_id, service.refer, staff["agent"], "no contact for months")
+    declare(app, built.case_id, "dispute", "not mine")
+    with pytest.raises(LegalError) as refused:
+        act(app, built.case_id, service.approve, staff["boss"])
+    assert refused.value.code == "on_hold"
+
+    other = late_case(app)
+    noticed(app, other.case_id, staff)
+    past_deadline(app, other.case_id)
+    before = charges_of(app, other.case_id)
+    declare(app, other.case_id, "hardship", "lost my job")
+    with pytest.raises(LegalError) as refused:
+        act(
+            app,
+            other.case_id,
+            service.record_milestone,
+            staff["agent"],
+            LegalMilestone.DEMAND_LETTER,
+            date(2026, 10, 25),
+            "",
+            (CostLine(LegalCost.COURT_FEE, 50_000, charge=True),),
+        )
+    assert refused.value.code == "on_hold"
+    assert charges_of(app, other.case_id) == before

@@ -377,3 +377,37 @@ def test_a_plan_offered_at_the_door_goes_through_the_offer_rules(app, floor):
         assert offer.created_by == "one@haohuan.example"
         assert offer.status == "ready"
         assert offer.terms["installments"] == 6
+
+
+def test_a_plan_chosen_before_the_approval_cancels_the_visit_and_no_notice_goes(app, floor):
+    from tests.portal.factories import add_plan
+
+    built = big_case(app)
+    proposed = floor["agent"].post(
+        f"/agent/cases/{built.case_id}/visits", data={"reason": "Two months overdue."}
+    )
+    assert proposed.status_code == 303
+    visit = the_visit(app, built.case_id)
+    add_plan(app, built.case_id, "active")
+    floor["boss"].post(f"/agent/cases/{built.case_id}/visits/{visit.id}/approve")
+    visit = the_visit(app, built.case_id)
+    assert (visit.status, visit.cancel_reason) == (VisitStatus.CANCELLED, "plan")
+    with app.app_context():
+        sent = db.session().scalars(select(Message).where(Message.purpose == "visit_notice"))
+        assert list(sent) == []
+
+
+def test_a_notice_kept_for_later_goes_stale_once_the_borrower_chose_a_plan(app, floor):
+    from negotiation.contact import Channel
+    from portal.messaging.purposes import StaleMessageError, compose_purpose
+    from portal.models import Case
+    from tests.portal.factories import add_plan
+
+    built, _ = scheduled_visit(app, floor)
+    add_plan(app, built.case_id, "active")
+    with app.test_request_context("/"):
+        case = db.session().get(Case, built.case_id)
+        with pytest.raises(StaleMessageError):
+            compose_purpose(
+                db.session(), case, "visit_notice", Channel.EMAIL, NOW, link="L", opt_out="O"
+            )

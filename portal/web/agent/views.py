@@ -45,6 +45,7 @@ from portal.web.common.fragments import respond, wants_fragment
 from portal.web.common.kept_rows import row_keeper
 from portal.web.common.page_cache import cached_page, session_values
 from portal.web.common.pages import problem_html
+from portal.web.staff.agency_scope import lender_only_section
 from portal.web.staff.auth import staff_required
 from portal.wording import cases as wording
 from portal.wording import legal as legal_words
@@ -321,7 +322,7 @@ def _context(case: Case, section: CaseSection, revealed: frozenset[str]) -> dict
         "file": casefile,
         "case": case,
         "borrower_now": borrower_clock(casefile.borrower.timezone, g.now),
-        "tabs": case_sections(),
+        "tabs": _tabs_for(g.staff),
         "open_section": section,
         "section": (built := section.build(database, case, g.staff, g.now)),
         **built,
@@ -330,10 +331,24 @@ def _context(case: Case, section: CaseSection, revealed: frozenset[str]) -> dict
     }
 
 
+def _tabs_for(member: StaffMember) -> list[CaseSection]:
+    """The case page's tabs ``member`` may open: an agency's staff do not see the parts
+    that stay with the lender (``agency_scope.LENDER_ONLY``)."""
+    tabs = case_sections()
+    if member.agency_id is None:
+        return list(tabs)
+    return [tab for tab in tabs if not lender_only_section(tab.name)]
+
+
 def _case_page(case: Case, section: CaseSection, revealed: frozenset[str]) -> Response:
     context = _context(case, section, revealed)
     context["now"] = case_now(db.session(), case, g.now)
-    context["legal_now"] = legal_queries.live_file(db.session(), case.id, legal_rules())
+    # The legal track's line in "waiting on this case" stays with the lender too.
+    context["legal_now"] = (
+        None
+        if g.staff.agency_id is not None
+        else legal_queries.live_file(db.session(), case.id, legal_rules())
+    )
     context["LEGAL"] = legal_words
     return respond(render_template("agent/case.html", **context))
 

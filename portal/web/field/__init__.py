@@ -109,7 +109,9 @@ def record_visit(visit_id: int) -> Response:
     found = service.assigned_visit(db.session(), g.staff, visit_id)
     if found is None:
         return _not_found()
-    case = service.case_of(db.session(), found)
+    # The page comes back with the borrower's name and address when the form is refused:
+    # a read, audited as the visit's first opening is.
+    case = service.open_for_visitor(db.session(), found, g.staff, g.now)
     form = record_form(case.loan.currency)
     if not form.validate():
         return _page(found, form, 422)

@@ -8,7 +8,8 @@ cases placed with their agency (``portal.agencies.access``):
   one) answers 404 for any case not live-placed with their agency, as if it did not
   exist, and otherwise runs as for an agent (a supervisor's route still needs the
   supervisor role, which an agency member never holds), but for the legal track and
-  home visits (``LENDER_ONLY``: 403), which stay with the lender;
+  home visits (``LENDER_ONLY``: 403, their routes and their parts of the case page),
+  which stay with the lender;
 - of the console's other pages only ``AGENCY_PAGES`` open (the queue, filtered to their
   cases, with its search); everything else (reports, finance, admin, the strategy, the
   supervisor pages, bulk sends, the outbox, the lender's work lists) is 403.
@@ -21,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import abort
+from flask import abort, request
 
 from portal.agencies import access
 from portal.core.db import Session
@@ -45,6 +46,18 @@ def lender_only(endpoint: str) -> bool:
     return any(word in name for word in LENDER_ONLY)
 
 
+def lender_only_section(name: str) -> bool:
+    """Whether a part of the case page (a tab: ``visits``, ``legal``,
+    ``legal_documents``) stays with the lender, by the same words."""
+    return any(word in name for word in LENDER_ONLY)
+
+
+def asked_section(arguments: dict[str, Any]) -> str:
+    """The part of the case page a request asks for: the fragment route's
+    ``section_name``, or the page's ``?section=``."""
+    return str(arguments.get("section_name") or request.args.get("section") or "")
+
+
 def agency_roles(
     database: Session,
     member: StaffMember,
@@ -65,7 +78,7 @@ def agency_roles(
     if blueprint == CASE_BLUEPRINT and case_id is not None:
         if not access.may_reach(database, member, int(case_id), moment):
             abort(404)
-        if lender_only(endpoint):
+        if lender_only(endpoint) or lender_only_section(asked_section(arguments)):
             return frozenset()
         return frozenset({ACTS_AS})
     if endpoint in AGENCY_PAGES:
