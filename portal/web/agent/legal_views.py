@@ -5,10 +5,12 @@ a person stops or closes the track. Supervisors see the referrals awaiting appro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import current_app, g, redirect, render_template, url_for
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from negotiation.legal import Ineligibility, MilestoneRefusal
@@ -145,61 +147,61 @@ def _failed(database: Session, case: Case, error: LegalError) -> Response:
     )
 
 
-@blueprint.post("/cases/<int:case_id>/legal/refer")
-@staff_required("agent")
-def legal_refer(case_id: int) -> Response:
-    """Refer the case for legal action, for a supervisor to approve."""
+def _act(
+    case_id: int, form: FlaskForm, form_name: str | None, action: Callable[[Session, Case], Any]
+) -> Response:
+    """A legal step asked from the case page: the case (404), the form (422, shown again
+    under ``form_name``), the service's one call (409 with its reasons), then back."""
     database = db.session()
     case = find_case(case_id)
     if case is None:
         return no_case(case_id)
-    form = ReferForm()
     if not form.validate_on_submit():
-        return _refused(database, case, 422, refer_form=form)
+        return _refused(database, case, 422, **({form_name: form} if form_name else {}))
     try:
-        service.refer(database, case, g.staff, g.now, form.note.data or "")
+        action(database, case)
     except LegalError as error:
         return _failed(database, case, error)
     return _back(case)
+
+
+@blueprint.post("/cases/<int:case_id>/legal/refer")
+@staff_required("agent")
+def legal_refer(case_id: int) -> Response:
+    """Refer the case for legal action, for a supervisor to approve."""
+    form = ReferForm()
+    return _act(
+        case_id,
+        form,
+        "refer_form",
+        lambda database, case: service.refer(database, case, g.staff, g.now, form.note.data or ""),
+    )
 
 
 @blueprint.post("/cases/<int:case_id>/legal/decide")
 @staff_required("agent", "supervisor")
 def legal_decide(case_id: int) -> Response:
     """A supervisor other than the referring agent approves or refuses the referral."""
-    database = db.session()
-    case = find_case(case_id)
-    if case is None:
-        return no_case(case_id)
     form = DecideForm()
-    if not form.validate_on_submit():
-        return _refused(database, case, 422, decide_form=form)
-    try:
+
+    def decide(database: Session, case: Case) -> object:
         if form.decision.data == "approve":
-            service.approve(database, case, g.staff, g.now)
-        else:
-            service.refuse(database, case, g.staff, g.now, form.note.data or "")
-    except LegalError as error:
-        return _failed(database, case, error)
-    return _back(case)
+            return service.approve(database, case, g.staff, g.now)
+        return service.refuse(database, case, g.staff, g.now, form.note.data or "")
+
+    return _act(case_id, form, "decide_form", decide)
 
 
 @blueprint.post("/cases/<int:case_id>/legal/notice")
 @staff_required("agent")
 def legal_notice(case_id: int) -> Response:
     """Send the approved track's final notice: the letter and an email or SMS."""
-    database = db.session()
-    case = find_case(case_id)
-    if case is None:
-        return no_case(case_id)
-    form = NoticeForm()
-    if not form.validate_on_submit():
-        return _refused(database, case, 422)
-    try:
-        service.send_final_notice(database, case, g.staff, g.now)
-    except LegalError as error:
-        return _failed(database, case, error)
-    return _back(case)
+    return _act(
+        case_id,
+        NoticeForm(),
+        None,
+        lambda database, case: service.send_final_notice(database, case, g.staff, g.now),
+    )
 
 
 @blueprint.post("/cases/<int:case_id>/legal/milestone")
@@ -241,36 +243,26 @@ def legal_milestone(case_id: int) -> Response:
 @staff_required("agent")
 def legal_stop(case_id: int) -> Response:
     """Stop the live track, saying why."""
-    database = db.session()
-    case = find_case(case_id)
-    if case is None:
-        return no_case(case_id)
     form = EndForm()
-    if not form.validate_on_submit():
-        return _refused(database, case, 422, end_form=form)
-    try:
-        service.stop(database, case, g.staff, g.now, form.note.data or "")
-    except LegalError as error:
-        return _failed(database, case, error)
-    return _back(case)
+    return _act(
+        case_id,
+        form,
+        "end_form",
+        lambda database, case: service.stop(database, case, g.staff, g.now, form.note.data or ""),
+    )
 
 
 @blueprint.post("/cases/<int:case_id>/legal/close")
 @staff_required("agent", "supervisor")
 def legal_close(case_id: int) -> Response:
     """A supervisor closes a track that has done its work."""
-    database = db.session()
-    case = find_case(case_id)
-    if case is None:
-        return no_case(case_id)
     form = EndForm()
-    if not form.validate_on_submit():
-        return _refused(database, case, 422, end_form=form)
-    try:
-        service.close(database, case, g.staff, g.now, form.note.data or "")
-    except LegalError as error:
-        return _failed(database, case, error)
-    return _back(case)
+    return _act(
+        case_id,
+        form,
+        "end_form",
+        lambda database, case: service.close(database, case, g.staff, g.now, form.note.data or ""),
+    )
 
 
 @blueprint.get("/legal/approvals")
