@@ -50,6 +50,10 @@ and the reconciliation needs, each a documented behaviour of Stripe's API:
   Stripe answers (no ``code``, no ``param``: only the message)
   (https://docs.stripe.com/api/payment_methods/detach: "it can no longer be used for a
   payment or re-attached to a Customer"); localstripe charges it.
+- webhook deliveries retried (https://docs.stripe.com/webhooks#retries): a delivery the
+  endpoint refuses or never answers (a reset connection, a non-2xx) is sent again, up to
+  eight times a second or more apart, as Stripe retries. localstripe sends each event
+  once, from a task the event loop holds only weakly, so a busy machine could lose one.
 
 - disputes (https://docs.stripe.com/api/disputes), which localstripe has none of:
   ``GET /v1/disputes/{id}`` and ``GET /v1/disputes``; ``POST /v1/disputes/{id}`` with
@@ -676,12 +680,72 @@ def _config(base: str, path: str, **fields: str) -> dict[str, Any]:
         return found
 
 
+# How often, and how far apart, an undelivered event is sent again (Stripe keeps trying
+# for days; a test waits seconds).
+WEBHOOK_ATTEMPTS = 8
+WEBHOOK_RETRY_SECONDS = 1.0
+
+
+def _retrying_webhooks(resources: Any) -> None:
+    """Every event's delivery retried until its endpoint takes it (see the docstring)."""
+    import asyncio
+    import hashlib
+    import hmac
+    import json
+    import logging
+
+    import aiohttp
+    from localstripe import webhooks
+
+    pending: set[asyncio.Task[None]] = set()  # strong references: the loop holds weak ones
+    logger = logging.getLogger("aiohttp.access")
+
+    async def deliver(url: str, secret: str, event: Any, payload: bytes) -> None:
+        signed = hmac.new(secret.encode(), b"%d.%s" % (event.created, payload), hashlib.sha256)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": f"t={event.created},v1={signed.hexdigest()}",
+        }
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+                    session.post(url, data=payload, headers=headers) as answer,
+                ):
+                    if 200 <= answer.status < 300:
+                        return
+                    logger.info("webhook %s answered %d", event.type, answer.status)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                logger.info("webhook %s failed: %s", event.type, error)
+            await asyncio.sleep(WEBHOOK_RETRY_SECONDS * (attempt + 1))
+        logger.warning("webhook %s given up after %d attempts", event.type, WEBHOOK_ATTEMPTS)
+
+    async def send(event: Any) -> None:
+        # Exported now, as localstripe does: the event says what was true when it happened.
+        payload = json.dumps(event._export(), indent=2, sort_keys=True).encode()
+        await asyncio.sleep(1)
+        endpoints = [
+            (hook.url, hook.secret)
+            for hook in webhooks._webhooks.values()
+            if hook.events is None or event.type in hook.events
+        ]
+        await asyncio.gather(*(deliver(url, secret, event, payload) for url, secret in endpoints))
+
+    def schedule(event: Any) -> None:
+        task = asyncio.ensure_future(send(event))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    resources.schedule_webhook = webhooks.schedule_webhook = schedule
+
+
 def serve(port: int) -> None:
     """Teach localstripe the missing pieces, then serve it on 127.0.0.1."""
     from aiohttp import web
     from localstripe import resources
 
     resources.Store.dump_to_disk = lambda self: None
+    _retrying_webhooks(resources)
     _indexed(resources)
     _forgetting_keys(resources)
     _windowed(resources.BalanceTransaction)

@@ -482,8 +482,9 @@ def paid_at_stripe(app, client, localstripe: str) -> tuple[int, str]:
     return opened.id, intent_id
 
 
-def wait_for(app, condition, seconds: float = 10) -> None:
-    """Until ``condition(session)`` holds: localstripe sends its events a second later."""
+def wait_for(app, condition, seconds: float = 30) -> None:
+    """Until ``condition(session)`` holds: localstripe sends its events a second later,
+    and again if a busy machine drops one."""
     for _ in range(int(seconds * 10)):
         with app.app_context():
             if condition(db.session()):
