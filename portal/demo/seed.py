@@ -143,6 +143,10 @@ ANNUAL_RATE = {"TWD": Decimal("12.0"), "CNY": Decimal("14.6"), "HKD": Decimal("1
 HOLD_INDEX = 22  # 李詠詩: hardship declared
 OFFER_INDEX = 6  # 吳佩珊: a pre-approved offer from an agent
 ARRANGED_INDEX = 16  # 赵磊: an active plan, first installment paid
+# 李美玲 has a second loan, later behind than her first: one verification shows both.
+SECOND_LOAN_INDEX = 4
+SECOND_LOAN_DAYS = 44
+SECOND_LOAN_NUMBER = "LN-2025-900005"  # outside the numbers the book gives (LN-yyyy-0nnnnn)
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
         _seed_case(db, index, person, days, today, rng)
         for index, (person, days) in enumerate(zip(PEOPLE, DAYS_PAST_DUE, strict=True))
     ]
+    _seed_second_loan(db, cases[SECOND_LOAN_INDEX], today)
     db.flush()
     # The demo's hardship, declared through the portal's own path: its breathing space
     # ends on the policy's date.
@@ -176,6 +181,16 @@ def seed(db: Session, today: date, rng: random.Random, now: datetime) -> None:
     _seed_offer(db, cases[OFFER_INDEX], today, now)
     _seed_arranged(db, cases[ARRANGED_INDEX], today, now)
     seed_payment_history(db, cases, now, rng)
+
+
+def _seed_second_loan(db: Session, first: Case, today: date) -> Case:
+    """The second loan of ``first``'s borrower, in the same currency: its own generator,
+    so the other named borrowers' figures stay what they were before it was added."""
+    person = PEOPLE[SECOND_LOAN_INDEX]
+    rng = random.Random(SECOND_LOAN_INDEX)  # noqa: S311 (demo data, not secrets)
+    return _seed_loan(
+        db, first.loan.borrower, SECOND_LOAN_NUMBER, person, SECOND_LOAN_DAYS, today, rng
+    )
 
 
 def _seed_offer(db: Session, case: Case, today: date, now: datetime) -> None:
@@ -311,6 +326,22 @@ def _seed_case(
         date_of_birth_hash=fact_hash(birthday.isoformat(), salt),
         id_last4_hash=fact_hash(last4, salt),
     )
+    return _seed_loan(
+        db, borrower, f"LN-{2024 + index % 2}-{index + 1:06d}", person, days, today, rng
+    )
+
+
+def _seed_loan(
+    db: Session,
+    borrower: Borrower,
+    number: str,
+    person: Person,
+    days: int,
+    today: date,
+    rng: random.Random,
+    product: str = "personal",
+) -> Case:
+    """A loan of ``borrower``'s, ``days`` past due today, and its case."""
     low, high = LOAN_SIZE[person.currency]
     principal = rng.randrange(low, high, 1_000) * 100
     term = rng.choice((12, 18, 24, 36))
@@ -318,7 +349,8 @@ def _seed_case(
     first_unpaid_due = today - timedelta(days=days) if days else today + timedelta(days=9)
     first_due = add_months(first_unpaid_due, -paid)
     loan = Loan(
-        number=f"LN-{2024 + index % 2}-{index + 1:06d}",
+        number=number,
+        product=product,
         currency=person.currency,
         principal=principal,
         annual_rate_pct=ANNUAL_RATE[person.currency],
@@ -667,6 +699,8 @@ def demo_links(
         if case.status == CaseStatus.ARRANGED and case.id not in notes:
             note = "arranged: plan active"
         note = named_notes.get(case.id, note)
+        if len(borrower.loans) > 1 and not note:
+            note = f"one of {len(borrower.loans)} loans: one verification shows them all"
         if offer:
             note = "pre-approved offer"
         if index < len(DAYS_PAST_DUE):

@@ -95,6 +95,9 @@ from portal.strategy import planner
 from tests.portal.conftest import BACKENDS, POSTGRES_URL, backend_url, checked_app
 from tests.portal.factories import NOW, TODAY
 
+# The named borrowers' cases: one each, and 李美玲's second loan.
+NAMED_CASES = len(seed.PEOPLE) + 1
+
 # The demo is 2,000 cases: prepared once for the module, on PostgreSQL when configured.
 
 
@@ -164,15 +167,32 @@ def demo(demo_app, tmp_path_factory):
         yield session, engine, prepared, before, written[0], statements
 
 
+def test_one_named_borrower_has_two_overdue_loans_in_one_currency(demo):
+    session = demo[0]
+    borrower = session.scalars(
+        select(Borrower).join(Loan).where(Loan.number == seed.SECOND_LOAN_NUMBER)
+    ).one()
+    cases = [loan.case for loan in sorted(borrower.loans, key=lambda loan: loan.id)]
+    assert borrower.full_name == seed.PEOPLE[seed.SECOND_LOAN_INDEX].name
+    assert {loan.currency for loan in borrower.loans} == {"TWD"}
+    assert all(case.overdue_since is not None for case in cases)
+    assert all(case.status != CaseStatus.RESOLVED for case in cases)
+    # The printout says so beside each of her links.
+    notes = [link.note for link in demo[2].links if link.borrower == borrower.full_name]
+    assert len(notes) == 2
+    assert all("2 loans" in note for note in notes)
+
+
 def test_the_named_borrowers_stay_and_the_book_adds_two_thousand(demo):
     session, _engine, prepared, before, written, statements = demo
     assert written == book.BOOK_SIZE == 2_000
     assert named_rows(session) == before
-    assert [row[1] for row in before] == [person.name for person in seed.PEOPLE]
+    firsts = [row[1] for row in before if row[6] != seed.SECOND_LOAN_NUMBER]
+    assert firsts == [person.name for person in seed.PEOPLE]
     resolved = select(func.count(Case.id)).where(Case.status == CaseStatus.RESOLVED)
-    assert session.scalar(select(func.count(Case.id))) == 35 + 2_000 + CLOSED
+    assert session.scalar(select(func.count(Case.id))) == NAMED_CASES + 2_000 + CLOSED
     assert session.scalar(resolved) == CLOSED  # the reports' past: cases that closed
-    assert prepared.counts.cases == 2_035 + CLOSED
+    assert prepared.counts.cases == NAMED_CASES + 2_000 + CLOSED
     # In bulk: a few statements per table, however many rows (about 50,000 here).
     assert len(statements) < 100, len(statements)
     assert sum(1 for s in statements if s.lstrip().upper().startswith("INSERT")) < 80
@@ -242,8 +262,8 @@ def test_the_floor_has_a_mornings_work(demo):
         select(func.count(Plan.id)).where(Plan.case_id.in_(book_case), Plan.status == "active")
     )
     assert plans >= 3
-    # The printout's links: the 35 named, then one of each kind the floor laid.
-    assert len(prepared.links) == 35 + len(prepared.floor.showcase)
+    # The printout's links: the named cases, then one of each kind the floor laid.
+    assert len(prepared.links) == NAMED_CASES + len(prepared.floor.showcase)
     assert set(prepared.floor.showcase) == set(seed.SHOWCASE_NOTES)
 
 
@@ -566,7 +586,7 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
         by_month.setdefault(row.month_end, set()).add(row.case_id)
     for end in ends:  # every case open today whose loan had started, and the closed ones
         assert by_month[end] >= {c.id for c in cases if c.start_date <= end}, end
-    assert len(by_month[ends[-1]]) == 2_035
+    assert len(by_month[ends[-1]]) == NAMED_CASES + 2_000
     # A case closed in the two years: from its loan's start to the month-end it left after.
     left = 0
     for case in closed:
@@ -612,7 +632,8 @@ def test_the_demo_has_two_years_of_month_ends_that_agree_with_today(demo):
     assert matrix.cell(Bucket.CURRENT, Bucket.CLOSED).cases > left / 2  # most paid off
     # Once: preparing the demo again adds no month-end.
     assert seed_month_ends(session, TODAY) == []
-    assert session.scalar(select(func.count()).select_from(CaseMonthEnd)) == len(rows) + 2_035
+    month_end_rows = session.scalar(select(func.count()).select_from(CaseMonthEnd))
+    assert month_end_rows == len(rows) + NAMED_CASES + 2_000
 
 
 def test_the_demos_past_year_has_plans_promises_and_refusals_of_every_outcome(demo):
