@@ -62,6 +62,8 @@ class Section:
     rows: tuple[tuple[str, ...], ...] = ()
     total: tuple[str, ...] | None = None
     sentences: tuple[str, ...] = ()
+    # The sentences are numbered terms (a list), not running text.
+    numbered: bool = False
 
 
 @dataclass(frozen=True)
@@ -393,7 +395,7 @@ def agreement_for(
                     rows=tuple(covered + waived),
                     sentences=waiver_sentences,
                 ),
-                Section(heading=_("Terms"), sentences=breaking_terms(plan, rules)),
+                Section(heading=_("Terms"), sentences=breaking_terms(plan, rules), numbered=True),
                 Section(
                     heading=_("Your consent"),
                     sentences=(

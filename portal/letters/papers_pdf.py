@@ -57,7 +57,14 @@ def _section(fonts: Fonts, s: Styles, section: Section) -> list[Flowable]:
             commands.append(("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black))
         flow.append(table(rows, widths, commands))
         flow.append(Spacer(0, 1.5 * mm))
-    flow += [para(fonts, text, s.body) for text in section.sentences]
+    if section.numbered:
+        terms = [
+            [para(fonts, f"{number}.", s.body), para(fonts, text, s.body)]
+            for number, text in enumerate(section.sentences, 1)
+        ]
+        flow.append(table(terms, (6 * mm, BODY_WIDTH - 6 * mm), []))
+    else:
+        flow += [para(fonts, text, s.body) for text in section.sentences]
     return flow
 
 
