@@ -116,12 +116,14 @@ def _issued(moment: datetime, zone: str) -> str:
 # Receipts ----------------------------------------------------------------------------------
 
 
-def succeeded_payments(db: Session, case: Case) -> list[Payment]:
-    """The case's payments that went through, newest first: each has a receipt."""
+def succeeded_payments(db: Session, case: Case, limit: int | None = None) -> list[Payment]:
+    """The case's payments that went through, newest first (the ``limit`` latest): each
+    has a receipt."""
     query = (
         select(Payment)
         .where(Payment.case_id == case.id, Payment.status == PaymentStatus.SUCCEEDED)
         .order_by(Payment.confirmed_at.desc(), Payment.id.desc())
+        .limit(limit)
     )
     return list(db.scalars(query))
 

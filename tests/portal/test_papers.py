@@ -145,6 +145,17 @@ def test_a_payment_not_received_has_no_receipt(app, client):
     assert "Download receipt" not in client.get(f"/pay/result/{payment.id}").get_data(as_text=True)
 
 
+def test_papers_follow_the_language_chosen_in_the_session(app, client):
+    built = paid_plan(app, client, "zh_Hant_TW")
+    payment = only(app, Payment, case_id=built.case_id)
+    client.get("/status?lang=zh_Hans_CN")
+    text = text_of(download(client, f"/papers/receipt/{payment.id}.pdf"))
+    assert flat(TITLES["zh_Hans_CN"][0]) in text
+    assert_script(text, "zh_Hans_CN")
+    client.get("/status?lang=en")
+    assert flat(TITLES["en"][2]) in text_of(download(client, "/papers/statement"))
+
+
 # Plan agreements ---------------------------------------------------------------------------
 
 

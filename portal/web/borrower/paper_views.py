@@ -133,7 +133,7 @@ def _offered() -> dict[str, Any]:
     database = db.session()
     plan = papers.latest_agreed_plan(database, case)
     return {
-        "payments": papers.succeeded_payments(database, case)[:RECEIPTS_LISTED],
+        "payments": papers.succeeded_payments(database, case, RECEIPTS_LISTED),
         "plan": plan,
         "calendar": plan is not None
         and plan.status in (PlanStatus.PENDING, PlanStatus.ACTIVE)
