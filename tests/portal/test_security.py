@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.core import db
-from portal.models import Offer, Payment
+from portal.models import Offer, Payment, Plan
 
 from .factories import NOW, build_case, sign_in
 from .test_journey import first_review_link, review_form
@@ -115,7 +115,9 @@ def test_another_borrowers_ids_get_404_on_every_route(app, client):
         for rule in app.url_map.iter_rules()
         if rule.endpoint.split(".")[0] in ("borrower", "sandbox")
     ]
-    values = {"payment_id": payment_id, "reference": reference}
+    with app.app_context():
+        plan_id = db.session().scalars(select(Plan.id)).one()  # the other borrower's
+    values = {"payment_id": payment_id, "reference": reference, "plan_id": plan_id}
     walked = 0
     for rule in rules:
         if not rule.arguments or rule.arguments == {"token"}:

@@ -1236,3 +1236,8 @@ def cancel_callback() -> Response:
         abort(400)
     withdraw_callback(db.session(), g.case, g.now)
     return redirect(url_for("borrower.status", _anchor="callback-title"), code=303)
+
+
+# The papers to keep (receipts, agreements, calendar, statements) are routes of this
+# blueprint, in their own module.
+import portal.web.borrower.paper_views  # noqa: E402, F401
