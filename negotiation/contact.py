@@ -48,8 +48,8 @@ Decisions documented here, for the lender to confirm:
 - LINE and WeChat are messages like SMS: they share the message caps, the hours and the
   borrower's quiet times, and say as little (a locked screen shows them).
 - Where a jurisdiction asks for a validation notice (``validation_notice``: the US,
-  Regulation F, 12 CFR 1006.34), no call, SMS or chat message is made about a debt until the notice has
-  been sent (``ContactRequest.validation_notice_sent``), refused with
+  Regulation F, 12 CFR 1006.34), no call, SMS or chat message is made about a debt until
+  the notice has been sent (``ContactRequest.validation_notice_sent``), refused with
   ``VALIDATION_NOTICE_PENDING`` (waiting alone never lifts it: sending the notice does).
   Emails and letters are not held back: the notice itself is one (the initial
   communication, 1006.34(a)(1)(i)(A)), and any other email is followed by the notice,

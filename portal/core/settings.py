@@ -691,10 +691,11 @@ SETTINGS: tuple[Setting, ...] = (
         "without it borrowers cannot link LINE",
     ),
     Setting(
-        "LINE_ADD_FRIEND_URL",
-        "LINE_ADD_FRIEND_URL",
-        "https://line.me/R/ti/p/@haohuan",
-        "the official account's add-friend link, the start of the linking link and QR code",
+        "LINE_MESSAGE_URL",
+        "LINE_MESSAGE_URL",
+        "https://line.me/R/oaMessage/@haohuan/",
+        "the official account's message link (LINE's `oaMessage` scheme): the linking "
+        "link opens it with the one-time token typed in",
     ),
     Setting(
         "LINE_TIMEOUT",

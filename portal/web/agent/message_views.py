@@ -69,6 +69,8 @@ CHANNEL_NAMES = {
     "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
     "call": _l("Phone calls"),
+    "line": _l("LINE"),
+    "wechat": _l("WeChat"),
 }
 STATUS_NAMES = {
     "scheduled": _l("Scheduled"),
@@ -232,11 +234,18 @@ def _channel_state(
     decision = judge(database, case, channel, moment)
     return {
         "channel": channel.value,
-        "address": mask_phone(address) if channel is Channel.SMS else mask_email(address),
+        "address": _masked(channel, address),
         "allowed": decision.allowed,
         "reasons": refusal_reasons(decision),
         "allowed_from": _allowed_from(decision, case),
     }
+
+
+def _masked(channel: Channel, address: str) -> str:
+    """The address as the console shows it: a chat account's id by its first letters."""
+    if channel.is_chat:
+        return address[:4] + "…"
+    return mask_phone(address) if channel is Channel.SMS else mask_email(address)
 
 
 def _allowed_from(decision: ContactDecision, case: Case) -> str | None:
