@@ -450,3 +450,32 @@ def test_a_forged_signature_links_nothing_and_an_unfollow_unlinks(app):
     with app.app_context():
         assert chat.linked_accounts(db.session(), [built.borrower_id]) == {}
     assert send(app, built, Channel.WECHAT).problem is service.Problem.NO_ADDRESS
+
+
+# The contact strategy ----------------------------------------------------------------------
+
+
+def test_a_strategy_step_prefers_line_for_a_linked_borrower_and_falls_back_to_sms(app):
+    from tests.portal.test_strategy_planner import _case, _doc, _messages, _run, _step
+
+    app.config["LINE_CHANNEL_SECRET"] = LINE_SECRET
+    document = _doc(_step("day1", "overdue", 1, ["line", "sms"]))
+    linked_case = _case(app, 1)
+    with app.test_request_context("/"):
+        session = db.session()
+        token = chat.request_link(session, session.get(Case, linked_case), Channel.LINE, NOW, "t1")
+        assert chat.confirm_link(session, Channel.LINE, token, USER_ID, NOW)
+    plain_case = _case(app, 1)
+    _run(app, document)
+    (on_line,) = _messages(app, linked_case)
+    assert (on_line.channel, on_line.address) == ("line", USER_ID)
+    (by_sms,) = _messages(app, plain_case)
+    assert by_sms.channel == "sms"
+    # The scheduled sender sends the LINE message through the gate, discreetly worded.
+    with app.test_request_context("/"):
+        service.dispatch_due(db.session(), NOW + timedelta(hours=1))
+    with app.app_context():
+        sent = db.session().get(Message, on_line.id)
+        assert (sent.status, sent.provider) == ("sent", "outbox")
+        assert "LINE" in sent.body
+        assert "/r/" in sent.body
