@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
@@ -34,6 +35,7 @@ from negotiation.contact import Channel
 from portal.core import db
 from portal.core.clock import now
 from portal.messaging import chat
+from portal.messaging.qr import qr_svg
 from portal.web import ratelimit
 from portal.web.borrower.session import borrower_required
 from portal.web.common.forms import Form
@@ -94,8 +96,14 @@ def link(name: str) -> Response:
     terms = str(current_app.config.get("CHAT_TERMS_VERSION") or "2026-12")
     token = chat.request_link(db.session(), g.case, channel, g.now, terms)
     url = line_message_url(token) if channel is Channel.LINE else None
+    # The link as a QR code too: scanned with LINE's own reader (or from a computer's
+    # screen), it opens the same chat with the token typed in.
+    # qr_svg escapes the label; the rest is numbers it wrote itself.
+    qr = Markup(qr_svg(url, str(_l("QR code of the link")))) if url else None  # noqa: S704
     response = respond(
-        render_template("borrower/chat_link.html", channel=channel.value, token=token, url=url),
+        render_template(
+            "borrower/chat_link.html", channel=channel.value, token=token, url=url, qr=qr
+        ),
         200,
     )
     # The token links an app account to this borrower: never cached anywhere.

@@ -142,8 +142,34 @@ def link_token(app, built, channel="line"):
     page = client.post(f"/contact/chat/{channel}/link", data={"consent": "y"})
     assert page.status_code == 200
     assert page.headers["Cache-Control"] == "no-store"
-    [token] = re.findall(r'<p class="code">([A-Za-z0-9_-]{40,})</p>', page.get_data(as_text=True))
+    html = page.get_data(as_text=True)
+    [token] = re.findall(r'<p class="code">([A-Za-z0-9_-]{40,})</p>', html)
+    if channel == "line":
+        # The link, and the same link as a QR code that LINE's reader opens.
+        [url] = re.findall(r'href="(https://line\.me/R/oaMessage/[^"]+)"', html)
+        assert url.endswith("/?" + token)
+        assert '<svg xmlns="http://www.w3.org/2000/svg"' in html
+        assert decoded_qr(url) == url
     return client, token
+
+
+def decoded_qr(value):
+    """``value`` drawn as the page's QR code draws it, read back by a real decoder."""
+    import numpy
+    import zxingcpp
+
+    from portal.messaging.qr import QUIET_ZONE, modules
+
+    grid = modules(value)
+    side = len(grid) + 2 * QUIET_ZONE
+    image = numpy.full((side, side), 255, dtype=numpy.uint8)
+    for row, line in enumerate(grid):
+        for col, dark in enumerate(line):
+            if dark:
+                image[row + QUIET_ZONE, col + QUIET_ZONE] = 0
+    image = image.repeat(8, axis=0).repeat(8, axis=1)
+    [found] = zxingcpp.read_barcodes(image)
+    return found.text
 
 
 def linked_line(app, built):
