@@ -1485,9 +1485,14 @@ def plan_chunk(
         )
     )
     book = ContactBook.read(db, case_ids, moment, moment)
+    # A chat message goes only to a borrower who linked the app: the rest have no address.
+    chat = linked_accounts(db, [row[1] for row in rows]) if channel.is_chat else {}
     planned = []
     for case_id, borrower_id, locale, phone, email in rows:
-        address = ((phone if channel is Channel.SMS else email) or "").strip()
+        if channel.is_chat:
+            address = chat.get((borrower_id, channel), "")
+        else:
+            address = ((phone if channel is Channel.SMS else email) or "").strip()
         if not address:
             planned.append(Planned(case_id, borrower_id, None, (Problem.NO_ADDRESS.value,)))
             continue

@@ -505,3 +505,37 @@ def test_a_strategy_step_prefers_line_for_a_linked_borrower_and_falls_back_to_sm
         assert (sent.status, sent.provider) == ("sent", "outbox")
         assert "LINE" in sent.body
         assert "/r/" in sent.body
+
+
+def test_a_bulk_send_on_line_reaches_only_the_linked_borrowers(app):
+    app.config.update(LINE_CHANNEL_SECRET=LINE_SECRET, WECHAT_TOKEN=WECHAT_TOKEN)
+    linked = build_case(app)
+    plain = build_case(app, name="王小明")
+    linked_line(app, linked)
+    with app.test_request_context("/"):
+        batch = service.queue_bulk(
+            db.session(),
+            [linked.case_id, plain.case_id],
+            Channel.LINE,
+            actor="agent@haohuan.example",
+            moment=NOW,
+            segment={},
+        )
+        batch_id = batch.id
+        service.dispatch_due(db.session(), NOW, batch_id=batch_id)
+    [message] = stored(app)
+    assert (message.case_id, message.channel, message.address) == (linked.case_id, "line", USER_ID)
+    assert message.status == "sent"
+    # A WeChat message too; the outbox names each channel in the console's language.
+    _client, token = link_token(app, plain, "wechat")
+    assert wechat_post(app.test_client(), wechat_text(OPENID, token)).status_code == 200
+    assert send(app, plain, Channel.WECHAT).outcome is service.Outcome.SENT
+    from tests.portal.test_messaging import agent_client
+
+    client = agent_client(app)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-TW"
+    page = client.get("/agent/outbox")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<td>LINE</td>" in html
+    assert "<td>微信</td>" in html

@@ -193,6 +193,8 @@ def masked(message: Message) -> str:
         return mask_phone(message.address)
     if message.channel == "email":
         return mask_email(message.address)
+    if message.channel in ("line", "wechat") and message.address:
+        return _masked(Channel(message.channel), message.address)
     return "—"
 
 
