@@ -24,7 +24,7 @@ from negotiation.contact import Channel, ContactRefusal
 from portal.core import db
 from portal.messaging import chat, service
 from portal.messaging.providers import LinePush, SendError, SendFailure, WechatTemplate, from_config
-from portal.models import Case, CaseEvent, ChatAccount, ContactAttempt, Message
+from portal.models import Case, CaseEvent, ChatAccount, ContactAttempt, Message, OptOut
 
 from .factories import NOW, build_case, sign_in
 
@@ -505,6 +505,18 @@ def test_a_strategy_step_prefers_line_for_a_linked_borrower_and_falls_back_to_sm
         assert (sent.status, sent.provider) == ("sent", "outbox")
         assert "LINE" in sent.body
         assert "/r/" in sent.body
+        body = sent.body
+    # Its opt-out link asks about LINE, and stops LINE only.
+    [opt_out] = re.findall(r"https?://\S+/opt-out/\S+", body)
+    client = app.test_client()
+    page = client.get(urlsplit(opt_out).path)
+    assert page.status_code == 200
+    assert "LINE" in page.get_data(as_text=True)
+    assert client.post(urlsplit(opt_out).path).status_code == 200
+    with app.app_context():
+        assert [(o.channel, o.source) for o in db.session().scalars(select(OptOut))] == [
+            ("line", "link")
+        ]
 
 
 def test_a_bulk_send_on_line_reaches_only_the_linked_borrowers(app):
