@@ -551,3 +551,63 @@ def test_a_bulk_send_on_line_reaches_only_the_linked_borrowers(app):
     html = page.get_data(as_text=True)
     assert "<td>LINE</td>" in html
     assert "<td>微信</td>" in html
+
+
+# Configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"LINE_PROVIDER": "carrier-pigeon"}, "unknown LINE_PROVIDER"),
+        ({"LINE_PROVIDER": "http"}, "LINE_PROVIDER=http needs LINE_CHANNEL_TOKEN"),
+        (
+            {
+                "LINE_PROVIDER": "http",
+                "LINE_CHANNEL_TOKEN": "t",
+                "LINE_API_URL": "http://line.example",
+            },
+            "LINE_API_URL must use https",
+        ),
+        ({"WECHAT_PROVIDER": "http"}, "needs WECHAT_APP_ID, WECHAT_APP_SECRET, WECHAT_TEMPLATE_ID"),
+    ],
+)
+def test_the_app_refuses_chat_settings_that_cannot_work(tmp_path, settings, complaint):
+    from portal import ConfigurationError, create_app
+
+    from .factories import app_config
+
+    with pytest.raises(ConfigurationError, match=complaint):
+        create_app({**app_config(f"sqlite:///{tmp_path}/h.db"), **settings})
+
+
+def test_production_refuses_the_chat_outbox_once_the_app_can_be_linked(tmp_path):
+    from portal import ConfigurationError, create_app
+
+    from .factories import app_config
+
+    config = {
+        **app_config(f"sqlite:///{tmp_path}/h.db"),
+        "ENV_NAME": "production",
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "EMAIL_PROVIDER": "smtp",
+        "SMTP_HOST": "mail.example.com",
+        "MAIL_FROM": "reminders@haohuan.example",
+        "SMS_PROVIDER": "http",
+        "SMS_HTTP_URL": "https://api.sms.example/send",
+        "SMS_HTTP_TOKEN": "token",
+        "SMS_SENDER": "Haohuan",
+        "PUBLIC_URL": "https://pay.haohuan.example",
+        "HAOHUAN_NOW": "",
+    }
+    # Without a channel secret nobody can link LINE: its outbox is never used.
+    assert create_app(config).extensions["haohuan.messaging"].line.name == "outbox"
+    with pytest.raises(ConfigurationError, match="LINE_PROVIDER=outbox is refused"):
+        create_app({**config, "LINE_CHANNEL_SECRET": "s"})
+    app = create_app(
+        {**config, "LINE_CHANNEL_SECRET": "s", "LINE_PROVIDER": "http", "LINE_CHANNEL_TOKEN": "t"}
+    )
+    assert app.extensions["haohuan.messaging"].line.name == "line"
