@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -38,7 +39,10 @@ from portal.contact.gate import cancel_scheduled, lift_opt_out
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import new_token, token_hash
+from portal.messaging.providers import SendError
 from portal.models import Borrower, Case, CaseEvent, CaseStatus, ChatAccount, ChatLinkStatus, Loan
+
+log = logging.getLogger(__name__)
 
 # How long a linking token may be used after the borrower asked for it.
 LINK_VALID = timedelta(minutes=30)
@@ -250,6 +254,22 @@ def unlink_account(db: Session, channel: Channel, account_id: str, moment: datet
     ended = _end(db, rows, moment, BY_PLATFORM)
     db.commit()
     return ended
+
+
+def wechat_scene_qr(sender: object, token: str) -> str | None:
+    """What the WeChat linking page's QR code holds: a parametric QR code of the
+    account carrying ``token`` as its scene (scanning it follows us and links), from
+    WeChat's API; None with the outbox (or when WeChat does not answer): the page then
+    shows the code to send."""
+    make = getattr(sender, "scene_qr", None)
+    if make is None:
+        return None
+    try:
+        found = make(token, int(LINK_VALID.total_seconds()))
+    except SendError as error:
+        log.warning("no WeChat QR code for a link: %s", error.reason)
+        return None
+    return str(found)
 
 
 # Webhook signatures ---------------------------------------------------------------------

@@ -452,6 +452,37 @@ class WechatTemplate:
             self._token = ""
             self._expires = 0.0
 
+    def scene_qr(self, scene: str, seconds: int) -> str:
+        """A temporary parametric QR code's content (``POST {base}/cgi-bin/qrcode/create``,
+        ``QR_STR_SCENE``): scanned in WeChat, it follows the account and sends us a
+        ``subscribe`` or ``SCAN`` event carrying ``scene``. Raises ``SendError``."""
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps(
+            {
+                "expire_seconds": seconds,
+                "action_name": "QR_STR_SCENE",
+                "action_info": {"scene": {"scene_str": scene}},
+            }
+        ).encode("utf-8")
+        query = urllib.parse.urlencode({"access_token": self._access_token()})
+        request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
+            f"{self.base}/cgi-bin/qrcode/create?{query}",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = _json(response.read())
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise SendError(SendFailure.CHAT_UNREACHABLE, type(error).__name__) from None
+        found = answer.get("url")
+        if answer.get("errcode", 0) != 0 or not isinstance(found, str) or not found:
+            raise SendError(SendFailure.CHAT_REFUSED, f"errcode {answer.get('errcode')}")
+        return found
+
     def send(self, to: str, text: str, link: str, reference: str) -> str:
         """POST the template message; errcode 0 with a msgid means it was accepted."""
         import urllib.error

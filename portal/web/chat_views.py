@@ -97,9 +97,11 @@ def link(name: str) -> Response:
     token = chat.request_link(db.session(), g.case, channel, g.now, terms)
     url = line_message_url(token) if channel is Channel.LINE else None
     # The link as a QR code too: scanned with LINE's own reader (or from a computer's
-    # screen), it opens the same chat with the token typed in.
+    # screen), it opens the same chat with the token typed in. WeChat's is a parametric
+    # QR code of our account, which WeChat makes for us (none with the outbox).
+    content = url or chat.wechat_scene_qr(current_app.extensions["haohuan.messaging"].wechat, token)
     # qr_svg escapes the label; the rest is numbers it wrote itself.
-    qr = Markup(qr_svg(url, str(_l("QR code of the link")))) if url else None  # noqa: S704
+    qr = Markup(qr_svg(content, str(_l("QR code of the link")))) if content else None  # noqa: S704
     response = respond(
         render_template(
             "borrower/chat_link.html", channel=channel.value, token=token, url=url, qr=qr

@@ -611,3 +611,43 @@ def test_production_refuses_the_chat_outbox_once_the_app_can_be_linked(tmp_path)
         {**config, "LINE_CHANNEL_SECRET": "s", "LINE_PROVIDER": "http", "LINE_CHANNEL_TOKEN": "t"}
     )
     assert app.extensions["haohuan.messaging"].line.name == "line"
+
+
+def test_wechat_linking_shows_a_parametric_qr_code_whose_scan_links(app, chat_server):
+    server, handler = chat_server
+    use_http_chat(app, server)
+    handler.answers = [
+        (200, {"ticket": "T", "expire_seconds": 1800, "url": "http://weixin.qq.com/q/abc"}, {})
+    ]
+    built = build_case(app)
+    client = app.test_client()
+    sign_in(client, built)
+    page = client.post("/contact/chat/wechat/link", data={"consent": "y"})
+    html = page.get_data(as_text=True)
+    [token] = re.findall(r'<p class="code">([A-Za-z0-9_-]{40,})</p>', html)
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html
+    assert decoded_qr("http://weixin.qq.com/q/abc") == "http://weixin.qq.com/q/abc"
+    [(_, _token_path, _, _), (method, path, _, body)] = handler.requests
+    assert (method, urlsplit(path).path) == ("POST", "/cgi-bin/qrcode/create")
+    asked = json.loads(body)
+    assert asked["action_name"] == "QR_STR_SCENE"
+    assert asked["action_info"]["scene"]["scene_str"] == token
+    # Scanning it: WeChat's subscribe event names the scene; the openid is linked.
+    event = (
+        f"<xml><ToUserName>gh_1</ToUserName><FromUserName>{OPENID}</FromUserName>"
+        "<CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event>"
+        f"<EventKey>qrscene_{token}</EventKey></xml>"
+    )
+    assert wechat_post(app.test_client(), event).get_data(as_text=True) == "success"
+    with app.app_context():
+        assert chat.linked_accounts(db.session(), [built.borrower_id]) == {
+            (built.borrower_id, Channel.WECHAT): OPENID
+        }
+    # WeChat's unsubscribe ends it.
+    gone = event.replace("<Event>subscribe</Event>", "<Event>unsubscribe</Event>")
+    assert wechat_post(app.test_client(), gone).status_code == 200
+    with app.app_context():
+        assert chat.linked_accounts(db.session(), [built.borrower_id]) == {}
+    # An XML body with a DTD is refused unread.
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>'
+    assert wechat_post(app.test_client(), bomb).status_code == 400
