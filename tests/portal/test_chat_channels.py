@@ -336,6 +336,12 @@ def test_a_borrower_who_never_linked_is_never_messaged_on_line_or_wechat(app, ch
     assert send(app, built, Channel.LINE).problem is service.Problem.NO_ADDRESS
     assert handler.requests == []
     assert stored(app) == []
+    # The agent's case page says why, and offers no LINE button.
+    from tests.portal.test_messaging import agent_client
+
+    page = agent_client(app).get(f"/agent/cases/{built.case_id}/messages").get_data(as_text=True)
+    assert page.count("The borrower has not linked this app") == 2
+    assert "Send a reminder on LINE" not in page
 
 
 def test_the_gate_refuses_line_at_night_and_after_an_opt_out(app, chat_server):

@@ -98,6 +98,7 @@ PURPOSE_NAMES = {
     NOTICE_CARD_OFF: _l("Automatic payments off: card unusable"),
     NOTICE_FAILED: _l("Automatic payment failed"),
 }
+NOT_LINKED = _l("The borrower has not linked this app (only they can, from the portal).")
 PROBLEM_TEXT = {
     Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),
     Problem.OFFER_UNUSABLE.value: _l(
@@ -232,7 +233,15 @@ def _channel_state(
     (sending asks again under it)."""
     address = service.address_for(case.loan.borrower, channel)
     if address is None:
-        return {"channel": channel.value, "address": None, "allowed": False, "reasons": []}
+        # A chat app is reached only once the borrower linked it from the portal.
+        missing = NOT_LINKED if channel.is_chat else None
+        return {
+            "channel": channel.value,
+            "address": None,
+            "allowed": False,
+            "reasons": [],
+            "missing": missing,
+        }
     decision = judge(database, case, channel, moment)
     return {
         "channel": channel.value,
