@@ -657,3 +657,21 @@ def test_wechat_linking_shows_a_parametric_qr_code_whose_scan_links(app, chat_se
     # An XML body with a DTD is refused unread.
     bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>'
     assert wechat_post(app.test_client(), bomb).status_code == 400
+
+
+def test_saving_the_contact_choices_leaves_the_linked_apps_alone(app):
+    app.config["LINE_CHANNEL_SECRET"] = LINE_SECRET
+    built = build_case(app)
+    client = linked_line(app, built)
+    page = client.get("/contact").get_data(as_text=True)
+    assert "Unlink" in page or "解除連結" in page
+    saved = client.post("/contact", data={"channels": ["call", "sms", "email", "letter"]})
+    assert saved.status_code == 303
+    saved = client.post("/contact", data={"channels": ["call", "letter"]})
+    assert saved.status_code == 303
+    with app.app_context():
+        session = db.session()
+        assert {o.channel for o in session.scalars(select(OptOut))} == {"sms", "email"}
+        assert chat.linked_accounts(session, [built.borrower_id]) == {
+            (built.borrower_id, Channel.LINE): USER_ID
+        }
