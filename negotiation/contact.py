@@ -43,10 +43,13 @@ Decisions documented here, for the lender to confirm:
   ``BORROWER_HOURS``; letters are exempt, as from the allowed hours. The channels they
   turn off are opt-outs (``ContactRequest.opted_out``), not part of the rules.
 - A blackout may bind some channels only: a public holiday (``holidays`` in the policy)
-  stops calls and SMS by default, the channels that interrupt the borrower's day.
+  stops calls, SMS and chat messages (LINE, WeChat) by default, the channels that
+  interrupt the borrower's day.
+- LINE and WeChat are messages like SMS: they share the message caps, the hours and the
+  borrower's quiet times, and say as little (a locked screen shows them).
 - Where a jurisdiction asks for a validation notice (``validation_notice``: the US,
-  Regulation F, 12 CFR 1006.34), no call or SMS is made about a debt until the notice has
-  been sent (``ContactRequest.validation_notice_sent``), refused with
+  Regulation F, 12 CFR 1006.34), no call, SMS or chat message is made about a debt until
+  the notice has been sent (``ContactRequest.validation_notice_sent``), refused with
   ``VALIDATION_NOTICE_PENDING`` (waiting alone never lifts it: sending the notice does).
   Emails and letters are not held back: the notice itself is one (the initial
   communication, 1006.34(a)(1)(i)(A)), and any other email is followed by the notice,
@@ -75,11 +78,26 @@ class Channel(StrEnum):
     EMAIL = "email"
     LETTER = "letter"
     CALL = "call"
+    # The chat apps most borrowers read first (LINE in Taiwan, WeChat in mainland China):
+    # reached only on an account the borrower linked with their consent.
+    LINE = "line"
+    WECHAT = "wechat"
 
     @property
     def is_message(self) -> bool:
         """True for the electronic messages that share the message caps."""
-        return self in (Channel.SMS, Channel.EMAIL)
+        return self in (Channel.SMS, Channel.EMAIL, Channel.LINE, Channel.WECHAT)
+
+    @property
+    def is_chat(self) -> bool:
+        """True for the chat apps (LINE, WeChat): messages to a linked account."""
+        return self in (Channel.LINE, Channel.WECHAT)
+
+    @property
+    def is_text(self) -> bool:
+        """True for the short texts a phone's locked screen shows (SMS, LINE, WeChat):
+        discreet words, and the day-interrupting kind held back where an SMS is."""
+        return self is Channel.SMS or self.is_chat
 
 
 class Recipient(StrEnum):
@@ -204,7 +222,8 @@ class ContactRules:
     days_after_conversation: int = 0
     # Times the borrower asked not to be contacted (``borrower_layer``).
     quiet: tuple[QuietWindow, ...] = ()
-    # No call or SMS before a validation notice has been sent (US Regulation F).
+    # No call, SMS or chat message before a validation notice has been sent (US
+    # Regulation F).
     validation_notice: bool = False
 
     def __post_init__(self) -> None:
@@ -585,7 +604,7 @@ def may_contact(
     if (
         rules.validation_notice
         and not request.validation_notice_sent
-        and request.channel in (Channel.CALL, Channel.SMS)
+        and (request.channel is Channel.CALL or request.channel.is_text)
     ):
         reasons.append(ContactRefusal.VALIDATION_NOTICE_PENDING)
     zone = request.zone

@@ -105,6 +105,9 @@ class StepChannel(StrEnum):
     EMAIL = "email"
     LETTER = "letter"
     CALL = "call"
+    # Only to a borrower who linked the app with their consent; else the next channel.
+    LINE = "line"
+    WECHAT = "wechat"
 
     @property
     def is_task(self) -> bool:
@@ -396,7 +399,9 @@ def _channels(value: Any, where: str, problems: list[str]) -> tuple[StepChannel,
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        problems.append(f"{where}: must list one channel or more (sms, email, letter, call)")
+        problems.append(
+            f"{where}: must list one channel or more (sms, email, letter, call, line, wechat)"
+        )
         return ()
     found = []
     for index, item in enumerate(value):

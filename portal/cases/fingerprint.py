@@ -88,6 +88,8 @@ WATCHED: tuple[Watched, ...] = (
     Watched("session_statements", Scope.BY_LINK),
     Watched("quiet_hours", Scope.BY_BORROWER),
     Watched("opt_outs", Scope.BY_BORROWER),
+    # The LINE and WeChat accounts linked (the contact page offers to link or unlink).
+    Watched("chat_accounts", Scope.BY_BORROWER),
     Watched("case_events", Scope.BY_CASE, whole_rows=False),
     # The legal track: the status page and timeline show its notice, deadline, steps and
     # costs (issue 19).

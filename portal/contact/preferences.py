@@ -34,6 +34,9 @@ from portal.core.db import lock_row
 from portal.models import Borrower, Case, CaseEvent, QuietHours
 
 SOURCE = "borrower_portal"
+# The channels the contact page's choice turns on and off; LINE and WeChat are linked and
+# unlinked on their own (``portal.messaging.chat``), never opted into by this form.
+CHOOSABLE = frozenset({Channel.CALL, Channel.SMS, Channel.EMAIL, Channel.LETTER})
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def day_bits(days: frozenset[int]) -> int:
 def current_choice(db: Session, borrower_id: int) -> ContactChoice:
     """What the borrower has chosen so far (every channel not opted out of)."""
     return ContactChoice(
-        channels=frozenset(Channel) - opted_out_channels(db, borrower_id),
+        channels=CHOOSABLE - opted_out_channels(db, borrower_id),
         quiet=quiet_windows(db, [borrower_id]).get(borrower_id, ()),
     )
 
@@ -104,7 +107,7 @@ def save_choice(db: Session, case: Case, choice: ContactChoice, moment: datetime
     if before.channels == choice.channels and set(before.quiet) == set(choice.quiet):
         db.rollback()
         return False
-    for channel in Channel:
+    for channel in sorted(CHOOSABLE):
         if channel in choice.channels:
             lift_opt_out(db, borrower.id, channel, moment)
         elif record_opt_out(db, borrower.id, channel, moment, SOURCE):

@@ -28,6 +28,7 @@ from portal.contact.callbacks import open_callback
 from portal.contact.calls import CallCheck, call_check
 from portal.contact.gate import judge
 from portal.core.i18n import zoned_time
+from portal.messaging.chat import linked_accounts
 from portal.models import (
     LIVE_AUTOPAY_STATUSES,
     LIVE_PLAN_STATUSES,
@@ -45,7 +46,7 @@ from portal.models import (
 )
 
 # The channels a reminder goes by, in the order they are offered (as messaging sends).
-MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL)
+MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.LINE, Channel.WECHAT)
 
 
 class Action(StrEnum):
@@ -131,7 +132,14 @@ def _open_promise(db: Session, case: Case) -> Promise | None:
 
 def _message_channels(db: Session, case: Case, moment: datetime) -> tuple[Channel, ...]:
     borrower = case.loan.borrower
-    addresses = {Channel.SMS: borrower.phone, Channel.EMAIL: borrower.email}
+    # LINE and WeChat only where the borrower linked them (``portal.messaging.chat``).
+    linked = linked_accounts(db, [borrower.id])
+    addresses = {
+        Channel.SMS: borrower.phone,
+        Channel.EMAIL: borrower.email,
+        Channel.LINE: linked.get((borrower.id, Channel.LINE)),
+        Channel.WECHAT: linked.get((borrower.id, Channel.WECHAT)),
+    }
     return tuple(
         channel
         for channel in MESSAGE_CHANNELS

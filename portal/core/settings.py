@@ -667,6 +667,89 @@ SETTINGS: tuple[Setting, ...] = (
         "the lender's name a Simplified Chinese SMS starts with",
     ),
     Setting(
+        "LINE_PROVIDER",
+        "LINE_PROVIDER",
+        "outbox",
+        "`outbox` keeps LINE messages in the agent console's outbox (nothing leaves the "
+        "machine; refused in production once `LINE_CHANNEL_SECRET` turns LINE on); "
+        "`http` pushes them through the LINE Messaging API",
+        "`outbox` or `http`",
+    ),
+    Setting(
+        "LINE_API_URL",
+        "LINE_API_URL",
+        "https://api.line.me",
+        "the LINE Messaging API's origin (`LINE_PROVIDER=http`)",
+        "an https URL (plain http only to this machine)",
+    ),
+    Setting("LINE_CHANNEL_TOKEN", "LINE_CHANNEL_TOKEN", "", "the LINE channel access token"),
+    Setting(
+        "LINE_CHANNEL_SECRET",
+        "LINE_CHANNEL_SECRET",
+        "",
+        "the LINE channel secret, which signs LINE's webhook (`X-Line-Signature`); "
+        "without it borrowers cannot link LINE",
+    ),
+    Setting(
+        "LINE_MESSAGE_URL",
+        "LINE_MESSAGE_URL",
+        "https://line.me/R/oaMessage/@haohuan/",
+        "the official account's message link (LINE's `oaMessage` scheme): the linking "
+        "link opens it with the one-time token typed in",
+    ),
+    Setting(
+        "LINE_TIMEOUT",
+        "LINE_TIMEOUT",
+        "10",
+        "seconds to wait for LINE",
+        "more than 0, at most 120",
+    ),
+    Setting(
+        "WECHAT_PROVIDER",
+        "WECHAT_PROVIDER",
+        "outbox",
+        "`outbox` keeps WeChat messages in the agent console's outbox (refused in "
+        "production once `WECHAT_TOKEN` turns WeChat on); `http` sends them as a service "
+        "account's template messages",
+        "`outbox` or `http`",
+    ),
+    Setting(
+        "WECHAT_API_URL",
+        "WECHAT_API_URL",
+        "https://api.weixin.qq.com",
+        "the WeChat API's origin (`WECHAT_PROVIDER=http`)",
+        "an https URL (plain http only to this machine)",
+    ),
+    Setting("WECHAT_APP_ID", "WECHAT_APP_ID", "", "the WeChat service account's AppID"),
+    Setting("WECHAT_APP_SECRET", "WECHAT_APP_SECRET", "", "the service account's AppSecret"),
+    Setting(
+        "WECHAT_TEMPLATE_ID",
+        "WECHAT_TEMPLATE_ID",
+        "",
+        "the template message's id (fields `first` and `remark`, and the link)",
+    ),
+    Setting(
+        "WECHAT_TOKEN",
+        "WECHAT_TOKEN",
+        "",
+        "the token WeChat's server messages are signed with; without it borrowers cannot "
+        "link WeChat",
+    ),
+    Setting(
+        "WECHAT_TIMEOUT",
+        "WECHAT_TIMEOUT",
+        "10",
+        "seconds to wait for WeChat",
+        "more than 0, at most 120",
+    ),
+    Setting(
+        "HAOHUAN_CHAT_TERMS",
+        "CHAT_TERMS_VERSION",
+        "2026-12",
+        "the version of the terms a borrower agrees to when they link LINE or WeChat, "
+        "kept with their consent",
+    ),
+    Setting(
         "EMAIL_PROVIDER",
         "EMAIL_PROVIDER",
         "outbox",
@@ -1084,6 +1167,16 @@ def _check_messaging(values: dict[str, Any]) -> None:
         return
     outboxes = [
         key for key in ("SMS_PROVIDER", "EMAIL_PROVIDER") if (values[key] or "outbox") == "outbox"
+    ]
+    # A chat app is on once its webhook's secret is set (borrowers can link it): then
+    # its messages must reach them.
+    outboxes += [
+        key
+        for key, secret in (
+            ("LINE_PROVIDER", "LINE_CHANNEL_SECRET"),
+            ("WECHAT_PROVIDER", "WECHAT_TOKEN"),
+        )
+        if values.get(secret) and (values[key] or "outbox") == "outbox"
     ]
     if outboxes:
         # An outbox message is recorded as sent, counts toward the borrower's caps, and

@@ -3,8 +3,10 @@ whatever language the agent's console speaks.
 
 What a message may say, and why:
 
-- An SMS is discreet: the lender's name, "a message about your account" (or "an offer
-  for your account"), the link, and how to stop SMS. No amount, no "overdue", no
+- An SMS is discreet (and so is a LINE or WeChat message, which a locked screen shows
+  as well: the same words, its own channel named in how to stop it): the lender's
+  name, "a message about your account" (or "an offer for your account"), the link,
+  and how to stop SMS. No amount, no "overdue", no
   "debt". A text shows on a locked phone's screen, where a partner, a parent or a
   colleague can read it; telling them about a debt is the third-party disclosure the
   collection rules forbid (China's 2024 guideline, Hong Kong's Code of Banking
@@ -91,8 +93,8 @@ def compose(
     (``portal.cases.facts.views_of``, for many cases at once), else read here."""
     locale = borrower_locale(case)
     with force_locale(locale):
-        if channel is Channel.SMS:
-            return Composed(None, _sms(case, link, opt_out, offer), locale)
+        if channel.is_text:
+            return Composed(None, _sms(case, channel, link, opt_out, offer), locale)
         subject, text = _email(db, case, moment, link, opt_out, offer, view)
         return Composed(subject, text, locale)
 
@@ -103,8 +105,8 @@ def compose_dispute_rejected(case: Case, channel: Channel, *, link: str, opt_out
     email says what was decided and the choices left."""
     locale = borrower_locale(case)
     with force_locale(locale):
-        if channel is Channel.SMS:
-            return _dispute_reply_sms(locale, link, opt_out)
+        if channel.is_text:
+            return _dispute_reply_sms(locale, channel, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: our reply about your account", lender=lender_name(case))
         lines = [
@@ -149,8 +151,8 @@ def compose_dispute_upheld(
     (``closed``). An SMS says only that there is a reply, as for a rejection."""
     locale = borrower_locale(case)
     with force_locale(locale):
-        if channel is Channel.SMS:
-            return _dispute_reply_sms(locale, link, opt_out)
+        if channel.is_text:
+            return _dispute_reply_sms(locale, channel, link, opt_out)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: our reply about your account", lender=lender_name(case))
         if closed:
@@ -292,14 +294,12 @@ def compose_visit_notice(
     and a visit is the debt's business, told to the borrower alone."""
     locale = borrower_locale(case)
     with force_locale(locale):
-        if channel is Channel.SMS:
+        if channel.is_text:
             head = _(
                 "%(lender)s: an important notice about your account. Open:",
                 lender=sms_name(locale),
             )
-            return Composed(
-                None, "\n".join([head, link, _("To stop SMS from us:"), opt_out]), locale
-            )
+            return Composed(None, "\n".join([head, link, stop_words(channel), opt_out]), locale)
         contact = lender(locale, market_of(case.loan.currency))
         subject = _("%(lender)s: a notice about your account", lender=lender_name(case))
         lines = [
@@ -338,14 +338,14 @@ def compose_visit_notice(
         return Composed(subject, "\n".join(lines) + "\n", locale)
 
 
-def _dispute_reply_sms(locale: str, link: str, opt_out: str) -> Composed:
+def _dispute_reply_sms(locale: str, channel: Channel, link: str, opt_out: str) -> Composed:
     """An SMS that a dispute has its answer, whichever it is: it may be read by others,
     so it says only that there is a reply, behind the link. Called in ``locale``."""
     first = _(
         "%(lender)s: we have replied to the question you raised about your account. Open:",
         lender=sms_name(locale),
     )
-    return Composed(None, "\n".join([first, link, _("To stop SMS from us:"), opt_out]), locale)
+    return Composed(None, "\n".join([first, link, stop_words(channel), opt_out]), locale)
 
 
 def lender_name(case: Case) -> str:
@@ -366,7 +366,17 @@ def sms_name(locale: str) -> str:
     return latin or name
 
 
-def _sms(case: Case, link: str, opt_out: str, offer: Offer | None) -> str:
+def stop_words(channel: Channel) -> str:
+    """How a short text says it can be stopped, naming its own channel (the opt-out
+    link follows on its own line)."""
+    if channel is Channel.LINE:
+        return _("To stop LINE messages from us:")
+    if channel is Channel.WECHAT:
+        return _("To stop WeChat messages from us:")
+    return _("To stop SMS from us:")
+
+
+def _sms(case: Case, channel: Channel, link: str, opt_out: str, offer: Offer | None) -> str:
     lender = sms_name(borrower_locale(case))
     if offer is not None:
         first = _(
@@ -378,7 +388,7 @@ def _sms(case: Case, link: str, opt_out: str, offer: Offer | None) -> str:
         first = _("%(lender)s: there is a message about your account. Open:", lender=lender)
     # Links stand on lines of their own: a phone's link detection would otherwise take
     # the punctuation after them into the address.
-    return "\n".join([first, link, _("To stop SMS from us:"), opt_out])
+    return "\n".join([first, link, stop_words(channel), opt_out])
 
 
 def _short_date(moment: datetime, case: Case) -> str:

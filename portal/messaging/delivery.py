@@ -64,12 +64,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Parcel:
-    """One message ready for its provider: an SMS (``to`` and ``text``) or an email."""
+    """One message ready for its provider: an SMS or a chat message (``to`` and
+    ``text``; a chat message's ``link`` apart too), or an email."""
 
     message_id: int
     to: str
     text: str
     email: Email | None = None
+    channel: str = "sms"
+    link: str = ""
 
 
 @dataclass
@@ -127,11 +130,23 @@ class Courier:
             self._pool.shutdown(wait=True)
 
 
-class Couriers:
-    """The SMS and email couriers of one run, used together: a batch's SMS and emails
-    go out at the same time, each within its provider's limits."""
+def _chat_send(sender: Any) -> Callable[[Parcel], str]:
+    """A chat sender's send, as a courier calls it."""
 
-    def __init__(self, providers: Any, sms: Limits, email: Limits) -> None:
+    def send(parcel: Parcel) -> str:
+        return str(sender.send(parcel.to, parcel.text, parcel.link, str(parcel.message_id)))
+
+    return send
+
+
+class Couriers:
+    """The SMS, email and chat (LINE, WeChat) couriers of one run, used together: a
+    batch's messages go out on every channel at the same time, each within its
+    provider's limits."""
+
+    def __init__(
+        self, providers: Any, sms: Limits, email: Limits, chat: Limits | None = None
+    ) -> None:
         self.sms = Courier(
             lambda parcel: providers.sms.send(parcel.to, parcel.text, str(parcel.message_id)),
             providers.sms.name,
@@ -140,30 +155,53 @@ class Couriers:
         self.email = Courier(
             lambda parcel: providers.email.send(parcel.email), providers.email.name, email
         )
+        self.chats = {
+            channel: Courier(_chat_send(sender), sender.name, chat or Limits())
+            for channel, sender in (("line", providers.line), ("wechat", providers.wechat))
+        }
+
+    def _all(self) -> list[Courier]:
+        return [self.sms, self.email, *self.chats.values()]
 
     def deliver(self, parcels: Sequence[Parcel]) -> Delivered:
-        """Send a batch: the emails in a thread of their own while this one sends the
-        SMS (each courier spreading its share over its own pool)."""
+        """Send a batch: each channel's messages in a thread of their own (the outbox's
+        inline) while this one sends the SMS (each courier spreading its share over its
+        own pool)."""
         into = Delivered()
-        texts = [parcel for parcel in parcels if parcel.email is None]
-        emails = [parcel for parcel in parcels if parcel.email is not None]
-        if not emails or self.email.inline:
-            self.sms.deliver(texts, into)
-            self.email.deliver(emails, into)
-            return into
-        mail = threading.Thread(target=self.email.deliver, args=(emails, into))
-        mail.start()
+        shares: list[tuple[Courier, list[Parcel]]] = [
+            (self.email, [parcel for parcel in parcels if parcel.email is not None]),
+            *(
+                (courier, [p for p in parcels if p.email is None and p.channel == channel])
+                for channel, courier in self.chats.items()
+            ),
+        ]
+        texts = [
+            parcel
+            for parcel in parcels
+            if parcel.email is None and parcel.channel not in self.chats
+        ]
+        threads = []
+        for courier, share in shares:
+            if not share:
+                continue
+            if courier.inline:
+                courier.deliver(share, into)
+                continue
+            thread = threading.Thread(target=courier.deliver, args=(share, into))
+            thread.start()
+            threads.append(thread)
         self.sms.deliver(texts, into)
-        mail.join()
+        for thread in threads:
+            thread.join()
         return into
 
     def slowest_rate(self) -> float:
-        """The lowest rate limit of the two providers (0: neither is limited): what the
-        sender sizes its batches by, so that none stays ``sending`` for long."""
-        rates = [c.limits.rate for c in (self.sms, self.email) if not c.inline and c.limits.rate]
+        """The lowest rate limit of the providers (0: none is limited): what the sender
+        sizes its batches by, so that none stays ``sending`` for long."""
+        rates = [c.limits.rate for c in self._all() if not c.inline and c.limits.rate]
         return min(rates) if rates else 0.0
 
     def close(self) -> None:
-        """Stop both couriers' threads."""
-        self.sms.close()
-        self.email.close()
+        """Stop every courier's threads."""
+        for courier in self._all():
+            courier.close()

@@ -26,7 +26,7 @@ from portal.core import settings
 DEVELOPMENT_URL = "http://127.0.0.1:5000/"
 OPT_OUT_SALT = "haohuan.opt-out"
 # One letter per channel keeps the token, and so the SMS, short.
-CHANNEL_CODES = {Channel.SMS: "s", Channel.EMAIL: "e"}
+CHANNEL_CODES = {Channel.SMS: "s", Channel.EMAIL: "e", Channel.LINE: "l", Channel.WECHAT: "w"}
 CODE_CHANNELS = {code: channel for channel, code in CHANNEL_CODES.items()}
 
 
@@ -61,7 +61,7 @@ def _serializer() -> URLSafeSerializer:
 
 
 def opt_out_token(borrower_id: int, channel: Channel) -> str:
-    """The signed token of one borrower's opt-out of one channel (SMS or email)."""
+    """The signed token of one borrower's opt-out of one message channel."""
     return str(_serializer().dumps([borrower_id, CHANNEL_CODES[channel]]))
 
 

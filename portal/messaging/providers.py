@@ -8,6 +8,13 @@ message's ``sid``; any provider that speaks it, or a gateway in front of another
 ``EMAIL_PROVIDER``: ``outbox`` (the default) or ``smtp`` (STARTTLS, implicit TLS or
 plain, with optional authentication).
 
+``LINE_PROVIDER``: ``outbox`` (the default) or ``http`` (the LINE Messaging API's push
+endpoint: ``POST {LINE_API_URL}/v2/bot/message/push`` with the channel access token as a
+bearer token, a JSON body, and an ``X-Line-Retry-Key`` that LINE uses to accept a
+retried request only once). ``WECHAT_PROVIDER``: ``outbox`` or ``http`` (a WeChat
+service account's template message, ``POST {WECHAT_API_URL}/cgi-bin/message/template/send``
+with an access token fetched from ``/cgi-bin/token`` and kept until it expires).
+
 Every call to a provider has a timeout, and every failure is a ``SendError`` with a
 ``SendFailure`` code (the console words it in the reader's language) and, where the
 provider said something useful (its status and error code), a short technical detail:
@@ -23,7 +30,8 @@ import base64
 import json
 import ssl
 import urllib.parse
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +59,11 @@ class SendFailure(StrEnum):
     SMS_REFUSED = "sms_refused"  # an HTTP 4xx: the provider said no
     SMS_PROVIDER_ERROR = "sms_provider_error"  # an HTTP 5xx: it may have been sent
     SMS_NO_REFERENCE = "sms_no_reference"  # an answer without a reference
+    CHAT_TIMEOUT = "chat_timeout"  # LINE or WeChat: no answer in time
+    CHAT_UNREACHABLE = "chat_unreachable"
+    CHAT_REFUSED = "chat_refused"  # an HTTP 4xx, or WeChat's non-zero errcode
+    CHAT_PROVIDER_ERROR = "chat_provider_error"  # an HTTP 5xx
+    CHAT_NO_REFERENCE = "chat_no_reference"
     MAIL_TIMEOUT = "mail_timeout"
     MAIL_UNREACHABLE = "mail_unreachable"
     MAIL_REFUSED = "mail_refused"  # an SMTP 4xx or 5xx
@@ -85,6 +98,21 @@ class SmsProvider(Protocol):
     def send(self, to: str, body: str, reference: str) -> str:
         """Send ``body`` to the phone number ``to``; ``reference`` is ours (the
         message's id), for the provider's records and for ours."""
+        ...
+
+
+class ChatSender(Protocol):
+    """Sends one chat message (LINE, WeChat) to a linked account. Returns the provider's
+    reference; raises ``SendError``."""
+
+    @property
+    def name(self) -> str:
+        """Which provider it is, for the message's record."""
+
+    def send(self, to: str, text: str, link: str, reference: str) -> str:
+        """Send ``text`` to the platform's id of the borrower ``to``; ``link`` is the
+        reminder link the text carries (a template message opens it when tapped);
+        ``reference`` is ours (the message's id)."""
         ...
 
 
@@ -133,6 +161,16 @@ class OutboxEmail:
     def send(self, email: Email) -> str:
         """Accept the message at once."""
         return f"outbox-{email.reference}"
+
+
+class OutboxChat:
+    """Keeps LINE and WeChat messages in the outbox, like ``OutboxSms``."""
+
+    name = "outbox"
+
+    def send(self, to: str, text: str, link: str, reference: str) -> str:
+        """Accept the message at once."""
+        return f"outbox-{reference}"
 
 
 def e164(phone: str) -> str:
@@ -230,6 +268,275 @@ def _http_reason(error: urllib.error.HTTPError) -> str:
     return f"HTTP {error.code}: {detail}" if detail else f"HTTP {error.code}"
 
 
+# LINE's retry keys are UUIDs; ours are derived from the message's id, so every attempt
+# to send one message (a retry here, or after a restart) carries the same key.
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1d9a52-7c1e-4d8a-9b8e-2f0c5a4e3b71")
+# How often a LINE send is tried when the answer is lost or LINE errs (the retry key
+# makes a repeat harmless: LINE answers 409 to a key it already accepted).
+LINE_ATTEMPTS = 3
+
+
+def retry_key(reference: str) -> str:
+    """The ``X-Line-Retry-Key`` of our message ``reference``: the same for every try."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"haohuan-message-{reference}"))
+
+
+@dataclass(frozen=True)
+class LinePush:
+    """LINE messages through the Messaging API's push endpoint.
+
+    ``base`` is the API's origin (``https://api.line.me``); the request is ``POST
+    {base}/v2/bot/message/push`` with ``Authorization: Bearer <channel access token>``
+    and the JSON body ``{"to": userId, "messages": [{"type": "text", "text": ...}]}``.
+    Each message carries an ``X-Line-Retry-Key`` made from its id: when the answer is
+    lost (a timeout) or LINE answers 5xx, the same request is sent again with the same
+    key, and LINE delivers it at most once (a 409 says it had accepted it already:
+    sent). So, unlike SMS, an uncertain first try does not leave the message unknown.
+    """
+
+    base: str
+    token: str
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = LINE_ATTEMPTS
+    name: str = "line"
+
+    def send(self, to: str, text: str, link: str, reference: str) -> str:
+        """POST the message, retrying an uncertain outcome with the same retry key."""
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps(
+            {"to": to, "messages": [{"type": "text", "text": text}]}, ensure_ascii=False
+        ).encode("utf-8")
+        key = retry_key(reference)
+        last: SendError | None = None
+        for _attempt in range(max(1, self.attempts)):
+            request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
+                self.base.rstrip("/") + "/v2/bot/message/push",
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json; charset=utf-8",
+                    "User-Agent": "haohuan-line/1",
+                    "X-Line-Retry-Key": key,
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    answer = _json(response.read())
+                    request_id = response.headers.get("x-line-request-id") or ""
+            except urllib.error.HTTPError as error:
+                if error.code == 409:
+                    # The key was accepted before (our earlier try got through).
+                    accepted = error.headers.get("x-line-accepted-request-id") or key
+                    return str(accepted)[:128]
+                if error.code < 500:
+                    raise SendError(SendFailure.CHAT_REFUSED, _line_reason(error)) from None
+                last = SendError(
+                    SendFailure.CHAT_PROVIDER_ERROR, f"HTTP {error.code}", certain=False
+                )
+                continue
+            except TimeoutError:
+                last = SendError(SendFailure.CHAT_TIMEOUT, certain=False)
+                continue
+            except urllib.error.URLError as error:
+                if isinstance(error.reason, TimeoutError):
+                    last = SendError(SendFailure.CHAT_TIMEOUT, certain=False)
+                    continue
+                if last is not None:
+                    # An earlier try may have got through: still uncertain.
+                    raise last from None
+                raise SendError(SendFailure.CHAT_UNREACHABLE, type(error.reason).__name__) from None
+            sent = answer.get("sentMessages")
+            found = (
+                sent[0].get("id")
+                if isinstance(sent, list) and sent and isinstance(sent[0], dict)
+                else None
+            )
+            found = found or request_id
+            if not isinstance(found, str) or not found:
+                raise SendError(SendFailure.CHAT_NO_REFERENCE, certain=False)
+            return found[:128]
+        assert last is not None  # noqa: S101 (the loop ran at least once and failed)
+        raise last
+
+
+def _line_reason(error: urllib.error.HTTPError) -> str:
+    """LINE answers errors as JSON ``{"message": "..."}``: kept with the status."""
+    try:
+        answer = _json(error.read())
+    except OSError:
+        answer = {}
+    message = str(answer.get("message") or "")
+    return f"HTTP {error.code}: {message}" if message else f"HTTP {error.code}"
+
+
+# WeChat's errcodes that say the access token is no longer good: the next send fetches
+# a new one.
+WECHAT_TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+# Fetch a new WeChat access token this long before the one held expires.
+WECHAT_TOKEN_MARGIN = 300
+
+
+class WechatTemplate:
+    """WeChat messages as a service account's template messages.
+
+    ``POST {base}/cgi-bin/message/template/send?access_token=...`` with the JSON body
+    ``{"touser": openid, "template_id": ..., "url": link, "data": {...}}``, answered
+    ``{"errcode": 0, "errmsg": "ok", "msgid": ...}``; a non-zero ``errcode`` is a
+    refusal. The access token comes from ``GET {base}/cgi-bin/token`` (the app id and
+    secret) and is kept until shortly before it expires. WeChat takes no idempotency
+    key, so, as for SMS, a send whose answer is lost is never repeated: at most once.
+    The template's ``data`` holds the discreet words: ``first`` (the opening), ``remark``
+    (how to stop), and the link as the message's ``url``.
+    """
+
+    name = "wechat"
+
+    def __init__(
+        self,
+        base: str,
+        app_id: str,
+        secret: str,
+        template_id: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Any = None,
+    ) -> None:
+        import threading
+        import time
+
+        self.base = base.rstrip("/")
+        self.app_id = app_id
+        self._secret = secret
+        self.template_id = template_id
+        self.timeout = timeout
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._token = ""
+        self._expires = 0.0
+
+    def _access_token(self) -> str:
+        import urllib.error
+        import urllib.request
+
+        with self._lock:
+            if self._token and self._clock() < self._expires:
+                return self._token
+            query = urllib.parse.urlencode(
+                {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
+            )
+            try:
+                with urllib.request.urlopen(  # noqa: S310 (the URL is configured, checked at start)
+                    f"{self.base}/cgi-bin/token?{query}", timeout=self.timeout
+                ) as response:
+                    answer = _json(response.read())
+            except urllib.error.HTTPError as error:
+                raise SendError(SendFailure.CHAT_REFUSED, f"token: HTTP {error.code}") from None
+            except TimeoutError:
+                # Nothing was sent yet: certainly not delivered.
+                raise SendError(SendFailure.CHAT_TIMEOUT, "token") from None
+            except urllib.error.URLError as error:
+                raise SendError(SendFailure.CHAT_UNREACHABLE, type(error.reason).__name__) from None
+            token = answer.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise SendError(SendFailure.CHAT_REFUSED, f"token: errcode {answer.get('errcode')}")
+            lifetime = answer.get("expires_in")
+            seconds = lifetime if isinstance(lifetime, int) and lifetime > 0 else 7200
+            self._token = token
+            self._expires = self._clock() + max(0, seconds - WECHAT_TOKEN_MARGIN)
+            return token
+
+    def _forget_token(self) -> None:
+        with self._lock:
+            self._token = ""
+            self._expires = 0.0
+
+    def scene_qr(self, scene: str, seconds: int) -> str:
+        """A temporary parametric QR code's content (``POST {base}/cgi-bin/qrcode/create``,
+        ``QR_STR_SCENE``): scanned in WeChat, it follows the account and sends us a
+        ``subscribe`` or ``SCAN`` event carrying ``scene``. Raises ``SendError``."""
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps(
+            {
+                "expire_seconds": seconds,
+                "action_name": "QR_STR_SCENE",
+                "action_info": {"scene": {"scene_str": scene}},
+            }
+        ).encode("utf-8")
+        query = urllib.parse.urlencode({"access_token": self._access_token()})
+        request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
+            f"{self.base}/cgi-bin/qrcode/create?{query}",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = _json(response.read())
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise SendError(SendFailure.CHAT_UNREACHABLE, type(error).__name__) from None
+        found = answer.get("url")
+        if answer.get("errcode", 0) != 0 or not isinstance(found, str) or not found:
+            raise SendError(SendFailure.CHAT_REFUSED, f"errcode {answer.get('errcode')}")
+        return found
+
+    def send(self, to: str, text: str, link: str, reference: str) -> str:
+        """POST the template message; errcode 0 with a msgid means it was accepted."""
+        import urllib.error
+        import urllib.request
+
+        lines = text.split("\n")
+        # The template's fields: the opening line first, the rest (the opt-out) as remark.
+        first = lines[0]
+        remark = "\n".join(line for line in lines[1:] if line != link)
+        body = json.dumps(
+            {
+                "touser": to,
+                "template_id": self.template_id,
+                "url": link,
+                "data": {"first": {"value": first}, "remark": {"value": remark}},
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
+        query = urllib.parse.urlencode({"access_token": self._access_token()})
+        request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
+            f"{self.base}/cgi-bin/message/template/send?{query}",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "haohuan-wechat/1",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = _json(response.read())
+        except urllib.error.HTTPError as error:
+            certain = error.code < 500
+            failure = SendFailure.CHAT_REFUSED if certain else SendFailure.CHAT_PROVIDER_ERROR
+            raise SendError(failure, f"HTTP {error.code}", certain=certain) from None
+        except TimeoutError:
+            raise SendError(SendFailure.CHAT_TIMEOUT, certain=False) from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError):
+                raise SendError(SendFailure.CHAT_TIMEOUT, certain=False) from None
+            raise SendError(SendFailure.CHAT_UNREACHABLE, type(error.reason).__name__) from None
+        code = answer.get("errcode", 0)
+        if code != 0:
+            if code in WECHAT_TOKEN_ERRORS:
+                self._forget_token()
+            # errmsg is WeChat's own short text (never ours: no body, no token in it).
+            detail = f"errcode {code}: {str(answer.get('errmsg') or '')[:80]}"
+            raise SendError(SendFailure.CHAT_REFUSED, detail) from None
+        found = answer.get("msgid")
+        if found is None or isinstance(found, bool) or not str(found):
+            raise SendError(SendFailure.CHAT_NO_REFERENCE, certain=False)
+        return str(found)[:128]
+
+
 SECURITIES = ("starttls", "ssl", "none")
 
 
@@ -316,16 +623,20 @@ def build_email(email: Email, sender: str) -> EmailMessage:
 
 @dataclass(frozen=True)
 class Providers:
-    """The configured SMS provider and email sender."""
+    """The configured SMS provider, email sender and chat senders (LINE, WeChat)."""
 
     sms: SmsProvider
     email: EmailSender
+    line: ChatSender = field(default_factory=OutboxChat)
+    wechat: ChatSender = field(default_factory=OutboxChat)
 
 
 def from_config(config: Any) -> Providers:
     """Build the providers the configuration names, or raise ``ConfigError`` saying
     which setting is missing or wrong."""
-    return Providers(sms=_sms(config), email=_email(config))
+    return Providers(
+        sms=_sms(config), email=_email(config), line=_line(config), wechat=_wechat(config)
+    )
 
 
 def _timeout(config: Any, key: str) -> float:
@@ -367,6 +678,51 @@ def _sms(config: Any) -> SmsProvider:
         sender=str(config["SMS_SENDER"]),
         account=str(config.get("SMS_HTTP_ACCOUNT") or ""),
         timeout=_timeout(config, "SMS_HTTP_TIMEOUT"),
+    )
+
+
+def _api_base(config: Any, key: str, default: str) -> str:
+    url = str(config.get(key) or default)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{key} must be an http(s) URL")
+    if parts.scheme == "http" and not _local(parts.hostname):
+        # The token and every borrower's account id travel in the request.
+        raise ConfigError(f"{key} must use https (plain http only to this machine)")
+    return url
+
+
+def _line(config: Any) -> ChatSender:
+    kind = str(config.get("LINE_PROVIDER") or "outbox")
+    if kind == "outbox":
+        return OutboxChat()
+    if kind != "http":
+        raise ConfigError(f"unknown LINE_PROVIDER {kind!r} (outbox or http)")
+    if not config.get("LINE_CHANNEL_TOKEN"):
+        raise ConfigError("LINE_PROVIDER=http needs LINE_CHANNEL_TOKEN")
+    return LinePush(
+        base=_api_base(config, "LINE_API_URL", "https://api.line.me"),
+        token=str(config["LINE_CHANNEL_TOKEN"]),
+        timeout=_timeout(config, "LINE_TIMEOUT"),
+    )
+
+
+def _wechat(config: Any) -> ChatSender:
+    kind = str(config.get("WECHAT_PROVIDER") or "outbox")
+    if kind == "outbox":
+        return OutboxChat()
+    if kind != "http":
+        raise ConfigError(f"unknown WECHAT_PROVIDER {kind!r} (outbox or http)")
+    keys = ("WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TEMPLATE_ID")
+    missing = [key for key in keys if not config.get(key)]
+    if missing:
+        raise ConfigError(f"WECHAT_PROVIDER=http needs {', '.join(missing)}")
+    return WechatTemplate(
+        base=_api_base(config, "WECHAT_API_URL", "https://api.weixin.qq.com"),
+        app_id=str(config["WECHAT_APP_ID"]),
+        secret=str(config["WECHAT_APP_SECRET"]),
+        template_id=str(config["WECHAT_TEMPLATE_ID"]),
+        timeout=_timeout(config, "WECHAT_TIMEOUT"),
     )
 
 

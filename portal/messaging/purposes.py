@@ -60,6 +60,7 @@ from portal.messaging.compose import (
     link_note,
     overdue_lines,
     sms_name,
+    stop_words,
 )
 from portal.messaging.links import public_url
 from portal.models import (
@@ -226,8 +227,8 @@ def compose_purpose(
                     known = None
                 facts = _Facts(db, case, template, today, locale, known)
                 words = _TEMPLATES[template](facts)
-            if channel is Channel.SMS:
-                return Composed(None, _sms(words.sms, link, opt_out), locale)
+            if channel.is_text:
+                return Composed(None, _sms(words.sms, channel, link, opt_out), locale)
             text = _email(facts, words, link, opt_out, help_url or _help_url())
             return Composed(words.subject, text, locale)
     return compose(db, case, channel, moment, link=link, opt_out=opt_out, offer=offer, view=view)
@@ -338,9 +339,9 @@ def _subject_message(facts: _Facts) -> str:
     return _("%(lender)s: a message about your account", lender=lender_name(facts.case))
 
 
-def _sms(first: str, link: str, opt_out: str) -> str:
+def _sms(first: str, channel: Channel, link: str, opt_out: str) -> str:
     # Links stand on lines of their own, as in every SMS (``compose._sms``).
-    return "\n".join([first, link, _("To stop SMS from us:"), opt_out])
+    return "\n".join([first, link, stop_words(channel), opt_out])
 
 
 def _email(facts: _Facts, words: _Words, link: str, opt_out: str, help_url: str) -> str:

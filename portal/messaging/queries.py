@@ -29,7 +29,7 @@ from portal.models import (
 )
 
 # The channels the outbox lists (a letter is printed, a call is logged: neither is sent).
-OUTBOX_CHANNELS = ("sms", "email")
+OUTBOX_CHANNELS = ("sms", "email", "line", "wechat")
 
 
 def sendable_offers(db: Session, case: Case, moment: datetime) -> list[Offer]:
@@ -61,8 +61,8 @@ class OutboxPage:
 
 def outbox_page(db: Session, status: str, page: int, size: int) -> OutboxPage:
     """Page ``page`` (from 1, clamped to the pages there are, as every console list is)
-    of ``size`` SMS and email messages, newest first, only those in ``status`` when one
-    is given."""
+    of ``size`` SMS, email, LINE and WeChat messages, newest first, only those in
+    ``status`` when one is given."""
     query = select(Message).where(Message.channel.in_(OUTBOX_CHANNELS))
     if status:
         query = query.where(Message.status == status)

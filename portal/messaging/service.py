@@ -52,7 +52,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,7 +61,7 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import Select, Table, and_, bindparam, delete, exists, insert, or_, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from negotiation.contact import (
     Channel,
@@ -91,9 +91,17 @@ from portal.core import settings
 from portal.core.clock import as_utc
 from portal.core.db import lock_row
 from portal.core.hashing import new_token, token_hash
+from portal.messaging.chat import linked_accounts
 from portal.messaging.delivery import Couriers, Delivered, Limits, Parcel
 from portal.messaging.links import opt_out_url, reminder_url
-from portal.messaging.providers import Email, Providers, SendError
+from portal.messaging.providers import (
+    ChatSender,
+    Email,
+    EmailSender,
+    Providers,
+    SendError,
+    SmsProvider,
+)
 from portal.messaging.purposes import (
     DISPUTE_REJECTED,
     DISPUTE_UPHELD,
@@ -120,7 +128,10 @@ from portal.models import (
 
 log = logging.getLogger(__name__)
 
-MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL)
+MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.LINE, Channel.WECHAT)
+# The chat senders' limits (LINE allows 2,000 pushes a second; WeChat's template messages
+# are counted by the day): a few connections, gently paced.
+CHAT_LIMITS = Limits(rate=20, connections=4)
 # A message left "sending" this long was interrupted (the process stopped mid-send).
 SENDING_STALE_AFTER = timedelta(minutes=10)
 # Cases per transaction in a bulk send: each chunk locks its cases briefly.
@@ -192,11 +203,32 @@ def _actor_name(actor: Actor) -> str:
     return actor.email if isinstance(actor, StaffMember) else actor
 
 
-def address_for(borrower: Borrower, channel: Channel) -> str | None:
-    """Where a message on ``channel`` goes: the borrower's own phone or email. There is
-    no other recipient: nothing here can address a third party."""
+def address_for(
+    borrower: Borrower, channel: Channel, chat: Mapping[tuple[int, Channel], str] | None = None
+) -> str | None:
+    """Where a message on ``channel`` goes: the borrower's own phone or email, or the
+    LINE or WeChat account they linked with their consent (from ``chat``, read by
+    ``linked_accounts`` for a batch; else read now). There is no other recipient:
+    nothing here can address a third party, and no chat message goes to a borrower who
+    has not linked the app."""
+    if channel.is_chat:
+        if chat is None:
+            session = object_session(borrower)
+            chat = linked_accounts(session, [borrower.id]) if session is not None else {}
+        return chat.get((borrower.id, channel))
     value = borrower.phone if channel is Channel.SMS else borrower.email
     return (value or "").strip() or None
+
+
+def provider_for(configured: Providers, channel: Channel) -> SmsProvider | EmailSender | ChatSender:
+    """The configured provider of ``channel``."""
+    if channel is Channel.SMS:
+        return configured.sms
+    if channel is Channel.LINE:
+        return configured.line
+    if channel is Channel.WECHAT:
+        return configured.wechat
+    return configured.email
 
 
 def queue_notice(
@@ -506,6 +538,7 @@ class Outgoing:
 
     text: str
     email: Email | None
+    link: str = ""
 
 
 def _prepare(
@@ -520,17 +553,11 @@ def _prepare(
     token = issue_link(db, case, moment, offer=offer)
     db.flush()
     opt_out = opt_out_url(borrower.id, channel)
+    link = reminder_url(token)
     composed = compose_purpose(
-        db,
-        case,
-        message.purpose,
-        channel,
-        moment,
-        link=reminder_url(token),
-        opt_out=opt_out,
-        offer=offer,
+        db, case, message.purpose, channel, moment, link=link, opt_out=opt_out, offer=offer
     )
-    provider = providers().sms if channel is Channel.SMS else providers().email
+    provider = provider_for(providers(), channel)
     message.status = MessageStatus.SENDING
     message.send_at = moment
     message.link_id = db.scalar(
@@ -554,7 +581,7 @@ def _prepare(
             unsubscribe_url=opt_out,
             reference=str(message.id),
         )
-    return Outgoing(composed.text, email)
+    return Outgoing(composed.text, email, link)
 
 
 def _redact(text: str, token: str) -> str:
@@ -567,8 +594,14 @@ def _deliver(
     """Hand the committed ``sending`` message to its provider and record the outcome.
     No lock is held while the provider answers. Commits."""
     try:
+        channel = Channel(message.channel)
         if outgoing.email is not None:
             reference = providers().email.send(outgoing.email)
+        elif channel.is_chat:
+            sender = providers().line if channel is Channel.LINE else providers().wechat
+            reference = sender.send(
+                message.address or "", outgoing.text, outgoing.link, str(message.id)
+            )
         else:
             reference = providers().sms.send(message.address or "", outgoing.text, str(message.id))
     except SendError as error:
@@ -743,6 +776,7 @@ def dispatch_due(
         providers(),
         Limits(sms_rate / share, sms_connections),
         Limits(email_rate / share, email_connections),
+        Limits(CHAT_LIMITS.rate / share, CHAT_LIMITS.connections),
     )
     size = DISPATCH_CHUNK
     if slowest := couriers.slowest_rate():
@@ -819,7 +853,14 @@ def _send_batch(
         db.commit()
         delivered = couriers.deliver(
             [
-                Parcel(g.due.id, g.address, g.outgoing.text, g.outgoing.email)
+                Parcel(
+                    g.due.id,
+                    g.address,
+                    g.outgoing.text,
+                    g.outgoing.email,
+                    g.due.channel.value,
+                    g.outgoing.link,
+                )
                 for g in going
                 if g.outgoing is not None
             ]
@@ -925,6 +966,12 @@ def _prepare_batch(
         )
     }
     gate = BatchGate(db, cases.values(), moment)
+    chat = linked_accounts(
+        db,
+        {case.loan.borrower_id for case in cases.values()}
+        if any(due.channel.is_chat for due in claimed)
+        else (),
+    )
     counts = {"cancelled": 0, "rescheduled": 0}
     cancelled: list[tuple[_Due, str]] = []
     moved: list[tuple[_Due, datetime]] = []
@@ -944,7 +991,7 @@ def _prepare_batch(
         decision = gate.judge(case, due.channel, due.id)
         offer = db.get(Offer, due.offer_id) if due.offer_id else None
         reason = None
-        address = address_for(borrower, due.channel)
+        address = address_for(borrower, due.channel, chat)
         if address is None:
             reason = Problem.NO_ADDRESS.value
         elif offer is not None and usable_offer(db, case, offer.id, moment) is None:
@@ -1061,6 +1108,7 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
         channel = g.due.channel
         borrower = g.case.loan.borrower
         opt_out = opt_out_url(borrower.id, channel)
+        link = reminder_url(g.token)
         try:
             composed = compose_purpose(
                 db,
@@ -1068,7 +1116,7 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
                 g.due.purpose,
                 channel,
                 moment,
-                link=reminder_url(g.token),
+                link=link,
                 opt_out=opt_out,
                 offer=g.offer,
                 view=views.get(g.case.id),
@@ -1076,7 +1124,7 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
         except StaleMessageError as error:
             stale.append((g, error))
             continue
-        provider = configured.sms if channel is Channel.SMS else configured.email
+        provider = provider_for(configured, channel)
         email = None
         if channel is Channel.EMAIL:
             email = Email(
@@ -1088,7 +1136,7 @@ def _prepare_many(db: Session, going: list[_Going], moment: datetime) -> int:
                 unsubscribe_url=opt_out,
                 reference=str(g.due.id),
             )
-        g.outgoing = Outgoing(composed.text, email)
+        g.outgoing = Outgoing(composed.text, email, link)
         rows.append(
             {
                 "mid": g.due.id,
@@ -1437,9 +1485,14 @@ def plan_chunk(
         )
     )
     book = ContactBook.read(db, case_ids, moment, moment)
+    # A chat message goes only to a borrower who linked the app: the rest have no address.
+    chat = linked_accounts(db, [row[1] for row in rows]) if channel.is_chat else {}
     planned = []
     for case_id, borrower_id, locale, phone, email in rows:
-        address = ((phone if channel is Channel.SMS else email) or "").strip()
+        if channel.is_chat:
+            address = chat.get((borrower_id, channel), "")
+        else:
+            address = ((phone if channel is Channel.SMS else email) or "").strip()
         if not address:
             planned.append(Planned(case_id, borrower_id, None, (Problem.NO_ADDRESS.value,)))
             continue

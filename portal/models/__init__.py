@@ -42,6 +42,7 @@ from portal.models.cases import (
     FlagReason,
     LifecycleRun,
 )
+from portal.models.chat import ChatAccount, ChatLinkStatus
 from portal.models.commission import CommissionEntry
 from portal.models.contact import (
     Callback,
@@ -201,6 +202,8 @@ __all__ = [
     "CaseHold",
     "CaseMonthEnd",
     "CaseStatus",
+    "ChatAccount",
+    "ChatLinkStatus",
     "CommissionEntry",
     "Consent",
     "ContactAttempt",

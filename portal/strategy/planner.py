@@ -70,6 +70,7 @@ from portal.contact.callbacks import open_callback, schedule_callback
 from portal.contact.gate import ContactBook
 from portal.core import settings
 from portal.core.clock import as_utc
+from portal.messaging.chat import linked_accounts
 from portal.models import (
     LIVE_PLAN_STATUSES,
     UNPAID_INSTALLMENT,
@@ -105,10 +106,14 @@ CHUNK = 1_000
 # The advisory lock two runs share (PostgreSQL): "STRA".
 LOCK_KEY = 0x5354_5241
 SYSTEM = "strategy"
-MESSAGE_CHANNELS = {StepChannel.SMS: Channel.SMS, StepChannel.EMAIL: Channel.EMAIL}
-GATE_CHANNELS = {
+MESSAGE_CHANNELS = {
     StepChannel.SMS: Channel.SMS,
     StepChannel.EMAIL: Channel.EMAIL,
+    StepChannel.LINE: Channel.LINE,
+    StepChannel.WECHAT: Channel.WECHAT,
+}
+GATE_CHANNELS = {
+    **MESSAGE_CHANNELS,
     StepChannel.LETTER: Channel.LETTER,
     StepChannel.CALL: Channel.CALL,
 }
@@ -452,6 +457,8 @@ class _Case:
     email: str
     postal: str
     opened_at: datetime | None
+    # The chat apps the borrower linked (LINE's userId, WeChat's openid, by channel).
+    chat: dict[Channel, str] = field(default_factory=dict)
 
 
 def _cases(db: Session, case_ids: Sequence[int], now: datetime) -> dict[int, _Case]:
@@ -505,6 +512,7 @@ def _cases(db: Session, case_ids: Sequence[int], now: datetime) -> dict[int, _Ca
             arrears.joined(select(Loan.id, arrears.amount)).where(Loan.id.in_(loan_ids))
         ).all()
     )
+    chat = linked_accounts(db, [row[6] for row in rows])
     found = {}
     for (
         case_id, status, stage, owner, loan_id, currency, borrower_id, place, zone, locale,
@@ -524,6 +532,7 @@ def _cases(db: Session, case_ids: Sequence[int], now: datetime) -> dict[int, _Ca
         found[case_id] = _Case(
             facts, borrower_id, loan_id, owner, zone, locale,
             (phone or "").strip(), (email or "").strip(), (postal or "").strip(), last,
+            {ch: who for (b, ch), who in chat.items() if b == borrower_id},
         )  # fmt: skip
     return found
 
@@ -723,6 +732,8 @@ class _Planner:
         return _Plan(candidate, PlannedStatus.SKIPPED, reason=first_reason or NO_ADDRESS)
 
     def _reachable(self, channel: StepChannel, case: _Case) -> bool:
+        if channel in (StepChannel.LINE, StepChannel.WECHAT):
+            return GATE_CHANNELS[channel] in case.chat
         if channel in (StepChannel.SMS, StepChannel.CALL):
             return bool(case.phone)
         if channel is StepChannel.EMAIL:
@@ -806,7 +817,9 @@ class _Planner:
             "channel": channel.value,
             "purpose": step.template.value,
             "offer_id": offer_id,
-            "address": case.phone if channel is Channel.SMS else case.email,
+            "address": case.chat[channel]
+            if channel.is_chat
+            else (case.phone if channel is Channel.SMS else case.email),
             "locale": case.locale,
             "status": MessageStatus.SCHEDULED,
             "send_at": plan.send_at,

@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.admin import blueprint as admin
     from portal.web.agent import blueprint as agent
     from portal.web.borrower.views import blueprint as borrower
+    from portal.web.chat_views import blueprint as chat
     from portal.web.common import kept_rows, page_cache, pages, unreadable
     from portal.web.extensions import htmx
     from portal.web.field import blueprint as field
@@ -72,7 +73,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     unreadable.init_app(app)
     messaging.init_app(app)
-    for blueprint in (health, home, borrower, autopay, optout, webhooks, staff, finance, agent):
+    for blueprint in (
+        health,
+        home,
+        borrower,
+        chat,
+        autopay,
+        optout,
+        webhooks,
+        staff,
+        finance,
+        agent,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin)
     app.register_blueprint(reports)

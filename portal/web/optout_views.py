@@ -49,9 +49,14 @@ def _borrower(token: str) -> tuple[OptOutRequest, Borrower]:
 
 
 def _page(template: str, wanted: OptOutRequest, borrower: Borrower, token: str) -> Response:
-    address = (
-        mask_phone(borrower.phone) if wanted.channel is Channel.SMS else mask_email(borrower.email)
-    )
+    if wanted.channel.is_chat:
+        # A LINE or WeChat message's opt-out: its own words, naming the app, not an address.
+        template = template.replace("optout/", "optout/chat_")
+        address = ""
+    elif wanted.channel is Channel.SMS:
+        address = mask_phone(borrower.phone)
+    else:
+        address = mask_email(borrower.email)
     response = make_response(
         render_template(template, channel=wanted.channel.value, address=address, token=token)
     )

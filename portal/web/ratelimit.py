@@ -67,6 +67,9 @@ RULES: dict[tuple[str, str], str] = {
 # count (``count_failure``): Stripe's webhook, whose failures are bad signatures.
 FAILURE_RULES: dict[tuple[str, str], str] = {
     ("webhooks.stripe_webhook", "POST"): "webhook",
+    ("chat.line_webhook", "POST"): "webhook",
+    ("chat.wechat_webhook", "POST"): "webhook",
+    ("chat.wechat_verify", "GET"): "webhook",
 }
 
 DEFAULT_LIMITS: dict[str, Limit] = {

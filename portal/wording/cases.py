@@ -70,6 +70,9 @@ EVENT_NAMES: dict[str, Any] = {
     "callback_done": _l("Callback made"),
     "callback_canceled": _l("Callback canceled"),
     "contact_preferences_set": _l("The borrower changed how we may contact them"),
+    "chat_consent": _l("The borrower agreed to be messaged on a chat app"),
+    "chat_linked": _l("The borrower linked a chat app"),
+    "chat_unlinked": _l("The borrower unlinked a chat app"),
     "flag_raised": _l("Flagged for an agent"),
     "flag_cleared": _l("Flag cleared"),
     "promise_made": _l("The borrower promised to pay"),
@@ -150,6 +153,8 @@ CHANNEL_NAMES: dict[str, Any] = {
     "sms": _l("SMS"),
     "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
+    "line": _l("LINE"),
+    "wechat": _l("WeChat"),
 }
 
 # Same English as the call log's own words (portal.contact.calls), so they share translations.

@@ -21,6 +21,8 @@ CHANNEL_NAMES: dict[str, Any] = {
     StepChannel.EMAIL: _l("email"),
     StepChannel.LETTER: _l("letter"),
     StepChannel.CALL: _l("call"),
+    StepChannel.LINE: _l("LINE"),
+    StepChannel.WECHAT: _l("WeChat"),
 }
 
 TEMPLATE_NAMES: dict[str, Any] = {

@@ -179,10 +179,12 @@ def test_a_borrowers_choice_is_checked(channels, windows, problem):
         ("US-CA", date(2026, 7, 3)),
     ],
 )
-def test_a_public_holiday_stops_calls_and_sms_only(jurisdiction, holiday):
+def test_a_public_holiday_stops_calls_sms_and_chat_only(jurisdiction, holiday):
     rules = POLICY.contact_for(jurisdiction)
     assert rules.blacked_out(holiday, Channel.CALL)
     assert rules.blacked_out(holiday, Channel.SMS)
+    assert rules.blacked_out(holiday, Channel.LINE)
+    assert rules.blacked_out(holiday, Channel.WECHAT)
     assert not rules.blacked_out(holiday, Channel.EMAIL)
     assert not rules.blacked_out(holiday, Channel.LETTER)
 
@@ -193,7 +195,8 @@ def test_each_jurisdiction_lists_its_holidays_for_both_years(jurisdiction, year)
     holidays = [
         b
         for b in POLICY.contact_holidays[jurisdiction]
-        if b.first.year == year and b.channels == frozenset({Channel.CALL, Channel.SMS})
+        if b.first.year == year
+        and b.channels == frozenset({Channel.CALL, Channel.SMS, Channel.LINE, Channel.WECHAT})
     ]
     # New Year's Day everywhere, and at least the handful each calendar has.
     assert any(b.covers(date(year, 1, 1)) for b in holidays)

@@ -565,7 +565,9 @@ class Oracle:
             if a.channel == "call" and a.connected
         ]
         self.messages = [
-            a.moment.astimezone(zone).date() for a in attempts if a.channel in ("sms", "email")
+            a.moment.astimezone(zone).date()
+            for a in attempts
+            if a.channel in ("sms", "email", "line", "wechat")
         ]
 
     def day_allows(self, channel: Channel, day: date) -> bool:
@@ -579,7 +581,7 @@ class Oracle:
             if any(0 <= (day - talked).days < pause for talked in self.connected):
                 return False
             daily, weekly, cap = None, self.calls, self.rules.max_call_attempts_per_7_days
-        elif channel in ("sms", "email"):
+        elif channel in ("sms", "email", "line", "wechat"):
             daily, weekly, cap = self.messages, self.messages, self.rules.max_messages_per_7_days
             if daily.count(day) + 1 > self.rules.max_messages_per_day:
                 return False

@@ -90,9 +90,9 @@ def _decide(channel: Channel, sent: bool, where: str, moment: datetime, zone: st
 
 @pytest.mark.parametrize("channel", list(Channel))
 @pytest.mark.parametrize("sent", [False, True])
-def test_calls_and_sms_wait_for_the_notice_emails_and_letters_do_not(channel, sent):
+def test_calls_and_texts_wait_for_the_notice_emails_and_letters_do_not(channel, sent):
     decision = _decide(channel, sent, "US-NY", NY_NOON, "America/New_York")
-    held = channel in (Channel.CALL, Channel.SMS) and not sent
+    held = channel in (Channel.CALL, Channel.SMS, Channel.LINE, Channel.WECHAT) and not sent
     assert decision.allowed is not held
     if held:
         assert decision.reasons == (PENDING,)

@@ -69,6 +69,8 @@ CHANNEL_NAMES = {
     "email": lazy_pgettext("channel", "Email"),
     "letter": _l("Letter"),
     "call": _l("Phone calls"),
+    "line": _l("LINE"),
+    "wechat": _l("WeChat"),
 }
 STATUS_NAMES = {
     "scheduled": _l("Scheduled"),
@@ -96,6 +98,7 @@ PURPOSE_NAMES = {
     NOTICE_CARD_OFF: _l("Automatic payments off: card unusable"),
     NOTICE_FAILED: _l("Automatic payment failed"),
 }
+NOT_LINKED = _l("The borrower has not linked this app (only they can, from the portal).")
 PROBLEM_TEXT = {
     Problem.NO_ADDRESS.value: _l("The borrower has no address on file for this channel."),
     Problem.OFFER_UNUSABLE.value: _l(
@@ -191,6 +194,8 @@ def masked(message: Message) -> str:
         return mask_phone(message.address)
     if message.channel == "email":
         return mask_email(message.address)
+    if message.channel in ("line", "wechat") and message.address:
+        return _masked(Channel(message.channel), message.address)
     return "—"
 
 
@@ -228,15 +233,30 @@ def _channel_state(
     (sending asks again under it)."""
     address = service.address_for(case.loan.borrower, channel)
     if address is None:
-        return {"channel": channel.value, "address": None, "allowed": False, "reasons": []}
+        # A chat app is reached only once the borrower linked it from the portal.
+        missing = NOT_LINKED if channel.is_chat else None
+        return {
+            "channel": channel.value,
+            "address": None,
+            "allowed": False,
+            "reasons": [],
+            "missing": missing,
+        }
     decision = judge(database, case, channel, moment)
     return {
         "channel": channel.value,
-        "address": mask_phone(address) if channel is Channel.SMS else mask_email(address),
+        "address": _masked(channel, address),
         "allowed": decision.allowed,
         "reasons": refusal_reasons(decision),
         "allowed_from": _allowed_from(decision, case),
     }
+
+
+def _masked(channel: Channel, address: str) -> str:
+    """The address as the console shows it: a chat account's id by its first letters."""
+    if channel.is_chat:
+        return address[:4] + "…"
+    return mask_phone(address) if channel is Channel.SMS else mask_email(address)
 
 
 def _allowed_from(decision: ContactDecision, case: Case) -> str | None:

@@ -98,6 +98,7 @@ from portal.core.db import MAX_ID
 from portal.core.hashing import is_ambiguous_date, normalise_date_of_birth, normalise_id_last4
 from portal.core.i18n import long_date, money, speak_to, switching_language, zone_name, zoned_time
 from portal.legal.queries import borrower_costs
+from portal.messaging.chat import accounts_of as chat_accounts_of
 from portal.models import Case, DisputeReason, Payment, Plan, PlanStatus
 from portal.payments.autopay import enroll, live_autopay
 from portal.payments.service import least_part_payment, open_payment, payment_for_case
@@ -1115,6 +1116,7 @@ def _contact_page(case: Case, form: ContactChoiceForm, status: int = 200, **extr
         status=status,
         hours=(rules.allowed_from.strftime("%H:%M"), rules.allowed_until.strftime("%H:%M")),
         zone=zone_name(borrower.timezone),
+        chat_accounts=chat_accounts_of(db.session(), borrower.id),
         **extra,
     )
 
