@@ -27,6 +27,7 @@ from portal.demo import (
     agency_staff,
     autopay,
     book,
+    chat,
     history,
     outcomes,
     reconciliation,
@@ -110,6 +111,8 @@ def prepare(
     agencies.seed_commission(db, len(seed.PEOPLE), now)
     # Its own staff account, printed with the others: it sees only those placed cases.
     staff.append(agency_staff.seed_agency_staff(db, len(seed.PEOPLE), now))
+    # A borrower who linked LINE yesterday, and the reminder that went there.
+    chat.seed_line_borrower(db, now)
     links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
     db.commit()
     # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts

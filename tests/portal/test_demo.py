@@ -29,6 +29,7 @@ from portal.agencies import statements
 from portal.contact.gate import judge
 from portal.core import db, settings
 from portal.demo import book, outcomes, run, seed
+from portal.demo import chat as demo_chat
 from portal.demo import strategy as history
 from portal.demo.agencies import RATE
 from portal.demo.funnel import seed_funnel
@@ -51,6 +52,7 @@ from portal.models import (
     CaseHold,
     CaseMonthEnd,
     CaseStatus,
+    ChatAccount,
     ContactAttempt,
     ExperimentAssignment,
     HoldStatus,
@@ -181,6 +183,29 @@ def test_one_named_borrower_has_two_overdue_loans_in_one_currency(demo):
     notes = [link.note for link in demo[2].links if link.borrower == borrower.full_name]
     assert len(notes) == 2
     assert all("2 loans" in note for note in notes)
+
+
+def test_a_named_borrower_linked_line_and_his_reminder_is_in_the_outbox_there(demo):
+    session = demo[0]
+    borrower = session.scalars(
+        select(Borrower).where(Borrower.reference == demo_chat.LINE_BORROWER)
+    ).one()
+    account = session.scalars(
+        select(ChatAccount).where(ChatAccount.borrower_id == borrower.id)
+    ).one()
+    assert (account.channel, account.status) == ("line", "linked")
+    assert account.consented_at is not None
+    assert account.terms_version == demo_chat.TERMS_VERSION
+    sent = session.scalars(
+        select(Message).where(
+            Message.case_id == borrower.loans[0].case.id, Message.channel == "line"
+        )
+    ).all()
+    assert len(sent) == 1
+    assert sent[0].status in ("sent", "scheduled")
+    assert sent[0].address == demo_chat.LINE_USER
+    # Preparing the demo again links nobody twice.
+    assert demo_chat.seed_line_borrower(session, NOW) is None
 
 
 def test_the_named_borrowers_stay_and_the_book_adds_two_thousand(demo):
