@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from portal.access.addresses import address_hash
 from portal.cases.facts import record_event
@@ -172,8 +172,10 @@ def end_link_sessions(db: Session, link: ReminderLink) -> None:
 @dataclass(frozen=True)
 class SessionFacts:
     """What a borrower page needs to know before it loads the case: the session's link
-    (its state, as ``link_state`` reads it) and the case's ids, the borrower's language
-    and clock and the loan's currency."""
+    (its state, as ``link_state`` reads it), the case the borrower is looking at (the
+    link's own, or another of the same borrower's: ``case_id``) and its ids, the
+    borrower's language and clock, the loan's currency, and how many loans the borrower
+    has (more than one: the pages list them)."""
 
     link_id: int
     case_id: int
@@ -186,12 +188,16 @@ class SessionFacts:
     locale: str
     timezone: str
     currency: str
+    link_case_id: int
+    loan_count: int
 
 
 def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | None:
-    """The facts of the link a borrower session began from, when it is ``link_id`` for
-    ``case_id``: one statement, no ORM objects (a page served from the page cache loads
-    nothing else)."""
+    """The facts of the link a borrower session began from, when it is ``link_id`` and
+    ``case_id`` is a case of the same borrower as the link's (the link's own, or one the
+    borrower switched to): one statement, no ORM objects (a page served from the page
+    cache loads nothing else). None for any other case: a session never reaches another
+    person's loan."""
     if not (0 < link_id <= MAX_ID and 0 < case_id <= MAX_ID):
         return None
     # Core, not the ORM session's execute: every borrower request runs it first.
@@ -203,10 +209,16 @@ def session_facts(db: Session, link_id: int, case_id: int) -> SessionFacts | Non
 @cache
 def _session_facts_query() -> Select[*tuple[Any, ...]]:
     # Built once: building the select took longer than running it.
+    link_case, link_loan, counted = aliased(Case), aliased(Loan), aliased(Loan)
+    loans = (
+        select(func.count(counted.id))
+        .where(counted.borrower_id == link_loan.borrower_id)
+        .scalar_subquery()
+    )
     return (
         select(
             ReminderLink.id,
-            ReminderLink.case_id,
+            Case.id,
             Case.loan_id,
             Loan.borrower_id,
             ReminderLink.expires_at,
@@ -216,13 +228,15 @@ def _session_facts_query() -> Select[*tuple[Any, ...]]:
             Borrower.locale,
             Borrower.timezone,
             Loan.currency,
+            ReminderLink.case_id,
+            loans,
         )
-        .join(Case, Case.id == ReminderLink.case_id)
-        .join(Loan, Loan.id == Case.loan_id)
-        .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(
-            ReminderLink.id == bindparam("link_id"), ReminderLink.case_id == bindparam("case_id")
-        )
+        .join(link_case, link_case.id == ReminderLink.case_id)
+        .join(link_loan, link_loan.id == link_case.loan_id)
+        .join(Borrower, Borrower.id == link_loan.borrower_id)
+        .join(Loan, Loan.borrower_id == Borrower.id)
+        .join(Case, Case.loan_id == Loan.id)
+        .where(ReminderLink.id == bindparam("link_id"), Case.id == bindparam("case_id"))
     )
 
 

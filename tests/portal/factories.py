@@ -153,6 +153,54 @@ def build_case(
         return Built(case.id, borrower.id, token, date_of_birth, id_last4)
 
 
+def another_loan(
+    app: Flask,
+    built: Built,
+    *,
+    days_past_due: int = 20,
+    currency: str = "TWD",
+    installments: int = 10,
+    paid: int = 3,
+    principal_part: int = 300_000,
+    interest_part: int = 20_000,
+    number: str | None = None,
+) -> int:
+    """Another loan of ``built``'s borrower, ``days_past_due`` behind (no fees), and its
+    case; returns the case's id. No link: one verification shows every loan."""
+    with app.app_context():
+        session = db.session()
+        borrower = session.get(Borrower, built.borrower_id)
+        assert borrower is not None
+        first_unpaid = TODAY - timedelta(days=days_past_due) if days_past_due else TODAY
+        first_due = add_months(first_unpaid, -paid)
+        count = len(borrower.loans)
+        loan = Loan(
+            number=number or f"LN-T-{borrower.reference}-{count + 1}",
+            currency=currency,
+            principal=principal_part * installments,
+            annual_rate_pct=Decimal("12"),
+            frequency="monthly",
+            start_date=add_months(first_due, -1),
+            borrower=borrower,
+        )
+        for sequence in range(1, installments + 1):
+            settled = sequence <= paid
+            loan.installments.append(
+                LoanInstallment(
+                    sequence=sequence,
+                    due_date=add_months(first_due, sequence - 1, first_due.day),
+                    principal_due=principal_part,
+                    interest_due=interest_part,
+                    principal_paid=principal_part if settled else 0,
+                    interest_paid=interest_part if settled else 0,
+                )
+            )
+        case = Case(loan=loan)
+        session.add_all([loan, case])
+        session.commit()
+        return case.id
+
+
 def notice_sent(app: Flask, case_id: int, moment: datetime = NOW) -> None:
     """Record the case's validation notice (US Regulation F) as sent at ``moment``: for a
     test about something else, of a borrower whose rules hold calls and SMS until it is."""

@@ -117,7 +117,13 @@ def test_another_borrowers_ids_get_404_on_every_route(app, client):
     ]
     with app.app_context():
         plan_id = db.session().scalars(select(Plan.id)).one()  # the other borrower's
-    values = {"payment_id": payment_id, "reference": reference, "plan_id": plan_id}
+        case_id = db.session().scalars(select(Plan.case_id)).one()  # theirs too
+    values = {
+        "payment_id": payment_id,
+        "reference": reference,
+        "plan_id": plan_id,
+        "case_id": case_id,
+    }
     walked = 0
     for rule in rules:
         if not rule.arguments or rule.arguments == {"token"}:

@@ -48,9 +48,23 @@ def begin(link: ReminderLink, moment: datetime) -> None:
         borrower_locale=link.case.loan.borrower.locale,
         borrower_market=market_of(link.case.loan.currency),
         offer_id=link.offer_id,
+        link_offer_id=link.offer_id,
         started=moment.isoformat(),
         seen=moment.isoformat(),
     )
+
+
+def switch_to(case_id: int, facts: SessionFacts, currency: str) -> None:
+    """Show the borrower another of their loans (``may_switch_to`` said they may). The
+    session stays the verified link's: signing out or revoking it ends every loan. The
+    link's offer goes with the link's own loan only, and what was started for one loan's
+    card (an autopay set-up) is dropped."""
+    session["case_id"] = case_id
+    own = case_id == facts.link_case_id
+    session["offer_id"] = session.get("link_offer_id") if own else None
+    session["borrower_market"] = market_of(currency)
+    for started_for_the_loan in ("autopay_setup", "autopay_customer"):
+        session.pop(started_for_the_loan, None)
 
 
 def sign_out(database: Session) -> None:

@@ -3,7 +3,7 @@ service, and renders or redirects; with ``HX-Request`` only the fragment is retu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -67,6 +67,7 @@ from portal.arrangements.moves import (
     plan_refusal,
 )
 from portal.cases import evidence, overdue
+from portal.cases.borrower_loans import LoanLine, loans_of
 from portal.cases.facts import (
     live_plan,
     plan_events_of,
@@ -129,6 +130,7 @@ from portal.web.common.page_cache import cached_page, per_request, register_mark
 from portal.web.payments import autopay_views
 from portal.web.security import allow_body, csrf, csrf_exempt
 from portal.wording.autopay import brand_name
+from portal.wording.cases import PLAN_STATUS_NAMES
 from portal.wording.engine import (
     FREQUENCY_NAMES,
     KIND_EXPLANATIONS,
@@ -191,6 +193,7 @@ def wording() -> dict[str, Any]:
         "schedule_review_url": schedule_review_url,
         "STAGE_NAMES": STAGE_NAMES,
         "STAGE_EXPLANATIONS": STAGE_EXPLANATIONS,
+        "PLAN_STATUS_NAMES": PLAN_STATUS_NAMES,
         "KIND_NAMES": KIND_NAMES,
         "KIND_EXPLANATIONS": KIND_EXPLANATIONS,
         "FREQUENCY_NAMES": FREQUENCY_NAMES,
@@ -213,9 +216,10 @@ def session_clock() -> dict[str, Any]:
 register_mark("session_seconds", lambda: borrower_session.seconds_left(g.get("now") or now()))
 
 
-def _kept(render: Callable[[], str]) -> str:
+def _kept(render: Callable[[], str], *shown: Hashable) -> str:
     """The page ``render`` makes for this request, from the page cache while nothing it
-    shows has changed (``portal.web.common.page_cache`` says what the key holds)."""
+    shows has changed (``portal.web.common.page_cache`` says what the key holds; ``shown``:
+    what else the page shows beyond the case's watched rows)."""
     facts: SessionFacts = g.session_facts
     key = (
         request.endpoint,
@@ -223,6 +227,7 @@ def _kept(render: Callable[[], str]) -> str:
         wants_fragment(),
         facts.case_id,
         fingerprint(db.session(), facts.case_id, facts.loan_id, facts.borrower_id),
+        *shown,
         str(get_locale()),
         overdue.borrower_today(facts.timezone, g.now),
         # The CSRF token is filled in per response.
@@ -336,10 +341,27 @@ def sign_out() -> Response:
 @blueprint.get("/status")
 @borrower_facts_required
 def status() -> Response:
-    """What is owed, itemised; the stage in plain words; what happens next and when."""
+    """What is owed, itemised; the stage in plain words; what happens next and when; and
+    the borrower's other loans, when they have more than one."""
+    loans = _loans()
     return respond(
-        _kept(lambda: render_template("borrower/status.html", **_status(borrower_session.case())))
+        _kept(
+            lambda: render_template("borrower/status.html", **_status(borrower_session.case())),
+            tuple(loans),
+        )
     )
+
+
+def _loans() -> list[LoanLine]:
+    """The borrower's loans for the list on their pages: none for a borrower with one
+    loan (nothing is read then: the session's facts count the loans)."""
+    facts: SessionFacts = g.session_facts
+    if facts.loan_count < 2:
+        return []
+    if "borrower_loans" not in g:
+        g.borrower_loans = loans_of(db.session(), facts.borrower_id, facts.case_id, g.now)
+    found: list[LoanLine] = g.borrower_loans
+    return found
 
 
 def _status_page(
@@ -370,6 +392,7 @@ def _status(
         progress = _progress(case, view.plan, borrower_today(case))
     return {
         "view": view,
+        "loans": _loans(),
         "plan_events": plan_events,
         "progress": progress,
         "autopay": (
@@ -1240,6 +1263,7 @@ def cancel_callback() -> Response:
     return redirect(url_for("borrower.status", _anchor="callback-title"), code=303)
 
 
-# The papers to keep (receipts, agreements, calendar, statements) are routes of this
-# blueprint, in their own module.
+# The papers to keep (receipts, agreements, calendar, statements) and the move between the
+# borrower's loans are routes of this blueprint, in modules of their own.
+import portal.web.borrower.loan_views  # noqa: E402
 import portal.web.borrower.paper_views  # noqa: E402, F401

@@ -1,0 +1,26 @@
+"""Moving between the borrower's loans: one verification shows them all (issue 20). The
+view checks the loan is one of the verified borrower's own and not resolved, makes it the
+session's, and shows its status; any other id is a 404 that changes nothing."""
+
+from __future__ import annotations
+
+from flask import abort, g, redirect, url_for
+from werkzeug.wrappers import Response
+
+from portal.cases.borrower_loans import currency_to_show
+from portal.core import db
+from portal.web.borrower import session as borrower_session
+from portal.web.borrower.session import borrower_facts_required
+from portal.web.borrower.views import blueprint
+
+
+@blueprint.post("/loans/<int:case_id>")
+@borrower_facts_required
+def show_loan(case_id: int) -> Response:
+    """Show the borrower their loan ``case_id`` (the form's CSRF token checked first)."""
+    facts = g.session_facts
+    currency = currency_to_show(db.session(), facts.borrower_id, case_id)
+    if currency is None:
+        abort(404)
+    borrower_session.switch_to(case_id, facts, currency)
+    return redirect(url_for("borrower.status"), code=303)
