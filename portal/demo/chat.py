@@ -1,4 +1,4 @@
-"""The demo's LINE borrower (issue 20): 林志明 ticked the consent box on his contact page
+"""The demo's LINE borrower (issue 20): 黃淑芬 ticked the consent box on her contact page
 yesterday morning and linked the lender's LINE official account, through the chat
 service's own steps, and the reminder that followed went to LINE through the same gate,
 caps and opt-outs as an SMS. With the outbox provider (the demo's), nothing leaves the
@@ -18,7 +18,7 @@ from portal.messaging import chat
 from portal.messaging.service import send_message
 from portal.models import Borrower, Case, ChatAccount, Loan
 
-LINE_BORROWER = "B-00002"  # 林志明, a few days behind on a TWD loan
+LINE_BORROWER = "B-00003"  # 黃淑芬, nine days behind on a TWD loan
 # A LINE userId's shape (U and 32 hex digits); the demo's own, no real account.
 LINE_USER = "U" + "4a6f" * 8
 TERMS_VERSION = "2026-12"
@@ -26,8 +26,8 @@ ACTOR = "demo"  # who sent it, as the console shows it
 
 
 def seed_line_borrower(db: Session, now: datetime) -> Case | None:
-    """Link the demo borrower's LINE account and send him a reminder there (or keep it
-    for the first moment the rules allow). None when he is linked already (a re-run adds
+    """Link the demo borrower's LINE account and send her a reminder there (or keep it
+    for the first moment the rules allow). None when she is linked already (a re-run adds
     nothing) or not in this database. Commits."""
     case = db.scalars(
         select(Case)

@@ -112,8 +112,11 @@ def prepare(
     # Its own staff account, printed with the others: it sees only those placed cases.
     staff.append(agency_staff.seed_agency_staff(db, len(seed.PEOPLE), now))
     # A borrower who linked LINE yesterday, and the reminder that went there.
-    chat.seed_line_borrower(db, now)
-    links = seed.demo_links(db, now, floor.showcase or book.showcase(db), autopay.notes(db))
+    on_line = chat.seed_line_borrower(db, now)
+    notes = autopay.notes(db)
+    if on_line is not None:
+        notes[on_line.id] = "linked LINE: her reminder is in the outbox as a LINE message"
+    links = seed.demo_links(db, now, floor.showcase or book.showcase(db), notes)
     db.commit()
     # Last, from the sandbox's books as they now stand: the bank's deposits of the payouts
     # a run over last month stores (the payouts themselves come from the run, as in

@@ -59,13 +59,15 @@ class OutboxPage:
     span: Window
 
 
-def outbox_page(db: Session, status: str, page: int, size: int) -> OutboxPage:
+def outbox_page(db: Session, status: str, page: int, size: int, channel: str = "") -> OutboxPage:
     """Page ``page`` (from 1, clamped to the pages there are, as every console list is)
     of ``size`` SMS, email, LINE and WeChat messages, newest first, only those in
-    ``status`` when one is given."""
+    ``status`` and on ``channel`` when given."""
     query = select(Message).where(Message.channel.in_(OUTBOX_CHANNELS))
     if status:
         query = query.where(Message.status == status)
+    if channel:
+        query = query.where(Message.channel == channel)
     span = window(db, query, page, size)
     rows = list(db.scalars(span.of(query.order_by(Message.id.desc()))))
     return OutboxPage(rows, _cases(db, rows), span)

@@ -557,6 +557,14 @@ def test_a_bulk_send_on_line_reaches_only_the_linked_borrowers(app):
     html = page.get_data(as_text=True)
     assert "<td>LINE</td>" in html
     assert "<td>微信</td>" in html
+    # Filtered by channel: only that channel's rows; an unknown channel is no filter.
+    only_line = client.get("/agent/outbox?channel=line").get_data(as_text=True)
+    assert "<td>LINE</td>" in only_line
+    assert "<td>微信</td>" not in only_line
+    only_wechat = client.get("/agent/outbox?channel=wechat").get_data(as_text=True)
+    assert "<td>LINE</td>" not in only_wechat
+    assert "<td>微信</td>" in only_wechat
+    assert "<td>微信</td>" in client.get("/agent/outbox?channel=fax").get_data(as_text=True)
 
 
 # Configuration -----------------------------------------------------------------------------

@@ -204,6 +204,8 @@ def test_a_named_borrower_linked_line_and_his_reminder_is_in_the_outbox_there(de
     assert len(sent) == 1
     assert sent[0].status in ("sent", "scheduled")
     assert sent[0].address == demo_chat.LINE_USER
+    notes = [link.note for link in demo[2].links if link.borrower == borrower.full_name]
+    assert any("linked LINE" in note for note in notes)
     # Preparing the demo again links nobody twice.
     assert demo_chat.seed_line_borrower(session, NOW) is None
 

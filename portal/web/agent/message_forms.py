@@ -13,6 +13,7 @@ from wtforms.validators import AnyOf, ValidationError
 
 from negotiation.contact import Channel
 from portal.core.db import MAX_ID
+from portal.messaging.queries import OUTBOX_CHANNELS
 from portal.models import MessageStatus
 from portal.web.common.forms import Form, GetForm, whole_number
 
@@ -108,9 +109,11 @@ class OptOutForm(Form):
 
 
 class OutboxForm(GetForm):
-    """The outbox's status filter and page; anything unknown is left out, not refused."""
+    """The outbox's status and channel filters and page; anything unknown is left out,
+    not refused."""
 
     status = StringField(filters=[_known(STATUSES)])
+    channel = StringField(filters=[_known(OUTBOX_CHANNELS)])
     page = StringField(filters=[_page])
 
 

@@ -459,8 +459,8 @@ def outbox() -> Response:
     open its link)."""
     database = db.session()
     form = OutboxForm(request.args)
-    status = form.status.data
-    found = queries.outbox_page(database, status, form.page.data, OUTBOX_PAGE)
+    status, channel = form.status.data, form.channel.data
+    found = queries.outbox_page(database, status, form.page.data, OUTBOX_PAGE, channel)
     page, pages = found.span.page, found.span.pages
     trail.record_read(
         database,
@@ -468,6 +468,7 @@ def outbox() -> Response:
         "outbox.view",
         g.now,
         status=status or None,
+        channel=channel or None,
         page=page,
         shown=len(found.messages),
     )
@@ -484,6 +485,8 @@ def outbox() -> Response:
         words=words,
         cases=found.cases,
         status=status,
+        channel=channel,
+        channels=queries.OUTBOX_CHANNELS,
         page=page,
         pages=pages,
         total=found.span.total,
