@@ -185,6 +185,33 @@ class VisitRules:
     visit_until: time
 
 
+# The markets a per-market table may name (``[legal.market.<code>]``, the keys of
+# ``combined_plans.allowed``): where a loan was made, by its currency.
+MARKETS = ("TW", "CN", "HK")
+
+
+@dataclass(frozen=True)
+class CombinedPlanRules:
+    """Whether one plan may cover several loans of one borrower: the policy's
+    ``[combined_plans]`` table (``negotiation.allocation`` splits its payments).
+
+    The loans must always be in one currency; that is no setting."""
+
+    # Per market (TW, CN, HK): whether a combined plan may be agreed for its loans.
+    allowed: Mapping[str, bool]
+    # The most loans one plan may cover (at least 2).
+    max_loans: int
+
+    def allows(self, market: str) -> bool:
+        """True when loans made in ``market`` may share one plan."""
+        return self.allowed.get(market, False)
+
+
+DEFAULT_COMBINED_PLAN_RULES = CombinedPlanRules(
+    allowed={"TW": True, "CN": True, "HK": True}, max_loans=4
+)
+
+
 DEFAULT_VISIT_RULES = VisitRules(
     min_stage=Stage.MID,
     min_days_past_due=45,
@@ -246,6 +273,8 @@ class Policy:
     legal: LegalRules | None = None
     # Home visits: when one may be proposed, the notice's lead and the visiting hours.
     visits: VisitRules = DEFAULT_VISIT_RULES
+    # Combined plans: where one plan may cover several loans, and how many.
+    combined_plans: CombinedPlanRules = DEFAULT_COMBINED_PLAN_RULES
 
     def contact_for(self, *jurisdictions: str) -> ContactRules:
         """The contact rules for a borrower where ``jurisdictions`` meet (their own first,
@@ -664,7 +693,7 @@ def _contact(raw: Mapping[str, Any]) -> tuple[ContactRules, dict[str, ContactRul
 
 
 # The markets a legal path may be written for (``[legal.market.<code>]``).
-LEGAL_MARKETS = ("TW", "CN", "HK")
+LEGAL_MARKETS = MARKETS
 
 
 def _legal(raw: Mapping[str, Any], referral_days: int) -> LegalRules:
@@ -741,6 +770,25 @@ def _visits(raw: Mapping[str, Any]) -> VisitRules:
     )
 
 
+# A plan covering more loans than this is no longer one a borrower can follow on a phone.
+MAX_COMBINED_LOANS = 10
+
+
+def _combined_plans(raw: Mapping[str, Any]) -> CombinedPlanRules:
+    """The ``[combined_plans]`` table: ``allowed`` names every market, each true or
+    false; ``max_loans`` from 2 to ``MAX_COMBINED_LOANS``."""
+    table = _table(raw, "combined_plans", "")
+    where = "combined_plans."
+    allowed = _table(table, "allowed", where)
+    for code in allowed:
+        if code not in MARKETS:
+            raise PolicyError(f"{where}allowed.{code}: must be one of {', '.join(MARKETS)}")
+    return CombinedPlanRules(
+        allowed={code: _flag(allowed, code, f"{where}allowed.") for code in MARKETS},
+        max_loans=_whole(table, "max_loans", where, 2, MAX_COMBINED_LOANS),
+    )
+
+
 def _build(raw: Mapping[str, Any]) -> Policy:
     stages = _table(raw, "stages", "")
     consequences = _table(raw, "consequences", "")
@@ -787,6 +835,7 @@ def _build(raw: Mapping[str, Any]) -> Policy:
         hardship_review_days_before=_whole(holds, "hardship_review_days_before", "holds.", 0, 365),
         legal=_legal(raw, _whole(consequences, "legal_referral_days", "consequences.", 1)),
         visits=_visits(raw),
+        combined_plans=_combined_plans(raw),
     )
     if policy.hardship_review_days_before >= policy.hardship_breathing_space_days:
         raise PolicyError(
