@@ -186,11 +186,13 @@ def within_one_unit(parts, total, weights):
 
 @st.composite
 def payments(draw, amounts=AMOUNT):
-    """Loans and a payment from nothing to everything they owe."""
+    """Loans and a payment from nothing to everything they owe: in Taiwan dollars
+    (whole dollars, dues and payment multiples of 100 minor units) or to the cent."""
+    step = draw(STEPS)
     pairs = draw(loans(amounts))
-    due = [d for d, _ in pairs]
-    outstanding = [o for _, o in pairs]
-    amount = draw(st.integers(min_value=0, max_value=sum(outstanding)))
+    due = [d * step for d, _ in pairs]
+    outstanding = [o * step for _, o in pairs]
+    amount = draw(st.integers(min_value=0, max_value=sum(outstanding) // step)) * step
     return amount, due, outstanding
 
 
