@@ -41,6 +41,23 @@ class OptOut(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class InboundSms(Base):
+    """An SMS a borrower sent us, by the provider's id for it (Twilio's ``MessageSid``):
+    kept so a delivery received twice (the provider's retry, or a replay of a captured
+    one) acts once. Neither the number nor the words are kept: the opt-outs it made
+    are the record (``opt_outs``, source ``sms_reply``); ``stop`` says whether it asked
+    to stop and ``opted_out`` how many borrowers it opted out."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (CheckConstraint("opted_out >= 0", name="opted_out"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stop: Mapped[bool]
+    opted_out: Mapped[int] = mapped_column(SmallInteger)
+
+
 class QuietHours(Base):
     """A time the borrower asked, from the portal, not to be contacted (e.g. at work):
     on ``days`` (a bit per weekday, 1 Monday to 64 Sunday) from ``start_minute`` to
