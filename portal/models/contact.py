@@ -27,7 +27,8 @@ class OptOut(Base):
 
     Kept for the record: lifting one sets ``lifted_at`` rather than deleting the row.
     ``source`` is how it reached us: ``link`` (the opt-out link in a message), ``agent``
-    (said on a call, recorded by the agent) or ``borrower_portal``.
+    (said on a call, recorded by the agent), ``borrower_portal`` or ``sms_reply`` (STOP
+    or 退訂 sent back to an SMS: ``portal.messaging.inbound``).
     """
 
     __tablename__ = "opt_outs"
