@@ -232,3 +232,43 @@ def test_the_agents_see_where_the_opt_out_came_from(app):
     assert post_sms(app.test_client(), "STOP").status_code == 200
     page = agent_client(app).get(f"/agent/cases/{built.case_id}/messages")
     assert "Replied STOP to an SMS" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "extra_config", [{"SMS_INBOUND_AUTH_TOKEN": TOKEN, "RATE_LIMITS": "webhook=3/60"}]
+)
+def test_a_forged_flood_is_refused_once_its_allowance_is_spent_and_signed_replies_are_not(
+    app, monkeypatch
+):
+    with_phones(app, SENDER)
+    client = app.test_client()
+    # The provider's own, signed, never count: many at once are all answered.
+    assert {post_sms(client, "hello").status_code for _ in range(10)} == {200}
+    checked = []
+    real = inbound.twilio_signed
+
+    def counting(*args):
+        checked.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(inbound, "twilio_signed", counting)
+    answers = [post_sms(client, "STOP", token="guessed").status_code for _ in range(6)]
+    assert answers[:3] == [403, 403, 403]
+    assert set(answers[3:]) == {429}
+    # Refused before the signature is checked again, and the flood changed nothing.
+    assert len(checked) == 3
+    assert sms_opt_outs(app) == []
+
+
+def test_a_body_past_the_limit_is_refused_before_it_is_read(app):
+    with_phones(app, SENDER)
+    params = {"MessageSid": "SMbig", "From": SENDER, "Body": "STOP", "Pad": "x" * 70_000}
+    response = app.test_client().post(
+        "/webhooks/sms/inbound",
+        data=params,
+        headers={"X-Twilio-Signature": twilio_sign(params).decode()},
+    )
+    assert response.status_code == 413
+    assert sms_opt_outs(app) == []
+    # The longest SMS there is, in Chinese, is well inside it.
+    assert post_sms(app.test_client(), "請" * 1600).status_code == 200
