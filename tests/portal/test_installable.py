@@ -134,3 +134,14 @@ def test_no_page_or_script_registers_a_service_worker(app, client):
         assert response.status_code == 200, response.request.path
         assert "serviceWorker" not in response.get_data(as_text=True)
         assert "Service-Worker-Allowed" not in response.headers
+
+
+def test_the_home_screen_opens_the_status_page_or_says_how_to_come_back(app, client):
+    # Opened from the home screen with no session (it ended, or another phone): the page
+    # that says to open the link again, never an error.
+    away = client.get("/status")
+    assert (away.status_code, away.headers["Location"]) == (302, "/session-ended")
+    assert client.get("/session-ended").status_code == 200
+    built = build_case(app)
+    sign_in(client, built)
+    assert client.get("/status").status_code == 200
