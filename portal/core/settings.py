@@ -635,6 +635,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMS_SENDER", "SMS_SENDER", "", "the number or sender id SMS are sent from"),
     Setting(
+        "SMS_INBOUND_AUTH_TOKEN",
+        "SMS_INBOUND_AUTH_TOKEN",
+        "",
+        "the auth token the SMS provider signs inbound SMS with (Twilio's "
+        "`X-Twilio-Signature`), for `POST /webhooks/sms/inbound`, where a reply of STOP "
+        "or 退訂 opts the borrower out of SMS; without it that address is not found. The "
+        "signature covers the public URL: behind a proxy, set `HAOHUAN_TRUSTED_PROXIES`",
+    ),
+    Setting(
         "SMS_RATE",
         "SMS_RATE",
         "10",

@@ -669,8 +669,9 @@ def opt_out(
     case_id: int | None = None,
 ) -> bool:
     """Record the borrower's opt-out of ``channel`` and cancel what is scheduled to them
-    on it. ``source``: ``link`` (the borrower, from a message) or ``agent`` (said on the
-    phone; ``actor`` is the agent, audited). Commits. False when already opted out."""
+    on it. ``source``: ``link`` (the borrower, from a message), ``sms_reply`` (they
+    replied STOP to an SMS) or ``agent`` (said on the phone; ``actor`` is the agent,
+    audited). Commits. False when already opted out."""
     lock_row(db, Borrower, borrower_id)
     added = record_opt_out(
         db,

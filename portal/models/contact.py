@@ -27,7 +27,8 @@ class OptOut(Base):
 
     Kept for the record: lifting one sets ``lifted_at`` rather than deleting the row.
     ``source`` is how it reached us: ``link`` (the opt-out link in a message), ``agent``
-    (said on a call, recorded by the agent) or ``borrower_portal``.
+    (said on a call, recorded by the agent), ``borrower_portal`` or ``sms_reply`` (STOP
+    or 退訂 sent back to an SMS: ``portal.messaging.inbound``).
     """
 
     __tablename__ = "opt_outs"
@@ -39,6 +40,23 @@ class OptOut(Base):
     source: Mapped[str] = mapped_column(String(16))
     recorded_by: Mapped[str | None] = mapped_column(String(254))
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class InboundSms(Base):
+    """An SMS a borrower sent us, by the provider's id for it (Twilio's ``MessageSid``):
+    kept so a delivery received twice (the provider's retry, or a replay of a captured
+    one) acts once. Neither the number nor the words are kept: the opt-outs it made
+    are the record (``opt_outs``, source ``sms_reply``); ``stop`` says whether it asked
+    to stop and ``opted_out`` how many borrowers it opted out."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (CheckConstraint("opted_out >= 0", name="opted_out"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stop: Mapped[bool]
+    opted_out: Mapped[int] = mapped_column(SmallInteger)
 
 
 class QuietHours(Base):

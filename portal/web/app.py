@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.web.payments.webhooks import blueprint as webhooks
     from portal.web.reports.mine import blueprint as my_figures
     from portal.web.reports.views import blueprint as reports
+    from portal.web.sms_views import blueprint as sms_inbound
     from portal.web.staff.views import blueprint as staff
 
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -81,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         autopay,
         optout,
         webhooks,
+        sms_inbound,
         staff,
         finance,
         agent,

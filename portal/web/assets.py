@@ -33,7 +33,13 @@ YEAR = 31536000
 IMMUTABLE = f"public, max-age={YEAR}, immutable"
 REVALIDATE = "no-cache"
 # Text worth compressing; images and fonts are compressed already.
-COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
+COMPRESSIBLE = (
+    "text/",
+    "application/javascript",
+    "application/json",
+    "application/manifest+json",
+    "image/svg+xml",
+)
 # Below this, gzip's header costs more than it saves.
 SMALLEST_COMPRESSED = 512
 

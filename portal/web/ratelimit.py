@@ -70,6 +70,7 @@ FAILURE_RULES: dict[tuple[str, str], str] = {
     ("chat.line_webhook", "POST"): "webhook",
     ("chat.wechat_webhook", "POST"): "webhook",
     ("chat.wechat_verify", "GET"): "webhook",
+    ("sms_inbound.inbound_sms", "POST"): "webhook",
 }
 
 DEFAULT_LIMITS: dict[str, Limit] = {

@@ -1,6 +1,8 @@
 """The whole journey in Chromium at a phone's size, in each language, with JavaScript
 on and off: link, verification, status, options, review, payment, an arranged case.
-Every page passes axe with no serious or critical violation and weighs under 100 KB."""
+Every page passes axe with no serious or critical violation, weighs under 100 KB, links
+the manifest of its language and registers no service worker (none may keep a
+borrower's pages on the phone)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class Visit:
     name: str
     transferred: int
     violations: list[str] = field(default_factory=list)
+    workers: int = 0
+    manifest: str | None = None
 
 
 class Recorder:
@@ -56,7 +60,14 @@ class Recorder:
                 for v in results.response["violations"]
                 if v.get("impact") in ("serious", "critical")
             ]
-        self.visits.append(Visit(name, self.bytes, serious))
+        workers = 0
+        if self.javascript:
+            workers = self.page.evaluate(
+                "async () => navigator.serviceWorker"
+                " ? (await navigator.serviceWorker.getRegistrations()).length : 0"
+            )
+        manifest = self.page.locator("link[rel=manifest]").get_attribute("href")
+        self.visits.append(Visit(name, self.bytes, serious, workers, manifest))
         self.bytes = 0
         if self.javascript:
             self.page.screenshot(path=SCREENSHOTS / f"{self.prefix}-{name}.png", full_page=True)
@@ -128,6 +139,8 @@ def test_link_to_an_arranged_plan(server, browser, locale, currency, name, javas
     for visit in record.visits:
         assert visit.violations == [], (visit.name, visit.violations)
         assert visit.transferred < PAGE_BUDGET, (visit.name, visit.transferred)
+        assert visit.workers == 0, visit.name
+        assert f"/manifest.{locale.replace('_', '-')}." in (visit.manifest or ""), visit
     with app.app_context():
         from portal.core import db
         from portal.models import Case

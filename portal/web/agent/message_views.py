@@ -120,6 +120,7 @@ SOURCE_NAMES = {
     "link": _l("Opt-out link in a message"),
     "agent": _l("Told an agent"),
     "borrower_portal": _l("Borrower portal"),
+    "sms_reply": _l("Replied STOP to an SMS"),
 }
 
 
