@@ -93,7 +93,8 @@ from portal.reporting.snapshots import SLICES, previous_month_end, rows_at
 # The audit actions that record a contact the gate refused.
 REFUSED_ACTIONS = ("call.refused", "letter.refused", "message.refused", "message.cancel")
 REASONS = tuple(reason.value for reason in ContactRefusal)
-CHANNELS = ("call", "sms", "email", "letter")
+# Every channel the contact log records (the chat apps since issue 20).
+CHANNELS = ("call", "sms", "email", "letter", "line", "wechat")
 
 LOG = cast(Table, ContactCell.__table__)
 CASE_MONTHS = cast(Table, ContactCaseMonth.__table__)

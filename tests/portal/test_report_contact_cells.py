@@ -199,8 +199,39 @@ def test_an_opt_out_counts_once_under_one_case_of_its_borrower(app: Flask) -> No
     assert borrowers == 2
     # Each borrower and channel once: A's borrower's under C (in the book then), D's
     # borrower's under D (the lower number).
-    assert dict(whole.opt_outs_by_channel) == {"call": 1, "sms": 0, "email": 1, "letter": 0}
+    assert dict(whole.opt_outs_by_channel) == {
+        "call": 1,
+        "sms": 0,
+        "email": 1,
+        "letter": 0,
+        "line": 0,
+        "wechat": 0,
+    }
     assert by_currency == {"TWD": 0, "CNY": 1, "HKD": 1}
+
+
+def test_the_chat_apps_are_counted_as_channels_of_their_own(app: Flask) -> None:
+    """A reminder on LINE and an opt-out of WeChat (issue 20) are counted under their own
+    channels: the month's report reads every channel the contact log may hold."""
+    add_staff(app, LING, roles=("agent",))
+    case_id = build_case(app).case_id
+    with app.app_context():
+        session = db.session()
+        session.add(month_end_row(OCTOBER, case_id, None, "early"))
+        session.add_all(
+            [
+                _attempt(case_id, "line", taipei(11, 5), "strategy"),
+                _attempt(case_id, "sms", taipei(11, 6), "strategy"),
+                _opt_out(case_id, "wechat", taipei(11, 7)),
+            ]
+        )
+        session.flush()
+        count_contact(session, NOVEMBER, TAIPEI)
+        found = contact(session, OCTOBER, OCTOBER)
+    assert found.attempts_by_channel["line"] == 1
+    assert found.attempts_by_channel["sms"] == 1
+    assert found.opt_outs_by_channel["wechat"] == 1
+    assert found.attempts == 2
 
 
 def test_the_agents_figures_sum_the_same_cells(app: Flask) -> None:

@@ -504,7 +504,14 @@ def test_contact(app: Flask) -> None:
         report = contact(db.session(), OCTOBER_END, OCTOBER_END)
     # Outbound in November: A's two calls and SMS, B's call, C's email (D's call was in
     # October; B's inbound call is not an attempt).
-    assert dict(report.attempts_by_channel) == {"call": 3, "sms": 1, "email": 1, "letter": 0}
+    assert dict(report.attempts_by_channel) == {
+        "call": 3,
+        "sms": 1,
+        "email": 1,
+        "letter": 0,
+        "line": 0,
+        "wechat": 0,
+    }
     assert report.attempts == 5
     # Reached: A's second call, B's call, and B calling us.
     assert report.right_party_contacts == 3
@@ -527,7 +534,14 @@ def test_contact(app: Flask) -> None:
     }
     assert report.refusals_by_reason["holiday_blackout"] == 0
     # C's SMS and D's email in November; A's call in October is outside.
-    assert dict(report.opt_outs_by_channel) == {"call": 0, "sms": 1, "email": 1, "letter": 0}
+    assert dict(report.opt_outs_by_channel) == {
+        "call": 0,
+        "sms": 1,
+        "email": 1,
+        "letter": 0,
+        "line": 0,
+        "wechat": 0,
+    }
     assert report.opt_outs == 2
     shown = report.as_json()["contact"]
     assert shown["attempts_per_case"] == "1.666667"  # type: ignore[index]
