@@ -20,7 +20,7 @@ from negotiation import Stage
 from portal.cases.facts import views_of
 from portal.cases.overdue import borrower_today
 from portal.core.db import MAX_ID
-from portal.models import Case, CaseStatus, Loan
+from portal.models import Case, CaseStatus, Loan, Payment
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,26 @@ def currency_to_show(db: Session, borrower_id: int, case_id: int) -> str | None:
             Case.status != CaseStatus.RESOLVED,
         )
     )
+
+
+def case_of_payment(
+    db: Session, borrower_id: int, *, payment_id: int | None = None, reference: str | None = None
+) -> tuple[int, str] | None:
+    """The case (and its loan's currency) of a payment of the borrower's, by its id or its
+    gateway reference, when that case is one the borrower may look at (see
+    ``currency_to_show``): a payment opened on one loan, then returned to or paid after
+    the borrower moved to another. None for another person's payment or an unknown one."""
+    query = select(Payment.case_id)
+    if payment_id is not None:
+        if not 0 < payment_id <= MAX_ID:
+            return None
+        query = query.where(Payment.id == payment_id)
+    elif reference:
+        query = query.where(Payment.gateway_reference == reference)
+    else:
+        return None
+    case_id = db.scalar(query.limit(1))
+    if case_id is None:
+        return None
+    currency = currency_to_show(db, borrower_id, case_id)
+    return (case_id, currency) if currency is not None else None

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.access.verification import issue_link
 from portal.core import db
-from portal.models import Case, CaseStatus, Plan, ReminderLink
+from portal.models import Case, CaseStatus, Payment, Plan, ReminderLink, SessionStatement
 from tests.portal.factories import NOW, another_loan, build_case, sign_in, unwrapped
 from tests.portal.test_money_paths import accept_first
 
@@ -177,3 +177,63 @@ def test_the_switch_needs_the_csrf_token(app, two_loans):
     assert verified.status_code == 303
     assert browser.post(f"/loans/{second}").status_code == 400
     assert shown_loan(status(browser)) == number_of(app, built.case_id)
+
+
+def test_a_payment_opened_on_one_loan_is_shown_and_paid_after_moving_to_another(
+    app, client, two_loans
+):
+    """The checkout and the result of a payment follow its own loan, not the one the
+    borrower moved to in another tab."""
+    built, second = two_loans
+    accept_first(client, "arrears_plan")
+    checkout = client.post("/pay", data={"purpose": "installment"}).location
+    client.post(f"/loans/{second}")
+    assert shown_loan(status(client)) == number_of(app, second)
+    paid = client.post(checkout, data={"outcome": "succeed"})
+    assert paid.status_code == 303
+    with app.app_context():
+        payment = db.session().scalars(select(Payment)).one()
+        assert (payment.case_id, payment.status) == (built.case_id, "succeeded")
+    result = client.get(paid.location)
+    assert result.status_code == 200
+    # The pages now show the loan the payment was for.
+    assert shown_loan(status(client)) == number_of(app, built.case_id)
+
+
+def test_another_persons_payment_is_still_a_404(app, client, two_loans):
+    stranger = build_case(app, name="林志明", date_of_birth="1990-01-02")
+    other = app.test_client()
+    sign_in(other, stranger)
+    accept_first(other, "arrears_plan")
+    checkout = other.post("/pay", data={"purpose": "installment"}).location
+    with app.app_context():
+        payment_id = db.session().scalars(select(Payment.id)).one()
+    assert client.get(checkout).status_code == 404
+    assert client.post(checkout, data={"outcome": "succeed"}).status_code == 404
+    assert client.get(f"/pay/result/{payment_id}").status_code == 404
+    with app.app_context():
+        assert db.session().get(Payment, payment_id).status != "succeeded"
+
+
+def test_the_income_typed_for_one_loan_is_not_used_for_another(app, client, two_loans):
+    _built, second = two_loans
+    typed = {"net_monthly_income": "45,000", "household_size": "3", "housing": "15000"}
+    assert client.post("/plans?lang=en", data=typed).status_code == 303
+    typed_back = re.compile(r'name="net_monthly_income"[^>]*value="45,?000')
+    assert typed_back.search(client.get("/plans?lang=en").get_data(as_text=True))
+    with app.app_context():
+        assert len(db.session().scalars(select(SessionStatement)).all()) == 1
+    client.post(f"/loans/{second}")
+    assert not typed_back.search(client.get("/plans?lang=en").get_data(as_text=True))
+    with app.app_context():
+        assert db.session().scalars(select(SessionStatement)).all() == []
+
+
+def test_a_paid_off_second_loan_makes_no_list(app, client):
+    built = build_case(app)
+    paid_off = another_loan(app, built)
+    with app.app_context():
+        db.session().get(Case, paid_off).status = CaseStatus.RESOLVED
+        db.session().commit()
+    sign_in(client, built)
+    assert "Your loans" not in status(client)

@@ -4,9 +4,10 @@ session's, and shows its status; any other id is a 404 that changes nothing."""
 
 from __future__ import annotations
 
-from flask import abort, g, redirect, url_for
+from flask import abort, g, redirect, session, url_for
 from werkzeug.wrappers import Response
 
+from portal.arrangements import statements
 from portal.cases.borrower_loans import currency_to_show
 from portal.core import db
 from portal.web.borrower import session as borrower_session
@@ -23,4 +24,9 @@ def show_loan(case_id: int) -> Response:
     if currency is None:
         abort(404)
     borrower_session.switch_to(case_id, facts, currency)
+    # The income and spending typed on one loan's options ("other debts": not this
+    # loan) and in its currency are not the next loan's: forgotten, typed again there.
+    typed = session.pop("statement_key", None)
+    if isinstance(typed, str):
+        statements.forget(db.session(), typed)
     return redirect(url_for("borrower.status"), code=303)

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.access import verification
 from portal.access.verification import LinkState, SessionFacts, link_state
+from portal.cases import borrower_loans
 from portal.core import db
 from portal.core.clock import now
 from portal.core.db import Session
@@ -65,6 +66,26 @@ def switch_to(case_id: int, facts: SessionFacts, currency: str) -> None:
     session["borrower_market"] = market_of(currency)
     for started_for_the_loan in ("autopay_setup", "autopay_customer"):
         session.pop(started_for_the_loan, None)
+
+
+def follow_payment(*, payment_id: int | None = None, reference: str | None = None) -> bool:
+    """When the payment asked for is on another of the borrower's loans (opened there,
+    then the borrower moved to this one), show that loan for this request and after:
+    True when the session's case changed. Another person's payment changes nothing."""
+    database = db.session()
+    found = borrower_loans.case_of_payment(
+        database, g.session_facts.borrower_id, payment_id=payment_id, reference=reference
+    )
+    if found is None or found[0] == g.session_facts.case_id:
+        return False
+    switch_to(found[0], g.session_facts, found[1])
+    facts = current_facts(database, g.now)
+    if facts is None:  # the link ended between the two statements
+        return False
+    g.session_facts = facts
+    g.case = _case(database, facts)
+    speak_to(facts.locale, facts.currency)
+    return True
 
 
 def sign_out(database: Session) -> None:

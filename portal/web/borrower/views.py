@@ -359,9 +359,11 @@ def _loans() -> list[LoanLine]:
     if facts.loan_count < 2:
         return []
     if "borrower_loans" not in g:
-        g.borrower_loans = loans_of(db.session(), facts.borrower_id, facts.case_id, g.now)
-    found: list[LoanLine] = g.borrower_loans
-    return found
+        found = loans_of(db.session(), facts.borrower_id, facts.case_id, g.now)
+        # Loans paid off are left out: one open loan and one resolved make no list.
+        g.borrower_loans = found if len(found) > 1 else []
+    listed: list[LoanLine] = g.borrower_loans
+    return listed
 
 
 def _status_page(
@@ -1032,6 +1034,8 @@ def _pay_with_errors(case: Case, part: PartPaymentForm, status: int = 422) -> Re
 def payment_result(payment_id: int) -> Response:
     """The payment's true state, read from our records (never from the return URL)."""
     payment: Payment | None = payment_for_case(db.session(), g.case, payment_id)
+    if payment is None and borrower_session.follow_payment(payment_id=payment_id):
+        payment = payment_for_case(db.session(), g.case, payment_id)
     if payment is None:
         abort(404)
     database = db.session()

@@ -30,6 +30,7 @@ from portal.models import OPEN_PAYMENT_STATUSES, Payment
 from portal.payments.service import mark_unknown, payment_for_case
 from portal.payments.stripe_checkout import settle
 from portal.payments.stripe_gateway import Intent, StripeSettings, retrieve_intent
+from portal.web.borrower import session as borrower_session
 from portal.web.borrower.session import borrower_required
 from portal.web.security import content_security_policy
 
@@ -69,6 +70,8 @@ def stripe_policy(settings: StripeSettings) -> str:
 
 def _payment(payment_id: int) -> Payment:
     payment = payment_for_case(db.session(), g.case, payment_id)
+    if payment is None and borrower_session.follow_payment(payment_id=payment_id):
+        payment = payment_for_case(db.session(), g.case, payment_id)
     if payment is None or payment.gateway != "stripe" or not payment.gateway_reference:
         abort(404)
     return payment

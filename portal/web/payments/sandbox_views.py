@@ -30,6 +30,7 @@ from portal.core import db
 from portal.models import Payment, PaymentStatus
 from portal.payments.events import GatewayEvent, Outcome, handle
 from portal.payments.sandbox import TEST_CARDS, case_checkout, chosen_reference, setup_borrower
+from portal.web.borrower import session as borrower_session
 from portal.web.borrower.forms import ConfirmForm, SandboxCardForm
 from portal.web.borrower.session import borrower_required
 
@@ -38,6 +39,8 @@ blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
 def _payment(reference: str) -> Payment:
     payment = case_checkout(db.session(), g.case, reference)
+    if payment is None and borrower_session.follow_payment(reference=reference):
+        payment = case_checkout(db.session(), g.case, reference)
     if payment is None:
         abort(404)
     return payment
