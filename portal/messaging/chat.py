@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from negotiation.contact import Channel
@@ -203,7 +204,14 @@ def confirm_link(
     row.token_hash = None
     lift_opt_out(db, borrower_id, channel, moment)
     _event(db, borrower_id, "chat_linked", moment, {"channel": channel.value})
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:
+        # Another borrower's request linked the same account at the same moment (each
+        # held only their own row's lock): the unique index on linked accounts refused
+        # this one, as the check above would have.
+        db.rollback()
+        return False
     return True
 
 
@@ -297,7 +305,8 @@ def wechat_signature(token: str, timestamp: str, nonce: str) -> str:
 def wechat_signed(token: str, timestamp: str, nonce: str, signature: str, moment: datetime) -> bool:
     """Whether WeChat signed the request (and recently: the signature does not cover the
     body, so a stale one is refused); never without a token."""
-    if not token or not timestamp.isdigit() or len(timestamp) > 12 or len(nonce) > 64:
+    # Ten digits reach the year 2286; a longer number is no moment datetime can hold.
+    if not token or not timestamp.isdigit() or len(timestamp) > 10 or len(nonce) > 64:
         return False
     sent = datetime.fromtimestamp(int(timestamp), tz=moment.tzinfo)
     if abs(sent - moment) > WECHAT_CLOCK_SKEW:

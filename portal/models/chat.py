@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UtcDateTime, codes
@@ -44,6 +44,15 @@ class ChatAccount(Base):
         CheckConstraint("channel IN ('line', 'wechat')", name="channel"),
         Index("ix_chat_accounts_borrower_channel", "borrower_id", "channel"),
         Index("ix_chat_accounts_account", "channel", "account_id"),
+        # One app account, one borrower: another's reminders must never reach it.
+        Index(
+            "uq_chat_accounts_linked_account",
+            "channel",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'linked'"),
+            postgresql_where=text("status = 'linked'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from negotiation.contact import Channel, ContactRefusal
 from portal.core import db
@@ -442,6 +443,10 @@ def test_a_forged_signature_links_nothing_and_an_unfollow_unlinks(app):
         ).status_code
         == 403
     )
+    # A timestamp no clock can hold (the year 33658 and beyond): refused, never a 500.
+    for absurd in ("999999999999", "9" * 40):
+        answer = wechat_post(app.test_client(), wechat_text(OPENID, wechat_token), timestamp=absurd)
+        assert answer.status_code == 403
     with app.app_context():
         assert chat.linked_accounts(db.session(), [built.borrower_id]) == {}
     # The real ones link; a token works once.
@@ -683,3 +688,29 @@ def test_saving_the_contact_choices_leaves_the_linked_apps_alone(app):
         assert chat.linked_accounts(session, [built.borrower_id]) == {
             (built.borrower_id, Channel.LINE): USER_ID
         }
+
+
+def test_the_database_refuses_one_app_account_linked_to_two_borrowers(app):
+    """The check under each borrower's own lock cannot see a link another borrower's
+    request makes at the same moment: a unique index on linked accounts refuses the
+    second (``confirm_link`` then answers False), while unlinked rows may repeat."""
+    app.config.update(LINE_CHANNEL_SECRET=LINE_SECRET)
+    first = build_case(app)
+    second = build_case(app, name="王小明", date_of_birth="1990-01-02")
+    _client, first_token = link_token(app, first)
+    _client, _second_token = link_token(app, second)
+    with app.app_context():
+        session = db.session()
+        assert chat.confirm_link(session, Channel.LINE, first_token, USER_ID, NOW)
+        pending = session.scalars(
+            select(ChatAccount).where(ChatAccount.borrower_id == second.borrower_id)
+        ).one()
+        pending.status, pending.account_id = "linked", USER_ID
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+        pending = session.scalars(
+            select(ChatAccount).where(ChatAccount.borrower_id == second.borrower_id)
+        ).one()
+        pending.status, pending.account_id = "unlinked", USER_ID
+        session.commit()  # an ended link of the same account is no conflict

@@ -67,6 +67,14 @@ def upgrade() -> None:
         "ix_chat_accounts_borrower_channel", "chat_accounts", ["borrower_id", "channel"]
     )
     op.create_index("ix_chat_accounts_account", "chat_accounts", ["channel", "account_id"])
+    op.create_index(
+        "uq_chat_accounts_linked_account",
+        "chat_accounts",
+        ["channel", "account_id"],
+        unique=True,
+        sqlite_where=sa.text("status = 'linked'"),
+        postgresql_where=sa.text("status = 'linked'"),
+    )
     for table in CELLS:
         _change(table, BEFORE, AFTER)
 
@@ -79,6 +87,7 @@ def downgrade() -> None:
         ).first():
             raise RuntimeError(f"{table} counts chat messages: they would not fit")
         _change(table, AFTER, BEFORE)
+    op.drop_index("uq_chat_accounts_linked_account", table_name="chat_accounts")
     op.drop_index("ix_chat_accounts_account", table_name="chat_accounts")
     op.drop_index("ix_chat_accounts_borrower_channel", table_name="chat_accounts")
     op.drop_table("chat_accounts")
