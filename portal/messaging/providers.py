@@ -483,24 +483,11 @@ class WechatTemplate:
             raise SendError(SendFailure.CHAT_REFUSED, f"errcode {answer.get('errcode')}")
         return found
 
-    def send(self, to: str, text: str, link: str, reference: str) -> str:
-        """POST the template message; errcode 0 with a msgid means it was accepted."""
+    def _post_template(self, body: bytes) -> dict[str, Any]:
+        """One POST of a template message with the token held; WeChat's JSON answer."""
         import urllib.error
         import urllib.request
 
-        lines = text.split("\n")
-        # The template's fields: the opening line first, the rest (the opt-out) as remark.
-        first = lines[0]
-        remark = "\n".join(line for line in lines[1:] if line != link)
-        body = json.dumps(
-            {
-                "touser": to,
-                "template_id": self.template_id,
-                "url": link,
-                "data": {"first": {"value": first}, "remark": {"value": remark}},
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
         query = urllib.parse.urlencode({"access_token": self._access_token()})
         request = urllib.request.Request(  # noqa: S310 (the URL is configured, checked at start)
             f"{self.base}/cgi-bin/message/template/send?{query}",
@@ -524,6 +511,29 @@ class WechatTemplate:
             if isinstance(error.reason, TimeoutError):
                 raise SendError(SendFailure.CHAT_TIMEOUT, certain=False) from None
             raise SendError(SendFailure.CHAT_UNREACHABLE, type(error.reason).__name__) from None
+        return answer
+
+    def send(self, to: str, text: str, link: str, reference: str) -> str:
+        """POST the template message; errcode 0 with a msgid means it was accepted."""
+        lines = text.split("\n")
+        # The template's fields: the opening line first, the rest (the opt-out) as remark.
+        first = lines[0]
+        remark = "\n".join(line for line in lines[1:] if line != link)
+        body = json.dumps(
+            {
+                "touser": to,
+                "template_id": self.template_id,
+                "url": link,
+                "data": {"first": {"value": first}, "remark": {"value": remark}},
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
+        answer = self._post_template(body)
+        if answer.get("errcode", 0) in WECHAT_TOKEN_ERRORS:
+            # The token was refused, so the message was not taken: once more with a new
+            # one (another process fetching its own token voids ours before it expires).
+            self._forget_token()
+            answer = self._post_template(body)
         code = answer.get("errcode", 0)
         if code != 0:
             if code in WECHAT_TOKEN_ERRORS:

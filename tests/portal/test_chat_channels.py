@@ -281,6 +281,28 @@ def test_wechat_sends_a_template_message_and_a_non_zero_errcode_is_a_refusal(cha
     assert "账户" not in refused.value.reason
 
 
+def test_a_wechat_token_voided_elsewhere_is_fetched_again_and_the_message_sent_once(chat_server):
+    """Another process fetching its own token voids ours before it expires (errcode
+    40001): WeChat took nothing, so the message goes once more with a new token; a
+    second refusal of the new one is a refusal, never a third try."""
+    server, handler = chat_server
+    wechat = WechatTemplate(
+        f"http://127.0.0.1:{server.server_port}", "wx123", "app-secret", "TEMPLATE-1", timeout=5
+    )
+    handler.answers = [
+        (200, {"errcode": 40001, "errmsg": "invalid credential"}, {}),
+        (200, {"errcode": 0, "errmsg": "ok", "msgid": 7}, {}),
+    ]
+    assert wechat.send(OPENID, "words", "https://x/r/abc", "1") == "7"
+    assert [method for method, *_ in handler.requests] == ["GET", "POST", "GET", "POST"]
+    handler.requests.clear()
+    handler.answers = [(200, {"errcode": 42001, "errmsg": "access_token expired"}, {})]
+    with pytest.raises(SendError) as refused:
+        wechat.send(OPENID, "words", "https://x/r/abc", "2")
+    assert refused.value.certain
+    assert [method for method, *_ in handler.requests] == ["POST", "GET", "POST"]
+
+
 # Linking, and sending through the gate ------------------------------------------------------
 
 
