@@ -14,6 +14,7 @@ from portal.access.verification import issue_link
 from portal.core import db
 from portal.models import Case, CaseStatus, Payment, Plan, ReminderLink, SessionStatement
 from tests.portal.factories import NOW, another_loan, build_case, sign_in, unwrapped
+from tests.portal.test_accessibility import _idle
 from tests.portal.test_money_paths import accept_first
 
 LANGUAGES = {
@@ -237,3 +238,24 @@ def test_a_paid_off_second_loan_makes_no_list(app, client):
         db.session().commit()
     sign_in(client, built)
     assert "Your loans" not in status(client)
+
+
+def test_a_form_kept_on_one_loan_comes_back_on_that_loan_through_another_loans_link(
+    app, client, two_loans
+):
+    """The session ended while the borrower wrote for help on the second loan; they verify
+    again through the first loan's link (the one they have): the form comes back, on the
+    second loan. Another person's kept form never does (``test_accessibility``)."""
+    built, second = two_loans
+    client.post(f"/loans/{second}")
+    _idle(client, 16)
+    details = "The second loan: my salary comes on the 5th."
+    posted = client.post("/help?lang=en", data={"reason": "hardship", "details": details})
+    assert posted.headers["Location"].endswith("/session-ended?kept=1")
+    again = client.post(
+        f"/r/{built.token}", data={"method": "date_of_birth", "answer": built.date_of_birth}
+    )
+    assert again.headers["Location"] == "/help"
+    page = client.get("/help?lang=en").get_data(as_text=True)
+    assert details in page
+    assert shown_loan(status(client)) == number_of(app, second)

@@ -188,14 +188,22 @@ def _keep_what_was_posted() -> str | None:
     return kept_forms.keep(case_id, request.endpoint, request.form.to_dict(flat=False))
 
 
-def kept_destination(case_id: int) -> str | None:
-    """Where a newly verified borrower goes back to: the page of the form they were
-    writing when their last session ended, if it was for this case."""
+def kept_destination(link: ReminderLink) -> str | None:
+    """Where a borrower just verified through ``link`` goes back to: the page of the
+    form they were writing when their last session ended, if it was for the link's case
+    or another open loan of the same borrower (the session then shows that loan)."""
     token = session.get(KEPT)
     kept = kept_forms.peek(token) if isinstance(token, str) else None
-    if kept is None or kept.case_id != case_id:
+    if kept is None:
         session.pop(KEPT, None)
         return None
+    if kept.case_id != link.case_id:
+        borrower_id = link.case.loan.borrower_id
+        currency = borrower_loans.currency_to_show(db.session(), borrower_id, kept.case_id)
+        if currency is None:  # another person's form, or a loan closed since
+            session.pop(KEPT, None)
+            return None
+        session.update(case_id=kept.case_id, offer_id=None, borrower_market=market_of(currency))
     return url_for(kept.endpoint)
 
 

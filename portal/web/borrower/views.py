@@ -289,7 +289,7 @@ def verify_link(token: str) -> Response:
     if verdict is Verdict.VERIFIED:
         borrower_session.begin(link, moment)
         target = "borrower.plans" if link.offer_id else "borrower.status"
-        back = borrower_session.kept_destination(link.case_id)
+        back = borrower_session.kept_destination(link)
         return redirect(back or url_for(target), code=303)
     if verdict is Verdict.LINK_DISABLED:
         return _link_problem(LinkState.DISABLED)
